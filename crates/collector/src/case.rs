@@ -1,0 +1,267 @@
+//! `cairn case ...`: record, edit and read cases.
+
+use std::str::FromStr;
+
+use cairn_model::{Edit, Kind, Status};
+use serde_json::{json, Value};
+
+use crate::cli::{CaseCommand, CaseRef, CustodyArgs, EditFlags, ListArgs, NewArgs, SourceArgs};
+use crate::config::Config;
+use crate::error::CliError;
+use crate::output;
+use crate::vault_cmd::open;
+
+pub fn run(config: &Config, cmd: CaseCommand) -> Result<(), CliError> {
+    match cmd {
+        CaseCommand::New(args) => new(config, args),
+        CaseCommand::Edit(args) => {
+            let edits = edits(&args.edits)?;
+            if edits.is_empty() {
+                return Err(CliError::usage(
+                    "nothing to change: give --set KEY=VALUE or --note TEXT",
+                ));
+            }
+            apply(config, &args.reference, &edits)
+        }
+        CaseCommand::Show(args) => show(config, args),
+        CaseCommand::List(args) => list(config, args),
+        CaseCommand::History(args) => history(config, args),
+        CaseCommand::Conflicts(args) => conflicts(config, args),
+        CaseCommand::Custody(args) => custody(config, args),
+        CaseCommand::Source(args) => source(config, args),
+    }
+}
+
+/// Checks every `--set` and `--note` before the vault is opened, so bad input costs no
+/// passphrase and changes nothing.
+fn edits(flags: &EditFlags) -> Result<Vec<Edit>, CliError> {
+    let mut out = Vec::new();
+    for assignment in &flags.set {
+        let (key, value) = cairn_model::parse_assignment(assignment)?;
+        cairn_model::validate(&key, &value)?;
+        out.push(Edit::Set { key, value });
+    }
+    for text in &flags.note {
+        if text.trim().is_empty() {
+            return Err(CliError::usage("a note cannot be empty"));
+        }
+        out.push(Edit::Note { text: text.clone() });
+    }
+    Ok(out)
+}
+
+fn new(config: &Config, args: NewArgs) -> Result<(), CliError> {
+    let kind = Kind::from_str(&args.kind)?;
+    let place = cairn_model::validate_place(&args.place)?;
+    let edits = edits(&args.edits)?;
+    let mut vault = open(config)?;
+    let created = vault.create_case(kind, &place, &edits, time::OffsetDateTime::now_utc())?;
+    tracing::info!(seq = created.seq, "case recorded");
+    output::print(&format!("{}\n", created.reference))
+}
+
+fn apply(config: &Config, reference: &str, edits: &[Edit]) -> Result<(), CliError> {
+    let mut vault = open(config)?;
+    match vault.edit_case(reference, edits, time::OffsetDateTime::now_utc())? {
+        Some(seq) => output::print(&format!("{reference}: recorded (change {seq})\n")),
+        None => output::print(&format!("{reference}: nothing changed\n")),
+    }
+}
+
+fn custody(config: &Config, args: CustodyArgs) -> Result<(), CliError> {
+    let edit = Edit::Custody {
+        from: args.from,
+        to: args.to,
+        place: args.place,
+        purpose: args.purpose,
+        seal: args.seal,
+    };
+    apply(config, &args.reference, &[edit])
+}
+
+fn source(config: &Config, args: SourceArgs) -> Result<(), CliError> {
+    let edit = Edit::Source {
+        kind: args.kind,
+        contact: args.contact,
+        consent: args.consent,
+    };
+    apply(config, &args.reference, &[edit])
+}
+
+fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
+    let vault = open(config)?;
+    let doc = vault.case(&args.reference)?;
+    let value = doc.to_json()?;
+    if args.json {
+        return output::json(&value);
+    }
+    let conflicted: Vec<String> = doc.conflicts().into_iter().map(|c| c.key).collect();
+    let mut text = String::new();
+    flatten(&value, "", &mut |key, v| {
+        let mark = if conflicted.iter().any(|c| c == key) {
+            "   (conflict: see `cairn case conflicts`)"
+        } else {
+            ""
+        };
+        text.push_str(&format!("{key}: {v}{mark}\n"));
+    });
+    for list in ["notes", "custody", "sources"] {
+        if let Some(Value::Array(items)) = value.get(list) {
+            if items.is_empty() {
+                continue;
+            }
+            text.push_str(&format!("\n{list}:\n"));
+            for item in items {
+                text.push_str(&format!("  - {}\n", one_line(item)));
+            }
+        }
+    }
+    output::print(&text)
+}
+
+/// Calls `visit` with every scalar under `value` as a dotted key; lists are printed apart.
+fn flatten(value: &Value, prefix: &str, visit: &mut dyn FnMut(&str, String)) {
+    let Value::Object(map) = value else { return };
+    for (key, v) in map {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match v {
+            Value::Object(_) => flatten(v, &path, visit),
+            Value::Array(_) => {}
+            Value::String(s) => visit(&path, s.clone()),
+            other => visit(&path, other.to_string()),
+        }
+    }
+}
+
+fn one_line(item: &Value) -> String {
+    match item {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
+    // Validate filters before asking for the passphrase.
+    let kind = args.kind.as_deref().map(Kind::from_str).transpose()?;
+    let status = args.status.as_deref().map(Status::from_str).transpose()?;
+    let vault = open(config)?;
+    let cases: Vec<_> = vault
+        .list()?
+        .into_iter()
+        .filter(|c| kind.is_none_or(|k| c.kind == k.to_string()))
+        .filter(|c| status.is_none_or(|s| c.status == s.to_string()))
+        .collect();
+    if args.json {
+        return output::json(&cases);
+    }
+    if cases.is_empty() {
+        return output::print("no cases\n");
+    }
+    let width = cases.iter().map(|c| c.reference.len()).max().unwrap_or(9);
+    let mut text = format!(
+        "{:width$}  {:8}  {:19}  UPDATED\n",
+        "REFERENCE", "KIND", "STATUS"
+    );
+    for c in &cases {
+        text.push_str(&format!(
+            "{:width$}  {:8}  {:19}  {}\n",
+            c.reference, c.kind, c.status, c.updated_at
+        ));
+    }
+    output::print(&text)
+}
+
+fn history(config: &Config, args: CaseRef) -> Result<(), CliError> {
+    let vault = open(config)?;
+    let doc = vault.case(&args.reference)?;
+    let entries: Vec<Value> = doc
+        .history()
+        .into_iter()
+        .map(|h| {
+            json!({
+                "time": output::time_ms(h.time_ms),
+                "author": short(&h.actor),
+                "fields": h.fields,
+            })
+        })
+        .collect();
+    if args.json {
+        return output::json(&entries);
+    }
+    let mut text = String::new();
+    for e in &entries {
+        let fields: Vec<&str> = e["fields"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "{}  {}  {}\n",
+            e["time"].as_str().unwrap_or_default(),
+            e["author"].as_str().unwrap_or_default(),
+            fields.join(", ")
+        ));
+    }
+    output::print(&text)
+}
+
+fn conflicts(config: &Config, args: CaseRef) -> Result<(), CliError> {
+    let vault = open(config)?;
+    let doc = vault.case(&args.reference)?;
+    let conflicts: Vec<Value> = doc
+        .conflicts()
+        .into_iter()
+        .map(|c| {
+            let values: Vec<Value> = c
+                .values
+                .into_iter()
+                .map(|v| {
+                    json!({
+                        "value": v.value,
+                        "author": short(&v.actor),
+                        "time": output::time_ms(v.time_ms),
+                    })
+                })
+                .collect();
+            json!({ "field": c.key, "values": values })
+        })
+        .collect();
+    if args.json {
+        return output::json(&conflicts);
+    }
+    if conflicts.is_empty() {
+        return output::print("no conflicts\n");
+    }
+    let mut text = String::new();
+    for c in &conflicts {
+        text.push_str(&format!("{}:\n", c["field"].as_str().unwrap_or_default()));
+        for v in c["values"].as_array().into_iter().flatten() {
+            text.push_str(&format!(
+                "  {}   by {} at {}\n",
+                v["value"],
+                v["author"].as_str().unwrap_or_default(),
+                v["time"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "Resolve with: cairn case edit {} --set FIELD=VALUE\n",
+        args.reference
+    ));
+    output::print(&text)
+}
+
+/// Device ids are 64 hex digits; 12 are enough for people.
+fn short(actor: &str) -> String {
+    actor.chars().take(12).collect()
+}

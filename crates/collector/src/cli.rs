@@ -1,0 +1,191 @@
+//! The command line, as clap parses it. Validation beyond shape happens in the commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Cairn: secure, offline-first recording of casualty and human-remains cases.
+///
+/// Every case is kept encrypted on this device. Exit codes: 0 success, 1 failure,
+/// 2 bad usage or bad input.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, propagate_version = true)]
+pub struct Cli {
+    /// The vault's directory [default: the XDG data directory, e.g. ~/.local/share/cairn].
+    #[arg(long, global = true, env = "CAIRN_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Configuration file [default: $XDG_CONFIG_HOME/cairn/config.toml].
+    #[arg(long, global = true, env = "CAIRN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Read the passphrase from this file instead of prompting (CAIRN_PASSPHRASE also works).
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_PASSPHRASE_FILE",
+        value_name = "FILE"
+    )]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Log what cairn does to standard error (-v info, -vv debug). Never logs secrets.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new vault: keys locked with a passphrase, and an empty encrypted store.
+    Init(InitArgs),
+    /// Record, edit and read cases.
+    #[command(subcommand)]
+    Case(CaseCommand),
+    /// List every field key, its type and its allowed values.
+    Fields(JsonFlag),
+    /// Verify every sealed change in the vault and compare each case with its log.
+    Check(JsonFlag),
+    /// Show the whole job in a throwaway vault: record, edit, list, history, check.
+    Demo,
+    /// Destroy this vault: the key file first, then the data. Cannot be undone.
+    Wipe(WipeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Team code, e.g. T03 (letters and digits).
+    #[arg(long)]
+    pub team: String,
+    /// A name to recognise this device by.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// scrypt cost of the passphrase as log2(N). The default is calibrated to about one second
+    /// on this device. A lower value WEAKENS the vault against passphrase guessing: only for
+    /// tests and benchmarks.
+    #[arg(long, value_name = "LOG_N", value_parser = clap::value_parser!(u8).range(1..=22))]
+    pub kdf_cost: Option<u8>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Record a new case and print its reference.
+    New(NewArgs),
+    /// Change fields of a case or add a note.
+    Edit(EditArgs),
+    /// Show one case.
+    Show(CaseRef),
+    /// List cases.
+    List(ListArgs),
+    /// Every change to a case: when, by which device, which fields.
+    History(CaseRef),
+    /// Fields where concurrent edits left more than one value.
+    Conflicts(CaseRef),
+    /// Record a custody event (who handed what to whom, where, why).
+    Custody(CustodyArgs),
+    /// Record a source of information about the case (kept as sensitive as anything).
+    Source(SourceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// killed, injured, missing or remains.
+    #[arg(long)]
+    pub kind: String,
+    /// Place code for the reference, e.g. KHR.
+    #[arg(long)]
+    pub place: String,
+    #[command(flatten)]
+    pub edits: EditFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The case's reference (e.g. KHR-T03-7KQ2-0017) or id.
+    pub reference: String,
+    #[command(flatten)]
+    pub edits: EditFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct EditFlags {
+    /// Set a field: key=value (see `cairn fields`). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Append a note. Repeatable.
+    #[arg(long = "note", value_name = "TEXT")]
+    pub note: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CaseRef {
+    /// The case's reference or id.
+    pub reference: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only cases of this kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only cases with this evidentiary status.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CustodyArgs {
+    /// The case's reference or id.
+    pub reference: String,
+    /// Who handed over.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Who received.
+    #[arg(long)]
+    pub to: String,
+    /// Where.
+    #[arg(long)]
+    pub place: Option<String>,
+    /// Why (transport, examination, burial...).
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// Seal number, if sealed.
+    #[arg(long)]
+    pub seal: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// The case's reference or id.
+    pub reference: String,
+    /// Kind of source (witness, family, document, hospital...).
+    #[arg(long = "type")]
+    pub kind: String,
+    /// How to reach the source.
+    #[arg(long)]
+    pub contact: Option<String>,
+    /// Whether the source consented to being recorded: yes, no or unknown.
+    #[arg(long)]
+    pub consent: String,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WipeArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+}

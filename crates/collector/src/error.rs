@@ -1,0 +1,54 @@
+//! One clear sentence and an exit code for every failure.
+
+use cairn_model::ModelError;
+use cairn_vault::VaultError;
+
+/// A failure to report: its sentence and the process exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+/// Exit code for a failure the person can retry or fix (wrong passphrase, damaged file...).
+pub const FAILURE: u8 = 1;
+/// Exit code for bad usage or bad input (unknown field, value out of range...).
+pub const USAGE: u8 = 2;
+
+impl CliError {
+    pub fn failure(message: impl Into<String>) -> Self {
+        CliError {
+            code: FAILURE,
+            message: message.into(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError {
+            code: USAGE,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ModelError> for CliError {
+    fn from(e: ModelError) -> Self {
+        let code = match e {
+            ModelError::Corrupt(_) => FAILURE,
+            _ => USAGE,
+        };
+        CliError {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<VaultError> for CliError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::Model(m) => m.into(),
+            other => CliError::failure(other.to_string()),
+        }
+    }
+}

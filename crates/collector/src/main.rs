@@ -1,0 +1,61 @@
+//! `cairn`: the command line for field teams and the central office.
+//!
+//! A thin layer over the library crates: it parses arguments, finds the passphrase, calls the
+//! vault, and prints. It holds no cryptography and no storage logic of its own.
+#![forbid(unsafe_code)]
+
+mod case;
+mod cli;
+mod config;
+mod demo;
+mod error;
+mod output;
+mod passphrase;
+mod vault_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cairn: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let config = Config::resolve(cli.config.as_deref(), cli.home, cli.passphrase_file)?;
+    tracing::debug!(home = %config.home.display(), "resolved configuration");
+    match cli.command {
+        Command::Init(args) => vault_cmd::init(&config, args),
+        Command::Case(cmd) => case::run(&config, cmd),
+        Command::Fields(args) => vault_cmd::fields(args.json),
+        Command::Check(args) => vault_cmd::check(&config, args.json),
+        Command::Wipe(args) => vault_cmd::wipe(&config, args),
+        Command::Demo => demo::run(),
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => return,
+        1 => "info",
+        _ => "debug",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "cairn={level},cairn_vault={level}"
+        )))
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,47 @@
+use thiserror::Error;
+
+/// Everything that can go wrong while locking, unlocking, sealing or opening.
+#[non_exhaustive]
+#[derive(Debug, Error)]
+pub enum CryptoError {
+    /// The passphrase did not unlock the key file.
+    #[error("wrong passphrase: the key file did not open with it; try again")]
+    WrongPassphrase,
+    /// The key file's bytes are not a Cairn key file, or were damaged.
+    #[error("the key file is damaged ({0}); restore it from a backup or run `cairn wipe` and `cairn init` again")]
+    CorruptKeyFile(String),
+    /// The key file asks for more scrypt work than this device will do.
+    #[error("the key file asks for scrypt work factor {0}, more than the allowed maximum; it was not made by Cairn")]
+    ExcessiveWork(u8),
+    /// A sealed change's bytes do not parse.
+    #[error("malformed sealed change: {0}")]
+    Malformed(String),
+    /// A sealed change's signature does not verify against its author's key.
+    #[error("the signature of change {seq} by device {author} does not verify; it was forged or damaged and is refused")]
+    BadSignature {
+        /// Short form of the claimed author.
+        author: String,
+        /// The claimed sequence number.
+        seq: u64,
+    },
+    /// This device is not among a sealed change's recipients, or its ciphertext is damaged.
+    #[error("cannot decrypt change {seq} by device {author}: this device is not one of its recipients or the ciphertext is damaged")]
+    NotARecipient {
+        /// Short form of the author.
+        author: String,
+        /// The sequence number.
+        seq: u64,
+    },
+    /// A locally encrypted record failed authentication.
+    #[error("an encrypted record in the vault failed its integrity check ({0}); the vault file is damaged")]
+    CorruptRecord(String),
+    /// A signed statement (invite, roster entry, request) does not verify.
+    #[error("refused: {0}")]
+    BadStatement(String),
+    /// A public key or recipient string does not parse.
+    #[error("invalid public key: {0}")]
+    InvalidKey(String),
+    /// Encryption failed (should not happen with valid recipients).
+    #[error("encryption failed: {0}")]
+    Encrypt(String),
+}

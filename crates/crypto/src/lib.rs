@@ -1,0 +1,26 @@
+//! Cairn's cryptography, built only from well-kept crates (age, ed25519-dalek, chacha20poly1305).
+//!
+//! This crate holds a device's keys, locks them in a passphrase-encrypted key file (age scrypt),
+//! seals case changes (age encryption to a list of recipients, then an Ed25519 signature over the
+//! header and the ciphertext) and encrypts the vault's local records with a per-vault key.
+//! It never does I/O, never invents a primitive, and never lets a secret be printed: secret
+//! material lives in types that zeroize on drop and have no `Debug` showing their bytes.
+#![forbid(unsafe_code)]
+
+mod error;
+mod keyfile;
+mod keys;
+mod local;
+mod sealed;
+
+pub use error::CryptoError;
+pub use keyfile::{lock_keys, unlock_keys, KeyFileCost};
+pub use keys::{device_tag, verify_signature, DeviceId, DeviceKeys, PublicKeys};
+pub use local::LocalCipher;
+pub use sealed::{SealedChange, SealedKind};
+
+/// Re-exported so callers can hold a passphrase without depending on `secrecy` themselves.
+pub use secrecy::{ExposeSecret, SecretString};
+
+/// An age X25519 recipient: a public key to encrypt to.
+pub use age::x25519::Recipient;

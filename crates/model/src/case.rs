@@ -1,0 +1,176 @@
+//! The typed view of a case document, read with `autosurgeon`.
+//!
+//! This is a read model only: writes go through [`crate::Edit`], which touches just the keys
+//! it changes, because reconciling a whole struct would overwrite the values of concurrent
+//! conflicts the struct cannot hold. Where a scalar is in conflict, the field holds
+//! Automerge's deterministic winner; see [`crate::CaseDoc::conflicts`] for all of them.
+//! The choice fields other than `kind` and `status` hold their lowercase names as strings;
+//! [`crate::fields`] lists what each accepts.
+
+use autosurgeon::{Hydrate, Text};
+use uuid::Uuid;
+
+use crate::{CustodyEvent, Kind, Note, Reference, Source, Status};
+
+/// One case report.
+#[derive(Debug, Clone, PartialEq, Hydrate)]
+pub struct Case {
+    /// Schema version of the document (1).
+    pub schema: u64,
+    /// Random id, fixed at creation.
+    pub id: Uuid,
+    /// Human reference, fixed at creation.
+    pub reference: Reference,
+    /// What the case is about.
+    pub kind: Kind,
+    /// Evidentiary status.
+    pub status: Status,
+    /// When the case was created (RFC 3339).
+    pub created_at: String,
+    /// The device or person that created it.
+    pub created_by: String,
+    /// The incident and its cause.
+    #[autosurgeon(missing = "Default::default")]
+    pub incident: Incident,
+    /// Discovery and scene.
+    #[autosurgeon(missing = "Default::default")]
+    pub found: Found,
+    /// The person, as far as can be told.
+    #[autosurgeon(missing = "Default::default")]
+    pub person: Person,
+    /// The state of the remains.
+    #[autosurgeon(missing = "Default::default")]
+    pub remains: Remains,
+    /// Injuries observed.
+    #[autosurgeon(missing = "Default::default")]
+    pub injuries: Text,
+    /// Signs of torture: yes, no or unknown.
+    #[autosurgeon(missing = "Default::default")]
+    pub torture_signs: Option<String>,
+    /// Forensic examination.
+    #[autosurgeon(missing = "Default::default")]
+    pub forensic: Forensic,
+    /// Identification.
+    #[autosurgeon(missing = "Default::default")]
+    pub identification: Identification,
+    /// Notes, oldest first.
+    #[autosurgeon(missing = "Default::default")]
+    pub notes: Vec<Note>,
+    /// Chain of custody, oldest first.
+    #[autosurgeon(missing = "Default::default")]
+    pub custody: Vec<CustodyEvent>,
+    /// Sources, oldest first.
+    #[autosurgeon(missing = "Default::default")]
+    pub sources: Vec<Source>,
+}
+
+/// `incident.*`
+#[derive(Debug, Clone, Default, PartialEq, Hydrate)]
+pub struct Incident {
+    /// Date or date range.
+    #[autosurgeon(missing = "Default::default")]
+    pub date: Option<String>,
+    /// Where it happened.
+    #[autosurgeon(missing = "Default::default")]
+    pub place: Option<String>,
+    /// Apparent cause.
+    #[autosurgeon(missing = "Default::default")]
+    pub cause: Option<String>,
+    /// What happened.
+    #[autosurgeon(missing = "Default::default")]
+    pub narrative: Text,
+}
+
+/// `found.*`
+#[derive(Debug, Clone, Default, PartialEq, Hydrate)]
+pub struct Found {
+    /// When found (RFC 3339).
+    #[autosurgeon(missing = "Default::default")]
+    pub at: Option<String>,
+    /// Latitude, decimal degrees.
+    #[autosurgeon(missing = "Default::default")]
+    pub lat: Option<f64>,
+    /// Longitude, decimal degrees.
+    #[autosurgeon(missing = "Default::default")]
+    pub lon: Option<f64>,
+    /// Altitude, metres.
+    #[autosurgeon(missing = "Default::default")]
+    pub alt: Option<f64>,
+    /// Accuracy of the position, metres.
+    #[autosurgeon(missing = "Default::default")]
+    pub accuracy_m: Option<f64>,
+    /// Type of scene.
+    #[autosurgeon(missing = "Default::default")]
+    pub scene: Option<String>,
+    /// Description of the scene.
+    #[autosurgeon(missing = "Default::default")]
+    pub description: Text,
+}
+
+/// `person.*`
+#[derive(Debug, Clone, Default, PartialEq, Hydrate)]
+pub struct Person {
+    /// Name, if known or claimed.
+    #[autosurgeon(missing = "Default::default")]
+    pub name: Option<String>,
+    /// Apparent sex.
+    #[autosurgeon(missing = "Default::default")]
+    pub sex: Option<String>,
+    /// Apparent age group.
+    #[autosurgeon(missing = "Default::default")]
+    pub age_group: Option<String>,
+    /// Age or estimated age in years.
+    #[autosurgeon(missing = "Default::default")]
+    pub age_years: Option<i64>,
+    /// Civilian: yes, no or unknown.
+    #[autosurgeon(missing = "Default::default")]
+    pub civilian: Option<String>,
+}
+
+/// `remains.*`
+#[derive(Debug, Clone, Default, PartialEq, Hydrate)]
+pub struct Remains {
+    /// How complete the remains are.
+    #[autosurgeon(missing = "Default::default")]
+    pub completeness: Option<String>,
+    /// State of the remains.
+    #[autosurgeon(missing = "Default::default")]
+    pub condition: Option<String>,
+    /// Clothing.
+    #[autosurgeon(missing = "Default::default")]
+    pub clothing: Text,
+    /// Distinguishing marks.
+    #[autosurgeon(missing = "Default::default")]
+    pub marks: Text,
+    /// Personal effects.
+    #[autosurgeon(missing = "Default::default")]
+    pub effects: Text,
+}
+
+/// `forensic.*`
+#[derive(Debug, Clone, Default, PartialEq, Hydrate)]
+pub struct Forensic {
+    /// Examiner.
+    #[autosurgeon(missing = "Default::default")]
+    pub examiner: Option<String>,
+    /// Date of the examination.
+    #[autosurgeon(missing = "Default::default")]
+    pub date: Option<String>,
+    /// Reference of the report.
+    #[autosurgeon(missing = "Default::default")]
+    pub report_ref: Option<String>,
+    /// Conclusions.
+    #[autosurgeon(missing = "Default::default")]
+    pub conclusions: Text,
+}
+
+/// `identification.*`
+#[derive(Debug, Clone, Default, PartialEq, Hydrate)]
+pub struct Identification {
+    /// How far identification has got.
+    #[autosurgeon(missing = "Default::default")]
+    pub status: Option<String>,
+    /// What it rests on.
+    #[autosurgeon(missing = "Default::default")]
+    pub basis: Text,
+}

@@ -1,0 +1,284 @@
+//! A case as an Automerge document: creating, loading, saving, editing and merging it.
+//!
+//! Every local modification is exactly one Automerge change, and the raw bytes of that change
+//! are handed back to the caller, who seals, stores and ships them. Changes from other devices
+//! come back in through [`CaseDoc::apply_changes`]; applying the same changes in any order, any
+//! number of times, gives the same document.
+
+use automerge::transaction::{CommitOptions, Transactable, Transaction};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType, ReadDoc, ROOT};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::edit::{apply, object, Stamp};
+use crate::fields::groups;
+use crate::{fields, Case, Edit, FieldType, Kind, ModelError, Reference, Status};
+
+/// The schema version this crate writes and reads.
+pub const SCHEMA: u64 = 1;
+
+/// The append-only lists at the document root.
+pub(crate) const LISTS: [&str; 3] = ["notes", "custody", "sources"];
+
+/// One case document.
+#[derive(Debug, Clone)]
+pub struct CaseDoc {
+    pub(crate) doc: Automerge,
+    id: Uuid,
+    reference: Reference,
+}
+
+impl CaseDoc {
+    /// Creates a new case and applies `edits`, all in one Automerge change whose raw bytes
+    /// are returned beside the document.
+    ///
+    /// The change writes the header (schema, id, reference, created_at, created_by), the kind,
+    /// status `alleged`, and every group map, text object and list, empty: creating them here,
+    /// once, means no two devices ever create the same object concurrently.
+    pub fn create(
+        actor: &[u8],
+        id: Uuid,
+        reference: &Reference,
+        kind: Kind,
+        author: &str,
+        now: OffsetDateTime,
+        edits: &[Edit],
+    ) -> Result<(CaseDoc, Vec<u8>), ModelError> {
+        let mut doc = Automerge::new().with_actor(actor_id(actor)?);
+        let stamp = stamp(author, now)?;
+        let mut tx = doc.transaction();
+        write_header(&mut tx, id, reference, kind, &stamp)?;
+        write_skeleton(&mut tx)?;
+        let mut touched = vec!["created".to_string()];
+        apply_all(&mut tx, edits, &stamp, &mut touched)?;
+        let hash = commit(tx, &touched, now)?;
+        let case = CaseDoc {
+            doc,
+            id,
+            reference: reference.clone(),
+        };
+        // Read back what was written, so a bug here shows up now rather than on another device.
+        case.case()?;
+        let bytes = case.change_bytes(hash)?;
+        Ok((case, bytes))
+    }
+
+    /// Loads a document written by [`CaseDoc::save`]; local changes will be made as `actor`.
+    pub fn load(bytes: &[u8], actor: &[u8]) -> Result<CaseDoc, ModelError> {
+        let actor = actor_id(actor)?;
+        let doc = Automerge::load(bytes).map_err(ModelError::corrupt)?;
+        CaseDoc::from_automerge(doc.with_actor(actor))
+    }
+
+    /// Rebuilds a document from raw changes alone, e.g. a case first seen in a sync pull.
+    /// The changes may come in any order but must include the case's creation.
+    pub fn from_changes(raw_changes: &[Vec<u8>], actor: &[u8]) -> Result<CaseDoc, ModelError> {
+        let mut doc = Automerge::new().with_actor(actor_id(actor)?);
+        doc.apply_changes(decode_changes(raw_changes)?)
+            .map_err(ModelError::corrupt)?;
+        CaseDoc::from_automerge(doc)
+    }
+
+    /// Checks that `doc` holds a case this version understands.
+    fn from_automerge(doc: Automerge) -> Result<CaseDoc, ModelError> {
+        let schema: Option<u64> = autosurgeon::hydrate_prop(&doc, &ROOT, "schema")
+            .map_err(|e| ModelError::Corrupt(format!("no schema version: {e}")))?;
+        match schema {
+            Some(SCHEMA) => {}
+            Some(other) => return Err(ModelError::UnsupportedSchema(other)),
+            None => return Err(ModelError::Corrupt("no schema version".to_string())),
+        }
+        let case: Case = autosurgeon::hydrate(&doc).map_err(ModelError::corrupt)?;
+        Ok(CaseDoc {
+            doc,
+            id: case.id,
+            reference: case.reference,
+        })
+    }
+
+    /// The whole document, compacted, for storage.
+    pub fn save(&self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Applies raw changes made by [`CaseDoc::create`] or [`CaseDoc::edit`] on any device.
+    ///
+    /// Changes already present are ignored. A change whose dependencies have not arrived yet
+    /// is held in memory until they do (see [`CaseDoc::missing_deps`]); it is not part of
+    /// [`CaseDoc::save`] until then, so keep the raw change. If any change fails to decode,
+    /// none is applied.
+    pub fn apply_changes(&mut self, raw_changes: &[Vec<u8>]) -> Result<(), ModelError> {
+        let changes = decode_changes(raw_changes)?;
+        self.doc.apply_changes(changes).map_err(ModelError::corrupt)
+    }
+
+    /// Applies `edits` as one change made by `author` at `now`, and returns its raw bytes, or
+    /// `None` if the edits change nothing.
+    ///
+    /// The change records `now` in milliseconds and, as its message, a JSON array of the keys
+    /// it touched (`"note"`, `"custody"` and `"source"` for appended entries). If any edit is
+    /// invalid, nothing is written.
+    pub fn edit(
+        &mut self,
+        edits: &[Edit],
+        author: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>, ModelError> {
+        let stamp = stamp(author, now)?;
+        let mut tx = self.doc.transaction();
+        let mut touched = Vec::new();
+        apply_all(&mut tx, edits, &stamp, &mut touched)?;
+        if touched.is_empty() {
+            tx.rollback();
+            return Ok(None);
+        }
+        let hash = commit(tx, &touched, now)?;
+        self.change_bytes(hash).map(Some)
+    }
+
+    /// The case as typed Rust values (winning values where scalars conflict).
+    pub fn case(&self) -> Result<Case, ModelError> {
+        autosurgeon::hydrate(&self.doc).map_err(ModelError::corrupt)
+    }
+
+    /// The case id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The case reference.
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+
+    /// The hashes of the latest changes; equal heads mean equal documents.
+    pub fn heads(&self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Hashes of changes that applied changes depend on but that have not arrived yet.
+    pub fn missing_deps(&self) -> Vec<ChangeHash> {
+        self.doc.get_missing_deps(&[])
+    }
+
+    /// Raw bytes of every change in the document, dependencies first.
+    pub fn changes(&self) -> Vec<Vec<u8>> {
+        self.doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect()
+    }
+
+    /// Hex of the actor id local changes are made as.
+    pub fn actor(&self) -> String {
+        self.doc.get_actor().to_hex_string()
+    }
+
+    fn change_bytes(&self, hash: ChangeHash) -> Result<Vec<u8>, ModelError> {
+        self.doc
+            .get_change_by_hash(&hash)
+            .map(|c| c.raw_bytes().to_vec())
+            .ok_or_else(|| ModelError::Corrupt(format!("change {hash} vanished after commit")))
+    }
+}
+
+fn actor_id(actor: &[u8]) -> Result<ActorId, ModelError> {
+    if actor.is_empty() {
+        return Err(ModelError::InvalidActor);
+    }
+    Ok(ActorId::from(actor))
+}
+
+fn stamp(author: &str, now: OffsetDateTime) -> Result<Stamp<'_>, ModelError> {
+    let at = now
+        .format(&Rfc3339)
+        .map_err(|_| ModelError::BadClock(now.to_string()))?;
+    Ok(Stamp { at, author })
+}
+
+fn decode_changes(raw_changes: &[Vec<u8>]) -> Result<Vec<Change>, ModelError> {
+    raw_changes
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            Change::try_from(raw.as_slice()).map_err(|e| {
+                ModelError::Corrupt(format!("change {} of {}: {e}", i + 1, raw_changes.len()))
+            })
+        })
+        .collect()
+}
+
+fn write_header(
+    tx: &mut Transaction<'_>,
+    id: Uuid,
+    reference: &Reference,
+    kind: Kind,
+    stamp: &Stamp<'_>,
+) -> Result<(), ModelError> {
+    tx.put(ROOT, "schema", SCHEMA)
+        .map_err(ModelError::corrupt)?;
+    autosurgeon::reconcile_prop(tx, ROOT, "id", id).map_err(ModelError::corrupt)?;
+    let scalars = [
+        ("reference", reference.to_string()),
+        ("kind", kind.to_string()),
+        ("status", Status::Alleged.to_string()),
+        ("created_at", stamp.at.clone()),
+        ("created_by", stamp.author.to_string()),
+    ];
+    for (key, value) in scalars {
+        tx.put(ROOT, key, value).map_err(ModelError::corrupt)?;
+    }
+    Ok(())
+}
+
+/// Creates every group map, text object and list, empty.
+fn write_skeleton(tx: &mut Transaction<'_>) -> Result<(), ModelError> {
+    for group in groups() {
+        object(tx, &ROOT, group, ObjType::Map)?;
+    }
+    for spec in fields().iter().filter(|f| f.ty == FieldType::Text) {
+        let parent = match spec.group() {
+            Some(group) => object(tx, &ROOT, group, ObjType::Map)?,
+            None => ROOT,
+        };
+        object(tx, &parent, spec.leaf(), ObjType::Text)?;
+    }
+    for list in LISTS {
+        object(tx, &ROOT, list, ObjType::List)?;
+    }
+    Ok(())
+}
+
+fn apply_all(
+    tx: &mut Transaction<'_>,
+    edits: &[Edit],
+    stamp: &Stamp<'_>,
+    touched: &mut Vec<String>,
+) -> Result<(), ModelError> {
+    for edit in edits {
+        if let Some(key) = apply(tx, edit, stamp)? {
+            if !touched.contains(&key) {
+                touched.push(key);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Commits with the time in milliseconds and the touched keys as a JSON array.
+fn commit(
+    tx: Transaction<'_>,
+    touched: &[String],
+    now: OffsetDateTime,
+) -> Result<ChangeHash, ModelError> {
+    let millis = i64::try_from(now.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| ModelError::BadClock(now.to_string()))?;
+    let message = serde_json::Value::from(touched.to_vec()).to_string();
+    let options = CommitOptions::default()
+        .with_message(message)
+        .with_time(millis);
+    let (hash, _) = tx.commit_with(options);
+    hash.ok_or_else(|| ModelError::Corrupt("the change was empty".to_string()))
+}

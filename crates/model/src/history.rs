@@ -1,0 +1,73 @@
+//! Who changed what, when: one entry per Automerge change.
+
+use std::collections::{BTreeSet, HashMap};
+
+use automerge::ChangeHash;
+use serde::Serialize;
+
+use crate::CaseDoc;
+
+/// One change to a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    /// When the change was made, milliseconds since the epoch (as claimed by its device).
+    pub time_ms: i64,
+    /// Hex of the actor (device) that made it.
+    pub actor: String,
+    /// Keys it touched, from its message: field keys, `note`, `custody`, `source`, and
+    /// `created` for the change that created the case.
+    pub fields: Vec<String>,
+    /// Hex of the change hash.
+    pub hash: String,
+}
+
+impl CaseDoc {
+    /// Every change, causes before effects; changes made concurrently are ordered by time,
+    /// then actor, then hash, so every device lists the same history in the same order.
+    pub fn history(&self) -> Vec<HistoryEntry> {
+        let metas = self.doc.get_changes_meta(&[]);
+        let known: HashMap<ChangeHash, usize> =
+            metas.iter().enumerate().map(|(i, m)| (m.hash, i)).collect();
+        let mut waiting_on: Vec<usize> = vec![0; metas.len()];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); metas.len()];
+        for (i, meta) in metas.iter().enumerate() {
+            for dep in meta.deps.iter().filter_map(|d| known.get(d)) {
+                waiting_on[i] += 1;
+                dependents[*dep].push(i);
+            }
+        }
+        let order_key = |i: usize| {
+            (
+                metas[i].timestamp,
+                metas[i].actor.to_hex_string(),
+                metas[i].hash,
+                i,
+            )
+        };
+        let mut ready: BTreeSet<_> = (0..metas.len())
+            .filter(|i| waiting_on[*i] == 0)
+            .map(order_key)
+            .collect();
+        let mut out = Vec::with_capacity(metas.len());
+        while let Some((time_ms, actor, hash, i)) = ready.pop_first() {
+            let fields = metas[i]
+                .message
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or_default();
+            out.push(HistoryEntry {
+                time_ms,
+                actor,
+                fields,
+                hash: hash.to_string(),
+            });
+            for &next in &dependents[i] {
+                waiting_on[next] -= 1;
+                if waiting_on[next] == 0 {
+                    ready.insert(order_key(next));
+                }
+            }
+        }
+        out
+    }
+}

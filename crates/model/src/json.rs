@@ -1,0 +1,91 @@
+//! The case as one JSON object, for display and export.
+//!
+//! Keys nest as the field keys do (`incident.cause` is `{"incident": {"cause": ...}}`).
+//! Unset fields, empty text and empty groups are omitted; lists are always present. Where a
+//! scalar is in conflict the winning value is shown, the same on every device.
+
+use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
+use serde_json::{Map, Value as Json};
+
+use crate::{fields, CaseDoc, FieldSpec, ModelError};
+
+impl CaseDoc {
+    /// The case as JSON; two documents with the same changes give equal values.
+    pub fn to_json(&self) -> Result<Json, ModelError> {
+        let case = self.case()?;
+        let mut root = Map::new();
+        root.insert("schema".into(), case.schema.into());
+        root.insert("id".into(), case.id.to_string().into());
+        root.insert("reference".into(), case.reference.to_string().into());
+        root.insert("created_at".into(), case.created_at.into());
+        root.insert("created_by".into(), case.created_by.into());
+        for spec in fields() {
+            let Some(value) = self.field_json(spec) else {
+                continue;
+            };
+            match spec.group() {
+                None => {
+                    root.insert(spec.key.into(), value);
+                }
+                Some(group) => {
+                    let entry = root
+                        .entry(group)
+                        .or_insert_with(|| Json::Object(Map::new()));
+                    if let Json::Object(map) = entry {
+                        map.insert(spec.leaf().into(), value);
+                    }
+                }
+            }
+        }
+        let lists = [
+            ("notes", serde_json::to_value(&case.notes)),
+            ("custody", serde_json::to_value(&case.custody)),
+            ("sources", serde_json::to_value(&case.sources)),
+        ];
+        for (key, value) in lists {
+            root.insert(key.into(), value.map_err(ModelError::corrupt)?);
+        }
+        Ok(Json::Object(root))
+    }
+
+    /// The current (winning) value of a field, or `None` if unset or empty text.
+    fn field_json(&self, spec: &FieldSpec) -> Option<Json> {
+        let obj = container(&self.doc, spec)?;
+        match self.doc.get(&obj, spec.leaf()).ok()?? {
+            (automerge::Value::Object(ObjType::Text), text) => {
+                let s = self.doc.text(&text).ok()?;
+                (!s.is_empty()).then(|| s.into())
+            }
+            (automerge::Value::Object(_), _) => None,
+            (automerge::Value::Scalar(v), _) => Some(scalar_json(&v)).filter(|j| !j.is_null()),
+        }
+    }
+}
+
+/// The object holding `spec`'s value: the root or its group's map, if that exists.
+pub(crate) fn container<D: ReadDoc>(doc: &D, spec: &FieldSpec) -> Option<ObjId> {
+    let Some(group) = spec.group() else {
+        return Some(ROOT);
+    };
+    match doc.get(ROOT, group).ok()?? {
+        (automerge::Value::Object(ObjType::Map), id) => Some(id),
+        _ => None,
+    }
+}
+
+/// A scalar as JSON; bytes become lowercase hex, a non-finite number becomes null.
+pub(crate) fn scalar_json(v: &ScalarValue) -> Json {
+    match v {
+        ScalarValue::Str(s) => Json::from(s.as_str()),
+        ScalarValue::Int(i) => Json::from(*i),
+        ScalarValue::Uint(u) => Json::from(*u),
+        ScalarValue::F64(f) => Json::from(*f),
+        ScalarValue::Boolean(b) => Json::from(*b),
+        ScalarValue::Timestamp(t) => Json::from(*t),
+        ScalarValue::Counter(c) => Json::from(i64::from(c)),
+        ScalarValue::Bytes(b) => {
+            Json::from(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+        }
+        ScalarValue::Null | ScalarValue::Unknown { .. } => Json::Null,
+    }
+}

@@ -1,0 +1,38 @@
+//! The Cairn case report: what a case holds, how each field is checked, how case references
+//! are formed, and how a case lives as an Automerge document that merges concurrent edits
+//! from many devices, keeping conflicting values visible until someone resolves them.
+//!
+//! This crate is pure data: it must never do I/O, touch storage, keys, encryption or the
+//! network, or know who is allowed to do what. Callers hand it bytes and an actor id and take
+//! bytes back; sealing, storing and shipping those bytes is the job of other crates.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod case;
+mod choices;
+mod conflicts;
+mod doc;
+mod edit;
+mod error;
+mod fields;
+mod history;
+mod json;
+mod records;
+mod reference;
+mod value;
+
+pub use automerge::ChangeHash;
+pub use autosurgeon::Text;
+
+pub use case::{Case, Forensic, Found, Identification, Incident, Person, Remains};
+pub use choices::{Kind, Status};
+pub use conflicts::{Conflict, ConflictValue};
+pub use doc::{CaseDoc, SCHEMA};
+pub use edit::Edit;
+pub use error::ModelError;
+pub use fields::{field, fields, parse_assignment, validate, FieldSpec};
+pub use history::HistoryEntry;
+pub use records::{CustodyEvent, Note, Source};
+pub use reference::{validate_device_tag, validate_place, validate_team, Reference};
+pub use value::{FieldType, Value};

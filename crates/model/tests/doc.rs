@@ -1,0 +1,328 @@
+//! A single case document: creation, edits, views, history, saving and damaged input.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use automerge::transaction::Transactable;
+use cairn_model::{CaseDoc, Edit, Kind, ModelError, Status, SCHEMA};
+use common::{at, hex, millis, new_case, reference, A, B};
+use serde_json::json;
+use uuid::Uuid;
+
+#[test]
+fn create_writes_header_and_edits_in_one_change() {
+    let (doc, change) = new_case(&[
+        Edit::set("person.name", "Unknown woman"),
+        Edit::set("found.lat", "31.5"),
+        Edit::set("incident.narrative", "Found near the road."),
+    ]);
+    assert!(!change.is_empty());
+    assert_eq!(doc.changes(), [change]);
+    assert_eq!(doc.reference(), &reference());
+
+    let case = doc.case().unwrap();
+    assert_eq!(case.schema, SCHEMA);
+    assert_eq!(case.id, doc.id());
+    assert_eq!(case.kind, Kind::Remains);
+    assert_eq!(case.status, Status::Alleged);
+    assert_eq!(case.created_at, "2024-05-01T10:00:00Z");
+    assert_eq!(case.created_by, "device-a");
+    assert_eq!(case.person.name.as_deref(), Some("Unknown woman"));
+    assert_eq!(case.found.lat, Some(31.5));
+    assert_eq!(case.found.lon, None);
+    assert_eq!(case.incident.narrative.as_str(), "Found near the road.");
+    assert_eq!(case.incident.place, None);
+    assert!(case.notes.is_empty());
+
+    assert_eq!(
+        doc.to_json().unwrap(),
+        json!({
+            "schema": 1,
+            "id": "12345678-9abc-def0-1234-56789abcdef0",
+            "reference": "KHR-T03-7KQ2-0017",
+            "created_at": "2024-05-01T10:00:00Z",
+            "created_by": "device-a",
+            "kind": "remains",
+            "status": "alleged",
+            "incident": { "narrative": "Found near the road." },
+            "found": { "lat": 31.5 },
+            "person": { "name": "Unknown woman" },
+            "notes": [],
+            "custody": [],
+            "sources": [],
+        })
+    );
+
+    let history = doc.history();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].time_ms, millis(at(0)));
+    assert_eq!(history[0].actor, hex(&A));
+    assert_eq!(
+        history[0].fields,
+        ["created", "person.name", "found.lat", "incident.narrative"]
+    );
+}
+
+#[test]
+fn every_field_shows_in_json_and_the_typed_case() {
+    let values = [
+        ("kind", "killed"),
+        ("status", "under_investigation"),
+        ("incident.date", "2024-01-01/2024-01-03"),
+        ("incident.place", "Road 4"),
+        ("incident.cause", "captivity"),
+        ("incident.narrative", "n"),
+        ("found.at", "2024-05-01T14:30:00+03:00"),
+        ("found.lat", "1.5"),
+        ("found.lon", "-2.5"),
+        ("found.alt", "-10"),
+        ("found.accuracy_m", "4"),
+        ("found.scene", "rubble"),
+        ("found.description", "d"),
+        ("person.name", "X"),
+        ("person.sex", "female"),
+        ("person.age_group", "adult"),
+        ("person.age_years", "33"),
+        ("person.civilian", "yes"),
+        ("remains.completeness", "commingled"),
+        ("remains.condition", "burned"),
+        ("remains.clothing", "c"),
+        ("remains.marks", "m"),
+        ("remains.effects", "e"),
+        ("injuries", "i"),
+        ("torture_signs", "no"),
+        ("forensic.examiner", "Dr Y"),
+        ("forensic.date", "2024-05-02"),
+        ("forensic.report_ref", "FR-1"),
+        ("forensic.conclusions", "fc"),
+        ("identification.status", "preliminary"),
+        ("identification.basis", "b"),
+    ];
+    assert_eq!(values.len(), cairn_model::fields().len());
+    let edits: Vec<Edit> = values.iter().map(|(k, v)| Edit::set(*k, *v)).collect();
+    let (doc, _) = new_case(&edits);
+    let json = doc.to_json().unwrap();
+    for (key, raw) in values {
+        let shown = key.split('.').fold(&json, |v, k| &v[k]);
+        let expected = cairn_model::validate(key, raw).unwrap().to_json();
+        assert_eq!(shown, &expected, "{key}");
+    }
+    let case = doc.case().unwrap();
+    assert_eq!(case.kind, Kind::Killed);
+    assert_eq!(case.status, Status::UnderInvestigation);
+    assert_eq!(case.person.age_years, Some(33));
+    assert_eq!(case.found.alt, Some(-10.0));
+    assert_eq!(case.remains.effects.as_str(), "e");
+    assert_eq!(case.injuries.as_str(), "i");
+    assert_eq!(case.torture_signs.as_deref(), Some("no"));
+    assert_eq!(case.forensic.conclusions.as_str(), "fc");
+    assert_eq!(case.identification.status.as_deref(), Some("preliminary"));
+    assert!(doc.conflicts().is_empty());
+}
+
+#[test]
+fn list_entries_record_time_and_author() {
+    let (mut doc, _) = new_case(&[]);
+    doc.edit(
+        &[
+            Edit::Note {
+                text: "Seen from the road.".into(),
+            },
+            Edit::Custody {
+                from: Some("scene".into()),
+                to: "Morgue 2".into(),
+                place: Some(" ".into()),
+                purpose: Some("autopsy".into()),
+                seal: Some("S-0042".into()),
+            },
+            Edit::Source {
+                kind: "witness".into(),
+                contact: None,
+                consent: "Yes".into(),
+            },
+        ],
+        "device-b",
+        at(3),
+    )
+    .unwrap()
+    .unwrap();
+    let json = doc.to_json().unwrap();
+    assert_eq!(
+        json["notes"],
+        json!([{ "at": "2024-05-01T10:03:00Z", "author": "device-b", "text": "Seen from the road." }])
+    );
+    assert_eq!(
+        json["custody"],
+        json!([{
+            "at": "2024-05-01T10:03:00Z", "author": "device-b", "from": "scene",
+            "to": "Morgue 2", "purpose": "autopsy", "seal": "S-0042"
+        }])
+    );
+    assert_eq!(
+        json["sources"],
+        json!([{ "at": "2024-05-01T10:03:00Z", "author": "device-b", "type": "witness", "consent": "yes" }])
+    );
+    assert_eq!(doc.history()[1].fields, ["note", "custody", "source"]);
+}
+
+#[test]
+fn edits_that_change_nothing_make_no_change() {
+    let (mut doc, _) = new_case(&[Edit::set("person.name", "Ali")]);
+    let heads = doc.heads();
+    let unchanged = [
+        Edit::set("person.name", " Ali "),
+        Edit::set("kind", "remains"),
+        Edit::set("injuries", ""),
+        Edit::set("incident.place", ""),
+    ];
+    assert_eq!(doc.edit(&unchanged, "device-a", at(1)).unwrap(), None);
+    assert_eq!(doc.heads(), heads);
+    assert_eq!(doc.history().len(), 1);
+}
+
+#[test]
+fn an_invalid_edit_writes_nothing() {
+    let (mut doc, _) = new_case(&[]);
+    let before = doc.to_json().unwrap();
+    let heads = doc.heads();
+    let err = doc
+        .edit(
+            &[
+                Edit::set("person.name", "Ali"),
+                Edit::set("found.lat", "95"),
+            ],
+            "device-a",
+            at(1),
+        )
+        .unwrap_err();
+    assert!(matches!(err, ModelError::InvalidValue { ref key, .. } if key == "found.lat"));
+    assert!(matches!(
+        doc.edit(&[Edit::set("id", "x")], "device-a", at(1)),
+        Err(ModelError::NotSettable(_))
+    ));
+    assert!(matches!(
+        doc.edit(&[Edit::set("found.scene", "")], "device-a", at(1)),
+        Err(ModelError::InvalidValue { .. })
+    ));
+    assert!(matches!(
+        doc.edit(&[Edit::Note { text: "  ".into() }], "device-a", at(1)),
+        Err(ModelError::InvalidValue { .. })
+    ));
+    assert_eq!(doc.heads(), heads);
+    assert_eq!(doc.to_json().unwrap(), before);
+    // The document is still usable after the refused edits.
+    assert!(doc
+        .edit(&[Edit::set("person.name", "Ali")], "device-a", at(2))
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn edits_can_be_checked_before_any_document_is_opened() {
+    assert!(Edit::set("found.lat", "45").check().is_ok());
+    assert!(Edit::set("found.lat", "95").check().is_err());
+    assert!(matches!(
+        Edit::Source { kind: "witness".into(), contact: None, consent: "maybe".into() }.check(),
+        Err(ModelError::InvalidValue { ref key, .. }) if key == "source.consent"
+    ));
+    assert!(matches!(
+        Edit::Custody { from: None, to: " ".into(), place: None, purpose: None, seal: None }.check(),
+        Err(ModelError::InvalidValue { ref key, .. }) if key == "custody.to"
+    ));
+}
+
+#[test]
+fn save_and_load_round_trip() {
+    let (mut doc, _) = new_case(&[Edit::set("incident.cause", "unknown")]);
+    doc.edit(&[Edit::Note { text: "n".into() }], "device-a", at(1))
+        .unwrap();
+    let loaded = CaseDoc::load(&doc.save(), &B).unwrap();
+    assert_eq!(loaded.heads(), doc.heads());
+    assert_eq!(loaded.to_json().unwrap(), doc.to_json().unwrap());
+    assert_eq!(loaded.history(), doc.history());
+    assert_eq!(loaded.id(), doc.id());
+    assert_eq!(loaded.reference(), doc.reference());
+    assert_eq!(loaded.actor(), hex(&B));
+    let rebuilt = CaseDoc::from_changes(&doc.changes(), &B).unwrap();
+    assert_eq!(rebuilt.heads(), doc.heads());
+}
+
+#[test]
+fn damaged_input_is_an_error_not_a_panic() {
+    let (doc, change) = new_case(&[]);
+    let saved = doc.save();
+    let garbage: [&[u8]; 4] = [
+        b"",
+        b"not an automerge document",
+        &saved[..saved.len() / 2],
+        &[0x85, 0x6f, 0x4a, 0x83, 0, 0, 0],
+    ];
+    for bytes in garbage {
+        assert!(
+            matches!(CaseDoc::load(bytes, &A), Err(ModelError::Corrupt(_))),
+            "{bytes:?}"
+        );
+    }
+    let mut flipped = saved.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0xFF;
+    assert!(CaseDoc::load(&flipped, &A).is_err());
+
+    let mut copy = CaseDoc::load(&saved, &B).unwrap();
+    let heads = copy.heads();
+    let err = copy
+        .apply_changes(&[change.clone(), b"junk".to_vec()])
+        .unwrap_err();
+    assert!(matches!(err, ModelError::Corrupt(_)));
+    assert!(err
+        .to_string()
+        .starts_with("the case data is damaged (change 2 of 2"));
+    assert_eq!(copy.heads(), heads);
+    assert!(matches!(
+        CaseDoc::from_changes(&[b"junk".to_vec()], &B),
+        Err(ModelError::Corrupt(_))
+    ));
+    assert!(matches!(
+        CaseDoc::load(&saved, &[]),
+        Err(ModelError::InvalidActor)
+    ));
+}
+
+#[test]
+fn documents_that_are_not_cases_are_refused() {
+    let mut other = automerge::AutoCommit::new();
+    other
+        .put(automerge::ROOT, "title", "a shopping list")
+        .unwrap();
+    assert!(matches!(
+        CaseDoc::load(&other.save(), &A),
+        Err(ModelError::Corrupt(_))
+    ));
+
+    let (doc, _) = new_case(&[]);
+    let mut newer = automerge::AutoCommit::load(&doc.save()).unwrap();
+    newer.put(automerge::ROOT, "schema", 2_u64).unwrap();
+    let err = CaseDoc::load(&newer.save(), &A).unwrap_err();
+    assert_eq!(err, ModelError::UnsupportedSchema(2));
+    assert!(err.to_string().contains("update Cairn"));
+}
+
+#[test]
+fn creation_refuses_bad_edits_and_actors() {
+    let id = Uuid::nil();
+    let err = CaseDoc::create(
+        &A,
+        id,
+        &reference(),
+        Kind::Missing,
+        "device-a",
+        at(0),
+        &[Edit::set("persn.name", "x")],
+    )
+    .unwrap_err();
+    assert!(matches!(err, ModelError::UnknownField { .. }));
+    assert!(matches!(
+        CaseDoc::create(&[], id, &reference(), Kind::Missing, "device-a", at(0), &[]),
+        Err(ModelError::InvalidActor)
+    ));
+}

@@ -1,0 +1,304 @@
+//! Recording cases: every command is one transaction that appends a sealed change to the log
+//! and refreshes the case's encrypted snapshot and summary.
+
+use cairn_crypto::{SealedChange, SealedKind};
+use cairn_model::{CaseDoc, Edit, Kind, Reference};
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{store, Vault, VaultError};
+
+/// What `create_case` made.
+#[derive(Clone, Debug)]
+pub struct Created {
+    /// The case's random id.
+    pub id: Uuid,
+    /// Its human reference.
+    pub reference: String,
+    /// The number of the sealed change in this device's log.
+    pub seq: u64,
+}
+
+/// A case's list line, kept encrypted beside its snapshot so listing needs no document loads.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CaseSummary {
+    /// The case's random id.
+    pub id: Uuid,
+    /// Its human reference.
+    pub reference: String,
+    /// Kind (killed, injured, missing, remains).
+    pub kind: String,
+    /// Evidentiary status.
+    pub status: String,
+    /// Time of the last change applied here (RFC 3339).
+    pub updated_at: String,
+}
+
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+fn snapshot_slot(id: &Uuid) -> Vec<u8> {
+    [b"case-snapshot:".as_slice(), id.as_bytes()].concat()
+}
+
+fn summary_slot(id: &Uuid) -> Vec<u8> {
+    [b"case-summary:".as_slice(), id.as_bytes()].concat()
+}
+
+impl Vault {
+    /// Records a new case and returns its reference. One transaction: the reference counter,
+    /// the sealed change and the snapshot are written together or not at all.
+    pub fn create_case(
+        &mut self,
+        kind: Kind,
+        place: &str,
+        edits: &[Edit],
+        now: OffsetDateTime,
+    ) -> Result<Created, VaultError> {
+        let place = cairn_model::validate_place(place)?;
+        let path = self.home.database();
+        let actor = self.keys.id();
+        let recipients = self.recipients();
+        let Vault {
+            conn, keys, cipher, ..
+        } = self;
+        let tx = begin(conn, &path)?;
+        // Re-read inside the transaction: another cairn process may have used a number.
+        let mut settings = store::read_settings(&tx, cipher, &path)?;
+        let reference = Reference {
+            place,
+            team: settings.team.clone(),
+            device_tag: actor.tag(),
+            number: settings.next_reference,
+        };
+        settings.next_reference += 1;
+        let id = Uuid::new_v4();
+        let (mut doc, change) =
+            CaseDoc::create(&actor.0, id, &reference, kind, &actor.short(), now, edits)?;
+        let seq = append_own(&tx, keys, &recipients, id, &change, &path)?;
+        write_case(&tx, cipher, id, &mut doc, now, &path)?;
+        store::write_settings(&tx, cipher, &settings, &path)?;
+        tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
+        self.settings = settings;
+        Ok(Created {
+            id,
+            reference: reference.to_string(),
+            seq,
+        })
+    }
+
+    /// Applies edits to a case in one change. Returns the change's log number, or `None` when
+    /// the edits changed nothing (setting a field to the value it has).
+    pub fn edit_case(
+        &mut self,
+        case: &str,
+        edits: &[Edit],
+        now: OffsetDateTime,
+    ) -> Result<Option<u64>, VaultError> {
+        let path = self.home.database();
+        let actor = self.keys.id();
+        let recipients = self.recipients();
+        let Vault {
+            conn, keys, cipher, ..
+        } = self;
+        let tx = begin(conn, &path)?;
+        let summary = find(&tx, cipher, case, &path)?;
+        let mut doc = load(&tx, cipher, &summary.id, &actor.0, &path)?;
+        let Some(change) = doc.edit(edits, &actor.short(), now)? else {
+            return Ok(None);
+        };
+        let seq = append_own(&tx, keys, &recipients, summary.id, &change, &path)?;
+        write_case(&tx, cipher, summary.id, &mut doc, now, &path)?;
+        tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
+        Ok(Some(seq))
+    }
+
+    /// Loads a case by reference (any letter case) or id.
+    pub fn case(&self, case: &str) -> Result<CaseDoc, VaultError> {
+        let path = self.home.database();
+        let summary = find(&self.conn, &self.cipher, case, &path)?;
+        load(
+            &self.conn,
+            &self.cipher,
+            &summary.id,
+            &self.keys.id().0,
+            &path,
+        )
+    }
+
+    /// Every case's summary, ordered by reference.
+    pub fn list(&self) -> Result<Vec<CaseSummary>, VaultError> {
+        summaries(&self.conn, &self.cipher, &self.home.database())
+    }
+
+    /// How many changes this device has written (the highest number in its log).
+    pub fn own_log_len(&self) -> Result<u64, VaultError> {
+        let path = self.home.database();
+        last_own_seq(&self.conn, &self.keys.id().0, &path)
+    }
+
+    /// Others to encrypt to besides this device. The roster arrives with enrollment; until
+    /// then a vault seals to itself alone.
+    fn recipients(&self) -> Vec<cairn_crypto::Recipient> {
+        Vec::new()
+    }
+}
+
+/// Takes the write lock up front, so two cairn processes never interleave a read and a write.
+fn begin<'c>(
+    conn: &'c mut rusqlite::Connection,
+    path: &std::path::Path,
+) -> Result<Transaction<'c>, VaultError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| VaultError::sqlite(path, e))
+}
+
+fn last_own_seq(
+    conn: &rusqlite::Connection,
+    author: &[u8; 32],
+    path: &std::path::Path,
+) -> Result<u64, VaultError> {
+    conn.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE author = ?1",
+        params![author.as_slice()],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as u64)
+    .map_err(|e| VaultError::sqlite(path, e))
+}
+
+fn append_own(
+    tx: &Transaction<'_>,
+    keys: &cairn_crypto::DeviceKeys,
+    recipients: &[cairn_crypto::Recipient],
+    case_id: Uuid,
+    change: &[u8],
+    path: &std::path::Path,
+) -> Result<u64, VaultError> {
+    let author = keys.id();
+    let seq = last_own_seq(tx, &author.0, path)? + 1;
+    let sealed = SealedChange::seal(
+        keys,
+        recipients,
+        SealedKind::CaseChange,
+        *case_id.as_bytes(),
+        seq,
+        change,
+    )?;
+    tx.execute(
+        "INSERT INTO changes (author, seq, case_id, sealed) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            author.0.as_slice(),
+            seq as i64,
+            case_id.as_bytes().as_slice(),
+            sealed.to_bytes()
+        ],
+    )
+    .map_err(|e| VaultError::sqlite(path, e))?;
+    Ok(seq)
+}
+
+fn write_case(
+    tx: &Transaction<'_>,
+    cipher: &cairn_crypto::LocalCipher,
+    id: Uuid,
+    doc: &mut CaseDoc,
+    now: OffsetDateTime,
+    path: &std::path::Path,
+) -> Result<(), VaultError> {
+    let json = doc.to_json()?;
+    let text = |key: &str| {
+        json.get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let summary = CaseSummary {
+        id,
+        reference: text("reference"),
+        kind: text("kind"),
+        status: text("status"),
+        updated_at: rfc3339(now),
+    };
+    let summary = serde_json::to_vec(&summary).map_err(|e| VaultError::Corrupt {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let snapshot = cipher.encrypt(&snapshot_slot(&id), &doc.save())?;
+    let summary = cipher.encrypt(&summary_slot(&id), &summary)?;
+    tx.execute(
+        "INSERT INTO cases (case_id, snapshot, summary) VALUES (?1, ?2, ?3)
+         ON CONFLICT (case_id) DO UPDATE SET snapshot = excluded.snapshot, summary = excluded.summary",
+        params![id.as_bytes().as_slice(), snapshot, summary],
+    )
+    .map_err(|e| VaultError::sqlite(path, e))?;
+    Ok(())
+}
+
+fn summaries(
+    conn: &rusqlite::Connection,
+    cipher: &cairn_crypto::LocalCipher,
+    path: &std::path::Path,
+) -> Result<Vec<CaseSummary>, VaultError> {
+    let sql = |e| VaultError::sqlite(path, e);
+    let corrupt = |detail: String| VaultError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let mut stmt = conn
+        .prepare("SELECT case_id, summary FROM cases")
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(sql)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, sealed) = row.map_err(sql)?;
+        let id = Uuid::from_slice(&id).map_err(|e| corrupt(format!("bad case id: {e}")))?;
+        let plain = cipher.decrypt(&summary_slot(&id), &sealed)?;
+        let summary: CaseSummary =
+            serde_json::from_slice(&plain).map_err(|e| corrupt(format!("bad summary: {e}")))?;
+        out.push(summary);
+    }
+    out.sort_by(|a, b| a.reference.cmp(&b.reference));
+    Ok(out)
+}
+
+fn find(
+    conn: &rusqlite::Connection,
+    cipher: &cairn_crypto::LocalCipher,
+    case: &str,
+    path: &std::path::Path,
+) -> Result<CaseSummary, VaultError> {
+    let wanted = case.trim();
+    summaries(conn, cipher, path)?
+        .into_iter()
+        .find(|s| s.reference.eq_ignore_ascii_case(wanted) || s.id.to_string() == wanted)
+        .ok_or_else(|| VaultError::UnknownCase(wanted.to_string()))
+}
+
+fn load(
+    conn: &rusqlite::Connection,
+    cipher: &cairn_crypto::LocalCipher,
+    id: &Uuid,
+    actor: &[u8; 32],
+    path: &std::path::Path,
+) -> Result<CaseDoc, VaultError> {
+    let sealed: Vec<u8> = conn
+        .query_row(
+            "SELECT snapshot FROM cases WHERE case_id = ?1",
+            params![id.as_bytes().as_slice()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| VaultError::sqlite(path, e))?
+        .ok_or_else(|| VaultError::UnknownCase(id.to_string()))?;
+    let bytes = cipher.decrypt(&snapshot_slot(id), &sealed)?;
+    Ok(CaseDoc::load(&bytes, actor)?)
+}

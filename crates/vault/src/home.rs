@@ -1,0 +1,235 @@
+//! A vault's home directory: creating, unlocking and destroying it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use cairn_crypto::{lock_keys, unlock_keys, DeviceKeys, KeyFileCost, LocalCipher, SecretString};
+use rand::RngCore;
+use rusqlite::Connection;
+
+use crate::{store, NewVault, Settings, VaultError};
+
+const KEY_FILE: &str = "keys.age";
+const DATABASE: &str = "vault.db";
+
+/// The directory that holds one vault: `keys.age` and `vault.db` (with its WAL).
+#[derive(Clone, Debug)]
+pub struct Home {
+    dir: PathBuf,
+}
+
+impl Home {
+    /// A home at `dir` (which may not exist yet).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Home { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The passphrase-locked key file.
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.join(KEY_FILE)
+    }
+
+    /// The SQLite database.
+    pub fn database(&self) -> PathBuf {
+        self.dir.join(DATABASE)
+    }
+
+    /// Whether anything of a vault is here.
+    pub fn exists(&self) -> bool {
+        self.key_file().exists() || self.database().exists()
+    }
+
+    /// Creates a vault. The key file appears last, by an atomic rename, so an interrupted
+    /// `init` never leaves something that looks like a vault.
+    pub fn create(
+        &self,
+        passphrase: &SecretString,
+        cost: KeyFileCost,
+        new: NewVault,
+        now: time::OffsetDateTime,
+    ) -> Result<Vault, VaultError> {
+        if self.key_file().exists() {
+            return Err(VaultError::AlreadyExists(self.dir.clone()));
+        }
+        if self.database().exists() {
+            return Err(VaultError::Incomplete(self.dir.clone()));
+        }
+        fs::create_dir_all(&self.dir).map_err(|e| VaultError::io("create", &self.dir, e))?;
+        restrict_dir(&self.dir)?;
+
+        let keys = DeviceKeys::generate();
+        let locked = lock_keys(&keys, passphrase, cost)?;
+        let pending = self.dir.join("keys.age.tmp");
+        write_synced(&pending, &locked)?;
+
+        let db = self.database();
+        let mut conn = store::create(&db)?;
+        let settings = Settings {
+            team: new.team,
+            name: new.name,
+            role: new.role,
+            created_at: crate::cases::rfc3339(now),
+            next_reference: 1,
+        };
+        let cipher = keys.local_cipher();
+        let tx = conn.transaction().map_err(|e| VaultError::sqlite(&db, e))?;
+        store::write_settings(&tx, &cipher, &settings, &db)?;
+        tx.commit().map_err(|e| VaultError::sqlite(&db, e))?;
+
+        fs::rename(&pending, self.key_file()).map_err(|e| VaultError::io("rename", &pending, e))?;
+        sync_dir(&self.dir)?;
+        Ok(Vault {
+            home: self.clone(),
+            conn,
+            keys,
+            cipher,
+            settings,
+        })
+    }
+
+    /// Unlocks the vault with the passphrase.
+    pub fn open(&self, passphrase: &SecretString) -> Result<Vault, VaultError> {
+        let key_path = self.key_file();
+        let db = self.database();
+        if !key_path.exists() {
+            return Err(if db.exists() {
+                VaultError::Incomplete(self.dir.clone())
+            } else {
+                VaultError::NotFound(self.dir.clone())
+            });
+        }
+        if !db.exists() {
+            return Err(VaultError::Incomplete(self.dir.clone()));
+        }
+        let locked = fs::read(&key_path).map_err(|e| VaultError::io("read", &key_path, e))?;
+        let keys = unlock_keys(&locked, passphrase)?;
+        let conn = store::open(&db)?;
+        let cipher = keys.local_cipher();
+        let settings = store::read_settings(&conn, &cipher, &db)?;
+        Ok(Vault {
+            home: self.clone(),
+            conn,
+            keys,
+            cipher,
+            settings,
+        })
+    }
+
+    /// Destroys the vault: the key file first (overwritten, synced, removed), so that whatever
+    /// remains on disk if this is interrupted is ciphertext nobody can open; then the data.
+    /// Needs no passphrase: someone about to lose a device must be able to do it fast.
+    pub fn wipe(&self) -> Result<(), VaultError> {
+        let key_path = self.key_file();
+        for path in [key_path.clone(), self.dir.join("keys.age.tmp")] {
+            if let Ok(meta) = fs::metadata(&path) {
+                let mut noise = vec![0u8; meta.len() as usize];
+                rand::rngs::OsRng.fill_bytes(&mut noise);
+                write_in_place(&path, &noise)?;
+                fs::remove_file(&path).map_err(|e| VaultError::io("remove", &path, e))?;
+            }
+        }
+        sync_dir(&self.dir)?;
+        for name in [DATABASE, "vault.db-wal", "vault.db-shm", "vault.db-journal"] {
+            let path = self.dir.join(name);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(VaultError::io("remove", &path, e)),
+            }
+        }
+        sync_dir(&self.dir)?;
+        // Leave the directory if the person keeps other files in it.
+        let _ = fs::remove_dir(&self.dir);
+        Ok(())
+    }
+}
+
+/// An unlocked vault.
+pub struct Vault {
+    pub(crate) home: Home,
+    pub(crate) conn: Connection,
+    pub(crate) keys: DeviceKeys,
+    pub(crate) cipher: LocalCipher,
+    pub(crate) settings: Settings,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Vault({})", self.home.dir.display())
+    }
+}
+
+impl Vault {
+    /// The home this vault lives in.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// This device's keys.
+    pub fn keys(&self) -> &DeviceKeys {
+        &self.keys
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = match options.open(path) {
+        Ok(f) => f,
+        // A leftover from an interrupted init holds no usable secret: replace it.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            fs::remove_file(path).map_err(|e| VaultError::io("remove", path, e))?;
+            options
+                .open(path)
+                .map_err(|e| VaultError::io("create", path, e))?
+        }
+        Err(e) => return Err(VaultError::io("create", path, e)),
+    };
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| VaultError::io("write", path, e))
+}
+
+fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| VaultError::io("open", path, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| VaultError::io("overwrite", path, e))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), VaultError> {
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| VaultError::io("sync", dir, e))?;
+    Ok(())
+}
+
+fn restrict_dir(dir: &Path) -> Result<(), VaultError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| VaultError::io("restrict", dir, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! The device's encrypted store: one SQLite file and one passphrase-locked key file per vault.
+//!
+//! The vault keeps an append-only log of sealed changes (this device's numbered 1, 2, 3...
+//! without gaps, and later those received from others), an encrypted snapshot and summary of
+//! every case for fast loading, and encrypted settings. Every command is one SQLite
+//! transaction in WAL mode with `synchronous=FULL`, so once a call returns, its change survives
+//! a crash or a power cut.
+//!
+//! It must never write plaintext case content or field names to disk (the database, its WAL or
+//! the key file): everything but opaque routing ids and counters is ciphertext.
+#![forbid(unsafe_code)]
+
+mod cases;
+mod check;
+mod error;
+mod home;
+mod settings;
+mod store;
+
+pub use cases::{CaseSummary, Created};
+pub use check::CheckReport;
+pub use error::VaultError;
+pub use home::{Home, Vault};
+pub use settings::{NewVault, Role, Settings};
