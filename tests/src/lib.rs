@@ -174,3 +174,347 @@ pub fn contains_any_encoding(haystack: &[u8], needle: &str) -> bool {
         .iter()
         .any(|f| lower.windows(f.len()).any(|w| w == f.as_slice()))
 }
+
+/// A real `cairn-server` process on 127.0.0.1 with an ephemeral port, killed on drop.
+pub struct Server {
+    /// Its directory (config, certificate, SQLite database).
+    pub dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// SHA-256 of its certificate.
+    pub fingerprint: String,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Initialises a server for the office whose public keys are in `office_key`, then starts it.
+    pub fn start(office: &Device, extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("server dir");
+        let key = dir.path().join("office.pub");
+        office.ok(&[
+            "office",
+            "pubkey",
+            "--out",
+            key.to_str().expect("utf-8 path"),
+        ]);
+        let srv = dir.path().join("srv");
+        let mut args = vec![
+            "init",
+            "--dir",
+            srv.to_str().expect("utf-8 path"),
+            "--office-key",
+            key.to_str().expect("utf-8 path"),
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        let out = Command::new(bin("cairn-server"))
+            .args(&args)
+            .output()
+            .expect("cairn-server init");
+        assert!(
+            out.status.success(),
+            "cairn-server init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let fingerprint = std::fs::read_to_string(srv.join("fingerprint"))
+            .expect("fingerprint file")
+            .trim()
+            .to_string();
+        let mut server = Server {
+            log: dir.path().join("server.log"),
+            dir,
+            child: None,
+            url: String::new(),
+            fingerprint,
+        };
+        server.restart();
+        // Keep the port across restarts: devices hold the URL from their invite.
+        server.set_config(
+            "listen",
+            &format!("\"{}\"", server.url.trim_start_matches("https://")),
+        );
+        server
+    }
+
+    /// Replaces one `key = value` line of server.toml (takes effect at the next restart).
+    pub fn set_config(&self, key: &str, value: &str) {
+        let path = self.srv().join("server.toml");
+        let text = std::fs::read_to_string(&path).expect("server.toml");
+        let prefix = format!("{key} =");
+        let mut found = false;
+        let lines: Vec<String> = text
+            .lines()
+            .map(|line| {
+                if line.trim_start().starts_with(&prefix) {
+                    found = true;
+                    format!("{key} = {value}")
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect();
+        assert!(found, "no `{key}` in server.toml");
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write server.toml");
+    }
+
+    /// The server's directory (server.toml, server.db...).
+    pub fn srv(&self) -> PathBuf {
+        self.dir.path().join("srv")
+    }
+
+    /// (Re)starts the process and waits until it listens.
+    pub fn restart(&mut self) {
+        self.stop();
+        let listening = self.srv().join("listening");
+        let _ = std::fs::remove_file(&listening);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("server log");
+        let child = Command::new(bin("cairn-server"))
+            .args(["run", "--dir", self.srv().to_str().expect("utf-8 path")])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start cairn-server");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(addr) = std::fs::read_to_string(&listening) {
+                if !addr.trim().is_empty() {
+                    self.url = format!("https://{}", addr.trim());
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cairn-server did not start: {}",
+                self.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the process (SIGKILL: a crash, not a shutdown).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Everything the server logged.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// An invite for `team`, issued by `office`, pointing at `url` (the server or a proxy).
+    pub fn invite(&self, office: &Device, team: &str, url: &str) -> String {
+        office
+            .ok(&[
+                "office",
+                "invite",
+                "--team",
+                team,
+                "--server",
+                url,
+                "--fingerprint",
+                &self.fingerprint,
+            ])
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Device {
+    /// The office's vault.
+    pub fn office() -> Device {
+        let device = Device::empty();
+        device.ok(&["init", "--office", "--kdf-cost", "4"]);
+        device
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 that forwards to `upstream` and misbehaves as told: every
+/// connection is cut after a budget of bytes (server to client), and chunks may be delayed.
+/// Its threads end when the proxy is dropped (bounded by the listener's non-blocking poll).
+pub struct FaultyLink {
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultyLink {
+    /// Cuts each connection after a random number of bytes in `budget` (None: never),
+    /// delaying each chunk by up to `delay_ms`.
+    pub fn start(
+        upstream: &str,
+        budget: Option<std::ops::Range<usize>>,
+        delay_ms: u64,
+    ) -> FaultyLink {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let upstream = upstream.trim_start_matches("https://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("https://{}", listener.local_addr().expect("addr"));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop_accept = stop.clone();
+        std::thread::spawn(move || {
+            while !stop_accept.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                let _ = client.set_nonblocking(false);
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let limit = budget
+                    .clone()
+                    .map(|b| rand::Rng::gen_range(&mut rand::thread_rng(), b));
+                let pump = move |mut from: TcpStream, mut to: TcpStream, limit: Option<usize>| {
+                    let mut passed = 0usize;
+                    let mut buf = [0u8; 4096];
+                    let _ = from.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+                    loop {
+                        let n = match from.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let allowed = match limit {
+                            Some(l) => n.min(l.saturating_sub(passed)),
+                            None => n,
+                        };
+                        if delay_ms > 0 {
+                            let d = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=delay_ms);
+                            std::thread::sleep(std::time::Duration::from_millis(d));
+                        }
+                        if to.write_all(&buf[..allowed]).is_err() {
+                            break;
+                        }
+                        passed += allowed;
+                        if allowed < n {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                    let _ = from.shutdown(std::net::Shutdown::Both);
+                };
+                let (c2, s2) = match (client.try_clone(), server.try_clone()) {
+                    (Ok(c), Ok(s)) => (c, s),
+                    _ => continue,
+                };
+                std::thread::spawn(move || pump(client, server, None));
+                std::thread::spawn(move || pump(s2, c2, limit));
+            }
+        });
+        FaultyLink { url, stop }
+    }
+}
+
+impl Drop for FaultyLink {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Device {
+    /// This device's keys, unlocked from its key file as `cairn` would (to forge in tests).
+    pub fn keys(&self) -> cairn_crypto::DeviceKeys {
+        let file = std::fs::read(self.home().join("keys.age")).expect("key file");
+        cairn_crypto::unlock_keys(
+            &file,
+            &cairn_crypto::SecretString::from(PASSPHRASE.to_owned()),
+        )
+        .expect("unlock")
+    }
+}
+
+/// A valid case change sealed by `keys` as change number `seq`, readable by `recipients`.
+pub fn sealed_case(
+    keys: &cairn_crypto::DeviceKeys,
+    recipients: &[cairn_crypto::Recipient],
+    seq: u64,
+    marker: &str,
+) -> cairn_crypto::SealedChange {
+    let reference = cairn_model::Reference {
+        place: "KHR".into(),
+        team: "T03".into(),
+        device_tag: keys.id().tag(),
+        number: seq as u32,
+    };
+    let id = uuid::Uuid::new_v4();
+    let (_, change) = cairn_model::CaseDoc::create(
+        &keys.id().0,
+        id,
+        &reference,
+        cairn_model::Kind::Killed,
+        &keys.id().short(),
+        time::OffsetDateTime::now_utc(),
+        &[cairn_model::Edit::Note {
+            text: marker.to_owned(),
+        }],
+    )
+    .expect("case");
+    cairn_crypto::SealedChange::seal(
+        keys,
+        recipients,
+        cairn_crypto::SealedKind::CaseChange,
+        *id.as_bytes(),
+        seq,
+        &change,
+    )
+    .expect("seal")
+}
+
+impl Server {
+    /// Writes a change straight into the server's SQLite database, as a compromised server
+    /// could, bypassing every check the server makes.
+    pub fn inject(&self, change: &cairn_crypto::SealedChange) {
+        let conn = rusqlite::Connection::open(self.srv().join("server.db")).expect("server db");
+        conn.execute(
+            "INSERT INTO changes (author, seq, case_id, bytes) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                change.author.0.as_slice(),
+                change.seq as i64,
+                change.case_id.as_slice(),
+                change.to_bytes()
+            ],
+        )
+        .expect("inject");
+    }
+
+    /// Serves an already stored change again under a new server number (a replay).
+    pub fn replay(&self, author: &cairn_crypto::DeviceId, seq: u64) {
+        let conn = rusqlite::Connection::open(self.srv().join("server.db")).expect("server db");
+        let (case_id, bytes): (Vec<u8>, Vec<u8>) = conn
+            .query_row(
+                "SELECT case_id, bytes FROM changes WHERE author = ?1 AND seq = ?2",
+                rusqlite::params![author.0.as_slice(), seq as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("stored change");
+        conn.execute(
+            "DELETE FROM changes WHERE author = ?1 AND seq = ?2",
+            rusqlite::params![author.0.as_slice(), seq as i64],
+        )
+        .expect("delete");
+        conn.execute(
+            "INSERT INTO changes (author, seq, case_id, bytes) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![author.0.as_slice(), seq as i64, case_id, bytes],
+        )
+        .expect("reinsert");
+    }
+}

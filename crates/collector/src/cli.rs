@@ -51,13 +51,80 @@ pub enum Command {
     Demo,
     /// Destroy this vault: the key file first, then the data. Cannot be undone.
     Wipe(WipeArgs),
+    /// The central office's work: its public keys, invites, revocations.
+    #[command(subcommand)]
+    Office(OfficeCommand),
+    /// Register this device with the server named in an office invite.
+    Join(JoinArgs),
+    /// Send this device's changes to the server and receive its team's.
+    Sync(SyncArgs),
+    /// Pending changes, last sync, server and roster.
+    Status(JsonFlag),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OfficeCommand {
+    /// Write the office's public keys, for `cairn-server init --office-key FILE`.
+    Pubkey(PubkeyArgs),
+    /// Print a one-time invite (one line) for a device to join a team.
+    Invite(InviteArgs),
+    /// Revoke a lost or seized device: the server refuses it, others stop encrypting to it.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PubkeyArgs {
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// The team the device joins, e.g. T03.
+    #[arg(long)]
+    pub team: String,
+    /// The server's URL, e.g. https://203.0.113.5:8443.
+    #[arg(long)]
+    pub server: String,
+    /// The server certificate's SHA-256 fingerprint, as `cairn-server init` printed it.
+    #[arg(long)]
+    pub fingerprint: String,
+    /// How long the invite stays valid: 7d, 12h, 30m or seconds.
+    #[arg(long, default_value = "7d")]
+    pub expires: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The device id (64 hex digits, or a unique prefix of at least 8 from `cairn status`).
+    pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The invite line the office gave you.
+    pub invite: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Keep syncing every --interval seconds until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between syncs with --watch.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Team code, e.g. T03 (letters and digits).
+    /// Team code, e.g. T03 (letters and digits). A later invite may set it.
+    #[arg(long, required_unless_present = "office", conflicts_with = "office")]
+    pub team: Option<String>,
+    /// Make the central office's vault: it can read every team's cases and issues invites.
     #[arg(long)]
-    pub team: String,
+    pub office: bool,
     /// A name to recognise this device by.
     #[arg(long)]
     pub name: Option<String>,

@@ -52,3 +52,18 @@ impl From<VaultError> for CliError {
         }
     }
 }
+
+impl From<cairn_sync::SyncError> for CliError {
+    fn from(e: cairn_sync::SyncError) -> Self {
+        match e {
+            cairn_sync::SyncError::Vault(v) => v.into(),
+            other => CliError::failure(other.to_string()),
+        }
+    }
+}
+
+impl From<cairn_protocol::ProtocolError> for CliError {
+    fn from(e: cairn_protocol::ProtocolError) -> Self {
+        CliError::failure(e.to_string())
+    }
+}

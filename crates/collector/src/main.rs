@@ -9,8 +9,10 @@ mod cli;
 mod config;
 mod demo;
 mod error;
+mod office;
 mod output;
 mod passphrase;
+mod sync_cmd;
 mod vault_cmd;
 
 use std::process::ExitCode;
@@ -43,6 +45,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check(args) => vault_cmd::check(&config, args.json),
         Command::Wipe(args) => vault_cmd::wipe(&config, args),
         Command::Demo => demo::run(),
+        Command::Office(cmd) => office::run(&config, cmd),
+        Command::Join(args) => sync_cmd::join(&config, args),
+        Command::Sync(args) => sync_cmd::sync(&config, args),
+        Command::Status(args) => sync_cmd::status(&config, args.json),
     }
 }
 

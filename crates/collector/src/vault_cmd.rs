@@ -23,7 +23,10 @@ pub fn open(config: &Config) -> Result<Vault, CliError> {
 }
 
 pub fn init(config: &Config, args: InitArgs) -> Result<(), CliError> {
-    let team = cairn_model::validate_team(&args.team)?;
+    let (team, role) = match &args.team {
+        Some(team) => (cairn_model::validate_team(team)?, Role::Field),
+        None => (cairn_protocol::OFFICE_TEAM.to_owned(), Role::Office),
+    };
     let home = Home::new(&config.home);
     if home.key_file().exists() {
         return Err(cairn_vault::VaultError::AlreadyExists(config.home.clone()).into());
@@ -38,14 +41,17 @@ pub fn init(config: &Config, args: InitArgs) -> Result<(), CliError> {
         NewVault {
             team,
             name: args.name,
-            role: Role::Field,
+            role,
         },
         time::OffsetDateTime::now_utc(),
     )?;
     let id = vault.keys().id();
+    let what = match role {
+        Role::Office => "the office".to_owned(),
+        Role::Field => format!("team {}", vault.settings().team),
+    };
     output::print(&format!(
-        "Created a vault for team {} at {}\ndevice {} (reference tag {})\n",
-        vault.settings().team,
+        "Created a vault for {what} at {}\ndevice {} (reference tag {})\n",
         config.home.display(),
         id,
         id.tag()

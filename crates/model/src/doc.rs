@@ -89,12 +89,23 @@ impl CaseDoc {
             Some(other) => return Err(ModelError::UnsupportedSchema(other)),
             None => return Err(ModelError::Corrupt("no schema version".to_string())),
         }
-        let case: Case = autosurgeon::hydrate(&doc).map_err(ModelError::corrupt)?;
-        Ok(CaseDoc {
-            doc,
-            id: case.id,
-            reference: case.reference,
-        })
+        // Only the header: hydrating the whole case here would double the cost of every load
+        // (a sync applies thousands); the full view is checked when it is read.
+        let id: Uuid = autosurgeon::hydrate_prop(&doc, &ROOT, "id")
+            .map_err(|e| ModelError::Corrupt(format!("no case id: {e}")))?;
+        let reference: Reference = autosurgeon::hydrate_prop(&doc, &ROOT, "reference")
+            .map_err(|e| ModelError::Corrupt(format!("no reference: {e}")))?;
+        Ok(CaseDoc { doc, id, reference })
+    }
+
+    /// The case's kind and evidentiary status (as a list line shows them), read without
+    /// hydrating the whole case. Where concurrent edits conflict, Automerge's pick is shown.
+    pub fn headline(&self) -> Result<(Kind, Status), ModelError> {
+        let kind: Kind = autosurgeon::hydrate_prop(&self.doc, &ROOT, "kind")
+            .map_err(|e| ModelError::Corrupt(format!("kind: {e}")))?;
+        let status: Status = autosurgeon::hydrate_prop(&self.doc, &ROOT, "status")
+            .map_err(|e| ModelError::Corrupt(format!("status: {e}")))?;
+        Ok((kind, status))
     }
 
     /// The whole document, compacted, for storage.
@@ -196,6 +207,15 @@ fn stamp(author: &str, now: OffsetDateTime) -> Result<Stamp<'_>, ModelError> {
         .format(&Rfc3339)
         .map_err(|_| ModelError::BadClock(now.to_string()))?;
     Ok(Stamp { at, author })
+}
+
+/// The actor (author) bytes recorded inside one raw Automerge change.
+///
+/// A receiver checks this equals the device that signed the sealed change, so that one member
+/// cannot write changes in another's name inside a correctly signed envelope.
+pub fn change_actor(raw: &[u8]) -> Result<Vec<u8>, ModelError> {
+    let change = Change::try_from(raw).map_err(|e| ModelError::Corrupt(format!("change: {e}")))?;
+    Ok(change.actor_id().to_bytes().to_vec())
 }
 
 fn decode_changes(raw_changes: &[Vec<u8>]) -> Result<Vec<Change>, ModelError> {

@@ -28,7 +28,7 @@ pub use autosurgeon::Text;
 pub use case::{Case, Forensic, Found, Identification, Incident, Person, Remains};
 pub use choices::{Kind, Status};
 pub use conflicts::{Conflict, ConflictValue};
-pub use doc::{CaseDoc, SCHEMA};
+pub use doc::{change_actor, CaseDoc, SCHEMA};
 pub use edit::Edit;
 pub use error::ModelError;
 pub use fields::{field, fields, parse_assignment, validate, FieldSpec};

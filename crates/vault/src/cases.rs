@@ -62,13 +62,13 @@ impl Vault {
         let place = cairn_model::validate_place(place)?;
         let path = self.home.database();
         let actor = self.keys.id();
-        let recipients = self.recipients();
         let Vault {
             conn, keys, cipher, ..
         } = self;
         let tx = begin(conn, &path)?;
         // Re-read inside the transaction: another cairn process may have used a number.
         let mut settings = store::read_settings(&tx, cipher, &path)?;
+        let recipients = recipients(&tx, cipher, &settings.team, &path)?;
         let reference = Reference {
             place,
             team: settings.team.clone(),
@@ -101,12 +101,17 @@ impl Vault {
     ) -> Result<Option<u64>, VaultError> {
         let path = self.home.database();
         let actor = self.keys.id();
-        let recipients = self.recipients();
         let Vault {
             conn, keys, cipher, ..
         } = self;
         let tx = begin(conn, &path)?;
         let summary = find(&tx, cipher, case, &path)?;
+        let team = summary
+            .reference
+            .parse::<Reference>()
+            .map(|r| r.team)
+            .unwrap_or_default();
+        let recipients = recipients(&tx, cipher, &team, &path)?;
         let mut doc = load(&tx, cipher, &summary.id, &actor.0, &path)?;
         let Some(change) = doc.edit(edits, &actor.short(), now)? else {
             return Ok(None);
@@ -140,16 +145,34 @@ impl Vault {
         let path = self.home.database();
         last_own_seq(&self.conn, &self.keys.id().0, &path)
     }
+}
 
-    /// Others to encrypt to besides this device. The roster arrives with enrollment; until
-    /// then a vault seals to itself alone.
-    fn recipients(&self) -> Vec<cairn_crypto::Recipient> {
-        Vec::new()
-    }
+/// Whom a change to a case of `team` is encrypted to besides this device: the office and the
+/// team's members, as the roster said at the last sync. Before joining, nobody else.
+fn recipients(
+    conn: &rusqlite::Connection,
+    cipher: &cairn_crypto::LocalCipher,
+    team: &str,
+    path: &std::path::Path,
+) -> Result<Vec<cairn_crypto::Recipient>, VaultError> {
+    let state: crate::SyncState = store::read_meta(conn, cipher, "sync", path)?.unwrap_or_default();
+    state
+        .recipients
+        .get(team)
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            r.parse::<cairn_crypto::Recipient>()
+                .map_err(|e| VaultError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: format!("a stored recipient does not parse: {e}"),
+                })
+        })
+        .collect()
 }
 
 /// Takes the write lock up front, so two cairn processes never interleave a read and a write.
-fn begin<'c>(
+pub(crate) fn begin<'c>(
     conn: &'c mut rusqlite::Connection,
     path: &std::path::Path,
 ) -> Result<Transaction<'c>, VaultError> {
@@ -202,7 +225,7 @@ fn append_own(
     Ok(seq)
 }
 
-fn write_case(
+pub(crate) fn write_case(
     tx: &Transaction<'_>,
     cipher: &cairn_crypto::LocalCipher,
     id: Uuid,
@@ -210,18 +233,12 @@ fn write_case(
     now: OffsetDateTime,
     path: &std::path::Path,
 ) -> Result<(), VaultError> {
-    let json = doc.to_json()?;
-    let text = |key: &str| {
-        json.get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
+    let (kind, status) = doc.headline()?;
     let summary = CaseSummary {
         id,
-        reference: text("reference"),
-        kind: text("kind"),
-        status: text("status"),
+        reference: doc.reference().to_string(),
+        kind: kind.to_string(),
+        status: status.to_string(),
         updated_at: rfc3339(now),
     };
     let summary = serde_json::to_vec(&summary).map_err(|e| VaultError::Corrupt {
@@ -283,7 +300,7 @@ fn find(
         .ok_or_else(|| VaultError::UnknownCase(wanted.to_string()))
 }
 
-fn load(
+pub(crate) fn load(
     conn: &rusqlite::Connection,
     cipher: &cairn_crypto::LocalCipher,
     id: &Uuid,

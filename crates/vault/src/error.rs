@@ -32,6 +32,14 @@ pub enum VaultError {
         /// What SQLite or the decryption said.
         detail: String,
     },
+    /// An invite for another team than the one this device already recorded cases for.
+    #[error("this device recorded cases as team {have}; the invite is for team {invite}. Ask the office for an invite to {have}, or use a new vault")]
+    TeamMismatch {
+        /// The vault's team.
+        have: String,
+        /// The invite's team.
+        invite: String,
+    },
     /// The disk is full.
     #[error("the disk is full; nothing was written. Free some space and run the command again")]
     DiskFull,

@@ -16,9 +16,11 @@ mod error;
 mod home;
 mod settings;
 mod store;
+mod sync;
 
 pub use cases::{CaseSummary, Created};
 pub use check::CheckReport;
 pub use error::VaultError;
 pub use home::{Home, Vault};
 pub use settings::{NewVault, Role, Settings};
+pub use sync::{ApplyReport, Refused, SyncState};

@@ -31,6 +31,10 @@ CREATE TABLE cases (
     snapshot BLOB NOT NULL,
     summary  BLOB NOT NULL
 ) STRICT;
+-- Cases holding received changes whose dependencies have not arrived yet.
+CREATE TABLE waiting (
+    case_id BLOB PRIMARY KEY
+) STRICT;
 ";
 
 pub(crate) fn create(path: &Path) -> Result<Connection, VaultError> {
@@ -91,32 +95,64 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), VaultError> {
     .map_err(|e| VaultError::sqlite(path, e))
 }
 
-const SETTINGS_SLOT: &[u8] = b"meta:settings";
+/// Reads an encrypted value from `meta` (slot-bound to its key).
+pub(crate) fn read_meta<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    key: &str,
+    path: &Path,
+) -> Result<Option<T>, VaultError> {
+    let corrupt = |detail: String| VaultError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let sealed: Option<Vec<u8>> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| VaultError::sqlite(path, e))?;
+    let Some(sealed) = sealed else {
+        return Ok(None);
+    };
+    let plain = cipher
+        .decrypt(format!("meta:{key}").as_bytes(), &sealed)
+        .map_err(|_| corrupt(format!("its {key} do not decrypt with this key file")))?;
+    serde_json::from_slice(&plain)
+        .map(Some)
+        .map_err(|e| corrupt(format!("unreadable {key}: {e}")))
+}
+
+/// Writes an encrypted value to `meta`.
+pub(crate) fn write_meta<T: serde::Serialize>(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    key: &str,
+    value: &T,
+    path: &Path,
+) -> Result<(), VaultError> {
+    let plain = serde_json::to_vec(value).map_err(|e| VaultError::Corrupt {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let sealed = cipher.encrypt(format!("meta:{key}").as_bytes(), &plain)?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, sealed],
+    )
+    .map_err(|e| VaultError::sqlite(path, e))?;
+    Ok(())
+}
 
 pub(crate) fn read_settings(
     conn: &Connection,
     cipher: &LocalCipher,
     path: &Path,
 ) -> Result<Settings, VaultError> {
-    let sealed: Vec<u8> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'settings'", [], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(|e| VaultError::sqlite(path, e))?
-        .ok_or_else(|| VaultError::Corrupt {
-            path: path.to_path_buf(),
-            detail: "no settings".into(),
-        })?;
-    let plain = cipher
-        .decrypt(SETTINGS_SLOT, &sealed)
-        .map_err(|_| VaultError::Corrupt {
-            path: path.to_path_buf(),
-            detail: "its settings do not decrypt with this key file".into(),
-        })?;
-    serde_json::from_slice(&plain).map_err(|e| VaultError::Corrupt {
+    read_meta(conn, cipher, "settings", path)?.ok_or_else(|| VaultError::Corrupt {
         path: path.to_path_buf(),
-        detail: format!("unreadable settings: {e}"),
+        detail: "no settings".into(),
     })
 }
 
@@ -126,16 +162,5 @@ pub(crate) fn write_settings(
     settings: &Settings,
     path: &Path,
 ) -> Result<(), VaultError> {
-    let plain = serde_json::to_vec(settings).map_err(|e| VaultError::Corrupt {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    let sealed = cipher.encrypt(SETTINGS_SLOT, &plain)?;
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('settings', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![sealed],
-    )
-    .map_err(|e| VaultError::sqlite(path, e))?;
-    Ok(())
+    write_meta(conn, cipher, "settings", settings, path)
 }

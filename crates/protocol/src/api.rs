@@ -1,0 +1,150 @@
+//! Endpoint paths, content types, and the small JSON bodies.
+
+use serde::{Deserialize, Serialize};
+
+/// The endpoints.
+pub mod paths {
+    /// `GET`: liveness, answers `ok`. Not authenticated.
+    pub const HEALTHZ: &str = "/healthz";
+    /// `POST` JSON [`crate::Enrollment`] → JSON [`crate::EnrollResponse`]. Not authenticated
+    /// by header: the enrollment carries its own signatures.
+    pub const ENROLL: &str = "/v1/enroll";
+    /// `POST` a push body → JSON [`crate::PushResponse`].
+    pub const PUSH: &str = "/v1/push";
+    /// `GET ?after=N&limit=M` → a binary [`crate::PullPage`].
+    pub const PULL: &str = "/v1/pull";
+    /// `GET` → JSON list of [`crate::Statement`].
+    pub const ROSTER: &str = "/v1/roster";
+    /// `POST` JSON [`crate::Revocation`] → 204.
+    pub const REVOKE: &str = "/v1/revoke";
+}
+
+/// Content type of a push body.
+pub const PUSH_CONTENT_TYPE: &str = "application/vnd.cairn.push.v1";
+/// Content type of a pull page.
+pub const PULL_CONTENT_TYPE: &str = "application/vnd.cairn.pull.v1";
+/// Header of a pull answer naming the roster's version: a client fetches the roster only when
+/// it changed, so a sync with nothing to do is one round trip. Advisory: the roster itself is
+/// checked from its signatures.
+pub const ROSTER_VERSION: &str = "x-cairn-roster";
+
+/// The answer to a successful enrollment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// The team the device joined.
+    pub team: String,
+    /// The device id (64 hex digits).
+    pub device: String,
+}
+
+/// The JSON body of every error answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable machine-readable code (see [`ErrorCode`]); unknown codes may appear later.
+    pub code: String,
+    /// One sentence for a person: what happened and what to do.
+    pub message: String,
+}
+
+/// The error codes the server sends.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The device was revoked by the office (403).
+    Revoked,
+    /// The device is not in the roster (403).
+    NotEnrolled,
+    /// A signature does not verify (401 for a request, 400 for an enrollment).
+    BadSignature,
+    /// The authorization header is missing or malformed (401).
+    BadAuth,
+    /// The request time is too far from the server's clock (401).
+    ClockSkew,
+    /// The body exceeds the server's limit (413).
+    TooLarge,
+    /// The invite was already used by another device (409).
+    InviteUsed,
+    /// The invite has expired (410).
+    InviteExpired,
+    /// The invite is not signed by this server's office (403).
+    InviteInvalid,
+    /// The device is already enrolled with another invite (409).
+    AlreadyEnrolled,
+    /// The body does not parse (400).
+    Malformed,
+    /// No such endpoint (404).
+    NotFound,
+    /// The server cannot reach its storage; retry later (503).
+    Unavailable,
+}
+
+const ALL: [ErrorCode; 13] = [
+    ErrorCode::Revoked,
+    ErrorCode::NotEnrolled,
+    ErrorCode::BadSignature,
+    ErrorCode::BadAuth,
+    ErrorCode::ClockSkew,
+    ErrorCode::TooLarge,
+    ErrorCode::InviteUsed,
+    ErrorCode::InviteExpired,
+    ErrorCode::InviteInvalid,
+    ErrorCode::AlreadyEnrolled,
+    ErrorCode::Malformed,
+    ErrorCode::NotFound,
+    ErrorCode::Unavailable,
+];
+
+impl ErrorCode {
+    /// The code as it travels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Revoked => "revoked",
+            ErrorCode::NotEnrolled => "not_enrolled",
+            ErrorCode::BadSignature => "bad_signature",
+            ErrorCode::BadAuth => "bad_auth",
+            ErrorCode::ClockSkew => "clock_skew",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::InviteUsed => "invite_used",
+            ErrorCode::InviteExpired => "invite_expired",
+            ErrorCode::InviteInvalid => "invite_invalid",
+            ErrorCode::AlreadyEnrolled => "already_enrolled",
+            ErrorCode::Malformed => "malformed",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+
+    /// Parses a code; `None` for one this version does not know.
+    pub fn parse(code: &str) -> Option<ErrorCode> {
+        ALL.into_iter().find(|c| c.as_str() == code)
+    }
+
+    /// The HTTP status the server answers with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::Revoked | ErrorCode::NotEnrolled | ErrorCode::InviteInvalid => 403,
+            ErrorCode::BadSignature | ErrorCode::BadAuth | ErrorCode::ClockSkew => 401,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::InviteUsed | ErrorCode::AlreadyEnrolled => 409,
+            ErrorCode::InviteExpired => 410,
+            ErrorCode::Malformed => 400,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Unavailable => 503,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for code in ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+            assert!(code.http_status() >= 400);
+        }
+        assert_eq!(ErrorCode::parse("nope"), None);
+        assert_eq!(ErrorCode::TooLarge.http_status(), 413);
+    }
+}

@@ -1,0 +1,234 @@
+//! Ingest rate of the server, in sealed changes per second, on each storage backend:
+//!
+//! - `storage`: `Storage::insert_changes` alone, in batches of 500 (one transaction each,
+//!   SQLite with `synchronous=FULL`);
+//! - `https push`: the whole path a device uses: signed `POST /v1/push` over TLS to an
+//!   in-process server, request authentication, signature check of every change, storage.
+//!
+//! Run: `cargo bench -p cairn-server --bench ingest` (PostgreSQL too when
+//! `CAIRN_TEST_POSTGRES_URL` is set; it works in a fresh schema, dropped at the end).
+//! `CAIRN_BENCH_CHANGES` sets how many changes per measurement (default 20000),
+//! `CAIRN_BENCH_BATCH` how many per push or transaction (default 500).
+
+use std::time::{Duration, Instant};
+
+use cairn_crypto::{DeviceKeys, SealedChange, SealedKind};
+use cairn_protocol::{
+    encode_push, sign_request, unix_now, Enrollment, Invite, OfficeKeys, PushResponse,
+};
+use cairn_server::storage::{NewChange, PostgresStorage, SqliteStorage, Storage};
+use cairn_server::RunningServer;
+
+const PLAINTEXT: usize = 600;
+
+struct Fixture {
+    office: DeviceKeys,
+    device: DeviceKeys,
+    changes: Vec<SealedChange>,
+}
+
+fn fixture(n: usize) -> Fixture {
+    let office = DeviceKeys::generate();
+    let device = DeviceKeys::generate();
+    let team = DeviceKeys::generate();
+    let recipients = [office.public().recipient, team.public().recipient];
+    let plaintext = vec![b'a'; PLAINTEXT];
+    let changes = (1..=n as u64)
+        .map(|seq| {
+            let case = [(seq % 50) as u8; 16];
+            SealedChange::seal(
+                &device,
+                &recipients,
+                SealedKind::CaseChange,
+                case,
+                seq,
+                &plaintext,
+            )
+            .expect("sealing")
+        })
+        .collect();
+    Fixture {
+        office,
+        device,
+        changes,
+    }
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(default)
+}
+
+fn batch() -> usize {
+    env_or("CAIRN_BENCH_BATCH", 500)
+}
+
+fn rate(n: usize, elapsed: Duration) -> String {
+    format!(
+        "{:>9.0} changes/s ({n} changes in {:.2} s)",
+        n as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    )
+}
+
+async fn bench_storage(name: &str, storage: &impl Storage, f: &Fixture) {
+    let batches: Vec<Vec<NewChange>> = f
+        .changes
+        .chunks(batch())
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|c| NewChange {
+                    author: c.author,
+                    seq: c.seq,
+                    case_id: c.case_id,
+                    bytes: c.to_bytes(),
+                })
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    for batch in batches {
+        storage.insert_changes(batch).await.expect("insert");
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(
+        storage.acked(&f.device.id()).await.expect("acked"),
+        f.changes.len() as u64
+    );
+    println!("{name:<22} storage     {}", rate(f.changes.len(), elapsed));
+}
+
+async fn bench_https(name: &str, database: Option<&str>, f: &Fixture) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("office.pub");
+    std::fs::write(&key, OfficeKeys::from_keys(&f.office).to_string()).expect("write");
+    let server_dir = dir.path().join("server");
+    cairn_server::init::init(
+        &server_dir,
+        &key,
+        "127.0.0.1:0".parse().expect("addr"),
+        database.map(str::to_owned),
+    )
+    .await
+    .expect("init");
+    let server = RunningServer::start(&server_dir, None)
+        .await
+        .expect("start");
+    let base = format!("https://127.0.0.1:{}", server.addr().port());
+    let cert = std::fs::read(server_dir.join("cert.pem")).expect("cert");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&cert).expect("pem")])
+        .build()
+        .expect("client");
+    let invite = Invite::issue(
+        &f.office,
+        "T1",
+        &base,
+        server.fingerprint(),
+        unix_now() + 60,
+    )
+    .expect("invite");
+    let enrollment = Enrollment::create(&f.device, invite, None).expect("enrollment");
+    let response = client
+        .post(format!("{base}/v1/enroll"))
+        .body(serde_json::to_vec(&enrollment).expect("json"))
+        .send()
+        .await
+        .expect("enroll");
+    assert_eq!(response.status(), 200);
+
+    let bodies: Vec<Vec<u8>> = f
+        .changes
+        .chunks(batch())
+        .map(|chunk| encode_push(&chunk.iter().map(SealedChange::to_bytes).collect::<Vec<_>>()))
+        .collect();
+    let wire: usize = bodies.iter().map(Vec::len).sum();
+    let sealed: usize = f.changes.iter().map(|c| c.to_bytes().len()).sum();
+    let started = Instant::now();
+    let mut acked = 0;
+    for body in bodies {
+        let auth = sign_request(&f.device, "POST", "/v1/push", &body, unix_now());
+        let response = client
+            .post(format!("{base}/v1/push"))
+            .header("authorization", auth)
+            .body(body)
+            .send()
+            .await
+            .expect("push");
+        assert_eq!(response.status(), 200);
+        let answer: PushResponse =
+            serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
+        acked = answer.acked;
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(acked, f.changes.len() as u64);
+    println!(
+        "{name:<22} https push  {}  wire/sealed = {:.3}",
+        rate(f.changes.len(), elapsed),
+        wire as f64 / sealed as f64
+    );
+    server.shutdown(Duration::from_secs(5));
+    server.stopped().await.expect("stop");
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let task = tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await
+        .expect("drop");
+    drop(client);
+    let _ = task.await;
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not supported.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let n = env_or("CAIRN_BENCH_CHANGES", 20_000);
+    println!(
+        "sealing {n} changes of {PLAINTEXT} plaintext bytes (3 recipients), batches of {}...",
+        batch()
+    );
+    let f = fixture(n);
+    println!(
+        "sealed change size: {} bytes",
+        f.changes[0].to_bytes().len()
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = SqliteStorage::open(&dir.path().join("bench.db"))
+        .await
+        .expect("sqlite");
+    bench_storage("sqlite", &sqlite, &f).await;
+    bench_https("sqlite", None, &f).await;
+
+    match std::env::var("CAIRN_TEST_POSTGRES_URL") {
+        Err(_) => println!("postgres               skipped: CAIRN_TEST_POSTGRES_URL not set"),
+        Ok(url) => {
+            let schema = format!("cairn_bench_{}", hex::encode(rand::random::<[u8; 6]>()));
+            let pg = PostgresStorage::open_in_schema(&url, Some(&schema))
+                .await
+                .expect("postgres");
+            bench_storage("postgres", &pg, &f).await;
+            drop(pg);
+            drop_schema(&url, &schema).await;
+            // The server takes its schema from the URL's options.
+            let schema = format!("cairn_bench_{}", hex::encode(rand::random::<[u8; 6]>()));
+            PostgresStorage::open_in_schema(&url, Some(&schema))
+                .await
+                .expect("schema");
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+            bench_https("postgres", Some(&scoped), &f).await;
+            drop_schema(&url, &schema).await;
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! `cairn-server`: the command line over the cairn-server library.
+//!
+//! Exit codes: 0 success; 1 the command failed (configuration, database, certificate,
+//! address in use...); 2 the command line was wrong.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Cairn's blind relay: enrolls devices with office-signed invites, stores and serves sealed
+/// changes it cannot read.
+#[derive(Parser)]
+#[command(name = "cairn-server", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a server directory: server.toml, a self-signed TLS certificate, the database.
+    /// Prints the certificate's SHA-256 fingerprint (also written to DIR/fingerprint).
+    Init {
+        /// The server directory to create.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The office's public keys, as written by `cairn office pubkey`.
+        #[arg(long, value_name = "FILE")]
+        office_key: PathBuf,
+        /// Address and port to listen on (port 0: any free port).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// A postgres:// URL, or an SQLite file (default: DIR/server.db).
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+    },
+    /// Serve until SIGINT or SIGTERM, then finish requests in flight. Writes the bound
+    /// address to DIR/listening.
+    Run {
+        /// The server directory made by `init`.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Use this database instead of the configured one.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cairn-server: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Init {
+                dir,
+                office_key,
+                listen,
+                database,
+            } => {
+                let made = cairn_server::init::init(&dir, &office_key, listen, database).await?;
+                println!("{}", made.fingerprint);
+                eprintln!(
+                    "created {}; the line above is the certificate fingerprint for invites; start with: cairn-server run --dir {}",
+                    made.config_path.display(),
+                    dir.display()
+                );
+                Ok(())
+            }
+            Command::Run { dir, database } => {
+                cairn_server::serve::run(&dir, database.as_deref()).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cairn-server: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs go to stderr as `key=value` lines; `CAIRN_LOG` sets the filter (default `info`).
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

@@ -1,0 +1,166 @@
+//! The `cairn-server` process: its command line, its secrecy, its shutdown.
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
+mod common;
+
+use std::process::Command;
+
+use cairn_crypto::{DeviceKeys, SealedChange};
+use cairn_protocol::{pull_path, OfficeKeys, PullPage};
+use common::{sealed, TestServer, BIN};
+
+const MARKER: &str = "MARKER-casualty-Rahimi-7f3a9c";
+
+#[tokio::test]
+async fn the_server_never_stores_or_logs_plaintext() {
+    let mut server = TestServer::start();
+    let a = server.device("T1").await;
+    let plaintext = format!("{{\"name\": \"{MARKER}\", \"notes\": \"{MARKER}\"}}");
+    let change = sealed(&a, &server.office, 1, plaintext.as_bytes());
+    assert_eq!(
+        server
+            .push(&a, std::slice::from_ref(&change))
+            .await
+            .push()
+            .acked,
+        1
+    );
+    let answer = server
+        .signed(&server.office, "GET", &pull_path(0, None), vec![])
+        .await;
+    let page = PullPage::decode(&answer.body).unwrap();
+    assert_eq!(page.changes[0].1, change);
+    // The office can read what the server relayed...
+    let opened = SealedChange::from_bytes(&page.changes[0].1)
+        .unwrap()
+        .open(&server.office)
+        .unwrap();
+    assert_eq!(opened, plaintext.as_bytes());
+
+    let log = server.stop();
+    assert!(log.contains("push"), "requests are logged: {log}");
+    // ...but nothing the server wrote holds it.
+    assert!(!log.contains(MARKER));
+    let mut files = 0;
+    for entry in std::fs::read_dir(server.server_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        files += 1;
+        assert!(
+            !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+            "{} holds the plaintext",
+            path.display()
+        );
+    }
+    assert!(files >= 5, "server.toml, cert, key, fingerprint, database");
+    assert!(
+        !server.server_dir().join("listening").exists(),
+        "removed at shutdown"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_requests() {
+    let mut server = TestServer::start();
+    let a = server.device("T1").await;
+    let batch: Vec<Vec<u8>> = (1..=200)
+        .map(|s| sealed(&a, &server.office, s, b"x"))
+        .collect();
+    let body = cairn_protocol::encode_push(&batch);
+    let auth =
+        cairn_protocol::sign_request(&a, "POST", "/v1/push", &body, cairn_protocol::unix_now());
+    let request = server
+        .client
+        .post(format!("{}/v1/push", server.base()))
+        .header("authorization", auth)
+        .body(body)
+        .send();
+    let in_flight = tokio::spawn(request);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let log = server.stop();
+    // Either the request was answered in full, or it never reached the server.
+    if let Ok(Ok(response)) = in_flight.await {
+        assert_eq!(response.status(), 200, "{log}");
+    }
+    assert!(log.contains("shutting down"), "{log}");
+}
+
+#[test]
+fn command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("office.pub");
+    std::fs::write(
+        &key,
+        OfficeKeys::from_keys(&DeviceKeys::generate()).to_string(),
+    )
+    .unwrap();
+    let server_dir = dir.path().join("s");
+    let init = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["init", "--listen", "127.0.0.1:0", "--dir"])
+            .arg(&server_dir)
+            .arg("--office-key")
+            .arg(&key)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let first = init(&[]);
+    assert_eq!(first.status.code(), Some(0));
+    let fingerprint = String::from_utf8(first.stdout).unwrap();
+    assert_eq!(fingerprint.trim().len(), 64);
+    let config = std::fs::read_to_string(server_dir.join("server.toml")).unwrap();
+    for setting in [
+        "listen = \"127.0.0.1:0\"",
+        "database = \"server.db\"",
+        "max_request_bytes = 4194304",
+        "max_page = 1000",
+        "max_clock_skew_secs = 300",
+        "[office]",
+    ] {
+        assert!(config.contains(setting), "{setting}");
+    }
+
+    let second = init(&[]);
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8(second.stderr).unwrap();
+    assert!(err.contains("refusing to overwrite"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(server_dir.join("server.toml")).unwrap(),
+        config
+    );
+
+    std::fs::write(&key, "not an office key\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["init", "--dir"])
+        .arg(dir.path().join("t"))
+        .arg("--office-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("cairn office pubkey"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one clear sentence: {err}");
+
+    let out = Command::new(BIN)
+        .args(["run", "--dir"])
+        .arg(dir.path().join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("cairn-server init"));
+
+    let out = Command::new(BIN)
+        .args(["init", "--listen", "nowhere"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    for args in [&["--help"][..], &["init", "--help"], &["run", "--help"]] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(String::from_utf8(out.stdout).unwrap().contains("Usage"));
+    }
+}

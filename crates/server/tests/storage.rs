@@ -1,0 +1,309 @@
+//! One test suite for every storage backend: SQLite always, PostgreSQL when
+//! `CAIRN_TEST_POSTGRES_URL` is set (each run in a fresh schema, dropped at the end).
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use cairn_crypto::{DeviceId, DeviceKeys};
+use cairn_protocol::{Enrollment, Invite, Revocation, Statement};
+use cairn_server::storage::{
+    EnrollOutcome, InsertOutcome, NewChange, PostgresStorage, SqliteStorage, Storage, StorageError,
+};
+
+const FP: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn change(author: &DeviceId, seq: u64, tag: &str) -> NewChange {
+    NewChange {
+        author: *author,
+        seq,
+        case_id: [seq as u8; 16],
+        bytes: format!("sealed {author} {seq} {tag}").into_bytes(),
+    }
+}
+
+async fn enroll_is_atomic_and_idempotent(s: impl Storage) {
+    let office = DeviceKeys::generate();
+    let a = DeviceKeys::generate();
+    let b = DeviceKeys::generate();
+    let invite = Invite::issue(&office, "T1", "https://h:1", FP, 10).unwrap();
+    let ea = Enrollment::create(&a, invite.clone(), None).unwrap();
+    let eb = Enrollment::create(&b, invite.clone(), None).unwrap();
+    assert_eq!(s.invite_holder(invite.id()).await.unwrap(), None);
+    assert_eq!(s.enroll(&ea).await.unwrap(), EnrollOutcome::Enrolled);
+    assert_eq!(s.enroll(&ea).await.unwrap(), EnrollOutcome::Repeated);
+    assert!(matches!(s.enroll(&eb).await, Err(StorageError::InviteUsed)));
+    assert_eq!(s.invite_holder(invite.id()).await.unwrap(), Some(a.id()));
+    let second = Invite::issue(&office, "T2", "https://h:1", FP, 10).unwrap();
+    let ea2 = Enrollment::create(&a, second.clone(), None).unwrap();
+    assert!(matches!(
+        s.enroll(&ea2).await,
+        Err(StorageError::DeviceAlreadyEnrolled)
+    ));
+    assert_eq!(
+        s.invite_holder(second.id()).await.unwrap(),
+        None,
+        "nothing half-written"
+    );
+    let eb2 = Enrollment::create(&b, second, Some("b".into())).unwrap();
+    assert_eq!(s.enroll(&eb2).await.unwrap(), EnrollOutcome::Enrolled);
+    assert_eq!(
+        s.statements().await.unwrap(),
+        vec![Statement::Enrollment(ea), Statement::Enrollment(eb2)]
+    );
+}
+
+async fn concurrent_enrollments_with_one_invite_admit_one(s: impl Storage + Clone) {
+    let office = DeviceKeys::generate();
+    let invite = Invite::issue(&office, "T1", "https://h:1", FP, 10).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let s = s.clone();
+        let e = Enrollment::create(&DeviceKeys::generate(), invite.clone(), None).unwrap();
+        tasks.push(tokio::spawn(async move { s.enroll(&e).await }));
+    }
+    let mut enrolled = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(EnrollOutcome::Enrolled) => enrolled += 1,
+            Err(StorageError::InviteUsed) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(enrolled, 1);
+    assert_eq!(s.statements().await.unwrap().len(), 1);
+}
+
+async fn revocations_are_kept_once_in_order(s: impl Storage) {
+    let office = DeviceKeys::generate();
+    let a = DeviceKeys::generate().id();
+    let r1 = Revocation::issue(&office, a, 3, 100);
+    let r2 = Revocation::issue(&office, a, 2, 200);
+    s.revoke(&r1).await.unwrap();
+    s.revoke(&r1).await.unwrap();
+    s.revoke(&r2).await.unwrap();
+    assert_eq!(
+        s.statements().await.unwrap(),
+        vec![Statement::Revocation(r1), Statement::Revocation(r2)]
+    );
+}
+
+async fn insert_outcomes_and_acks(s: impl Storage) {
+    let a = DeviceKeys::generate().id();
+    let b = DeviceKeys::generate().id();
+    assert_eq!(s.acked(&a).await.unwrap(), 0);
+    assert!(s.insert_changes(vec![]).await.unwrap().is_empty());
+    let out = s
+        .insert_changes(vec![
+            change(&a, 1, "x"),
+            change(&a, 2, "x"),
+            change(&a, 4, "x"),
+            change(&b, 1, "x"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out, vec![InsertOutcome::Stored; 4]);
+    assert_eq!(
+        s.acked(&a).await.unwrap(),
+        2,
+        "4 is stored but 3 is missing"
+    );
+    assert_eq!(s.acked(&b).await.unwrap(), 1);
+    // A resent batch changes nothing; a different change under a used number is a conflict;
+    // repeats inside one batch are settled against each other.
+    let out = s
+        .insert_changes(vec![
+            change(&a, 1, "x"),
+            change(&a, 2, "forged"),
+            change(&a, 3, "x"),
+            change(&a, 3, "x"),
+            change(&a, 5, "x"),
+            change(&a, 5, "other"),
+        ])
+        .await
+        .unwrap();
+    use InsertOutcome::*;
+    assert_eq!(
+        out,
+        vec![Duplicate, Conflict, Stored, Duplicate, Stored, Conflict]
+    );
+    assert_eq!(s.acked(&a).await.unwrap(), 5, "3 filled the gap up to 5");
+    let all = s.pull(0, None, 100).await.unwrap();
+    assert_eq!(all.len(), 6);
+    let a2: Vec<u8> = change(&a, 2, "x").bytes;
+    assert!(
+        all.iter().any(|(_, bytes)| *bytes == a2),
+        "the original survives a conflict"
+    );
+    assert!(!all.iter().any(|(_, bytes)| bytes.ends_with(b"forged")));
+}
+
+async fn pull_pages_and_filters(s: impl Storage) {
+    let a = DeviceKeys::generate().id();
+    let b = DeviceKeys::generate().id();
+    let c = DeviceKeys::generate().id();
+    let mut batch = Vec::new();
+    for seq in 1..=10 {
+        batch.push(change(&a, seq, "p"));
+        batch.push(change(&b, seq, "p"));
+    }
+    batch.push(change(&c, 1, "p"));
+    s.insert_changes(batch).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = 0;
+    for _ in 0..100 {
+        let page = s.pull(after, None, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        assert!(page.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(page[0].0 > after);
+        after = page.last().map(|p| p.0).unwrap_or(after);
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 21);
+    let only_a = s.pull(0, Some(&[a]), 100).await.unwrap();
+    assert_eq!(only_a.len(), 10);
+    let a_and_c = s.pull(0, Some(&[a, c]), 100).await.unwrap();
+    assert_eq!(a_and_c.len(), 11);
+    assert!(s.pull(0, Some(&[]), 100).await.unwrap().is_empty());
+    assert!(s.pull(0, None, 0).await.unwrap().is_empty());
+    assert!(s.pull(u64::MAX, None, 10).await.unwrap().is_empty());
+    let last = seen.last().map(|p| p.0).unwrap();
+    assert!(s.pull(last, None, 10).await.unwrap().is_empty());
+}
+
+async fn concurrent_pushes_are_seen_in_order(s: impl Storage + Clone) {
+    let writers: Vec<DeviceId> = (0..4).map(|_| DeviceKeys::generate().id()).collect();
+    let reader = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            // A reader following the cursor while writers insert must end up with everything.
+            let mut after = 0;
+            let mut got = 0usize;
+            for _ in 0..2_000 {
+                let page = s.pull(after, None, 7).await.unwrap();
+                if let Some(last) = page.last() {
+                    after = last.0;
+                }
+                got += page.len();
+                if got == 4 * 50 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            got
+        })
+    };
+    let mut tasks = Vec::new();
+    for w in writers.clone() {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for start in (1..=50).step_by(5) {
+                let batch = (start..start + 5).map(|seq| change(&w, seq, "c")).collect();
+                s.insert_changes(batch).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        reader.await.unwrap(),
+        200,
+        "the cursor never skipped a change"
+    );
+    for w in &writers {
+        assert_eq!(s.acked(w).await.unwrap(), 50);
+    }
+}
+
+// ---- harnesses ----
+
+async fn with_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(SqliteStorage) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&dir.path().join("server.db"))
+        .await
+        .unwrap();
+    test(storage).await;
+}
+
+async fn with_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(PostgresStorage) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Ok(url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
+        println!("skipped: CAIRN_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let schema = format!("cairn_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+    let storage = PostgresStorage::open_in_schema(&url, Some(&schema))
+        .await
+        .unwrap();
+    let outcome = tokio::spawn(test(storage)).await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = conn.await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::with_sqlite(super::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::with_postgres(super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    enroll_is_atomic_and_idempotent,
+    concurrent_enrollments_with_one_invite_admit_one,
+    revocations_are_kept_once_in_order,
+    insert_outcomes_and_acks,
+    pull_pages_and_filters,
+    concurrent_pushes_are_seen_in_order,
+);
+
+#[tokio::test]
+async fn sqlite_keeps_everything_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    let a = DeviceKeys::generate().id();
+    {
+        let s = SqliteStorage::open(&path).await.unwrap();
+        s.insert_changes(vec![change(&a, 1, "k"), change(&a, 2, "k")])
+            .await
+            .unwrap();
+    }
+    let s = Arc::new(SqliteStorage::open(&path).await.unwrap());
+    assert_eq!(s.acked(&a).await.unwrap(), 2);
+    assert_eq!(s.pull(0, None, 10).await.unwrap().len(), 2);
+}

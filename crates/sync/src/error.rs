@@ -1,0 +1,56 @@
+use thiserror::Error;
+
+/// Why a sync or a server call failed; each says what to do.
+#[non_exhaustive]
+#[derive(Debug, Error)]
+pub enum SyncError {
+    /// This vault has no server yet.
+    #[error("this vault has not joined a server; run `cairn join INVITE` first")]
+    NotJoined,
+    /// The server could not be reached (after retries).
+    #[error(
+        "cannot reach the server at {server}: {detail}; check the link and run the command again"
+    )]
+    Unreachable {
+        /// The server URL.
+        server: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The server's certificate is not the one pinned from the invite.
+    #[error("the server at {server} presented a TLS certificate whose fingerprint is not the one in the invite; refusing to talk to it (wrong server, or someone in the middle)")]
+    FingerprintMismatch {
+        /// The server URL.
+        server: String,
+    },
+    /// The server refused the request.
+    #[error("the server refused: {message}")]
+    Refused {
+        /// Machine-readable code (`revoked`, `invite_used`...).
+        code: String,
+        /// The server's sentence.
+        message: String,
+    },
+    /// The server answered something that is not the protocol.
+    #[error(
+        "the server's answer was not understood ({0}); it may run another version of cairn-server"
+    )]
+    Protocol(String),
+    /// The invite or a statement is bad.
+    #[error(transparent)]
+    Statement(#[from] cairn_protocol::ProtocolError),
+    /// The local vault failed.
+    #[error(transparent)]
+    Vault(#[from] cairn_vault::VaultError),
+}
+
+impl SyncError {
+    /// Worth another attempt after a pause: the link or the server may come back.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Unreachable { .. } => true,
+            SyncError::Refused { code, .. } => code == "unavailable",
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! Sync end to end: a real `cairn-server` over TLS on 127.0.0.1, an office and field devices,
+//! each a real `cairn` home.
+
+use cairn_e2e::{contains_any_encoding, Device, FaultyLink, Server};
+
+struct World {
+    office: Device,
+    server: Server,
+}
+
+impl World {
+    fn new() -> World {
+        let office = Device::office();
+        let server = Server::start(&office, &[]);
+        World { office, server }
+    }
+
+    fn device(&self, team: &str) -> Device {
+        self.device_via(team, &self.server.url.clone())
+    }
+
+    fn device_via(&self, team: &str, url: &str) -> Device {
+        let device = Device::init(team);
+        let invite = self.server.invite(&self.office, team, url);
+        device.ok(&["join", &invite]);
+        device
+    }
+}
+
+fn new_case(device: &Device, args: &[&str]) -> String {
+    let mut all = vec!["case", "new"];
+    all.extend_from_slice(args);
+    device.ok(&all).trim().to_string()
+}
+
+fn sync_line(device: &Device) -> String {
+    device.ok(&["sync"]).trim().to_string()
+}
+
+#[test]
+fn concurrent_edits_converge_in_any_order_with_conflicts_shown() {
+    let world = World::new();
+    let a = world.device("T03");
+    let b = world.device("T03");
+    // Each learns the other from the roster at its first sync, and encrypts to it from then on.
+    sync_line(&a);
+    sync_line(&b);
+    let reference = new_case(
+        &a,
+        &[
+            "--kind",
+            "killed",
+            "--place",
+            "KHR",
+            "--set",
+            "incident.narrative=Found near the road.",
+        ],
+    );
+    assert!(sync_line(&a).starts_with("sent 1, received 0"));
+    let line = sync_line(&b);
+    assert!(line.contains("received 1"), "{line}");
+
+    // Offline, both edit the same case.
+    a.ok(&[
+        "case",
+        "edit",
+        &reference,
+        "--set",
+        "incident.cause=targeted_strike",
+        "--set",
+        "incident.narrative=Found near the old road.",
+        "--note",
+        "note from A",
+    ]);
+    b.ok(&[
+        "case",
+        "edit",
+        &reference,
+        "--set",
+        "incident.cause=captivity",
+        "--set",
+        "incident.narrative=Found near the road. Hands were tied.",
+        "--note",
+        "note from B",
+    ]);
+
+    // Different orders: B first, then A, then B again; the office last.
+    sync_line(&b);
+    sync_line(&a);
+    sync_line(&b);
+    sync_line(&world.office);
+
+    let shows: Vec<String> = [&a, &b, &world.office]
+        .iter()
+        .map(|d| d.ok(&["case", "show", &reference, "--json"]))
+        .collect();
+    assert_eq!(shows[0], shows[1], "A and B differ");
+    assert_eq!(shows[0], shows[2], "devices and office differ");
+    let case: serde_json::Value = serde_json::from_str(&shows[0]).expect("json");
+    assert_eq!(
+        case["incident"]["narrative"],
+        "Found near the old road. Hands were tied."
+    );
+    let notes: Vec<&str> = case["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter_map(|n| n["text"].as_str())
+        .collect();
+    assert!(
+        notes.contains(&"note from A") && notes.contains(&"note from B"),
+        "{notes:?}"
+    );
+
+    for device in [&a, &b, &world.office] {
+        let conflicts = device.json(&["case", "conflicts", &reference]);
+        let cause = conflicts
+            .as_array()
+            .expect("conflicts")
+            .iter()
+            .find(|c| c["field"] == "incident.cause")
+            .expect("incident.cause conflict");
+        let values: Vec<&str> = cause["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .filter_map(|v| v["value"].as_str())
+            .collect();
+        assert!(values.contains(&"targeted_strike") && values.contains(&"captivity"));
+    }
+
+    // The office resolves it; everyone sees the resolution and its history.
+    world.office.ok(&[
+        "case",
+        "edit",
+        &reference,
+        "--set",
+        "incident.cause=captivity",
+    ]);
+    sync_line(&world.office);
+    sync_line(&a);
+    sync_line(&b);
+    for device in [&a, &b, &world.office] {
+        let conflicts = device.json(&["case", "conflicts", &reference]);
+        assert_eq!(conflicts.as_array().map(Vec::len), Some(0));
+    }
+    let history = a.json(&["case", "history", &reference]);
+    let last = history.as_array().and_then(|h| h.last()).expect("history");
+    assert_eq!(last["fields"][0], "incident.cause");
+    assert_eq!(
+        a.ok(&["case", "show", &reference, "--json"]),
+        world.office.ok(&["case", "show", &reference, "--json"])
+    );
+
+    // Nothing readable reached the server: database, WAL, logs.
+    for (path, bytes) in cairn_e2e::files_under(world.server.dir.path()) {
+        for marker in [
+            "Hands were tied",
+            "note from A",
+            "targeted_strike",
+            "incident",
+        ] {
+            assert!(
+                !contains_any_encoding(&bytes, marker),
+                "{marker} in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(!world.server.log_text().contains("Hands were tied"));
+}
+
+#[test]
+fn a_faulty_link_reaches_the_same_state_with_nothing_twice() {
+    let world = World::new();
+    let link = FaultyLink::start(&world.server.url, Some(1500..9000), 2);
+    let a = world.device("T03");
+    let b = world.device_via("T03", &link.url.clone());
+    sync_line(&a); // A learns B from the roster before recording.
+    let mut references = Vec::new();
+    for i in 0..12 {
+        references.push(new_case(
+            &a,
+            &[
+                "--kind",
+                "injured",
+                "--place",
+                "KHR",
+                "--note",
+                &format!("case {i} {}", "x".repeat(300)),
+            ],
+        ));
+    }
+    for i in 0..6 {
+        new_case(
+            &b,
+            &[
+                "--kind",
+                "missing",
+                "--place",
+                "RFH",
+                "--note",
+                &format!("b {i}"),
+            ],
+        );
+    }
+    sync_line(&a);
+    // Through the link that cuts every connection after a few kilobytes: repeat until done.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let run = b.run(&["sync"]);
+        if run.code == 0 && run.stdout.contains("still pending 0") {
+            let status = b.json(&["status"]);
+            if status["pending"] == 0
+                && b.json(&["case", "list"]).as_array().map(Vec::len) == Some(18)
+            {
+                break;
+            }
+        }
+        assert!(
+            attempts < 40,
+            "sync never completed through the faulty link: {} {}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    sync_line(&a);
+    sync_line(&world.office);
+    let list = |d: &Device| d.ok(&["case", "list", "--json"]);
+    assert_eq!(b.json(&["case", "list"]).as_array().map(Vec::len), Some(18));
+    for r in &references {
+        assert_eq!(
+            a.ok(&["case", "show", r, "--json"]),
+            b.ok(&["case", "show", r, "--json"])
+        );
+    }
+    assert_eq!(
+        a.json(&["case", "list"]).as_array().map(Vec::len),
+        world
+            .office
+            .json(&["case", "list"])
+            .as_array()
+            .map(Vec::len)
+    );
+    let _ = list;
+    // Every device's vault passes its own check: no change stored twice or out of order.
+    for d in [&a, &b, &world.office] {
+        d.ok(&["check"]);
+    }
+}
+
+#[test]
+fn bad_invites_and_links_say_what_went_wrong() {
+    let world = World::new();
+    let device = Device::init("T03");
+    let invite = world.server.invite(&world.office, "T03", &world.server.url);
+
+    let malformed = device.run(&["join", "cairn-invite-v1.bm90IGFuIGludml0ZQ"]);
+    assert_eq!(malformed.code, 1, "{}", malformed.stderr);
+    assert!(malformed.stderr.contains("invite"), "{}", malformed.stderr);
+
+    // Forged: signed by another office.
+    let rogue = Device::office();
+    let forged = world.server.invite(&rogue, "T03", &world.server.url);
+    let run = device.run(&["join", &forged]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.to_lowercase().contains("office"),
+        "{}",
+        run.stderr
+    );
+
+    // Wrong fingerprint: another server's certificate.
+    let other = Server::start(&world.office, &[]);
+    let pinned_elsewhere = world
+        .office
+        .ok(&[
+            "office",
+            "invite",
+            "--team",
+            "T03",
+            "--server",
+            &world.server.url,
+            "--fingerprint",
+            &other.fingerprint,
+        ])
+        .trim()
+        .to_string();
+    let run = device.run(&["join", &pinned_elsewhere]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("fingerprint"), "{}", run.stderr);
+
+    // Unreachable: nothing listens there.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("https://{}", l.local_addr().expect("addr"))
+    };
+    let nowhere = world.server.invite(&world.office, "T03", &closed);
+    let run = device.run(&["join", &nowhere]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("cannot reach"), "{}", run.stderr);
+
+    // Expired.
+    let expired = world
+        .office
+        .ok(&[
+            "office",
+            "invite",
+            "--team",
+            "T03",
+            "--server",
+            &world.server.url,
+            "--fingerprint",
+            &world.server.fingerprint,
+            "--expires",
+            "1s",
+        ])
+        .trim()
+        .to_string();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let run = device.run(&["join", &expired]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("expired"), "{}", run.stderr);
+
+    // Used: the first device joins, a second presenting the same invite is refused.
+    device.ok(&["join", &invite]);
+    let second = Device::init("T03");
+    let run = second.run(&["join", &invite]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("already been used") || run.stderr.contains("used"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn revoked_devices_are_refused_and_others_stop_trusting_them() {
+    let world = World::new();
+    let a = world.device("T03");
+    let lost = world.device("T03");
+    new_case(&lost, &["--kind", "killed", "--place", "KHR"]);
+    sync_line(&lost);
+    sync_line(&world.office);
+    let id = lost.json(&["status"])["device"]
+        .as_str()
+        .expect("device id")
+        .to_string();
+    world.office.ok(&["office", "revoke", &id[..16]]);
+
+    new_case(&lost, &["--kind", "killed", "--place", "KHR"]);
+    let run = lost.run(&["sync"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stderr.contains("revoked"), "{}", run.stderr);
+
+    // A sees the first case (made before revocation) and the roster marks the device revoked.
+    sync_line(&a);
+    assert_eq!(a.json(&["case", "list"]).as_array().map(Vec::len), Some(1));
+    let status = a.json(&["status"]);
+    let revoked = status["roster"]
+        .as_array()
+        .expect("roster")
+        .iter()
+        .find(|m| m["device"] == id.as_str())
+        .expect("lost device in roster");
+    assert_eq!(revoked["revoked_after"], 1);
+}
+
+#[test]
+fn the_server_restarted_mid_sync_loses_nothing() {
+    let mut world = World::new();
+    let a = world.device("T03");
+    for i in 0..30 {
+        new_case(
+            &a,
+            &[
+                "--kind",
+                "remains",
+                "--place",
+                "KHR",
+                "--note",
+                &format!("n{i}"),
+            ],
+        );
+    }
+    let mut child = a.command(&["sync"]).spawn().expect("sync");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    world.server.restart();
+    let _ = child.wait();
+    let mut attempts = 0;
+    while !sync_line(&a).contains("still pending 0") {
+        attempts += 1;
+        assert!(attempts < 10);
+    }
+    sync_line(&world.office);
+    assert_eq!(
+        world
+            .office
+            .json(&["case", "list"])
+            .as_array()
+            .map(Vec::len),
+        Some(30)
+    );
+    world.office.ok(&["check"]);
+}
+
+#[test]
+fn a_compromised_server_cannot_slip_in_forged_replayed_foreign_or_revoked_changes() {
+    let world = World::new();
+    let a = world.device("T03");
+    let b = world.device("T03");
+    let lost = world.device("T03");
+    for d in [&a, &b, &lost] {
+        sync_line(d);
+    }
+    let first = new_case(&a, &["--kind", "killed", "--place", "KHR"]);
+    sync_line(&a);
+    sync_line(&b);
+    sync_line(&world.office);
+    let lost_id = lost.json(&["status"])["device"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    world.office.ok(&["office", "revoke", &lost_id]);
+
+    let b_pub = b.keys().public().recipient;
+    let a_keys = a.keys();
+    // 1. A change claiming A as author, but not signed by A (its ciphertext altered).
+    let mut forged = cairn_e2e::sealed_case(&a_keys, std::slice::from_ref(&b_pub), 2, "forged");
+    forged.ciphertext[50] ^= 1;
+    world.server.inject(&forged);
+    // 2. A change from a device nobody enrolled.
+    let stranger = cairn_crypto::DeviceKeys::generate();
+    world.server.inject(&cairn_e2e::sealed_case(
+        &stranger,
+        std::slice::from_ref(&b_pub),
+        1,
+        "stranger",
+    ));
+    // 3. The revoked device's change made after its revocation (its key is on the lost device).
+    world.server.inject(&cairn_e2e::sealed_case(
+        &lost.keys(),
+        std::slice::from_ref(&b_pub),
+        2,
+        "after revocation",
+    ));
+    // 4. A's first change served again.
+    world.server.replay(&a_keys.id(), 1);
+
+    let before = b.ok(&["case", "list", "--json"]);
+    let line = sync_line(&b);
+    // The server shows a field device only its team's authors, so the stranger's change
+    // reaches the office alone (below).
+    assert!(line.contains("refused 2"), "{line}");
+    assert!(line.contains("does not verify"), "{line}");
+    assert!(line.contains("revoked"), "{line}");
+    assert!(
+        line.contains("received 0"),
+        "the replay must not count as new: {line}"
+    );
+    assert_eq!(
+        before,
+        b.ok(&["case", "list", "--json"]),
+        "nothing of theirs applied"
+    );
+    assert_eq!(
+        b.json(&["case", "show", &first])["notes"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    b.ok(&["check"]);
+
+    let office_line = sync_line(&world.office);
+    assert!(office_line.contains("refused 3"), "{office_line}");
+    assert!(office_line.contains("not enrolled"), "{office_line}");
+    world.office.ok(&["check"]);
+}
+
+#[test]
+fn paging_at_the_page_size_minus_one_exactly_and_plus_one() {
+    for count in [4usize, 5, 6] {
+        let office = Device::office();
+        let server = Server::start(&office, &[]);
+        server.set_config("max_page", "5");
+        let mut server = server;
+        server.restart();
+        let world = World { office, server };
+        let a = world.device("T03");
+        for i in 0..count {
+            new_case(
+                &a,
+                &[
+                    "--kind",
+                    "missing",
+                    "--place",
+                    "KHR",
+                    "--note",
+                    &format!("{i}"),
+                ],
+            );
+        }
+        sync_line(&a);
+        let line = sync_line(&world.office);
+        assert!(
+            line.contains(&format!("received {count}")),
+            "{count}: {line}"
+        );
+        assert_eq!(
+            world
+                .office
+                .json(&["case", "list"])
+                .as_array()
+                .map(Vec::len),
+            Some(count)
+        );
+        let again = sync_line(&world.office);
+        assert!(again.contains("received 0"), "{again}");
+    }
+}
+
+#[test]
+fn a_change_over_the_size_limit_is_reported_and_kept() {
+    let office = Device::office();
+    let mut server = Server::start(&office, &[]);
+    server.set_config("max_request_bytes", "4096");
+    server.restart();
+    let world = World { office, server };
+    let a = world.device("T03");
+    new_case(&a, &["--kind", "killed", "--place", "KHR"]);
+    let big = "x".repeat(20_000);
+    new_case(
+        &a,
+        &[
+            "--kind",
+            "killed",
+            "--place",
+            "KHR",
+            "--set",
+            &format!("incident.narrative={big}"),
+        ],
+    );
+    let run = a.run(&["sync"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("too large") || run.stderr.contains("limit"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("still pending 1"), "{}", run.stdout);
+    assert_eq!(a.json(&["status"])["pending"], 1);
+}
