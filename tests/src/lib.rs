@@ -125,6 +125,11 @@ impl Device {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}: {out}"))
     }
 
+    /// How many cases `cairn case list` shows.
+    pub fn case_count(&self) -> usize {
+        self.json(&["case", "list"]).as_array().map_or(0, Vec::len)
+    }
+
     /// Every file under the home with its bytes, to assert that a command changed nothing.
     pub fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
         files_under(&self.home())
@@ -314,21 +319,27 @@ impl Server {
 
     /// An invite for `team`, issued by `office`, pointing at `url` (the server or a proxy).
     pub fn invite(&self, office: &Device, team: &str, url: &str) -> String {
-        office
-            .ok(&[
-                "office",
-                "invite",
-                "--team",
-                team,
-                "--server",
-                url,
-                "--fingerprint",
-                &self.fingerprint,
-            ])
-            .trim()
-            .to_string()
+        invite(office, team, url, &self.fingerprint, &[])
     }
 }
+
+/// `cairn office invite` with any fingerprint and extra flags; returns the invite line.
+pub fn invite(office: &Device, team: &str, url: &str, fingerprint: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "office",
+        "invite",
+        "--team",
+        team,
+        "--server",
+        url,
+        "--fingerprint",
+        fingerprint,
+    ];
+    args.extend_from_slice(extra);
+    office.ok(&args).trim().to_string()
+}
+
+impl Server {}
 
 impl Drop for Server {
     fn drop(&mut self) {

@@ -10,8 +10,19 @@ struct World {
 
 impl World {
     fn new() -> World {
+        World::with_config(&[])
+    }
+
+    /// A world whose server runs with these `server.toml` settings.
+    fn with_config(settings: &[(&str, &str)]) -> World {
         let office = Device::office();
-        let server = Server::start(&office, &[]);
+        let mut server = Server::start(&office, &[]);
+        if !settings.is_empty() {
+            for (key, value) in settings {
+                server.set_config(key, value);
+            }
+            server.restart();
+        }
         World { office, server }
     }
 
@@ -212,9 +223,7 @@ fn a_faulty_link_reaches_the_same_state_with_nothing_twice() {
         let run = b.run(&["sync"]);
         if run.code == 0 && run.stdout.contains("still pending 0") {
             let status = b.json(&["status"]);
-            if status["pending"] == 0
-                && b.json(&["case", "list"]).as_array().map(Vec::len) == Some(18)
-            {
+            if status["pending"] == 0 && b.case_count() == 18 {
                 break;
             }
         }
@@ -227,23 +236,14 @@ fn a_faulty_link_reaches_the_same_state_with_nothing_twice() {
     }
     sync_line(&a);
     sync_line(&world.office);
-    let list = |d: &Device| d.ok(&["case", "list", "--json"]);
-    assert_eq!(b.json(&["case", "list"]).as_array().map(Vec::len), Some(18));
+    assert_eq!(b.case_count(), 18);
     for r in &references {
         assert_eq!(
             a.ok(&["case", "show", r, "--json"]),
             b.ok(&["case", "show", r, "--json"])
         );
     }
-    assert_eq!(
-        a.json(&["case", "list"]).as_array().map(Vec::len),
-        world
-            .office
-            .json(&["case", "list"])
-            .as_array()
-            .map(Vec::len)
-    );
-    let _ = list;
+    assert_eq!(a.case_count(), world.office.case_count());
     // Every device's vault passes its own check: no change stored twice or out of order.
     for d in [&a, &b, &world.office] {
         d.ok(&["check"]);
@@ -273,20 +273,13 @@ fn bad_invites_and_links_say_what_went_wrong() {
 
     // Wrong fingerprint: another server's certificate.
     let other = Server::start(&world.office, &[]);
-    let pinned_elsewhere = world
-        .office
-        .ok(&[
-            "office",
-            "invite",
-            "--team",
-            "T03",
-            "--server",
-            &world.server.url,
-            "--fingerprint",
-            &other.fingerprint,
-        ])
-        .trim()
-        .to_string();
+    let pinned_elsewhere = cairn_e2e::invite(
+        &world.office,
+        "T03",
+        &world.server.url,
+        &other.fingerprint,
+        &[],
+    );
     let run = device.run(&["join", &pinned_elsewhere]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("fingerprint"), "{}", run.stderr);
@@ -302,22 +295,13 @@ fn bad_invites_and_links_say_what_went_wrong() {
     assert!(run.stderr.contains("cannot reach"), "{}", run.stderr);
 
     // Expired.
-    let expired = world
-        .office
-        .ok(&[
-            "office",
-            "invite",
-            "--team",
-            "T03",
-            "--server",
-            &world.server.url,
-            "--fingerprint",
-            &world.server.fingerprint,
-            "--expires",
-            "1s",
-        ])
-        .trim()
-        .to_string();
+    let expired = cairn_e2e::invite(
+        &world.office,
+        "T03",
+        &world.server.url,
+        &world.server.fingerprint,
+        &["--expires", "1s"],
+    );
     std::thread::sleep(std::time::Duration::from_millis(2100));
     let run = device.run(&["join", &expired]);
     assert_eq!(run.code, 1);
@@ -356,7 +340,7 @@ fn revoked_devices_are_refused_and_others_stop_trusting_them() {
 
     // A sees the first case (made before revocation) and the roster marks the device revoked.
     sync_line(&a);
-    assert_eq!(a.json(&["case", "list"]).as_array().map(Vec::len), Some(1));
+    assert_eq!(a.case_count(), 1);
     let status = a.json(&["status"]);
     let revoked = status["roster"]
         .as_array()
@@ -370,7 +354,9 @@ fn revoked_devices_are_refused_and_others_stop_trusting_them() {
 #[test]
 fn the_server_restarted_mid_sync_loses_nothing() {
     let mut world = World::new();
-    let a = world.device("T03");
+    // A slow link stretches the sync so that the restart lands in the middle of it.
+    let link = FaultyLink::start(&world.server.url, None, 100);
+    let a = world.device_via("T03", &link.url.clone());
     for i in 0..30 {
         new_case(
             &a,
@@ -380,29 +366,33 @@ fn the_server_restarted_mid_sync_loses_nothing() {
                 "--place",
                 "KHR",
                 "--note",
-                &format!("n{i}"),
+                &format!("{i} {}", "y".repeat(2000)),
             ],
         );
     }
-    let mut child = a.command(&["sync"]).spawn().expect("sync");
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    let child = a
+        .command(&["-v", "sync"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sync");
+    std::thread::sleep(std::time::Duration::from_millis(300));
     world.server.restart();
-    let _ = child.wait();
+    let first = child.wait_with_output().expect("first sync");
+    let log = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        log.contains("retrying"),
+        "the restart did not interrupt the sync: {log}"
+    );
     let mut attempts = 0;
     while !sync_line(&a).contains("still pending 0") {
         attempts += 1;
-        assert!(attempts < 10);
+        assert!(attempts < 10, "{first:?}");
     }
     sync_line(&world.office);
-    assert_eq!(
-        world
-            .office
-            .json(&["case", "list"])
-            .as_array()
-            .map(Vec::len),
-        Some(30)
-    );
+    assert_eq!(world.office.case_count(), 30);
     world.office.ok(&["check"]);
+    a.ok(&["check"]);
 }
 
 #[test]
@@ -481,12 +471,7 @@ fn a_compromised_server_cannot_slip_in_forged_replayed_foreign_or_revoked_change
 #[test]
 fn paging_at_the_page_size_minus_one_exactly_and_plus_one() {
     for count in [4usize, 5, 6] {
-        let office = Device::office();
-        let server = Server::start(&office, &[]);
-        server.set_config("max_page", "5");
-        let mut server = server;
-        server.restart();
-        let world = World { office, server };
+        let world = World::with_config(&[("max_page", "5")]);
         let a = world.device("T03");
         for i in 0..count {
             new_case(
@@ -507,14 +492,7 @@ fn paging_at_the_page_size_minus_one_exactly_and_plus_one() {
             line.contains(&format!("received {count}")),
             "{count}: {line}"
         );
-        assert_eq!(
-            world
-                .office
-                .json(&["case", "list"])
-                .as_array()
-                .map(Vec::len),
-            Some(count)
-        );
+        assert_eq!(world.office.case_count(), count);
         let again = sync_line(&world.office);
         assert!(again.contains("received 0"), "{again}");
     }
@@ -522,11 +500,7 @@ fn paging_at_the_page_size_minus_one_exactly_and_plus_one() {
 
 #[test]
 fn a_change_over_the_size_limit_is_reported_and_kept() {
-    let office = Device::office();
-    let mut server = Server::start(&office, &[]);
-    server.set_config("max_request_bytes", "4096");
-    server.restart();
-    let world = World { office, server };
+    let world = World::with_config(&[("max_request_bytes", "4096")]);
     let a = world.device("T03");
     new_case(&a, &["--kind", "killed", "--place", "KHR"]);
     let big = "x".repeat(20_000);
@@ -550,4 +524,53 @@ fn a_change_over_the_size_limit_is_reported_and_kept() {
     );
     assert!(run.stdout.contains("still pending 1"), "{}", run.stdout);
     assert_eq!(a.json(&["status"])["pending"], 1);
+}
+
+#[test]
+fn status_reports_pending_and_watch_keeps_syncing() {
+    let world = World::new();
+    let a = world.device("T03");
+    let before = a.json(&["status"]);
+    assert_eq!(before["pending"], 0);
+    assert!(before["last_sync_at"].is_null());
+    assert_eq!(before["server"], world.server.url.as_str());
+    assert_eq!(before["team"], "T03");
+    new_case(&a, &["--kind", "killed", "--place", "KHR"]);
+    new_case(&a, &["--kind", "killed", "--place", "KHR"]);
+    assert_eq!(a.json(&["status"])["pending"], 2);
+    let human = a.ok(&["status"]);
+    assert!(
+        human.contains("2 change(s) not yet on the server"),
+        "{human}"
+    );
+
+    let mut watch = a
+        .command(&["sync", "--watch", "--interval", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sync --watch");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut recorded = false;
+    loop {
+        let status = a.json(&["status"]);
+        if status["pending"] == 0 && !status["last_sync_at"].is_null() {
+            if recorded {
+                break;
+            }
+            // A case recorded while --watch runs goes out on a later round.
+            new_case(&a, &["--kind", "injured", "--place", "KHR"]);
+            recorded = true;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "--watch did not sync: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    sync_line(&world.office);
+    assert_eq!(world.office.case_count(), 3);
+    let roster = a.json(&["status"])["roster"].as_array().map(Vec::len);
+    assert_eq!(roster, Some(2), "office and the device");
 }

@@ -47,7 +47,8 @@ pub enum Command {
     Fields(JsonFlag),
     /// Verify every sealed change in the vault and compare each case with its log.
     Check(JsonFlag),
-    /// Show the whole job in a throwaway vault: record, edit, list, history, check.
+    /// Run the whole job in a throwaway folder: a local server, an office and two tablets
+    /// that record, edit one case at once and sync through a link that drops.
     Demo,
     /// Destroy this vault: the key file first, then the data. Cannot be undone.
     Wipe(WipeArgs),

@@ -60,7 +60,7 @@ fn init_tracing(verbose: u8) {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "cairn={level},cairn_vault={level}"
+            "cairn={level},cairn_vault={level},cairn_sync={level}"
         )))
         .with_writer(std::io::stderr)
         .try_init();

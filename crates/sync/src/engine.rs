@@ -84,7 +84,7 @@ impl Summary {
         );
         if self.unreadable > 0 {
             line.push_str(&format!(
-                "; {} not readable here (sealed before this device was in its author's roster)",
+                "; {} not encrypted to this device (another team's, or sealed before its author knew this device)",
                 self.unreadable
             ));
         }
