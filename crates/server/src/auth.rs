@@ -3,16 +3,17 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, Method, Uri};
 use cairn_crypto::DeviceId;
 use cairn_protocol::{unix_now, verify_request, ErrorCode, Refusal, Roster};
 
-use crate::app::AppState;
+use crate::app::{body, AppState};
 use crate::error::ApiError;
 
 /// Checks the `authorization` header against this exact request, then that the device is a
 /// member of the roster and not revoked. Returns the device and the roster used.
-pub(crate) async fn authenticate(
+async fn authenticate(
     state: &AppState,
     method: &Method,
     uri: &Uri,
@@ -56,5 +57,36 @@ pub(crate) async fn authenticate(
             ErrorCode::NotEnrolled,
             "this device is not enrolled with this server; enroll it with an invite from the office",
         )),
+    }
+}
+
+/// A request whose signature, clock and sender were checked, with its body: what every
+/// endpoint but `/healthz` and `/v1/enroll` takes. Must be a handler's last extractor.
+pub(crate) struct Signed {
+    /// The device that signed the request.
+    pub(crate) device: DeviceId,
+    /// The roster it was checked against.
+    pub(crate) roster: Arc<Roster>,
+    /// The request body (within the size limit).
+    pub(crate) body: Bytes,
+}
+
+impl FromRequest<Arc<AppState>> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        let headers = request.headers().clone();
+        let raw = body(
+            Bytes::from_request(request, state).await,
+            state.limits.max_request_bytes,
+        )?;
+        let (device, roster) = authenticate(state, &method, &uri, &headers, &raw).await?;
+        Ok(Signed {
+            device,
+            roster,
+            body: raw,
+        })
     }
 }

@@ -7,28 +7,22 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, Method, Uri};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use cairn_protocol::{PullPage, PullQuery, PULL_CONTENT_TYPE, ROSTER_VERSION};
 
-use crate::app::{body, AppState, LoggedDevice};
-use crate::auth::authenticate;
+use crate::app::{AppState, LoggedDevice};
+use crate::auth::Signed;
 use crate::error::ApiError;
 use crate::storage::Storage;
 
 pub(crate) async fn pull(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     query: Result<Query<PullQuery>, QueryRejection>,
-    raw: Result<Bytes, BytesRejection>,
+    Signed { device, roster, .. }: Signed,
 ) -> Result<Response, ApiError> {
-    let raw = body(raw, state.limits.max_request_bytes)?;
-    let (device, roster) = authenticate(&state, &method, &uri, &headers, &raw).await?;
     let Query(query) = query.map_err(|_| {
         ApiError::malformed("the pull query must be `after=N` and optionally `limit=M`")
     })?;

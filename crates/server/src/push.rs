@@ -9,17 +9,14 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cairn_crypto::{DeviceId, SealedChange};
 use cairn_protocol::{decode_push, Outcome, PushResponse, PushResult, Roster};
 
-use crate::app::{body, AppState, LoggedDevice};
-use crate::auth::authenticate;
+use crate::app::{AppState, LoggedDevice};
+use crate::auth::Signed;
 use crate::error::ApiError;
 use crate::storage::{InsertOutcome, NewChange, Storage, StorageError};
 
@@ -31,13 +28,12 @@ enum Checked {
 
 pub(crate) async fn push(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
+    Signed {
+        device,
+        roster,
+        body: raw,
+    }: Signed,
 ) -> Result<Response, ApiError> {
-    let raw = body(raw, state.limits.max_request_bytes)?;
-    let (device, roster) = authenticate(&state, &method, &uri, &headers, &raw).await?;
     // Verifying signatures is CPU work: keep it off the async workers.
     let checked = tokio::task::spawn_blocking(move || check_frames(&raw, &device, &roster))
         .await

@@ -6,27 +6,24 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cairn_protocol::{ErrorCode, Revocation};
 
-use crate::app::{body, AppState, LoggedDevice};
-use crate::auth::authenticate;
+use crate::app::{AppState, LoggedDevice};
+use crate::auth::Signed;
 use crate::error::ApiError;
 use crate::storage::Storage;
 
 pub(crate) async fn revoke(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
+    Signed {
+        device: requester,
+        body: raw,
+        ..
+    }: Signed,
 ) -> Result<Response, ApiError> {
-    let raw = body(raw, state.limits.max_request_bytes)?;
-    let (requester, _) = authenticate(&state, &method, &uri, &headers, &raw).await?;
     let revocation: Revocation = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::malformed(format!("the revocation does not parse ({e})")))?;
     revocation.verify(&state.office.signing).map_err(|_| {

@@ -7,17 +7,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cairn_protocol::{unix_now, Roster};
 use tokio::sync::RwLock;
 
-use crate::app::{body, AppState, LoggedDevice};
-use crate::auth::authenticate;
+use crate::app::{AppState, LoggedDevice};
+use crate::auth::Signed;
 use crate::error::ApiError;
 use crate::storage::Storage;
 
@@ -89,13 +86,8 @@ impl RosterCache {
 /// `GET /v1/roster`: every signed statement, for devices to check and build the roster.
 pub(crate) async fn roster(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
+    Signed { device, .. }: Signed,
 ) -> Result<Response, ApiError> {
-    let raw = body(raw, state.limits.max_request_bytes)?;
-    let (device, _) = authenticate(&state, &method, &uri, &headers, &raw).await?;
     let statements = state.storage.statements().await?;
     let mut response = Json(statements).into_response();
     response.extensions_mut().insert(LoggedDevice(device));
