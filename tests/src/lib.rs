@@ -529,3 +529,24 @@ impl Server {
         .expect("reinsert");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::contains_any_encoding;
+
+    #[test]
+    fn the_marker_search_finds_every_encoding_it_claims() {
+        let utf16le: Vec<u8> = "xxMARKERyy"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let utf16be: Vec<u8> = "xxMarkeryy"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        assert!(contains_any_encoding(b"..marker..", "Marker"));
+        assert!(contains_any_encoding(&utf16le, "marker"));
+        assert!(contains_any_encoding(&utf16be, "marker"));
+        assert!(!contains_any_encoding(b"m a r k e r", "marker"));
+    }
+}

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use cairn_protocol::{unix_now, Enrollment, Invite, OfficeKeys};
+use cairn_protocol::{unix_now, Enrollment, Invite};
 use cairn_sync::{apply_roster, Client, Options, Progress, Summary};
 use cairn_vault::{Role, Vault};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -121,14 +121,8 @@ pub fn status(config: &Config, json_out: bool) -> Result<(), CliError> {
     let state = vault.sync_state()?;
     let pending = vault.own_log_len()?.saturating_sub(state.acked);
     let mut members = Vec::new();
-    if let Some(office) = state.office.as_deref() {
-        let office: OfficeKeys = office.parse()?;
-        let statements: Vec<cairn_protocol::Statement> = state
-            .roster
-            .iter()
-            .filter_map(|v| serde_json::from_value(v.clone()).ok())
-            .collect();
-        let roster = cairn_protocol::Roster::build(&office, &statements, unix_now());
+    if state.office.is_some() {
+        let roster = cairn_sync::stored_roster(&state)?;
         for m in roster.members() {
             members.push(json!({
                 "device": m.id.to_string(),

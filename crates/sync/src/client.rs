@@ -162,7 +162,7 @@ impl Client {
             return Ok(response);
         }
         let status = response.status();
-        let bytes = self.body_unchecked(response).await.unwrap_or_default();
+        let bytes = self.body(response).await.unwrap_or_default();
         match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(error) => Err(SyncError::Refused {
                 code: error.code,
@@ -177,10 +177,6 @@ impl Client {
     }
 
     async fn body(&self, response: Response) -> Result<Vec<u8>, SyncError> {
-        self.body_unchecked(response).await
-    }
-
-    async fn body_unchecked(&self, response: Response) -> Result<Vec<u8>, SyncError> {
         let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
         self.received
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);

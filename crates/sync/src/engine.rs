@@ -108,12 +108,7 @@ pub fn apply_roster(
     state: &mut SyncState,
     statements: &[Statement],
 ) -> Result<Roster, SyncError> {
-    let office: OfficeKeys = state
-        .office
-        .as_deref()
-        .ok_or(SyncError::NotJoined)?
-        .parse()?;
-    let roster = Roster::build(&office, statements, unix_now());
+    let roster = Roster::build(&office_of(state)?, statements, unix_now());
     state.roster = statements
         .iter()
         .filter_map(|s| serde_json::to_value(s).ok())
@@ -131,18 +126,23 @@ pub fn apply_roster(
     Ok(roster)
 }
 
-fn stored_roster(state: &SyncState) -> Result<Roster, SyncError> {
-    let office: OfficeKeys = state
+/// The office's public keys, from the invite this vault joined with.
+fn office_of(state: &SyncState) -> Result<OfficeKeys, SyncError> {
+    Ok(state
         .office
         .as_deref()
         .ok_or(SyncError::NotJoined)?
-        .parse()?;
+        .parse()?)
+}
+
+/// The roster as last fetched, checked again from its signatures.
+pub fn stored_roster(state: &SyncState) -> Result<Roster, SyncError> {
     let statements: Vec<Statement> = state
         .roster
         .iter()
         .filter_map(|v| serde_json::from_value(v.clone()).ok())
         .collect();
-    Ok(Roster::build(&office, &statements, unix_now()))
+    Ok(Roster::build(&office_of(state)?, &statements, unix_now()))
 }
 
 /// Runs one sync. On failure the summary says what was done before it, so nothing is hidden.

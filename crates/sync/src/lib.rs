@@ -16,5 +16,5 @@ mod error;
 mod tls;
 
 pub use client::Client;
-pub use engine::{apply_roster, retry, sync, Options, Progress, Summary};
+pub use engine::{apply_roster, retry, stored_roster, sync, Options, Progress, Summary};
 pub use error::SyncError;
