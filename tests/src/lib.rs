@@ -363,6 +363,7 @@ pub struct FaultyLink {
     /// `https://127.0.0.1:PORT`.
     pub url: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FaultyLink {
@@ -382,6 +383,8 @@ impl FaultyLink {
         let url = format!("https://{}", listener.local_addr().expect("addr"));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop_accept = stop.clone();
+        let bytes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = bytes.clone();
         std::thread::spawn(move || {
             while !stop_accept.load(Ordering::Relaxed) {
                 let Ok((client, _)) = listener.accept() else {
@@ -395,6 +398,7 @@ impl FaultyLink {
                 let limit = budget
                     .clone()
                     .map(|b| rand::Rng::gen_range(&mut rand::thread_rng(), b));
+                let counted = counted.clone();
                 let pump = move |mut from: TcpStream, mut to: TcpStream, limit: Option<usize>| {
                     let mut passed = 0usize;
                     let mut buf = [0u8; 4096];
@@ -416,6 +420,7 @@ impl FaultyLink {
                             break;
                         }
                         passed += allowed;
+                        counted.fetch_add(allowed, Ordering::Relaxed);
                         if allowed < n {
                             break;
                         }
@@ -427,11 +432,17 @@ impl FaultyLink {
                     (Ok(c), Ok(s)) => (c, s),
                     _ => continue,
                 };
+                let pump2 = pump.clone();
                 std::thread::spawn(move || pump(client, server, None));
-                std::thread::spawn(move || pump(s2, c2, limit));
+                std::thread::spawn(move || pump2(s2, c2, limit));
             }
         });
-        FaultyLink { url, stop }
+        FaultyLink { url, stop, bytes }
+    }
+
+    /// Bytes relayed so far, both directions.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -376,7 +376,16 @@ fn the_server_restarted_mid_sync_loses_nothing() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("sync");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Restart once the push is under way (it takes seconds through this link).
+    let start = link.bytes();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while link.bytes() < start + 8_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sync never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     world.server.restart();
     let first = child.wait_with_output().expect("first sync");
     let log = String::from_utf8_lossy(&first.stderr);
