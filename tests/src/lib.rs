@@ -471,13 +471,24 @@ pub fn sealed_case(
     seq: u64,
     marker: &str,
 ) -> cairn_crypto::SealedChange {
+    sealed_case_as(keys, recipients, seq, marker, uuid::Uuid::new_v4(), "T03")
+}
+
+/// Like [`sealed_case`], creating case `id` with a reference of `team`.
+pub fn sealed_case_as(
+    keys: &cairn_crypto::DeviceKeys,
+    recipients: &[cairn_crypto::Recipient],
+    seq: u64,
+    marker: &str,
+    id: uuid::Uuid,
+    team: &str,
+) -> cairn_crypto::SealedChange {
     let reference = cairn_model::Reference {
         place: "KHR".into(),
-        team: "T03".into(),
+        team: team.into(),
         device_tag: keys.id().tag(),
         number: seq as u32,
     };
-    let id = uuid::Uuid::new_v4();
     let (_, change) = cairn_model::CaseDoc::create(
         &keys.id().0,
         id,

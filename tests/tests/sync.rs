@@ -583,3 +583,66 @@ fn status_reports_pending_and_watch_keeps_syncing() {
     let roster = a.json(&["status"])["roster"].as_array().map(Vec::len);
     assert_eq!(roster, Some(2), "office and the device");
 }
+
+#[test]
+fn cases_recorded_before_joining_reach_the_office() {
+    let world = World::new();
+    let device = Device::init("T03");
+    let reference = new_case(
+        &device,
+        &[
+            "--kind",
+            "missing",
+            "--place",
+            "KHR",
+            "--note",
+            "before joining",
+        ],
+    );
+    let invite = world.server.invite(&world.office, "T03", &world.server.url);
+    device.ok(&["join", &invite]);
+    assert!(sync_line(&device).starts_with("sent 1"));
+    let line = sync_line(&world.office);
+    assert!(
+        line.contains("received 1") && !line.contains("not encrypted"),
+        "{line}"
+    );
+    let case = world.office.json(&["case", "show", &reference]);
+    assert_eq!(case["notes"][0]["text"], "before joining");
+    device.ok(&["check"]);
+}
+
+#[test]
+fn a_member_cannot_write_into_another_teams_case_and_blocks_nobody() {
+    let world = World::new();
+    let a = world.device("T03");
+    let evil = world.device("T04");
+    sync_line(&a);
+    let reference = new_case(&a, &["--kind", "killed", "--place", "KHR"]);
+    sync_line(&a);
+    let id: uuid::Uuid = a.json(&["case", "show", &reference])["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("case id");
+    // A T04 device files a "creation" under T03's case id, claiming it for team T04.
+    let office_pub = world.office.keys().public().recipient;
+    let forged = cairn_e2e::sealed_case_as(&evil.keys(), &[office_pub], 1, "hijack", id, "T04");
+    world.server.inject(&forged);
+    // A later, honest change must still get through.
+    a.ok(&["case", "edit", &reference, "--note", "after the attempt"]);
+    sync_line(&a);
+
+    let line = sync_line(&world.office);
+    assert!(line.contains("refused 1"), "{line}");
+    assert!(line.contains("received 2"), "{line}");
+    let case = world.office.json(&["case", "show", &reference]);
+    assert_eq!(case["reference"], reference.as_str());
+    let notes: Vec<&str> = case["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter_map(|n| n["text"].as_str())
+        .collect();
+    assert_eq!(notes, ["after the attempt"]);
+    world.office.ok(&["check"]);
+}

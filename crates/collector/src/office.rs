@@ -105,8 +105,17 @@ fn revoke(config: &Config, args: RevokeArgs) -> Result<(), CliError> {
             )))
         }
     };
-    // Everything the office already holds from the device stays valid; later changes do not.
+    // Everything the device already delivered stays valid; later changes do not. Pull first,
+    // so changes on the server that the office had not fetched yet are not thrown away.
+    runtime
+        .block_on(cairn_sync::sync(
+            &mut vault,
+            &cairn_sync::Options::default(),
+            &(),
+        ))
+        .map_err(|(e, _)| e)?;
     let last_seq = vault.contiguous_seq(&device)?;
+    let mut state = vault.sync_state()?;
     let revocation = Revocation::issue(vault.keys(), device, last_seq, unix_now());
     runtime.block_on(client.revoke(vault.keys(), &revocation))?;
     let statements = runtime.block_on(client.roster(vault.keys()))?;

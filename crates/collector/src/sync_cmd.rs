@@ -52,6 +52,8 @@ pub fn join_vault(
     let server = invite.body.server.clone();
     let fingerprint = invite.body.fingerprint.clone();
     let office = invite.body.office.to_string();
+    // Refuse a team mismatch before the invite is spent on the server.
+    vault.check_team(&team)?;
     let enrollment = Enrollment::create(vault.keys(), invite, vault.settings().name.clone())?;
     let client = Client::new(&server, &fingerprint)?;
     let options = Options::default();
@@ -70,6 +72,7 @@ pub fn join_vault(
         client.roster(vault.keys())
     }))?;
     apply_roster(vault, &mut state, &statements)?;
+    vault.reseal_unsent()?;
     Ok((team, server))
 }
 
@@ -89,6 +92,7 @@ pub fn sync(config: &Config, args: SyncArgs) -> Result<(), CliError> {
             }
             Err((error, summary)) => {
                 output::print(&format!("{}\n", summary.line()))?;
+                warn_roster(&summary);
                 Err(CliError::from(error))
             }
         };
@@ -113,6 +117,9 @@ pub fn sync(config: &Config, args: SyncArgs) -> Result<(), CliError> {
 fn warn_roster(summary: &Summary) {
     for problem in &summary.roster_problems {
         eprintln!("cairn: warning: roster statement refused: {problem}");
+    }
+    for warning in &summary.warnings {
+        eprintln!("cairn: warning: {warning}");
     }
 }
 

@@ -128,10 +128,15 @@ pub fn check(config: &Config, json: bool) -> Result<(), CliError> {
             "ok": true,
             "changes": report.changes,
             "cases": report.cases,
+            "waiting": report.waiting,
         }));
     }
+    let waiting = match report.waiting {
+        0 => String::new(),
+        n => format!(", {n} waiting for changes not received yet"),
+    };
     output::print(&format!(
-        "ok: {} changes verified and decrypted, {} cases match their log\n",
+        "ok: {} changes verified and decrypted, {} cases match their log{waiting}\n",
         report.changes, report.cases
     ))
 }

@@ -87,9 +87,10 @@ fn main() {
                     text: format!("device {d} case {n}"),
                 },
             ];
+            let id = uuid::Uuid::new_v4();
             let (_, change) = CaseDoc::create(
                 &keys.id().0,
-                uuid::Uuid::new_v4(),
+                id,
                 &reference,
                 Kind::Killed,
                 &keys.id().short(),
@@ -101,7 +102,7 @@ fn main() {
                 &keys,
                 std::slice::from_ref(&office_recipient),
                 SealedKind::CaseChange,
-                *uuid::Uuid::new_v4().as_bytes(),
+                *id.as_bytes(),
                 n as u64 + 1,
                 &change,
             )

@@ -68,6 +68,8 @@ pub struct Summary {
     pub pending: u64,
     /// Roster statements that did not verify.
     pub roster_problems: Vec<String>,
+    /// Things a person should know (the server lost data, the vault is older than the server).
+    pub warnings: Vec<String>,
     /// Request round trips made.
     pub round_trips: u64,
 }
@@ -94,8 +96,14 @@ impl Summary {
             .map(|r| format!("change {} by {}: {}", r.seq, r.author, r.reason))
             .chain(self.rejected.iter().cloned())
             .collect();
+        // The first few reasons; the rest would drown the line.
+        const SHOWN: usize = 5;
         if !reasons.is_empty() {
-            line.push_str(&format!(" ({})", reasons.join("; ")));
+            let mut shown = reasons[..reasons.len().min(SHOWN)].join("; ");
+            if reasons.len() > SHOWN {
+                shown.push_str(&format!("; and {} more", reasons.len() - SHOWN));
+            }
+            line.push_str(&format!(" ({shown})"));
         }
         line
     }
@@ -178,10 +186,18 @@ async fn run(
         return Err(SyncError::NotJoined);
     };
     let client = Client::new(&server, &fingerprint)?;
+    if !state.resealed && vault.settings().role == Role::Field {
+        // Recorded before joining, sealed to this device alone: make them readable to the
+        // office and the team before they leave. (Normally done by `join` already.)
+        vault.reseal_unsent()?;
+        state = vault.sync_state()?;
+    }
     let total = vault.own_log_len()?;
 
     // Push: everything above what the server acknowledged, in batches.
     let mut max_count = 1000;
+    let mut resent = false;
+    let mut blocked = None;
     loop {
         let batch = batch(vault, state.acked, options.batch_bytes, max_count)?;
         if batch.is_empty() {
@@ -195,12 +211,14 @@ async fn run(
                 continue;
             }
             Err(SyncError::Refused { code, message }) if code == "too_large" => {
-                return Err(SyncError::Refused {
+                // Still receive what others sent; report the failure at the end.
+                blocked = Some(SyncError::Refused {
                     code,
                     message: format!(
                         "own change {first} alone is larger than the server accepts ({message}); it stays pending"
                     ),
                 });
+                break;
             }
             other => other?,
         };
@@ -215,11 +233,23 @@ async fn run(
                 )),
             }
         }
-        let advanced = response.acked >= first;
-        state.acked = state.acked.max(response.acked);
+        // The server's word is what counts: if it holds less than it once acknowledged (it
+        // was restored from a backup), what it lost is sent again, once per sync.
+        let lost = response.acked < state.acked;
+        if lost {
+            summary.warnings.push(format!(
+                "the server now holds this device's changes only up to {} (it had {}); sending the rest again",
+                response.acked, state.acked
+            ));
+        }
+        state.acked = response.acked;
         vault.set_sync_state(&state)?;
         progress.pushed(state.acked, total);
-        if !advanced {
+        if lost && !resent {
+            resent = true;
+            continue;
+        }
+        if response.acked < first {
             // The server keeps refusing the next change: stop, report, keep it for later.
             break;
         }
@@ -244,20 +274,46 @@ async fn run(
         } else {
             (page_size * 2).min(options.page)
         };
-        state.acked = state.acked.max(page.acked);
+        if page.acked > vault.own_log_len()? {
+            summary.warnings.push(format!(
+                "the server holds {} changes from this device but this vault only {}: it was restored from an older copy; new changes may be refused until the office is consulted",
+                page.acked,
+                vault.own_log_len()?
+            ));
+        }
+        state.acked = page.acked.min(vault.own_log_len()?);
         if version.is_none() || version != state.roster_version || state.roster.is_empty() {
             let statements = retry(options, summary, || client.roster(vault.keys())).await?;
             state.roster_version = version;
             roster = apply_roster(vault, &mut state, &statements)?;
         }
-        summary.roster_problems = roster.problems.clone();
         let changes: Vec<Vec<u8>> = page.changes.into_iter().map(|(_, bytes)| bytes).collect();
+        // A device may have enrolled between the server's roster check and this page: look
+        // again before refusing an author nobody here has heard of.
+        let unknown = changes.iter().any(|bytes| {
+            cairn_crypto::SealedChange::from_bytes(bytes)
+                .is_ok_and(|s| roster.member(&s.author).is_none())
+        });
+        if unknown {
+            let statements = retry(options, summary, || client.roster(vault.keys())).await?;
+            roster = apply_roster(vault, &mut state, &statements)?;
+        }
+        summary.roster_problems = roster.problems.clone();
         let admit = |sealed: &cairn_crypto::SealedChange| {
             roster
                 .may_write(&sealed.author, sealed.seq)
-                .map_err(|refusal| refusal.to_string())
+                .map_err(|refusal| refusal.to_string())?;
+            Ok(roster
+                .member(&sealed.author)
+                .map(|m| m.team.clone())
+                .unwrap_or_default())
         };
         let report = vault.apply_page(&changes, page.next, &admit)?;
+        if page.more && page.next <= state.cursor {
+            return Err(SyncError::Protocol(
+                "the server asked for another page without moving the cursor".into(),
+            ));
+        }
         state.cursor = page.next;
         summary.received += report.applied as u64;
         summary.duplicates += report.duplicates as u64;
@@ -272,7 +328,7 @@ async fn run(
     summary.pending = vault.own_log_len()?.saturating_sub(state.acked);
     state.last_summary = Some(summary.line());
     vault.set_sync_state(&state)?;
-    Ok(())
+    blocked.map_or(Ok(()), Err)
 }
 
 /// Own changes above `acked`, at most `max_count`, as many as fit in `max_bytes` (at least one).

@@ -149,7 +149,7 @@ impl Vault {
 
 /// Whom a change to a case of `team` is encrypted to besides this device: the office and the
 /// team's members, as the roster said at the last sync. Before joining, nobody else.
-fn recipients(
+pub(crate) fn recipients(
     conn: &rusqlite::Connection,
     cipher: &cairn_crypto::LocalCipher,
     team: &str,
@@ -226,7 +226,7 @@ fn append_own(
 }
 
 pub(crate) fn write_case(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     cipher: &cairn_crypto::LocalCipher,
     id: Uuid,
     doc: &mut CaseDoc,

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cairn_crypto::{CryptoError, SealedChange};
 use cairn_model::CaseDoc;
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -38,6 +38,9 @@ pub struct SyncState {
     pub roster_version: Option<String>,
     /// Whom to encrypt to, by team: the office and the team's members (age recipients).
     pub recipients: BTreeMap<String, Vec<String>>,
+    /// Whether the changes recorded before joining were sealed again for the roster.
+    #[serde(default)]
+    pub resealed: bool,
 }
 
 /// A received change that was not applied, and why.
@@ -80,17 +83,23 @@ impl Vault {
         store::write_meta(&self.conn, &self.cipher, SYNC_KEY, state, &path)
     }
 
-    /// Adopts the team an invite names. Refused once this device has recorded anything under
-    /// another team, since its references carry the team.
-    pub fn set_team(&mut self, team: &str) -> Result<(), VaultError> {
-        if self.settings.team == team {
-            return Ok(());
-        }
-        if self.own_log_len()? > 0 {
+    /// Whether this vault may take `team` (see [`Vault::set_team`]), without changing it.
+    pub fn check_team(&self, team: &str) -> Result<(), VaultError> {
+        if self.settings.team != team && self.own_log_len()? > 0 {
             return Err(VaultError::TeamMismatch {
                 have: self.settings.team.clone(),
                 invite: team.to_owned(),
             });
+        }
+        Ok(())
+    }
+
+    /// Adopts the team an invite names. Refused once this device has recorded anything under
+    /// another team, since its references carry the team.
+    pub fn set_team(&mut self, team: &str) -> Result<(), VaultError> {
+        self.check_team(team)?;
+        if self.settings.team == team {
+            return Ok(());
         }
         let path = self.home.database();
         let mut settings = self.settings.clone();
@@ -98,6 +107,54 @@ impl Vault {
         store::write_settings(&self.conn, &self.cipher, &settings, &path)?;
         self.settings = settings;
         Ok(())
+    }
+
+    /// Seals again, for the roster's recipients, this device's changes that no server has
+    /// seen: those recorded before joining were sealed to this device alone, and the office
+    /// could never read them. Done once, in one transaction, before the first push.
+    pub fn reseal_unsent(&mut self) -> Result<u64, VaultError> {
+        let path = self.home.database();
+        let me = self.keys.id();
+        let team = self.settings.team.clone();
+        let Vault {
+            conn, keys, cipher, ..
+        } = self;
+        let tx = begin(conn, &path)?;
+        let mut state: SyncState =
+            store::read_meta(&tx, cipher, SYNC_KEY, &path)?.unwrap_or_default();
+        if state.resealed {
+            return Ok(0);
+        }
+        let recipients = crate::cases::recipients(&tx, cipher, &team, &path)?;
+        let rows: Vec<(i64, Vec<u8>)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT seq, sealed FROM changes WHERE author = ?1 AND seq > ?2 ORDER BY seq",
+                )
+                .map_err(|e| VaultError::sqlite(&path, e))?;
+            let rows = stmt
+                .query_map(params![me.0.as_slice(), state.acked as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(|e| VaultError::sqlite(&path, e))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(|e| VaultError::sqlite(&path, e))?
+        };
+        for (seq, bytes) in &rows {
+            let old = SealedChange::from_bytes(bytes)?;
+            let plain = old.open(keys)?;
+            let new =
+                SealedChange::seal(keys, &recipients, old.kind, old.case_id, old.seq, &plain)?;
+            tx.execute(
+                "UPDATE changes SET sealed = ?1 WHERE author = ?2 AND seq = ?3",
+                params![new.to_bytes(), me.0.as_slice(), seq],
+            )
+            .map_err(|e| VaultError::sqlite(&path, e))?;
+        }
+        state.resealed = true;
+        store::write_meta(&tx, cipher, SYNC_KEY, &state, &path)?;
+        tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
+        Ok(rows.len() as u64)
     }
 
     /// The highest `n` such that changes 1..=n of `author` are all here.
@@ -143,12 +200,15 @@ impl Vault {
     /// Applies one pulled page and records `cursor` in the same transaction, so a page is
     /// either wholly applied with its cursor or not at all, and re-applying it changes nothing.
     ///
-    /// `admit` is the roster's word on an author and number (`Err(reason)` refuses it).
+    /// `admit` is the roster's word on an author and number: the author's team, or why it is
+    /// refused. A change that the roster admits but that does not fit its case (bad content,
+    /// another team's case, an attempt to change a case's id or reference) is refused alone:
+    /// one bad change never blocks the changes after it.
     pub fn apply_page(
         &mut self,
         page: &[Vec<u8>],
         cursor: u64,
-        admit: &dyn Fn(&SealedChange) -> Result<(), String>,
+        admit: &dyn Fn(&SealedChange) -> Result<String, String>,
     ) -> Result<ApplyReport, VaultError> {
         let path = self.home.database();
         let now = time::OffsetDateTime::now_utc();
@@ -159,7 +219,7 @@ impl Vault {
         // Verifying and decrypting is most of the work and needs no database: spread it
         // over the cores first, then decide and write in one transaction.
         let opened = open_all(page, keys);
-        let tx = begin(conn, &path)?;
+        let mut tx = begin(conn, &path)?;
         let mut report = ApplyReport::default();
         let mut by_case: BTreeMap<Uuid, Vec<Received>> = BTreeMap::new();
         let mut seen: HashMap<(cairn_crypto::DeviceId, u64), Vec<u8>> = HashMap::new();
@@ -177,10 +237,13 @@ impl Vault {
                 seq: sealed.seq,
                 reason,
             };
-            if let Err(reason) = admit(&sealed) {
-                report.refused.push(refuse(reason));
-                continue;
-            }
+            let team = match admit(&sealed) {
+                Ok(team) => team,
+                Err(reason) => {
+                    report.refused.push(refuse(reason));
+                    continue;
+                }
+            };
             let Some(plain) = plain else {
                 report.unreadable += 1;
                 continue;
@@ -205,44 +268,46 @@ impl Vault {
             by_case
                 .entry(Uuid::from_bytes(sealed.case_id))
                 .or_default()
-                .push((sealed, bytes.clone(), plain));
+                .push(Received {
+                    sealed,
+                    bytes: bytes.clone(),
+                    plain,
+                    team,
+                });
         }
         for (id, changes) in by_case {
-            for (sealed, bytes, _) in &changes {
-                tx.execute(
-                    "INSERT INTO changes (author, seq, case_id, sealed) VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        sealed.author.0.as_slice(),
-                        sealed.seq as i64,
-                        id.as_bytes().as_slice(),
-                        bytes
-                    ],
-                )
-                .map_err(|e| VaultError::sqlite(&path, e))?;
-            }
-            let raw: Vec<Vec<u8>> = changes.into_iter().map(|(_, _, plain)| plain).collect();
-            report.applied += raw.len();
-            let mut doc = match load(&tx, cipher, &id, &me.0, &path) {
-                Ok(mut doc) => {
-                    doc.apply_changes(&raw)?;
-                    Some(doc)
+            // All of a case's changes at once; if that is refused, one at a time in the
+            // server's order, so one bad change never takes honest ones down with it.
+            let attempt = |tx: &mut rusqlite::Transaction<'_>, batch: &[Received]| {
+                let savepoint = tx.savepoint().map_err(|e| VaultError::sqlite(&path, e))?;
+                match merge_case(&savepoint, keys, cipher, id, batch, &me, now, &path) {
+                    Ok(()) => {
+                        savepoint
+                            .commit()
+                            .map_err(|e| VaultError::sqlite(&path, e))?;
+                        Ok(None)
+                    }
+                    // Dropping the savepoint rolls it back.
+                    Err(Failure::Refuse(reason)) => Ok(Some(reason)),
+                    Err(Failure::Fatal(e)) => Err(e),
                 }
-                // A case first seen here; it may lack its creation for now.
-                Err(VaultError::UnknownCase(_)) => CaseDoc::from_changes(&raw, &me.0).ok(),
-                Err(e) => return Err(e),
             };
-            // A change whose dependencies have not arrived waits inside Automerge and is not
-            // part of a saved snapshot: rebuild from the whole log once they may have arrived.
-            let incomplete = doc.as_ref().is_none_or(|d| !d.missing_deps().is_empty());
-            if incomplete || has_waiting(&tx, &id, &path)? {
-                doc = rebuild(&tx, keys, &id, &me.0, &path)?;
-            }
-            match doc.as_mut().filter(|d| d.missing_deps().is_empty()) {
-                Some(doc) => {
-                    set_waiting(&tx, &id, false, &path)?;
-                    write_case(&tx, cipher, id, doc, now, &path)?;
+            let singles: Vec<&[Received]> = match attempt(&mut tx, &changes)? {
+                None => {
+                    report.applied += changes.len();
+                    continue;
                 }
-                None => set_waiting(&tx, &id, true, &path)?,
+                Some(_) if changes.len() > 1 => changes.chunks(1).collect(),
+                Some(reason) => {
+                    report.refused.push(refused_for(&changes[0], reason));
+                    continue;
+                }
+            };
+            for single in singles {
+                match attempt(&mut tx, single)? {
+                    None => report.applied += 1,
+                    Some(reason) => report.refused.push(refused_for(&single[0], reason)),
+                }
             }
         }
         let mut state: SyncState =
@@ -254,8 +319,115 @@ impl Vault {
     }
 }
 
+fn refused_for(change: &Received, reason: String) -> Refused {
+    Refused {
+        author: change.sealed.author.short(),
+        seq: change.sealed.seq,
+        reason,
+    }
+}
+
+/// Why merging a case's changes stopped.
+enum Failure {
+    /// The changes do not fit the case: refuse them, go on with the page.
+    Refuse(String),
+    /// The vault itself failed: stop.
+    Fatal(VaultError),
+}
+
+impl From<VaultError> for Failure {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::Model(m) => {
+                Failure::Refuse(format!("its content does not fit the case: {m}"))
+            }
+            other => Failure::Fatal(other),
+        }
+    }
+}
+
+/// Stores a case's received changes and merges them into its snapshot.
+#[allow(clippy::too_many_arguments)]
+fn merge_case(
+    conn: &rusqlite::Connection,
+    keys: &cairn_crypto::DeviceKeys,
+    cipher: &cairn_crypto::LocalCipher,
+    id: Uuid,
+    changes: &[Received],
+    me: &cairn_crypto::DeviceId,
+    now: time::OffsetDateTime,
+    path: &std::path::Path,
+) -> Result<(), Failure> {
+    for c in changes {
+        conn.execute(
+            "INSERT INTO changes (author, seq, case_id, sealed) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                c.sealed.author.0.as_slice(),
+                c.sealed.seq as i64,
+                id.as_bytes().as_slice(),
+                c.bytes
+            ],
+        )
+        .map_err(|e| VaultError::sqlite(path, e))?;
+    }
+    let raw: Vec<Vec<u8>> = changes.iter().map(|c| c.plain.clone()).collect();
+    let before = match load(conn, cipher, &id, &me.0, path) {
+        Ok(doc) => Some(doc),
+        Err(VaultError::UnknownCase(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let header = before.as_ref().map(|d| (d.id(), d.reference().clone()));
+    let mut doc = match before {
+        Some(mut doc) => {
+            doc.apply_changes(&raw).map_err(VaultError::from)?;
+            Some(doc)
+        }
+        // A case first seen here; its creation may not have arrived yet.
+        None => CaseDoc::from_changes(&raw, &me.0).ok(),
+    };
+    // A change whose dependencies have not arrived waits inside Automerge and is not part of
+    // a saved snapshot: rebuild from the whole log once they may have arrived.
+    let incomplete = doc.as_ref().is_none_or(|d| !d.missing_deps().is_empty());
+    if incomplete || has_waiting(conn, &id, path)? {
+        doc = rebuild(conn, keys, &id, &me.0, path)?.or(doc);
+    }
+    let Some(doc) = doc.as_mut() else {
+        set_waiting(conn, &id, true, path)?;
+        return Ok(());
+    };
+    // A case's identity never changes after its creation, and only its team and the office
+    // write to it: the reference's team decides whom the office encrypts the case to.
+    if doc.id() != id {
+        return Err(Failure::Refuse(
+            "it files a case under another case's id".into(),
+        ));
+    }
+    if header.is_some_and(|(hid, href)| hid != doc.id() || href != *doc.reference()) {
+        return Err(Failure::Refuse(
+            "it changes the case's id or reference".into(),
+        ));
+    }
+    let team = doc.reference().team.clone();
+    if let Some(c) = changes
+        .iter()
+        .find(|c| c.team != OFFICE_TEAM && !c.team.eq_ignore_ascii_case(&team))
+    {
+        return Err(Failure::Refuse(format!(
+            "a device of team {} may not write to a case of team {team}",
+            c.team
+        )));
+    }
+    set_waiting(conn, &id, !doc.missing_deps().is_empty(), path)?;
+    // What has arrived is saved even while a dependency is missing, so the case stays visible.
+    write_case(conn, cipher, id, doc, now, path)?;
+    Ok(())
+}
+
+/// The roster's team name for the office.
+const OFFICE_TEAM: &str = "office";
+
 fn stored_bytes(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     sealed: &SealedChange,
     path: &std::path::Path,
 ) -> Result<Option<Vec<u8>>, VaultError> {
@@ -270,7 +442,7 @@ fn stored_bytes(
 
 /// Replays every stored change of a case; `None` while its creation has not arrived.
 fn rebuild(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     keys: &cairn_crypto::DeviceKeys,
     id: &Uuid,
     actor: &[u8; 32],
@@ -293,8 +465,16 @@ fn rebuild(
     Ok(CaseDoc::from_changes(&raw, actor).ok())
 }
 
-/// A change to apply: the parsed envelope, its bytes as received, its plaintext.
-type Received = (SealedChange, Vec<u8>, Vec<u8>);
+/// A change to apply.
+struct Received {
+    sealed: SealedChange,
+    /// As received (and stored).
+    bytes: Vec<u8>,
+    /// The Automerge change.
+    plain: Vec<u8>,
+    /// Its author's team in the roster.
+    team: String,
+}
 
 /// What examining one received change found.
 enum Opened {
@@ -311,18 +491,25 @@ fn open_all(page: &[Vec<u8>], keys: &cairn_crypto::DeviceKeys) -> Vec<Opened> {
         let workers: Vec<_> = page
             .chunks(chunk)
             .map(|part| {
-                scope.spawn(move || part.iter().map(|b| open_one(b, keys)).collect::<Vec<_>>())
+                let worker =
+                    scope.spawn(move || part.iter().map(|b| open_one(b, keys)).collect::<Vec<_>>());
+                (part.len(), worker)
             })
             .collect();
         workers
             .into_iter()
-            .flat_map(|w| {
-                w.join().unwrap_or_else(|_| {
-                    vec![Opened::Refused(Refused {
-                        author: "?".into(),
-                        seq: 0,
-                        reason: "internal error while opening".into(),
-                    })]
+            .flat_map(|(len, worker)| {
+                // One answer per change even if a worker died, so answers stay in step.
+                worker.join().unwrap_or_else(|_| {
+                    (0..len)
+                        .map(|_| {
+                            Opened::Refused(Refused {
+                                author: "?".into(),
+                                seq: 0,
+                                reason: "internal error while opening".into(),
+                            })
+                        })
+                        .collect()
                 })
             })
             .collect()
@@ -359,8 +546,8 @@ fn open_one(bytes: &[u8], keys: &cairn_crypto::DeviceKeys) -> Opened {
     }
 }
 
-fn has_waiting(
-    tx: &Transaction<'_>,
+pub(crate) fn has_waiting(
+    tx: &rusqlite::Connection,
     id: &Uuid,
     path: &std::path::Path,
 ) -> Result<bool, VaultError> {
@@ -375,7 +562,7 @@ fn has_waiting(
 }
 
 fn set_waiting(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     id: &Uuid,
     waiting: bool,
     path: &std::path::Path,
