@@ -646,3 +646,37 @@ fn a_member_cannot_write_into_another_teams_case_and_blocks_nobody() {
     assert_eq!(notes, ["after the attempt"]);
     world.office.ok(&["check"]);
 }
+
+#[test]
+fn the_demo_runs_the_whole_job() {
+    // The demo starts the cairn-server that sits beside cairn.
+    cairn_e2e::bin("cairn-server");
+    let run: cairn_e2e::Run = std::process::Command::new(cairn_e2e::bin("cairn"))
+        .arg("demo")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("cairn demo")
+        .into();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("identical on tablet-1, tablet-2 and the office: yes"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("incident.cause: \"targeted_strike\""),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("incident.cause: \"captivity\""),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("north stairwell. Wrists bound."),
+        "{}",
+        run.stdout
+    );
+}
