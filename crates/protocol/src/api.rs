@@ -70,6 +70,8 @@ pub enum ErrorCode {
     InviteInvalid,
     /// The device is already enrolled with another invite (409).
     AlreadyEnrolled,
+    /// Another device of the team has the same reference tag (409).
+    TagTaken,
     /// The body does not parse (400).
     Malformed,
     /// No such endpoint (404).
@@ -78,7 +80,7 @@ pub enum ErrorCode {
     Unavailable,
 }
 
-const ALL: [ErrorCode; 13] = [
+const ALL: [ErrorCode; 14] = [
     ErrorCode::Revoked,
     ErrorCode::NotEnrolled,
     ErrorCode::BadSignature,
@@ -89,6 +91,7 @@ const ALL: [ErrorCode; 13] = [
     ErrorCode::InviteExpired,
     ErrorCode::InviteInvalid,
     ErrorCode::AlreadyEnrolled,
+    ErrorCode::TagTaken,
     ErrorCode::Malformed,
     ErrorCode::NotFound,
     ErrorCode::Unavailable,
@@ -108,6 +111,7 @@ impl ErrorCode {
             ErrorCode::InviteExpired => "invite_expired",
             ErrorCode::InviteInvalid => "invite_invalid",
             ErrorCode::AlreadyEnrolled => "already_enrolled",
+            ErrorCode::TagTaken => "tag_taken",
             ErrorCode::Malformed => "malformed",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Unavailable => "unavailable",
@@ -125,7 +129,7 @@ impl ErrorCode {
             ErrorCode::Revoked | ErrorCode::NotEnrolled | ErrorCode::InviteInvalid => 403,
             ErrorCode::BadSignature | ErrorCode::BadAuth | ErrorCode::ClockSkew => 401,
             ErrorCode::TooLarge => 413,
-            ErrorCode::InviteUsed | ErrorCode::AlreadyEnrolled => 409,
+            ErrorCode::InviteUsed | ErrorCode::AlreadyEnrolled | ErrorCode::TagTaken => 409,
             ErrorCode::InviteExpired => 410,
             ErrorCode::Malformed => 400,
             ErrorCode::NotFound => 404,

@@ -13,6 +13,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use cairn_crypto::DeviceId;
 use cairn_protocol::{unix_now, EnrollResponse, Enrollment, ErrorCode, ProtocolError};
 
 use crate::app::{body, AppState, LoggedDevice};
@@ -35,7 +36,23 @@ pub(crate) async fn enroll(
         other => ApiError::from(other),
     })?;
     let outcome = match enrollment.invite.verify(&state.office.signing, unix_now()) {
-        Ok(()) => state.storage.enroll(&enrollment).await?,
+        Ok(()) => {
+            // References carry the device's tag; two devices of one team must never share it.
+            let roster = state.roster.get(&state).await?;
+            let members = roster.members().map(|m| (m.id, m.team.as_str()));
+            if let Some(other) = tag_taken(members, enrollment.team(), &device, DeviceId::tag) {
+                return Err(ApiError::new(
+                    ErrorCode::TagTaken,
+                    format!(
+                        "device {} of team {} already has reference tag {}; make new keys for this device (a new vault) and join again",
+                        other.short(),
+                        enrollment.team(),
+                        device.tag()
+                    ),
+                ));
+            }
+            state.storage.enroll(&enrollment).await?
+        }
         Err(ProtocolError::Expired { .. }) => {
             if state.storage.invite_holder(enrollment.invite.id()).await? == Some(device) {
                 EnrollOutcome::Repeated
@@ -59,4 +76,39 @@ pub(crate) async fn enroll(
     .into_response();
     response.extensions_mut().insert(LoggedDevice(device));
     Ok(response)
+}
+
+/// Another device of `team` whose reference tag equals `device`'s, if any.
+fn tag_taken<'a>(
+    members: impl Iterator<Item = (DeviceId, &'a str)>,
+    team: &str,
+    device: &DeviceId,
+    tag: impl Fn(&DeviceId) -> String,
+) -> Option<DeviceId> {
+    let wanted = tag(device);
+    members
+        .filter(|(id, member_team)| id != device && member_team.eq_ignore_ascii_case(team))
+        .find(|(id, _)| tag(id) == wanted)
+        .map(|(id, _)| id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_is_taken_only_by_another_device_of_the_same_team() {
+        let (a, b, c) = (DeviceId([1; 32]), DeviceId([2; 32]), DeviceId([3; 32]));
+        // Real tags collide once in a million keys; a constant tag shows the rule.
+        let same = |_: &DeviceId| "7KQ2".to_string();
+        let members = || [(a, "T03"), (b, "T04")].into_iter();
+        assert_eq!(tag_taken(members(), "T03", &c, same), Some(a));
+        assert_eq!(tag_taken(members(), "T05", &c, same), None);
+        assert_eq!(
+            tag_taken(members(), "T03", &a, same),
+            None,
+            "re-enrolling itself"
+        );
+        assert_eq!(tag_taken(members(), "T03", &c, DeviceId::tag), None);
+    }
 }

@@ -204,7 +204,16 @@ async fn run(
             break;
         }
         let first = state.acked + 1;
-        let response = match retry(options, summary, || client.push(vault.keys(), &batch)).await {
+        // Like pull pages, a batch that keeps failing on a poor link is cut down on each try;
+        // the answer's `acked` says how far the server got.
+        let sending = std::cell::Cell::new(batch.len());
+        let pushed = retry(options, summary, || {
+            let count = sending.get();
+            sending.set((count / 4).max(1));
+            client.push(vault.keys(), &batch[..count])
+        })
+        .await;
+        let response = match pushed {
             // The server's limit is lower than ours: send fewer at a time, down to one.
             Err(SyncError::Refused { code, .. }) if code == "too_large" && batch.len() > 1 => {
                 max_count = (batch.len() / 2).max(1);
