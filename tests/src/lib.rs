@@ -125,6 +125,13 @@ impl Device {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}: {out}"))
     }
 
+    /// Runs `cairn case new ARGS...` and returns the reference it printed.
+    pub fn new_case(&self, args: &[&str]) -> String {
+        let mut all = vec!["case", "new"];
+        all.extend_from_slice(args);
+        self.ok(&all).trim().to_string()
+    }
+
     /// How many cases `cairn case list` shows.
     pub fn case_count(&self) -> usize {
         self.json(&["case", "list"]).as_array().map_or(0, Vec::len)

@@ -20,10 +20,7 @@ fn assert_refused(device: &Device, args: &[&str], code: i32, message: &str) -> R
 
 fn device_with_case() -> (Device, String) {
     let device = Device::init("T03");
-    let reference = device
-        .ok(&["case", "new", "--kind", "injured", "--place", "KHR"])
-        .trim()
-        .to_string();
+    let reference = device.new_case(&["--kind", "injured", "--place", "KHR"]);
     (device, reference)
 }
 

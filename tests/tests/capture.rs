@@ -2,38 +2,29 @@
 
 use cairn_e2e::{contains_any_encoding, Device};
 
-fn new_case(device: &Device, args: &[&str]) -> String {
-    let mut all = vec!["case", "new"];
-    all.extend_from_slice(args);
-    device.ok(&all).trim().to_string()
-}
-
 #[test]
 fn walk_through_init_new_edit_list_show_history_notes_custody_fields_wipe() {
     let device = Device::init("T03");
-    let reference = new_case(
-        &device,
-        &[
-            "--kind",
-            "killed",
-            "--place",
-            "khr",
-            "--set",
-            "incident.cause=targeted_strike",
-            "--set",
-            "found.lat=31.5",
-            "--set",
-            "person.age_years=34",
-            "--note",
-            "Recovered with the civil defence.",
-        ],
-    );
+    let reference = device.new_case(&[
+        "--kind",
+        "killed",
+        "--place",
+        "khr",
+        "--set",
+        "incident.cause=targeted_strike",
+        "--set",
+        "found.lat=31.5",
+        "--set",
+        "person.age_years=34",
+        "--note",
+        "Recovered with the civil defence.",
+    ]);
     assert!(
         reference.starts_with("KHR-T03-") && reference.len() == "KHR-T03-XXXX-0001".len(),
         "reference {reference}"
     );
     assert!(reference.ends_with("-0001"));
-    let second = new_case(&device, &["--kind", "remains", "--place", "KHR"]);
+    let second = device.new_case(&["--kind", "remains", "--place", "KHR"]);
     assert!(second.ends_with("-0002"), "{second}");
 
     device.ok(&[
@@ -147,21 +138,18 @@ fn marker_strings_never_reach_the_disk() {
         .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
         .expect("attach to the WAL");
     let marker = "Zqxmarkerwv7731";
-    let reference = new_case(
-        &device,
-        &[
-            "--kind",
-            "killed",
-            "--place",
-            "KHR",
-            "--set",
-            &format!("incident.narrative=The {marker} narrative"),
-            "--set",
-            &format!("person.name={marker} Name"),
-            "--note",
-            &format!("note {marker}"),
-        ],
-    );
+    let reference = device.new_case(&[
+        "--kind",
+        "killed",
+        "--place",
+        "KHR",
+        "--set",
+        &format!("incident.narrative=The {marker} narrative"),
+        "--set",
+        &format!("person.name={marker} Name"),
+        "--note",
+        &format!("note {marker}"),
+    ]);
     device.ok(&[
         "case",
         "edit",

@@ -38,12 +38,6 @@ impl World {
     }
 }
 
-fn new_case(device: &Device, args: &[&str]) -> String {
-    let mut all = vec!["case", "new"];
-    all.extend_from_slice(args);
-    device.ok(&all).trim().to_string()
-}
-
 fn sync_line(device: &Device) -> String {
     device.ok(&["sync"]).trim().to_string()
 }
@@ -56,17 +50,14 @@ fn concurrent_edits_converge_in_any_order_with_conflicts_shown() {
     // Each learns the other from the roster at its first sync, and encrypts to it from then on.
     sync_line(&a);
     sync_line(&b);
-    let reference = new_case(
-        &a,
-        &[
-            "--kind",
-            "killed",
-            "--place",
-            "KHR",
-            "--set",
-            "incident.narrative=Found near the road.",
-        ],
-    );
+    let reference = a.new_case(&[
+        "--kind",
+        "killed",
+        "--place",
+        "KHR",
+        "--set",
+        "incident.narrative=Found near the road.",
+    ]);
     assert!(sync_line(&a).starts_with("sent 1, received 0"));
     let line = sync_line(&b);
     assert!(line.contains("received 1"), "{line}");
@@ -190,30 +181,24 @@ fn a_faulty_link_reaches_the_same_state_with_nothing_twice() {
     sync_line(&a); // A learns B from the roster before recording.
     let mut references = Vec::new();
     for i in 0..12 {
-        references.push(new_case(
-            &a,
-            &[
-                "--kind",
-                "injured",
-                "--place",
-                "KHR",
-                "--note",
-                &format!("case {i} {}", "x".repeat(300)),
-            ],
-        ));
+        references.push(a.new_case(&[
+            "--kind",
+            "injured",
+            "--place",
+            "KHR",
+            "--note",
+            &format!("case {i} {}", "x".repeat(300)),
+        ]));
     }
     for i in 0..6 {
-        new_case(
-            &b,
-            &[
-                "--kind",
-                "missing",
-                "--place",
-                "RFH",
-                "--note",
-                &format!("b {i}"),
-            ],
-        );
+        b.new_case(&[
+            "--kind",
+            "missing",
+            "--place",
+            "RFH",
+            "--note",
+            &format!("b {i}"),
+        ]);
     }
     sync_line(&a);
     // Through the link that cuts every connection after a few kilobytes: repeat until done.
@@ -324,7 +309,7 @@ fn revoked_devices_are_refused_and_others_stop_trusting_them() {
     let world = World::new();
     let a = world.device("T03");
     let lost = world.device("T03");
-    new_case(&lost, &["--kind", "killed", "--place", "KHR"]);
+    lost.new_case(&["--kind", "killed", "--place", "KHR"]);
     sync_line(&lost);
     sync_line(&world.office);
     let id = lost.json(&["status"])["device"]
@@ -333,7 +318,7 @@ fn revoked_devices_are_refused_and_others_stop_trusting_them() {
         .to_string();
     world.office.ok(&["office", "revoke", &id[..16]]);
 
-    new_case(&lost, &["--kind", "killed", "--place", "KHR"]);
+    lost.new_case(&["--kind", "killed", "--place", "KHR"]);
     let run = lost.run(&["sync"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stderr.contains("revoked"), "{}", run.stderr);
@@ -358,17 +343,14 @@ fn the_server_restarted_mid_sync_loses_nothing() {
     let link = FaultyLink::start(&world.server.url, None, 100);
     let a = world.device_via("T03", &link.url.clone());
     for i in 0..30 {
-        new_case(
-            &a,
-            &[
-                "--kind",
-                "remains",
-                "--place",
-                "KHR",
-                "--note",
-                &format!("{i} {}", "y".repeat(2000)),
-            ],
-        );
+        a.new_case(&[
+            "--kind",
+            "remains",
+            "--place",
+            "KHR",
+            "--note",
+            &format!("{i} {}", "y".repeat(2000)),
+        ]);
     }
     let child = a
         .command(&["-v", "sync"])
@@ -413,7 +395,7 @@ fn a_compromised_server_cannot_slip_in_forged_replayed_foreign_or_revoked_change
     for d in [&a, &b, &lost] {
         sync_line(d);
     }
-    let first = new_case(&a, &["--kind", "killed", "--place", "KHR"]);
+    let first = a.new_case(&["--kind", "killed", "--place", "KHR"]);
     sync_line(&a);
     sync_line(&b);
     sync_line(&world.office);
@@ -483,17 +465,14 @@ fn paging_at_the_page_size_minus_one_exactly_and_plus_one() {
         let world = World::with_config(&[("max_page", "5")]);
         let a = world.device("T03");
         for i in 0..count {
-            new_case(
-                &a,
-                &[
-                    "--kind",
-                    "missing",
-                    "--place",
-                    "KHR",
-                    "--note",
-                    &format!("{i}"),
-                ],
-            );
+            a.new_case(&[
+                "--kind",
+                "missing",
+                "--place",
+                "KHR",
+                "--note",
+                &format!("{i}"),
+            ]);
         }
         sync_line(&a);
         let line = sync_line(&world.office);
@@ -511,19 +490,16 @@ fn paging_at_the_page_size_minus_one_exactly_and_plus_one() {
 fn a_change_over_the_size_limit_is_reported_and_kept() {
     let world = World::with_config(&[("max_request_bytes", "4096")]);
     let a = world.device("T03");
-    new_case(&a, &["--kind", "killed", "--place", "KHR"]);
+    a.new_case(&["--kind", "killed", "--place", "KHR"]);
     let big = "x".repeat(20_000);
-    new_case(
-        &a,
-        &[
-            "--kind",
-            "killed",
-            "--place",
-            "KHR",
-            "--set",
-            &format!("incident.narrative={big}"),
-        ],
-    );
+    a.new_case(&[
+        "--kind",
+        "killed",
+        "--place",
+        "KHR",
+        "--set",
+        &format!("incident.narrative={big}"),
+    ]);
     let run = a.run(&["sync"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(
@@ -544,8 +520,8 @@ fn status_reports_pending_and_watch_keeps_syncing() {
     assert!(before["last_sync_at"].is_null());
     assert_eq!(before["server"], world.server.url.as_str());
     assert_eq!(before["team"], "T03");
-    new_case(&a, &["--kind", "killed", "--place", "KHR"]);
-    new_case(&a, &["--kind", "killed", "--place", "KHR"]);
+    a.new_case(&["--kind", "killed", "--place", "KHR"]);
+    a.new_case(&["--kind", "killed", "--place", "KHR"]);
     assert_eq!(a.json(&["status"])["pending"], 2);
     let human = a.ok(&["status"]);
     assert!(
@@ -567,7 +543,7 @@ fn status_reports_pending_and_watch_keeps_syncing() {
                 break;
             }
             // A case recorded while --watch runs goes out on a later round.
-            new_case(&a, &["--kind", "injured", "--place", "KHR"]);
+            a.new_case(&["--kind", "injured", "--place", "KHR"]);
             recorded = true;
         }
         assert!(
@@ -588,17 +564,14 @@ fn status_reports_pending_and_watch_keeps_syncing() {
 fn cases_recorded_before_joining_reach_the_office() {
     let world = World::new();
     let device = Device::init("T03");
-    let reference = new_case(
-        &device,
-        &[
-            "--kind",
-            "missing",
-            "--place",
-            "KHR",
-            "--note",
-            "before joining",
-        ],
-    );
+    let reference = device.new_case(&[
+        "--kind",
+        "missing",
+        "--place",
+        "KHR",
+        "--note",
+        "before joining",
+    ]);
     let invite = world.server.invite(&world.office, "T03", &world.server.url);
     device.ok(&["join", &invite]);
     assert!(sync_line(&device).starts_with("sent 1"));
@@ -618,7 +591,7 @@ fn a_member_cannot_write_into_another_teams_case_and_blocks_nobody() {
     let a = world.device("T03");
     let evil = world.device("T04");
     sync_line(&a);
-    let reference = new_case(&a, &["--kind", "killed", "--place", "KHR"]);
+    let reference = a.new_case(&["--kind", "killed", "--place", "KHR"]);
     sync_line(&a);
     let id: uuid::Uuid = a.json(&["case", "show", &reference])["id"]
         .as_str()

@@ -74,15 +74,23 @@ fn invite(config: &Config, args: InviteArgs) -> Result<(), CliError> {
 
 fn revoke(config: &Config, args: RevokeArgs) -> Result<(), CliError> {
     let mut vault = open_office(config)?;
-    let mut state = vault.sync_state()?;
-    let (Some(server), Some(fingerprint)) = (state.server.clone(), state.fingerprint.clone())
-    else {
+    let state = vault.sync_state()?;
+    let (Some(server), Some(fingerprint)) = (state.server, state.fingerprint) else {
         return Err(cairn_sync::SyncError::NotJoined.into());
     };
     let client = Client::new(&server, &fingerprint)?;
     let runtime = crate::sync_cmd::runtime()?;
-    let statements = runtime.block_on(client.roster(vault.keys()))?;
-    let roster = apply_roster(&mut vault, &mut state, &statements)?;
+    // Everything the device already delivered stays valid; later changes do not. Sync first,
+    // so changes on the server that the office had not fetched yet are not thrown away (the
+    // sync also brings the roster up to date).
+    runtime
+        .block_on(cairn_sync::sync(
+            &mut vault,
+            &cairn_sync::Options::default(),
+            &(),
+        ))
+        .map_err(|(e, _)| e)?;
+    let roster = cairn_sync::stored_roster(&vault.sync_state()?)?;
     let wanted = args.device.trim().to_ascii_lowercase();
     let matches: Vec<DeviceId> = roster
         .members()
@@ -105,20 +113,11 @@ fn revoke(config: &Config, args: RevokeArgs) -> Result<(), CliError> {
             )))
         }
     };
-    // Everything the device already delivered stays valid; later changes do not. Pull first,
-    // so changes on the server that the office had not fetched yet are not thrown away.
-    runtime
-        .block_on(cairn_sync::sync(
-            &mut vault,
-            &cairn_sync::Options::default(),
-            &(),
-        ))
-        .map_err(|(e, _)| e)?;
     let last_seq = vault.contiguous_seq(&device)?;
-    let mut state = vault.sync_state()?;
     let revocation = Revocation::issue(vault.keys(), device, last_seq, unix_now());
     runtime.block_on(client.revoke(vault.keys(), &revocation))?;
     let statements = runtime.block_on(client.roster(vault.keys()))?;
+    let mut state = vault.sync_state()?;
     apply_roster(&mut vault, &mut state, &statements)?;
     output::print(&format!(
         "Revoked device {} (its changes after number {last_seq} will be refused)\n",

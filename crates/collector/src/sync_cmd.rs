@@ -177,9 +177,10 @@ pub fn status(config: &Config, json_out: bool) -> Result<(), CliError> {
                 Some(n) => format!("  REVOKED after change {n}"),
                 None => String::new(),
             };
+            let device = text(&m["device"]);
             out.push_str(&format!(
                 "  {}  {:8}  {}{}\n",
-                &text(&m["device"])[..12.min(text(&m["device"]).len())],
+                &device[..12.min(device.len())],
                 text(&m["team"]),
                 m["name"].as_str().unwrap_or(""),
                 revoked

@@ -1,6 +1,5 @@
 //! The HTTP client: one method per endpoint, every request signed, the certificate pinned.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cairn_crypto::DeviceKeys;
@@ -16,8 +15,6 @@ use crate::{tls, SyncError};
 pub struct Client {
     http: reqwest::Client,
     base: String,
-    sent: AtomicU64,
-    received: AtomicU64,
 }
 
 impl Client {
@@ -38,22 +35,7 @@ impl Client {
         Ok(Client {
             http,
             base: server.trim_end_matches('/').to_owned(),
-            sent: AtomicU64::new(0),
-            received: AtomicU64::new(0),
         })
-    }
-
-    /// The server's URL.
-    pub fn server(&self) -> &str {
-        &self.base
-    }
-
-    /// Request and response body bytes so far (headers and TLS not counted).
-    pub fn body_bytes(&self) -> (u64, u64) {
-        (
-            self.sent.load(Ordering::Relaxed),
-            self.received.load(Ordering::Relaxed),
-        )
     }
 
     /// Presents an enrollment (not authenticated by header: it carries its own signatures).
@@ -152,7 +134,6 @@ impl Client {
         if !content_type.is_empty() {
             request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }
-        self.sent.fetch_add(body.len() as u64, Ordering::Relaxed);
         let response = request
             .body(body)
             .send()
@@ -178,8 +159,6 @@ impl Client {
 
     async fn body(&self, response: Response) -> Result<Vec<u8>, SyncError> {
         let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
-        self.received
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         Ok(bytes.to_vec())
     }
 

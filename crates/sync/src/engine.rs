@@ -283,14 +283,14 @@ async fn run(
         } else {
             (page_size * 2).min(options.page)
         };
-        if page.acked > vault.own_log_len()? {
+        let logged = vault.own_log_len()?;
+        if page.acked > logged {
             summary.warnings.push(format!(
-                "the server holds {} changes from this device but this vault only {}: it was restored from an older copy; new changes may be refused until the office is consulted",
-                page.acked,
-                vault.own_log_len()?
+                "the server holds {} changes from this device but this vault only {logged}: it was restored from an older copy; new changes may be refused until the office is consulted",
+                page.acked
             ));
         }
-        state.acked = page.acked.min(vault.own_log_len()?);
+        state.acked = page.acked.min(logged);
         if version.is_none() || version != state.roster_version || state.roster.is_empty() {
             let statements = retry(options, summary, || client.roster(vault.keys())).await?;
             state.roster_version = version;
@@ -312,10 +312,10 @@ async fn run(
             roster
                 .may_write(&sealed.author, sealed.seq)
                 .map_err(|refusal| refusal.to_string())?;
-            Ok(roster
-                .member(&sealed.author)
-                .map(|m| m.team.clone())
-                .unwrap_or_default())
+            // The office may write to any team's case.
+            Ok((!roster.is_office(&sealed.author))
+                .then(|| roster.member(&sealed.author).map(|m| m.team.clone()))
+                .flatten())
         };
         let report = vault.apply_page(&changes, page.next, &admit)?;
         if page.more && page.next <= state.cursor {

@@ -200,15 +200,15 @@ impl Vault {
     /// Applies one pulled page and records `cursor` in the same transaction, so a page is
     /// either wholly applied with its cursor or not at all, and re-applying it changes nothing.
     ///
-    /// `admit` is the roster's word on an author and number: the author's team, or why it is
-    /// refused. A change that the roster admits but that does not fit its case (bad content,
+    /// `admit` is the roster's word on an author and number: the author's team (`None` for
+    /// the office, which writes to every team's cases), or why it is refused. A change that the roster admits but that does not fit its case (bad content,
     /// another team's case, an attempt to change a case's id or reference) is refused alone:
     /// one bad change never blocks the changes after it.
     pub fn apply_page(
         &mut self,
         page: &[Vec<u8>],
         cursor: u64,
-        admit: &dyn Fn(&SealedChange) -> Result<String, String>,
+        admit: &dyn Fn(&SealedChange) -> Result<Option<String>, String>,
     ) -> Result<ApplyReport, VaultError> {
         let path = self.home.database();
         let now = time::OffsetDateTime::now_utc();
@@ -408,13 +408,13 @@ fn merge_case(
         ));
     }
     let team = doc.reference().team.clone();
-    if let Some(c) = changes
+    if let Some(other) = changes
         .iter()
-        .find(|c| c.team != OFFICE_TEAM && !c.team.eq_ignore_ascii_case(&team))
+        .filter_map(|c| c.team.as_deref())
+        .find(|t| !t.eq_ignore_ascii_case(&team))
     {
         return Err(Failure::Refuse(format!(
-            "a device of team {} may not write to a case of team {team}",
-            c.team
+            "a device of team {other} may not write to a case of team {team}"
         )));
     }
     set_waiting(conn, &id, !doc.missing_deps().is_empty(), path)?;
@@ -422,9 +422,6 @@ fn merge_case(
     write_case(conn, cipher, id, doc, now, path)?;
     Ok(())
 }
-
-/// The roster's team name for the office.
-const OFFICE_TEAM: &str = "office";
 
 fn stored_bytes(
     tx: &rusqlite::Connection,
@@ -472,8 +469,8 @@ struct Received {
     bytes: Vec<u8>,
     /// The Automerge change.
     plain: Vec<u8>,
-    /// Its author's team in the roster.
-    team: String,
+    /// Its author's team in the roster (`None`: the office).
+    team: Option<String>,
 }
 
 /// What examining one received change found.
