@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::edit::{apply, object, Stamp};
 use crate::fields::groups;
+use crate::judge::{creator, judge, screen_change};
 use crate::{fields, Case, Edit, FieldType, Kind, ModelError, Reference, Status};
 
 /// The schema version this crate writes and reads.
@@ -72,11 +73,21 @@ impl CaseDoc {
     }
 
     /// Rebuilds a document from raw changes alone, e.g. a case first seen in a sync pull.
-    /// The changes may come in any order but must include the case's creation.
+    /// The changes may come in any order; while the case's creation is not among them the
+    /// answer is [`ModelError::Incomplete`]. The result is judged like any received change
+    /// (see [`CaseDoc::apply_changes`]).
     pub fn from_changes(raw_changes: &[Vec<u8>], actor: &[u8]) -> Result<CaseDoc, ModelError> {
         let mut doc = Automerge::new().with_actor(actor_id(actor)?);
         doc.apply_changes(decode_changes(raw_changes)?)
             .map_err(ModelError::corrupt)?;
+        if doc
+            .get_all(ROOT, "schema")
+            .map_err(ModelError::corrupt)?
+            .is_empty()
+        {
+            return Err(ModelError::Incomplete);
+        }
+        judge(None, &doc)?;
         CaseDoc::from_automerge(doc)
     }
 
@@ -113,15 +124,28 @@ impl CaseDoc {
         self.doc.save()
     }
 
-    /// Applies raw changes made by [`CaseDoc::create`] or [`CaseDoc::edit`] on any device.
+    /// Applies raw changes received from any device.
     ///
-    /// Changes already present are ignored. A change whose dependencies have not arrived yet
-    /// is held in memory until they do (see [`CaseDoc::missing_deps`]); it is not part of
-    /// [`CaseDoc::save`] until then, so keep the raw change. If any change fails to decode,
-    /// none is applied.
+    /// Each change is screened first (see [`screen_change`]); the merged document is then
+    /// judged as a whole, and if the merge breaks a rule of the case (its identity changes, an
+    /// append-only entry goes or changes, a value the command line would refuse appears) the
+    /// answer is [`ModelError::Refused`] and the document is left as it was. Changes already
+    /// present are ignored. A change whose dependencies have not arrived yet is held in memory
+    /// until they do (see [`CaseDoc::missing_deps`]) and judged then; it is not part of
+    /// [`CaseDoc::save`] until then, so keep the raw change.
     pub fn apply_changes(&mut self, raw_changes: &[Vec<u8>]) -> Result<(), ModelError> {
         let changes = decode_changes(raw_changes)?;
-        self.doc.apply_changes(changes).map_err(ModelError::corrupt)
+        let mut merged = self.doc.clone();
+        merged.apply_changes(changes).map_err(ModelError::corrupt)?;
+        judge(Some(&self.doc), &merged)?;
+        self.doc = merged;
+        Ok(())
+    }
+
+    /// The device key (Automerge actor) that created the case, if the document holds one
+    /// creation, as it must.
+    pub fn creator(&self) -> Option<Vec<u8>> {
+        creator(&self.doc)
     }
 
     /// Applies `edits` as one change made by `author` at `now`, and returns its raw bytes, or
@@ -209,23 +233,13 @@ fn stamp(author: &str, now: OffsetDateTime) -> Result<Stamp<'_>, ModelError> {
     Ok(Stamp { at, author })
 }
 
-/// The actor (author) bytes recorded inside one raw Automerge change.
-///
-/// A receiver checks this equals the device that signed the sealed change, so that one member
-/// cannot write changes in another's name inside a correctly signed envelope.
-pub fn change_actor(raw: &[u8]) -> Result<Vec<u8>, ModelError> {
-    let change = Change::try_from(raw).map_err(|e| ModelError::Corrupt(format!("change: {e}")))?;
-    Ok(change.actor_id().to_bytes().to_vec())
-}
-
+/// Screens, then decodes, every change; one bad change fails them all.
 fn decode_changes(raw_changes: &[Vec<u8>]) -> Result<Vec<Change>, ModelError> {
     raw_changes
         .iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            Change::try_from(raw.as_slice()).map_err(|e| {
-                ModelError::Corrupt(format!("change {} of {}: {e}", i + 1, raw_changes.len()))
-            })
+        .map(|raw| {
+            screen_change(raw)?;
+            Change::try_from(raw.as_slice()).map_err(ModelError::corrupt)
         })
         .collect()
 }

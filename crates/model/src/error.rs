@@ -64,6 +64,15 @@ pub enum ModelError {
     #[error("this case uses schema version {0}, which this version of Cairn does not understand; update Cairn and try again.")]
     UnsupportedSchema(u64),
 
+    /// A change received from another device breaks a rule of the case; the reason is one
+    /// clause such as "it changes the case's reference".
+    #[error("{0}")]
+    Refused(String),
+
+    /// The case's creation has not arrived yet, so there is no case to read.
+    #[error("the case's creation has not arrived yet; sync again later.")]
+    Incomplete,
+
     /// Bytes that should hold a case document or change do not.
     #[error("the case data is damaged ({0}); restore it from another device or the office copy.")]
     Corrupt(String),

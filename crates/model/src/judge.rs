@@ -1,0 +1,377 @@
+//! What a change received from another device may do to a case.
+//!
+//! Bytes from a peer are hostile until checked. [`screen_change`] refuses, before anything is
+//! inflated or decoded further, what Cairn's own encoding never produces (a compressed chunk
+//! is a deflate bomb waiting to happen) and anything over [`MAX_CHANGE_BYTES`]. After a merge,
+//! [`judge`] reads the merged document itself (never a cached copy) and refuses a result that
+//! rewrites the case's identity, deletes or rewrites an append-only entry, replaces one of the
+//! case's objects, or leaves a value the command line would refuse.
+
+use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::fields::{groups, CONSENTS};
+use crate::{fields, FieldType, ModelError, Reference, Value};
+
+/// The largest Automerge change accepted from another device, in bytes. A field edit is a few
+/// hundred bytes; a long narrative pasted at once stays far below this.
+pub const MAX_CHANGE_BYTES: usize = 1 << 20;
+
+/// Header keys, fixed when the case is created.
+pub(crate) const HEADER: [&str; 5] = ["schema", "id", "reference", "created_at", "created_by"];
+
+/// The append-only lists and the keys each of their entries may hold (the first ones
+/// required).
+const LISTS: [(&str, &[&str], usize); 3] = [
+    ("notes", &["at", "author", "text"], 3),
+    (
+        "custody",
+        &["at", "author", "to", "from", "place", "purpose", "seal"],
+        3,
+    ),
+    (
+        "sources",
+        &["at", "author", "type", "consent", "contact"],
+        4,
+    ),
+];
+
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+const CHUNK_DOCUMENT: u8 = 0;
+const CHUNK_CHANGE: u8 = 1;
+const CHUNK_COMPRESSED: u8 = 2;
+
+/// What screening learnt of a received change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Screened {
+    /// The actor (device key bytes) the change claims as its author.
+    pub actor: Vec<u8>,
+    /// The time the change claims, in milliseconds since the epoch.
+    pub time_ms: i64,
+    /// The change's hash.
+    pub hash: ChangeHash,
+}
+
+/// Checks a raw change received from another device before it costs anything: its size,
+/// then its chunk type (Cairn writes only uncompressed change chunks, so a compressed one is
+/// refused without being inflated), then its structure.
+pub fn screen_change(raw: &[u8]) -> Result<Screened, ModelError> {
+    if raw.len() > MAX_CHANGE_BYTES {
+        return Err(refuse(format!(
+            "its content is {} bytes, over the limit of {MAX_CHANGE_BYTES}",
+            raw.len()
+        )));
+    }
+    // Magic (4 bytes), checksum (4), chunk type (1).
+    if raw.len() < 9 || raw[..4] != MAGIC {
+        return Err(refuse("its content is not an Automerge change"));
+    }
+    match raw[8] {
+        CHUNK_CHANGE => {}
+        CHUNK_COMPRESSED => {
+            return Err(refuse(
+                "its content is a compressed Automerge chunk, which Cairn never writes (refused unopened)",
+            ))
+        }
+        CHUNK_DOCUMENT => return Err(refuse("its content is a whole document, not a change")),
+        other => return Err(refuse(format!("its content is an Automerge chunk of type {other}, not a change"))),
+    }
+    let change = Change::try_from(raw)
+        .map_err(|e| refuse(format!("its content is not a valid Automerge change: {e}")))?;
+    Ok(Screened {
+        actor: change.actor_id().to_bytes().to_vec(),
+        time_ms: change.timestamp(),
+        hash: change.hash(),
+    })
+}
+
+fn refuse(reason: impl Into<String>) -> ModelError {
+    ModelError::Refused(reason.into())
+}
+
+/// Judges the merged document `after` against `before` (the case as it was, `None` for a
+/// case first seen now). `Ok` means the merge keeps every rule of a case.
+pub(crate) fn judge(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelError> {
+    header(before, after)?;
+    objects(before, after)?;
+    values(after)?;
+    lists(before, after)?;
+    autosurgeon::hydrate::<_, crate::Case>(after)
+        .map_err(|e| refuse(format!("it leaves the case unreadable: {e}")))?;
+    Ok(())
+}
+
+/// The header holds one value per key, never changed after creation.
+fn header(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelError> {
+    for key in HEADER {
+        let now = single_scalar(after, &ROOT, key)?;
+        if let Some(before) = before {
+            if single_scalar(before, &ROOT, key)? != now {
+                return Err(refuse(format!("it changes the case's {key}")));
+            }
+        }
+        match key {
+            "schema" if !matches!(now, ScalarValue::Uint(crate::SCHEMA)) => {
+                return Err(refuse(format!(
+                    "it sets the case's schema to {}, which this version of Cairn does not write",
+                    crate::json::scalar_json(&now)
+                )))
+            }
+            "reference" => {
+                let text = as_str(&now, key)?;
+                text.parse::<Reference>().map_err(|_| {
+                    refuse(format!("it sets the reference `{text}`, which is not one"))
+                })?;
+            }
+            "created_at" => {
+                let text = as_str(&now, key)?;
+                OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+                    refuse(format!(
+                        "it sets the creation time `{text}`, which is not a time"
+                    ))
+                })?;
+            }
+            "created_by" => {
+                as_str(&now, key)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Every group map, text object and list is the one made at creation: replacing one would
+/// hide everything it holds. No key outside the model is written.
+fn objects(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelError> {
+    let mut expected: Vec<(ObjId, &str, ObjType)> = Vec::new();
+    for group in groups() {
+        expected.push((ROOT, group, ObjType::Map));
+    }
+    for (list, _, _) in LISTS {
+        expected.push((ROOT, list, ObjType::List));
+    }
+    for (parent, key, ty) in &expected {
+        same_object(before, after, parent, key, *ty)?;
+    }
+    for spec in fields().iter().filter(|f| f.ty == FieldType::Text) {
+        let parent = match spec.group() {
+            Some(group) => single_object(after, &ROOT, group, ObjType::Map)?,
+            None => ROOT,
+        };
+        let parent_before = match (before, spec.group()) {
+            (Some(b), Some(group)) => Some(single_object(b, &ROOT, group, ObjType::Map)?),
+            (Some(_), None) => Some(ROOT),
+            (None, _) => None,
+        };
+        let now = single_object(after, &parent, spec.leaf(), ObjType::Text)?;
+        if let (Some(b), Some(pb)) = (before, parent_before) {
+            if single_object(b, &pb, spec.leaf(), ObjType::Text)? != now {
+                return Err(refuse(format!("it replaces the text of `{}`", spec.key)));
+            }
+        }
+    }
+    // No stray keys at the root or in a group.
+    let root_known = |k: &str| {
+        HEADER.contains(&k)
+            || groups().contains(&k)
+            || LISTS.iter().any(|(l, _, _)| *l == k)
+            || fields().iter().any(|f| f.group().is_none() && f.key == k)
+    };
+    if let Some(stray) = after.keys(ROOT).find(|k| !root_known(k)) {
+        return Err(refuse(format!("it writes `{stray}`, which no case holds")));
+    }
+    for group in groups() {
+        let obj = single_object(after, &ROOT, group, ObjType::Map)?;
+        let known = |k: &str| {
+            fields()
+                .iter()
+                .any(|f| f.group() == Some(group) && f.leaf() == k)
+        };
+        if let Some(stray) = after.keys(&obj).find(|k| !known(k)) {
+            return Err(refuse(format!(
+                "it writes `{group}.{stray}`, which no case holds"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn same_object(
+    before: Option<&Automerge>,
+    after: &Automerge,
+    parent: &ObjId,
+    key: &str,
+    ty: ObjType,
+) -> Result<(), ModelError> {
+    let now = single_object(after, parent, key, ty)?;
+    if let Some(before) = before {
+        if single_object(before, parent, key, ty)? != now {
+            return Err(refuse(format!("it replaces the case's `{key}`")));
+        }
+    }
+    Ok(())
+}
+
+/// Every value of every scalar field (conflicting ones too) is one the command line accepts.
+fn values(after: &Automerge) -> Result<(), ModelError> {
+    for spec in fields().iter().filter(|f| f.ty != FieldType::Text) {
+        let obj = match spec.group() {
+            Some(group) => single_object(after, &ROOT, group, ObjType::Map)?,
+            None => ROOT,
+        };
+        let all = after
+            .get_all(&obj, spec.leaf())
+            .map_err(ModelError::corrupt)?;
+        if all.is_empty() && matches!(spec.key, "kind" | "status") {
+            return Err(refuse(format!("it removes the case's {}", spec.key)));
+        }
+        for (value, _) in all {
+            let automerge::Value::Scalar(scalar) = value else {
+                return Err(refuse(format!("it puts an object in `{}`", spec.key)));
+            };
+            let ok = match (spec.ty, scalar.as_ref()) {
+                (FieldType::Int { .. }, ScalarValue::Int(i)) => {
+                    spec.ty.parse(spec.key, &i.to_string()) == Ok(Value::Int(*i))
+                }
+                (FieldType::Float { .. }, ScalarValue::F64(f)) => {
+                    f.is_finite() && spec.ty.parse(spec.key, &f.to_string()) == Ok(Value::Float(*f))
+                }
+                (FieldType::Int { .. } | FieldType::Float { .. }, _) => false,
+                (_, ScalarValue::Str(s)) => {
+                    spec.ty.parse(spec.key, s) == Ok(Value::Str(s.to_string()))
+                }
+                _ => false,
+            };
+            if !ok {
+                return Err(refuse(format!(
+                    "it sets `{}` to {}: expected {}",
+                    spec.key,
+                    crate::json::scalar_json(&scalar),
+                    spec.ty.describe()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Entries are only ever added: every entry there before is still there, in the same order,
+/// with the same content; every entry is a map of known keys, one text value each.
+fn lists(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelError> {
+    for (list, keys, required) in LISTS {
+        let now = entries(after, list, keys, required)?;
+        let Some(before) = before else { continue };
+        let then = entries(before, list, keys, required)?;
+        let mut rest = now.iter();
+        for old in &then {
+            // Subsequence: concurrent appends may land between old entries, nothing may go.
+            match rest.by_ref().find(|new| new.0 == old.0) {
+                Some(new) if new.1 == old.1 => {}
+                Some(_) => return Err(refuse(format!("it rewrites an entry of {list}"))),
+                None => return Err(refuse(format!("it deletes or moves an entry of {list}"))),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A list's entries: object id and content (key, value) in key order.
+type Entry = (ObjId, Vec<(String, String)>);
+
+fn entries(
+    doc: &Automerge,
+    list: &str,
+    keys: &[&str],
+    required: usize,
+) -> Result<Vec<Entry>, ModelError> {
+    let obj = single_object(doc, &ROOT, list, ObjType::List)?;
+    let mut out = Vec::new();
+    for item in doc.list_range(&obj, ..) {
+        let automerge::ValueRef::Object(ObjType::Map) = item.value else {
+            return Err(refuse(format!(
+                "it puts something other than an entry in {list}"
+            )));
+        };
+        let entry = item.id();
+        let mut content = Vec::new();
+        for key in doc.keys(&entry) {
+            if !keys.contains(&key.as_str()) {
+                return Err(refuse(format!("it writes `{key}` in an entry of {list}")));
+            }
+            // An optional key left empty is written as null.
+            let value = match single_scalar(doc, &entry, &key)? {
+                ScalarValue::Null if !keys[..required].contains(&key.as_str()) => continue,
+                other => as_str(&other, &key)?.to_string(),
+            };
+            content.push((key, value));
+        }
+        for key in &keys[..required] {
+            let present = content
+                .iter()
+                .any(|(k, v)| k == key && !v.trim().is_empty());
+            if !present {
+                return Err(refuse(format!(
+                    "it adds an entry to {list} without `{key}`"
+                )));
+            }
+        }
+        if list == "sources" {
+            let consent = content
+                .iter()
+                .find(|(k, _)| k == "consent")
+                .map(|(_, v)| v.as_str());
+            if !consent.is_some_and(|c| CONSENTS.contains(&c)) {
+                return Err(refuse(
+                    "it adds a source whose consent is not yes, no or unknown",
+                ));
+            }
+        }
+        out.push((entry, content));
+    }
+    Ok(out)
+}
+
+/// The one scalar value at `obj[key]`; none, several or an object is refused.
+fn single_scalar(doc: &Automerge, obj: &ObjId, key: &str) -> Result<ScalarValue, ModelError> {
+    let all = doc.get_all(obj, key).map_err(ModelError::corrupt)?;
+    match all.as_slice() {
+        [(automerge::Value::Scalar(v), _)] => Ok(v.as_ref().clone()),
+        [] => Err(refuse(format!("it leaves the case without `{key}`"))),
+        [_] => Err(refuse(format!("it puts an object in `{key}`"))),
+        _ => Err(refuse(format!("it gives `{key}` a second value"))),
+    }
+}
+
+/// The id of the one object of type `ty` at `parent[key]`.
+fn single_object(
+    doc: &Automerge,
+    parent: &ObjId,
+    key: &str,
+    ty: ObjType,
+) -> Result<ObjId, ModelError> {
+    let all = doc.get_all(parent, key).map_err(ModelError::corrupt)?;
+    match all.as_slice() {
+        [(automerge::Value::Object(found), id)] if *found == ty => Ok(id.clone()),
+        [] => Err(refuse(format!("it leaves the case without `{key}`"))),
+        [_] => Err(refuse(format!("it replaces `{key}` with something else"))),
+        _ => Err(refuse(format!("it gives `{key}` a second value"))),
+    }
+}
+
+fn as_str<'a>(value: &'a ScalarValue, key: &str) -> Result<&'a str, ModelError> {
+    match value {
+        ScalarValue::Str(s) => Ok(s.as_str()),
+        _ => Err(refuse(format!(
+            "it sets `{key}` to something other than text"
+        ))),
+    }
+}
+
+/// The actor that wrote the case's reference, i.e. created the case.
+pub(crate) fn creator(doc: &Automerge) -> Option<Vec<u8>> {
+    match doc.get_all(ROOT, "reference").ok()?.as_slice() {
+        [(_, ObjId::Id(_, actor, _))] => Some(actor.to_bytes().to_vec()),
+        _ => None,
+    }
+}

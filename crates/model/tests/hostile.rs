@@ -1,0 +1,211 @@
+//! Changes a hostile teammate could write by hand: each is refused and leaves the case as it
+//! was, while honest concurrent edits still merge.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ObjType, ReadDoc, ROOT};
+use cairn_model::{screen_change, CaseDoc, Edit, ModelError, MAX_CHANGE_BYTES};
+use common::{at, new_case, B};
+
+/// A case with one note, and a raw Automerge copy of it writing as device B.
+fn setup() -> (CaseDoc, Automerge) {
+    let (doc, _) = new_case(&[Edit::Note {
+        text: "first note".into(),
+    }]);
+    let raw = Automerge::load(&doc.save())
+        .unwrap()
+        .with_actor(ActorId::from(B.as_slice()));
+    (doc, raw)
+}
+
+/// Makes one change with `f` on the raw copy and returns its bytes.
+fn forge(
+    raw: &mut Automerge,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> Vec<u8> {
+    let mut tx = raw.transaction();
+    f(&mut tx);
+    let (hash, _) = tx.commit();
+    raw.get_change_by_hash(&hash.unwrap())
+        .unwrap()
+        .raw_bytes()
+        .to_vec()
+}
+
+/// Applies `change` and expects a refusal naming `reason`, with the case unchanged.
+fn refused(doc: &mut CaseDoc, change: Vec<u8>, reason: &str) {
+    let heads = doc.heads();
+    let case = doc.case().unwrap();
+    match doc.apply_changes(&[change]) {
+        Err(ModelError::Refused(why)) => assert!(why.contains(reason), "{why}"),
+        other => panic!("expected a refusal naming {reason:?}, got {other:?}"),
+    }
+    assert_eq!(doc.heads(), heads);
+    assert_eq!(doc.case().unwrap(), case);
+}
+
+fn notes(raw: &Automerge) -> automerge::ObjId {
+    raw.get(ROOT, "notes").unwrap().unwrap().1
+}
+
+#[test]
+fn identity_cannot_be_rewritten() {
+    for (key, value) in [
+        (
+            "reference",
+            automerge::ScalarValue::from("KHR-T04-7KQ2-0017"),
+        ),
+        ("schema", automerge::ScalarValue::Uint(2)),
+        ("created_by", automerge::ScalarValue::from("someone else")),
+        (
+            "created_at",
+            automerge::ScalarValue::from("1970-01-01T00:00:00Z"),
+        ),
+    ] {
+        let (mut doc, mut raw) = setup();
+        let change = forge(&mut raw, |tx| tx.put(ROOT, key, value.clone()).unwrap());
+        refused(&mut doc, change, key);
+    }
+    let (mut doc, mut raw) = setup();
+    let change = forge(&mut raw, |tx| tx.delete(ROOT, "id").unwrap());
+    refused(&mut doc, change, "id");
+}
+
+#[test]
+fn a_second_creation_of_the_same_case_is_refused() {
+    let (mut doc, _) = setup();
+    // Device B "creates" the same case id concurrently: no dependencies on A's creation.
+    let mut rival = Automerge::new().with_actor(ActorId::from(B.as_slice()));
+    let change = forge(&mut rival, |tx| {
+        tx.put(ROOT, "schema", 1u64).unwrap();
+        tx.put(ROOT, "reference", "KHR-T03-ZZZZ-0001").unwrap();
+    });
+    refused(&mut doc, change, "second value");
+}
+
+#[test]
+fn append_only_entries_cannot_be_deleted_or_rewritten() {
+    let (mut doc, mut raw) = setup();
+    let list = notes(&raw);
+    let change = forge(&mut raw, |tx| tx.delete(&list, 0).unwrap());
+    refused(&mut doc, change, "deletes or moves an entry of notes");
+
+    let (mut doc, mut raw) = setup();
+    let list = notes(&raw);
+    let entry = raw.get(&list, 0).unwrap().unwrap().1;
+    let change = forge(&mut raw, |tx| tx.put(&entry, "text", "rewritten").unwrap());
+    refused(&mut doc, change, "rewrites an entry of notes");
+
+    let (mut doc, mut raw) = setup();
+    let change = forge(&mut raw, |tx| {
+        tx.put_object(ROOT, "notes", ObjType::List).unwrap();
+    });
+    refused(&mut doc, change, "replaces the case's `notes`");
+
+    let (mut doc, mut raw) = setup();
+    let list = notes(&raw);
+    let change = forge(&mut raw, |tx| {
+        let e = tx.insert_object(&list, 1, ObjType::Map).unwrap();
+        tx.put(&e, "at", "2024-05-01T10:00:00Z").unwrap();
+        tx.put(&e, "author", "b").unwrap();
+    });
+    refused(&mut doc, change, "without `text`");
+}
+
+#[test]
+fn values_the_command_line_refuses_are_refused() {
+    let (mut doc, mut raw) = setup();
+    let incident = raw.get(ROOT, "incident").unwrap().unwrap().1;
+    let change = forge(&mut raw, |tx| tx.put(&incident, "cause", "banana").unwrap());
+    refused(&mut doc, change, "`incident.cause`");
+
+    let (mut doc, mut raw) = setup();
+    let found = raw.get(ROOT, "found").unwrap().unwrap().1;
+    let change = forge(&mut raw, |tx| tx.put(&found, "lat", 400.0).unwrap());
+    refused(&mut doc, change, "`found.lat`");
+
+    let (mut doc, mut raw) = setup();
+    let change = forge(&mut raw, |tx| tx.put(ROOT, "payload", "x").unwrap());
+    refused(&mut doc, change, "`payload`");
+
+    let (mut doc, mut raw) = setup();
+    let change = forge(&mut raw, |tx| tx.delete(ROOT, "kind").unwrap());
+    refused(&mut doc, change, "kind");
+}
+
+#[test]
+fn honest_edits_from_another_device_still_merge() {
+    let (mut doc, _) = setup();
+    let mut b = CaseDoc::from_changes(&doc.changes(), &B).unwrap();
+    let change = b
+        .edit(
+            &[
+                Edit::set("incident.cause", "captivity"),
+                Edit::set("found.lat", "31.5"),
+                Edit::Note {
+                    text: "second".into(),
+                },
+                Edit::Custody {
+                    from: None,
+                    to: "forensic unit".into(),
+                    place: None,
+                    purpose: None,
+                    seal: None,
+                },
+            ],
+            "device-b",
+            at(5),
+        )
+        .unwrap()
+        .unwrap();
+    doc.apply_changes(&[change]).unwrap();
+    assert_eq!(doc.case().unwrap(), b.case().unwrap());
+}
+
+#[test]
+fn compressed_and_oversized_changes_are_refused_unopened() {
+    // A deflate bomb: a few kilobytes that would inflate to 64 MiB.
+    use std::io::Write;
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    deflate.write_all(&vec![0u8; 64 << 20]).unwrap();
+    let body = deflate.finish().unwrap();
+    let mut bomb = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
+    let mut len = body.len();
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        bomb.push(if len == 0 { byte } else { byte | 0x80 });
+        if len == 0 {
+            break;
+        }
+    }
+    bomb.extend(body);
+    assert!(bomb.len() < 100_000);
+    let err = screen_change(&bomb).unwrap_err();
+    assert!(err.to_string().contains("compressed"), "{err}");
+    let (mut doc, _) = setup();
+    refused(&mut doc, bomb, "compressed");
+
+    // Automerge's own compression of a genuine large change is refused the same way.
+    let (mut doc, _) = setup();
+    let mut b = CaseDoc::from_changes(&doc.changes(), &B).unwrap();
+    let big = b
+        .edit(
+            &[Edit::set("incident.narrative", "x".repeat(2000))],
+            "b",
+            at(1),
+        )
+        .unwrap()
+        .unwrap();
+    let mut change = automerge::Change::try_from(big.as_slice()).unwrap();
+    let compressed = change.bytes().to_vec();
+    assert_eq!(compressed[8], 2, "automerge compressed it");
+    refused(&mut doc, compressed, "compressed");
+    doc.apply_changes(&[big]).unwrap();
+
+    let oversized = vec![0u8; MAX_CHANGE_BYTES + 1];
+    let (mut doc, _) = setup();
+    refused(&mut doc, oversized, "over the limit");
+}
