@@ -76,11 +76,19 @@ pub enum ErrorCode {
     Malformed,
     /// No such endpoint (404).
     NotFound,
-    /// The server cannot reach its storage; retry later (503).
+    /// The server cannot reach its storage, or is too busy; retry later (503).
     Unavailable,
+    /// One change in a push is larger than the server's per-change limit (413).
+    ChangeTooLarge,
+    /// The device's storage quota on the server is full (507).
+    QuotaFull,
+    /// The device sent too many requests; wait for the `retry-after` header's seconds (429).
+    RateLimited,
+    /// The request body arrived too slowly and was abandoned; retry, sending less (408).
+    TooSlow,
 }
 
-const ALL: [ErrorCode; 14] = [
+const ALL: [ErrorCode; 18] = [
     ErrorCode::Revoked,
     ErrorCode::NotEnrolled,
     ErrorCode::BadSignature,
@@ -95,6 +103,10 @@ const ALL: [ErrorCode; 14] = [
     ErrorCode::Malformed,
     ErrorCode::NotFound,
     ErrorCode::Unavailable,
+    ErrorCode::ChangeTooLarge,
+    ErrorCode::QuotaFull,
+    ErrorCode::RateLimited,
+    ErrorCode::TooSlow,
 ];
 
 impl ErrorCode {
@@ -115,6 +127,10 @@ impl ErrorCode {
             ErrorCode::Malformed => "malformed",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::ChangeTooLarge => "change_too_large",
+            ErrorCode::QuotaFull => "quota_full",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooSlow => "too_slow",
         }
     }
 
@@ -128,12 +144,15 @@ impl ErrorCode {
         match self {
             ErrorCode::Revoked | ErrorCode::NotEnrolled | ErrorCode::InviteInvalid => 403,
             ErrorCode::BadSignature | ErrorCode::BadAuth | ErrorCode::ClockSkew => 401,
-            ErrorCode::TooLarge => 413,
+            ErrorCode::TooLarge | ErrorCode::ChangeTooLarge => 413,
             ErrorCode::InviteUsed | ErrorCode::AlreadyEnrolled | ErrorCode::TagTaken => 409,
             ErrorCode::InviteExpired => 410,
             ErrorCode::Malformed => 400,
             ErrorCode::NotFound => 404,
             ErrorCode::Unavailable => 503,
+            ErrorCode::QuotaFull => 507,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::TooSlow => 408,
         }
     }
 }
@@ -150,5 +169,7 @@ mod tests {
         }
         assert_eq!(ErrorCode::parse("nope"), None);
         assert_eq!(ErrorCode::TooLarge.http_status(), 413);
+        assert_eq!(ErrorCode::QuotaFull.http_status(), 507);
+        assert_eq!(ErrorCode::RateLimited.http_status(), 429);
     }
 }
