@@ -184,16 +184,22 @@ fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
 
 fn history(config: &Config, args: CaseRef) -> Result<(), CliError> {
     let vault = open(config)?;
-    let doc = vault.case(&args.reference)?;
-    let entries: Vec<Value> = doc
-        .history()
+    let entries: Vec<Value> = vault
+        .history(&args.reference)?
         .into_iter()
         .map(|h| {
-            json!({
+            let mut entry = json!({
                 "time": output::time_ms(h.time_ms),
                 "author": short(&h.actor),
                 "fields": h.fields,
-            })
+            });
+            if let Some(received) = h.received_ms {
+                entry["received"] = output::time_ms(received).into();
+            }
+            if let Some(doubt) = h.doubt {
+                entry["doubt"] = doubt.into();
+            }
+            entry
         })
         .collect();
     if args.json {
@@ -206,11 +212,18 @@ fn history(config: &Config, args: CaseRef) -> Result<(), CliError> {
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         text.push_str(&format!(
-            "{}  {}  {}\n",
+            "{}  {}  {}",
             e["time"].as_str().unwrap_or_default(),
             e["author"].as_str().unwrap_or_default(),
             fields.join(", ")
         ));
+        if let Some(doubt) = e["doubt"].as_str() {
+            text.push_str(&format!(
+                "  [claimed time {doubt}; received {}]",
+                e["received"].as_str().unwrap_or("here")
+            ));
+        }
+        text.push('\n');
     }
     output::print(&text)
 }

@@ -78,11 +78,11 @@ pub fn verify_signature(
     message: &[u8],
     signature: &[u8; 64],
 ) -> Result<(), CryptoError> {
-    use ed25519_dalek::Verifier;
     let bad =
         || CryptoError::BadStatement(format!("signature by {} does not verify", signer.short()));
     let key = VerifyingKey::from_bytes(&signer.0).map_err(|_| bad())?;
-    key.verify(
+    // Strict: a small-order key or a non-canonical signature would let anyone forge.
+    key.verify_strict(
         &labelled(domain, message),
         &ed25519_dalek::Signature::from_bytes(signature),
     )

@@ -13,7 +13,7 @@
 
 use std::io::Write;
 
-use ed25519_dalek::{Signature, Signer, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, VerifyingKey};
 
 use crate::{CryptoError, DeviceId, DeviceKeys};
 
@@ -102,7 +102,8 @@ impl SealedChange {
             seq: self.seq,
         };
         let key = VerifyingKey::from_bytes(&self.author.0).map_err(|_| bad())?;
-        key.verify(
+        // Strict: a small-order key or a non-canonical signature would let anyone forge.
+        key.verify_strict(
             &self.signed_bytes(),
             &Signature::from_bytes(&self.signature),
         )
@@ -197,6 +198,35 @@ fn encrypt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The identity point: a small-order "public key" under which the all-identity signature
+    /// (R = identity, s = 0) passes a lax check for every message.
+    #[test]
+    fn a_small_order_key_cannot_sign_anything() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut signature = [0u8; 64];
+        signature[0] = 1;
+        let forged = SealedChange {
+            kind: SealedKind::CaseChange,
+            case_id: [1; 16],
+            author: DeviceId(identity),
+            seq: 1,
+            ciphertext: b"anything".to_vec(),
+            signature,
+        };
+        let key = VerifyingKey::from_bytes(&identity).unwrap();
+        let sig = Signature::from_bytes(&signature);
+        use ed25519_dalek::Verifier;
+        assert!(
+            key.verify(&forged.signed_bytes(), &sig).is_ok(),
+            "lax check accepts"
+        );
+        assert!(forged.verify().is_err());
+        assert!(
+            crate::verify_signature(&DeviceId(identity), "any", b"message", &signature).is_err()
+        );
+    }
 
     #[test]
     fn seal_open_round_trip_and_recipients() {

@@ -19,12 +19,30 @@ pub struct HistoryEntry {
     pub fields: Vec<String>,
     /// Hex of the change hash.
     pub hash: String,
+    /// When this device received the change (milliseconds since the epoch), if it came
+    /// from another device and the caller knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_ms: Option<i64>,
+    /// Why the claimed time cannot be right, if it cannot: a device's clock (or its owner)
+    /// wrote it, and it is shown, never silently trusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doubt: Option<String>,
 }
+
+/// A claimed time this far past the arrival is not believed.
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl CaseDoc {
     /// Every change, causes before effects; changes made concurrently are ordered by time,
     /// then actor, then hash, so every device lists the same history in the same order.
     pub fn history(&self) -> Vec<HistoryEntry> {
+        self.history_received(&HashMap::new())
+    }
+
+    /// [`CaseDoc::history`], with the time each change from another device arrived here
+    /// (by change hash) beside the time it claims, and a doubt where the claim cannot hold:
+    /// a time before the case's creation, or more than a day after its arrival.
+    pub fn history_received(&self, received: &HashMap<ChangeHash, i64>) -> Vec<HistoryEntry> {
         let metas = self.doc.get_changes_meta(&[]);
         let known: HashMap<ChangeHash, usize> =
             metas.iter().enumerate().map(|(i, m)| (m.hash, i)).collect();
@@ -48,6 +66,9 @@ impl CaseDoc {
             .filter(|i| waiting_on[*i] == 0)
             .map(order_key)
             .collect();
+        let created_ms = crate::judge::creation(&self.doc)
+            .and_then(|hash| self.doc.get_change_meta_by_hash(&hash))
+            .map(|meta| meta.timestamp);
         let mut out = Vec::with_capacity(metas.len());
         while let Some((time_ms, actor, hash, i)) = ready.pop_first() {
             let fields = metas[i]
@@ -55,11 +76,21 @@ impl CaseDoc {
                 .as_deref()
                 .and_then(|m| serde_json::from_str(m).ok())
                 .unwrap_or_default();
+            let received_ms = received.get(&hash).copied();
+            let doubt = if created_ms.is_some_and(|c| time_ms < c) {
+                Some("dated before the case was created".to_string())
+            } else if received_ms.is_some_and(|r| time_ms > r.saturating_add(DAY_MS)) {
+                Some("dated more than a day after it arrived here".to_string())
+            } else {
+                None
+            };
             out.push(HistoryEntry {
                 time_ms,
                 actor,
                 fields,
                 hash: hash.to_string(),
+                received_ms,
+                doubt,
             });
             for &next in &dependents[i] {
                 waiting_on[next] -= 1;

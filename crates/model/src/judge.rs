@@ -368,6 +368,14 @@ fn as_str<'a>(value: &'a ScalarValue, key: &str) -> Result<&'a str, ModelError> 
     }
 }
 
+/// The change that created the case (the one that wrote its reference).
+pub(crate) fn creation(doc: &Automerge) -> Option<ChangeHash> {
+    match doc.get_all(ROOT, "reference").ok()?.as_slice() {
+        [(_, op)] => doc.hash_for_opid(op),
+        _ => None,
+    }
+}
+
 /// The actor that wrote the case's reference, i.e. created the case.
 pub(crate) fn creator(doc: &Automerge) -> Option<Vec<u8>> {
     match doc.get_all(ROOT, "reference").ok()?.as_slice() {

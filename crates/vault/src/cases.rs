@@ -135,6 +135,32 @@ impl Vault {
         )
     }
 
+    /// A case's history, with the time each change from another device arrived here beside
+    /// the time it claims (see [`CaseDoc::history_received`]).
+    pub fn history(&self, case: &str) -> Result<Vec<cairn_model::HistoryEntry>, VaultError> {
+        let path = self.home.database();
+        let sql = |e| VaultError::sqlite(&path, e);
+        let doc = self.case(case)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT sealed, received_at FROM changes WHERE case_id = ?1 AND received_at IS NOT NULL",
+            )
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map(params![doc.id().as_bytes().as_slice()], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(sql)?;
+        let mut received = std::collections::HashMap::new();
+        for row in rows {
+            let (sealed, at) = row.map_err(sql)?;
+            let plain = SealedChange::from_bytes(&sealed)?.open(&self.keys)?;
+            received.insert(cairn_model::screen_change(&plain)?.hash, at);
+        }
+        Ok(doc.history_received(&received))
+    }
+
     /// Every case's summary, ordered by reference.
     pub fn list(&self) -> Result<Vec<CaseSummary>, VaultError> {
         summaries(&self.conn, &self.cipher, &self.home.database())

@@ -32,6 +32,14 @@ pub enum VaultError {
         /// What SQLite or the decryption said.
         detail: String,
     },
+    /// A record of the vault is not the latest one written: an older copy was put back.
+    #[error("the vault database {path} was tampered with: its {record} record is an older copy put back over the current one; restore the vault from a backup, or wipe it and join again")]
+    Tampered {
+        /// The database file.
+        path: PathBuf,
+        /// Which record.
+        record: String,
+    },
     /// An invite for another team than the one this device already recorded cases for.
     #[error("this device recorded cases as team {have}; the invite is for team {invite}. Ask the office for an invite to {have}, or use a new vault")]
     TeamMismatch {

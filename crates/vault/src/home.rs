@@ -109,6 +109,9 @@ impl Home {
         }
         let locked = fs::read(&key_path).map_err(|e| VaultError::io("read", &key_path, e))?;
         let keys = unlock_keys(&locked, passphrase)?;
+        // A vault copied or unpacked with looser modes is closed up again.
+        restrict_dir(&self.dir)?;
+        restrict_files(&self.dir)?;
         let conn = store::open(&db)?;
         let cipher = keys.local_cipher();
         let settings = store::read_settings(&conn, &cipher, &db)?;
@@ -221,6 +224,23 @@ fn sync_dir(dir: &Path) -> Result<(), VaultError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| VaultError::io("sync", dir, e))?;
+    Ok(())
+}
+
+/// Makes the key file, the database and its WAL readable by their owner only.
+fn restrict_files(dir: &Path) -> Result<(), VaultError> {
+    #[cfg(unix)]
+    for name in [KEY_FILE, DATABASE, "vault.db-wal", "vault.db-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        match fs::metadata(&path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+                    .map_err(|e| VaultError::io("restrict", &path, e))?;
+            }
+            _ => {}
+        }
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The SQLite file: schema, pragmas and encrypted settings.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use cairn_crypto::LocalCipher;
@@ -8,12 +9,16 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use crate::{Settings, VaultError};
 
 /// Bumped when the schema changes; a newer file is refused rather than misread.
-const FORMAT: i64 = 1;
+const FORMAT: i64 = 2;
 
 const SCHEMA: &str = "
+-- Encrypted records, each bound to its key and to the version it was written at; the
+-- `versions` record names the current version of every other, so an older copy put back
+-- is detected.
 CREATE TABLE meta (
-    key   TEXT PRIMARY KEY,
-    value BLOB NOT NULL
+    key     TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    value   BLOB NOT NULL
 ) STRICT;
 -- Every sealed change this vault holds, its own and (after sync) others'. A device's own
 -- changes are numbered 1, 2, 3... without gaps; (author, seq) is stored once.
@@ -22,6 +27,16 @@ CREATE TABLE changes (
     seq     INTEGER NOT NULL,
     case_id BLOB    NOT NULL,
     sealed  BLOB    NOT NULL,
+    -- When a change from another device arrived here (ms since the epoch); NULL for own.
+    received_at INTEGER,
+    PRIMARY KEY (author, seq)
+) STRICT;
+-- Signed changes refused once (by the digest of their sealed bytes), so that they are not
+-- judged and reported again. No reason is kept: it could quote case content.
+CREATE TABLE refused (
+    author BLOB    NOT NULL,
+    seq    INTEGER NOT NULL,
+    digest BLOB    NOT NULL,
     PRIMARY KEY (author, seq)
 ) STRICT;
 CREATE INDEX changes_by_case ON changes (case_id);
@@ -39,11 +54,19 @@ CREATE TABLE waiting (
 
 pub(crate) fn create(path: &Path) -> Result<Connection, VaultError> {
     let sql = |e| VaultError::sqlite(path, e);
+    // Made owner-only before SQLite opens it; SQLite gives its WAL the same mode.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .map_err(|e| VaultError::io("create", path, e))?;
     let conn = Connection::open(path).map_err(sql)?;
     configure(&conn, path)?;
     conn.execute_batch(SCHEMA).map_err(sql)?;
     conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('format', ?1)",
+        "INSERT INTO meta (key, version, value) VALUES ('format', 0, ?1)",
         params![FORMAT.to_be_bytes().to_vec()],
     )
     .map_err(sql)?;
@@ -95,39 +118,56 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), VaultError> {
     .map_err(|e| VaultError::sqlite(path, e))
 }
 
-/// Reads an encrypted value from `meta` (slot-bound to its key).
-pub(crate) fn read_meta<T: serde::de::DeserializeOwned>(
+const VERSIONS: &str = "versions";
+
+/// Reads and decrypts one `meta` row as written at its version.
+fn read_row<T: serde::de::DeserializeOwned>(
     conn: &Connection,
     cipher: &LocalCipher,
     key: &str,
     path: &Path,
-) -> Result<Option<T>, VaultError> {
+) -> Result<Option<(u64, T)>, VaultError> {
     let corrupt = |detail: String| VaultError::Corrupt {
         path: path.to_path_buf(),
         detail,
     };
-    let sealed: Option<Vec<u8>> = conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
-            r.get(0)
-        })
+    let row: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT version, value FROM meta WHERE key = ?1",
+            params![key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()
         .map_err(|e| VaultError::sqlite(path, e))?;
-    let Some(sealed) = sealed else {
+    let Some((version, sealed)) = row else {
         return Ok(None);
     };
     let plain = cipher
-        .decrypt(format!("meta:{key}").as_bytes(), &sealed)
+        .decrypt(slot(key, version).as_bytes(), &sealed)
         .map_err(|_| corrupt(format!("its {key} do not decrypt with this key file")))?;
     serde_json::from_slice(&plain)
-        .map(Some)
+        .map(|v| Some((version as u64, v)))
         .map_err(|e| corrupt(format!("unreadable {key}: {e}")))
 }
 
-/// Writes an encrypted value to `meta`.
-pub(crate) fn write_meta<T: serde::Serialize>(
+fn slot(key: &str, version: i64) -> String {
+    format!("meta:{key}:{version}")
+}
+
+/// The current version of every record, and the generation last written.
+fn versions(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    path: &Path,
+) -> Result<(u64, BTreeMap<String, u64>), VaultError> {
+    Ok(read_row(conn, cipher, VERSIONS, path)?.unwrap_or_default())
+}
+
+fn write_row<T: serde::Serialize>(
     conn: &Connection,
     cipher: &LocalCipher,
     key: &str,
+    version: u64,
     value: &T,
     path: &Path,
 ) -> Result<(), VaultError> {
@@ -135,14 +175,50 @@ pub(crate) fn write_meta<T: serde::Serialize>(
         path: path.to_path_buf(),
         detail: e.to_string(),
     })?;
-    let sealed = cipher.encrypt(format!("meta:{key}").as_bytes(), &plain)?;
+    let version = version as i64;
+    let sealed = cipher.encrypt(slot(key, version).as_bytes(), &plain)?;
     conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, sealed],
+        "INSERT INTO meta (key, version, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (key) DO UPDATE SET version = excluded.version, value = excluded.value",
+        params![key, version, sealed],
     )
     .map_err(|e| VaultError::sqlite(path, e))?;
     Ok(())
+}
+
+/// Reads an encrypted value from `meta`, refusing an older copy of it put back.
+pub(crate) fn read_meta<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    key: &str,
+    path: &Path,
+) -> Result<Option<T>, VaultError> {
+    let (_, current) = versions(conn, cipher, path)?;
+    let row = read_row(conn, cipher, key, path)?;
+    let tampered = || VaultError::Tampered {
+        path: path.to_path_buf(),
+        record: key.to_string(),
+    };
+    match (row, current.get(key)) {
+        (Some((version, value)), Some(expected)) if version == *expected => Ok(Some(value)),
+        (None, None) => Ok(None),
+        _ => Err(tampered()),
+    }
+}
+
+/// Writes an encrypted value to `meta` at the next version, and records that version.
+pub(crate) fn write_meta<T: serde::Serialize>(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    key: &str,
+    value: &T,
+    path: &Path,
+) -> Result<(), VaultError> {
+    let (generation, mut current) = versions(conn, cipher, path)?;
+    let next = generation + 1;
+    write_row(conn, cipher, key, next, value, path)?;
+    current.insert(key.to_string(), next);
+    write_row(conn, cipher, VERSIONS, next, &current, path)
 }
 
 pub(crate) fn read_settings(

@@ -10,6 +10,7 @@ use cairn_crypto::{CryptoError, SealedChange};
 use cairn_model::CaseDoc;
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::cases::{begin, load, write_case};
@@ -227,8 +228,16 @@ impl Vault {
             let (sealed, plain) = match opened {
                 Opened::Readable(sealed, plain) => (sealed, Some(plain)),
                 Opened::Unreadable(sealed) => (sealed, None),
-                Opened::Refused(refused) => {
+                Opened::Refused(refused, None) => {
                     report.refused.push(refused);
+                    continue;
+                }
+                // Signed by its author, then refused for its content: judged once only.
+                Opened::Refused(refused, Some(sealed)) => {
+                    if !was_refused(&tx, &sealed, bytes, &path)? {
+                        remember_refused(&tx, &sealed, bytes, &path)?;
+                        report.refused.push(refused);
+                    }
                     continue;
                 }
             };
@@ -248,6 +257,9 @@ impl Vault {
                 report.unreadable += 1;
                 continue;
             };
+            if was_refused(&tx, &sealed, bytes, &path)? {
+                continue;
+            }
             let stored = stored_bytes(&tx, &sealed, &path)?
                 .or_else(|| seen.get(&(sealed.author, sealed.seq)).cloned());
             match stored {
@@ -292,21 +304,28 @@ impl Vault {
                     Err(Failure::Fatal(e)) => Err(e),
                 }
             };
-            let singles: Vec<&[Received]> = match attempt(&mut tx, &changes)? {
+            let first = attempt(&mut tx, &changes)?;
+            let outcomes: Vec<(&Received, Option<String>)> = match first {
                 None => {
                     report.applied += changes.len();
                     continue;
                 }
-                Some(_) if changes.len() > 1 => changes.chunks(1).collect(),
-                Some(reason) => {
-                    report.refused.push(refused_for(&changes[0], reason));
-                    continue;
+                Some(reason) if changes.len() == 1 => vec![(&changes[0], Some(reason))],
+                Some(_) => {
+                    let mut outcomes = Vec::with_capacity(changes.len());
+                    for single in changes.chunks(1) {
+                        outcomes.push((&single[0], attempt(&mut tx, single)?));
+                    }
+                    outcomes
                 }
             };
-            for single in singles {
-                match attempt(&mut tx, single)? {
+            for (change, outcome) in outcomes {
+                match outcome {
                     None => report.applied += 1,
-                    Some(reason) => report.refused.push(refused_for(&single[0], reason)),
+                    Some(reason) => {
+                        remember_refused(&tx, &change.sealed, &change.bytes, &path)?;
+                        report.refused.push(refused_for(change, reason));
+                    }
                 }
             }
         }
@@ -338,6 +357,7 @@ enum Failure {
 impl From<VaultError> for Failure {
     fn from(e: VaultError) -> Self {
         match e {
+            VaultError::Model(cairn_model::ModelError::Refused(reason)) => Failure::Refuse(reason),
             VaultError::Model(m) => {
                 Failure::Refuse(format!("its content does not fit the case: {m}"))
             }
@@ -345,6 +365,10 @@ impl From<VaultError> for Failure {
         }
     }
 }
+
+/// The most sealed bytes one case may hold: far beyond any real case, small enough that a
+/// peer cannot make every device load a giant document.
+pub const MAX_CASE_BYTES: i64 = 32 << 20;
 
 /// Stores a case's received changes and merges them into its snapshot.
 #[allow(clippy::too_many_arguments)]
@@ -358,14 +382,30 @@ fn merge_case(
     now: time::OffsetDateTime,
     path: &std::path::Path,
 ) -> Result<(), Failure> {
+    let held: i64 = conn
+        .query_row(
+            "SELECT COALESCE(SUM(length(sealed)), 0) FROM changes WHERE case_id = ?1",
+            params![id.as_bytes().as_slice()],
+            |r| r.get(0),
+        )
+        .map_err(|e| VaultError::sqlite(path, e))?;
+    let incoming: i64 = changes.iter().map(|c| c.bytes.len() as i64).sum();
+    if held + incoming > MAX_CASE_BYTES {
+        return Err(Failure::Refuse(format!(
+            "the case would hold more than {} MiB of changes",
+            MAX_CASE_BYTES >> 20
+        )));
+    }
+    let received_at = (now.unix_timestamp_nanos() / 1_000_000) as i64;
     for c in changes {
         conn.execute(
-            "INSERT INTO changes (author, seq, case_id, sealed) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO changes (author, seq, case_id, sealed, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 c.sealed.author.0.as_slice(),
                 c.sealed.seq as i64,
                 id.as_bytes().as_slice(),
-                c.bytes
+                c.bytes,
+                received_at
             ],
         )
         .map_err(|e| VaultError::sqlite(path, e))?;
@@ -376,14 +416,15 @@ fn merge_case(
         Err(VaultError::UnknownCase(_)) => None,
         Err(e) => return Err(e.into()),
     };
-    let header = before.as_ref().map(|d| (d.id(), d.reference().clone()));
+    let is_new = before.is_none();
+    // The model judges the merged case: identity, append-only lists, values.
     let mut doc = match before {
         Some(mut doc) => {
             doc.apply_changes(&raw).map_err(VaultError::from)?;
             Some(doc)
         }
         // A case first seen here; its creation may not have arrived yet.
-        None => CaseDoc::from_changes(&raw, &me.0).ok(),
+        None => incomplete_is_none(CaseDoc::from_changes(&raw, &me.0))?,
     };
     // A change whose dependencies have not arrived waits inside Automerge and is not part of
     // a saved snapshot: rebuild from the whole log once they may have arrived.
@@ -395,18 +436,13 @@ fn merge_case(
         set_waiting(conn, &id, true, path)?;
         return Ok(());
     };
-    // A case's identity never changes after its creation, and only its team and the office
-    // write to it: the reference's team decides whom the office encrypts the case to.
     if doc.id() != id {
         return Err(Failure::Refuse(
             "it files a case under another case's id".into(),
         ));
     }
-    if header.is_some_and(|(hid, href)| hid != doc.id() || href != *doc.reference()) {
-        return Err(Failure::Refuse(
-            "it changes the case's id or reference".into(),
-        ));
-    }
+    // Only its team and the office write to a case: the reference's team decides whom the
+    // office encrypts the case to.
     let team = doc.reference().team.clone();
     if let Some(other) = changes
         .iter()
@@ -417,10 +453,84 @@ fn merge_case(
             "a device of team {other} may not write to a case of team {team}"
         )));
     }
+    if is_new {
+        creation_fits_author(doc, changes)?;
+    }
     set_waiting(conn, &id, !doc.missing_deps().is_empty(), path)?;
     // What has arrived is saved even while a dependency is missing, so the case stays visible.
     write_case(conn, cipher, id, doc, now, path)?;
     Ok(())
+}
+
+/// A creation carries its author's own tag (and, for a field device, its team) in its
+/// reference, so that no device mints references in another's name.
+fn creation_fits_author(doc: &CaseDoc, changes: &[Received]) -> Result<(), Failure> {
+    let creator = doc.creator();
+    let Some(author) = changes
+        .iter()
+        .find(|c| creator.as_deref() == Some(c.sealed.author.0.as_slice()))
+    else {
+        return Err(Failure::Refuse(
+            "the case's creation is not signed by its author".into(),
+        ));
+    };
+    let reference = doc.reference();
+    let tag = author.sealed.author.tag();
+    if reference.device_tag != tag {
+        return Err(Failure::Refuse(format!(
+            "it creates {reference} under tag {}, but its author's tag is {tag}",
+            reference.device_tag
+        )));
+    }
+    Ok(())
+}
+
+/// `Incomplete` (the creation has not arrived) as `None`.
+fn incomplete_is_none(
+    doc: Result<CaseDoc, cairn_model::ModelError>,
+) -> Result<Option<CaseDoc>, VaultError> {
+    match doc {
+        Ok(doc) => Ok(Some(doc)),
+        Err(cairn_model::ModelError::Incomplete) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether this very change was refused before; a different change under the same number
+/// is not (the caller reports it as a replay or forgery).
+fn was_refused(
+    tx: &rusqlite::Connection,
+    sealed: &SealedChange,
+    bytes: &[u8],
+    path: &std::path::Path,
+) -> Result<bool, VaultError> {
+    let digest: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT digest FROM refused WHERE author = ?1 AND seq = ?2",
+            params![sealed.author.0.as_slice(), sealed.seq as i64],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| VaultError::sqlite(path, e))?;
+    Ok(digest.is_some_and(|d| d == Sha256::digest(bytes).as_slice()))
+}
+
+fn remember_refused(
+    tx: &rusqlite::Connection,
+    sealed: &SealedChange,
+    bytes: &[u8],
+    path: &std::path::Path,
+) -> Result<(), VaultError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO refused (author, seq, digest) VALUES (?1, ?2, ?3)",
+        params![
+            sealed.author.0.as_slice(),
+            sealed.seq as i64,
+            Sha256::digest(bytes).as_slice()
+        ],
+    )
+    .map(|_| ())
+    .map_err(|e| VaultError::sqlite(path, e))
 }
 
 fn stored_bytes(
@@ -459,7 +569,7 @@ fn rebuild(
         let sealed = SealedChange::from_bytes(&row.map_err(sql)?)?;
         raw.push(sealed.open(keys)?);
     }
-    Ok(CaseDoc::from_changes(&raw, actor).ok())
+    incomplete_is_none(CaseDoc::from_changes(&raw, actor))
 }
 
 /// A change to apply.
@@ -477,7 +587,8 @@ struct Received {
 enum Opened {
     Readable(SealedChange, Vec<u8>),
     Unreadable(SealedChange),
-    Refused(Refused),
+    /// Refused; with the change when its author's signature held.
+    Refused(Refused, Option<SealedChange>),
 }
 
 /// Parses, verifies, decrypts and checks the inner author of every change, on all cores.
@@ -500,11 +611,14 @@ fn open_all(page: &[Vec<u8>], keys: &cairn_crypto::DeviceKeys) -> Vec<Opened> {
                 worker.join().unwrap_or_else(|_| {
                     (0..len)
                         .map(|_| {
-                            Opened::Refused(Refused {
-                                author: "?".into(),
-                                seq: 0,
-                                reason: "internal error while opening".into(),
-                            })
+                            Opened::Refused(
+                                Refused {
+                                    author: "?".into(),
+                                    seq: 0,
+                                    reason: "internal error while opening".into(),
+                                },
+                                None,
+                            )
                         })
                         .collect()
                 })
@@ -517,30 +631,35 @@ fn open_one(bytes: &[u8], keys: &cairn_crypto::DeviceKeys) -> Opened {
     let sealed = match SealedChange::from_bytes(bytes) {
         Ok(s) => s,
         Err(e) => {
-            return Opened::Refused(Refused {
-                author: "?".into(),
-                seq: 0,
-                reason: e.to_string(),
-            })
+            return Opened::Refused(
+                Refused {
+                    author: "?".into(),
+                    seq: 0,
+                    reason: e.to_string(),
+                },
+                None,
+            )
         }
     };
-    let refuse = |reason: String| {
-        Opened::Refused(Refused {
-            author: sealed.author.short(),
-            seq: sealed.seq,
-            reason,
-        })
+    let refused = |reason: String| Refused {
+        author: sealed.author.short(),
+        seq: sealed.seq,
+        reason,
     };
     let plain = match sealed.open(keys) {
         Ok(p) => p,
         Err(CryptoError::NotARecipient { .. }) => return Opened::Unreadable(sealed),
-        Err(e) => return refuse(e.to_string()),
+        Err(e) => return Opened::Refused(refused(e.to_string()), None),
     };
-    match cairn_model::change_actor(&plain) {
-        Ok(actor) if actor == sealed.author.0 => Opened::Readable(sealed, plain),
-        Ok(_) => refuse("its content claims another author than its signature".into()),
-        Err(e) => refuse(e.to_string()),
-    }
+    // The signature held: from here on the author answers for the content.
+    let reason = match cairn_model::screen_change(&plain) {
+        Ok(screened) if screened.actor == sealed.author.0 => {
+            return Opened::Readable(sealed, plain)
+        }
+        Ok(_) => "its content claims another author than its signature".to_string(),
+        Err(e) => e.to_string(),
+    };
+    Opened::Refused(refused(reason), Some(sealed))
 }
 
 pub(crate) fn has_waiting(
