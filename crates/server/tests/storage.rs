@@ -174,15 +174,121 @@ async fn pull_pages_and_filters(s: impl Storage) {
     assert!(s.pull(last, None, 10).await.unwrap().is_empty());
 }
 
+async fn lengths_first_then_only_what_is_asked(s: impl Storage) {
+    let a = DeviceKeys::generate().id();
+    let b = DeviceKeys::generate().id();
+    let sized = |author: &DeviceId, seq: u64, len: usize| NewChange {
+        author: *author,
+        seq,
+        case_id: [1; 16],
+        bytes: vec![seq as u8; len],
+    };
+    s.insert_changes(vec![
+        sized(&a, 1, 100),
+        sized(&b, 1, 5_000),
+        sized(&a, 2, 70_000),
+        sized(&a, 3, 1),
+    ])
+    .await
+    .unwrap();
+    let plan = s.pull_lengths(0, None, 10).await.unwrap();
+    let lengths: Vec<u64> = plan.iter().map(|(_, len)| *len).collect();
+    assert_eq!(
+        lengths,
+        vec![100, 5_000, 70_000, 1],
+        "sizes in order, nothing loaded"
+    );
+    assert!(plan.windows(2).all(|w| w[0].0 < w[1].0));
+    let only_a = s.pull_lengths(0, Some(&[a]), 2).await.unwrap();
+    assert_eq!(
+        only_a.iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![100, 70_000]
+    );
+    assert!(s.pull_lengths(0, Some(&[]), 2).await.unwrap().is_empty());
+    assert!(s.pull_lengths(plan[3].0, None, 2).await.unwrap().is_empty());
+    // Load a chosen few (unknown numbers are skipped), in order whatever the request order.
+    let loaded = s
+        .load_changes(&[plan[3].0, plan[0].0, plan[3].0 + 1_000])
+        .await
+        .unwrap();
+    assert_eq!(
+        loaded,
+        vec![(plan[0].0, vec![1u8; 100]), (plan[3].0, vec![3u8; 1])]
+    );
+    assert!(s.load_changes(&[]).await.unwrap().is_empty());
+}
+
+async fn quota_counts_new_bytes_and_refuses_whole_batches(s: impl Storage) {
+    let a = DeviceKeys::generate().id();
+    let b = DeviceKeys::generate().id();
+    let sized = |seq: u64, len: usize| NewChange {
+        author: a,
+        seq,
+        case_id: [2; 16],
+        bytes: vec![7; len],
+    };
+    assert_eq!(s.stored_bytes(&a).await.unwrap(), 0);
+    let quota = Some(1_000);
+    let out = s
+        .insert_changes_within(vec![sized(1, 400), sized(2, 400)], quota)
+        .await
+        .unwrap();
+    assert_eq!(out, vec![InsertOutcome::Stored; 2]);
+    assert_eq!(s.stored_bytes(&a).await.unwrap(), 800);
+    // Resending what is stored costs nothing, even at the edge of the quota.
+    let out = s
+        .insert_changes_within(vec![sized(1, 400), sized(2, 400), sized(3, 200)], quota)
+        .await
+        .unwrap();
+    use InsertOutcome::*;
+    assert_eq!(out, vec![Duplicate, Duplicate, Stored]);
+    assert_eq!(s.stored_bytes(&a).await.unwrap(), 1_000);
+    // One byte more is refused, and nothing of that batch is stored.
+    match s
+        .insert_changes_within(vec![sized(4, 10), sized(5, 1)], quota)
+        .await
+    {
+        Err(StorageError::QuotaFull { used, quota }) => {
+            assert_eq!((used, quota), (1_000, 1_000));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.stored_bytes(&a).await.unwrap(), 1_000);
+    assert_eq!(
+        s.acked(&a).await.unwrap(),
+        3,
+        "the refused batch left no trace"
+    );
+    assert_eq!(s.pull(0, None, 100).await.unwrap().len(), 3);
+    // Another author has its own count.
+    s.insert_changes_within(
+        vec![NewChange {
+            author: b,
+            seq: 1,
+            case_id: [2; 16],
+            bytes: vec![1; 999],
+        }],
+        quota,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.stored_bytes(&b).await.unwrap(), 999);
+    // Without a quota everything is counted all the same.
+    s.insert_changes(vec![sized(4, 10)]).await.unwrap();
+    assert_eq!(s.stored_bytes(&a).await.unwrap(), 1_010);
+}
+
 async fn concurrent_pushes_are_seen_in_order(s: impl Storage + Clone) {
     let writers: Vec<DeviceId> = (0..4).map(|_| DeviceKeys::generate().id()).collect();
     let reader = {
         let s = s.clone();
         tokio::spawn(async move {
             // A reader following the cursor while writers insert must end up with everything.
+            // Bounded in time, not in reads: writers that fsync on a busy disk are slow.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
             let mut after = 0;
             let mut got = 0usize;
-            for _ in 0..2_000 {
+            while std::time::Instant::now() < deadline {
                 let page = s.pull(after, None, 7).await.unwrap();
                 if let Some(last) = page.last() {
                     after = last.0;
@@ -191,7 +297,9 @@ async fn concurrent_pushes_are_seen_in_order(s: impl Storage + Clone) {
                 if got == 4 * 50 {
                     break;
                 }
-                tokio::task::yield_now().await;
+                if page.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
             }
             got
         })
@@ -289,6 +397,8 @@ suite!(
     revocations_are_kept_once_in_order,
     insert_outcomes_and_acks,
     pull_pages_and_filters,
+    lengths_first_then_only_what_is_asked,
+    quota_counts_new_bytes_and_refuses_whole_batches,
     concurrent_pushes_are_seen_in_order,
 );
 
@@ -305,5 +415,9 @@ async fn sqlite_keeps_everything_across_reopen() {
     }
     let s = Arc::new(SqliteStorage::open(&path).await.unwrap());
     assert_eq!(s.acked(&a).await.unwrap(), 2);
+    assert_eq!(
+        s.stored_bytes(&a).await.unwrap(),
+        (change(&a, 1, "k").bytes.len() + change(&a, 2, "k").bytes.len()) as u64
+    );
     assert_eq!(s.pull(0, None, 10).await.unwrap().len(), 2);
 }

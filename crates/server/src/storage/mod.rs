@@ -64,6 +64,14 @@ pub enum StorageError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Backend(String),
+    /// Storing the batch would take its author over its storage quota: nothing was stored.
+    #[error("the device's storage quota is full ({used} of {quota} bytes stored)")]
+    QuotaFull {
+        /// Bytes the author has stored.
+        used: u64,
+        /// The quota.
+        quota: u64,
+    },
     /// The database holds something this version cannot read.
     #[error("the database is damaged or was written by a newer cairn-server: {0}")]
     Corrupt(String),
@@ -109,25 +117,65 @@ pub trait Storage: Send + Sync + 'static {
     /// Every statement, in the order they were recorded.
     fn statements(&self) -> impl Future<Output = Result<Vec<Statement>, StorageError>> + Send;
 
-    /// Stores a batch in one transaction; one outcome per change, in order.
+    /// Stores a batch in one transaction; one outcome per change, in order. No quota.
     fn insert_changes(
         &self,
         changes: Vec<NewChange>,
+    ) -> impl Future<Output = Result<Vec<InsertOutcome>, StorageError>> + Send {
+        self.insert_changes_within(changes, None)
+    }
+
+    /// Stores a batch in one transaction; one outcome per change, in order. With a quota,
+    /// if the bytes newly stored (duplicates do not count) would take an author's total
+    /// over it, nothing is stored and the answer is [`StorageError::QuotaFull`].
+    fn insert_changes_within(
+        &self,
+        changes: Vec<NewChange>,
+        quota: Option<u64>,
     ) -> impl Future<Output = Result<Vec<InsertOutcome>, StorageError>> + Send;
+
+    /// The bytes of sealed changes stored for `author` (0 if none).
+    fn stored_bytes(
+        &self,
+        author: &DeviceId,
+    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
 
     /// The highest `n` such that changes `1..=n` of `author` are all stored (0 if none).
     fn acked(&self, author: &DeviceId) -> impl Future<Output = Result<u64, StorageError>> + Send;
 
     /// Up to `limit` changes with a server sequence number above `after`, in increasing
-    /// order, authored by one of `allowed_authors` (`None`: anyone). Returns
-    /// `(server_seq, sealed bytes)`. Never returns a change numbered below one it returned
-    /// earlier: numbers become visible in order.
+    /// order, authored by one of `allowed_authors` (`None`: anyone): their server sequence
+    /// numbers and sizes in bytes, without loading them, so a caller can choose how many
+    /// fit its byte budget. Never returns a change numbered below one it returned earlier:
+    /// numbers become visible in order.
+    fn pull_lengths(
+        &self,
+        after: u64,
+        allowed_authors: Option<&[DeviceId]>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(u64, u64)>, StorageError>> + Send;
+
+    /// The sealed bytes of the changes with these server sequence numbers, in increasing
+    /// order; numbers not stored are skipped.
+    fn load_changes(
+        &self,
+        server_seqs: &[u64],
+    ) -> impl Future<Output = Result<Vec<(u64, Vec<u8>)>, StorageError>> + Send;
+
+    /// [`Storage::pull_lengths`], then those changes loaded: `(server_seq, sealed bytes)`.
+    /// Holds every change in memory: the server itself loads only what fits a page.
     fn pull(
         &self,
         after: u64,
         allowed_authors: Option<&[DeviceId]>,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<(u64, Vec<u8>)>, StorageError>> + Send;
+    ) -> impl Future<Output = Result<Vec<(u64, Vec<u8>)>, StorageError>> + Send {
+        async move {
+            let plan = self.pull_lengths(after, allowed_authors, limit).await?;
+            let seqs: Vec<u64> = plan.iter().map(|(seq, _)| *seq).collect();
+            self.load_changes(&seqs).await
+        }
+    }
 }
 
 /// Which database to use.
@@ -211,24 +259,33 @@ impl Storage for AnyStorage {
         delegate!(self, s => s.statements())
     }
 
-    async fn insert_changes(
+    async fn insert_changes_within(
         &self,
         changes: Vec<NewChange>,
+        quota: Option<u64>,
     ) -> Result<Vec<InsertOutcome>, StorageError> {
-        delegate!(self, s => s.insert_changes(changes))
+        delegate!(self, s => s.insert_changes_within(changes, quota))
+    }
+
+    async fn stored_bytes(&self, author: &DeviceId) -> Result<u64, StorageError> {
+        delegate!(self, s => s.stored_bytes(author))
     }
 
     async fn acked(&self, author: &DeviceId) -> Result<u64, StorageError> {
         delegate!(self, s => s.acked(author))
     }
 
-    async fn pull(
+    async fn pull_lengths(
         &self,
         after: u64,
         allowed_authors: Option<&[DeviceId]>,
         limit: u32,
-    ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
-        delegate!(self, s => s.pull(after, allowed_authors, limit))
+    ) -> Result<Vec<(u64, u64)>, StorageError> {
+        delegate!(self, s => s.pull_lengths(after, allowed_authors, limit))
+    }
+
+    async fn load_changes(&self, server_seqs: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        delegate!(self, s => s.load_changes(server_seqs))
     }
 }
 

@@ -41,6 +41,17 @@ CREATE TABLE IF NOT EXISTS acks (
     author BYTEA PRIMARY KEY,
     acked BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS device_usage (
+    author BYTEA PRIMARY KEY,
+    bytes BIGINT NOT NULL
+);
+";
+
+/// Fills `device_usage` from the changes stored before it existed.
+const BACKFILL_USAGE: &str = "
+INSERT INTO device_usage (author, bytes)
+    SELECT author, SUM(octet_length(bytes)) FROM changes GROUP BY author
+    ON CONFLICT (author) DO NOTHING;
 ";
 
 /// The PostgreSQL backend. Cheap to clone.
@@ -95,7 +106,15 @@ impl PostgresStorage {
                 .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
                 .await?;
         }
+        // A database made before quotas existed gets its usage table filled once.
+        let new_usage: bool = client
+            .query_one("SELECT to_regclass('device_usage') IS NULL", &[])
+            .await?
+            .get(0);
         client.batch_execute(SCHEMA).await?;
+        if new_usage {
+            client.batch_execute(BACKFILL_USAGE).await?;
+        }
         Ok(storage)
     }
 
@@ -192,9 +211,10 @@ impl Storage for PostgresStorage {
             .collect()
     }
 
-    async fn insert_changes(
+    async fn insert_changes_within(
         &self,
         changes: Vec<NewChange>,
+        quota: Option<u64>,
     ) -> Result<Vec<InsertOutcome>, StorageError> {
         if changes.is_empty() {
             return Ok(Vec::new());
@@ -248,9 +268,16 @@ impl Storage for PostgresStorage {
             ));
         }
         let mut clashes: Vec<usize> = Vec::new();
+        // Bytes newly stored per author, in first-seen order.
+        let mut added: Vec<(&[u8], u64)> = Vec::new();
         for (k, &i) in unique.iter().enumerate() {
             if stored.contains(&(changes[i].author, seqs[k])) {
                 outcomes[i] = Some(InsertOutcome::Stored);
+                let len = changes[i].bytes.len() as u64;
+                match added.iter_mut().find(|(a, _)| *a == authors[k]) {
+                    Some((_, n)) => *n += len,
+                    None => added.push((authors[k], len)),
+                }
             } else {
                 clashes.push(k);
             }
@@ -289,14 +316,28 @@ impl Storage for PostgresStorage {
                 });
             }
         }
-        let mut touched: Vec<&[u8]> = Vec::new();
-        for row in &inserted {
-            let a = row.get::<_, &[u8]>(0);
-            if !touched.contains(&a) {
-                touched.push(a);
+        for (author, bytes) in &added {
+            let total: i64 = tx
+                .query_one(
+                    "INSERT INTO device_usage (author, bytes) VALUES ($1, $2)
+                     ON CONFLICT (author) DO UPDATE SET bytes = device_usage.bytes + excluded.bytes
+                     RETURNING bytes",
+                    &[author, &to_i64(*bytes)?],
+                )
+                .await?
+                .get(0);
+            let total = to_u64(total)?;
+            if let Some(quota) = quota {
+                if total > quota {
+                    // Dropping the transaction rolls the whole batch back.
+                    return Err(StorageError::QuotaFull {
+                        used: total - bytes,
+                        quota,
+                    });
+                }
             }
         }
-        for author in touched {
+        for (author, _) in added {
             tx.execute(
                 "WITH cur AS (SELECT COALESCE((SELECT acked FROM acks WHERE author = $1), 0) AS n),
                       run AS (
@@ -330,24 +371,37 @@ impl Storage for PostgresStorage {
         to_u64(row.map(|r| r.get::<_, i64>(0)).unwrap_or(0))
     }
 
-    async fn pull(
+    async fn stored_bytes(&self, author: &DeviceId) -> Result<u64, StorageError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT bytes FROM device_usage WHERE author = $1",
+                &[&&author.0[..]],
+            )
+            .await?;
+        to_u64(row.map(|r| r.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    async fn pull_lengths(
         &self,
         after: u64,
         allowed_authors: Option<&[DeviceId]>,
         limit: u32,
-    ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+    ) -> Result<Vec<(u64, u64)>, StorageError> {
         if allowed_authors.is_some_and(<[DeviceId]>::is_empty) || limit == 0 {
             return Ok(Vec::new());
         }
         let after = to_i64(after.min(i64::MAX as u64))?;
         let limit = i64::from(limit);
         let client = self.client().await?;
+        // octet_length() of a stored bytea reads its size, not its (TOASTed) content.
         let rows = match allowed_authors {
             None => {
                 client
                     .query(
-                        "SELECT server_seq, bytes FROM changes WHERE server_seq > $1
-                         ORDER BY server_seq LIMIT $2",
+                        "SELECT server_seq, octet_length(bytes)::int8 FROM changes
+                         WHERE server_seq > $1 ORDER BY server_seq LIMIT $2",
                         &[&after, &limit],
                     )
                     .await?
@@ -356,7 +410,7 @@ impl Storage for PostgresStorage {
                 let authors: Vec<&[u8]> = authors.iter().map(|a| &a.0[..]).collect();
                 client
                     .query(
-                        "SELECT server_seq, bytes FROM changes
+                        "SELECT server_seq, octet_length(bytes)::int8 FROM changes
                          WHERE server_seq > $1 AND author = ANY($3)
                          ORDER BY server_seq LIMIT $2",
                         &[&after, &limit, &authors],
@@ -364,6 +418,28 @@ impl Storage for PostgresStorage {
                     .await?
             }
         };
+        rows.iter()
+            .map(|r| Ok((to_u64(r.get::<_, i64>(0))?, to_u64(r.get::<_, i64>(1))?)))
+            .collect()
+    }
+
+    async fn load_changes(&self, server_seqs: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        if server_seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seqs = server_seqs
+            .iter()
+            .map(|s| to_i64(*s))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT server_seq, bytes FROM changes WHERE server_seq = ANY($1)
+                 ORDER BY server_seq",
+                &[&seqs],
+            )
+            .await?;
         rows.iter()
             .map(|r| Ok((to_u64(r.get::<_, i64>(0))?, r.get::<_, Vec<u8>>(1))))
             .collect()

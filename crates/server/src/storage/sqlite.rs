@@ -17,7 +17,8 @@ use super::{
     InsertOutcome, NewChange, Storage, StorageError,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+/// 1: the tables; 2: `device_usage`, the bytes each author has stored (for quotas).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS statements (
@@ -44,6 +45,16 @@ CREATE TABLE IF NOT EXISTS acks (
     author BLOB PRIMARY KEY,
     acked INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS device_usage (
+    author BLOB PRIMARY KEY,
+    bytes INTEGER NOT NULL
+);
+";
+
+/// Fills `device_usage` from the changes stored before it existed (schema 1).
+const BACKFILL_USAGE: &str = "
+INSERT OR REPLACE INTO device_usage (author, bytes)
+    SELECT author, SUM(length(bytes)) FROM changes GROUP BY author;
 ";
 
 /// The SQLite backend. Cheap to clone.
@@ -78,15 +89,20 @@ impl SqliteStorage {
     pub async fn open(path: &Path) -> Result<SqliteStorage, StorageError> {
         let path = path.to_owned();
         tokio::task::spawn_blocking(move || {
-            let writer = connect(&path)?;
-            let version: i64 = writer.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let mut writer = connect(&path)?;
+            let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
             if version > SCHEMA_VERSION {
                 return Err(StorageError::Corrupt(format!(
                     "schema version {version}; this cairn-server knows {SCHEMA_VERSION}"
                 )));
             }
-            writer.execute_batch(SCHEMA)?;
-            writer.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.execute_batch(SCHEMA)?;
+            if version < 2 {
+                tx.execute_batch(BACKFILL_USAGE)?;
+            }
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
             let reader = connect(&path)?;
             Ok(SqliteStorage {
                 inner: Arc::new(Inner {
@@ -226,9 +242,10 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn insert_changes(
+    async fn insert_changes_within(
         &self,
         changes: Vec<NewChange>,
+        quota: Option<u64>,
     ) -> Result<Vec<InsertOutcome>, StorageError> {
         if changes.is_empty() {
             return Ok(Vec::new());
@@ -237,7 +254,8 @@ impl Storage for SqliteStorage {
             let mut conn = lock(&inner.writer)?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut outcomes = Vec::with_capacity(changes.len());
-            let mut authors: Vec<&[u8]> = Vec::new();
+            // Bytes newly stored per author, in first-seen order.
+            let mut added: Vec<(&[u8], u64)> = Vec::new();
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO changes (author, seq, case_id, bytes) VALUES (?1, ?2, ?3, ?4)
@@ -250,8 +268,10 @@ impl Storage for SqliteStorage {
                     let author = &c.author.0[..];
                     if insert.execute(params![author, seq, &c.case_id[..], &c.bytes])? == 1 {
                         outcomes.push(InsertOutcome::Stored);
-                        if !authors.contains(&author) {
-                            authors.push(author);
+                        let len = c.bytes.len() as u64;
+                        match added.iter_mut().find(|(a, _)| *a == author) {
+                            Some((_, n)) => *n += len,
+                            None => added.push((author, len)),
                         }
                         continue;
                     }
@@ -263,11 +283,43 @@ impl Storage for SqliteStorage {
                     });
                 }
             }
-            for author in authors {
+            for (author, bytes) in added {
+                let total: i64 = tx.query_row(
+                    "INSERT INTO device_usage (author, bytes) VALUES (?1, ?2)
+                     ON CONFLICT (author) DO UPDATE SET bytes = bytes + excluded.bytes
+                     RETURNING bytes",
+                    params![author, to_i64(bytes)?],
+                    |r| r.get(0),
+                )?;
+                let total = to_u64(total)?;
+                if let Some(quota) = quota {
+                    if total > quota {
+                        // Dropping the transaction rolls the whole batch back.
+                        return Err(StorageError::QuotaFull {
+                            used: total - bytes,
+                            quota,
+                        });
+                    }
+                }
                 advance_ack(&tx, author)?;
             }
             tx.commit()?;
             Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn stored_bytes(&self, author: &DeviceId) -> Result<u64, StorageError> {
+        let author = *author;
+        self.run(move |inner| {
+            let bytes: Option<i64> = lock(&inner.reader)?
+                .query_row(
+                    "SELECT bytes FROM device_usage WHERE author = ?1",
+                    [&author.0[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            to_u64(bytes.unwrap_or(0))
         })
         .await
     }
@@ -287,12 +339,12 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn pull(
+    async fn pull_lengths(
         &self,
         after: u64,
         allowed_authors: Option<&[DeviceId]>,
         limit: u32,
-    ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+    ) -> Result<Vec<(u64, u64)>, StorageError> {
         let allowed: Option<Vec<DeviceId>> = allowed_authors.map(<[DeviceId]>::to_vec);
         if allowed.as_ref().is_some_and(Vec::is_empty) || limit == 0 {
             return Ok(Vec::new());
@@ -312,19 +364,54 @@ impl Storage for SqliteStorage {
                     format!("AND author IN ({marks})")
                 }
             };
+            // length() of a blob reads the record header, not the blob's pages.
             let sql = format!(
-                "SELECT server_seq, bytes FROM changes WHERE server_seq > ?1 {filter}
+                "SELECT server_seq, length(bytes) FROM changes WHERE server_seq > ?1 {filter}
                  ORDER BY server_seq LIMIT ?2"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (seq, bytes) = row?;
-                out.push((to_u64(seq)?, bytes));
+                let (seq, len) = row?;
+                out.push((to_u64(seq)?, to_u64(len)?));
             }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn load_changes(&self, server_seqs: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        let seqs = server_seqs
+            .iter()
+            .map(|s| to_i64(*s))
+            .collect::<Result<Vec<i64>, _>>()?;
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(move |inner| {
+            let conn = lock(&inner.reader)?;
+            let mut out = Vec::with_capacity(seqs.len());
+            // Few enough numbers per statement for any SQLite's variable limit.
+            for chunk in seqs.chunks(500) {
+                let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+                let sql = format!(
+                    "SELECT server_seq, bytes FROM changes WHERE server_seq IN ({})
+                     ORDER BY server_seq",
+                    marks.join(",")
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(chunk), |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })?;
+                for row in rows {
+                    let (seq, bytes) = row?;
+                    out.push((to_u64(seq)?, bytes));
+                }
+            }
+            out.sort_by_key(|(seq, _)| *seq);
             Ok(out)
         })
         .await
