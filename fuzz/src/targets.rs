@@ -1,0 +1,229 @@
+//! What each fuzz target does with its input, one function per target.
+//!
+//! This file is the only copy of that logic. The cargo-fuzz targets in `fuzz/fuzz_targets/`
+//! call it through the `cairn_fuzz` library, and the stable regression test
+//! `tests/tests/fuzz_regressions.rs` includes it with `#[path]` and runs it on every file in
+//! `fuzz/regressions/<target>/`. So it may use only crates both have: `cairn-crypto`,
+//! `cairn-protocol`, `cairn-model`, `serde_json`, `serde_urlencoded`, `time`, `uuid`.
+//!
+//! Each function takes arbitrary bytes and must return without panicking, whatever they are.
+//! Besides "no panic", a few functions assert properties the decoders promise (an accepted
+//! encoding re-encodes to the same bytes; a roster does not depend on statement order): a
+//! failed assertion is a bug to fix like a crash.
+
+use std::sync::OnceLock;
+
+use cairn_crypto::{unlock_keys, DeviceKeys, SealedChange, SecretString};
+use cairn_protocol::{
+    decode_push, encode_push, validate_team, verify_request, EnrollResponse, Enrollment,
+    ErrorBody, ErrorCode, Invite, OfficeKeys, PullPage, PullQuery, PushResponse, Revocation,
+    Roster, Statement,
+};
+
+/// Every target: its name (the folder under `fuzz/regressions/`) and its function.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("sealed_change", sealed_change),
+    ("pull_page", pull_page),
+    ("push_body", push_body),
+    ("invite", invite),
+    ("roster", roster),
+    ("server_json", server_json),
+    ("request_auth", request_auth),
+    ("case_changes", case_changes),
+];
+
+/// The passphrase of the fixture key files in `fuzz/fixtures/` (made with the lowest scrypt
+/// cost, so unlocking them is instant). They are test keys, not secrets.
+pub const FIXTURE_PASSPHRASE: &str = "cairn fuzz fixture, not a secret";
+
+/// The request time every `request_auth` seed is signed at (and the target checks against).
+pub const REQUEST_TIME: u64 = 1_790_000_000;
+/// The method and path every `request_auth` input is checked as.
+pub const REQUEST_METHOD: &str = "POST";
+/// See [`REQUEST_METHOD`].
+pub const REQUEST_PATH: &str = "/v1/push";
+
+/// The signature domain of sealed changes as [`DeviceKeys::sign`] spells it: it signs
+/// `domain || 0 || message`, which is exactly what a sealed change's signature covers
+/// (`"cairn sealed change v1\0" || header || ciphertext`). The `sealed_change` target uses it to
+/// re-sign mutated changes the way an enrolled attacker would sign his own, so that the
+/// fuzzer reaches the age decryption behind the signature check.
+const SEALED_DOMAIN: &str = "cairn sealed change v1";
+const SIGNATURE: usize = 64;
+
+/// The receiving device of every target: a fixed key, so that seeds sealed to it open.
+pub fn device() -> &'static DeviceKeys {
+    static KEYS: OnceLock<DeviceKeys> = OnceLock::new();
+    KEYS.get_or_init(|| fixture(include_bytes!("../fixtures/device.key")))
+}
+
+/// The office every roster, invite and revocation is checked against: a fixed key.
+pub fn office() -> &'static DeviceKeys {
+    static KEYS: OnceLock<DeviceKeys> = OnceLock::new();
+    KEYS.get_or_init(|| fixture(include_bytes!("../fixtures/office.key")))
+}
+
+fn fixture(file: &[u8]) -> DeviceKeys {
+    let passphrase = SecretString::from(FIXTURE_PASSPHRASE.to_owned());
+    match unlock_keys(file, &passphrase) {
+        Ok(keys) => keys,
+        Err(e) => panic!("fuzz/fixtures key file does not open ({e}); run the seeds tool with --fixtures"),
+    }
+}
+
+/// A sealed change as a device receives it in a pull page or a server in a push:
+/// parse, verify, decrypt with the fixed device key.
+/// Then the same bytes re-signed by the fixed device (which is also a recipient), so that
+/// mutated ciphertexts reach age's decoder and mutated plaintexts reach Automerge's.
+pub fn sealed_change(data: &[u8]) {
+    let Ok(sealed) = SealedChange::from_bytes(data) else {
+        return;
+    };
+    assert_eq!(sealed.to_bytes(), data, "a parsed sealed change re-encodes differently");
+    open_and_read(&sealed);
+
+    let me = device();
+    let mut forged = sealed;
+    forged.author = me.id();
+    let bytes = forged.to_bytes();
+    let Some(body) = bytes.len().checked_sub(SIGNATURE).map(|n| &bytes[..n]) else {
+        return;
+    };
+    forged.signature = me.sign(SEALED_DOMAIN, body);
+    assert!(
+        forged.verify().is_ok(),
+        "re-signing no longer matches SealedChange::verify: did the sealed-change signature \
+         domain or layout change? Update SEALED_DOMAIN in fuzz/src/targets.rs"
+    );
+    open_and_read(&forged);
+}
+
+fn open_and_read(sealed: &SealedChange) {
+    // What the plaintext holds is the `case_changes` target's business.
+    let _ = sealed.open(device());
+}
+
+/// A pull page as the sync client decodes it, then each change in it as the vault parses
+/// and verifies it before anything else.
+pub fn pull_page(data: &[u8]) {
+    let Ok(page) = PullPage::decode(data) else {
+        return;
+    };
+    assert_eq!(page.encode(), data, "a decoded pull page re-encodes differently");
+    for (_, bytes) in &page.changes {
+        if let Ok(sealed) = SealedChange::from_bytes(bytes) {
+            let _ = sealed.verify();
+        }
+    }
+}
+
+/// A push body as the server decodes it, then each frame as the server checks it
+/// (parse and verify; the roster decides the rest).
+pub fn push_body(data: &[u8]) {
+    let Ok(frames) = decode_push(data) else {
+        return;
+    };
+    assert_eq!(encode_push(&frames), data, "a decoded push body re-encodes differently");
+    for frame in frames {
+        if let Ok(sealed) = SealedChange::from_bytes(frame) {
+            let _ = sealed.verify();
+        }
+    }
+}
+
+/// The texts that come from the office: an invite line (pasted into `cairn join`, checked
+/// again by the server against its office key) and the office key file
+/// (`cairn-server init --office-key`), plus the team name check they share.
+pub fn invite(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(invite) = Invite::parse(text) {
+        let _ = invite.verify(&office().id(), 0);
+        let again = Invite::parse(&invite.to_text());
+        assert_eq!(again.as_ref(), Ok(&invite), "a parsed invite does not parse back");
+        // The JSON form (inside an enrollment) goes through the same parser.
+        if let Ok(json) = serde_json::to_string(&invite) {
+            let back = serde_json::from_str::<Invite>(&json).ok();
+            assert_eq!(back.as_ref(), Some(&invite), "an invite's JSON form does not parse back");
+        }
+    }
+    if let Ok(keys) = text.parse::<OfficeKeys>() {
+        let again = keys.to_string().parse::<OfficeKeys>();
+        assert_eq!(again.as_ref(), Ok(&keys), "parsed office keys do not parse back");
+    }
+    let _ = validate_team(text);
+}
+
+/// The roster as a device fetches it from `GET /v1/roster` (and as the server rebuilds it):
+/// a JSON list of statements, each checked against the fixed office key, then every query
+/// a device or the server asks of the result. The result must not depend on the order of
+/// the statements.
+pub fn roster(data: &[u8]) {
+    let Ok(mut statements) = serde_json::from_slice::<Vec<Statement>>(data) else {
+        return;
+    };
+    let keys = OfficeKeys::from_keys(office());
+    let roster = Roster::build(&keys, &statements, 0);
+    for member in roster.members() {
+        let _ = roster.may_write(&member.id, u64::MAX);
+        let _ = roster.may_connect(&member.id);
+        let _ = roster.recipients_for_team(&member.team);
+        let _ = roster.readable_authors(&member.id);
+    }
+    let _ = roster.may_write(&device().id(), 1);
+    statements.reverse();
+    let reversed = Roster::build(&keys, &statements, 0);
+    assert!(
+        roster.members().eq(reversed.members()),
+        "the roster depends on the order of its statements"
+    );
+}
+
+/// The JSON bodies a server takes from clients (`POST /v1/enroll`: an [`Enrollment`];
+/// `POST /v1/revoke`: a [`Revocation`]; the pull query string), each checked as the server
+/// checks it, and the JSON answers a device takes from the server ([`PushResponse`],
+/// [`EnrollResponse`], [`ErrorBody`]). Every input is tried as each of them.
+pub fn server_json(data: &[u8]) {
+    let office = office().id();
+    if let Ok(enrollment) = serde_json::from_slice::<Enrollment>(data) {
+        let _ = enrollment.device_id().tag();
+        let _ = enrollment.verify(&office);
+        let _ = enrollment.invite.verify(&office, 0);
+        let json = serde_json::to_vec(&enrollment).unwrap_or_default();
+        let back = serde_json::from_slice::<Enrollment>(&json).ok();
+        assert_eq!(back.as_ref(), Some(&enrollment), "an enrollment does not parse back");
+    }
+    if let Ok(revocation) = serde_json::from_slice::<Revocation>(data) {
+        let _ = revocation.verify(&office);
+        let json = serde_json::to_vec(&revocation).unwrap_or_default();
+        let back = serde_json::from_slice::<Revocation>(&json).ok();
+        assert_eq!(back.as_ref(), Some(&revocation), "a revocation does not parse back");
+    }
+    if let Ok(query) = std::str::from_utf8(data) {
+        // What axum's `Query` extractor does with the query string of `GET /v1/pull`.
+        let _ = serde_urlencoded::from_str::<PullQuery>(query);
+    }
+    let _ = serde_json::from_slice::<PushResponse>(data);
+    let _ = serde_json::from_slice::<EnrollResponse>(data);
+    if let Ok(error) = serde_json::from_slice::<ErrorBody>(data) {
+        let _ = ErrorCode::parse(&error.code).map(ErrorCode::http_status);
+    }
+}
+
+/// The `authorization` header the server checks on every request: the input's first line
+/// is the header, the rest the body, checked as a push at [`REQUEST_TIME`].
+pub fn request_auth(data: &[u8]) {
+    let (header, body) = match data.iter().position(|&b| b == b'\n') {
+        Some(at) => (&data[..at], &data[at + 1..]),
+        None => (data, &[][..]),
+    };
+    // HTTP header values reach the server as text (axum's `to_str`).
+    let Ok(header) = std::str::from_utf8(header) else {
+        return;
+    };
+    let _ = verify_request(header, REQUEST_METHOD, REQUEST_PATH, body, REQUEST_TIME, 300);
+}
+
+/// Received Automerge changes applied to a case: written last (see docs/FUZZING.md).
+pub fn case_changes(_data: &[u8]) {}
