@@ -138,8 +138,15 @@ impl Roster {
             },
         );
         for (id, mut enrollments) in by_device {
-            // Deterministic whatever the order the server sent: the lowest invite id first.
-            enrollments.sort_by(|a, b| a.invite.id().cmp(b.invite.id()));
+            // Deterministic whatever the order the server sent: the lowest invite id first,
+            // and for one invite presented twice (the device signed two names), the lowest
+            // signed claim, so the member's name does not depend on the order either.
+            enrollments.sort_by(|a, b| {
+                a.invite
+                    .id()
+                    .cmp(b.invite.id())
+                    .then_with(|| a.signed_bytes().cmp(&b.signed_bytes()))
+            });
             let Some(&first) = enrollments.first() else {
                 continue;
             };
@@ -418,6 +425,27 @@ mod tests {
         );
         assert!(roster.problems.is_empty());
         assert!(roster.member(&a.id()).is_some());
+    }
+
+    #[test]
+    fn one_invite_signed_with_two_names_gives_one_name_in_any_order() {
+        // Found by the `roster` fuzz target (fuzz/regressions/roster/): the member's name
+        // came from whichever enrollment the server happened to list first.
+        let w = World::new();
+        let a = DeviceKeys::generate();
+        let invite = w.invite("T1");
+        let first = Enrollment::create(&a, invite.clone(), Some("first".into())).unwrap();
+        let second = Enrollment::create(&a, invite, Some("second".into())).unwrap();
+        let mut statements = vec![Statement::Enrollment(second), Statement::Enrollment(first)];
+        let forward = Roster::build(&w.keys, &statements, 0);
+        assert!(forward.problems.is_empty(), "{:?}", forward.problems);
+        statements.reverse();
+        let backward = Roster::build(&w.keys, &statements, 0);
+        assert_eq!(
+            forward.member(&a.id()).unwrap().name,
+            backward.member(&a.id()).unwrap().name
+        );
+        assert!(forward.members().eq(backward.members()));
     }
 
     #[test]
