@@ -4,13 +4,12 @@
 //! the device's short id and an error code. Bodies are never logged: they are either sealed
 //! ciphertext or signed metadata, and the logs must never hold case content.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::StatusCode;
+use axum::extract::connect_info::Connected;
+use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -18,11 +17,13 @@ use axum::Router;
 use cairn_crypto::DeviceId;
 use cairn_protocol::{paths, ErrorCode, OfficeKeys};
 
+use crate::config::ServerConfig;
 use crate::error::ApiError;
+use crate::guard::{Budget, InFlight, TokenBuckets};
 use crate::roster::RosterCache;
 use crate::storage::AnyStorage;
 
-/// The limits a server enforces.
+/// The limits a server enforces (see `config/server.example.toml`).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Largest request body, in bytes; also the byte budget of one pull page.
@@ -31,6 +32,63 @@ pub struct Limits {
     pub max_page: u32,
     /// Allowed clock difference of signed requests.
     pub max_clock_skew_secs: u64,
+    /// Largest sealed change in a push.
+    pub max_change_bytes: usize,
+    /// Bytes of sealed changes one device may store.
+    pub device_quota_bytes: u64,
+    /// Steady requests per second per device.
+    pub device_requests_per_sec: u32,
+    /// Burst of requests per device.
+    pub device_request_burst: u32,
+    /// Requests in progress per device.
+    pub device_max_in_flight: u32,
+    /// Largest enrollment body.
+    pub enroll_max_bytes: usize,
+    /// Enrollments per minute per IP address.
+    pub enroll_per_minute: u32,
+    /// Memory budget of bodies and pages in flight, in bytes.
+    pub max_inflight_bytes: usize,
+    /// Time to receive a whole request body.
+    pub body_timeout: Duration,
+}
+
+impl Limits {
+    /// The limits a configuration sets.
+    pub fn from_config(config: &ServerConfig) -> Limits {
+        Limits {
+            max_request_bytes: config.max_request_bytes,
+            max_page: config.max_page,
+            max_clock_skew_secs: config.max_clock_skew_secs,
+            max_change_bytes: config.change_limit(),
+            device_quota_bytes: config.device_quota_bytes,
+            device_requests_per_sec: config.device_requests_per_sec,
+            device_request_burst: config.device_request_burst,
+            device_max_in_flight: config.device_max_in_flight,
+            enroll_max_bytes: config.enroll_max_bytes,
+            enroll_per_minute: config.enroll_per_minute,
+            max_inflight_bytes: config.max_inflight_bytes,
+            body_timeout: Duration::from_secs(config.body_timeout_secs),
+        }
+    }
+}
+
+/// The peer of a connection: the address the connection-capped listener yields, read by
+/// the enrollment's rate limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
+
+impl Connected<Peer> for Peer {
+    fn connect_info(peer: Peer) -> Peer {
+        peer
+    }
+}
+
+/// The state of the limits: buckets, counters and the memory budget.
+pub(crate) struct Guards {
+    pub(crate) device_rate: TokenBuckets<DeviceId>,
+    pub(crate) enroll_rate: TokenBuckets<std::net::IpAddr>,
+    pub(crate) in_flight: InFlight,
+    pub(crate) budget: Budget,
 }
 
 /// What every handler shares.
@@ -42,16 +100,37 @@ pub struct AppState {
     /// The limits.
     pub limits: Limits,
     pub(crate) roster: RosterCache,
+    pub(crate) guards: Guards,
 }
 
 impl AppState {
     /// Assembles the state.
     pub fn new(storage: AnyStorage, office: OfficeKeys, limits: Limits) -> Arc<AppState> {
+        let guards = Guards {
+            // Device keys are bounded by the roster (checked first); addresses are not.
+            device_rate: TokenBuckets::new(
+                f64::from(limits.device_requests_per_sec),
+                limits.device_request_burst,
+                100_000,
+            ),
+            enroll_rate: TokenBuckets::new(
+                f64::from(limits.enroll_per_minute) / 60.0,
+                limits.enroll_per_minute,
+                10_000,
+            ),
+            in_flight: InFlight::new(limits.device_max_in_flight),
+            budget: Budget::new(
+                limits.max_inflight_bytes,
+                limits.body_timeout,
+                limits.body_timeout.min(Duration::from_secs(5)),
+            ),
+        };
         Arc::new(AppState {
             storage,
             office,
             limits,
             roster: RosterCache::default(),
+            guards,
         })
     }
 }
@@ -62,7 +141,6 @@ pub(crate) struct LoggedDevice(pub DeviceId);
 
 /// Builds the router with every endpoint.
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = state.limits.max_request_bytes;
     Router::new()
         .route(paths::HEALTHZ, get(|| async { "ok" }))
         .route(paths::ENROLL, post(crate::enroll::enroll))
@@ -76,23 +154,16 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "no such endpoint; check the server address",
             )
         })
-        .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
 
-/// The body, or 413 `too_large` / 400 `malformed`.
-pub(crate) fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                ErrorCode::TooLarge,
-                format!("the request is larger than this server's limit of {limit} bytes; send fewer changes per request"),
-            )
-        } else {
-            ApiError::malformed("the request body could not be read")
-        }
-    })
+/// The `413 too_large` answer for a body over `limit` bytes.
+pub(crate) fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::TooLarge,
+        format!("the request is larger than this server's limit of {limit} bytes; send fewer changes per request"),
+    )
 }
 
 async fn log_request(request: Request, next: Next) -> Response {

@@ -1,27 +1,51 @@
-//! Authentication of signed requests: the signature, the clock, then the roster.
+//! Authentication of signed requests, in two steps so that no stranger can make the server
+//! read a body: from the head alone, the `authorization` header's form, its time and that
+//! its device is an enrolled, unrevoked member (then that device's rate and requests in
+//! progress); only then the body, within the limits of [`crate::guard`]; then the signature,
+//! which covers the body's SHA-256. A request refused from its head has its body (if small)
+//! read and thrown away before the answer, so that an honest client still sending reads the
+//! refusal rather than a reset connection.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use cairn_crypto::DeviceId;
-use cairn_protocol::{unix_now, verify_request, ErrorCode, Refusal, Roster};
+use cairn_protocol::{unix_now, verify_request, ErrorCode, ProtocolError, Refusal, Roster};
 
-use crate::app::{body, AppState};
+use crate::app::{too_large, AppState};
 use crate::error::ApiError;
+use crate::guard::{rate_limited, Hold};
 
-/// Checks the `authorization` header against this exact request, then that the device is a
-/// member of the roster and not revoked. Returns the device and the roster used.
-async fn authenticate(
+/// The device and time an `authorization` header names, if it has the expected form; the
+/// full check (of every part, and of the signature) is [`verify_request`]'s.
+fn peek(header: &str) -> Option<(DeviceId, u64)> {
+    let params = header
+        .strip_prefix(cairn_protocol::AUTH_SCHEME)?
+        .strip_prefix(' ')?;
+    let (mut device, mut time) = (None, None);
+    for part in params.split(',') {
+        match part.trim().split_once('=')? {
+            ("device", value) => device = Some(DeviceId::from_hex(value).ok()?),
+            ("time", value) => time = Some(value.parse::<u64>().ok()?),
+            _ => {}
+        }
+    }
+    Some((device?, time?))
+}
+
+/// Checks what the head alone can tell: the header's form, its time, and that its device is
+/// an enrolled member that is not revoked. Returns the device, the roster used and the time
+/// the check was made at.
+async fn authenticate_head(
     state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<(DeviceId, Arc<Roster>), ApiError> {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
+    parts: &Parts,
+) -> Result<(DeviceId, Arc<Roster>, u64), ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::BadAuth,
@@ -30,15 +54,28 @@ async fn authenticate(
         })?
         .to_str()
         .map_err(|_| ApiError::new(ErrorCode::BadAuth, "the authorization header is not text"))?;
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let device = verify_request(
-        header,
-        method.as_str(),
-        path,
-        body,
-        unix_now(),
-        state.limits.max_clock_skew_secs,
-    )?;
+    let now = unix_now();
+    let skew = state.limits.max_clock_skew_secs;
+    let Some((device, time)) = peek(header) else {
+        // Let the protocol's own parser say what is wrong (it never reads a body here).
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        return Err(
+            match verify_request(header, parts.method.as_str(), path, b"", now, skew) {
+                Err(e @ (ProtocolError::BadAuth(_) | ProtocolError::ClockSkew { .. })) => e.into(),
+                _ => ApiError::new(
+                    ErrorCode::BadAuth,
+                    "the authorization header does not parse; this client does not speak Cairn's protocol v1",
+                ),
+            },
+        );
+    };
+    if now.abs_diff(time) > skew {
+        return Err(ProtocolError::ClockSkew {
+            skew_secs: now.abs_diff(time),
+            max_secs: skew,
+        }
+        .into());
+    }
     let mut roster = state.roster.get(state).await?;
     if roster.member(&device).is_none() {
         // It may have enrolled through another server process a moment ago.
@@ -48,7 +85,7 @@ async fn authenticate(
             .await?;
     }
     match roster.may_connect(&device) {
-        Ok(_) => Ok((device, roster)),
+        Ok(_) => Ok((device, roster, now)),
         Err(Refusal::Revoked { .. }) => Err(ApiError::new(
             ErrorCode::Revoked,
             "this device was revoked by the office; it can no longer sync; contact the office",
@@ -69,24 +106,85 @@ pub(crate) struct Signed {
     pub(crate) roster: Arc<Roster>,
     /// The request body (within the size limit).
     pub(crate) body: Bytes,
+    /// The request's share of the limits, released when dropped.
+    pub(crate) hold: Hold,
 }
 
 impl FromRequest<Arc<AppState>> for Signed {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        let method = request.method().clone();
-        let uri = request.uri().clone();
-        let headers = request.headers().clone();
-        let raw = body(
-            Bytes::from_request(request, state).await,
-            state.limits.max_request_bytes,
+        let (parts, body) = request.into_parts();
+        let budget = &state.guards.budget;
+        let limit = state.limits.max_request_bytes;
+        // Everything the head can tell is checked before a byte of the body is kept.
+        let (device, roster, now) = match authenticate_head(state, &parts).await {
+            Ok(found) => found,
+            Err(e) => return Err(budget.refuse(body, limit, e).await),
+        };
+        if let Err(wait) = state.guards.device_rate.take(&device) {
+            let e = rate_limited(wait, "this device is sending too many requests");
+            return Err(budget.refuse(body, limit, e).await);
+        }
+        let Some(in_flight) = state.guards.in_flight.enter(device) else {
+            let e = rate_limited(
+                std::time::Duration::from_secs(1),
+                "this device has too many requests in progress",
+            );
+            return Err(budget.refuse(body, limit, e).await);
+        };
+        let (raw, budget) = budget.read(body, limit, || too_large(limit)).await?;
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        // The time was checked against the clock when the head arrived.
+        let signer = verify_request(
+            header,
+            parts.method.as_str(),
+            path,
+            &raw,
+            now,
+            state.limits.max_clock_skew_secs,
         )?;
-        let (device, roster) = authenticate(state, &method, &uri, &headers, &raw).await?;
+        if signer != device {
+            return Err(ApiError::new(
+                ErrorCode::BadAuth,
+                "the authorization header names two devices; this client does not speak Cairn's protocol v1",
+            ));
+        }
         Ok(Signed {
             device,
             roster,
             body: raw,
+            hold: Hold {
+                budget,
+                in_flight: Some(in_flight),
+            },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_crypto::DeviceKeys;
+
+    #[test]
+    fn peek_reads_the_device_and_time_of_a_signed_header() {
+        let keys = DeviceKeys::generate();
+        let header = cairn_protocol::sign_request(&keys, "GET", "/v1/roster", b"", 1234);
+        assert_eq!(peek(&header), Some((keys.id(), 1234)));
+        for bad in [
+            "",
+            "Basic abc",
+            "Cairn time=1",
+            "Cairn device=zz,time=1",
+            "Cairn device=00,time=x",
+        ] {
+            assert_eq!(peek(bad), None, "{bad}");
+        }
     }
 }

@@ -17,6 +17,30 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_MAX_PAGE: u32 = 1000;
 /// Default allowed clock difference for signed requests.
 pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 300;
+/// Default largest sealed change accepted in a push: 1 MiB.
+pub const DEFAULT_MAX_CHANGE_BYTES: usize = 1024 * 1024;
+/// Default bytes of sealed changes one device may store: 1 GiB.
+pub const DEFAULT_DEVICE_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
+/// Default steady rate of requests per device, per second.
+pub const DEFAULT_DEVICE_REQUESTS_PER_SEC: u32 = 10;
+/// Default burst of requests per device.
+pub const DEFAULT_DEVICE_REQUEST_BURST: u32 = 60;
+/// Default requests one device may have in progress at once.
+pub const DEFAULT_DEVICE_MAX_IN_FLIGHT: u32 = 4;
+/// Default largest enrollment body: 16 KiB.
+pub const DEFAULT_ENROLL_MAX_BYTES: usize = 16 * 1024;
+/// Default enrollments per minute from one IP address.
+pub const DEFAULT_ENROLL_PER_MINUTE: u32 = 30;
+/// Default cap on open connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default memory budget of request and pull-page bodies in flight: 64 MiB.
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 64 * 1024 * 1024;
+/// Default time for a new connection's TLS handshake and first request head.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Default time a kept-alive connection may wait for its next request head.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 30;
+/// Default time to receive a whole request body.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 60;
 
 /// The server's settings, as read from `server.toml`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -36,6 +60,42 @@ pub struct ServerConfig {
     /// How far a signed request's time may be from the server's clock.
     #[serde(default = "default_skew")]
     pub max_clock_skew_secs: u64,
+    /// Largest sealed change accepted in a push (at most `max_request_bytes - 4` applies).
+    #[serde(default = "default_max_change_bytes")]
+    pub max_change_bytes: usize,
+    /// Bytes of sealed changes one device may store on this server.
+    #[serde(default = "default_device_quota_bytes")]
+    pub device_quota_bytes: u64,
+    /// Steady rate of requests one device may make, per second.
+    #[serde(default = "default_device_requests_per_sec")]
+    pub device_requests_per_sec: u32,
+    /// Requests one device may make in a burst above the steady rate.
+    #[serde(default = "default_device_request_burst")]
+    pub device_request_burst: u32,
+    /// Requests one device may have in progress at once.
+    #[serde(default = "default_device_max_in_flight")]
+    pub device_max_in_flight: u32,
+    /// Largest enrollment body, in bytes.
+    #[serde(default = "default_enroll_max_bytes")]
+    pub enroll_max_bytes: usize,
+    /// Enrollments accepted per minute from one IP address.
+    #[serde(default = "default_enroll_per_minute")]
+    pub enroll_per_minute: u32,
+    /// Open connections at most; more wait in the operating system's queue.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Memory budget, in bytes, of request bodies and pull pages held at once.
+    #[serde(default = "default_max_inflight_bytes")]
+    pub max_inflight_bytes: usize,
+    /// Seconds a new connection has for its TLS handshake, then for its first request head.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for (and take to send) its next request head.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Seconds to receive a whole request body once its head was accepted.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_secs: u64,
     /// The TLS certificate (PEM), relative to the server directory.
     #[serde(default = "default_cert")]
     pub tls_cert: String,
@@ -58,6 +118,42 @@ fn default_max_page() -> u32 {
 fn default_skew() -> u64 {
     DEFAULT_MAX_CLOCK_SKEW_SECS
 }
+fn default_max_change_bytes() -> usize {
+    DEFAULT_MAX_CHANGE_BYTES
+}
+fn default_device_quota_bytes() -> u64 {
+    DEFAULT_DEVICE_QUOTA_BYTES
+}
+fn default_device_requests_per_sec() -> u32 {
+    DEFAULT_DEVICE_REQUESTS_PER_SEC
+}
+fn default_device_request_burst() -> u32 {
+    DEFAULT_DEVICE_REQUEST_BURST
+}
+fn default_device_max_in_flight() -> u32 {
+    DEFAULT_DEVICE_MAX_IN_FLIGHT
+}
+fn default_enroll_max_bytes() -> usize {
+    DEFAULT_ENROLL_MAX_BYTES
+}
+fn default_enroll_per_minute() -> u32 {
+    DEFAULT_ENROLL_PER_MINUTE
+}
+fn default_max_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
+}
+fn default_max_inflight_bytes() -> usize {
+    DEFAULT_MAX_INFLIGHT_BYTES
+}
+fn default_header_timeout() -> u64 {
+    DEFAULT_HEADER_TIMEOUT_SECS
+}
+fn default_idle_timeout() -> u64 {
+    DEFAULT_IDLE_TIMEOUT_SECS
+}
+fn default_body_timeout() -> u64 {
+    DEFAULT_BODY_TIMEOUT_SECS
+}
 fn default_cert() -> String {
     "cert.pem".into()
 }
@@ -74,6 +170,18 @@ impl ServerConfig {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_page: DEFAULT_MAX_PAGE,
             max_clock_skew_secs: DEFAULT_MAX_CLOCK_SKEW_SECS,
+            max_change_bytes: DEFAULT_MAX_CHANGE_BYTES,
+            device_quota_bytes: DEFAULT_DEVICE_QUOTA_BYTES,
+            device_requests_per_sec: DEFAULT_DEVICE_REQUESTS_PER_SEC,
+            device_request_burst: DEFAULT_DEVICE_REQUEST_BURST,
+            device_max_in_flight: DEFAULT_DEVICE_MAX_IN_FLIGHT,
+            enroll_max_bytes: DEFAULT_ENROLL_MAX_BYTES,
+            enroll_per_minute: DEFAULT_ENROLL_PER_MINUTE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
+            header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+            body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             tls_cert: default_cert(),
             tls_key: default_key(),
             office,
@@ -102,15 +210,59 @@ impl ServerConfig {
     }
 
     fn check(&self) -> Result<(), ServerError> {
+        let bad = |what: String| Err(ServerError::Config(format!("server.toml: {what}")));
         if self.max_request_bytes < 1024 {
-            return Err(ServerError::Config(
-                "max_request_bytes must be at least 1024".into(),
-            ));
+            return bad("max_request_bytes must be at least 1024".into());
         }
         if self.max_page == 0 {
-            return Err(ServerError::Config("max_page must be at least 1".into()));
+            return bad("max_page must be at least 1".into());
+        }
+        if self.max_change_bytes < 256 {
+            return bad("max_change_bytes must be at least 256".into());
+        }
+        if self.enroll_max_bytes < 1024 {
+            return bad("enroll_max_bytes must be at least 1024".into());
+        }
+        for (name, value) in [
+            ("device_requests_per_sec", self.device_requests_per_sec),
+            ("device_request_burst", self.device_request_burst),
+            ("device_max_in_flight", self.device_max_in_flight),
+            ("enroll_per_minute", self.enroll_per_minute),
+        ] {
+            if value == 0 {
+                return bad(format!("{name} must be at least 1"));
+            }
+        }
+        for (name, value) in [
+            ("header_timeout_secs", self.header_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("body_timeout_secs", self.body_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&value) {
+                return bad(format!("{name} must be between 1 and 3600"));
+            }
+        }
+        if !(1..=100_000).contains(&self.max_connections) {
+            return bad("max_connections must be between 1 and 100000".into());
+        }
+        // A body is held twice while it is checked: the budget must fit the largest one.
+        let least = self
+            .max_request_bytes
+            .saturating_mul(2)
+            .max(self.enroll_max_bytes * 2);
+        if self.max_inflight_bytes < least || self.max_inflight_bytes > u32::MAX as usize {
+            return bad(format!(
+                "max_inflight_bytes must be between twice max_request_bytes ({least}) and {}",
+                u32::MAX
+            ));
         }
         Ok(())
+    }
+
+    /// The largest sealed change a push may carry.
+    pub fn change_limit(&self) -> usize {
+        self.max_change_bytes
+            .min(self.max_request_bytes.saturating_sub(4))
     }
 
     /// The database to open, relative paths taken from `dir`.
@@ -139,6 +291,30 @@ impl ServerConfig {
              max_page = {max_page}\n\
              # How far (seconds) a device's clock may be from this server's.\n\
              max_clock_skew_secs = {skew}\n\
+             \n\
+             # Limits that keep one device or a stranger from starving the server.\n\
+             # Largest sealed change in a push (413 change_too_large above it).\n\
+             max_change_bytes = {max_change_bytes}\n\
+             # Bytes of sealed changes one device may store (507 quota_full above it).\n\
+             device_quota_bytes = {device_quota_bytes}\n\
+             # Requests per second one device may make, and its burst (429 rate_limited).\n\
+             device_requests_per_sec = {device_requests_per_sec}\n\
+             device_request_burst = {device_request_burst}\n\
+             # Requests one device may have in progress at once (429 rate_limited).\n\
+             device_max_in_flight = {device_max_in_flight}\n\
+             # Largest enrollment body, and enrollments per minute from one IP address.\n\
+             enroll_max_bytes = {enroll_max_bytes}\n\
+             enroll_per_minute = {enroll_per_minute}\n\
+             # Open connections at most; more wait in the system's queue until one closes.\n\
+             max_connections = {max_connections}\n\
+             # Memory budget of request bodies and pull pages held at once, in bytes.\n\
+             max_inflight_bytes = {max_inflight_bytes}\n\
+             # Seconds for a new connection's TLS handshake and first request head; for a\n\
+             # kept-alive connection's next request head; for a whole request body.\n\
+             header_timeout_secs = {header_timeout_secs}\n\
+             idle_timeout_secs = {idle_timeout_secs}\n\
+             body_timeout_secs = {body_timeout_secs}\n\
+             \n\
              # TLS certificate and key (PEM), relative to this directory.\n\
              tls_cert = {cert}\n\
              tls_key = {key}\n\
@@ -153,6 +329,18 @@ impl ServerConfig {
             max_request_bytes = self.max_request_bytes,
             max_page = self.max_page,
             skew = self.max_clock_skew_secs,
+            max_change_bytes = self.max_change_bytes,
+            device_quota_bytes = self.device_quota_bytes,
+            device_requests_per_sec = self.device_requests_per_sec,
+            device_request_burst = self.device_request_burst,
+            device_max_in_flight = self.device_max_in_flight,
+            enroll_max_bytes = self.enroll_max_bytes,
+            enroll_per_minute = self.enroll_per_minute,
+            max_connections = self.max_connections,
+            max_inflight_bytes = self.max_inflight_bytes,
+            header_timeout_secs = self.header_timeout_secs,
+            idle_timeout_secs = self.idle_timeout_secs,
+            body_timeout_secs = self.body_timeout_secs,
             cert = q(&self.tls_cert),
             key = q(&self.tls_key),
             signing = q(&self.office.signing.to_string()),
@@ -184,6 +372,27 @@ mod tests {
         let bad = config.render().replace(&config.office.recipient, "age1bad");
         std::fs::write(dir.path().join(CONFIG_FILE), bad).unwrap();
         assert!(ServerConfig::load(dir.path()).is_err());
+        let small = config
+            .render()
+            .replace("max_inflight_bytes = 67108864", "max_inflight_bytes = 1000");
+        std::fs::write(dir.path().join(CONFIG_FILE), small).unwrap();
+        let err = ServerConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("max_inflight_bytes"), "{err}");
+        let zero = config
+            .render()
+            .replace("body_timeout_secs = 60", "body_timeout_secs = 0");
+        std::fs::write(dir.path().join(CONFIG_FILE), zero).unwrap();
+        let err = ServerConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("body_timeout_secs"), "{err}");
+        // A file from before these settings existed still loads, with the defaults.
+        let old: String = config
+            .render()
+            .lines()
+            .filter(|l| !l.contains("timeout") && !l.contains("device_") && !l.contains("max_c"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(dir.path().join(CONFIG_FILE), old).unwrap();
+        assert_eq!(ServerConfig::load(dir.path()).unwrap(), config);
         let missing = tempfile::tempdir().unwrap();
         let err = ServerConfig::load(missing.path()).unwrap_err().to_string();
         assert!(err.contains("cairn-server init"), "{err}");

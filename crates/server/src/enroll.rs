@@ -5,26 +5,47 @@
 //! holds; the invite has not expired; the invite is unused. Presenting the same enrollment
 //! again succeeds and changes nothing, even after the invite expired, so a device whose
 //! first answer was lost can simply retry.
+//!
+//! Being unauthenticated by nature, it is rate-limited per peer IP address (before anything
+//! is read) and its body is small (`enroll_max_bytes`).
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cairn_crypto::DeviceId;
 use cairn_protocol::{unix_now, EnrollResponse, Enrollment, ErrorCode, ProtocolError};
 
-use crate::app::{body, AppState, LoggedDevice};
+use crate::app::{AppState, LoggedDevice, Peer};
 use crate::error::ApiError;
+use crate::guard::rate_limited;
 use crate::storage::{EnrollOutcome, Storage};
 
 pub(crate) async fn enroll(
     State(state): State<Arc<AppState>>,
-    raw: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    let raw = body(raw, state.limits.max_request_bytes)?;
+    // Anyone may knock: limit how often per address, and read little.
+    let limit = state.limits.enroll_max_bytes;
+    let budget = &state.guards.budget;
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<Peer>>()
+        .map(|ConnectInfo(Peer(peer))| peer.ip());
+    let body = request.into_body();
+    if let Some(Err(wait)) = peer.map(|ip| state.guards.enroll_rate.take(&ip)) {
+        let e = rate_limited(wait, "too many enrollments from this address");
+        return Err(budget.refuse(body, limit, e).await);
+    }
+    let (raw, _budget) = budget
+        .read(body, limit, || {
+            ApiError::new(
+                ErrorCode::TooLarge,
+                format!("an enrollment is at most {limit} bytes; this is not one"),
+            )
+        })
+        .await?;
     let enrollment: Enrollment = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::malformed(format!("the enrollment does not parse ({e})")))?;
     let device = enrollment.device_id();

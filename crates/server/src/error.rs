@@ -14,6 +14,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// What happened and what to do.
     pub message: String,
+    /// Seconds to wait before trying again, sent as `retry-after`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -60,6 +63,12 @@ impl From<StorageError> for ApiError {
                 ErrorCode::AlreadyEnrolled,
                 "this device is already enrolled with another invite; it needs no new one",
             ),
+            StorageError::QuotaFull { used, quota } => ApiError::new(
+                ErrorCode::QuotaFull,
+                format!(
+                    "the server's storage quota for this device is full ({used} of {quota} bytes); ask the office"
+                ),
+            ),
             other => {
                 tracing::error!(error = %other, "storage failed");
                 ApiError::new(
@@ -80,6 +89,11 @@ impl IntoResponse for ApiError {
             message: self.message,
         };
         let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         response.extensions_mut().insert(self.code);
         response
     }

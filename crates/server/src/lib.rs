@@ -12,6 +12,7 @@ mod auth;
 pub mod config;
 mod enroll;
 pub mod error;
+mod guard;
 pub mod init;
 mod pull;
 mod push;
@@ -21,7 +22,7 @@ pub mod serve;
 pub mod storage;
 pub mod tls;
 
-pub use app::{router, AppState, Limits};
+pub use app::{router, AppState, Limits, Peer};
 pub use config::ServerConfig;
 pub use error::{ApiError, ServerError};
 pub use serve::RunningServer;

@@ -2,7 +2,8 @@
 //!
 //! The office receives every change; a field device receives the changes of its own team's
 //! members (revoked ones included: their changes up to `last_seq` stay valid) and of the
-//! office. Pages are capped at `max_page` changes and about `max_request_bytes` bytes. The
+//! office. Pages are capped at `max_page` changes and `max_request_bytes` bytes (or one change):
+//! the page is chosen from the changes' sizes, and only its changes are loaded. The
 //! answer's `next` is the cursor for the next call; `more` says whether to call again now.
 
 use std::sync::Arc;
@@ -13,15 +14,23 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use cairn_protocol::{PullPage, PullQuery, PULL_CONTENT_TYPE, ROSTER_VERSION};
 
+use axum::body::Bytes;
+
 use crate::app::{AppState, LoggedDevice};
 use crate::auth::Signed;
 use crate::error::ApiError;
-use crate::storage::Storage;
+use crate::guard::Hold;
+use crate::storage::{Storage, StorageError};
 
 pub(crate) async fn pull(
     State(state): State<Arc<AppState>>,
     query: Result<Query<PullQuery>, QueryRejection>,
-    Signed { device, roster, .. }: Signed,
+    Signed {
+        device,
+        roster,
+        hold,
+        ..
+    }: Signed,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|_| {
         ApiError::malformed("the pull query must be `after=N` and optionally `limit=M`")
@@ -31,26 +40,44 @@ pub(crate) async fn pull(
         .unwrap_or(state.limits.max_page)
         .clamp(1, state.limits.max_page);
     let readable = roster.readable_authors(&device);
-    // One extra row tells whether more are waiting.
-    let mut changes = state
+    // Sizes first (one extra row tells whether more are waiting), so that only what fits
+    // the page's byte budget is ever loaded.
+    let mut plan = state
         .storage
-        .pull(query.after, readable.as_deref(), limit.saturating_add(1))
+        .pull_lengths(query.after, readable.as_deref(), limit.saturating_add(1))
         .await?;
-    let mut more = changes.len() > limit as usize;
-    changes.truncate(limit as usize);
+    let mut more = plan.len() > limit as usize;
+    plan.truncate(limit as usize);
     let budget = state.limits.max_request_bytes;
     let mut used = 0usize;
     let mut keep = 0usize;
-    for (_, bytes) in &changes {
-        if keep > 0 && used + bytes.len() + 12 > budget {
+    for (_, len) in &plan {
+        let size = usize::try_from(*len)
+            .unwrap_or(usize::MAX)
+            .saturating_add(12);
+        // A page always carries at least one change, or the cursor could never move.
+        if keep > 0 && used.saturating_add(size) > budget {
             break;
         }
-        used += bytes.len() + 12;
+        used = used.saturating_add(size);
         keep += 1;
     }
-    if keep < changes.len() {
-        changes.truncate(keep);
+    if keep < plan.len() {
+        plan.truncate(keep);
         more = true;
+    }
+    // The rows and the encoded page are both held for a moment: reserve both.
+    let mut permit = state
+        .guards
+        .budget
+        .reserve(used.saturating_add(PAGE_HEADER).saturating_mul(2))
+        .await?;
+    let seqs: Vec<u64> = plan.iter().map(|(seq, _)| *seq).collect();
+    let changes = state.storage.load_changes(&seqs).await?;
+    if changes.len() != seqs.len() {
+        return Err(ApiError::from(StorageError::Corrupt(
+            "a change listed for a pull page could not be loaded".into(),
+        )));
     }
     let next = changes.last().map_or(query.after, |(seq, _)| *seq);
     let acked = state.storage.acked(&device).await?;
@@ -61,6 +88,14 @@ pub(crate) async fn pull(
         more,
         changes,
     };
+    let encoded = page.encode();
+    drop(page);
+    // Once sent, only the encoded page stays: give back the rows' share of the budget.
+    let half = u32::try_from(encoded.len())
+        .unwrap_or(u32::MAX)
+        .min(permit.num_permits() as u32);
+    let kept = permit.split(half as usize);
+    drop(permit);
     tracing::info!(device = %device.short(), after = query.after, count, next, more, "pull");
     // Lets a client skip fetching the roster when nothing in it changed, so a sync with
     // nothing to do is one round trip.
@@ -71,14 +106,39 @@ pub(crate) async fn pull(
         revoked.len(),
         revoked.iter().fold(0u64, |a, b| a.wrapping_add(*b))
     );
+    // The page's share of the budget and of its device's requests in progress is held until
+    // hyper has sent it (or the connection is gone): a reader that stalls holds its page,
+    // never more.
+    let body = Bytes::from_owner(HeldPage {
+        bytes: encoded,
+        _hold: Hold {
+            budget: kept,
+            in_flight: hold.in_flight,
+        },
+    });
     let mut response = (
         [
             (header::CONTENT_TYPE, PULL_CONTENT_TYPE.to_owned()),
             (header::HeaderName::from_static(ROSTER_VERSION), version),
         ],
-        page.encode(),
+        body,
     )
         .into_response();
     response.extensions_mut().insert(LoggedDevice(device));
     Ok(response)
+}
+
+/// Bytes of a page before its changes: `CPL1`, acked, next, more, count.
+const PAGE_HEADER: usize = 4 + 8 + 8 + 1 + 4;
+
+/// An encoded page with what it holds of the limits.
+struct HeldPage {
+    bytes: Vec<u8>,
+    _hold: Hold,
+}
+
+impl AsRef<[u8]> for HeldPage {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
 }

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cairn_crypto::{DeviceId, SealedChange};
-use cairn_protocol::{decode_push, Outcome, PushResponse, PushResult, Roster};
+use cairn_protocol::{decode_push, ErrorCode, Outcome, PushResponse, PushResult, Roster};
 
 use crate::app::{AppState, LoggedDevice};
 use crate::auth::Signed;
@@ -32,12 +32,17 @@ pub(crate) async fn push(
         device,
         roster,
         body: raw,
+        hold: _hold,
     }: Signed,
 ) -> Result<Response, ApiError> {
+    let max_change = state.limits.max_change_bytes;
     // Verifying signatures is CPU work: keep it off the async workers.
-    let checked = tokio::task::spawn_blocking(move || check_frames(&raw, &device, &roster))
-        .await
-        .map_err(|_| ApiError::from(StorageError::Backend("verification task failed".into())))??;
+    let checked =
+        tokio::task::spawn_blocking(move || check_frames(&raw, &device, &roster, max_change))
+            .await
+            .map_err(|_| {
+                ApiError::from(StorageError::Backend("verification task failed".into()))
+            })??;
 
     let mut results = Vec::with_capacity(checked.len());
     let mut accepted = Vec::new();
@@ -55,7 +60,15 @@ pub(crate) async fn push(
         }
     }
     let seqs: Vec<u64> = accepted.iter().map(|c| c.seq).collect();
-    let outcomes = state.storage.insert_changes(accepted).await?;
+    let outcomes = state
+        .storage
+        .insert_changes_within(accepted, Some(state.limits.device_quota_bytes))
+        .await
+        .inspect_err(|e| {
+            if let StorageError::QuotaFull { used, quota } = e {
+                tracing::warn!(device = %device.short(), used, quota, "storage quota full");
+            }
+        })?;
     let mut outcomes = seqs.into_iter().zip(outcomes);
     let mut counts = [0usize; 3];
     let results: Vec<PushResult> = results
@@ -103,8 +116,23 @@ fn check_frames(
     body: &[u8],
     requester: &DeviceId,
     roster: &Roster,
+    max_change: usize,
 ) -> Result<Vec<Checked>, ApiError> {
     let frames = decode_push(body)?;
+    if let Some((index, frame)) = frames
+        .iter()
+        .enumerate()
+        .find(|(_, f)| f.len() > max_change)
+    {
+        return Err(ApiError::new(
+            ErrorCode::ChangeTooLarge,
+            format!(
+                "change {} of this push is {} bytes, over this server's limit of {max_change} bytes per change; it stays on the device",
+                index + 1,
+                frame.len()
+            ),
+        ));
+    }
     Ok(frames
         .into_iter()
         .map(|frame| check(frame, requester, roster))

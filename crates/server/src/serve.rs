@@ -1,14 +1,29 @@
 //! Serving: bind, TLS, the `listening` file, and graceful shutdown on SIGINT or SIGTERM.
+//!
+//! Connections are capped: the listener takes a slot from a semaphore before it accepts a
+//! connection (as mini-redis does), and the connection gives it back when it closes, so
+//! connections over `max_connections` wait in the operating system's queue instead of in
+//! this process. Each connection then has `header_timeout_secs` for its TLS handshake and
+//! again for its first request head, and `idle_timeout_secs` for each later head (hyper's
+//! header timer runs from the moment the server waits for a head, so it also bounds how long
+//! a kept-alive connection may sit idle). Only HTTP/1.1 is spoken, with a small read buffer.
 
+use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum_server::tls_rustls::RustlsConfig;
-use axum_server::Handle;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use axum_server::{AddrListener, Address, Handle};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::app::{router, AppState, Limits};
+use crate::app::{router, AppState, Limits, Peer};
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::storage::{AnyStorage, Database};
@@ -22,7 +37,7 @@ pub const GRACE: Duration = Duration::from_secs(30);
 pub struct RunningServer {
     addr: SocketAddr,
     fingerprint: String,
-    handle: Handle<SocketAddr>,
+    handle: Handle<Peer>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -38,11 +53,7 @@ impl RunningServer {
         let storage = AnyStorage::open(&database).await?;
         let (cert, key) = config.tls_paths(dir);
         let (tls, fingerprint) = crate::tls::load(&cert, &key)?;
-        let limits = Limits {
-            max_request_bytes: config.max_request_bytes,
-            max_page: config.max_page,
-            max_clock_skew_secs: config.max_clock_skew_secs,
-        };
+        let limits = Limits::from_config(&config);
         let app = router(AppState::new(storage, config.office.clone(), limits));
         let listener =
             std::net::TcpListener::bind(config.listen).map_err(|source| ServerError::Bind {
@@ -53,10 +64,33 @@ impl RunningServer {
             addr: config.listen,
             source,
         })?;
-        let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
+        let listener = listener
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(listener))
             .map_err(|source| ServerError::Bind { addr, source })?;
+        let listener = CappedListener {
+            listener,
+            slots: Arc::new(Semaphore::new(config.max_connections)),
+        };
+        let header_timeout = Duration::from_secs(config.header_timeout_secs);
+        let acceptor =
+            RustlsAcceptor::new(RustlsConfig::from_config(tls)).handshake_timeout(header_timeout);
+        let mut server = axum_server::Server::<Peer>::from_listener(listener)
+            .acceptor(acceptor)
+            .http1_only()
+            .first_request_timeout(header_timeout);
+        server
+            .http_builder()
+            .http1()
+            .header_read_timeout(Duration::from_secs(config.idle_timeout_secs))
+            .max_buf_size(READ_BUFFER)
+            .keep_alive(true);
         let handle = Handle::new();
-        let task = tokio::spawn(server.handle(handle.clone()).serve(app.into_make_service()));
+        let task = tokio::spawn(
+            server
+                .handle(handle.clone())
+                .serve(app.into_make_service_with_connect_info::<Peer>()),
+        );
         tracing::info!(%addr, database = %database.describe(), %fingerprint, "listening");
         Ok(RunningServer {
             addr,
@@ -121,6 +155,97 @@ async fn wait_for_signal() -> Result<(), ServerError> {
         _ = int.recv() => tracing::info!(signal = "SIGINT", "received"),
     }
     Ok(())
+}
+
+/// Largest read buffer of one connection: request heads are small, and bodies are read
+/// through it in pieces.
+const READ_BUFFER: usize = 64 * 1024;
+
+impl Address for Peer {
+    type Stream = CappedStream;
+    type Listener = CappedListener;
+}
+
+/// A TCP listener that accepts a connection only once it has a free slot for it.
+pub struct CappedListener {
+    listener: TcpListener,
+    slots: Arc<Semaphore>,
+}
+
+impl AddrListener<CappedStream, Peer> for CappedListener {
+    async fn bind_to(_: Peer) -> io::Result<Self> {
+        Err(io::Error::other(
+            "a capped listener is made from a bound listener, not an address",
+        ))
+    }
+
+    async fn accept_stream(&self) -> io::Result<(CappedStream, Peer)> {
+        // Over the cap, wait here: further connections stay in the kernel's queue.
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| io::Error::other("the connection slots are closed"))?;
+        let (stream, addr) = self.listener.accept().await?;
+        Ok((
+            CappedStream {
+                stream,
+                _slot: slot,
+            },
+            Peer(addr),
+        ))
+    }
+
+    fn get_local_addr(&self) -> io::Result<Peer> {
+        self.listener.local_addr().map(Peer)
+    }
+}
+
+/// A connection holding its slot until it is dropped.
+pub struct CappedStream {
+    stream: TcpStream,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for CappedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CappedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
 }
 
 /// Writes a file so that a reader sees either nothing or the whole content.

@@ -75,7 +75,8 @@ pub fn load(cert: &Path, key: &Path) -> Result<(Arc<rustls::ServerConfig>, Strin
         .map_err(|e| {
             ServerError::Tls(format!("the certificate and key do not work together: {e}"))
         })?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // HTTP/1.1 only: every client speaks it, and it has one request per connection at a time.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok((Arc::new(config), fp))
 }
 
