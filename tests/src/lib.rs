@@ -471,6 +471,80 @@ impl Device {
     }
 }
 
+/// A hostile device: enrolled and synced like any other, but it seals whatever bytes it likes
+/// as its next change and lets the real `cairn sync` push them.
+impl Device {
+    /// The raw Automerge changes of case `id` as this device holds them (decrypted).
+    pub fn raw_changes(&self, id: uuid::Uuid) -> Vec<Vec<u8>> {
+        let keys = self.keys();
+        let conn = rusqlite::Connection::open(self.home().join("vault.db")).expect("vault db");
+        let mut stmt = conn
+            .prepare("SELECT sealed FROM changes WHERE case_id = ?1")
+            .expect("query");
+        let rows = stmt
+            .query_map([id.as_bytes().as_slice()], |r| r.get::<_, Vec<u8>>(0))
+            .expect("rows");
+        rows.map(|row| {
+            let sealed =
+                cairn_crypto::SealedChange::from_bytes(&row.expect("row")).expect("sealed");
+            sealed.open(&keys).expect("readable")
+        })
+        .collect()
+    }
+
+    /// Seals `plain` (any bytes) as this device's next change to case `id`, readable by
+    /// `recipients`, and puts it in the outbox for the next `cairn sync` to push.
+    pub fn smuggle(&self, id: uuid::Uuid, plain: &[u8], recipients: &[cairn_crypto::Recipient]) {
+        let keys = self.keys();
+        let conn = rusqlite::Connection::open(self.home().join("vault.db")).expect("vault db");
+        let seq: i64 = conn
+            .query_row(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM changes WHERE author = ?1",
+                [keys.id().0.as_slice()],
+                |r| r.get(0),
+            )
+            .expect("next seq");
+        let sealed = cairn_crypto::SealedChange::seal(
+            &keys,
+            recipients,
+            cairn_crypto::SealedKind::CaseChange,
+            *id.as_bytes(),
+            seq as u64,
+            plain,
+        )
+        .expect("seal");
+        conn.execute(
+            "INSERT INTO changes (author, seq, case_id, sealed) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                keys.id().0.as_slice(),
+                seq,
+                id.as_bytes().as_slice(),
+                sealed.to_bytes()
+            ],
+        )
+        .expect("smuggle");
+    }
+
+    /// Runs `cairn -v ARGS...`, asserts success, and returns standard output with the peak
+    /// memory (KiB) the command reported for itself.
+    pub fn ok_measured(&self, args: &[&str]) -> (String, u64) {
+        let mut all = vec!["-v"];
+        all.extend_from_slice(args);
+        let run = self.run(&all);
+        assert_eq!(run.code, 0, "cairn {args:?} failed: {}", run.stderr);
+        let kib = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("peak memory"))
+            .find_map(|l| {
+                let (_, rest) = l.split_once("peak_rss_kib=")?;
+                rest.split_whitespace().next()?.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("no peak memory reported: {}", run.stderr));
+        (run.stdout, kib)
+    }
+}
+
 /// A valid case change sealed by `keys` as change number `seq`, readable by `recipients`.
 pub fn sealed_case(
     keys: &cairn_crypto::DeviceKeys,

@@ -116,6 +116,10 @@ pub struct SyncArgs {
     /// Seconds between syncs with --watch.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
+    /// Print each sync's summary as one JSON object (every refusal with its reason) instead
+    /// of one line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -26,13 +26,25 @@ use crate::error::CliError;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    match run(cli) {
+    let code = match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cairn: {}", e.message);
             ExitCode::from(e.code)
         }
+    };
+    // On a tablet memory is what runs out first: say what this command took.
+    if let Some(kib) = peak_memory_kib() {
+        tracing::info!(peak_rss_kib = kib, "peak memory");
     }
+    code
+}
+
+/// This process's peak resident memory, where the system tells it (Linux).
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -63,5 +75,6 @@ fn init_tracing(verbose: u8) {
             "cairn={level},cairn_vault={level},cairn_sync={level}"
         )))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

@@ -84,18 +84,18 @@ pub fn sync(config: &Config, args: SyncArgs) -> Result<(), CliError> {
         let bars = Bars::new();
         let result = runtime.block_on(cairn_sync::sync(&mut vault, &options, &bars));
         bars.finish();
-        let outcome = match result {
-            Ok(summary) => {
-                output::print(&format!("{}\n", summary.line()))?;
-                warn_roster(&summary);
-                Ok(())
-            }
-            Err((error, summary)) => {
-                output::print(&format!("{}\n", summary.line()))?;
-                warn_roster(&summary);
-                Err(CliError::from(error))
-            }
+        let (summary, outcome) = match result {
+            Ok(summary) => (summary, Ok(())),
+            Err((error, summary)) => (summary, Err(CliError::from(error))),
         };
+        if args.json {
+            let line =
+                serde_json::to_string(&summary).map_err(|e| CliError::failure(e.to_string()))?;
+            output::print(&format!("{line}\n"))?;
+        } else {
+            output::print(&format!("{}\n", summary.line()))?;
+        }
+        warn_roster(&summary);
         if !args.watch {
             return outcome;
         }

@@ -50,7 +50,7 @@ impl Progress for () {
 }
 
 /// What a sync did, even when it stopped early.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Summary {
     /// Own changes the server newly stored.
     pub sent: u64,
