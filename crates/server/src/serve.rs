@@ -6,8 +6,11 @@
 //! this process. Each connection then has `header_timeout_secs` for its TLS handshake and
 //! again for its first request head, and `idle_timeout_secs` for each later head (hyper's
 //! header timer runs from the moment the server waits for a head, so it also bounds how long
-//! a kept-alive connection may sit idle). Only HTTP/1.1 is spoken, with a small read buffer.
+//! a kept-alive connection may sit idle). An answer the peer stops reading for
+//! `body_timeout_secs` closes the connection. Only HTTP/1.1 is spoken, with a small read
+//! buffer.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -71,6 +74,7 @@ impl RunningServer {
         let listener = CappedListener {
             listener,
             slots: Arc::new(Semaphore::new(config.max_connections)),
+            send_timeout: Duration::from_secs(config.body_timeout_secs),
         };
         let header_timeout = Duration::from_secs(config.header_timeout_secs);
         let acceptor =
@@ -170,6 +174,7 @@ impl Address for Peer {
 pub struct CappedListener {
     listener: TcpListener,
     slots: Arc<Semaphore>,
+    send_timeout: Duration,
 }
 
 impl AddrListener<CappedStream, Peer> for CappedListener {
@@ -192,6 +197,8 @@ impl AddrListener<CappedStream, Peer> for CappedListener {
             CappedStream {
                 stream,
                 _slot: slot,
+                send_timeout: self.send_timeout,
+                stalled: None,
             },
             Peer(addr),
         ))
@@ -202,10 +209,45 @@ impl AddrListener<CappedStream, Peer> for CappedListener {
     }
 }
 
-/// A connection holding its slot until it is dropped.
+/// A connection holding its slot until it is dropped. A write that cannot proceed for
+/// `send_timeout` (the peer stopped reading an answer) fails, which closes the connection
+/// and releases what the answer held.
 pub struct CappedStream {
     stream: TcpStream,
     _slot: OwnedSemaphorePermit,
+    send_timeout: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl CappedStream {
+    /// Called when a write is pending: fails it once it has waited `send_timeout`.
+    fn poll_stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let timeout = self.send_timeout;
+        let sleep = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn written<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        done: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match done {
+            Poll::Pending => self.poll_stalled(cx),
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
+    }
 }
 
 impl AsyncRead for CappedStream {
@@ -220,15 +262,19 @@ impl AsyncRead for CappedStream {
 
 impl AsyncWrite for CappedStream {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let done = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.written(cx, done)
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let done = Pin::new(&mut this.stream).poll_flush(cx);
+        this.written(cx, done)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -236,11 +282,13 @@ impl AsyncWrite for CappedStream {
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let done = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.written(cx, done)
     }
 
     fn is_write_vectored(&self) -> bool {

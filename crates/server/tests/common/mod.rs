@@ -227,6 +227,122 @@ impl TestServer {
     pub fn log(&self) -> String {
         log_text(self.dir.path())
     }
+
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap()
+    }
+
+    /// A line of `/proc/<server pid>/status`, in kB (`VmHWM` is the peak resident memory).
+    pub fn status_kb(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {status}"))
+    }
+
+    /// The server's peak resident memory so far, in MB.
+    pub fn peak_mb(&self) -> f64 {
+        self.status_kb("VmHWM") as f64 / 1024.0
+    }
+
+    /// How many sockets the server process has open (its listener included).
+    pub fn open_sockets(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|dir| {
+                dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// A TLS client configuration that trusts only this server's certificate.
+    pub fn tls_client_config(&self) -> std::sync::Arc<rustls::ClientConfig> {
+        use rustls::pki_types::pem::PemObject;
+        let pem = std::fs::read(self.server_dir().join("cert.pem")).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        std::sync::Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    }
+}
+
+/// A blocking TLS connection.
+pub type RawTls = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+
+/// A plain TCP connection (blocking) with a short read timeout, if one is made in 5 s.
+pub fn tcp_connect(addr: SocketAddr) -> Option<std::net::TcpStream> {
+    let tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    Some(tcp)
+}
+
+/// A TLS connection (blocking), its handshake done.
+pub fn tls_connect(addr: SocketAddr, config: &std::sync::Arc<rustls::ClientConfig>) -> RawTls {
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+    let mut stream = rustls::StreamOwned::new(conn, tcp_connect(addr).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stream.conn.is_handshaking() {
+        match stream.conn.complete_io(&mut stream.sock) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("TLS handshake: {e}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the TLS handshake did not finish"
+        );
+    }
+    stream
+}
+
+/// Whether the server closed `stream`, waiting at most `within` for it (reads and discards
+/// whatever the server sends meanwhile).
+pub fn closed_within(stream: &mut impl std::io::Read, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 16 * 1024];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// Replaces the `key = ...` line of a `server.toml` text.
+pub fn set(config: String, key: &str, value: impl std::fmt::Display) -> String {
+    let prefix = format!("{key} =");
+    assert!(config.lines().any(|l| l.starts_with(&prefix)), "no {key}");
+    config
+        .lines()
+        .map(|l| {
+            if l.starts_with(&prefix) {
+                format!("{key} = {value}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
 }
 
 impl Drop for TestServer {
