@@ -11,6 +11,24 @@ use reqwest::{Method, Response};
 
 use crate::{tls, SyncError};
 
+/// The longest a request waits, in total, on a server's `429` before giving up.
+const MAX_RATE_WAIT: Duration = Duration::from_secs(60);
+/// What a device is told when the server's quota for it is full.
+const QUOTA_FULL: &str = "the server's storage quota for this device is full; ask the office";
+
+/// How long a `429` answer asks to wait: its `retry-after` seconds (1 if absent or not a
+/// number), at most [`MAX_RATE_WAIT`].
+fn retry_after(response: &Response) -> Duration {
+    let secs = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    Duration::from_secs(secs).min(MAX_RATE_WAIT)
+}
+
 /// A client for one server.
 pub struct Client {
     http: reqwest::Client,
@@ -124,6 +142,38 @@ impl Client {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<Response, SyncError> {
+        let mut waited = Duration::ZERO;
+        loop {
+            let response = self
+                .send_once(keys, method.clone(), path, body.clone(), content_type)
+                .await?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            // Too many requests: wait as long as the server says, then send again (signed
+            // anew: the signature carries the time), up to a bounded total wait.
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                let pause = retry_after(&response);
+                if waited + pause <= MAX_RATE_WAIT {
+                    tracing::info!(?pause, "the server asks to slow down; waiting");
+                    tokio::time::sleep(pause).await;
+                    waited += pause;
+                    continue;
+                }
+            }
+            return Err(self.refusal(response).await);
+        }
+    }
+
+    async fn send_once(
+        &self,
+        keys: Option<&DeviceKeys>,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Response, SyncError> {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{}", self.base, path));
@@ -134,26 +184,56 @@ impl Client {
         if !content_type.is_empty() {
             request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }
-        let response = request
+        request
             .body(body)
             .send()
             .await
-            .map_err(|e| self.transport(&e))?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
+            .map_err(|e| self.transport(&e))
+    }
+
+    /// The error an unsuccessful answer stands for.
+    async fn refusal(&self, response: Response) -> SyncError {
         let status = response.status();
         let bytes = self.body(response).await.unwrap_or_default();
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(error) => Err(SyncError::Refused {
+        let error = serde_json::from_slice::<ErrorBody>(&bytes).ok();
+        match status.as_u16() {
+            // The quota is the office's to raise: nothing this device can do, so stop.
+            507 => {
+                return SyncError::Refused {
+                    code: error.map_or_else(|| "quota_full".into(), |e| e.code),
+                    message: QUOTA_FULL.into(),
+                }
+            }
+            // The upload was too slow for the server: a transient failure of the link, so
+            // the sync retries (with smaller batches).
+            408 => {
+                return SyncError::Unreachable {
+                    server: self.base.clone(),
+                    detail: "the upload was too slow for the server".into(),
+                }
+            }
+            _ => {}
+        }
+        match error {
+            // One change is over the server's per-change limit: handled like a body over
+            // the request limit (batches shrink down to that change, which stays pending).
+            Some(error) if error.code == "change_too_large" => SyncError::Refused {
+                code: "too_large".into(),
+                message: error.message,
+            },
+            Some(error) => SyncError::Refused {
                 code: error.code,
                 message: error.message,
-            }),
-            Err(_) if status.is_server_error() => Err(SyncError::Unreachable {
+            },
+            None if status.is_server_error() => SyncError::Unreachable {
                 server: self.base.clone(),
                 detail: format!("the server answered {status}"),
-            }),
-            Err(_) => Err(SyncError::Protocol(format!("HTTP {status}"))),
+            },
+            None if status == reqwest::StatusCode::TOO_MANY_REQUESTS => SyncError::Unreachable {
+                server: self.base.clone(),
+                detail: "the server is rate-limiting this device".into(),
+            },
+            None => SyncError::Protocol(format!("HTTP {status}")),
         }
     }
 
@@ -200,5 +280,99 @@ impl Client {
             server: self.base.clone(),
             detail,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+    use super::*;
+    use cairn_crypto::{SealedChange, SealedKind};
+    use cairn_protocol::{Invite, OfficeKeys};
+
+    /// A real server in this process whose `server.toml` has `settings` replaced.
+    async fn server(
+        dir: &std::path::Path,
+        office: &DeviceKeys,
+        settings: &[(&str, &str)],
+    ) -> cairn_server::RunningServer {
+        let key = dir.join("office.pub");
+        std::fs::write(&key, OfficeKeys::from_keys(office).to_string()).unwrap();
+        let srv = dir.join("srv");
+        let listen = "127.0.0.1:0".parse().unwrap();
+        cairn_server::init::init(&srv, &key, listen, None)
+            .await
+            .unwrap();
+        let config = srv.join("server.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        for (name, value) in settings {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{name} =")))
+                .unwrap()
+                .to_owned();
+            text = text.replace(&line, &format!("{name} = {value}"));
+        }
+        std::fs::write(&config, text).unwrap();
+        cairn_server::RunningServer::start(&srv, None)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn waits_out_429_and_stops_on_a_full_quota() {
+        let dir = tempfile::tempdir().unwrap();
+        let office = DeviceKeys::generate();
+        let running = server(
+            dir.path(),
+            &office,
+            &[
+                ("device_requests_per_sec", "2"),
+                ("device_request_burst", "2"),
+                ("device_quota_bytes", "3000"),
+            ],
+        )
+        .await;
+        let base = format!("https://{}", running.addr());
+        let client = Client::new(&base, running.fingerprint()).unwrap();
+        let keys = DeviceKeys::generate();
+        let invite =
+            Invite::issue(&office, "T1", &base, running.fingerprint(), unix_now() + 60).unwrap();
+        client
+            .enroll(&Enrollment::create(&keys, invite, None).unwrap())
+            .await
+            .unwrap();
+        // Twice the burst: the server answers 429 with retry-after, the client waits it out.
+        for _ in 0..4 {
+            client.roster(&keys).await.unwrap();
+        }
+        // Changes of about 1 kB against a quota of 3000 bytes: the third cannot be stored.
+        let mut refused = None;
+        for seq in 1..=5 {
+            let change = SealedChange::seal(
+                &keys,
+                &[],
+                SealedKind::CaseChange,
+                [1; 16],
+                seq,
+                &[b'z'; 700],
+            )
+            .unwrap()
+            .to_bytes();
+            if let Err(e) = client.push(&keys, &[change]).await {
+                refused = Some((seq, e));
+                break;
+            }
+        }
+        match refused {
+            Some((seq, SyncError::Refused { code, message })) => {
+                assert!(seq >= 2, "{seq}");
+                assert_eq!(code, "quota_full");
+                assert_eq!(message, QUOTA_FULL);
+            }
+            other => panic!("{other:?}"),
+        }
+        running.shutdown(Duration::from_secs(1));
+        running.stopped().await.unwrap();
     }
 }
