@@ -514,7 +514,7 @@ impl Device {
         )
         .expect("seal");
         conn.execute(
-            "INSERT INTO changes (author, seq, case_id, sealed) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO changes (author, seq, case_id, sealed, ops) VALUES (?1, ?2, ?3, ?4, 0)",
             rusqlite::params![
                 keys.id().0.as_slice(),
                 seq,

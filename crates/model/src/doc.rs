@@ -168,6 +168,11 @@ impl CaseDoc {
             tx.rollback();
             return Ok(None);
         }
+        // Other devices refuse a larger change; never make one they would refuse.
+        if tx.pending_ops() as u64 > crate::MAX_CHANGE_OPS {
+            tx.rollback();
+            return Err(ModelError::TooLarge);
+        }
         let hash = commit(tx, &touched, now)?;
         self.change_bytes(hash).map(Some)
     }

@@ -69,6 +69,10 @@ pub enum ModelError {
     #[error("{0}")]
     Refused(String),
 
+    /// One edit changes more than another device would accept in one change.
+    #[error("this edit is too large for one change; make it in several smaller edits.")]
+    TooLarge,
+
     /// The case's creation has not arrived yet, so there is no case to read.
     #[error("the case's creation has not arrived yet; sync again later.")]
     Incomplete,

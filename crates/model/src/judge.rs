@@ -18,6 +18,12 @@ use crate::{fields, FieldType, ModelError, Reference, Value};
 /// hundred bytes; a long narrative pasted at once stays far below this.
 pub const MAX_CHANGE_BYTES: usize = 1 << 20;
 
+/// The most operations one received change may carry. Automerge's run-length encoding lets a
+/// few bytes claim billions of operations, all walked (and then stored) on decode; Cairn's
+/// own changes stay far below this, since a text field holds at most
+/// [`crate::MAX_TEXT_CHARS`] characters and a change deletes and inserts each at most once.
+pub const MAX_CHANGE_OPS: u64 = 250_000;
+
 /// Header keys, fixed when the case is created.
 pub(crate) const HEADER: [&str; 5] = ["schema", "id", "reference", "created_at", "created_by"];
 
@@ -51,6 +57,8 @@ pub struct Screened {
     pub time_ms: i64,
     /// The change's hash.
     pub hash: ChangeHash,
+    /// How many operations it holds.
+    pub ops: u64,
 }
 
 /// Checks a raw change received from another device before it costs anything: its size,
@@ -77,13 +85,129 @@ pub fn screen_change(raw: &[u8]) -> Result<Screened, ModelError> {
         CHUNK_DOCUMENT => return Err(refuse("its content is a whole document, not a change")),
         other => return Err(refuse(format!("its content is an Automerge chunk of type {other}, not a change"))),
     }
+    let ops = op_count(raw).ok_or_else(|| refuse("its content is not a valid Automerge change"))?;
+    if ops > MAX_CHANGE_OPS {
+        return Err(refuse(format!(
+            "its content claims {ops} operations, over the limit of {MAX_CHANGE_OPS}"
+        )));
+    }
     let change = Change::try_from(raw)
         .map_err(|e| refuse(format!("its content is not a valid Automerge change: {e}")))?;
     Ok(Screened {
         actor: change.actor_id().to_bytes().to_vec(),
         time_ms: change.timestamp(),
         hash: change.hash(),
+        ops,
     })
+}
+
+/// How many operations an uncompressed change chunk holds, read from the run lengths of its
+/// action column alone (Automerge walks operations until that column ends), in time linear in
+/// the bytes. `None` if the layout is not a change's.
+fn op_count(raw: &[u8]) -> Option<u64> {
+    /// The action column: id 4, unsigned integers (type 2), not deflated.
+    const ACTION: u64 = (4 << 4) | 2;
+    let mut r = Reader(raw.get(9..)?);
+    let len = usize::try_from(r.uleb()?).ok()?;
+    let mut r = Reader(r.take(len)?);
+    let deps = usize::try_from(r.uleb()?).ok()?;
+    r.take(deps.checked_mul(32)?)?;
+    r.bytes()?; // actor
+    r.uleb()?; // seq
+    r.uleb()?; // start op
+    r.sleb()?; // time
+    r.bytes()?; // message
+    for _ in 0..r.uleb()? {
+        r.bytes()?; // other actors
+    }
+    let columns = r.uleb()?;
+    let mut specs = Vec::new();
+    for _ in 0..columns.min(raw.len() as u64) {
+        specs.push((r.uleb()?, usize::try_from(r.uleb()?).ok()?));
+    }
+    let mut total = None;
+    for (spec, len) in specs {
+        let data = r.take(len)?;
+        if spec == ACTION {
+            total = Some(run_lengths(data)?);
+        }
+    }
+    // A change with no action column has no operations.
+    Some(total.unwrap_or(0))
+}
+
+/// The number of values in a run-length encoded column of unsigned integers.
+fn run_lengths(data: &[u8]) -> Option<u64> {
+    let mut r = Reader(data);
+    let mut total: u64 = 0;
+    while !r.0.is_empty() {
+        let count = r.sleb()?;
+        let n = match count {
+            c if c > 0 => {
+                r.uleb()?; // the repeated value
+                c.unsigned_abs()
+            }
+            c if c < 0 => {
+                for _ in 0..c.unsigned_abs().min(data.len() as u64 + 1) {
+                    r.uleb()?;
+                }
+                c.unsigned_abs()
+            }
+            _ => r.uleb()?, // a run of nulls
+        };
+        total = total.saturating_add(n);
+    }
+    Some(total)
+}
+
+/// A cursor over LEB128-encoded bytes.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = usize::try_from(self.uleb()?).ok()?;
+        self.take(n)
+    }
+
+    fn uleb(&mut self) -> Option<u64> {
+        let mut value: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = *self.take(1)?.first()?;
+            value |= u64::from(byte & 0x7f).checked_shl(shift)?;
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    fn sleb(&mut self) -> Option<i64> {
+        let mut value: i64 = 0;
+        let mut shift = 0;
+        loop {
+            let byte = *self.take(1)?.first()?;
+            if shift >= 64 {
+                return None;
+            }
+            value |= i64::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                if shift < 64 && byte & 0x40 != 0 {
+                    value |= -1i64 << shift;
+                }
+                return Some(value);
+            }
+        }
+    }
 }
 
 fn refuse(reason: impl Into<String>) -> ModelError {
@@ -165,6 +289,13 @@ fn objects(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelErr
             (None, _) => None,
         };
         let now = single_object(after, &parent, spec.leaf(), ObjType::Text)?;
+        if after.length(&now) > crate::MAX_TEXT_CHARS {
+            return Err(refuse(format!(
+                "it makes `{}` longer than {} characters",
+                spec.key,
+                crate::MAX_TEXT_CHARS
+            )));
+        }
         if let (Some(b), Some(pb)) = (before, parent_before) {
             if single_object(b, &pb, spec.leaf(), ObjType::Text)? != now {
                 return Err(refuse(format!("it replaces the text of `{}`", spec.key)));

@@ -5,6 +5,10 @@ use time::{Date, Month, OffsetDateTime};
 
 use crate::ModelError;
 
+/// The longest text a text field holds, in characters (about 30 pages): every device must be
+/// able to merge any case, and each character is an Automerge operation.
+pub const MAX_TEXT_CHARS: usize = 100_000;
+
 /// What a field accepts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FieldType {
@@ -65,7 +69,9 @@ impl FieldType {
     pub fn describe(&self) -> String {
         match self {
             FieldType::Choice(options) => format!("one of: {}", options.join(", ")),
-            FieldType::Text => "free text (empty clears it)".to_string(),
+            FieldType::Text => {
+                format!("free text of at most {MAX_TEXT_CHARS} characters (empty clears it)")
+            }
             FieldType::Str => "a line of text (empty clears it)".to_string(),
             FieldType::Date => "a date YYYY-MM-DD".to_string(),
             FieldType::DateOrRange => {
@@ -89,6 +95,11 @@ impl FieldType {
         let invalid = || ModelError::invalid(key, raw, self.describe());
         let s = raw.trim();
         match *self {
+            FieldType::Text if raw.chars().count() > MAX_TEXT_CHARS => Err(ModelError::invalid(
+                key,
+                &format!("{}...", raw.chars().take(20).collect::<String>()),
+                format!("at most {MAX_TEXT_CHARS} characters"),
+            )),
             FieldType::Text => Ok(Value::Text(raw.to_string())),
             FieldType::Str => Ok(Value::Str(s.to_string())),
             FieldType::Choice(options) => {

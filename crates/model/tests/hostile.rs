@@ -6,7 +6,9 @@ mod common;
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ObjType, ReadDoc, ROOT};
-use cairn_model::{screen_change, CaseDoc, Edit, ModelError, MAX_CHANGE_BYTES};
+use cairn_model::{
+    screen_change, CaseDoc, Edit, ModelError, MAX_CHANGE_BYTES, MAX_CHANGE_OPS, MAX_TEXT_CHARS,
+};
 use common::{at, new_case, B};
 
 /// A case with one note, and a raw Automerge copy of it writing as device B.
@@ -208,4 +210,91 @@ fn compressed_and_oversized_changes_are_refused_unopened() {
     let oversized = vec![0u8; MAX_CHANGE_BYTES + 1];
     let (mut doc, _) = setup();
     refused(&mut doc, oversized, "over the limit");
+}
+
+fn uleb(mut n: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        out.push(if n == 0 { byte } else { byte | 0x80 });
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+#[test]
+fn operation_counts_are_read_without_walking_them() {
+    // Genuine changes: the count read from the action column is Automerge's own.
+    let (mut doc, first) = new_case(&[Edit::set("incident.narrative", "y".repeat(3000))]);
+    let cleared = doc
+        .edit(&[Edit::set("incident.narrative", "short")], "a", at(1))
+        .unwrap()
+        .unwrap();
+    let noted = doc
+        .edit(
+            &[
+                Edit::Note { text: "n".into() },
+                Edit::set("kind", "injured"),
+            ],
+            "a",
+            at(2),
+        )
+        .unwrap()
+        .unwrap();
+    for raw in [first, cleared, noted] {
+        let change = automerge::Change::try_from(raw.as_slice()).unwrap();
+        assert_eq!(screen_change(&raw).unwrap().ops, change.len() as u64);
+    }
+
+    // Forty bytes that claim 2^40 operations: refused before Automerge walks a single one.
+    let mut body = vec![0]; // no dependencies
+    uleb(32, &mut body);
+    body.extend([0xAA; 32]); // actor
+    body.extend([1, 1, 0, 0, 0]); // seq, start op, time, message, other actors
+    let mut column = Vec::new();
+    uleb(1 << 40, &mut column); // a run of 2^40 (positive: fits in the signed LEB128 too)
+    column.push(1); // ... "set" actions
+    body.push(1); // one column
+    uleb((4 << 4) | 2, &mut body);
+    uleb(column.len() as u64, &mut body);
+    body.extend(column);
+    let mut bomb = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1];
+    uleb(body.len() as u64, &mut bomb);
+    bomb.extend(body);
+    let err = screen_change(&bomb).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("over the limit of {MAX_CHANGE_OPS}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn text_is_bounded_locally_and_from_peers() {
+    let (mut doc, _) = setup();
+    let long = "z".repeat(MAX_TEXT_CHARS + 1);
+    assert!(matches!(
+        doc.edit(
+            &[Edit::set("incident.narrative", long.as_str())],
+            "a",
+            at(1)
+        ),
+        Err(ModelError::InvalidValue { .. })
+    ));
+    // Three full texts in one edit would be a change other devices refuse: refused here.
+    let full = "z".repeat(MAX_TEXT_CHARS);
+    let edits: Vec<Edit> = ["incident.narrative", "injuries", "remains.clothing"]
+        .iter()
+        .map(|k| Edit::set(*k, full.as_str()))
+        .collect();
+    assert_eq!(doc.edit(&edits, "a", at(1)), Err(ModelError::TooLarge));
+
+    let (mut doc, mut raw) = setup();
+    let incident = raw.get(ROOT, "incident").unwrap().unwrap().1;
+    let narrative = raw.get(&incident, "narrative").unwrap().unwrap().1;
+    let change = forge(&mut raw, |tx| {
+        tx.splice_text(&narrative, 0, 0, &long).unwrap()
+    });
+    refused(&mut doc, change, "longer than");
 }

@@ -238,13 +238,15 @@ fn append_own(
         seq,
         change,
     )?;
+    let ops = cairn_model::screen_change(change)?.ops;
     tx.execute(
-        "INSERT INTO changes (author, seq, case_id, sealed) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO changes (author, seq, case_id, sealed, ops) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             author.0.as_slice(),
             seq as i64,
             case_id.as_bytes().as_slice(),
-            sealed.to_bytes()
+            sealed.to_bytes(),
+            ops as i64
         ],
     )
     .map_err(|e| VaultError::sqlite(path, e))?;

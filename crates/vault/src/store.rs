@@ -29,6 +29,8 @@ CREATE TABLE changes (
     sealed  BLOB    NOT NULL,
     -- When a change from another device arrived here (ms since the epoch); NULL for own.
     received_at INTEGER,
+    -- Automerge operations in the change, to bound what one case may cost to load.
+    ops     INTEGER NOT NULL,
     PRIMARY KEY (author, seq)
 ) STRICT;
 -- Signed changes refused once (by the digest of their sealed bytes), so that they are not

@@ -226,7 +226,7 @@ impl Vault {
         let mut seen: HashMap<(cairn_crypto::DeviceId, u64), Vec<u8>> = HashMap::new();
         for (bytes, opened) in page.iter().zip(opened) {
             let (sealed, plain) = match opened {
-                Opened::Readable(sealed, plain) => (sealed, Some(plain)),
+                Opened::Readable(sealed, plain, ops) => (sealed, Some((plain, ops))),
                 Opened::Unreadable(sealed) => (sealed, None),
                 Opened::Refused(refused, None) => {
                     report.refused.push(refused);
@@ -253,7 +253,7 @@ impl Vault {
                     continue;
                 }
             };
-            let Some(plain) = plain else {
+            let Some((plain, ops)) = plain else {
                 report.unreadable += 1;
                 continue;
             };
@@ -285,6 +285,7 @@ impl Vault {
                     bytes: bytes.clone(),
                     plain,
                     team,
+                    ops,
                 });
         }
         for (id, changes) in by_case {
@@ -369,6 +370,9 @@ impl From<VaultError> for Failure {
 /// The most sealed bytes one case may hold: far beyond any real case, small enough that a
 /// peer cannot make every device load a giant document.
 pub const MAX_CASE_BYTES: i64 = 32 << 20;
+/// The most Automerge operations one case may hold (run-length encoding makes operations
+/// far cheaper in bytes than in memory).
+pub const MAX_CASE_OPS: i64 = 2_000_000;
 
 /// Stores a case's received changes and merges them into its snapshot.
 #[allow(clippy::too_many_arguments)]
@@ -382,30 +386,37 @@ fn merge_case(
     now: time::OffsetDateTime,
     path: &std::path::Path,
 ) -> Result<(), Failure> {
-    let held: i64 = conn
+    let (held_bytes, held_ops): (i64, i64) = conn
         .query_row(
-            "SELECT COALESCE(SUM(length(sealed)), 0) FROM changes WHERE case_id = ?1",
+            "SELECT COALESCE(SUM(length(sealed)), 0), COALESCE(SUM(ops), 0) FROM changes WHERE case_id = ?1",
             params![id.as_bytes().as_slice()],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(|e| VaultError::sqlite(path, e))?;
-    let incoming: i64 = changes.iter().map(|c| c.bytes.len() as i64).sum();
-    if held + incoming > MAX_CASE_BYTES {
+    let bytes: i64 = changes.iter().map(|c| c.bytes.len() as i64).sum();
+    let ops: i64 = changes.iter().map(|c| c.ops as i64).sum();
+    if held_bytes + bytes > MAX_CASE_BYTES {
         return Err(Failure::Refuse(format!(
             "the case would hold more than {} MiB of changes",
             MAX_CASE_BYTES >> 20
         )));
     }
+    if held_ops + ops > MAX_CASE_OPS {
+        return Err(Failure::Refuse(format!(
+            "the case would hold more than {MAX_CASE_OPS} operations"
+        )));
+    }
     let received_at = (now.unix_timestamp_nanos() / 1_000_000) as i64;
     for c in changes {
         conn.execute(
-            "INSERT INTO changes (author, seq, case_id, sealed, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO changes (author, seq, case_id, sealed, received_at, ops) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 c.sealed.author.0.as_slice(),
                 c.sealed.seq as i64,
                 id.as_bytes().as_slice(),
                 c.bytes,
-                received_at
+                received_at,
+                c.ops as i64
             ],
         )
         .map_err(|e| VaultError::sqlite(path, e))?;
@@ -581,11 +592,13 @@ struct Received {
     plain: Vec<u8>,
     /// Its author's team in the roster (`None`: the office).
     team: Option<String>,
+    /// Automerge operations in it.
+    ops: u64,
 }
 
 /// What examining one received change found.
 enum Opened {
-    Readable(SealedChange, Vec<u8>),
+    Readable(SealedChange, Vec<u8>, u64),
     Unreadable(SealedChange),
     /// Refused; with the change when its author's signature held.
     Refused(Refused, Option<SealedChange>),
@@ -654,7 +667,7 @@ fn open_one(bytes: &[u8], keys: &cairn_crypto::DeviceKeys) -> Opened {
     // The signature held: from here on the author answers for the content.
     let reason = match cairn_model::screen_change(&plain) {
         Ok(screened) if screened.actor == sealed.author.0 => {
-            return Opened::Readable(sealed, plain)
+            return Opened::Readable(sealed, plain, screened.ops)
         }
         Ok(_) => "its content claims another author than its signature".to_string(),
         Err(e) => e.to_string(),
