@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use automerge::ChangeHash;
+use automerge::{legacy, ActorId, Automerge, ChangeHash, ObjId, ReadDoc, ROOT};
 use serde::Serialize;
 
-use crate::CaseDoc;
+use crate::{fields, CaseDoc, FieldType};
 
 /// One change to a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -14,8 +14,9 @@ pub struct HistoryEntry {
     pub time_ms: i64,
     /// Hex of the actor (device) that made it.
     pub actor: String,
-    /// Keys it touched, from its message: field keys, `note`, `custody`, `source`, and
-    /// `created` for the change that created the case.
+    /// Keys it touched, read from its operations (never from the message its author wrote):
+    /// field keys, `note`, `custody`, `source`, and `created` for the change that created
+    /// the case.
     pub fields: Vec<String>,
     /// Hex of the change hash.
     pub hash: String,
@@ -66,16 +67,14 @@ impl CaseDoc {
             .filter(|i| waiting_on[*i] == 0)
             .map(order_key)
             .collect();
-        let created_ms = crate::judge::creation(&self.doc)
+        let created = crate::judge::creation(&self.doc);
+        let created_ms = created
             .and_then(|hash| self.doc.get_change_meta_by_hash(&hash))
             .map(|meta| meta.timestamp);
+        let labels = labels(&self.doc);
         let mut out = Vec::with_capacity(metas.len());
         while let Some((time_ms, actor, hash, i)) = ready.pop_first() {
-            let fields = metas[i]
-                .message
-                .as_deref()
-                .and_then(|m| serde_json::from_str(m).ok())
-                .unwrap_or_default();
+            let fields = touched(&self.doc, &hash, &labels, created == Some(hash));
             let received_ms = received.get(&hash).copied();
             let doubt = if created_ms.is_some_and(|c| time_ms < c) {
                 Some("dated before the case was created".to_string())
@@ -101,4 +100,95 @@ impl CaseDoc {
         }
         out
     }
+}
+
+/// What each object of the case is called in a history: a group's name (its keys are
+/// `group.leaf`), a text field's key, or a list's entry name (`note`, `custody`, `source`)
+/// for the list and each of its entries.
+fn labels(doc: &Automerge) -> HashMap<(u64, ActorId), Label> {
+    let mut out = HashMap::new();
+    let mut add = |id: ObjId, label: Label| {
+        if let ObjId::Id(counter, actor, _) = id {
+            out.insert((counter, actor), label);
+        }
+    };
+    for group in crate::fields::groups() {
+        if let Ok(Some((_, id))) = doc.get(ROOT, group) {
+            add(id, Label::Group(group));
+        }
+    }
+    for spec in fields().iter().filter(|f| f.ty == FieldType::Text) {
+        let parent = match spec.group() {
+            Some(group) => match doc.get(ROOT, group) {
+                Ok(Some((_, id))) => id,
+                _ => continue,
+            },
+            None => ROOT,
+        };
+        if let Ok(Some((_, id))) = doc.get(&parent, spec.leaf()) {
+            add(id, Label::Field(spec.key));
+        }
+    }
+    for (list, entry) in [
+        ("notes", "note"),
+        ("custody", "custody"),
+        ("sources", "source"),
+    ] {
+        if let Ok(Some((_, id))) = doc.get(ROOT, list) {
+            for item in doc.list_range(&id, ..) {
+                add(item.id(), Label::Field(entry));
+            }
+            add(id, Label::Field(entry));
+        }
+    }
+    out
+}
+
+/// How a history names an object.
+enum Label {
+    /// A group map: its keys are named `group.key`.
+    Group(&'static str),
+    /// Anything else: every operation on it is named so.
+    Field(&'static str),
+}
+
+/// The keys change `hash` touched, in the order it touched them. The creation is `created`
+/// followed by the fields it filled in (not the header and empty objects every case has).
+fn touched(
+    doc: &Automerge,
+    hash: &ChangeHash,
+    labels: &HashMap<(u64, ActorId), Label>,
+    creation: bool,
+) -> Vec<String> {
+    let Some(change) = doc.get_change_by_hash(hash) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    if creation {
+        out.push("created".to_string());
+    }
+    for op in change.decode().operations {
+        let skeleton = matches!(op.action, legacy::OpType::Make(_))
+            || matches!(op.obj, legacy::ObjectId::Root);
+        if creation && skeleton {
+            continue;
+        }
+        let name = match (&op.obj, &op.key) {
+            (legacy::ObjectId::Root, legacy::Key::Map(key)) => key.to_string(),
+            (legacy::ObjectId::Id(legacy::OpId(counter, actor)), key) => {
+                match (labels.get(&(*counter, actor.clone())), key) {
+                    (Some(Label::Group(group)), legacy::Key::Map(leaf)) => {
+                        format!("{group}.{leaf}")
+                    }
+                    (Some(Label::Field(name)), _) => name.to_string(),
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
 }

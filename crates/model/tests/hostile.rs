@@ -298,3 +298,30 @@ fn text_is_bounded_locally_and_from_peers() {
     });
     refused(&mut doc, change, "longer than");
 }
+
+#[test]
+fn history_reads_what_a_change_did_not_what_it_says() {
+    let (mut doc, mut raw) = setup();
+    let person = raw.get(ROOT, "person").unwrap().unwrap().1;
+    let mut tx = raw.transaction();
+    tx.put(&person, "sex", "male").unwrap();
+    let options = automerge::transaction::CommitOptions::default()
+        .with_message(r#"["status"]"#.to_string())
+        .with_time(0);
+    let (hash, _) = tx.commit_with(options);
+    let change = raw
+        .get_change_by_hash(&hash.unwrap())
+        .unwrap()
+        .raw_bytes()
+        .to_vec();
+    doc.apply_changes(&[change]).unwrap();
+    let history = doc.history();
+    let last = history.last().unwrap();
+    assert_eq!(last.fields, ["person.sex"]);
+    assert_eq!(last.time_ms, 0);
+    assert_eq!(
+        last.doubt.as_deref(),
+        Some("dated before the case was created")
+    );
+    assert_eq!(history[0].fields, ["created", "note"]);
+}
