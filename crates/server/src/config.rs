@@ -17,8 +17,9 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_MAX_PAGE: u32 = 1000;
 /// Default allowed clock difference for signed requests.
 pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 300;
-/// Default largest sealed change accepted in a push: 1 MiB.
-pub const DEFAULT_MAX_CHANGE_BYTES: usize = 1024 * 1024;
+/// Default largest sealed change accepted in a push: 2 MiB (a device seals at most 1 MiB of
+/// content per change; sealing adds a little per recipient).
+pub const DEFAULT_MAX_CHANGE_BYTES: usize = 2 * 1024 * 1024;
 /// Default bytes of sealed changes one device may store: 1 GiB.
 pub const DEFAULT_DEVICE_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
 /// Default steady rate of requests per device, per second.
