@@ -115,6 +115,19 @@ async fn bench_https(name: &str, database: Option<&str>, f: &Fixture) {
     )
     .await
     .expect("init");
+    // A benchmark is one device pushing as fast as it can: lift the per-device rate limit.
+    let config = server_dir.join("server.toml");
+    let text = std::fs::read_to_string(&config)
+        .expect("read config")
+        .replace(
+            "device_requests_per_sec = 10\n",
+            "device_requests_per_sec = 1000000\n",
+        )
+        .replace(
+            "device_request_burst = 60\n",
+            "device_request_burst = 1000000\n",
+        );
+    std::fs::write(&config, text).expect("write config");
     let server = RunningServer::start(&server_dir, None)
         .await
         .expect("start");
