@@ -240,6 +240,38 @@ async fn connections_over_the_cap_wait_outside_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_up_to_the_default_cap_each_filling_their_buffer() {
+    // The default cap (512): 450 TLS connections each send 60 kB of a head that never ends,
+    // filling the read buffer every connection may have.
+    let server = TestServer::start_with(|c| set(c, "header_timeout_secs", 10));
+    let honest = server.device("T2").await;
+    let addr = server.addr;
+    let tls = server.tls_client_config();
+    let held: Vec<RawTls> = tokio::task::spawn_blocking(move || {
+        let pad = "a".repeat(60_000);
+        (0..450)
+            .map(|_| {
+                let mut s = tls_connect(addr, &tls);
+                let head = format!("POST /v1/push HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: {pad}");
+                s.write_all(head.as_bytes()).unwrap();
+                s.flush().unwrap();
+                s
+            })
+            .collect()
+    })
+    .await
+    .unwrap();
+    for seq in 1..=2 {
+        honest_round(&server, &honest, seq).await;
+    }
+    report(
+        &server,
+        "450 connections with 60 kB of unfinished head each",
+    );
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_pulls_in_parallel_stay_within_the_page_budget() {
     // Pulls queue for the memory budget: give them time to wait their turn.
     let server = start(|c| set(c, "body_timeout_secs", 15));
