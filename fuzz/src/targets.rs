@@ -15,13 +15,16 @@ use std::sync::OnceLock;
 
 use cairn_crypto::{unlock_keys, DeviceKeys, SealedChange, SecretString};
 use cairn_protocol::{
-    decode_push, encode_push, validate_team, verify_request, EnrollResponse, Enrollment,
-    ErrorBody, ErrorCode, Invite, OfficeKeys, PullPage, PullQuery, PushResponse, Revocation,
-    Roster, Statement,
+    decode_push, encode_push, validate_team, verify_request, EnrollResponse, Enrollment, ErrorBody,
+    ErrorCode, Invite, OfficeKeys, PullPage, PullQuery, PushResponse, Revocation, Roster,
+    Statement,
 };
 
+/// What every target does: take any bytes, return without panicking.
+pub type Target = fn(&[u8]);
+
 /// Every target: its name (the folder under `fuzz/regressions/`) and its function.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("sealed_change", sealed_change),
     ("pull_page", pull_page),
     ("push_body", push_body),
@@ -67,7 +70,9 @@ fn fixture(file: &[u8]) -> DeviceKeys {
     let passphrase = SecretString::from(FIXTURE_PASSPHRASE.to_owned());
     match unlock_keys(file, &passphrase) {
         Ok(keys) => keys,
-        Err(e) => panic!("fuzz/fixtures key file does not open ({e}); run the seeds tool with --fixtures"),
+        Err(e) => {
+            panic!("fuzz/fixtures key file does not open ({e}); run the seeds tool with --fixtures")
+        }
     }
 }
 
@@ -79,7 +84,11 @@ pub fn sealed_change(data: &[u8]) {
     let Ok(sealed) = SealedChange::from_bytes(data) else {
         return;
     };
-    assert_eq!(sealed.to_bytes(), data, "a parsed sealed change re-encodes differently");
+    assert_eq!(
+        sealed.to_bytes(),
+        data,
+        "a parsed sealed change re-encodes differently"
+    );
     open_and_read(&sealed);
 
     let me = device();
@@ -109,7 +118,11 @@ pub fn pull_page(data: &[u8]) {
     let Ok(page) = PullPage::decode(data) else {
         return;
     };
-    assert_eq!(page.encode(), data, "a decoded pull page re-encodes differently");
+    assert_eq!(
+        page.encode(),
+        data,
+        "a decoded pull page re-encodes differently"
+    );
     for (_, bytes) in &page.changes {
         if let Ok(sealed) = SealedChange::from_bytes(bytes) {
             let _ = sealed.verify();
@@ -123,7 +136,11 @@ pub fn push_body(data: &[u8]) {
     let Ok(frames) = decode_push(data) else {
         return;
     };
-    assert_eq!(encode_push(&frames), data, "a decoded push body re-encodes differently");
+    assert_eq!(
+        encode_push(&frames),
+        data,
+        "a decoded push body re-encodes differently"
+    );
     for frame in frames {
         if let Ok(sealed) = SealedChange::from_bytes(frame) {
             let _ = sealed.verify();
@@ -141,16 +158,28 @@ pub fn invite(data: &[u8]) {
     if let Ok(invite) = Invite::parse(text) {
         let _ = invite.verify(&office().id(), 0);
         let again = Invite::parse(&invite.to_text());
-        assert_eq!(again.as_ref(), Ok(&invite), "a parsed invite does not parse back");
+        assert_eq!(
+            again.as_ref(),
+            Ok(&invite),
+            "a parsed invite does not parse back"
+        );
         // The JSON form (inside an enrollment) goes through the same parser.
         if let Ok(json) = serde_json::to_string(&invite) {
             let back = serde_json::from_str::<Invite>(&json).ok();
-            assert_eq!(back.as_ref(), Some(&invite), "an invite's JSON form does not parse back");
+            assert_eq!(
+                back.as_ref(),
+                Some(&invite),
+                "an invite's JSON form does not parse back"
+            );
         }
     }
     if let Ok(keys) = text.parse::<OfficeKeys>() {
         let again = keys.to_string().parse::<OfficeKeys>();
-        assert_eq!(again.as_ref(), Ok(&keys), "parsed office keys do not parse back");
+        assert_eq!(
+            again.as_ref(),
+            Ok(&keys),
+            "parsed office keys do not parse back"
+        );
     }
     let _ = validate_team(text);
 }
@@ -192,13 +221,21 @@ pub fn server_json(data: &[u8]) {
         let _ = enrollment.invite.verify(&office, 0);
         let json = serde_json::to_vec(&enrollment).unwrap_or_default();
         let back = serde_json::from_slice::<Enrollment>(&json).ok();
-        assert_eq!(back.as_ref(), Some(&enrollment), "an enrollment does not parse back");
+        assert_eq!(
+            back.as_ref(),
+            Some(&enrollment),
+            "an enrollment does not parse back"
+        );
     }
     if let Ok(revocation) = serde_json::from_slice::<Revocation>(data) {
         let _ = revocation.verify(&office);
         let json = serde_json::to_vec(&revocation).unwrap_or_default();
         let back = serde_json::from_slice::<Revocation>(&json).ok();
-        assert_eq!(back.as_ref(), Some(&revocation), "a revocation does not parse back");
+        assert_eq!(
+            back.as_ref(),
+            Some(&revocation),
+            "a revocation does not parse back"
+        );
     }
     if let Ok(query) = std::str::from_utf8(data) {
         // What axum's `Query` extractor does with the query string of `GET /v1/pull`.
@@ -222,7 +259,14 @@ pub fn request_auth(data: &[u8]) {
     let Ok(header) = std::str::from_utf8(header) else {
         return;
     };
-    let _ = verify_request(header, REQUEST_METHOD, REQUEST_PATH, body, REQUEST_TIME, 300);
+    let _ = verify_request(
+        header,
+        REQUEST_METHOD,
+        REQUEST_PATH,
+        body,
+        REQUEST_TIME,
+        300,
+    );
 }
 
 /// Received Automerge changes applied to a case: written last (see docs/FUZZING.md).

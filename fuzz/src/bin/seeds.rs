@@ -34,7 +34,10 @@ fn main() {
         return;
     }
     let sealed = sealed_changes();
-    write("sealed_change", sealed.iter().map(|s| s.to_bytes()).collect());
+    write(
+        "sealed_change",
+        sealed.iter().map(|s| s.to_bytes()).collect(),
+    );
     pulls(&sealed);
     pushes(&sealed);
     invites();
@@ -212,10 +215,18 @@ fn invites() {
             .expect("issue")
             .to_text(),
         OfficeKeys::from_keys(office()).to_string(),
-        format!("\n  {}\n", OfficeKeys::from_keys(office()).to_string().replace(' ', "   ")),
+        format!(
+            "\n  {}\n",
+            OfficeKeys::from_keys(office())
+                .to_string()
+                .replace(' ', "   ")
+        ),
         "T03".into(),
     ];
-    write("invite", inputs.into_iter().map(String::into_bytes).collect());
+    write(
+        "invite",
+        inputs.into_iter().map(String::into_bytes).collect(),
+    );
 }
 
 fn enroll(device: &DeviceKeys, team: &str, name: Option<&str>) -> Enrollment {
@@ -248,7 +259,12 @@ fn rosters() {
     let sets: Vec<Vec<Statement>> = vec![
         vec![],
         vec![e(ea.clone())],
-        vec![e(ea.clone()), e(eb.clone()), e(ec.clone()), r(revoke_b.clone())],
+        vec![
+            e(ea.clone()),
+            e(eb.clone()),
+            e(ec.clone()),
+            r(revoke_b.clone()),
+        ],
         vec![
             r(revoke_b.clone()),
             e(eb.clone()),
