@@ -129,7 +129,7 @@ fn op_count(raw: &[u8]) -> Option<u64> {
     for (spec, len) in specs {
         let data = r.take(len)?;
         if spec == ACTION {
-            total = Some(run_lengths(data)?);
+            total = Some(total.unwrap_or(0).max(run_lengths(data)?));
         }
     }
     // A change with no action column has no operations.
@@ -215,14 +215,13 @@ fn refuse(reason: impl Into<String>) -> ModelError {
 }
 
 /// Judges the merged document `after` against `before` (the case as it was, `None` for a
-/// case first seen now). `Ok` means the merge keeps every rule of a case.
+/// case first seen now). `Ok` means the merge keeps every rule of a case. Together the rules
+/// imply that the whole case hydrates, without paying for a hydrate on every change.
 pub(crate) fn judge(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelError> {
     header(before, after)?;
-    objects(before, after)?;
-    values(after)?;
+    let groups = objects(before, after)?;
+    values(after, &groups)?;
     lists(before, after)?;
-    autosurgeon::hydrate::<_, crate::Case>(after)
-        .map_err(|e| refuse(format!("it leaves the case unreadable: {e}")))?;
     Ok(())
 }
 
@@ -241,6 +240,9 @@ fn header(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelErro
                     "it sets the case's schema to {}, which this version of Cairn does not write",
                     crate::json::scalar_json(&now)
                 )))
+            }
+            "id" if !matches!(&now, ScalarValue::Bytes(b) if b.len() == 16) => {
+                return Err(refuse("it sets a case id that is not one"))
             }
             "reference" => {
                 let text = as_str(&now, key)?;
@@ -266,29 +268,35 @@ fn header(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelErro
 }
 
 /// Every group map, text object and list is the one made at creation: replacing one would
-/// hide everything it holds. No key outside the model is written.
-fn objects(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelError> {
-    let mut expected: Vec<(ObjId, &str, ObjType)> = Vec::new();
-    for group in groups() {
-        expected.push((ROOT, group, ObjType::Map));
+/// hide everything it holds. No key outside the model is written. Returns each group's map.
+fn objects<'g>(
+    before: Option<&Automerge>,
+    after: &Automerge,
+) -> Result<Vec<(&'g str, ObjId)>, ModelError> {
+    let names = groups();
+    let mut groups = Vec::with_capacity(names.len());
+    for group in names {
+        groups.push((
+            group,
+            same_object(before, after, &ROOT, group, ObjType::Map)?,
+        ));
     }
     for (list, _, _) in LISTS {
-        expected.push((ROOT, list, ObjType::List));
+        same_object(before, after, &ROOT, list, ObjType::List)?;
     }
-    for (parent, key, ty) in &expected {
-        same_object(before, after, parent, key, *ty)?;
-    }
+    let parent = |group: Option<&str>| match group {
+        Some(g) => groups
+            .iter()
+            .find(|(name, _)| *name == g)
+            .map(|(_, id)| id.clone()),
+        None => Some(ROOT),
+    };
     for spec in fields().iter().filter(|f| f.ty == FieldType::Text) {
-        let parent = match spec.group() {
-            Some(group) => single_object(after, &ROOT, group, ObjType::Map)?,
-            None => ROOT,
+        let Some(obj) = parent(spec.group()) else {
+            continue;
         };
-        let parent_before = match (before, spec.group()) {
-            (Some(b), Some(group)) => Some(single_object(b, &ROOT, group, ObjType::Map)?),
-            (Some(_), None) => Some(ROOT),
-            (None, _) => None,
-        };
-        let now = single_object(after, &parent, spec.leaf(), ObjType::Text)?;
+        // The group map is the same object before and after, so its id serves both.
+        let now = same_object(before, after, &obj, spec.leaf(), ObjType::Text)?;
         if after.length(&now) > crate::MAX_TEXT_CHARS {
             return Err(refuse(format!(
                 "it makes `{}` longer than {} characters",
@@ -296,59 +304,57 @@ fn objects(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelErr
                 crate::MAX_TEXT_CHARS
             )));
         }
-        if let (Some(b), Some(pb)) = (before, parent_before) {
-            if single_object(b, &pb, spec.leaf(), ObjType::Text)? != now {
-                return Err(refuse(format!("it replaces the text of `{}`", spec.key)));
-            }
-        }
     }
     // No stray keys at the root or in a group.
     let root_known = |k: &str| {
         HEADER.contains(&k)
-            || groups().contains(&k)
+            || groups.iter().any(|(g, _)| *g == k)
             || LISTS.iter().any(|(l, _, _)| *l == k)
             || fields().iter().any(|f| f.group().is_none() && f.key == k)
     };
     if let Some(stray) = after.keys(ROOT).find(|k| !root_known(k)) {
         return Err(refuse(format!("it writes `{stray}`, which no case holds")));
     }
-    for group in groups() {
-        let obj = single_object(after, &ROOT, group, ObjType::Map)?;
+    for (group, obj) in &groups {
         let known = |k: &str| {
             fields()
                 .iter()
                 .any(|f| f.group() == Some(group) && f.leaf() == k)
         };
-        if let Some(stray) = after.keys(&obj).find(|k| !known(k)) {
+        if let Some(stray) = after.keys(obj).find(|k| !known(k)) {
             return Err(refuse(format!(
                 "it writes `{group}.{stray}`, which no case holds"
             )));
         }
     }
-    Ok(())
+    Ok(groups)
 }
 
+/// The one object of type `ty` at `parent[key]`, which must be the one there before.
 fn same_object(
     before: Option<&Automerge>,
     after: &Automerge,
     parent: &ObjId,
     key: &str,
     ty: ObjType,
-) -> Result<(), ModelError> {
+) -> Result<ObjId, ModelError> {
     let now = single_object(after, parent, key, ty)?;
     if let Some(before) = before {
         if single_object(before, parent, key, ty)? != now {
             return Err(refuse(format!("it replaces the case's `{key}`")));
         }
     }
-    Ok(())
+    Ok(now)
 }
 
 /// Every value of every scalar field (conflicting ones too) is one the command line accepts.
-fn values(after: &Automerge) -> Result<(), ModelError> {
+fn values(after: &Automerge, groups: &[(&str, ObjId)]) -> Result<(), ModelError> {
     for spec in fields().iter().filter(|f| f.ty != FieldType::Text) {
         let obj = match spec.group() {
-            Some(group) => single_object(after, &ROOT, group, ObjType::Map)?,
+            Some(group) => match groups.iter().find(|(name, _)| *name == group) {
+                Some((_, id)) => id.clone(),
+                None => continue,
+            },
             None => ROOT,
         };
         let all = after
