@@ -14,6 +14,10 @@ use crate::{tls, SyncError};
 /// The longest a request waits, in total, on a server's `429` before giving up.
 const MAX_RATE_WAIT: Duration = Duration::from_secs(60);
 /// What a device is told when the server's quota for it is full.
+/// The largest answer read from a server. Pages are a few MiB (the server's byte budget);
+/// a compromised server must not be able to make a device read gigabytes into memory.
+pub const MAX_RESPONSE_BYTES: usize = 32 << 20;
+
 const QUOTA_FULL: &str = "the server's storage quota for this device is full; ask the office";
 
 /// How long a `429` answer asks to wait: its `retry-after` seconds (1 if absent or not a
@@ -237,9 +241,28 @@ impl Client {
         }
     }
 
-    async fn body(&self, response: Response) -> Result<Vec<u8>, SyncError> {
-        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
-        Ok(bytes.to_vec())
+    /// The answer's body, read chunk by chunk and refused past [`MAX_RESPONSE_BYTES`].
+    async fn body(&self, mut response: Response) -> Result<Vec<u8>, SyncError> {
+        let too_large = || {
+            SyncError::Protocol(format!(
+                "the server sent an answer over {} MiB; it may be compromised",
+                MAX_RESPONSE_BYTES >> 20
+            ))
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(&e))? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     async fn json<T: serde::de::DeserializeOwned>(
@@ -317,6 +340,77 @@ mod tests {
         cairn_server::RunningServer::start(&srv, None)
             .await
             .unwrap()
+    }
+
+    /// A compromised server: the genuine pinned certificate, but every answer is a flood of
+    /// zeros (64 MiB at most), announced with a huge content-length or sent chunked.
+    async fn flooding_server(dir: &std::path::Path, chunked: bool) -> (String, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let cert = cairn_server::tls::generate("127.0.0.1".parse().unwrap()).unwrap();
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_path, cert.cert_pem).unwrap();
+        std::fs::write(&key_path, cert.key_pem).unwrap();
+        let (config, fingerprint) = cairn_server::tls::load(&cert_path, &key_path).unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut head: Vec<u8> = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buf).await {
+                            Ok(n) if n > 0 && head.len() < 65536 => head.extend(&buf[..n]),
+                            _ => return,
+                        }
+                    }
+                    let answer: &[u8] = if chunked {
+                        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+                    } else {
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 68719476736\r\n\r\n"
+                    };
+                    if tls.write_all(answer).await.is_err() {
+                        return;
+                    }
+                    let zeros = vec![0u8; 1 << 20];
+                    for _ in 0..64 {
+                        let sent = if chunked {
+                            let mut framed = format!("{:x}\r\n", zeros.len()).into_bytes();
+                            framed.extend(&zeros);
+                            framed.extend(b"\r\n");
+                            tls.write_all(&framed).await
+                        } else {
+                            tls.write_all(&zeros).await
+                        };
+                        if sent.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, fingerprint)
+    }
+
+    #[tokio::test]
+    async fn a_flooding_server_cannot_fill_a_devices_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = DeviceKeys::generate();
+        for chunked in [false, true] {
+            let (url, fingerprint) = flooding_server(dir.path(), chunked).await;
+            let client = Client::new(&url, &fingerprint).unwrap();
+            match client.roster(&keys).await {
+                Err(SyncError::Protocol(message)) => {
+                    assert!(message.contains("over 32 MiB"), "{message}")
+                }
+                other => panic!("chunked {chunked}: {other:?}"),
+            }
+        }
     }
 
     #[tokio::test]
