@@ -34,8 +34,8 @@ pub const DEFAULT_ENROLL_MAX_BYTES: usize = 16 * 1024;
 pub const DEFAULT_ENROLL_PER_MINUTE: u32 = 30;
 /// Default cap on open connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
-/// Default memory budget of request and pull-page bodies in flight: 64 MiB.
-pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 64 * 1024 * 1024;
+/// Default memory budget of request and pull-page bodies in flight: 32 MiB.
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 32 * 1024 * 1024;
 /// Default time for a new connection's TLS handshake and first request head.
 pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 /// Default time a kept-alive connection may wait for its next request head.
@@ -375,7 +375,7 @@ mod tests {
         assert!(ServerConfig::load(dir.path()).is_err());
         let small = config
             .render()
-            .replace("max_inflight_bytes = 67108864", "max_inflight_bytes = 1000");
+            .replace("max_inflight_bytes = 33554432", "max_inflight_bytes = 1000");
         std::fs::write(dir.path().join(CONFIG_FILE), small).unwrap();
         let err = ServerConfig::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("max_inflight_bytes"), "{err}");
