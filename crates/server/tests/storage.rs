@@ -421,3 +421,63 @@ async fn sqlite_keeps_everything_across_reopen() {
     );
     assert_eq!(s.pull(0, None, 10).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn sqlite_counts_what_a_schema_1_database_already_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    let a = DeviceKeys::generate().id();
+    let stored = {
+        let s = SqliteStorage::open(&path).await.unwrap();
+        s.insert_changes(vec![change(&a, 1, "m"), change(&a, 2, "m")])
+            .await
+            .unwrap();
+        s.stored_bytes(&a).await.unwrap()
+    };
+    assert!(stored > 0);
+    // What a server from before quotas left: no usage table, schema version 1.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE device_usage; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+    let s = SqliteStorage::open(&path).await.unwrap();
+    assert_eq!(s.stored_bytes(&a).await.unwrap(), stored);
+}
+
+#[tokio::test]
+async fn postgres_counts_what_a_database_without_usage_already_stored() {
+    let Ok(url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
+        println!("skipped: CAIRN_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let schema = format!("cairn_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+    let a = DeviceKeys::generate().id();
+    let s = PostgresStorage::open_in_schema(&url, Some(&schema))
+        .await
+        .unwrap();
+    s.insert_changes(vec![change(&a, 1, "m"), change(&a, 2, "m")])
+        .await
+        .unwrap();
+    let stored = s.stored_bytes(&a).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP TABLE {schema}.device_usage"))
+        .await
+        .unwrap();
+    // Reopening fills the new usage table from the changes already stored.
+    let reopened = PostgresStorage::open_in_schema(&url, Some(&schema)).await;
+    let counted = match &reopened {
+        Ok(s) => s.stored_bytes(&a).await.ok(),
+        Err(_) => None,
+    };
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = conn.await;
+    assert_eq!(counted, Some(stored), "{:?}", reopened.err());
+}
