@@ -1,21 +1,22 @@
 //! Authentication of signed requests, in two steps so that no stranger can make the server
 //! read a body: from the head alone, the `authorization` header's form, its time and that
-//! its device is an enrolled, unrevoked member (then that device's rate and requests in
-//! progress); only then the body, within the limits of [`crate::guard`]; then the signature,
+//! its device is an enrolled, unrevoked member (then that device's rate, and its requests in
+//! progress from that address); only then the body, within the limits of [`crate::guard`]; then the signature,
 //! which covers the body's SHA-256. A request refused from its head has its body (if small)
 //! read and thrown away before the answer, so that an honest client still sending reads the
 //! refusal rather than a reset connection.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use cairn_crypto::DeviceId;
 use cairn_protocol::{unix_now, verify_request, ErrorCode, ProtocolError, Refusal, Roster};
 
-use crate::app::{too_large, AppState};
+use crate::app::{too_large, AppState, Peer};
 use crate::error::ApiError;
 use crate::guard::{rate_limited, Hold};
 
@@ -122,11 +123,19 @@ impl FromRequest<Arc<AppState>> for Signed {
             Ok(found) => found,
             Err(e) => return Err(budget.refuse(body, limit, e).await),
         };
-        if let Err(wait) = state.guards.device_rate.take(&device) {
+        // The rate is charged once the signature holds (below), so that someone who only
+        // knows a device's id cannot spend its requests; here it is only checked.
+        if let Err(wait) = state.guards.device_rate.check(&device) {
             let e = rate_limited(wait, "this device is sending too many requests");
             return Err(budget.refuse(body, limit, e).await);
         }
-        let Some(in_flight) = state.guards.in_flight.enter(device) else {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<Peer>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(Peer(peer))| {
+                peer.ip()
+            });
+        let Some(in_flight) = state.guards.in_flight.enter(device, ip) else {
             let e = rate_limited(
                 std::time::Duration::from_secs(1),
                 "this device has too many requests in progress",
@@ -155,6 +164,11 @@ impl FromRequest<Arc<AppState>> for Signed {
                 "the authorization header names two devices; this client does not speak Cairn's protocol v1",
             ));
         }
+        state
+            .guards
+            .device_rate
+            .take(&device)
+            .map_err(|wait| rate_limited(wait, "this device is sending too many requests"))?;
         Ok(Signed {
             device,
             roster,

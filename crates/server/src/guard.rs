@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -45,6 +46,24 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
         }
     }
 
+    /// Whether `key` has a token now (taking none), or how long until it has one.
+    pub(crate) fn check(&self, key: &K) -> Result<(), Duration> {
+        let buckets = lock(&self.buckets);
+        match buckets.get(key) {
+            None => Ok(()),
+            Some((tokens, at)) => {
+                let now = Instant::now();
+                let tokens =
+                    (tokens + now.duration_since(*at).as_secs_f64() * self.per_sec).min(self.burst);
+                if tokens >= 1.0 {
+                    Ok(())
+                } else {
+                    Err(Duration::from_secs_f64((1.0 - tokens) / self.per_sec))
+                }
+            }
+        }
+    }
+
     /// Takes one token for `key`, or says how long until one is there.
     pub(crate) fn take(&self, key: &K) -> Result<(), Duration> {
         let now = Instant::now();
@@ -72,16 +91,21 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
     }
 }
 
-/// How many requests each device has in progress.
+/// Who a request in progress is counted against: the device its head names, and the
+/// address it came from, so that someone who knows a device's id (the office's is in every
+/// invite) but not its key cannot take that device's places from elsewhere.
+type Requester = (DeviceId, IpAddr);
+
+/// How many requests each device has in progress, per address.
 pub(crate) struct InFlight {
-    counts: Arc<Mutex<HashMap<DeviceId, u32>>>,
+    counts: Arc<Mutex<HashMap<Requester, u32>>>,
     max: u32,
 }
 
 /// One request in progress; dropping it ends it.
 pub(crate) struct InFlightGuard {
-    counts: Arc<Mutex<HashMap<DeviceId, u32>>>,
-    device: DeviceId,
+    counts: Arc<Mutex<HashMap<Requester, u32>>>,
+    requester: Requester,
 }
 
 impl InFlight {
@@ -92,17 +116,18 @@ impl InFlight {
         }
     }
 
-    /// Counts a request of `device`, unless it already has `max` in progress.
-    pub(crate) fn enter(&self, device: DeviceId) -> Option<InFlightGuard> {
+    /// Counts a request of `device` from `ip`, unless it already has `max` in progress.
+    pub(crate) fn enter(&self, device: DeviceId, ip: IpAddr) -> Option<InFlightGuard> {
+        let requester = (device, ip);
         let mut counts = lock(&self.counts);
-        let count = counts.entry(device).or_insert(0);
+        let count = counts.entry(requester).or_insert(0);
         if *count >= self.max {
             return None;
         }
         *count += 1;
         Some(InFlightGuard {
             counts: self.counts.clone(),
-            device,
+            requester,
         })
     }
 }
@@ -110,10 +135,10 @@ impl InFlight {
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
         let mut counts = lock(&self.counts);
-        if let Some(count) = counts.get_mut(&self.device) {
+        if let Some(count) = counts.get_mut(&self.requester) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                counts.remove(&self.device);
+                counts.remove(&self.requester);
             }
         }
     }
@@ -268,8 +293,13 @@ mod tests {
     fn buckets_allow_a_burst_then_the_rate() {
         let buckets = TokenBuckets::new(2.0, 3, 10);
         for _ in 0..3 {
+            assert!(buckets.check(&1).is_ok());
             assert!(buckets.take(&1).is_ok());
         }
+        assert!(
+            buckets.check(&1).is_err(),
+            "checking takes nothing, and sees the empty bucket"
+        );
         let wait = buckets.take(&1).unwrap_err();
         assert!(wait <= Duration::from_millis(500), "{wait:?}");
         assert!(buckets.take(&2).is_ok(), "keys are independent");
@@ -293,12 +323,17 @@ mod tests {
     fn in_flight_counts_and_releases() {
         let in_flight = InFlight::new(2);
         let d = DeviceId([1; 32]);
-        let a = in_flight.enter(d).unwrap();
-        let _b = in_flight.enter(d).unwrap();
-        assert!(in_flight.enter(d).is_none());
-        assert!(in_flight.enter(DeviceId([2; 32])).is_some());
+        let (here, there): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        let a = in_flight.enter(d, here).unwrap();
+        let _b = in_flight.enter(d, here).unwrap();
+        assert!(in_flight.enter(d, here).is_none());
+        assert!(in_flight.enter(DeviceId([2; 32]), here).is_some());
+        assert!(
+            in_flight.enter(d, there).is_some(),
+            "another address counts apart"
+        );
         drop(a);
-        assert!(in_flight.enter(d).is_some());
+        assert!(in_flight.enter(d, here).is_some());
     }
 
     #[tokio::test]

@@ -430,6 +430,17 @@ async fn a_device_over_its_rate_gets_429_with_retry_after() {
     });
     let honest = server.device("T2").await;
     let noisy = server.device("T1").await;
+    // Someone who knows the honest device's id but not its key cannot spend its requests.
+    let stranger = DeviceKeys::generate();
+    for _ in 0..20 {
+        let auth = sign_request(&stranger, "GET", paths::ROSTER, b"", unix_now())
+            .replace(&stranger.id().to_string(), &honest.id().to_string());
+        let answer = server.send("GET", paths::ROSTER, vec![], Some(auth)).await;
+        assert_eq!(
+            (answer.status, answer.code().as_str()),
+            (401, "bad_signature")
+        );
+    }
     let mut limited = None;
     for _ in 0..40 {
         let auth = sign_request(&noisy, "GET", paths::ROSTER, b"", unix_now());
