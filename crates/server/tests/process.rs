@@ -116,6 +116,13 @@ fn command_line() {
         "max_request_bytes = 4194304",
         "max_page = 1000",
         "max_clock_skew_secs = 300",
+        "max_change_bytes = 2097152",
+        "device_quota_bytes = 1073741824",
+        "max_connections = 512",
+        "max_inflight_bytes = 33554432",
+        "header_timeout_secs = 10",
+        "idle_timeout_secs = 30",
+        "body_timeout_secs = 60",
         "[office]",
     ] {
         assert!(config.contains(setting), "{setting}");
