@@ -179,8 +179,14 @@ async fn half_sent_heads_and_idle_connections_are_closed() {
             }
         }
         assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+        let started = std::time::Instant::now();
+        let half_closed = closed_within(&mut half, LIVENESS);
+        println!(
+            "a half-sent head was closed after {:.1} s (header timeout 2 s)",
+            started.elapsed().as_secs_f64()
+        );
         [
-            closed_within(&mut half, LIVENESS),
+            half_closed,
             closed_within(&mut silent, LIVENESS),
             closed_within(&mut bare, LIVENESS),
             closed_within(&mut idle, LIVENESS),
