@@ -234,9 +234,16 @@ impl Vault {
                 }
                 // Signed by its author, then refused for its content: judged once only.
                 Opened::Refused(refused, Some(sealed)) => {
-                    if !was_refused(&tx, &sealed, bytes, &path)? {
-                        remember_refused(&tx, &sealed, bytes, &path)?;
-                        report.refused.push(refused);
+                    match refused_before(&tx, &sealed, bytes, &path)? {
+                        Some(true) => {}
+                        Some(false) => report.refused.push(Refused {
+                            reason: different(sealed.seq),
+                            ..refused
+                        }),
+                        None => {
+                            remember_refused(&tx, &sealed, bytes, &path)?;
+                            report.refused.push(refused);
+                        }
                     }
                     continue;
                 }
@@ -257,24 +264,19 @@ impl Vault {
                 report.unreadable += 1;
                 continue;
             };
-            if was_refused(&tx, &sealed, bytes, &path)? {
-                continue;
-            }
             let stored = stored_bytes(&tx, &sealed, &path)?
                 .or_else(|| seen.get(&(sealed.author, sealed.seq)).cloned());
-            match stored {
-                Some(existing) if existing == *bytes => {
+            match (stored, refused_before(&tx, &sealed, bytes, &path)?) {
+                (_, Some(true)) => continue,
+                (Some(existing), _) if existing == *bytes => {
                     report.duplicates += 1;
                     continue;
                 }
-                Some(_) => {
-                    report.refused.push(refuse(format!(
-                        "a different change {} of this device is already here: a replay or a forgery",
-                        sealed.seq
-                    )));
+                (Some(_), _) | (None, Some(false)) => {
+                    report.refused.push(refuse(different(sealed.seq)));
                     continue;
                 }
-                None => {}
+                (None, None) => {}
             }
             seen.insert((sealed.author, sealed.seq), bytes.clone());
             by_case
@@ -337,6 +339,11 @@ impl Vault {
         tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
         Ok(report)
     }
+}
+
+/// Why a second change under a number already judged is refused.
+fn different(seq: u64) -> String {
+    format!("a different change {seq} of this device is already here or was refused: a replay or a forgery")
 }
 
 fn refused_for(change: &Received, reason: String) -> Refused {
@@ -507,14 +514,15 @@ fn incomplete_is_none(
     }
 }
 
-/// Whether this very change was refused before; a different change under the same number
-/// is not (the caller reports it as a replay or forgery).
-fn was_refused(
+/// Whether a change under this author and number was refused before: `Some(true)` for these
+/// very bytes (judged already, say nothing), `Some(false)` for other bytes (a replay or a
+/// forgery), `None` if not.
+fn refused_before(
     tx: &rusqlite::Connection,
     sealed: &SealedChange,
     bytes: &[u8],
     path: &std::path::Path,
-) -> Result<bool, VaultError> {
+) -> Result<Option<bool>, VaultError> {
     let digest: Option<Vec<u8>> = tx
         .query_row(
             "SELECT digest FROM refused WHERE author = ?1 AND seq = ?2",
@@ -523,7 +531,7 @@ fn was_refused(
         )
         .optional()
         .map_err(|e| VaultError::sqlite(path, e))?;
-    Ok(digest.is_some_and(|d| d == Sha256::digest(bytes).as_slice()))
+    Ok(digest.map(|d| d == Sha256::digest(bytes).as_slice()))
 }
 
 fn remember_refused(

@@ -1,0 +1,183 @@
+//! The vault's apply path on real SQLite files: what a pulled page does to a vault, whatever
+//! order, repetition or forgery it arrives in.
+#![allow(clippy::unwrap_used)]
+
+use cairn_crypto::{KeyFileCost, SecretString};
+use cairn_model::{Edit, Kind};
+use cairn_vault::{Home, NewVault, Role, SyncState, Vault};
+
+struct Pair {
+    _dir: tempfile::TempDir,
+    a: Vault,
+    b: Vault,
+}
+
+fn vault(dir: &std::path::Path, name: &str) -> Vault {
+    Home::new(dir.join(name))
+        .create(
+            &SecretString::from("pass".to_owned()),
+            KeyFileCost::LogN(4),
+            NewVault {
+                team: "T03".into(),
+                name: None,
+                role: Role::Field,
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap()
+}
+
+/// Two teammates, each sealing to the other as a roster would have them.
+fn pair() -> Pair {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = vault(dir.path(), "a");
+    let mut b = vault(dir.path(), "b");
+    let (a_pub, b_pub) = (a.keys().public(), b.keys().public());
+    for (v, other) in [(&mut a, b_pub), (&mut b, a_pub)] {
+        let mut state = SyncState::default();
+        state
+            .recipients
+            .insert("T03".into(), vec![other.recipient.to_string()]);
+        v.set_sync_state(&state).unwrap();
+    }
+    Pair { _dir: dir, a, b }
+}
+
+fn outbox(v: &Vault) -> Vec<Vec<u8>> {
+    v.outbox(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect()
+}
+
+fn team(t: &'static str) -> impl Fn(&cairn_crypto::SealedChange) -> Result<Option<String>, String> {
+    move |_| Ok(Some(t.to_string()))
+}
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+#[test]
+fn a_page_applies_once_and_its_cursor_comes_with_it() {
+    let mut p = pair();
+    let created = p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
+    p.a.edit_case(
+        &created.reference,
+        &[Edit::Note { text: "n".into() }],
+        now(),
+    )
+    .unwrap();
+    let page = outbox(&p.a);
+    let report = p.b.apply_page(&page, 7, &team("T03")).unwrap();
+    assert_eq!((report.applied, report.duplicates), (2, 0));
+    assert_eq!(p.b.sync_state().unwrap().cursor, 7);
+    // The same page again (an interrupted sync resumed): nothing new.
+    let again = p.b.apply_page(&page, 7, &team("T03")).unwrap();
+    assert_eq!((again.applied, again.duplicates), (0, 2));
+    assert_eq!(
+        p.b.case(&created.reference).unwrap().heads(),
+        p.a.case(&created.reference).unwrap().heads()
+    );
+    p.b.check().unwrap();
+}
+
+#[test]
+fn a_change_waits_for_its_dependency_then_both_apply() {
+    let mut p = pair();
+    let created = p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
+    p.a.edit_case(
+        &created.reference,
+        &[Edit::set("person.sex", "male")],
+        now(),
+    )
+    .unwrap();
+    let page = outbox(&p.a);
+    let late = p.b.apply_page(&page[1..], 1, &team("T03")).unwrap();
+    assert_eq!(late.applied, 1);
+    assert_eq!(p.b.list().unwrap().len(), 0, "no case without its creation");
+    let first = p.b.apply_page(&page[..1], 2, &team("T03")).unwrap();
+    assert_eq!(first.applied, 1);
+    let case = p.b.case(&created.reference).unwrap().case().unwrap();
+    assert_eq!(case.person.sex.as_deref(), Some("male"));
+    p.b.check().unwrap();
+}
+
+/// Change 1 of `p.a`'s log sealed again: the same content, other bytes, validly signed.
+fn twin_of_first(p: &Pair) -> Vec<u8> {
+    let sealed = cairn_crypto::SealedChange::from_bytes(&outbox(&p.a)[0]).unwrap();
+    let plain = sealed.open(p.b.keys()).unwrap();
+    cairn_crypto::SealedChange::seal(
+        p.a.keys(),
+        &[p.b.keys().public().recipient],
+        sealed.kind,
+        sealed.case_id,
+        sealed.seq,
+        &plain,
+    )
+    .unwrap()
+    .to_bytes()
+}
+
+#[test]
+fn another_teams_device_is_refused_once_and_the_cursor_moves_on() {
+    let mut p = pair();
+    p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
+    let page = outbox(&p.a);
+    let foreign = p.b.apply_page(&page, 1, &team("T04")).unwrap();
+    assert_eq!(foreign.applied, 0);
+    assert!(
+        foreign.refused[0].reason.contains("team T04"),
+        "{:?}",
+        foreign.refused
+    );
+    assert_eq!(
+        p.b.sync_state().unwrap().cursor,
+        1,
+        "the cursor moves past a refusal"
+    );
+    // Refused once, judged once: the same bytes are not reported again.
+    let again = p.b.apply_page(&page, 2, &team("T04")).unwrap();
+    assert!(again.refused.is_empty(), "{:?}", again.refused);
+    assert_eq!(p.b.sync_state().unwrap().cursor, 2);
+    // Other bytes under the refused number: equivocation, refused too, never applied.
+    let twin =
+        p.b.apply_page(&[twin_of_first(&p)], 3, &team("T03"))
+            .unwrap();
+    assert_eq!(twin.applied, 0);
+    assert!(
+        twin.refused[0].reason.contains("different change 1"),
+        "{:?}",
+        twin.refused
+    );
+}
+
+#[test]
+fn a_second_change_under_a_held_number_is_refused_as_a_forgery() {
+    let mut p = pair();
+    let created = p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
+    p.b.apply_page(&outbox(&p.a), 1, &team("T03")).unwrap();
+    let report =
+        p.b.apply_page(&[twin_of_first(&p)], 2, &team("T03"))
+            .unwrap();
+    assert_eq!(report.applied, 0);
+    assert!(
+        report.refused[0].reason.contains("different change 1"),
+        "{:?}",
+        report.refused
+    );
+    // A forged signature is refused before anything else.
+    let mut forged = cairn_crypto::SealedChange::from_bytes(&outbox(&p.a)[0]).unwrap();
+    forged.ciphertext[40] ^= 1;
+    let report =
+        p.b.apply_page(&[forged.to_bytes()], 3, &team("T03"))
+            .unwrap();
+    assert!(
+        report.refused[0].reason.contains("does not verify"),
+        "{:?}",
+        report.refused
+    );
+    assert!(p.b.case(&created.reference).is_ok());
+    p.b.check().unwrap();
+}
