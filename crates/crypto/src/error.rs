@@ -41,6 +41,14 @@ pub enum CryptoError {
     /// A public key or recipient string does not parse.
     #[error("invalid public key: {0}")]
     InvalidKey(String),
+    /// Bytes sealed under a team key do not open with the key given.
+    #[error("cannot decrypt with team {team}'s epoch {epoch} key: it was sealed for another team or epoch, or is damaged")]
+    NotTeamKey {
+        /// The key's team.
+        team: String,
+        /// The key's epoch.
+        epoch: u32,
+    },
     /// Encryption failed (should not happen with valid recipients).
     #[error("encryption failed: {0}")]
     Encrypt(String),

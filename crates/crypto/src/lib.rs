@@ -12,12 +12,14 @@ mod keyfile;
 mod keys;
 mod local;
 mod sealed;
+mod team;
 
 pub use error::CryptoError;
 pub use keyfile::{lock_keys, unlock_keys, KeyFileCost};
 pub use keys::{device_tag, verify_signature, DeviceId, DeviceKeys, PublicKeys};
 pub use local::LocalCipher;
 pub use sealed::{SealedChange, SealedKind};
+pub use team::{TeamKey, TEAM_SEAL_OVERHEAD};
 
 /// Re-exported so callers can hold a passphrase without depending on `secrecy` themselves.
 pub use secrecy::{ExposeSecret, SecretString};
