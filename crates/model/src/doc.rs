@@ -130,9 +130,9 @@ impl CaseDoc {
     /// judged as a whole, and if the merge breaks a rule of the case (its identity changes, an
     /// append-only entry goes or changes, a value the command line would refuse appears) the
     /// answer is [`ModelError::Refused`] and the document is left as it was. Changes already
-    /// present are ignored. A change whose dependencies have not arrived yet is held in memory
-    /// until they do (see [`CaseDoc::missing_deps`]) and judged then; it is not part of
-    /// [`CaseDoc::save`] until then, so keep the raw change.
+    /// present are ignored. A change whose dependencies have not arrived yet is held back
+    /// (see [`CaseDoc::missing_deps`]; [`CaseDoc::save`] keeps it) and judged with the change
+    /// that releases it.
     pub fn apply_changes(&mut self, raw_changes: &[Vec<u8>]) -> Result<(), ModelError> {
         let changes = decode_changes(raw_changes)?;
         let mut merged = self.doc.clone();

@@ -181,3 +181,73 @@ fn a_second_change_under_a_held_number_is_refused_as_a_forgery() {
     assert!(p.b.case(&created.reference).is_ok());
     p.b.check().unwrap();
 }
+
+#[test]
+fn a_change_held_back_is_judged_when_its_dependency_arrives() {
+    use automerge::transaction::Transactable;
+    use automerge::ReadDoc;
+    let mut p = pair();
+    let created =
+        p.a.create_case(
+            Kind::Killed,
+            "KHR",
+            &[Edit::Note {
+                text: "kept".into(),
+            }],
+            now(),
+        )
+        .unwrap();
+    p.a.edit_case(
+        &created.reference,
+        &[Edit::set("person.sex", "male")],
+        now(),
+    )
+    .unwrap();
+    let page = outbox(&p.a);
+    let plain: Vec<Vec<u8>> = page
+        .iter()
+        .map(|b| {
+            cairn_crypto::SealedChange::from_bytes(b)
+                .unwrap()
+                .open(p.b.keys())
+                .unwrap()
+        })
+        .collect();
+    // A third change, made after the second, deletes the note.
+    let mut doc = automerge::Automerge::new()
+        .with_actor(automerge::ActorId::from(p.a.keys().id().0.as_slice()));
+    for raw in &plain {
+        doc.apply_changes([automerge::Change::try_from(raw.as_slice()).unwrap()])
+            .unwrap();
+    }
+    let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
+    let mut tx = doc.transaction();
+    tx.delete(&notes, 0).unwrap();
+    let hash = tx.commit().0.unwrap();
+    let delete = doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec();
+    let sealed = cairn_crypto::SealedChange::seal(
+        p.a.keys(),
+        &[p.b.keys().public().recipient],
+        cairn_crypto::SealedKind::CaseChange,
+        *created.id.as_bytes(),
+        3,
+        &delete,
+    )
+    .unwrap()
+    .to_bytes();
+    // Delivered out of order (as only a server reordering could): the deletion waits for the
+    // second change, and is judged when that arrives.
+    p.b.apply_page(&page[..1], 1, &team("T03")).unwrap();
+    let held = p.b.apply_page(&[sealed], 2, &team("T03")).unwrap();
+    assert!(held.refused.is_empty(), "{:?}", held.refused);
+    let released = p.b.apply_page(&page[1..], 3, &team("T03")).unwrap();
+    assert!(
+        released.refused[0]
+            .reason
+            .contains("deletes or moves an entry of notes"),
+        "{:?}",
+        released.refused
+    );
+    let case = p.b.case(&created.reference).unwrap().case().unwrap();
+    assert_eq!(case.notes.len(), 1);
+}
