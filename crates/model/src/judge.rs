@@ -7,7 +7,11 @@
 //! rewrites the case's identity, deletes or rewrites an append-only entry, replaces one of the
 //! case's objects, or leaves a value the command line would refuse.
 
-use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
+use std::collections::HashSet;
+
+use automerge::{
+    legacy, ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ROOT,
+};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -217,12 +221,67 @@ fn refuse(reason: impl Into<String>) -> ModelError {
 /// Judges the merged document `after` against `before` (the case as it was, `None` for a
 /// case first seen now). `Ok` means the merge keeps every rule of a case. Together the rules
 /// imply that the whole case hydrates, without paying for a hydrate on every change.
+///
+/// Only what the merge wrote to can have changed, so with a `before` the rules are checked on
+/// the objects that the newly applied changes' operations target (changes held back until now
+/// included), and the cost follows the size of the change, not of the case.
 pub(crate) fn judge(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelError> {
-    header(before, after)?;
-    let groups = objects(before, after)?;
-    values(after, &groups)?;
-    lists(before, after)?;
+    let scope = match before {
+        Some(before) => Scope::between(before, after),
+        None => Scope::everything(),
+    };
+    if scope.touches(&ROOT) {
+        header(before, after)?;
+    }
+    let groups = objects(before, after, &scope)?;
+    values(after, &groups, &scope)?;
+    lists(before, after, &scope)?;
     Ok(())
+}
+
+/// The objects a merge wrote to.
+struct Scope {
+    everything: bool,
+    root: bool,
+    objects: HashSet<(u64, ActorId)>,
+}
+
+impl Scope {
+    fn everything() -> Scope {
+        Scope {
+            everything: true,
+            root: true,
+            objects: HashSet::new(),
+        }
+    }
+
+    /// What the changes in `after` but not in `before` write to.
+    fn between(before: &Automerge, after: &Automerge) -> Scope {
+        let mut scope = Scope {
+            everything: false,
+            root: false,
+            objects: HashSet::new(),
+        };
+        for change in after.get_changes(&before.get_heads()) {
+            for op in change.decode().operations {
+                match op.obj {
+                    legacy::ObjectId::Root => scope.root = true,
+                    legacy::ObjectId::Id(legacy::OpId(counter, actor)) => {
+                        scope.objects.insert((counter, actor));
+                    }
+                }
+            }
+        }
+        scope
+    }
+
+    fn touches(&self, obj: &ObjId) -> bool {
+        self.everything
+            || match obj {
+                ObjId::Root => self.root,
+                ObjId::Id(counter, actor, _) => self.objects.contains(&(*counter, actor.clone())),
+            }
+    }
 }
 
 /// The header holds one value per key, never changed after creation.
@@ -272,17 +331,22 @@ fn header(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelErro
 fn objects<'g>(
     before: Option<&Automerge>,
     after: &Automerge,
+    scope: &Scope,
 ) -> Result<Vec<(&'g str, ObjId)>, ModelError> {
+    // Replacing an object at the root takes an operation on the root.
+    let before_root = before.filter(|_| scope.touches(&ROOT));
     let names = groups();
     let mut groups = Vec::with_capacity(names.len());
     for group in names {
         groups.push((
             group,
-            same_object(before, after, &ROOT, group, ObjType::Map)?,
+            same_object(before_root, after, &ROOT, group, ObjType::Map)?,
         ));
     }
-    for (list, _, _) in LISTS {
-        same_object(before, after, &ROOT, list, ObjType::List)?;
+    if scope.touches(&ROOT) {
+        for (list, _, _) in LISTS {
+            same_object(before, after, &ROOT, list, ObjType::List)?;
+        }
     }
     let parent = |group: Option<&str>| match group {
         Some(g) => groups
@@ -296,8 +360,9 @@ fn objects<'g>(
             continue;
         };
         // The group map is the same object before and after, so its id serves both.
-        let now = same_object(before, after, &obj, spec.leaf(), ObjType::Text)?;
-        if after.length(&now) > crate::MAX_TEXT_CHARS {
+        let before_group = before.filter(|_| scope.touches(&obj));
+        let now = same_object(before_group, after, &obj, spec.leaf(), ObjType::Text)?;
+        if scope.touches(&now) && after.length(&now) > crate::MAX_TEXT_CHARS {
             return Err(refuse(format!(
                 "it makes `{}` longer than {} characters",
                 spec.key,
@@ -312,10 +377,12 @@ fn objects<'g>(
             || LISTS.iter().any(|(l, _, _)| *l == k)
             || fields().iter().any(|f| f.group().is_none() && f.key == k)
     };
-    if let Some(stray) = after.keys(ROOT).find(|k| !root_known(k)) {
-        return Err(refuse(format!("it writes `{stray}`, which no case holds")));
+    if scope.touches(&ROOT) {
+        if let Some(stray) = after.keys(ROOT).find(|k| !root_known(k)) {
+            return Err(refuse(format!("it writes `{stray}`, which no case holds")));
+        }
     }
-    for (group, obj) in &groups {
+    for (group, obj) in groups.iter().filter(|(_, obj)| scope.touches(obj)) {
         let known = |k: &str| {
             fields()
                 .iter()
@@ -348,7 +415,7 @@ fn same_object(
 }
 
 /// Every value of every scalar field (conflicting ones too) is one the command line accepts.
-fn values(after: &Automerge, groups: &[(&str, ObjId)]) -> Result<(), ModelError> {
+fn values(after: &Automerge, groups: &[(&str, ObjId)], scope: &Scope) -> Result<(), ModelError> {
     for spec in fields().iter().filter(|f| f.ty != FieldType::Text) {
         let obj = match spec.group() {
             Some(group) => match groups.iter().find(|(name, _)| *name == group) {
@@ -357,6 +424,9 @@ fn values(after: &Automerge, groups: &[(&str, ObjId)]) -> Result<(), ModelError>
             },
             None => ROOT,
         };
+        if !scope.touches(&obj) {
+            continue;
+        }
         let all = after
             .get_all(&obj, spec.leaf())
             .map_err(ModelError::corrupt)?;
@@ -395,78 +465,92 @@ fn values(after: &Automerge, groups: &[(&str, ObjId)]) -> Result<(), ModelError>
 
 /// Entries are only ever added: every entry there before is still there, in the same order,
 /// with the same content; every entry is a map of known keys, one text value each.
-fn lists(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelError> {
+fn lists(before: Option<&Automerge>, after: &Automerge, scope: &Scope) -> Result<(), ModelError> {
     for (list, keys, required) in LISTS {
-        let now = entries(after, list, keys, required)?;
-        let Some(before) = before else { continue };
-        let then = entries(before, list, keys, required)?;
-        let mut rest = now.iter();
-        for old in &then {
-            // Subsequence: concurrent appends may land between old entries, nothing may go.
-            match rest.by_ref().find(|new| new.0 == old.0) {
-                Some(new) if new.1 == old.1 => {}
-                Some(_) => return Err(refuse(format!("it rewrites an entry of {list}"))),
-                None => return Err(refuse(format!("it deletes or moves an entry of {list}"))),
+        let obj = single_object(after, &ROOT, list, ObjType::List)?;
+        let old: Vec<ObjId> = match before {
+            // Entries are added and removed by operations on the list itself.
+            Some(before) if scope.touches(&obj) => {
+                before.list_range(&obj, ..).map(|item| item.id()).collect()
             }
+            Some(_) => Vec::new(),
+            None => Vec::new(),
+        };
+        let mut rest = old.iter().peekable();
+        for item in after.list_range(&obj, ..) {
+            let id = item.id();
+            let is_old = if before.is_some() && !scope.touches(&obj) {
+                true // No entry added or removed: every entry here was here before.
+            } else if rest.peek() == Some(&&id) {
+                rest.next();
+                true
+            } else {
+                false
+            };
+            if is_old {
+                // An entry changes only through operations on it.
+                if scope.touches(&id) && !scope.everything {
+                    return Err(refuse(format!("it rewrites an entry of {list}")));
+                }
+                continue;
+            }
+            let automerge::ValueRef::Object(ObjType::Map) = item.value else {
+                return Err(refuse(format!(
+                    "it puts something other than an entry in {list}"
+                )));
+            };
+            entry(after, &id, list, keys, required)?;
+        }
+        // Subsequence: concurrent appends may land between old entries, nothing may go.
+        if rest.next().is_some() {
+            return Err(refuse(format!("it deletes or moves an entry of {list}")));
         }
     }
     Ok(())
 }
 
-/// A list's entries: object id and content (key, value) in key order.
-type Entry = (ObjId, Vec<(String, String)>);
-
-fn entries(
+/// Checks a new entry of `list`: known keys, one text value each, the required ones present.
+fn entry(
     doc: &Automerge,
+    entry: &ObjId,
     list: &str,
     keys: &[&str],
     required: usize,
-) -> Result<Vec<Entry>, ModelError> {
-    let obj = single_object(doc, &ROOT, list, ObjType::List)?;
-    let mut out = Vec::new();
-    for item in doc.list_range(&obj, ..) {
-        let automerge::ValueRef::Object(ObjType::Map) = item.value else {
-            return Err(refuse(format!(
-                "it puts something other than an entry in {list}"
-            )));
+) -> Result<(), ModelError> {
+    let mut content = Vec::new();
+    for key in doc.keys(entry) {
+        if !keys.contains(&key.as_str()) {
+            return Err(refuse(format!("it writes `{key}` in an entry of {list}")));
+        }
+        // An optional key left empty is written as null.
+        let value = match single_scalar(doc, entry, &key)? {
+            ScalarValue::Null if !keys[..required].contains(&key.as_str()) => continue,
+            other => as_str(&other, &key)?.to_string(),
         };
-        let entry = item.id();
-        let mut content = Vec::new();
-        for key in doc.keys(&entry) {
-            if !keys.contains(&key.as_str()) {
-                return Err(refuse(format!("it writes `{key}` in an entry of {list}")));
-            }
-            // An optional key left empty is written as null.
-            let value = match single_scalar(doc, &entry, &key)? {
-                ScalarValue::Null if !keys[..required].contains(&key.as_str()) => continue,
-                other => as_str(&other, &key)?.to_string(),
-            };
-            content.push((key, value));
-        }
-        for key in &keys[..required] {
-            let present = content
-                .iter()
-                .any(|(k, v)| k == key && !v.trim().is_empty());
-            if !present {
-                return Err(refuse(format!(
-                    "it adds an entry to {list} without `{key}`"
-                )));
-            }
-        }
-        if list == "sources" {
-            let consent = content
-                .iter()
-                .find(|(k, _)| k == "consent")
-                .map(|(_, v)| v.as_str());
-            if !consent.is_some_and(|c| CONSENTS.contains(&c)) {
-                return Err(refuse(
-                    "it adds a source whose consent is not yes, no or unknown",
-                ));
-            }
-        }
-        out.push((entry, content));
+        content.push((key, value));
     }
-    Ok(out)
+    for key in &keys[..required] {
+        let present = content
+            .iter()
+            .any(|(k, v)| k == key && !v.trim().is_empty());
+        if !present {
+            return Err(refuse(format!(
+                "it adds an entry to {list} without `{key}`"
+            )));
+        }
+    }
+    if list == "sources" {
+        let consent = content
+            .iter()
+            .find(|(k, _)| k == "consent")
+            .map(|(_, v)| v.as_str());
+        if !consent.is_some_and(|c| CONSENTS.contains(&c)) {
+            return Err(refuse(
+                "it adds a source whose consent is not yes, no or unknown",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The one scalar value at `obj[key]`; none, several or an object is refused.
