@@ -13,7 +13,11 @@
 
 use std::sync::OnceLock;
 
+use time::OffsetDateTime;
+use uuid::Uuid;
+
 use cairn_crypto::{unlock_keys, DeviceKeys, SealedChange, SecretString};
+use cairn_model::{screen_change, CaseDoc, Edit, Kind, Reference};
 use cairn_protocol::{
     decode_push, encode_push, validate_team, verify_request, EnrollResponse, Enrollment, ErrorBody,
     ErrorCode, Invite, OfficeKeys, PullPage, PullQuery, PushResponse, Revocation, Roster,
@@ -269,5 +273,184 @@ pub fn request_auth(data: &[u8]) {
     );
 }
 
-/// Received Automerge changes applied to a case: written last (see docs/FUZZING.md).
-pub fn case_changes(_data: &[u8]) {}
+/// The case every `case_changes` input is applied to, and genuine changes of it.
+pub struct CaseFixture {
+    /// The case's snapshot as the receiving vault stores it ([`CaseDoc::save`]).
+    pub saved: Vec<u8>,
+    /// The case's id.
+    pub id: Uuid,
+    /// The raw change that created it (by the fixed device, [`device`]).
+    pub created: Vec<u8>,
+    /// Genuine edits of it by a teammate (the fixed office key's actor), in order, each
+    /// depending on the one before.
+    pub edits: Vec<Vec<u8>>,
+}
+
+/// The fixed case: created by [`device`] at a fixed time with a fixed id, then edited by
+/// [`office`]; everything deterministic but the keys' fixture files.
+pub fn case_fixture() -> &'static CaseFixture {
+    static FIXTURE: OnceLock<CaseFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("a valid time");
+        let creator = device().id();
+        let id = Uuid::from_u128(0x0c0f_fee0_0000_4000_8000_0000_0000_0001);
+        let reference =
+            Reference::new("KHR", "T03", &creator.tag(), 17).expect("a valid reference");
+        let (doc, created) = CaseDoc::create(
+            &creator.0,
+            id,
+            &reference,
+            Kind::Injured,
+            "creator",
+            now,
+            &[Edit::set("person.name", "Amina K.")],
+        )
+        .expect("create the fixture case");
+        let mut teammate = CaseDoc::from_changes(std::slice::from_ref(&created), &office().id().0)
+            .expect("the fixture case as a teammate receives it");
+        let edits = [
+            vec![Edit::set("status", "confirmed")],
+            vec![Edit::Note {
+                text: "Seen at the clinic; family informed.".into(),
+            }],
+            vec![Edit::Custody {
+                from: Some("field team".into()),
+                to: "office".into(),
+                place: Some("KHR".into()),
+                purpose: Some("archive".into()),
+                seal: Some("S-17".into()),
+            }],
+            vec![
+                Edit::Source {
+                    kind: "witness".into(),
+                    contact: None,
+                    consent: "yes".into(),
+                },
+                Edit::set("person.name", "Amina Karimi"),
+            ],
+        ];
+        let edits = edits
+            .iter()
+            .filter_map(|e| teammate.edit(e, "teammate", now).expect("a fixture edit"))
+            .collect();
+        CaseFixture {
+            saved: doc.save(),
+            id,
+            created,
+            edits,
+        }
+    })
+}
+
+/// `case_changes` input flag: add the genuine edit chosen by the two low bits, with one byte
+/// changed as the three mutation bytes say.
+pub const CASE_MUTATE: u8 = 0b0000_0100;
+/// `case_changes` input flag: apply to a case first seen here (as the vault does for a case it
+/// has no snapshot of) instead of the stored case.
+pub const CASE_NEW: u8 = 0b0000_1000;
+/// `case_changes` input flag, with [`CASE_NEW`]: the case's creation comes first.
+pub const CASE_WITH_CREATION: u8 = 0b0001_0000;
+const CASE_MAX_CHANGES: usize = 8;
+
+/// Builds a `case_changes` input: `flags`, three mutation bytes (position in the genuine edit,
+/// big-endian u16, then the byte to XOR there), then each change as `[u16 BE length][bytes]`.
+pub fn case_input(flags: u8, mutation: [u8; 3], changes: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = vec![flags];
+    out.extend_from_slice(&mutation);
+    for change in changes {
+        let len = u16::try_from(change.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&change[..usize::from(len)]);
+    }
+    out
+}
+
+/// Received Automerge changes applied to a case, along the vault's receive path
+/// (`Vault::apply_page` and `merge_case` in crates/vault/src/sync.rs): each raw change is
+/// screened ([`screen_change`]), refused alone if it fails; the rest are applied to the
+/// stored case loaded from its snapshot ([`CaseDoc::apply_changes`], which judges the merged
+/// case), all at once and, if that is refused, one at a time; or, for a case first seen here,
+/// rebuilt with [`CaseDoc::from_changes`]. An accepted case is then read as the vault and the
+/// command line read it, and its snapshot must load again.
+///
+/// Input: see [`case_input`]. Mutated changes keep their (now wrong) checksums: Automerge
+/// does not check a change's checksum when it decodes one, so none need fixing.
+pub fn case_changes(data: &[u8]) {
+    let fixture = case_fixture();
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let (mutation, mut rest) = rest.split_at(rest.len().min(3));
+    let mut raw: Vec<Vec<u8>> = Vec::new();
+    while raw.len() < CASE_MAX_CHANGES && rest.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+        raw.push(rest[2..2 + len].to_vec());
+        rest = &rest[2 + len..];
+    }
+    if flags & CASE_MUTATE != 0 && mutation.len() == 3 && !fixture.edits.is_empty() {
+        let mut edit = fixture.edits[usize::from(flags & 0b11) % fixture.edits.len()].clone();
+        let at = usize::from(u16::from_be_bytes([mutation[0], mutation[1]])) % edit.len();
+        edit[at] ^= mutation[2];
+        raw.push(edit);
+    }
+    // As the vault opens each change: screened first, refused alone if it fails.
+    let screened: Vec<Vec<u8>> = raw
+        .into_iter()
+        .filter(|change| screen_change(change).is_ok())
+        .collect();
+    let me = device().id().0;
+    if flags & CASE_NEW == 0 {
+        let Ok(stored) = CaseDoc::load(&fixture.saved, &me) else {
+            panic!("the fixture case's snapshot does not load");
+        };
+        let merge = |batch: &[Vec<u8>]| {
+            let mut doc = stored.clone();
+            doc.apply_changes(batch).map(|()| accepted(doc, fixture.id))
+        };
+        if merge(&screened).is_err() && screened.len() > 1 {
+            for one in screened.chunks(1) {
+                let _ = merge(one);
+            }
+        }
+    } else {
+        let mut offered = screened;
+        if flags & CASE_WITH_CREATION != 0 {
+            offered.insert(0, fixture.created.clone());
+        }
+        if let Ok(doc) = CaseDoc::from_changes(&offered, &me) {
+            // The vault checks the creation against its signed author's tag.
+            if let Some(creator) = doc.creator() {
+                if let Ok(key) = <[u8; 32]>::try_from(creator.as_slice()) {
+                    std::hint::black_box(
+                        cairn_crypto::device_tag(&key) == doc.reference().device_tag,
+                    );
+                }
+            }
+            accepted(doc, fixture.id);
+        }
+    }
+}
+
+/// What the vault and the command line do with a case once a merge is accepted.
+fn accepted(mut doc: CaseDoc, id: Uuid) {
+    std::hint::black_box(doc.id() == id);
+    let _ = doc.reference().to_string();
+    let _ = doc.missing_deps();
+    let _ = doc.headline();
+    let saved = doc.save();
+    let _ = doc.case();
+    let _ = doc.history();
+    let _ = doc.conflicts();
+    let _ = doc.to_json();
+    let _ = doc.changes();
+    let reloaded = CaseDoc::load(&saved, &device().id().0);
+    assert!(
+        reloaded.is_ok(),
+        "an accepted case's snapshot does not load again: {:?}",
+        reloaded.err()
+    );
+    // A local edit on top, as the next `cairn case edit` would make.
+    if let Ok(now) = OffsetDateTime::from_unix_timestamp(1_790_000_600) {
+        let _ = doc.edit(&[Edit::set("status", "rejected")], "me", now);
+    }
+}

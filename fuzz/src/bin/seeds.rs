@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use cairn_crypto::{lock_keys, DeviceKeys, KeyFileCost, SealedChange, SealedKind, SecretString};
 use cairn_fuzz::targets::{
-    device, office, FIXTURE_PASSPHRASE, REQUEST_METHOD, REQUEST_PATH, REQUEST_TIME,
+    case_fixture, case_input, device, office, CASE_MUTATE, CASE_NEW, CASE_WITH_CREATION,
+    FIXTURE_PASSPHRASE, REQUEST_METHOD, REQUEST_PATH, REQUEST_TIME,
 };
 use cairn_model::{CaseDoc, Edit, Kind, Reference};
 use cairn_protocol::{
@@ -353,4 +354,45 @@ fn requests() {
     );
 }
 
-fn case_changes() {}
+fn case_changes() {
+    let fx = case_fixture();
+    let edits = &fx.edits;
+    let mut reversed = edits.clone();
+    reversed.reverse();
+    // A concurrent edit of the same field by a third device: a conflict to keep.
+    let third = DeviceKeys::generate();
+    let mut other = CaseDoc::from_changes(std::slice::from_ref(&fx.created), &third.id().0)
+        .expect("the fixture case as a third device receives it");
+    let concurrent = other
+        .edit(
+            &[Edit::set("status", "under_investigation")],
+            "third",
+            now(),
+        )
+        .expect("edit")
+        .expect("a change");
+    // Another case's changes, offered to this one.
+    let (_, foreign) = case_history(&third, 5);
+    let first = edits.first().cloned().unwrap_or_default();
+    let inputs = vec![
+        case_input(0, [0; 3], edits),
+        case_input(0, [0; 3], &reversed),
+        case_input(
+            CASE_MUTATE | 1,
+            [0, 0x40, 0x01],
+            std::slice::from_ref(&first),
+        ),
+        case_input(
+            CASE_MUTATE | 3,
+            [0, 0x90, 0x20],
+            &edits[..edits.len().min(3)],
+        ),
+        case_input(0, [0; 3], &[first.clone(), concurrent.clone()]),
+        case_input(CASE_NEW | CASE_WITH_CREATION, [0; 3], edits),
+        case_input(CASE_NEW, [0; 3], &[concurrent, fx.created.clone(), first]),
+        case_input(CASE_NEW, [0; 3], edits),
+        case_input(0, [0; 3], &foreign[..foreign.len().min(3)]),
+        case_input(0, [0; 3], std::slice::from_ref(&fx.created)),
+    ];
+    write("case_changes", inputs);
+}
