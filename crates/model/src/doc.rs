@@ -5,6 +5,8 @@
 //! come back in through [`CaseDoc::apply_changes`]; applying the same changes in any order, any
 //! number of times, gives the same document.
 
+use std::collections::HashSet;
+
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType, ReadDoc, ROOT};
 use time::format_description::well_known::Rfc3339;
@@ -28,6 +30,10 @@ pub struct CaseDoc {
     pub(crate) doc: Automerge,
     id: Uuid,
     reference: Reference,
+    /// Received changes whose dependencies are not here yet. Cairn holds them itself rather
+    /// than in Automerge's queue, so each is checked and judged when it becomes applicable.
+    /// Not part of [`CaseDoc::save`]: whoever stores changes offers them again.
+    waiting: Vec<Change>,
 }
 
 impl CaseDoc {
@@ -58,6 +64,7 @@ impl CaseDoc {
             doc,
             id,
             reference: reference.clone(),
+            waiting: Vec::new(),
         };
         // Read back what was written, so a bug here shows up now rather than on another device.
         case.case()?;
@@ -72,22 +79,36 @@ impl CaseDoc {
         CaseDoc::from_automerge(doc.with_actor(actor))
     }
 
-    /// Rebuilds a document from raw changes alone, e.g. a case first seen in a sync pull.
-    /// The changes may come in any order; while the case's creation is not among them the
-    /// answer is [`ModelError::Incomplete`]. The result is judged like any received change
-    /// (see [`CaseDoc::apply_changes`]).
+    /// Builds a case first seen here from its received changes, judging each as
+    /// [`CaseDoc::apply_changes`] does. While the creation is not among them the answer is
+    /// [`ModelError::Incomplete`]; a change that lands before it (it does not depend on the
+    /// creation, so it is no edit of this case) is refused.
     pub fn from_changes(raw_changes: &[Vec<u8>], actor: &[u8]) -> Result<CaseDoc, ModelError> {
         let mut doc = Automerge::new().with_actor(actor_id(actor)?);
-        doc.apply_changes(decode_changes(raw_changes)?)
-            .map_err(ModelError::corrupt)?;
-        if doc
-            .get_all(ROOT, "schema")
-            .map_err(ModelError::corrupt)?
-            .is_empty()
-        {
+        let waiting = merge(&mut doc, decode_changes(raw_changes)?)?;
+        if !has_case(&doc)? {
             return Err(ModelError::Incomplete);
         }
-        judge(None, &doc)?;
+        let mut case = CaseDoc::from_automerge(doc)?;
+        case.waiting = waiting;
+        Ok(case)
+    }
+
+    /// Replays changes this vault already accepted (its own log), without judging them again.
+    /// Changes still waiting for a dependency are left out, as in [`CaseDoc::save`].
+    pub fn from_log(raw_changes: &[Vec<u8>], actor: &[u8]) -> Result<CaseDoc, ModelError> {
+        let mut doc = Automerge::new().with_actor(actor_id(actor)?);
+        let mut pending = decode_changes(raw_changes)?;
+        let mut known = actors(&doc);
+        while let Some(i) = pending.iter().position(|c| applicable(&doc, c)) {
+            let change = pending.remove(i);
+            check_actors(&known, &change)?;
+            known.insert(change.actor_id().clone());
+            doc.apply_changes([change]).map_err(ModelError::corrupt)?;
+        }
+        if !has_case(&doc)? {
+            return Err(ModelError::Incomplete);
+        }
         CaseDoc::from_automerge(doc)
     }
 
@@ -106,7 +127,12 @@ impl CaseDoc {
             .map_err(|e| ModelError::Corrupt(format!("no case id: {e}")))?;
         let reference: Reference = autosurgeon::hydrate_prop(&doc, &ROOT, "reference")
             .map_err(|e| ModelError::Corrupt(format!("no reference: {e}")))?;
-        Ok(CaseDoc { doc, id, reference })
+        Ok(CaseDoc {
+            doc,
+            id,
+            reference,
+            waiting: Vec::new(),
+        })
     }
 
     /// The case's kind and evidentiary status (as a list line shows them), read without
@@ -126,19 +152,21 @@ impl CaseDoc {
 
     /// Applies raw changes received from any device.
     ///
-    /// Each change is screened first (see [`screen_change`]); the merged document is then
-    /// judged as a whole, and if the merge breaks a rule of the case (its identity changes, an
-    /// append-only entry goes or changes, a value the command line would refuse appears) the
-    /// answer is [`ModelError::Refused`] and the document is left as it was. Changes already
-    /// present are ignored. A change whose dependencies have not arrived yet is held back
-    /// (see [`CaseDoc::missing_deps`]; [`CaseDoc::save`] keeps it) and judged with the change
-    /// that releases it.
+    /// Each change is screened first (see [`screen_change`]), then applied on its own as
+    /// soon as every change it depends on is here, and the merged case judged: if it breaks a
+    /// rule of the case (its identity changes, an append-only entry goes or changes, a value
+    /// the command line would refuse appears) the answer is [`ModelError::RefusedChange`],
+    /// naming that change, and the document is left as it was. Judging one change at a time
+    /// means how changes are grouped into pages never changes what is accepted. Changes
+    /// already present are ignored; a change whose dependencies have not arrived waits (see
+    /// [`CaseDoc::missing_deps`]) and is judged when they do.
     pub fn apply_changes(&mut self, raw_changes: &[Vec<u8>]) -> Result<(), ModelError> {
-        let changes = decode_changes(raw_changes)?;
+        let mut changes = self.waiting.clone();
+        changes.extend(decode_changes(raw_changes)?);
         let mut merged = self.doc.clone();
-        merged.apply_changes(changes).map_err(ModelError::corrupt)?;
-        judge(Some(&self.doc), &merged)?;
+        let waiting = merge(&mut merged, changes)?;
         self.doc = merged;
+        self.waiting = waiting;
         Ok(())
     }
 
@@ -197,9 +225,20 @@ impl CaseDoc {
         self.doc.get_heads()
     }
 
-    /// Hashes of changes that applied changes depend on but that have not arrived yet.
+    /// Hashes of changes that waiting changes depend on but that have not arrived yet.
     pub fn missing_deps(&self) -> Vec<ChangeHash> {
-        self.doc.get_missing_deps(&[])
+        let mut missing: Vec<ChangeHash> = self
+            .waiting
+            .iter()
+            .flat_map(|c| c.deps().iter().copied())
+            .filter(|d| {
+                self.doc.get_change_by_hash(d).is_none()
+                    && !self.waiting.iter().any(|w| w.hash() == *d)
+            })
+            .collect();
+        missing.sort();
+        missing.dedup();
+        missing
     }
 
     /// Raw bytes of every change in the document, dependencies first.
@@ -222,6 +261,82 @@ impl CaseDoc {
             .map(|c| c.raw_bytes().to_vec())
             .ok_or_else(|| ModelError::Corrupt(format!("change {hash} vanished after commit")))
     }
+}
+
+/// Applies `changes` one by one as each becomes applicable, judging each; returns those still
+/// waiting for a dependency.
+fn merge(doc: &mut Automerge, mut pending: Vec<Change>) -> Result<Vec<Change>, ModelError> {
+    pending.retain(|c| doc.get_change_by_hash(&c.hash()).is_none());
+    let mut known = actors(doc);
+    while let Some(i) = pending.iter().position(|c| applicable(doc, c)) {
+        let change = pending.remove(i);
+        let hash = change.hash();
+        let refused = |reason: String| ModelError::RefusedChange { hash, reason };
+        check_actors(&known, &change).map_err(|e| refused(e.to_string()))?;
+        known.insert(change.actor_id().clone());
+        let before = doc.clone();
+        doc.apply_changes([change])
+            .map_err(|e| refused(e.to_string()))?;
+        let judged = match (has_case(&before)?, has_case(doc)?) {
+            (true, _) => judge(Some(&before), doc),
+            (false, true) => judge(None, doc),
+            (false, false) => Err(ModelError::Refused(
+                "it writes to the case before its creation, without depending on it".into(),
+            )),
+        };
+        if let Err(e) = judged {
+            *doc = before;
+            return Err(refused(match e {
+                ModelError::Refused(reason) => reason,
+                other => other.to_string(),
+            }));
+        }
+        pending.retain(|c| doc.get_change_by_hash(&c.hash()).is_none());
+    }
+    Ok(pending)
+}
+
+/// Whether every change `change` depends on is in `doc`.
+fn applicable(doc: &Automerge, change: &Change) -> bool {
+    change
+        .deps()
+        .iter()
+        .all(|d| doc.get_change_by_hash(d).is_some())
+}
+
+/// Every device a change names (its author and those whose operations it refers to) must be
+/// known to the case already, except the author of its first change. Automerge 0.12 panics
+/// on an unknown one instead of refusing the change.
+fn check_actors(known: &HashSet<ActorId>, change: &Change) -> Result<(), ModelError> {
+    let author = change.actor_id();
+    if change.seq() > 1 && !known.contains(author) {
+        return Err(ModelError::Refused(
+            "it follows changes of its author that this case never received".into(),
+        ));
+    }
+    let mut names = change.actors();
+    if names.any(|a| !known.contains(a) && a != author) {
+        return Err(ModelError::Refused(
+            "it names a device this case has no change from".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The devices with a change in `doc`.
+fn actors(doc: &Automerge) -> HashSet<ActorId> {
+    doc.get_changes_meta(&[])
+        .into_iter()
+        .map(|meta| meta.actor.into_owned())
+        .collect()
+}
+
+/// Whether the document holds a case's creation yet.
+fn has_case(doc: &Automerge) -> Result<bool, ModelError> {
+    Ok(!doc
+        .get_all(ROOT, "schema")
+        .map_err(ModelError::corrupt)?
+        .is_empty())
 }
 
 fn actor_id(actor: &[u8]) -> Result<ActorId, ModelError> {

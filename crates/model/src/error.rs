@@ -73,6 +73,16 @@ pub enum ModelError {
     #[error("this edit is too large for one change; make it in several smaller edits.")]
     TooLarge,
 
+    /// One of several changes applied together was refused, for the reason given; the
+    /// document was left as it was.
+    #[error("{reason}")]
+    RefusedChange {
+        /// The refused change.
+        hash: automerge::ChangeHash,
+        /// One clause, as for [`ModelError::Refused`].
+        reason: String,
+    },
+
     /// The case's creation has not arrived yet, so there is no case to read.
     #[error("the case's creation has not arrived yet; sync again later.")]
     Incomplete,

@@ -89,10 +89,19 @@ pub fn screen_change(raw: &[u8]) -> Result<Screened, ModelError> {
         CHUNK_DOCUMENT => return Err(refuse("its content is a whole document, not a change")),
         other => return Err(refuse(format!("its content is an Automerge chunk of type {other}, not a change"))),
     }
-    let ops = op_count(raw).ok_or_else(|| refuse("its content is not a valid Automerge change"))?;
-    if ops > MAX_CHANGE_OPS {
+    let claims =
+        claims(raw).ok_or_else(|| refuse("its content is not a valid Automerge change"))?;
+    let ops = claims.ops;
+    if ops > MAX_CHANGE_OPS || claims.preds > MAX_CHANGE_OPS {
         return Err(refuse(format!(
-            "its content claims {ops} operations, over the limit of {MAX_CHANGE_OPS}"
+            "its content claims {ops} operations and {} references to earlier ones, over the limit of {MAX_CHANGE_OPS}",
+            claims.preds
+        )));
+    }
+    if claims.longest_key > MAX_KEY_BYTES {
+        return Err(refuse(format!(
+            "its content names a key of {} bytes, over the limit of {MAX_KEY_BYTES}",
+            claims.longest_key
         )));
     }
     let change = Change::try_from(raw)
@@ -105,12 +114,28 @@ pub fn screen_change(raw: &[u8]) -> Result<Screened, ModelError> {
     })
 }
 
-/// How many operations an uncompressed change chunk holds, read from the run lengths of its
-/// action column alone (Automerge walks operations until that column ends), in time linear in
-/// the bytes. `None` if the layout is not a change's.
-fn op_count(raw: &[u8]) -> Option<u64> {
-    /// The action column: id 4, unsigned integers (type 2), not deflated.
-    const ACTION: u64 = (4 << 4) | 2;
+/// What a change chunk's columns claim, read without walking its operations.
+struct Claims {
+    /// Operations (Automerge walks them until the action column ends).
+    ops: u64,
+    /// Predecessor references, summed over every operation (each becomes a list entry).
+    preds: u64,
+    /// The longest map key or mark name (each operation of a run copies its string).
+    longest_key: u64,
+}
+
+/// The longest map key a received change may use; Cairn's own are a few words.
+const MAX_KEY_BYTES: u64 = 64;
+
+/// Reads what an uncompressed change chunk's columns claim, from their run lengths alone, in
+/// time linear in the bytes. `None` if the layout is not a change's.
+fn claims(raw: &[u8]) -> Option<Claims> {
+    // Column specifications: id << 4 | type, not deflated (Automerge refuses deflated
+    // columns in a change chunk).
+    const ACTION: u64 = (4 << 4) | 2; // unsigned integers
+    const PRED_GROUP: u64 = 7 << 4; // group: how many predecessors each operation has
+    const KEY_STRING: u64 = (1 << 4) | 5; // strings
+    const MARK_NAME: u64 = (10 << 4) | 5; // strings
     let mut r = Reader(raw.get(9..)?);
     let len = usize::try_from(r.uleb()?).ok()?;
     let mut r = Reader(r.take(len)?);
@@ -129,39 +154,54 @@ fn op_count(raw: &[u8]) -> Option<u64> {
     for _ in 0..columns.min(raw.len() as u64) {
         specs.push((r.uleb()?, usize::try_from(r.uleb()?).ok()?));
     }
-    let mut total = None;
+    let mut claims = Claims {
+        ops: 0,
+        preds: 0,
+        longest_key: 0,
+    };
     for (spec, len) in specs {
         let data = r.take(len)?;
-        if spec == ACTION {
-            total = Some(total.unwrap_or(0).max(run_lengths(data)?));
+        match spec {
+            ACTION => claims.ops = claims.ops.max(runs(data, |r| r.uleb().map(|_| 1))?.0),
+            PRED_GROUP => claims.preds = claims.preds.max(runs(data, |r| r.uleb())?.1),
+            KEY_STRING | MARK_NAME => {
+                let longest = runs(data, |r| r.bytes().map(|b| b.len() as u64))?.2;
+                claims.longest_key = claims.longest_key.max(longest);
+            }
+            _ => {}
         }
     }
-    // A change with no action column has no operations.
-    Some(total.unwrap_or(0))
+    Some(claims)
 }
 
-/// The number of values in a run-length encoded column of unsigned integers.
-fn run_lengths(data: &[u8]) -> Option<u64> {
+/// Walks a run-length encoded column whose values `value` reads (and measures): returns how
+/// many values it holds, the sum of their measures, and the largest measure.
+fn runs(data: &[u8], value: impl Fn(&mut Reader<'_>) -> Option<u64>) -> Option<(u64, u64, u64)> {
     let mut r = Reader(data);
-    let mut total: u64 = 0;
+    let (mut count, mut sum, mut largest) = (0u64, 0u64, 0u64);
     while !r.0.is_empty() {
-        let count = r.sleb()?;
-        let n = match count {
-            c if c > 0 => {
-                r.uleb()?; // the repeated value
-                c.unsigned_abs()
+        match r.sleb()? {
+            // A run: one value repeated.
+            n if n > 0 => {
+                let v = value(&mut r)?;
+                count = count.saturating_add(n.unsigned_abs());
+                sum = sum.saturating_add(v.saturating_mul(n.unsigned_abs()));
+                largest = largest.max(v);
             }
-            c if c < 0 => {
-                for _ in 0..c.unsigned_abs().min(data.len() as u64 + 1) {
-                    r.uleb()?;
+            // Literals: that many values, each at least a byte, so bounded by the data.
+            n if n < 0 => {
+                for _ in 0..n.unsigned_abs() {
+                    let v = value(&mut r)?;
+                    count = count.saturating_add(1);
+                    sum = sum.saturating_add(v);
+                    largest = largest.max(v);
                 }
-                c.unsigned_abs()
             }
-            _ => r.uleb()?, // a run of nulls
-        };
-        total = total.saturating_add(n);
+            // A run of nulls.
+            _ => count = count.saturating_add(r.uleb()?),
+        }
     }
-    Some(total)
+    Some((count, sum, largest))
 }
 
 /// A cursor over LEB128-encoded bytes.
@@ -244,6 +284,9 @@ struct Scope {
     everything: bool,
     root: bool,
     objects: HashSet<(u64, ActorId)>,
+    /// Objects given something other than a character inserted or an element deleted: never
+    /// right for a text.
+    not_text: HashSet<(u64, ActorId)>,
 }
 
 impl Scope {
@@ -252,6 +295,7 @@ impl Scope {
             everything: true,
             root: true,
             objects: HashSet::new(),
+            not_text: HashSet::new(),
         }
     }
 
@@ -261,18 +305,43 @@ impl Scope {
             everything: false,
             root: false,
             objects: HashSet::new(),
+            not_text: HashSet::new(),
         };
         for change in after.get_changes(&before.get_heads()) {
             for op in change.decode().operations {
+                let text_like = match &op.action {
+                    legacy::OpType::Put(ScalarValue::Str(s)) => op.insert && s.chars().count() == 1,
+                    legacy::OpType::Delete => !op.insert,
+                    _ => false,
+                };
                 match op.obj {
                     legacy::ObjectId::Root => scope.root = true,
                     legacy::ObjectId::Id(legacy::OpId(counter, actor)) => {
+                        if !text_like {
+                            scope.not_text.insert((counter, actor.clone()));
+                        }
                         scope.objects.insert((counter, actor));
                     }
                 }
             }
         }
         scope
+    }
+
+    /// Whether a text object holds (or may hold, for a case first seen) only characters.
+    fn only_characters(&self, doc: &Automerge, text: &ObjId) -> bool {
+        if self.everything {
+            return doc.list_range(text, ..).all(|item| match item.value {
+                automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => {
+                    s.chars().count() == 1
+                }
+                _ => false,
+            });
+        }
+        match text {
+            ObjId::Root => false,
+            ObjId::Id(counter, actor, _) => !self.not_text.contains(&(*counter, actor.clone())),
+        }
     }
 
     fn touches(&self, obj: &ObjId) -> bool {
@@ -361,12 +430,14 @@ fn objects<'g>(
         };
         // The group map is the same object before and after, so its id serves both.
         let before_group = before.filter(|_| scope.touches(&obj));
-        let now = same_object(before_group, after, &obj, spec.leaf(), ObjType::Text)?;
-        if scope.touches(&now) && after.length(&now) > crate::MAX_TEXT_CHARS {
+        // (No cap on the merged length: two concurrent edits, each fine, could pass it
+        // together, and which one is refused would depend on arrival order. Operations per
+        // change and per case bound it instead.)
+        let text = same_object(before_group, after, &obj, spec.leaf(), ObjType::Text)?;
+        if scope.touches(&text) && !scope.only_characters(after, &text) {
             return Err(refuse(format!(
-                "it makes `{}` longer than {} characters",
-                spec.key,
-                crate::MAX_TEXT_CHARS
+                "it puts something other than text in `{}`",
+                spec.key
             )));
         }
     }
@@ -527,6 +598,11 @@ fn entry(
             ScalarValue::Null if !keys[..required].contains(&key.as_str()) => continue,
             other => as_str(&other, &key)?.to_string(),
         };
+        if key == "at" && OffsetDateTime::parse(&value, &Rfc3339).is_err() {
+            return Err(refuse(format!(
+                "it adds an entry to {list} dated `{value}`, which is not a time"
+            )));
+        }
         content.push((key, value));
     }
     for key in &keys[..required] {

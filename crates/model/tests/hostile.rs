@@ -41,7 +41,9 @@ fn refused(doc: &mut CaseDoc, change: Vec<u8>, reason: &str) {
     let heads = doc.heads();
     let case = doc.case().unwrap();
     match doc.apply_changes(&[change]) {
-        Err(ModelError::Refused(why)) => assert!(why.contains(reason), "{why}"),
+        Err(ModelError::Refused(why) | ModelError::RefusedChange { reason: why, .. }) => {
+            assert!(why.contains(reason), "{why}")
+        }
         other => panic!("expected a refusal naming {reason:?}, got {other:?}"),
     }
     assert_eq!(doc.heads(), heads);
@@ -271,7 +273,7 @@ fn operation_counts_are_read_without_walking_them() {
 }
 
 #[test]
-fn text_is_bounded_locally_and_from_peers() {
+fn text_is_bounded_where_it_is_typed() {
     let (mut doc, _) = setup();
     let long = "z".repeat(MAX_TEXT_CHARS + 1);
     assert!(matches!(
@@ -289,14 +291,26 @@ fn text_is_bounded_locally_and_from_peers() {
         .map(|k| Edit::set(*k, full.as_str()))
         .collect();
     assert_eq!(doc.edit(&edits, "a", at(1)), Err(ModelError::TooLarge));
+}
 
-    let (mut doc, mut raw) = setup();
-    let incident = raw.get(ROOT, "incident").unwrap().unwrap().1;
-    let narrative = raw.get(&incident, "narrative").unwrap().unwrap().1;
-    let change = forge(&mut raw, |tx| {
-        tx.splice_text(&narrative, 0, 0, &long).unwrap()
-    });
-    refused(&mut doc, change, "longer than");
+#[test]
+fn grouping_changes_into_pages_never_changes_what_is_accepted() {
+    // A peer adds a stray key, then removes it in its next change: the second alone is
+    // harmless, but the first is refused however the two arrive.
+    let (doc, mut raw) = setup();
+    let add = forge(&mut raw, |tx| tx.put(ROOT, "payload", "x").unwrap());
+    let remove = forge(&mut raw, |tx| tx.delete(ROOT, "payload").unwrap());
+    let mut together = doc.clone();
+    refused(&mut together, add.clone(), "payload");
+    let err = together
+        .apply_changes(&[add.clone(), remove.clone()])
+        .unwrap_err();
+    assert!(err.to_string().contains("payload"), "{err}");
+    // A case first seen with both in the same page: refused too.
+    let mut all = doc.changes();
+    all.extend([add, remove]);
+    let err = CaseDoc::from_changes(&all, &B).unwrap_err();
+    assert!(err.to_string().contains("payload"), "{err}");
 }
 
 #[test]
@@ -324,4 +338,120 @@ fn history_reads_what_a_change_did_not_what_it_says() {
         Some("dated before the case was created")
     );
     assert_eq!(history[0].fields, ["created", "note"]);
+}
+
+/// A hand-made change chunk with `cols` as its columns (no dependencies, author B, seq 1).
+fn chunk(cols: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    let mut body = vec![0];
+    uleb(32, &mut body);
+    body.extend(B);
+    body.extend([1, 1, 0, 0, 0]); // seq, start op, time, message, other actors
+    uleb(cols.len() as u64, &mut body);
+    for (spec, data) in cols {
+        uleb(*spec, &mut body);
+        uleb(data.len() as u64, &mut body);
+    }
+    for (_, data) in cols {
+        body.extend(data);
+    }
+    let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1];
+    uleb(body.len() as u64, &mut out);
+    out.extend(body);
+    out
+}
+
+#[test]
+fn columns_that_claim_more_than_their_bytes_are_refused_unparsed() {
+    // One operation whose list of predecessors claims 2^34 entries, in about 90 bytes:
+    // Automerge would allocate them all while parsing.
+    let n = 1u64 << 34;
+    let (mut group, mut actors, mut counters) = (vec![1], Vec::new(), Vec::new());
+    uleb(n, &mut group);
+    uleb(n, &mut actors); // a run of n (positive, so the same bytes in signed LEB128)...
+    actors.push(0); // ... of actor 0
+    uleb(n, &mut counters);
+    counters.push(0);
+    let bomb = chunk(&[
+        ((1 << 4) | 5, vec![1, 1, b'x']), // key "x"
+        ((3 << 4) | 4, vec![1]),          // not an insert
+        ((4 << 4) | 2, vec![1, 3]),       // one delete
+        ((5 << 4) | 6, vec![1, 0]),       // no value
+        (7 << 4, group),
+        ((7 << 4) | 1, actors),
+        ((7 << 4) | 3, counters),
+    ]);
+    assert!(bomb.len() < 100);
+    let err = screen_change(&bomb).unwrap_err();
+    assert!(
+        err.to_string().contains("references to earlier ones"),
+        "{err}"
+    );
+
+    // A map key of 500 kB named once and used by every operation of a run.
+    let (base, _) = new_case(&[]);
+    let mut raw = Automerge::load(&base.save())
+        .unwrap()
+        .with_actor(ActorId::from(B.as_slice()));
+    let key = "k".repeat(500_000);
+    let change = forge(&mut raw, |tx| {
+        for i in 0..100 {
+            tx.put(ROOT, key.as_str(), i % 2 == 0).unwrap();
+        }
+        tx.delete(ROOT, key.as_str()).unwrap();
+    });
+    let err = screen_change(&change).unwrap_err();
+    assert!(err.to_string().contains("key of 500000 bytes"), "{err}");
+}
+
+/// The change's dependencies removed, so it looks ready to apply.
+fn strip_deps(raw: &[u8]) -> Vec<u8> {
+    let mut i = 9;
+    while raw[i] & 0x80 != 0 {
+        i += 1;
+    }
+    let body = &raw[i + 1..];
+    let deps = body[0] as usize;
+    let mut new_body = vec![0u8];
+    new_body.extend(&body[1 + 32 * deps..]);
+    let mut out = raw[..9].to_vec();
+    uleb(new_body.len() as u64, &mut out);
+    out.extend(new_body);
+    out
+}
+
+#[test]
+fn a_change_naming_devices_the_case_never_saw_is_refused_not_a_panic() {
+    // Automerge 0.12 panics on a second change of an author it has never seen.
+    let (mut doc, mut raw) = setup();
+    forge(&mut raw, |tx| tx.put(ROOT, "kind", "injured").unwrap());
+    let second = strip_deps(&forge(&mut raw, |tx| {
+        tx.put(ROOT, "kind", "missing").unwrap()
+    }));
+    refused(&mut doc, second, "follows changes of its author");
+}
+
+#[test]
+fn text_holds_characters_and_entries_hold_times() {
+    let (mut doc, mut raw) = setup();
+    let incident = raw.get(ROOT, "incident").unwrap().unwrap().1;
+    let narrative = raw.get(&incident, "narrative").unwrap().unwrap().1;
+    let change = forge(&mut raw, |tx| {
+        let hidden = tx.insert_object(&narrative, 0, ObjType::Map).unwrap();
+        tx.put(&hidden, "anything", "no case holds this").unwrap();
+    });
+    refused(
+        &mut doc,
+        change,
+        "something other than text in `incident.narrative`",
+    );
+
+    let (mut doc, mut raw) = setup();
+    let list = notes(&raw);
+    let change = forge(&mut raw, |tx| {
+        let e = tx.insert_object(&list, 1, ObjType::Map).unwrap();
+        tx.put(&e, "at", "banana").unwrap();
+        tx.put(&e, "author", "b").unwrap();
+        tx.put(&e, "text", "t").unwrap();
+    });
+    refused(&mut doc, change, "dated `banana`");
 }

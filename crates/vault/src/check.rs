@@ -79,7 +79,7 @@ impl Vault {
                 waiting += 1;
                 continue;
             }
-            let replayed = CaseDoc::from_changes(raw, &me.0)?;
+            let replayed = CaseDoc::from_log(raw, &me.0)?;
             let stored = crate::cases::load(&tx, &self.cipher, id, &me.0, &path)?;
             if replayed.heads() != stored.heads() {
                 return Err(corrupt(format!(

@@ -253,13 +253,10 @@ impl Vault {
                 seq: sealed.seq,
                 reason,
             };
-            let team = match admit(&sealed) {
-                Ok(team) => team,
-                Err(reason) => {
-                    report.refused.push(refuse(reason));
-                    continue;
-                }
-            };
+            if let Err(reason) = admit(&sealed) {
+                report.refused.push(refuse(reason));
+                continue;
+            }
             let Some((plain, ops)) = plain else {
                 report.unreadable += 1;
                 continue;
@@ -286,20 +283,28 @@ impl Vault {
                     sealed,
                     bytes: bytes.clone(),
                     plain,
-                    team,
                     ops,
                 });
         }
         for (id, changes) in by_case {
             // All of a case's changes at once; if that is refused, one at a time in the
             // server's order, so one bad change never takes honest ones down with it.
-            let attempt = |tx: &mut rusqlite::Transaction<'_>, batch: &[Received]| {
+            let mut attempt = |tx: &mut rusqlite::Transaction<'_>, batch: &[Received]| {
                 let savepoint = tx.savepoint().map_err(|e| VaultError::sqlite(&path, e))?;
-                match merge_case(&savepoint, keys, cipher, id, batch, &me, now, &path) {
-                    Ok(()) => {
+                let case = Case {
+                    conn: &savepoint,
+                    keys,
+                    cipher,
+                    id,
+                    me: &me,
+                    path: &path,
+                };
+                match merge_case(&case, batch, now, admit) {
+                    Ok(held) => {
                         savepoint
                             .commit()
                             .map_err(|e| VaultError::sqlite(&path, e))?;
+                        report.refused.extend(held);
                         Ok(None)
                     }
                     // Dropping the savepoint rolls it back.
@@ -381,18 +386,33 @@ pub const MAX_CASE_BYTES: i64 = 32 << 20;
 /// far cheaper in bytes than in memory).
 pub const MAX_CASE_OPS: i64 = 2_000_000;
 
-/// Stores a case's received changes and merges them into its snapshot.
-#[allow(clippy::too_many_arguments)]
-fn merge_case(
-    conn: &rusqlite::Connection,
-    keys: &cairn_crypto::DeviceKeys,
-    cipher: &cairn_crypto::LocalCipher,
+/// One case of the vault, inside a page's transaction.
+struct Case<'a> {
+    conn: &'a rusqlite::Connection,
+    keys: &'a cairn_crypto::DeviceKeys,
+    cipher: &'a cairn_crypto::LocalCipher,
     id: Uuid,
+    me: &'a cairn_crypto::DeviceId,
+    path: &'a std::path::Path,
+}
+
+/// Stores a case's received changes and merges them into its snapshot, with any change held
+/// back for it earlier that they release. Returns the held-back changes refused on release
+/// (dropped from the log alone: the batch goes on without them).
+fn merge_case(
+    case: &Case<'_>,
     changes: &[Received],
-    me: &cairn_crypto::DeviceId,
     now: time::OffsetDateTime,
-    path: &std::path::Path,
-) -> Result<(), Failure> {
+    admit: &dyn Fn(&SealedChange) -> Result<Option<String>, String>,
+) -> Result<Vec<Refused>, Failure> {
+    let Case {
+        conn,
+        cipher,
+        id,
+        me,
+        path,
+        ..
+    } = *case;
     let (held_bytes, held_ops): (i64, i64) = conn
         .query_row(
             "SELECT COALESCE(SUM(length(sealed)), 0), COALESCE(SUM(ops), 0) FROM changes WHERE case_id = ?1",
@@ -428,31 +448,79 @@ fn merge_case(
         )
         .map_err(|e| VaultError::sqlite(path, e))?;
     }
-    let raw: Vec<Vec<u8>> = changes.iter().map(|c| c.plain.clone()).collect();
     let before = match load(conn, cipher, &id, &me.0, path) {
         Ok(doc) => Some(doc),
         Err(VaultError::UnknownCase(_)) => None,
         Err(e) => return Err(e.into()),
     };
     let is_new = before.is_none();
-    // The model judges the merged case: identity, append-only lists, values.
-    let mut doc = match before {
-        Some(mut doc) => {
-            doc.apply_changes(&raw).map_err(VaultError::from)?;
-            Some(doc)
-        }
-        // A case first seen here; its creation may not have arrived yet.
-        None => incomplete_is_none(CaseDoc::from_changes(&raw, &me.0))?,
+    // Offered to the model: the batch; for a case first seen here or with changes held back
+    // for a dependency, everything stored for it, in the order it arrived (the model skips
+    // what it has).
+    let mut offered: Vec<Stored> = if is_new || has_waiting(conn, &id, path)? {
+        case_log(case)?
+    } else {
+        changes
+            .iter()
+            .map(|c| Stored {
+                sealed: c.sealed.clone(),
+                bytes: c.bytes.clone(),
+                plain: c.plain.clone(),
+            })
+            .collect()
     };
-    // A change whose dependencies have not arrived waits inside Automerge and is not part of
-    // a saved snapshot: rebuild from the whole log once they may have arrived.
-    let incomplete = doc.as_ref().is_none_or(|d| !d.missing_deps().is_empty());
-    if incomplete || has_waiting(conn, &id, path)? {
-        doc = rebuild(conn, keys, &id, &me.0, path)?.or(doc);
-    }
-    let Some(doc) = doc.as_mut() else {
-        set_waiting(conn, &id, true, path)?;
-        return Ok(());
+    let in_batch = |s: &Stored| {
+        changes
+            .iter()
+            .any(|c| c.sealed.author == s.sealed.author && c.sealed.seq == s.sealed.seq)
+    };
+    let mut held_refused = Vec::new();
+    // The model judges each change on the merged case: identity, append-only lists, values.
+    let merged = loop {
+        let raw: Vec<Vec<u8>> = offered.iter().map(|s| s.plain.clone()).collect();
+        let result = match &before {
+            Some(doc) => {
+                let mut doc = doc.clone();
+                doc.apply_changes(&raw).map(|()| Some(doc))
+            }
+            None => match CaseDoc::from_changes(&raw, &me.0) {
+                Err(cairn_model::ModelError::Incomplete) => Ok(None),
+                other => other.map(Some),
+            },
+        };
+        let (hash, reason) = match result {
+            Ok(doc) => break doc,
+            Err(cairn_model::ModelError::RefusedChange { hash, reason }) => (hash, reason),
+            Err(e) => return Err(VaultError::from(e).into()),
+        };
+        let culprit = offered
+            .iter()
+            .position(|s| cairn_model::screen_change(&s.plain).is_ok_and(|c| c.hash == hash));
+        match culprit {
+            Some(i) if !in_batch(&offered[i]) => {
+                // Held back earlier and refused now it applies: it goes, the batch stays.
+                let held = offered.remove(i);
+                conn.execute(
+                    "DELETE FROM changes WHERE author = ?1 AND seq = ?2",
+                    params![held.sealed.author.0.as_slice(), held.sealed.seq as i64],
+                )
+                .map_err(|e| VaultError::sqlite(path, e))?;
+                remember_refused(conn, &held.sealed, &held.bytes, path)?;
+                held_refused.push(Refused {
+                    author: held.sealed.author.short(),
+                    seq: held.sealed.seq,
+                    reason,
+                });
+            }
+            _ => return Err(Failure::Refuse(reason)),
+        }
+    };
+    let mut doc = match merged {
+        Some(doc) => doc,
+        None => {
+            set_waiting(conn, &id, true, path)?;
+            return Ok(held_refused);
+        }
     };
     if doc.id() != id {
         return Err(Failure::Refuse(
@@ -460,29 +528,28 @@ fn merge_case(
         ));
     }
     // Only its team and the office write to a case: the reference's team decides whom the
-    // office encrypts the case to.
+    // office encrypts the case to. Changes held for a case not seen before were never checked.
     let team = doc.reference().team.clone();
-    if let Some(other) = changes
-        .iter()
-        .filter_map(|c| c.team.as_deref())
-        .find(|t| !t.eq_ignore_ascii_case(&team))
-    {
-        return Err(Failure::Refuse(format!(
-            "a device of team {other} may not write to a case of team {team}"
-        )));
+    for stored in &offered {
+        let author = admit(&stored.sealed).map_err(Failure::Refuse)?;
+        if let Some(other) = author.filter(|t| !t.eq_ignore_ascii_case(&team)) {
+            return Err(Failure::Refuse(format!(
+                "a device of team {other} may not write to a case of team {team}"
+            )));
+        }
     }
     if is_new {
-        creation_fits_author(doc, changes)?;
+        creation_fits_author(&doc, &offered)?;
     }
     set_waiting(conn, &id, !doc.missing_deps().is_empty(), path)?;
     // What has arrived is saved even while a dependency is missing, so the case stays visible.
-    write_case(conn, cipher, id, doc, now, path)?;
-    Ok(())
+    write_case(conn, cipher, id, &mut doc, now, path)?;
+    Ok(held_refused)
 }
 
 /// A creation carries its author's own tag (and, for a field device, its team) in its
 /// reference, so that no device mints references in another's name.
-fn creation_fits_author(doc: &CaseDoc, changes: &[Received]) -> Result<(), Failure> {
+fn creation_fits_author(doc: &CaseDoc, changes: &[Stored]) -> Result<(), Failure> {
     let creator = doc.creator();
     let Some(author) = changes
         .iter()
@@ -501,17 +568,6 @@ fn creation_fits_author(doc: &CaseDoc, changes: &[Received]) -> Result<(), Failu
         )));
     }
     Ok(())
-}
-
-/// `Incomplete` (the creation has not arrived) as `None`.
-fn incomplete_is_none(
-    doc: Result<CaseDoc, cairn_model::ModelError>,
-) -> Result<Option<CaseDoc>, VaultError> {
-    match doc {
-        Ok(doc) => Ok(Some(doc)),
-        Err(cairn_model::ModelError::Incomplete) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Whether a change under this author and number was refused before: `Some(true)` for these
@@ -566,29 +622,37 @@ fn stored_bytes(
     .map_err(|e| VaultError::sqlite(path, e))
 }
 
-/// Replays every stored change of a case; `None` while its creation has not arrived.
-fn rebuild(
-    tx: &rusqlite::Connection,
-    keys: &cairn_crypto::DeviceKeys,
-    id: &Uuid,
-    actor: &[u8; 32],
-    path: &std::path::Path,
-) -> Result<Option<CaseDoc>, VaultError> {
-    let sql = |e| VaultError::sqlite(path, e);
-    let mut stmt = tx
-        .prepare("SELECT sealed FROM changes WHERE case_id = ?1")
+/// Every stored change of a case, opened, in the order they arrived.
+fn case_log(case: &Case<'_>) -> Result<Vec<Stored>, VaultError> {
+    let sql = |e| VaultError::sqlite(case.path, e);
+    let mut stmt = case
+        .conn
+        .prepare("SELECT sealed FROM changes WHERE case_id = ?1 ORDER BY rowid")
         .map_err(sql)?;
     let rows = stmt
-        .query_map(params![id.as_bytes().as_slice()], |r| {
+        .query_map(params![case.id.as_bytes().as_slice()], |r| {
             r.get::<_, Vec<u8>>(0)
         })
         .map_err(sql)?;
-    let mut raw = Vec::new();
+    let mut out = Vec::new();
     for row in rows {
-        let sealed = SealedChange::from_bytes(&row.map_err(sql)?)?;
-        raw.push(sealed.open(keys)?);
+        let bytes = row.map_err(sql)?;
+        let sealed = SealedChange::from_bytes(&bytes)?;
+        let plain = sealed.open(case.keys)?;
+        out.push(Stored {
+            sealed,
+            bytes,
+            plain,
+        });
     }
-    incomplete_is_none(CaseDoc::from_changes(&raw, actor))
+    Ok(out)
+}
+
+/// A change as stored in the log, opened.
+struct Stored {
+    sealed: SealedChange,
+    bytes: Vec<u8>,
+    plain: Vec<u8>,
 }
 
 /// A change to apply.
@@ -598,8 +662,6 @@ struct Received {
     bytes: Vec<u8>,
     /// The Automerge change.
     plain: Vec<u8>,
-    /// Its author's team in the roster (`None`: the office).
-    team: Option<String>,
     /// Automerge operations in it.
     ops: u64,
 }
