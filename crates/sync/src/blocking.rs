@@ -44,6 +44,8 @@ impl BlockingSync {
     }
 
     /// Runs one sync (see [`crate::sync`]).
+    // The shape of `crate::sync`: what was done travels with the error, so nothing is hidden.
+    #[allow(clippy::result_large_err)]
     pub fn sync(&self, vault: &mut Vault, options: &Options, progress: &dyn Progress) -> Outcome {
         self.runtime
             .block_on(engine::sync(vault, options, progress))
