@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use cairn_crypto::{KeyFileCost, SecretString};
 use cairn_model::{Edit, Kind};
 use cairn_protocol::{unix_now, Invite, OfficeKeys};
-use cairn_sync::Options;
+use cairn_sync::{BlockingSync, Options};
 use cairn_vault::{Home, NewVault, Role, Vault};
 
 use crate::error::CliError;
@@ -21,7 +21,7 @@ use crate::output;
 pub fn run() -> Result<(), CliError> {
     let dir = tempfile::tempdir()
         .map_err(|e| CliError::failure(format!("cannot create a temporary folder: {e}")))?;
-    let runtime = crate::sync_cmd::runtime()?;
+    let client = BlockingSync::new()?;
     say(&format!(
         "Everything happens in {} and is wiped at the end.",
         dir.path().display()
@@ -53,20 +53,21 @@ pub fn run() -> Result<(), CliError> {
             &server.fingerprint,
             unix_now() + 3600,
         )?;
-        crate::sync_cmd::join_vault(&mut tablet, invite, &runtime)?;
+        client.join(&mut tablet, invite, &Options::default())?;
         say(&format!(
             "{name} joined as device {}",
             tablet.keys().id().short()
         ))?;
         tablets.push(tablet);
     }
-    let mut state = office.sync_state()?;
-    state.server = Some(format!("https://{}", server.addr));
-    state.fingerprint = Some(server.fingerprint.clone());
-    state.office = Some(office_keys.to_string());
-    office.set_sync_state(&state)?;
+    cairn_sync::point_at_server(
+        &mut office,
+        &format!("https://{}", server.addr),
+        &server.fingerprint,
+        &office_keys,
+    )?;
     for tablet in tablets.iter_mut() {
-        sync(tablet, &runtime)?;
+        sync(tablet, &client)?;
     }
 
     say("\n== Offline, tablet-1 records two cases and tablet-2 one")?;
@@ -98,7 +99,7 @@ pub fn run() -> Result<(), CliError> {
         case.reference
     ))?;
     for tablet in [&mut *t1, &mut *t2] {
-        sync(tablet, &runtime)?;
+        sync(tablet, &client)?;
     }
 
     say(&format!(
@@ -136,10 +137,10 @@ pub fn run() -> Result<(), CliError> {
     say("tablet-1: cause targeted_strike, adds \"north\"; tablet-2: cause captivity, adds \"Wrists bound.\"")?;
 
     say("\n== They sync through the dropping link, then the office syncs")?;
-    sync(t2, &runtime)?;
-    sync(t1, &runtime)?;
-    sync(t2, &runtime)?;
-    sync(&mut office, &runtime)?;
+    sync(t2, &client)?;
+    sync(t1, &client)?;
+    sync(t2, &client)?;
+    sync(&mut office, &client)?;
 
     say(&format!(
         "\n== {} as every device now holds it",
@@ -198,7 +199,7 @@ fn vault(dir: &Path, name: &str, role: Role, team: &str) -> Result<Vault, CliErr
 }
 
 /// Syncs until nothing is pending, as a person would rerun `cairn sync` on a bad link.
-fn sync(vault: &mut Vault, runtime: &tokio::runtime::Runtime) -> Result<(), CliError> {
+fn sync(vault: &mut Vault, client: &BlockingSync) -> Result<(), CliError> {
     let name = vault.settings().name.clone().unwrap_or_default();
     let options = Options {
         attempts: 3,
@@ -206,7 +207,7 @@ fn sync(vault: &mut Vault, runtime: &tokio::runtime::Runtime) -> Result<(), CliE
         ..Options::default()
     };
     for _ in 0..10 {
-        match runtime.block_on(cairn_sync::sync(vault, &options, &())) {
+        match client.sync(vault, &options, &()) {
             Ok(summary) => {
                 let retried = summary.round_trips.saturating_sub(1);
                 return say(&format!(
@@ -219,7 +220,10 @@ fn sync(vault: &mut Vault, runtime: &tokio::runtime::Runtime) -> Result<(), CliE
                     }
                 ));
             }
-            Err((error, _)) => say(&format!("{name}: {error}; trying again"))?,
+            Err((error, _)) => say(&format!(
+                "{name}: {}; trying again",
+                CliError::from(error).message
+            ))?,
         }
     }
     Err(CliError::failure("the demo link never came back"))

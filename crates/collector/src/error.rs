@@ -1,6 +1,7 @@
 //! One clear sentence and an exit code for every failure.
 
 use cairn_model::ModelError;
+use cairn_sync::SyncError;
 use cairn_vault::VaultError;
 
 /// A failure to report: its sentence and the process exit code.
@@ -53,10 +54,22 @@ impl From<VaultError> for CliError {
     }
 }
 
-impl From<cairn_sync::SyncError> for CliError {
-    fn from(e: cairn_sync::SyncError) -> Self {
+/// The library says what happened; here is added which command to run about it.
+impl From<SyncError> for CliError {
+    fn from(e: SyncError) -> Self {
         match e {
-            cairn_sync::SyncError::Vault(v) => v.into(),
+            SyncError::Vault(v) => v.into(),
+            SyncError::NotJoined => {
+                CliError::failure(format!("{e}; run `cairn join INVITE` first"))
+            }
+            SyncError::Unreachable { .. } => {
+                CliError::failure(format!("{e}; check the link and run the command again"))
+            }
+            SyncError::UnknownDevice(_) => {
+                CliError::failure(format!("{e}; `cairn status` lists them"))
+            }
+            SyncError::AmbiguousDevice(_) => CliError::usage(format!("{e}; give more digits")),
+            SyncError::OfficeCannotJoin => CliError::usage(e.to_string()),
             other => CliError::failure(other.to_string()),
         }
     }

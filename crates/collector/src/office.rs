@@ -1,8 +1,7 @@
 //! `cairn office ...`: the office's public keys, invites and revocations.
 
-use cairn_crypto::DeviceId;
-use cairn_protocol::{unix_now, Invite, OfficeKeys, Revocation};
-use cairn_sync::{apply_roster, Client};
+use cairn_protocol::{unix_now, OfficeKeys};
+use cairn_sync::{BlockingSync, Options};
 use cairn_vault::{Role, Vault};
 
 use crate::cli::{InviteArgs, OfficeCommand, PubkeyArgs, RevokeArgs};
@@ -54,74 +53,23 @@ fn invite(config: &Config, args: InviteArgs) -> Result<(), CliError> {
         return Err(CliError::usage("the server URL must start with https://"));
     }
     let mut vault = open_office(config)?;
-    let invite = Invite::issue(
-        vault.keys(),
+    let invite = cairn_sync::issue_invite(
+        &mut vault,
         &team,
         server,
         &args.fingerprint,
         unix_now() + lifetime,
     )?;
-    // The office syncs and revokes through the server it invites to.
-    let mut state = vault.sync_state()?;
-    if state.server.is_none() {
-        state.server = Some(invite.body.server.clone());
-        state.fingerprint = Some(invite.body.fingerprint.clone());
-        state.office = Some(OfficeKeys::from_keys(vault.keys()).to_string());
-        vault.set_sync_state(&state)?;
-    }
     output::print(&format!("{}\n", invite.to_text()))
 }
 
 fn revoke(config: &Config, args: RevokeArgs) -> Result<(), CliError> {
     let mut vault = open_office(config)?;
-    let state = vault.sync_state()?;
-    let (Some(server), Some(fingerprint)) = (state.server, state.fingerprint) else {
-        return Err(cairn_sync::SyncError::NotJoined.into());
-    };
-    let client = Client::new(&server, &fingerprint)?;
-    let runtime = crate::sync_cmd::runtime()?;
-    // Everything the device already delivered stays valid; later changes do not. Sync first,
-    // so changes on the server that the office had not fetched yet are not thrown away (the
-    // sync also brings the roster up to date).
-    runtime
-        .block_on(cairn_sync::sync(
-            &mut vault,
-            &cairn_sync::Options::default(),
-            &(),
-        ))
-        .map_err(|(e, _)| e)?;
-    let roster = cairn_sync::stored_roster(&vault.sync_state()?)?;
-    let wanted = args.device.trim().to_ascii_lowercase();
-    let matches: Vec<DeviceId> = roster
-        .members()
-        .map(|m| m.id)
-        .filter(|id| !roster.is_office(id))
-        .filter(|id| wanted.len() >= 8 && id.to_string().starts_with(&wanted))
-        .collect();
-    let device = match matches.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(CliError::failure(format!(
-                "no enrolled device `{}`; `cairn status` lists them",
-                args.device
-            )))
-        }
-        _ => {
-            return Err(CliError::usage(format!(
-                "`{}` matches several devices; give more digits",
-                args.device
-            )))
-        }
-    };
-    let last_seq = vault.contiguous_seq(&device)?;
-    let revocation = Revocation::issue(vault.keys(), device, last_seq, unix_now());
-    runtime.block_on(client.revoke(vault.keys(), &revocation))?;
-    let statements = runtime.block_on(client.roster(vault.keys()))?;
-    let mut state = vault.sync_state()?;
-    apply_roster(&mut vault, &mut state, &statements)?;
+    let revoked = BlockingSync::new()?.revoke(&mut vault, &args.device, &Options::default())?;
     output::print(&format!(
-        "Revoked device {} (its changes after number {last_seq} will be refused)\n",
-        device.short()
+        "Revoked device {} (its changes after number {} will be refused)\n",
+        revoked.device.short(),
+        revoked.last_seq
     ))
 }
 

@@ -1,11 +1,12 @@
 //! `cairn join`, `cairn sync`, `cairn status`.
 
 use std::io::IsTerminal;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
-use cairn_protocol::{unix_now, Enrollment, Invite};
-use cairn_sync::{apply_roster, Client, Options, Progress, Summary};
-use cairn_vault::{Role, Vault};
+use cairn_sync::blocking::Outcome;
+use cairn_sync::{BlockingSync, Options, Progress, Summary};
+use cairn_vault::Role;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -15,103 +16,67 @@ use crate::error::CliError;
 use crate::output;
 use crate::vault_cmd::open;
 
-pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::failure(format!("cannot start the network runtime: {e}")))
-}
-
 pub fn join(config: &Config, args: JoinArgs) -> Result<(), CliError> {
-    let invite = Invite::parse(&args.invite)?;
-    // The invite is the trust anchor, handed over in person: it must carry its own office's
-    // valid signature and be unexpired before anything is sent.
-    invite.verify(&invite.body.office.signing, unix_now())?;
+    // Checked before the passphrase is asked for: a bad invite needs no vault.
+    let invite = cairn_sync::read_invite(&args.invite)?;
     let mut vault = open(config)?;
-    let runtime = runtime()?;
-    let (team, server) = join_vault(&mut vault, invite, &runtime)?;
+    let joined = BlockingSync::new()?.join(&mut vault, invite, &Options::default())?;
     output::print(&format!(
-        "Joined team {team} on {server} as device {}\n",
+        "Joined team {} on {} as device {}\n",
+        joined.team,
+        joined.server,
         vault.keys().id().short()
     ))
 }
 
-/// Enrolls this vault with the invite's server and records the server, pin and roster.
-/// Returns the team and the server URL.
-pub fn join_vault(
-    vault: &mut Vault,
-    invite: Invite,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<(String, String), CliError> {
-    if vault.settings().role == Role::Office {
-        return Err(CliError::usage(
-            "this is the office's vault; devices join, the office does not",
-        ));
-    }
-    let team = invite.body.team.clone();
-    let server = invite.body.server.clone();
-    let fingerprint = invite.body.fingerprint.clone();
-    let office = invite.body.office.to_string();
-    // Refuse a team mismatch before the invite is spent on the server.
-    vault.check_team(&team)?;
-    let enrollment = Enrollment::create(vault.keys(), invite, vault.settings().name.clone())?;
-    let client = Client::new(&server, &fingerprint)?;
-    let options = Options::default();
-    let mut summary = Summary::default();
-    // Enrollment is idempotent for this device and invite, so a dropped link is retried.
-    runtime.block_on(cairn_sync::retry(&options, &mut summary, || {
-        client.enroll(&enrollment)
-    }))?;
-    vault.set_team(&team)?;
-    let mut state = vault.sync_state()?;
-    state.server = Some(server.clone());
-    state.fingerprint = Some(fingerprint);
-    state.office = Some(office);
-    vault.set_sync_state(&state)?;
-    let statements = runtime.block_on(cairn_sync::retry(&options, &mut summary, || {
-        client.roster(vault.keys())
-    }))?;
-    apply_roster(vault, &mut state, &statements)?;
-    vault.reseal_unsent()?;
-    Ok((team, server))
-}
-
 pub fn sync(config: &Config, args: SyncArgs) -> Result<(), CliError> {
     let mut vault = open(config)?;
-    let runtime = runtime()?;
+    let client = BlockingSync::new()?;
     let options = Options::default();
-    loop {
+    if !args.watch {
         let bars = Bars::new();
-        let result = runtime.block_on(cairn_sync::sync(&mut vault, &options, &bars));
+        let outcome = client.sync(&mut vault, &options, &bars);
         bars.finish();
-        let (summary, outcome) = match result {
-            Ok(summary) => (summary, Ok(())),
-            Err((error, summary)) => (summary, Err(CliError::from(error))),
-        };
-        if args.json {
-            let line =
-                serde_json::to_string(&summary).map_err(|e| CliError::failure(e.to_string()))?;
-            output::print(&format!("{line}\n"))?;
-        } else {
-            output::print(&format!("{}\n", summary.line()))?;
-        }
-        warn_roster(&summary);
-        if !args.watch {
-            return outcome;
-        }
-        if let Err(e) = outcome {
-            eprintln!("cairn: {}", e.message);
-        }
-        let stop = runtime.block_on(async {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(args.interval)) => false,
-                _ = tokio::signal::ctrl_c() => true,
-            }
-        });
-        if stop {
-            return Ok(());
-        }
+        return report(&args, outcome)?;
     }
+    let interval = Duration::from_secs(args.interval);
+    let stopped = client.watch(
+        &mut vault,
+        &options,
+        interval,
+        Bars::new,
+        |bars, outcome| {
+            bars.finish();
+            match report(&args, outcome) {
+                // A failed round is told, and the next one tried.
+                Ok(Err(e)) => {
+                    eprintln!("cairn: {}", e.message);
+                    ControlFlow::Continue(())
+                }
+                Ok(Ok(())) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(e),
+            }
+        },
+    );
+    // Stopped by Ctrl-C, or by output that could not be written.
+    stopped.map_or(Ok(()), Err)
+}
+
+/// Prints one sync's summary and warnings. The outer error is a failure to print; the inner
+/// one is the sync's own.
+fn report(args: &SyncArgs, outcome: Outcome) -> Result<Result<(), CliError>, CliError> {
+    let (summary, outcome) = match outcome {
+        Ok(summary) => (summary, Ok(())),
+        Err((error, summary)) => (summary, Err(CliError::from(error))),
+    };
+    if args.json {
+        let line = serde_json::to_string(&summary).map_err(|e| CliError::failure(e.to_string()))?;
+        output::print(&format!("{line}\n"))?;
+    } else {
+        output::print(&format!("{}\n", summary.line()))?;
+    }
+    warn_roster(&summary);
+    Ok(outcome)
 }
 
 fn warn_roster(summary: &Summary) {
@@ -125,27 +90,26 @@ fn warn_roster(summary: &Summary) {
 
 pub fn status(config: &Config, json_out: bool) -> Result<(), CliError> {
     let vault = open(config)?;
-    let state = vault.sync_state()?;
-    let pending = vault.own_log_len()?.saturating_sub(state.acked);
-    let mut members = Vec::new();
-    if state.office.is_some() {
-        let roster = cairn_sync::stored_roster(&state)?;
-        for m in roster.members() {
-            members.push(json!({
+    let state = cairn_sync::status(&vault)?;
+    let members: Vec<serde_json::Value> = state
+        .members
+        .iter()
+        .map(|m| {
+            json!({
                 "device": m.id.to_string(),
                 "team": m.team,
                 "name": m.name,
                 "revoked_after": m.revoked,
-            }));
-        }
-    }
+            })
+        })
+        .collect();
     let value = json!({
         "device": vault.keys().id().to_string(),
         "tag": vault.keys().id().tag(),
         "role": vault.settings().role,
         "team": vault.settings().team,
         "server": state.server,
-        "pending": pending,
+        "pending": state.pending,
         "acked": state.acked,
         "cursor": state.cursor,
         "last_sync_at": state.last_sync_at,
@@ -166,7 +130,7 @@ pub fn status(config: &Config, json_out: bool) -> Result<(), CliError> {
         },
         vault.settings().team,
         state.server.as_deref().unwrap_or("none: run `cairn join INVITE`"),
-        pending,
+        state.pending,
         text(&value["last_sync_at"]),
         state.last_summary.as_deref().unwrap_or("-"),
     );

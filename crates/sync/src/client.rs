@@ -311,36 +311,9 @@ mod tests {
     #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
     use super::*;
     use cairn_crypto::{SealedChange, SealedKind};
-    use cairn_protocol::{Invite, OfficeKeys};
+    use cairn_protocol::Invite;
 
-    /// A real server in this process whose `server.toml` has `settings` replaced.
-    async fn server(
-        dir: &std::path::Path,
-        office: &DeviceKeys,
-        settings: &[(&str, &str)],
-    ) -> cairn_server::RunningServer {
-        let key = dir.join("office.pub");
-        std::fs::write(&key, OfficeKeys::from_keys(office).to_string()).unwrap();
-        let srv = dir.join("srv");
-        let listen = "127.0.0.1:0".parse().unwrap();
-        cairn_server::init::init(&srv, &key, listen, None)
-            .await
-            .unwrap();
-        let config = srv.join("server.toml");
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        for (name, value) in settings {
-            let line = text
-                .lines()
-                .find(|l| l.starts_with(&format!("{name} =")))
-                .unwrap()
-                .to_owned();
-            text = text.replace(&line, &format!("{name} = {value}"));
-        }
-        std::fs::write(&config, text).unwrap();
-        cairn_server::RunningServer::start(&srv, None)
-            .await
-            .unwrap()
-    }
+    use crate::testing::server;
 
     /// A compromised server: the genuine pinned certificate, but every answer is a flood of
     /// zeros (64 MiB at most), announced with a huge content-length or sent chunked.

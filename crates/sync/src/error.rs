@@ -1,16 +1,15 @@
 use thiserror::Error;
 
-/// Why a sync or a server call failed; each says what to do.
+/// Why a sync or a server call failed. Each says what happened; which command to run about it
+/// is the caller's to add (the CLI knows its commands, this library does not).
 #[non_exhaustive]
 #[derive(Debug, Error)]
 pub enum SyncError {
     /// This vault has no server yet.
-    #[error("this vault has not joined a server; run `cairn join INVITE` first")]
+    #[error("this vault has not joined a server")]
     NotJoined,
     /// The server could not be reached (after retries).
-    #[error(
-        "cannot reach the server at {server}: {detail}; check the link and run the command again"
-    )]
+    #[error("cannot reach the server at {server}: {detail}")]
     Unreachable {
         /// The server URL.
         server: String,
@@ -36,6 +35,18 @@ pub enum SyncError {
         "the server's answer was not understood ({0}); it may run another version of cairn-server"
     )]
     Protocol(String),
+    /// An office vault was asked to join a server: devices join, the office does not.
+    #[error("this is the office's vault; devices join, the office does not")]
+    OfficeCannotJoin,
+    /// No device enrolled on the roster has an id starting with these digits.
+    #[error("no enrolled device `{0}`")]
+    UnknownDevice(String),
+    /// Several enrolled devices have ids starting with these digits.
+    #[error("`{0}` matches several devices")]
+    AmbiguousDevice(String),
+    /// The network runtime could not be started.
+    #[error("cannot start the network runtime: {0}")]
+    Runtime(String),
     /// The invite or a statement is bad.
     #[error(transparent)]
     Statement(#[from] cairn_protocol::ProtocolError),

@@ -4,17 +4,34 @@
 //! with the device key, pushes the outbox in batches, then pulls pages after the cursor and
 //! applies each page with its cursor in one vault transaction, so an interrupted sync resumes
 //! where it stopped and never skips or applies a change twice. Transient failures are retried
-//! with exponential backoff and jitter.
+//! with exponential backoff and jitter. It also does the rest of a device's dealings with the
+//! server (joining, pointing a vault at a server, the office's invites and revocations), and
+//! offers all of it without async through [`BlockingSync`].
 //!
 //! It never decrypts anything itself and never trusts the server's word on who may write: the
-//! roster is rebuilt from office- and device-signed statements on every change of it.
+//! roster is rebuilt from office- and device-signed statements on every change of it. It
+//! never names a command of the CLI: its errors say what happened, the caller what to do.
 #![forbid(unsafe_code)]
 
+pub mod blocking;
 mod client;
 mod engine;
+mod enroll;
 mod error;
+mod pull;
+mod push;
+mod revoke;
+mod roster;
+mod status;
+#[cfg(test)]
+mod testing;
 mod tls;
 
+pub use blocking::BlockingSync;
 pub use client::Client;
-pub use engine::{apply_roster, retry, stored_roster, sync, Options, Progress, Summary};
+pub use engine::{retry, sync, Options, Progress, Summary};
+pub use enroll::{issue_invite, join, point_at_server, read_invite, Joined};
 pub use error::SyncError;
+pub use revoke::{revoke, Revoked};
+pub use roster::{apply_roster, stored_roster};
+pub use status::{status, Status};

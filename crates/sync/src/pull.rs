@@ -1,0 +1,150 @@
+//! The pull step: pages after the cursor, each applied with its cursor in one vault
+//! transaction, the roster step run on every page.
+
+use cairn_crypto::SealedChange;
+use cairn_vault::{SyncState, Vault};
+
+use crate::engine::{retry, Link, Summary};
+use crate::roster::{refresh_roster, roster_step, stored_roster};
+use crate::SyncError;
+
+/// Pulls and applies pages until the server says there is no more.
+pub(crate) async fn pull_step(
+    link: &Link<'_>,
+    vault: &mut Vault,
+    state: &mut SyncState,
+    summary: &mut Summary,
+) -> Result<(), SyncError> {
+    let mut roster = stored_roster(state)?;
+    let mut page_size = link.options.page;
+    loop {
+        // A link that drops mid-page gets smaller pages, so each one can still get through.
+        let next = std::cell::Cell::new(page_size);
+        let tried = std::cell::Cell::new(page_size);
+        let (page, version) = retry(link.options, summary, || {
+            let limit = next.get();
+            tried.set(limit);
+            next.set((limit / 4).max(1));
+            link.client.pull(vault.keys(), state.cursor, limit)
+        })
+        .await?;
+        page_size = if tried.get() < page_size {
+            tried.get()
+        } else {
+            (page_size * 2).min(link.options.page)
+        };
+        let logged = vault.own_log_len()?;
+        if page.acked > logged {
+            summary.warnings.push(format!(
+                "the server holds {} changes from this device but this vault only {logged}: it was restored from an older copy; new changes may be refused until the office is consulted",
+                page.acked
+            ));
+        }
+        state.acked = page.acked.min(logged);
+        roster_step(link, vault, state, summary, version, &mut roster).await?;
+        let changes: Vec<Vec<u8>> = page.changes.into_iter().map(|(_, bytes)| bytes).collect();
+        // A device may have enrolled between the server's roster check and this page: look
+        // again before refusing an author nobody here has heard of.
+        let unknown = changes.iter().any(|bytes| {
+            SealedChange::from_bytes(bytes).is_ok_and(|s| roster.member(&s.author).is_none())
+        });
+        if unknown {
+            roster = refresh_roster(link, vault, state, summary).await?;
+        }
+        summary.roster_problems = roster.problems.clone();
+        let admit = |sealed: &SealedChange| {
+            roster
+                .may_write(&sealed.author, sealed.seq)
+                .map_err(|refusal| refusal.to_string())?;
+            // The office may write to any team's case.
+            Ok((!roster.is_office(&sealed.author))
+                .then(|| roster.member(&sealed.author).map(|m| m.team.clone()))
+                .flatten())
+        };
+        let report = vault.apply_page(&changes, page.next, &admit)?;
+        if page.more && page.next <= state.cursor {
+            return Err(SyncError::Protocol(
+                "the server asked for another page without moving the cursor".into(),
+            ));
+        }
+        state.cursor = page.next;
+        summary.received += report.applied as u64;
+        summary.duplicates += report.duplicates as u64;
+        summary.unreadable += report.unreadable as u64;
+        summary.refused.extend(report.refused);
+        link.progress.pulled(summary.received + summary.duplicates);
+        if !page.more {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+    use std::cell::RefCell;
+
+    use cairn_model::Kind;
+
+    use super::*;
+    use crate::engine::{client_for, sync, Link, Options, Progress};
+    use crate::testing::Setup;
+
+    /// Remembers every count `pulled` was told: one per page.
+    #[derive(Default)]
+    struct Pages(RefCell<Vec<u64>>);
+
+    impl Progress for Pages {
+        fn pushed(&self, _: u64, _: u64) {}
+        fn pulled(&self, count: u64) {
+            self.0.borrow_mut().push(count);
+        }
+    }
+
+    #[tokio::test]
+    async fn pull_applies_each_page_with_its_cursor_and_stops_when_there_is_no_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut setup = Setup::start(dir.path(), &[]).await;
+        let mut device = setup.field(dir.path(), "a", "T1").await;
+        let now = time::OffsetDateTime::now_utc();
+        for _ in 0..5 {
+            device.create_case(Kind::Remains, "KHR", &[], now).unwrap();
+        }
+        sync(&mut device, &Options::default(), &()).await.unwrap();
+
+        let office = &mut setup.office;
+        let mut state = office.sync_state().unwrap();
+        let client = client_for(&state).unwrap();
+        let options = Options {
+            page: 2,
+            ..Options::default()
+        };
+        let pages = Pages::default();
+        let link = Link {
+            client: &client,
+            options: &options,
+            progress: &pages,
+        };
+        let mut summary = Summary::default();
+        pull_step(&link, office, &mut state, &mut summary)
+            .await
+            .unwrap();
+        assert_eq!(summary.received, 5, "{summary:?}");
+        assert_eq!(office.list().unwrap().len(), 5);
+        // Pages of 2, 2 and 1; the last said there was no more, and the step stopped there.
+        assert_eq!(*pages.0.borrow(), [2, 4, 5]);
+        assert!(state.cursor > 0);
+        assert_eq!(office.sync_state().unwrap().cursor, state.cursor, "stored");
+
+        // Nothing new: one empty page, and the cursor stays.
+        let before = state.cursor;
+        pages.0.borrow_mut().clear();
+        let mut summary = Summary::default();
+        pull_step(&link, office, &mut state, &mut summary)
+            .await
+            .unwrap();
+        assert_eq!((summary.received, summary.duplicates), (0, 0));
+        assert_eq!(*pages.0.borrow(), [0]);
+        assert_eq!(state.cursor, before);
+    }
+}

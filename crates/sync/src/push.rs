@@ -1,0 +1,186 @@
+//! The push step: send this device's changes above what the server acknowledged, in batches
+//! that shrink when the server finds them too large.
+
+use cairn_protocol::Outcome;
+use cairn_vault::{SyncState, Vault};
+
+use crate::engine::{retry, Link, Summary};
+use crate::SyncError;
+
+/// Pushes everything above `state.acked`, storing each answer's `acked` at once. Returns the
+/// failure to report once the pull is done (a single change larger than the server accepts
+/// stays pending; what others sent is still received), or fails outright.
+pub(crate) async fn push_step(
+    link: &Link<'_>,
+    vault: &mut Vault,
+    state: &mut SyncState,
+    summary: &mut Summary,
+) -> Result<Option<SyncError>, SyncError> {
+    let total = vault.own_log_len()?;
+    let mut max_count = 1000;
+    let mut resent = false;
+    let mut blocked = None;
+    loop {
+        let batch = batch(vault, state.acked, link.options.batch_bytes, max_count)?;
+        if batch.is_empty() {
+            break;
+        }
+        let first = state.acked + 1;
+        // Like pull pages, a batch that keeps failing on a poor link is cut down on each try;
+        // the answer's `acked` says how far the server got.
+        let sending = std::cell::Cell::new(batch.len());
+        let pushed = retry(link.options, summary, || {
+            let count = sending.get();
+            sending.set((count / 4).max(1));
+            link.client.push(vault.keys(), &batch[..count])
+        })
+        .await;
+        let response = match pushed {
+            // The server's limit is lower than ours: send fewer at a time, down to one.
+            Err(SyncError::Refused { code, .. }) if code == "too_large" && batch.len() > 1 => {
+                max_count = (batch.len() / 2).max(1);
+                continue;
+            }
+            Err(SyncError::Refused { code, message }) if code == "too_large" => {
+                // Still receive what others sent; report the failure at the end.
+                blocked = Some(SyncError::Refused {
+                    code,
+                    message: format!(
+                        "own change {first} alone is larger than the server accepts ({message}); it stays pending"
+                    ),
+                });
+                break;
+            }
+            other => other?,
+        };
+        for result in &response.results {
+            match result.outcome {
+                Outcome::Stored => summary.sent += 1,
+                Outcome::Duplicate => {}
+                Outcome::Refused => summary.rejected.push(format!(
+                    "own change {} refused by the server: {}",
+                    result.seq,
+                    result.reason.as_deref().unwrap_or("no reason given")
+                )),
+            }
+        }
+        // The server's word is what counts: if it holds less than it once acknowledged (it
+        // was restored from a backup), what it lost is sent again, once per sync.
+        let lost = response.acked < state.acked;
+        if lost {
+            summary.warnings.push(format!(
+                "the server now holds this device's changes only up to {} (it had {}); sending the rest again",
+                response.acked, state.acked
+            ));
+        }
+        state.acked = response.acked;
+        vault.set_sync_state(state)?;
+        link.progress.pushed(state.acked, total);
+        if lost && !resent {
+            resent = true;
+            continue;
+        }
+        if response.acked < first {
+            // The server keeps refusing the next change: stop, report, keep it for later.
+            break;
+        }
+    }
+    Ok(blocked)
+}
+
+/// Own changes above `acked`, at most `max_count`, as many as fit in `max_bytes` (at least one).
+fn batch(
+    vault: &Vault,
+    acked: u64,
+    max_bytes: usize,
+    max_count: usize,
+) -> Result<Vec<Vec<u8>>, SyncError> {
+    let mut out = Vec::new();
+    let mut size = 0;
+    for (_, bytes) in vault.outbox(acked, max_count)? {
+        if !out.is_empty() && size + bytes.len() + 4 > max_bytes {
+            break;
+        }
+        size += bytes.len() + 4;
+        out.push(bytes);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+    use cairn_model::{Edit, Kind};
+
+    use super::*;
+    use crate::engine::{client_for, Options};
+    use crate::testing::Setup;
+
+    /// Records a case whose change is about 3 kB (a narrative of distinct words).
+    fn record(vault: &mut Vault, n: usize) {
+        let narrative: String = (0..500).map(|i| format!("w{n}x{i} ")).collect();
+        vault
+            .create_case(
+                Kind::Killed,
+                "KHR",
+                &[Edit::set("incident.narrative", &narrative)],
+                time::OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn push_shrinks_batches_on_too_large_and_resends_nothing_acked() {
+        let dir = tempfile::tempdir().unwrap();
+        let setup = Setup::start(dir.path(), &[("max_request_bytes", "10000")]).await;
+        let mut device = setup.field(dir.path(), "a", "T1").await;
+        for n in 0..5 {
+            record(&mut device, n);
+        }
+        // The premise: the five do not fit in one request, but each fits alone.
+        let sizes: Vec<usize> = device
+            .outbox(0, 10)
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.len() + 4)
+            .collect();
+        assert!(sizes.iter().sum::<usize>() > 10000, "{sizes:?}");
+        assert!(sizes.iter().all(|s| *s < 5000), "{sizes:?}");
+
+        let mut state = device.sync_state().unwrap();
+        let client = client_for(&state).unwrap();
+        let options = Options::default();
+        let link = Link {
+            client: &client,
+            options: &options,
+            progress: &(),
+        };
+        let mut summary = Summary::default();
+        let blocked = push_step(&link, &mut device, &mut state, &mut summary)
+            .await
+            .unwrap();
+        assert!(blocked.is_none(), "{blocked:?}");
+        assert_eq!(summary.sent, 5, "{summary:?}");
+        assert_eq!(state.acked, 5);
+        assert_eq!(device.sync_state().unwrap().acked, 5, "acked is stored");
+        // The whole outbox was refused as too large, then sent in smaller batches.
+        assert!(summary.round_trips >= 4, "{summary:?}");
+
+        // One more change: one request, carrying it alone (the six together would be refused
+        // as too large and take more requests).
+        record(&mut device, 5);
+        let mut summary = Summary::default();
+        push_step(&link, &mut device, &mut state, &mut summary)
+            .await
+            .unwrap();
+        assert_eq!((summary.sent, summary.round_trips), (1, 1), "{summary:?}");
+        assert_eq!(state.acked, 6);
+
+        // Nothing pending: no request at all.
+        let mut summary = Summary::default();
+        push_step(&link, &mut device, &mut state, &mut summary)
+            .await
+            .unwrap();
+        assert_eq!((summary.sent, summary.round_trips), (0, 0), "{summary:?}");
+    }
+}

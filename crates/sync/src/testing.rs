@@ -1,0 +1,97 @@
+//! What the crate's tests share: a real server in this process, and vaults that use it.
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
+use std::path::Path;
+
+use cairn_crypto::{DeviceKeys, KeyFileCost, SecretString};
+use cairn_protocol::{unix_now, Invite, OfficeKeys};
+use cairn_vault::{Home, NewVault, Role, Vault};
+
+use crate::Options;
+
+/// A real server in this process whose `server.toml` has `settings` replaced (or added).
+pub(crate) async fn server(
+    dir: &Path,
+    office: &DeviceKeys,
+    settings: &[(&str, &str)],
+) -> cairn_server::RunningServer {
+    let key = dir.join("office.pub");
+    std::fs::write(&key, OfficeKeys::from_keys(office).to_string()).unwrap();
+    let srv = dir.join("srv");
+    let listen = "127.0.0.1:0".parse().unwrap();
+    cairn_server::init::init(&srv, &key, listen, None)
+        .await
+        .unwrap();
+    let config = srv.join("server.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    for (name, value) in settings {
+        match text.lines().find(|l| l.starts_with(&format!("{name} ="))) {
+            Some(line) => {
+                let line = line.to_owned();
+                text = text.replace(&line, &format!("{name} = {value}"));
+            }
+            None => text = format!("{name} = {value}\n{text}"),
+        }
+    }
+    std::fs::write(&config, text).unwrap();
+    cairn_server::RunningServer::start(&srv, None)
+        .await
+        .unwrap()
+}
+
+/// A new vault under `dir/name` (a cheap key file: tests only).
+pub(crate) fn vault(dir: &Path, name: &str, role: Role, team: &str) -> Vault {
+    let pass = SecretString::from("test".to_owned());
+    let new = NewVault {
+        team: team.into(),
+        name: Some(name.into()),
+        role,
+    };
+    Home::new(dir.join(name))
+        .create(
+            &pass,
+            KeyFileCost::LogN(2),
+            new,
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap()
+}
+
+/// An office vault with a server of its own, the office pointed at it.
+pub(crate) struct Setup {
+    pub(crate) office: Vault,
+    pub(crate) server: cairn_server::RunningServer,
+    pub(crate) url: String,
+}
+
+impl Setup {
+    pub(crate) async fn start(dir: &Path, settings: &[(&str, &str)]) -> Setup {
+        let mut office = vault(dir, "office", Role::Office, "office");
+        let server = server(dir, office.keys(), settings).await;
+        let url = format!("https://{}", server.addr());
+        let keys = OfficeKeys::from_keys(office.keys());
+        crate::point_at_server(&mut office, &url, server.fingerprint(), &keys).unwrap();
+        Setup {
+            office,
+            server,
+            url,
+        }
+    }
+
+    /// A field vault of `team` joined to the server.
+    pub(crate) async fn field(&self, dir: &Path, name: &str, team: &str) -> Vault {
+        let mut device = vault(dir, name, Role::Field, team);
+        let invite = Invite::issue(
+            self.office.keys(),
+            team,
+            &self.url,
+            self.server.fingerprint(),
+            unix_now() + 600,
+        )
+        .unwrap();
+        crate::join(&mut device, invite, &Options::default())
+            .await
+            .unwrap();
+        device
+    }
+}
