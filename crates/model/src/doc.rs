@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::edit::{apply, object, Stamp};
 use crate::fields::groups;
-use crate::judge::{creator, judge, screen_change};
+use crate::judge::{creator, judge, screen_change, Scope};
 use crate::{fields, Case, Edit, FieldType, Kind, ModelError, Reference, Status};
 
 /// The schema version this crate writes and reads.
@@ -274,12 +274,13 @@ fn merge(doc: &mut Automerge, mut pending: Vec<Change>) -> Result<Vec<Change>, M
         let refused = |reason: String| ModelError::RefusedChange { hash, reason };
         check_actors(&known, &change).map_err(|e| refused(e.to_string()))?;
         known.insert(change.actor_id().clone());
+        let scope = Scope::of(&change);
         let before = doc.clone();
         doc.apply_changes([change])
             .map_err(|e| refused(e.to_string()))?;
         let judged = match (has_case(&before)?, has_case(doc)?) {
-            (true, _) => judge(Some(&before), doc),
-            (false, true) => judge(None, doc),
+            (true, _) => judge(Some(&before), doc, &scope),
+            (false, true) => judge(None, doc, &Scope::everything()),
             (false, false) => Err(ModelError::Refused(
                 "it writes to the case before its creation, without depending on it".into(),
             )),

@@ -106,6 +106,14 @@ pub fn screen_change(raw: &[u8]) -> Result<Screened, ModelError> {
     }
     let change = Change::try_from(raw)
         .map_err(|e| refuse(format!("its content is not a valid Automerge change: {e}")))?;
+    // Automerge rebuilds a change from its operations whenever it saves or hands one out; a
+    // change whose bytes are not what it would rebuild gets another hash there, and replicas
+    // that reloaded it would no longer agree on the history.
+    if Change::from(change.decode()).hash() != change.hash() {
+        return Err(refuse(
+            "its content is not in Automerge's own encoding (it would change on reload)",
+        ));
+    }
     Ok(Screened {
         actor: change.actor_id().to_bytes().to_vec(),
         time_ms: change.timestamp(),
@@ -263,24 +271,24 @@ fn refuse(reason: impl Into<String>) -> ModelError {
 /// imply that the whole case hydrates, without paying for a hydrate on every change.
 ///
 /// Only what the merge wrote to can have changed, so with a `before` the rules are checked on
-/// the objects that the newly applied changes' operations target (changes held back until now
-/// included), and the cost follows the size of the change, not of the case.
-pub(crate) fn judge(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelError> {
-    let scope = match before {
-        Some(before) => Scope::between(before, after),
-        None => Scope::everything(),
-    };
+/// the objects that the applied change's operations target ([`Scope::of`]), and the cost
+/// follows the size of the change, not of the case.
+pub(crate) fn judge(
+    before: Option<&Automerge>,
+    after: &Automerge,
+    scope: &Scope,
+) -> Result<(), ModelError> {
     if scope.touches(&ROOT) {
         header(before, after)?;
     }
-    let groups = objects(before, after, &scope)?;
-    values(after, &groups, &scope)?;
-    lists(before, after, &scope)?;
+    let groups = objects(before, after, scope)?;
+    values(after, &groups, scope)?;
+    lists(before, after, scope)?;
     Ok(())
 }
 
 /// The objects a merge wrote to.
-struct Scope {
+pub(crate) struct Scope {
     everything: bool,
     root: bool,
     objects: HashSet<(u64, ActorId)>,
@@ -290,7 +298,8 @@ struct Scope {
 }
 
 impl Scope {
-    fn everything() -> Scope {
+    /// Everything: a case first seen.
+    pub(crate) fn everything() -> Scope {
         Scope {
             everything: true,
             root: true,
@@ -299,29 +308,27 @@ impl Scope {
         }
     }
 
-    /// What the changes in `after` but not in `before` write to.
-    fn between(before: &Automerge, after: &Automerge) -> Scope {
+    /// What `change` writes to.
+    pub(crate) fn of(change: &Change) -> Scope {
         let mut scope = Scope {
             everything: false,
             root: false,
             objects: HashSet::new(),
             not_text: HashSet::new(),
         };
-        for change in after.get_changes(&before.get_heads()) {
-            for op in change.decode().operations {
-                let text_like = match &op.action {
-                    legacy::OpType::Put(ScalarValue::Str(s)) => op.insert && s.chars().count() == 1,
-                    legacy::OpType::Delete => !op.insert,
-                    _ => false,
-                };
-                match op.obj {
-                    legacy::ObjectId::Root => scope.root = true,
-                    legacy::ObjectId::Id(legacy::OpId(counter, actor)) => {
-                        if !text_like {
-                            scope.not_text.insert((counter, actor.clone()));
-                        }
-                        scope.objects.insert((counter, actor));
+        for op in change.decode().operations {
+            let text_like = match &op.action {
+                legacy::OpType::Put(ScalarValue::Str(s)) => op.insert && s.chars().count() == 1,
+                legacy::OpType::Delete => !op.insert,
+                _ => false,
+            };
+            match op.obj {
+                legacy::ObjectId::Root => scope.root = true,
+                legacy::ObjectId::Id(legacy::OpId(counter, actor)) => {
+                    if !text_like {
+                        scope.not_text.insert((counter, actor.clone()));
                     }
+                    scope.objects.insert((counter, actor));
                 }
             }
         }

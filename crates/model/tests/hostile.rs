@@ -455,3 +455,27 @@ fn text_holds_characters_and_entries_hold_times() {
     });
     refused(&mut doc, change, "dated `banana`");
 }
+
+#[test]
+fn a_change_automerge_would_encode_otherwise_is_refused() {
+    // One operation (put null at root key "x") with each column written as a run of one,
+    // where Automerge writes a single value as a literal: the same change to Automerge, but
+    // with another hash once Automerge saves and reloads it.
+    let runs = chunk(&[
+        ((1 << 4) | 5, vec![1, 1, b'x']),
+        ((3 << 4) | 4, vec![1]),
+        ((4 << 4) | 2, vec![1, 1]),
+        ((5 << 4) | 6, vec![1, 0]),
+        (7 << 4, vec![1, 0]),
+    ]);
+    let change = automerge::Change::try_from(runs.as_slice()).unwrap();
+    assert_ne!(
+        automerge::Change::from(change.decode()).hash(),
+        change.hash()
+    );
+    let err = screen_change(&runs).unwrap_err();
+    assert!(
+        err.to_string().contains("not in Automerge's own encoding"),
+        "{err}"
+    );
+}

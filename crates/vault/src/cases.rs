@@ -239,6 +239,16 @@ fn append_own(
         change,
     )?;
     let ops = cairn_model::screen_change(change)?.ops;
+    // Never write what other devices would refuse.
+    crate::sync::within_budget(
+        tx,
+        &case_id,
+        &author,
+        sealed.to_bytes().len() as i64,
+        ops as i64,
+        path,
+    )?
+    .map_err(VaultError::CaseFull)?;
     tx.execute(
         "INSERT INTO changes (author, seq, case_id, sealed, ops) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![

@@ -32,6 +32,11 @@ pub enum VaultError {
         /// What SQLite or the decryption said.
         detail: String,
     },
+    /// A case has reached what every device accepts of it.
+    #[error(
+        "this case is full ({0}); record what follows in a new case and name this one in a note"
+    )]
+    CaseFull(String),
     /// A record of the vault is not the latest one written: an older copy was put back.
     #[error("the vault database {path} was tampered with: its {record} record is an older copy put back over the current one; restore the vault from a backup, or wipe it and join again")]
     Tampered {

@@ -23,4 +23,4 @@ pub use check::CheckReport;
 pub use error::VaultError;
 pub use home::{Home, Vault};
 pub use settings::{NewVault, Role, Settings};
-pub use sync::{ApplyReport, Refused, SyncState};
+pub use sync::{ApplyReport, Refused, SyncState, MAX_AUTHOR_OPS, MAX_CASE_BYTES, MAX_CASE_OPS};

@@ -403,6 +403,46 @@ pub const MAX_CASE_BYTES: i64 = 32 << 20;
 /// The most Automerge operations one case may hold (run-length encoding makes operations
 /// far cheaper in bytes than in memory).
 pub const MAX_CASE_OPS: i64 = 2_000_000;
+/// The most operations one device may add to a case: one device alone cannot fill it. Each
+/// device's changes arrive in its own order everywhere, so this verdict never depends on
+/// arrival order.
+pub const MAX_AUTHOR_OPS: i64 = 500_000;
+
+/// Whether `author` may add `bytes` and `ops` to case `id`; why not, if not.
+pub(crate) fn within_budget(
+    conn: &rusqlite::Connection,
+    id: &Uuid,
+    author: &cairn_crypto::DeviceId,
+    bytes: i64,
+    ops: i64,
+    path: &std::path::Path,
+) -> Result<Result<(), String>, VaultError> {
+    let (case_bytes, case_ops, author_ops): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT COALESCE(SUM(length(sealed)), 0), COALESCE(SUM(ops), 0),
+                    COALESCE(SUM(CASE WHEN author = ?2 THEN ops END), 0)
+             FROM changes WHERE case_id = ?1",
+            params![id.as_bytes().as_slice(), author.0.as_slice()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(|e| VaultError::sqlite(path, e))?;
+    Ok(if case_bytes + bytes > MAX_CASE_BYTES {
+        Err(format!(
+            "the case would hold more than {} MiB of changes",
+            MAX_CASE_BYTES >> 20
+        ))
+    } else if case_ops + ops > MAX_CASE_OPS {
+        Err(format!(
+            "the case would hold more than {MAX_CASE_OPS} operations"
+        ))
+    } else if author_ops + ops > MAX_AUTHOR_OPS {
+        Err(format!(
+            "its device would have written more than {MAX_AUTHOR_OPS} operations to the case"
+        ))
+    } else {
+        Ok(())
+    })
+}
 
 /// One case of the vault, inside a page's transaction.
 struct Case<'a> {
@@ -431,28 +471,10 @@ fn merge_case(
         path,
         ..
     } = *case;
-    let (held_bytes, held_ops): (i64, i64) = conn
-        .query_row(
-            "SELECT COALESCE(SUM(length(sealed)), 0), COALESCE(SUM(ops), 0) FROM changes WHERE case_id = ?1",
-            params![id.as_bytes().as_slice()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map_err(|e| VaultError::sqlite(path, e))?;
-    let bytes: i64 = changes.iter().map(|c| c.bytes.len() as i64).sum();
-    let ops: i64 = changes.iter().map(|c| c.ops as i64).sum();
-    if held_bytes + bytes > MAX_CASE_BYTES {
-        return Err(Failure::Refuse(format!(
-            "the case would hold more than {} MiB of changes",
-            MAX_CASE_BYTES >> 20
-        )));
-    }
-    if held_ops + ops > MAX_CASE_OPS {
-        return Err(Failure::Refuse(format!(
-            "the case would hold more than {MAX_CASE_OPS} operations"
-        )));
-    }
     let received_at = (now.unix_timestamp_nanos() / 1_000_000) as i64;
     for c in changes {
+        let (bytes, ops) = (c.bytes.len() as i64, c.ops as i64);
+        within_budget(conn, &id, &c.sealed.author, bytes, ops, path)?.map_err(Failure::Refuse)?;
         conn.execute(
             "INSERT INTO changes (author, seq, case_id, sealed, received_at, ops) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -461,7 +483,7 @@ fn merge_case(
                 id.as_bytes().as_slice(),
                 c.bytes,
                 received_at,
-                c.ops as i64
+                ops
             ],
         )
         .map_err(|e| VaultError::sqlite(path, e))?;

@@ -251,3 +251,53 @@ fn a_change_held_back_is_judged_when_its_dependency_arrives() {
     let case = p.b.case(&created.reference).unwrap().case().unwrap();
     assert_eq!(case.notes.len(), 1);
 }
+
+/// Pretends the case already holds `ops` operations by `author` (the budget reads the log).
+fn inflate(v: &Vault, author: &cairn_crypto::DeviceId, ops: i64) {
+    let conn = rusqlite::Connection::open(v.home().database()).unwrap();
+    conn.execute(
+        "UPDATE changes SET ops = ?2 WHERE author = ?1 AND seq = 1",
+        rusqlite::params![author.0.as_slice(), ops],
+    )
+    .unwrap();
+}
+
+#[test]
+fn one_device_cannot_fill_a_case_and_never_writes_what_others_refuse() {
+    let mut p = pair();
+    let created = p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
+    p.b.apply_page(&outbox(&p.a), 1, &team("T03")).unwrap();
+    let a_id = p.a.keys().id();
+    // On B, A's share of the case is nearly spent: A's next change is refused there...
+    inflate(&p.b, &a_id, cairn_vault::MAX_AUTHOR_OPS - 1);
+    p.a.edit_case(
+        &created.reference,
+        &[Edit::Note { text: "x".into() }],
+        now(),
+    )
+    .unwrap();
+    let report = p.b.apply_page(&outbox(&p.a)[1..], 2, &team("T03")).unwrap();
+    assert!(
+        report.refused[0]
+            .reason
+            .contains("more than 500000 operations"),
+        "{:?}",
+        report.refused
+    );
+    // ... while B's own notes still get in, and A itself refuses to write past its share.
+    p.b.edit_case(
+        &created.reference,
+        &[Edit::Note { text: "b".into() }],
+        now(),
+    )
+    .unwrap();
+    inflate(&p.a, &a_id, cairn_vault::MAX_AUTHOR_OPS - 1);
+    let full =
+        p.a.edit_case(
+            &created.reference,
+            &[Edit::Note { text: "y".into() }],
+            now(),
+        )
+        .unwrap_err();
+    assert!(full.to_string().contains("this case is full"), "{full}");
+}
