@@ -275,6 +275,11 @@ fn merge(doc: &mut Automerge, mut pending: Vec<Change>) -> Result<Vec<Change>, M
         check_actors(&known, &change).map_err(|e| refused(e.to_string()))?;
         known.insert(change.actor_id().clone());
         let scope = Scope::of(&change);
+        if let Some(object) = scope.unknown_object(doc) {
+            return Err(refused(format!(
+                "it writes to an object {object} the case does not have"
+            )));
+        }
         let before = doc.clone();
         doc.apply_changes([change])
             .map_err(|e| refused(e.to_string()))?;

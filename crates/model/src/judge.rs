@@ -98,6 +98,9 @@ pub fn screen_change(raw: &[u8]) -> Result<Screened, ModelError> {
             claims.preds
         )));
     }
+    if !claims.actors_in_range {
+        return Err(refuse("its content refers to a device it does not list"));
+    }
     if claims.longest_key > MAX_KEY_BYTES {
         return Err(refuse(format!(
             "its content names a key of {} bytes, over the limit of {MAX_KEY_BYTES}",
@@ -130,6 +133,9 @@ struct Claims {
     preds: u64,
     /// The longest map key or mark name (each operation of a run copies its string).
     longest_key: u64,
+    /// Whether every device index its operations use names one of its devices (Automerge
+    /// would panic on another while decoding it).
+    actors_in_range: bool,
 }
 
 /// The longest map key a received change may use; Cairn's own are a few words.
@@ -144,6 +150,7 @@ fn claims(raw: &[u8]) -> Option<Claims> {
     const PRED_GROUP: u64 = 7 << 4; // group: how many predecessors each operation has
     const KEY_STRING: u64 = (1 << 4) | 5; // strings
     const MARK_NAME: u64 = (10 << 4) | 5; // strings
+    const ACTOR_INDEXES: [u64; 3] = [1, (1 << 4) | 1, (7 << 4) | 1]; // object, key, predecessor
     let mut r = Reader(raw.get(9..)?);
     let len = usize::try_from(r.uleb()?).ok()?;
     let mut r = Reader(r.take(len)?);
@@ -154,9 +161,11 @@ fn claims(raw: &[u8]) -> Option<Claims> {
     r.uleb()?; // start op
     r.sleb()?; // time
     r.bytes()?; // message
-    for _ in 0..r.uleb()? {
+    let others = r.uleb()?;
+    for _ in 0..others {
         r.bytes()?; // other actors
     }
+    let devices = others.saturating_add(1);
     let columns = r.uleb()?;
     let mut specs = Vec::new();
     for _ in 0..columns.min(raw.len() as u64) {
@@ -166,12 +175,18 @@ fn claims(raw: &[u8]) -> Option<Claims> {
         ops: 0,
         preds: 0,
         longest_key: 0,
+        actors_in_range: true,
     };
     for (spec, len) in specs {
         let data = r.take(len)?;
         match spec {
             ACTION => claims.ops = claims.ops.max(runs(data, |r| r.uleb().map(|_| 1))?.0),
             PRED_GROUP => claims.preds = claims.preds.max(runs(data, |r| r.uleb())?.1),
+            spec if ACTOR_INDEXES.contains(&spec) => {
+                // The largest index used, plus one (a run of nulls uses none).
+                let used = runs(data, |r| r.uleb().map(|i| i.saturating_add(1)))?.2;
+                claims.actors_in_range &= used <= devices;
+            }
             KEY_STRING | MARK_NAME => {
                 let longest = runs(data, |r| r.bytes().map(|b| b.len() as u64))?.2;
                 claims.longest_key = claims.longest_key.max(longest);
@@ -295,6 +310,8 @@ pub(crate) struct Scope {
     /// Objects given something other than a character inserted or an element deleted: never
     /// right for a text.
     not_text: HashSet<(u64, ActorId)>,
+    /// Objects the change itself creates.
+    created: HashSet<(u64, ActorId)>,
 }
 
 impl Scope {
@@ -305,6 +322,7 @@ impl Scope {
             root: true,
             objects: HashSet::new(),
             not_text: HashSet::new(),
+            created: HashSet::new(),
         }
     }
 
@@ -315,8 +333,14 @@ impl Scope {
             root: false,
             objects: HashSet::new(),
             not_text: HashSet::new(),
+            created: HashSet::new(),
         };
-        for op in change.decode().operations {
+        let start = change.start_op().get();
+        for (i, op) in change.decode().operations.into_iter().enumerate() {
+            if matches!(op.action, legacy::OpType::Make(_)) {
+                let id = start.saturating_add(i as u64);
+                scope.created.insert((id, change.actor_id().clone()));
+            }
             let text_like = match &op.action {
                 legacy::OpType::Put(ScalarValue::Str(s)) => op.insert && s.chars().count() == 1,
                 legacy::OpType::Delete => !op.insert,
@@ -333,6 +357,16 @@ impl Scope {
             }
         }
         scope
+    }
+
+    /// The first object the change writes to that neither `doc` nor the change itself has
+    /// (Automerge 0.12 panics on one instead of refusing the change).
+    pub(crate) fn unknown_object(&self, doc: &Automerge) -> Option<String> {
+        self.objects
+            .iter()
+            .filter(|id| !self.created.contains(id))
+            .map(|(counter, actor)| format!("{counter}@{actor}"))
+            .find(|id| doc.import(id).is_err())
     }
 
     /// Whether a text object holds (or may hold, for a case first seen) only characters.

@@ -340,6 +340,18 @@ fn history_reads_what_a_change_did_not_what_it_says() {
     assert_eq!(history[0].fields, ["created", "note"]);
 }
 
+fn sleb(mut n: i64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        let done = (n == 0 && byte & 0x40 == 0) || (n == -1 && byte & 0x40 != 0);
+        out.push(if done { byte } else { byte | 0x80 });
+        if done {
+            return;
+        }
+    }
+}
+
 /// A hand-made change chunk with `cols` as its columns (no dependencies, author B, seq 1).
 fn chunk(cols: &[(u64, Vec<u8>)]) -> Vec<u8> {
     let mut body = vec![0];
@@ -367,9 +379,9 @@ fn columns_that_claim_more_than_their_bytes_are_refused_unparsed() {
     let n = 1u64 << 34;
     let (mut group, mut actors, mut counters) = (vec![1], Vec::new(), Vec::new());
     uleb(n, &mut group);
-    uleb(n, &mut actors); // a run of n (positive, so the same bytes in signed LEB128)...
+    sleb(n as i64, &mut actors); // a run of n...
     actors.push(0); // ... of actor 0
-    uleb(n, &mut counters);
+    sleb(n as i64, &mut counters);
     counters.push(0);
     let bomb = chunk(&[
         ((1 << 4) | 5, vec![1, 1, b'x']), // key "x"
