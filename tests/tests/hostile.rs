@@ -70,6 +70,7 @@ fn now_ms() -> i64 {
 /// Syncs `d` with `-v`, asserts its peak memory, returns the summary.
 fn sync(d: &Device) -> serde_json::Value {
     let (out, kib) = d.ok_measured(&["sync", "--json"]);
+    eprintln!("cairn sync peak memory: {kib} KiB");
     assert!(kib < PEAK_KIB, "cairn sync peaked at {kib} KiB");
     serde_json::from_str(&out).expect("summary")
 }

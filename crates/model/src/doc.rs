@@ -5,7 +5,7 @@
 //! come back in through [`CaseDoc::apply_changes`]; applying the same changes in any order, any
 //! number of times, gives the same document.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType, ReadDoc, ROOT};
@@ -102,8 +102,8 @@ impl CaseDoc {
         let mut known = actors(&doc);
         while let Some(i) = pending.iter().position(|c| applicable(&doc, c)) {
             let change = pending.remove(i);
-            check_actors(&known, &change)?;
-            known.insert(change.actor_id().clone());
+            check_fit(&doc, &known, &change)?;
+            known.insert(change.actor_id().clone(), change.seq());
             doc.apply_changes([change]).map_err(ModelError::corrupt)?;
         }
         if !has_case(&doc)? {
@@ -272,8 +272,8 @@ fn merge(doc: &mut Automerge, mut pending: Vec<Change>) -> Result<Vec<Change>, M
         let change = pending.remove(i);
         let hash = change.hash();
         let refused = |reason: String| ModelError::RefusedChange { hash, reason };
-        check_actors(&known, &change).map_err(|e| refused(e.to_string()))?;
-        known.insert(change.actor_id().clone());
+        check_fit(doc, &known, &change).map_err(|e| refused(e.to_string()))?;
+        known.insert(change.actor_id().clone(), change.seq());
         let scope = Scope::of(&change);
         if let Some(object) = scope.unknown_object(doc) {
             return Err(refused(format!(
@@ -310,31 +310,51 @@ fn applicable(doc: &Automerge, change: &Change) -> bool {
         .all(|d| doc.get_change_by_hash(d).is_some())
 }
 
-/// Every device a change names (its author and those whose operations it refers to) must be
-/// known to the case already, except the author of its first change. Automerge 0.12 panics
-/// on an unknown one instead of refusing the change.
-fn check_actors(known: &HashSet<ActorId>, change: &Change) -> Result<(), ModelError> {
+/// Checks that a change fits where it lands, as Automerge would have made it there: every
+/// device it names already has a change in the case (its author excepted, for its first one:
+/// automerge 0.12 panics on an unknown one), it is its author's next number, it holds
+/// operations, and they are numbered right after everything it depends on (a gap or an
+/// overlap leaves a case that no longer loads once saved).
+fn check_fit(
+    doc: &Automerge,
+    known: &HashMap<ActorId, u64>,
+    change: &Change,
+) -> Result<(), ModelError> {
+    let refuse = |reason: &str| Err(ModelError::Refused(reason.into()));
     let author = change.actor_id();
-    if change.seq() > 1 && !known.contains(author) {
-        return Err(ModelError::Refused(
-            "it follows changes of its author that this case never received".into(),
-        ));
+    if change.seq() != known.get(author).copied().unwrap_or(0) + 1 {
+        return refuse("it is not its author's next change to this case");
     }
-    let mut names = change.actors();
-    if names.any(|a| !known.contains(a) && a != author) {
-        return Err(ModelError::Refused(
-            "it names a device this case has no change from".into(),
-        ));
+    if change
+        .actors()
+        .any(|a| !known.contains_key(a) && a != author)
+    {
+        return refuse("it names a device this case has no change from");
+    }
+    if change.is_empty() {
+        return refuse("it changes nothing");
+    }
+    let after = change
+        .deps()
+        .iter()
+        .filter_map(|d| doc.get_change_meta_by_hash(d))
+        .map(|meta| meta.max_op)
+        .max()
+        .unwrap_or(0);
+    if change.start_op().get() != after + 1 {
+        return refuse("its operations are not numbered after those it depends on");
     }
     Ok(())
 }
 
-/// The devices with a change in `doc`.
-fn actors(doc: &Automerge) -> HashSet<ActorId> {
-    doc.get_changes_meta(&[])
-        .into_iter()
-        .map(|meta| meta.actor.into_owned())
-        .collect()
+/// Each device with a change in `doc`, and its last number.
+fn actors(doc: &Automerge) -> HashMap<ActorId, u64> {
+    let mut out = HashMap::new();
+    for meta in doc.get_changes_meta(&[]) {
+        let seq = out.entry(meta.actor.into_owned()).or_insert(0);
+        *seq = meta.seq.max(*seq);
+    }
+    out
 }
 
 /// Whether the document holds a case's creation yet.

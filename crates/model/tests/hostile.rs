@@ -439,7 +439,7 @@ fn a_change_naming_devices_the_case_never_saw_is_refused_not_a_panic() {
     let second = strip_deps(&forge(&mut raw, |tx| {
         tx.put(ROOT, "kind", "missing").unwrap()
     }));
-    refused(&mut doc, second, "follows changes of its author");
+    refused(&mut doc, second, "not its author's next change");
 }
 
 #[test]
@@ -490,4 +490,11 @@ fn a_change_automerge_would_encode_otherwise_is_refused() {
         err.to_string().contains("not in Automerge's own encoding"),
         "{err}"
     );
+}
+
+#[test]
+fn a_change_that_changes_nothing_is_refused() {
+    // Automerge would accept it, and the case would then no longer load once saved.
+    let (mut doc, _) = setup();
+    refused(&mut doc, chunk(&[]), "changes nothing");
 }
