@@ -275,6 +275,7 @@ fn merge(doc: &mut Automerge, mut pending: Vec<Change>) -> Result<Vec<Change>, M
         check_fit(doc, &known, &change).map_err(|e| refused(e.to_string()))?;
         known.insert(change.actor_id().clone(), change.seq());
         let scope = Scope::of(&change);
+        let bytes = change.raw_bytes().to_vec();
         if let Some(object) = scope.unknown_object(doc) {
             return Err(refused(format!(
                 "it writes to an object {object} the case does not have"
@@ -290,6 +291,14 @@ fn merge(doc: &mut Automerge, mut pending: Vec<Change>) -> Result<Vec<Change>, M
                 "it writes to the case before its creation, without depending on it".into(),
             )),
         };
+        // What Automerge hands out again (and saves) must be these very bytes, or replicas
+        // that reload the case would know the change under another hash.
+        let judged = judged.and_then(|()| match doc.get_change_by_hash(&hash) {
+            Some(kept) if kept.raw_bytes() == bytes.as_slice() => Ok(()),
+            _ => Err(ModelError::Refused(
+                "Automerge would keep it in another form than it came in".into(),
+            )),
+        });
         if let Err(e) = judged {
             *doc = before;
             return Err(refused(match e {
