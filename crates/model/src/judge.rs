@@ -98,6 +98,11 @@ pub fn screen_change(raw: &[u8]) -> Result<Screened, ModelError> {
             claims.preds
         )));
     }
+    if !claims.counters_in_range {
+        return Err(refuse(
+            "its content numbers operations beyond what Automerge can hold",
+        ));
+    }
     if !claims.actors_in_range {
         return Err(refuse("its content refers to a device it does not list"));
     }
@@ -136,6 +141,8 @@ struct Claims {
     /// Whether every device index its operations use names one of its devices (Automerge
     /// would panic on another while decoding it).
     actors_in_range: bool,
+    /// Whether every operation number it holds or names fits in 32 bits (likewise).
+    counters_in_range: bool,
 }
 
 /// The longest map key a received change may use; Cairn's own are a few words.
@@ -151,6 +158,8 @@ fn claims(raw: &[u8]) -> Option<Claims> {
     const KEY_STRING: u64 = (1 << 4) | 5; // strings
     const MARK_NAME: u64 = (10 << 4) | 5; // strings
     const ACTOR_INDEXES: [u64; 3] = [1, (1 << 4) | 1, (7 << 4) | 1]; // object, key, predecessor
+    const OBJECT_COUNTER: u64 = 2; // unsigned integers
+    const DELTA_COUNTERS: [u64; 2] = [(1 << 4) | 3, (7 << 4) | 3]; // key, predecessor
     let mut r = Reader(raw.get(9..)?);
     let len = usize::try_from(r.uleb()?).ok()?;
     let mut r = Reader(r.take(len)?);
@@ -158,7 +167,7 @@ fn claims(raw: &[u8]) -> Option<Claims> {
     r.take(deps.checked_mul(32)?)?;
     r.bytes()?; // actor
     r.uleb()?; // seq
-    r.uleb()?; // start op
+    let start_op = r.uleb()?;
     r.sleb()?; // time
     r.bytes()?; // message
     let others = r.uleb()?;
@@ -176,12 +185,19 @@ fn claims(raw: &[u8]) -> Option<Claims> {
         preds: 0,
         longest_key: 0,
         actors_in_range: true,
+        counters_in_range: true,
     };
     for (spec, len) in specs {
         let data = r.take(len)?;
         match spec {
             ACTION => claims.ops = claims.ops.max(runs(data, |r| r.uleb().map(|_| 1))?.0),
             PRED_GROUP => claims.preds = claims.preds.max(runs(data, |r| r.uleb())?.1),
+            OBJECT_COUNTER => {
+                claims.counters_in_range &= runs(data, |r| r.uleb())?.2 <= u64::from(u32::MAX);
+            }
+            spec if DELTA_COUNTERS.contains(&spec) => {
+                claims.counters_in_range &= deltas_in_range(data)?;
+            }
             spec if ACTOR_INDEXES.contains(&spec) => {
                 // The largest index used, plus one (a run of nulls uses none).
                 let used = runs(data, |r| r.uleb().map(|i| i.saturating_add(1)))?.2;
@@ -194,7 +210,38 @@ fn claims(raw: &[u8]) -> Option<Claims> {
             _ => {}
         }
     }
+    claims.counters_in_range &= start_op.saturating_add(claims.ops) <= u64::from(u32::MAX);
     Some(claims)
+}
+
+/// Whether the running sum of a run-length encoded column of signed deltas (operation
+/// numbers) stays within 0..=u32::MAX; the sum moves linearly within a run, so its ends tell.
+fn deltas_in_range(data: &[u8]) -> Option<bool> {
+    let mut r = Reader(data);
+    let mut sum: i128 = 0;
+    let fits = |v: i128| (0..=i128::from(u32::MAX)).contains(&v);
+    while !r.0.is_empty() {
+        match r.sleb()? {
+            n if n > 0 => {
+                sum += i128::from(n) * i128::from(r.sleb()?);
+                if !fits(sum) {
+                    return Some(false);
+                }
+            }
+            n if n < 0 => {
+                for _ in 0..n.unsigned_abs() {
+                    sum += i128::from(r.sleb()?);
+                    if !fits(sum) {
+                        return Some(false);
+                    }
+                }
+            }
+            _ => {
+                r.uleb()?; // a run of nulls
+            }
+        }
+    }
+    Some(true)
 }
 
 /// Walks a run-length encoded column whose values `value` reads (and measures): returns how
