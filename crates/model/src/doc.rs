@@ -282,8 +282,10 @@ fn merge(doc: &mut Automerge, mut pending: Vec<Change>) -> Result<Vec<Change>, M
             )));
         }
         let before = doc.clone();
-        doc.apply_changes([change])
-            .map_err(|e| refused(e.to_string()))?;
+        if let Err(reason) = apply_guarded(doc, change) {
+            *doc = before;
+            return Err(refused(reason));
+        }
         let judged = match (has_case(&before)?, has_case(doc)?) {
             (true, _) => judge(Some(&before), doc, &scope),
             (false, true) => judge(None, doc, &Scope::everything()),
@@ -309,6 +311,23 @@ fn merge(doc: &mut Automerge, mut pending: Vec<Change>) -> Result<Vec<Change>, M
         pending.retain(|c| doc.get_change_by_hash(&c.hash()).is_none());
     }
     Ok(pending)
+}
+
+/// Applies one change, turning a panic inside Automerge into a refusal. Every panic found so
+/// far is prevented by the checks before this; this is the backstop, so that one peer's bytes
+/// can never stop a sync. The caller restores the document after a failure.
+fn apply_guarded(doc: &mut Automerge, change: Change) -> Result<(), String> {
+    // Silence the default hook for this call: the panic is reported as a refusal instead.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes([change])));
+    std::panic::set_hook(hook);
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("Automerge could not apply it".into()),
+    }
 }
 
 /// Whether every change `change` depends on is in `doc`.
