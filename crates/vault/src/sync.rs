@@ -494,10 +494,10 @@ fn merge_case(
         Err(e) => return Err(e.into()),
     };
     let is_new = before.is_none();
-    // Offered to the model: the batch; for a case first seen here or with changes held back
-    // for a dependency, everything stored for it, in the order it arrived (the model skips
-    // what it has).
-    let mut offered: Vec<Stored> = if is_new || has_waiting(conn, &id, path)? {
+    // Offered to the model: the batch; for a case with changes held back for a dependency
+    // (or stored before its creation arrived), everything stored for it, in the order it
+    // arrived (the model skips what it has).
+    let mut offered: Vec<Stored> = if has_waiting(conn, &id, path)? {
         case_log(case)?
     } else {
         changes
