@@ -25,7 +25,7 @@ pub enum CryptoError {
         seq: u64,
     },
     /// This device is not among a sealed change's recipients, or its ciphertext is damaged.
-    #[error("cannot decrypt change {seq} by device {author}: this device is not one of its recipients or the ciphertext is damaged")]
+    #[error("cannot decrypt change {seq} by device {author}: this device holds no key of the team and epoch it was sealed under, or the ciphertext is damaged")]
     NotARecipient {
         /// Short form of the author.
         author: String,

@@ -1,8 +1,8 @@
 //! Cairn's cryptography, built only from well-kept crates (age, ed25519-dalek, chacha20poly1305).
 //!
 //! This crate holds a device's keys, locks them in a passphrase-encrypted key file (age scrypt),
-//! seals case changes (age encryption to a list of recipients, then an Ed25519 signature over the
-//! header and the ciphertext) and encrypts the vault's local records with a per-vault key.
+//! seals case changes (once, under a team key, then an Ed25519 signature over the header and
+//! the ciphertext), grants team keys to devices through age and encrypts the vault's local records with a per-vault key.
 //! It never does I/O, never invents a primitive, and never lets a secret be printed: secret
 //! material lives in types that zeroize on drop and have no `Debug` showing their bytes.
 #![forbid(unsafe_code)]
@@ -18,8 +18,8 @@ pub use error::CryptoError;
 pub use keyfile::{lock_keys, unlock_keys, KeyFileCost};
 pub use keys::{device_tag, verify_signature, DeviceId, DeviceKeys, PublicKeys};
 pub use local::LocalCipher;
-pub use sealed::{SealedChange, SealedKind};
-pub use team::{TeamKey, TEAM_SEAL_OVERHEAD};
+pub use sealed::{SealedChange, SealedKind, MAX_TEAM};
+pub use team::{Keyring, TeamKey, TEAM_SEAL_OVERHEAD};
 
 /// Re-exported so callers can hold a passphrase without depending on `secrecy` themselves.
 pub use secrecy::{ExposeSecret, SecretString};

@@ -1,26 +1,31 @@
 //! Sealed changes: the only form in which case content leaves a device or rests in a log.
 //!
-//! Wire layout, version 1 (all integers big-endian), frozen by the golden test below:
+//! Wire layout, version 2 (all integers big-endian), frozen by the golden test:
 //!
 //! ```text
-//! "CSC1" | kind u8 | case id 16 | author 32 | seq u64 | ciphertext length u32 | ciphertext | signature 64
+//! "CSC2" | kind u8 | case id 16 | author 32 | seq u64 | epoch u32 | team length u8 | team |
+//!   sealed length u32 | sealed | signature 64
 //! ```
 //!
-//! The ciphertext is an age file encrypted to every recipient (always including the author).
+//! `sealed` is [`TeamKey::seal`] of the plaintext under the team's key for `epoch`, with
+//! every header byte before it as associated data: one content key wrapped once, whatever
+//! the team's size (112 bytes). Epoch 0 is a device's own draft key, for what it records
+//! before it joins; such a change never leaves the device (it is sealed again at `join`).
 //! The Ed25519 signature covers a domain label and every byte before it, so nobody (a server
-//! included) can move a change to another case, author or number, or swap its ciphertext.
-//! Opening verifies the signature before decrypting anything.
-
-use std::io::Write;
+//! included) can move a change to another case, author, number, team or epoch, or swap its
+//! ciphertext. Opening verifies the signature before decrypting anything.
 
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
 
-use crate::{CryptoError, DeviceId, DeviceKeys};
+use crate::{CryptoError, DeviceId, DeviceKeys, Keyring, TeamKey};
 
-const MAGIC: &[u8; 4] = b"CSC1";
-const DOMAIN: &[u8] = b"cairn sealed change v1\0";
-const HEADER: usize = 4 + 1 + 16 + 32 + 8 + 4;
+const MAGIC: &[u8; 4] = b"CSC2";
+const DOMAIN: &[u8] = b"cairn sealed change v2\0";
+/// Fixed part of the header: magic, kind, case, author, seq, epoch, team length.
+const FIXED: usize = 4 + 1 + 16 + 32 + 8 + 4 + 1;
 const SIGNATURE: usize = 64;
+/// The longest team name a header carries.
+pub const MAX_TEAM: usize = 32;
 
 /// What a sealed change carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +50,7 @@ impl SealedKind {
     }
 }
 
-/// A change encrypted to its recipients and signed by its author.
+/// A change sealed under its team's key and signed by its author.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedChange {
     /// What the plaintext is.
@@ -56,38 +61,42 @@ pub struct SealedChange {
     pub author: DeviceId,
     /// The author's change number: 1, 2, 3... without gaps.
     pub seq: u64,
-    /// An age file.
+    /// The team whose key sealed it (the case's team).
+    pub team: String,
+    /// That key's epoch (0: the author's draft key, before it joined).
+    pub epoch: u32,
+    /// [`TeamKey::seal`] output.
     pub ciphertext: Vec<u8>,
-    /// Ed25519 signature over [`DOMAIN`] and the header and ciphertext.
+    /// Ed25519 signature over [`DOMAIN`] and every byte before it.
     pub signature: [u8; 64],
 }
 
 impl SealedChange {
-    /// Encrypts `plaintext` to `recipients` and the author, then signs.
+    /// Seals `plaintext` under `key` (its team and epoch go in the header), then signs.
     pub fn seal(
         keys: &DeviceKeys,
-        recipients: &[age::x25519::Recipient],
+        key: &TeamKey,
         kind: SealedKind,
         case_id: [u8; 16],
         seq: u64,
         plaintext: &[u8],
     ) -> Result<Self, CryptoError> {
-        let own = keys.identity.to_public();
-        let mut all: Vec<&age::x25519::Recipient> = vec![&own];
-        for r in recipients {
-            if !all.iter().any(|have| have.to_string() == r.to_string()) {
-                all.push(r);
-            }
+        if key.team().is_empty() || key.team().len() > MAX_TEAM {
+            return Err(CryptoError::Encrypt(format!(
+                "a team name is 1 to {MAX_TEAM} bytes"
+            )));
         }
-        let ciphertext = encrypt(&all, plaintext)?;
         let mut change = SealedChange {
             kind,
             case_id,
             author: keys.id(),
             seq,
-            ciphertext,
+            team: key.team().to_owned(),
+            epoch: key.epoch(),
+            ciphertext: Vec::new(),
             signature: [0; 64],
         };
+        change.ciphertext = key.seal(&change.header(), plaintext)?;
         let signed = change.signed_bytes();
         change.signature = keys.signing.sign(&signed).to_bytes();
         Ok(change)
@@ -110,13 +119,16 @@ impl SealedChange {
         .map_err(|_| bad())
     }
 
-    /// Verifies, then decrypts with this device's identity.
-    pub fn open(&self, keys: &DeviceKeys) -> Result<Vec<u8>, CryptoError> {
+    /// Verifies, then decrypts with the keyring's key for this change's team and epoch.
+    pub fn open(&self, keyring: &Keyring) -> Result<Vec<u8>, CryptoError> {
         self.verify()?;
-        age::decrypt(&keys.identity, &self.ciphertext).map_err(|_| CryptoError::NotARecipient {
+        let unreadable = || CryptoError::NotARecipient {
             author: self.author.short(),
             seq: self.seq,
-        })
+        };
+        let key = keyring.get(&self.team, self.epoch).ok_or_else(unreadable)?;
+        key.open(&self.header(), &self.ciphertext)
+            .map_err(|_| unreadable())
     }
 
     /// The wire and log form.
@@ -129,44 +141,70 @@ impl SealedChange {
     /// Parses the wire form. Checks structure only; call [`SealedChange::verify`] before trusting it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         let bad = |what: &str| CryptoError::Malformed(what.to_string());
-        if bytes.len() < HEADER + SIGNATURE {
+        if bytes.len() < FIXED + 4 + SIGNATURE {
             return Err(bad("too short"));
         }
         if &bytes[..4] != MAGIC {
-            return Err(bad("not a sealed change (bad magic)"));
+            return Err(bad("not a sealed change of this version (bad magic)"));
         }
         let kind = SealedKind::from_code(bytes[4]).ok_or_else(|| bad("unknown kind"))?;
+        let array = |range: std::ops::Range<usize>| bytes[range].to_vec();
         let mut case_id = [0u8; 16];
-        case_id.copy_from_slice(&bytes[5..21]);
+        case_id.copy_from_slice(&array(5..21));
         let mut author = [0u8; 32];
-        author.copy_from_slice(&bytes[21..53]);
+        author.copy_from_slice(&array(21..53));
         let mut seq = [0u8; 8];
-        seq.copy_from_slice(&bytes[53..61]);
+        seq.copy_from_slice(&array(53..61));
+        let mut epoch = [0u8; 4];
+        epoch.copy_from_slice(&array(61..65));
+        let team_len = bytes[65] as usize;
+        if team_len == 0 || team_len > MAX_TEAM {
+            return Err(bad("team name of a length no team has"));
+        }
+        let body = FIXED + team_len + 4;
+        if bytes.len() < body + SIGNATURE {
+            return Err(bad("too short"));
+        }
+        let team = std::str::from_utf8(&bytes[FIXED..FIXED + team_len])
+            .map_err(|_| bad("team name is not text"))?
+            .to_owned();
         let mut len = [0u8; 4];
-        len.copy_from_slice(&bytes[61..65]);
+        len.copy_from_slice(&bytes[body - 4..body]);
         let len = u32::from_be_bytes(len) as usize;
-        if bytes.len() != HEADER + len + SIGNATURE {
+        if bytes.len() - body - SIGNATURE != len {
             return Err(bad("length does not match its header"));
         }
         let mut signature = [0u8; 64];
-        signature.copy_from_slice(&bytes[HEADER + len..]);
+        signature.copy_from_slice(&bytes[body + len..]);
         Ok(SealedChange {
             kind,
             case_id,
             author: DeviceId(author),
             seq: u64::from_be_bytes(seq),
-            ciphertext: bytes[HEADER..HEADER + len].to_vec(),
+            team,
+            epoch: u32::from_be_bytes(epoch),
+            ciphertext: bytes[body..body + len].to_vec(),
             signature,
         })
     }
 
-    fn signed_body(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER + self.ciphertext.len() + SIGNATURE);
+    /// Magic to team: what the ciphertext binds as associated data.
+    fn header(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(FIXED + self.team.len());
         out.extend_from_slice(MAGIC);
         out.push(self.kind.code());
         out.extend_from_slice(&self.case_id);
         out.extend_from_slice(&self.author.0);
         out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.epoch.to_be_bytes());
+        // Team names are checked to fit in a byte on sealing and parsing.
+        out.push(self.team.len() as u8);
+        out.extend_from_slice(self.team.as_bytes());
+        out
+    }
+
+    fn signed_body(&self) -> Vec<u8> {
+        let mut out = self.header();
         // Ciphertexts are bounded far below 4 GiB by every caller (request limits, one change).
         out.extend_from_slice(&(self.ciphertext.len() as u32).to_be_bytes());
         out.extend_from_slice(&self.ciphertext);
@@ -180,24 +218,18 @@ impl SealedChange {
     }
 }
 
-fn encrypt(
-    recipients: &[&age::x25519::Recipient],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, CryptoError> {
-    let err = |e: &dyn std::fmt::Display| CryptoError::Encrypt(e.to_string());
-    let encryptor =
-        age::Encryptor::with_recipients(recipients.iter().map(|r| *r as &dyn age::Recipient))
-            .map_err(|e| err(&e))?;
-    let mut out = Vec::with_capacity(plaintext.len() + 200 * recipients.len());
-    let mut writer = encryptor.wrap_output(&mut out).map_err(|e| err(&e))?;
-    writer.write_all(plaintext).map_err(|e| err(&e))?;
-    writer.finish().map_err(|e| err(&e))?;
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn keyring(keys: &[&TeamKey]) -> Keyring {
+        let mut ring = Keyring::default();
+        for k in keys {
+            ring.insert(TeamKey::from_bytes(k.team(), k.epoch(), *k.bytes()));
+        }
+        ring
+    }
 
     /// The identity point: a small-order "public key" under which the all-identity signature
     /// (R = identity, s = 0) passes a lax check for every message.
@@ -212,6 +244,8 @@ mod tests {
             case_id: [1; 16],
             author: DeviceId(identity),
             seq: 1,
+            team: "T1".into(),
+            epoch: 1,
             ciphertext: b"anything".to_vec(),
             signature,
         };
@@ -229,49 +263,63 @@ mod tests {
     }
 
     #[test]
-    fn seal_open_round_trip_and_recipients() {
+    fn seal_open_round_trip_and_only_the_team_key_opens() {
         let author = DeviceKeys::generate();
-        let office = DeviceKeys::generate();
-        let stranger = DeviceKeys::generate();
-        let sealed = SealedChange::seal(
-            &author,
-            &[office.public().recipient],
-            SealedKind::CaseChange,
-            [9; 16],
-            3,
-            b"change bytes",
-        )
-        .unwrap();
+        let t03 = TeamKey::generate("T03", 2);
+        let sealed =
+            SealedChange::seal(&author, &t03, SealedKind::CaseChange, [9; 16], 3, b"change")
+                .unwrap();
         let parsed = SealedChange::from_bytes(&sealed.to_bytes()).unwrap();
         assert_eq!(parsed, sealed);
-        assert_eq!(parsed.open(&author).unwrap(), b"change bytes");
-        assert_eq!(parsed.open(&office).unwrap(), b"change bytes");
-        assert!(matches!(
-            parsed.open(&stranger),
-            Err(CryptoError::NotARecipient { .. })
-        ));
+        assert_eq!((parsed.team.as_str(), parsed.epoch), ("T03", 2));
+        assert_eq!(parsed.open(&keyring(&[&t03])).unwrap(), b"change");
+        for ring in [
+            Keyring::default(),
+            keyring(&[&TeamKey::generate("T03", 2)]),
+            keyring(&[&TeamKey::from_bytes("T03", 1, *t03.bytes())]),
+            keyring(&[&TeamKey::from_bytes("T04", 2, *t03.bytes())]),
+        ] {
+            assert!(matches!(
+                parsed.open(&ring),
+                Err(CryptoError::NotARecipient { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn the_size_does_not_grow_with_the_team() {
+        let author = DeviceKeys::generate();
+        let t = TeamKey::generate("T03", 1);
+        let sealed = SealedChange::seal(&author, &t, SealedKind::CaseChange, [1; 16], 1, &[7; 200])
+            .unwrap();
+        assert_eq!(sealed.to_bytes().len(), 200 + FIXED + 3 + 4 + 112 + SIGNATURE);
     }
 
     #[test]
     fn any_relabel_breaks_the_signature() {
         let author = DeviceKeys::generate();
+        let t = TeamKey::generate("T1", 1);
         let sealed =
-            SealedChange::seal(&author, &[], SealedKind::CaseChange, [1; 16], 1, b"x").unwrap();
+            SealedChange::seal(&author, &t, SealedKind::CaseChange, [1; 16], 1, b"x").unwrap();
         let mut moved = sealed.clone();
         moved.case_id = [2; 16];
         let mut renumbered = sealed.clone();
         renumbered.seq = 2;
         let mut reauthored = sealed.clone();
         reauthored.author = DeviceKeys::generate().id();
+        let mut reteamed = sealed.clone();
+        reteamed.team = "T2".into();
+        let mut re_epoched = sealed.clone();
+        re_epoched.epoch = 2;
         let mut swapped = sealed.clone();
         swapped.ciphertext[40] ^= 1;
-        for forged in [moved, renumbered, reauthored, swapped] {
+        for forged in [moved, renumbered, reauthored, reteamed, re_epoched, swapped] {
             assert!(matches!(
                 forged.verify(),
                 Err(CryptoError::BadSignature { .. })
             ));
             assert!(matches!(
-                forged.open(&author),
+                forged.open(&keyring(&[&t])),
                 Err(CryptoError::BadSignature { .. })
             ));
         }
@@ -280,11 +328,15 @@ mod tests {
     #[test]
     fn every_truncation_is_malformed_not_a_panic() {
         let author = DeviceKeys::generate();
-        let bytes = SealedChange::seal(&author, &[], SealedKind::CaseChange, [1; 16], 1, b"x")
+        let t = TeamKey::generate("T1", 1);
+        let bytes = SealedChange::seal(&author, &t, SealedKind::CaseChange, [1; 16], 1, b"x")
             .unwrap()
             .to_bytes();
         for cut in 0..bytes.len() {
             assert!(SealedChange::from_bytes(&bytes[..cut]).is_err());
         }
+        let mut long_team = bytes.clone();
+        long_team[65] = 200;
+        assert!(SealedChange::from_bytes(&long_team).is_err());
     }
 }

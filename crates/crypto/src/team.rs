@@ -1,4 +1,4 @@
-//! Team keys, the building block of protocol v2's sealing (not yet used by the v1 protocol).
+//! Team keys: what every change is sealed under (protocol v2).
 //!
 //! The office keeps one random 32-byte key per team and epoch. Content is encrypted once under
 //! a fresh content key (XChaCha20-Poly1305), and that key is wrapped once under the team's key,
@@ -62,6 +62,40 @@ impl TeamKey {
     /// The epoch.
     pub fn epoch(&self) -> u32 {
         self.epoch
+    }
+
+    /// The key's bytes, to store it in an encrypted vault record.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// This key encrypted to one device's age recipient (an age file, through age's
+    /// `Recipient` trait): how the office grants it in a roster statement.
+    pub fn grant(&self, to: &age::x25519::Recipient) -> Result<Vec<u8>, CryptoError> {
+        let mut plain = Zeroizing::new(Vec::with_capacity(4 + KEY));
+        plain.extend_from_slice(&self.epoch.to_be_bytes());
+        plain.extend_from_slice(self.key.as_ref());
+        age::encrypt(to, &plain).map_err(|e| CryptoError::Encrypt(e.to_string()))
+    }
+
+    /// Opens a [`TeamKey::grant`] made to `keys`'s device for `team` at `epoch`.
+    pub fn accept(
+        keys: &crate::DeviceKeys,
+        team: &str,
+        epoch: u32,
+        granted: &[u8],
+    ) -> Result<TeamKey, CryptoError> {
+        let refused = || CryptoError::NotTeamKey {
+            team: team.to_owned(),
+            epoch,
+        };
+        let plain = Zeroizing::new(age::decrypt(&keys.identity, granted).map_err(|_| refused())?);
+        let (stated, key) = plain.split_first_chunk::<4>().ok_or_else(refused)?;
+        let key: [u8; KEY] = key.try_into().map_err(|_| refused())?;
+        if u32::from_be_bytes(*stated) != epoch {
+            return Err(refused());
+        }
+        Ok(TeamKey::from_bytes(team, epoch, key))
     }
 
     /// Encrypts `plaintext` under a fresh content key wrapped under this key, binding
@@ -182,6 +216,99 @@ impl TeamKey {
     }
 }
 
+/// The team keys a device holds, by team and epoch; the newest epoch of its team seals.
+#[derive(Default)]
+pub struct Keyring {
+    keys: std::collections::BTreeMap<(String, u32), TeamKey>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.keys.values()).finish()
+    }
+}
+
+impl Clone for Keyring {
+    fn clone(&self) -> Self {
+        let mut ring = Keyring::default();
+        for key in self.keys.values() {
+            ring.insert(TeamKey::from_bytes(&key.team, key.epoch, *key.key));
+        }
+        ring
+    }
+}
+
+impl Keyring {
+    /// Adds (or replaces) a key.
+    pub fn insert(&mut self, key: TeamKey) {
+        self.keys.insert((key.team.clone(), key.epoch), key);
+    }
+
+    /// The key of `team` at `epoch`.
+    pub fn get(&self, team: &str, epoch: u32) -> Option<&TeamKey> {
+        self.keys.get(&(team.to_owned(), epoch))
+    }
+
+    /// The newest key of `team`.
+    pub fn newest(&self, team: &str) -> Option<&TeamKey> {
+        self.keys
+            .range((team.to_owned(), 0)..=(team.to_owned(), u32::MAX))
+            .next_back()
+            .map(|(_, k)| k)
+    }
+
+    /// Every key held.
+    pub fn iter(&self) -> impl Iterator<Item = &TeamKey> {
+        self.keys.values()
+    }
+
+    /// How many keys are held.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredKey {
+    team: String,
+    epoch: u32,
+    key: String,
+}
+
+impl serde::Serialize for Keyring {
+    /// For the vault's encrypted records only: the keys in hex.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.keys.len()))?;
+        for k in self.keys.values() {
+            seq.serialize_element(&StoredKey {
+                team: k.team.clone(),
+                epoch: k.epoch,
+                key: hex::encode(k.key.as_ref()),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Keyring {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stored = Vec::<StoredKey>::deserialize(d)?;
+        let mut ring = Keyring::default();
+        for s in stored {
+            let mut key = Zeroizing::new([0u8; KEY]);
+            hex::decode_to_slice(&s.key, key.as_mut()).map_err(serde::de::Error::custom)?;
+            ring.insert(TeamKey::from_bytes(&s.team, s.epoch, *key));
+        }
+        Ok(ring)
+    }
+}
+
 fn random_nonce() -> [u8; NONCE] {
     let mut nonce = [0u8; NONCE];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -226,6 +353,38 @@ mod tests {
             bent[i] ^= 1;
             assert!(t03.open(b"header", &bent).is_err(), "{i}");
         }
+    }
+
+    #[test]
+    fn a_grant_opens_only_for_its_device_and_epoch() {
+        let device = crate::DeviceKeys::generate();
+        let other = crate::DeviceKeys::generate();
+        let key = TeamKey::generate("T03", 4);
+        let granted = key.grant(&device.public().recipient).unwrap();
+        let got = TeamKey::accept(&device, "T03", 4, &granted).unwrap();
+        assert_eq!(got.bytes(), key.bytes());
+        assert!(TeamKey::accept(&other, "T03", 4, &granted).is_err());
+        assert!(TeamKey::accept(&device, "T03", 3, &granted).is_err());
+        assert!(TeamKey::accept(&device, "T03", 4, &granted[..granted.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn the_keyring_keeps_every_epoch_and_seals_with_the_newest() {
+        let mut ring = Keyring::default();
+        for (team, epoch) in [("T03", 1), ("T03", 3), ("T04", 2), ("T03", 2)] {
+            ring.insert(TeamKey::generate(team, epoch));
+        }
+        assert_eq!(ring.newest("T03").unwrap().epoch(), 3);
+        assert_eq!(ring.newest("T04").unwrap().epoch(), 2);
+        assert!(ring.newest("T0").is_none());
+        let json = serde_json::to_string(&ring).unwrap();
+        let back: Keyring = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.len(), 4);
+        assert_eq!(
+            back.get("T03", 2).unwrap().bytes(),
+            ring.get("T03", 2).unwrap().bytes()
+        );
+        assert!(!format!("{ring:?}").contains(&hex::encode(ring.get("T03", 1).unwrap().bytes())));
     }
 
     #[test]

@@ -6,31 +6,35 @@ use serde::{Deserialize, Serialize};
 pub mod paths {
     /// `GET`: liveness, answers `ok`. Not authenticated.
     pub const HEALTHZ: &str = "/healthz";
-    /// `POST` JSON [`crate::Enrollment`] → JSON [`crate::EnrollResponse`]. Not authenticated
-    /// by header: the enrollment carries its own signatures.
-    pub const ENROLL: &str = "/v1/enroll";
+    /// `POST` JSON [`crate::Statement`] admitting the requester → JSON
+    /// [`crate::JoinResponse`]. Signed by the admitted device, which need not be a member yet.
+    pub const JOIN: &str = "/v2/join";
     /// `POST` a push body → JSON [`crate::PushResponse`].
-    pub const PUSH: &str = "/v1/push";
+    pub const PUSH: &str = "/v2/push";
     /// `GET ?after=N&limit=M` → a binary [`crate::PullPage`].
-    pub const PULL: &str = "/v1/pull";
-    /// `GET` → JSON list of [`crate::Statement`].
-    pub const ROSTER: &str = "/v1/roster";
-    /// `POST` JSON [`crate::Revocation`] → 204.
-    pub const REVOKE: &str = "/v1/revoke";
+    pub const PULL: &str = "/v2/pull";
+    /// `GET` → JSON list of [`crate::Statement`], the chain from 1; `POST` (office only) the
+    /// same, statements to append → 204.
+    pub const ROSTER: &str = "/v2/roster";
+    /// `GET` → JSON [`crate::Receipt`] (404 `not_found` before the first); `POST` (office
+    /// only) a newer one → 204.
+    pub const RECEIPT: &str = "/v2/receipt";
 }
 
 /// Content type of a push body.
-pub const PUSH_CONTENT_TYPE: &str = "application/vnd.cairn.push.v1";
+pub const PUSH_CONTENT_TYPE: &str = "application/vnd.cairn.push.v2";
 /// Content type of a pull page.
-pub const PULL_CONTENT_TYPE: &str = "application/vnd.cairn.pull.v1";
-/// Header of a pull answer naming the roster's version: a client fetches the roster only when
-/// it changed, so a sync with nothing to do is one round trip. Advisory: the roster itself is
-/// checked from its signatures.
+pub const PULL_CONTENT_TYPE: &str = "application/vnd.cairn.pull.v2";
+/// Header of a pull answer naming the roster's head counter: a client fetches the roster only
+/// when it differs from the head it holds, so a sync with nothing to do is one round trip.
+/// Advisory: the roster itself is checked from its signatures and links.
 pub const ROSTER_VERSION: &str = "x-cairn-roster";
+/// Header of a pull answer naming the newest receipt's counter (absent before the first).
+pub const RECEIPT_VERSION: &str = "x-cairn-receipt";
 
-/// The answer to a successful enrollment.
+/// The answer to a successful join.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnrollResponse {
+pub struct JoinResponse {
     /// The team the device joined.
     pub team: String,
     /// The device id (64 hex digits).
@@ -62,16 +66,16 @@ pub enum ErrorCode {
     ClockSkew,
     /// The body exceeds the server's limit (413).
     TooLarge,
-    /// The invite was already used by another device (409).
-    InviteUsed,
-    /// The invite has expired (410).
-    InviteExpired,
-    /// The invite is not signed by this server's office (403).
-    InviteInvalid,
-    /// The device is already enrolled with another invite (409).
-    AlreadyEnrolled,
-    /// Another device of the team has the same reference tag (409).
-    TagTaken,
+    /// The admission has expired (410).
+    AdmissionExpired,
+    /// The statement is not signed by this server's office, or admits another device (403).
+    AdmissionInvalid,
+    /// The server lacks the office's statements before this one; the office must sync (409).
+    RosterBehind,
+    /// Another statement holds this one's number, or it does not follow the one before (409).
+    RosterConflict,
+    /// Only the office may do this (403).
+    OfficeOnly,
     /// The body does not parse (400).
     Malformed,
     /// No such endpoint (404).
@@ -95,11 +99,11 @@ const ALL: [ErrorCode; 18] = [
     ErrorCode::BadAuth,
     ErrorCode::ClockSkew,
     ErrorCode::TooLarge,
-    ErrorCode::InviteUsed,
-    ErrorCode::InviteExpired,
-    ErrorCode::InviteInvalid,
-    ErrorCode::AlreadyEnrolled,
-    ErrorCode::TagTaken,
+    ErrorCode::AdmissionExpired,
+    ErrorCode::AdmissionInvalid,
+    ErrorCode::RosterBehind,
+    ErrorCode::RosterConflict,
+    ErrorCode::OfficeOnly,
     ErrorCode::Malformed,
     ErrorCode::NotFound,
     ErrorCode::Unavailable,
@@ -119,11 +123,11 @@ impl ErrorCode {
             ErrorCode::BadAuth => "bad_auth",
             ErrorCode::ClockSkew => "clock_skew",
             ErrorCode::TooLarge => "too_large",
-            ErrorCode::InviteUsed => "invite_used",
-            ErrorCode::InviteExpired => "invite_expired",
-            ErrorCode::InviteInvalid => "invite_invalid",
-            ErrorCode::AlreadyEnrolled => "already_enrolled",
-            ErrorCode::TagTaken => "tag_taken",
+            ErrorCode::AdmissionExpired => "admission_expired",
+            ErrorCode::AdmissionInvalid => "admission_invalid",
+            ErrorCode::RosterBehind => "roster_behind",
+            ErrorCode::RosterConflict => "roster_conflict",
+            ErrorCode::OfficeOnly => "office_only",
             ErrorCode::Malformed => "malformed",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Unavailable => "unavailable",
@@ -142,11 +146,14 @@ impl ErrorCode {
     /// The HTTP status the server answers with.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::Revoked | ErrorCode::NotEnrolled | ErrorCode::InviteInvalid => 403,
+            ErrorCode::Revoked
+            | ErrorCode::NotEnrolled
+            | ErrorCode::AdmissionInvalid
+            | ErrorCode::OfficeOnly => 403,
             ErrorCode::BadSignature | ErrorCode::BadAuth | ErrorCode::ClockSkew => 401,
             ErrorCode::TooLarge | ErrorCode::ChangeTooLarge => 413,
-            ErrorCode::InviteUsed | ErrorCode::AlreadyEnrolled | ErrorCode::TagTaken => 409,
-            ErrorCode::InviteExpired => 410,
+            ErrorCode::RosterBehind | ErrorCode::RosterConflict => 409,
+            ErrorCode::AdmissionExpired => 410,
             ErrorCode::Malformed => 400,
             ErrorCode::NotFound => 404,
             ErrorCode::Unavailable => 503,

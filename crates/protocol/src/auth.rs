@@ -1,4 +1,4 @@
-//! Request authentication: every request but `/healthz` and `/v1/enroll` carries
+//! Request authentication: every request but `/healthz` carries
 //!
 //! ```text
 //! authorization: Cairn device=<64 hex>,time=<unix seconds>,signature=<128 hex>
@@ -17,7 +17,7 @@ use crate::hexser::{parse_device_id, parse_signature};
 use crate::ProtocolError;
 
 /// The signature domain of requests.
-pub const REQUEST_DOMAIN: &str = "cairn request v1";
+pub const REQUEST_DOMAIN: &str = "cairn request v2";
 /// The scheme name in the `authorization` header.
 pub const AUTH_SCHEME: &str = "Cairn";
 const MAX_HEADER: usize = 512;
@@ -89,7 +89,7 @@ pub fn verify_request(
 fn parse_header(header: &str) -> Result<(DeviceId, u64, [u8; 64]), ProtocolError> {
     let bad = |what: &str| {
         ProtocolError::BadAuth(format!(
-            "{what}; this client does not speak Cairn's protocol v1"
+            "{what}; this client does not speak Cairn's protocol v2"
         ))
     };
     if header.len() > MAX_HEADER {
@@ -135,31 +135,31 @@ mod tests {
     #[test]
     fn sign_verify_and_every_binding() {
         let keys = DeviceKeys::generate();
-        let h = sign_request(&keys, "post", "/v1/push", b"body", 1_000);
+        let h = sign_request(&keys, "post", "/v2/push", b"body", 1_000);
         assert!(h.starts_with("Cairn device="));
         assert_eq!(
-            verify_request(&h, "POST", "/v1/push", b"body", 1_000, 300).unwrap(),
+            verify_request(&h, "POST", "/v2/push", b"body", 1_000, 300).unwrap(),
             keys.id()
         );
         assert_eq!(
-            verify_request(&h, "POST", "/v1/push", b"body", 1_300, 300).unwrap(),
+            verify_request(&h, "POST", "/v2/push", b"body", 1_300, 300).unwrap(),
             keys.id()
         );
         assert_eq!(
-            verify_request(&h, "POST", "/v1/push", b"body", 1_301, 300),
+            verify_request(&h, "POST", "/v2/push", b"body", 1_301, 300),
             Err(ProtocolError::ClockSkew {
                 skew_secs: 301,
                 max_secs: 300
             })
         );
         assert!(matches!(
-            verify_request(&h, "POST", "/v1/push", b"body", 699, 300),
+            verify_request(&h, "POST", "/v2/push", b"body", 699, 300),
             Err(ProtocolError::ClockSkew { .. })
         ));
         for (m, p, b) in [
-            ("GET", "/v1/push", &b"body"[..]),
-            ("POST", "/v1/pull", b"body"),
-            ("POST", "/v1/push", b"bodY"),
+            ("GET", "/v2/push", &b"body"[..]),
+            ("POST", "/v2/pull", b"body"),
+            ("POST", "/v2/push", b"bodY"),
         ] {
             assert!(matches!(
                 verify_request(&h, m, p, b, 1_000, 300),
@@ -169,7 +169,7 @@ mod tests {
         let other = DeviceKeys::generate();
         let swapped = h.replace(&keys.id().to_string(), &other.id().to_string());
         assert!(matches!(
-            verify_request(&swapped, "POST", "/v1/push", b"body", 1_000, 300),
+            verify_request(&swapped, "POST", "/v2/push", b"body", 1_000, 300),
             Err(ProtocolError::BadSignature(_))
         ));
     }
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn garbage_headers_are_bad_auth() {
         let keys = DeviceKeys::generate();
-        let good = sign_request(&keys, "GET", "/v1/roster", b"", 5);
+        let good = sign_request(&keys, "GET", "/v2/roster", b"", 5);
         let id = keys.id().to_string();
         let sig = good.rsplit('=').next().unwrap().to_string();
         let cases = vec![
@@ -200,7 +200,7 @@ mod tests {
         for h in cases {
             assert!(
                 matches!(
-                    verify_request(&h, "GET", "/v1/roster", b"", 5, 300),
+                    verify_request(&h, "GET", "/v2/roster", b"", 5, 300),
                     Err(ProtocolError::BadAuth(_))
                 ),
                 "{h}"

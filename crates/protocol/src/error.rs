@@ -8,13 +8,19 @@ pub enum ProtocolError {
     /// The bytes or text do not have the expected shape.
     #[error("malformed {0}")]
     Malformed(String),
-    /// An invite was presented after its expiry time.
-    #[error("the invite expired at {expired_at} (unix time); ask the office for a new invite")]
+    /// An admission was presented after its expiry time.
+    #[error("the admission expired at {expired_at} (unix time); ask the office to admit this device again")]
     Expired {
         /// When the invite stopped being valid, in Unix seconds.
         expired_at: u64,
     },
-    /// An invite or revocation does not carry a valid signature by the office this side trusts.
+    /// An admission is for another device's keys.
+    #[error("this admission is for another device (code {code}); run `cairn id` here and ask the office to admit that line")]
+    NotForThisDevice {
+        /// The short code of the device it admits.
+        code: String,
+    },
+    /// A statement, admission or receipt does not carry a valid signature by the office this side trusts.
     #[error("the {0} is not signed by this office's key; it was forged, damaged or issued by another office")]
     NotSignedByOffice(&'static str),
     /// A device's signature (on an enrollment or a request) does not verify.

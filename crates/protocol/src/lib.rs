@@ -1,38 +1,40 @@
 //! The wire types of Cairn's sync protocol, shared by the server and the devices.
 //!
 //! This crate defines what travels between a device and the server and what each side must
-//! check: office keys, one-time invites, the roster of signed statements (enrollments and
-//! revocations) and the [`Roster`] rebuilt from them, request authentication, and the push
-//! and pull bodies with their frozen binary layouts. It is pure: it never does I/O, never
+//! check: office keys, device lines (`cairn id`), admissions, the office-signed chain of roster
+//! statements and the [`Roster`] rebuilt from it, receipts, request authentication, and the
+//! push and pull bodies with their frozen binary layouts. It is pure: it never does I/O, never
 //! decrypts or interprets a case, never trusts the server's word for who may read or write
 //! (only signatures by the office and by devices count), and never panics on bytes it is given.
 #![forbid(unsafe_code)]
 
+mod admission;
 mod api;
 mod auth;
-mod enrollment;
+mod device;
 mod error;
 mod hexser;
-mod invite;
 mod office;
 mod pull;
 mod push;
-mod revocation;
+mod receipt;
 mod roster;
+mod statement;
 
+pub use admission::{Admission, ADMISSION_PREFIX};
 pub use api::{
-    paths, EnrollResponse, ErrorBody, ErrorCode, PULL_CONTENT_TYPE, PUSH_CONTENT_TYPE,
-    ROSTER_VERSION,
+    paths, ErrorBody, ErrorCode, JoinResponse, PULL_CONTENT_TYPE, PUSH_CONTENT_TYPE,
+    RECEIPT_VERSION, ROSTER_VERSION,
 };
 pub use auth::{request_signed_bytes, sign_request, verify_request, AUTH_SCHEME, REQUEST_DOMAIN};
-pub use enrollment::{DevicePublic, Enrollment, ENROLLMENT_DOMAIN};
+pub use device::{validate_team, DeviceLine, DevicePublic, ID_PREFIX};
 pub use error::ProtocolError;
-pub use invite::{validate_team, Invite, InviteBody, INVITE_DOMAIN, INVITE_PREFIX};
 pub use office::OfficeKeys;
 pub use pull::{pull_path, PullPage, PullQuery};
 pub use push::{decode_push, encode_push, Outcome, PushResponse, PushResult, MAX_FRAME};
-pub use revocation::{Revocation, REVOCATION_DOMAIN};
-pub use roster::{Member, Refusal, Roster, Statement, OFFICE_TEAM};
+pub use receipt::{Held, Receipt, RECEIPT_DOMAIN};
+pub use roster::{reconcile, Member, Placement, Reconciled, Refusal, Roster, OFFICE_TEAM};
+pub use statement::{Act, Admit, Grant, Revoke, Statement, MAX_GRANTS, ROSTER_DOMAIN};
 
 /// Seconds since the Unix epoch by this machine's clock (0 if the clock is before 1970).
 pub fn unix_now() -> u64 {

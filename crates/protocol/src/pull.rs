@@ -20,7 +20,7 @@ const MAGIC: &[u8; 4] = b"CPL1";
 const HEADER: usize = 4 + 8 + 8 + 1 + 4;
 const PER_CHANGE: usize = 8 + 4;
 
-/// The query of `GET /v1/pull`.
+/// The query of `GET /v2/pull`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullQuery {
     /// Send changes with a server sequence number above this (0: from the start).
@@ -33,12 +33,12 @@ pub struct PullQuery {
 /// The path and query of a pull request, exactly as it is signed.
 pub fn pull_path(after: u64, limit: Option<u32>) -> String {
     match limit {
-        Some(limit) => format!("/v1/pull?after={after}&limit={limit}"),
-        None => format!("/v1/pull?after={after}"),
+        Some(limit) => format!("/v2/pull?after={after}&limit={limit}"),
+        None => format!("/v2/pull?after={after}"),
     }
 }
 
-/// One page of `GET /v1/pull`.
+/// One page of `GET /v2/pull`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PullPage {
     /// The caller's own acknowledged number (as in a push answer), so a device that lost its
@@ -202,7 +202,7 @@ mod tests {
 
     #[test]
     fn path() {
-        assert_eq!(pull_path(5, Some(10)), "/v1/pull?after=5&limit=10");
-        assert_eq!(pull_path(0, None), "/v1/pull?after=0");
+        assert_eq!(pull_path(5, Some(10)), "/v2/pull?after=5&limit=10");
+        assert_eq!(pull_path(0, None), "/v2/pull?after=0");
     }
 }

@@ -1,0 +1,271 @@
+//! Roster statements: the office's signed, numbered acts (admit a device, revoke one), chained
+//! so a server can neither reorder, drop from the middle, nor forge one.
+//!
+//! Statement `n` names `n` (its counter) and the hash of statement `n - 1` (`prev`; zeros for
+//! the first). The office signs `serde_json::to_vec` of `{"counter","prev","at","act"}` under
+//! [`ROSTER_DOMAIN`]. Each act carries the team key it concerns, granted (age-encrypted) to
+//! each device that must hold it and to the office, so the chain alone, with a device's own
+//! identity, gives every key that device may hold.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use cairn_crypto::{verify_signature, DeviceId, DeviceKeys, TeamKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::device::check_name;
+use crate::error::malformed;
+use crate::{validate_team, DevicePublic, ProtocolError};
+
+/// The signature domain of roster statements.
+pub const ROSTER_DOMAIN: &str = "cairn roster v2";
+const MAX_SERVER: usize = 256;
+/// The most grants one statement carries (a team's remaining members and the office).
+pub const MAX_GRANTS: usize = 1000;
+/// A granted key is an age file of about 200 to 450 bytes; anything far larger is refused.
+const MAX_GRANT_TEXT: usize = 2048;
+
+/// A team key granted to one device: an age file only that device opens, in base64.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// The device it is granted to.
+    #[serde(with = "crate::hexser::device_id")]
+    pub device: DeviceId,
+    /// [`TeamKey::grant`] in standard base64.
+    pub key: String,
+}
+
+impl Grant {
+    /// Grants `key` to `device`.
+    pub fn new(key: &TeamKey, device: &DevicePublic) -> Result<Grant, ProtocolError> {
+        let granted = key
+            .grant(&device.age_recipient()?)
+            .map_err(|e| malformed(format!("grant: {e}")))?;
+        Ok(Grant {
+            device: device.signing,
+            key: STANDARD.encode(granted),
+        })
+    }
+
+    /// Opens the grant with this device's keys.
+    pub fn open(&self, keys: &DeviceKeys, team: &str, epoch: u32) -> Option<TeamKey> {
+        let bytes = STANDARD.decode(&self.key).ok()?;
+        TeamKey::accept(keys, team, epoch, &bytes).ok()
+    }
+}
+
+/// The office admits a device into a team.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admit {
+    /// The device's keys, as its `cairn id` line named them.
+    pub device: DevicePublic,
+    /// The name its holder gave it.
+    pub name: Option<String>,
+    /// Its team.
+    pub team: String,
+    /// The team's current epoch, whose key the grants carry.
+    pub epoch: u32,
+    /// That key, granted to the device and to the office.
+    pub grants: Vec<Grant>,
+    /// The server's base URL, such as `https://127.0.0.1:8443`.
+    pub server: String,
+    /// Lowercase hex SHA-256 of the server certificate's DER: the device pins it.
+    pub fingerprint: String,
+    /// Unix seconds after which the server refuses to register the device with it.
+    pub expires_at: u64,
+}
+
+/// The office revokes a device: its changes numbered above `last_seq` are refused everywhere,
+/// and its team moves to a new epoch whose key it never receives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    /// The revoked device.
+    #[serde(with = "crate::hexser::device_id")]
+    pub device: DeviceId,
+    /// The highest change number of that device the office accepts (0: none).
+    pub last_seq: u64,
+    /// The device's team.
+    pub team: String,
+    /// The team's new epoch.
+    pub epoch: u32,
+    /// The new key, granted to every remaining member and to the office.
+    pub grants: Vec<Grant>,
+    /// The previous epoch's key sealed under the new one ([`TeamKey::wrap_earlier`], base64),
+    /// so whoever holds the new key reads the team's whole history.
+    pub earlier: String,
+}
+
+/// What a statement does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Act {
+    /// A device joins a team.
+    Admit(Admit),
+    /// A device is revoked.
+    Revoke(Revoke),
+}
+
+/// One office-signed roster statement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    /// Its place in the chain: 1, 2, 3... without gaps.
+    pub counter: u64,
+    /// The hash of statement `counter - 1` (zeros for the first), lowercase hex.
+    #[serde(with = "hash_hex")]
+    pub prev: [u8; 32],
+    /// When the office made it, in Unix seconds.
+    pub at: u64,
+    /// What it does.
+    pub act: Act,
+    /// The office's signature over [`Statement::signed_bytes`].
+    #[serde(with = "crate::hexser::signature")]
+    pub office_signature: [u8; 64],
+}
+
+#[derive(Serialize)]
+struct Signed<'a> {
+    counter: u64,
+    #[serde(with = "hash_hex")]
+    prev: [u8; 32],
+    at: u64,
+    act: &'a Act,
+}
+
+impl Statement {
+    /// Signs `act` as statement `counter` after the statement whose hash is `prev`.
+    pub fn issue(
+        office: &DeviceKeys,
+        counter: u64,
+        prev: [u8; 32],
+        at: u64,
+        act: Act,
+    ) -> Result<Statement, ProtocolError> {
+        let mut s = Statement {
+            counter,
+            prev,
+            at,
+            act,
+            office_signature: [0; 64],
+        };
+        s.check_shape()?;
+        s.office_signature = office.sign(ROSTER_DOMAIN, &s.signed_bytes());
+        Ok(s)
+    }
+
+    /// The bytes the office signs (with the domain [`ROSTER_DOMAIN`]).
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let signed = Signed {
+            counter: self.counter,
+            prev: self.prev,
+            at: self.at,
+            act: &self.act,
+        };
+        // Plain strings and integers cannot fail to serialize.
+        serde_json::to_vec(&signed).unwrap_or_default()
+    }
+
+    /// The hash the next statement names as `prev`.
+    pub fn hash(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(ROSTER_DOMAIN.as_bytes());
+        h.update([0]);
+        h.update(self.signed_bytes());
+        h.finalize().into()
+    }
+
+    /// Checks the shape and the office's signature.
+    pub fn verify(&self, office: &DeviceId) -> Result<(), ProtocolError> {
+        self.check_shape()?;
+        verify_signature(
+            office,
+            ROSTER_DOMAIN,
+            &self.signed_bytes(),
+            &self.office_signature,
+        )
+        .map_err(|_| ProtocolError::NotSignedByOffice("roster statement"))
+    }
+
+    /// The device the act concerns.
+    pub fn device(&self) -> DeviceId {
+        match &self.act {
+            Act::Admit(a) => a.device.signing,
+            Act::Revoke(r) => r.device,
+        }
+    }
+
+    /// The team the act concerns.
+    pub fn team(&self) -> &str {
+        match &self.act {
+            Act::Admit(a) => &a.team,
+            Act::Revoke(r) => &r.team,
+        }
+    }
+
+    fn check_shape(&self) -> Result<(), ProtocolError> {
+        if self.counter == 0 {
+            return Err(malformed("roster statement: counters start at 1"));
+        }
+        let (team, epoch, grants) = match &self.act {
+            Act::Admit(a) => {
+                if let Some(n) = &a.name {
+                    check_name(n)?;
+                }
+                check_server(&a.server, &a.fingerprint)?;
+                (&a.team, a.epoch, &a.grants)
+            }
+            Act::Revoke(r) => {
+                if r.earlier.len() > MAX_GRANT_TEXT {
+                    return Err(malformed("roster statement: earlier key far too long"));
+                }
+                (&r.team, r.epoch, &r.grants)
+            }
+        };
+        validate_team(team)?;
+        if epoch == 0 {
+            return Err(malformed("roster statement: team epochs start at 1"));
+        }
+        if grants.len() > MAX_GRANTS || grants.iter().any(|g| g.key.len() > MAX_GRANT_TEXT) {
+            return Err(malformed("roster statement: too many or too large grants"));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a server URL and certificate fingerprint as an admission names them.
+pub(crate) fn check_server(server: &str, fingerprint: &str) -> Result<(), ProtocolError> {
+    if server.len() > MAX_SERVER
+        || !(server.starts_with("https://"))
+        || server.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(malformed(
+            "server: use the https:// address the server's administrator gave",
+        ));
+    }
+    if fingerprint.len() != 64 || !crate::hexser::is_lower_hex(fingerprint) {
+        return Err(malformed(
+            "fingerprint: use the 64 hex digits `cairn-server init` printed",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) mod hash_hex {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(hash: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(hash))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = crate::hexser::strict_hex(&text, 32)
+            .ok_or_else(|| D::Error::custom("a hash is 64 lowercase hex digits"))?;
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&bytes);
+        Ok(out)
+    }
+}
