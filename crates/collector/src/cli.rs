@@ -52,10 +52,12 @@ pub enum Command {
     Demo,
     /// Destroy this vault: the key file first, then the data. Cannot be undone.
     Wipe(WipeArgs),
-    /// The central office's work: its public keys, invites, revocations.
+    /// Print this device's public line (for the office to admit it) and its short code.
+    Id(JsonFlag),
+    /// The central office's work: its public keys, admissions, revocations.
     #[command(subcommand)]
     Office(OfficeCommand),
-    /// Register this device with the server named in an office invite.
+    /// Register this device with the server named in its office admission.
     Join(JoinArgs),
     /// Send this device's changes to the server and receive its team's.
     Sync(SyncArgs),
@@ -67,9 +69,9 @@ pub enum Command {
 pub enum OfficeCommand {
     /// Write the office's public keys, for `cairn-server init --office-key FILE`.
     Pubkey(PubkeyArgs),
-    /// Print a one-time invite (one line) for a device to join a team.
-    Invite(InviteArgs),
-    /// Revoke a lost or seized device: the server refuses it, others stop encrypting to it.
+    /// Admit a device into a team: prints the admission line to hand back to it.
+    Admit(AdmitArgs),
+    /// Revoke a lost or seized device: the server refuses it, and its team moves to a new key.
     Revoke(RevokeArgs),
 }
 
@@ -81,7 +83,10 @@ pub struct PubkeyArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct InviteArgs {
+pub struct AdmitArgs {
+    /// The line `cairn id` printed on the device. Compare its short code with the device's
+    /// holder (by voice if they are not in the room) before admitting.
+    pub line: String,
     /// The team the device joins, e.g. T03.
     #[arg(long)]
     pub team: String,
@@ -91,7 +96,7 @@ pub struct InviteArgs {
     /// The server certificate's SHA-256 fingerprint, as `cairn-server init` printed it.
     #[arg(long)]
     pub fingerprint: String,
-    /// How long the invite stays valid: 7d, 12h, 30m or seconds.
+    /// How long the device has to join with it: 7d, 12h, 30m or seconds.
     #[arg(long, default_value = "7d")]
     pub expires: String,
 }
@@ -104,8 +109,8 @@ pub struct RevokeArgs {
 
 #[derive(Debug, Args)]
 pub struct JoinArgs {
-    /// The invite line the office gave you.
-    pub invite: String,
+    /// The admission line the office gave you.
+    pub admission: String,
 }
 
 #[derive(Debug, Args)]
@@ -124,10 +129,10 @@ pub struct SyncArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Team code, e.g. T03 (letters and digits). A later invite may set it.
+    /// Team code, e.g. T03 (letters and digits). A later admission may set it.
     #[arg(long, required_unless_present = "office", conflicts_with = "office")]
     pub team: Option<String>,
-    /// Make the central office's vault: it can read every team's cases and issues invites.
+    /// Make the central office's vault: it can read every team's cases and admits devices.
     #[arg(long)]
     pub office: bool,
     /// A name to recognise this device by.

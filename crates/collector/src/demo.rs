@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cairn_crypto::{KeyFileCost, SecretString};
 use cairn_model::{Edit, Kind};
-use cairn_protocol::{unix_now, Invite, OfficeKeys};
+use cairn_protocol::{unix_now, DeviceLine, OfficeKeys};
 use cairn_sync::{BlockingSync, Options};
 use cairn_vault::{Home, NewVault, Role, Vault};
 
@@ -42,30 +42,36 @@ pub fn run() -> Result<(), CliError> {
         link.addr
     ))?;
 
-    say("\n== Two tablets of team T03 join with one-time invites")?;
-    let mut tablets = Vec::new();
-    for name in ["tablet-1", "tablet-2"] {
-        let mut tablet = vault(dir.path(), name, Role::Field, "T03")?;
-        let invite = Invite::issue(
-            office.keys(),
-            "T03",
-            &format!("https://{}", link.addr),
-            &server.fingerprint,
-            unix_now() + 3600,
-        )?;
-        client.join(&mut tablet, invite, &Options::default())?;
-        say(&format!(
-            "{name} joined as device {}",
-            tablet.keys().id().short()
-        ))?;
-        tablets.push(tablet);
-    }
+    say("\n== The office admits two tablets of team T03 and tells the server")?;
     cairn_sync::point_at_server(
         &mut office,
         &format!("https://{}", server.addr),
         &server.fingerprint,
         &office_keys,
     )?;
+    let to = cairn_sync::AdmitTo {
+        team: "T03".into(),
+        server: format!("https://{}", link.addr),
+        fingerprint: server.fingerprint.clone(),
+        expires_at: unix_now() + 3600,
+    };
+    let mut tablets = Vec::new();
+    let mut admissions = Vec::new();
+    for name in ["tablet-1", "tablet-2"] {
+        let tablet = vault(dir.path(), name, Role::Field, "T03")?;
+        let line = DeviceLine::new(tablet.keys(), Some(name.into()))?;
+        say(&format!("{name} shows its code {}", line.keys.short_code()))?;
+        admissions.push(cairn_sync::admit(&mut office, &line, &to)?);
+        tablets.push(tablet);
+    }
+    sync(&mut office, &client)?;
+    for ((tablet, admission), name) in tablets.iter_mut().zip(admissions).zip(["tablet-1", "tablet-2"]) {
+        client.join(tablet, admission, &Options::default())?;
+        say(&format!(
+            "{name} joined as device {}",
+            tablet.keys().id().short()
+        ))?;
+    }
     for tablet in tablets.iter_mut() {
         sync(tablet, &client)?;
     }

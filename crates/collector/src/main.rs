@@ -59,6 +59,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo => demo::run(),
         Command::Office(cmd) => office::run(&config, cmd),
         Command::Join(args) => sync_cmd::join(&config, args),
+        Command::Id(args) => sync_cmd::id(&config, args.json),
         Command::Sync(args) => sync_cmd::sync(&config, args),
         Command::Status(args) => sync_cmd::status(&config, args.json),
     }

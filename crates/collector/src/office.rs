@@ -1,10 +1,10 @@
-//! `cairn office ...`: the office's public keys, invites and revocations.
+//! `cairn office ...`: the office's public keys, admissions and revocations.
 
 use cairn_protocol::{unix_now, OfficeKeys};
 use cairn_sync::{BlockingSync, Options};
 use cairn_vault::{Role, Vault};
 
-use crate::cli::{InviteArgs, OfficeCommand, PubkeyArgs, RevokeArgs};
+use crate::cli::{AdmitArgs, OfficeCommand, PubkeyArgs, RevokeArgs};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output;
@@ -13,7 +13,7 @@ use crate::vault_cmd::open;
 pub fn run(config: &Config, cmd: OfficeCommand) -> Result<(), CliError> {
     match cmd {
         OfficeCommand::Pubkey(args) => pubkey(config, args),
-        OfficeCommand::Invite(args) => invite(config, args),
+        OfficeCommand::Admit(args) => admit(config, args),
         OfficeCommand::Revoke(args) => revoke(config, args),
     }
 }
@@ -44,7 +44,9 @@ fn pubkey(config: &Config, args: PubkeyArgs) -> Result<(), CliError> {
     }
 }
 
-fn invite(config: &Config, args: InviteArgs) -> Result<(), CliError> {
+fn admit(config: &Config, args: AdmitArgs) -> Result<(), CliError> {
+    // Checked before the passphrase is asked for: a bad line needs no vault.
+    let line = cairn_protocol::DeviceLine::parse(&args.line)?;
     let team = cairn_model::validate_team(&args.team)?;
     cairn_protocol::validate_team(&team)?;
     let lifetime = parse_duration(&args.expires)?;
@@ -53,23 +55,29 @@ fn invite(config: &Config, args: InviteArgs) -> Result<(), CliError> {
         return Err(CliError::usage("the server URL must start with https://"));
     }
     let mut vault = open_office(config)?;
-    let invite = cairn_sync::issue_invite(
-        &mut vault,
-        &team,
-        server,
-        &args.fingerprint,
-        unix_now() + lifetime,
-    )?;
-    output::print(&format!("{}\n", invite.to_text()))
+    let to = cairn_sync::AdmitTo {
+        team: team.clone(),
+        server: server.to_owned(),
+        fingerprint: args.fingerprint.clone(),
+        expires_at: unix_now() + lifetime,
+    };
+    let admission = cairn_sync::admit(&mut vault, &line, &to)?;
+    eprintln!(
+        "Admitted device {} (code {}) into team {team}; run `cairn sync` here so the server learns it before the device joins.",
+        line.keys.signing.short(),
+        line.keys.short_code()
+    );
+    output::print(&format!("{}\n", admission.to_text()))
 }
 
 fn revoke(config: &Config, args: RevokeArgs) -> Result<(), CliError> {
     let mut vault = open_office(config)?;
     let revoked = BlockingSync::new()?.revoke(&mut vault, &args.device, &Options::default())?;
     output::print(&format!(
-        "Revoked device {} (its changes after number {} will be refused)\n",
+        "Revoked device {} (its changes after number {} will be refused; team key epoch {} from now on)\n",
         revoked.device.short(),
-        revoked.last_seq
+        revoked.last_seq,
+        revoked.epoch
     ))
 }
 

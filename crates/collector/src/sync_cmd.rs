@@ -17,15 +17,35 @@ use crate::output;
 use crate::vault_cmd::open;
 
 pub fn join(config: &Config, args: JoinArgs) -> Result<(), CliError> {
-    // Checked before the passphrase is asked for: a bad invite needs no vault.
-    let invite = cairn_sync::read_invite(&args.invite)?;
+    // Checked before the passphrase is asked for: a bad admission needs no vault.
+    let admission = cairn_sync::read_admission(&args.admission)?;
     let mut vault = open(config)?;
-    let joined = BlockingSync::new()?.join(&mut vault, invite, &Options::default())?;
+    let joined = BlockingSync::new()?.join(&mut vault, admission, &Options::default())?;
+    for warning in &joined.warnings {
+        eprintln!("cairn: warning: {warning}");
+    }
     output::print(&format!(
         "Joined team {} on {} as device {}\n",
         joined.team,
         joined.server,
         vault.keys().id().short()
+    ))
+}
+
+pub fn id(config: &Config, json_out: bool) -> Result<(), CliError> {
+    let vault = open(config)?;
+    let line = cairn_protocol::DeviceLine::new(vault.keys(), vault.settings().name.clone())?;
+    let code = line.keys.short_code();
+    if json_out {
+        return output::json(&json!({
+            "line": line.to_text(),
+            "code": code,
+            "device": vault.keys().id().to_string(),
+        }));
+    }
+    output::print(&format!(
+        "{}\ncode {code}\nGive the line to the office; if they are not in the room, read them the code.\n",
+        line.to_text()
     ))
 }
 
@@ -114,6 +134,9 @@ pub fn status(config: &Config, json_out: bool) -> Result<(), CliError> {
         "cursor": state.cursor,
         "last_sync_at": state.last_sync_at,
         "last_summary": state.last_summary,
+        "office_confirmed": state.office_confirmed.map(|(upto, at)| json!({"upto": upto, "at": at})),
+        "roster_warnings": state.roster_warnings,
+        "delivery_warnings": state.delivery_warnings,
         "roster": members,
     });
     if json_out {
@@ -129,11 +152,27 @@ pub fn status(config: &Config, json_out: bool) -> Result<(), CliError> {
             Role::Field => "field device",
         },
         vault.settings().team,
-        state.server.as_deref().unwrap_or("none: run `cairn join INVITE`"),
+        state.server.as_deref().unwrap_or("none: run `cairn join ADMISSION`"),
         state.pending,
         text(&value["last_sync_at"]),
         state.last_summary.as_deref().unwrap_or("-"),
     );
+    if vault.settings().role == Role::Field && state.server.is_some() {
+        out.push_str(&match state.office_confirmed {
+            Some((upto, at)) => format!(
+                "office   confirmed holding changes 1..{upto} of this device (receipt of {}); the server says {}\n",
+                rfc3339(at),
+                state.acked
+            ),
+            None => format!(
+                "office   has confirmed nothing yet; the server says it holds {} change(s)\n",
+                state.acked
+            ),
+        });
+    }
+    for warning in state.roster_warnings.iter().chain(&state.delivery_warnings) {
+        out.push_str(&format!("WARNING  {warning}\n"));
+    }
     if !members.is_empty() {
         out.push_str(&format!("roster   {} device(s):\n", members.len()));
         for m in &members {
@@ -152,6 +191,13 @@ pub fn status(config: &Config, json_out: bool) -> Result<(), CliError> {
         }
     }
     output::print(&out)
+}
+
+fn rfc3339(unix: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix as i64)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
 }
 
 /// Progress bars on a terminal; nothing otherwise.

@@ -50,12 +50,21 @@ pub fn init(config: &Config, args: InitArgs) -> Result<(), CliError> {
         Role::Office => "the office".to_owned(),
         Role::Field => format!("team {}", vault.settings().team),
     };
-    output::print(&format!(
+    let mut out = format!(
         "Created a vault for {what} at {}\ndevice {} (reference tag {})\n",
         config.home.display(),
         id,
         id.tag()
-    ))
+    );
+    if role == Role::Field {
+        let line = cairn_protocol::DeviceLine::new(vault.keys(), vault.settings().name.clone())?;
+        out.push_str(&format!(
+            "Give the office this line to be admitted (`cairn id` prints it again):\n{}\ncode {}\n",
+            line.to_text(),
+            line.keys.short_code()
+        ));
+    }
+    output::print(&out)
 }
 
 pub fn fields(json: bool) -> Result<(), CliError> {

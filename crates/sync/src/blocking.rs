@@ -7,12 +7,12 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use cairn_protocol::Invite;
+use cairn_protocol::Admission;
 use cairn_vault::Vault;
 
 use crate::engine::{self, Options, Progress, Summary};
-use crate::enroll::{self, Joined};
-use crate::revoke::{self, Revoked};
+use crate::join::{self, Joined};
+use crate::office::{self, Revoked};
 use crate::SyncError;
 
 /// What one sync gave: its summary, or why it stopped with what it did before.
@@ -33,14 +33,14 @@ impl BlockingSync {
         Ok(BlockingSync { runtime })
     }
 
-    /// Joins the invite's server (see [`crate::join`]).
+    /// Joins the admission's server (see [`crate::join`]).
     pub fn join(
         &self,
         vault: &mut Vault,
-        invite: Invite,
+        admission: Admission,
         options: &Options,
     ) -> Result<Joined, SyncError> {
-        self.runtime.block_on(enroll::join(vault, invite, options))
+        self.runtime.block_on(join::join(vault, admission, options))
     }
 
     /// Runs one sync (see [`crate::sync`]).
@@ -88,6 +88,6 @@ impl BlockingSync {
         options: &Options,
     ) -> Result<Revoked, SyncError> {
         self.runtime
-            .block_on(revoke::revoke(vault, prefix, options))
+            .block_on(office::revoke(vault, prefix, options))
     }
 }

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use cairn_crypto::DeviceKeys;
 use cairn_protocol::{
-    paths, pull_path, sign_request, unix_now, EnrollResponse, Enrollment, ErrorBody, PullPage,
-    PushResponse, Revocation, Statement, PUSH_CONTENT_TYPE, ROSTER_VERSION,
+    paths, pull_path, sign_request, unix_now, ErrorBody, JoinResponse, PullPage, PushResponse,
+    Receipt, Statement, PUSH_CONTENT_TYPE, RECEIPT_VERSION, ROSTER_VERSION,
 };
 use reqwest::{Method, Response};
 
@@ -31,6 +31,16 @@ fn retry_after(response: &Response) -> Duration {
         .unwrap_or(1)
         .max(1);
     Duration::from_secs(secs).min(MAX_RATE_WAIT)
+}
+
+/// What a pull answer says of the roster and receipts: advisory, so a sync with nothing to do
+/// fetches neither (each is checked from its signatures when fetched).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Versions {
+    /// The roster's head counter.
+    pub roster: Option<u64>,
+    /// The newest receipt's counter.
+    pub receipt: Option<u64>,
 }
 
 /// A client for one server.
@@ -60,22 +70,61 @@ impl Client {
         })
     }
 
-    /// Presents an enrollment (not authenticated by header: it carries its own signatures).
-    pub async fn enroll(&self, enrollment: &Enrollment) -> Result<EnrollResponse, SyncError> {
-        let body =
-            serde_json::to_vec(enrollment).map_err(|e| SyncError::Protocol(e.to_string()))?;
+    /// Registers this device with the server, presenting the office's statement admitting
+    /// it (the request is signed by the admitted key).
+    pub async fn join(
+        &self,
+        keys: &DeviceKeys,
+        admission: &Statement,
+    ) -> Result<JoinResponse, SyncError> {
+        let body = serde_json::to_vec(admission).map_err(|e| SyncError::Protocol(e.to_string()))?;
         let response = self
-            .send(None, Method::POST, paths::ENROLL, body, "application/json")
+            .send(Some(keys), Method::POST, paths::JOIN, body, "application/json")
             .await?;
         self.json(response).await
     }
 
-    /// The roster's signed statements.
+    /// The roster's chain of office-signed statements.
     pub async fn roster(&self, keys: &DeviceKeys) -> Result<Vec<Statement>, SyncError> {
         let response = self
             .send(Some(keys), Method::GET, paths::ROSTER, Vec::new(), "")
             .await?;
         self.json(response).await
+    }
+
+    /// The office hands the server statements to append to the roster.
+    pub async fn post_roster(
+        &self,
+        keys: &DeviceKeys,
+        statements: &[Statement],
+    ) -> Result<(), SyncError> {
+        let body =
+            serde_json::to_vec(statements).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let response = self
+            .send(Some(keys), Method::POST, paths::ROSTER, body, "application/json")
+            .await?;
+        self.body(response).await.map(|_| ())
+    }
+
+    /// The newest office receipt the server holds, if any.
+    pub async fn receipt(&self, keys: &DeviceKeys) -> Result<Option<Receipt>, SyncError> {
+        match self
+            .send(Some(keys), Method::GET, paths::RECEIPT, Vec::new(), "")
+            .await
+        {
+            Ok(response) => self.json(response).await.map(Some),
+            Err(SyncError::Refused { code, .. }) if code == "not_found" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The office hands the server a new receipt.
+    pub async fn post_receipt(&self, keys: &DeviceKeys, receipt: &Receipt) -> Result<(), SyncError> {
+        let body = serde_json::to_vec(receipt).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let response = self
+            .send(Some(keys), Method::POST, paths::RECEIPT, body, "application/json")
+            .await?;
+        self.body(response).await.map(|_| ())
     }
 
     /// Pushes sealed changes (already framed by the caller's batch).
@@ -97,45 +146,31 @@ impl Client {
         self.json(response).await
     }
 
-    /// One page after `after`; also the roster version the server reports, if any.
+    /// One page after `after`; also what the server reports of the roster and receipts.
     pub async fn pull(
         &self,
         keys: &DeviceKeys,
         after: u64,
         limit: u32,
-    ) -> Result<(PullPage, Option<String>), SyncError> {
+    ) -> Result<(PullPage, Versions), SyncError> {
         let path = pull_path(after, Some(limit));
         let response = self
             .send(Some(keys), Method::GET, &path, Vec::new(), "")
             .await?;
-        let version = response
-            .headers()
-            .get(ROSTER_VERSION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let versions = Versions {
+            roster: header(ROSTER_VERSION),
+            receipt: header(RECEIPT_VERSION),
+        };
         let bytes = self.body(response).await?;
         let page = PullPage::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))?;
-        Ok((page, version))
-    }
-
-    /// Posts an office-signed revocation.
-    pub async fn revoke(
-        &self,
-        keys: &DeviceKeys,
-        revocation: &Revocation,
-    ) -> Result<(), SyncError> {
-        let body =
-            serde_json::to_vec(revocation).map_err(|e| SyncError::Protocol(e.to_string()))?;
-        let response = self
-            .send(
-                Some(keys),
-                Method::POST,
-                paths::REVOKE,
-                body,
-                "application/json",
-            )
-            .await?;
-        self.body(response).await.map(|_| ())
+        Ok((page, versions))
     }
 
     async fn send(

@@ -60,7 +60,7 @@ pub struct Summary {
     pub duplicates: u64,
     /// Received changes refused, with reasons.
     pub refused: Vec<Refused>,
-    /// Received changes not encrypted to this device.
+    /// Received changes sealed under a key this device does not hold.
     pub unreadable: u64,
     /// Own changes the server refused, with reasons.
     pub rejected: Vec<String>,
@@ -86,7 +86,7 @@ impl Summary {
         );
         if self.unreadable > 0 {
             line.push_str(&format!(
-                "; {} not encrypted to this device (another team's, or sealed before its author knew this device)",
+                "; {} sealed under a team key this device does not hold",
                 self.unreadable
             ));
         }
@@ -157,9 +157,9 @@ async fn run(
 ) -> Result<(), SyncError> {
     let mut state = vault.sync_state()?;
     let client = client_for(&state)?;
-    if !state.resealed && vault.settings().role == Role::Field {
-        // Recorded before joining, sealed to this device alone: make them readable to the
-        // office and the team before they leave. (Normally done by `join` already.)
+    if vault.settings().role == Role::Field {
+        // Recorded before joining, under this device's draft key: seal them under the team's
+        // key before they leave. (Normally done by `join` already.)
         vault.reseal_unsent()?;
         state = vault.sync_state()?;
     }

@@ -16,8 +16,8 @@ pub enum SyncError {
         /// What failed.
         detail: String,
     },
-    /// The server's certificate is not the one pinned from the invite.
-    #[error("the server at {server} presented a TLS certificate whose fingerprint is not the one in the invite; refusing to talk to it (wrong server, or someone in the middle)")]
+    /// The server's certificate is not the one pinned from the admission.
+    #[error("the server at {server} presented a TLS certificate whose fingerprint is not the one in the admission; refusing to talk to it (wrong server, or someone in the middle)")]
     FingerprintMismatch {
         /// The server URL.
         server: String,
@@ -25,7 +25,7 @@ pub enum SyncError {
     /// The server refused the request.
     #[error("the server refused: {message}")]
     Refused {
-        /// Machine-readable code (`revoked`, `invite_used`...).
+        /// Machine-readable code (`revoked`, `roster_behind`...).
         code: String,
         /// The server's sentence.
         message: String,
@@ -38,16 +38,22 @@ pub enum SyncError {
     /// An office vault was asked to join a server: devices join, the office does not.
     #[error("this is the office's vault; devices join, the office does not")]
     OfficeCannotJoin,
-    /// No device enrolled on the roster has an id starting with these digits.
-    #[error("no enrolled device `{0}`")]
+    /// Only the office's vault may do this.
+    #[error("only the office's vault can do this")]
+    OfficeOnly,
+    /// The device cannot be admitted as asked.
+    #[error("{0}")]
+    AlreadyMember(String),
+    /// No device admitted in the roster has an id starting with these digits.
+    #[error("no admitted device `{0}`")]
     UnknownDevice(String),
-    /// Several enrolled devices have ids starting with these digits.
+    /// Several admitted devices have ids starting with these digits.
     #[error("`{0}` matches several devices")]
     AmbiguousDevice(String),
     /// The network runtime could not be started.
     #[error("cannot start the network runtime: {0}")]
     Runtime(String),
-    /// The invite or a statement is bad.
+    /// The admission or a statement is bad.
     #[error(transparent)]
     Statement(#[from] cairn_protocol::ProtocolError),
     /// The local vault failed.

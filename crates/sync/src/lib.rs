@@ -1,26 +1,27 @@
 //! Cairn's sync client: moves sealed changes between a device's vault and the central server.
 //!
-//! It pins the server's TLS certificate by the fingerprint in the invite, signs every request
+//! It pins the server's TLS certificate by the fingerprint in the admission, signs every request
 //! with the device key, pushes the outbox in batches, then pulls pages after the cursor and
 //! applies each page with its cursor in one vault transaction, so an interrupted sync resumes
 //! where it stopped and never skips or applies a change twice. Transient failures are retried
 //! with exponential backoff and jitter. It also does the rest of a device's dealings with the
-//! server (joining, pointing a vault at a server, the office's invites and revocations), and
+//! server (joining, pointing a vault at a server, the office's admissions, revocations and receipts), and
 //! offers all of it without async through [`BlockingSync`].
 //!
 //! It never decrypts anything itself and never trusts the server's word on who may write: the
-//! roster is rebuilt from office- and device-signed statements on every change of it. It
+//! roster is rebuilt from the office's signed chain, and a server serving less of it than the
+//! device holds is refused and reported. It
 //! never names a command of the CLI: its errors say what happened, the caller what to do.
 #![forbid(unsafe_code)]
 
 pub mod blocking;
 mod client;
 mod engine;
-mod enroll;
 mod error;
+mod join;
+mod office;
 mod pull;
 mod push;
-mod revoke;
 mod roster;
 mod status;
 #[cfg(test)]
@@ -28,10 +29,10 @@ mod testing;
 mod tls;
 
 pub use blocking::BlockingSync;
-pub use client::Client;
+pub use client::{Client, Versions};
 pub use engine::{retry, sync, Options, Progress, Summary};
-pub use enroll::{issue_invite, join, point_at_server, read_invite, Joined};
 pub use error::SyncError;
-pub use revoke::{revoke, Revoked};
+pub use join::{join, point_at_server, read_admission, Joined};
+pub use office::{admit, revoke, AdmitTo, Revoked};
 pub use roster::{apply_roster, stored_roster};
 pub use status::{status, Status};

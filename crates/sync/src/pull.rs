@@ -2,10 +2,12 @@
 //! transaction, the roster step run on every page.
 
 use cairn_crypto::SealedChange;
-use cairn_vault::{SyncState, Vault};
+use cairn_protocol::Roster;
+use cairn_vault::{Role, SyncState, Vault};
 
+use crate::client::Versions;
 use crate::engine::{retry, Link, Summary};
-use crate::roster::{refresh_roster, roster_step, stored_roster};
+use crate::roster::{office_of, refresh_roster, roster_step, stored_roster};
 use crate::SyncError;
 
 /// Pulls and applies pages until the server says there is no more.
@@ -21,7 +23,7 @@ pub(crate) async fn pull_step(
         // A link that drops mid-page gets smaller pages, so each one can still get through.
         let next = std::cell::Cell::new(page_size);
         let tried = std::cell::Cell::new(page_size);
-        let (page, version) = retry(link.options, summary, || {
+        let (page, versions) = retry(link.options, summary, || {
             let limit = next.get();
             tried.set(limit);
             next.set((limit / 4).max(1));
@@ -41,7 +43,7 @@ pub(crate) async fn pull_step(
             ));
         }
         state.acked = page.acked.min(logged);
-        roster_step(link, vault, state, summary, version, &mut roster).await?;
+        roster_step(link, vault, state, summary, versions.roster, &mut roster).await?;
         let changes: Vec<Vec<u8>> = page.changes.into_iter().map(|(_, bytes)| bytes).collect();
         // A device may have enrolled between the server's roster check and this page: look
         // again before refusing an author nobody here has heard of.
@@ -57,9 +59,14 @@ pub(crate) async fn pull_step(
                 .may_write(&sealed.author, sealed.seq)
                 .map_err(|refusal| refusal.to_string())?;
             // The office may write to any team's case.
-            Ok((!roster.is_office(&sealed.author))
-                .then(|| roster.member(&sealed.author).map(|m| m.team.clone()))
-                .flatten())
+            if roster.is_office(&sealed.author) {
+                return Ok(None);
+            }
+            let team = roster.member(&sealed.author).map(|m| m.team.clone());
+            if team.as_deref() != Some(sealed.team.as_str()) {
+                return Err("it is sealed for another team than its author's".to_owned());
+            }
+            Ok(team)
         };
         let report = vault.apply_page(&changes, page.next, &admit)?;
         if page.more && page.next <= state.cursor {
@@ -74,9 +81,102 @@ pub(crate) async fn pull_step(
         summary.refused.extend(report.refused);
         link.progress.pulled(summary.received + summary.duplicates);
         if !page.more {
+            receipt_step(link, vault, state, summary, versions, &roster).await?;
+            state.delivery_warnings = delivery_warnings(vault, state, &roster)?;
+            summary.warnings.extend(state.delivery_warnings.iter().cloned());
             return Ok(());
         }
     }
+}
+
+/// A field device fetches the office's newest receipt when the server reports a newer one
+/// than it holds (and refuses an older one); the office signs and hands over a new one when
+/// what it holds changed.
+async fn receipt_step(
+    link: &Link<'_>,
+    vault: &mut Vault,
+    state: &mut cairn_vault::SyncState,
+    summary: &mut Summary,
+    versions: Versions,
+    _roster: &Roster,
+) -> Result<(), SyncError> {
+    if vault.settings().role == Role::Office {
+        vault.set_sync_state(state)?;
+        if let Some(receipt) = crate::office::next_receipt(vault)? {
+            retry(link.options, summary, || {
+                link.client.post_receipt(vault.keys(), &receipt)
+            })
+            .await?;
+        }
+        *state = vault.sync_state()?;
+        return Ok(());
+    }
+    let held = state.receipt.as_ref().map_or(0, |r| r.counter);
+    if versions.receipt.unwrap_or(0) <= held {
+        return Ok(());
+    }
+    let Some(receipt) = retry(link.options, summary, || link.client.receipt(vault.keys())).await?
+    else {
+        return Ok(());
+    };
+    let office = office_of(state)?;
+    if let Err(e) = receipt.verify(&office.signing) {
+        summary
+            .warnings
+            .push(format!("the server served an office receipt that is not genuine: {e}"));
+    } else if receipt.counter < held {
+        summary.warnings.push(format!(
+            "the server served office receipt {}, older than receipt {held} this device holds",
+            receipt.counter
+        ));
+    } else {
+        state.receipt = Some(receipt);
+    }
+    Ok(())
+}
+
+/// After a complete pull: every teammate's numbers must arrive without gaps, and reach what
+/// the office confirmed it holds. The office's own changes are left out on a field device,
+/// which receives only those for its team.
+fn delivery_warnings(
+    vault: &Vault,
+    state: &cairn_vault::SyncState,
+    roster: &Roster,
+) -> Result<Vec<String>, SyncError> {
+    let me = vault.keys().id();
+    let field = vault.settings().role == Role::Field;
+    let counted = |id: &cairn_crypto::DeviceId| *id != me && !(field && roster.is_office(id));
+    let mut warnings = Vec::new();
+    let delivery = vault.delivery()?;
+    for (author, contiguous, newest) in &delivery {
+        if counted(author) && newest > contiguous {
+            warnings.push(format!(
+                "change {} of device {} has not arrived: the server may be withholding it",
+                contiguous + 1,
+                author.short()
+            ));
+        }
+    }
+    if let Some(receipt) = &state.receipt {
+        for held in &receipt.held {
+            if !counted(&held.device) || (field && roster.member(&held.device).map(|m| &m.team) != Some(&vault.settings().team)) {
+                continue;
+            }
+            let here = delivery
+                .iter()
+                .find(|(a, _, _)| *a == held.device)
+                .map_or(0, |(_, c, _)| *c);
+            if held.upto > here {
+                warnings.push(format!(
+                    "changes {} to {} of device {}, which the office holds, have not arrived: the server may be withholding them",
+                    here + 1,
+                    held.upto,
+                    held.device.short()
+                ));
+            }
+        }
+    }
+    Ok(warnings)
 }
 
 #[cfg(test)]

@@ -23,6 +23,13 @@ pub struct Status {
     pub last_summary: Option<String>,
     /// The roster as last fetched, checked again from its signatures (empty before joining).
     pub members: Vec<Member>,
+    /// How many own changes the office itself confirmed holding (1..=n), and when it said so
+    /// (Unix seconds): `None` before the first receipt.
+    pub office_confirmed: Option<(u64, u64)>,
+    /// What the server served of the roster that this device refused.
+    pub roster_warnings: Vec<String>,
+    /// Changes the server seems to withhold.
+    pub delivery_warnings: Vec<String>,
 }
 
 /// Reads the vault's sync standing.
@@ -34,7 +41,12 @@ pub fn status(vault: &Vault) -> Result<Status, SyncError> {
     } else {
         Vec::new()
     };
+    let me = vault.keys().id();
+    let office_confirmed = state.receipt.as_ref().map(|r| (r.upto(&me), r.at));
     Ok(Status {
+        office_confirmed,
+        roster_warnings: state.roster_warnings,
+        delivery_warnings: state.delivery_warnings,
         server: state.server,
         pending,
         acked: state.acked,

@@ -63,12 +63,16 @@ impl Vault {
         let path = self.home.database();
         let actor = self.keys.id();
         let Vault {
-            conn, keys, cipher, ..
+            conn,
+            keys,
+            cipher,
+            keyring,
+            ..
         } = self;
         let tx = begin(conn, &path)?;
         // Re-read inside the transaction: another cairn process may have used a number.
         let mut settings = store::read_settings(&tx, cipher, &path)?;
-        let recipients = recipients(&tx, cipher, &settings.team, &path)?;
+        let key = crate::keyring::sealing_key(&tx, cipher, keyring, &settings, &settings.team, &path)?;
         let reference = Reference {
             place,
             team: settings.team.clone(),
@@ -79,7 +83,7 @@ impl Vault {
         let id = Uuid::new_v4();
         let (mut doc, change) =
             CaseDoc::create(&actor.0, id, &reference, kind, &actor.short(), now, edits)?;
-        let seq = append_own(&tx, keys, &recipients, id, &change, &path)?;
+        let seq = append_own(&tx, keys, &key, id, &change, &path)?;
         write_case(&tx, cipher, id, &mut doc, now, &path)?;
         store::write_settings(&tx, cipher, &settings, &path)?;
         tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
@@ -102,7 +106,12 @@ impl Vault {
         let path = self.home.database();
         let actor = self.keys.id();
         let Vault {
-            conn, keys, cipher, ..
+            conn,
+            keys,
+            cipher,
+            keyring,
+            settings,
+            ..
         } = self;
         let tx = begin(conn, &path)?;
         let summary = find(&tx, cipher, case, &path)?;
@@ -111,12 +120,12 @@ impl Vault {
             .parse::<Reference>()
             .map(|r| r.team)
             .unwrap_or_default();
-        let recipients = recipients(&tx, cipher, &team, &path)?;
+        let key = crate::keyring::sealing_key(&tx, cipher, keyring, settings, &team, &path)?;
         let mut doc = load(&tx, cipher, &summary.id, &actor.0, &path)?;
         let Some(change) = doc.edit(edits, &actor.short(), now)? else {
             return Ok(None);
         };
-        let seq = append_own(&tx, keys, &recipients, summary.id, &change, &path)?;
+        let seq = append_own(&tx, keys, &key, summary.id, &change, &path)?;
         write_case(&tx, cipher, summary.id, &mut doc, now, &path)?;
         tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
         Ok(Some(seq))
@@ -155,7 +164,7 @@ impl Vault {
         let mut received = std::collections::HashMap::new();
         for row in rows {
             let (sealed, at) = row.map_err(sql)?;
-            let plain = SealedChange::from_bytes(&sealed)?.open(&self.keys)?;
+            let plain = SealedChange::from_bytes(&sealed)?.open(&self.keyring)?;
             received.insert(cairn_model::screen_change(&plain)?.hash, at);
         }
         Ok(doc.history_received(&received))
@@ -171,30 +180,6 @@ impl Vault {
         let path = self.home.database();
         last_own_seq(&self.conn, &self.keys.id().0, &path)
     }
-}
-
-/// Whom a change to a case of `team` is encrypted to besides this device: the office and the
-/// team's members, as the roster said at the last sync. Before joining, nobody else.
-pub(crate) fn recipients(
-    conn: &rusqlite::Connection,
-    cipher: &cairn_crypto::LocalCipher,
-    team: &str,
-    path: &std::path::Path,
-) -> Result<Vec<cairn_crypto::Recipient>, VaultError> {
-    let state: crate::SyncState = store::read_meta(conn, cipher, "sync", path)?.unwrap_or_default();
-    state
-        .recipients
-        .get(team)
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            r.parse::<cairn_crypto::Recipient>()
-                .map_err(|e| VaultError::Corrupt {
-                    path: path.to_path_buf(),
-                    detail: format!("a stored recipient does not parse: {e}"),
-                })
-        })
-        .collect()
 }
 
 /// Takes the write lock up front, so two cairn processes never interleave a read and a write.
@@ -223,7 +208,7 @@ fn last_own_seq(
 fn append_own(
     tx: &Transaction<'_>,
     keys: &cairn_crypto::DeviceKeys,
-    recipients: &[cairn_crypto::Recipient],
+    key: &cairn_crypto::TeamKey,
     case_id: Uuid,
     change: &[u8],
     path: &std::path::Path,
@@ -232,7 +217,7 @@ fn append_own(
     let seq = last_own_seq(tx, &author.0, path)? + 1;
     let sealed = SealedChange::seal(
         keys,
-        recipients,
+        key,
         SealedKind::CaseChange,
         *case_id.as_bytes(),
         seq,

@@ -65,7 +65,7 @@ impl Vault {
                 }
                 own_expected += 1;
             }
-            let plain = sealed.open(&self.keys)?;
+            let plain = sealed.open(&self.keyring)?;
             per_case
                 .entry(Uuid::from_bytes(sealed.case_id))
                 .or_default()

@@ -45,14 +45,17 @@ pub enum VaultError {
         /// Which record.
         record: String,
     },
-    /// An invite for another team than the one this device already recorded cases for.
-    #[error("this device recorded cases as team {have}; the invite is for team {invite}. Ask the office for an invite to {have}, or use a new vault")]
+    /// An admission into another team than the one this device already recorded cases for.
+    #[error("this device recorded cases as team {have}; the admission is for team {invite}. Ask the office to admit it into {have}, or use a new vault")]
     TeamMismatch {
         /// The vault's team.
         have: String,
         /// The invite's team.
         invite: String,
     },
+    /// No key of a team this vault must seal for.
+    #[error("this vault holds no key of team {0}: the office holds a team's key once it admitted a device into it")]
+    NoTeamKey(String),
     /// The disk is full.
     #[error("the disk is full; nothing was written. Free some space and run the command again")]
     DiskFull,

@@ -78,8 +78,10 @@ impl Home {
             next_reference: 1,
         };
         let cipher = keys.local_cipher();
+        let keyring = crate::keyring::initial(&settings);
         let tx = conn.transaction().map_err(|e| VaultError::sqlite(&db, e))?;
         store::write_settings(&tx, &cipher, &settings, &db)?;
+        crate::keyring::write(&tx, &cipher, &keyring, &db)?;
         tx.commit().map_err(|e| VaultError::sqlite(&db, e))?;
 
         fs::rename(&pending, self.key_file()).map_err(|e| VaultError::io("rename", &pending, e))?;
@@ -90,6 +92,7 @@ impl Home {
             keys,
             cipher,
             settings,
+            keyring,
         })
     }
 
@@ -115,12 +118,14 @@ impl Home {
         let conn = store::open(&db)?;
         let cipher = keys.local_cipher();
         let settings = store::read_settings(&conn, &cipher, &db)?;
+        let keyring = crate::keyring::read(&conn, &cipher, &db)?;
         Ok(Vault {
             home: self.clone(),
             conn,
             keys,
             cipher,
             settings,
+            keyring,
         })
     }
 
@@ -160,6 +165,7 @@ pub struct Vault {
     pub(crate) keys: DeviceKeys,
     pub(crate) cipher: LocalCipher,
     pub(crate) settings: Settings,
+    pub(crate) keyring: cairn_crypto::Keyring,
 }
 
 impl std::fmt::Debug for Vault {

@@ -14,6 +14,7 @@ mod cases;
 mod check;
 mod error;
 mod home;
+mod keyring;
 mod settings;
 mod store;
 mod sync;

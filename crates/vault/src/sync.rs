@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cairn_crypto::{CryptoError, SealedChange};
 use cairn_model::CaseDoc;
-use cairn_protocol::Statement;
+use cairn_protocol::{Receipt, Statement};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -35,18 +35,20 @@ pub struct SyncState {
     pub last_sync_at: Option<String>,
     /// One line summing up the last sync.
     pub last_summary: Option<String>,
-    /// The roster's signed statements as the server served them (unchecked here: the sync
-    /// client rebuilds the roster from their signatures). Stored as JSON objects; one that no
-    /// longer parses is dropped on reading, as before they were typed.
+    /// The office-signed roster statements this device verified (for a device that just
+    /// joined, only its own admission): the sync client never lets a server take one back.
+    /// Stored as JSON objects; one that no longer parses is dropped on reading.
     #[serde(deserialize_with = "lenient_statements")]
     pub roster: Vec<Statement>,
-    /// The roster version the server last reported, to fetch the roster only when it changes.
-    pub roster_version: Option<String>,
-    /// Whom to encrypt to, by team: the office and the team's members (age recipients).
-    pub recipients: BTreeMap<String, Vec<String>>,
-    /// Whether the changes recorded before joining were sealed again for the roster.
+    /// What the server served of the roster that this device refused, from the last sync.
     #[serde(default)]
-    pub resealed: bool,
+    pub roster_warnings: Vec<String>,
+    /// The newest office receipt received (for the office, the newest it issued).
+    #[serde(default)]
+    pub receipt: Option<Receipt>,
+    /// Changes the server seems to withhold, from the last complete pull, one sentence each.
+    #[serde(default)]
+    pub delivery_warnings: Vec<String>,
 }
 
 /// A received change that was not applied, and why.
@@ -128,52 +130,89 @@ impl Vault {
         Ok(())
     }
 
-    /// Seals again, for the roster's recipients, this device's changes that no server has
-    /// seen: those recorded before joining were sealed to this device alone, and the office
-    /// could never read them. Done once, in one transaction, before the first push.
+    /// Seals again under the team's key this device's changes recorded before it joined
+    /// (under its draft key, epoch 0, which nobody else holds). Done in one transaction
+    /// before the first push; changes sealed under a team key are left alone. Returns how
+    /// many were sealed again (0 while the vault holds no key of its team).
     pub fn reseal_unsent(&mut self) -> Result<u64, VaultError> {
         let path = self.home.database();
         let me = self.keys.id();
         let team = self.settings.team.clone();
+        let Some(key) = self.keyring.newest(&team).filter(|k| k.epoch() > 0) else {
+            return Ok(0);
+        };
+        let key = cairn_crypto::TeamKey::from_bytes(key.team(), key.epoch(), *key.bytes());
         let Vault {
-            conn, keys, cipher, ..
+            conn,
+            keys,
+            keyring,
+            ..
         } = self;
         let tx = begin(conn, &path)?;
-        let mut state: SyncState =
-            store::read_meta(&tx, cipher, SYNC_KEY, &path)?.unwrap_or_default();
-        if state.resealed {
-            return Ok(0);
-        }
-        let recipients = crate::cases::recipients(&tx, cipher, &team, &path)?;
         let rows: Vec<(i64, Vec<u8>)> = {
             let mut stmt = tx
+                // The epoch sits at bytes 62..=65 of a sealed change: only drafts are read.
                 .prepare(
-                    "SELECT seq, sealed FROM changes WHERE author = ?1 AND seq > ?2 ORDER BY seq",
+                    "SELECT seq, sealed FROM changes WHERE author = ?1 AND substr(sealed, 62, 4) = x'00000000' ORDER BY seq",
                 )
                 .map_err(|e| VaultError::sqlite(&path, e))?;
             let rows = stmt
-                .query_map(params![me.0.as_slice(), state.acked as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+                .query_map(params![me.0.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(|e| VaultError::sqlite(&path, e))?;
             rows.collect::<Result<_, _>>()
                 .map_err(|e| VaultError::sqlite(&path, e))?
         };
+        let mut count = 0;
         for (seq, bytes) in &rows {
             let old = SealedChange::from_bytes(bytes)?;
-            let plain = old.open(keys)?;
-            let new =
-                SealedChange::seal(keys, &recipients, old.kind, old.case_id, old.seq, &plain)?;
+            if old.epoch != 0 {
+                continue;
+            }
+            let plain = old.open(keyring)?;
+            let new = SealedChange::seal(keys, &key, old.kind, old.case_id, old.seq, &plain)?;
             tx.execute(
                 "UPDATE changes SET sealed = ?1 WHERE author = ?2 AND seq = ?3",
                 params![new.to_bytes(), me.0.as_slice(), seq],
             )
             .map_err(|e| VaultError::sqlite(&path, e))?;
+            count += 1;
         }
-        state.resealed = true;
-        store::write_meta(&tx, cipher, SYNC_KEY, &state, &path)?;
         tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
-        Ok(rows.len() as u64)
+        Ok(count)
+    }
+
+    /// Per author whose changes are here (or were refused here): the highest `n` such that
+    /// its changes `1..=n` all arrived, and the highest number that arrived. A gap between
+    /// them that stays open after a complete pull means the server withholds a change.
+    pub fn delivery(&self) -> Result<Vec<(cairn_crypto::DeviceId, u64, u64)>, VaultError> {
+        let path = self.home.database();
+        let sql = |e| VaultError::sqlite(&path, e);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT author, seq FROM changes UNION SELECT author, seq FROM refused ORDER BY 1, 2",
+            )
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        let mut out: Vec<(cairn_crypto::DeviceId, u64, u64)> = Vec::new();
+        while let Some(row) = rows.next().map_err(sql)? {
+            let author: Vec<u8> = row.get(0).map_err(sql)?;
+            let seq = row.get::<_, i64>(1).map_err(sql)? as u64;
+            let Ok(author) = <[u8; 32]>::try_from(author.as_slice()) else {
+                continue;
+            };
+            let author = cairn_crypto::DeviceId(author);
+            match out.last_mut() {
+                Some((a, contiguous, newest)) if *a == author => {
+                    if seq == *contiguous + 1 {
+                        *contiguous = seq;
+                    }
+                    *newest = seq;
+                }
+                _ => out.push((author, u64::from(seq == 1), seq)),
+            }
+        }
+        Ok(out)
     }
 
     /// The highest `n` such that changes 1..=n of `author` are all here.
@@ -233,11 +272,15 @@ impl Vault {
         let now = time::OffsetDateTime::now_utc();
         let me = self.keys.id();
         let Vault {
-            conn, keys, cipher, ..
+            conn,
+            keyring,
+            cipher,
+            ..
         } = self;
+        let keyring = &*keyring;
         // Verifying and decrypting is most of the work and needs no database: spread it
         // over the cores first, then decide and write in one transaction.
-        let opened = open_all(page, keys);
+        let opened = open_all(page, keyring);
         let mut tx = begin(conn, &path)?;
         let mut report = ApplyReport::default();
         let mut by_case: BTreeMap<Uuid, Vec<Received>> = BTreeMap::new();
@@ -311,7 +354,7 @@ impl Vault {
                 let savepoint = tx.savepoint().map_err(|e| VaultError::sqlite(&path, e))?;
                 let case = Case {
                     conn: &savepoint,
-                    keys,
+                    keyring,
                     cipher,
                     id,
                     me: &me,
@@ -447,7 +490,7 @@ pub(crate) fn within_budget(
 /// One case of the vault, inside a page's transaction.
 struct Case<'a> {
     conn: &'a rusqlite::Connection,
-    keys: &'a cairn_crypto::DeviceKeys,
+    keyring: &'a cairn_crypto::Keyring,
     cipher: &'a cairn_crypto::LocalCipher,
     id: Uuid,
     me: &'a cairn_crypto::DeviceId,
@@ -678,7 +721,7 @@ fn case_log(case: &Case<'_>) -> Result<Vec<Stored>, VaultError> {
     for row in rows {
         let bytes = row.map_err(sql)?;
         let sealed = SealedChange::from_bytes(&bytes)?;
-        let plain = sealed.open(case.keys)?;
+        let plain = sealed.open(case.keyring)?;
         out.push(Stored {
             sealed,
             bytes,
@@ -715,7 +758,7 @@ enum Opened {
 }
 
 /// Parses, verifies, decrypts and checks the inner author of every change, on all cores.
-fn open_all(page: &[Vec<u8>], keys: &cairn_crypto::DeviceKeys) -> Vec<Opened> {
+fn open_all(page: &[Vec<u8>], keys: &cairn_crypto::Keyring) -> Vec<Opened> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = page.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
@@ -750,7 +793,7 @@ fn open_all(page: &[Vec<u8>], keys: &cairn_crypto::DeviceKeys) -> Vec<Opened> {
     })
 }
 
-fn open_one(bytes: &[u8], keys: &cairn_crypto::DeviceKeys) -> Opened {
+fn open_one(bytes: &[u8], keys: &cairn_crypto::Keyring) -> Opened {
     let sealed = match SealedChange::from_bytes(bytes) {
         Ok(s) => s,
         Err(e) => {

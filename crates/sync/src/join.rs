@@ -1,0 +1,84 @@
+//! Joining: a field device takes the office's admission, registers with the server it names,
+//! fetches the roster and seals again, under its team's key, what it recorded before.
+
+use cairn_protocol::{unix_now, Admission, OfficeKeys};
+use cairn_vault::{Role, Vault};
+
+use crate::engine::{retry, Options, Summary};
+use crate::roster::refresh_roster;
+use crate::{Client, SyncError};
+
+/// What joining did.
+#[derive(Clone, Debug)]
+pub struct Joined {
+    /// The team the admission named, now this vault's.
+    pub team: String,
+    /// The server's URL.
+    pub server: String,
+    /// Roster problems met on the way (the server serving less than the admission).
+    pub warnings: Vec<String>,
+}
+
+/// Parses an admission line; [`join`] checks it against this device before anything is sent.
+pub fn read_admission(text: &str) -> Result<Admission, SyncError> {
+    Ok(Admission::parse(text)?)
+}
+
+/// Records in the vault which server it syncs with, the certificate pinned for it, and the
+/// office whose signatures make the roster.
+pub fn point_at_server(
+    vault: &mut Vault,
+    server: &str,
+    fingerprint: &str,
+    office: &OfficeKeys,
+) -> Result<(), SyncError> {
+    let mut state = vault.sync_state()?;
+    state.server = Some(server.to_owned());
+    state.fingerprint = Some(fingerprint.to_owned());
+    state.office = Some(office.to_string());
+    vault.set_sync_state(&state)?;
+    Ok(())
+}
+
+/// Joins the server the admission names: checks the admission is the office's, for this
+/// device's keys and unexpired; keeps the team key it grants; registers with the server
+/// (safe to repeat); fetches the roster; seals again what was recorded before joining.
+pub async fn join(
+    vault: &mut Vault,
+    admission: Admission,
+    options: &Options,
+) -> Result<Joined, SyncError> {
+    if vault.settings().role == Role::Office {
+        return Err(SyncError::OfficeCannotJoin);
+    }
+    let key = admission.open(vault.keys(), unix_now())?;
+    let admit = admission.admit()?.clone();
+    // Refuse a team mismatch before anything is sent.
+    vault.check_team(&admit.team)?;
+    let client = Client::new(&admit.server, &admit.fingerprint)?;
+    let mut summary = Summary::default();
+    retry(options, &mut summary, || {
+        client.join(vault.keys(), &admission.statement)
+    })
+    .await?;
+    vault.set_team(&admit.team)?;
+    vault.add_keys([&key])?;
+    point_at_server(vault, &admit.server, &admit.fingerprint, &admission.office)?;
+    let mut state = vault.sync_state()?;
+    if !state.roster.contains(&admission.statement) {
+        state.roster.push(admission.statement.clone());
+    }
+    vault.set_sync_state(&state)?;
+    let link = crate::engine::Link {
+        client: &client,
+        options,
+        progress: &(),
+    };
+    refresh_roster(&link, vault, &mut state, &mut summary).await?;
+    vault.reseal_unsent()?;
+    Ok(Joined {
+        team: admit.team,
+        server: admit.server,
+        warnings: summary.warnings,
+    })
+}

@@ -1,0 +1,225 @@
+//! The office's side: admitting devices, revoking them, and signing receipts.
+//!
+//! The office writes the roster: each act is the next statement of its chain, signed, granting
+//! the team key it concerns to the devices that must hold it and to the office itself. The
+//! chain lives in the office's vault and reaches the server at the office's next sync (a
+//! revocation is sent at once).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use cairn_crypto::{device_tag, DeviceId, TeamKey};
+use cairn_protocol::{
+    unix_now, validate_team, Act, Admission, Admit, DeviceLine, DevicePublic, Grant, Held,
+    OfficeKeys, Receipt, Revoke, Roster, Statement,
+};
+use cairn_vault::{Role, Vault};
+
+use crate::engine::{client_for, sync, Options};
+use crate::join::point_at_server;
+use crate::roster::stored_roster;
+use crate::SyncError;
+
+/// What a revocation did.
+#[derive(Clone, Debug)]
+pub struct Revoked {
+    /// The device revoked.
+    pub device: DeviceId,
+    /// Its last change that stays valid; later ones are refused.
+    pub last_seq: u64,
+    /// The team's new epoch, whose key the device never receives.
+    pub epoch: u32,
+}
+
+/// Where an admitted device goes.
+#[derive(Clone, Debug)]
+pub struct AdmitTo {
+    /// Its team.
+    pub team: String,
+    /// The server's base URL.
+    pub server: String,
+    /// The server certificate's SHA-256, lowercase hex.
+    pub fingerprint: String,
+    /// Unix seconds after which the server refuses to register it.
+    pub expires_at: u64,
+}
+
+fn office_only(vault: &Vault) -> Result<OfficeKeys, SyncError> {
+    if vault.settings().role != Role::Office {
+        return Err(SyncError::OfficeOnly);
+    }
+    Ok(OfficeKeys::from_keys(vault.keys()))
+}
+
+/// The office's roster and the key of `team`'s current epoch (a new team gets epoch 1).
+fn team_key(vault: &mut Vault, roster: &Roster, team: &str) -> Result<TeamKey, SyncError> {
+    let epoch = roster.epoch(team).max(1);
+    if let Some(k) = vault.keyring().get(team, epoch) {
+        return Ok(TeamKey::from_bytes(team, epoch, *k.bytes()));
+    }
+    if roster.epoch(team) > 0 {
+        return Err(SyncError::Protocol(format!(
+            "the office's vault lacks the key of team {team}'s epoch {epoch}"
+        )));
+    }
+    let key = TeamKey::generate(team, epoch);
+    vault.add_keys([&key])?;
+    Ok(key)
+}
+
+/// Appends `act` to the office's chain and stores it.
+fn append(vault: &mut Vault, roster: &Roster, act: Act) -> Result<Statement, SyncError> {
+    let statement = Statement::issue(
+        vault.keys(),
+        roster.head() + 1,
+        roster.head_hash(),
+        unix_now(),
+        act,
+    )?;
+    let mut state = vault.sync_state()?;
+    state.roster.push(statement.clone());
+    vault.set_sync_state(&state)?;
+    Ok(statement)
+}
+
+/// Admits the device whose `cairn id` line is `line` into a team, and returns the admission
+/// line to hand back to it. The office's vault is pointed at the server if it was not yet.
+pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admission, SyncError> {
+    let office = office_only(vault)?;
+    validate_team(&to.team)?;
+    let mut state = vault.sync_state()?;
+    if state.server.is_none() {
+        point_at_server(vault, &to.server, &to.fingerprint, &office)?;
+        state = vault.sync_state()?;
+    }
+    let roster = stored_roster(&state)?;
+    let device = &line.keys;
+    if device.signing == office.signing {
+        return Err(SyncError::Protocol("the office cannot admit itself".into()));
+    }
+    if let Some(member) = roster.member(&device.signing) {
+        if member.team != to.team || member.recipient != device.recipient {
+            return Err(SyncError::AlreadyMember(format!(
+                "device {} is already a member of team {}",
+                device.signing.short(),
+                member.team
+            )));
+        }
+    }
+    let tag = device_tag(&device.signing.0);
+    if let Some(other) = roster.members().find(|m| {
+        m.team == to.team && m.id != device.signing && device_tag(&m.id.0) == tag
+    }) {
+        return Err(SyncError::AlreadyMember(format!(
+            "device {} of team {} has the same reference tag {tag}; run `cairn init` again on the new device to get other keys",
+            other.id.short(),
+            to.team
+        )));
+    }
+    let key = team_key(vault, &roster, &to.team)?;
+    let office_public = DevicePublic {
+        signing: office.signing,
+        recipient: office.recipient.clone(),
+    };
+    let act = Act::Admit(Admit {
+        device: device.clone(),
+        name: line.name.clone(),
+        team: to.team.clone(),
+        epoch: key.epoch(),
+        grants: vec![Grant::new(&key, device)?, Grant::new(&key, &office_public)?],
+        server: to.server.trim_end_matches('/').to_owned(),
+        fingerprint: to.fingerprint.to_ascii_lowercase(),
+        expires_at: to.expires_at,
+    });
+    let statement = append(vault, &roster, act)?;
+    Ok(Admission { office, statement })
+}
+
+/// Revokes the member whose id starts with `prefix` (at least 8 hex digits). Syncs first, so
+/// what the device already delivered stays valid and nothing later does; starts a new epoch
+/// of its team, granted to every other member; then hands the server the statement at once.
+pub async fn revoke(
+    vault: &mut Vault,
+    prefix: &str,
+    options: &Options,
+) -> Result<Revoked, SyncError> {
+    let office = office_only(vault)?;
+    let client = client_for(&vault.sync_state()?)?;
+    sync(vault, options, &()).await.map_err(|(e, _)| e)?;
+    let roster = stored_roster(&vault.sync_state()?)?;
+    let wanted = prefix.trim().to_ascii_lowercase();
+    let matches: Vec<DeviceId> = roster
+        .members()
+        .map(|m| m.id)
+        .filter(|id| !roster.is_office(id))
+        .filter(|id| wanted.len() >= 8 && id.to_string().starts_with(&wanted))
+        .collect();
+    let device = match matches.as_slice() {
+        [one] => *one,
+        [] => return Err(SyncError::UnknownDevice(prefix.to_owned())),
+        _ => return Err(SyncError::AmbiguousDevice(prefix.to_owned())),
+    };
+    let team = roster
+        .member(&device)
+        .map(|m| m.team.clone())
+        .ok_or_else(|| SyncError::UnknownDevice(prefix.to_owned()))?;
+    let last_seq = vault.contiguous_seq(&device)?;
+    let old = team_key(vault, &roster, &team)?;
+    let new = TeamKey::generate(&team, old.epoch() + 1);
+    let office_public = DevicePublic {
+        signing: office.signing,
+        recipient: office.recipient.clone(),
+    };
+    let mut grants = vec![Grant::new(&new, &office_public)?];
+    for m in roster.members() {
+        if m.team == team && m.revoked.is_none() && m.id != device {
+            let public = DevicePublic {
+                signing: m.id,
+                recipient: m.recipient.clone(),
+            };
+            grants.push(Grant::new(&new, &public)?);
+        }
+    }
+    let earlier = new
+        .wrap_earlier(&old)
+        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+    vault.add_keys([&new])?;
+    let act = Act::Revoke(Revoke {
+        device,
+        last_seq,
+        team,
+        epoch: new.epoch(),
+        grants,
+        earlier: STANDARD.encode(earlier),
+    });
+    let statement = append(vault, &roster, act)?;
+    client
+        .post_roster(vault.keys(), std::slice::from_ref(&statement))
+        .await?;
+    Ok(Revoked {
+        device,
+        last_seq,
+        epoch: new.epoch(),
+    })
+}
+
+/// After the office's pull: signs what it now holds of every author, if that changed since
+/// its last receipt, and returns the receipt to hand the server.
+pub(crate) fn next_receipt(vault: &mut Vault) -> Result<Option<Receipt>, SyncError> {
+    let mut state = vault.sync_state()?;
+    let held: Vec<Held> = vault
+        .delivery()?
+        .into_iter()
+        .filter(|(_, upto, _)| *upto > 0)
+        .map(|(device, upto, _)| Held { device, upto })
+        .collect();
+    let mut sorted = held.clone();
+    sorted.sort_by_key(|h| h.device);
+    if state.receipt.as_ref().is_some_and(|r| r.held == sorted) {
+        return Ok(None);
+    }
+    let counter = state.receipt.as_ref().map_or(1, |r| r.counter + 1);
+    let receipt = Receipt::issue(vault.keys(), counter, unix_now(), held);
+    state.receipt = Some(receipt.clone());
+    vault.set_sync_state(&state)?;
+    Ok(Some(receipt))
+}
