@@ -2,7 +2,7 @@
 //!
 //! - `storage`: `Storage::insert_changes` alone, in batches of 500 (one transaction each,
 //!   SQLite with `synchronous=FULL`);
-//! - `https push`: the whole path a device uses: signed `POST /v1/push` over TLS to an
+//! - `https push`: the whole path a device uses: signed `POST /v2/push` over TLS to an
 //!   in-process server, request authentication, signature check of every change, storage.
 //!
 //! Run: `cargo bench -p cairn-server --bench ingest` (PostgreSQL too when
@@ -12,9 +12,10 @@
 
 use std::time::{Duration, Instant};
 
-use cairn_crypto::{DeviceKeys, SealedChange, SealedKind};
+use cairn_crypto::{DeviceKeys, SealedChange, SealedKind, TeamKey};
 use cairn_protocol::{
-    encode_push, sign_request, unix_now, Enrollment, Invite, OfficeKeys, PushResponse,
+    encode_push, paths, sign_request, unix_now, Act, Admit, DevicePublic, Grant, OfficeKeys,
+    PushResponse, Statement,
 };
 use cairn_server::storage::{NewChange, PostgresStorage, SqliteStorage, Storage};
 use cairn_server::RunningServer;
@@ -24,34 +25,48 @@ const PLAINTEXT: usize = 600;
 struct Fixture {
     office: DeviceKeys,
     device: DeviceKeys,
+    key: TeamKey,
     changes: Vec<SealedChange>,
 }
 
 fn fixture(n: usize) -> Fixture {
     let office = DeviceKeys::generate();
     let device = DeviceKeys::generate();
-    let team = DeviceKeys::generate();
-    let recipients = [office.public().recipient, team.public().recipient];
+    let key = TeamKey::generate("T1", 1);
     let plaintext = vec![b'a'; PLAINTEXT];
     let changes = (1..=n as u64)
         .map(|seq| {
             let case = [(seq % 50) as u8; 16];
-            SealedChange::seal(
-                &device,
-                &recipients,
-                SealedKind::CaseChange,
-                case,
-                seq,
-                &plaintext,
-            )
-            .expect("sealing")
+            SealedChange::seal(&device, &key, SealedKind::CaseChange, case, seq, &plaintext)
+                .expect("sealing")
         })
         .collect();
     Fixture {
         office,
         device,
+        key,
         changes,
     }
+}
+
+/// The office's statement 1, admitting the fixture's device into T1.
+fn admission(f: &Fixture, server: &str, fingerprint: &str) -> Statement {
+    let device = DevicePublic::from_keys(&f.device);
+    let grants = vec![
+        Grant::new(&f.key, &device).expect("grant"),
+        Grant::new(&f.key, &DevicePublic::from_keys(&f.office)).expect("grant"),
+    ];
+    let act = Act::Admit(Admit {
+        device,
+        name: None,
+        team: "T1".into(),
+        epoch: 1,
+        grants,
+        server: server.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        expires_at: unix_now() + 60,
+    });
+    Statement::issue(&f.office, 1, [0; 32], unix_now(), act).expect("statement")
 }
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -85,6 +100,7 @@ async fn bench_storage(name: &str, storage: &impl Storage, f: &Fixture) {
                     author: c.author,
                     seq: c.seq,
                     case_id: c.case_id,
+                    team: c.team.clone(),
                     bytes: c.to_bytes(),
                 })
                 .collect()
@@ -137,21 +153,15 @@ async fn bench_https(name: &str, database: Option<&str>, f: &Fixture) {
         .tls_certs_only([reqwest::Certificate::from_pem(&cert).expect("pem")])
         .build()
         .expect("client");
-    let invite = Invite::issue(
-        &f.office,
-        "T1",
-        &base,
-        server.fingerprint(),
-        unix_now() + 60,
-    )
-    .expect("invite");
-    let enrollment = Enrollment::create(&f.device, invite, None).expect("enrollment");
+    let body = serde_json::to_vec(&admission(f, &base, server.fingerprint())).expect("json");
+    let auth = sign_request(&f.device, "POST", paths::JOIN, &body, unix_now());
     let response = client
-        .post(format!("{base}/v1/enroll"))
-        .body(serde_json::to_vec(&enrollment).expect("json"))
+        .post(format!("{base}{}", paths::JOIN))
+        .header("authorization", auth)
+        .body(body)
         .send()
         .await
-        .expect("enroll");
+        .expect("join");
     assert_eq!(response.status(), 200);
 
     let bodies: Vec<Vec<u8>> = f
@@ -164,9 +174,9 @@ async fn bench_https(name: &str, database: Option<&str>, f: &Fixture) {
     let started = Instant::now();
     let mut acked = 0;
     for body in bodies {
-        let auth = sign_request(&f.device, "POST", "/v1/push", &body, unix_now());
+        let auth = sign_request(&f.device, "POST", paths::PUSH, &body, unix_now());
         let response = client
-            .post(format!("{base}/v1/push"))
+            .post(format!("{base}{}", paths::PUSH))
             .header("authorization", auth)
             .body(body)
             .send()

@@ -42,10 +42,10 @@ pub struct Limits {
     pub device_request_burst: u32,
     /// Requests in progress per device.
     pub device_max_in_flight: u32,
-    /// Largest enrollment body.
-    pub enroll_max_bytes: usize,
-    /// Enrollments per minute per IP address.
-    pub enroll_per_minute: u32,
+    /// Largest join body.
+    pub join_max_bytes: usize,
+    /// Joins per minute per IP address.
+    pub join_per_minute: u32,
     /// Memory budget of bodies and pages in flight, in bytes.
     pub max_inflight_bytes: usize,
     /// Time to receive a whole request body.
@@ -64,8 +64,8 @@ impl Limits {
             device_requests_per_sec: config.device_requests_per_sec,
             device_request_burst: config.device_request_burst,
             device_max_in_flight: config.device_max_in_flight,
-            enroll_max_bytes: config.enroll_max_bytes,
-            enroll_per_minute: config.enroll_per_minute,
+            join_max_bytes: config.join_max_bytes,
+            join_per_minute: config.join_per_minute,
             max_inflight_bytes: config.max_inflight_bytes,
             body_timeout: Duration::from_secs(config.body_timeout_secs),
         }
@@ -73,7 +73,7 @@ impl Limits {
 }
 
 /// The peer of a connection: the address the connection-capped listener yields, read by
-/// the enrollment's rate limit.
+/// the join's rate limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);
 
@@ -86,7 +86,7 @@ impl Connected<Peer> for Peer {
 /// The state of the limits: buckets, counters and the memory budget.
 pub(crate) struct Guards {
     pub(crate) device_rate: TokenBuckets<DeviceId>,
-    pub(crate) enroll_rate: TokenBuckets<std::net::IpAddr>,
+    pub(crate) join_rate: TokenBuckets<std::net::IpAddr>,
     pub(crate) in_flight: InFlight,
     pub(crate) budget: Budget,
 }
@@ -113,9 +113,9 @@ impl AppState {
                 limits.device_request_burst,
                 100_000,
             ),
-            enroll_rate: TokenBuckets::new(
-                f64::from(limits.enroll_per_minute) / 60.0,
-                limits.enroll_per_minute,
+            join_rate: TokenBuckets::new(
+                f64::from(limits.join_per_minute) / 60.0,
+                limits.join_per_minute,
                 10_000,
             ),
             in_flight: InFlight::new(limits.device_max_in_flight),
@@ -143,11 +143,17 @@ pub(crate) struct LoggedDevice(pub DeviceId);
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(paths::HEALTHZ, get(|| async { "ok" }))
-        .route(paths::ENROLL, post(crate::enroll::enroll))
+        .route(paths::JOIN, post(crate::join::join))
         .route(paths::PUSH, post(crate::push::push))
         .route(paths::PULL, get(crate::pull::pull))
-        .route(paths::ROSTER, get(crate::roster::roster))
-        .route(paths::REVOKE, post(crate::revoke::revoke))
+        .route(
+            paths::ROSTER,
+            get(crate::roster::roster).post(crate::roster::post_roster),
+        )
+        .route(
+            paths::RECEIPT,
+            get(crate::receipt::receipt).post(crate::receipt::post_receipt),
+        )
         .fallback(|| async {
             ApiError::new(
                 ErrorCode::NotFound,

@@ -1,6 +1,6 @@
 //! Authentication of signed requests, in two steps so that no stranger can make the server
 //! read a body: from the head alone, the `authorization` header's form, its time and that
-//! its device is an enrolled, unrevoked member (then that device's rate, and its requests in
+//! its device is an unrevoked member of the roster (then that device's rate, and its requests in
 //! progress from that address); only then the body, within the limits of [`crate::guard`]; then the signature,
 //! which covers the body's SHA-256. A request refused from its head has its body (if small)
 //! read and thrown away before the answer, so that an honest client still sending reads the
@@ -37,25 +37,20 @@ fn peek(header: &str) -> Option<(DeviceId, u64)> {
     Some((device?, time?))
 }
 
-/// Checks what the head alone can tell: the header's form, its time, and that its device is
-/// an enrolled member that is not revoked. Returns the device, the roster used and the time
-/// the check was made at.
-async fn authenticate_head(
-    state: &AppState,
-    parts: &Parts,
-) -> Result<(DeviceId, Arc<Roster>, u64), ApiError> {
+/// Checks the `authorization` header's form and its time against `now`, from the head
+/// alone; returns the device it names (whose signature is checked once the body is read).
+pub(crate) fn head_form(state: &AppState, parts: &Parts, now: u64) -> Result<DeviceId, ApiError> {
     let header = parts
         .headers
         .get(AUTHORIZATION)
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::BadAuth,
-                "this request is not signed; enroll the device, then sync with `cairn`",
+                "this request is not signed; join this device with the office's admission, then sync with `cairn`",
             )
         })?
         .to_str()
         .map_err(|_| ApiError::new(ErrorCode::BadAuth, "the authorization header is not text"))?;
-    let now = unix_now();
     let skew = state.limits.max_clock_skew_secs;
     let Some((device, time)) = peek(header) else {
         // Let the protocol's own parser say what is wrong (it never reads a body here).
@@ -65,7 +60,7 @@ async fn authenticate_head(
                 Err(e @ (ProtocolError::BadAuth(_) | ProtocolError::ClockSkew { .. })) => e.into(),
                 _ => ApiError::new(
                     ErrorCode::BadAuth,
-                    "the authorization header does not parse; this client does not speak Cairn's protocol v1",
+                    "the authorization header does not parse; this client does not speak Cairn's protocol v2",
                 ),
             },
         );
@@ -77,9 +72,45 @@ async fn authenticate_head(
         }
         .into());
     }
+    Ok(device)
+}
+
+/// The header's signature over the request with this body: the device that signed it.
+pub(crate) fn signer(
+    state: &AppState,
+    parts: &Parts,
+    body: &[u8],
+    now: u64,
+) -> Result<DeviceId, ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    // The time was checked against the clock when the head arrived.
+    Ok(verify_request(
+        header,
+        parts.method.as_str(),
+        path,
+        body,
+        now,
+        state.limits.max_clock_skew_secs,
+    )?)
+}
+
+/// Checks what the head alone can tell: the header's form, its time, and that its device is
+/// a member of the roster that is not revoked. Returns the device, the roster used and the
+/// time the check was made at.
+async fn authenticate_head(
+    state: &AppState,
+    parts: &Parts,
+) -> Result<(DeviceId, Arc<Roster>, u64), ApiError> {
+    let now = unix_now();
+    let device = head_form(state, parts, now)?;
     let mut roster = state.roster.get(state).await?;
     if roster.member(&device).is_none() {
-        // It may have enrolled through another server process a moment ago.
+        // It may have joined through another server process a moment ago.
         roster = state
             .roster
             .refresh_if_older(state, std::time::Duration::from_secs(1))
@@ -93,13 +124,13 @@ async fn authenticate_head(
         )),
         Err(_) => Err(ApiError::new(
             ErrorCode::NotEnrolled,
-            "this device is not enrolled with this server; enroll it with an invite from the office",
+            "this device is not in this server's roster; join it with the admission the office gave (`cairn join`), or ask the office to sync",
         )),
     }
 }
 
 /// A request whose signature, clock and sender were checked, with its body: what every
-/// endpoint but `/healthz` and `/v1/enroll` takes. Must be a handler's last extractor.
+/// endpoint but `/healthz` and `/v2/join` takes. Must be a handler's last extractor.
 pub(crate) struct Signed {
     /// The device that signed the request.
     pub(crate) device: DeviceId,
@@ -143,25 +174,11 @@ impl FromRequest<Arc<AppState>> for Signed {
             return Err(budget.refuse(body, limit, e).await);
         };
         let (raw, budget) = budget.read(body, limit, || too_large(limit)).await?;
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
-        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        // The time was checked against the clock when the head arrived.
-        let signer = verify_request(
-            header,
-            parts.method.as_str(),
-            path,
-            &raw,
-            now,
-            state.limits.max_clock_skew_secs,
-        )?;
+        let signer = signer(state, &parts, &raw, now)?;
         if signer != device {
             return Err(ApiError::new(
                 ErrorCode::BadAuth,
-                "the authorization header names two devices; this client does not speak Cairn's protocol v1",
+                "the authorization header names two devices; this client does not speak Cairn's protocol v2",
             ));
         }
         state
@@ -189,7 +206,7 @@ mod tests {
     #[test]
     fn peek_reads_the_device_and_time_of_a_signed_header() {
         let keys = DeviceKeys::generate();
-        let header = cairn_protocol::sign_request(&keys, "GET", "/v1/roster", b"", 1234);
+        let header = cairn_protocol::sign_request(&keys, "GET", "/v2/roster", b"", 1234);
         assert_eq!(peek(&header), Some((keys.id(), 1234)));
         for bad in [
             "",

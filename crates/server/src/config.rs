@@ -28,10 +28,10 @@ pub const DEFAULT_DEVICE_REQUESTS_PER_SEC: u32 = 10;
 pub const DEFAULT_DEVICE_REQUEST_BURST: u32 = 60;
 /// Default requests one device may have in progress at once.
 pub const DEFAULT_DEVICE_MAX_IN_FLIGHT: u32 = 4;
-/// Default largest enrollment body: 16 KiB.
-pub const DEFAULT_ENROLL_MAX_BYTES: usize = 16 * 1024;
-/// Default enrollments per minute from one IP address.
-pub const DEFAULT_ENROLL_PER_MINUTE: u32 = 30;
+/// Default largest join body: 16 KiB.
+pub const DEFAULT_JOIN_MAX_BYTES: usize = 16 * 1024;
+/// Default joins per minute from one IP address.
+pub const DEFAULT_JOIN_PER_MINUTE: u32 = 30;
 /// Default cap on open connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// Default memory budget of request and pull-page bodies in flight: 32 MiB.
@@ -76,12 +76,12 @@ pub struct ServerConfig {
     /// Requests one device may have in progress at once.
     #[serde(default = "default_device_max_in_flight")]
     pub device_max_in_flight: u32,
-    /// Largest enrollment body, in bytes.
-    #[serde(default = "default_enroll_max_bytes")]
-    pub enroll_max_bytes: usize,
-    /// Enrollments accepted per minute from one IP address.
-    #[serde(default = "default_enroll_per_minute")]
-    pub enroll_per_minute: u32,
+    /// Largest join body (an admission), in bytes.
+    #[serde(default = "default_join_max_bytes")]
+    pub join_max_bytes: usize,
+    /// Joins accepted per minute from one IP address.
+    #[serde(default = "default_join_per_minute")]
+    pub join_per_minute: u32,
     /// Open connections at most; more wait in the operating system's queue.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
@@ -103,7 +103,7 @@ pub struct ServerConfig {
     /// The TLS private key (PEM), relative to the server directory.
     #[serde(default = "default_key")]
     pub tls_key: String,
-    /// The office's public keys: invites and revocations must carry its signature.
+    /// The office's public keys: every roster statement and receipt must carry its signature.
     pub office: OfficeKeys,
 }
 
@@ -134,11 +134,11 @@ fn default_device_request_burst() -> u32 {
 fn default_device_max_in_flight() -> u32 {
     DEFAULT_DEVICE_MAX_IN_FLIGHT
 }
-fn default_enroll_max_bytes() -> usize {
-    DEFAULT_ENROLL_MAX_BYTES
+fn default_join_max_bytes() -> usize {
+    DEFAULT_JOIN_MAX_BYTES
 }
-fn default_enroll_per_minute() -> u32 {
-    DEFAULT_ENROLL_PER_MINUTE
+fn default_join_per_minute() -> u32 {
+    DEFAULT_JOIN_PER_MINUTE
 }
 fn default_max_connections() -> usize {
     DEFAULT_MAX_CONNECTIONS
@@ -176,8 +176,8 @@ impl ServerConfig {
             device_requests_per_sec: DEFAULT_DEVICE_REQUESTS_PER_SEC,
             device_request_burst: DEFAULT_DEVICE_REQUEST_BURST,
             device_max_in_flight: DEFAULT_DEVICE_MAX_IN_FLIGHT,
-            enroll_max_bytes: DEFAULT_ENROLL_MAX_BYTES,
-            enroll_per_minute: DEFAULT_ENROLL_PER_MINUTE,
+            join_max_bytes: DEFAULT_JOIN_MAX_BYTES,
+            join_per_minute: DEFAULT_JOIN_PER_MINUTE,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
             header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
@@ -221,14 +221,14 @@ impl ServerConfig {
         if self.max_change_bytes < 256 {
             return bad("max_change_bytes must be at least 256".into());
         }
-        if self.enroll_max_bytes < 1024 {
-            return bad("enroll_max_bytes must be at least 1024".into());
+        if self.join_max_bytes < 1024 {
+            return bad("join_max_bytes must be at least 1024".into());
         }
         for (name, value) in [
             ("device_requests_per_sec", self.device_requests_per_sec),
             ("device_request_burst", self.device_request_burst),
             ("device_max_in_flight", self.device_max_in_flight),
-            ("enroll_per_minute", self.enroll_per_minute),
+            ("join_per_minute", self.join_per_minute),
         ] {
             if value == 0 {
                 return bad(format!("{name} must be at least 1"));
@@ -250,7 +250,7 @@ impl ServerConfig {
         let least = self
             .max_request_bytes
             .saturating_mul(2)
-            .max(self.enroll_max_bytes * 2);
+            .max(self.join_max_bytes * 2);
         if self.max_inflight_bytes < least || self.max_inflight_bytes > u32::MAX as usize {
             return bad(format!(
                 "max_inflight_bytes must be between twice max_request_bytes ({least}) and {}",
@@ -303,9 +303,9 @@ impl ServerConfig {
              device_request_burst = {device_request_burst}\n\
              # Requests one device may have in progress at once (429 rate_limited).\n\
              device_max_in_flight = {device_max_in_flight}\n\
-             # Largest enrollment body, and enrollments per minute from one IP address.\n\
-             enroll_max_bytes = {enroll_max_bytes}\n\
-             enroll_per_minute = {enroll_per_minute}\n\
+             # Largest join body (an admission), and joins per minute from one IP address.\n\
+             join_max_bytes = {join_max_bytes}\n\
+             join_per_minute = {join_per_minute}\n\
              # Open connections at most; more wait in the system's queue until one closes.\n\
              max_connections = {max_connections}\n\
              # Memory budget of request bodies and pull pages held at once, in bytes.\n\
@@ -320,8 +320,8 @@ impl ServerConfig {
              tls_cert = {cert}\n\
              tls_key = {key}\n\
              \n\
-             # The office's public keys (from `cairn office pubkey`). Invites and revocations\n\
-             # must be signed by this key; the server cannot decrypt anything.\n\
+             # The office's public keys (from `cairn office pubkey`). Roster statements and\n\
+             # receipts must be signed by this key; the server cannot decrypt anything.\n\
              [office]\n\
              signing = {signing}\n\
              recipient = {recipient}\n",
@@ -335,8 +335,8 @@ impl ServerConfig {
             device_requests_per_sec = self.device_requests_per_sec,
             device_request_burst = self.device_request_burst,
             device_max_in_flight = self.device_max_in_flight,
-            enroll_max_bytes = self.enroll_max_bytes,
-            enroll_per_minute = self.enroll_per_minute,
+            join_max_bytes = self.join_max_bytes,
+            join_per_minute = self.join_per_minute,
             max_connections = self.max_connections,
             max_inflight_bytes = self.max_inflight_bytes,
             header_timeout_secs = self.header_timeout_secs,

@@ -41,8 +41,10 @@ impl From<ProtocolError> for ApiError {
     fn from(e: ProtocolError) -> Self {
         let code = match &e {
             ProtocolError::Malformed(_) => ErrorCode::Malformed,
-            ProtocolError::Expired { .. } => ErrorCode::InviteExpired,
-            ProtocolError::NotSignedByOffice(_) => ErrorCode::InviteInvalid,
+            ProtocolError::Expired { .. } => ErrorCode::AdmissionExpired,
+            ProtocolError::NotSignedByOffice(_) | ProtocolError::NotForThisDevice { .. } => {
+                ErrorCode::AdmissionInvalid
+            }
             ProtocolError::BadSignature(_) => ErrorCode::BadSignature,
             ProtocolError::BadAuth(_) => ErrorCode::BadAuth,
             ProtocolError::ClockSkew { .. } => ErrorCode::ClockSkew,
@@ -55,14 +57,6 @@ impl From<ProtocolError> for ApiError {
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::InviteUsed => ApiError::new(
-                ErrorCode::InviteUsed,
-                "this invite was already used by another device; ask the office for a new invite",
-            ),
-            StorageError::DeviceAlreadyEnrolled => ApiError::new(
-                ErrorCode::AlreadyEnrolled,
-                "this device is already enrolled with another invite; it needs no new one",
-            ),
             StorageError::QuotaFull { used, quota } => ApiError::new(
                 ErrorCode::QuotaFull,
                 format!(

@@ -1,5 +1,5 @@
 //! What keeps anyone who reaches the server from starving it: per-key token buckets (request
-//! rates per device, enrollments per IP address), a cap on each device's requests in
+//! rates per device, joins per IP address), a cap on each device's requests in
 //! progress, and one memory budget, counted in bytes, for every request body and pull page
 //! held at once.
 //!
@@ -93,7 +93,7 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
 
 /// Who a request in progress is counted against: the device its head names, and the
 /// address it came from, so that someone who knows a device's id (the office's is in every
-/// invite) but not its key cannot take that device's places from elsewhere.
+/// admission) but not its key cannot take that device's places from elsewhere.
 type Requester = (DeviceId, IpAddr);
 
 /// How many requests each device has in progress, per address.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Cairn's blind relay: enrolls devices with office-signed invites, stores and serves sealed
+/// Cairn's blind relay: keeps the office's signed roster, stores and serves sealed
 /// changes it cannot read.
 #[derive(Parser)]
 #[command(name = "cairn-server", version, about, long_about = None)]
@@ -72,7 +72,7 @@ fn main() -> ExitCode {
                 let made = cairn_server::init::init(&dir, &office_key, listen, database).await?;
                 println!("{}", made.fingerprint);
                 eprintln!(
-                    "created {}; the line above is the certificate fingerprint for invites; start with: cairn-server run --dir {}",
+                    "created {}; the line above is the certificate fingerprint for admissions; start with: cairn-server run --dir {}",
                     made.config_path.display(),
                     dir.display()
                 );

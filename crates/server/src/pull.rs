@@ -1,8 +1,10 @@
-//! `GET /v1/pull?after=N&limit=M`: the next page of sealed changes the caller may receive.
+//! `GET /v2/pull?after=N&limit=M`: the next page of sealed changes the caller may receive.
 //!
-//! The office receives every change; a field device receives the changes of its own team's
-//! members (revoked ones included: their changes up to `last_seq` stay valid) and of the
-//! office. Pages are capped at `max_page` changes and `max_request_bytes` bytes (or one change):
+//! The office receives every change; a field device receives exactly the changes sealed for
+//! its own team (the team in their header), whoever wrote them: its teammates (revoked ones
+//! included: their changes up to `last_seq` stay valid) and the office. The answer names the
+//! roster's head counter (`x-cairn-roster`) and the newest receipt's counter
+//! (`x-cairn-receipt`, once there is one), so a client fetches either only when it changed. Pages are capped at `max_page` changes and `max_request_bytes` bytes (or one change):
 //! the page is chosen from the changes' sizes, and only its changes are loaded. The
 //! answer's `next` is the cursor for the next call; `more` says whether to call again now.
 
@@ -12,7 +14,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use cairn_protocol::{PullPage, PullQuery, PULL_CONTENT_TYPE, ROSTER_VERSION};
+use cairn_protocol::{
+    ErrorCode, PullPage, PullQuery, PULL_CONTENT_TYPE, RECEIPT_VERSION, ROSTER_VERSION,
+};
 
 use axum::body::Bytes;
 
@@ -39,12 +43,22 @@ pub(crate) async fn pull(
         .limit
         .unwrap_or(state.limits.max_page)
         .clamp(1, state.limits.max_page);
-    let readable = roster.readable_authors(&device);
+    let team = if roster.is_office(&device) {
+        None
+    } else {
+        let member = roster.member(&device).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotEnrolled,
+                "this device is not in this server's roster",
+            )
+        })?;
+        Some(member.team.clone())
+    };
     // Sizes first (one extra row tells whether more are waiting), so that only what fits
     // the page's byte budget is ever loaded.
     let mut plan = state
         .storage
-        .pull_lengths(query.after, readable.as_deref(), limit.saturating_add(1))
+        .pull_lengths(query.after, team.as_deref(), limit.saturating_add(1))
         .await?;
     let mut more = plan.len() > limit as usize;
     plan.truncate(limit as usize);
@@ -97,15 +111,9 @@ pub(crate) async fn pull(
     let kept = permit.split(half as usize);
     drop(permit);
     tracing::info!(device = %device.short(), after = query.after, count, next, more, "pull");
-    // Lets a client skip fetching the roster when nothing in it changed, so a sync with
-    // nothing to do is one round trip.
-    let revoked: Vec<u64> = roster.members().filter_map(|m| m.revoked).collect();
-    let version = format!(
-        "{}.{}.{}",
-        roster.members().count(),
-        revoked.len(),
-        revoked.iter().fold(0u64, |a, b| a.wrapping_add(*b))
-    );
+    // Let a client skip fetching the roster and the receipt when neither changed, so a
+    // sync with nothing to do is one round trip.
+    let receipt = state.storage.receipt_counter().await?;
     // The page's share of the budget and of its device's requests in progress is held until
     // hyper has sent it (or the connection is gone): a reader that stalls holds its page,
     // never more.
@@ -119,11 +127,20 @@ pub(crate) async fn pull(
     let mut response = (
         [
             (header::CONTENT_TYPE, PULL_CONTENT_TYPE.to_owned()),
-            (header::HeaderName::from_static(ROSTER_VERSION), version),
+            (
+                header::HeaderName::from_static(ROSTER_VERSION),
+                roster.head().to_string(),
+            ),
         ],
         body,
     )
         .into_response();
+    if let Some(counter) = receipt {
+        response.headers_mut().insert(
+            header::HeaderName::from_static(RECEIPT_VERSION),
+            header::HeaderValue::from(counter),
+        );
+    }
     response.extensions_mut().insert(LoggedDevice(device));
     Ok(response)
 }

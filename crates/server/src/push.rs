@@ -1,9 +1,12 @@
-//! `POST /v1/push`: store a batch of sealed changes from their author.
+//! `POST /v2/push`: store a batch of sealed changes from their author.
 //!
-//! The requester must be enrolled and not revoked (the office always may push). Each change
-//! is parsed, its signature verified, and refused unless its author is the requester, its
-//! number is at least 1, and the roster lets that author write that number. Refused changes
-//! are reported with a reason; the others are stored in one transaction. Storing is
+//! The requester must be a member of the roster and not revoked (the office always is).
+//! Each change is parsed, its signature verified, and refused unless its author is the
+//! requester, its number is at least 1, it is sealed under a team key (epoch 1 or later: a
+//! device's own draft key, epoch 0, never leaves it), the roster lets that author write that
+//! number, and its team is the author's own (the office may write any team's changes).
+//! Refused changes are reported with a reason; the others are stored, with their team, in
+//! one transaction. Storing is
 //! idempotent by `(author, seq)`: a resent batch yields `duplicate`, and a different change
 //! under a number already stored is refused as a replay. The answer carries `acked`.
 
@@ -13,7 +16,9 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cairn_crypto::{DeviceId, SealedChange};
-use cairn_protocol::{decode_push, ErrorCode, Outcome, PushResponse, PushResult, Roster};
+use cairn_protocol::{
+    decode_push, validate_team, ErrorCode, Outcome, PushResponse, PushResult, Roster,
+};
 
 use crate::app::{AppState, LoggedDevice};
 use crate::auth::Signed;
@@ -167,56 +172,136 @@ fn check(frame: &[u8], requester: &DeviceId, roster: &Roster) -> Checked {
             "change number {seq} is out of range; numbers start at 1"
         ));
     }
+    if change.epoch == 0 {
+        return refuse(format!(
+            "change {seq} is sealed under this device's draft key (epoch 0), which nobody else can open; seal it again with the team's key after joining"
+        ));
+    }
     if let Err(refusal) = roster.may_write(&change.author, seq) {
         return refuse(format!("change {seq} is refused: {refusal}"));
+    }
+    if let Err(e) = validate_team(&change.team) {
+        return refuse(format!("change {seq} names no valid team ({e})"));
+    }
+    if !roster.is_office(requester) {
+        let own = roster.member(requester).map(|m| m.team.as_str());
+        if own != Some(change.team.as_str()) {
+            return refuse(format!(
+                "change {seq} is sealed for team {}, but this device belongs to team {}; a device writes only its own team's cases",
+                change.team,
+                own.unwrap_or("(none)")
+            ));
+        }
     }
     Checked::Accepted(NewChange {
         author: change.author,
         seq,
         case_id: change.case_id,
+        team: change.team,
         bytes: frame.to_vec(),
     })
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
-    use cairn_crypto::{DeviceKeys, SealedKind};
-    use cairn_protocol::{Enrollment, Invite, OfficeKeys, Revocation, Statement};
+    use cairn_crypto::{DeviceKeys, SealedKind, TeamKey};
+    use cairn_protocol::{Act, Admit, DevicePublic, Grant, OfficeKeys, Revoke, Statement};
 
     const FP: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-    fn sealed(keys: &DeviceKeys, seq: u64) -> Vec<u8> {
-        SealedChange::seal(keys, &[], SealedKind::CaseChange, [1; 16], seq, b"x")
+    fn sealed(keys: &DeviceKeys, key: &TeamKey, seq: u64) -> Vec<u8> {
+        SealedChange::seal(keys, key, SealedKind::CaseChange, [1; 16], seq, b"x")
             .unwrap()
             .to_bytes()
     }
 
+    fn admit(office: &DeviceKeys, device: &DeviceKeys, key: &TeamKey) -> Statement {
+        let device = DevicePublic::from_keys(device);
+        let act = Act::Admit(Admit {
+            grants: vec![Grant::new(key, &device).unwrap()],
+            device,
+            name: None,
+            team: key.team().into(),
+            epoch: key.epoch(),
+            server: "https://h:1".into(),
+            fingerprint: FP.into(),
+            expires_at: 10,
+        });
+        Statement::issue(office, 1, [0; 32], 1, act).unwrap()
+    }
+
+    fn refused(checked: Checked) -> (u64, String) {
+        match checked {
+            Checked::Refused { seq, reason } => (seq, reason),
+            Checked::Accepted(c) => panic!("accepted change {}", c.seq),
+        }
+    }
+
     #[test]
-    fn a_revoked_author_may_write_up_to_last_seq_only() {
+    fn authors_epochs_teams_and_revocation() {
         let office = DeviceKeys::generate();
         let a = DeviceKeys::generate();
-        let invite = Invite::issue(&office, "T1", "https://h:1", FP, 10).unwrap();
-        let statements = vec![
-            Statement::Enrollment(Enrollment::create(&a, invite, None).unwrap()),
-            Statement::Revocation(Revocation::issue(&office, a.id(), 2, 5)),
-        ];
-        let roster = Roster::build(&OfficeKeys::from_keys(&office), &statements, 0);
+        let t1 = TeamKey::generate("T1", 1);
+        let admitted = admit(&office, &a, &t1);
+        let t1_next = TeamKey::generate("T1", 2);
+        let revoke = Act::Revoke(Revoke {
+            device: a.id(),
+            last_seq: 2,
+            team: "T1".into(),
+            epoch: 2,
+            grants: vec![],
+            earlier: String::new(),
+        });
+        let revoked = Statement::issue(&office, 2, admitted.hash(), 2, revoke).unwrap();
+        let keys = OfficeKeys::from_keys(&office);
+        let roster = Roster::build(&keys, std::slice::from_ref(&admitted));
+        match check(&sealed(&a, &t1, 1), &a.id(), &roster) {
+            Checked::Accepted(c) => assert_eq!(c.team, "T1"),
+            Checked::Refused { reason, .. } => panic!("{reason}"),
+        }
+        // Another team's key, a draft key, a made-up team name.
+        let (_, reason) = refused(check(
+            &sealed(&a, &TeamKey::generate("T2", 1), 1),
+            &a.id(),
+            &roster,
+        ));
+        assert!(reason.contains("belongs to team T1"), "{reason}");
+        let (_, reason) = refused(check(
+            &sealed(&a, &TeamKey::generate("T1", 0), 1),
+            &a.id(),
+            &roster,
+        ));
+        assert!(reason.contains("epoch 0"), "{reason}");
+        let (_, reason) = refused(check(
+            &sealed(&a, &TeamKey::generate("office", 1), 1),
+            &a.id(),
+            &roster,
+        ));
+        assert!(reason.contains("team"), "{reason}");
+        // The office writes any team's changes, never a draft.
         assert!(matches!(
-            check(&sealed(&a, 2), &a.id(), &roster),
+            check(&sealed(&office, &t1_next, 1), &office.id(), &roster),
             Checked::Accepted(_)
         ));
-        match check(&sealed(&a, 3), &a.id(), &roster) {
-            Checked::Refused { seq, reason } => {
-                assert_eq!(seq, 3);
-                assert!(reason.contains("revoked"), "{reason}");
-            }
-            Checked::Accepted(_) => panic!("accepted a change made after revocation"),
-        }
+        refused(check(
+            &sealed(&office, &TeamKey::generate("T1", 0), 2),
+            &office.id(),
+            &roster,
+        ));
+
+        let roster = Roster::build(&keys, &[admitted, revoked]);
+        assert!(roster.problems.is_empty(), "{:?}", roster.problems);
+        assert!(matches!(
+            check(&sealed(&a, &t1, 2), &a.id(), &roster),
+            Checked::Accepted(_)
+        ));
+        let (seq, reason) = refused(check(&sealed(&a, &t1, 3), &a.id(), &roster));
+        assert_eq!(seq, 3);
+        assert!(reason.contains("revoked"), "{reason}");
         let stranger = DeviceKeys::generate();
-        match check(&sealed(&stranger, 1), &stranger.id(), &roster) {
-            Checked::Refused { reason, .. } => assert!(reason.contains("not enrolled"), "{reason}"),
-            Checked::Accepted(_) => panic!("accepted a change by a non-member"),
-        }
+        let (_, reason) = refused(check(&sealed(&stranger, &t1, 1), &stranger.id(), &roster));
+        assert!(reason.contains("not admitted"), "{reason}");
     }
 }

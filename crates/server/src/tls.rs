@@ -1,5 +1,5 @@
 //! The server's TLS: a self-signed certificate made at `init`, pinned by devices through the
-//! SHA-256 fingerprint carried in every invite. rustls with the `ring` provider.
+//! SHA-256 fingerprint carried in every admission. rustls with the `ring` provider.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -21,7 +21,7 @@ pub struct GeneratedCert {
     pub fingerprint: String,
 }
 
-/// Lowercase hex SHA-256 of a certificate's DER: what invites carry and devices pin.
+/// Lowercase hex SHA-256 of a certificate's DER: what admissions carry and devices pin.
 pub fn fingerprint(der: &[u8]) -> String {
     hex::encode(Sha256::digest(der))
 }

@@ -6,8 +6,8 @@ mod common;
 use std::process::Command;
 
 use cairn_crypto::{DeviceKeys, SealedChange};
-use cairn_protocol::{pull_path, OfficeKeys, PullPage};
-use common::{sealed, TestServer, BIN};
+use cairn_protocol::{pull_path, OfficeKeys, PullPage, Roster};
+use common::{TestServer, BIN};
 
 const MARKER: &str = "MARKER-casualty-Rahimi-7f3a9c";
 
@@ -16,7 +16,7 @@ async fn the_server_never_stores_or_logs_plaintext() {
     let mut server = TestServer::start();
     let a = server.device("T1").await;
     let plaintext = format!("{{\"name\": \"{MARKER}\", \"notes\": \"{MARKER}\"}}");
-    let change = sealed(&a, &server.office, 1, plaintext.as_bytes());
+    let change = server.sealed(&a, 1, plaintext.as_bytes());
     assert_eq!(
         server
             .push(&a, std::slice::from_ref(&change))
@@ -33,7 +33,10 @@ async fn the_server_never_stores_or_logs_plaintext() {
     // The office can read what the server relayed...
     let opened = SealedChange::from_bytes(&page.changes[0].1)
         .unwrap()
-        .open(&server.office)
+        .open(
+            &Roster::build(&OfficeKeys::from_keys(&server.office), &server.chain())
+                .keyring(&server.office),
+        )
         .unwrap();
     assert_eq!(opened, plaintext.as_bytes());
 
@@ -63,15 +66,13 @@ async fn the_server_never_stores_or_logs_plaintext() {
 async fn shutdown_finishes_in_flight_requests() {
     let mut server = TestServer::start();
     let a = server.device("T1").await;
-    let batch: Vec<Vec<u8>> = (1..=200)
-        .map(|s| sealed(&a, &server.office, s, b"x"))
-        .collect();
+    let batch: Vec<Vec<u8>> = (1..=200).map(|s| server.sealed(&a, s, b"x")).collect();
     let body = cairn_protocol::encode_push(&batch);
     let auth =
-        cairn_protocol::sign_request(&a, "POST", "/v1/push", &body, cairn_protocol::unix_now());
+        cairn_protocol::sign_request(&a, "POST", "/v2/push", &body, cairn_protocol::unix_now());
     let request = server
         .client
-        .post(format!("{}/v1/push", server.base()))
+        .post(format!("{}/v2/push", server.base()))
         .header("authorization", auth)
         .body(body)
         .send();

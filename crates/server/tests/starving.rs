@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use cairn_crypto::DeviceKeys;
 use cairn_protocol::{paths, pull_path, sign_request, unix_now, PullPage};
-use common::{closed_within, sealed, set, tcp_connect, tls_connect, RawTls, TestServer};
+use common::{closed_within, set, tcp_connect, tls_connect, RawTls, TestServer};
 
 /// The ceiling the issue set for the server's memory under attack.
 const PEAK_MB: f64 = 200.0;
@@ -32,12 +32,7 @@ fn start(edit: impl FnOnce(String) -> String) -> TestServer {
 
 /// One push and one pull by an honest device, which must both succeed.
 async fn honest_round(server: &TestServer, keys: &DeviceKeys, seq: u64) {
-    let change = sealed(
-        keys,
-        &server.office,
-        seq,
-        format!("honest {seq}").as_bytes(),
-    );
+    let change = server.sealed(keys, seq, format!("honest {seq}").as_bytes());
     let answer = server.push(keys, &[change]).await;
     assert_eq!(
         answer.status,
@@ -94,8 +89,8 @@ async fn stalled_uploads_hold_neither_memory_nor_honest_devices() {
     let addr = server.addr;
     let tls = server.tls_client_config();
     let max = 4 * 1024 * 1024;
-    // 60 strangers (unsigned, or signed by keys no office enrolled) and 20 uploads from an
-    // enrolled device, each announcing about max_request_bytes, sending 4 bytes, stalling.
+    // 60 strangers (unsigned, or signed by keys no office admitted) and 20 uploads from an
+    // admitted device, each announcing about max_request_bytes, sending 4 bytes, stalling.
     let auths: Vec<Option<String>> = (0..80)
         .map(|i| {
             let signer = match i % 4 {
@@ -156,7 +151,7 @@ async fn half_sent_heads_and_idle_connections_are_closed() {
     let all_closed = tokio::task::spawn_blocking(move || {
         // A half-sent head.
         let mut half = tls_connect(addr, &tls);
-        half.write_all(b"POST /v1/push HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-len")
+        half.write_all(b"POST /v2/push HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-len")
             .unwrap();
         half.flush().unwrap();
         // A TLS connection that never sends a request.
@@ -258,7 +253,7 @@ async fn connections_up_to_the_default_cap_each_filling_their_buffer() {
         (0..450)
             .map(|_| {
                 let mut s = tls_connect(addr, &tls);
-                let head = format!("POST /v1/push HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: {pad}");
+                let head = format!("POST /v2/push HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: {pad}");
                 s.write_all(head.as_bytes()).unwrap();
                 s.flush().unwrap();
                 s
@@ -293,7 +288,7 @@ async fn oversized_pulls_in_parallel_stay_within_the_page_budget() {
     let mut seq = 0;
     while seq < 30 {
         let batch: Vec<Vec<u8>> = (seq + 1..=(seq + 2).min(30))
-            .map(|s| sealed(pusher, &server.office, s, &plaintext))
+            .map(|s| server.sealed(pusher, s, &plaintext))
             .collect();
         seq += batch.len() as u64;
         let answer = server.push(pusher, &batch).await;
@@ -394,7 +389,7 @@ async fn a_device_over_its_quota_gets_507_and_big_changes_413() {
     let chunk = vec![b'q'; 60_000];
     let mut quota_full = None;
     for seq in 1..=10u64 {
-        let change = sealed(&greedy, &server.office, seq, &chunk);
+        let change = server.sealed(&greedy, seq, &chunk);
         let answer = server.push(&greedy, &[change]).await;
         if answer.status != 200 {
             quota_full = Some((seq, answer));
@@ -417,7 +412,7 @@ async fn a_device_over_its_quota_gets_507_and_big_changes_413() {
     .unwrap();
     assert_eq!(page.acked, 4);
     // A change over the per-change limit is refused with its own code.
-    let big = sealed(&honest, &server.office, 1, &vec![b'b'; 150_000]);
+    let big = server.sealed(&honest, 1, &vec![b'b'; 150_000]);
     let answer = server.push(&honest, &[big]).await;
     assert_eq!(
         (answer.status, answer.code().as_str()),
@@ -432,7 +427,7 @@ async fn a_device_over_its_rate_gets_429_with_retry_after() {
     let server = start(|c| {
         let c = set(c, "device_requests_per_sec", 1);
         let c = set(c, "device_request_burst", 5);
-        set(c, "enroll_per_minute", 4)
+        set(c, "join_per_minute", 4)
     });
     let honest = server.device("T2").await;
     let noisy = server.device("T1").await;
@@ -475,22 +470,17 @@ async fn a_device_over_its_rate_gets_429_with_retry_after() {
     assert_eq!(body.code, "rate_limited");
     // Others are not slowed down by it.
     honest_round(&server, &honest, 1).await;
-    // Enrollment, unauthenticated, is limited per address (two enrolled already).
-    let mut enroll_limited = false;
+    // Joining, unauthenticated, is limited per address (two joined already).
+    let mut join_limited = false;
     for _ in 0..10 {
-        let answer = server
-            .send("POST", paths::ENROLL, b"{}".to_vec(), None)
-            .await;
+        let answer = server.send("POST", paths::JOIN, b"{}".to_vec(), None).await;
         if answer.status == 429 {
             assert_eq!(answer.code(), "rate_limited");
-            enroll_limited = true;
+            join_limited = true;
             break;
         }
-        assert_eq!(answer.code(), "malformed");
+        assert_eq!(answer.code(), "bad_auth");
     }
-    assert!(
-        enroll_limited,
-        "enrollments from one address were never limited"
-    );
+    assert!(join_limited, "joins from one address were never limited");
     report(&server, "a device over its rate");
 }

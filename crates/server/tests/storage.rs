@@ -5,87 +5,144 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use cairn_crypto::{DeviceId, DeviceKeys};
-use cairn_protocol::{Enrollment, Invite, Revocation, Statement};
+mod common;
+
+use cairn_crypto::{DeviceId, DeviceKeys, TeamKey};
+use cairn_protocol::{DevicePublic, Held, Receipt, Statement};
 use cairn_server::storage::{
-    EnrollOutcome, InsertOutcome, NewChange, PostgresStorage, SqliteStorage, Storage, StorageError,
+    InsertOutcome, Joined, NewChange, PostgresStorage, ReceiptOutcome, SqliteStorage, Storage,
+    StorageError,
 };
 
 const FP: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
+/// A change of team T1.
 fn change(author: &DeviceId, seq: u64, tag: &str) -> NewChange {
+    change_in(author, seq, tag, "T1")
+}
+
+fn change_in(author: &DeviceId, seq: u64, tag: &str, team: &str) -> NewChange {
     NewChange {
         author: *author,
         seq,
         case_id: [seq as u8; 16],
+        team: team.to_owned(),
         bytes: format!("sealed {author} {seq} {tag}").into_bytes(),
     }
 }
 
-async fn enroll_is_atomic_and_idempotent(s: impl Storage) {
-    let office = DeviceKeys::generate();
-    let a = DeviceKeys::generate();
-    let b = DeviceKeys::generate();
-    let invite = Invite::issue(&office, "T1", "https://h:1", FP, 10).unwrap();
-    let ea = Enrollment::create(&a, invite.clone(), None).unwrap();
-    let eb = Enrollment::create(&b, invite.clone(), None).unwrap();
-    assert_eq!(s.invite_holder(invite.id()).await.unwrap(), None);
-    assert_eq!(s.enroll(&ea).await.unwrap(), EnrollOutcome::Enrolled);
-    assert_eq!(s.enroll(&ea).await.unwrap(), EnrollOutcome::Repeated);
-    assert!(matches!(s.enroll(&eb).await, Err(StorageError::InviteUsed)));
-    assert_eq!(s.invite_holder(invite.id()).await.unwrap(), Some(a.id()));
-    let second = Invite::issue(&office, "T2", "https://h:1", FP, 10).unwrap();
-    let ea2 = Enrollment::create(&a, second.clone(), None).unwrap();
-    assert!(matches!(
-        s.enroll(&ea2).await,
-        Err(StorageError::DeviceAlreadyEnrolled)
-    ));
-    assert_eq!(
-        s.invite_holder(second.id()).await.unwrap(),
-        None,
-        "nothing half-written"
-    );
-    let eb2 = Enrollment::create(&b, second, Some("b".into())).unwrap();
-    assert_eq!(s.enroll(&eb2).await.unwrap(), EnrollOutcome::Enrolled);
-    assert_eq!(
-        s.statements().await.unwrap(),
-        vec![Statement::Enrollment(ea), Statement::Enrollment(eb2)]
-    );
+/// Statements `1..=n` of a chain by `office`, each admitting a new device into T1.
+fn chain(office: &DeviceKeys, n: u64) -> Vec<Statement> {
+    let key = TeamKey::generate("T1", 1);
+    let mut out: Vec<Statement> = Vec::new();
+    for counter in 1..=n {
+        let prev = out.last().map_or([0; 32], Statement::hash);
+        let device = DevicePublic::from_keys(&DeviceKeys::generate());
+        out.push(common::admit(
+            office,
+            counter,
+            prev,
+            &key,
+            &device,
+            "https://h:1",
+            FP,
+            10,
+        ));
+    }
+    out
 }
 
-async fn concurrent_enrollments_with_one_invite_admit_one(s: impl Storage + Clone) {
+async fn statements_append_only_after_the_head(s: impl Storage) {
     let office = DeviceKeys::generate();
-    let invite = Invite::issue(&office, "T1", "https://h:1", FP, 10).unwrap();
+    let all = chain(&office, 4);
+    assert!(s.statements().await.unwrap().is_empty());
+    assert!(s.append_statements(0, &all[..2], None).await.unwrap());
+    assert_eq!(s.statements().await.unwrap(), all[..2]);
+    // The chain moved on (or never got there): nothing is stored.
+    assert!(!s.append_statements(1, &all[1..2], None).await.unwrap());
+    assert!(!s.append_statements(3, &all[3..], None).await.unwrap());
+    // Numbers that do not follow `after` are refused outright.
+    assert!(s.append_statements(2, &all[3..], None).await.is_err());
+    assert!(s.append_statements(1, &all[2..3], None).await.is_err());
+    assert_eq!(s.statements().await.unwrap().len(), 2);
+    let device = all[2].device();
+    let joined = Joined {
+        device,
+        counter: 3,
+        at: 77,
+    };
+    assert!(s
+        .append_statements(2, &all[2..], Some(joined))
+        .await
+        .unwrap());
+    assert_eq!(s.statements().await.unwrap(), all);
+    assert_eq!(s.joined(&device).await.unwrap(), Some(3));
+    // A join with no statement is recorded whatever the head; the first join is kept.
+    let first = all[0].device();
+    for counter in [1, 4] {
+        let j = Joined {
+            device: first,
+            counter,
+            at: 78,
+        };
+        assert!(s.append_statements(0, &[], Some(j)).await.unwrap());
+    }
+    assert_eq!(s.joined(&first).await.unwrap(), Some(1));
+    assert_eq!(s.joined(&office.id()).await.unwrap(), None);
+}
+
+async fn concurrent_appends_of_one_number_store_one(s: impl Storage + Clone) {
+    let office = DeviceKeys::generate();
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let s = s.clone();
-        let e = Enrollment::create(&DeviceKeys::generate(), invite.clone(), None).unwrap();
-        tasks.push(tokio::spawn(async move { s.enroll(&e).await }));
+        let first = chain(&office, 1);
+        tasks.push(tokio::spawn(async move {
+            s.append_statements(0, &first, None).await
+        }));
     }
-    let mut enrolled = 0;
+    let mut stored = 0;
     for t in tasks {
-        match t.await.unwrap() {
-            Ok(EnrollOutcome::Enrolled) => enrolled += 1,
-            Err(StorageError::InviteUsed) => {}
-            other => panic!("{other:?}"),
+        if t.await.unwrap().unwrap() {
+            stored += 1;
         }
     }
-    assert_eq!(enrolled, 1);
+    assert_eq!(stored, 1);
     assert_eq!(s.statements().await.unwrap().len(), 1);
 }
 
-async fn revocations_are_kept_once_in_order(s: impl Storage) {
+async fn receipts_only_move_forward(s: impl Storage) {
     let office = DeviceKeys::generate();
-    let a = DeviceKeys::generate().id();
-    let r1 = Revocation::issue(&office, a, 3, 100);
-    let r2 = Revocation::issue(&office, a, 2, 200);
-    s.revoke(&r1).await.unwrap();
-    s.revoke(&r1).await.unwrap();
-    s.revoke(&r2).await.unwrap();
+    let held = vec![Held {
+        device: DeviceKeys::generate().id(),
+        upto: 4,
+    }];
+    let r = |counter: u64, at: u64| Receipt::issue(&office, counter, at, held.clone());
+    assert_eq!(s.receipt().await.unwrap(), None);
+    assert_eq!(s.receipt_counter().await.unwrap(), None);
     assert_eq!(
-        s.statements().await.unwrap(),
-        vec![Statement::Revocation(r1), Statement::Revocation(r2)]
+        s.store_receipt(&r(2, 5)).await.unwrap(),
+        ReceiptOutcome::Stored
     );
+    assert_eq!(
+        s.store_receipt(&r(2, 5)).await.unwrap(),
+        ReceiptOutcome::Same
+    );
+    assert_eq!(
+        s.store_receipt(&r(1, 9)).await.unwrap(),
+        ReceiptOutcome::Stale { held: 2 }
+    );
+    assert_eq!(
+        s.store_receipt(&r(2, 6)).await.unwrap(),
+        ReceiptOutcome::Stale { held: 2 }
+    );
+    assert_eq!(s.receipt().await.unwrap(), Some(r(2, 5)));
+    assert_eq!(
+        s.store_receipt(&r(3, 1)).await.unwrap(),
+        ReceiptOutcome::Stored
+    );
+    assert_eq!(s.receipt().await.unwrap(), Some(r(3, 1)));
+    assert_eq!(s.receipt_counter().await.unwrap(), Some(3));
 }
 
 async fn insert_outcomes_and_acks(s: impl Storage) {
@@ -145,7 +202,7 @@ async fn pull_pages_and_filters(s: impl Storage) {
     let mut batch = Vec::new();
     for seq in 1..=10 {
         batch.push(change(&a, seq, "p"));
-        batch.push(change(&b, seq, "p"));
+        batch.push(change_in(&b, seq, "p", "T2"));
     }
     batch.push(change(&c, 1, "p"));
     s.insert_changes(batch).await.unwrap();
@@ -163,11 +220,16 @@ async fn pull_pages_and_filters(s: impl Storage) {
         seen.extend(page);
     }
     assert_eq!(seen.len(), 21);
-    let only_a = s.pull(0, Some(&[a]), 100).await.unwrap();
-    assert_eq!(only_a.len(), 10);
-    let a_and_c = s.pull(0, Some(&[a, c]), 100).await.unwrap();
-    assert_eq!(a_and_c.len(), 11);
-    assert!(s.pull(0, Some(&[]), 100).await.unwrap().is_empty());
+    let t2 = s.pull(0, Some("T2"), 100).await.unwrap();
+    assert_eq!(t2.len(), 10);
+    let t1 = s.pull(0, Some("T1"), 100).await.unwrap();
+    assert_eq!(t1.len(), 11, "a's and c's");
+    assert!(t1.iter().all(|(n, _)| !t2.iter().any(|(m, _)| m == n)));
+    assert!(s.pull(0, Some("T9"), 100).await.unwrap().is_empty());
+    assert!(
+        s.pull(0, Some("t1"), 100).await.unwrap().is_empty(),
+        "teams are exact"
+    );
     assert!(s.pull(0, None, 0).await.unwrap().is_empty());
     assert!(s.pull(u64::MAX, None, 10).await.unwrap().is_empty());
     let last = seen.last().map(|p| p.0).unwrap();
@@ -181,6 +243,7 @@ async fn lengths_first_then_only_what_is_asked(s: impl Storage) {
         author: *author,
         seq,
         case_id: [1; 16],
+        team: if *author == a { "A" } else { "B" }.to_owned(),
         bytes: vec![seq as u8; len],
     };
     s.insert_changes(vec![
@@ -199,12 +262,12 @@ async fn lengths_first_then_only_what_is_asked(s: impl Storage) {
         "sizes in order, nothing loaded"
     );
     assert!(plan.windows(2).all(|w| w[0].0 < w[1].0));
-    let only_a = s.pull_lengths(0, Some(&[a]), 2).await.unwrap();
+    let only_a = s.pull_lengths(0, Some("A"), 2).await.unwrap();
     assert_eq!(
         only_a.iter().map(|p| p.1).collect::<Vec<_>>(),
         vec![100, 70_000]
     );
-    assert!(s.pull_lengths(0, Some(&[]), 2).await.unwrap().is_empty());
+    assert!(s.pull_lengths(0, Some("C"), 2).await.unwrap().is_empty());
     assert!(s.pull_lengths(plan[3].0, None, 2).await.unwrap().is_empty());
     // Load a chosen few (unknown numbers are skipped), in order whatever the request order.
     let loaded = s
@@ -225,6 +288,7 @@ async fn quota_counts_new_bytes_and_refuses_whole_batches(s: impl Storage) {
         author: a,
         seq,
         case_id: [2; 16],
+        team: "T1".into(),
         bytes: vec![7; len],
     };
     assert_eq!(s.stored_bytes(&a).await.unwrap(), 0);
@@ -266,6 +330,7 @@ async fn quota_counts_new_bytes_and_refuses_whole_batches(s: impl Storage) {
             author: b,
             seq: 1,
             case_id: [2; 16],
+            team: "T1".into(),
             bytes: vec![1; 999],
         }],
         quota,
@@ -392,9 +457,9 @@ macro_rules! suite {
 }
 
 suite!(
-    enroll_is_atomic_and_idempotent,
-    concurrent_enrollments_with_one_invite_admit_one,
-    revocations_are_kept_once_in_order,
+    statements_append_only_after_the_head,
+    concurrent_appends_of_one_number_store_one,
+    receipts_only_move_forward,
     insert_outcomes_and_acks,
     pull_pages_and_filters,
     lengths_first_then_only_what_is_asked,
@@ -423,61 +488,60 @@ async fn sqlite_keeps_everything_across_reopen() {
 }
 
 #[tokio::test]
-async fn sqlite_counts_what_a_schema_1_database_already_stored() {
+async fn sqlite_refuses_a_protocol_v1_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("server.db");
-    let a = DeviceKeys::generate().id();
-    let stored = {
-        let s = SqliteStorage::open(&path).await.unwrap();
-        s.insert_changes(vec![change(&a, 1, "m"), change(&a, 2, "m")])
-            .await
-            .unwrap();
-        s.stored_bytes(&a).await.unwrap()
-    };
-    assert!(stored > 0);
-    // What a server from before quotas left: no usage table, schema version 1.
+    // What a server of protocol v1 left: its tables, schema version 2.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("DROP TABLE device_usage; PRAGMA user_version = 1;")
-        .unwrap();
+    conn.execute_batch(
+        "CREATE TABLE used_invites (invite_id TEXT PRIMARY KEY); PRAGMA user_version = 2;",
+    )
+    .unwrap();
     drop(conn);
-    let s = SqliteStorage::open(&path).await.unwrap();
-    assert_eq!(s.stored_bytes(&a).await.unwrap(), stored);
+    let err = SqliteStorage::open(&path).await.err().unwrap();
+    assert!(matches!(err, StorageError::OldSchema), "{err}");
+    assert!(err.to_string().contains("protocol v1"), "{err}");
+    // A newer one is refused too; the current one opens.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA user_version = 99;").unwrap();
+    drop(conn);
+    assert!(SqliteStorage::open(&path).await.is_err());
+    let fresh = dir.path().join("fresh.db");
+    SqliteStorage::open(&fresh).await.unwrap();
+    SqliteStorage::open(&fresh).await.unwrap();
 }
 
 #[tokio::test]
-async fn postgres_counts_what_a_database_without_usage_already_stored() {
+async fn postgres_refuses_a_protocol_v1_database() {
     let Ok(url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
         println!("skipped: CAIRN_TEST_POSTGRES_URL not set");
         return;
     };
     let schema = format!("cairn_test_{}", hex::encode(rand::random::<[u8; 8]>()));
-    let a = DeviceKeys::generate().id();
-    let s = PostgresStorage::open_in_schema(&url, Some(&schema))
-        .await
-        .unwrap();
-    s.insert_changes(vec![change(&a, 1, "m"), change(&a, 2, "m")])
-        .await
-        .unwrap();
-    let stored = s.stored_bytes(&a).await.unwrap();
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
     let conn = tokio::spawn(connection);
+    // A current one opens twice; then a v1 table appears beside it.
+    let reopened = match PostgresStorage::open_in_schema(&url, Some(&schema)).await {
+        Ok(_) => PostgresStorage::open_in_schema(&url, Some(&schema))
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
     client
-        .batch_execute(&format!("DROP TABLE {schema}.device_usage"))
+        .batch_execute(&format!(
+            "CREATE TABLE {schema}.used_invites (invite_id TEXT PRIMARY KEY)"
+        ))
         .await
         .unwrap();
-    // Reopening fills the new usage table from the changes already stored.
-    let reopened = PostgresStorage::open_in_schema(&url, Some(&schema)).await;
-    let counted = match &reopened {
-        Ok(s) => s.stored_bytes(&a).await.ok(),
-        Err(_) => None,
-    };
+    let old = PostgresStorage::open_in_schema(&url, Some(&schema)).await;
     client
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
         .unwrap();
     drop(client);
     let _ = conn.await;
-    assert_eq!(counted, Some(stored), "{:?}", reopened.err());
+    reopened.unwrap();
+    assert!(matches!(old, Err(StorageError::OldSchema)));
 }

@@ -1,9 +1,11 @@
-//! Where the server keeps what it relays: roster statements, used invites and sealed changes.
+//! Where the server keeps what it relays: the office's roster statements, receipts, and
+//! sealed changes.
 //!
-//! Everything the server stores is either signed public metadata (statements) or opaque
-//! sealed bytes with the routing ids from their header (author, seq, case id). One trait,
-//! [`Storage`], with two backends that pass one shared test suite: SQLite (default, embedded)
-//! and PostgreSQL. [`AnyStorage`] picks one at run time from the configured database.
+//! Everything the server stores is either signed public metadata (statements, receipts) or
+//! opaque sealed bytes with the routing ids from their header (author, seq, case id, team).
+//! One trait, [`Storage`], with two backends that pass one shared test suite: SQLite
+//! (default, embedded) and PostgreSQL. [`AnyStorage`] picks one at run time from the
+//! configured database.
 
 mod postgres;
 mod sqlite;
@@ -12,10 +14,14 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use cairn_crypto::DeviceId;
-use cairn_protocol::{Enrollment, Revocation, Statement};
+use cairn_protocol::{Receipt, Statement};
 
 pub use self::postgres::PostgresStorage;
 pub use self::sqlite::SqliteStorage;
+
+/// The schema both backends write. 3: protocol v2 (a roster chain by counter, joins,
+/// receipts, a team per change). Databases of protocol v1 (schemas 1 and 2) are refused.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A sealed change ready to store: its bytes plus the routing ids copied from its header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +32,8 @@ pub struct NewChange {
     pub seq: u64,
     /// The case's opaque id.
     pub case_id: [u8; 16],
+    /// The team whose key sealed it: who may pull it.
+    pub team: String,
     /// The whole sealed change, as received.
     pub bytes: Vec<u8>,
 }
@@ -42,25 +50,35 @@ pub enum InsertOutcome {
     Conflict,
 }
 
-/// A successful enrollment.
+/// A device that registered with this server through `/v2/join`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EnrollOutcome {
-    /// Recorded now.
-    Enrolled,
-    /// This device had already enrolled with this invite: nothing changed.
-    Repeated,
+pub struct Joined {
+    /// The device.
+    pub device: DeviceId,
+    /// The counter of the roster statement admitting it.
+    pub counter: u64,
+    /// When it joined, in Unix seconds.
+    pub at: u64,
+}
+
+/// What storing a receipt did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    /// It is newer than the one held (or the first): it replaced it.
+    Stored,
+    /// The very same receipt is held already.
+    Same,
+    /// A receipt with this counter or a higher one is held (`held`): nothing changed.
+    Stale {
+        /// The counter of the receipt held.
+        held: u64,
+    },
 }
 
 /// A storage failure.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    /// The invite was used by another device.
-    #[error("this invite was already used by another device")]
-    InviteUsed,
-    /// The device is already enrolled with another invite.
-    #[error("this device is already enrolled with another invite")]
-    DeviceAlreadyEnrolled,
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Backend(String),
@@ -75,6 +93,9 @@ pub enum StorageError {
     /// The database holds something this version cannot read.
     #[error("the database is damaged or was written by a newer cairn-server: {0}")]
     Corrupt(String),
+    /// The database was made by a cairn-server of protocol v1.
+    #[error("the database was made by a cairn-server speaking protocol v1, which this one replaces; start with a new, empty database (protocol v2 keeps nothing of v1)")]
+    OldSchema,
 }
 
 impl From<rusqlite::Error> for StorageError {
@@ -91,31 +112,40 @@ impl From<tokio_postgres::Error> for StorageError {
 
 /// The server's storage. Every method is atomic: it either happens whole or not at all.
 pub trait Storage: Send + Sync + 'static {
-    /// Records an enrollment whose signatures the caller checked. Atomic: if the invite is
-    /// unused, records the statement and marks the invite used; the same device presenting
-    /// the same invite again is [`EnrollOutcome::Repeated`]; another device gets
-    /// [`StorageError::InviteUsed`]; a device already enrolled with another invite gets
-    /// [`StorageError::DeviceAlreadyEnrolled`].
-    fn enroll(
-        &self,
-        enrollment: &Enrollment,
-    ) -> impl Future<Output = Result<EnrollOutcome, StorageError>> + Send;
-
-    /// The device that used this invite, if any.
-    fn invite_holder(
-        &self,
-        invite_id: &str,
-    ) -> impl Future<Output = Result<Option<DeviceId>, StorageError>> + Send;
-
-    /// Records a revocation whose signature the caller checked. Storing the same one twice
-    /// keeps one.
-    fn revoke(
-        &self,
-        revocation: &Revocation,
-    ) -> impl Future<Output = Result<(), StorageError>> + Send;
-
-    /// Every statement, in the order they were recorded.
+    /// The roster statements, by counter. The server stores only a chain it verified, so
+    /// this is statements `1..=n` without a gap.
     fn statements(&self) -> impl Future<Output = Result<Vec<Statement>, StorageError>> + Send;
+
+    /// Appends `statements` (the caller verified them: counters `after + 1`, `after + 2`...,
+    /// each linked to the one before) if the stored chain still ends at `after`, and records
+    /// `joined` (kept once per device: a later join keeps the first). Answers `false`, storing
+    /// nothing, if the chain no longer ends at `after` (another server process appended
+    /// meanwhile). With no statements, only records `joined`, and the head is not checked.
+    fn append_statements(
+        &self,
+        after: u64,
+        statements: &[Statement],
+        joined: Option<Joined>,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
+    /// The counter of the statement `device` joined with, if it ever joined.
+    fn joined(
+        &self,
+        device: &DeviceId,
+    ) -> impl Future<Output = Result<Option<u64>, StorageError>> + Send;
+
+    /// Keeps `receipt` (whose signature the caller checked) if its counter is higher than
+    /// the one held.
+    fn store_receipt(
+        &self,
+        receipt: &Receipt,
+    ) -> impl Future<Output = Result<ReceiptOutcome, StorageError>> + Send;
+
+    /// The newest receipt, if any.
+    fn receipt(&self) -> impl Future<Output = Result<Option<Receipt>, StorageError>> + Send;
+
+    /// The newest receipt's counter, if any, without loading it.
+    fn receipt_counter(&self) -> impl Future<Output = Result<Option<u64>, StorageError>> + Send;
 
     /// Stores a batch in one transaction; one outcome per change, in order. No quota.
     fn insert_changes(
@@ -144,14 +174,14 @@ pub trait Storage: Send + Sync + 'static {
     fn acked(&self, author: &DeviceId) -> impl Future<Output = Result<u64, StorageError>> + Send;
 
     /// Up to `limit` changes with a server sequence number above `after`, in increasing
-    /// order, authored by one of `allowed_authors` (`None`: anyone): their server sequence
-    /// numbers and sizes in bytes, without loading them, so a caller can choose how many
-    /// fit its byte budget. Never returns a change numbered below one it returned earlier:
-    /// numbers become visible in order.
+    /// order, of `team` (`None`: every team): their server sequence numbers and sizes in
+    /// bytes, without loading them, so a caller can choose how many fit its byte budget.
+    /// Never returns a change numbered below one it returned earlier: numbers become
+    /// visible in order.
     fn pull_lengths(
         &self,
         after: u64,
-        allowed_authors: Option<&[DeviceId]>,
+        team: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(u64, u64)>, StorageError>> + Send;
 
@@ -167,11 +197,11 @@ pub trait Storage: Send + Sync + 'static {
     fn pull(
         &self,
         after: u64,
-        allowed_authors: Option<&[DeviceId]>,
+        team: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(u64, Vec<u8>)>, StorageError>> + Send {
         async move {
-            let plan = self.pull_lengths(after, allowed_authors, limit).await?;
+            let plan = self.pull_lengths(after, team, limit).await?;
             let seqs: Vec<u64> = plan.iter().map(|(seq, _)| *seq).collect();
             self.load_changes(&seqs).await
         }
@@ -243,20 +273,33 @@ macro_rules! delegate {
 }
 
 impl Storage for AnyStorage {
-    async fn enroll(&self, enrollment: &Enrollment) -> Result<EnrollOutcome, StorageError> {
-        delegate!(self, s => s.enroll(enrollment))
-    }
-
-    async fn invite_holder(&self, invite_id: &str) -> Result<Option<DeviceId>, StorageError> {
-        delegate!(self, s => s.invite_holder(invite_id))
-    }
-
-    async fn revoke(&self, revocation: &Revocation) -> Result<(), StorageError> {
-        delegate!(self, s => s.revoke(revocation))
-    }
-
     async fn statements(&self) -> Result<Vec<Statement>, StorageError> {
         delegate!(self, s => s.statements())
+    }
+
+    async fn append_statements(
+        &self,
+        after: u64,
+        statements: &[Statement],
+        joined: Option<Joined>,
+    ) -> Result<bool, StorageError> {
+        delegate!(self, s => s.append_statements(after, statements, joined))
+    }
+
+    async fn joined(&self, device: &DeviceId) -> Result<Option<u64>, StorageError> {
+        delegate!(self, s => s.joined(device))
+    }
+
+    async fn store_receipt(&self, receipt: &Receipt) -> Result<ReceiptOutcome, StorageError> {
+        delegate!(self, s => s.store_receipt(receipt))
+    }
+
+    async fn receipt(&self) -> Result<Option<Receipt>, StorageError> {
+        delegate!(self, s => s.receipt())
+    }
+
+    async fn receipt_counter(&self) -> Result<Option<u64>, StorageError> {
+        delegate!(self, s => s.receipt_counter())
     }
 
     async fn insert_changes_within(
@@ -278,10 +321,10 @@ impl Storage for AnyStorage {
     async fn pull_lengths(
         &self,
         after: u64,
-        allowed_authors: Option<&[DeviceId]>,
+        team: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(u64, u64)>, StorageError> {
-        delegate!(self, s => s.pull_lengths(after, allowed_authors, limit))
+        delegate!(self, s => s.pull_lengths(after, team, limit))
     }
 
     async fn load_changes(&self, server_seqs: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
@@ -289,18 +332,32 @@ impl Storage for AnyStorage {
     }
 }
 
-/// A statement's JSON and the digest that makes storing it idempotent.
-pub(crate) fn statement_record(
-    statement: &Statement,
-) -> Result<(&'static str, Vec<u8>, String), StorageError> {
-    use sha2::{Digest, Sha256};
-    let kind = match statement {
-        Statement::Enrollment(_) => "enrollment",
-        Statement::Revocation(_) => "revocation",
-    };
-    let json =
-        serde_json::to_string(statement).map_err(|e| StorageError::Backend(e.to_string()))?;
-    Ok((kind, Sha256::digest(json.as_bytes()).to_vec(), json))
+/// A statement as stored: its JSON.
+pub(crate) fn statement_json(statement: &Statement) -> Result<String, StorageError> {
+    serde_json::to_string(statement).map_err(|e| StorageError::Backend(e.to_string()))
+}
+
+/// A receipt as stored: its JSON.
+pub(crate) fn receipt_json(receipt: &Receipt) -> Result<String, StorageError> {
+    serde_json::to_string(receipt).map_err(|e| StorageError::Backend(e.to_string()))
+}
+
+pub(crate) fn parse_receipt(json: &str) -> Result<Receipt, StorageError> {
+    serde_json::from_str(json)
+        .map_err(|e| StorageError::Corrupt(format!("the stored receipt does not parse: {e}")))
+}
+
+/// Checks that `statements` are numbered `after + 1`, `after + 2`... as the chain needs.
+pub(crate) fn check_numbering(after: u64, statements: &[Statement]) -> Result<(), StorageError> {
+    for (i, s) in statements.iter().enumerate() {
+        if Some(s.counter) != after.checked_add(i as u64 + 1) || s.counter > i64::MAX as u64 {
+            return Err(StorageError::Backend(format!(
+                "roster statement {} does not follow statement {after} without a gap",
+                s.counter
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn parse_statement(json: &str) -> Result<Statement, StorageError> {

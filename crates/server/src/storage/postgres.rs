@@ -7,36 +7,44 @@
 //! flight, advance its cursor past 11 and never receive it. Readers are not blocked.
 
 use cairn_crypto::DeviceId;
-use cairn_protocol::{Enrollment, Revocation, Statement};
+use cairn_protocol::{Receipt, Statement};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use super::{
-    device_from_bytes, parse_statement, statement_record, to_i64, to_u64, EnrollOutcome,
-    InsertOutcome, NewChange, Storage, StorageError,
+    check_numbering, device_from_bytes, parse_receipt, parse_statement, receipt_json,
+    statement_json, to_i64, to_u64, InsertOutcome, Joined, NewChange, ReceiptOutcome, Storage,
+    StorageError, SCHEMA_VERSION,
 };
 
 const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS cairn_schema (
+    version BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS statements (
-    id BIGSERIAL PRIMARY KEY,
-    kind TEXT NOT NULL,
-    digest BYTEA NOT NULL UNIQUE,
+    counter BIGINT PRIMARY KEY,
     body TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS used_invites (
-    invite_id TEXT PRIMARY KEY,
-    device BYTEA NOT NULL,
-    statement_id BIGINT NOT NULL REFERENCES statements (id)
+CREATE TABLE IF NOT EXISTS joins (
+    device BYTEA PRIMARY KEY,
+    counter BIGINT NOT NULL REFERENCES statements (counter),
+    joined_at BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS used_invites_device ON used_invites (device);
+CREATE TABLE IF NOT EXISTS receipt (
+    id INT PRIMARY KEY CHECK (id = 1),
+    counter BIGINT NOT NULL,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS changes (
     server_seq BIGSERIAL PRIMARY KEY,
     author BYTEA NOT NULL,
     seq BIGINT NOT NULL,
     case_id BYTEA NOT NULL,
+    team TEXT NOT NULL,
     bytes BYTEA NOT NULL,
     UNIQUE (author, seq)
 );
+CREATE INDEX IF NOT EXISTS changes_team ON changes (team, server_seq);
 CREATE TABLE IF NOT EXISTS acks (
     author BYTEA PRIMARY KEY,
     acked BIGINT NOT NULL
@@ -45,13 +53,6 @@ CREATE TABLE IF NOT EXISTS device_usage (
     author BYTEA PRIMARY KEY,
     bytes BIGINT NOT NULL
 );
-";
-
-/// Fills `device_usage` from the changes stored before it existed.
-const BACKFILL_USAGE: &str = "
-INSERT INTO device_usage (author, bytes)
-    SELECT author, SUM(octet_length(bytes)) FROM changes GROUP BY author
-    ON CONFLICT (author) DO NOTHING;
 ";
 
 /// The PostgreSQL backend. Cheap to clone.
@@ -106,15 +107,48 @@ impl PostgresStorage {
                 .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
                 .await?;
         }
-        // A database made before quotas existed gets its usage table filled once.
-        let new_usage: bool = client
-            .query_one("SELECT to_regclass('device_usage') IS NULL", &[])
+        // Protocol v1 left `used_invites` and no `cairn_schema`; nothing of it carries over.
+        let v1: bool = client
+            .query_one(
+                "SELECT to_regclass('used_invites') IS NOT NULL
+                     OR (to_regclass('changes') IS NOT NULL AND to_regclass('cairn_schema') IS NULL)",
+                &[],
+            )
             .await?
             .get(0);
-        client.batch_execute(SCHEMA).await?;
-        if new_usage {
-            client.batch_execute(BACKFILL_USAGE).await?;
+        if v1 {
+            return Err(StorageError::OldSchema);
         }
+        client.batch_execute(SCHEMA).await?;
+        // Two servers opening one new database at once must agree on one row.
+        let mut client = client;
+        let tx = client.transaction().await?;
+        tx.batch_execute("LOCK TABLE cairn_schema IN EXCLUSIVE MODE")
+            .await?;
+        let versions: Vec<i64> = tx
+            .query("SELECT version FROM cairn_schema", &[])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        match versions.as_slice() {
+            [] => {
+                tx.execute(
+                    "INSERT INTO cairn_schema (version) VALUES ($1)",
+                    &[&SCHEMA_VERSION],
+                )
+                .await?;
+            }
+            [v] if *v == SCHEMA_VERSION => {}
+            [v] if *v < SCHEMA_VERSION => return Err(StorageError::OldSchema),
+            other => {
+                return Err(StorageError::Corrupt(format!(
+                    "schema version {other:?}; this cairn-server knows {SCHEMA_VERSION}"
+                )))
+            }
+        }
+        tx.commit().await?;
+        drop(client);
         Ok(storage)
     }
 
@@ -126,89 +160,123 @@ impl PostgresStorage {
     }
 }
 
-async fn holder(
-    client: &impl deadpool_postgres::GenericClient,
-    invite_id: &str,
-) -> Result<Option<DeviceId>, StorageError> {
-    let row = client
-        .query_opt(
-            "SELECT device FROM used_invites WHERE invite_id = $1",
-            &[&invite_id],
-        )
-        .await?;
-    row.map(|r| device_from_bytes(r.get::<_, &[u8]>(0)))
-        .transpose()
-}
-
 impl Storage for PostgresStorage {
-    async fn enroll(&self, enrollment: &Enrollment) -> Result<EnrollOutcome, StorageError> {
-        let (kind, digest, json) = statement_record(&Statement::Enrollment(enrollment.clone()))?;
-        let invite_id = enrollment.invite.id();
-        let device = enrollment.device_id();
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        // Enrollments are rare: serialize them so the checks below see every committed one.
-        tx.batch_execute("LOCK TABLE used_invites IN EXCLUSIVE MODE")
-            .await?;
-        if let Some(holder) = holder(&tx, invite_id).await? {
-            return if holder == device {
-                Ok(EnrollOutcome::Repeated)
-            } else {
-                Err(StorageError::InviteUsed)
-            };
-        }
-        let elsewhere = tx
-            .query_opt(
-                "SELECT 1 FROM used_invites WHERE device = $1",
-                &[&&device.0[..]],
-            )
-            .await?
-            .is_some();
-        if elsewhere {
-            return Err(StorageError::DeviceAlreadyEnrolled);
-        }
-        let id: i64 = tx
-            .query_one(
-                "INSERT INTO statements (kind, digest, body) VALUES ($1, $2, $3) RETURNING id",
-                &[&kind, &digest, &json],
-            )
-            .await?
-            .get(0);
-        tx.execute(
-            "INSERT INTO used_invites (invite_id, device, statement_id) VALUES ($1, $2, $3)",
-            &[&invite_id, &&device.0[..], &id],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(EnrollOutcome::Enrolled)
-    }
-
-    async fn invite_holder(&self, invite_id: &str) -> Result<Option<DeviceId>, StorageError> {
-        holder(&self.client().await?, invite_id).await
-    }
-
-    async fn revoke(&self, revocation: &Revocation) -> Result<(), StorageError> {
-        let (kind, digest, json) = statement_record(&Statement::Revocation(revocation.clone()))?;
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO statements (kind, digest, body) VALUES ($1, $2, $3)
-                 ON CONFLICT (digest) DO NOTHING",
-                &[&kind, &digest, &json],
-            )
-            .await?;
-        Ok(())
-    }
-
     async fn statements(&self) -> Result<Vec<Statement>, StorageError> {
         let rows = self
             .client()
             .await?
-            .query("SELECT body FROM statements ORDER BY id", &[])
+            .query("SELECT body FROM statements ORDER BY counter", &[])
             .await?;
         rows.iter()
             .map(|r| parse_statement(r.get::<_, &str>(0)))
             .collect()
+    }
+
+    async fn append_statements(
+        &self,
+        after: u64,
+        statements: &[Statement],
+        joined: Option<Joined>,
+    ) -> Result<bool, StorageError> {
+        check_numbering(after, statements)?;
+        let counters = statements
+            .iter()
+            .map(|s| to_i64(s.counter))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let bodies = statements
+            .iter()
+            .map(statement_json)
+            .collect::<Result<Vec<String>, _>>()?;
+        let after = to_i64(after)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        if !counters.is_empty() {
+            // Appends are rare: serialize them so the head read below is the head written after.
+            tx.batch_execute("LOCK TABLE statements IN EXCLUSIVE MODE")
+                .await?;
+            let head: i64 = tx
+                .query_one(
+                    "SELECT COALESCE(MAX(counter), 0)::int8 FROM statements",
+                    &[],
+                )
+                .await?
+                .get(0);
+            if head != after {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO statements (counter, body)
+                 SELECT * FROM UNNEST($1::int8[], $2::text[])",
+                &[&counters, &bodies],
+            )
+            .await?;
+        }
+        if let Some(j) = joined {
+            tx.execute(
+                "INSERT INTO joins (device, counter, joined_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (device) DO NOTHING",
+                &[&&j.device.0[..], &to_i64(j.counter)?, &to_i64(j.at)?],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn joined(&self, device: &DeviceId) -> Result<Option<u64>, StorageError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT counter FROM joins WHERE device = $1",
+                &[&&device.0[..]],
+            )
+            .await?;
+        row.map(|r| to_u64(r.get::<_, i64>(0))).transpose()
+    }
+
+    async fn store_receipt(&self, receipt: &Receipt) -> Result<ReceiptOutcome, StorageError> {
+        let counter = to_i64(receipt.counter)?;
+        let body = receipt_json(receipt)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.batch_execute("LOCK TABLE receipt IN EXCLUSIVE MODE")
+            .await?;
+        let held = tx
+            .query_opt("SELECT counter, body FROM receipt WHERE id = 1", &[])
+            .await?
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
+        match held {
+            Some((c, b)) if c == counter && b == body => return Ok(ReceiptOutcome::Same),
+            Some((c, _)) if c >= counter => return Ok(ReceiptOutcome::Stale { held: to_u64(c)? }),
+            _ => {}
+        }
+        tx.execute(
+            "INSERT INTO receipt (id, counter, body) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET counter = excluded.counter, body = excluded.body",
+            &[&counter, &body],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ReceiptOutcome::Stored)
+    }
+
+    async fn receipt(&self) -> Result<Option<Receipt>, StorageError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT body FROM receipt WHERE id = 1", &[])
+            .await?;
+        row.map(|r| parse_receipt(r.get::<_, &str>(0))).transpose()
+    }
+
+    async fn receipt_counter(&self) -> Result<Option<u64>, StorageError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT counter FROM receipt WHERE id = 1", &[])
+            .await?;
+        row.map(|r| to_u64(r.get::<_, i64>(0))).transpose()
     }
 
     async fn insert_changes_within(
@@ -245,6 +313,7 @@ impl Storage for PostgresStorage {
             .map(|&i| to_i64(changes[i].seq))
             .collect::<Result<Vec<i64>, _>>()?;
         let case_ids: Vec<&[u8]> = unique.iter().map(|&i| &changes[i].case_id[..]).collect();
+        let teams: Vec<&str> = unique.iter().map(|&i| changes[i].team.as_str()).collect();
         let bytes: Vec<&[u8]> = unique.iter().map(|&i| &changes[i].bytes[..]).collect();
 
         let mut client = self.client().await?;
@@ -253,11 +322,11 @@ impl Storage for PostgresStorage {
             .await?;
         let inserted = tx
             .query(
-                "INSERT INTO changes (author, seq, case_id, bytes)
-                 SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::bytea[], $4::bytea[])
+                "INSERT INTO changes (author, seq, case_id, team, bytes)
+                 SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::bytea[], $4::text[], $5::bytea[])
                  ON CONFLICT (author, seq) DO NOTHING
                  RETURNING author, seq",
-                &[&authors, &seqs, &case_ids, &bytes],
+                &[&authors, &seqs, &case_ids, &teams, &bytes],
             )
             .await?;
         let mut stored: std::collections::HashSet<(DeviceId, i64)> = Default::default();
@@ -386,17 +455,17 @@ impl Storage for PostgresStorage {
     async fn pull_lengths(
         &self,
         after: u64,
-        allowed_authors: Option<&[DeviceId]>,
+        team: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(u64, u64)>, StorageError> {
-        if allowed_authors.is_some_and(<[DeviceId]>::is_empty) || limit == 0 {
+        if limit == 0 {
             return Ok(Vec::new());
         }
         let after = to_i64(after.min(i64::MAX as u64))?;
         let limit = i64::from(limit);
         let client = self.client().await?;
         // octet_length() of a stored bytea reads its size, not its (TOASTed) content.
-        let rows = match allowed_authors {
+        let rows = match team {
             None => {
                 client
                     .query(
@@ -406,14 +475,13 @@ impl Storage for PostgresStorage {
                     )
                     .await?
             }
-            Some(authors) => {
-                let authors: Vec<&[u8]> = authors.iter().map(|a| &a.0[..]).collect();
+            Some(team) => {
                 client
                     .query(
                         "SELECT server_seq, octet_length(bytes)::int8 FROM changes
-                         WHERE server_seq > $1 AND author = ANY($3)
+                         WHERE team = $3 AND server_seq > $1
                          ORDER BY server_seq LIMIT $2",
-                        &[&after, &limit, &authors],
+                        &[&after, &limit, &team],
                     )
                     .await?
             }

@@ -9,38 +9,39 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cairn_crypto::DeviceId;
-use cairn_protocol::{Enrollment, Revocation, Statement};
+use cairn_protocol::{Receipt, Statement};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    device_from_bytes, parse_statement, statement_record, to_i64, to_u64, EnrollOutcome,
-    InsertOutcome, NewChange, Storage, StorageError,
+    check_numbering, parse_receipt, parse_statement, receipt_json, statement_json, to_i64, to_u64,
+    InsertOutcome, Joined, NewChange, ReceiptOutcome, Storage, StorageError, SCHEMA_VERSION,
 };
-
-/// 1: the tables; 2: `device_usage`, the bytes each author has stored (for quotas).
-const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS statements (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    digest BLOB NOT NULL UNIQUE,
+    counter INTEGER PRIMARY KEY,
     body TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS used_invites (
-    invite_id TEXT PRIMARY KEY,
-    device BLOB NOT NULL,
-    statement_id INTEGER NOT NULL REFERENCES statements (id)
+CREATE TABLE IF NOT EXISTS joins (
+    device BLOB PRIMARY KEY,
+    counter INTEGER NOT NULL REFERENCES statements (counter),
+    joined_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS used_invites_device ON used_invites (device);
+CREATE TABLE IF NOT EXISTS receipt (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    counter INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS changes (
     server_seq INTEGER PRIMARY KEY AUTOINCREMENT,
     author BLOB NOT NULL,
     seq INTEGER NOT NULL,
     case_id BLOB NOT NULL,
+    team TEXT NOT NULL,
     bytes BLOB NOT NULL,
     UNIQUE (author, seq)
 );
+CREATE INDEX IF NOT EXISTS changes_team ON changes (team, server_seq);
 CREATE TABLE IF NOT EXISTS acks (
     author BLOB PRIMARY KEY,
     acked INTEGER NOT NULL
@@ -49,12 +50,6 @@ CREATE TABLE IF NOT EXISTS device_usage (
     author BLOB PRIMARY KEY,
     bytes INTEGER NOT NULL
 );
-";
-
-/// Fills `device_usage` from the changes stored before it existed (schema 1).
-const BACKFILL_USAGE: &str = "
-INSERT OR REPLACE INTO device_usage (author, bytes)
-    SELECT author, SUM(length(bytes)) FROM changes GROUP BY author;
 ";
 
 /// The SQLite backend. Cheap to clone.
@@ -97,10 +92,10 @@ impl SqliteStorage {
                     "schema version {version}; this cairn-server knows {SCHEMA_VERSION}"
                 )));
             }
-            tx.execute_batch(SCHEMA)?;
-            if version < 2 {
-                tx.execute_batch(BACKFILL_USAGE)?;
+            if (1..SCHEMA_VERSION).contains(&version) {
+                return Err(StorageError::OldSchema);
             }
+            tx.execute_batch(SCHEMA)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
             let reader = connect(&path)?;
@@ -125,17 +120,6 @@ impl SqliteStorage {
             .await
             .map_err(|e| StorageError::Backend(format!("database task failed: {e}")))?
     }
-}
-
-fn holder(conn: &Connection, invite_id: &str) -> Result<Option<DeviceId>, StorageError> {
-    let device: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT device FROM used_invites WHERE invite_id = ?1",
-            [invite_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    device.as_deref().map(device_from_bytes).transpose()
 }
 
 /// Advances `acks` for `author` past every stored change that follows it without a gap.
@@ -171,73 +155,126 @@ fn advance_ack(conn: &Connection, author: &[u8]) -> Result<(), StorageError> {
 }
 
 impl Storage for SqliteStorage {
-    async fn enroll(&self, enrollment: &Enrollment) -> Result<EnrollOutcome, StorageError> {
-        let statement = Statement::Enrollment(enrollment.clone());
-        let invite_id = enrollment.invite.id().to_owned();
-        let device = enrollment.device_id();
-        self.run(move |inner| {
-            let mut conn = lock(&inner.writer)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if let Some(holder) = holder(&tx, &invite_id)? {
-                return if holder == device {
-                    Ok(EnrollOutcome::Repeated)
-                } else {
-                    Err(StorageError::InviteUsed)
-                };
-            }
-            let elsewhere: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM used_invites WHERE device = ?1)",
-                [&device.0[..]],
-                |r| r.get(0),
-            )?;
-            if elsewhere {
-                return Err(StorageError::DeviceAlreadyEnrolled);
-            }
-            let (kind, digest, json) = statement_record(&statement)?;
-            tx.execute(
-                "INSERT INTO statements (kind, digest, body) VALUES (?1, ?2, ?3)",
-                params![kind, digest, json],
-            )?;
-            let id = tx.last_insert_rowid();
-            tx.execute(
-                "INSERT INTO used_invites (invite_id, device, statement_id) VALUES (?1, ?2, ?3)",
-                params![invite_id, &device.0[..], id],
-            )?;
-            tx.commit()?;
-            Ok(EnrollOutcome::Enrolled)
-        })
-        .await
-    }
-
-    async fn invite_holder(&self, invite_id: &str) -> Result<Option<DeviceId>, StorageError> {
-        let invite_id = invite_id.to_owned();
-        self.run(move |inner| holder(&*lock(&inner.reader)?, &invite_id))
-            .await
-    }
-
-    async fn revoke(&self, revocation: &Revocation) -> Result<(), StorageError> {
-        let (kind, digest, json) = statement_record(&Statement::Revocation(revocation.clone()))?;
-        self.run(move |inner| {
-            lock(&inner.writer)?.execute(
-                "INSERT INTO statements (kind, digest, body) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (digest) DO NOTHING",
-                params![kind, digest, json],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
     async fn statements(&self) -> Result<Vec<Statement>, StorageError> {
         self.run(|inner| {
             let conn = lock(&inner.reader)?;
-            let mut stmt = conn.prepare_cached("SELECT body FROM statements ORDER BY id")?;
+            let mut stmt = conn.prepare_cached("SELECT body FROM statements ORDER BY counter")?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
             let mut out = Vec::new();
             for row in rows {
                 out.push(parse_statement(&row?)?);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn append_statements(
+        &self,
+        after: u64,
+        statements: &[Statement],
+        joined: Option<Joined>,
+    ) -> Result<bool, StorageError> {
+        check_numbering(after, statements)?;
+        let rows = statements
+            .iter()
+            .map(|s| Ok((to_i64(s.counter)?, statement_json(s)?)))
+            .collect::<Result<Vec<(i64, String)>, StorageError>>()?;
+        let after = to_i64(after)?;
+        let joined = joined
+            .map(|j| Ok::<_, StorageError>((j.device, to_i64(j.counter)?, to_i64(j.at)?)))
+            .transpose()?;
+        self.run(move |inner| {
+            let mut conn = lock(&inner.writer)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if !rows.is_empty() {
+                let head: i64 = tx.query_row(
+                    "SELECT COALESCE(MAX(counter), 0) FROM statements",
+                    [],
+                    |r| r.get(0),
+                )?;
+                if head != after {
+                    return Ok(false);
+                }
+                let mut insert =
+                    tx.prepare_cached("INSERT INTO statements (counter, body) VALUES (?1, ?2)")?;
+                for (counter, body) in &rows {
+                    insert.execute(params![counter, body])?;
+                }
+            }
+            if let Some((device, counter, at)) = joined {
+                tx.execute(
+                    "INSERT INTO joins (device, counter, joined_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (device) DO NOTHING",
+                    params![&device.0[..], counter, at],
+                )?;
+            }
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn joined(&self, device: &DeviceId) -> Result<Option<u64>, StorageError> {
+        let device = *device;
+        self.run(move |inner| {
+            let counter: Option<i64> = lock(&inner.reader)?
+                .query_row(
+                    "SELECT counter FROM joins WHERE device = ?1",
+                    [&device.0[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            counter.map(to_u64).transpose()
+        })
+        .await
+    }
+
+    async fn store_receipt(&self, receipt: &Receipt) -> Result<ReceiptOutcome, StorageError> {
+        let counter = to_i64(receipt.counter)?;
+        let body = receipt_json(receipt)?;
+        self.run(move |inner| {
+            let mut conn = lock(&inner.writer)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let held: Option<(i64, String)> = tx
+                .query_row("SELECT counter, body FROM receipt WHERE id = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            match held {
+                Some((c, b)) if c == counter && b == body => return Ok(ReceiptOutcome::Same),
+                Some((c, _)) if c >= counter => {
+                    return Ok(ReceiptOutcome::Stale { held: to_u64(c)? })
+                }
+                _ => {}
+            }
+            tx.execute(
+                "INSERT INTO receipt (id, counter, body) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET counter = excluded.counter, body = excluded.body",
+                params![counter, body],
+            )?;
+            tx.commit()?;
+            Ok(ReceiptOutcome::Stored)
+        })
+        .await
+    }
+
+    async fn receipt(&self) -> Result<Option<Receipt>, StorageError> {
+        self.run(|inner| {
+            let body: Option<String> = lock(&inner.reader)?
+                .query_row("SELECT body FROM receipt WHERE id = 1", [], |r| r.get(0))
+                .optional()?;
+            body.as_deref().map(parse_receipt).transpose()
+        })
+        .await
+    }
+
+    async fn receipt_counter(&self) -> Result<Option<u64>, StorageError> {
+        self.run(|inner| {
+            let counter: Option<i64> = lock(&inner.reader)?
+                .query_row("SELECT counter FROM receipt WHERE id = 1", [], |r| r.get(0))
+                .optional()?;
+            counter.map(to_u64).transpose()
         })
         .await
     }
@@ -258,7 +295,8 @@ impl Storage for SqliteStorage {
             let mut added: Vec<(&[u8], u64)> = Vec::new();
             {
                 let mut insert = tx.prepare_cached(
-                    "INSERT INTO changes (author, seq, case_id, bytes) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO changes (author, seq, case_id, team, bytes)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (author, seq) DO NOTHING",
                 )?;
                 let mut existing =
@@ -266,7 +304,8 @@ impl Storage for SqliteStorage {
                 for c in &changes {
                     let seq = to_i64(c.seq)?;
                     let author = &c.author.0[..];
-                    if insert.execute(params![author, seq, &c.case_id[..], &c.bytes])? == 1 {
+                    if insert.execute(params![author, seq, &c.case_id[..], &c.team, &c.bytes])? == 1
+                    {
                         outcomes.push(InsertOutcome::Stored);
                         let len = c.bytes.len() as u64;
                         match added.iter_mut().find(|(a, _)| *a == author) {
@@ -342,41 +381,44 @@ impl Storage for SqliteStorage {
     async fn pull_lengths(
         &self,
         after: u64,
-        allowed_authors: Option<&[DeviceId]>,
+        team: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(u64, u64)>, StorageError> {
-        let allowed: Option<Vec<DeviceId>> = allowed_authors.map(<[DeviceId]>::to_vec);
-        if allowed.as_ref().is_some_and(Vec::is_empty) || limit == 0 {
+        if limit == 0 {
             return Ok(Vec::new());
         }
+        let team = team.map(str::to_owned);
         let after = to_i64(after.min(i64::MAX as u64))?;
         self.run(move |inner| {
             let conn = lock(&inner.reader)?;
-            let mut values: Vec<rusqlite::types::Value> =
-                vec![after.into(), i64::from(limit).into()];
-            let filter = match &allowed {
-                None => String::new(),
-                Some(authors) => {
-                    let marks: Vec<String> =
-                        (0..authors.len()).map(|i| format!("?{}", i + 3)).collect();
-                    let marks = marks.join(",");
-                    values.extend(authors.iter().map(|a| a.0.to_vec().into()));
-                    format!("AND author IN ({marks})")
-                }
-            };
-            // length() of a blob reads the record header, not the blob's pages.
-            let sql = format!(
-                "SELECT server_seq, length(bytes) FROM changes WHERE server_seq > ?1 {filter}
-                 ORDER BY server_seq LIMIT ?2"
-            );
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })?;
             let mut out = Vec::new();
-            for row in rows {
+            // length() of a blob reads the record header, not the blob's pages.
+            let mut push = |row: Result<(i64, i64), rusqlite::Error>| -> Result<(), StorageError> {
                 let (seq, len) = row?;
                 out.push((to_u64(seq)?, to_u64(len)?));
+                Ok(())
+            };
+            let pair = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?));
+            match &team {
+                None => {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT server_seq, length(bytes) FROM changes WHERE server_seq > ?1
+                         ORDER BY server_seq LIMIT ?2",
+                    )?;
+                    for row in stmt.query_map(params![after, i64::from(limit)], pair)? {
+                        push(row)?;
+                    }
+                }
+                Some(team) => {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT server_seq, length(bytes) FROM changes
+                         WHERE team = ?3 AND server_seq > ?1
+                         ORDER BY server_seq LIMIT ?2",
+                    )?;
+                    for row in stmt.query_map(params![after, i64::from(limit), team], pair)? {
+                        push(row)?;
+                    }
+                }
             }
             Ok(out)
         })

@@ -3,15 +3,17 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cairn_crypto::{DeviceKeys, SealedChange, SealedKind};
+use cairn_crypto::{DeviceId, DeviceKeys, SealedChange, SealedKind, TeamKey};
 use cairn_protocol::{
-    encode_push, paths, sign_request, unix_now, Enrollment, ErrorBody, Invite, OfficeKeys,
-    PushResponse,
+    encode_push, paths, sign_request, unix_now, Act, Admit, DevicePublic, ErrorBody, Grant,
+    JoinResponse, OfficeKeys, PushResponse, Statement,
 };
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cairn-server");
@@ -23,11 +25,18 @@ pub struct TestServer {
     pub office: DeviceKeys,
     pub client: reqwest::Client,
     child: Option<Child>,
+    /// The office's roster chain as the office holds it (not necessarily sent yet).
+    chain: Mutex<Vec<Statement>>,
+    /// Each team's key (epoch 1).
+    keys: Mutex<HashMap<String, TeamKey>>,
+    /// Each admitted device's team.
+    teams: Mutex<HashMap<DeviceId, String>>,
 }
 
 /// An answer, read whole.
 pub struct Answer {
     pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Vec<u8>,
 }
 
@@ -39,6 +48,12 @@ impl Answer {
     }
     pub fn code(&self) -> String {
         self.error().code
+    }
+    /// A header of the answer, as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
     }
     pub fn push(&self) -> PushResponse {
         assert_eq!(self.status, 200, "{}", String::from_utf8_lossy(&self.body));
@@ -119,6 +134,9 @@ impl TestServer {
             office,
             client,
             child: Some(child),
+            chain: Mutex::default(),
+            keys: Mutex::default(),
+            teams: Mutex::default(),
         }
     }
 
@@ -130,15 +148,77 @@ impl TestServer {
         format!("https://127.0.0.1:{}", self.addr.port())
     }
 
-    pub fn invite(&self, team: &str) -> Invite {
-        Invite::issue(
+    /// The key of `team` (epoch 1), made on first use.
+    pub fn key(&self, team: &str) -> TeamKey {
+        let mut keys = self.keys.lock().unwrap();
+        let key = keys
+            .entry(team.to_owned())
+            .or_insert_with(|| TeamKey::generate(team, 1));
+        TeamKey::from_bytes(key.team(), key.epoch(), *key.bytes())
+    }
+
+    /// The office's chain so far.
+    pub fn chain(&self) -> Vec<Statement> {
+        self.chain.lock().unwrap().clone()
+    }
+
+    /// The office issues the next statement of its chain with `act` (not sent anywhere).
+    pub fn issue(&self, act: Act) -> Statement {
+        let mut chain = self.chain.lock().unwrap();
+        let counter = chain.len() as u64 + 1;
+        let prev = chain.last().map_or([0; 32], Statement::hash);
+        let s = Statement::issue(&self.office, counter, prev, unix_now(), act).unwrap();
+        chain.push(s.clone());
+        s
+    }
+
+    /// The office admits `keys` into `team` as the next statement of its chain (not sent).
+    pub fn admission(&self, keys: &DeviceKeys, team: &str, expires_at: u64) -> Statement {
+        let mut chain = self.chain.lock().unwrap();
+        let counter = chain.len() as u64 + 1;
+        let prev = chain.last().map_or([0; 32], Statement::hash);
+        let s = admit(
             &self.office,
-            team,
+            counter,
+            prev,
+            &self.key(team),
+            &DevicePublic::from_keys(keys),
             &self.base(),
             &self.fingerprint,
-            unix_now() + 3600,
+            expires_at,
+        );
+        chain.push(s.clone());
+        self.teams
+            .lock()
+            .unwrap()
+            .insert(keys.id(), team.to_owned());
+        s
+    }
+
+    /// `POST /v2/join` with `statement`, signed by `keys`.
+    pub async fn join_with(&self, keys: &DeviceKeys, statement: &Statement) -> Answer {
+        self.signed(
+            keys,
+            "POST",
+            paths::JOIN,
+            serde_json::to_vec(statement).unwrap(),
         )
-        .unwrap()
+        .await
+    }
+
+    /// The office posts statements (`POST /v2/roster`).
+    pub async fn post_roster(&self, statements: &[Statement]) -> Answer {
+        let body = serde_json::to_vec(statements).unwrap();
+        self.signed(&self.office, "POST", paths::ROSTER, body).await
+    }
+
+    /// A change by `keys` sealed under its team's key.
+    pub fn sealed(&self, keys: &DeviceKeys, seq: u64, plaintext: &[u8]) -> Vec<u8> {
+        let team = self.teams.lock().unwrap().get(&keys.id()).cloned();
+        let team = team.expect(
+            "a device admitted by this test server (seal the office's own with common::sealed)",
+        );
+        sealed(keys, &self.key(&team), seq, plaintext)
     }
 
     pub async fn send(
@@ -158,8 +238,13 @@ impl TestServer {
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let body = response.bytes().await.unwrap().to_vec();
-        Answer { status, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// A request signed by `keys`.
@@ -174,26 +259,21 @@ impl TestServer {
         self.send(method, path, body, Some(auth)).await
     }
 
-    pub async fn enroll_with(&self, enrollment: &Enrollment) -> Answer {
-        self.send(
-            "POST",
-            paths::ENROLL,
-            serde_json::to_vec(enrollment).unwrap(),
-            None,
-        )
-        .await
-    }
-
-    /// A new device enrolled in `team`.
+    /// A new device admitted into `team`, joined with its admission.
     pub async fn device(&self, team: &str) -> DeviceKeys {
         let keys = DeviceKeys::generate();
-        let e = Enrollment::create(&keys, self.invite(team), None).unwrap();
-        let answer = self.enroll_with(&e).await;
+        let statement = self.admission(&keys, team, unix_now() + 3600);
+        let answer = self.join_with(&keys, &statement).await;
         assert_eq!(
             answer.status,
             200,
             "{}",
             String::from_utf8_lossy(&answer.body)
+        );
+        let joined: JoinResponse = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(
+            (joined.team.as_str(), joined.device),
+            (team, keys.id().to_string())
         );
         keys
     }
@@ -358,16 +438,39 @@ fn log_text(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
 }
 
-/// A sealed change by `keys`, readable by the office.
-pub fn sealed(keys: &DeviceKeys, office: &DeviceKeys, seq: u64, plaintext: &[u8]) -> Vec<u8> {
-    SealedChange::seal(
-        keys,
-        &[office.public().recipient],
-        SealedKind::CaseChange,
-        [7; 16],
-        seq,
-        plaintext,
-    )
-    .unwrap()
-    .to_bytes()
+/// A sealed change by `keys` under `key` (its team and epoch go in the header).
+pub fn sealed(keys: &DeviceKeys, key: &TeamKey, seq: u64, plaintext: &[u8]) -> Vec<u8> {
+    SealedChange::seal(keys, key, SealedKind::CaseChange, [7; 16], seq, plaintext)
+        .unwrap()
+        .to_bytes()
+}
+
+/// The office admits `device` into `key`'s team as statement `counter` after the statement
+/// whose hash is `prev`, granting the team key to the device and to the office.
+#[allow(clippy::too_many_arguments)]
+pub fn admit(
+    office: &DeviceKeys,
+    counter: u64,
+    prev: [u8; 32],
+    key: &TeamKey,
+    device: &DevicePublic,
+    server: &str,
+    fingerprint: &str,
+    expires_at: u64,
+) -> Statement {
+    let grants = vec![
+        Grant::new(key, device).unwrap(),
+        Grant::new(key, &DevicePublic::from_keys(office)).unwrap(),
+    ];
+    let act = Act::Admit(Admit {
+        device: device.clone(),
+        name: None,
+        team: key.team().to_owned(),
+        epoch: key.epoch(),
+        grants,
+        server: server.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        expires_at,
+    });
+    Statement::issue(office, counter, prev, unix_now(), act).unwrap()
 }
