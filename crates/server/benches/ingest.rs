@@ -217,7 +217,7 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let n = env_or("CAIRN_BENCH_CHANGES", 20_000);
     println!(
-        "sealing {n} changes of {PLAINTEXT} plaintext bytes (3 recipients), batches of {}...",
+        "sealing {n} changes of {PLAINTEXT} plaintext bytes (under one team key), batches of {}...",
         batch()
     );
     let f = fixture(n);

@@ -174,6 +174,14 @@ fn place_all(
     let mut new: Vec<Statement> = Vec::new();
     for s in sorted {
         if s.counter <= roster.head() {
+            // The very statement held (checked when it was stored): no signature to check.
+            let held = s
+                .counter
+                .checked_sub(1)
+                .and_then(|i| roster.chain().get(i as usize));
+            if held == Some(s) {
+                continue;
+            }
             match roster.place(s) {
                 Placement::Known => continue,
                 other => return Err((s.counter, other)),
@@ -344,6 +352,9 @@ mod tests {
         );
         let unlinked = admit(&office, 3, [9; 32], "T2");
         assert_eq!(place_all(&held, &[unlinked]), Err((3, Placement::Conflict)));
+        let mut zero = s1.clone();
+        zero.counter = 0;
+        assert_eq!(place_all(&held, &[zero]), Err((0, Placement::Conflict)));
         let forged = admit(&DeviceKeys::generate(), 3, s2.hash(), "T2");
         assert_eq!(place_all(&held, &[forged]), Err((3, Placement::Conflict)));
     }
