@@ -37,8 +37,6 @@ pub struct SyncState {
     pub last_summary: Option<String>,
     /// The office-signed roster statements this device verified (for a device that just
     /// joined, only its own admission): the sync client never lets a server take one back.
-    /// Stored as JSON objects; one that no longer parses is dropped on reading.
-    #[serde(deserialize_with = "lenient_statements")]
     pub roster: Vec<Statement>,
     /// What the server served of the roster that this device refused, from the last sync.
     #[serde(default)]
@@ -77,19 +75,6 @@ pub struct ApplyReport {
 }
 
 const SYNC_KEY: &str = "sync";
-
-/// The stored statements that still parse; the others are skipped, not an error, so a vault
-/// holding a statement this version cannot read still opens (the roster is refetched).
-fn lenient_statements<'de, D>(deserializer: D) -> Result<Vec<Statement>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    let values = Vec::<serde_json::Value>::deserialize(deserializer)?;
-    Ok(values
-        .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect())
-}
 
 impl Vault {
     /// The sync state (default if this vault never joined a server).
@@ -857,39 +842,4 @@ fn set_waiting(
     tx.execute(sql, params![id.as_bytes().as_slice()])
         .map(|_| ())
         .map_err(|e| VaultError::sqlite(path, e))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
-    use cairn_crypto::DeviceKeys;
-    use cairn_protocol::{Enrollment, Invite};
-
-    use super::*;
-
-    /// The roster was kept as untyped JSON values; what was stored then reads back typed, and
-    /// a statement that no longer parses is dropped, not an error.
-    #[test]
-    fn stored_roster_values_read_back_as_statements() {
-        let office = DeviceKeys::generate();
-        let fingerprint = "ab".repeat(32);
-        let invite =
-            Invite::issue(&office, "T1", "https://127.0.0.1:1", &fingerprint, u64::MAX).unwrap();
-        let statement = Statement::Enrollment(
-            Enrollment::create(&DeviceKeys::generate(), invite, None).unwrap(),
-        );
-        let stored = serde_json::json!({
-            "server": null, "fingerprint": null, "office": null, "acked": 3, "cursor": 9,
-            "last_sync_at": null, "last_summary": null,
-            "roster": [serde_json::to_value(&statement).unwrap(), {"type": "unknown_kind"}],
-            "roster_version": "v7", "recipients": {},
-        });
-        let state: SyncState = serde_json::from_value(stored).unwrap();
-        assert_eq!(state.roster, [statement]);
-        // Written typed, it reads back the same.
-        let again: SyncState =
-            serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
-        assert_eq!(again.roster, state.roster);
-        assert_eq!((again.acked, again.cursor), (3, 9));
-    }
 }

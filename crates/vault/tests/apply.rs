@@ -4,7 +4,7 @@
 
 use cairn_crypto::{KeyFileCost, SecretString};
 use cairn_model::{Edit, Kind};
-use cairn_vault::{Home, NewVault, Role, SyncState, Vault};
+use cairn_vault::{Home, NewVault, Role, Vault};
 
 struct Pair {
     _dir: tempfile::TempDir,
@@ -27,20 +27,21 @@ fn vault(dir: &std::path::Path, name: &str) -> Vault {
         .unwrap()
 }
 
-/// Two teammates, each sealing to the other as a roster would have them.
+/// Two teammates holding their team's key, as the roster would have granted it.
 fn pair() -> Pair {
     let dir = tempfile::tempdir().unwrap();
     let mut a = vault(dir.path(), "a");
     let mut b = vault(dir.path(), "b");
-    let (a_pub, b_pub) = (a.keys().public(), b.keys().public());
-    for (v, other) in [(&mut a, b_pub), (&mut b, a_pub)] {
-        let mut state = SyncState::default();
-        state
-            .recipients
-            .insert("T03".into(), vec![other.recipient.to_string()]);
-        v.set_sync_state(&state).unwrap();
+    let key = team_key();
+    for v in [&mut a, &mut b] {
+        v.add_keys([&key]).unwrap();
     }
     Pair { _dir: dir, a, b }
+}
+
+/// The same T03 key every time, so a test can seal as the pair's teammates do.
+fn team_key() -> cairn_crypto::TeamKey {
+    cairn_crypto::TeamKey::from_bytes("T03", 1, [3; 32])
 }
 
 fn outbox(v: &Vault) -> Vec<Vec<u8>> {
@@ -107,10 +108,10 @@ fn a_change_waits_for_its_dependency_then_both_apply() {
 /// Change 1 of `p.a`'s log sealed again: the same content, other bytes, validly signed.
 fn twin_of_first(p: &Pair) -> Vec<u8> {
     let sealed = cairn_crypto::SealedChange::from_bytes(&outbox(&p.a)[0]).unwrap();
-    let plain = sealed.open(p.b.keys()).unwrap();
+    let plain = sealed.open(p.b.keyring()).unwrap();
     cairn_crypto::SealedChange::seal(
         p.a.keys(),
-        &[p.b.keys().public().recipient],
+        &team_key(),
         sealed.kind,
         sealed.case_id,
         sealed.seq,
@@ -209,7 +210,7 @@ fn a_change_held_back_is_judged_when_its_dependency_arrives() {
         .map(|b| {
             cairn_crypto::SealedChange::from_bytes(b)
                 .unwrap()
-                .open(p.b.keys())
+                .open(p.b.keyring())
                 .unwrap()
         })
         .collect();
@@ -227,7 +228,7 @@ fn a_change_held_back_is_judged_when_its_dependency_arrives() {
     let delete = doc.get_change_by_hash(&hash).unwrap().raw_bytes().to_vec();
     let sealed = cairn_crypto::SealedChange::seal(
         p.a.keys(),
-        &[p.b.keys().public().recipient],
+        &team_key(),
         cairn_crypto::SealedKind::CaseChange,
         *created.id.as_bytes(),
         3,
@@ -300,4 +301,56 @@ fn one_device_cannot_fill_a_case_and_never_writes_what_others_refuse() {
         )
         .unwrap_err();
     assert!(full.to_string().contains("this case is full"), "{full}");
+}
+
+#[test]
+fn drafts_recorded_before_joining_are_sealed_again_under_the_team_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = vault(dir.path(), "c");
+    let created = c
+        .create_case(Kind::Missing, "KHR", &[Edit::set("person.sex", "female")], now())
+        .unwrap();
+    let epoch = |v: &Vault| {
+        outbox(v)
+            .iter()
+            .map(|b| cairn_crypto::SealedChange::from_bytes(b).unwrap().epoch)
+            .collect::<Vec<_>>()
+    };
+    // Under the device's own draft key: nobody else could open it.
+    assert_eq!(epoch(&c), [0]);
+    assert_eq!(c.reseal_unsent().unwrap(), 0, "no team key yet");
+    c.add_keys([&team_key()]).unwrap();
+    assert_eq!(c.reseal_unsent().unwrap(), 1);
+    assert_eq!(c.reseal_unsent().unwrap(), 0, "done once");
+    assert_eq!(epoch(&c), [1]);
+    // Still readable here, and now by a teammate.
+    c.case(&created.reference).unwrap();
+    c.check().unwrap();
+    let mut p = pair();
+    let report = p.b.apply_page(&outbox(&c), 1, &team("T03")).unwrap();
+    assert_eq!(report.applied, 1);
+    // A change recorded after joining is sealed under the team key at once.
+    c.edit_case(&created.reference, &[Edit::set("person.sex", "male")], now())
+        .unwrap();
+    assert_eq!(epoch(&c), [1, 1]);
+}
+
+#[test]
+fn delivery_shows_a_gap_in_an_authors_numbers() {
+    let mut p = pair();
+    let created = p
+        .a
+        .create_case(Kind::Killed, "KHR", &[], now())
+        .unwrap();
+    for sex in ["male", "female"] {
+        p.a.edit_case(&created.reference, &[Edit::set("person.sex", sex)], now())
+            .unwrap();
+    }
+    let page = outbox(&p.a);
+    // Change 2 withheld: 3 waits for it, and the gap shows.
+    p.b.apply_page(&[page[0].clone(), page[2].clone()], 2, &team("T03"))
+        .unwrap();
+    assert_eq!(p.b.delivery().unwrap(), [(p.a.keys().id(), 1, 3)]);
+    p.b.apply_page(&page[1..2], 3, &team("T03")).unwrap();
+    assert_eq!(p.b.delivery().unwrap(), [(p.a.keys().id(), 3, 3)]);
 }
