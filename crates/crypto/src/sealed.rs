@@ -290,9 +290,12 @@ mod tests {
     fn the_size_does_not_grow_with_the_team() {
         let author = DeviceKeys::generate();
         let t = TeamKey::generate("T03", 1);
-        let sealed = SealedChange::seal(&author, &t, SealedKind::CaseChange, [1; 16], 1, &[7; 200])
-            .unwrap();
-        assert_eq!(sealed.to_bytes().len(), 200 + FIXED + 3 + 4 + 112 + SIGNATURE);
+        let sealed =
+            SealedChange::seal(&author, &t, SealedKind::CaseChange, [1; 16], 1, &[7; 200]).unwrap();
+        assert_eq!(
+            sealed.to_bytes().len(),
+            200 + FIXED + 3 + 4 + 112 + SIGNATURE
+        );
     }
 
     #[test]

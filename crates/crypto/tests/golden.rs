@@ -1,23 +1,85 @@
-//! Frozen formats: a key file and a sealed change written by version 1 must open forever.
-//! If this fails after a refactor, the refactor broke existing vaults or the wire format.
+//! Frozen formats: a key file written by version 1 and a sealed change written by version 2
+//! must open forever. If this fails after a refactor, the refactor broke existing vaults or
+//! the wire format. The key file format did not change in version 2; `v2.sealed` was written
+//! by `bless` (run with `--ignored`) with the key file's keys and the team key below.
+#![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
-use cairn_crypto::{unlock_keys, SealedChange, SealedKind, SecretString};
+use cairn_crypto::{
+    unlock_keys, CryptoError, DeviceKeys, Keyring, SealedChange, SealedKind, SecretString, TeamKey,
+};
 
 const KEYFILE: &[u8] = include_bytes!("golden/v1.keyfile");
-const SEALED: &[u8] = include_bytes!("golden/v1.sealed");
+const SEALED: &[u8] = include_bytes!("golden/v2.sealed");
+/// Team T03's key at epoch 2.
+const TEAM_KEY: &str = "5c0ffee15bad5eed0ddba11c0ffeec0ded15ea5edfacade0beefcafe12345678";
+const PLAINTEXT: &[u8] = b"golden plaintext";
+
+fn keys() -> DeviceKeys {
+    unlock_keys(KEYFILE, &SecretString::from("golden passphrase".to_owned())).unwrap()
+}
+
+fn team_key(team: &str, epoch: u32) -> TeamKey {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(TEAM_KEY, &mut bytes).unwrap();
+    TeamKey::from_bytes(team, epoch, bytes)
+}
+
+fn ring(key: TeamKey) -> Keyring {
+    let mut ring = Keyring::default();
+    ring.insert(key);
+    ring
+}
 
 #[test]
-fn v1_key_file_and_sealed_change_still_open() {
-    let keys = unlock_keys(KEYFILE, &SecretString::from("golden passphrase".to_owned())).unwrap();
+fn v1_key_file_and_v2_sealed_change_still_open() {
+    let keys = keys();
     let sealed = SealedChange::from_bytes(SEALED).unwrap();
+    assert_eq!(&SEALED[..4], b"CSC2");
     assert_eq!(sealed.kind, SealedKind::CaseChange);
     assert_eq!(sealed.case_id, [0xab; 16]);
     assert_eq!(sealed.seq, 7);
     assert_eq!(sealed.author, keys.id());
+    assert_eq!((sealed.team.as_str(), sealed.epoch), ("T03", 2));
     assert_eq!(
         sealed.to_bytes(),
         SEALED,
         "re-encoding must be byte-identical"
     );
-    assert_eq!(sealed.open(&keys).unwrap(), b"golden plaintext");
+    sealed.verify().unwrap();
+    assert_eq!(sealed.open(&ring(team_key("T03", 2))).unwrap(), PLAINTEXT);
+    // The same key bytes under another team or epoch open nothing.
+    for other in [team_key("T03", 1), team_key("T04", 2)] {
+        assert!(matches!(
+            sealed.open(&ring(other)),
+            Err(CryptoError::NotARecipient { .. })
+        ));
+    }
+    // A version 1 change (magic `CSC1`) is refused as malformed, not misread.
+    let mut v1 = SEALED.to_vec();
+    v1[3] = b'1';
+    assert!(matches!(
+        SealedChange::from_bytes(&v1),
+        Err(CryptoError::Malformed(_))
+    ));
+}
+
+/// Writes `v2.sealed`: `cargo test -p cairn-crypto --test golden -- --ignored`. Sealing is
+/// randomized: run it only to create a new format version.
+#[test]
+#[ignore = "writes the golden file; run only to create a new format version"]
+fn bless() {
+    let sealed = SealedChange::seal(
+        &keys(),
+        &team_key("T03", 2),
+        SealedKind::CaseChange,
+        [0xab; 16],
+        7,
+        PLAINTEXT,
+    )
+    .unwrap();
+    std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v2.sealed"),
+        sealed.to_bytes(),
+    )
+    .unwrap();
 }

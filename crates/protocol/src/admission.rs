@@ -63,7 +63,9 @@ impl Admission {
     pub fn admit(&self) -> Result<&Admit, ProtocolError> {
         match &self.statement.act {
             Act::Admit(a) => Ok(a),
-            Act::Revoke(_) => Err(malformed("admission: it carries a revocation, not an admission")),
+            Act::Revoke(_) => Err(malformed(
+                "admission: it carries a revocation, not an admission",
+            )),
         }
     }
 
@@ -94,5 +96,154 @@ impl Admission {
 impl fmt::Display for Admission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+    use crate::roster::tests::{fresh, Office, EXPIRES};
+    use crate::DevicePublic;
+
+    /// An office, a device and the admission of that device into T03.
+    fn admitted() -> (Office, DeviceKeys, Admission) {
+        let mut office = Office::new();
+        let device = DeviceKeys::generate();
+        office.admit(&DeviceKeys::generate(), "T03");
+        let statement = office.admit(&device, "T03");
+        let admission = Admission {
+            office: office.public(),
+            statement,
+        };
+        (office, device, admission)
+    }
+
+    #[test]
+    fn round_trip_and_it_opens_for_its_device() {
+        let (mut office, device, admission) = admitted();
+        let text = admission.to_text();
+        assert!(text.starts_with(ADMISSION_PREFIX));
+        assert_eq!(format!("{admission}"), text);
+        let back = Admission::parse(&format!("\n  {text}  \n")).unwrap();
+        assert_eq!(back, admission);
+        assert_eq!(back.to_text(), text);
+        let admit = back.admit().unwrap();
+        assert_eq!(admit.device, DevicePublic::from_keys(&device));
+        assert_eq!((admit.team.as_str(), admit.epoch), ("T03", 1));
+        assert_eq!(back.statement.counter, 2);
+        let key = back.open(&device, 1_000).unwrap();
+        assert_eq!((key.team(), key.epoch()), ("T03", 1));
+        assert_eq!(key.bytes(), office.key("T03", 1).bytes());
+        // The last second before expiry still opens.
+        back.open(&device, EXPIRES - 1).unwrap();
+    }
+
+    #[test]
+    fn it_refuses_another_device_an_expired_or_forged_one() {
+        let (mut office, device, admission) = admitted();
+        let other = DeviceKeys::generate();
+        assert_eq!(
+            admission.open(&other, 1_000).unwrap_err(),
+            ProtocolError::NotForThisDevice {
+                code: DevicePublic::from_keys(&device).short_code()
+            }
+        );
+        assert_eq!(
+            admission.open(&device, EXPIRES).unwrap_err(),
+            ProtocolError::Expired {
+                expired_at: EXPIRES
+            }
+        );
+        // Another office's keys embedded: the statement is not signed by them.
+        let mut swapped = admission.clone();
+        swapped.office = Office::new().public();
+        assert!(matches!(
+            swapped.open(&device, 1_000),
+            Err(ProtocolError::NotSignedByOffice(_))
+        ));
+        // Altered after signing (here, renamed): refused as unsigned.
+        let mut renamed = admission.clone();
+        if let Act::Admit(a) = &mut renamed.statement.act {
+            a.name = Some("someone else".into());
+        }
+        let renamed = Admission::parse(&renamed.to_text()).unwrap();
+        assert!(matches!(
+            renamed.open(&device, 1_000),
+            Err(ProtocolError::NotSignedByOffice(_))
+        ));
+        // Signed, for this device, but its grant is for another key: no key, a sentence.
+        let act = match office.admit_act(&fresh(), "T03", 1) {
+            Act::Admit(mut a) => {
+                a.device = DevicePublic::from_keys(&device);
+                a
+            }
+            Act::Revoke(_) => unreachable!(),
+        };
+        let no_grant = Admission {
+            office: office.public(),
+            statement: office.issue(Act::Admit(act)),
+        };
+        assert!(matches!(
+            no_grant.open(&device, 1_000),
+            Err(ProtocolError::Malformed(_))
+        ));
+        // A revocation is no admission.
+        let revoked = office.revoke(&device, "T03");
+        let text = format!(
+            "{ADMISSION_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(
+                serde_json::to_vec(&serde_json::json!({
+                    "office": office.public(), "statement": revoked
+                }))
+                .unwrap()
+            )
+        );
+        assert!(matches!(
+            Admission::parse(&text),
+            Err(ProtocolError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn damaged_lines_are_malformed_never_a_panic() {
+        let (_, device, admission) = admitted();
+        let text = admission.to_text();
+        let mut bad = vec![
+            String::new(),
+            ADMISSION_PREFIX.to_owned(),
+            "cairn-admission-v1.abc".to_owned(),
+            text.replacen(ADMISSION_PREFIX, "", 1),
+            format!("{text}!"),
+            format!("{ADMISSION_PREFIX}{}", URL_SAFE_NO_PAD.encode(b"{}")),
+            format!("{ADMISSION_PREFIX}{}", URL_SAFE_NO_PAD.encode(b"\xff\xfe")),
+            "x".repeat(MAX_TEXT + 1),
+        ];
+        // Every cut short (the `=`-free base64 may still decode: then the JSON breaks).
+        bad.extend(
+            (0..text.len() - 1)
+                .step_by(7)
+                .map(|cut| text[..cut].to_owned()),
+        );
+        bad.push(text[..text.len() - 1].to_owned());
+        // A changed character anywhere after the prefix.
+        for i in (ADMISSION_PREFIX.len()..text.len()).step_by(11) {
+            let mut b = text.clone().into_bytes();
+            b[i] = if b[i] == b'A' { b'-' } else { b'A' };
+            bad.push(String::from_utf8(b).unwrap());
+        }
+        for line in &bad {
+            match Admission::parse(line) {
+                Err(ProtocolError::Malformed(m)) => assert!(m.starts_with("admission: "), "{m}"),
+                // A change may land inside a string and still parse: opening must not panic.
+                Ok(a) => {
+                    assert_ne!(a, admission, "{line}");
+                    let _ = a.open(&device, 1_000);
+                }
+                Err(e) => panic!("{line}: {e}"),
+            }
+        }
     }
 }

@@ -199,7 +199,9 @@ mod tests {
         assert_eq!(back, line);
         let code = line.keys.short_code();
         assert_eq!(code.len(), 23, "{code}");
-        assert!(code.split('-').all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit())));
+        assert!(code
+            .split('-')
+            .all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit())));
         let other = DeviceLine::new(&DeviceKeys::generate(), None).unwrap();
         assert_ne!(other.keys.short_code(), code);
         // The same signing key with another recipient is another code.
@@ -210,12 +212,17 @@ mod tests {
 
     #[test]
     fn damaged_lines_are_refused_with_a_sentence() {
-        let line = DeviceLine::new(&DeviceKeys::generate(), None).unwrap().to_text();
+        let line = DeviceLine::new(&DeviceKeys::generate(), None)
+            .unwrap()
+            .to_text();
         for bad in [
             String::new(),
             "cairn-id-v1.abc".to_owned(),
             line[..line.len() - 5].to_owned(),
-            format!("{ID_PREFIX}{}", URL_SAFE_NO_PAD.encode(b"{\"signing\":\"00\"}")),
+            format!(
+                "{ID_PREFIX}{}",
+                URL_SAFE_NO_PAD.encode(b"{\"signing\":\"00\"}")
+            ),
             format!(
                 "{ID_PREFIX}{}",
                 URL_SAFE_NO_PAD.encode(

@@ -88,14 +88,21 @@ pub struct Roster {
 
 impl Roster {
     /// Checks the chain from statement 1 and builds the roster. The chain stops at the first
-    /// statement that is missing, unsigned or not linked to the one before; the statements
-    /// after it are ignored and described in `problems`. A statement in the chain that
+    /// statement that is missing, unsigned, not linked to the one before, or given in two
+    /// different versions (whatever the input order); the statements after it are ignored and
+    /// described in `problems`. A statement in the chain that
     /// contradicts the roster (admitting a device into a second team, revoking a non-member,
     /// skipping an epoch) takes no effect and is described too.
     pub fn build(office: &OfficeKeys, statements: &[Statement]) -> Roster {
         let mut sorted: Vec<&Statement> = statements.iter().collect();
         sorted.sort_by_key(|s| s.counter);
         sorted.dedup_by(|a, b| a == b);
+        // Two different statements with one number: neither is taken, whatever the input
+        // order (after the sort and dedup, equal neighbours are different statements).
+        let twin = sorted
+            .windows(2)
+            .find(|w| w[0].counter == w[1].counter)
+            .map(|w| w[0].counter);
         let mut roster = Roster {
             office: office.clone(),
             members: BTreeMap::new(),
@@ -115,6 +122,15 @@ impl Roster {
             },
         );
         for s in &sorted {
+            if Some(s.counter) == twin {
+                roster.problems.push(format!(
+                    "roster statements {} to {} were ignored: two different statements carry number {}",
+                    s.counter,
+                    sorted.last().map_or(s.counter, |l| l.counter),
+                    s.counter
+                ));
+                break;
+            }
             match roster.place(s) {
                 Placement::Next => roster.push(s),
                 Placement::Known => {}
@@ -169,9 +185,9 @@ impl Roster {
                     _ if a.device.signing == self.office.signing => {
                         Some("it admits the office itself".to_owned())
                     }
-                    Some(m) if m.team != a.team || m.recipient != a.device.recipient => Some(
-                        "the device is already a member with another team or keys".to_owned(),
-                    ),
+                    Some(m) if m.team != a.team || m.recipient != a.device.recipient => {
+                        Some("the device is already a member with another team or keys".to_owned())
+                    }
                     _ if a.epoch != expected => Some(format!(
                         "it grants epoch {} of team {} whose current epoch is {expected}",
                         a.epoch, a.team
@@ -385,5 +401,593 @@ pub fn reconcile(office: &OfficeKeys, held: &[Statement], served: &[Statement]) 
     Reconciled {
         statements: roster.chain().to_vec(),
         warnings,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use cairn_crypto::{DeviceId, DeviceKeys, TeamKey};
+
+    use super::*;
+    use crate::{Admit, DevicePublic, Grant, Revoke};
+
+    pub(crate) const SERVER: &str = "https://127.0.0.1:8443";
+    pub(crate) const FINGERPRINT: &str =
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    pub(crate) const EXPIRES: u64 = 4_102_444_800;
+
+    /// An office issuing a consistent chain: it keeps each team's keys and members.
+    pub(crate) struct Office {
+        pub(crate) keys: DeviceKeys,
+        pub(crate) chain: Vec<Statement>,
+        team_keys: BTreeMap<(String, u32), [u8; 32]>,
+        members: Vec<(DevicePublic, String)>,
+    }
+
+    impl Office {
+        pub(crate) fn new() -> Office {
+            Office {
+                keys: DeviceKeys::generate(),
+                chain: Vec::new(),
+                team_keys: BTreeMap::new(),
+                members: Vec::new(),
+            }
+        }
+
+        pub(crate) fn public(&self) -> OfficeKeys {
+            OfficeKeys::from_keys(&self.keys)
+        }
+
+        /// The team's current epoch (0 before its first member).
+        pub(crate) fn epoch(&self, team: &str) -> u32 {
+            self.team_keys
+                .keys()
+                .filter(|(t, _)| t == team)
+                .map(|(_, e)| *e)
+                .max()
+                .unwrap_or(0)
+        }
+
+        /// The key of `team` at `epoch`, created on first use.
+        pub(crate) fn key(&mut self, team: &str, epoch: u32) -> TeamKey {
+            let bytes = *self
+                .team_keys
+                .entry((team.to_owned(), epoch))
+                .or_insert_with(|| *TeamKey::generate(team, epoch).bytes());
+            TeamKey::from_bytes(team, epoch, bytes)
+        }
+
+        /// Signs `act` as the next statement, linked to the chain's head.
+        pub(crate) fn issue(&mut self, act: Act) -> Statement {
+            let prev = self.chain.last().map_or([0; 32], Statement::hash);
+            let s = Statement::issue(&self.keys, self.chain.len() as u64 + 1, prev, 1_000, act)
+                .unwrap();
+            self.chain.push(s.clone());
+            s
+        }
+
+        /// An admit act granting `team`'s key at `epoch` to `device` and the office.
+        pub(crate) fn admit_act(&mut self, device: &DevicePublic, team: &str, epoch: u32) -> Act {
+            let key = self.key(team, epoch);
+            let public = device.clone();
+            Act::Admit(Admit {
+                grants: vec![
+                    Grant::new(&key, &public).unwrap(),
+                    Grant::new(&key, &DevicePublic::from_keys(&self.keys)).unwrap(),
+                ],
+                device: public,
+                name: Some("tablet".into()),
+                team: team.to_owned(),
+                epoch,
+                server: SERVER.to_owned(),
+                fingerprint: FINGERPRINT.to_owned(),
+                expires_at: EXPIRES,
+            })
+        }
+
+        /// A revoke act moving `team` to `epoch`, granted to its other members and the office.
+        pub(crate) fn revoke_act(&mut self, device: &DeviceId, team: &str, epoch: u32) -> Act {
+            let new = self.key(team, epoch);
+            let old = self.key(team, epoch - 1);
+            let mut grants: Vec<Grant> = self
+                .members
+                .iter()
+                .filter(|(d, t)| t == team && d.signing != *device)
+                .map(|(d, _)| Grant::new(&new, d).unwrap())
+                .collect();
+            grants.push(Grant::new(&new, &DevicePublic::from_keys(&self.keys)).unwrap());
+            Act::Revoke(Revoke {
+                device: *device,
+                last_seq: 12,
+                team: team.to_owned(),
+                epoch,
+                grants,
+                earlier: STANDARD.encode(new.wrap_earlier(&old).unwrap()),
+            })
+        }
+
+        /// Admits `device` into `team` at the team's current epoch.
+        pub(crate) fn admit(&mut self, device: &DeviceKeys, team: &str) -> Statement {
+            let epoch = self.epoch(team).max(1);
+            let act = self.admit_act(&DevicePublic::from_keys(device), team, epoch);
+            self.members
+                .push((DevicePublic::from_keys(device), team.to_owned()));
+            self.issue(act)
+        }
+
+        /// Revokes `device` from `team`, moving the team to its next epoch.
+        pub(crate) fn revoke(&mut self, device: &DeviceKeys, team: &str) -> Statement {
+            let epoch = self.epoch(team) + 1;
+            let act = self.revoke_act(&device.id(), team, epoch);
+            self.members.retain(|(d, _)| d.signing != device.id());
+            self.issue(act)
+        }
+
+        pub(crate) fn roster(&self) -> Roster {
+            Roster::build(&self.public(), &self.chain)
+        }
+    }
+
+    /// The epochs of `team` a keyring holds, each checked against the office's key bytes.
+    fn epochs_held(office: &mut Office, ring: &Keyring, team: &str) -> Vec<u32> {
+        let held: Vec<u32> = ring
+            .iter()
+            .filter(|k| k.team() == team)
+            .map(|k| k.epoch())
+            .collect();
+        for &e in &held {
+            assert_eq!(
+                ring.get(team, e).unwrap().bytes(),
+                office.key(team, e).bytes(),
+                "{team} epoch {e}"
+            );
+        }
+        held
+    }
+
+    /// Office, devices A and B admitted into T03, C into T04, then A revoked: four statements.
+    fn four() -> (Office, [DeviceKeys; 3]) {
+        let mut office = Office::new();
+        let devices = [
+            DeviceKeys::generate(),
+            DeviceKeys::generate(),
+            DeviceKeys::generate(),
+        ];
+        office.admit(&devices[0], "T03");
+        office.admit(&devices[1], "T03");
+        office.admit(&devices[2], "T04");
+        office.revoke(&devices[0], "T03");
+        (office, devices)
+    }
+
+    /// A new device's public keys.
+    pub(crate) fn fresh() -> DevicePublic {
+        DevicePublic::from_keys(&DeviceKeys::generate())
+    }
+
+    fn heads(r: &Roster) -> (u64, usize) {
+        (r.head(), r.problems.len())
+    }
+
+    #[test]
+    fn the_chain_is_rebuilt_in_any_input_order() {
+        let (office, [a, b, c]) = four();
+        let reference = office.roster();
+        assert!(reference.problems.is_empty(), "{:?}", reference.problems);
+        assert_eq!(reference.head(), 4);
+        assert_eq!(reference.chain(), &office.chain[..]);
+        let ch = &office.chain;
+        let orders: Vec<Vec<Statement>> = vec![
+            ch.iter().rev().cloned().collect(),
+            vec![ch[2].clone(), ch[0].clone(), ch[3].clone(), ch[1].clone()],
+            vec![ch[1].clone(), ch[3].clone(), ch[2].clone(), ch[0].clone()],
+            // Repeats change nothing, wherever they are.
+            vec![
+                ch[3].clone(),
+                ch[0].clone(),
+                ch[1].clone(),
+                ch[0].clone(),
+                ch[2].clone(),
+                ch[3].clone(),
+            ],
+        ];
+        for order in orders {
+            let r = Roster::build(&office.public(), &order);
+            assert!(r.problems.is_empty(), "{:?}", r.problems);
+            assert_eq!(r.chain(), reference.chain());
+            assert_eq!(r.head_hash(), ch[3].hash());
+            assert_eq!(
+                r.members().collect::<Vec<_>>(),
+                reference.members().collect::<Vec<_>>()
+            );
+        }
+        assert_eq!(reference.epoch("T03"), 2);
+        assert_eq!(reference.epoch("T04"), 1);
+        assert_eq!(reference.epoch("T05"), 0);
+        assert_eq!(reference.member(&a.id()).unwrap().revoked, Some(12));
+        assert_eq!(reference.member(&b.id()).unwrap().team, "T03");
+        assert_eq!(reference.member(&c.id()).unwrap().team, "T04");
+        assert_eq!(
+            reference.members().count(),
+            4,
+            "three devices and the office"
+        );
+        assert!(reference.is_office(&office.keys.id()));
+        assert_eq!(
+            reference.member(&office.keys.id()).unwrap().team,
+            OFFICE_TEAM
+        );
+        // The revoked device keeps what it wrote up to its last number, and connects no more.
+        assert_eq!(reference.may_write(&a.id(), 12), Ok(()));
+        assert_eq!(
+            reference.may_write(&a.id(), 13),
+            Err(Refusal::Revoked { last_seq: 12 })
+        );
+        assert!(matches!(
+            reference.may_connect(&a.id()),
+            Err(Refusal::Revoked { last_seq: 12 })
+        ));
+        assert_eq!(reference.may_connect(&b.id()).unwrap().team, "T03");
+        let stranger = DeviceKeys::generate().id();
+        assert_eq!(reference.may_write(&stranger, 1), Err(Refusal::NotMember));
+        assert!(Roster::build(&office.public(), &[]).problems.is_empty());
+    }
+
+    #[test]
+    fn a_broken_link_stops_the_chain_there_with_a_sentence() {
+        let (mut office, [a, ..]) = four();
+        let public = office.public();
+        let ch = office.chain.clone();
+        let stop_at_3 = |statements: &[Statement], why: &str| {
+            let r = Roster::build(&public, statements);
+            assert_eq!(r.head(), 2, "{why}: {:?}", r.problems);
+            assert_eq!(r.problems.len(), 1, "{why}: {:?}", r.problems);
+            let p = &r.problems[0];
+            assert!(
+                p.starts_with("roster statements ") && p.contains(" to 4 were ignored: "),
+                "{why}: {p}"
+            );
+            // Statement 4 is ignored: A is not revoked.
+            assert_eq!(r.member(&a.id()).unwrap().revoked, None, "{why}");
+            assert_eq!(r.epoch("T03"), 1, "{why}");
+        };
+
+        // Statement 3 signed by another key.
+        let mut impostor = Office::new();
+        let act = impostor.admit_act(&fresh(), "T04", 1);
+        let forged = Statement::issue(&impostor.keys, 3, ch[1].hash(), 1_000, act).unwrap();
+        stop_at_3(
+            &[ch[0].clone(), ch[1].clone(), forged, ch[3].clone()],
+            "unsigned",
+        );
+
+        // Statement 3 altered after signing.
+        let mut altered = ch[2].clone();
+        altered.at += 1;
+        stop_at_3(
+            &[ch[0].clone(), ch[1].clone(), altered, ch[3].clone()],
+            "altered",
+        );
+
+        // A gap: statement 3 missing.
+        stop_at_3(&[ch[0].clone(), ch[1].clone(), ch[3].clone()], "gap");
+
+        // Statement 3 signed by the office but naming another `prev`.
+        let unlinked =
+            Statement::issue(&office.keys, 3, ch[0].hash(), 1_000, ch[2].act.clone()).unwrap();
+        stop_at_3(
+            &[ch[0].clone(), ch[1].clone(), unlinked, ch[3].clone()],
+            "prev",
+        );
+
+        // Two different statements 3, both signed and linked: neither is taken, in any order.
+        let other = DeviceKeys::generate();
+        let act = office.admit_act(&DevicePublic::from_keys(&other), "T04", 1);
+        let twin = Statement::issue(&office.keys, 3, ch[1].hash(), 1_000, act).unwrap();
+        for order in [
+            vec![
+                ch[0].clone(),
+                ch[1].clone(),
+                ch[2].clone(),
+                twin.clone(),
+                ch[3].clone(),
+            ],
+            vec![
+                ch[3].clone(),
+                twin.clone(),
+                ch[1].clone(),
+                ch[2].clone(),
+                ch[0].clone(),
+            ],
+            vec![
+                ch[2].clone(),
+                ch[0].clone(),
+                twin.clone(),
+                ch[1].clone(),
+                ch[2].clone(),
+            ],
+        ] {
+            let r = Roster::build(&public, &order);
+            assert_eq!(heads(&r), (2, 1), "{:?}", r.problems);
+            assert!(
+                r.problems[0].contains("two different statements"),
+                "{:?}",
+                r.problems
+            );
+            assert!(r.member(&other.id()).is_none());
+        }
+
+        // The first statement missing: nothing is taken.
+        let r = Roster::build(&public, &ch[1..]);
+        assert_eq!(heads(&r), (0, 1));
+        assert!(
+            r.problems[0].starts_with("roster statements 2 to 4"),
+            "{:?}",
+            r.problems
+        );
+        assert_eq!(r.members().count(), 1, "only the office");
+    }
+
+    #[test]
+    fn contradicting_acts_take_no_effect_and_are_described() {
+        let mut office = Office::new();
+        let (a, b, c) = (
+            DeviceKeys::generate(),
+            DeviceKeys::generate(),
+            DeviceKeys::generate(),
+        );
+        office.admit(&a, "T03"); // 1
+        office.admit(&b, "T03"); // 2
+        let act = office.admit_act(&DevicePublic::from_keys(&a), "T04", 1);
+        office.issue(act); // 3: A again, into another team
+        let act = office.admit_act(&DevicePublic::from_keys(&c), "T03", 2);
+        office.issue(act); // 4: T03 is at epoch 1
+        let act = office.revoke_act(&b.id(), "T03", 3);
+        office.issue(act); // 5: skips epoch 2
+        let act = office.revoke_act(&c.id(), "T03", 2);
+        office.issue(act); // 6: C is not a member
+        let act = office.revoke_act(&a.id(), "T04", 2);
+        office.issue(act); // 7: A is a member of T03, not T04
+        let itself = DevicePublic::from_keys(&office.keys);
+        let act = office.admit_act(&itself, "T05", 1);
+        office.issue(act); // 8: the office itself
+        let act = office.admit_act(&DevicePublic::from_keys(&c), "T04", 1);
+        office.issue(act); // 9: takes effect
+
+        let r = office.roster();
+        assert_eq!(r.head(), 9, "the chain itself is whole: {:?}", r.problems);
+        let expected = [
+            (3, "already a member with another team"),
+            (4, "grants epoch 2 of team T03 whose current epoch is 1"),
+            (5, "starts epoch 3 of team T03 whose current epoch is 1"),
+            (6, "not a member of team T03"),
+            (7, "not a member of team T04"),
+            (8, "admits the office itself"),
+        ];
+        assert_eq!(r.problems.len(), expected.len(), "{:?}", r.problems);
+        for ((n, why), p) in expected.iter().zip(&r.problems) {
+            assert!(
+                p.starts_with(&format!("roster statement {n} (device ")) && p.contains(why),
+                "{n}: {p}"
+            );
+        }
+        assert_eq!(r.member(&a.id()).unwrap().team, "T03");
+        assert_eq!(r.member(&a.id()).unwrap().revoked, None);
+        assert_eq!(r.member(&b.id()).unwrap().revoked, None);
+        assert_eq!(r.member(&c.id()).unwrap().team, "T04");
+        assert_eq!(r.epoch("T03"), 1);
+        assert_eq!(r.epoch("T04"), 1);
+        assert_eq!(r.epoch("T05"), 0);
+        assert_eq!(r.member(&office.keys.id()).unwrap().team, OFFICE_TEAM);
+        // A statement without effect grants nothing: A gets no T04 key, B no epoch 3.
+        let ring = r.keyring(&a);
+        assert_eq!(epochs_held(&mut office, &ring, "T03"), vec![1]);
+        assert!(ring.get("T04", 1).is_none());
+        let ring = r.keyring(&b);
+        assert_eq!(epochs_held(&mut office, &ring, "T03"), vec![1]);
+    }
+
+    #[test]
+    fn place_tells_where_a_statement_falls() {
+        let (mut office, _) = four();
+        let ch = office.chain.clone();
+        let r = Roster::build(&office.public(), &ch[..2]);
+        assert_eq!(r.place(&ch[0]), Placement::Known);
+        assert_eq!(r.place(&ch[1]), Placement::Known);
+        assert_eq!(r.place(&ch[2]), Placement::Next);
+        assert_eq!(r.place(&ch[3]), Placement::Ahead);
+        // Another statement 2, signed and linked to 1: a conflict.
+        let act = office.admit_act(&fresh(), "T09", 1);
+        let other2 = Statement::issue(&office.keys, 2, ch[0].hash(), 1_000, act.clone()).unwrap();
+        assert_eq!(r.place(&other2), Placement::Conflict);
+        // Statement 3 naming the wrong previous hash.
+        let bad_prev = Statement::issue(&office.keys, 3, ch[0].hash(), 1_000, act.clone()).unwrap();
+        assert_eq!(r.place(&bad_prev), Placement::Conflict);
+        // Statement 3 not signed by the office, or altered: a conflict, even ahead.
+        let forged =
+            Statement::issue(&DeviceKeys::generate(), 3, ch[1].hash(), 1_000, act).unwrap();
+        assert_eq!(r.place(&forged), Placement::Conflict);
+        let mut altered = ch[3].clone();
+        altered.counter = 9;
+        assert_eq!(r.place(&altered), Placement::Conflict);
+        // An empty roster: statement 1 is next, and must name zeros.
+        let empty = Roster::build(&office.public(), &[]);
+        assert_eq!(empty.head_hash(), [0; 32]);
+        assert_eq!(empty.place(&ch[0]), Placement::Next);
+        assert_eq!(empty.place(&ch[1]), Placement::Ahead);
+        let full = office.roster();
+        assert_eq!(full.place(&ch[3]), Placement::Known);
+    }
+
+    #[test]
+    fn reconcile_never_rolls_the_roster_back() {
+        let (mut office, _) = four();
+        let public = office.public();
+        let ch = office.chain.clone();
+        let kept = |r: &Reconciled, held: &[Statement], why: &str| {
+            assert_eq!(r.statements, held, "{why}");
+            assert!(!r.warnings.is_empty(), "{why}");
+        };
+
+        // A shorter chain (an older head, which would hide the revocation).
+        let r = reconcile(&public, &ch, &ch[..3]);
+        kept(&r, &ch, "older head");
+        assert!(
+            r.warnings
+                .last()
+                .unwrap()
+                .contains("older than statement 4"),
+            "{:?}",
+            r.warnings
+        );
+        // Nothing served at all.
+        kept(&reconcile(&public, &ch[..2], &[]), &ch[..2], "empty");
+
+        // Another statement at a counter this device holds.
+        let act = office.admit_act(&fresh(), "T09", 1);
+        let other3 = Statement::issue(&office.keys, 3, ch[1].hash(), 1_000, act).unwrap();
+        let act = office.admit_act(&fresh(), "T09", 1);
+        let other4 = Statement::issue(&office.keys, 4, other3.hash(), 1_000, act).unwrap();
+        let forked = vec![ch[0].clone(), ch[1].clone(), other3, other4];
+        let r = reconcile(&public, &ch, &forked);
+        kept(&r, &ch, "fork");
+        assert!(
+            r.warnings
+                .last()
+                .unwrap()
+                .contains("another roster statement 3"),
+            "{:?}",
+            r.warnings
+        );
+
+        // A broken chain: statement 3 altered, so statement 4 is unreachable.
+        let mut altered = ch[2].clone();
+        altered.at += 1;
+        let broken = vec![ch[0].clone(), ch[1].clone(), altered, ch[3].clone()];
+        let r = reconcile(&public, &ch, &broken);
+        kept(&r, &ch, "broken");
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.starts_with("roster statements 3 to 4")),
+            "{:?}",
+            r.warnings
+        );
+
+        // A longer chain that holds every held statement: taken, without a warning.
+        let r = reconcile(&public, &ch[..2], &ch);
+        assert_eq!(r.statements, ch);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        // The same chain: taken.
+        let r = reconcile(&public, &ch, &ch);
+        assert_eq!((r.statements.len(), r.warnings.len()), (4, 0));
+        // A longer chain with a broken tail: its good part is taken, the tail reported.
+        let act = office.admit_act(&fresh(), "T03", 2);
+        let mut bad5 = Statement::issue(&office.keys, 5, ch[3].hash(), 1_000, act).unwrap();
+        bad5.office_signature[0] ^= 1;
+        let served = [ch.clone(), vec![bad5]].concat();
+        let r = reconcile(&public, &ch[..3], &served);
+        assert_eq!(r.statements, ch);
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn a_device_holding_only_its_admission_at_counter_n() {
+        let (mut office, _) = four();
+        let me = DeviceKeys::generate();
+        office.admit(&DeviceKeys::generate(), "T04"); // 5
+        let mine = office.admit(&me, "T03"); // statement 6
+        assert_eq!(mine.counter, 6);
+        office.admit(&DeviceKeys::generate(), "T03"); // 7
+        let public = office.public();
+        let ch = office.chain.clone();
+        let held = std::slice::from_ref(&mine);
+
+        // Served the whole chain holding it: taken.
+        let r = reconcile(&public, held, &ch);
+        assert_eq!(r.statements, ch);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        let roster = Roster::build(&public, &r.statements);
+        assert_eq!(roster.member(&me.id()).unwrap().team, "T03");
+        assert_eq!(roster.keyring(&me).newest("T03").unwrap().epoch(), 2);
+        // Served up to and including it: taken.
+        let r = reconcile(&public, held, &ch[..6]);
+        assert_eq!((r.statements.len(), r.warnings.len()), (6, 0));
+        // Served a chain that stops before it, or another statement 6: kept.
+        for served in [&ch[..5], &ch[..0]] {
+            let r = reconcile(&public, held, served);
+            assert_eq!(r.statements, held);
+            assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        }
+        let act = office.admit_act(&fresh(), "T03", 2);
+        let other6 = Statement::issue(&office.keys, 6, ch[4].hash(), 1_000, act).unwrap();
+        let r = reconcile(&public, held, &[&ch[..5], &[other6][..]].concat());
+        assert_eq!(r.statements, held);
+        // On its own it builds no roster (statements 1 to 5 are missing), and says so.
+        let alone = Roster::build(&public, held);
+        assert_eq!(heads(&alone), (0, 1));
+    }
+
+    #[test]
+    fn every_device_gets_the_keys_of_its_epochs() {
+        let mut office = Office::new();
+        let (a, b, late) = (
+            DeviceKeys::generate(),
+            DeviceKeys::generate(),
+            DeviceKeys::generate(),
+        );
+        let other_team = DeviceKeys::generate();
+        office.admit(&a, "T03"); // epoch 1
+        office.admit(&b, "T03"); // epoch 1
+        office.admit(&other_team, "T04");
+        office.revoke(&a, "T03"); // epoch 2
+        office.admit(&late, "T03"); // admitted at epoch 2
+        let r = office.roster();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.epoch("T03"), 2);
+
+        // Admitted at epoch 1 and kept: both epochs, epoch 2 granted after the revocation.
+        let ring = r.keyring(&b);
+        assert_eq!(epochs_held(&mut office, &ring, "T03"), vec![1, 2]);
+        assert_eq!(ring.len(), 2, "no other team's key");
+        // Admitted after the revocation: epoch 2 granted, epoch 1 through `earlier`.
+        let ring = r.keyring(&late);
+        assert_eq!(epochs_held(&mut office, &ring, "T03"), vec![1, 2]);
+        assert_eq!(ring.newest("T03").unwrap().epoch(), 2);
+        assert_eq!(ring.len(), 2);
+        // The revoked device: epoch 1 only.
+        let ring = r.keyring(&a);
+        assert_eq!(epochs_held(&mut office, &ring, "T03"), vec![1]);
+        assert_eq!(ring.len(), 1);
+        // Another team: its own key only.
+        let ring = r.keyring(&other_team);
+        assert_eq!(epochs_held(&mut office, &ring, "T04"), vec![1]);
+        assert_eq!(ring.len(), 1);
+        // The office: everything.
+        let ring = r.keyring(&office.keys);
+        assert_eq!(epochs_held(&mut office, &ring, "T03"), vec![1, 2]);
+        assert_eq!(epochs_held(&mut office, &ring, "T04"), vec![1]);
+        assert_eq!(ring.len(), 3);
+        // A stranger: nothing.
+        assert!(r.keyring(&DeviceKeys::generate()).is_empty());
+
+        // Three epochs: the late device walks back through two `earlier` links.
+        let c = DeviceKeys::generate();
+        office.revoke(&b, "T03"); // epoch 3
+        office.admit(&c, "T03");
+        let r = office.roster();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let ring = r.keyring(&c);
+        assert_eq!(epochs_held(&mut office, &ring, "T03"), vec![1, 2, 3]);
+        assert_eq!(epochs_held(&mut office, &r.keyring(&b), "T03"), vec![1, 2]);
+        assert_eq!(
+            epochs_held(&mut office, &r.keyring(&late), "T03"),
+            vec![1, 2, 3]
+        );
     }
 }

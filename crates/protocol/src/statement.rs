@@ -269,3 +269,164 @@ pub(crate) mod hash_hex {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::roster::tests::{fresh, Office, FINGERPRINT, SERVER};
+
+    fn admit_of(s: &Statement) -> Admit {
+        match &s.act {
+            Act::Admit(a) => a.clone(),
+            Act::Revoke(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn signed_linked_and_every_field_is_bound() {
+        let mut office = Office::new();
+        let device = DeviceKeys::generate();
+        let s1 = office.admit(&device, "T03");
+        let s2 = office.revoke(&device, "T03");
+        assert_eq!((s1.counter, s1.prev), (1, [0; 32]));
+        assert_eq!((s2.counter, s2.prev), (2, s1.hash()));
+        assert_ne!(s1.hash(), s2.hash());
+        for s in [&s1, &s2] {
+            s.verify(&office.keys.id()).unwrap();
+            assert_eq!(s.device(), device.id());
+            assert_eq!(s.team(), "T03");
+            // JSON round trip, and the signed bytes are the JSON without the signature.
+            let json = serde_json::to_string(s).unwrap();
+            let back: Statement = serde_json::from_str(&json).unwrap();
+            assert_eq!(&back, s);
+            assert_eq!(serde_json::to_string(&back).unwrap(), json);
+            let signed = String::from_utf8(s.signed_bytes()).unwrap();
+            assert!(signed.starts_with(&format!("{{\"counter\":{},\"prev\":\"", s.counter)));
+            assert!(!signed.contains("office_signature"));
+        }
+        assert!(matches!(
+            s1.verify(&DeviceKeys::generate().id()),
+            Err(ProtocolError::NotSignedByOffice(_))
+        ));
+        // Each field changed after signing: refused, and the hash changes too.
+        let mut changed: Vec<Statement> = Vec::new();
+        for edit in 0..6 {
+            let mut s = s1.clone();
+            let mut a = admit_of(&s);
+            match edit {
+                0 => s.counter = 3,
+                1 => s.prev = [1; 32],
+                2 => s.at += 1,
+                3 => a.expires_at += 1,
+                4 => a.grants.pop().map(drop).unwrap(),
+                _ => a.server.push('x'),
+            }
+            if edit >= 3 {
+                s.act = Act::Admit(a);
+            }
+            changed.push(s);
+        }
+        let mut moved = s2.clone();
+        if let Act::Revoke(r) = &mut moved.act {
+            r.last_seq += 1;
+        }
+        changed.push(moved);
+        for s in changed {
+            assert!(
+                matches!(
+                    s.verify(&office.keys.id()),
+                    Err(ProtocolError::NotSignedByOffice(_))
+                ),
+                "{s:?}"
+            );
+            assert!(s.hash() != s1.hash() && s.hash() != s2.hash());
+        }
+        // A grant opens for its device only, at its epoch.
+        let grant = &admit_of(&s1).grants[0];
+        assert_eq!(grant.device, device.id());
+        assert_eq!(
+            grant.open(&device, "T03", 1).unwrap().bytes(),
+            office.key("T03", 1).bytes()
+        );
+        assert!(grant.open(&device, "T03", 2).is_none());
+        assert!(grant.open(&DeviceKeys::generate(), "T03", 1).is_none());
+        let garbled = Grant {
+            device: device.id(),
+            key: "not base64!".into(),
+        };
+        assert!(garbled.open(&device, "T03", 1).is_none());
+    }
+
+    #[test]
+    fn a_badly_shaped_statement_is_neither_issued_nor_accepted() {
+        let mut office = Office::new();
+        let good = office.admit_act(&fresh(), "T03", 1);
+        let with = |f: &dyn Fn(&mut Admit)| {
+            let mut a = match &good {
+                Act::Admit(a) => a.clone(),
+                Act::Revoke(_) => unreachable!(),
+            };
+            f(&mut a);
+            Act::Admit(a)
+        };
+        let mut bad_acts = vec![
+            with(&|a| a.team = "office".into()),
+            with(&|a| a.team = "T 03".into()),
+            with(&|a| a.team = String::new()),
+            with(&|a| a.epoch = 0),
+            with(&|a| a.server = "http://127.0.0.1:8443".into()),
+            with(&|a| a.server = format!("{SERVER}/ x")),
+            with(&|a| a.fingerprint = FINGERPRINT.to_uppercase()),
+            with(&|a| a.fingerprint = FINGERPRINT[1..].into()),
+            with(&|a| a.name = Some("\n".into())),
+            with(&|a| a.grants[0].key = "A".repeat(MAX_GRANT_TEXT + 1)),
+            with(&|a| a.grants = vec![a.grants[0].clone(); MAX_GRANTS + 1]),
+        ];
+        let device = DeviceKeys::generate();
+        office.admit(&device, "T03");
+        let mut revoke = match office.revoke_act(&device.id(), "T03", 2) {
+            Act::Revoke(r) => r,
+            Act::Admit(_) => unreachable!(),
+        };
+        revoke.earlier = "A".repeat(MAX_GRANT_TEXT + 1);
+        bad_acts.push(Act::Revoke(revoke));
+        for act in bad_acts {
+            assert!(
+                matches!(
+                    Statement::issue(&office.keys, 1, [0; 32], 1, act.clone()),
+                    Err(ProtocolError::Malformed(_))
+                ),
+                "{act:?}"
+            );
+            // Signed anyway (by hand): still refused, before its signature is checked.
+            let mut s = Statement::issue(&office.keys, 1, [0; 32], 1, good.clone()).unwrap();
+            s.act = act;
+            s.office_signature = office.keys.sign(ROSTER_DOMAIN, &s.signed_bytes());
+            assert!(matches!(
+                s.verify(&office.keys.id()),
+                Err(ProtocolError::Malformed(_))
+            ));
+        }
+        assert!(matches!(
+            Statement::issue(&office.keys, 0, [0; 32], 1, good.clone()),
+            Err(ProtocolError::Malformed(_))
+        ));
+        // Unknown fields, a short hash or an unknown act: the JSON does not parse.
+        let s = Statement::issue(&office.keys, 1, [0; 32], 1, good).unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        for bad in [
+            json.replacen("{\"counter\"", "{\"extra\":1,\"counter\"", 1),
+            json.replacen(&"0".repeat(64), &"0".repeat(62), 1),
+            json.replacen(
+                &"0".repeat(64),
+                &"0".repeat(64).to_uppercase().replace('0', "A"),
+                1,
+            ),
+            json.replacen("\"type\":\"admit\"", "\"type\":\"promote\"", 1),
+            json.replacen("\"expires_at\"", "\"expires\"", 1),
+        ] {
+            assert!(serde_json::from_str::<Statement>(&bad).is_err(), "{bad}");
+        }
+    }
+}
