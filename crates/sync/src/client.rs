@@ -79,7 +79,13 @@ impl Client {
     ) -> Result<JoinResponse, SyncError> {
         let body = serde_json::to_vec(admission).map_err(|e| SyncError::Protocol(e.to_string()))?;
         let response = self
-            .send(Some(keys), Method::POST, paths::JOIN, body, "application/json")
+            .send(
+                Some(keys),
+                Method::POST,
+                paths::JOIN,
+                body,
+                "application/json",
+            )
             .await?;
         self.json(response).await
     }
@@ -101,7 +107,13 @@ impl Client {
         let body =
             serde_json::to_vec(statements).map_err(|e| SyncError::Protocol(e.to_string()))?;
         let response = self
-            .send(Some(keys), Method::POST, paths::ROSTER, body, "application/json")
+            .send(
+                Some(keys),
+                Method::POST,
+                paths::ROSTER,
+                body,
+                "application/json",
+            )
             .await?;
         self.body(response).await.map(|_| ())
     }
@@ -119,10 +131,20 @@ impl Client {
     }
 
     /// The office hands the server a new receipt.
-    pub async fn post_receipt(&self, keys: &DeviceKeys, receipt: &Receipt) -> Result<(), SyncError> {
+    pub async fn post_receipt(
+        &self,
+        keys: &DeviceKeys,
+        receipt: &Receipt,
+    ) -> Result<(), SyncError> {
         let body = serde_json::to_vec(receipt).map_err(|e| SyncError::Protocol(e.to_string()))?;
         let response = self
-            .send(Some(keys), Method::POST, paths::RECEIPT, body, "application/json")
+            .send(
+                Some(keys),
+                Method::POST,
+                paths::RECEIPT,
+                body,
+                "application/json",
+            )
             .await?;
         self.body(response).await.map(|_| ())
     }
@@ -346,7 +368,6 @@ mod tests {
     #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
     use super::*;
     use cairn_crypto::{SealedChange, SealedKind};
-    use cairn_protocol::Invite;
 
     use crate::testing::server;
 
@@ -438,12 +459,9 @@ mod tests {
         let base = format!("https://{}", running.addr());
         let client = Client::new(&base, running.fingerprint()).unwrap();
         let keys = DeviceKeys::generate();
-        let invite =
-            Invite::issue(&office, "T1", &base, running.fingerprint(), unix_now() + 60).unwrap();
-        client
-            .enroll(&Enrollment::create(&keys, invite, None).unwrap())
-            .await
-            .unwrap();
+        let key = cairn_crypto::TeamKey::generate("T1", 1);
+        let admission = crate::testing::admission(&office, &keys, &key, &base, running.fingerprint());
+        client.join(&keys, &admission).await.unwrap();
         // Twice the burst: the server answers 429 with retry-after, the client waits it out.
         for _ in 0..4 {
             client.roster(&keys).await.unwrap();
@@ -453,7 +471,7 @@ mod tests {
         for seq in 1..=5 {
             let change = SealedChange::seal(
                 &keys,
-                &[],
+                &key,
                 SealedKind::CaseChange,
                 [1; 16],
                 seq,

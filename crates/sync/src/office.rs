@@ -106,9 +106,10 @@ pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admis
         }
     }
     let tag = device_tag(&device.signing.0);
-    if let Some(other) = roster.members().find(|m| {
-        m.team == to.team && m.id != device.signing && device_tag(&m.id.0) == tag
-    }) {
+    if let Some(other) = roster
+        .members()
+        .find(|m| m.team == to.team && m.id != device.signing && device_tag(&m.id.0) == tag)
+    {
         return Err(SyncError::AlreadyMember(format!(
             "device {} of team {} has the same reference tag {tag}; run `cairn init` again on the new device to get other keys",
             other.id.short(),

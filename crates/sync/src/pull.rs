@@ -83,7 +83,9 @@ pub(crate) async fn pull_step(
         if !page.more {
             receipt_step(link, vault, state, summary, versions, &roster).await?;
             state.delivery_warnings = delivery_warnings(vault, state, &roster)?;
-            summary.warnings.extend(state.delivery_warnings.iter().cloned());
+            summary
+                .warnings
+                .extend(state.delivery_warnings.iter().cloned());
             return Ok(());
         }
     }
@@ -121,9 +123,9 @@ async fn receipt_step(
     };
     let office = office_of(state)?;
     if let Err(e) = receipt.verify(&office.signing) {
-        summary
-            .warnings
-            .push(format!("the server served an office receipt that is not genuine: {e}"));
+        summary.warnings.push(format!(
+            "the server served an office receipt that is not genuine: {e}"
+        ));
     } else if receipt.counter < held {
         summary.warnings.push(format!(
             "the server served office receipt {}, older than receipt {held} this device holds",
@@ -159,7 +161,10 @@ fn delivery_warnings(
     }
     if let Some(receipt) = &state.receipt {
         for held in &receipt.held {
-            if !counted(&held.device) || (field && roster.member(&held.device).map(|m| &m.team) != Some(&vault.settings().team)) {
+            if !counted(&held.device)
+                || (field
+                    && roster.member(&held.device).map(|m| &m.team) != Some(&vault.settings().team))
+            {
                 continue;
             }
             let here = delivery

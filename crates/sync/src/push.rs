@@ -132,7 +132,7 @@ mod tests {
     #[tokio::test]
     async fn push_shrinks_batches_on_too_large_and_resends_nothing_acked() {
         let dir = tempfile::tempdir().unwrap();
-        let setup = Setup::start(dir.path(), &[("max_request_bytes", "10000")]).await;
+        let mut setup = Setup::start(dir.path(), &[("max_request_bytes", "10000")]).await;
         let mut device = setup.field(dir.path(), "a", "T1").await;
         for n in 0..5 {
             record(&mut device, n);

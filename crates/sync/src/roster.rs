@@ -93,6 +93,8 @@ pub(crate) async fn refresh_roster(
 ) -> Result<Roster, SyncError> {
     let served = retry(link.options, summary, || link.client.roster(vault.keys())).await?;
     let roster = apply_roster(vault, state, &served)?;
-    summary.warnings.extend(state.roster_warnings.iter().cloned());
+    summary
+        .warnings
+        .extend(state.roster_warnings.iter().cloned());
     Ok(roster)
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use cairn_crypto::{DeviceKeys, KeyFileCost, SecretString};
-use cairn_protocol::{unix_now, Invite, OfficeKeys};
+use cairn_protocol::{unix_now, DeviceLine, OfficeKeys};
 use cairn_vault::{Home, NewVault, Role, Vault};
 
 use crate::Options;
@@ -78,20 +78,50 @@ impl Setup {
         }
     }
 
-    /// A field vault of `team` joined to the server.
-    pub(crate) async fn field(&self, dir: &Path, name: &str, team: &str) -> Vault {
+    /// A field vault of `team` admitted by the office (which then syncs, so the server
+    /// learns the admission) and joined to the server.
+    pub(crate) async fn field(&mut self, dir: &Path, name: &str, team: &str) -> Vault {
         let mut device = vault(dir, name, Role::Field, team);
-        let invite = Invite::issue(
-            self.office.keys(),
-            team,
-            &self.url,
-            self.server.fingerprint(),
-            unix_now() + 600,
-        )
-        .unwrap();
-        crate::join(&mut device, invite, &Options::default())
+        let line = DeviceLine::new(device.keys(), Some(name.into())).unwrap();
+        let to = crate::AdmitTo {
+            team: team.into(),
+            server: self.url.clone(),
+            fingerprint: self.server.fingerprint().to_owned(),
+            expires_at: unix_now() + 600,
+        };
+        let admission = crate::admit(&mut self.office, &line, &to).unwrap();
+        crate::sync(&mut self.office, &Options::default(), &())
+            .await
+            .unwrap();
+        crate::join(&mut device, admission, &Options::default())
             .await
             .unwrap();
         device
     }
+}
+
+/// Statement 1 of a new chain: the office admits `device` into the team of `key`.
+pub(crate) fn admission(
+    office: &DeviceKeys,
+    device: &DeviceKeys,
+    key: &cairn_crypto::TeamKey,
+    server: &str,
+    fingerprint: &str,
+) -> cairn_protocol::Statement {
+    use cairn_protocol::{Act, Admit, DevicePublic, Grant, Statement};
+    let public = DevicePublic::from_keys(device);
+    let act = Act::Admit(Admit {
+        device: public.clone(),
+        name: None,
+        team: key.team().to_owned(),
+        epoch: key.epoch(),
+        grants: vec![
+            Grant::new(key, &public).unwrap(),
+            Grant::new(key, &DevicePublic::from_keys(office)).unwrap(),
+        ],
+        server: server.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        expires_at: unix_now() + 600,
+    });
+    Statement::issue(office, 1, [0; 32], unix_now(), act).unwrap()
 }
