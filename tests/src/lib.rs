@@ -242,7 +242,7 @@ impl Server {
             fingerprint,
         };
         server.restart();
-        // Keep the port across restarts: devices hold the URL from their invite.
+        // Keep the port across restarts: devices hold the URL from their admission.
         server.set_config(
             "listen",
             &format!("\"{}\"", server.url.trim_start_matches("https://")),
@@ -324,17 +324,36 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// An invite for `team`, issued by `office`, pointing at `url` (the server or a proxy).
-    pub fn invite(&self, office: &Device, team: &str, url: &str) -> String {
-        invite(office, team, url, &self.fingerprint, &[])
+    /// The office admits `device` into `team` (pointing it at `url`: the server or a proxy)
+    /// and syncs, so the server learns the admission; returns the admission line.
+    pub fn admit(&self, office: &Device, device: &Device, team: &str, url: &str) -> String {
+        admit(office, device, team, url, &self.fingerprint, &[])
+    }
+
+    /// Admits `device` into `team` and joins it through `url`.
+    pub fn join(&self, office: &Device, device: &Device, team: &str, url: &str) {
+        let admission = self.admit(office, device, team, url);
+        device.ok(&["join", &admission]);
     }
 }
 
-/// `cairn office invite` with any fingerprint and extra flags; returns the invite line.
-pub fn invite(office: &Device, team: &str, url: &str, fingerprint: &str, extra: &[&str]) -> String {
+/// `cairn id` on the device, `cairn office admit` with any fingerprint and extra flags, then
+/// `cairn sync` on the office (its first sync may fail if `url` leads nowhere); returns the
+/// admission line.
+pub fn admit(
+    office: &Device,
+    device: &Device,
+    team: &str,
+    url: &str,
+    fingerprint: &str,
+    extra: &[&str],
+) -> String {
+    let id = device.json(&["id", "--json"]);
+    let line = id["line"].as_str().expect("cairn id --json has a line").to_string();
     let mut args = vec![
         "office",
-        "invite",
+        "admit",
+        &line,
         "--team",
         team,
         "--server",
@@ -343,10 +362,10 @@ pub fn invite(office: &Device, team: &str, url: &str, fingerprint: &str, extra: 
         fingerprint,
     ];
     args.extend_from_slice(extra);
-    office.ok(&args).trim().to_string()
+    let admission = office.ok(&args).trim().to_string();
+    let _ = office.run(&["sync"]);
+    admission
 }
-
-impl Server {}
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -469,6 +488,22 @@ impl Device {
         )
         .expect("unlock")
     }
+
+    /// The team keys this device's vault holds, read as `cairn` would.
+    pub fn keyring(&self) -> cairn_crypto::Keyring {
+        cairn_vault::Home::new(self.home())
+            .open(&cairn_crypto::SecretString::from(PASSPHRASE.to_owned()))
+            .expect("open vault")
+            .keyring()
+            .clone()
+    }
+
+    /// The newest key this device holds of `team`.
+    pub fn team_key(&self, team: &str) -> cairn_crypto::TeamKey {
+        let ring = self.keyring();
+        let key = ring.newest(team).expect("a key of the team");
+        cairn_crypto::TeamKey::from_bytes(key.team(), key.epoch(), *key.bytes())
+    }
 }
 
 /// A hostile device: enrolled and synced like any other, but it seals whatever bytes it likes
@@ -476,7 +511,7 @@ impl Device {
 impl Device {
     /// The raw Automerge changes of case `id` as this device holds them (decrypted).
     pub fn raw_changes(&self, id: uuid::Uuid) -> Vec<Vec<u8>> {
-        let keys = self.keys();
+        let keys = self.keyring();
         let conn = rusqlite::Connection::open(self.home().join("vault.db")).expect("vault db");
         let mut stmt = conn
             .prepare("SELECT sealed FROM changes WHERE case_id = ?1")
@@ -492,10 +527,11 @@ impl Device {
         .collect()
     }
 
-    /// Seals `plain` (any bytes) as this device's next change to case `id`, readable by
-    /// `recipients`, and puts it in the outbox for the next `cairn sync` to push.
-    pub fn smuggle(&self, id: uuid::Uuid, plain: &[u8], recipients: &[cairn_crypto::Recipient]) {
+    /// Seals `plain` (any bytes) as this device's next change to case `id`, under its team's
+    /// newest key, and puts it in the outbox for the next `cairn sync` to push.
+    pub fn smuggle(&self, id: uuid::Uuid, plain: &[u8], team: &str) {
         let keys = self.keys();
+        let key = self.team_key(team);
         let conn = rusqlite::Connection::open(self.home().join("vault.db")).expect("vault db");
         let seq: i64 = conn
             .query_row(
@@ -506,7 +542,7 @@ impl Device {
             .expect("next seq");
         let sealed = cairn_crypto::SealedChange::seal(
             &keys,
-            recipients,
+            &key,
             cairn_crypto::SealedKind::CaseChange,
             *id.as_bytes(),
             seq as u64,
@@ -545,20 +581,20 @@ impl Device {
     }
 }
 
-/// A valid case change sealed by `keys` as change number `seq`, readable by `recipients`.
+/// A valid case change sealed by `keys` as change number `seq`, under team key `key`.
 pub fn sealed_case(
     keys: &cairn_crypto::DeviceKeys,
-    recipients: &[cairn_crypto::Recipient],
+    key: &cairn_crypto::TeamKey,
     seq: u64,
     marker: &str,
 ) -> cairn_crypto::SealedChange {
-    sealed_case_as(keys, recipients, seq, marker, uuid::Uuid::new_v4(), "T03")
+    sealed_case_as(keys, key, seq, marker, uuid::Uuid::new_v4(), "T03")
 }
 
 /// Like [`sealed_case`], creating case `id` with a reference of `team`.
 pub fn sealed_case_as(
     keys: &cairn_crypto::DeviceKeys,
-    recipients: &[cairn_crypto::Recipient],
+    key: &cairn_crypto::TeamKey,
     seq: u64,
     marker: &str,
     id: uuid::Uuid,
@@ -584,7 +620,7 @@ pub fn sealed_case_as(
     .expect("case");
     cairn_crypto::SealedChange::seal(
         keys,
-        recipients,
+        key,
         cairn_crypto::SealedKind::CaseChange,
         *id.as_bytes(),
         seq,
@@ -599,25 +635,32 @@ impl Server {
     pub fn inject(&self, change: &cairn_crypto::SealedChange) {
         let conn = rusqlite::Connection::open(self.srv().join("server.db")).expect("server db");
         conn.execute(
-            "INSERT INTO changes (author, seq, case_id, bytes) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO changes (author, seq, case_id, team, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
             rusqlite::params![
                 change.author.0.as_slice(),
                 change.seq as i64,
                 change.case_id.as_slice(),
+                change.team,
                 change.to_bytes()
             ],
         )
         .expect("inject");
     }
 
+    /// Runs SQL on the server's database, as a compromised server could.
+    pub fn edit_db(&self, sql: &str) {
+        let conn = rusqlite::Connection::open(self.srv().join("server.db")).expect("server db");
+        conn.execute_batch(sql).expect("edit server db");
+    }
+
     /// Serves an already stored change again under a new server number (a replay).
     pub fn replay(&self, author: &cairn_crypto::DeviceId, seq: u64) {
         let conn = rusqlite::Connection::open(self.srv().join("server.db")).expect("server db");
-        let (case_id, bytes): (Vec<u8>, Vec<u8>) = conn
+        let (case_id, team, bytes): (Vec<u8>, String, Vec<u8>) = conn
             .query_row(
-                "SELECT case_id, bytes FROM changes WHERE author = ?1 AND seq = ?2",
+                "SELECT case_id, team, bytes FROM changes WHERE author = ?1 AND seq = ?2",
                 rusqlite::params![author.0.as_slice(), seq as i64],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .expect("stored change");
         conn.execute(
@@ -626,8 +669,8 @@ impl Server {
         )
         .expect("delete");
         conn.execute(
-            "INSERT INTO changes (author, seq, case_id, bytes) VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![author.0.as_slice(), seq as i64, case_id, bytes],
+            "INSERT INTO changes (author, seq, case_id, team, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![author.0.as_slice(), seq as i64, case_id, team, bytes],
         )
         .expect("reinsert");
     }

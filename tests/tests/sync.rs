@@ -32,8 +32,7 @@ impl World {
 
     fn device_via(&self, team: &str, url: &str) -> Device {
         let device = Device::init(team);
-        let invite = self.server.invite(&self.office, team, url);
-        device.ok(&["join", &invite]);
+        self.server.join(&self.office, &device, team, url);
         device
     }
 }
@@ -236,19 +235,34 @@ fn a_faulty_link_reaches_the_same_state_with_nothing_twice() {
 }
 
 #[test]
-fn bad_invites_and_links_say_what_went_wrong() {
+fn bad_admissions_and_links_say_what_went_wrong() {
     let world = World::new();
     let device = Device::init("T03");
-    let invite = world.server.invite(&world.office, "T03", &world.server.url);
+    let admission = world
+        .server
+        .admit(&world.office, &device, "T03", &world.server.url);
 
-    let malformed = device.run(&["join", "cairn-invite-v1.bm90IGFuIGludml0ZQ"]);
+    let malformed = device.run(&["join", "cairn-admission-v2.bm90IGFuIGludml0ZQ"]);
     assert_eq!(malformed.code, 1, "{}", malformed.stderr);
-    assert!(malformed.stderr.contains("invite"), "{}", malformed.stderr);
+    assert!(malformed.stderr.contains("admission"), "{}", malformed.stderr);
 
-    // Forged: signed by another office.
+    // For another device: its keys are not this device's.
+    let second = Device::init("T03");
+    let run = second.run(&["join", &admission]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("another device"), "{}", run.stderr);
+
+    // Forged: signed by another office, which the server does not trust.
     let rogue = Device::office();
-    let forged = world.server.invite(&rogue, "T03", &world.server.url);
-    let run = device.run(&["join", &forged]);
+    let forged = cairn_e2e::admit(
+        &rogue,
+        &second,
+        "T03",
+        &world.server.url,
+        &world.server.fingerprint,
+        &[],
+    );
+    let run = second.run(&["join", &forged]);
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.to_lowercase().contains("office"),
@@ -258,8 +272,9 @@ fn bad_invites_and_links_say_what_went_wrong() {
 
     // Wrong fingerprint: another server's certificate.
     let other = Server::start(&world.office, &[]);
-    let pinned_elsewhere = cairn_e2e::invite(
+    let pinned_elsewhere = cairn_e2e::admit(
         &world.office,
+        &device,
         "T03",
         &world.server.url,
         &other.fingerprint,
@@ -274,14 +289,15 @@ fn bad_invites_and_links_say_what_went_wrong() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("https://{}", l.local_addr().expect("addr"))
     };
-    let nowhere = world.server.invite(&world.office, "T03", &closed);
+    let nowhere = world.server.admit(&world.office, &device, "T03", &closed);
     let run = device.run(&["join", &nowhere]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("cannot reach"), "{}", run.stderr);
 
     // Expired.
-    let expired = cairn_e2e::invite(
+    let expired = cairn_e2e::admit(
         &world.office,
+        &device,
         "T03",
         &world.server.url,
         &world.server.fingerprint,
@@ -292,16 +308,10 @@ fn bad_invites_and_links_say_what_went_wrong() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("expired"), "{}", run.stderr);
 
-    // Used: the first device joins, a second presenting the same invite is refused.
-    device.ok(&["join", &invite]);
-    let second = Device::init("T03");
-    let run = second.run(&["join", &invite]);
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("already been used") || run.stderr.contains("used"),
-        "{}",
-        run.stderr
-    );
+    // The genuine one joins, and joining again changes nothing.
+    device.ok(&["join", &admission]);
+    device.ok(&["join", &admission]);
+    assert!(sync_line(&device).starts_with("sent 0"));
 }
 
 #[test]
@@ -405,24 +415,21 @@ fn a_compromised_server_cannot_slip_in_forged_replayed_foreign_or_revoked_change
         .to_string();
     world.office.ok(&["office", "revoke", &lost_id]);
 
-    let b_pub = b.keys().public().recipient;
+    let t03 = a.team_key("T03");
     let a_keys = a.keys();
     // 1. A change claiming A as author, but not signed by A (its ciphertext altered).
-    let mut forged = cairn_e2e::sealed_case(&a_keys, std::slice::from_ref(&b_pub), 2, "forged");
+    let mut forged = cairn_e2e::sealed_case(&a_keys, &t03, 2, "forged");
     forged.ciphertext[50] ^= 1;
     world.server.inject(&forged);
     // 2. A change from a device nobody enrolled.
     let stranger = cairn_crypto::DeviceKeys::generate();
-    world.server.inject(&cairn_e2e::sealed_case(
-        &stranger,
-        std::slice::from_ref(&b_pub),
-        1,
-        "stranger",
-    ));
+    world
+        .server
+        .inject(&cairn_e2e::sealed_case(&stranger, &t03, 1, "stranger"));
     // 3. The revoked device's change made after its revocation (its key is on the lost device).
     world.server.inject(&cairn_e2e::sealed_case(
         &lost.keys(),
-        std::slice::from_ref(&b_pub),
+        &t03,
         2,
         "after revocation",
     ));
@@ -572,12 +579,13 @@ fn cases_recorded_before_joining_reach_the_office() {
         "--note",
         "before joining",
     ]);
-    let invite = world.server.invite(&world.office, "T03", &world.server.url);
-    device.ok(&["join", &invite]);
+    world
+        .server
+        .join(&world.office, &device, "T03", &world.server.url);
     assert!(sync_line(&device).starts_with("sent 1"));
     let line = sync_line(&world.office);
     assert!(
-        line.contains("received 1") && !line.contains("not encrypted"),
+        line.contains("received 1") && !line.contains("does not hold"),
         "{line}"
     );
     let case = world.office.json(&["case", "show", &reference]);
@@ -598,8 +606,8 @@ fn a_member_cannot_write_into_another_teams_case_and_blocks_nobody() {
         .and_then(|s| s.parse().ok())
         .expect("case id");
     // A T04 device files a "creation" under T03's case id, claiming it for team T04.
-    let office_pub = world.office.keys().public().recipient;
-    let forged = cairn_e2e::sealed_case_as(&evil.keys(), &[office_pub], 1, "hijack", id, "T04");
+    let forged =
+        cairn_e2e::sealed_case_as(&evil.keys(), &evil.team_key("T04"), 1, "hijack", id, "T04");
     world.server.inject(&forged);
     // A later, honest change must still get through.
     a.ok(&["case", "edit", &reference, "--note", "after the attempt"]);

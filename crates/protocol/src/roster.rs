@@ -188,6 +188,9 @@ impl Roster {
                     Some(m) if m.team != a.team || m.recipient != a.device.recipient => {
                         Some("the device is already a member with another team or keys".to_owned())
                     }
+                    Some(m) if m.revoked.is_some() => {
+                        Some("the device was revoked; admit a new device instead".to_owned())
+                    }
                     _ if a.epoch != expected => Some(format!(
                         "it grants epoch {} of team {} whose current epoch is {expected}",
                         a.epoch, a.team

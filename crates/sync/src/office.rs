@@ -97,6 +97,12 @@ pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admis
         return Err(SyncError::Protocol("the office cannot admit itself".into()));
     }
     if let Some(member) = roster.member(&device.signing) {
+        if member.revoked.is_some() {
+            return Err(SyncError::AlreadyMember(format!(
+                "device {} was revoked; it cannot be admitted again (run `cairn init` on a new vault)",
+                device.signing.short()
+            )));
+        }
         if member.team != to.team || member.recipient != device.recipient {
             return Err(SyncError::AlreadyMember(format!(
                 "device {} is already a member of team {}",
