@@ -244,7 +244,11 @@ fn bad_admissions_and_links_say_what_went_wrong() {
 
     let malformed = device.run(&["join", "cairn-admission-v2.bm90IGFuIGludml0ZQ"]);
     assert_eq!(malformed.code, 1, "{}", malformed.stderr);
-    assert!(malformed.stderr.contains("admission"), "{}", malformed.stderr);
+    assert!(
+        malformed.stderr.contains("admission"),
+        "{}",
+        malformed.stderr
+    );
 
     // For another device: its keys are not this device's.
     let second = Device::init("T03");
@@ -438,10 +442,10 @@ fn a_compromised_server_cannot_slip_in_forged_replayed_foreign_or_revoked_change
 
     let before = b.ok(&["case", "list", "--json"]);
     let line = sync_line(&b);
-    // The server shows a field device only its team's authors, so the stranger's change
-    // reaches the office alone (below).
-    assert!(line.contains("refused 2"), "{line}");
+    // The server routes by the team a change names, so the stranger's change reaches B too.
+    assert!(line.contains("refused 3"), "{line}");
     assert!(line.contains("does not verify"), "{line}");
+    assert!(line.contains("not admitted"), "{line}");
     assert!(line.contains("revoked"), "{line}");
     assert!(
         line.contains("received 0"),
@@ -462,7 +466,7 @@ fn a_compromised_server_cannot_slip_in_forged_replayed_foreign_or_revoked_change
 
     let office_line = sync_line(&world.office);
     assert!(office_line.contains("refused 3"), "{office_line}");
-    assert!(office_line.contains("not enrolled"), "{office_line}");
+    assert!(office_line.contains("not admitted"), "{office_line}");
     world.office.ok(&["check"]);
 }
 
