@@ -65,7 +65,11 @@ pub fn run() -> Result<(), CliError> {
         tablets.push(tablet);
     }
     sync(&mut office, &client)?;
-    for ((tablet, admission), name) in tablets.iter_mut().zip(admissions).zip(["tablet-1", "tablet-2"]) {
+    for ((tablet, admission), name) in tablets
+        .iter_mut()
+        .zip(admissions)
+        .zip(["tablet-1", "tablet-2"])
+    {
         client.join(tablet, admission, &Options::default())?;
         say(&format!(
             "{name} joined as device {}",

@@ -35,7 +35,7 @@ pub enum CryptoError {
     /// A locally encrypted record failed authentication.
     #[error("an encrypted record in the vault failed its integrity check ({0}); the vault file is damaged")]
     CorruptRecord(String),
-    /// A signed statement (invite, roster entry, request) does not verify.
+    /// A signed statement (roster statement, receipt, request) does not verify.
     #[error("refused: {0}")]
     BadStatement(String),
     /// A public key or recipient string does not parse.

@@ -156,7 +156,7 @@ impl DeviceKeys {
     }
 
     /// Signs `message` under a domain label (so a signature for one purpose is never valid
-    /// for another). Used for roster statements, invites and request authentication.
+    /// for another). Used for roster statements, receipts and request authentication.
     pub fn sign(&self, domain: &str, message: &[u8]) -> [u8; 64] {
         use ed25519_dalek::Signer;
         self.signing.sign(&labelled(domain, message)).to_bytes()

@@ -58,7 +58,7 @@ pub enum ErrorCode {
     Revoked,
     /// The device is not in the roster (403).
     NotEnrolled,
-    /// A signature does not verify (401 for a request, 400 for an enrollment).
+    /// A signature does not verify (401).
     BadSignature,
     /// The authorization header is missing or malformed (401).
     BadAuth,

@@ -11,7 +11,7 @@ pub enum ProtocolError {
     /// An admission was presented after its expiry time.
     #[error("the admission expired at {expired_at} (unix time); ask the office to admit this device again")]
     Expired {
-        /// When the invite stopped being valid, in Unix seconds.
+        /// When the admission stopped being valid, in Unix seconds.
         expired_at: u64,
     },
     /// An admission is for another device's keys.
@@ -23,7 +23,7 @@ pub enum ProtocolError {
     /// A statement, admission or receipt does not carry a valid signature by the office this side trusts.
     #[error("the {0} is not signed by this office's key; it was forged, damaged or issued by another office")]
     NotSignedByOffice(&'static str),
-    /// A device's signature (on an enrollment or a request) does not verify.
+    /// A device's signature (on a request) does not verify.
     #[error("the signature of {0} does not verify; it was forged or damaged")]
     BadSignature(String),
     /// The `authorization` header is missing or does not parse.

@@ -20,7 +20,7 @@ use crate::ProtocolError;
 
 const HEADER: &str = "cairn-office-v1";
 
-/// The office's public keys: the key that signs invites and revocations, and the recipient
+/// The office's public keys: the key that signs roster statements and receipts, and the recipient
 /// every sealed change is encrypted to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawOfficeKeys")]

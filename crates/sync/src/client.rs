@@ -460,7 +460,8 @@ mod tests {
         let client = Client::new(&base, running.fingerprint()).unwrap();
         let keys = DeviceKeys::generate();
         let key = cairn_crypto::TeamKey::generate("T1", 1);
-        let admission = crate::testing::admission(&office, &keys, &key, &base, running.fingerprint());
+        let admission =
+            crate::testing::admission(&office, &keys, &key, &base, running.fingerprint());
         client.join(&keys, &admission).await.unwrap();
         // Twice the burst: the server answers 429 with retry-after, the client waits it out.
         for _ in 0..4 {

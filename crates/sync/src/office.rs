@@ -158,6 +158,7 @@ pub async fn revoke(
         .members()
         .map(|m| m.id)
         .filter(|id| !roster.is_office(id))
+        .filter(|id| roster.may_connect(id).is_ok())
         .filter(|id| wanted.len() >= 8 && id.to_string().starts_with(&wanted))
         .collect();
     let device = match matches.as_slice() {
@@ -229,4 +230,59 @@ pub(crate) fn next_receipt(vault: &mut Vault) -> Result<Option<Receipt>, SyncErr
     state.receipt = Some(receipt.clone());
     vault.set_sync_state(&state)?;
     Ok(Some(receipt))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+    use cairn_crypto::{DeviceKeys, SealedChange};
+    use cairn_model::{Edit, Kind};
+
+    use super::*;
+    use crate::testing::vault;
+
+    /// A one-field edit, sealed, is the same size whatever the team's size: under 600 bytes
+    /// in a team of 12 devices and in one of 100.
+    #[test]
+    fn a_one_field_edit_takes_at_most_600_bytes_in_teams_of_12_and_100() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut office = vault(dir.path(), "office", Role::Office, "office");
+        let mut a = vault(dir.path(), "a", Role::Field, "T03");
+        let to = AdmitTo {
+            team: "T03".into(),
+            server: "https://127.0.0.1:1".into(),
+            fingerprint: "ab".repeat(32),
+            expires_at: unix_now() + 600,
+        };
+        let line = DeviceLine::new(a.keys(), None).unwrap();
+        let admission = admit(&mut office, &line, &to).unwrap();
+        let key = admission.open(a.keys(), unix_now()).unwrap();
+        a.add_keys([&key]).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let case = a.create_case(Kind::Killed, "KHR", &[], now).unwrap();
+        let mut members = 1;
+        let mut sizes = Vec::new();
+        for (team, sex) in [(12, "male"), (100, "female")] {
+            while members < team {
+                let other = DeviceLine::new(&DeviceKeys::generate(), None).unwrap();
+                admit(&mut office, &other, &to).unwrap();
+                members += 1;
+            }
+            let roster = stored_roster(&office.sync_state().unwrap()).unwrap();
+            assert_eq!(roster.members().filter(|m| m.team == "T03").count(), team);
+            let seq = a
+                .edit_case(&case.reference, &[Edit::set("person.sex", sex)], now)
+                .unwrap()
+                .unwrap();
+            let (_, bytes) = a.outbox(seq - 1, 1).unwrap().pop().unwrap();
+            let sealed = SealedChange::from_bytes(&bytes).unwrap();
+            assert_eq!((sealed.team.as_str(), sealed.epoch), ("T03", 1));
+            assert!(bytes.len() <= 600, "team of {team}: {} bytes", bytes.len());
+            sizes.push(bytes.len());
+        }
+        // Only the edit's own bytes differ (the value, the dependency on the previous edit),
+        // never the sealing: nothing in it grows with the team.
+        assert!(sizes[0].abs_diff(sizes[1]) <= 32, "{sizes:?}");
+        eprintln!("one-field edit sealed: team of 12 {} B, team of 100 {} B", sizes[0], sizes[1]);
+    }
 }

@@ -1,7 +1,7 @@
-//! TLS that trusts exactly one certificate: the one whose SHA-256 the invite carries.
+//! TLS that trusts exactly one certificate: the one whose SHA-256 the admission carries.
 //!
 //! The server's certificate is self-signed, so there is no CA to ask; the fingerprint, handed
-//! over in person with the invite, is the trust anchor. Handshake signatures are still verified
+//! over in person with the admission, is the trust anchor. Handshake signatures are still verified
 //! with rustls's own algorithms, so only the holder of that certificate's key can answer.
 
 use std::sync::Arc;

@@ -72,7 +72,8 @@ impl Vault {
         let tx = begin(conn, &path)?;
         // Re-read inside the transaction: another cairn process may have used a number.
         let mut settings = store::read_settings(&tx, cipher, &path)?;
-        let key = crate::keyring::sealing_key(&tx, cipher, keyring, &settings, &settings.team, &path)?;
+        let key =
+            crate::keyring::sealing_key(&tx, cipher, keyring, &settings, &settings.team, &path)?;
         let reference = Reference {
             place,
             team: settings.team.clone(),

@@ -46,12 +46,12 @@ pub enum VaultError {
         record: String,
     },
     /// An admission into another team than the one this device already recorded cases for.
-    #[error("this device recorded cases as team {have}; the admission is for team {invite}. Ask the office to admit it into {have}, or use a new vault")]
+    #[error("this device recorded cases as team {have}; the admission is for team {admitted}. Ask the office to admit it into {have}, or use a new vault")]
     TeamMismatch {
         /// The vault's team.
         have: String,
-        /// The invite's team.
-        invite: String,
+        /// The admission's team.
+        admitted: String,
     },
     /// No key of a team this vault must seal for.
     #[error("this vault holds no key of team {0}: the office holds a team's key once it admitted a device into it")]

@@ -21,9 +21,9 @@ use crate::{store, Vault, VaultError};
 /// Sync settings and progress, kept encrypted in the vault.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SyncState {
-    /// The server's URL, from the invite.
+    /// The server's URL, from the admission.
     pub server: Option<String>,
-    /// SHA-256 fingerprint of the server's TLS certificate, pinned from the invite.
+    /// SHA-256 fingerprint of the server's TLS certificate, pinned from the admission.
     pub fingerprint: Option<String>,
     /// The office's public keys in their text form (`cairn office pubkey`).
     pub office: Option<String>,
@@ -69,8 +69,8 @@ pub struct ApplyReport {
     pub duplicates: usize,
     /// Changes refused, with reasons.
     pub refused: Vec<Refused>,
-    /// Valid changes not encrypted to this device (sealed before its author knew it was in
-    /// the team); the office and their recipients hold them.
+    /// Valid changes sealed under a team key this device does not hold (another team's,
+    /// or an epoch it was never granted).
     pub unreadable: usize,
 }
 
@@ -94,13 +94,13 @@ impl Vault {
         if self.settings.team != team && self.own_log_len()? > 0 {
             return Err(VaultError::TeamMismatch {
                 have: self.settings.team.clone(),
-                invite: team.to_owned(),
+                admitted: team.to_owned(),
             });
         }
         Ok(())
     }
 
-    /// Adopts the team an invite names. Refused once this device has recorded anything under
+    /// Adopts the team an admission names. Refused once this device has recorded anything under
     /// another team, since its references carry the team.
     pub fn set_team(&mut self, team: &str) -> Result<(), VaultError> {
         self.check_team(team)?;

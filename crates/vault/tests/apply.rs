@@ -308,7 +308,12 @@ fn drafts_recorded_before_joining_are_sealed_again_under_the_team_key() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = vault(dir.path(), "c");
     let created = c
-        .create_case(Kind::Missing, "KHR", &[Edit::set("person.sex", "female")], now())
+        .create_case(
+            Kind::Missing,
+            "KHR",
+            &[Edit::set("person.sex", "female")],
+            now(),
+        )
         .unwrap();
     let epoch = |v: &Vault| {
         outbox(v)
@@ -330,18 +335,19 @@ fn drafts_recorded_before_joining_are_sealed_again_under_the_team_key() {
     let report = p.b.apply_page(&outbox(&c), 1, &team("T03")).unwrap();
     assert_eq!(report.applied, 1);
     // A change recorded after joining is sealed under the team key at once.
-    c.edit_case(&created.reference, &[Edit::set("person.sex", "male")], now())
-        .unwrap();
+    c.edit_case(
+        &created.reference,
+        &[Edit::set("person.sex", "male")],
+        now(),
+    )
+    .unwrap();
     assert_eq!(epoch(&c), [1, 1]);
 }
 
 #[test]
 fn delivery_shows_a_gap_in_an_authors_numbers() {
     let mut p = pair();
-    let created = p
-        .a
-        .create_case(Kind::Killed, "KHR", &[], now())
-        .unwrap();
+    let created = p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
     for sex in ["male", "female"] {
         p.a.edit_case(&created.reference, &[Edit::set("person.sex", sex)], now())
             .unwrap();
