@@ -1,7 +1,7 @@
 //! Office cold pull and no-op sync against a real TLS server on 127.0.0.1.
 //!
 //! Run: `cargo bench -p cairn-sync --bench cold_pull` (CAIRN_BENCH_CASES to change the 10,000).
-//! 20 field devices enroll and push sealed cases; then a fresh office vault pulls them all
+//! 20 field devices are admitted, join and push sealed cases; then a fresh office vault pulls them all
 //! through a byte-counting TCP proxy, so the bytes on the wire include TLS and HTTP.
 
 use std::net::SocketAddr;
@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use cairn_crypto::{DeviceKeys, KeyFileCost, SealedChange, SealedKind, SecretString};
 use cairn_model::{CaseDoc, Edit, Kind, Reference};
-use cairn_protocol::{unix_now, Enrollment, Invite, OfficeKeys};
+use cairn_protocol::{unix_now, DeviceLine, OfficeKeys};
 use cairn_sync::{sync, Client, Options};
 use cairn_vault::{Home, NewVault, Role};
 
@@ -60,17 +60,31 @@ fn main() {
     let fingerprint = server.fingerprint().to_owned();
     let direct = Client::new(&url, &fingerprint).expect("client");
 
-    // Field devices: enroll, then push their sealed cases.
-    let office_recipient: cairn_crypto::Recipient =
-        office_keys.recipient.parse().expect("office recipient");
+    // Field devices: the office admits them and hands the server its roster; each device
+    // joins, then pushes its sealed cases.
+    let to = cairn_sync::AdmitTo {
+        team: "T01".into(),
+        server: url.clone(),
+        fingerprint: fingerprint.clone(),
+        expires_at: unix_now() + 3600,
+    };
+    let devices: Vec<(DeviceKeys, cairn_protocol::Admission)> = (0..DEVICES)
+        .map(|_| {
+            let keys = DeviceKeys::generate();
+            let line = DeviceLine::new(&keys, None).expect("line");
+            let admission = cairn_sync::admit(&mut office, &line, &to).expect("admit");
+            (keys, admission)
+        })
+        .collect();
+    let chain = office.sync_state().expect("state").roster;
+    rt.block_on(direct.post_roster(office.keys(), &chain))
+        .expect("roster");
     let mut payload = 0u64;
     let per_device = cases / DEVICES;
-    for d in 0..DEVICES {
-        let keys = DeviceKeys::generate();
-        let invite = Invite::issue(office.keys(), "T01", &url, &fingerprint, unix_now() + 3600)
-            .expect("invite");
-        let enrollment = Enrollment::create(&keys, invite, None).expect("enrollment");
-        rt.block_on(direct.enroll(&enrollment)).expect("enroll");
+    for (d, (keys, admission)) in devices.iter().enumerate() {
+        rt.block_on(direct.join(keys, &admission.statement))
+            .expect("join");
+        let team_key = admission.open(keys, unix_now()).expect("team key");
         let mut batch = Vec::new();
         for n in 0..per_device {
             let reference = Reference {
@@ -99,8 +113,8 @@ fn main() {
             )
             .expect("case");
             let sealed = SealedChange::seal(
-                &keys,
-                std::slice::from_ref(&office_recipient),
+                keys,
+                &team_key,
                 SealedKind::CaseChange,
                 *id.as_bytes(),
                 n as u64 + 1,
@@ -111,12 +125,12 @@ fn main() {
             payload += sealed.len() as u64;
             batch.push(sealed);
             if batch.len() == 250 {
-                rt.block_on(direct.push(&keys, &batch)).expect("push");
+                rt.block_on(direct.push(keys, &batch)).expect("push");
                 batch.clear();
             }
         }
         if !batch.is_empty() {
-            rt.block_on(direct.push(&keys, &batch)).expect("push");
+            rt.block_on(direct.push(keys, &batch)).expect("push");
         }
     }
 

@@ -35,7 +35,6 @@ fn capture(c: &mut Criterion) {
     let edits = edits();
     let now = time::OffsetDateTime::now_utc();
     let keys = DeviceKeys::generate();
-    let office = DeviceKeys::generate().public().recipient;
     let reference = Reference {
         place: "KHR".into(),
         team: "T03".into(),
@@ -68,11 +67,12 @@ fn capture(c: &mut Criterion) {
         &edits,
     )
     .expect("bench case");
-    c.bench_function("crypto: seal one change to 2 recipients", |b| {
+    let team_key = cairn_crypto::TeamKey::generate("T03", 1);
+    c.bench_function("crypto: seal one change under the team key", |b| {
         b.iter(|| {
             SealedChange::seal(
                 &keys,
-                std::slice::from_ref(&office),
+                &team_key,
                 SealedKind::CaseChange,
                 [1; 16],
                 1,
