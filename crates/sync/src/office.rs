@@ -283,6 +283,9 @@ mod tests {
         // Only the edit's own bytes differ (the value, the dependency on the previous edit),
         // never the sealing: nothing in it grows with the team.
         assert!(sizes[0].abs_diff(sizes[1]) <= 32, "{sizes:?}");
-        eprintln!("one-field edit sealed: team of 12 {} B, team of 100 {} B", sizes[0], sizes[1]);
+        eprintln!(
+            "one-field edit sealed: team of 12 {} B, team of 100 {} B",
+            sizes[0], sizes[1]
+        );
     }
 }
