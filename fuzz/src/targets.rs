@@ -16,12 +16,12 @@ use std::sync::OnceLock;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use cairn_crypto::{unlock_keys, DeviceKeys, SealedChange, SecretString};
+use cairn_crypto::{unlock_keys, DeviceKeys, Keyring, SealedChange, SecretString, TeamKey};
 use cairn_model::{screen_change, CaseDoc, Edit, Kind, Reference};
 use cairn_protocol::{
-    decode_push, encode_push, validate_team, verify_request, EnrollResponse, Enrollment, ErrorBody,
-    ErrorCode, Invite, OfficeKeys, PullPage, PullQuery, PushResponse, Revocation, Roster,
-    Statement,
+    decode_push, encode_push, paths, reconcile, validate_team, verify_request, Act, Admission,
+    Admit, DeviceLine, DevicePublic, ErrorBody, ErrorCode, JoinResponse, OfficeKeys, PullPage,
+    PullQuery, PushResponse, Receipt, Roster, Statement,
 };
 
 /// What every target does: take any bytes, return without panicking.
@@ -32,7 +32,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sealed_change", sealed_change),
     ("pull_page", pull_page),
     ("push_body", push_body),
-    ("invite", invite),
+    ("admission", admission),
     ("roster", roster),
     ("server_json", server_json),
     ("request_auth", request_auth),
@@ -43,28 +43,38 @@ pub const TARGETS: &[(&str, Target)] = &[
 /// cost, so unlocking them is instant). They are test keys, not secrets.
 pub const FIXTURE_PASSPHRASE: &str = "cairn fuzz fixture, not a secret";
 
-/// The request time every `request_auth` seed is signed at (and the target checks against).
+/// The request time every `request_auth` seed is signed at (and the target checks against);
+/// also the time admissions are opened at.
 pub const REQUEST_TIME: u64 = 1_790_000_000;
 /// The method and path every `request_auth` input is checked as.
 pub const REQUEST_METHOD: &str = "POST";
 /// See [`REQUEST_METHOD`].
-pub const REQUEST_PATH: &str = "/v1/push";
+pub const REQUEST_PATH: &str = paths::PUSH;
+
+/// The team of the fixed device (and of [`held`]).
+pub const TEAM: &str = "T03";
+/// The server every fixed admission names.
+pub const SERVER: &str = "https://127.0.0.1:8443";
+/// The certificate fingerprint every fixed admission names.
+pub const FINGERPRINT: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+/// Far in the future, so fixed admissions are unexpired at [`REQUEST_TIME`].
+pub const EXPIRES: u64 = 4_000_000_000;
 
 /// The signature domain of sealed changes as [`DeviceKeys::sign`] spells it: it signs
 /// `domain || 0 || message`, which is exactly what a sealed change's signature covers
-/// (`"cairn sealed change v1\0" || header || ciphertext`). The `sealed_change` target uses it to
-/// re-sign mutated changes the way an enrolled attacker would sign his own, so that the
-/// fuzzer reaches the age decryption behind the signature check.
-const SEALED_DOMAIN: &str = "cairn sealed change v1";
+/// (`"cairn sealed change v2\0" || header || ciphertext`). The `sealed_change` target uses it to
+/// re-sign mutated changes the way an admitted attacker would sign his own, so that the
+/// fuzzer reaches the team-key decryption behind the signature check.
+const SEALED_DOMAIN: &str = "cairn sealed change v2";
 const SIGNATURE: usize = 64;
 
-/// The receiving device of every target: a fixed key, so that seeds sealed to it open.
+/// The receiving device of every target: a fixed key, so that seeds admitting it open.
 pub fn device() -> &'static DeviceKeys {
     static KEYS: OnceLock<DeviceKeys> = OnceLock::new();
     KEYS.get_or_init(|| fixture(include_bytes!("../fixtures/device.key")))
 }
 
-/// The office every roster, invite and revocation is checked against: a fixed key.
+/// The office every roster statement, admission and receipt is checked against: a fixed key.
 pub fn office() -> &'static DeviceKeys {
     static KEYS: OnceLock<DeviceKeys> = OnceLock::new();
     KEYS.get_or_init(|| fixture(include_bytes!("../fixtures/office.key")))
@@ -80,10 +90,71 @@ fn fixture(file: &[u8]) -> DeviceKeys {
     }
 }
 
+/// A fixed team key: its bytes follow from the team and epoch alone (test keys, not secrets),
+/// so seeds sealed under it open with [`keyring`] in any process.
+pub fn team_key(team: &str, epoch: u32) -> TeamKey {
+    let mut bytes = [0u8; 32];
+    let label = team.as_bytes();
+    for (i, b) in bytes.iter_mut().enumerate() {
+        let from_team = label.get(i % label.len().max(1)).copied().unwrap_or(0);
+        *b = from_team ^ (i as u8).wrapping_mul(37) ^ epoch.to_be_bytes()[i % 4];
+    }
+    TeamKey::from_bytes(team, epoch, bytes)
+}
+
+/// The teams and epochs of [`keyring`].
+pub const KEYRING: &[(&str, u32)] = &[(TEAM, 1), (TEAM, 2), ("T04", 1), ("office", 1)];
+
+/// The keys every sealed change is opened with: [`team_key`] of each of [`KEYRING`].
+pub fn keyring() -> &'static Keyring {
+    static RING: OnceLock<Keyring> = OnceLock::new();
+    RING.get_or_init(|| {
+        let mut ring = Keyring::default();
+        for (team, epoch) in KEYRING {
+            ring.insert(team_key(team, *epoch));
+        }
+        ring
+    })
+}
+
+/// The act admitting the fixed device into [`TEAM`] at epoch 1, granting nothing (a grant is
+/// an age file, random: without one the statement is the same in every process).
+fn held_act() -> Act {
+    Act::Admit(Admit {
+        device: DevicePublic::from_keys(device()),
+        name: Some("fixture device".into()),
+        team: TEAM.into(),
+        epoch: 1,
+        grants: Vec::new(),
+        server: SERVER.into(),
+        fingerprint: FINGERPRINT.into(),
+        expires_at: EXPIRES,
+    })
+}
+
+/// What the fixed device holds before it syncs: statement 1, the office admitting it
+/// ([`held_act`], signed by [`office`]; Ed25519 signatures are deterministic).
+pub fn held() -> &'static [Statement] {
+    static HELD: OnceLock<Vec<Statement>> = OnceLock::new();
+    HELD.get_or_init(
+        || match Statement::issue(office(), 1, [0; 32], 1_000, held_act()) {
+            Ok(s) => vec![s],
+            Err(e) => panic!("the fixed held statement does not issue: {e}"),
+        },
+    )
+}
+
+/// The roster [`held`] builds: the one a server holds when statements reach it.
+pub fn held_roster() -> &'static Roster {
+    static ROSTER: OnceLock<Roster> = OnceLock::new();
+    ROSTER.get_or_init(|| Roster::build(&OfficeKeys::from_keys(office()), held()))
+}
+
 /// A sealed change as a device receives it in a pull page or a server in a push:
-/// parse, verify, decrypt with the fixed device key.
-/// Then the same bytes re-signed by the fixed device (which is also a recipient), so that
-/// mutated ciphertexts reach age's decoder and mutated plaintexts reach Automerge's.
+/// parse, verify, decrypt with the fixed keyring.
+/// Then the same bytes re-signed by the fixed device, so that mutated ciphertexts (and
+/// mutated teams and epochs) reach the team-key decryption, and mutated plaintexts
+/// Automerge's decoder.
 pub fn sealed_change(data: &[u8]) {
     let Ok(sealed) = SealedChange::from_bytes(data) else {
         return;
@@ -113,7 +184,7 @@ pub fn sealed_change(data: &[u8]) {
 
 fn open_and_read(sealed: &SealedChange) {
     // What the plaintext holds is the `case_changes` target's business.
-    let _ = sealed.open(device());
+    let _ = sealed.open(keyring());
 }
 
 /// A pull page as the sync client decodes it, then each change in it as the vault parses
@@ -152,30 +223,53 @@ pub fn push_body(data: &[u8]) {
     }
 }
 
-/// The texts that come from the office: an invite line (pasted into `cairn join`, checked
-/// again by the server against its office key) and the office key file
-/// (`cairn-server init --office-key`), plus the team name check they share.
-pub fn invite(data: &[u8]) {
+/// The texts people paste between the office and devices: an admission line (from the office
+/// into `cairn join`), opened as the fixed device; a device line (`cairn id`, from a device
+/// into `cairn office admit`); the office key file (`cairn-server init --office-key`); and the
+/// team name check. Anything parsed must parse back from its own text.
+pub fn admission(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(invite) = Invite::parse(text) {
-        let _ = invite.verify(&office().id(), 0);
-        let again = Invite::parse(&invite.to_text());
+    if let Ok(admission) = Admission::parse(text) {
+        let again = Admission::parse(&admission.to_text());
         assert_eq!(
             again.as_ref(),
-            Ok(&invite),
-            "a parsed invite does not parse back"
+            Ok(&admission),
+            "a parsed admission does not parse back"
         );
-        // The JSON form (inside an enrollment) goes through the same parser.
-        if let Ok(json) = serde_json::to_string(&invite) {
-            let back = serde_json::from_str::<Invite>(&json).ok();
-            assert_eq!(
-                back.as_ref(),
-                Some(&invite),
-                "an invite's JSON form does not parse back"
-            );
+        if let Ok(admit) = admission.admit() {
+            let _ = admit.device.short_code();
         }
+        let _ = admission.open(device(), REQUEST_TIME);
+        // Its statement is what `cairn join` posts: its JSON goes through the server's parser.
+        let json = serde_json::to_vec(&admission.statement).unwrap_or_default();
+        let back = serde_json::from_slice::<Statement>(&json).ok();
+        assert_eq!(
+            back.as_ref(),
+            Some(&admission.statement),
+            "an admission's statement does not parse back from its JSON"
+        );
+        // The same statement as if the fixed office had signed it, so that mutated grants get
+        // past the signature into age's decoder.
+        let s = &admission.statement;
+        if let Ok(statement) = Statement::issue(office(), s.counter, s.prev, s.at, s.act.clone()) {
+            let resigned = Admission {
+                office: OfficeKeys::from_keys(office()),
+                statement,
+            };
+            let _ = resigned.open(device(), REQUEST_TIME);
+        }
+    }
+    if let Ok(line) = DeviceLine::parse(text) {
+        let again = DeviceLine::parse(&line.to_text());
+        assert_eq!(
+            again.as_ref(),
+            Ok(&line),
+            "a parsed device line does not parse back"
+        );
+        let _ = line.keys.short_code();
+        let _ = line.keys.age_recipient();
     }
     if let Ok(keys) = text.parse::<OfficeKeys>() {
         let again = keys.to_string().parse::<OfficeKeys>();
@@ -188,65 +282,121 @@ pub fn invite(data: &[u8]) {
     let _ = validate_team(text);
 }
 
-/// The roster as a device fetches it from `GET /v1/roster` (and as the server rebuilds it):
+/// The roster as a device fetches it from `GET /v2/roster` (and as the server rebuilds it):
 /// a JSON list of statements, each checked against the fixed office key, then every query
-/// a device or the server asks of the result. The result must not depend on the order of
-/// the statements.
+/// a device or the server asks of the result, the keys it grants the fixed device and the
+/// office, and [`reconcile`] as the fixed device holding [`held`]. The result must not depend
+/// on the order of the statements, the chain it keeps must rebuild to itself, and reconciling
+/// must never give the device a roster older than the one it holds.
 pub fn roster(data: &[u8]) {
     let Ok(mut statements) = serde_json::from_slice::<Vec<Statement>>(data) else {
         return;
     };
     let keys = OfficeKeys::from_keys(office());
-    let roster = Roster::build(&keys, &statements, 0);
+    let roster = Roster::build(&keys, &statements);
     for member in roster.members() {
         let _ = roster.may_write(&member.id, u64::MAX);
         let _ = roster.may_connect(&member.id);
-        let _ = roster.recipients_for_team(&member.team);
-        let _ = roster.readable_authors(&member.id);
+        let _ = roster.epoch(&member.team);
+        let _ = roster.is_office(&member.id);
     }
     let _ = roster.may_write(&device().id(), 1);
+    for s in &statements {
+        let _ = roster.place(s);
+    }
+    let _ = roster.keyring(device());
+    let _ = roster.keyring(office());
+
+    let rebuilt = Roster::build(&keys, roster.chain());
+    assert!(
+        rebuilt.chain() == roster.chain() && rebuilt.members().eq(roster.members()),
+        "the chain a roster keeps does not rebuild to the same roster"
+    );
+
+    let held_head = held_roster().head();
+    let kept = reconcile(&keys, held(), &statements);
+    let kept = Roster::build(&keys, &kept.statements);
+    assert!(
+        kept.head() >= held_head && kept.chain().starts_with(held_roster().chain()),
+        "reconcile gave up statements the device held"
+    );
+    // Arbitrary statements as the ones held: nothing to assert but no panic.
+    let _ = reconcile(&keys, &statements, held());
+
     statements.reverse();
-    let reversed = Roster::build(&keys, &statements, 0);
+    let reversed = Roster::build(&keys, &statements);
+    assert_eq!(
+        (reversed.head(), reversed.head_hash()),
+        (roster.head(), roster.head_hash()),
+        "the roster's chain depends on the order of its statements"
+    );
     assert!(
         roster.members().eq(reversed.members()),
         "the roster depends on the order of its statements"
     );
 }
 
-/// The JSON bodies a server takes from clients (`POST /v1/enroll`: an [`Enrollment`];
-/// `POST /v1/revoke`: a [`Revocation`]; the pull query string), each checked as the server
-/// checks it, and the JSON answers a device takes from the server ([`PushResponse`],
-/// [`EnrollResponse`], [`ErrorBody`]). Every input is tried as each of them.
+/// The JSON bodies a server takes from clients (`POST /v2/join`: a [`Statement`] admitting
+/// the requester; `POST /v2/roster`: a list of statements to append; `POST /v2/receipt`: a
+/// [`Receipt`]; the pull query string), each checked as the server checks it, placed against
+/// the roster of [`held`]; and the JSON answers a device takes from the server
+/// ([`PushResponse`], [`JoinResponse`], [`ErrorBody`]; a [`Receipt`] from `GET /v2/receipt`).
+/// Every input is tried as each of them; what parses must parse back from its own JSON.
 pub fn server_json(data: &[u8]) {
     let office = office().id();
-    if let Ok(enrollment) = serde_json::from_slice::<Enrollment>(data) {
-        let _ = enrollment.device_id().tag();
-        let _ = enrollment.verify(&office);
-        let _ = enrollment.invite.verify(&office, 0);
-        let json = serde_json::to_vec(&enrollment).unwrap_or_default();
-        let back = serde_json::from_slice::<Enrollment>(&json).ok();
+    let roster = held_roster();
+    if let Ok(statement) = serde_json::from_slice::<Statement>(data) {
+        let _ = statement.verify(&office);
+        let _ = (statement.device().tag(), statement.team(), statement.hash());
+        if let Act::Admit(admit) = &statement.act {
+            let _ = admit.device.short_code();
+        }
+        let _ = roster.place(&statement);
+        let json = serde_json::to_vec(&statement).unwrap_or_default();
+        let back = serde_json::from_slice::<Statement>(&json).ok();
         assert_eq!(
             back.as_ref(),
-            Some(&enrollment),
-            "an enrollment does not parse back"
+            Some(&statement),
+            "a statement does not parse back"
         );
     }
-    if let Ok(revocation) = serde_json::from_slice::<Revocation>(data) {
-        let _ = revocation.verify(&office);
-        let json = serde_json::to_vec(&revocation).unwrap_or_default();
-        let back = serde_json::from_slice::<Revocation>(&json).ok();
+    if let Ok(statements) = serde_json::from_slice::<Vec<Statement>>(data) {
+        for s in &statements {
+            let _ = roster.place(s);
+        }
+        let json = serde_json::to_vec(&statements).unwrap_or_default();
+        let back = serde_json::from_slice::<Vec<Statement>>(&json).ok();
         assert_eq!(
             back.as_ref(),
-            Some(&revocation),
-            "a revocation does not parse back"
+            Some(&statements),
+            "a list of statements does not parse back"
+        );
+    }
+    if let Ok(receipt) = serde_json::from_slice::<Receipt>(data) {
+        let _ = receipt.verify(&office);
+        let _ = receipt.upto(&device().id());
+        let json = serde_json::to_vec(&receipt).unwrap_or_default();
+        let back = serde_json::from_slice::<Receipt>(&json).ok();
+        assert_eq!(
+            back.as_ref(),
+            Some(&receipt),
+            "a receipt does not parse back"
         );
     }
     if let Ok(query) = std::str::from_utf8(data) {
-        // What axum's `Query` extractor does with the query string of `GET /v1/pull`.
+        // What axum's `Query` extractor does with the query string of `GET /v2/pull`.
         let _ = serde_urlencoded::from_str::<PullQuery>(query);
     }
     let _ = serde_json::from_slice::<PushResponse>(data);
-    let _ = serde_json::from_slice::<EnrollResponse>(data);
+    if let Ok(joined) = serde_json::from_slice::<JoinResponse>(data) {
+        let json = serde_json::to_vec(&joined).unwrap_or_default();
+        let back = serde_json::from_slice::<JoinResponse>(&json).ok();
+        assert_eq!(
+            back.as_ref(),
+            Some(&joined),
+            "a join answer does not parse back"
+        );
+    }
     if let Ok(error) = serde_json::from_slice::<ErrorBody>(data) {
         let _ = ErrorCode::parse(&error.code).map(ErrorCode::http_status);
     }

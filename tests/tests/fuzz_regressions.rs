@@ -90,8 +90,8 @@ fn push_body() {
 }
 
 #[test]
-fn invite() {
-    replay("invite");
+fn admission() {
+    replay("admission");
 }
 
 #[test]
@@ -112,4 +112,40 @@ fn request_auth() {
 #[test]
 fn case_changes() {
     replay("case_changes");
+}
+
+/// The v2 seeds kept as regression inputs (written by `seeds --regressions`) are genuine: they
+/// get past the signature checks to the decryption behind them, so the targets replay more
+/// than refusals. Fails if the fixture keys or a wire format change under them.
+#[test]
+fn the_v2_seeds_get_past_the_signatures() {
+    use cairn_crypto::SealedChange;
+    use cairn_protocol::{Admission, OfficeKeys, Roster, Statement};
+
+    let read = |target: &str, seed: &str| {
+        let path = regressions().join(target).join(seed);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let sealed = SealedChange::from_bytes(&read("sealed_change", "v2-seed-00")).expect("parse");
+    assert!(
+        sealed.open(targets::keyring()).is_ok(),
+        "sealed_change/v2-seed-00 does not open"
+    );
+
+    let text = String::from_utf8(read("admission", "v2-seed-00")).expect("text");
+    let admission = Admission::parse(&text).expect("admission/v2-seed-00 parses");
+    let key = admission
+        .open(targets::device(), targets::REQUEST_TIME)
+        .expect("admission/v2-seed-00 opens for the fixed device");
+    assert_eq!((key.team(), key.epoch()), (targets::TEAM, 1));
+
+    let statements: Vec<Statement> =
+        serde_json::from_slice(&read("roster", "v2-seed-02")).expect("roster/v2-seed-02 parses");
+    let roster = Roster::build(&OfficeKeys::from_keys(targets::office()), &statements);
+    assert_eq!(roster.head(), 5, "{:?}", roster.problems);
+    let ring = roster.keyring(targets::device());
+    assert!(
+        ring.get(targets::TEAM, 1).is_some() && ring.get(targets::TEAM, 2).is_some(),
+        "roster/v2-seed-02 grants the fixed device T03's keys: {ring:?}"
+    );
 }

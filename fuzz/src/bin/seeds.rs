@@ -2,28 +2,33 @@
 //! every fuzz target: `fuzz/corpus/<target>/seed-*`. Existing seeds are overwritten; other
 //! corpus files are left alone.
 //!
+//! `seeds --regressions` writes the same seeds as regression inputs instead:
+//! `fuzz/regressions/<target>/v2-seed-*` (the v1 `seed-*` there stay, as inputs that must
+//! simply be refused without a panic).
+//!
 //! `seeds --fixtures` instead writes the fixed test keys `fuzz/fixtures/{device,office}.key`
 //! (only if they are missing: every seed and regression input depends on them).
 
 use std::path::PathBuf;
 
-use cairn_crypto::{lock_keys, DeviceKeys, KeyFileCost, SealedChange, SealedKind, SecretString};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use cairn_crypto::{
+    lock_keys, DeviceId, DeviceKeys, KeyFileCost, SealedChange, SealedKind, SecretString, TeamKey,
+};
 use cairn_fuzz::targets::{
-    case_fixture, case_input, device, office, CASE_MUTATE, CASE_NEW, CASE_WITH_CREATION,
-    FIXTURE_PASSPHRASE, REQUEST_METHOD, REQUEST_PATH, REQUEST_TIME,
+    case_fixture, case_input, device, held, office, team_key, CASE_MUTATE, CASE_NEW,
+    CASE_WITH_CREATION, EXPIRES, FINGERPRINT, FIXTURE_PASSPHRASE, KEYRING, REQUEST_METHOD,
+    REQUEST_PATH, REQUEST_TIME, SERVER, TEAM,
 };
 use cairn_model::{CaseDoc, Edit, Kind, Reference};
 use cairn_protocol::{
-    encode_push, sign_request, EnrollResponse, Enrollment, ErrorBody, ErrorCode, Invite,
-    OfficeKeys, Outcome, PullPage, PushResponse, PushResult, Revocation, Statement,
+    encode_push, paths, sign_request, Act, Admission, Admit, DeviceLine, DevicePublic, ErrorBody,
+    ErrorCode, Grant, Held, JoinResponse, OfficeKeys, Outcome, PullPage, PushResponse, PushResult,
+    Receipt, Revoke, Statement,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-const FP: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-const SERVER: &str = "https://127.0.0.1:8443";
-/// Far in the future, so seeded invites are unexpired whatever the fuzz target's clock.
-const EXPIRES: u64 = 4_000_000_000;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -41,7 +46,7 @@ fn main() {
     );
     pulls(&sealed);
     pushes(&sealed);
-    invites();
+    admissions();
     rosters();
     server_json();
     requests();
@@ -66,10 +71,14 @@ fn fixtures() {
 }
 
 fn write(target: &str, inputs: Vec<Vec<u8>>) {
-    let dir = root().join("corpus").join(target);
+    let (dir, prefix) = if std::env::args().any(|a| a == "--regressions") {
+        (root().join("regressions").join(target), "v2-seed")
+    } else {
+        (root().join("corpus").join(target), "seed")
+    };
     std::fs::create_dir_all(&dir).expect("create corpus folder");
     for (i, input) in inputs.iter().enumerate() {
-        std::fs::write(dir.join(format!("seed-{i:02}")), input).expect("write seed");
+        std::fs::write(dir.join(format!("{prefix}-{i:02}")), input).expect("write seed");
     }
     println!("{target}: {} seeds in {}", inputs.len(), dir.display());
 }
@@ -121,19 +130,21 @@ fn case_history(author: &DeviceKeys, number: u32) -> (Uuid, Vec<Vec<u8>>) {
     (id, changes)
 }
 
-/// Sealed changes to the fixed device: by another member, by the device itself, by the
-/// office; one sealed to the office alone (unreadable here); one tiny.
+/// Sealed changes the fixed keyring opens (every team and epoch of it; by another member,
+/// by the device itself, by the office); one under a key it lacks; one under a draft key
+/// (epoch 0); one tiny.
 fn sealed_changes() -> Vec<SealedChange> {
     let me = device();
     let other = DeviceKeys::generate();
-    let to_me = [me.public().recipient, office().public().recipient];
     let mut out = Vec::new();
-    for (author, number) in [(&other, 1), (me, 2), (office(), 3)] {
+    let authors = [(&other, 1), (me, 2), (office(), 3)];
+    for (i, (author, number)) in authors.into_iter().enumerate() {
         let (id, changes) = case_history(author, number);
         for (seq, plain) in changes.iter().enumerate().take(3) {
+            let (team, epoch) = KEYRING[(i + seq) % KEYRING.len()];
             let sealed = SealedChange::seal(
                 author,
-                &to_me,
+                &team_key(team, epoch),
                 SealedKind::CaseChange,
                 *id.as_bytes(),
                 seq as u64 + 1,
@@ -144,19 +155,29 @@ fn sealed_changes() -> Vec<SealedChange> {
         }
     }
     let (id, changes) = case_history(&other, 4);
+    for key in [TeamKey::generate(TEAM, 3), TeamKey::generate(TEAM, 0)] {
+        out.push(
+            SealedChange::seal(
+                &other,
+                &key,
+                SealedKind::CaseChange,
+                *id.as_bytes(),
+                9,
+                &changes[0],
+            )
+            .expect("seal"),
+        );
+    }
     out.push(
         SealedChange::seal(
             &other,
-            &[office().public().recipient],
+            &team_key(TEAM, 1),
             SealedKind::CaseChange,
-            *id.as_bytes(),
-            9,
-            &changes[0],
+            [7; 16],
+            1,
+            b"x",
         )
         .expect("seal"),
-    );
-    out.push(
-        SealedChange::seal(&other, &[], SealedKind::CaseChange, [7; 16], 1, b"x").expect("seal"),
     );
     out
 }
@@ -174,7 +195,7 @@ fn pulls(sealed: &[SealedChange]) {
             .map(|(i, s)| (next - (n - i) as u64 + 1, s.to_bytes()))
             .collect(),
     };
-    let pages = vec![
+    let pages = [
         PullPage::default(),
         page(0, 1, false, 0, 1),
         page(3, 12, true, 0, 3),
@@ -203,95 +224,218 @@ fn pushes(sealed: &[SealedChange]) {
     );
 }
 
-fn invite_for(team: &str) -> Invite {
-    Invite::issue(office(), team, SERVER, FP, EXPIRES).expect("issue an invite")
+/// Statements signed by `office` in a chain: each numbered and linked after the one before.
+struct Chain<'a> {
+    office: &'a DeviceKeys,
+    statements: Vec<Statement>,
 }
 
-fn invites() {
-    let other_office = DeviceKeys::generate();
+impl<'a> Chain<'a> {
+    /// A chain by the fixed office starting with [`held`], as the fixed device holds it.
+    fn held() -> Chain<'static> {
+        Chain {
+            office: office(),
+            statements: held().to_vec(),
+        }
+    }
+
+    fn empty(office: &'a DeviceKeys) -> Chain<'a> {
+        Chain {
+            office,
+            statements: Vec::new(),
+        }
+    }
+
+    fn issue(&mut self, act: Act) -> Statement {
+        let prev = self.statements.last().map_or([0; 32], Statement::hash);
+        let counter = self.statements.len() as u64 + 1;
+        let s = Statement::issue(self.office, counter, prev, 1_000 + counter, act)
+            .expect("issue a statement");
+        self.statements.push(s.clone());
+        s
+    }
+}
+
+fn public(keys: &DeviceKeys) -> DevicePublic {
+    DevicePublic::from_keys(keys)
+}
+
+/// An act admitting `device` into `team` at `epoch`, its fixed key granted to `to`.
+fn admit(device: &DevicePublic, team: &str, epoch: u32, to: &[&DevicePublic]) -> Act {
+    let key = team_key(team, epoch);
+    Act::Admit(Admit {
+        device: device.clone(),
+        name: Some("tablet".into()),
+        team: team.into(),
+        epoch,
+        grants: to
+            .iter()
+            .map(|d| Grant::new(&key, d).expect("grant"))
+            .collect(),
+        server: SERVER.into(),
+        fingerprint: FINGERPRINT.into(),
+        expires_at: EXPIRES,
+    })
+}
+
+/// An act revoking `device` from `team`, which moves to `epoch`, granted to `to`.
+fn revoke(device: DeviceId, team: &str, epoch: u32, last_seq: u64, to: &[&DevicePublic]) -> Act {
+    let key = team_key(team, epoch);
+    let earlier = key
+        .wrap_earlier(&team_key(team, epoch.saturating_sub(1)))
+        .expect("wrap the earlier key");
+    Act::Revoke(Revoke {
+        device,
+        last_seq,
+        team: team.into(),
+        epoch,
+        grants: to
+            .iter()
+            .map(|d| Grant::new(&key, d).expect("grant"))
+            .collect(),
+        earlier: STANDARD.encode(earlier),
+    })
+}
+
+/// The fixed device's admission into T03 after another device's, with the office's keys.
+fn admission_for(device: &DevicePublic, office: &DeviceKeys, expires_at: u64) -> Admission {
+    let mut chain = Chain::empty(office);
+    let other = public(&DeviceKeys::generate());
+    let o = public(office);
+    chain.issue(admit(&other, TEAM, 1, &[&other, &o]));
+    let act = match admit(device, TEAM, 1, &[device, &o]) {
+        Act::Admit(a) => Act::Admit(Admit { expires_at, ..a }),
+        revoke => revoke,
+    };
+    Admission {
+        office: OfficeKeys::from_keys(office),
+        statement: chain.issue(act),
+    }
+}
+
+fn admissions() {
+    let d = public(device());
+    let office_keys = OfficeKeys::from_keys(office());
     let inputs = vec![
-        invite_for("T03").to_text(),
-        format!("  {}\n", invite_for("field_team-2").to_text()),
-        Invite::issue(&other_office, "T03", "https://cairn.example.org", FP, 1)
-            .expect("issue")
+        admission_for(&d, office(), EXPIRES).to_text(),
+        format!("  {}\n", admission_for(&d, office(), EXPIRES).to_text()),
+        admission_for(&public(&DeviceKeys::generate()), office(), EXPIRES).to_text(),
+        admission_for(&d, office(), 1).to_text(),
+        admission_for(&d, &DeviceKeys::generate(), EXPIRES).to_text(),
+        DeviceLine::new(device(), Some("tablet 2".into()))
+            .expect("device line")
             .to_text(),
-        OfficeKeys::from_keys(office()).to_string(),
         format!(
-            "\n  {}\n",
-            OfficeKeys::from_keys(office())
-                .to_string()
-                .replace(' ', "   ")
+            " {}\n",
+            DeviceLine::new(&DeviceKeys::generate(), None)
+                .expect("device line")
+                .to_text()
         ),
-        "T03".into(),
+        office_keys.to_string(),
+        format!("\n  {}\n", office_keys.to_string().replace(' ', "   ")),
+        TEAM.into(),
     ];
     write(
-        "invite",
+        "admission",
         inputs.into_iter().map(String::into_bytes).collect(),
     );
 }
 
-fn enroll(device: &DeviceKeys, team: &str, name: Option<&str>) -> Enrollment {
-    Enrollment::create(device, invite_for(team), name.map(str::to_owned)).expect("enroll")
+/// The chains of statements, all by the fixed office, most after [`held`].
+fn chains() -> Vec<Vec<Statement>> {
+    let (a, b, c) = (
+        public(&DeviceKeys::generate()),
+        public(&DeviceKeys::generate()),
+        public(&DeviceKeys::generate()),
+    );
+    let (d, o) = (public(device()), public(office()));
+    // 1 held, 2 A into T03, 3 B into T04, 4 A revoked (T03 to epoch 2), 5 C into T03.
+    let mut good = Chain::held();
+    good.issue(admit(&a, TEAM, 1, &[&a, &d, &o]));
+    good.issue(admit(&b, "T04", 1, &[&b, &o]));
+    good.issue(revoke(a.signing, TEAM, 2, 5, &[&d, &o]));
+    good.issue(admit(&c, TEAM, 2, &[&c, &d, &o]));
+    let good = good.statements;
+
+    // Another statement 2: two versions of one number.
+    let mut twin = Chain::held();
+    twin.issue(admit(&c, TEAM, 1, &[&c, &o]));
+    let mut twins = good.clone();
+    twins.push(twin.statements[1].clone());
+
+    // Acts that contradict the roster: each in the chain, none taking effect.
+    let mut odd = Chain::held();
+    odd.issue(admit(&o, TEAM, 1, &[&o]));
+    odd.issue(admit(&d, "T04", 1, &[&d, &o]));
+    odd.issue(revoke(b.signing, TEAM, 2, 0, &[&o]));
+    odd.issue(revoke(d.signing, TEAM, 5, 3, &[&o]));
+    odd.issue(admit(&a, TEAM, 3, &[&a, &o]));
+    odd.issue(revoke(d.signing, TEAM, 2, 0, &[&o]));
+    odd.issue(admit(&d, TEAM, 2, &[&d, &o]));
+
+    // A chain that does not start with what the device holds.
+    let mut other = Chain::empty(office());
+    other.issue(admit(&a, TEAM, 1, &[&a, &o]));
+    other.issue(admit(&b, TEAM, 1, &[&b, &d, &o]));
+
+    // A statement by another office, and one whose signature is broken.
+    let intruder = DeviceKeys::generate();
+    let foreign = vec![Chain::empty(&intruder).issue(admit(&public(&intruder), TEAM, 1, &[&o]))];
+    let mut unsigned = good[1].clone();
+    unsigned.office_signature[0] ^= 1;
+
+    let mut reversed = good.clone();
+    reversed.reverse();
+    let mut doubled = good[..3].to_vec();
+    doubled.extend_from_slice(&good[..3]);
+    vec![
+        Vec::new(),
+        held().to_vec(),
+        good.clone(),
+        reversed,
+        twins,
+        vec![good[0].clone(), good[2].clone(), good[3].clone()],
+        odd.statements,
+        other.statements,
+        foreign,
+        vec![good[0].clone(), unsigned, good[2].clone()],
+        doubled,
+    ]
 }
 
 fn rosters() {
-    let (a, b, c) = (
-        DeviceKeys::generate(),
-        DeviceKeys::generate(),
-        DeviceKeys::generate(),
-    );
-    let ea = enroll(&a, "T03", Some("tablet 1"));
-    let eb = enroll(&b, "T03", None);
-    let ec = enroll(&c, "T04", Some("phone"));
-    let revoke_b = Revocation::issue(office(), b.id(), 5, 1_790_000_000);
-    let revoke_b_lower = Revocation::issue(office(), b.id(), 2, 1_790_000_100);
-    let revoke_office = Revocation::issue(office(), office().id(), 0, 0);
-    // One invite used by two devices; one device in two teams.
-    let shared = invite_for("T03");
-    let twice_a = Enrollment::create(&a, shared.clone(), None).expect("enroll");
-    let twice_c = Enrollment::create(&c, shared, None).expect("enroll");
-    let other_team = enroll(&a, "T05", None);
-    // The same device and invite under two names (both signed by the device).
-    let invite = invite_for("T03");
-    let named_1 = Enrollment::create(&b, invite.clone(), Some("first".into())).expect("enroll");
-    let named_2 = Enrollment::create(&b, invite, Some("second".into())).expect("enroll");
-    let e = Statement::Enrollment;
-    let r = Statement::Revocation;
-    let sets: Vec<Vec<Statement>> = vec![
-        vec![],
-        vec![e(ea.clone())],
-        vec![
-            e(ea.clone()),
-            e(eb.clone()),
-            e(ec.clone()),
-            r(revoke_b.clone()),
-        ],
-        vec![
-            r(revoke_b.clone()),
-            e(eb.clone()),
-            r(revoke_b_lower),
-            r(revoke_office),
-            e(ea.clone()),
-        ],
-        vec![e(twice_a), e(twice_c), e(eb.clone())],
-        vec![e(ea), e(other_team), e(ec)],
-        vec![e(named_1), e(named_2)],
-    ];
     write(
         "roster",
-        sets.iter()
+        chains()
+            .iter()
             .map(|s| serde_json::to_vec(s).expect("json"))
             .collect(),
     );
 }
 
 fn server_json() {
-    let device = DeviceKeys::generate();
     let json = |v: &dyn erased::Json| v.json();
+    let chains = chains();
+    let good = &chains[2];
+    let d = device().id();
+    let a = DeviceKeys::generate().id();
     let inputs = vec![
-        json(&enroll(&device, "T03", Some("tablet 2"))),
-        json(&enroll(&device, "T03", None)),
-        json(&Revocation::issue(office(), device.id(), 41, 1_790_000_000)),
+        // POST /v2/join: the statement of an admission.
+        json(&admission_for(&public(device()), office(), EXPIRES).statement),
+        json(&good[1]),
+        json(&good[3]),
+        json(&held()[0]),
+        // POST /v2/roster: statements to append.
+        json(&good[1..3].to_vec()),
+        json(good),
+        // POST and GET /v2/receipt.
+        json(&Receipt::issue(
+            office(),
+            3,
+            REQUEST_TIME,
+            vec![Held { device: d, upto: 7 }, Held { device: a, upto: 2 }],
+        )),
+        json(&Receipt::issue(office(), 1, REQUEST_TIME, Vec::new())),
         b"after=5&limit=10".to_vec(),
         b"after=0".to_vec(),
         json(&PushResponse {
@@ -309,13 +453,18 @@ fn server_json() {
             ],
             acked: 1,
         }),
-        json(&EnrollResponse {
-            team: "T03".into(),
-            device: device.id().to_string(),
+        json(&JoinResponse {
+            team: TEAM.into(),
+            device: d.to_string(),
         }),
         json(&ErrorBody {
-            code: ErrorCode::TagTaken.as_str().into(),
-            message: "another device of the team has this tag".into(),
+            code: ErrorCode::AdmissionExpired.as_str().into(),
+            message: "the admission expired; ask the office to admit this device again".into(),
+        }),
+        json(&ErrorBody {
+            code: ErrorCode::RosterBehind.as_str().into(),
+            message: "the office has not yet sent this server the statements before this one"
+                .into(),
         }),
     ];
     write("server_json", inputs);
@@ -349,7 +498,7 @@ fn requests() {
         vec![
             signed(b""),
             signed(&push),
-            sign_request(me, "GET", "/v1/roster", b"", REQUEST_TIME).into_bytes(),
+            sign_request(me, "GET", paths::ROSTER, b"", REQUEST_TIME).into_bytes(),
         ],
     );
 }

@@ -1,6 +1,0 @@
-#![no_main]
-//! See `cairn_fuzz::targets::invite`.
-
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| cairn_fuzz::targets::invite(data));
