@@ -348,8 +348,11 @@ pub fn admit(
     fingerprint: &str,
     extra: &[&str],
 ) -> String {
-    let id = device.json(&["id", "--json"]);
-    let line = id["line"].as_str().expect("cairn id --json has a line").to_string();
+    let id = device.json(&["id"]);
+    let line = id["line"]
+        .as_str()
+        .expect("cairn id --json has a line")
+        .to_string();
     let mut args = vec![
         "office",
         "admit",
