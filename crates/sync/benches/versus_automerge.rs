@@ -156,6 +156,9 @@ fn main() {
     assert_eq!(office_native.docs.len(), native_docs.len());
     check_same(&mut office, &devices, |_| true, &office_native.docs);
 
+    // Where the office's time goes in the model, beside bare Automerge doing the same.
+    let stages = model_stages(&devices);
+
     // 2. A field device's cold pull of its own team's cases.
     point_at(&mut reader, &proxy_url, &fingerprint, &office_keys);
     let field_pull = measure(&rt, &mut reader, &counter);
@@ -210,6 +213,7 @@ fn main() {
         native_noop: &native_noop,
         automerge_bytes: sealed.plain,
     });
+    stages.print(changes);
     server.shutdown(Duration::from_secs(1));
 }
 
@@ -465,11 +469,28 @@ fn point_at(vault: &mut Vault, url: &str, fingerprint: &str, office: &OfficeKeys
 struct Measured {
     summary: Summary,
     time: Duration,
+    /// CPU time of the whole process (client, server and proxy) over the same span.
+    cpu: Duration,
     wire: u64,
+}
+
+/// CPU time this process has used so far (user and system, all threads).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends at the last ')'): utime is the 12th, stime 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 fn measure(rt: &tokio::runtime::Runtime, vault: &mut Vault, counter: &AtomicU64) -> Measured {
     counter.store(0, Ordering::Relaxed);
+    let cpu = cpu_time();
     let start = Instant::now();
     let summary = rt
         .block_on(sync(vault, &Options::default(), &()))
@@ -477,6 +498,7 @@ fn measure(rt: &tokio::runtime::Runtime, vault: &mut Vault, counter: &AtomicU64)
         .expect("sync");
     Measured {
         time: start.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu),
         wire: counter.load(Ordering::Relaxed),
         summary,
     }
@@ -587,6 +609,93 @@ fn native_noop(docs: &mut [(usize, Automerge)], office: NativeRun) -> NativeFigu
     figures
 }
 
+/// The model's share of a cold pull, stage by stage, beside bare Automerge: every change in
+/// the order the office receives them (all creations, then each round of edits), each case
+/// loaded from its saved form, the change applied, and the case saved again, as the vault
+/// does with a case it already holds.
+struct Stages {
+    /// `[Cairn, Automerge]` for loading, applying (Cairn: screen, fit, judge) and saving.
+    load: [Duration; 2],
+    apply: [Duration; 2],
+    save: [Duration; 2],
+}
+
+fn model_stages(devices: &[Device]) -> Stages {
+    let actor = [0x0f; 32];
+    let cases: Vec<&BuiltCase> = devices.iter().flat_map(|d| &d.cases).collect();
+    let mut ours: Vec<Vec<u8>> = vec![Vec::new(); cases.len()];
+    let mut bare: Vec<Vec<u8>> = vec![Vec::new(); cases.len()];
+    let mut stages = Stages {
+        load: [Duration::ZERO; 2],
+        apply: [Duration::ZERO; 2],
+        save: [Duration::ZERO; 2],
+    };
+    for round in 0..CHANGES_PER_CASE {
+        for (i, case) in cases.iter().enumerate() {
+            let raw = std::slice::from_ref(&case.changes[round]);
+            let t0 = Instant::now();
+            let loaded = (round > 0).then(|| CaseDoc::load(&ours[i], &actor).expect("load"));
+            let t1 = Instant::now();
+            let doc = match loaded {
+                None => CaseDoc::from_changes(raw, &actor).expect("a creation"),
+                Some(mut doc) => {
+                    doc.apply_changes(raw).expect("an edit");
+                    doc
+                }
+            };
+            let t2 = Instant::now();
+            ours[i] = doc.save();
+            let t3 = Instant::now();
+            let mut doc = if round > 0 {
+                Automerge::load(&bare[i]).expect("load")
+            } else {
+                Automerge::new()
+            };
+            let t4 = Instant::now();
+            let change = Change::try_from(raw[0].as_slice()).expect("change");
+            doc.apply_changes([change]).expect("apply");
+            let t5 = Instant::now();
+            bare[i] = doc.save();
+            let t6 = Instant::now();
+            stages.load[0] += t1 - t0;
+            stages.apply[0] += t2 - t1;
+            stages.save[0] += t3 - t2;
+            stages.load[1] += t4 - t3;
+            stages.apply[1] += t5 - t4;
+            stages.save[1] += t6 - t5;
+        }
+    }
+    stages
+}
+
+impl Stages {
+    fn print(&self, changes: usize) {
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / changes as f64;
+        println!();
+        println!(
+            "The model alone, each of the {changes} changes in the office's order (load the case, apply, save):"
+        );
+        println!();
+        println!("| stage | Cairn model | bare Automerge | Cairn / Automerge |");
+        println!("| --- | --- | --- | --- |");
+        for (what, [ours, bare]) in [
+            ("load the saved case", self.load),
+            (
+                "apply one change (Cairn: screen, check fit, apply, judge)",
+                self.apply,
+            ),
+            ("save the case", self.save),
+        ] {
+            println!(
+                "| {what} | {:.0} µs | {:.0} µs | {:.2} × |",
+                per(ours),
+                per(bare),
+                per(ours) / per(bare)
+            );
+        }
+    }
+}
+
 /// The vault's cases hold exactly the heads Automerge's peer reached, for every case of the
 /// teams `wanted` picks.
 fn check_same(
@@ -648,8 +757,9 @@ fn report(r: Report<'_>) {
     println!("| --- | --- | --- | --- | --- |");
     let row = |what: &str, cairn: &Measured, payload: u64, native: &NativeFigures| {
         println!(
-            "| {what}: time | {:.2} s | {:.2} s | **{:.2} ×** | ≤ 1.0 × |",
+            "| {what}: time | {:.2} s (CPU {:.2} s) | {:.2} s | **{:.2} ×** | ≤ 1.0 × |",
             secs(cairn.time),
+            secs(cairn.cpu),
             secs(native.time),
             secs(cairn.time) / secs(native.time)
         );
