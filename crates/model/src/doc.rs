@@ -232,9 +232,7 @@ impl CaseDoc {
             .waiting
             .iter()
             .flat_map(|c| c.deps().iter().copied())
-            .filter(|d| {
-                !has_change(&self.doc, d) && !self.waiting.iter().any(|w| w.hash() == *d)
-            })
+            .filter(|d| !has_change(&self.doc, d) && !self.waiting.iter().any(|w| w.hash() == *d))
             .collect();
         missing.sort();
         missing.dedup();
