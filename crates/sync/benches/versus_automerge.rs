@@ -140,6 +140,7 @@ fn main() {
 
     // 1. The office's cold pull.
     point_at(&mut office, &proxy_url, &fingerprint, &office_keys);
+    eprintln!("office: cold pull");
     let office_pull = measure(&rt, &mut office, &counter);
     assert_eq!(
         office_pull.summary.received as usize,
@@ -161,6 +162,7 @@ fn main() {
 
     // 2. A field device's cold pull of its own team's cases.
     point_at(&mut reader, &proxy_url, &fingerprint, &office_keys);
+    eprintln!("field device: cold pull");
     let field_pull = measure(&rt, &mut reader, &counter);
     let team_changes = changes / TEAMS.len();
     assert_eq!(
