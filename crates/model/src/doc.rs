@@ -5,6 +5,7 @@
 //! come back in through [`CaseDoc::apply_changes`]; applying the same changes in any order, any
 //! number of times, gives the same document.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 use crate::edit::{apply, object, Stamp};
 use crate::fields::groups;
-use crate::judge::{creator, judge, screen_change, Scope};
+use crate::judge::{creator, judge, screen, Scope};
 use crate::{fields, Case, Edit, FieldType, Kind, ModelError, Reference, Status};
 
 /// The schema version this crate writes and reads.
@@ -85,7 +86,7 @@ impl CaseDoc {
     /// creation, so it is no edit of this case) is refused.
     pub fn from_changes(raw_changes: &[Vec<u8>], actor: &[u8]) -> Result<CaseDoc, ModelError> {
         let mut doc = Automerge::new().with_actor(actor_id(actor)?);
-        let waiting = merge(&mut doc, decode_changes(raw_changes)?)?;
+        let waiting = merge(&mut doc, None, decode_changes(raw_changes)?)?;
         if !has_case(&doc)? {
             return Err(ModelError::Incomplete);
         }
@@ -100,8 +101,8 @@ impl CaseDoc {
         let mut doc = Automerge::new().with_actor(actor_id(actor)?);
         let mut pending = decode_changes(raw_changes)?;
         let mut known = actors(&doc);
-        while let Some(i) = pending.iter().position(|c| applicable(&doc, c)) {
-            let change = pending.remove(i);
+        while let Some(i) = pending.iter().position(|(c, _)| applicable(&doc, c)) {
+            let (change, _) = pending.remove(i);
             check_fit(&doc, &known, &change)?;
             known.insert(change.actor_id().clone(), change.seq());
             doc.apply_changes([change]).map_err(ModelError::corrupt)?;
@@ -161,10 +162,10 @@ impl CaseDoc {
     /// already present are ignored; a change whose dependencies have not arrived waits (see
     /// [`CaseDoc::missing_deps`]) and is judged when they do.
     pub fn apply_changes(&mut self, raw_changes: &[Vec<u8>]) -> Result<(), ModelError> {
-        let mut changes = self.waiting.clone();
+        let mut changes: Vec<Pending> = self.waiting.iter().map(|c| (c.clone(), None)).collect();
         changes.extend(decode_changes(raw_changes)?);
         let mut merged = self.doc.clone();
-        let waiting = merge(&mut merged, changes)?;
+        let waiting = merge(&mut merged, Some(&self.doc), changes)?;
         self.doc = merged;
         self.waiting = waiting;
         Ok(())
@@ -231,10 +232,7 @@ impl CaseDoc {
             .waiting
             .iter()
             .flat_map(|c| c.deps().iter().copied())
-            .filter(|d| {
-                self.doc.get_change_by_hash(d).is_none()
-                    && !self.waiting.iter().any(|w| w.hash() == *d)
-            })
+            .filter(|d| !has_change(&self.doc, d) && !self.waiting.iter().any(|w| w.hash() == *d))
             .collect();
         missing.sort();
         missing.dedup();
@@ -264,26 +262,34 @@ impl CaseDoc {
 }
 
 /// Applies `changes` one by one as each becomes applicable, judging each; returns those still
-/// waiting for a dependency.
-fn merge(doc: &mut Automerge, mut pending: Vec<Change>) -> Result<Vec<Change>, ModelError> {
-    pending.retain(|c| doc.get_change_by_hash(&c.hash()).is_none());
+/// waiting for a dependency. `unchanged`, if given, is a copy of `doc` as it comes in: it
+/// serves as the case before the first change, instead of one more copy.
+fn merge(
+    doc: &mut Automerge,
+    mut unchanged: Option<&Automerge>,
+    mut pending: Vec<Pending>,
+) -> Result<Vec<Change>, ModelError> {
+    pending.retain(|(c, _)| !has_change(doc, &c.hash()));
     let mut known = actors(doc);
-    while let Some(i) = pending.iter().position(|c| applicable(doc, c)) {
-        let change = pending.remove(i);
+    while let Some(i) = pending.iter().position(|(c, _)| applicable(doc, c)) {
+        let (change, scope) = pending.remove(i);
         let hash = change.hash();
         let refused = |reason: String| ModelError::RefusedChange { hash, reason };
         check_fit(doc, &known, &change).map_err(|e| refused(e.to_string()))?;
         known.insert(change.actor_id().clone(), change.seq());
-        let scope = Scope::of(&change);
+        let scope = scope.unwrap_or_else(|| Scope::of(&change));
         let bytes = change.raw_bytes().to_vec();
         if let Some(object) = scope.unknown_object(doc) {
             return Err(refused(format!(
                 "it writes to an object {object} the case does not have"
             )));
         }
-        let before = doc.clone();
+        let before: Cow<'_, Automerge> = match unchanged.take() {
+            Some(unchanged) => Cow::Borrowed(unchanged),
+            None => Cow::Owned(doc.clone()),
+        };
         if let Err(reason) = apply_guarded(doc, change) {
-            *doc = before;
+            *doc = before.into_owned();
             return Err(refused(reason));
         }
         let judged = match (has_case(&before)?, has_case(doc)?) {
@@ -302,15 +308,15 @@ fn merge(doc: &mut Automerge, mut pending: Vec<Change>) -> Result<Vec<Change>, M
             )),
         });
         if let Err(e) = judged {
-            *doc = before;
+            *doc = before.into_owned();
             return Err(refused(match e {
                 ModelError::Refused(reason) => reason,
                 other => other.to_string(),
             }));
         }
-        pending.retain(|c| doc.get_change_by_hash(&c.hash()).is_none());
+        pending.retain(|(c, _)| !has_change(doc, &c.hash()));
     }
-    Ok(pending)
+    Ok(pending.into_iter().map(|(c, _)| c).collect())
 }
 
 /// Applies one change, turning a panic inside Automerge into a refusal. Every panic found so
@@ -332,10 +338,13 @@ fn apply_guarded(doc: &mut Automerge, change: Change) -> Result<(), String> {
 
 /// Whether every change `change` depends on is in `doc`.
 fn applicable(doc: &Automerge, change: &Change) -> bool {
-    change
-        .deps()
-        .iter()
-        .all(|d| doc.get_change_by_hash(d).is_some())
+    change.deps().iter().all(|d| has_change(doc, d))
+}
+
+/// Whether `doc` holds the change `hash`. Asks the change graph: `get_change_by_hash` would
+/// rebuild the whole change from the operations just to say yes.
+fn has_change(doc: &Automerge, hash: &ChangeHash) -> bool {
+    doc.get_change_meta_by_hash(hash).is_some()
 }
 
 /// Checks that a change fits where it lands, as Automerge would have made it there: every
@@ -407,16 +416,16 @@ fn stamp(author: &str, now: OffsetDateTime) -> Result<Stamp<'_>, ModelError> {
     Ok(Stamp { at, author })
 }
 
-/// Screens, then decodes, every change; one bad change fails them all.
-fn decode_changes(raw_changes: &[Vec<u8>]) -> Result<Vec<Change>, ModelError> {
+/// Screens, then decodes, every change, with what it writes to; one bad change fails them all.
+fn decode_changes(raw_changes: &[Vec<u8>]) -> Result<Vec<Pending>, ModelError> {
     raw_changes
         .iter()
-        .map(|raw| {
-            screen_change(raw)?;
-            Change::try_from(raw.as_slice()).map_err(ModelError::corrupt)
-        })
+        .map(|raw| screen(raw, true).map(|(_, change, scope)| (change, scope)))
         .collect()
 }
+
+/// A change waiting to be applied, with what it writes to if that is known already.
+type Pending = (Change, Option<Scope>);
 
 fn write_header(
     tx: &mut Transaction<'_>,

@@ -69,6 +69,15 @@ pub struct Screened {
 /// then its chunk type (Cairn writes only uncompressed change chunks, so a compressed one is
 /// refused without being inflated), then its structure.
 pub fn screen_change(raw: &[u8]) -> Result<Screened, ModelError> {
+    screen(raw, false).map(|(screened, _, _)| screened)
+}
+
+/// [`screen_change`], also handing back the parsed change and, if `with_scope`, what it
+/// writes to ([`Scope::of`]), read from the same decoding.
+pub(crate) fn screen(
+    raw: &[u8],
+    with_scope: bool,
+) -> Result<(Screened, Change, Option<Scope>), ModelError> {
     if raw.len() > MAX_CHANGE_BYTES {
         return Err(refuse(format!(
             "its content is {} bytes, over the limit of {MAX_CHANGE_BYTES}",
@@ -117,17 +126,20 @@ pub fn screen_change(raw: &[u8]) -> Result<Screened, ModelError> {
     // Automerge rebuilds a change from its operations whenever it saves or hands one out; a
     // change whose bytes are not what it would rebuild gets another hash there, and replicas
     // that reloaded it would no longer agree on the history.
-    if Change::from(change.decode()).hash() != change.hash() {
+    let decoded = change.decode();
+    let scope = with_scope.then(|| Scope::of_decoded(&change, &decoded));
+    if Change::from(decoded).hash() != change.hash() {
         return Err(refuse(
             "its content is not in Automerge's own encoding (it would change on reload)",
         ));
     }
-    Ok(Screened {
+    let screened = Screened {
         actor: change.actor_id().to_bytes().to_vec(),
         time_ms: change.timestamp(),
         hash: change.hash(),
         ops,
-    })
+    };
+    Ok((screened, change, scope))
 }
 
 /// What a change chunk's columns claim, read without walking its operations.
@@ -375,6 +387,11 @@ impl Scope {
 
     /// What `change` writes to.
     pub(crate) fn of(change: &Change) -> Scope {
+        Scope::of_decoded(change, &change.decode())
+    }
+
+    /// What `change` writes to, read from its decoded operations (`decoded`).
+    fn of_decoded(change: &Change, decoded: &legacy::Change) -> Scope {
         let mut scope = Scope {
             everything: false,
             root: false,
@@ -383,7 +400,7 @@ impl Scope {
             created: HashSet::new(),
         };
         let start = change.start_op().get();
-        for (i, op) in change.decode().operations.into_iter().enumerate() {
+        for (i, op) in decoded.operations.iter().enumerate() {
             if matches!(op.action, legacy::OpType::Make(_)) {
                 let id = start.saturating_add(i as u64);
                 scope.created.insert((id, change.actor_id().clone()));
@@ -393,13 +410,13 @@ impl Scope {
                 legacy::OpType::Delete => !op.insert,
                 _ => false,
             };
-            match op.obj {
+            match &op.obj {
                 legacy::ObjectId::Root => scope.root = true,
                 legacy::ObjectId::Id(legacy::OpId(counter, actor)) => {
                     if !text_like {
-                        scope.not_text.insert((counter, actor.clone()));
+                        scope.not_text.insert((*counter, actor.clone()));
                     }
-                    scope.objects.insert((counter, actor));
+                    scope.objects.insert((*counter, actor.clone()));
                 }
             }
         }

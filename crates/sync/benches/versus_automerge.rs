@@ -1,0 +1,855 @@
+//! Cairn's sync against Automerge's own, over the same documents, in one run (issue #7).
+//!
+//! Run: `cargo bench -p cairn-sync --bench versus_automerge`
+//! (`CAIRN_BENCH_CASES_PER_DEVICE=50` for a quick run; the default is 500).
+//!
+//! 20 field devices in two teams of 10 plus the office; every device records its cases, each
+//! created and then edited four times (small field edits: a status, a place, a scene, notes).
+//! Every change is built once, as Automerge change bytes; the same bytes are sealed and pushed
+//! to a real `cairn-server` (TLS, SQLite) in this process, and loaded into the documents of an
+//! in-memory Automerge peer. Then, each measured on its own:
+//!
+//! 1. a fresh office vault pulls everything through a byte-counting TCP proxy (TLS records and
+//!    HTTP included), beside `automerge::sync` between two in-memory peers over the same
+//!    documents (one `sync::State` per document and peer, every message encoded, counted and
+//!    decoded again);
+//! 2. a fresh field device of team T01 pulls its team's cases (the server sends it only its
+//!    team's and the office's changes), beside Automerge's sync of those documents;
+//! 3. a sync with nothing to do, for both.
+//!
+//! Device setup (enroll, seal, push) is the one function [`enroll_seal_push`], so that it can
+//! follow the protocol when sealing changes.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::{Automerge, Change};
+use cairn_crypto::{DeviceKeys, KeyFileCost, SealedChange, SealedKind, SecretString, TeamKey};
+use cairn_model::{CaseDoc, Edit, Kind, Reference};
+use cairn_protocol::{unix_now, DeviceLine, OfficeKeys};
+use cairn_sync::{sync, Client, Options, Summary};
+use cairn_vault::{Home, NewVault, Role, Vault};
+use time::OffsetDateTime;
+
+const TEAMS: [&str; 2] = ["T01", "T02"];
+const DEVICES_PER_TEAM: usize = 10;
+/// The creation and four edits.
+const CHANGES_PER_CASE: usize = 5;
+
+/// One case as its author recorded it: the raw Automerge bytes of each change, in order.
+struct BuiltCase {
+    id: uuid::Uuid,
+    changes: Vec<Vec<u8>>,
+}
+
+/// A field device and the cases it recorded.
+struct Device {
+    keys: DeviceKeys,
+    team: usize,
+    cases: Vec<BuiltCase>,
+}
+
+fn main() {
+    let per_device: usize = std::env::var("CAIRN_BENCH_CASES_PER_DEVICE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let now = OffsetDateTime::now_utc();
+
+    // The office, and a server that trusts it.
+    let mut office = new_vault(&dir.path().join("office"), Role::Office, "office", now);
+    let office_keys = OfficeKeys::from_keys(office.keys());
+    let key_file = dir.path().join("office.pub");
+    std::fs::write(&key_file, office_keys.to_string()).expect("office key");
+    let srv = dir.path().join("srv");
+    let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let server = rt.block_on(async {
+        cairn_server::init::init(&srv, &key_file, listen, None)
+            .await
+            .expect("server init");
+        cairn_server::RunningServer::start(&srv, None)
+            .await
+            .expect("server start")
+    });
+    let url = format!("https://{}", server.addr());
+    let fingerprint = server.fingerprint().to_owned();
+    let direct = Client::new(&url, &fingerprint).expect("client");
+
+    // The reader of team T01: admitted by the office, which hands the server its roster, then
+    // joined as any member would.
+    let mut reader = new_vault(&dir.path().join("reader"), Role::Field, TEAMS[0], now);
+    let line = DeviceLine::new(reader.keys(), None).expect("line");
+    let admission = cairn_sync::admit(&mut office, &line, &admit_to(TEAMS[0], &url, &fingerprint))
+        .expect("admit");
+    rt.block_on(direct.post_roster(office.keys(), &office.sync_state().expect("state").roster))
+        .expect("roster");
+    rt.block_on(cairn_sync::join(
+        &mut reader,
+        admission,
+        &Options::default(),
+    ))
+    .expect("reader joins");
+
+    // Every change, built once.
+    let started = Instant::now();
+    let devices = build_devices(per_device, now);
+    let changes: usize = devices
+        .iter()
+        .flat_map(|d| &d.cases)
+        .map(|c| c.changes.len())
+        .sum();
+    eprintln!(
+        "built {changes} changes of {} cases in {:.1} s",
+        devices.len() * per_device,
+        started.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let mut setup = Setup {
+        rt: &rt,
+        client: &direct,
+        office: &mut office,
+        url: &url,
+        fingerprint: &fingerprint,
+    };
+    let sealed = enroll_seal_push(&mut setup, &devices);
+    eprintln!(
+        "sealed and pushed {changes} changes in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The same documents on an in-memory Automerge peer.
+    let mut native_docs: Vec<(usize, Automerge)> = devices
+        .iter()
+        .flat_map(|d| d.cases.iter().map(move |c| (d.team, c)))
+        .map(|(team, case)| (team, native_doc(&case.changes)))
+        .collect();
+
+    let counter = Arc::new(AtomicU64::new(0));
+    let proxy = rt.block_on(counting_proxy(server.addr(), counter.clone()));
+    let proxy_url = format!("https://{proxy}");
+
+    // 1. The office's cold pull.
+    point_at(&mut office, &proxy_url, &fingerprint, &office_keys);
+    eprintln!("office: cold pull");
+    let office_pull = measure(&rt, &mut office, &counter);
+    assert_eq!(
+        office_pull.summary.received as usize,
+        changes,
+        "{}",
+        office_pull.summary.line()
+    );
+    assert!(
+        office_pull.summary.refused.is_empty(),
+        "{}",
+        office_pull.summary.line()
+    );
+    let office_native = native_sync(native_docs.iter_mut().map(|(_, d)| d));
+    assert_eq!(office_native.docs.len(), native_docs.len());
+    check_same(&mut office, &devices, |_| true, &office_native.docs);
+
+    // Where the office's time goes in the model, beside bare Automerge doing the same.
+    let stages = model_stages(&devices);
+
+    // 2. A field device's cold pull of its own team's cases.
+    point_at(&mut reader, &proxy_url, &fingerprint, &office_keys);
+    eprintln!("field device: cold pull");
+    let field_pull = measure(&rt, &mut reader, &counter);
+    let team_changes = changes / TEAMS.len();
+    assert_eq!(
+        field_pull.summary.received as usize,
+        team_changes,
+        "{}",
+        field_pull.summary.line()
+    );
+    assert_eq!(
+        field_pull.summary.unreadable,
+        0,
+        "{}",
+        field_pull.summary.line()
+    );
+    assert!(
+        field_pull.summary.refused.is_empty(),
+        "{}",
+        field_pull.summary.line()
+    );
+    let field_native = native_sync(
+        native_docs
+            .iter_mut()
+            .filter(|(t, _)| *t == 0)
+            .map(|(_, d)| d),
+    );
+    check_same(&mut reader, &devices, |team| team == 0, &field_native.docs);
+
+    // 3. Nothing to do.
+    let office_noop = measure(&rt, &mut office, &counter);
+    let field_noop = measure(&rt, &mut reader, &counter);
+    assert_eq!(
+        office_noop.summary.received + field_noop.summary.received,
+        0
+    );
+    let office_figures = office_native.figures;
+    let native_noop = native_noop(&mut native_docs, office_native);
+
+    let payload_team: u64 = sealed.per_team[0];
+    report(Report {
+        per_device,
+        changes,
+        office_pull: &office_pull,
+        office_payload: sealed.per_team.iter().sum(),
+        office_native: &office_figures,
+        field_pull: &field_pull,
+        field_payload: payload_team,
+        field_native: &field_native.figures,
+        office_noop: &office_noop,
+        field_noop: &field_noop,
+        native_noop: &native_noop,
+        automerge_bytes: sealed.plain,
+    });
+    stages.print(changes);
+    server.shutdown(Duration::from_secs(1));
+}
+
+/// What the bench needs of the server and the office to set devices up.
+struct Setup<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    client: &'a Client,
+    office: &'a mut Vault,
+    url: &'a str,
+    fingerprint: &'a str,
+}
+
+fn admit_to(team: &str, url: &str, fingerprint: &str) -> cairn_sync::AdmitTo {
+    cairn_sync::AdmitTo {
+        team: team.into(),
+        server: url.into(),
+        fingerprint: fingerprint.into(),
+        expires_at: unix_now() + 3600,
+    }
+}
+
+/// Sealed bytes pushed, by team, and the Automerge bytes inside them.
+struct Sealed {
+    per_team: [u64; 2],
+    plain: u64,
+}
+
+/// The office admits every device and hands the server its roster; each device joins, seals
+/// each change under its team's key (signed by the author) and pushes them. Pushes go in
+/// rounds, as devices that sync now and then would send them: every device's creations, then
+/// every device's first edits, and so on, so that a case's changes lie far apart in the log.
+///
+/// The one place that knows how a device joins and seals: switch it when the protocol changes.
+fn enroll_seal_push(setup: &mut Setup<'_>, devices: &[Device]) -> Sealed {
+    let admissions: Vec<cairn_protocol::Admission> = devices
+        .iter()
+        .map(|device| {
+            let line = DeviceLine::new(&device.keys, None).expect("line");
+            let to = admit_to(TEAMS[device.team], setup.url, setup.fingerprint);
+            cairn_sync::admit(setup.office, &line, &to).expect("admit")
+        })
+        .collect();
+    let chain = setup.office.sync_state().expect("state").roster;
+    setup
+        .rt
+        .block_on(setup.client.post_roster(setup.office.keys(), &chain))
+        .expect("roster");
+    let mut keys: Vec<Option<TeamKey>> = vec![None, None];
+    for (device, admission) in devices.iter().zip(&admissions) {
+        setup
+            .rt
+            .block_on(setup.client.join(&device.keys, &admission.statement))
+            .expect("join");
+        keys[device.team] = Some(admission.open(&device.keys, unix_now()).expect("team key"));
+    }
+    let keys: Vec<TeamKey> = keys.into_iter().map(|k| k.expect("a team key")).collect();
+    // Sealing is the slow part: both cores, one device at a time each.
+    let sealed: Vec<Vec<Vec<Vec<u8>>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = devices
+            .chunks(devices.len().div_ceil(2).max(1))
+            .map(|part| {
+                let keys = &keys;
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|d| seal_rounds(d, &keys[d.team]))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("sealing thread"))
+            .collect()
+    });
+    let mut out = Sealed {
+        per_team: [0; 2],
+        plain: 0,
+    };
+    for round in 0..CHANGES_PER_CASE {
+        for (device, rounds) in devices.iter().zip(&sealed) {
+            for batch in rounds[round].chunks(250) {
+                setup
+                    .rt
+                    .block_on(setup.client.push(&device.keys, batch))
+                    .expect("push");
+            }
+            out.per_team[device.team] += rounds[round].iter().map(|s| s.len() as u64).sum::<u64>();
+        }
+    }
+    out.plain = devices
+        .iter()
+        .flat_map(|d| &d.cases)
+        .flat_map(|c| &c.changes)
+        .map(|c| c.len() as u64)
+        .sum();
+    out
+}
+
+/// A device's sealed changes, by round (round r holds change r of every case), numbered in
+/// the order they are pushed.
+fn seal_rounds(device: &Device, key: &TeamKey) -> Vec<Vec<Vec<u8>>> {
+    let mut seq = 0u64;
+    (0..CHANGES_PER_CASE)
+        .map(|round| {
+            device
+                .cases
+                .iter()
+                .map(|case| {
+                    seq += 1;
+                    SealedChange::seal(
+                        &device.keys,
+                        key,
+                        SealedKind::CaseChange,
+                        *case.id.as_bytes(),
+                        seq,
+                        &case.changes[round],
+                    )
+                    .expect("seal")
+                    .to_bytes()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Every device's cases, built on both cores.
+fn build_devices(per_device: usize, now: OffsetDateTime) -> Vec<Device> {
+    let count = TEAMS.len() * DEVICES_PER_TEAM;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                scope.spawn(move || {
+                    (0..count)
+                        .filter(|d| d % 2 == w)
+                        .map(|d| {
+                            let keys = DeviceKeys::generate();
+                            let team = d / DEVICES_PER_TEAM;
+                            let cases = (0..per_device)
+                                .map(|n| build_case(&keys, team, d, n, now))
+                                .collect();
+                            (d, Device { keys, team, cases })
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, Device)> = workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("building thread"))
+            .collect();
+        all.sort_by_key(|(d, _)| *d);
+        all.into_iter().map(|(_, d)| d).collect()
+    })
+}
+
+const PLACES: [&str; 4] = [
+    "Al-Bustan, north road",
+    "Wadi quarter, school yard",
+    "Orchard east of the mill",
+    "Market street, building 12",
+];
+
+/// One case: created with a few fields and a note, then edited four times over the next days.
+fn build_case(
+    keys: &DeviceKeys,
+    team: usize,
+    d: usize,
+    n: usize,
+    now: OffsetDateTime,
+) -> BuiltCase {
+    let id = uuid::Uuid::new_v4();
+    let reference = Reference {
+        place: "KHR".into(),
+        team: TEAMS[team].into(),
+        device_tag: keys.id().tag(),
+        number: n as u32 + 1,
+    };
+    let author = keys.id().short();
+    let created = [
+        Edit::set("incident.cause", "targeted_strike"),
+        Edit::set("incident.narrative", "Found at the edge of the orchard."),
+        Edit::set("found.lat", "31.5"),
+        Edit::Note {
+            text: format!("device {d} case {n}: first report from a neighbour"),
+        },
+    ];
+    let (mut doc, first) = CaseDoc::create(
+        &keys.id().0,
+        id,
+        &reference,
+        Kind::Killed,
+        &author,
+        now,
+        &created,
+    )
+    .expect("case");
+    let edits: [Vec<Edit>; 4] = [
+        vec![Edit::set("status", "under_investigation")],
+        vec![Edit::set("incident.place", PLACES[n % PLACES.len()])],
+        vec![
+            Edit::set("found.scene", "rubble"),
+            Edit::Note {
+                text: "Second witness confirms the time.".into(),
+            },
+        ],
+        vec![
+            Edit::set("status", "confirmed"),
+            Edit::Note {
+                text: "Confirmed by the family.".into(),
+            },
+        ],
+    ];
+    let mut changes = vec![first];
+    for (day, edit) in edits.iter().enumerate() {
+        let at = now + time::Duration::days(day as i64 + 1);
+        changes.push(
+            doc.edit(edit, &author, at)
+                .expect("edit")
+                .expect("the edit changes something"),
+        );
+    }
+    BuiltCase { id, changes }
+}
+
+fn new_vault(path: &std::path::Path, role: Role, team: &str, now: OffsetDateTime) -> Vault {
+    Home::new(path.to_path_buf())
+        .create(
+            &SecretString::from("bench".to_owned()),
+            KeyFileCost::LogN(2),
+            NewVault {
+                team: team.into(),
+                name: None,
+                role,
+            },
+            now,
+        )
+        .expect("vault")
+}
+
+fn point_at(vault: &mut Vault, url: &str, fingerprint: &str, office: &OfficeKeys) {
+    cairn_sync::point_at_server(vault, url, fingerprint, office).expect("point at the proxy");
+}
+
+/// One Cairn sync, timed, with the bytes the proxy saw.
+struct Measured {
+    summary: Summary,
+    time: Duration,
+    /// CPU time of the whole process (client, server and proxy) over the same span.
+    cpu: Duration,
+    wire: u64,
+}
+
+/// CPU time this process has used so far (user and system, all threads).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends at the last ')'): utime is the 12th, stime 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+fn measure(rt: &tokio::runtime::Runtime, vault: &mut Vault, counter: &AtomicU64) -> Measured {
+    counter.store(0, Ordering::Relaxed);
+    let cpu = cpu_time();
+    let start = Instant::now();
+    let summary = rt
+        .block_on(sync(vault, &Options::default(), &()))
+        .map_err(|(e, _)| e)
+        .expect("sync");
+    Measured {
+        time: start.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu),
+        wire: counter.load(Ordering::Relaxed),
+        summary,
+    }
+}
+
+/// A document holding a case's changes, as the peer that has them holds it.
+fn native_doc(changes: &[Vec<u8>]) -> Automerge {
+    let mut doc = Automerge::new();
+    let changes = changes
+        .iter()
+        .map(|c| Change::try_from(c.as_slice()).expect("a change we built"));
+    doc.apply_changes(changes).expect("apply");
+    doc
+}
+
+/// What Automerge's sync cost.
+#[derive(Default, Clone, Copy)]
+struct NativeFigures {
+    time: Duration,
+    messages: u64,
+    bytes: u64,
+    /// The longest message exchange of one document, in messages.
+    longest: u64,
+}
+
+struct NativeRun {
+    figures: NativeFigures,
+    /// The receiving peer's documents, and each side's sync state after the sync.
+    docs: Vec<Automerge>,
+    states: Vec<(State, State)>,
+}
+
+/// `automerge::sync` between a peer holding `docs` and one holding nothing, one document at
+/// a time, each message encoded, counted and decoded as if it had crossed a wire.
+fn native_sync<'a>(docs: impl Iterator<Item = &'a mut Automerge>) -> NativeRun {
+    let docs: Vec<&mut Automerge> = docs.collect();
+    let mut figures = NativeFigures::default();
+    let mut received = Vec::with_capacity(docs.len());
+    let mut states = Vec::with_capacity(docs.len());
+    let start = Instant::now();
+    for have in docs {
+        let mut peer = Automerge::new();
+        let (mut a, mut b) = (State::new(), State::new());
+        let n = exchange(have, &mut a, &mut peer, &mut b, &mut figures);
+        figures.longest = figures.longest.max(n);
+        received.push(peer);
+        states.push((a, b));
+    }
+    figures.time = start.elapsed();
+    NativeRun {
+        figures,
+        docs: received,
+        states,
+    }
+}
+
+/// The documented loop: each side generates and the other receives until neither has
+/// anything to say. Returns the number of messages.
+fn exchange(
+    a_doc: &mut Automerge,
+    a: &mut State,
+    b_doc: &mut Automerge,
+    b: &mut State,
+    figures: &mut NativeFigures,
+) -> u64 {
+    let mut sent = 0;
+    loop {
+        let a_to_b = a_doc.generate_sync_message(a).map(|m| wire(m, figures));
+        if let Some(m) = a_to_b.clone() {
+            b_doc.receive_sync_message(b, m).expect("receive");
+            sent += 1;
+        }
+        let b_to_a = b_doc.generate_sync_message(b).map(|m| wire(m, figures));
+        if let Some(m) = b_to_a.clone() {
+            a_doc.receive_sync_message(a, m).expect("receive");
+            sent += 1;
+        }
+        if a_to_b.is_none() && b_to_a.is_none() {
+            return sent;
+        }
+    }
+}
+
+/// Encodes a message, counts it, and decodes it again on the other side.
+fn wire(message: Message, figures: &mut NativeFigures) -> Message {
+    let bytes = message.encode();
+    figures.messages += 1;
+    figures.bytes += bytes.len() as u64;
+    Message::decode(&bytes).expect("decode")
+}
+
+/// A sync with nothing to do between the same two peers, each having kept its sync state for
+/// every document (persisted and restored, as a peer does across connections).
+fn native_noop(docs: &mut [(usize, Automerge)], office: NativeRun) -> NativeFigures {
+    let mut figures = NativeFigures::default();
+    let start = Instant::now();
+    for ((_, have), (peer, (a, b))) in docs
+        .iter_mut()
+        .zip(office.docs.into_iter().zip(office.states))
+    {
+        let mut a = State::decode(&a.encode()).expect("state");
+        let mut b = State::decode(&b.encode()).expect("state");
+        let mut peer = peer;
+        let n = exchange(have, &mut a, &mut peer, &mut b, &mut figures);
+        figures.longest = figures.longest.max(n);
+    }
+    figures.time = start.elapsed();
+    figures
+}
+
+/// The model's share of a cold pull, stage by stage, beside bare Automerge: every change in
+/// the order the office receives them (all creations, then each round of edits), each case
+/// loaded from its saved form, the change applied, and the case saved again, as the vault
+/// does with a case it already holds.
+struct Stages {
+    /// `[Cairn, Automerge]` for loading, applying (Cairn: screen, fit, judge) and saving.
+    load: [Duration; 2],
+    apply: [Duration; 2],
+    save: [Duration; 2],
+}
+
+fn model_stages(devices: &[Device]) -> Stages {
+    let actor = [0x0f; 32];
+    let cases: Vec<&BuiltCase> = devices.iter().flat_map(|d| &d.cases).collect();
+    let mut ours: Vec<Vec<u8>> = vec![Vec::new(); cases.len()];
+    let mut bare: Vec<Vec<u8>> = vec![Vec::new(); cases.len()];
+    let mut stages = Stages {
+        load: [Duration::ZERO; 2],
+        apply: [Duration::ZERO; 2],
+        save: [Duration::ZERO; 2],
+    };
+    for round in 0..CHANGES_PER_CASE {
+        for (i, case) in cases.iter().enumerate() {
+            let raw = std::slice::from_ref(&case.changes[round]);
+            let t0 = Instant::now();
+            let loaded = (round > 0).then(|| CaseDoc::load(&ours[i], &actor).expect("load"));
+            let t1 = Instant::now();
+            let doc = match loaded {
+                None => CaseDoc::from_changes(raw, &actor).expect("a creation"),
+                Some(mut doc) => {
+                    doc.apply_changes(raw).expect("an edit");
+                    doc
+                }
+            };
+            let t2 = Instant::now();
+            ours[i] = doc.save();
+            let t3 = Instant::now();
+            let mut doc = if round > 0 {
+                Automerge::load(&bare[i]).expect("load")
+            } else {
+                Automerge::new()
+            };
+            let t4 = Instant::now();
+            let change = Change::try_from(raw[0].as_slice()).expect("change");
+            doc.apply_changes([change]).expect("apply");
+            let t5 = Instant::now();
+            bare[i] = doc.save();
+            let t6 = Instant::now();
+            stages.load[0] += t1 - t0;
+            stages.apply[0] += t2 - t1;
+            stages.save[0] += t3 - t2;
+            stages.load[1] += t4 - t3;
+            stages.apply[1] += t5 - t4;
+            stages.save[1] += t6 - t5;
+        }
+    }
+    stages
+}
+
+impl Stages {
+    fn print(&self, changes: usize) {
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / changes as f64;
+        println!();
+        println!(
+            "The model alone, each of the {changes} changes in the office's order (load the case, apply, save):"
+        );
+        println!();
+        println!("| stage | Cairn model | bare Automerge | Cairn / Automerge |");
+        println!("| --- | --- | --- | --- |");
+        for (what, [ours, bare]) in [
+            ("load the saved case", self.load),
+            (
+                "apply one change (Cairn: screen, check fit, apply, judge)",
+                self.apply,
+            ),
+            ("save the case", self.save),
+        ] {
+            println!(
+                "| {what} | {:.0} µs | {:.0} µs | {:.2} × |",
+                per(ours),
+                per(bare),
+                per(ours) / per(bare)
+            );
+        }
+    }
+}
+
+/// The vault's cases hold exactly the heads Automerge's peer reached, for every case of the
+/// teams `wanted` picks.
+fn check_same(
+    vault: &mut Vault,
+    devices: &[Device],
+    wanted: impl Fn(usize) -> bool,
+    native: &[Automerge],
+) {
+    let cases: Vec<&BuiltCase> = devices
+        .iter()
+        .filter(|d| wanted(d.team))
+        .flat_map(|d| &d.cases)
+        .collect();
+    assert_eq!(cases.len(), native.len());
+    assert_eq!(vault.list().expect("list").len(), cases.len());
+    // A sample: loading every case would measure the vault, not the sync.
+    for (case, doc) in cases.iter().zip(native).step_by(97) {
+        let mut ours = vault.case(&case.id.to_string()).expect("case").heads();
+        let mut theirs = doc.get_heads();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "case {}", case.id);
+    }
+}
+
+struct Report<'a> {
+    per_device: usize,
+    changes: usize,
+    office_pull: &'a Measured,
+    office_payload: u64,
+    office_native: &'a NativeFigures,
+    field_pull: &'a Measured,
+    field_payload: u64,
+    field_native: &'a NativeFigures,
+    office_noop: &'a Measured,
+    field_noop: &'a Measured,
+    native_noop: &'a NativeFigures,
+    automerge_bytes: u64,
+}
+
+fn report(r: Report<'_>) {
+    let cases = r.changes / CHANGES_PER_CASE;
+    let secs = |d: Duration| d.as_secs_f64();
+    println!();
+    println!(
+        "{} devices in {} teams, {} cases each, {} changes each case: {} cases, {} changes ({} bytes of Automerge changes)",
+        TEAMS.len() * DEVICES_PER_TEAM,
+        TEAMS.len(),
+        r.per_device,
+        CHANGES_PER_CASE,
+        cases,
+        r.changes,
+        r.automerge_bytes
+    );
+    println!();
+    println!(
+        "| what | Cairn (server, TLS) | Automerge sync (in memory) | Cairn / Automerge | target |"
+    );
+    println!("| --- | --- | --- | --- | --- |");
+    let row = |what: &str, cairn: &Measured, payload: u64, native: &NativeFigures| {
+        println!(
+            "| {what}: time | {:.2} s (CPU {:.2} s) | {:.2} s | **{:.2} ×** | ≤ 1.0 × |",
+            secs(cairn.time),
+            secs(cairn.cpu),
+            secs(native.time),
+            secs(cairn.time) / secs(native.time)
+        );
+        println!(
+            "| {what}: bytes on the wire | {} ({} requests; sealed payload {}) | {} ({} messages) | **{:.2} ×** | ≤ 1.3 × |",
+            cairn.wire,
+            cairn.summary.round_trips,
+            payload,
+            native.bytes,
+            native.messages,
+            cairn.wire as f64 / native.bytes as f64
+        );
+    };
+    row(
+        &format!("office cold pull, {cases} cases / {} changes", r.changes),
+        r.office_pull,
+        r.office_payload,
+        r.office_native,
+    );
+    row(
+        &format!(
+            "field device cold pull, own team: {} cases / {} changes",
+            cases / TEAMS.len(),
+            r.changes / TEAMS.len()
+        ),
+        r.field_pull,
+        r.field_payload,
+        r.field_native,
+    );
+    println!(
+        "| no-op sync, office | {} round trip(s), {} bytes, {:.1} ms | {} messages, {} bytes, {:.1} ms ({} documents) | | 1 round trip, < 2 KB |",
+        r.office_noop.summary.round_trips,
+        r.office_noop.wire,
+        secs(r.office_noop.time) * 1000.0,
+        r.native_noop.messages,
+        r.native_noop.bytes,
+        secs(r.native_noop.time) * 1000.0,
+        cases
+    );
+    println!(
+        "| no-op sync, field device | {} round trip(s), {} bytes, {:.1} ms | | | 1 round trip, < 2 KB |",
+        r.field_noop.summary.round_trips,
+        r.field_noop.wire,
+        secs(r.field_noop.time) * 1000.0,
+    );
+    println!();
+    println!(
+        "Automerge: at most {} messages for one document in the cold sync; office pull {:.0} µs a change for Cairn, {:.0} µs for Automerge.",
+        r.office_native.longest,
+        secs(r.office_pull.time) * 1e6 / r.changes as f64,
+        secs(r.office_native.time) * 1e6 / r.changes as f64
+    );
+}
+
+/// Forwards 127.0.0.1:ephemeral to `upstream`, adding every byte in both directions to `count`.
+async fn counting_proxy(upstream: SocketAddr, count: Arc<AtomicU64>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind proxy");
+    let addr = listener.local_addr().expect("proxy addr");
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = inbound.set_nodelay(true);
+                let (client_read, client_write) = inbound.into_split();
+                let (server_read, server_write) = outbound.into_split();
+                tokio::spawn(pump(client_read, server_write, count.clone()));
+                tokio::spawn(pump(server_read, client_write, count));
+            });
+        }
+    });
+    addr
+}
+
+/// Copies one direction, counting bytes as they pass.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    count: Arc<AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                count.fetch_add(n as u64, Ordering::Relaxed);
+                if to.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}
