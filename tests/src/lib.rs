@@ -35,7 +35,9 @@ pub fn bin(name: &str) -> PathBuf {
     if !built.contains(package) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "--bin", name, "-p", package]);
+        // Every binary of the workspace, as `.ci/run` builds them before the tests: the same
+        // command resolves the same features, so this finds them built and links nothing.
+        build.args(["build", "--quiet", "--workspace", "--bins"]);
         if dir.ends_with("release") {
             build.arg("--release");
         }
