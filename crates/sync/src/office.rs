@@ -210,8 +210,8 @@ pub async fn revoke(
     })
 }
 
-/// After the office's pull: signs what it now holds of every author, if that changed since
-/// its last receipt, and returns the receipt to hand the server.
+/// After the office's pull: signs and stores what it now holds of every author, if that changed
+/// since its last receipt (the caller hands the server the newest stored one).
 pub(crate) fn next_receipt(vault: &mut Vault) -> Result<Option<Receipt>, SyncError> {
     let mut state = vault.sync_state()?;
     let held: Vec<Held> = vault

@@ -81,7 +81,7 @@ pub(crate) async fn pull_step(
         summary.refused.extend(report.refused);
         link.progress.pulled(summary.received + summary.duplicates);
         if !page.more {
-            receipt_step(link, vault, state, summary, versions, &roster).await?;
+            receipt_step(link, vault, state, summary, versions).await?;
             state.delivery_warnings = delivery_warnings(vault, state, &roster)?;
             summary
                 .warnings
@@ -100,17 +100,23 @@ async fn receipt_step(
     state: &mut cairn_vault::SyncState,
     summary: &mut Summary,
     versions: Versions,
-    _roster: &Roster,
 ) -> Result<(), SyncError> {
     if vault.settings().role == Role::Office {
         vault.set_sync_state(state)?;
-        if let Some(receipt) = crate::office::next_receipt(vault)? {
+        crate::office::next_receipt(vault)?;
+        *state = vault.sync_state()?;
+        // Stored before it is sent, so its number is never used twice; sent again at the next
+        // sync if the server still reports an older one (a lost answer, a lost link).
+        if let Some(receipt) = state
+            .receipt
+            .clone()
+            .filter(|r| versions.receipt.unwrap_or(0) < r.counter)
+        {
             retry(link.options, summary, || {
                 link.client.post_receipt(vault.keys(), &receipt)
             })
             .await?;
         }
-        *state = vault.sync_state()?;
         return Ok(());
     }
     let held = state.receipt.as_ref().map_or(0, |r| r.counter);
