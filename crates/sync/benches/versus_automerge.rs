@@ -159,6 +159,8 @@ fn main() {
 
     // Where the office's time goes in the model, beside bare Automerge doing the same.
     let stages = model_stages(&devices);
+    // What any pull that checks and keeps every change must spend at the least.
+    let floor = floor(&sealed, &devices, dir.path());
 
     // 2. A field device's cold pull of its own team's cases.
     point_at(&mut reader, &proxy_url, &fingerprint, &office_keys);
@@ -216,6 +218,7 @@ fn main() {
         automerge_bytes: sealed.plain,
     });
     stages.print(changes);
+    floor.print(office_figures.time);
     server.shutdown(Duration::from_secs(1));
 }
 
@@ -237,10 +240,13 @@ fn admit_to(team: &str, url: &str, fingerprint: &str) -> cairn_sync::AdmitTo {
     }
 }
 
-/// Sealed bytes pushed, by team, and the Automerge bytes inside them.
+/// Sealed bytes pushed, by team, and the Automerge bytes inside them; every sealed change
+/// in the order pushed, and the team keys that open them (for the floor).
 struct Sealed {
     per_team: [u64; 2],
     plain: u64,
+    all: Vec<Vec<u8>>,
+    keys: Vec<TeamKey>,
 }
 
 /// The office admits every device and hands the server its roster; each device joins, seals
@@ -293,6 +299,8 @@ fn enroll_seal_push(setup: &mut Setup<'_>, devices: &[Device]) -> Sealed {
     let mut out = Sealed {
         per_team: [0; 2],
         plain: 0,
+        all: Vec::new(),
+        keys,
     };
     for round in 0..CHANGES_PER_CASE {
         for (device, rounds) in devices.iter().zip(&sealed) {
@@ -303,6 +311,7 @@ fn enroll_seal_push(setup: &mut Setup<'_>, devices: &[Device]) -> Sealed {
                     .expect("push");
             }
             out.per_team[device.team] += rounds[round].iter().map(|s| s.len() as u64).sum::<u64>();
+            out.all.extend(rounds[round].iter().cloned());
         }
     }
     out.plain = devices
@@ -687,6 +696,111 @@ impl Stages {
                 per(ours) / per(bare)
             );
         }
+    }
+}
+
+/// The least that any office pull of these changes must do, whatever the design, each part
+/// timed alone on the same changes in the same run: check every author's signature and
+/// decrypt (on both cores, as the vault does), keep every sealed change durably (raw SQLite
+/// inserts in one transaction, WAL, `synchronous=FULL`), and build each case from all its
+/// changes at once with bare Automerge, unchecked, saved once. No TLS, no judge, no roster.
+struct Floor {
+    open: Duration,
+    store: Duration,
+    apply: Duration,
+}
+
+fn floor(sealed: &Sealed, devices: &[Device], dir: &std::path::Path) -> Floor {
+    let mut keyring = cairn_crypto::Keyring::default();
+    for key in &sealed.keys {
+        keyring.insert(TeamKey::from_bytes(key.team(), key.epoch(), *key.bytes()));
+    }
+    let start = Instant::now();
+    let opened: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = sealed
+            .all
+            .chunks(sealed.all.len().div_ceil(2).max(1))
+            .map(|part| {
+                let keyring = &keyring;
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|b| {
+                            let change = SealedChange::from_bytes(b).expect("sealed");
+                            change.open(keyring).expect("opens").len()
+                        })
+                        .sum::<usize>()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("opener")).sum()
+    });
+    let open = start.elapsed();
+    assert_eq!(opened as u64, sealed.plain);
+
+    let start = Instant::now();
+    let mut db = rusqlite::Connection::open(dir.join("floor.sqlite")).expect("sqlite");
+    db.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE changes (author BLOB, seq INTEGER, case_id BLOB, sealed BLOB, PRIMARY KEY (author, seq));",
+    )
+    .expect("schema");
+    let tx = db.transaction().expect("tx");
+    {
+        let mut insert = tx
+            .prepare("INSERT INTO changes VALUES (?1, ?2, ?3, ?4)")
+            .expect("insert");
+        for bytes in &sealed.all {
+            let change = SealedChange::from_bytes(bytes).expect("sealed");
+            insert
+                .execute(rusqlite::params![
+                    change.author.0.as_slice(),
+                    change.seq as i64,
+                    change.case_id.as_slice(),
+                    bytes
+                ])
+                .expect("row");
+        }
+    }
+    tx.commit().expect("commit");
+    let store = start.elapsed();
+
+    let start = Instant::now();
+    let mut saved = 0usize;
+    for case in devices.iter().flat_map(|d| &d.cases) {
+        saved += native_doc(&case.changes).save().len();
+    }
+    let apply = start.elapsed();
+    assert!(saved > 0);
+    Floor { open, store, apply }
+}
+
+impl Floor {
+    fn print(&self, native: Duration) {
+        let secs = |d: Duration| d.as_secs_f64();
+        let total = self.open + self.store + self.apply;
+        println!();
+        println!("The floor of an office cold pull, each part alone on the same changes:");
+        println!();
+        println!("| part | time |");
+        println!("| --- | --- |");
+        println!(
+            "| verify every signature and decrypt (both cores) | {:.2} s |",
+            secs(self.open)
+        );
+        println!(
+            "| store every sealed change (raw SQLite inserts, one transaction, WAL, `synchronous=FULL`) | {:.2} s |",
+            secs(self.store)
+        );
+        println!(
+            "| build every case from all its changes with bare Automerge, save once | {:.2} s |",
+            secs(self.apply)
+        );
+        println!(
+            "| **floor** | **{:.2} s = {:.2} × Automerge's sync ({:.2} s)** |",
+            secs(total),
+            secs(total) / secs(native),
+            secs(native)
+        );
     }
 }
 
