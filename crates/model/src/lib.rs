@@ -21,6 +21,7 @@ mod json;
 mod judge;
 mod records;
 mod reference;
+pub mod report;
 mod value;
 
 pub use automerge::ChangeHash;
