@@ -456,10 +456,10 @@ pub fn case_fixture() -> &'static CaseFixture {
             &[Edit::set("person.name", "Amina K.")],
         )
         .expect("create the fixture case");
-        let mut teammate = CaseDoc::from_changes(std::slice::from_ref(&created), &office().id().0)
+        let mut teammate = CaseDoc::from_changes(std::slice::from_ref(&created), &office().id().0, None)
             .expect("the fixture case as a teammate receives it");
         let edits = [
-            vec![Edit::set("status", "confirmed")],
+            vec![Edit::set("status", "under_investigation")],
             vec![Edit::Note {
                 text: "Seen at the clinic; family informed.".into(),
             }],
@@ -567,7 +567,7 @@ pub fn case_changes(data: &[u8]) {
         if flags & CASE_WITH_CREATION != 0 {
             offered.insert(0, fixture.created.clone());
         }
-        if let Ok(doc) = CaseDoc::from_changes(&offered, &me) {
+        if let Ok(doc) = CaseDoc::from_changes(&offered, &me, None) {
             // The vault checks the creation against its signed author's tag.
             if let Some(creator) = doc.creator() {
                 if let Ok(key) = <[u8; 32]>::try_from(creator.as_slice()) {
@@ -601,6 +601,6 @@ fn accepted(mut doc: CaseDoc, id: Uuid) {
     );
     // A local edit on top, as the next `cairn case edit` would make.
     if let Ok(now) = OffsetDateTime::from_unix_timestamp(1_790_000_600) {
-        let _ = doc.edit(&[Edit::set("status", "rejected")], "me", now);
+        let _ = doc.edit(&[Edit::set("status", "under_investigation")], "me", now);
     }
 }

@@ -10,7 +10,7 @@
 use autosurgeon::{Hydrate, Text};
 use uuid::Uuid;
 
-use crate::{CustodyEvent, Kind, Note, Reference, Source, Status};
+use crate::{CustodyEvent, Kind, Note, Reference, Review, Source, Status, Verification};
 
 /// One case report.
 #[derive(Debug, Clone, PartialEq, Hydrate)]
@@ -62,6 +62,12 @@ pub struct Case {
     /// Sources, oldest first.
     #[autosurgeon(missing = "Default::default")]
     pub sources: Vec<Source>,
+    /// Verifications (the office's rulings and field proposals), oldest first.
+    #[autosurgeon(missing = "Default::default")]
+    pub verifications: Vec<Verification>,
+    /// The office's reviews, oldest first.
+    #[autosurgeon(missing = "Default::default")]
+    pub reviews: Vec<Review>,
 }
 
 /// `incident.*`

@@ -35,6 +35,9 @@ pub struct CaseDoc {
     /// than in Automerge's queue, so each is checked and judged when it becomes applicable.
     /// Not part of [`CaseDoc::save`]: whoever stores changes offers them again.
     waiting: Vec<Change>,
+    /// The office's actor, which alone confirms, rejects and reviews (see
+    /// [`CaseDoc::set_office`]).
+    pub(crate) office: Option<ActorId>,
 }
 
 impl CaseDoc {
@@ -66,6 +69,7 @@ impl CaseDoc {
             id,
             reference: reference.clone(),
             waiting: Vec::new(),
+            office: None,
         };
         // Read back what was written, so a bug here shows up now rather than on another device.
         case.case()?;
@@ -84,15 +88,35 @@ impl CaseDoc {
     /// [`CaseDoc::apply_changes`] does. While the creation is not among them the answer is
     /// [`ModelError::Incomplete`]; a change that lands before it (it does not depend on the
     /// creation, so it is no edit of this case) is refused.
-    pub fn from_changes(raw_changes: &[Vec<u8>], actor: &[u8]) -> Result<CaseDoc, ModelError> {
+    ///
+    /// `office` is the office's actor (see [`CaseDoc::set_office`]).
+    pub fn from_changes(
+        raw_changes: &[Vec<u8>],
+        actor: &[u8],
+        office: Option<&[u8]>,
+    ) -> Result<CaseDoc, ModelError> {
         let mut doc = Automerge::new().with_actor(actor_id(actor)?);
-        let waiting = merge(&mut doc, None, decode_changes(raw_changes)?)?;
+        let office = office.map(ActorId::from);
+        let waiting = merge(
+            &mut doc,
+            None,
+            decode_changes(raw_changes)?,
+            office.as_ref(),
+        )?;
         if !has_case(&doc)? {
             return Err(ModelError::Incomplete);
         }
         let mut case = CaseDoc::from_automerge(doc)?;
         case.waiting = waiting;
+        case.office = office;
         Ok(case)
+    }
+
+    /// Names the office's actor for the changes applied from now on: only the office confirms
+    /// or rejects a case, writes its verifications and reviews, or changes a status it set.
+    /// Without one, nobody may.
+    pub fn set_office(&mut self, office: Option<&[u8]>) {
+        self.office = office.map(ActorId::from);
     }
 
     /// Replays changes this vault already accepted (its own log), without judging them again.
@@ -133,6 +157,7 @@ impl CaseDoc {
             id,
             reference,
             waiting: Vec::new(),
+            office: None,
         })
     }
 
@@ -165,7 +190,7 @@ impl CaseDoc {
         let mut changes: Vec<Pending> = self.waiting.iter().map(|c| (c.clone(), None)).collect();
         changes.extend(decode_changes(raw_changes)?);
         let mut merged = self.doc.clone();
-        let waiting = merge(&mut merged, Some(&self.doc), changes)?;
+        let waiting = merge(&mut merged, Some(&self.doc), changes, self.office.as_ref())?;
         self.doc = merged;
         self.waiting = waiting;
         Ok(())
@@ -268,6 +293,7 @@ fn merge(
     doc: &mut Automerge,
     mut unchanged: Option<&Automerge>,
     mut pending: Vec<Pending>,
+    office: Option<&ActorId>,
 ) -> Result<Vec<Change>, ModelError> {
     pending.retain(|(c, _)| !has_change(doc, &c.hash()));
     let mut known = actors(doc);
@@ -293,8 +319,8 @@ fn merge(
             return Err(refused(reason));
         }
         let judged = match (has_case(&before)?, has_case(doc)?) {
-            (true, _) => judge(Some(&before), doc, &scope),
-            (false, true) => judge(None, doc, &Scope::everything()),
+            (true, _) => judge(Some(&before), doc, &scope, office),
+            (false, true) => judge(None, doc, &Scope::everything(), office),
             (false, false) => Err(ModelError::Refused(
                 "it writes to the case before its creation, without depending on it".into(),
             )),

@@ -8,8 +8,8 @@
 use automerge::transaction::{Transactable, Transaction};
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
 
-use crate::fields::CONSENTS;
-use crate::{field, CustodyEvent, FieldSpec, ModelError, Note, Source};
+use crate::fields::{CONSENTS, OFFICE_STATUSES, REVIEW_STATES, STATUSES};
+use crate::{field, CustodyEvent, FieldSpec, ModelError, Note, Review, Source, Verification};
 use crate::{FieldType, Value};
 
 /// One change to a case. Values are raw strings as typed; they are validated when applied.
@@ -49,6 +49,21 @@ pub enum Edit {
         /// Consent: yes, no or unknown.
         consent: String,
     },
+    /// Gives the case an evidentiary status and records why, who and when (a verification
+    /// entry). `confirmed` and `rejected` need a basis; only the office's are accepted.
+    Verify {
+        /// alleged, under_investigation, confirmed or rejected.
+        status: String,
+        /// On what grounds.
+        basis: Option<String>,
+    },
+    /// Records the office's review: received, has_issues or approved.
+    Review {
+        /// received, has_issues or approved.
+        state: String,
+        /// What the reviewer says.
+        comment: Option<String>,
+    },
 }
 
 impl Edit {
@@ -77,8 +92,33 @@ impl Edit {
         Ok(match self {
             Edit::Set { key, value } => {
                 let spec = field(key)?;
-                Checked::Set(spec, spec.ty.parse(spec.key, value)?)
+                let value = spec.ty.parse(spec.key, value)?;
+                if let (Value::Str(s), "status") = (&value, spec.key) {
+                    if OFFICE_STATUSES.contains(&s.as_str()) {
+                        return Err(ModelError::NeedsVerification(s.clone()));
+                    }
+                }
+                Checked::Set(spec, value)
             }
+            Edit::Verify { status, basis } => {
+                let status = choice("status", status, STATUSES)?;
+                let basis = optional(basis);
+                if basis.is_none() && OFFICE_STATUSES.contains(&status.as_str()) {
+                    return Err(ModelError::NeedsVerification(status));
+                }
+                Checked::Verify(Verification {
+                    at,
+                    author,
+                    status,
+                    basis,
+                })
+            }
+            Edit::Review { state, comment } => Checked::Review(Review {
+                at,
+                author,
+                state: choice("review.state", state, REVIEW_STATES)?,
+                comment: optional(comment),
+            }),
             Edit::Note { text } => Checked::Note(Note {
                 at,
                 author,
@@ -103,20 +143,13 @@ impl Edit {
                 kind,
                 contact,
                 consent,
-            } => {
-                let answer = consent.trim().to_lowercase();
-                if !CONSENTS.contains(&answer.as_str()) {
-                    let expected = FieldType::Choice(CONSENTS).describe();
-                    return Err(ModelError::invalid("source.consent", consent, expected));
-                }
-                Checked::Source(Source {
-                    at,
-                    author,
-                    kind: required("source.type", kind)?,
-                    contact: optional(contact),
-                    consent: answer,
-                })
-            }
+            } => Checked::Source(Source {
+                at,
+                author,
+                kind: required("source.type", kind)?,
+                contact: optional(contact),
+                consent: choice("source.consent", consent, CONSENTS)?,
+            }),
         })
     }
 }
@@ -127,6 +160,18 @@ enum Checked {
     Note(Note),
     Custody(CustodyEvent),
     Source(Source),
+    Verify(Verification),
+    Review(Review),
+}
+
+/// One of `allowed`, given in any letter case.
+fn choice(key: &str, raw: &str, allowed: &'static [&'static str]) -> Result<String, ModelError> {
+    let answer = raw.trim().to_lowercase();
+    if !allowed.contains(&answer.as_str()) {
+        let expected = FieldType::Choice(allowed).describe();
+        return Err(ModelError::invalid(key, raw, expected));
+    }
+    Ok(answer)
 }
 
 fn required(key: &str, raw: &str) -> Result<String, ModelError> {
@@ -177,6 +222,17 @@ pub(crate) fn apply(
         Checked::Source(source) => {
             append(tx, "sources", source)?;
             "source"
+        }
+        Checked::Verify(verification) => {
+            let status = Value::Str(verification.status.clone());
+            let spec = field("status")?;
+            set(tx, spec, status)?;
+            append(tx, "verifications", verification)?;
+            "verification"
+        }
+        Checked::Review(review) => {
+            append(tx, "reviews", review)?;
+            "review"
         }
     };
     Ok(Some(key.to_string()))

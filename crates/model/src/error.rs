@@ -34,6 +34,10 @@ pub enum ModelError {
     #[error("`{key}` cannot be set: {reason}", key = .0, reason = not_settable_reason(.0))]
     NotSettable(String),
 
+    /// A status that takes a verification with a basis (`cairn case verify`).
+    #[error("a case becomes {0} only through a verification with its basis: use `cairn case verify REF --status {0} --basis TEXT` (office only).")]
+    NeedsVerification(String),
+
     /// A place code that is not 2 to 6 letters or digits.
     #[error("invalid place code `{0}`: use 2 to 6 letters or digits, for example KHR.")]
     InvalidPlace(String),
@@ -101,6 +105,8 @@ fn did_you_mean(suggestion: &Option<String>) -> String {
 
 fn not_settable_reason(key: &str) -> &'static str {
     match key {
+        "verifications" => "it is written by `cairn case verify`.",
+        "reviews" => "it is written by `cairn office review`.",
         "notes" | "custody" | "sources" => {
             "it is an append-only list, so add an entry to it instead."
         }

@@ -33,6 +33,10 @@ impl FieldSpec {
 pub const KINDS: &[&str] = &["killed", "injured", "missing", "remains"];
 /// Evidentiary statuses (`status`).
 pub const STATUSES: &[&str] = &["alleged", "under_investigation", "confirmed", "rejected"];
+/// Statuses only the office gives, each with a basis.
+pub const OFFICE_STATUSES: &[&str] = &["confirmed", "rejected"];
+/// The office's review states.
+pub const REVIEW_STATES: &[&str] = &["received", "has_issues", "approved"];
 const CAUSES: &[&str] = &["targeted_strike", "captivity", "other_violence", "unknown"];
 const SCENES: &[&str] = &[
     "surface",
@@ -222,6 +226,8 @@ pub(crate) const NOT_SETTABLE: &[&str] = &[
     "notes",
     "custody",
     "sources",
+    "verifications",
+    "reviews",
 ];
 
 /// Every settable field, in display order.

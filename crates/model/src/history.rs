@@ -133,6 +133,8 @@ fn labels(doc: &Automerge) -> HashMap<(u64, ActorId), Label> {
         ("notes", "note"),
         ("custody", "custody"),
         ("sources", "source"),
+        ("verifications", "verification"),
+        ("reviews", "review"),
     ] {
         if let Ok(Some((_, id))) = doc.get(ROOT, list) {
             for item in doc.list_range(&id, ..) {

@@ -2,7 +2,8 @@
 //!
 //! Keys nest as the field keys do (`incident.cause` is `{"incident": {"cause": ...}}`).
 //! Unset fields, empty text and empty groups are omitted; lists are always present. Where a
-//! scalar is in conflict the winning value is shown, the same on every device.
+//! scalar is in conflict the winning value is shown, the same on every device. The office's
+//! lists (verifications, reviews) appear once the office has written to them.
 
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
 use serde_json::{Map, Value as Json};
@@ -44,6 +45,19 @@ impl CaseDoc {
         ];
         for (key, value) in lists {
             root.insert(key.into(), value.map_err(ModelError::corrupt)?);
+        }
+        // The office's lists appear once it has written to them.
+        let office = [
+            ("verifications", serde_json::to_value(&case.verifications)),
+            ("reviews", serde_json::to_value(&case.reviews)),
+        ];
+        for (key, value) in office {
+            match value.map_err(ModelError::corrupt)? {
+                Json::Array(a) if a.is_empty() => {}
+                value => {
+                    root.insert(key.into(), value);
+                }
+            }
         }
         Ok(Json::Object(root))
     }

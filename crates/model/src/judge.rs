@@ -15,7 +15,7 @@ use automerge::{
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::fields::{groups, CONSENTS};
+use crate::fields::{groups, CONSENTS, OFFICE_STATUSES, REVIEW_STATES, STATUSES};
 use crate::{fields, FieldType, ModelError, Reference, Value};
 
 /// The largest Automerge change accepted from another device, in bytes. A field edit is a few
@@ -33,7 +33,7 @@ pub(crate) const HEADER: [&str; 5] = ["schema", "id", "reference", "created_at",
 
 /// The append-only lists and the keys each of their entries may hold (the first ones
 /// required).
-const LISTS: [(&str, &[&str], usize); 3] = [
+const LISTS: [(&str, &[&str], usize); 5] = [
     ("notes", &["at", "author", "text"], 3),
     (
         "custody",
@@ -45,7 +45,13 @@ const LISTS: [(&str, &[&str], usize); 3] = [
         &["at", "author", "type", "consent", "contact"],
         4,
     ),
+    ("verifications", &["at", "author", "status", "basis"], 3),
+    ("reviews", &["at", "author", "state", "comment"], 3),
 ];
+
+/// Lists only the office writes. They are made by the office's first entry, not with the
+/// case: one writer, so never two of them made concurrently.
+pub(crate) const OFFICE_LISTS: [&str; 2] = ["verifications", "reviews"];
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 const CHUNK_DOCUMENT: u8 = 0;
@@ -347,17 +353,56 @@ fn refuse(reason: impl Into<String>) -> ModelError {
 /// Only what the merge wrote to can have changed, so with a `before` the rules are checked on
 /// the objects that the applied change's operations target ([`Scope::of`]), and the cost
 /// follows the size of the change, not of the case.
+///
+/// `office` is the office's actor: only it confirms or rejects a case, writes the office's
+/// lists, or changes a status it set. `None` (no office known) lets nobody do so.
 pub(crate) fn judge(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
+    office: Option<&ActorId>,
 ) -> Result<(), ModelError> {
     if scope.touches(&ROOT) {
         header(before, after)?;
+        office_status(after, scope, office)?;
     }
     let groups = objects(before, after, scope)?;
     values(after, &groups, scope)?;
-    lists(before, after, scope)?;
+    lists(before, after, scope, office)?;
+    Ok(())
+}
+
+/// Whether `id` is an operation or object made by the office.
+fn by_office(id: &ObjId, office: Option<&ActorId>) -> bool {
+    matches!((id, office), (ObjId::Id(_, actor, _), Some(office)) if actor == office)
+}
+
+/// A confirmed or rejected status is the office's word, and a status the office set is
+/// changed by the office alone. Both read only the merged case and the change itself, so
+/// the verdict is the same on every replica whatever the order changes arrive in.
+fn office_status(
+    after: &Automerge,
+    scope: &Scope,
+    office: Option<&ActorId>,
+) -> Result<(), ModelError> {
+    for (value, id) in after.get_all(ROOT, "status").map_err(ModelError::corrupt)? {
+        let automerge::Value::Scalar(scalar) = value else {
+            continue; // `values` refuses it.
+        };
+        if let ScalarValue::Str(status) = scalar.as_ref() {
+            if OFFICE_STATUSES.contains(&status.as_str()) && !by_office(&id, office) {
+                return Err(refuse(format!(
+                    "it makes the case {status}, which only the office does"
+                )));
+            }
+        }
+    }
+    let from_office = matches!((&scope.actor, office), (Some(a), Some(o)) if a == o);
+    if !from_office && scope.status_preds.iter().any(|a| Some(a) == office) {
+        return Err(refuse(
+            "it changes a status the office set, which only the office does",
+        ));
+    }
     Ok(())
 }
 
@@ -371,6 +416,10 @@ pub(crate) struct Scope {
     not_text: HashSet<(u64, ActorId)>,
     /// Objects the change itself creates.
     created: HashSet<(u64, ActorId)>,
+    /// The change's author (`None` for a case first seen: every rule is read off the case).
+    actor: Option<ActorId>,
+    /// Authors of the status values the change overwrites or deletes.
+    status_preds: Vec<ActorId>,
 }
 
 impl Scope {
@@ -382,6 +431,8 @@ impl Scope {
             objects: HashSet::new(),
             not_text: HashSet::new(),
             created: HashSet::new(),
+            actor: None,
+            status_preds: Vec::new(),
         }
     }
 
@@ -398,6 +449,8 @@ impl Scope {
             objects: HashSet::new(),
             not_text: HashSet::new(),
             created: HashSet::new(),
+            actor: Some(change.actor_id().clone()),
+            status_preds: Vec::new(),
         };
         let start = change.start_op().get();
         for (i, op) in decoded.operations.iter().enumerate() {
@@ -411,7 +464,13 @@ impl Scope {
                 _ => false,
             };
             match &op.obj {
-                legacy::ObjectId::Root => scope.root = true,
+                legacy::ObjectId::Root => {
+                    scope.root = true;
+                    if matches!(&op.key, legacy::Key::Map(k) if k == "status") {
+                        let preds = op.pred.iter().map(|legacy::OpId(_, actor)| actor.clone());
+                        scope.status_preds.extend(preds);
+                    }
+                }
                 legacy::ObjectId::Id(legacy::OpId(counter, actor)) => {
                     if !text_like {
                         scope.not_text.insert((*counter, actor.clone()));
@@ -518,7 +577,8 @@ fn objects<'g>(
         ));
     }
     if scope.touches(&ROOT) {
-        for (list, _, _) in LISTS {
+        // The office's lists are checked with their entries, in `lists`.
+        for (list, _, _) in LISTS.iter().filter(|(l, _, _)| !OFFICE_LISTS.contains(l)) {
             same_object(before, after, &ROOT, list, ObjType::List)?;
         }
     }
@@ -641,9 +701,22 @@ fn values(after: &Automerge, groups: &[(&str, ObjId)], scope: &Scope) -> Result<
 
 /// Entries are only ever added: every entry there before is still there, in the same order,
 /// with the same content; every entry is a map of known keys, one text value each.
-fn lists(before: Option<&Automerge>, after: &Automerge, scope: &Scope) -> Result<(), ModelError> {
+fn lists(
+    before: Option<&Automerge>,
+    after: &Automerge,
+    scope: &Scope,
+    office: Option<&ActorId>,
+) -> Result<(), ModelError> {
     for (list, keys, required) in LISTS {
-        let obj = single_object(after, &ROOT, list, ObjType::List)?;
+        let office_only = OFFICE_LISTS.contains(&list);
+        let obj = if office_only {
+            let Some(obj) = office_list(before, after, scope, list, office)? else {
+                continue;
+            };
+            obj
+        } else {
+            single_object(after, &ROOT, list, ObjType::List)?
+        };
         let old: Vec<ObjId> = match before {
             // Entries are added and removed by operations on the list itself.
             Some(before) if scope.touches(&obj) => {
@@ -675,6 +748,11 @@ fn lists(before: Option<&Automerge>, after: &Automerge, scope: &Scope) -> Result
                     "it puts something other than an entry in {list}"
                 )));
             };
+            if office_only && !by_office(&id, office) {
+                return Err(refuse(format!(
+                    "it adds to {list}, which only the office does"
+                )));
+            }
             entry(after, &id, list, keys, required)?;
         }
         // Subsequence: concurrent appends may land between old entries, nothing may go.
@@ -683,6 +761,44 @@ fn lists(before: Option<&Automerge>, after: &Automerge, scope: &Scope) -> Result
         }
     }
     Ok(())
+}
+
+/// The office's list `list`, if the case has one yet: made by the office, and never replaced.
+fn office_list(
+    before: Option<&Automerge>,
+    after: &Automerge,
+    scope: &Scope,
+    list: &str,
+    office: Option<&ActorId>,
+) -> Result<Option<ObjId>, ModelError> {
+    let find = |doc: &Automerge| -> Result<Option<ObjId>, ModelError> {
+        if doc
+            .get_all(ROOT, list)
+            .map_err(ModelError::corrupt)?
+            .is_empty()
+        {
+            return Ok(None);
+        }
+        single_object(doc, &ROOT, list, ObjType::List).map(Some)
+    };
+    let Some(now) = find(after)? else {
+        return Ok(None);
+    };
+    // Made or replaced only by an operation on the root.
+    if scope.touches(&ROOT) {
+        match before.map(find).transpose()?.flatten() {
+            Some(was) if was != now => {
+                return Err(refuse(format!("it replaces the case's `{list}`")))
+            }
+            None if !by_office(&now, office) => {
+                return Err(refuse(format!(
+                    "it makes {list}, which only the office does"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(now))
 }
 
 /// Checks a new entry of `list`: known keys, one text value each, the required ones present.
@@ -720,18 +836,35 @@ fn entry(
             )));
         }
     }
-    if list == "sources" {
-        let consent = content
+    let value = |key: &str| {
+        content
             .iter()
-            .find(|(k, _)| k == "consent")
-            .map(|(_, v)| v.as_str());
-        if !consent.is_some_and(|c| CONSENTS.contains(&c)) {
-            return Err(refuse(
-                "it adds a source whose consent is not yes, no or unknown",
-            ));
-        }
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    match list {
+        "sources" if !value("consent").is_some_and(|c| CONSENTS.contains(&c)) => Err(refuse(
+            "it adds a source whose consent is not yes, no or unknown",
+        )),
+        "verifications" => match value("status") {
+            Some(s) if !STATUSES.contains(&s) => Err(refuse(format!(
+                "it records a verification with the status `{s}`, which is not one"
+            ))),
+            Some(s)
+                if OFFICE_STATUSES.contains(&s)
+                    && value("basis").is_none_or(|b| b.trim().is_empty()) =>
+            {
+                Err(refuse(format!(
+                    "it records the case as {s} without a basis"
+                )))
+            }
+            _ => Ok(()),
+        },
+        "reviews" if !value("state").is_some_and(|s| REVIEW_STATES.contains(&s)) => Err(refuse(
+            "it records a review whose state is not received, has_issues or approved",
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The one scalar value at `obj[key]`; none, several or an object is refused.

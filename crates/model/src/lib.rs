@@ -3,8 +3,10 @@
 //! from many devices, keeping conflicting values visible until someone resolves them.
 //!
 //! This crate is pure data: it must never do I/O, touch storage, keys, encryption or the
-//! network, or know who is allowed to do what. Callers hand it bytes and an actor id and take
-//! bytes back; sealing, storing and shipping those bytes is the job of other crates.
+//! network. Callers hand it bytes and an actor id and take bytes back; sealing, storing and
+//! shipping those bytes is the job of other crates. Of who may do what it knows one fact, which
+//! the caller tells it: which actor is the office, the only one that confirms, rejects and
+//! reviews a case.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,6 +21,7 @@ mod fields;
 mod history;
 mod json;
 mod judge;
+mod overview;
 mod records;
 mod reference;
 pub mod report;
@@ -33,9 +36,12 @@ pub use conflicts::{Conflict, ConflictValue};
 pub use doc::{CaseDoc, SCHEMA};
 pub use edit::Edit;
 pub use error::ModelError;
-pub use fields::{field, fields, parse_assignment, validate, FieldSpec};
+pub use fields::{
+    field, fields, parse_assignment, validate, FieldSpec, OFFICE_STATUSES, REVIEW_STATES, STATUSES,
+};
 pub use history::HistoryEntry;
 pub use judge::{screen_change, Screened, MAX_CHANGE_BYTES, MAX_CHANGE_OPS};
-pub use records::{CustodyEvent, Note, Source};
+pub use overview::Overview;
+pub use records::{CustodyEvent, Note, Review, Source, Verification};
 pub use reference::{validate_device_tag, validate_place, validate_team, Reference};
 pub use value::{FieldType, Value, MAX_TEXT_CHARS};

@@ -62,3 +62,34 @@ pub struct Source {
     /// Whether the source consented to being recorded: yes, no or unknown.
     pub consent: String,
 }
+
+/// The office's ruling on a case's evidentiary status (`verifications`), or a field team's
+/// proposal to investigate it. Only the office confirms or rejects, always with a basis.
+#[derive(Debug, Clone, PartialEq, Hydrate, Reconcile, Serialize)]
+pub struct Verification {
+    /// When it was recorded (RFC 3339).
+    pub at: String,
+    /// The device that recorded it.
+    pub author: String,
+    /// The status it gives the case.
+    pub status: String,
+    /// On what grounds (required for confirmed and rejected).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
+}
+
+/// The office's review of a case (`reviews`): received, has issues, or approved.
+#[derive(Debug, Clone, PartialEq, Hydrate, Reconcile, Serialize)]
+pub struct Review {
+    /// When it was recorded (RFC 3339).
+    pub at: String,
+    /// The device that recorded it.
+    pub author: String,
+    /// received, has_issues or approved.
+    pub state: String,
+    /// What the reviewer said, if anything.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}

@@ -243,7 +243,7 @@ fn save_and_load_round_trip() {
     assert_eq!(loaded.id(), doc.id());
     assert_eq!(loaded.reference(), doc.reference());
     assert_eq!(loaded.actor(), hex(&B));
-    let rebuilt = CaseDoc::from_changes(&doc.changes(), &B).unwrap();
+    let rebuilt = CaseDoc::from_changes(&doc.changes(), &B, None).unwrap();
     assert_eq!(rebuilt.heads(), doc.heads());
 }
 
@@ -279,7 +279,7 @@ fn damaged_input_is_an_error_not_a_panic() {
     );
     assert_eq!(copy.heads(), heads);
     assert!(matches!(
-        CaseDoc::from_changes(&[b"junk".to_vec()], &B),
+        CaseDoc::from_changes(&[b"junk".to_vec()], &B, None),
         Err(ModelError::Refused(_))
     ));
     assert!(matches!(

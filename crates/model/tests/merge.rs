@@ -181,7 +181,7 @@ fn changes_arriving_before_their_dependencies_wait_for_them() {
     let (mut a, first) = new_case(&[]);
     let second = a.edit(&[note("one")], "device-a", at(1)).unwrap().unwrap();
     let third = a.edit(&[note("two")], "device-a", at(2)).unwrap().unwrap();
-    let mut b = CaseDoc::from_changes(&[third, first], &B).unwrap();
+    let mut b = CaseDoc::from_changes(&[third, first], &B, None).unwrap();
     assert_eq!(b.missing_deps().len(), 1);
     b.apply_changes(&[second]).unwrap();
     assert!(b.missing_deps().is_empty());
@@ -206,7 +206,7 @@ impl Rng {
 fn random_edit(rng: &mut Rng, doc: &CaseDoc) -> Edit {
     const SETS: &[(&str, &[&str])] = &[
         ("kind", &["killed", "missing", "remains"]),
-        ("status", &["alleged", "confirmed"]),
+        ("status", &["alleged", "under_investigation"]),
         (
             "incident.cause",
             &["captivity", "unknown", "targeted_strike"],

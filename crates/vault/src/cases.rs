@@ -34,6 +34,37 @@ pub struct CaseSummary {
     pub status: String,
     /// Time of the last change applied here (RFC 3339).
     pub updated_at: String,
+    /// The case's place code (from its reference).
+    #[serde(default)]
+    pub place: String,
+    /// The case's team (from its reference).
+    #[serde(default)]
+    pub team: String,
+    /// `incident.cause`, if set.
+    #[serde(default)]
+    pub cause: Option<String>,
+    /// `incident.date` (a date or a range), if set.
+    #[serde(default)]
+    pub incident_date: Option<String>,
+    /// `person.civilian`, if set.
+    #[serde(default)]
+    pub civilian: Option<String>,
+    /// `identification.status`, if set.
+    #[serde(default)]
+    pub identification: Option<String>,
+    /// Whether a field holds concurrent values.
+    #[serde(default)]
+    pub conflicts: bool,
+    /// The time the case's newest change claims (RFC 3339).
+    #[serde(default)]
+    pub changed_at: String,
+    /// The state of the office's newest review.
+    #[serde(default)]
+    pub review: Option<String>,
+    /// Whether a device other than the office changed it since the office last reviewed it
+    /// (or it was never reviewed).
+    #[serde(default)]
+    pub needs_review: bool,
 }
 
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
@@ -60,6 +91,8 @@ impl Vault {
         now: OffsetDateTime,
     ) -> Result<Created, VaultError> {
         let place = cairn_model::validate_place(place)?;
+        let edits = self.as_allowed(edits)?;
+        let office = self.office_id()?;
         let path = self.home.database();
         let actor = self.keys.id();
         let Vault {
@@ -83,7 +116,8 @@ impl Vault {
         settings.next_reference += 1;
         let id = Uuid::new_v4();
         let (mut doc, change) =
-            CaseDoc::create(&actor.0, id, &reference, kind, &actor.short(), now, edits)?;
+            CaseDoc::create(&actor.0, id, &reference, kind, &actor.short(), now, &edits)?;
+        doc.set_office(office.as_ref().map(|o| o.as_slice()));
         let seq = append_own(&tx, keys, &key, id, &change, &path)?;
         write_case(&tx, cipher, id, &mut doc, now, &path)?;
         store::write_settings(&tx, cipher, &settings, &path)?;
@@ -104,6 +138,8 @@ impl Vault {
         edits: &[Edit],
         now: OffsetDateTime,
     ) -> Result<Option<u64>, VaultError> {
+        let edits = self.as_allowed(edits)?;
+        let office = self.office_id()?;
         let path = self.home.database();
         let actor = self.keys.id();
         let Vault {
@@ -122,8 +158,8 @@ impl Vault {
             .map(|r| r.team)
             .unwrap_or_default();
         let key = crate::keyring::sealing_key(&tx, cipher, keyring, settings, &team, &path)?;
-        let mut doc = load(&tx, cipher, &summary.id, &actor.0, &path)?;
-        let Some(change) = doc.edit(edits, &actor.short(), now)? else {
+        let mut doc = load(&tx, cipher, &summary.id, &actor.0, office.as_ref(), &path)?;
+        let Some(change) = doc.edit(&edits, &actor.short(), now)? else {
             return Ok(None);
         };
         let seq = append_own(&tx, keys, &key, summary.id, &change, &path)?;
@@ -141,8 +177,53 @@ impl Vault {
             &self.cipher,
             &summary.id,
             &self.keys.id().0,
+            self.office_id()?.as_ref(),
             &path,
         )
+    }
+
+    /// The office's device id (Automerge actor): this vault's own for the office, the one
+    /// named at `join` for a field device (`None` before it joined).
+    pub fn office_id(&self) -> Result<Option<[u8; 32]>, VaultError> {
+        if self.settings.role == crate::Role::Office {
+            return Ok(Some(self.keys.id().0));
+        }
+        let office = self.sync_state()?.office;
+        Ok(office
+            .and_then(|text| text.parse::<cairn_protocol::OfficeKeys>().ok())
+            .map(|keys| keys.signing.0))
+    }
+
+    /// `edits` as this device may make them: verifying to `confirmed` or `rejected` and
+    /// reviewing are the office's; a field device's verification is a proposal, written as
+    /// the status it proposes and a note of its grounds.
+    fn as_allowed(&self, edits: &[Edit]) -> Result<Vec<Edit>, VaultError> {
+        if self.settings.role == crate::Role::Office {
+            return Ok(edits.to_vec());
+        }
+        let mut out = Vec::with_capacity(edits.len());
+        for edit in edits {
+            edit.check()?;
+            match edit {
+                Edit::Verify { status, .. }
+                    if cairn_model::OFFICE_STATUSES
+                        .contains(&status.trim().to_lowercase().as_str()) =>
+                {
+                    return Err(VaultError::OfficeOnly("confirms or rejects a case"))
+                }
+                Edit::Review { .. } => return Err(VaultError::OfficeOnly("reviews a case")),
+                Edit::Verify { status, basis } => {
+                    out.push(Edit::set("status", status.clone()));
+                    if let Some(basis) = basis.as_deref().filter(|b| !b.trim().is_empty()) {
+                        out.push(Edit::Note {
+                            text: format!("Proposed {}: {basis}", status.trim().to_lowercase()),
+                        });
+                    }
+                }
+                other => out.push(other.clone()),
+            }
+        }
+        Ok(out)
     }
 
     /// A case's history, with the time each change from another device arrived here beside
@@ -206,7 +287,7 @@ fn last_own_seq(
     .map_err(|e| VaultError::sqlite(path, e))
 }
 
-fn append_own(
+pub(crate) fn append_own(
     tx: &Transaction<'_>,
     keys: &cairn_crypto::DeviceKeys,
     key: &cairn_crypto::TeamKey,
@@ -257,13 +338,27 @@ pub(crate) fn write_case(
     now: OffsetDateTime,
     path: &std::path::Path,
 ) -> Result<(), VaultError> {
-    let (kind, status) = doc.headline()?;
+    let o = doc.overview()?;
+    let reference = doc.reference();
+    let changed = OffsetDateTime::from_unix_timestamp_nanos(i128::from(o.changed_ms) * 1_000_000)
+        .map(rfc3339)
+        .unwrap_or_default();
     let summary = CaseSummary {
         id,
-        reference: doc.reference().to_string(),
-        kind: kind.to_string(),
-        status: status.to_string(),
+        reference: reference.to_string(),
+        kind: o.kind,
+        status: o.status,
         updated_at: rfc3339(now),
+        place: reference.place.clone(),
+        team: reference.team.clone(),
+        cause: o.cause,
+        incident_date: o.incident_date,
+        civilian: o.civilian,
+        identification: o.identification,
+        conflicts: o.conflicts,
+        changed_at: changed,
+        review: o.review,
+        needs_review: o.needs_review,
     };
     let summary = serde_json::to_vec(&summary).map_err(|e| VaultError::Corrupt {
         path: path.to_path_buf(),
@@ -329,6 +424,7 @@ pub(crate) fn load(
     cipher: &cairn_crypto::LocalCipher,
     id: &Uuid,
     actor: &[u8; 32],
+    office: Option<&[u8; 32]>,
     path: &std::path::Path,
 ) -> Result<CaseDoc, VaultError> {
     let sealed: Vec<u8> = conn
@@ -341,5 +437,7 @@ pub(crate) fn load(
         .map_err(|e| VaultError::sqlite(path, e))?
         .ok_or_else(|| VaultError::UnknownCase(id.to_string()))?;
     let bytes = cipher.decrypt(&snapshot_slot(id), &sealed)?;
-    Ok(CaseDoc::load(&bytes, actor)?)
+    let mut doc = CaseDoc::load(&bytes, actor)?;
+    doc.set_office(office.map(|o| o.as_slice()));
+    Ok(doc)
 }

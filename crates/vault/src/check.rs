@@ -80,7 +80,7 @@ impl Vault {
                 continue;
             }
             let replayed = CaseDoc::from_log(raw, &me.0)?;
-            let stored = crate::cases::load(&tx, &self.cipher, id, &me.0, &path)?;
+            let stored = crate::cases::load(&tx, &self.cipher, id, &me.0, None, &path)?;
             if replayed.heads() != stored.heads() {
                 return Err(corrupt(format!(
                     "the snapshot of case {} disagrees with its log",

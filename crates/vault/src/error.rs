@@ -56,6 +56,9 @@ pub enum VaultError {
     /// No key of a team this vault must seal for.
     #[error("this vault holds no key of team {0}: the office holds a team's key once it admitted a device into it")]
     NoTeamKey(String),
+    /// A field device tried what only the office does.
+    #[error("only the office {0}; a field device may propose `under_investigation` with `cairn case verify REF --status under_investigation`")]
+    OfficeOnly(&'static str),
     /// The disk is full.
     #[error("the disk is full; nothing was written. Free some space and run the command again")]
     DiskFull,

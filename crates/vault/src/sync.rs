@@ -256,6 +256,7 @@ impl Vault {
         let path = self.home.database();
         let now = time::OffsetDateTime::now_utc();
         let me = self.keys.id();
+        let office = self.office_id()?;
         let Vault {
             conn,
             keyring,
@@ -343,6 +344,7 @@ impl Vault {
                     cipher,
                     id,
                     me: &me,
+                    office: office.as_ref(),
                     path: &path,
                 };
                 match merge_case(&case, batch, now, admit) {
@@ -479,6 +481,8 @@ struct Case<'a> {
     cipher: &'a cairn_crypto::LocalCipher,
     id: Uuid,
     me: &'a cairn_crypto::DeviceId,
+    /// The office's actor: the only one that confirms, rejects and reviews.
+    office: Option<&'a [u8; 32]>,
     path: &'a std::path::Path,
 }
 
@@ -496,6 +500,7 @@ fn merge_case(
         cipher,
         id,
         me,
+        office,
         path,
         ..
     } = *case;
@@ -516,7 +521,7 @@ fn merge_case(
         )
         .map_err(|e| VaultError::sqlite(path, e))?;
     }
-    let before = match load(conn, cipher, &id, &me.0, path) {
+    let before = match load(conn, cipher, &id, &me.0, office, path) {
         Ok(doc) => Some(doc),
         Err(VaultError::UnknownCase(_)) => None,
         Err(e) => return Err(e.into()),
@@ -551,7 +556,7 @@ fn merge_case(
                 let mut doc = doc.clone();
                 doc.apply_changes(&raw).map(|()| Some(doc))
             }
-            None => match CaseDoc::from_changes(&raw, &me.0) {
+            None => match CaseDoc::from_changes(&raw, &me.0, office.map(|o| o.as_slice())) {
                 Err(cairn_model::ModelError::Incomplete) => Ok(None),
                 other => other.map(Some),
             },

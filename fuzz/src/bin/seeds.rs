@@ -105,7 +105,7 @@ fn case_history(author: &DeviceKeys, number: u32) -> (Uuid, Vec<Vec<u8>>) {
     .expect("create a case");
     let mut changes = vec![created];
     let edits = [
-        vec![Edit::set("status", "confirmed")],
+        vec![Edit::set("status", "under_investigation")],
         vec![Edit::Note {
             text: "Seen at the clinic; family informed.".into(),
         }],
@@ -510,7 +510,7 @@ fn case_changes() {
     reversed.reverse();
     // A concurrent edit of the same field by a third device: a conflict to keep.
     let third = DeviceKeys::generate();
-    let mut other = CaseDoc::from_changes(std::slice::from_ref(&fx.created), &third.id().0)
+    let mut other = CaseDoc::from_changes(std::slice::from_ref(&fx.created), &third.id().0, None)
         .expect("the fixture case as a third device receives it");
     let concurrent = other
         .edit(

@@ -1,0 +1,123 @@
+//! What a list, an inbox or a report needs of a case, read in one pass without hydrating it.
+
+use automerge::{ActorId, ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
+
+use crate::{CaseDoc, ModelError};
+
+/// A case at a glance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overview {
+    /// killed, injured, missing or remains.
+    pub kind: String,
+    /// The evidentiary status that counts: where concurrent edits left several, the office's.
+    pub status: String,
+    /// `incident.cause`, if set.
+    pub cause: Option<String>,
+    /// `incident.date` (a date or a range), if set.
+    pub incident_date: Option<String>,
+    /// `person.civilian`, if set.
+    pub civilian: Option<String>,
+    /// `identification.status`, if set.
+    pub identification: Option<String>,
+    /// Whether any field holds concurrent values.
+    pub conflicts: bool,
+    /// The time its newest change claims, in milliseconds since the epoch.
+    pub changed_ms: i64,
+    /// The state of the office's newest review, if any.
+    pub review: Option<String>,
+    /// Whether a device other than the office changed it since the office's newest review
+    /// (or it was never reviewed).
+    pub needs_review: bool,
+}
+
+impl CaseDoc {
+    /// The case at a glance (see [`Overview`]).
+    pub fn overview(&self) -> Result<Overview, ModelError> {
+        let office = self.office.as_ref();
+        let (kind, status) = self.headline()?;
+        let status = office_value(&self.doc, &ROOT, "status", office).unwrap_or(status.to_string());
+        let field = |group: &str, key: &str| {
+            let obj = match self.doc.get(ROOT, group).ok()?? {
+                (automerge::Value::Object(ObjType::Map), id) => id,
+                _ => return None,
+            };
+            match self.doc.get(&obj, key).ok()?? {
+                (automerge::Value::Scalar(v), _) => match v.as_ref() {
+                    ScalarValue::Str(s) => Some(s.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        let metas = self.doc.get_changes_meta(&[]);
+        let changed_ms = metas.iter().map(|m| m.timestamp).max().unwrap_or(0);
+        let (review, reviewed_at) = match newest_entry(&self.doc, "reviews") {
+            Some(entry) => (
+                scalar_str(&self.doc, &entry, "state"),
+                self.doc.hash_for_opid(&entry),
+            ),
+            None => (None, None),
+        };
+        let needs_review = match reviewed_at {
+            None => true,
+            Some(hash) => self
+                .doc
+                .get_changes_meta(&[hash])
+                .iter()
+                .any(|m| Some(m.actor.as_ref()) != office),
+        };
+        Ok(Overview {
+            kind: kind.to_string(),
+            status,
+            cause: field("incident", "cause"),
+            incident_date: field("incident", "date"),
+            civilian: field("person", "civilian"),
+            identification: field("identification", "status"),
+            conflicts: !self.conflicts().is_empty(),
+            changed_ms,
+            review,
+            needs_review,
+        })
+    }
+}
+
+/// The office's value at `obj[key]` where it wrote one, else Automerge's pick.
+fn office_value(
+    doc: &automerge::Automerge,
+    obj: &ObjId,
+    key: &str,
+    office: Option<&ActorId>,
+) -> Option<String> {
+    let all = doc.get_all(obj, key).ok()?;
+    let pick = all
+        .iter()
+        .find(|(_, id)| matches!((id, office), (ObjId::Id(_, a, _), Some(o)) if a == o))
+        .or(all.last())?;
+    match &pick.0 {
+        automerge::Value::Scalar(v) => match v.as_ref() {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The last entry of the root list `list`, if any.
+fn newest_entry(doc: &automerge::Automerge, list: &str) -> Option<ObjId> {
+    let (automerge::Value::Object(ObjType::List), id) = doc.get(ROOT, list).ok()?? else {
+        return None;
+    };
+    let len = doc.length(&id);
+    let (_, entry) = doc.get(&id, len.checked_sub(1)?).ok()??;
+    Some(entry)
+}
+
+fn scalar_str(doc: &automerge::Automerge, obj: &ObjId, key: &str) -> Option<String> {
+    match doc.get(obj, key).ok()?? {
+        (automerge::Value::Scalar(v), _) => match v.as_ref() {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
