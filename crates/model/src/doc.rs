@@ -215,6 +215,7 @@ impl CaseDoc {
         now: OffsetDateTime,
     ) -> Result<Option<Vec<u8>>, ModelError> {
         let stamp = stamp(author, now)?;
+        let before = self.doc.clone();
         let mut tx = self.doc.transaction();
         let mut touched = Vec::new();
         apply_all(&mut tx, edits, &stamp, &mut touched)?;
@@ -228,6 +229,21 @@ impl CaseDoc {
             return Err(ModelError::TooLarge);
         }
         let hash = commit(tx, &touched, now)?;
+        // Nor one their judge would refuse (a field device changing a status the office set):
+        // this replica would hold what no other does.
+        let scope = match self.doc.get_change_by_hash(&hash) {
+            Some(change) => Scope::of(&change),
+            None => Scope::everything(),
+        };
+        if let Err(e) = judge(Some(&before), &self.doc, &scope, self.office.as_ref()) {
+            self.doc = before;
+            return Err(match e {
+                ModelError::Refused(reason) => ModelError::Refused(format!(
+                    "every other device would refuse this edit: {reason}"
+                )),
+                other => other,
+            });
+        }
         self.change_bytes(hash).map(Some)
     }
 

@@ -208,6 +208,13 @@ fn a_field_device_cannot_change_a_status_the_office_set() {
         });
         refused(&mut b, change.clone(), "a status the office set");
         refused(&mut office, change, "a status the office set");
+        // Nor makes such an edit itself: it would hold what no other replica does.
+        let heads = b.heads();
+        match b.edit(&[Edit::set("status", status)], "device-b", at(6)) {
+            Err(ModelError::Refused(why)) => assert!(why.contains("office set"), "{why}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(b.heads(), heads);
     }
 }
 
