@@ -63,6 +63,9 @@ pub enum Command {
     Sync(SyncArgs),
     /// Pending changes, last sync, server and roster.
     Status(JsonFlag),
+    /// The counts report over a period: cases by kind, killed by cause, civilians and others,
+    /// identified and unidentified, ending with the published sentence; optionally a chart.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,4 +268,58 @@ pub struct WipeArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,
+}
+
+/// `cairn report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The first day counted, YYYY-MM-DD (cases whose incident date, or the start of its range,
+    /// is on or after it).
+    #[arg(long, value_name = "DATE")]
+    pub from: String,
+    /// The last day counted, YYYY-MM-DD (inclusive).
+    #[arg(long, value_name = "DATE")]
+    pub to: String,
+    /// Count alleged and under-investigation cases too, not only confirmed ones.
+    #[arg(long)]
+    pub include_alleged: bool,
+    /// Add a table of the figures by incident month, by cause or by place code.
+    #[arg(long, value_enum, value_name = "GROUP")]
+    pub by: Option<ReportBy>,
+    /// How to print the report.
+    #[arg(long, value_enum, default_value = "text", conflicts_with = "json")]
+    pub format: ReportFormat,
+    /// Print JSON (the same as --format json).
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw killed by cause, by month, into this file: .svg or .png.
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// What `cairn report --by` groups the figures by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportBy {
+    /// The month of the incident.
+    Month,
+    /// The cause of death or injury.
+    Cause,
+    /// The case's place code.
+    Place,
+}
+
+/// How `cairn report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Plain text for the terminal, ending with the published sentence.
+    Text,
+    /// Markdown tables.
+    Markdown,
+    /// One JSON object.
+    Json,
+    /// One standalone HTML page with the chart inline.
+    Html,
 }

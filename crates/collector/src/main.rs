@@ -12,6 +12,7 @@ mod error;
 mod office;
 mod output;
 mod passphrase;
+mod report;
 mod sync_cmd;
 mod vault_cmd;
 
@@ -62,6 +63,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Id(args) => sync_cmd::id(&config, args.json),
         Command::Sync(args) => sync_cmd::sync(&config, args),
         Command::Status(args) => sync_cmd::status(&config, args.json),
+        Command::Report(args) => report::run(&config, args),
     }
 }
 

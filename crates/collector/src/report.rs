@@ -1,0 +1,381 @@
+//! `cairn report`: the counts report over a period, as text, Markdown, JSON or one standalone
+//! HTML page, with an optional chart (SVG or PNG).
+//!
+//! The counting is the model's ([`cairn_model::report`]); here the cases come from the
+//! vault's encrypted summaries (no case document is loaded, so it scales to a large office
+//! vault) and the figures are printed.
+
+mod chart;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use cairn_model::report::{
+    self, cause_label, By, Counts, Figures, Options, Period, ReportCase, CAUSES,
+};
+
+use crate::cli::{ReportArgs, ReportBy, ReportFormat};
+use crate::config::Config;
+use crate::error::CliError;
+use crate::output;
+use crate::vault_cmd::open;
+
+/// What the chart is written as, from the file's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChartKind {
+    Svg,
+    Png,
+}
+
+pub fn run(config: &Config, args: ReportArgs) -> Result<(), CliError> {
+    // Everything that can be wrong with the arguments is said before the passphrase is asked.
+    let from = day(&args.from, "--from")?;
+    let to = day(&args.to, "--to")?;
+    let period = Period::new(from, to).ok_or_else(|| {
+        CliError::usage(format!(
+            "--from {from} is after --to {to}: give the earlier day first."
+        ))
+    })?;
+    let chart = args.chart.as_deref().map(chart_kind).transpose()?;
+    let format = if args.json {
+        ReportFormat::Json
+    } else {
+        args.format
+    };
+    let options = Options {
+        include_alleged: args.include_alleged,
+        by: args.by.map(|by| match by {
+            ReportBy::Month => By::Month,
+            ReportBy::Cause => By::Cause,
+            ReportBy::Place => By::Place,
+        }),
+    };
+
+    let vault = open(config)?;
+    let cases: Vec<ReportCase> = vault
+        .list()?
+        .into_iter()
+        .map(|c| ReportCase {
+            kind: c.kind,
+            status: c.status,
+            cause: c.cause,
+            incident_date: c.incident_date,
+            civilian: c.civilian,
+            identification: c.identification,
+            place: c.place,
+            reference: c.reference,
+        })
+        .collect();
+    drop(vault);
+    let figures = report::count(&cases, period, options);
+
+    if let (Some(path), Some(kind)) = (args.chart.as_deref(), chart) {
+        let bytes = match kind {
+            ChartKind::Svg => chart::svg(&figures).map(String::into_bytes),
+            ChartKind::Png => chart::png(&figures),
+        }
+        .map_err(CliError::failure)?;
+        write_atomic(path, &bytes)?;
+    }
+    let text = match format {
+        ReportFormat::Text => text(&figures),
+        ReportFormat::Markdown => markdown(&figures),
+        ReportFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&figures)
+                .map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
+            s.push('\n');
+            s
+        }
+        ReportFormat::Html => html(&figures, &chart::svg(&figures).map_err(CliError::failure)?),
+    };
+    match &args.out {
+        Some(path) => write_atomic(path, text.as_bytes()),
+        None => output::print(&text),
+    }
+}
+
+fn day(value: &str, flag: &str) -> Result<time::Date, CliError> {
+    report::parse_day(value).ok_or_else(|| {
+        CliError::usage(format!(
+            "{flag} `{value}` is not a date: write it as YYYY-MM-DD, for example 2020-09-27."
+        ))
+    })
+}
+
+fn chart_kind(path: &Path) -> Result<ChartKind, CliError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("svg") => Ok(ChartKind::Svg),
+        Some("png") => Ok(ChartKind::Png),
+        _ => Err(CliError::usage(format!(
+            "cannot tell what to draw `{}` as: name the chart file .svg or .png.",
+            path.display()
+        ))),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, renamed into place:
+/// a reader never sees half a file, and a failure leaves what was there.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    let fail = |e: std::io::Error| {
+        CliError::failure(format!(
+            "cannot write {}: {e}; check the folder exists and is writable.",
+            path.display()
+        ))
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(fail)?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// One line of the figures: its label, its count, and how deep it is indented.
+struct Row {
+    label: String,
+    count: u64,
+    depth: usize,
+}
+
+fn row(label: impl Into<String>, count: u64, depth: usize) -> Row {
+    Row {
+        label: label.into(),
+        count,
+        depth,
+    }
+}
+
+/// The figures as rows, shared by every format.
+fn rows(f: &Figures) -> Vec<Row> {
+    let mut rows = vec![row("Killed", f.killed.total, 0)];
+    for (cause, n) in CAUSES.iter().zip(f.killed.by_cause.values()) {
+        rows.push(row(cause_label(cause), n, 1));
+    }
+    rows.extend([
+        row("Injured", f.injured, 0),
+        row("Missing", f.missing, 0),
+        row("Remains found", f.remains, 0),
+        row("All cases counted", f.total, 0),
+        row("Civilians", f.civilians.civilians, 1),
+        row("Others (not civilians)", f.civilians.others, 1),
+        row("Civilian or not: not known", f.civilians.not_known, 1),
+        row("Identified", f.identification.identified, 1),
+        row(
+            "Preliminarily identified (counted apart)",
+            f.identification.preliminary,
+            1,
+        ),
+        row("Unidentified", f.identification.unidentified, 1),
+    ]);
+    rows
+}
+
+/// The lines beside the figures: pending and undated cases.
+fn apart(f: &Figures) -> Vec<Row> {
+    let pending = if f.statuses.len() > 1 {
+        "Alleged or under investigation (counted above)"
+    } else {
+        "Alleged or under investigation (not counted above)"
+    };
+    vec![
+        row(pending, f.alleged_pending, 0),
+        row("Undated (not counted above)", f.undated, 0),
+    ]
+}
+
+fn counted(f: &Figures) -> &'static str {
+    if f.statuses.len() > 1 {
+        "confirmed, alleged and under-investigation cases; rejected cases never count"
+    } else {
+        "confirmed cases only; rejected cases never count"
+    }
+}
+
+fn by_name(by: By) -> &'static str {
+    match by {
+        By::Month => "Month",
+        By::Cause => "Cause",
+        By::Place => "Place",
+    }
+}
+
+const GROUP_COLUMNS: [&str; 10] = [
+    "Killed",
+    "Targeted strike",
+    "Captivity",
+    "Other violence",
+    "Unknown",
+    "Injured",
+    "Missing",
+    "Remains",
+    "Civilians",
+    "Total",
+];
+
+fn group_values(c: &Counts) -> [u64; 10] {
+    let [t, cap, o, u] = c.killed.by_cause.values();
+    [
+        c.killed.total,
+        t,
+        cap,
+        o,
+        u,
+        c.injured,
+        c.missing,
+        c.remains,
+        c.civilians.civilians,
+        c.total,
+    ]
+}
+
+fn title(f: &Figures) -> String {
+    format!("Cases from {} to {}", f.from, f.to)
+}
+
+fn text(f: &Figures) -> String {
+    let mut out = format!("{} ({})\n\n", title(f), counted(f));
+    let all: Vec<Row> = rows(f).into_iter().chain(apart(f)).collect();
+    let width = all
+        .iter()
+        .map(|r| r.label.chars().count() + 2 * r.depth)
+        .max()
+        .unwrap_or(0);
+    let line = |out: &mut String, r: &Row| {
+        let label = format!("{}{}", "  ".repeat(r.depth), r.label);
+        let _ = writeln!(out, "  {label:width$}  {:>7}", r.count);
+    };
+    for r in &rows(f) {
+        line(&mut out, r);
+    }
+    out.push('\n');
+    for r in &apart(f) {
+        line(&mut out, r);
+    }
+    if let (Some(by), Some(groups)) = (f.by, &f.groups) {
+        out.push('\n');
+        let width = groups
+            .iter()
+            .map(|g| g.label.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(by_name(by).len());
+        let _ = write!(out, "  {:width$}", by_name(by));
+        for c in GROUP_COLUMNS {
+            let _ = write!(out, "  {c:>w$}", w = c.len().max(5));
+        }
+        out.push('\n');
+        for g in groups {
+            let _ = write!(out, "  {:width$}", g.label);
+            for (c, v) in GROUP_COLUMNS.iter().zip(group_values(&g.counts)) {
+                let _ = write!(out, "  {v:>w$}", w = c.len().max(5));
+            }
+            out.push('\n');
+        }
+    }
+    let _ = writeln!(out, "\n{}", f.sentence);
+    out
+}
+
+fn markdown(f: &Figures) -> String {
+    let mut out = format!("# {}\n\nCounted: {}.\n\n", title(f), counted(f));
+    out.push_str("| Figure | Count |\n|:--|--:|\n");
+    for r in rows(f).iter().chain(&apart(f)) {
+        let indent = if r.depth > 0 { "— " } else { "" };
+        let _ = writeln!(out, "| {indent}{} | {} |", md_escape(&r.label), r.count);
+    }
+    if let (Some(by), Some(groups)) = (f.by, &f.groups) {
+        let _ = write!(out, "\n| {} |", by_name(by));
+        for c in GROUP_COLUMNS {
+            let _ = write!(out, " {c} |");
+        }
+        out.push_str("\n|:--|");
+        out.push_str(&"--:|".repeat(GROUP_COLUMNS.len()));
+        out.push('\n');
+        for g in groups {
+            let _ = write!(out, "| {} |", md_escape(&g.label));
+            for v in group_values(&g.counts) {
+                let _ = write!(out, " {v} |");
+            }
+            out.push('\n');
+        }
+    }
+    let _ = writeln!(out, "\n{}", f.sentence);
+    out
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str =
+    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;\
+max-width:60rem;padding:0 1rem;color:#222}h1{font-size:1.5rem}table{border-collapse:collapse;\
+margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem}td.n{text-align:right;\
+font-variant-numeric:tabular-nums}td.sub{padding-left:1.6rem}p.sentence{font-size:1.15rem;\
+border-left:4px solid #555;padding-left:1rem}figure{margin:1rem 0;overflow-x:auto}";
+
+fn html(f: &Figures, svg: &str) -> String {
+    let mut out =
+        String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    let _ = writeln!(out, "<title>{}</title>", html_escape(&title(f)));
+    let _ = writeln!(out, "<style>{CSS}</style>\n</head>\n<body>");
+    let _ = writeln!(out, "<h1>{}</h1>", html_escape(&title(f)));
+    let _ = writeln!(out, "<p>Counted: {}.</p>", html_escape(counted(f)));
+    let _ = writeln!(
+        out,
+        "<p class=\"sentence\">{}</p>",
+        html_escape(&f.sentence)
+    );
+    out.push_str("<table>\n<tr><th>Figure</th><th>Count</th></tr>\n");
+    for r in rows(f).iter().chain(&apart(f)) {
+        let class = if r.depth > 0 { " class=\"sub\"" } else { "" };
+        let _ = writeln!(
+            out,
+            "<tr><td{class}>{}</td><td class=\"n\">{}</td></tr>",
+            html_escape(&r.label),
+            r.count
+        );
+    }
+    out.push_str("</table>\n");
+    if let (Some(by), Some(groups)) = (f.by, &f.groups) {
+        let _ = write!(out, "<table>\n<tr><th>{}</th>", by_name(by));
+        for c in GROUP_COLUMNS {
+            let _ = write!(out, "<th>{c}</th>");
+        }
+        out.push_str("</tr>\n");
+        for g in groups {
+            let _ = write!(out, "<tr><td>{}</td>", html_escape(&g.label));
+            for v in group_values(&g.counts) {
+                let _ = write!(out, "<td class=\"n\">{v}</td>");
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n");
+    }
+    let _ = writeln!(out, "<figure>\n{svg}\n</figure>\n</body>\n</html>");
+    out
+}
