@@ -105,7 +105,11 @@ fn draw<DB: DrawingBackend>(
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d(0u32..n.saturating_mul(SLOTS).max(1), 0u64..top.max(1) + 1)
+        .build_cartesian_2d(
+            0u32..n.saturating_mul(SLOTS).max(1),
+            // Headroom above the tallest bar, so the legend does not hide it.
+            0u64..top + top / 3 + 2,
+        )
         .map_err(fail)?;
     chart
         .configure_mesh()
