@@ -18,7 +18,7 @@ use cairn_protocol::{
     PushResponse, Statement,
 };
 use cairn_server::storage::{NewChange, PostgresStorage, SqliteStorage, Storage};
-use cairn_server::RunningServer;
+use cairn_testkit::ServerDir;
 
 const PLAINTEXT: usize = 600;
 
@@ -119,36 +119,18 @@ async fn bench_storage(name: &str, storage: &impl Storage, f: &Fixture) {
 }
 
 async fn bench_https(name: &str, database: Option<&str>, f: &Fixture) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let key = dir.path().join("office.pub");
-    std::fs::write(&key, OfficeKeys::from_keys(&f.office).to_string()).expect("write");
-    let server_dir = dir.path().join("server");
-    cairn_server::init::init(
-        &server_dir,
-        &key,
-        "127.0.0.1:0".parse().expect("addr"),
-        database.map(str::to_owned),
-    )
-    .await
-    .expect("init");
+    let dir = ServerDir::init(OfficeKeys::from_keys(&f.office));
     // A benchmark is one device pushing as fast as it can: lift the per-device rate limit.
-    let config = server_dir.join("server.toml");
-    let text = std::fs::read_to_string(&config)
-        .expect("read config")
-        .replace(
-            "device_requests_per_sec = 10\n",
-            "device_requests_per_sec = 1000000\n",
-        )
-        .replace(
-            "device_request_burst = 60\n",
-            "device_request_burst = 1000000\n",
-        );
-    std::fs::write(&config, text).expect("write config");
-    let server = RunningServer::start(&server_dir, None)
-        .await
-        .expect("start");
+    dir.configure(&[
+        ("device_requests_per_sec", "1000000"),
+        ("device_request_burst", "1000000"),
+    ]);
+    if let Some(url) = database {
+        dir.set("database", format!("{url:?}"));
+    }
+    let server = dir.serve().await;
     let base = format!("https://127.0.0.1:{}", server.addr().port());
-    let cert = std::fs::read(server_dir.join("cert.pem")).expect("cert");
+    let cert = std::fs::read(server.dir().path().join("cert.pem")).expect("cert");
     let client = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(&cert).expect("pem")])
         .build()

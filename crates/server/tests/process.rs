@@ -7,7 +7,7 @@ use std::process::Command;
 
 use cairn_crypto::{DeviceKeys, SealedChange};
 use cairn_protocol::{pull_path, OfficeKeys, PullPage, Roster};
-use common::{TestServer, BIN};
+use common::TestServer;
 
 const MARKER: &str = "MARKER-casualty-Rahimi-7f3a9c";
 
@@ -40,7 +40,7 @@ async fn the_server_never_stores_or_logs_plaintext() {
         .unwrap();
     assert_eq!(opened, plaintext.as_bytes());
 
-    let log = server.stop();
+    let log = server.process.stop();
     assert!(log.contains("push"), "requests are logged: {log}");
     // ...but nothing the server wrote holds it.
     assert!(!log.contains(MARKER));
@@ -78,7 +78,7 @@ async fn shutdown_finishes_in_flight_requests() {
         .send();
     let in_flight = tokio::spawn(request);
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let log = server.stop();
+    let log = server.process.stop();
     // Either the request was answered in full, or it never reached the server.
     if let Ok(Ok(response)) = in_flight.await {
         assert_eq!(response.status(), 200, "{log}");
@@ -97,7 +97,7 @@ fn command_line() {
     .unwrap();
     let server_dir = dir.path().join("s");
     let init = |extra: &[&str]| {
-        Command::new(BIN)
+        Command::new(cairn_testkit::bin("cairn-server"))
             .args(["init", "--listen", "127.0.0.1:0", "--dir"])
             .arg(&server_dir)
             .arg("--office-key")
@@ -110,6 +110,8 @@ fn command_line() {
     assert_eq!(first.status.code(), Some(0));
     let fingerprint = String::from_utf8(first.stdout).unwrap();
     assert_eq!(fingerprint.trim().len(), 64);
+    let file = std::fs::read_to_string(server_dir.join("fingerprint")).unwrap();
+    assert_eq!(file.trim(), fingerprint.trim());
     let config = std::fs::read_to_string(server_dir.join("server.toml")).unwrap();
     for setting in [
         "listen = \"127.0.0.1:0\"",
@@ -139,7 +141,7 @@ fn command_line() {
     );
 
     std::fs::write(&key, "not an office key\n").unwrap();
-    let out = Command::new(BIN)
+    let out = Command::new(cairn_testkit::bin("cairn-server"))
         .args(["init", "--dir"])
         .arg(dir.path().join("t"))
         .arg("--office-key")
@@ -151,7 +153,7 @@ fn command_line() {
     assert!(err.contains("cairn office pubkey"), "{err}");
     assert_eq!(err.lines().count(), 1, "one clear sentence: {err}");
 
-    let out = Command::new(BIN)
+    let out = Command::new(cairn_testkit::bin("cairn-server"))
         .args(["run", "--dir"])
         .arg(dir.path().join("missing"))
         .output()
@@ -161,13 +163,16 @@ fn command_line() {
         .unwrap()
         .contains("cairn-server init"));
 
-    let out = Command::new(BIN)
+    let out = Command::new(cairn_testkit::bin("cairn-server"))
         .args(["init", "--listen", "nowhere"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     for args in [&["--help"][..], &["init", "--help"], &["run", "--help"]] {
-        let out = Command::new(BIN).args(args).output().unwrap();
+        let out = Command::new(cairn_testkit::bin("cairn-server"))
+            .args(args)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0));
         assert!(String::from_utf8(out.stdout).unwrap().contains("Usage"));
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use cairn_crypto::DeviceKeys;
 use cairn_protocol::{paths, pull_path, sign_request, unix_now, PullPage};
-use common::{closed_within, set, tcp_connect, tls_connect, RawTls, TestServer};
+use common::{closed_within, tcp_connect, tls_connect, RawTls, TestServer};
 
 /// The ceiling the issue set for the server's memory under attack.
 const PEAK_MB: f64 = 200.0;
@@ -21,13 +21,14 @@ const PEAK_MB: f64 = 200.0;
 const LIVENESS: Duration = Duration::from_secs(40);
 
 /// A server with short timeouts (seconds) for tests.
-fn start(edit: impl FnOnce(String) -> String) -> TestServer {
-    TestServer::start_with(|c| {
-        let c = set(c, "header_timeout_secs", 2);
-        let c = set(c, "idle_timeout_secs", 3);
-        let c = set(c, "body_timeout_secs", 4);
-        edit(c)
-    })
+fn start(settings: &[(&str, &str)]) -> TestServer {
+    let mut all = vec![
+        ("header_timeout_secs", "2"),
+        ("idle_timeout_secs", "3"),
+        ("body_timeout_secs", "4"),
+    ];
+    all.extend_from_slice(settings);
+    TestServer::start_with(&all)
 }
 
 /// One push and one pull by an honest device, which must both succeed.
@@ -73,7 +74,7 @@ fn stalled_upload(
 }
 
 fn report(server: &TestServer, attack: &str) {
-    let peak = server.peak_mb();
+    let peak = server.process.peak_mb();
     println!("{attack}: server peak memory (VmHWM) {peak:.1} MB");
     assert!(
         peak < PEAK_MB,
@@ -83,7 +84,7 @@ fn report(server: &TestServer, attack: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_uploads_hold_neither_memory_nor_honest_devices() {
-    let server = start(|c| c);
+    let server = start(&[]);
     let honest = server.device("T2").await;
     let insider = server.device("T1").await;
     let addr = server.addr;
@@ -132,9 +133,9 @@ async fn stalled_uploads_hold_neither_memory_nor_honest_devices() {
     })
     .await
     .unwrap();
-    assert_eq!(closed, 80, "{}", server.log());
+    assert_eq!(closed, 80, "{}", server.process.log());
     honest_round(&server, &honest, 4).await;
-    let log = server.log();
+    let log = server.process.log();
     assert!(
         log.contains("not_enrolled"),
         "strangers were refused: {log}"
@@ -144,7 +145,7 @@ async fn stalled_uploads_hold_neither_memory_nor_honest_devices() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_sent_heads_and_idle_connections_are_closed() {
-    let server = start(|c| c);
+    let server = start(&[]);
     let honest = server.device("T2").await;
     let addr = server.addr;
     let tls = server.tls_client_config();
@@ -197,7 +198,7 @@ async fn half_sent_heads_and_idle_connections_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_cap_wait_outside_the_server() {
     let cap = 40;
-    let server = start(|c| set(c, "max_connections", cap));
+    let server = start(&[("max_connections", &cap.to_string())]);
     let honest = server.device("T2").await;
     let addr = server.addr;
     let tls = server.tls_client_config();
@@ -227,7 +228,7 @@ async fn connections_over_the_cap_wait_outside_the_server() {
         "only {} connections were made",
         held.len()
     );
-    let sockets = server.open_sockets();
+    let sockets = server.process.open_sockets();
     assert!(
         sockets <= cap + 8,
         "{sockets} sockets open with a cap of {cap} connections"
@@ -244,7 +245,7 @@ async fn connections_over_the_cap_wait_outside_the_server() {
 async fn connections_up_to_the_default_cap_each_filling_their_buffer() {
     // The default cap (512): 450 TLS connections each send 60 kB of a head that never ends,
     // filling the read buffer every connection may have.
-    let server = TestServer::start_with(|c| set(c, "header_timeout_secs", 10));
+    let server = TestServer::start_with(&[("header_timeout_secs", "10")]);
     let honest = server.device("T2").await;
     let addr = server.addr;
     let tls = server.tls_client_config();
@@ -275,7 +276,7 @@ async fn connections_up_to_the_default_cap_each_filling_their_buffer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_pulls_in_parallel_stay_within_the_page_budget() {
     // Pulls queue for the memory budget: give them time to wait their turn.
-    let server = start(|c| set(c, "body_timeout_secs", 15));
+    let server = start(&[("body_timeout_secs", "15")]);
     let honest = server.device("T2").await;
     let readers = std::sync::Arc::new([
         server.device("T1").await,
@@ -380,10 +381,10 @@ async fn oversized_pulls_in_parallel_stay_within_the_page_budget() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_over_its_quota_gets_507_and_big_changes_413() {
-    let server = start(|c| {
-        let c = set(c, "device_quota_bytes", 300_000);
-        set(c, "max_change_bytes", 100_000)
-    });
+    let server = start(&[
+        ("device_quota_bytes", "300000"),
+        ("max_change_bytes", "100000"),
+    ]);
     let honest = server.device("T2").await;
     let greedy = server.device("T1").await;
     let chunk = vec![b'q'; 60_000];
@@ -424,11 +425,11 @@ async fn a_device_over_its_quota_gets_507_and_big_changes_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_over_its_rate_gets_429_with_retry_after() {
-    let server = start(|c| {
-        let c = set(c, "device_requests_per_sec", 1);
-        let c = set(c, "device_request_burst", 5);
-        set(c, "join_per_minute", 4)
-    });
+    let server = start(&[
+        ("device_requests_per_sec", "1"),
+        ("device_request_burst", "5"),
+        ("join_per_minute", "4"),
+    ]);
     let honest = server.device("T2").await;
     let noisy = server.device("T1").await;
     // Someone who knows the honest device's id but not its key cannot spend its requests.

@@ -200,7 +200,7 @@ async fn request_authentication() {
 #[tokio::test]
 async fn pull_pages_at_the_edges_of_the_page_size() {
     // max_page = 5: 4, 5 and 6 changes waiting.
-    let server = TestServer::start_with(|c| c.replace("max_page = 1000", "max_page = 5"));
+    let server = TestServer::start_with(&[("max_page", "5")]);
     let a = server.device("T1").await;
     let office = &server.office;
     let mut seq = 0;
@@ -526,9 +526,7 @@ async fn receipts_move_only_forward() {
 
 #[tokio::test]
 async fn limits_health_and_unknown_paths() {
-    let server = TestServer::start_with(|c| {
-        c.replace("max_request_bytes = 4194304", "max_request_bytes = 65536")
-    });
+    let server = TestServer::start_with(&[("max_request_bytes", "65536")]);
     let a = server.device("T1").await;
     let big: Vec<Vec<u8>> = (1..=3)
         .map(|s| server.sealed(&a, s, &vec![b'x'; 30_000]))
@@ -573,12 +571,7 @@ async fn postgres_backend_end_to_end() {
     let sep = if url.contains('?') { '&' } else { '?' };
     let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
     let outcome = tokio::spawn(async move {
-        let mut server = TestServer::start_with(|c| {
-            c.replace(
-                "database = \"server.db\"",
-                &format!("database = \"{scoped}\""),
-            )
-        });
+        let mut server = TestServer::start_with(&[("database", &format!("\"{scoped}\""))]);
         let office = &server.office;
         let a = server.device("T1").await;
         let batch: Vec<Vec<u8>> = (1..=3).map(|s| server.sealed(&a, s, b"pg")).collect();
@@ -589,7 +582,7 @@ async fn postgres_backend_end_to_end() {
         let page = pull(&server, office, 0, None).await;
         assert_eq!(page.changes.len(), 3);
         assert_eq!(page.changes[0].1, batch[0]);
-        let log = server.stop();
+        let log = server.process.stop();
         assert!(log.contains("database=postgres"), "{log}");
     })
     .await;

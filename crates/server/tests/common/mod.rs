@@ -5,8 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -15,16 +14,16 @@ use cairn_protocol::{
     encode_push, paths, sign_request, unix_now, Act, Admit, DevicePublic, ErrorBody, Grant,
     JoinResponse, OfficeKeys, PushResponse, Statement,
 };
+use cairn_testkit::{ServerDir, ServerProcess};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_cairn-server");
-
+/// A real server process (killed, stopped, measured through [`ServerProcess`]), the office
+/// that it trusts, and a client that trusts it.
 pub struct TestServer {
-    pub dir: tempfile::TempDir,
+    pub process: ServerProcess,
     pub addr: SocketAddr,
     pub fingerprint: String,
     pub office: DeviceKeys,
     pub client: reqwest::Client,
-    child: Option<Child>,
     /// The office's roster chain as the office holds it (not necessarily sent yet).
     chain: Mutex<Vec<Statement>>,
     /// Each team's key (epoch 1).
@@ -63,77 +62,28 @@ impl Answer {
 
 impl TestServer {
     pub fn start() -> TestServer {
-        Self::start_with(|c| c)
+        Self::start_with(&[])
     }
 
-    /// Starts a server whose `server.toml` was edited by `edit` after `init`.
-    pub fn start_with(edit: impl FnOnce(String) -> String) -> TestServer {
+    /// Starts a server whose `server.toml` has `settings` set after `init`.
+    pub fn start_with(settings: &[(&str, &str)]) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = tempfile::tempdir().unwrap();
         let office = DeviceKeys::generate();
-        let key_file = dir.path().join("office.pub");
-        std::fs::write(&key_file, OfficeKeys::from_keys(&office).to_string()).unwrap();
-        let server_dir = dir.path().join("server");
-        let out = Command::new(BIN)
-            .args(["init", "--listen", "127.0.0.1:0", "--dir"])
-            .arg(&server_dir)
-            .arg("--office-key")
-            .arg(&key_file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "init: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let fingerprint = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        assert_eq!(
-            std::fs::read_to_string(server_dir.join("fingerprint"))
-                .unwrap()
-                .trim(),
-            fingerprint
-        );
-        let config = server_dir.join("server.toml");
-        let text = std::fs::read_to_string(&config).unwrap();
-        std::fs::write(&config, edit(text)).unwrap();
-
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = Command::new(BIN)
-            .args(["run", "--dir"])
-            .arg(&server_dir)
-            .env("CAIRN_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let listening = server_dir.join("listening");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = loop {
-            if let Ok(text) = std::fs::read_to_string(&listening) {
-                if let Ok(addr) = text.trim().parse::<SocketAddr>() {
-                    break addr;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not start: {}",
-                log_text(dir.path())
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        };
-        let cert = std::fs::read(server_dir.join("cert.pem")).unwrap();
+        let dir = ServerDir::init(OfficeKeys::from_keys(&office));
+        dir.configure(settings);
+        let process = dir.spawn();
+        let cert = std::fs::read(process.dir().path().join("cert.pem")).unwrap();
         let client = reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(&cert).unwrap()])
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
         TestServer {
-            dir,
-            addr,
-            fingerprint,
+            addr: process.addr(),
+            fingerprint: process.fingerprint().to_owned(),
+            process,
             office,
             client,
-            child: Some(child),
             chain: Mutex::default(),
             keys: Mutex::default(),
             teams: Mutex::default(),
@@ -141,7 +91,7 @@ impl TestServer {
     }
 
     pub fn server_dir(&self) -> PathBuf {
-        self.dir.path().join("server")
+        self.process.dir().path()
     }
 
     pub fn base(&self) -> String {
@@ -283,62 +233,6 @@ impl TestServer {
             .await
     }
 
-    /// Sends SIGTERM and waits (bounded) for a clean exit; returns the log.
-    pub fn stop(&mut self) -> String {
-        if let Some(mut child) = self.child.take() {
-            let status = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success());
-            let deadline = Instant::now() + Duration::from_secs(40);
-            loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    assert!(status.success(), "exit status {status}");
-                    break;
-                }
-                assert!(Instant::now() < deadline, "the server did not stop");
-                std::thread::sleep(Duration::from_millis(25));
-            }
-        }
-        log_text(self.dir.path())
-    }
-
-    pub fn log(&self) -> String {
-        log_text(self.dir.path())
-    }
-
-    /// The server process's id.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap()
-    }
-
-    /// A line of `/proc/<server pid>/status`, in kB (`VmHWM` is the peak resident memory).
-    pub fn status_kb(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in {status}"))
-    }
-
-    /// The server's peak resident memory so far, in MB.
-    pub fn peak_mb(&self) -> f64 {
-        self.status_kb("VmHWM") as f64 / 1024.0
-    }
-
-    /// How many sockets the server process has open (its listener included).
-    pub fn open_sockets(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .map(|dir| {
-                dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                    .filter(|target| target.to_string_lossy().starts_with("socket:"))
-                    .count()
-            })
-            .unwrap_or(0)
-    }
-
     /// A TLS client configuration that trusts only this server's certificate.
     pub fn tls_client_config(&self) -> std::sync::Arc<rustls::ClientConfig> {
         use rustls::pki_types::pem::PemObject;
@@ -407,35 +301,6 @@ pub fn closed_within(stream: &mut impl std::io::Read, within: Duration) -> bool 
         }
     }
     false
-}
-
-/// Replaces the `key = ...` line of a `server.toml` text.
-pub fn set(config: String, key: &str, value: impl std::fmt::Display) -> String {
-    let prefix = format!("{key} =");
-    assert!(config.lines().any(|l| l.starts_with(&prefix)), "no {key}");
-    config
-        .lines()
-        .map(|l| {
-            if l.starts_with(&prefix) {
-                format!("{key} = {value}\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect()
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn log_text(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
 }
 
 /// A sealed change by `keys` under `key` (its team and epoch go in the header).
