@@ -20,9 +20,6 @@
 //! Device setup (enroll, seal, push) is the one function [`enroll_seal_push`], so that it can
 //! follow the protocol when sealing changes.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use automerge::sync::{Message, State, SyncDoc};
@@ -31,6 +28,7 @@ use cairn_crypto::{DeviceKeys, KeyFileCost, SealedChange, SealedKind, SecretStri
 use cairn_model::{CaseDoc, Edit, Kind, Reference};
 use cairn_protocol::{unix_now, DeviceLine, OfficeKeys};
 use cairn_sync::{sync, Client, Options, Summary};
+use cairn_testkit::{Relay, ServerDir};
 use cairn_vault::{Home, NewVault, Role, Vault};
 use time::OffsetDateTime;
 
@@ -68,19 +66,8 @@ fn main() {
     // The office, and a server that trusts it.
     let mut office = new_vault(&dir.path().join("office"), Role::Office, "office", now);
     let office_keys = OfficeKeys::from_keys(office.keys());
-    let key_file = dir.path().join("office.pub");
-    std::fs::write(&key_file, office_keys.to_string()).expect("office key");
-    let srv = dir.path().join("srv");
-    let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let server = rt.block_on(async {
-        cairn_server::init::init(&srv, &key_file, listen, None)
-            .await
-            .expect("server init");
-        cairn_server::RunningServer::start(&srv, None)
-            .await
-            .expect("server start")
-    });
-    let url = format!("https://{}", server.addr());
+    let server = rt.block_on(ServerDir::init_in(dir.path(), &office_keys).serve());
+    let url = server.url();
     let fingerprint = server.fingerprint().to_owned();
     let direct = Client::new(&url, &fingerprint).expect("client");
 
@@ -134,14 +121,13 @@ fn main() {
         .map(|(team, case)| (team, native_doc(&case.changes)))
         .collect();
 
-    let counter = Arc::new(AtomicU64::new(0));
-    let proxy = rt.block_on(counting_proxy(server.addr(), counter.clone()));
-    let proxy_url = format!("https://{proxy}");
+    let relay = Relay::start(server.addr());
+    let proxy_url = relay.url();
 
     // 1. The office's cold pull.
     point_at(&mut office, &proxy_url, &fingerprint, &office_keys);
     eprintln!("office: cold pull");
-    let office_pull = measure(&rt, &mut office, &counter);
+    let office_pull = measure(&rt, &mut office, &relay);
     assert_eq!(
         office_pull.summary.received as usize,
         changes,
@@ -165,7 +151,7 @@ fn main() {
     // 2. A field device's cold pull of its own team's cases.
     point_at(&mut reader, &proxy_url, &fingerprint, &office_keys);
     eprintln!("field device: cold pull");
-    let field_pull = measure(&rt, &mut reader, &counter);
+    let field_pull = measure(&rt, &mut reader, &relay);
     let team_changes = changes / TEAMS.len();
     assert_eq!(
         field_pull.summary.received as usize,
@@ -193,8 +179,8 @@ fn main() {
     check_same(&mut reader, &devices, |team| team == 0, &field_native.docs);
 
     // 3. Nothing to do.
-    let office_noop = measure(&rt, &mut office, &counter);
-    let field_noop = measure(&rt, &mut reader, &counter);
+    let office_noop = measure(&rt, &mut office, &relay);
+    let field_noop = measure(&rt, &mut reader, &relay);
     assert_eq!(
         office_noop.summary.received + field_noop.summary.received,
         0
@@ -491,8 +477,8 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-fn measure(rt: &tokio::runtime::Runtime, vault: &mut Vault, counter: &AtomicU64) -> Measured {
-    counter.store(0, Ordering::Relaxed);
+fn measure(rt: &tokio::runtime::Runtime, vault: &mut Vault, relay: &Relay) -> Measured {
+    relay.reset();
     let cpu = cpu_time();
     let start = Instant::now();
     let summary = rt
@@ -502,7 +488,7 @@ fn measure(rt: &tokio::runtime::Runtime, vault: &mut Vault, counter: &AtomicU64)
     Measured {
         time: start.elapsed(),
         cpu: cpu_time().saturating_sub(cpu),
-        wire: counter.load(Ordering::Relaxed),
+        wire: relay.bytes(),
         summary,
     }
 }
@@ -920,50 +906,4 @@ fn report(r: Report<'_>) {
         secs(r.office_pull.time) * 1e6 / r.changes as f64,
         secs(r.office_native.time) * 1e6 / r.changes as f64
     );
-}
-
-/// Forwards 127.0.0.1:ephemeral to `upstream`, adding every byte in both directions to `count`.
-async fn counting_proxy(upstream: SocketAddr, count: Arc<AtomicU64>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind proxy");
-    let addr = listener.local_addr().expect("proxy addr");
-    tokio::spawn(async move {
-        while let Ok((inbound, _)) = listener.accept().await {
-            let count = count.clone();
-            tokio::spawn(async move {
-                let Ok(outbound) = tokio::net::TcpStream::connect(upstream).await else {
-                    return;
-                };
-                let _ = inbound.set_nodelay(true);
-                let (client_read, client_write) = inbound.into_split();
-                let (server_read, server_write) = outbound.into_split();
-                tokio::spawn(pump(client_read, server_write, count.clone()));
-                tokio::spawn(pump(server_read, client_write, count));
-            });
-        }
-    });
-    addr
-}
-
-/// Copies one direction, counting bytes as they pass.
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    count: Arc<AtomicU64>,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                count.fetch_add(n as u64, Ordering::Relaxed);
-                if to.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    let _ = to.shutdown().await;
 }

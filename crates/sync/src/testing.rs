@@ -5,38 +5,20 @@ use std::path::Path;
 
 use cairn_crypto::{DeviceKeys, KeyFileCost, SecretString};
 use cairn_protocol::{unix_now, DeviceLine, OfficeKeys};
+use cairn_testkit::{LocalServer, ServerDir};
 use cairn_vault::{Home, NewVault, Role, Vault};
 
 use crate::Options;
 
-/// A real server in this process whose `server.toml` has `settings` replaced (or added).
+/// A real server in this process, under `dir`, whose `server.toml` has `settings` set.
 pub(crate) async fn server(
     dir: &Path,
     office: &DeviceKeys,
     settings: &[(&str, &str)],
-) -> cairn_server::RunningServer {
-    let key = dir.join("office.pub");
-    std::fs::write(&key, OfficeKeys::from_keys(office).to_string()).unwrap();
-    let srv = dir.join("srv");
-    let listen = "127.0.0.1:0".parse().unwrap();
-    cairn_server::init::init(&srv, &key, listen, None)
-        .await
-        .unwrap();
-    let config = srv.join("server.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    for (name, value) in settings {
-        match text.lines().find(|l| l.starts_with(&format!("{name} ="))) {
-            Some(line) => {
-                let line = line.to_owned();
-                text = text.replace(&line, &format!("{name} = {value}"));
-            }
-            None => text = format!("{name} = {value}\n{text}"),
-        }
-    }
-    std::fs::write(&config, text).unwrap();
-    cairn_server::RunningServer::start(&srv, None)
-        .await
-        .unwrap()
+) -> LocalServer {
+    let srv = ServerDir::init_in(dir, OfficeKeys::from_keys(office));
+    srv.configure(settings);
+    srv.serve().await
 }
 
 /// A new vault under `dir/name` (a cheap key file: tests only).
@@ -60,7 +42,7 @@ pub(crate) fn vault(dir: &Path, name: &str, role: Role, team: &str) -> Vault {
 /// An office vault with a server of its own, the office pointed at it.
 pub(crate) struct Setup {
     pub(crate) office: Vault,
-    pub(crate) server: cairn_server::RunningServer,
+    pub(crate) server: LocalServer,
     pub(crate) url: String,
 }
 
@@ -68,7 +50,7 @@ impl Setup {
     pub(crate) async fn start(dir: &Path, settings: &[(&str, &str)]) -> Setup {
         let mut office = vault(dir, "office", Role::Office, "office");
         let server = server(dir, office.keys(), settings).await;
-        let url = format!("https://{}", server.addr());
+        let url = server.url();
         let keys = OfficeKeys::from_keys(office.keys());
         crate::point_at_server(&mut office, &url, server.fingerprint(), &keys).unwrap();
         Setup {
