@@ -379,3 +379,84 @@ fn html(f: &Figures, svg: &str) -> String {
     let _ = writeln!(out, "<figure>\n{svg}\n</figure>\n</body>\n</html>");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(by: Option<By>) -> Figures {
+        let period = Period::new(
+            day("2020-09-27", "--from").unwrap(),
+            day("2021-01-28", "--to").unwrap(),
+        );
+        let case = ReportCase {
+            kind: "killed".into(),
+            status: "confirmed".into(),
+            cause: Some("captivity".into()),
+            incident_date: Some("2020-10-02".into()),
+            civilian: Some("yes".into()),
+            place: "K<H>R".into(),
+            ..ReportCase::default()
+        };
+        let options = Options {
+            include_alleged: false,
+            by,
+        };
+        report::count(&[case], period.unwrap(), options)
+    }
+
+    #[test]
+    fn the_chart_file_is_told_by_its_extension() {
+        assert_eq!(chart_kind(Path::new("a/b.SVG")).unwrap(), ChartKind::Svg);
+        assert_eq!(chart_kind(Path::new("b.png")).unwrap(), ChartKind::Png);
+        for bad in ["b.gif", "b", "svg"] {
+            let e = chart_kind(Path::new(bad)).unwrap_err();
+            assert_eq!(e.code, crate::error::USAGE);
+        }
+    }
+
+    #[test]
+    fn every_format_ends_with_the_sentence() {
+        let f = figures(Some(By::Place));
+        let sentence = "From September 27, 2020, to January 28, 2021, the killing of 1 civilian \
+                        has been recorded: 1 in captivity.";
+        assert_eq!(text(&f).trim_end().lines().last(), Some(sentence));
+        assert_eq!(markdown(&f).trim_end().lines().last(), Some(sentence));
+        let md = markdown(&f);
+        assert!(md.contains("| Place |") && md.contains("| K<H>R |"), "{md}");
+    }
+
+    #[test]
+    fn the_html_page_stands_alone_and_escapes() {
+        let f = figures(Some(By::Place));
+        let svg = chart::svg(&f).unwrap();
+        assert!(svg.starts_with("<svg"));
+        for label in ["Targeted strike", "Captivity", "Other violence", "Unknown"] {
+            assert!(svg.contains(label), "{label}");
+        }
+        let page = html(&f, &svg);
+        assert!(page.contains("K&lt;H&gt;R") && !page.contains("K<H>R"));
+        assert!(page.contains(&svg));
+        for external in ["<script", "<link", " src=", " href="] {
+            assert!(!page.contains(external), "{external}");
+        }
+    }
+
+    #[test]
+    fn the_png_chart_is_a_png() {
+        let png = chart::png(&figures(None)).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    }
+
+    #[test]
+    fn a_file_is_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.txt");
+        write_atomic(&path, b"old").unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let e = write_atomic(&dir.path().join("no/such/dir/r.txt"), b"x").unwrap_err();
+        assert_eq!(e.code, crate::error::FAILURE);
+    }
+}

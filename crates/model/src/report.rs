@@ -25,6 +25,8 @@
 //! - **The sentence counts civilians only**, as the published style does ("the killings of 72
 //!   civilians"): killed cases with `person.civilian = yes`, by cause, then civilian injuries.
 //!   The figures table shows every counted case, civilian or not.
+//!   It is worded the same with `include_alleged`: the statuses counted are in
+//!   [`Figures::statuses`], and every printed form says them beside the figures.
 
 use std::collections::BTreeMap;
 
