@@ -35,20 +35,42 @@ impl CaseDoc {
     pub fn overview(&self) -> Result<Overview, ModelError> {
         let office = self.office.as_ref();
         let (kind, status) = self.headline()?;
-        let status = office_value(&self.doc, &ROOT, "status", office).unwrap_or(status.to_string());
-        let field = |group: &str, key: &str| {
-            let obj = match self.doc.get(ROOT, group).ok()?? {
-                (automerge::Value::Object(ObjType::Map), id) => id,
-                _ => return None,
-            };
-            match self.doc.get(&obj, key).ok()?? {
-                (automerge::Value::Scalar(v), _) => match v.as_ref() {
-                    ScalarValue::Str(s) => Some(s.to_string()),
-                    _ => None,
-                },
-                _ => None,
+        // One pass over each map, reading its values and whether any is in conflict: cheap
+        // enough to run on every case a sync writes.
+        let mut conflicts = false;
+        let mut status = status.to_string();
+        for item in self.doc.map_range(ROOT, ..) {
+            if item.conflict && item.key == "status" {
+                status = office_value(&self.doc, &ROOT, "status", office).unwrap_or(status);
             }
-        };
+            conflicts |= item.conflict;
+        }
+        let mut wanted = [
+            ("incident", "cause", None),
+            ("incident", "date", None),
+            ("person", "civilian", None),
+            ("identification", "status", None),
+        ];
+        for group in crate::fields::groups() {
+            let Ok(Some((automerge::Value::Object(ObjType::Map), obj))) = self.doc.get(ROOT, group)
+            else {
+                continue;
+            };
+            for item in self.doc.map_range(&obj, ..) {
+                conflicts |= item.conflict;
+                let slot = wanted
+                    .iter_mut()
+                    .find(|(g, k, _)| *g == group && *k == item.key);
+                if let (
+                    Some((_, _, slot)),
+                    automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)),
+                ) = (slot, &item.value)
+                {
+                    *slot = Some(s.to_string());
+                }
+            }
+        }
+        let [cause, incident_date, civilian, identification] = wanted.map(|(_, _, v)| v);
         let metas = self.doc.get_changes_meta(&[]);
         let changed_ms = metas.iter().map(|m| m.timestamp).max().unwrap_or(0);
         let (review, reviewed_at) = match newest_entry(&self.doc, "reviews") {
@@ -69,11 +91,11 @@ impl CaseDoc {
         Ok(Overview {
             kind: kind.to_string(),
             status,
-            cause: field("incident", "cause"),
-            incident_date: field("incident", "date"),
-            civilian: field("person", "civilian"),
-            identification: field("identification", "status"),
-            conflicts: !self.conflicts().is_empty(),
+            cause,
+            incident_date,
+            civilian,
+            identification,
+            conflicts,
             changed_ms,
             review,
             needs_review,

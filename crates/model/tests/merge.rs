@@ -286,6 +286,7 @@ fn random_concurrent_edits_converge() {
         b.apply_changes(&sent_a).unwrap();
         assert_same(&a, &b);
         rounds_with_conflicts += usize::from(!a.conflicts().is_empty());
+        assert_eq!(a.overview().unwrap().conflicts, !a.conflicts().is_empty());
         let reloaded = CaseDoc::load(&a.save(), &A).unwrap();
         assert_same(&a, &reloaded);
     }
