@@ -26,9 +26,21 @@ pub fn run(config: &Config, cmd: CaseCommand) -> Result<(), CliError> {
         CaseCommand::Show(args) => show(config, args),
         CaseCommand::List(args) => list(config, args),
         CaseCommand::History(args) => history(config, args),
+        CaseCommand::Verify(args) => {
+            let edit = Edit::Verify {
+                status: clap::ValueEnum::to_possible_value(&args.status)
+                    .map(|v| v.get_name().to_owned())
+                    .unwrap_or_default(),
+                basis: args.basis,
+            };
+            // Refused before the passphrase is asked: a confirmation needs its basis.
+            edit.check()?;
+            apply(config, &args.reference, &[edit])
+        }
         CaseCommand::Conflicts(args) => conflicts(config, args),
         CaseCommand::Custody(args) => custody(config, args),
         CaseCommand::Source(args) => source(config, args),
+        CaseCommand::Import(args) => crate::import::run(config, args),
     }
 }
 
@@ -105,7 +117,7 @@ fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
         };
         text.push_str(&format!("{key}: {v}{mark}\n"));
     });
-    for list in ["notes", "custody", "sources"] {
+    for list in ["notes", "custody", "sources", "verifications", "reviews"] {
         if let Some(Value::Array(items)) = value.get(list) {
             if items.is_empty() {
                 continue;

@@ -66,6 +66,9 @@ pub enum Command {
     /// The counts report over a period: cases by kind, killed by cause, civilians and others,
     /// identified and unidentified, ending with the published sentence; optionally a chart.
     Report(ReportArgs),
+    /// Write cases to a folder as CSV, GeoJSON or JSON, with a hash manifest and the custody
+    /// log; named fields can be redacted.
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +79,63 @@ pub enum OfficeCommand {
     Admit(AdmitArgs),
     /// Revoke a lost or seized device: the server refuses it, and its team moves to a new key.
     Revoke(RevokeArgs),
+    /// Cases new or changed since the office last reviewed them, open conflicts flagged.
+    Inbox(JsonFlag),
+    /// Record the office's review of a case: received, has issues, or approved.
+    Review(ReviewArgs),
+}
+
+/// `cairn office review`.
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The case's reference (or id).
+    pub reference: String,
+    /// The review's outcome.
+    #[arg(long, value_enum)]
+    pub state: ReviewState,
+    /// What the reviewer says.
+    #[arg(long)]
+    pub comment: Option<String>,
+}
+
+/// An office review's outcome.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum ReviewState {
+    /// Seen and filed.
+    Received,
+    /// Something needs fixing or asking.
+    HasIssues,
+    /// Reviewed and approved.
+    Approved,
+}
+
+/// `cairn case verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The case's reference (or id).
+    pub reference: String,
+    /// The evidentiary status: confirmed and rejected are the office's, with a basis; a field
+    /// device may propose under_investigation.
+    #[arg(long, value_enum)]
+    pub status: EvidentiaryStatus,
+    /// On what grounds (required for confirmed and rejected).
+    #[arg(long)]
+    pub basis: Option<String>,
+}
+
+/// A case's evidentiary status.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum EvidentiaryStatus {
+    /// Reported, not yet investigated.
+    Alleged,
+    /// Being investigated.
+    UnderInvestigation,
+    /// Confirmed on irrefutable grounds (office only).
+    Confirmed,
+    /// Found not to hold (office only).
+    Rejected,
 }
 
 #[derive(Debug, Args)]
@@ -160,12 +220,66 @@ pub enum CaseCommand {
     List(ListArgs),
     /// Every change to a case: when, by which device, which fields.
     History(CaseRef),
+    /// Give a case an evidentiary status and record its basis (confirming and rejecting are
+    /// the office's).
+    Verify(VerifyArgs),
     /// Fields where concurrent edits left more than one value.
     Conflicts(CaseRef),
     /// Record a custody event (who handed what to whom, where, why).
     Custody(CustodyArgs),
     /// Record a source of information about the case (kept as sensitive as anything).
     Source(SourceArgs),
+    /// Create cases from a CSV or JSON Lines file, one case per row, all or none.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// CSV with a header row (.csv) or JSON Lines (.jsonl, .ndjson), one case per row: the
+    /// keys of `cairn fields` as columns, with place and kind (required), status and
+    /// status_basis.
+    pub file: PathBuf,
+    /// A TOML file renaming columns and values of another tool's export ([columns],
+    /// [values.KEY], [ignore], [defaults]).
+    #[arg(long, value_name = "MAP.toml")]
+    pub map: Option<PathBuf>,
+    /// Print what was created as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// What to write; several may be given, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', required = true)]
+    pub format: Vec<ExportFormat>,
+    /// The folder to write into (created if missing; must be empty unless --force).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Remove these everywhere in the export: field keys (person.name), groups (person) or
+    /// lists (sources, notes, custody, verifications, reviews). Comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "KEYS")]
+    pub redact: Vec<String>,
+    /// Only cases with these statuses, comma-separated [default: every case].
+    #[arg(long, value_delimiter = ',', value_name = "STATUSES")]
+    pub status: Vec<String>,
+    /// Add the HXL hashtag row under the CSV header.
+    #[arg(long)]
+    pub hxl: bool,
+    /// Write into a folder that is not empty, replacing files of the same names.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// cases.csv: one row per case, stable columns.
+    Csv,
+    /// cases.geojson: a point per case with coordinates.
+    Geojson,
+    /// cases.jsonl: each case in full with its history, one JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -9,9 +9,12 @@ mod cli;
 mod config;
 mod demo;
 mod error;
+mod export;
+mod import;
 mod office;
 mod output;
 mod passphrase;
+mod progress;
 mod report;
 mod sync_cmd;
 mod vault_cmd;
@@ -64,6 +67,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sync(args) => sync_cmd::sync(&config, args),
         Command::Status(args) => sync_cmd::status(&config, args.json),
         Command::Report(args) => report::run(&config, args),
+        Command::Export(args) => export::run(&config, args),
     }
 }
 

@@ -197,7 +197,7 @@ impl Vault {
     /// `edits` as this device may make them: verifying to `confirmed` or `rejected` and
     /// reviewing are the office's; a field device's verification is a proposal, written as
     /// the status it proposes and a note of its grounds.
-    fn as_allowed(&self, edits: &[Edit]) -> Result<Vec<Edit>, VaultError> {
+    pub(crate) fn as_allowed(&self, edits: &[Edit]) -> Result<Vec<Edit>, VaultError> {
         if self.settings.role == crate::Role::Office {
             return Ok(edits.to_vec());
         }

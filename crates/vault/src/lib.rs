@@ -13,7 +13,9 @@
 mod cases;
 mod check;
 mod error;
+mod export;
 mod home;
+mod import;
 mod keyring;
 mod settings;
 mod store;
@@ -23,5 +25,6 @@ pub use cases::{CaseSummary, Created};
 pub use check::CheckReport;
 pub use error::VaultError;
 pub use home::{Home, Vault};
+pub use import::NewCase;
 pub use settings::{NewVault, Role, Settings};
 pub use sync::{ApplyReport, Refused, SyncState, MAX_AUTHOR_OPS, MAX_CASE_BYTES, MAX_CASE_OPS};

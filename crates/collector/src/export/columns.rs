@@ -1,0 +1,224 @@
+//! The columns of `cases.csv` (and the properties of `cases.geojson`), in a fixed order,
+//! each with its HXL hashtag.
+//!
+//! The order never depends on the data: reference, id, kind, status, place, team, every field
+//! of `cairn fields` in its order, then the status basis, times, list counts and one count
+//! column per kind (1 or 0), so that HXL tools can add up `#affected +killed`. docs/EXPORT.md
+//! explains the tags.
+
+use cairn_model::{Case, CaseDoc, Reference};
+use cairn_vault::CaseSummary;
+use serde_json::Value;
+
+use super::redact::Redaction;
+
+/// One column: its header, its HXL tag, and what it shows.
+pub struct Column {
+    pub name: String,
+    pub hxl: String,
+    what: What,
+}
+
+enum What {
+    Reference,
+    Id,
+    Place,
+    Team,
+    /// A field key of `cairn fields` (kind and status among them).
+    Field(&'static str),
+    StatusBasis,
+    CreatedAt,
+    CreatedBy,
+    UpdatedAt,
+    /// How many entries a list holds.
+    Count(&'static str),
+    Conflicts,
+    /// 1 when the case is of this kind, else 0.
+    IsKind(&'static str),
+}
+
+/// The HXL tag of a field key. Core hashtags and attributes where the HXL dictionary has
+/// one; extension hashtags (`#x_...`) for the details of a person or remains it has none for.
+fn field_tag(key: &str) -> String {
+    let tag = match key {
+        "kind" => "#event +type",
+        "status" => "#status +verification",
+        "incident.date" => "#date +occurred",
+        "incident.place" => "#loc +name",
+        "incident.cause" => "#event +cause",
+        "incident.narrative" => "#description +incident",
+        "found.at" => "#date +found",
+        "found.lat" => "#geo +lat",
+        "found.lon" => "#geo +lon",
+        "found.alt" => "#geo +elevation",
+        "found.accuracy_m" => "#geo +precision",
+        "found.scene" => "#loc +type +scene",
+        "found.description" => "#description +scene",
+        "person.name" => "#x_person +name",
+        "person.sex" => "#x_person +sex",
+        "person.age_group" => "#x_person +age_group",
+        "person.age_years" => "#x_person +age",
+        "person.civilian" => "#x_person +civilian",
+        "remains.completeness" => "#x_remains +completeness",
+        "remains.condition" => "#x_remains +condition",
+        "remains.clothing" => "#x_remains +clothing",
+        "remains.marks" => "#x_remains +marks",
+        "remains.effects" => "#x_remains +effects",
+        "injuries" => "#description +injuries",
+        "torture_signs" => "#x_person +torture",
+        "forensic.examiner" => "#x_forensic +examiner",
+        "forensic.date" => "#date +forensic",
+        "forensic.report_ref" => "#x_forensic +ref",
+        "forensic.conclusions" => "#description +forensic",
+        "identification.status" => "#status +identification",
+        "identification.basis" => "#description +identification",
+        // A field added after this table: tagged by its key, never left untagged.
+        other => return format!("#x_case +{}", other.replace('.', "_")),
+    };
+    tag.to_string()
+}
+
+/// Every column not redacted, in order.
+pub fn columns(redaction: &Redaction) -> Vec<Column> {
+    let col = |name: &str, hxl: &str, what: What| Column {
+        name: name.to_string(),
+        hxl: hxl.to_string(),
+        what,
+    };
+    let mut out = vec![
+        col("reference", "#event +code", What::Reference),
+        col("id", "#event +id", What::Id),
+        col("kind", &field_tag("kind"), What::Field("kind")),
+        col("status", &field_tag("status"), What::Field("status")),
+        col("place", "#loc +code", What::Place),
+        col("team", "#org +team", What::Team),
+    ];
+    for spec in cairn_model::fields() {
+        if spec.key != "kind" && spec.key != "status" {
+            out.push(col(spec.key, &field_tag(spec.key), What::Field(spec.key)));
+        }
+    }
+    out.extend([
+        col("status_basis", "#status +basis", What::StatusBasis),
+        col("created_at", "#date +created", What::CreatedAt),
+        col("created_by", "#meta +device", What::CreatedBy),
+        col("updated_at", "#date +updated", What::UpdatedAt),
+    ]);
+    for list in ["notes", "custody", "sources", "verifications", "reviews"] {
+        let name = format!("{list}.count");
+        out.push(col(
+            &name,
+            &format!("#meta +{list} +num"),
+            What::Count(list),
+        ));
+    }
+    out.push(col(
+        "conflicts.count",
+        "#meta +conflicts +num",
+        What::Conflicts,
+    ));
+    for (name, kind, tag) in [
+        ("killed", "killed", "#affected +killed"),
+        ("injured", "injured", "#affected +injured"),
+        ("missing", "missing", "#affected +missing"),
+        ("remains_found", "remains", "#affected +remains"),
+    ] {
+        out.push(col(name, tag, What::IsKind(kind)));
+    }
+    out.retain(|c| !redaction.hides(c.owner()));
+    out
+}
+
+impl Column {
+    /// The key whose redaction removes this column.
+    fn owner(&self) -> &str {
+        match &self.what {
+            What::Field(key) => key,
+            What::StatusBasis => "verifications",
+            What::Count(list) => list,
+            What::IsKind(_) => "kind",
+            _ => "",
+        }
+    }
+
+    /// This column's value for `case`: text, a number, or null when unset.
+    pub fn value(&self, case: &Row<'_>) -> Value {
+        match &self.what {
+            What::Reference => case.reference.to_string().into(),
+            What::Id => case.summary.id.to_string().into(),
+            What::Place => case.reference.place.clone().into(),
+            What::Team => case.reference.team.clone().into(),
+            What::Field(key) => field(case.json, key),
+            What::StatusBasis => case
+                .case
+                .verifications
+                .last()
+                .and_then(|v| v.basis.clone())
+                .map_or(Value::Null, Value::from),
+            What::CreatedAt => case.case.created_at.clone().into(),
+            What::CreatedBy => case.case.created_by.clone().into(),
+            What::UpdatedAt => case.summary.updated_at.clone().into(),
+            What::Count(list) => Value::from(match *list {
+                "notes" => case.case.notes.len(),
+                "custody" => case.case.custody.len(),
+                "sources" => case.case.sources.len(),
+                "verifications" => case.case.verifications.len(),
+                _ => case.case.reviews.len(),
+            }),
+            What::Conflicts => Value::from(case.conflicts),
+            What::IsKind(kind) => Value::from(u8::from(case.case.kind.as_str() == *kind)),
+        }
+    }
+}
+
+/// What the columns of one case are read from.
+pub struct Row<'a> {
+    pub summary: &'a CaseSummary,
+    pub reference: &'a Reference,
+    pub case: &'a Case,
+    /// `CaseDoc::to_json`, redacted.
+    pub json: &'a Value,
+    /// Open conflicts on fields that are not redacted.
+    pub conflicts: usize,
+}
+
+impl<'a> Row<'a> {
+    pub fn new(
+        summary: &'a CaseSummary,
+        doc: &'a CaseDoc,
+        case: &'a Case,
+        json: &'a Value,
+        redaction: &Redaction,
+    ) -> Row<'a> {
+        let conflicts = doc
+            .conflicts()
+            .iter()
+            .filter(|c| !redaction.hides(&c.key))
+            .count();
+        Row {
+            summary,
+            reference: doc.reference(),
+            case,
+            json,
+            conflicts,
+        }
+    }
+}
+
+/// A field's value in the case JSON (`group.leaf` nests).
+fn field(json: &Value, key: &str) -> Value {
+    let found = match key.split_once('.') {
+        Some((group, leaf)) => json.get(group).and_then(|g| g.get(leaf)),
+        None => json.get(key),
+    };
+    found.cloned().unwrap_or(Value::Null)
+}
+
+/// A value as a CSV cell: text as it is, numbers as JSON writes them, null as empty.
+pub fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,297 @@
+//! `cairn export`: cases written to a folder for people outside Cairn, with a manifest of
+//! SHA-256 hashes and the custody log, redacted as asked.
+//!
+//! Cases are read one at a time and their rows written as they come, so memory does not grow
+//! with the number of cases (only the list of summaries is held). Files are written in a
+//! hidden folder and moved into place at the end: a failed export leaves no half files.
+//!
+//! What is written, each only for the formats asked for:
+//! - `cases.csv`: one row per case in a fixed column order (see [`columns`]); `--hxl` adds
+//!   the HXL hashtag row under the header.
+//! - `cases.geojson`: a FeatureCollection with a Point per case that has coordinates
+//!   (longitude, latitude, and altitude when known), its properties the CSV's columns.
+//! - `cases.jsonl`: JSON Lines, one case per line: `{"case": ..., "history": [...]}`, the case
+//!   as `cairn case show --json` prints it and its history as `cairn case history --json`.
+//! - always `custody.csv` (every custody event and every signed change) and `manifest.csv`.
+
+mod columns;
+mod redact;
+mod staging;
+
+use std::io::Write;
+use std::str::FromStr;
+
+use cairn_model::{Case, HistoryEntry, Status};
+use geojson::{Feature, Geometry, JsonObject};
+use serde_json::{json, Value};
+
+use crate::cli::{ExportArgs, ExportFormat};
+use crate::config::Config;
+use crate::error::CliError;
+use crate::progress::Bar;
+use crate::{output, vault_cmd};
+
+use columns::{cell, Column, Row};
+use redact::Redaction;
+use staging::{Hashed, Staging};
+
+const CASES_CSV: &str = "cases.csv";
+const CASES_GEOJSON: &str = "cases.geojson";
+const CASES_JSONL: &str = "cases.jsonl";
+const CUSTODY_CSV: &str = "custody.csv";
+
+fn write_error(file: &str, e: impl std::fmt::Display) -> CliError {
+    CliError::failure(format!("cannot write {file}: {e}; nothing was exported"))
+}
+
+pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
+    // Everything the arguments can get wrong is found before the passphrase is asked for.
+    let redaction = Redaction::parse(&args.redact)?;
+    let statuses = args
+        .status
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| Status::from_str(s).map(|s| s.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let has = |f: ExportFormat| args.format.contains(&f);
+    let vault = vault_cmd::open(config)?;
+    let summaries: Vec<_> = vault
+        .list()?
+        .into_iter()
+        .filter(|s| statuses.is_empty() || statuses.contains(&s.status))
+        .collect();
+    let mut staging = Staging::new(&args.out, args.force)?;
+    let columns = columns::columns(&redaction);
+
+    let mut csv = match has(ExportFormat::Csv) {
+        true => Some(csv_file(&staging, &columns, args.hxl)?),
+        false => None,
+    };
+    let mut geo = match has(ExportFormat::Geojson) {
+        true => {
+            let mut file = staging.create(CASES_GEOJSON)?;
+            file.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[")
+                .map_err(|e| write_error(CASES_GEOJSON, e))?;
+            Some(file)
+        }
+        false => None,
+    };
+    let mut jsonl = match has(ExportFormat::Json) {
+        true => Some(staging.create(CASES_JSONL)?),
+        false => None,
+    };
+    let mut custody = csv::Writer::from_writer(staging.create(CUSTODY_CSV)?);
+    custody
+        .write_record(["time", "author", "case", "event", "detail", "change"])
+        .map_err(|e| write_error(CUSTODY_CSV, e))?;
+
+    let bar = Bar::new("exporting", summaries.len() as u64);
+    let (mut points, mut unplaced, mut events) = (0u64, 0u64, 0u64);
+    for (i, summary) in summaries.iter().enumerate() {
+        let doc = vault.case_by_id(&summary.id)?;
+        let case = doc.case()?;
+        let mut json = doc.to_json()?;
+        redaction.case_json(&mut json);
+        let history = vault.history_of(&doc)?;
+        let row = Row::new(summary, &doc, &case, &json, &redaction);
+        let reference = row.reference.to_string();
+        if let Some(csv) = &mut csv {
+            let cells = columns.iter().map(|c| cell(&c.value(&row)));
+            csv.write_record(cells)
+                .map_err(|e| write_error(CASES_CSV, e))?;
+        }
+        if let Some(file) = &mut geo {
+            match feature(&columns, &row) {
+                Some(feature) => {
+                    let sep: &[u8] = if points == 0 { b"\n" } else { b",\n" };
+                    file.write_all(sep)
+                        .and_then(|()| {
+                            serde_json::to_writer(&mut *file, &feature).map_err(Into::into)
+                        })
+                        .map_err(|e| write_error(CASES_GEOJSON, e))?;
+                    points += 1;
+                }
+                None => unplaced += 1,
+            }
+        }
+        if let Some(file) = &mut jsonl {
+            let history: Vec<Value> = history.iter().map(|h| entry(h, &redaction)).collect();
+            serde_json::to_writer(&mut *file, &json!({"case": json, "history": history}))
+                .map_err(std::io::Error::from)
+                .and_then(|()| file.write_all(b"\n"))
+                .map_err(|e| write_error(CASES_JSONL, e))?;
+        }
+        for record in custody_rows(&reference, &case, &history, &redaction) {
+            custody
+                .write_record(&record)
+                .map_err(|e| write_error(CUSTODY_CSV, e))?;
+            events += 1;
+        }
+        bar.set(i as u64 + 1);
+    }
+    bar.finish();
+
+    let mut files = Vec::new();
+    if let Some(csv) = csv {
+        let file = csv
+            .into_inner()
+            .map_err(|e| write_error(CASES_CSV, e.error()))?;
+        staging.close(file)?;
+        files.push(CASES_CSV.to_string());
+    }
+    if let Some(mut file) = geo {
+        file.write_all(b"\n]}\n")
+            .map_err(|e| write_error(CASES_GEOJSON, e))?;
+        staging.close(file)?;
+        let left_out = match unplaced {
+            0 => String::new(),
+            n => format!("; {n} case(s) without coordinates left out"),
+        };
+        files.push(format!("{CASES_GEOJSON} ({points} point(s){left_out})"));
+    }
+    if let Some(file) = jsonl {
+        staging.close(file)?;
+        files.push(CASES_JSONL.to_string());
+    }
+    let file = custody
+        .into_inner()
+        .map_err(|e| write_error(CUSTODY_CSV, e.error()))?;
+    staging.close(file)?;
+    files.push(format!("{CUSTODY_CSV} ({events} event(s))"));
+    staging.commit()?;
+    files.push(staging::MANIFEST.to_string());
+    let redacted = match redaction.is_empty() {
+        true => String::new(),
+        false => format!("; redacted: {}", redaction.names().join(", ")),
+    };
+    output::print(&format!(
+        "exported {} case(s) to {}: {}{redacted}\n",
+        summaries.len(),
+        args.out.display(),
+        files.join(", ")
+    ))
+}
+
+fn csv_file(
+    staging: &Staging,
+    columns: &[Column],
+    hxl: bool,
+) -> Result<csv::Writer<Hashed>, CliError> {
+    let mut csv = csv::Writer::from_writer(staging.create(CASES_CSV)?);
+    csv.write_record(columns.iter().map(|c| c.name.as_str()))
+        .map_err(|e| write_error(CASES_CSV, e))?;
+    if hxl {
+        csv.write_record(columns.iter().map(|c| c.hxl.as_str()))
+            .map_err(|e| write_error(CASES_CSV, e))?;
+    }
+    Ok(csv)
+}
+
+/// A case as a GeoJSON point, if its (unredacted) coordinates are known.
+fn feature(columns: &[Column], row: &Row<'_>) -> Option<Feature> {
+    let found = row.json.get("found")?;
+    let lat = found.get("lat")?.as_f64()?;
+    let lon = found.get("lon")?.as_f64()?;
+    let mut position = vec![lon, lat];
+    if let Some(alt) = found.get("alt").and_then(Value::as_f64) {
+        position.push(alt);
+    }
+    let mut properties = JsonObject::new();
+    for c in columns {
+        properties.insert(c.name.clone(), c.value(row));
+    }
+    Some(Feature {
+        bbox: None,
+        geometry: Some(Geometry::new(geojson::Value::Point(position))),
+        id: Some(geojson::feature::Id::String(row.reference.to_string())),
+        properties: Some(properties),
+        foreign_members: None,
+    })
+}
+
+/// A history entry as `cairn case history --json` shows it, with its change hash.
+fn entry(h: &HistoryEntry, redaction: &Redaction) -> Value {
+    let mut entry = json!({
+        "time": output::time_ms(h.time_ms),
+        "author": short(&h.actor),
+        "fields": redaction.history_fields(&h.fields),
+        "change": h.hash,
+    });
+    if let Some(received) = h.received_ms {
+        entry["received"] = output::time_ms(received).into();
+    }
+    if let Some(doubt) = &h.doubt {
+        entry["doubt"] = doubt.clone().into();
+    }
+    entry
+}
+
+fn short(actor: &str) -> String {
+    actor.chars().take(12).collect()
+}
+
+/// The custody log of one case: every signed change and every custody event (unless custody
+/// is redacted), oldest first.
+fn custody_rows(
+    reference: &str,
+    case: &Case,
+    history: &[HistoryEntry],
+    redaction: &Redaction,
+) -> Vec<[String; 6]> {
+    let mut rows: Vec<(i128, [String; 6])> = Vec::new();
+    for h in history {
+        let fields = redaction.history_fields(&h.fields);
+        let (event, fields): (&str, Vec<&str>) = match fields.split_first() {
+            Some((first, rest)) if first == "created" => {
+                ("created", rest.iter().map(String::as_str).collect())
+            }
+            _ => ("change", fields.iter().map(String::as_str).collect()),
+        };
+        rows.push((
+            i128::from(h.time_ms) * 1_000_000,
+            [
+                output::time_ms(h.time_ms),
+                short(&h.actor),
+                reference.to_string(),
+                event.to_string(),
+                fields.join(", "),
+                h.hash.clone(),
+            ],
+        ));
+    }
+    if !redaction.hides("custody") {
+        for c in &case.custody {
+            let mut detail = String::new();
+            if let Some(from) = &c.from {
+                detail.push_str(&format!("from {from} "));
+            }
+            detail.push_str(&format!("to {}", c.to));
+            if let Some(place) = &c.place {
+                detail.push_str(&format!(" at {place}"));
+            }
+            if let Some(purpose) = &c.purpose {
+                detail.push_str(&format!("; purpose: {purpose}"));
+            }
+            if let Some(seal) = &c.seal {
+                detail.push_str(&format!("; seal {seal}"));
+            }
+            let at =
+                time::OffsetDateTime::parse(&c.at, &time::format_description::well_known::Rfc3339)
+                    .map_or(i128::MAX, time::OffsetDateTime::unix_timestamp_nanos);
+            rows.push((
+                at,
+                [
+                    c.at.clone(),
+                    c.author.clone(),
+                    reference.to_string(),
+                    "custody".to_string(),
+                    detail,
+                    String::new(),
+                ],
+            ));
+        }
+    }
+    // Stable: a custody event sorts after the change that recorded it at the same instant.
+    rows.sort_by_key(|(at, _)| *at);
+    rows.into_iter().map(|(_, r)| r).collect()
+}

@@ -1,0 +1,306 @@
+//! `cairn case import FILE [--map MAP.toml]`: cases kept elsewhere, brought in all at once.
+//!
+//! Every row is checked before the vault is opened, so a bad file costs no passphrase and
+//! stores nothing; then every case is created in one transaction, so an import is stored
+//! whole or not at all.
+
+mod map;
+mod read;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use cairn_model::{Edit, Kind, Status};
+use cairn_vault::{NewCase, Role};
+use serde_json::json;
+
+use crate::cli::ImportArgs;
+use crate::config::Config;
+use crate::error::CliError;
+use crate::progress::Bar;
+use crate::{output, vault_cmd};
+
+use map::Column;
+use map::Mapping;
+use read::{LineError, ReadError, Rows};
+
+/// Statuses only the office gives.
+const OFFICE_STATUSES: [&str; 2] = ["confirmed", "rejected"];
+
+pub fn run(config: &Config, args: ImportArgs) -> Result<(), CliError> {
+    let mapping = match &args.map {
+        Some(path) => Mapping::read(path)?,
+        None => Mapping::default(),
+    };
+    let shown = args.file.display().to_string();
+    let (cases, office_line) = parse(&args.file, &mapping).map_err(|e| match e {
+        ReadError::Io(e) => CliError::failure(format!("cannot read {shown}: {e}")),
+        ReadError::Empty => {
+            CliError::failure(format!("{shown} holds no rows: there is nothing to import"))
+        }
+        ReadError::At(e) => CliError::failure(format!("{shown}: {}", nothing_imported(&e))),
+    })?;
+    let mut vault = vault_cmd::open(config)?;
+    if let (Role::Field, Some(line)) = (vault.settings().role, office_line) {
+        let e = LineError::new(
+            line,
+            Some("status"),
+            "only the office confirms or rejects a case, and this is a field device; import such rows at the office, or give them status alleged or under_investigation.",
+        );
+        return Err(CliError::failure(format!(
+            "{shown}: {}",
+            nothing_imported(&e)
+        )));
+    }
+    let (lines, cases): (Vec<u64>, Vec<NewCase>) = cases.into_iter().unzip();
+    let bar = Bar::new("importing", cases.len() as u64);
+    let created = vault.create_cases(&cases, time::OffsetDateTime::now_utc(), &mut |done| {
+        bar.set(done as u64)
+    });
+    bar.finish();
+    let created = created?;
+    tracing::info!(cases = created.len(), "import recorded");
+    if args.json {
+        let cases: Vec<_> = lines
+            .iter()
+            .zip(&created)
+            .map(|(line, c)| json!({"line": line, "reference": c.reference, "id": c.id}))
+            .collect();
+        return output::json(&json!({"imported": created.len(), "cases": cases}));
+    }
+    let span = match (created.first(), created.last()) {
+        (Some(a), Some(b)) if created.len() > 1 => format!(": {} to {}", a.reference, b.reference),
+        (Some(a), _) => format!(": {}", a.reference),
+        _ => String::new(),
+    };
+    output::print(&format!(
+        "imported {} case(s) from {shown}{span}\n",
+        created.len()
+    ))
+}
+
+fn nothing_imported(e: &LineError) -> String {
+    let stop = if e.reason.ends_with('.') { "" } else { "." };
+    format!("{e}{stop} Nothing was imported.")
+}
+
+/// Every row of `path` as a new case with its line, and the first line that confirms or
+/// rejects (which a field device may not do).
+#[allow(clippy::type_complexity)]
+fn parse(path: &Path, mapping: &Mapping) -> Result<(Vec<(u64, NewCase)>, Option<u64>), ReadError> {
+    let format = read::detect(path)?;
+    let mut rows = Converter {
+        mapping,
+        cases: Vec::new(),
+        office_line: None,
+    };
+    read::read(path, format, &mut rows)?;
+    Ok((rows.cases, rows.office_line))
+}
+
+/// Turns rows into checked cases.
+struct Converter<'m> {
+    mapping: &'m Mapping,
+    cases: Vec<(u64, NewCase)>,
+    office_line: Option<u64>,
+}
+
+/// How a message names a source column: by its own name, and the cairn key it holds when
+/// that differs.
+fn shown(source: &str, key: &str) -> String {
+    if source.trim().eq_ignore_ascii_case(key) {
+        key.to_string()
+    } else {
+        format!("{source} ({key})")
+    }
+}
+
+fn unknown_column(names: &[&str]) -> String {
+    let list = names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (noun, each) = if names.len() == 1 {
+        ("column", "it")
+    } else {
+        ("columns", "each")
+    };
+    format!(
+        "unknown {noun} {list}: map {each} to a cairn key under [columns], or list {each} under [ignore] columns, in a --map file (`cairn fields` lists the keys; place and status_basis are read too)"
+    )
+}
+
+impl Rows for Converter<'_> {
+    fn header(&mut self, names: &[&str]) -> Result<(), LineError> {
+        let mut unknown = Vec::new();
+        let mut seen: HashMap<&'static str, &str> = HashMap::new();
+        for name in names {
+            match self.mapping.column(name) {
+                Column::Key(key) => {
+                    if let Some(first) = seen.insert(key, name) {
+                        return Err(LineError::new(
+                            1,
+                            Some(name),
+                            format!("`{first}` and `{name}` both give {key}; keep one, or ignore the other in a --map file"),
+                        ));
+                    }
+                }
+                Column::Ignored => {}
+                Column::Unknown => unknown.push(*name),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(LineError::new(1, None, unknown_column(&unknown)));
+        }
+        for required in ["kind", "place"] {
+            if !seen.contains_key(required) && self.mapping.default_of(required).is_none() {
+                return Err(LineError::new(
+                    1,
+                    None,
+                    format!("there is no {required} column; add one, or give every row's {required} under [defaults] in a --map file"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn row(&mut self, line: u64, cells: &[(&str, &str)]) -> Result<(), LineError> {
+        // (cairn key, source column, value) of every cell that sets something.
+        let mut given: Vec<(&'static str, &str, &str)> = Vec::with_capacity(cells.len());
+        for (name, raw) in cells {
+            let key = match self.mapping.column(name) {
+                Column::Key(key) => key,
+                Column::Ignored => continue,
+                Column::Unknown => return Err(LineError::new(line, None, unknown_column(&[name]))),
+            };
+            if let Some((_, first, _)) = given.iter().find(|(k, _, _)| *k == key) {
+                return Err(LineError::new(
+                    line,
+                    Some(name),
+                    format!("`{first}` and `{name}` both give {key}"),
+                ));
+            }
+            given.push((key, name, self.mapping.value(key, raw)));
+        }
+        // A default fills what a row leaves empty.
+        for (key, value) in self.mapping.defaults() {
+            let set = given
+                .iter()
+                .any(|(k, _, v)| *k == key && !v.trim().is_empty());
+            if !set {
+                given.retain(|(k, _, _)| *k != key);
+                given.push((key, "[defaults]", value));
+            }
+        }
+        let mut case = Case::default();
+        for (key, source, value) in given {
+            if value.trim().is_empty() {
+                continue;
+            }
+            case.put(key, source, value)
+                .map_err(|reason| LineError::new(line, Some(&shown(source, key)), reason))?;
+        }
+        let new = case
+            .finish()
+            .map_err(|(column, reason)| LineError::new(line, Some(&column), reason))?;
+        if self.office_line.is_none() && new.1 {
+            self.office_line = Some(line);
+        }
+        self.cases.push((line, new.0));
+        Ok(())
+    }
+}
+
+/// One row's values as they are read.
+#[derive(Default)]
+struct Case {
+    kind: Option<Kind>,
+    place: Option<String>,
+    /// Status and basis, each with the column it came from (for messages).
+    status: Option<(String, String)>,
+    basis: Option<(String, String)>,
+    edits: Vec<Edit>,
+}
+
+impl Case {
+    /// Takes one non-empty cell; the error is the reason.
+    fn put(&mut self, key: &'static str, source: &str, value: &str) -> Result<(), String> {
+        match key {
+            "kind" => self.kind = Some(Kind::from_str(value).map_err(|e| e.to_string())?),
+            "place" => {
+                self.place = Some(cairn_model::validate_place(value).map_err(|e| e.to_string())?);
+            }
+            "status" => {
+                let status = Status::from_str(value).map_err(|e| e.to_string())?;
+                self.status = Some((status.to_string(), shown(source, key)));
+            }
+            "status_basis" => {
+                self.basis = Some((value.trim().to_string(), shown(source, key)));
+            }
+            _ => {
+                let edit = Edit::set(key, value);
+                edit.check().map_err(|e| e.to_string())?;
+                self.edits.push(edit);
+            }
+        }
+        Ok(())
+    }
+
+    /// The new case, with whether it confirms or rejects; the error names the column.
+    fn finish(mut self) -> Result<(NewCase, bool), (String, String)> {
+        let Some(kind) = self.kind else {
+            return Err((
+                "kind".into(),
+                "no kind is given; every case needs one (killed, injured, missing or remains)"
+                    .into(),
+            ));
+        };
+        let Some(place) = self.place else {
+            return Err((
+                "place".into(),
+                "no place code is given; every case needs one, for example KHR".into(),
+            ));
+        };
+        let mut office = false;
+        match (self.status, self.basis) {
+            (None, Some((_, column))) => {
+                return Err((
+                    column,
+                    "a status basis is given without a status; give the status it is the basis of"
+                        .into(),
+                ))
+            }
+            (Some((status, column)), basis) => {
+                let basis = basis.map(|(b, _)| b);
+                if OFFICE_STATUSES.contains(&status.as_str()) {
+                    if basis.is_none() {
+                        return Err((
+                            column,
+                            format!(
+                                "status {status} needs a status_basis: the grounds it rests on"
+                            ),
+                        ));
+                    }
+                    office = true;
+                }
+                // Every case starts alleged: only a basis makes that worth recording.
+                if status != "alleged" || basis.is_some() {
+                    let edit = Edit::Verify { status, basis };
+                    edit.check().map_err(|e| (column, e.to_string()))?;
+                    self.edits.push(edit);
+                }
+            }
+            (None, None) => {}
+        }
+        Ok((
+            NewCase {
+                kind,
+                place,
+                edits: self.edits,
+            },
+            office,
+        ))
+    }
+}

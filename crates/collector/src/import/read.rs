@@ -1,0 +1,243 @@
+//! Reading an import file row by row: CSV with a header row, or JSON Lines.
+//!
+//! Each row comes out as its line number in the file and its cells as (column, text) pairs;
+//! what the columns mean is the caller's business. Nothing here keeps more than one row.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use serde_json::Value;
+
+/// A problem at one place in the file.
+#[derive(Debug)]
+pub struct LineError {
+    /// Line number in the file (the header of a CSV file is line 1).
+    pub line: u64,
+    /// The source column, where one is to blame.
+    pub column: Option<String>,
+    /// What is wrong, as a sentence.
+    pub reason: String,
+}
+
+impl LineError {
+    pub fn new(line: u64, column: Option<&str>, reason: impl Into<String>) -> LineError {
+        LineError {
+            line,
+            column: column.map(str::to_string),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "line {}, column {}: {}", self.line, c, self.reason),
+            None => write!(f, "line {}: {}", self.line, self.reason),
+        }
+    }
+}
+
+/// What went wrong reading the file.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The file cannot be opened or read.
+    Io(std::io::Error),
+    /// It holds nothing to import.
+    Empty,
+    /// A line is malformed, or the caller refused it.
+    At(LineError),
+}
+
+impl From<LineError> for ReadError {
+    fn from(e: LineError) -> Self {
+        ReadError::At(e)
+    }
+}
+
+/// The two formats an import takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+}
+
+/// The format of `path`: by its extension, else by its first non-space byte (`{` is JSON
+/// Lines).
+pub fn detect(path: &Path) -> Result<Format, ReadError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("csv") => return Ok(Format::Csv),
+        Some("jsonl" | "ndjson") => return Ok(Format::JsonLines),
+        _ => {}
+    }
+    let mut head = Vec::with_capacity(4096);
+    File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .map_err(ReadError::Io)?;
+    let first = head
+        .strip_prefix("\u{feff}".as_bytes())
+        .unwrap_or(&head)
+        .iter()
+        .find(|b| !b.is_ascii_whitespace());
+    Ok(match first {
+        Some(b'{') => Format::JsonLines,
+        _ => Format::Csv,
+    })
+}
+
+/// The callbacks of [`read`]: the header (CSV only), then every row.
+pub trait Rows {
+    /// The header row's column names (CSV).
+    fn header(&mut self, names: &[&str]) -> Result<(), LineError>;
+    /// One row: its line and its (column, text) cells; empty text means not set.
+    fn row(&mut self, line: u64, cells: &[(&str, &str)]) -> Result<(), LineError>;
+}
+
+/// Reads `path` as `format`, handing each row to `rows`; returns how many rows there were.
+pub fn read(path: &Path, format: Format, rows: &mut dyn Rows) -> Result<u64, ReadError> {
+    let file = File::open(path).map_err(ReadError::Io)?;
+    let count = match format {
+        Format::Csv => csv_rows(BufReader::new(file), rows)?,
+        Format::JsonLines => json_rows(BufReader::new(file), rows)?,
+    };
+    if count == 0 {
+        return Err(ReadError::Empty);
+    }
+    Ok(count)
+}
+
+fn csv_error(e: &csv::Error, fallback: u64) -> ReadError {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        return ReadError::Io(std::io::Error::new(io.kind(), io.to_string()));
+    }
+    let line = e.position().map_or(fallback, csv::Position::line);
+    let reason = match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "it is not UTF-8 text; save the file as UTF-8".to_string(),
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("it has {len} cells where the header has {expected_len}"),
+        other => format!("it is not valid CSV ({other:?})"),
+    };
+    LineError::new(line, None, reason).into()
+}
+
+fn csv_rows(input: impl Read, rows: &mut dyn Rows) -> Result<u64, ReadError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(input);
+    let header = reader.headers().map_err(|e| csv_error(&e, 1))?.clone();
+    let names: Vec<&str> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            if i == 0 {
+                h.trim_start_matches('\u{feff}')
+            } else {
+                h
+            }
+        })
+        .collect();
+    if names.iter().all(|n| n.trim().is_empty()) {
+        return Err(ReadError::Empty);
+    }
+    rows.header(&names)?;
+    let mut record = csv::StringRecord::new();
+    let mut count = 0;
+    loop {
+        let more = reader
+            .read_record(&mut record)
+            .map_err(|e| csv_error(&e, count + 2))?;
+        if !more {
+            break;
+        }
+        let line = record.position().map_or(count + 2, csv::Position::line);
+        // A blank line between rows is no case.
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        let cells: Vec<(&str, &str)> = names.iter().copied().zip(record.iter()).collect();
+        rows.row(line, &cells)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn json_rows(input: impl BufRead, rows: &mut dyn Rows) -> Result<u64, ReadError> {
+    let mut count = 0;
+    let mut flat: Vec<(String, String)> = Vec::new();
+    for (i, line) in input.lines().enumerate() {
+        let number = i as u64 + 1;
+        let line = line.map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => ReadError::At(LineError::new(
+                number,
+                None,
+                "it is not UTF-8 text; save the file as UTF-8",
+            )),
+            _ => ReadError::Io(e),
+        })?;
+        let text = line.trim().trim_start_matches('\u{feff}');
+        if text.is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            LineError::new(
+                number,
+                None,
+                format!("it is not a JSON object ({e}); JSON Lines holds one object per line"),
+            )
+        })?;
+        let Value::Object(map) = value else {
+            return Err(LineError::new(
+                number,
+                None,
+                "it is not a JSON object; JSON Lines holds one object per line",
+            )
+            .into());
+        };
+        flat.clear();
+        for (key, value) in map {
+            flatten(number, key, value, &mut flat)?;
+        }
+        let cells: Vec<(&str, &str)> = flat.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        rows.row(number, &cells)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// One JSON member as cells: text as it is, numbers as written, true and false as yes and
+/// no, null as not set, and an object's members as `key.member` (as `case show --json`
+/// nests the groups).
+fn flatten(
+    line: u64,
+    key: String,
+    value: Value,
+    out: &mut Vec<(String, String)>,
+) -> Result<(), LineError> {
+    let text = match value {
+        Value::Null => String::new(),
+        Value::String(s) => s,
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => if b { "yes" } else { "no" }.to_string(),
+        Value::Object(map) => {
+            for (member, value) in map {
+                flatten(line, format!("{key}.{member}"), value, out)?;
+            }
+            return Ok(());
+        }
+        Value::Array(_) => {
+            return Err(LineError::new(
+                line,
+                Some(&key),
+                "a list cannot be imported; give one value per column",
+            ))
+        }
+    };
+    out.push((key, text));
+    Ok(())
+}

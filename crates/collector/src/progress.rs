@@ -1,0 +1,40 @@
+//! A progress bar for long bulk commands (import, export): on a terminal only, and only when
+//! there is enough work for one to be worth drawing.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Below this many items a command is done before a bar would be seen.
+const WORTH_A_BAR: u64 = 200;
+
+/// A bar on standard error, or nothing when it is not a terminal.
+pub struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    /// A bar for `total` items labelled `what` ("importing", "exporting").
+    pub fn new(what: &str, total: u64) -> Bar {
+        if total < WORTH_A_BAR || !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let style = ProgressStyle::with_template(&format!(
+            "{what:9} {{bar:30}} {{pos}}/{{len}} case(s) {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        Bar(Some(ProgressBar::new(total).with_style(style)))
+    }
+
+    /// Sets how many items are done.
+    pub fn set(&self, done: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(done);
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}

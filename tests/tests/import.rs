@@ -1,0 +1,399 @@
+//! `cairn case import`: CSV and JSON Lines give the same cases, one bad row refuses the whole
+//! file and leaves the vault byte for byte as it was, and a mapping file brings in another
+//! tool's export (ODK Central's column names and labels) unedited.
+
+mod dataset;
+
+use cairn_e2e::{Device, Run};
+use serde_json::Value;
+
+fn write(device: &Device, name: &str, bytes: &[u8]) -> String {
+    let path = device.home().with_file_name(name);
+    std::fs::write(&path, bytes).expect("write input");
+    path.to_string_lossy().into_owned()
+}
+
+/// Every case of the vault, in reference order: all of them from one `cairn export --format
+/// json`, and every 25th checked against `case show --json`.
+fn cases(device: &Device) -> Vec<Value> {
+    let out = device.home().with_file_name("export-for-comparison");
+    device.ok(&[
+        "export",
+        "--format",
+        "json",
+        "--out",
+        &out.to_string_lossy(),
+        "--force",
+    ]);
+    let text = std::fs::read_to_string(out.join("cases.jsonl")).expect("cases.jsonl");
+    let all: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line")["case"].clone())
+        .collect();
+    for case in all.iter().step_by(25) {
+        let reference = case["reference"].as_str().expect("reference");
+        assert_eq!(&device.json(&["case", "show", reference]), case);
+    }
+    all
+}
+
+fn assert_refused(device: &Device, args: &[&str], code: i32, message: &str) -> Run {
+    let before = device.files();
+    let run = device.run(args);
+    assert_eq!(run.code, code, "cairn {args:?}: {}", run.stderr);
+    assert!(
+        run.stderr.contains(message),
+        "cairn {args:?}: expected `{message}` in: {}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.lines().count(),
+        1,
+        "one sentence: {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(before, device.files(), "cairn {args:?} changed the vault");
+    run
+}
+
+#[test]
+fn csv_and_json_lines_give_the_same_cases() {
+    let rows = dataset::generate(7, 300, true);
+    let from_csv = Device::office();
+    let from_jsonl = Device::office();
+    let (csv, _) = dataset::to_csv(&rows);
+    let csv = write(&from_csv, "cases.csv", &csv);
+    // No extension: JSON Lines is recognised by its first byte.
+    let jsonl = write(&from_jsonl, "cases-export", &dataset::to_jsonl(&rows));
+
+    let out = from_csv.json(&["case", "import", &csv]);
+    assert_eq!(out["imported"], 300, "{out}");
+    assert_eq!(out["cases"][0]["line"], 2);
+    let out = from_jsonl.ok(&["case", "import", &jsonl]);
+    assert!(out.starts_with("imported 300 case(s)"), "{out}");
+
+    let a = cases(&from_csv);
+    let b = cases(&from_jsonl);
+    assert_eq!(a.len(), 300);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            dataset::comparable(x.clone()),
+            dataset::comparable(y.clone())
+        );
+    }
+    let summary = |d: &Device| -> Vec<(String, String)> {
+        d.json(&["case", "list"])
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|c| (c["kind"].to_string(), c["status"].to_string()))
+            .collect()
+    };
+    assert_eq!(summary(&from_csv), summary(&from_jsonl));
+
+    // And the cases hold what was generated: rows were created in order, so the line the
+    // import printed for each case leads back to its row.
+    let imported = from_jsonl.json(&["case", "list"]);
+    assert_eq!(imported.as_array().map(Vec::len), Some(300));
+    let by_reference: std::collections::HashMap<String, Value> = b
+        .iter()
+        .map(|c| (c["reference"].as_str().expect("ref").to_string(), c.clone()))
+        .collect();
+    let mut numbered: Vec<&Value> = by_reference.values().collect();
+    numbered.sort_by_key(|c| {
+        c["reference"]
+            .as_str()
+            .and_then(|r| r.rsplit('-').next())
+            .and_then(|n| n.parse::<u32>().ok())
+    });
+    for (row, case) in rows.iter().zip(numbered) {
+        for key in dataset::COLUMNS {
+            let value = row.get(key);
+            match *key {
+                "place" => assert!(case["reference"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with(&format!("{value}-")))),
+                "status" => {
+                    let status = if value.is_empty() { "alleged" } else { value };
+                    assert_eq!(case["status"], status, "{case}");
+                }
+                "status_basis" => {
+                    let basis = case["verifications"]
+                        .as_array()
+                        .and_then(|v| v.last())
+                        .and_then(|v| v.get("basis"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    assert_eq!(basis, value, "{case}");
+                }
+                _ if value.is_empty() => {
+                    assert_eq!(dataset::field(case, key), None, "{key} in {case}")
+                }
+                _ => assert_eq!(
+                    dataset::field(case, key),
+                    Some(&dataset::expected_json(key, value)),
+                    "{key} in {case}"
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn one_bad_row_at_line_731_refuses_the_file_and_stores_nothing() {
+    let device = Device::office();
+    device.new_case(&["--kind", "killed", "--place", "KHR"]);
+    let mut rows = dataset::generate(11, 900, true);
+    let (_, lines) = dataset::to_csv(&rows);
+    // The row that starts on line 731 (multi-line cells make rows and lines differ).
+    let bad = lines
+        .iter()
+        .position(|l| *l == 731)
+        .or_else(|| lines.iter().position(|l| *l > 731).map(|i| i - 1))
+        .expect("a row near line 731");
+    rows[bad].set("found.lat", "ninety-one");
+    let (csv, lines) = dataset::to_csv(&rows);
+    let line = lines[bad];
+    let path = write(&device, "bad.csv", &csv);
+    let run = assert_refused(
+        &device,
+        &["case", "import", &path],
+        1,
+        &format!("line {line}, column found.lat: invalid value `ninety-one`"),
+    );
+    assert!(
+        run.stderr.contains("Nothing was imported"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(device.case_count(), 1);
+
+    // Exactly line 731: a file without multi-line cells.
+    let mut rows = dataset::generate(12, 800, true);
+    for row in &mut rows {
+        row.set("incident.narrative", "one line");
+    }
+    rows[729].set("person.age_years", "200");
+    let (csv, lines) = dataset::to_csv(&rows);
+    assert_eq!(lines[729], 731);
+    let path = write(&device, "bad2.csv", &csv);
+    assert_refused(
+        &device,
+        &["case", "import", &path],
+        1,
+        "line 731, column person.age_years: invalid value `200`",
+    );
+
+    // The same in JSON Lines: line 731 is the 731st object.
+    let mut rows = dataset::generate(13, 800, true);
+    rows[730].set("kind", "dead");
+    let path = write(&device, "bad.jsonl", &dataset::to_jsonl(&rows));
+    assert_refused(
+        &device,
+        &["case", "import", &path],
+        1,
+        "line 731, column kind: invalid value `dead`",
+    );
+    assert_eq!(device.case_count(), 1);
+}
+
+#[test]
+fn an_odk_central_export_comes_in_through_a_map_file() {
+    let device = Device::office();
+    let csv = "\
+SubmissionDate,KEY,meta-instanceID,case_type,incident-cause,incident-date,found-location-Latitude,found-location-Longitude,found-location-Accuracy,person-civilian,person-full_name,ReviewState
+2024-03-01T10:00:00.000Z,uuid:1,uuid:1,Killed,Targeted strike,2024-02-28,31.52,34.45,4.5,1,Odk Person One,approved
+2024-03-02T11:00:00.000Z,uuid:2,uuid:2,Remains,In captivity,,,,,0,,
+2024-03-03T12:00:00.000Z,uuid:3,uuid:3,Injured,Unknown,2024-03-01,31.6,34.5,,n/a,Odk Person Three,
+";
+    let map = r#"
+[columns]
+"case_type" = "kind"
+"incident-cause" = "incident.cause"
+"incident-date" = "incident.date"
+"found-location-Latitude" = "found.lat"
+"found-location-Longitude" = "found.lon"
+"found-location-Accuracy" = "found.accuracy_m"
+"person-civilian" = "person.civilian"
+"person-full_name" = "person.name"
+
+[values.kind]
+"Killed" = "killed"
+"Remains" = "remains"
+"Injured" = "injured"
+
+[values."incident.cause"]
+"Targeted strike" = "targeted_strike"
+"In captivity" = "captivity"
+"Unknown" = "unknown"
+
+[values."person.civilian"]
+"1" = "yes"
+"0" = "no"
+"n/a" = ""
+
+[ignore]
+columns = ["SubmissionDate", "KEY", "meta-instanceID", "ReviewState"]
+
+[defaults]
+place = "KHR"
+"#;
+    let csv = write(&device, "odk.csv", csv.as_bytes());
+    let map = write(&device, "odk.toml", map.as_bytes());
+    let out = device.ok(&["case", "import", &csv, "--map", &map]);
+    assert!(out.starts_with("imported 3 case(s)"), "{out}");
+    let all = cases(&device);
+    let first = &all[0];
+    assert_eq!(first["kind"], "killed");
+    assert_eq!(first["incident"]["cause"], "targeted_strike");
+    assert_eq!(first["incident"]["date"], "2024-02-28");
+    assert_eq!(first["found"]["lat"], 31.52);
+    assert_eq!(first["found"]["lon"], 34.45);
+    assert_eq!(first["found"]["accuracy_m"], 4.5);
+    assert_eq!(first["person"]["civilian"], "yes");
+    assert_eq!(first["person"]["name"], "Odk Person One");
+    assert!(first["reference"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("KHR-")));
+    assert_eq!(all[1]["kind"], "remains");
+    assert_eq!(all[1]["incident"]["cause"], "captivity");
+    assert_eq!(all[1]["person"]["civilian"], "no");
+    assert_eq!(
+        all[2]["person"].get("civilian"),
+        None,
+        "n/a maps to not set"
+    );
+
+    // Without the map, the foreign columns are named, not dropped.
+    let run = assert_refused(
+        &device,
+        &["case", "import", &csv],
+        1,
+        "unknown columns `SubmissionDate`, `KEY`",
+    );
+    assert!(run.stderr.contains("--map"), "{}", run.stderr);
+}
+
+#[test]
+fn a_field_device_cannot_import_a_confirmation() {
+    let device = Device::init("T03");
+    let csv = "place,kind,status,status_basis\nKHR,killed,alleged,\nKHR,killed,confirmed,Autopsy report\n";
+    let path = write(&device, "confirm.csv", csv.as_bytes());
+    assert_refused(
+        &device,
+        &["case", "import", &path],
+        1,
+        "line 3, column status: only the office confirms or rejects a case",
+    );
+    assert_eq!(device.case_count(), 0);
+    // What a field device may propose comes in.
+    let csv = "place,kind,status,status_basis\nKHR,killed,under_investigation,Family report\n";
+    let path = write(&device, "propose.csv", csv.as_bytes());
+    device.ok(&["case", "import", &path]);
+    assert_eq!(device.case_count(), 1);
+}
+
+#[test]
+fn bad_input_is_one_sentence_and_changes_nothing() {
+    let device = Device::office();
+    device.new_case(&["--kind", "killed", "--place", "KHR"]);
+    let missing = device.home().with_file_name("missing.csv");
+    assert_refused(
+        &device,
+        &["case", "import", &missing.to_string_lossy()],
+        1,
+        "cannot read",
+    );
+    let empty = write(&device, "empty.csv", b"");
+    assert_refused(&device, &["case", "import", &empty], 1, "holds no rows");
+    let header_only = write(&device, "header.csv", b"place,kind\n");
+    assert_refused(
+        &device,
+        &["case", "import", &header_only],
+        1,
+        "holds no rows",
+    );
+    let unknown = write(
+        &device,
+        "unknown.csv",
+        b"place,kind,colour\nKHR,killed,red\n",
+    );
+    assert_refused(
+        &device,
+        &["case", "import", &unknown],
+        1,
+        "line 1: unknown column `colour`",
+    );
+    let no_kind = write(
+        &device,
+        "nokind.csv",
+        b"place,incident.cause\nKHR,unknown\n",
+    );
+    assert_refused(
+        &device,
+        &["case", "import", &no_kind],
+        1,
+        "there is no kind column",
+    );
+    let ragged = write(&device, "ragged.csv", b"place,kind\nKHR,killed\nKHR\n");
+    assert_refused(&device, &["case", "import", &ragged], 1, "line 3");
+    let basis = write(
+        &device,
+        "basis.csv",
+        b"place,kind,status,status_basis\nKHR,killed,confirmed,\n",
+    );
+    assert_refused(
+        &device,
+        &["case", "import", &basis],
+        1,
+        "line 2, column status: status confirmed needs a status_basis",
+    );
+    let not_json = write(
+        &device,
+        "broken.jsonl",
+        b"{\"place\": \"KHR\", \"kind\": \"killed\"}\n{\"place\": \n",
+    );
+    assert_refused(
+        &device,
+        &["case", "import", &not_json],
+        1,
+        "line 2: it is not a JSON object",
+    );
+    let good = write(&device, "good.csv", b"place,kind\nKHR,killed\n");
+    let bad_map = write(&device, "bad.toml", b"[columns\n\"a\" = \"b\"\n");
+    assert_refused(
+        &device,
+        &["case", "import", &good, "--map", &bad_map],
+        1,
+        "is not valid (line 1)",
+    );
+    let wrong_key = write(
+        &device,
+        "wrong.toml",
+        b"[columns]\n\"a\" = \"person.nmae\"\n",
+    );
+    assert_refused(
+        &device,
+        &["case", "import", &good, "--map", &wrong_key],
+        1,
+        "names `person.nmae` in [columns], which is no cairn key",
+    );
+    let missing_map = device.home().with_file_name("nomap.toml");
+    assert_refused(
+        &device,
+        &[
+            "case",
+            "import",
+            &good,
+            "--map",
+            &missing_map.to_string_lossy(),
+        ],
+        1,
+        "cannot read the map file",
+    );
+    // Usage: no file given.
+    let run = device.run(&["case", "import"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(device.case_count(), 1);
+}
