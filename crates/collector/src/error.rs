@@ -35,7 +35,10 @@ impl CliError {
 impl From<ModelError> for CliError {
     fn from(e: ModelError) -> Self {
         let code = match e {
-            ModelError::Corrupt(_) => FAILURE,
+            // Well-formed, but not allowed or not possible here.
+            ModelError::Corrupt(_) | ModelError::Refused(_) | ModelError::RefusedChange { .. } => {
+                FAILURE
+            }
             _ => USAGE,
         };
         CliError {

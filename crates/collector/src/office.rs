@@ -15,6 +15,62 @@ pub fn run(config: &Config, cmd: OfficeCommand) -> Result<(), CliError> {
         OfficeCommand::Pubkey(args) => pubkey(config, args),
         OfficeCommand::Admit(args) => admit(config, args),
         OfficeCommand::Revoke(args) => revoke(config, args),
+        OfficeCommand::Inbox(args) => inbox(config, args.json),
+        OfficeCommand::Review(args) => review(config, args),
+    }
+}
+
+/// Cases changed by a device other than the office since its last review, oldest change first.
+fn inbox(config: &Config, json: bool) -> Result<(), CliError> {
+    let vault = open_office(config)?;
+    let mut cases: Vec<_> = vault
+        .list()?
+        .into_iter()
+        .filter(|c| c.needs_review)
+        .collect();
+    cases.sort_by(|a, b| a.changed_at.cmp(&b.changed_at));
+    if json {
+        return output::json(&cases);
+    }
+    if cases.is_empty() {
+        return output::print("inbox empty: every case was reviewed since its last change\n");
+    }
+    let width = cases.iter().map(|c| c.reference.len()).max().unwrap_or(9);
+    let mut text = format!(
+        "{:width$}  {:8}  {:19}  {:10}  {:25}  CONFLICTS\n",
+        "REFERENCE", "KIND", "STATUS", "REVIEW", "CHANGED"
+    );
+    for c in &cases {
+        text.push_str(&format!(
+            "{:width$}  {:8}  {:19}  {:10}  {:25}  {}\n",
+            c.reference,
+            c.kind,
+            c.status,
+            c.review.as_deref().unwrap_or("new"),
+            c.changed_at,
+            if c.conflicts {
+                "yes: see `cairn case conflicts`"
+            } else {
+                ""
+            }
+        ));
+    }
+    output::print(&text)
+}
+
+fn review(config: &Config, args: crate::cli::ReviewArgs) -> Result<(), CliError> {
+    let state = clap::ValueEnum::to_possible_value(&args.state)
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default();
+    let edit = cairn_model::Edit::Review {
+        state,
+        comment: args.comment,
+    };
+    edit.check()?;
+    let mut vault = open_office(config)?;
+    match vault.edit_case(&args.reference, &[edit], time::OffsetDateTime::now_utc())? {
+        Some(seq) => output::print(&format!("{}: reviewed (change {seq})\n", args.reference)),
+        None => output::print(&format!("{}: nothing changed\n", args.reference)),
     }
 }
 

@@ -157,6 +157,12 @@ impl Vault {
             .parse::<Reference>()
             .map(|r| r.team)
             .unwrap_or_default();
+        // A reference writes its team in capitals; the office's own team key is `office`.
+        let team = if team.eq_ignore_ascii_case(&settings.team) {
+            settings.team.clone()
+        } else {
+            team
+        };
         let key = crate::keyring::sealing_key(&tx, cipher, keyring, settings, &team, &path)?;
         let mut doc = load(&tx, cipher, &summary.id, &actor.0, office.as_ref(), &path)?;
         let Some(change) = doc.edit(&edits, &actor.short(), now)? else {
