@@ -456,8 +456,9 @@ pub fn case_fixture() -> &'static CaseFixture {
             &[Edit::set("person.name", "Amina K.")],
         )
         .expect("create the fixture case");
-        let mut teammate = CaseDoc::from_changes(std::slice::from_ref(&created), &office().id().0, None)
-            .expect("the fixture case as a teammate receives it");
+        let mut teammate =
+            CaseDoc::from_changes(std::slice::from_ref(&created), &office().id().0, None)
+                .expect("the fixture case as a teammate receives it");
         let edits = [
             vec![Edit::set("status", "under_investigation")],
             vec![Edit::Note {
