@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use cairn_crypto::{DeviceKeys, SealedChange, SealedKind, TeamKey};
 use cairn_protocol::{
-    encode_push, paths, sign_request, unix_now, Act, Admit, DevicePublic, Grant, OfficeKeys,
-    PushResponse, Statement,
+    encode_push, paths, sign_request, unix_now, DevicePublic, OfficeKeys, PushResponse, Statement,
 };
 use cairn_server::storage::{NewChange, PostgresStorage, SqliteStorage, Storage};
 use cairn_testkit::ServerDir;
@@ -52,21 +51,17 @@ fn fixture(n: usize) -> Fixture {
 /// The office's statement 1, admitting the fixture's device into T1.
 fn admission(f: &Fixture, server: &str, fingerprint: &str) -> Statement {
     let device = DevicePublic::from_keys(&f.device);
-    let grants = vec![
-        Grant::new(&f.key, &device).expect("grant"),
-        Grant::new(&f.key, &DevicePublic::from_keys(&f.office)).expect("grant"),
-    ];
-    let act = Act::Admit(Admit {
-        device,
-        name: None,
-        team: "T1".into(),
-        epoch: 1,
-        grants,
-        server: server.to_owned(),
-        fingerprint: fingerprint.to_owned(),
-        expires_at: unix_now() + 60,
-    });
-    Statement::issue(&f.office, 1, [0; 32], unix_now(), act).expect("statement")
+    let expires_at = unix_now() + 60;
+    cairn_testkit::admit(
+        &f.office,
+        1,
+        [0; 32],
+        &f.key,
+        &device,
+        server,
+        fingerprint,
+        expires_at,
+    )
 }
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -128,9 +123,9 @@ async fn bench_https(name: &str, database: Option<&str>, f: &Fixture) {
     if let Some(url) = database {
         dir.set("database", format!("{url:?}"));
     }
+    let cert = std::fs::read(dir.path().join("cert.pem")).expect("cert");
     let server = dir.serve().await;
     let base = format!("https://127.0.0.1:{}", server.addr().port());
-    let cert = std::fs::read(server.dir().path().join("cert.pem")).expect("cert");
     let client = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(&cert).expect("pem")])
         .build()

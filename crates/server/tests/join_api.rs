@@ -54,7 +54,7 @@ async fn joining() {
         &server.key("T03"),
         &DevicePublic::from_keys(&b),
         &server.base(),
-        &server.fingerprint,
+        server.process.fingerprint(),
         unix_now() + 60,
     );
     let answer = server.join_with(&b, &forged).await;
@@ -87,7 +87,7 @@ async fn joining() {
         &server.key("T03"),
         &DevicePublic::from_keys(&b),
         &server.base(),
-        &server.fingerprint,
+        server.process.fingerprint(),
         unix_now() + 60,
     );
     let answer = server.join_with(&b, &other_first).await;

@@ -45,7 +45,7 @@ async fn the_server_never_stores_or_logs_plaintext() {
     // ...but nothing the server wrote holds it.
     assert!(!log.contains(MARKER));
     let mut files = 0;
-    for entry in std::fs::read_dir(server.server_dir()).unwrap() {
+    for entry in std::fs::read_dir(server.process.dir().path()).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
         files += 1;
@@ -57,7 +57,7 @@ async fn the_server_never_stores_or_logs_plaintext() {
     }
     assert!(files >= 5, "server.toml, cert, key, fingerprint, database");
     assert!(
-        !server.server_dir().join("listening").exists(),
+        !server.process.dir().path().join("listening").exists(),
         "removed at shutdown"
     );
 }
@@ -96,8 +96,9 @@ fn command_line() {
     )
     .unwrap();
     let server_dir = dir.path().join("s");
+    let bin = cairn_testkit::bin("cairn-server");
     let init = |extra: &[&str]| {
-        Command::new(cairn_testkit::bin("cairn-server"))
+        Command::new(&bin)
             .args(["init", "--listen", "127.0.0.1:0", "--dir"])
             .arg(&server_dir)
             .arg("--office-key")
@@ -141,7 +142,7 @@ fn command_line() {
     );
 
     std::fs::write(&key, "not an office key\n").unwrap();
-    let out = Command::new(cairn_testkit::bin("cairn-server"))
+    let out = Command::new(&bin)
         .args(["init", "--dir"])
         .arg(dir.path().join("t"))
         .arg("--office-key")
@@ -153,7 +154,7 @@ fn command_line() {
     assert!(err.contains("cairn office pubkey"), "{err}");
     assert_eq!(err.lines().count(), 1, "one clear sentence: {err}");
 
-    let out = Command::new(cairn_testkit::bin("cairn-server"))
+    let out = Command::new(&bin)
         .args(["run", "--dir"])
         .arg(dir.path().join("missing"))
         .output()
@@ -163,16 +164,13 @@ fn command_line() {
         .unwrap()
         .contains("cairn-server init"));
 
-    let out = Command::new(cairn_testkit::bin("cairn-server"))
+    let out = Command::new(&bin)
         .args(["init", "--listen", "nowhere"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     for args in [&["--help"][..], &["init", "--help"], &["run", "--help"]] {
-        let out = Command::new(cairn_testkit::bin("cairn-server"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = Command::new(&bin).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(0));
         assert!(String::from_utf8(out.stdout).unwrap().contains("Usage"));
     }

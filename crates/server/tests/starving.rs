@@ -87,7 +87,7 @@ async fn stalled_uploads_hold_neither_memory_nor_honest_devices() {
     let server = start(&[]);
     let honest = server.device("T2").await;
     let insider = server.device("T1").await;
-    let addr = server.addr;
+    let addr = server.process.addr();
     let tls = server.tls_client_config();
     let max = 4 * 1024 * 1024;
     // 60 strangers (unsigned, or signed by keys no office admitted) and 20 uploads from an
@@ -147,7 +147,7 @@ async fn stalled_uploads_hold_neither_memory_nor_honest_devices() {
 async fn half_sent_heads_and_idle_connections_are_closed() {
     let server = start(&[]);
     let honest = server.device("T2").await;
-    let addr = server.addr;
+    let addr = server.process.addr();
     let tls = server.tls_client_config();
     let all_closed = tokio::task::spawn_blocking(move || {
         // A half-sent head.
@@ -200,7 +200,7 @@ async fn connections_over_the_cap_wait_outside_the_server() {
     let cap = 40;
     let server = start(&[("max_connections", &cap.to_string())]);
     let honest = server.device("T2").await;
-    let addr = server.addr;
+    let addr = server.process.addr();
     let tls = server.tls_client_config();
     // 150 connections: half silent TCP, half silent TLS (those over the cap cannot finish
     // their handshake until a slot frees, so they are only started).
@@ -247,7 +247,7 @@ async fn connections_up_to_the_default_cap_each_filling_their_buffer() {
     // filling the read buffer every connection may have.
     let server = TestServer::start_with(&[("header_timeout_secs", "10")]);
     let honest = server.device("T2").await;
-    let addr = server.addr;
+    let addr = server.process.addr();
     let tls = server.tls_client_config();
     let held: Vec<RawTls> = tokio::task::spawn_blocking(move || {
         let pad = "a".repeat(60_000);
@@ -297,7 +297,7 @@ async fn oversized_pulls_in_parallel_stay_within_the_page_budget() {
     }
     // Three readers that never read their answers: each holds at most its page, until the
     // server gives up on it.
-    let addr = server.addr;
+    let addr = server.process.addr();
     let tls = server.tls_client_config();
     let path = pull_path(0, None);
     let auth = sign_request(&readers[1], "GET", &path, b"", unix_now());

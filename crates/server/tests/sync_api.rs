@@ -386,7 +386,7 @@ async fn hostile_roster_posts_are_refused_whole() {
             &key,
             &DevicePublic::from_keys(&c),
             &server.base(),
-            &server.fingerprint,
+            server.process.fingerprint(),
             unix_now() + 60,
         )
     };

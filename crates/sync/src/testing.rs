@@ -90,20 +90,16 @@ pub(crate) fn admission(
     server: &str,
     fingerprint: &str,
 ) -> cairn_protocol::Statement {
-    use cairn_protocol::{Act, Admit, DevicePublic, Grant, Statement};
-    let public = DevicePublic::from_keys(device);
-    let act = Act::Admit(Admit {
-        device: public.clone(),
-        name: None,
-        team: key.team().to_owned(),
-        epoch: key.epoch(),
-        grants: vec![
-            Grant::new(key, &public).unwrap(),
-            Grant::new(key, &DevicePublic::from_keys(office)).unwrap(),
-        ],
-        server: server.to_owned(),
-        fingerprint: fingerprint.to_owned(),
-        expires_at: unix_now() + 600,
-    });
-    Statement::issue(office, 1, [0; 32], unix_now(), act).unwrap()
+    let device = cairn_protocol::DevicePublic::from_keys(device);
+    let expires_at = unix_now() + 600;
+    cairn_testkit::admit(
+        office,
+        1,
+        [0; 32],
+        key,
+        &device,
+        server,
+        fingerprint,
+        expires_at,
+    )
 }

@@ -10,20 +10,10 @@ use std::time::Duration;
 
 use rand::Rng;
 
-/// How a [`Relay`] misbehaves. The default relays faithfully.
-#[derive(Clone, Debug, Default)]
-pub struct Faults {
-    /// Cut each connection (both ways) once a number of bytes drawn from this range has gone
-    /// from the server to the client.
-    pub cut_after: Option<Range<usize>>,
-    /// Delay each chunk, either way, by up to this many milliseconds (drawn afresh each time).
-    pub delay_ms: u64,
-}
-
 /// A TCP relay on 127.0.0.1 (an ephemeral port) to an upstream address. It counts the bytes
-/// it passes in both directions and applies its [`Faults`]. It runs on its own threads, so it
-/// serves sync tests and tokio tests alike; it stops accepting when dropped, and each
-/// connection ends when either side ends, on a cut, or after 30 s without data.
+/// it passes in both directions, and may cut or slow connections. It runs on threads of its
+/// own, so it serves sync tests and tokio tests alike; it stops accepting when dropped, and
+/// each connection ends when either side ends, on a cut, or after 30 s without data.
 pub struct Relay {
     addr: SocketAddr,
     bytes: Arc<AtomicU64>,
@@ -33,11 +23,13 @@ pub struct Relay {
 impl Relay {
     /// A faithful relay to `upstream`.
     pub fn start(upstream: SocketAddr) -> Relay {
-        Relay::faulty(upstream, Faults::default())
+        Relay::faulty(upstream, None, 0)
     }
 
-    /// A relay to `upstream` that misbehaves as `faults` say.
-    pub fn faulty(upstream: SocketAddr, faults: Faults) -> Relay {
+    /// A relay to `upstream` that cuts each connection (both ways) once a number of bytes
+    /// drawn from `cut_after` has gone from the server to the client (None: never), and
+    /// delays each chunk, either way, by up to `delay_ms` milliseconds (drawn each time).
+    pub fn faulty(upstream: SocketAddr, cut_after: Option<Range<usize>>, delay_ms: u64) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
         // Polled, so that the accepting thread sees `stop`.
         listener.set_nonblocking(true).expect("nonblocking relay");
@@ -48,17 +40,15 @@ impl Relay {
         std::thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((client, _)) => connect(client, upstream, &faults, &counted),
+                    Ok((client, _)) => {
+                        let limit = cut_after.clone().map(|r| rand::thread_rng().gen_range(r));
+                        let _ = connect(client, upstream, limit, delay_ms, &counted);
+                    }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
         Relay { addr, bytes, stop }
-    }
-
-    /// The relay's own address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// `https://127.0.0.1:PORT`, to point a device at the relay instead of the server.
@@ -84,25 +74,22 @@ impl Drop for Relay {
 }
 
 /// Relays one accepted connection, each direction on its own thread.
-fn connect(client: TcpStream, upstream: SocketAddr, faults: &Faults, counted: &Arc<AtomicU64>) {
-    let _ = client.set_nonblocking(false);
-    let Ok(server) = TcpStream::connect(upstream) else {
-        return;
-    };
-    let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else {
-        return;
-    };
-    for stream in [&client, &server] {
-        let _ = stream.set_nodelay(true);
-    }
-    let limit = faults
-        .cut_after
-        .clone()
-        .map(|range| rand::thread_rng().gen_range(range));
-    let delay = faults.delay_ms;
+fn connect(
+    client: TcpStream,
+    upstream: SocketAddr,
+    limit: Option<usize>,
+    delay: u64,
+    counted: &Arc<AtomicU64>,
+) -> std::io::Result<()> {
+    client.set_nonblocking(false)?;
+    let server = TcpStream::connect(upstream)?;
+    let (client2, server2) = (client.try_clone()?, server.try_clone()?);
+    client.set_nodelay(true)?;
+    server.set_nodelay(true)?;
     let (up, down) = (counted.clone(), counted.clone());
     std::thread::spawn(move || pump(client, server, None, delay, &up));
     std::thread::spawn(move || pump(server2, client2, limit, delay, &down));
+    Ok(())
 }
 
 /// Copies `from` to `to` until either ends, `limit` bytes have passed, or `from` is silent for

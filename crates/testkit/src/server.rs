@@ -65,33 +65,19 @@ impl ServerDir {
         self.root.join("srv")
     }
 
-    /// SHA-256 of the server's certificate, as admissions pin it.
-    pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
-    }
-
     /// Sets `name = value` in server.toml (`value` as TOML: quote strings), replacing the line
     /// if there is one and adding it to the top-level table if not. Takes effect at the next
     /// start.
     pub fn set(&self, name: &str, value: impl Display) {
         let path = self.path().join("server.toml");
         let text = std::fs::read_to_string(&path).expect("read server.toml");
-        let prefix = format!("{name} =");
         let line = format!("{name} = {value}");
-        let mut found = false;
+        let ours = |l: &str| l.trim_start().starts_with(&format!("{name} ="));
         let mut lines: Vec<&str> = text
             .lines()
-            .map(|l| {
-                let ours = l.trim_start().starts_with(&prefix);
-                found |= ours;
-                if ours {
-                    &line
-                } else {
-                    l
-                }
-            })
+            .map(|l| if ours(l) { &line } else { l })
             .collect();
-        if !found {
+        if !text.lines().any(ours) {
             lines.insert(0, &line);
         }
         std::fs::write(&path, lines.join("\n") + "\n").expect("write server.toml");
@@ -109,17 +95,12 @@ impl ServerDir {
         rusqlite::Connection::open(self.path().join("server.db")).expect("open server.db")
     }
 
-    /// Everything the server process logged (empty in process).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default()
-    }
-
     /// Starts the server in this process (inside a tokio runtime).
     pub async fn serve(self) -> LocalServer {
         let server = RunningServer::start(&self.path(), None)
             .await
             .expect("start the server");
-        LocalServer { server, dir: self }
+        LocalServer { server, _dir: self }
     }
 
     /// Starts the server as a `cairn-server run` process, its output going to `server.log`,
@@ -141,7 +122,8 @@ impl ServerDir {
 /// tokio runtime.
 pub struct LocalServer {
     server: RunningServer,
-    dir: ServerDir,
+    /// Kept for as long as the server uses it (a temporary one is deleted on drop).
+    _dir: ServerDir,
 }
 
 impl LocalServer {
@@ -158,11 +140,6 @@ impl LocalServer {
     /// SHA-256 of its certificate.
     pub fn fingerprint(&self) -> &str {
         self.server.fingerprint()
-    }
-
-    /// Its directory.
-    pub fn dir(&self) -> &ServerDir {
-        &self.dir
     }
 
     /// Stops accepting connections; requests in flight have `grace` to finish.
@@ -194,9 +171,9 @@ impl ServerProcess {
         format!("https://{}", self.addr)
     }
 
-    /// SHA-256 of its certificate.
+    /// SHA-256 of its certificate, as admissions pin it.
     pub fn fingerprint(&self) -> &str {
-        self.dir.fingerprint()
+        &self.dir.fingerprint
     }
 
     /// Its directory (to edit server.toml or the database between restarts).
@@ -206,7 +183,7 @@ impl ServerProcess {
 
     /// Everything it logged (set `CAIRN_LOG` for more than `info`).
     pub fn log(&self) -> String {
-        self.dir.log()
+        std::fs::read_to_string(self.dir.root.join("server.log")).unwrap_or_default()
     }
 
     /// (Re)starts the process and waits until it listens.
@@ -220,8 +197,7 @@ impl ServerProcess {
             .open(self.dir.root.join("server.log"))
             .expect("server log");
         let child = Command::new(crate::bin("cairn-server"))
-            .arg("run")
-            .arg("--dir")
+            .args(["run", "--dir"])
             .arg(self.dir.path())
             .stdout(log.try_clone().expect("server log"))
             .stderr(log)
@@ -273,28 +249,18 @@ impl ServerProcess {
         self.log()
     }
 
-    /// The process's id.
-    pub fn pid(&self) -> u32 {
-        self.child
-            .as_ref()
-            .map(Child::id)
-            .expect("a running server")
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running server").id()
     }
 
-    /// A line of `/proc/<pid>/status`, in kB (`VmHWM` is the peak resident memory).
-    pub fn status_kb(&self, field: &str) -> u64 {
-        let path = format!("/proc/{}/status", self.pid());
-        let status = std::fs::read_to_string(path).expect("process status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in {status}"))
-    }
-
-    /// The process's peak resident memory so far, in MB.
+    /// The process's peak resident memory so far (`VmHWM`), in MB.
     pub fn peak_mb(&self) -> f64 {
-        self.status_kb("VmHWM") as f64 / 1024.0
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()));
+        let status = status.expect("process status");
+        let kb: u64 = (status.lines().find_map(|l| l.strip_prefix("VmHWM:")))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmHWM in {status}"));
+        kb as f64 / 1024.0
     }
 
     /// How many sockets the process has open (its listener included).

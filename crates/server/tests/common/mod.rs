@@ -5,23 +5,21 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cairn_crypto::{DeviceId, DeviceKeys, SealedChange, SealedKind, TeamKey};
 use cairn_protocol::{
-    encode_push, paths, sign_request, unix_now, Act, Admit, DevicePublic, ErrorBody, Grant,
-    JoinResponse, OfficeKeys, PushResponse, Statement,
+    encode_push, paths, sign_request, unix_now, Act, DevicePublic, ErrorBody, JoinResponse,
+    OfficeKeys, PushResponse, Statement,
 };
+pub use cairn_testkit::admit;
 use cairn_testkit::{ServerDir, ServerProcess};
 
 /// A real server process (killed, stopped, measured through [`ServerProcess`]), the office
 /// that it trusts, and a client that trusts it.
 pub struct TestServer {
     pub process: ServerProcess,
-    pub addr: SocketAddr,
-    pub fingerprint: String,
     pub office: DeviceKeys,
     pub client: reqwest::Client,
     /// The office's roster chain as the office holds it (not necessarily sent yet).
@@ -79,8 +77,6 @@ impl TestServer {
             .build()
             .unwrap();
         TestServer {
-            addr: process.addr(),
-            fingerprint: process.fingerprint().to_owned(),
             process,
             office,
             client,
@@ -90,12 +86,8 @@ impl TestServer {
         }
     }
 
-    pub fn server_dir(&self) -> PathBuf {
-        self.process.dir().path()
-    }
-
     pub fn base(&self) -> String {
-        format!("https://127.0.0.1:{}", self.addr.port())
+        self.process.url()
     }
 
     /// The key of `team` (epoch 1), made on first use.
@@ -134,7 +126,7 @@ impl TestServer {
             &self.key(team),
             &DevicePublic::from_keys(keys),
             &self.base(),
-            &self.fingerprint,
+            self.process.fingerprint(),
             expires_at,
         );
         chain.push(s.clone());
@@ -236,7 +228,7 @@ impl TestServer {
     /// A TLS client configuration that trusts only this server's certificate.
     pub fn tls_client_config(&self) -> std::sync::Arc<rustls::ClientConfig> {
         use rustls::pki_types::pem::PemObject;
-        let pem = std::fs::read(self.server_dir().join("cert.pem")).unwrap();
+        let pem = std::fs::read(self.process.dir().path().join("cert.pem")).unwrap();
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
             roots.add(cert.unwrap()).unwrap();
@@ -308,34 +300,4 @@ pub fn sealed(keys: &DeviceKeys, key: &TeamKey, seq: u64, plaintext: &[u8]) -> V
     SealedChange::seal(keys, key, SealedKind::CaseChange, [7; 16], seq, plaintext)
         .unwrap()
         .to_bytes()
-}
-
-/// The office admits `device` into `key`'s team as statement `counter` after the statement
-/// whose hash is `prev`, granting the team key to the device and to the office.
-#[allow(clippy::too_many_arguments)]
-pub fn admit(
-    office: &DeviceKeys,
-    counter: u64,
-    prev: [u8; 32],
-    key: &TeamKey,
-    device: &DevicePublic,
-    server: &str,
-    fingerprint: &str,
-    expires_at: u64,
-) -> Statement {
-    let grants = vec![
-        Grant::new(key, device).unwrap(),
-        Grant::new(key, &DevicePublic::from_keys(office)).unwrap(),
-    ];
-    let act = Act::Admit(Admit {
-        device: device.clone(),
-        name: None,
-        team: key.team().to_owned(),
-        epoch: key.epoch(),
-        grants,
-        server: server.to_owned(),
-        fingerprint: fingerprint.to_owned(),
-        expires_at,
-    });
-    Statement::issue(office, counter, prev, unix_now(), act).unwrap()
 }
