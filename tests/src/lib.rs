@@ -1,52 +1,14 @@
 //! Harness for Cairn's end-to-end tests: they run the real `cairn` binary (and, for sync, the
 //! real `cairn-server`) in temporary homes, exactly as a person would.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
 
 /// The passphrase every test vault uses.
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
-/// The directory cargo puts this profile's binaries in: target/<profile>.
-fn bin_dir() -> PathBuf {
-    // target/<profile>/deps/<test exe> → target/<profile>
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target directory")
-        .to_path_buf()
-}
-
-/// Path of a workspace binary (`cairn`, `cairn-server`), built on first use in this process
-/// (cargo does not build other packages' binaries for a test crate).
-pub fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    let package = match name {
-        "cairn" => "cairn-collector",
-        other => other,
-    };
-    let dir = bin_dir();
-    let mut built = BUILT
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if !built.contains(package) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        // Every binary of the workspace, as `.ci/run` builds them before the tests: the same
-        // command resolves the same features, so this finds them built and links nothing.
-        build.args(["build", "--quiet", "--workspace", "--bins"]);
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "cargo build of {name} failed");
-        built.insert(package.to_string());
-    }
-    dir.join(name)
-}
+pub use cairn_testkit::bin;
 
 /// The output of one `cairn` run.
 #[derive(Debug)]
@@ -189,153 +151,40 @@ pub fn contains_any_encoding(haystack: &[u8], needle: &str) -> bool {
         .any(|f| lower.windows(f.len()).any(|w| w == f.as_slice()))
 }
 
-/// A real `cairn-server` process on 127.0.0.1 with an ephemeral port, killed on drop.
-pub struct Server {
-    /// Its directory (config, certificate, SQLite database).
-    pub dir: tempfile::TempDir,
-    child: Option<std::process::Child>,
-    /// `https://127.0.0.1:PORT`.
-    pub url: String,
-    /// SHA-256 of its certificate.
-    pub fingerprint: String,
-    log: PathBuf,
-}
+/// A real `cairn-server` process for the office (see [`cairn_testkit::ServerProcess`]),
+/// with what a compromised server could do to its database.
+pub struct Server(cairn_testkit::ServerProcess);
 
 impl Server {
-    /// Initialises a server for the office whose public keys are in `office_key`, then starts it.
-    pub fn start(office: &Device, extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().expect("server dir");
-        let key = dir.path().join("office.pub");
-        office.ok(&[
-            "office",
-            "pubkey",
-            "--out",
-            key.to_str().expect("utf-8 path"),
-        ]);
-        let srv = dir.path().join("srv");
-        let mut args = vec![
-            "init",
-            "--dir",
-            srv.to_str().expect("utf-8 path"),
-            "--office-key",
-            key.to_str().expect("utf-8 path"),
-            "--listen",
-            "127.0.0.1:0",
-        ];
-        args.extend_from_slice(extra);
-        let out = Command::new(bin("cairn-server"))
-            .args(&args)
-            .output()
-            .expect("cairn-server init");
-        assert!(
-            out.status.success(),
-            "cairn-server init: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let fingerprint = std::fs::read_to_string(srv.join("fingerprint"))
-            .expect("fingerprint file")
-            .trim()
-            .to_string();
-        let mut server = Server {
-            log: dir.path().join("server.log"),
-            dir,
-            child: None,
-            url: String::new(),
-            fingerprint,
-        };
-        server.restart();
-        // Keep the port across restarts: devices hold the URL from their admission.
-        server.set_config(
-            "listen",
-            &format!("\"{}\"", server.url.trim_start_matches("https://")),
-        );
-        server
-    }
-
-    /// Replaces one `key = value` line of server.toml (takes effect at the next restart).
-    pub fn set_config(&self, key: &str, value: &str) {
-        let path = self.srv().join("server.toml");
-        let text = std::fs::read_to_string(&path).expect("server.toml");
-        let prefix = format!("{key} =");
-        let mut found = false;
-        let lines: Vec<String> = text
-            .lines()
-            .map(|line| {
-                if line.trim_start().starts_with(&prefix) {
-                    found = true;
-                    format!("{key} = {value}")
-                } else {
-                    line.to_string()
-                }
-            })
-            .collect();
-        assert!(found, "no `{key}` in server.toml");
-        std::fs::write(&path, lines.join("\n") + "\n").expect("write server.toml");
-    }
-
-    /// The server's directory (server.toml, server.db...).
-    pub fn srv(&self) -> PathBuf {
-        self.dir.path().join("srv")
-    }
-
-    /// (Re)starts the process and waits until it listens.
-    pub fn restart(&mut self) {
-        self.stop();
-        let listening = self.srv().join("listening");
-        let _ = std::fs::remove_file(&listening);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("server log");
-        let child = Command::new(bin("cairn-server"))
-            .args(["run", "--dir", self.srv().to_str().expect("utf-8 path")])
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start cairn-server");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            if let Ok(addr) = std::fs::read_to_string(&listening) {
-                if !addr.trim().is_empty() {
-                    self.url = format!("https://{}", addr.trim());
-                    return;
-                }
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "cairn-server did not start: {}",
-                self.log_text()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    }
-
-    /// Kills the process (SIGKILL: a crash, not a shutdown).
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Everything the server logged.
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+    /// A server for `office` (its keys from `cairn office pubkey`), started.
+    pub fn start(office: &Device) -> Server {
+        let key = office.ok(&["office", "pubkey"]);
+        Server(cairn_testkit::ServerDir::init(key).spawn())
     }
 
     /// The office admits `device` into `team` (pointing it at `url`: the server or a proxy)
     /// and syncs, so the server learns the admission; returns the admission line.
     pub fn admit(&self, office: &Device, device: &Device, team: &str, url: &str) -> String {
-        admit(office, device, team, url, &self.fingerprint, &[])
+        admit(office, device, team, url, self.fingerprint(), &[])
     }
 
     /// Admits `device` into `team` and joins it through `url`.
     pub fn join(&self, office: &Device, device: &Device, team: &str, url: &str) {
         let admission = self.admit(office, device, team, url);
         device.ok(&["join", &admission]);
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = cairn_testkit::ServerProcess;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 
@@ -372,114 +221,12 @@ pub fn admit(
     admission
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 impl Device {
     /// The office's vault.
     pub fn office() -> Device {
         let device = Device::empty();
         device.ok(&["init", "--office", "--kdf-cost", "4"]);
         device
-    }
-}
-
-/// A TCP proxy on 127.0.0.1 that forwards to `upstream` and misbehaves as told: every
-/// connection is cut after a budget of bytes (server to client), and chunks may be delayed.
-/// Its threads end when the proxy is dropped (bounded by the listener's non-blocking poll).
-pub struct FaultyLink {
-    /// `https://127.0.0.1:PORT`.
-    pub url: String,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl FaultyLink {
-    /// Cuts each connection after a random number of bytes in `budget` (None: never),
-    /// delaying each chunk by up to `delay_ms`.
-    pub fn start(
-        upstream: &str,
-        budget: Option<std::ops::Range<usize>>,
-        delay_ms: u64,
-    ) -> FaultyLink {
-        use std::io::{Read, Write};
-        use std::net::{TcpListener, TcpStream};
-        use std::sync::atomic::Ordering;
-        let upstream = upstream.trim_start_matches("https://").to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("https://{}", listener.local_addr().expect("addr"));
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop_accept = stop.clone();
-        let bytes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = bytes.clone();
-        std::thread::spawn(move || {
-            while !stop_accept.load(Ordering::Relaxed) {
-                let Ok((client, _)) = listener.accept() else {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                    continue;
-                };
-                let _ = client.set_nonblocking(false);
-                let Ok(server) = TcpStream::connect(&upstream) else {
-                    continue;
-                };
-                let limit = budget
-                    .clone()
-                    .map(|b| rand::Rng::gen_range(&mut rand::thread_rng(), b));
-                let counted = counted.clone();
-                let pump = move |mut from: TcpStream, mut to: TcpStream, limit: Option<usize>| {
-                    let mut passed = 0usize;
-                    let mut buf = [0u8; 4096];
-                    let _ = from.set_read_timeout(Some(std::time::Duration::from_secs(30)));
-                    loop {
-                        let n = match from.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        let allowed = match limit {
-                            Some(l) => n.min(l.saturating_sub(passed)),
-                            None => n,
-                        };
-                        if delay_ms > 0 {
-                            let d = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=delay_ms);
-                            std::thread::sleep(std::time::Duration::from_millis(d));
-                        }
-                        if to.write_all(&buf[..allowed]).is_err() {
-                            break;
-                        }
-                        passed += allowed;
-                        counted.fetch_add(allowed, Ordering::Relaxed);
-                        if allowed < n {
-                            break;
-                        }
-                    }
-                    let _ = to.shutdown(std::net::Shutdown::Both);
-                    let _ = from.shutdown(std::net::Shutdown::Both);
-                };
-                let (c2, s2) = match (client.try_clone(), server.try_clone()) {
-                    (Ok(c), Ok(s)) => (c, s),
-                    _ => continue,
-                };
-                let pump2 = pump.clone();
-                std::thread::spawn(move || pump(client, server, None));
-                std::thread::spawn(move || pump2(s2, c2, limit));
-            }
-        });
-        FaultyLink { url, stop, bytes }
-    }
-
-    /// Bytes relayed so far, both directions.
-    pub fn bytes(&self) -> usize {
-        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl Drop for FaultyLink {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -638,7 +385,7 @@ impl Server {
     /// Writes a change straight into the server's SQLite database, as a compromised server
     /// could, bypassing every check the server makes.
     pub fn inject(&self, change: &cairn_crypto::SealedChange) {
-        let conn = rusqlite::Connection::open(self.srv().join("server.db")).expect("server db");
+        let conn = self.dir().db();
         conn.execute(
             "INSERT INTO changes (author, seq, case_id, team, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
             rusqlite::params![
@@ -654,13 +401,13 @@ impl Server {
 
     /// Runs SQL on the server's database, as a compromised server could.
     pub fn edit_db(&self, sql: &str) {
-        let conn = rusqlite::Connection::open(self.srv().join("server.db")).expect("server db");
+        let conn = self.dir().db();
         conn.execute_batch(sql).expect("edit server db");
     }
 
     /// Serves an already stored change again under a new server number (a replay).
     pub fn replay(&self, author: &cairn_crypto::DeviceId, seq: u64) {
-        let conn = rusqlite::Connection::open(self.srv().join("server.db")).expect("server db");
+        let conn = self.dir().db();
         let (case_id, team, bytes): (Vec<u8>, String, Vec<u8>) = conn
             .query_row(
                 "SELECT case_id, team, bytes FROM changes WHERE author = ?1 AND seq = ?2",

@@ -28,10 +28,10 @@ struct World {
 
 fn world() -> World {
     let office = Device::office();
-    let server = Server::start(&office, &[]);
+    let server = Server::start(&office);
     let (a, b) = (Device::init("T03"), Device::init("T03"));
     for d in [&a, &b] {
-        server.join(&office, d, "T03", &server.url);
+        server.join(&office, d, "T03", &server.url());
     }
     World {
         office,
@@ -94,7 +94,7 @@ fn an_admission_the_office_never_signed_admits_nobody() {
     let rogue = cairn_crypto::DeviceKeys::generate();
     let stranger = cairn_crypto::DeviceKeys::generate();
     let head = {
-        let conn = rusqlite::Connection::open(w.server.srv().join("server.db")).expect("db");
+        let conn = w.server.dir().db();
         let body: String = conn
             .query_row(
                 "SELECT body FROM statements ORDER BY counter DESC LIMIT 1",
@@ -117,8 +117,8 @@ fn an_admission_the_office_never_signed_admits_nobody() {
             team: "T03".into(),
             epoch: 1,
             grants: vec![cairn_protocol::Grant::new(&key, &public).expect("grant")],
-            server: w.server.url.clone(),
-            fingerprint: w.server.fingerprint.clone(),
+            server: w.server.url(),
+            fingerprint: w.server.fingerprint().to_owned(),
             expires_at: u64::MAX / 2,
         }),
     )

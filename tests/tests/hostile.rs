@@ -87,10 +87,10 @@ fn notes(d: &Device, reference: &str) -> Vec<String> {
 #[test]
 fn a_hostile_teammate_is_refused_and_blocks_nobody() {
     let office = Device::office();
-    let server = Server::start(&office, &[]);
+    let server = Server::start(&office);
     let join = |team: &str| {
         let d = Device::init(team);
-        server.join(&office, &d, team, &server.url);
+        server.join(&office, &d, team, &server.url());
         d
     };
     let a = join("T03");

@@ -1,7 +1,8 @@
 //! Sync end to end: a real `cairn-server` over TLS on 127.0.0.1, an office and field devices,
 //! each a real `cairn` home.
 
-use cairn_e2e::{contains_any_encoding, Device, FaultyLink, Server};
+use cairn_e2e::{contains_any_encoding, Device, Server};
+use cairn_testkit::Relay;
 
 struct World {
     office: Device,
@@ -16,18 +17,16 @@ impl World {
     /// A world whose server runs with these `server.toml` settings.
     fn with_config(settings: &[(&str, &str)]) -> World {
         let office = Device::office();
-        let mut server = Server::start(&office, &[]);
+        let mut server = Server::start(&office);
         if !settings.is_empty() {
-            for (key, value) in settings {
-                server.set_config(key, value);
-            }
+            server.dir().configure(settings);
             server.restart();
         }
         World { office, server }
     }
 
     fn device(&self, team: &str) -> Device {
-        self.device_via(team, &self.server.url.clone())
+        self.device_via(team, &self.server.url())
     }
 
     fn device_via(&self, team: &str, url: &str) -> Device {
@@ -154,7 +153,7 @@ fn concurrent_edits_converge_in_any_order_with_conflicts_shown() {
     );
 
     // Nothing readable reached the server: database, WAL, logs.
-    for (path, bytes) in cairn_e2e::files_under(world.server.dir.path()) {
+    for (path, bytes) in cairn_e2e::files_under(world.server.dir().root()) {
         for marker in [
             "Hands were tied",
             "note from A",
@@ -168,15 +167,15 @@ fn concurrent_edits_converge_in_any_order_with_conflicts_shown() {
             );
         }
     }
-    assert!(!world.server.log_text().contains("Hands were tied"));
+    assert!(!world.server.log().contains("Hands were tied"));
 }
 
 #[test]
 fn a_faulty_link_reaches_the_same_state_with_nothing_twice() {
     let world = World::new();
-    let link = FaultyLink::start(&world.server.url, Some(1500..9000), 2);
+    let link = Relay::faulty(world.server.addr(), Some(1500..9000), 2);
     let a = world.device("T03");
-    let b = world.device_via("T03", &link.url.clone());
+    let b = world.device_via("T03", &link.url());
     sync_line(&a); // A learns B from the roster before recording.
     let mut references = Vec::new();
     for i in 0..12 {
@@ -240,7 +239,7 @@ fn bad_admissions_and_links_say_what_went_wrong() {
     let device = Device::init("T03");
     let admission = world
         .server
-        .admit(&world.office, &device, "T03", &world.server.url);
+        .admit(&world.office, &device, "T03", &world.server.url());
 
     let malformed = device.run(&["join", "cairn-admission-v2.bm90IGFuIGludml0ZQ"]);
     assert_eq!(malformed.code, 1, "{}", malformed.stderr);
@@ -262,8 +261,8 @@ fn bad_admissions_and_links_say_what_went_wrong() {
         &rogue,
         &second,
         "T03",
-        &world.server.url,
-        &world.server.fingerprint,
+        &world.server.url(),
+        world.server.fingerprint(),
         &[],
     );
     let run = second.run(&["join", &forged]);
@@ -275,13 +274,13 @@ fn bad_admissions_and_links_say_what_went_wrong() {
     );
 
     // Wrong fingerprint: another server's certificate.
-    let other = Server::start(&world.office, &[]);
+    let other = Server::start(&world.office);
     let pinned_elsewhere = cairn_e2e::admit(
         &world.office,
         &device,
         "T03",
-        &world.server.url,
-        &other.fingerprint,
+        &world.server.url(),
+        other.fingerprint(),
         &[],
     );
     let run = device.run(&["join", &pinned_elsewhere]);
@@ -303,8 +302,8 @@ fn bad_admissions_and_links_say_what_went_wrong() {
         &world.office,
         &device,
         "T03",
-        &world.server.url,
-        &world.server.fingerprint,
+        &world.server.url(),
+        world.server.fingerprint(),
         &["--expires", "1s"],
     );
     std::thread::sleep(std::time::Duration::from_millis(2100));
@@ -354,8 +353,8 @@ fn revoked_devices_are_refused_and_others_stop_trusting_them() {
 fn the_server_restarted_mid_sync_loses_nothing() {
     let mut world = World::new();
     // A slow link stretches the sync so that the restart lands in the middle of it.
-    let link = FaultyLink::start(&world.server.url, None, 100);
-    let a = world.device_via("T03", &link.url.clone());
+    let link = Relay::faulty(world.server.addr(), None, 100);
+    let a = world.device_via("T03", &link.url());
     for i in 0..30 {
         a.new_case(&[
             "--kind",
@@ -529,7 +528,7 @@ fn status_reports_pending_and_watch_keeps_syncing() {
     let before = a.json(&["status"]);
     assert_eq!(before["pending"], 0);
     assert!(before["last_sync_at"].is_null());
-    assert_eq!(before["server"], world.server.url.as_str());
+    assert_eq!(before["server"], world.server.url().as_str());
     assert_eq!(before["team"], "T03");
     a.new_case(&["--kind", "killed", "--place", "KHR"]);
     a.new_case(&["--kind", "killed", "--place", "KHR"]);
@@ -585,7 +584,7 @@ fn cases_recorded_before_joining_reach_the_office() {
     ]);
     world
         .server
-        .join(&world.office, &device, "T03", &world.server.url);
+        .join(&world.office, &device, "T03", &world.server.url());
     assert!(sync_line(&device).starts_with("sent 1"));
     let line = sync_line(&world.office);
     assert!(

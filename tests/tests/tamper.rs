@@ -56,9 +56,9 @@ fn an_old_settings_record_put_back_is_reported_not_used() {
 #[test]
 fn an_old_sync_record_put_back_is_reported_not_used() {
     let office = Device::office();
-    let server = Server::start(&office, &[]);
+    let server = Server::start(&office);
     let d = Device::init("T03");
-    server.join(&office, &d, "T03", &server.url);
+    server.join(&office, &d, "T03", &server.url());
     let old = row(&d, "sync");
     d.new_case(&["--kind", "killed", "--place", "KHR"]);
     d.ok(&["sync"]);

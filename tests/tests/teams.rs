@@ -39,8 +39,8 @@ fn sealed_by(device: &Device, author: &cairn_crypto::DeviceId) -> Vec<cairn_cryp
 #[test]
 fn teammates_read_the_whole_history_other_teams_nothing_and_revoked_keys_nothing_new() {
     let office = Device::office();
-    let server = Server::start(&office, &[]);
-    let url = server.url.clone();
+    let server = Server::start(&office);
+    let url = server.url();
 
     // Morning: A and B of T03 are admitted. A records and edits a case before it even joins.
     let a = Device::init("T03");
