@@ -21,6 +21,9 @@ pub struct NewCase {
     pub edits: Vec<Edit>,
 }
 
+/// A built case document: its id, the document and its creating change.
+type Built = Result<(Uuid, CaseDoc, Vec<u8>), cairn_model::ModelError>;
+
 impl Vault {
     /// Records every case of `cases` in one transaction and returns what was made, in order.
     /// If any case fails, nothing is stored. `progress` is called with the number of cases
@@ -56,30 +59,70 @@ impl Vault {
         let mut settings = store::read_settings(&tx, cipher, &path)?;
         let key =
             crate::keyring::sealing_key(&tx, cipher, keyring, &settings, &settings.team, &path)?;
-        let mut out = Vec::with_capacity(cases.len());
-        for (i, ((case, place), edits)) in cases.iter().zip(places).zip(&edits).enumerate() {
-            let reference = Reference {
-                place,
-                team: settings.team.clone(),
-                device_tag: actor.tag(),
-                number: settings.next_reference,
-            };
-            settings.next_reference += 1;
-            let id = Uuid::new_v4();
-            let (mut doc, change) =
-                CaseDoc::create(&actor.0, id, &reference, case.kind, &author, now, edits)?;
-            doc.set_office(office.as_ref().map(|o| o.as_slice()));
-            let seq = append_own(&tx, keys, &key, id, &change, &path)?;
-            write_case(&tx, cipher, id, &mut doc, now, &path)?;
-            out.push(Created {
-                id,
-                reference: reference.to_string(),
-                seq,
-            });
-            if i % 64 == 63 {
-                progress(i + 1);
+        // Building each document is most of the work and needs nothing of the vault, so
+        // workers build them (in order, a bounded number ahead) while this thread seals and
+        // stores them in the one transaction.
+        let count = u32::try_from(cases.len())
+            .ok()
+            .and_then(|n| settings.next_reference.checked_add(n))
+            .ok_or_else(|| VaultError::CaseFull("no reference numbers are left".into()))?;
+        let jobs: Vec<(Reference, Kind, &[Edit])> = cases
+            .iter()
+            .zip(places)
+            .zip(&edits)
+            .zip(settings.next_reference..count)
+            .map(|(((case, place), edits), number)| {
+                let reference = Reference {
+                    place,
+                    team: settings.team.clone(),
+                    device_tag: actor.tag(),
+                    number,
+                };
+                (reference, case.kind, edits.as_slice())
+            })
+            .collect();
+        settings.next_reference = count;
+        let workers = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, 4);
+        let out = std::thread::scope(|scope| -> Result<Vec<Created>, VaultError> {
+            let mut built = Vec::with_capacity(workers);
+            for first in 0..workers {
+                let (send, receive) = std::sync::mpsc::sync_channel::<Built>(32);
+                built.push(receive);
+                let (jobs, actor, author) = (&jobs, &actor.0, &author);
+                scope.spawn(move || {
+                    for (reference, kind, edits) in jobs.iter().skip(first).step_by(workers) {
+                        let id = Uuid::new_v4();
+                        let made = CaseDoc::create(actor, id, reference, *kind, author, now, edits)
+                            .map(|(doc, change)| (id, doc, change));
+                        let failed = made.is_err();
+                        // A closed channel means the import already failed.
+                        if send.send(made).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
             }
-        }
+            let mut out = Vec::with_capacity(jobs.len());
+            for (i, (reference, _, _)) in jobs.iter().enumerate() {
+                let (id, mut doc, change) = built[i % workers].recv().map_err(|_| {
+                    cairn_model::ModelError::Corrupt("a worker of the import stopped".into())
+                })??;
+                doc.set_office(office.as_ref().map(|o| o.as_slice()));
+                let seq = append_own(&tx, keys, &key, id, &change, &path)?;
+                write_case(&tx, cipher, id, &mut doc, now, &path)?;
+                out.push(Created {
+                    id,
+                    reference: reference.to_string(),
+                    seq,
+                });
+                if i % 64 == 63 {
+                    progress(i + 1);
+                }
+            }
+            Ok(out)
+        })?;
         store::write_settings(&tx, cipher, &settings, &path)?;
         tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
         progress(cases.len());
