@@ -141,6 +141,12 @@ fn a_hostile_teammate_is_refused_and_blocks_nobody() {
             }),
         ),
         (
+            "only the office does",
+            forge(&base, now_ms(), |tx| {
+                tx.put(ROOT, "status", "confirmed").expect("put")
+            }),
+        ),
+        (
             "deletes or moves an entry of notes",
             forge(&base, now_ms(), |tx| {
                 tx.delete(&notes_list, 0).expect("delete")
@@ -171,7 +177,7 @@ fn a_hostile_teammate_is_refused_and_blocks_nobody() {
         tx.put(&person, "sex", "male").expect("put");
     });
     evil.smuggle(id, &dated, "T03");
-    assert_eq!(sync(&evil)["sent"], 7);
+    assert_eq!(sync(&evil)["sent"], 8);
 
     a.ok(&["case", "edit", &reference, "--note", "after"]);
     sync(&a);
@@ -183,6 +189,7 @@ fn a_hostile_teammate_is_refused_and_blocks_nobody() {
         "schema",
         "deletes or moves an entry of notes",
         "under tag",
+        "only the office does",
     ];
     for d in [&b, &office] {
         let summary = sync(d);
@@ -192,7 +199,7 @@ fn a_hostile_teammate_is_refused_and_blocks_nobody() {
             .iter()
             .filter_map(|r| r["reason"].as_str())
             .collect();
-        assert_eq!(refused.len(), 6, "{summary}");
+        assert_eq!(refused.len(), 7, "{summary}");
         for reason in reasons {
             assert!(
                 refused.iter().any(|r| r.contains(reason)),

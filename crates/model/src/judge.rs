@@ -78,6 +78,16 @@ pub fn screen_change(raw: &[u8]) -> Result<Screened, ModelError> {
     screen(raw, false).map(|(screened, _, _)| screened)
 }
 
+/// How many operations a change of this device's own holds, read from its columns' run
+/// lengths without decoding it (what [`screen_change`] reports, at a fraction of its cost).
+pub fn own_change_ops(raw: &[u8]) -> Result<u64, ModelError> {
+    raw.get(9..)
+        .filter(|_| raw.len() >= 9 && raw[..4] == MAGIC && raw[8] == CHUNK_CHANGE)
+        .and_then(|_| claims(raw))
+        .map(|c| c.ops)
+        .ok_or_else(|| ModelError::Corrupt("a change made here is not an Automerge change".into()))
+}
+
 /// [`screen_change`], also handing back the parsed change and, if `with_scope`, what it
 /// writes to ([`Scope::of`]), read from the same decoding.
 pub(crate) fn screen(

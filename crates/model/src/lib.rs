@@ -40,7 +40,7 @@ pub use fields::{
     field, fields, parse_assignment, validate, FieldSpec, OFFICE_STATUSES, REVIEW_STATES, STATUSES,
 };
 pub use history::HistoryEntry;
-pub use judge::{screen_change, Screened, MAX_CHANGE_BYTES, MAX_CHANGE_OPS};
+pub use judge::{own_change_ops, screen_change, Screened, MAX_CHANGE_BYTES, MAX_CHANGE_OPS};
 pub use overview::Overview;
 pub use records::{CustodyEvent, Note, Review, Source, Verification};
 pub use reference::{validate_device_tag, validate_place, validate_team, Reference};

@@ -326,3 +326,23 @@ fn creation_refuses_bad_edits_and_actors() {
         Err(ModelError::InvalidActor)
     ));
 }
+
+#[test]
+fn own_change_ops_counts_what_screening_counts() {
+    let (mut doc, created) = new_case(&[Edit::set("incident.cause", "captivity")]);
+    let edit = doc
+        .edit(
+            &[Edit::set("incident.narrative", "Found near the road.")],
+            "device-a",
+            at(1),
+        )
+        .unwrap()
+        .unwrap();
+    for change in [created, edit] {
+        assert_eq!(
+            cairn_model::own_change_ops(&change).unwrap(),
+            cairn_model::screen_change(&change).unwrap().ops
+        );
+    }
+    assert!(cairn_model::own_change_ops(b"junk").is_err());
+}

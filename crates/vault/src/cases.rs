@@ -311,7 +311,7 @@ pub(crate) fn append_own(
         seq,
         change,
     )?;
-    let ops = cairn_model::screen_change(change)?.ops;
+    let ops = cairn_model::own_change_ops(change)?;
     // Never write what other devices would refuse.
     crate::sync::within_budget(
         tx,
