@@ -60,7 +60,7 @@ fn only_the_office_confirms_and_its_word_reaches_the_field() {
     a.ok(&["sync"]);
     office.ok(&["sync"]);
     let inbox = office.json(&["office", "inbox"]);
-    assert_eq!(refs(&inbox), [reference.clone()], "{inbox}");
+    assert_eq!(refs(&inbox), vec![reference.clone()], "{inbox}");
     assert_eq!(inbox[0]["status"], "under_investigation");
 
     // The office reviews and confirms; its inbox empties.
@@ -102,7 +102,7 @@ fn only_the_office_confirms_and_its_word_reaches_the_field() {
             "{history}"
         );
         let confirmed = d.json(&["case", "list", "--status", "confirmed"]);
-        assert_eq!(refs(&confirmed), [reference.clone()]);
+        assert_eq!(refs(&confirmed), vec![reference.clone()]);
     }
     assert_eq!(
         a.ok(&["case", "show", &reference, "--json"]),
@@ -119,7 +119,7 @@ fn only_the_office_confirms_and_its_word_reaches_the_field() {
     office.ok(&["sync"]);
     assert_eq!(
         refs(&office.json(&["office", "inbox"])),
-        [reference.clone()]
+        vec![reference.clone()]
     );
     let text = office.ok(&["office", "inbox"]);
     assert!(
