@@ -6,7 +6,7 @@
 //! entries are inserted at the end (concurrent appends keep both).
 
 use automerge::transaction::{Transactable, Transaction};
-use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
+use automerge::{hydrate, ObjId, ObjType, ReadDoc, ScalarValue, TextEncoding, ROOT};
 
 use crate::fields::{CONSENTS, OFFICE_STATUSES, REVIEW_STATES, STATUSES};
 use crate::{field, CustodyEvent, FieldSpec, ModelError, Note, Review, Source, Verification};
@@ -236,6 +236,85 @@ pub(crate) fn apply(
         }
     };
     Ok(Some(key.to_string()))
+}
+
+/// What [`apply`] does to a `Set` edit, done instead to a new case's tree before it is
+/// written (see `CaseDoc::create`): `None` for an edit that is not a field, else the key it
+/// changed, if any. The same rules as [`set`]: an unchanged value is no change, an empty
+/// string clears.
+pub(crate) fn fold(
+    root: &mut hydrate::Map,
+    edit: &Edit,
+    stamp: &Stamp<'_>,
+    encoding: TextEncoding,
+) -> Result<Option<Option<&'static str>>, ModelError> {
+    if !matches!(edit, Edit::Set { .. } | Edit::Verify { .. }) {
+        return Ok(None);
+    }
+    match edit.checked(stamp)? {
+        Checked::Set(spec, value) => fold_set(root, spec, value, encoding).map(Some),
+        // A second verification in the same change is left to `apply`.
+        Checked::Verify(_) if root.contains_key("verifications") => Ok(None),
+        Checked::Verify(v) => {
+            fold_set(
+                root,
+                field("status")?,
+                Value::Str(v.status.clone()),
+                encoding,
+            )?;
+            // As autosurgeon writes a `Verification`: a map of strings, null for no basis.
+            let basis = v
+                .basis
+                .map_or(ScalarValue::Null, |b| ScalarValue::Str(b.into()));
+            let mut entry = hydrate::Map::default();
+            for (key, value) in [
+                ("at", ScalarValue::Str(v.at.into())),
+                ("author", ScalarValue::Str(v.author.into())),
+                ("status", ScalarValue::Str(v.status.into())),
+                ("basis", basis),
+            ] {
+                crate::doc::put(&mut entry, key, value.into());
+            }
+            let list = hydrate::Value::from(vec![hydrate::Value::from(entry)]);
+            crate::doc::put(root, "verifications", list);
+            Ok(Some(Some("verification")))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn fold_set(
+    root: &mut hydrate::Map,
+    spec: &'static FieldSpec,
+    value: Value,
+    encoding: TextEncoding,
+) -> Result<Option<&'static str>, ModelError> {
+    let parent = match spec.group() {
+        Some(group) => crate::doc::group_mut(root, group)
+            .ok_or_else(|| ModelError::Corrupt(format!("`{group}` is not a Map")))?,
+        None => root,
+    };
+    let leaf = spec.leaf();
+    let current = parent.get(leaf);
+    let new = match value {
+        Value::Text(s) => match current {
+            Some(hydrate::Value::Text(t)) if t.to_string() == s => return Ok(None),
+            Some(hydrate::Value::Text(_)) => hydrate::Text::new(encoding, s).into(),
+            _ => return Err(ModelError::Corrupt(format!("`{leaf}` is not a Text"))),
+        },
+        Value::Str(s) if s.is_empty() => {
+            let present = parent.remove(leaf).is_some();
+            return Ok(present.then_some(spec.key));
+        }
+        Value::Str(s) => ScalarValue::Str(s.into()).into(),
+        Value::Int(i) => ScalarValue::Int(i).into(),
+        Value::Float(f) => ScalarValue::F64(f).into(),
+    };
+    if current == Some(&new) {
+        return Ok(None);
+    }
+    crate::doc::put(parent, leaf, new);
+    Ok(Some(spec.key))
 }
 
 /// Writes one field; returns whether anything changed.

@@ -57,9 +57,11 @@ fn create_writes_header_and_edits_in_one_change() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].time_ms, millis(at(0)));
     assert_eq!(history[0].actor, hex(&A));
+    // In the order of the change's operations: a new case is written as one tree, its
+    // scalars before its text.
     assert_eq!(
         history[0].fields,
-        ["created", "person.name", "found.lat", "incident.narrative"]
+        ["created", "found.lat", "person.name", "incident.narrative"]
     );
 }
 
@@ -345,4 +347,72 @@ fn own_change_ops_counts_what_screening_counts() {
         );
     }
     assert!(cairn_model::own_change_ops(b"junk").is_err());
+}
+
+/// A new case is written as one tree (the field and verification edits folded into it): what
+/// it reads as must be what the same edits give when applied one by one, and the office's
+/// creation must be accepted by every replica told who the office is.
+#[test]
+fn a_case_created_with_edits_reads_as_the_edits_applied_one_by_one() {
+    let office: [u8; 32] = [0x0F; 32];
+    let edits = [
+        Edit::set("incident.narrative", "Found near the road."),
+        Edit::set("found.lat", "31.5"),
+        Edit::set("person.age_years", "40"),
+        Edit::set("person.name", "Unknown woman"),
+        Edit::set("person.name", ""),
+        Edit::set("found.lat", "31.25"),
+        Edit::set("incident.narrative", ""),
+        Edit::set("status", "under_investigation"),
+        Edit::Verify {
+            status: "under_investigation".into(),
+            basis: None,
+        },
+        Edit::set("incident.cause", "captivity"),
+        Edit::Verify {
+            status: "confirmed".into(),
+            basis: Some("death certificate".into()),
+        },
+        Edit::Note {
+            text: "after the fold".into(),
+        },
+        Edit::set("incident.cause", "unknown"),
+    ];
+    let id = Uuid::from_u128(7);
+    let create = |edits: &[Edit]| {
+        CaseDoc::create(
+            &office,
+            id,
+            &reference(),
+            Kind::Killed,
+            "office",
+            at(0),
+            edits,
+        )
+        .unwrap()
+    };
+    let (folded, created) = create(&edits);
+    let (mut stepwise, _) = create(&[]);
+    stepwise.set_office(Some(&office));
+    for edit in &edits {
+        stepwise
+            .edit(std::slice::from_ref(edit), "office", at(0))
+            .unwrap();
+    }
+    assert_eq!(folded.to_json().unwrap(), stepwise.to_json().unwrap());
+    assert_eq!(folded.case().unwrap(), stepwise.case().unwrap());
+    assert_eq!(folded.overview().unwrap(), stepwise.overview().unwrap());
+    // Every replica accepts the office's creation, and reads the same.
+    let replica = CaseDoc::from_changes(&[created], &B, Some(&office)).unwrap();
+    assert_eq!(replica.to_json().unwrap(), folded.to_json().unwrap());
+    let fields = &folded.history()[0].fields;
+    for key in [
+        "found.lat",
+        "person.age_years",
+        "incident.cause",
+        "verification",
+        "note",
+    ] {
+        assert!(fields.iter().any(|f| f == key), "{key} in {fields:?}");
+    }
 }

@@ -263,6 +263,24 @@ impl Vault {
         summaries(&self.conn, &self.cipher, &self.home.database())
     }
 
+    /// Every case's summary, one at a time in the order this vault stored the cases, for
+    /// walks whose memory must not grow with the number of cases (an export).
+    pub fn each_summary<E: From<VaultError>>(
+        &self,
+        each: impl FnMut(CaseSummary) -> Result<(), E>,
+    ) -> Result<(), E> {
+        each_summary(&self.conn, &self.cipher, &self.home.database(), each)
+    }
+
+    /// How many cases the vault holds.
+    pub fn case_count(&self) -> Result<u64, VaultError> {
+        let path = self.home.database();
+        self.conn
+            .query_row("SELECT count(*) FROM cases", [], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| VaultError::sqlite(&path, e))
+    }
+
     /// How many changes this device has written (the highest number in its log).
     pub fn own_log_len(&self) -> Result<u64, VaultError> {
         let path = self.home.database();
@@ -284,13 +302,11 @@ fn last_own_seq(
     author: &[u8; 32],
     path: &std::path::Path,
 ) -> Result<u64, VaultError> {
-    conn.query_row(
-        "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE author = ?1",
-        params![author.as_slice()],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n as u64)
-    .map_err(|e| VaultError::sqlite(path, e))
+    // Cached statements here and below: an import runs them once per case.
+    conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM changes WHERE author = ?1")
+        .and_then(|mut stmt| stmt.query_row(params![author.as_slice()], |r| r.get::<_, i64>(0)))
+        .map(|n| n as u64)
+        .map_err(|e| VaultError::sqlite(path, e))
 }
 
 pub(crate) fn append_own(
@@ -312,26 +328,22 @@ pub(crate) fn append_own(
         change,
     )?;
     let ops = cairn_model::own_change_ops(change)?;
+    let sealed = sealed.to_bytes();
     // Never write what other devices would refuse.
-    crate::sync::within_budget(
-        tx,
-        &case_id,
-        &author,
-        sealed.to_bytes().len() as i64,
-        ops as i64,
-        path,
-    )?
-    .map_err(VaultError::CaseFull)?;
-    tx.execute(
+    crate::sync::within_budget(tx, &case_id, &author, sealed.len() as i64, ops as i64, path)?
+        .map_err(VaultError::CaseFull)?;
+    tx.prepare_cached(
         "INSERT INTO changes (author, seq, case_id, sealed, ops) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
             author.0.as_slice(),
             seq as i64,
             case_id.as_bytes().as_slice(),
-            sealed.to_bytes(),
+            sealed,
             ops as i64
-        ],
-    )
+        ])
+    })
     .map_err(|e| VaultError::sqlite(path, e))?;
     Ok(seq)
 }
@@ -344,6 +356,43 @@ pub(crate) fn write_case(
     now: OffsetDateTime,
     path: &std::path::Path,
 ) -> Result<(), VaultError> {
+    case_row(cipher, id, doc, now, path)?.store(tx, path)
+}
+
+/// A case's row of the `cases` table, encrypted: its snapshot and its summary.
+pub(crate) struct CaseRow {
+    id: Uuid,
+    snapshot: Vec<u8>,
+    summary: Vec<u8>,
+}
+
+impl CaseRow {
+    pub(crate) fn store(
+        &self,
+        tx: &rusqlite::Connection,
+        path: &std::path::Path,
+    ) -> Result<(), VaultError> {
+        tx.prepare_cached(
+            "INSERT INTO cases (case_id, snapshot, summary) VALUES (?1, ?2, ?3)
+             ON CONFLICT (case_id) DO UPDATE SET snapshot = excluded.snapshot, summary = excluded.summary",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![self.id.as_bytes().as_slice(), self.snapshot, self.summary])
+        })
+        .map_err(|e| VaultError::sqlite(path, e))?;
+        Ok(())
+    }
+}
+
+/// Works out and encrypts a case's row; needs nothing of the database (an import does it
+/// on its worker threads).
+pub(crate) fn case_row(
+    cipher: &cairn_crypto::LocalCipher,
+    id: Uuid,
+    doc: &mut CaseDoc,
+    now: OffsetDateTime,
+    path: &std::path::Path,
+) -> Result<CaseRow, VaultError> {
     let o = doc.overview()?;
     let reference = doc.reference();
     let changed = OffsetDateTime::from_unix_timestamp_nanos(i128::from(o.changed_ms) * 1_000_000)
@@ -372,13 +421,11 @@ pub(crate) fn write_case(
     })?;
     let snapshot = cipher.encrypt(&snapshot_slot(&id), &doc.save())?;
     let summary = cipher.encrypt(&summary_slot(&id), &summary)?;
-    tx.execute(
-        "INSERT INTO cases (case_id, snapshot, summary) VALUES (?1, ?2, ?3)
-         ON CONFLICT (case_id) DO UPDATE SET snapshot = excluded.snapshot, summary = excluded.summary",
-        params![id.as_bytes().as_slice(), snapshot, summary],
-    )
-    .map_err(|e| VaultError::sqlite(path, e))?;
-    Ok(())
+    Ok(CaseRow {
+        id,
+        snapshot,
+        summary,
+    })
 }
 
 fn summaries(
@@ -386,30 +433,44 @@ fn summaries(
     cipher: &cairn_crypto::LocalCipher,
     path: &std::path::Path,
 ) -> Result<Vec<CaseSummary>, VaultError> {
+    let mut out = Vec::new();
+    each_summary(conn, cipher, path, |s| {
+        out.push(s);
+        Ok::<(), VaultError>(())
+    })?;
+    out.sort_by(|a, b| a.reference.cmp(&b.reference));
+    Ok(out)
+}
+
+/// Decrypts the summaries one at a time, in the order the vault stored the cases, so a walk
+/// over every case holds one summary at a time.
+fn each_summary<E: From<VaultError>>(
+    conn: &rusqlite::Connection,
+    cipher: &cairn_crypto::LocalCipher,
+    path: &std::path::Path,
+    mut each: impl FnMut(CaseSummary) -> Result<(), E>,
+) -> Result<(), E> {
     let sql = |e| VaultError::sqlite(path, e);
     let corrupt = |detail: String| VaultError::Corrupt {
         path: path.to_path_buf(),
         detail,
     };
     let mut stmt = conn
-        .prepare("SELECT case_id, summary FROM cases")
+        .prepare("SELECT case_id, summary FROM cases ORDER BY rowid")
         .map_err(sql)?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
-        .map_err(sql)?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, sealed) = row.map_err(sql)?;
+    let mut rows = stmt.query([]).map_err(sql)?;
+    while let Some(row) = rows.next().map_err(sql)? {
+        let id: Vec<u8> = row.get(0).map_err(sql)?;
+        let sealed: Vec<u8> = row.get(1).map_err(sql)?;
         let id = Uuid::from_slice(&id).map_err(|e| corrupt(format!("bad case id: {e}")))?;
-        let plain = cipher.decrypt(&summary_slot(&id), &sealed)?;
+        let plain = cipher
+            .decrypt(&summary_slot(&id), &sealed)
+            .map_err(VaultError::from)?;
         let summary: CaseSummary =
             serde_json::from_slice(&plain).map_err(|e| corrupt(format!("bad summary: {e}")))?;
-        out.push(summary);
+        each(summary)?;
     }
-    out.sort_by(|a, b| a.reference.cmp(&b.reference));
-    Ok(out)
+    Ok(())
 }
 
 fn find(

@@ -7,7 +7,7 @@ use cairn_model::{CaseDoc, Edit, Kind, Reference};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::cases::{append_own, begin, write_case};
+use crate::cases::{append_own, begin, case_row, CaseRow};
 use crate::{store, Created, Vault, VaultError};
 
 /// One case to create: what `create_case` takes.
@@ -21,8 +21,8 @@ pub struct NewCase {
     pub edits: Vec<Edit>,
 }
 
-/// A built case document: its id, the document and its creating change.
-type Built = Result<(Uuid, CaseDoc, Vec<u8>), cairn_model::ModelError>;
+/// A built case: its id, its creating change and its encrypted row.
+type Built = Result<(Uuid, Vec<u8>, CaseRow), VaultError>;
 
 impl Vault {
     /// Records every case of `cases` in one transaction and returns what was made, in order.
@@ -55,13 +55,14 @@ impl Vault {
             keyring,
             ..
         } = self;
+        let cipher = &*cipher;
         let tx = begin(conn, &path)?;
         let mut settings = store::read_settings(&tx, cipher, &path)?;
         let key =
             crate::keyring::sealing_key(&tx, cipher, keyring, &settings, &settings.team, &path)?;
-        // Building each document is most of the work and needs nothing of the vault, so
-        // workers build them (in order, a bounded number ahead) while this thread seals and
-        // stores them in the one transaction.
+        // Building each document and its encrypted row is most of the work and needs nothing
+        // of the database, so workers do it (in order, a bounded number ahead) while this
+        // thread seals the changes and stores them in the one transaction.
         let count = u32::try_from(cases.len())
             .ok()
             .and_then(|n| settings.next_reference.checked_add(n))
@@ -90,12 +91,18 @@ impl Vault {
             for first in 0..workers {
                 let (send, receive) = std::sync::mpsc::sync_channel::<Built>(32);
                 built.push(receive);
-                let (jobs, actor, author) = (&jobs, &actor.0, &author);
+                let (jobs, actor, author, office) = (&jobs, &actor.0, &author, &office);
+                let path = &path;
                 scope.spawn(move || {
                     for (reference, kind, edits) in jobs.iter().skip(first).step_by(workers) {
                         let id = Uuid::new_v4();
                         let made = CaseDoc::create(actor, id, reference, *kind, author, now, edits)
-                            .map(|(doc, change)| (id, doc, change));
+                            .map_err(VaultError::from)
+                            .and_then(|(mut doc, change)| {
+                                doc.set_office(office.as_ref().map(|o| o.as_slice()));
+                                let row = case_row(cipher, id, &mut doc, now, path)?;
+                                Ok((id, change, row))
+                            });
                         let failed = made.is_err();
                         // A closed channel means the import already failed.
                         if send.send(made).is_err() || failed {
@@ -106,12 +113,11 @@ impl Vault {
             }
             let mut out = Vec::with_capacity(jobs.len());
             for (i, (reference, _, _)) in jobs.iter().enumerate() {
-                let (id, mut doc, change) = built[i % workers].recv().map_err(|_| {
+                let (id, change, row) = built[i % workers].recv().map_err(|_| {
                     cairn_model::ModelError::Corrupt("a worker of the import stopped".into())
                 })??;
-                doc.set_office(office.as_ref().map(|o| o.as_slice()));
                 let seq = append_own(&tx, keys, &key, id, &change, &path)?;
-                write_case(&tx, cipher, id, &mut doc, now, &path)?;
+                row.store(&tx, &path)?;
                 out.push(Created {
                     id,
                     reference: reference.to_string(),

@@ -448,13 +448,17 @@ pub(crate) fn within_budget(
     path: &std::path::Path,
 ) -> Result<Result<(), String>, VaultError> {
     let (case_bytes, case_ops, author_ops): (i64, i64, i64) = conn
-        .query_row(
+        .prepare_cached(
             "SELECT COALESCE(SUM(length(sealed)), 0), COALESCE(SUM(ops), 0),
                     COALESCE(SUM(CASE WHEN author = ?2 THEN ops END), 0)
              FROM changes WHERE case_id = ?1",
-            params![id.as_bytes().as_slice(), author.0.as_slice()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![id.as_bytes().as_slice(), author.0.as_slice()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+        })
         .map_err(|e| VaultError::sqlite(path, e))?;
     Ok(if case_bytes + bytes > MAX_CASE_BYTES {
         Err(format!(

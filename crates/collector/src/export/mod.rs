@@ -1,8 +1,8 @@
 //! `cairn export`: cases written to a folder for people outside Cairn, with a manifest of
 //! SHA-256 hashes and the custody log, redacted as asked.
 //!
-//! Cases are read one at a time and their rows written as they come, so memory does not grow
-//! with the number of cases (only the list of summaries is held). Files are written in a
+//! Cases are read one at a time, in the order the vault stored them, and their rows written
+//! as they come, so memory does not grow with the number of cases. Files are written in a
 //! hidden folder and moved into place at the end: a failed export leaves no half files.
 //!
 //! What is written, each only for the formats asked for:
@@ -55,11 +55,6 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
         .collect::<Result<Vec<_>, _>>()?;
     let has = |f: ExportFormat| args.format.contains(&f);
     let vault = vault_cmd::open(config)?;
-    let summaries: Vec<_> = vault
-        .list()?
-        .into_iter()
-        .filter(|s| statuses.is_empty() || statuses.contains(&s.status))
-        .collect();
     let mut staging = Staging::new(&args.out, args.force)?;
     let columns = columns::columns(&redaction);
 
@@ -85,9 +80,18 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
         .write_record(["time", "author", "case", "event", "detail", "change"])
         .map_err(|e| write_error(CUSTODY_CSV, e))?;
 
-    let bar = Bar::new("exporting", summaries.len() as u64);
+    // One case in memory at a time: the summaries are walked, not collected.
+    let bar = Bar::new("exporting", vault.case_count()?);
+    let (mut walked, mut exported) = (0u64, 0u64);
     let (mut points, mut unplaced, mut events) = (0u64, 0u64, 0u64);
-    for (i, summary) in summaries.iter().enumerate() {
+    vault.each_summary(|summary| -> Result<(), CliError> {
+        walked += 1;
+        bar.set(walked);
+        if !statuses.is_empty() && !statuses.contains(&summary.status) {
+            return Ok(());
+        }
+        exported += 1;
+        let summary = &summary;
         let doc = vault.case_by_id(&summary.id)?;
         let case = doc.case()?;
         let mut json = doc.to_json()?;
@@ -127,8 +131,8 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
                 .map_err(|e| write_error(CUSTODY_CSV, e))?;
             events += 1;
         }
-        bar.set(i as u64 + 1);
-    }
+        Ok(())
+    })?;
     bar.finish();
 
     let mut files = Vec::new();
@@ -165,8 +169,7 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
         false => format!("; redacted: {}", redaction.names().join(", ")),
     };
     output::print(&format!(
-        "exported {} case(s) to {}: {}{redacted}\n",
-        summaries.len(),
+        "exported {exported} case(s) to {}: {}{redacted}\n",
         args.out.display(),
         files.join(", ")
     ))
