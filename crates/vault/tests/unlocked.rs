@@ -41,19 +41,28 @@ fn keys_derived_once_open_the_vault_again_and_again() {
 #[test]
 fn another_vaults_keys_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (Home::new(dir.path().join("a")), Home::new(dir.path().join("b")));
+    let (a, b) = (
+        Home::new(dir.path().join("a")),
+        Home::new(dir.path().join("b")),
+    );
     create(&a);
     create(&b);
     let keys_b = b.unlock(&pass()).unwrap();
     let err = a.open_unlocked(keys_b).unwrap_err();
-    assert!(matches!(err, VaultError::Corrupt { .. } | VaultError::Crypto(_)), "{err}");
+    assert!(
+        matches!(err, VaultError::Corrupt { .. } | VaultError::Crypto(_)),
+        "{err}"
+    );
 }
 
 #[test]
 fn the_key_file_digest_names_one_vault_at_one_place() {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::new(dir.path().join("v"));
-    assert!(matches!(home.key_file_digest(), Err(VaultError::NotFound(_))));
+    assert!(matches!(
+        home.key_file_digest(),
+        Err(VaultError::NotFound(_))
+    ));
     create(&home);
     let first = home.key_file_digest().unwrap();
     assert_eq!(home.key_file_digest().unwrap(), first);
@@ -67,7 +76,10 @@ fn damaged_unlocked_bytes_are_refused_not_a_panic() {
     let keys = DeviceKeys::generate();
     let bytes = keys.to_unlocked_bytes();
     for cut in [0, 1, 13, bytes.len() / 2, bytes.len() - 2] {
-        assert!(DeviceKeys::from_unlocked_bytes(&bytes[..cut]).is_err(), "cut {cut}");
+        assert!(
+            DeviceKeys::from_unlocked_bytes(&bytes[..cut]).is_err(),
+            "cut {cut}"
+        );
     }
     let mut flipped = bytes.to_vec();
     flipped[20] ^= 0x55;
