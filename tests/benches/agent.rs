@@ -15,7 +15,10 @@ fn main() {
     let device = Device::empty();
     let start = Instant::now();
     device.ok(&["init", "--team", "T03"]);
-    println!("init at the default cost: {} ms", start.elapsed().as_millis());
+    println!(
+        "init at the default cost: {} ms",
+        start.elapsed().as_millis()
+    );
     device.ok(&["case", "new", "--kind", "remains", "--place", "KHR"]);
 
     let time = |label: &str, passphrase: bool| {
@@ -29,12 +32,19 @@ fn main() {
             let start = Instant::now();
             let out = cmd.output().unwrap();
             each.push(start.elapsed().as_secs_f64() * 1000.0);
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let mean = each.iter().sum::<f64>() / each.len() as f64;
         let max = each.iter().cloned().fold(0.0, f64::max);
         let list: Vec<String> = each.iter().map(|ms| format!("{ms:.0}")).collect();
-        println!("{label}: mean {mean:.1} ms, max {max:.1} ms; each: {}", list.join(" "));
+        println!(
+            "{label}: mean {mean:.1} ms, max {max:.1} ms; each: {}",
+            list.join(" ")
+        );
     };
 
     time("passphrase (scrypt every command)", true);

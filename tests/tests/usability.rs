@@ -122,6 +122,28 @@ fn the_man_page_names_every_subcommand_and_renders() {
 }
 
 #[test]
+fn man_out_writes_a_page_for_every_command() {
+    let device = Device::empty();
+    let dir = device.home().with_file_name("man");
+    std::fs::create_dir(&dir).unwrap();
+    device.ok(&["man", "--out", dir.to_str().unwrap()]);
+    for command in subcommands(&device) {
+        let page = std::fs::read_to_string(dir.join(format!("cairn-{command}.1"))).unwrap();
+        assert!(page.contains(".TH"), "{command}");
+    }
+    let new = std::fs::read_to_string(dir.join("cairn-case-new.1")).unwrap();
+    assert!(new.contains("unset") && new.contains("remains"));
+    assert!(!dir.join("cairn-agent-serve.1").exists());
+    let run = device.run(&["man", "--out", dir.join("absent").to_str().unwrap()]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("cannot write the manual"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn times_take_a_date_a_local_time_or_now_with_the_devices_offset() {
     let device = Device::init("T03");
     let reference = ok_tz(

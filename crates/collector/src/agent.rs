@@ -44,22 +44,23 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the agent, which serves one connection at a time, waits for a request: a client
 /// sends its line at once, so one that says nothing holds the others up this long only.
 const AGENT_TIMEOUT: Duration = Duration::from_millis(500);
+/// The longest `--for`: a year (a longer one would overflow the clock).
+const MAX_IDLE: Duration = Duration::from_secs(366 * 86_400);
 /// How often the idle agent wakes to check that its socket is still its own.
 const WAKE: Duration = Duration::from_secs(30);
 
 /// Where the agent for `home` listens.
 pub fn socket_path(home: &Home) -> Result<PathBuf, CliError> {
+    let dir = fs::canonicalize(home.dir())
+        .map_err(|e| CliError::failure(format!("cannot find {}: {e}", home.dir().display())))?;
     match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
         Some(runtime) if runtime.is_absolute() => {
-            let dir = fs::canonicalize(home.dir()).map_err(|e| {
-                CliError::failure(format!("cannot find {}: {e}", home.dir().display()))
-            })?;
             let digest = Sha256::digest(dir.as_os_str().as_encoded_bytes());
             Ok(runtime
                 .join("cairn")
                 .join(format!("agent-{}.sock", hex::encode(&digest[..8]))))
         }
-        _ => Ok(home.dir().join("agent.sock")),
+        _ => Ok(dir.join("agent.sock")),
     }
 }
 
@@ -120,6 +121,8 @@ pub fn start(home: &Home, keys: &DeviceKeys, idle: Duration) -> Result<PathBuf, 
         .arg("--digest")
         .arg(hex::encode(digest))
         .env_remove("CAIRN_PASSPHRASE")
+        // Holds no directory busy (a removable card the person wants to eject).
+        .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -285,7 +288,7 @@ impl Agent {
             inode,
             digest: args.digest.to_ascii_lowercase(),
             keys,
-            idle: Duration::from_secs(args.idle),
+            idle: Duration::from_secs(args.idle).min(MAX_IDLE),
         })
     }
 

@@ -76,8 +76,9 @@ pub enum Command {
     Lock,
     /// Print a shell completion script, e.g. `cairn completions bash > /etc/bash_completion.d/cairn`.
     Completions(CompletionsArgs),
-    /// Print the manual page (roff), e.g. `cairn man | man -l -`.
-    Man,
+    /// Print the manual page (roff), e.g. `cairn man | man -l -`; --out DIR writes a page for
+    /// every command (cairn.1, cairn-case-new.1...).
+    Man(ManArgs),
     /// The place codes named in the configuration, with their names.
     Places(JsonFlag),
     /// The unlock agent itself, started by `cairn unlock`.
@@ -99,6 +100,14 @@ pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `cairn man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write one page per command into this existing folder instead of printing cairn(1).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// The hidden `cairn agent-serve`; the keys come on standard input.

@@ -57,7 +57,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::AgentServe(args) => return agent::serve(args),
         Command::Completions(args) => return vault_cmd::completions(args.shell),
-        Command::Man => return vault_cmd::man(),
+        Command::Man(args) => return vault_cmd::man(args.out.as_deref()),
         _ => {}
     }
     let config = Config::resolve(cli.config.as_deref(), cli.home, cli.passphrase_file)?;
@@ -79,7 +79,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Unlock(args) => vault_cmd::unlock(&config, args),
         Command::Lock => vault_cmd::lock(&config),
         Command::Places(args) => config.print_places(args.json),
-        Command::AgentServe(_) | Command::Completions(_) | Command::Man => Ok(()),
+        Command::AgentServe(_) | Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }
 

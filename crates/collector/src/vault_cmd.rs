@@ -44,7 +44,7 @@ pub fn unlock(config: &Config, args: UnlockArgs) -> Result<(), CliError> {
     let socket = crate::agent::start(&home, &keys, std::time::Duration::from_secs(idle))?;
     tracing::info!(socket = %socket.display(), "unlock agent started");
     output::print(&format!(
-        "Unlocked {} until {} without a command; `cairn lock` locks it now.\n",
+        "Unlocked {}: commands need no passphrase until {} pass without a command, or `cairn lock`.\n",
         config.home.display(),
         args.idle.trim()
     ))
@@ -69,13 +69,18 @@ pub fn completions(shell: clap_complete::Shell) -> Result<(), CliError> {
     output::print(&String::from_utf8_lossy(&script))
 }
 
-/// `cairn man`: the manual page, from the clap definitions.
-pub fn man() -> Result<(), CliError> {
+/// `cairn man`: the manual page, or with `out` one page per command, from the clap definitions.
+pub fn man(out: Option<&std::path::Path>) -> Result<(), CliError> {
     let command = <crate::cli::Cli as clap::CommandFactory>::command();
+    let failed = |e: std::io::Error| CliError::failure(format!("cannot write the manual: {e}"));
+    if let Some(dir) = out {
+        clap_mangen::generate_to(command, dir).map_err(failed)?;
+        return output::print(&format!("Wrote the manual pages into {}\n", dir.display()));
+    }
     let mut page = Vec::new();
     clap_mangen::Man::new(command)
         .render(&mut page)
-        .map_err(|e| CliError::failure(format!("cannot render the manual page: {e}")))?;
+        .map_err(failed)?;
     output::print(&String::from_utf8_lossy(&page))
 }
 
