@@ -342,3 +342,24 @@ fn another_users_process_cannot_use_the_socket() {
     v.ok(&["case", "list"]);
     v.ok(&["lock"]);
 }
+
+#[test]
+fn unlock_refuses_a_socket_directory_open_to_others() {
+    let v = Unlocked::init(Some("4"), true);
+    let dir = v.runtime.as_ref().unwrap().join("cairn");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run: Run = v.command(&["unlock"], true).output().unwrap().into();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("could not start") && run.stderr.contains("open to other users"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "no socket was made"
+    );
+    v.assert_locked();
+}

@@ -138,15 +138,15 @@ pub fn start(home: &Home, keys: &DeviceKeys, idle: Duration) -> Result<PathBuf, 
     if let Some(out) = child.stdout.take() {
         BufReader::new(out).read_line(&mut line).map_err(failed)?;
     }
-    match line.trim_end().split_once(' ') {
-        _ if line == "ready\n" => Ok(socket),
-        Some(("error", message)) => Err(CliError::failure(format!(
-            "the unlock agent could not start: {message}"
-        ))),
-        _ => Err(CliError::failure(
-            "the unlock agent ended before it was ready; nothing is unlocked",
-        )),
+    if line == "ready\n" {
+        return Ok(socket);
     }
+    Err(CliError::failure(
+        match line.trim_end().strip_prefix("error ") {
+            Some(message) => format!("the unlock agent could not start: {message}"),
+            None => "the unlock agent ended before it was ready; nothing is unlocked".into(),
+        },
+    ))
 }
 
 /// Sends one request to the agent at `socket`. `None` when no agent runs there (a stale
