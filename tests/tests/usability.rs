@@ -414,6 +414,22 @@ fn a_future_incident_date_is_recorded_with_a_warning() {
     );
     let reference = run.stdout.trim();
     assert_eq!(show(&device, reference)["incident"]["date"], "2030-01-01");
+    // A custody record said to happen next year is recorded, with the same warning.
+    let run = device.run(&[
+        "case",
+        "custody",
+        reference,
+        "--to",
+        "morgue",
+        "--at",
+        "2030-01-01 10:00",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("--at") && run.stderr.contains("after today"),
+        "{}",
+        run.stderr
+    );
     // A past date says nothing.
     let run = device.run(&[
         "case",

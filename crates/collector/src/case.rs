@@ -54,11 +54,15 @@ fn edits(flags: &EditFlags) -> Result<Vec<Edit>, CliError> {
         let (key, raw) = cairn_model::parse_assignment(assignment)?;
         let spec = cairn_model::field(&key)?;
         let mut value = input::value(&key, &raw, &mut stdin_used)?;
-        if spec.ty == cairn_model::FieldType::Timestamp && !value.trim().is_empty() {
+        let timestamp = spec.ty == cairn_model::FieldType::Timestamp;
+        if timestamp && !value.trim().is_empty() {
+            // Read as people type it, and warned about when after today.
             value = input::moment(&key, &value, now)?;
         }
         cairn_model::validate(&key, &value)?;
-        input::warn_if_future(spec, &value, now);
+        if !timestamp {
+            input::warn_if_future(&key, spec.ty, &value, now);
+        }
         out.push(Edit::Set { key, value });
     }
     for key in &flags.unset {

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use cairn_model::{FieldSpec, FieldType};
+use cairn_model::FieldType;
 use time::OffsetDateTime;
 
 use crate::error::CliError;
@@ -71,9 +71,14 @@ fn read_bounded(source: impl Read) -> std::io::Result<Vec<u8>> {
 }
 
 /// A moment for a timestamp field or a record's `--at`, in the forms
-/// [`cairn_model::parse_moment`] reads; a clear error otherwise.
+/// [`cairn_model::parse_moment`] reads (a warning when it is after today); a clear error
+/// otherwise.
 pub fn moment(key: &str, raw: &str, now: OffsetDateTime) -> Result<String, CliError> {
-    cairn_model::parse_moment(raw, now).ok_or_else(|| {
+    let moment = cairn_model::parse_moment(raw, now);
+    if let Some(m) = &moment {
+        warn_if_future(key, FieldType::Timestamp, m, now);
+    }
+    moment.ok_or_else(|| {
         CliError::usage(format!(
             "invalid time `{raw}` for `{key}`: expected now, a date YYYY-MM-DD, a local time \
              YYYY-MM-DD HH:MM (this device's offset, {}) or RFC 3339 such as 2026-11-02T09:40:00+02:00",
@@ -84,9 +89,9 @@ pub fn moment(key: &str, raw: &str, now: OffsetDateTime) -> Result<String, CliEr
 
 /// A warning, not a refusal, for a date field after today: the clock or the typing may be
 /// wrong, but a person may also record a planned examination.
-pub fn warn_if_future(spec: &FieldSpec, value: &str, now: OffsetDateTime) {
+pub fn warn_if_future(key: &str, ty: FieldType, value: &str, now: OffsetDateTime) {
     let first = value.split('/').next().unwrap_or(value);
-    let date = match spec.ty {
+    let date = match ty {
         FieldType::Date | FieldType::DateOrRange => cairn_model::parse_moment(first, now),
         FieldType::Timestamp => Some(value.to_owned()),
         _ => None,
@@ -99,7 +104,7 @@ pub fn warn_if_future(spec: &FieldSpec, value: &str, now: OffsetDateTime) {
     if later {
         eprintln!(
             "cairn: warning: {} {value} is after today ({}); recorded as given. Check the date and the device's clock.",
-            spec.key,
+            key,
             now.date()
         );
     }
