@@ -470,12 +470,14 @@ pub fn case_fixture() -> &'static CaseFixture {
                 place: Some("KHR".into()),
                 purpose: Some("archive".into()),
                 seal: Some("S-17".into()),
+                at: None,
             }],
             vec![
                 Edit::Source {
                     kind: "witness".into(),
                     contact: None,
                     consent: "yes".into(),
+                    at: None,
                 },
                 Edit::set("person.name", "Amina Karimi"),
             ],

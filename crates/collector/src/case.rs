@@ -2,14 +2,16 @@
 
 use std::str::FromStr;
 
-use cairn_model::{Edit, Kind, Status};
+use cairn_model::{Edit, Kind};
 use serde_json::{json, Value};
 
-use crate::cli::{CaseCommand, CaseRef, CustodyArgs, EditFlags, ListArgs, NewArgs, SourceArgs};
+use crate::cli::{
+    choice_name, CaseCommand, CaseRef, CustodyArgs, EditFlags, ListArgs, NewArgs, SourceArgs,
+};
 use crate::config::Config;
 use crate::error::CliError;
-use crate::output;
 use crate::vault_cmd::open;
+use crate::{input, output};
 
 pub fn run(config: &Config, cmd: CaseCommand) -> Result<(), CliError> {
     match cmd {
@@ -18,7 +20,7 @@ pub fn run(config: &Config, cmd: CaseCommand) -> Result<(), CliError> {
             let edits = edits(&args.edits)?;
             if edits.is_empty() {
                 return Err(CliError::usage(
-                    "nothing to change: give --set KEY=VALUE or --note TEXT",
+                    "nothing to change: give --set KEY=VALUE, --unset KEY or --note TEXT",
                 ));
             }
             apply(config, &args.reference, &edits)
@@ -28,9 +30,7 @@ pub fn run(config: &Config, cmd: CaseCommand) -> Result<(), CliError> {
         CaseCommand::History(args) => history(config, args),
         CaseCommand::Verify(args) => {
             let edit = Edit::Verify {
-                status: clap::ValueEnum::to_possible_value(&args.status)
-                    .map(|v| v.get_name().to_owned())
-                    .unwrap_or_default(),
+                status: choice_name(&args.status),
                 basis: args.basis,
             };
             // Refused before the passphrase is asked: a confirmation needs its basis.
@@ -44,14 +44,31 @@ pub fn run(config: &Config, cmd: CaseCommand) -> Result<(), CliError> {
     }
 }
 
-/// Checks every `--set` and `--note` before the vault is opened, so bad input costs no
-/// passphrase and changes nothing.
+/// Checks every `--set`, `--unset` and `--note` before the vault is opened, so bad input costs
+/// no passphrase and changes nothing.
 fn edits(flags: &EditFlags) -> Result<Vec<Edit>, CliError> {
+    let now = input::local_now();
+    let mut stdin_used = false;
     let mut out = Vec::new();
     for assignment in &flags.set {
-        let (key, value) = cairn_model::parse_assignment(assignment)?;
+        let (key, raw) = cairn_model::parse_assignment(assignment)?;
+        let spec = cairn_model::field(&key)?;
+        let mut value = input::value(&key, &raw, &mut stdin_used)?;
+        let timestamp = spec.ty == cairn_model::FieldType::Timestamp;
+        if timestamp && !value.trim().is_empty() {
+            // Read as people type it, and warned about when after today.
+            value = input::moment(&key, &value, now)?;
+        }
         cairn_model::validate(&key, &value)?;
+        if !timestamp {
+            input::warn_if_future(&key, spec.ty, &value, now);
+        }
         out.push(Edit::Set { key, value });
+    }
+    for key in &flags.unset {
+        let edit = Edit::Unset { key: key.clone() };
+        edit.check()?;
+        out.push(edit);
     }
     for text in &flags.note {
         if text.trim().is_empty() {
@@ -63,13 +80,19 @@ fn edits(flags: &EditFlags) -> Result<Vec<Edit>, CliError> {
 }
 
 fn new(config: &Config, args: NewArgs) -> Result<(), CliError> {
-    let kind = Kind::from_str(&args.kind)?;
-    let place = cairn_model::validate_place(&args.place)?;
+    let kind = Kind::from_str(&choice_name(&args.kind))?;
+    let place = config.place_code(&args.place)?;
     let edits = edits(&args.edits)?;
     let mut vault = open(config)?;
     let created = vault.create_case(kind, &place, &edits, time::OffsetDateTime::now_utc())?;
     tracing::info!(seq = created.seq, "case recorded");
     output::print(&format!("{}\n", created.reference))
+}
+
+/// A record's `--at`, read as people type it.
+fn at(raw: Option<&str>) -> Result<Option<String>, CliError> {
+    raw.map(|raw| input::moment("--at", raw, input::local_now()))
+        .transpose()
 }
 
 fn apply(config: &Config, reference: &str, edits: &[Edit]) -> Result<(), CliError> {
@@ -87,6 +110,7 @@ fn custody(config: &Config, args: CustodyArgs) -> Result<(), CliError> {
         place: args.place,
         purpose: args.purpose,
         seal: args.seal,
+        at: at(args.at.as_deref())?,
     };
     apply(config, &args.reference, &[edit])
 }
@@ -95,7 +119,8 @@ fn source(config: &Config, args: SourceArgs) -> Result<(), CliError> {
     let edit = Edit::Source {
         kind: args.kind,
         contact: args.contact,
-        consent: args.consent,
+        consent: choice_name(&args.consent),
+        at: at(args.at.as_deref())?,
     };
     apply(config, &args.reference, &[edit])
 }
@@ -165,14 +190,14 @@ fn one_line(item: &Value) -> String {
 
 fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
     // Validate filters before asking for the passphrase.
-    let kind = args.kind.as_deref().map(Kind::from_str).transpose()?;
-    let status = args.status.as_deref().map(Status::from_str).transpose()?;
+    let kind = args.kind.map(|k| choice_name(&k));
+    let status = args.status.map(|s| choice_name(&s));
     let vault = open(config)?;
     let cases: Vec<_> = vault
         .list()?
         .into_iter()
-        .filter(|c| kind.is_none_or(|k| c.kind == k.to_string()))
-        .filter(|c| status.is_none_or(|s| c.status == s.to_string()))
+        .filter(|c| kind.as_ref().is_none_or(|k| &c.kind == k))
+        .filter(|c| status.as_ref().is_none_or(|s| &c.status == s))
         .collect();
     if args.json {
         return output::json(&cases);

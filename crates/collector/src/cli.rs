@@ -69,6 +69,59 @@ pub enum Command {
     /// Write cases to a folder as CSV, GeoJSON or JSON, with a hash manifest and the custody
     /// log; named fields can be redacted.
     Export(ExportArgs),
+    /// Unlock this vault once: a background agent keeps its keys in memory (never on disk)
+    /// for this user only, so later commands need no passphrase until it has been idle --for.
+    Unlock(UnlockArgs),
+    /// End the unlock agent of this vault: later commands ask for the passphrase again.
+    Lock,
+    /// Print a shell completion script, e.g. `cairn completions bash > /etc/bash_completion.d/cairn`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `cairn man | man -l -`; --out DIR writes a page for
+    /// every command (cairn.1, cairn-case-new.1...).
+    Man(ManArgs),
+    /// The place codes named in the configuration, with their names.
+    Places(JsonFlag),
+    /// The unlock agent itself, started by `cairn unlock`.
+    #[command(hide = true)]
+    AgentServe(AgentServeArgs),
+}
+
+/// `cairn unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// End the agent after this long without a command: 8h, 30m, 90s or seconds.
+    #[arg(long = "for", default_value = "8h", value_name = "DURATION")]
+    pub idle: String,
+}
+
+/// `cairn completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `cairn man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write one page per command into this existing folder instead of printing cairn(1).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// The hidden `cairn agent-serve`; the keys come on standard input.
+#[derive(Debug, Args)]
+pub struct AgentServeArgs {
+    /// Where to listen.
+    #[arg(long)]
+    pub socket: PathBuf,
+    /// Seconds without a request before ending.
+    #[arg(long)]
+    pub idle: u64,
+    /// SHA-256 of the vault's key file, in hex: requests must name it.
+    #[arg(long)]
+    pub digest: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,8 +314,8 @@ pub struct ExportArgs {
     #[arg(long, value_delimiter = ',', value_name = "KEYS")]
     pub redact: Vec<String>,
     /// Only cases with these statuses, comma-separated [default: every case].
-    #[arg(long, value_delimiter = ',', value_name = "STATUSES")]
-    pub status: Vec<String>,
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUSES")]
+    pub status: Vec<EvidentiaryStatus>,
     /// Add the HXL hashtag row under the CSV header.
     #[arg(long)]
     pub hxl: bool,
@@ -282,12 +335,45 @@ pub enum ExportFormat {
     Json,
 }
 
+/// What a case is about.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CaseKind {
+    /// A person killed.
+    Killed,
+    /// A person injured.
+    Injured,
+    /// A person missing.
+    Missing,
+    /// Human remains found.
+    Remains,
+}
+
+/// Whether a source consented to being recorded.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Consent {
+    /// Consented.
+    Yes,
+    /// Did not consent.
+    No,
+    /// Not known.
+    Unknown,
+}
+
+/// The word clap shows for a choice, which is the model's word for it.
+pub fn choice_name(value: &impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
+}
+
 #[derive(Debug, Args)]
 pub struct NewArgs {
-    /// killed, injured, missing or remains.
-    #[arg(long)]
-    pub kind: String,
-    /// Place code for the reference, e.g. KHR.
+    /// What the case is about.
+    #[arg(long, value_enum)]
+    pub kind: CaseKind,
+    /// Place code for the reference, e.g. KHR, or a place's name from the configuration
+    /// (`cairn places`).
     #[arg(long)]
     pub place: String,
     #[command(flatten)]
@@ -304,9 +390,14 @@ pub struct EditArgs {
 
 #[derive(Debug, Args)]
 pub struct EditFlags {
-    /// Set a field: key=value (see `cairn fields`). Repeatable.
+    /// Set a field: key=value (see `cairn fields`). key=@FILE reads the value from a file,
+    /// key=@- from standard input, key=@@text is the text `@text`. Times take now, a date,
+    /// a local time YYYY-MM-DD HH:MM or RFC 3339. Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Clear a field (a wrong choice, a mistyped number). Repeatable.
+    #[arg(long = "unset", value_name = "KEY")]
+    pub unset: Vec<String>,
     /// Append a note. Repeatable.
     #[arg(long = "note", value_name = "TEXT")]
     pub note: Vec<String>,
@@ -324,11 +415,11 @@ pub struct CaseRef {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only cases of this kind.
-    #[arg(long)]
-    pub kind: Option<String>,
+    #[arg(long, value_enum)]
+    pub kind: Option<CaseKind>,
     /// Only cases with this evidentiary status.
-    #[arg(long)]
-    pub status: Option<String>,
+    #[arg(long, value_enum)]
+    pub status: Option<EvidentiaryStatus>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -353,6 +444,9 @@ pub struct CustodyArgs {
     /// Seal number, if sealed.
     #[arg(long)]
     pub seal: Option<String>,
+    /// When the hand-over happened, if not now: a date, a local time YYYY-MM-DD HH:MM or RFC 3339.
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -365,9 +459,12 @@ pub struct SourceArgs {
     /// How to reach the source.
     #[arg(long)]
     pub contact: Option<String>,
-    /// Whether the source consented to being recorded: yes, no or unknown.
-    #[arg(long)]
-    pub consent: String,
+    /// Whether the source consented to being recorded.
+    #[arg(long, value_enum)]
+    pub consent: Consent,
+    /// When the source gave the information, if not now: a date, a local time or RFC 3339.
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -436,4 +533,44 @@ pub enum ReportFormat {
     Json,
     /// One standalone HTML page with the chart inline.
     Html,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+    use std::str::FromStr;
+
+    /// The flags' choices are the model's, word for word.
+    #[test]
+    fn choices_are_the_models() {
+        let kinds: Vec<String> = CaseKind::value_variants().iter().map(choice_name).collect();
+        let model: Vec<String> = cairn_model::Kind::ALL
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(kinds, model);
+        let statuses: Vec<String> = EvidentiaryStatus::value_variants()
+            .iter()
+            .map(choice_name)
+            .collect();
+        assert_eq!(statuses, cairn_model::STATUSES);
+        for consent in Consent::value_variants() {
+            let edit = cairn_model::Edit::Source {
+                kind: "witness".into(),
+                contact: None,
+                consent: choice_name(consent),
+                at: None,
+            };
+            assert!(edit.check().is_ok(), "{consent:?}");
+        }
+        for status in cairn_model::STATUSES {
+            assert!(cairn_model::Status::from_str(status).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

@@ -1,5 +1,6 @@
 //! Settings from the TOML file, overridden by environment variables and flags.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -14,6 +15,9 @@ pub struct FileConfig {
     pub home: Option<PathBuf>,
     /// A file holding the passphrase (for unattended use; protect it like the passphrase).
     pub passphrase_file: Option<PathBuf>,
+    /// Place codes and their names, `KHR = "Khan Younis"`.
+    #[serde(default)]
+    pub places: BTreeMap<String, String>,
 }
 
 /// What the commands use, after precedence: flag or environment, then file, then default.
@@ -21,6 +25,8 @@ pub struct FileConfig {
 pub struct Config {
     pub home: PathBuf,
     pub passphrase_file: Option<PathBuf>,
+    /// Place codes (checked) and their names.
+    pub places: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -47,10 +53,61 @@ impl Config {
             .ok_or_else(|| {
                 CliError::usage("cannot find a home directory; pass --home DIR or set CAIRN_HOME")
             })?;
+        let mut places = BTreeMap::new();
+        for (code, name) in file.places {
+            let code = cairn_model::validate_place(&code)
+                .map_err(|e| CliError::usage(format!("the configuration's [places]: {e}")))?;
+            places.insert(code, name.trim().to_owned());
+        }
         Ok(Config {
             home,
             passphrase_file: flag_passphrase_file.or(file.passphrase_file),
+            places,
         })
+    }
+
+    /// The place code for what a person typed: a name from `[places]` (in any letter case),
+    /// else a code.
+    pub fn place_code(&self, typed: &str) -> Result<String, CliError> {
+        let wanted = typed.trim();
+        if let Some((code, _)) = self
+            .places
+            .iter()
+            .find(|(_, name)| name.eq_ignore_ascii_case(wanted))
+        {
+            return Ok(code.clone());
+        }
+        cairn_model::validate_place(wanted).map_err(|e| {
+            let hint = if self.places.is_empty() {
+                " Names can be given to codes in the configuration's [places]."
+            } else {
+                " `cairn places` lists the names this device knows."
+            };
+            CliError::usage(format!("{e}{hint}"))
+        })
+    }
+
+    /// `cairn places`.
+    pub fn print_places(&self, json: bool) -> Result<(), CliError> {
+        if json {
+            let list: Vec<_> = self
+                .places
+                .iter()
+                .map(|(code, name)| serde_json::json!({ "code": code, "name": name }))
+                .collect();
+            return crate::output::json(&list);
+        }
+        if self.places.is_empty() {
+            return crate::output::print(
+                "No places are named in the configuration: add them under [places], e.g. KHR = \"Khan Younis\".\n",
+            );
+        }
+        let text: String = self
+            .places
+            .iter()
+            .map(|(code, name)| format!("{code:6}  {name}\n"))
+            .collect();
+        crate::output::print(&text)
     }
 }
 

@@ -4,6 +4,7 @@
 //! vault, and prints. It holds no cryptography and no storage logic of its own.
 #![forbid(unsafe_code)]
 
+mod agent;
 mod case;
 mod cli;
 mod config;
@@ -11,6 +12,7 @@ mod demo;
 mod error;
 mod export;
 mod import;
+mod input;
 mod office;
 mod output;
 mod passphrase;
@@ -52,6 +54,12 @@ fn peak_memory_kib() -> Option<u64> {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::AgentServe(args) => return agent::serve(args),
+        Command::Completions(args) => return vault_cmd::completions(args.shell),
+        Command::Man(args) => return vault_cmd::man(args.out.as_deref()),
+        _ => {}
+    }
     let config = Config::resolve(cli.config.as_deref(), cli.home, cli.passphrase_file)?;
     tracing::debug!(home = %config.home.display(), "resolved configuration");
     match cli.command {
@@ -68,6 +76,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status(args) => sync_cmd::status(&config, args.json),
         Command::Report(args) => report::run(&config, args),
         Command::Export(args) => export::run(&config, args),
+        Command::Unlock(args) => vault_cmd::unlock(&config, args),
+        Command::Lock => vault_cmd::lock(&config),
+        Command::Places(args) => config.print_places(args.json),
+        Command::AgentServe(_) | Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }
 

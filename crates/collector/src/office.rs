@@ -138,7 +138,7 @@ fn revoke(config: &Config, args: RevokeArgs) -> Result<(), CliError> {
 }
 
 /// `7d`, `12h`, `30m`, `45s` or plain seconds.
-fn parse_duration(text: &str) -> Result<u64, CliError> {
+pub(crate) fn parse_duration(text: &str) -> Result<u64, CliError> {
     let text = text.trim();
     let (number, unit) = match text.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c),

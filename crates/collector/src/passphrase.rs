@@ -26,7 +26,7 @@ pub fn read(file: Option<&Path>, confirm: bool) -> Result<SecretString, CliError
         prompt(confirm)?
     } else {
         return Err(CliError::usage(
-            "no passphrase: run cairn on a terminal, set CAIRN_PASSPHRASE, or pass --passphrase-file FILE",
+            "no passphrase: run cairn on a terminal (`cairn unlock` there spares the commands after it), set CAIRN_PASSPHRASE, or pass --passphrase-file FILE",
         ));
     };
     if pass.expose_secret().is_empty() {

@@ -5,21 +5,83 @@ use std::io::{BufRead, IsTerminal, Write};
 use cairn_crypto::KeyFileCost;
 use cairn_vault::{Home, NewVault, Role, Vault};
 
-use crate::cli::{InitArgs, WipeArgs};
+use crate::cli::{InitArgs, UnlockArgs, WipeArgs};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output;
 
-/// Opens the vault at the configured home, asking for the passphrase.
+/// Opens the vault at the configured home: with the keys its unlock agent keeps when one
+/// runs, else asking for the passphrase.
 pub fn open(config: &Config) -> Result<Vault, CliError> {
-    let home = Home::new(&config.home);
-    if !home.exists() {
-        // Say so before asking for a passphrase that would be useless.
-        return Err(cairn_vault::VaultError::NotFound(config.home.clone()).into());
+    let home = existing(config)?;
+    if let Some(keys) = crate::agent::fetch(&home) {
+        match home.open_unlocked(keys) {
+            Ok(vault) => return Ok(vault),
+            Err(e) => tracing::info!(error = %e, "the agent's keys did not open the vault"),
+        }
     }
     let pass = crate::passphrase::read(config.passphrase_file.as_deref(), false)?;
     tracing::info!("unlocking the key file");
     Ok(home.open(&pass)?)
+}
+
+/// The configured home, if a vault is there: said before asking for a passphrase that would
+/// be useless.
+fn existing(config: &Config) -> Result<Home, CliError> {
+    let home = Home::new(&config.home);
+    if !home.exists() {
+        return Err(cairn_vault::VaultError::NotFound(config.home.clone()).into());
+    }
+    Ok(home)
+}
+
+/// `cairn unlock`: the passphrase once, the keys to a new agent.
+pub fn unlock(config: &Config, args: UnlockArgs) -> Result<(), CliError> {
+    let idle = crate::office::parse_duration(&args.idle)?;
+    let home = existing(config)?;
+    let pass = crate::passphrase::read(config.passphrase_file.as_deref(), false)?;
+    let keys = home.unlock(&pass)?;
+    let socket = crate::agent::start(&home, &keys, std::time::Duration::from_secs(idle))?;
+    tracing::info!(socket = %socket.display(), "unlock agent started");
+    output::print(&format!(
+        "Unlocked {}: commands need no passphrase until {} pass without a command, or `cairn lock`.\n",
+        config.home.display(),
+        args.idle.trim()
+    ))
+}
+
+/// `cairn lock`.
+pub fn lock(config: &Config) -> Result<(), CliError> {
+    let home = existing(config)?;
+    let text = if crate::agent::lock(&home)? {
+        "Locked: the unlock agent has ended; commands ask for the passphrase again.\n"
+    } else {
+        "Not unlocked: no agent was running for this vault.\n"
+    };
+    output::print(text)
+}
+
+/// `cairn completions SHELL`, from the clap definitions.
+pub fn completions(shell: clap_complete::Shell) -> Result<(), CliError> {
+    let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "cairn", &mut script);
+    output::print(&String::from_utf8_lossy(&script))
+}
+
+/// `cairn man`: the manual page, or with `out` one page per command, from the clap definitions.
+pub fn man(out: Option<&std::path::Path>) -> Result<(), CliError> {
+    let command = <crate::cli::Cli as clap::CommandFactory>::command();
+    let failed = |e: std::io::Error| CliError::failure(format!("cannot write the manual: {e}"));
+    if let Some(dir) = out {
+        clap_mangen::generate_to(command, dir).map_err(failed)?;
+        return output::print(&format!("Wrote the manual pages into {}\n", dir.display()));
+    }
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut page)
+        .map_err(failed)?;
+    output::print(&String::from_utf8_lossy(&page))
 }
 
 pub fn init(config: &Config, args: InitArgs) -> Result<(), CliError> {
@@ -32,6 +94,7 @@ pub fn init(config: &Config, args: InitArgs) -> Result<(), CliError> {
         return Err(cairn_vault::VaultError::AlreadyExists(config.home.clone()).into());
     }
     let pass = crate::passphrase::read(config.passphrase_file.as_deref(), true)?;
+    crate::input::warn_if_weak(cairn_crypto::ExposeSecret::expose_secret(&pass));
     let cost = args
         .kdf_cost
         .map_or(KeyFileCost::Calibrated, KeyFileCost::LogN);
@@ -124,6 +187,10 @@ pub fn wipe(config: &Config, args: WipeArgs) -> Result<(), CliError> {
         if answer.trim() != "WIPE" {
             return Err(CliError::failure("not confirmed; nothing was destroyed"));
         }
+    }
+    // The agent's keys would open nothing once the key file is gone; end it all the same.
+    if let Err(e) = crate::agent::lock(&home) {
+        tracing::info!(error = %e.message, "could not end the unlock agent");
     }
     home.wipe()?;
     output::print(&format!("Wiped the vault at {}\n", config.home.display()))

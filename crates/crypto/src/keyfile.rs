@@ -38,7 +38,7 @@ pub fn lock_keys(
         }
         recipient.set_work_factor(log_n);
     }
-    let secret = keys.to_secret_bytes();
+    let secret = keys.to_unlocked_bytes();
     let ciphertext =
         age::encrypt(&recipient, &secret).map_err(|e| CryptoError::Encrypt(e.to_string()))?;
     let mut out = Vec::with_capacity(MAGIC.len() + 32 + ciphertext.len());
@@ -71,7 +71,7 @@ pub fn unlock_keys(file: &[u8], passphrase: &SecretString) -> Result<DeviceKeys,
         other => CryptoError::CorruptKeyFile(other.to_string()),
     })?;
     let plaintext = zeroize::Zeroizing::new(plaintext);
-    DeviceKeys::from_secret_bytes(&plaintext)
+    DeviceKeys::from_unlocked_bytes(&plaintext)
 }
 
 fn age_secret(passphrase: &SecretString) -> AgeSecret {
@@ -124,7 +124,7 @@ mod tests {
     fn key_file_holds_no_plaintext_secret() {
         let keys = DeviceKeys::generate();
         let file = lock_keys(&keys, &pass("p"), KeyFileCost::LogN(4)).unwrap();
-        let secret = keys.to_secret_bytes();
+        let secret = keys.to_unlocked_bytes();
         let text = String::from_utf8_lossy(&secret);
         for line in text.lines().skip(1) {
             let value = line.split(' ').nth(1).unwrap();

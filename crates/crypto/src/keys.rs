@@ -167,8 +167,10 @@ impl DeviceKeys {
         LocalCipher::new(&self.vault_key)
     }
 
-    /// Serializes the secrets for the key file. The caller encrypts and zeroizes the result.
-    pub(crate) fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
+    /// The unlocked secrets as the key file holds them inside its encryption: for the key
+    /// file, and for handing to the unlock agent over a socket only this user can reach.
+    /// Zeroized when dropped; never write them to disk unencrypted.
+    pub fn to_unlocked_bytes(&self) -> Zeroizing<Vec<u8>> {
         let age_secret = self.identity.to_string();
         let text = Zeroizing::new(format!(
             "cairn-keys v1\nage {}\ned25519 {}\nvault {}\n",
@@ -179,7 +181,8 @@ impl DeviceKeys {
         Zeroizing::new(text.as_bytes().to_vec())
     }
 
-    pub(crate) fn from_secret_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+    /// Keys from what [`DeviceKeys::to_unlocked_bytes`] returned; damaged bytes are refused.
+    pub fn from_unlocked_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         let bad = |what: &str| CryptoError::CorruptKeyFile(what.to_string());
         let text = std::str::from_utf8(bytes).map_err(|_| bad("not text"))?;
         let mut lines = text.lines();
@@ -243,7 +246,7 @@ mod tests {
     #[test]
     fn secret_bytes_round_trip() {
         let keys = DeviceKeys::generate();
-        let back = DeviceKeys::from_secret_bytes(&keys.to_secret_bytes()).unwrap();
+        let back = DeviceKeys::from_unlocked_bytes(&keys.to_unlocked_bytes()).unwrap();
         assert_eq!(back.id(), keys.id());
         assert_eq!(
             back.public().recipient.to_string(),

@@ -24,5 +24,8 @@ pub use team::{Keyring, TeamKey, TEAM_SEAL_OVERHEAD};
 /// Re-exported so callers can hold a passphrase without depending on `secrecy` themselves.
 pub use secrecy::{ExposeSecret, SecretString};
 
+/// Re-exported so callers can hold unlocked key bytes that are wiped when dropped.
+pub use zeroize::Zeroizing;
+
 /// An age X25519 recipient: a public key to encrypt to.
 pub use age::x25519::Recipient;

@@ -22,6 +22,12 @@ pub enum Edit {
         /// The raw value, e.g. `targeted_strike`.
         value: String,
     },
+    /// Clears a field of any type (a wrong choice, a number typed by mistake); clearing
+    /// also settles a conflict on it. A case's kind and status cannot be cleared.
+    Unset {
+        /// The field key, e.g. `person.sex`.
+        key: String,
+    },
     /// Appends a note.
     Note {
         /// The note.
@@ -39,6 +45,8 @@ pub enum Edit {
         purpose: Option<String>,
         /// Seal number.
         seal: Option<String>,
+        /// When the hand-over happened (RFC 3339), if not now: one recorded later says when.
+        at: Option<String>,
     },
     /// Appends a source.
     Source {
@@ -48,6 +56,8 @@ pub enum Edit {
         contact: Option<String>,
         /// Consent: yes, no or unknown.
         consent: String,
+        /// When the source gave the information (RFC 3339), if not now.
+        at: Option<String>,
     },
     /// Gives the case an evidentiary status and records why, who and when (a verification
     /// entry). `confirmed` and `rejected` need a basis; only the office's are accepted.
@@ -100,6 +110,21 @@ impl Edit {
                 }
                 Checked::Set(spec, value)
             }
+            Edit::Unset { key } => {
+                let spec = field(key)?;
+                if matches!(spec.key, "kind" | "status") {
+                    return Err(ModelError::invalid(
+                        spec.key,
+                        "",
+                        "a value: a case always has its kind and status, so set another instead",
+                    ));
+                }
+                let empty = match spec.ty {
+                    FieldType::Text => Value::Text(String::new()),
+                    _ => Value::Str(String::new()),
+                };
+                Checked::Set(spec, empty)
+            }
             Edit::Verify { status, basis } => {
                 let status = choice("status", status, STATUSES)?;
                 let basis = optional(basis);
@@ -130,8 +155,9 @@ impl Edit {
                 place,
                 purpose,
                 seal,
+                at: when,
             } => Checked::Custody(CustodyEvent {
-                at,
+                at: moment("custody.at", when)?.unwrap_or(at),
                 author,
                 from: optional(from),
                 to: required("custody.to", to)?,
@@ -143,8 +169,9 @@ impl Edit {
                 kind,
                 contact,
                 consent,
+                at: when,
             } => Checked::Source(Source {
-                at,
+                at: moment("source.at", when)?.unwrap_or(at),
                 author,
                 kind: required("source.type", kind)?,
                 contact: optional(contact),
@@ -172,6 +199,20 @@ fn choice(key: &str, raw: &str, allowed: &'static [&'static str]) -> Result<Stri
         return Err(ModelError::invalid(key, raw, expected));
     }
     Ok(answer)
+}
+
+/// A record's own time, given as RFC 3339 (the caller reads friendlier forms with
+/// [`crate::parse_moment`]).
+fn moment(key: &str, raw: &Option<String>) -> Result<Option<String>, ModelError> {
+    let Some(raw) = raw else { return Ok(None) };
+    match FieldType::Timestamp.parse(key, raw)? {
+        Value::Str(s) => Ok(Some(s)),
+        _ => Err(ModelError::invalid(
+            key,
+            raw,
+            FieldType::Timestamp.describe(),
+        )),
+    }
 }
 
 fn required(key: &str, raw: &str) -> Result<String, ModelError> {

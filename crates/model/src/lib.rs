@@ -44,4 +44,4 @@ pub use judge::{own_change_ops, screen_change, Screened, MAX_CHANGE_BYTES, MAX_C
 pub use overview::Overview;
 pub use records::{CustodyEvent, Note, Review, Source, Verification};
 pub use reference::{validate_device_tag, validate_place, validate_team, Reference};
-pub use value::{FieldType, Value, MAX_TEXT_CHARS};
+pub use value::{parse_moment, FieldType, Value, MAX_TEXT_CHARS};

@@ -137,7 +137,14 @@ impl FieldType {
                 .map(Value::Str)
                 .ok_or_else(invalid),
             FieldType::Float { min, max } => {
-                let x: f64 = s.parse().map_err(|_| invalid())?;
+                let x: f64 = s.parse().map_err(|_| match decimal_comma(s) {
+                    Some(dotted) => ModelError::invalid(
+                        key,
+                        raw,
+                        format!("{} (use a dot: {dotted})", self.describe()),
+                    ),
+                    None => invalid(),
+                })?;
                 let in_range =
                     x.is_finite() && min.is_none_or(|lo| x >= lo) && max.is_none_or(|hi| x <= hi);
                 if in_range {
@@ -151,6 +158,46 @@ impl FieldType {
                 _ => Err(invalid()),
             },
         }
+    }
+}
+
+/// `31,5` written with a dot, when that makes a number: the decimal comma of many locales.
+fn decimal_comma(s: &str) -> Option<String> {
+    let dotted = s.replacen(',', ".", 1);
+    (s.matches(',').count() == 1 && dotted.parse::<f64>().is_ok()).then_some(dotted)
+}
+
+/// Reads a moment as a person types it, for a timestamp field or a record's time: an RFC 3339
+/// timestamp; a date and a local time `YYYY-MM-DD HH:MM[:SS]` (or with `T`); a date alone (its
+/// midnight); or `now`. What carries no offset takes the offset of `now`, the device's.
+/// Returns the moment as RFC 3339, what [`FieldType::Timestamp`] stores, or `None`.
+pub fn parse_moment(raw: &str, now: OffsetDateTime) -> Option<String> {
+    let s = raw.trim();
+    let moment = if s.eq_ignore_ascii_case("now") {
+        now.replace_nanosecond(0).ok()?
+    } else if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        t
+    } else {
+        let (date, clock) = match s.get(10..) {
+            Some("") => (parse_date(s)?, time::Time::MIDNIGHT),
+            Some(rest) if rest.starts_with([' ', 'T', 't']) => {
+                (parse_date(s.get(..10)?)?, parse_clock(rest.get(1..)?)?)
+            }
+            _ => return None,
+        };
+        date.with_time(clock).assume_offset(now.offset())
+    };
+    moment.format(&Rfc3339).ok()
+}
+
+/// `HH:MM` or `HH:MM:SS`.
+fn parse_clock(s: &str) -> Option<time::Time> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let number = |p: &str| (p.len() == 2).then(|| p.parse::<u8>().ok()).flatten();
+    match parts.as_slice() {
+        [h, m] => time::Time::from_hms(number(h)?, number(m)?, 0).ok(),
+        [h, m, sec] => time::Time::from_hms(number(h)?, number(m)?, number(sec)?).ok(),
+        _ => None,
     }
 }
 

@@ -136,11 +136,13 @@ fn list_entries_record_time_and_author() {
                 place: Some(" ".into()),
                 purpose: Some("autopsy".into()),
                 seal: Some("S-0042".into()),
+                at: None,
             },
             Edit::Source {
                 kind: "witness".into(),
                 contact: None,
                 consent: "Yes".into(),
+                at: None,
             },
         ],
         "device-b",
@@ -224,11 +226,11 @@ fn edits_can_be_checked_before_any_document_is_opened() {
     assert!(Edit::set("found.lat", "45").check().is_ok());
     assert!(Edit::set("found.lat", "95").check().is_err());
     assert!(matches!(
-        Edit::Source { kind: "witness".into(), contact: None, consent: "maybe".into() }.check(),
+        Edit::Source { kind: "witness".into(), contact: None, consent: "maybe".into(), at: None }.check(),
         Err(ModelError::InvalidValue { ref key, .. }) if key == "source.consent"
     ));
     assert!(matches!(
-        Edit::Custody { from: None, to: " ".into(), place: None, purpose: None, seal: None }.check(),
+        Edit::Custody { from: None, to: " ".into(), place: None, purpose: None, seal: None, at: None }.check(),
         Err(ModelError::InvalidValue { ref key, .. }) if key == "custody.to"
     ));
 }

@@ -220,3 +220,52 @@ fn descriptions() {
         "a whole number from 0 to 130"
     );
 }
+
+#[test]
+fn a_decimal_comma_gets_a_hint_to_use_a_dot() {
+    let err = validate("found.lat", "31,5").unwrap_err();
+    assert!(err.to_string().contains("use a dot: 31.5"), "{err}");
+    assert!(matches!(err, ModelError::InvalidValue { .. }));
+    // Not a number either way: no hint that would mislead.
+    for raw in ["31,5,2", "abc", ",", "31,5x"] {
+        let err = validate("found.lat", raw).unwrap_err();
+        assert!(!err.to_string().contains("use a dot"), "{raw}: {err}");
+    }
+    assert_eq!(validate("found.lat", "31.5").unwrap(), Value::Float(31.5));
+}
+
+#[test]
+fn moments_as_people_type_them() {
+    use cairn_model::parse_moment;
+    let now = time::macros::datetime!(2026-11-02 09:40:12.345 +03:00);
+    let cases = [
+        ("now", "2026-11-02T09:40:12+03:00"),
+        ("NOW", "2026-11-02T09:40:12+03:00"),
+        ("2026-11-01", "2026-11-01T00:00:00+03:00"),
+        ("2026-11-01 08:15", "2026-11-01T08:15:00+03:00"),
+        ("2026-11-01T08:15:30", "2026-11-01T08:15:30+03:00"),
+        (" 2026-11-01 23:59:59 ", "2026-11-01T23:59:59+03:00"),
+        ("2026-11-01T08:15:00Z", "2026-11-01T08:15:00Z"),
+        ("2026-11-01T08:15:00-05:00", "2026-11-01T08:15:00-05:00"),
+    ];
+    for (raw, expected) in cases {
+        let got = parse_moment(raw, now);
+        assert_eq!(got.as_deref(), Some(expected), "{raw}");
+        // What it gives is what the strict field accepts.
+        assert!(validate("found.at", expected).is_ok());
+    }
+    for raw in [
+        "",
+        "yesterday",
+        "2026-02-30",
+        "2026-11-01 24:00",
+        "2026-11-01 8:15",
+        "2026-11-01 08:60",
+        "2026-11-01 08",
+        "2026-11-01x08:15",
+        "2026-11-01 08:15:00:00",
+        "02/11/2026",
+    ] {
+        assert_eq!(parse_moment(raw, now), None, "{raw:?}");
+    }
+}

@@ -42,6 +42,7 @@ fn golden_case() -> CaseDoc {
                     kind: "witness".into(),
                     contact: None,
                     consent: "no".into(),
+                    at: None,
                 },
             ],
             "device-b",

@@ -157,6 +157,7 @@ fn honest_edits_from_another_device_still_merge() {
                     place: None,
                     purpose: None,
                     seal: None,
+                    at: None,
                 },
             ],
             "device-b",

@@ -251,6 +251,7 @@ fn random_edit(rng: &mut Rng, doc: &CaseDoc) -> Edit {
             place: Some("KHR".into()),
             purpose: None,
             seal: None,
+            at: None,
         },
     }
 }

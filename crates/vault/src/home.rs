@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use cairn_crypto::{lock_keys, unlock_keys, DeviceKeys, KeyFileCost, LocalCipher, SecretString};
 use rand::RngCore;
 use rusqlite::Connection;
+use sha2::{Digest, Sha256};
 
 use crate::{store, NewVault, Settings, VaultError};
 
@@ -98,20 +99,30 @@ impl Home {
 
     /// Unlocks the vault with the passphrase.
     pub fn open(&self, passphrase: &SecretString) -> Result<Vault, VaultError> {
-        let key_path = self.key_file();
+        let keys = self.unlock(passphrase)?;
+        self.open_unlocked(keys)
+    }
+
+    /// Derives the vault's keys from the passphrase (the slow, memory-hard step), without
+    /// opening the store: what the unlock agent keeps.
+    pub fn unlock(&self, passphrase: &SecretString) -> Result<DeviceKeys, VaultError> {
+        let locked = self.read_key_file()?;
+        Ok(unlock_keys(&locked, passphrase)?)
+    }
+
+    /// SHA-256 of the key file as it is now. The unlock agent hands its keys only to a
+    /// request naming this digest, so keys kept for a vault wiped and made again at the same
+    /// place are never offered to the new one.
+    pub fn key_file_digest(&self) -> Result<[u8; 32], VaultError> {
+        let locked = self.read_key_file()?;
+        Ok(Sha256::digest(&locked).into())
+    }
+
+    /// Opens the vault with keys already derived (by [`Home::unlock`], kept by the agent).
+    /// Keys of another vault fail to decrypt its settings and are refused.
+    pub fn open_unlocked(&self, keys: DeviceKeys) -> Result<Vault, VaultError> {
+        self.check_complete()?;
         let db = self.database();
-        if !key_path.exists() {
-            return Err(if db.exists() {
-                VaultError::Incomplete(self.dir.clone())
-            } else {
-                VaultError::NotFound(self.dir.clone())
-            });
-        }
-        if !db.exists() {
-            return Err(VaultError::Incomplete(self.dir.clone()));
-        }
-        let locked = fs::read(&key_path).map_err(|e| VaultError::io("read", &key_path, e))?;
-        let keys = unlock_keys(&locked, passphrase)?;
         // A vault copied or unpacked with looser modes is closed up again.
         restrict_dir(&self.dir)?;
         restrict_files(&self.dir)?;
@@ -127,6 +138,20 @@ impl Home {
             settings,
             keyring,
         })
+    }
+
+    fn check_complete(&self) -> Result<(), VaultError> {
+        match (self.key_file().exists(), self.database().exists()) {
+            (true, true) => Ok(()),
+            (false, false) => Err(VaultError::NotFound(self.dir.clone())),
+            _ => Err(VaultError::Incomplete(self.dir.clone())),
+        }
+    }
+
+    fn read_key_file(&self) -> Result<Vec<u8>, VaultError> {
+        self.check_complete()?;
+        let path = self.key_file();
+        fs::read(&path).map_err(|e| VaultError::io("read", &path, e))
     }
 
     /// Destroys the vault: the key file first (overwritten, synced, removed), so that whatever

@@ -115,11 +115,13 @@ fn case_history(author: &DeviceKeys, number: u32) -> (Uuid, Vec<Vec<u8>>) {
             place: Some("KHR".into()),
             purpose: Some("archive".into()),
             seal: Some("S-17".into()),
+            at: None,
         }],
         vec![Edit::Source {
             kind: "witness".into(),
             contact: None,
             consent: "yes".into(),
+            at: None,
         }],
     ];
     for edit in edits {

@@ -19,9 +19,8 @@ mod redact;
 mod staging;
 
 use std::io::Write;
-use std::str::FromStr;
 
-use cairn_model::{Case, HistoryEntry, Status};
+use cairn_model::{Case, HistoryEntry};
 use geojson::{Feature, Geometry, JsonObject};
 use serde_json::{json, Value};
 
@@ -47,12 +46,7 @@ fn write_error(file: &str, e: impl std::fmt::Display) -> CliError {
 pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
     // Everything the arguments can get wrong is found before the passphrase is asked for.
     let redaction = Redaction::parse(&args.redact)?;
-    let statuses = args
-        .status
-        .iter()
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| Status::from_str(s).map(|s| s.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let statuses: Vec<String> = args.status.iter().map(crate::cli::choice_name).collect();
     let has = |f: ExportFormat| args.format.contains(&f);
     let vault = vault_cmd::open(config)?;
     let mut staging = Staging::new(&args.out, args.force)?;
