@@ -205,12 +205,12 @@ fn attachment_entries_cannot_be_deleted_rewritten_or_replaced() {
     refused(&mut doc, change, "attachments");
 }
 
+/// What a forged entry changes in an honest one.
+type Tweak = fn(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId);
+
 #[test]
 fn a_forged_entry_is_refused_and_an_honest_one_merges() {
-    let cases: [(
-        &str,
-        fn(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId),
-    ); 7] = [
+    let cases: [(&str, Tweak); 7] = [
         ("not 64 hex digits", |tx, e| {
             tx.put(e, "sha256", "zz").unwrap()
         }),
