@@ -18,7 +18,12 @@ pub struct FileConfig {
     /// Place codes and their names, `KHR = "Khan Younis"`.
     #[serde(default)]
     pub places: BTreeMap<String, String>,
+    /// The largest file `cairn case attach` accepts, in bytes (default 2 GiB).
+    pub attachment_limit: Option<u64>,
 }
+
+/// The largest attachment accepted unless the configuration says otherwise: 2 GiB.
+pub const DEFAULT_ATTACHMENT_LIMIT: u64 = 2 << 30;
 
 /// What the commands use, after precedence: flag or environment, then file, then default.
 #[derive(Debug)]
@@ -27,6 +32,7 @@ pub struct Config {
     pub passphrase_file: Option<PathBuf>,
     /// Place codes (checked) and their names.
     pub places: BTreeMap<String, String>,
+    pub attachment_limit: u64,
 }
 
 impl Config {
@@ -63,6 +69,7 @@ impl Config {
             home,
             passphrase_file: flag_passphrase_file.or(file.passphrase_file),
             places,
+            attachment_limit: file.attachment_limit.unwrap_or(DEFAULT_ATTACHMENT_LIMIT),
         })
     }
 

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+mod attach;
 mod case;
 mod cli;
 mod config;
