@@ -32,6 +32,22 @@ pub enum CryptoError {
         /// The sequence number.
         seq: u64,
     },
+    /// A sealed chunk's signature does not verify against its author's key.
+    #[error("the signature of chunk {index} of attachment blob {blob} does not verify; it was forged or damaged and is refused")]
+    BadChunkSignature {
+        /// The blob id (hex).
+        blob: String,
+        /// The chunk's index.
+        index: u32,
+    },
+    /// A sealed chunk does not open with the keys held, or its ciphertext is damaged.
+    #[error("cannot decrypt chunk {index} of attachment blob {blob}: this device holds no key of the team and epoch it was sealed under, or the ciphertext is damaged")]
+    ChunkUnreadable {
+        /// The blob id (hex).
+        blob: String,
+        /// The chunk's index.
+        index: u32,
+    },
     /// A locally encrypted record failed authentication.
     #[error("an encrypted record in the vault failed its integrity check ({0}); the vault file is damaged")]
     CorruptRecord(String),

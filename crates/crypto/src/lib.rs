@@ -1,12 +1,13 @@
 //! Cairn's cryptography, built only from well-kept crates (age, ed25519-dalek, chacha20poly1305).
 //!
 //! This crate holds a device's keys, locks them in a passphrase-encrypted key file (age scrypt),
-//! seals case changes (once, under a team key, then an Ed25519 signature over the header and
-//! the ciphertext), grants team keys to devices through age and encrypts the vault's local records with a per-vault key.
+//! seals case changes and attachment chunks (once, under a team key, then an Ed25519 signature
+//! over the header and the ciphertext), grants team keys to devices through age and encrypts the vault's local records with a per-vault key.
 //! It never does I/O, never invents a primitive, and never lets a secret be printed: secret
 //! material lives in types that zeroize on drop and have no `Debug` showing their bytes.
 #![forbid(unsafe_code)]
 
+mod blob;
 mod error;
 mod keyfile;
 mod keys;
@@ -14,6 +15,7 @@ mod local;
 mod sealed;
 mod team;
 
+pub use blob::{chunk_count, chunk_len, BlobId, SealedChunk, CHUNK_SIZE, MAX_SEALED_CHUNK};
 pub use error::CryptoError;
 pub use keyfile::{lock_keys, unlock_keys, KeyFileCost};
 pub use keys::{device_tag, verify_signature, DeviceId, DeviceKeys, PublicKeys};

@@ -1,15 +1,21 @@
-//! Frozen formats: a key file written by version 1 and a sealed change written by version 2
-//! must open forever. If this fails after a refactor, the refactor broke existing vaults or
-//! the wire format. The key file format did not change in version 2; `v2.sealed` was written
-//! by `bless` (run with `--ignored`) with the key file's keys and the team key below.
+//! Frozen formats: a key file written by version 1, a sealed change written by version 2 and
+//! a sealed chunk written by version 1 must open forever. If this fails after a refactor, the
+//! refactor broke existing vaults or the wire format. The key file format did not change in
+//! version 2; `v2.sealed` was written by `bless` and `v1.chunk` by `bless_chunk` (run with
+//! `--ignored`) with the key file's keys and the team key below.
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
 use cairn_crypto::{
-    unlock_keys, CryptoError, DeviceKeys, Keyring, SealedChange, SealedKind, SecretString, TeamKey,
+    unlock_keys, BlobId, CryptoError, DeviceKeys, Keyring, SealedChange, SealedChunk, SealedKind,
+    SecretString, TeamKey,
 };
 
 const KEYFILE: &[u8] = include_bytes!("golden/v1.keyfile");
 const SEALED: &[u8] = include_bytes!("golden/v2.sealed");
+const CHUNK: &[u8] = include_bytes!("golden/v1.chunk");
+/// The golden chunk: the last of three chunks of a blob of 2 * 16 KiB + 5 bytes.
+const CHUNK_SIZE_OF_BLOB: u64 = 2 * 16 * 1024 + 5;
+const CHUNK_PLAINTEXT: &[u8] = b"chunk";
 /// Team T03's key at epoch 2.
 const TEAM_KEY: &str = "5c0ffee15bad5eed0ddba11c0ffeec0ded15ea5edfacade0beefcafe12345678";
 const PLAINTEXT: &[u8] = b"golden plaintext";
@@ -63,8 +69,67 @@ fn v1_key_file_and_v2_sealed_change_still_open() {
     ));
 }
 
-/// Writes `v2.sealed`: `cargo test -p cairn-crypto --test golden -- --ignored`. Sealing is
-/// randomized: run it only to create a new format version.
+#[test]
+fn v1_sealed_chunk_still_opens() {
+    let keys = keys();
+    let chunk = SealedChunk::from_bytes(CHUNK).unwrap();
+    assert_eq!(&CHUNK[..4], b"CBK1");
+    assert_eq!(chunk.blob, BlobId([0xb1; 16]));
+    assert_eq!(chunk.case_id, [0xab; 16]);
+    assert_eq!(chunk.author, keys.id());
+    assert_eq!(
+        (chunk.index, chunk.count, chunk.size),
+        (2, 3, CHUNK_SIZE_OF_BLOB)
+    );
+    assert_eq!((chunk.team.as_str(), chunk.epoch), ("T03", 2));
+    assert_eq!(
+        chunk.to_bytes(),
+        CHUNK,
+        "re-encoding must be byte-identical"
+    );
+    // 92 header bytes (with "T03"), 4 length bytes, the seal, the signature.
+    assert_eq!(CHUNK.len(), 92 + 4 + 112 + CHUNK_PLAINTEXT.len() + 64);
+    chunk.verify().unwrap();
+    assert_eq!(
+        chunk.open(&ring(team_key("T03", 2))).unwrap(),
+        CHUNK_PLAINTEXT
+    );
+    for other in [team_key("T03", 1), team_key("T04", 2)] {
+        assert!(matches!(
+            chunk.open(&ring(other)),
+            Err(CryptoError::ChunkUnreadable { .. })
+        ));
+    }
+    // A sealed change is not a chunk, nor the other way round.
+    assert!(SealedChunk::from_bytes(SEALED).is_err());
+    assert!(SealedChange::from_bytes(CHUNK).is_err());
+}
+
+/// Writes `v1.chunk`: `cargo test -p cairn-crypto --test golden -- --ignored bless_chunk`.
+/// Sealing is randomized: run it only to create a new format version.
+#[test]
+#[ignore = "writes the golden file; run only to create a new format version"]
+fn bless_chunk() {
+    let chunk = SealedChunk::seal(
+        &keys(),
+        &team_key("T03", 2),
+        [0xab; 16],
+        BlobId([0xb1; 16]),
+        2,
+        3,
+        CHUNK_SIZE_OF_BLOB,
+        CHUNK_PLAINTEXT,
+    )
+    .unwrap();
+    std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v1.chunk"),
+        chunk.to_bytes(),
+    )
+    .unwrap();
+}
+
+/// Writes `v2.sealed`: `cargo test -p cairn-crypto --test golden -- --ignored --exact bless`.
+/// Sealing is randomized: run it only to create a new format version.
 #[test]
 #[ignore = "writes the golden file; run only to create a new format version"]
 fn bless() {
