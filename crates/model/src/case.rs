@@ -5,7 +5,8 @@
 //! conflicts the struct cannot hold. Where a scalar is in conflict, the field holds
 //! Automerge's deterministic winner; see [`crate::CaseDoc::conflicts`] for all of them.
 //! The choice fields other than `kind` and `status` hold their lowercase names as strings;
-//! [`crate::fields`] lists what each accepts.
+//! [`crate::fields`] lists what each accepts. Attachments are read apart, with
+//! [`crate::CaseDoc::attachments`]: their list may be held twice.
 
 use autosurgeon::{Hydrate, Text};
 use uuid::Uuid;

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use crate::edit::{apply, object, Stamp};
 use crate::fields::groups;
-use crate::judge::{creator, judge, screen, Scope};
-use crate::{fields, Case, Edit, FieldType, Kind, ModelError, Reference, Status};
+use crate::judge::{creator, judge, screen, Scope, ATTACHMENTS};
+use crate::{fields, Attachment, Case, Edit, FieldType, Kind, ModelError, Reference, Status};
 
 /// The schema version this crate writes and reads.
 pub const SCHEMA: u64 = 1;
@@ -251,6 +251,30 @@ impl CaseDoc {
             });
         }
         self.change_bytes(hash).map(Some)
+    }
+
+    /// Every attachment the case lists, in an order every replica shares. Two devices that
+    /// attached the first files concurrently each made a list; both are read.
+    pub fn attachments(&self) -> Result<Vec<Attachment>, ModelError> {
+        let mut out = Vec::new();
+        let lists = self
+            .doc
+            .get_all(ROOT, ATTACHMENTS)
+            .map_err(ModelError::corrupt)?;
+        for (value, list) in lists {
+            if !matches!(value, automerge::Value::Object(ObjType::List)) {
+                return Err(ModelError::Corrupt(format!(
+                    "`{ATTACHMENTS}` is not a list"
+                )));
+            }
+            for index in 0..self.doc.length(&list) {
+                out.push(
+                    autosurgeon::hydrate_prop(&self.doc, &list, index)
+                        .map_err(ModelError::corrupt)?,
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// The case as typed Rust values (winning values where scalars conflict).

@@ -9,7 +9,10 @@ use automerge::transaction::{Transactable, Transaction};
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
 
 use crate::fields::{CONSENTS, OFFICE_STATUSES, REVIEW_STATES, STATUSES};
-use crate::{field, CustodyEvent, FieldSpec, ModelError, Note, Review, Source, Verification};
+use crate::records::attachment_problem;
+use crate::{
+    field, Attachment, CustodyEvent, FieldSpec, ModelError, Note, Review, Source, Verification,
+};
 use crate::{FieldType, Value};
 
 /// One change to a case. Values are raw strings as typed; they are validated when applied.
@@ -64,6 +67,9 @@ pub enum Edit {
         /// What the reviewer says.
         comment: Option<String>,
     },
+    /// Lists an attached file (its `at` and `author` are the edit's own stamp). The file's
+    /// chunks are stored by the vault; this records what was taken at capture.
+    Attach(Box<Attachment>),
 }
 
 impl Edit {
@@ -119,6 +125,27 @@ impl Edit {
                 state: choice("review.state", state, REVIEW_STATES)?,
                 comment: optional(comment),
             }),
+            Edit::Attach(file) => {
+                let problem =
+                    attachment_problem(&file.blob, &file.sha256, file.chunks, file.lat, file.lon);
+                if let Some(problem) = problem {
+                    return Err(ModelError::invalid(
+                        "attachment",
+                        &file.name,
+                        format!("an attachment, not one {problem}"),
+                    ));
+                }
+                Checked::Attach(Box::new(Attachment {
+                    at,
+                    author,
+                    name: required("attachment.name", &file.name)?,
+                    media_type: required("attachment.media_type", &file.media_type)?,
+                    team: required("attachment.team", &file.team)?,
+                    caption: optional(&file.caption),
+                    exif_time: optional(&file.exif_time),
+                    ..(**file).clone()
+                }))
+            }
             Edit::Note { text } => Checked::Note(Note {
                 at,
                 author,
@@ -162,6 +189,7 @@ enum Checked {
     Source(Source),
     Verify(Verification),
     Review(Review),
+    Attach(Box<Attachment>),
 }
 
 /// One of `allowed`, given in any letter case.
@@ -233,6 +261,10 @@ pub(crate) fn apply(
         Checked::Review(review) => {
             append(tx, "reviews", review)?;
             "review"
+        }
+        Checked::Attach(file) => {
+            append(tx, "attachments", *file)?;
+            "attachment"
         }
     };
     Ok(Some(key.to_string()))

@@ -107,6 +107,7 @@ fn not_settable_reason(key: &str) -> &'static str {
     match key {
         "verifications" => "it is written by `cairn case verify`.",
         "reviews" => "it is written by `cairn office review`.",
+        "attachments" => "it is written by `cairn case attach`.",
         "notes" | "custody" | "sources" => {
             "it is an append-only list, so add an entry to it instead."
         }

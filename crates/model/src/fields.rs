@@ -226,6 +226,7 @@ pub(crate) const NOT_SETTABLE: &[&str] = &[
     "notes",
     "custody",
     "sources",
+    "attachments",
     "verifications",
     "reviews",
 ];

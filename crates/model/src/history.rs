@@ -129,14 +129,9 @@ fn labels(doc: &Automerge) -> HashMap<(u64, ActorId), Label> {
             add(id, Label::Field(spec.key));
         }
     }
-    for (list, entry) in [
-        ("notes", "note"),
-        ("custody", "custody"),
-        ("sources", "source"),
-        ("verifications", "verification"),
-        ("reviews", "review"),
-    ] {
-        if let Ok(Some((_, id))) = doc.get(ROOT, list) {
+    for (list, entry) in LIST_ENTRIES {
+        // Every value: attachments may be held in two lists (see `CaseDoc::attachments`).
+        for (_, id) in doc.get_all(ROOT, list).unwrap_or_default() {
             for item in doc.list_range(&id, ..) {
                 add(item.id(), Label::Field(entry));
             }
@@ -145,6 +140,16 @@ fn labels(doc: &Automerge) -> HashMap<(u64, ActorId), Label> {
     }
     out
 }
+
+/// Each append-only list at the root, and what a history calls an entry of it.
+const LIST_ENTRIES: [(&str, &str); 6] = [
+    ("notes", "note"),
+    ("custody", "custody"),
+    ("sources", "source"),
+    ("attachments", "attachment"),
+    ("verifications", "verification"),
+    ("reviews", "review"),
+];
 
 /// How a history names an object.
 enum Label {
@@ -176,7 +181,12 @@ fn touched(
             continue;
         }
         let name = match (&op.obj, &op.key) {
-            (legacy::ObjectId::Root, legacy::Key::Map(key)) => key.to_string(),
+            // Making a list (the first entry of a list made after the case) is adding to it.
+            (legacy::ObjectId::Root, legacy::Key::Map(key)) => LIST_ENTRIES
+                .iter()
+                .find(|(list, _)| list == key)
+                .map_or(key.as_str(), |(_, entry)| entry)
+                .to_string(),
             (legacy::ObjectId::Id(legacy::OpId(counter, actor)), key) => {
                 match (labels.get(&(*counter, actor.clone())), key) {
                     (Some(Label::Group(group)), legacy::Key::Map(leaf)) => {

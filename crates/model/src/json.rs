@@ -3,7 +3,8 @@
 //! Keys nest as the field keys do (`incident.cause` is `{"incident": {"cause": ...}}`).
 //! Unset fields, empty text and empty groups are omitted; lists are always present. Where a
 //! scalar is in conflict the winning value is shown, the same on every device. The office's
-//! lists (verifications, reviews) appear once the office has written to them.
+//! lists (verifications, reviews) appear once the office has written to them, attachments
+//! once there is one.
 
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
 use serde_json::{Map, Value as Json};
@@ -46,12 +47,14 @@ impl CaseDoc {
         for (key, value) in lists {
             root.insert(key.into(), value.map_err(ModelError::corrupt)?);
         }
-        // The office's lists appear once it has written to them.
-        let office = [
+        // The office's lists appear once it has written to them, attachments once there is one
+        // (which keeps the JSON of a case made before them as it was).
+        let once_used = [
             ("verifications", serde_json::to_value(&case.verifications)),
             ("reviews", serde_json::to_value(&case.reviews)),
+            ("attachments", serde_json::to_value(self.attachments()?)),
         ];
-        for (key, value) in office {
+        for (key, value) in once_used {
             match value.map_err(ModelError::corrupt)? {
                 Json::Array(a) if a.is_empty() => {}
                 value => {

@@ -16,6 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::fields::{groups, CONSENTS, OFFICE_STATUSES, REVIEW_STATES, STATUSES};
+use crate::records::attachment_problem;
 use crate::{fields, FieldType, ModelError, Reference, Value};
 
 /// The largest Automerge change accepted from another device, in bytes. A field edit is a few
@@ -33,7 +34,7 @@ pub(crate) const HEADER: [&str; 5] = ["schema", "id", "reference", "created_at",
 
 /// The append-only lists and the keys each of their entries may hold (the first ones
 /// required).
-const LISTS: [(&str, &[&str], usize); 5] = [
+const LISTS: [(&str, &[&str], usize); 6] = [
     ("notes", &["at", "author", "text"], 3),
     (
         "custody",
@@ -47,7 +48,37 @@ const LISTS: [(&str, &[&str], usize); 5] = [
     ),
     ("verifications", &["at", "author", "status", "basis"], 3),
     ("reviews", &["at", "author", "state", "comment"], 3),
+    (
+        "attachments",
+        &[
+            "at",
+            "author",
+            "blob",
+            "sha256",
+            "name",
+            "media_type",
+            "size",
+            "chunks",
+            "team",
+            "caption",
+            "exif_time",
+            "lat",
+            "lon",
+        ],
+        9,
+    ),
 ];
+
+/// Keys of list entries that hold numbers, not text: whole numbers, then decimal ones.
+const WHOLE_KEYS: [&str; 2] = ["size", "chunks"];
+const DECIMAL_KEYS: [&str; 2] = ["lat", "lon"];
+
+/// The list of attachments. It is not made with the case (the creation change is frozen:
+/// cases made before attachments existed must rebuild to the same heads), but by the first
+/// attach, on any device. Two devices attaching first concurrently make two lists, kept side
+/// by side as conflicting values of the key and read together ([`crate::CaseDoc::attachments`]):
+/// what is refused is a change that replaces or removes a list that was there.
+pub(crate) const ATTACHMENTS: &str = "attachments";
 
 /// Lists only the office writes. They are made by the office's first entry, not with the
 /// case: one writer, so never two of them made concurrently.
@@ -382,9 +413,9 @@ pub(crate) fn judge(
     Ok(())
 }
 
-/// Whether `id` is an operation or object made by the office.
-fn by_office(id: &ObjId, office: Option<&ActorId>) -> bool {
-    matches!((id, office), (ObjId::Id(_, actor, _), Some(office)) if actor == office)
+/// Whether `id` is an operation or object made by `writer` (the office, mostly).
+fn written_by(id: &ObjId, writer: Option<&ActorId>) -> bool {
+    matches!((id, writer), (ObjId::Id(_, actor, _), Some(writer)) if actor == writer)
 }
 
 /// A confirmed or rejected status is the office's word, and a status the office set is
@@ -400,7 +431,7 @@ fn office_status(
             continue; // `values` refuses it.
         };
         if let ScalarValue::Str(status) = scalar.as_ref() {
-            if OFFICE_STATUSES.contains(&status.as_str()) && !by_office(&id, office) {
+            if OFFICE_STATUSES.contains(&status.as_str()) && !written_by(&id, office) {
                 return Err(refuse(format!(
                     "it makes the case {status}, which only the office does"
                 )));
@@ -587,8 +618,9 @@ fn objects<'g>(
         ));
     }
     if scope.touches(&ROOT) {
-        // The office's lists are checked with their entries, in `lists`.
-        for (list, _, _) in LISTS.iter().filter(|(l, _, _)| !OFFICE_LISTS.contains(l)) {
+        // The office's lists and attachments are checked with their entries, in `lists`.
+        let with_case = |l: &str| !OFFICE_LISTS.contains(&l) && l != ATTACHMENTS;
+        for (list, _, _) in LISTS.iter().filter(|(l, _, _)| with_case(l)) {
             same_object(before, after, &ROOT, list, ObjType::List)?;
         }
     }
@@ -710,7 +742,8 @@ fn values(after: &Automerge, groups: &[(&str, ObjId)], scope: &Scope) -> Result<
 }
 
 /// Entries are only ever added: every entry there before is still there, in the same order,
-/// with the same content; every entry is a map of known keys, one text value each.
+/// with the same content; every entry is a map of known keys, one value each (text, or a
+/// number for an attachment's size, chunks and position).
 fn lists(
     before: Option<&Automerge>,
     after: &Automerge,
@@ -719,58 +752,106 @@ fn lists(
 ) -> Result<(), ModelError> {
     for (list, keys, required) in LISTS {
         let office_only = OFFICE_LISTS.contains(&list);
-        let obj = if office_only {
-            let Some(obj) = office_list(before, after, scope, list, office)? else {
-                continue;
-            };
-            obj
+        let objs = if office_only {
+            office_list(before, after, scope, list, office)?
+                .into_iter()
+                .collect()
+        } else if list == ATTACHMENTS {
+            attachment_lists(before, after, scope)?
         } else {
-            single_object(after, &ROOT, list, ObjType::List)?
+            vec![single_object(after, &ROOT, list, ObjType::List)?]
         };
-        let old: Vec<ObjId> = match before {
-            // Entries are added and removed by operations on the list itself.
-            Some(before) if scope.touches(&obj) => {
-                before.list_range(&obj, ..).map(|item| item.id()).collect()
-            }
-            Some(_) => Vec::new(),
-            None => Vec::new(),
-        };
-        let mut rest = old.iter().peekable();
-        for item in after.list_range(&obj, ..) {
-            let id = item.id();
-            let is_old = if before.is_some() && !scope.touches(&obj) {
-                true // No entry added or removed: every entry here was here before.
-            } else if rest.peek() == Some(&&id) {
-                rest.next();
-                true
-            } else {
-                false
-            };
-            if is_old {
-                // An entry changes only through operations on it.
-                if scope.touches(&id) && !scope.everything {
-                    return Err(refuse(format!("it rewrites an entry of {list}")));
-                }
-                continue;
-            }
-            let automerge::ValueRef::Object(ObjType::Map) = item.value else {
-                return Err(refuse(format!(
-                    "it puts something other than an entry in {list}"
-                )));
-            };
-            if office_only && !by_office(&id, office) {
-                return Err(refuse(format!(
-                    "it adds to {list}, which only the office does"
-                )));
-            }
-            entry(after, &id, list, keys, required)?;
-        }
-        // Subsequence: concurrent appends may land between old entries, nothing may go.
-        if rest.next().is_some() {
-            return Err(refuse(format!("it deletes or moves an entry of {list}")));
+        for obj in objs {
+            appended(before, after, scope, office, &obj, (list, keys, required))?;
         }
     }
     Ok(())
+}
+
+/// The entries of the list `obj` (one of `list`'s) were only added to, and each new entry is
+/// one `list` holds.
+fn appended(
+    before: Option<&Automerge>,
+    after: &Automerge,
+    scope: &Scope,
+    office: Option<&ActorId>,
+    obj: &ObjId,
+    (list, keys, required): (&str, &[&str], usize),
+) -> Result<(), ModelError> {
+    let office_only = OFFICE_LISTS.contains(&list);
+    let old: Vec<ObjId> = match before {
+        // Entries are added and removed by operations on the list itself.
+        Some(before) if scope.touches(obj) => {
+            before.list_range(obj, ..).map(|item| item.id()).collect()
+        }
+        Some(_) => Vec::new(),
+        None => Vec::new(),
+    };
+    let mut rest = old.iter().peekable();
+    for item in after.list_range(obj, ..) {
+        let id = item.id();
+        let is_old = if before.is_some() && !scope.touches(obj) {
+            true // No entry added or removed: every entry here was here before.
+        } else if rest.peek() == Some(&&id) {
+            rest.next();
+            true
+        } else {
+            false
+        };
+        if is_old {
+            // An entry changes only through operations on it.
+            if scope.touches(&id) && !scope.everything {
+                return Err(refuse(format!("it rewrites an entry of {list}")));
+            }
+            continue;
+        }
+        let automerge::ValueRef::Object(ObjType::Map) = item.value else {
+            return Err(refuse(format!(
+                "it puts something other than an entry in {list}"
+            )));
+        };
+        if office_only && !written_by(&id, office) {
+            return Err(refuse(format!(
+                "it adds to {list}, which only the office does"
+            )));
+        }
+        entry(after, &id, list, keys, required)?;
+    }
+    // Subsequence: concurrent appends may land between old entries, nothing may go.
+    if rest.next().is_some() {
+        return Err(refuse(format!("it deletes or moves an entry of {list}")));
+    }
+    Ok(())
+}
+
+/// The attachment lists (see [`ATTACHMENTS`]): each a list, and every one there before still
+/// there.
+fn attachment_lists(
+    before: Option<&Automerge>,
+    after: &Automerge,
+    scope: &Scope,
+) -> Result<Vec<ObjId>, ModelError> {
+    let lists = |doc: &Automerge| -> Result<Vec<ObjId>, ModelError> {
+        let all = doc
+            .get_all(ROOT, ATTACHMENTS)
+            .map_err(ModelError::corrupt)?;
+        all.into_iter()
+            .map(|(value, id)| match value {
+                automerge::Value::Object(ObjType::List) => Ok(id),
+                _ => Err(refuse(format!(
+                    "it replaces `{ATTACHMENTS}` with something else"
+                ))),
+            })
+            .collect()
+    };
+    let now = lists(after)?;
+    // Replaced or removed only by an operation on the root.
+    if let Some(before) = before.filter(|_| scope.touches(&ROOT)) {
+        if lists(before)?.iter().any(|was| !now.contains(was)) {
+            return Err(refuse(format!("it replaces the case's `{ATTACHMENTS}`")));
+        }
+    }
+    Ok(now)
 }
 
 /// The office's list `list`, if the case has one yet: made by the office, and never replaced.
@@ -800,7 +881,7 @@ fn office_list(
             Some(was) if was != now => {
                 return Err(refuse(format!("it replaces the case's `{list}`")))
             }
-            None if !by_office(&now, office) => {
+            None if !written_by(&now, office) => {
                 return Err(refuse(format!(
                     "it makes {list}, which only the office does"
                 )))
@@ -827,6 +908,15 @@ fn entry(
         // An optional key left empty is written as null.
         let value = match single_scalar(doc, entry, &key)? {
             ScalarValue::Null if !keys[..required].contains(&key.as_str()) => continue,
+            ScalarValue::Uint(n) if WHOLE_KEYS.contains(&key.as_str()) => n.to_string(),
+            ScalarValue::F64(f) if DECIMAL_KEYS.contains(&key.as_str()) && f.is_finite() => {
+                f.to_string()
+            }
+            _ if WHOLE_KEYS.contains(&key.as_str()) || DECIMAL_KEYS.contains(&key.as_str()) => {
+                return Err(refuse(format!(
+                    "it sets `{key}` in an entry of {list} to something other than a number"
+                )))
+            }
             other => as_str(&other, &key)?.to_string(),
         };
         if key == "at" && OffsetDateTime::parse(&value, &Rfc3339).is_err() {
@@ -873,6 +963,20 @@ fn entry(
         "reviews" if !value("state").is_some_and(|s| REVIEW_STATES.contains(&s)) => Err(refuse(
             "it records a review whose state is not received, has_issues or approved",
         )),
+        ATTACHMENTS => {
+            let number = |key: &str| value(key).and_then(|v| v.parse::<f64>().ok());
+            let problem = attachment_problem(
+                value("blob").unwrap_or_default(),
+                value("sha256").unwrap_or_default(),
+                value("chunks").and_then(|c| c.parse().ok()).unwrap_or(0),
+                number("lat"),
+                number("lon"),
+            );
+            match problem {
+                Some(problem) => Err(refuse(format!("it lists an attachment {problem}"))),
+                None => Ok(()),
+            }
+        }
         _ => Ok(()),
     }
 }

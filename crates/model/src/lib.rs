@@ -42,6 +42,6 @@ pub use fields::{
 pub use history::HistoryEntry;
 pub use judge::{own_change_ops, screen_change, Screened, MAX_CHANGE_BYTES, MAX_CHANGE_OPS};
 pub use overview::Overview;
-pub use records::{CustodyEvent, Note, Review, Source, Verification};
+pub use records::{Attachment, CustodyEvent, Note, Review, Source, Verification};
 pub use reference::{validate_device_tag, validate_place, validate_team, Reference};
 pub use value::{FieldType, Value, MAX_TEXT_CHARS};

@@ -1,4 +1,4 @@
-//! Entries of the append-only lists: notes, custody events and sources.
+//! Entries of the append-only lists: notes, custody events, sources and attachments.
 //!
 //! An entry is inserted once at the end of its list and never edited, so a concurrent append
 //! on another device keeps both entries, and what was recorded stays recorded.
@@ -92,4 +92,78 @@ pub struct Review {
     #[autosurgeon(missing = "Default::default")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+}
+
+/// A file attached to the case (`attachments`): what was recorded of it at capture. The
+/// file itself travels apart, as sealed chunks of the blob `blob`; its SHA-256 here is what
+/// every copy is checked against, so the hash taken at capture is the one the office opens.
+#[derive(Debug, Clone, PartialEq, Hydrate, Reconcile, Serialize)]
+pub struct Attachment {
+    /// When it was attached (RFC 3339): the capture time on this device.
+    pub at: String,
+    /// The device that attached it.
+    pub author: String,
+    /// The blob's random id, 32 hex digits (never derived from the content).
+    pub blob: String,
+    /// SHA-256 of the plaintext, 64 hex digits, taken at capture.
+    pub sha256: String,
+    /// The file's name (without its directory).
+    pub name: String,
+    /// The media type detected from the content (`image/jpeg`...), or
+    /// `application/octet-stream`.
+    pub media_type: String,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// How many sealed chunks the blob has.
+    pub chunks: u64,
+    /// The team whose key seals the chunks.
+    pub team: String,
+    /// A caption, if given.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// When the photo was taken, from its EXIF data (camera local time, no zone), if present.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exif_time: Option<String>,
+    /// Latitude from the photo's EXIF GPS data, decimal degrees, if present.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    /// Longitude from the photo's EXIF GPS data, decimal degrees, if present.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+}
+
+/// What is wrong with an attachment's facts, if anything: the edit and the judge of received
+/// changes ask the same question.
+pub(crate) fn attachment_problem(
+    blob: &str,
+    sha256: &str,
+    chunks: u64,
+    lat: Option<f64>,
+    lon: Option<f64>,
+) -> Option<String> {
+    let hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    if !hex(blob, 32) {
+        return Some(format!("whose blob id `{blob}` is not 32 hex digits"));
+    }
+    if !hex(sha256, 64) {
+        return Some(format!("whose SHA-256 `{sha256}` is not 64 hex digits"));
+    }
+    if chunks == 0 || chunks > u64::from(u32::MAX) {
+        return Some(format!("of {chunks} chunks"));
+    }
+    match (lat, lon) {
+        (None, None) => None,
+        (Some(lat), Some(lon))
+            if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
+        {
+            None
+        }
+        _ => Some("whose position is not a latitude and longitude".to_string()),
+    }
 }

@@ -139,6 +139,19 @@ impl Vault {
         now: OffsetDateTime,
     ) -> Result<Option<u64>, VaultError> {
         let edits = self.as_allowed(edits)?;
+        self.in_case(case, now, |_| Ok((edits, ())))
+            .map(|(seq, ())| seq)
+    }
+
+    /// One transaction on one case: `prepare` sees the case and what seals for it, may write
+    /// (attachment chunks, flags) and returns the edits to make. Everything is committed
+    /// together if the edits change the case, and rolled back if they change nothing.
+    pub(crate) fn in_case<T>(
+        &mut self,
+        case: &str,
+        now: OffsetDateTime,
+        prepare: impl FnOnce(&CaseTx<'_>) -> Result<(Vec<Edit>, T), VaultError>,
+    ) -> Result<(Option<u64>, T), VaultError> {
         let office = self.office_id()?;
         let path = self.home.database();
         let actor = self.keys.id();
@@ -165,13 +178,22 @@ impl Vault {
         };
         let key = crate::keyring::sealing_key(&tx, cipher, keyring, settings, &team, &path)?;
         let mut doc = load(&tx, cipher, &summary.id, &actor.0, office.as_ref(), &path)?;
+        let (edits, value) = prepare(&CaseTx {
+            tx: &tx,
+            keys,
+            key: &key,
+            doc: &doc,
+            summary: &summary,
+            path: &path,
+        })?;
+        // Dropping the transaction rolls back whatever `prepare` wrote.
         let Some(change) = doc.edit(&edits, &actor.short(), now)? else {
-            return Ok(None);
+            return Ok((None, value));
         };
         let seq = append_own(&tx, keys, &key, summary.id, &change, &path)?;
         write_case(&tx, cipher, summary.id, &mut doc, now, &path)?;
         tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
-        Ok(Some(seq))
+        Ok((Some(seq), value))
     }
 
     /// Loads a case by reference (any letter case) or id.
@@ -268,6 +290,17 @@ impl Vault {
         let path = self.home.database();
         last_own_seq(&self.conn, &self.keys.id().0, &path)
     }
+}
+
+/// What [`Vault::in_case`] hands its `prepare` step: the open transaction, the case as it is,
+/// and the key and device that seal its next change.
+pub(crate) struct CaseTx<'t> {
+    pub tx: &'t Transaction<'t>,
+    pub keys: &'t cairn_crypto::DeviceKeys,
+    pub key: &'t cairn_crypto::TeamKey,
+    pub doc: &'t CaseDoc,
+    pub summary: &'t CaseSummary,
+    pub path: &'t std::path::Path,
 }
 
 /// Takes the write lock up front, so two cairn processes never interleave a read and a write.
@@ -378,7 +411,7 @@ pub(crate) fn write_case(
         params![id.as_bytes().as_slice(), snapshot, summary],
     )
     .map_err(|e| VaultError::sqlite(path, e))?;
-    Ok(())
+    crate::blobs::register(tx, id, doc, path)
 }
 
 fn summaries(
@@ -412,7 +445,7 @@ fn summaries(
     Ok(out)
 }
 
-fn find(
+pub(crate) fn find(
     conn: &rusqlite::Connection,
     cipher: &cairn_crypto::LocalCipher,
     case: &str,

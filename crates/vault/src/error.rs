@@ -59,6 +59,61 @@ pub enum VaultError {
     /// A field device tried what only the office does.
     #[error("only the office {0}; a field device may propose `under_investigation` with `cairn case verify REF --status under_investigation`")]
     OfficeOnly(&'static str),
+    /// A file over the attachment size limit.
+    #[error("{name} is {size} bytes, over the attachment limit of {limit} bytes; nothing was attached. Attach a smaller file (split a recording, export a photo at a lower resolution) or raise the limit")]
+    AttachmentTooLarge {
+        /// The file's name.
+        name: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A file changed size while it was being attached.
+    #[error("{0} changed while it was being read; nothing was attached. Attach it again once nothing writes to it")]
+    FileChanged(PathBuf),
+    /// An attachment's bytes are not (yet) on this device.
+    #[error("the bytes of attachment {name} (SHA-256 {sha256}) are not on this device yet; it is now asked for, and the next sync fetches it")]
+    AttachmentNotHere {
+        /// Its name.
+        name: String,
+        /// Its SHA-256.
+        sha256: String,
+    },
+    /// An attachment's bytes do not check: a damaged or forged chunk, or a wrong hash.
+    #[error("attachment {name} of case {case} (SHA-256 {sha256}) is damaged: {why}; nothing was written. A copy fetched from the server replaces damaged chunks")]
+    AttachmentMismatch {
+        /// Its name.
+        name: String,
+        /// Its SHA-256 as recorded at capture.
+        sha256: String,
+        /// The case's reference.
+        case: String,
+        /// What did not check.
+        why: String,
+    },
+    /// A fetched chunk that does not fit any attachment listed here.
+    #[error("chunk {index} of attachment blob {blob} is refused: {why}")]
+    ChunkRefused {
+        /// The blob (hex).
+        blob: String,
+        /// The chunk's index.
+        index: u32,
+        /// Why.
+        why: String,
+    },
+    /// No attachment with this hash (or hash prefix).
+    #[error("no attachment {0}; list them with their SHA-256 to pick one (8 hex digits or more)")]
+    UnknownAttachment(String),
+    /// A hash prefix that names several attachments.
+    #[error("more than one attachment's SHA-256 starts with {0}; give more of it")]
+    AmbiguousAttachment(String),
+    /// Dropping an attachment that is not waiting to be sent from here.
+    #[error("attachment {name} is not waiting in this device's outbox (it was made elsewhere or is already delivered); nothing was dropped")]
+    NotInOutbox {
+        /// Its name.
+        name: String,
+    },
     /// The disk is full.
     #[error("the disk is full; nothing was written. Free some space and run the command again")]
     DiskFull,

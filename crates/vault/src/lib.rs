@@ -2,7 +2,8 @@
 //!
 //! The vault keeps an append-only log of sealed changes (this device's numbered 1, 2, 3...
 //! without gaps, and later those received from others), an encrypted snapshot and summary of
-//! every case for fast loading, and encrypted settings. Every command is one SQLite
+//! every case for fast loading, attachments as the sealed chunks they travel as, and
+//! encrypted settings. Every command is one SQLite
 //! transaction in WAL mode with `synchronous=FULL`, so once a call returns, its change survives
 //! a crash or a power cut.
 //!
@@ -10,6 +11,7 @@
 //! the key file): everything but opaque routing ids and counters is ciphertext.
 #![forbid(unsafe_code)]
 
+mod blobs;
 mod cases;
 mod check;
 mod error;
@@ -21,6 +23,7 @@ mod settings;
 mod store;
 mod sync;
 
+pub use blobs::{Attached, AttachmentState, NewAttachment, OutboxBlob, WantedBlob};
 pub use cases::{CaseSummary, Created};
 pub use check::CheckReport;
 pub use error::VaultError;

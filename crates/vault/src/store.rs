@@ -67,6 +67,7 @@ pub(crate) fn create(path: &Path) -> Result<Connection, VaultError> {
     let conn = Connection::open(path).map_err(sql)?;
     configure(&conn, path)?;
     conn.execute_batch(SCHEMA).map_err(sql)?;
+    conn.execute_batch(crate::blobs::SCHEMA).map_err(sql)?;
     conn.execute(
         "INSERT INTO meta (key, version, value) VALUES ('format', 0, ?1)",
         params![FORMAT.to_be_bytes().to_vec()],
@@ -98,7 +99,11 @@ pub(crate) fn open(path: &Path) -> Result<Connection, VaultError> {
         .try_into()
         .map_err(|_| corrupt("bad format marker"))?;
     match i64::from_be_bytes(format) {
-        FORMAT => Ok(conn),
+        // Attachments came within format 2: their tables are added to a vault made before.
+        FORMAT => {
+            conn.execute_batch(crate::blobs::SCHEMA).map_err(sql)?;
+            Ok(conn)
+        }
         n if n > FORMAT => Err(corrupt(&format!(
             "format {n} was written by a newer cairn; upgrade cairn"
         ))),

@@ -115,10 +115,10 @@ impl Vault {
         Ok(())
     }
 
-    /// Seals again under the team's key this device's changes recorded before it joined
-    /// (under its draft key, epoch 0, which nobody else holds). Done in one transaction
-    /// before the first push; changes sealed under a team key are left alone. Returns how
-    /// many were sealed again (0 while the vault holds no key of its team).
+    /// Seals again under the team's key this device's changes and attachment chunks recorded
+    /// before it joined (under its draft key, epoch 0, which nobody else holds). Done in one
+    /// transaction before the first push; changes sealed under a team key are left alone. Returns how
+    /// many changes were sealed again (0 while the vault holds no key of its team).
     pub fn reseal_unsent(&mut self) -> Result<u64, VaultError> {
         let path = self.home.database();
         let me = self.keys.id();
@@ -147,6 +147,8 @@ impl Vault {
             rows.collect::<Result<_, _>>()
                 .map_err(|e| VaultError::sqlite(&path, e))?
         };
+        // Attachments recorded before the join, likewise.
+        crate::blobs::reseal_drafts(&tx, keys, keyring, &key, &path)?;
         let mut count = 0;
         for (seq, bytes) in &rows {
             let old = SealedChange::from_bytes(bytes)?;
