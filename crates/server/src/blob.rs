@@ -190,8 +190,6 @@ struct Receiving {
     state: Arc<AppState>,
     blob: BlobId,
     device: DeviceId,
-    /// The blob as stored (or as its first chunk of this upload makes it).
-    known: Option<BlobInfo>,
     pending: Vec<NewChunk>,
     pending_bytes: usize,
     stored: u32,
@@ -245,6 +243,7 @@ impl Receiving {
     /// Checks one frame and queues it for storing.
     async fn take(&mut self, frame: Vec<u8>, roster: &Roster) -> Result<(), ApiError> {
         let chunk = check(&frame, &self.blob, &self.device, roster)?;
+        // Whether it agrees with the blob's other chunks is the storage's judgement.
         let info = BlobInfo {
             author: chunk.author,
             case_id: chunk.case_id,
@@ -252,16 +251,6 @@ impl Receiving {
             count: chunk.count,
             size: chunk.size,
         };
-        match &self.known {
-            Some(known) if *known != info => {
-                return Err(refused(
-                    chunk.index,
-                    "its case, team, count or size differ from the blob's other chunks",
-                ))
-            }
-            Some(_) => {}
-            None => self.known = Some(info.clone()),
-        }
         self.pending_bytes += frame.len();
         self.pending.push(NewChunk {
             blob: self.blob.0,
@@ -307,12 +296,10 @@ async fn receive(
         .budget
         .reserve(FLUSH_BYTES + 4 * MAX_SEALED_CHUNK)
         .await?;
-    let known = state.storage.blob(&blob.0).await?.map(|b| b.info);
     let mut receiving = Receiving {
         state: state.clone(),
         blob,
         device,
-        known,
         pending: Vec::new(),
         pending_bytes: 0,
         stored: 0,
