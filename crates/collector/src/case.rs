@@ -41,6 +41,9 @@ pub fn run(config: &Config, cmd: CaseCommand) -> Result<(), CliError> {
         CaseCommand::Custody(args) => custody(config, args),
         CaseCommand::Source(args) => source(config, args),
         CaseCommand::Import(args) => crate::import::run(config, args),
+        CaseCommand::Attach(args) => crate::attach::attach(config, args),
+        CaseCommand::Attachments(args) => crate::attach::list(config, args),
+        CaseCommand::Attachment(cmd) => crate::attach::run(config, cmd),
     }
 }
 
@@ -117,7 +120,14 @@ fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
         };
         text.push_str(&format!("{key}: {v}{mark}\n"));
     });
-    for list in ["notes", "custody", "sources", "verifications", "reviews"] {
+    for list in [
+        "notes",
+        "custody",
+        "sources",
+        "attachments",
+        "verifications",
+        "reviews",
+    ] {
         if let Some(Value::Array(items)) = value.get(list) {
             if items.is_empty() {
                 continue;

@@ -231,6 +231,53 @@ pub enum CaseCommand {
     Source(SourceArgs),
     /// Create cases from a CSV or JSON Lines file, one case per row, all or none.
     Import(ImportArgs),
+    /// Attach files (photos, audio, documents): hashed at capture, stored encrypted in
+    /// chunks, listed in the case, sent at the next sync.
+    Attach(AttachArgs),
+    /// List a case's attachments and whether their bytes are here and sent.
+    Attachments(CaseRef),
+    /// Get an attachment back, or drop one from the outbox.
+    #[command(subcommand)]
+    Attachment(AttachmentCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The case's reference or id.
+    pub reference: String,
+    /// The files to attach.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// A caption for every file attached (e.g. what is in frame).
+    #[arg(long)]
+    pub caption: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttachmentCommand {
+    /// Decrypt an attachment to a file, checking its SHA-256 against the one taken at
+    /// capture; nothing is written at PATH unless it checks. Asks for it when its bytes are
+    /// not here yet (the next sync fetches them).
+    Get {
+        /// The case's reference or id.
+        reference: String,
+        /// The attachment's SHA-256 (8 hex digits or more).
+        hash: String,
+        /// Where to write it (must not exist).
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+    },
+    /// Take an attachment made here out of the outbox, so it is never sent; the case records
+    /// which and why.
+    Drop {
+        /// The case's reference or id.
+        reference: String,
+        /// The attachment's SHA-256 (8 hex digits or more).
+        hash: String,
+        /// Why (recorded in a note of the case).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -14,13 +14,19 @@ pub struct FileConfig {
     pub home: Option<PathBuf>,
     /// A file holding the passphrase (for unattended use; protect it like the passphrase).
     pub passphrase_file: Option<PathBuf>,
+    /// The largest file `cairn case attach` accepts, in bytes (default 2 GiB).
+    pub attachment_limit: Option<u64>,
 }
+
+/// The largest attachment accepted unless the configuration says otherwise: 2 GiB.
+pub const DEFAULT_ATTACHMENT_LIMIT: u64 = 2 << 30;
 
 /// What the commands use, after precedence: flag or environment, then file, then default.
 #[derive(Debug)]
 pub struct Config {
     pub home: PathBuf,
     pub passphrase_file: Option<PathBuf>,
+    pub attachment_limit: u64,
 }
 
 impl Config {
@@ -50,6 +56,7 @@ impl Config {
         Ok(Config {
             home,
             passphrase_file: flag_passphrase_file.or(file.passphrase_file),
+            attachment_limit: file.attachment_limit.unwrap_or(DEFAULT_ATTACHMENT_LIMIT),
         })
     }
 }

@@ -4,6 +4,7 @@
 //! vault, and prints. It holds no cryptography and no storage logic of its own.
 #![forbid(unsafe_code)]
 
+mod attach;
 mod case;
 mod cli;
 mod config;

@@ -1,5 +1,5 @@
-//! A progress bar for long bulk commands (import, export): on a terminal only, and only when
-//! there is enough work for one to be worth drawing.
+//! A progress bar for long bulk commands (import, export, attach): on a terminal only, and
+//! only when there is enough work for one to be worth drawing.
 
 use std::io::IsTerminal;
 
@@ -19,6 +19,18 @@ impl Bar {
         }
         let style = ProgressStyle::with_template(&format!(
             "{what:9} {{bar:30}} {{pos}}/{{len}} case(s) {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        Bar(Some(ProgressBar::new(total).with_style(style)))
+    }
+
+    /// A bar for `total` bytes labelled `what` ("attaching"), for work of a megabyte or more.
+    pub fn bytes(what: &str, total: u64) -> Bar {
+        if total < 1 << 20 || !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let style = ProgressStyle::with_template(&format!(
+            "{what:9} {{bar:30}} {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}} {{eta}}"
         ))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         Bar(Some(ProgressBar::new(total).with_style(style)))
