@@ -1,0 +1,303 @@
+//! The blob step, run once the case changes are pushed and pulled (they never wait behind
+//! an attachment): upload this device's attachments from the chunk the server holds next,
+//! then download the wanted ones from the chunk this vault holds next, a page at a time,
+//! each chunk stored as it arrives. A blob that fails is reported in the summary and never
+//! fails the sync; on a link that drops, a blob is tried again at once while it progresses,
+//! and given up for this sync after `Options::attempts` failures in a row without progress.
+//!
+//! Memory stays bounded whatever the file: an upload request carries at most
+//! [`UPLOAD_CHUNKS`] chunks (about 1 MiB), read from the vault for that request; a download
+//! is read frame by frame.
+
+use std::time::Duration;
+
+use cairn_crypto::{chunk_len, SealedChunk};
+use cairn_protocol::{encode_frame, BlobStatus, FrameReader};
+use cairn_vault::{OutboxBlob, Vault, VaultError, WantedBlob};
+use rand::Rng;
+
+use crate::engine::{retry, Link, Summary};
+use crate::SyncError;
+
+/// Chunks per upload request: about 1 MiB of frames, far under the server's upload limit.
+pub(crate) const UPLOAD_CHUNKS: u32 = 64;
+
+/// What one blob's transfer came to.
+enum Done {
+    /// Every chunk is where it was going (and, after a download, the hash checked).
+    Complete,
+    /// The server does not hold the rest yet (its author has not uploaded it): next sync.
+    Waiting,
+}
+
+/// Plaintext bytes of chunks `from..to` of a blob of `size` bytes.
+fn plain_bytes(size: u64, from: u32, to: u32) -> u64 {
+    (from..to)
+        .filter_map(|i| chunk_len(size, i))
+        .map(|n| n as u64)
+        .sum()
+}
+
+/// Counts the bytes of attachments moved in this step for the progress bar.
+struct Bytes<'a> {
+    link: &'a Link<'a>,
+    done: u64,
+    total: u64,
+}
+
+impl Bytes<'_> {
+    fn add(&mut self, n: u64) {
+        self.done += n;
+        self.link.progress.attachments(self.done, self.total);
+    }
+}
+
+/// Bounded tries of one blob: a failure after progress is tried again at once, one without
+/// progress after a pause (backoff with jitter), at most `attempts` in a row.
+struct Tries<'a> {
+    link: &'a Link<'a>,
+    failures: u32,
+    delay: Duration,
+}
+
+impl<'a> Tries<'a> {
+    fn new(link: &'a Link<'a>) -> Tries<'a> {
+        Tries {
+            link,
+            failures: 0,
+            delay: link.options.base_delay,
+        }
+    }
+
+    /// After a transient failure: whether to try again (having paused if nothing moved).
+    async fn again(&mut self, progressed: bool, error: &SyncError) -> bool {
+        if progressed {
+            self.failures = 0;
+            self.delay = self.link.options.base_delay;
+            return true;
+        }
+        self.failures += 1;
+        if !error.is_transient() || self.failures >= self.link.options.attempts {
+            return false;
+        }
+        let pause = rand::thread_rng().gen_range(Duration::ZERO..=self.delay);
+        tracing::info!(failures = self.failures, error = %error, ?pause, "blob transfer: retrying");
+        tokio::time::sleep(pause).await;
+        self.delay = (self.delay * 2).min(self.link.options.max_delay);
+        true
+    }
+}
+
+/// Uploads the outbox, then downloads the wanted blobs (all of them if `with_attachments`).
+/// Every failure lands in `summary`.
+pub(crate) async fn blob_step(link: &Link<'_>, vault: &mut Vault, summary: &mut Summary) {
+    if let Err(e) = run(link, vault, summary).await {
+        summary
+            .blob_failures
+            .push(format!("attachments not synced: {e}"));
+    }
+}
+
+async fn run(link: &Link<'_>, vault: &mut Vault, summary: &mut Summary) -> Result<(), SyncError> {
+    if link.options.with_attachments {
+        vault.request_all_blobs()?;
+    }
+    let outbox = vault.blob_outbox()?;
+    let wanted = vault.wanted_blobs()?;
+    let mut bytes = Bytes {
+        link,
+        done: 0,
+        total: outbox
+            .iter()
+            .map(|b| plain_bytes(b.size, b.held_by_server, b.count))
+            .chain(wanted.iter().map(|w| plain_bytes(w.size, w.held, w.count)))
+            .sum(),
+    };
+    for blob in &outbox {
+        match upload(link, vault, blob, summary, &mut bytes).await {
+            Ok(Done::Complete) => summary.blobs_sent += 1,
+            Ok(Done::Waiting) => summary.blobs_waiting += 1,
+            Err(e) => summary
+                .blob_failures
+                .push(format!("attachment blob {} not sent: {e}", blob.blob)),
+        }
+    }
+    for blob in &wanted {
+        match download(link, vault, blob, summary, &mut bytes).await {
+            Ok(Done::Complete) => summary.blobs_fetched += 1,
+            Ok(Done::Waiting) => summary.blobs_waiting += 1,
+            Err(e) => summary
+                .blob_failures
+                .push(format!("attachment blob {} not fetched: {e}", blob.blob)),
+        }
+    }
+    Ok(())
+}
+
+/// Sends `blob` from the chunk the server holds next until it holds them all.
+async fn upload(
+    link: &Link<'_>,
+    vault: &mut Vault,
+    blob: &OutboxBlob,
+    summary: &mut Summary,
+    bytes: &mut Bytes<'_>,
+) -> Result<Done, SyncError> {
+    let mut tries = Tries::new(link);
+    let mut held = server_held(link, vault, blob, summary).await?;
+    // Never trust a server's word to go back below what it acknowledged: send again.
+    let mut counted = held.max(blob.held_by_server);
+    loop {
+        if held >= blob.count {
+            vault.mark_blob_delivered(&blob.blob)?;
+            return Ok(Done::Complete);
+        }
+        vault.mark_chunks_uploaded(&blob.blob, held)?;
+        let chunks = vault.sealed_chunks(&blob.blob, held, UPLOAD_CHUNKS)?;
+        let frames: Vec<u8> = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i as u32 + held, c))
+            .take_while(|(i, c)| c.index == *i)
+            .flat_map(|(_, c)| encode_frame(&c.to_bytes()))
+            .collect();
+        if frames.is_empty() {
+            return Err(VaultError::Corrupt {
+                path: vault.home().database(),
+                detail: format!("chunk {held} of attachment blob {} is missing", blob.blob),
+            }
+            .into());
+        }
+        drop(chunks);
+        summary.round_trips += 1;
+        let sent = link
+            .client
+            .blob_upload(vault.keys(), &blob.blob, frames)
+            .await;
+        let before = held;
+        let error = match sent {
+            Ok(answer) => {
+                held = check_count(answer, blob)?;
+                None
+            }
+            Err(e) => {
+                // Cut or refused: how far it got is the server's to say.
+                match server_held(link, vault, blob, summary).await {
+                    Ok(answer) => held = answer,
+                    Err(status_error) if status_error.is_transient() => {}
+                    Err(status_error) => return Err(status_error),
+                }
+                Some(e)
+            }
+        };
+        if held > counted {
+            bytes.add(plain_bytes(blob.size, counted, held));
+            counted = held;
+        }
+        if let Some(e) = error {
+            if !tries.again(held > before, &e).await {
+                return Err(e);
+            }
+        } else if held <= before {
+            // A whole request accepted without a new chunk held: the server will not take it.
+            return Err(SyncError::Protocol(format!(
+                "the server accepted chunks from {before} but holds no more of them"
+            )));
+        }
+    }
+}
+
+/// How many chunks of `blob` the server holds from 0 (asked with retries).
+async fn server_held(
+    link: &Link<'_>,
+    vault: &Vault,
+    blob: &OutboxBlob,
+    summary: &mut Summary,
+) -> Result<u32, SyncError> {
+    let status = retry(link.options, summary, || {
+        link.client.blob_status(vault.keys(), &blob.blob)
+    })
+    .await?;
+    check_count(status, blob)
+}
+
+/// The server's held count, refused when the server's blob is not this one.
+fn check_count(status: BlobStatus, blob: &OutboxBlob) -> Result<u32, SyncError> {
+    match status.count {
+        Some(count) if count != blob.count => Err(SyncError::Protocol(format!(
+            "the server holds this blob with {count} chunks, not {}",
+            blob.count
+        ))),
+        _ => Ok(status.held.min(blob.count)),
+    }
+}
+
+/// Fetches `blob` from the chunk this vault holds next, then checks it whole.
+async fn download(
+    link: &Link<'_>,
+    vault: &mut Vault,
+    blob: &WantedBlob,
+    summary: &mut Summary,
+    bytes: &mut Bytes<'_>,
+) -> Result<Done, SyncError> {
+    let mut tries = Tries::new(link);
+    let mut held = blob.held;
+    while held < blob.count {
+        let before = held;
+        match page(link, vault, blob, &mut held, summary, bytes).await {
+            Ok(server_held) if held == before => {
+                tracing::info!(blob = %blob.blob, server_held, held, "blob not on the server yet");
+                return Ok(Done::Waiting);
+            }
+            Ok(_) => tries.failures = 0,
+            Err(SyncError::Refused { code, .. }) if code == "not_found" => {
+                return Ok(Done::Waiting)
+            }
+            Err(e) => {
+                if !tries.again(held > before, &e).await {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    vault.finish_blob(&blob.blob)?;
+    Ok(Done::Complete)
+}
+
+/// One page of chunks from `held`, each checked and stored as it arrives (`held` moves with
+/// them, so a cut keeps every chunk before it). Returns how many the server holds.
+async fn page(
+    link: &Link<'_>,
+    vault: &mut Vault,
+    blob: &WantedBlob,
+    held: &mut u32,
+    summary: &mut Summary,
+    bytes: &mut Bytes<'_>,
+) -> Result<u32, SyncError> {
+    summary.round_trips += 1;
+    let (mut response, server_held) = link
+        .client
+        .blob_download(vault.keys(), &blob.blob, *held)
+        .await?;
+    let mut reader = FrameReader::new();
+    loop {
+        let more = link.client.next_piece(&mut response, &mut reader).await?;
+        while let Some(frame) = reader.next_frame()? {
+            let chunk = SealedChunk::from_bytes(&frame).map_err(|e| {
+                SyncError::Protocol(format!("the server sent a damaged chunk {}: {e}", *held))
+            })?;
+            if chunk.blob != blob.blob || chunk.index != *held || *held >= blob.count {
+                return Err(SyncError::Protocol(format!(
+                    "asked for chunk {} of blob {}, the server sent chunk {} of blob {}",
+                    *held, blob.blob, chunk.index, chunk.blob
+                )));
+            }
+            vault.store_fetched_chunk(&chunk)?;
+            *held += 1;
+            bytes.add(plain_bytes(blob.size, *held - 1, *held));
+        }
+        if !more {
+            reader.finish()?;
+            return Ok(server_held);
+        }
+    }
+}
