@@ -333,7 +333,13 @@ impl Device {
         let cmd = self.command(args);
         let program = cmd.get_program().to_owned();
         let mut timed = Command::new(time);
-        timed.arg("-f").arg("%M").arg("-o").arg(&report).arg(program).args(args);
+        timed
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&report)
+            .arg(program)
+            .args(args);
         for (key, value) in cmd.get_envs() {
             match value {
                 Some(value) => timed.env(key, value),

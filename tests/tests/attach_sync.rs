@@ -137,7 +137,10 @@ fn a_50_mb_attachment_crosses_a_link_cut_every_256_kb_intact_in_bounded_memory()
         back.to_str().expect("utf-8 path"),
     ]);
     assert_eq!(got.code, 0, "{}", got.stderr);
-    assert!(std::fs::read(&back).expect("read back") == plain, "not byte-identical");
+    assert!(
+        std::fs::read(&back).expect("read back") == plain,
+        "not byte-identical"
+    );
     eprintln!("office: peak RSS sync {office_kib} KiB, get {get_kib} KiB");
     for (what, kib) in [
         ("attach", attach_kib),
