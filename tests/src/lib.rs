@@ -354,8 +354,8 @@ impl Device {
         let kib = std::fs::read_to_string(&report)
             .expect("time's report")
             .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .last()
+            .rev()
+            .find_map(|l| l.trim().parse().ok())
             .expect("a peak RSS in KiB");
         (run, kib)
     }
