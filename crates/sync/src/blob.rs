@@ -464,9 +464,25 @@ mod tests {
             "{again:?}"
         );
 
-        let office = &mut setup.office;
-        let summary = sync(office).await;
+        // A teammate receives the case but fetches the bytes only when asked.
+        let mut mate = setup.field(dir.path(), "b", "T1").await;
+        let summary = sync(&mut mate).await;
+        assert_eq!(
+            (summary.received, summary.blobs_fetched),
+            (2, 0),
+            "{summary:?}"
+        );
+        let all = Options {
+            with_attachments: true,
+            ..Options::default()
+        };
+        let summary = crate::sync(&mut mate, &all, &()).await.unwrap();
         assert_eq!(summary.blobs_fetched, 1, "{summary:?}");
+        assert_eq!(get(&mut mate, dir.path(), &reference, &sha).unwrap(), bytes);
+
+        // The office fetched it when it synced to admit the teammate.
+        let office = &mut setup.office;
+        assert!(office.wanted_blobs().unwrap().is_empty());
         assert_eq!(get(office, dir.path(), &reference, &sha).unwrap(), bytes);
     }
 
