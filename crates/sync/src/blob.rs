@@ -149,7 +149,7 @@ async fn upload(
 ) -> Result<Done, SyncError> {
     let mut tries = Tries::new(link);
     let mut held = server_held(link, vault, blob, summary).await?;
-    // Never trust a server's word to go back below what it acknowledged: send again.
+    // Chunks already counted for the progress bar (its total starts from the vault's record).
     let mut counted = held.max(blob.held_by_server);
     loop {
         if held >= blob.count {
