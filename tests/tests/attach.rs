@@ -7,46 +7,17 @@
 //! itself (VmHWM) instead.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use cairn_e2e::{bin, Device, PASSPHRASE};
+use cairn_e2e::Device;
 use rand::RngCore;
 
 const MB: usize = 1_000_000;
 
 /// Runs `cairn ARGS` for `device`, asserts success; returns stdout and peak RSS in KiB.
 fn measured(device: &Device, args: &[&str]) -> (String, u64) {
-    let time = Path::new("/usr/bin/time");
-    if !time.exists() {
-        return device.ok_measured(args);
-    }
-    let report = device.home().with_extension("time");
-    let out = Command::new(time)
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&report)
-        .arg(bin("cairn"))
-        .args(args)
-        .env("CAIRN_HOME", device.home())
-        .env("CAIRN_PASSPHRASE", PASSPHRASE)
-        .env_remove("CAIRN_PASSPHRASE_FILE")
-        .env_remove("CAIRN_CONFIG")
-        .output()
-        .expect("run cairn under time");
-    assert!(
-        out.status.success(),
-        "cairn {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let kib = std::fs::read_to_string(&report)
-        .expect("time's report")
-        .trim()
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .expect("a peak RSS in KiB");
-    (String::from_utf8_lossy(&out.stdout).into_owned(), kib)
+    let (run, kib) = device.run_measured(args);
+    assert_eq!(run.code, 0, "cairn {args:?} failed: {}", run.stderr);
+    (run.stdout, kib)
 }
 
 fn random_file(dir: &Path, name: &str, size: usize) -> PathBuf {

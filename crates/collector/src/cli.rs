@@ -241,6 +241,10 @@ pub struct SyncArgs {
     /// of one line.
     #[arg(long)]
     pub json: bool,
+    /// Also fetch the bytes of every attachment the cases here list. The office always does;
+    /// a field device otherwise fetches only those asked for with `cairn case attachment get`.
+    #[arg(long)]
+    pub with_attachments: bool,
 }
 
 #[derive(Debug, Args)]

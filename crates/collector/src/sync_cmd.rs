@@ -52,7 +52,10 @@ pub fn id(config: &Config, json_out: bool) -> Result<(), CliError> {
 pub fn sync(config: &Config, args: SyncArgs) -> Result<(), CliError> {
     let mut vault = open(config)?;
     let client = BlockingSync::new()?;
-    let options = Options::default();
+    let options = Options {
+        with_attachments: args.with_attachments,
+        ..Options::default()
+    };
     if !args.watch {
         let bars = Bars::new();
         let outcome = client.sync(&mut vault, &options, &bars);
@@ -207,6 +210,8 @@ fn rfc3339(unix: u64) -> String {
 struct Bars {
     push: Option<ProgressBar>,
     pull: Option<ProgressBar>,
+    /// Made at the first report, which brings the total.
+    attachments: std::cell::OnceCell<crate::progress::Bar>,
 }
 
 impl Bars {
@@ -215,6 +220,7 @@ impl Bars {
             return Bars {
                 push: None,
                 pull: None,
+                attachments: std::cell::OnceCell::new(),
             };
         }
         let push = ProgressBar::new(0).with_style(
@@ -228,12 +234,16 @@ impl Bars {
         Bars {
             push: Some(push),
             pull: Some(pull),
+            attachments: std::cell::OnceCell::new(),
         }
     }
 
     fn finish(&self) {
         for bar in [&self.push, &self.pull].into_iter().flatten() {
             bar.finish_and_clear();
+        }
+        if let Some(bar) = self.attachments.get() {
+            bar.finish();
         }
     }
 }
@@ -250,5 +260,11 @@ impl Progress for Bars {
         if let Some(bar) = &self.pull {
             bar.set_position(count);
         }
+    }
+
+    fn attachments(&self, done: u64, total: u64) {
+        self.attachments
+            .get_or_init(|| crate::progress::Bar::bytes("attachments", total))
+            .set(done);
     }
 }

@@ -19,6 +19,11 @@ pub mod paths {
     /// `GET` → JSON [`crate::Receipt`] (404 `not_found` before the first); `POST` (office
     /// only) a newer one → 204.
     pub const RECEIPT: &str = "/v2/receipt";
+    /// `POST` a stream of framed sealed chunks of one blob → JSON [`crate::BlobStatus`];
+    /// `GET ?from=N` → the framed chunks the server holds from index N (a page of them).
+    pub const BLOB: &str = "/v2/blobs/{blob}";
+    /// `GET` → JSON [`crate::BlobStatus`]: which chunks the server holds.
+    pub const BLOB_STATUS: &str = "/v2/blobs/{blob}/status";
 }
 
 /// Content type of a push body.
@@ -90,9 +95,13 @@ pub enum ErrorCode {
     RateLimited,
     /// The request body arrived too slowly and was abandoned; retry, sending less (408).
     TooSlow,
+    /// An uploaded chunk was refused for what it is (its author, team, signature, or a
+    /// header that does not match the blob's other chunks); the chunks before it are kept
+    /// (422). Sending it again changes nothing.
+    ChunkRefused,
 }
 
-const ALL: [ErrorCode; 18] = [
+const ALL: [ErrorCode; 19] = [
     ErrorCode::Revoked,
     ErrorCode::NotEnrolled,
     ErrorCode::BadSignature,
@@ -111,6 +120,7 @@ const ALL: [ErrorCode; 18] = [
     ErrorCode::QuotaFull,
     ErrorCode::RateLimited,
     ErrorCode::TooSlow,
+    ErrorCode::ChunkRefused,
 ];
 
 impl ErrorCode {
@@ -135,6 +145,7 @@ impl ErrorCode {
             ErrorCode::QuotaFull => "quota_full",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::TooSlow => "too_slow",
+            ErrorCode::ChunkRefused => "chunk_refused",
         }
     }
 
@@ -160,6 +171,7 @@ impl ErrorCode {
             ErrorCode::QuotaFull => 507,
             ErrorCode::RateLimited => 429,
             ErrorCode::TooSlow => 408,
+            ErrorCode::ChunkRefused => 422,
         }
     }
 }

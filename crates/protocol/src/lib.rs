@@ -3,7 +3,7 @@
 //! This crate defines what travels between a device and the server and what each side must
 //! check: office keys, device lines (`cairn id`), admissions, the office-signed chain of roster
 //! statements and the [`Roster`] rebuilt from it, receipts, request authentication, and the
-//! push and pull bodies with their frozen binary layouts. It is pure: it never does I/O, never
+//! push and pull bodies with their frozen binary layouts, and the framing of blob chunks. It is pure: it never does I/O, never
 //! decrypts or interprets a case, never trusts the server's word for who may read or write
 //! (only signatures by the office and by devices count), and never panics on bytes it is given.
 #![forbid(unsafe_code)]
@@ -11,6 +11,7 @@
 mod admission;
 mod api;
 mod auth;
+mod blob;
 mod device;
 mod error;
 mod hexser;
@@ -27,6 +28,10 @@ pub use api::{
     RECEIPT_VERSION, ROSTER_VERSION,
 };
 pub use auth::{request_signed_bytes, sign_request, verify_request, AUTH_SCHEME, REQUEST_DOMAIN};
+pub use blob::{
+    blob_download_path, blob_path, blob_status_path, encode_frame, BlobQuery, BlobStatus,
+    FrameReader, BLOB_CONTENT_TYPE, BLOB_HELD, MAX_CHUNK_FRAME,
+};
 pub use device::{validate_team, DeviceLine, DevicePublic, ID_PREFIX};
 pub use error::ProtocolError;
 pub use office::OfficeKeys;

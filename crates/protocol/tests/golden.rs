@@ -15,9 +15,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use cairn_crypto::{lock_keys, unlock_keys, DeviceKeys, KeyFileCost, SecretString, TeamKey};
 use cairn_protocol::{
-    decode_push, encode_push, request_signed_bytes, sign_request, verify_request, Act, Admission,
-    Admit, DeviceLine, DevicePublic, Grant, Held, OfficeKeys, ProtocolError, PullPage, Receipt,
-    Revoke, Roster, Statement,
+    decode_push, encode_frame, encode_push, request_signed_bytes, sign_request, verify_request,
+    Act, Admission, Admit, BlobStatus, DeviceLine, DevicePublic, FrameReader, Grant, Held,
+    OfficeKeys, ProtocolError, PullPage, Receipt, Revoke, Roster, Statement,
 };
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
@@ -92,6 +92,28 @@ fn push_body_layout() {
     );
     let frames = decode_push(frozen).unwrap();
     assert_eq!(frames, vec![&push_frames()[0][..], &push_frames()[1][..]]);
+}
+
+#[test]
+fn blob_chunk_stream_and_status() {
+    // The same framing as a push body (u32 big-endian length, then the bytes); the bytes are
+    // `CBK1` sealed chunks, frozen by crates/crypto's golden test.
+    let stream = [encode_frame(b"CBK1 first"), encode_frame(b"CBK1 2nd")].concat();
+    assert_eq!(
+        hex::encode(&stream),
+        "0000000a43424b31206669727374000000084342 4b3120326e64".replace(' ', "")
+    );
+    let mut reader = FrameReader::new();
+    reader.push(&stream);
+    assert_eq!(reader.next_frame().unwrap().unwrap(), b"CBK1 first");
+    assert_eq!(reader.next_frame().unwrap().unwrap(), b"CBK1 2nd");
+    assert_eq!(reader.next_frame().unwrap(), None);
+    reader.finish().unwrap();
+    let status: BlobStatus = serde_json::from_str(r#"{"held":3,"count":5,"stored":2}"#).unwrap();
+    assert_eq!(
+        serde_json::to_string(&status).unwrap(),
+        r#"{"held":3,"count":5,"stored":2}"#
+    );
 }
 
 #[test]

@@ -28,6 +28,8 @@ use crate::storage::AnyStorage;
 pub struct Limits {
     /// Largest request body, in bytes; also the byte budget of one pull page.
     pub max_request_bytes: usize,
+    /// Largest blob upload body, in bytes.
+    pub max_upload_bytes: u64,
     /// Largest pull page, in changes.
     pub max_page: u32,
     /// Allowed clock difference of signed requests.
@@ -57,6 +59,7 @@ impl Limits {
     pub fn from_config(config: &ServerConfig) -> Limits {
         Limits {
             max_request_bytes: config.max_request_bytes,
+            max_upload_bytes: config.max_upload_bytes,
             max_page: config.max_page,
             max_clock_skew_secs: config.max_clock_skew_secs,
             max_change_bytes: config.change_limit(),
@@ -150,6 +153,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             paths::ROSTER,
             get(crate::roster::roster).post(crate::roster::post_roster),
         )
+        .route(
+            paths::BLOB,
+            get(crate::blob::download).post(crate::blob::upload),
+        )
+        .route(paths::BLOB_STATUS, get(crate::blob::status))
         .route(
             paths::RECEIPT,
             get(crate::receipt::receipt).post(crate::receipt::post_receipt),

@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -18,7 +18,7 @@ use cairn_protocol::{unix_now, verify_request, ErrorCode, ProtocolError, Refusal
 
 use crate::app::{too_large, AppState, Peer};
 use crate::error::ApiError;
-use crate::guard::{rate_limited, Hold};
+use crate::guard::{rate_limited, Hold, InFlightGuard};
 
 /// The device and time an `authorization` header names, if it has the expected form; the
 /// full check (of every part, and of the signature) is [`verify_request`]'s.
@@ -142,58 +142,139 @@ pub(crate) struct Signed {
     pub(crate) hold: Hold,
 }
 
+/// What the head of a request admits it to: its device, the roster, the time of the check
+/// and its place among the device's requests in progress.
+struct Admitted {
+    device: DeviceId,
+    roster: Arc<Roster>,
+    now: u64,
+    in_flight: InFlightGuard,
+}
+
+/// Everything checked from the head before a byte of the body is kept: the header, the
+/// device's membership, its rate (checked, not charged) and its requests in progress. A
+/// refused request's body is drained (up to `limit`) so the client reads the answer.
+async fn admit(
+    state: &AppState,
+    parts: &Parts,
+    body: Body,
+    limit: usize,
+) -> Result<(Admitted, Body), ApiError> {
+    let budget = &state.guards.budget;
+    let (device, roster, now) = match authenticate_head(state, parts).await {
+        Ok(found) => found,
+        Err(e) => return Err(budget.refuse(body, limit, e).await),
+    };
+    // The rate is charged once the signature holds (see `charge`), so that someone who
+    // only knows a device's id cannot spend its requests; here it is only checked.
+    if let Err(wait) = state.guards.device_rate.check(&device) {
+        let e = rate_limited(wait, "this device is sending too many requests");
+        return Err(budget.refuse(body, limit, e).await);
+    }
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<Peer>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(Peer(peer))| {
+            peer.ip()
+        });
+    let Some(in_flight) = state.guards.in_flight.enter(device, ip) else {
+        let e = rate_limited(
+            std::time::Duration::from_secs(1),
+            "this device has too many requests in progress",
+        );
+        return Err(budget.refuse(body, limit, e).await);
+    };
+    Ok((
+        Admitted {
+            device,
+            roster,
+            now,
+            in_flight,
+        },
+        body,
+    ))
+}
+
+/// Checks that the signature over the request with `body` is the admitted device's, then
+/// charges the device's rate.
+fn charge(
+    state: &AppState,
+    parts: &Parts,
+    admitted: &Admitted,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let device = admitted.device;
+    if signer(state, parts, body, admitted.now)? != device {
+        return Err(ApiError::new(
+            ErrorCode::BadAuth,
+            "the authorization header names two devices; this client does not speak Cairn's protocol v2",
+        ));
+    }
+    state
+        .guards
+        .device_rate
+        .take(&device)
+        .map_err(|wait| rate_limited(wait, "this device is sending too many requests"))
+}
+
 impl FromRequest<Arc<AppState>> for Signed {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
-        let budget = &state.guards.budget;
         let limit = state.limits.max_request_bytes;
-        // Everything the head can tell is checked before a byte of the body is kept.
-        let (device, roster, now) = match authenticate_head(state, &parts).await {
-            Ok(found) => found,
-            Err(e) => return Err(budget.refuse(body, limit, e).await),
-        };
-        // The rate is charged once the signature holds (below), so that someone who only
-        // knows a device's id cannot spend its requests; here it is only checked.
-        if let Err(wait) = state.guards.device_rate.check(&device) {
-            let e = rate_limited(wait, "this device is sending too many requests");
-            return Err(budget.refuse(body, limit, e).await);
-        }
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<Peer>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(Peer(peer))| {
-                peer.ip()
-            });
-        let Some(in_flight) = state.guards.in_flight.enter(device, ip) else {
-            let e = rate_limited(
-                std::time::Duration::from_secs(1),
-                "this device has too many requests in progress",
-            );
-            return Err(budget.refuse(body, limit, e).await);
-        };
-        let (raw, budget) = budget.read(body, limit, || too_large(limit)).await?;
-        let signer = signer(state, &parts, &raw, now)?;
-        if signer != device {
-            return Err(ApiError::new(
-                ErrorCode::BadAuth,
-                "the authorization header names two devices; this client does not speak Cairn's protocol v2",
-            ));
-        }
-        state
+        let (admitted, body) = admit(state, &parts, body, limit).await?;
+        let (raw, budget) = state
             .guards
-            .device_rate
-            .take(&device)
-            .map_err(|wait| rate_limited(wait, "this device is sending too many requests"))?;
+            .budget
+            .read(body, limit, || too_large(limit))
+            .await?;
+        charge(state, &parts, &admitted, &raw)?;
         Ok(Signed {
-            device,
-            roster,
+            device: admitted.device,
+            roster: admitted.roster,
             body: raw,
             hold: Hold {
                 budget,
-                in_flight: Some(in_flight),
+                in_flight: Some(admitted.in_flight),
             },
+        })
+    }
+}
+
+/// A request whose body is a stream read as it arrives (a blob upload): its signature
+/// covers an empty body, since the body's every part (a sealed chunk) carries its author's
+/// own signature, which the endpoint checks against [`SignedStream::device`]. Must be a
+/// handler's last extractor.
+pub(crate) struct SignedStream {
+    /// The device that signed the request.
+    pub(crate) device: DeviceId,
+    /// The roster it was checked against.
+    pub(crate) roster: Arc<Roster>,
+    /// The body, not yet read.
+    pub(crate) body: Body,
+    /// Its place among the device's requests in progress, released when dropped.
+    pub(crate) in_flight: InFlightGuard,
+}
+
+impl FromRequest<Arc<AppState>> for SignedStream {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let (admitted, body) = admit(state, &parts, body, state.limits.max_request_bytes).await?;
+        if let Err(e) = charge(state, &parts, &admitted, b"") {
+            return Err(state
+                .guards
+                .budget
+                .refuse(body, state.limits.max_request_bytes, e)
+                .await);
+        }
+        Ok(SignedStream {
+            device: admitted.device,
+            roster: admitted.roster,
+            body,
+            in_flight: admitted.in_flight,
         })
     }
 }

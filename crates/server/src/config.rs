@@ -13,6 +13,8 @@ use crate::storage::Database;
 pub const CONFIG_FILE: &str = "server.toml";
 /// Default request body limit: 4 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// Default largest blob upload request: 64 MiB of sealed chunks (the client sends less).
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
 /// Default largest pull page, in changes.
 pub const DEFAULT_MAX_PAGE: u32 = 1000;
 /// Default allowed clock difference for signed requests.
@@ -55,6 +57,9 @@ pub struct ServerConfig {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: usize,
+    /// Largest blob upload request body, in bytes (its chunks are stored as they arrive).
+    #[serde(default = "default_max_upload_bytes")]
+    pub max_upload_bytes: u64,
     /// Largest pull page, in changes.
     #[serde(default = "default_max_page")]
     pub max_page: u32,
@@ -113,6 +118,9 @@ fn default_database() -> String {
 fn default_max_request_bytes() -> usize {
     DEFAULT_MAX_REQUEST_BYTES
 }
+fn default_max_upload_bytes() -> u64 {
+    DEFAULT_MAX_UPLOAD_BYTES
+}
 fn default_max_page() -> u32 {
     DEFAULT_MAX_PAGE
 }
@@ -169,6 +177,7 @@ impl ServerConfig {
             listen,
             database: database.unwrap_or_else(default_database),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_page: DEFAULT_MAX_PAGE,
             max_clock_skew_secs: DEFAULT_MAX_CLOCK_SKEW_SECS,
             max_change_bytes: DEFAULT_MAX_CHANGE_BYTES,
@@ -214,6 +223,12 @@ impl ServerConfig {
         let bad = |what: String| Err(ServerError::Config(format!("server.toml: {what}")));
         if self.max_request_bytes < 1024 {
             return bad("max_request_bytes must be at least 1024".into());
+        }
+        if self.max_upload_bytes < cairn_crypto::MAX_SEALED_CHUNK as u64 + 4 {
+            return bad(format!(
+                "max_upload_bytes must be at least {} (one sealed chunk)",
+                cairn_crypto::MAX_SEALED_CHUNK + 4
+            ));
         }
         if self.max_page == 0 {
             return bad("max_page must be at least 1".into());

@@ -2,13 +2,14 @@
 //!
 //! It keeps the office's signed roster chain (from the office, or from a device presenting
 //! its own admission), relays the office's receipts, and stores and serves sealed changes
-//! over HTTPS (axum on rustls). It checks signatures, membership, teams and revocation, but it must never be able to read a case: it does
+//! and the sealed chunks of attachments over HTTPS (axum on rustls). It checks signatures, membership, teams and revocation, but it must never be able to read a case: it does
 //! not link the case model or the vault, never holds a key that decrypts anything, and never
 //! logs a request body, a ciphertext or anything derived from case content.
 #![forbid(unsafe_code)]
 
 pub mod app;
 mod auth;
+mod blob;
 pub mod config;
 pub mod error;
 mod guard;

@@ -148,10 +148,11 @@ pub(crate) async fn pull(
 /// Bytes of a page before its changes: `CPL1`, acked, next, more, count.
 const PAGE_HEADER: usize = 4 + 8 + 8 + 1 + 4;
 
-/// An encoded page with what it holds of the limits.
-struct HeldPage {
-    bytes: Vec<u8>,
-    _hold: Hold,
+/// An encoded page (of changes, or of a blob's chunks) with what it holds of the limits,
+/// released once hyper has sent it.
+pub(crate) struct HeldPage {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) _hold: Hold,
 }
 
 impl AsRef<[u8]> for HeldPage {

@@ -10,8 +10,8 @@ mod common;
 use cairn_crypto::{DeviceId, DeviceKeys, TeamKey};
 use cairn_protocol::{DevicePublic, Held, Receipt, Statement};
 use cairn_server::storage::{
-    InsertOutcome, Joined, NewChange, PostgresStorage, ReceiptOutcome, SqliteStorage, Storage,
-    StorageError,
+    BlobInfo, ChunkOutcome, InsertOutcome, Joined, NewChange, NewChunk, PostgresStorage,
+    ReceiptOutcome, SqliteStorage, Storage, StorageError, StoredBlob,
 };
 
 const FP: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -392,6 +392,197 @@ async fn concurrent_pushes_are_seen_in_order(s: impl Storage + Clone) {
     }
 }
 
+fn blob_info(author: &DeviceId, count: u32) -> BlobInfo {
+    BlobInfo {
+        author: *author,
+        case_id: [7; 16],
+        team: "T1".into(),
+        count,
+        size: u64::from(count) * 100,
+    }
+}
+
+fn chunk(blob: u8, info: &BlobInfo, index: u32, tag: &str) -> NewChunk {
+    NewChunk {
+        blob: [blob; 16],
+        index,
+        info: info.clone(),
+        bytes: format!("chunk {blob} {index} {tag}").repeat(4).into_bytes(),
+    }
+}
+
+async fn blob_chunks_are_stored_in_order_once_and_agree(s: impl Storage) {
+    let a = DeviceKeys::generate().id();
+    let info = blob_info(&a, 3);
+    assert_eq!(s.blob(&[1; 16]).await.unwrap(), None);
+    // A blob starts at chunk 0; nothing skips ahead.
+    assert_eq!(
+        s.insert_chunks(vec![chunk(1, &info, 1, "x")], None)
+            .await
+            .unwrap(),
+        vec![ChunkOutcome::Gap { held: 0 }]
+    );
+    assert_eq!(s.blob(&[1; 16]).await.unwrap(), None);
+    let out = s
+        .insert_chunks(
+            vec![
+                chunk(1, &info, 0, "x"),
+                chunk(1, &info, 2, "x"),
+                chunk(1, &info, 1, "x"),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            ChunkOutcome::Stored,
+            ChunkOutcome::Gap { held: 1 },
+            ChunkOutcome::Stored
+        ]
+    );
+    assert_eq!(
+        s.blob(&[1; 16]).await.unwrap(),
+        Some(StoredBlob {
+            info: info.clone(),
+            held: 2
+        })
+    );
+    // Sent again: the same bytes are a duplicate, other bytes a conflict; nothing changes.
+    let out = s
+        .insert_chunks(
+            vec![chunk(1, &info, 0, "x"), chunk(1, &info, 1, "other")],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, vec![ChunkOutcome::Duplicate, ChunkOutcome::Conflict]);
+    // Another author, case, team, count or size than the first chunk's; an index past the count.
+    let b = DeviceKeys::generate().id();
+    let mut others = vec![blob_info(&b, 3), blob_info(&a, 4)];
+    for change in 0..3 {
+        let mut i = info.clone();
+        match change {
+            0 => i.case_id = [8; 16],
+            1 => i.team = "T2".into(),
+            _ => i.size += 1,
+        }
+        others.push(i);
+    }
+    for other in &others {
+        assert_eq!(
+            s.insert_chunks(vec![chunk(1, other, 2, "x")], None)
+                .await
+                .unwrap(),
+            vec![ChunkOutcome::Mismatch],
+            "{other:?}"
+        );
+    }
+    assert_eq!(
+        s.insert_chunks(vec![chunk(1, &info, 3, "x")], None)
+            .await
+            .unwrap(),
+        vec![ChunkOutcome::Mismatch]
+    );
+    assert_eq!(s.blob(&[1; 16]).await.unwrap().unwrap().held, 2);
+    assert_eq!(
+        s.insert_chunks(vec![chunk(1, &info, 2, "x")], None)
+            .await
+            .unwrap(),
+        vec![ChunkOutcome::Stored]
+    );
+    assert_eq!(s.blob(&[1; 16]).await.unwrap().unwrap().held, 3);
+    // Loading from an index, as many as fit the byte budget, at least one.
+    let all = s.load_chunks(&[1; 16], 0, 10, 1 << 20).await.unwrap();
+    let want: Vec<(u32, Vec<u8>)> = (0..3).map(|i| (i, chunk(1, &info, i, "x").bytes)).collect();
+    assert_eq!(all, want);
+    assert_eq!(
+        s.load_chunks(&[1; 16], 1, 10, 1 << 20).await.unwrap(),
+        want[1..]
+    );
+    assert_eq!(
+        s.load_chunks(&[1; 16], 1, 1, 1 << 20).await.unwrap(),
+        want[1..2]
+    );
+    let one = want[0].1.len();
+    assert_eq!(
+        s.load_chunks(&[1; 16], 0, 10, one + 1).await.unwrap(),
+        want[..1]
+    );
+    assert_eq!(s.load_chunks(&[1; 16], 0, 10, 1).await.unwrap(), want[..1]);
+    assert!(s
+        .load_chunks(&[1; 16], 3, 10, 1 << 20)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .load_chunks(&[9; 16], 0, 10, 1 << 20)
+        .await
+        .unwrap()
+        .is_empty());
+    // Chunk bytes count in the author's usage.
+    let total: usize = want.iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(s.stored_bytes(&a).await.unwrap(), total as u64);
+}
+
+async fn quota_counts_chunks_with_changes(s: impl Storage) {
+    let a = DeviceKeys::generate().id();
+    let c = change(&a, 1, "k");
+    let change_len = c.bytes.len() as u64;
+    s.insert_changes(vec![c]).await.unwrap();
+    let info = blob_info(&a, 3);
+    let len = chunk(2, &info, 0, "q").bytes.len() as u64;
+    let quota = change_len + 2 * len;
+    // Three chunks do not fit beside the change: nothing of the batch is stored.
+    let three: Vec<NewChunk> = (0..3).map(|i| chunk(2, &info, i, "q")).collect();
+    let err = s
+        .insert_chunks(three.clone(), Some(quota))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::QuotaFull { .. }), "{err}");
+    assert_eq!(s.blob(&[2; 16]).await.unwrap(), None);
+    assert_eq!(s.stored_bytes(&a).await.unwrap(), change_len);
+    // Two do; duplicates cost nothing; then the quota is full for changes too.
+    let out = s
+        .insert_chunks(three[..2].to_vec(), Some(quota))
+        .await
+        .unwrap();
+    assert_eq!(out, vec![ChunkOutcome::Stored; 2]);
+    let out = s
+        .insert_chunks(three[..2].to_vec(), Some(quota))
+        .await
+        .unwrap();
+    assert_eq!(out, vec![ChunkOutcome::Duplicate; 2]);
+    assert_eq!(s.stored_bytes(&a).await.unwrap(), quota);
+    let err = s
+        .insert_changes_within(vec![change(&a, 2, "k")], Some(quota))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::QuotaFull { .. }), "{err}");
+}
+
+async fn concurrent_uploads_of_one_blob_store_each_chunk_once(s: impl Storage + Clone) {
+    let a = DeviceKeys::generate().id();
+    let info = blob_info(&a, 20);
+    let chunks: Vec<NewChunk> = (0..20).map(|i| chunk(3, &info, i, "c")).collect();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (s, chunks) = (s.clone(), chunks.clone());
+        tasks.push(tokio::spawn(async move {
+            for c in chunks {
+                s.insert_chunks(vec![c], None).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(s.blob(&[3; 16]).await.unwrap().unwrap().held, 20);
+    let total: usize = chunks.iter().map(|c| c.bytes.len()).sum();
+    assert_eq!(s.stored_bytes(&a).await.unwrap(), total as u64);
+}
+
 // ---- harnesses ----
 
 async fn with_sqlite<F, Fut>(test: F)
@@ -465,6 +656,9 @@ suite!(
     lengths_first_then_only_what_is_asked,
     quota_counts_new_bytes_and_refuses_whole_batches,
     concurrent_pushes_are_seen_in_order,
+    blob_chunks_are_stored_in_order_once_and_agree,
+    quota_counts_chunks_with_changes,
+    concurrent_uploads_of_one_blob_store_each_chunk_once,
 );
 
 #[tokio::test]

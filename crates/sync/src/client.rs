@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use cairn_crypto::DeviceKeys;
+use cairn_crypto::{BlobId, DeviceKeys};
 use cairn_protocol::{
-    paths, pull_path, sign_request, unix_now, ErrorBody, JoinResponse, PullPage, PushResponse,
-    Receipt, Statement, PUSH_CONTENT_TYPE, RECEIPT_VERSION, ROSTER_VERSION,
+    blob_download_path, blob_path, blob_status_path, paths, pull_path, sign_request, unix_now,
+    BlobStatus, ErrorBody, FrameReader, JoinResponse, PullPage, PushResponse, Receipt, Statement,
+    BLOB_CONTENT_TYPE, BLOB_HELD, PUSH_CONTENT_TYPE, RECEIPT_VERSION, ROSTER_VERSION,
 };
 use reqwest::{Method, Response};
 
@@ -41,6 +42,15 @@ pub struct Versions {
     pub roster: Option<u64>,
     /// The newest receipt's counter.
     pub receipt: Option<u64>,
+}
+
+/// What a request's signature covers.
+#[derive(Clone, Copy)]
+enum Signing {
+    /// The body (every request but an upload).
+    Body,
+    /// An empty body: a blob upload, whose chunks are each signed.
+    Empty,
 }
 
 /// A client for one server.
@@ -195,6 +205,79 @@ impl Client {
         Ok((page, versions))
     }
 
+    /// The status of `blob` on the server: how many chunks it holds from index 0.
+    pub async fn blob_status(
+        &self,
+        keys: &DeviceKeys,
+        blob: &BlobId,
+    ) -> Result<BlobStatus, SyncError> {
+        let path = blob_status_path(&blob.to_string());
+        let response = self
+            .send(Some(keys), Method::GET, &path, Vec::new(), "")
+            .await?;
+        self.json(response).await
+    }
+
+    /// Uploads framed chunks of `blob` (the signature covers an empty body: the server reads
+    /// an upload as it arrives, before it could check a signature over it).
+    pub async fn blob_upload(
+        &self,
+        keys: &DeviceKeys,
+        blob: &BlobId,
+        frames: Vec<u8>,
+    ) -> Result<BlobStatus, SyncError> {
+        let path = blob_path(&blob.to_string());
+        let response = self
+            .send_signed(
+                Some(keys),
+                Method::POST,
+                &path,
+                frames,
+                BLOB_CONTENT_TYPE,
+                Signing::Empty,
+            )
+            .await?;
+        self.json(response).await
+    }
+
+    /// Starts a download of `blob`'s chunks from `from`: the answer, whose body the caller
+    /// reads frame by frame (see [`Client::next_piece`]), and the chunks the server holds.
+    pub async fn blob_download(
+        &self,
+        keys: &DeviceKeys,
+        blob: &BlobId,
+        from: u32,
+    ) -> Result<(Response, u32), SyncError> {
+        let path = blob_download_path(&blob.to_string(), from);
+        let response = self
+            .send(Some(keys), Method::GET, &path, Vec::new(), "")
+            .await?;
+        let held = response
+            .headers()
+            .get(BLOB_HELD)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .ok_or_else(|| {
+                SyncError::Protocol(format!("a blob download without a valid {BLOB_HELD}"))
+            })?;
+        Ok((response, held))
+    }
+
+    /// Hands `reader` the next piece of an answer's body as it arrives; `false` once it ended.
+    pub async fn next_piece(
+        &self,
+        response: &mut Response,
+        reader: &mut FrameReader,
+    ) -> Result<bool, SyncError> {
+        match response.chunk().await.map_err(|e| self.transport(&e))? {
+            Some(piece) => {
+                reader.push(&piece);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn send(
         &self,
         keys: Option<&DeviceKeys>,
@@ -203,10 +286,30 @@ impl Client {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<Response, SyncError> {
+        self.send_signed(keys, method, path, body, content_type, Signing::Body)
+            .await
+    }
+
+    async fn send_signed(
+        &self,
+        keys: Option<&DeviceKeys>,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        signing: Signing,
+    ) -> Result<Response, SyncError> {
         let mut waited = Duration::ZERO;
         loop {
             let response = self
-                .send_once(keys, method.clone(), path, body.clone(), content_type)
+                .send_once(
+                    keys,
+                    method.clone(),
+                    path,
+                    body.clone(),
+                    content_type,
+                    signing,
+                )
                 .await?;
             let status = response.status();
             if status.is_success() {
@@ -234,12 +337,17 @@ impl Client {
         path: &str,
         body: Vec<u8>,
         content_type: &str,
+        signing: Signing,
     ) -> Result<Response, SyncError> {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{}", self.base, path));
         if let Some(keys) = keys {
-            let auth = sign_request(keys, method.as_str(), path, &body, unix_now());
+            let signed: &[u8] = match signing {
+                Signing::Body => &body,
+                Signing::Empty => b"",
+            };
+            let auth = sign_request(keys, method.as_str(), path, signed, unix_now());
             request = request.header(reqwest::header::AUTHORIZATION, auth);
         }
         if !content_type.is_empty() {

@@ -14,6 +14,7 @@
 //! never names a command of the CLI: its errors say what happened, the caller what to do.
 #![forbid(unsafe_code)]
 
+mod blob;
 pub mod blocking;
 mod client;
 mod engine;

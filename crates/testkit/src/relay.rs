@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,17 @@ impl Relay {
     /// drawn from `cut_after` has gone from the server to the client (None: never), and
     /// delays each chunk, either way, by up to `delay_ms` milliseconds (drawn each time).
     pub fn faulty(upstream: SocketAddr, cut_after: Option<Range<usize>>, delay_ms: u64) -> Relay {
+        Relay::spawn(upstream, Cut::Download(cut_after), delay_ms)
+    }
+
+    /// A relay to `upstream` that cuts each connection once `bytes` have passed through it,
+    /// counted in both directions together (a link that drops every `bytes`, whichever way
+    /// they flow: what a resumable upload must survive).
+    pub fn cutting(upstream: SocketAddr, bytes: usize) -> Relay {
+        Relay::spawn(upstream, Cut::Both(bytes), 0)
+    }
+
+    fn spawn(upstream: SocketAddr, cut: Cut, delay_ms: u64) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
         // Polled, so that the accepting thread sees `stop`.
         listener.set_nonblocking(true).expect("nonblocking relay");
@@ -41,8 +52,8 @@ impl Relay {
             while !stopped.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let limit = cut_after.clone().map(|r| rand::thread_rng().gen_range(r));
-                        let _ = connect(client, upstream, limit, delay_ms, &counted);
+                        let budgets = cut.budgets();
+                        let _ = connect(client, upstream, budgets, delay_ms, &counted);
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -73,11 +84,53 @@ impl Drop for Relay {
     }
 }
 
+/// When a relay cuts its connections.
+enum Cut {
+    /// After a number of bytes drawn from the range has gone from the server to the client.
+    Download(Option<Range<usize>>),
+    /// After this many bytes in both directions together.
+    Both(usize),
+}
+
+/// What may still pass on one connection: (client to server, server to client), shared when
+/// both directions draw on one budget.
+type Budgets = (Option<Arc<AtomicUsize>>, Option<Arc<AtomicUsize>>);
+
+impl Cut {
+    fn budgets(&self) -> Budgets {
+        match self {
+            Cut::Download(range) => (
+                None,
+                range
+                    .clone()
+                    .map(|r| Arc::new(AtomicUsize::new(rand::thread_rng().gen_range(r)))),
+            ),
+            Cut::Both(bytes) => {
+                let shared = Arc::new(AtomicUsize::new(*bytes));
+                (Some(shared.clone()), Some(shared))
+            }
+        }
+    }
+}
+
+/// Takes up to `n` bytes from `budget`; what it grants.
+fn take(budget: &Option<Arc<AtomicUsize>>, n: usize) -> usize {
+    let Some(budget) = budget else {
+        return n;
+    };
+    let mut granted = 0;
+    let _ = budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+        granted = n.min(left);
+        Some(left - granted)
+    });
+    granted
+}
+
 /// Relays one accepted connection, each direction on its own thread.
 fn connect(
     client: TcpStream,
     upstream: SocketAddr,
-    limit: Option<usize>,
+    (up_budget, down_budget): Budgets,
     delay: u64,
     counted: &Arc<AtomicU64>,
 ) -> std::io::Result<()> {
@@ -87,30 +140,29 @@ fn connect(
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
     let (up, down) = (counted.clone(), counted.clone());
-    std::thread::spawn(move || pump(client, server, None, delay, &up));
-    std::thread::spawn(move || pump(server2, client2, limit, delay, &down));
+    std::thread::spawn(move || pump(client, server, up_budget, delay, &up));
+    std::thread::spawn(move || pump(server2, client2, down_budget, delay, &down));
     Ok(())
 }
 
-/// Copies `from` to `to` until either ends, `limit` bytes have passed, or `from` is silent for
+/// Copies `from` to `to` until either ends, `budget` is spent, or `from` is silent for
 /// 30 s; then shuts both down, which ends the other direction too.
 fn pump(
     mut from: TcpStream,
     mut to: TcpStream,
-    limit: Option<usize>,
+    budget: Option<Arc<AtomicUsize>>,
     delay_ms: u64,
     counted: &AtomicU64,
 ) {
     // A delay applies to each chunk: small chunks make a slow link slow evenly.
     let mut buf = vec![0u8; if delay_ms > 0 { 4096 } else { 64 * 1024 }];
     let _ = from.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut passed = 0usize;
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let allowed = limit.map_or(n, |l| n.min(l.saturating_sub(passed)));
+        let allowed = take(&budget, n);
         if delay_ms > 0 {
             let ms = rand::thread_rng().gen_range(0..=delay_ms);
             std::thread::sleep(Duration::from_millis(ms));
@@ -118,7 +170,6 @@ fn pump(
         if to.write_all(&buf[..allowed]).is_err() {
             break;
         }
-        passed += allowed;
         counted.fetch_add(allowed as u64, Ordering::Relaxed);
         if allowed < n {
             break;
@@ -126,4 +177,50 @@ fn pump(
     }
     let _ = to.shutdown(Shutdown::Both);
     let _ = from.shutdown(Shutdown::Both);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An echo server on 127.0.0.1: what it reads, it writes back.
+    fn echo() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind echo");
+        let addr = listener.local_addr().expect("echo address");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut stream = stream;
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = stream.read(&mut buf) {
+                        if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn cutting_counts_both_directions_per_connection() {
+        let relay = Relay::cutting(echo(), 500);
+        for _ in 0..2 {
+            let mut stream = TcpStream::connect(relay.addr).expect("connect");
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            stream.write_all(&[7u8; 300]).expect("write");
+            // 300 bytes went up: at most 200 come back before the cut.
+            let mut back = Vec::new();
+            let _ = stream.read_to_end(&mut back);
+            assert_eq!(back.len(), 200);
+        }
+        assert_eq!(
+            relay.bytes(),
+            1000,
+            "each connection gets its own 500 bytes"
+        );
+    }
 }

@@ -1,8 +1,9 @@
-//! Where the server keeps what it relays: the office's roster statements, receipts, and
-//! sealed changes.
+//! Where the server keeps what it relays: the office's roster statements, receipts, sealed
+//! changes and the sealed chunks of blobs (attachments).
 //!
 //! Everything the server stores is either signed public metadata (statements, receipts) or
-//! opaque sealed bytes with the routing ids from their header (author, seq, case id, team).
+//! opaque sealed bytes with the routing ids from their header (author, seq, case id, team;
+//! for a chunk: blob id, index, count, plaintext size).
 //! One trait, [`Storage`], with two backends that pass one shared test suite: SQLite
 //! (default, embedded) and PostgreSQL. [`AnyStorage`] picks one at run time from the
 //! configured database.
@@ -20,8 +21,71 @@ pub use self::postgres::PostgresStorage;
 pub use self::sqlite::SqliteStorage;
 
 /// The schema both backends write. 3: protocol v2 (a roster chain by counter, joins,
-/// receipts, a team per change). Databases of protocol v1 (schemas 1 and 2) are refused.
-pub const SCHEMA_VERSION: i64 = 3;
+/// receipts, a team per change); 4: blobs and their chunks. A schema 3 database is
+/// upgraded in place (the blob tables are added); databases of protocol v1 (schemas 1 and
+/// 2) are refused.
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// The oldest schema a database may have to be opened (and upgraded).
+pub(crate) const OLDEST_SCHEMA: i64 = 3;
+
+/// One sealed chunk of a blob ready to store: its bytes plus the routing ids copied from
+/// its header (which the caller parsed and whose signature it verified).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewChunk {
+    /// The blob's random id.
+    pub blob: [u8; 16],
+    /// The chunk's index, 0 to `count - 1`.
+    pub index: u32,
+    /// The blob's shape and owner, the same in every chunk of it.
+    pub info: BlobInfo,
+    /// The whole sealed chunk, as received.
+    pub bytes: Vec<u8>,
+}
+
+/// What the server knows of a blob, fixed by its first chunk stored: every later chunk
+/// must agree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// The device that sealed it (the only one that may upload its chunks).
+    pub author: DeviceId,
+    /// The case's opaque id.
+    pub case_id: [u8; 16],
+    /// The team whose key sealed it: who may download it.
+    pub team: String,
+    /// How many chunks it has.
+    pub count: u32,
+    /// Its plaintext size in bytes.
+    pub size: u64,
+}
+
+/// A blob as stored: its shape and how many chunks, from index 0, are held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// What every chunk of it agrees on.
+    pub info: BlobInfo,
+    /// Chunks `0..held` are stored; no other.
+    pub held: u32,
+}
+
+/// What storing one chunk did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    /// Newly stored.
+    Stored,
+    /// This index was already stored with the same bytes.
+    Duplicate,
+    /// This index was already stored with different bytes: nothing was changed.
+    Conflict,
+    /// Its author, case, team, count or size differ from the blob's first chunk, or its
+    /// index is not below its count.
+    Mismatch,
+    /// Its index is beyond the chunks held: chunks are stored in order, without a gap.
+    Gap {
+        /// How many chunks are held (the index expected next).
+        held: u32,
+    },
+}
 
 /// A sealed change ready to store: its bytes plus the routing ids copied from its header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,7 +228,35 @@ pub trait Storage: Send + Sync + 'static {
         quota: Option<u64>,
     ) -> impl Future<Output = Result<Vec<InsertOutcome>, StorageError>> + Send;
 
-    /// The bytes of sealed changes stored for `author` (0 if none).
+    /// Stores chunks in one transaction, each judged on its own, in order (so a chunk may
+    /// follow one stored earlier in the batch); one outcome per chunk. A chunk is stored only
+    /// at index `held` of its blob, and only if it agrees with the blob's first chunk (the
+    /// first one stored creates the blob). With a quota, if the bytes newly stored would take
+    /// an author's total (changes and chunks) over it, nothing is stored and the answer is
+    /// [`StorageError::QuotaFull`].
+    fn insert_chunks(
+        &self,
+        chunks: Vec<NewChunk>,
+        quota: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<ChunkOutcome>, StorageError>> + Send;
+
+    /// The blob, if any chunk of it is stored.
+    fn blob(
+        &self,
+        blob: &[u8; 16],
+    ) -> impl Future<Output = Result<Option<StoredBlob>, StorageError>> + Send;
+
+    /// The stored chunks of `blob` from index `from`, in order, as many as fit `max_bytes`
+    /// (at least one, if any is held) and at most `max_count`: `(index, sealed bytes)`.
+    fn load_chunks(
+        &self,
+        blob: &[u8; 16],
+        from: u32,
+        max_count: u32,
+        max_bytes: usize,
+    ) -> impl Future<Output = Result<Vec<(u32, Vec<u8>)>, StorageError>> + Send;
+
+    /// The bytes of sealed changes and chunks stored for `author` (0 if none).
     fn stored_bytes(
         &self,
         author: &DeviceId,
@@ -314,6 +406,28 @@ impl Storage for AnyStorage {
         delegate!(self, s => s.stored_bytes(author))
     }
 
+    async fn insert_chunks(
+        &self,
+        chunks: Vec<NewChunk>,
+        quota: Option<u64>,
+    ) -> Result<Vec<ChunkOutcome>, StorageError> {
+        delegate!(self, s => s.insert_chunks(chunks, quota))
+    }
+
+    async fn blob(&self, blob: &[u8; 16]) -> Result<Option<StoredBlob>, StorageError> {
+        delegate!(self, s => s.blob(blob))
+    }
+
+    async fn load_chunks(
+        &self,
+        blob: &[u8; 16],
+        from: u32,
+        max_count: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<(u32, Vec<u8>)>, StorageError> {
+        delegate!(self, s => s.load_chunks(blob, from, max_count, max_bytes))
+    }
+
     async fn acked(&self, author: &DeviceId) -> Result<u64, StorageError> {
         delegate!(self, s => s.acked(author))
     }
@@ -329,6 +443,40 @@ impl Storage for AnyStorage {
 
     async fn load_changes(&self, server_seqs: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
         delegate!(self, s => s.load_changes(server_seqs))
+    }
+}
+
+/// Judges one chunk against its blob as stored so far (`None`: no chunk held yet), and
+/// updates that record as if it were stored. Both backends decide with this one function.
+pub(crate) fn judge_chunk(
+    blob: &mut Option<StoredBlob>,
+    chunk: &NewChunk,
+    stored_bytes: impl FnOnce() -> Result<Option<Vec<u8>>, StorageError>,
+) -> Result<ChunkOutcome, StorageError> {
+    if chunk.index >= chunk.info.count {
+        return Ok(ChunkOutcome::Mismatch);
+    }
+    match blob {
+        None => {
+            if chunk.index != 0 {
+                return Ok(ChunkOutcome::Gap { held: 0 });
+            }
+            *blob = Some(StoredBlob {
+                info: chunk.info.clone(),
+                held: 1,
+            });
+            Ok(ChunkOutcome::Stored)
+        }
+        Some(held) if held.info != chunk.info => Ok(ChunkOutcome::Mismatch),
+        Some(held) if chunk.index > held.held => Ok(ChunkOutcome::Gap { held: held.held }),
+        Some(held) if chunk.index == held.held => {
+            held.held += 1;
+            Ok(ChunkOutcome::Stored)
+        }
+        Some(_) => Ok(match stored_bytes()? {
+            Some(bytes) if bytes == chunk.bytes => ChunkOutcome::Duplicate,
+            _ => ChunkOutcome::Conflict,
+        }),
     }
 }
 

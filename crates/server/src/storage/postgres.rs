@@ -12,9 +12,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use super::{
-    check_numbering, device_from_bytes, parse_receipt, parse_statement, receipt_json,
-    statement_json, to_i64, to_u64, InsertOutcome, Joined, NewChange, ReceiptOutcome, Storage,
-    StorageError, SCHEMA_VERSION,
+    check_numbering, device_from_bytes, judge_chunk, parse_receipt, parse_statement, receipt_json,
+    statement_json, to_i64, to_u64, BlobInfo, ChunkOutcome, InsertOutcome, Joined, NewChange,
+    NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob, OLDEST_SCHEMA, SCHEMA_VERSION,
 };
 
 const SCHEMA: &str = "
@@ -52,6 +52,21 @@ CREATE TABLE IF NOT EXISTS acks (
 CREATE TABLE IF NOT EXISTS device_usage (
     author BYTEA PRIMARY KEY,
     bytes BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blobs (
+    blob BYTEA PRIMARY KEY,
+    author BYTEA NOT NULL,
+    case_id BYTEA NOT NULL,
+    team TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    size BIGINT NOT NULL,
+    held BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blob_chunks (
+    blob BYTEA NOT NULL REFERENCES blobs (blob),
+    idx BIGINT NOT NULL,
+    bytes BYTEA NOT NULL,
+    PRIMARY KEY (blob, idx)
 );
 ";
 
@@ -140,6 +155,11 @@ impl PostgresStorage {
                 .await?;
             }
             [v] if *v == SCHEMA_VERSION => {}
+            // The blob tables were just created: nothing else changed since.
+            [v] if *v >= OLDEST_SCHEMA && *v < SCHEMA_VERSION => {
+                tx.execute("UPDATE cairn_schema SET version = $1", &[&SCHEMA_VERSION])
+                    .await?;
+            }
             [v] if *v < SCHEMA_VERSION => return Err(StorageError::OldSchema),
             other => {
                 return Err(StorageError::Corrupt(format!(
@@ -160,7 +180,202 @@ impl PostgresStorage {
     }
 }
 
+/// Adds `bytes` to `author`'s usage; refuses (the caller's transaction then rolls back)
+/// when that takes it over `quota`.
+async fn add_usage(
+    tx: &tokio_postgres::Transaction<'_>,
+    author: &[u8],
+    bytes: u64,
+    quota: Option<u64>,
+) -> Result<(), StorageError> {
+    let total: i64 = tx
+        .query_one(
+            "INSERT INTO device_usage (author, bytes) VALUES ($1, $2)
+             ON CONFLICT (author) DO UPDATE SET bytes = device_usage.bytes + excluded.bytes
+             RETURNING bytes",
+            &[&author, &to_i64(bytes)?],
+        )
+        .await?
+        .get(0);
+    let total = to_u64(total)?;
+    match quota {
+        Some(quota) if total > quota => Err(StorageError::QuotaFull {
+            used: total - bytes,
+            quota,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The blob's row; `lock` takes it for the transaction (`FOR UPDATE`).
+async fn read_blob(
+    client: &impl deadpool_postgres::GenericClient,
+    blob: &[u8],
+    lock: bool,
+) -> Result<Option<StoredBlob>, StorageError> {
+    let sql = if lock {
+        "SELECT author, case_id, team, count, size, held FROM blobs WHERE blob = $1 FOR UPDATE"
+    } else {
+        "SELECT author, case_id, team, count, size, held FROM blobs WHERE blob = $1"
+    };
+    let Some(row) = client.query_opt(sql, &[&blob]).await? else {
+        return Ok(None);
+    };
+    let narrow = |v: i64| {
+        u32::try_from(v)
+            .map_err(|_| StorageError::Corrupt("a stored chunk count is out of range".into()))
+    };
+    Ok(Some(StoredBlob {
+        info: BlobInfo {
+            author: device_from_bytes(row.get::<_, &[u8]>(0))?,
+            case_id: row
+                .get::<_, &[u8]>(1)
+                .try_into()
+                .map_err(|_| StorageError::Corrupt("a stored case id is not 16 bytes".into()))?,
+            team: row.get(2),
+            count: narrow(row.get(3))?,
+            size: to_u64(row.get(4))?,
+        },
+        held: narrow(row.get(5))?,
+    }))
+}
+
 impl Storage for PostgresStorage {
+    async fn insert_chunks(
+        &self,
+        chunks: Vec<NewChunk>,
+        quota: Option<u64>,
+    ) -> Result<Vec<ChunkOutcome>, StorageError> {
+        if chunks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let mut outcomes = Vec::with_capacity(chunks.len());
+        let mut added: Vec<(DeviceId, u64)> = Vec::new();
+        // The blob read last (and locked), as this transaction has changed it.
+        let mut current: Option<([u8; 16], Option<StoredBlob>)> = None;
+        for c in &chunks {
+            if current.as_ref().is_none_or(|(id, _)| *id != c.blob) {
+                // Two first chunks at once: one creates the row, the other then waits on it.
+                let mut blob = read_blob(&tx, &c.blob, true).await?;
+                if blob.is_none() && c.index == 0 {
+                    let i = &c.info;
+                    tx.execute(
+                        "INSERT INTO blobs (blob, author, case_id, team, count, size, held)
+                         VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (blob) DO NOTHING",
+                        &[
+                            &&c.blob[..],
+                            &&i.author.0[..],
+                            &&i.case_id[..],
+                            &i.team,
+                            &i64::from(i.count),
+                            &to_i64(i.size)?,
+                        ],
+                    )
+                    .await?;
+                    blob = read_blob(&tx, &c.blob, true).await?;
+                    if blob
+                        .as_ref()
+                        .is_some_and(|b| b.held == 0 && b.info == c.info)
+                    {
+                        // Created here: judged below as the blob's first chunk.
+                        blob = None;
+                    }
+                }
+                current = Some((c.blob, blob));
+            }
+            let Some((_, blob)) = current.as_mut() else {
+                continue;
+            };
+            let existing = if blob.as_ref().is_some_and(|b| c.index < b.held) {
+                tx.query_opt(
+                    "SELECT bytes FROM blob_chunks WHERE blob = $1 AND idx = $2",
+                    &[&&c.blob[..], &i64::from(c.index)],
+                )
+                .await?
+                .map(|r| r.get::<_, Vec<u8>>(0))
+            } else {
+                None
+            };
+            let outcome = judge_chunk(blob, c, || Ok(existing))?;
+            if outcome == ChunkOutcome::Stored {
+                tx.execute(
+                    "INSERT INTO blob_chunks (blob, idx, bytes) VALUES ($1, $2, $3)",
+                    &[&&c.blob[..], &i64::from(c.index), &c.bytes],
+                )
+                .await?;
+                tx.execute(
+                    "UPDATE blobs SET held = $2 WHERE blob = $1",
+                    &[&&c.blob[..], &(i64::from(c.index) + 1)],
+                )
+                .await?;
+                let author = c.info.author;
+                let len = c.bytes.len() as u64;
+                match added.iter_mut().find(|(a, _)| *a == author) {
+                    Some((_, n)) => *n += len,
+                    None => added.push((author, len)),
+                }
+            }
+            outcomes.push(outcome);
+        }
+        for (author, bytes) in &added {
+            add_usage(&tx, &author.0, *bytes, quota).await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn blob(&self, blob: &[u8; 16]) -> Result<Option<StoredBlob>, StorageError> {
+        read_blob(&self.client().await?, blob, false).await
+    }
+
+    async fn load_chunks(
+        &self,
+        blob: &[u8; 16],
+        from: u32,
+        max_count: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<(u32, Vec<u8>)>, StorageError> {
+        // Sizes first, so that only what fits is loaded.
+        let client = self.client().await?;
+        let sizes = client
+            .query(
+                "SELECT idx, octet_length(bytes)::int8 FROM blob_chunks
+                 WHERE blob = $1 AND idx >= $2 ORDER BY idx LIMIT $3",
+                &[&&blob[..], &i64::from(from), &i64::from(max_count)],
+            )
+            .await?;
+        let mut used = 0usize;
+        let mut last = None;
+        for row in &sizes {
+            let len = usize::try_from(row.get::<_, i64>(1)).unwrap_or(usize::MAX);
+            if last.is_some() && used.saturating_add(len) > max_bytes {
+                break;
+            }
+            used = used.saturating_add(len);
+            last = Some(row.get::<_, i64>(0));
+        }
+        let Some(last) = last else {
+            return Ok(Vec::new());
+        };
+        let rows = client
+            .query(
+                "SELECT idx, bytes FROM blob_chunks WHERE blob = $1 AND idx >= $2 AND idx <= $3
+                 ORDER BY idx",
+                &[&&blob[..], &i64::from(from), &last],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let idx = u32::try_from(r.get::<_, i64>(0)).map_err(|_| {
+                    StorageError::Corrupt("a stored chunk index is out of range".into())
+                })?;
+                Ok((idx, r.get::<_, Vec<u8>>(1)))
+            })
+            .collect()
+    }
+
     async fn statements(&self) -> Result<Vec<Statement>, StorageError> {
         let rows = self
             .client()
@@ -386,25 +601,8 @@ impl Storage for PostgresStorage {
             }
         }
         for (author, bytes) in &added {
-            let total: i64 = tx
-                .query_one(
-                    "INSERT INTO device_usage (author, bytes) VALUES ($1, $2)
-                     ON CONFLICT (author) DO UPDATE SET bytes = device_usage.bytes + excluded.bytes
-                     RETURNING bytes",
-                    &[author, &to_i64(*bytes)?],
-                )
-                .await?
-                .get(0);
-            let total = to_u64(total)?;
-            if let Some(quota) = quota {
-                if total > quota {
-                    // Dropping the transaction rolls the whole batch back.
-                    return Err(StorageError::QuotaFull {
-                        used: total - bytes,
-                        quota,
-                    });
-                }
-            }
+            // Over the quota, dropping the transaction rolls the whole batch back.
+            add_usage(&tx, author, *bytes, quota).await?;
         }
         for (author, _) in added {
             tx.execute(

@@ -13,8 +13,9 @@ use cairn_protocol::{Receipt, Statement};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    check_numbering, parse_receipt, parse_statement, receipt_json, statement_json, to_i64, to_u64,
-    InsertOutcome, Joined, NewChange, ReceiptOutcome, Storage, StorageError, SCHEMA_VERSION,
+    check_numbering, device_from_bytes, judge_chunk, parse_receipt, parse_statement, receipt_json,
+    statement_json, to_i64, to_u64, BlobInfo, ChunkOutcome, InsertOutcome, Joined, NewChange,
+    NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob, OLDEST_SCHEMA, SCHEMA_VERSION,
 };
 
 const SCHEMA: &str = "
@@ -49,6 +50,21 @@ CREATE TABLE IF NOT EXISTS acks (
 CREATE TABLE IF NOT EXISTS device_usage (
     author BLOB PRIMARY KEY,
     bytes INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blobs (
+    blob BLOB PRIMARY KEY,
+    author BLOB NOT NULL,
+    case_id BLOB NOT NULL,
+    team TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    held INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blob_chunks (
+    blob BLOB NOT NULL REFERENCES blobs (blob),
+    idx INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (blob, idx)
 );
 ";
 
@@ -92,7 +108,7 @@ impl SqliteStorage {
                     "schema version {version}; this cairn-server knows {SCHEMA_VERSION}"
                 )));
             }
-            if (1..SCHEMA_VERSION).contains(&version) {
+            if (1..OLDEST_SCHEMA).contains(&version) {
                 return Err(StorageError::OldSchema);
             }
             tx.execute_batch(SCHEMA)?;
@@ -120,6 +136,69 @@ impl SqliteStorage {
             .await
             .map_err(|e| StorageError::Backend(format!("database task failed: {e}")))?
     }
+}
+
+/// Adds `bytes` to `author`'s usage; refuses (the caller's transaction then rolls back)
+/// when that takes it over `quota`.
+fn add_usage(
+    conn: &Connection,
+    author: &[u8],
+    bytes: u64,
+    quota: Option<u64>,
+) -> Result<(), StorageError> {
+    let total: i64 = conn.query_row(
+        "INSERT INTO device_usage (author, bytes) VALUES (?1, ?2)
+         ON CONFLICT (author) DO UPDATE SET bytes = bytes + excluded.bytes
+         RETURNING bytes",
+        params![author, to_i64(bytes)?],
+        |r| r.get(0),
+    )?;
+    let total = to_u64(total)?;
+    match quota {
+        Some(quota) if total > quota => Err(StorageError::QuotaFull {
+            used: total - bytes,
+            quota,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn read_blob(conn: &Connection, blob: &[u8]) -> Result<Option<StoredBlob>, StorageError> {
+    let row = conn
+        .query_row(
+            "SELECT author, case_id, team, count, size, held FROM blobs WHERE blob = ?1",
+            [blob],
+            |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    row.map(|(author, case_id, team, count, size, held)| {
+        let narrow = |v: i64| {
+            u32::try_from(v)
+                .map_err(|_| StorageError::Corrupt("a stored chunk count is out of range".into()))
+        };
+        Ok(StoredBlob {
+            info: BlobInfo {
+                author: device_from_bytes(&author)?,
+                case_id: case_id.try_into().map_err(|_| {
+                    StorageError::Corrupt("a stored case id is not 16 bytes".into())
+                })?,
+                team,
+                count: narrow(count)?,
+                size: to_u64(size)?,
+            },
+            held: narrow(held)?,
+        })
+    })
+    .transpose()
 }
 
 /// Advances `acks` for `author` past every stored change that follows it without a gap.
@@ -323,27 +402,119 @@ impl Storage for SqliteStorage {
                 }
             }
             for (author, bytes) in added {
-                let total: i64 = tx.query_row(
-                    "INSERT INTO device_usage (author, bytes) VALUES (?1, ?2)
-                     ON CONFLICT (author) DO UPDATE SET bytes = bytes + excluded.bytes
-                     RETURNING bytes",
-                    params![author, to_i64(bytes)?],
-                    |r| r.get(0),
-                )?;
-                let total = to_u64(total)?;
-                if let Some(quota) = quota {
-                    if total > quota {
-                        // Dropping the transaction rolls the whole batch back.
-                        return Err(StorageError::QuotaFull {
-                            used: total - bytes,
-                            quota,
-                        });
-                    }
-                }
+                // Over the quota, dropping the transaction rolls the whole batch back.
+                add_usage(&tx, author, bytes, quota)?;
                 advance_ack(&tx, author)?;
             }
             tx.commit()?;
             Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn insert_chunks(
+        &self,
+        chunks: Vec<NewChunk>,
+        quota: Option<u64>,
+    ) -> Result<Vec<ChunkOutcome>, StorageError> {
+        if chunks.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(move |inner| {
+            let mut conn = lock(&inner.writer)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut outcomes = Vec::with_capacity(chunks.len());
+            let mut added: Vec<(DeviceId, u64)> = Vec::new();
+            // The blob read last, as this transaction has changed it.
+            let mut current: Option<([u8; 16], Option<StoredBlob>)> = None;
+            for c in &chunks {
+                let blob = match &mut current {
+                    Some((id, blob)) if *id == c.blob => blob,
+                    _ => &mut current.insert((c.blob, read_blob(&tx, &c.blob)?)).1,
+                };
+                let was_new = blob.is_none();
+                let outcome = judge_chunk(blob, c, || {
+                    Ok(tx
+                        .query_row(
+                            "SELECT bytes FROM blob_chunks WHERE blob = ?1 AND idx = ?2",
+                            params![&c.blob[..], c.index],
+                            |r| r.get(0),
+                        )
+                        .optional()?)
+                })?;
+                if outcome == ChunkOutcome::Stored {
+                    let i = &c.info;
+                    if was_new {
+                        tx.execute(
+                            "INSERT INTO blobs (blob, author, case_id, team, count, size, held)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+                            params![
+                                &c.blob[..],
+                                &i.author.0[..],
+                                &i.case_id[..],
+                                &i.team,
+                                i.count,
+                                to_i64(i.size)?
+                            ],
+                        )?;
+                    }
+                    tx.execute(
+                        "INSERT INTO blob_chunks (blob, idx, bytes) VALUES (?1, ?2, ?3)",
+                        params![&c.blob[..], c.index, &c.bytes],
+                    )?;
+                    tx.execute(
+                        "UPDATE blobs SET held = ?2 WHERE blob = ?1",
+                        params![&c.blob[..], c.index + 1],
+                    )?;
+                    let len = c.bytes.len() as u64;
+                    match added.iter_mut().find(|(a, _)| *a == i.author) {
+                        Some((_, n)) => *n += len,
+                        None => added.push((i.author, len)),
+                    }
+                }
+                outcomes.push(outcome);
+            }
+            for (author, bytes) in added {
+                add_usage(&tx, &author.0, bytes, quota)?;
+            }
+            tx.commit()?;
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn blob(&self, blob: &[u8; 16]) -> Result<Option<StoredBlob>, StorageError> {
+        let blob = *blob;
+        self.run(move |inner| read_blob(&*lock(&inner.reader)?, &blob))
+            .await
+    }
+
+    async fn load_chunks(
+        &self,
+        blob: &[u8; 16],
+        from: u32,
+        max_count: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<(u32, Vec<u8>)>, StorageError> {
+        let blob = *blob;
+        self.run(move |inner| {
+            let conn = lock(&inner.reader)?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT idx, bytes FROM blob_chunks WHERE blob = ?1 AND idx >= ?2
+                 ORDER BY idx LIMIT ?3",
+            )?;
+            let mut rows = stmt.query(params![&blob[..], from, max_count])?;
+            let mut out = Vec::new();
+            let mut used = 0usize;
+            while let Some(row) = rows.next()? {
+                let bytes: Vec<u8> = row.get(1)?;
+                if !out.is_empty() && used + bytes.len() > max_bytes {
+                    break;
+                }
+                used += bytes.len();
+                out.push((row.get::<_, u32>(0)?, bytes));
+            }
+            Ok(out)
         })
         .await
     }
