@@ -68,13 +68,8 @@ fn main() {
     let age = start.elapsed();
 
     let office = Device::office();
-    let mut server = Server::start(&office);
-    // As in tests/tests/attach_sync.rs: a loopback link cut five times a second goes over
-    // the default 10 requests a second.
-    server
-        .dir()
-        .configure(&[("device_requests_per_sec", "100")]);
-    server.restart();
+    // The server's default limits (the client paces itself to its rate).
+    let server = Server::start(&office);
     let clean = Relay::start(server.addr());
     let cut = Relay::cutting(server.addr(), 256 * 1024);
     let path = file.to_str().unwrap();

@@ -264,6 +264,17 @@ impl CaseDoc {
     /// Every attachment the case lists, in an order every replica shares. Two devices that
     /// attached the first files concurrently each made a list; both are read.
     pub fn attachments(&self) -> Result<Vec<Attachment>, ModelError> {
+        Ok(self
+            .attachments_with_writers()?
+            .into_iter()
+            .map(|(entry, _)| entry)
+            .collect())
+    }
+
+    /// Each attachment with the actor (hex) whose change wrote its entry. Unlike the entry's
+    /// `author` text, which its writer chose, this is the signed change's own: it names where
+    /// the blob's bytes are fetched from.
+    pub fn attachments_with_writers(&self) -> Result<Vec<(Attachment, String)>, ModelError> {
         let mut out = Vec::new();
         let lists = self
             .doc
@@ -276,10 +287,17 @@ impl CaseDoc {
                 )));
             }
             for index in 0..self.doc.length(&list) {
-                out.push(
-                    autosurgeon::hydrate_prop(&self.doc, &list, index)
-                        .map_err(ModelError::corrupt)?,
-                );
+                let writer = match self.doc.get(&list, index).map_err(ModelError::corrupt)? {
+                    Some((_, automerge::ObjId::Id(_, actor, _))) => actor.to_hex_string(),
+                    _ => {
+                        return Err(ModelError::Corrupt(format!(
+                            "an entry of `{ATTACHMENTS}` is not an object"
+                        )))
+                    }
+                };
+                let entry = autosurgeon::hydrate_prop(&self.doc, &list, index)
+                    .map_err(ModelError::corrupt)?;
+                out.push((entry, writer));
             }
         }
         Ok(out)

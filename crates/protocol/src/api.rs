@@ -19,11 +19,12 @@ pub mod paths {
     /// `GET` → JSON [`crate::Receipt`] (404 `not_found` before the first); `POST` (office
     /// only) a newer one → 204.
     pub const RECEIPT: &str = "/v2/receipt";
-    /// `POST` a stream of framed sealed chunks of one blob → JSON [`crate::BlobStatus`];
-    /// `GET ?from=N` → the framed chunks the server holds from index N (a page of them).
-    pub const BLOB: &str = "/v2/blobs/{blob}";
+    /// A blob lives under its author (the device that sealed it): `POST` a stream of framed
+    /// sealed chunks of one's own blob → JSON [`crate::BlobStatus`]; `GET ?from=N` → the
+    /// framed chunks the server holds from index N (a page of them).
+    pub const BLOB: &str = "/v2/blobs/{author}/{blob}";
     /// `GET` → JSON [`crate::BlobStatus`]: which chunks the server holds.
-    pub const BLOB_STATUS: &str = "/v2/blobs/{blob}/status";
+    pub const BLOB_STATUS: &str = "/v2/blobs/{author}/{blob}/status";
 }
 
 /// Content type of a push body.
@@ -36,6 +37,10 @@ pub const PULL_CONTENT_TYPE: &str = "application/vnd.cairn.pull.v2";
 pub const ROSTER_VERSION: &str = "x-cairn-roster";
 /// Header of a pull answer naming the newest receipt's counter (absent before the first).
 pub const RECEIPT_VERSION: &str = "x-cairn-receipt";
+/// Header of every answer to a signed request: milliseconds before the device's next request
+/// fits its rate (0 when it fits now). A client that waits them out is never refused for its
+/// rate, so it never sends an upload's body only to have it thrown away.
+pub const NEXT_REQUEST_MS: &str = "x-cairn-next-request-ms";
 
 /// The answer to a successful join.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,19 +24,21 @@ pub const BLOB_HELD: &str = "x-cairn-blob-held";
 /// Content type of an upload body and of a download answer.
 pub const BLOB_CONTENT_TYPE: &str = "application/vnd.cairn.chunks.v1";
 
-/// The path of a blob: `POST` uploads chunks, `GET ?from=N` downloads them.
-pub fn blob_path(blob_hex: &str) -> String {
-    format!("/v2/blobs/{blob_hex}")
+/// The path of `author`'s blob: `POST` uploads chunks (only its author may), `GET ?from=N`
+/// downloads them. Blobs are named by author and id, so that no device can take another's
+/// blob id.
+pub fn blob_path(author_hex: &str, blob_hex: &str) -> String {
+    format!("/v2/blobs/{author_hex}/{blob_hex}")
 }
 
 /// The path and query of a download from chunk `from`, exactly as it is signed.
-pub fn blob_download_path(blob_hex: &str, from: u32) -> String {
-    format!("/v2/blobs/{blob_hex}?from={from}")
+pub fn blob_download_path(author_hex: &str, blob_hex: &str, from: u32) -> String {
+    format!("/v2/blobs/{author_hex}/{blob_hex}?from={from}")
 }
 
 /// The path of a blob's status.
-pub fn blob_status_path(blob_hex: &str) -> String {
-    format!("/v2/blobs/{blob_hex}/status")
+pub fn blob_status_path(author_hex: &str, blob_hex: &str) -> String {
+    format!("/v2/blobs/{author_hex}/{blob_hex}/status")
 }
 
 /// The query of a download.
@@ -231,8 +233,15 @@ mod tests {
         }
         .complete());
         let id = "00ff".repeat(8);
-        assert_eq!(blob_path(&id), format!("/v2/blobs/{id}"));
-        assert_eq!(blob_download_path(&id, 7), format!("/v2/blobs/{id}?from=7"));
-        assert_eq!(blob_status_path(&id), format!("/v2/blobs/{id}/status"));
+        let a = "ab".repeat(32);
+        assert_eq!(blob_path(&a, &id), format!("/v2/blobs/{a}/{id}"));
+        assert_eq!(
+            blob_download_path(&a, &id, 7),
+            format!("/v2/blobs/{a}/{id}?from=7")
+        );
+        assert_eq!(
+            blob_status_path(&a, &id),
+            format!("/v2/blobs/{a}/{id}/status")
+        );
     }
 }

@@ -24,8 +24,8 @@ mod statement;
 
 pub use admission::{Admission, ADMISSION_PREFIX};
 pub use api::{
-    paths, ErrorBody, ErrorCode, JoinResponse, PULL_CONTENT_TYPE, PUSH_CONTENT_TYPE,
-    RECEIPT_VERSION, ROSTER_VERSION,
+    paths, ErrorBody, ErrorCode, JoinResponse, NEXT_REQUEST_MS, PULL_CONTENT_TYPE,
+    PUSH_CONTENT_TYPE, RECEIPT_VERSION, ROSTER_VERSION,
 };
 pub use auth::{request_signed_bytes, sign_request, verify_request, AUTH_SCHEME, REQUEST_DOMAIN};
 pub use blob::{

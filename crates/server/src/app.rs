@@ -9,17 +9,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::connect_info::Connected;
-use axum::extract::Request;
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use cairn_crypto::DeviceId;
-use cairn_protocol::{paths, ErrorCode, OfficeKeys};
+use cairn_protocol::{paths, ErrorCode, OfficeKeys, NEXT_REQUEST_MS};
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
-use crate::guard::{Budget, InFlight, TokenBuckets};
+use crate::guard::{Budget, InFlight, TokenBuckets, Uploads};
 use crate::roster::RosterCache;
 use crate::storage::AnyStorage;
 
@@ -92,6 +93,7 @@ pub(crate) struct Guards {
     pub(crate) join_rate: TokenBuckets<std::net::IpAddr>,
     pub(crate) in_flight: InFlight,
     pub(crate) budget: Budget,
+    pub(crate) uploads: Uploads,
 }
 
 /// What every handler shares.
@@ -127,6 +129,7 @@ impl AppState {
                 limits.body_timeout,
                 limits.body_timeout.min(Duration::from_secs(5)),
             ),
+            uploads: Uploads::default(),
         };
         Arc::new(AppState {
             storage,
@@ -168,7 +171,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "no such endpoint; check the server address",
             )
         })
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .with_state(state)
 }
 
@@ -180,11 +183,21 @@ pub(crate) fn too_large(limit: usize) -> ApiError {
     )
 }
 
-async fn log_request(request: Request, next: Next) -> Response {
+/// Logs each request without its body, and tells a device when its next request fits
+/// its rate.
+async fn log_request(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if let Some(LoggedDevice(device)) = response.extensions().get::<LoggedDevice>().copied() {
+        let (left, next) = state.guards.device_rate.level(&device);
+        let wait = if left >= 1 { 0 } else { next.as_millis() + 1 };
+        response.headers_mut().insert(
+            NEXT_REQUEST_MS,
+            HeaderValue::from(u64::try_from(wait).unwrap_or(u64::MAX)),
+        );
+    }
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
     let device = response

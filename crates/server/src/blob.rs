@@ -41,11 +41,18 @@ use crate::storage::{BlobInfo, ChunkOutcome, NewChunk, Storage, StorageError, St
 
 /// Whole chunks held in memory before they are stored: about 15 chunks.
 const FLUSH_BYTES: usize = 256 * 1024;
+/// The longest a status waits for its blob's upload in progress to be stored.
+const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Most chunks one download answer carries.
 const MAX_PAGE_CHUNKS: u32 = 1024;
 
-fn parse_blob(hex: &str) -> Result<BlobId, ApiError> {
-    BlobId::from_hex(hex).map_err(|_| ApiError::malformed("a blob id is 32 hex digits"))
+/// The blob a path names: its author's device id and its own id.
+fn parse_blob((author, blob): &(String, String)) -> Result<(DeviceId, BlobId), ApiError> {
+    let author = DeviceId::from_hex(author)
+        .map_err(|_| ApiError::malformed("a blob's author is a device id of 64 hex digits"))?;
+    let blob =
+        BlobId::from_hex(blob).map_err(|_| ApiError::malformed("a blob id is 32 hex digits"))?;
+    Ok((author, blob))
 }
 
 fn refused(index: u32, why: impl std::fmt::Display) -> ApiError {
@@ -66,11 +73,11 @@ async fn readable(
     state: &AppState,
     roster: &Roster,
     device: &DeviceId,
-    blob: &BlobId,
+    (author, blob): &(DeviceId, BlobId),
 ) -> Result<Option<StoredBlob>, ApiError> {
     Ok(state
         .storage
-        .blob(&blob.0)
+        .blob(author, &blob.0)
         .await?
         .filter(|b| may_read(roster, device, &b.info.team)))
 }
@@ -91,17 +98,22 @@ fn answer(device: DeviceId, status: BlobStatus) -> Response {
 
 pub(crate) async fn status(
     State(state): State<Arc<AppState>>,
-    Path(blob): Path<String>,
+    Path(blob): Path<(String, String)>,
     Signed { device, roster, .. }: Signed,
 ) -> Result<Response, ApiError> {
     let blob = parse_blob(&blob)?;
+    if blob.0 == device {
+        // Asked after an upload was cut: answered once what arrived of it is stored.
+        let wait = state.limits.body_timeout.min(SETTLE_WAIT);
+        state.guards.uploads.settled(device, blob.1 .0, wait).await;
+    }
     let held = readable(&state, &roster, &device, &blob).await?;
     Ok(answer(device, status_of(held.as_ref(), 0)))
 }
 
 pub(crate) async fn download(
     State(state): State<Arc<AppState>>,
-    Path(blob): Path<String>,
+    Path(blob): Path<(String, String)>,
     query: Result<Query<BlobQuery>, QueryRejection>,
     Signed {
         device,
@@ -110,10 +122,11 @@ pub(crate) async fn download(
         ..
     }: Signed,
 ) -> Result<Response, ApiError> {
-    let blob = parse_blob(&blob)?;
+    let key = parse_blob(&blob)?;
+    let (author, blob) = key;
     let Query(query) =
         query.map_err(|_| ApiError::malformed("the download query must be `from=N`"))?;
-    let Some(held) = readable(&state, &roster, &device, &blob).await? else {
+    let Some(held) = readable(&state, &roster, &device, &key).await? else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             "this server holds no chunk of this blob that this device may read; its author may not have uploaded it yet",
@@ -128,7 +141,7 @@ pub(crate) async fn download(
         .await?;
     let chunks = state
         .storage
-        .load_chunks(&blob.0, query.from, MAX_PAGE_CHUNKS, budget)
+        .load_chunks(&author, &blob.0, query.from, MAX_PAGE_CHUNKS, budget)
         .await?;
     let mut body = Vec::with_capacity(chunks.iter().map(|(_, c)| c.len() + 4).sum());
     for (expected, (index, bytes)) in (query.from..).zip(&chunks) {
@@ -165,11 +178,18 @@ pub(crate) async fn download(
 
 pub(crate) async fn upload(
     State(state): State<Arc<AppState>>,
-    Path(blob): Path<String>,
+    Path(blob): Path<(String, String)>,
     upload: SignedStream,
 ) -> Result<Response, ApiError> {
     let blob = match parse_blob(&blob) {
-        Ok(blob) => blob,
+        Ok((author, _)) if author != upload.device => Err(ApiError::new(
+            ErrorCode::ChunkRefused,
+            "a device uploads only its own blobs: the path names another author",
+        )),
+        other => other,
+    };
+    let blob = match blob {
+        Ok((_, blob)) => blob,
         Err(e) => {
             let limit = state.limits.max_request_bytes;
             return Err(state.guards.budget.refuse(upload.body, limit, e).await);
@@ -290,6 +310,18 @@ async fn receive(
             .refuse(body, state.limits.max_request_bytes, e)
             .await);
     }
+    // One upload of a blob at a time; a status waits on this until the chunks are stored.
+    let Some(_slot) = state
+        .guards
+        .uploads
+        .begin(device, blob.0, state.limits.body_timeout)
+        .await
+    else {
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "an earlier upload of this blob is still being stored; try again in a moment",
+        ));
+    };
     // The chunks waiting to be stored, a frame being assembled and a piece of the body.
     let _permit = state
         .guards
@@ -308,7 +340,7 @@ async fn receive(
     // Whatever ended the body, what arrived whole is kept.
     let flushed = receiving.flush().await;
     result.and(flushed)?;
-    let held = state.storage.blob(&blob.0).await?;
+    let held = state.storage.blob(&device, &blob.0).await?;
     tracing::info!(device = %device.short(), blob = %blob, stored = receiving.stored, held = held.as_ref().map_or(0, |b| b.held), "blob upload");
     Ok(status_of(held.as_ref(), receiving.stored))
 }

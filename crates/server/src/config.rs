@@ -22,8 +22,9 @@ pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 300;
 /// Default largest sealed change accepted in a push: 2 MiB (a device seals at most 1 MiB of
 /// content per change; sealing adds a little per recipient).
 pub const DEFAULT_MAX_CHANGE_BYTES: usize = 2 * 1024 * 1024;
-/// Default bytes of sealed changes one device may store: 1 GiB.
-pub const DEFAULT_DEVICE_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
+/// Default bytes of sealed changes and attachment chunks one device may store: 8 GiB, so
+/// that several attachments of the collector's largest (2 GiB by default) fit.
+pub const DEFAULT_DEVICE_QUOTA_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 /// Default steady rate of requests per device, per second.
 pub const DEFAULT_DEVICE_REQUESTS_PER_SEC: u32 = 10;
 /// Default burst of requests per device.

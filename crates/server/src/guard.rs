@@ -21,6 +21,7 @@ use cairn_protocol::ErrorCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
+use crate::storage::BlobKey;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The maps hold counters only: one left half-updated by a panic is still usable.
@@ -64,6 +65,18 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
         }
     }
 
+    /// The whole tokens `key` has now (taking none), and how long until it has one more.
+    pub(crate) fn level(&self, key: &K) -> (u32, Duration) {
+        let buckets = lock(&self.buckets);
+        let tokens = buckets.get(key).map_or(self.burst, |(tokens, at)| {
+            (tokens + at.elapsed().as_secs_f64() * self.per_sec).min(self.burst)
+        });
+        let next = (tokens.floor() + 1.0 - tokens) / self.per_sec;
+        // Whole tokens only: truncation is what is meant.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        (tokens as u32, Duration::from_secs_f64(next))
+    }
+
     /// Takes one token for `key`, or says how long until one is there.
     pub(crate) fn take(&self, key: &K) -> Result<(), Duration> {
         let now = Instant::now();
@@ -87,6 +100,63 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
         } else {
             *bucket = (tokens, now);
             Err(Duration::from_secs_f64((1.0 - tokens) / self.per_sec))
+        }
+    }
+}
+
+/// The blob uploads in progress, one at a time per blob: a status asked while its blob's
+/// upload is still being stored waits for it (bounded), so the client that was cut off
+/// learns exactly which chunks are kept and sends none of them again.
+#[derive(Default)]
+pub(crate) struct Uploads {
+    slots: Mutex<HashMap<BlobKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// One blob's place in [`Uploads`], held while its upload runs.
+pub(crate) struct UploadSlot<'a> {
+    uploads: &'a Uploads,
+    key: BlobKey,
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Uploads {
+    fn slot(&self, key: BlobKey) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.slots).entry(key).or_default().clone()
+    }
+
+    /// Waits for the blob's upload before this one (at most `wait`), then holds its place.
+    pub(crate) async fn begin(
+        &self,
+        author: DeviceId,
+        blob: [u8; 16],
+        wait: Duration,
+    ) -> Option<UploadSlot<'_>> {
+        let key = (author, blob);
+        let held = tokio::time::timeout(wait, self.slot(key).lock_owned())
+            .await
+            .ok()?;
+        Some(UploadSlot {
+            uploads: self,
+            key,
+            _held: held,
+        })
+    }
+
+    /// Waits (at most `wait`) until no upload of the blob is being stored.
+    pub(crate) async fn settled(&self, author: DeviceId, blob: [u8; 16], wait: Duration) {
+        let _ = self.begin(author, blob, wait).await;
+    }
+}
+
+impl Drop for UploadSlot<'_> {
+    fn drop(&mut self) {
+        let mut slots = lock(&self.uploads.slots);
+        // Forgotten once no one else waits on it (the map's reference and this one's).
+        if slots
+            .get(&self.key)
+            .is_some_and(|s| Arc::strong_count(s) <= 2)
+        {
+            slots.remove(&self.key);
         }
     }
 }
@@ -300,8 +370,12 @@ mod tests {
             buckets.check(&1).is_err(),
             "checking takes nothing, and sees the empty bucket"
         );
+        let (left, next) = buckets.level(&1);
+        assert_eq!(left, 0);
+        assert!(next <= Duration::from_millis(500), "{next:?}");
         let wait = buckets.take(&1).unwrap_err();
         assert!(wait <= Duration::from_millis(500), "{wait:?}");
+        assert_eq!(buckets.level(&7).0, 3, "an unseen key has a full bucket");
         assert!(buckets.take(&2).is_ok(), "keys are independent");
     }
 

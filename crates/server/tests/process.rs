@@ -121,7 +121,7 @@ fn command_line() {
         "max_page = 1000",
         "max_clock_skew_secs = 300",
         "max_change_bytes = 2097152",
-        "device_quota_bytes = 1073741824",
+        "device_quota_bytes = 8589934592",
         "max_connections = 512",
         "max_inflight_bytes = 33554432",
         "header_timeout_secs = 10",

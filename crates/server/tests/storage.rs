@@ -414,7 +414,7 @@ fn chunk(blob: u8, info: &BlobInfo, index: u32, tag: &str) -> NewChunk {
 async fn blob_chunks_are_stored_in_order_once_and_agree(s: impl Storage) {
     let a = DeviceKeys::generate().id();
     let info = blob_info(&a, 3);
-    assert_eq!(s.blob(&[1; 16]).await.unwrap(), None);
+    assert_eq!(s.blob(&a, &[1; 16]).await.unwrap(), None);
     // A blob starts at chunk 0; nothing skips ahead.
     assert_eq!(
         s.insert_chunks(vec![chunk(1, &info, 1, "x")], None)
@@ -422,7 +422,7 @@ async fn blob_chunks_are_stored_in_order_once_and_agree(s: impl Storage) {
             .unwrap(),
         vec![ChunkOutcome::Gap { held: 0 }]
     );
-    assert_eq!(s.blob(&[1; 16]).await.unwrap(), None);
+    assert_eq!(s.blob(&a, &[1; 16]).await.unwrap(), None);
     let out = s
         .insert_chunks(
             vec![
@@ -443,7 +443,7 @@ async fn blob_chunks_are_stored_in_order_once_and_agree(s: impl Storage) {
         ]
     );
     assert_eq!(
-        s.blob(&[1; 16]).await.unwrap(),
+        s.blob(&a, &[1; 16]).await.unwrap(),
         Some(StoredBlob {
             info: info.clone(),
             held: 2
@@ -459,8 +459,7 @@ async fn blob_chunks_are_stored_in_order_once_and_agree(s: impl Storage) {
         .unwrap();
     assert_eq!(out, vec![ChunkOutcome::Duplicate, ChunkOutcome::Conflict]);
     // Another author, case, team, count or size than the first chunk's; an index past the count.
-    let b = DeviceKeys::generate().id();
-    let mut others = vec![blob_info(&b, 3), blob_info(&a, 4)];
+    let mut others = vec![blob_info(&a, 4)];
     for change in 0..3 {
         let mut i = info.clone();
         match change {
@@ -485,39 +484,53 @@ async fn blob_chunks_are_stored_in_order_once_and_agree(s: impl Storage) {
             .unwrap(),
         vec![ChunkOutcome::Mismatch]
     );
-    assert_eq!(s.blob(&[1; 16]).await.unwrap().unwrap().held, 2);
+    assert_eq!(s.blob(&a, &[1; 16]).await.unwrap().unwrap().held, 2);
+    // Another author's chunk of the same id is its own blob's: a's is untouched.
+    let b = DeviceKeys::generate().id();
+    let theirs = blob_info(&b, 3);
+    assert_eq!(
+        s.insert_chunks(vec![chunk(1, &theirs, 0, "b")], None)
+            .await
+            .unwrap(),
+        vec![ChunkOutcome::Stored]
+    );
+    assert_eq!(s.blob(&b, &[1; 16]).await.unwrap().unwrap().held, 1);
+    assert_eq!(s.blob(&a, &[1; 16]).await.unwrap().unwrap().held, 2);
     assert_eq!(
         s.insert_chunks(vec![chunk(1, &info, 2, "x")], None)
             .await
             .unwrap(),
         vec![ChunkOutcome::Stored]
     );
-    assert_eq!(s.blob(&[1; 16]).await.unwrap().unwrap().held, 3);
+    assert_eq!(s.blob(&a, &[1; 16]).await.unwrap().unwrap().held, 3);
     // Loading from an index, as many as fit the byte budget, at least one.
-    let all = s.load_chunks(&[1; 16], 0, 10, 1 << 20).await.unwrap();
+    let all = s.load_chunks(&a, &[1; 16], 0, 10, 1 << 20).await.unwrap();
     let want: Vec<(u32, Vec<u8>)> = (0..3).map(|i| (i, chunk(1, &info, i, "x").bytes)).collect();
     assert_eq!(all, want);
     assert_eq!(
-        s.load_chunks(&[1; 16], 1, 10, 1 << 20).await.unwrap(),
+        s.load_chunks(&a, &[1; 16], 1, 10, 1 << 20).await.unwrap(),
         want[1..]
     );
     assert_eq!(
-        s.load_chunks(&[1; 16], 1, 1, 1 << 20).await.unwrap(),
+        s.load_chunks(&a, &[1; 16], 1, 1, 1 << 20).await.unwrap(),
         want[1..2]
     );
     let one = want[0].1.len();
     assert_eq!(
-        s.load_chunks(&[1; 16], 0, 10, one + 1).await.unwrap(),
+        s.load_chunks(&a, &[1; 16], 0, 10, one + 1).await.unwrap(),
         want[..1]
     );
-    assert_eq!(s.load_chunks(&[1; 16], 0, 10, 1).await.unwrap(), want[..1]);
+    assert_eq!(
+        s.load_chunks(&a, &[1; 16], 0, 10, 1).await.unwrap(),
+        want[..1]
+    );
     assert!(s
-        .load_chunks(&[1; 16], 3, 10, 1 << 20)
+        .load_chunks(&a, &[1; 16], 3, 10, 1 << 20)
         .await
         .unwrap()
         .is_empty());
     assert!(s
-        .load_chunks(&[9; 16], 0, 10, 1 << 20)
+        .load_chunks(&a, &[9; 16], 0, 10, 1 << 20)
         .await
         .unwrap()
         .is_empty());
@@ -541,7 +554,7 @@ async fn quota_counts_chunks_with_changes(s: impl Storage) {
         .await
         .unwrap_err();
     assert!(matches!(err, StorageError::QuotaFull { .. }), "{err}");
-    assert_eq!(s.blob(&[2; 16]).await.unwrap(), None);
+    assert_eq!(s.blob(&a, &[2; 16]).await.unwrap(), None);
     assert_eq!(s.stored_bytes(&a).await.unwrap(), change_len);
     // Two do; duplicates cost nothing; then the quota is full for changes too.
     let out = s
@@ -578,7 +591,7 @@ async fn concurrent_uploads_of_one_blob_store_each_chunk_once(s: impl Storage + 
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(s.blob(&[3; 16]).await.unwrap().unwrap().held, 20);
+    assert_eq!(s.blob(&a, &[3; 16]).await.unwrap().unwrap().held, 20);
     let total: usize = chunks.iter().map(|c| c.bytes.len()).sum();
     assert_eq!(s.stored_bytes(&a).await.unwrap(), total as u64);
 }
@@ -738,4 +751,112 @@ async fn postgres_refuses_a_protocol_v1_database() {
     let _ = conn.await;
     reopened.unwrap();
     assert!(matches!(old, Err(StorageError::OldSchema)));
+}
+
+/// The blob tables as schema 4 made them (keyed by blob id alone), with one blob of two
+/// chunks by `author` in them.
+fn schema_4_blobs(author: &DeviceId, bytea: &str, integer: &str) -> String {
+    format!(
+        "DROP TABLE blob_chunks; DROP TABLE blobs;
+         CREATE TABLE blobs (blob {bytea} PRIMARY KEY, author {bytea} NOT NULL,
+             case_id {bytea} NOT NULL, team TEXT NOT NULL, count {integer} NOT NULL,
+             size {integer} NOT NULL, held {integer} NOT NULL);
+         CREATE TABLE blob_chunks (blob {bytea} NOT NULL REFERENCES blobs (blob),
+             idx {integer} NOT NULL, bytes {bytea} NOT NULL, PRIMARY KEY (blob, idx));
+         INSERT INTO blobs VALUES ({blob}, {author}, {case}, 'T1', 2, 200, 2);
+         INSERT INTO blob_chunks VALUES ({blob}, 0, {zero}), ({blob}, 1, {one});",
+        blob = hex_literal(&[4; 16], bytea),
+        author = hex_literal(&author.0, bytea),
+        case = hex_literal(&[7; 16], bytea),
+        zero = hex_literal(b"chunk zero", bytea),
+        one = hex_literal(b"chunk one", bytea),
+    )
+}
+
+fn hex_literal(bytes: &[u8], bytea: &str) -> String {
+    if bytea == "BYTEA" {
+        format!("'\\x{}'::bytea", hex::encode(bytes))
+    } else {
+        format!("x'{}'", hex::encode(bytes))
+    }
+}
+
+/// What [`schema_4_blobs`] stored reads the same after the upgrade, under its author.
+async fn schema_4_blobs_read_after_the_upgrade(s: impl Storage, author: DeviceId) {
+    assert_eq!(
+        s.blob(&author, &[4; 16]).await.unwrap(),
+        Some(StoredBlob {
+            info: BlobInfo {
+                author,
+                case_id: [7; 16],
+                team: "T1".into(),
+                count: 2,
+                size: 200,
+            },
+            held: 2
+        })
+    );
+    assert_eq!(
+        s.load_chunks(&author, &[4; 16], 0, 10, 1 << 20)
+            .await
+            .unwrap(),
+        vec![(0, b"chunk zero".to_vec()), (1, b"chunk one".to_vec())]
+    );
+    let other = DeviceKeys::generate().id();
+    assert_eq!(s.blob(&other, &[4; 16]).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn sqlite_upgrades_schema_4_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    drop(SqliteStorage::open(&path).await.unwrap());
+    let author = DeviceKeys::generate().id();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(&schema_4_blobs(&author, "BLOB", "INTEGER"))
+        .unwrap();
+    conn.execute_batch("PRAGMA user_version = 4;").unwrap();
+    drop(conn);
+    let s = SqliteStorage::open(&path).await.unwrap();
+    schema_4_blobs_read_after_the_upgrade(s, author).await;
+}
+
+#[tokio::test]
+async fn postgres_upgrades_schema_4_blobs() {
+    let Ok(url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
+        println!("skipped: CAIRN_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let schema = format!("cairn_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+    drop(
+        PostgresStorage::open_in_schema(&url, Some(&schema))
+            .await
+            .unwrap(),
+    );
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(connection);
+    let author = DeviceKeys::generate().id();
+    client
+        .batch_execute(&format!(
+            "SET search_path = {schema}; {} UPDATE cairn_schema SET version = 4;",
+            schema_4_blobs(&author, "BYTEA", "BIGINT")
+        ))
+        .await
+        .unwrap();
+    let upgraded = PostgresStorage::open_in_schema(&url, Some(&schema)).await;
+    let outcome = match upgraded {
+        Ok(s) => tokio::spawn(schema_4_blobs_read_after_the_upgrade(s, author)).await,
+        Err(e) => panic!("{e}"),
+    };
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = conn.await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
 }

@@ -22,11 +22,6 @@ use crate::SyncError;
 /// Chunks per upload request: about 1 MiB of frames, far under the server's upload limit.
 pub(crate) const UPLOAD_CHUNKS: u32 = 64;
 
-/// How long an upload cut off waits before asking the server how far it got: the server
-/// stores the chunks that arrived whole when it sees the cut, and an answer from before
-/// that would have them sent again.
-const SETTLE: Duration = Duration::from_millis(50);
-
 /// What one blob's transfer came to.
 enum Done {
     /// Every chunk is where it was going (and, after a download, the hash checked).
@@ -176,9 +171,8 @@ async fn upload(
                 tries.failures = 0;
             }
             Err(e) => {
-                // Cut or refused: how far it got is the server's to say, once it has stored
-                // what arrived whole (it does so when it sees the cut).
-                tokio::time::sleep(SETTLE).await;
+                // Cut or refused: how far it got is the server's to say (it answers once it
+                // has stored what arrived whole).
                 held = match server_held(link, vault, blob, summary).await {
                     Ok(answer) => answer,
                     Err(status) if status.is_transient() => held,
@@ -289,7 +283,7 @@ async fn page(
     summary.round_trips += 1;
     let (mut response, server_held) = link
         .client
-        .blob_download(vault.keys(), &blob.blob, *held)
+        .blob_download(vault.keys(), &blob.author, &blob.blob, *held)
         .await?;
     let mut reader = FrameReader::new();
     loop {
@@ -302,6 +296,15 @@ async fn page(
                 return Err(SyncError::Protocol(format!(
                     "asked for chunk {} of blob {}, the server sent chunk {} of blob {}",
                     *held, blob.blob, chunk.index, chunk.blob
+                )));
+            }
+            if chunk.author != blob.author {
+                return Err(SyncError::Protocol(format!(
+                    "the server sent chunk {} of blob {} sealed by {}, not by its author {}",
+                    *held,
+                    blob.blob,
+                    chunk.author.short(),
+                    blob.author.short()
                 )));
             }
             vault.store_fetched_chunk(&chunk)?;
@@ -584,6 +587,29 @@ mod tests {
         );
         assert_eq!(office.wanted_blobs().unwrap()[0].held, 0, "fetched again");
         assert!(get(office, dir.path(), &reference, &sha).is_err());
+
+        // The same chunk sealed by a teammate under the team key, put in the author's blob
+        // by the server: refused as it arrives, for its sealer.
+        let mate = setup.field(dir.path(), "b", "T1").await;
+        let office = &mut setup.office;
+        let by_mate = SealedChunk::seal(
+            mate.keys(),
+            key,
+            genuine.case_id,
+            blob,
+            1,
+            genuine.count,
+            genuine.size,
+            &bytes[CHUNK_SIZE..2 * CHUNK_SIZE],
+        )
+        .unwrap();
+        set_chunk(&by_mate.to_bytes());
+        let summary = sync(office).await;
+        assert_eq!(summary.blobs_fetched, 0, "{summary:?}");
+        assert!(
+            summary.blob_failures[0].contains("not by its author"),
+            "{summary:?}"
+        );
 
         // The genuine chunk back: the next sync fetches the blob whole.
         set_chunk(&genuine.to_bytes());

@@ -1,12 +1,14 @@
 //! The HTTP client: one method per endpoint, every request signed, the certificate pinned.
 
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use cairn_crypto::{BlobId, DeviceKeys};
+use cairn_crypto::{BlobId, DeviceId, DeviceKeys};
 use cairn_protocol::{
     blob_download_path, blob_path, blob_status_path, paths, pull_path, sign_request, unix_now,
     BlobStatus, ErrorBody, FrameReader, JoinResponse, PullPage, PushResponse, Receipt, Statement,
-    BLOB_CONTENT_TYPE, BLOB_HELD, PUSH_CONTENT_TYPE, RECEIPT_VERSION, ROSTER_VERSION,
+    BLOB_CONTENT_TYPE, BLOB_HELD, NEXT_REQUEST_MS, PUSH_CONTENT_TYPE, RECEIPT_VERSION,
+    ROSTER_VERSION,
 };
 use reqwest::{Method, Response};
 
@@ -53,10 +55,25 @@ enum Signing {
     Empty,
 }
 
+/// How long before the next request fits the device's rate, as the last answer's
+/// [`NEXT_REQUEST_MS`] said (at most [`MAX_RATE_WAIT`]).
+fn next_request_wait(response: &Response) -> Duration {
+    response
+        .headers()
+        .get(NEXT_REQUEST_MS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_millis)
+        .min(MAX_RATE_WAIT)
+}
+
 /// A client for one server.
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    /// Not before this instant is the next request sent: waiting out the rate here costs
+    /// nothing, while a refused upload has sent its body for nothing.
+    not_before: Mutex<Option<Instant>>,
 }
 
 impl Client {
@@ -77,6 +94,7 @@ impl Client {
         Ok(Client {
             http,
             base: server.trim_end_matches('/').to_owned(),
+            not_before: Mutex::new(None),
         })
     }
 
@@ -211,7 +229,7 @@ impl Client {
         keys: &DeviceKeys,
         blob: &BlobId,
     ) -> Result<BlobStatus, SyncError> {
-        let path = blob_status_path(&blob.to_string());
+        let path = blob_status_path(&keys.id().to_string(), &blob.to_string());
         let response = self
             .send(Some(keys), Method::GET, &path, Vec::new(), "")
             .await?;
@@ -226,7 +244,7 @@ impl Client {
         blob: &BlobId,
         frames: Vec<u8>,
     ) -> Result<BlobStatus, SyncError> {
-        let path = blob_path(&blob.to_string());
+        let path = blob_path(&keys.id().to_string(), &blob.to_string());
         let response = self
             .send_signed(
                 Some(keys),
@@ -240,15 +258,17 @@ impl Client {
         self.json(response).await
     }
 
-    /// Starts a download of `blob`'s chunks from `from`: the answer, whose body the caller
-    /// reads frame by frame (see [`Client::next_piece`]), and the chunks the server holds.
+    /// Starts a download of `author`'s `blob` from chunk `from`: the answer, whose body the
+    /// caller reads frame by frame (see [`Client::next_piece`]), and the chunks the server
+    /// holds.
     pub async fn blob_download(
         &self,
         keys: &DeviceKeys,
+        author: &DeviceId,
         blob: &BlobId,
         from: u32,
     ) -> Result<(Response, u32), SyncError> {
-        let path = blob_download_path(&blob.to_string(), from);
+        let path = blob_download_path(&author.to_string(), &blob.to_string(), from);
         let response = self
             .send(Some(keys), Method::GET, &path, Vec::new(), "")
             .await?;
@@ -301,6 +321,7 @@ impl Client {
     ) -> Result<Response, SyncError> {
         let mut waited = Duration::ZERO;
         loop {
+            self.pace().await;
             let response = self
                 .send_once(
                     keys,
@@ -313,6 +334,12 @@ impl Client {
                 .await?;
             let status = response.status();
             if status.is_success() {
+                let wait = next_request_wait(&response);
+                *self
+                    .not_before
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) =
+                    (!wait.is_zero()).then(|| Instant::now() + wait);
                 return Ok(response);
             }
             // Too many requests: wait as long as the server says, then send again (signed
@@ -327,6 +354,18 @@ impl Client {
                 }
             }
             return Err(self.refusal(response).await);
+        }
+    }
+
+    /// Waits until the last answer said the next request fits this device's rate.
+    async fn pace(&self) {
+        let until = *self
+            .not_before
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(until) = until {
+            tracing::debug!(wait = ?until.saturating_duration_since(Instant::now()), "pacing to the server's rate");
+            tokio::time::sleep_until(until.into()).await;
         }
     }
 

@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use cairn_crypto::{chunk_count, chunk_len, BlobId, SealedChunk, CHUNK_SIZE};
+use cairn_crypto::{chunk_count, chunk_len, BlobId, DeviceId, SealedChunk, CHUNK_SIZE};
 use cairn_model::{Attachment, CaseDoc, Edit};
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -112,6 +112,9 @@ pub struct OutboxBlob {
 pub struct WantedBlob {
     /// The blob.
     pub blob: BlobId,
+    /// The device that attached it (whose change wrote the entry): the server keeps a blob
+    /// under its author, and every chunk of it must be this device's.
+    pub author: DeviceId,
     /// Its case.
     pub case: Uuid,
     /// The team whose key seals it.
@@ -542,18 +545,22 @@ impl Vault {
                 doc = Some(self.case(&case.to_string())?);
             }
             let Some(doc) = doc.as_ref() else { continue };
-            let Some(entry) = doc
-                .attachments()?
+            let Some((entry, writer)) = doc
+                .attachments_with_writers()?
                 .into_iter()
-                .find(|a| a.blob == blob.to_string())
+                .find(|(a, _)| a.blob == blob.to_string())
             else {
                 continue;
+            };
+            let Ok(author) = DeviceId::from_hex(&writer) else {
+                continue; // Not a device's change: nothing to fetch it from.
             };
             let Some(r) = row(&self.conn, &blob, &path)? else {
                 continue;
             };
             out.push(WantedBlob {
                 blob,
+                author,
                 case,
                 team: r.team,
                 count: r.count,

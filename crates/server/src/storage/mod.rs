@@ -21,10 +21,13 @@ pub use self::postgres::PostgresStorage;
 pub use self::sqlite::SqliteStorage;
 
 /// The schema both backends write. 3: protocol v2 (a roster chain by counter, joins,
-/// receipts, a team per change); 4: blobs and their chunks. A schema 3 database is
-/// upgraded in place (the blob tables are added); databases of protocol v1 (schemas 1 and
-/// 2) are refused.
-pub const SCHEMA_VERSION: i64 = 4;
+/// receipts, a team per change); 4: blobs and their chunks; 5: blobs keyed by author and
+/// id (so no device can take another's blob id). Schemas 3 and 4 are upgraded in place;
+/// databases of protocol v1 (schemas 1 and 2) are refused.
+pub const SCHEMA_VERSION: i64 = 5;
+
+/// What names a blob on the server: its author and its id.
+pub type BlobKey = (DeviceId, [u8; 16]);
 
 /// The oldest schema a database may have to be opened (and upgraded).
 pub(crate) const OLDEST_SCHEMA: i64 = 3;
@@ -240,9 +243,11 @@ pub trait Storage: Send + Sync + 'static {
         quota: Option<u64>,
     ) -> impl Future<Output = Result<Vec<ChunkOutcome>, StorageError>> + Send;
 
-    /// The blob, if any chunk of it is stored.
+    /// `author`'s blob, if any chunk of it is stored. Blobs are keyed by author and id: one
+    /// device's chunks never land in, or block, another's blob of the same id.
     fn blob(
         &self,
+        author: &DeviceId,
         blob: &[u8; 16],
     ) -> impl Future<Output = Result<Option<StoredBlob>, StorageError>> + Send;
 
@@ -250,6 +255,7 @@ pub trait Storage: Send + Sync + 'static {
     /// (at least one, if any is held) and at most `max_count`: `(index, sealed bytes)`.
     fn load_chunks(
         &self,
+        author: &DeviceId,
         blob: &[u8; 16],
         from: u32,
         max_count: u32,
@@ -414,18 +420,23 @@ impl Storage for AnyStorage {
         delegate!(self, s => s.insert_chunks(chunks, quota))
     }
 
-    async fn blob(&self, blob: &[u8; 16]) -> Result<Option<StoredBlob>, StorageError> {
-        delegate!(self, s => s.blob(blob))
+    async fn blob(
+        &self,
+        author: &DeviceId,
+        blob: &[u8; 16],
+    ) -> Result<Option<StoredBlob>, StorageError> {
+        delegate!(self, s => s.blob(author, blob))
     }
 
     async fn load_chunks(
         &self,
+        author: &DeviceId,
         blob: &[u8; 16],
         from: u32,
         max_count: u32,
         max_bytes: usize,
     ) -> Result<Vec<(u32, Vec<u8>)>, StorageError> {
-        delegate!(self, s => s.load_chunks(blob, from, max_count, max_bytes))
+        delegate!(self, s => s.load_chunks(author, blob, from, max_count, max_bytes))
     }
 
     async fn acked(&self, author: &DeviceId) -> Result<u64, StorageError> {

@@ -13,8 +13,9 @@ use tokio_postgres::NoTls;
 
 use super::{
     check_numbering, device_from_bytes, judge_chunk, parse_receipt, parse_statement, receipt_json,
-    statement_json, to_i64, to_u64, BlobInfo, ChunkOutcome, InsertOutcome, Joined, NewChange,
-    NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob, OLDEST_SCHEMA, SCHEMA_VERSION,
+    statement_json, to_i64, to_u64, BlobInfo, BlobKey, ChunkOutcome, InsertOutcome, Joined,
+    NewChange, NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob, OLDEST_SCHEMA,
+    SCHEMA_VERSION,
 };
 
 const SCHEMA: &str = "
@@ -54,20 +55,38 @@ CREATE TABLE IF NOT EXISTS device_usage (
     bytes BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS blobs (
-    blob BYTEA PRIMARY KEY,
     author BYTEA NOT NULL,
+    blob BYTEA NOT NULL,
     case_id BYTEA NOT NULL,
     team TEXT NOT NULL,
     count BIGINT NOT NULL,
     size BIGINT NOT NULL,
-    held BIGINT NOT NULL
+    held BIGINT NOT NULL,
+    PRIMARY KEY (author, blob)
 );
 CREATE TABLE IF NOT EXISTS blob_chunks (
-    blob BYTEA NOT NULL REFERENCES blobs (blob),
+    author BYTEA NOT NULL,
+    blob BYTEA NOT NULL,
     idx BIGINT NOT NULL,
     bytes BYTEA NOT NULL,
-    PRIMARY KEY (blob, idx)
+    PRIMARY KEY (author, blob, idx),
+    FOREIGN KEY (author, blob) REFERENCES blobs (author, blob)
 );
+";
+
+/// Schema 4 keyed blobs by id alone, so a device that learnt another's blob id (from the
+/// case that lists it) could store its own chunks under it first. Schema 5 keys them by
+/// author and id: the keys of schema 4's tables are changed in place.
+const BLOBS_FROM_SCHEMA_4: &str = "
+ALTER TABLE blob_chunks ADD COLUMN author BYTEA;
+UPDATE blob_chunks c SET author = b.author FROM blobs b WHERE b.blob = c.blob;
+ALTER TABLE blob_chunks ALTER COLUMN author SET NOT NULL;
+ALTER TABLE blob_chunks DROP CONSTRAINT blob_chunks_blob_fkey;
+ALTER TABLE blob_chunks DROP CONSTRAINT blob_chunks_pkey;
+ALTER TABLE blobs DROP CONSTRAINT blobs_pkey;
+ALTER TABLE blobs ADD PRIMARY KEY (author, blob);
+ALTER TABLE blob_chunks ADD PRIMARY KEY (author, blob, idx);
+ALTER TABLE blob_chunks ADD FOREIGN KEY (author, blob) REFERENCES blobs (author, blob);
 ";
 
 /// The PostgreSQL backend. Cheap to clone.
@@ -155,6 +174,11 @@ impl PostgresStorage {
                 .await?;
             }
             [v] if *v == SCHEMA_VERSION => {}
+            [4] => {
+                tx.batch_execute(BLOBS_FROM_SCHEMA_4).await?;
+                tx.execute("UPDATE cairn_schema SET version = $1", &[&SCHEMA_VERSION])
+                    .await?;
+            }
             // The blob tables were just created: nothing else changed since.
             [v] if *v >= OLDEST_SCHEMA && *v < SCHEMA_VERSION => {
                 tx.execute("UPDATE cairn_schema SET version = $1", &[&SCHEMA_VERSION])
@@ -210,15 +234,18 @@ async fn add_usage(
 /// The blob's row; `lock` takes it for the transaction (`FOR UPDATE`).
 async fn read_blob(
     client: &impl deadpool_postgres::GenericClient,
+    author: &DeviceId,
     blob: &[u8],
     lock: bool,
 ) -> Result<Option<StoredBlob>, StorageError> {
     let sql = if lock {
-        "SELECT author, case_id, team, count, size, held FROM blobs WHERE blob = $1 FOR UPDATE"
+        "SELECT author, case_id, team, count, size, held FROM blobs
+         WHERE author = $1 AND blob = $2 FOR UPDATE"
     } else {
-        "SELECT author, case_id, team, count, size, held FROM blobs WHERE blob = $1"
+        "SELECT author, case_id, team, count, size, held FROM blobs
+         WHERE author = $1 AND blob = $2"
     };
-    let Some(row) = client.query_opt(sql, &[&blob]).await? else {
+    let Some(row) = client.query_opt(sql, &[&&author.0[..], &blob]).await? else {
         return Ok(None);
     };
     let narrow = |v: i64| {
@@ -254,19 +281,21 @@ impl Storage for PostgresStorage {
         let mut outcomes = Vec::with_capacity(chunks.len());
         let mut added: Vec<(DeviceId, u64)> = Vec::new();
         // The blob read last (and locked), as this transaction has changed it.
-        let mut current: Option<([u8; 16], Option<StoredBlob>)> = None;
+        let mut current: Option<(BlobKey, Option<StoredBlob>)> = None;
         for c in &chunks {
-            if current.as_ref().is_none_or(|(id, _)| *id != c.blob) {
+            let author = c.info.author;
+            let key = (author, c.blob);
+            if current.as_ref().is_none_or(|(k, _)| *k != key) {
                 // Two first chunks at once: one creates the row, the other then waits on it.
-                let mut blob = read_blob(&tx, &c.blob, true).await?;
+                let mut blob = read_blob(&tx, &author, &c.blob, true).await?;
                 if blob.is_none() && c.index == 0 {
                     let i = &c.info;
                     tx.execute(
-                        "INSERT INTO blobs (blob, author, case_id, team, count, size, held)
-                         VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (blob) DO NOTHING",
+                        "INSERT INTO blobs (author, blob, case_id, team, count, size, held)
+                         VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (author, blob) DO NOTHING",
                         &[
-                            &&c.blob[..],
                             &&i.author.0[..],
+                            &&c.blob[..],
                             &&i.case_id[..],
                             &i.team,
                             &i64::from(i.count),
@@ -274,7 +303,7 @@ impl Storage for PostgresStorage {
                         ],
                     )
                     .await?;
-                    blob = read_blob(&tx, &c.blob, true).await?;
+                    blob = read_blob(&tx, &author, &c.blob, true).await?;
                     if blob
                         .as_ref()
                         .is_some_and(|b| b.held == 0 && b.info == c.info)
@@ -283,15 +312,15 @@ impl Storage for PostgresStorage {
                         blob = None;
                     }
                 }
-                current = Some((c.blob, blob));
+                current = Some((key, blob));
             }
             let Some((_, blob)) = current.as_mut() else {
                 continue;
             };
             let existing = if blob.as_ref().is_some_and(|b| c.index < b.held) {
                 tx.query_opt(
-                    "SELECT bytes FROM blob_chunks WHERE blob = $1 AND idx = $2",
-                    &[&&c.blob[..], &i64::from(c.index)],
+                    "SELECT bytes FROM blob_chunks WHERE author = $1 AND blob = $2 AND idx = $3",
+                    &[&&author.0[..], &&c.blob[..], &i64::from(c.index)],
                 )
                 .await?
                 .map(|r| r.get::<_, Vec<u8>>(0))
@@ -301,16 +330,15 @@ impl Storage for PostgresStorage {
             let outcome = judge_chunk(blob, c, || Ok(existing))?;
             if outcome == ChunkOutcome::Stored {
                 tx.execute(
-                    "INSERT INTO blob_chunks (blob, idx, bytes) VALUES ($1, $2, $3)",
-                    &[&&c.blob[..], &i64::from(c.index), &c.bytes],
+                    "INSERT INTO blob_chunks (author, blob, idx, bytes) VALUES ($1, $2, $3, $4)",
+                    &[&&author.0[..], &&c.blob[..], &i64::from(c.index), &c.bytes],
                 )
                 .await?;
                 tx.execute(
-                    "UPDATE blobs SET held = $2 WHERE blob = $1",
-                    &[&&c.blob[..], &(i64::from(c.index) + 1)],
+                    "UPDATE blobs SET held = $3 WHERE author = $1 AND blob = $2",
+                    &[&&author.0[..], &&c.blob[..], &(i64::from(c.index) + 1)],
                 )
                 .await?;
-                let author = c.info.author;
                 let len = c.bytes.len() as u64;
                 match added.iter_mut().find(|(a, _)| *a == author) {
                     Some((_, n)) => *n += len,
@@ -326,12 +354,17 @@ impl Storage for PostgresStorage {
         Ok(outcomes)
     }
 
-    async fn blob(&self, blob: &[u8; 16]) -> Result<Option<StoredBlob>, StorageError> {
-        read_blob(&self.client().await?, blob, false).await
+    async fn blob(
+        &self,
+        author: &DeviceId,
+        blob: &[u8; 16],
+    ) -> Result<Option<StoredBlob>, StorageError> {
+        read_blob(&self.client().await?, author, blob, false).await
     }
 
     async fn load_chunks(
         &self,
+        author: &DeviceId,
         blob: &[u8; 16],
         from: u32,
         max_count: u32,
@@ -342,8 +375,13 @@ impl Storage for PostgresStorage {
         let sizes = client
             .query(
                 "SELECT idx, octet_length(bytes)::int8 FROM blob_chunks
-                 WHERE blob = $1 AND idx >= $2 ORDER BY idx LIMIT $3",
-                &[&&blob[..], &i64::from(from), &i64::from(max_count)],
+                 WHERE author = $1 AND blob = $2 AND idx >= $3 ORDER BY idx LIMIT $4",
+                &[
+                    &&author.0[..],
+                    &&blob[..],
+                    &i64::from(from),
+                    &i64::from(max_count),
+                ],
             )
             .await?;
         let mut used = 0usize;
@@ -361,9 +399,9 @@ impl Storage for PostgresStorage {
         };
         let rows = client
             .query(
-                "SELECT idx, bytes FROM blob_chunks WHERE blob = $1 AND idx >= $2 AND idx <= $3
-                 ORDER BY idx",
-                &[&&blob[..], &i64::from(from), &last],
+                "SELECT idx, bytes FROM blob_chunks
+                 WHERE author = $1 AND blob = $2 AND idx >= $3 AND idx <= $4 ORDER BY idx",
+                &[&&author.0[..], &&blob[..], &i64::from(from), &last],
             )
             .await?;
         rows.iter()

@@ -14,8 +14,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
     check_numbering, device_from_bytes, judge_chunk, parse_receipt, parse_statement, receipt_json,
-    statement_json, to_i64, to_u64, BlobInfo, ChunkOutcome, InsertOutcome, Joined, NewChange,
-    NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob, OLDEST_SCHEMA, SCHEMA_VERSION,
+    statement_json, to_i64, to_u64, BlobInfo, BlobKey, ChunkOutcome, InsertOutcome, Joined,
+    NewChange, NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob, OLDEST_SCHEMA,
+    SCHEMA_VERSION,
 };
 
 const SCHEMA: &str = "
@@ -52,20 +53,39 @@ CREATE TABLE IF NOT EXISTS device_usage (
     bytes INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS blobs (
-    blob BLOB PRIMARY KEY,
     author BLOB NOT NULL,
+    blob BLOB NOT NULL,
     case_id BLOB NOT NULL,
     team TEXT NOT NULL,
     count INTEGER NOT NULL,
     size INTEGER NOT NULL,
-    held INTEGER NOT NULL
+    held INTEGER NOT NULL,
+    PRIMARY KEY (author, blob)
 );
 CREATE TABLE IF NOT EXISTS blob_chunks (
-    blob BLOB NOT NULL REFERENCES blobs (blob),
+    author BLOB NOT NULL,
+    blob BLOB NOT NULL,
     idx INTEGER NOT NULL,
     bytes BLOB NOT NULL,
-    PRIMARY KEY (blob, idx)
+    PRIMARY KEY (author, blob, idx),
+    FOREIGN KEY (author, blob) REFERENCES blobs (author, blob)
 );
+";
+
+/// Schema 4 keyed blobs by id alone, so a device that learnt another's blob id (from the
+/// case that lists it) could store its own chunks under it first. Schema 5 keys them by
+/// author and id; this carries schema 4's blobs over.
+const BLOBS_FROM_SCHEMA_4: &str = "
+ALTER TABLE blob_chunks RENAME TO blob_chunks_v4;
+ALTER TABLE blobs RENAME TO blobs_v4;
+";
+const BLOBS_FROM_SCHEMA_4_COPY: &str = "
+INSERT INTO blobs (author, blob, case_id, team, count, size, held)
+    SELECT author, blob, case_id, team, count, size, held FROM blobs_v4;
+INSERT INTO blob_chunks (author, blob, idx, bytes)
+    SELECT b.author, c.blob, c.idx, c.bytes FROM blob_chunks_v4 c JOIN blobs_v4 b ON b.blob = c.blob;
+DROP TABLE blob_chunks_v4;
+DROP TABLE blobs_v4;
 ";
 
 /// The SQLite backend. Cheap to clone.
@@ -111,7 +131,13 @@ impl SqliteStorage {
             if (1..OLDEST_SCHEMA).contains(&version) {
                 return Err(StorageError::OldSchema);
             }
+            if version == 4 {
+                tx.execute_batch(BLOBS_FROM_SCHEMA_4)?;
+            }
             tx.execute_batch(SCHEMA)?;
+            if version == 4 {
+                tx.execute_batch(BLOBS_FROM_SCHEMA_4_COPY)?;
+            }
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
             let reader = connect(&path)?;
@@ -163,11 +189,16 @@ fn add_usage(
     }
 }
 
-fn read_blob(conn: &Connection, blob: &[u8]) -> Result<Option<StoredBlob>, StorageError> {
+fn read_blob(
+    conn: &Connection,
+    author: &DeviceId,
+    blob: &[u8],
+) -> Result<Option<StoredBlob>, StorageError> {
     let row = conn
         .query_row(
-            "SELECT author, case_id, team, count, size, held FROM blobs WHERE blob = ?1",
-            [blob],
+            "SELECT author, case_id, team, count, size, held FROM blobs
+             WHERE author = ?1 AND blob = ?2",
+            params![&author.0[..], blob],
             |r| {
                 Ok((
                     r.get::<_, Vec<u8>>(0)?,
@@ -426,18 +457,20 @@ impl Storage for SqliteStorage {
             let mut outcomes = Vec::with_capacity(chunks.len());
             let mut added: Vec<(DeviceId, u64)> = Vec::new();
             // The blob read last, as this transaction has changed it.
-            let mut current: Option<([u8; 16], Option<StoredBlob>)> = None;
+            let mut current: Option<(BlobKey, Option<StoredBlob>)> = None;
             for c in &chunks {
+                let key = (c.info.author, c.blob);
                 let blob = match &mut current {
-                    Some((id, blob)) if *id == c.blob => blob,
-                    _ => &mut current.insert((c.blob, read_blob(&tx, &c.blob)?)).1,
+                    Some((k, blob)) if *k == key => blob,
+                    _ => &mut current.insert((key, read_blob(&tx, &key.0, &c.blob)?)).1,
                 };
                 let was_new = blob.is_none();
                 let outcome = judge_chunk(blob, c, || {
                     Ok(tx
                         .query_row(
-                            "SELECT bytes FROM blob_chunks WHERE blob = ?1 AND idx = ?2",
-                            params![&c.blob[..], c.index],
+                            "SELECT bytes FROM blob_chunks
+                             WHERE author = ?1 AND blob = ?2 AND idx = ?3",
+                            params![&c.info.author.0[..], &c.blob[..], c.index],
                             |r| r.get(0),
                         )
                         .optional()?)
@@ -446,11 +479,11 @@ impl Storage for SqliteStorage {
                     let i = &c.info;
                     if was_new {
                         tx.execute(
-                            "INSERT INTO blobs (blob, author, case_id, team, count, size, held)
+                            "INSERT INTO blobs (author, blob, case_id, team, count, size, held)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
                             params![
-                                &c.blob[..],
                                 &i.author.0[..],
+                                &c.blob[..],
                                 &i.case_id[..],
                                 &i.team,
                                 i.count,
@@ -459,12 +492,12 @@ impl Storage for SqliteStorage {
                         )?;
                     }
                     tx.execute(
-                        "INSERT INTO blob_chunks (blob, idx, bytes) VALUES (?1, ?2, ?3)",
-                        params![&c.blob[..], c.index, &c.bytes],
+                        "INSERT INTO blob_chunks (author, blob, idx, bytes) VALUES (?1, ?2, ?3, ?4)",
+                        params![&i.author.0[..], &c.blob[..], c.index, &c.bytes],
                     )?;
                     tx.execute(
-                        "UPDATE blobs SET held = ?2 WHERE blob = ?1",
-                        params![&c.blob[..], c.index + 1],
+                        "UPDATE blobs SET held = ?3 WHERE author = ?1 AND blob = ?2",
+                        params![&i.author.0[..], &c.blob[..], c.index + 1],
                     )?;
                     let len = c.bytes.len() as u64;
                     match added.iter_mut().find(|(a, _)| *a == i.author) {
@@ -483,27 +516,32 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn blob(&self, blob: &[u8; 16]) -> Result<Option<StoredBlob>, StorageError> {
-        let blob = *blob;
-        self.run(move |inner| read_blob(&*lock(&inner.reader)?, &blob))
+    async fn blob(
+        &self,
+        author: &DeviceId,
+        blob: &[u8; 16],
+    ) -> Result<Option<StoredBlob>, StorageError> {
+        let (author, blob) = (*author, *blob);
+        self.run(move |inner| read_blob(&*lock(&inner.reader)?, &author, &blob))
             .await
     }
 
     async fn load_chunks(
         &self,
+        author: &DeviceId,
         blob: &[u8; 16],
         from: u32,
         max_count: u32,
         max_bytes: usize,
     ) -> Result<Vec<(u32, Vec<u8>)>, StorageError> {
-        let blob = *blob;
+        let (author, blob) = (*author, *blob);
         self.run(move |inner| {
             let conn = lock(&inner.reader)?;
             let mut stmt = conn.prepare_cached(
-                "SELECT idx, bytes FROM blob_chunks WHERE blob = ?1 AND idx >= ?2
-                 ORDER BY idx LIMIT ?3",
+                "SELECT idx, bytes FROM blob_chunks WHERE author = ?1 AND blob = ?2 AND idx >= ?3
+                 ORDER BY idx LIMIT ?4",
             )?;
-            let mut rows = stmt.query(params![&blob[..], from, max_count])?;
+            let mut rows = stmt.query(params![&author.0[..], &blob[..], from, max_count])?;
             let mut out = Vec::new();
             let mut used = 0usize;
             while let Some(row) = rows.next()? {
