@@ -489,6 +489,36 @@ mod tests {
         assert_eq!(get(office, dir.path(), &reference, &sha).unwrap(), bytes);
     }
 
+    /// A server that allows one request a second: the client waits between uploads as the
+    /// answers say, so no upload body is sent to be refused for the rate and sent again.
+    #[tokio::test]
+    async fn uploads_pace_to_the_servers_rate_and_send_no_body_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let rate = [
+            ("device_requests_per_sec", "1"),
+            ("device_request_burst", "6"),
+        ];
+        let mut setup = Setup::start(dir.path(), &rate).await;
+        let mut field = setup.field(dir.path(), "a", "T1").await;
+        let (_, _, blob, _) = attach(
+            dir.path(),
+            &mut field,
+            4 * UPLOAD_CHUNKS as usize * CHUNK_SIZE,
+        );
+        let relay = Relay::start(setup.server.addr());
+        through(&mut field, &relay);
+        let summary = sync(&mut field).await;
+        assert_eq!(summary.blobs_sent, 1, "{summary:?}");
+        // Four upload bodies of about 1 MiB each, plus the case change and the headers; a
+        // body refused for the rate would have added up to 1 MiB.
+        let sealed = frames_len(&field, &blob, 0, 4 * UPLOAD_CHUNKS);
+        assert!(
+            relay.bytes() * 100 <= sealed * 103,
+            "{} relayed for {sealed}",
+            relay.bytes()
+        );
+    }
+
     #[tokio::test]
     async fn a_link_cut_every_256_kib_carries_a_blob_both_ways_resending_little() {
         let dir = tempfile::tempdir().unwrap();
