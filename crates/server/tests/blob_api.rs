@@ -87,9 +87,34 @@ fn unframe(body: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-#[tokio::test]
-async fn upload_resumes_and_only_the_team_and_the_office_download() {
-    let server = TestServer::start();
+/// Each backend passes the same tests of what a blob does over HTTPS.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::TestServer::start()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::common::with_postgres_server(super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    upload_resumes_and_only_the_team_and_the_office_download,
+    a_teammate_cannot_take_or_block_anothers_blob_id,
+);
+
+async fn upload_resumes_and_only_the_team_and_the_office_download(server: TestServer) {
     let a = server.device("T1").await;
     let b = server.device("T1").await;
     let stranger = server.device("T2").await;
@@ -379,9 +404,7 @@ async fn blob_bytes_count_in_the_quota_and_uploads_are_bounded() {
 
 /// A teammate who reads a case learns its attachments' blob ids. Blobs live under their
 /// author, so whatever it stores under one, first or not, the author's own blob is untouched.
-#[tokio::test]
-async fn a_teammate_cannot_take_or_block_anothers_blob_id() {
-    let server = TestServer::start();
+async fn a_teammate_cannot_take_or_block_anothers_blob_id(server: TestServer) {
     let a = server.device("T1").await;
     let b = server.device("T1").await;
     let t1 = server.key("T1");

@@ -550,28 +550,7 @@ async fn limits_health_and_unknown_paths() {
 
 #[tokio::test]
 async fn postgres_backend_end_to_end() {
-    let Ok(url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
-        println!("skipped: CAIRN_TEST_POSTGRES_URL not set");
-        return;
-    };
-    let schema = format!("cairn_test_{}", hex::encode(rand::random::<[u8; 8]>()));
-    let admin = |sql: String| {
-        let url = url.clone();
-        async move {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            let task = tokio::spawn(connection);
-            client.batch_execute(&sql).await.unwrap();
-            drop(client);
-            let _ = task.await;
-        }
-    };
-    admin(format!("CREATE SCHEMA {schema}")).await;
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    let outcome = tokio::spawn(async move {
-        let mut server = TestServer::start_with(&[("database", &format!("\"{scoped}\""))]);
+    common::with_postgres_server(|mut server| async move {
         let office = &server.office;
         let a = server.device("T1").await;
         let batch: Vec<Vec<u8>> = (1..=3).map(|s| server.sealed(&a, s, b"pg")).collect();
@@ -586,8 +565,4 @@ async fn postgres_backend_end_to_end() {
         assert!(log.contains("database=postgres"), "{log}");
     })
     .await;
-    admin(format!("DROP SCHEMA {schema} CASCADE")).await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }

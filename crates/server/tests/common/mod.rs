@@ -301,3 +301,41 @@ pub fn sealed(keys: &DeviceKeys, key: &TeamKey, seq: u64, plaintext: &[u8]) -> V
         .unwrap()
         .to_bytes()
 }
+
+/// Runs `test` against a server whose database is PostgreSQL at `CAIRN_TEST_POSTGRES_URL`, in
+/// a fresh schema dropped afterwards; without that variable, says it was skipped.
+pub async fn with_postgres_server<F, Fut>(test: F)
+where
+    F: FnOnce(TestServer) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let Ok(url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
+        println!("skipped: CAIRN_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let schema = format!("cairn_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+    let admin = |sql: String| {
+        let url = url.clone();
+        async move {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let task = tokio::spawn(connection);
+            client.batch_execute(&sql).await.unwrap();
+            drop(client);
+            let _ = task.await;
+        }
+    };
+    admin(format!("CREATE SCHEMA {schema}")).await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let outcome = tokio::spawn(async move {
+        let server = TestServer::start_with(&[("database", &format!("\"{scoped}\""))]);
+        test(server).await;
+    })
+    .await;
+    admin(format!("DROP SCHEMA {schema} CASCADE")).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
