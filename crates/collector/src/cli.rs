@@ -267,13 +267,16 @@ pub struct InitArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum CaseCommand {
-    /// Record a new case and print its reference. On a terminal with no --set, --unset or
-    /// --note, a guided form asks the fields section by section (Enter skips one), shows a
+    /// Record a new case and print its reference.
+    ///
+    /// On a terminal with no --set, --unset or --note, a guided form asks the fields section by section (Enter skips one), shows a
     /// summary and saves only when told to; Ctrl-C or Esc discards the case. Several cases
     /// can follow with one unlock.
     New(NewArgs),
-    /// Change fields of a case or add a note. On a terminal with no --set, --unset or --note,
-    /// the guided form, each field showing the case's current value.
+    /// Change fields of a case or add a note.
+    ///
+    /// On a terminal with no --set, --unset or --note, the guided form, each field showing
+    /// the case's current value.
     Edit(EditArgs),
     /// Show one case.
     Show(CaseRef),
