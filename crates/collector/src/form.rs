@@ -39,6 +39,8 @@ const NOT_IN_SECTIONS: &[&str] = &["kind", "status"];
 /// The menu entry that leaves a choice empty (or clears it).
 const EMPTY_CHOICE: &str = "(leave empty)";
 
+const MENU_HELP: &str = "up/down or type to filter, Enter to choose; Ctrl-C discards the case";
+
 const SAVE: &str = "Save";
 const CHANGE: &str = "Change a section";
 const DISCARD: &str = "Discard";
@@ -247,9 +249,7 @@ fn ask(spec: &'static FieldSpec, shown: &str) -> Result<String, CliError> {
         let chosen = answer(
             Select::new(&message, menu)
                 .with_starting_cursor(cursor)
-                .with_help_message(
-                    "up/down or type to filter, Enter to choose; Ctrl-C discards the case",
-                )
+                .with_help_message(MENU_HELP)
                 .prompt(),
         )?;
         return Ok(if chosen == EMPTY_CHOICE { "" } else { chosen }.to_owned());
@@ -292,9 +292,7 @@ fn ask_kind() -> Result<Kind, CliError> {
     let help = cairn_model::field("kind").map_or("", |spec| spec.help);
     answer(
         Select::new(&format!("kind - {help}"), Kind::ALL.to_vec())
-            .with_help_message(
-                "up/down or type to filter, Enter to choose; Ctrl-C discards the case",
-            )
+            .with_help_message(MENU_HELP)
             .prompt(),
     )
 }
