@@ -16,6 +16,9 @@ use crate::{input, output};
 pub fn run(config: &Config, cmd: CaseCommand) -> Result<(), CliError> {
     match cmd {
         CaseCommand::New(args) => new(config, args),
+        CaseCommand::Edit(args) if args.edits.is_empty() && on_terminal() => {
+            crate::form::edit(config, &args.reference)
+        }
         CaseCommand::Edit(args) => {
             let edits = edits(&args.edits)?;
             if edits.is_empty() {
@@ -55,17 +58,10 @@ fn edits(flags: &EditFlags) -> Result<Vec<Edit>, CliError> {
     let mut out = Vec::new();
     for assignment in &flags.set {
         let (key, raw) = cairn_model::parse_assignment(assignment)?;
-        let spec = cairn_model::field(&key)?;
-        let mut value = input::value(&key, &raw, &mut stdin_used)?;
-        let timestamp = spec.ty == cairn_model::FieldType::Timestamp;
-        if timestamp && !value.trim().is_empty() {
-            // Read as people type it, and warned about when after today.
-            value = input::moment(&key, &value, now)?;
-        }
-        cairn_model::validate(&key, &value)?;
-        if !timestamp {
-            input::warn_if_future(&key, spec.ty, &value, now);
-        }
+        let ty = cairn_model::field(&key)?.ty;
+        let typed = input::value(&key, &raw, &mut stdin_used)?;
+        let value = input::field_value(&key, &typed, now)?;
+        input::warn_if_future(&key, ty, &value, now);
         out.push(Edit::Set { key, value });
     }
     for key in &flags.unset {
@@ -82,9 +78,25 @@ fn edits(flags: &EditFlags) -> Result<Vec<Edit>, CliError> {
     Ok(out)
 }
 
+/// Whether a person is there to fill the guided form: prompts read standard input and draw
+/// on standard error (standard output may be captured: `REF=$(cairn case new)`).
+fn on_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
 fn new(config: &Config, args: NewArgs) -> Result<(), CliError> {
-    let kind = Kind::from_str(&choice_name(&args.kind))?;
-    let place = config.place_code(&args.place)?;
+    let kind = args
+        .kind
+        .map(|kind| Kind::from_str(&choice_name(&kind)))
+        .transpose()?;
+    if args.edits.is_empty() && on_terminal() {
+        return crate::form::new(config, kind, args.place);
+    }
+    let (Some(kind), Some(place)) = (kind, &args.place) else {
+        crate::cli::missing_new_args().exit()
+    };
+    let place = config.place_code(place)?;
     let edits = edits(&args.edits)?;
     let mut vault = open(config)?;
     let created = vault.create_case(kind, &place, &edits, time::OffsetDateTime::now_utc())?;

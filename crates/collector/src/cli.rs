@@ -268,8 +268,15 @@ pub struct InitArgs {
 #[derive(Debug, Subcommand)]
 pub enum CaseCommand {
     /// Record a new case and print its reference.
+    ///
+    /// On a terminal with no --set, --unset or --note, a guided form asks the fields section by section (Enter skips one), shows a
+    /// summary and saves only when told to; Ctrl-C or Esc discards the case. Several cases
+    /// can follow with one unlock.
     New(NewArgs),
     /// Change fields of a case or add a note.
+    ///
+    /// On a terminal with no --set, --unset or --note, the guided form, each field showing
+    /// the case's current value.
     Edit(EditArgs),
     /// Show one case.
     Show(CaseRef),
@@ -420,13 +427,13 @@ pub fn choice_name(value: &impl clap::ValueEnum) -> String {
 
 #[derive(Debug, Args)]
 pub struct NewArgs {
-    /// What the case is about.
+    /// What the case is about (required unless the guided form asks it).
     #[arg(long, value_enum)]
-    pub kind: CaseKind,
+    pub kind: Option<CaseKind>,
     /// Place code for the reference, e.g. KHR, or a place's name from the configuration
-    /// (`cairn places`).
+    /// (`cairn places`) (required unless the guided form asks it).
     #[arg(long)]
-    pub place: String,
+    pub place: Option<String>,
     #[command(flatten)]
     pub edits: EditFlags,
 }
@@ -452,6 +459,28 @@ pub struct EditFlags {
     /// Append a note. Repeatable.
     #[arg(long = "note", value_name = "TEXT")]
     pub note: Vec<String>,
+}
+
+impl EditFlags {
+    /// No --set, --unset or --note: on a terminal, what opens the guided form.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.unset.is_empty() && self.note.is_empty()
+    }
+}
+
+/// Clap's own error for `cairn case new` without --kind or --place where the form does not
+/// ask them: there they are required, as they were before the form.
+pub fn missing_new_args() -> clap::Error {
+    let command = <Cli as clap::CommandFactory>::command().mut_subcommand("case", |case| {
+        case.mut_subcommand("new", |new| {
+            new.mut_arg("kind", |a| a.required(true))
+                .mut_arg("place", |a| a.required(true))
+        })
+    });
+    match command.try_get_matches_from(std::env::args_os()) {
+        Err(e) => e,
+        Ok(_) => clap::Error::new(clap::error::ErrorKind::MissingRequiredArgument),
+    }
 }
 
 #[derive(Debug, Args)]

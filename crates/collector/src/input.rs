@@ -74,17 +74,33 @@ fn read_bounded(source: impl Read) -> std::io::Result<Vec<u8>> {
 /// [`cairn_model::parse_moment`] reads (a warning when it is after today); a clear error
 /// otherwise.
 pub fn moment(key: &str, raw: &str, now: OffsetDateTime) -> Result<String, CliError> {
-    let moment = cairn_model::parse_moment(raw, now);
-    if let Some(m) = &moment {
-        warn_if_future(key, FieldType::Timestamp, m, now);
-    }
-    moment.ok_or_else(|| {
+    let moment = quiet_moment(key, raw, now)?;
+    warn_if_future(key, FieldType::Timestamp, &moment, now);
+    Ok(moment)
+}
+
+fn quiet_moment(key: &str, raw: &str, now: OffsetDateTime) -> Result<String, CliError> {
+    cairn_model::parse_moment(raw, now).ok_or_else(|| {
         CliError::usage(format!(
             "invalid time `{raw}` for `{key}`: expected now, a date YYYY-MM-DD, a local time \
              YYYY-MM-DD HH:MM (this device's offset, {}) or RFC 3339 such as 2026-11-02T09:40:00+02:00",
             now.offset()
         ))
     })
+}
+
+/// A field's value as typed, by `--set` or in the form, checked as the vault will check it;
+/// a time is read as people type it and comes back as RFC 3339. Warns of nothing, so the
+/// form can check an answer before taking it: [`warn_if_future`] is the caller's.
+pub fn field_value(key: &str, typed: &str, now: OffsetDateTime) -> Result<String, CliError> {
+    let spec = cairn_model::field(key)?;
+    let value = if spec.ty == FieldType::Timestamp && !typed.trim().is_empty() {
+        quiet_moment(key, typed, now)?
+    } else {
+        typed.to_owned()
+    };
+    cairn_model::validate(key, &value)?;
+    Ok(value)
 }
 
 /// A warning, not a refusal, for a date field after today: the clock or the typing may be

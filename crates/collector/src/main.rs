@@ -12,6 +12,7 @@ mod config;
 mod demo;
 mod error;
 mod export;
+mod form;
 mod import;
 mod input;
 mod office;

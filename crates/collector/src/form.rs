@@ -1,0 +1,409 @@
+//! The guided form of `cairn case new` and `cairn case edit REF` on a terminal, when no
+//! `--set`, `--unset` or `--note` is given.
+//!
+//! The fields are the catalogue's (`cairn fields`), asked section by section in the order a
+//! searcher meets things; only that order and grouping is the form's own. Choices are menus;
+//! every other answer is checked when Enter is pressed by the same rules as `--set`, and the
+//! form produces the same edits `--set` would. Nothing is written until "Save" at the summary:
+//! Ctrl-C or Esc at any prompt drops the case being filled. The vault is unlocked once for
+//! every case recorded in a row.
+
+use std::collections::BTreeMap;
+
+use cairn_model::{Edit, FieldSpec, FieldType, Kind};
+use inquire::validator::Validation;
+use inquire::{Confirm, InquireError, Select, Text};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::error::CliError;
+use crate::{input, output, vault_cmd};
+
+/// The form's sections, in the order a searcher meets things. Each names what it holds: a group
+/// of the catalogue (`found`) or one key (`found.scene`); a key named here goes to its own
+/// section rather than its group's. A field in no section is not asked.
+const SECTIONS: &[(&str, &[&str])] = &[
+    ("Where and when found", &["found"]),
+    ("Scene", &["found.scene", "found.description"]),
+    ("Remains", &["remains", "injuries", "torture_signs"]),
+    ("Person", &["person"]),
+    ("Incident", &["incident"]),
+    ("Forensic examination", &["forensic"]),
+    ("Identification", &["identification"]),
+];
+
+/// Asked apart, or not by the form: a new case's kind comes first, with its place code; its
+/// evidentiary status is `cairn case verify`'s.
+const NOT_IN_SECTIONS: &[&str] = &["kind", "status"];
+
+/// The menu entry that leaves a choice empty (or clears it).
+const EMPTY_CHOICE: &str = "(leave empty)";
+
+const MENU_HELP: &str = "up/down or type to filter, Enter to choose; Ctrl-C discards the case";
+
+const SAVE: &str = "Save";
+const CHANGE: &str = "Change a section";
+const DISCARD: &str = "Discard";
+
+/// `cairn case new` on a terminal: `kind` and `place` when given on the command line, the rest
+/// asked; then "Record another case?" with the vault still unlocked.
+pub fn new(config: &Config, kind: Option<Kind>, place: Option<String>) -> Result<(), CliError> {
+    let place = place.map(|p| config.place_code(&p)).transpose()?;
+    let mut vault = vault_cmd::open(config)?;
+    let mut last_place = place.clone().unwrap_or_default();
+    loop {
+        let kind = match kind {
+            Some(kind) => kind,
+            None => ask_kind()?,
+        };
+        let place = match &place {
+            Some(place) => place.clone(),
+            None => ask_place(config, &last_place)?,
+        };
+        last_place.clone_from(&place);
+        let mut form = Form::new(BTreeMap::new());
+        for section in 0..form.sections.len() {
+            form.fill(section)?;
+        }
+        match form.review(&format!("new {kind} case at {place}"))? {
+            Some(edits) => {
+                let now = time::OffsetDateTime::now_utc();
+                let created = vault.create_case(kind, &place, &edits, now)?;
+                tracing::info!(seq = created.seq, "case recorded");
+                eprintln!("Recorded {}.", created.reference);
+                output::print(&format!("{}\n", created.reference))?;
+            }
+            None => eprintln!("Discarded: nothing of this case was recorded."),
+        }
+        // Ctrl-C here has nothing to drop: it ends the form like "no".
+        let another = Confirm::new("Record another case?")
+            .with_default(false)
+            .prompt()
+            .unwrap_or(false);
+        if !another {
+            return Ok(());
+        }
+    }
+}
+
+/// `cairn case edit REF` on a terminal: the summary menu first, each section showing the
+/// case's current values.
+pub fn edit(config: &Config, reference: &str) -> Result<(), CliError> {
+    let mut vault = vault_cmd::open(config)?;
+    let case = vault.case(reference)?.to_json()?;
+    let current = Form::asked()
+        .filter_map(|spec| Some((spec.key, shown(lookup(&case, spec)?))))
+        .collect();
+    let mut form = Form::new(current);
+    eprintln!("Editing {reference}: choose a section to change, then save.");
+    let Some(edits) = form.review(reference)? else {
+        eprintln!("Discarded: {reference} is unchanged.");
+        return Ok(());
+    };
+    match vault.edit_case(reference, &edits, time::OffsetDateTime::now_utc())? {
+        Some(seq) => output::print(&format!("{reference}: recorded (change {seq})\n")),
+        None => output::print(&format!("{reference}: nothing changed\n")),
+    }
+}
+
+/// A case being filled: each field's value in the case now and the answer it will hold.
+struct Form {
+    sections: Vec<(&'static str, Vec<&'static FieldSpec>)>,
+    current: BTreeMap<&'static str, String>,
+    answers: BTreeMap<&'static str, String>,
+}
+
+impl Form {
+    fn new(current: BTreeMap<&'static str, String>) -> Form {
+        Form {
+            sections: sections(),
+            answers: current.clone(),
+            current,
+        }
+    }
+
+    /// Every field the form asks, in catalogue order.
+    fn asked() -> impl Iterator<Item = &'static FieldSpec> {
+        cairn_model::fields()
+            .iter()
+            .filter(|spec| !NOT_IN_SECTIONS.contains(&spec.key))
+    }
+
+    /// Asks every field of a section, showing what it holds so far.
+    fn fill(&mut self, section: usize) -> Result<(), CliError> {
+        let Some((title, fields)) = self.sections.get(section).cloned() else {
+            return Ok(());
+        };
+        eprintln!("\n{title}");
+        for spec in fields {
+            let shown = self.answers.get(spec.key).cloned().unwrap_or_default();
+            let answer = ask(spec, &shown)?;
+            if answer != shown {
+                let now = input::local_now();
+                input::warn_if_future(spec.key, spec.ty, &answer, now);
+            }
+            self.answers.insert(spec.key, answer);
+        }
+        Ok(())
+    }
+
+    /// The summary and its menu until the case is saved (its edits) or discarded (`None`).
+    fn review(&mut self, what: &str) -> Result<Option<Vec<Edit>>, CliError> {
+        loop {
+            eprintln!("\n{}", self.summary(what));
+            let choice = answer(Select::new("What now?", vec![SAVE, CHANGE, DISCARD]).prompt())?;
+            match choice {
+                SAVE => return Ok(Some(self.edits())),
+                DISCARD => return Ok(None),
+                _ => {
+                    let titles: Vec<&str> = self.sections.iter().map(|(t, _)| *t).collect();
+                    let title = answer(Select::new("Which section?", titles).prompt())?;
+                    if let Some(i) = self.sections.iter().position(|(t, _)| *t == title) {
+                        self.fill(i)?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// What saving would change, section by section.
+    fn summary(&self, what: &str) -> String {
+        let mut text = format!("Summary of the {what}:\n");
+        let mut changes = 0;
+        for (title, fields) in &self.sections {
+            let lines: Vec<String> = fields
+                .iter()
+                .filter_map(|spec| {
+                    let (before, after) = self.change(spec.key)?;
+                    Some(match (before.is_empty(), after.is_empty()) {
+                        (true, _) => format!("    {}: {after}", spec.key),
+                        (false, true) => format!("    {}: {before} -> (cleared)", spec.key),
+                        (false, false) => format!("    {}: {before} -> {after}", spec.key),
+                    })
+                })
+                .collect();
+            if !lines.is_empty() {
+                changes += lines.len();
+                text.push_str(&format!("  {title}\n{}\n", lines.join("\n")));
+            }
+        }
+        if changes == 0 {
+            text.push_str("  no field changed\n");
+        }
+        text
+    }
+
+    /// The field's value now and its answer, when they differ.
+    fn change(&self, key: &str) -> Option<(&str, &str)> {
+        let before = self.current.get(key).map_or("", String::as_str);
+        let after = self.answers.get(key).map_or("", String::as_str);
+        (before != after).then_some((before, after))
+    }
+
+    /// The edits `--set` and `--unset` would make, in the form's order.
+    fn edits(&self) -> Vec<Edit> {
+        self.sections
+            .iter()
+            .flat_map(|(_, fields)| fields)
+            .filter_map(|spec| {
+                let (_, after) = self.change(spec.key)?;
+                Some(if after.is_empty() {
+                    Edit::Unset {
+                        key: spec.key.to_owned(),
+                    }
+                } else {
+                    Edit::set(spec.key, after)
+                })
+            })
+            .collect()
+    }
+}
+
+/// The catalogue's fields placed in [`SECTIONS`], each section's in catalogue order.
+fn sections() -> Vec<(&'static str, Vec<&'static FieldSpec>)> {
+    let place = |spec: &FieldSpec| {
+        let named = |wanted: &str| SECTIONS.iter().position(|(_, keys)| keys.contains(&wanted));
+        named(spec.key).or_else(|| spec.group().and_then(named))
+    };
+    SECTIONS
+        .iter()
+        .enumerate()
+        .map(|(i, (title, _))| {
+            let fields = Form::asked()
+                .filter(|spec| place(spec) == Some(i))
+                .collect();
+            (*title, fields)
+        })
+        .collect()
+}
+
+/// One field's answer: a menu for a choice, else a line checked as `--set` checks it (a time
+/// comes back as RFC 3339). Enter on what is shown keeps it; an empty answer leaves the field
+/// empty.
+fn ask(spec: &'static FieldSpec, shown: &str) -> Result<String, CliError> {
+    let message = format!("{} - {}", spec.key, spec.help);
+    if let FieldType::Choice(options) = spec.ty {
+        let mut menu = vec![EMPTY_CHOICE];
+        menu.extend_from_slice(options);
+        let cursor = menu.iter().position(|o| *o == shown).unwrap_or(0);
+        let chosen = answer(
+            Select::new(&message, menu)
+                .with_starting_cursor(cursor)
+                .with_help_message(MENU_HELP)
+                .prompt(),
+        )?;
+        return Ok(if chosen == EMPTY_CHOICE { "" } else { chosen }.to_owned());
+    }
+    let expected = match spec.ty {
+        FieldType::Timestamp => {
+            "now, a date YYYY-MM-DD, a local time YYYY-MM-DD HH:MM or RFC 3339".to_owned()
+        }
+        FieldType::Text => "one line here (long text: --set KEY=@FILE)".to_owned(),
+        other => other.describe(),
+    };
+    let help = format!(
+        "{expected}; Enter keeps what is shown, empty leaves it empty; Ctrl-C discards the case"
+    );
+    let key = spec.key;
+    let typed = answer(
+        Text::new(&message)
+            .with_initial_value(shown)
+            .with_help_message(&help)
+            .with_validator(move |typed: &str| {
+                Ok(match checked(key, typed) {
+                    Ok(_) => Validation::Valid,
+                    Err(e) => Validation::Invalid(e.message.into()),
+                })
+            })
+            .prompt(),
+    )?;
+    checked(key, &typed)
+}
+
+/// An answer as the field will hold it: empty, or checked as `--set` checks it.
+fn checked(key: &str, typed: &str) -> Result<String, CliError> {
+    if typed.trim().is_empty() {
+        return Ok(String::new());
+    }
+    input::field_value(key, typed, input::local_now())
+}
+
+fn ask_kind() -> Result<Kind, CliError> {
+    let help = cairn_model::field("kind").map_or("", |spec| spec.help);
+    answer(
+        Select::new(&format!("kind - {help}"), Kind::ALL.to_vec())
+            .with_help_message(MENU_HELP)
+            .prompt(),
+    )
+}
+
+/// The place code for the case's reference, asked until it is one (or a name from `[places]`).
+fn ask_place(config: &Config, last: &str) -> Result<String, CliError> {
+    let names: Vec<&str> = config.places.values().map(String::as_str).collect();
+    let help = if names.is_empty() {
+        "a place code such as KHR".to_owned()
+    } else {
+        format!("a place code such as KHR, or a name: {}", names.join(", "))
+    };
+    loop {
+        let typed = answer(
+            Text::new("place - the place code for the reference")
+                .with_initial_value(last)
+                .with_help_message(&help)
+                .prompt(),
+        )?;
+        match config.place_code(&typed) {
+            Ok(code) => return Ok(code),
+            Err(e) => eprintln!("{}", e.message),
+        }
+    }
+}
+
+/// A prompt's answer; Ctrl-C and Esc drop the case being filled, and say so.
+fn answer<T>(result: Result<T, InquireError>) -> Result<T, CliError> {
+    result.map_err(|e| match e {
+        InquireError::OperationInterrupted | InquireError::OperationCanceled => {
+            CliError::failure("discarded: nothing of this case was recorded")
+        }
+        other => CliError::failure(format!("the form cannot use this terminal: {other}")),
+    })
+}
+
+/// The value a case's JSON holds for a field, if any.
+fn lookup<'a>(case: &'a Value, spec: &FieldSpec) -> Option<&'a Value> {
+    match spec.group() {
+        Some(group) => case.get(group)?.get(spec.leaf()),
+        None => case.get(spec.key),
+    }
+}
+
+/// A stored value as the form shows it, and as `--set` would take it back.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A field added to the catalogue lands in a section (its group's) or fails here, so the
+    /// form never silently stops asking something.
+    #[test]
+    fn every_field_but_kind_and_status_is_in_exactly_one_section() {
+        let placed: Vec<&str> = sections()
+            .iter()
+            .flat_map(|(_, fields)| fields.iter().map(|spec| spec.key))
+            .collect();
+        for spec in cairn_model::fields() {
+            let times = placed.iter().filter(|k| **k == spec.key).count();
+            let expected = usize::from(!NOT_IN_SECTIONS.contains(&spec.key));
+            assert_eq!(times, expected, "{}", spec.key);
+        }
+        for (title, fields) in sections() {
+            assert!(!fields.is_empty(), "{title} is empty");
+        }
+    }
+
+    #[test]
+    fn the_summary_and_the_edits_show_only_what_changed() {
+        let current = BTreeMap::from([
+            ("person.sex", "male".to_owned()),
+            ("found.lat", "31.5".to_owned()),
+        ]);
+        let mut form = Form::new(current);
+        form.answers.insert("person.sex", String::new());
+        form.answers.insert("found.lon", "34.4".to_owned());
+        assert_eq!(
+            form.edits(),
+            [
+                Edit::set("found.lon", "34.4"),
+                Edit::Unset {
+                    key: "person.sex".into()
+                }
+            ]
+        );
+        let summary = form.summary("case");
+        assert!(summary.contains("found.lon: 34.4"), "{summary}");
+        assert!(
+            summary.contains("person.sex: male -> (cleared)"),
+            "{summary}"
+        );
+        assert!(!summary.contains("found.lat"), "{summary}");
+    }
+
+    #[test]
+    fn an_answer_is_checked_as_set_checks_it() {
+        let refused = |key: &str, typed: &str| checked(key, typed).err().map(|e| e.message);
+        assert_eq!(checked("found.lat", " ").ok().as_deref(), Some(""));
+        assert_eq!(checked("found.lat", "31.5").ok().as_deref(), Some("31.5"));
+        let comma = refused("found.lat", "31,5").unwrap_or_default();
+        assert!(comma.contains("use a dot: 31.5"), "{comma}");
+        assert!(refused("found.lat", "91").is_some());
+        assert!(refused("found.scene", "beach").is_some());
+        let at = checked("found.at", "2026-11-02 09:40").unwrap_or_default();
+        assert!(at.starts_with("2026-11-02T09:40:00"), "{at}");
+    }
+}

@@ -1,0 +1,371 @@
+//! The guided form of `cairn case new` and `cairn case edit`, typed on a pseudo-terminal into
+//! the real binary as a person would: a full remains case equals the one `--set` makes, bad
+//! answers are refused at the prompt, sections can be revisited, several cases follow one
+//! passphrase, and Ctrl-C or Esc at any point leaves the vault byte for byte as it was.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+use cairn_e2e::{Device, PASSPHRASE};
+use rexpect::process::WaitStatus;
+use rexpect::session::PtySession;
+
+/// How long one prompt may take to appear before the test fails (instead of hanging); far
+/// more than any prompt needs, for a machine busy building.
+const PROMPT_TIMEOUT_MS: u64 = 60_000;
+
+/// Every field the form asks, in its order, with what a searcher types for a full remains
+/// case; an empty answer skips the field.
+const REMAINS: &[(&str, &str)] = &[
+    ("found.at", "2026-11-02 09:40"),
+    ("found.lat", "31.5017"),
+    ("found.lon", "34.4668"),
+    ("found.alt", "12"),
+    ("found.accuracy_m", "5"),
+    ("found.scene", "rubble"),
+    ("found.description", "Collapsed house, north wall"),
+    ("remains.completeness", "incomplete"),
+    ("remains.condition", "skeletonised"),
+    ("remains.clothing", "Blue jacket"),
+    ("remains.marks", "Scar on the left hand"),
+    ("remains.effects", "A watch"),
+    ("injuries", "Fractured skull"),
+    ("torture_signs", "unknown"),
+    ("person.name", ""),
+    ("person.sex", "female"),
+    ("person.age_group", "adult"),
+    ("person.age_years", "34"),
+    ("person.civilian", "yes"),
+    ("incident.date", "2026-10-30/2026-11-01"),
+    ("incident.place", "Khan Younis"),
+    ("incident.cause", "targeted"),
+    ("incident.narrative", "Found by the civil defence."),
+    ("forensic.examiner", "Dr. A. Haddad"),
+    ("forensic.date", "2026-11-03"),
+    ("forensic.report_ref", "FR-77"),
+    ("forensic.conclusions", "Blast injuries."),
+    ("identification.status", "preliminary"),
+    ("identification.basis", "Clothing recognised by family."),
+];
+
+/// A name added when the test comes back to the Person section.
+const NAME: &str = "Amal N.";
+
+/// `cairn ARGS` on a pseudo-terminal of its own, 200 columns wide so that no message the test
+/// waits for is wrapped, with the device's clock at +03:00. With `ask_passphrase` the
+/// passphrase is asked on the terminal rather than found in the environment.
+fn spawn(device: &Device, args: &[&str], ask_passphrase: bool) -> Pty {
+    let cairn = device.command(args);
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "stty cols 200 rows 50 && exec \"$0\" \"$@\""])
+        .arg(cairn.get_program())
+        .args(cairn.get_args())
+        .env("TZ", "UTC-3");
+    for (name, value) in cairn.get_envs() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    if ask_passphrase {
+        command.env_remove("CAIRN_PASSPHRASE");
+    }
+    let session = rexpect::session::spawn_command(command, Some(PROMPT_TIMEOUT_MS)).unwrap();
+    Pty {
+        session,
+        transcript: String::new(),
+    }
+}
+
+/// A session and everything it showed so far.
+struct Pty {
+    session: PtySession,
+    transcript: String,
+}
+
+impl Pty {
+    /// Waits until `text` is shown.
+    fn expect(&mut self, text: &str) {
+        let before = self
+            .session
+            .exp_string(text)
+            .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}\n{}", self.transcript));
+        self.transcript.push_str(&before);
+        self.transcript.push_str(text);
+    }
+
+    /// Types `keys` (raw: `\r` is Enter).
+    fn keys(&mut self, keys: &str) {
+        self.session.send(keys).unwrap();
+        self.session.flush().unwrap();
+    }
+
+    /// Waits for the prompt of field `key` (or `kind`, `place`), then types `typed` and Enter.
+    fn answer(&mut self, key: &str, typed: &str) {
+        self.expect(&format!("{key} - "));
+        self.keys(&format!("{typed}\r"));
+    }
+
+    /// Waits for the menu `prompt`, then picks the entry `typed` filters to.
+    fn pick(&mut self, prompt: &str, typed: &str) {
+        self.expect(prompt);
+        self.keys(&format!("{typed}\r"));
+    }
+
+    /// Waits for the end; returns the exit code and what was shown.
+    fn finish(mut self) -> (i32, String) {
+        let rest = self.session.exp_eof().unwrap();
+        self.transcript.push_str(&rest);
+        let code = match self.session.process().wait().unwrap() {
+            WaitStatus::Exited(_, code) => code,
+            other => panic!("cairn did not exit: {other:?}\n{}", self.transcript),
+        };
+        (code, self.transcript)
+    }
+}
+
+/// The case as `case show --json` gives it, less what differs between any two cases.
+fn content(device: &Device, reference: &str) -> serde_json::Value {
+    let mut case = device.json(&["case", "show", reference]);
+    let object = case.as_object_mut().unwrap();
+    for key in ["id", "reference", "created_at"] {
+        assert!(object.remove(key).is_some(), "{key} missing: {object:?}");
+    }
+    case
+}
+
+#[test]
+fn the_form_records_a_full_remains_case_equal_to_the_one_set_makes() {
+    let device = Device::init("T03");
+    let mut pty = spawn(&device, &["case", "new"], true);
+    pty.expect("Passphrase:");
+    pty.keys(&format!("{PASSPHRASE}\r"));
+    pty.pick("kind - ", "remains");
+    pty.answer("place", "KHR");
+    for (key, typed) in REMAINS {
+        match *key {
+            // Refused at the prompt with the reason, then corrected in place.
+            "found.lat" => {
+                pty.answer(key, "31,5017");
+                pty.expect("use a dot: 31.5017");
+                pty.keys(&format!("{}{typed}\r", "\x7f".repeat(7)));
+            }
+            "person.age_years" => {
+                pty.answer(key, "340");
+                pty.expect("a whole number from 0 to 130");
+                pty.keys(&format!("{}{typed}\r", "\x7f".repeat(3)));
+            }
+            "incident.date" => {
+                pty.answer(key, "2026-11-01/2026-10-30");
+                pty.expect("start is on or before its end");
+                pty.keys(&format!("{}{typed}\r", "\x7f".repeat(21)));
+            }
+            _ => pty.answer(key, typed),
+        }
+    }
+    // Nothing is saved before the summary's Save; come back to a section skipped in part.
+    pty.expect("found.at: 2026-11-02T09:40:00+03:00");
+    pty.pick("What now?", "Change");
+    pty.pick("Which section?", "Person");
+    pty.answer("person.name", NAME);
+    for key in [
+        "person.sex",
+        "person.age_group",
+        "person.age_years",
+        "person.civilian",
+    ] {
+        // Each shows the answer given before; Enter keeps it.
+        pty.answer(key, "");
+    }
+    pty.expect(&format!("person.name: {NAME}"));
+    pty.pick("What now?", "Save");
+    pty.expect("Recorded KHR-T03-");
+    // A second case with the same unlock: every field skipped.
+    pty.pick("Record another case?", "y");
+    pty.pick("kind - ", "killed");
+    pty.answer("place", "");
+    for (key, _) in REMAINS {
+        pty.answer(key, "");
+    }
+    pty.expect("no field changed");
+    pty.pick("What now?", "Save");
+    pty.pick("Record another case?", "n");
+    let (code, transcript) = pty.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert_eq!(
+        transcript.matches("Passphrase").count(),
+        1,
+        "one unlock for both cases: {transcript}"
+    );
+
+    let cases = device.json(&["case", "list"]);
+    let cases = cases.as_array().unwrap();
+    assert_eq!(cases.len(), 2, "{cases:?}");
+    let by_kind = |kind: &str| {
+        let case = cases.iter().find(|c| c["kind"] == kind).unwrap();
+        case["reference"].as_str().unwrap().to_owned()
+    };
+    let mut set = vec![
+        "case".to_owned(),
+        "new".into(),
+        "--kind".into(),
+        "remains".into(),
+        "--place".into(),
+        "KHR".into(),
+    ];
+    for (key, typed) in REMAINS.iter().filter(|(_, typed)| !typed.is_empty()) {
+        let value = match *key {
+            "incident.cause" => "targeted_strike",
+            _ => typed,
+        };
+        set.extend(["--set".to_owned(), format!("{key}={value}")]);
+    }
+    set.extend(["--set".to_owned(), format!("person.name={NAME}")]);
+    let set: Vec<&str> = set.iter().map(String::as_str).collect();
+    let run = device.command(&set).env("TZ", "UTC-3").output().unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let with_set = String::from_utf8(run.stdout).unwrap();
+    let from_form = content(&device, &by_kind("remains"));
+    assert_eq!(from_form, content(&device, with_set.trim()));
+    assert_eq!(from_form["found"]["lat"], 31.5017, "{from_form}");
+    assert_eq!(from_form["incident"]["cause"], "targeted_strike");
+
+    let bare = device.json(&["case", "show", &by_kind("killed")]);
+    assert!(
+        bare.get("found").is_none() && bare.get("person").is_none(),
+        "{bare}"
+    );
+}
+
+#[test]
+fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
+    let device = Device::init("T03");
+    let reference = device.new_case(&[
+        "--kind",
+        "remains",
+        "--place",
+        "KHR",
+        "--set",
+        "person.sex=male",
+    ]);
+    let before = device.files();
+    assert!(before.len() >= 2, "{before:?}");
+
+    // Half-way through a new case, answers given and one being typed.
+    let mut pty = spawn(
+        &device,
+        &["case", "new", "--kind", "remains", "--place", "KHR"],
+        false,
+    );
+    pty.answer("found.at", "now");
+    pty.answer("found.lat", "31.5");
+    pty.expect("found.lon - ");
+    pty.keys("34.4");
+    pty.session.send_control('c').unwrap();
+    pty.expect("discarded: nothing of this case was recorded");
+    let (code, transcript) = pty.finish();
+    assert_eq!(code, 1, "{transcript}");
+    assert!(
+        device.files() == before,
+        "Ctrl-C in `case new` changed the vault"
+    );
+
+    // At the summary of an edit, a change made: Esc, then Ctrl-C on a second try.
+    for key in ["\x1b", "\x03"] {
+        let mut pty = spawn(&device, &["case", "edit", &reference], false);
+        pty.pick("What now?", "Change");
+        pty.pick("Which section?", "Person");
+        pty.answer("person.name", "Someone");
+        for key in [
+            "person.sex",
+            "person.age_group",
+            "person.age_years",
+            "person.civilian",
+        ] {
+            pty.answer(key, "");
+        }
+        pty.expect("person.name: Someone");
+        pty.expect("What now?");
+        pty.keys(key);
+        pty.expect("discarded");
+        let (code, transcript) = pty.finish();
+        assert_eq!(code, 1, "{transcript}");
+        assert!(
+            device.files() == before,
+            "{key:?} in `case edit` changed the vault"
+        );
+    }
+    assert_eq!(device.case_count(), 1);
+}
+
+#[test]
+fn the_edit_form_shows_current_values_and_saves_only_what_changed() {
+    let device = Device::init("T03");
+    let reference = device.new_case(&[
+        "--kind",
+        "remains",
+        "--place",
+        "KHR",
+        "--set",
+        "person.sex=male",
+        "--set",
+        "found.lat=31.5",
+        "--set",
+        "found.lon=34.25",
+    ]);
+    let mut pty = spawn(&device, &["case", "edit", &reference], false);
+    pty.pick("What now?", "Change");
+    pty.pick("Which section?", "Where and when");
+    pty.answer("found.at", "");
+    // The current value is shown in the line; deleting it clears the field.
+    pty.expect("found.lat - ");
+    pty.expect("31.5");
+    pty.keys(&format!("{}\r", "\x7f".repeat(4)));
+    for key in ["found.lon", "found.alt", "found.accuracy_m"] {
+        pty.answer(key, "");
+    }
+    pty.pick("What now?", "Change");
+    pty.pick("Which section?", "Person");
+    pty.answer("person.name", "");
+    pty.answer("person.sex", "female");
+    for key in ["person.age_group", "person.age_years", "person.civilian"] {
+        pty.answer(key, "");
+    }
+    pty.expect("found.lat: 31.5 -> (cleared)");
+    pty.expect("person.sex: male -> female");
+    pty.pick("What now?", "Save");
+    pty.expect("recorded (change");
+    let (code, transcript) = pty.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert!(!transcript.contains("found.lon: 34.25"), "{transcript}");
+
+    let case = device.json(&["case", "show", &reference]);
+    assert_eq!(case["person"]["sex"], "female", "{case}");
+    assert!(case["found"].get("lat").is_none(), "{case}");
+    assert_eq!(case["found"]["lon"], 34.25, "{case}");
+    let history = device.json(&["case", "history", &reference]);
+    assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
+}
+
+#[test]
+fn off_a_terminal_the_flags_stay_required_and_no_form_opens() {
+    let device = Device::init("T03");
+    let before = device.files();
+    let run = device.run(&["case", "new", "--set", "found.lat=31.5"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("required arguments were not provided")
+            && run.stderr.contains("--kind <KIND>")
+            && run.stderr.contains("--place <PLACE>"),
+        "{}",
+        run.stderr
+    );
+    let run = device.run(&["case", "new"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--kind <KIND>"), "{}", run.stderr);
+    let run = device.run(&["case", "edit", "KHR-T03-AAAA-0001"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("nothing to change"), "{}", run.stderr);
+    assert!(device.files() == before);
+}
