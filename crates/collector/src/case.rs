@@ -147,6 +147,7 @@ fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
     if args.json {
         return output::json(&value);
     }
+    let names = output::Names::of(&vault)?;
     let conflicted: Vec<String> = doc.conflicts().into_iter().map(|c| c.key).collect();
     let mut text = String::new();
     flatten(&value, "", &mut |key, v| {
@@ -154,6 +155,11 @@ fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
             "   (conflict: see `cairn case conflicts`)"
         } else {
             ""
+        };
+        let v = if key == "created_by" {
+            names.label(&v)
+        } else {
+            v
         };
         text.push_str(&format!("{key}: {v}{mark}\n"));
     });
@@ -171,7 +177,7 @@ fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
             }
             text.push_str(&format!("\n{list}:\n"));
             for item in items {
-                text.push_str(&format!("  - {}\n", one_line(item)));
+                text.push_str(&format!("  - {}\n", one_line(item, &names)));
             }
         }
     }
@@ -196,11 +202,12 @@ fn flatten(value: &Value, prefix: &str, visit: &mut dyn FnMut(&str, String)) {
     }
 }
 
-fn one_line(item: &Value) -> String {
+fn one_line(item: &Value, names: &output::Names) -> String {
     match item {
         Value::Object(map) => map
             .iter()
             .map(|(k, v)| match v {
+                Value::String(s) if k == "author" => format!("{k}: {}", names.label(s)),
                 Value::String(s) => format!("{k}: {s}"),
                 other => format!("{k}: {other}"),
             })
@@ -214,12 +221,53 @@ fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
     // Validate filters before asking for the passphrase.
     let kind = args.kind.map(|k| choice_name(&k));
     let status = args.status.map(|s| choice_name(&s));
+    let cause = match args.cause.as_deref() {
+        Some(typed) => match cairn_model::validate("incident.cause", typed)? {
+            cairn_model::Value::Str(cause) if !cause.is_empty() => Some(cause),
+            _ => {
+                return Err(CliError::usage(
+                    "--cause needs a cause: `cairn fields` lists them",
+                ))
+            }
+        },
+        None => None,
+    };
+    let from = args
+        .from
+        .as_deref()
+        .map(|d| crate::report::day(d, "--from"))
+        .transpose()?;
+    let to = args
+        .to
+        .as_deref()
+        .map(|d| crate::report::day(d, "--to"))
+        .transpose()?;
+    let place = args
+        .place
+        .as_deref()
+        .map(|p| config.place_code(p))
+        .transpose()?;
+    let team = args.team.as_deref().map(str::trim);
+    let dated = from.is_some() || to.is_some();
     let vault = open(config)?;
     let cases: Vec<_> = vault
         .list()?
         .into_iter()
         .filter(|c| kind.as_ref().is_none_or(|k| &c.kind == k))
         .filter(|c| status.as_ref().is_none_or(|s| &c.status == s))
+        .filter(|c| cause.is_none() || c.cause == cause)
+        .filter(|c| place.as_ref().is_none_or(|p| &c.place == p))
+        .filter(|c| team.is_none_or(|t| c.team.eq_ignore_ascii_case(t)))
+        .filter(|c| !args.conflicts || c.conflicts)
+        .filter(|c| {
+            // By the day the incident starts, as `cairn report` counts it.
+            let start = c
+                .incident_date
+                .as_deref()
+                .and_then(cairn_model::report::incident_start);
+            !dated
+                || start.is_some_and(|d| from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t))
+        })
         .collect();
     if args.json {
         return output::json(&cases);
@@ -233,9 +281,14 @@ fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
         "REFERENCE", "KIND", "STATUS"
     );
     for c in &cases {
+        // The case's own last change, not when it reached this vault.
         text.push_str(&format!(
-            "{:width$}  {:8}  {:19}  {}\n",
-            c.reference, c.kind, c.status, c.updated_at
+            "{:width$}  {:8}  {:19}  {}{}\n",
+            c.reference,
+            c.kind,
+            c.status,
+            c.changed_at,
+            if c.conflicts { "  (conflict)" } else { "" }
         ));
     }
     output::print(&text)
@@ -243,52 +296,77 @@ fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
 
 fn history(config: &Config, args: CaseRef) -> Result<(), CliError> {
     let vault = open(config)?;
-    let entries: Vec<Value> = vault
-        .history(&args.reference)?
-        .into_iter()
-        .map(|h| {
-            let mut entry = json!({
-                "time": output::time_ms(h.time_ms),
-                "author": short(&h.actor),
-                "fields": h.fields,
-            });
-            if let Some(received) = h.received_ms {
-                entry["received"] = output::time_ms(received).into();
-            }
-            if let Some(doubt) = h.doubt {
-                entry["doubt"] = doubt.into();
-            }
-            entry
-        })
-        .collect();
+    let names = output::Names::of(&vault)?;
+    let steps = vault.history(&args.reference)?;
     if args.json {
+        let entries: Vec<Value> = steps
+            .iter()
+            .map(|step| {
+                let h = &step.entry;
+                let mut entry = json!({
+                    "time": output::time_ms(h.time_ms),
+                    "author": short(&h.actor),
+                    "author_name": names.name(&h.actor),
+                    "fields": h.fields,
+                    "changes": step.fields,
+                });
+                if let Some(received) = h.received_ms {
+                    entry["received"] = output::time_ms(received).into();
+                }
+                if let Some(doubt) = &h.doubt {
+                    entry["doubt"] = doubt.clone().into();
+                }
+                entry
+            })
+            .collect();
         return output::json(&entries);
     }
     let mut text = String::new();
-    for e in &entries {
-        let fields: Vec<&str> = e["fields"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+    for step in &steps {
+        let h = &step.entry;
         text.push_str(&format!(
             "{}  {}  {}",
-            e["time"].as_str().unwrap_or_default(),
-            e["author"].as_str().unwrap_or_default(),
-            fields.join(", ")
+            output::time_ms(h.time_ms),
+            names.label(&h.actor),
+            h.fields.join(", ")
         ));
-        if let Some(doubt) = e["doubt"].as_str() {
+        if let Some(doubt) = &h.doubt {
+            let received = h.received_ms.map(output::time_ms);
             text.push_str(&format!(
                 "  [claimed time {doubt}; received {}]",
-                e["received"].as_str().unwrap_or("here")
+                received.as_deref().unwrap_or("here")
             ));
         }
         text.push('\n');
+        for change in &step.fields {
+            text.push_str(&format!(
+                "    {}: {} -> {}\n",
+                change.field,
+                brief(change.old.as_deref()),
+                brief(change.new.as_deref())
+            ));
+        }
     }
     output::print(&text)
 }
 
+/// A value on one line of a history: long text cut, `(none)` for unset.
+fn brief(value: Option<&str>) -> String {
+    const MAX: usize = 60;
+    let Some(value) = value else {
+        return "(none)".to_owned();
+    };
+    let line = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= MAX {
+        return format!("{line:?}");
+    }
+    let cut: String = line.chars().take(MAX).collect();
+    format!("{cut:?}... ({} characters)", value.chars().count())
+}
+
 fn conflicts(config: &Config, args: CaseRef) -> Result<(), CliError> {
     let vault = open(config)?;
+    let names = output::Names::of(&vault)?;
     let doc = vault.case(&args.reference)?;
     let conflicts: Vec<Value> = doc
         .conflicts()
@@ -301,6 +379,7 @@ fn conflicts(config: &Config, args: CaseRef) -> Result<(), CliError> {
                     json!({
                         "value": v.value,
                         "author": short(&v.actor),
+                        "author_name": names.name(&v.actor),
                         "time": output::time_ms(v.time_ms),
                     })
                 })
@@ -321,7 +400,7 @@ fn conflicts(config: &Config, args: CaseRef) -> Result<(), CliError> {
             text.push_str(&format!(
                 "  {}   by {} at {}\n",
                 v["value"],
-                v["author"].as_str().unwrap_or_default(),
+                names.label(v["author"].as_str().unwrap_or_default()),
                 v["time"].as_str().unwrap_or_default()
             ));
         }

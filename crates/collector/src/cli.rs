@@ -219,7 +219,8 @@ pub struct AdmitArgs {
 
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
-    /// The device id (64 hex digits, or a unique prefix of at least 8 from `cairn status`).
+    /// The device: its name or its id (64 hex digits, or a unique start of at least 8), as
+    /// `cairn status` lists them.
     pub device: String,
 }
 
@@ -500,6 +501,24 @@ pub struct ListArgs {
     /// Only cases with this evidentiary status.
     #[arg(long, value_enum)]
     pub status: Option<EvidentiaryStatus>,
+    /// Only cases with this incident.cause (`cairn fields` lists the causes).
+    #[arg(long)]
+    pub cause: Option<String>,
+    /// Only cases whose incident starts on or after this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Only cases whose incident starts on or before this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Only cases of this place: its code or its name from the configuration.
+    #[arg(long)]
+    pub place: Option<String>,
+    /// Only cases of this team (from their reference).
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Only cases with a field that concurrent edits left with several values.
+    #[arg(long)]
+    pub conflicts: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -20,6 +21,10 @@ pub struct FileConfig {
     pub places: BTreeMap<String, String>,
     /// The largest file `cairn case attach` accepts, in bytes (default 2 GiB).
     pub attachment_limit: Option<u64>,
+    /// Seconds a sync waits for the server to take the connection and answer (default 10).
+    pub connect_timeout: Option<u64>,
+    /// Seconds a sync waits between two reads of the server's answer (default 30).
+    pub read_timeout: Option<u64>,
 }
 
 /// The largest attachment accepted unless the configuration says otherwise: 2 GiB.
@@ -33,6 +38,8 @@ pub struct Config {
     /// Place codes (checked) and their names.
     pub places: BTreeMap<String, String>,
     pub attachment_limit: u64,
+    /// How long a sync waits on the server.
+    pub timeouts: cairn_sync::Timeouts,
 }
 
 impl Config {
@@ -65,12 +72,27 @@ impl Config {
                 .map_err(|e| CliError::usage(format!("the configuration's [places]: {e}")))?;
             places.insert(code, name.trim().to_owned());
         }
+        let defaults = cairn_sync::Timeouts::default();
+        let timeouts = cairn_sync::Timeouts {
+            connect: seconds("CAIRN_CONNECT_TIMEOUT", file.connect_timeout)?
+                .unwrap_or(defaults.connect),
+            read: seconds("CAIRN_READ_TIMEOUT", file.read_timeout)?.unwrap_or(defaults.read),
+        };
         Ok(Config {
             home,
             passphrase_file: flag_passphrase_file.or(file.passphrase_file),
             places,
             attachment_limit: file.attachment_limit.unwrap_or(DEFAULT_ATTACHMENT_LIMIT),
+            timeouts,
         })
+    }
+
+    /// How a sync runs with this configuration.
+    pub fn sync_options(&self) -> cairn_sync::Options {
+        cairn_sync::Options {
+            timeouts: self.timeouts,
+            ..cairn_sync::Options::default()
+        }
     }
 
     /// The place code for what a person typed: a name from `[places]` (in any letter case),
@@ -115,6 +137,23 @@ impl Config {
             .map(|(code, name)| format!("{code:6}  {name}\n"))
             .collect();
         crate::output::print(&text)
+    }
+}
+
+/// A timeout in whole seconds from the environment variable `var`, else from the file.
+fn seconds(var: &str, file: Option<u64>) -> Result<Option<Duration>, CliError> {
+    let (value, origin) = match std::env::var(var) {
+        Ok(text) => (text.trim().parse::<u64>().ok(), var),
+        Err(_) => match file {
+            Some(n) => (Some(n), "the configuration"),
+            None => return Ok(None),
+        },
+    };
+    match value {
+        Some(n) if n > 0 => Ok(Some(Duration::from_secs(n))),
+        _ => Err(CliError::usage(format!(
+            "{origin}: a timeout is a whole number of seconds above 0, for example 10"
+        ))),
     }
 }
 

@@ -65,13 +65,18 @@ impl From<SyncError> for CliError {
             SyncError::NotJoined => {
                 CliError::failure(format!("{e}; run `cairn join INVITE` first"))
             }
+            SyncError::NoAnswer { .. } => CliError::failure(format!(
+                "{e}; check that the server runs and run the command again (CAIRN_CONNECT_TIMEOUT or connect_timeout in config.toml sets the wait)"
+            )),
             SyncError::Unreachable { .. } => {
                 CliError::failure(format!("{e}; check the link and run the command again"))
             }
-            SyncError::UnknownDevice(_) => {
-                CliError::failure(format!("{e}; `cairn status` lists them"))
+            SyncError::Device(cairn_protocol::DeviceLookup::Unknown(_)) => {
+                CliError::failure(format!("{e}; `cairn status` lists the roster"))
             }
-            SyncError::AmbiguousDevice(_) => CliError::usage(format!("{e}; give more digits")),
+            SyncError::Device(_) => CliError::usage(format!(
+                "{e}; give the start of its id instead"
+            )),
             SyncError::OfficeCannotJoin => CliError::usage(e.to_string()),
             other => CliError::failure(other.to_string()),
         }

@@ -96,6 +96,13 @@ fn init_tracing(verbose: u8) {
             "cairn={level},cairn_vault={level},cairn_sync={level}"
         )))
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(colour())
         .try_init();
+}
+
+/// Colour codes only for a person at a terminal, and never when NO_COLOR is set
+/// (https://no-color.org): piped to a file they are noise.
+fn colour() -> bool {
+    let asked_none = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !asked_none && std::io::IsTerminal::is_terminal(&std::io::stderr())
 }

@@ -1,7 +1,7 @@
 //! `cairn office ...`: the office's public keys, admissions and revocations.
 
 use cairn_protocol::{unix_now, OfficeKeys};
-use cairn_sync::{BlockingSync, Options};
+use cairn_sync::BlockingSync;
 use cairn_vault::{Role, Vault};
 
 use crate::cli::{AdmitArgs, OfficeCommand, PubkeyArgs, RevokeArgs};
@@ -35,19 +35,28 @@ fn inbox(config: &Config, json: bool) -> Result<(), CliError> {
     if cases.is_empty() {
         return output::print("inbox empty: every case was reviewed since its last change\n");
     }
+    let names = crate::output::Names::of(&vault)?;
+    let by: Vec<String> = cases.iter().map(|c| names.label(&c.changed_by)).collect();
     let width = cases.iter().map(|c| c.reference.len()).max().unwrap_or(9);
+    let by_width = by
+        .iter()
+        .map(|b| b.chars().count())
+        .max()
+        .unwrap_or(2)
+        .max(2);
     let mut text = format!(
-        "{:width$}  {:8}  {:19}  {:10}  {:25}  CONFLICTS\n",
-        "REFERENCE", "KIND", "STATUS", "REVIEW", "CHANGED"
+        "{:width$}  {:8}  {:19}  {:10}  {:25}  {:by_width$}  CONFLICTS\n",
+        "REFERENCE", "KIND", "STATUS", "REVIEW", "CHANGED", "BY"
     );
-    for c in &cases {
+    for (c, by) in cases.iter().zip(&by) {
         text.push_str(&format!(
-            "{:width$}  {:8}  {:19}  {:10}  {:25}  {}\n",
+            "{:width$}  {:8}  {:19}  {:10}  {:25}  {:by_width$}  {}\n",
             c.reference,
             c.kind,
             c.status,
             c.review.as_deref().unwrap_or("new"),
             c.changed_at,
+            by,
             if c.conflicts {
                 "yes: see `cairn case conflicts`"
             } else {
@@ -128,7 +137,7 @@ fn admit(config: &Config, args: AdmitArgs) -> Result<(), CliError> {
 
 fn revoke(config: &Config, args: RevokeArgs) -> Result<(), CliError> {
     let mut vault = open_office(config)?;
-    let revoked = BlockingSync::new()?.revoke(&mut vault, &args.device, &Options::default())?;
+    let revoked = BlockingSync::new()?.revoke(&mut vault, &args.device, &config.sync_options())?;
     output::print(&format!(
         "Revoked device {} (its changes after number {} will be refused; team key epoch {} from now on)\n",
         revoked.device.short(),

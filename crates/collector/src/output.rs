@@ -31,3 +31,28 @@ pub fn time_ms(ms: i64) -> String {
         })
         .unwrap_or_else(|| ms.to_string())
 }
+
+/// Devices as people know them: the roster's names beside short ids (see
+/// [`cairn_protocol::Roster::label`]); short ids alone before the vault joined.
+pub struct Names(Option<cairn_protocol::Roster>);
+
+impl Names {
+    /// The names of the roster `vault` holds.
+    pub fn of(vault: &cairn_vault::Vault) -> Result<Names, CliError> {
+        Ok(Names(cairn_sync::held_roster(vault)?))
+    }
+
+    /// `tablet 3 (3f9a0c12ab34)`, or the short id alone; `-` for no device.
+    pub fn label(&self, id: &str) -> String {
+        match &self.0 {
+            _ if id.is_empty() => "-".to_owned(),
+            Some(roster) => roster.label(id),
+            None => id.chars().take(12).collect(),
+        }
+    }
+
+    /// The device's name, if it has one.
+    pub fn name(&self, id: &str) -> Option<&str> {
+        self.0.as_ref().and_then(|roster| roster.name_of(id))
+    }
+}

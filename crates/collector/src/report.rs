@@ -94,7 +94,7 @@ pub fn run(config: &Config, args: ReportArgs) -> Result<(), CliError> {
     }
 }
 
-fn day(value: &str, flag: &str) -> Result<time::Date, CliError> {
+pub(crate) fn day(value: &str, flag: &str) -> Result<time::Date, CliError> {
     report::parse_day(value).ok_or_else(|| {
         CliError::usage(format!(
             "{flag} `{value}` is not a date: write it as YYYY-MM-DD, for example 2020-09-27."

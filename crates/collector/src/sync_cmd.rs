@@ -20,7 +20,7 @@ pub fn join(config: &Config, args: JoinArgs) -> Result<(), CliError> {
     // Checked before the passphrase is asked for: a bad admission needs no vault.
     let admission = cairn_sync::read_admission(&args.admission)?;
     let mut vault = open(config)?;
-    let joined = BlockingSync::new()?.join(&mut vault, admission, &Options::default())?;
+    let joined = BlockingSync::new()?.join(&mut vault, admission, &config.sync_options())?;
     for warning in &joined.warnings {
         eprintln!("cairn: warning: {warning}");
     }
@@ -54,7 +54,7 @@ pub fn sync(config: &Config, args: SyncArgs) -> Result<(), CliError> {
     let client = BlockingSync::new()?;
     let options = Options {
         with_attachments: args.with_attachments,
-        ..Options::default()
+        ..config.sync_options()
     };
     if !args.watch {
         let bars = Bars::new();
@@ -146,8 +146,14 @@ pub fn status(config: &Config, json_out: bool) -> Result<(), CliError> {
         return output::json(&value);
     }
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("never").to_string();
+    let name = vault
+        .settings()
+        .name
+        .as_deref()
+        .map(|n| format!("{n}, "))
+        .unwrap_or_default();
     let mut out = format!(
-        "device   {} (tag {}, {} of team {})\nserver   {}\npending  {} change(s) not yet on the server\nlast sync {}: {}\n",
+        "device   {} ({name}tag {}, {} of team {})\nserver   {}\npending  {} change(s) not yet on the server\nlast sync {}: {}\n",
         vault.keys().id(),
         vault.keys().id().tag(),
         match vault.settings().role {

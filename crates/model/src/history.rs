@@ -2,10 +2,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use automerge::{legacy, ActorId, Automerge, ChangeHash, ObjId, ReadDoc, ROOT};
+use automerge::{legacy, ActorId, Automerge, ChangeHash, ObjId, ObjType, ReadDoc, ROOT};
 use serde::Serialize;
 
-use crate::{fields, CaseDoc, FieldType};
+use crate::json::scalar_json;
+use crate::{fields, CaseDoc, FieldSpec, FieldType};
 
 /// One change to a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,6 +29,18 @@ pub struct HistoryEntry {
     /// wrote it, and it is shown, never silently trusted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub doubt: Option<String>,
+}
+
+/// What one field held before a change and right after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    /// The field key.
+    pub field: String,
+    /// Its value as of the change's parents, `None` when unset. Values that concurrent edits
+    /// left side by side are joined by ` | `.
+    pub old: Option<String>,
+    /// Its value right after the change, the same way.
+    pub new: Option<String>,
 }
 
 /// A claimed time this far past the arrival is not believed.
@@ -100,6 +113,59 @@ impl CaseDoc {
         }
         out
     }
+}
+
+impl CaseDoc {
+    /// What each field `entry` touched held before it and right after it (list entries such
+    /// as notes are not fields and have no old value: they are left out).
+    pub fn field_changes(&self, entry: &HistoryEntry) -> Vec<FieldChange> {
+        let Some(meta) = entry
+            .hash
+            .parse::<ChangeHash>()
+            .ok()
+            .and_then(|hash| self.doc.get_change_meta_by_hash(&hash))
+        else {
+            return Vec::new();
+        };
+        let after = [meta.hash];
+        entry
+            .fields
+            .iter()
+            .filter_map(|key| crate::field(key).ok())
+            .map(|spec| FieldChange {
+                field: spec.key.to_string(),
+                old: value_at(&self.doc, spec, &meta.deps),
+                new: value_at(&self.doc, spec, &after),
+            })
+            .collect()
+    }
+}
+
+/// A field's value as the document stood at `heads`, `None` when unset or empty.
+fn value_at(doc: &Automerge, spec: &FieldSpec, heads: &[ChangeHash]) -> Option<String> {
+    let obj = match spec.group() {
+        None => ROOT,
+        Some(group) => match doc.get_at(ROOT, group, heads).ok()?? {
+            (automerge::Value::Object(ObjType::Map), id) => id,
+            _ => return None,
+        },
+    };
+    let values: Vec<String> = doc
+        .get_all_at(&obj, spec.leaf(), heads)
+        .ok()?
+        .into_iter()
+        .filter_map(|(value, id)| match value {
+            automerge::Value::Object(ObjType::Text) => doc.text_at(&id, heads).ok(),
+            automerge::Value::Object(_) => None,
+            automerge::Value::Scalar(v) => match scalar_json(&v) {
+                serde_json::Value::String(s) => Some(s),
+                serde_json::Value::Null => None,
+                other => Some(other.to_string()),
+            },
+        })
+        .filter(|v| !v.is_empty())
+        .collect();
+    (!values.is_empty()).then(|| values.join(" | "))
 }
 
 /// What each object of the case is called in a history: a group's name (its keys are

@@ -23,6 +23,8 @@ pub struct Overview {
     pub conflicts: bool,
     /// The time its newest change claims, in milliseconds since the epoch.
     pub changed_ms: i64,
+    /// Hex of the device (actor) that made that change.
+    pub changed_by: String,
     /// The state of the office's newest review, if any.
     pub review: Option<String>,
     /// Whether a device other than the office changed it since the office's newest review
@@ -72,7 +74,9 @@ impl CaseDoc {
         }
         let [cause, incident_date, civilian, identification] = wanted.map(|(_, _, v)| v);
         let metas = self.doc.get_changes_meta(&[]);
-        let changed_ms = metas.iter().map(|m| m.timestamp).max().unwrap_or(0);
+        let newest = metas.iter().max_by_key(|m| m.timestamp);
+        let changed_ms = newest.map_or(0, |m| m.timestamp);
+        let changed_by = newest.map(|m| m.actor.to_hex_string()).unwrap_or_default();
         let (review, reviewed_at) = match newest_entry(&self.doc, "reviews") {
             Some(entry) => (
                 scalar_str(&self.doc, &entry, "state"),
@@ -97,6 +101,7 @@ impl CaseDoc {
             identification,
             conflicts,
             changed_ms,
+            changed_by,
             review,
             needs_review,
         })

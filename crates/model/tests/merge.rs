@@ -4,7 +4,7 @@
 
 mod common;
 
-use cairn_model::{CaseDoc, Edit};
+use cairn_model::{CaseDoc, Edit, FieldChange};
 use common::{at, fork_for_b, hex, millis, new_case, A, B};
 
 fn note(text: &str) -> Edit {
@@ -294,5 +294,66 @@ fn random_concurrent_edits_converge() {
     assert!(
         rounds_with_conflicts > 0,
         "the generator never made a conflict"
+    );
+}
+
+#[test]
+fn history_gives_each_field_its_old_and_new_value() {
+    let change = |field: &str, old: Option<&str>, new: Option<&str>| FieldChange {
+        field: field.into(),
+        old: old.map(Into::into),
+        new: new.map(Into::into),
+    };
+    let (mut a, _) = new_case(&[
+        Edit::set("person.sex", "male"),
+        Edit::set("incident.narrative", "Found near"),
+    ]);
+    let mut b = fork_for_b(&a);
+    let from_a = a
+        .edit(&[Edit::set("person.sex", "female")], "device-a", at(1))
+        .unwrap()
+        .unwrap();
+    let from_b = b
+        .edit(
+            &[
+                Edit::set("person.sex", "unknown"),
+                Edit::set("incident.narrative", "Found near the road."),
+            ],
+            "device-b",
+            at(2),
+        )
+        .unwrap()
+        .unwrap();
+    a.apply_changes(&[from_b]).unwrap();
+    b.apply_changes(&[from_a]).unwrap();
+    // Resolving the conflict: its old value is both that the concurrent edits left.
+    a.edit(
+        &[Edit::Unset {
+            key: "person.sex".into(),
+        }],
+        "device-a",
+        at(3),
+    )
+    .unwrap()
+    .unwrap();
+    let steps: Vec<Vec<FieldChange>> = a.history().iter().map(|h| a.field_changes(h)).collect();
+    assert_eq!(
+        steps,
+        [
+            vec![
+                change("person.sex", None, Some("male")),
+                change("incident.narrative", None, Some("Found near")),
+            ],
+            vec![change("person.sex", Some("male"), Some("female"))],
+            vec![
+                change("person.sex", Some("male"), Some("unknown")),
+                change(
+                    "incident.narrative",
+                    Some("Found near"),
+                    Some("Found near the road.")
+                ),
+            ],
+            vec![change("person.sex", Some("female | unknown"), None)],
+        ]
     );
 }

@@ -15,6 +15,7 @@ mod blob;
 mod device;
 mod error;
 mod hexser;
+mod lookup;
 mod office;
 mod pull;
 mod push;
@@ -34,6 +35,7 @@ pub use blob::{
 };
 pub use device::{validate_team, DeviceLine, DevicePublic, ID_PREFIX};
 pub use error::ProtocolError;
+pub use lookup::DeviceLookup;
 pub use office::OfficeKeys;
 pub use pull::{pull_path, PullPage, PullQuery};
 pub use push::{decode_push, encode_push, Outcome, PushResponse, PushResult, MAX_FRAME};

@@ -67,6 +67,26 @@ fn next_request_wait(response: &Response) -> Duration {
         .min(MAX_RATE_WAIT)
 }
 
+/// How long a request waits on the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To open a connection, TLS handshake included. A server that accepts the connection and
+    /// never answers fails the sync after this, without retries.
+    pub connect: Duration,
+    /// Between two reads of an answer. A link that stalls is abandoned after this and the
+    /// request retried, rather than waited on.
+    pub read: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(30),
+        }
+    }
+}
+
 /// A client for one server.
 pub struct Client {
     http: reqwest::Client,
@@ -74,19 +94,28 @@ pub struct Client {
     /// Not before this instant is the next request sent: waiting out the rate here costs
     /// nothing, while a refused upload has sent its body for nothing.
     not_before: Mutex<Option<Instant>>,
+    timeouts: Timeouts,
 }
 
 impl Client {
     /// A client for `server` (`https://host:port`) that trusts only the certificate whose
-    /// SHA-256 is `fingerprint`.
+    /// SHA-256 is `fingerprint`, with the default [`Timeouts`].
     pub fn new(server: &str, fingerprint: &str) -> Result<Client, SyncError> {
+        Client::with_timeouts(server, fingerprint, Timeouts::default())
+    }
+
+    /// [`Client::new`] with these timeouts.
+    pub fn with_timeouts(
+        server: &str,
+        fingerprint: &str,
+        timeouts: Timeouts,
+    ) -> Result<Client, SyncError> {
         let config = tls::pinned_config(fingerprint)
             .map_err(|e| SyncError::Protocol(format!("bad fingerprint: {e}")))?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(config)
-            .connect_timeout(Duration::from_secs(10))
-            // A link that stalls is abandoned and the request retried, rather than waited on.
-            .read_timeout(Duration::from_secs(20))
+            .connect_timeout(timeouts.connect)
+            .read_timeout(timeouts.read)
             .timeout(Duration::from_secs(120))
             .no_proxy()
             .build()
@@ -95,6 +124,7 @@ impl Client {
             http,
             base: server.trim_end_matches('/').to_owned(),
             not_before: Mutex::new(None),
+            timeouts,
         })
     }
 
@@ -490,8 +520,18 @@ impl Client {
                 server: self.base.clone(),
             };
         }
+        // Taken and never answered: retrying would only wait as long again.
+        if error.is_timeout() && error.is_connect() {
+            return SyncError::NoAnswer {
+                server: self.base.clone(),
+                secs: self.timeouts.connect.as_secs_f64(),
+            };
+        }
         let detail = if error.is_timeout() {
-            "the request timed out".to_string()
+            format!(
+                "the server did not answer within {} s",
+                self.timeouts.read.as_secs_f64()
+            )
         } else if error.is_connect() {
             format!(
                 "no connection ({})",

@@ -7,7 +7,7 @@ use std::time::Duration;
 use cairn_vault::{Refused, Role, SyncState, Vault};
 use rand::Rng;
 
-use crate::{blob, pull, push, Client, SyncError};
+use crate::{blob, pull, push, Client, SyncError, Timeouts};
 
 /// Tuning; the defaults suit links that drop every few minutes.
 #[derive(Clone, Debug)]
@@ -25,6 +25,8 @@ pub struct Options {
     /// Fetch every attachment the cases here list (a field device otherwise fetches only
     /// those asked for; the office always fetches all).
     pub with_attachments: bool,
+    /// How long each request waits on the server.
+    pub timeouts: Timeouts,
 }
 
 impl Default for Options {
@@ -36,6 +38,7 @@ impl Default for Options {
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
             with_attachments: false,
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -167,11 +170,11 @@ pub(crate) struct Link<'a> {
 }
 
 /// A client for the server this vault joined.
-pub(crate) fn client_for(state: &SyncState) -> Result<Client, SyncError> {
+pub(crate) fn client_for(state: &SyncState, timeouts: Timeouts) -> Result<Client, SyncError> {
     let (Some(server), Some(fingerprint)) = (&state.server, &state.fingerprint) else {
         return Err(SyncError::NotJoined);
     };
-    Client::new(server, fingerprint)
+    Client::with_timeouts(server, fingerprint, timeouts)
 }
 
 /// One sync: the state is read once here and handed to each step, which changes it and
@@ -184,7 +187,7 @@ async fn run(
     summary: &mut Summary,
 ) -> Result<(), SyncError> {
     let mut state = vault.sync_state()?;
-    let client = client_for(&state)?;
+    let client = client_for(&state, options.timeouts)?;
     if vault.settings().role == Role::Field {
         // Recorded before joining, under this device's draft key: seal them under the team's
         // key before they leave. (Normally done by `join` already.)

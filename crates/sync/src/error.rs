@@ -16,6 +16,14 @@ pub enum SyncError {
         /// What failed.
         detail: String,
     },
+    /// The server took the connection and did not answer within the connect timeout.
+    #[error("the server at {server} did not answer within {secs} s")]
+    NoAnswer {
+        /// The server URL.
+        server: String,
+        /// The connect timeout, in seconds.
+        secs: f64,
+    },
     /// The server's certificate is not the one pinned from the admission.
     #[error("the server at {server} presented a TLS certificate whose fingerprint is not the one in the admission; refusing to talk to it (wrong server, or someone in the middle)")]
     FingerprintMismatch {
@@ -44,12 +52,9 @@ pub enum SyncError {
     /// The device cannot be admitted as asked.
     #[error("{0}")]
     AlreadyMember(String),
-    /// No device admitted in the roster has an id starting with these digits.
-    #[error("no admitted device `{0}`")]
-    UnknownDevice(String),
-    /// Several admitted devices have ids starting with these digits.
-    #[error("`{0}` matches several devices")]
-    AmbiguousDevice(String),
+    /// No single admitted device has this name or an id starting with these digits.
+    #[error(transparent)]
+    Device(#[from] cairn_protocol::DeviceLookup),
     /// The network runtime could not be started.
     #[error("cannot start the network runtime: {0}")]
     Runtime(String),

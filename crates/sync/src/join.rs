@@ -59,7 +59,7 @@ pub async fn join(
     let admit = admission.admit()?.clone();
     // Refuse a team mismatch before anything is sent.
     vault.check_team(&admit.team)?;
-    let client = Client::new(&admit.server, &admit.fingerprint)?;
+    let client = Client::with_timeouts(&admit.server, &admit.fingerprint, options.timeouts)?;
     let mut summary = Summary::default();
     retry(options, &mut summary, || {
         client.join(vault.keys(), &admission.statement)

@@ -30,10 +30,10 @@ mod testing;
 mod tls;
 
 pub use blocking::BlockingSync;
-pub use client::{Client, Versions};
+pub use client::{Client, Timeouts, Versions};
 pub use engine::{retry, sync, Options, Progress, Summary};
 pub use error::SyncError;
 pub use join::{join, point_at_server, read_admission, Joined};
 pub use office::{admit, revoke, AdmitTo, Revoked};
-pub use roster::{apply_roster, stored_roster};
+pub use roster::{apply_roster, held_roster, stored_roster};
 pub use status::{status, Status};

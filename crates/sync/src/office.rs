@@ -141,35 +141,23 @@ pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admis
     Ok(Admission { office, statement })
 }
 
-/// Revokes the member whose id starts with `prefix` (at least 8 hex digits). Syncs first, so
+/// Revokes the member named `query` (its name, or the start of its id: see [`Roster::find`]). Syncs first, so
 /// what the device already delivered stays valid and nothing later does; starts a new epoch
 /// of its team, granted to every other member; then hands the server the statement at once.
 pub async fn revoke(
     vault: &mut Vault,
-    prefix: &str,
+    query: &str,
     options: &Options,
 ) -> Result<Revoked, SyncError> {
     let office = office_only(vault)?;
-    let client = client_for(&vault.sync_state()?)?;
+    let client = client_for(&vault.sync_state()?, options.timeouts)?;
     sync(vault, options, &()).await.map_err(|(e, _)| e)?;
     let roster = stored_roster(&vault.sync_state()?)?;
-    let wanted = prefix.trim().to_ascii_lowercase();
-    let matches: Vec<DeviceId> = roster
-        .members()
-        .map(|m| m.id)
-        .filter(|id| !roster.is_office(id))
-        .filter(|id| roster.may_connect(id).is_ok())
-        .filter(|id| wanted.len() >= 8 && id.to_string().starts_with(&wanted))
-        .collect();
-    let device = match matches.as_slice() {
-        [one] => *one,
-        [] => return Err(SyncError::UnknownDevice(prefix.to_owned())),
-        _ => return Err(SyncError::AmbiguousDevice(prefix.to_owned())),
-    };
-    let team = roster
-        .member(&device)
-        .map(|m| m.team.clone())
-        .ok_or_else(|| SyncError::UnknownDevice(prefix.to_owned()))?;
+    // By name or by the start of its id; never the office, nor a device already revoked.
+    let member = roster.find(query, |m| {
+        !roster.is_office(&m.id) && roster.may_connect(&m.id).is_ok()
+    })?;
+    let (device, team) = (member.id, member.team.clone());
     let last_seq = vault.contiguous_seq(&device)?;
     let old = team_key(vault, &roster, &team)?;
     let new = TeamKey::generate(&team, old.epoch() + 1);

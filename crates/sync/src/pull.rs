@@ -225,7 +225,7 @@ mod tests {
 
         let office = &mut setup.office;
         let mut state = office.sync_state().unwrap();
-        let client = client_for(&state).unwrap();
+        let client = client_for(&state, Options::default().timeouts).unwrap();
         let options = Options {
             page: 2,
             ..Options::default()

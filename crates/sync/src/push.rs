@@ -148,7 +148,7 @@ mod tests {
         assert!(sizes.iter().all(|s| *s < 5000), "{sizes:?}");
 
         let mut state = device.sync_state().unwrap();
-        let client = client_for(&state).unwrap();
+        let client = client_for(&state, Options::default().timeouts).unwrap();
         let options = Options::default();
         let link = Link {
             client: &client,

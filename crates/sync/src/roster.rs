@@ -21,6 +21,15 @@ pub fn stored_roster(state: &SyncState) -> Result<Roster, SyncError> {
     Ok(Roster::build(&office_of(state)?, &state.roster))
 }
 
+/// The roster this vault holds (see [`stored_roster`]), or `None` before it joined.
+pub fn held_roster(vault: &Vault) -> Result<Option<Roster>, SyncError> {
+    let state = vault.sync_state()?;
+    if state.office.is_none() {
+        return Ok(None);
+    }
+    stored_roster(&state).map(Some)
+}
+
 /// Takes what the server served into the statements this vault holds, records them, adds the
 /// team keys they grant this device and seals again what it recorded before it had one.
 /// A field device keeps its own statements when the server serves fewer or other ones, and

@@ -21,6 +21,15 @@ pub struct Created {
     pub seq: u64,
 }
 
+/// One change in a case's history, with what it did to each field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryStep {
+    /// When, by whom, which keys.
+    pub entry: cairn_model::HistoryEntry,
+    /// Each field it set or cleared, with its old and new value.
+    pub fields: Vec<cairn_model::FieldChange>,
+}
+
 /// A case's list line, kept encrypted beside its snapshot so listing needs no document loads.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CaseSummary {
@@ -32,7 +41,8 @@ pub struct CaseSummary {
     pub kind: String,
     /// Evidentiary status.
     pub status: String,
-    /// Time of the last change applied here (RFC 3339).
+    /// When this vault last stored the case (RFC 3339): for the office, the sync that brought
+    /// its newest change. The case's own last change is `changed_at`.
     pub updated_at: String,
     /// The case's place code (from its reference).
     #[serde(default)]
@@ -58,6 +68,9 @@ pub struct CaseSummary {
     /// The time the case's newest change claims (RFC 3339).
     #[serde(default)]
     pub changed_at: String,
+    /// Hex of the device that made that change.
+    #[serde(default)]
+    pub changed_by: String,
     /// The state of the office's newest review.
     #[serde(default)]
     pub review: Option<String>,
@@ -255,8 +268,9 @@ impl Vault {
     }
 
     /// A case's history, with the time each change from another device arrived here beside
-    /// the time it claims (see [`CaseDoc::history_received`]).
-    pub fn history(&self, case: &str) -> Result<Vec<cairn_model::HistoryEntry>, VaultError> {
+    /// the time it claims (see [`CaseDoc::history_received`]), and each change's fields with
+    /// their old and new values (see [`CaseDoc::field_changes`]).
+    pub fn history(&self, case: &str) -> Result<Vec<HistoryStep>, VaultError> {
         let path = self.home.database();
         let sql = |e| VaultError::sqlite(&path, e);
         let doc = self.case(case)?;
@@ -277,21 +291,50 @@ impl Vault {
             let plain = SealedChange::from_bytes(&sealed)?.open(&self.keyring)?;
             received.insert(cairn_model::screen_change(&plain)?.hash, at);
         }
-        Ok(doc.history_received(&received))
+        Ok(doc
+            .history_received(&received)
+            .into_iter()
+            .map(|entry| (doc.field_changes(&entry), entry))
+            .map(|(fields, entry)| HistoryStep { entry, fields })
+            .collect())
     }
 
     /// Every case's summary, ordered by reference.
     pub fn list(&self) -> Result<Vec<CaseSummary>, VaultError> {
-        summaries(&self.conn, &self.cipher, &self.home.database())
+        let mut out = Vec::new();
+        self.each_summary(|s| {
+            out.push(s);
+            Ok::<(), VaultError>(())
+        })?;
+        out.sort_by(|a, b| a.reference.cmp(&b.reference));
+        Ok(out)
     }
 
     /// Every case's summary, one at a time in the order this vault stored the cases, for
     /// walks whose memory must not grow with the number of cases (an export).
     pub fn each_summary<E: From<VaultError>>(
         &self,
-        each: impl FnMut(CaseSummary) -> Result<(), E>,
+        mut each: impl FnMut(CaseSummary) -> Result<(), E>,
     ) -> Result<(), E> {
-        each_summary(&self.conn, &self.cipher, &self.home.database(), each)
+        let path = self.home.database();
+        each_summary(&self.conn, &self.cipher, &path, |summary| {
+            // A summary written before summaries carried the case's own fields and last
+            // change is read again from its case (and stays as stored until the case changes).
+            let summary = if summary.changed_at.is_empty() {
+                let doc = load(
+                    &self.conn,
+                    &self.cipher,
+                    &summary.id,
+                    &self.keys.id().0,
+                    self.office_id()?.as_ref(),
+                    &path,
+                )?;
+                summary_of(summary.id, &doc, summary.updated_at)?
+            } else {
+                summary
+            };
+            each(summary)
+        })
     }
 
     /// How many cases the vault holds.
@@ -428,28 +471,7 @@ pub(crate) fn case_row(
     now: OffsetDateTime,
     path: &std::path::Path,
 ) -> Result<CaseRow, VaultError> {
-    let o = doc.overview()?;
-    let reference = doc.reference();
-    let changed = OffsetDateTime::from_unix_timestamp_nanos(i128::from(o.changed_ms) * 1_000_000)
-        .map(rfc3339)
-        .unwrap_or_default();
-    let summary = CaseSummary {
-        id,
-        reference: reference.to_string(),
-        kind: o.kind,
-        status: o.status,
-        updated_at: rfc3339(now),
-        place: reference.place.clone(),
-        team: reference.team.clone(),
-        cause: o.cause,
-        incident_date: o.incident_date,
-        civilian: o.civilian,
-        identification: o.identification,
-        conflicts: o.conflicts,
-        changed_at: changed,
-        review: o.review,
-        needs_review: o.needs_review,
-    };
+    let summary = summary_of(id, doc, rfc3339(now))?;
     let summary = serde_json::to_vec(&summary).map_err(|e| VaultError::Corrupt {
         path: path.to_path_buf(),
         detail: e.to_string(),
@@ -461,6 +483,33 @@ pub(crate) fn case_row(
         snapshot,
         summary,
         attachments: doc.attachments()?,
+    })
+}
+
+/// A case's summary, `updated_at` being when it was stored here.
+fn summary_of(id: Uuid, doc: &CaseDoc, updated_at: String) -> Result<CaseSummary, VaultError> {
+    let o = doc.overview()?;
+    let reference = doc.reference();
+    let changed = OffsetDateTime::from_unix_timestamp_nanos(i128::from(o.changed_ms) * 1_000_000)
+        .map(rfc3339)
+        .unwrap_or_default();
+    Ok(CaseSummary {
+        id,
+        reference: reference.to_string(),
+        kind: o.kind,
+        status: o.status,
+        updated_at,
+        place: reference.place.clone(),
+        team: reference.team.clone(),
+        cause: o.cause,
+        incident_date: o.incident_date,
+        civilian: o.civilian,
+        identification: o.identification,
+        conflicts: o.conflicts,
+        changed_at: changed,
+        changed_by: o.changed_by,
+        review: o.review,
+        needs_review: o.needs_review,
     })
 }
 
@@ -543,4 +592,64 @@ pub(crate) fn load(
     let mut doc = CaseDoc::load(&bytes, actor)?;
     doc.set_office(office.map(|o| o.as_slice()));
     Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use cairn_crypto::{KeyFileCost, SecretString};
+
+    use super::*;
+    use crate::{Home, NewVault, Role};
+
+    /// A vault written before summaries carried the case's own fields still lists each case
+    /// with them, its last change time included.
+    #[test]
+    fn a_summary_of_the_first_format_is_read_again_from_its_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault = Home::new(dir.path().join("v"))
+            .create(
+                &SecretString::from("pass".to_owned()),
+                KeyFileCost::LogN(4),
+                NewVault {
+                    team: "T03".into(),
+                    name: None,
+                    role: Role::Field,
+                },
+                OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+        let made = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let edits = [Edit::set("incident.cause", "targeted_strike")];
+        let created = vault
+            .create_case(Kind::Killed, "KHR", &edits, made)
+            .unwrap();
+        let today = vault.list().unwrap();
+        let old = serde_json::json!({
+            "id": created.id,
+            "reference": created.reference,
+            "kind": "killed",
+            "status": "alleged",
+            "updated_at": "2030-01-01T00:00:00Z",
+        });
+        let sealed = vault
+            .cipher
+            .encrypt(&summary_slot(&created.id), old.to_string().as_bytes())
+            .unwrap();
+        vault
+            .conn
+            .execute("UPDATE cases SET summary = ?1", params![sealed])
+            .unwrap();
+        let listed = vault.list().unwrap();
+        assert_eq!(listed[0].changed_at, "2023-11-14T22:13:20Z");
+        assert_eq!(listed[0].cause.as_deref(), Some("targeted_strike"));
+        assert_eq!(listed[0].updated_at, "2030-01-01T00:00:00Z");
+        assert_eq!(
+            CaseSummary {
+                updated_at: today[0].updated_at.clone(),
+                ..listed[0].clone()
+            },
+            today[0]
+        );
+    }
 }
