@@ -136,6 +136,28 @@ pub enum OfficeCommand {
     Inbox(JsonFlag),
     /// Record the office's review of a case: received, has issues, or approved.
     Review(ReviewArgs),
+    /// Serve the office's review pages to a browser on this machine: the case table, case
+    /// pages (fields, history, conflicts to resolve, verification and review), the counts
+    /// report with its chart, and a map of where cases were found. Runs until Ctrl-C.
+    ///
+    /// It unlocks the office vault once, prints a URL with a token made for this run, and
+    /// answers only requests that carry that token (or the cookie the first visit sets) and
+    /// name the address it listens on. Nothing is fetched from the internet. Other `cairn`
+    /// commands (`sync` among them) keep working while it runs; every page reads the vault
+    /// afresh. See docs/OFFICE_WEB.md.
+    Serve(ServeArgs),
+}
+
+/// `cairn office serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address and port to listen on (port 0 picks a free one; the URL printed says which).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Allow an address other than loopback. Anyone who can reach it and learns the token can
+    /// read and change every case, over plain HTTP: use only on a network you trust.
+    #[arg(long)]
+    pub allow_non_loopback: bool,
 }
 
 /// `cairn office review`.

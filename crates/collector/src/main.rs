@@ -22,6 +22,7 @@ mod progress;
 mod report;
 mod sync_cmd;
 mod vault_cmd;
+mod web;
 
 use std::process::ExitCode;
 

@@ -17,6 +17,7 @@ pub fn run(config: &Config, cmd: OfficeCommand) -> Result<(), CliError> {
         OfficeCommand::Revoke(args) => revoke(config, args),
         OfficeCommand::Inbox(args) => inbox(config, args.json),
         OfficeCommand::Review(args) => review(config, args),
+        OfficeCommand::Serve(args) => crate::web::serve(config, args),
     }
 }
 
@@ -83,7 +84,7 @@ fn review(config: &Config, args: crate::cli::ReviewArgs) -> Result<(), CliError>
     }
 }
 
-fn open_office(config: &Config) -> Result<Vault, CliError> {
+pub(crate) fn open_office(config: &Config) -> Result<Vault, CliError> {
     let vault = open(config)?;
     if vault.settings().role != Role::Office {
         return Err(CliError::usage(

@@ -5,7 +5,7 @@
 //! vault's encrypted summaries (no case document is loaded, so it scales to a large office
 //! vault) and the figures are printed.
 
-mod chart;
+pub(crate) mod chart;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -52,20 +52,7 @@ pub fn run(config: &Config, args: ReportArgs) -> Result<(), CliError> {
     };
 
     let vault = open(config)?;
-    let cases: Vec<ReportCase> = vault
-        .list()?
-        .into_iter()
-        .map(|c| ReportCase {
-            kind: c.kind,
-            status: c.status,
-            cause: c.cause,
-            incident_date: c.incident_date,
-            civilian: c.civilian,
-            identification: c.identification,
-            place: c.place,
-            reference: c.reference,
-        })
-        .collect();
+    let cases = report_cases(&vault)?;
     drop(vault);
     let figures = report::count(&cases, period, options);
 
@@ -92,6 +79,25 @@ pub fn run(config: &Config, args: ReportArgs) -> Result<(), CliError> {
         Some(path) => write_atomic(path, text.as_bytes()),
         None => output::print(&text),
     }
+}
+
+/// Every case as the report counts it, from the vault's summaries (no document is loaded):
+/// what `cairn report` and the office's report page count.
+pub(crate) fn report_cases(vault: &cairn_vault::Vault) -> Result<Vec<ReportCase>, CliError> {
+    Ok(vault
+        .list()?
+        .into_iter()
+        .map(|c| ReportCase {
+            kind: c.kind,
+            status: c.status,
+            cause: c.cause,
+            incident_date: c.incident_date,
+            civilian: c.civilian,
+            identification: c.identification,
+            place: c.place,
+            reference: c.reference,
+        })
+        .collect())
 }
 
 pub(crate) fn day(value: &str, flag: &str) -> Result<time::Date, CliError> {
@@ -140,10 +146,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 }
 
 /// One line of the figures: its label, its count, and how deep it is indented.
-struct Row {
-    label: String,
-    count: u64,
-    depth: usize,
+pub(crate) struct Row {
+    pub label: String,
+    pub count: u64,
+    pub depth: usize,
 }
 
 fn row(label: impl Into<String>, count: u64, depth: usize) -> Row {
@@ -155,7 +161,7 @@ fn row(label: impl Into<String>, count: u64, depth: usize) -> Row {
 }
 
 /// The figures as rows, shared by every format.
-fn rows(f: &Figures) -> Vec<Row> {
+pub(crate) fn rows(f: &Figures) -> Vec<Row> {
     let mut rows = vec![row("Killed", f.killed.total, 0)];
     for (cause, n) in CAUSES.iter().zip(f.killed.by_cause.values()) {
         rows.push(row(cause_label(cause), n, 1));
@@ -180,7 +186,7 @@ fn rows(f: &Figures) -> Vec<Row> {
 }
 
 /// The lines beside the figures: pending and undated cases.
-fn apart(f: &Figures) -> Vec<Row> {
+pub(crate) fn apart(f: &Figures) -> Vec<Row> {
     let pending = if f.statuses.len() > 1 {
         "Alleged or under investigation (counted above)"
     } else {
@@ -192,7 +198,7 @@ fn apart(f: &Figures) -> Vec<Row> {
     ]
 }
 
-fn counted(f: &Figures) -> &'static str {
+pub(crate) fn counted(f: &Figures) -> &'static str {
     if f.statuses.len() > 1 {
         "confirmed, alleged and under-investigation cases; rejected cases never count"
     } else {
@@ -200,7 +206,7 @@ fn counted(f: &Figures) -> &'static str {
     }
 }
 
-fn by_name(by: By) -> &'static str {
+pub(crate) fn by_name(by: By) -> &'static str {
     match by {
         By::Month => "Month",
         By::Cause => "Cause",
@@ -208,7 +214,7 @@ fn by_name(by: By) -> &'static str {
     }
 }
 
-const GROUP_COLUMNS: [&str; 10] = [
+pub(crate) const GROUP_COLUMNS: [&str; 10] = [
     "Killed",
     "Targeted strike",
     "Captivity",
@@ -221,7 +227,7 @@ const GROUP_COLUMNS: [&str; 10] = [
     "Total",
 ];
 
-fn group_values(c: &Counts) -> [u64; 10] {
+pub(crate) fn group_values(c: &Counts) -> [u64; 10] {
     let [t, cap, o, u] = c.killed.by_cause.values();
     [
         c.killed.total,
@@ -237,7 +243,7 @@ fn group_values(c: &Counts) -> [u64; 10] {
     ]
 }
 
-fn title(f: &Figures) -> String {
+pub(crate) fn title(f: &Figures) -> String {
     format!("Cases from {} to {}", f.from, f.to)
 }
 

@@ -1,0 +1,317 @@
+//! A case's page: its fields, lists and history, its conflicts with a button per value, and
+//! the office's verification and review; and the forms' answers, each one `edit_case` with
+//! the edit the command would make.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::Form;
+use cairn_model::{CaseDoc, Edit};
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::guard::CSRF_FIELD;
+use super::layout::{see_other, shell, Section};
+use super::{AppState, WebError};
+use crate::error::CliError;
+use crate::output::{time_ms, Names};
+
+/// What the page says about the form just sent (a fixed word, so nothing is echoed).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Done {
+    done: String,
+}
+
+pub(crate) async fn page(
+    State(state): State<Arc<AppState>>,
+    Path(reference): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Markup, WebError> {
+    state
+        .with_vault(move |vault, state| {
+            let doc = vault.case(&reference)?;
+            let history = vault.history(&reference)?;
+            let names = crate::output::Names::of(vault)?;
+            let json = doc.to_json()?;
+            let title = doc.reference().to_string();
+            let notice = match done.done.as_str() {
+                "recorded" => Some("Recorded."),
+                "unchanged" => Some("Nothing changed: the case already says that."),
+                _ => None,
+            };
+            let body = html! {
+                @if let Some(notice) = notice { p.notice { (notice) } }
+                p.headline {
+                    (json["kind"].as_str().unwrap_or_default()) " · "
+                    span.status { (json["status"].as_str().unwrap_or_default()) }
+                    " · " (state.place_name(&doc.reference().place))
+                    " · team " (doc.reference().team)
+                }
+                (conflicts(&doc, &title, state, &names))
+                div.actions {
+                    (verify_form(&title, state))
+                    (review_form(&title, state))
+                }
+                h2 { "Fields" }
+                (fields(&json, &doc))
+                @for list in ["notes", "custody", "sources", "attachments", "verifications", "reviews"] {
+                    (records(list, &json[list]))
+                }
+                h2 { "History" }
+                table.history {
+                    thead { tr { th { "Time" } th { "Author" } th { "Changed" } th { "Received" } } }
+                    tbody {
+                        @for step in &history {
+                            @let h = &step.entry;
+                            tr {
+                                td { (time_ms(h.time_ms)) }
+                                td.id { (names.label(&h.actor)) }
+                                td {
+                                    @if step.fields.is_empty() { (h.fields.join(", ")) }
+                                    @for change in &step.fields {
+                                        div {
+                                            code { (change.field) } ": "
+                                            (change.old.as_deref().unwrap_or("(none)"))
+                                            " → "
+                                            (change.new.as_deref().unwrap_or("(none)"))
+                                        }
+                                    }
+                                }
+                                td {
+                                    @if let Some(at) = h.received_ms { (time_ms(at)) }
+                                    @if let Some(doubt) = &h.doubt { " " span.conflict { "claimed time doubtful: " (doubt) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            Ok(shell(Some(Section::Cases), &title, body))
+        })
+        .await
+}
+
+/// Every set field, in the model's order, marked where it holds concurrent values.
+fn fields(json: &Value, doc: &CaseDoc) -> Markup {
+    let conflicted: Vec<String> = doc.conflicts().into_iter().map(|c| c.key).collect();
+    let value_of = |key: &str| -> Option<&Value> {
+        match key.split_once('.') {
+            Some((group, leaf)) => json.get(group)?.get(leaf),
+            None => json.get(key),
+        }
+    };
+    html! {
+        table.fields {
+            tbody {
+                @for spec in cairn_model::fields() {
+                    @if let Some(value) = value_of(spec.key) {
+                        tr {
+                            th title=(spec.help) { (spec.key) }
+                            td {
+                                (raw(value))
+                                @if conflicted.iter().any(|k| k == spec.key) { " " span.conflict { "conflict" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An append-only list as a table, one column per key its entries use.
+fn records(name: &str, list: &Value) -> Markup {
+    let items = list.as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut columns: Vec<&str> = Vec::new();
+    for item in items {
+        for key in item.as_object().into_iter().flat_map(|m| m.keys()) {
+            if !columns.contains(&key.as_str()) {
+                columns.push(key);
+            }
+        }
+    }
+    html! {
+        @if !items.is_empty() {
+            h2 { (name) }
+            table.records {
+                thead { tr { @for c in &columns { th { (c) } } } }
+                tbody {
+                    @for item in items {
+                        tr { @for c in &columns { td { (item.get(*c).map(raw).unwrap_or_default()) } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A value as it is typed on the command line: a string without its quotes.
+fn raw(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn csrf(state: &AppState) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(state.guard.csrf()); }
+}
+
+fn conflicts(doc: &CaseDoc, reference: &str, state: &AppState, names: &Names) -> Markup {
+    let conflicts = doc.conflicts();
+    html! {
+        @if !conflicts.is_empty() {
+            section.conflicts {
+                h2 { "Conflicts" }
+                p { "Devices set these fields without seeing each other's change. Pick the value to keep." }
+                @for c in &conflicts {
+                    h3 { (c.key) }
+                    ul {
+                        @for v in &c.values {
+                            li {
+                                form.inline method="post" action={ "/case/" (reference) "/resolve" } {
+                                    (csrf(state))
+                                    input type="hidden" name="field" value=(c.key);
+                                    input type="hidden" name="value" value=(raw(&v.value));
+                                    button type="submit" { "Keep " (raw(&v.value)) }
+                                }
+                                " set by " span.id { (names.label(&v.actor)) } " at " (time_ms(v.time_ms))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn verify_form(reference: &str, state: &AppState) -> Markup {
+    html! {
+        form.action method="post" action={ "/case/" (reference) "/verify" } {
+            h2 { "Verify" }
+            (csrf(state))
+            label { "Status " select name="status" {
+                @for s in cairn_model::STATUSES { option value=(s) { (s) } }
+            } }
+            label { "Basis (required to confirm or reject) " textarea name="basis" rows="2" {} }
+            button type="submit" { "Record verification" }
+        }
+    }
+}
+
+fn review_form(reference: &str, state: &AppState) -> Markup {
+    html! {
+        form.action method="post" action={ "/case/" (reference) "/review" } {
+            h2 { "Review" }
+            (csrf(state))
+            label { "Outcome " select name="state" {
+                @for s in cairn_model::REVIEW_STATES { option value=(s) { (s) } }
+            } }
+            label { "Comment " textarea name="comment" rows="2" {} }
+            button type="submit" { "Record review" }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ResolveForm {
+    field: String,
+    value: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct VerifyForm {
+    status: String,
+    #[serde(default)]
+    basis: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReviewForm {
+    state: String,
+    #[serde(default)]
+    comment: String,
+}
+
+fn text(value: String) -> Option<String> {
+    Some(value).filter(|v| !v.trim().is_empty())
+}
+
+/// Settles a conflict the way `cairn case edit REF --set FIELD=VALUE` does, with one of the
+/// values in conflict (any other is refused: the page was stale or the form forged).
+pub(crate) async fn resolve(
+    State(state): State<Arc<AppState>>,
+    Path(reference): Path<String>,
+    Form(form): Form<ResolveForm>,
+) -> Result<Response, WebError> {
+    apply(&state, reference, move |doc| {
+        let held = doc
+            .conflicts()
+            .into_iter()
+            .find(|c| c.key == form.field)
+            .is_some_and(|c| c.values.iter().any(|v| raw(&v.value) == form.value));
+        if !held {
+            return Err(CliError::usage(format!(
+                "{} holds no such value in conflict now: reload the case and pick again",
+                form.field
+            )));
+        }
+        Ok(Edit::set(form.field, form.value))
+    })
+    .await
+}
+
+/// The same edit as `cairn case verify`.
+pub(crate) async fn verify(
+    State(state): State<Arc<AppState>>,
+    Path(reference): Path<String>,
+    Form(form): Form<VerifyForm>,
+) -> Result<Response, WebError> {
+    apply(&state, reference, move |_| {
+        Ok(Edit::Verify {
+            status: form.status,
+            basis: text(form.basis),
+        })
+    })
+    .await
+}
+
+/// The same edit as `cairn office review`.
+pub(crate) async fn review(
+    State(state): State<Arc<AppState>>,
+    Path(reference): Path<String>,
+    Form(form): Form<ReviewForm>,
+) -> Result<Response, WebError> {
+    apply(&state, reference, move |_| {
+        Ok(Edit::Review {
+            state: form.state,
+            comment: text(form.comment),
+        })
+    })
+    .await
+}
+
+/// Makes the edit `make` returns for the case as it is now, checked as the commands check it,
+/// and sends the browser back to the case's page.
+async fn apply(
+    state: &Arc<AppState>,
+    reference: String,
+    make: impl FnOnce(&CaseDoc) -> Result<Edit, CliError> + Send + 'static,
+) -> Result<Response, WebError> {
+    let (reference, changed) = state
+        .with_vault(move |vault, _| {
+            let doc = vault.case(&reference)?;
+            let edit = make(&doc)?;
+            edit.check()?;
+            // The case's own reference, not what the address said.
+            let reference = doc.reference().to_string();
+            let changed = vault.edit_case(&reference, &[edit], time::OffsetDateTime::now_utc())?;
+            Ok((reference, changed.is_some()))
+        })
+        .await?;
+    let done = if changed { "recorded" } else { "unchanged" };
+    Ok(see_other(&format!("/case/{reference}?done={done}")))
+}

@@ -1,0 +1,180 @@
+//! `cairn office serve`: the office's review pages, served to a browser on this machine from
+//! the office vault (never from the central server).
+//!
+//! Everything a page shows or does goes through the calls the commands use: the vault's case
+//! list, documents, history and `edit_case`, the model's `Edit`s (a verification is the same
+//! edit as `cairn case verify`, a review as `cairn office review`, resolving a conflict is
+//! setting the field to the picked value), and `cairn report`'s counting and chart. Pages are
+//! rendered on the server with maud, which escapes every value; no script is served and no
+//! asset comes from outside the binary.
+//!
+//! The keys are unlocked once, at start; every request opens the vault afresh with them, so a
+//! page shows what `cairn sync` brought in meanwhile, and the vault is never held open (other
+//! `cairn` commands run as usual). What guards the requests is in [`guard`].
+
+mod case_page;
+mod guard;
+mod layout;
+mod map;
+mod report_page;
+mod table;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use cairn_crypto::{DeviceKeys, Zeroizing};
+use cairn_vault::{Home, Role, Vault};
+use tokio::sync::Semaphore;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use crate::error::CliError;
+
+pub(crate) use layout::WebError;
+
+/// How long one request may take, from its first byte to the last of its answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many requests may work on the vault at once (each on a blocking thread).
+const VAULT_WORKERS: usize = 4;
+
+/// What every request shares.
+pub(crate) struct AppState {
+    home: Home,
+    /// The unlocked keys, as the unlock agent keeps them; zeroized when the server ends.
+    keys: Zeroizing<Vec<u8>>,
+    /// Place codes and their names, from the configuration.
+    places: BTreeMap<String, String>,
+    guard: guard::Guard,
+    workers: Semaphore,
+}
+
+impl AppState {
+    /// Runs `work` on the vault, opened afresh with the keys unlocked at start, on a blocking
+    /// thread (SQLite and Automerge are synchronous).
+    pub(crate) async fn with_vault<T, F>(self: &Arc<Self>, work: F) -> Result<T, WebError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Vault, &AppState) -> Result<T, CliError> + Send + 'static,
+    {
+        let _permit = self
+            .workers
+            .acquire()
+            .await
+            .map_err(|_| WebError::failure("the server is shutting down"))?;
+        let state = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let keys = DeviceKeys::from_unlocked_bytes(&state.keys)
+                .map_err(|e| CliError::failure(e.to_string()))?;
+            let mut vault = state.home.open_unlocked(keys)?;
+            if vault.settings().role != Role::Office {
+                return Err(CliError::failure(
+                    "the vault here is no longer the office's: restart `cairn office serve`",
+                ));
+            }
+            work(&mut vault, &state)
+        })
+        .await
+        .map_err(|e| WebError::failure(format!("a request failed: {e}")))?
+        .map_err(WebError::from)
+    }
+
+    /// The name the configuration gives a place code, else the code.
+    pub(crate) fn place_name<'a>(&'a self, code: &'a str) -> &'a str {
+        self.places.get(code).map_or(code, String::as_str)
+    }
+}
+
+pub fn serve(config: &Config, args: ServeArgs) -> Result<(), CliError> {
+    // Said before the passphrase is asked: a refused address needs no vault.
+    let listen = args.listen;
+    if !listen.ip().is_loopback() {
+        if !args.allow_non_loopback {
+            return Err(CliError::usage(format!(
+                "{listen} is not a loopback address: the office's pages are for this machine \
+                 (127.0.0.1). Add --allow-non-loopback only on a network you trust"
+            )));
+        }
+        eprintln!(
+            "cairn: warning: serving on {listen}, beyond this machine, over plain HTTP: anyone who learns the token can read and change every case"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the web server: {e}")))?;
+    // Bound before the passphrase is asked, so a port in use costs no unlock.
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(listen))
+        .map_err(|e| CliError::failure(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::failure(format!("cannot listen on {listen}: {e}")))?;
+
+    let vault = crate::office::open_office(config)?;
+    let state = Arc::new(AppState {
+        home: vault.home().clone(),
+        keys: vault.keys().to_unlocked_bytes(),
+        places: config.places.clone(),
+        guard: guard::Guard::new(addr),
+        workers: Semaphore::new(VAULT_WORKERS),
+    });
+    drop(vault);
+
+    // The URL alone on standard output, for a script (or a test) to read; the rest is said
+    // on standard error.
+    println!("{}", state.guard.start_url());
+    eprintln!(
+        "Serving the office vault {} at http://{addr}/ to this machine: open the URL above (its token is good until this stops). Ctrl-C stops it.",
+        config.home.display()
+    );
+    runtime.block_on(run(listener, router(state)))?;
+    eprintln!("Stopped serving the office vault.");
+    Ok(())
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(table::page))
+        .route("/case/{reference}", get(case_page::page))
+        .route("/case/{reference}/resolve", post(case_page::resolve))
+        .route("/case/{reference}/verify", post(case_page::verify))
+        .route("/case/{reference}/review", post(case_page::review))
+        .route("/report", get(report_page::page))
+        .route("/report/chart.svg", get(report_page::chart))
+        .route("/map", get(map::page))
+        .route("/style.css", get(layout::stylesheet))
+        .fallback(layout::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            guard::check,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
+
+async fn run(listener: tokio::net::TcpListener, app: Router) -> Result<(), CliError> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| CliError::failure(format!("the web server failed: {e}")))
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, let the requests in progress finish.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

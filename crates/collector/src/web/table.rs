@@ -1,0 +1,161 @@
+//! The case table: every case's summary, filtered and searched, newest change first.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use cairn_model::report::{cause_label, CAUSES};
+use cairn_vault::CaseSummary;
+use maud::{html, Markup};
+use serde::{Deserialize, Serialize};
+
+use super::layout::{shell, Section};
+use super::{AppState, WebError};
+
+/// What the table (and the map) is filtered by; an empty value filters nothing.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub(crate) struct Filter {
+    /// Words to find in the reference, place (code or name), team, kind, status or cause.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    q: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    status: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    cause: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    place: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    team: String,
+    /// `yes`: only cases with conflicts.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    conflicts: String,
+    /// `yes`: only cases changed since the office last reviewed them (`cairn office inbox`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    inbox: String,
+}
+
+impl Filter {
+    pub(crate) fn matches(&self, c: &CaseSummary, state: &AppState) -> bool {
+        let is = |wanted: &str, value: &str| wanted.is_empty() || wanted == value;
+        let words = [
+            c.reference.as_str(),
+            c.place.as_str(),
+            state.place_name(&c.place),
+            c.team.as_str(),
+            c.kind.as_str(),
+            c.status.as_str(),
+            c.cause.as_deref().unwrap_or_default(),
+        ]
+        .join(" ")
+        .to_lowercase();
+        is(&self.kind, &c.kind)
+            && is(&self.status, &c.status)
+            && is(&self.cause, c.cause.as_deref().unwrap_or_default())
+            && is(&self.place, &c.place)
+            && is(&self.team, &c.team)
+            && (self.conflicts != "yes" || c.conflicts)
+            && (self.inbox != "yes" || c.needs_review)
+            && self
+                .q
+                .to_lowercase()
+                .split_whitespace()
+                .all(|w| words.contains(w))
+    }
+
+    /// The filter as a query string, for a link to the same cases elsewhere.
+    pub(crate) fn query(&self) -> String {
+        serde_urlencoded::to_string(self).unwrap_or_default()
+    }
+
+    /// The filter's form, for the table and the map.
+    pub(crate) fn form(&self, action: &str, cases: &[CaseSummary], state: &AppState) -> Markup {
+        let mut places: Vec<&str> = cases.iter().map(|c| c.place.as_str()).collect();
+        let mut teams: Vec<&str> = cases.iter().map(|c| c.team.as_str()).collect();
+        for list in [&mut places, &mut teams] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        let kinds: Vec<(&str, &str)> = cairn_model::Kind::ALL
+            .iter()
+            .map(|k| (k.as_str(), k.as_str()))
+            .collect();
+        let statuses: Vec<(&str, &str)> = cairn_model::STATUSES.iter().map(|s| (*s, *s)).collect();
+        let causes: Vec<(&str, &str)> = CAUSES.iter().map(|c| (*c, cause_label(c))).collect();
+        let places: Vec<(&str, &str)> = places.iter().map(|p| (*p, state.place_name(p))).collect();
+        let teams: Vec<(&str, &str)> = teams.iter().map(|t| (*t, *t)).collect();
+        html! {
+            form.filters method="get" action=(action) {
+                label { "Search " input type="search" name="q" value=(self.q); }
+                (select("kind", "Kind", &kinds, &self.kind))
+                (select("status", "Status", &statuses, &self.status))
+                (select("cause", "Cause", &causes, &self.cause))
+                (select("place", "Place", &places, &self.place))
+                (select("team", "Team", &teams, &self.team))
+                label { input type="checkbox" name="conflicts" value="yes" checked[self.conflicts == "yes"]; " with conflicts" }
+                label { input type="checkbox" name="inbox" value="yes" checked[self.inbox == "yes"]; " to review" }
+                button type="submit" { "Filter" }
+                a href=(action) { "Clear" }
+            }
+        }
+    }
+}
+
+/// A drop-down of `(value, label)` choices, with "any" first.
+pub(crate) fn select(name: &str, label: &str, choices: &[(&str, &str)], current: &str) -> Markup {
+    html! {
+        label {
+            (label) " "
+            select name=(name) {
+                option value="" { "any" }
+                @for (value, text) in choices {
+                    option value=(value) selected[*value == current] { (text) }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) async fn page(
+    State(state): State<Arc<AppState>>,
+    Query(filter): Query<Filter>,
+) -> Result<Markup, WebError> {
+    state
+        .with_vault(move |vault, state| {
+            let all = vault.list()?;
+            let mut shown: Vec<&CaseSummary> =
+                all.iter().filter(|c| filter.matches(c, state)).collect();
+            shown.sort_by(|a, b| b.changed_at.cmp(&a.changed_at));
+            let body = html! {
+                (filter.form("/", &all, state))
+                p.count { (shown.len()) " of " (all.len()) " cases. "
+                    a href={ "/map?" (filter.query()) } { "Show these on the map" } }
+                table.cases {
+                    thead { tr {
+                        th { "Reference" } th { "Kind" } th { "Status" } th { "Cause" }
+                        th { "Place" } th { "Team" } th { "Incident" } th { "Review" }
+                        th { "Conflicts" } th { "Changed" }
+                    } }
+                    tbody {
+                        @for c in &shown {
+                            tr {
+                                td { a href={ "/case/" (c.reference) } { (c.reference) } }
+                                td { (c.kind) }
+                                td { (c.status) }
+                                td { (c.cause.as_deref().map(cause_label).unwrap_or("")) }
+                                td { (state.place_name(&c.place)) }
+                                td { (c.team) }
+                                td { (c.incident_date.as_deref().unwrap_or("")) }
+                                td { (c.review.as_deref().unwrap_or("none")) @if c.needs_review { " · to review" } }
+                                td { @if c.conflicts { span.conflict { "conflicts" } } }
+                                td { (c.changed_at) }
+                            }
+                        }
+                    }
+                }
+            };
+            Ok(shell(Some(Section::Cases), "Cases", body))
+        })
+        .await
+}

@@ -1,0 +1,644 @@
+//! `cairn office serve` with real processes: plain HTTP requests for what it must refuse (no
+//! token, a wrong one, a wrong Host, a form without its CSRF token or from another origin, an
+//! oversized body) and for how it escapes hostile case content; then Debian's chromium,
+//! driven over WebDriver, does the office's work: filter the table, resolve a conflict,
+//! verify a case and see the report's counts change. Screenshots of the table, a case page,
+//! the report and the map go to `target/test-artefacts/`.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cairn_e2e::{Device, Server};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// A running `cairn office serve`, ended when dropped.
+struct Serving {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    addr: String,
+    token: String,
+}
+
+impl Serving {
+    fn start(office: &Device) -> Serving {
+        let mut child = office
+            .command(&["office", "serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The URL is its first line of output; an early exit ends the read with nothing.
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some((addr, token)) = line
+            .trim()
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split_once("/?token="))
+        else {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .ok();
+            panic!("no URL from cairn office serve: {line:?} {stderr}");
+        };
+        Serving {
+            addr: addr.to_owned(),
+            token: token.to_owned(),
+            child,
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Sends `head` (the request line and headers, without Host unless `host` is given) and
+    /// `body`; returns the status and the whole answer.
+    fn send(&self, head: &str, host: Option<&str>, body: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let host = host.unwrap_or(&self.addr);
+        let request = format!("{head}\r\nHost: {host}\r\nConnection: close\r\n\r\n{body}");
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {answer:?}"));
+        (status, answer)
+    }
+
+    fn cookie(&self) -> String {
+        format!("Cookie: cairn_office={}", self.token)
+    }
+
+    /// GET `path` with the session cookie.
+    fn get(&self, path: &str) -> (u16, String) {
+        self.send(
+            &format!("GET {path} HTTP/1.1\r\n{}", self.cookie()),
+            None,
+            "",
+        )
+    }
+
+    /// POST a form to `path` with the session cookie and `extra` headers.
+    fn post(&self, path: &str, extra: &str, form: &str) -> (u16, String) {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\n{}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}{extra}",
+            self.cookie(),
+            form.len()
+        );
+        self.send(&head, None, form)
+    }
+
+    /// SIGTERM, as a service manager stops it; returns the exit code.
+    fn stop(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap().code()
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The CSRF token in a page's forms.
+fn csrf(page: &str) -> String {
+    let (_, rest) = page
+        .split_once("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("no CSRF token in {page}"));
+    rest.split('"').next().unwrap().to_owned()
+}
+
+fn status_of(office: &Device, reference: &str) -> String {
+    office.json(&["case", "show", reference])["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+const HOSTILE: &str = "<script>alert('x')</script>";
+const HOSTILE_NOTE: &str = "\"><img src=x onerror=alert(1)>";
+
+#[test]
+fn what_the_server_refuses_and_how_it_escapes() {
+    // Only the office's vault is served, and only on loopback unless asked.
+    let field = Device::init("T03");
+    let run = field.run(&["office", "serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("field vault"), "{}", run.stderr);
+    let office = Device::office();
+    let run = office.run(&["office", "serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--allow-non-loopback"),
+        "{}",
+        run.stderr
+    );
+
+    let reference = office.new_case(&[
+        "--kind",
+        "killed",
+        "--place",
+        "KHR",
+        "--set",
+        &format!("incident.narrative={HOSTILE}"),
+        "--note",
+        HOSTILE_NOTE,
+    ]);
+    let serving = Serving::start(&office);
+    let case_path = format!("/case/{reference}");
+
+    // No token, a wrong token, a wrong cookie: refused, and nothing of a case shown.
+    for (head, code) in [
+        (format!("GET {case_path} HTTP/1.1"), 401),
+        (format!("GET /?token={} HTTP/1.1", "0".repeat(64)), 403),
+        (
+            format!("GET {case_path} HTTP/1.1\r\nCookie: cairn_office=x"),
+            403,
+        ),
+        ("GET /style.css HTTP/1.1".to_owned(), 401),
+    ] {
+        let (status, answer) = serving.send(&head, None, "");
+        assert_eq!(status, code, "{head}: {answer}");
+        assert!(!answer.contains(&reference), "{answer}");
+    }
+    // The token once: it becomes a strict, script-proof cookie, and leaves the address.
+    let (status, answer) = serving.send(
+        &format!("GET /?token={}&kind=killed HTTP/1.1", serving.token),
+        None,
+        "",
+    );
+    assert_eq!(status, 303, "{answer}");
+    let lower = answer.to_ascii_lowercase();
+    assert!(
+        lower.contains("\r\nlocation: /?kind=killed\r\n"),
+        "{answer}"
+    );
+    assert!(
+        lower.contains("set-cookie: cairn_office=")
+            && lower.contains("; httponly; samesite=strict"),
+        "{answer}"
+    );
+
+    // With the cookie, the page, with its guarding headers, and the hostile text escaped.
+    let (status, page) = serving.get(&case_path);
+    assert_eq!(status, 200, "{page}");
+    let lower = page.to_ascii_lowercase();
+    for header in [
+        "content-security-policy: default-src 'self'",
+        "x-frame-options: deny",
+        "referrer-policy: no-referrer",
+        "cache-control: no-store",
+    ] {
+        assert!(lower.contains(header), "{header}: {page}");
+    }
+    assert!(
+        page.contains("&lt;script&gt;alert('x')&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(page.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(!lower.contains("<script") && !lower.contains("<img src=x"));
+
+    // A name pointed at 127.0.0.1 by someone else's DNS is not this server.
+    let (status, answer) = serving.send(
+        &format!("GET {case_path} HTTP/1.1\r\n{}", serving.cookie()),
+        Some(&format!(
+            "rebind.example:{}",
+            serving.addr.split(':').nth(1).unwrap()
+        )),
+        "",
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert!(!answer.contains(&reference));
+
+    // Forms: without the CSRF token, with a wrong one, from another origin, or too large,
+    // they change nothing.
+    let token = csrf(&page);
+    let verify = format!("{case_path}/verify");
+    let confirm = "status=confirmed&basis=death+certificate";
+    for (extra, form, code) in [
+        ("", confirm.to_owned(), 403),
+        ("", format!("{confirm}&csrf={}", "0".repeat(64)), 403),
+        (
+            "\r\nOrigin: http://evil.example",
+            format!("{confirm}&csrf={token}"),
+            403,
+        ),
+    ] {
+        let (status, answer) = serving.post(&verify, extra, &form);
+        assert_eq!(status, code, "{extra} {form}: {answer}");
+    }
+    let huge = format!(
+        "POST {verify} HTTP/1.1\r\n{}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000",
+        serving.cookie()
+    );
+    let (status, answer) = serving.send(&huge, None, "status=confirmed");
+    assert_eq!(status, 413, "{answer}");
+    // A confirmation needs its basis, here as on the command line.
+    let (status, answer) = serving.post(&verify, "", &format!("status=confirmed&csrf={token}"));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("basis"), "{answer}");
+    assert_eq!(status_of(&office, &reference), "alleged");
+
+    // The right form is the same edit as `cairn case verify`, and other commands work
+    // while the server runs; a case recorded meanwhile shows on the next page.
+    let (status, answer) = serving.post(
+        &verify,
+        &format!("\r\nOrigin: {}", serving.base()),
+        &format!("{confirm}&csrf={token}"),
+    );
+    assert_eq!(status, 303, "{answer}");
+    assert_eq!(status_of(&office, &reference), "confirmed");
+    let later = office.new_case(&["--kind", "missing", "--place", "KHR"]);
+    // (A reference is matched in any letter case, as the commands match it.)
+    let (later, reference) = (later.to_lowercase(), reference.to_lowercase());
+    let (_, table) = serving.get("/");
+    let table = table.to_lowercase();
+    assert!(
+        table.contains(&later) && table.contains(&reference),
+        "{table}"
+    );
+    let (_, killed) = serving.get("/?kind=killed");
+    let killed = killed.to_lowercase();
+    assert!(killed.contains(&reference) && !killed.contains(&later));
+
+    // SIGTERM ends it cleanly.
+    assert_eq!(serving.stop(), Some(0));
+}
+
+/// Where test artefacts go: `target/test-artefacts/`.
+fn artefacts() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("test-artefacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The first of `names` that is a file, in /usr/bin or on PATH.
+fn program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::iter::once(PathBuf::from("/usr/bin"))
+        .chain(std::env::split_paths(&path))
+        .collect();
+    names
+        .iter()
+        .flat_map(|n| dirs.iter().map(move |d| d.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// chromedriver on a free loopback port, ended when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start(chromedriver: &Path) -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Ready when it accepts a connection: at most 10 s.
+        let ready = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(ready, "chromedriver did not start on port {port}");
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, chromium: &Path) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,1000"],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .unwrap()
+}
+
+/// The element `css` finds, waiting for it at most 10 s (a page loading after a click).
+async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    std::fs::write(artefacts().join(name), png).unwrap();
+}
+
+/// The references the case table shows.
+async fn listed(client: &Client) -> Vec<String> {
+    find(client, "table.cases").await;
+    let mut out = Vec::new();
+    for link in client
+        .find_all(Locator::Css("table.cases tbody td:first-child a"))
+        .await
+        .unwrap()
+    {
+        out.push(link.text().await.unwrap());
+    }
+    out
+}
+
+/// The count in the report's row labelled `label`.
+async fn figure(client: &Client, label: &str) -> String {
+    find(client, "table.figures").await;
+    let xpath = format!(
+        "//table[contains(@class,'figures')]//tr[td[1][normalize-space()='{label}']]/td[2]"
+    );
+    client
+        .find(Locator::XPath(&xpath))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_reviews_in_a_browser() {
+    let (Some(chromium), Some(chromedriver)) = (
+        program(&["chromium", "chromium-browser"]),
+        program(&["chromedriver"]),
+    ) else {
+        eprintln!("skipped: chromium not found");
+        return;
+    };
+
+    // Two field devices edit one case apart: the office receives a conflict on its cause.
+    let office = Device::office();
+    let config = office.home().parent().unwrap().join("xdg-config/cairn");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        "[places]\nKHR = \"Khan Younis\"\nGZA = \"Gaza City\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&office);
+    let url = server.url();
+    let a = Device::init("T03");
+    let b = Device::init("T03");
+    server.join(&office, &a, "T03", &url);
+    server.join(&office, &b, "T03", &url);
+    let killed = a.new_case(&[
+        "--kind",
+        "killed",
+        "--place",
+        "KHR",
+        "--set",
+        "incident.date=2026-10-02",
+        "--set",
+        "found.lat=31.3402",
+        "--set",
+        "found.lon=34.3063",
+    ]);
+    let injured = a.new_case(&[
+        "--kind",
+        "injured",
+        "--place",
+        "GZA",
+        "--set",
+        "incident.date=2026-10-05",
+        "--set",
+        "found.lat=31.5017",
+        "--set",
+        "found.lon=34.4668",
+    ]);
+    let missing = a.new_case(&["--kind", "missing", "--place", "KHR"]);
+    for d in [&a, &b, &a] {
+        d.ok(&["sync"]);
+    }
+    a.ok(&[
+        "case",
+        "edit",
+        &killed,
+        "--set",
+        "incident.cause=targeted_strike",
+    ]);
+    b.ok(&["case", "edit", &killed, "--set", "incident.cause=captivity"]);
+    for d in [&a, &b, &office] {
+        d.ok(&["sync"]);
+    }
+    let conflicts = office.json(&["case", "conflicts", &killed]);
+    assert_eq!(conflicts[0]["field"], "incident.cause", "{conflicts}");
+
+    let serving = Serving::start(&office);
+    let driver = Driver::start(&chromedriver);
+    let client = browser(&driver, &chromium).await;
+    let report = format!("{}/report?from=2026-01-01&to=2026-12-31", serving.base());
+
+    // Open with the token: the table lists every case.
+    client
+        .goto(&format!("{}/?token={}", serving.base(), serving.token))
+        .await
+        .unwrap();
+    let mut all = listed(&client).await;
+    all.sort();
+    let mut expected = vec![killed.clone(), injured.clone(), missing.clone()];
+    expected.sort();
+    assert_eq!(all, expected);
+    assert!(
+        !client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("token"),
+        "the token stays in the address bar"
+    );
+    screenshot(&client, "office-table.png").await;
+
+    // Filter by kind.
+    find(&client, "select[name=kind]")
+        .await
+        .select_by_value("killed")
+        .await
+        .unwrap();
+    find(&client, "form.filters button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    // The filtered page has loaded when it lists one case (at most 10 s).
+    let mut shown = Vec::new();
+    for _ in 0..100 {
+        shown = listed(&client).await;
+        if shown.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("kind=killed"));
+    assert_eq!(shown, vec![killed.clone()]);
+
+    // Before the verification, nothing is counted: every case is still alleged.
+    client.goto(&report).await.unwrap();
+    assert_eq!(figure(&client, "Killed").await, "0");
+
+    // The case page: its conflict, resolved by picking a value.
+    client.goto(&serving.base()).await.unwrap();
+    find(&client, &format!("a[href='/case/{killed}']"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    find(&client, "section.conflicts").await;
+    screenshot(&client, "office-case.png").await;
+    client
+        .find(Locator::XPath(
+            "//section[contains(@class,'conflicts')]//button[normalize-space()='Keep captivity']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    find(&client, "p.notice").await;
+    assert!(client
+        .find_all(Locator::Css("section.conflicts"))
+        .await
+        .unwrap()
+        .is_empty());
+    let conflicts = office.json(&["case", "conflicts", &killed]);
+    assert_eq!(conflicts, serde_json::json!([]));
+    assert_eq!(
+        office.json(&["case", "show", &killed])["incident"]["cause"],
+        "captivity"
+    );
+
+    // Verify it: confirmed, with its basis.
+    find(&client, "select[name=status]")
+        .await
+        .select_by_value("confirmed")
+        .await
+        .unwrap();
+    find(&client, "textarea[name=basis]")
+        .await
+        .send_keys("death certificate KHR-2026-114")
+        .await
+        .unwrap();
+    find(&client, "form[action$='/verify'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    find(&client, "p.notice").await;
+    assert_eq!(
+        find(&client, "p.headline .status")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "confirmed"
+    );
+    let case = office.json(&["case", "show", &killed]);
+    assert_eq!(
+        case["verifications"][0]["basis"],
+        "death certificate KHR-2026-114"
+    );
+
+    // The report now counts it, by its cause.
+    client.goto(&report).await.unwrap();
+    assert_eq!(figure(&client, "Killed").await, "1");
+    assert_eq!(figure(&client, "Captivity").await, "1");
+    find(&client, "img.chart").await;
+    screenshot(&client, "office-report.png").await;
+
+    // The map: a point for each case with coordinates, place names from the configuration.
+    client
+        .goto(&format!("{}/map", serving.base()))
+        .await
+        .unwrap();
+    find(&client, "svg.map").await;
+    let points = client
+        .find_all(Locator::Css("svg.map a circle"))
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 2);
+    let places = client
+        .find_all(Locator::Css("svg.map text.place"))
+        .await
+        .unwrap();
+    let mut names = Vec::new();
+    for p in places {
+        names.push(p.text().await.unwrap());
+    }
+    names.sort();
+    assert_eq!(names, ["Gaza City", "Khan Younis"]);
+    screenshot(&client, "office-map.png").await;
+
+    // Without the cookie the browser is refused.
+    client.delete_all_cookies().await.unwrap();
+    client.goto(&serving.base()).await.unwrap();
+    assert_eq!(
+        find(&client, "h1").await.text().await.unwrap(),
+        "Unauthorized"
+    );
+    assert!(client
+        .find_all(Locator::Css("table.cases"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    client.close().await.unwrap();
+    drop(server);
+}
