@@ -219,8 +219,6 @@ fn one_line(item: &Value, names: &output::Names) -> String {
 
 fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
     // Validate filters before asking for the passphrase.
-    let kind = args.kind.map(|k| choice_name(&k));
-    let status = args.status.map(|s| choice_name(&s));
     let cause = match args.cause.as_deref() {
         Some(typed) => match cairn_model::validate("incident.cause", typed)? {
             cairn_model::Value::Str(cause) if !cause.is_empty() => Some(cause),
@@ -247,27 +245,21 @@ fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
         .as_deref()
         .map(|p| config.place_code(p))
         .transpose()?;
-    let team = args.team.as_deref().map(str::trim);
-    let dated = from.is_some() || to.is_some();
+    let filter = cairn_vault::CaseFilter {
+        kind: args.kind.map(|k| choice_name(&k)),
+        status: args.status.map(|s| choice_name(&s)),
+        cause,
+        place,
+        team: args.team.clone(),
+        conflicts: args.conflicts,
+        from,
+        to,
+    };
     let vault = open(config)?;
     let cases: Vec<_> = vault
         .list()?
         .into_iter()
-        .filter(|c| kind.as_ref().is_none_or(|k| &c.kind == k))
-        .filter(|c| status.as_ref().is_none_or(|s| &c.status == s))
-        .filter(|c| cause.is_none() || c.cause == cause)
-        .filter(|c| place.as_ref().is_none_or(|p| &c.place == p))
-        .filter(|c| team.is_none_or(|t| c.team.eq_ignore_ascii_case(t)))
-        .filter(|c| !args.conflicts || c.conflicts)
-        .filter(|c| {
-            // By the day the incident starts, as `cairn report` counts it.
-            let start = c
-                .incident_date
-                .as_deref()
-                .and_then(cairn_model::report::incident_start);
-            !dated
-                || start.is_some_and(|d| from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t))
-        })
+        .filter(|c| filter.matches(c))
         .collect();
     if args.json {
         return output::json(&cases);

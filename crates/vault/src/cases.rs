@@ -80,6 +80,55 @@ pub struct CaseSummary {
     pub needs_review: bool,
 }
 
+/// Which cases a list shows (`cairn case list` and the office's pages): each part that is
+/// set narrows it.
+#[derive(Clone, Debug, Default)]
+pub struct CaseFilter {
+    /// The case's kind.
+    pub kind: Option<String>,
+    /// Its effective evidentiary status.
+    pub status: Option<String>,
+    /// Its incident's cause.
+    pub cause: Option<String>,
+    /// Its place code.
+    pub place: Option<String>,
+    /// Its team (any letter case).
+    pub team: Option<String>,
+    /// Only cases with concurrent values left.
+    pub conflicts: bool,
+    /// Only incidents starting on or after this day (as `cairn report` counts them).
+    pub from: Option<time::Date>,
+    /// Only incidents starting on or before this day.
+    pub to: Option<time::Date>,
+}
+
+impl CaseFilter {
+    /// Whether `c` is one of the cases this filter shows.
+    pub fn matches(&self, c: &CaseSummary) -> bool {
+        let is =
+            |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
+        let dated = self.from.is_some() || self.to.is_some();
+        let start = || {
+            c.incident_date
+                .as_deref()
+                .and_then(cairn_model::report::incident_start)
+        };
+        is(&self.kind, &c.kind)
+            && is(&self.status, &c.status)
+            && is(&self.cause, c.cause.as_deref().unwrap_or_default())
+            && is(&self.place, &c.place)
+            && self
+                .team
+                .as_deref()
+                .is_none_or(|t| c.team.eq_ignore_ascii_case(t.trim()))
+            && (!self.conflicts || c.conflicts)
+            && (!dated
+                || start().is_some_and(|d| {
+                    self.from.is_none_or(|f| d >= f) && self.to.is_none_or(|t| d <= t)
+                }))
+    }
+}
+
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())

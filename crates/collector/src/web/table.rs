@@ -38,7 +38,6 @@ pub(crate) struct Filter {
 
 impl Filter {
     pub(crate) fn matches(&self, c: &CaseSummary, state: &AppState) -> bool {
-        let is = |wanted: &str, value: &str| wanted.is_empty() || wanted == value;
         let words = [
             c.reference.as_str(),
             c.place.as_str(),
@@ -50,12 +49,18 @@ impl Filter {
         ]
         .join(" ")
         .to_lowercase();
-        is(&self.kind, &c.kind)
-            && is(&self.status, &c.status)
-            && is(&self.cause, c.cause.as_deref().unwrap_or_default())
-            && is(&self.place, &c.place)
-            && is(&self.team, &c.team)
-            && (self.conflicts != "yes" || c.conflicts)
+        let set = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let filter = cairn_vault::CaseFilter {
+            kind: set(&self.kind),
+            status: set(&self.status),
+            cause: set(&self.cause),
+            place: set(&self.place),
+            team: set(&self.team),
+            conflicts: self.conflicts == "yes",
+            from: None,
+            to: None,
+        };
+        filter.matches(c)
             && (self.inbox != "yes" || c.needs_review)
             && self
                 .q
