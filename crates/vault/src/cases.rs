@@ -171,7 +171,9 @@ impl Vault {
             crate::keyring::sealing_key(&tx, cipher, keyring, &settings, &settings.team, &path)?;
         let reference = Reference {
             place,
-            team: settings.team.clone(),
+            // References write teams in capitals (the office's team is `office`): as every
+            // replica reads the case back.
+            team: settings.team.to_ascii_uppercase(),
             device_tag: actor.tag(),
             number: settings.next_reference,
         };
@@ -700,5 +702,43 @@ mod tests {
             },
             today[0]
         );
+    }
+
+    /// A case the office records reads back with the same reference after an edit, and on
+    /// every replica (references write teams in capitals; the office's team is `office`).
+    #[test]
+    fn an_office_case_keeps_its_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut office = Home::new(dir.path().join("o"))
+            .create(
+                &SecretString::from("pass".to_owned()),
+                KeyFileCost::LogN(4),
+                NewVault {
+                    team: "office".into(),
+                    name: None,
+                    role: Role::Office,
+                },
+                OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+        let now = OffsetDateTime::now_utc();
+        let created = office.create_case(Kind::Killed, "KHR", &[], now).unwrap();
+        assert!(
+            created.reference.starts_with("KHR-OFFICE-"),
+            "{}",
+            created.reference
+        );
+        assert_eq!(office.list().unwrap()[0].reference, created.reference);
+        office
+            .edit_case(
+                &created.reference,
+                &[Edit::set("incident.cause", "targeted_strike")],
+                now,
+            )
+            .unwrap();
+        let listed = office.list().unwrap();
+        assert_eq!(listed[0].reference, created.reference);
+        let doc = office.case(&created.reference).unwrap();
+        assert_eq!(doc.reference().to_string(), created.reference);
     }
 }

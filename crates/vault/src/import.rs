@@ -75,7 +75,7 @@ impl Vault {
             .map(|(((case, place), edits), number)| {
                 let reference = Reference {
                     place,
-                    team: settings.team.clone(),
+                    team: settings.team.to_ascii_uppercase(),
                     device_tag: actor.tag(),
                     number,
                 };
