@@ -199,6 +199,21 @@ fn what_the_server_refuses_and_how_it_escapes() {
             && lower.contains("; httponly; samesite=strict"),
         "{answer}"
     );
+    // The redirect stays on this server whatever path the link had.
+    let (status, answer) = serving.send(
+        &format!("GET //evil.example/?token={} HTTP/1.1", serving.token),
+        None,
+        "",
+    );
+    assert_eq!(status, 303, "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("\r\nlocation: /\r\n"),
+        "{answer}"
+    );
+    // A report by month over millennia is refused, not drawn.
+    let (status, answer) = serving.get("/report?by=month&from=1000-01-01&to=9999-12-31");
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("at most 100 years"), "{answer}");
 
     // With the cookie, the page, with its guarding headers, and the hostile text escaped.
     let (status, page) = serving.get(&case_path);

@@ -41,6 +41,9 @@ use crate::storage::{BlobInfo, ChunkOutcome, NewChunk, Storage, StorageError, St
 
 /// Whole chunks held in memory before they are stored: about 15 chunks.
 const FLUSH_BYTES: usize = 256 * 1024;
+/// The slowest an upload may average (bytes a second) once its first `body_timeout` is over:
+/// far below a 2G link.
+const MIN_UPLOAD_RATE: u64 = 1024;
 /// The longest a status waits for its blob's upload in progress to be stored.
 const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Most chunks one download answer carries.
@@ -144,8 +147,8 @@ pub(crate) async fn download(
         .load_chunks(&author, &blob.0, query.from, MAX_PAGE_CHUNKS, budget)
         .await?;
     let mut body = Vec::with_capacity(chunks.iter().map(|(_, c)| c.len() + 4).sum());
-    for (expected, (index, bytes)) in (query.from..).zip(&chunks) {
-        if *index != expected {
+    for (i, (index, bytes)) in chunks.iter().enumerate() {
+        if u64::from(*index) != u64::from(query.from) + i as u64 {
             return Err(ApiError::from(StorageError::Corrupt(
                 "a blob's stored chunks have a gap".into(),
             )));
@@ -355,9 +358,22 @@ async fn read_frames(
     let mut reader = FrameReader::new();
     let mut total = 0u64;
     let idle = state.limits.body_timeout;
+    let started = std::time::Instant::now();
     loop {
+        // Besides the idle timeout, an upload must average MIN_UPLOAD_RATE after its first
+        // `idle`: a trickle of a byte a minute would otherwise hold its budget for ever.
+        let earned = idle + std::time::Duration::from_secs(total / MIN_UPLOAD_RATE);
+        let left = earned.saturating_sub(started.elapsed()).min(idle);
         let next = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx));
-        let frame = match tokio::time::timeout(idle, next).await {
+        let frame = match tokio::time::timeout(left, next).await {
+            Err(_) if left < idle => {
+                return Err(ApiError::new(
+                    ErrorCode::TooSlow,
+                    format!(
+                        "the upload is slower than {MIN_UPLOAD_RATE} bytes a second; the chunks that arrived are kept: resume from the status"
+                    ),
+                ))
+            }
             Err(_) => {
                 return Err(ApiError::new(
                     ErrorCode::TooSlow,

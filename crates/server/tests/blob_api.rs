@@ -432,3 +432,60 @@ async fn a_teammate_cannot_take_or_block_anothers_blob_id(server: TestServer) {
         .await;
     assert_eq!(unframe(&answer.body), own);
 }
+
+/// An upload that sends a byte now and then, never idle for long, is still ended once it
+/// falls under the minimum rate: a trickle cannot hold its share of the server's memory.
+#[tokio::test]
+async fn a_trickling_upload_is_ended() {
+    let server = TestServer::start_with(&[("body_timeout_secs", "1")]);
+    let a = server.device("T1").await;
+    let path = blob_path(&a.id().to_string(), &BlobId::random().to_string());
+    let mut stream = tls_connect(server.process.addr(), &server.tls_client_config());
+    let auth = sign_request(&a, "POST", &path, b"", unix_now());
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 100000\r\nauthorization: {auth}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // A frame of a chunk's size announced, then its bytes one by one.
+    stream.write_all(&16_000u32.to_be_bytes()).unwrap();
+    stream
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    // Ten bytes a second for at most ten seconds; the server ends it after about one.
+    let mut buf = [0u8; 4096];
+    let mut answer = Vec::new();
+    let mut closed = false;
+    for _ in 0..100 {
+        if stream
+            .write_all(&[0])
+            .and_then(|()| stream.flush())
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        match std::io::Read::read(&mut stream, &mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        closed,
+        "a trickling upload was still open after ten seconds"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || answer.contains("408"), "{answer}");
+}

@@ -55,8 +55,12 @@ enum Signing {
     Empty,
 }
 
+/// The longest one answer's [`NEXT_REQUEST_MS`] makes the client wait: a server that wants
+/// more says `429` with `retry-after`, which counts against [`MAX_RATE_WAIT`].
+const MAX_PACE: Duration = Duration::from_secs(10);
+
 /// How long before the next request fits the device's rate, as the last answer's
-/// [`NEXT_REQUEST_MS`] said (at most [`MAX_RATE_WAIT`]).
+/// [`NEXT_REQUEST_MS`] said (at most [`MAX_PACE`]).
 fn next_request_wait(response: &Response) -> Duration {
     response
         .headers()
@@ -64,7 +68,7 @@ fn next_request_wait(response: &Response) -> Duration {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map_or(Duration::ZERO, Duration::from_millis)
-        .min(MAX_RATE_WAIT)
+        .min(MAX_PACE)
 }
 
 /// How long a request waits on the server.

@@ -197,7 +197,13 @@ fn enter(guard: &Guard, uri: &Uri) -> Response {
         .into_iter()
         .filter(|(k, _)| k != "token")
         .collect();
-    let mut target = uri.path().to_owned();
+    // Only a path of ours: `//host/...` would send the browser elsewhere.
+    let path = uri.path();
+    let mut target = if path.starts_with("//") || path.starts_with("/\\") {
+        "/".to_owned()
+    } else {
+        path.to_owned()
+    };
     if let Ok(query) = serde_urlencoded::to_string(&rest) {
         if !query.is_empty() {
             target = format!("{target}?{query}");

@@ -48,7 +48,7 @@ pub(crate) struct AppState {
     /// Place codes and their names, from the configuration.
     places: BTreeMap<String, String>,
     guard: guard::Guard,
-    workers: Semaphore,
+    workers: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -59,13 +59,15 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&mut Vault, &AppState) -> Result<T, CliError> + Send + 'static,
     {
-        let _permit = self
-            .workers
-            .acquire()
+        // Held by the blocking work itself: a request that timed out leaves its work running,
+        // and that still counts.
+        let permit = Arc::clone(&self.workers)
+            .acquire_owned()
             .await
             .map_err(|_| WebError::failure("the server is shutting down"))?;
         let state = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let keys = DeviceKeys::from_unlocked_bytes(&state.keys)
                 .map_err(|e| CliError::failure(e.to_string()))?;
             let mut vault = state.home.open_unlocked(keys)?;
@@ -120,7 +122,7 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<(), CliError> {
         keys: vault.keys().to_unlocked_bytes(),
         places: config.places.clone(),
         guard: guard::Guard::new(addr),
-        workers: Semaphore::new(VAULT_WORKERS),
+        workers: Arc::new(Semaphore::new(VAULT_WORKERS)),
     });
     drop(vault);
 

@@ -58,6 +58,11 @@ impl Settings {
                 "From {from} is after To {to}: give the earlier day first."
             ))
         })?;
+        if self.by == "month" && (to.year() - from.year()) > 100 {
+            return Err(CliError::usage(
+                "by month, a period is at most 100 years: narrow From and To",
+            ));
+        }
         let by = match self.by.as_str() {
             "" => None,
             "month" => Some(By::Month),
