@@ -389,6 +389,21 @@ async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("no {css}: {e}"))
 }
 
+/// Clicks `element` and waits (at most 10 s) until the page it was on has been replaced, so
+/// what the test looks for next is read from the page the click loaded, not the one before.
+async fn submit(client: &Client, element: fantoccini::elements::Element) {
+    let before = find(client, "html").await;
+    element.click().await.unwrap();
+    for _ in 0..100 {
+        match before.tag_name().await {
+            Err(e) if e.is_stale_element_reference() => return,
+            Err(e) => panic!("after a click: {e}"),
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("a click did not load a new page in 10 s");
+}
+
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
@@ -523,20 +538,8 @@ async fn the_office_reviews_in_a_browser() {
         .select_by_value("killed")
         .await
         .unwrap();
-    find(&client, "form.filters button")
-        .await
-        .click()
-        .await
-        .unwrap();
-    // The filtered page has loaded when it lists one case (at most 10 s).
-    let mut shown = Vec::new();
-    for _ in 0..100 {
-        shown = listed(&client).await;
-        if shown.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    submit(&client, find(&client, "form.filters button").await).await;
+    let shown = listed(&client).await;
     assert!(client
         .current_url()
         .await
@@ -551,22 +554,20 @@ async fn the_office_reviews_in_a_browser() {
 
     // The case page: its conflict, resolved by picking a value.
     client.goto(&serving.base()).await.unwrap();
-    find(&client, &format!("a[href='/case/{killed}']"))
-        .await
-        .click()
-        .await
-        .unwrap();
+    submit(
+        &client,
+        find(&client, &format!("a[href='/case/{killed}']")).await,
+    )
+    .await;
     find(&client, "section.conflicts").await;
     screenshot(&client, "office-case.png").await;
-    client
+    let keep = client
         .find(Locator::XPath(
             "//section[contains(@class,'conflicts')]//button[normalize-space()='Keep captivity']",
         ))
         .await
-        .unwrap()
-        .click()
-        .await
         .unwrap();
+    submit(&client, keep).await;
     find(&client, "p.notice").await;
     assert!(client
         .find_all(Locator::Css("section.conflicts"))
@@ -591,11 +592,11 @@ async fn the_office_reviews_in_a_browser() {
         .send_keys("death certificate KHR-2026-114")
         .await
         .unwrap();
-    find(&client, "form[action$='/verify'] button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    submit(
+        &client,
+        find(&client, "form[action$='/verify'] button").await,
+    )
+    .await;
     find(&client, "p.notice").await;
     assert_eq!(
         find(&client, "p.headline .status")
