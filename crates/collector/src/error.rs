@@ -52,6 +52,7 @@ impl From<VaultError> for CliError {
     fn from(e: VaultError) -> Self {
         match e {
             VaultError::Model(m) => m.into(),
+            VaultError::NotInConflict(_) => CliError::usage(e.to_string()),
             other => CliError::failure(other.to_string()),
         }
     }

@@ -207,6 +207,37 @@ impl Vault {
             .map(|(seq, ())| seq)
     }
 
+    /// Settles a conflict on `field` with `value`, one of the values in conflict, as
+    /// `edit_case` with `Edit::set` would. The check and the edit read the case in one
+    /// transaction, so a change that another process stores in between cannot make it settle
+    /// a conflict that is no longer the case's.
+    pub fn settle_conflict(
+        &mut self,
+        case: &str,
+        field: &str,
+        value: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<u64>, VaultError> {
+        self.in_case(case, now, |c| {
+            let held = c
+                .doc
+                .conflicts()
+                .into_iter()
+                .find(|conflict| conflict.key == field)
+                .is_some_and(|conflict| {
+                    conflict.values.iter().any(|v| match &v.value {
+                        serde_json::Value::String(s) => s == value,
+                        other => other.to_string().as_str() == value,
+                    })
+                });
+            if !held {
+                return Err(VaultError::NotInConflict(field.to_string()));
+            }
+            Ok((vec![Edit::set(field, value)], ()))
+        })
+        .map(|(seq, ())| seq)
+    }
+
     /// One transaction on one case: `prepare` sees the case and what seals for it, may write
     /// (attachment chunks, flags) and returns the edits to make. Everything is committed
     /// together if the edits change the case, and rolled back if they change nothing.

@@ -114,6 +114,9 @@ pub enum VaultError {
         /// Its name.
         name: String,
     },
+    /// Settling a conflict with a value the field does not hold in conflict (any more).
+    #[error("{0} holds no such value in conflict now: reload the case and pick again")]
+    NotInConflict(String),
     /// The disk is full.
     #[error("the disk is full; nothing was written. Free some space and run the command again")]
     DiskFull,

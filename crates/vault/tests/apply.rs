@@ -360,3 +360,48 @@ fn delivery_shows_a_gap_in_an_authors_numbers() {
     p.b.apply_page(&page[1..2], 3, &team("T03")).unwrap();
     assert_eq!(p.b.delivery().unwrap(), [(p.a.keys().id(), 3, 3)]);
 }
+
+#[test]
+fn a_conflict_is_settled_once_with_a_value_it_holds() {
+    let mut p = pair();
+    let created = p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
+    let reference = created.reference;
+    p.b.apply_page(&outbox(&p.a), 1, &team("T03")).unwrap();
+    let cause = |v| vec![Edit::set("incident.cause", v)];
+    p.a.edit_case(&reference, &cause("targeted_strike"), now())
+        .unwrap();
+    p.b.edit_case(&reference, &cause("captivity"), now())
+        .unwrap();
+    p.a.apply_page(&outbox(&p.b), 2, &team("T03")).unwrap();
+    assert_eq!(p.a.case(&reference).unwrap().conflicts().len(), 1);
+
+    // A value that is not in conflict (a stale page or a forged form) writes nothing.
+    let sent = outbox(&p.a).len();
+    let refused =
+        p.a.settle_conflict(&reference, "incident.cause", "unknown", now())
+            .unwrap_err();
+    assert!(matches!(refused, cairn_vault::VaultError::NotInConflict(_)));
+    assert_eq!(outbox(&p.a).len(), sent);
+
+    // Another process settles it first; this handle, opened before, is then refused: the
+    // check reads the case as the edit does, in one transaction.
+    let mut other =
+        p.a.home()
+            .open(&SecretString::from("pass".to_owned()))
+            .unwrap();
+    assert!(other
+        .settle_conflict(&reference, "incident.cause", "captivity", now())
+        .unwrap()
+        .is_some());
+    let late =
+        p.a.settle_conflict(&reference, "incident.cause", "targeted_strike", now())
+            .unwrap_err();
+    assert!(matches!(late, cairn_vault::VaultError::NotInConflict(_)));
+    let case = p.a.case(&reference).unwrap();
+    assert!(case.conflicts().is_empty());
+    assert_eq!(
+        case.case().unwrap().incident.cause.as_deref(),
+        Some("captivity")
+    );
+    assert_eq!(outbox(&p.a).len(), sent + 1);
+}

@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Form;
 use cairn_model::{CaseDoc, Edit};
+use cairn_vault::Vault;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
@@ -247,19 +248,9 @@ pub(crate) async fn resolve(
     Path(reference): Path<String>,
     Form(form): Form<ResolveForm>,
 ) -> Result<Response, WebError> {
-    apply(&state, reference, move |doc| {
-        let held = doc
-            .conflicts()
-            .into_iter()
-            .find(|c| c.key == form.field)
-            .is_some_and(|c| c.values.iter().any(|v| raw(&v.value) == form.value));
-        if !held {
-            return Err(CliError::usage(format!(
-                "{} holds no such value in conflict now: reload the case and pick again",
-                form.field
-            )));
-        }
-        Ok(Edit::set(form.field, form.value))
+    apply(&state, reference, move |vault, reference| {
+        let now = time::OffsetDateTime::now_utc();
+        Ok(vault.settle_conflict(reference, &form.field, &form.value, now)?)
     })
     .await
 }
@@ -270,11 +261,15 @@ pub(crate) async fn verify(
     Path(reference): Path<String>,
     Form(form): Form<VerifyForm>,
 ) -> Result<Response, WebError> {
-    apply(&state, reference, move |_| {
-        Ok(Edit::Verify {
-            status: form.status,
-            basis: text(form.basis),
-        })
+    apply(&state, reference, move |vault, reference| {
+        edit(
+            vault,
+            reference,
+            Edit::Verify {
+                status: form.status,
+                basis: text(form.basis),
+            },
+        )
     })
     .await
 }
@@ -285,30 +280,36 @@ pub(crate) async fn review(
     Path(reference): Path<String>,
     Form(form): Form<ReviewForm>,
 ) -> Result<Response, WebError> {
-    apply(&state, reference, move |_| {
-        Ok(Edit::Review {
-            state: form.state,
-            comment: text(form.comment),
-        })
+    apply(&state, reference, move |vault, reference| {
+        edit(
+            vault,
+            reference,
+            Edit::Review {
+                state: form.state,
+                comment: text(form.comment),
+            },
+        )
     })
     .await
 }
 
-/// Makes the edit `make` returns for the case as it is now, checked as the commands check it,
-/// and sends the browser back to the case's page.
+/// One edit, checked as the commands check it.
+fn edit(vault: &mut Vault, reference: &str, edit: Edit) -> Result<Option<u64>, CliError> {
+    edit.check()?;
+    Ok(vault.edit_case(reference, &[edit], time::OffsetDateTime::now_utc())?)
+}
+
+/// Runs `change` on the case the address names, and sends the browser back to its page.
 async fn apply(
     state: &Arc<AppState>,
     reference: String,
-    make: impl FnOnce(&CaseDoc) -> Result<Edit, CliError> + Send + 'static,
+    change: impl FnOnce(&mut Vault, &str) -> Result<Option<u64>, CliError> + Send + 'static,
 ) -> Result<Response, WebError> {
     let (reference, changed) = state
         .with_vault(move |vault, _| {
-            let doc = vault.case(&reference)?;
-            let edit = make(&doc)?;
-            edit.check()?;
             // The case's own reference, not what the address said.
-            let reference = doc.reference().to_string();
-            let changed = vault.edit_case(&reference, &[edit], time::OffsetDateTime::now_utc())?;
+            let reference = vault.case(&reference)?.reference().to_string();
+            let changed = change(vault, &reference)?;
             Ok((reference, changed.is_some()))
         })
         .await?;
