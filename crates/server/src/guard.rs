@@ -109,21 +109,40 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
 /// learns exactly which chunks are kept and sends none of them again.
 #[derive(Default)]
 pub(crate) struct Uploads {
-    slots: Mutex<HashMap<BlobKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each blob's lock, with how many uploads and statuses hold or wait on it: the entry
+    /// goes when the last of them does, however it ends (stored, refused, timed out, or
+    /// dropped with its connection).
+    slots: Mutex<HashMap<BlobKey, (BlobLock, usize)>>,
 }
+
+type BlobLock = Arc<tokio::sync::Mutex<()>>;
 
 /// One blob's place in [`Uploads`], held while its upload runs.
 pub(crate) struct UploadSlot<'a> {
+    // Fields drop in order: the lock is released before the place is given up.
+    _held: tokio::sync::OwnedMutexGuard<()>,
+    _user: SlotUser<'a>,
+}
+
+/// One upload or status counted in its blob's entry, from before it waits until it ends.
+struct SlotUser<'a> {
     uploads: &'a Uploads,
     key: BlobKey,
-    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for SlotUser<'_> {
+    fn drop(&mut self) {
+        let mut slots = lock(&self.uploads.slots);
+        if let Some((_, users)) = slots.get_mut(&self.key) {
+            *users -= 1;
+            if *users == 0 {
+                slots.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl Uploads {
-    fn slot(&self, key: BlobKey) -> Arc<tokio::sync::Mutex<()>> {
-        lock(&self.slots).entry(key).or_default().clone()
-    }
-
     /// Waits for the blob's upload before this one (at most `wait`), then holds its place.
     pub(crate) async fn begin(
         &self,
@@ -132,13 +151,20 @@ impl Uploads {
         wait: Duration,
     ) -> Option<UploadSlot<'_>> {
         let key = (author, blob);
-        let held = tokio::time::timeout(wait, self.slot(key).lock_owned())
+        let lock_of_blob = {
+            let mut slots = lock(&self.slots);
+            let (slot, users) = slots.entry(key).or_default();
+            *users += 1;
+            Arc::clone(slot)
+        };
+        // Counted from here, so a wait that times out or is dropped still gives its place up.
+        let user = SlotUser { uploads: self, key };
+        let held = tokio::time::timeout(wait, lock_of_blob.lock_owned())
             .await
             .ok()?;
         Some(UploadSlot {
-            uploads: self,
-            key,
             _held: held,
+            _user: user,
         })
     }
 
@@ -146,18 +172,10 @@ impl Uploads {
     pub(crate) async fn settled(&self, author: DeviceId, blob: [u8; 16], wait: Duration) {
         let _ = self.begin(author, blob, wait).await;
     }
-}
 
-impl Drop for UploadSlot<'_> {
-    fn drop(&mut self) {
-        let mut slots = lock(&self.uploads.slots);
-        // Forgotten once no one else waits on it (the map's reference and this one's).
-        if slots
-            .get(&self.key)
-            .is_some_and(|s| Arc::strong_count(s) <= 2)
-        {
-            slots.remove(&self.key);
-        }
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        lock(&self.slots).len()
     }
 }
 
@@ -358,6 +376,46 @@ pub(crate) fn rate_limited(wait: Duration, what: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_upload_slot_is_forgotten_however_its_users_end() {
+        let uploads = Uploads::default();
+        let author = DeviceId([1; 32]);
+        let wait = Duration::from_millis(50);
+        let upload = uploads.begin(author, [1; 16], wait).await.unwrap();
+        // A status that times out while the upload runs, and one dropped mid-wait (its
+        // connection closed), leave the entry to the upload alone.
+        uploads.settled(author, [1; 16], wait).await;
+        let dropped = uploads.begin(author, [1; 16], Duration::from_secs(60));
+        let polled = tokio::time::timeout(wait, dropped).await;
+        assert!(polled.is_err(), "the slot is held");
+        assert_eq!(uploads.tracked(), 1);
+        // A waiter still waiting when the upload ends gets the slot, then gives it up.
+        let waiter = uploads.begin(author, [1; 16], Duration::from_secs(5));
+        let ended = async move {
+            tokio::time::sleep(wait).await;
+            drop(upload);
+        };
+        let (next, ()) = tokio::join!(waiter, ended);
+        assert!(next.is_some());
+        assert_eq!(uploads.tracked(), 1);
+        drop(next);
+        assert_eq!(uploads.tracked(), 0);
+        // The upload ends while a status waits, and the status is dropped before it runs.
+        let upload = uploads.begin(author, [2; 16], wait).await.unwrap();
+        let mut waiter = Box::pin(uploads.begin(author, [2; 16], Duration::from_secs(60)));
+        assert!(tokio::time::timeout(wait, &mut waiter).await.is_err());
+        drop(upload);
+        drop(waiter);
+        assert_eq!(uploads.tracked(), 0);
+        // Many blobs, each waited on and dropped: nothing stays.
+        for i in 0..1000u16 {
+            let mut blob = [0; 16];
+            blob[..2].copy_from_slice(&i.to_be_bytes());
+            uploads.settled(author, blob, wait).await;
+        }
+        assert_eq!(uploads.tracked(), 0);
+    }
 
     #[test]
     fn buckets_allow_a_burst_then_the_rate() {
