@@ -284,6 +284,16 @@ fn what_the_server_refuses_and_how_it_escapes() {
     );
     assert_eq!(status, 303, "{answer}");
     assert_eq!(status_of(&office, &reference), "confirmed");
+    // The pages opened as localhost (a name the server answers to) post from that origin.
+    let local = format!("localhost:{}", serving.addr.split(':').nth(1).unwrap());
+    let form = format!("{confirm}&csrf={token}");
+    let head = format!(
+        "POST {verify} HTTP/1.1\r\n{}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nOrigin: http://{local}",
+        serving.cookie(),
+        form.len()
+    );
+    let (status, answer) = serving.send(&head, Some(&local), &form);
+    assert_eq!(status, 303, "{answer}");
     let later = office.new_case(&["--kind", "missing", "--place", "KHR"]);
     // (A reference is matched in any letter case, as the commands match it.)
     let (later, reference) = (later.to_lowercase(), reference.to_lowercase());

@@ -41,8 +41,8 @@ pub(crate) struct Guard {
     csrf: String,
     /// `Host` values accepted.
     hosts: Vec<String>,
-    /// The `Origin` a form of ours is posted from.
-    origin: String,
+    /// The `Origin` values a form of ours is posted from, the first the one printed.
+    origins: Vec<String>,
 }
 
 fn random_token() -> String {
@@ -58,21 +58,35 @@ fn same(given: &str, secret: &str) -> bool {
 
 impl Guard {
     pub(crate) fn new(addr: SocketAddr) -> Guard {
-        let mut hosts = vec![addr.to_string()];
+        // As a browser writes them: without the port when it is HTTP's own (80).
+        let ip = match addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        let port = match addr.port() {
+            80 => String::new(),
+            port => format!(":{port}"),
+        };
+        let mut names = vec![ip];
         if addr.ip().is_loopback() {
-            hosts.push(format!("localhost:{}", addr.port()));
+            names.push("localhost".to_owned());
+        }
+        let origins: Vec<String> = names.iter().map(|n| format!("http://{n}{port}")).collect();
+        let mut hosts: Vec<String> = names.iter().map(|n| format!("{n}{port}")).collect();
+        if port.is_empty() {
+            hosts.extend(names.iter().map(|n| format!("{n}:80")));
         }
         Guard {
             token: random_token(),
             csrf: random_token(),
-            origin: format!("http://{addr}"),
+            origins,
             hosts,
         }
     }
 
     /// The URL to open: the server with this run's token.
     pub(crate) fn start_url(&self) -> String {
-        format!("{}/?token={}", self.origin, self.token)
+        format!("{}/?token={}", self.origins[0], self.token)
     }
 
     /// The CSRF token every form of ours carries.
@@ -152,7 +166,8 @@ async fn admit(guard: &Guard, request: Request) -> Result<Request, Response> {
     let origin = request.headers().get(header::ORIGIN);
     // Under `Referrer-Policy: no-referrer` a browser sends our own forms as `Origin: null`;
     // the CSRF token is what proves them ours, this only refuses another site by name.
-    if origin.is_some_and(|o| o.as_bytes() != guard.origin.as_bytes() && o != "null") {
+    let ours = |o: &HeaderValue| o == "null" || guard.origins.iter().any(|ours| o == ours.as_str());
+    if origin.is_some_and(|o| !ours(o)) {
         return Err(refuse(
             StatusCode::FORBIDDEN,
             "this form was not sent from the office's pages",
@@ -261,13 +276,30 @@ mod tests {
     }
 
     #[test]
-    fn a_loopback_server_also_answers_to_localhost() {
+    fn the_server_answers_to_the_names_a_browser_sends() {
         let guard = Guard::new("127.0.0.1:8080".parse().unwrap());
         assert_eq!(guard.hosts, ["127.0.0.1:8080", "localhost:8080"]);
+        assert_eq!(
+            guard.origins,
+            ["http://127.0.0.1:8080", "http://localhost:8080"]
+        );
         assert!(guard
             .start_url()
             .starts_with("http://127.0.0.1:8080/?token="));
+        // On port 80 a browser leaves the port out of Host and Origin.
+        let guard = Guard::new("127.0.0.1:80".parse().unwrap());
+        assert_eq!(
+            guard.hosts,
+            ["127.0.0.1", "localhost", "127.0.0.1:80", "localhost:80"]
+        );
+        assert_eq!(guard.origins, ["http://127.0.0.1", "http://localhost"]);
+        assert!(guard.start_url().starts_with("http://127.0.0.1/?token="));
+        let guard = Guard::new("[::1]:8080".parse().unwrap());
+        assert_eq!(guard.hosts, ["[::1]:8080", "localhost:8080"]);
+        assert!(guard.start_url().starts_with("http://[::1]:8080/?token="));
+        // Beyond this machine (--allow-non-loopback): only its own address.
         let guard = Guard::new("192.0.2.1:80".parse().unwrap());
-        assert_eq!(guard.hosts, ["192.0.2.1:80"]);
+        assert_eq!(guard.hosts, ["192.0.2.1", "192.0.2.1:80"]);
+        assert_eq!(guard.origins, ["http://192.0.2.1"]);
     }
 }
