@@ -600,6 +600,46 @@ fn header(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelErro
     Ok(())
 }
 
+/// The objects of one map, read in one pass: looking each key up costs a seek through the
+/// document (most of the judge's time before), a pass over a case's small maps far less.
+struct MapObjects {
+    /// Key, the object's type (`None` for a scalar) and id, and whether the key holds more
+    /// than one value.
+    items: Vec<(String, Option<ObjType>, ObjId, bool)>,
+}
+
+impl MapObjects {
+    fn of(doc: &Automerge, obj: &ObjId) -> MapObjects {
+        let items = doc
+            .map_range(obj, ..)
+            .map(|item| {
+                let ty = match item.value {
+                    automerge::ValueRef::Object(ty) => Some(ty),
+                    _ => None,
+                };
+                let id = item.id();
+                (item.key.into_owned(), ty, id, item.conflict)
+            })
+            .collect();
+        MapObjects { items }
+    }
+
+    /// The one object of type `ty` at `key`; anything else is left to [`single_object`],
+    /// which says what is wrong.
+    fn single(
+        &self,
+        doc: &Automerge,
+        parent: &ObjId,
+        key: &str,
+        ty: ObjType,
+    ) -> Result<ObjId, ModelError> {
+        match self.items.iter().find(|(k, ..)| k == key) {
+            Some((_, Some(found), id, false)) if *found == ty => Ok(id.clone()),
+            _ => single_object(doc, parent, key, ty),
+        }
+    }
+}
+
 /// Every group map, text object and list is the one made at creation: replacing one would
 /// hide everything it holds. No key outside the model is written. Returns each group's map.
 fn objects<'g>(
@@ -609,38 +649,50 @@ fn objects<'g>(
 ) -> Result<Vec<(&'g str, ObjId)>, ModelError> {
     // Replacing an object at the root takes an operation on the root.
     let before_root = before.filter(|_| scope.touches(&ROOT));
+    let root_now = MapObjects::of(after, &ROOT);
+    let root_was = before_root.map(|b| (b, MapObjects::of(b, &ROOT)));
+    let root_was = root_was.as_ref().map(|(b, m)| (*b, m));
     let names = groups();
     let mut groups = Vec::with_capacity(names.len());
     for group in names {
         groups.push((
             group,
-            same_object(before_root, after, &ROOT, group, ObjType::Map)?,
+            same_object(root_was, (after, &root_now), &ROOT, group, ObjType::Map)?,
         ));
     }
     if scope.touches(&ROOT) {
         // The office's lists and attachments are checked with their entries, in `lists`.
         let with_case = |l: &str| !OFFICE_LISTS.contains(&l) && l != ATTACHMENTS;
         for (list, _, _) in LISTS.iter().filter(|(l, _, _)| with_case(l)) {
-            same_object(before, after, &ROOT, list, ObjType::List)?;
+            same_object(root_was, (after, &root_now), &ROOT, list, ObjType::List)?;
         }
     }
-    let parent = |group: Option<&str>| match group {
-        Some(g) => groups
-            .iter()
-            .find(|(name, _)| *name == g)
-            .map(|(_, id)| id.clone()),
-        None => Some(ROOT),
-    };
+    // Each map holding text fields, read once before and after.
+    let mut maps: Vec<(ObjId, MapObjects, Option<MapObjects>)> = Vec::new();
     for spec in fields().iter().filter(|f| f.ty == FieldType::Text) {
-        let Some(obj) = parent(spec.group()) else {
+        let obj = match spec.group() {
+            Some(g) => match groups.iter().find(|(name, _)| *name == g) {
+                Some((_, id)) => id.clone(),
+                None => continue,
+            },
+            None => ROOT,
+        };
+        if !maps.iter().any(|(o, ..)| *o == obj) {
+            // The group map is the same object before and after, so its id serves both.
+            let was = before
+                .filter(|_| scope.touches(&obj))
+                .map(|b| MapObjects::of(b, &obj));
+            let now = MapObjects::of(after, &obj);
+            maps.push((obj.clone(), now, was));
+        }
+        let Some((_, now, was)) = maps.iter().find(|(o, ..)| *o == obj) else {
             continue;
         };
-        // The group map is the same object before and after, so its id serves both.
-        let before_group = before.filter(|_| scope.touches(&obj));
+        let was = before.zip(was.as_ref());
         // (No cap on the merged length: two concurrent edits, each fine, could pass it
         // together, and which one is refused would depend on arrival order. Operations per
         // change and per case bound it instead.)
-        let text = same_object(before_group, after, &obj, spec.leaf(), ObjType::Text)?;
+        let text = same_object(was, (after, now), &obj, spec.leaf(), ObjType::Text)?;
         if scope.touches(&text) && !scope.only_characters(after, &text) {
             return Err(refuse(format!(
                 "it puts something other than text in `{}`",
@@ -675,17 +727,18 @@ fn objects<'g>(
     Ok(groups)
 }
 
-/// The one object of type `ty` at `parent[key]`, which must be the one there before.
+/// The one object of type `ty` at `parent[key]`, which must be the one there before. Each
+/// side is a document with its map `parent` read ([`MapObjects`]).
 fn same_object(
-    before: Option<&Automerge>,
-    after: &Automerge,
+    before: Option<(&Automerge, &MapObjects)>,
+    (after, after_map): (&Automerge, &MapObjects),
     parent: &ObjId,
     key: &str,
     ty: ObjType,
 ) -> Result<ObjId, ModelError> {
-    let now = single_object(after, parent, key, ty)?;
-    if let Some(before) = before {
-        if single_object(before, parent, key, ty)? != now {
+    let now = after_map.single(after, parent, key, ty)?;
+    if let Some((before, before_map)) = before {
+        if before_map.single(before, parent, key, ty)? != now {
             return Err(refuse(format!("it replaces the case's `{key}`")));
         }
     }

@@ -514,20 +514,20 @@ fn merge_case(
     for c in changes {
         let (bytes, ops) = (c.bytes.len() as i64, c.ops as i64);
         within_budget(conn, &id, &c.sealed.author, bytes, ops, path)?.map_err(Failure::Refuse)?;
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO changes (author, seq, case_id, sealed, received_at, ops) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
+        )
+        .and_then(|mut stmt| stmt.execute(params![
                 c.sealed.author.0.as_slice(),
                 c.sealed.seq as i64,
                 id.as_bytes().as_slice(),
                 c.bytes,
                 received_at,
                 ops
-            ],
-        )
+            ]))
         .map_err(|e| VaultError::sqlite(path, e))?;
     }
-    let before = match load(conn, cipher, &id, &me.0, office, path) {
+    let mut before = match load(conn, cipher, &id, &me.0, office, path) {
         Ok(doc) => Some(doc),
         Err(VaultError::UnknownCase(_)) => None,
         Err(e) => return Err(e.into()),
@@ -557,15 +557,17 @@ fn merge_case(
     // The model judges each change on the merged case: identity, append-only lists, values.
     let merged = loop {
         let raw: Vec<Vec<u8>> = offered.iter().map(|s| s.plain.clone()).collect();
-        let result = match &before {
-            Some(doc) => {
-                let mut doc = doc.clone();
-                doc.apply_changes(&raw).map(|()| Some(doc))
-            }
-            None => match CaseDoc::from_changes(&raw, &me.0, office.map(|o| o.as_slice())) {
+        let result = if is_new {
+            match CaseDoc::from_changes(&raw, &me.0, office.map(|o| o.as_slice())) {
                 Err(cairn_model::ModelError::Incomplete) => Ok(None),
                 other => other.map(Some),
-            },
+            }
+        } else {
+            // A refused apply leaves the case as it was, ready for the next try.
+            match before.as_mut() {
+                Some(doc) => doc.apply_changes(&raw).map(|()| before.take()),
+                None => return Err(VaultError::UnknownCase(id.to_string()).into()),
+            }
         };
         let (hash, reason) = match result {
             Ok(doc) => break doc,
@@ -659,12 +661,14 @@ fn refused_before(
     path: &std::path::Path,
 ) -> Result<Option<bool>, VaultError> {
     let digest: Option<Vec<u8>> = tx
-        .query_row(
-            "SELECT digest FROM refused WHERE author = ?1 AND seq = ?2",
-            params![sealed.author.0.as_slice(), sealed.seq as i64],
-            |r| r.get(0),
-        )
-        .optional()
+        .prepare_cached("SELECT digest FROM refused WHERE author = ?1 AND seq = ?2")
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![sealed.author.0.as_slice(), sealed.seq as i64],
+                |r| r.get(0),
+            )
+            .optional()
+        })
         .map_err(|e| VaultError::sqlite(path, e))?;
     Ok(digest.map(|d| d == Sha256::digest(bytes).as_slice()))
 }
@@ -692,13 +696,15 @@ fn stored_bytes(
     sealed: &SealedChange,
     path: &std::path::Path,
 ) -> Result<Option<Vec<u8>>, VaultError> {
-    tx.query_row(
-        "SELECT sealed FROM changes WHERE author = ?1 AND seq = ?2",
-        params![sealed.author.0.as_slice(), sealed.seq as i64],
-        |r| r.get(0),
-    )
-    .optional()
-    .map_err(|e| VaultError::sqlite(path, e))
+    tx.prepare_cached("SELECT sealed FROM changes WHERE author = ?1 AND seq = ?2")
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![sealed.author.0.as_slice(), sealed.seq as i64],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(|e| VaultError::sqlite(path, e))
 }
 
 /// Every stored change of a case, opened, in the order they arrived.
@@ -829,14 +835,13 @@ pub(crate) fn has_waiting(
     id: &Uuid,
     path: &std::path::Path,
 ) -> Result<bool, VaultError> {
-    tx.query_row(
-        "SELECT 1 FROM waiting WHERE case_id = ?1",
-        params![id.as_bytes().as_slice()],
-        |_| Ok(()),
-    )
-    .optional()
-    .map(|r| r.is_some())
-    .map_err(|e| VaultError::sqlite(path, e))
+    tx.prepare_cached("SELECT 1 FROM waiting WHERE case_id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![id.as_bytes().as_slice()], |_| Ok(()))
+                .optional()
+        })
+        .map(|r| r.is_some())
+        .map_err(|e| VaultError::sqlite(path, e))
 }
 
 fn set_waiting(
@@ -850,7 +855,8 @@ fn set_waiting(
     } else {
         "DELETE FROM waiting WHERE case_id = ?1"
     };
-    tx.execute(sql, params![id.as_bytes().as_slice()])
+    tx.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute(params![id.as_bytes().as_slice()]))
         .map(|_| ())
         .map_err(|e| VaultError::sqlite(path, e))
 }
