@@ -661,16 +661,34 @@ pub(crate) fn load(
     office: Option<&[u8; 32]>,
     path: &std::path::Path,
 ) -> Result<CaseDoc, VaultError> {
-    let sealed: Vec<u8> = conn
-        .query_row(
-            "SELECT snapshot FROM cases WHERE case_id = ?1",
-            params![id.as_bytes().as_slice()],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| VaultError::sqlite(path, e))?
-        .ok_or_else(|| VaultError::UnknownCase(id.to_string()))?;
-    let bytes = cipher.decrypt(&snapshot_slot(id), &sealed)?;
+    let sealed =
+        snapshot_of(conn, id, path)?.ok_or_else(|| VaultError::UnknownCase(id.to_string()))?;
+    open_snapshot(cipher, id, &sealed, actor, office)
+}
+
+/// A case's encrypted snapshot, if the vault holds the case.
+pub(crate) fn snapshot_of(
+    conn: &rusqlite::Connection,
+    id: &Uuid,
+    path: &std::path::Path,
+) -> Result<Option<Vec<u8>>, VaultError> {
+    conn.prepare_cached("SELECT snapshot FROM cases WHERE case_id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![id.as_bytes().as_slice()], |r| r.get(0))
+                .optional()
+        })
+        .map_err(|e| VaultError::sqlite(path, e))
+}
+
+/// Decrypts and loads a snapshot read with [`snapshot_of`]; needs nothing of the database.
+pub(crate) fn open_snapshot(
+    cipher: &cairn_crypto::LocalCipher,
+    id: &Uuid,
+    sealed: &[u8],
+    actor: &[u8; 32],
+    office: Option<&[u8; 32]>,
+) -> Result<CaseDoc, VaultError> {
+    let bytes = cipher.decrypt(&snapshot_slot(id), sealed)?;
     let mut doc = CaseDoc::load(&bytes, actor)?;
     doc.set_office(office.map(|o| o.as_slice()));
     Ok(doc)

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::cases::{begin, load, write_case};
+use crate::cases::{begin, case_row, load, open_snapshot, snapshot_of, CaseRow};
 use crate::{store, Vault, VaultError};
 
 /// Sync settings and progress, kept encrypted in the vault.
@@ -302,10 +302,13 @@ impl Vault {
                 seq: sealed.seq,
                 reason,
             };
-            if let Err(reason) = admit(&sealed) {
-                report.refused.push(refuse(reason));
-                continue;
-            }
+            let team = match admit(&sealed) {
+                Ok(team) => team,
+                Err(reason) => {
+                    report.refused.push(refuse(reason));
+                    continue;
+                }
+            };
             let Some((plain, ops)) = plain else {
                 report.unreadable += 1;
                 continue;
@@ -333,58 +336,54 @@ impl Vault {
                     bytes: bytes.clone(),
                     plain,
                     ops,
+                    team,
                 });
         }
-        for (id, changes) in by_case {
-            // All of a case's changes at once; if that is refused, one at a time in the
-            // server's order, so one bad change never takes honest ones down with it.
-            let mut attempt = |tx: &mut rusqlite::Transaction<'_>, batch: &[Received]| {
-                let savepoint = tx.savepoint().map_err(|e| VaultError::sqlite(&path, e))?;
-                let case = Case {
-                    conn: &savepoint,
-                    keyring,
-                    cipher,
-                    id,
-                    me: &me,
-                    office: office.as_ref(),
-                    path: &path,
+        let merge = Merge {
+            cipher,
+            me: &me,
+            office: office.as_ref(),
+            now,
+            path: &path,
+        };
+        let cases: Vec<(Uuid, Vec<Received>)> = by_case.into_iter().collect();
+        let mut start = 0;
+        while start < cases.len() {
+            // A case's merge needs only its snapshot and its changes: work out a window of
+            // cases on all cores first (their snapshots bounded in memory), then store each
+            // in the transaction. A case with changes held back for it, or one the model
+            // refuses, goes the careful way below.
+            let mut snapshots = Vec::new();
+            let mut held = 0;
+            while start + snapshots.len() < cases.len() && held < AHEAD_BYTES {
+                let (id, _) = &cases[start + snapshots.len()];
+                let snapshot = if has_waiting(&tx, id, &path)? {
+                    None
+                } else {
+                    let snapshot = snapshot_of(&tx, id, &path)?;
+                    held += snapshot.as_ref().map_or(0, Vec::len);
+                    Some(snapshot)
                 };
-                match merge_case(&case, batch, now, admit) {
-                    Ok(held) => {
-                        savepoint
-                            .commit()
-                            .map_err(|e| VaultError::sqlite(&path, e))?;
-                        report.refused.extend(held);
-                        Ok(None)
-                    }
-                    // Dropping the savepoint rolls it back.
-                    Err(Failure::Refuse(reason)) => Ok(Some(reason)),
-                    Err(Failure::Fatal(e)) => Err(e),
-                }
-            };
-            let first = attempt(&mut tx, &changes)?;
-            let outcomes: Vec<(&Received, Option<String>)> = match first {
-                None => {
-                    report.applied += changes.len();
-                    continue;
-                }
-                Some(reason) if changes.len() == 1 => vec![(&changes[0], Some(reason))],
-                Some(_) => {
-                    let mut outcomes = Vec::with_capacity(changes.len());
-                    for single in changes.chunks(1) {
-                        outcomes.push((&single[0], attempt(&mut tx, single)?));
-                    }
-                    outcomes
-                }
-            };
-            for (change, outcome) in outcomes {
-                match outcome {
-                    None => report.applied += 1,
-                    Some(reason) => {
-                        remember_refused(&tx, &change.sealed, &change.bytes, &path)?;
-                        report.refused.push(refused_for(change, reason));
+                snapshots.push(snapshot);
+            }
+            let window = &cases[start..start + snapshots.len()];
+            start += window.len();
+            let ahead = on_all_cores(
+                &window.iter().zip(&snapshots).collect::<Vec<_>>(),
+                |((id, changes), snapshot)| {
+                    let snapshot = snapshot.as_ref()?;
+                    merge_alone(&merge, *id, snapshot.as_deref(), changes).ok()
+                },
+                || None,
+            );
+            for ((id, changes), ahead) in window.iter().zip(ahead) {
+                if let Some(merged) = ahead {
+                    if store_ahead(&mut tx, &merge, *id, changes, &merged)? {
+                        report.applied += changes.len();
+                        continue;
                     }
                 }
+                apply_case(&mut tx, keyring, &merge, *id, changes, admit, &mut report)?;
             }
         }
         let mut state: SyncState =
@@ -480,37 +479,146 @@ pub(crate) fn within_budget(
     })
 }
 
+/// Snapshots worked on ahead of the transaction at once, at most: a page of giant cases
+/// does not hold them all in memory.
+const AHEAD_BYTES: usize = 64 << 20;
+
+/// Stores a case's changes and the merge worked out ahead for it, in a savepoint; false if
+/// its author's budget refuses them (the careful way then says why).
+fn store_ahead(
+    tx: &mut rusqlite::Transaction<'_>,
+    merge: &Merge<'_>,
+    id: Uuid,
+    changes: &[Received],
+    merged: &Merged,
+) -> Result<bool, VaultError> {
+    let savepoint = tx
+        .savepoint()
+        .map_err(|e| VaultError::sqlite(merge.path, e))?;
+    match insert_changes(&savepoint, merge, id, changes) {
+        Ok(()) => {}
+        // Dropping the savepoint rolls it back.
+        Err(Failure::Refuse(_)) => return Ok(false),
+        Err(Failure::Fatal(e)) => return Err(e),
+    }
+    merged.store(&savepoint, id, merge.path)?;
+    savepoint
+        .commit()
+        .map_err(|e| VaultError::sqlite(merge.path, e))?;
+    Ok(true)
+}
+
+/// Merges a case's changes in the transaction: all at once; if that is refused, one at a
+/// time in the server's order, so one bad change never takes honest ones down with it.
+fn apply_case(
+    tx: &mut rusqlite::Transaction<'_>,
+    keyring: &cairn_crypto::Keyring,
+    merge: &Merge<'_>,
+    id: Uuid,
+    changes: &[Received],
+    admit: &dyn Fn(&SealedChange) -> Result<Option<String>, String>,
+    report: &mut ApplyReport,
+) -> Result<(), VaultError> {
+    let path = merge.path;
+    let mut attempt = |tx: &mut rusqlite::Transaction<'_>, batch: &[Received]| {
+        let savepoint = tx.savepoint().map_err(|e| VaultError::sqlite(path, e))?;
+        let case = Case {
+            conn: &savepoint,
+            keyring,
+            merge,
+            id,
+        };
+        match merge_case(&case, batch, admit) {
+            Ok(held) => {
+                savepoint
+                    .commit()
+                    .map_err(|e| VaultError::sqlite(path, e))?;
+                report.refused.extend(held);
+                Ok(None)
+            }
+            // Dropping the savepoint rolls it back.
+            Err(Failure::Refuse(reason)) => Ok(Some(reason)),
+            Err(Failure::Fatal(e)) => Err(e),
+        }
+    };
+    let outcomes: Vec<(&Received, Option<String>)> = match attempt(tx, changes)? {
+        None => {
+            report.applied += changes.len();
+            return Ok(());
+        }
+        Some(reason) if changes.len() == 1 => vec![(&changes[0], Some(reason))],
+        Some(_) => {
+            let mut outcomes = Vec::with_capacity(changes.len());
+            for single in changes.chunks(1) {
+                outcomes.push((&single[0], attempt(tx, single)?));
+            }
+            outcomes
+        }
+    };
+    for (change, outcome) in outcomes {
+        match outcome {
+            None => report.applied += 1,
+            Some(reason) => {
+                remember_refused(tx, &change.sealed, &change.bytes, path)?;
+                report.refused.push(refused_for(change, reason));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What merging needs besides the database: the same for every case of a page.
+struct Merge<'a> {
+    cipher: &'a cairn_crypto::LocalCipher,
+    me: &'a cairn_crypto::DeviceId,
+    /// The office's actor: the only one that confirms, rejects and reviews.
+    office: Option<&'a [u8; 32]>,
+    now: time::OffsetDateTime,
+    path: &'a std::path::Path,
+}
+
 /// One case of the vault, inside a page's transaction.
 struct Case<'a> {
     conn: &'a rusqlite::Connection,
     keyring: &'a cairn_crypto::Keyring,
-    cipher: &'a cairn_crypto::LocalCipher,
+    merge: &'a Merge<'a>,
     id: Uuid,
-    me: &'a cairn_crypto::DeviceId,
-    /// The office's actor: the only one that confirms, rejects and reviews.
-    office: Option<&'a [u8; 32]>,
-    path: &'a std::path::Path,
 }
 
-/// Stores a case's received changes and merges them into its snapshot, with any change held
-/// back for it earlier that they release. Returns the held-back changes refused on release
-/// (dropped from the log alone: the batch goes on without them).
-fn merge_case(
-    case: &Case<'_>,
+/// A case merged with its changes, ready to store.
+struct Merged {
+    /// Its new row; none while its creation has not arrived.
+    row: Option<CaseRow>,
+    /// Whether it waits for a change it depends on.
+    waiting: bool,
+}
+
+impl Merged {
+    fn store(
+        &self,
+        conn: &rusqlite::Connection,
+        id: Uuid,
+        path: &std::path::Path,
+    ) -> Result<(), VaultError> {
+        set_waiting(conn, &id, self.waiting, path)?;
+        // What has arrived is saved even while a dependency is missing, so the case stays
+        // visible.
+        match &self.row {
+            Some(row) => row.store(conn, path),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Records a case's received changes in the log, within their authors' budgets.
+fn insert_changes(
+    conn: &rusqlite::Connection,
+    merge: &Merge<'_>,
+    id: Uuid,
     changes: &[Received],
-    now: time::OffsetDateTime,
-    admit: &dyn Fn(&SealedChange) -> Result<Option<String>, String>,
-) -> Result<Vec<Refused>, Failure> {
-    let Case {
-        conn,
-        cipher,
-        id,
-        me,
-        office,
-        path,
-        ..
-    } = *case;
-    let received_at = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+) -> Result<(), Failure> {
+    let path = merge.path;
+    let received_at = (merge.now.unix_timestamp_nanos() / 1_000_000) as i64;
     for c in changes {
         let (bytes, ops) = (c.bytes.len() as i64, c.ops as i64);
         within_budget(conn, &id, &c.sealed.author, bytes, ops, path)?.map_err(Failure::Refuse)?;
@@ -527,27 +635,111 @@ fn merge_case(
             ]))
         .map_err(|e| VaultError::sqlite(path, e))?;
     }
-    let mut before = match load(conn, cipher, &id, &me.0, office, path) {
+    Ok(())
+}
+
+/// Merges a batch into a case with nothing held back for it, from the case's encrypted
+/// snapshot (none for a case not seen before); needs nothing of the database.
+fn merge_alone(
+    merge: &Merge<'_>,
+    id: Uuid,
+    snapshot: Option<&[u8]>,
+    changes: &[Received],
+) -> Result<Merged, Failure> {
+    let raw: Vec<Vec<u8>> = changes.iter().map(|c| c.plain.clone()).collect();
+    let judged = match snapshot {
+        None => {
+            match CaseDoc::from_changes(&raw, &merge.me.0, merge.office.map(|o| o.as_slice())) {
+                Err(cairn_model::ModelError::Incomplete) => {
+                    return Ok(Merged {
+                        row: None,
+                        waiting: true,
+                    })
+                }
+                other => other,
+            }
+        }
+        Some(sealed) => {
+            let mut doc = open_snapshot(merge.cipher, &id, sealed, &merge.me.0, merge.office)?;
+            doc.apply_changes(&raw).map(|()| doc)
+        }
+    };
+    let doc = judged.map_err(|e| match e {
+        cairn_model::ModelError::RefusedChange { reason, .. } => Failure::Refuse(reason),
+        e => VaultError::from(e).into(),
+    })?;
+    let authors: Vec<(&SealedChange, Option<&str>)> = changes
+        .iter()
+        .map(|c| (&c.sealed, c.team.as_deref()))
+        .collect();
+    settle(merge, id, doc, snapshot.is_none(), &authors)
+}
+
+/// The checks a merged case must pass whatever was offered to it, then its new row.
+/// `authors`: every change offered, with its author's team (`None` for the office).
+fn settle(
+    merge: &Merge<'_>,
+    id: Uuid,
+    mut doc: CaseDoc,
+    is_new: bool,
+    authors: &[(&SealedChange, Option<&str>)],
+) -> Result<Merged, Failure> {
+    if doc.id() != id {
+        return Err(Failure::Refuse(
+            "it files a case under another case's id".into(),
+        ));
+    }
+    // Only its team and the office write to a case: the reference's team decides whom the
+    // office encrypts the case to. Changes held for a case not seen before were never checked.
+    let team = &doc.reference().team;
+    if let Some(other) = authors
+        .iter()
+        .filter_map(|(_, t)| *t)
+        .find(|t| !t.eq_ignore_ascii_case(team))
+    {
+        return Err(Failure::Refuse(format!(
+            "a device of team {other} may not write to a case of team {team}"
+        )));
+    }
+    if is_new {
+        creation_fits_author(&doc, authors.iter().map(|(s, _)| *s))?;
+    }
+    let waiting = !doc.missing_deps().is_empty();
+    let row = case_row(merge.cipher, id, &mut doc, merge.now, merge.path)?;
+    Ok(Merged {
+        row: Some(row),
+        waiting,
+    })
+}
+
+/// Stores a case's received changes and merges them into its snapshot, with any change held
+/// back for it earlier that they release. Returns the held-back changes refused on release
+/// (dropped from the log alone: the batch goes on without them).
+fn merge_case(
+    case: &Case<'_>,
+    changes: &[Received],
+    admit: &dyn Fn(&SealedChange) -> Result<Option<String>, String>,
+) -> Result<Vec<Refused>, Failure> {
+    let Case {
+        conn, merge, id, ..
+    } = *case;
+    let path = merge.path;
+    insert_changes(conn, merge, id, changes)?;
+    if !has_waiting(conn, &id, path)? {
+        let merged = merge_alone(merge, id, snapshot_of(conn, &id, path)?.as_deref(), changes)?;
+        merged.store(conn, id, path)?;
+        return Ok(Vec::new());
+    }
+    let mut before = match load(conn, merge.cipher, &id, &merge.me.0, merge.office, path) {
         Ok(doc) => Some(doc),
         Err(VaultError::UnknownCase(_)) => None,
         Err(e) => return Err(e.into()),
     };
     let is_new = before.is_none();
-    // Offered to the model: the batch; for a case with changes held back for a dependency
-    // (or stored before its creation arrived), everything stored for it, in the order it
-    // arrived (the model skips what it has).
-    let mut offered: Vec<Stored> = if has_waiting(conn, &id, path)? {
-        case_log(case)?
-    } else {
-        changes
-            .iter()
-            .map(|c| Stored {
-                sealed: c.sealed.clone(),
-                bytes: c.bytes.clone(),
-                plain: c.plain.clone(),
-            })
-            .collect()
-    };
+    // A case with changes held back for a dependency (or stored before its creation
+    // arrived) is offered everything stored for it, in the order it arrived (the model
+    // skips what it has).
+    let mut offered = case_log(case)?;
     let in_batch = |s: &Stored| {
         changes
             .iter()
@@ -558,7 +750,7 @@ fn merge_case(
     let merged = loop {
         let raw: Vec<Vec<u8>> = offered.iter().map(|s| s.plain.clone()).collect();
         let result = if is_new {
-            match CaseDoc::from_changes(&raw, &me.0, office.map(|o| o.as_slice())) {
+            match CaseDoc::from_changes(&raw, &merge.me.0, merge.office.map(|o| o.as_slice())) {
                 Err(cairn_model::ModelError::Incomplete) => Ok(None),
                 other => other.map(Some),
             }
@@ -596,52 +788,38 @@ fn merge_case(
             _ => return Err(Failure::Refuse(reason)),
         }
     };
-    let mut doc = match merged {
-        Some(doc) => doc,
-        None => {
-            set_waiting(conn, &id, true, path)?;
-            return Ok(held_refused);
-        }
+    let Some(doc) = merged else {
+        set_waiting(conn, &id, true, path)?;
+        return Ok(held_refused);
     };
-    if doc.id() != id {
-        return Err(Failure::Refuse(
-            "it files a case under another case's id".into(),
-        ));
-    }
-    // Only its team and the office write to a case: the reference's team decides whom the
-    // office encrypts the case to. Changes held for a case not seen before were never checked.
-    let team = doc.reference().team.clone();
-    for stored in &offered {
-        let author = admit(&stored.sealed).map_err(Failure::Refuse)?;
-        if let Some(other) = author.filter(|t| !t.eq_ignore_ascii_case(&team)) {
-            return Err(Failure::Refuse(format!(
-                "a device of team {other} may not write to a case of team {team}"
-            )));
-        }
-    }
-    if is_new {
-        creation_fits_author(&doc, &offered)?;
-    }
-    set_waiting(conn, &id, !doc.missing_deps().is_empty(), path)?;
-    // What has arrived is saved even while a dependency is missing, so the case stays visible.
-    write_case(conn, cipher, id, &mut doc, now, path)?;
+    let teams = offered
+        .iter()
+        .map(|s| admit(&s.sealed))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::Refuse)?;
+    let authors: Vec<(&SealedChange, Option<&str>)> = offered
+        .iter()
+        .map(|s| &s.sealed)
+        .zip(teams.iter().map(Option::as_deref))
+        .collect();
+    settle(merge, id, doc, is_new, &authors)?.store(conn, id, path)?;
     Ok(held_refused)
 }
 
 /// A creation carries its author's own tag (and, for a field device, its team) in its
 /// reference, so that no device mints references in another's name.
-fn creation_fits_author(doc: &CaseDoc, changes: &[Stored]) -> Result<(), Failure> {
+fn creation_fits_author<'a>(
+    doc: &CaseDoc,
+    mut authors: impl Iterator<Item = &'a SealedChange>,
+) -> Result<(), Failure> {
     let creator = doc.creator();
-    let Some(author) = changes
-        .iter()
-        .find(|c| creator.as_deref() == Some(c.sealed.author.0.as_slice()))
-    else {
+    let Some(author) = authors.find(|s| creator.as_deref() == Some(s.author.0.as_slice())) else {
         return Err(Failure::Refuse(
             "the case's creation is not signed by its author".into(),
         ));
     };
     let reference = doc.reference();
-    let tag = author.sealed.author.tag();
+    let tag = author.author.tag();
     if reference.device_tag != tag {
         return Err(Failure::Refuse(format!(
             "it creates {reference} under tag {}, but its author's tag is {tag}",
@@ -709,7 +887,7 @@ fn stored_bytes(
 
 /// Every stored change of a case, opened, in the order they arrived.
 fn case_log(case: &Case<'_>) -> Result<Vec<Stored>, VaultError> {
-    let sql = |e| VaultError::sqlite(case.path, e);
+    let sql = |e| VaultError::sqlite(case.merge.path, e);
     let mut stmt = case
         .conn
         .prepare("SELECT sealed FROM changes WHERE case_id = ?1 ORDER BY rowid")
@@ -749,6 +927,8 @@ struct Received {
     plain: Vec<u8>,
     /// Automerge operations in it.
     ops: u64,
+    /// Its author's team, as the roster says (`None` for the office).
+    team: Option<String>,
 }
 
 /// What examining one received change found.
@@ -761,35 +941,46 @@ enum Opened {
 
 /// Parses, verifies, decrypts and checks the inner author of every change, on all cores.
 fn open_all(page: &[Vec<u8>], keys: &cairn_crypto::Keyring) -> Vec<Opened> {
+    on_all_cores(
+        page,
+        |bytes| open_one(bytes, keys),
+        || {
+            Opened::Refused(
+                Refused {
+                    author: "?".into(),
+                    seq: 0,
+                    reason: "internal error while opening".into(),
+                },
+                None,
+            )
+        },
+    )
+}
+
+/// `work` on every item, spread over the cores, the answers in the items' order; `lost`
+/// stands in for each answer of a worker that died, so answers stay in step.
+fn on_all_cores<T: Sync, R: Send>(
+    items: &[T],
+    work: impl Fn(&T) -> R + Sync,
+    lost: impl Fn() -> R,
+) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = page.len().div_ceil(threads).max(1);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let work = &work;
     std::thread::scope(|scope| {
-        let workers: Vec<_> = page
+        let workers: Vec<_> = items
             .chunks(chunk)
             .map(|part| {
-                let worker =
-                    scope.spawn(move || part.iter().map(|b| open_one(b, keys)).collect::<Vec<_>>());
+                let worker = scope.spawn(move || part.iter().map(work).collect::<Vec<_>>());
                 (part.len(), worker)
             })
             .collect();
         workers
             .into_iter()
             .flat_map(|(len, worker)| {
-                // One answer per change even if a worker died, so answers stay in step.
-                worker.join().unwrap_or_else(|_| {
-                    (0..len)
-                        .map(|_| {
-                            Opened::Refused(
-                                Refused {
-                                    author: "?".into(),
-                                    seq: 0,
-                                    reason: "internal error while opening".into(),
-                                },
-                                None,
-                            )
-                        })
-                        .collect()
-                })
+                worker
+                    .join()
+                    .unwrap_or_else(|_| (0..len).map(|_| lost()).collect())
             })
             .collect()
     })
