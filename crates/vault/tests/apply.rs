@@ -405,3 +405,74 @@ fn a_conflict_is_settled_once_with_a_value_it_holds() {
     );
     assert_eq!(outbox(&p.a).len(), sent + 1);
 }
+
+/// One page holding a case to merge, a case whose author the roster places in another team
+/// and an edit whose creation has not arrived: each case gets the verdict it gets alone, so
+/// the cases merged ahead on the cores and those merged in the transaction never mix.
+#[test]
+fn each_case_of_a_mixed_page_is_judged_as_if_it_came_alone() {
+    let mut p = pair();
+    let good = p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
+    p.a.edit_case(&good.reference, &[Edit::set("person.sex", "male")], now())
+        .unwrap();
+    let foreign = p.a.create_case(Kind::Injured, "KHR", &[], now()).unwrap();
+    let late = p.a.create_case(Kind::Missing, "KHR", &[], now()).unwrap();
+    p.a.edit_case(&late.reference, &[Edit::Note { text: "n".into() }], now())
+        .unwrap();
+    let page = outbox(&p.a);
+    let case_of = |bytes: &[u8]| {
+        cairn_crypto::SealedChange::from_bytes(bytes)
+            .unwrap()
+            .case_id
+    };
+    let foreign_id = *p.a.case(&foreign.reference).unwrap().id().as_bytes();
+    let late_id = *p.a.case(&late.reference).unwrap().id().as_bytes();
+    // The roster's word: the author of the second case's change belongs to T04.
+    let admit = |s: &cairn_crypto::SealedChange| {
+        Ok(Some(
+            if s.case_id == foreign_id {
+                "T04"
+            } else {
+                "T03"
+            }
+            .to_string(),
+        ))
+    };
+    // In the order recorded: good (created, edited), foreign, late (created, edited).
+    assert_eq!(case_of(&page[3]), late_id);
+    let creation = [page[3].clone()];
+    let rest: Vec<Vec<u8>> = [&page[..3], &page[4..]].concat();
+    let report = p.b.apply_page(&rest, 1, &admit).unwrap();
+    assert_eq!(
+        report.applied, 3,
+        "two of the good case, the late edit held"
+    );
+    assert_eq!(report.refused.len(), 1, "{:?}", report.refused);
+    assert!(
+        report.refused[0].reason.contains("team T04"),
+        "{:?}",
+        report.refused
+    );
+    let listed: Vec<String> =
+        p.b.list()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.reference)
+            .collect();
+    assert_eq!(listed, std::slice::from_ref(&good.reference));
+    assert_eq!(p.b.sync_state().unwrap().cursor, 1);
+    assert_eq!(
+        p.b.case(&good.reference).unwrap().heads(),
+        p.a.case(&good.reference).unwrap().heads()
+    );
+
+    // The creation arrives: the held edit is released with it.
+    let released = p.b.apply_page(&creation, 2, &admit).unwrap();
+    assert_eq!((released.applied, released.refused.len()), (1, 0));
+    assert_eq!(
+        p.b.case(&late.reference).unwrap().heads(),
+        p.a.case(&late.reference).unwrap().heads()
+    );
+    assert_eq!(p.b.list().unwrap().len(), 2);
+    p.b.check().unwrap();
+}
