@@ -356,14 +356,15 @@ impl Vault {
             let mut snapshots = Vec::new();
             let mut held = 0;
             while start + snapshots.len() < cases.len() && held < AHEAD_BYTES {
-                let (id, _) = &cases[start + snapshots.len()];
-                let snapshot = if has_waiting(&tx, id, &path)? {
-                    None
-                } else {
-                    let snapshot = snapshot_of(&tx, id, &path)?;
-                    held += snapshot.as_ref().map_or(0, Vec::len);
-                    Some(snapshot)
-                };
+                let (id, changes) = &cases[start + snapshots.len()];
+                let snapshot =
+                    if has_waiting(&tx, id, &path)? || !batch_fits(&tx, id, changes, &path)? {
+                        None
+                    } else {
+                        let snapshot = snapshot_of(&tx, id, &path)?;
+                        held += snapshot.as_ref().map_or(0, Vec::len);
+                        Some(snapshot)
+                    };
                 snapshots.push(snapshot);
             }
             let window = &cases[start..start + snapshots.len()];
@@ -448,35 +449,106 @@ pub(crate) fn within_budget(
     ops: i64,
     path: &std::path::Path,
 ) -> Result<Result<(), String>, VaultError> {
-    let (case_bytes, case_ops, author_ops): (i64, i64, i64) = conn
-        .prepare_cached(
-            "SELECT COALESCE(SUM(length(sealed)), 0), COALESCE(SUM(ops), 0),
-                    COALESCE(SUM(CASE WHEN author = ?2 THEN ops END), 0)
-             FROM changes WHERE case_id = ?1",
+    Ok(stored_totals(conn, id, author, path)?
+        .add(bytes, ops)
+        .map(|_| ()))
+}
+
+/// What case `id` holds: its sealed bytes and operations, and the operations of one author.
+#[derive(Clone, Copy)]
+struct Totals {
+    case_bytes: i64,
+    case_ops: i64,
+    author_ops: i64,
+}
+
+impl Totals {
+    /// Adds a change of the author's, or says why it does not fit.
+    fn add(mut self, bytes: i64, ops: i64) -> Result<Self, String> {
+        self.case_bytes += bytes;
+        self.case_ops += ops;
+        self.author_ops += ops;
+        if self.case_bytes > MAX_CASE_BYTES {
+            Err(format!(
+                "the case would hold more than {} MiB of changes",
+                MAX_CASE_BYTES >> 20
+            ))
+        } else if self.case_ops > MAX_CASE_OPS {
+            Err(format!(
+                "the case would hold more than {MAX_CASE_OPS} operations"
+            ))
+        } else if self.author_ops > MAX_AUTHOR_OPS {
+            Err(format!(
+                "its device would have written more than {MAX_AUTHOR_OPS} operations to the case"
+            ))
+        } else {
+            Ok(self)
+        }
+    }
+}
+
+fn stored_totals(
+    conn: &rusqlite::Connection,
+    id: &Uuid,
+    author: &cairn_crypto::DeviceId,
+    path: &std::path::Path,
+) -> Result<Totals, VaultError> {
+    conn.prepare_cached(
+        "SELECT COALESCE(SUM(length(sealed)), 0), COALESCE(SUM(ops), 0),
+                COALESCE(SUM(CASE WHEN author = ?2 THEN ops END), 0)
+         FROM changes WHERE case_id = ?1",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![id.as_bytes().as_slice(), author.0.as_slice()],
+            |r| {
+                Ok(Totals {
+                    case_bytes: r.get(0)?,
+                    case_ops: r.get(1)?,
+                    author_ops: r.get(2)?,
+                })
+            },
         )
-        .and_then(|mut stmt| {
-            stmt.query_row(
-                params![id.as_bytes().as_slice(), author.0.as_slice()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-        })
-        .map_err(|e| VaultError::sqlite(path, e))?;
-    Ok(if case_bytes + bytes > MAX_CASE_BYTES {
-        Err(format!(
-            "the case would hold more than {} MiB of changes",
-            MAX_CASE_BYTES >> 20
-        ))
-    } else if case_ops + ops > MAX_CASE_OPS {
-        Err(format!(
-            "the case would hold more than {MAX_CASE_OPS} operations"
-        ))
-    } else if author_ops + ops > MAX_AUTHOR_OPS {
-        Err(format!(
-            "its device would have written more than {MAX_AUTHOR_OPS} operations to the case"
-        ))
-    } else {
-        Ok(())
     })
+    .map_err(|e| VaultError::sqlite(path, e))
+}
+
+/// Whether a whole batch fits its case's and its authors' budgets, as inserting it change
+/// by change will find: nothing is merged ahead that the budget refuses (the budget is what
+/// bounds a case's memory).
+fn batch_fits(
+    conn: &rusqlite::Connection,
+    id: &Uuid,
+    changes: &[Received],
+    path: &std::path::Path,
+) -> Result<bool, VaultError> {
+    // Each author's operations, and the case's totals, as the batch goes.
+    let mut authors: HashMap<cairn_crypto::DeviceId, i64> = HashMap::new();
+    let mut case: Option<(i64, i64)> = None;
+    for c in changes {
+        let stored = match (authors.get(&c.sealed.author), case) {
+            (Some(&author_ops), Some((case_bytes, case_ops))) => Totals {
+                case_bytes,
+                case_ops,
+                author_ops,
+            },
+            (author_ops, case) => {
+                let stored = stored_totals(conn, id, &c.sealed.author, path)?;
+                let (case_bytes, case_ops) = case.unwrap_or((stored.case_bytes, stored.case_ops));
+                Totals {
+                    case_bytes,
+                    case_ops,
+                    author_ops: author_ops.copied().unwrap_or(stored.author_ops),
+                }
+            }
+        };
+        let Ok(after) = stored.add(c.bytes.len() as i64, c.ops as i64) else {
+            return Ok(false);
+        };
+        case = Some((after.case_bytes, after.case_ops));
+        authors.insert(c.sealed.author, after.author_ops);
+    }
+    Ok(true)
 }
 
 /// Snapshots worked on ahead of the transaction at once, at most: a page of giant cases
@@ -668,21 +740,24 @@ fn merge_alone(
         cairn_model::ModelError::RefusedChange { reason, .. } => Failure::Refuse(reason),
         e => VaultError::from(e).into(),
     })?;
-    let authors: Vec<(&SealedChange, Option<&str>)> = changes
+    let authors: Vec<Author<'_>> = changes
         .iter()
-        .map(|c| (&c.sealed, c.team.as_deref()))
+        .map(|c| (&c.sealed, Ok(c.team.as_deref())))
         .collect();
     settle(merge, id, doc, snapshot.is_none(), &authors)
 }
 
+/// A change offered to a case, with the roster's word on its author: the author's team
+/// (`None` for the office) or why the author is refused.
+type Author<'a> = (&'a SealedChange, Result<Option<&'a str>, &'a str>);
+
 /// The checks a merged case must pass whatever was offered to it, then its new row.
-/// `authors`: every change offered, with its author's team (`None` for the office).
 fn settle(
     merge: &Merge<'_>,
     id: Uuid,
     mut doc: CaseDoc,
     is_new: bool,
-    authors: &[(&SealedChange, Option<&str>)],
+    authors: &[Author<'_>],
 ) -> Result<Merged, Failure> {
     if doc.id() != id {
         return Err(Failure::Refuse(
@@ -692,14 +767,16 @@ fn settle(
     // Only its team and the office write to a case: the reference's team decides whom the
     // office encrypts the case to. Changes held for a case not seen before were never checked.
     let team = &doc.reference().team;
-    if let Some(other) = authors
-        .iter()
-        .filter_map(|(_, t)| *t)
-        .find(|t| !t.eq_ignore_ascii_case(team))
-    {
-        return Err(Failure::Refuse(format!(
-            "a device of team {other} may not write to a case of team {team}"
-        )));
+    for (_, verdict) in authors {
+        match verdict {
+            Err(reason) => return Err(Failure::Refuse((*reason).to_owned())),
+            Ok(Some(other)) if !other.eq_ignore_ascii_case(team) => {
+                return Err(Failure::Refuse(format!(
+                    "a device of team {other} may not write to a case of team {team}"
+                )))
+            }
+            Ok(_) => {}
+        }
     }
     if is_new {
         creation_fits_author(&doc, authors.iter().map(|(s, _)| *s))?;
@@ -792,15 +869,16 @@ fn merge_case(
         set_waiting(conn, &id, true, path)?;
         return Ok(held_refused);
     };
-    let teams = offered
+    let verdicts: Vec<_> = offered.iter().map(|s| admit(&s.sealed)).collect();
+    let authors: Vec<Author<'_>> = offered
         .iter()
-        .map(|s| admit(&s.sealed))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Failure::Refuse)?;
-    let authors: Vec<(&SealedChange, Option<&str>)> = offered
-        .iter()
-        .map(|s| &s.sealed)
-        .zip(teams.iter().map(Option::as_deref))
+        .zip(&verdicts)
+        .map(|(s, v)| {
+            (
+                &s.sealed,
+                v.as_ref().map(Option::as_deref).map_err(String::as_str),
+            )
+        })
         .collect();
     settle(merge, id, doc, is_new, &authors)?.store(conn, id, path)?;
     Ok(held_refused)

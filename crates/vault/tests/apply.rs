@@ -476,3 +476,34 @@ fn each_case_of_a_mixed_page_is_judged_as_if_it_came_alone() {
     assert_eq!(p.b.list().unwrap().len(), 2);
     p.b.check().unwrap();
 }
+
+/// In one page, a case its author's budget refuses and a new case of the same author: the
+/// refused one is never merged ahead (the budget bounds what a case costs in memory), the
+/// other is.
+#[test]
+fn a_case_over_budget_is_refused_beside_a_case_that_fits() {
+    let mut p = pair();
+    let full = p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
+    p.b.apply_page(&outbox(&p.a), 1, &team("T03")).unwrap();
+    inflate(&p.b, &p.a.keys().id(), cairn_vault::MAX_AUTHOR_OPS - 1);
+    p.a.edit_case(&full.reference, &[Edit::Note { text: "x".into() }], now())
+        .unwrap();
+    let fits = p.a.create_case(Kind::Missing, "KHR", &[], now()).unwrap();
+    let report = p.b.apply_page(&outbox(&p.a)[1..], 2, &team("T03")).unwrap();
+    assert_eq!(report.applied, 1);
+    assert_eq!(report.refused.len(), 1, "{:?}", report.refused);
+    assert!(
+        report.refused[0]
+            .reason
+            .contains("more than 500000 operations"),
+        "{:?}",
+        report.refused
+    );
+    assert_eq!(
+        p.b.case(&fits.reference).unwrap().heads(),
+        p.a.case(&fits.reference).unwrap().heads()
+    );
+    let held = p.b.case(&full.reference).unwrap().case().unwrap();
+    assert!(held.notes.is_empty());
+    p.b.check().unwrap();
+}
