@@ -143,6 +143,8 @@ struct Expected {
     undated: u64,
     civilian_killed: [u64; 4],
     civilian_injured: u64,
+    /// Killed, civilian or not unknown.
+    killed_not_known: u64,
     by_month: BTreeMap<String, [u64; 4]>,
 }
 
@@ -172,6 +174,8 @@ fn expected(cases: &[Gen], from: &str, to: &str, include_alleged: bool) -> Expec
                 e.by_month.entry(start[..7].to_string()).or_default()[cause] += 1;
                 if civilian {
                     e.civilian_killed[cause] += 1;
+                } else if c.civilian != "no" {
+                    e.killed_not_known += 1;
                 }
             }
             "injured" => {
@@ -224,7 +228,8 @@ fn long_date(day: &str) -> String {
 }
 
 /// The published sentence for these figures, written out here the long way.
-fn sentence(from: &str, to: &str, killed: [u64; 4], injured: u64) -> String {
+fn sentence(from: &str, to: &str, e: &Expected) -> String {
+    let (killed, injured) = (e.civilian_killed, e.civilian_injured);
     let total: u64 = killed.iter().sum();
     let mut s = format!("From {}, to {}, ", long_date(from), long_date(to));
     if total == 0 {
@@ -257,6 +262,18 @@ fn sentence(from: &str, to: &str, killed: [u64; 4], injured: u64) -> String {
         }
         k => {
             let _ = write!(s, " {k} civilian injuries were{also} recorded.");
+        }
+    }
+    match e.killed_not_known {
+        0 => {}
+        1 => s.push_str(
+            " 1 further killing, of a person whose civilian status is not known, is not counted.",
+        ),
+        k => {
+            let _ = write!(
+                s,
+                " {k} further killings, of people whose civilian status is not known, are not counted."
+            );
         }
     }
     s
@@ -312,8 +329,13 @@ fn check(office: &Device, cases: &[Gen], from: &str, to: &str, include_alleged: 
     );
     assert_eq!(n(&r["civilian"]["injured"]), e.civilian_injured, "{what}");
     assert_eq!(
+        n(&r["civilian"]["killed_not_known"]),
+        e.killed_not_known,
+        "{what}"
+    );
+    assert_eq!(
         r["sentence"].as_str(),
-        Some(sentence(from, to, e.civilian_killed, e.civilian_injured).as_str()),
+        Some(sentence(from, to, &e).as_str()),
         "{what}"
     );
     // The month table: every month of the period, killed by cause as computed here.
@@ -384,12 +406,7 @@ fn report_equals_counts_computed_from_the_data() {
     // The text form ends with the sentence.
     let text = office.ok(&["report", "--from", "2020-09-27", "--to", "2021-01-28"]);
     let e = expected(&cases, "2020-09-27", "2021-01-28", false);
-    let want = sentence(
-        "2020-09-27",
-        "2021-01-28",
-        e.civilian_killed,
-        e.civilian_injured,
-    );
+    let want = sentence("2020-09-27", "2021-01-28", &e);
     assert_eq!(
         text.trim_end().lines().last(),
         Some(want.as_str()),

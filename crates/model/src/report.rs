@@ -233,6 +233,10 @@ pub struct CivilianFigures {
     pub killed: Killed,
     /// Civilians injured.
     pub injured: u64,
+    /// Killings of people whose civilian status is not known: not in the civilian count, and
+    /// said so in the sentence, so that "no killings of civilians" is never read as "no
+    /// killings".
+    pub killed_not_known: u64,
 }
 
 /// Everything the report shows. Serialises to the JSON of `cairn report --format json`.
@@ -411,6 +415,8 @@ pub fn count<'a>(
                 "injured" => civilian.injured += 1,
                 _ => {}
             }
+        } else if case.kind == "killed" && case.civilian.as_deref() != Some("no") {
+            civilian.killed_not_known += 1;
         }
         let month = month_key(day.year(), day.month());
         if let Some(by) = options.by {
@@ -541,6 +547,15 @@ impl Figures {
                 if killed.total > 0 { " also" } else { "" },
             ));
         }
+        let unknown = self.civilian.killed_not_known;
+        if unknown > 0 {
+            out.push_str(&format!(
+                " {unknown} further {}, of {} whose civilian status is not known, {} not counted.",
+                plural(unknown, "killing", "killings"),
+                plural(unknown, "a person", "people"),
+                plural(unknown, "is", "are"),
+            ));
+        }
         out
     }
 }
@@ -609,6 +624,29 @@ mod tests {
         );
         let cases = killed(2, "nonsense");
         assert!(sentence_of(&cases).ends_with("have been recorded: 2 of unknown cause."));
+    }
+
+    #[test]
+    fn killings_of_people_not_known_to_be_civilians_are_said_apart() {
+        let mut cases = killed(1, "captivity");
+        cases[0].civilian = None;
+        assert_eq!(
+            sentence_of(&cases),
+            "From September 27, 2020, to January 28, 2021, no killings of civilians have been \
+             recorded. 1 further killing, of a person whose civilian status is not known, is not \
+             counted."
+        );
+        cases.extend(killed(3, "captivity"));
+        cases[1].civilian = Some("unknown".into());
+        cases[2].civilian = Some("no".into());
+        assert!(
+            sentence_of(&cases).ends_with(
+                "the killing of 1 civilian has been recorded: 1 in captivity. 2 further killings, \
+                 of people whose civilian status is not known, are not counted."
+            ),
+            "{}",
+            sentence_of(&cases)
+        );
     }
 
     #[test]
