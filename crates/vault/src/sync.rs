@@ -373,6 +373,8 @@ impl Vault {
                 &window.iter().zip(&snapshots).collect::<Vec<_>>(),
                 |((id, changes), snapshot)| {
                     let snapshot = snapshot.as_ref()?;
+                    #[cfg(test)]
+                    tests::merged_ahead(id);
                     merge_alone(&merge, *id, snapshot.as_deref(), changes).ok()
                 },
                 || None,
@@ -1128,4 +1130,95 @@ fn set_waiting(
         .and_then(|mut stmt| stmt.execute(params![id.as_bytes().as_slice()]))
         .map(|_| ())
         .map_err(|e| VaultError::sqlite(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+    use std::sync::Mutex;
+
+    use cairn_crypto::{KeyFileCost, SecretString, TeamKey};
+    use cairn_model::{Edit, Kind};
+
+    use super::*;
+    use crate::{Home, NewVault, Role};
+
+    /// The case whose merges ahead are counted, and how many there were.
+    static WATCHED: Mutex<Option<(Uuid, usize)>> = Mutex::new(None);
+
+    pub(super) fn merged_ahead(id: &Uuid) {
+        if let Ok(mut watched) = WATCHED.lock() {
+            if let Some((_, count)) = watched.as_mut().filter(|(c, _)| c == id) {
+                *count += 1;
+            }
+        }
+    }
+
+    fn vault(dir: &std::path::Path, name: &str) -> Vault {
+        let mut v = Home::new(dir.join(name))
+            .create(
+                &SecretString::from("pass".to_owned()),
+                KeyFileCost::LogN(4),
+                NewVault {
+                    team: "T03".into(),
+                    name: None,
+                    role: Role::Field,
+                },
+                time::OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+        v.add_keys([&TeamKey::from_bytes("T03", 1, [3; 32])])
+            .unwrap();
+        v
+    }
+
+    /// The budget bounds what a case costs in memory: a batch it refuses is never merged,
+    /// ahead or in the transaction; a batch that fits is merged ahead.
+    #[test]
+    fn a_batch_over_budget_is_never_merged_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut a, mut b) = (vault(dir.path(), "a"), vault(dir.path(), "b"));
+        let now = time::OffsetDateTime::now_utc();
+        let team = |_: &SealedChange| Ok(Some("T03".to_owned()));
+        let created = a.create_case(Kind::Killed, "KHR", &[], now).unwrap();
+        let id = a.case(&created.reference).unwrap().id();
+        let sent = |v: &Vault, after: u64| -> Vec<Vec<u8>> {
+            v.outbox(after, 100)
+                .unwrap()
+                .into_iter()
+                .map(|(_, b)| b)
+                .collect()
+        };
+        b.apply_page(&sent(&a, 0), 1, &team).unwrap();
+        let note = |a: &mut Vault| {
+            let edit = [Edit::Note { text: "n".into() }];
+            a.edit_case(&created.reference, &edit, now).unwrap();
+        };
+
+        *WATCHED.lock().unwrap() = Some((id, 0));
+        note(&mut a);
+        let fits = b.apply_page(&sent(&a, 1), 2, &team).unwrap();
+        assert_eq!(fits.applied, 1);
+        assert_eq!(WATCHED.lock().unwrap().map(|(_, n)| n), Some(1));
+
+        b.conn
+            .execute(
+                "UPDATE changes SET ops = ?1 WHERE seq = 1",
+                params![MAX_AUTHOR_OPS - 1],
+            )
+            .unwrap();
+        note(&mut a);
+        let over = b.apply_page(&sent(&a, 2), 3, &team).unwrap();
+        assert_eq!(over.applied, 0);
+        assert!(
+            over.refused[0].reason.contains("operations"),
+            "{:?}",
+            over.refused
+        );
+        assert_eq!(
+            WATCHED.lock().unwrap().take().map(|(_, n)| n),
+            Some(1),
+            "not merged ahead"
+        );
+    }
 }
