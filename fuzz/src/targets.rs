@@ -519,7 +519,7 @@ pub fn case_input(flags: u8, mutation: [u8; 3], changes: &[Vec<u8>]) -> Vec<u8> 
 }
 
 /// Received Automerge changes applied to a case, along the vault's receive path
-/// (`Vault::apply_page` and `merge_case` in crates/vault/src/sync.rs): each raw change is
+/// (`Vault::apply_pulled` and `merge_case` in crates/vault/src/sync.rs): each raw change is
 /// screened ([`screen_change`]), refused alone if it fails; the rest are applied to the
 /// stored case loaded from its snapshot ([`CaseDoc::apply_changes`], which judges the merged
 /// case), all at once and, if that is refused, one at a time; or, for a case first seen here,

@@ -16,6 +16,13 @@ pub struct Options {
     pub batch_bytes: usize,
     /// Changes asked for per pull page.
     pub page: u32,
+    /// Pulled pages are applied together, in one vault transaction, once they hold this many
+    /// sealed bytes: a case that several pages touch is opened and saved once, not once a
+    /// page. Bounds the memory a pull holds (about three times this).
+    pub apply_bytes: usize,
+    /// ... or once fetching them has taken this long, so that a slow link keeps what it
+    /// received as it goes.
+    pub apply_after: Duration,
     /// Attempts per request before giving up for this run.
     pub attempts: u32,
     /// First retry delay; doubled each time, with jitter, up to `max_delay`.
@@ -34,6 +41,8 @@ impl Default for Options {
         Options {
             batch_bytes: 1 << 20,
             page: 500,
+            apply_bytes: 16 << 20,
+            apply_after: Duration::from_secs(5),
             attempts: 6,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),

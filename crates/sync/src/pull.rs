@@ -1,5 +1,5 @@
-//! The pull step: pages after the cursor, each applied with its cursor in one vault
-//! transaction, the roster step run on every page.
+//! The pull step: pages after the cursor, applied several at a time with the last one's
+//! cursor in one vault transaction, the roster step run on every page.
 
 use cairn_crypto::SealedChange;
 use cairn_protocol::Roster;
@@ -10,7 +10,10 @@ use crate::engine::{retry, Link, Summary};
 use crate::roster::{office_of, refresh_roster, roster_step, stored_roster};
 use crate::SyncError;
 
-/// Pulls and applies pages until the server says there is no more.
+/// Pulls pages until the server says there is no more, applying them together in one vault
+/// transaction with the last one's cursor (see [`Options::apply_bytes`]).
+///
+/// [`Options::apply_bytes`]: crate::Options::apply_bytes
 pub(crate) async fn pull_step(
     link: &Link<'_>,
     vault: &mut Vault,
@@ -18,8 +21,74 @@ pub(crate) async fn pull_step(
     summary: &mut Summary,
 ) -> Result<(), SyncError> {
     let mut roster = stored_roster(state)?;
+    let mut pulled = Pulled::default();
+    let result = fetch_and_apply(link, vault, state, summary, &mut roster, &mut pulled).await;
+    // What arrived before a failure is kept: applied with its cursor, never fetched again.
+    if result.is_err() && !pulled.changes.is_empty() {
+        pulled.apply(vault, state, summary, &roster)?;
+    }
+    result
+}
+
+/// Pages fetched and not applied yet, and the cursor after the last of them.
+#[derive(Default)]
+struct Pulled {
+    changes: Vec<Vec<u8>>,
+    bytes: usize,
+    cursor: Option<u64>,
+    since: Option<std::time::Instant>,
+}
+
+impl Pulled {
+    /// Applies what was fetched with its cursor, in one transaction.
+    fn apply(
+        &mut self,
+        vault: &mut Vault,
+        state: &mut SyncState,
+        summary: &mut Summary,
+        roster: &Roster,
+    ) -> Result<(), SyncError> {
+        let Some(cursor) = self.cursor else {
+            return Ok(());
+        };
+        let admit = |sealed: &SealedChange| {
+            roster
+                .may_write(&sealed.author, sealed.seq)
+                .map_err(|refusal| refusal.to_string())?;
+            // The office may write to any team's case.
+            if roster.is_office(&sealed.author) {
+                return Ok(None);
+            }
+            let team = roster.member(&sealed.author).map(|m| m.team.clone());
+            if team.as_deref() != Some(sealed.team.as_str()) {
+                return Err("it is sealed for another team than its author's".to_owned());
+            }
+            Ok(team)
+        };
+        let report = vault.apply_pulled(&self.changes, cursor, &admit)?;
+        state.cursor = cursor;
+        summary.received += report.applied as u64;
+        summary.duplicates += report.duplicates as u64;
+        summary.unreadable += report.unreadable as u64;
+        summary.refused.extend(report.refused);
+        *self = Pulled::default();
+        Ok(())
+    }
+}
+
+async fn fetch_and_apply(
+    link: &Link<'_>,
+    vault: &mut Vault,
+    state: &mut SyncState,
+    summary: &mut Summary,
+    roster: &mut Roster,
+    pulled: &mut Pulled,
+) -> Result<(), SyncError> {
     let mut page_size = link.options.page;
+    let mut fetched: u64 = 0;
     loop {
+        // The cursor stays at what the vault applied; pages are asked for after what arrived.
+        let after = pulled.cursor.unwrap_or(state.cursor);
         // A link that drops mid-page gets smaller pages, so each one can still get through.
         let next = std::cell::Cell::new(page_size);
         let tried = std::cell::Cell::new(page_size);
@@ -27,7 +96,7 @@ pub(crate) async fn pull_step(
             let limit = next.get();
             tried.set(limit);
             next.set((limit / 4).max(1));
-            link.client.pull(vault.keys(), state.cursor, limit)
+            link.client.pull(vault.keys(), after, limit)
         })
         .await?;
         page_size = if tried.get() < page_size {
@@ -43,46 +112,39 @@ pub(crate) async fn pull_step(
             ));
         }
         state.acked = page.acked.min(logged);
-        roster_step(link, vault, state, summary, versions.roster, &mut roster).await?;
-        let changes: Vec<Vec<u8>> = page.changes.into_iter().map(|(_, bytes)| bytes).collect();
+        roster_step(link, vault, state, summary, versions.roster, roster).await?;
         // A device may have enrolled between the server's roster check and this page: look
         // again before refusing an author nobody here has heard of.
-        let unknown = changes.iter().any(|bytes| {
+        let unknown = page.changes.iter().any(|(_, bytes)| {
             SealedChange::from_bytes(bytes).is_ok_and(|s| roster.member(&s.author).is_none())
         });
         if unknown {
-            roster = refresh_roster(link, vault, state, summary).await?;
+            *roster = refresh_roster(link, vault, state, summary).await?;
         }
         summary.roster_problems = roster.problems.clone();
-        let admit = |sealed: &SealedChange| {
-            roster
-                .may_write(&sealed.author, sealed.seq)
-                .map_err(|refusal| refusal.to_string())?;
-            // The office may write to any team's case.
-            if roster.is_office(&sealed.author) {
-                return Ok(None);
-            }
-            let team = roster.member(&sealed.author).map(|m| m.team.clone());
-            if team.as_deref() != Some(sealed.team.as_str()) {
-                return Err("it is sealed for another team than its author's".to_owned());
-            }
-            Ok(team)
-        };
-        let report = vault.apply_page(&changes, page.next, &admit)?;
-        if page.more && page.next <= state.cursor {
+        if page.more && page.next <= after {
             return Err(SyncError::Protocol(
                 "the server asked for another page without moving the cursor".into(),
             ));
         }
-        state.cursor = page.next;
-        summary.received += report.applied as u64;
-        summary.duplicates += report.duplicates as u64;
-        summary.unreadable += report.unreadable as u64;
-        summary.refused.extend(report.refused);
-        link.progress.pulled(summary.received + summary.duplicates);
+        fetched += page.changes.len() as u64;
+        pulled.since.get_or_insert_with(std::time::Instant::now);
+        pulled.cursor = Some(page.next);
+        for (_, bytes) in page.changes {
+            pulled.bytes += bytes.len();
+            pulled.changes.push(bytes);
+        }
+        link.progress.pulled(fetched);
+        let full = pulled.bytes >= link.options.apply_bytes
+            || pulled
+                .since
+                .is_some_and(|since| since.elapsed() >= link.options.apply_after);
+        if full || !page.more {
+            pulled.apply(vault, state, summary, roster)?;
+        }
         if !page.more {
             receipt_step(link, vault, state, summary, versions).await?;
-            state.delivery_warnings = delivery_warnings(vault, state, &roster)?;
+            state.delivery_warnings = delivery_warnings(vault, state, roster)?;
             summary
                 .warnings
                 .extend(state.delivery_warnings.iter().cloned());

@@ -242,14 +242,15 @@ impl Vault {
         rows.collect::<Result<_, _>>().map_err(sql)
     }
 
-    /// Applies one pulled page and records `cursor` in the same transaction, so a page is
-    /// either wholly applied with its cursor or not at all, and re-applying it changes nothing.
+    /// Applies pulled changes (one page or several in a row) and records `cursor`, the one
+    /// after the last of them, in the same transaction: they are either wholly applied with
+    /// their cursor or not at all, and re-applying them changes nothing.
     ///
     /// `admit` is the roster's word on an author and number: the author's team (`None` for
     /// the office, which writes to every team's cases), or why it is refused. A change that the roster admits but that does not fit its case (bad content,
     /// another team's case, an attempt to change a case's id or reference) is refused alone:
     /// one bad change never blocks the changes after it.
-    pub fn apply_page(
+    pub fn apply_pulled(
         &mut self,
         page: &[Vec<u8>],
         cursor: u64,
@@ -1189,7 +1190,7 @@ mod tests {
                 .map(|(_, b)| b)
                 .collect()
         };
-        b.apply_page(&sent(&a, 0), 1, &team).unwrap();
+        b.apply_pulled(&sent(&a, 0), 1, &team).unwrap();
         let note = |a: &mut Vault| {
             let edit = [Edit::Note { text: "n".into() }];
             a.edit_case(&created.reference, &edit, now).unwrap();
@@ -1197,7 +1198,7 @@ mod tests {
 
         *WATCHED.lock().unwrap() = Some((id, 0));
         note(&mut a);
-        let fits = b.apply_page(&sent(&a, 1), 2, &team).unwrap();
+        let fits = b.apply_pulled(&sent(&a, 1), 2, &team).unwrap();
         assert_eq!(fits.applied, 1);
         assert_eq!(WATCHED.lock().unwrap().map(|(_, n)| n), Some(1));
 
@@ -1208,7 +1209,7 @@ mod tests {
             )
             .unwrap();
         note(&mut a);
-        let over = b.apply_page(&sent(&a, 2), 3, &team).unwrap();
+        let over = b.apply_pulled(&sent(&a, 2), 3, &team).unwrap();
         assert_eq!(over.applied, 0);
         assert!(
             over.refused[0].reason.contains("operations"),

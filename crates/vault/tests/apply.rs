@@ -71,11 +71,11 @@ fn a_page_applies_once_and_its_cursor_comes_with_it() {
     )
     .unwrap();
     let page = outbox(&p.a);
-    let report = p.b.apply_page(&page, 7, &team("T03")).unwrap();
+    let report = p.b.apply_pulled(&page, 7, &team("T03")).unwrap();
     assert_eq!((report.applied, report.duplicates), (2, 0));
     assert_eq!(p.b.sync_state().unwrap().cursor, 7);
     // The same page again (an interrupted sync resumed): nothing new.
-    let again = p.b.apply_page(&page, 7, &team("T03")).unwrap();
+    let again = p.b.apply_pulled(&page, 7, &team("T03")).unwrap();
     assert_eq!((again.applied, again.duplicates), (0, 2));
     assert_eq!(
         p.b.case(&created.reference).unwrap().heads(),
@@ -95,10 +95,10 @@ fn a_change_waits_for_its_dependency_then_both_apply() {
     )
     .unwrap();
     let page = outbox(&p.a);
-    let late = p.b.apply_page(&page[1..], 1, &team("T03")).unwrap();
+    let late = p.b.apply_pulled(&page[1..], 1, &team("T03")).unwrap();
     assert_eq!(late.applied, 1);
     assert_eq!(p.b.list().unwrap().len(), 0, "no case without its creation");
-    let first = p.b.apply_page(&page[..1], 2, &team("T03")).unwrap();
+    let first = p.b.apply_pulled(&page[..1], 2, &team("T03")).unwrap();
     assert_eq!(first.applied, 1);
     let case = p.b.case(&created.reference).unwrap().case().unwrap();
     assert_eq!(case.person.sex.as_deref(), Some("male"));
@@ -126,7 +126,7 @@ fn another_teams_device_is_refused_once_and_the_cursor_moves_on() {
     let mut p = pair();
     p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
     let page = outbox(&p.a);
-    let foreign = p.b.apply_page(&page, 1, &team("T04")).unwrap();
+    let foreign = p.b.apply_pulled(&page, 1, &team("T04")).unwrap();
     assert_eq!(foreign.applied, 0);
     assert!(
         foreign.refused[0].reason.contains("team T04"),
@@ -139,12 +139,12 @@ fn another_teams_device_is_refused_once_and_the_cursor_moves_on() {
         "the cursor moves past a refusal"
     );
     // Refused once, judged once: the same bytes are not reported again.
-    let again = p.b.apply_page(&page, 2, &team("T04")).unwrap();
+    let again = p.b.apply_pulled(&page, 2, &team("T04")).unwrap();
     assert!(again.refused.is_empty(), "{:?}", again.refused);
     assert_eq!(p.b.sync_state().unwrap().cursor, 2);
     // Other bytes under the refused number: equivocation, refused too, never applied.
     let twin =
-        p.b.apply_page(&[twin_of_first(&p)], 3, &team("T03"))
+        p.b.apply_pulled(&[twin_of_first(&p)], 3, &team("T03"))
             .unwrap();
     assert_eq!(twin.applied, 0);
     assert!(
@@ -158,9 +158,9 @@ fn another_teams_device_is_refused_once_and_the_cursor_moves_on() {
 fn a_second_change_under_a_held_number_is_refused_as_a_forgery() {
     let mut p = pair();
     let created = p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
-    p.b.apply_page(&outbox(&p.a), 1, &team("T03")).unwrap();
+    p.b.apply_pulled(&outbox(&p.a), 1, &team("T03")).unwrap();
     let report =
-        p.b.apply_page(&[twin_of_first(&p)], 2, &team("T03"))
+        p.b.apply_pulled(&[twin_of_first(&p)], 2, &team("T03"))
             .unwrap();
     assert_eq!(report.applied, 0);
     assert!(
@@ -172,7 +172,7 @@ fn a_second_change_under_a_held_number_is_refused_as_a_forgery() {
     let mut forged = cairn_crypto::SealedChange::from_bytes(&outbox(&p.a)[0]).unwrap();
     forged.ciphertext[40] ^= 1;
     let report =
-        p.b.apply_page(&[forged.to_bytes()], 3, &team("T03"))
+        p.b.apply_pulled(&[forged.to_bytes()], 3, &team("T03"))
             .unwrap();
     assert!(
         report.refused[0].reason.contains("does not verify"),
@@ -238,10 +238,10 @@ fn a_change_held_back_is_judged_when_its_dependency_arrives() {
     .to_bytes();
     // Delivered out of order (as only a server reordering could): the deletion waits for the
     // second change, and is judged when that arrives.
-    p.b.apply_page(&page[..1], 1, &team("T03")).unwrap();
-    let held = p.b.apply_page(&[sealed], 2, &team("T03")).unwrap();
+    p.b.apply_pulled(&page[..1], 1, &team("T03")).unwrap();
+    let held = p.b.apply_pulled(&[sealed], 2, &team("T03")).unwrap();
     assert!(held.refused.is_empty(), "{:?}", held.refused);
-    let released = p.b.apply_page(&page[1..], 3, &team("T03")).unwrap();
+    let released = p.b.apply_pulled(&page[1..], 3, &team("T03")).unwrap();
     assert!(
         released.refused[0]
             .reason
@@ -267,7 +267,7 @@ fn inflate(v: &Vault, author: &cairn_crypto::DeviceId, ops: i64) {
 fn one_device_cannot_fill_a_case_and_never_writes_what_others_refuse() {
     let mut p = pair();
     let created = p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
-    p.b.apply_page(&outbox(&p.a), 1, &team("T03")).unwrap();
+    p.b.apply_pulled(&outbox(&p.a), 1, &team("T03")).unwrap();
     let a_id = p.a.keys().id();
     // On B, A's share of the case is nearly spent: A's next change is refused there...
     inflate(&p.b, &a_id, cairn_vault::MAX_AUTHOR_OPS - 1);
@@ -277,7 +277,9 @@ fn one_device_cannot_fill_a_case_and_never_writes_what_others_refuse() {
         now(),
     )
     .unwrap();
-    let report = p.b.apply_page(&outbox(&p.a)[1..], 2, &team("T03")).unwrap();
+    let report =
+        p.b.apply_pulled(&outbox(&p.a)[1..], 2, &team("T03"))
+            .unwrap();
     assert!(
         report.refused[0]
             .reason
@@ -332,7 +334,7 @@ fn drafts_recorded_before_joining_are_sealed_again_under_the_team_key() {
     c.case(&created.reference).unwrap();
     c.check().unwrap();
     let mut p = pair();
-    let report = p.b.apply_page(&outbox(&c), 1, &team("T03")).unwrap();
+    let report = p.b.apply_pulled(&outbox(&c), 1, &team("T03")).unwrap();
     assert_eq!(report.applied, 1);
     // A change recorded after joining is sealed under the team key at once.
     c.edit_case(
@@ -354,10 +356,10 @@ fn delivery_shows_a_gap_in_an_authors_numbers() {
     }
     let page = outbox(&p.a);
     // Change 2 withheld: 3 waits for it, and the gap shows.
-    p.b.apply_page(&[page[0].clone(), page[2].clone()], 2, &team("T03"))
+    p.b.apply_pulled(&[page[0].clone(), page[2].clone()], 2, &team("T03"))
         .unwrap();
     assert_eq!(p.b.delivery().unwrap(), [(p.a.keys().id(), 1, 3)]);
-    p.b.apply_page(&page[1..2], 3, &team("T03")).unwrap();
+    p.b.apply_pulled(&page[1..2], 3, &team("T03")).unwrap();
     assert_eq!(p.b.delivery().unwrap(), [(p.a.keys().id(), 3, 3)]);
 }
 
@@ -366,13 +368,13 @@ fn a_conflict_is_settled_once_with_a_value_it_holds() {
     let mut p = pair();
     let created = p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
     let reference = created.reference;
-    p.b.apply_page(&outbox(&p.a), 1, &team("T03")).unwrap();
+    p.b.apply_pulled(&outbox(&p.a), 1, &team("T03")).unwrap();
     let cause = |v| vec![Edit::set("incident.cause", v)];
     p.a.edit_case(&reference, &cause("targeted_strike"), now())
         .unwrap();
     p.b.edit_case(&reference, &cause("captivity"), now())
         .unwrap();
-    p.a.apply_page(&outbox(&p.b), 2, &team("T03")).unwrap();
+    p.a.apply_pulled(&outbox(&p.b), 2, &team("T03")).unwrap();
     assert_eq!(p.a.case(&reference).unwrap().conflicts().len(), 1);
 
     // A value that is not in conflict (a stale page or a forged form) writes nothing.
@@ -442,7 +444,7 @@ fn each_case_of_a_mixed_page_is_judged_as_if_it_came_alone() {
     assert_eq!(case_of(&page[3]), late_id);
     let creation = [page[3].clone()];
     let rest: Vec<Vec<u8>> = [&page[..3], &page[4..]].concat();
-    let report = p.b.apply_page(&rest, 1, &admit).unwrap();
+    let report = p.b.apply_pulled(&rest, 1, &admit).unwrap();
     assert_eq!(
         report.applied, 3,
         "two of the good case, the late edit held"
@@ -467,7 +469,7 @@ fn each_case_of_a_mixed_page_is_judged_as_if_it_came_alone() {
     );
 
     // The creation arrives: the held edit is released with it.
-    let released = p.b.apply_page(&creation, 2, &admit).unwrap();
+    let released = p.b.apply_pulled(&creation, 2, &admit).unwrap();
     assert_eq!((released.applied, released.refused.len()), (1, 0));
     assert_eq!(
         p.b.case(&late.reference).unwrap().heads(),
@@ -484,12 +486,14 @@ fn each_case_of_a_mixed_page_is_judged_as_if_it_came_alone() {
 fn a_case_over_budget_is_refused_beside_a_case_that_fits() {
     let mut p = pair();
     let full = p.a.create_case(Kind::Killed, "KHR", &[], now()).unwrap();
-    p.b.apply_page(&outbox(&p.a), 1, &team("T03")).unwrap();
+    p.b.apply_pulled(&outbox(&p.a), 1, &team("T03")).unwrap();
     inflate(&p.b, &p.a.keys().id(), cairn_vault::MAX_AUTHOR_OPS - 1);
     p.a.edit_case(&full.reference, &[Edit::Note { text: "x".into() }], now())
         .unwrap();
     let fits = p.a.create_case(Kind::Missing, "KHR", &[], now()).unwrap();
-    let report = p.b.apply_page(&outbox(&p.a)[1..], 2, &team("T03")).unwrap();
+    let report =
+        p.b.apply_pulled(&outbox(&p.a)[1..], 2, &team("T03"))
+            .unwrap();
     assert_eq!(report.applied, 1);
     assert_eq!(report.refused.len(), 1, "{:?}", report.refused);
     assert!(

@@ -221,7 +221,8 @@ fn another_device_fetches_chunk_by_chunk_and_the_hash_is_checked() {
         .into_iter()
         .map(|(_, c)| c)
         .collect();
-    b.apply_page(&page, 1, &|_| Ok(Some("T03".into()))).unwrap();
+    b.apply_pulled(&page, 1, &|_| Ok(Some("T03".into())))
+        .unwrap();
     let listed = b.attachments(&reference).unwrap();
     assert!(!listed[0].here);
     assert!(
@@ -297,7 +298,7 @@ fn a_wrong_hash_after_download_deletes_the_chunks_so_they_are_fetched_again() {
         .map(|(_, c)| c)
         .collect();
     office
-        .apply_page(&page, 1, &|_| Ok(Some("T03".into())))
+        .apply_pulled(&page, 1, &|_| Ok(Some("T03".into())))
         .unwrap();
     let wanted = office.wanted_blobs().unwrap();
     assert_eq!(wanted.len(), 1, "the office wants every attachment");
