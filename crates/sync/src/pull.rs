@@ -262,6 +262,8 @@ mod tests {
     use super::*;
     use crate::engine::{client_for, sync, Link, Options, Progress};
     use crate::testing::Setup;
+    use crate::Client;
+    use cairn_testkit::Relay;
 
     /// Remembers every count `pulled` was told: one per page.
     #[derive(Default)]
@@ -319,5 +321,122 @@ mod tests {
         assert_eq!((summary.received, summary.duplicates), (0, 0));
         assert_eq!(*pages.0.borrow(), [0]);
         assert_eq!(state.cursor, before);
+    }
+
+    /// At each page, remembers how many changes had arrived and the cursor the vault had
+    /// stored by then (read through a second handle on its database), and takes the relay
+    /// down once `down_after` changes have arrived.
+    struct Watch<'a> {
+        home: cairn_vault::Home,
+        relay: &'a Relay,
+        down_after: u64,
+        seen: RefCell<Vec<(u64, u64)>>,
+    }
+
+    impl Progress for Watch<'_> {
+        fn pushed(&self, _: u64, _: u64) {}
+        fn pulled(&self, count: u64) {
+            let pass = cairn_crypto::SecretString::from("test".to_owned());
+            let stored = self.home.open(&pass).unwrap().sync_state().unwrap().cursor;
+            self.seen.borrow_mut().push((count, stored));
+            if count >= self.down_after {
+                self.relay.set_down(true);
+            }
+        }
+    }
+
+    /// Pulls with pages of 2 through `relay` into `vault`, taking the link down after
+    /// `down_after` changes.
+    async fn pull_through(
+        relay: &Relay,
+        fingerprint: &str,
+        vault: &mut Vault,
+        options: Options,
+        down_after: u64,
+    ) -> (Result<(), SyncError>, Summary, Vec<(u64, u64)>) {
+        let client = Client::new(&relay.url(), fingerprint).unwrap();
+        let watch = Watch {
+            home: vault.home().clone(),
+            relay,
+            down_after,
+            seen: RefCell::default(),
+        };
+        let link = Link {
+            client: &client,
+            options: &Options { page: 2, ..options },
+            progress: &watch,
+        };
+        let mut state = vault.sync_state().unwrap();
+        let mut summary = Summary::default();
+        let result = pull_step(&link, vault, &mut state, &mut summary).await;
+        assert_eq!(vault.sync_state().unwrap().cursor, state.cursor, "stored");
+        (result, summary, watch.seen.into_inner())
+    }
+
+    #[tokio::test]
+    async fn pages_are_applied_together_until_the_batch_is_full_and_kept_when_the_link_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut setup = Setup::start(dir.path(), &[]).await;
+        let mut a = setup.field(dir.path(), "a", "T1").await;
+        let mut b = setup.field(dir.path(), "b", "T1").await;
+        let now = time::OffsetDateTime::now_utc();
+        for _ in 0..5 {
+            a.create_case(Kind::Remains, "KHR", &[], now).unwrap();
+        }
+        sync(&mut a, &Options::default(), &()).await.unwrap();
+        let relay = Relay::start(setup.server.addr());
+        let fingerprint = setup.server.fingerprint().to_owned();
+        let patient = Options {
+            apply_bytes: usize::MAX,
+            apply_after: std::time::Duration::from_secs(3600),
+            attempts: 1,
+            ..Options::default()
+        };
+
+        // A batch that one page fills is applied page by page: by the time the second page
+        // has arrived, the first is stored with its cursor.
+        let (result, summary, seen) = pull_through(
+            &relay,
+            &fingerprint,
+            &mut setup.office,
+            Options {
+                apply_bytes: 1,
+                ..patient.clone()
+            },
+            u64::MAX,
+        )
+        .await;
+        result.unwrap();
+        assert_eq!(summary.received, 5, "{summary:?}");
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [2, 4, 5]);
+        assert_eq!(seen[0].1, 0);
+        assert!(seen[1].1 > 0 && seen[2].1 > seen[1].1, "{seen:?}");
+
+        // A batch nothing fills waits for the link: after two pages nothing is stored yet.
+        // The link then drops: the two pages that arrived are applied with their cursor...
+        let (result, summary, seen) =
+            pull_through(&relay, &fingerprint, &mut b, patient.clone(), 4).await;
+        assert!(result.is_err(), "the link was down");
+        assert_eq!(seen, [(2, 0), (4, 0)]);
+        assert_eq!(
+            (summary.received, b.list().unwrap().len()),
+            (4, 4),
+            "{summary:?}"
+        );
+        let kept = b.sync_state().unwrap().cursor;
+        assert!(kept > 0);
+
+        // ...and when it is back, only the rest arrives: nothing twice.
+        relay.set_down(false);
+        let (result, summary, seen) =
+            pull_through(&relay, &fingerprint, &mut b, patient, u64::MAX).await;
+        result.unwrap();
+        assert_eq!(
+            (summary.received, summary.duplicates),
+            (1, 0),
+            "{summary:?}"
+        );
+        assert_eq!(seen, [(1, kept)]);
+        assert_eq!(b.list().unwrap().len(), 5);
     }
 }

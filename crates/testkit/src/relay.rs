@@ -18,6 +18,7 @@ pub struct Relay {
     addr: SocketAddr,
     bytes: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
+    down: Arc<AtomicBool>,
 }
 
 impl Relay {
@@ -47,19 +48,32 @@ impl Relay {
         let addr = listener.local_addr().expect("relay address");
         let bytes = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (counted, stopped) = (bytes.clone(), stop.clone());
+        let down = Arc::new(AtomicBool::new(false));
+        let (counted, stopped, is_down) = (bytes.clone(), stop.clone(), down.clone());
         std::thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
                 match listener.accept() {
+                    // Dropped at once: the client sees its connection closed.
+                    Ok(_) if is_down.load(Ordering::Relaxed) => {}
                     Ok((client, _)) => {
-                        let budgets = cut.budgets();
-                        let _ = connect(client, upstream, budgets, delay_ms, &counted);
+                        let link = Link {
+                            budgets: cut.budgets(),
+                            delay_ms,
+                            counted: counted.clone(),
+                            down: is_down.clone(),
+                        };
+                        let _ = connect(client, upstream, link);
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
-        Relay { addr, bytes, stop }
+        Relay {
+            addr,
+            bytes,
+            stop,
+            down,
+        }
     }
 
     /// `https://127.0.0.1:PORT`, to point a device at the relay instead of the server.
@@ -75,6 +89,12 @@ impl Relay {
     /// Counts from zero again.
     pub fn reset(&self) {
         self.bytes.store(0, Ordering::Relaxed);
+    }
+
+    /// Takes the link down (new connections are closed at once, open ones cut at their next
+    /// chunk) or brings it back up.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::Relaxed);
     }
 }
 
@@ -126,33 +146,38 @@ fn take(budget: &Option<Arc<AtomicUsize>>, n: usize) -> usize {
     granted
 }
 
+/// What one relayed connection obeys.
+struct Link {
+    budgets: Budgets,
+    delay_ms: u64,
+    counted: Arc<AtomicU64>,
+    down: Arc<AtomicBool>,
+}
+
 /// Relays one accepted connection, each direction on its own thread.
-fn connect(
-    client: TcpStream,
-    upstream: SocketAddr,
-    (up_budget, down_budget): Budgets,
-    delay: u64,
-    counted: &Arc<AtomicU64>,
-) -> std::io::Result<()> {
+fn connect(client: TcpStream, upstream: SocketAddr, link: Link) -> std::io::Result<()> {
     client.set_nonblocking(false)?;
     let server = TcpStream::connect(upstream)?;
     let (client2, server2) = (client.try_clone()?, server.try_clone()?);
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
-    let (up, down) = (counted.clone(), counted.clone());
-    std::thread::spawn(move || pump(client, server, up_budget, delay, &up));
-    std::thread::spawn(move || pump(server2, client2, down_budget, delay, &down));
+    let (up_budget, down_budget) = link.budgets;
+    let (delay, counted, down) = (link.delay_ms, link.counted, link.down);
+    let (counted2, down2) = (counted.clone(), down.clone());
+    std::thread::spawn(move || pump(client, server, up_budget, delay, &counted, &down));
+    std::thread::spawn(move || pump(server2, client2, down_budget, delay, &counted2, &down2));
     Ok(())
 }
 
-/// Copies `from` to `to` until either ends, `budget` is spent, or `from` is silent for
-/// 30 s; then shuts both down, which ends the other direction too.
+/// Copies `from` to `to` until either ends, `budget` is spent, the link goes down, or
+/// `from` is silent for 30 s; then shuts both down, which ends the other direction too.
 fn pump(
     mut from: TcpStream,
     mut to: TcpStream,
     budget: Option<Arc<AtomicUsize>>,
     delay_ms: u64,
     counted: &AtomicU64,
+    down: &AtomicBool,
 ) {
     // A delay applies to each chunk: small chunks make a slow link slow evenly.
     let mut buf = vec![0u8; if delay_ms > 0 { 4096 } else { 64 * 1024 }];
@@ -162,6 +187,9 @@ fn pump(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if down.load(Ordering::Relaxed) {
+            break;
+        }
         let allowed = take(&budget, n);
         if delay_ms > 0 {
             let ms = rand::thread_rng().gen_range(0..=delay_ms);
