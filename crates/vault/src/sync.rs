@@ -272,8 +272,10 @@ impl Vault {
         let opened = open_all(page, keyring);
         let mut tx = begin(conn, &path)?;
         let mut report = ApplyReport::default();
-        let mut by_case: BTreeMap<Uuid, Vec<Received>> = BTreeMap::new();
-        let mut seen: HashMap<(cairn_crypto::DeviceId, u64), Vec<u8>> = HashMap::new();
+        let mut by_case: BTreeMap<Uuid, Vec<Received<'_>>> = BTreeMap::new();
+        // Each author and number taken from this batch, with its bytes (a second, different
+        // change under the same number is a replay or a forgery).
+        let mut seen: HashMap<(cairn_crypto::DeviceId, u64), &[u8]> = HashMap::new();
         for (bytes, opened) in page.iter().zip(opened) {
             let (sealed, plain) = match opened {
                 Opened::Readable(sealed, plain, ops) => (sealed, Some((plain, ops))),
@@ -314,11 +316,13 @@ impl Vault {
                 report.unreadable += 1;
                 continue;
             };
-            let stored = stored_bytes(&tx, &sealed, &path)?
-                .or_else(|| seen.get(&(sealed.author, sealed.seq)).cloned());
-            match (stored, refused_before(&tx, &sealed, bytes, &path)?) {
+            let stored = stored_bytes(&tx, &sealed, &path)?;
+            let existing = stored
+                .as_deref()
+                .or_else(|| seen.get(&(sealed.author, sealed.seq)).copied());
+            match (existing, refused_before(&tx, &sealed, bytes, &path)?) {
                 (_, Some(true)) => continue,
-                (Some(existing), _) if existing == *bytes => {
+                (Some(existing), _) if existing == bytes.as_slice() => {
                     report.duplicates += 1;
                     continue;
                 }
@@ -328,13 +332,13 @@ impl Vault {
                 }
                 (None, None) => {}
             }
-            seen.insert((sealed.author, sealed.seq), bytes.clone());
+            seen.insert((sealed.author, sealed.seq), bytes);
             by_case
                 .entry(Uuid::from_bytes(sealed.case_id))
                 .or_default()
                 .push(Received {
                     sealed,
-                    bytes: bytes.clone(),
+                    bytes,
                     plain,
                     ops,
                     team,
@@ -347,7 +351,7 @@ impl Vault {
             now,
             path: &path,
         };
-        let cases: Vec<(Uuid, Vec<Received>)> = by_case.into_iter().collect();
+        let cases: Vec<(Uuid, Vec<Received<'_>>)> = by_case.into_iter().collect();
         let mut start = 0;
         while start < cases.len() {
             // A case's merge needs only its snapshot and its changes: work out a window of
@@ -404,7 +408,7 @@ fn different(seq: u64) -> String {
     format!("a different change {seq} of this device is already here or was refused: a replay or a forgery")
 }
 
-fn refused_for(change: &Received, reason: String) -> Refused {
+fn refused_for(change: &Received<'_>, reason: String) -> Refused {
     Refused {
         author: change.sealed.author.short(),
         seq: change.sealed.seq,
@@ -522,7 +526,7 @@ fn stored_totals(
 fn batch_fits(
     conn: &rusqlite::Connection,
     id: &Uuid,
-    changes: &[Received],
+    changes: &[Received<'_>],
     path: &std::path::Path,
 ) -> Result<bool, VaultError> {
     // Each author's operations, and the case's totals, as the batch goes.
@@ -564,7 +568,7 @@ fn store_ahead(
     tx: &mut rusqlite::Transaction<'_>,
     merge: &Merge<'_>,
     id: Uuid,
-    changes: &[Received],
+    changes: &[Received<'_>],
     merged: &Merged,
 ) -> Result<bool, VaultError> {
     let savepoint = tx
@@ -590,12 +594,12 @@ fn apply_case(
     keyring: &cairn_crypto::Keyring,
     merge: &Merge<'_>,
     id: Uuid,
-    changes: &[Received],
+    changes: &[Received<'_>],
     admit: &dyn Fn(&SealedChange) -> Result<Option<String>, String>,
     report: &mut ApplyReport,
 ) -> Result<(), VaultError> {
     let path = merge.path;
-    let mut attempt = |tx: &mut rusqlite::Transaction<'_>, batch: &[Received]| {
+    let mut attempt = |tx: &mut rusqlite::Transaction<'_>, batch: &[Received<'_>]| {
         let savepoint = tx.savepoint().map_err(|e| VaultError::sqlite(path, e))?;
         let case = Case {
             conn: &savepoint,
@@ -616,7 +620,7 @@ fn apply_case(
             Err(Failure::Fatal(e)) => Err(e),
         }
     };
-    let outcomes: Vec<(&Received, Option<String>)> = match attempt(tx, changes)? {
+    let outcomes: Vec<(&Received<'_>, Option<String>)> = match attempt(tx, changes)? {
         None => {
             report.applied += changes.len();
             return Ok(());
@@ -634,7 +638,7 @@ fn apply_case(
         match outcome {
             None => report.applied += 1,
             Some(reason) => {
-                remember_refused(tx, &change.sealed, &change.bytes, path)?;
+                remember_refused(tx, &change.sealed, change.bytes, path)?;
                 report.refused.push(refused_for(change, reason));
             }
         }
@@ -690,7 +694,7 @@ fn insert_changes(
     conn: &rusqlite::Connection,
     merge: &Merge<'_>,
     id: Uuid,
-    changes: &[Received],
+    changes: &[Received<'_>],
 ) -> Result<(), Failure> {
     let path = merge.path;
     let received_at = (merge.now.unix_timestamp_nanos() / 1_000_000) as i64;
@@ -719,7 +723,7 @@ fn merge_alone(
     merge: &Merge<'_>,
     id: Uuid,
     snapshot: Option<&[u8]>,
-    changes: &[Received],
+    changes: &[Received<'_>],
 ) -> Result<Merged, Failure> {
     let raw: Vec<Vec<u8>> = changes.iter().map(|c| c.plain.clone()).collect();
     let judged = match snapshot {
@@ -797,7 +801,7 @@ fn settle(
 /// (dropped from the log alone: the batch goes on without them).
 fn merge_case(
     case: &Case<'_>,
-    changes: &[Received],
+    changes: &[Received<'_>],
     admit: &dyn Fn(&SealedChange) -> Result<Option<String>, String>,
 ) -> Result<Vec<Refused>, Failure> {
     let Case {
@@ -1000,10 +1004,10 @@ struct Stored {
 }
 
 /// A change to apply.
-struct Received {
+struct Received<'a> {
     sealed: SealedChange,
-    /// As received (and stored).
-    bytes: Vec<u8>,
+    /// As received (and stored): borrowed from the page, never copied.
+    bytes: &'a [u8],
     /// The Automerge change.
     plain: Vec<u8>,
     /// Automerge operations in it.
@@ -1068,7 +1072,7 @@ fn on_all_cores<T: Sync, R: Send>(
 }
 
 fn open_one(bytes: &[u8], keys: &cairn_crypto::Keyring) -> Opened {
-    let sealed = match SealedChange::from_bytes(bytes) {
+    let mut sealed = match SealedChange::from_bytes(bytes) {
         Ok(s) => s,
         Err(e) => {
             return Opened::Refused(
@@ -1086,7 +1090,11 @@ fn open_one(bytes: &[u8], keys: &cairn_crypto::Keyring) -> Opened {
         seq: sealed.seq,
         reason,
     };
-    let plain = match sealed.open(keys) {
+    let opened = sealed.open(keys);
+    // The received bytes are kept whole beside it: a second copy of the ciphertext would only
+    // add to what a batch holds in memory.
+    drop(std::mem::take(&mut sealed.ciphertext));
+    let plain = match opened {
         Ok(p) => p,
         Err(CryptoError::NotARecipient { .. }) => return Opened::Unreadable(sealed),
         Err(e) => return Opened::Refused(refused(e.to_string()), None),
