@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::edit::{apply, fold, Stamp};
 use crate::fields::groups;
-use crate::judge::{creator, judge, screen, Scope, ATTACHMENTS};
+use crate::judge::{creator, judge, screen, Layout, Scope, ATTACHMENTS};
 use crate::{fields, Attachment, Case, Edit, FieldType, Kind, ModelError, Reference, Status};
 
 /// The schema version this crate writes and reads.
@@ -249,7 +249,7 @@ impl CaseDoc {
             Some(change) => Scope::of(&change),
             None => Scope::everything(),
         };
-        if let Err(e) = judge(Some(&before), &self.doc, &scope, self.office.as_ref()) {
+        if let Err(e) = judge(Some(&before), &self.doc, &scope, self.office.as_ref(), None) {
             self.doc = before;
             return Err(match e {
                 ModelError::Refused(reason) => ModelError::Refused(format!(
@@ -369,6 +369,8 @@ fn merge(
 ) -> Result<Vec<Change>, ModelError> {
     pending.retain(|(c, _)| !has_change(doc, &c.hash()));
     let mut known = actors(doc);
+    // What the judge found in the case as it stands, once it has judged a change of it.
+    let mut layout: Option<Layout> = None;
     while let Some(i) = pending.iter().position(|(c, _)| applicable(doc, c)) {
         let (change, scope) = pending.remove(i);
         let hash = change.hash();
@@ -391,30 +393,59 @@ fn merge(
             return Err(refused(reason));
         }
         let judged = match (has_case(&before)?, has_case(doc)?) {
-            (true, _) => judge(Some(&before), doc, &scope, office),
-            (false, true) => judge(None, doc, &Scope::everything(), office),
+            (true, _) => judge_with(&before, doc, &scope, office, layout.take()),
+            (false, true) => judge(None, doc, &Scope::everything(), office, None),
             (false, false) => Err(ModelError::Refused(
                 "it writes to the case before its creation, without depending on it".into(),
             )),
         };
         // What Automerge hands out again (and saves) must be these very bytes, or replicas
         // that reload the case would know the change under another hash.
-        let judged = judged.and_then(|()| match doc.get_change_by_hash(&hash) {
-            Some(kept) if kept.raw_bytes() == bytes.as_slice() => Ok(()),
+        let judged = judged.and_then(|found| match doc.get_change_by_hash(&hash) {
+            Some(kept) if kept.raw_bytes() == bytes.as_slice() => Ok(found),
             _ => Err(ModelError::Refused(
                 "Automerge would keep it in another form than it came in".into(),
             )),
         });
-        if let Err(e) = judged {
-            *doc = before.into_owned();
-            return Err(refused(match e {
-                ModelError::Refused(reason) => reason,
-                other => other.to_string(),
-            }));
+        match judged {
+            Ok(found) => layout = Some(found),
+            Err(e) => {
+                *doc = before.into_owned();
+                return Err(refused(match e {
+                    ModelError::Refused(reason) => reason,
+                    other => other.to_string(),
+                }));
+            }
         }
         pending.retain(|(c, _)| !has_change(doc, &c.hash()));
     }
     Ok(pending.into_iter().map(|(c, _)| c).collect())
+}
+
+/// [`judge`] with the layout found by the last judge of this case. Debug builds (every test,
+/// every fuzz run) also judge without it and insist on the same verdict and layout: the
+/// layout only ever saves reading what a change did not write to.
+fn judge_with(
+    before: &Automerge,
+    after: &Automerge,
+    scope: &Scope,
+    office: Option<&ActorId>,
+    known: Option<Layout>,
+) -> Result<Layout, ModelError> {
+    #[cfg(debug_assertions)]
+    let unaided = known
+        .is_some()
+        .then(|| judge(Some(before), after, scope, office, None).map_err(|e| e.to_string()));
+    let judged = judge(Some(before), after, scope, office, known);
+    #[cfg(debug_assertions)]
+    if let Some(unaided) = unaided {
+        assert_eq!(
+            judged.as_ref().map_err(ToString::to_string),
+            unaided.as_ref().map_err(Clone::clone),
+            "the judge's layout changed its verdict"
+        );
+    }
+    judged
 }
 
 /// Applies one change, turning a panic inside Automerge into a refusal. Every panic found so

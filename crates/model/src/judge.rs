@@ -397,20 +397,65 @@ fn refuse(reason: impl Into<String>) -> ModelError {
 ///
 /// `office` is the office's actor: only it confirms or rejects a case, writes the office's
 /// lists, or changes a status it set. `None` (no office known) lets nobody do so.
+///
+/// `known` is the [`Layout`] the judge found in `before` (`None`: read it all again). The
+/// answer is `after`'s layout, for judging the next change.
 pub(crate) fn judge(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
     office: Option<&ActorId>,
-) -> Result<(), ModelError> {
-    if scope.touches(&ROOT) {
+    known: Option<Layout>,
+) -> Result<Layout, ModelError> {
+    // A layout is only ever that of a judged `before`.
+    let known = known.filter(|_| before.is_some() && !scope.everything);
+    // With a layout, a root key no operation names holds what the last judge found there.
+    let fresh = |keys: &[&str]| known.is_none() || scope.writes_root(keys);
+    if scope.touches(&ROOT) && fresh(&HEADER) {
         header(before, after)?;
+    }
+    if scope.touches(&ROOT) && fresh(&["status"]) {
         office_status(after, scope, office)?;
     }
-    let groups = objects(before, after, scope)?;
-    values(after, &groups, scope)?;
-    lists(before, after, scope, office)?;
-    Ok(())
+    let (groups, texts) = objects(before, after, scope, known.as_ref())?;
+    values(after, &groups, scope, known.is_some())?;
+    let lists = lists(before, after, scope, office, known)?;
+    Ok(Layout {
+        groups,
+        texts,
+        lists,
+    })
+}
+
+/// Where a judged case keeps its objects and list entries. Objects never move (replacing one
+/// is refused), and a map or list changes only through operations on it: so the judge of the
+/// next change takes from here what that change does not write to, rather than reading the
+/// document again, and its cost follows the change, not the case.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Layout {
+    /// Each group's map.
+    groups: Vec<(&'static str, ObjId)>,
+    /// Each text field's object, by the field's key.
+    texts: Vec<(&'static str, ObjId)>,
+    /// Each list's objects (several attachment lists, none of an office list not made yet),
+    /// each with its entries in order.
+    lists: Vec<(&'static str, Vec<ListObject>)>,
+}
+
+/// A list object and its entries, in order.
+type ListObject = (ObjId, Vec<ObjId>);
+
+impl Layout {
+    fn text(&self, key: &str) -> Option<&ObjId> {
+        self.texts.iter().find(|(k, _)| *k == key).map(|(_, id)| id)
+    }
+
+    fn lists(&self, list: &str) -> Option<&[ListObject]> {
+        self.lists
+            .iter()
+            .find(|(l, _)| *l == list)
+            .map(|(_, objs)| objs.as_slice())
+    }
 }
 
 /// Whether `id` is an operation or object made by `writer` (the office, mostly).
@@ -451,6 +496,8 @@ fn office_status(
 pub(crate) struct Scope {
     everything: bool,
     root: bool,
+    /// The root's keys it writes to (`None`: some operation on the root names no key).
+    root_keys: Option<HashSet<String>>,
     objects: HashSet<(u64, ActorId)>,
     /// Objects given something other than a character inserted or an element deleted: never
     /// right for a text.
@@ -469,6 +516,7 @@ impl Scope {
         Scope {
             everything: true,
             root: true,
+            root_keys: None,
             objects: HashSet::new(),
             not_text: HashSet::new(),
             created: HashSet::new(),
@@ -487,6 +535,7 @@ impl Scope {
         let mut scope = Scope {
             everything: false,
             root: false,
+            root_keys: Some(HashSet::new()),
             objects: HashSet::new(),
             not_text: HashSet::new(),
             created: HashSet::new(),
@@ -507,6 +556,12 @@ impl Scope {
             match &op.obj {
                 legacy::ObjectId::Root => {
                     scope.root = true;
+                    match (&op.key, scope.root_keys.as_mut()) {
+                        (legacy::Key::Map(key), Some(keys)) => {
+                            keys.insert(key.to_string());
+                        }
+                        _ => scope.root_keys = None,
+                    }
                     if matches!(&op.key, legacy::Key::Map(k) if k == "status") {
                         let preds = op.pred.iter().map(|legacy::OpId(_, actor)| actor.clone());
                         scope.status_preds.extend(preds);
@@ -547,6 +602,20 @@ impl Scope {
             ObjId::Root => false,
             ObjId::Id(counter, actor, _) => !self.not_text.contains(&(*counter, actor.clone())),
         }
+    }
+
+    /// Whether it may write to `obj[key]`: a map's key changes only through operations on
+    /// that key.
+    fn writes(&self, obj: &ObjId, key: &str) -> bool {
+        match (obj, &self.root_keys) {
+            (ObjId::Root, Some(keys)) if !self.everything => keys.contains(key),
+            _ => self.touches(obj),
+        }
+    }
+
+    /// Whether it may write to any of `keys` of the root.
+    fn writes_root(&self, keys: &[&str]) -> bool {
+        keys.iter().any(|k| self.writes(&ROOT, k))
     }
 
     fn touches(&self, obj: &ObjId) -> bool {
@@ -642,33 +711,24 @@ impl MapObjects {
 
 /// Every group map, text object and list is the one made at creation: replacing one would
 /// hide everything it holds. No key outside the model is written. Returns each group's map.
-fn objects<'g>(
+type Groups = Vec<(&'static str, ObjId)>;
+
+fn objects(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
-) -> Result<Vec<(&'g str, ObjId)>, ModelError> {
-    // Replacing an object at the root takes an operation on the root.
-    let before_root = before.filter(|_| scope.touches(&ROOT));
-    let root_now = MapObjects::of(after, &ROOT);
-    let root_was = before_root.map(|b| (b, MapObjects::of(b, &ROOT)));
-    let root_was = root_was.as_ref().map(|(b, m)| (*b, m));
-    let names = groups();
-    let mut groups = Vec::with_capacity(names.len());
-    for group in names {
-        groups.push((
-            group,
-            same_object(root_was, (after, &root_now), &ROOT, group, ObjType::Map)?,
-        ));
-    }
-    if scope.touches(&ROOT) {
-        // The office's lists and attachments are checked with their entries, in `lists`.
-        let with_case = |l: &str| !OFFICE_LISTS.contains(&l) && l != ATTACHMENTS;
-        for (list, _, _) in LISTS.iter().filter(|(l, _, _)| with_case(l)) {
-            same_object(root_was, (after, &root_now), &ROOT, list, ObjType::List)?;
-        }
-    }
+    known: Option<&Layout>,
+) -> Result<(Groups, Groups), ModelError> {
+    let root_objects_written =
+        scope.writes_root(&groups()) || LISTS.iter().any(|(l, _, _)| scope.writes(&ROOT, l));
+    let groups = match known {
+        // The root's objects are as they were: so are the groups' maps and the lists.
+        Some(known) if !root_objects_written => known.groups.clone(),
+        _ => root_objects(before, after, scope)?,
+    };
     // Each map holding text fields, read once before and after.
     let mut maps: Vec<(ObjId, MapObjects, Option<MapObjects>)> = Vec::new();
+    let mut texts = Vec::new();
     for spec in fields().iter().filter(|f| f.ty == FieldType::Text) {
         let obj = match spec.group() {
             Some(g) => match groups.iter().find(|(name, _)| *name == g) {
@@ -677,6 +737,20 @@ fn objects<'g>(
             },
             None => ROOT,
         };
+        // A map key nothing wrote to holds the text object it held.
+        let unchanged = known
+            .filter(|_| !scope.writes(&obj, spec.leaf()))
+            .and_then(|k| k.text(spec.key));
+        if let Some(text) = unchanged {
+            if scope.touches(text) && !scope.only_characters(after, text) {
+                return Err(refuse(format!(
+                    "it puts something other than text in `{}`",
+                    spec.key
+                )));
+            }
+            texts.push((spec.key, text.clone()));
+            continue;
+        }
         if !maps.iter().any(|(o, ..)| *o == obj) {
             // The group map is the same object before and after, so its id serves both.
             let was = before
@@ -699,6 +773,7 @@ fn objects<'g>(
                 spec.key
             )));
         }
+        texts.push((spec.key, text));
     }
     // No stray keys at the root or in a group.
     let root_known = |k: &str| {
@@ -707,7 +782,12 @@ fn objects<'g>(
             || LISTS.iter().any(|(l, _, _)| *l == k)
             || fields().iter().any(|f| f.group().is_none() && f.key == k)
     };
-    if scope.touches(&ROOT) {
+    // With a layout, only a key written to can be a stray one.
+    let strays_possible = match (known, &scope.root_keys) {
+        (Some(_), Some(keys)) => keys.iter().any(|k| !root_known(k)),
+        _ => true,
+    };
+    if scope.touches(&ROOT) && strays_possible {
         if let Some(stray) = after.keys(ROOT).find(|k| !root_known(k)) {
             return Err(refuse(format!("it writes `{stray}`, which no case holds")));
         }
@@ -722,6 +802,36 @@ fn objects<'g>(
             return Err(refuse(format!(
                 "it writes `{group}.{stray}`, which no case holds"
             )));
+        }
+    }
+    Ok((groups, texts))
+}
+
+/// The groups' maps, read off the root, each the one there before; with an operation on the
+/// root, the case's lists too (the office's lists and attachments are checked with their
+/// entries, in `lists`).
+fn root_objects(
+    before: Option<&Automerge>,
+    after: &Automerge,
+    scope: &Scope,
+) -> Result<Groups, ModelError> {
+    // Replacing an object at the root takes an operation on the root.
+    let before_root = before.filter(|_| scope.touches(&ROOT));
+    let root_now = MapObjects::of(after, &ROOT);
+    let root_was = before_root.map(|b| (b, MapObjects::of(b, &ROOT)));
+    let root_was = root_was.as_ref().map(|(b, m)| (*b, m));
+    let names = groups();
+    let mut groups = Vec::with_capacity(names.len());
+    for group in names {
+        groups.push((
+            group,
+            same_object(root_was, (after, &root_now), &ROOT, group, ObjType::Map)?,
+        ));
+    }
+    if scope.touches(&ROOT) {
+        let with_case = |l: &str| !OFFICE_LISTS.contains(&l) && l != ATTACHMENTS;
+        for (list, _, _) in LISTS.iter().filter(|(l, _, _)| with_case(l)) {
+            same_object(root_was, (after, &root_now), &ROOT, list, ObjType::List)?;
         }
     }
     Ok(groups)
@@ -746,7 +856,14 @@ fn same_object(
 }
 
 /// Every value of every scalar field (conflicting ones too) is one the command line accepts.
-fn values(after: &Automerge, groups: &[(&str, ObjId)], scope: &Scope) -> Result<(), ModelError> {
+/// With `known` (a layout of the case before), a root field nothing wrote to is as the last
+/// judge found it.
+fn values(
+    after: &Automerge,
+    groups: &[(&str, ObjId)],
+    scope: &Scope,
+    known: bool,
+) -> Result<(), ModelError> {
     for spec in fields().iter().filter(|f| f.ty != FieldType::Text) {
         let obj = match spec.group() {
             Some(group) => match groups.iter().find(|(name, _)| *name == group) {
@@ -755,7 +872,7 @@ fn values(after: &Automerge, groups: &[(&str, ObjId)], scope: &Scope) -> Result<
             },
             None => ROOT,
         };
-        if !scope.touches(&obj) {
+        if !scope.touches(&obj) || (known && !scope.writes(&obj, spec.leaf())) {
             continue;
         }
         let all = after
@@ -802,47 +919,99 @@ fn lists(
     after: &Automerge,
     scope: &Scope,
     office: Option<&ActorId>,
-) -> Result<(), ModelError> {
+    known: Option<Layout>,
+) -> Result<Vec<(&'static str, Vec<ListObject>)>, ModelError> {
+    let mut out = Vec::with_capacity(LISTS.len());
     for (list, keys, required) in LISTS {
         let office_only = OFFICE_LISTS.contains(&list);
-        let objs = if office_only {
-            office_list(before, after, scope, list, office)?
-                .into_iter()
-                .collect()
-        } else if list == ATTACHMENTS {
-            attachment_lists(before, after, scope)?
-        } else {
-            vec![single_object(after, &ROOT, list, ObjType::List)?]
+        // Lists are made or replaced only by an operation on their root key.
+        let unchanged = known
+            .as_ref()
+            .filter(|_| !scope.writes(&ROOT, list))
+            .and_then(|k| k.lists(list));
+        let objs: Vec<(ObjId, Option<&[ObjId]>)> = match unchanged {
+            Some(objs) => objs
+                .iter()
+                .map(|(obj, entries)| (obj.clone(), Some(entries.as_slice())))
+                .collect(),
+            None => {
+                let objs = if office_only {
+                    office_list(before, after, scope, list, office)?
+                        .into_iter()
+                        .collect()
+                } else if list == ATTACHMENTS {
+                    attachment_lists(before, after, scope)?
+                } else {
+                    vec![single_object(after, &ROOT, list, ObjType::List)?]
+                };
+                // Entries of a list that was there before, as the judge last found them.
+                let entries = |obj: &ObjId| {
+                    let was = known.as_ref().and_then(|k| k.lists(list))?;
+                    was.iter()
+                        .find(|(o, _)| o == obj)
+                        .map(|(_, e)| e.as_slice())
+                };
+                objs.into_iter()
+                    .map(|obj| {
+                        let was = entries(&obj);
+                        (obj, was)
+                    })
+                    .collect()
+            }
         };
-        for obj in objs {
-            appended(before, after, scope, office, &obj, (list, keys, required))?;
+        let mut judged = Vec::with_capacity(objs.len());
+        for (obj, was) in objs {
+            let entries = appended(
+                before,
+                after,
+                scope,
+                office,
+                &obj,
+                was,
+                (list, keys, required),
+            )?;
+            judged.push((obj, entries));
         }
+        out.push((list, judged));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The entries of the list `obj` (one of `list`'s) were only added to, and each new entry is
 /// one `list` holds.
+///
+/// `known` are its entries as the judge last found them in `before`, if it did. Returns its
+/// entries now.
 fn appended(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
     office: Option<&ActorId>,
     obj: &ObjId,
+    known: Option<&[ObjId]>,
     (list, keys, required): (&str, &[&str], usize),
-) -> Result<(), ModelError> {
+) -> Result<Vec<ObjId>, ModelError> {
+    if let Some(known) = known.filter(|_| before.is_some() && !scope.touches(obj)) {
+        // No entry added or removed: an entry changes only through operations on it.
+        if known.iter().any(|id| scope.touches(id)) {
+            return Err(refuse(format!("it rewrites an entry of {list}")));
+        }
+        return Ok(known.to_vec());
+    }
     let office_only = OFFICE_LISTS.contains(&list);
-    let old: Vec<ObjId> = match before {
+    let old: Vec<ObjId> = match (before, known) {
         // Entries are added and removed by operations on the list itself.
-        Some(before) if scope.touches(obj) => {
+        (Some(_), Some(known)) if scope.touches(obj) => known.to_vec(),
+        (Some(before), None) if scope.touches(obj) => {
             before.list_range(obj, ..).map(|item| item.id()).collect()
         }
-        Some(_) => Vec::new(),
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     let mut rest = old.iter().peekable();
+    let mut entries = Vec::new();
     for item in after.list_range(obj, ..) {
         let id = item.id();
+        entries.push(id.clone());
         let is_old = if before.is_some() && !scope.touches(obj) {
             true // No entry added or removed: every entry here was here before.
         } else if rest.peek() == Some(&&id) {
@@ -874,7 +1043,7 @@ fn appended(
     if rest.next().is_some() {
         return Err(refuse(format!("it deletes or moves an entry of {list}")));
     }
-    Ok(())
+    Ok(entries)
 }
 
 /// The attachment lists (see [`ATTACHMENTS`]): each a list, and every one there before still

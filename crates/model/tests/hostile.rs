@@ -36,18 +36,37 @@ fn forge(
         .to_vec()
 }
 
-/// Applies `change` and expects a refusal naming `reason`, with the case unchanged.
+/// Applies `change` and expects a refusal naming `reason`, with the case unchanged: alone,
+/// and after an honest change of the same batch, which leaves the judge what it found in the
+/// case (one honest change writes to a group only, the other to the root and the notes).
 fn refused(doc: &mut CaseDoc, change: Vec<u8>, reason: &str) {
     let heads = doc.heads();
     let case = doc.case().unwrap();
-    match doc.apply_changes(&[change]) {
-        Err(ModelError::Refused(why) | ModelError::RefusedChange { reason: why, .. }) => {
-            assert!(why.contains(reason), "{why}")
+    let honest = [
+        vec![Edit::set("person.sex", "male")],
+        vec![
+            Edit::set("status", "under_investigation"),
+            Edit::Note {
+                text: "an honest note".into(),
+            },
+        ],
+    ]
+    .map(|edits| doc.clone().edit(&edits, "a", at(5)).unwrap().unwrap());
+    let batches = [
+        vec![change.clone()],
+        vec![honest[0].clone(), change.clone()],
+        vec![honest[1].clone(), change],
+    ];
+    for batch in batches {
+        match doc.apply_changes(&batch) {
+            Err(ModelError::Refused(why) | ModelError::RefusedChange { reason: why, .. }) => {
+                assert!(why.contains(reason), "{why}")
+            }
+            other => panic!("expected a refusal naming {reason:?}, got {other:?}"),
         }
-        other => panic!("expected a refusal naming {reason:?}, got {other:?}"),
+        assert_eq!(doc.heads(), heads);
+        assert_eq!(doc.case().unwrap(), case);
     }
-    assert_eq!(doc.heads(), heads);
-    assert_eq!(doc.case().unwrap(), case);
 }
 
 fn notes(raw: &Automerge) -> automerge::ObjId {
