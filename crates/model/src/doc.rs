@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::edit::{apply, fold, Stamp};
 use crate::fields::groups;
-use crate::judge::{creator, judge, screen, Layout, Scope, ATTACHMENTS};
+use crate::judge::{creator, judge, screen, Layout, Scope, ScreenedChange, ATTACHMENTS};
 use crate::{fields, Attachment, Case, Edit, FieldType, Kind, ModelError, Reference, Status};
 
 /// The schema version this crate writes and reads.
@@ -109,14 +109,27 @@ impl CaseDoc {
         actor: &[u8],
         office: Option<&[u8]>,
     ) -> Result<CaseDoc, ModelError> {
+        CaseDoc::from_pending(decode_changes(raw_changes)?, actor, office)
+    }
+
+    /// [`CaseDoc::from_changes`] with changes screened already.
+    pub fn from_screened<'a>(
+        changes: impl IntoIterator<Item = &'a ScreenedChange>,
+        actor: &[u8],
+        office: Option<&[u8]>,
+    ) -> Result<CaseDoc, ModelError> {
+        let pending = changes.into_iter().map(ScreenedChange::pending).collect();
+        CaseDoc::from_pending(pending, actor, office)
+    }
+
+    fn from_pending(
+        pending: Vec<Pending>,
+        actor: &[u8],
+        office: Option<&[u8]>,
+    ) -> Result<CaseDoc, ModelError> {
         let mut doc = Automerge::new().with_actor(actor_id(actor)?);
         let office = office.map(ActorId::from);
-        let waiting = merge(
-            &mut doc,
-            None,
-            decode_changes(raw_changes)?,
-            office.as_ref(),
-        )?;
+        let waiting = merge(&mut doc, None, pending, office.as_ref())?;
         if !has_case(&doc)? {
             return Err(ModelError::Incomplete);
         }
@@ -201,8 +214,20 @@ impl CaseDoc {
     /// already present are ignored; a change whose dependencies have not arrived waits (see
     /// [`CaseDoc::missing_deps`]) and is judged when they do.
     pub fn apply_changes(&mut self, raw_changes: &[Vec<u8>]) -> Result<(), ModelError> {
+        self.apply_pending(decode_changes(raw_changes)?)
+    }
+
+    /// [`CaseDoc::apply_changes`] with changes screened already.
+    pub fn apply_screened<'a>(
+        &mut self,
+        changes: impl IntoIterator<Item = &'a ScreenedChange>,
+    ) -> Result<(), ModelError> {
+        self.apply_pending(changes.into_iter().map(ScreenedChange::pending).collect())
+    }
+
+    fn apply_pending(&mut self, received: Vec<Pending>) -> Result<(), ModelError> {
         let mut changes: Vec<Pending> = self.waiting.iter().map(|c| (c.clone(), None)).collect();
-        changes.extend(decode_changes(raw_changes)?);
+        changes.extend(received);
         let mut merged = self.doc.clone();
         let waiting = merge(&mut merged, Some(&self.doc), changes, self.office.as_ref())?;
         self.doc = merged;

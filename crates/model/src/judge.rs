@@ -119,6 +119,38 @@ pub fn own_change_ops(raw: &[u8]) -> Result<u64, ModelError> {
         .ok_or_else(|| ModelError::Corrupt("a change made here is not an Automerge change".into()))
 }
 
+/// A received change that passed [`screen_change`], kept parsed with what it writes to, so
+/// that merging it ([`crate::CaseDoc::from_screened`], [`crate::CaseDoc::apply_screened`])
+/// does not parse it again.
+#[derive(Clone)]
+pub struct ScreenedChange {
+    screened: Screened,
+    change: Change,
+    scope: Option<Scope>,
+}
+
+impl ScreenedChange {
+    /// Screens `raw` ([`screen_change`]) and keeps what screening parsed.
+    pub fn new(raw: &[u8]) -> Result<ScreenedChange, ModelError> {
+        let (screened, change, scope) = screen(raw, true)?;
+        Ok(ScreenedChange {
+            screened,
+            change,
+            scope,
+        })
+    }
+
+    /// What screening learnt.
+    pub fn screened(&self) -> &Screened {
+        &self.screened
+    }
+
+    /// The change, ready to merge.
+    pub(crate) fn pending(&self) -> (Change, Option<Scope>) {
+        (self.change.clone(), self.scope.clone())
+    }
+}
+
 /// [`screen_change`], also handing back the parsed change and, if `with_scope`, what it
 /// writes to ([`Scope::of`]), read from the same decoding.
 pub(crate) fn screen(
@@ -493,6 +525,7 @@ fn office_status(
 }
 
 /// The objects a merge wrote to.
+#[derive(Clone)]
 pub(crate) struct Scope {
     everything: bool,
     root: bool,

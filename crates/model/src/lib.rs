@@ -40,7 +40,9 @@ pub use fields::{
     field, fields, parse_assignment, validate, FieldSpec, OFFICE_STATUSES, REVIEW_STATES, STATUSES,
 };
 pub use history::{FieldChange, HistoryEntry};
-pub use judge::{own_change_ops, screen_change, Screened, MAX_CHANGE_BYTES, MAX_CHANGE_OPS};
+pub use judge::{
+    own_change_ops, screen_change, Screened, ScreenedChange, MAX_CHANGE_BYTES, MAX_CHANGE_OPS,
+};
 pub use overview::Overview;
 pub use records::{Attachment, CustodyEvent, Note, Review, Source, Verification};
 pub use reference::{validate_device_tag, validate_place, validate_team, Reference};

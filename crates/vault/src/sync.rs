@@ -278,7 +278,7 @@ impl Vault {
         let mut seen: HashMap<(cairn_crypto::DeviceId, u64), &[u8]> = HashMap::new();
         for (bytes, opened) in page.iter().zip(opened) {
             let (sealed, plain) = match opened {
-                Opened::Readable(sealed, plain, ops) => (sealed, Some((plain, ops))),
+                Opened::Readable(sealed, change) => (sealed, Some(change)),
                 Opened::Unreadable(sealed) => (sealed, None),
                 Opened::Refused(refused, None) => {
                     report.refused.push(refused);
@@ -312,7 +312,7 @@ impl Vault {
                     continue;
                 }
             };
-            let Some((plain, ops)) = plain else {
+            let Some(change) = plain else {
                 report.unreadable += 1;
                 continue;
             };
@@ -339,8 +339,7 @@ impl Vault {
                 .push(Received {
                     sealed,
                     bytes,
-                    plain,
-                    ops,
+                    change,
                     team,
                 });
         }
@@ -549,7 +548,7 @@ fn batch_fits(
                 }
             }
         };
-        let Ok(after) = stored.add(c.bytes.len() as i64, c.ops as i64) else {
+        let Ok(after) = stored.add(c.bytes.len() as i64, c.change.screened().ops as i64) else {
             return Ok(false);
         };
         case = Some((after.case_bytes, after.case_ops));
@@ -699,7 +698,7 @@ fn insert_changes(
     let path = merge.path;
     let received_at = (merge.now.unix_timestamp_nanos() / 1_000_000) as i64;
     for c in changes {
-        let (bytes, ops) = (c.bytes.len() as i64, c.ops as i64);
+        let (bytes, ops) = (c.bytes.len() as i64, c.change.screened().ops as i64);
         within_budget(conn, &id, &c.sealed.author, bytes, ops, path)?.map_err(Failure::Refuse)?;
         conn.prepare_cached(
             "INSERT INTO changes (author, seq, case_id, sealed, received_at, ops) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -725,22 +724,21 @@ fn merge_alone(
     snapshot: Option<&[u8]>,
     changes: &[Received<'_>],
 ) -> Result<Merged, Failure> {
-    let raw: Vec<Vec<u8>> = changes.iter().map(|c| c.plain.clone()).collect();
+    let screened = || changes.iter().map(|c| &*c.change);
+    let office = merge.office.map(|o| o.as_slice());
     let judged = match snapshot {
-        None => {
-            match CaseDoc::from_changes(&raw, &merge.me.0, merge.office.map(|o| o.as_slice())) {
-                Err(cairn_model::ModelError::Incomplete) => {
-                    return Ok(Merged {
-                        row: None,
-                        waiting: true,
-                    })
-                }
-                other => other,
+        None => match CaseDoc::from_screened(screened(), &merge.me.0, office) {
+            Err(cairn_model::ModelError::Incomplete) => {
+                return Ok(Merged {
+                    row: None,
+                    waiting: true,
+                })
             }
-        }
+            other => other,
+        },
         Some(sealed) => {
             let mut doc = open_snapshot(merge.cipher, &id, sealed, &merge.me.0, merge.office)?;
-            doc.apply_changes(&raw).map(|()| doc)
+            doc.apply_screened(screened()).map(|()| doc)
         }
     };
     let doc = judged.map_err(|e| match e {
@@ -1008,17 +1006,15 @@ struct Received<'a> {
     sealed: SealedChange,
     /// As received (and stored): borrowed from the page, never copied.
     bytes: &'a [u8],
-    /// The Automerge change.
-    plain: Vec<u8>,
-    /// Automerge operations in it.
-    ops: u64,
+    /// The Automerge change, screened when it was opened.
+    change: Box<cairn_model::ScreenedChange>,
     /// Its author's team, as the roster says (`None` for the office).
     team: Option<String>,
 }
 
 /// What examining one received change found.
 enum Opened {
-    Readable(SealedChange, Vec<u8>, u64),
+    Readable(SealedChange, Box<cairn_model::ScreenedChange>),
     Unreadable(SealedChange),
     /// Refused; with the change when its author's signature held.
     Refused(Refused, Option<SealedChange>),
@@ -1100,9 +1096,9 @@ fn open_one(bytes: &[u8], keys: &cairn_crypto::Keyring) -> Opened {
         Err(e) => return Opened::Refused(refused(e.to_string()), None),
     };
     // The signature held: from here on the author answers for the content.
-    let reason = match cairn_model::screen_change(&plain) {
-        Ok(screened) if screened.actor == sealed.author.0 => {
-            return Opened::Readable(sealed, plain, screened.ops)
+    let reason = match cairn_model::ScreenedChange::new(&plain) {
+        Ok(change) if change.screened().actor == sealed.author.0 => {
+            return Opened::Readable(sealed, Box::new(change))
         }
         Ok(_) => "its content claims another author than its signature".to_string(),
         Err(e) => e.to_string(),
