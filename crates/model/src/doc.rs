@@ -418,7 +418,7 @@ fn merge(
             return Err(refused(reason));
         }
         let judged = match (has_case(&before)?, has_case(doc)?) {
-            (true, _) => judge_with(&before, doc, &scope, office, layout.take()),
+            (true, _) => judge_with(&before, doc, &scope, office, layout.as_ref()),
             (false, true) => judge(None, doc, &Scope::everything(), office, None),
             (false, false) => Err(ModelError::Refused(
                 "it writes to the case before its creation, without depending on it".into(),
@@ -455,18 +455,15 @@ fn judge_with(
     after: &Automerge,
     scope: &Scope,
     office: Option<&ActorId>,
-    known: Option<Layout>,
+    known: Option<&Layout>,
 ) -> Result<Layout, ModelError> {
-    #[cfg(debug_assertions)]
-    let unaided = known
-        .is_some()
-        .then(|| judge(Some(before), after, scope, office, None).map_err(|e| e.to_string()));
     let judged = judge(Some(before), after, scope, office, known);
     #[cfg(debug_assertions)]
-    if let Some(unaided) = unaided {
+    if known.is_some() {
+        let unaided = judge(Some(before), after, scope, office, None);
         assert_eq!(
             judged.as_ref().map_err(ToString::to_string),
-            unaided.as_ref().map_err(Clone::clone),
+            unaided.as_ref().map_err(ToString::to_string),
             "the judge's layout changed its verdict"
         );
     }

@@ -437,7 +437,7 @@ pub(crate) fn judge(
     after: &Automerge,
     scope: &Scope,
     office: Option<&ActorId>,
-    known: Option<Layout>,
+    known: Option<&Layout>,
 ) -> Result<Layout, ModelError> {
     // A layout is only ever that of a judged `before`.
     let known = known.filter(|_| before.is_some() && !scope.everything);
@@ -449,7 +449,7 @@ pub(crate) fn judge(
     if scope.touches(&ROOT) && fresh(&["status"]) {
         office_status(after, scope, office)?;
     }
-    let (groups, texts) = objects(before, after, scope, known.as_ref())?;
+    let (groups, texts) = objects(before, after, scope, known)?;
     values(after, &groups, scope, known.is_some())?;
     let lists = lists(before, after, scope, office, known)?;
     Ok(Layout {
@@ -742,10 +742,12 @@ impl MapObjects {
     }
 }
 
-/// Every group map, text object and list is the one made at creation: replacing one would
-/// hide everything it holds. No key outside the model is written. Returns each group's map.
+/// Names and their objects: the groups' maps, or the text fields' objects.
 type Groups = Vec<(&'static str, ObjId)>;
 
+/// Every group map, text object and list is the one made at creation: replacing one would
+/// hide everything it holds. No key outside the model is written. Returns each group's map
+/// and each text field's object.
 fn objects(
     before: Option<&Automerge>,
     after: &Automerge,
@@ -952,48 +954,30 @@ fn lists(
     after: &Automerge,
     scope: &Scope,
     office: Option<&ActorId>,
-    known: Option<Layout>,
+    known: Option<&Layout>,
 ) -> Result<Vec<(&'static str, Vec<ListObject>)>, ModelError> {
     let mut out = Vec::with_capacity(LISTS.len());
     for (list, keys, required) in LISTS {
         let office_only = OFFICE_LISTS.contains(&list);
         // Lists are made or replaced only by an operation on their root key.
         let unchanged = known
-            .as_ref()
             .filter(|_| !scope.writes(&ROOT, list))
             .and_then(|k| k.lists(list));
-        let objs: Vec<(ObjId, Option<&[ObjId]>)> = match unchanged {
-            Some(objs) => objs
-                .iter()
-                .map(|(obj, entries)| (obj.clone(), Some(entries.as_slice())))
+        let objs: Vec<ObjId> = match unchanged {
+            Some(objs) => objs.iter().map(|(obj, _)| obj.clone()).collect(),
+            None if office_only => office_list(before, after, scope, list, office)?
+                .into_iter()
                 .collect(),
-            None => {
-                let objs = if office_only {
-                    office_list(before, after, scope, list, office)?
-                        .into_iter()
-                        .collect()
-                } else if list == ATTACHMENTS {
-                    attachment_lists(before, after, scope)?
-                } else {
-                    vec![single_object(after, &ROOT, list, ObjType::List)?]
-                };
-                // Entries of a list that was there before, as the judge last found them.
-                let entries = |obj: &ObjId| {
-                    let was = known.as_ref().and_then(|k| k.lists(list))?;
-                    was.iter()
-                        .find(|(o, _)| o == obj)
-                        .map(|(_, e)| e.as_slice())
-                };
-                objs.into_iter()
-                    .map(|obj| {
-                        let was = entries(&obj);
-                        (obj, was)
-                    })
-                    .collect()
-            }
+            None if list == ATTACHMENTS => attachment_lists(before, after, scope)?,
+            None => vec![single_object(after, &ROOT, list, ObjType::List)?],
         };
         let mut judged = Vec::with_capacity(objs.len());
-        for (obj, was) in objs {
+        for obj in objs {
+            // Its entries as the judge last found them, if it was there.
+            let was = known
+                .and_then(|k| k.lists(list))
+                .and_then(|objs| objs.iter().find(|(o, _)| *o == obj))
+                .map(|(_, entries)| entries.as_slice());
             let entries = appended(
                 before,
                 after,

@@ -18,7 +18,7 @@ pub struct Options {
     pub page: u32,
     /// Pulled pages are applied together, in one vault transaction, once they hold this many
     /// sealed bytes: a case that several pages touch is opened and saved once, not once a
-    /// page. Bounds the memory a pull holds (about three times this).
+    /// page. Bounds the memory a pull holds: each sealed change once, and its parsed plaintext.
     pub apply_bytes: usize,
     /// ... or once fetching them has taken this long, so that a slow link keeps what it
     /// received as it goes.
