@@ -277,7 +277,7 @@ impl Vault {
         // change under the same number is a replay or a forgery).
         let mut seen: HashMap<(cairn_crypto::DeviceId, u64), &[u8]> = HashMap::new();
         for (bytes, opened) in page.iter().zip(opened) {
-            let (sealed, plain) = match opened {
+            let (sealed, readable) = match opened {
                 Opened::Readable(sealed, change) => (sealed, Some(change)),
                 Opened::Unreadable(sealed) => (sealed, None),
                 Opened::Refused(refused, None) => {
@@ -312,7 +312,7 @@ impl Vault {
                     continue;
                 }
             };
-            let Some(change) = plain else {
+            let Some(change) = readable else {
                 report.unreadable += 1;
                 continue;
             };
