@@ -413,9 +413,26 @@ fn merge(
             Some(unchanged) => Cow::Borrowed(unchanged),
             None => Cow::Owned(doc.clone()),
         };
-        if let Err(reason) = apply_guarded(doc, change) {
+        if let Err(reason) = guarded(|| doc.apply_changes([change]))
+            .and_then(|applied| applied.map_err(|e| e.to_string()))
+        {
             *doc = before.into_owned();
             return Err(refused(reason));
+        }
+        // What Automerge hands out again (and saves) must be these very bytes, or replicas
+        // that reload the case would know the change under another hash. Checked before the
+        // judge: Automerge takes a predecessor wherever it finds it, so a change naming one
+        // at another key or object would hide what the judge does not look at; such a change
+        // is rebuilt in another form (or Automerge panics rebuilding it).
+        let kept = guarded(|| {
+            doc.get_change_by_hash(&hash)
+                .is_some_and(|kept| kept.raw_bytes() == bytes.as_slice())
+        });
+        if kept != Ok(true) {
+            *doc = before.into_owned();
+            return Err(refused(
+                "Automerge would keep it in another form than it came in".into(),
+            ));
         }
         let judged = match (has_case(&before)?, has_case(doc)?) {
             (true, _) => judge_with(&before, doc, &scope, office, layout.as_ref()),
@@ -424,14 +441,6 @@ fn merge(
                 "it writes to the case before its creation, without depending on it".into(),
             )),
         };
-        // What Automerge hands out again (and saves) must be these very bytes, or replicas
-        // that reload the case would know the change under another hash.
-        let judged = judged.and_then(|found| match doc.get_change_by_hash(&hash) {
-            Some(kept) if kept.raw_bytes() == bytes.as_slice() => Ok(found),
-            _ => Err(ModelError::Refused(
-                "Automerge would keep it in another form than it came in".into(),
-            )),
-        });
         match judged {
             Ok(found) => layout = Some(found),
             Err(e) => {
@@ -470,21 +479,30 @@ fn judge_with(
     judged
 }
 
-/// Applies one change, turning a panic inside Automerge into a refusal. Every panic found so
-/// far is prevented by the checks before this; this is the backstop, so that one peer's bytes
-/// can never stop a sync. The caller restores the document after a failure.
-fn apply_guarded(doc: &mut Automerge, change: Change) -> Result<(), String> {
-    // Silence the default hook for this call: the panic is reported as a refusal instead.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes([change])));
-    std::panic::set_hook(hook);
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("Automerge could not apply it".into()),
+/// Runs `work` on Automerge with a received change, turning a panic inside Automerge into an
+/// error. Every panic found so far is prevented by the checks before this; this is the
+/// backstop, so that one peer's bytes can never stop a sync. The caller restores the
+/// document after a failure.
+fn guarded<T>(work: impl FnOnce() -> T) -> Result<T, String> {
+    thread_local! {
+        static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
+    // One hook for the process, silent on a thread while it runs guarded work: the panic is
+    // reported as a refusal instead. (Swapping the hook per call races between the cores
+    // that merge cases, and could leave the process silent.)
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|quiet| quiet.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+    QUIET.with(|quiet| quiet.set(false));
+    result.map_err(|_| "Automerge could not apply it".to_string())
 }
 
 /// Whether every change `change` depends on is in `doc`.

@@ -441,16 +441,12 @@ pub(crate) fn judge(
 ) -> Result<Layout, ModelError> {
     // A layout is only ever that of a judged `before`.
     let known = known.filter(|_| before.is_some() && !scope.everything);
-    // With a layout, a root key no operation names holds what the last judge found there.
-    let fresh = |keys: &[&str]| known.is_none() || scope.writes_root(keys);
-    if scope.touches(&ROOT) && fresh(&HEADER) {
+    if scope.touches(&ROOT) {
         header(before, after)?;
-    }
-    if scope.touches(&ROOT) && fresh(&["status"]) {
         office_status(after, scope, office)?;
     }
     let (groups, texts) = objects(before, after, scope, known)?;
-    values(after, &groups, scope, known.is_some())?;
+    values(after, &groups, scope)?;
     let lists = lists(before, after, scope, office, known)?;
     Ok(Layout {
         groups,
@@ -460,9 +456,13 @@ pub(crate) fn judge(
 }
 
 /// Where a judged case keeps its objects and list entries. Objects never move (replacing one
-/// is refused), and a map or list changes only through operations on it: so the judge of the
+/// is refused), and a map or list changes only through operations on it (Automerge takes a
+/// predecessor wherever it finds it, so [`crate::CaseDoc`] first checks that a change is kept
+/// as it came, which puts its every effect where its operations say): so the judge of the
 /// next change takes from here what that change does not write to, rather than reading the
-/// document again, and its cost follows the change, not the case.
+/// document again, and its cost follows the change, not the case. It is the same judge: every
+/// check the layout saves is one on a map or list the judge of an earlier change of the same
+/// merge read and passed, and nothing has written to since.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Layout {
     /// Each group's map.
@@ -529,8 +529,6 @@ fn office_status(
 pub(crate) struct Scope {
     everything: bool,
     root: bool,
-    /// The root's keys it writes to (`None`: some operation on the root names no key).
-    root_keys: Option<HashSet<String>>,
     objects: HashSet<(u64, ActorId)>,
     /// Objects given something other than a character inserted or an element deleted: never
     /// right for a text.
@@ -549,7 +547,6 @@ impl Scope {
         Scope {
             everything: true,
             root: true,
-            root_keys: None,
             objects: HashSet::new(),
             not_text: HashSet::new(),
             created: HashSet::new(),
@@ -568,7 +565,6 @@ impl Scope {
         let mut scope = Scope {
             everything: false,
             root: false,
-            root_keys: Some(HashSet::new()),
             objects: HashSet::new(),
             not_text: HashSet::new(),
             created: HashSet::new(),
@@ -589,12 +585,6 @@ impl Scope {
             match &op.obj {
                 legacy::ObjectId::Root => {
                     scope.root = true;
-                    match (&op.key, scope.root_keys.as_mut()) {
-                        (legacy::Key::Map(key), Some(keys)) => {
-                            keys.insert(key.to_string());
-                        }
-                        _ => scope.root_keys = None,
-                    }
                     if matches!(&op.key, legacy::Key::Map(k) if k == "status") {
                         let preds = op.pred.iter().map(|legacy::OpId(_, actor)| actor.clone());
                         scope.status_preds.extend(preds);
@@ -635,20 +625,6 @@ impl Scope {
             ObjId::Root => false,
             ObjId::Id(counter, actor, _) => !self.not_text.contains(&(*counter, actor.clone())),
         }
-    }
-
-    /// Whether it may write to `obj[key]`: a map's key changes only through operations on
-    /// that key.
-    fn writes(&self, obj: &ObjId, key: &str) -> bool {
-        match (obj, &self.root_keys) {
-            (ObjId::Root, Some(keys)) if !self.everything => keys.contains(key),
-            _ => self.touches(obj),
-        }
-    }
-
-    /// Whether it may write to any of `keys` of the root.
-    fn writes_root(&self, keys: &[&str]) -> bool {
-        keys.iter().any(|k| self.writes(&ROOT, k))
     }
 
     fn touches(&self, obj: &ObjId) -> bool {
@@ -754,11 +730,9 @@ fn objects(
     scope: &Scope,
     known: Option<&Layout>,
 ) -> Result<(Groups, Groups), ModelError> {
-    let root_objects_written =
-        scope.writes_root(&groups()) || LISTS.iter().any(|(l, _, _)| scope.writes(&ROOT, l));
     let groups = match known {
-        // The root's objects are as they were: so are the groups' maps and the lists.
-        Some(known) if !root_objects_written => known.groups.clone(),
+        // The root is as it was: so are the groups' maps and the lists.
+        Some(known) if !scope.touches(&ROOT) => known.groups.clone(),
         _ => root_objects(before, after, scope)?,
     };
     // Each map holding text fields, read once before and after.
@@ -772,9 +746,9 @@ fn objects(
             },
             None => ROOT,
         };
-        // A map key nothing wrote to holds the text object it held.
+        // A map nothing wrote to holds the text objects it held.
         let unchanged = known
-            .filter(|_| !scope.writes(&obj, spec.leaf()))
+            .filter(|_| !scope.touches(&obj))
             .and_then(|k| k.text(spec.key));
         if let Some(text) = unchanged {
             if scope.touches(text) && !scope.only_characters(after, text) {
@@ -817,12 +791,7 @@ fn objects(
             || LISTS.iter().any(|(l, _, _)| *l == k)
             || fields().iter().any(|f| f.group().is_none() && f.key == k)
     };
-    // With a layout, only a key written to can be a stray one.
-    let strays_possible = match (known, &scope.root_keys) {
-        (Some(_), Some(keys)) => keys.iter().any(|k| !root_known(k)),
-        _ => true,
-    };
-    if scope.touches(&ROOT) && strays_possible {
+    if scope.touches(&ROOT) {
         if let Some(stray) = after.keys(ROOT).find(|k| !root_known(k)) {
             return Err(refuse(format!("it writes `{stray}`, which no case holds")));
         }
@@ -891,14 +860,7 @@ fn same_object(
 }
 
 /// Every value of every scalar field (conflicting ones too) is one the command line accepts.
-/// With `known` (a layout of the case before), a root field nothing wrote to is as the last
-/// judge found it.
-fn values(
-    after: &Automerge,
-    groups: &[(&str, ObjId)],
-    scope: &Scope,
-    known: bool,
-) -> Result<(), ModelError> {
+fn values(after: &Automerge, groups: &[(&str, ObjId)], scope: &Scope) -> Result<(), ModelError> {
     for spec in fields().iter().filter(|f| f.ty != FieldType::Text) {
         let obj = match spec.group() {
             Some(group) => match groups.iter().find(|(name, _)| *name == group) {
@@ -907,7 +869,7 @@ fn values(
             },
             None => ROOT,
         };
-        if !scope.touches(&obj) || (known && !scope.writes(&obj, spec.leaf())) {
+        if !scope.touches(&obj) {
             continue;
         }
         let all = after
@@ -959,9 +921,9 @@ fn lists(
     let mut out = Vec::with_capacity(LISTS.len());
     for (list, keys, required) in LISTS {
         let office_only = OFFICE_LISTS.contains(&list);
-        // Lists are made or replaced only by an operation on their root key.
+        // Lists are made or replaced only by an operation on the root.
         let unchanged = known
-            .filter(|_| !scope.writes(&ROOT, list))
+            .filter(|_| !scope.touches(&ROOT))
             .and_then(|k| k.lists(list));
         let objs: Vec<ObjId> = match unchanged {
             Some(objs) => objs.iter().map(|(obj, _)| obj.clone()).collect(),
@@ -1112,6 +1074,10 @@ fn office_list(
         single_object(doc, &ROOT, list, ObjType::List).map(Some)
     };
     let Some(now) = find(after)? else {
+        // Removed only by an operation on the root: the office's whole record would go.
+        if scope.touches(&ROOT) && before.map(find).transpose()?.flatten().is_some() {
+            return Err(refuse(format!("it removes the case's `{list}`")));
+        }
         return Ok(None);
     };
     // Made or replaced only by an operation on the root.

@@ -5,7 +5,7 @@
 mod common;
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ObjType, ReadDoc, ROOT};
+use automerge::{legacy, ActorId, Automerge, ObjType, ReadDoc, ROOT};
 use cairn_model::{
     screen_change, CaseDoc, Edit, ModelError, MAX_CHANGE_BYTES, MAX_CHANGE_OPS, MAX_TEXT_CHARS,
 };
@@ -71,6 +71,23 @@ fn refused(doc: &mut CaseDoc, change: Vec<u8>, reason: &str) {
 
 fn notes(raw: &Automerge) -> automerge::ObjId {
     raw.get(ROOT, "notes").unwrap().unwrap().1
+}
+
+/// The id of the operation that wrote `obj[key]`, as a change names it.
+fn op_at(raw: &Automerge, obj: &automerge::ObjId, key: &str) -> legacy::OpId {
+    match raw.get(obj, key).unwrap().unwrap().1 {
+        automerge::ObjId::Id(counter, actor, _) => legacy::OpId(counter, actor),
+        automerge::ObjId::Root => panic!("`{key}` holds the root"),
+    }
+}
+
+/// `change` with the predecessors of its operation number `op` set to `preds`, encoded as
+/// Automerge encodes it (a transaction never names the wrong ones).
+fn with_preds(change: &[u8], op: usize, preds: Vec<legacy::OpId>) -> Vec<u8> {
+    let mut expanded = automerge::Change::try_from(change).unwrap().decode();
+    expanded.operations[op].pred = preds.into();
+    expanded.hash = None;
+    automerge::Change::from(expanded).raw_bytes().to_vec()
 }
 
 #[test]
@@ -517,4 +534,55 @@ fn a_change_that_changes_nothing_is_refused() {
     // Automerge would accept it, and the case would then no longer load once saved.
     let (mut doc, _) = setup();
     refused(&mut doc, chunk(&[]), "changes nothing");
+}
+
+/// Automerge 0.12 takes a predecessor wherever it finds it, not only at the operation's own key:
+/// a write to one key could hide another (the schema, a field, a list), and rebuilding such a
+/// change panicked inside Automerge. Each is refused, and no peer's bytes stop a sync.
+#[test]
+fn a_change_naming_predecessors_elsewhere_is_refused_not_a_panic() {
+    let (doc, _) = new_case(&[
+        Edit::Note {
+            text: "first note".into(),
+        },
+        Edit::set("person.name", "A. N. Other"),
+        Edit::set("torture_signs", "no"),
+    ]);
+    let raw = || {
+        Automerge::load(&doc.save())
+            .unwrap()
+            .with_actor(ActorId::from(B.as_slice()))
+    };
+    let person = raw().get(ROOT, "person").unwrap().unwrap().1;
+    let schema = op_at(&raw(), &ROOT, "schema");
+    let name = op_at(&raw(), &person, "name");
+    let signs = op_at(&raw(), &ROOT, "torture_signs");
+    let notes = op_at(&raw(), &ROOT, "notes");
+
+    let put_signs = forge(&mut raw(), |tx| {
+        tx.put(ROOT, "torture_signs", "yes").unwrap()
+    });
+    let put_sex = forge(&mut raw(), |tx| tx.put(&person, "sex", "male").unwrap());
+    let both = forge(&mut raw(), |tx| {
+        tx.put(ROOT, "torture_signs", "yes").unwrap();
+        tx.put(&person, "sex", "male").unwrap();
+    });
+    let delete_signs = forge(&mut raw(), |tx| tx.delete(ROOT, "torture_signs").unwrap());
+    let forged = [
+        // A root key hiding the schema, or the notes list.
+        with_preds(&put_signs, 0, vec![schema.clone(), signs.clone()]),
+        with_preds(&put_signs, 0, vec![notes, signs.clone()]),
+        // A group's key hiding another of the same group.
+        with_preds(&put_sex, 0, vec![name.clone()]),
+        // An operation in a group hiding a root key the same change writes beside it.
+        with_preds(&both, 1, vec![schema]),
+        // A value already overwritten, named from another key.
+        with_preds(&put_sex, 0, vec![signs, name]),
+        // A deletion that names nothing it deletes.
+        with_preds(&delete_signs, 0, Vec::new()),
+    ];
+    for change in forged {
+        let mut doc = doc.clone();
+        refused(&mut doc, change, "another form");
+    }
 }

@@ -174,6 +174,23 @@ fn a_field_device_cannot_write_the_office_lists() {
     });
     refused(&mut b, change.clone(), "only the office does");
     refused(&mut office, change, "only the office does");
+
+    // Deleting or replacing a list the office made (its whole history).
+    for (i, replace) in [false, true].into_iter().enumerate() {
+        let change = forge(&b, &B, |tx| {
+            if replace {
+                tx.put_object(ROOT, "verifications", ObjType::List).unwrap();
+            } else {
+                tx.delete(ROOT, "verifications").unwrap();
+            }
+        });
+        let reason = [
+            "removes the case's `verifications`",
+            "replaces the case's `verifications`",
+        ][i];
+        refused(&mut b, change.clone(), reason);
+        refused(&mut office, change, reason);
+    }
 }
 
 #[test]

@@ -511,3 +511,72 @@ fn a_case_over_budget_is_refused_beside_a_case_that_fits() {
     assert!(held.notes.is_empty());
     p.b.check().unwrap();
 }
+
+/// A teammate's change whose operation names a predecessor at another key (Automerge 0.12
+/// takes it wherever it finds it, and panicked rebuilding such a change) is refused alone,
+/// in the page that brings the case as in a later one: the cursor moves past it and the case
+/// keeps its values.
+#[test]
+fn a_change_hiding_another_key_is_refused_and_the_sync_goes_on() {
+    use automerge::transaction::Transactable;
+    use automerge::ReadDoc;
+    for same_page in [true, false] {
+        let mut p = pair();
+        let created =
+            p.a.create_case(
+                Kind::Killed,
+                "KHR",
+                &[Edit::set("person.name", "A. N. Other")],
+                now(),
+            )
+            .unwrap();
+        let page = outbox(&p.a);
+        let plain = cairn_crypto::SealedChange::from_bytes(&page[0])
+            .unwrap()
+            .open(p.b.keyring())
+            .unwrap();
+        let mut doc = automerge::Automerge::new()
+            .with_actor(automerge::ActorId::from(p.a.keys().id().0.as_slice()));
+        doc.apply_changes([automerge::Change::try_from(plain.as_slice()).unwrap()])
+            .unwrap();
+        let person = doc.get(automerge::ROOT, "person").unwrap().unwrap().1;
+        let name = match doc.get(&person, "name").unwrap().unwrap().1 {
+            automerge::ObjId::Id(counter, actor, _) => automerge::legacy::OpId(counter, actor),
+            automerge::ObjId::Root => unreachable!(),
+        };
+        let mut tx = doc.transaction();
+        tx.put(&person, "sex", "male").unwrap();
+        let hash = tx.commit().0.unwrap();
+        let mut forged = doc.get_change_by_hash(&hash).unwrap().decode();
+        forged.operations[0].pred = vec![name].into();
+        forged.hash = None;
+        let forged = automerge::Change::from(forged).raw_bytes().to_vec();
+        let sealed = cairn_crypto::SealedChange::seal(
+            p.a.keys(),
+            &team_key(),
+            cairn_crypto::SealedKind::CaseChange,
+            *created.id.as_bytes(),
+            2,
+            &forged,
+        )
+        .unwrap()
+        .to_bytes();
+        let report = if same_page {
+            p.b.apply_pulled(&[page[0].clone(), sealed], 2, &team("T03"))
+                .unwrap()
+        } else {
+            p.b.apply_pulled(&page, 1, &team("T03")).unwrap();
+            p.b.apply_pulled(&[sealed], 2, &team("T03")).unwrap()
+        };
+        assert_eq!(report.refused.len(), 1, "{:?}", report.refused);
+        assert!(
+            report.refused[0].reason.contains("another form"),
+            "{:?}",
+            report.refused
+        );
+        assert_eq!(p.b.sync_state().unwrap().cursor, 2);
+        let case = p.b.case(&created.reference).unwrap().case().unwrap();
+        assert_eq!(case.person.name.as_deref(), Some("A. N. Other"));
+        assert_eq!(case.person.sex, None);
+    }
+}
