@@ -195,10 +195,12 @@ fn pump(
             let ms = rand::thread_rng().gen_range(0..=delay_ms);
             std::thread::sleep(Duration::from_millis(ms));
         }
+        // Counted before the write, so whoever reads what arrived also finds it counted.
+        counted.fetch_add(allowed as u64, Ordering::Relaxed);
         if to.write_all(&buf[..allowed]).is_err() {
+            counted.fetch_sub(allowed as u64, Ordering::Relaxed);
             break;
         }
-        counted.fetch_add(allowed as u64, Ordering::Relaxed);
         if allowed < n {
             break;
         }
