@@ -150,9 +150,14 @@ impl Home {
         keys: DeviceKeys,
     ) -> Result<(Vault, Option<VaultError>), VaultError> {
         let (conn, cipher, db) = self.connect(&keys)?;
+        // The half-done write earlier cairn could leave is completed, as at any open.
+        let (completed, problem) = match store::open_records(&conn, &cipher, &db) {
+            Ok(completed) => (completed, None),
+            Err(e @ VaultError::Tampered { .. }) => (None, Some(e)),
+            Err(e) => return Err(e),
+        };
         conn.execute_batch("PRAGMA query_only = ON")
             .map_err(|e| VaultError::sqlite(&db, e))?;
-        let problem = store::check_records(&conn, &cipher, &db).err();
         let missing = |what: &str| VaultError::Corrupt {
             path: db.clone(),
             detail: format!("no {what}"),
@@ -168,7 +173,7 @@ impl Home {
             cipher,
             settings,
             keyring,
-            completed: None,
+            completed,
             as_found: true,
         };
         Ok((vault, problem))
