@@ -122,7 +122,7 @@ pub enum VaultError {
     #[error("{0} holds no such value in conflict now: reload the case and pick again")]
     NotInConflict(String),
     /// The disk is full.
-    #[error("the disk is full; nothing was written. Free some space and run the command again")]
+    #[error("the disk is full: nothing was written; free some space and run the command again")]
     DiskFull,
     /// Another process holds the vault for too long.
     #[error("the vault is busy: another cairn command is using it; try again")]
