@@ -200,8 +200,12 @@ pub(crate) fn read_meta<T: serde::de::DeserializeOwned>(
     key: &str,
     path: &Path,
 ) -> Result<Option<T>, VaultError> {
-    let (_, current) = versions(conn, cipher, path)?;
-    let row = read_row(conn, cipher, key, path)?;
+    let (current, row) = one_snapshot(conn, path, || {
+        Ok((
+            versions(conn, cipher, path)?.1,
+            read_row(conn, cipher, key, path)?,
+        ))
+    })?;
     let finding = match (row, current.get(key)) {
         (Some((version, value)), Some(expected)) if version == *expected => return Ok(Some(value)),
         (None, None) => return Ok(None),
@@ -262,6 +266,27 @@ pub(crate) fn atomic<T>(
     done
 }
 
+/// Runs `read` in one read transaction, so that it sees one state of the database (WAL mode
+/// gives each transaction a snapshot): reading `versions` and then a record never straddles
+/// another process's write. Inside the caller's transaction it just runs.
+fn one_snapshot<T>(
+    conn: &Connection,
+    path: &Path,
+    read: impl FnOnce() -> Result<T, VaultError>,
+) -> Result<T, VaultError> {
+    if !conn.is_autocommit() {
+        return read();
+    }
+    conn.execute_batch("BEGIN DEFERRED")
+        .map_err(|e| VaultError::sqlite(path, e))?;
+    let done = read();
+    // Nothing was written: ending it either way is the same.
+    if conn.execute_batch("COMMIT").is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    done
+}
+
 /// How a record of `meta` disagrees with the versions the vault recorded.
 #[derive(Debug)]
 enum Finding {
@@ -292,6 +317,14 @@ impl Finding {
 /// each must decrypt at the version it was written at, which must be the one recorded.
 /// Returns the generation `versions` was written at, and what disagrees.
 fn audit(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    path: &Path,
+) -> Result<(u64, Vec<Finding>), VaultError> {
+    one_snapshot(conn, path, || audit_in(conn, cipher, path))
+}
+
+fn audit_in(
     conn: &Connection,
     cipher: &LocalCipher,
     path: &Path,
@@ -560,6 +593,36 @@ mod tests {
             vault.sync_state().unwrap();
             assert!(vault.list().unwrap().is_empty());
         }
+    }
+
+    /// Another process writes the sync record twice between a read of `versions` and a read
+    /// of the record: both reads still see one state of the database (as `read_meta` and
+    /// opening read them), so the write never reads as tampering.
+    #[test]
+    fn reads_never_straddle_another_process_s_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("v"));
+        let reader = at_generation_26(&home);
+        let mut writer = home.open(&pass()).unwrap();
+        let db = home.database();
+        let (recorded, row) = one_snapshot(&reader.conn, &db, || {
+            let recorded = versions(&reader.conn, &reader.cipher, &db)?.1;
+            for cursor in [27, 28] {
+                let state = SyncState {
+                    cursor,
+                    ..SyncState::default()
+                };
+                writer.set_sync_state(&state)?;
+            }
+            let row = read_row::<SyncState>(&reader.conn, &reader.cipher, "sync", &db)?;
+            Ok((recorded, row))
+        })
+        .unwrap();
+        let (version, state) = row.unwrap();
+        assert_eq!(recorded["sync"], version);
+        assert_eq!(state.cursor, 26);
+        assert!(reader.conn.is_autocommit(), "the read transaction ended");
+        assert_eq!(reader.sync_state().unwrap().cursor, 28);
     }
 
     /// `write_meta` called outside a transaction writes its record and `versions` together:
