@@ -472,6 +472,25 @@ impl Server {
     }
 }
 
+impl Device {
+    /// [`Device::init`] with the home under `parent` (a small disk, for one).
+    pub fn init_in(team: &str, parent: &Path) -> Device {
+        let device = Device {
+            dir: tempfile::tempdir_in(parent).expect("temp dir"),
+        };
+        device.ok(&["init", "--team", team, "--kdf-cost", "4"]);
+        device
+    }
+}
+
+impl Server {
+    /// [`Server::start`] with the server's directory (and database) under `root`.
+    pub fn start_in(office: &Device, root: &Path) -> Server {
+        let key = office.ok(&["office", "pubkey"]);
+        Server(cairn_testkit::ServerDir::init_in(root, key).spawn())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::contains_any_encoding;

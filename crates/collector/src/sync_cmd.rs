@@ -86,11 +86,21 @@ pub fn sync(config: &Config, args: SyncArgs) -> Result<(), CliError> {
 }
 
 /// Prints one sync's summary and warnings. The outer error is a failure to print; the inner
-/// one is the sync's own.
+/// one is the sync's own. A failed sync prints no summary (it would read as a success): its
+/// error says what the sync did before it stopped.
 fn report(args: &SyncArgs, outcome: Outcome) -> Result<Result<(), CliError>, CliError> {
-    let (summary, outcome) = match outcome {
-        Ok(summary) => (summary, Ok(())),
-        Err((error, summary)) => (summary, Err(CliError::from(error))),
+    let summary = match outcome {
+        Ok(summary) => summary,
+        Err((error, summary)) => {
+            warn_roster(&summary);
+            // A full disk says itself how much was kept.
+            let said = matches!(error, cairn_sync::SyncError::DiskFull { .. });
+            let mut e = CliError::from(error);
+            if let Some(done) = done_before(&summary).filter(|_| !said) {
+                e.message = format!("{} ({done})", e.message);
+            }
+            return Ok(Err(e));
+        }
     };
     if args.json {
         let line = serde_json::to_string(&summary).map_err(|e| CliError::failure(e.to_string()))?;
@@ -99,7 +109,29 @@ fn report(args: &SyncArgs, outcome: Outcome) -> Result<Result<(), CliError>, Cli
         output::print(&format!("{}\n", summary.line()))?;
     }
     warn_roster(&summary);
-    Ok(outcome)
+    Ok(Ok(()))
+}
+
+/// What a sync that failed had done, if anything is worth saying: what it sent, received and
+/// left pending.
+fn done_before(summary: &Summary) -> Option<String> {
+    let mut done = Vec::new();
+    if summary.sent > 0 {
+        done.push(format!("{} sent", summary.sent));
+    }
+    if summary.received > 0 {
+        done.push(format!("{} received and kept", summary.received));
+    }
+    if !summary.refused.is_empty() {
+        done.push(format!("{} refused", summary.refused.len()));
+    }
+    if summary.pending > 0 {
+        done.push(format!("{} still pending", summary.pending));
+    }
+    if done.is_empty() {
+        return None;
+    }
+    Some(format!("before it stopped: {}", done.join(", ")))
 }
 
 fn warn_roster(summary: &Summary) {

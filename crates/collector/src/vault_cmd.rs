@@ -14,15 +14,42 @@ use crate::output;
 /// runs, else asking for the passphrase.
 pub fn open(config: &Config) -> Result<Vault, CliError> {
     let home = existing(config)?;
-    if let Some(keys) = crate::agent::fetch(&home) {
-        match home.open_unlocked(keys) {
-            Ok(vault) => return Ok(vault),
-            Err(e) => tracing::info!(error = %e, "the agent's keys did not open the vault"),
+    let vault = match crate::agent::fetch(&home).map(|keys| home.open_unlocked(keys)) {
+        Some(Ok(vault)) => vault,
+        other => {
+            if let Some(Err(e)) = other {
+                tracing::info!(error = %e, "the agent's keys did not open the vault");
+            }
+            let pass = crate::passphrase::read(config.passphrase_file.as_deref(), false)?;
+            tracing::info!("unlocking the key file");
+            home.open(&pass)?
         }
+    };
+    if let Some(said) = vault.completed() {
+        eprintln!("cairn: warning: {said}");
     }
-    let pass = crate::passphrase::read(config.passphrase_file.as_deref(), false)?;
-    tracing::info!("unlocking the key file");
-    Ok(home.open(&pass)?)
+    Ok(vault)
+}
+
+/// Opens the vault to read out what it holds even if it does not check (see
+/// [`Home::open_as_found`]), saying so; nothing can be written through it.
+pub fn open_as_found(config: &Config) -> Result<Vault, CliError> {
+    let home = existing(config)?;
+    let keys = match crate::agent::fetch(&home) {
+        Some(keys) => keys,
+        None => {
+            let pass = crate::passphrase::read(config.passphrase_file.as_deref(), false)?;
+            home.unlock(&pass)?
+        }
+    };
+    let (vault, problem) = home.open_as_found(keys)?;
+    if let Some(said) = vault.completed() {
+        eprintln!("cairn: warning: {said}");
+    }
+    if let Some(problem) = problem {
+        eprintln!("cairn: warning: {problem}; what it holds is read as found");
+    }
+    Ok(vault)
 }
 
 /// The configured home, if a vault is there: said before asking for a passphrase that would

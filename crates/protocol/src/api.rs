@@ -104,9 +104,12 @@ pub enum ErrorCode {
     /// header that does not match the blob's other chunks); the chunks before it are kept
     /// (422). Sending it again changes nothing.
     ChunkRefused,
+    /// The server's disk is full: nothing was stored; it stores nothing more until its
+    /// administrator frees space (507).
+    DiskFull,
 }
 
-const ALL: [ErrorCode; 19] = [
+const ALL: [ErrorCode; 20] = [
     ErrorCode::Revoked,
     ErrorCode::NotEnrolled,
     ErrorCode::BadSignature,
@@ -126,6 +129,7 @@ const ALL: [ErrorCode; 19] = [
     ErrorCode::RateLimited,
     ErrorCode::TooSlow,
     ErrorCode::ChunkRefused,
+    ErrorCode::DiskFull,
 ];
 
 impl ErrorCode {
@@ -151,6 +155,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::TooSlow => "too_slow",
             ErrorCode::ChunkRefused => "chunk_refused",
+            ErrorCode::DiskFull => "disk_full",
         }
     }
 
@@ -173,7 +178,7 @@ impl ErrorCode {
             ErrorCode::Malformed => 400,
             ErrorCode::NotFound => 404,
             ErrorCode::Unavailable => 503,
-            ErrorCode::QuotaFull => 507,
+            ErrorCode::QuotaFull | ErrorCode::DiskFull => 507,
             ErrorCode::RateLimited => 429,
             ErrorCode::TooSlow => 408,
             ErrorCode::ChunkRefused => 422,

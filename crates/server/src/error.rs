@@ -63,6 +63,13 @@ impl From<StorageError> for ApiError {
                     "the server's storage quota for this device is full ({used} of {quota} bytes); ask the office"
                 ),
             ),
+            StorageError::DiskFull => {
+                tracing::error!("the database's disk is full: nothing more can be stored until space is freed");
+                ApiError::new(
+                    ErrorCode::DiskFull,
+                    "the server's disk is full: nothing was stored; it stores nothing more until its administrator frees space",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "storage failed");
                 ApiError::new(

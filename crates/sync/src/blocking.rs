@@ -1,7 +1,7 @@
 //! The sync client for callers that do not run async code (the `cairn` command line).
 //!
-//! Like mini-redis's blocking client, it owns a single-threaded tokio runtime and drives the
-//! async client on it, so a binary never touches tokio: it gets plain functions that return
+//! Like mini-redis's blocking client, it owns a tokio runtime (one worker thread) and drives
+//! the async client on it, so a binary never touches tokio: it gets plain functions that return
 //! when the work is done.
 
 use std::ops::ControlFlow;
@@ -24,9 +24,11 @@ pub struct BlockingSync {
 }
 
 impl BlockingSync {
-    /// Starts the runtime.
+    /// Starts the runtime: the caller's thread drives a sync, and one worker thread carries
+    /// the network meanwhile (the next pull page travels while the vault applies one).
     pub fn new() -> Result<BlockingSync, SyncError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()
             .map_err(|e| SyncError::Runtime(e.to_string()))?;

@@ -1,13 +1,13 @@
 //! The HTTP client: one method per endpoint, every request signed, the certificate pinned.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cairn_crypto::{BlobId, DeviceId, DeviceKeys};
 use cairn_protocol::{
     blob_download_path, blob_path, blob_status_path, paths, pull_path, sign_request, unix_now,
-    BlobStatus, ErrorBody, FrameReader, JoinResponse, PullPage, PushResponse, Receipt, Statement,
-    BLOB_CONTENT_TYPE, BLOB_HELD, NEXT_REQUEST_MS, PUSH_CONTENT_TYPE, RECEIPT_VERSION,
+    BlobStatus, ErrorBody, ErrorCode, FrameReader, JoinResponse, PullPage, PushResponse, Receipt,
+    Statement, BLOB_CONTENT_TYPE, BLOB_HELD, NEXT_REQUEST_MS, PUSH_CONTENT_TYPE, RECEIPT_VERSION,
     ROSTER_VERSION,
 };
 use reqwest::{Method, Response};
@@ -44,6 +44,25 @@ pub struct Versions {
     pub roster: Option<u64>,
     /// The newest receipt's counter.
     pub receipt: Option<u64>,
+}
+
+/// A page being fetched on a task of its own (see [`Client::pull_ahead`]); the fetch stops
+/// when this is dropped.
+pub struct PullAhead(tokio::task::JoinHandle<Result<(PullPage, Versions), SyncError>>);
+
+impl PullAhead {
+    /// The page, once it arrived.
+    pub async fn answer(mut self) -> Result<(PullPage, Versions), SyncError> {
+        (&mut self.0)
+            .await
+            .map_err(|e| SyncError::Runtime(e.to_string()))?
+    }
+}
+
+impl Drop for PullAhead {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What a request's signature covers.
@@ -91,14 +110,32 @@ impl Default for Timeouts {
     }
 }
 
-/// A client for one server.
+/// A client for one server. Cheap to clone: clones share connections and pacing.
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
     /// Not before this instant is the next request sent: waiting out the rate here costs
     /// nothing, while a refused upload has sent its body for nothing.
-    not_before: Mutex<Option<Instant>>,
+    not_before: Arc<Mutex<Option<Instant>>>,
     timeouts: Timeouts,
+}
+
+/// Who signs a request.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    /// Unsigned.
+    None,
+    /// Signed with these keys as it is sent (again at each resend).
+    Keys(&'a DeviceKeys),
+    /// Signed beforehand: this `authorization` header.
+    Signed(&'a str),
+}
+
+impl<'a> From<Option<&'a DeviceKeys>> for Auth<'a> {
+    fn from(keys: Option<&'a DeviceKeys>) -> Self {
+        keys.map_or(Auth::None, Auth::Keys)
+    }
 }
 
 impl Client {
@@ -127,7 +164,7 @@ impl Client {
         Ok(Client {
             http,
             base: server.trim_end_matches('/').to_owned(),
-            not_before: Mutex::new(None),
+            not_before: Arc::new(Mutex::new(None)),
             timeouts,
         })
     }
@@ -237,9 +274,24 @@ impl Client {
         after: u64,
         limit: u32,
     ) -> Result<(PullPage, Versions), SyncError> {
+        self.pull_as(Auth::Keys(keys), &pull_path(after, Some(limit)))
+            .await
+    }
+
+    /// Starts fetching the page after `after` on a task of its own (the request signed now),
+    /// so that it travels while the caller does other work; dropping the answer stops it.
+    pub fn pull_ahead(&self, keys: &DeviceKeys, after: u64, limit: u32) -> PullAhead {
+        let client = self.clone();
         let path = pull_path(after, Some(limit));
+        let auth = sign_request(keys, Method::GET.as_str(), &path, b"", unix_now());
+        PullAhead(tokio::spawn(async move {
+            client.pull_as(Auth::Signed(&auth), &path).await
+        }))
+    }
+
+    async fn pull_as(&self, auth: Auth<'_>, path: &str) -> Result<(PullPage, Versions), SyncError> {
         let response = self
-            .send(Some(keys), Method::GET, &path, Vec::new(), "")
+            .send_signed(auth, Method::GET, path, Vec::new(), "", Signing::Body)
             .await?;
         let header = |name: &str| {
             response
@@ -281,7 +333,7 @@ impl Client {
         let path = blob_path(&keys.id().to_string(), &blob.to_string());
         let response = self
             .send_signed(
-                Some(keys),
+                Auth::Keys(keys),
                 Method::POST,
                 &path,
                 frames,
@@ -340,13 +392,13 @@ impl Client {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<Response, SyncError> {
-        self.send_signed(keys, method, path, body, content_type, Signing::Body)
+        self.send_signed(keys.into(), method, path, body, content_type, Signing::Body)
             .await
     }
 
     async fn send_signed(
         &self,
-        keys: Option<&DeviceKeys>,
+        auth: Auth<'_>,
         method: Method,
         path: &str,
         body: Vec<u8>,
@@ -358,7 +410,7 @@ impl Client {
             self.pace().await;
             let response = self
                 .send_once(
-                    keys,
+                    auth,
                     method.clone(),
                     path,
                     body.clone(),
@@ -405,7 +457,7 @@ impl Client {
 
     async fn send_once(
         &self,
-        keys: Option<&DeviceKeys>,
+        auth: Auth<'_>,
         method: Method,
         path: &str,
         body: Vec<u8>,
@@ -415,13 +467,23 @@ impl Client {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{}", self.base, path));
-        if let Some(keys) = keys {
-            let signed: &[u8] = match signing {
-                Signing::Body => &body,
-                Signing::Empty => b"",
-            };
-            let auth = sign_request(keys, method.as_str(), path, signed, unix_now());
-            request = request.header(reqwest::header::AUTHORIZATION, auth);
+        let signed: &[u8] = match signing {
+            Signing::Body => &body,
+            Signing::Empty => b"",
+        };
+        let header = match auth {
+            Auth::None => None,
+            Auth::Keys(keys) => Some(sign_request(
+                keys,
+                method.as_str(),
+                path,
+                signed,
+                unix_now(),
+            )),
+            Auth::Signed(header) => Some(header.to_owned()),
+        };
+        if let Some(header) = header {
+            request = request.header(reqwest::header::AUTHORIZATION, header);
         }
         if !content_type.is_empty() {
             request = request.header(reqwest::header::CONTENT_TYPE, content_type);
@@ -439,12 +501,17 @@ impl Client {
         let bytes = self.body(response).await.unwrap_or_default();
         let error = serde_json::from_slice::<ErrorBody>(&bytes).ok();
         match status.as_u16() {
-            // The quota is the office's to raise: nothing this device can do, so stop.
+            // The server's disk is full, or the quota is the office's to raise: nothing this
+            // device can do, so stop.
             507 => {
-                return SyncError::Refused {
-                    code: error.map_or_else(|| "quota_full".into(), |e| e.code),
-                    message: QUOTA_FULL.into(),
+                let code = error.map_or_else(|| "quota_full".into(), |e| e.code);
+                if code == ErrorCode::DiskFull.as_str() {
+                    return SyncError::ServerDiskFull;
                 }
+                return SyncError::Refused {
+                    code,
+                    message: QUOTA_FULL.into(),
+                };
             }
             // The upload was too slow for the server: a transient failure of the link, so
             // the sync retries (with smaller batches).
@@ -537,21 +604,58 @@ impl Client {
                 self.timeouts.read.as_secs_f64()
             )
         } else if error.is_connect() {
-            format!(
-                "no connection ({})",
-                chain.last().cloned().unwrap_or_default()
-            )
+            format!("no connection ({})", plain_cause(error))
         } else {
-            format!(
-                "the connection failed ({})",
-                chain.last().cloned().unwrap_or_default()
-            )
+            format!("the connection failed ({})", plain_cause(error))
         };
         SyncError::Unreachable {
             server: self.base.clone(),
             detail,
         }
     }
+}
+
+/// The innermost cause of a transport failure in plain words: an I/O error by its kind, else
+/// what the library said, less the web address some libraries add (rustls points to its
+/// manual for a connection closed without close_notify).
+fn plain_cause(error: &reqwest::Error) -> String {
+    use std::io::ErrorKind;
+    let mut said = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            let plain = match io.kind() {
+                ErrorKind::UnexpectedEof => "the connection closed before the answer was complete",
+                ErrorKind::ConnectionRefused => "connection refused",
+                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+                    "the connection was cut"
+                }
+                ErrorKind::BrokenPipe | ErrorKind::NotConnected => "the connection was cut",
+                ErrorKind::TimedOut => "timed out",
+                ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+                    "the network is unreachable"
+                }
+                _ => "",
+            };
+            if !plain.is_empty() {
+                return plain.to_owned();
+            }
+        }
+        said = e.to_string();
+        source = e.source();
+    }
+    without_urls(&said)
+}
+
+/// `text` with every web address (and the separator before it) taken out.
+fn without_urls(text: &str) -> String {
+    let kept: Vec<&str> = text
+        .split_whitespace()
+        .filter(|word| !word.contains("://"))
+        .collect();
+    kept.join(" ")
+        .trim_end_matches([':', ';', ',', ' '])
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -631,6 +735,59 @@ mod tests {
                 other => panic!("chunked {chunked}: {other:?}"),
             }
         }
+    }
+
+    /// A server (the genuine pinned certificate) that starts an answer and drops the
+    /// connection without TLS's close_notify, as a server whose disk filled up did: the
+    /// person reads what happened, not the TLS library's wording and the address of its
+    /// manual.
+    #[tokio::test]
+    async fn a_connection_cut_mid_answer_is_said_plainly_without_a_librarys_url() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let cert = cairn_server::tls::generate("127.0.0.1".parse().unwrap()).unwrap();
+        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert_path, cert.cert_pem).unwrap();
+        std::fs::write(&key_path, cert.key_pem).unwrap();
+        let (config, fingerprint) = cairn_server::tls::load(&cert_path, &key_path).unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let mut buf = [0u8; 4096];
+                let _ = tls.read(&mut buf).await;
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n[{")
+                    .await;
+                let _ = tls.flush().await;
+                // The TCP connection goes, without a close_notify.
+                drop(tls.into_inner().0);
+            }
+        });
+        let client = Client::new(&url, &fingerprint).unwrap();
+        let error = client.roster(&DeviceKeys::generate()).await.unwrap_err();
+        let said = error.to_string();
+        assert!(matches!(error, SyncError::Unreachable { .. }), "{said}");
+        assert!(
+            said.contains("closed before the answer was complete"),
+            "{said}"
+        );
+        for jargon in ["close_notify", "docs.rs", "rustls"] {
+            assert!(!said.contains(jargon), "{said}");
+        }
+    }
+
+    #[test]
+    fn web_addresses_are_taken_out_of_what_a_library_said() {
+        assert_eq!(
+            without_urls("peer closed connection without sending TLS close_notify: https://docs.rs/rustls/latest/x#unexpected-eof"),
+            "peer closed connection without sending TLS close_notify"
+        );
+        assert_eq!(without_urls("plain words"), "plain words");
     }
 
     #[tokio::test]

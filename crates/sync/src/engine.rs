@@ -14,15 +14,9 @@ use crate::{blob, pull, push, Client, SyncError, Timeouts};
 pub struct Options {
     /// Upper bound of one push body, kept well under the server's request limit.
     pub batch_bytes: usize,
-    /// Changes asked for per pull page.
+    /// Changes asked for per pull page (each page is applied with its cursor, in one vault
+    /// transaction, as it arrives).
     pub page: u32,
-    /// Pulled pages are applied together, in one vault transaction, once they hold this many
-    /// sealed bytes: a case that several pages touch is opened and saved once, not once a
-    /// page. Bounds the memory a pull holds: each sealed change once, and its parsed plaintext.
-    pub apply_bytes: usize,
-    /// ... or once fetching them has taken this long, so that a slow link keeps what it
-    /// received as it goes.
-    pub apply_after: Duration,
     /// Attempts per request before giving up for this run.
     pub attempts: u32,
     /// First retry delay; doubled each time, with jitter, up to `max_delay`.
@@ -41,8 +35,6 @@ impl Default for Options {
         Options {
             batch_bytes: 1 << 20,
             page: 500,
-            apply_bytes: 16 << 20,
-            apply_after: Duration::from_secs(5),
             attempts: 6,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
@@ -160,6 +152,13 @@ pub async fn sync(
         Ok(()) => Ok(summary),
         Err(e) => {
             summary.pending = pending(vault).unwrap_or(summary.pending);
+            // Every page applied before the disk filled up is kept: say how much.
+            let e = match e {
+                SyncError::Vault(cairn_vault::VaultError::DiskFull) => SyncError::DiskFull {
+                    kept: summary.received,
+                },
+                e => e,
+            };
             Err((e, summary))
         }
     }

@@ -64,6 +64,23 @@ pub enum SyncError {
     /// The local vault failed.
     #[error(transparent)]
     Vault(#[from] cairn_vault::VaultError),
+    /// This device's disk filled up during a sync: every page that fit before was kept.
+    #[error("the disk is full: {kept} change{} kept, free space and sync again", plural(*kept))]
+    DiskFull {
+        /// Changes received and kept in this sync.
+        kept: u64,
+    },
+    /// The server's disk is full: it stores nothing more until its administrator frees space.
+    #[error("the server's disk is full: it stores nothing more until its administrator frees space; this device keeps its changes and sends them at the next sync")]
+    ServerDiskFull,
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 impl SyncError {

@@ -65,14 +65,20 @@ pub async fn join(
         client.join(vault.keys(), &admission.statement)
     })
     .await?;
-    vault.set_team(&admit.team)?;
-    vault.add_keys([&key])?;
-    point_at_server(vault, &admit.server, &admit.fingerprint, &admission.office)?;
     let mut state = vault.sync_state()?;
+    state.server = Some(admit.server.clone());
+    state.fingerprint = Some(admit.fingerprint.clone());
+    state.office = Some(admission.office.to_string());
     if !state.roster.contains(&admission.statement) {
         state.roster.push(admission.statement.clone());
     }
-    vault.set_sync_state(&state)?;
+    // Team, key and server together: a join cut off here leaves all of them or none.
+    vault
+        .update()
+        .team(&admit.team)
+        .keys([&key])
+        .sync_state(&state)
+        .commit()?;
     let link = crate::engine::Link {
         client: &client,
         options,

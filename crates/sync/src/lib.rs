@@ -2,8 +2,9 @@
 //!
 //! It pins the server's TLS certificate by the fingerprint in the admission, signs every request
 //! with the device key, pushes the outbox in batches, then pulls pages after the cursor and
-//! applies each page with its cursor in one vault transaction, so an interrupted sync resumes
-//! where it stopped and never skips or applies a change twice. Transient failures are retried
+//! applies each page with its cursor in one vault transaction as it arrives (the next page
+//! already on its way), so an interrupted sync resumes where it stopped and never skips or
+//! applies a change twice. Transient failures are retried
 //! with exponential backoff and jitter. It also does the rest of a device's dealings with the
 //! server (joining, pointing a vault at a server, the office's admissions, revocations and receipts), and
 //! offers all of it without async through [`BlockingSync`].
@@ -30,7 +31,7 @@ mod testing;
 mod tls;
 
 pub use blocking::BlockingSync;
-pub use client::{Client, Timeouts, Versions};
+pub use client::{Client, PullAhead, Timeouts, Versions};
 pub use engine::{retry, sync, Options, Progress, Summary};
 pub use error::SyncError;
 pub use join::{join, point_at_server, read_admission, Joined};

@@ -50,8 +50,9 @@ fn office_only(vault: &Vault) -> Result<OfficeKeys, SyncError> {
     Ok(OfficeKeys::from_keys(vault.keys()))
 }
 
-/// The office's roster and the key of `team`'s current epoch (a new team gets epoch 1).
-fn team_key(vault: &mut Vault, roster: &Roster, team: &str) -> Result<TeamKey, SyncError> {
+/// The key of `team`'s current epoch (a new team gets epoch 1, made here: the caller stores
+/// it with the statement that grants it).
+fn team_key(vault: &Vault, roster: &Roster, team: &str) -> Result<TeamKey, SyncError> {
     let epoch = roster.epoch(team).max(1);
     if let Some(k) = vault.keyring().get(team, epoch) {
         return Ok(TeamKey::from_bytes(team, epoch, *k.bytes()));
@@ -61,13 +62,17 @@ fn team_key(vault: &mut Vault, roster: &Roster, team: &str) -> Result<TeamKey, S
             "the office's vault lacks the key of team {team}'s epoch {epoch}"
         )));
     }
-    let key = TeamKey::generate(team, epoch);
-    vault.add_keys([&key])?;
-    Ok(key)
+    Ok(TeamKey::generate(team, epoch))
 }
 
-/// Appends `act` to the office's chain and stores it.
-fn append(vault: &mut Vault, roster: &Roster, act: Act) -> Result<Statement, SyncError> {
+/// Appends `act` to the office's chain and stores it with the keys it grants, in one
+/// transaction: a key is never kept without its statement, nor a statement without its key.
+fn append(
+    vault: &mut Vault,
+    roster: &Roster,
+    act: Act,
+    keys: &[&TeamKey],
+) -> Result<Statement, SyncError> {
     let statement = Statement::issue(
         vault.keys(),
         roster.head() + 1,
@@ -77,7 +82,11 @@ fn append(vault: &mut Vault, roster: &Roster, act: Act) -> Result<Statement, Syn
     )?;
     let mut state = vault.sync_state()?;
     state.roster.push(statement.clone());
-    vault.set_sync_state(&state)?;
+    vault
+        .update()
+        .keys(keys.iter().copied())
+        .sync_state(&state)
+        .commit()?;
     Ok(statement)
 }
 
@@ -137,7 +146,7 @@ pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admis
         fingerprint: to.fingerprint.to_ascii_lowercase(),
         expires_at: to.expires_at,
     });
-    let statement = append(vault, &roster, act)?;
+    let statement = append(vault, &roster, act, &[&key])?;
     Ok(Admission { office, statement })
 }
 
@@ -160,7 +169,14 @@ pub async fn revoke(
     let (device, team) = (member.id, member.team.clone());
     let last_seq = vault.contiguous_seq(&device)?;
     let old = team_key(vault, &roster, &team)?;
-    let new = TeamKey::generate(&team, old.epoch() + 1);
+    // A key of the next epoch already here was made by a revocation cut off before its
+    // statement was stored (earlier cairn stored them apart): never granted, it is the one
+    // to grant, since this vault seals with it.
+    let next = old.epoch() + 1;
+    let new = match vault.keyring().get(&team, next) {
+        Some(orphan) => TeamKey::from_bytes(&team, next, *orphan.bytes()),
+        None => TeamKey::generate(&team, next),
+    };
     let office_public = DevicePublic {
         signing: office.signing,
         recipient: office.recipient.clone(),
@@ -178,7 +194,6 @@ pub async fn revoke(
     let earlier = new
         .wrap_earlier(&old)
         .map_err(|e| SyncError::Protocol(e.to_string()))?;
-    vault.add_keys([&new])?;
     let act = Act::Revoke(Revoke {
         device,
         last_seq,
@@ -187,7 +202,7 @@ pub async fn revoke(
         grants,
         earlier: STANDARD.encode(earlier),
     });
-    let statement = append(vault, &roster, act)?;
+    let statement = append(vault, &roster, act, &[&old, &new])?;
     client
         .post_roster(vault.keys(), std::slice::from_ref(&statement))
         .await?;

@@ -1,19 +1,21 @@
-//! The pull step: pages after the cursor, applied several at a time with the last one's
-//! cursor in one vault transaction, the roster step run on every page.
+//! The pull step: pages after the cursor, each applied with its cursor in one vault
+//! transaction as soon as it arrives, the roster step run on every page, and the next page
+//! already asked for while one is applied.
 
 use cairn_crypto::SealedChange;
-use cairn_protocol::Roster;
+use cairn_protocol::{PullPage, Roster};
 use cairn_vault::{Role, SyncState, Vault};
 
-use crate::client::Versions;
+use crate::client::{PullAhead, Versions};
 use crate::engine::{retry, Link, Summary};
 use crate::roster::{office_of, refresh_roster, roster_step, stored_roster};
 use crate::SyncError;
 
-/// Pulls pages until the server says there is no more, applying them together in one vault
-/// transaction with the last one's cursor (see [`Options::apply_bytes`]).
-///
-/// [`Options::apply_bytes`]: crate::Options::apply_bytes
+/// Pulls pages until the server says there is no more. Each page is applied with the cursor
+/// after it in one vault transaction before the next is handled, so a pull cut off anywhere
+/// keeps every page it applied and fetches none of them again. The next page is asked for
+/// before the current one is applied (it travels meanwhile); the cursor stored is always that
+/// of the last page applied, never of one only fetched.
 pub(crate) async fn pull_step(
     link: &Link<'_>,
     vault: &mut Vault,
@@ -21,88 +23,21 @@ pub(crate) async fn pull_step(
     summary: &mut Summary,
 ) -> Result<(), SyncError> {
     let mut roster = stored_roster(state)?;
-    let mut pulled = Pulled::default();
-    let result = fetch_and_apply(link, vault, state, summary, &mut roster, &mut pulled).await;
-    // What arrived before a failure is kept: applied with its cursor, never fetched again.
-    if result.is_err() && !pulled.changes.is_empty() {
-        pulled.apply(vault, state, summary, &roster)?;
-    }
-    result
-}
-
-/// Pages fetched and not applied yet, and the cursor after the last of them.
-#[derive(Default)]
-struct Pulled {
-    changes: Vec<Vec<u8>>,
-    bytes: usize,
-    cursor: Option<u64>,
-    since: Option<std::time::Instant>,
-}
-
-impl Pulled {
-    /// Applies what was fetched with its cursor, in one transaction.
-    fn apply(
-        &mut self,
-        vault: &mut Vault,
-        state: &mut SyncState,
-        summary: &mut Summary,
-        roster: &Roster,
-    ) -> Result<(), SyncError> {
-        let Some(cursor) = self.cursor else {
-            return Ok(());
-        };
-        let admit = |sealed: &SealedChange| {
-            roster
-                .may_write(&sealed.author, sealed.seq)
-                .map_err(|refusal| refusal.to_string())?;
-            // The office may write to any team's case.
-            if roster.is_office(&sealed.author) {
-                return Ok(None);
-            }
-            let team = roster.member(&sealed.author).map(|m| m.team.clone());
-            if team.as_deref() != Some(sealed.team.as_str()) {
-                return Err("it is sealed for another team than its author's".to_owned());
-            }
-            Ok(team)
-        };
-        let report = vault.apply_pulled(&self.changes, cursor, &admit)?;
-        state.cursor = cursor;
-        summary.received += report.applied as u64;
-        summary.duplicates += report.duplicates as u64;
-        summary.unreadable += report.unreadable as u64;
-        summary.refused.extend(report.refused);
-        *self = Pulled::default();
-        Ok(())
-    }
-}
-
-async fn fetch_and_apply(
-    link: &Link<'_>,
-    vault: &mut Vault,
-    state: &mut SyncState,
-    summary: &mut Summary,
-    roster: &mut Roster,
-    pulled: &mut Pulled,
-) -> Result<(), SyncError> {
     let mut page_size = link.options.page;
     let mut fetched: u64 = 0;
+    let mut ahead: Option<PullAhead> = None;
     loop {
-        // The cursor stays at what the vault applied; pages are asked for after what arrived.
-        let after = pulled.cursor.unwrap_or(state.cursor);
-        // A link that drops mid-page gets smaller pages, so each one can still get through.
-        let next = std::cell::Cell::new(page_size);
-        let tried = std::cell::Cell::new(page_size);
-        let (page, versions) = retry(link.options, summary, || {
-            let limit = next.get();
-            tried.set(limit);
-            next.set((limit / 4).max(1));
-            link.client.pull(vault.keys(), after, limit)
-        })
-        .await?;
-        page_size = if tried.get() < page_size {
-            tried.get()
-        } else {
-            (page_size * 2).min(link.options.page)
+        let after = state.cursor;
+        let (page, versions) = match ahead.take() {
+            Some(ahead) => match ahead.answer().await {
+                Ok(answer) => answer,
+                // It is asked for again, with retries.
+                Err(e) => {
+                    tracing::info!(error = %e, "the page asked for ahead failed");
+                    fetch(link, vault, after, &mut page_size, summary).await?
+                }
+            },
+            None => fetch(link, vault, after, &mut page_size, summary).await?,
         };
         let logged = vault.own_log_len()?;
         if page.acked > logged {
@@ -112,14 +47,14 @@ async fn fetch_and_apply(
             ));
         }
         state.acked = page.acked.min(logged);
-        roster_step(link, vault, state, summary, versions.roster, roster).await?;
+        roster_step(link, vault, state, summary, versions.roster, &mut roster).await?;
         // A device may have enrolled between the server's roster check and this page: look
         // again before refusing an author nobody here has heard of.
         let unknown = page.changes.iter().any(|(_, bytes)| {
             SealedChange::from_bytes(bytes).is_ok_and(|s| roster.member(&s.author).is_none())
         });
         if unknown {
-            *roster = refresh_roster(link, vault, state, summary).await?;
+            roster = refresh_roster(link, vault, state, summary).await?;
         }
         summary.roster_problems = roster.problems.clone();
         if page.more && page.next <= after {
@@ -127,30 +62,82 @@ async fn fetch_and_apply(
                 "the server asked for another page without moving the cursor".into(),
             ));
         }
+        if page.more {
+            summary.round_trips += 1;
+            ahead = Some(link.client.pull_ahead(vault.keys(), page.next, page_size));
+        }
         fetched += page.changes.len() as u64;
-        pulled.since.get_or_insert_with(std::time::Instant::now);
-        pulled.cursor = Some(page.next);
-        for (_, bytes) in page.changes {
-            pulled.bytes += bytes.len();
-            pulled.changes.push(bytes);
-        }
+        let more = page.more;
+        apply(vault, state, summary, &roster, page)?;
+        cairn_vault::failpoint::hit("pull:page");
         link.progress.pulled(fetched);
-        let full = pulled.bytes >= link.options.apply_bytes
-            || pulled
-                .since
-                .is_some_and(|since| since.elapsed() >= link.options.apply_after);
-        if full || !page.more {
-            pulled.apply(vault, state, summary, roster)?;
-        }
-        if !page.more {
+        if !more {
             receipt_step(link, vault, state, summary, versions).await?;
-            state.delivery_warnings = delivery_warnings(vault, state, roster)?;
+            state.delivery_warnings = delivery_warnings(vault, state, &roster)?;
             summary
                 .warnings
                 .extend(state.delivery_warnings.iter().cloned());
             return Ok(());
         }
     }
+}
+
+/// One page after `after`, with retries; a link that drops mid-page gets smaller pages, so
+/// each one can still get through, and pages grow back after a success.
+async fn fetch(
+    link: &Link<'_>,
+    vault: &Vault,
+    after: u64,
+    page_size: &mut u32,
+    summary: &mut Summary,
+) -> Result<(PullPage, Versions), SyncError> {
+    let next = std::cell::Cell::new(*page_size);
+    let tried = std::cell::Cell::new(*page_size);
+    let answer = retry(link.options, summary, || {
+        let limit = next.get();
+        tried.set(limit);
+        next.set((limit / 4).max(1));
+        link.client.pull(vault.keys(), after, limit)
+    })
+    .await?;
+    *page_size = if tried.get() < *page_size {
+        tried.get()
+    } else {
+        (*page_size * 2).min(link.options.page)
+    };
+    Ok(answer)
+}
+
+/// Applies a page with the cursor after it, in one vault transaction.
+fn apply(
+    vault: &mut Vault,
+    state: &mut SyncState,
+    summary: &mut Summary,
+    roster: &Roster,
+    page: PullPage,
+) -> Result<(), SyncError> {
+    let admit = |sealed: &SealedChange| {
+        roster
+            .may_write(&sealed.author, sealed.seq)
+            .map_err(|refusal| refusal.to_string())?;
+        // The office may write to any team's case.
+        if roster.is_office(&sealed.author) {
+            return Ok(None);
+        }
+        let team = roster.member(&sealed.author).map(|m| m.team.clone());
+        if team.as_deref() != Some(sealed.team.as_str()) {
+            return Err("it is sealed for another team than its author's".to_owned());
+        }
+        Ok(team)
+    };
+    let changes: Vec<Vec<u8>> = page.changes.into_iter().map(|(_, bytes)| bytes).collect();
+    let report = vault.apply_pulled(&changes, page.next, &admit)?;
+    state.cursor = page.next;
+    summary.received += report.applied as u64;
+    summary.duplicates += report.duplicates as u64;
+    summary.unreadable += report.unreadable as u64;
+    summary.refused.extend(report.refused);
+    Ok(())
 }
 
 /// A field device fetches the office's newest receipt when the server reports a newer one
@@ -351,7 +338,6 @@ mod tests {
         relay: &Relay,
         fingerprint: &str,
         vault: &mut Vault,
-        options: Options,
         down_after: u64,
     ) -> (Result<(), SyncError>, Summary, Vec<(u64, u64)>) {
         let client = Client::new(&relay.url(), fingerprint).unwrap();
@@ -361,9 +347,14 @@ mod tests {
             down_after,
             seen: RefCell::default(),
         };
+        let options = Options {
+            page: 2,
+            attempts: 1,
+            ..Options::default()
+        };
         let link = Link {
             client: &client,
-            options: &Options { page: 2, ..options },
+            options: &options,
             progress: &watch,
         };
         let mut state = vault.sync_state().unwrap();
@@ -373,8 +364,11 @@ mod tests {
         (result, summary, watch.seen.into_inner())
     }
 
+    /// Each page is stored with its cursor before the next is handled (the next one already
+    /// asked for): a link that drops keeps every page applied, and the next pull fetches only
+    /// the rest. Fails if pages wait to be applied together.
     #[tokio::test]
-    async fn pages_are_applied_together_until_the_batch_is_full_and_kept_when_the_link_drops() {
+    async fn each_page_is_kept_with_its_cursor_and_a_link_that_drops_loses_none() {
         let dir = tempfile::tempdir().unwrap();
         let mut setup = Setup::start(dir.path(), &[]).await;
         let mut a = setup.field(dir.path(), "a", "T1").await;
@@ -386,57 +380,41 @@ mod tests {
         sync(&mut a, &Options::default(), &()).await.unwrap();
         let relay = Relay::start(setup.server.addr());
         let fingerprint = setup.server.fingerprint().to_owned();
-        let patient = Options {
-            apply_bytes: usize::MAX,
-            apply_after: std::time::Duration::from_secs(3600),
-            attempts: 1,
-            ..Options::default()
-        };
 
-        // A batch that one page fills is applied page by page: by the time the second page
-        // has arrived, the first is stored with its cursor.
-        let (result, summary, seen) = pull_through(
-            &relay,
-            &fingerprint,
-            &mut setup.office,
-            Options {
-                apply_bytes: 1,
-                ..patient.clone()
-            },
-            u64::MAX,
-        )
-        .await;
+        // Pages of 2, 2 and 1, each stored with its cursor by the time it is reported.
+        let (result, summary, seen) =
+            pull_through(&relay, &fingerprint, &mut setup.office, u64::MAX).await;
         result.unwrap();
         assert_eq!(summary.received, 5, "{summary:?}");
         assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [2, 4, 5]);
-        assert_eq!(seen[0].1, 0);
-        assert!(seen[1].1 > 0 && seen[2].1 > seen[1].1, "{seen:?}");
+        assert!(
+            seen[0].1 > 0 && seen[1].1 > seen[0].1 && seen[2].1 > seen[1].1,
+            "{seen:?}"
+        );
 
-        // A batch nothing fills waits for the link: after two pages nothing is stored yet.
-        // The link then drops: the two pages that arrived are applied with their cursor...
-        let (result, summary, seen) =
-            pull_through(&relay, &fingerprint, &mut b, patient.clone(), 4).await;
+        // The link drops once the first page is in: that page is kept with its cursor...
+        let (result, summary, seen) = pull_through(&relay, &fingerprint, &mut b, 2).await;
         assert!(result.is_err(), "the link was down");
-        assert_eq!(seen, [(2, 0), (4, 0)]);
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(seen[0].1 > 0, "{seen:?}");
         assert_eq!(
             (summary.received, b.list().unwrap().len()),
-            (4, 4),
+            (2, 2),
             "{summary:?}"
         );
         let kept = b.sync_state().unwrap().cursor;
-        assert!(kept > 0);
+        assert_eq!(kept, seen[0].1);
 
         // ...and when it is back, only the rest arrives: nothing twice.
         relay.set_down(false);
-        let (result, summary, seen) =
-            pull_through(&relay, &fingerprint, &mut b, patient, u64::MAX).await;
+        let (result, summary, seen) = pull_through(&relay, &fingerprint, &mut b, u64::MAX).await;
         result.unwrap();
         assert_eq!(
             (summary.received, summary.duplicates),
-            (1, 0),
+            (3, 0),
             "{summary:?}"
         );
-        assert_eq!(seen, [(1, kept)]);
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(b.list().unwrap().len(), 5);
     }
 }

@@ -51,6 +51,11 @@ pub(crate) async fn push_step(
                 });
                 break;
             }
+            // Receiving still works: report it at the end, like a change too large.
+            Err(SyncError::ServerDiskFull) => {
+                blocked = Some(SyncError::ServerDiskFull);
+                break;
+            }
             other => other?,
         };
         for result in &response.results {
@@ -73,6 +78,7 @@ pub(crate) async fn push_step(
                 response.acked, state.acked
             ));
         }
+        cairn_vault::failpoint::hit("push:answered");
         state.acked = response.acked;
         vault.set_sync_state(state)?;
         link.progress.pushed(state.acked, total);

@@ -47,8 +47,12 @@ pub fn apply_roster(
     }
     let roster = Roster::build(&office, &state.roster);
     let keys = roster.keyring(vault.keys());
-    vault.add_keys(keys.iter())?;
-    vault.set_sync_state(state)?;
+    // The statements and the keys they grant, together.
+    vault
+        .update()
+        .keys(keys.iter())
+        .sync_state(state)
+        .commit()?;
     if vault.settings().role == Role::Field {
         vault.reseal_unsent()?;
     }

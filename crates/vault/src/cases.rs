@@ -455,7 +455,7 @@ pub(crate) fn begin<'c>(
         .map_err(|e| VaultError::sqlite(path, e))
 }
 
-fn last_own_seq(
+pub(crate) fn last_own_seq(
     conn: &rusqlite::Connection,
     author: &[u8; 32],
     path: &std::path::Path,

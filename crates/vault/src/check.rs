@@ -20,8 +20,10 @@ pub struct CheckReport {
 }
 
 impl Vault {
-    /// Verifies every sealed change's signature and row, decrypts it, checks this device's
-    /// numbering has no gaps, and replays each case's log to compare with its snapshot.
+    /// Checks every encrypted record against the versions the vault recorded (as opening
+    /// does) and reads each; verifies every sealed change's signature and row, decrypts it,
+    /// checks this device's numbering has no gaps, and replays each case's log to compare
+    /// with its snapshot.
     pub fn check(&self) -> Result<CheckReport, VaultError> {
         let path = self.home.database();
         let sql = |e| VaultError::sqlite(&path, e);
@@ -33,6 +35,17 @@ impl Vault {
         // One read transaction: a sync applying a page meanwhile cannot make log and
         // snapshots look out of step.
         let tx = self.conn.unchecked_transaction().map_err(sql)?;
+        // What every command checks at open, and the records read later: a vault that
+        // commands refuse never reads as sound.
+        crate::store::check_records(&tx, &self.cipher, &path)?;
+        crate::store::read_settings(&tx, &self.cipher, &path)?;
+        crate::keyring::read(&tx, &self.cipher, &path)?;
+        crate::store::read_meta::<crate::SyncState>(
+            &tx,
+            &self.cipher,
+            crate::sync::SYNC_KEY,
+            &path,
+        )?;
         let mut stmt = tx
             .prepare("SELECT author, seq, case_id, sealed FROM changes ORDER BY author, seq")
             .map_err(sql)?;

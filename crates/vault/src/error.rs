@@ -37,13 +37,17 @@ pub enum VaultError {
         "this case is full ({0}); record what follows in a new case and name this one in a note"
     )]
     CaseFull(String),
-    /// A record of the vault is not the latest one written: an older copy was put back.
-    #[error("the vault database {path} was tampered with: its {record} record is an older copy put back over the current one; restore the vault from a backup, or wipe it and join again")]
+    /// A record of the vault is not the version the vault last wrote: an older copy was put
+    /// back, or the file was altered or damaged. Nothing is written to such a vault; what it
+    /// holds is still there to read out.
+    #[error("the vault database {path} was tampered with or damaged: its {record} record {detail}; nothing was written, and the cases in it are kept")]
     Tampered {
         /// The database file.
         path: PathBuf,
         /// Which record.
         record: String,
+        /// What was found, as the end of a sentence.
+        detail: String,
     },
     /// An admission into another team than the one this device already recorded cases for.
     #[error("this device recorded cases as team {have}; the admission is for team {admitted}. Ask the office to admit it into {have}, or use a new vault")]
@@ -118,7 +122,7 @@ pub enum VaultError {
     #[error("{0} holds no such value in conflict now: reload the case and pick again")]
     NotInConflict(String),
     /// The disk is full.
-    #[error("the disk is full; nothing was written. Free some space and run the command again")]
+    #[error("the disk is full: nothing was written; free some space and run the command again")]
     DiskFull,
     /// Another process holds the vault for too long.
     #[error("the vault is busy: another cairn command is using it; try again")]
@@ -140,6 +144,9 @@ pub enum VaultError {
 
 impl VaultError {
     pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            return VaultError::DiskFull;
+        }
         VaultError::Io {
             action,
             path: path.to_path_buf(),
@@ -147,7 +154,9 @@ impl VaultError {
         }
     }
 
-    /// Maps a SQLite error, naming damage and a full disk plainly.
+    /// Maps a SQLite error, naming damage and a full disk plainly. On a full disk SQLite says
+    /// SQLITE_FULL, or for some writes (growing the WAL index, syncing) only "disk I/O
+    /// error": an I/O error while the file system is (nearly) full is taken for a full disk.
     pub(crate) fn sqlite(path: &std::path::Path, e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
         match e.sqlite_error_code() {
@@ -156,8 +165,24 @@ impl VaultError {
                 detail: e.to_string(),
             },
             Some(ErrorCode::DiskFull) => VaultError::DiskFull,
+            Some(ErrorCode::SystemIoFailure) if nearly_full(path) => VaultError::DiskFull,
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => VaultError::Busy,
             _ => VaultError::Storage(e),
         }
     }
+}
+
+/// Below this much free space, an I/O error of the vault's file system is taken for a full
+/// disk: SQLite may have given back some of what it failed to use (a WAL that could not grow)
+/// and one page of changes needs a few MiB.
+const NEARLY_FULL: u64 = 8 << 20;
+
+/// Whether the file system holding `path` (the database, or its directory) has less than
+/// [`NEARLY_FULL`] free for this user.
+fn nearly_full(path: &std::path::Path) -> bool {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let Ok(fs) = rustix::fs::statvfs(dir.unwrap_or(path)) else {
+        return false;
+    };
+    fs.f_bavail.saturating_mul(fs.f_frsize) < NEARLY_FULL
 }

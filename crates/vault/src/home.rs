@@ -80,7 +80,7 @@ impl Home {
         };
         let cipher = keys.local_cipher();
         let keyring = crate::keyring::initial(&settings);
-        let tx = conn.transaction().map_err(|e| VaultError::sqlite(&db, e))?;
+        let tx = crate::cases::begin(&mut conn, &db)?;
         store::write_settings(&tx, &cipher, &settings, &db)?;
         crate::keyring::write(&tx, &cipher, &keyring, &db)?;
         tx.commit().map_err(|e| VaultError::sqlite(&db, e))?;
@@ -94,6 +94,8 @@ impl Home {
             cipher,
             settings,
             keyring,
+            completed: None,
+            as_found: false,
         })
     }
 
@@ -119,15 +121,12 @@ impl Home {
     }
 
     /// Opens the vault with keys already derived (by [`Home::unlock`], kept by the agent).
-    /// Keys of another vault fail to decrypt its settings and are refused.
+    /// Keys of another vault fail to decrypt its settings and are refused. Every record must
+    /// be the version the vault last wrote (see [`Vault::completed`] for the one exception,
+    /// a write earlier cairn left half done, which is completed here).
     pub fn open_unlocked(&self, keys: DeviceKeys) -> Result<Vault, VaultError> {
-        self.check_complete()?;
-        let db = self.database();
-        // A vault copied or unpacked with looser modes is closed up again.
-        restrict_dir(&self.dir)?;
-        restrict_files(&self.dir)?;
-        let conn = store::open(&db)?;
-        let cipher = keys.local_cipher();
+        let (conn, cipher, db) = self.connect(&keys)?;
+        let completed = store::open_records(&conn, &cipher, &db)?;
         let settings = store::read_settings(&conn, &cipher, &db)?;
         let keyring = crate::keyring::read(&conn, &cipher, &db)?;
         Ok(Vault {
@@ -137,7 +136,58 @@ impl Home {
             cipher,
             settings,
             keyring,
+            completed,
+            as_found: false,
         })
+    }
+
+    /// Opens the vault only to read out what it holds, even when its records are not the
+    /// versions it last wrote (tampering, damage): each is taken as found, and nothing can
+    /// be written through it (the connection is query-only). Returns with it why it does not
+    /// check, if it does not.
+    pub fn open_as_found(
+        &self,
+        keys: DeviceKeys,
+    ) -> Result<(Vault, Option<VaultError>), VaultError> {
+        let (conn, cipher, db) = self.connect(&keys)?;
+        // The half-done write earlier cairn could leave is completed, as at any open.
+        let (completed, problem) = match store::open_records(&conn, &cipher, &db) {
+            Ok(completed) => (completed, None),
+            Err(e @ VaultError::Tampered { .. }) => (None, Some(e)),
+            Err(e) => return Err(e),
+        };
+        conn.execute_batch("PRAGMA query_only = ON")
+            .map_err(|e| VaultError::sqlite(&db, e))?;
+        let missing = |what: &str| VaultError::Corrupt {
+            path: db.clone(),
+            detail: format!("no {what}"),
+        };
+        let settings = store::read_meta_as_found(&conn, &cipher, "settings", &db)?
+            .ok_or_else(|| missing("settings"))?;
+        let keyring = store::read_meta_as_found(&conn, &cipher, crate::keyring::SLOT, &db)?
+            .ok_or_else(|| missing("keyring"))?;
+        let vault = Vault {
+            home: self.clone(),
+            conn,
+            keys,
+            cipher,
+            settings,
+            keyring,
+            completed,
+            as_found: true,
+        };
+        Ok((vault, problem))
+    }
+
+    /// The database opened for these keys, its modes closed up.
+    fn connect(&self, keys: &DeviceKeys) -> Result<(Connection, LocalCipher, PathBuf), VaultError> {
+        self.check_complete()?;
+        let db = self.database();
+        // A vault copied or unpacked with looser modes is closed up again.
+        restrict_dir(&self.dir)?;
+        restrict_files(&self.dir)?;
+        let conn = store::open(&db)?;
+        Ok((conn, keys.local_cipher(), db))
     }
 
     fn check_complete(&self) -> Result<(), VaultError> {
@@ -191,6 +241,10 @@ pub struct Vault {
     pub(crate) cipher: LocalCipher,
     pub(crate) settings: Settings,
     pub(crate) keyring: cairn_crypto::Keyring,
+    /// The record whose cut-off write opening completed, if any.
+    completed: Option<String>,
+    /// Opened by [`Home::open_as_found`]: records are read as found, nothing is written.
+    pub(crate) as_found: bool,
 }
 
 impl std::fmt::Debug for Vault {
@@ -213,6 +267,14 @@ impl Vault {
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// What opening repaired, as a sentence to show: a write that earlier cairn left half
+    /// done when it was killed (its record written, the versions not yet), now completed.
+    pub fn completed(&self) -> Option<String> {
+        self.completed.as_ref().map(|record| {
+            format!("the vault's last write of its {record} record had been cut off before it was complete (by a crash of an earlier cairn); it was completed now and nothing was lost")
+        })
     }
 }
 

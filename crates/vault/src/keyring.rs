@@ -11,7 +11,7 @@ use cairn_protocol::OFFICE_TEAM;
 
 use crate::{store, Role, Settings, Vault, VaultError};
 
-const SLOT: &str = "keyring";
+pub(crate) const SLOT: &str = "keyring";
 
 /// The keyring of a new vault.
 pub(crate) fn initial(settings: &Settings) -> Keyring {
@@ -73,24 +73,12 @@ impl Vault {
         &self.keyring
     }
 
-    /// Adds keys (from the roster, or issued by the office) and stores the keyring. Returns
-    /// how many were new.
+    /// Adds keys (from the roster, or issued by the office) and stores the keyring (with
+    /// other records: [`Vault::update`]). Returns how many were new.
     pub fn add_keys<'k>(
         &mut self,
         keys: impl IntoIterator<Item = &'k TeamKey>,
     ) -> Result<usize, VaultError> {
-        let mut added = 0;
-        for key in keys {
-            if self.keyring.get(key.team(), key.epoch()).is_none() {
-                self.keyring
-                    .insert(TeamKey::from_bytes(key.team(), key.epoch(), *key.bytes()));
-                added += 1;
-            }
-        }
-        if added > 0 {
-            let path = self.home.database();
-            write(&self.conn, &self.cipher, &self.keyring, &path)?;
-        }
-        Ok(added)
+        self.update().keys(keys).commit()
     }
 }

@@ -200,20 +200,27 @@ pub(crate) fn read_meta<T: serde::de::DeserializeOwned>(
     key: &str,
     path: &Path,
 ) -> Result<Option<T>, VaultError> {
-    let (_, current) = versions(conn, cipher, path)?;
-    let row = read_row(conn, cipher, key, path)?;
-    let tampered = || VaultError::Tampered {
-        path: path.to_path_buf(),
-        record: key.to_string(),
+    let (current, row) = one_snapshot(conn, path, || {
+        Ok((
+            versions(conn, cipher, path)?.1,
+            read_row(conn, cipher, key, path)?,
+        ))
+    })?;
+    let finding = match (row, current.get(key)) {
+        (Some((version, value)), Some(expected)) if version == *expected => return Ok(Some(value)),
+        (None, None) => return Ok(None),
+        (Some((version, _)), Some(expected)) if version < *expected => Finding::Older(key.into()),
+        (Some((version, _)), _) => Finding::Newer {
+            key: key.into(),
+            version,
+        },
+        (None, Some(_)) => Finding::Missing(key.into()),
     };
-    match (row, current.get(key)) {
-        (Some((version, value)), Some(expected)) if version == *expected => Ok(Some(value)),
-        (None, None) => Ok(None),
-        _ => Err(tampered()),
-    }
+    Err(finding.tampered(path))
 }
 
-/// Writes an encrypted value to `meta` at the next version, and records that version.
+/// Writes an encrypted value to `meta` at the next version, and records that version: both
+/// or neither (see [`atomic`]), so that no crash leaves a record its versions do not name.
 pub(crate) fn write_meta<T: serde::Serialize>(
     conn: &Connection,
     cipher: &LocalCipher,
@@ -221,11 +228,207 @@ pub(crate) fn write_meta<T: serde::Serialize>(
     value: &T,
     path: &Path,
 ) -> Result<(), VaultError> {
-    let (generation, mut current) = versions(conn, cipher, path)?;
-    let next = generation + 1;
-    write_row(conn, cipher, key, next, value, path)?;
-    current.insert(key.to_string(), next);
-    write_row(conn, cipher, VERSIONS, next, &current, path)
+    atomic(conn, path, || {
+        let (generation, mut current) = versions(conn, cipher, path)?;
+        let next = generation + 1;
+        write_row(conn, cipher, key, next, value, path)?;
+        crate::failpoint::hit_keyed("meta:", key);
+        current.insert(key.to_string(), next);
+        write_row(conn, cipher, VERSIONS, next, &current, path)
+    })
+}
+
+/// Runs `write` all or nothing: in a savepoint inside the caller's transaction, else in an
+/// IMMEDIATE transaction of its own. Immediate, because the write lock is then taken before
+/// the first read: two processes cannot interleave a read-modify-write (of `versions`), and a
+/// deferred read-then-write in WAL mode could fail with SQLITE_BUSY_SNAPSHOT.
+pub(crate) fn atomic<T>(
+    conn: &Connection,
+    path: &Path,
+    write: impl FnOnce() -> Result<T, VaultError>,
+) -> Result<T, VaultError> {
+    let sql = |e| VaultError::sqlite(path, e);
+    let (begin, commit, undo) = if conn.is_autocommit() {
+        ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+    } else {
+        (
+            "SAVEPOINT cairn_atomic",
+            "RELEASE cairn_atomic",
+            "ROLLBACK TO cairn_atomic; RELEASE cairn_atomic",
+        )
+    };
+    conn.execute_batch(begin).map_err(sql)?;
+    let done = write().and_then(|value| conn.execute_batch(commit).map_err(sql).map(|()| value));
+    if done.is_err() && !conn.is_autocommit() {
+        // Whatever was written goes (a failed COMMIT may leave its transaction open).
+        let _ = conn.execute_batch(undo);
+    }
+    done
+}
+
+/// Runs `read` in one read transaction, so that it sees one state of the database (WAL mode
+/// gives each transaction a snapshot): reading `versions` and then a record never straddles
+/// another process's write. Inside the caller's transaction it just runs.
+fn one_snapshot<T>(
+    conn: &Connection,
+    path: &Path,
+    read: impl FnOnce() -> Result<T, VaultError>,
+) -> Result<T, VaultError> {
+    if !conn.is_autocommit() {
+        return read();
+    }
+    conn.execute_batch("BEGIN DEFERRED")
+        .map_err(|e| VaultError::sqlite(path, e))?;
+    let done = read();
+    // Nothing was written: ending it either way is the same.
+    if conn.execute_batch("COMMIT").is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    done
+}
+
+/// How a record of `meta` disagrees with the versions the vault recorded.
+#[derive(Debug)]
+enum Finding {
+    /// Written at a version older than the one recorded: an older copy put back.
+    Older(String),
+    /// Written at a version newer than the one recorded.
+    Newer { key: String, version: u64 },
+    /// Recorded, but not there.
+    Missing(String),
+}
+
+impl Finding {
+    fn tampered(&self, path: &Path) -> VaultError {
+        let (record, detail) = match self {
+            Finding::Older(key) => (key, "is an older copy put back over the current one"),
+            Finding::Newer { key, .. } => (key, "is newer than the version the vault recorded"),
+            Finding::Missing(key) => (key, "is missing"),
+        };
+        VaultError::Tampered {
+            path: path.to_path_buf(),
+            record: record.clone(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// Every record of `meta` (besides the format marker and `versions`) against `versions`:
+/// each must decrypt at the version it was written at, which must be the one recorded.
+/// Returns the generation `versions` was written at, and what disagrees.
+fn audit(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    path: &Path,
+) -> Result<(u64, Vec<Finding>), VaultError> {
+    one_snapshot(conn, path, || audit_in(conn, cipher, path))
+}
+
+fn audit_in(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    path: &Path,
+) -> Result<(u64, Vec<Finding>), VaultError> {
+    let sql = |e| VaultError::sqlite(path, e);
+    let (generation, mut recorded) = versions(conn, cipher, path)?;
+    let rows: Vec<(String, i64, Vec<u8>)> = {
+        let mut stmt = conn
+            .prepare(
+                "SELECT key, version, value FROM meta WHERE key NOT IN ('format', ?1) ORDER BY key",
+            )
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map(params![VERSIONS], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(sql)?;
+        rows.collect::<Result<_, _>>().map_err(sql)?
+    };
+    let mut findings = Vec::new();
+    for (key, version, sealed) in rows {
+        cipher
+            .decrypt(slot(&key, version).as_bytes(), &sealed)
+            .map_err(|_| VaultError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("its {key} do not decrypt with this key file"),
+            })?;
+        let version = version as u64;
+        match recorded.remove(&key) {
+            Some(expected) if expected == version => {}
+            Some(expected) if expected > version => findings.push(Finding::Older(key)),
+            _ => findings.push(Finding::Newer { key, version }),
+        }
+    }
+    findings.extend(recorded.into_keys().map(Finding::Missing));
+    Ok((generation, findings))
+}
+
+/// Checks every record against `versions` (as [`audit`]): an error naming the first that
+/// disagrees.
+pub(crate) fn check_records(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    path: &Path,
+) -> Result<(), VaultError> {
+    match audit(conn, cipher, path)?.1.first() {
+        Some(finding) => Err(finding.tampered(path)),
+        None => Ok(()),
+    }
+}
+
+/// What opening checks: every record against `versions` (as [`check_records`]), after
+/// completing a write that earlier cairn could leave half done. It wrote a record and then
+/// `versions` as two separate statements, so a crash between them left exactly one record
+/// written at generation g + 1 while `versions` is still at g, and nothing else ahead. That
+/// state is the honest one minus the update of `versions` (the record decrypts at its own
+/// version), so recording that version restores exactly the honest state. Anything else that
+/// disagrees is refused. Returns the record whose write was completed.
+pub(crate) fn open_records(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    path: &Path,
+) -> Result<Option<String>, VaultError> {
+    // Read first, without the write lock: almost always all is well.
+    let found = audit(conn, cipher, path)?;
+    if found.1.is_empty() {
+        return Ok(None);
+    }
+    if cut_write(&found).is_none() {
+        return Err(found.1[0].tampered(path));
+    }
+    atomic(conn, path, || {
+        // Again under the lock: another process may have completed it meanwhile.
+        let found = audit(conn, cipher, path)?;
+        let Some((key, version)) = cut_write(&found) else {
+            return match found.1.first() {
+                Some(finding) => Err(finding.tampered(path)),
+                None => Ok(None),
+            };
+        };
+        let (_, mut current) = versions(conn, cipher, path)?;
+        current.insert(key.clone(), version);
+        write_row(conn, cipher, VERSIONS, version, &current, path)?;
+        Ok(Some(key))
+    })
+}
+
+/// The one record written one generation ahead of `versions`, if that is all that disagrees.
+fn cut_write((generation, findings): &(u64, Vec<Finding>)) -> Option<(String, u64)> {
+    match findings.as_slice() {
+        [Finding::Newer { key, version }] if *version == generation + 1 => {
+            Some((key.clone(), *version))
+        }
+        _ => None,
+    }
+}
+
+/// Reads an encrypted value from `meta` as it is found, whatever `versions` says: for reading
+/// out a vault that does not check, never for acting on it.
+pub(crate) fn read_meta_as_found<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    key: &str,
+    path: &Path,
+) -> Result<Option<T>, VaultError> {
+    Ok(read_row(conn, cipher, key, path)?.map(|(_, value)| value))
 }
 
 pub(crate) fn read_settings(
@@ -246,4 +449,210 @@ pub(crate) fn write_settings(
     path: &Path,
 ) -> Result<(), VaultError> {
     write_meta(conn, cipher, "settings", settings, path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+    use cairn_crypto::{KeyFileCost, SecretString};
+
+    use super::*;
+    use crate::{Home, NewVault, Role, SyncState, Vault};
+
+    fn pass() -> SecretString {
+        SecretString::from("pass".to_owned())
+    }
+
+    /// A field vault whose `versions` record is at generation 26 and whose sync record was
+    /// written at 26 with cursor 26.
+    fn at_generation_26(home: &Home) -> Vault {
+        let new = NewVault {
+            team: "T03".into(),
+            name: None,
+            role: Role::Field,
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let mut vault = home
+            .create(&pass(), KeyFileCost::LogN(4), new, now)
+            .unwrap();
+        // Creation wrote settings (1) and the keyring (2).
+        for cursor in 3..=26 {
+            let state = SyncState {
+                cursor,
+                ..SyncState::default()
+            };
+            vault.set_sync_state(&state).unwrap();
+        }
+        let (generation, _) = versions(&vault.conn, &vault.cipher, &home.database()).unwrap();
+        assert_eq!(generation, 26);
+        vault
+    }
+
+    /// Writes `key` at `version` as earlier cairn did before it was killed: the record
+    /// alone, `versions` left as it was.
+    fn cut_write<T: serde::Serialize>(vault: &Vault, key: &str, version: u64, value: &T) {
+        let db = vault.home.database();
+        write_row(&vault.conn, &vault.cipher, key, version, value, &db).unwrap();
+    }
+
+    fn meta(home: &Home) -> Vec<(String, i64)> {
+        let conn = Connection::open(home.database()).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT key, version FROM meta ORDER BY key")
+            .unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    /// The vault of issue #20: `sync|27` and `versions|26` after a crash between the two
+    /// writes. Opening completes the write, once, and says so; the vault then works and
+    /// checks.
+    #[test]
+    fn a_vault_bricked_by_a_cut_write_is_completed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("v"));
+        let vault = at_generation_26(&home);
+        let state = SyncState {
+            cursor: 27,
+            ..SyncState::default()
+        };
+        cut_write(&vault, "sync", 27, &state);
+        drop(vault);
+        let rows = meta(&home);
+        assert!(rows.contains(&("sync".into(), 27)), "{rows:?}");
+        assert!(rows.contains(&("versions".into(), 26)), "{rows:?}");
+
+        let mut vault = home.open(&pass()).unwrap();
+        let said = vault.completed().unwrap();
+        assert!(
+            said.contains("sync record") && said.contains("nothing was lost"),
+            "{said}"
+        );
+        assert_eq!(vault.sync_state().unwrap().cursor, 27);
+        assert!(meta(&home).contains(&("versions".into(), 27)));
+        vault.check().unwrap();
+        vault.set_sync_state(&SyncState::default()).unwrap();
+        drop(vault);
+        let vault = home.open(&pass()).unwrap();
+        assert!(vault.completed().is_none(), "completed once only");
+        vault.check().unwrap();
+    }
+
+    /// Anything but that one pattern is refused as before, and never repaired.
+    #[test]
+    fn every_other_disagreement_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = SyncState::default();
+        type Spoil = fn(&Vault, &SyncState);
+        let cases: [(&str, Spoil, &str); 4] = [
+            // Two generations ahead: not what a cut write leaves.
+            ("two ahead", |v, s| cut_write(v, "sync", 28, s), "newer"),
+            // Two records ahead of `versions`.
+            (
+                "two records",
+                |v, s| {
+                    cut_write(v, "sync", 27, s);
+                    let settings = read_settings(&v.conn, &v.cipher, &v.home.database()).unwrap();
+                    cut_write(v, "settings", 27, &settings);
+                },
+                "newer",
+            ),
+            // An older copy put back.
+            ("older", |v, s| cut_write(v, "sync", 20, s), "older copy"),
+            // A record `versions` names, gone.
+            (
+                "missing",
+                |v, _| {
+                    v.conn
+                        .execute("DELETE FROM meta WHERE key = 'sync'", [])
+                        .unwrap();
+                },
+                "missing",
+            ),
+        ];
+        for (name, spoil, said) in cases {
+            let home = Home::new(dir.path().join(name));
+            let vault = at_generation_26(&home);
+            spoil(&vault, &state);
+            drop(vault);
+            let before = meta(&home);
+            match home.open(&pass()) {
+                Err(e @ VaultError::Tampered { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.contains(said), "{name}: {text}");
+                    assert!(text.contains("cases in it are kept"), "{name}: {text}");
+                    assert!(!text.contains("wipe"), "{name}: {text}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+            assert_eq!(meta(&home), before, "{name}: nothing was written");
+            // What it holds can still be read out, as found.
+            let keys = home.unlock(&pass()).unwrap();
+            let (vault, problem) = home.open_as_found(keys).unwrap();
+            assert!(problem.is_some(), "{name}");
+            vault.sync_state().unwrap();
+            assert!(vault.list().unwrap().is_empty());
+        }
+    }
+
+    /// Another process writes the sync record twice between a read of `versions` and a read
+    /// of the record: both reads still see one state of the database (as `read_meta` and
+    /// opening read them), so the write never reads as tampering.
+    #[test]
+    fn reads_never_straddle_another_process_s_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("v"));
+        let reader = at_generation_26(&home);
+        let mut writer = home.open(&pass()).unwrap();
+        let db = home.database();
+        let (recorded, row) = one_snapshot(&reader.conn, &db, || {
+            let recorded = versions(&reader.conn, &reader.cipher, &db)?.1;
+            for cursor in [27, 28] {
+                let state = SyncState {
+                    cursor,
+                    ..SyncState::default()
+                };
+                writer.set_sync_state(&state)?;
+            }
+            let row = read_row::<SyncState>(&reader.conn, &reader.cipher, "sync", &db)?;
+            Ok((recorded, row))
+        })
+        .unwrap();
+        let (version, state) = row.unwrap();
+        assert_eq!(recorded["sync"], version);
+        assert_eq!(state.cursor, 26);
+        assert!(reader.conn.is_autocommit(), "the read transaction ended");
+        assert_eq!(reader.sync_state().unwrap().cursor, 28);
+    }
+
+    /// `write_meta` called outside a transaction writes its record and `versions` together:
+    /// a failure between them (here: `versions` cannot be written) leaves neither.
+    #[test]
+    fn a_record_and_its_version_are_written_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("v"));
+        let vault = at_generation_26(&home);
+        let db = home.database();
+        vault
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER no_versions BEFORE UPDATE ON meta WHEN NEW.key = 'versions'
+                 BEGIN SELECT RAISE(ABORT, 'versions refused'); END;",
+            )
+            .unwrap();
+        let before = meta(&home);
+        let state = SyncState {
+            cursor: 99,
+            ..SyncState::default()
+        };
+        assert!(write_meta(&vault.conn, &vault.cipher, "sync", &state, &db).is_err());
+        assert!(vault.conn.is_autocommit(), "no transaction left open");
+        assert_eq!(meta(&home), before);
+        vault
+            .conn
+            .execute_batch("DROP TRIGGER no_versions")
+            .unwrap();
+        check_records(&vault.conn, &vault.cipher, &db).unwrap();
+        assert_eq!(vault.sync_state().unwrap().cursor, 26);
+    }
 }

@@ -74,19 +74,22 @@ pub struct ApplyReport {
     pub unreadable: usize,
 }
 
-const SYNC_KEY: &str = "sync";
+pub(crate) const SYNC_KEY: &str = "sync";
 
 impl Vault {
     /// The sync state (default if this vault never joined a server).
     pub fn sync_state(&self) -> Result<SyncState, VaultError> {
         let path = self.home.database();
-        Ok(store::read_meta(&self.conn, &self.cipher, SYNC_KEY, &path)?.unwrap_or_default())
+        let read = match self.as_found {
+            true => store::read_meta_as_found,
+            false => store::read_meta,
+        };
+        Ok(read(&self.conn, &self.cipher, SYNC_KEY, &path)?.unwrap_or_default())
     }
 
-    /// Replaces the sync state.
+    /// Replaces the sync state (with other records: [`Vault::update`]).
     pub fn set_sync_state(&mut self, state: &SyncState) -> Result<(), VaultError> {
-        let path = self.home.database();
-        store::write_meta(&self.conn, &self.cipher, SYNC_KEY, state, &path)
+        self.update().sync_state(state).commit().map(|_| ())
     }
 
     /// Whether this vault may take `team` (see [`Vault::set_team`]), without changing it.
@@ -103,16 +106,7 @@ impl Vault {
     /// Adopts the team an admission names. Refused once this device has recorded anything under
     /// another team, since its references carry the team.
     pub fn set_team(&mut self, team: &str) -> Result<(), VaultError> {
-        self.check_team(team)?;
-        if self.settings.team == team {
-            return Ok(());
-        }
-        let path = self.home.database();
-        let mut settings = self.settings.clone();
-        settings.team = team.to_owned();
-        store::write_settings(&self.conn, &self.cipher, &settings, &path)?;
-        self.settings = settings;
-        Ok(())
+        self.update().team(team).commit().map(|_| ())
     }
 
     /// Seals again under the team's key this device's changes and attachment chunks recorded
@@ -163,6 +157,7 @@ impl Vault {
             )
             .map_err(|e| VaultError::sqlite(&path, e))?;
             count += 1;
+            crate::failpoint::hit("reseal:change");
         }
         tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
         Ok(count)
@@ -393,6 +388,7 @@ impl Vault {
                 apply_case(&mut tx, keyring, &merge, *id, changes, admit, &mut report)?;
             }
         }
+        crate::failpoint::hit("apply:stored");
         let mut state: SyncState =
             store::read_meta(&tx, cipher, SYNC_KEY, &path)?.unwrap_or_default();
         state.cursor = cursor;

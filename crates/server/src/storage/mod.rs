@@ -160,6 +160,10 @@ pub enum StorageError {
     /// The database holds something this version cannot read.
     #[error("the database is damaged or was written by a newer cairn-server: {0}")]
     Corrupt(String),
+    /// The database's disk is full (SQLite's SQLITE_FULL, PostgreSQL's SQLSTATE 53100):
+    /// nothing was stored.
+    #[error("the database's disk is full")]
+    DiskFull,
     /// The database was made by a cairn-server of protocol v1.
     #[error("the database was made by a cairn-server speaking protocol v1, which this one replaces; start with a new, empty database (protocol v2 keeps nothing of v1)")]
     OldSchema,
@@ -167,13 +171,19 @@ pub enum StorageError {
 
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
-        StorageError::Backend(e.to_string())
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StorageError::DiskFull,
+            _ => StorageError::Backend(e.to_string()),
+        }
     }
 }
 
 impl From<tokio_postgres::Error> for StorageError {
     fn from(e: tokio_postgres::Error) -> Self {
-        StorageError::Backend(e.to_string())
+        match e.code() {
+            Some(&tokio_postgres::error::SqlState::DISK_FULL) => StorageError::DiskFull,
+            _ => StorageError::Backend(e.to_string()),
+        }
     }
 }
 
