@@ -130,14 +130,16 @@ impl Home {
         let cipher = keys.local_cipher();
         let settings = store::read_settings(&conn, &cipher, &db)?;
         let keyring = crate::keyring::read(&conn, &cipher, &db)?;
-        Ok(Vault {
+        let vault = Vault {
             home: self.clone(),
             conn,
             keys,
             cipher,
             settings,
             keyring,
-        })
+        };
+        crate::blobs::upgrade(&vault)?;
+        Ok(vault)
     }
 
     fn check_complete(&self) -> Result<(), VaultError> {
