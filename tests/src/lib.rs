@@ -481,6 +481,28 @@ impl Device {
         device.ok(&["init", "--team", team, "--kdf-cost", "4"]);
         device
     }
+
+    /// Case `id` as this device's log holds it (smuggled changes included), as raw
+    /// Automerge writing as this device: what a hostile teammate forges its changes on.
+    pub fn raw_doc(&self, id: uuid::Uuid) -> automerge::Automerge {
+        let actor = automerge::ActorId::from(self.keys().id().0.as_slice());
+        let mut doc = automerge::Automerge::new().with_actor(actor);
+        let changes = self
+            .raw_changes(id)
+            .iter()
+            .map(|raw| automerge::Change::try_from(raw.as_slice()).expect("change"))
+            .collect::<Vec<_>>();
+        doc.apply_changes(changes).expect("apply");
+        doc
+    }
+
+    /// The id of case `reference` (from `case show --json`).
+    pub fn case_id(&self, reference: &str) -> uuid::Uuid {
+        self.json(&["case", "show", reference])["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("case id")
+    }
 }
 
 impl Server {
@@ -489,6 +511,22 @@ impl Server {
         let key = office.ok(&["office", "pubkey"]);
         Server(cairn_testkit::ServerDir::init_in(root, key).spawn())
     }
+}
+
+/// One change made on a copy of `base` by `f`: its raw bytes (a hostile teammate's forgery).
+pub fn forge(
+    base: &automerge::Automerge,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> Vec<u8> {
+    let mut doc = base.clone();
+    let mut tx = doc.transaction();
+    f(&mut tx);
+    let (hash, _) = tx.commit();
+    let hash = hash.expect("a change");
+    automerge::ReadDoc::get_change_by_hash(&doc, &hash)
+        .expect("change")
+        .raw_bytes()
+        .to_vec()
 }
 
 #[cfg(test)]

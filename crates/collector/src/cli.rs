@@ -348,7 +348,9 @@ pub enum AttachmentCommand {
     Get {
         /// The case's reference or id.
         reference: String,
-        /// The attachment's SHA-256 (8 hex digits or more).
+        /// The attachment's SHA-256 or blob id, as `cairn case attachments --json` prints
+        /// them (8 hex digits or more of either).
+        #[arg(value_name = "SHA256_OR_BLOB")]
         hash: String,
         /// Where to write it (must not exist).
         #[arg(long, value_name = "PATH")]
@@ -359,7 +361,8 @@ pub enum AttachmentCommand {
     Drop {
         /// The case's reference or id.
         reference: String,
-        /// The attachment's SHA-256 (8 hex digits or more).
+        /// The attachment's SHA-256 or blob id (8 hex digits or more of either).
+        #[arg(value_name = "SHA256_OR_BLOB")]
         hash: String,
         /// Why (recorded in a note of the case).
         #[arg(long)]

@@ -226,18 +226,24 @@ pub fn wipe(config: &Config, args: WipeArgs) -> Result<(), CliError> {
 pub fn check(config: &Config, json: bool) -> Result<(), CliError> {
     let vault = open(config)?;
     let report = vault.check()?;
+    // The vault is whole; where it and the office's receipt disagree is said beside it.
+    let divergences = cairn_sync::divergences(&vault)?;
     if json {
         return output::json(&serde_json::json!({
             "ok": true,
             "changes": report.changes,
             "cases": report.cases,
             "waiting": report.waiting,
+            "divergences": divergences,
         }));
     }
     let waiting = match report.waiting {
         0 => String::new(),
         n => format!(", {n} waiting for changes not received yet"),
     };
+    for divergence in &divergences {
+        eprintln!("cairn: warning: {divergence}");
+    }
     output::print(&format!(
         "ok: {} changes verified and decrypted, {} cases match their log{waiting}\n",
         report.changes, report.cases

@@ -448,6 +448,7 @@ pub(crate) fn judge(
     let (groups, texts) = objects(before, after, scope, known)?;
     values(after, &groups, scope)?;
     let lists = lists(before, after, scope, office, known)?;
+    unique_blobs(before, after, scope, &lists)?;
     Ok(Layout {
         groups,
         texts,
@@ -539,6 +540,8 @@ pub(crate) struct Scope {
     actor: Option<ActorId>,
     /// Authors of the status values the change overwrites or deletes.
     status_preds: Vec<ActorId>,
+    /// The changes it depends on (its view of the case when it was made).
+    deps: Vec<ChangeHash>,
 }
 
 impl Scope {
@@ -552,6 +555,7 @@ impl Scope {
             created: HashSet::new(),
             actor: None,
             status_preds: Vec::new(),
+            deps: Vec::new(),
         }
     }
 
@@ -570,6 +574,7 @@ impl Scope {
             created: HashSet::new(),
             actor: Some(change.actor_id().clone()),
             status_preds: Vec::new(),
+            deps: change.deps().to_vec(),
         };
         let start = change.start_op().get();
         for (i, op) in decoded.operations.iter().enumerate() {
@@ -1053,6 +1058,79 @@ fn attachment_lists(
         }
     }
     Ok(now)
+}
+
+/// An attachment's blob id names one file: a new entry may not reuse a blob id that an entry
+/// it could see (one its change depends on) or an entry of the same change already lists.
+/// Otherwise a teammate could list another's blob id with a file of its own, and devices that
+/// fetch by blob id would take one file for the other. Every honest entry has a fresh random
+/// id, and an entry made without seeing the other (concurrently) is judged the same in every
+/// order: both are kept, and the vault keeps each entry's bytes apart (by blob id, the
+/// device that wrote the entry, and its hash), so neither hides the other.
+fn unique_blobs(
+    before: Option<&Automerge>,
+    after: &Automerge,
+    scope: &Scope,
+    lists: &[(&'static str, Vec<ListObject>)],
+) -> Result<(), ModelError> {
+    let entries: Vec<&ObjId> = lists
+        .iter()
+        .filter(|(list, _)| *list == ATTACHMENTS)
+        .flat_map(|(_, objs)| objs.iter().flat_map(|(_, entries)| entries))
+        .collect();
+    let is_new = |id: &ObjId| {
+        scope.everything
+            || matches!(id, ObjId::Id(counter, actor, _) if scope.created.contains(&(*counter, actor.clone())))
+    };
+    if !entries.iter().any(|id| is_new(id)) {
+        return Ok(());
+    }
+    let blob = |id: &ObjId| -> Result<Option<String>, ModelError> {
+        Ok(match after.get(id, "blob").map_err(ModelError::corrupt)? {
+            Some((automerge::Value::Scalar(v), _)) => match v.as_ref() {
+                ScalarValue::Str(s) => Some(s.to_ascii_lowercase()),
+                _ => None,
+            },
+            _ => None,
+        })
+    };
+    let mut blobs = Vec::with_capacity(entries.len());
+    for id in &entries {
+        blobs.push(blob(id)?);
+    }
+    // The changes this one could not see, read once, only if an id repeats.
+    let mut unseen: Option<HashSet<ChangeHash>> = None;
+    for (i, id) in entries.iter().enumerate() {
+        let Some(mine) = blobs[i].as_ref().filter(|_| is_new(id)) else {
+            continue;
+        };
+        for (j, other) in entries.iter().enumerate() {
+            if i == j || blobs[j].as_ref() != Some(mine) {
+                continue;
+            }
+            let seen = match (is_new(other), before) {
+                (true, _) | (false, None) => true,
+                (false, Some(before)) => {
+                    let unseen = unseen.get_or_insert_with(|| {
+                        before
+                            .get_changes_meta(&scope.deps)
+                            .into_iter()
+                            .map(|m| m.hash)
+                            .collect()
+                    });
+                    after
+                        .hash_for_opid(other)
+                        .is_none_or(|hash| !unseen.contains(&hash))
+                }
+            };
+            if seen {
+                return Err(refuse(format!(
+                    "it lists an attachment under blob id {mine}, which the case already uses for another"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The office's list `list`, if the case has one yet: made by the office, and never replaced.

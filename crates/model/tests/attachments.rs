@@ -158,23 +158,86 @@ fn forged_entry(
 ) -> Vec<u8> {
     let list = list.clone();
     forge(raw, move |tx| {
-        let end = tx.length(&list);
-        let e = tx.insert_object(&list, end, ObjType::Map).unwrap();
-        for (key, value) in [
-            ("at", "2024-05-01T10:02:00Z"),
-            ("author", "device-b"),
-            ("blob", &"b".repeat(32)),
-            ("sha256", &"b".repeat(64)),
-            ("name", "b.jpg"),
-            ("media_type", "image/jpeg"),
-            ("team", "T03"),
-        ] {
-            tx.put(&e, key, value).unwrap();
-        }
-        tx.put(&e, "size", 10u64).unwrap();
-        tx.put(&e, "chunks", 1u64).unwrap();
+        let e = append_entry(tx, &list, &"b".repeat(32));
         tweak(tx, &e);
     })
+}
+
+/// Appends to `list` an entry for blob `blob` with every required key.
+fn append_entry(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    list: &automerge::ObjId,
+    blob: &str,
+) -> automerge::ObjId {
+    let end = tx.length(list);
+    let e = tx.insert_object(list, end, ObjType::Map).unwrap();
+    for (key, value) in [
+        ("at", "2024-05-01T10:02:00Z"),
+        ("author", "device-b"),
+        ("blob", blob),
+        ("sha256", &"b".repeat(64)),
+        ("name", "b.jpg"),
+        ("media_type", "image/jpeg"),
+        ("team", "T03"),
+    ] {
+        tx.put(&e, key, value).unwrap();
+    }
+    tx.put(&e, "size", 10u64).unwrap();
+    tx.put(&e, "chunks", 1u64).unwrap();
+    e
+}
+
+#[test]
+fn a_blob_id_is_never_listed_again_by_a_change_that_could_see_it() {
+    // A teammate lists its own file under the blob id of A's photo, which it read in the
+    // case: refused.
+    let (mut doc, mut raw, list) = setup();
+    let change = forged_entry(&mut raw, &list, |tx, e| {
+        tx.put(e, "blob", "a".repeat(32)).unwrap()
+    });
+    refused(&mut doc, change, "already uses");
+    // One change listing two files under one new blob id: refused.
+    let (mut doc, mut raw, list) = setup();
+    let l = list.clone();
+    let change = forged_entry(&mut raw, &list, move |tx, _| {
+        append_entry(tx, &l, &"b".repeat(32));
+    });
+    refused(&mut doc, change, "already uses");
+    // A fresh blob id is taken (the rule does not refuse honest entries).
+    let (mut doc, mut raw, list) = setup();
+    let change = forged_entry(&mut raw, &list, |_, _| {});
+    doc.apply_changes(&[change]).unwrap();
+    assert_eq!(doc.attachments().unwrap().len(), 2);
+}
+
+#[test]
+fn a_blob_id_listed_without_seeing_the_other_entry_is_judged_alike_in_either_order() {
+    // B lists a file under the blob id A lists, without having seen A's entry: each replica
+    // keeps both, in whichever order they arrive (the vault keeps their bytes apart).
+    let (mut a, _) = new_case(&[]);
+    let mut b = fork_for_b(&a);
+    let from_a = attach(&mut a, file("a.jpg", 'a'), "device-a", 1);
+    let mut squat = file("b.jpg", 'b');
+    squat.blob = "a".repeat(32);
+    let from_b = attach(&mut b, squat, "device-b", 2);
+    a.apply_changes(&[from_b]).unwrap();
+    b.apply_changes(&[from_a]).unwrap();
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(a.attachments().unwrap().len(), 2);
+    // Once both are seen, nobody lists that id again.
+    let mut raw = Automerge::load(&a.save())
+        .unwrap()
+        .with_actor(ActorId::from(B.as_slice()));
+    let lists: Vec<automerge::ObjId> = raw
+        .get_all(ROOT, "attachments")
+        .unwrap()
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    let again = forge(&mut raw, |tx| {
+        append_entry(tx, &lists[0], &"a".repeat(32));
+    });
+    refused(&mut a, again, "already uses");
 }
 
 #[test]

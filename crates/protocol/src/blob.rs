@@ -36,6 +36,16 @@ pub fn blob_download_path(author_hex: &str, blob_hex: &str, from: u32) -> String
     format!("/v2/blobs/{author_hex}/{blob_hex}?from={from}")
 }
 
+/// The path and query of a download of at most `limit` chunks from chunk `from`: what a
+/// client that keeps each chunk as it arrives asks for, so that what is in flight when it is
+/// cut off stays small. (A server that predates `limit` sends what fits its byte budget.)
+pub fn blob_page_path(author_hex: &str, blob_hex: &str, from: u32, limit: u32) -> String {
+    format!(
+        "{}&limit={limit}",
+        blob_download_path(author_hex, blob_hex, from)
+    )
+}
+
 /// The path of a blob's status.
 pub fn blob_status_path(author_hex: &str, blob_hex: &str) -> String {
     format!("/v2/blobs/{author_hex}/{blob_hex}/status")
@@ -47,6 +57,9 @@ pub struct BlobQuery {
     /// The first chunk index wanted (0: from the start).
     #[serde(default)]
     pub from: u32,
+    /// The most chunks wanted (none: as many as fit the server's byte budget).
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
 /// Frames one sealed chunk: its length (u32 big-endian), then its bytes.

@@ -30,8 +30,8 @@ pub use api::{
 };
 pub use auth::{request_signed_bytes, sign_request, verify_request, AUTH_SCHEME, REQUEST_DOMAIN};
 pub use blob::{
-    blob_download_path, blob_path, blob_status_path, encode_frame, BlobQuery, BlobStatus,
-    FrameReader, BLOB_CONTENT_TYPE, BLOB_HELD, MAX_CHUNK_FRAME,
+    blob_download_path, blob_page_path, blob_path, blob_status_path, encode_frame, BlobQuery,
+    BlobStatus, FrameReader, BLOB_CONTENT_TYPE, BLOB_HELD, MAX_CHUNK_FRAME,
 };
 pub use device::{validate_team, DeviceLine, DevicePublic, ID_PREFIX};
 pub use error::ProtocolError;

@@ -11,8 +11,9 @@
 //!   ends the upload (the chunks before it are kept) with `422 chunk_refused`. The answer is
 //!   a [`BlobStatus`]. Sending a chunk again changes nothing.
 //! - `GET /v2/blobs/{blob}/status`: a [`BlobStatus`]: how many chunks, from 0, are held.
-//! - `GET /v2/blobs/{blob}?from=N`: the held chunks from index N, framed, as many as fit
-//!   `max_request_bytes`; the `x-cairn-blob-held` header says how many are held in all.
+//! - `GET /v2/blobs/{blob}?from=N[&limit=M]`: the held chunks from index N, framed, as many
+//!   as fit `max_request_bytes` (at most M); the `x-cairn-blob-held` header says how many are
+//!   held in all.
 //!
 //! Only the office and members of the blob's team may read a blob or its status; to anyone
 //! else it does not exist (404, or held 0), so its existence is not revealed either.
@@ -114,6 +115,14 @@ pub(crate) async fn status(
     Ok(answer(device, status_of(held.as_ref(), 0)))
 }
 
+/// How many chunks a download answers at most: what the client asked for (at least one),
+/// never more than [`MAX_PAGE_CHUNKS`].
+fn page_chunks(query: &BlobQuery) -> u32 {
+    query
+        .limit
+        .map_or(MAX_PAGE_CHUNKS, |limit| limit.clamp(1, MAX_PAGE_CHUNKS))
+}
+
 pub(crate) async fn download(
     State(state): State<Arc<AppState>>,
     Path(blob): Path<(String, String)>,
@@ -127,8 +136,9 @@ pub(crate) async fn download(
 ) -> Result<Response, ApiError> {
     let key = parse_blob(&blob)?;
     let (author, blob) = key;
-    let Query(query) =
-        query.map_err(|_| ApiError::malformed("the download query must be `from=N`"))?;
+    let Query(query) = query.map_err(|_| {
+        ApiError::malformed("the download query must be `from=N` or `from=N&limit=M`")
+    })?;
     let Some(held) = readable(&state, &roster, &device, &key).await? else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
@@ -144,7 +154,7 @@ pub(crate) async fn download(
         .await?;
     let chunks = state
         .storage
-        .load_chunks(&author, &blob.0, query.from, MAX_PAGE_CHUNKS, budget)
+        .load_chunks(&author, &blob.0, query.from, page_chunks(&query), budget)
         .await?;
     let mut body = Vec::with_capacity(chunks.iter().map(|(_, c)| c.len() + 4).sum());
     for (i, (index, bytes)) in chunks.iter().enumerate() {

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use cairn_crypto::{chunk_count, BlobId, DeviceKeys, SealedChunk, TeamKey, CHUNK_SIZE};
 use cairn_protocol::{
-    blob_download_path, blob_path, blob_status_path, encode_frame, sign_request, unix_now, Act,
-    BlobStatus, DevicePublic, FrameReader, Grant, Revoke, BLOB_HELD, MAX_CHUNK_FRAME,
+    blob_download_path, blob_page_path, blob_path, blob_status_path, encode_frame, sign_request,
+    unix_now, Act, BlobStatus, DevicePublic, FrameReader, Grant, Revoke, BLOB_HELD,
+    MAX_CHUNK_FRAME,
 };
 use common::{tls_connect, Answer, TestServer};
 
@@ -165,6 +166,13 @@ async fn upload_resumes_and_only_the_team_and_the_office_download(server: TestSe
     assert_eq!(unframe(&tail.body), all[3..]);
     let past = server.signed(&b, "GET", &from(5), vec![]).await;
     assert_eq!((past.status, past.body.len()), (200, 0));
+    // At most `limit` chunks, and at least one, as the client asks.
+    let page = |from, limit| blob_page_path(&a.id().to_string(), &blob.to_string(), from, limit);
+    let two = server.signed(&b, "GET", &page(1, 2), vec![]).await;
+    assert_eq!(unframe(&two.body), all[1..3]);
+    assert_eq!(two.header(BLOB_HELD).as_deref(), Some("5"));
+    let none = server.signed(&b, "GET", &page(1, 0), vec![]).await;
+    assert_eq!(unframe(&none.body), all[1..2]);
 
     // Another team's device learns nothing, not even that the blob exists.
     let answer = server.signed(&stranger, "GET", &path, vec![]).await;
@@ -194,6 +202,7 @@ async fn upload_resumes_and_only_the_team_and_the_office_download(server: TestSe
         format!("/v2/blobs/00/{blob}/status"),
         format!("{path}x"),
         format!("{}?from=-1", blob_path(&a_hex, &blob.to_string())),
+        format!("{path}&limit=-2"),
     ] {
         let answer = server.signed(&b, "GET", &bad, vec![]).await;
         assert_eq!(answer.status, 400, "{bad}");

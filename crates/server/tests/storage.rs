@@ -860,3 +860,77 @@ async fn postgres_upgrades_schema_4_blobs() {
         std::panic::resume_unwind(e.into_panic());
     }
 }
+
+/// Changes 1 to 3 of a device, stored; returns the device and the last server number.
+async fn three_changes(s: &impl Storage) -> (DeviceId, u64) {
+    let a = DeviceKeys::generate().id();
+    let changes = (1..=3).map(|seq| change(&a, seq, "k")).collect();
+    s.insert_changes(changes).await.unwrap();
+    let last = s.pull(0, None, 10).await.unwrap().last().unwrap().0;
+    (a, last)
+}
+
+/// After change 1's row was dropped from the database (its `acks` row still claims it, as a
+/// damaged or compromised database would have it): the author sends it again, and it is
+/// stored again (storing goes by `(author, seq)`, never by the acknowledgement), served after
+/// everything readers have seen, and the same bytes once more are a duplicate.
+async fn stored_again_after_its_row_was_dropped(s: &impl Storage, a: &DeviceId, last: u64) {
+    assert_eq!(
+        s.acked(a).await.unwrap(),
+        3,
+        "the acknowledgement still claims it"
+    );
+    let again = s.insert_changes(vec![change(a, 1, "k")]).await.unwrap();
+    assert_eq!(again, [InsertOutcome::Stored]);
+    let served = s.pull(last, None, 10).await.unwrap();
+    assert_eq!(served.len(), 1);
+    assert_eq!(served[0].1, change(a, 1, "k").bytes);
+    assert_eq!(s.acked(a).await.unwrap(), 3);
+    let twice = s.insert_changes(vec![change(a, 1, "k")]).await.unwrap();
+    assert_eq!(twice, [InsertOutcome::Duplicate]);
+}
+
+#[tokio::test]
+async fn sqlite_stores_again_a_change_whose_row_was_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    let s = SqliteStorage::open(&path).await.unwrap();
+    let (a, last) = three_changes(&s).await;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("DELETE FROM changes WHERE seq = 1", [])
+        .unwrap();
+    stored_again_after_its_row_was_dropped(&s, &a, last).await;
+}
+
+#[tokio::test]
+async fn postgres_stores_again_a_change_whose_row_was_dropped() {
+    let Ok(url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
+        println!("skipped: CAIRN_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let schema = format!("cairn_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(connection);
+    let s = PostgresStorage::open_in_schema(&url, Some(&schema))
+        .await
+        .unwrap();
+    let (a, last) = three_changes(&s).await;
+    client
+        .batch_execute(&format!("DELETE FROM {schema}.changes WHERE seq = 1"))
+        .await
+        .unwrap();
+    let checked = tokio::spawn(async move {
+        stored_again_after_its_row_was_dropped(&s, &a, last).await;
+    })
+    .await;
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = conn.await;
+    checked.unwrap();
+}

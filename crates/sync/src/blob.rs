@@ -22,6 +22,13 @@ use crate::SyncError;
 /// Chunks per upload request: about 1 MiB of frames, far under the server's upload limit.
 pub(crate) const UPLOAD_CHUNKS: u32 = 64;
 
+/// Chunks asked for per download request, about 256 KiB. Each chunk is kept as it arrives,
+/// but what the link delivered and the process had not read yet is lost when it is killed
+/// or cut: a page this size bounds that loss (a whole page of the server's 4 MiB budget made
+/// a download killed again and again fetch about twice its size), and even at the server's
+/// default of 10 requests a second it moves 2.6 MB/s, more than a field link.
+pub(crate) const DOWNLOAD_CHUNKS: u32 = 16;
+
 /// What one blob's transfer came to.
 enum Done {
     /// Every chunk is where it was going (and, after a download, the hash checked).
@@ -113,6 +120,10 @@ async fn run(link: &Link<'_>, vault: &mut Vault, summary: &mut Summary) -> Resul
             .chain(wanted.iter().map(|w| plain_bytes(w.size, w.held, w.count)))
             .sum(),
     };
+    // Shown from the start, not from the first chunk that moved.
+    if bytes.total > 0 {
+        bytes.add(0);
+    }
     for blob in &outbox {
         match upload(link, vault, blob, summary, &mut bytes).await {
             Ok(Done::Complete) => summary.blobs_sent += 1,
@@ -266,7 +277,7 @@ async fn download(
             }
         }
     }
-    vault.finish_blob(&blob.blob)?;
+    vault.finish_blob(blob.slot)?;
     Ok(Done::Complete)
 }
 
@@ -283,7 +294,13 @@ async fn page(
     summary.round_trips += 1;
     let (mut response, server_held) = link
         .client
-        .blob_download(vault.keys(), &blob.author, &blob.blob, *held)
+        .blob_download(
+            vault.keys(),
+            &blob.author,
+            &blob.blob,
+            *held,
+            DOWNLOAD_CHUNKS,
+        )
         .await?;
     let mut reader = FrameReader::new();
     loop {
@@ -307,12 +324,20 @@ async fn page(
                     blob.author.short()
                 )));
             }
-            vault.store_fetched_chunk(&chunk)?;
+            vault.store_fetched_chunk(blob, &chunk)?;
             *held += 1;
             bytes.add(plain_bytes(blob.size, *held - 1, *held));
         }
         if !more {
             reader.finish()?;
+            tracing::info!(
+                blob = %blob.blob,
+                held = *held,
+                count = blob.count,
+                "attachment download: {} of {} bytes here",
+                plain_bytes(blob.size, 0, *held),
+                blob.size
+            );
             return Ok(server_held);
         }
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use cairn_crypto::{BlobId, DeviceId, DeviceKeys};
 use cairn_protocol::{
-    blob_download_path, blob_path, blob_status_path, paths, pull_path, sign_request, unix_now,
+    blob_page_path, blob_path, blob_status_path, paths, pull_path, sign_request, unix_now,
     BlobStatus, ErrorBody, ErrorCode, FrameReader, JoinResponse, PullPage, PushResponse, Receipt,
     Statement, BLOB_CONTENT_TYPE, BLOB_HELD, NEXT_REQUEST_MS, PUSH_CONTENT_TYPE, RECEIPT_VERSION,
     ROSTER_VERSION,
@@ -344,17 +344,18 @@ impl Client {
         self.json(response).await
     }
 
-    /// Starts a download of `author`'s `blob` from chunk `from`: the answer, whose body the
-    /// caller reads frame by frame (see [`Client::next_piece`]), and the chunks the server
-    /// holds.
+    /// Starts a download of at most `limit` chunks of `author`'s `blob` from chunk `from`:
+    /// the answer, whose body the caller reads frame by frame (see [`Client::next_piece`]),
+    /// and the chunks the server holds.
     pub async fn blob_download(
         &self,
         keys: &DeviceKeys,
         author: &DeviceId,
         blob: &BlobId,
         from: u32,
+        limit: u32,
     ) -> Result<(Response, u32), SyncError> {
-        let path = blob_download_path(&author.to_string(), &blob.to_string(), from);
+        let path = blob_page_path(&author.to_string(), &blob.to_string(), from, limit);
         let response = self
             .send(Some(keys), Method::GET, &path, Vec::new(), "")
             .await?;

@@ -37,4 +37,4 @@ pub use error::SyncError;
 pub use join::{join, point_at_server, read_admission, Joined};
 pub use office::{admit, revoke, AdmitTo, Revoked};
 pub use roster::{apply_roster, held_roster, stored_roster};
-pub use status::{status, Status};
+pub use status::{divergences, status, Status};

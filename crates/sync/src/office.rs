@@ -151,7 +151,9 @@ pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admis
 }
 
 /// Revokes the member named `query` (its name, or the start of its id: see [`Roster::find`]). Syncs first, so
-/// what the device already delivered stays valid and nothing later does; starts a new epoch
+/// what the device already delivered stays valid and nothing later does: the cut-off is the
+/// highest `n` such that the office holds its changes `1..=n`, refused ones included (every
+/// replica refuses those too); starts a new epoch
 /// of its team, granted to every other member; then hands the server the statement at once.
 pub async fn revoke(
     vault: &mut Vault,
@@ -203,6 +205,9 @@ pub async fn revoke(
         earlier: STANDARD.encode(earlier),
     });
     let statement = append(vault, &roster, act, &[&old, &new])?;
+    // What the office holds of the device above a gap (the server withheld a change) is
+    // refused everywhere from now on: taken out here too.
+    vault.cut_off(&device, last_seq)?;
     client
         .post_roster(vault.keys(), std::slice::from_ref(&statement))
         .await?;
@@ -214,8 +219,14 @@ pub async fn revoke(
 }
 
 /// After the office's pull: signs and stores what it now holds of every author, if that changed
-/// since its last receipt (the caller hands the server the newest stored one).
-pub(crate) fn next_receipt(vault: &mut Vault) -> Result<Option<Receipt>, SyncError> {
+/// since its last receipt or the pull brought anything (`received`): a receipt newer than the
+/// one the server had when it acknowledged a device's change then tells that device the
+/// office pulled after it, so a change it still lacks was lost or withheld (the caller hands
+/// the server the newest stored one).
+pub(crate) fn next_receipt(
+    vault: &mut Vault,
+    received: bool,
+) -> Result<Option<Receipt>, SyncError> {
     let mut state = vault.sync_state()?;
     let held: Vec<Held> = vault
         .delivery()?
@@ -225,7 +236,7 @@ pub(crate) fn next_receipt(vault: &mut Vault) -> Result<Option<Receipt>, SyncErr
         .collect();
     let mut sorted = held.clone();
     sorted.sort_by_key(|h| h.device);
-    if state.receipt.as_ref().is_some_and(|r| r.held == sorted) {
+    if !received && state.receipt.as_ref().is_some_and(|r| r.held == sorted) {
         return Ok(None);
     }
     let counter = state.receipt.as_ref().map_or(1, |r| r.counter + 1);

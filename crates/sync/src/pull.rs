@@ -26,6 +26,7 @@ pub(crate) async fn pull_step(
     let mut page_size = link.options.page;
     let mut fetched: u64 = 0;
     let mut ahead: Option<PullAhead> = None;
+    let mut claimed: u64 = 0;
     loop {
         let after = state.cursor;
         let (page, versions) = match ahead.take() {
@@ -40,11 +41,9 @@ pub(crate) async fn pull_step(
             None => fetch(link, vault, after, &mut page_size, summary).await?,
         };
         let logged = vault.own_log_len()?;
+        // More than this vault made: who is at fault is told once the receipt is fresh.
         if page.acked > logged {
-            summary.warnings.push(format!(
-                "the server holds {} changes from this device but this vault only {logged}: it was restored from an older copy; new changes may be refused until the office is consulted",
-                page.acked
-            ));
+            claimed = claimed.max(page.acked);
         }
         state.acked = page.acked.min(logged);
         roster_step(link, vault, state, summary, versions.roster, &mut roster).await?;
@@ -72,7 +71,16 @@ pub(crate) async fn pull_step(
         cairn_vault::failpoint::hit("pull:page");
         link.progress.pulled(fetched);
         if !more {
-            receipt_step(link, vault, state, summary, versions).await?;
+            cut_off_revoked(vault, &roster, summary)?;
+            receipt_step(link, vault, state, summary, versions, fetched > 0).await?;
+            let logged = vault.own_log_len()?;
+            if claimed > logged {
+                let warning = over_acked(claimed, logged, state, &vault.keys().id());
+                summary.warnings.push(warning);
+            }
+            if vault.settings().role == Role::Field {
+                crate::push::resend_step(link, vault, state, summary, versions.receipt).await?;
+            }
             state.delivery_warnings = delivery_warnings(vault, state, &roster)?;
             summary
                 .warnings
@@ -140,6 +148,47 @@ fn apply(
     Ok(())
 }
 
+/// What the server claiming more of this device's changes than this vault holds means, from
+/// what this device can know: if the office's receipt confirms more than this vault holds
+/// too, this vault was put back from an older copy; otherwise the server's count is wrong.
+fn over_acked(acked: u64, logged: u64, state: &SyncState, me: &cairn_crypto::DeviceId) -> String {
+    let confirmed = state.receipt.as_ref().map_or(0, |r| r.upto(me));
+    if confirmed > logged {
+        format!(
+            "the office confirmed holding changes 1 to {confirmed} of this device, but this vault holds only {logged}: it was put back from an older copy (this device is at fault); new changes may be refused until the office is consulted"
+        )
+    } else {
+        format!(
+            "the server claims to hold {acked} changes of this device, but this device made only {logged} and the office confirms {confirmed}: the server's count is wrong (the server is at fault; tell its administrator); this device goes by its own log and the office's receipts"
+        )
+    }
+}
+
+/// Takes out the changes of revoked devices above their cut-off that arrived before this
+/// vault learnt of the revocation: every replica refuses them, so every replica ends with
+/// the same set.
+pub(crate) fn cut_off_revoked(
+    vault: &mut Vault,
+    roster: &Roster,
+    summary: &mut Summary,
+) -> Result<(), SyncError> {
+    let revoked: Vec<(cairn_crypto::DeviceId, u64)> = roster
+        .members()
+        .filter_map(|m| m.revoked.map(|last| (m.id, last)))
+        .collect();
+    for (device, last) in revoked {
+        let cut = vault.cut_off(&device, last)?;
+        if let Some((first, newest)) = cut.seqs {
+            summary.warnings.push(format!(
+                "device {} was revoked after its change {last}: its changes {first} to {newest}, which had arrived here before the revocation, were taken out of {} case(s), as every replica refuses them",
+                device.short(),
+                cut.cases
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A field device fetches the office's newest receipt when the server reports a newer one
 /// than it holds (and refuses an older one); the office signs and hands over a new one when
 /// what it holds changed.
@@ -149,10 +198,11 @@ async fn receipt_step(
     state: &mut cairn_vault::SyncState,
     summary: &mut Summary,
     versions: Versions,
+    received: bool,
 ) -> Result<(), SyncError> {
     if vault.settings().role == Role::Office {
         vault.set_sync_state(state)?;
-        crate::office::next_receipt(vault)?;
+        crate::office::next_receipt(vault, received)?;
         *state = vault.sync_state()?;
         // Stored before it is sent, so its number is never used twice; sent again at the next
         // sync if the server still reports an older one (a lost answer, a lost link).

@@ -2,7 +2,7 @@
 //! that shrink when the server finds them too large.
 
 use cairn_protocol::Outcome;
-use cairn_vault::{SyncState, Vault};
+use cairn_vault::{SyncState, Unconfirmed, Vault};
 
 use crate::engine::{retry, Link, Summary};
 use crate::SyncError;
@@ -70,16 +70,18 @@ pub(crate) async fn push_step(
             }
         }
         // The server's word is what counts: if it holds less than it once acknowledged (it
-        // was restored from a backup), what it lost is sent again, once per sync.
+        // was restored from a backup), what it lost is sent again, once per sync. It never
+        // holds more than this device made (a count above that is the server's error, said by
+        // the pull step).
         let lost = response.acked < state.acked;
         if lost {
             summary.warnings.push(format!(
-                "the server now holds this device's changes only up to {} (it had {}); sending the rest again",
+                "the server now holds this device's changes only up to {} (it had {}): it lost the rest, perhaps restored from a backup (the server is at fault); sending them again",
                 response.acked, state.acked
             ));
         }
         cairn_vault::failpoint::hit("push:answered");
-        state.acked = response.acked;
+        state.acked = response.acked.min(total);
         vault.set_sync_state(state)?;
         link.progress.pushed(state.acked, total);
         if lost && !resent {
@@ -92,6 +94,98 @@ pub(crate) async fn push_step(
         }
     }
     Ok(blocked)
+}
+
+/// The most own changes sent again at once, from the first one the office lacks.
+const RESEND_CHANGES: usize = 64;
+/// The most times one change is sent again; each time after twice as many office receipts.
+pub(crate) const MAX_RESENDS: u32 = 6;
+
+/// After a complete pull on a field device: the office's newest receipt is its signed word on
+/// what it holds. If it lacks an own change the server acknowledged, and the receipt was made
+/// after a pull that should have carried it (it is newer than the receipt the server had when
+/// this device first saw the change unconfirmed), the change and those after it (one batch)
+/// are sent again, and the server stores what it had lost whatever its bookkeeping claimed.
+/// The warning names who is at fault: a server that stores a change again had lost it; one
+/// that already holds it is not passing it to the office. Bounded: at most [`MAX_RESENDS`]
+/// times per change, backing off (1, 2, 4... newer receipts between tries).
+///
+/// `server_receipt` is the newest receipt counter the server announced in this pull.
+pub(crate) async fn resend_step(
+    link: &Link<'_>,
+    vault: &mut Vault,
+    state: &mut SyncState,
+    summary: &mut Summary,
+    server_receipt: Option<u64>,
+) -> Result<(), SyncError> {
+    let Some(receipt) = state.receipt.clone() else {
+        return Ok(());
+    };
+    let confirmed = receipt.upto(&vault.keys().id());
+    if confirmed >= state.acked {
+        state.unconfirmed = None;
+        return Ok(());
+    }
+    let first = confirmed + 1;
+    let watch = match state.unconfirmed.take() {
+        Some(watch) if watch.seq == first => watch,
+        // Newly unconfirmed: wait for a receipt the office makes after its next pull.
+        _ => Unconfirmed {
+            seq: first,
+            resent: 0,
+            after_receipt: server_receipt.unwrap_or(0).max(receipt.counter),
+        },
+    };
+    let due = receipt.counter > watch.after_receipt;
+    if !due || watch.resent >= MAX_RESENDS {
+        if due {
+            summary.warnings.push(format!(
+                "change {first} of this device was sent again {MAX_RESENDS} times and the office's receipt {} still confirms only changes 1 to {confirmed}: the server is not passing it on (the server is at fault); tell the office",
+                receipt.counter
+            ));
+        }
+        state.unconfirmed = Some(watch);
+        return Ok(());
+    }
+    let mut changes = batch(vault, confirmed, link.options.batch_bytes, RESEND_CHANGES)?;
+    changes.truncate(usize::try_from(state.acked - confirmed).unwrap_or(usize::MAX));
+    let response = retry(link.options, summary, || {
+        link.client.push(vault.keys(), &changes)
+    })
+    .await?;
+    let mut lost = Vec::new();
+    for result in &response.results {
+        match result.outcome {
+            Outcome::Stored => lost.push(result.seq),
+            Outcome::Duplicate => {}
+            Outcome::Refused => summary.rejected.push(format!(
+                "own change {} refused by the server when sent again: {}",
+                result.seq,
+                result.reason.as_deref().unwrap_or("no reason given")
+            )),
+        }
+    }
+    summary.warnings.push(match (lost.first(), lost.last()) {
+        (Some(from), Some(to)) => format!(
+            "the server had lost {} of this device although it acknowledged holding changes 1 to {} (the office's receipt {} confirms only 1 to {confirmed}): sent again; the server is at fault, tell its administrator",
+            if from == to { format!("change {from}") } else { format!("changes {from} to {to}") },
+            state.acked,
+            receipt.counter
+        ),
+        _ => format!(
+            "the server says it holds change {first} of this device, but the office's receipt {}, made after that, confirms only changes 1 to {confirmed}: sent again; the server may be withholding it from the office",
+            receipt.counter
+        ),
+    });
+    let resent = watch.resent + 1;
+    state.unconfirmed = Some(Unconfirmed {
+        seq: first,
+        resent,
+        // The next try after 1, 2, 4... newer receipts.
+        after_receipt: receipt.counter + (1u64 << (resent - 1)) - 1,
+    });
+    vault.set_sync_state(state)?;
+    Ok(())
 }
 
 /// Own changes above `acked`, at most `max_count`, as many as fit in `max_bytes` (at least one).

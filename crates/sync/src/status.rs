@@ -1,7 +1,7 @@
 //! Where a vault stands with its server, without asking the server.
 
 use cairn_protocol::Member;
-use cairn_vault::Vault;
+use cairn_vault::{Role, Vault};
 
 use crate::roster::stored_roster;
 use crate::SyncError;
@@ -55,4 +55,65 @@ pub fn status(vault: &Vault) -> Result<Status, SyncError> {
         last_summary: state.last_summary,
         members,
     })
+}
+
+/// Where what this vault holds and the office's newest receipt (its signed word on what it
+/// holds of each device) disagree, one sentence each naming the device, the numbers and who
+/// is likely at fault; and changes of a revoked device above its cut-off still held here,
+/// which every other replica refuses. Empty before the first receipt. Read after a complete
+/// pull, anything the office holds should be here (on a field device: of its own team).
+pub fn divergences(vault: &Vault) -> Result<Vec<String>, SyncError> {
+    let state = vault.sync_state()?;
+    let Some(receipt) = &state.receipt else {
+        return Ok(Vec::new());
+    };
+    let roster = stored_roster(&state)?;
+    let me = vault.keys().id();
+    let field = vault.settings().role == Role::Field;
+    let delivery = vault.delivery()?;
+    let here = |device: &cairn_crypto::DeviceId| {
+        delivery
+            .iter()
+            .find(|(a, _, _)| a == device)
+            .map_or(0, |(_, contiguous, _)| *contiguous)
+    };
+    let mut out = Vec::new();
+    let own = vault.own_log_len()?;
+    let confirmed = receipt.upto(&me);
+    if confirmed > own {
+        out.push(format!(
+            "the office's receipt {} says it holds changes 1 to {confirmed} of this device, but this vault holds only {own}: this vault was put back from an older copy (this device is at fault); changes {} to {confirmed} exist only at the office and the server",
+            receipt.counter,
+            own + 1
+        ));
+    }
+    for held in &receipt.held {
+        let ours =
+            !field || roster.member(&held.device).map(|m| &m.team) == Some(&vault.settings().team);
+        if held.device == me || (field && roster.is_office(&held.device)) || !ours {
+            continue;
+        }
+        let got = here(&held.device);
+        if got < held.upto {
+            out.push(format!(
+                "changes {} to {} of device {}, which the office's receipt {} says it holds, are not here: the server is likely withholding them (sync again; if this stays, tell the office)",
+                got + 1,
+                held.upto,
+                held.device.short(),
+                receipt.counter
+            ));
+        }
+    }
+    for member in roster.members() {
+        let Some(last) = member.revoked else { continue };
+        let newest = vault.newest_seq(&member.id)?;
+        if newest > last {
+            out.push(format!(
+                "this vault holds changes {} to {newest} of device {}, revoked after its change {last}, which every other replica refuses: sync again to take them out",
+                last + 1,
+                member.id.short()
+            ));
+        }
+    }
+    Ok(out)
 }

@@ -7,11 +7,14 @@
 //! one signed case change in the case's append-only attachment list, in the same
 //! transaction. The same file attached twice to a case is stored once.
 //!
-//! The `blobs` table holds routing facts only (the blob's random id, its case, team, size and
-//! chunk count, which a server learns too) and this device's progress; the plaintext's hash
-//! is kept only inside the encrypted case. Every attachment listed in a case is registered
-//! here when the case is written ([`register`]), so the office knows what it lacks without
-//! loading every case.
+//! The `blobs` table holds one row per attachment entry, with routing facts only (the blob's
+//! random id, the device that wrote the entry, its case, team, size and chunk count, which a
+//! server learns too) and this device's progress. A row is keyed by the blob id, the entry's
+//! writer (from its signed change, never the entry's own text) and the entry's SHA-256 as a
+//! keyed digest (the hash itself is kept only inside the encrypted case): a teammate who
+//! lists another's blob id gets a row, and chunks, of its own, and never hides the genuine
+//! file. Every attachment listed in a case is registered here when the case is written
+//! ([`register`]), so the office knows what it lacks without loading every case.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -28,10 +31,17 @@ use uuid::Uuid;
 use crate::{Role, Vault, VaultError};
 
 /// The attachment tables, made by `init` and, in a vault made before attachments, at `open`.
+/// (No statement but `CREATE TABLE`: a vault of the layout before [`upgrade`] keeps its
+/// tables through this, and is carried over once its keys are at hand.)
 pub(crate) const SCHEMA: &str = "
--- Every attachment listed in this vault's cases, and this device's progress with it.
+-- Every attachment entry listed in this vault's cases, and this device's progress with it.
 CREATE TABLE IF NOT EXISTS blobs (
-    blob      BLOB    PRIMARY KEY,
+    slot      INTEGER PRIMARY KEY,
+    blob      BLOB    NOT NULL,
+    -- The device whose signed change wrote the entry: the server keeps the blob under it.
+    author    BLOB    NOT NULL,
+    -- A keyed digest of the entry's SHA-256 (`LocalCipher::tag`), never the hash itself.
+    entry     BLOB    NOT NULL,
     case_id   BLOB    NOT NULL,
     team      TEXT    NOT NULL,
     count     INTEGER NOT NULL,
@@ -46,16 +56,20 @@ CREATE TABLE IF NOT EXISTS blobs (
     -- 1: asked for (a field device fetches only those).
     wanted    INTEGER NOT NULL DEFAULT 0,
     -- 1: taken out of the outbox (`cairn case attachment drop`), with a note in the case.
-    dropped   INTEGER NOT NULL DEFAULT 0
+    dropped   INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (blob, author, entry)
 ) STRICT;
 -- The sealed chunks themselves, one row each, as they travel.
 CREATE TABLE IF NOT EXISTS blob_chunks (
-    blob   BLOB    NOT NULL,
+    slot   INTEGER NOT NULL REFERENCES blobs (slot),
     idx    INTEGER NOT NULL,
     sealed BLOB    NOT NULL,
-    PRIMARY KEY (blob, idx)
+    PRIMARY KEY (slot, idx)
 ) STRICT;
 ";
+
+/// What a row's `entry` digest is taken for.
+const ENTRY_TAG: &str = "cairn attachment entry v1";
 
 /// The epoch of a sealed chunk sits at bytes 85..=88 (SQLite counts from 1).
 const DRAFT_CHUNK: &str = "substr(sealed, 85, 4) = x'00000000'";
@@ -107,9 +121,16 @@ pub struct OutboxBlob {
     pub held_by_server: u32,
 }
 
+/// One attachment entry's place in this vault (its row): what a fetched chunk is stored
+/// under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobSlot(i64);
+
 /// A blob listed in a case here that this device should fetch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WantedBlob {
+    /// Where its chunks go.
+    pub slot: BlobSlot,
     /// The blob.
     pub blob: BlobId,
     /// The device that attached it (whose change wrote the entry): the server keeps a blob
@@ -148,6 +169,10 @@ pub struct AttachmentState {
 
 /// A `blobs` row.
 struct Row {
+    slot: BlobSlot,
+    blob: BlobId,
+    author: DeviceId,
+    tag: [u8; 32],
     case: Uuid,
     team: String,
     count: u32,
@@ -190,10 +215,27 @@ impl Vault {
         let (seq, entry) = self.in_case(case, now, |c| {
             let blob = BlobId::random();
             let case_id = *c.summary.id.as_bytes();
+            let me = c.keys.id();
+            // The row first, so its chunks have a slot; its entry digest once the hash is
+            // known (until then the blob id, which no digest equals).
+            c.tx.execute(
+                "INSERT INTO blobs (blob, author, entry, case_id, team, count, size, own, complete)
+                 VALUES (?1, ?2, ?1, ?3, ?4, ?5, ?6, 1, 1)",
+                params![
+                    blob.0.as_slice(),
+                    me.0.as_slice(),
+                    case_id.as_slice(),
+                    c.key.team(),
+                    count,
+                    size as i64
+                ],
+            )
+            .map_err(|e| VaultError::sqlite(c.path, e))?;
+            let slot = c.tx.last_insert_rowid();
             let mut hasher = Sha256::new();
             let mut buf = vec![0u8; CHUNK_SIZE];
             let mut insert =
-                c.tx.prepare("INSERT INTO blob_chunks (blob, idx, sealed) VALUES (?1, ?2, ?3)")
+                c.tx.prepare("INSERT INTO blob_chunks (slot, idx, sealed) VALUES (?1, ?2, ?3)")
                     .map_err(|e| VaultError::sqlite(c.path, e))?;
             let mut done = 0u64;
             for index in 0..count {
@@ -215,7 +257,7 @@ impl Vault {
                     &buf[..len],
                 )?;
                 insert
-                    .execute(params![blob.0.as_slice(), index, chunk.to_bytes()])
+                    .execute(params![slot, index, chunk.to_bytes()])
                     .map_err(|e| VaultError::sqlite(c.path, e))?;
                 done += len as u64;
                 progress(done);
@@ -253,15 +295,8 @@ impl Vault {
                 lon: file.gps.map(|(_, lon)| lon),
             };
             c.tx.execute(
-                "INSERT INTO blobs (blob, case_id, team, count, size, own, complete)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 1, 1)",
-                params![
-                    blob.0.as_slice(),
-                    case_id.as_slice(),
-                    entry.team,
-                    count,
-                    size as i64
-                ],
+                "UPDATE blobs SET entry = ?1 WHERE slot = ?2",
+                params![entry_tag(c.cipher, &entry.sha256).as_slice(), slot],
             )
             .map_err(|e| VaultError::sqlite(c.path, e))?;
             Ok((vec![Edit::Attach(Box::new(entry.clone()))], entry))
@@ -270,7 +305,13 @@ impl Vault {
             // The entry as the case now lists it, stamped.
             Some(seq) => {
                 let doc = self.case(case)?;
-                let entry = attachment(&doc, &entry.sha256, case)?;
+                let me = self.keys.id().to_string();
+                let entry = doc
+                    .attachments_with_writers()?
+                    .into_iter()
+                    .find(|(a, writer)| a.blob == entry.blob && *writer == me)
+                    .map(|(a, _)| a)
+                    .ok_or_else(|| VaultError::UnknownAttachment(entry.sha256.clone()))?;
                 Ok(Attached {
                     entry,
                     new: true,
@@ -290,12 +331,8 @@ impl Vault {
         let doc = self.case(case)?;
         let path = self.home.database();
         let mut out = Vec::new();
-        for entry in doc.attachments()? {
-            let row = BlobId::from_hex(&entry.blob)
-                .ok()
-                .map(|blob| row(&self.conn, &blob, &path))
-                .transpose()?
-                .flatten();
+        for (entry, writer) in doc.attachments_with_writers()? {
+            let row = entry_row(&self.conn, &self.cipher, &entry, &writer, &path)?;
             out.push(AttachmentState {
                 here: row.as_ref().is_some_and(|r| r.complete),
                 delivered: row.as_ref().is_some_and(|r| r.delivered),
@@ -308,28 +345,41 @@ impl Vault {
         Ok(out)
     }
 
-    /// Decrypts the attachment of `case` whose SHA-256 is (or starts with) `sha256` to `out`.
-    /// The plaintext goes to a temporary file beside `out`, and is renamed to `out` only when
-    /// its hash is the one recorded at capture: nothing damaged is ever written at `out`. An
-    /// attachment whose bytes are not here is asked for (the next sync fetches it).
+    /// Decrypts the attachment of `case` named by `wanted` (its SHA-256 or its blob id, or 8
+    /// hex digits or more of either) to `out`. The plaintext goes to a temporary file beside
+    /// `out`, and is renamed to `out` only when its hash is the one recorded at capture:
+    /// nothing damaged is ever written at `out`. An attachment whose bytes are not here is
+    /// asked for (the next sync fetches it).
     pub fn attachment_get(
         &mut self,
         case: &str,
-        sha256: &str,
+        wanted: &str,
         out: &Path,
     ) -> Result<Attachment, VaultError> {
         let doc = self.case(case)?;
-        let entry = attachment(&doc, sha256, case)?;
-        let blob = blob_id(&entry)?;
         let path = self.home.database();
-        let here = row(&self.conn, &blob, &path)?.is_some_and(|r| r.complete);
+        let found = attachment(&self.conn, &self.cipher, &doc, wanted, case, &path)?;
+        let entry = found.entry.clone();
+        let here = match &found.row {
+            Some(r) if r.complete => true,
+            // Every chunk here but not checked yet (carried over from an older vault).
+            Some(r) if held(&self.conn, r.slot, &path)? >= r.count => {
+                self.finish_blob(r.slot).is_ok()
+            }
+            _ => false,
+        };
         if !here {
-            self.request_blob(&blob)?;
+            for candidate in &found.rows {
+                self.request_blob(*candidate)?;
+            }
             return Err(VaultError::AttachmentNotHere {
                 name: entry.name.clone(),
                 sha256: entry.sha256.clone(),
             });
         }
+        let Some(slot) = found.row.as_ref().map(|r| r.slot) else {
+            return Err(VaultError::UnknownAttachment(wanted.to_string()));
+        };
         if out.exists() {
             return Err(VaultError::io(
                 "write",
@@ -339,7 +389,7 @@ impl Vault {
         }
         let temp = Partial::create(out)?;
         let mut file = &temp.file;
-        let written = stream_plaintext(self, &doc, &entry, &blob, &mut |bytes| {
+        let written = stream_plaintext(self, &doc, &entry, slot, &mut |bytes| {
             file.write_all(bytes)
                 .map_err(|e| VaultError::io("write", &temp.path, e))
         });
@@ -370,19 +420,19 @@ impl Vault {
             .into());
         }
         let (_, entry) = self.in_case(case, now, |c| {
-            let entry = attachment(c.doc, sha256, case)?;
-            let blob = blob_id(&entry)?;
-            match row(c.tx, &blob, c.path)? {
-                Some(r) if r.own && !r.delivered && !r.dropped => {}
+            let found = attachment(c.tx, c.cipher, c.doc, sha256, case, c.path)?;
+            let entry = found.entry;
+            let slot = match found.row {
+                Some(r) if r.own && !r.delivered && !r.dropped => r.slot,
                 _ => {
                     return Err(VaultError::NotInOutbox {
                         name: entry.name.clone(),
                     })
                 }
-            }
+            };
             c.tx.execute(
-                "UPDATE blobs SET dropped = 1 WHERE blob = ?1",
-                params![blob.0.as_slice()],
+                "UPDATE blobs SET dropped = 1 WHERE slot = ?1",
+                params![slot.0],
             )
             .map_err(|e| VaultError::sqlite(c.path, e))?;
             let note = Edit::Note {
@@ -404,11 +454,12 @@ impl Vault {
             .conn
             .prepare(
                 "SELECT blob, case_id, team, count, size, uploaded FROM blobs
-                 WHERE own = 1 AND complete = 1 AND delivered = 0 AND dropped = 0 ORDER BY rowid",
+                 WHERE own = 1 AND author = ?1 AND complete = 1 AND delivered = 0 AND dropped = 0
+                 ORDER BY slot",
             )
             .map_err(sql)?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(params![self.keys.id().0.as_slice()], |r| {
                 Ok((
                     r.get::<_, Vec<u8>>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
@@ -434,17 +485,20 @@ impl Vault {
         Ok(out)
     }
 
-    /// Chunk `index` of `blob`, as stored (and as it travels).
+    /// Chunk `index` of `blob`, a blob this device attached, as stored (and as it travels).
     pub fn sealed_chunk(&self, blob: &BlobId, index: u32) -> Result<SealedChunk, VaultError> {
         let path = self.home.database();
-        read_chunk(&self.conn, blob, index, &path)?.ok_or_else(|| VaultError::Corrupt {
+        let missing = || VaultError::Corrupt {
             path: path.clone(),
             detail: format!("chunk {index} of attachment blob {blob} is missing"),
-        })
+        };
+        let slot = own_slot(&self.conn, blob, &self.keys.id(), &path)?.ok_or_else(missing)?;
+        read_chunk(&self.conn, slot, index, &path)?.ok_or_else(missing)
     }
 
-    /// At most `limit` chunks of `blob` from `from` on, in order, each one row read: an
-    /// upload takes them a batch at a time, so memory stays bounded whatever the file.
+    /// At most `limit` chunks of `blob` (a blob this device attached) from `from` on, in
+    /// order, each one row read: an upload takes them a batch at a time, so memory stays
+    /// bounded whatever the file.
     pub fn sealed_chunks(
         &self,
         blob: &BlobId,
@@ -453,16 +507,17 @@ impl Vault {
     ) -> Result<Vec<SealedChunk>, VaultError> {
         let path = self.home.database();
         let sql = |e| VaultError::sqlite(&path, e);
+        let Some(slot) = own_slot(&self.conn, blob, &self.keys.id(), &path)? else {
+            return Ok(Vec::new());
+        };
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT sealed FROM blob_chunks WHERE blob = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
+                "SELECT sealed FROM blob_chunks WHERE slot = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
             )
             .map_err(sql)?;
         let rows = stmt
-            .query_map(params![blob.0.as_slice(), from, limit], |r| {
-                r.get::<_, Vec<u8>>(0)
-            })
+            .query_map(params![slot.0, from, limit], |r| r.get::<_, Vec<u8>>(0))
             .map_err(sql)?;
         let mut out = Vec::new();
         for row in rows {
@@ -471,38 +526,41 @@ impl Vault {
         Ok(out)
     }
 
-    /// Records that the server holds chunks `0..held` of `blob` (never moves back).
+    /// Records that the server holds chunks `0..held` of `blob`, a blob this device attached
+    /// (never moves back).
     pub fn mark_chunks_uploaded(&mut self, blob: &BlobId, held: u32) -> Result<(), VaultError> {
         let path = self.home.database();
         self.conn
             .execute(
-                "UPDATE blobs SET uploaded = MAX(uploaded, MIN(?2, count)) WHERE blob = ?1",
-                params![blob.0.as_slice(), held],
+                "UPDATE blobs SET uploaded = MAX(uploaded, MIN(?3, count))
+                 WHERE blob = ?1 AND author = ?2 AND own = 1",
+                params![blob.0.as_slice(), self.keys.id().0.as_slice(), held],
             )
             .map_err(|e| VaultError::sqlite(&path, e))?;
         Ok(())
     }
 
-    /// Records that the server holds every chunk of `blob`, each seal checked: it leaves the
-    /// outbox.
+    /// Records that the server holds every chunk of `blob` (a blob this device attached),
+    /// each seal checked: it leaves the outbox.
     pub fn mark_blob_delivered(&mut self, blob: &BlobId) -> Result<(), VaultError> {
         let path = self.home.database();
         self.conn
             .execute(
-                "UPDATE blobs SET uploaded = count, delivered = 1 WHERE blob = ?1",
-                params![blob.0.as_slice()],
+                "UPDATE blobs SET uploaded = count, delivered = 1
+                 WHERE blob = ?1 AND author = ?2 AND own = 1",
+                params![blob.0.as_slice(), self.keys.id().0.as_slice()],
             )
             .map_err(|e| VaultError::sqlite(&path, e))?;
         Ok(())
     }
 
-    /// Asks for `blob`: a field device fetches only the blobs asked for.
-    pub fn request_blob(&mut self, blob: &BlobId) -> Result<(), VaultError> {
+    /// Asks for the attachment at `slot`: a field device fetches only the blobs asked for.
+    pub fn request_blob(&mut self, slot: BlobSlot) -> Result<(), VaultError> {
         let path = self.home.database();
         self.conn
             .execute(
-                "UPDATE blobs SET wanted = 1 WHERE blob = ?1",
-                params![blob.0.as_slice()],
+                "UPDATE blobs SET wanted = 1 WHERE slot = ?1",
+                params![slot.0],
             )
             .map_err(|e| VaultError::sqlite(&path, e))?;
         Ok(())
@@ -518,7 +576,7 @@ impl Vault {
     }
 
     /// The blobs to fetch: for the office every attachment its cases list that is not here
-    /// whole; for a field device those asked for.
+    /// whole; for a field device those asked for. Each from the device that wrote its entry.
     pub fn wanted_blobs(&self) -> Result<Vec<WantedBlob>, VaultError> {
         let path = self.home.database();
         let sql = |e| VaultError::sqlite(&path, e);
@@ -526,56 +584,59 @@ impl Vault {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT blob, case_id FROM blobs
+                "SELECT slot, case_id FROM blobs
                  WHERE complete = 0 AND own = 0 AND dropped = 0 AND (wanted = 1 OR ?1)
-                 ORDER BY case_id, rowid",
+                 ORDER BY case_id, slot",
             )
             .map_err(sql)?;
         let rows = stmt
             .query_map(params![office], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
             })
             .map_err(sql)?;
-        let rows: Vec<(Vec<u8>, Vec<u8>)> = rows.collect::<Result<_, _>>().map_err(sql)?;
+        let rows: Vec<(i64, Vec<u8>)> = rows.collect::<Result<_, _>>().map_err(sql)?;
         let mut out = Vec::new();
-        let mut doc: Option<CaseDoc> = None;
-        for (blob, case) in rows {
-            let (blob, case) = (blob_from(&blob, &path)?, case_from(&case, &path)?);
-            if doc.as_ref().is_none_or(|d| d.id() != case) {
-                doc = Some(self.case(&case.to_string())?);
+        let mut doc: Option<(CaseDoc, Vec<Listed>)> = None;
+        for (slot, case) in rows {
+            let case = case_from(&case, &path)?;
+            if doc.as_ref().is_none_or(|(d, _)| d.id() != case) {
+                let d = self.case(&case.to_string())?;
+                let listed = listed(&self.cipher, &d)?;
+                doc = Some((d, listed));
             }
-            let Some(doc) = doc.as_ref() else { continue };
-            let Some((entry, writer)) = doc
-                .attachments_with_writers()?
-                .into_iter()
-                .find(|(a, _)| a.blob == blob.to_string())
-            else {
+            let Some((_, listed)) = doc.as_ref() else {
                 continue;
             };
-            let Ok(author) = DeviceId::from_hex(&writer) else {
-                continue; // Not a device's change: nothing to fetch it from.
+            let Some(r) = row_at(&self.conn, BlobSlot(slot), &path)? else {
+                continue;
             };
-            let Some(r) = row(&self.conn, &blob, &path)? else {
+            // The entry this row stands for, as the case lists it now.
+            let Some(entry) = listed.iter().find(|l| l.fits(&r)) else {
                 continue;
             };
             out.push(WantedBlob {
-                blob,
-                author,
+                slot: r.slot,
+                blob: entry.blob,
+                author: r.author,
                 case,
                 team: r.team,
                 count: r.count,
                 size: r.size,
-                sha256: entry.sha256,
-                held: held(&self.conn, &blob, &path)?,
+                sha256: entry.entry.sha256.clone(),
+                held: held(&self.conn, r.slot, &path)?,
             });
         }
         Ok(out)
     }
 
-    /// Stores one fetched chunk, after checking its signature and that it belongs to an
-    /// attachment a case here lists, with that attachment's case, team, size and count. A
-    /// chunk of a blob already whole here is ignored.
-    pub fn store_fetched_chunk(&mut self, chunk: &SealedChunk) -> Result<(), VaultError> {
+    /// Stores one fetched chunk of `wanted`, after checking its signature and that it belongs
+    /// to that attachment: its blob, author, case, team, size and count. A chunk of a blob
+    /// already whole here is ignored.
+    pub fn store_fetched_chunk(
+        &mut self,
+        wanted: &WantedBlob,
+        chunk: &SealedChunk,
+    ) -> Result<(), VaultError> {
         let path = self.home.database();
         chunk.verify()?;
         let refuse = |why: &str| VaultError::ChunkRefused {
@@ -583,11 +644,19 @@ impl Vault {
             index: chunk.index,
             why: why.to_string(),
         };
-        let Some(r) = row(&self.conn, &chunk.blob, &path)? else {
+        let Some(r) = row_at(&self.conn, wanted.slot, &path)? else {
             return Err(refuse("no case here lists that attachment"));
         };
         if r.own || r.complete {
             return Ok(());
+        }
+        if chunk.blob != wanted.blob {
+            return Err(refuse("it belongs to another blob"));
+        }
+        if chunk.author != r.author {
+            return Err(refuse(
+                "it is sealed by another device than the one that listed the attachment",
+            ));
         }
         if chunk.case_id != *r.case.as_bytes() {
             return Err(refuse("it names another case than the attachment's"));
@@ -602,9 +671,9 @@ impl Vault {
         }
         self.conn
             .execute(
-                "INSERT INTO blob_chunks (blob, idx, sealed) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (blob, idx) DO UPDATE SET sealed = excluded.sealed",
-                params![chunk.blob.0.as_slice(), chunk.index, chunk.to_bytes()],
+                "INSERT INTO blob_chunks (slot, idx, sealed) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (slot, idx) DO UPDATE SET sealed = excluded.sealed",
+                params![r.slot.0, chunk.index, chunk.to_bytes()],
             )
             .map_err(|e| VaultError::sqlite(&path, e))?;
         Ok(())
@@ -614,10 +683,10 @@ impl Vault {
     /// one recorded at capture. Then it counts as here. While chunks are missing it is
     /// `AttachmentNotHere` (what arrived is kept). On a mismatch its chunks are deleted, so
     /// they are fetched again, and the error names the attachment.
-    pub fn finish_blob(&mut self, blob: &BlobId) -> Result<(), VaultError> {
+    pub fn finish_blob(&mut self, slot: BlobSlot) -> Result<(), VaultError> {
         let path = self.home.database();
-        let r = row(&self.conn, blob, &path)?.ok_or_else(|| VaultError::ChunkRefused {
-            blob: blob.to_string(),
+        let r = row_at(&self.conn, slot, &path)?.ok_or_else(|| VaultError::ChunkRefused {
+            blob: String::new(),
             index: 0,
             why: "no case here lists that attachment".into(),
         })?;
@@ -625,34 +694,31 @@ impl Vault {
             return Ok(());
         }
         let doc = self.case(&r.case.to_string())?;
-        let entry = doc
-            .attachments()?
+        let entry = listed(&self.cipher, &doc)?
             .into_iter()
-            .find(|a| a.blob == blob.to_string())
-            .ok_or_else(|| VaultError::UnknownAttachment(blob.to_string()))?;
+            .find(|l| l.fits(&r))
+            .map(|l| l.entry)
+            .ok_or_else(|| VaultError::UnknownAttachment(format!("in case {}", r.case)))?;
         // Not all here yet: keep what arrived, the next fetch resumes after it.
-        if held(&self.conn, blob, &path)? < r.count {
+        if held(&self.conn, slot, &path)? < r.count {
             return Err(VaultError::AttachmentNotHere {
                 name: entry.name,
                 sha256: entry.sha256,
             });
         }
-        match stream_plaintext(self, &doc, &entry, blob, &mut |_| Ok(())) {
+        match stream_plaintext(self, &doc, &entry, slot, &mut |_| Ok(())) {
             Ok(()) => {
                 self.conn
                     .execute(
-                        "UPDATE blobs SET complete = 1 WHERE blob = ?1",
-                        params![blob.0.as_slice()],
+                        "UPDATE blobs SET complete = 1 WHERE slot = ?1",
+                        params![slot.0],
                     )
                     .map_err(|e| VaultError::sqlite(&path, e))?;
                 Ok(())
             }
             Err(e @ VaultError::AttachmentMismatch { .. }) => {
                 self.conn
-                    .execute(
-                        "DELETE FROM blob_chunks WHERE blob = ?1",
-                        params![blob.0.as_slice()],
-                    )
+                    .execute("DELETE FROM blob_chunks WHERE slot = ?1", params![slot.0])
                     .map_err(|e| VaultError::sqlite(&path, e))?;
                 Err(e)
             }
@@ -661,32 +727,201 @@ impl Vault {
     }
 }
 
-/// Registers every attachment a case lists (called wherever a case is written).
-pub(crate) fn register(
-    conn: &Connection,
-    case: Uuid,
-    attachments: &[cairn_model::Attachment],
-    path: &Path,
-) -> Result<(), VaultError> {
-    for entry in attachments {
-        let (Ok(blob), Ok(count)) = (BlobId::from_hex(&entry.blob), u32::try_from(entry.chunks))
+/// One attachment entry of a case as the blob table keys it: its blob id, the device whose
+/// signed change wrote it, and the keyed digest of its SHA-256.
+pub(crate) struct Listed {
+    entry: Attachment,
+    blob: BlobId,
+    author: DeviceId,
+    tag: [u8; 32],
+}
+
+impl Listed {
+    /// Whether `row` is this entry's.
+    fn fits(&self, row: &Row) -> bool {
+        row.blob == self.blob && row.author == self.author && row.tag == self.tag
+    }
+}
+
+/// Every attachment entry `doc` lists that names a blob and a device (an entry the judge let
+/// in always does).
+pub(crate) fn listed(
+    cipher: &cairn_crypto::LocalCipher,
+    doc: &CaseDoc,
+) -> Result<Vec<Listed>, VaultError> {
+    let mut out = Vec::new();
+    for (entry, writer) in doc.attachments_with_writers()? {
+        let (Ok(blob), Ok(author)) = (BlobId::from_hex(&entry.blob), DeviceId::from_hex(&writer))
         else {
             continue;
         };
-        conn.execute(
-            "INSERT INTO blobs (blob, case_id, team, count, size) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (blob) DO NOTHING",
-            params![
-                blob.0.as_slice(),
-                case.as_bytes().as_slice(),
-                entry.team,
-                count,
-                entry.size as i64
-            ],
+        out.push(Listed {
+            tag: entry_tag(cipher, &entry.sha256),
+            entry,
+            blob,
+            author,
+        });
+    }
+    Ok(out)
+}
+
+fn entry_tag(cipher: &cairn_crypto::LocalCipher, sha256: &str) -> [u8; 32] {
+    cipher.tag(ENTRY_TAG, sha256.to_ascii_lowercase().as_bytes())
+}
+
+/// Registers every attachment entry a case lists (called wherever a case is written).
+pub(crate) fn register(
+    conn: &Connection,
+    case: Uuid,
+    attachments: &[Listed],
+    path: &Path,
+) -> Result<(), VaultError> {
+    for l in attachments {
+        let Ok(count) = u32::try_from(l.entry.chunks) else {
+            continue;
+        };
+        conn.prepare_cached(
+            "INSERT INTO blobs (blob, author, entry, case_id, team, count, size)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (blob, author, entry) DO NOTHING",
         )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                l.blob.0.as_slice(),
+                l.author.0.as_slice(),
+                l.tag.as_slice(),
+                case.as_bytes().as_slice(),
+                l.entry.team,
+                count,
+                l.entry.size as i64
+            ])
+        })
         .map_err(|e| VaultError::sqlite(path, e))?;
     }
     Ok(())
+}
+
+/// Carries the attachment tables of a vault made before they were keyed by entry (they were
+/// keyed by blob id alone, so a teammate's entry reusing a blob id hid the genuine file on
+/// every device that fetched afterwards). Every entry its cases list gets its own row; each
+/// old row's chunks go to the entries under that blob id written by the device that sealed
+/// them, and a fetched blob is checked against its own entry again before it counts as here.
+/// Entries whose file was here or asked for stay asked for, so the genuine file is fetched
+/// from its author. One transaction, once; run at open, where the vault's keys are at hand.
+pub(crate) fn upgrade(vault: &Vault) -> Result<(), VaultError> {
+    let path = vault.home.database();
+    let sql = |e| VaultError::sqlite(&path, e);
+    if !old_layout(&vault.conn, &path)? {
+        return Ok(());
+    }
+    let tx =
+        rusqlite::Transaction::new_unchecked(&vault.conn, rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+    // Another process may have done it meanwhile.
+    if !old_layout(&tx, &path)? {
+        return Ok(());
+    }
+    tx.execute_batch(
+        "ALTER TABLE blob_chunks RENAME TO blob_chunks_v1;
+         ALTER TABLE blobs RENAME TO blobs_v1;",
+    )
+    .map_err(sql)?;
+    tx.execute_batch(SCHEMA).map_err(sql)?;
+    let me = vault.keys.id();
+    let cases: Vec<Vec<u8>> = {
+        let mut stmt = tx
+            .prepare("SELECT DISTINCT case_id FROM blobs_v1")
+            .map_err(sql)?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(sql)?;
+        rows.collect::<Result<_, _>>().map_err(sql)?
+    };
+    for case in cases {
+        let id = case_from(&case, &path)?;
+        match crate::cases::load(&tx, &vault.cipher, &id, &me.0, None, &path) {
+            Ok(doc) => register(&tx, id, &listed(&vault.cipher, &doc)?, &path)?,
+            Err(VaultError::UnknownCase(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    type Old = (Vec<u8>, [bool; 6], u32);
+    let old: Vec<Old> = {
+        let mut stmt = tx
+            .prepare(
+                "SELECT blob, own, complete, delivered, wanted, dropped, uploaded FROM blobs_v1",
+            )
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, false],
+                    r.get(6)?,
+                ))
+            })
+            .map_err(sql)?;
+        rows.collect::<Result<_, _>>().map_err(sql)?
+    };
+    for (blob, flags, uploaded) in old {
+        let [own, complete, delivered, wanted, dropped, _] = flags;
+        let first: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT sealed FROM blob_chunks_v1 WHERE blob = ?1 ORDER BY idx LIMIT 1",
+                params![blob],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        let sealer = match own {
+            true => Some(me),
+            false => first.and_then(|b| SealedChunk::from_bytes(&b).ok().map(|c| c.author)),
+        };
+        tx.execute(
+            "UPDATE blobs SET wanted = MAX(wanted, ?2) WHERE blob = ?1",
+            params![blob, wanted || complete],
+        )
+        .map_err(sql)?;
+        let Some(sealer) = sealer else { continue };
+        let slots: Vec<i64> = {
+            let mut stmt = tx
+                .prepare("SELECT slot FROM blobs WHERE blob = ?1 AND author = ?2")
+                .map_err(sql)?;
+            let rows = stmt
+                .query_map(params![blob, sealer.0.as_slice()], |r| r.get(0))
+                .map_err(sql)?;
+            rows.collect::<Result<_, _>>().map_err(sql)?
+        };
+        for slot in slots {
+            tx.execute(
+                "INSERT INTO blob_chunks (slot, idx, sealed)
+                 SELECT ?1, idx, sealed FROM blob_chunks_v1 WHERE blob = ?2",
+                params![slot, blob],
+            )
+            .map_err(sql)?;
+            if own {
+                tx.execute(
+                    "UPDATE blobs SET own = 1, complete = ?2, delivered = ?3, dropped = ?4,
+                            uploaded = ?5
+                     WHERE slot = ?1",
+                    params![slot, complete, delivered, dropped, uploaded],
+                )
+                .map_err(sql)?;
+            }
+        }
+    }
+    tx.execute_batch("DROP TABLE blob_chunks_v1; DROP TABLE blobs_v1;")
+        .map_err(sql)?;
+    tx.commit().map_err(sql)
+}
+
+/// Whether the attachment tables are those keyed by blob id alone.
+fn old_layout(conn: &Connection, path: &Path) -> Result<bool, VaultError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blobs')
+            AND NOT EXISTS (SELECT 1 FROM pragma_table_info('blobs') WHERE name = 'author')",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(|e| VaultError::sqlite(path, e))
 }
 
 /// Seals again under `key` this device's chunks sealed under its draft key, a batch at a
@@ -702,19 +937,21 @@ pub(crate) fn reseal_drafts(
     let me = keys.id();
     let mut count = 0;
     loop {
-        let batch: Vec<Vec<u8>> = {
+        let batch: Vec<(i64, Vec<u8>)> = {
             let mut stmt = tx
                 .prepare(&format!(
-                    "SELECT sealed FROM blob_chunks WHERE {DRAFT_CHUNK} LIMIT 64"
+                    "SELECT slot, sealed FROM blob_chunks WHERE {DRAFT_CHUNK} LIMIT 64"
                 ))
                 .map_err(sql)?;
-            let rows = stmt.query_map([], |r| r.get(0)).map_err(sql)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(sql)?;
             rows.collect::<Result<_, _>>().map_err(sql)?
         };
         if batch.is_empty() {
             return Ok(count);
         }
-        for bytes in batch {
+        for (slot, bytes) in batch {
             let old = SealedChunk::from_bytes(&bytes)?;
             if old.author != me {
                 // Only this device ever holds its draft key.
@@ -736,8 +973,8 @@ pub(crate) fn reseal_drafts(
                 &plain,
             )?;
             tx.execute(
-                "UPDATE blob_chunks SET sealed = ?1 WHERE blob = ?2 AND idx = ?3",
-                params![new.to_bytes(), old.blob.0.as_slice(), old.index],
+                "UPDATE blob_chunks SET sealed = ?1 WHERE slot = ?2 AND idx = ?3",
+                params![new.to_bytes(), slot, old.index],
             )
             .map_err(sql)?;
             count += 1;
@@ -752,9 +989,10 @@ fn stream_plaintext(
     vault: &Vault,
     doc: &CaseDoc,
     entry: &Attachment,
-    blob: &BlobId,
+    slot: BlobSlot,
     sink: &mut dyn FnMut(&[u8]) -> Result<(), VaultError>,
 ) -> Result<(), VaultError> {
+    let blob = &blob_id(entry)?;
     let path = vault.home.database();
     let mismatch = |why: String| VaultError::AttachmentMismatch {
         name: entry.name.clone(),
@@ -765,7 +1003,7 @@ fn stream_plaintext(
     let count = u32::try_from(entry.chunks).map_err(|_| mismatch("no such chunk count".into()))?;
     let mut hasher = Sha256::new();
     for index in 0..count {
-        let chunk = read_chunk(&vault.conn, blob, index, &path)
+        let chunk = read_chunk(&vault.conn, slot, index, &path)
             .map_err(|e| mismatch(e.to_string()))?
             .ok_or_else(|| mismatch(format!("chunk {index} is missing")))?;
         let fits = chunk.blob == *blob
@@ -789,62 +1027,196 @@ fn stream_plaintext(
     Ok(())
 }
 
-/// The attachment of the case whose SHA-256 is `sha256` or starts with it (8 hex digits or
-/// more, naming one attachment).
-fn attachment(doc: &CaseDoc, sha256: &str, case: &str) -> Result<Attachment, VaultError> {
-    let wanted = sha256.trim().to_ascii_lowercase();
+/// An attachment a person named, with its row here and the rows of every entry listing the
+/// same file.
+struct Found {
+    /// The entry (the first one listing the file, or the one whose bytes are here).
+    entry: Attachment,
+    /// Its row, if registered.
+    row: Option<Row>,
+    /// The rows of every entry listing this file (its SHA-256) under the name given.
+    rows: Vec<BlobSlot>,
+}
+
+/// The attachment of the case that `wanted` names: its SHA-256 or its blob id, or the first
+/// 8 hex digits or more of either. Entries listing the same file (one SHA-256) are one
+/// attachment, and the one whose bytes are here is taken, so a copy listed by someone else
+/// never stands in the way of the genuine one. Several files are refused, naming each.
+fn attachment(
+    conn: &Connection,
+    cipher: &cairn_crypto::LocalCipher,
+    doc: &CaseDoc,
+    wanted: &str,
+    case: &str,
+    path: &Path,
+) -> Result<Found, VaultError> {
+    let wanted = wanted.trim().to_ascii_lowercase();
     let unknown = || VaultError::UnknownAttachment(format!("{wanted} in case {case}"));
-    if wanted.len() < 8 {
+    if wanted.len() < 8 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(unknown());
     }
-    let mut found: Vec<Attachment> = doc
-        .attachments()?
+    let matching: Vec<Listed> = listed(cipher, doc)?
         .into_iter()
-        .filter(|a| a.sha256.starts_with(&wanted))
+        .filter(|l| l.entry.sha256.starts_with(&wanted) || l.entry.blob.starts_with(&wanted))
         .collect();
-    found.dedup_by(|a, b| a.sha256 == b.sha256);
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => Err(unknown()),
-        _ => Err(VaultError::AmbiguousAttachment(wanted)),
+    let mut files: Vec<&str> = matching.iter().map(|l| l.entry.sha256.as_str()).collect();
+    files.sort_unstable();
+    files.dedup();
+    match files.len() {
+        0 => return Err(unknown()),
+        1 => {}
+        _ => {
+            let candidates = matching
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{} (SHA-256 {}, blob {})",
+                        l.entry.name,
+                        &l.entry.sha256[..l.entry.sha256.len().min(16)],
+                        l.entry.blob
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(VaultError::AmbiguousAttachment { wanted, candidates });
+        }
     }
+    let mut found: Option<Found> = None;
+    let mut rows = Vec::new();
+    for l in matching {
+        let row = entry_row(conn, cipher, &l.entry, &l.author.to_string(), path)?;
+        rows.extend(row.as_ref().map(|r| r.slot));
+        let here = row.as_ref().is_some_and(|r| r.complete);
+        if found.is_none() || here {
+            let better = found
+                .as_ref()
+                .is_none_or(|f| !f.row.as_ref().is_some_and(|r| r.complete));
+            if better {
+                found = Some(Found {
+                    entry: l.entry,
+                    row,
+                    rows: Vec::new(),
+                });
+            }
+        }
+    }
+    let mut found = found.ok_or_else(unknown)?;
+    found.rows = rows;
+    Ok(found)
+}
+
+/// The row of `entry`, written by the device `writer` (hex).
+fn entry_row(
+    conn: &Connection,
+    cipher: &cairn_crypto::LocalCipher,
+    entry: &Attachment,
+    writer: &str,
+    path: &Path,
+) -> Result<Option<Row>, VaultError> {
+    let (Ok(blob), Ok(author)) = (BlobId::from_hex(&entry.blob), DeviceId::from_hex(writer)) else {
+        return Ok(None);
+    };
+    let slot: Option<i64> = conn
+        .prepare_cached("SELECT slot FROM blobs WHERE blob = ?1 AND author = ?2 AND entry = ?3")
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    blob.0.as_slice(),
+                    author.0.as_slice(),
+                    entry_tag(cipher, &entry.sha256).as_slice()
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(|e| VaultError::sqlite(path, e))?;
+    match slot {
+        Some(slot) => row_at(conn, BlobSlot(slot), path),
+        None => Ok(None),
+    }
+}
+
+/// The row of a blob this device attached.
+fn own_slot(
+    conn: &Connection,
+    blob: &BlobId,
+    me: &DeviceId,
+    path: &Path,
+) -> Result<Option<BlobSlot>, VaultError> {
+    conn.prepare_cached(
+        "SELECT slot FROM blobs WHERE blob = ?1 AND author = ?2 AND own = 1 ORDER BY slot LIMIT 1",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(params![blob.0.as_slice(), me.0.as_slice()], |r| r.get(0))
+            .optional()
+    })
+    .map(|slot| slot.map(BlobSlot))
+    .map_err(|e| VaultError::sqlite(path, e))
 }
 
 fn blob_id(entry: &Attachment) -> Result<BlobId, VaultError> {
     Ok(BlobId::from_hex(&entry.blob)?)
 }
 
-fn row(conn: &Connection, blob: &BlobId, path: &Path) -> Result<Option<Row>, VaultError> {
+fn row_at(conn: &Connection, slot: BlobSlot, path: &Path) -> Result<Option<Row>, VaultError> {
     let sql = |e| VaultError::sqlite(path, e);
-    let found = conn
-        .query_row(
-            "SELECT case_id, team, count, size, own, complete, uploaded, delivered, wanted, dropped
-             FROM blobs WHERE blob = ?1",
-            params![blob.0.as_slice()],
-            |r| {
+    type Raw = (
+        Vec<u8>,
+        Vec<u8>,
+        Vec<u8>,
+        Vec<u8>,
+        String,
+        u32,
+        i64,
+        u32,
+        [bool; 6],
+    );
+    let found: Option<Raw> = conn
+        .prepare_cached(
+            "SELECT blob, author, entry, case_id, team, count, size, uploaded,
+                    own, complete, delivered, wanted, dropped
+             FROM blobs WHERE slot = ?1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![slot.0], |r| {
                 Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, u32>(2)?,
-                    r.get::<_, i64>(3)?,
-                    [r.get::<_, bool>(4)?, r.get::<_, bool>(5)?],
-                    r.get::<_, u32>(6)?,
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
                     [
-                        r.get::<_, bool>(7)?,
-                        r.get::<_, bool>(8)?,
-                        r.get::<_, bool>(9)?,
+                        r.get(8)?,
+                        r.get(9)?,
+                        r.get(10)?,
+                        r.get(11)?,
+                        r.get(12)?,
+                        false,
                     ],
                 ))
-            },
-        )
-        .optional()
+            })
+            .optional()
+        })
         .map_err(sql)?;
-    let Some((case, team, count, size, [own, complete], uploaded, [delivered, wanted, dropped])) =
-        found
-    else {
+    let Some((blob, author, tag, case, team, count, size, uploaded, flags)) = found else {
         return Ok(None);
     };
+    let [own, complete, delivered, wanted, dropped, _] = flags;
+    let corrupt = |detail: &str| VaultError::Corrupt {
+        path: path.to_path_buf(),
+        detail: detail.to_string(),
+    };
     Ok(Some(Row {
+        slot,
+        blob: blob_from(&blob, path)?,
+        author: <[u8; 32]>::try_from(author.as_slice())
+            .map(DeviceId)
+            .map_err(|_| corrupt("an attachment's author is not 32 bytes"))?,
+        // A row written before its hash was known (never committed so) has no digest.
+        tag: <[u8; 32]>::try_from(tag.as_slice()).unwrap_or([0; 32]),
         case: case_from(&case, path)?,
         team,
         count,
@@ -860,14 +1232,14 @@ fn row(conn: &Connection, blob: &BlobId, path: &Path) -> Result<Option<Row>, Vau
 
 fn read_chunk(
     conn: &Connection,
-    blob: &BlobId,
+    slot: BlobSlot,
     index: u32,
     path: &Path,
 ) -> Result<Option<SealedChunk>, VaultError> {
     let bytes: Option<Vec<u8>> = conn
         .query_row(
-            "SELECT sealed FROM blob_chunks WHERE blob = ?1 AND idx = ?2",
-            params![blob.0.as_slice(), index],
+            "SELECT sealed FROM blob_chunks WHERE slot = ?1 AND idx = ?2",
+            params![slot.0, index],
             |r| r.get(0),
         )
         .optional()
@@ -878,14 +1250,14 @@ fn read_chunk(
         .map_err(Into::into)
 }
 
-/// How many chunks of `blob`, from the first, are here without a gap.
-fn held(conn: &Connection, blob: &BlobId, path: &Path) -> Result<u32, VaultError> {
+/// How many chunks at `slot`, from the first, are here without a gap.
+fn held(conn: &Connection, slot: BlobSlot, path: &Path) -> Result<u32, VaultError> {
     let sql = |e| VaultError::sqlite(path, e);
     let mut stmt = conn
-        .prepare("SELECT idx FROM blob_chunks WHERE blob = ?1 ORDER BY idx")
+        .prepare_cached("SELECT idx FROM blob_chunks WHERE slot = ?1 ORDER BY idx")
         .map_err(sql)?;
     let indices = stmt
-        .query_map(params![blob.0.as_slice()], |r| r.get::<_, u32>(0))
+        .query_map(params![slot.0], |r| r.get::<_, u32>(0))
         .map_err(sql)?;
     let mut next = 0;
     for index in indices {

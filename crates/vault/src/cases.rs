@@ -275,6 +275,7 @@ impl Vault {
         let mut doc = load(&tx, cipher, &summary.id, &actor.0, office.as_ref(), &path)?;
         let (edits, value) = prepare(&CaseTx {
             tx: &tx,
+            cipher,
             keys,
             key: &key,
             doc: &doc,
@@ -439,6 +440,7 @@ impl Vault {
 /// and the key and device that seal its next change.
 pub(crate) struct CaseTx<'t> {
     pub tx: &'t Transaction<'t>,
+    pub cipher: &'t cairn_crypto::LocalCipher,
     pub keys: &'t cairn_crypto::DeviceKeys,
     pub key: &'t cairn_crypto::TeamKey,
     pub doc: &'t CaseDoc,
@@ -523,7 +525,7 @@ pub(crate) struct CaseRow {
     snapshot: Vec<u8>,
     summary: Vec<u8>,
     /// What the case lists, registered in the blob table beside it.
-    attachments: Vec<cairn_model::Attachment>,
+    attachments: Vec<crate::blobs::Listed>,
 }
 
 impl CaseRow {
@@ -564,7 +566,7 @@ pub(crate) fn case_row(
         id,
         snapshot,
         summary,
-        attachments: doc.attachments()?,
+        attachments: crate::blobs::listed(cipher, doc)?,
     })
 }
 

@@ -106,12 +106,17 @@ pub enum VaultError {
         /// Why.
         why: String,
     },
-    /// No attachment with this hash (or hash prefix).
-    #[error("no attachment {0}; list them with their SHA-256 to pick one (8 hex digits or more)")]
+    /// No attachment with this hash or blob id (or a prefix of either).
+    #[error("no attachment {0}; list the case's attachments and give 8 hex digits or more of one's SHA-256 or blob id")]
     UnknownAttachment(String),
-    /// A hash prefix that names several attachments.
-    #[error("more than one attachment's SHA-256 starts with {0}; give more of it")]
-    AmbiguousAttachment(String),
+    /// A prefix that names several attachments.
+    #[error("{wanted} names more than one attachment: {candidates}; give more of the SHA-256 or blob id of the one you want")]
+    AmbiguousAttachment {
+        /// What was given.
+        wanted: String,
+        /// Each attachment it names.
+        candidates: String,
+    },
     /// Dropping an attachment that is not waiting to be sent from here.
     #[error("attachment {name} is not waiting in this device's outbox (it was made elsewhere or is already delivered); nothing was dropped")]
     NotInOutbox {

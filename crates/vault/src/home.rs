@@ -129,7 +129,7 @@ impl Home {
         let completed = store::open_records(&conn, &cipher, &db)?;
         let settings = store::read_settings(&conn, &cipher, &db)?;
         let keyring = crate::keyring::read(&conn, &cipher, &db)?;
-        Ok(Vault {
+        let vault = Vault {
             home: self.clone(),
             conn,
             keys,
@@ -138,7 +138,9 @@ impl Home {
             keyring,
             completed,
             as_found: false,
-        })
+        };
+        crate::blobs::upgrade(&vault)?;
+        Ok(vault)
     }
 
     /// Opens the vault only to read out what it holds, even when its records are not the

@@ -20,17 +20,21 @@ pub mod failpoint;
 mod home;
 mod import;
 mod keyring;
+mod revoked;
 mod settings;
 mod store;
 mod sync;
 mod update;
 
-pub use blobs::{Attached, AttachmentState, NewAttachment, OutboxBlob, WantedBlob};
+pub use blobs::{Attached, AttachmentState, BlobSlot, NewAttachment, OutboxBlob, WantedBlob};
 pub use cases::{CaseFilter, CaseSummary, Created, HistoryStep};
 pub use check::CheckReport;
 pub use error::VaultError;
 pub use home::{Home, Vault};
 pub use import::NewCase;
+pub use revoked::CutOff;
 pub use settings::{NewVault, Role, Settings};
-pub use sync::{ApplyReport, Refused, SyncState, MAX_AUTHOR_OPS, MAX_CASE_BYTES, MAX_CASE_OPS};
+pub use sync::{
+    ApplyReport, Refused, SyncState, Unconfirmed, MAX_AUTHOR_OPS, MAX_CASE_BYTES, MAX_CASE_OPS,
+};
 pub use update::Update;

@@ -47,6 +47,24 @@ pub struct SyncState {
     /// Changes the server seems to withhold, from the last complete pull, one sentence each.
     #[serde(default)]
     pub delivery_warnings: Vec<String>,
+    /// The first own change the server acknowledged that the office's receipts do not
+    /// confirm yet, watched so that it is sent again once the office has pulled without it.
+    #[serde(default)]
+    pub unconfirmed: Option<Unconfirmed>,
+}
+
+/// An own change the server acknowledged and the office's receipts do not confirm (see
+/// [`SyncState::unconfirmed`]). Receipt counters are the office's clock here: it issues a
+/// new receipt after every pull that brought anything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unconfirmed {
+    /// The change's number (the office confirms 1 to `seq - 1`).
+    pub seq: u64,
+    /// How many times it was sent again.
+    pub resent: u32,
+    /// It is sent (again) only once a receipt newer than this one arrives: one the office
+    /// made after a pull that should have carried it.
+    pub after_receipt: u64,
 }
 
 /// A received change that was not applied, and why.
@@ -197,13 +215,19 @@ impl Vault {
         Ok(out)
     }
 
-    /// The highest `n` such that changes 1..=n of `author` are all here.
+    /// The highest `n` such that changes 1..=n of `author` all arrived here: applied (or
+    /// waiting for a change they depend on), or judged and refused. Every replica that holds
+    /// them reaches the same verdicts, so this is where a revocation can cut without one
+    /// replica keeping what another refuses.
     pub fn contiguous_seq(&self, author: &cairn_crypto::DeviceId) -> Result<u64, VaultError> {
         let path = self.home.database();
         let sql = |e| VaultError::sqlite(&path, e);
         let mut stmt = self
             .conn
-            .prepare("SELECT seq FROM changes WHERE author = ?1 ORDER BY seq")
+            .prepare(
+                "SELECT seq FROM changes WHERE author = ?1
+                 UNION SELECT seq FROM refused WHERE author = ?1 ORDER BY seq",
+            )
             .map_err(sql)?;
         let seqs = stmt
             .query_map(params![author.0.as_slice()], |r| r.get::<_, i64>(0))
@@ -930,7 +954,7 @@ fn refused_before(
     Ok(digest.map(|d| d == Sha256::digest(bytes).as_slice()))
 }
 
-fn remember_refused(
+pub(crate) fn remember_refused(
     tx: &rusqlite::Connection,
     sealed: &SealedChange,
     bytes: &[u8],
@@ -1116,7 +1140,7 @@ pub(crate) fn has_waiting(
         .map_err(|e| VaultError::sqlite(path, e))
 }
 
-fn set_waiting(
+pub(crate) fn set_waiting(
     tx: &rusqlite::Connection,
     id: &Uuid,
     waiting: bool,

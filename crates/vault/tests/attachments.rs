@@ -247,25 +247,25 @@ fn another_device_fetches_chunk_by_chunk_and_the_hash_is_checked() {
     // A chunk of another blob, or a forged one, is refused.
     let mut forged = a.sealed_chunk(&w.blob, 0).unwrap();
     forged.ciphertext[0] ^= 1;
-    assert!(b.store_fetched_chunk(&forged).is_err());
+    assert!(b.store_fetched_chunk(w, &forged).is_err());
     let mut elsewhere = a.sealed_chunk(&w.blob, 0).unwrap();
     elsewhere.blob = cairn_crypto::BlobId::random();
-    assert!(b.store_fetched_chunk(&elsewhere).is_err());
+    assert!(b.store_fetched_chunk(w, &elsewhere).is_err());
 
     // Two chunks, an interruption, then the rest from where B stands.
     for chunk in a.sealed_chunks(&w.blob, 0, 2).unwrap() {
-        b.store_fetched_chunk(&chunk).unwrap();
+        b.store_fetched_chunk(w, &chunk).unwrap();
     }
     assert_eq!(b.wanted_blobs().unwrap()[0].held, 2);
     assert!(matches!(
-        b.finish_blob(&w.blob),
+        b.finish_blob(w.slot),
         Err(VaultError::AttachmentNotHere { .. })
     ));
     assert_eq!(b.wanted_blobs().unwrap()[0].held, 2, "what arrived is kept");
     for chunk in a.sealed_chunks(&w.blob, 2, 100).unwrap() {
-        b.store_fetched_chunk(&chunk).unwrap();
+        b.store_fetched_chunk(w, &chunk).unwrap();
     }
-    b.finish_blob(&w.blob).unwrap();
+    b.finish_blob(w.slot).unwrap();
     assert!(b.wanted_blobs().unwrap().is_empty());
     b.attachment_get(&reference, &sha, &out).unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
@@ -302,33 +302,47 @@ fn a_wrong_hash_after_download_deletes_the_chunks_so_they_are_fetched_again() {
         .unwrap();
     let wanted = office.wanted_blobs().unwrap();
     assert_eq!(wanted.len(), 1, "the office wants every attachment");
-    let blob = wanted[0].blob;
-    // A teammate (holding the team key) seals other bytes of the same shape under the blob's id.
-    let keys = cairn_crypto::DeviceKeys::generate();
+    let w = &wanted[0];
+    let blob = w.blob;
     let key = TeamKey::from_bytes("T03", 1, [3; 32]);
     let other = std::fs::read(other).unwrap();
-    for (i, part) in other.chunks(16 * 1024).enumerate() {
-        let chunk = cairn_crypto::SealedChunk::seal(
-            &keys,
-            &key,
-            wanted[0].case.into_bytes(),
-            blob,
-            i as u32,
-            2,
-            20_000,
-            part,
-        )
-        .unwrap();
-        office.store_fetched_chunk(&chunk).unwrap();
+    let forge = |keys: &cairn_crypto::DeviceKeys| {
+        other
+            .chunks(16 * 1024)
+            .enumerate()
+            .map(|(i, part)| {
+                cairn_crypto::SealedChunk::seal(
+                    keys,
+                    &key,
+                    w.case.into_bytes(),
+                    blob,
+                    i as u32,
+                    2,
+                    20_000,
+                    part,
+                )
+                .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    // A teammate (holding the team key) seals other bytes of the same shape under the blob's
+    // id: refused as they arrive, for their sealer.
+    for chunk in forge(&cairn_crypto::DeviceKeys::generate()) {
+        let err = office.store_fetched_chunk(w, &chunk).unwrap_err();
+        assert!(err.to_string().contains("another device"), "{err}");
     }
-    let err = office.finish_blob(&blob).unwrap_err();
+    // Its author seals other bytes: caught by the hash over the whole file.
+    for chunk in forge(a.keys()) {
+        office.store_fetched_chunk(w, &chunk).unwrap();
+    }
+    let err = office.finish_blob(w.slot).unwrap_err();
     assert!(matches!(err, VaultError::AttachmentMismatch { .. }));
     assert!(err.to_string().contains("a.bin"), "{err}");
     assert_eq!(office.wanted_blobs().unwrap()[0].held, 0, "fetched again");
     for chunk in a.sealed_chunks(&blob, 0, 10).unwrap() {
-        office.store_fetched_chunk(&chunk).unwrap();
+        office.store_fetched_chunk(w, &chunk).unwrap();
     }
-    office.finish_blob(&blob).unwrap();
+    office.finish_blob(w.slot).unwrap();
     let out = dir.path().join("office.bin");
     office.attachment_get(&reference, &sha, &out).unwrap();
     assert_eq!(std::fs::read(out).unwrap(), bytes);
@@ -374,4 +388,262 @@ fn attached_before_join_is_resealed_at_join_and_dropping_leaves_a_note() {
         v.drop_attachment(&reference, &entry.sha256, "again", now()),
         Err(VaultError::NotInOutbox { .. })
     ));
+}
+
+/// Seals `plain` as chunks of `blob` in `case`, as `keys`' device would upload them.
+fn chunks_of(
+    keys: &cairn_crypto::DeviceKeys,
+    case: uuid::Uuid,
+    blob: cairn_crypto::BlobId,
+    plain: &[u8],
+) -> Vec<cairn_crypto::SealedChunk> {
+    let key = TeamKey::from_bytes("T03", 1, [3; 32]);
+    let count = cairn_crypto::chunk_count(plain.len() as u64).unwrap();
+    (0..count)
+        .map(|i| {
+            let start = i as usize * cairn_crypto::CHUNK_SIZE;
+            let end = plain.len().min(start + cairn_crypto::CHUNK_SIZE);
+            cairn_crypto::SealedChunk::seal(
+                keys,
+                &key,
+                case.into_bytes(),
+                blob,
+                i,
+                count,
+                plain.len() as u64,
+                &plain[start..end],
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+/// A's case with a photo attached, and a teammate H's entry listing its own file under the
+/// photo's blob id, made without seeing A's entry (so the judge lets it in, in any order):
+/// both reach the office. Returns (office, A, H, reference, A's bytes and sha, H's bytes and
+/// sha, the blob id).
+struct Squat {
+    office: Vault,
+    a: Vault,
+    h: Vault,
+    reference: String,
+    case: uuid::Uuid,
+    genuine: (Vec<u8>, String),
+    squat: (Vec<u8>, String),
+    blob: cairn_crypto::BlobId,
+}
+
+fn squat(dir: &Path) -> Squat {
+    let mut a = joined(dir, "a");
+    let mut h = joined(dir, "h");
+    let mut office = vault(dir, "o", Role::Office);
+    office
+        .add_keys([&TeamKey::from_bytes("T03", 1, [3; 32])])
+        .unwrap();
+    let reference = case(&mut a);
+    let creation: Vec<Vec<u8>> = a
+        .outbox(0, 1)
+        .unwrap()
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    h.apply_pulled(&creation, 1, &|_| Ok(Some("T03".into())))
+        .unwrap();
+    let (file, genuine) = random_file(dir, "photo.jpg", 40_000);
+    let entry = a
+        .attach(&reference, new(&file, 1 << 30), now(), &mut |_| {})
+        .unwrap()
+        .entry;
+    let blob = cairn_crypto::BlobId::from_hex(&entry.blob).unwrap();
+    // H's own file of the same size under the same blob id.
+    let mut fake = vec![0u8; genuine.len()];
+    rand::rngs::OsRng.fill_bytes(&mut fake);
+    let fake_sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&fake)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let mut doc = h.case(&reference).unwrap();
+    let listed = cairn_model::Attachment {
+        sha256: fake_sha.clone(),
+        name: "photo.jpg".into(),
+        ..entry.clone()
+    };
+    let change = doc
+        .edit(
+            &[cairn_model::Edit::Attach(Box::new(listed))],
+            &h.keys().id().short(),
+            now(),
+        )
+        .unwrap()
+        .unwrap();
+    let key = TeamKey::from_bytes("T03", 1, [3; 32]);
+    let sealed = cairn_crypto::SealedChange::seal(
+        h.keys(),
+        &key,
+        cairn_crypto::SealedKind::CaseChange,
+        doc.id().into_bytes(),
+        1,
+        &change,
+    )
+    .unwrap();
+    let mut page: Vec<Vec<u8>> = a
+        .outbox(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    page.push(sealed.to_bytes());
+    let report = office
+        .apply_pulled(&page, 1, &|_| Ok(Some("T03".into())))
+        .unwrap();
+    assert_eq!(report.refused, [], "made without seeing A's entry");
+    Squat {
+        office,
+        a,
+        h,
+        reference,
+        case: doc.id(),
+        genuine: (genuine, entry.sha256),
+        squat: (fake, fake_sha),
+        blob,
+    }
+}
+
+#[test]
+fn a_blob_id_listed_again_by_a_teammate_never_hides_the_genuine_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let Squat {
+        mut office,
+        a,
+        h,
+        reference,
+        case,
+        genuine,
+        squat,
+        blob,
+    } = squat(dir.path());
+    let wanted = office.wanted_blobs().unwrap();
+    assert_eq!(wanted.len(), 2, "{wanted:?}");
+    let from = |who: &Vault| {
+        wanted
+            .iter()
+            .find(|w| w.author == who.keys().id())
+            .unwrap()
+            .clone()
+    };
+    let (from_a, from_h) = (from(&a), from(&h));
+    assert_eq!((from_a.blob, from_h.blob), (blob, blob));
+    // H's chunks go to H's entry only; A's entry takes A's chunks only.
+    let fake = chunks_of(h.keys(), case, blob, &squat.0);
+    for chunk in &fake {
+        assert!(office.store_fetched_chunk(&from_a, chunk).is_err());
+        office.store_fetched_chunk(&from_h, chunk).unwrap();
+    }
+    office.finish_blob(from_h.slot).unwrap();
+    for chunk in a.sealed_chunks(&blob, 0, 10).unwrap() {
+        office.store_fetched_chunk(&from_a, &chunk).unwrap();
+    }
+    office.finish_blob(from_a.slot).unwrap();
+    let listed = office.attachments(&reference).unwrap();
+    assert!(listed.iter().all(|s| s.here), "{listed:?}");
+    for (bytes, sha) in [&genuine, &squat] {
+        let out = dir.path().join(&sha[..16]);
+        office.attachment_get(&reference, sha, &out).unwrap();
+        assert_eq!(&std::fs::read(out).unwrap(), bytes);
+    }
+    // The blob id alone names two files: refused, naming both.
+    let err = office
+        .attachment_get(&reference, &blob.to_string(), &dir.path().join("x"))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&genuine.1[..16]) && text.contains(&squat.1[..16]),
+        "{text}"
+    );
+}
+
+/// The tables as they were before entries had rows of their own: keyed by blob id alone.
+const BLOBS_KEYED_BY_ID: &str = "
+CREATE TABLE blobs (
+    blob BLOB PRIMARY KEY, case_id BLOB NOT NULL, team TEXT NOT NULL, count INTEGER NOT NULL,
+    size INTEGER NOT NULL, own INTEGER NOT NULL DEFAULT 0, complete INTEGER NOT NULL DEFAULT 0,
+    uploaded INTEGER NOT NULL DEFAULT 0, delivered INTEGER NOT NULL DEFAULT 0,
+    wanted INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE blob_chunks (
+    blob BLOB NOT NULL, idx INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY (blob, idx)
+) STRICT;
+";
+
+#[test]
+fn a_vault_whose_squatted_blob_id_hid_the_genuine_file_gets_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let Squat {
+        mut office,
+        a,
+        h,
+        reference,
+        case,
+        genuine,
+        squat,
+        blob,
+    } = squat(dir.path());
+    // As the office's vault stood before: one row for the blob id, holding H's file, whole
+    // and checked against H's entry; A's photo shown as damaged for good.
+    let from_h = office
+        .wanted_blobs()
+        .unwrap()
+        .into_iter()
+        .find(|w| w.author == h.keys().id())
+        .unwrap();
+    for chunk in chunks_of(h.keys(), case, blob, &squat.0) {
+        office.store_fetched_chunk(&from_h, &chunk).unwrap();
+    }
+    let home = office.home().clone();
+    drop(office);
+    let db = rusqlite::Connection::open(home.database()).unwrap();
+    let h_hex: String = h.keys().id().to_string();
+    db.execute_batch(&format!(
+        "CREATE TEMP TABLE old_rows AS
+            SELECT blob, case_id, team, count, size FROM blobs WHERE author = x'{h_hex}';
+         CREATE TEMP TABLE old_chunks AS
+            SELECT b.blob AS blob, c.idx AS idx, c.sealed AS sealed
+            FROM blob_chunks c JOIN blobs b ON b.slot = c.slot WHERE b.author = x'{h_hex}';
+         DROP TABLE blob_chunks; DROP TABLE blobs;
+         {BLOBS_KEYED_BY_ID}
+         INSERT INTO blobs (blob, case_id, team, count, size, complete)
+            SELECT blob, case_id, team, count, size, 1 FROM old_rows;
+         INSERT INTO blob_chunks SELECT blob, idx, sealed FROM old_chunks;"
+    ))
+    .unwrap();
+    drop(db);
+
+    // Opened again: each entry has its own row; H's file is still here (checked again
+    // against its own entry), A's photo is asked for and fetched from A.
+    let mut office = home.open(&SecretString::from("pass".to_owned())).unwrap();
+    let out = dir.path().join("h.bin");
+    office.attachment_get(&reference, &squat.1, &out).unwrap();
+    assert_eq!(std::fs::read(out).unwrap(), squat.0);
+    let wanted = office.wanted_blobs().unwrap();
+    assert_eq!(wanted.len(), 1, "{wanted:?}");
+    let from_a = &wanted[0];
+    assert_eq!((from_a.author, from_a.held), (a.keys().id(), 0));
+    for chunk in a.sealed_chunks(&blob, 0, 10).unwrap() {
+        office.store_fetched_chunk(from_a, &chunk).unwrap();
+    }
+    office.finish_blob(from_a.slot).unwrap();
+    let out = dir.path().join("a.bin");
+    office.attachment_get(&reference, &genuine.1, &out).unwrap();
+    assert_eq!(std::fs::read(out).unwrap(), genuine.0);
+    // Opening again changes nothing.
+    drop(office);
+    let office = home.open(&SecretString::from("pass".to_owned())).unwrap();
+    assert!(office
+        .attachments(&reference)
+        .unwrap()
+        .iter()
+        .all(|s| s.here));
 }
