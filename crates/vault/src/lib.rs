@@ -24,7 +24,7 @@ mod store;
 mod sync;
 
 pub use blobs::{Attached, AttachmentState, NewAttachment, OutboxBlob, WantedBlob};
-pub use cases::{CaseFilter, CaseSummary, Created, HistoryStep};
+pub use cases::{CaseFilter, CaseSummary, Created, HistoryStep, SUMMARY_VERSION};
 pub use check::CheckReport;
 pub use error::VaultError;
 pub use home::{Home, Vault};
