@@ -472,6 +472,50 @@ impl Server {
     }
 }
 
+impl Device {
+    /// Case `id` as this device holds it, as raw Automerge writing as this device: what a
+    /// hostile client forges its next change on (see [`forge_change`], [`Device::smuggle`]).
+    pub fn raw_case(&self, id: uuid::Uuid) -> automerge::Automerge {
+        let mut doc = automerge::Automerge::new()
+            .with_actor(automerge::ActorId::from(self.keys().id().0.as_slice()));
+        let changes = self
+            .raw_changes(id)
+            .iter()
+            .map(|raw| automerge::Change::try_from(raw.as_slice()).expect("a change"))
+            .collect::<Vec<_>>();
+        doc.apply_changes(changes).expect("apply");
+        doc
+    }
+
+    /// The id of case `reference`, as `cairn case show --json` gives it.
+    pub fn case_id(&self, reference: &str) -> uuid::Uuid {
+        self.json(&["case", "show", reference])["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("a case id")
+    }
+}
+
+/// One change written by `f` on a copy of `base`, dated now, as raw bytes: a hand-made
+/// change no honest client would make.
+pub fn forge_change(
+    base: &automerge::Automerge,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> Vec<u8> {
+    use automerge::ReadDoc;
+    let mut doc = base.clone();
+    let mut tx = doc.transaction();
+    f(&mut tx);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let options = automerge::transaction::CommitOptions::default().with_time(now as i64);
+    let (hash, _) = tx.commit_with(options);
+    let hash = hash.expect("a change");
+    doc.get_change_by_hash(&hash)
+        .expect("the change")
+        .raw_bytes()
+        .to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::contains_any_encoding;

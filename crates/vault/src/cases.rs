@@ -790,6 +790,40 @@ mod tests {
         );
     }
 
+    /// A summary worked out under older rules (which read a field device's status) is worked
+    /// out again from its case: what it says of the status is never listed or counted.
+    #[test]
+    fn a_summary_of_older_rules_is_read_again_from_its_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault = Home::new(dir.path().join("v"))
+            .create(
+                &SecretString::from("pass".to_owned()),
+                KeyFileCost::LogN(4),
+                NewVault {
+                    team: "T03".into(),
+                    name: None,
+                    role: Role::Field,
+                },
+                OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+        let now = OffsetDateTime::now_utc();
+        let created = vault.create_case(Kind::Killed, "KHR", &[], now).unwrap();
+        let today = vault.list().unwrap();
+        let mut old = serde_json::to_value(&today[0]).unwrap();
+        old["status"] = "under_investigation".into();
+        old.as_object_mut().unwrap().remove("summary_version");
+        let sealed = vault
+            .cipher
+            .encrypt(&summary_slot(&created.id), old.to_string().as_bytes())
+            .unwrap();
+        vault
+            .conn
+            .execute("UPDATE cases SET summary = ?1", params![sealed])
+            .unwrap();
+        assert_eq!(vault.list().unwrap(), today);
+    }
+
     /// A case the office records reads back with the same reference after an edit, and on
     /// every replica (references write teams in capitals; the office's team is `office`).
     #[test]
