@@ -81,8 +81,10 @@ pub struct CaseSummary {
     /// `found.at`, if set.
     #[serde(default)]
     pub found_at: Option<String>,
-    /// The counted fields as the office confirmed them, when the case is confirmed: what the
-    /// report counts it by (see [`CaseDoc::confirmed`]).
+    /// The counted fields as the office confirmed them (see [`CaseDoc::confirmed`]), when the
+    /// case is confirmed and some changed since: what the report counts it by. (When none
+    /// changed, the case's own values above are the ones confirmed, and the summary stays
+    /// short.)
     #[serde(default)]
     pub confirmed: Option<cairn_model::Counted>,
     /// Each counted field changed since the office confirmed the case: `old` as confirmed,
@@ -626,7 +628,9 @@ fn summary_of(id: Uuid, doc: &CaseDoc, updated_at: String) -> Result<CaseSummary
         review: o.review,
         needs_review: o.needs_review,
         found_at: o.found_at,
-        confirmed: o.confirmed,
+        confirmed: o
+            .confirmed
+            .filter(|_| !o.changed_since_confirmed.is_empty()),
         changed_since_confirmed: o.changed_since_confirmed,
         summary_version: SUMMARY_VERSION,
     })
