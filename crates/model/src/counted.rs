@@ -270,10 +270,10 @@ impl CaseDoc {
     /// concurrent edits joined by ` | `). Empty when the case is not confirmed, or nothing
     /// counted changed since.
     pub fn changed_since_confirmed(&self) -> Result<Vec<FieldChange>, ModelError> {
-        match self.confirmed()? {
+        Ok(match self.confirmed()? {
             Some(confirmed) => changed(&confirmed, &values(&self.doc, None)?),
-            None => Ok(Vec::new()),
-        }
+            None => Vec::new(),
+        })
     }
 }
 
@@ -281,9 +281,8 @@ impl CaseDoc {
 pub(crate) fn changed(
     confirmed: &Counted,
     now: &[(&'static str, Vec<String>)],
-) -> Result<Vec<FieldChange>, ModelError> {
-    Ok(now
-        .iter()
+) -> Vec<FieldChange> {
+    now.iter()
         .filter_map(|(key, values)| {
             let old = confirmed.get(key);
             let same = match (values.as_slice(), &old) {
@@ -297,7 +296,7 @@ pub(crate) fn changed(
                 new: (!values.is_empty()).then(|| values.join(" | ")),
             })
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -82,7 +82,7 @@ impl CaseDoc {
         let confirmed = self.confirmed()?;
         let changed_since_confirmed = match &confirmed {
             Some(confirmed) => {
-                crate::counted::changed(confirmed, &crate::counted::values(&self.doc, None)?)?
+                crate::counted::changed(confirmed, &crate::counted::values(&self.doc, None)?)
             }
             None => Vec::new(),
         };
