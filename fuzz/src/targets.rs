@@ -460,7 +460,7 @@ pub fn case_fixture() -> &'static CaseFixture {
             CaseDoc::from_changes(std::slice::from_ref(&created), &office().id().0, None)
                 .expect("the fixture case as a teammate receives it");
         let edits = [
-            vec![Edit::set("status", "under_investigation")],
+            vec![Edit::set("torture_signs", "no")],
             vec![Edit::Note {
                 text: "Seen at the clinic; family informed.".into(),
             }],
@@ -604,6 +604,6 @@ fn accepted(mut doc: CaseDoc, id: Uuid) {
     );
     // A local edit on top, as the next `cairn case edit` would make.
     if let Ok(now) = OffsetDateTime::from_unix_timestamp(1_790_000_600) {
-        let _ = doc.edit(&[Edit::set("status", "under_investigation")], "me", now);
+        let _ = doc.edit(&[Edit::set("torture_signs", "no")], "me", now);
     }
 }

@@ -513,7 +513,8 @@ impl Server {
     }
 }
 
-/// One change made on a copy of `base` by `f`: its raw bytes (a hostile teammate's forgery).
+/// One change written by `f` on a copy of `base`, dated now, as raw bytes: a hostile
+/// teammate's forgery, a hand-made change no honest client would make.
 pub fn forge(
     base: &automerge::Automerge,
     f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
@@ -521,7 +522,9 @@ pub fn forge(
     let mut doc = base.clone();
     let mut tx = doc.transaction();
     f(&mut tx);
-    let (hash, _) = tx.commit();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let options = automerge::transaction::CommitOptions::default().with_time(now as i64);
+    let (hash, _) = tx.commit_with(options);
     let hash = hash.expect("a change");
     automerge::ReadDoc::get_change_by_hash(&doc, &hash)
         .expect("change")

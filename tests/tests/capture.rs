@@ -27,7 +27,9 @@ fn walk_through_init_new_edit_list_show_history_notes_custody_fields_wipe() {
     let second = device.new_case(&["--kind", "remains", "--place", "KHR"]);
     assert!(second.ends_with("-0002"), "{second}");
 
-    device.ok(&[
+    // The status is the office's: a field device's edit that sets it writes nothing.
+    let before = device.files();
+    let run = device.run(&[
         "case",
         "edit",
         &reference,
@@ -35,6 +37,16 @@ fn walk_through_init_new_edit_list_show_history_notes_custody_fields_wipe() {
         "incident.narrative=Found by the road.",
         "--set",
         "status=under_investigation",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("only the office"), "{}", run.stderr);
+    assert_eq!(device.files(), before);
+    device.ok(&[
+        "case",
+        "edit",
+        &reference,
+        "--set",
+        "incident.narrative=Found by the road.",
         "--note",
         "Family informed.",
     ]);
@@ -68,7 +80,7 @@ fn walk_through_init_new_edit_list_show_history_notes_custody_fields_wipe() {
     let case = device.json(&["case", "show", &reference]);
     assert_eq!(case["reference"], reference.as_str());
     assert_eq!(case["kind"], "killed");
-    assert_eq!(case["status"], "under_investigation");
+    assert_eq!(case["status"], "alleged");
     assert_eq!(case["incident"]["cause"], "targeted_strike");
     assert_eq!(case["incident"]["narrative"], "Found by the road.");
     assert_eq!(case["found"]["lat"], 31.5);
@@ -105,7 +117,7 @@ fn walk_through_init_new_edit_list_show_history_notes_custody_fields_wipe() {
         touched.contains(&"incident.narrative".to_string()),
         "{touched:?}"
     );
-    assert!(touched.contains(&"status".to_string()), "{touched:?}");
+    assert!(touched.contains(&"note".to_string()), "{touched:?}");
     assert!(history.iter().all(|h| h["author"] == history[0]["author"]));
 
     let fields = device.ok(&["fields"]);

@@ -287,11 +287,19 @@ fn a_field_device_cannot_import_a_confirmation() {
         "line 3, column status: only the office confirms or rejects a case",
     );
     assert_eq!(device.case_count(), 0);
-    // What a field device may propose comes in.
+    // What a field device may propose comes in, as a note: the status is the office's.
     let csv = "place,kind,status,status_basis\nKHR,killed,under_investigation,Family report\n";
     let path = write(&device, "propose.csv", csv.as_bytes());
     device.ok(&["case", "import", &path]);
     assert_eq!(device.case_count(), 1);
+    let listed = device.json(&["case", "list"]);
+    let reference = listed[0]["reference"].as_str().expect("a reference");
+    let case = device.json(&["case", "show", reference]);
+    assert_eq!(case["status"], "alleged");
+    assert_eq!(
+        case["notes"][0]["text"],
+        "Proposed under_investigation: Family report"
+    );
 }
 
 #[test]

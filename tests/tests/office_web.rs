@@ -214,6 +214,13 @@ fn what_the_server_refuses_and_how_it_escapes() {
     let (status, answer) = serving.get("/report?by=month&from=1000-01-01&to=9999-12-31");
     assert_eq!(status, 400, "{answer}");
     assert!(answer.contains("at most 100 years"), "{answer}");
+    // The report page says when its data was taken.
+    let (status, answer) = serving.get("/report");
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer.contains("(it has never synced); report made "),
+        "{answer}"
+    );
 
     // With the cookie, the page, with its guarding headers, and the hostile text escaped.
     let (status, page) = serving.get(&case_path);
@@ -628,6 +635,82 @@ async fn the_office_reviews_in_a_browser() {
     assert_eq!(figure(&client, "Captivity").await, "1");
     find(&client, "img.chart").await;
     screenshot(&client, "office-report.png").await;
+
+    // A teammate edits the confirmed case's kind and cause: the edit is kept, the case page
+    // shows what changed since the office confirmed it (confirmed → now), and the report
+    // does not move until the office confirms again.
+    office.ok(&["sync"]);
+    a.ok(&["sync"]);
+    a.ok(&[
+        "case",
+        "edit",
+        &killed,
+        "--set",
+        "kind=injured",
+        "--set",
+        "incident.cause=targeted_strike",
+    ]);
+    a.ok(&["sync"]);
+    office.ok(&["sync"]);
+    client.goto(&report).await.unwrap();
+    assert_eq!(figure(&client, "Killed").await, "1");
+    assert_eq!(figure(&client, "Captivity").await, "1");
+    assert_eq!(figure(&client, "Injured").await, "0");
+    client.goto(&serving.base()).await.unwrap();
+    find(&client, "table.cases span.changed").await;
+    client
+        .goto(&format!("{}/case/{killed}", serving.base()))
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for row in client
+        .find_all(Locator::Css("section.changed tbody tr"))
+        .await
+        .unwrap()
+    {
+        rows.push(row.text().await.unwrap());
+    }
+    assert_eq!(
+        rows,
+        [
+            "kind killed → injured",
+            "incident.cause captivity → targeted_strike"
+        ]
+    );
+    assert_eq!(
+        find(&client, "p.headline .changed")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "changed since confirmed"
+    );
+    screenshot(&client, "changed-since-confirmed.png").await;
+    // The office confirms it again, as it now stands: the count moves.
+    find(&client, "select[name=status]")
+        .await
+        .select_by_value("confirmed")
+        .await
+        .unwrap();
+    find(&client, "textarea[name=basis]")
+        .await
+        .send_keys("hospital record: injured, not killed")
+        .await
+        .unwrap();
+    submit(
+        &client,
+        find(&client, "form[action$='/verify'] button").await,
+    )
+    .await;
+    find(&client, "p.notice").await;
+    assert!(client
+        .find_all(Locator::Css("section.changed"))
+        .await
+        .unwrap()
+        .is_empty());
+    client.goto(&report).await.unwrap();
+    assert_eq!(figure(&client, "Killed").await, "0");
+    assert_eq!(figure(&client, "Injured").await, "1");
 
     // The map: a point for each case with coordinates, place names from the configuration.
     client

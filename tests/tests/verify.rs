@@ -47,8 +47,8 @@ fn only_the_office_confirms_and_its_word_reaches_the_field() {
     assert!(run.stderr.contains("--basis"), "{}", run.stderr);
     assert_eq!(a.files(), before, "a refused verification wrote something");
 
-    // A proposes an investigation, with its grounds as a note.
-    a.ok(&[
+    // A proposes an investigation: a note with its grounds (the status is the office's).
+    let out = a.ok(&[
         "case",
         "verify",
         &reference,
@@ -57,11 +57,17 @@ fn only_the_office_confirms_and_its_word_reaches_the_field() {
         "--basis",
         "two witnesses disagree on the date",
     ]);
+    assert!(out.contains("proposal recorded as a note"), "{out}");
     a.ok(&["sync"]);
     office.ok(&["sync"]);
     let inbox = office.json(&["office", "inbox"]);
     assert_eq!(refs(&inbox), vec![reference.clone()], "{inbox}");
-    assert_eq!(inbox[0]["status"], "under_investigation");
+    assert_eq!(inbox[0]["status"], "alleged");
+    let case = office.json(&["case", "show", &reference]);
+    assert_eq!(
+        case["notes"][0]["text"],
+        "Proposed under_investigation: two witnesses disagree on the date"
+    );
 
     // The office reviews and confirms; its inbox empties.
     office.ok(&["office", "review", &reference, "--state", "received"]);
@@ -109,12 +115,14 @@ fn only_the_office_confirms_and_its_word_reaches_the_field() {
         office.ok(&["case", "show", &reference, "--json"])
     );
 
-    // A field device cannot take the confirmation back; A's new edit sends the case back to
-    // the office's inbox.
-    let run = b.run(&["case", "verify", &reference, "--status", "alleged"]);
+    // A field device cannot take the confirmation back (it may propose so, in a note); A's
+    // new edit sends the case back to the office's inbox.
+    let run = b.run(&["case", "edit", &reference, "--set", "status=alleged"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("office set"), "{}", run.stderr);
-    a.ok(&["case", "edit", &reference, "--set", "person.sex=female"]);
+    assert!(run.stderr.contains("only the office"), "{}", run.stderr);
+    b.ok(&["case", "verify", &reference, "--status", "alleged"]);
+    assert_eq!(b.json(&["case", "show", &reference])["status"], "confirmed");
+    a.ok(&["case", "edit", &reference, "--set", "found.scene=rubble"]);
     a.ok(&["sync"]);
     office.ok(&["sync"]);
     assert_eq!(

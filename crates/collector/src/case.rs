@@ -38,7 +38,7 @@ pub fn run(config: &Config, cmd: CaseCommand) -> Result<(), CliError> {
             };
             // Refused before the passphrase is asked: a confirmation needs its basis.
             edit.check()?;
-            apply(config, &args.reference, &[edit])
+            verify(config, &args.reference, edit)
         }
         CaseCommand::Conflicts(args) => conflicts(config, args),
         CaseCommand::Custody(args) => custody(config, args),
@@ -118,6 +118,21 @@ fn apply(config: &Config, reference: &str, edits: &[Edit]) -> Result<(), CliErro
     }
 }
 
+/// `cairn case verify`: the office's verification; on a field device, a proposal kept as a
+/// note (only the office gives a case its status).
+fn verify(config: &Config, reference: &str, edit: Edit) -> Result<(), CliError> {
+    let mut vault = open(config)?;
+    let field = vault.settings().role == cairn_vault::Role::Field;
+    let changed = vault.edit_case(reference, &[edit], time::OffsetDateTime::now_utc())?;
+    match (changed, field) {
+        (Some(seq), true) => output::print(&format!(
+            "{reference}: proposal recorded as a note (change {seq}); only the office gives a case its status\n"
+        )),
+        (Some(seq), false) => output::print(&format!("{reference}: recorded (change {seq})\n")),
+        (None, _) => output::print(&format!("{reference}: nothing changed\n")),
+    }
+}
+
 fn custody(config: &Config, args: CustodyArgs) -> Result<(), CliError> {
     let edit = Edit::Custody {
         from: args.from,
@@ -149,7 +164,7 @@ fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
     }
     let names = output::Names::of(&vault)?;
     let conflicted: Vec<String> = doc.conflicts().into_iter().map(|c| c.key).collect();
-    let mut text = String::new();
+    let mut text = changed_since_confirmed(&value);
     flatten(&value, "", &mut |key, v| {
         let mark = if conflicted.iter().any(|c| c == key) {
             "   (conflict: see `cairn case conflicts`)"
@@ -184,6 +199,31 @@ fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
     output::print(&text)
 }
 
+/// The lines that open `case show` for a confirmed case whose counted fields changed since
+/// (each as confirmed → now), or nothing.
+fn changed_since_confirmed(case: &Value) -> String {
+    let Some(Value::Array(changed)) = case.get("changed_since_confirmed") else {
+        return String::new();
+    };
+    let mut text = String::from(
+        "CHANGED SINCE CONFIRMED: counted as the office confirmed it until the office confirms it again\n",
+    );
+    let value = |v: &Value| {
+        v.as_str()
+            .map_or_else(|| "(none)".to_owned(), str::to_owned)
+    };
+    for c in changed {
+        text.push_str(&format!(
+            "  {}: {} → {}\n",
+            c["field"].as_str().unwrap_or_default(),
+            value(&c["old"]),
+            value(&c["new"])
+        ));
+    }
+    text.push('\n');
+    text
+}
+
 /// Calls `visit` with every scalar under `value` as a dotted key; lists are printed apart.
 fn flatten(value: &Value, prefix: &str, visit: &mut dyn FnMut(&str, String)) {
     let Value::Object(map) = value else { return };
@@ -209,6 +249,17 @@ fn one_line(item: &Value, names: &output::Names) -> String {
             .map(|(k, v)| match v {
                 Value::String(s) if k == "author" => format!("{k}: {}", names.label(s)),
                 Value::String(s) => format!("{k}: {s}"),
+                // What a confirmation binds: the fields set, as key=value.
+                Value::Object(fields) => {
+                    let set: Vec<String> = fields
+                        .iter()
+                        .filter(|(_, v)| !v.is_null())
+                        .map(|(f, v)| {
+                            format!("{f}={}", v.as_str().map_or(v.to_string(), str::to_owned))
+                        })
+                        .collect();
+                    format!("{k}: {}", set.join(" "))
+                }
                 other => format!("{k}: {other}"),
             })
             .collect::<Vec<_>>()
@@ -275,12 +326,17 @@ fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
     for c in &cases {
         // The case's own last change, not when it reached this vault.
         text.push_str(&format!(
-            "{:width$}  {:8}  {:19}  {}{}\n",
+            "{:width$}  {:8}  {:19}  {}{}{}\n",
             c.reference,
             c.kind,
             c.status,
             c.changed_at,
-            if c.conflicts { "  (conflict)" } else { "" }
+            if c.conflicts { "  (conflict)" } else { "" },
+            if c.changed_since_confirmed.is_empty() {
+                ""
+            } else {
+                "  (changed since confirmed)"
+            }
         ));
     }
     output::print(&text)

@@ -190,8 +190,8 @@ pub enum ReviewState {
 pub struct VerifyArgs {
     /// The case's reference (or id).
     pub reference: String,
-    /// The evidentiary status: confirmed and rejected are the office's, with a basis; a field
-    /// device may propose under_investigation.
+    /// The evidentiary status: the office's, with a basis to confirm or reject. On a field
+    /// device the verification is a proposal, kept as a note (only the office sets a status).
     #[arg(long, value_enum)]
     pub status: EvidentiaryStatus,
     /// On what grounds (required for confirmed and rejected).
@@ -307,8 +307,8 @@ pub enum CaseCommand {
     List(ListArgs),
     /// Every change to a case: when, by which device, which fields.
     History(CaseRef),
-    /// Give a case an evidentiary status and record its basis (confirming and rejecting are
-    /// the office's).
+    /// Give a case an evidentiary status and record its basis (the office's; on a field device,
+    /// a proposal kept as a note).
     Verify(VerifyArgs),
     /// Fields where concurrent edits left more than one value.
     Conflicts(CaseRef),

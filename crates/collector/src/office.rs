@@ -21,15 +21,20 @@ pub fn run(config: &Config, cmd: OfficeCommand) -> Result<(), CliError> {
     }
 }
 
-/// Cases changed by a device other than the office since its last review, oldest change first.
+/// Cases changed by a device other than the office since its last review, and confirmed
+/// cases whose counted fields changed since the office confirmed them: those first (as ODK
+/// Central's "edited"), then oldest change first.
 fn inbox(config: &Config, json: bool) -> Result<(), CliError> {
     let vault = open_office(config)?;
     let mut cases: Vec<_> = vault
         .list()?
         .into_iter()
-        .filter(|c| c.needs_review)
+        .filter(|c| c.needs_review || !c.changed_since_confirmed.is_empty())
         .collect();
-    cases.sort_by(|a, b| a.changed_at.cmp(&b.changed_at));
+    cases.sort_by(|a, b| {
+        let unedited = |c: &cairn_vault::CaseSummary| c.changed_since_confirmed.is_empty();
+        (unedited(a), &a.changed_at).cmp(&(unedited(b), &b.changed_at))
+    });
     if json {
         return output::json(&cases);
     }
@@ -50,12 +55,18 @@ fn inbox(config: &Config, json: bool) -> Result<(), CliError> {
         "REFERENCE", "KIND", "STATUS", "REVIEW", "CHANGED", "BY"
     );
     for (c, by) in cases.iter().zip(&by) {
+        // A confirmed case edited since reads "edited", as in ODK Central.
+        let review = match c.review.as_deref() {
+            _ if !c.changed_since_confirmed.is_empty() => "edited",
+            Some(review) => review,
+            None => "new",
+        };
         text.push_str(&format!(
             "{:width$}  {:8}  {:19}  {:10}  {:25}  {:by_width$}  {}\n",
             c.reference,
             c.kind,
             c.status,
-            c.review.as_deref().unwrap_or("new"),
+            review,
             c.changed_at,
             by,
             if c.conflicts {
@@ -64,6 +75,18 @@ fn inbox(config: &Config, json: bool) -> Result<(), CliError> {
                 ""
             }
         ));
+        if !c.changed_since_confirmed.is_empty() {
+            let fields: Vec<&str> = c
+                .changed_since_confirmed
+                .iter()
+                .map(|f| f.field.as_str())
+                .collect();
+            text.push_str(&format!(
+                "{:width$}  changed since confirmed: {}; counted as confirmed until `cairn case verify` confirms it again\n",
+                "",
+                fields.join(", ")
+            ));
+        }
     }
     output::print(&text)
 }

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use cairn_model::report::{
-    self, cause_label, By, Counts, Figures, Options, Period, ReportCase, CAUSES,
+    self, cause_label, By, Counts, Figures, Options, Period, ReportCase, Taken, CAUSES,
 };
 
 use crate::cli::{ReportArgs, ReportBy, ReportFormat};
@@ -53,8 +53,9 @@ pub fn run(config: &Config, args: ReportArgs) -> Result<(), CliError> {
 
     let vault = open(config)?;
     let cases = report_cases(&vault)?;
+    let taken = taken(&vault)?;
     drop(vault);
-    let figures = report::count(&cases, period, options);
+    let figures = report::count(&cases, period, options, &taken);
 
     if let (Some(path), Some(kind)) = (args.chart.as_deref(), chart) {
         let bytes = match kind {
@@ -82,22 +83,62 @@ pub fn run(config: &Config, args: ReportArgs) -> Result<(), CliError> {
 }
 
 /// Every case as the report counts it, from the vault's summaries (no document is loaded):
-/// what `cairn report` and the office's report page count.
+/// what `cairn report` and the office's report page count. A confirmed case counts by the
+/// values the office confirmed, whatever was edited since.
 pub(crate) fn report_cases(vault: &cairn_vault::Vault) -> Result<Vec<ReportCase>, CliError> {
     Ok(vault
         .list()?
         .into_iter()
-        .map(|c| ReportCase {
-            kind: c.kind,
-            status: c.status,
-            cause: c.cause,
-            incident_date: c.incident_date,
-            civilian: c.civilian,
-            identification: c.identification,
-            place: c.place,
-            reference: c.reference,
+        .map(|c| match c.confirmed {
+            Some(confirmed) => ReportCase {
+                kind: confirmed.kind,
+                status: c.status,
+                cause: confirmed.cause,
+                incident_date: confirmed.incident_date,
+                found_at: confirmed.found_at,
+                civilian: confirmed.civilian,
+                identification: confirmed.identification,
+                place: c.place,
+                reference: c.reference,
+            },
+            None => ReportCase {
+                kind: c.kind,
+                status: c.status,
+                cause: c.cause,
+                incident_date: c.incident_date,
+                found_at: c.found_at,
+                civilian: c.civilian,
+                identification: c.identification,
+                place: c.place,
+                reference: c.reference,
+            },
         })
         .collect())
+}
+
+/// When the vault's data was taken (its last complete sync) and the report made (now).
+pub(crate) fn taken(vault: &cairn_vault::Vault) -> Result<Taken, CliError> {
+    Ok(Taken {
+        made_at: time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc()),
+        data_as_of: vault.sync_state()?.last_sync_at,
+    })
+}
+
+/// The sentence every form prints beside the figures: when the data was taken and when the
+/// report was made.
+pub(crate) fn as_of(f: &Figures) -> String {
+    match &f.data_as_of {
+        Some(at) => format!(
+            "Data as of {at}, this vault's last complete sync (with its own changes since); report made {}.",
+            f.made_at
+        ),
+        None => format!(
+            "Data: this vault's own records only (it has never synced); report made {}.",
+            f.made_at
+        ),
+    }
 }
 
 pub(crate) fn day(value: &str, flag: &str) -> Result<time::Date, CliError> {
@@ -185,7 +226,7 @@ pub(crate) fn rows(f: &Figures) -> Vec<Row> {
     rows
 }
 
-/// The lines beside the figures: pending and undated cases.
+/// The lines beside the figures: pending, undated and future-dated cases.
 pub(crate) fn apart(f: &Figures) -> Vec<Row> {
     let pending = if f.statuses.len() > 1 {
         "Alleged or under investigation (counted above)"
@@ -195,6 +236,11 @@ pub(crate) fn apart(f: &Figures) -> Vec<Row> {
     vec![
         row(pending, f.alleged_pending, 0),
         row("Undated (not counted above)", f.undated, 0),
+        row(
+            "Dated after the report was made: a typo? (not counted above)",
+            f.future,
+            0,
+        ),
     ]
 }
 
@@ -248,7 +294,7 @@ pub(crate) fn title(f: &Figures) -> String {
 }
 
 fn text(f: &Figures) -> String {
-    let mut out = format!("{} ({})\n\n", title(f), counted(f));
+    let mut out = format!("{} ({})\n{}\n\n", title(f), counted(f), as_of(f));
     let all: Vec<Row> = rows(f).into_iter().chain(apart(f)).collect();
     let width = all
         .iter()
@@ -292,7 +338,12 @@ fn text(f: &Figures) -> String {
 }
 
 fn markdown(f: &Figures) -> String {
-    let mut out = format!("# {}\n\nCounted: {}.\n\n", title(f), counted(f));
+    let mut out = format!(
+        "# {}\n\nCounted: {}.\n\n{}\n\n",
+        title(f),
+        counted(f),
+        md_escape(&as_of(f))
+    );
     out.push_str("| Figure | Count |\n|:--|--:|\n");
     for r in rows(f).iter().chain(&apart(f)) {
         let indent = if r.depth > 0 { "— " } else { "" };
@@ -351,6 +402,7 @@ fn html(f: &Figures, svg: &str) -> String {
     let _ = writeln!(out, "<style>{CSS}</style>\n</head>\n<body>");
     let _ = writeln!(out, "<h1>{}</h1>", html_escape(&title(f)));
     let _ = writeln!(out, "<p>Counted: {}.</p>", html_escape(counted(f)));
+    let _ = writeln!(out, "<p class=\"as-of\">{}</p>", html_escape(&as_of(f)));
     let _ = writeln!(
         out,
         "<p class=\"sentence\">{}</p>",
@@ -408,7 +460,11 @@ mod tests {
             include_alleged: false,
             by,
         };
-        report::count(&[case], period.unwrap(), options)
+        let taken = Taken {
+            made_at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            data_as_of: Some("2023-11-14T20:00:00Z".into()),
+        };
+        report::count(&[case], period.unwrap(), options, &taken)
     }
 
     #[test]
@@ -430,6 +486,12 @@ mod tests {
         assert_eq!(markdown(&f).trim_end().lines().last(), Some(sentence));
         let md = markdown(&f);
         assert!(md.contains("| Place |") && md.contains("| K<H>R |"), "{md}");
+        let when = "Data as of 2023-11-14T20:00:00Z, this vault's last complete sync (with its \
+                    own changes since); report made 2023-11-14T22:13:20Z.";
+        for form in [text(&f), md] {
+            assert!(form.contains(when), "{form}");
+        }
+        assert!(html(&f, "").contains(&html_escape(when)));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct Case {
     pub reference: Reference,
     /// What the case is about.
     pub kind: Kind,
-    /// Evidentiary status.
+    /// Evidentiary status: the office's (see [`crate::CaseDoc::status`]).
     pub status: Status,
     /// When the case was created (RFC 3339).
     pub created_at: String,
@@ -63,7 +63,7 @@ pub struct Case {
     /// Sources, oldest first.
     #[autosurgeon(missing = "Default::default")]
     pub sources: Vec<Source>,
-    /// Verifications (the office's rulings and field proposals), oldest first.
+    /// Verifications (the office's rulings), oldest first.
     #[autosurgeon(missing = "Default::default")]
     pub verifications: Vec<Verification>,
     /// The office's reviews, oldest first.

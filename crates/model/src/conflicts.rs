@@ -33,10 +33,12 @@ pub struct ConflictValue {
 
 impl CaseDoc {
     /// Every field with more than one value, in field display order. Text fields never
-    /// conflict: concurrent typing merges.
+    /// conflict: concurrent typing merges. Nor does the status: only the office's counts
+    /// (see [`CaseDoc::status`]).
     pub fn conflicts(&self) -> Vec<Conflict> {
         let mut out = Vec::new();
-        for spec in fields().iter().filter(|f| f.ty != FieldType::Text) {
+        let settable = |f: &&crate::FieldSpec| f.ty != FieldType::Text && f.key != "status";
+        for spec in fields().iter().filter(settable) {
             let Some(obj) = container(&self.doc, spec) else {
                 continue;
             };

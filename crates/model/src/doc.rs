@@ -189,13 +189,42 @@ impl CaseDoc {
     }
 
     /// The case's kind and evidentiary status (as a list line shows them), read without
-    /// hydrating the whole case. Where concurrent edits conflict, Automerge's pick is shown.
+    /// hydrating the whole case. Where concurrent edits conflict on the kind, Automerge's
+    /// pick is shown; the status is [`CaseDoc::status`].
     pub fn headline(&self) -> Result<(Kind, Status), ModelError> {
         let kind: Kind = autosurgeon::hydrate_prop(&self.doc, &ROOT, "kind")
             .map_err(|e| ModelError::Corrupt(format!("kind: {e}")))?;
-        let status: Status = autosurgeon::hydrate_prop(&self.doc, &ROOT, "status")
-            .map_err(|e| ModelError::Corrupt(format!("status: {e}")))?;
-        Ok((kind, status))
+        Ok((kind, self.status()?))
+    }
+
+    /// The case's evidentiary status: the one the office gave it, else `alleged` (what every
+    /// case starts as). Only the office writes the status; a value another device wrote (a
+    /// field proposal, or a forgery beside the office's word, accepted before that rule and
+    /// still held in a case stored then) is never read, so it shows nowhere and counts for
+    /// nothing.
+    pub fn status(&self) -> Result<Status, ModelError> {
+        let office = self.office.as_ref();
+        let all = self
+            .doc
+            .get_all(ROOT, "status")
+            .map_err(ModelError::corrupt)?;
+        // The office writes one change after another: it never leaves two values of its own.
+        let Some((value, _)) = all
+            .into_iter()
+            .rev()
+            .find(|(_, id)| crate::judge::written_by(id, office))
+        else {
+            return Ok(Status::Alleged);
+        };
+        match value {
+            automerge::Value::Scalar(v) => match v.as_ref() {
+                ScalarValue::Str(s) => s.parse(),
+                _ => Err(ModelError::Corrupt("the status is not text".into())),
+            },
+            automerge::Value::Object(_) => {
+                Err(ModelError::Corrupt("the status is not text".into()))
+            }
+        }
     }
 
     /// The whole document, compacted, for storage.
@@ -328,9 +357,12 @@ impl CaseDoc {
         Ok(out)
     }
 
-    /// The case as typed Rust values (winning values where scalars conflict).
+    /// The case as typed Rust values (winning values where scalars conflict; the status is
+    /// [`CaseDoc::status`]).
     pub fn case(&self) -> Result<Case, ModelError> {
-        autosurgeon::hydrate(&self.doc).map_err(ModelError::corrupt)
+        let mut case: Case = autosurgeon::hydrate(&self.doc).map_err(ModelError::corrupt)?;
+        case.status = self.status()?;
+        Ok(case)
     }
 
     /// The case id.

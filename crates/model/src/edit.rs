@@ -11,7 +11,8 @@ use automerge::{hydrate, ObjId, ObjType, ReadDoc, ScalarValue, TextEncoding, ROO
 use crate::fields::{CONSENTS, OFFICE_STATUSES, REVIEW_STATES, STATUSES};
 use crate::records::attachment_problem;
 use crate::{
-    field, Attachment, CustodyEvent, FieldSpec, ModelError, Note, Review, Source, Verification,
+    field, Attachment, Counted, CustodyEvent, FieldSpec, ModelError, Note, Review, Source,
+    Verification,
 };
 use crate::{FieldType, Value};
 
@@ -142,6 +143,7 @@ impl Edit {
                     author,
                     status,
                     basis,
+                    counted: None,
                 })
             }
             Edit::Review { state, comment } => Checked::Review(Review {
@@ -292,11 +294,18 @@ pub(crate) fn apply(
             append(tx, "sources", source)?;
             "source"
         }
-        Checked::Verify(verification) => {
+        Checked::Verify(mut verification) => {
+            if verification.status == "confirmed" {
+                // The confirmation binds the counted fields as they stand: one value each.
+                let now = crate::counted::values(tx, None)?;
+                let counted =
+                    Counted::from_values(&now).map_err(ModelError::UnsettledConfirmation)?;
+                verification.counted = Some(counted.to_record());
+            }
             let status = Value::Str(verification.status.clone());
             let spec = field("status")?;
             set(tx, spec, status)?;
-            append(tx, "verifications", verification)?;
+            append_verification(tx, &verification)?;
             "verification"
         }
         Checked::Review(review) => {
@@ -326,8 +335,10 @@ pub(crate) fn fold(
     }
     match edit.checked(stamp)? {
         Checked::Set(spec, value) => fold_set(root, spec, value, encoding).map(Some),
-        // A second verification in the same change is left to `apply`.
+        // A second verification in the same change is left to `apply`, and so is a
+        // confirmation, which reads the fields it binds from the document.
         Checked::Verify(_) if root.contains_key("verifications") => Ok(None),
+        Checked::Verify(v) if v.status == "confirmed" => Ok(None),
         Checked::Verify(v) => {
             fold_set(
                 root,
@@ -336,16 +347,8 @@ pub(crate) fn fold(
                 encoding,
             )?;
             // As autosurgeon writes a `Verification`: a map of strings, null for no basis.
-            let basis = v
-                .basis
-                .map_or(ScalarValue::Null, |b| ScalarValue::Str(b.into()));
             let mut entry = hydrate::Map::default();
-            for (key, value) in [
-                ("at", ScalarValue::Str(v.at.into())),
-                ("author", ScalarValue::Str(v.author.into())),
-                ("status", ScalarValue::Str(v.status.into())),
-                ("basis", basis),
-            ] {
+            for (key, value) in verification_entry(&v) {
                 crate::doc::put(&mut entry, key, value.into());
             }
             let list = hydrate::Value::from(vec![hydrate::Value::from(entry)]);
@@ -431,6 +434,35 @@ fn set(tx: &mut Transaction<'_>, spec: &FieldSpec, value: Value) -> Result<bool,
     }
     tx.put(&obj, leaf, new).map_err(ModelError::corrupt)?;
     Ok(true)
+}
+
+/// A verification entry's keys and values, as the first versions wrote them (autosurgeon's
+/// way: null for no basis), then what a confirmation binds.
+fn verification_entry(v: &Verification) -> Vec<(&'static str, ScalarValue)> {
+    let text = |s: &str| ScalarValue::Str(s.into());
+    let mut entry = vec![
+        ("at", text(&v.at)),
+        ("author", text(&v.author)),
+        ("status", text(&v.status)),
+        ("basis", v.basis.as_deref().map_or(ScalarValue::Null, text)),
+    ];
+    if let Some(counted) = &v.counted {
+        entry.push(("counted", text(counted)));
+    }
+    entry
+}
+
+/// Appends a verification (see [`verification_entry`]) to the root list `verifications`.
+fn append_verification(tx: &mut Transaction<'_>, v: &Verification) -> Result<(), ModelError> {
+    let list = object(tx, &ROOT, "verifications", ObjType::List)?;
+    let end = tx.length(&list);
+    let entry = tx
+        .insert_object(&list, end, ObjType::Map)
+        .map_err(ModelError::corrupt)?;
+    for (key, value) in verification_entry(v) {
+        tx.put(&entry, key, value).map_err(ModelError::corrupt)?;
+    }
+    Ok(())
 }
 
 /// Inserts `entry` at the end of the list `key` at the root.

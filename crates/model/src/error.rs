@@ -38,6 +38,11 @@ pub enum ModelError {
     #[error("a case becomes {0} only through a verification with its basis: use `cairn case verify REF --status {0} --basis TEXT` (office only).")]
     NeedsVerification(String),
 
+    /// A confirmation of a case whose counted field holds values set concurrently: the
+    /// confirmation binds one value of each.
+    #[error("`{0}` holds values set concurrently; keep one of them before confirming the case, so that the confirmation binds one value.")]
+    UnsettledConfirmation(String),
+
     /// A place code that is not 2 to 6 letters or digits.
     #[error("invalid place code `{0}`: use 2 to 6 letters or digits, for example KHR.")]
     InvalidPlace(String),

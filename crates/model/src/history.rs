@@ -31,8 +31,9 @@ pub struct HistoryEntry {
     pub doubt: Option<String>,
 }
 
-/// What one field held before a change and right after it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What one field held before a change and right after it (or, for a case changed since
+/// the office confirmed it, when the office confirmed it and now).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FieldChange {
     /// The field key.
     pub field: String,

@@ -2,9 +2,10 @@
 //!
 //! Keys nest as the field keys do (`incident.cause` is `{"incident": {"cause": ...}}`).
 //! Unset fields, empty text and empty groups are omitted; lists are always present. Where a
-//! scalar is in conflict the winning value is shown, the same on every device. The office's
-//! lists (verifications, reviews) appear once the office has written to them, attachments
-//! once there is one.
+//! scalar is in conflict the winning value is shown, the same on every device; the status is
+//! the office's. The office's lists (verifications, reviews) appear once the office has
+//! written to them, attachments once there is one, and `changed_since_confirmed` (each
+//! counted field's `old` value, as confirmed, and `new` one) once a confirmed case changed.
 
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
 use serde_json::{Map, Value as Json};
@@ -39,6 +40,8 @@ impl CaseDoc {
                 }
             }
         }
+        // The office's status, not whatever value Automerge picks (see `CaseDoc::status`).
+        root.insert("status".into(), case.status.to_string().into());
         let lists = [
             ("notes", serde_json::to_value(&case.notes)),
             ("custody", serde_json::to_value(&case.custody)),
@@ -61,6 +64,12 @@ impl CaseDoc {
                     root.insert(key.into(), value);
                 }
             }
+        }
+        // A confirmed case whose counted fields changed since: each, as confirmed and now.
+        let changed = self.changed_since_confirmed()?;
+        if !changed.is_empty() {
+            let changed = serde_json::to_value(changed).map_err(ModelError::corrupt)?;
+            root.insert("changed_since_confirmed".into(), changed);
         }
         Ok(Json::Object(root))
     }

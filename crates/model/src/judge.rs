@@ -46,7 +46,11 @@ const LISTS: [(&str, &[&str], usize); 6] = [
         &["at", "author", "type", "consent", "contact"],
         4,
     ),
-    ("verifications", &["at", "author", "status", "basis"], 3),
+    (
+        "verifications",
+        &["at", "author", "status", "basis", "counted"],
+        3,
+    ),
     ("reviews", &["at", "author", "state", "comment"], 3),
     (
         "attachments",
@@ -443,7 +447,7 @@ pub(crate) fn judge(
     let known = known.filter(|_| before.is_some() && !scope.everything);
     if scope.touches(&ROOT) {
         header(before, after)?;
-        office_status(after, scope, office)?;
+        office_status(before, after, scope, office)?;
     }
     let (groups, texts) = objects(before, after, scope, known)?;
     values(after, &groups, scope)?;
@@ -492,34 +496,56 @@ impl Layout {
 }
 
 /// Whether `id` is an operation or object made by `writer` (the office, mostly).
-fn written_by(id: &ObjId, writer: Option<&ActorId>) -> bool {
+pub(crate) fn written_by(id: &ObjId, writer: Option<&ActorId>) -> bool {
     matches!((id, writer), (ObjId::Id(_, actor, _), Some(writer)) if actor == writer)
 }
 
-/// A confirmed or rejected status is the office's word, and a status the office set is
-/// changed by the office alone. Both read only the merged case and the change itself, so
-/// the verdict is the same on every replica whatever the order changes arrive in.
+/// A case's status is the office's word alone: the creation writes `alleged` (the office's
+/// own creation may write any status), and after it only the office writes the key, in any
+/// form (a value replacing another, one beside another, a deletion, an object). The rule
+/// reads the change itself, never what other changes left, so the verdict is the same on
+/// every replica whatever the order changes arrive in; and a case holding a value written
+/// before the rule (which readers ignore: [`crate::CaseDoc::status`]) takes the office's
+/// later changes as any other.
 fn office_status(
+    before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
     office: Option<&ActorId>,
 ) -> Result<(), ModelError> {
-    for (value, id) in after.get_all(ROOT, "status").map_err(ModelError::corrupt)? {
-        let automerge::Value::Scalar(scalar) = value else {
-            continue; // `values` refuses it.
-        };
-        if let ScalarValue::Str(status) = scalar.as_ref() {
-            if OFFICE_STATUSES.contains(&status.as_str()) && !written_by(&id, office) {
-                return Err(refuse(format!(
-                    "it makes the case {status}, which only the office does"
-                )));
+    if before.is_none() {
+        // The creation, which is all the case holds yet.
+        for (value, id) in after.get_all(ROOT, "status").map_err(ModelError::corrupt)? {
+            let automerge::Value::Scalar(scalar) = value else {
+                continue; // `values` refuses it.
+            };
+            match scalar.as_ref() {
+                _ if written_by(&id, office) => {}
+                ScalarValue::Str(status) if status.as_str() == "alleged" => {}
+                ScalarValue::Str(status) if OFFICE_STATUSES.contains(&status.as_str()) => {
+                    return Err(refuse(format!(
+                        "it makes the case {status}, which only the office does"
+                    )))
+                }
+                ScalarValue::Str(status) => {
+                    return Err(refuse(format!(
+                        "it creates the case with the status {status}, which only the office gives"
+                    )))
+                }
+                _ => {} // `values` refuses it.
             }
         }
+        return Ok(());
     }
     let from_office = matches!((&scope.actor, office), (Some(a), Some(o)) if a == o);
-    if !from_office && scope.status_preds.iter().any(|a| Some(a) == office) {
+    if scope.writes_status && !from_office {
+        if scope.status_preds.iter().any(|a| Some(a) == office) {
+            return Err(refuse(
+                "it changes a status the office set, which only the office does",
+            ));
+        }
         return Err(refuse(
-            "it changes a status the office set, which only the office does",
+            "it sets the case's status, which only the office does",
         ));
     }
     Ok(())
@@ -538,6 +564,8 @@ pub(crate) struct Scope {
     created: HashSet<(u64, ActorId)>,
     /// The change's author (`None` for a case first seen: every rule is read off the case).
     actor: Option<ActorId>,
+    /// Whether the change writes the case's status (puts, deletes or makes an object there).
+    writes_status: bool,
     /// Authors of the status values the change overwrites or deletes.
     status_preds: Vec<ActorId>,
     /// The changes it depends on (its view of the case when it was made).
@@ -554,6 +582,7 @@ impl Scope {
             not_text: HashSet::new(),
             created: HashSet::new(),
             actor: None,
+            writes_status: false,
             status_preds: Vec::new(),
             deps: Vec::new(),
         }
@@ -573,6 +602,7 @@ impl Scope {
             not_text: HashSet::new(),
             created: HashSet::new(),
             actor: Some(change.actor_id().clone()),
+            writes_status: false,
             status_preds: Vec::new(),
             deps: change.deps().to_vec(),
         };
@@ -591,6 +621,7 @@ impl Scope {
                 legacy::ObjectId::Root => {
                     scope.root = true;
                     if matches!(&op.key, legacy::Key::Map(k) if k == "status") {
+                        scope.writes_status = true;
                         let preds = op.pred.iter().map(|legacy::OpId(_, actor)| actor.clone());
                         scope.status_preds.extend(preds);
                     }
@@ -1241,7 +1272,19 @@ fn entry(
                     "it records the case as {s} without a basis"
                 )))
             }
-            _ => Ok(()),
+            status => match value("counted") {
+                None => Ok(()),
+                Some(_) if status != Some("confirmed") => Err(refuse(
+                    "it records counted values with a verification that does not confirm the case",
+                )),
+                Some(record) => crate::Counted::from_record(record)
+                    .map(|_| ())
+                    .map_err(|why| {
+                        refuse(format!(
+                            "it records a confirmation whose counted values {why}"
+                        ))
+                    }),
+            },
         },
         "reviews" if !value("state").is_some_and(|s| REVIEW_STATES.contains(&s)) => Err(refuse(
             "it records a review whose state is not received, has_issues or approved",

@@ -14,6 +14,7 @@
 mod case;
 mod choices;
 mod conflicts;
+mod counted;
 mod doc;
 mod edit;
 mod error;
@@ -33,6 +34,7 @@ pub use autosurgeon::Text;
 pub use case::{Case, Forensic, Found, Identification, Incident, Person, Remains};
 pub use choices::{Kind, Status};
 pub use conflicts::{Conflict, ConflictValue};
+pub use counted::{Counted, COUNTED};
 pub use doc::{CaseDoc, SCHEMA};
 pub use edit::Edit;
 pub use error::ModelError;

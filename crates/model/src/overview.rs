@@ -1,24 +1,32 @@
 //! What a list, an inbox or a report needs of a case, read in one pass without hydrating it.
 
-use automerge::{ActorId, ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
+use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
 
-use crate::{CaseDoc, ModelError};
+use crate::{CaseDoc, Counted, FieldChange, ModelError};
 
 /// A case at a glance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overview {
     /// killed, injured, missing or remains.
     pub kind: String,
-    /// The evidentiary status that counts: where concurrent edits left several, the office's.
+    /// The evidentiary status: the office's (see [`CaseDoc::status`]).
     pub status: String,
     /// `incident.cause`, if set.
     pub cause: Option<String>,
     /// `incident.date` (a date or a range), if set.
     pub incident_date: Option<String>,
+    /// `found.at` (when the person or remains were found), if set.
+    pub found_at: Option<String>,
     /// `person.civilian`, if set.
     pub civilian: Option<String>,
     /// `identification.status`, if set.
     pub identification: Option<String>,
+    /// The counted fields as the office confirmed them, when the case is confirmed: what it
+    /// is counted by (see [`CaseDoc::confirmed`]).
+    pub confirmed: Option<Counted>,
+    /// Each counted field changed since the office confirmed the case (see
+    /// [`CaseDoc::changed_since_confirmed`]).
+    pub changed_since_confirmed: Vec<FieldChange>,
     /// Whether any field holds concurrent values.
     pub conflicts: bool,
     /// The time its newest change claims, in milliseconds since the epoch.
@@ -38,18 +46,16 @@ impl CaseDoc {
         let office = self.office.as_ref();
         let (kind, status) = self.headline()?;
         // One pass over each map, reading its values and whether any is in conflict: cheap
-        // enough to run on every case a sync writes.
+        // enough to run on every case a sync writes. (Values beside the office's status are
+        // not the office's: never read, so no conflict.)
         let mut conflicts = false;
-        let mut status = status.to_string();
         for item in self.doc.map_range(ROOT, ..) {
-            if item.conflict && item.key == "status" {
-                status = office_value(&self.doc, &ROOT, "status", office).unwrap_or(status);
-            }
-            conflicts |= item.conflict;
+            conflicts |= item.conflict && item.key != "status";
         }
         let mut wanted = [
             ("incident", "cause", None),
             ("incident", "date", None),
+            ("found", "at", None),
             ("person", "civilian", None),
             ("identification", "status", None),
         ];
@@ -72,7 +78,14 @@ impl CaseDoc {
                 }
             }
         }
-        let [cause, incident_date, civilian, identification] = wanted.map(|(_, _, v)| v);
+        let [cause, incident_date, found_at, civilian, identification] = wanted.map(|(_, _, v)| v);
+        let confirmed = self.confirmed()?;
+        let changed_since_confirmed = match &confirmed {
+            Some(confirmed) => {
+                crate::counted::changed(confirmed, &crate::counted::values(&self.doc, None)?)
+            }
+            None => Vec::new(),
+        };
         let metas = self.doc.get_changes_meta(&[]);
         let newest = metas.iter().max_by_key(|m| m.timestamp);
         let changed_ms = newest.map_or(0, |m| m.timestamp);
@@ -94,38 +107,20 @@ impl CaseDoc {
         };
         Ok(Overview {
             kind: kind.to_string(),
-            status,
+            status: status.to_string(),
             cause,
             incident_date,
+            found_at,
             civilian,
             identification,
+            confirmed,
+            changed_since_confirmed,
             conflicts,
             changed_ms,
             changed_by,
             review,
             needs_review,
         })
-    }
-}
-
-/// The office's value at `obj[key]` where it wrote one, else Automerge's pick.
-fn office_value(
-    doc: &automerge::Automerge,
-    obj: &ObjId,
-    key: &str,
-    office: Option<&ActorId>,
-) -> Option<String> {
-    let all = doc.get_all(obj, key).ok()?;
-    let pick = all
-        .iter()
-        .find(|(_, id)| matches!((id, office), (ObjId::Id(_, a, _), Some(o)) if a == o))
-        .or(all.last())?;
-    match &pick.0 {
-        automerge::Value::Scalar(v) => match v.as_ref() {
-            ScalarValue::Str(s) => Some(s.to_string()),
-            _ => None,
-        },
-        _ => None,
     }
 }
 

@@ -63,8 +63,8 @@ pub struct Source {
     pub consent: String,
 }
 
-/// The office's ruling on a case's evidentiary status (`verifications`), or a field team's
-/// proposal to investigate it. Only the office confirms or rejects, always with a basis.
+/// The office's ruling on a case's evidentiary status (`verifications`): only the office
+/// records one, and it confirms or rejects always with a basis.
 #[derive(Debug, Clone, PartialEq, Hydrate, Reconcile, Serialize)]
 pub struct Verification {
     /// When it was recorded (RFC 3339).
@@ -77,6 +77,23 @@ pub struct Verification {
     #[autosurgeon(missing = "Default::default")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub basis: Option<String>,
+    /// For a confirmation, the counted fields it confirmed, as the text it recorded (see
+    /// [`crate::Counted`]); shown as an object. A confirmation recorded before confirmations
+    /// carried their values has none.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "as_object")]
+    pub counted: Option<String>,
+}
+
+/// A recorded JSON object shown as the object itself (as the text, if it is not one).
+fn as_object<S: serde::Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match text
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+    {
+        Some(Ok(value)) => value.serialize(s),
+        _ => text.serialize(s),
+    }
 }
 
 /// The office's review of a case (`reviews`): received, has issues, or approved.

@@ -8,10 +8,17 @@
 //! The rules, as the office publishes them:
 //! - **Which cases count.** Status `confirmed` only, or also `alleged` and
 //!   `under_investigation` with [`Options::include_alleged`]. `rejected` never counts.
-//! - **Which period.** A case falls in the period when its `incident.date` (a date, or the
-//!   start of a range `YYYY-MM-DD/YYYY-MM-DD`) lies within `from ..= to`. A case that would
-//!   count but has no incident date (or one that does not read as a date) is counted apart as
-//!   `undated`, and in none of the other figures.
+//! - **Which values.** A confirmed case counts by the values the office confirmed, even if a
+//!   field was edited since (the caller hands those in: see [`crate::CaseDoc::confirmed`]).
+//! - **Which period.** A case falls in the period when its day lies within `from ..= to`:
+//!   for remains, the day they were found (`found.at`, as dated where they were found), else
+//!   the incident's; for every other kind, the incident's (`incident.date`: a date, or the
+//!   start of a range `YYYY-MM-DD/YYYY-MM-DD`). A case that would count but has no such day
+//!   (or one that does not read as a date) is counted apart as `undated`, and in none of the
+//!   other figures.
+//! - **Dated in the future.** A case that would count but whose day has not yet begun
+//!   anywhere on Earth when the report is made (a mistyped year, most likely) is counted apart
+//!   as `future`, and in none of the other figures: it is never silently dropped.
 //! - **Alleged cases pending.** Cases in the period whose status is `alleged` or
 //!   `under_investigation` are always counted apart in `alleged_pending`, whether or not
 //!   `--include-alleged` also counts them in the figures.
@@ -27,11 +34,14 @@
 //!   The figures table shows every counted case, civilian or not.
 //!   It is worded the same with `include_alleged`: the statuses counted are in
 //!   [`Figures::statuses`], and every printed form says them beside the figures.
+//! - **When.** Every form says when the data was taken ([`Figures::data_as_of`]: the last
+//!   complete sync of the vault counted) and when the report was made ([`Figures::made_at`]).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use time::{Date, Month};
+use time::format_description::well_known::Rfc3339;
+use time::{Date, Duration, Month, OffsetDateTime};
 
 /// The causes of a killing, in the order the report lists them.
 pub const CAUSES: [&str; 4] = ["targeted_strike", "captivity", "other_violence", "unknown"];
@@ -50,6 +60,8 @@ pub struct ReportCase {
     pub cause: Option<String>,
     /// `incident.date`: a date or a range, if set.
     pub incident_date: Option<String>,
+    /// `found.at`: when the person or remains were found (RFC 3339), if set.
+    pub found_at: Option<String>,
     /// `person.civilian`: yes, no or unknown, if set.
     pub civilian: Option<String>,
     /// `identification.status`, if set.
@@ -100,6 +112,15 @@ pub struct Options {
     pub include_alleged: bool,
     /// Group the figures, beside the totals.
     pub by: Option<By>,
+}
+
+/// When the figures were taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Taken {
+    /// When the report is made.
+    pub made_at: OffsetDateTime,
+    /// When the vault counted last synced in full (RFC 3339); `None` if it never has.
+    pub data_as_of: Option<String>,
 }
 
 /// Killed cases, in all and by cause.
@@ -265,8 +286,16 @@ pub struct Figures {
     /// Cases in the period still alleged or under investigation (counted in the figures too
     /// when alleged cases are included).
     pub alleged_pending: u64,
-    /// Cases that would count but have no incident date (in none of the other figures).
+    /// Cases that would count but have no day (in none of the other figures).
     pub undated: u64,
+    /// Cases that would count but are dated after the report was made (in none of the other
+    /// figures).
+    pub future: u64,
+    /// When the data was taken: the last complete sync of the vault counted (RFC 3339), or
+    /// `None` when it never synced (only its own records are counted).
+    pub data_as_of: Option<String>,
+    /// When the report was made (RFC 3339).
+    pub made_at: String,
     /// Civilians only: what the sentence says.
     pub civilian: CivilianFigures,
     /// What `groups` is grouped by, if anything.
@@ -305,6 +334,24 @@ pub fn parse_day(s: &str) -> Option<Date> {
 pub fn incident_start(value: &str) -> Option<Date> {
     let start = value.split_once('/').map_or(value, |(start, _)| start);
     parse_day(start)
+}
+
+/// The day a case falls on for the report: for remains, the day they were found (`found.at`
+/// as dated where they were found), else the incident's; for every other kind the
+/// incident's (see [`incident_start`]).
+pub fn case_day(kind: &str, found_at: Option<&str>, incident_date: Option<&str>) -> Option<Date> {
+    let found = found_at
+        .filter(|_| kind == "remains")
+        .and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
+        .map(OffsetDateTime::date);
+    found.or_else(|| incident_date.and_then(incident_start))
+}
+
+/// Whether `day` has not yet begun anywhere on Earth at `now` (the last time zone is UTC-12,
+/// the first UTC+14: a day later than tomorrow in UTC cannot have begun).
+pub fn in_future(day: Date, now: OffsetDateTime) -> bool {
+    let tomorrow = now.to_offset(time::UtcOffset::UTC).date() + Duration::days(1);
+    day > tomorrow
 }
 
 /// `September 27, 2020`.
@@ -371,11 +418,12 @@ fn is_pending(status: &str) -> bool {
     matches!(status, "alleged" | "under_investigation")
 }
 
-/// Counts `cases` over `period`.
+/// Counts `cases` over `period`, as taken at `taken`.
 pub fn count<'a>(
     cases: impl IntoIterator<Item = &'a ReportCase>,
     period: Period,
     options: Options,
+    taken: &Taken,
 ) -> Figures {
     let statuses: Vec<&'static str> = if options.include_alleged {
         vec!["confirmed", "alleged", "under_investigation"]
@@ -384,17 +432,25 @@ pub fn count<'a>(
     };
     let mut all = Counts::default();
     let mut civilian = CivilianFigures::default();
-    let (mut pending, mut undated) = (0, 0);
+    let (mut pending, mut undated, mut future) = (0, 0, 0);
     let mut by_month: BTreeMap<String, Counts> = BTreeMap::new();
     let mut groups: BTreeMap<String, Counts> = BTreeMap::new();
     for case in cases {
         let status = case.status.as_str();
         let eligible = statuses.contains(&status);
-        let start = case.incident_date.as_deref().and_then(incident_start);
+        let start = case_day(
+            &case.kind,
+            case.found_at.as_deref(),
+            case.incident_date.as_deref(),
+        );
         let Some(day) = start else {
             undated += u64::from(eligible);
             continue;
         };
+        if in_future(day, taken.made_at) {
+            future += u64::from(eligible);
+            continue;
+        }
         if !period.contains(day) {
             continue;
         }
@@ -466,6 +522,12 @@ pub fn count<'a>(
         identification: all.identification,
         alleged_pending: pending,
         undated,
+        future,
+        data_as_of: taken.data_as_of.clone(),
+        made_at: taken
+            .made_at
+            .format(&Rfc3339)
+            .unwrap_or_else(|_| taken.made_at.to_string()),
         civilian,
         by: options.by,
         groups,
@@ -568,6 +630,14 @@ mod tests {
         parse_day(s).expect("test date")
     }
 
+    /// When the tests' reports are made: June 2021, after every day they count.
+    fn taken() -> Taken {
+        Taken {
+            made_at: OffsetDateTime::from_unix_timestamp(1_622_505_600).expect("2021-06-01"),
+            data_as_of: None,
+        }
+    }
+
     fn period(from: &str, to: &str) -> Period {
         Period::new(day(from), day(to)).expect("test period")
     }
@@ -578,6 +648,7 @@ mod tests {
             status: status.into(),
             cause: cause.map(Into::into),
             incident_date: date.map(Into::into),
+            found_at: None,
             civilian: Some("yes".into()),
             identification: None,
             place: "KHR".into(),
@@ -596,6 +667,7 @@ mod tests {
             cases,
             period("2020-09-27", "2021-01-28"),
             Options::default(),
+            &taken(),
         )
         .sentence
     }
@@ -676,6 +748,7 @@ mod tests {
             &cases,
             period("2020-09-27", "2021-01-28"),
             Options::default(),
+            &taken(),
         );
         assert_eq!(f.killed.total, 3);
         assert_eq!(f.killed.by_cause.unknown, 1);
@@ -707,6 +780,7 @@ mod tests {
             &cases,
             period("2020-09-27", "2021-01-28"),
             Options::default(),
+            &taken(),
         );
         assert_eq!((f.missing, f.remains, f.total), (2, 1, 3));
     }
@@ -725,14 +799,69 @@ mod tests {
             case("killed", "rejected", None, None),
         ];
         let p = period("2020-09-27", "2021-01-28");
-        let f = count(&cases, p, Options::default());
+        let f = count(&cases, p, Options::default(), &taken());
         assert_eq!((f.killed.total, f.alleged_pending, f.undated), (1, 2, 1));
         let options = Options {
             include_alleged: true,
             by: None,
         };
-        let f = count(&cases, p, options);
+        let f = count(&cases, p, options, &taken());
         assert_eq!((f.killed.total, f.alleged_pending, f.undated), (3, 2, 2));
+    }
+
+    #[test]
+    fn remains_count_by_the_day_they_were_found() {
+        let mut grave = case("remains", "confirmed", None, None);
+        grave.found_at = Some("2020-10-31T23:30:00-05:00".into());
+        let mut dated = case("remains", "confirmed", None, Some("2019-01-01"));
+        dated.found_at = Some("2020-11-01T08:00:00Z".into());
+        let mut killed = case("killed", "confirmed", None, Some("2020-10-01"));
+        killed.found_at = Some("2019-01-01T08:00:00Z".into());
+        let cases = [
+            grave,
+            dated,
+            killed,
+            case("remains", "confirmed", None, None),
+        ];
+        let f = count(
+            &cases,
+            period("2020-09-27", "2021-01-28"),
+            Options::default(),
+            &taken(),
+        );
+        assert_eq!((f.remains, f.killed.total, f.undated), (2, 1, 1));
+        // The day where they were found, not in UTC.
+        assert_eq!(f.months[1].key, "2020-10");
+        assert_eq!(f.months[1].counts.remains, 1);
+        assert_eq!(
+            case_day("remains", Some("2020-10-31T23:30:00-05:00"), None),
+            Some(day("2020-10-31"))
+        );
+    }
+
+    #[test]
+    fn a_day_in_the_future_is_counted_apart_never_dropped() {
+        let now = taken().made_at;
+        let cases = [
+            // A year mistyped: 2120 for 2020.
+            case("killed", "confirmed", Some("captivity"), Some("2120-10-01")),
+            // Tomorrow in UTC has begun somewhere (UTC+14): counted.
+            case("killed", "confirmed", None, Some("2021-06-02")),
+            case("killed", "alleged", None, Some("2120-10-01")),
+        ];
+        let wide = period("2020-01-01", "2199-12-31");
+        for p in [period("2020-09-27", "2021-06-30"), wide] {
+            let f = count(&cases, p, Options::default(), &taken());
+            assert_eq!((f.future, f.killed.total, f.alleged_pending), (1, 1, 0));
+            assert_eq!(f.killed.by_cause.captivity, 0);
+        }
+        assert!(in_future(day("2021-06-03"), now));
+        assert!(!in_future(day("2021-06-02"), now));
+        let options = Options {
+            include_alleged: true,
+            by: None,
+        };
+        assert_eq!(count(&cases, wide, options, &taken()).future, 2);
     }
 
     #[test]
@@ -746,6 +875,7 @@ mod tests {
             &cases,
             period("2020-09-27", "2021-01-28"),
             Options::default(),
+            &taken(),
         );
         assert_eq!(
             f.identification,
@@ -770,7 +900,7 @@ mod tests {
             include_alleged: false,
             by: Some(by),
         };
-        let f = count(&cases, p, by(By::Month));
+        let f = count(&cases, p, by(By::Month), &taken());
         let groups = f.groups.expect("groups");
         let keys: Vec<_> = groups.iter().map(|g| g.key.as_str()).collect();
         assert_eq!(
@@ -784,12 +914,16 @@ mod tests {
         );
         assert_eq!(f.months.len(), 5);
 
-        let groups = count(&cases, p, by(By::Cause)).groups.expect("groups");
+        let groups = count(&cases, p, by(By::Cause), &taken())
+            .groups
+            .expect("groups");
         assert_eq!(groups.len(), 4);
         assert_eq!(groups[1].counts.killed.total, 1);
         assert_eq!(groups[3].counts.total, 2);
 
-        let groups = count(&cases, p, by(By::Place)).groups.expect("groups");
+        let groups = count(&cases, p, by(By::Place), &taken())
+            .groups
+            .expect("groups");
         let keys: Vec<_> = groups.iter().map(|g| g.key.as_str()).collect();
         assert_eq!(keys, ["ABC", "KHR"]);
     }
@@ -817,6 +951,7 @@ mod tests {
             &killed(2, "captivity"),
             period("2020-09-27", "2021-01-28"),
             Options::default(),
+            &taken(),
         );
         let v = serde_json::to_value(&f).expect("json");
         assert_eq!(v["from"], "2020-09-27");
@@ -829,9 +964,12 @@ mod tests {
             "remains",
             "alleged_pending",
             "undated",
+            "future",
         ] {
             assert_eq!(v[key], 0, "{key}");
         }
+        assert_eq!(v["made_at"], "2021-06-01T00:00:00Z");
+        assert_eq!(v["data_as_of"], serde_json::Value::Null);
         assert!(v.get("groups").is_none());
     }
 }

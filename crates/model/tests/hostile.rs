@@ -45,7 +45,7 @@ fn refused(doc: &mut CaseDoc, change: Vec<u8>, reason: &str) {
     let honest = [
         vec![Edit::set("person.sex", "male")],
         vec![
-            Edit::set("status", "under_investigation"),
+            Edit::set("torture_signs", "no"),
             Edit::Note {
                 text: "an honest note".into(),
             },

@@ -206,7 +206,7 @@ impl Rng {
 fn random_edit(rng: &mut Rng, doc: &CaseDoc) -> Edit {
     const SETS: &[(&str, &[&str])] = &[
         ("kind", &["killed", "missing", "remains"]),
-        ("status", &["alleged", "under_investigation"]),
+        ("torture_signs", &["yes", "no", "unknown"]),
         (
             "incident.cause",
             &["captivity", "unknown", "targeted_strike"],

@@ -235,32 +235,129 @@ fn a_field_device_cannot_change_a_status_the_office_set() {
     }
 }
 
+/// A change written by hand.
+type Write = fn(&mut automerge::transaction::Transaction<'_>);
+
+/// A field device's status, in whatever form: every replica refuses it, whatever the order
+/// it meets the office's confirmation in (the office's is taken either way).
 #[test]
-fn a_field_proposal_merges_and_the_office_word_counts_in_a_conflict() {
-    let (mut a, mut office, mut b) = setup();
-    // Concurrently: A proposes an investigation, the office confirms.
-    let proposal = a
-        .edit(
-            &[Edit::set("status", "under_investigation")],
-            "device-a",
-            at(4),
-        )
-        .unwrap()
-        .unwrap();
+fn only_the_office_writes_a_status_in_any_form_and_any_order() {
+    let forms: [(&str, Write); 3] = [
+        ("a value", |tx| {
+            tx.put(ROOT, "status", "under_investigation").unwrap();
+        }),
+        ("a deletion", |tx| {
+            tx.delete(ROOT, "status").unwrap();
+        }),
+        ("an object", |tx| {
+            tx.put_object(ROOT, "status", ObjType::Map).unwrap();
+        }),
+    ];
+    for (form, write) in forms {
+        let (_, mut office, b) = setup();
+        // Written on B's copy before it saw the office's confirmation: concurrent with it.
+        let forged = forge(&b, &B, write);
+        let confirmed = office
+            .edit(&[verify("confirmed", Some("autopsy"))], "office", at(5))
+            .unwrap()
+            .unwrap();
+        let mut first = b.clone();
+        refused(&mut first, forged.clone(), "only the office does");
+        first
+            .apply_changes(std::slice::from_ref(&confirmed))
+            .unwrap();
+        refused(&mut first, forged.clone(), "only the office does");
+        refused(&mut office, forged.clone(), "only the office does");
+        let mut batch = b.clone();
+        let heads = batch.heads();
+        assert!(
+            batch
+                .apply_changes(&[forged.clone(), confirmed.clone()])
+                .is_err(),
+            "{form}"
+        );
+        assert_eq!(batch.heads(), heads, "{form}");
+        batch.apply_changes(&[confirmed]).unwrap();
+        for doc in [&first, &office, &batch] {
+            assert_eq!(doc.heads(), office.heads(), "{form}");
+            assert_eq!(doc.to_json().unwrap()["status"], "confirmed", "{form}");
+        }
+    }
+    // Without the office's word in between, and with it: the same refusal.
+    let (_, _, mut b) = setup();
+    let change = forge(&b, &B, |tx| {
+        tx.put(ROOT, "status", "under_investigation").unwrap();
+    });
+    refused(&mut b, change, "only the office does");
+}
+
+/// A field device's creation starts the case `alleged`; one that gives it any other status
+/// is refused (the office's own may give any).
+#[test]
+fn a_field_creation_is_alleged() {
+    for status in ["under_investigation", "confirmed"] {
+        let (doc, _) = new_case(&[]);
+        // The creation change alone, its status rewritten in place by hand.
+        let mut creation = automerge::Change::try_from(doc.changes()[0].as_slice())
+            .unwrap()
+            .decode();
+        for op in creation.operations.iter_mut() {
+            if matches!(&op.key, automerge::legacy::Key::Map(k) if k == "status") {
+                op.action = automerge::legacy::OpType::Put(status.into());
+            }
+        }
+        creation.hash = None;
+        let forged = automerge::Change::from(creation).raw_bytes().to_vec();
+        match CaseDoc::from_changes(&[forged], &B, Some(&O)) {
+            Err(ModelError::RefusedChange { reason, .. }) => {
+                assert!(reason.contains("only the office"), "{reason}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+}
+
+/// A case stored before only the office wrote the status may hold a field device's value
+/// beside the office's, or instead of it: every reader shows the office's word (or
+/// `alleged`, where the office has given none), and the value is no conflict.
+#[test]
+fn a_status_stored_before_the_rule_is_never_read() {
+    let (a, mut office, _) = setup();
     let confirmed = office
         .edit(&[verify("confirmed", Some("autopsy"))], "office", at(5))
         .unwrap()
         .unwrap();
-    a.apply_changes(std::slice::from_ref(&confirmed)).unwrap();
-    office
-        .apply_changes(std::slice::from_ref(&proposal))
+    // As an older version accepted them: straight into Automerge, unjudged.
+    let proposal = forge(&a, &common::A, |tx| {
+        tx.put(ROOT, "status", "under_investigation").unwrap();
+    });
+    let mut raw = Automerge::load(&a.save()).unwrap();
+    raw.apply_changes([automerge::Change::try_from(proposal.as_slice()).unwrap()])
         .unwrap();
-    b.apply_changes(&[confirmed, proposal]).unwrap();
-    for doc in [&a, &b, &office] {
+    let proposed = raw.save();
+    raw.apply_changes([automerge::Change::try_from(confirmed.as_slice()).unwrap()])
+        .unwrap();
+    let both = raw.save();
+    for (bytes, status) in [(proposed, "alleged"), (both, "confirmed")] {
+        let mut doc = CaseDoc::load(&bytes, &B).unwrap();
+        doc.set_office(Some(&O));
+        assert_eq!(doc.to_json().unwrap()["status"], status);
+        assert_eq!(doc.case().unwrap().status.to_string(), status);
+        assert_eq!(doc.headline().unwrap().1.to_string(), status);
         let overview = doc.overview().unwrap();
-        assert_eq!(overview.status, "confirmed");
-        assert!(overview.conflicts);
-        assert_eq!(doc.heads(), office.heads());
+        assert_eq!(overview.status, status);
+        assert!(!overview.conflicts);
+        assert!(doc.conflicts().is_empty());
+        // The office's next word is taken as any other.
+        let next = office
+            .clone()
+            .edit(&[verify("rejected", Some("same person"))], "office", at(6))
+            .unwrap()
+            .unwrap();
+        if status == "confirmed" {
+            doc.apply_changes(&[next]).unwrap();
+            assert_eq!(doc.to_json().unwrap()["status"], "rejected");
+        }
     }
 }
 

@@ -78,6 +78,39 @@ pub struct CaseSummary {
     /// (or it was never reviewed).
     #[serde(default)]
     pub needs_review: bool,
+    /// `found.at`, if set.
+    #[serde(default)]
+    pub found_at: Option<String>,
+    /// The counted fields as the office confirmed them (see [`CaseDoc::confirmed`]), when the
+    /// case is confirmed and some changed since: what the report counts it by. (When none
+    /// changed, the case's own values above are the ones confirmed, and the summary stays
+    /// short.)
+    #[serde(default)]
+    pub confirmed: Option<cairn_model::Counted>,
+    /// Each counted field changed since the office confirmed the case: `old` as confirmed,
+    /// `new` now (empty when nothing changed, or the case is not confirmed).
+    #[serde(default)]
+    pub changed_since_confirmed: Vec<cairn_model::FieldChange>,
+    /// The rules the summary was worked out under ([`SUMMARY_VERSION`]); one from older rules
+    /// is worked out again from its case when read.
+    #[serde(default)]
+    pub summary_version: u32,
+}
+
+/// The rules summaries are worked out under: 1 since only the office's status is read and a
+/// confirmed case counts by what the office confirmed.
+pub const SUMMARY_VERSION: u32 = 1;
+
+impl CaseSummary {
+    /// The day `cairn report` counts the case on (see [`cairn_model::report::case_day`]), from
+    /// the values it counts it by: the confirmed ones for a confirmed case.
+    pub fn day(&self) -> Option<time::Date> {
+        let (kind, found_at, incident_date) = match &self.confirmed {
+            Some(c) => (&c.kind, &c.found_at, &c.incident_date),
+            None => (&self.kind, &self.found_at, &self.incident_date),
+        };
+        cairn_model::report::case_day(kind, found_at.as_deref(), incident_date.as_deref())
+    }
 }
 
 /// Which cases a list shows (`cairn case list` and the office's pages): each part that is
@@ -96,9 +129,9 @@ pub struct CaseFilter {
     pub team: Option<String>,
     /// Only cases with concurrent values left.
     pub conflicts: bool,
-    /// Only incidents starting on or after this day (as `cairn report` counts them).
+    /// Only cases on or after this day, as `cairn report` dates them ([`CaseSummary::day`]).
     pub from: Option<time::Date>,
-    /// Only incidents starting on or before this day.
+    /// Only cases on or before this day.
     pub to: Option<time::Date>,
 }
 
@@ -108,11 +141,6 @@ impl CaseFilter {
         let is =
             |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
         let dated = self.from.is_some() || self.to.is_some();
-        let start = || {
-            c.incident_date
-                .as_deref()
-                .and_then(cairn_model::report::incident_start)
-        };
         is(&self.kind, &c.kind)
             && is(&self.status, &c.status)
             && is(&self.cause, c.cause.as_deref().unwrap_or_default())
@@ -123,7 +151,7 @@ impl CaseFilter {
                 .is_none_or(|t| c.team.eq_ignore_ascii_case(t.trim()))
             && (!self.conflicts || c.conflicts)
             && (!dated
-                || start().is_some_and(|d| {
+                || c.day().is_some_and(|d| {
                     self.from.is_none_or(|f| d >= f) && self.to.is_none_or(|t| d <= t)
                 }))
     }
@@ -318,9 +346,9 @@ impl Vault {
             .map(|keys| keys.signing.0))
     }
 
-    /// `edits` as this device may make them: verifying to `confirmed` or `rejected` and
-    /// reviewing are the office's; a field device's verification is a proposal, written as
-    /// the status it proposes and a note of its grounds.
+    /// `edits` as this device may make them: the status, verifying and reviewing are the
+    /// office's. A field device's verification is a proposal, kept as a note that says what
+    /// it proposes and on what grounds; setting the status by hand is refused.
     pub(crate) fn as_allowed(&self, edits: &[Edit]) -> Result<Vec<Edit>, VaultError> {
         if self.settings.role == crate::Role::Office {
             return Ok(edits.to_vec());
@@ -336,13 +364,18 @@ impl Vault {
                     return Err(VaultError::OfficeOnly("confirms or rejects a case"))
                 }
                 Edit::Review { .. } => return Err(VaultError::OfficeOnly("reviews a case")),
+                Edit::Set { key, .. } | Edit::Unset { key }
+                    if key.trim().eq_ignore_ascii_case("status") =>
+                {
+                    return Err(VaultError::OfficeOnly("sets a case's status"))
+                }
                 Edit::Verify { status, basis } => {
-                    out.push(Edit::set("status", status.clone()));
-                    if let Some(basis) = basis.as_deref().filter(|b| !b.trim().is_empty()) {
-                        out.push(Edit::Note {
-                            text: format!("Proposed {}: {basis}", status.trim().to_lowercase()),
-                        });
-                    }
+                    let status = status.trim().to_lowercase();
+                    let text = match basis.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+                        Some(basis) => format!("Proposed {status}: {basis}"),
+                        None => format!("Proposed {status}."),
+                    };
+                    out.push(Edit::Note { text });
                 }
                 other => out.push(other.clone()),
             }
@@ -402,20 +435,22 @@ impl Vault {
         let path = self.home.database();
         each_summary(&self.conn, &self.cipher, &path, |summary| {
             // A summary written before summaries carried the case's own fields and last
-            // change is read again from its case (and stays as stored until the case changes).
-            let summary = if summary.changed_at.is_empty() {
-                let doc = load(
-                    &self.conn,
-                    &self.cipher,
-                    &summary.id,
-                    &self.keys.id().0,
-                    self.office_id()?.as_ref(),
-                    &path,
-                )?;
-                summary_of(summary.id, &doc, summary.updated_at)?
-            } else {
-                summary
-            };
+            // change, or under older rules, is read again from its case (and stays as stored
+            // until the case changes).
+            let summary =
+                if summary.changed_at.is_empty() || summary.summary_version < SUMMARY_VERSION {
+                    let doc = load(
+                        &self.conn,
+                        &self.cipher,
+                        &summary.id,
+                        &self.keys.id().0,
+                        self.office_id()?.as_ref(),
+                        &path,
+                    )?;
+                    summary_of(summary.id, &doc, summary.updated_at)?
+                } else {
+                    summary
+                };
             each(summary)
         })
     }
@@ -594,6 +629,12 @@ fn summary_of(id: Uuid, doc: &CaseDoc, updated_at: String) -> Result<CaseSummary
         changed_by: o.changed_by,
         review: o.review,
         needs_review: o.needs_review,
+        found_at: o.found_at,
+        confirmed: o
+            .confirmed
+            .filter(|_| !o.changed_since_confirmed.is_empty()),
+        changed_since_confirmed: o.changed_since_confirmed,
+        summary_version: SUMMARY_VERSION,
     })
 }
 
@@ -753,6 +794,40 @@ mod tests {
             },
             today[0]
         );
+    }
+
+    /// A summary worked out under older rules (which read a field device's status) is worked
+    /// out again from its case: what it says of the status is never listed or counted.
+    #[test]
+    fn a_summary_of_older_rules_is_read_again_from_its_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault = Home::new(dir.path().join("v"))
+            .create(
+                &SecretString::from("pass".to_owned()),
+                KeyFileCost::LogN(4),
+                NewVault {
+                    team: "T03".into(),
+                    name: None,
+                    role: Role::Field,
+                },
+                OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+        let now = OffsetDateTime::now_utc();
+        let created = vault.create_case(Kind::Killed, "KHR", &[], now).unwrap();
+        let today = vault.list().unwrap();
+        let mut old = serde_json::to_value(&today[0]).unwrap();
+        old["status"] = "under_investigation".into();
+        old.as_object_mut().unwrap().remove("summary_version");
+        let sealed = vault
+            .cipher
+            .encrypt(&summary_slot(&created.id), old.to_string().as_bytes())
+            .unwrap();
+        vault
+            .conn
+            .execute("UPDATE cases SET summary = ?1", params![sealed])
+            .unwrap();
+        assert_eq!(vault.list().unwrap(), today);
     }
 
     /// A case the office records reads back with the same reference after an edit, and on

@@ -61,7 +61,7 @@ pub enum VaultError {
     #[error("this vault holds no key of team {0}: the office holds a team's key once it admitted a device into it")]
     NoTeamKey(String),
     /// A field device tried what only the office does.
-    #[error("only the office {0}; a field device may propose `under_investigation` with `cairn case verify REF --status under_investigation`")]
+    #[error("only the office {0}; nothing was written. A field device says what it proposes, and why, in a note")]
     OfficeOnly(&'static str),
     /// A file over the attachment size limit.
     #[error("{name} is {size} bytes, over the attachment limit of {limit} bytes; nothing was attached. Attach a smaller file (split a recording, export a photo at a lower resolution) or raise the limit")]

@@ -27,7 +27,7 @@ mod sync;
 mod update;
 
 pub use blobs::{Attached, AttachmentState, BlobSlot, NewAttachment, OutboxBlob, WantedBlob};
-pub use cases::{CaseFilter, CaseSummary, Created, HistoryStep};
+pub use cases::{CaseFilter, CaseSummary, Created, HistoryStep, SUMMARY_VERSION};
 pub use check::CheckReport;
 pub use error::VaultError;
 pub use home::{Home, Vault};

@@ -105,7 +105,7 @@ fn case_history(author: &DeviceKeys, number: u32) -> (Uuid, Vec<Vec<u8>>) {
     .expect("create a case");
     let mut changes = vec![created];
     let edits = [
-        vec![Edit::set("status", "under_investigation")],
+        vec![Edit::set("torture_signs", "no")],
         vec![Edit::Note {
             text: "Seen at the clinic; family informed.".into(),
         }],
@@ -516,7 +516,7 @@ fn case_changes() {
         .expect("the fixture case as a third device receives it");
     let concurrent = other
         .edit(
-            &[Edit::set("status", "under_investigation")],
+            &[Edit::set("torture_signs", "yes")],
             "third",
             now(),
         )

@@ -2,9 +2,11 @@
 //! each with its HXL hashtag.
 //!
 //! The order never depends on the data: reference, id, kind, status, place, team, every field
-//! of `cairn fields` in its order, then the status basis, times, list counts and one count
-//! column per kind (1 or 0), so that HXL tools can add up `#affected +killed`. docs/EXPORT.md
-//! explains the tags.
+//! of `cairn fields` in its order, then the status basis, times, list counts, what changed
+//! since the office confirmed the case, and one count column per kind (1 or 0), so that HXL
+//! tools can add up `#affected +killed`. A confirmed case shows (and adds up) the counted
+//! fields as the office confirmed them; an edit made since is in `changed_since_confirmed`.
+//! docs/EXPORT.md explains the tags.
 
 use cairn_model::{Case, CaseDoc, Reference};
 use cairn_vault::CaseSummary;
@@ -33,6 +35,8 @@ enum What {
     /// How many entries a list holds.
     Count(&'static str),
     Conflicts,
+    /// The counted fields changed since the office confirmed the case, as confirmed → now.
+    Changed,
     /// 1 when the case is of this kind, else 0.
     IsKind(&'static str),
 }
@@ -117,6 +121,11 @@ pub fn columns(redaction: &Redaction) -> Vec<Column> {
         "#meta +conflicts +num",
         What::Conflicts,
     ));
+    out.push(col(
+        "changed_since_confirmed",
+        "#meta +changed",
+        What::Changed,
+    ));
     for (name, kind, tag) in [
         ("killed", "killed", "#affected +killed"),
         ("injured", "injured", "#affected +injured"),
@@ -148,7 +157,11 @@ impl Column {
             What::Id => case.summary.id.to_string().into(),
             What::Place => case.reference.place.clone().into(),
             What::Team => case.reference.team.clone().into(),
-            What::Field(key) => field(case.json, key),
+            // A confirmed case shows what the office confirmed.
+            What::Field(key) => match &case.summary.confirmed {
+                Some(confirmed) if cairn_model::COUNTED.contains(key) => confirmed.json(key),
+                _ => field(case.json, key),
+            },
             What::StatusBasis => case
                 .case
                 .verifications
@@ -166,7 +179,14 @@ impl Column {
                 _ => case.case.reviews.len(),
             }),
             What::Conflicts => Value::from(case.conflicts),
-            What::IsKind(kind) => Value::from(u8::from(case.case.kind.as_str() == *kind)),
+            What::Changed => case.changed.clone().into(),
+            What::IsKind(kind) => {
+                let counted = match &case.summary.confirmed {
+                    Some(confirmed) => confirmed.kind.as_str(),
+                    None => case.case.kind.as_str(),
+                };
+                Value::from(u8::from(counted == *kind))
+            }
         }
     }
 }
@@ -180,6 +200,9 @@ pub struct Row<'a> {
     pub json: &'a Value,
     /// Open conflicts on fields that are not redacted.
     pub conflicts: usize,
+    /// The fields not redacted that changed since the office confirmed the case, as
+    /// `field: confirmed → now`, joined by `; `.
+    pub changed: String,
 }
 
 impl<'a> Row<'a> {
@@ -195,12 +218,28 @@ impl<'a> Row<'a> {
             .iter()
             .filter(|c| !redaction.hides(&c.key))
             .count();
+        let none = "(none)";
+        let changed = summary
+            .changed_since_confirmed
+            .iter()
+            .filter(|c| !redaction.hides(&c.field))
+            .map(|c| {
+                format!(
+                    "{}: {} → {}",
+                    c.field,
+                    c.old.as_deref().unwrap_or(none),
+                    c.new.as_deref().unwrap_or(none)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
         Row {
             summary,
             reference: doc.reference(),
             case,
             json,
             conflicts,
+            changed,
         }
     }
 }

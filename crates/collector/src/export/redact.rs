@@ -59,9 +59,23 @@ impl Redaction {
         self.0.iter().any(|r| r == key || Some(r.as_str()) == group)
     }
 
-    /// Removes every redacted key from a case's JSON (`case show --json` shape).
+    /// Removes every redacted key from a case's JSON (`case show --json` shape), and from
+    /// what its confirmations bound and what changed since.
     pub fn case_json(&self, case: &mut Value) {
         let Value::Object(root) = case else { return };
+        if let Some(Value::Array(verifications)) = root.get_mut("verifications") {
+            for v in verifications {
+                if let Some(Value::Object(counted)) = v.get_mut("counted") {
+                    counted.retain(|key, _| !self.hides(key));
+                }
+            }
+        }
+        if let Some(Value::Array(changed)) = root.get_mut("changed_since_confirmed") {
+            changed.retain(|c| !c["field"].as_str().is_some_and(|f| self.hides(f)));
+            if changed.is_empty() {
+                root.remove("changed_since_confirmed");
+            }
+        }
         for name in &self.0 {
             match name.split_once('.') {
                 None => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Form;
-use cairn_model::{CaseDoc, Edit};
+use cairn_model::{CaseDoc, Edit, FieldChange};
 use cairn_vault::Vault;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -37,6 +37,7 @@ pub(crate) async fn page(
             let history = vault.history(&reference)?;
             let names = crate::output::Names::of(vault)?;
             let json = doc.to_json()?;
+            let changed = doc.changed_since_confirmed()?;
             let title = doc.reference().to_string();
             let notice = match done.done.as_str() {
                 "recorded" => Some("Recorded."),
@@ -48,16 +49,18 @@ pub(crate) async fn page(
                 p.headline {
                     (json["kind"].as_str().unwrap_or_default()) " · "
                     span.status { (json["status"].as_str().unwrap_or_default()) }
+                    @if !changed.is_empty() { " " span.changed { "changed since confirmed" } }
                     " · " (state.place_name(&doc.reference().place))
                     " · team " (doc.reference().team)
                 }
+                (changed_since_confirmed(&changed))
                 (conflicts(&doc, &title, state, &names))
                 div.actions {
                     (verify_form(&title, state))
                     (review_form(&title, state))
                 }
                 h2 { "Fields" }
-                (fields(&json, &doc))
+                (fields(&json, &doc, &changed))
                 @for list in ["notes", "custody", "sources", "attachments", "verifications", "reviews"] {
                     (records(list, &json[list]))
                 }
@@ -95,8 +98,36 @@ pub(crate) async fn page(
         .await
 }
 
-/// Every set field, in the model's order, marked where it holds concurrent values.
-fn fields(json: &Value, doc: &CaseDoc) -> Markup {
+/// The counted fields edited since the office confirmed the case, each as confirmed → now:
+/// what the office confirms again (or not) with the form below.
+fn changed_since_confirmed(changed: &[FieldChange]) -> Markup {
+    let none = "(none)";
+    html! {
+        @if !changed.is_empty() {
+            section.changed {
+                h2 { "Changed since confirmed" }
+                p { "These counted fields were edited after the office confirmed the case. The edits are kept; the case is counted as the office confirmed it until the office confirms it again." }
+                table.changed {
+                    thead { tr { th { "Field" } th { "Confirmed" } th {} th { "Now" } } }
+                    tbody {
+                        @for c in changed {
+                            tr {
+                                td { code { (c.field) } }
+                                td.old { (c.old.as_deref().unwrap_or(none)) }
+                                td { "→" }
+                                td.new { (c.new.as_deref().unwrap_or(none)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every set field, in the model's order, marked where it holds concurrent values or was
+/// changed since the office confirmed the case.
+fn fields(json: &Value, doc: &CaseDoc, changed: &[FieldChange]) -> Markup {
     let conflicted: Vec<String> = doc.conflicts().into_iter().map(|c| c.key).collect();
     let value_of = |key: &str| -> Option<&Value> {
         match key.split_once('.') {
@@ -114,6 +145,9 @@ fn fields(json: &Value, doc: &CaseDoc) -> Markup {
                             td {
                                 (raw(value))
                                 @if conflicted.iter().any(|k| k == spec.key) { " " span.conflict { "conflict" } }
+                                @if let Some(c) = changed.iter().find(|c| c.field == spec.key) {
+                                    " " span.changed { "confirmed: " (c.old.as_deref().unwrap_or("(none)")) }
+                                }
                             }
                         }
                     }

@@ -15,14 +15,14 @@ use super::table::select;
 use super::{AppState, WebError};
 use crate::error::CliError;
 use crate::report::{
-    apart, by_name, chart, counted, day, group_values, rows, title, GROUP_COLUMNS,
+    apart, as_of, by_name, chart, counted, day, group_values, rows, title, GROUP_COLUMNS,
 };
 
 /// The report's settings, as `cairn report`'s flags; empty ones take their defaults.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub(crate) struct Settings {
-    /// YYYY-MM-DD; default: the earliest incident date of any case.
+    /// YYYY-MM-DD; default: the earliest day of any case (as the report dates them).
     #[serde(skip_serializing_if = "String::is_empty")]
     from: String,
     /// YYYY-MM-DD; default: today (UTC).
@@ -40,6 +40,7 @@ impl Settings {
     /// The figures, counted over the vault's cases.
     fn figures(&self, vault: &cairn_vault::Vault) -> Result<Figures, CliError> {
         let cases = crate::report::report_cases(vault)?;
+        let taken = crate::report::taken(vault)?;
         let to = match self.to.trim() {
             "" => time::OffsetDateTime::now_utc().date(),
             typed => day(typed, "To")?,
@@ -47,7 +48,9 @@ impl Settings {
         let from = match self.from.trim() {
             "" => cases
                 .iter()
-                .filter_map(|c| c.incident_date.as_deref().and_then(report::incident_start))
+                .filter_map(|c| {
+                    report::case_day(&c.kind, c.found_at.as_deref(), c.incident_date.as_deref())
+                })
                 .min()
                 .unwrap_or(to)
                 .min(to),
@@ -74,7 +77,7 @@ impl Settings {
             include_alleged: self.include_alleged == "yes",
             by,
         };
-        Ok(report::count(&cases, period, options))
+        Ok(report::count(&cases, period, options, &taken))
     }
 }
 
@@ -95,6 +98,7 @@ pub(crate) async fn page(
                     button type="submit" { "Count" }
                 }
                 p { "Counted: " (counted(&f)) "." }
+                p.as-of { (as_of(&f)) }
                 p.sentence { (f.sentence) }
                 table.figures {
                     thead { tr { th { "Figure" } th { "Count" } } }

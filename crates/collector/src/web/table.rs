@@ -31,7 +31,8 @@ pub(crate) struct Filter {
     /// `yes`: only cases with conflicts.
     #[serde(skip_serializing_if = "String::is_empty")]
     conflicts: String,
-    /// `yes`: only cases changed since the office last reviewed them (`cairn office inbox`).
+    /// `yes`: only cases changed since the office last reviewed or confirmed them (`cairn
+    /// office inbox`).
     #[serde(skip_serializing_if = "String::is_empty")]
     inbox: String,
 }
@@ -61,7 +62,7 @@ impl Filter {
             to: None,
         };
         filter.matches(c)
-            && (self.inbox != "yes" || c.needs_review)
+            && (self.inbox != "yes" || c.needs_review || !c.changed_since_confirmed.is_empty())
             && self
                 .q
                 .to_lowercase()
@@ -147,7 +148,12 @@ pub(crate) async fn page(
                             tr {
                                 td { a href={ "/case/" (c.reference) } { (c.reference) } }
                                 td { (c.kind) }
-                                td { (c.status) }
+                                td {
+                                    (c.status)
+                                    @if !c.changed_since_confirmed.is_empty() {
+                                        " " span.changed title="counted as confirmed until the office confirms it again" { "changed since confirmed" }
+                                    }
+                                }
                                 td { (c.cause.as_deref().map(cause_label).unwrap_or("")) }
                                 td { (state.place_name(&c.place)) }
                                 td { (c.team) }
