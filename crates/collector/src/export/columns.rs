@@ -214,11 +214,12 @@ fn field(json: &Value, key: &str) -> Value {
     found.cloned().unwrap_or(Value::Null)
 }
 
-/// A value as a CSV cell: text as it is, numbers as JSON writes them, null as empty.
+/// A value as a CSV cell: text escaped against formulas ([`super::formula`]), numbers as
+/// JSON writes them, null as empty.
 pub fn cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => super::formula::escape(s).into_owned(),
         other => other.to_string(),
     }
 }

@@ -15,6 +15,7 @@
 //! - always `custody.csv` (every custody event and every signed change) and `manifest.csv`.
 
 mod columns;
+pub(crate) mod formula;
 mod redact;
 mod staging;
 
@@ -121,7 +122,7 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
         }
         for record in custody_rows(&reference, &case, &history, &redaction) {
             custody
-                .write_record(&record)
+                .write_record(record.iter().map(|c| formula::escape(c).into_owned()))
                 .map_err(|e| write_error(CUSTODY_CSV, e))?;
             events += 1;
         }
