@@ -159,7 +159,7 @@ fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
         let v = if key == "created_by" {
             names.label(&v)
         } else {
-            v
+            output::escape(&v).into_owned()
         };
         text.push_str(&format!("{key}: {v}{mark}\n"));
     });
@@ -208,7 +208,7 @@ fn one_line(item: &Value, names: &output::Names) -> String {
             .iter()
             .map(|(k, v)| match v {
                 Value::String(s) if k == "author" => format!("{k}: {}", names.label(s)),
-                Value::String(s) => format!("{k}: {s}"),
+                Value::String(s) => format!("{k}: {}", output::escape(s)),
                 other => format!("{k}: {other}"),
             })
             .collect::<Vec<_>>()
