@@ -168,6 +168,22 @@ impl Names {
         escape(&label).into_owned()
     }
 
+    /// Who wrote a record, as people read it: the device that signed it (its
+    /// [`Names::label`]), and, when the name its writer typed is neither that device's id nor
+    /// its name, `on behalf of` that name: `tablet 3 (3f9a0c12ab34) on behalf of office`.
+    pub fn signer(&self, signer: &str, typed: Option<&str>) -> String {
+        let label = self.label(signer);
+        let typed = typed.map(str::trim).unwrap_or_default();
+        let own = typed.is_empty()
+            || (typed.len() >= 8 && signer.starts_with(typed))
+            || self.name(signer) == Some(typed);
+        if own {
+            label
+        } else {
+            format!("{label} on behalf of {}", escape(typed))
+        }
+    }
+
     /// The device's name, if it has one.
     pub fn name(&self, id: &str) -> Option<&str> {
         self.0.as_ref().and_then(|roster| roster.name_of(id))

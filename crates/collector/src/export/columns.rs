@@ -156,7 +156,11 @@ impl Column {
                 .and_then(|v| v.basis.clone())
                 .map_or(Value::Null, Value::from),
             What::CreatedAt => case.case.created_at.clone().into(),
-            What::CreatedBy => case.case.created_by.clone().into(),
+            // The device that signed the creation (its short id), not the text it typed.
+            What::CreatedBy => match case.json.get("created_signed_by").and_then(Value::as_str) {
+                Some(signer) => signer.chars().take(12).collect::<String>().into(),
+                None => case.case.created_by.clone().into(),
+            },
             What::UpdatedAt => case.summary.updated_at.clone().into(),
             What::Count(list) => Value::from(match *list {
                 "notes" => case.case.notes.len(),
