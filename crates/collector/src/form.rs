@@ -33,8 +33,8 @@ const SECTIONS: &[(&str, &[&str])] = &[
 ];
 
 /// Asked apart, or not by the form: a new case's kind comes first, with its place code; its
-/// evidentiary status is `cairn case verify`'s.
-const NOT_IN_SECTIONS: &[&str] = &["kind", "status"];
+/// evidentiary status is `cairn case verify`'s; a source list's id comes with an import.
+const NOT_IN_SECTIONS: &[&str] = &["kind", "status", "source_id"];
 
 /// The menu entry that leaves a choice empty (or clears it).
 const EMPTY_CHOICE: &str = "(leave empty)";

@@ -9,7 +9,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::local::LocalCipher;
+use crate::local::{LocalCipher, LocalDigest};
 use crate::CryptoError;
 
 /// A device's identifier: its Ed25519 public key. Printed as 64 hex digits.
@@ -165,6 +165,11 @@ impl DeviceKeys {
     /// The cipher for this vault's local records.
     pub fn local_cipher(&self) -> LocalCipher {
         LocalCipher::new(&self.vault_key)
+    }
+
+    /// The keyed digest of this vault for `purpose` (see [`LocalDigest`]).
+    pub fn local_digest(&self, purpose: &str) -> LocalDigest {
+        LocalDigest::new(&self.vault_key, purpose)
     }
 
     /// The unlocked secrets as the key file holds them inside its encryption: for the key

@@ -19,7 +19,7 @@ pub use blob::{chunk_count, chunk_len, BlobId, SealedChunk, CHUNK_SIZE, MAX_SEAL
 pub use error::CryptoError;
 pub use keyfile::{lock_keys, unlock_keys, KeyFileCost};
 pub use keys::{device_tag, verify_signature, DeviceId, DeviceKeys, PublicKeys};
-pub use local::LocalCipher;
+pub use local::{LocalCipher, LocalDigest};
 pub use sealed::{SealedChange, SealedKind, MAX_TEAM};
 pub use team::{Keyring, TeamKey, TEAM_SEAL_OVERHEAD};
 

@@ -70,6 +70,7 @@ fn every_field_shows_in_json_and_the_typed_case() {
     let values = [
         ("kind", "killed"),
         ("status", "under_investigation"),
+        ("source_id", "MoH-2024-00017"),
         ("incident.date", "2024-01-01/2024-01-03"),
         ("incident.place", "Road 4"),
         ("incident.cause", "captivity"),
@@ -117,6 +118,7 @@ fn every_field_shows_in_json_and_the_typed_case() {
     assert_eq!(case.remains.effects.as_str(), "e");
     assert_eq!(case.injuries.as_str(), "i");
     assert_eq!(case.torture_signs.as_deref(), Some("no"));
+    assert_eq!(case.source_id.as_deref(), Some("MoH-2024-00017"));
     assert_eq!(case.forensic.conclusions.as_str(), "fc");
     assert_eq!(case.identification.status.as_deref(), Some("preliminary"));
     assert!(doc.conflicts().is_empty());

@@ -16,6 +16,7 @@ mod cases;
 mod check;
 mod error;
 mod export;
+mod failpoint;
 mod home;
 mod import;
 mod keyring;
@@ -27,6 +28,7 @@ pub use blobs::{Attached, AttachmentState, NewAttachment, OutboxBlob, WantedBlob
 pub use cases::{CaseFilter, CaseSummary, Created, HistoryStep};
 pub use check::CheckReport;
 pub use error::VaultError;
+pub use failpoint::failpoint;
 pub use home::{Home, Vault};
 pub use import::NewCase;
 pub use settings::{NewVault, Role, Settings};
