@@ -36,7 +36,7 @@ pub struct NewCase {
 const IMPORTED: &str = "
 CREATE TABLE IF NOT EXISTS imported (
     digest BLOB PRIMARY KEY
-) STRICT;
+) STRICT, WITHOUT ROWID;
 ";
 
 /// What the digests of imported rows are for (it keys them apart from any other digest).
@@ -85,24 +85,25 @@ impl Vault {
         let digest = keys.local_digest(ROW_DIGEST);
         let mut seen = std::collections::HashSet::new();
         let mut fresh = Vec::with_capacity(cases.len());
-        for case in cases {
-            let digest = case.row.as_deref().map(|row| digest.digest(row));
-            let known = match &digest {
-                Some(d) => {
-                    !seen.insert(*d)
-                        || tx
-                            .query_row(
-                                "SELECT 1 FROM imported WHERE digest = ?1",
-                                [d.as_slice()],
-                                |_| Ok(()),
-                            )
-                            .optional()
-                            .map_err(sql)?
-                            .is_some()
-                }
-                None => false,
-            };
-            fresh.push((!known).then_some(digest));
+        {
+            let mut imported = tx
+                .prepare_cached("SELECT 1 FROM imported WHERE digest = ?1")
+                .map_err(sql)?;
+            for case in cases {
+                let digest = case.row.as_deref().map(|row| digest.digest(row));
+                let known = match &digest {
+                    Some(d) => {
+                        !seen.insert(*d)
+                            || imported
+                                .query_row([d.as_slice()], |_| Ok(()))
+                                .optional()
+                                .map_err(sql)?
+                                .is_some()
+                    }
+                    None => false,
+                };
+                fresh.push((!known).then_some(digest));
+            }
         }
         let mut settings = store::read_settings(&tx, cipher, &path)?;
         let key =
@@ -170,11 +171,9 @@ impl Vault {
                 let seq = append_own(&tx, keys, &key, id, &change, &path)?;
                 row.store(&tx, &path)?;
                 if let Some(Some(digest)) = &fresh[*at] {
-                    tx.execute(
-                        "INSERT INTO imported (digest) VALUES (?1)",
-                        [digest.as_slice()],
-                    )
-                    .map_err(sql)?;
+                    tx.prepare_cached("INSERT INTO imported (digest) VALUES (?1)")
+                        .and_then(|mut insert| insert.execute([digest.as_slice()]))
+                        .map_err(sql)?;
                 }
                 out[*at] = Some(Created {
                     id,
