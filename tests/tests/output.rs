@@ -371,3 +371,115 @@ fn a_server_that_takes_the_connection_and_never_answers_fails_in_seconds() {
         run.stderr
     );
 }
+
+/// Whether `text` holds a character a terminal would act on: a control character other
+/// than a line break (ESC, C1's CSI...), or a bidirectional override.
+fn acts_on_a_terminal(text: &str) -> Option<char> {
+    text.chars().find(|c| {
+        (c.is_control() && *c != '\n')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
+/// A teammate's case whose fields hold ANSI escapes (clear the screen, retitle the window,
+/// an 8-bit CSI), a forged line and a right-to-left override reaches the office: every
+/// command that shows it prints the characters escaped, never raw, and `--json` keeps the
+/// exact values.
+#[test]
+fn control_characters_in_case_fields_never_reach_the_terminal() {
+    let office = Device::office();
+    let server = Server::start(&office);
+    let url = server.url();
+    let a = named("T03", "tablet 2");
+    let b = named("T03", "tablet 3");
+    for device in [&a, &b] {
+        server.join(&office, device, "T03", &url);
+    }
+    let narrative = "\u{1b}]0;owned\u{7}\u{1b}[2J cleared\nstatus: confirmed";
+    let name = "\u{9b}31mRed \u{202e}txet desrever";
+    let reference = a.new_case(&[
+        "--kind",
+        "killed",
+        "--place",
+        "KHR",
+        "--set",
+        &format!("incident.narrative={narrative}"),
+        "--set",
+        &format!("person.name={name}"),
+        "--note",
+        "\u{1b}[31mred note\u{1b}[0m",
+    ]);
+    a.ok(&["case", "custody", &reference, "--to", "\u{1b}[1mmorgue"]);
+    let photo = a.home().with_file_name("photo\u{1b}[5m.txt");
+    std::fs::write(&photo, b"not a photo").unwrap();
+    a.ok(&["case", "attach", &reference, &photo.to_string_lossy()]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    // Concurrent values of one field, each with escapes: `case conflicts` shows both.
+    a.ok(&[
+        "case",
+        "edit",
+        &reference,
+        "--set",
+        "incident.place=\u{1b}[8mhidden",
+    ]);
+    b.ok(&[
+        "case",
+        "edit",
+        &reference,
+        "--set",
+        "incident.place=\u{9b}2Jgone",
+    ]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    office.ok(&["sync"]);
+
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["case", "show", &reference],
+        vec!["case", "list"],
+        vec!["case", "history", &reference],
+        vec!["case", "conflicts", &reference],
+        vec!["case", "attachments", &reference],
+        vec!["office", "inbox"],
+        vec![
+            "report",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-01-01",
+            "--include-alleged",
+            "--by",
+            "place",
+        ],
+        // An error that quotes what was typed.
+        vec!["case", "show", "\u{1b}[2JKHR"],
+    ];
+    for args in &commands {
+        let run = office.run(args);
+        for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert_eq!(
+                acts_on_a_terminal(text),
+                None,
+                "cairn {args:?} wrote a raw control character to {stream}: {text:?}"
+            );
+        }
+    }
+    let show = office.ok(&["case", "show", &reference]);
+    assert!(
+        show.contains("\\u{1b}[2J cleared\\nstatus: confirmed"),
+        "{show}"
+    );
+    assert_eq!(
+        show.lines().filter(|l| l.starts_with("status:")).count(),
+        1,
+        "a value forged a line: {show}"
+    );
+    assert!(show.contains("\\u{9b}31mRed \\u{202e}txet"), "{show}");
+
+    // JSON keeps every value exactly, with nothing raw in the text.
+    let raw = office.ok(&["case", "show", &reference, "--json"]);
+    assert_eq!(acts_on_a_terminal(&raw), None, "{raw:?}");
+    let json: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(json["incident"]["narrative"], narrative);
+    assert_eq!(json["person"]["name"], name);
+}

@@ -108,11 +108,11 @@ pub fn list(config: &Config, args: CaseRef) -> Result<(), CliError> {
         };
         text.push_str(&format!(
             "{}  {}  {}  {} bytes  {}  {}\n",
-            &e.sha256[..16],
-            e.name,
-            e.media_type,
+            output::escape(e.sha256.get(..16).unwrap_or(&e.sha256)),
+            output::escape(&e.name),
+            output::escape(&e.media_type),
             e.size,
-            e.at,
+            output::escape(&e.at),
             state
         ));
     }
@@ -131,7 +131,7 @@ pub fn run(config: &Config, cmd: AttachmentCommand) -> Result<(), CliError> {
             output::print(&format!(
                 "{}: wrote {} to {} (sha256 {} checked)\n",
                 reference,
-                entry.name,
+                output::escape(&entry.name),
                 out.display(),
                 entry.sha256
             ))
@@ -153,7 +153,7 @@ pub fn run(config: &Config, cmd: AttachmentCommand) -> Result<(), CliError> {
             )?;
             output::print(&format!(
                 "{reference}: {} dropped from the outbox; the case records why\n",
-                entry.name
+                output::escape(&entry.name)
             ))
         }
     }

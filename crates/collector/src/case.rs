@@ -158,7 +158,7 @@ fn source(config: &Config, args: SourceArgs) -> Result<(), CliError> {
 fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
     let vault = open(config)?;
     let doc = vault.case(&args.reference)?;
-    let value = doc.to_json()?;
+    let value = doc.to_json_with_signers()?;
     if args.json {
         return output::json(&value);
     }
@@ -171,10 +171,14 @@ fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
         } else {
             ""
         };
-        let v = if key == "created_by" {
-            names.label(&v)
-        } else {
-            v
+        let v = match key {
+            // The device that signed the creation, not the text it typed.
+            "created_by" => match value.get("created_signed_by").and_then(Value::as_str) {
+                Some(signer) => names.signer(signer, Some(&v)),
+                None => names.label(&v),
+            },
+            "created_signed_by" => return,
+            _ => output::escape(&v).into_owned(),
         };
         text.push_str(&format!("{key}: {v}{mark}\n"));
     });
@@ -242,20 +246,23 @@ fn flatten(value: &Value, prefix: &str, visit: &mut dyn FnMut(&str, String)) {
     }
 }
 
+/// A list entry on one line; its author is the device that signed it.
 fn one_line(item: &Value, names: &output::Names) -> String {
     match item {
         Value::Object(map) => map
             .iter()
+            .filter(|(k, _)| *k != "signed_by")
             .map(|(k, v)| match v {
-                Value::String(s) if k == "author" => format!("{k}: {}", names.label(s)),
-                Value::String(s) => format!("{k}: {s}"),
+                Value::String(_) if k == "author" => format!("{k}: {}", author(map, names)),
+                Value::String(s) => format!("{k}: {}", output::escape(s)),
                 // What a confirmation binds: the fields set, as key=value.
                 Value::Object(fields) => {
                     let set: Vec<String> = fields
                         .iter()
                         .filter(|(_, v)| !v.is_null())
                         .map(|(f, v)| {
-                            format!("{f}={}", v.as_str().map_or(v.to_string(), str::to_owned))
+                            let v = v.as_str().map_or(v.to_string(), str::to_owned);
+                            format!("{f}={}", output::escape(&v))
                         })
                         .collect();
                     format!("{k}: {}", set.join(" "))
@@ -265,6 +272,16 @@ fn one_line(item: &Value, names: &output::Names) -> String {
             .collect::<Vec<_>>()
             .join(", "),
         other => other.to_string(),
+    }
+}
+
+/// Who wrote a list entry of [`cairn_model::CaseDoc::to_json_with_signers`]: its signer,
+/// with the name its writer typed when that differs.
+pub(crate) fn author(entry: &serde_json::Map<String, Value>, names: &output::Names) -> String {
+    let typed = entry.get("author").and_then(Value::as_str);
+    match entry.get("signed_by").and_then(Value::as_str) {
+        Some(signer) => names.signer(signer, typed),
+        None => names.label(typed.unwrap_or_default()),
     }
 }
 

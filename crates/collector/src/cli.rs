@@ -19,13 +19,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "CAIRN_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Read the passphrase from this file instead of prompting (CAIRN_PASSPHRASE also works).
-    #[arg(
-        long,
-        global = true,
-        env = "CAIRN_PASSPHRASE_FILE",
-        value_name = "FILE"
-    )]
+    /// Read the passphrase from this file instead of prompting. It wins over the
+    /// environment: then CAIRN_PASSPHRASE, then CAIRN_PASSPHRASE_FILE, then the configuration.
+    #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
 
     /// Log what cairn does to standard error (-v info, -vv debug). Never logs secrets.

@@ -30,11 +30,12 @@ pub struct FileConfig {
 /// The largest attachment accepted unless the configuration says otherwise: 2 GiB.
 pub const DEFAULT_ATTACHMENT_LIMIT: u64 = 2 << 30;
 
-/// What the commands use, after precedence: flag or environment, then file, then default.
+/// What the commands use, after precedence: flag, then environment, then file, then default.
 #[derive(Debug)]
 pub struct Config {
     pub home: PathBuf,
-    pub passphrase_file: Option<PathBuf>,
+    /// Where the passphrase comes from when no unlock agent holds the keys.
+    pub passphrase: crate::passphrase::Source,
     /// Place codes (checked) and their names.
     pub places: BTreeMap<String, String>,
     pub attachment_limit: u64,
@@ -80,7 +81,10 @@ impl Config {
         };
         Ok(Config {
             home,
-            passphrase_file: flag_passphrase_file.or(file.passphrase_file),
+            passphrase: crate::passphrase::Source::resolve(
+                flag_passphrase_file,
+                file.passphrase_file,
+            ),
             places,
             attachment_limit: file.attachment_limit.unwrap_or(DEFAULT_ATTACHMENT_LIMIT),
             timeouts,

@@ -33,8 +33,8 @@ const SECTIONS: &[(&str, &[&str])] = &[
 ];
 
 /// Asked apart, or not by the form: a new case's kind comes first, with its place code; its
-/// evidentiary status is `cairn case verify`'s.
-const NOT_IN_SECTIONS: &[&str] = &["kind", "status"];
+/// evidentiary status is `cairn case verify`'s; a source list's id comes with an import.
+const NOT_IN_SECTIONS: &[&str] = &["kind", "status", "source_id"];
 
 /// The menu entry that leaves a choice empty (or clears it).
 const EMPTY_CHOICE: &str = "(leave empty)";
@@ -136,9 +136,15 @@ impl Form {
         };
         eprintln!("\n{title}");
         for spec in fields {
-            let shown = self.answers.get(spec.key).cloned().unwrap_or_default();
-            let answer = ask(spec, &shown)?;
-            if answer != shown {
+            // Shown escaped: a value from another device may hold control characters. Enter
+            // on it keeps the value as it is.
+            let held = self.answers.get(spec.key).cloned().unwrap_or_default();
+            let shown = output::escape(&held).into_owned();
+            let mut answer = ask(spec, &shown)?;
+            if answer == shown {
+                answer.clone_from(&held);
+            }
+            if answer != held {
                 let now = input::local_now();
                 input::warn_if_future(spec.key, spec.ty, &answer, now);
             }
@@ -175,6 +181,7 @@ impl Form {
                 .iter()
                 .filter_map(|spec| {
                     let (before, after) = self.change(spec.key)?;
+                    let (before, after) = (output::escape(before), output::escape(after));
                     Some(match (before.is_empty(), after.is_empty()) {
                         (true, _) => format!("    {}: {after}", spec.key),
                         (false, true) => format!("    {}: {before} -> (cleared)", spec.key),
@@ -314,7 +321,7 @@ fn ask_place(config: &Config, last: &str) -> Result<String, CliError> {
         )?;
         match config.place_code(&typed) {
             Ok(code) => return Ok(code),
-            Err(e) => eprintln!("{}", e.message),
+            Err(e) => crate::output::eprint(&e.message),
         }
     }
 }

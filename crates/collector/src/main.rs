@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     let code = match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("cairn: {}", e.message);
+            crate::output::eprint(&format!("cairn: {}", e.message));
             ExitCode::from(e.code)
         }
     };

@@ -22,7 +22,7 @@ pub fn join(config: &Config, args: JoinArgs) -> Result<(), CliError> {
     let mut vault = open(config)?;
     let joined = BlockingSync::new()?.join(&mut vault, admission, &config.sync_options())?;
     for warning in &joined.warnings {
-        eprintln!("cairn: warning: {warning}");
+        output::eprint(&format!("cairn: warning: {warning}"));
     }
     output::print(&format!(
         "Joined team {} on {} as device {}\n",
@@ -73,7 +73,7 @@ pub fn sync(config: &Config, args: SyncArgs) -> Result<(), CliError> {
             match report(&args, outcome) {
                 // A failed round is told, and the next one tried.
                 Ok(Err(e)) => {
-                    eprintln!("cairn: {}", e.message);
+                    output::eprint(&format!("cairn: {}", e.message));
                     ControlFlow::Continue(())
                 }
                 Ok(Ok(())) => ControlFlow::Continue(()),
@@ -136,10 +136,12 @@ fn done_before(summary: &Summary) -> Option<String> {
 
 fn warn_roster(summary: &Summary) {
     for problem in &summary.roster_problems {
-        eprintln!("cairn: warning: roster statement refused: {problem}");
+        output::eprint(&format!(
+            "cairn: warning: roster statement refused: {problem}"
+        ));
     }
     for warning in &summary.warnings {
-        eprintln!("cairn: warning: {warning}");
+        output::eprint(&format!("cairn: warning: {warning}"));
     }
 }
 

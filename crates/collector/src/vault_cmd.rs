@@ -20,7 +20,7 @@ pub fn open(config: &Config) -> Result<Vault, CliError> {
             if let Some(Err(e)) = other {
                 tracing::info!(error = %e, "the agent's keys did not open the vault");
             }
-            let pass = crate::passphrase::read(config.passphrase_file.as_deref(), false)?;
+            let pass = config.passphrase.read(false)?;
             tracing::info!("unlocking the key file");
             home.open(&pass)?
         }
@@ -38,7 +38,7 @@ pub fn open_as_found(config: &Config) -> Result<Vault, CliError> {
     let keys = match crate::agent::fetch(&home) {
         Some(keys) => keys,
         None => {
-            let pass = crate::passphrase::read(config.passphrase_file.as_deref(), false)?;
+            let pass = config.passphrase.read(false)?;
             home.unlock(&pass)?
         }
     };
@@ -66,7 +66,7 @@ fn existing(config: &Config) -> Result<Home, CliError> {
 pub fn unlock(config: &Config, args: UnlockArgs) -> Result<(), CliError> {
     let idle = crate::office::parse_duration(&args.idle)?;
     let home = existing(config)?;
-    let pass = crate::passphrase::read(config.passphrase_file.as_deref(), false)?;
+    let pass = config.passphrase.read(false)?;
     let keys = home.unlock(&pass)?;
     let socket = crate::agent::start(&home, &keys, std::time::Duration::from_secs(idle))?;
     tracing::info!(socket = %socket.display(), "unlock agent started");
@@ -120,7 +120,7 @@ pub fn init(config: &Config, args: InitArgs) -> Result<(), CliError> {
     if home.key_file().exists() {
         return Err(cairn_vault::VaultError::AlreadyExists(config.home.clone()).into());
     }
-    let pass = crate::passphrase::read(config.passphrase_file.as_deref(), true)?;
+    let pass = config.passphrase.read(true)?;
     crate::input::warn_if_weak(cairn_crypto::ExposeSecret::expose_secret(&pass));
     let cost = args
         .kdf_cost

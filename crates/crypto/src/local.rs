@@ -101,6 +101,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tags_depend_on_key_purpose_and_data() {
+        let c = LocalCipher::new(&[7u8; 32]);
+        assert_eq!(
+            c.tag("imported rows", b"row 1"),
+            c.tag("imported rows", b"row 1")
+        );
+        assert_ne!(
+            c.tag("imported rows", b"row 1"),
+            c.tag("imported rows", b"row 2")
+        );
+        assert_ne!(
+            c.tag("imported rows", b"row 1"),
+            LocalCipher::new(&[8u8; 32]).tag("imported rows", b"row 1")
+        );
+        assert_ne!(
+            c.tag("imported rows", b"row 1"),
+            c.tag("something else", b"row 1")
+        );
+    }
+
+    #[test]
     fn round_trip_and_slot_binding() {
         let c = LocalCipher::new(&[7u8; 32]);
         let ct = c.encrypt(b"snapshot:1", b"hello").unwrap();

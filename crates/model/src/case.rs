@@ -30,6 +30,9 @@ pub struct Case {
     pub created_at: String,
     /// The device or person that created it.
     pub created_by: String,
+    /// The identifier the list it was imported from gives it, if it came from one.
+    #[autosurgeon(missing = "Default::default")]
+    pub source_id: Option<String>,
     /// The incident and its cause.
     #[autosurgeon(missing = "Default::default")]
     pub incident: Incident,

@@ -357,6 +357,34 @@ impl CaseDoc {
         Ok(out)
     }
 
+    /// For each entry of the append-only list `list` (`notes`, `custody`, `sources`,
+    /// `verifications`, `reviews`, `attachments`), in the order [`CaseDoc::case`] and
+    /// [`CaseDoc::attachments`] read them, the actor (hex) whose signed change wrote it. An
+    /// entry is written whole by one change and never edited (the judge sees to both), so
+    /// this is who wrote everything it says, whatever its `author` text claims.
+    pub fn entry_signers(&self, list: &str) -> Result<Vec<String>, ModelError> {
+        if list == ATTACHMENTS {
+            return Ok(self
+                .attachments_with_writers()?
+                .into_iter()
+                .map(|(_, writer)| writer)
+                .collect());
+        }
+        let obj = match self.doc.get(ROOT, list).map_err(ModelError::corrupt)? {
+            Some((automerge::Value::Object(ObjType::List), obj)) => obj,
+            Some(_) => return Err(ModelError::Corrupt(format!("`{list}` is not a list"))),
+            None => return Ok(Vec::new()),
+        };
+        (0..self.doc.length(&obj))
+            .map(|index| match self.doc.get(&obj, index) {
+                Ok(Some((_, automerge::ObjId::Id(_, actor, _)))) => Ok(actor.to_hex_string()),
+                _ => Err(ModelError::Corrupt(format!(
+                    "an entry of `{list}` is not an object"
+                ))),
+            })
+            .collect()
+    }
+
     /// The case as typed Rust values (winning values where scalars conflict; the status is
     /// [`CaseDoc::status`]).
     pub fn case(&self) -> Result<Case, ModelError> {

@@ -81,6 +81,11 @@ static FIELDS: &[FieldSpec] = &[
         "evidentiary status; a new case is alleged",
     ),
     spec(
+        "source_id",
+        FieldType::Str,
+        "the identifier the list this case was imported from gives it",
+    ),
+    spec(
         "incident.date",
         FieldType::DateOrRange,
         "when the incident happened",

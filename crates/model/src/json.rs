@@ -74,6 +74,48 @@ impl CaseDoc {
         Ok(Json::Object(root))
     }
 
+    /// [`CaseDoc::to_json`] with who signed what: `created_signed_by` at the root, the
+    /// device (hex actor) whose signed change created the case, and `signed_by` in every
+    /// entry of every list, the device whose signed change wrote it. Unlike `created_by` and
+    /// an entry's `author`, which their writer typed, these cannot be forged: a change names
+    /// its own actor, and the vault checks that actor against the change's signature.
+    pub fn to_json_with_signers(&self) -> Result<Json, ModelError> {
+        let mut json = self.to_json()?;
+        let Json::Object(root) = &mut json else {
+            return Ok(json);
+        };
+        if let Some(creator) = crate::judge::creator(&self.doc) {
+            let creator = automerge::ActorId::from(creator.as_slice()).to_hex_string();
+            root.insert("created_signed_by".into(), creator.into());
+        }
+        for list in [
+            "notes",
+            "custody",
+            "sources",
+            "verifications",
+            "reviews",
+            "attachments",
+        ] {
+            let Some(Json::Array(entries)) = root.get_mut(list) else {
+                continue;
+            };
+            let signers = self.entry_signers(list)?;
+            if signers.len() != entries.len() {
+                return Err(ModelError::Corrupt(format!(
+                    "`{list}` holds {} entries but {} were written",
+                    entries.len(),
+                    signers.len()
+                )));
+            }
+            for (entry, signer) in entries.iter_mut().zip(signers) {
+                if let Json::Object(entry) = entry {
+                    entry.insert("signed_by".into(), signer.into());
+                }
+            }
+        }
+        Ok(json)
+    }
+
     /// The current (winning) value of a field, or `None` if unset or empty text.
     fn field_json(&self, spec: &FieldSpec) -> Option<Json> {
         let obj = container(&self.doc, spec)?;

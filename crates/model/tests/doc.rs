@@ -5,7 +5,7 @@ mod common;
 
 use automerge::transaction::Transactable;
 use cairn_model::{CaseDoc, Edit, Kind, ModelError, Status, SCHEMA};
-use common::{at, hex, millis, new_case, reference, A, B};
+use common::{at, fork_for_b, hex, millis, new_case, reference, A, B};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -70,6 +70,7 @@ fn every_field_shows_in_json_and_the_typed_case() {
     let values = [
         ("kind", "killed"),
         ("status", "under_investigation"),
+        ("source_id", "MoH-2024-00017"),
         ("incident.date", "2024-01-01/2024-01-03"),
         ("incident.place", "Road 4"),
         ("incident.cause", "captivity"),
@@ -119,6 +120,7 @@ fn every_field_shows_in_json_and_the_typed_case() {
     assert_eq!(case.remains.effects.as_str(), "e");
     assert_eq!(case.injuries.as_str(), "i");
     assert_eq!(case.torture_signs.as_deref(), Some("no"));
+    assert_eq!(case.source_id.as_deref(), Some("MoH-2024-00017"));
     assert_eq!(case.forensic.conclusions.as_str(), "fc");
     assert_eq!(case.identification.status.as_deref(), Some("preliminary"));
     assert!(doc.conflicts().is_empty());
@@ -420,4 +422,67 @@ fn a_case_created_with_edits_reads_as_the_edits_applied_one_by_one() {
     ] {
         assert!(fields.iter().any(|f| f == key), "{key} in {fields:?}");
     }
+}
+
+/// Each entry is attributed to the actor whose change wrote it, whatever `author` it
+/// typed; merged lists keep the attribution in the order every replica reads them.
+#[test]
+fn each_entry_names_the_actor_that_wrote_it() {
+    let (mut a, _) = new_case(&[]);
+    let mut b = fork_for_b(&a);
+    let ca = a
+        .edit(
+            &[Edit::Note {
+                text: "by a".into(),
+            }],
+            "device-a",
+            at(1),
+        )
+        .unwrap()
+        .unwrap();
+    let cb = b
+        .edit(
+            &[
+                Edit::Note {
+                    text: "by b, claiming a".into(),
+                },
+                Edit::Custody {
+                    from: None,
+                    to: "morgue".into(),
+                    place: None,
+                    purpose: None,
+                    seal: None,
+                    at: None,
+                },
+            ],
+            "office",
+            at(2),
+        )
+        .unwrap()
+        .unwrap();
+    a.apply_changes(&[cb]).unwrap();
+    b.apply_changes(&[ca]).unwrap();
+    let json = a.to_json_with_signers().unwrap();
+    assert_eq!(json, b.to_json_with_signers().unwrap());
+    assert_eq!(json["created_signed_by"], hex(&A));
+    for note in json["notes"].as_array().unwrap() {
+        let expected = if note["text"] == "by a" {
+            hex(&A)
+        } else {
+            hex(&B)
+        };
+        assert_eq!(note["signed_by"], expected, "{note}");
+    }
+    assert_eq!(json["custody"][0]["author"], "office");
+    assert_eq!(json["custody"][0]["signed_by"], hex(&B));
+    assert_eq!(a.entry_signers("sources").unwrap(), Vec::<String>::new());
+    // Without signers, the JSON is as it always was.
+    let mut plain = json.clone();
+    plain.as_object_mut().unwrap().remove("created_signed_by");
+    for list in ["notes", "custody"] {
+        for entry in plain[list].as_array_mut().unwrap() {
+            entry.as_object_mut().unwrap().remove("signed_by");
+        }
+    }
+    assert_eq!(plain, a.to_json().unwrap());
 }

@@ -12,6 +12,7 @@ mod auth;
 mod blob;
 pub mod config;
 pub mod error;
+mod files;
 mod guard;
 pub mod init;
 mod join;

@@ -55,6 +55,10 @@ impl RunningServer {
         };
         let storage = AnyStorage::open(&database).await?;
         let (cert, key) = config.tls_paths(dir);
+        for secret in [&key, &dir.join(crate::config::CONFIG_FILE)] {
+            crate::files::restrict(secret)
+                .map_err(|e| ServerError::io("make owner-only", secret, e))?;
+        }
         let (tls, fingerprint) = crate::tls::load(&cert, &key)?;
         let limits = Limits::from_config(&config);
         let app = router(AppState::new(storage, config.office.clone(), limits));

@@ -175,3 +175,46 @@ fn command_line() {
         assert!(String::from_utf8(out.stdout).unwrap().contains("Usage"));
     }
 }
+
+/// The database, its WAL and shared-memory files, the TLS key and the configuration are
+/// owner-only from `init`, and made so again at `run` when someone (or an older
+/// cairn-server) left them readable by others.
+#[test]
+fn the_servers_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = cairn_testkit::ServerDir::init(OfficeKeys::from_keys(&DeviceKeys::generate()));
+    let srv = dir.path();
+    let mode = |name: &str| {
+        std::fs::metadata(srv.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let secret = ["server.db", "key.pem", "server.toml"];
+    for name in secret {
+        assert_eq!(mode(name), 0o600, "{name} after init");
+    }
+    // Loosened by hand, with a WAL and shared-memory file left readable by all.
+    for name in secret.iter().chain(&["server.db-wal", "server.db-shm"]) {
+        let path = srv.join(name);
+        if !path.exists() {
+            std::fs::write(&path, b"").unwrap();
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let mut server = dir.spawn();
+    let srv = server.dir().path();
+    let mode = |name: &str| {
+        std::fs::metadata(srv.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for name in secret.iter().chain(&["server.db-wal", "server.db-shm"]) {
+        assert_eq!(mode(name), 0o600, "{name} after run");
+    }
+    let log = server.stop();
+    assert!(log.contains("owner-only now"), "{log}");
+}

@@ -218,7 +218,13 @@ pub fn to_jsonl(rows: &[Row]) -> Vec<u8> {
 /// same data: ids, references, creation stamps and who wrote list entries when.
 pub fn comparable(mut case: Value) -> Value {
     if let Value::Object(map) = &mut case {
-        for key in ["id", "reference", "created_at", "created_by"] {
+        for key in [
+            "id",
+            "reference",
+            "created_at",
+            "created_by",
+            "created_signed_by",
+        ] {
             map.remove(key);
         }
         for (_, v) in map.iter_mut() {
@@ -227,6 +233,7 @@ pub fn comparable(mut case: Value) -> Value {
                     if let Value::Object(entry) = item {
                         entry.remove("at");
                         entry.remove("author");
+                        entry.remove("signed_by");
                     }
                 }
             }

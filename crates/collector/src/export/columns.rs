@@ -169,7 +169,11 @@ impl Column {
                 .and_then(|v| v.basis.clone())
                 .map_or(Value::Null, Value::from),
             What::CreatedAt => case.case.created_at.clone().into(),
-            What::CreatedBy => case.case.created_by.clone().into(),
+            // The device that signed the creation (its short id), not the text it typed.
+            What::CreatedBy => match case.json.get("created_signed_by").and_then(Value::as_str) {
+                Some(signer) => signer.chars().take(12).collect::<String>().into(),
+                None => case.case.created_by.clone().into(),
+            },
             What::UpdatedAt => case.summary.updated_at.clone().into(),
             What::Count(list) => Value::from(match *list {
                 "notes" => case.case.notes.len(),
@@ -253,11 +257,12 @@ fn field(json: &Value, key: &str) -> Value {
     found.cloned().unwrap_or(Value::Null)
 }
 
-/// A value as a CSV cell: text as it is, numbers as JSON writes them, null as empty.
+/// A value as a CSV cell: text escaped against formulas ([`super::formula`]), numbers as
+/// JSON writes them, null as empty.
 pub fn cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => super::formula::escape(s).into_owned(),
         other => other.to_string(),
     }
 }

@@ -15,6 +15,7 @@
 //! - always `custody.csv` (every custody event and every signed change) and `manifest.csv`.
 
 mod columns;
+pub(crate) mod formula;
 mod redact;
 mod staging;
 
@@ -89,7 +90,7 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
         let summary = &summary;
         let doc = vault.case_by_id(&summary.id)?;
         let case = doc.case()?;
-        let mut json = doc.to_json()?;
+        let mut json = doc.to_json_with_signers()?;
         redaction.case_json(&mut json);
         let history = vault.history_of(&doc)?;
         let row = Row::new(summary, &doc, &case, &json, &redaction);
@@ -120,9 +121,10 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
                 .and_then(|()| file.write_all(b"\n"))
                 .map_err(|e| write_error(CASES_JSONL, e))?;
         }
-        for record in custody_rows(&reference, &case, &history, &redaction) {
+        let signers = doc.entry_signers("custody")?;
+        for record in custody_rows(&reference, &case, &signers, &history, &redaction) {
             custody
-                .write_record(&record)
+                .write_record(record.iter().map(|c| formula::escape(c).into_owned()))
                 .map_err(|e| write_error(CUSTODY_CSV, e))?;
             events += 1;
         }
@@ -229,10 +231,13 @@ fn short(actor: &str) -> String {
 }
 
 /// The custody log of one case: every signed change and every custody event (unless custody
-/// is redacted), oldest first.
+/// is redacted), oldest first. A custody event's author is the device that signed it
+/// (`signers`, in the order of the case's custody list); a different name its writer typed is
+/// kept in the detail, as `on behalf of` that name.
 fn custody_rows(
     reference: &str,
     case: &Case,
+    signers: &[String],
     history: &[HistoryEntry],
     redaction: &Redaction,
 ) -> Vec<[String; 6]> {
@@ -258,7 +263,8 @@ fn custody_rows(
         ));
     }
     if !redaction.hides("custody") {
-        for c in &case.custody {
+        for (c, signer) in case.custody.iter().zip(signers) {
+            let signer = short(signer);
             let mut detail = String::new();
             if let Some(from) = &c.from {
                 detail.push_str(&format!("from {from} "));
@@ -273,6 +279,9 @@ fn custody_rows(
             if let Some(seal) = &c.seal {
                 detail.push_str(&format!("; seal {seal}"));
             }
+            if c.author.trim() != signer {
+                detail.push_str(&format!("; on behalf of {}", c.author.trim()));
+            }
             let at =
                 time::OffsetDateTime::parse(&c.at, &time::format_description::well_known::Rfc3339)
                     .map_or(i128::MAX, time::OffsetDateTime::unix_timestamp_nanos);
@@ -280,7 +289,7 @@ fn custody_rows(
                 at,
                 [
                     c.at.clone(),
-                    c.author.clone(),
+                    signer,
                     reference.to_string(),
                     "custody".to_string(),
                     detail,

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -62,7 +63,15 @@ impl Staging {
                 out.display()
             )));
         }
-        std::fs::create_dir_all(out).map_err(|e| io_error("create the folder", out, &e))?;
+        // Owner-only, like the vault: an export holds case content in the clear. A folder
+        // that is there already keeps its mode; the files written into it are owner-only.
+        if !out.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(out)
+                .map_err(|e| io_error("create the folder", out, &e))?;
+        }
         let busy = std::fs::read_dir(out)
             .map_err(|e| io_error("read the folder", out, &e))?
             .next()
@@ -87,7 +96,12 @@ impl Staging {
     /// Starts the file `name`.
     pub fn create(&self, name: &'static str) -> Result<Hashed, CliError> {
         let path = self.tmp.path().join(name);
-        let file = File::create(&path).map_err(|e| io_error("create", &path, &e))?;
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io_error("create", &path, &e))?;
         Ok(Hashed {
             name,
             inner: BufWriter::new(file),

@@ -3,6 +3,12 @@
 //! Every row is checked before the vault is opened, so a bad file costs no passphrase and
 //! stores nothing; then every case is created in one transaction, so an import is stored
 //! whole or not at all.
+//!
+//! Each row says what identifies it: its `source_id` when it has one (kept on the case), else
+//! the file's name, the row's content and how many rows before it in the file had the same
+//! content. The vault imports only rows it has not imported before (see
+//! [`cairn_vault::NewCase::row`]), so running an import again (after it was killed, or on a
+//! list that grew) adds only what is new and says how many rows were there already.
 
 mod map;
 mod read;
@@ -12,8 +18,9 @@ use std::path::Path;
 use std::str::FromStr;
 
 use cairn_model::{Edit, Kind, Status};
-use cairn_vault::{NewCase, Role};
+use cairn_vault::{Created, NewCase, Role};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use crate::cli::ImportArgs;
 use crate::config::Config;
@@ -55,29 +62,56 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), CliError> {
     }
     let (lines, cases): (Vec<u64>, Vec<NewCase>) = cases.into_iter().unzip();
     let bar = Bar::new("importing", cases.len() as u64);
-    let created = vault.create_cases(&cases, time::OffsetDateTime::now_utc(), &mut |done| {
+    let made = vault.create_cases(&cases, time::OffsetDateTime::now_utc(), &mut |done| {
         bar.set(done as u64)
     });
     bar.finish();
-    let created = created?;
-    tracing::info!(cases = created.len(), "import recorded");
+    let made = made?;
+    let created: Vec<(u64, &Created)> = lines
+        .iter()
+        .zip(&made)
+        .filter_map(|(line, c)| Some((*line, c.as_ref()?)))
+        .collect();
+    let before: Vec<u64> = lines
+        .iter()
+        .zip(&made)
+        .filter(|(_, c)| c.is_none())
+        .map(|(line, _)| *line)
+        .collect();
+    tracing::info!(
+        cases = created.len(),
+        already = before.len(),
+        "import recorded"
+    );
     if args.json {
-        let cases: Vec<_> = lines
+        let cases: Vec<_> = created
             .iter()
-            .zip(&created)
             .map(|(line, c)| json!({"line": line, "reference": c.reference, "id": c.id}))
             .collect();
-        return output::json(&json!({"imported": created.len(), "cases": cases}));
+        return output::json(&json!({
+            "imported": created.len(),
+            "cases": cases,
+            "already_imported": before.len(),
+            "already_imported_lines": before,
+        }));
     }
     let span = match (created.first(), created.last()) {
-        (Some(a), Some(b)) if created.len() > 1 => format!(": {} to {}", a.reference, b.reference),
-        (Some(a), _) => format!(": {}", a.reference),
+        (Some((_, a)), Some((_, b))) if created.len() > 1 => {
+            format!(": {} to {}", a.reference, b.reference)
+        }
+        (Some((_, a)), _) => format!(": {}", a.reference),
         _ => String::new(),
     };
-    output::print(&format!(
-        "imported {} case(s) from {shown}{span}\n",
-        created.len()
-    ))
+    let text = match (created.len(), before.len()) {
+        (n, 0) => format!("imported {n} case(s) from {shown}{span}\n"),
+        (0, m) => format!(
+            "imported nothing from {shown}: its {m} row(s) were all imported before, and are left as they are\n"
+        ),
+        (n, m) => format!(
+            "imported {n} case(s) from {shown}{span}; {m} row(s) were imported before, and are left as they are\n"
+        ),
+    };
+    output::print(&text)
 }
 
 fn nothing_imported(e: &LineError) -> String {
@@ -92,8 +126,14 @@ fn parse(path: &Path, mapping: &Mapping) -> Result<(Vec<(u64, NewCase)>, Option<
     let format = read::detect(path)?;
     let mut rows = Converter {
         mapping,
+        file: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         cases: Vec::new(),
         office_line: None,
+        source_ids: HashMap::new(),
+        contents: HashMap::new(),
     };
     read::read(path, format, &mut rows)?;
     Ok((rows.cases, rows.office_line))
@@ -102,8 +142,57 @@ fn parse(path: &Path, mapping: &Mapping) -> Result<(Vec<(u64, NewCase)>, Option<
 /// Turns rows into checked cases.
 struct Converter<'m> {
     mapping: &'m Mapping,
+    /// The file's name (without its folder): with a row's content, what identifies a row
+    /// without a source id.
+    file: String,
     cases: Vec<(u64, NewCase)>,
     office_line: Option<u64>,
+    /// Each source id given, with its line.
+    source_ids: HashMap<String, u64>,
+    /// How many rows so far had each content (by its hash).
+    contents: HashMap<[u8; 32], u64>,
+}
+
+impl Converter<'_> {
+    /// What identifies the row at `line`: its source id, else the file, its content and how
+    /// many rows before it had the same content (two rows alike are two cases).
+    fn row_key(
+        &mut self,
+        line: u64,
+        cells: &[(&str, &str)],
+        source_id: Option<(&str, &str)>,
+    ) -> Result<Vec<u8>, LineError> {
+        if let Some((column, id)) = source_id {
+            if let Some(first) = self.source_ids.insert(id.to_owned(), line) {
+                return Err(LineError::new(
+                    line,
+                    Some(column),
+                    format!("the source id `{id}` is also on line {first}; each row's source id must be its own"),
+                ));
+            }
+            return Ok([b"source_id\0".as_slice(), id.as_bytes()].concat());
+        }
+        let mut filled: Vec<&(&str, &str)> = cells.iter().filter(|(_, v)| !v.is_empty()).collect();
+        filled.sort();
+        let mut hash = Sha256::new();
+        for (name, value) in filled {
+            for part in [name, value] {
+                hash.update((part.len() as u64).to_be_bytes());
+                hash.update(part.as_bytes());
+            }
+        }
+        let content: [u8; 32] = hash.finalize().into();
+        let nth = self.contents.entry(content).or_insert(0);
+        *nth += 1;
+        Ok([
+            b"row\0".as_slice(),
+            self.file.as_bytes(),
+            b"\0",
+            &content,
+            &nth.to_be_bytes(),
+        ]
+        .concat())
+    }
 }
 
 /// How a message names a source column: by its own name, and the cairn key it holds when
@@ -195,16 +284,22 @@ impl Rows for Converter<'_> {
             }
         }
         let mut case = Case::default();
+        let mut source_id = None;
         for (key, source, value) in given {
             if value.trim().is_empty() {
                 continue;
             }
+            if key == "source_id" {
+                source_id = Some((shown(source, key), value.trim()));
+            }
             case.put(key, source, value)
                 .map_err(|reason| LineError::new(line, Some(&shown(source, key)), reason))?;
         }
-        let new = case
+        let mut new = case
             .finish()
             .map_err(|(column, reason)| LineError::new(line, Some(&column), reason))?;
+        let source_id = source_id.as_ref().map(|(c, id)| (c.as_str(), *id));
+        new.0.row = Some(self.row_key(line, cells, source_id)?);
         if self.office_line.is_none() && new.1 {
             self.office_line = Some(line);
         }
@@ -299,6 +394,7 @@ impl Case {
                 kind,
                 place,
                 edits: self.edits,
+                row: None,
             },
             office,
         ))

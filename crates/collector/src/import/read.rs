@@ -160,7 +160,12 @@ fn csv_rows(input: impl Read, rows: &mut dyn Rows) -> Result<u64, ReadError> {
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let cells: Vec<(&str, &str)> = names.iter().copied().zip(record.iter()).collect();
+        // A cell a spreadsheet-safe export quoted (`'=...`) is read as it was exported.
+        let cells: Vec<(&str, &str)> = names
+            .iter()
+            .copied()
+            .zip(record.iter().map(crate::export::formula::unescape))
+            .collect();
         rows.row(line, &cells)?;
         count += 1;
     }

@@ -36,7 +36,7 @@ pub(crate) async fn page(
             let doc = vault.case(&reference)?;
             let history = vault.history(&reference)?;
             let names = crate::output::Names::of(vault)?;
-            let json = doc.to_json()?;
+            let json = doc.to_json_with_signers()?;
             let changed = doc.changed_since_confirmed()?;
             let title = doc.reference().to_string();
             let notice = match done.done.as_str() {
@@ -62,7 +62,7 @@ pub(crate) async fn page(
                 h2 { "Fields" }
                 (fields(&json, &doc, &changed))
                 @for list in ["notes", "custody", "sources", "attachments", "verifications", "reviews"] {
-                    (records(list, &json[list]))
+                    (records(list, &json[list], &names))
                 }
                 h2 { "History" }
                 table.history {
@@ -157,17 +157,22 @@ fn fields(json: &Value, doc: &CaseDoc, changed: &[FieldChange]) -> Markup {
     }
 }
 
-/// An append-only list as a table, one column per key its entries use.
-fn records(name: &str, list: &Value) -> Markup {
+/// An append-only list as a table, one column per key its entries use; the author is the
+/// device that signed the entry (and the name typed, when it differs).
+fn records(name: &str, list: &Value, names: &Names) -> Markup {
     let items = list.as_array().map(Vec::as_slice).unwrap_or_default();
     let mut columns: Vec<&str> = Vec::new();
     for item in items {
         for key in item.as_object().into_iter().flat_map(|m| m.keys()) {
-            if !columns.contains(&key.as_str()) {
+            if key != "signed_by" && !columns.contains(&key.as_str()) {
                 columns.push(key);
             }
         }
     }
+    let cell = |item: &Value, column: &str| match (column, item.as_object()) {
+        ("author", Some(entry)) => crate::case::author(entry, names),
+        _ => item.get(column).map(raw).unwrap_or_default(),
+    };
     html! {
         @if !items.is_empty() {
             h2 { (name) }
@@ -175,7 +180,7 @@ fn records(name: &str, list: &Value) -> Markup {
                 thead { tr { @for c in &columns { th { (c) } } } }
                 tbody {
                     @for item in items {
-                        tr { @for c in &columns { td { (item.get(*c).map(raw).unwrap_or_default()) } } }
+                        tr { @for c in &columns { td { (cell(item, c)) } } }
                     }
                 }
             }

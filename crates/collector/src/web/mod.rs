@@ -13,6 +13,7 @@
 //! `cairn` commands run as usual). What guards the requests is in [`guard`].
 
 mod case_page;
+mod connections;
 mod guard;
 mod layout;
 mod map;
@@ -162,8 +163,7 @@ fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn run(listener: tokio::net::TcpListener, app: Router) -> Result<(), CliError> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    connections::serve(listener, app, shutdown_signal())
         .await
         .map_err(|e| CliError::failure(format!("the web server failed: {e}")))
 }

@@ -120,6 +120,9 @@ impl SqliteStorage {
     pub async fn open(path: &Path) -> Result<SqliteStorage, StorageError> {
         let path = path.to_owned();
         tokio::task::spawn_blocking(move || {
+            crate::files::prepare_sqlite(&path).map_err(|e| {
+                StorageError::Backend(format!("cannot make {} owner-only: {e}", path.display()))
+            })?;
             let mut writer = connect(&path)?;
             let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
