@@ -113,14 +113,18 @@ fn import_killed() {
     short("import-killed");
 }
 
-/// The long mode: every scenario in turn until the kills reach `CAIRN_SOAK_KILLS` (1000), then
-/// the table.
+/// The long mode: rounds of every scenario, two at a time (`CAIRN_SOAK_THREADS`), until the
+/// kills reach `CAIRN_SOAK_KILLS` (1000); then the table of docs/RELIABILITY.md.
 #[test]
 fn long() {
     let Some(target) = long_target() else {
         println!("soak long mode: skipped (set CAIRN_SOAK=long, and CAIRN_SOAK_KILLS)");
         return;
     };
+    let threads: usize = std::env::var("CAIRN_SOAK_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(2);
     let seed = base_seed();
     let started = std::time::Instant::now();
     let mut soaks: Vec<(Soak, Scenario)> = SCENARIOS
@@ -132,15 +136,23 @@ fn long() {
     while rounds == 0 || kills(&soaks) < target {
         rounds += 1;
         let before = kills(&soaks);
-        for i in 0..soaks.len() {
-            let (soak, scenario) = &mut soaks[i];
-            scenario(soak);
-            println!(
-                "soak long: round {rounds}, {} kills so far, {:.0} s",
-                kills(&soaks),
-                started.elapsed().as_secs_f64()
-            );
-        }
+        let queue = std::sync::Mutex::new(soaks.iter_mut());
+        std::thread::scope(|scope| {
+            for _ in 0..threads.max(1) {
+                scope.spawn(|| loop {
+                    let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                    let Some((soak, scenario)) = next else {
+                        break;
+                    };
+                    scenario(soak);
+                });
+            }
+        });
+        println!(
+            "soak long: round {rounds} done, {} kills, {:.0} s",
+            kills(&soaks),
+            started.elapsed().as_secs_f64()
+        );
         assert!(
             kills(&soaks) > before,
             "a whole round of the soak killed nothing"
@@ -154,7 +166,7 @@ fn long() {
     }
     table.push(total.row("**all**"));
     println!(
-        "soak long: seed {seed}, {rounds} round(s), {:.0} s\n{}",
+        "soak long: seed {seed}, {rounds} round(s), {threads} thread(s), {:.0} s\n{}",
         started.elapsed().as_secs_f64(),
         table.join("\n")
     );
@@ -168,4 +180,132 @@ fn long() {
         findings.len(),
         findings.join("\n")
     );
+}
+
+/// Each of the soak's checks fires on what it is there to catch, so that a green soak means
+/// something: messages that are not true, a summary that claims more than the server stored,
+/// a change the server lost, a case missing, differing or stored twice, a vault that no
+/// longer opens.
+#[test]
+fn the_checks_catch_what_they_claim() {
+    use soak::harness::{check_message, Ended};
+    use soak::world::{export, Backend, Counts, World};
+
+    let mut soak = Soak::new("self-test", base_seed(), false);
+    let ended = |code: i32, stdout: &str, stderr: &str| Ended {
+        run: cairn_e2e::Run {
+            code,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        },
+        killed: false,
+        took: std::time::Duration::ZERO,
+    };
+    let untrue = |soak: &Soak| soak.tally.untrue;
+    let summary = "sent 0, received 0, refused 0, still pending 0\n";
+    for (run, expect, faults) in [
+        (
+            ended(1, summary, "cairn: cannot reach the server\n"),
+            None,
+            1,
+        ),
+        (
+            ended(1, "", "cairn: see https://docs.rs/rustls/x\n"),
+            None,
+            1,
+        ),
+        (ended(1, "", "cairn: one thing\ncairn: another\n"), None, 1),
+        // Panicked, exit code 101, and no sentence of cairn's.
+        (
+            ended(101, "", "thread 'main' panicked at x.rs:1\n"),
+            None,
+            3,
+        ),
+        (
+            ended(1, "", "cairn: vault storage error: disk I/O error\n"),
+            Some(["full"].as_slice()),
+            1,
+        ),
+        (
+            ended(1, "", "cairn: the disk is full; free some space\n"),
+            Some(["full"].as_slice()),
+            0,
+        ),
+        (
+            ended(
+                1,
+                "",
+                "cairn: cannot reach https://127.0.0.1:4000: refused\n",
+            ),
+            None,
+            0,
+        ),
+        (ended(0, summary, ""), None, 0),
+    ] {
+        let before = untrue(&soak);
+        check_message(&mut soak, "a command", &run, expect);
+        assert_eq!(untrue(&soak) - before, faults, "{:?}", run.run);
+    }
+
+    let mut world = World::start(&Backend::Sqlite, 1, None);
+    world.field("A");
+    assert!(world.new_case(&mut soak, "A", 0));
+    world.sync(&mut soak, "A");
+    world.sync(&mut soak, "office");
+    world.server_holds(&mut soak);
+    let clean = soak.tally.clone();
+    assert_eq!(
+        (
+            clean.lost,
+            clean.duplicates,
+            clean.mismatches,
+            clean.bricked,
+            clean.other
+        ),
+        (0, 0, 0, 0, 0),
+        "{:?}",
+        soak.findings()
+    );
+
+    // A summary that claims a change the server did not store.
+    let before = Counts::take(&world.store, world.member("A"));
+    let claims = ended(0, "sent 1, received 0, refused 0, still pending 0\n", "");
+    world.judge_sync(&mut soak, "A", &before, &claims, None);
+    assert_eq!(untrue(&soak), clean.untrue + 1);
+
+    // The server loses the change behind everyone's back.
+    let a = world.member("A").id.clone();
+    world.servers[0]
+        .dir()
+        .db()
+        .execute("DELETE FROM changes WHERE author = ?1", [a.as_slice()])
+        .expect("delete");
+    world.server_holds(&mut soak);
+    assert_eq!(soak.tally.lost, 1);
+
+    // A case missing on A, the same case twice at the office under another reference.
+    let mut on_a = export(&mut soak, world.member("A")).expect("export");
+    let mut at_office = export(&mut soak, &world.office).expect("export");
+    let (reference, case) = on_a.pop_first().expect("a case");
+    at_office.insert(format!("{reference}-COPY-T03-"), case);
+    world.compare(
+        &mut soak,
+        &[("A".into(), on_a), ("office".into(), at_office)],
+    );
+    assert_eq!(soak.tally.mismatches, 2, "{:?}", soak.findings());
+    assert_eq!(
+        (soak.tally.lost, soak.tally.duplicates),
+        (2, 1),
+        "{:?}",
+        soak.findings()
+    );
+
+    // A vault that no longer opens.
+    std::fs::write(
+        world.member("A").device.home().join("vault.db"),
+        b"not a vault",
+    )
+    .expect("spoil the vault");
+    assert!(!world.after_fault(&mut soak, "A"));
+    assert_eq!(soak.tally.bricked, 1);
 }

@@ -2,18 +2,18 @@
 //! sync is killed at random points until the attachment is delivered, then the office's sync
 //! is killed while it fetches it; the office's copy must come back byte for byte.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::RngCore;
 
-use super::harness::{run, Fault, Running, Soak};
+use super::harness::{run, Fault, Running, Soak, Typical};
 use super::world::{Backend, Counts, World};
 
 /// Kills at most per transfer before it is left to finish.
 const KILLS: usize = 4;
 
 pub fn scenario(soak: &mut Soak) {
-    soak.plan(2, 10);
+    soak.plan(2, 4);
     while soak.more() {
         world(soak);
     }
@@ -30,12 +30,13 @@ fn world(soak: &mut Soak) {
     let first = attach(soak, &mut world, dir.path(), size);
     let started = Instant::now();
     world.sync(soak, "A");
-    let up = started.elapsed().max(Duration::from_millis(100));
+    let mut up = Typical(started.elapsed());
     let started = Instant::now();
     world.sync(soak, "office");
-    let down = started.elapsed().max(Duration::from_millis(100));
+    let mut down = Typical(started.elapsed());
     soak.step(format!(
-        "uploading {size} bytes takes {up:?}, downloading {down:?}"
+        "uploading {size} bytes takes {:?}, downloading {:?}",
+        up.0, down.0
     ));
     if let Some(first) = first {
         fetch(soak, &world, &first);
@@ -45,7 +46,7 @@ fn world(soak: &mut Soak) {
         let Some(file) = attach(soak, &mut world, dir.path(), size) else {
             continue;
         };
-        for (who, typical, state) in [("A", up, "delivered"), ("office", down, "here")] {
+        for (who, typical, state) in [("A", &mut up, "delivered"), ("office", &mut down, "here")] {
             if !transfer(soak, &mut world, who, typical, &file, state) {
                 return;
             }
@@ -107,7 +108,7 @@ fn transfer(
     soak: &mut Soak,
     world: &mut World,
     who: &str,
-    typical: Duration,
+    typical: &mut Typical,
     file: &File,
     wanted: &str,
 ) -> bool {
@@ -115,13 +116,14 @@ fn transfer(
         if state(world, who, &file.reference)[wanted] == true {
             return true;
         }
-        let delay = soak.delay(typical, 0.05..1.0);
+        let delay = typical.draw(soak, 0.05..1.0);
         soak.step(format!(
             "kill {who}'s sync after {delay:?} (attachment not {wanted} yet)"
         ));
         let member = world.member(who);
         let before = Counts::take(&world.store, member);
         let ended = Running::spawn(member.sync()).kill_after(delay);
+        typical.observe(&ended);
         if ended.killed {
             soak.tally.kills += 1;
         } else {

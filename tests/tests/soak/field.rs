@@ -2,15 +2,15 @@
 //! push, its pull and its writes. The device has its own cases to send and another device's
 //! to receive each time.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::Rng;
 
-use super::harness::{Running, Soak};
+use super::harness::{Running, Soak, Typical};
 use super::world::{Backend, Counts, World};
 
 pub fn scenario(soak: &mut Soak) {
-    soak.plan(8, 40);
+    soak.plan(8, 15);
     while soak.more() {
         world(soak);
     }
@@ -26,16 +26,17 @@ fn world(soak: &mut Soak) {
     work(soak, &mut world);
     let started = Instant::now();
     world.sync(soak, "A");
-    let typical = started.elapsed().max(Duration::from_millis(100));
-    soak.step(format!("a sync of A with work to do takes {typical:?}"));
+    let mut typical = Typical(started.elapsed());
+    soak.step(format!("a sync of A with work to do takes {:?}", typical.0));
     let mut since_verify = 0;
     while soak.more() {
         soak.run();
         work(soak, &mut world);
-        let delay = soak.delay(typical, 0.0..1.2);
+        let delay = typical.draw(soak, 0.0..1.1);
         soak.step(format!("kill A's sync after {delay:?}"));
         let before = Counts::take(&world.store, world.member("A"));
         let ended = Running::spawn(world.member("A").sync()).kill_after(delay);
+        typical.observe(&ended);
         if ended.killed {
             soak.tally.kills += 1;
         } else {

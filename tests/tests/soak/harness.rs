@@ -34,7 +34,10 @@ pub enum Fault {
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
     pub runs: u64,
+    /// Processes killed (SIGKILL) while they ran.
     pub kills: u64,
+    /// Connections a relay cut.
+    pub cuts: u64,
     pub bricked: u64,
     pub lost: u64,
     pub duplicates: u64,
@@ -47,6 +50,7 @@ impl Tally {
     pub fn add(&mut self, other: &Tally) {
         self.runs += other.runs;
         self.kills += other.kills;
+        self.cuts += other.cuts;
         self.bricked += other.bricked;
         self.lost += other.lost;
         self.duplicates += other.duplicates;
@@ -57,9 +61,10 @@ impl Tally {
 
     pub fn row(&self, name: &str) -> String {
         format!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.runs,
             self.kills,
+            self.cuts,
             self.bricked,
             self.lost,
             self.duplicates,
@@ -69,7 +74,7 @@ impl Tally {
         )
     }
 
-    pub const HEADER: &'static str = "| scenario | runs | kills | bricked vaults | lost acknowledged | duplicates | replica mismatches | untrue messages | other failures |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|";
+    pub const HEADER: &'static str = "| scenario | runs | kills | cuts | bricked vaults | lost acknowledged | duplicates | replica mismatches | untrue messages | other failures |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 }
 
 /// The base seed: `CAIRN_SOAK_SEED`, or a fresh one.
@@ -233,6 +238,25 @@ pub struct Ended {
     pub run: Run,
     /// Killed by the soak while it still ran.
     pub killed: bool,
+    /// From its start to its end.
+    pub took: Duration,
+}
+
+/// How long a command typically runs, so that kills land within it: the duration measured
+/// first, then moved halfway towards each run that ended on its own.
+pub struct Typical(pub Duration);
+
+impl Typical {
+    pub fn observe(&mut self, ended: &Ended) {
+        if !ended.killed && ended.run.code == 0 {
+            self.0 = (self.0 + ended.took) / 2;
+        }
+    }
+
+    /// A point within it, drawn from `range` (fractions of it).
+    pub fn draw(&self, soak: &mut Soak, range: std::ops::Range<f64>) -> Duration {
+        soak.delay(self.0.max(Duration::from_millis(50)), range)
+    }
 }
 
 /// A command started by the soak, its output read as it comes (so that it never blocks on a
@@ -323,6 +347,7 @@ impl Running {
 
     fn finish(mut self, killed: bool) -> Ended {
         let status = self.child.wait().expect("wait for a command");
+        let took = self.started.elapsed();
         Ended {
             run: Run {
                 code: status.code().unwrap_or(-1),
@@ -330,6 +355,7 @@ impl Running {
                 stderr: self.err.join().unwrap_or_default(),
             },
             killed,
+            took,
         }
     }
 }

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::harness::{run, Ended, Fault, Running, Soak};
+use super::harness::{run, Ended, Fault, Running, Soak, Typical};
 use super::world::{import_file, Backend, World};
 
 pub fn scenario(soak: &mut Soak) {
-    soak.plan(4, 40);
+    soak.plan(4, 15);
     while soak.more() {
         world(soak);
     }
@@ -29,8 +29,8 @@ fn world(soak: &mut Soak) {
     world.field("A");
     let started = Instant::now();
     world.import(soak, "A", dir.path(), rows);
-    let typical = started.elapsed().max(Duration::from_millis(100));
-    soak.step(format!("importing {rows} cases takes {typical:?}"));
+    let mut typical = Typical(started.elapsed());
+    soak.step(format!("importing {rows} cases takes {:?}", typical.0));
     let mut since_verify = 0;
     while soak.more() {
         soak.run();
@@ -44,9 +44,11 @@ fn world(soak: &mut Soak) {
                 a.case_rows() >= before + rows as u64
             })
         } else {
-            let delay = soak.delay(typical, 0.0..1.1);
+            let delay = typical.draw(soak, 0.0..1.1);
             soak.step(format!("kill the import after {delay:?}"));
-            Running::spawn(a.command(&["case", "import", &file])).kill_after(delay)
+            let ended = Running::spawn(a.command(&["case", "import", &file])).kill_after(delay);
+            typical.observe(&ended);
+            ended
         };
         let gained = world.member("A").case_rows() - before;
         if ended.killed {

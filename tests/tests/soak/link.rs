@@ -17,7 +17,7 @@ use super::world::{Backend, Counts, World};
 const TRIES: usize = 3;
 
 pub fn scenario(soak: &mut Soak) {
-    soak.plan(5, 40);
+    soak.plan(5, 10);
     while soak.more() {
         world(soak);
     }
@@ -63,7 +63,7 @@ fn world(soak: &mut Soak) {
             }
         }
         whole.store(true, Ordering::Relaxed);
-        soak.tally.kills += relay.cuts() - cuts;
+        soak.tally.cuts += relay.cuts() - cuts;
         soak.step(format!(
             "{} connection(s) cut; {}",
             relay.cuts() - cuts,

@@ -1,13 +1,13 @@
 //! The office's pull killed at random points: a field device imports a batch of cases and
 //! sends it, and the office's `cairn sync` that receives it (in pages of 20) is killed.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::harness::{Running, Soak};
+use super::harness::{Running, Soak, Typical};
 use super::world::{Backend, Counts, World};
 
 pub fn scenario(soak: &mut Soak) {
-    soak.plan(6, 40);
+    soak.plan(6, 15);
     while soak.more() {
         world(soak);
     }
@@ -24,9 +24,10 @@ fn world(soak: &mut Soak) {
     world.sync(soak, "A");
     let started = Instant::now();
     world.sync(soak, "office");
-    let typical = started.elapsed().max(Duration::from_millis(100));
+    let mut typical = Typical(started.elapsed());
     soak.step(format!(
-        "the office's pull of {rows} cases takes {typical:?}"
+        "the office's pull of {rows} cases takes {:?}",
+        typical.0
     ));
     let (mut killed, mut advanced) = (0, 0);
     let mut since_verify = 0;
@@ -34,10 +35,11 @@ fn world(soak: &mut Soak) {
         soak.run();
         world.import(soak, "A", dir.path(), rows);
         world.sync(soak, "A");
-        let delay = soak.delay(typical, 0.0..1.2);
+        let delay = typical.draw(soak, 0.0..1.1);
         soak.step(format!("kill the office's sync after {delay:?}"));
         let before = Counts::take(&world.store, &world.office);
         let ended = Running::spawn(world.office.sync()).kill_after(delay);
+        typical.observe(&ended);
         if ended.killed {
             soak.tally.kills += 1;
             killed += 1;

@@ -11,14 +11,14 @@ use super::postgres::FreshDb;
 use super::world::{Backend, Counts, World};
 
 pub fn sqlite(soak: &mut Soak) {
-    soak.plan(6, 40);
+    soak.plan(6, 15);
     while soak.more() {
         world(soak, &Backend::Sqlite, 1);
     }
 }
 
 pub fn postgres(soak: &mut Soak) {
-    soak.plan(6, 40);
+    soak.plan(6, 15);
     while soak.more() {
         let Some(db) = FreshDb::create(soak.name) else {
             return;
@@ -28,7 +28,7 @@ pub fn postgres(soak: &mut Soak) {
 }
 
 pub fn two_servers(soak: &mut Soak) {
-    soak.plan(6, 40);
+    soak.plan(6, 15);
     while soak.more() {
         let Some(db) = FreshDb::create(soak.name) else {
             return;

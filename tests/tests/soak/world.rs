@@ -303,21 +303,25 @@ impl World {
 
     /// Counts the server's rows: none twice, and no author with fewer than it ever had.
     pub fn server_holds(&mut self, soak: &mut Soak) {
-        for (author, (rows, distinct)) in self.store.stored() {
+        let stored = self.store.stored();
+        for (author, (rows, distinct)) in &stored {
             if rows != distinct {
                 soak.found(
                     Fault::Duplicate,
                     format!("the server holds {rows} rows for {distinct} changes of one author"),
                 );
             }
-            let high = self.server_high.entry(author).or_insert(0);
-            if distinct < *high {
+            self.server_high.entry(author.clone()).or_insert(0);
+        }
+        for (author, high) in &mut self.server_high {
+            let now = stored.get(author).map_or(0, |(_, distinct)| *distinct);
+            if now < *high {
                 soak.found(
                     Fault::Lost,
-                    format!("the server held {high} changes of one author, now {distinct}"),
+                    format!("the server held {high} changes of one author, now {now}"),
                 );
             }
-            *high = (*high).max(distinct);
+            *high = (*high).max(now);
         }
     }
 
@@ -353,51 +357,25 @@ impl World {
         }
         soak.step("verify the replicas");
         self.server_holds(soak);
-        let mut exports: Vec<(String, BTreeMap<String, serde_json::Value>)> = Vec::new();
+        let mut exports: Vec<(String, Cases)> = Vec::new();
         for member in self.members() {
             let Some(cases) = export(soak, member) else {
                 continue;
             };
             exports.push((member.name.clone(), cases));
         }
-        let Some((office_name, office_cases)) = exports.last().cloned() else {
-            return;
-        };
-        // What the office holds of the field devices' team.
-        let team: BTreeMap<&String, &serde_json::Value> = office_cases
-            .iter()
-            .filter(|(reference, _)| reference.contains("-T03-"))
-            .collect();
-        for (name, cases) in &exports[..exports.len() - 1] {
-            if cases.len() != team.len() {
-                soak.found(
-                    Fault::Mismatch,
-                    format!(
-                        "{name} holds {} cases, {office_name} {} of the team",
-                        cases.len(),
-                        team.len()
-                    ),
-                );
-            }
-            for (reference, case) in cases {
-                match team.get(reference) {
-                    Some(theirs) if *theirs == case => {}
-                    Some(_) => soak.found(
-                        Fault::Mismatch,
-                        format!("{reference} differs between {name} and {office_name}"),
-                    ),
-                    None => soak.found(
-                        Fault::Mismatch,
-                        format!("{reference} is on {name} but not at {office_name}"),
-                    ),
-                }
-            }
-        }
-        for (name, cases) in &exports {
-            self.count_markers(soak, name, cases, *name != office_name);
-        }
+        self.compare(soak, &exports);
+        let references: Vec<String> = exports
+            .last()
+            .map(|(_, cases)| {
+                cases
+                    .keys()
+                    .filter(|r| r.contains("-T03-"))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
         // `case show --json` of a few cases, the same on every replica that holds them.
-        let references: Vec<String> = team.keys().map(|r| r.to_string()).collect();
         for _ in 0..references.len().min(3) {
             let reference = &references[soak.rng.gen_range(0..references.len())];
             let shows: Vec<(String, String)> = self
@@ -437,15 +415,52 @@ impl World {
 }
 
 impl World {
+    /// Each field device's export against the office's (the last): the same cases of the
+    /// team, each the same; then every acknowledged marker once on each. Each case counts
+    /// once however many checks see it.
+    pub fn compare(&mut self, soak: &mut Soak, exports: &[(String, Cases)]) {
+        let Some(((office_name, office_cases), fields)) = exports.split_last() else {
+            return;
+        };
+        let team: BTreeMap<&str, &serde_json::Value> = office_cases
+            .iter()
+            .filter(|(reference, _)| reference.contains("-T03-"))
+            .map(|(reference, case)| (reference.as_str(), case))
+            .collect();
+        for (name, cases) in fields {
+            let mut differ = Vec::new();
+            let references: BTreeSet<&str> = team
+                .keys()
+                .copied()
+                .chain(cases.keys().map(String::as_str))
+                .collect();
+            for reference in references {
+                if cases.get(reference) != team.get(reference).copied()
+                    && self.reported.insert(("mismatch", reference.to_string()))
+                {
+                    differ.push(reference);
+                }
+            }
+            if !differ.is_empty() {
+                soak.found_n(
+                    Fault::Mismatch,
+                    differ.len() as u64,
+                    format!(
+                        "{} case(s) differ or are missing between {name} and {office_name}: {}",
+                        differ.len(),
+                        few(&differ)
+                    ),
+                );
+            }
+        }
+        for (name, cases) in exports {
+            self.count_markers(soak, name, cases, name != office_name);
+        }
+    }
+
     /// Every acknowledged marker exactly once among `cases` of replica `name` (a field
     /// device, `team_only`, does not hold the office's own cases).
-    pub fn count_markers(
-        &mut self,
-        soak: &mut Soak,
-        name: &str,
-        cases: &BTreeMap<String, serde_json::Value>,
-        team_only: bool,
-    ) {
+    pub fn count_markers(&mut self, soak: &mut Soak, name: &str, cases: &Cases, team_only: bool) {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         let texts: Vec<String> = cases.values().map(|c| c.to_string()).collect();
         for text in &texts {
@@ -471,7 +486,6 @@ impl World {
                 twice.push(marker.as_str());
             }
         }
-        let few = |list: &[&str]| list.iter().take(3).copied().collect::<Vec<_>>().join(", ");
         if !missing.is_empty() {
             soak.found_n(
                 Fault::Lost,
@@ -506,8 +520,20 @@ impl World {
     }
 }
 
+/// The first few of a list, to name in a finding.
+fn few(list: &[&str]) -> String {
+    let mut shown = list.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+    if list.len() > 3 {
+        shown.push_str(", ...");
+    }
+    shown
+}
+
+/// A replica's cases by reference, as `cairn export --format json` writes them.
+pub type Cases = BTreeMap<String, serde_json::Value>;
+
 /// Every case of `member` by reference, from one `cairn export --format json`.
-fn export(soak: &mut Soak, member: &Member) -> Option<BTreeMap<String, serde_json::Value>> {
+pub fn export(soak: &mut Soak, member: &Member) -> Option<Cases> {
     let out = member.device.home().with_file_name("soak-export");
     let ended = run(member.command(&[
         "export",
