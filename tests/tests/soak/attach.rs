@@ -13,7 +13,7 @@ use super::world::{Backend, Counts, World};
 const KILLS: usize = 4;
 
 pub fn scenario(soak: &mut Soak) {
-    soak.plan(2, 4);
+    soak.plan(1, 4);
     while soak.more() {
         world(soak);
     }

@@ -108,7 +108,7 @@ pub fn limited(cmd: &Command, bytes: u64) -> Command {
 
 /// The device's disk fills while it syncs and records.
 pub fn device(soak: &mut Soak) {
-    soak.plan(3, 5);
+    soak.plan(2, 5);
     let Some(how) = small() else {
         println!(
             "soak {}: skipped: no tmpfs can be mounted here and prlimit is missing",
@@ -198,7 +198,7 @@ fn largest_file(dir: &Path) -> u64 {
 
 /// The server's disk fills while a device pushes.
 pub fn server(soak: &mut Soak) {
-    soak.plan(3, 5);
+    soak.plan(2, 5);
     let Some(Small::Tmpfs) = small() else {
         println!(
             "soak {}: skipped: the server's disk can only be made full with a tmpfs, and none can be mounted here",

@@ -10,7 +10,7 @@ use super::harness::{Running, Soak, Typical};
 use super::world::{Backend, Counts, World};
 
 pub fn scenario(soak: &mut Soak) {
-    soak.plan(8, 15);
+    soak.plan(6, 15);
     while soak.more() {
         world(soak);
     }
@@ -46,7 +46,7 @@ fn world(soak: &mut Soak) {
             return;
         }
         since_verify += 1;
-        if since_verify == 4 || !soak.more() {
+        if soak.verify_due(since_verify) {
             since_verify = 0;
             world.verify(soak);
         }

@@ -149,6 +149,12 @@ impl Soak {
         self.tally.runs < self.target
     }
 
+    /// Whether to converge and compare the replicas, `since` runs after the last time: at the
+    /// end of a world, and every few runs in the long mode.
+    pub fn verify_due(&self, since: u32) -> bool {
+        !self.more() || (self.long && since >= 4)
+    }
+
     /// Starts a run.
     pub fn run(&mut self) {
         self.tally.runs += 1;

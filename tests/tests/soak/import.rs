@@ -75,7 +75,7 @@ fn world(soak: &mut Soak) {
         }
         world.markers_on(soak, "A");
         since_verify += 1;
-        if since_verify == 4 || !soak.more() {
+        if soak.verify_due(since_verify) {
             since_verify = 0;
             world.verify(soak);
         }

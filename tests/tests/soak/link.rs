@@ -17,7 +17,7 @@ use super::world::{Backend, Counts, World};
 const TRIES: usize = 3;
 
 pub fn scenario(soak: &mut Soak) {
-    soak.plan(5, 10);
+    soak.plan(4, 10);
     while soak.more() {
         world(soak);
     }
@@ -80,7 +80,7 @@ fn world(soak: &mut Soak) {
             return;
         }
         since_verify += 1;
-        if since_verify == 3 || !soak.more() {
+        if soak.verify_due(since_verify) {
             since_verify = 0;
             world.verify(soak);
         }

@@ -7,14 +7,14 @@ use super::harness::{Running, Soak, Typical};
 use super::world::{Backend, Counts, World};
 
 pub fn scenario(soak: &mut Soak) {
-    soak.plan(6, 15);
+    soak.plan(5, 15);
     while soak.more() {
         world(soak);
     }
 }
 
 fn world(soak: &mut Soak) {
-    let rows = if soak.long { 100 } else { 60 };
+    let rows = if soak.long { 100 } else { 40 };
     soak.step("start a server (SQLite), the office and field device A");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut world = World::start(&Backend::Sqlite, 1, None);
@@ -53,7 +53,7 @@ fn world(soak: &mut Soak) {
             return;
         }
         since_verify += 1;
-        if since_verify == 3 || !soak.more() {
+        if soak.verify_due(since_verify) {
             since_verify = 0;
             world.verify(soak);
         }

@@ -11,14 +11,14 @@ use super::postgres::FreshDb;
 use super::world::{Backend, Counts, World};
 
 pub fn sqlite(soak: &mut Soak) {
-    soak.plan(6, 15);
+    soak.plan(5, 15);
     while soak.more() {
         world(soak, &Backend::Sqlite, 1);
     }
 }
 
 pub fn postgres(soak: &mut Soak) {
-    soak.plan(6, 15);
+    soak.plan(5, 15);
     while soak.more() {
         let Some(db) = FreshDb::create(soak.name) else {
             return;
@@ -28,7 +28,7 @@ pub fn postgres(soak: &mut Soak) {
 }
 
 pub fn two_servers(soak: &mut Soak) {
-    soak.plan(6, 15);
+    soak.plan(5, 15);
     while soak.more() {
         let Some(db) = FreshDb::create(soak.name) else {
             return;
@@ -74,7 +74,7 @@ fn world(soak: &mut Soak, backend: &Backend, servers: usize) {
             }
         }
         since_verify += 1;
-        if since_verify == 3 || !soak.more() {
+        if soak.verify_due(since_verify) {
             since_verify = 0;
             world.verify(soak);
         }
