@@ -4,9 +4,10 @@
 //! `cairn check` green, the vault opens and takes a new case, every message true.
 //! docs/RELIABILITY.md says what each scenario does.
 //!
-//! The short mode is what `cargo test` runs: a few faults per scenario. The long mode runs
-//! every scenario in turn until it reaches a number of kills, and prints the table of
-//! docs/RELIABILITY.md:
+//! The short mode is what `cargo test` runs: a few faults per scenario (a scenario that fails
+//! on main is `#[ignore]`d with its reason until its fix merges; `-- --include-ignored` runs
+//! it). The long mode runs rounds of every scenario, two at a time, until the kills reach a
+//! number, and prints the table of docs/RELIABILITY.md:
 //!
 //! ```text
 //! CAIRN_SOAK=long CAIRN_SOAK_KILLS=1000 cargo test -p cairn-e2e --test soak long -- --nocapture

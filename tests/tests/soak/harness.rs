@@ -109,7 +109,7 @@ pub struct Soak {
     pub rng: StdRng,
     pub long: bool,
     pub tally: Tally,
-    /// Runs this scenario is to make in this world (see [`Soak::more`]).
+    /// The run count at which the current plan ends (see [`Soak::plan`]).
     target: u64,
     findings: Vec<String>,
     step: String,
