@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
@@ -19,6 +19,7 @@ pub struct Relay {
     bytes: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     down: Arc<AtomicBool>,
+    cuts: Arc<AtomicU64>,
 }
 
 impl Relay {
@@ -41,6 +42,20 @@ impl Relay {
         Relay::spawn(upstream, Cut::Both(bytes), 0)
     }
 
+    /// A relay to `upstream` that asks `draw` for each new connection how many bytes it may
+    /// carry, counted in both directions together, before it is cut (None: never). A test
+    /// that draws from a seeded generator can replay where its connections were cut.
+    pub fn cutting_with(
+        upstream: SocketAddr,
+        draw: impl FnMut() -> Option<usize> + Send + 'static,
+    ) -> Relay {
+        Relay::spawn(
+            upstream,
+            Cut::Drawn(Arc::new(Mutex::new(Box::new(draw)))),
+            0,
+        )
+    }
+
     fn spawn(upstream: SocketAddr, cut: Cut, delay_ms: u64) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
         // Polled, so that the accepting thread sees `stop`.
@@ -49,7 +64,9 @@ impl Relay {
         let bytes = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let down = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicU64::new(0));
         let (counted, stopped, is_down) = (bytes.clone(), stop.clone(), down.clone());
+        let cut_count = cuts.clone();
         std::thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -61,6 +78,8 @@ impl Relay {
                             delay_ms,
                             counted: counted.clone(),
                             down: is_down.clone(),
+                            cuts: cut_count.clone(),
+                            cut: Arc::new(AtomicBool::new(false)),
                         };
                         let _ = connect(client, upstream, link);
                     }
@@ -73,6 +92,7 @@ impl Relay {
             bytes,
             stop,
             down,
+            cuts,
         }
     }
 
@@ -96,6 +116,11 @@ impl Relay {
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::Relaxed);
     }
+
+    /// Connections cut so far because their byte budget ran out.
+    pub fn cuts(&self) -> u64 {
+        self.cuts.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for Relay {
@@ -110,7 +135,12 @@ enum Cut {
     Download(Option<Range<usize>>),
     /// After this many bytes in both directions together.
     Both(usize),
+    /// After the number of bytes, both directions together, drawn for each connection.
+    Drawn(Arc<Mutex<Draw>>),
 }
+
+/// Draws a connection's byte budget (None: never cut).
+type Draw = Box<dyn FnMut() -> Option<usize> + Send>;
 
 /// What may still pass on one connection: (client to server, server to client), shared when
 /// both directions draw on one budget.
@@ -128,6 +158,16 @@ impl Cut {
             Cut::Both(bytes) => {
                 let shared = Arc::new(AtomicUsize::new(*bytes));
                 (Some(shared.clone()), Some(shared))
+            }
+            Cut::Drawn(draw) => {
+                let drawn = match draw.lock() {
+                    Ok(mut draw) => draw(),
+                    Err(poisoned) => (poisoned.into_inner())(),
+                };
+                match drawn {
+                    Some(bytes) => Cut::Both(bytes).budgets(),
+                    None => (None, None),
+                }
             }
         }
     }
@@ -152,6 +192,10 @@ struct Link {
     delay_ms: u64,
     counted: Arc<AtomicU64>,
     down: Arc<AtomicBool>,
+    /// The relay's count of cut connections.
+    cuts: Arc<AtomicU64>,
+    /// Whether this connection was cut (counted once, whichever direction ran out).
+    cut: Arc<AtomicBool>,
 }
 
 /// Relays one accepted connection, each direction on its own thread.
@@ -162,11 +206,26 @@ fn connect(client: TcpStream, upstream: SocketAddr, link: Link) -> std::io::Resu
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
     let (up_budget, down_budget) = link.budgets;
-    let (delay, counted, down) = (link.delay_ms, link.counted, link.down);
-    let (counted2, down2) = (counted.clone(), down.clone());
-    std::thread::spawn(move || pump(client, server, up_budget, delay, &counted, &down));
-    std::thread::spawn(move || pump(server2, client2, down_budget, delay, &counted2, &down2));
+    let delay = link.delay_ms;
+    let ends = Ends {
+        counted: link.counted,
+        down: link.down,
+        cuts: link.cuts,
+        cut: link.cut,
+    };
+    let ends2 = ends.clone();
+    std::thread::spawn(move || pump(client, server, up_budget, delay, &ends));
+    std::thread::spawn(move || pump(server2, client2, down_budget, delay, &ends2));
     Ok(())
+}
+
+/// What both directions of one connection share.
+#[derive(Clone)]
+struct Ends {
+    counted: Arc<AtomicU64>,
+    down: Arc<AtomicBool>,
+    cuts: Arc<AtomicU64>,
+    cut: Arc<AtomicBool>,
 }
 
 /// Copies `from` to `to` until either ends, `budget` is spent, the link goes down, or
@@ -176,8 +235,7 @@ fn pump(
     mut to: TcpStream,
     budget: Option<Arc<AtomicUsize>>,
     delay_ms: u64,
-    counted: &AtomicU64,
-    down: &AtomicBool,
+    ends: &Ends,
 ) {
     // A delay applies to each chunk: small chunks make a slow link slow evenly.
     let mut buf = vec![0u8; if delay_ms > 0 { 4096 } else { 64 * 1024 }];
@@ -187,7 +245,7 @@ fn pump(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if down.load(Ordering::Relaxed) {
+        if ends.down.load(Ordering::Relaxed) {
             break;
         }
         let allowed = take(&budget, n);
@@ -196,12 +254,15 @@ fn pump(
             std::thread::sleep(Duration::from_millis(ms));
         }
         // Counted before the write, so whoever reads what arrived also finds it counted.
-        counted.fetch_add(allowed as u64, Ordering::Relaxed);
+        ends.counted.fetch_add(allowed as u64, Ordering::Relaxed);
         if to.write_all(&buf[..allowed]).is_err() {
-            counted.fetch_sub(allowed as u64, Ordering::Relaxed);
+            ends.counted.fetch_sub(allowed as u64, Ordering::Relaxed);
             break;
         }
         if allowed < n {
+            if !ends.cut.swap(true, Ordering::Relaxed) {
+                ends.cuts.fetch_add(1, Ordering::Relaxed);
+            }
             break;
         }
     }
@@ -252,5 +313,31 @@ mod tests {
             1000,
             "each connection gets its own 500 bytes"
         );
+    }
+
+    #[test]
+    fn cutting_with_draws_each_connections_budget_and_counts_cuts() {
+        let mut budgets = [Some(500), None, Some(400)].into_iter();
+        let relay = Relay::cutting_with(echo(), move || budgets.next().flatten());
+        let mut back = Vec::new();
+        for _ in 0..3 {
+            let mut stream = TcpStream::connect(relay.addr).expect("connect");
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            stream.write_all(&[7u8; 300]).expect("write");
+            let mut got = vec![0u8; 300];
+            let mut n = 0;
+            while n < got.len() {
+                match stream.read(&mut got[n..]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => n += k,
+                }
+            }
+            back.push(n);
+        }
+        // 300 bytes up, then what is left of the budget comes back; the second is never cut.
+        assert_eq!(back, [200, 300, 100]);
+        assert_eq!(relay.cuts(), 2);
     }
 }
