@@ -4,9 +4,7 @@
 //! `cairn check` green, the vault opens and takes a new case, every message true.
 //! docs/RELIABILITY.md says what each scenario does.
 //!
-//! The short mode is what `cargo test` runs: a few faults per scenario (a scenario that fails
-//! on main is `#[ignore]`d with its reason until its fix merges; `-- --include-ignored` runs
-//! it). The long mode runs rounds of every scenario, two at a time, until the kills reach a
+//! The short mode is what `cargo test` runs: a few faults per scenario. The long mode runs rounds of every scenario, two at a time, until the kills reach a
 //! number, and prints the table of docs/RELIABILITY.md:
 //!
 //! ```text
@@ -65,61 +63,51 @@ fn short(name: &'static str) {
 }
 
 #[test]
-#[ignore = "fails on main (79f46c8) about one run in five: a SIGKILL of `cairn sync` can leave the vault refusing to open as `tampered with` while `cairn check` says ok (#20 items 1-2, branch durable); run with --include-ignored"]
 fn field_sync_killed() {
     short("field-sync-killed");
 }
 
 #[test]
-#[ignore = "fails on main (79f46c8) about one run in five: a SIGKILL of the office's `cairn sync` can leave its vault refusing to open as `tampered with` while `cairn check` says ok (#20 items 1-2, branch durable); run with --include-ignored"]
 fn office_pull_killed() {
     short("office-pull-killed");
 }
 
 #[test]
-#[ignore = "fails on main (79f46c8) now and then: a sync whose push a killed server stored without answering says `sent 0` (the retry finds the changes there); found by this soak (true messages, #20 item 5); run with --include-ignored"]
 fn server_killed_sqlite() {
     short("server-killed-sqlite");
 }
 
 #[test]
-#[ignore = "fails on main (79f46c8) now and then: a sync whose push a killed server stored without answering says `sent 0` (the retry finds the changes there); found by this soak (true messages, #20 item 5); run with --include-ignored"]
 fn server_killed_postgres() {
     short("server-killed-postgres");
 }
 
 #[test]
-#[ignore = "fails on main (79f46c8) now and then: a sync whose push a killed server stored without answering says `sent 0` (the retry finds the changes there); found by this soak (true messages, #20 item 5); run with --include-ignored"]
 fn two_servers_one_postgres() {
     short("two-servers-one-postgres");
 }
 
 #[test]
-#[ignore = "fails on main (79f46c8): a failed sync prints `sent 0, received 0, ...` before its error, and the error quotes rustls's documentation URL (#20 item 5, branch durable); run with --include-ignored"]
 fn link_cut() {
     short("link-cut");
 }
 
 #[test]
-#[ignore = "fails on main (79f46c8): a sync on a full disk prints a success-shaped summary before its error, some paths say `vault storage error: disk I/O error`, and one full disk left the vault `tampered with` (#20 items 1, 4, 5, branch durable); run with --include-ignored"]
 fn device_disk_full() {
     short("device-disk-full");
 }
 
 #[test]
-#[ignore = "fails on main (79f46c8): a full server disk reaches the client as `the server cannot reach its database right now` or as a TLS error with rustls's URL, after a success-shaped summary (#20 items 4-5, branch durable); run with --include-ignored"]
 fn server_disk_full() {
     short("server-disk-full");
 }
 
 #[test]
-#[ignore = "fails on main (79f46c8) about one run in three: a SIGKILL of `cairn sync` mid-upload can leave the vault refusing to open as `tampered with` (#20 item 1, branch durable); run with --include-ignored"]
 fn attachment_killed() {
     short("attachment-killed");
 }
 
 #[test]
-#[ignore = "fails on main (79f46c8): an import killed after its commit, run again, stores every case twice (#20 item 7, branch surface); run with --include-ignored"]
 fn import_killed() {
     short("import-killed");
 }

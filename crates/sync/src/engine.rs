@@ -62,7 +62,8 @@ impl Progress for () {
 /// What a sync did, even when it stopped early.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Summary {
-    /// Own changes the server newly stored.
+    /// Own changes the server newly stored in this sync (one whose answer was lost, and that
+    /// a retry then found stored, included).
     pub sent: u64,
     /// Changes received and applied.
     pub received: u64,

@@ -20,6 +20,9 @@ pub(crate) async fn push_step(
     let mut max_count = 1000;
     let mut resent = false;
     let mut blocked = None;
+    // The highest own change this sync sent in a request that got no answer: the server may
+    // have stored it, and a later answer then calls it a duplicate; it was still sent now.
+    let unanswered = std::cell::Cell::new(0u64);
     loop {
         let batch = batch(vault, state.acked, link.options.batch_bytes, max_count)?;
         if batch.is_empty() {
@@ -29,10 +32,18 @@ pub(crate) async fn push_step(
         // Like pull pages, a batch that keeps failing on a poor link is cut down on each try;
         // the answer's `acked` says how far the server got.
         let sending = std::cell::Cell::new(batch.len());
+        let keys = vault.keys();
         let pushed = retry(link.options, summary, || {
             let count = sending.get();
             sending.set((count / 4).max(1));
-            link.client.push(vault.keys(), &batch[..count])
+            let (last, unanswered, batch) = (first + count as u64 - 1, &unanswered, &batch);
+            async move {
+                let answer = link.client.push(keys, &batch[..count]).await;
+                if answer.as_ref().is_err_and(SyncError::is_transient) {
+                    unanswered.set(unanswered.get().max(last));
+                }
+                answer
+            }
         })
         .await;
         let response = match pushed {
@@ -58,9 +69,16 @@ pub(crate) async fn push_step(
             }
             other => other?,
         };
+        // Sent now: what this answer stored, and what it acknowledges that an unanswered
+        // request of this sync carried (listed as a duplicate, or not listed at all).
+        let mut sent: std::collections::BTreeSet<u64> = (state.acked + 1..=response.acked)
+            .filter(|seq| *seq <= unanswered.get())
+            .collect();
         for result in &response.results {
             match result.outcome {
-                Outcome::Stored => summary.sent += 1,
+                Outcome::Stored => {
+                    sent.insert(result.seq);
+                }
                 Outcome::Duplicate => {}
                 Outcome::Refused => summary.rejected.push(format!(
                     "own change {} refused by the server: {}",
@@ -69,6 +87,7 @@ pub(crate) async fn push_step(
                 )),
             }
         }
+        summary.sent += sent.len() as u64;
         // The server's word is what counts: if it holds less than it once acknowledged (it
         // was restored from a backup), what it lost is sent again, once per sync. It never
         // holds more than this device made (a count above that is the server's error, said by
