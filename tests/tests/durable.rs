@@ -389,6 +389,8 @@ fn a_vault_an_earlier_cairn_left_half_written_is_completed_and_works() {
     server.join(&office, &d, "T03", &server.url());
     d.new_case(&["--kind", "killed", "--place", "KHR"]);
     d.ok(&["sync"]);
+    // Earlier cairn kept no head; a vault that keeps one never needs this (rollback.rs).
+    d.as_made_before_heads();
 
     // Write the sync record again one generation ahead, as the first of earlier cairn's two
     // statements did (the vault's on-disk format: each record sealed for `meta:KEY:VERSION`).
@@ -428,4 +430,22 @@ fn a_vault_an_earlier_cairn_left_half_written_is_completed_and_works() {
     let run = d.run(&["status"]);
     assert!(run.stderr.is_empty(), "said once: {}", run.stderr);
     still_works(&d, "completed");
+}
+
+/// `cairn case new` killed after the head named its commit but before the commit, and after
+/// the commit but before the head settled on it (issue #19 item 11): the vault opens without a
+/// word, holds the case or not, and works.
+#[test]
+fn a_kill_on_either_side_of_a_commit_leaves_the_head_and_the_vault_in_step() {
+    let office = Device::office();
+    let server = Server::start(&office);
+    for (failpoint, kept) in [("head:sealed", 0), ("head:committed", 1)] {
+        let d = Device::init("T03");
+        server.join(&office, &d, "T03", &server.url());
+        let new = ["case", "new", "--kind", "killed", "--place", "KHR"];
+        assert!(killed_at(&d, &new, failpoint), "{failpoint} was reached");
+        assert_eq!(d.case_count(), kept, "{failpoint}");
+        still_works(&d, failpoint);
+        assert_eq!(d.case_count(), kept + 1, "{failpoint}");
+    }
 }

@@ -53,7 +53,7 @@ impl From<VaultError> for CliError {
         match e {
             VaultError::Model(m) => m.into(),
             VaultError::NotInConflict(_) => CliError::usage(e.to_string()),
-            VaultError::Tampered { .. } => CliError::failure(format!(
+            VaultError::Tampered { .. } | VaultError::RolledBack { .. } => CliError::failure(format!(
                 "{e}: `cairn export` still writes them out; restore the vault from a backup, or ask the office before making a new one"
             )),
             other => CliError::failure(other.to_string()),

@@ -530,13 +530,15 @@ impl Vault {
     /// (never moves back).
     pub fn mark_chunks_uploaded(&mut self, blob: &BlobId, held: u32) -> Result<(), VaultError> {
         let path = self.home.database();
-        self.conn
-            .execute(
-                "UPDATE blobs SET uploaded = MAX(uploaded, MIN(?3, count))
+        crate::store::atomic(&self.conn, &path, || {
+            self.conn
+                .execute(
+                    "UPDATE blobs SET uploaded = MAX(uploaded, MIN(?3, count))
                  WHERE blob = ?1 AND author = ?2 AND own = 1",
-                params![blob.0.as_slice(), self.keys.id().0.as_slice(), held],
-            )
-            .map_err(|e| VaultError::sqlite(&path, e))?;
+                    params![blob.0.as_slice(), self.keys.id().0.as_slice(), held],
+                )
+                .map_err(|e| VaultError::sqlite(&path, e))
+        })?;
         Ok(())
     }
 
@@ -544,34 +546,40 @@ impl Vault {
     /// each seal checked: it leaves the outbox.
     pub fn mark_blob_delivered(&mut self, blob: &BlobId) -> Result<(), VaultError> {
         let path = self.home.database();
-        self.conn
-            .execute(
-                "UPDATE blobs SET uploaded = count, delivered = 1
+        crate::store::atomic(&self.conn, &path, || {
+            self.conn
+                .execute(
+                    "UPDATE blobs SET uploaded = count, delivered = 1
                  WHERE blob = ?1 AND author = ?2 AND own = 1",
-                params![blob.0.as_slice(), self.keys.id().0.as_slice()],
-            )
-            .map_err(|e| VaultError::sqlite(&path, e))?;
+                    params![blob.0.as_slice(), self.keys.id().0.as_slice()],
+                )
+                .map_err(|e| VaultError::sqlite(&path, e))
+        })?;
         Ok(())
     }
 
     /// Asks for the attachment at `slot`: a field device fetches only the blobs asked for.
     pub fn request_blob(&mut self, slot: BlobSlot) -> Result<(), VaultError> {
         let path = self.home.database();
-        self.conn
-            .execute(
-                "UPDATE blobs SET wanted = 1 WHERE slot = ?1",
-                params![slot.0],
-            )
-            .map_err(|e| VaultError::sqlite(&path, e))?;
+        crate::store::atomic(&self.conn, &path, || {
+            self.conn
+                .execute(
+                    "UPDATE blobs SET wanted = 1 WHERE slot = ?1",
+                    params![slot.0],
+                )
+                .map_err(|e| VaultError::sqlite(&path, e))
+        })?;
         Ok(())
     }
 
     /// Asks for every blob listed in this vault's cases (`cairn sync --with-attachments`).
     pub fn request_all_blobs(&mut self) -> Result<(), VaultError> {
         let path = self.home.database();
-        self.conn
-            .execute("UPDATE blobs SET wanted = 1 WHERE complete = 0", [])
-            .map_err(|e| VaultError::sqlite(&path, e))?;
+        crate::store::atomic(&self.conn, &path, || {
+            self.conn
+                .execute("UPDATE blobs SET wanted = 1 WHERE complete = 0", [])
+                .map_err(|e| VaultError::sqlite(&path, e))
+        })?;
         Ok(())
     }
 
@@ -669,13 +677,15 @@ impl Vault {
         if chunk_len(chunk.size, chunk.index).is_none() {
             return Err(refuse("the attachment has no such chunk"));
         }
-        self.conn
-            .execute(
-                "INSERT INTO blob_chunks (slot, idx, sealed) VALUES (?1, ?2, ?3)
+        crate::store::atomic(&self.conn, &path, || {
+            self.conn
+                .execute(
+                    "INSERT INTO blob_chunks (slot, idx, sealed) VALUES (?1, ?2, ?3)
                  ON CONFLICT (slot, idx) DO UPDATE SET sealed = excluded.sealed",
-                params![r.slot.0, chunk.index, chunk.to_bytes()],
-            )
-            .map_err(|e| VaultError::sqlite(&path, e))?;
+                    params![r.slot.0, chunk.index, chunk.to_bytes()],
+                )
+                .map_err(|e| VaultError::sqlite(&path, e))
+        })?;
         Ok(())
     }
 
@@ -708,18 +718,22 @@ impl Vault {
         }
         match stream_plaintext(self, &doc, &entry, slot, &mut |_| Ok(())) {
             Ok(()) => {
-                self.conn
-                    .execute(
-                        "UPDATE blobs SET complete = 1 WHERE slot = ?1",
-                        params![slot.0],
-                    )
-                    .map_err(|e| VaultError::sqlite(&path, e))?;
+                crate::store::atomic(&self.conn, &path, || {
+                    self.conn
+                        .execute(
+                            "UPDATE blobs SET complete = 1 WHERE slot = ?1",
+                            params![slot.0],
+                        )
+                        .map_err(|e| VaultError::sqlite(&path, e))
+                })?;
                 Ok(())
             }
             Err(e @ VaultError::AttachmentMismatch { .. }) => {
-                self.conn
-                    .execute("DELETE FROM blob_chunks WHERE slot = ?1", params![slot.0])
-                    .map_err(|e| VaultError::sqlite(&path, e))?;
+                crate::store::atomic(&self.conn, &path, || {
+                    self.conn
+                        .execute("DELETE FROM blob_chunks WHERE slot = ?1", params![slot.0])
+                        .map_err(|e| VaultError::sqlite(&path, e))
+                })?;
                 Err(e)
             }
             Err(e) => Err(e),
@@ -910,7 +924,7 @@ pub(crate) fn upgrade(vault: &Vault) -> Result<(), VaultError> {
     }
     tx.execute_batch("DROP TABLE blob_chunks_v1; DROP TABLE blobs_v1;")
         .map_err(sql)?;
-    tx.commit().map_err(sql)
+    crate::head::commit(&tx, &path)
 }
 
 /// Whether the attachment tables are those keyed by blob id alone.

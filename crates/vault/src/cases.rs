@@ -213,7 +213,7 @@ impl Vault {
         let seq = append_own(&tx, keys, &key, id, &change, &path)?;
         write_case(&tx, cipher, id, &mut doc, now, &path)?;
         store::write_settings(&tx, cipher, &settings, &path)?;
-        tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
+        crate::head::commit(&tx, &path)?;
         self.settings = settings;
         Ok(Created {
             id,
@@ -300,6 +300,7 @@ impl Vault {
             team
         };
         let key = crate::keyring::sealing_key(&tx, cipher, keyring, settings, &team, &path)?;
+        crate::head::verify_case(&tx, cipher, &summary.id, &summary.reference, &path)?;
         let mut doc = load(&tx, cipher, &summary.id, &actor.0, office.as_ref(), &path)?;
         let (edits, value) = prepare(&CaseTx {
             tx: &tx,
@@ -316,7 +317,7 @@ impl Vault {
         };
         let seq = append_own(&tx, keys, &key, summary.id, &change, &path)?;
         write_case(&tx, cipher, summary.id, &mut doc, now, &path)?;
-        tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
+        crate::head::commit(&tx, &path)?;
         Ok((Some(seq), value))
     }
 
@@ -324,6 +325,13 @@ impl Vault {
     pub fn case(&self, case: &str) -> Result<CaseDoc, VaultError> {
         let path = self.home.database();
         let summary = find(&self.conn, &self.cipher, case, &path)?;
+        crate::head::verify_case(
+            &self.conn,
+            &self.cipher,
+            &summary.id,
+            &summary.reference,
+            &path,
+        )?;
         load(
             &self.conn,
             &self.cipher,
@@ -780,8 +788,7 @@ mod tests {
             .encrypt(&summary_slot(&created.id), old.to_string().as_bytes())
             .unwrap();
         vault
-            .conn
-            .execute("UPDATE cases SET summary = ?1", params![sealed])
+            .execute_as_owner("UPDATE cases SET summary = ?1", params![sealed])
             .unwrap();
         let listed = vault.list().unwrap();
         assert_eq!(listed[0].changed_at, "2023-11-14T22:13:20Z");
@@ -824,8 +831,7 @@ mod tests {
             .encrypt(&summary_slot(&created.id), old.to_string().as_bytes())
             .unwrap();
         vault
-            .conn
-            .execute("UPDATE cases SET summary = ?1", params![sealed])
+            .execute_as_owner("UPDATE cases SET summary = ?1", params![sealed])
             .unwrap();
         assert_eq!(vault.list().unwrap(), today);
     }

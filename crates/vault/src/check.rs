@@ -23,7 +23,7 @@ impl Vault {
     /// Checks every encrypted record against the versions the vault recorded (as opening
     /// does) and reads each; verifies every sealed change's signature and row, decrypts it,
     /// checks this device's numbering has no gaps, and replays each case's log to compare
-    /// with its snapshot.
+    /// with its snapshot; then recomputes the head's sums from every row (see `head.rs`).
     pub fn check(&self) -> Result<CheckReport, VaultError> {
         let path = self.home.database();
         let sql = |e| VaultError::sqlite(&path, e);
@@ -101,6 +101,15 @@ impl Vault {
                 )));
             }
         }
+        drop(rows);
+        drop(stmt);
+        // Last, as it reads every row again: the rows must add up to what the vault recorded
+        // in its head, case by case (a case put back whole with its log cut agrees with itself).
+        crate::head::check_rows(&tx, &self.cipher, &path, |id| {
+            crate::cases::load(&tx, &self.cipher, id, &me.0, None, &path)
+                .map(|doc| doc.reference().to_string())
+                .unwrap_or_else(|_| id.to_string())
+        })?;
         Ok(CheckReport {
             changes,
             cases: per_case.len() - waiting,

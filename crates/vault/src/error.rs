@@ -49,6 +49,16 @@ pub enum VaultError {
         /// What was found, as the end of a sentence.
         detail: String,
     },
+    /// The vault database is not the one its head file (`vault.head`, beside the key file)
+    /// records: an older copy of it was put back, rows of it were rolled back or removed, or
+    /// the head file is gone. Nothing is written to it; what it holds is still there to read.
+    #[error("the vault database {path} was rolled back or altered: {detail}; nothing was written, and the cases in it are kept")]
+    RolledBack {
+        /// The database file.
+        path: PathBuf,
+        /// What was found.
+        detail: String,
+    },
     /// An admission into another team than the one this device already recorded cases for.
     #[error("this device recorded cases as team {have}; the admission is for team {admitted}. Ask the office to admit it into {have}, or use a new vault")]
     TeamMismatch {

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::{store, NewVault, Settings, VaultError};
 
 const KEY_FILE: &str = "keys.age";
-const DATABASE: &str = "vault.db";
+pub(crate) const DATABASE: &str = "vault.db";
 
 /// The directory that holds one vault: `keys.age` and `vault.db` (with its WAL).
 #[derive(Clone, Debug)]
@@ -71,6 +71,7 @@ impl Home {
 
         let db = self.database();
         let mut conn = store::create(&db)?;
+        crate::head::attach(&conn, &keys, &self.dir)?;
         let settings = Settings {
             team: new.team,
             name: new.name,
@@ -81,9 +82,12 @@ impl Home {
         let cipher = keys.local_cipher();
         let keyring = crate::keyring::initial(&settings);
         let tx = crate::cases::begin(&mut conn, &db)?;
+        crate::head::seed(&tx, &cipher, &db)?;
         store::write_settings(&tx, &cipher, &settings, &db)?;
         crate::keyring::write(&tx, &cipher, &keyring, &db)?;
-        tx.commit().map_err(|e| VaultError::sqlite(&db, e))?;
+        store::write_meta(&tx, &cipher, crate::head::MARKER, &1u64, &db)?;
+        crate::head::commit(&tx, &db)?;
+        drop(tx);
 
         fs::rename(&pending, self.key_file()).map_err(|e| VaultError::io("rename", &pending, e))?;
         sync_dir(&self.dir)?;
@@ -123,9 +127,17 @@ impl Home {
     /// Opens the vault with keys already derived (by [`Home::unlock`], kept by the agent).
     /// Keys of another vault fail to decrypt its settings and are refused. Every record must
     /// be the version the vault last wrote (see [`Vault::completed`] for the one exception,
-    /// a write earlier cairn left half done, which is completed here).
+    /// a write earlier cairn left half done, which is completed here). The database must be
+    /// the state its head file records (see `head.rs`); a vault made before heads gets one.
     pub fn open_unlocked(&self, keys: DeviceKeys) -> Result<Vault, VaultError> {
         let (conn, cipher, db) = self.connect(&keys)?;
+        let headed = crate::head::headed(&conn, &db)?;
+        if headed {
+            // Records first (their findings say most), then the head, and only then is a
+            // cut-off write completed: never one the head does not vouch for.
+            store::refuse_tampered(&conn, &cipher, &db)?;
+            crate::head::verify(&conn, &keys, &self.dir, &db)?;
+        }
         let completed = store::open_records(&conn, &cipher, &db)?;
         let settings = store::read_settings(&conn, &cipher, &db)?;
         let keyring = crate::keyring::read(&conn, &cipher, &db)?;
@@ -140,6 +152,9 @@ impl Home {
             as_found: false,
         };
         crate::blobs::upgrade(&vault)?;
+        if !headed {
+            crate::head::carry_over(&vault.conn, &vault.keys, &self.dir, &db)?;
+        }
         Ok(vault)
     }
 
@@ -152,10 +167,19 @@ impl Home {
         keys: DeviceKeys,
     ) -> Result<(Vault, Option<VaultError>), VaultError> {
         let (conn, cipher, db) = self.connect(&keys)?;
-        // The half-done write earlier cairn could leave is completed, as at any open.
-        let (completed, problem) = match store::open_records(&conn, &cipher, &db) {
+        let sound = || {
+            if crate::head::headed(&conn, &db)? {
+                store::refuse_tampered(&conn, &cipher, &db)?;
+                crate::head::verify(&conn, &keys, &self.dir, &db)?;
+            }
+            // The half-done write earlier cairn could leave is completed, as at any open.
+            store::open_records(&conn, &cipher, &db)
+        };
+        let (completed, problem) = match sound() {
             Ok(completed) => (completed, None),
-            Err(e @ VaultError::Tampered { .. }) => (None, Some(e)),
+            Err(e @ (VaultError::Tampered { .. } | VaultError::RolledBack { .. })) => {
+                (None, Some(e))
+            }
             Err(e) => return Err(e),
         };
         conn.execute_batch("PRAGMA query_only = ON")
@@ -189,6 +213,7 @@ impl Home {
         restrict_dir(&self.dir)?;
         restrict_files(&self.dir)?;
         let conn = store::open(&db)?;
+        crate::head::attach(&conn, keys, &self.dir)?;
         Ok((conn, keys.local_cipher(), db))
     }
 
@@ -220,7 +245,14 @@ impl Home {
             }
         }
         sync_dir(&self.dir)?;
-        for name in [DATABASE, "vault.db-wal", "vault.db-shm", "vault.db-journal"] {
+        for name in [
+            DATABASE,
+            "vault.db-wal",
+            "vault.db-shm",
+            "vault.db-journal",
+            crate::head::FILE,
+            "vault.head.tmp",
+        ] {
             let path = self.dir.join(name);
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -271,6 +303,23 @@ impl Vault {
         &self.settings
     }
 
+    /// Runs `sql` on the database as the vault's owner can, through the head (so the vault
+    /// still opens and checks): for tests that play a hostile device, which holds its own
+    /// keys. Product code never writes around the vault's own steps.
+    #[doc(hidden)]
+    pub fn execute_as_owner(
+        &mut self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<usize, VaultError> {
+        let path = self.home.database();
+        store::atomic(&self.conn, &path, || {
+            self.conn
+                .execute(sql, params)
+                .map_err(|e| VaultError::sqlite(&path, e))
+        })
+    }
+
     /// What opening repaired, as a sentence to show: a write that earlier cairn left half
     /// done when it was killed (its record written, the versions not yet), now completed.
     pub fn completed(&self) -> Option<String> {
@@ -280,7 +329,7 @@ impl Vault {
     }
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -314,7 +363,7 @@ fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
         .map_err(|e| VaultError::io("overwrite", path, e))
 }
 
-fn sync_dir(dir: &Path) -> Result<(), VaultError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), VaultError> {
     #[cfg(unix)]
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -325,7 +374,13 @@ fn sync_dir(dir: &Path) -> Result<(), VaultError> {
 /// Makes the key file, the database and its WAL readable by their owner only.
 fn restrict_files(dir: &Path) -> Result<(), VaultError> {
     #[cfg(unix)]
-    for name in [KEY_FILE, DATABASE, "vault.db-wal", "vault.db-shm"] {
+    for name in [
+        KEY_FILE,
+        DATABASE,
+        "vault.db-wal",
+        "vault.db-shm",
+        crate::head::FILE,
+    ] {
         use std::os::unix::fs::PermissionsExt;
         let path = dir.join(name);
         match fs::metadata(&path) {

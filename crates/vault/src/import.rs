@@ -33,7 +33,7 @@ pub struct NewCase {
 }
 
 /// The table of imported rows: keyed digests only. Made by the first import.
-const IMPORTED: &str = "
+pub(crate) const IMPORTED: &str = "
 CREATE TABLE IF NOT EXISTS imported (
     digest BLOB PRIMARY KEY
 ) STRICT, WITHOUT ROWID;
@@ -187,7 +187,7 @@ impl Vault {
         })?;
         store::write_settings(&tx, cipher, &settings, &path)?;
         crate::failpoint::hit("import-before-commit");
-        tx.commit().map_err(sql)?;
+        crate::head::commit(&tx, &path)?;
         crate::failpoint::hit("import-after-commit");
         progress(cases.len());
         self.settings = settings;

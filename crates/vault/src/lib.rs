@@ -17,6 +17,7 @@ mod check;
 mod error;
 mod export;
 pub mod failpoint;
+mod head;
 mod home;
 mod import;
 mod keyring;
@@ -30,6 +31,8 @@ pub use blobs::{Attached, AttachmentState, BlobSlot, NewAttachment, OutboxBlob, 
 pub use cases::{CaseFilter, CaseSummary, Created, HistoryStep, SUMMARY_VERSION};
 pub use check::CheckReport;
 pub use error::VaultError;
+#[doc(hidden)]
+pub use head::as_made_before_heads;
 pub use home::{Home, Vault};
 pub use import::NewCase;
 pub use revoked::CutOff;

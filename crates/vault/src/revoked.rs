@@ -116,7 +116,7 @@ impl Vault {
                 Err(e) => return Err(e.into()),
             }
         }
-        tx.commit().map_err(sql)?;
+        crate::head::commit(&tx, &path)?;
         let seqs: Vec<u64> = dropped.iter().map(|(seq, _)| *seq as u64).collect();
         Ok(CutOff {
             seqs: seqs.iter().min().copied().zip(seqs.iter().max().copied()),

@@ -8,8 +8,9 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::{Settings, VaultError};
 
-/// Bumped when the schema changes; a newer file is refused rather than misread.
-const FORMAT: i64 = 2;
+/// Bumped when the schema changes; a newer file is refused rather than misread. Format 3 keeps
+/// a head (see head.rs); a format 2 vault is carried over when it is first opened.
+const FORMAT: i64 = 3;
 
 const SCHEMA: &str = "
 -- Encrypted records, each bound to its key and to the version it was written at; the
@@ -68,6 +69,8 @@ pub(crate) fn create(path: &Path) -> Result<Connection, VaultError> {
     configure(&conn, path)?;
     conn.execute_batch(SCHEMA).map_err(sql)?;
     conn.execute_batch(crate::blobs::SCHEMA).map_err(sql)?;
+    conn.execute_batch(crate::import::IMPORTED).map_err(sql)?;
+    conn.execute_batch(crate::head::SCHEMA).map_err(sql)?;
     conn.execute(
         "INSERT INTO meta (key, version, value) VALUES ('format', 0, ?1)",
         params![FORMAT.to_be_bytes().to_vec()],
@@ -100,7 +103,8 @@ pub(crate) fn open(path: &Path) -> Result<Connection, VaultError> {
         .map_err(|_| corrupt("bad format marker"))?;
     match i64::from_be_bytes(format) {
         // Attachments came within format 2: their tables are added to a vault made before.
-        FORMAT => {
+        // A format 2 vault gets its head when it is opened with its keys (head::carry_over).
+        2 | FORMAT => {
             conn.execute_batch(crate::blobs::SCHEMA).map_err(sql)?;
             Ok(conn)
         }
@@ -109,6 +113,16 @@ pub(crate) fn open(path: &Path) -> Result<Connection, VaultError> {
         ))),
         n => Err(corrupt(&format!("unknown format {n}"))),
     }
+}
+
+/// Marks the vault as being of the current format (after carrying it over).
+pub(crate) fn set_format(conn: &Connection, path: &Path) -> Result<(), VaultError> {
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'format'",
+        params![FORMAT.to_be_bytes().to_vec()],
+    )
+    .map(|_| ())
+    .map_err(|e| VaultError::sqlite(path, e))
 }
 
 fn configure(conn: &Connection, path: &Path) -> Result<(), VaultError> {
@@ -162,7 +176,7 @@ fn slot(key: &str, version: i64) -> String {
 }
 
 /// The current version of every record, and the generation last written.
-fn versions(
+pub(crate) fn versions(
     conn: &Connection,
     cipher: &LocalCipher,
     path: &Path,
@@ -170,7 +184,7 @@ fn versions(
     Ok(read_row(conn, cipher, VERSIONS, path)?.unwrap_or_default())
 }
 
-fn write_row<T: serde::Serialize>(
+pub(crate) fn write_row<T: serde::Serialize>(
     conn: &Connection,
     cipher: &LocalCipher,
     key: &str,
@@ -248,17 +262,23 @@ pub(crate) fn atomic<T>(
     write: impl FnOnce() -> Result<T, VaultError>,
 ) -> Result<T, VaultError> {
     let sql = |e| VaultError::sqlite(path, e);
-    let (begin, commit, undo) = if conn.is_autocommit() {
-        ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+    let outermost = conn.is_autocommit();
+    let (begin, undo) = if outermost {
+        ("BEGIN IMMEDIATE", "ROLLBACK")
     } else {
         (
             "SAVEPOINT cairn_atomic",
-            "RELEASE cairn_atomic",
             "ROLLBACK TO cairn_atomic; RELEASE cairn_atomic",
         )
     };
     conn.execute_batch(begin).map_err(sql)?;
-    let done = write().and_then(|value| conn.execute_batch(commit).map_err(sql).map(|()| value));
+    let done = write().and_then(|value| {
+        match outermost {
+            true => crate::head::commit(conn, path),
+            false => conn.execute_batch("RELEASE cairn_atomic").map_err(sql),
+        }
+        .map(|()| value)
+    });
     if done.is_err() && !conn.is_autocommit() {
         // Whatever was written goes (a failed COMMIT may leave its transaction open).
         let _ = conn.execute_batch(undo);
@@ -269,7 +289,7 @@ pub(crate) fn atomic<T>(
 /// Runs `read` in one read transaction, so that it sees one state of the database (WAL mode
 /// gives each transaction a snapshot): reading `versions` and then a record never straddles
 /// another process's write. Inside the caller's transaction it just runs.
-fn one_snapshot<T>(
+pub(crate) fn one_snapshot<T>(
     conn: &Connection,
     path: &Path,
     read: impl FnOnce() -> Result<T, VaultError>,
@@ -386,13 +406,8 @@ pub(crate) fn open_records(
     cipher: &LocalCipher,
     path: &Path,
 ) -> Result<Option<String>, VaultError> {
-    // Read first, without the write lock: almost always all is well.
-    let found = audit(conn, cipher, path)?;
-    if found.1.is_empty() {
+    if refuse_tampered(conn, cipher, path)?.is_none() {
         return Ok(None);
-    }
-    if cut_write(&found).is_none() {
-        return Err(found.1[0].tampered(path));
     }
     atomic(conn, path, || {
         // Again under the lock: another process may have completed it meanwhile.
@@ -408,6 +423,23 @@ pub(crate) fn open_records(
         write_row(conn, cipher, VERSIONS, version, &current, path)?;
         Ok(Some(key))
     })
+}
+
+/// Every record against `versions`, read without the write lock: an error naming the first
+/// that disagrees unless all that disagrees is a write earlier cairn cut off (returned).
+pub(crate) fn refuse_tampered(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    path: &Path,
+) -> Result<Option<(String, u64)>, VaultError> {
+    let found = audit(conn, cipher, path)?;
+    if found.1.is_empty() {
+        return Ok(None);
+    }
+    match cut_write(&found) {
+        Some(cut) => Ok(Some(cut)),
+        None => Err(found.1[0].tampered(path)),
+    }
 }
 
 /// The one record written one generation ahead of `versions`, if that is all that disagrees.
@@ -475,8 +507,8 @@ mod tests {
         let mut vault = home
             .create(&pass(), KeyFileCost::LogN(4), new, now)
             .unwrap();
-        // Creation wrote settings (1) and the keyring (2).
-        for cursor in 3..=26 {
+        // Creation wrote settings (1), the keyring (2) and the head record (3).
+        for cursor in 4..=26 {
             let state = SyncState {
                 cursor,
                 ..SyncState::default()
@@ -489,10 +521,11 @@ mod tests {
     }
 
     /// Writes `key` at `version` as earlier cairn did before it was killed: the record
-    /// alone, `versions` left as it was.
+    /// alone, `versions` left as it was (on a connection of its own, which keeps no head).
     fn cut_write<T: serde::Serialize>(vault: &Vault, key: &str, version: u64, value: &T) {
         let db = vault.home.database();
-        write_row(&vault.conn, &vault.cipher, key, version, value, &db).unwrap();
+        let conn = Connection::open(&db).unwrap();
+        write_row(&conn, &vault.cipher, key, version, value, &db).unwrap();
     }
 
     fn meta(home: &Home) -> Vec<(String, i64)> {
@@ -512,6 +545,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("v"));
         let vault = at_generation_26(&home);
+        crate::head::as_made_before_heads(&home, &vault.keys).unwrap();
         let state = SyncState {
             cursor: 27,
             ..SyncState::default()
@@ -529,7 +563,9 @@ mod tests {
             "{said}"
         );
         assert_eq!(vault.sync_state().unwrap().cursor, 27);
-        assert!(meta(&home).contains(&("versions".into(), 27)));
+        // Carried over: it keeps a head from now on.
+        assert!(meta(&home).contains(&("versions".into(), 28)));
+        assert!(home.dir().join(crate::head::FILE).exists());
         vault.check().unwrap();
         vault.set_sync_state(&SyncState::default()).unwrap();
         drop(vault);
@@ -563,7 +599,8 @@ mod tests {
             (
                 "missing",
                 |v, _| {
-                    v.conn
+                    Connection::open(v.home.database())
+                        .unwrap()
                         .execute("DELETE FROM meta WHERE key = 'sync'", [])
                         .unwrap();
                 },
@@ -654,5 +691,61 @@ mod tests {
             .unwrap();
         check_records(&vault.conn, &vault.cipher, &db).unwrap();
         assert_eq!(vault.sync_state().unwrap().cursor, 26);
+    }
+
+    /// The abuse the completion at open would allow without a head: the sync record put back
+    /// one write older and `versions` two, which reads as a write cut off. A vault that keeps
+    /// a head refuses it (its records are not the ones its head vouches for), writing nothing;
+    /// the same pattern made by a connection that keeps the head would be completed.
+    #[test]
+    fn a_forged_cut_write_that_would_roll_a_record_back_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("v"));
+        let mut vault = at_generation_26(&home);
+        let raw = |key: &str| -> (i64, Vec<u8>) {
+            Connection::open(home.database())
+                .unwrap()
+                .query_row(
+                    "SELECT version, value FROM meta WHERE key = ?1",
+                    params![key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+        };
+        let versions_26 = raw(VERSIONS);
+        let mut sync_27 = None;
+        for cursor in [27, 28] {
+            let state = SyncState {
+                cursor,
+                ..SyncState::default()
+            };
+            vault.set_sync_state(&state).unwrap();
+            sync_27.get_or_insert_with(|| raw("sync"));
+        }
+        drop(vault);
+        let conn = Connection::open(home.database()).unwrap();
+        for (key, (version, value)) in [("sync", sync_27.unwrap()), (VERSIONS, versions_26)] {
+            conn.execute(
+                "UPDATE meta SET version = ?2, value = ?3 WHERE key = ?1",
+                params![key, version, value],
+            )
+            .unwrap();
+        }
+        let before = meta(&home);
+        match home.open(&pass()) {
+            Err(e @ VaultError::RolledBack { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("encrypted records"), "{text}");
+                assert!(text.contains("cases in it are kept"), "{text}");
+                assert!(!text.contains("wipe"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(meta(&home), before, "nothing was written");
+        let keys = home.unlock(&pass()).unwrap();
+        let (vault, problem) = home.open_as_found(keys).unwrap();
+        assert!(matches!(problem, Some(VaultError::RolledBack { .. })));
+        assert!(vault.completed().is_none());
+        assert_eq!(vault.sync_state().unwrap().cursor, 27, "read as found");
     }
 }

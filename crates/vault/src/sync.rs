@@ -177,7 +177,7 @@ impl Vault {
             count += 1;
             crate::failpoint::hit("reseal:change");
         }
-        tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
+        crate::head::commit(&tx, &path)?;
         Ok(count)
     }
 
@@ -417,7 +417,7 @@ impl Vault {
             store::read_meta(&tx, cipher, SYNC_KEY, &path)?.unwrap_or_default();
         state.cursor = cursor;
         store::write_meta(&tx, cipher, SYNC_KEY, &state, &path)?;
-        tx.commit().map_err(|e| VaultError::sqlite(&path, e))?;
+        crate::head::commit(&tx, &path)?;
         Ok(report)
     }
 }
@@ -1226,12 +1226,11 @@ mod tests {
         assert_eq!(fits.applied, 1);
         assert_eq!(WATCHED.lock().unwrap().map(|(_, n)| n), Some(1));
 
-        b.conn
-            .execute(
-                "UPDATE changes SET ops = ?1 WHERE seq = 1",
-                params![MAX_AUTHOR_OPS - 1],
-            )
-            .unwrap();
+        b.execute_as_owner(
+            "UPDATE changes SET ops = ?1 WHERE seq = 1",
+            params![MAX_AUTHOR_OPS - 1],
+        )
+        .unwrap();
         note(&mut a);
         let over = b.apply_pulled(&sent(&a, 2), 3, &team).unwrap();
         assert_eq!(over.applied, 0);

@@ -603,7 +603,10 @@ fn a_vault_whose_squatted_blob_id_hid_the_genuine_file_gets_it_back() {
         office.store_fetched_chunk(&from_h, &chunk).unwrap();
     }
     let home = office.home().clone();
+    let office_keys = home.unlock(&SecretString::from("pass".to_owned())).unwrap();
     drop(office);
+    // That layout is older than vaults keeping a head.
+    cairn_vault::as_made_before_heads(&home, &office_keys).unwrap();
     let db = rusqlite::Connection::open(home.database()).unwrap();
     let h_hex: String = h.keys().id().to_string();
     db.execute_batch(&format!(
