@@ -189,7 +189,9 @@ impl Home {
         restrict_dir(&self.dir)?;
         restrict_files(&self.dir)?;
         let conn = store::open(&db)?;
-        Ok((conn, keys.local_cipher(), db))
+        let cipher = keys.local_cipher();
+        crate::at_rest::upgrade(&conn, &cipher, &db)?;
+        Ok((conn, cipher, db))
     }
 
     fn check_complete(&self) -> Result<(), VaultError> {

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use crate::{Settings, VaultError};
 
 /// Bumped when the schema changes; a newer file is refused rather than misread.
-const FORMAT: i64 = 2;
+const FORMAT: i64 = 3;
 
 const SCHEMA: &str = "
 -- Encrypted records, each bound to its key and to the version it was written at; the
@@ -26,9 +26,13 @@ CREATE TABLE changes (
     author  BLOB    NOT NULL,
     seq     INTEGER NOT NULL,
     case_id BLOB    NOT NULL,
+    -- The sealed change (whose header names its team) with the time it arrived here,
+    -- encrypted under the vault key (`at_rest::seal_change`).
     sealed  BLOB    NOT NULL,
-    -- When a change from another device arrived here (ms since the epoch); NULL for own.
-    received_at INTEGER,
+    -- 1: from another device (its arrival time is inside `sealed`).
+    received INTEGER NOT NULL DEFAULT 0,
+    -- 1: sealed under this device's draft key (epoch 0), to be sealed again at join.
+    draft   INTEGER NOT NULL DEFAULT 0,
     -- Automerge operations in the change, to bound what one case may cost to load.
     ops     INTEGER NOT NULL,
     PRIMARY KEY (author, seq)
@@ -100,7 +104,9 @@ pub(crate) fn open(path: &Path) -> Result<Connection, VaultError> {
         .map_err(|_| corrupt("bad format marker"))?;
     match i64::from_be_bytes(format) {
         // Attachments came within format 2: their tables are added to a vault made before.
-        FORMAT => {
+        // Format 2 kept team names, sizes and arrival times in clear: it is carried over to
+        // this format once its keys are at hand (`at_rest::upgrade`).
+        2 | FORMAT => {
             conn.execute_batch(crate::blobs::SCHEMA).map_err(sql)?;
             Ok(conn)
         }
