@@ -264,19 +264,68 @@ impl Device {
     /// The raw Automerge changes of case `id` as this device holds them (decrypted).
     pub fn raw_changes(&self, id: uuid::Uuid) -> Vec<Vec<u8>> {
         let keys = self.keyring();
+        let hex: String = id.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        self.sealed_changes(&format!("case_id = x'{hex}'"))
+            .into_iter()
+            .map(|(_, _, bytes)| {
+                let sealed = cairn_crypto::SealedChange::from_bytes(&bytes).expect("sealed");
+                sealed.open(&keys).expect("readable")
+            })
+            .collect()
+    }
+
+    /// The sealed changes of this device's log that `filter` (an SQL condition on the
+    /// `changes` table) picks, in the order they were stored, as they travel: the vault keeps
+    /// each encrypted under its own key (`cairn_vault::at_rest`).
+    pub fn sealed_changes(&self, filter: &str) -> Vec<(cairn_crypto::DeviceId, u64, Vec<u8>)> {
+        let cipher = self.keys().local_cipher();
         let conn = rusqlite::Connection::open(self.home().join("vault.db")).expect("vault db");
         let mut stmt = conn
-            .prepare("SELECT sealed FROM changes WHERE case_id = ?1")
+            .prepare(&format!(
+                "SELECT author, seq, sealed FROM changes WHERE {filter} ORDER BY rowid"
+            ))
             .expect("query");
         let rows = stmt
-            .query_map([id.as_bytes().as_slice()], |r| r.get::<_, Vec<u8>>(0))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            })
             .expect("rows");
         rows.map(|row| {
-            let sealed =
-                cairn_crypto::SealedChange::from_bytes(&row.expect("row")).expect("sealed");
-            sealed.open(&keys).expect("readable")
+            let (author, seq, stored) = row.expect("row");
+            let author = cairn_crypto::DeviceId(author.try_into().expect("32-byte author"));
+            let (sealed, _) =
+                cairn_vault::at_rest::open_change(&cipher, &author, seq as u64, &stored)
+                    .expect("stored change");
+            (author, seq as u64, sealed)
         })
         .collect()
+    }
+
+    /// Replaces change `seq` of `author` in this device's log with `sealed` (any bytes),
+    /// stored as the vault stores it: what a forger who held the vault key could do.
+    pub fn replace_sealed_change(&self, author: &cairn_crypto::DeviceId, seq: u64, sealed: &[u8]) {
+        let cipher = self.keys().local_cipher();
+        let conn = rusqlite::Connection::open(self.home().join("vault.db")).expect("vault db");
+        let stored: Vec<u8> = conn
+            .query_row(
+                "SELECT sealed FROM changes WHERE author = ?1 AND seq = ?2",
+                rusqlite::params![author.0.as_slice(), seq as i64],
+                |r| r.get(0),
+            )
+            .expect("the change");
+        let (_, at) = cairn_vault::at_rest::open_change(&cipher, author, seq, &stored)
+            .expect("stored change");
+        let stored =
+            cairn_vault::at_rest::seal_change(&cipher, author, seq, at, sealed).expect("store");
+        conn.execute(
+            "UPDATE changes SET sealed = ?3 WHERE author = ?1 AND seq = ?2",
+            rusqlite::params![author.0.as_slice(), seq as i64, stored],
+        )
+        .expect("replace");
     }
 
     /// Seals `plain` (any bytes) as this device's next change to case `id`, under its team's
@@ -302,6 +351,14 @@ impl Device {
         )
         .expect("seal");
         // Through the vault, whose keys a hostile device holds: its head stays in step.
+        let stored = cairn_vault::at_rest::seal_change(
+            &keys.local_cipher(),
+            &keys.id(),
+            seq as u64,
+            None,
+            &sealed.to_bytes(),
+        )
+        .expect("store");
         let mut vault = cairn_vault::Home::new(self.home())
             .open_unlocked(self.keys())
             .expect("open vault");
@@ -312,7 +369,7 @@ impl Device {
                     keys.id().0.as_slice(),
                     seq,
                     id.as_bytes().as_slice(),
-                    sealed.to_bytes()
+                    stored
                 ],
             )
             .expect("smuggle");

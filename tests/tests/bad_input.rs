@@ -281,14 +281,10 @@ fn sealed_change_with_a_bad_signature_is_reported() {
     let (device, reference) = device_with_case();
     device.ok(&["case", "edit", &reference, "--note", "second change"]);
     {
-        let conn = rusqlite::Connection::open(device.home().join("vault.db")).expect("open");
-        let mut sealed: Vec<u8> = conn
-            .query_row("SELECT sealed FROM changes WHERE seq = 2", [], |r| r.get(0))
-            .expect("change 2");
+        let (author, seq, mut sealed) = device.sealed_changes("seq = 2").remove(0);
         let last = sealed.len() - 1;
         sealed[last] ^= 0x01;
-        conn.execute("UPDATE changes SET sealed = ?1 WHERE seq = 2", [sealed])
-            .expect("tamper");
+        device.replace_sealed_change(&author, seq, &sealed);
     }
     let run = assert_refused(&device, &["check"], 1, "does not verify");
     assert!(run.stderr.contains("change 2"), "{}", run.stderr);

@@ -144,14 +144,7 @@ fn an_admission_the_office_never_signed_admits_nobody() {
     w.a.new_case(&["--kind", "killed", "--place", "KHR"]);
     let mut ring = cairn_crypto::Keyring::default();
     ring.insert(key);
-    let conn = rusqlite::Connection::open(w.a.home().join("vault.db")).expect("vault");
-    let sealed: Vec<u8> = conn
-        .query_row(
-            "SELECT sealed FROM changes ORDER BY rowid DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .expect("sealed");
+    let (_, _, sealed) = w.a.sealed_changes("1").pop().expect("a change");
     let sealed = cairn_crypto::SealedChange::from_bytes(&sealed).expect("parse");
     assert!(sealed.open(&ring).is_err());
 }

@@ -156,9 +156,9 @@ fn a_deleted_head_file_is_refused_and_so_is_a_vault_stripped_of_its_head() {
         .expect("drop the head");
     conn.execute(
         "UPDATE meta SET value = ?1 WHERE key = 'format'",
-        [2i64.to_be_bytes().to_vec()],
+        [3i64.to_be_bytes().to_vec()],
     )
-    .expect("format 2");
+    .expect("format 3, before heads");
     drop(conn);
     assert_rolled_back(&d, &["case", "list"], &["head tables were removed"]);
     exports(&d, &[&reference]);

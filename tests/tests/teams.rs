@@ -25,14 +25,12 @@ fn shown(device: &Device) -> Vec<String> {
 
 /// The sealed bytes of every change in the device's log written by `author`.
 fn sealed_by(device: &Device, author: &cairn_crypto::DeviceId) -> Vec<cairn_crypto::SealedChange> {
-    let conn = rusqlite::Connection::open(device.home().join("vault.db")).expect("vault database");
-    let mut stmt = conn
-        .prepare("SELECT sealed FROM changes WHERE author = ?1 ORDER BY seq")
-        .expect("query");
-    let rows = stmt
-        .query_map([author.0.as_slice()], |r| r.get::<_, Vec<u8>>(0))
-        .expect("rows");
-    rows.map(|r| cairn_crypto::SealedChange::from_bytes(&r.expect("row")).expect("sealed"))
+    let hex: String = author.0.iter().map(|b| format!("{b:02x}")).collect();
+    let mut changes = device.sealed_changes(&format!("author = x'{hex}'"));
+    changes.sort_by_key(|(_, seq, _)| *seq);
+    changes
+        .into_iter()
+        .map(|(_, _, bytes)| cairn_crypto::SealedChange::from_bytes(&bytes).expect("sealed"))
         .collect()
 }
 

@@ -408,7 +408,7 @@ fn build_case(
     )
     .expect("case");
     let edits: [Vec<Edit>; 4] = [
-        vec![Edit::set("status", "under_investigation")],
+        vec![Edit::set("incident.cause", "other_violence")],
         vec![Edit::set("incident.place", PLACES[n % PLACES.len()])],
         vec![
             Edit::set("found.scene", "rubble"),
@@ -418,7 +418,7 @@ fn build_case(
         ],
         // (A field device proposes; confirming is the office's.)
         vec![
-            Edit::set("status", "alleged"),
+            Edit::set("found.scene", "surface"),
             Edit::Note {
                 text: "Confirmed by the family.".into(),
             },

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::at_rest::{self, Facts};
 use crate::{Role, Vault, VaultError};
 
 /// The attachment tables, made by `init` and, in a vault made before attachments, at `open`.
@@ -43,15 +44,13 @@ CREATE TABLE IF NOT EXISTS blobs (
     -- A keyed digest of the entry's SHA-256 (`LocalCipher::tag`), never the hash itself.
     entry     BLOB    NOT NULL,
     case_id   BLOB    NOT NULL,
-    team      TEXT    NOT NULL,
-    count     INTEGER NOT NULL,
-    size      INTEGER NOT NULL,
+    -- Its team, chunk count, size and upload progress, encrypted (`at_rest::seal_facts`).
+    facts     BLOB    NOT NULL,
     -- 1: attached here (this device uploads it).
     own       INTEGER NOT NULL DEFAULT 0,
     -- 1: every chunk is here and the plaintext's hash checked.
     complete  INTEGER NOT NULL DEFAULT 0,
-    -- Chunks 0..uploaded the server is known to hold; 1 once it holds them all.
-    uploaded  INTEGER NOT NULL DEFAULT 0,
+    -- 1 once the server holds every chunk.
     delivered INTEGER NOT NULL DEFAULT 0,
     -- 1: asked for (a field device fetches only those).
     wanted    INTEGER NOT NULL DEFAULT 0,
@@ -59,20 +58,20 @@ CREATE TABLE IF NOT EXISTS blobs (
     dropped   INTEGER NOT NULL DEFAULT 0,
     UNIQUE (blob, author, entry)
 ) STRICT;
--- The sealed chunks themselves, one row each, as they travel.
+-- The sealed chunks themselves, one row each, as they travel, encrypted under the vault key
+-- and padded to one length (`at_rest::seal_chunk`).
 CREATE TABLE IF NOT EXISTS blob_chunks (
     slot   INTEGER NOT NULL REFERENCES blobs (slot),
     idx    INTEGER NOT NULL,
     sealed BLOB    NOT NULL,
+    -- 1: sealed under this device's draft key (epoch 0), to be sealed again at join.
+    draft  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (slot, idx)
 ) STRICT;
 ";
 
 /// What a row's `entry` digest is taken for.
 const ENTRY_TAG: &str = "cairn attachment entry v1";
-
-/// The epoch of a sealed chunk sits at bytes 85..=88 (SQLite counts from 1).
-const DRAFT_CHUNK: &str = "substr(sealed, 85, 4) = x'00000000'";
 
 /// What to attach: the file and what the caller (the CLI) read of it.
 #[derive(Clone, Debug)]
@@ -218,25 +217,33 @@ impl Vault {
             let me = c.keys.id();
             // The row first, so its chunks have a slot; its entry digest once the hash is
             // known (until then the blob id, which no digest equals).
+            let facts = Facts {
+                team: c.key.team().to_owned(),
+                count,
+                size,
+                uploaded: 0,
+            };
+            let facts = at_rest::seal_facts(c.cipher, &blob.0, &me.0, &facts)?;
             c.tx.execute(
-                "INSERT INTO blobs (blob, author, entry, case_id, team, count, size, own, complete)
-                 VALUES (?1, ?2, ?1, ?3, ?4, ?5, ?6, 1, 1)",
+                "INSERT INTO blobs (blob, author, entry, case_id, facts, own, complete)
+                 VALUES (?1, ?2, ?1, ?3, ?4, 1, 1)",
                 params![
                     blob.0.as_slice(),
                     me.0.as_slice(),
                     case_id.as_slice(),
-                    c.key.team(),
-                    count,
-                    size as i64
+                    facts
                 ],
             )
             .map_err(|e| VaultError::sqlite(c.path, e))?;
             let slot = c.tx.last_insert_rowid();
             let mut hasher = Sha256::new();
             let mut buf = vec![0u8; CHUNK_SIZE];
+            let draft = c.key.epoch() == 0;
             let mut insert =
-                c.tx.prepare("INSERT INTO blob_chunks (slot, idx, sealed) VALUES (?1, ?2, ?3)")
-                    .map_err(|e| VaultError::sqlite(c.path, e))?;
+                c.tx.prepare(
+                    "INSERT INTO blob_chunks (slot, idx, sealed, draft) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(|e| VaultError::sqlite(c.path, e))?;
             let mut done = 0u64;
             for index in 0..count {
                 let len = chunk_len(size, index).ok_or_else(too_large)?;
@@ -256,8 +263,9 @@ impl Vault {
                     size,
                     &buf[..len],
                 )?;
+                let stored = at_rest::seal_chunk(c.cipher, slot, index, &chunk.to_bytes())?;
                 insert
-                    .execute(params![slot, index, chunk.to_bytes()])
+                    .execute(params![slot, index, stored, draft])
                     .map_err(|e| VaultError::sqlite(c.path, e))?;
                 done += len as u64;
                 progress(done);
@@ -453,33 +461,32 @@ impl Vault {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT blob, case_id, team, count, size, uploaded FROM blobs
+                "SELECT blob, case_id, facts FROM blobs
                  WHERE own = 1 AND author = ?1 AND complete = 1 AND delivered = 0 AND dropped = 0
                  ORDER BY slot",
             )
             .map_err(sql)?;
+        let me = self.keys.id();
         let rows = stmt
-            .query_map(params![self.keys.id().0.as_slice()], |r| {
+            .query_map(params![me.0.as_slice()], |r| {
                 Ok((
                     r.get::<_, Vec<u8>>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, u32>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, u32>(5)?,
+                    r.get::<_, Vec<u8>>(2)?,
                 ))
             })
             .map_err(sql)?;
         let mut out = Vec::new();
         for row in rows {
-            let (blob, case, team, count, size, uploaded) = row.map_err(sql)?;
+            let (blob, case, facts) = row.map_err(sql)?;
+            let facts = at_rest::open_facts(&self.cipher, &blob, &me.0, &facts)?;
             out.push(OutboxBlob {
                 blob: blob_from(&blob, &path)?,
                 case: case_from(&case, &path)?,
-                team,
-                count,
-                size: size as u64,
-                held_by_server: uploaded,
+                team: facts.team,
+                count: facts.count,
+                size: facts.size,
+                held_by_server: facts.uploaded,
             });
         }
         Ok(out)
@@ -493,7 +500,7 @@ impl Vault {
             detail: format!("chunk {index} of attachment blob {blob} is missing"),
         };
         let slot = own_slot(&self.conn, blob, &self.keys.id(), &path)?.ok_or_else(missing)?;
-        read_chunk(&self.conn, slot, index, &path)?.ok_or_else(missing)
+        read_chunk(&self.conn, &self.cipher, slot, index, &path)?.ok_or_else(missing)
     }
 
     /// At most `limit` chunks of `blob` (a blob this device attached) from `from` on, in
@@ -513,15 +520,19 @@ impl Vault {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT sealed FROM blob_chunks WHERE slot = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
+                "SELECT idx, sealed FROM blob_chunks WHERE slot = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
             )
             .map_err(sql)?;
         let rows = stmt
-            .query_map(params![slot.0, from, limit], |r| r.get::<_, Vec<u8>>(0))
+            .query_map(params![slot.0, from, limit], |r| {
+                Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
             .map_err(sql)?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(SealedChunk::from_bytes(&row.map_err(sql)?)?);
+            let (index, stored) = row.map_err(sql)?;
+            let bytes = at_rest::open_chunk(&self.cipher, slot.0, index, &stored)?;
+            out.push(SealedChunk::from_bytes(&bytes)?);
         }
         Ok(out)
     }
@@ -529,33 +540,57 @@ impl Vault {
     /// Records that the server holds chunks `0..held` of `blob`, a blob this device attached
     /// (never moves back).
     pub fn mark_chunks_uploaded(&mut self, blob: &BlobId, held: u32) -> Result<(), VaultError> {
-        let path = self.home.database();
-        crate::store::atomic(&self.conn, &path, || {
-            self.conn
-                .execute(
-                    "UPDATE blobs SET uploaded = MAX(uploaded, MIN(?3, count))
-                 WHERE blob = ?1 AND author = ?2 AND own = 1",
-                    params![blob.0.as_slice(), self.keys.id().0.as_slice(), held],
-                )
-                .map_err(|e| VaultError::sqlite(&path, e))
-        })?;
-        Ok(())
+        self.update_own_facts(blob, false, |f| {
+            f.uploaded = f.uploaded.max(held.min(f.count))
+        })
     }
 
     /// Records that the server holds every chunk of `blob` (a blob this device attached),
     /// each seal checked: it leaves the outbox.
     pub fn mark_blob_delivered(&mut self, blob: &BlobId) -> Result<(), VaultError> {
+        self.update_own_facts(blob, true, |f| f.uploaded = f.count)
+    }
+
+    /// Rewrites the facts of every row of `blob` this device attached (and marks them
+    /// delivered if asked), in one transaction: the facts are encrypted, so SQL cannot.
+    fn update_own_facts(
+        &mut self,
+        blob: &BlobId,
+        delivered: bool,
+        change: impl Fn(&mut Facts),
+    ) -> Result<(), VaultError> {
         let path = self.home.database();
+        let sql = |e| VaultError::sqlite(&path, e);
+        let me = self.keys.id();
+        let cipher = &self.cipher;
         crate::store::atomic(&self.conn, &path, || {
-            self.conn
-                .execute(
-                    "UPDATE blobs SET uploaded = count, delivered = 1
-                 WHERE blob = ?1 AND author = ?2 AND own = 1",
-                    params![blob.0.as_slice(), self.keys.id().0.as_slice()],
-                )
-                .map_err(|e| VaultError::sqlite(&path, e))
-        })?;
-        Ok(())
+            let rows: Vec<(i64, Vec<u8>)> = {
+                let mut stmt = self
+                    .conn
+                    .prepare(
+                        "SELECT slot, facts FROM blobs WHERE blob = ?1 AND author = ?2 AND own = 1",
+                    )
+                    .map_err(sql)?;
+                let rows = stmt
+                    .query_map(params![blob.0.as_slice(), me.0.as_slice()], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .map_err(sql)?;
+                rows.collect::<Result<_, _>>().map_err(sql)?
+            };
+            for (slot, stored) in rows {
+                let mut facts = at_rest::open_facts(cipher, &blob.0, &me.0, &stored)?;
+                change(&mut facts);
+                let stored = at_rest::seal_facts(cipher, &blob.0, &me.0, &facts)?;
+                self.conn
+                    .execute(
+                        "UPDATE blobs SET facts = ?2, delivered = MAX(delivered, ?3) WHERE slot = ?1",
+                        params![slot, stored, delivered],
+                    )
+                    .map_err(sql)?;
+            }
+            Ok(())
+        })
     }
 
     /// Asks for the attachment at `slot`: a field device fetches only the blobs asked for.
@@ -615,7 +650,7 @@ impl Vault {
             let Some((_, listed)) = doc.as_ref() else {
                 continue;
             };
-            let Some(r) = row_at(&self.conn, BlobSlot(slot), &path)? else {
+            let Some(r) = row_at(&self.conn, &self.cipher, BlobSlot(slot), &path)? else {
                 continue;
             };
             // The entry this row stands for, as the case lists it now.
@@ -652,7 +687,7 @@ impl Vault {
             index: chunk.index,
             why: why.to_string(),
         };
-        let Some(r) = row_at(&self.conn, wanted.slot, &path)? else {
+        let Some(r) = row_at(&self.conn, &self.cipher, wanted.slot, &path)? else {
             return Err(refuse("no case here lists that attachment"));
         };
         if r.own || r.complete {
@@ -678,15 +713,15 @@ impl Vault {
             return Err(refuse("the attachment has no such chunk"));
         }
         crate::store::atomic(&self.conn, &path, || {
-            self.conn
-                .execute(
-                    "INSERT INTO blob_chunks (slot, idx, sealed) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (slot, idx) DO UPDATE SET sealed = excluded.sealed",
-                    params![r.slot.0, chunk.index, chunk.to_bytes()],
-                )
-                .map_err(|e| VaultError::sqlite(&path, e))
-        })?;
-        Ok(())
+            store_chunk(
+                &self.conn,
+                &self.cipher,
+                r.slot.0,
+                chunk.index,
+                &chunk.to_bytes(),
+                &path,
+            )
+        })
     }
 
     /// Checks a fetched blob: every chunk here, each opening, and the plaintext's SHA-256 the
@@ -695,10 +730,12 @@ impl Vault {
     /// they are fetched again, and the error names the attachment.
     pub fn finish_blob(&mut self, slot: BlobSlot) -> Result<(), VaultError> {
         let path = self.home.database();
-        let r = row_at(&self.conn, slot, &path)?.ok_or_else(|| VaultError::ChunkRefused {
-            blob: String::new(),
-            index: 0,
-            why: "no case here lists that attachment".into(),
+        let r = row_at(&self.conn, &self.cipher, slot, &path)?.ok_or_else(|| {
+            VaultError::ChunkRefused {
+                blob: String::new(),
+                index: 0,
+                why: "no case here lists that attachment".into(),
+            }
         })?;
         if r.complete {
             return Ok(());
@@ -786,6 +823,7 @@ fn entry_tag(cipher: &cairn_crypto::LocalCipher, sha256: &str) -> [u8; 32] {
 /// Registers every attachment entry a case lists (called wherever a case is written).
 pub(crate) fn register(
     conn: &Connection,
+    cipher: &cairn_crypto::LocalCipher,
     case: Uuid,
     attachments: &[Listed],
     path: &Path,
@@ -794,10 +832,29 @@ pub(crate) fn register(
         let Ok(count) = u32::try_from(l.entry.chunks) else {
             continue;
         };
+        let known: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM blobs WHERE blob = ?1 AND author = ?2 AND entry = ?3)",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![l.blob.0.as_slice(), l.author.0.as_slice(), l.tag.as_slice()],
+                    |r| r.get(0),
+                )
+            })
+            .map_err(|e| VaultError::sqlite(path, e))?;
+        if known {
+            continue;
+        }
+        let facts = Facts {
+            team: l.entry.team.clone(),
+            count,
+            size: l.entry.size,
+            uploaded: 0,
+        };
+        let facts = at_rest::seal_facts(cipher, &l.blob.0, &l.author.0, &facts)?;
         conn.prepare_cached(
-            "INSERT INTO blobs (blob, author, entry, case_id, team, count, size)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (blob, author, entry) DO NOTHING",
+            "INSERT INTO blobs (blob, author, entry, case_id, facts) VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -805,9 +862,7 @@ pub(crate) fn register(
                 l.author.0.as_slice(),
                 l.tag.as_slice(),
                 case.as_bytes().as_slice(),
-                l.entry.team,
-                count,
-                l.entry.size as i64
+                facts
             ])
         })
         .map_err(|e| VaultError::sqlite(path, e))?;
@@ -852,7 +907,7 @@ pub(crate) fn upgrade(vault: &Vault) -> Result<(), VaultError> {
     for case in cases {
         let id = case_from(&case, &path)?;
         match crate::cases::load(&tx, &vault.cipher, &id, &me.0, None, &path) {
-            Ok(doc) => register(&tx, id, &listed(&vault.cipher, &doc)?, &path)?,
+            Ok(doc) => register(&tx, &vault.cipher, id, &listed(&vault.cipher, &doc)?, &path)?,
             Err(VaultError::UnknownCase(_)) => {}
             Err(e) => return Err(e),
         }
@@ -905,18 +960,38 @@ pub(crate) fn upgrade(vault: &Vault) -> Result<(), VaultError> {
             rows.collect::<Result<_, _>>().map_err(sql)?
         };
         for slot in slots {
-            tx.execute(
-                "INSERT INTO blob_chunks (slot, idx, sealed)
-                 SELECT ?1, idx, sealed FROM blob_chunks_v1 WHERE blob = ?2",
-                params![slot, blob],
-            )
-            .map_err(sql)?;
+            let chunks: Vec<(u32, Vec<u8>)> = {
+                let mut stmt = tx
+                    .prepare("SELECT idx, sealed FROM blob_chunks_v1 WHERE blob = ?1")
+                    .map_err(sql)?;
+                let rows = stmt
+                    .query_map(params![blob], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(sql)?;
+                rows.collect::<Result<_, _>>().map_err(sql)?
+            };
+            for (index, sealed) in chunks {
+                store_chunk(&tx, &vault.cipher, slot, index, &sealed, &path)?;
+            }
             if own {
                 tx.execute(
-                    "UPDATE blobs SET own = 1, complete = ?2, delivered = ?3, dropped = ?4,
-                            uploaded = ?5
+                    "UPDATE blobs SET own = 1, complete = ?2, delivered = ?3, dropped = ?4
                      WHERE slot = ?1",
-                    params![slot, complete, delivered, dropped, uploaded],
+                    params![slot, complete, delivered, dropped],
+                )
+                .map_err(sql)?;
+                let stored: Vec<u8> = tx
+                    .query_row(
+                        "SELECT facts FROM blobs WHERE slot = ?1",
+                        params![slot],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql)?;
+                let mut facts = at_rest::open_facts(&vault.cipher, &blob, &me.0, &stored)?;
+                facts.uploaded = uploaded.min(facts.count);
+                let stored = at_rest::seal_facts(&vault.cipher, &blob, &me.0, &facts)?;
+                tx.execute(
+                    "UPDATE blobs SET facts = ?2 WHERE slot = ?1",
+                    params![slot, stored],
                 )
                 .map_err(sql)?;
             }
@@ -938,10 +1013,33 @@ fn old_layout(conn: &Connection, path: &Path) -> Result<bool, VaultError> {
     .map_err(|e| VaultError::sqlite(path, e))
 }
 
+/// Stores (or replaces) sealed chunk `index` of row `slot`, encrypted and padded, with its
+/// draft flag read from its header (a header that does not parse is stored as it comes:
+/// reading it finds the damage).
+fn store_chunk(
+    conn: &Connection,
+    cipher: &cairn_crypto::LocalCipher,
+    slot: i64,
+    index: u32,
+    sealed: &[u8],
+    path: &Path,
+) -> Result<(), VaultError> {
+    let draft = SealedChunk::from_bytes(sealed).is_ok_and(|c| c.epoch == 0);
+    let stored = at_rest::seal_chunk(cipher, slot, index, sealed)?;
+    conn.prepare_cached(
+        "INSERT INTO blob_chunks (slot, idx, sealed, draft) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (slot, idx) DO UPDATE SET sealed = excluded.sealed, draft = excluded.draft",
+    )
+    .and_then(|mut stmt| stmt.execute(params![slot, index, stored, draft]))
+    .map_err(|e| VaultError::sqlite(path, e))?;
+    Ok(())
+}
+
 /// Seals again under `key` this device's chunks sealed under its draft key, a batch at a
 /// time (memory stays bounded), inside the caller's transaction. Returns how many.
 pub(crate) fn reseal_drafts(
     tx: &Connection,
+    cipher: &cairn_crypto::LocalCipher,
     keys: &cairn_crypto::DeviceKeys,
     keyring: &cairn_crypto::Keyring,
     key: &cairn_crypto::TeamKey,
@@ -951,21 +1049,20 @@ pub(crate) fn reseal_drafts(
     let me = keys.id();
     let mut count = 0;
     loop {
-        let batch: Vec<(i64, Vec<u8>)> = {
+        let batch: Vec<(i64, u32, Vec<u8>)> = {
             let mut stmt = tx
-                .prepare(&format!(
-                    "SELECT slot, sealed FROM blob_chunks WHERE {DRAFT_CHUNK} LIMIT 64"
-                ))
+                .prepare("SELECT slot, idx, sealed FROM blob_chunks WHERE draft = 1 LIMIT 64")
                 .map_err(sql)?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .map_err(sql)?;
             rows.collect::<Result<_, _>>().map_err(sql)?
         };
         if batch.is_empty() {
             return Ok(count);
         }
-        for (slot, bytes) in batch {
+        for (slot, index, stored) in batch {
+            let bytes = at_rest::open_chunk(cipher, slot, index, &stored)?;
             let old = SealedChunk::from_bytes(&bytes)?;
             if old.author != me {
                 // Only this device ever holds its draft key.
@@ -986,11 +1083,7 @@ pub(crate) fn reseal_drafts(
                 old.size,
                 &plain,
             )?;
-            tx.execute(
-                "UPDATE blob_chunks SET sealed = ?1 WHERE slot = ?2 AND idx = ?3",
-                params![new.to_bytes(), slot, old.index],
-            )
-            .map_err(sql)?;
+            store_chunk(tx, cipher, slot, index, &new.to_bytes(), path)?;
             count += 1;
         }
     }
@@ -1017,7 +1110,7 @@ fn stream_plaintext(
     let count = u32::try_from(entry.chunks).map_err(|_| mismatch("no such chunk count".into()))?;
     let mut hasher = Sha256::new();
     for index in 0..count {
-        let chunk = read_chunk(&vault.conn, slot, index, &path)
+        let chunk = read_chunk(&vault.conn, &vault.cipher, slot, index, &path)
             .map_err(|e| mismatch(e.to_string()))?
             .ok_or_else(|| mismatch(format!("chunk {index} is missing")))?;
         let fits = chunk.blob == *blob
@@ -1145,7 +1238,7 @@ fn entry_row(
         })
         .map_err(|e| VaultError::sqlite(path, e))?;
     match slot {
-        Some(slot) => row_at(conn, BlobSlot(slot), path),
+        Some(slot) => row_at(conn, cipher, BlobSlot(slot), path),
         None => Ok(None),
     }
 }
@@ -1172,22 +1265,17 @@ fn blob_id(entry: &Attachment) -> Result<BlobId, VaultError> {
     Ok(BlobId::from_hex(&entry.blob)?)
 }
 
-fn row_at(conn: &Connection, slot: BlobSlot, path: &Path) -> Result<Option<Row>, VaultError> {
+fn row_at(
+    conn: &Connection,
+    cipher: &cairn_crypto::LocalCipher,
+    slot: BlobSlot,
+    path: &Path,
+) -> Result<Option<Row>, VaultError> {
     let sql = |e| VaultError::sqlite(path, e);
-    type Raw = (
-        Vec<u8>,
-        Vec<u8>,
-        Vec<u8>,
-        Vec<u8>,
-        String,
-        u32,
-        i64,
-        u32,
-        [bool; 6],
-    );
+    type Raw = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, [bool; 5]);
     let found: Option<Raw> = conn
         .prepare_cached(
-            "SELECT blob, author, entry, case_id, team, count, size, uploaded,
+            "SELECT blob, author, entry, case_id, facts,
                     own, complete, delivered, wanted, dropped
              FROM blobs WHERE slot = ?1",
         )
@@ -1199,30 +1287,21 @@ fn row_at(conn: &Connection, slot: BlobSlot, path: &Path) -> Result<Option<Row>,
                     r.get(2)?,
                     r.get(3)?,
                     r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    [
-                        r.get(8)?,
-                        r.get(9)?,
-                        r.get(10)?,
-                        r.get(11)?,
-                        r.get(12)?,
-                        false,
-                    ],
+                    [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?],
                 ))
             })
             .optional()
         })
         .map_err(sql)?;
-    let Some((blob, author, tag, case, team, count, size, uploaded, flags)) = found else {
+    let Some((blob, author, tag, case, facts, flags)) = found else {
         return Ok(None);
     };
-    let [own, complete, delivered, wanted, dropped, _] = flags;
+    let [own, complete, delivered, wanted, dropped] = flags;
     let corrupt = |detail: &str| VaultError::Corrupt {
         path: path.to_path_buf(),
         detail: detail.to_string(),
     };
+    let facts = at_rest::open_facts(cipher, &blob, &author, &facts)?;
     Ok(Some(Row {
         slot,
         blob: blob_from(&blob, path)?,
@@ -1232,12 +1311,12 @@ fn row_at(conn: &Connection, slot: BlobSlot, path: &Path) -> Result<Option<Row>,
         // A row written before its hash was known (never committed so) has no digest.
         tag: <[u8; 32]>::try_from(tag.as_slice()).unwrap_or([0; 32]),
         case: case_from(&case, path)?,
-        team,
-        count,
-        size: size as u64,
+        team: facts.team,
+        count: facts.count,
+        size: facts.size,
         own,
         complete,
-        uploaded,
+        uploaded: facts.uploaded,
         delivered,
         wanted,
         dropped,
@@ -1246,11 +1325,12 @@ fn row_at(conn: &Connection, slot: BlobSlot, path: &Path) -> Result<Option<Row>,
 
 fn read_chunk(
     conn: &Connection,
+    cipher: &cairn_crypto::LocalCipher,
     slot: BlobSlot,
     index: u32,
     path: &Path,
 ) -> Result<Option<SealedChunk>, VaultError> {
-    let bytes: Option<Vec<u8>> = conn
+    let stored: Option<Vec<u8>> = conn
         .query_row(
             "SELECT sealed FROM blob_chunks WHERE slot = ?1 AND idx = ?2",
             params![slot.0, index],
@@ -1258,10 +1338,11 @@ fn read_chunk(
         )
         .optional()
         .map_err(|e| VaultError::sqlite(path, e))?;
-    bytes
-        .map(|b| SealedChunk::from_bytes(&b))
-        .transpose()
-        .map_err(Into::into)
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    let bytes = at_rest::open_chunk(cipher, slot.0, index, &stored)?;
+    Ok(Some(SealedChunk::from_bytes(&bytes)?))
 }
 
 /// How many chunks at `slot`, from the first, are here without a gap.

@@ -210,7 +210,7 @@ impl Vault {
         let (mut doc, change) =
             CaseDoc::create(&actor.0, id, &reference, kind, &actor.short(), now, &edits)?;
         doc.set_office(office.as_ref().map(|o| o.as_slice()));
-        let seq = append_own(&tx, keys, &key, id, &change, &path)?;
+        let seq = append_own(&tx, cipher, keys, &key, id, &change, &path)?;
         write_case(&tx, cipher, id, &mut doc, now, &path)?;
         store::write_settings(&tx, cipher, &settings, &path)?;
         crate::head::commit(&tx, &path)?;
@@ -315,7 +315,7 @@ impl Vault {
         let Some(change) = doc.edit(&edits, &actor.short(), now)? else {
             return Ok((None, value));
         };
-        let seq = append_own(&tx, keys, &key, summary.id, &change, &path)?;
+        let seq = append_own(&tx, cipher, keys, &key, summary.id, &change, &path)?;
         write_case(&tx, cipher, summary.id, &mut doc, now, &path)?;
         crate::head::commit(&tx, &path)?;
         Ok((Some(seq), value))
@@ -400,18 +400,22 @@ impl Vault {
         let doc = self.case(case)?;
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT sealed, received_at FROM changes WHERE case_id = ?1 AND received_at IS NOT NULL",
-            )
+            .prepare("SELECT author, seq, sealed FROM changes WHERE case_id = ?1 AND received = 1")
             .map_err(sql)?;
         let rows = stmt
             .query_map(params![doc.id().as_bytes().as_slice()], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
             })
             .map_err(sql)?;
         let mut received = std::collections::HashMap::new();
         for row in rows {
-            let (sealed, at) = row.map_err(sql)?;
+            let (author, seq, stored) = row.map_err(sql)?;
+            let (sealed, at) = crate::at_rest::open_stored(&self.cipher, &author, seq, &stored)?;
+            let Some(at) = at else { continue };
             let plain = SealedChange::from_bytes(&sealed)?.open(&self.keyring)?;
             received.insert(cairn_model::screen_change(&plain)?.hash, at);
         }
@@ -514,6 +518,7 @@ pub(crate) fn last_own_seq(
 
 pub(crate) fn append_own(
     tx: &Transaction<'_>,
+    cipher: &cairn_crypto::LocalCipher,
     keys: &cairn_crypto::DeviceKeys,
     key: &cairn_crypto::TeamKey,
     case_id: Uuid,
@@ -531,19 +536,23 @@ pub(crate) fn append_own(
         change,
     )?;
     let ops = cairn_model::own_change_ops(change)?;
+    let draft = key.epoch() == 0;
     let sealed = sealed.to_bytes();
     // Never write what other devices would refuse.
     crate::sync::within_budget(tx, &case_id, &author, sealed.len() as i64, ops as i64, path)?
         .map_err(VaultError::CaseFull)?;
+    let stored = crate::at_rest::seal_change(cipher, &author, seq, None, &sealed)?;
     tx.prepare_cached(
-        "INSERT INTO changes (author, seq, case_id, sealed, ops) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO changes (author, seq, case_id, sealed, draft, ops)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
             author.0.as_slice(),
             seq as i64,
             case_id.as_bytes().as_slice(),
-            sealed,
+            stored,
+            draft,
             ops as i64
         ])
     })
@@ -559,7 +568,7 @@ pub(crate) fn write_case(
     now: OffsetDateTime,
     path: &std::path::Path,
 ) -> Result<(), VaultError> {
-    case_row(cipher, id, doc, now, path)?.store(tx, path)
+    case_row(cipher, id, doc, now, path)?.store(tx, cipher, path)
 }
 
 /// A case's row of the `cases` table, encrypted: its snapshot and its summary.
@@ -575,6 +584,7 @@ impl CaseRow {
     pub(crate) fn store(
         &self,
         tx: &rusqlite::Connection,
+        cipher: &cairn_crypto::LocalCipher,
         path: &std::path::Path,
     ) -> Result<(), VaultError> {
         tx.prepare_cached(
@@ -585,7 +595,7 @@ impl CaseRow {
             stmt.execute(params![self.id.as_bytes().as_slice(), self.snapshot, self.summary])
         })
         .map_err(|e| VaultError::sqlite(path, e))?;
-        crate::blobs::register(tx, self.id, &self.attachments, path)
+        crate::blobs::register(tx, cipher, self.id, &self.attachments, path)
     }
 }
 

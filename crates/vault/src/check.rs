@@ -57,7 +57,8 @@ impl Vault {
             let author: Vec<u8> = row.get(0).map_err(sql)?;
             let seq: i64 = row.get(1).map_err(sql)?;
             let case_id: Vec<u8> = row.get(2).map_err(sql)?;
-            let bytes: Vec<u8> = row.get(3).map_err(sql)?;
+            let stored: Vec<u8> = row.get(3).map_err(sql)?;
+            let (bytes, _) = crate::at_rest::open_stored(&self.cipher, &author, seq, &stored)?;
             let sealed = SealedChange::from_bytes(&bytes)?;
             sealed.verify()?;
             if sealed.author.0.as_slice() != author.as_slice()

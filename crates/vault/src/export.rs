@@ -37,17 +37,23 @@ impl Vault {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT sealed, received_at FROM changes WHERE case_id = ?1 AND received_at IS NOT NULL",
+                "SELECT author, seq, sealed FROM changes WHERE case_id = ?1 AND received = 1",
             )
             .map_err(sql)?;
         let rows = stmt
             .query_map(params![doc.id().as_bytes().as_slice()], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
             })
             .map_err(sql)?;
         let mut received = HashMap::new();
         for row in rows {
-            let (sealed, at) = row.map_err(sql)?;
+            let (author, seq, stored) = row.map_err(sql)?;
+            let (sealed, at) = crate::at_rest::open_stored(&self.cipher, &author, seq, &stored)?;
+            let Some(at) = at else { continue };
             let plain = SealedChange::from_bytes(&sealed)?.open(&self.keyring)?;
             received.insert(cairn_model::screen_change(&plain)?.hash, at);
         }

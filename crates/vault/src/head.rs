@@ -769,8 +769,8 @@ pub(crate) fn seed(conn: &Connection, cipher: &LocalCipher, path: &Path) -> Resu
     Ok(())
 }
 
-/// Makes a vault carried over from format 2 keep a head: its head tables, every bucket
-/// computed from its rows as found (trust on first use), the marker record, format 3, and
+/// Makes a vault carried over from format 3 (or 2, through at_rest) keep a head: its head tables, every bucket
+/// computed from its rows as found (trust on first use), the marker record, format 4, and
 /// the first head file, in one transaction. Refuses a database older than a head already
 /// here, or one whose marker says it kept a head before.
 pub(crate) fn carry_over(
@@ -818,7 +818,7 @@ pub(crate) fn carry_over(
 }
 
 /// Turns a vault into one made before vaults kept a head, as an earlier cairn left it: format
-/// 2, without head tables, head record or head file. For tests of carrying such a vault over
+/// 3, without head tables, head record or head file. For tests of carrying such a vault over
 /// (and of what earlier cairn left behind); never called by cairn itself.
 #[doc(hidden)]
 pub fn as_made_before_heads(home: &crate::Home, keys: &DeviceKeys) -> Result<(), VaultError> {
@@ -829,7 +829,7 @@ pub fn as_made_before_heads(home: &crate::Home, keys: &DeviceKeys) -> Result<(),
     conn.execute_batch(
         "DROP TABLE cairn_head; DROP TABLE cairn_head_buckets;
          DELETE FROM meta WHERE key = 'head';
-         UPDATE meta SET value = x'0000000000000002' WHERE key = 'format';",
+         UPDATE meta SET value = x'0000000000000003' WHERE key = 'format';",
     )
     .map_err(sql)?;
     let (generation, mut current) = crate::store::versions(&conn, &cipher, &path)?;

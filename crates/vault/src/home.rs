@@ -213,8 +213,11 @@ impl Home {
         restrict_dir(&self.dir)?;
         restrict_files(&self.dir)?;
         let conn = store::open(&db)?;
+        let cipher = keys.local_cipher();
+        // Format 2 is carried over to 3 (at rest) before the head sees it; 3 gets its head.
+        crate::at_rest::upgrade(&conn, &cipher, &db)?;
         crate::head::attach(&conn, keys, &self.dir)?;
-        Ok((conn, keys.local_cipher(), db))
+        Ok((conn, cipher, db))
     }
 
     fn check_complete(&self) -> Result<(), VaultError> {

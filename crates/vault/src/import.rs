@@ -167,8 +167,8 @@ impl Vault {
                 let (id, change, row) = built[i % workers].recv().map_err(|_| {
                     cairn_model::ModelError::Corrupt("a worker of the import stopped".into())
                 })??;
-                let seq = append_own(&tx, keys, &key, id, &change, &path)?;
-                row.store(&tx, &path)?;
+                let seq = append_own(&tx, cipher, keys, &key, id, &change, &path)?;
+                row.store(&tx, cipher, &path)?;
                 if let Some(Some(digest)) = &fresh[*at] {
                     tx.prepare_cached("INSERT INTO imported (digest) VALUES (?1)")
                         .and_then(|mut insert| insert.execute([digest.as_slice()]))

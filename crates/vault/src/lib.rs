@@ -8,9 +8,11 @@
 //! a crash or a power cut.
 //!
 //! It must never write plaintext case content or field names to disk (the database, its WAL or
-//! the key file): everything but opaque routing ids and counters is ciphertext.
+//! the key file): everything but opaque routing ids and counters is ciphertext, and neither
+//! are team names, attachment sizes or arrival times (see [`at_rest`]).
 #![forbid(unsafe_code)]
 
+pub mod at_rest;
 mod blobs;
 mod cases;
 mod check;

@@ -69,10 +69,11 @@ impl Vault {
             rows.collect::<Result<_, _>>().map_err(sql)?
         };
         let mut cases = BTreeSet::new();
-        for (seq, bytes) in &dropped {
-            let sealed = SealedChange::from_bytes(bytes)?;
+        for (seq, stored) in &dropped {
+            let (bytes, _) = crate::at_rest::open_change(cipher, author, *seq as u64, stored)?;
+            let sealed = SealedChange::from_bytes(&bytes)?;
             cases.insert(Uuid::from_bytes(sealed.case_id));
-            remember_refused(&tx, &sealed, bytes, &path)?;
+            remember_refused(&tx, &sealed, &bytes, &path)?;
             tx.execute(
                 "DELETE FROM changes WHERE author = ?1 AND seq = ?2",
                 params![author.0.as_slice(), seq],
@@ -84,16 +85,24 @@ impl Vault {
             // judged when it came; one that depended on a change taken out now waits.
             let raw = {
                 let mut stmt = tx
-                    .prepare("SELECT sealed FROM changes WHERE case_id = ?1 ORDER BY rowid")
+                    .prepare(
+                        "SELECT author, seq, sealed FROM changes WHERE case_id = ?1 ORDER BY rowid",
+                    )
                     .map_err(sql)?;
                 let rows = stmt
                     .query_map(params![id.as_bytes().as_slice()], |r| {
-                        r.get::<_, Vec<u8>>(0)
+                        Ok((
+                            r.get::<_, Vec<u8>>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Vec<u8>>(2)?,
+                        ))
                     })
                     .map_err(sql)?;
                 let mut raw = Vec::new();
                 for row in rows {
-                    raw.push(SealedChange::from_bytes(&row.map_err(sql)?)?.open(keyring)?);
+                    let (author, seq, stored) = row.map_err(sql)?;
+                    let (bytes, _) = crate::at_rest::open_stored(cipher, &author, seq, &stored)?;
+                    raw.push(SealedChange::from_bytes(&bytes)?.open(keyring)?);
                 }
                 raw
             };

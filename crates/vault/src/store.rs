@@ -9,8 +9,9 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use crate::{Settings, VaultError};
 
 /// Bumped when the schema changes; a newer file is refused rather than misread. Format 3 keeps
-/// a head (see head.rs); a format 2 vault is carried over when it is first opened.
-const FORMAT: i64 = 3;
+/// team names, sizes and arrival times sealed (at_rest.rs); format 4 keeps a head (head.rs).
+/// An older vault is carried over when it is first opened with its keys.
+const FORMAT: i64 = 4;
 
 const SCHEMA: &str = "
 -- Encrypted records, each bound to its key and to the version it was written at; the
@@ -27,9 +28,13 @@ CREATE TABLE changes (
     author  BLOB    NOT NULL,
     seq     INTEGER NOT NULL,
     case_id BLOB    NOT NULL,
+    -- The sealed change (whose header names its team) with the time it arrived here,
+    -- encrypted under the vault key (`at_rest::seal_change`).
     sealed  BLOB    NOT NULL,
-    -- When a change from another device arrived here (ms since the epoch); NULL for own.
-    received_at INTEGER,
+    -- 1: from another device (its arrival time is inside `sealed`).
+    received INTEGER NOT NULL DEFAULT 0,
+    -- 1: sealed under this device's draft key (epoch 0), to be sealed again at join.
+    draft   INTEGER NOT NULL DEFAULT 0,
     -- Automerge operations in the change, to bound what one case may cost to load.
     ops     INTEGER NOT NULL,
     PRIMARY KEY (author, seq)
@@ -103,8 +108,10 @@ pub(crate) fn open(path: &Path) -> Result<Connection, VaultError> {
         .map_err(|_| corrupt("bad format marker"))?;
     match i64::from_be_bytes(format) {
         // Attachments came within format 2: their tables are added to a vault made before.
-        // A format 2 vault gets its head when it is opened with its keys (head::carry_over).
-        2 | FORMAT => {
+        // Format 2 kept team names, sizes and arrival times in clear: it is carried over to
+        // format 3 once its keys are at hand (`at_rest::upgrade`), and format 3 gets its head
+        // (`head::carry_over`).
+        2 | 3 | FORMAT => {
             conn.execute_batch(crate::blobs::SCHEMA).map_err(sql)?;
             Ok(conn)
         }

@@ -143,14 +143,14 @@ impl Vault {
             conn,
             keys,
             keyring,
+            cipher,
             ..
         } = self;
         let tx = begin(conn, &path)?;
         let rows: Vec<(i64, Vec<u8>)> = {
             let mut stmt = tx
-                // The epoch sits at bytes 62..=65 of a sealed change: only drafts are read.
                 .prepare(
-                    "SELECT seq, sealed FROM changes WHERE author = ?1 AND substr(sealed, 62, 4) = x'00000000' ORDER BY seq",
+                    "SELECT seq, sealed FROM changes WHERE author = ?1 AND draft = 1 ORDER BY seq",
                 )
                 .map_err(|e| VaultError::sqlite(&path, e))?;
             let rows = stmt
@@ -160,18 +160,20 @@ impl Vault {
                 .map_err(|e| VaultError::sqlite(&path, e))?
         };
         // Attachments recorded before the join, likewise.
-        crate::blobs::reseal_drafts(&tx, keys, keyring, &key, &path)?;
+        crate::blobs::reseal_drafts(&tx, cipher, keys, keyring, &key, &path)?;
         let mut count = 0;
-        for (seq, bytes) in &rows {
-            let old = SealedChange::from_bytes(bytes)?;
+        for (seq, stored) in &rows {
+            let (bytes, _) = crate::at_rest::open_change(cipher, &me, *seq as u64, stored)?;
+            let old = SealedChange::from_bytes(&bytes)?;
             if old.epoch != 0 {
                 continue;
             }
             let plain = old.open(keyring)?;
             let new = SealedChange::seal(keys, &key, old.kind, old.case_id, old.seq, &plain)?;
+            let stored = crate::at_rest::seal_change(cipher, &me, old.seq, None, &new.to_bytes())?;
             tx.execute(
-                "UPDATE changes SET sealed = ?1 WHERE author = ?2 AND seq = ?3",
-                params![new.to_bytes(), me.0.as_slice(), seq],
+                "UPDATE changes SET sealed = ?1, draft = 0 WHERE author = ?2 AND seq = ?3",
+                params![stored, me.0.as_slice(), seq],
             )
             .map_err(|e| VaultError::sqlite(&path, e))?;
             count += 1;
@@ -252,13 +254,19 @@ impl Vault {
                 "SELECT seq, sealed FROM changes WHERE author = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )
             .map_err(sql)?;
+        let me = self.keys.id();
         let rows = stmt
-            .query_map(
-                params![self.keys.id().0.as_slice(), after as i64, limit as i64],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?)),
-            )
+            .query_map(params![me.0.as_slice(), after as i64, limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+            })
             .map_err(sql)?;
-        rows.collect::<Result<_, _>>().map_err(sql)
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, stored) = row.map_err(sql)?;
+            let (sealed, _) = crate::at_rest::open_change(&self.cipher, &me, seq, &stored)?;
+            out.push((seq, sealed));
+        }
+        Ok(out)
     }
 
     /// Applies pulled changes (one page or several in a row) and records `cursor`, the one
@@ -335,7 +343,7 @@ impl Vault {
                 report.unreadable += 1;
                 continue;
             };
-            let stored = stored_bytes(&tx, &sealed, &path)?;
+            let stored = stored_bytes(&tx, cipher, &sealed, &path)?;
             let existing = stored
                 .as_deref()
                 .or_else(|| seen.get(&(sealed.author, sealed.seq)).copied());
@@ -520,13 +528,17 @@ fn stored_totals(
     path: &std::path::Path,
 ) -> Result<Totals, VaultError> {
     conn.prepare_cached(
-        "SELECT COALESCE(SUM(length(sealed)), 0), COALESCE(SUM(ops), 0),
+        "SELECT COALESCE(SUM(length(sealed) - ?3), 0), COALESCE(SUM(ops), 0),
                 COALESCE(SUM(CASE WHEN author = ?2 THEN ops END), 0)
          FROM changes WHERE case_id = ?1",
     )
     .and_then(|mut stmt| {
         stmt.query_row(
-            params![id.as_bytes().as_slice(), author.0.as_slice()],
+            params![
+                id.as_bytes().as_slice(),
+                author.0.as_slice(),
+                crate::at_rest::CHANGE_OVERHEAD
+            ],
             |r| {
                 Ok(Totals {
                     case_bytes: r.get(0)?,
@@ -599,7 +611,7 @@ fn store_ahead(
         Err(Failure::Refuse(_)) => return Ok(false),
         Err(Failure::Fatal(e)) => return Err(e),
     }
-    merged.store(&savepoint, id, merge.path)?;
+    merged.store(&savepoint, merge.cipher, id, merge.path)?;
     savepoint
         .commit()
         .map_err(|e| VaultError::sqlite(merge.path, e))?;
@@ -695,6 +707,7 @@ impl Merged {
     fn store(
         &self,
         conn: &rusqlite::Connection,
+        cipher: &cairn_crypto::LocalCipher,
         id: Uuid,
         path: &std::path::Path,
     ) -> Result<(), VaultError> {
@@ -702,7 +715,7 @@ impl Merged {
         // What has arrived is saved even while a dependency is missing, so the case stays
         // visible.
         match &self.row {
-            Some(row) => row.store(conn, path),
+            Some(row) => row.store(conn, cipher, path),
             None => Ok(()),
         }
     }
@@ -720,17 +733,27 @@ fn insert_changes(
     for c in changes {
         let (bytes, ops) = (c.bytes.len() as i64, c.change.screened().ops as i64);
         within_budget(conn, &id, &c.sealed.author, bytes, ops, path)?.map_err(Failure::Refuse)?;
+        let stored = crate::at_rest::seal_change(
+            merge.cipher,
+            &c.sealed.author,
+            c.sealed.seq,
+            Some(received_at),
+            c.bytes,
+        )?;
         conn.prepare_cached(
-            "INSERT INTO changes (author, seq, case_id, sealed, received_at, ops) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO changes (author, seq, case_id, sealed, received, draft, ops)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)",
         )
-        .and_then(|mut stmt| stmt.execute(params![
+        .and_then(|mut stmt| {
+            stmt.execute(params![
                 c.sealed.author.0.as_slice(),
                 c.sealed.seq as i64,
                 id.as_bytes().as_slice(),
-                c.bytes,
-                received_at,
+                stored,
+                c.sealed.epoch == 0,
                 ops
-            ]))
+            ])
+        })
         .map_err(|e| VaultError::sqlite(path, e))?;
     }
     Ok(())
@@ -829,7 +852,7 @@ fn merge_case(
     insert_changes(conn, merge, id, changes)?;
     if !has_waiting(conn, &id, path)? {
         let merged = merge_alone(merge, id, snapshot_of(conn, &id, path)?.as_deref(), changes)?;
-        merged.store(conn, id, path)?;
+        merged.store(conn, merge.cipher, id, path)?;
         return Ok(Vec::new());
     }
     let mut before = match load(conn, merge.cipher, &id, &merge.me.0, merge.office, path) {
@@ -905,7 +928,7 @@ fn merge_case(
             )
         })
         .collect();
-    settle(merge, id, doc, is_new, &authors)?.store(conn, id, path)?;
+    settle(merge, id, doc, is_new, &authors)?.store(conn, merge.cipher, id, path)?;
     Ok(held_refused)
 }
 
@@ -974,10 +997,12 @@ pub(crate) fn remember_refused(
 
 fn stored_bytes(
     tx: &rusqlite::Connection,
+    cipher: &cairn_crypto::LocalCipher,
     sealed: &SealedChange,
     path: &std::path::Path,
 ) -> Result<Option<Vec<u8>>, VaultError> {
-    tx.prepare_cached("SELECT sealed FROM changes WHERE author = ?1 AND seq = ?2")
+    let stored: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT sealed FROM changes WHERE author = ?1 AND seq = ?2")
         .and_then(|mut stmt| {
             stmt.query_row(
                 params![sealed.author.0.as_slice(), sealed.seq as i64],
@@ -985,7 +1010,10 @@ fn stored_bytes(
             )
             .optional()
         })
-        .map_err(|e| VaultError::sqlite(path, e))
+        .map_err(|e| VaultError::sqlite(path, e))?;
+    stored
+        .map(|s| crate::at_rest::open_change(cipher, &sealed.author, sealed.seq, &s).map(|o| o.0))
+        .transpose()
 }
 
 /// Every stored change of a case, opened, in the order they arrived.
@@ -993,16 +1021,21 @@ fn case_log(case: &Case<'_>) -> Result<Vec<Stored>, VaultError> {
     let sql = |e| VaultError::sqlite(case.merge.path, e);
     let mut stmt = case
         .conn
-        .prepare("SELECT sealed FROM changes WHERE case_id = ?1 ORDER BY rowid")
+        .prepare("SELECT author, seq, sealed FROM changes WHERE case_id = ?1 ORDER BY rowid")
         .map_err(sql)?;
     let rows = stmt
         .query_map(params![case.id.as_bytes().as_slice()], |r| {
-            r.get::<_, Vec<u8>>(0)
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
         })
         .map_err(sql)?;
     let mut out = Vec::new();
     for row in rows {
-        let bytes = row.map_err(sql)?;
+        let (author, seq, stored) = row.map_err(sql)?;
+        let (bytes, _) = crate::at_rest::open_stored(case.merge.cipher, &author, seq, &stored)?;
         let sealed = SealedChange::from_bytes(&bytes)?;
         let plain = sealed.open(case.keyring)?;
         out.push(Stored {

@@ -608,20 +608,30 @@ fn a_vault_whose_squatted_blob_id_hid_the_genuine_file_gets_it_back() {
     // That layout is older than vaults keeping a head.
     cairn_vault::as_made_before_heads(&home, &office_keys).unwrap();
     let db = rusqlite::Connection::open(home.database()).unwrap();
-    let h_hex: String = h.keys().id().to_string();
+    // The old tables kept the chunks and the row's facts in clear.
     db.execute_batch(&format!(
-        "CREATE TEMP TABLE old_rows AS
-            SELECT blob, case_id, team, count, size FROM blobs WHERE author = x'{h_hex}';
-         CREATE TEMP TABLE old_chunks AS
-            SELECT b.blob AS blob, c.idx AS idx, c.sealed AS sealed
-            FROM blob_chunks c JOIN blobs b ON b.slot = c.slot WHERE b.author = x'{h_hex}';
-         DROP TABLE blob_chunks; DROP TABLE blobs;
-         {BLOBS_KEYED_BY_ID}
-         INSERT INTO blobs (blob, case_id, team, count, size, complete)
-            SELECT blob, case_id, team, count, size, 1 FROM old_rows;
-         INSERT INTO blob_chunks SELECT blob, idx, sealed FROM old_chunks;"
+        "DROP TABLE blob_chunks; DROP TABLE blobs; {BLOBS_KEYED_BY_ID}"
     ))
     .unwrap();
+    let chunks = chunks_of(h.keys(), case, blob, &squat.0);
+    db.execute(
+        "INSERT INTO blobs (blob, case_id, team, count, size, complete)
+         VALUES (?1, ?2, 'T03', ?3, ?4, 1)",
+        rusqlite::params![
+            blob.0.as_slice(),
+            case.as_bytes().as_slice(),
+            chunks.len() as i64,
+            squat.0.len() as i64
+        ],
+    )
+    .unwrap();
+    for chunk in &chunks {
+        db.execute(
+            "INSERT INTO blob_chunks (blob, idx, sealed) VALUES (?1, ?2, ?3)",
+            rusqlite::params![blob.0.as_slice(), chunk.index, chunk.to_bytes()],
+        )
+        .unwrap();
+    }
     drop(db);
 
     // Opened again: each entry has its own row; H's file is still here (checked again
