@@ -19,6 +19,7 @@ mod export;
 pub mod failpoint;
 mod home;
 mod import;
+pub mod import_file;
 mod keyring;
 mod revoked;
 mod settings;
