@@ -328,6 +328,7 @@ fn bless() {
             ],
             device: public,
             name: Some(name.into()),
+            sealed_name: None,
             team: "T03".into(),
             epoch: 1,
             server: SERVER.into(),
