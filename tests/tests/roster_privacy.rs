@@ -132,7 +132,7 @@ fn members_read_only_their_own_teams_names_and_counts_and_every_chain_verifies()
     }
 
     // What A1's commands show: its teammate's name, B without a name and without a count.
-    let status = a1.json(&["status", "--json"]);
+    let status = a1.json(&["status"]);
     assert!(status["roster_warnings"]
         .as_array()
         .expect("warnings")
@@ -149,13 +149,11 @@ fn members_read_only_their_own_teams_names_and_counts_and_every_chain_verifies()
         show.contains(ALPHA_TWO),
         "a teammate's name as signer: {show}"
     );
-    let show = a1.ok(&["case", "show", &a2_case, "--json"]);
-    assert!(show.contains(ALPHA_TWO), "{show}");
     // `cairn check` finds nothing diverging: the team's receipt is enough for it.
-    let check = a1.json(&["check", "--json"]);
+    let check = a1.json(&["check"]);
     assert_eq!(check["divergences"], serde_json::json!([]), "{check}");
     // B does not read T01's names either.
-    let status = b.json(&["status", "--json"]);
+    let status = b.json(&["status"]);
     assert_eq!(entry(&status, &a1_id)["name"], serde_json::Value::Null);
     let shown = outputs(&b);
     for name in [ALPHA_ONE, ALPHA_TWO] {
@@ -163,7 +161,7 @@ fn members_read_only_their_own_teams_names_and_counts_and_every_chain_verifies()
     }
 
     // The office reads every name, signs every count, and its chain verifies too.
-    let status = office.json(&["status", "--json"]);
+    let status = office.json(&["status"]);
     assert!(status["roster_warnings"]
         .as_array()
         .expect("warnings")
@@ -171,14 +169,14 @@ fn members_read_only_their_own_teams_names_and_counts_and_every_chain_verifies()
     assert_eq!(entry(&status, &b_id)["name"], BRAVO);
     assert_eq!(entry(&status, &a1_id)["name"], ALPHA_ONE);
     assert!(office.ok(&["case", "show", &b_case]).contains(BRAVO));
-    let check = office.json(&["check", "--json"]);
+    let check = office.json(&["check"]);
     assert_eq!(check["divergences"], serde_json::json!([]), "{check}");
     // The office can still revoke a device by its (sealed) name.
     office.ok(&["office", "revoke", BRAVO]);
     for d in [&office, &a1] {
         d.ok(&["sync"]);
     }
-    let status = a1.json(&["status", "--json"]);
+    let status = a1.json(&["status"]);
     assert_eq!(entry(&status, &b_id)["revoked_after"], 3);
     assert_eq!(entry(&status, &b_id)["name"], serde_json::Value::Null);
     let (chain, _, _, _) = served(&server, &a1);
@@ -202,7 +200,7 @@ fn a_member_refuses_another_teams_receipt() {
     for d in [&a, &b, &office, &a] {
         d.ok(&["sync"]);
     }
-    let before = a.json(&["status", "--json"])["office_confirmed"].clone();
+    let before = a.json(&["status"])["office_confirmed"].clone();
     assert_eq!(before["upto"], 1);
 
     server.edit_db(
@@ -218,11 +216,11 @@ fn a_member_refuses_another_teams_receipt() {
     );
     assert!(!run.stderr.contains(&b_id[..12]), "{}", run.stderr);
     // The receipt it held stays: its own count, as before; B's is neither kept nor shown.
-    let status = a.json(&["status", "--json"]);
+    let status = a.json(&["status"]);
     assert_eq!(status["office_confirmed"], before);
     let again = a.run(&["sync"]);
     assert!(again.stderr.contains("refused"), "{}", again.stderr);
-    assert_eq!(a.json(&["status", "--json"])["office_confirmed"], before);
-    let check = a.json(&["check", "--json"]);
+    assert_eq!(a.json(&["status"])["office_confirmed"], before);
+    let check = a.json(&["check"]);
     assert_eq!(check["divergences"], serde_json::json!([]), "{check}");
 }
