@@ -134,6 +134,7 @@ fn held_act() -> Act {
     Act::Admit(Admit {
         device: DevicePublic::from_keys(device()),
         name: Some("fixture device".into()),
+        sealed_name: None,
         team: TEAM.into(),
         epoch: 1,
         grants: Vec::new(),
@@ -349,7 +350,7 @@ pub fn roster(data: &[u8]) {
 
 /// The JSON bodies a server takes from clients (`POST /v2/join`: a [`Statement`] admitting
 /// the requester; `POST /v2/roster`: a list of statements to append; `POST /v2/receipt`: a
-/// [`Receipt`]; the pull query string), each checked as the server checks it, placed against
+/// list of team [`Receipt`]s; the pull query string), each checked as the server checks it, placed against
 /// the roster of [`held`]; and the JSON answers a device takes from the server
 /// ([`PushResponse`], [`JoinResponse`], [`ErrorBody`]; a [`Receipt`] from `GET /v2/receipt`).
 /// Every input is tried as each of them; what parses must parse back from its own JSON.
@@ -361,6 +362,7 @@ pub fn server_json(data: &[u8]) {
         let _ = (statement.device().tag(), statement.team(), statement.hash());
         if let Act::Admit(admit) = &statement.act {
             let _ = admit.device.short_code();
+            let _ = admit.open_name(None);
         }
         let _ = roster.place(&statement);
         let json = serde_json::to_vec(&statement).unwrap_or_default();
@@ -392,6 +394,18 @@ pub fn server_json(data: &[u8]) {
             back.as_ref(),
             Some(&receipt),
             "a receipt does not parse back"
+        );
+    }
+    if let Ok(receipts) = serde_json::from_slice::<Vec<Receipt>>(data) {
+        for r in &receipts {
+            let _ = r.verify(&office);
+        }
+        let json = serde_json::to_vec(&receipts).unwrap_or_default();
+        let back = serde_json::from_slice::<Vec<Receipt>>(&json).ok();
+        assert_eq!(
+            back.as_ref(),
+            Some(&receipts),
+            "a list of receipts does not parse back"
         );
     }
     if let Ok(query) = std::str::from_utf8(data) {

@@ -272,6 +272,7 @@ fn admit(device: &DevicePublic, team: &str, epoch: u32, to: &[&DevicePublic]) ->
     Act::Admit(Admit {
         device: device.clone(),
         name: Some("tablet".into()),
+        sealed_name: None,
         team: team.into(),
         epoch,
         grants: to
@@ -442,6 +443,13 @@ fn server_json() {
             vec![Held { device: d, upto: 7 }, Held { device: a, upto: 2 }],
         )),
         json(&Receipt::issue(office(), 1, REQUEST_TIME, Vec::new())),
+        json(&vec![Receipt::issue(
+            office(),
+            4,
+            REQUEST_TIME,
+            vec![Held { device: d, upto: 7 }],
+        )
+        .for_team(office(), "T03", |_| true)]),
         b"after=5&limit=10".to_vec(),
         b"after=0".to_vec(),
         json(&PushResponse {
