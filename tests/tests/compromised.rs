@@ -114,6 +114,7 @@ fn an_admission_the_office_never_signed_admits_nobody() {
         cairn_protocol::Act::Admit(cairn_protocol::Admit {
             device: public.clone(),
             name: Some("server's own".into()),
+            sealed_name: None,
             team: "T03".into(),
             epoch: 1,
             grants: vec![cairn_protocol::Grant::new(&key, &public).expect("grant")],

@@ -114,6 +114,16 @@ fn case_changes() {
     replay("case_changes");
 }
 
+#[test]
+fn blob_chunk() {
+    replay("blob_chunk");
+}
+
+#[test]
+fn import() {
+    replay("import");
+}
+
 /// The v2 seeds kept as regression inputs (written by `seeds --regressions`) are genuine: they
 /// get past the signature checks to the decryption behind them, so the targets replay more
 /// than refusals. Fails if the fixture keys or a wire format change under them.
@@ -148,4 +158,53 @@ fn the_v2_seeds_get_past_the_signatures() {
         ring.get(targets::TEAM, 1).is_some() && ring.get(targets::TEAM, 2).is_some(),
         "roster/v2-seed-02 grants the fixed device T03's keys: {ring:?}"
     );
+
+    // The genuine edits of the fixed case (v2-seed-00: the teammate's edits in order) get past
+    // the judge: merged into the stored case, they are accepted.
+    let seed = read("case_changes", "v2-seed-00");
+    let mut rest = seed
+        .get(4..)
+        .expect("case_changes/v2-seed-00 has its header");
+    let mut changes = Vec::new();
+    while let [a, b, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*a, *b]));
+        changes.push(tail[..len].to_vec());
+        rest = &tail[len..];
+    }
+    let fixture = targets::case_fixture();
+    assert_eq!(
+        changes, fixture.edits,
+        "case_changes/v2-seed-00 is the fixture's edits"
+    );
+    let mut stored =
+        cairn_model::CaseDoc::load(&fixture.saved, &targets::device().id().0).expect("load");
+    stored
+        .apply_changes(&changes)
+        .expect("case_changes/v2-seed-00 gets past the judge");
+
+    // blob_chunk/v2-seed-00: the small attachment's one chunk, which opens to its bytes.
+    let seed = read("blob_chunk", "v2-seed-00");
+    let chunk = cairn_crypto::SealedChunk::from_bytes(seed.get(5..).expect("a framed chunk"))
+        .expect("blob_chunk/v2-seed-00 parses");
+    assert_eq!(
+        chunk
+            .open(targets::keyring())
+            .expect("blob_chunk/v2-seed-00 opens"),
+        targets::blob_fixtures()[0].plaintext
+    );
+
+    // import/v2-seed-00: two cases, each with its source id.
+    let seed = read("import", "v2-seed-00");
+    let parsed = cairn_vault::import_file::parse(
+        targets::IMPORT_FILE,
+        &seed[1..],
+        cairn_vault::import_file::Format::Csv,
+        &cairn_vault::import_file::Mapping::default(),
+    )
+    .expect("import/v2-seed-00 reads");
+    assert_eq!(parsed.cases.len(), 2);
+    assert!(parsed.cases.iter().all(|(_, c)| c
+        .row
+        .as_ref()
+        .is_some_and(|r| r.starts_with(b"source_id\0"))));
 }

@@ -27,7 +27,8 @@ pub struct Member {
     pub team: String,
     /// Its age recipient.
     pub recipient: String,
-    /// The name given at admission.
+    /// The name given at admission, when this party can read it: sealed names are `None`
+    /// until [`Roster::open_names`] opened them with the team's key.
     pub name: Option<String>,
     /// `Some(last_seq)` once revoked: its changes numbered above `last_seq` are refused.
     pub revoked: Option<u64>,
@@ -203,7 +204,7 @@ impl Roster {
                                 id: a.device.signing,
                                 team: a.team.clone(),
                                 recipient: a.device.recipient.clone(),
-                                name: a.name.clone(),
+                                name: a.open_name(None),
                                 revoked: None,
                             });
                         None
@@ -301,6 +302,19 @@ impl Roster {
                 last_seq: *last_seq,
             }),
             Some(member) => Ok(member),
+        }
+    }
+
+    /// Reads the sealed names of the members whose team keys `ring` holds (the office holds
+    /// every team's; a member its own team's); the others stay nameless.
+    pub fn open_names(&mut self, ring: &Keyring) {
+        for &i in &self.effective {
+            if let Act::Admit(a) = &self.chain[i].act {
+                let name = a.open_name(ring.get(&a.team, a.epoch));
+                if let Some(member) = self.members.get_mut(&a.device.signing) {
+                    member.name = name;
+                }
+            }
         }
     }
 
@@ -485,6 +499,7 @@ pub(crate) mod tests {
                 ],
                 device: public,
                 name: Some("tablet".into()),
+                sealed_name: None,
                 team: team.to_owned(),
                 epoch,
                 server: SERVER.to_owned(),
@@ -992,5 +1007,77 @@ pub(crate) mod tests {
             epochs_held(&mut office, &r.keyring(&late), "T03"),
             vec![1, 2, 3]
         );
+    }
+
+    /// A sealed name opens for the office and the device's team, at its epoch only, and
+    /// cannot be moved onto another admission; a plain name of an older statement stays.
+    #[test]
+    fn sealed_names_open_for_the_team_and_the_office_only() {
+        let mut office = Office::new();
+        let (a1, a2, b1) = (fresh(), fresh(), fresh());
+        let mut sealed = |device: &DevicePublic, team: &str, name: &str| {
+            let mut act = office.admit_act(device, team, 1);
+            if let Act::Admit(a) = &mut act {
+                let key = office.key(team, 1);
+                a.name = None;
+                a.sealed_name = Some(crate::seal_name(&key, &device.signing, name).unwrap());
+            }
+            act
+        };
+        let acts = [
+            sealed(&a1, "T01", "alpha one"),
+            sealed(&a2, "T01", "alpha two"),
+            sealed(&b1, "T02", "bravo one"),
+        ];
+        for act in acts {
+            office.issue(act);
+        }
+        let plain = office.admit_act(&fresh(), "T02", 1);
+        let plain_id = match &plain {
+            Act::Admit(a) => a.device.signing,
+            Act::Revoke(_) => unreachable!(),
+        };
+        office.issue(plain);
+        let mut roster = office.roster();
+        assert!(roster.problems.is_empty(), "{:?}", roster.problems);
+        let name = |r: &Roster, d: &DevicePublic| r.member(&d.signing).unwrap().name.clone();
+        // Before opening: no sealed name is read; the plain one is.
+        assert_eq!(name(&roster, &a1), None);
+        assert_eq!(
+            roster.member(&plain_id).unwrap().name.as_deref(),
+            Some("tablet")
+        );
+        // A member of T01 holding T01's key reads its team's names only.
+        let key_a = office.key("T01", 1);
+        let mut ring = Keyring::default();
+        ring.insert(office.key("T01", 1));
+        roster.open_names(&ring);
+        assert_eq!(name(&roster, &a1).as_deref(), Some("alpha one"));
+        assert_eq!(name(&roster, &a2).as_deref(), Some("alpha two"));
+        assert_eq!(name(&roster, &b1), None);
+        // The office holds every team's key.
+        let mut all = Keyring::default();
+        all.insert(office.key("T01", 1));
+        all.insert(office.key("T02", 1));
+        let mut at_office = office.roster();
+        at_office.open_names(&all);
+        assert_eq!(name(&at_office, &b1).as_deref(), Some("bravo one"));
+        // A sealed name moved onto another device's admission does not open.
+        let epoch_2 = office.key("T01", 2);
+        let Act::Admit(first) = &office.chain[0].act else {
+            unreachable!()
+        };
+        let Act::Admit(second) = &office.chain[1].act else {
+            unreachable!()
+        };
+        let moved = Admit {
+            sealed_name: first.sealed_name.clone(),
+            ..second.clone()
+        };
+        assert_eq!(moved.open_name(Some(&key_a)), None);
+        assert_eq!(first.open_name(Some(&epoch_2)), None);
+        assert!(!serde_json::to_string(&office.chain[0])
+            .unwrap()
+            .contains("alpha"));
     }
 }

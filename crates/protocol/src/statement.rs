@@ -61,8 +61,13 @@ impl Grant {
 pub struct Admit {
     /// The device's keys, as its `cairn id` line named them.
     pub device: DevicePublic,
-    /// The name its holder gave it.
+    /// The name its holder gave it, readable by all: only statements made before names were
+    /// sealed carry it (the chain never changes); the office now fills `sealed_name` instead.
     pub name: Option<String>,
+    /// The name sealed under the team key the grants carry ([`seal_name`], base64): only the
+    /// office and the device's team read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_name: Option<String>,
     /// Its team.
     pub team: String,
     /// The team's current epoch, whose key the grants carry.
@@ -75,6 +80,42 @@ pub struct Admit {
     pub fingerprint: String,
     /// Unix seconds after which the server refuses to register the device with it.
     pub expires_at: u64,
+}
+
+/// What a sealed name binds besides the key: the device it names, so a name cannot be moved
+/// onto another admission.
+fn name_context(device: &DeviceId) -> Vec<u8> {
+    let mut context = b"cairn device name v1\0".to_vec();
+    context.extend_from_slice(&device.0);
+    context
+}
+
+/// A sealed name is a short name plus the team sealing's overhead, in base64.
+const MAX_SEALED_NAME: usize = 512;
+
+/// Seals `device`'s name under its team's key, for [`Admit::sealed_name`].
+pub fn seal_name(key: &TeamKey, device: &DeviceId, name: &str) -> Result<String, ProtocolError> {
+    check_name(name)?;
+    let sealed = key
+        .seal(&name_context(device), name.as_bytes())
+        .map_err(|e| malformed(format!("sealing a device name: {e}")))?;
+    Ok(STANDARD.encode(sealed))
+}
+
+impl Admit {
+    /// The device's name as the holder of `key` (its team's key at the admission's epoch)
+    /// reads it: the sealed name if it opens to a valid name, else the plain one of an older
+    /// statement. `None` for a key of another team or epoch.
+    pub fn open_name(&self, key: Option<&TeamKey>) -> Option<String> {
+        let Some(sealed) = &self.sealed_name else {
+            return self.name.clone();
+        };
+        let key = key.filter(|k| k.team() == self.team && k.epoch() == self.epoch)?;
+        let bytes = STANDARD.decode(sealed).ok()?;
+        let name =
+            String::from_utf8(key.open(&name_context(&self.device.signing), &bytes).ok()?).ok()?;
+        check_name(&name).ok().map(|()| name)
+    }
 }
 
 /// The office revokes a device: its changes numbered above `last_seq` are refused everywhere,
@@ -213,6 +254,12 @@ impl Statement {
             Act::Admit(a) => {
                 if let Some(n) = &a.name {
                     check_name(n)?;
+                }
+                if a.sealed_name
+                    .as_ref()
+                    .is_some_and(|n| n.len() > MAX_SEALED_NAME)
+                {
+                    return Err(malformed("roster statement: sealed name far too long"));
                 }
                 check_server(&a.server, &a.fingerprint)?;
                 (&a.team, a.epoch, &a.grants)

@@ -269,6 +269,24 @@ fn receipt_json_and_signed_bytes() {
     assert_eq!(Receipt::issue(&office, 3, NOW, held(&a, &b)), receipt);
 }
 
+/// A team's receipt (issue #19, item 12): the whole one cut to one team's devices, its team
+/// signed between `at` and `held`.
+#[test]
+fn team_receipt_json_and_signed_bytes() {
+    let (office, a, b) = frozen_keys();
+    let json = include_str!("golden/team_receipt.json").trim_end();
+    let receipt: Receipt = serde_json::from_str(json).unwrap();
+    assert_eq!(serde_json::to_string(&receipt).unwrap(), json);
+    assert_eq!(
+        String::from_utf8(receipt.signed_bytes()).unwrap(),
+        include_str!("golden/team_receipt.signed").trim_end()
+    );
+    receipt.verify(&office.id()).unwrap();
+    assert_eq!((receipt.upto(&a.id()), receipt.upto(&b.id())), (0, 5));
+    let whole = Receipt::issue(&office, 3, NOW, held(&a, &b));
+    assert_eq!(whole.for_team(&office, "T03", |d| *d == b.id()), receipt);
+}
+
 #[test]
 fn request_signature() {
     let (_, _, b) = frozen_keys();
@@ -328,6 +346,7 @@ fn bless() {
             ],
             device: public,
             name: Some(name.into()),
+            sealed_name: None,
             team: "T03".into(),
             epoch: 1,
             server: SERVER.into(),
@@ -375,6 +394,15 @@ fn bless() {
     write(
         "receipt.signed",
         &line(String::from_utf8(receipt.signed_bytes()).unwrap()),
+    );
+    let team = receipt.for_team(&office, "T03", |d| *d == b.id());
+    write(
+        "team_receipt.json",
+        &line(serde_json::to_string(&team).unwrap()),
+    );
+    write(
+        "team_receipt.signed",
+        &line(String::from_utf8(team.signed_bytes()).unwrap()),
     );
 
     write(

@@ -4,7 +4,7 @@
 //! its own team (the team in their header), whoever wrote them: its teammates (revoked ones
 //! included: their changes up to `last_seq` stay valid) and the office. The answer names the
 //! roster's head counter (`x-cairn-roster`) and the newest receipt's counter
-//! (`x-cairn-receipt`, once there is one), so a client fetches either only when it changed. Pages are capped at `max_page` changes and `max_request_bytes` bytes (or one change):
+//! of its team (`x-cairn-receipt`, once there is one), so a client fetches either only when it changed. Pages are capped at `max_page` changes and `max_request_bytes` bytes (or one change):
 //! the page is chosen from the changes' sizes, and only its changes are loaded. The
 //! answer's `next` is the cursor for the next call; `more` says whether to call again now.
 
@@ -113,7 +113,8 @@ pub(crate) async fn pull(
     tracing::info!(device = %device.short(), after = query.after, count, next, more, "pull");
     // Let a client skip fetching the roster and the receipt when neither changed, so a
     // sync with nothing to do is one round trip.
-    let receipt = state.storage.receipt_counter().await?;
+    // A member hears of its own team's receipt only; the office, of the newest of any team.
+    let receipt = state.storage.receipt_counter(team.as_deref()).await?;
     // The page's share of the budget and of its device's requests in progress is held until
     // hyper has sent it (or the connection is gone): a reader that stalls holds its page,
     // never more.

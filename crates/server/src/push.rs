@@ -227,6 +227,7 @@ mod tests {
             grants: vec![Grant::new(key, &device).unwrap()],
             device,
             name: None,
+            sealed_name: None,
             team: key.team().into(),
             epoch: key.epoch(),
             server: "https://h:1".into(),

@@ -307,6 +307,7 @@ mod tests {
         let act = Act::Admit(Admit {
             device,
             name: None,
+            sealed_name: None,
             team: team.into(),
             epoch: 1,
             grants,

@@ -117,32 +117,50 @@ async fn receipts_only_move_forward(s: impl Storage) {
         device: DeviceKeys::generate().id(),
         upto: 4,
     }];
-    let r = |counter: u64, at: u64| Receipt::issue(&office, counter, at, held.clone());
-    assert_eq!(s.receipt().await.unwrap(), None);
-    assert_eq!(s.receipt_counter().await.unwrap(), None);
+    let whole = |counter: u64, at: u64| Receipt::issue(&office, counter, at, held.clone());
+    let r = |counter: u64, at: u64| whole(counter, at).for_team(&office, "T1", |_| true);
+    let t2 = |counter: u64, at: u64| whole(counter, at).for_team(&office, "T2", |_| false);
+    assert_eq!(s.receipt("T1").await.unwrap(), None);
+    assert_eq!(s.receipt_counter(None).await.unwrap(), None);
+    assert_eq!(s.receipt_counter(Some("T1")).await.unwrap(), None);
     assert_eq!(
-        s.store_receipt(&r(2, 5)).await.unwrap(),
+        s.store_receipts(&[r(2, 5)]).await.unwrap(),
         ReceiptOutcome::Stored
     );
     assert_eq!(
-        s.store_receipt(&r(2, 5)).await.unwrap(),
+        s.store_receipts(&[r(2, 5)]).await.unwrap(),
         ReceiptOutcome::Same
     );
     assert_eq!(
-        s.store_receipt(&r(1, 9)).await.unwrap(),
+        s.store_receipts(&[r(1, 9)]).await.unwrap(),
         ReceiptOutcome::Stale { held: 2 }
     );
     assert_eq!(
-        s.store_receipt(&r(2, 6)).await.unwrap(),
+        s.store_receipts(&[r(2, 6)]).await.unwrap(),
         ReceiptOutcome::Stale { held: 2 }
     );
-    assert_eq!(s.receipt().await.unwrap(), Some(r(2, 5)));
+    assert_eq!(s.receipt("T1").await.unwrap(), Some(r(2, 5)));
+    // All or none: a set with one stale receipt stores none of the others.
     assert_eq!(
-        s.store_receipt(&r(3, 1)).await.unwrap(),
+        s.store_receipts(&[t2(1, 9), r(1, 9)]).await.unwrap(),
+        ReceiptOutcome::Stale { held: 2 }
+    );
+    assert_eq!(s.receipt("T2").await.unwrap(), None);
+    assert_eq!(
+        s.store_receipts(&[r(3, 1), t2(3, 1)]).await.unwrap(),
         ReceiptOutcome::Stored
     );
-    assert_eq!(s.receipt().await.unwrap(), Some(r(3, 1)));
-    assert_eq!(s.receipt_counter().await.unwrap(), Some(3));
+    assert_eq!(s.receipt("T1").await.unwrap(), Some(r(3, 1)));
+    assert_eq!(s.receipt("T2").await.unwrap(), Some(t2(3, 1)));
+    assert_eq!(s.receipt("T3").await.unwrap(), None);
+    // A team's own counter; the newest of any for the office.
+    assert_eq!(
+        s.store_receipts(&[t2(4, 1)]).await.unwrap(),
+        ReceiptOutcome::Stored
+    );
+    assert_eq!(s.receipt_counter(Some("T1")).await.unwrap(), Some(3));
+    assert_eq!(s.receipt_counter(Some("T3")).await.unwrap(), None);
+    assert_eq!(s.receipt_counter(None).await.unwrap(), Some(4));
 }
 
 async fn insert_outcomes_and_acks(s: impl Storage) {
@@ -848,6 +866,84 @@ async fn postgres_upgrades_schema_4_blobs() {
     let upgraded = PostgresStorage::open_in_schema(&url, Some(&schema)).await;
     let outcome = match upgraded {
         Ok(s) => tokio::spawn(schema_4_blobs_read_after_the_upgrade(s, author)).await,
+        Err(e) => panic!("{e}"),
+    };
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = conn.await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// The single receipt of schemas 3 to 5, which named every team's counts.
+const SCHEMA_5_RECEIPT: &str = "CREATE TABLE receipt (id INT PRIMARY KEY CHECK (id = 1),
+    counter BIGINT NOT NULL, body TEXT NOT NULL);
+    INSERT INTO receipt VALUES (1, 7, '{\"counter\":7}');";
+
+/// After the upgrade from schema 5 the old receipt is gone (no member reads it again), and
+/// team receipts are stored from counter 1 on.
+async fn schema_5_receipt_is_dropped(s: impl Storage) {
+    assert_eq!(s.receipt_counter(None).await.unwrap(), None);
+    let office = DeviceKeys::generate();
+    let r = Receipt::issue(&office, 1, 1, Vec::new()).for_team(&office, "T1", |_| true);
+    assert_eq!(
+        s.store_receipts(std::slice::from_ref(&r)).await.unwrap(),
+        ReceiptOutcome::Stored
+    );
+    assert_eq!(s.receipt("T1").await.unwrap(), Some(r));
+}
+
+#[tokio::test]
+async fn sqlite_upgrades_schema_5_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    drop(SqliteStorage::open(&path).await.unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(&format!("{SCHEMA_5_RECEIPT} PRAGMA user_version = 5;"))
+        .unwrap();
+    drop(conn);
+    let s = SqliteStorage::open(&path).await.unwrap();
+    schema_5_receipt_is_dropped(s).await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'receipt'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
+}
+
+#[tokio::test]
+async fn postgres_upgrades_schema_5_receipt() {
+    let Ok(url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
+        println!("skipped: CAIRN_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let schema = format!("cairn_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+    drop(
+        PostgresStorage::open_in_schema(&url, Some(&schema))
+            .await
+            .unwrap(),
+    );
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "SET search_path = {schema}; {SCHEMA_5_RECEIPT} UPDATE cairn_schema SET version = 5;"
+        ))
+        .await
+        .unwrap();
+    let upgraded = PostgresStorage::open_in_schema(&url, Some(&schema)).await;
+    let outcome = match upgraded {
+        Ok(s) => tokio::spawn(schema_5_receipt_is_dropped(s)).await,
         Err(e) => panic!("{e}"),
     };
     client

@@ -464,20 +464,33 @@ async fn hostile_roster_posts_are_refused_whole() {
 }
 
 #[tokio::test]
-async fn receipts_move_only_forward() {
+async fn receipts_move_only_forward_and_each_team_reads_its_own() {
     let server = TestServer::start();
     let office = &server.office;
     let a = server.device("T1").await;
+    let b = server.device("T2").await;
     let answer = server.signed(&a, "GET", paths::RECEIPT, vec![]).await;
     assert_eq!((answer.status, answer.code().as_str()), (404, "not_found"));
 
-    let held = vec![Held {
-        device: a.id(),
-        upto: 3,
-    }];
-    let r1 = Receipt::issue(office, 1, unix_now(), held.clone());
-    let r2 = Receipt::issue(office, 2, unix_now(), held.clone());
-    let post = |keys: &'static str, r: &Receipt| {
+    let held = vec![
+        Held {
+            device: a.id(),
+            upto: 3,
+        },
+        Held {
+            device: b.id(),
+            upto: 9,
+        },
+    ];
+    let teams = |whole: Receipt| {
+        vec![
+            whole.for_team(office, "T1", |d| *d == a.id()),
+            whole.for_team(office, "T2", |d| *d == b.id()),
+        ]
+    };
+    let r1 = teams(Receipt::issue(office, 1, unix_now(), held.clone()));
+    let r2 = teams(Receipt::issue(office, 2, unix_now(), held.clone()));
+    let post = |keys: &'static str, r: &[Receipt]| {
         let body = serde_json::to_vec(r).unwrap();
         let keys = if keys == "office" { office } else { &a };
         server.signed(keys, "POST", paths::RECEIPT, body)
@@ -488,12 +501,33 @@ async fn receipts_move_only_forward() {
         (answer.status, answer.code().as_str()),
         (403, "office_only")
     );
-    let forged = Receipt::issue(&a, 5, unix_now(), held.clone());
-    let answer = post("office", &forged).await;
+    let forged = Receipt::issue(&a, 5, unix_now(), held.clone()).for_team(&a, "T1", |_| true);
+    let answer = post("office", &[forged]).await;
     assert_eq!(
         (answer.status, answer.code().as_str()),
         (401, "bad_signature")
     );
+    // A whole receipt (every team's counts), a team's receipt naming another team's device,
+    // one team twice or two counters in one post: refused, nothing stored.
+    let whole = Receipt::issue(office, 3, unix_now(), held.clone());
+    let mixed = whole.for_team(office, "T1", |_| true);
+    let other = teams(Receipt::issue(office, 4, unix_now(), held.clone()));
+    for bad in [
+        vec![whole.clone()],
+        vec![mixed],
+        vec![r2[0].clone(), r2[0].clone()],
+        vec![r2[0].clone(), other[1].clone()],
+        vec![],
+    ] {
+        let answer = post("office", &bad).await;
+        assert_eq!(
+            (answer.status, answer.code().as_str()),
+            (400, "malformed"),
+            "{bad:?}"
+        );
+    }
+    let answer = server.signed(&a, "GET", paths::RECEIPT, vec![]).await;
+    assert_eq!(answer.status, 404);
 
     assert_eq!(post("office", &r2).await.status, 204);
     assert_eq!(
@@ -507,21 +541,35 @@ async fn receipts_move_only_forward() {
         (answer.status, answer.code().as_str()),
         (409, "roster_conflict")
     );
-    let other2 = Receipt::issue(office, 2, unix_now() + 1, vec![]);
+    let other2 = teams(Receipt::issue(office, 2, unix_now() + 1, vec![]));
     let answer = post("office", &other2).await;
     assert_eq!(
         (answer.status, answer.code().as_str()),
         (409, "roster_conflict")
     );
 
-    let answer = server.signed(&a, "GET", paths::RECEIPT, vec![]).await;
-    assert_eq!(answer.status, 200);
-    let got: Receipt = serde_json::from_slice(&answer.body).unwrap();
-    assert_eq!(got, r2);
-    got.verify(&office.id()).unwrap();
-    let answer = server.signed(&a, "GET", &pull_path(0, None), vec![]).await;
+    // Each member reads its own team's receipt, naming its own team's devices only.
+    for (keys, mine, theirs, index) in [(&a, a.id(), b.id(), 0), (&b, b.id(), a.id(), 1)] {
+        let answer = server.signed(keys, "GET", paths::RECEIPT, vec![]).await;
+        assert_eq!(answer.status, 200);
+        let body = String::from_utf8(answer.body.clone()).unwrap();
+        assert!(body.contains(&mine.to_string()) && !body.contains(&theirs.to_string()));
+        let got: Receipt = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(got, r2[index]);
+        got.verify(&office.id()).unwrap();
+        let answer = server
+            .signed(keys, "GET", &pull_path(0, None), vec![])
+            .await;
+        assert_eq!(answer.header(RECEIPT_VERSION).as_deref(), Some("2"));
+        assert_eq!(answer.header(ROSTER_VERSION).as_deref(), Some("2"));
+    }
+    // The office fetches none (it keeps the whole receipt), and hears of the newest.
+    let answer = server.signed(office, "GET", paths::RECEIPT, vec![]).await;
+    assert_eq!(answer.status, 404);
+    let answer = server
+        .signed(office, "GET", &pull_path(0, None), vec![])
+        .await;
     assert_eq!(answer.header(RECEIPT_VERSION).as_deref(), Some("2"));
-    assert_eq!(answer.header(ROSTER_VERSION).as_deref(), Some("1"));
 }
 
 #[tokio::test]

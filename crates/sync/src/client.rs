@@ -217,7 +217,7 @@ impl Client {
         self.body(response).await.map(|_| ())
     }
 
-    /// The newest office receipt the server holds, if any.
+    /// The newest office receipt of this device's team the server holds, if any.
     pub async fn receipt(&self, keys: &DeviceKeys) -> Result<Option<Receipt>, SyncError> {
         match self
             .send(Some(keys), Method::GET, paths::RECEIPT, Vec::new(), "")
@@ -229,13 +229,13 @@ impl Client {
         }
     }
 
-    /// The office hands the server a new receipt.
-    pub async fn post_receipt(
+    /// The office hands the server a new receipt for each team, all with one counter.
+    pub async fn post_receipts(
         &self,
         keys: &DeviceKeys,
-        receipt: &Receipt,
+        receipts: &[Receipt],
     ) -> Result<(), SyncError> {
-        let body = serde_json::to_vec(receipt).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let body = serde_json::to_vec(receipts).map_err(|e| SyncError::Protocol(e.to_string()))?;
         let response = self
             .send(
                 Some(keys),

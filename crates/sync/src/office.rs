@@ -138,7 +138,13 @@ pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admis
     };
     let act = Act::Admit(Admit {
         device: device.clone(),
-        name: line.name.clone(),
+        // Sealed under the team key: only the office and the device's team read it.
+        name: None,
+        sealed_name: line
+            .name
+            .as_deref()
+            .map(|n| cairn_protocol::seal_name(&key, &device.signing, n))
+            .transpose()?,
         team: to.team.clone(),
         epoch: key.epoch(),
         grants: vec![Grant::new(&key, device)?, Grant::new(&key, &office_public)?],
@@ -163,7 +169,7 @@ pub async fn revoke(
     let office = office_only(vault)?;
     let client = client_for(&vault.sync_state()?, options.timeouts)?;
     sync(vault, options, &()).await.map_err(|(e, _)| e)?;
-    let roster = stored_roster(&vault.sync_state()?)?;
+    let roster = crate::roster::named_roster(vault, &vault.sync_state()?)?;
     // By name or by the start of its id; never the office, nor a device already revoked.
     let member = roster.find(query, |m| {
         !roster.is_office(&m.id) && roster.may_connect(&m.id).is_ok()
@@ -244,6 +250,26 @@ pub(crate) fn next_receipt(
     state.receipt = Some(receipt.clone());
     vault.set_sync_state(&state)?;
     Ok(Some(receipt))
+}
+
+/// The office's whole receipt cut into one receipt per team of the roster, each naming that
+/// team's devices only (revoked ones included), so a member reads its own team's counts and
+/// no other's. Every team gets one, even with nothing held, so its counter moves with the
+/// office's. Signing is deterministic: cutting the same receipt again gives the same bytes.
+pub(crate) fn team_receipts(vault: &Vault, whole: &Receipt, roster: &Roster) -> Vec<Receipt> {
+    let teams: std::collections::BTreeSet<&str> = roster
+        .members()
+        .filter(|m| !roster.is_office(&m.id))
+        .map(|m| m.team.as_str())
+        .collect();
+    teams
+        .into_iter()
+        .map(|team| {
+            whole.for_team(vault.keys(), team, |device| {
+                roster.member(device).is_some_and(|m| m.team == team)
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ pub(crate) async fn pull_step(
         link.progress.pulled(fetched);
         if !more {
             cut_off_revoked(vault, &roster, summary)?;
-            receipt_step(link, vault, state, summary, versions, fetched > 0).await?;
+            receipt_step(link, vault, state, summary, versions, fetched > 0, &roster).await?;
             let logged = vault.own_log_len()?;
             if claimed > logged {
                 let warning = over_acked(claimed, logged, state, &vault.keys().id());
@@ -189,9 +189,9 @@ pub(crate) fn cut_off_revoked(
     Ok(())
 }
 
-/// A field device fetches the office's newest receipt when the server reports a newer one
-/// than it holds (and refuses an older one); the office signs and hands over a new one when
-/// what it holds changed.
+/// A field device fetches its team's newest office receipt when the server reports a newer
+/// one than it holds (and refuses an older one, or one of another team); the office signs a
+/// new one when what it holds changed and hands the server one receipt per team, cut from it.
 async fn receipt_step(
     link: &Link<'_>,
     vault: &mut Vault,
@@ -199,6 +199,7 @@ async fn receipt_step(
     summary: &mut Summary,
     versions: Versions,
     received: bool,
+    roster: &Roster,
 ) -> Result<(), SyncError> {
     if vault.settings().role == Role::Office {
         vault.set_sync_state(state)?;
@@ -211,8 +212,9 @@ async fn receipt_step(
             .clone()
             .filter(|r| versions.receipt.unwrap_or(0) < r.counter)
         {
+            let receipts = crate::office::team_receipts(vault, &receipt, roster);
             retry(link.options, summary, || {
-                link.client.post_receipt(vault.keys(), &receipt)
+                link.client.post_receipts(vault.keys(), &receipts)
             })
             .await?;
         }
@@ -227,9 +229,20 @@ async fn receipt_step(
         return Ok(());
     };
     let office = office_of(state)?;
+    let team = &vault.settings().team;
     if let Err(e) = receipt.verify(&office.signing) {
         summary.warnings.push(format!(
             "the server served an office receipt that is not genuine: {e}"
+        ));
+    } else if receipt.team.as_ref() != Some(team) {
+        // Another team's counts, or every team's: not this device's to keep or show.
+        summary.warnings.push(format!(
+            "the server served office receipt {} for {} instead of team {team}'s: refused (the server is at fault; tell its administrator)",
+            receipt.counter,
+            receipt
+                .team
+                .as_ref()
+                .map_or_else(|| "every team".to_owned(), |t| format!("team {t}"))
         ));
     } else if receipt.counter < held {
         summary.warnings.push(format!(

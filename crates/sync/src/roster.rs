@@ -21,13 +21,21 @@ pub fn stored_roster(state: &SyncState) -> Result<Roster, SyncError> {
     Ok(Roster::build(&office_of(state)?, &state.roster))
 }
 
-/// The roster this vault holds (see [`stored_roster`]), or `None` before it joined.
+/// The roster this vault holds (see [`stored_roster`]) with the names it may read (its own
+/// team's; every team's at the office), or `None` before it joined.
 pub fn held_roster(vault: &Vault) -> Result<Option<Roster>, SyncError> {
     let state = vault.sync_state()?;
     if state.office.is_none() {
         return Ok(None);
     }
-    stored_roster(&state).map(Some)
+    named_roster(vault, &state).map(Some)
+}
+
+/// [`stored_roster`] with the sealed names opened that this vault's team keys open.
+pub(crate) fn named_roster(vault: &Vault, state: &SyncState) -> Result<Roster, SyncError> {
+    let mut roster = stored_roster(state)?;
+    roster.open_names(vault.keyring());
+    Ok(roster)
 }
 
 /// Takes what the server served into the statements this vault holds, records them, adds the

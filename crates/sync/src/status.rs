@@ -3,7 +3,7 @@
 use cairn_protocol::Member;
 use cairn_vault::{Role, Vault};
 
-use crate::roster::stored_roster;
+use crate::roster::{named_roster, stored_roster};
 use crate::SyncError;
 
 /// A vault's sync standing, from what it last heard.
@@ -37,7 +37,7 @@ pub fn status(vault: &Vault) -> Result<Status, SyncError> {
     let state = vault.sync_state()?;
     let pending = vault.own_log_len()?.saturating_sub(state.acked);
     let members = if state.office.is_some() {
-        stored_roster(&state)?.members().cloned().collect()
+        named_roster(vault, &state)?.members().cloned().collect()
     } else {
         Vec::new()
     };

@@ -23,6 +23,7 @@ pub fn admit(
     let act = Act::Admit(Admit {
         device: device.clone(),
         name: None,
+        sealed_name: None,
         team: key.team().to_owned(),
         epoch: key.epoch(),
         grants,

@@ -19,7 +19,7 @@ use crate::cases::{append_own, begin, case_row, CaseRow};
 use crate::{store, Created, Vault, VaultError};
 
 /// One case to create: what `create_case` takes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NewCase {
     /// Kind of case.
     pub kind: Kind,

@@ -22,6 +22,7 @@ pub mod failpoint;
 mod head;
 mod home;
 mod import;
+pub mod import_file;
 mod keyring;
 mod revoked;
 mod settings;

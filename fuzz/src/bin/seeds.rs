@@ -14,12 +14,14 @@ use std::path::PathBuf;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use cairn_crypto::{
-    lock_keys, DeviceId, DeviceKeys, KeyFileCost, SealedChange, SealedKind, SecretString, TeamKey,
+    chunk_count, lock_keys, BlobId, DeviceId, DeviceKeys, KeyFileCost, SealedChange, SealedChunk,
+    SealedKind, SecretString, TeamKey, CHUNK_SIZE,
 };
 use cairn_fuzz::targets::{
-    case_fixture, case_input, device, held, office, team_key, CASE_MUTATE, CASE_NEW,
-    CASE_WITH_CREATION, EXPIRES, FINGERPRINT, FIXTURE_PASSPHRASE, KEYRING, REQUEST_METHOD,
-    REQUEST_PATH, REQUEST_TIME, SERVER, TEAM,
+    blob_fixtures, blob_input, case_fixture, case_input, device, held, office, team_key,
+    BlobFixture, BLOB_LARGE, BLOB_RESIGN, BLOB_UPLOAD, CASE_MUTATE, CASE_NEW, CASE_WITH_CREATION,
+    EXPIRES, FINGERPRINT, FIXTURE_PASSPHRASE, IMPORT_CSV, IMPORT_JSON_LINES, IMPORT_MAPPED,
+    KEYRING, REQUEST_METHOD, REQUEST_PATH, REQUEST_TIME, SERVER, TEAM,
 };
 use cairn_model::{CaseDoc, Edit, Kind, Reference};
 use cairn_protocol::{
@@ -51,6 +53,8 @@ fn main() {
     server_json();
     requests();
     case_changes();
+    blob_chunks();
+    imports();
 }
 
 fn fixtures() {
@@ -268,6 +272,7 @@ fn admit(device: &DevicePublic, team: &str, epoch: u32, to: &[&DevicePublic]) ->
     Act::Admit(Admit {
         device: device.clone(),
         name: Some("tablet".into()),
+        sealed_name: None,
         team: team.into(),
         epoch,
         grants: to
@@ -438,6 +443,13 @@ fn server_json() {
             vec![Held { device: d, upto: 7 }, Held { device: a, upto: 2 }],
         )),
         json(&Receipt::issue(office(), 1, REQUEST_TIME, Vec::new())),
+        json(&vec![Receipt::issue(
+            office(),
+            4,
+            REQUEST_TIME,
+            vec![Held { device: d, upto: 7 }],
+        )
+        .for_team(office(), "T03", |_| true)]),
         b"after=5&limit=10".to_vec(),
         b"after=0".to_vec(),
         json(&PushResponse {
@@ -515,11 +527,7 @@ fn case_changes() {
     let mut other = CaseDoc::from_changes(std::slice::from_ref(&fx.created), &third.id().0, None)
         .expect("the fixture case as a third device receives it");
     let concurrent = other
-        .edit(
-            &[Edit::set("torture_signs", "yes")],
-            "third",
-            now(),
-        )
+        .edit(&[Edit::set("torture_signs", "yes")], "third", now())
         .expect("edit")
         .expect("a change");
     // Another case's changes, offered to this one.
@@ -546,4 +554,138 @@ fn case_changes() {
         case_input(0, [0; 3], std::slice::from_ref(&fx.created)),
     ];
     write("case_changes", inputs);
+}
+
+/// The chunks of `fx` sealed by `author` under `key`, with `plaintext` standing for its bytes
+/// (the same length: another file under the same header).
+fn chunks_of(
+    fx: &BlobFixture,
+    author: &DeviceKeys,
+    key: &TeamKey,
+    plaintext: &[u8],
+) -> Vec<Vec<u8>> {
+    let count = chunk_count(fx.size).expect("a chunk count");
+    plaintext
+        .chunks(CHUNK_SIZE)
+        .enumerate()
+        .map(|(i, part)| {
+            let index = u32::try_from(i).expect("a chunk index");
+            SealedChunk::seal(
+                author, key, fx.case_id, fx.blob, index, count, fx.size, part,
+            )
+            .expect("seal a chunk")
+            .to_bytes()
+        })
+        .collect()
+}
+
+/// The `blob_chunk` seeds: both attachments downloaded and uploaded whole, in pieces of every
+/// size, re-signed; and what a receiver must refuse: chunks out of order, another file under
+/// the same header (only the SHA-256 of the whole file tells), a draft key, another team,
+/// another author, another blob, a cut stream, a frame of no chunk.
+fn blob_chunks() {
+    let [small, large] = blob_fixtures();
+    let me = device();
+    let key = team_key(TEAM, 1);
+    let small_chunks = chunks_of(small, me, &key, &small.plaintext);
+    let large_chunks = chunks_of(large, me, &key, &large.plaintext);
+    let whole = 7 << 3;
+    let mut inputs = vec![
+        blob_input(whole, &small_chunks),
+        blob_input(whole | BLOB_UPLOAD, &small_chunks),
+        blob_input(BLOB_RESIGN | (2 << 3), &small_chunks),
+        blob_input(BLOB_UPLOAD | BLOB_RESIGN | (4 << 3), &small_chunks),
+        blob_input(BLOB_LARGE | whole, &large_chunks),
+        blob_input(BLOB_LARGE | BLOB_UPLOAD | (5 << 3), &large_chunks),
+        blob_input(
+            BLOB_LARGE | (6 << 3),
+            &[large_chunks[1].clone(), large_chunks[0].clone()],
+        ),
+    ];
+    let other: Vec<u8> = small.plaintext.iter().map(|b| b ^ 0x55).collect();
+    inputs.push(blob_input(whole, &chunks_of(small, me, &key, &other)));
+    let other: Vec<u8> = large.plaintext.iter().rev().copied().collect();
+    inputs.push(blob_input(
+        BLOB_LARGE | whole,
+        &chunks_of(large, me, &key, &other),
+    ));
+    for (flags, author, key) in [
+        (BLOB_UPLOAD | whole, me, team_key(TEAM, 0)),
+        (BLOB_UPLOAD | whole, me, team_key("T04", 1)),
+        (whole, office(), team_key(TEAM, 1)),
+        (BLOB_UPLOAD | whole, office(), team_key("office", 1)),
+    ] {
+        inputs.push(blob_input(
+            flags,
+            &chunks_of(small, author, &key, &small.plaintext),
+        ));
+    }
+    let elsewhere = BlobFixture {
+        blob: BlobId([0x0e; 16]),
+        case_id: small.case_id,
+        size: small.size,
+        plaintext: small.plaintext.clone(),
+        sha256: small.sha256,
+    };
+    inputs.push(blob_input(
+        whole,
+        &chunks_of(&elsewhere, me, &key, &small.plaintext),
+    ));
+    let mut cut = blob_input(BLOB_LARGE | (3 << 3), &large_chunks);
+    cut.truncate(cut.len() - 100);
+    inputs.push(cut);
+    inputs.push(blob_input(whole, &[b"CBK1 not a chunk".to_vec()]));
+    write("blob_chunk", inputs);
+}
+
+/// The `import` seeds: CSV and JSON Lines as people and tools write them (source ids, rows
+/// alike, the spreadsheet-safe `'` escapes, a byte order mark, a quoted cell over two lines,
+/// groups as nested objects, numbers, booleans and nulls, an office confirmation, an ODK
+/// Central export through the map), and files an import refuses.
+fn imports() {
+    let csv = |flags: u8, text: &str| [&[flags][..], text.as_bytes()].concat();
+    let odk = "\
+SubmissionDate,KEY,meta-instanceID,case_type,incident-cause,incident-date,found-location-Latitude,found-location-Longitude,found-location-Accuracy,person-civilian,person-full_name,ReviewState
+2024-03-01T10:00:00.000Z,uuid:1,uuid:1,Killed,Targeted strike,2024-02-28,31.52,34.45,4.5,1,Odk Person One,approved
+2024-03-02T11:00:00.000Z,uuid:2,uuid:2,Remains,In captivity,,,,,0,,
+2024-03-03T12:00:00.000Z,uuid:3,,Injured,Unknown,2024-03-01,31.6,34.5,,n/a,Odk Person Three,
+";
+    let inputs = vec![
+        csv(
+            IMPORT_CSV,
+            "kind,place,person.name,source_id\nkilled,KHR,Amina K.,A-1\ninjured,KHR,'=HYPERLINK(\"http://x\"),A-2\n",
+        ),
+        csv(
+            0,
+            "place,kind,person.name,incident.cause,found.lat,found.lon\nKHR,killed,''quoted,targeted_strike,31.5,'-34.25\nKHR,killed,'tis,,,\nKHR,killed,'tis,,,\n\nKHR,remains,'@SUM(A1),unknown,,\n",
+        ),
+        csv(
+            IMPORT_CSV,
+            "\u{feff}kind,place,status,status_basis,incident.narrative\nkilled,KHR,confirmed,Autopsy report,\"two\nlines, \"\"quoted\"\"\"\ninjured,KHR,under_investigation,Family report,\n",
+        ),
+        csv(IMPORT_CSV | IMPORT_MAPPED, odk),
+        csv(IMPORT_MAPPED, odk),
+        csv(
+            IMPORT_JSON_LINES,
+            "{\"kind\":\"killed\",\"place\":\"KHR\",\"source_id\":\"J-1\",\"person\":{\"name\":\"Amina K.\",\"civilian\":true},\"found\":{\"lat\":31.5,\"lon\":34.25}}\n\n{\"kind\":\"injured\",\"place\":\"KHR\",\"person.name\":null,\"torture_signs\":false}\n",
+        ),
+        csv(
+            0,
+            "\u{feff}{\"kind\":\"missing\",\"place\":\"KHR\",\"status\":\"rejected\",\"status_basis\":\"Found alive\"}\n{\"kind\":\"missing\",\"place\":\"KHR\"}\n{\"kind\":\"missing\",\"place\":\"KHR\"}\n",
+        ),
+        csv(
+            IMPORT_JSON_LINES | IMPORT_MAPPED,
+            "{\"case_type\":\"Killed\",\"meta-instanceID\":\"uuid:9\",\"KEY\":\"uuid:9\",\"person-civilian\":\"n/a\"}\n",
+        ),
+        // Refused: a source id twice, an unknown column, a list, no place, a ragged row,
+        // a basis without a status, not UTF-8.
+        csv(IMPORT_CSV, "kind,place,source_id\nkilled,KHR,X\nkilled,KHR, X \n"),
+        csv(IMPORT_CSV, "kind,place,colour\nkilled,KHR,red\n"),
+        csv(IMPORT_JSON_LINES, "{\"kind\":\"killed\",\"place\":[\"KHR\"]}\n"),
+        csv(IMPORT_CSV, "kind\nkilled\n"),
+        csv(IMPORT_CSV, "kind,place\nkilled,KHR,extra\n"),
+        csv(IMPORT_CSV, "kind,place,status_basis\nkilled,KHR,because\n"),
+        [&[IMPORT_CSV][..], b"kind,place\nkilled,KH\xffR\n"].concat(),
+    ];
+    write("import", inputs);
 }

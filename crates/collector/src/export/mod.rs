@@ -15,7 +15,7 @@
 //! - always `custody.csv` (every custody event and every signed change) and `manifest.csv`.
 
 mod columns;
-pub(crate) mod formula;
+pub(crate) use cairn_vault::import_file::formula;
 mod redact;
 mod staging;
 

@@ -22,9 +22,11 @@ pub use self::sqlite::SqliteStorage;
 
 /// The schema both backends write. 3: protocol v2 (a roster chain by counter, joins,
 /// receipts, a team per change); 4: blobs and their chunks; 5: blobs keyed by author and
-/// id (so no device can take another's blob id). Schemas 3 and 4 are upgraded in place;
+/// id (so no device can take another's blob id); 6: one receipt per team (the single
+/// receipt of schemas 3 to 5 named every team's counts; it is dropped, and the office hands
+/// the server its teams' receipts at its next sync). Schemas 3 to 5 are upgraded in place;
 /// databases of protocol v1 (schemas 1 and 2) are refused.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// What names a blob on the server: its author and its id.
 pub type BlobKey = (DeviceId, [u8; 16]);
@@ -128,14 +130,15 @@ pub struct Joined {
     pub at: u64,
 }
 
-/// What storing a receipt did.
+/// What storing a set of team receipts did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReceiptOutcome {
-    /// It is newer than the one held (or the first): it replaced it.
+    /// At least one is newer than its team's held (or the first): those replaced them.
     Stored,
-    /// The very same receipt is held already.
+    /// The very same receipts are held already.
     Same,
-    /// A receipt with this counter or a higher one is held (`held`): nothing changed.
+    /// For one team a receipt with this counter (another one) or a higher one is held
+    /// (`held`): nothing changed, for no team.
     Stale {
         /// The counter of the receipt held.
         held: u64,
@@ -211,18 +214,24 @@ pub trait Storage: Send + Sync + 'static {
         device: &DeviceId,
     ) -> impl Future<Output = Result<Option<u64>, StorageError>> + Send;
 
-    /// Keeps `receipt` (whose signature the caller checked) if its counter is higher than
-    /// the one held.
-    fn store_receipt(
+    /// Keeps each of `receipts` (team receipts whose signatures and teams the caller checked)
+    /// whose counter is higher than its team's held, in one transaction: all or none.
+    fn store_receipts(
         &self,
-        receipt: &Receipt,
+        receipts: &[Receipt],
     ) -> impl Future<Output = Result<ReceiptOutcome, StorageError>> + Send;
 
-    /// The newest receipt, if any.
-    fn receipt(&self) -> impl Future<Output = Result<Option<Receipt>, StorageError>> + Send;
+    /// `team`'s newest receipt, if any.
+    fn receipt(
+        &self,
+        team: &str,
+    ) -> impl Future<Output = Result<Option<Receipt>, StorageError>> + Send;
 
-    /// The newest receipt's counter, if any, without loading it.
-    fn receipt_counter(&self) -> impl Future<Output = Result<Option<u64>, StorageError>> + Send;
+    /// The counter of `team`'s newest receipt (of any team's, for `None`), without loading it.
+    fn receipt_counter(
+        &self,
+        team: Option<&str>,
+    ) -> impl Future<Output = Result<Option<u64>, StorageError>> + Send;
 
     /// Stores a batch in one transaction; one outcome per change, in order. No quota.
     fn insert_changes(
@@ -398,16 +407,16 @@ impl Storage for AnyStorage {
         delegate!(self, s => s.joined(device))
     }
 
-    async fn store_receipt(&self, receipt: &Receipt) -> Result<ReceiptOutcome, StorageError> {
-        delegate!(self, s => s.store_receipt(receipt))
+    async fn store_receipts(&self, receipts: &[Receipt]) -> Result<ReceiptOutcome, StorageError> {
+        delegate!(self, s => s.store_receipts(receipts))
     }
 
-    async fn receipt(&self) -> Result<Option<Receipt>, StorageError> {
-        delegate!(self, s => s.receipt())
+    async fn receipt(&self, team: &str) -> Result<Option<Receipt>, StorageError> {
+        delegate!(self, s => s.receipt(team))
     }
 
-    async fn receipt_counter(&self) -> Result<Option<u64>, StorageError> {
-        delegate!(self, s => s.receipt_counter())
+    async fn receipt_counter(&self, team: Option<&str>) -> Result<Option<u64>, StorageError> {
+        delegate!(self, s => s.receipt_counter(team))
     }
 
     async fn insert_changes_within(
@@ -506,9 +515,40 @@ pub(crate) fn statement_json(statement: &Statement) -> Result<String, StorageErr
     serde_json::to_string(statement).map_err(|e| StorageError::Backend(e.to_string()))
 }
 
-/// A receipt as stored: its JSON.
-pub(crate) fn receipt_json(receipt: &Receipt) -> Result<String, StorageError> {
-    serde_json::to_string(receipt).map_err(|e| StorageError::Backend(e.to_string()))
+/// A team receipt as stored: its team, counter and JSON.
+pub(crate) struct ReceiptRow {
+    pub(crate) team: String,
+    pub(crate) counter: i64,
+    pub(crate) body: String,
+}
+
+/// The rows of team receipts; a receipt naming no team is not stored (the caller refuses it).
+pub(crate) fn receipt_rows(receipts: &[Receipt]) -> Result<Vec<ReceiptRow>, StorageError> {
+    receipts
+        .iter()
+        .map(|r| {
+            Ok(ReceiptRow {
+                team: r
+                    .team
+                    .clone()
+                    .ok_or_else(|| StorageError::Backend("a receipt names no team".into()))?,
+                counter: to_i64(r.counter)?,
+                body: serde_json::to_string(r).map_err(|e| StorageError::Backend(e.to_string()))?,
+            })
+        })
+        .collect()
+}
+
+/// What to do with `row` given its team's held receipt: `None` to store it, or why not.
+pub(crate) fn judge_receipt(
+    held: Option<(i64, &str)>,
+    row: &ReceiptRow,
+) -> Result<Option<ReceiptOutcome>, StorageError> {
+    Ok(match held {
+        Some((c, b)) if c == row.counter && b == row.body => Some(ReceiptOutcome::Same),
+        Some((c, _)) if c >= row.counter => Some(ReceiptOutcome::Stale { held: to_u64(c)? }),
+        _ => None,
+    })
 }
 
 pub(crate) fn parse_receipt(json: &str) -> Result<Receipt, StorageError> {

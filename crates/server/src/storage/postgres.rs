@@ -12,9 +12,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use super::{
-    check_numbering, device_from_bytes, judge_chunk, parse_receipt, parse_statement, receipt_json,
-    statement_json, to_i64, to_u64, BlobInfo, BlobKey, ChunkOutcome, InsertOutcome, Joined,
-    NewChange, NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob, OLDEST_SCHEMA,
+    check_numbering, device_from_bytes, judge_chunk, judge_receipt, parse_receipt, parse_statement,
+    receipt_rows, statement_json, to_i64, to_u64, BlobInfo, BlobKey, ChunkOutcome, InsertOutcome,
+    Joined, NewChange, NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob, OLDEST_SCHEMA,
     SCHEMA_VERSION,
 };
 
@@ -31,8 +31,8 @@ CREATE TABLE IF NOT EXISTS joins (
     counter BIGINT NOT NULL REFERENCES statements (counter),
     joined_at BIGINT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS receipt (
-    id INT PRIMARY KEY CHECK (id = 1),
+CREATE TABLE IF NOT EXISTS team_receipts (
+    team TEXT PRIMARY KEY,
     counter BIGINT NOT NULL,
     body TEXT NOT NULL
 );
@@ -88,6 +88,11 @@ ALTER TABLE blobs ADD PRIMARY KEY (author, blob);
 ALTER TABLE blob_chunks ADD PRIMARY KEY (author, blob, idx);
 ALTER TABLE blob_chunks ADD FOREIGN KEY (author, blob) REFERENCES blobs (author, blob);
 ";
+
+/// Schemas 3 to 5 kept one receipt naming every team's counts, which every member could
+/// fetch; schema 6 keeps one per team. The old one is dropped: the office hands the server
+/// its teams' receipts at its next sync (the server then reports no receipt, so it does).
+const RECEIPTS_FROM_SCHEMA_5: &str = "DROP TABLE IF EXISTS receipt;";
 
 /// The PostgreSQL backend. Cheap to clone.
 #[derive(Clone)]
@@ -176,11 +181,13 @@ impl PostgresStorage {
             [v] if *v == SCHEMA_VERSION => {}
             [4] => {
                 tx.batch_execute(BLOBS_FROM_SCHEMA_4).await?;
+                tx.batch_execute(RECEIPTS_FROM_SCHEMA_5).await?;
                 tx.execute("UPDATE cairn_schema SET version = $1", &[&SCHEMA_VERSION])
                     .await?;
             }
-            // The blob tables were just created: nothing else changed since.
+            // The blob tables (schema 3) and the team receipts were just created.
             [v] if *v >= OLDEST_SCHEMA && *v < SCHEMA_VERSION => {
+                tx.batch_execute(RECEIPTS_FROM_SCHEMA_5).await?;
                 tx.execute("UPDATE cairn_schema SET version = $1", &[&SCHEMA_VERSION])
                     .await?;
             }
@@ -488,48 +495,58 @@ impl Storage for PostgresStorage {
         row.map(|r| to_u64(r.get::<_, i64>(0))).transpose()
     }
 
-    async fn store_receipt(&self, receipt: &Receipt) -> Result<ReceiptOutcome, StorageError> {
-        let counter = to_i64(receipt.counter)?;
-        let body = receipt_json(receipt)?;
+    async fn store_receipts(&self, receipts: &[Receipt]) -> Result<ReceiptOutcome, StorageError> {
+        let rows = receipt_rows(receipts)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.batch_execute("LOCK TABLE receipt IN EXCLUSIVE MODE")
+        tx.batch_execute("LOCK TABLE team_receipts IN EXCLUSIVE MODE")
             .await?;
-        let held = tx
-            .query_opt("SELECT counter, body FROM receipt WHERE id = 1", &[])
-            .await?
-            .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
-        match held {
-            Some((c, b)) if c == counter && b == body => return Ok(ReceiptOutcome::Same),
-            Some((c, _)) if c >= counter => return Ok(ReceiptOutcome::Stale { held: to_u64(c)? }),
-            _ => {}
+        let mut outcome = ReceiptOutcome::Same;
+        for row in &rows {
+            let held = tx
+                .query_opt(
+                    "SELECT counter, body FROM team_receipts WHERE team = $1",
+                    &[&row.team],
+                )
+                .await?
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
+            match judge_receipt(held.as_ref().map(|(c, b)| (*c, b.as_str())), row)? {
+                Some(ReceiptOutcome::Same) => continue,
+                // Dropping the transaction rolls back what this set stored so far.
+                Some(stale) => return Ok(stale),
+                None => {}
+            }
+            tx.execute(
+                "INSERT INTO team_receipts (team, counter, body) VALUES ($1, $2, $3)
+                 ON CONFLICT (team) DO UPDATE SET counter = excluded.counter, body = excluded.body",
+                &[&row.team, &row.counter, &row.body],
+            )
+            .await?;
+            outcome = ReceiptOutcome::Stored;
         }
-        tx.execute(
-            "INSERT INTO receipt (id, counter, body) VALUES (1, $1, $2)
-             ON CONFLICT (id) DO UPDATE SET counter = excluded.counter, body = excluded.body",
-            &[&counter, &body],
-        )
-        .await?;
         tx.commit().await?;
-        Ok(ReceiptOutcome::Stored)
+        Ok(outcome)
     }
 
-    async fn receipt(&self) -> Result<Option<Receipt>, StorageError> {
+    async fn receipt(&self, team: &str) -> Result<Option<Receipt>, StorageError> {
         let row = self
             .client()
             .await?
-            .query_opt("SELECT body FROM receipt WHERE id = 1", &[])
+            .query_opt("SELECT body FROM team_receipts WHERE team = $1", &[&team])
             .await?;
         row.map(|r| parse_receipt(r.get::<_, &str>(0))).transpose()
     }
 
-    async fn receipt_counter(&self) -> Result<Option<u64>, StorageError> {
+    async fn receipt_counter(&self, team: Option<&str>) -> Result<Option<u64>, StorageError> {
         let row = self
             .client()
             .await?
-            .query_opt("SELECT counter FROM receipt WHERE id = 1", &[])
+            .query_one(
+                "SELECT MAX(counter) FROM team_receipts WHERE $1::TEXT IS NULL OR team = $1",
+                &[&team],
+            )
             .await?;
-        row.map(|r| to_u64(r.get::<_, i64>(0))).transpose()
+        row.get::<_, Option<i64>>(0).map(to_u64).transpose()
     }
 
     async fn insert_changes_within(

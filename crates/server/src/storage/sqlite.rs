@@ -13,9 +13,9 @@ use cairn_protocol::{Receipt, Statement};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    check_numbering, device_from_bytes, judge_chunk, parse_receipt, parse_statement, receipt_json,
-    statement_json, to_i64, to_u64, BlobInfo, BlobKey, ChunkOutcome, InsertOutcome, Joined,
-    NewChange, NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob, OLDEST_SCHEMA,
+    check_numbering, device_from_bytes, judge_chunk, judge_receipt, parse_receipt, parse_statement,
+    receipt_rows, statement_json, to_i64, to_u64, BlobInfo, BlobKey, ChunkOutcome, InsertOutcome,
+    Joined, NewChange, NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob, OLDEST_SCHEMA,
     SCHEMA_VERSION,
 };
 
@@ -29,8 +29,8 @@ CREATE TABLE IF NOT EXISTS joins (
     counter INTEGER NOT NULL REFERENCES statements (counter),
     joined_at INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS receipt (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
+CREATE TABLE IF NOT EXISTS team_receipts (
+    team TEXT PRIMARY KEY,
     counter INTEGER NOT NULL,
     body TEXT NOT NULL
 );
@@ -88,6 +88,11 @@ DROP TABLE blob_chunks_v4;
 DROP TABLE blobs_v4;
 ";
 
+/// Schemas 3 to 5 kept one receipt naming every team's counts, which every member could
+/// fetch; schema 6 keeps one per team. The old one is dropped: the office hands the server
+/// its teams' receipts at its next sync (the server then reports no receipt, so it does).
+const RECEIPTS_FROM_SCHEMA_5: &str = "DROP TABLE IF EXISTS receipt;";
+
 /// The SQLite backend. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStorage {
@@ -140,6 +145,9 @@ impl SqliteStorage {
             tx.execute_batch(SCHEMA)?;
             if version == 4 {
                 tx.execute_batch(BLOBS_FROM_SCHEMA_4_COPY)?;
+            }
+            if (OLDEST_SCHEMA..6).contains(&version) {
+                tx.execute_batch(RECEIPTS_FROM_SCHEMA_5)?;
             }
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
@@ -343,50 +351,62 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn store_receipt(&self, receipt: &Receipt) -> Result<ReceiptOutcome, StorageError> {
-        let counter = to_i64(receipt.counter)?;
-        let body = receipt_json(receipt)?;
+    async fn store_receipts(&self, receipts: &[Receipt]) -> Result<ReceiptOutcome, StorageError> {
+        let rows = receipt_rows(receipts)?;
         self.run(move |inner| {
             let mut conn = lock(&inner.writer)?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let held: Option<(i64, String)> = tx
-                .query_row("SELECT counter, body FROM receipt WHERE id = 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            match held {
-                Some((c, b)) if c == counter && b == body => return Ok(ReceiptOutcome::Same),
-                Some((c, _)) if c >= counter => {
-                    return Ok(ReceiptOutcome::Stale { held: to_u64(c)? })
+            let mut outcome = ReceiptOutcome::Same;
+            for row in &rows {
+                let held: Option<(i64, String)> = tx
+                    .query_row(
+                        "SELECT counter, body FROM team_receipts WHERE team = ?1",
+                        [&row.team],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                match judge_receipt(held.as_ref().map(|(c, b)| (*c, b.as_str())), row)? {
+                    Some(ReceiptOutcome::Same) => continue,
+                    // Dropping the transaction rolls back what this set stored so far.
+                    Some(stale) => return Ok(stale),
+                    None => {}
                 }
-                _ => {}
+                tx.execute(
+                    "INSERT INTO team_receipts (team, counter, body) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (team) DO UPDATE SET counter = excluded.counter, body = excluded.body",
+                    params![row.team, row.counter, row.body],
+                )?;
+                outcome = ReceiptOutcome::Stored;
             }
-            tx.execute(
-                "INSERT INTO receipt (id, counter, body) VALUES (1, ?1, ?2)
-                 ON CONFLICT (id) DO UPDATE SET counter = excluded.counter, body = excluded.body",
-                params![counter, body],
-            )?;
             tx.commit()?;
-            Ok(ReceiptOutcome::Stored)
+            Ok(outcome)
         })
         .await
     }
 
-    async fn receipt(&self) -> Result<Option<Receipt>, StorageError> {
-        self.run(|inner| {
+    async fn receipt(&self, team: &str) -> Result<Option<Receipt>, StorageError> {
+        let team = team.to_owned();
+        self.run(move |inner| {
             let body: Option<String> = lock(&inner.reader)?
-                .query_row("SELECT body FROM receipt WHERE id = 1", [], |r| r.get(0))
+                .query_row(
+                    "SELECT body FROM team_receipts WHERE team = ?1",
+                    [&team],
+                    |r| r.get(0),
+                )
                 .optional()?;
             body.as_deref().map(parse_receipt).transpose()
         })
         .await
     }
 
-    async fn receipt_counter(&self) -> Result<Option<u64>, StorageError> {
-        self.run(|inner| {
-            let counter: Option<i64> = lock(&inner.reader)?
-                .query_row("SELECT counter FROM receipt WHERE id = 1", [], |r| r.get(0))
-                .optional()?;
+    async fn receipt_counter(&self, team: Option<&str>) -> Result<Option<u64>, StorageError> {
+        let team = team.map(str::to_owned);
+        self.run(move |inner| {
+            let counter: Option<i64> = lock(&inner.reader)?.query_row(
+                "SELECT MAX(counter) FROM team_receipts WHERE ?1 IS NULL OR team = ?1",
+                [&team],
+                |r| r.get(0),
+            )?;
             counter.map(to_u64).transpose()
         })
         .await

@@ -79,15 +79,21 @@ pub fn detect(path: &Path) -> Result<Format, ReadError> {
     File::open(path)
         .and_then(|f| f.take(4096).read_to_end(&mut head))
         .map_err(ReadError::Io)?;
+    Ok(sniff(&head))
+}
+
+/// The format of a file that starts with `head`: JSON Lines if its first non-space byte is
+/// `{`, else CSV.
+pub fn sniff(head: &[u8]) -> Format {
     let first = head
         .strip_prefix("\u{feff}".as_bytes())
-        .unwrap_or(&head)
+        .unwrap_or(head)
         .iter()
         .find(|b| !b.is_ascii_whitespace());
-    Ok(match first {
+    match first {
         Some(b'{') => Format::JsonLines,
         _ => Format::Csv,
-    })
+    }
 }
 
 /// The callbacks of [`read`]: the header (CSV only), then every row.
@@ -98,12 +104,11 @@ pub trait Rows {
     fn row(&mut self, line: u64, cells: &[(&str, &str)]) -> Result<(), LineError>;
 }
 
-/// Reads `path` as `format`, handing each row to `rows`; returns how many rows there were.
-pub fn read(path: &Path, format: Format, rows: &mut dyn Rows) -> Result<u64, ReadError> {
-    let file = File::open(path).map_err(ReadError::Io)?;
+/// Reads `input` as `format`, handing each row to `rows`; returns how many rows there were.
+pub fn read(input: impl Read, format: Format, rows: &mut dyn Rows) -> Result<u64, ReadError> {
     let count = match format {
-        Format::Csv => csv_rows(BufReader::new(file), rows)?,
-        Format::JsonLines => json_rows(BufReader::new(file), rows)?,
+        Format::Csv => csv_rows(input, rows)?,
+        Format::JsonLines => json_rows(BufReader::new(input), rows)?,
     };
     if count == 0 {
         return Err(ReadError::Empty);
@@ -164,7 +169,7 @@ fn csv_rows(input: impl Read, rows: &mut dyn Rows) -> Result<u64, ReadError> {
         let cells: Vec<(&str, &str)> = names
             .iter()
             .copied()
-            .zip(record.iter().map(crate::export::formula::unescape))
+            .zip(record.iter().map(super::formula::unescape))
             .collect();
         rows.row(line, &cells)?;
         count += 1;
