@@ -419,7 +419,11 @@ fn a_format_2_vault_is_carried_over_whole_at_open() {
     }
     for (home, before) in homes.iter().zip(&before) {
         let v = home.open(&pass()).unwrap();
-        assert_eq!(format(home), 4, "carried over to at rest, then given a head");
+        assert_eq!(
+            format(home),
+            4,
+            "carried over to at rest, then given a head"
+        );
         assert_eq!(&seen(&v), before);
         v.check().unwrap();
         drop(v);
