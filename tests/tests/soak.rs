@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Every scenario prints its seed and each step; `CAIRN_SOAK_SEED=N` draws the same kill
-//! points, cut points and sizes again (when a kill lands still depends on the machine).
+//! points, cut points and sizes again (when a kill lands still depends on the machine);
+//! `CAIRN_SOAK_ONLY=name,name` runs only those scenarios in the long mode.
 
 mod dataset;
 mod soak {
@@ -138,10 +139,17 @@ fn long() {
         .unwrap_or(2);
     let seed = base_seed();
     let started = std::time::Instant::now();
+    // `CAIRN_SOAK_ONLY=name,name`: only those scenarios (to chase one finding).
+    let only = std::env::var("CAIRN_SOAK_ONLY").ok();
     let mut soaks: Vec<(Soak, Scenario)> = SCENARIOS
         .iter()
+        .filter(|(name, _)| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|n| n == *name))
+        })
         .map(|(name, scenario)| (Soak::new(name, seed, true), *scenario))
         .collect();
+    assert!(!soaks.is_empty(), "CAIRN_SOAK_ONLY names no scenario");
     let kills = |soaks: &[(Soak, Scenario)]| soaks.iter().map(|(s, _)| s.tally.kills).sum::<u64>();
     let mut rounds = 0;
     while rounds == 0 || kills(&soaks) < target {

@@ -231,7 +231,18 @@ fn server_world(soak: &mut Soak) {
         let a = world.member("A");
         let before = Counts::take(&world.store, a);
         let ended = super::harness::run(a.sync());
+        let faults = soak.findings().len();
         world.judge_sync(soak, "A", &before, &ended, Some(FULL));
+        if soak.findings().len() > faults {
+            // The server's side of it, which goes with the world's folder.
+            let log = world.servers[0].log();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            println!(
+                "soak {}: the server's log ends:\n{}",
+                soak.name,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         world.server_holds(soak);
         soak.step("the server's disk is freed; A syncs");
         mount.empty();
