@@ -97,6 +97,8 @@ fn init_tracing(verbose: u8) {
             "cairn={level},cairn_vault={level},cairn_sync={level}"
         )))
         .with_writer(std::io::stderr)
+        // A log line lost on a full disk must not panic the command (see cairn-server).
+        .log_internal_errors(false)
         .with_ansi(colour())
         .try_init();
 }

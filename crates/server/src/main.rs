@@ -101,5 +101,9 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A line it cannot write (a full disk under the log) is lost, quietly: the fallback
+        // report is an `eprintln!`, which panics on the same full disk and took the request
+        // down with it (the client saw the connection close instead of "disk is full").
+        .log_internal_errors(false)
         .init();
 }

@@ -12,6 +12,7 @@
 
 use std::future::Future;
 use std::io;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -142,7 +143,8 @@ pub async fn run(dir: &Path, database: Option<&str>) -> Result<(), ServerError> 
     let server = RunningServer::start(dir, database).await?;
     let listening = dir.join(LISTENING_FILE);
     write_atomically(&listening, &format!("{}\n", server.addr()))?;
-    println!("listening on {}", server.addr());
+    // A full disk under stdout must not stop a server that is already listening.
+    let _ = writeln!(std::io::stdout(), "listening on {}", server.addr());
     wait_for_signal().await?;
     tracing::info!("shutting down: finishing requests in flight");
     server.shutdown(GRACE);

@@ -62,6 +62,20 @@ async fn the_server_never_stores_or_logs_plaintext() {
     );
 }
 
+/// A log line the server cannot write (the disk under its log is full) costs that line, never
+/// the request: tracing's fallback report panicked in the handler, so a client saw the
+/// connection close instead of the answer (found by the soak's full server disk).
+#[tokio::test]
+async fn a_log_it_cannot_write_never_takes_a_request_down() {
+    let server = TestServer::start_logging_to(std::path::Path::new("/dev/full"));
+    let a = server.device("T1").await;
+    for seq in 1..=3 {
+        let change = server.sealed(&a, seq, b"a change");
+        let answer = server.push(&a, std::slice::from_ref(&change)).await;
+        assert_eq!(answer.push().acked, seq);
+    }
+}
+
 #[tokio::test]
 async fn shutdown_finishes_in_flight_requests() {
     let mut server = TestServer::start();

@@ -65,10 +65,23 @@ impl TestServer {
 
     /// Starts a server whose `server.toml` has `settings` set after `init`.
     pub fn start_with(settings: &[(&str, &str)]) -> TestServer {
+        Self::start_inner(settings, None)
+    }
+
+    /// Starts a server whose output (its log) goes to `log`, such as `/dev/full`.
+    pub fn start_logging_to(log: &std::path::Path) -> TestServer {
+        Self::start_inner(&[], Some(log))
+    }
+
+    fn start_inner(settings: &[(&str, &str)], log: Option<&std::path::Path>) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let office = DeviceKeys::generate();
         let dir = ServerDir::init(OfficeKeys::from_keys(&office));
         dir.configure(settings);
+        if let Some(log) = log {
+            // The launcher appends to `server.log`: make that name lead to `log`.
+            std::os::unix::fs::symlink(log, dir.root().join("server.log")).unwrap();
+        }
         let process = dir.spawn();
         let cert = std::fs::read(process.dir().path().join("cert.pem")).unwrap();
         let client = reqwest::Client::builder()
