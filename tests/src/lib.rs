@@ -559,10 +559,40 @@ impl Device {
     }
 
     /// Turns this device's vault back into one made before vaults kept a head, as an earlier
-    /// cairn left it: format 2, no head tables, head record or head file.
+    /// cairn left it: format 3, no head tables, head record or head file.
     pub fn as_made_before_heads(&self) {
         cairn_vault::as_made_before_heads(&cairn_vault::Home::new(self.home()), &self.keys())
             .expect("a vault made before heads");
+    }
+
+    /// Writes `meta` record `key` again one generation ahead of `versions`, straight into
+    /// vault.db, as the first of an earlier cairn's two statements did (each record is sealed
+    /// for `meta:KEY:VERSION`).
+    pub fn write_record_ahead(&self, key: &str) {
+        let cipher = self.keys().local_cipher();
+        let conn = rusqlite::Connection::open(self.home().join("vault.db")).expect("vault db");
+        let row = |key: &str| -> (i64, Vec<u8>) {
+            conn.query_row(
+                "SELECT version, value FROM meta WHERE key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("row")
+        };
+        let (generation, _) = row("versions");
+        let (version, sealed) = row(key);
+        let plain = cipher
+            .decrypt(format!("meta:{key}:{version}").as_bytes(), &sealed)
+            .expect("the record");
+        let ahead = generation + 1;
+        let resealed = cipher
+            .encrypt(format!("meta:{key}:{ahead}").as_bytes(), &plain)
+            .expect("seal");
+        conn.execute(
+            "UPDATE meta SET version = ?1, value = ?2 WHERE key = ?3",
+            rusqlite::params![ahead, resealed, key],
+        )
+        .expect("write ahead");
     }
 
     /// The id of case `reference` (from `case show --json`).

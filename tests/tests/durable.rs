@@ -392,33 +392,8 @@ fn a_vault_an_earlier_cairn_left_half_written_is_completed_and_works() {
     // Earlier cairn kept no head; a vault that keeps one never needs this (rollback.rs).
     d.as_made_before_heads();
 
-    // Write the sync record again one generation ahead, as the first of earlier cairn's two
-    // statements did (the vault's on-disk format: each record sealed for `meta:KEY:VERSION`).
-    let cipher = d.keys().local_cipher();
-    let conn = rusqlite::Connection::open(d.home().join("vault.db")).expect("vault db");
-    let row = |key: &str| -> (i64, Vec<u8>) {
-        conn.query_row(
-            "SELECT version, value FROM meta WHERE key = ?1",
-            [key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("row")
-    };
-    let (generation, _) = row("versions");
-    let (version, sealed) = row("sync");
-    let state = cipher
-        .decrypt(format!("meta:sync:{version}").as_bytes(), &sealed)
-        .expect("the sync record");
-    let ahead = generation + 1;
-    let resealed = cipher
-        .encrypt(format!("meta:sync:{ahead}").as_bytes(), &state)
-        .expect("seal");
-    conn.execute(
-        "UPDATE meta SET version = ?1, value = ?2 WHERE key = 'sync'",
-        rusqlite::params![ahead, resealed],
-    )
-    .expect("write ahead");
-    drop(conn);
+    // The sync record written again one generation ahead, as earlier cairn's first statement did.
+    d.write_record_ahead("sync");
 
     let run = d.run(&["status"]);
     assert_eq!(run.code, 0, "{}", run.stderr);

@@ -191,31 +191,7 @@ fn a_vault_made_before_heads_gets_one_and_is_then_guarded() {
 fn a_forged_half_write_in_a_vault_with_a_head_is_refused() {
     let d = Device::init("T03");
     d.new_case(&["--kind", "killed", "--place", "KHR"]);
-    let cipher = d.keys().local_cipher();
-    let conn = rusqlite::Connection::open(db(&d)).expect("vault db");
-    let row = |key: &str| -> (i64, Vec<u8>) {
-        conn.query_row(
-            "SELECT version, value FROM meta WHERE key = ?1",
-            [key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("row")
-    };
-    let (generation, _) = row("versions");
-    let (version, sealed) = row("settings");
-    let settings = cipher
-        .decrypt(format!("meta:settings:{version}").as_bytes(), &sealed)
-        .expect("the settings record");
-    let ahead = generation + 1;
-    let resealed = cipher
-        .encrypt(format!("meta:settings:{ahead}").as_bytes(), &settings)
-        .expect("seal");
-    conn.execute(
-        "UPDATE meta SET version = ?1, value = ?2 WHERE key = 'settings'",
-        rusqlite::params![ahead, resealed],
-    )
-    .expect("write ahead");
-    drop(conn);
+    d.write_record_ahead("settings");
     let files = d.files();
     assert_rolled_back(&d, &["case", "list"], &["encrypted records"]);
     assert_rolled_back(&d, &["check"], &["encrypted records"]);
