@@ -94,7 +94,12 @@ fn quiet_moment(key: &str, raw: &str, now: OffsetDateTime) -> Result<String, Cli
 /// form can check an answer before taking it: [`warn_if_future`] is the caller's.
 pub fn field_value(key: &str, typed: &str, now: OffsetDateTime) -> Result<String, CliError> {
     let spec = cairn_model::field(key)?;
-    let value = if spec.ty == FieldType::Timestamp && !typed.trim().is_empty() {
+    // A day alone stays a day where the field takes one (`last_seen.at`).
+    let day_alone = spec.ty == FieldType::DateOrTime && typed.trim().len() == 10;
+    let value = if matches!(spec.ty, FieldType::Timestamp | FieldType::DateOrTime)
+        && !typed.trim().is_empty()
+        && !day_alone
+    {
         quiet_moment(key, typed, now)?
     } else {
         typed.to_owned()
@@ -108,7 +113,9 @@ pub fn field_value(key: &str, typed: &str, now: OffsetDateTime) -> Result<String
 pub fn warn_if_future(key: &str, ty: FieldType, value: &str, now: OffsetDateTime) {
     let first = value.split('/').next().unwrap_or(value);
     let date = match ty {
-        FieldType::Date | FieldType::DateOrRange => cairn_model::parse_moment(first, now),
+        FieldType::Date | FieldType::DateOrRange | FieldType::DateOrTime => {
+            cairn_model::parse_moment(first, now)
+        }
         FieldType::Timestamp => Some(value.to_owned()),
         _ => None,
     };

@@ -11,7 +11,7 @@
 use autosurgeon::{Hydrate, Text};
 use uuid::Uuid;
 
-use crate::{CustodyEvent, Kind, Note, Reference, Review, Source, Status, Verification};
+use crate::{CustodyEvent, Kind, Link, Note, Reference, Review, Source, Status, Verification};
 
 /// One case report.
 #[derive(Debug, Clone, PartialEq, Hydrate)]
@@ -42,6 +42,9 @@ pub struct Case {
     /// The person, as far as can be told.
     #[autosurgeon(missing = "Default::default")]
     pub person: Person,
+    /// When and where a missing person was last seen.
+    #[autosurgeon(missing = "Default::default")]
+    pub last_seen: LastSeen,
     /// The state of the remains.
     #[autosurgeon(missing = "Default::default")]
     pub remains: Remains,
@@ -72,6 +75,24 @@ pub struct Case {
     /// The office's reviews, oldest first.
     #[autosurgeon(missing = "Default::default")]
     pub reviews: Vec<Review>,
+    /// The office's decisions linking this case with others, oldest first (see
+    /// [`Case::current_links`]).
+    #[autosurgeon(missing = "Default::default")]
+    pub links: Vec<Link>,
+}
+
+impl Case {
+    /// The decision in force with each other case: the latest one recorded for the pair.
+    pub fn current_links(&self) -> Vec<&Link> {
+        let mut out: Vec<&Link> = Vec::new();
+        for link in &self.links {
+            match out.iter_mut().find(|l| l.other_id == link.other_id) {
+                Some(earlier) => *earlier = link,
+                None => out.push(link),
+            }
+        }
+        out
+    }
 }
 
 /// `incident.*`
@@ -135,6 +156,35 @@ pub struct Person {
     /// Civilian: yes, no or unknown.
     #[autosurgeon(missing = "Default::default")]
     pub civilian: Option<String>,
+    /// Height in centimetres, as the family or a document gives it.
+    #[autosurgeon(missing = "Default::default")]
+    pub height_cm: Option<f64>,
+    /// Clothing when last seen.
+    #[autosurgeon(missing = "Default::default")]
+    pub clothing: Option<String>,
+    /// Personal effects carried.
+    #[autosurgeon(missing = "Default::default")]
+    pub effects: Option<String>,
+    /// Distinguishing marks known to the family.
+    #[autosurgeon(missing = "Default::default")]
+    pub marks: Option<String>,
+}
+
+/// `last_seen.*`: a missing person's last sighting (ante-mortem data).
+#[derive(Debug, Clone, Default, PartialEq, Hydrate)]
+pub struct LastSeen {
+    /// When: a date `YYYY-MM-DD` or an RFC 3339 time.
+    #[autosurgeon(missing = "Default::default")]
+    pub at: Option<String>,
+    /// Where, as told.
+    #[autosurgeon(missing = "Default::default")]
+    pub place: Option<String>,
+    /// Latitude, decimal degrees.
+    #[autosurgeon(missing = "Default::default")]
+    pub lat: Option<f64>,
+    /// Longitude, decimal degrees.
+    #[autosurgeon(missing = "Default::default")]
+    pub lon: Option<f64>,
 }
 
 /// `remains.*`
@@ -146,6 +196,9 @@ pub struct Remains {
     /// State of the remains.
     #[autosurgeon(missing = "Default::default")]
     pub condition: Option<String>,
+    /// Estimated height, centimetres.
+    #[autosurgeon(missing = "Default::default")]
+    pub height_cm: Option<f64>,
     /// Clothing.
     #[autosurgeon(missing = "Default::default")]
     pub clothing: Text,

@@ -11,8 +11,8 @@ use automerge::{hydrate, ObjId, ObjType, ReadDoc, ScalarValue, TextEncoding, ROO
 use crate::fields::{CONSENTS, OFFICE_STATUSES, REVIEW_STATES, STATUSES};
 use crate::records::attachment_problem;
 use crate::{
-    field, Attachment, Counted, CustodyEvent, FieldSpec, ModelError, Note, Review, Source,
-    Verification,
+    field, Attachment, Counted, CustodyEvent, FieldSpec, Link, ModelError, Note, Review, Source,
+    Verification, RELATIONS,
 };
 use crate::{FieldType, Value};
 
@@ -81,6 +81,20 @@ pub enum Edit {
     /// Lists an attached file (its `at` and `author` are the edit's own stamp). The file's
     /// chunks are stored by the vault; this records what was taken at capture.
     Attach(Box<Attachment>),
+    /// Records the office's decision on this case and another (see [`Link`]); the vault
+    /// writes it in both cases in one transaction.
+    Link {
+        /// same_person, identifies or distinct.
+        relation: String,
+        /// The other case's id.
+        other_id: String,
+        /// The other case's reference.
+        other: String,
+        /// On what grounds (required).
+        basis: String,
+        /// For `identifies`: the id of the case that holds the remains.
+        remains: Option<String>,
+    },
 }
 
 impl Edit {
@@ -173,6 +187,40 @@ impl Edit {
                     ..(**file).clone()
                 }))
             }
+            Edit::Link {
+                relation,
+                other_id,
+                other,
+                basis,
+                remains,
+            } => {
+                let relation = choice("link", relation, RELATIONS)?;
+                let id = |key: &str, raw: &str| {
+                    uuid::Uuid::parse_str(raw.trim())
+                        .map(|u| u.to_string())
+                        .map_err(|_| ModelError::invalid(key, raw, "a case id"))
+                };
+                let remains = match (relation.as_str(), remains) {
+                    ("identifies", Some(r)) => Some(id("link.remains", r)?),
+                    ("identifies", None) => {
+                        return Err(ModelError::invalid(
+                            "link.remains",
+                            "",
+                            "the case that holds the remains",
+                        ))
+                    }
+                    _ => None,
+                };
+                Checked::Link(Link {
+                    at,
+                    author,
+                    relation,
+                    other_id: id("link.other_id", other_id)?,
+                    other: required("link.other", other)?,
+                    basis: required("link.basis", basis)?,
+                    remains,
+                })
+            }
             Edit::Note { text } => Checked::Note(Note {
                 at,
                 author,
@@ -219,6 +267,7 @@ enum Checked {
     Verify(Verification),
     Review(Review),
     Attach(Box<Attachment>),
+    Link(Link),
 }
 
 /// One of `allowed`, given in any letter case.
@@ -315,6 +364,10 @@ pub(crate) fn apply(
         Checked::Attach(file) => {
             append(tx, "attachments", *file)?;
             "attachment"
+        }
+        Checked::Link(link) => {
+            append(tx, "links", link)?;
+            "link"
         }
     };
     Ok(Some(key.to_string()))

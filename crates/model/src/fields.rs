@@ -159,6 +159,55 @@ static FIELDS: &[FieldSpec] = &[
         "whether the person was a civilian",
     ),
     spec(
+        "person.height_cm",
+        FieldType::Float {
+            min: Some(30.0),
+            max: Some(250.0),
+        },
+        "height, centimetres, as the family or a document gives it",
+    ),
+    spec(
+        "person.clothing",
+        FieldType::Str,
+        "clothing when last seen, as the family describes it",
+    ),
+    spec(
+        "person.effects",
+        FieldType::Str,
+        "personal effects the person carried: ring, watch, documents",
+    ),
+    spec(
+        "person.marks",
+        FieldType::Str,
+        "distinguishing marks known to the family: scars, tattoos, dental work",
+    ),
+    spec(
+        "last_seen.at",
+        FieldType::DateOrTime,
+        "when a missing person was last seen",
+    ),
+    spec(
+        "last_seen.place",
+        FieldType::Str,
+        "where a missing person was last seen",
+    ),
+    spec(
+        "last_seen.lat",
+        FieldType::Float {
+            min: Some(-90.0),
+            max: Some(90.0),
+        },
+        "latitude where last seen, decimal degrees (WGS 84)",
+    ),
+    spec(
+        "last_seen.lon",
+        FieldType::Float {
+            min: Some(-180.0),
+            max: Some(180.0),
+        },
+        "longitude where last seen, decimal degrees (WGS 84)",
+    ),
+    spec(
         "remains.completeness",
         FieldType::Choice(COMPLETENESS),
         "how complete the remains are",
@@ -167,6 +216,14 @@ static FIELDS: &[FieldSpec] = &[
         "remains.condition",
         FieldType::Choice(CONDITIONS),
         "state of the remains",
+    ),
+    spec(
+        "remains.height_cm",
+        FieldType::Float {
+            min: Some(30.0),
+            max: Some(250.0),
+        },
+        "estimated height of the remains, centimetres",
     ),
     spec(
         "remains.clothing",
@@ -234,12 +291,17 @@ pub(crate) const NOT_SETTABLE: &[&str] = &[
     "attachments",
     "verifications",
     "reviews",
+    "links",
 ];
 
 /// Every settable field, in display order.
 pub fn fields() -> &'static [FieldSpec] {
     FIELDS
 }
+
+/// Groups added after cases were first recorded: a case made before has none until its first
+/// such field is set (which makes the group), so the judge accepts a case without them.
+pub(crate) const LATE_GROUPS: &[&str] = &["last_seen"];
 
 /// The groups (maps at the document root) that hold fields, in display order.
 pub(crate) fn groups() -> Vec<&'static str> {
@@ -328,6 +390,7 @@ mod tests {
                 "incident",
                 "found",
                 "person",
+                "last_seen",
                 "remains",
                 "forensic",
                 "identification"

@@ -15,8 +15,8 @@ use automerge::{
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::fields::{groups, CONSENTS, OFFICE_STATUSES, REVIEW_STATES, STATUSES};
-use crate::records::attachment_problem;
+use crate::fields::{groups, CONSENTS, LATE_GROUPS, OFFICE_STATUSES, REVIEW_STATES, STATUSES};
+use crate::records::{attachment_problem, RELATIONS};
 use crate::{fields, FieldType, ModelError, Reference, Value};
 
 /// The largest Automerge change accepted from another device, in bytes. A field edit is a few
@@ -34,7 +34,7 @@ pub(crate) const HEADER: [&str; 5] = ["schema", "id", "reference", "created_at",
 
 /// The append-only lists and the keys each of their entries may hold (the first ones
 /// required).
-const LISTS: [(&str, &[&str], usize); 6] = [
+const LISTS: [(&str, &[&str], usize); 7] = [
     ("notes", &["at", "author", "text"], 3),
     (
         "custody",
@@ -52,6 +52,13 @@ const LISTS: [(&str, &[&str], usize); 6] = [
         3,
     ),
     ("reviews", &["at", "author", "state", "comment"], 3),
+    (
+        "links",
+        &[
+            "at", "author", "relation", "other_id", "other", "basis", "remains",
+        ],
+        6,
+    ),
     (
         "attachments",
         &[
@@ -86,7 +93,7 @@ pub(crate) const ATTACHMENTS: &str = "attachments";
 
 /// Lists only the office writes. They are made by the office's first entry, not with the
 /// case: one writer, so never two of them made concurrently.
-pub(crate) const OFFICE_LISTS: [&str; 2] = ["verifications", "reviews"];
+pub(crate) const OFFICE_LISTS: [&str; 3] = ["verifications", "reviews", "links"];
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 const CHUNK_DOCUMENT: u8 = 0;
@@ -863,9 +870,30 @@ fn root_objects(
     let names = groups();
     let mut groups = Vec::with_capacity(names.len());
     for group in names {
+        let absent = |doc: &Automerge| {
+            doc.get_all(ROOT, group)
+                .map(|v| v.is_empty())
+                .map_err(ModelError::corrupt)
+        };
+        let mut was = root_was;
+        if LATE_GROUPS.contains(&group) {
+            // A case made before the group existed: the first field set in it makes it, and
+            // one that has it cannot lose it.
+            let had = match root_was {
+                Some((doc, _)) => !absent(doc)?,
+                None => false,
+            };
+            if absent(after)? {
+                if had {
+                    return Err(refuse(format!("it removes the case's `{group}`")));
+                }
+                continue;
+            }
+            was = was.filter(|_| had);
+        }
         groups.push((
             group,
-            same_object(root_was, (after, &root_now), &ROOT, group, ObjType::Map)?,
+            same_object(was, (after, &root_now), &ROOT, group, ObjType::Map)?,
         ));
     }
     if scope.touches(&ROOT) {
@@ -1289,6 +1317,19 @@ fn entry(
         "reviews" if !value("state").is_some_and(|s| REVIEW_STATES.contains(&s)) => Err(refuse(
             "it records a review whose state is not received, has_issues or approved",
         )),
+        "links" => {
+            let id = |key: &str| value(key).is_some_and(|v| uuid::Uuid::parse_str(v).is_ok());
+            match value("relation") {
+                Some(r) if !RELATIONS.contains(&r) => Err(refuse(format!(
+                    "it records a link `{r}`, which is not same_person, identifies or distinct"
+                ))),
+                _ if !id("other_id") => Err(refuse("it records a link to no case id")),
+                Some("identifies") if !id("remains") => Err(refuse(
+                    "it records an identification without the case that holds the remains",
+                )),
+                _ => Ok(()),
+            }
+        }
         ATTACHMENTS => {
             let number = |key: &str| value(key).and_then(|v| v.parse::<f64>().ok());
             let problem = attachment_problem(

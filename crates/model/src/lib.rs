@@ -23,6 +23,7 @@ mod history;
 mod json;
 mod judge;
 mod overview;
+mod persons;
 mod records;
 mod reference;
 pub mod report;
@@ -31,7 +32,7 @@ mod value;
 pub use automerge::ChangeHash;
 pub use autosurgeon::Text;
 
-pub use case::{Case, Forensic, Found, Identification, Incident, Person, Remains};
+pub use case::{Case, Forensic, Found, Identification, Incident, LastSeen, Person, Remains};
 pub use choices::{Kind, Status};
 pub use conflicts::{Conflict, ConflictValue};
 pub use counted::{Counted, COUNTED};
@@ -46,6 +47,7 @@ pub use judge::{
     own_change_ops, screen_change, Screened, ScreenedChange, MAX_CHANGE_BYTES, MAX_CHANGE_OPS,
 };
 pub use overview::Overview;
-pub use records::{Attachment, CustodyEvent, Note, Review, Source, Verification};
+pub use persons::{persons, CaseLink, Persons};
+pub use records::{Attachment, CustodyEvent, Link, Note, Review, Source, Verification, RELATIONS};
 pub use reference::{validate_device_tag, validate_place, validate_team, Reference};
 pub use value::{parse_moment, FieldType, Value, MAX_TEXT_CHARS};

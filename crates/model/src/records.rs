@@ -111,6 +111,35 @@ pub struct Review {
     pub comment: Option<String>,
 }
 
+/// How the office links two cases (`links`).
+pub const RELATIONS: &[&str] = &["same_person", "identifies", "distinct"];
+
+/// The office's decision on this case and another (`links`), recorded in both: they are one
+/// person (`same_person`), these remains are that missing person (`identifies`, recorded with
+/// `remains` naming the case that holds the remains), or they are two people and never to be
+/// proposed again (`distinct`). A later decision on the same pair supersedes an earlier one.
+/// The entry names the other case and nothing of its content, so a field device that holds
+/// one of the two learns only the other's reference.
+#[derive(Debug, Clone, PartialEq, Hydrate, Reconcile, Serialize)]
+pub struct Link {
+    /// When it was decided (RFC 3339).
+    pub at: String,
+    /// The device that decided.
+    pub author: String,
+    /// same_person, identifies or distinct.
+    pub relation: String,
+    /// The other case's id.
+    pub other_id: String,
+    /// The other case's reference.
+    pub other: String,
+    /// On what grounds.
+    pub basis: String,
+    /// For `identifies`: the id of the case that holds the remains (this one or the other).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remains: Option<String>,
+}
+
 /// A file attached to the case (`attachments`): what was recorded of it at capture. The
 /// file itself travels apart, as sealed chunks of the blob `blob`; its SHA-256 here is what
 /// every copy is checked against, so the hash taken at capture is the one the office opens.

@@ -34,6 +34,14 @@
 //!   The figures table shows every counted case, civilian or not.
 //!   It is worded the same with `include_alleged`: the statuses counted are in
 //!   [`Figures::statuses`], and every printed form says them beside the figures.
+//! - **Persons, not records.** Records the office linked (`same_person`, or `identifies` for
+//!   remains of a missing person: see [`crate::persons`]) count once, as one person, under the
+//!   first of killed, remains, injured, missing among the person's counted records (a missing
+//!   person whose remains were identified leaves the missing count; a killing and its remains
+//!   count once, as a killing). That record dates the person and gives its cause, civilian
+//!   status and place, each taken from the person's other counted records where it has none.
+//!   A person whose remains are linked by `identifies` is identified. [`Figures::records`] is
+//!   how many records counted before linking, [`Figures::persons`] how many persons.
 //! - **When.** Every form says when the data was taken ([`Figures::data_as_of`]: the last
 //!   complete sync of the vault counted) and when the report was made ([`Figures::made_at`]).
 
@@ -70,6 +78,10 @@ pub struct ReportCase {
     pub place: String,
     /// The case's reference.
     pub reference: String,
+    /// The case's id.
+    pub id: String,
+    /// The office's decisions in force linking it with other cases.
+    pub links: Vec<crate::CaseLink>,
 }
 
 /// The days a report covers, both ends included.
@@ -269,8 +281,12 @@ pub struct Figures {
     pub to: String,
     /// The statuses counted in the figures.
     pub statuses: Vec<&'static str>,
-    /// Every case counted in the period.
+    /// Every person counted in the period (as [`Figures::persons`]).
     pub total: u64,
+    /// Records counted before linking: each case that counts, one person or not.
+    pub records: u64,
+    /// Persons counted: records linked by the office count once.
+    pub persons: u64,
     /// Killed, by cause.
     pub killed: Killed,
     /// Injured.
@@ -414,6 +430,34 @@ fn months_between(from: Date, to: Date) -> Vec<(i32, Month)> {
     out
 }
 
+/// The order in which a person's records give it its kind.
+fn kind_rank(kind: &str) -> usize {
+    ["killed", "remains", "injured", "missing"]
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(4)
+}
+
+/// The one record a person counts as: its first record (`records` sorted by [`kind_rank`],
+/// day, order), with what it lacks taken from the others; identified when it holds remains
+/// and the office linked them by `identifies`.
+fn person_case(cases: &[&ReportCase], records: &[(usize, Date)], identifies: bool) -> ReportCase {
+    let mut case = cases[records[0].0].clone();
+    let others = || records[1..].iter().map(|(i, _)| cases[*i]);
+    if case.cause.is_none() {
+        case.cause = others().find_map(|c| c.cause.clone());
+    }
+    if case.civilian.as_deref().is_none_or(|c| c == "unknown") {
+        case.civilian = others()
+            .find_map(|c| c.civilian.clone().filter(|c| c != "unknown"))
+            .or(case.civilian);
+    }
+    if identifies && records.iter().any(|(r, _)| cases[*r].kind == "remains") {
+        case.identification = Some("confirmed".into());
+    }
+    case
+}
+
 fn is_pending(status: &str) -> bool {
     matches!(status, "alleged" | "under_investigation")
 }
@@ -435,7 +479,11 @@ pub fn count<'a>(
     let (mut pending, mut undated, mut future) = (0, 0, 0);
     let mut by_month: BTreeMap<String, Counts> = BTreeMap::new();
     let mut groups: BTreeMap<String, Counts> = BTreeMap::new();
-    for case in cases {
+    let cases: Vec<&ReportCase> = cases.into_iter().collect();
+    let persons = crate::persons(cases.iter().map(|c| (c.id.as_str(), c.links.as_slice())));
+    // Each person's counted records: (record, day).
+    let mut counted: BTreeMap<usize, Vec<(usize, Date)>> = BTreeMap::new();
+    for (index, case) in cases.iter().enumerate() {
         let status = case.status.as_str();
         let eligible = statuses.contains(&status);
         let start = case_day(
@@ -458,6 +506,21 @@ pub fn count<'a>(
         if !eligible {
             continue;
         }
+        counted
+            .entry(persons.first[index])
+            .or_default()
+            .push((index, day));
+    }
+    let record_count = counted.values().map(|r| r.len() as u64).sum();
+    // Persons with remains identified as a missing person's.
+    let identifies: std::collections::HashSet<usize> = (0..cases.len())
+        .filter(|i| cases[*i].links.iter().any(|l| l.relation == "identifies"))
+        .map(|i| persons.first[i])
+        .collect();
+    for (first, mut records) in counted {
+        records.sort_by_key(|(index, day)| (kind_rank(&cases[*index].kind), *day, *index));
+        let case = &person_case(&cases, &records, identifies.contains(&first));
+        let day = records[0].1;
         all.add(case);
         if case.civilian.as_deref() == Some("yes") {
             match case.kind.as_str() {
@@ -514,6 +577,8 @@ pub fn count<'a>(
         to: period.to.to_string(),
         statuses,
         total: all.total,
+        records: record_count,
+        persons: all.total,
         killed: all.killed,
         injured: all.injured,
         missing: all.missing,
@@ -653,7 +718,60 @@ mod tests {
             identification: None,
             place: "KHR".into(),
             reference: "KHR-T03-7KQ2-0001".into(),
+            id: String::new(),
+            links: Vec::new(),
         }
+    }
+
+    /// Links `cases[a]` and `cases[b]` (giving them ids `0`, `1`... first) by `relation`.
+    fn link(cases: &mut [ReportCase], a: usize, b: usize, relation: &str) {
+        for (i, case) in cases.iter_mut().enumerate() {
+            case.id = i.to_string();
+        }
+        for (from, to) in [(a, b), (b, a)] {
+            cases[from].links.push(crate::CaseLink {
+                other_id: to.to_string(),
+                relation: relation.into(),
+            });
+        }
+    }
+
+    #[test]
+    fn linked_records_count_once_as_the_first_of_killed_remains_injured_missing() {
+        let mut cases = vec![
+            case("missing", "confirmed", None, Some("2020-10-01")),
+            case("remains", "confirmed", None, Some("2020-12-01")),
+            case("killed", "confirmed", Some("captivity"), Some("2020-10-05")),
+            case("killed", "confirmed", None, Some("2020-10-06")),
+            case("injured", "confirmed", None, Some("2020-10-07")),
+            case("injured", "confirmed", None, Some("2020-10-07")),
+        ];
+        cases[1].found_at = Some("2020-12-01T10:00:00Z".into());
+        cases[3].civilian = None;
+        link(&mut cases, 1, 0, "identifies");
+        link(&mut cases, 2, 3, "same_person");
+        link(&mut cases, 4, 5, "distinct");
+        let f = count(
+            &cases,
+            period("2020-09-27", "2021-01-28"),
+            Options::default(),
+            &taken(),
+        );
+        assert_eq!((f.records, f.persons, f.total), (6, 4, 4));
+        assert_eq!((f.missing, f.remains, f.injured), (0, 1, 2));
+        assert_eq!(f.killed.by_cause.captivity, 1);
+        assert_eq!(f.identification.identified, 1);
+        assert_eq!(f.civilian.killed.total, 1);
+        // Rejected records join nothing in the count, and an unlinked one counts alone.
+        cases[2].status = "rejected".into();
+        let f = count(
+            &cases,
+            period("2020-09-27", "2021-01-28"),
+            Options::default(),
+            &taken(),
+        );
+        assert_eq!((f.records, f.persons), (5, 4));
+        assert_eq!(f.civilian.killed_not_known, 1);
     }
 
     fn killed(n: usize, cause: &str) -> Vec<ReportCase> {

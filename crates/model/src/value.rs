@@ -24,6 +24,9 @@ pub enum FieldType {
     DateOrRange,
     /// An RFC 3339 timestamp with its offset.
     Timestamp,
+    /// A calendar date `YYYY-MM-DD` or an RFC 3339 timestamp: a family often knows the day
+    /// a person was last seen, not the hour.
+    DateOrTime,
     /// A finite number, within the bounds given.
     Float {
         /// Lowest accepted value, if any.
@@ -80,6 +83,10 @@ impl FieldType {
             FieldType::Timestamp => {
                 "an RFC 3339 timestamp such as 2024-05-01T14:30:00Z".to_string()
             }
+            FieldType::DateOrTime => {
+                "a date YYYY-MM-DD or an RFC 3339 timestamp such as 2024-05-01T14:30:00Z"
+                    .to_string()
+            }
             FieldType::Float { min, max } => match (min, max) {
                 (Some(lo), Some(hi)) => format!("a number from {lo} to {hi}"),
                 (Some(lo), None) => format!("a number of {lo} or more"),
@@ -131,7 +138,8 @@ impl FieldType {
                 }
                 Ok(Value::Str(s.to_string()))
             }
-            FieldType::Timestamp => OffsetDateTime::parse(s, &Rfc3339)
+            FieldType::DateOrTime if parse_date(s).is_some() => Ok(Value::Str(s.to_string())),
+            FieldType::Timestamp | FieldType::DateOrTime => OffsetDateTime::parse(s, &Rfc3339)
                 .ok()
                 .and_then(|t| t.format(&Rfc3339).ok())
                 .map(Value::Str)

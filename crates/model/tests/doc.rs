@@ -87,8 +87,17 @@ fn every_field_shows_in_json_and_the_typed_case() {
         ("person.age_group", "adult"),
         ("person.age_years", "33"),
         ("person.civilian", "yes"),
+        ("person.height_cm", "172.5"),
+        ("person.clothing", "blue jacket"),
+        ("person.effects", "silver ring"),
+        ("person.marks", "scar on the left hand"),
+        ("last_seen.at", "2024-04-30"),
+        ("last_seen.place", "checkpoint 3"),
+        ("last_seen.lat", "1.25"),
+        ("last_seen.lon", "-2.75"),
         ("remains.completeness", "commingled"),
         ("remains.condition", "burned"),
+        ("remains.height_cm", "170"),
         ("remains.clothing", "c"),
         ("remains.marks", "m"),
         ("remains.effects", "e"),
@@ -123,6 +132,10 @@ fn every_field_shows_in_json_and_the_typed_case() {
     assert_eq!(case.source_id.as_deref(), Some("MoH-2024-00017"));
     assert_eq!(case.forensic.conclusions.as_str(), "fc");
     assert_eq!(case.identification.status.as_deref(), Some("preliminary"));
+    assert_eq!(case.last_seen.at.as_deref(), Some("2024-04-30"));
+    assert_eq!(case.last_seen.lon, Some(-2.75));
+    assert_eq!(case.person.height_cm, Some(172.5));
+    assert_eq!(case.remains.height_cm, Some(170.0));
     assert!(doc.conflicts().is_empty());
 }
 

@@ -372,6 +372,7 @@ impl Vault {
                     return Err(VaultError::OfficeOnly("confirms or rejects a case"))
                 }
                 Edit::Review { .. } => return Err(VaultError::OfficeOnly("reviews a case")),
+                Edit::Link { .. } => return Err(VaultError::OfficeOnly("links cases")),
                 Edit::Set { key, .. } | Edit::Unset { key }
                     if key.trim().eq_ignore_ascii_case("status") =>
                 {
