@@ -47,6 +47,8 @@ pub fn run(config: &Config, cmd: CaseCommand) -> Result<(), CliError> {
         CaseCommand::Attach(args) => crate::attach::attach(config, args),
         CaseCommand::Attachments(args) => crate::attach::list(config, args),
         CaseCommand::Attachment(cmd) => crate::attach::run(config, cmd),
+        CaseCommand::Link(args) => crate::link::link(config, args),
+        CaseCommand::Links(args) => crate::link::links(config, args),
     }
 }
 

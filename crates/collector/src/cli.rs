@@ -132,6 +132,9 @@ pub enum OfficeCommand {
     Inbox(JsonFlag),
     /// Record the office's review of a case: received, has issues, or approved.
     Review(ReviewArgs),
+    /// Pairs of cases that may be records of one person, or remains of a missing person,
+    /// most likely first, each with its probability and why; --review decides them one by one.
+    Match(MatchArgs),
     /// Serve the office's review pages to a browser on this machine: the case table, case
     /// pages (fields, history, conflicts to resolve, verification and review), the counts
     /// report with its chart, and a map of where cases were found. Runs until Ctrl-C.
@@ -142,6 +145,23 @@ pub enum OfficeCommand {
     /// commands (`sync` among them) keep working while it runs; every page reads the vault
     /// afresh. See docs/OFFICE_WEB.md.
     Serve(ServeArgs),
+}
+
+/// `cairn office match`.
+#[derive(Debug, Args)]
+pub struct MatchArgs {
+    /// Only pairs at least this likely, 0 to 1.
+    #[arg(long = "min", default_value_t = 0.5, value_name = "P")]
+    pub min: f64,
+    /// Only pairs with this case (reference or id).
+    #[arg(long = "case", value_name = "REF")]
+    pub case: Option<String>,
+    /// Decide each pair on this terminal: the two cases side by side, one key per decision.
+    #[arg(long, conflicts_with = "json")]
+    pub review: bool,
+    /// Print JSON: a list of {a, b, relation, probability, why}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cairn office serve`.
@@ -322,6 +342,52 @@ pub enum CaseCommand {
     /// Get an attachment back, or drop one from the outbox.
     #[command(subcommand)]
     Attachment(AttachmentCommand),
+    /// Record the office's decision on two cases: one person (same_person), remains of a
+    /// missing person (identifies), or two people never to be proposed again (distinct).
+    /// Recorded in both cases; a later decision on the same pair supersedes an earlier one.
+    ///
+    /// `--from FILE.csv` records decisions taken elsewhere (columns a,b,relation,basis), all
+    /// or none. See `cairn office match` for candidates.
+    Link(LinkArgs),
+    /// The office's link decisions on a case, the one in force on each pair first.
+    Links(CaseRef),
+}
+
+/// `cairn case link`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// One case's reference or id.
+    #[arg(required_unless_present = "from", conflicts_with = "from")]
+    pub a: Option<String>,
+    /// The other case's reference or id (for identifies, either order).
+    #[arg(required_unless_present = "from")]
+    pub b: Option<String>,
+    /// The decision.
+    #[arg(
+        long = "as",
+        value_enum,
+        required_unless_present = "from",
+        value_name = "RELATION"
+    )]
+    pub relation: Option<Relation>,
+    /// On what grounds (recorded with the decision).
+    #[arg(long, required_unless_present = "from", conflicts_with = "from")]
+    pub basis: Option<String>,
+    /// Record every decision of this CSV file (header a,b,relation,basis), all or none.
+    #[arg(long, value_name = "FILE.csv")]
+    pub from: Option<PathBuf>,
+}
+
+/// The office's decision on two cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum Relation {
+    /// Two records of one person.
+    SamePerson,
+    /// Remains identified as a missing person.
+    Identifies,
+    /// Two different people: never proposed again.
+    Distinct,
 }
 
 #[derive(Debug, Args)]
@@ -390,7 +456,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Remove these everywhere in the export: field keys (person.name), groups (person) or
-    /// lists (sources, notes, custody, verifications, reviews). Comma-separated.
+    /// lists (sources, notes, custody, verifications, reviews, links). Comma-separated.
     #[arg(long, value_delimiter = ',', value_name = "KEYS")]
     pub redact: Vec<String>,
     /// Only cases with these statuses, comma-separated [default: every case].

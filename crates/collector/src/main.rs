@@ -15,6 +15,8 @@ mod export;
 mod form;
 mod import;
 mod input;
+mod link;
+mod matching;
 mod office;
 mod output;
 mod passphrase;

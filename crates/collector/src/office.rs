@@ -17,6 +17,7 @@ pub fn run(config: &Config, cmd: OfficeCommand) -> Result<(), CliError> {
         OfficeCommand::Revoke(args) => revoke(config, args),
         OfficeCommand::Inbox(args) => inbox(config, args.json),
         OfficeCommand::Review(args) => review(config, args),
+        OfficeCommand::Match(args) => crate::matching::run(config, args),
         OfficeCommand::Serve(args) => crate::web::serve(config, args),
     }
 }
@@ -26,17 +27,38 @@ pub fn run(config: &Config, cmd: OfficeCommand) -> Result<(), CliError> {
 /// Central's "edited"), then oldest change first.
 fn inbox(config: &Config, json: bool) -> Result<(), CliError> {
     let vault = open_office(config)?;
-    let mut cases: Vec<_> = vault
-        .list()?
+    let all = vault.list()?;
+    let contradicts = contradictions(&all);
+    let mut cases: Vec<_> = all
         .into_iter()
-        .filter(|c| c.needs_review || !c.changed_since_confirmed.is_empty())
+        .filter(|c| {
+            c.needs_review
+                || !c.changed_since_confirmed.is_empty()
+                || contradicts.contains_key(&c.reference)
+        })
         .collect();
+    // Contradicted links first, then confirmed cases edited since, then by time.
     cases.sort_by(|a, b| {
-        let unedited = |c: &cairn_vault::CaseSummary| c.changed_since_confirmed.is_empty();
-        (unedited(a), &a.changed_at).cmp(&(unedited(b), &b.changed_at))
+        let calm = |c: &cairn_vault::CaseSummary| {
+            (
+                !contradicts.contains_key(&c.reference),
+                c.changed_since_confirmed.is_empty(),
+            )
+        };
+        (calm(a), &a.changed_at).cmp(&(calm(b), &b.changed_at))
     });
     if json {
-        return output::json(&cases);
+        let list: Vec<serde_json::Value> = cases
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::json!(c);
+                if let Some(others) = contradicts.get(&c.reference) {
+                    v["contradicts"] = serde_json::json!(others);
+                }
+                v
+            })
+            .collect();
+        return output::json(&list);
     }
     if cases.is_empty() {
         return output::print("inbox empty: every case was reviewed since its last change\n");
@@ -75,6 +97,13 @@ fn inbox(config: &Config, json: bool) -> Result<(), CliError> {
                 ""
             }
         ));
+        if let Some(others) = contradicts.get(&c.reference) {
+            text.push_str(&format!(
+                "{:width$}  one person with {}, which the office decided is distinct: see `cairn case links`\n",
+                "",
+                others.join(", ")
+            ));
+        }
         if !c.changed_since_confirmed.is_empty() {
             let fields: Vec<&str> = c
                 .changed_since_confirmed
@@ -89,6 +118,26 @@ fn inbox(config: &Config, json: bool) -> Result<(), CliError> {
         }
     }
     output::print(&text)
+}
+
+/// For each case in a person that holds a pair the office decided are distinct, the other
+/// cases of such pairs, by reference.
+pub(crate) fn contradictions(
+    all: &[cairn_vault::CaseSummary],
+) -> std::collections::HashMap<String, Vec<String>> {
+    let ids: Vec<String> = all.iter().map(|c| c.id.to_string()).collect();
+    let persons = cairn_model::persons(
+        ids.iter()
+            .zip(all)
+            .map(|(id, c)| (id.as_str(), c.links.as_slice())),
+    );
+    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (a, b) in persons.contradictions {
+        let (a, b) = (&all[a].reference, &all[b].reference);
+        out.entry(a.clone()).or_default().push(b.clone());
+        out.entry(b.clone()).or_default().push(a.clone());
+    }
+    out
 }
 
 fn review(config: &Config, args: crate::cli::ReviewArgs) -> Result<(), CliError> {

@@ -100,6 +100,8 @@ pub(crate) fn report_cases(vault: &cairn_vault::Vault) -> Result<Vec<ReportCase>
                 identification: confirmed.identification,
                 place: c.place,
                 reference: c.reference,
+                id: c.id.to_string(),
+                links: c.links,
             },
             None => ReportCase {
                 kind: c.kind,
@@ -111,6 +113,8 @@ pub(crate) fn report_cases(vault: &cairn_vault::Vault) -> Result<Vec<ReportCase>
                 identification: c.identification,
                 place: c.place,
                 reference: c.reference,
+                id: c.id.to_string(),
+                links: c.links,
             },
         })
         .collect())
@@ -211,7 +215,8 @@ pub(crate) fn rows(f: &Figures) -> Vec<Row> {
         row("Injured", f.injured, 0),
         row("Missing", f.missing, 0),
         row("Remains found", f.remains, 0),
-        row("All cases counted", f.total, 0),
+        row("All persons counted", f.persons, 0),
+        row("Records counted, before linking", f.records, 1),
         row("Civilians", f.civilians.civilians, 1),
         row("Others (not civilians)", f.civilians.others, 1),
         row("Civilian or not: not known", f.civilians.not_known, 1),
@@ -244,12 +249,21 @@ pub(crate) fn apart(f: &Figures) -> Vec<Row> {
     ]
 }
 
-pub(crate) fn counted(f: &Figures) -> &'static str {
-    if f.statuses.len() > 1 {
+/// What counts, and how many records of how many persons: records the office linked count
+/// once.
+pub(crate) fn counted(f: &Figures) -> String {
+    let statuses = if f.statuses.len() > 1 {
         "confirmed, alleged and under-investigation cases; rejected cases never count"
     } else {
         "confirmed cases only; rejected cases never count"
-    }
+    };
+    format!(
+        "{statuses}; {} {} of {} {}, records the office linked counting once",
+        f.records,
+        if f.records == 1 { "record" } else { "records" },
+        f.persons,
+        if f.persons == 1 { "person" } else { "persons" },
+    )
 }
 
 pub(crate) fn by_name(by: By) -> &'static str {
@@ -401,7 +415,7 @@ fn html(f: &Figures, svg: &str) -> String {
     let _ = writeln!(out, "<title>{}</title>", html_escape(&title(f)));
     let _ = writeln!(out, "<style>{CSS}</style>\n</head>\n<body>");
     let _ = writeln!(out, "<h1>{}</h1>", html_escape(&title(f)));
-    let _ = writeln!(out, "<p>Counted: {}.</p>", html_escape(counted(f)));
+    let _ = writeln!(out, "<p>Counted: {}.</p>", html_escape(&counted(f)));
     let _ = writeln!(out, "<p class=\"as-of\">{}</p>", html_escape(&as_of(f)));
     let _ = writeln!(
         out,

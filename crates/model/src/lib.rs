@@ -46,7 +46,7 @@ pub use history::{FieldChange, HistoryEntry};
 pub use judge::{
     own_change_ops, screen_change, Screened, ScreenedChange, MAX_CHANGE_BYTES, MAX_CHANGE_OPS,
 };
-pub use overview::Overview;
+pub use overview::{Overview, Profile};
 pub use persons::{persons, CaseLink, Persons};
 pub use records::{Attachment, CustodyEvent, Link, Note, Review, Source, Verification, RELATIONS};
 pub use reference::{validate_device_tag, validate_place, validate_team, Reference};

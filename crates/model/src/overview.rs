@@ -2,7 +2,54 @@
 
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
 
-use crate::{CaseDoc, Counted, FieldChange, ModelError};
+use serde::{Deserialize, Serialize};
+
+use crate::{CaseDoc, CaseLink, Counted, FieldChange, ModelError};
+
+/// What record linkage compares of a case (`cairn office match`): the person as described,
+/// with the ante-mortem fields of a missing person and the post-mortem ones of remains read
+/// into the same places. Kept in the vault's summary, so matching loads no document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// `person.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `person.sex`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sex: Option<String>,
+    /// `person.age_group`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_group: Option<String>,
+    /// `person.age_years`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_years: Option<i64>,
+    /// `incident.place`, else `last_seen.place`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    /// `found.lat`/`found.lon`, else `last_seen.lat`/`last_seen.lon`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    /// See `lat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+    /// `last_seen.at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<String>,
+    /// `person.height_cm`, else `remains.height_cm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height_cm: Option<f64>,
+    /// `person.clothing`, else `remains.clothing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clothing: Option<String>,
+    /// `person.effects`, else `remains.effects`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effects: Option<String>,
+    /// `person.marks`, else `remains.marks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marks: Option<String>,
+}
+
+impl Eq for Profile {}
 
 /// A case at a glance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +85,10 @@ pub struct Overview {
     /// Whether a device other than the office changed it since the office's newest review
     /// (or it was never reviewed).
     pub needs_review: bool,
+    /// The office's link decisions in force (the latest for each other case).
+    pub links: Vec<CaseLink>,
+    /// What record linkage compares.
+    pub profile: Profile,
 }
 
 impl CaseDoc {
@@ -59,6 +110,7 @@ impl CaseDoc {
             ("person", "civilian", None),
             ("identification", "status", None),
         ];
+        let mut values: Vec<(&str, String, ScalarValue)> = Vec::new();
         for group in crate::fields::groups() {
             let Ok(Some((automerge::Value::Object(ObjType::Map), obj))) = self.doc.get(ROOT, group)
             else {
@@ -66,6 +118,17 @@ impl CaseDoc {
             };
             for item in self.doc.map_range(&obj, ..) {
                 conflicts |= item.conflict;
+                let value = match &item.value {
+                    automerge::ValueRef::Scalar(v) => Some(ScalarValue::from(v)),
+                    automerge::ValueRef::Object(ObjType::Text) => {
+                        let text = self.doc.text(item.id()).unwrap_or_default();
+                        Some(ScalarValue::Str(text.into()))
+                    }
+                    _ => None,
+                };
+                if let Some(value) = value {
+                    values.push((group, item.key.to_string(), value));
+                }
                 let slot = wanted
                     .iter_mut()
                     .find(|(g, k, _)| *g == group && *k == item.key);
@@ -105,7 +168,10 @@ impl CaseDoc {
                 .iter()
                 .any(|m| Some(m.actor.as_ref()) != office),
         };
+        let profile = profile(&values);
         Ok(Overview {
+            links: self.links(),
+            profile,
             kind: kind.to_string(),
             status: status.to_string(),
             cause,
@@ -121,6 +187,70 @@ impl CaseDoc {
             review,
             needs_review,
         })
+    }
+}
+
+impl CaseDoc {
+    /// The office's link decisions in force: the latest entry for each other case.
+    pub fn links(&self) -> Vec<CaseLink> {
+        let mut out: Vec<CaseLink> = Vec::new();
+        let Ok(Some((automerge::Value::Object(ObjType::List), list))) = self.doc.get(ROOT, "links")
+        else {
+            return out;
+        };
+        for (_, entry) in (0..self.doc.length(&list)).filter_map(|i| self.doc.get(&list, i).ok()?) {
+            let (Some(other_id), Some(relation)) = (
+                scalar_str(&self.doc, &entry, "other_id"),
+                scalar_str(&self.doc, &entry, "relation"),
+            ) else {
+                continue;
+            };
+            match out.iter_mut().find(|l| l.other_id == other_id) {
+                Some(earlier) => earlier.relation = relation,
+                None => out.push(CaseLink { other_id, relation }),
+            }
+        }
+        out
+    }
+}
+
+/// The profile from the groups' values, `(group, key, value)`; an empty text is no value.
+fn profile(values: &[(&str, String, ScalarValue)]) -> Profile {
+    let get = |group: &str, key: &str| {
+        values
+            .iter()
+            .find(|(g, k, _)| *g == group && k == key)
+            .map(|(_, _, v)| v)
+    };
+    let text = |group: &str, key: &str| match get(group, key) {
+        Some(ScalarValue::Str(s)) if !s.trim().is_empty() => Some(s.to_string()),
+        _ => None,
+    };
+    let number = |group: &str, key: &str| match get(group, key) {
+        Some(ScalarValue::F64(f)) => Some(*f),
+        Some(ScalarValue::Int(i)) => Some(*i as f64),
+        _ => None,
+    };
+    let (lat, lon) = match (number("found", "lat"), number("found", "lon")) {
+        (Some(lat), Some(lon)) => (Some(lat), Some(lon)),
+        _ => (number("last_seen", "lat"), number("last_seen", "lon")),
+    };
+    Profile {
+        name: text("person", "name"),
+        sex: text("person", "sex"),
+        age_group: text("person", "age_group"),
+        age_years: match get("person", "age_years") {
+            Some(ScalarValue::Int(i)) => Some(*i),
+            _ => None,
+        },
+        place: text("incident", "place").or_else(|| text("last_seen", "place")),
+        lat,
+        lon,
+        last_seen_at: text("last_seen", "at"),
+        height_cm: number("person", "height_cm").or_else(|| number("remains", "height_cm")),
+        clothing: text("person", "clothing").or_else(|| text("remains", "clothing")),
+        effects: text("person", "effects").or_else(|| text("remains", "effects")),
+        marks: text("person", "marks").or_else(|| text("remains", "marks")),
     }
 }
 

@@ -91,6 +91,12 @@ pub struct CaseSummary {
     /// `new` now (empty when nothing changed, or the case is not confirmed).
     #[serde(default)]
     pub changed_since_confirmed: Vec<cairn_model::FieldChange>,
+    /// The office's link decisions in force with other cases.
+    #[serde(default)]
+    pub links: Vec<cairn_model::CaseLink>,
+    /// What record linkage compares of the case.
+    #[serde(default)]
+    pub profile: cairn_model::Profile,
     /// The rules the summary was worked out under ([`SUMMARY_VERSION`]); one from older rules
     /// is worked out again from its case when read.
     #[serde(default)]
@@ -98,8 +104,9 @@ pub struct CaseSummary {
 }
 
 /// The rules summaries are worked out under: 1 since only the office's status is read and a
-/// confirmed case counts by what the office confirmed.
-pub const SUMMARY_VERSION: u32 = 1;
+/// confirmed case counts by what the office confirmed; 2 since they carry links and what
+/// record linkage compares.
+pub const SUMMARY_VERSION: u32 = 2;
 
 impl CaseSummary {
     /// The day `cairn report` counts the case on (see [`cairn_model::report::case_day`]), from
@@ -288,17 +295,7 @@ impl Vault {
         } = self;
         let tx = begin(conn, &path)?;
         let summary = find(&tx, cipher, case, &path)?;
-        let team = summary
-            .reference
-            .parse::<Reference>()
-            .map(|r| r.team)
-            .unwrap_or_default();
-        // A reference writes its team in capitals; the office's own team key is `office`.
-        let team = if team.eq_ignore_ascii_case(&settings.team) {
-            settings.team.clone()
-        } else {
-            team
-        };
+        let team = crate::links::case_team(&summary.reference, &settings.team);
         let key = crate::keyring::sealing_key(&tx, cipher, keyring, settings, &team, &path)?;
         crate::head::verify_case(&tx, cipher, &summary.id, &summary.reference, &path)?;
         let mut doc = load(&tx, cipher, &summary.id, &actor.0, office.as_ref(), &path)?;
@@ -653,11 +650,13 @@ fn summary_of(id: Uuid, doc: &CaseDoc, updated_at: String) -> Result<CaseSummary
             .confirmed
             .filter(|_| !o.changed_since_confirmed.is_empty()),
         changed_since_confirmed: o.changed_since_confirmed,
+        links: o.links,
+        profile: o.profile,
         summary_version: SUMMARY_VERSION,
     })
 }
 
-fn summaries(
+pub(crate) fn summaries(
     conn: &rusqlite::Connection,
     cipher: &cairn_crypto::LocalCipher,
     path: &std::path::Path,

@@ -73,6 +73,9 @@ pub enum VaultError {
     /// A field device tried what only the office does.
     #[error("only the office {0}; nothing was written. A field device says what it proposes, and why, in a note")]
     OfficeOnly(&'static str),
+    /// A link decision that cannot be recorded.
+    #[error("cannot link {0}; nothing was written")]
+    BadLink(String),
     /// A file over the attachment size limit.
     #[error("{name} is {size} bytes, over the attachment limit of {limit} bytes; nothing was attached. Attach a smaller file (split a recording, export a photo at a lower resolution) or raise the limit")]
     AttachmentTooLarge {

@@ -24,6 +24,7 @@ mod home;
 mod import;
 pub mod import_file;
 mod keyring;
+mod links;
 mod revoked;
 mod settings;
 mod store;
@@ -38,6 +39,7 @@ pub use error::VaultError;
 pub use head::as_made_before_heads;
 pub use home::{Home, Vault};
 pub use import::NewCase;
+pub use links::LinkDecision;
 pub use revoked::CutOff;
 pub use settings::{NewVault, Role, Settings};
 pub use sync::{

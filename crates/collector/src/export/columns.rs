@@ -26,6 +26,9 @@ enum What {
     Id,
     Place,
     Team,
+    /// The person the case is a record of: the smallest case id among the cases the office
+    /// linked to it (its own id when none).
+    Person,
     /// A field key of `cairn fields` (kind and status among them).
     Field(&'static str),
     StatusBasis,
@@ -63,6 +66,15 @@ fn field_tag(key: &str) -> String {
         "person.age_group" => "#x_person +age_group",
         "person.age_years" => "#x_person +age",
         "person.civilian" => "#x_person +civilian",
+        "person.height_cm" => "#x_person +height",
+        "person.clothing" => "#x_person +clothing",
+        "person.effects" => "#x_person +effects",
+        "person.marks" => "#x_person +marks",
+        "last_seen.at" => "#date +last_seen",
+        "last_seen.place" => "#loc +name +last_seen",
+        "last_seen.lat" => "#geo +lat +last_seen",
+        "last_seen.lon" => "#geo +lon +last_seen",
+        "remains.height_cm" => "#x_remains +height",
         "remains.completeness" => "#x_remains +completeness",
         "remains.condition" => "#x_remains +condition",
         "remains.clothing" => "#x_remains +clothing",
@@ -96,6 +108,7 @@ pub fn columns(redaction: &Redaction) -> Vec<Column> {
         col("status", &field_tag("status"), What::Field("status")),
         col("place", "#loc +code", What::Place),
         col("team", "#org +team", What::Team),
+        col("person", "#x_person +code", What::Person),
     ];
     for spec in cairn_model::fields() {
         if spec.key != "kind" && spec.key != "status" {
@@ -108,7 +121,14 @@ pub fn columns(redaction: &Redaction) -> Vec<Column> {
         col("created_by", "#meta +device", What::CreatedBy),
         col("updated_at", "#date +updated", What::UpdatedAt),
     ]);
-    for list in ["notes", "custody", "sources", "verifications", "reviews"] {
+    for list in [
+        "notes",
+        "custody",
+        "sources",
+        "verifications",
+        "reviews",
+        "links",
+    ] {
         let name = format!("{list}.count");
         out.push(col(
             &name,
@@ -157,6 +177,7 @@ impl Column {
             What::Id => case.summary.id.to_string().into(),
             What::Place => case.reference.place.clone().into(),
             What::Team => case.reference.team.clone().into(),
+            What::Person => case.person.into(),
             // A confirmed case shows what the office confirmed.
             What::Field(key) => match &case.summary.confirmed {
                 Some(confirmed) if cairn_model::COUNTED.contains(key) => confirmed.json(key),
@@ -180,6 +201,7 @@ impl Column {
                 "custody" => case.case.custody.len(),
                 "sources" => case.case.sources.len(),
                 "verifications" => case.case.verifications.len(),
+                "links" => case.case.links.len(),
                 _ => case.case.reviews.len(),
             }),
             What::Conflicts => Value::from(case.conflicts),
@@ -202,6 +224,8 @@ pub struct Row<'a> {
     pub case: &'a Case,
     /// `CaseDoc::to_json`, redacted.
     pub json: &'a Value,
+    /// The person's id (see [`What::Person`]).
+    pub person: &'a str,
     /// Open conflicts on fields that are not redacted.
     pub conflicts: usize,
     /// The fields not redacted that changed since the office confirmed the case, as
@@ -215,6 +239,7 @@ impl<'a> Row<'a> {
         doc: &'a CaseDoc,
         case: &'a Case,
         json: &'a Value,
+        person: &'a str,
         redaction: &Redaction,
     ) -> Row<'a> {
         let conflicts = doc
@@ -242,6 +267,7 @@ impl<'a> Row<'a> {
             reference: doc.reference(),
             case,
             json,
+            person,
             conflicts,
             changed,
         }

@@ -76,6 +76,19 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
         .write_record(["time", "author", "case", "event", "detail", "change"])
         .map_err(|e| write_error(CUSTODY_CSV, e))?;
 
+    // Which person each case is a record of: ids and links only, for every case.
+    let mut linked: Vec<(String, Vec<cairn_model::CaseLink>)> = Vec::new();
+    vault.each_summary(|s| {
+        linked.push((s.id.to_string(), s.links));
+        Ok::<(), CliError>(())
+    })?;
+    let persons = cairn_model::persons(linked.iter().map(|(id, l)| (id.as_str(), l.as_slice())));
+    let person_of: std::collections::HashMap<&str, &str> = linked
+        .iter()
+        .zip(&persons.id)
+        .map(|((id, _), person)| (id.as_str(), person.as_str()))
+        .collect();
+
     // One case in memory at a time: the summaries are walked, not collected.
     let bar = Bar::new("exporting", vault.case_count()?);
     let (mut walked, mut exported) = (0u64, 0u64);
@@ -93,7 +106,9 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
         let mut json = doc.to_json_with_signers()?;
         redaction.case_json(&mut json);
         let history = vault.history_of(&doc)?;
-        let row = Row::new(summary, &doc, &case, &json, &redaction);
+        let id = summary.id.to_string();
+        let person = person_of.get(id.as_str()).copied().unwrap_or(id.as_str());
+        let row = Row::new(summary, &doc, &case, &json, person, &redaction);
         let reference = row.reference.to_string();
         if let Some(csv) = &mut csv {
             let cells = columns.iter().map(|c| cell(&c.value(&row)));

@@ -5,12 +5,13 @@ use serde_json::Value;
 use crate::error::CliError;
 
 /// The lists of a case, as `--redact` names them, with the name a history gives an entry.
-const LISTS: [(&str, &str); 5] = [
+const LISTS: [(&str, &str); 6] = [
     ("notes", "note"),
     ("custody", "custody"),
     ("sources", "source"),
     ("verifications", "verification"),
     ("reviews", "review"),
+    ("links", "link"),
 ];
 
 /// What to leave out: field keys, groups and lists.

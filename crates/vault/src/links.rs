@@ -1,0 +1,144 @@
+//! The office's link decisions: each recorded in both cases, every decision of a batch in
+//! one transaction, so a crash leaves all of them or none and never one case linked to
+//! another that does not know it.
+
+use std::collections::HashMap;
+
+use cairn_model::{CaseDoc, Edit, Reference};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::cases::{append_own, begin, load, summaries, write_case, CaseSummary};
+use crate::{Vault, VaultError};
+
+/// One decision on two cases: `a` and `b` by reference (any letter case) or id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkDecision {
+    /// One case.
+    pub a: String,
+    /// The other case.
+    pub b: String,
+    /// same_person, identifies (one of the two holds remains, the other is a missing person)
+    /// or distinct.
+    pub relation: String,
+    /// On what grounds.
+    pub basis: String,
+}
+
+impl Vault {
+    /// Records `decisions`, each in both its cases, in one transaction: all or none. Only the
+    /// office links. Returns how many decisions changed something (one equal to the decision
+    /// in force on its pair is recorded again: the office may restate its basis).
+    pub fn link(
+        &mut self,
+        decisions: &[LinkDecision],
+        now: OffsetDateTime,
+    ) -> Result<usize, VaultError> {
+        if self.settings.role != crate::Role::Office {
+            return Err(VaultError::OfficeOnly("links cases"));
+        }
+        let office = self.office_id()?;
+        let path = self.home.database();
+        let actor = self.keys.id();
+        let Vault {
+            conn,
+            keys,
+            cipher,
+            keyring,
+            settings,
+            ..
+        } = self;
+        let tx = begin(conn, &path)?;
+        let all = summaries(&tx, cipher, &path)?;
+        let by_name: HashMap<String, &CaseSummary> = all
+            .iter()
+            .flat_map(|s| [(s.reference.to_lowercase(), s), (s.id.to_string(), s)])
+            .collect();
+        let find = |name: &str| {
+            let wanted = name.trim();
+            by_name
+                .get(&wanted.to_lowercase())
+                .copied()
+                .ok_or_else(|| VaultError::UnknownCase(wanted.to_string()))
+        };
+        let mut docs: HashMap<Uuid, (CaseDoc, &CaseSummary)> = HashMap::new();
+        let mut changed = 0;
+        for decision in decisions {
+            let (a, b) = (find(&decision.a)?, find(&decision.b)?);
+            let remains = remains_of(a, b, &decision.relation)?;
+            let mut wrote = false;
+            for (this, other) in [(a, b), (b, a)] {
+                if !docs.contains_key(&this.id) {
+                    crate::head::verify_case(&tx, cipher, &this.id, &this.reference, &path)?;
+                    let doc = load(&tx, cipher, &this.id, &actor.0, office.as_ref(), &path)?;
+                    docs.insert(this.id, (doc, this));
+                }
+                let Some((doc, _)) = docs.get_mut(&this.id) else {
+                    continue;
+                };
+                let edit = Edit::Link {
+                    relation: decision.relation.trim().to_lowercase(),
+                    other_id: other.id.to_string(),
+                    other: other.reference.clone(),
+                    basis: decision.basis.clone(),
+                    remains: remains.map(|r| r.to_string()),
+                };
+                let Some(change) = doc.edit(&[edit], &actor.short(), now)? else {
+                    continue;
+                };
+                let team = case_team(&this.reference, &settings.team);
+                let key =
+                    crate::keyring::sealing_key(&tx, cipher, keyring, settings, &team, &path)?;
+                append_own(&tx, cipher, keys, &key, this.id, &change, &path)?;
+                crate::failpoint::hit("link:one-case");
+                wrote = true;
+            }
+            changed += usize::from(wrote);
+        }
+        for (id, (doc, _)) in docs.iter_mut() {
+            write_case(&tx, cipher, *id, doc, now, &path)?;
+        }
+        crate::head::commit(&tx, &path)?;
+        Ok(changed)
+    }
+}
+
+/// The team whose key seals a case's changes: its reference's, written as this vault writes
+/// its own team (references write teams in capitals; the office's own key is `office`).
+pub(crate) fn case_team(reference: &str, own_team: &str) -> String {
+    let team = reference
+        .parse::<Reference>()
+        .map(|r| r.team)
+        .unwrap_or_default();
+    if team.eq_ignore_ascii_case(own_team) {
+        own_team.to_string()
+    } else {
+        team
+    }
+}
+
+/// Checks a decision's two cases and, for `identifies`, says which holds the remains.
+fn remains_of(
+    a: &CaseSummary,
+    b: &CaseSummary,
+    relation: &str,
+) -> Result<Option<Uuid>, VaultError> {
+    if a.id == b.id {
+        return Err(VaultError::BadLink(format!(
+            "{} with itself: a link joins two cases",
+            a.reference
+        )));
+    }
+    if relation.trim().eq_ignore_ascii_case("identifies") {
+        return match (a.kind.as_str(), b.kind.as_str()) {
+            ("remains", "missing") => Ok(Some(a.id)),
+            ("missing", "remains") => Ok(Some(b.id)),
+            (ka, kb) => Err(VaultError::BadLink(format!(
+                "{} and {} as `identifies`: it links remains with a missing person, and they \
+                 are {ka} and {kb}. Link other records of one person as same_person",
+                a.reference, b.reference
+            ))),
+        };
+    }
+    Ok(None)
+}
