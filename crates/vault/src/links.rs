@@ -61,20 +61,26 @@ impl Vault {
                 .copied()
                 .ok_or_else(|| VaultError::UnknownCase(wanted.to_string()))
         };
-        let mut docs: HashMap<Uuid, (CaseDoc, &CaseSummary)> = HashMap::new();
+        let mut docs: HashMap<Uuid, CaseDoc> = HashMap::new();
         let mut changed = 0;
         for decision in decisions {
             let (a, b) = (find(&decision.a)?, find(&decision.b)?);
             let remains = remains_of(a, b, &decision.relation)?;
             let mut wrote = false;
             for (this, other) in [(a, b), (b, a)] {
-                if !docs.contains_key(&this.id) {
-                    crate::head::verify_case(&tx, cipher, &this.id, &this.reference, &path)?;
-                    let doc = load(&tx, cipher, &this.id, &actor.0, office.as_ref(), &path)?;
-                    docs.insert(this.id, (doc, this));
-                }
-                let Some((doc, _)) = docs.get_mut(&this.id) else {
-                    continue;
+                let doc = match docs.entry(this.id) {
+                    std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        crate::head::verify_case(&tx, cipher, &this.id, &this.reference, &path)?;
+                        slot.insert(load(
+                            &tx,
+                            cipher,
+                            &this.id,
+                            &actor.0,
+                            office.as_ref(),
+                            &path,
+                        )?)
+                    }
                 };
                 let edit = Edit::Link {
                     relation: decision.relation.trim().to_lowercase(),
@@ -95,7 +101,7 @@ impl Vault {
             }
             changed += usize::from(wrote);
         }
-        for (id, (doc, _)) in docs.iter_mut() {
+        for (id, doc) in docs.iter_mut() {
             write_case(&tx, cipher, *id, doc, now, &path)?;
         }
         crate::head::commit(&tx, &path)?;
