@@ -1,0 +1,377 @@
+//! Names in any script brought to one folded Latin form, and compared order-insensitively.
+//!
+//! A name is transliterated with `any_ascii` (Armenian, Arabic, Cyrillic, Latin with
+//! diacritics), lowercased and split into tokens. Particles (`bin`, `ibn`, `al`, ...) are
+//! dropped, patronymics are set aside (Russian `-ovich`/`-ovna`, Armenian genitive `-i` after a
+//! given name, the token after `bin`/`ibn`), and each token is folded so that common
+//! transliteration variants meet: `-yan`/`-ian`, `kh`/`x`/`h`, `gh`/`g`, `ts`/`c`, `Hovh-`/`Ov-`,
+//! `ou`/`u`, `y`/`i`, doubled letters. Two names compare by the best one-to-one assignment of
+//! their core tokens (surname first or last does not matter), scored by Jaro–Winkler.
+
+use any_ascii::any_ascii;
+
+/// A name split and folded for comparison.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Name {
+    /// Given names and surnames, folded (see [`fold`]); the tokens compared.
+    pub core: Vec<String>,
+    /// Patronymics, folded and without their suffix ("gevorg" for "Gevorgi"/"Геворгович").
+    pub patronymic: Vec<String>,
+    /// For each core token: written in an abjad (Arabic), where short vowels are not written,
+    /// so it is compared by its consonants too.
+    pub abjad: Vec<bool>,
+}
+
+const PARTICLES: &[&str] = &["al", "el", "ul", "bin", "ibn", "bint", "ben", "abu", "abd"];
+const RUSSIAN_PATRONYMIC: &[&str] = &[
+    "ovich", "evich", "ovna", "evna", "ichna", "inichna", "ogly", "kyzy",
+];
+
+fn is_arabic(c: char) -> bool {
+    matches!(c, '\u{0600}'..='\u{06FF}' | '\u{0750}'..='\u{077F}' | '\u{FB50}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}')
+}
+
+fn surname_like(t: &str) -> bool {
+    [
+        "yan", "ian", "yants", "ov", "ova", "ev", "eva", "uni", "in", "ina",
+    ]
+    .iter()
+    .any(|s| t.ends_with(s))
+        && t.len() > 4
+}
+
+/// Parses a name in any script into folded core tokens and patronymics.
+pub fn parse(raw: &str) -> Name {
+    // Split in the original script first: an Arabic token's article (ال) is glued to it.
+    let mut words: Vec<(String, bool)> = Vec::new();
+    for w in raw.split(|c: char| c.is_whitespace() || c == '-' || c == ',' || c == '.') {
+        if w.is_empty() {
+            continue;
+        }
+        let abjad = w.chars().any(is_arabic);
+        let w = if abjad && w.chars().count() > 3 && w.starts_with("ال") {
+            &w["ال".len()..]
+        } else {
+            w
+        };
+        let ascii = any_ascii(w).to_ascii_lowercase();
+        let letters: String = ascii.chars().filter(|c| c.is_ascii_alphabetic()).collect();
+        if !letters.is_empty() {
+            words.push((letters, abjad));
+        }
+    }
+    let mut name = Name::default();
+    let mut after_bin = false;
+    let n_words = words.len();
+    let mut prev_core: Option<String> = None;
+    for (i, (w, abjad)) in words.iter().enumerate() {
+        if PARTICLES.contains(&w.as_str()) {
+            after_bin = matches!(w.as_str(), "bin" | "ibn" | "bint" | "ben");
+            continue;
+        }
+        if after_bin {
+            after_bin = false;
+            name.patronymic.push(fold(w));
+            continue;
+        }
+        if let Some(stem) = RUSSIAN_PATRONYMIC
+            .iter()
+            .find(|s| w.len() > s.len() + 2 && w.ends_with(*s))
+            .map(|s| &w[..w.len() - s.len()])
+        {
+            name.patronymic.push(fold(stem));
+            continue;
+        }
+        // Armenian lists: "Surname Given Father-i" or "Given Father-i Surname".
+        if n_words >= 3
+            && i >= 1
+            && w.len() > 3
+            && w.ends_with('i')
+            && prev_core.as_deref().is_some_and(|p| !surname_like(p))
+            && name.patronymic.is_empty()
+        {
+            name.patronymic.push(fold(&w[..w.len() - 1]));
+            continue;
+        }
+        prev_core = Some(w.clone());
+        name.core.push(fold(w));
+        name.abjad.push(*abjad);
+    }
+    name
+}
+
+/// Folds one lowercase ASCII token so that common transliteration variants meet.
+pub fn fold(token: &str) -> String {
+    let mut s = token.to_ascii_lowercase();
+    s.retain(|c| c.is_ascii_alphabetic());
+    for (from, to) in [
+        ("ow", "u"),
+        ("ou", "u"),
+        ("oo", "u"),
+        ("kh", "h"),
+        ("x", "h"),
+        ("gh", "g"),
+        ("tch", "c"),
+        ("ch", "c"),
+        ("ts", "c"),
+        ("tz", "c"),
+        ("zh", "j"),
+        ("sh", "s"),
+        ("ph", "f"),
+        ("w", "v"),
+        ("q", "k"),
+        ("ck", "k"),
+        ("y", "i"),
+        ("ie", "i"),
+    ] {
+        if s.contains(from) {
+            s = s.replace(from, to);
+        }
+    }
+    // Hovh-/Ov-, Oh-/O-: an initial h is often dropped and an h after a consonant too.
+    let mut out = String::with_capacity(s.len());
+    let bytes = s.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'h' {
+            // An initial h before a vowel (Hovh-, Harut-) is often dropped; before a
+            // consonant (an abjad's "hsn") it is kept.
+            if i == 0 {
+                if bytes.get(1).is_some_and(|&c| is_vowel(c)) {
+                    continue;
+                }
+                out.push('h');
+                continue;
+            }
+            let prev = bytes[i - 1];
+            if !is_vowel(prev) {
+                continue;
+            }
+            // "ovh" -> "ov": the h of Hovh- after a consonant-vowel-v.
+            if i >= 1 && prev == b'v' {
+                continue;
+            }
+        }
+        // Doubled letters.
+        if out.as_bytes().last() == Some(&b) {
+            continue;
+        }
+        out.push(b as char);
+    }
+    if out.len() > 3 && out.starts_with("ov") {
+        out
+    } else if out.len() > 4 && out.starts_with("og") && out.ends_with("ian") {
+        // Russian Оганесян for Հովհաննիսյան.
+        format!("ov{}", &out[2..])
+    } else {
+        out
+    }
+}
+
+fn is_vowel(b: u8) -> bool {
+    matches!(b, b'a' | b'e' | b'i' | b'o' | b'u')
+}
+
+/// The token's consonants (its first letter kept): how an abjad spelling ("mhmd") meets a
+/// vocalised one ("muhamad").
+pub fn skeleton(token: &str) -> String {
+    let mut out = String::new();
+    for (i, b) in token.bytes().enumerate() {
+        if i > 0 && (is_vowel(b) || b == b'h') {
+            continue;
+        }
+        let b = if i == 0 && is_vowel(b) { b'a' } else { b };
+        if out.as_bytes().last() == Some(&b) {
+            continue;
+        }
+        out.push(b as char);
+    }
+    out
+}
+
+/// A coarse phonetic key for blocking: the first three consonants of the folded token (vowels
+/// and h dropped), so Hovhannisyan, Ovanesyan and Օհաննիսյան share `vns`.
+pub fn phonetic(token: &str) -> String {
+    let mut out = String::new();
+    for b in token.bytes() {
+        if is_vowel(b) || b == b'h' {
+            continue;
+        }
+        if out.as_bytes().last() == Some(&b) {
+            continue;
+        }
+        out.push(b as char);
+        if out.len() == 3 {
+            break;
+        }
+    }
+    if out.is_empty() {
+        token.chars().take(2).collect()
+    } else {
+        out
+    }
+}
+
+/// Similarity of two folded tokens in 0..=1 (Jaro–Winkler; by consonants when one side is an
+/// abjad spelling).
+pub fn token_similarity(a: &str, b: &str, abjad: bool) -> f64 {
+    if a == b {
+        return 1.0;
+    }
+    let jw = strsim::jaro_winkler(a, b);
+    if abjad {
+        let sk = strsim::jaro_winkler(&skeleton(a), &skeleton(b));
+        jw.max(sk * 0.98)
+    } else {
+        jw
+    }
+}
+
+/// How two names compare: the best one-to-one assignment of their core tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NameMatch {
+    /// Tokens assigned (the smaller name's token count).
+    pub matched: usize,
+    /// The weakest assigned pair's similarity.
+    pub min: f64,
+    /// The strongest assigned pair's similarity.
+    pub max: f64,
+    /// The mean similarity over the assigned pairs.
+    pub mean: f64,
+    /// Bit i set when the smaller name's i-th token was assigned with similarity >= 0.92.
+    pub agreeing: u8,
+    /// The smaller name is `a` (true) or `b`.
+    pub a_smaller: bool,
+}
+
+/// Compares two parsed names order-insensitively; `None` when either has no core token.
+pub fn compare(a: &Name, b: &Name) -> Option<NameMatch> {
+    if a.core.is_empty() || b.core.is_empty() {
+        return None;
+    }
+    let a_smaller = a.core.len() <= b.core.len();
+    let (s, l) = if a_smaller { (a, b) } else { (b, a) };
+    let (ns, nl) = (s.core.len().min(6), l.core.len().min(6));
+    let mut sim = [[0.0f64; 6]; 6];
+    for i in 0..ns {
+        for j in 0..nl {
+            sim[i][j] = token_similarity(&s.core[i], &l.core[j], s.abjad[i] || l.abjad[j]);
+        }
+    }
+    // Greedy assignment, best pair first; names have a handful of tokens.
+    let mut used_s = [false; 6];
+    let mut used_l = [false; 6];
+    let (mut min, mut max, mut sum) = (1.0f64, 0.0f64, 0.0f64);
+    let mut agreeing = 0u8;
+    for _ in 0..ns {
+        let mut best = (-1.0, 0, 0);
+        for (i, row) in sim.iter().enumerate().take(ns) {
+            if used_s[i] {
+                continue;
+            }
+            for (j, &v) in row.iter().enumerate().take(nl) {
+                if !used_l[j] && v > best.0 {
+                    best = (v, i, j);
+                }
+            }
+        }
+        let (v, i, j) = best;
+        used_s[i] = true;
+        used_l[j] = true;
+        min = min.min(v);
+        max = max.max(v);
+        sum += v;
+        if v >= 0.92 {
+            agreeing |= 1 << i;
+        }
+    }
+    Some(NameMatch {
+        matched: ns,
+        min,
+        max,
+        mean: sum / ns as f64,
+        agreeing,
+        a_smaller,
+    })
+}
+
+/// Similarity of two raw names in 0..=1 (the weakest assigned token pair); 0 when either is
+/// empty. A convenience over [`parse`] and [`compare`].
+pub fn similarity(a: &str, b: &str) -> f64 {
+    compare(&parse(a), &parse(b)).map_or(0.0, |m| m.min)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn armenian_cyrillic_and_latin_spellings_compare_high() {
+        let forms = [
+            "Hovhannisyan Aram",
+            "Aram Hovhannisian",
+            "Արամ Հովհաննիսյան",
+            "Арам Ованесян",
+            "Оганесян Арам Геворгович",
+            "Hovhannisyan Aram Gevorgi",
+            "Ovanesyan Aram",
+            "Aram Hovannisyan",
+        ];
+        for a in forms {
+            for b in forms {
+                let s = similarity(a, b);
+                assert!(s >= 0.85, "{a} / {b}: {s}");
+            }
+        }
+    }
+
+    #[test]
+    fn transliteration_variants_fold_together() {
+        assert_eq!(fold("Khachatryan"), fold("Xachatrian"));
+        assert_eq!(fold("Ghazaryan"), fold("Gazarian"));
+        assert_eq!(fold("Harowtyownyan"), fold("Harutyunyan"));
+        assert_eq!(fold("Mkrtchyan"), fold("Mkrtchian"));
+        assert_eq!(similarity("Хачатрян Тигран", "Tigran Khachatryan"), 1.0);
+        assert_eq!(similarity("Ծատուրյան Սուրեն", "Tsaturyan Suren"), 1.0);
+    }
+
+    #[test]
+    fn arabic_script_meets_latin() {
+        let s = similarity("محمد بن علي الحسن", "Mohammed bin Ali al-Hasan");
+        assert!(s >= 0.85, "{s}");
+        let p = parse("Muhammad ibn Ali Hassan");
+        assert_eq!(p.patronymic, vec![fold("ali")]);
+        assert_eq!(p.core.len(), 2);
+    }
+
+    #[test]
+    fn different_names_compare_low() {
+        for (a, b) in [
+            ("Aram Hovhannisyan", "Ani Hovhannisyan"),
+            ("Aram Hovhannisyan", "Tigran Petrosyan"),
+            ("Արամ Հովհաննիսյան", "Gevorg Hovhannisyan"),
+            ("Hovhannisyan Aram Gevorgi", "Gevorg Hovhannisyan"),
+            ("Мариам Саргсян", "Lilit Sargsyan"),
+        ] {
+            let s = similarity(a, b);
+            assert!(s < 0.75, "{a} / {b}: {s}");
+        }
+    }
+
+    #[test]
+    fn patronymics_are_set_aside() {
+        let n = parse("Hovhannisyan Ani Gevorgi");
+        assert_eq!(n.core, vec![fold("hovhannisyan"), fold("ani")]);
+        assert_eq!(n.patronymic, vec![fold("gevorg")]);
+        let n = parse("Ани Геворговна Оганесян");
+        assert_eq!(n.patronymic, vec![fold("gevorg")]);
+        assert_eq!(n.core.len(), 2);
+    }
+
+    #[test]
+    fn phonetic_keys_meet_across_spellings() {
+        let k = |s: &str| phonetic(&fold(s));
+        assert_eq!(k("Hovhannisyan"), k("Ovanesyan"));
+        assert_eq!(k("Khachatryan"), k("Xachatrian"));
+        assert_eq!(k(&any_ascii("Хачатрян")), k("Khachatryan"));
+    }
+}

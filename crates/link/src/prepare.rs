@@ -1,0 +1,146 @@
+//! Each record parsed once before any pair is compared.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::names::{self, Name};
+use crate::{AgeGroup, Kind, Record, Sex};
+
+/// A record's fields in the forms the comparisons use.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub kind: Kind,
+    pub name: Option<Name>,
+    pub sex: Option<Sex>,
+    pub age: Option<u32>,
+    pub group: Option<AgeGroup>,
+    /// The day of the event the record is about: incident, else last seen, else found
+    /// (Julian day number).
+    pub day: Option<i32>,
+    pub last_seen: Option<i32>,
+    pub found: Option<i32>,
+    pub place: Vec<String>,
+    pub latlon: Option<(f64, f64)>,
+    pub height: Option<f64>,
+    /// Described items ("blue jeans, wedding ring"), each as its sorted words.
+    pub clothing: Vec<Vec<String>>,
+    pub effects: Vec<Vec<String>>,
+    pub marks: Vec<Vec<String>>,
+    /// Core name tokens' relative frequencies, in the order of `name.core`.
+    pub tf: Vec<f64>,
+}
+
+/// A description split into items at commas, semicolons and "and"-less line breaks.
+fn items(s: &Option<String>) -> Vec<Vec<String>> {
+    let Some(s) = s else { return Vec::new() };
+    let mut out: Vec<Vec<String>> = s
+        .split([',', ';', '\n', '/'])
+        .map(|item| words_of(item))
+        .filter(|w| !w.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn words(s: &Option<String>) -> Vec<String> {
+    s.as_deref().map(words_of).unwrap_or_default()
+}
+
+fn words_of(s: &str) -> Vec<String> {
+    let ascii = any_ascii::any_ascii(s).to_ascii_lowercase();
+    let mut out: Vec<String> = ascii
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| w.len() > 2 && !STOP.contains(w))
+        .map(|w| {
+            // Plurals: "boots"/"boot", "trousers"/"trouser".
+            let w = w.strip_suffix('s').filter(|r| r.len() > 2).unwrap_or(w);
+            w.to_string()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+const STOP: &[&str] = &[
+    "and", "the", "with", "on", "of", "left", "right", "a", "an", "in", "at", "near", "from",
+    "village", "town", "district",
+];
+
+pub(crate) fn prepare(records: &[Record]) -> Vec<Prepared> {
+    let mut out: Vec<Prepared> = records
+        .par_iter()
+        .map(|r| {
+            let name = r
+                .name
+                .as_deref()
+                .map(names::parse)
+                .filter(|n| !n.core.is_empty());
+            let jd = |d: Option<time::Date>| d.map(|d| d.to_julian_day());
+            let incident = jd(r.incident_day);
+            let last_seen = jd(r.last_seen_day);
+            let found = jd(r.found_day);
+            let latlon = match (r.lat, r.lon) {
+                (Some(a), Some(o)) if a.is_finite() && o.is_finite() => Some((a, o)),
+                _ => None,
+            };
+            Prepared {
+                kind: r.kind,
+                name,
+                sex: r.sex,
+                age: r.age_years,
+                group: r.age_group.or(r.age_years.map(AgeGroup::of_age)),
+                day: incident.or(last_seen).or(found),
+                last_seen: last_seen.or(incident),
+                found,
+                place: words(&r.place),
+                latlon,
+                height: r
+                    .height_cm
+                    .filter(|h| h.is_finite() && *h > 30.0 && *h < 250.0),
+                clothing: items(&r.clothing),
+                effects: items(&r.effects),
+                marks: items(&r.marks),
+                tf: Vec::new(),
+            }
+        })
+        .collect();
+    // Term frequencies of core name tokens, over the records that have a name.
+    let mut counts: HashMap<&str, u32> = HashMap::new();
+    let mut named = 0u32;
+    for p in &out {
+        if let Some(n) = &p.name {
+            named += 1;
+            for t in &n.core {
+                *counts.entry(t.as_str()).or_default() += 1;
+            }
+        }
+    }
+    let named = f64::from(named.max(1));
+    let tf: Vec<Vec<f64>> = out
+        .iter()
+        .map(|p| {
+            p.name.as_ref().map_or_else(Vec::new, |n| {
+                n.core
+                    .iter()
+                    .map(|t| f64::from(counts.get(t.as_str()).copied().unwrap_or(1)) / named)
+                    .collect()
+            })
+        })
+        .collect();
+    for (p, tf) in out.iter_mut().zip(tf) {
+        p.tf = tf;
+    }
+    out
+}
+
+/// Great-circle distance in kilometres.
+pub(crate) fn km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, lo1) = (a.0.to_radians(), a.1.to_radians());
+    let (la2, lo2) = (b.0.to_radians(), b.1.to_radians());
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().min(1.0).asin()
+}
