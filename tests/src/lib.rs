@@ -10,6 +10,8 @@ pub const PASSPHRASE: &str = "correct horse battery staple";
 
 pub use cairn_testkit::bin;
 
+pub mod pty;
+
 /// The output of one `cairn` run.
 #[derive(Debug)]
 pub struct Run {

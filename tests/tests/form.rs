@@ -4,15 +4,8 @@
 //! passphrase, and Ctrl-C or Esc at any point leaves the vault byte for byte as it was.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
-
+use cairn_e2e::pty::{spawn, Pty};
 use cairn_e2e::{Device, PASSPHRASE};
-use rexpect::process::WaitStatus;
-use rexpect::session::PtySession;
-
-/// How long one prompt may take to appear before the test fails (instead of hanging); far
-/// more than any prompt needs, for a machine busy building.
-const PROMPT_TIMEOUT_MS: u64 = 60_000;
 
 /// Every field the form asks, in its order, with what a searcher types for a full remains
 /// case; an empty answer skips the field.
@@ -51,78 +44,16 @@ const REMAINS: &[(&str, &str)] = &[
 /// A name added when the test comes back to the Person section.
 const NAME: &str = "Amal N.";
 
-/// `cairn ARGS` on a pseudo-terminal of its own, 200 columns wide so that no message the test
-/// waits for is wrapped, with the device's clock at +03:00. With `ask_passphrase` the
-/// passphrase is asked on the terminal rather than found in the environment.
-fn spawn(device: &Device, args: &[&str], ask_passphrase: bool) -> Pty {
-    let cairn = device.command(args);
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", "stty cols 200 rows 50 && exec \"$0\" \"$@\""])
-        .arg(cairn.get_program())
-        .args(cairn.get_args())
-        .env("TZ", "UTC-3");
-    for (name, value) in cairn.get_envs() {
-        match value {
-            Some(value) => command.env(name, value),
-            None => command.env_remove(name),
-        };
-    }
-    if ask_passphrase {
-        command.env_remove("CAIRN_PASSPHRASE");
-    }
-    let session = rexpect::session::spawn_command(command, Some(PROMPT_TIMEOUT_MS)).unwrap();
-    Pty {
-        session,
-        transcript: String::new(),
-    }
+/// Waits for the prompt of field `key` (or `kind`, `place`), then types `typed` and Enter.
+fn answer(pty: &mut Pty, key: &str, typed: &str) {
+    pty.expect(&format!("{key} - "));
+    pty.keys(&format!("{typed}\r"));
 }
 
-/// A session and everything it showed so far.
-struct Pty {
-    session: PtySession,
-    transcript: String,
-}
-
-impl Pty {
-    /// Waits until `text` is shown.
-    fn expect(&mut self, text: &str) {
-        let before = self
-            .session
-            .exp_string(text)
-            .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}\n{}", self.transcript));
-        self.transcript.push_str(&before);
-        self.transcript.push_str(text);
-    }
-
-    /// Types `keys` (raw: `\r` is Enter).
-    fn keys(&mut self, keys: &str) {
-        self.session.send(keys).unwrap();
-        self.session.flush().unwrap();
-    }
-
-    /// Waits for the prompt of field `key` (or `kind`, `place`), then types `typed` and Enter.
-    fn answer(&mut self, key: &str, typed: &str) {
-        self.expect(&format!("{key} - "));
-        self.keys(&format!("{typed}\r"));
-    }
-
-    /// Waits for the menu `prompt`, then picks the entry `typed` filters to.
-    fn pick(&mut self, prompt: &str, typed: &str) {
-        self.expect(prompt);
-        self.keys(&format!("{typed}\r"));
-    }
-
-    /// Waits for the end; returns the exit code and what was shown.
-    fn finish(mut self) -> (i32, String) {
-        let rest = self.session.exp_eof().unwrap();
-        self.transcript.push_str(&rest);
-        let code = match self.session.process().wait().unwrap() {
-            WaitStatus::Exited(_, code) => code,
-            other => panic!("cairn did not exit: {other:?}\n{}", self.transcript),
-        };
-        (code, self.transcript)
-    }
+/// Waits for the menu `prompt`, then picks the entry `typed` filters to.
+fn pick(pty: &mut Pty, prompt: &str, typed: &str) {
+    pty.expect(prompt);
+    pty.keys(&format!("{typed}\r"));
 }
 
 /// The case as `case show --json` gives it, less what differs between any two cases.
@@ -141,34 +72,34 @@ fn the_form_records_a_full_remains_case_equal_to_the_one_set_makes() {
     let mut pty = spawn(&device, &["case", "new"], true);
     pty.expect("Passphrase:");
     pty.keys(&format!("{PASSPHRASE}\r"));
-    pty.pick("kind - ", "remains");
-    pty.answer("place", "KHR");
+    pick(&mut pty, "kind - ", "remains");
+    answer(&mut pty, "place", "KHR");
     for (key, typed) in REMAINS {
         match *key {
             // Refused at the prompt with the reason, then corrected in place.
             "found.lat" => {
-                pty.answer(key, "31,5017");
+                answer(&mut pty, key, "31,5017");
                 pty.expect("use a dot: 31.5017");
                 pty.keys(&format!("{}{typed}\r", "\x7f".repeat(7)));
             }
             "person.age_years" => {
-                pty.answer(key, "340");
+                answer(&mut pty, key, "340");
                 pty.expect("a whole number from 0 to 130");
                 pty.keys(&format!("{}{typed}\r", "\x7f".repeat(3)));
             }
             "incident.date" => {
-                pty.answer(key, "2026-11-01/2026-10-30");
+                answer(&mut pty, key, "2026-11-01/2026-10-30");
                 pty.expect("start is on or before its end");
                 pty.keys(&format!("{}{typed}\r", "\x7f".repeat(21)));
             }
-            _ => pty.answer(key, typed),
+            _ => answer(&mut pty, key, typed),
         }
     }
     // Nothing is saved before the summary's Save; come back to a section skipped in part.
     pty.expect("found.at: 2026-11-02T09:40:00+03:00");
-    pty.pick("What now?", "Change");
-    pty.pick("Which section?", "Person");
-    pty.answer("person.name", NAME);
+    pick(&mut pty, "What now?", "Change");
+    pick(&mut pty, "Which section?", "Person");
+    answer(&mut pty, "person.name", NAME);
     for key in [
         "person.sex",
         "person.age_group",
@@ -176,21 +107,21 @@ fn the_form_records_a_full_remains_case_equal_to_the_one_set_makes() {
         "person.civilian",
     ] {
         // Each shows the answer given before; Enter keeps it.
-        pty.answer(key, "");
+        answer(&mut pty, key, "");
     }
     pty.expect(&format!("person.name: {NAME}"));
-    pty.pick("What now?", "Save");
+    pick(&mut pty, "What now?", "Save");
     pty.expect("Recorded KHR-T03-");
     // A second case with the same unlock: every field skipped.
-    pty.pick("Record another case?", "y");
-    pty.pick("kind - ", "killed");
-    pty.answer("place", "");
+    pick(&mut pty, "Record another case?", "y");
+    pick(&mut pty, "kind - ", "killed");
+    answer(&mut pty, "place", "");
     for (key, _) in REMAINS {
-        pty.answer(key, "");
+        answer(&mut pty, key, "");
     }
     pty.expect("no field changed");
-    pty.pick("What now?", "Save");
-    pty.pick("Record another case?", "n");
+    pick(&mut pty, "What now?", "Save");
+    pick(&mut pty, "Record another case?", "n");
     let (code, transcript) = pty.finish();
     assert_eq!(code, 0, "{transcript}");
     assert_eq!(
@@ -258,11 +189,11 @@ fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
         &["case", "new", "--kind", "remains", "--place", "KHR"],
         false,
     );
-    pty.answer("found.at", "now");
-    pty.answer("found.lat", "31.5");
+    answer(&mut pty, "found.at", "now");
+    answer(&mut pty, "found.lat", "31.5");
     pty.expect("found.lon - ");
     pty.keys("34.4");
-    pty.session.send_control('c').unwrap();
+    pty.control('c');
     pty.expect("discarded: nothing of this case was recorded");
     let (code, transcript) = pty.finish();
     assert_eq!(code, 1, "{transcript}");
@@ -274,16 +205,16 @@ fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
     // At the summary of an edit, a change made: Esc, then Ctrl-C on a second try.
     for key in ["\x1b", "\x03"] {
         let mut pty = spawn(&device, &["case", "edit", &reference], false);
-        pty.pick("What now?", "Change");
-        pty.pick("Which section?", "Person");
-        pty.answer("person.name", "Someone");
+        pick(&mut pty, "What now?", "Change");
+        pick(&mut pty, "Which section?", "Person");
+        answer(&mut pty, "person.name", "Someone");
         for key in [
             "person.sex",
             "person.age_group",
             "person.age_years",
             "person.civilian",
         ] {
-            pty.answer(key, "");
+            answer(&mut pty, key, "");
         }
         pty.expect("person.name: Someone");
         pty.expect("What now?");
@@ -315,26 +246,26 @@ fn the_edit_form_shows_current_values_and_saves_only_what_changed() {
         "found.lon=34.25",
     ]);
     let mut pty = spawn(&device, &["case", "edit", &reference], false);
-    pty.pick("What now?", "Change");
-    pty.pick("Which section?", "Where and when");
-    pty.answer("found.at", "");
+    pick(&mut pty, "What now?", "Change");
+    pick(&mut pty, "Which section?", "Where and when");
+    answer(&mut pty, "found.at", "");
     // The current value is shown in the line; deleting it clears the field.
     pty.expect("found.lat - ");
     pty.expect("31.5");
     pty.keys(&format!("{}\r", "\x7f".repeat(4)));
     for key in ["found.lon", "found.alt", "found.accuracy_m"] {
-        pty.answer(key, "");
+        answer(&mut pty, key, "");
     }
-    pty.pick("What now?", "Change");
-    pty.pick("Which section?", "Person");
-    pty.answer("person.name", "");
-    pty.answer("person.sex", "female");
+    pick(&mut pty, "What now?", "Change");
+    pick(&mut pty, "Which section?", "Person");
+    answer(&mut pty, "person.name", "");
+    answer(&mut pty, "person.sex", "female");
     for key in ["person.age_group", "person.age_years", "person.civilian"] {
-        pty.answer(key, "");
+        answer(&mut pty, key, "");
     }
     pty.expect("found.lat: 31.5 -> (cleared)");
     pty.expect("person.sex: male -> female");
-    pty.pick("What now?", "Save");
+    pick(&mut pty, "What now?", "Save");
     pty.expect("recorded (change");
     let (code, transcript) = pty.finish();
     assert_eq!(code, 0, "{transcript}");

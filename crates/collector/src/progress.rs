@@ -36,6 +36,16 @@ impl Bar {
         Bar(Some(ProgressBar::new(total).with_style(style)))
     }
 
+    /// A spinner labelled `what`, for work whose size is not known as it goes.
+    pub fn spinner(what: &str) -> Bar {
+        if !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let bar = ProgressBar::new_spinner().with_message(what.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Bar(Some(bar))
+    }
+
     /// Sets how many items are done.
     pub fn set(&self, done: u64) {
         if let Some(bar) = &self.0 {

@@ -223,7 +223,7 @@ pub(super) const PLACES: &[(&str, f64, f64)] = &[
 pub(super) const CAUSES: &[&str] = &[
     "targeted_strike",
     "other_violence",
-    "in_captivity",
+    "captivity",
     "unknown",
 ];
 
