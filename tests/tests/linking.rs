@@ -268,3 +268,73 @@ fn a_link_killed_between_its_two_cases_leaves_neither_and_the_vault_works_on() {
     assert_eq!(links(&office, &r[1]).len(), 1);
     assert_eq!(persons(&office), (2, 1));
 }
+
+#[test]
+fn the_export_names_each_records_person_and_the_inbox_flags_a_contradiction() {
+    let (office, r) = office_with(4);
+    let link = |a: &str, b: &str, relation: &str| {
+        office.ok(&["case", "link", a, b, "--as", relation, "--basis", "test"]);
+    };
+    link(&r[0], &r[1], "same_person");
+    link(&r[1], &r[2], "same_person");
+    let out = tempfile::tempdir().expect("dir");
+    let dir = out.path().join("export");
+    office.ok(&[
+        "export",
+        "--format",
+        "csv",
+        "--hxl",
+        "--out",
+        dir.to_str().expect("path"),
+    ]);
+    let mut csv = csv::Reader::from_path(dir.join("cases.csv")).expect("cases.csv");
+    let header = csv.headers().expect("header").clone();
+    let column = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let (reference, id, person) = (column("reference"), column("id"), column("person"));
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    for (n, row) in csv.records().enumerate() {
+        let row = row.expect("row");
+        if n == 0 {
+            assert_eq!(&row[person], "#x_person +code");
+            continue;
+        }
+        rows.push((row[reference].into(), row[id].into(), row[person].into()));
+    }
+    let of = |r: &str| {
+        rows.iter()
+            .find(|(x, ..)| x == r)
+            .expect("exported")
+            .clone()
+    };
+    let smallest = [&r[0], &r[1], &r[2]]
+        .map(|r| of(r).1)
+        .into_iter()
+        .min()
+        .expect("ids");
+    for r in &r[..3] {
+        assert_eq!(of(r).2, smallest);
+    }
+    assert_eq!(
+        of(&r[3]).2,
+        of(&r[3]).1,
+        "a case linked to none is its own person"
+    );
+
+    // The office then decides 0 and 2 are two people: the person holding both is flagged.
+    link(&r[0], &r[2], "distinct");
+    let inbox = office.json(&["office", "inbox"]);
+    let flagged: Vec<&str> = inbox
+        .as_array()
+        .expect("inbox")
+        .iter()
+        .filter(|c| c.get("contradicts").is_some())
+        .filter_map(|c| c["reference"].as_str())
+        .collect();
+    assert_eq!(flagged.len(), 2, "{inbox}");
+    assert!(flagged.contains(&r[0].as_str()) && flagged.contains(&r[2].as_str()));
+    let text = office.ok(&["office", "inbox"]);
+    assert!(
+        text.contains("which the office decided is distinct"),
+        "{text}"
+    );
+}

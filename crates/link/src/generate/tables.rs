@@ -220,12 +220,7 @@ pub(super) const PLACES: &[(&str, f64, f64)] = &[
 ];
 
 /// Incident causes, as a list would write them.
-pub(super) const CAUSES: &[&str] = &[
-    "targeted_strike",
-    "other_violence",
-    "captivity",
-    "unknown",
-];
+pub(super) const CAUSES: &[&str] = &["targeted_strike", "other_violence", "captivity", "unknown"];
 
 pub(super) const COLOURS: &[&str] = &[
     "black", "blue", "green", "grey", "brown", "red", "white", "khaki", "navy", "beige",
