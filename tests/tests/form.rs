@@ -19,6 +19,7 @@ const REMAINS: &[(&str, &str)] = &[
     ("found.description", "Collapsed house, north wall"),
     ("remains.completeness", "incomplete"),
     ("remains.condition", "skeletonised"),
+    ("remains.height_cm", "170"),
     ("remains.clothing", "Blue jacket"),
     ("remains.marks", "Scar on the left hand"),
     ("remains.effects", "A watch"),
@@ -29,6 +30,14 @@ const REMAINS: &[(&str, &str)] = &[
     ("person.age_group", "adult"),
     ("person.age_years", "34"),
     ("person.civilian", "yes"),
+    ("person.height_cm", ""),
+    ("person.clothing", ""),
+    ("person.effects", ""),
+    ("person.marks", ""),
+    ("last_seen.at", ""),
+    ("last_seen.place", ""),
+    ("last_seen.lat", ""),
+    ("last_seen.lon", ""),
     ("incident.date", "2026-10-30/2026-11-01"),
     ("incident.place", "Khan Younis"),
     ("incident.cause", "targeted"),
@@ -105,6 +114,10 @@ fn the_form_records_a_full_remains_case_equal_to_the_one_set_makes() {
         "person.age_group",
         "person.age_years",
         "person.civilian",
+        "person.height_cm",
+        "person.clothing",
+        "person.effects",
+        "person.marks",
     ] {
         // Each shows the answer given before; Enter keeps it.
         answer(&mut pty, key, "");
@@ -213,6 +226,10 @@ fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
             "person.age_group",
             "person.age_years",
             "person.civilian",
+            "person.height_cm",
+            "person.clothing",
+            "person.effects",
+            "person.marks",
         ] {
             answer(&mut pty, key, "");
         }
@@ -260,7 +277,15 @@ fn the_edit_form_shows_current_values_and_saves_only_what_changed() {
     pick(&mut pty, "Which section?", "Person");
     answer(&mut pty, "person.name", "");
     answer(&mut pty, "person.sex", "female");
-    for key in ["person.age_group", "person.age_years", "person.civilian"] {
+    for key in [
+        "person.age_group",
+        "person.age_years",
+        "person.civilian",
+        "person.height_cm",
+        "person.clothing",
+        "person.effects",
+        "person.marks",
+    ] {
         answer(&mut pty, key, "");
     }
     pty.expect("found.lat: 31.5 -> (cleared)");

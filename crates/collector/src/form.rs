@@ -27,6 +27,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ("Scene", &["found.scene", "found.description"]),
     ("Remains", &["remains", "injuries", "torture_signs"]),
     ("Person", &["person"]),
+    ("Last seen (a missing person)", &["last_seen"]),
     ("Incident", &["incident"]),
     ("Forensic examination", &["forensic"]),
     ("Identification", &["identification"]),

@@ -108,7 +108,6 @@ pub fn columns(redaction: &Redaction) -> Vec<Column> {
         col("status", &field_tag("status"), What::Field("status")),
         col("place", "#loc +code", What::Place),
         col("team", "#org +team", What::Team),
-        col("person", "#x_person +code", What::Person),
     ];
     for spec in cairn_model::fields() {
         if spec.key != "kind" && spec.key != "status" {
@@ -120,6 +119,7 @@ pub fn columns(redaction: &Redaction) -> Vec<Column> {
         col("created_at", "#date +created", What::CreatedAt),
         col("created_by", "#meta +device", What::CreatedBy),
         col("updated_at", "#date +updated", What::UpdatedAt),
+        col("person", "#x_person +code", What::Person),
     ]);
     for list in [
         "notes",
