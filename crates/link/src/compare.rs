@@ -264,7 +264,7 @@ fn patronymic(a: &Prepared, b: &Prepared) -> u8 {
     match (&a.name, &b.name) {
         (Some(x), Some(y)) => match (x.patronymic.first(), y.patronymic.first()) {
             (Some(p), Some(q)) => {
-                if names::token_similarity(p, q, false) >= 0.9 {
+                if names::token_similarity(p, q) >= 0.9 {
                     1
                 } else {
                     2

@@ -523,6 +523,7 @@ mod diagnose2 {
             )
         };
         let mut fp = 0;
+        let mut fplevels: std::collections::BTreeMap<&str, usize> = Default::default();
         for x in &c {
             if x.probability >= 0.5
                 && g.truth[x.a] != g.truth[x.b]
@@ -530,6 +531,8 @@ mod diagnose2 {
                 && cl[x.a] == cl[x.b]
             {
                 fp += 1;
+                let lvl = x.why.iter().find(|e| e.field == "name").map(|e| e.level).unwrap_or("none");
+                *fplevels.entry(lvl).or_insert(0) += 1;
                 if fp <= 15 {
                     eprintln!(
                         "FP {:.3}\n  {}\n  {}\n  {}",
@@ -542,6 +545,7 @@ mod diagnose2 {
             }
         }
         let mut fnn = 0;
+        let mut levels: std::collections::BTreeMap<&str, usize> = Default::default();
         let known: std::collections::HashMap<(usize, usize), &crate::Candidate> = c
             .iter()
             .map(|x| ((x.a.min(x.b), x.a.max(x.b)), x))
@@ -554,6 +558,11 @@ mod diagnose2 {
                     && g.records[j].kind != crate::Kind::Remains
                 {
                     fnn += 1;
+                    let lvl = known.get(&(i, j)).and_then(|k| k.why.iter().find(|e| e.field == "name").map(|e| e.level)).unwrap_or("none");
+                    *levels.entry(lvl).or_insert(0) += 1;
+                    if lvl == "surname_only" || lvl == "different" {
+                        eprintln!("NAMEFN {:?} / {:?}", g.records[i].name, g.records[j].name);
+                    }
                     if fnn <= 15 {
                         let k = known.get(&(i, j));
                         eprintln!(
@@ -567,7 +576,7 @@ mod diagnose2 {
                 }
             }
         }
-        eprintln!("fp {fp} fn {fnn}");
+        eprintln!("fp {fp} {fplevels:?} fn {fnn} {levels:?}");
     }
 
     #[test]

@@ -637,6 +637,8 @@ pub fn generate(records: usize, seed: u64) -> Generated {
         };
         let mut group = vec![g.person(kind)];
         if kind == Kind::Killed && g.chance(0.12) {
+            // A family killed together; its head is an adult.
+            group[0].age = g.rng.gen_range(25..75);
             group.extend(family(&mut g, &group[0]));
         }
         for p in &group {

@@ -20,15 +20,43 @@ pub struct Name {
     /// For each core token: written in an abjad (Arabic), where short vowels are not written,
     /// so it is compared by its consonants too.
     pub abjad: Vec<bool>,
+    /// For each core token: its consonant skeleton from the unfolded spelling (see
+    /// [`skeleton`]), for comparing an abjad spelling with a vocalised one.
+    pub skel: Vec<String>,
+    /// For each core token: the script it was written in (see [`script_of`]).
+    pub script: Vec<u8>,
+    /// For each core token: a well-attested name in the records being linked (set by the
+    /// caller from token counts). Two different well-attested names are two names, not a
+    /// misspelling of one ("Aram" and "Arman"): a typo makes a rare token. Exempt: tokens that
+    /// differ only in h and g (Armenian հ is г or nothing in Russian) or only in vowels (Latin
+    /// spellings of Arabic names: Khalid/Khaled), and abjad spellings.
+    pub common: Vec<bool>,
 }
 
-const PARTICLES: &[&str] = &["al", "el", "ul", "bin", "ibn", "bint", "ben", "abu", "abd"];
+/// Particles, in Latin and as `any_ascii` writes them from Arabic script (بن "bn", ابن "abn").
+const PARTICLES: &[&str] = &[
+    "al", "el", "ul", "bin", "ibn", "bint", "ben", "abu", "abd", "bn", "abn", "bnt", "bw", "abw",
+];
+const SON_OF: &[&str] = &["bin", "ibn", "bint", "ben", "bn", "abn", "bnt"];
 const RUSSIAN_PATRONYMIC: &[&str] = &[
     "ovich", "evich", "ovna", "evna", "ichna", "inichna", "ogly", "kyzy",
 ];
 
 fn is_arabic(c: char) -> bool {
     matches!(c, '\u{0600}'..='\u{06FF}' | '\u{0750}'..='\u{077F}' | '\u{FB50}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}')
+}
+
+/// The script of a word: 0 Latin (or other), 1 Armenian, 2 Cyrillic, 3 Arabic.
+pub fn script_of(w: &str) -> u8 {
+    for c in w.chars() {
+        match c {
+            '\u{0530}'..='\u{058F}' => return 1,
+            '\u{0400}'..='\u{04FF}' => return 2,
+            c if is_arabic(c) => return 3,
+            _ => {}
+        }
+    }
+    0
 }
 
 fn surname_like(t: &str) -> bool {
@@ -43,12 +71,13 @@ fn surname_like(t: &str) -> bool {
 /// Parses a name in any script into folded core tokens and patronymics.
 pub fn parse(raw: &str) -> Name {
     // Split in the original script first: an Arabic token's article (ال) is glued to it.
-    let mut words: Vec<(String, bool)> = Vec::new();
+    let mut words: Vec<(String, bool, u8)> = Vec::new();
     for w in raw.split(|c: char| c.is_whitespace() || c == '-' || c == ',' || c == '.') {
         if w.is_empty() {
             continue;
         }
         let abjad = w.chars().any(is_arabic);
+        let script = script_of(w);
         let w = if abjad && w.chars().count() > 3 && w.starts_with("ال") {
             &w["ال".len()..]
         } else {
@@ -57,16 +86,16 @@ pub fn parse(raw: &str) -> Name {
         let ascii = any_ascii(w).to_ascii_lowercase();
         let letters: String = ascii.chars().filter(|c| c.is_ascii_alphabetic()).collect();
         if !letters.is_empty() {
-            words.push((letters, abjad));
+            words.push((letters, abjad, script));
         }
     }
     let mut name = Name::default();
     let mut after_bin = false;
     let n_words = words.len();
     let mut prev_core: Option<String> = None;
-    for (i, (w, abjad)) in words.iter().enumerate() {
+    for (i, (w, abjad, script)) in words.iter().enumerate() {
         if PARTICLES.contains(&w.as_str()) {
-            after_bin = matches!(w.as_str(), "bin" | "ibn" | "bint" | "ben");
+            after_bin = SON_OF.contains(&w.as_str());
             continue;
         }
         if after_bin {
@@ -96,6 +125,9 @@ pub fn parse(raw: &str) -> Name {
         prev_core = Some(w.clone());
         name.core.push(fold(w));
         name.abjad.push(*abjad);
+        name.skel.push(skeleton(w));
+        name.script.push(*script);
+        name.common.push(false);
     }
     name
 }
@@ -116,6 +148,7 @@ pub fn fold(token: &str) -> String {
         ("ts", "c"),
         ("tz", "c"),
         ("zh", "j"),
+        ("dj", "j"),
         ("sh", "s"),
         ("ph", "f"),
         ("w", "v"),
@@ -123,6 +156,10 @@ pub fn fold(token: &str) -> String {
         ("ck", "k"),
         ("y", "i"),
         ("ie", "i"),
+        // Voicing: Armenian's two transliterations and Russian's (Акопян, Саркис, Давид).
+        ("p", "b"),
+        ("k", "g"),
+        ("t", "d"),
     ] {
         if s.contains(from) {
             s = s.replace(from, to);
@@ -157,10 +194,8 @@ pub fn fold(token: &str) -> String {
         }
         out.push(b as char);
     }
-    if out.len() > 3 && out.starts_with("ov") {
-        out
-    } else if out.len() > 4 && out.starts_with("og") && out.ends_with("ian") {
-        // Russian Оганесян for Հովհաննիսյան.
+    if out.len() > 4 && (out.starts_with("og") || out.starts_with("oh")) {
+        // Russian Оганесян for Հովհաննիսյան, Оганян for Օհանյան.
         format!("ov{}", &out[2..])
     } else {
         out
@@ -171,15 +206,15 @@ fn is_vowel(b: u8) -> bool {
     matches!(b, b'a' | b'e' | b'i' | b'o' | b'u')
 }
 
-/// The token's consonants (its first letter kept): how an abjad spelling ("mhmd") meets a
-/// vocalised one ("muhamad").
+/// The token's consonants, from its unfolded lowercase spelling: how an abjad spelling
+/// ("mhmd", "`mr") meets a vocalised one ("mohammed", "umar"). Vowels, y and w (long vowels
+/// in Arabic) are dropped and doubled letters made single.
 pub fn skeleton(token: &str) -> String {
     let mut out = String::new();
-    for (i, b) in token.bytes().enumerate() {
-        if i > 0 && (is_vowel(b) || b == b'h') {
+    for b in token.bytes() {
+        if is_vowel(b) || b == b'y' || b == b'w' || !b.is_ascii_alphabetic() {
             continue;
         }
-        let b = if i == 0 && is_vowel(b) { b'a' } else { b };
         if out.as_bytes().last() == Some(&b) {
             continue;
         }
@@ -211,19 +246,29 @@ pub fn phonetic(token: &str) -> String {
     }
 }
 
-/// Similarity of two folded tokens in 0..=1 (Jaro–Winkler; by consonants when one side is an
-/// abjad spelling).
-pub fn token_similarity(a: &str, b: &str, abjad: bool) -> f64 {
+/// Similarity of two folded tokens in 0..=1 (Jaro–Winkler).
+pub fn token_similarity(a: &str, b: &str) -> f64 {
     if a == b {
-        return 1.0;
-    }
-    let jw = strsim::jaro_winkler(a, b);
-    if abjad {
-        let sk = strsim::jaro_winkler(&skeleton(a), &skeleton(b));
-        jw.max(sk * 0.98)
+        1.0
     } else {
-        jw
+        strsim::jaro_winkler(a, b)
     }
+}
+
+/// Similarity of core tokens `i` of `x` and `j` of `y`: by Jaro–Winkler on the folded tokens,
+/// and by consonants too when exactly one side is an abjad spelling; two different
+/// well-attested names stay apart.
+fn core_similarity(x: &Name, i: usize, y: &Name, j: usize) -> f64 {
+    let (a, b) = (&x.core[i], &y.core[j]);
+    let mixed = x.abjad[i] != y.abjad[j];
+    let mut sim = token_similarity(a, b);
+    if mixed {
+        sim = sim.max(0.98 * strsim::jaro_winkler(&x.skel[i], &y.skel[j]));
+    }
+    if sim < 1.0 && !mixed && x.common[i] && y.common[j] && !x.abjad[i] && !variants(a, b) {
+        sim = sim.min(0.6);
+    }
+    sim
 }
 
 /// How two names compare: the best one-to-one assignment of their core tokens.
@@ -254,7 +299,7 @@ pub fn compare(a: &Name, b: &Name) -> Option<NameMatch> {
     let mut sim = [[0.0f64; 6]; 6];
     for i in 0..ns {
         for j in 0..nl {
-            sim[i][j] = token_similarity(&s.core[i], &l.core[j], s.abjad[i] || l.abjad[j]);
+            sim[i][j] = core_similarity(s, i, l, j);
         }
     }
     // Greedy assignment, best pair first; names have a handful of tokens.
@@ -292,6 +337,14 @@ pub fn compare(a: &Name, b: &Name) -> Option<NameMatch> {
         agreeing,
         a_smaller,
     })
+}
+
+/// True when two folded tokens differ only in vowels, h and g: Armenian հ is h in Latin and г
+/// (g) or nothing in Russian (Vahe/Ваге, Mher/Мгер, Abrahamyan/Абрамян), and Latin spellings
+/// of one Arabic name differ in vowels (Khalid/Khaled).
+fn variants(a: &str, b: &str) -> bool {
+    let key = |s: &str| skeleton(&s.replace(['h', 'g'], ""));
+    key(a) == key(b)
 }
 
 /// Similarity of two raw names in 0..=1 (the weakest assigned token pair); 0 when either is

@@ -130,8 +130,24 @@ pub(crate) fn prepare(records: &[Record]) -> Vec<Prepared> {
             })
         })
         .collect();
-    for (p, tf) in out.iter_mut().zip(tf) {
+    // A token is well attested when at least 5 named records and 1 in 2,000 carry it.
+    let common_at = (named / 2000.0).max(5.0);
+    let common: Vec<Vec<bool>> = out
+        .iter()
+        .map(|p| {
+            p.name.as_ref().map_or_else(Vec::new, |n| {
+                n.core
+                    .iter()
+                    .map(|t| f64::from(counts.get(t.as_str()).copied().unwrap_or(0)) >= common_at)
+                    .collect()
+            })
+        })
+        .collect();
+    for ((p, tf), common) in out.iter_mut().zip(tf).zip(common) {
         p.tf = tf;
+        if let Some(n) = p.name.as_mut() {
+            n.common = common;
+        }
     }
     out
 }
