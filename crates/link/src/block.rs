@@ -31,30 +31,63 @@ fn hash(parts: &[&[u8]]) -> u64 {
     h
 }
 
-/// A key entry: key, record index, and whether only pairs with a remains record count.
-type Entry = (u64, u32, bool);
+/// A key entry: key, record index, and which pairs of the key's records count.
+type Entry = (u64, u32, Pairs);
+
+/// Which pairs of records sharing a key are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Pairs {
+    /// Every pair.
+    All,
+    /// Remains with a record that is not remains.
+    RemainsWithOther,
+    /// Pairs where a side has no day (the key has none; dated pairs have dated keys).
+    Undated,
+}
 
 fn keys(i: u32, p: &Prepared, out: &mut Vec<Entry>) {
+    keys_of(b"", i, p, out);
+}
+
+/// The keys of one record; `only` limits them to one class (for measuring), empty for all.
+fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
+    let mut add = |class: &[u8], parts: &[&[u8]], pairs: Pairs| {
+        if only.is_empty() || only == class {
+            let mut all: Vec<&[u8]> = vec![class];
+            all.extend_from_slice(parts);
+            out.push((hash(&all), i, pairs));
+        }
+    };
     let windows = |d: i32| [(d.div_euclid(8), 0u8), ((d + 4).div_euclid(8), 1u8)];
     let place = p.place.join(" ");
+    let remains = p.kind == Kind::Remains;
     if let Some(n) = &p.name {
         let ph: Vec<String> = n.core.iter().map(|t| names::phonetic(t)).collect();
         for x in 0..ph.len() {
             for y in x + 1..ph.len() {
-                let (s, t) = if ph[x] <= ph[y] {
-                    (&ph[x], &ph[y])
-                } else {
-                    (&ph[y], &ph[x])
-                };
-                out.push((hash(&[b"n2", s.as_bytes(), t.as_bytes()]), i, false));
+                let (s, t) = if ph[x] <= ph[y] { (&ph[x], &ph[y]) } else { (&ph[y], &ph[x]) };
+                // Both names and a window of about four months (two offsets), or none.
+                if let Some(d) = p.day {
+                    for (w, o) in [(d.div_euclid(120), 0u8), ((d + 60).div_euclid(120), 1u8)] {
+                        add(b"n2", &[s.as_bytes(), t.as_bytes(), &w.to_le_bytes(), &[o]], Pairs::All);
+                    }
+                }
+                add(b"n2-", &[s.as_bytes(), t.as_bytes()], Pairs::Undated);
             }
+            // One name and the other's initial within a few days: the other misspelled
+            // past its phonetic key.
             if let Some(d) = p.day {
+                let initials: Vec<u8> = (0..ph.len())
+                    .filter(|&y| y != x)
+                    .filter_map(|y| ph[y].bytes().next())
+                    .collect();
                 for (w, o) in windows(d) {
-                    out.push((
-                        hash(&[b"nd", ph[x].as_bytes(), &w.to_le_bytes(), &[o]]),
-                        i,
-                        false,
-                    ));
+                    if initials.is_empty() {
+                        add(b"nd", &[ph[x].as_bytes(), &w.to_le_bytes(), &[o]], Pairs::All);
+                    }
+                    for c in &initials {
+                        add(b"nd", &[ph[x].as_bytes(), &[*c], &w.to_le_bytes(), &[o]], Pairs::All);
+                    }
                 }
             }
         }
@@ -62,11 +95,7 @@ fn keys(i: u32, p: &Prepared, out: &mut Vec<Entry>) {
     if !place.is_empty() {
         if let Some(d) = p.day {
             for (w, o) in windows(d) {
-                out.push((
-                    hash(&[b"pd", place.as_bytes(), &w.to_le_bytes(), &[o]]),
-                    i,
-                    false,
-                ));
+                add(b"pd", &[place.as_bytes(), &w.to_le_bytes(), &[o]], Pairs::All);
             }
         }
     }
@@ -75,62 +104,43 @@ fn keys(i: u32, p: &Prepared, out: &mut Vec<Entry>) {
         Some(crate::Sex::Male) => b"m",
         None => b"fm",
     };
-    let remains = p.kind == Kind::Remains;
-    if let Some(age) = p.age {
+    // Remains-only keys: remains with missing persons (the ante-mortem side).
+    let am_pm = remains || p.kind == Kind::Missing;
+    if let Some(age) = p.age.filter(|_| am_pm) {
         if !place.is_empty() {
             for s in sexes {
                 // Two overlapping ten-year bands: ages five apart always share one.
                 for band in [age / 10, (age + 5) / 10 + 100] {
-                    out.push((
-                        hash(&[b"sap", &[*s], &band.to_le_bytes(), place.as_bytes()]),
-                        i,
-                        remains,
-                    ));
+                    add(b"sap", &[&[*s], &band.to_le_bytes(), place.as_bytes()], Pairs::RemainsWithOther);
                 }
             }
         }
     }
     // Remains ↔ ante-mortem descriptions: each described item ("blue jeans", "gold tooth").
-    if remains || p.kind == Kind::Missing {
+    if am_pm {
         for item in p.clothing.iter().chain(&p.effects).chain(&p.marks) {
             let joined = item.join(" ");
             for s in sexes {
-                out.push((hash(&[b"item", &[*s], joined.as_bytes()]), i, true));
+                add(b"item", &[&[*s], joined.as_bytes()], Pairs::RemainsWithOther);
             }
         }
     }
-    if let Some((lat, lon)) = p.latlon {
+    if let Some((lat, lon)) = p.latlon.filter(|_| am_pm) {
         let (cy, cx) = ((lat * 10.0).floor() as i64, (lon * 10.0).floor() as i64);
         let cells: Vec<(i64, i64)> = if remains {
-            (-1..=1)
-                .flat_map(|dy| (-1..=1).map(move |dx| (cy + dy, cx + dx)))
-                .collect()
+            (-1..=1).flat_map(|dy| (-1..=1).map(move |dx| (cy + dy, cx + dx))).collect()
         } else {
             vec![(cy, cx)]
         };
         for (y, x) in cells {
             for s in sexes {
-                out.push((
-                    hash(&[b"geo", &[*s], &y.to_le_bytes(), &x.to_le_bytes()]),
-                    i,
-                    true,
-                ));
+                add(b"geo", &[&[*s], &y.to_le_bytes(), &x.to_le_bytes()], Pairs::RemainsWithOther);
             }
         }
         if remains {
             if let Some(f) = p.found {
                 for (w, o) in windows(f) {
-                    out.push((
-                        hash(&[
-                            b"gd",
-                            &cy.to_le_bytes(),
-                            &cx.to_le_bytes(),
-                            &w.to_le_bytes(),
-                            &[o],
-                        ]),
-                        i,
-                        false,
-                    ));
+                    add(b"gd", &[&cy.to_le_bytes(), &cx.to_le_bytes(), &w.to_le_bytes(), &[o]], Pairs::All);
                 }
             }
         }
@@ -160,13 +170,16 @@ pub(crate) fn pairs(prep: &[Prepared]) -> Vec<(u32, u32)> {
             for (k, x) in g.iter().enumerate() {
                 for y in &g[k + 1..] {
                     let (a, b) = (x.1.min(y.1), x.1.max(y.1));
-                    if x.2 || y.2 {
-                        // Geographic and age-band keys pair remains with others only.
-                        let ra = prep[a as usize].kind == Kind::Remains;
-                        let rb = prep[b as usize].kind == Kind::Remains;
-                        if ra == rb {
-                            continue;
+                    let (pa, pb) = (&prep[a as usize], &prep[b as usize]);
+                    let keep = match x.2.max(y.2) {
+                        Pairs::All => true,
+                        Pairs::RemainsWithOther => {
+                            (pa.kind == Kind::Remains) != (pb.kind == Kind::Remains)
                         }
+                        Pairs::Undated => pa.day.is_none() || pb.day.is_none(),
+                    };
+                    if !keep {
+                        continue;
                     }
                     v.push((a, b));
                 }
@@ -180,4 +193,47 @@ pub(crate) fn pairs(prep: &[Prepared]) -> Vec<(u32, u32)> {
     out.par_sort_unstable();
     out.dedup();
     out
+}
+
+#[cfg(test)]
+mod diagnose {
+    use super::*;
+
+    /// Pairs each key class keeps, and how many true pairs only it finds (run by hand).
+    #[test]
+    #[ignore]
+    fn pairs_per_key_class() {
+        let n: usize = std::env::var("N").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+        let g = crate::generate::generate(n, 42);
+        let prep = crate::prepare::prepare(&g.records);
+        for class in [&b"n2"[..], b"n2-", b"nd", b"pd", b"sap", b"geo", b"gd", b"item"] {
+            let mut entries: Vec<Entry> = Vec::new();
+            for (i, p) in prep.iter().enumerate() {
+                keys_of(class, i as u32, p, &mut entries);
+            }
+            entries.sort_unstable();
+            entries.dedup_by(|x, y| x.0 == y.0 && x.1 == y.1);
+            let groups: Vec<&[Entry]> = entries.chunk_by(|x, y| x.0 == y.0).collect();
+            let mut kept = 0usize;
+            let mut true_kept = 0usize;
+            let mut largest = 0usize;
+            for gr in groups.iter().filter(|gr| gr.len() <= MAX_BLOCK) {
+                largest = largest.max(gr.len());
+                kept += gr.len() * (gr.len() - 1) / 2;
+                for (k, x) in gr.iter().enumerate() {
+                    for y in &gr[k + 1..] {
+                        if g.truth[x.1 as usize] == g.truth[y.1 as usize] {
+                            true_kept += 1;
+                        }
+                    }
+                }
+            }
+            let dropped = groups.iter().filter(|gr| gr.len() > MAX_BLOCK).count();
+            eprintln!(
+                "{}: {} keys, {kept} pairs, {true_kept} true, largest {largest}, {dropped} dropped",
+                String::from_utf8_lossy(class),
+                groups.len()
+            );
+        }
+    }
 }

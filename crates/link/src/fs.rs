@@ -102,7 +102,11 @@ impl Linker {
                 Model::Id if any_missing => remains * missing,
                 Model::Id => remains * others,
             };
-            params[model as usize] = Some(em(model, &u[model as usize], &hist, total));
+            let mut p = em(model, &u[model as usize], &hist, total);
+            if model == Model::Id {
+                one_to_one(&mut p, &u[1], &prep, &pairs, &gammas, total);
+            }
+            params[model as usize] = Some(p);
         }
         (
             Linker {
@@ -200,31 +204,24 @@ struct Session {
 
 fn sessions(model: Model) -> &'static [Session] {
     match model {
-        // Fields: 0 name, 1 sex, 2 age, 3 date, 4 place, 5 distance, 6 kind, 7 height, 8 description,
-        // 9 patronymic.
+        // Fields: 0 name, 1 sex, 2 age, 3 date, 4 place, 5 distance, 6 kind, 7 height,
+        // 8 description, 9 patronymic. Each session keeps a sub-block where most pairs are
+        // matches at any size of list, and trains the fields it did not select on.
         Model::Dup => &[
-            Session {
-                block: &[(0, &[1, 2])],
-                excluded: &[0],
-            },
-            // Same age within a few days: a family killed together differs in age.
-            Session {
-                block: &[(3, &[1, 2]), (2, &[1])],
-                excluded: &[2, 3, 4, 5],
-            },
+            // The same name within three days: trains age, place, sex and the rest.
+            Session { block: &[(0, &[1, 2]), (3, &[1, 2])], excluded: &[0, 3] },
+            // Same place, same age, within three days: trains the name (a family killed
+            // together differs in age).
+            Session { block: &[(3, &[1, 2]), (2, &[1]), (4, &[1])], excluded: &[2, 3, 4, 5] },
         ],
         // Fields: 0 sex, 1 age, 2 height, 3 order, 4 distance, 5 place, 6 clothing, 7 effects,
         // 8 marks, 9 name.
-        // Sex, age, distance and place are blocking fields: left out where the others train.
         Model::Id => &[
-            Session {
-                block: &[],
-                excluded: &[0, 1, 4, 5],
-            },
-            Session {
-                block: &[(6, &[1])],
-                excluded: &[6, 7, 8],
-            },
+            // Clothing mostly shared and found after last seen: trains the body and the place.
+            Session { block: &[(6, &[1]), (3, &[2, 3, 4])], excluded: &[3, 6] },
+            // Found within 2 km of where last seen, height within 4 cm: trains the descriptions
+            // and the dates.
+            Session { block: &[(4, &[1]), (2, &[1])], excluded: &[2, 4, 5] },
         ],
     }
 }
@@ -381,6 +378,78 @@ fn em(model: Model, u: &[Vec<f64>], hist: &HashMap<u32, f64>, total_pairs: f64) 
         weight,
         prior: (lambda / (1.0 - lambda)).log2(),
     }
+}
+
+/// Remains ↔ missing: classification EM with the one-to-one constraint (remains are of one
+/// person at most). Each round takes, for every remains, its best-scoring missing record if
+/// the evidence favours a match (weight above 0 before the prior), re-estimates m from those
+/// pairs, and the prior from their count over all pairs. Plain EM drifts here: among the
+/// blocked pairs, true matches are one in hundreds on a large list, and the non-matches
+/// that blocking keeps (same sex, near) are not distributed as random pairs.
+fn one_to_one(
+    params: &mut Params,
+    u: &[Vec<f64>],
+    prep: &[Prepared],
+    pairs: &[(u32, u32)],
+    gammas: &[Gamma],
+    total_pairs: f64,
+) {
+    let fields = params.fields;
+    let mut m: Vec<Vec<f64>> = fields.iter().map(|f| f.init_m.to_vec()).collect();
+    let mut chosen = 0usize;
+    for _ in 0..10 {
+        let weight = weights(&m, u);
+        let mut best: Vec<Option<(f64, usize)>> = vec![None; prep.len()];
+        for (k, (&(a, b), g)) in pairs.iter().zip(gammas).enumerate() {
+            if g.model != Model::Id || g.pattern & (1 << compare::MISSING_BIT) == 0 {
+                continue;
+            }
+            let r = if prep[a as usize].kind == Kind::Remains { a } else { b } as usize;
+            let score: f64 = (0..fields.len()).map(|f| weight[f][g.level(f)]).sum();
+            if best[r].is_none_or(|(s, _)| score > s) {
+                best[r] = Some((score, k));
+            }
+        }
+        let mut c = counts(fields);
+        chosen = 0;
+        for &(score, k) in best.iter().flatten() {
+            if score > 0.0 {
+                chosen += 1;
+                for (f, row) in c.iter_mut().enumerate() {
+                    row[gammas[k].level(f)] += 1.0;
+                }
+            }
+        }
+        if chosen == 0 {
+            return;
+        }
+        m = normalise(c, 0.5);
+    }
+    let lambda = (chosen as f64 / total_pairs.max(1.0)).clamp(1e-12, 0.5);
+    params.weight = weights(&m, u);
+    params.prior = (lambda / (1.0 - lambda)).log2();
+    if std::env::var_os("LINK_DEBUG").is_some() {
+        eprintln!("one-to-one: {chosen} chosen, prior {:.2}", params.prior);
+        for (f, field) in fields.iter().enumerate() {
+            let row: Vec<String> = (1..field.levels.len())
+                .map(|l| format!("{} w{:+.1}", field.levels[l], params.weight[f][l]))
+                .collect();
+            eprintln!("  {}: {}", field.name, row.join(" | "));
+        }
+    }
+}
+
+fn weights(m: &[Vec<f64>], u: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    m.iter()
+        .zip(u)
+        .map(|(m, u)| {
+            m.iter()
+                .zip(u)
+                .enumerate()
+                .map(|(l, (m, u))| if l == 0 { 0.0 } else { (m / u).log2().clamp(-12.0, 12.0) })
+                .collect()
+        })
+        .collect()
 }
 
 /// The pairs of records that may be one person, most likely first.

@@ -255,6 +255,8 @@ fn start_day() -> Date {
 
 struct Gen {
     rng: StdRng,
+    /// Villages: name, latitude, longitude.
+    places: Vec<(String, f64, f64)>,
     next_person: u64,
     next_row: u64,
 }
@@ -273,7 +275,7 @@ impl Gen {
         let arab = self.chance(0.05);
         let (given, surname, father) = self.names(arab, sex);
         self.next_person += 1;
-        let place = self.rng.gen_range(0..PLACES.len());
+        let place = self.rng.gen_range(0..self.places.len());
         let day = start_day() + Duration::days(self.rng.gen_range(0..PERIOD_DAYS));
         let age = self.rng.gen_range(1..90);
         let cause = CAUSES[self.rng.gen_range(0..CAUSES.len())];
@@ -339,7 +341,7 @@ impl Gen {
         let mut marks = MARKS.to_vec();
         marks.shuffle(&mut self.rng);
         p.marks = marks[..self.rng.gen_range(0..=2)].to_vec();
-        let (_, lat, lon) = PLACES[p.place];
+        let (_, lat, lon) = self.places[p.place];
         p.seen = (
             lat + self.rng.gen_range(-0.03..0.03),
             lon + self.rng.gen_range(-0.03..0.03),
@@ -476,7 +478,7 @@ impl Gen {
             0
         };
         let day = (!self.chance(0.08)).then(|| p.day + Duration::days(shift));
-        let place = (!self.chance(0.15)).then(|| place_name(PLACES[p.place].0, &mut self.rng));
+        let place = (!self.chance(0.15)).then(|| place_name(&self.places[p.place].0, &mut self.rng));
         if p.kind == Kind::Missing {
             r.last_seen_at = day;
             r.last_seen_place = place;
@@ -543,13 +545,30 @@ impl Gen {
         r.remains_effects = self.some_of(&p.effects, 0.6, 0.6);
         r.remains_marks = self.some_of(&p.marks, 0.6, 0.7);
         if self.chance(0.5) {
-            r.incident_place = Some(place_name(PLACES[p.place].0, &mut self.rng));
+            r.incident_place = Some(place_name(&self.places[p.place].0, &mut self.rng));
         }
         if !reported && self.chance(0.3) {
             r.incident_cause = Some("unknown".to_string());
         }
         r
     }
+}
+
+/// Villages for a list of `records`: a longer list covers a wider region, so the density of
+/// people per village stays that of a 10,000-record list (one region of 36 villages per 10,000
+/// records; each further region is shifted 0.4° and prefixes its names: "Verin Hadrut").
+fn places(records: usize) -> Vec<(String, f64, f64)> {
+    const PREFIX: &[&str] = &["", "Verin", "Nerkin", "Nor", "Hin", "Mets", "Pokr", "Sar", "Dzor", "Get"];
+    let regions = records.div_ceil(10_000).clamp(1, PREFIX.len());
+    let mut out = Vec::new();
+    for (r, prefix) in PREFIX.iter().enumerate().take(regions) {
+        let shift = 0.4 * r as f64;
+        for &(name, lat, lon) in PLACES {
+            let name = if prefix.is_empty() { name.to_string() } else { format!("{prefix} {name}") };
+            out.push((name, lat + shift * ((r % 3) as f64), lon + shift * ((r / 3) as f64 + 1.0) * f64::from(u8::from(r > 0))));
+        }
+    }
+    out
 }
 
 /// A place as a source writes it: mostly as is, sometimes with "village" or lowercased.
@@ -615,6 +634,7 @@ fn typo(s: &str, rng: &mut StdRng) -> String {
 pub fn generate(records: usize, seed: u64) -> Generated {
     let mut g = Gen {
         rng: StdRng::seed_from_u64(seed),
+        places: places(records),
         next_person: 0,
         next_row: 0,
     };
