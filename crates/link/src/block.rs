@@ -4,7 +4,8 @@
 //! window of days; the place's words and a window of days; sex, ten-year age band and place;
 //! for remains, a geographic cell and sex (remains key the neighbouring cells too, so a
 //! missing person last seen across a cell border is still kept); for remains and missing
-//! persons, each described item (clothing, effects, marks) and sex. Day windows come in two
+//! persons, each described item (clothing, effects, marks) and sex, and the place and sex.
+//! Day windows come in two
 //! offsets so that two days at most 4 apart always share one. A key held by more than
 //! [`MAX_BLOCK`] records is too common to tell anyone apart and is dropped.
 
@@ -65,11 +66,19 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
         let ph: Vec<String> = n.core.iter().map(|t| names::phonetic(t)).collect();
         for x in 0..ph.len() {
             for y in x + 1..ph.len() {
-                let (s, t) = if ph[x] <= ph[y] { (&ph[x], &ph[y]) } else { (&ph[y], &ph[x]) };
+                let (s, t) = if ph[x] <= ph[y] {
+                    (&ph[x], &ph[y])
+                } else {
+                    (&ph[y], &ph[x])
+                };
                 // Both names and a window of about four months (two offsets), or none.
                 if let Some(d) = p.day {
                     for (w, o) in [(d.div_euclid(120), 0u8), ((d + 60).div_euclid(120), 1u8)] {
-                        add(b"n2", &[s.as_bytes(), t.as_bytes(), &w.to_le_bytes(), &[o]], Pairs::All);
+                        add(
+                            b"n2",
+                            &[s.as_bytes(), t.as_bytes(), &w.to_le_bytes(), &[o]],
+                            Pairs::All,
+                        );
                     }
                 }
                 add(b"n2-", &[s.as_bytes(), t.as_bytes()], Pairs::Undated);
@@ -83,10 +92,18 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
                     .collect();
                 for (w, o) in windows(d) {
                     if initials.is_empty() {
-                        add(b"nd", &[ph[x].as_bytes(), &w.to_le_bytes(), &[o]], Pairs::All);
+                        add(
+                            b"nd",
+                            &[ph[x].as_bytes(), &w.to_le_bytes(), &[o]],
+                            Pairs::All,
+                        );
                     }
                     for c in &initials {
-                        add(b"nd", &[ph[x].as_bytes(), &[*c], &w.to_le_bytes(), &[o]], Pairs::All);
+                        add(
+                            b"nd",
+                            &[ph[x].as_bytes(), &[*c], &w.to_le_bytes(), &[o]],
+                            Pairs::All,
+                        );
                     }
                 }
             }
@@ -95,7 +112,11 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
     if !place.is_empty() {
         if let Some(d) = p.day {
             for (w, o) in windows(d) {
-                add(b"pd", &[place.as_bytes(), &w.to_le_bytes(), &[o]], Pairs::All);
+                add(
+                    b"pd",
+                    &[place.as_bytes(), &w.to_le_bytes(), &[o]],
+                    Pairs::All,
+                );
             }
         }
     }
@@ -106,12 +127,21 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
     };
     // Remains-only keys: remains with missing persons (the ante-mortem side).
     let am_pm = remains || p.kind == Kind::Missing;
+    if am_pm && !place.is_empty() {
+        for s in sexes {
+            add(b"ps", &[&[*s], place.as_bytes()], Pairs::RemainsWithOther);
+        }
+    }
     if let Some(age) = p.age.filter(|_| am_pm) {
         if !place.is_empty() {
             for s in sexes {
                 // Two overlapping ten-year bands: ages five apart always share one.
                 for band in [age / 10, (age + 5) / 10 + 100] {
-                    add(b"sap", &[&[*s], &band.to_le_bytes(), place.as_bytes()], Pairs::RemainsWithOther);
+                    add(
+                        b"sap",
+                        &[&[*s], &band.to_le_bytes(), place.as_bytes()],
+                        Pairs::RemainsWithOther,
+                    );
                 }
             }
         }
@@ -121,26 +151,40 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
         for item in p.clothing.iter().chain(&p.effects).chain(&p.marks) {
             let joined = item.join(" ");
             for s in sexes {
-                add(b"item", &[&[*s], joined.as_bytes()], Pairs::RemainsWithOther);
+                add(
+                    b"item",
+                    &[&[*s], joined.as_bytes()],
+                    Pairs::RemainsWithOther,
+                );
             }
         }
     }
     if let Some((lat, lon)) = p.latlon.filter(|_| am_pm) {
         let (cy, cx) = ((lat * 10.0).floor() as i64, (lon * 10.0).floor() as i64);
         let cells: Vec<(i64, i64)> = if remains {
-            (-1..=1).flat_map(|dy| (-1..=1).map(move |dx| (cy + dy, cx + dx))).collect()
+            (-1..=1)
+                .flat_map(|dy| (-1..=1).map(move |dx| (cy + dy, cx + dx)))
+                .collect()
         } else {
             vec![(cy, cx)]
         };
         for (y, x) in cells {
             for s in sexes {
-                add(b"geo", &[&[*s], &y.to_le_bytes(), &x.to_le_bytes()], Pairs::RemainsWithOther);
+                add(
+                    b"geo",
+                    &[&[*s], &y.to_le_bytes(), &x.to_le_bytes()],
+                    Pairs::RemainsWithOther,
+                );
             }
         }
         if remains {
             if let Some(f) = p.found {
                 for (w, o) in windows(f) {
-                    add(b"gd", &[&cy.to_le_bytes(), &cx.to_le_bytes(), &w.to_le_bytes(), &[o]], Pairs::All);
+                    add(
+                        b"gd",
+                        &[&cy.to_le_bytes(), &cx.to_le_bytes(), &w.to_le_bytes(), &[o]],
+                        Pairs::All,
+                    );
                 }
             }
         }
@@ -203,10 +247,23 @@ mod diagnose {
     #[test]
     #[ignore]
     fn pairs_per_key_class() {
-        let n: usize = std::env::var("N").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+        let n: usize = std::env::var("N")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(100_000);
         let g = crate::generate::generate(n, 42);
         let prep = crate::prepare::prepare(&g.records);
-        for class in [&b"n2"[..], b"n2-", b"nd", b"pd", b"sap", b"geo", b"gd", b"item"] {
+        for class in [
+            &b"n2"[..],
+            b"n2-",
+            b"nd",
+            b"pd",
+            b"sap",
+            b"ps",
+            b"geo",
+            b"gd",
+            b"item",
+        ] {
             let mut entries: Vec<Entry> = Vec::new();
             for (i, p) in prep.iter().enumerate() {
                 keys_of(class, i as u32, p, &mut entries);

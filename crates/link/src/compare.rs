@@ -242,14 +242,21 @@ fn same_item(a: &[String], b: &[String]) -> bool {
 }
 
 fn overlap(a: &[Vec<String>], b: &[Vec<String>]) -> u8 {
-    if a.is_empty() || b.is_empty() {
+    overlap_of(a.iter(), b.iter())
+}
+
+/// Items of `a` found in `b`: most (half of the smaller side or more), some, none.
+fn overlap_of<'a, I, J>(a: I, b: J) -> u8
+where
+    I: Iterator<Item = &'a Vec<String>> + Clone,
+    J: Iterator<Item = &'a Vec<String>> + Clone,
+{
+    let (na, nb) = (a.clone().count(), b.clone().count());
+    if na == 0 || nb == 0 {
         return 0;
     }
-    let shared = a
-        .iter()
-        .filter(|x| b.iter().any(|y| same_item(x, y)))
-        .count();
-    let smaller = a.len().min(b.len());
+    let shared = a.filter(|x| b.clone().any(|y| same_item(x, y))).count();
+    let smaller = na.min(nb);
     if shared * 2 >= smaller && shared > 0 {
         1
     } else if shared > 0 {
@@ -344,30 +351,25 @@ pub(crate) fn compare(model: Model, a: &Prepared, b: &Prepared, mean_log_tf: f64
                 _ => 0,
             };
             let kind = u8::from(a.kind != b.kind) + 1;
-            let all = |p: &Prepared| -> Vec<Vec<String>> {
-                p.clothing
-                    .iter()
-                    .chain(&p.effects)
-                    .chain(&p.marks)
-                    .cloned()
-                    .collect()
-            };
-            let (da, db) = if a.clothing.is_empty() && a.effects.is_empty() && a.marks.is_empty() {
-                (Vec::new(), Vec::new())
-            } else {
-                (all(a), all(b))
-            };
+            fn all(p: &Prepared) -> impl Iterator<Item = &Vec<String>> + Clone {
+                p.clothing.iter().chain(&p.effects).chain(&p.marks)
+            }
+            // Names that disagree (one shared, another not): the day, the place and the
+            // father's name are what a family killed together shares too, so they are not
+            // counted: the independence Fellegi–Sunter assumes fails exactly there.
+            let family_like = name >= 5;
+            let unless_family = |level: u8| if family_like { 0 } else { level };
             vec![
                 name,
                 sex,
                 age,
-                date,
-                place_level(&a.place, &b.place),
-                dist.map_or(0, |d| bucket(d, &[1.0, 5.0, 25.0])),
+                unless_family(date),
+                unless_family(place_level(&a.place, &b.place)),
+                unless_family(dist.map_or(0, |d| bucket(d, &[1.0, 5.0, 25.0]))),
                 kind,
                 height,
-                overlap(&da, &db),
-                patronymic(a, b),
+                overlap_of(all(a), all(b)),
+                unless_family(patronymic(a, b)),
             ]
         }
         Model::Id => {

@@ -39,7 +39,6 @@ impl Params {
 /// Everything the scoring needs, estimated once from a set of records.
 pub(crate) struct Linker {
     pub prep: Vec<Prepared>,
-    pub mean_log_tf: f64,
     pub params: [Option<Params>; 2],
 }
 
@@ -108,24 +107,7 @@ impl Linker {
             }
             params[model as usize] = Some(p);
         }
-        (
-            Linker {
-                prep,
-                mean_log_tf,
-                params,
-            },
-            pairs,
-            gammas,
-        )
-    }
-
-    /// The probability that records `a` and `b` are one person (0 when the model is unknown).
-    pub fn probability(&self, a: usize, b: usize) -> f64 {
-        let (g, _, _) = pair_gamma(&self.prep, a, b, self.mean_log_tf);
-        match &self.params[g.model as usize] {
-            Some(p) => prob(p.score(&g)),
-            None => 0.0,
-        }
+        (Linker { prep, params }, pairs, gammas)
     }
 }
 
@@ -209,38 +191,57 @@ fn sessions(model: Model) -> &'static [Session] {
         // matches at any size of list, and trains the fields it did not select on.
         Model::Dup => &[
             // The same name within three days: trains age, place, sex and the rest.
-            Session { block: &[(0, &[1, 2]), (3, &[1, 2])], excluded: &[0, 3] },
+            Session {
+                block: &[(0, &[1, 2]), (3, &[1, 2])],
+                excluded: &[0, 3],
+            },
             // Same place, same age, within three days: trains the name (a family killed
             // together differs in age).
-            Session { block: &[(3, &[1, 2]), (2, &[1]), (4, &[1])], excluded: &[2, 3, 4, 5] },
+            Session {
+                block: &[(3, &[1, 2]), (2, &[1]), (4, &[1])],
+                excluded: &[2, 3, 4, 5],
+            },
         ],
         // Fields: 0 sex, 1 age, 2 height, 3 order, 4 distance, 5 place, 6 clothing, 7 effects,
         // 8 marks, 9 name.
         Model::Id => &[
             // Clothing mostly shared and found after last seen: trains the body and the place.
-            Session { block: &[(6, &[1]), (3, &[2, 3, 4])], excluded: &[3, 6] },
+            Session {
+                block: &[(6, &[1]), (3, &[2, 3, 4])],
+                excluded: &[3, 6],
+            },
             // Found within 2 km of where last seen, height within 4 cm: trains the descriptions
             // and the dates.
-            Session { block: &[(4, &[1]), (2, &[1])], excluded: &[2, 4, 5] },
+            Session {
+                block: &[(4, &[1]), (2, &[1])],
+                excluded: &[2, 4, 5],
+            },
         ],
     }
 }
 
 type Patterns = Vec<(Vec<usize>, f64)>;
 
-/// Expectation–maximisation of m (and λ) over `patterns`, u fixed, `excluded` fields ignored.
+/// The prior's start, and the pairs it is a share of (the patterns' own count when `None`).
+struct Prior {
+    start: f64,
+    population: Option<f64>,
+}
+
+/// Expectation–maximisation of m (and λ) over `patterns`, u fixed, `excluded` fields ignored;
+/// with `train_m` false only λ moves.
 fn em_session(
     fields: &[Field],
     u: &[Vec<f64>],
     patterns: &Patterns,
     excluded: &[usize],
     mut m: Vec<Vec<f64>>,
-    mut lambda: f64,
-    population: Option<f64>,
+    prior: Prior,
     train_m: bool,
 ) -> (Vec<Vec<f64>>, f64) {
     let blocked: f64 = patterns.iter().map(|(_, c)| c).sum();
-    let total = population.unwrap_or(blocked).max(blocked);
+    let total = prior.population.unwrap_or(blocked).max(blocked);
+    let mut lambda = prior.start;
     if total == 0.0 {
         return (m, lambda);
     }
@@ -304,8 +305,10 @@ fn em(model: Model, u: &[Vec<f64>], hist: &HashMap<u32, f64>, total_pairs: f64) 
             &subset,
             s.excluded,
             init.clone(),
-            if model == Model::Id { 0.02 } else { 0.1 },
-            None,
+            Prior {
+                start: if model == Model::Id { 0.02 } else { 0.1 },
+                population: None,
+            },
             true,
         );
         for f in (0..fields.len()).filter(|f| !s.excluded.contains(f)) {
@@ -335,27 +338,12 @@ fn em(model: Model, u: &[Vec<f64>], hist: &HashMap<u32, f64>, total_pairs: f64) 
         &patterns,
         &[],
         m,
-        start,
-        Some(total_pairs),
+        Prior {
+            start,
+            population: Some(total_pairs),
+        },
         false,
     );
-    if std::env::var_os("LINK_DEBUG").is_some() {
-        eprintln!("lambda {lambda:.5} patterns {}", patterns.len());
-        for (f, field) in fields.iter().enumerate() {
-            let row: Vec<String> = (1..field.levels.len())
-                .map(|l| {
-                    format!(
-                        "{} m{:.3} u{:.4} w{:+.1}",
-                        field.levels[l],
-                        m[f][l],
-                        u[f][l],
-                        (m[f][l] / u[f][l]).log2()
-                    )
-                })
-                .collect();
-            eprintln!("  {}: {}", field.name, row.join(" | "));
-        }
-    }
     let weight = m
         .iter()
         .zip(u)
@@ -404,7 +392,11 @@ fn one_to_one(
             if g.model != Model::Id || g.pattern & (1 << compare::MISSING_BIT) == 0 {
                 continue;
             }
-            let r = if prep[a as usize].kind == Kind::Remains { a } else { b } as usize;
+            let r = if prep[a as usize].kind == Kind::Remains {
+                a
+            } else {
+                b
+            } as usize;
             let score: f64 = (0..fields.len()).map(|f| weight[f][g.level(f)]).sum();
             if best[r].is_none_or(|(s, _)| score > s) {
                 best[r] = Some((score, k));
@@ -424,17 +416,30 @@ fn one_to_one(
             return;
         }
         m = normalise(c, 0.5);
+        impossible(fields, &mut m);
     }
     let lambda = (chosen as f64 / total_pairs.max(1.0)).clamp(1e-12, 0.5);
     params.weight = weights(&m, u);
     params.prior = (lambda / (1.0 - lambda)).log2();
-    if std::env::var_os("LINK_DEBUG").is_some() {
-        eprintln!("one-to-one: {chosen} chosen, prior {:.2}", params.prior);
-        for (f, field) in fields.iter().enumerate() {
-            let row: Vec<String> = (1..field.levels.len())
-                .map(|l| format!("{} w{:+.1}", field.levels[l], params.weight[f][l]))
-                .collect();
-            eprintln!("  {}: {}", field.name, row.join(" | "));
+}
+
+/// Levels a true match cannot show but through an error in a date: remains found before the
+/// person was last seen. Their m is held at 1 in 2,000 at most (the weight strongly against),
+/// whatever the estimate, so that a run of wrong choices cannot make them look plausible.
+fn impossible(fields: &[Field], m: &mut [Vec<f64>]) {
+    const CEILING: f64 = 0.0005;
+    for (f, field) in fields.iter().enumerate() {
+        for (l, level) in field.levels.iter().enumerate() {
+            if *level == "found_before_last_seen" && m[f][l] > CEILING {
+                let rest = 1.0 - m[f][l];
+                for (k, x) in m[f].iter_mut().enumerate().skip(1) {
+                    *x = if k == l {
+                        CEILING
+                    } else {
+                        *x / rest * (1.0 - CEILING)
+                    };
+                }
+            }
         }
     }
 }
@@ -446,7 +451,13 @@ fn weights(m: &[Vec<f64>], u: &[Vec<f64>]) -> Vec<Vec<f64>> {
             m.iter()
                 .zip(u)
                 .enumerate()
-                .map(|(l, (m, u))| if l == 0 { 0.0 } else { (m / u).log2().clamp(-12.0, 12.0) })
+                .map(|(l, (m, u))| {
+                    if l == 0 {
+                        0.0
+                    } else {
+                        (m / u).log2().clamp(-12.0, 12.0)
+                    }
+                })
                 .collect()
         })
         .collect()
@@ -530,269 +541,4 @@ fn evidence(linker: &Linker, params: &Params, g: &Gamma, a: usize, b: usize) -> 
 /// A set of record pairs, order-insensitive.
 pub(crate) fn pair_set(pairs: impl Iterator<Item = (usize, usize)>) -> HashSet<(usize, usize)> {
     pairs.map(|(a, b)| (a.min(b), a.max(b))).collect()
-}
-
-#[cfg(test)]
-mod diagnose {
-    use super::*;
-
-    /// Level histograms of true pairs among the blocked ones, per model (run by hand).
-    #[test]
-    #[ignore]
-    fn true_pair_levels() {
-        let g = crate::generate::generate(10_000, 42);
-        let (linker, pairs, gammas) = Linker::new(&g.records);
-        for model in [Model::Dup, Model::Id] {
-            let f = fields(model);
-            let mut t = counts(f);
-            let mut all = counts(f);
-            for (&(a, b), gm) in pairs.iter().zip(&gammas) {
-                if gm.model != model {
-                    continue;
-                }
-                let same = g.truth[a as usize] == g.truth[b as usize];
-                for (i, _) in f.iter().enumerate() {
-                    all[i][gm.level(i)] += 1.0;
-                    if same {
-                        t[i][gm.level(i)] += 1.0;
-                    }
-                }
-            }
-            for (i, field) in f.iter().enumerate() {
-                eprintln!(
-                    "{:?} {}: true {:?} all {:?}",
-                    model, field.name, t[i], all[i]
-                );
-            }
-        }
-        let _ = linker;
-    }
-}
-#[cfg(test)]
-mod diagnose2 {
-    #[test]
-    #[ignore]
-    fn errors() {
-        let g = crate::generate::generate(10_000, 42);
-        let opts = crate::Options {
-            min_probability: 0.001,
-            only: None,
-        };
-        let c = crate::candidates(&g.records, &[], &opts);
-        let cl = crate::clusters(&g.records, &[], &c, 0.5);
-        let show = |i: usize| {
-            format!(
-                "{:?} {:?} {:?} {:?} {:?} {:?}",
-                g.records[i].name,
-                g.records[i].kind,
-                g.records[i].sex,
-                g.records[i].age_years,
-                g.records[i].incident_day.or(g.records[i].last_seen_day),
-                g.records[i].place
-            )
-        };
-        let mut fp = 0;
-        let mut fplevels: std::collections::BTreeMap<&str, usize> = Default::default();
-        for x in &c {
-            if x.probability >= 0.5
-                && g.truth[x.a] != g.truth[x.b]
-                && x.relation == crate::Relation::SamePerson
-                && cl[x.a] == cl[x.b]
-            {
-                fp += 1;
-                let lvl = x.why.iter().find(|e| e.field == "name").map(|e| e.level).unwrap_or("none");
-                *fplevels.entry(lvl).or_insert(0) += 1;
-                if fp <= 15 {
-                    eprintln!(
-                        "FP {:.3}\n  {}\n  {}\n  {}",
-                        x.probability,
-                        show(x.a),
-                        show(x.b),
-                        x.explain()
-                    );
-                }
-            }
-        }
-        let mut fnn = 0;
-        let mut levels: std::collections::BTreeMap<&str, usize> = Default::default();
-        let known: std::collections::HashMap<(usize, usize), &crate::Candidate> = c
-            .iter()
-            .map(|x| ((x.a.min(x.b), x.a.max(x.b)), x))
-            .collect();
-        for i in 0..g.records.len() {
-            for j in i + 1..g.records.len() {
-                if g.truth[i] == g.truth[j]
-                    && cl[i] != cl[j]
-                    && g.records[i].kind != crate::Kind::Remains
-                    && g.records[j].kind != crate::Kind::Remains
-                {
-                    fnn += 1;
-                    let lvl = known.get(&(i, j)).and_then(|k| k.why.iter().find(|e| e.field == "name").map(|e| e.level)).unwrap_or("none");
-                    *levels.entry(lvl).or_insert(0) += 1;
-                    if lvl == "surname_only" || lvl == "different" {
-                        eprintln!("NAMEFN {:?} / {:?}", g.records[i].name, g.records[j].name);
-                    }
-                    if fnn <= 15 {
-                        let k = known.get(&(i, j));
-                        eprintln!(
-                            "FN {:?}\n  {}\n  {}\n  {}",
-                            k.map(|k| k.probability),
-                            show(i),
-                            show(j),
-                            k.map(|k| k.explain()).unwrap_or_default()
-                        );
-                    }
-                }
-            }
-        }
-        eprintln!("fp {fp} {fplevels:?} fn {fnn} {levels:?}");
-    }
-
-    #[test]
-    #[ignore]
-    fn distances() {
-        let g = crate::generate::generate(3000, 42);
-        let mut n = 0;
-        for (i, r) in g.records.iter().enumerate() {
-            if r.kind != crate::Kind::Remains {
-                continue;
-            }
-            for (j, m) in g.records.iter().enumerate() {
-                if m.kind == crate::Kind::Missing && g.truth[i] == g.truth[j] && m.lat.is_some() {
-                    eprintln!(
-                        "{:?} {:?} / {:?} {:?} -> {:.2} km",
-                        r.lat,
-                        r.lon,
-                        m.lat,
-                        m.lon,
-                        crate::prepare::km(
-                            (r.lat.unwrap(), r.lon.unwrap()),
-                            (m.lat.unwrap(), m.lon.unwrap())
-                        )
-                    );
-                    n += 1;
-                }
-            }
-            if n > 8 {
-                break;
-            }
-        }
-    }
-}
-#[cfg(test)]
-mod diagnose3 {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn oracle_id() {
-        let g = crate::generate::generate(10_000, 42);
-        let (linker, pairs, gammas) = Linker::new(&g.records);
-        let f = fields(Model::Id);
-        let mut t = counts(f);
-        let mut nt = 0.0;
-        let mut hist: HashMap<u32, f64> = HashMap::new();
-        for (&(a, b), gm) in pairs.iter().zip(&gammas) {
-            if gm.model != Model::Id || gm.pattern & (1 << compare::MISSING_BIT) == 0 {
-                continue;
-            }
-            *hist.entry(gm.pattern).or_default() += 1.0;
-            if g.truth[a as usize] == g.truth[b as usize] {
-                nt += 1.0;
-                for i in 0..f.len() {
-                    t[i][gm.level(i)] += 1.0;
-                }
-            }
-        }
-        let oracle = normalise(t, 0.01);
-        let u = estimate_u(&linker.prep, linker.mean_log_tf);
-        let total: f64 = hist.values().sum();
-        eprintln!("true {nt} of {total}");
-        let mut patterns: Patterns = hist
-            .iter()
-            .map(|(&p, &c)| {
-                (
-                    (0..f.len())
-                        .map(|i| ((p >> (3 * i)) & 7) as usize)
-                        .collect(),
-                    c,
-                )
-            })
-            .collect();
-        patterns.sort_by(|a, b| a.0.cmp(&b.0));
-        let (m, lambda) = em_session(
-            f,
-            &u[1],
-            &patterns,
-            &[0, 1, 4, 5],
-            oracle.clone(),
-            nt / total,
-            None,
-            true,
-        );
-        for i in 0..f.len() {
-            eprintln!(
-                "{}: oracle {:?}\n   em {:?}\n   u {:?}",
-                f[i].name,
-                oracle[i]
-                    .iter()
-                    .map(|x| format!("{x:.3}"))
-                    .collect::<Vec<_>>(),
-                m[i].iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>(),
-                u[1][i]
-                    .iter()
-                    .map(|x| format!("{x:.3}"))
-                    .collect::<Vec<_>>()
-            );
-        }
-        eprintln!("lambda {lambda}");
-        for (name, mm) in [("oracle", &oracle), ("em", &m)] {
-            let weight: Vec<Vec<f64>> = mm
-                .iter()
-                .zip(&u[1])
-                .map(|(m, u)| {
-                    m.iter()
-                        .zip(u)
-                        .enumerate()
-                        .map(|(l, (m, u))| {
-                            if l == 0 {
-                                0.0
-                            } else {
-                                (m / u).log2().clamp(-12.0, 12.0)
-                            }
-                        })
-                        .collect()
-                })
-                .collect();
-            let params = Params {
-                fields: f,
-                weight,
-                prior: -10.0,
-            };
-            let mut cands = Vec::new();
-            for (&(a, b), gm) in pairs.iter().zip(&gammas) {
-                if gm.model != Model::Id || gm.pattern & (1 << compare::MISSING_BIT) == 0 {
-                    continue;
-                }
-                let (x, y) = if g.records[a as usize].kind == crate::Kind::Remains {
-                    (a, b)
-                } else {
-                    (b, a)
-                };
-                cands.push(crate::Candidate {
-                    a: x as usize,
-                    b: y as usize,
-                    relation: crate::Relation::Identifies,
-                    probability: prob(params.score(gm)),
-                    why: vec![],
-                });
-            }
-            let ranks = crate::eval::remains_ranks(&g.records, &g.truth, &cands);
-            eprintln!(
-                "{name}: top1 {:.3} top5 {:.3} none {}",
-                crate::eval::top(&ranks, 1),
-                crate::eval::top(&ranks, 5),
-                ranks.iter().filter(|r| r.is_none()).count()
-            );
-        }
-    }
 }

@@ -478,7 +478,8 @@ impl Gen {
             0
         };
         let day = (!self.chance(0.08)).then(|| p.day + Duration::days(shift));
-        let place = (!self.chance(0.15)).then(|| place_name(&self.places[p.place].0, &mut self.rng));
+        let place =
+            (!self.chance(0.15)).then(|| place_name(&self.places[p.place].0, &mut self.rng));
         if p.kind == Kind::Missing {
             r.last_seen_at = day;
             r.last_seen_place = place;
@@ -558,14 +559,24 @@ impl Gen {
 /// people per village stays that of a 10,000-record list (one region of 36 villages per 10,000
 /// records; each further region is shifted 0.4° and prefixes its names: "Verin Hadrut").
 fn places(records: usize) -> Vec<(String, f64, f64)> {
-    const PREFIX: &[&str] = &["", "Verin", "Nerkin", "Nor", "Hin", "Mets", "Pokr", "Sar", "Dzor", "Get"];
+    const PREFIX: &[&str] = &[
+        "", "Verin", "Nerkin", "Nor", "Hin", "Mets", "Pokr", "Sar", "Dzor", "Get",
+    ];
     let regions = records.div_ceil(10_000).clamp(1, PREFIX.len());
     let mut out = Vec::new();
     for (r, prefix) in PREFIX.iter().enumerate().take(regions) {
         let shift = 0.4 * r as f64;
         for &(name, lat, lon) in PLACES {
-            let name = if prefix.is_empty() { name.to_string() } else { format!("{prefix} {name}") };
-            out.push((name, lat + shift * ((r % 3) as f64), lon + shift * ((r / 3) as f64 + 1.0) * f64::from(u8::from(r > 0))));
+            let name = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix} {name}")
+            };
+            out.push((
+                name,
+                lat + shift * ((r % 3) as f64),
+                lon + shift * ((r / 3) as f64 + 1.0) * f64::from(u8::from(r > 0)),
+            ));
         }
     }
     out

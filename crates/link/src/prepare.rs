@@ -36,7 +36,7 @@ fn items(s: &Option<String>) -> Vec<Vec<String>> {
     let Some(s) = s else { return Vec::new() };
     let mut out: Vec<Vec<String>> = s
         .split([',', ';', '\n', '/'])
-        .map(|item| words_of(item))
+        .map(words_of)
         .filter(|w| !w.is_empty())
         .collect();
     out.sort();
