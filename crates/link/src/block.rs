@@ -71,9 +71,10 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
                 } else {
                     (&ph[y], &ph[x])
                 };
-                // Both names and a window of about four months (two offsets), or none.
+                // Both names and a month (two offsets: 15 days apart always share one); pairs
+                // where a side has no day share the key without a day.
                 if let Some(d) = p.day {
-                    for (w, o) in [(d.div_euclid(120), 0u8), ((d + 60).div_euclid(120), 1u8)] {
+                    for (w, o) in [(d.div_euclid(30), 0u8), ((d + 15).div_euclid(30), 1u8)] {
                         add(
                             b"n2",
                             &[s.as_bytes(), t.as_bytes(), &w.to_le_bytes(), &[o]],
@@ -146,16 +147,31 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
             }
         }
     }
-    // Remains ↔ ante-mortem descriptions: each described item ("blue jeans", "gold tooth").
+    // Remains ↔ ante-mortem descriptions: each described item ("blue jeans", "gold tooth")
+    // within a cell of one degree; a missing person whose position is unknown keys the item
+    // alone, and every remains keys that too.
     if am_pm {
+        let region = p
+            .latlon
+            .map(|(lat, lon)| (lat.floor() as i64, lon.floor() as i64));
         for item in p.clothing.iter().chain(&p.effects).chain(&p.marks) {
             let joined = item.join(" ");
             for s in sexes {
-                add(
-                    b"item",
-                    &[&[*s], joined.as_bytes()],
-                    Pairs::RemainsWithOther,
-                );
+                if let Some((y, x)) = region {
+                    let (y, x) = (y.to_le_bytes(), x.to_le_bytes());
+                    add(
+                        b"item",
+                        &[&[*s], joined.as_bytes(), &y, &x],
+                        Pairs::RemainsWithOther,
+                    );
+                }
+                if remains || region.is_none() {
+                    add(
+                        b"item",
+                        &[&[*s], joined.as_bytes()],
+                        Pairs::RemainsWithOther,
+                    );
+                }
             }
         }
     }
@@ -191,6 +207,15 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
     }
 }
 
+/// Whether a pair of records sharing a key of this kind is kept.
+fn keep(pairs: Pairs, a: &Prepared, b: &Prepared) -> bool {
+    match pairs {
+        Pairs::All => true,
+        Pairs::RemainsWithOther => (a.kind == Kind::Remains) != (b.kind == Kind::Remains),
+        Pairs::Undated => a.day.is_none() || b.day.is_none(),
+    }
+}
+
 /// The blocked pairs `(a, b)` with `a < b`, sorted and without repeats.
 pub(crate) fn pairs(prep: &[Prepared]) -> Vec<(u32, u32)> {
     let mut entries: Vec<Entry> = prep
@@ -214,15 +239,7 @@ pub(crate) fn pairs(prep: &[Prepared]) -> Vec<(u32, u32)> {
             for (k, x) in g.iter().enumerate() {
                 for y in &g[k + 1..] {
                     let (a, b) = (x.1.min(y.1), x.1.max(y.1));
-                    let (pa, pb) = (&prep[a as usize], &prep[b as usize]);
-                    let keep = match x.2.max(y.2) {
-                        Pairs::All => true,
-                        Pairs::RemainsWithOther => {
-                            (pa.kind == Kind::Remains) != (pb.kind == Kind::Remains)
-                        }
-                        Pairs::Undated => pa.day.is_none() || pb.day.is_none(),
-                    };
-                    if !keep {
+                    if !keep(x.2.max(y.2), &prep[a as usize], &prep[b as usize]) {
                         continue;
                     }
                     v.push((a, b));
@@ -276,9 +293,13 @@ mod diagnose {
             let mut largest = 0usize;
             for gr in groups.iter().filter(|gr| gr.len() <= MAX_BLOCK) {
                 largest = largest.max(gr.len());
-                kept += gr.len() * (gr.len() - 1) / 2;
                 for (k, x) in gr.iter().enumerate() {
                     for y in &gr[k + 1..] {
+                        let (pa, pb) = (&prep[x.1 as usize], &prep[y.1 as usize]);
+                        if !keep(x.2.max(y.2), pa, pb) {
+                            continue;
+                        }
+                        kept += 1;
                         if g.truth[x.1 as usize] == g.truth[y.1 as usize] {
                             true_kept += 1;
                         }
