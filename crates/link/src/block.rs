@@ -60,7 +60,7 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
         }
     };
     let windows = |d: i32| [(d.div_euclid(8), 0u8), ((d + 4).div_euclid(8), 1u8)];
-    let place = p.place.join(" ");
+    let place: Vec<u8> = p.place.iter().flat_map(|w| w.to_le_bytes()).collect();
     let remains = p.kind == Kind::Remains;
     if let Some(n) = &p.name {
         let ph: Vec<String> = n.core.iter().map(|t| names::phonetic(t)).collect();
@@ -113,11 +113,7 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
     if !place.is_empty() {
         if let Some(d) = p.day {
             for (w, o) in windows(d) {
-                add(
-                    b"pd",
-                    &[place.as_bytes(), &w.to_le_bytes(), &[o]],
-                    Pairs::All,
-                );
+                add(b"pd", &[&place, &w.to_le_bytes(), &[o]], Pairs::All);
             }
         }
     }
@@ -130,7 +126,7 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
     let am_pm = remains || p.kind == Kind::Missing;
     if am_pm && !place.is_empty() {
         for s in sexes {
-            add(b"ps", &[&[*s], place.as_bytes()], Pairs::RemainsWithOther);
+            add(b"ps", &[&[*s], &place], Pairs::RemainsWithOther);
         }
     }
     if let Some(age) = p.age.filter(|_| am_pm) {
@@ -140,7 +136,7 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
                 for band in [age / 10, (age + 5) / 10 + 100] {
                     add(
                         b"sap",
-                        &[&[*s], &band.to_le_bytes(), place.as_bytes()],
+                        &[&[*s], &band.to_le_bytes(), &place],
                         Pairs::RemainsWithOther,
                     );
                 }
@@ -155,22 +151,14 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
             .latlon
             .map(|(lat, lon)| (lat.floor() as i64, lon.floor() as i64));
         for item in p.clothing.iter().chain(&p.effects).chain(&p.marks) {
-            let joined = item.join(" ");
+            let joined: Vec<u8> = item.iter().flat_map(|w| w.to_le_bytes()).collect();
             for s in sexes {
                 if let Some((y, x)) = region {
                     let (y, x) = (y.to_le_bytes(), x.to_le_bytes());
-                    add(
-                        b"item",
-                        &[&[*s], joined.as_bytes(), &y, &x],
-                        Pairs::RemainsWithOther,
-                    );
+                    add(b"item", &[&[*s], &joined, &y, &x], Pairs::RemainsWithOther);
                 }
                 if remains || region.is_none() {
-                    add(
-                        b"item",
-                        &[&[*s], joined.as_bytes()],
-                        Pairs::RemainsWithOther,
-                    );
+                    add(b"item", &[&[*s], &joined], Pairs::RemainsWithOther);
                 }
             }
         }

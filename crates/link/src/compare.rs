@@ -4,7 +4,7 @@
 //! ante-mortem/post-mortem comparison, where the remains are usually unnamed).
 
 use crate::names::{self, NameMatch};
-use crate::prepare::{km, Prepared};
+use crate::prepare::{km, Prepared, Word};
 use crate::Kind;
 
 /// A field compared in one of the two models.
@@ -236,20 +236,20 @@ fn name_tf(a: &Prepared, b: &Prepared, m: &NameMatch, mean_log_tf: f64) -> f32 {
 }
 
 /// True when every word of the shorter item is in the other ("jeans" and "blue jeans").
-fn same_item(a: &[String], b: &[String]) -> bool {
+fn same_item(a: &[Word], b: &[Word]) -> bool {
     let (s, l) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     s.iter().all(|w| l.binary_search(w).is_ok())
 }
 
-fn overlap(a: &[Vec<String>], b: &[Vec<String>]) -> u8 {
+fn overlap(a: &[Vec<Word>], b: &[Vec<Word>]) -> u8 {
     overlap_of(a.iter(), b.iter())
 }
 
 /// Items of `a` found in `b`: most (half of the smaller side or more), some, none.
 fn overlap_of<'a, I, J>(a: I, b: J) -> u8
 where
-    I: Iterator<Item = &'a Vec<String>> + Clone,
-    J: Iterator<Item = &'a Vec<String>> + Clone,
+    I: Iterator<Item = &'a Vec<Word>> + Clone,
+    J: Iterator<Item = &'a Vec<Word>> + Clone,
 {
     let (na, nb) = (a.clone().count(), b.clone().count());
     if na == 0 || nb == 0 {
@@ -283,7 +283,7 @@ fn patronymic(a: &Prepared, b: &Prepared) -> u8 {
     }
 }
 
-fn place_level(a: &[String], b: &[String]) -> u8 {
+fn place_level(a: &[Word], b: &[Word]) -> u8 {
     if a.is_empty() || b.is_empty() {
         return 0;
     }
@@ -330,7 +330,8 @@ pub(crate) fn compare(model: Model, a: &Prepared, b: &Prepared, mean_log_tf: f64
         (Some(x), Some(y)) => Some(km(x, y)),
         _ => None,
     };
-    let levels: Vec<u8> = match model {
+    // Both models have ten fields.
+    let levels: [u8; 10] = match model {
         Model::Dup => {
             let age = match (a.age, b.age) {
                 (Some(x), Some(y)) => match x.abs_diff(y) {
@@ -351,7 +352,7 @@ pub(crate) fn compare(model: Model, a: &Prepared, b: &Prepared, mean_log_tf: f64
                 _ => 0,
             };
             let kind = u8::from(a.kind != b.kind) + 1;
-            fn all(p: &Prepared) -> impl Iterator<Item = &Vec<String>> + Clone {
+            fn all(p: &Prepared) -> impl Iterator<Item = &Vec<Word>> + Clone {
                 p.clothing.iter().chain(&p.effects).chain(&p.marks)
             }
             // Names that disagree (one shared, another not): the day, the place and the
@@ -359,7 +360,7 @@ pub(crate) fn compare(model: Model, a: &Prepared, b: &Prepared, mean_log_tf: f64
             // counted: the independence Fellegi–Sunter assumes fails exactly there.
             let family_like = name >= 5;
             let unless_family = |level: u8| if family_like { 0 } else { level };
-            vec![
+            [
                 name,
                 sex,
                 age,
@@ -390,7 +391,7 @@ pub(crate) fn compare(model: Model, a: &Prepared, b: &Prepared, mean_log_tf: f64
                 (Some(x), Some(y)) => bucket((x - y).abs(), &[4.0, 8.0, 15.0]),
                 _ => 0,
             };
-            vec![
+            [
                 sex,
                 age,
                 height,

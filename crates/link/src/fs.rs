@@ -1,7 +1,7 @@
 //! Fellegi–Sunter: u from random pairs, m and the prior by expectation–maximisation over the
 //! blocked pairs, a match weight per pair, and the candidates above a probability.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -79,17 +79,26 @@ impl Linker {
         let u = estimate_u(&prep, mean_log_tf);
         let mut params = [None, None];
         for model in [Model::Dup, Model::Id] {
-            let mut hist: HashMap<u32, f64> = HashMap::new();
             let any_missing = gammas
                 .iter()
                 .any(|g| g.pattern & (1 << compare::MISSING_BIT) != 0);
-            for g in gammas.iter().filter(|g| g.model == model) {
-                if model == Model::Id && any_missing && g.pattern & (1 << compare::MISSING_BIT) == 0
-                {
-                    continue;
-                }
-                *hist.entry(g.pattern).or_default() += 1.0;
-            }
+            // The histogram of patterns, counted over a sorted list (faster than hashing
+            // millions of pairs, and in a fixed order).
+            let mut all: Vec<u32> = gammas
+                .par_iter()
+                .filter(|g| g.model == model)
+                .filter(|g| {
+                    model != Model::Id
+                        || !any_missing
+                        || g.pattern & (1 << compare::MISSING_BIT) != 0
+                })
+                .map(|g| g.pattern)
+                .collect();
+            all.par_sort_unstable();
+            let hist: Vec<(u32, f64)> = all
+                .chunk_by(|a, b| a == b)
+                .map(|run| (run[0], run.len() as f64))
+                .collect();
             if hist.is_empty() {
                 continue;
             }
@@ -277,12 +286,12 @@ fn em_session(
 }
 
 /// m by expectation–maximisation in sessions, then the prior over all blocked pairs.
-fn em(model: Model, u: &[Vec<f64>], hist: &HashMap<u32, f64>, total_pairs: f64) -> Params {
+fn em(model: Model, u: &[Vec<f64>], hist: &[(u32, f64)], total_pairs: f64) -> Params {
     let fields = fields(model);
     let init: Vec<Vec<f64>> = fields.iter().map(|f| f.init_m.to_vec()).collect();
     let mut patterns: Patterns = hist
         .iter()
-        .map(|(&p, &c)| {
+        .map(|&(p, c)| {
             let levels = (0..fields.len())
                 .map(|f| ((p >> (3 * f)) & 7) as usize)
                 .collect();

@@ -20,21 +20,33 @@ pub(crate) struct Prepared {
     pub day: Option<i32>,
     pub last_seen: Option<i32>,
     pub found: Option<i32>,
-    pub place: Vec<String>,
+    /// The place's words, as hashes (sorted): compared for equality, never shown.
+    pub place: Vec<Word>,
     pub latlon: Option<(f64, f64)>,
     pub height: Option<f64>,
-    /// Described items ("blue jeans, wedding ring"), each as its sorted words.
-    pub clothing: Vec<Vec<String>>,
-    pub effects: Vec<Vec<String>>,
-    pub marks: Vec<Vec<String>>,
+    /// Described items ("blue jeans, wedding ring"), each as its sorted word hashes.
+    pub clothing: Vec<Vec<Word>>,
+    pub effects: Vec<Vec<Word>>,
+    pub marks: Vec<Vec<Word>>,
     /// Core name tokens' relative frequencies, in the order of `name.core`.
     pub tf: Vec<f64>,
 }
 
 /// A description split into items at commas, semicolons and "and"-less line breaks.
-fn items(s: &Option<String>) -> Vec<Vec<String>> {
+/// A word of a place or a description, as a 64-bit hash: only compared for equality, so
+/// comparing integers instead of strings (the pairs compare them millions of times).
+pub(crate) type Word = u64;
+
+fn word(w: &str) -> Word {
+    // FNV-1a.
+    w.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn items(s: &Option<String>) -> Vec<Vec<Word>> {
     let Some(s) = s else { return Vec::new() };
-    let mut out: Vec<Vec<String>> = s
+    let mut out: Vec<Vec<Word>> = s
         .split([',', ';', '\n', '/'])
         .map(words_of)
         .filter(|w| !w.is_empty())
@@ -44,19 +56,19 @@ fn items(s: &Option<String>) -> Vec<Vec<String>> {
     out
 }
 
-fn words(s: &Option<String>) -> Vec<String> {
+fn words(s: &Option<String>) -> Vec<Word> {
     s.as_deref().map(words_of).unwrap_or_default()
 }
 
-fn words_of(s: &str) -> Vec<String> {
+fn words_of(s: &str) -> Vec<Word> {
     let ascii = any_ascii::any_ascii(s).to_ascii_lowercase();
-    let mut out: Vec<String> = ascii
+    let mut out: Vec<Word> = ascii
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| w.len() > 2 && !STOP.contains(w))
         .map(|w| {
             // Plurals: "boots"/"boot", "trousers"/"trouser".
             let w = w.strip_suffix('s').filter(|r| r.len() > 2).unwrap_or(w);
-            w.to_string()
+            word(w)
         })
         .collect();
     out.sort();
