@@ -7,6 +7,10 @@ use crate::compare::{self, Model};
 use crate::prepare::{prepare, Prepared};
 use crate::{Candidate, Decision, Record, Relation};
 
+/// How close (in bits of match weight) a contradicting second link must come to a record's
+/// best link to make the record ambiguous.
+const AMBIGUOUS_BITS: f64 = 2.0;
+
 /// Union–find with the members of each root kept, for the guards.
 struct Sets {
     parent: Vec<usize>,
@@ -167,7 +171,37 @@ pub fn clusters(
             .then(x.a.cmp(&y.a))
             .then(x.b.cmp(&y.b))
     });
+    // A record whose strong links go to two records that contradict each other, with odds
+    // within four times of each other, is ambiguous (a nameless record of a family killed
+    // together, remains that fit two missing persons): it joins neither, the office decides.
+    let mut partners: HashMap<usize, Vec<(usize, f64)>> = HashMap::new();
+    for c in &strong {
+        let w = c.weight();
+        partners.entry(c.a).or_default().push((c.b, w));
+        partners.entry(c.b).or_default().push((c.a, w));
+    }
+    let ambiguous: HashSet<usize> = partners
+        .iter()
+        .filter(|(_, list)| {
+            let Some(&(best, top)) = list
+                .iter()
+                .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)))
+            else {
+                return false;
+            };
+            list.iter().any(|&(other, w)| {
+                other != best
+                    && w >= top - AMBIGUOUS_BITS
+                    && (contradicts(&prep[best], &prep[other])
+                        || distinct.contains(&(best.min(other), best.max(other))))
+            })
+        })
+        .map(|(&x, _)| x)
+        .collect();
     for c in strong {
+        if ambiguous.contains(&c.a) || ambiguous.contains(&c.b) {
+            continue;
+        }
         let (ra, rb) = (sets.find(c.a), sets.find(c.b));
         if ra == rb {
             continue;

@@ -27,12 +27,14 @@ pub struct Name {
     pub vkey: Vec<String>,
     /// For each core token: the script it was written in (see [`script_of`]).
     pub script: Vec<u8>,
-    /// For each core token: a well-attested name in the records being linked (set by the
-    /// caller from token counts). Two different well-attested names are two names, not a
-    /// misspelling of one ("Aram" and "Arman"): a typo makes a rare token. Exempt: tokens that
-    /// differ only in h and g (Armenian հ is г or nothing in Russian) or only in vowels (Latin
-    /// spellings of Arabic names: Khalid/Khaled), and abjad spellings.
-    pub common: Vec<bool>,
+    /// For each core token, set by the caller from the records being linked: the alphabets
+    /// with vowels (bit 1 Armenian, bit 2 Cyrillic) in which it is a well-attested name, 0 when
+    /// it is not well attested. Two different names well attested in one alphabet are two
+    /// names, not a misspelling or a transliteration of one ("Arman" and "Armen" are both
+    /// written in Armenian): a typo makes a rare token, and transliteration variants come from
+    /// different alphabets (Ованесян, Hovhannisyan) or from abjad spellings (Khalid, Khaled).
+    /// Exempt: tokens that differ only in h and g (Armenian հ is г or nothing in Russian).
+    pub alphabets: Vec<u8>,
 }
 
 /// Particles, in Latin and as `any_ascii` writes them from Arabic script (بن "bn", ابن "abn").
@@ -131,7 +133,7 @@ pub fn parse(raw: &str) -> Name {
         name.vkey
             .push(variant_key(name.core.last().map_or("", String::as_str)));
         name.script.push(*script);
-        name.common.push(false);
+        name.alphabets.push(0);
     }
     name
 }
@@ -322,7 +324,7 @@ fn core_similarity(x: &Name, i: usize, y: &Name, j: usize) -> f64 {
     if mixed {
         sim = sim.max(0.98 * jaro_winkler(&x.skel[i], &y.skel[j]));
     }
-    if sim < 1.0 && !mixed && x.common[i] && y.common[j] && !x.abjad[i] && x.vkey[i] != y.vkey[j] {
+    if sim < 1.0 && x.alphabets[i] & y.alphabets[j] != 0 && x.vkey[i] != y.vkey[j] {
         sim = sim.min(0.6);
     }
     sim
@@ -396,15 +398,20 @@ pub fn compare(a: &Name, b: &Name) -> Option<NameMatch> {
     })
 }
 
-/// True when two folded tokens differ only in vowels, h and g: Armenian հ is h in Latin and г
-/// (g) or nothing in Russian (Vahe/Ваге, Mher/Мгер, Abrahamyan/Абрамян), and Latin spellings
-/// of one Arabic name differ in vowels (Khalid/Khaled).
+/// True when two folded tokens differ only in h and g: Armenian հ is h in Latin and г (g) or
+/// nothing in Russian (Vahe/Ваге, Mher/Мгер, Abrahamyan/Абрамян).
 pub fn variants(a: &str, b: &str) -> bool {
     variant_key(a) == variant_key(b)
 }
 
 fn variant_key(folded: &str) -> String {
-    skeleton(&folded.replace(['h', 'g'], ""))
+    let mut out = String::with_capacity(folded.len());
+    for c in folded.chars().filter(|&c| c != 'h' && c != 'g') {
+        if !out.ends_with(c) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Similarity of two raw names in 0..=1 (the weakest assigned token pair); 0 when either is

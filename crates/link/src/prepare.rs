@@ -120,13 +120,18 @@ pub(crate) fn prepare(records: &[Record]) -> Vec<Prepared> {
         })
         .collect();
     // Term frequencies of core name tokens, over the records that have a name.
+    // Each token's count and the alphabets with vowels it was written in.
     let mut counts: HashMap<&str, u32> = HashMap::new();
+    let mut seen_in: HashMap<&str, u8> = HashMap::new();
     let mut named = 0u32;
     for p in &out {
         if let Some(n) = &p.name {
             named += 1;
-            for t in &n.core {
+            for (t, &script) in n.core.iter().zip(&n.script) {
                 *counts.entry(t.as_str()).or_default() += 1;
+                if script == 1 || script == 2 {
+                    *seen_in.entry(t.as_str()).or_default() |= script;
+                }
             }
         }
     }
@@ -144,21 +149,28 @@ pub(crate) fn prepare(records: &[Record]) -> Vec<Prepared> {
         .collect();
     // A token is well attested when at least 5 named records and 1 in 2,000 carry it.
     let common_at = (named / 2000.0).max(5.0);
-    let common: Vec<Vec<bool>> = out
+    let alphabets: Vec<Vec<u8>> = out
         .iter()
         .map(|p| {
             p.name.as_ref().map_or_else(Vec::new, |n| {
                 n.core
                     .iter()
-                    .map(|t| f64::from(counts.get(t.as_str()).copied().unwrap_or(0)) >= common_at)
+                    .map(|t| {
+                        let count = f64::from(counts.get(t.as_str()).copied().unwrap_or(0));
+                        if count >= common_at {
+                            seen_in.get(t.as_str()).copied().unwrap_or(0)
+                        } else {
+                            0
+                        }
+                    })
                     .collect()
             })
         })
         .collect();
-    for ((p, tf), common) in out.iter_mut().zip(tf).zip(common) {
+    for ((p, tf), alphabets) in out.iter_mut().zip(tf).zip(alphabets) {
         p.tf = tf;
         if let Some(n) = p.name.as_mut() {
-            n.common = common;
+            n.alphabets = alphabets;
         }
     }
     out
