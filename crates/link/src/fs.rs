@@ -1,5 +1,7 @@
-//! Fellegi–Sunter: u from random pairs, m and the prior by expectation–maximisation over the
-//! blocked pairs, a match weight per pair, and the candidates above a probability.
+//! Fellegi–Sunter: u from random pairs; m by expectation–maximisation in sessions on sub-blocks
+//! where most pairs match (record ↔ record), or by classification EM under the one-to-one
+//! constraint (remains ↔ missing); the prior as a share of all pairs, not of the blocked ones;
+//! a match weight per pair, and the candidates above a probability.
 
 use std::collections::HashSet;
 
