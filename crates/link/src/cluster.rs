@@ -132,9 +132,12 @@ fn contradicts(a: &Prepared, b: &Prepared) -> bool {
 /// with `probability >= threshold`, strongest first. Two groups are never joined when a
 /// `distinct` decision separates any of their members, nor when any two of their members
 /// contradict each other outright (different names, sexes, ages far apart, remains found before
-/// the person was last seen), so chains of likely pairs cannot bridge two people. Candidates
-/// below `threshold` but in the list count as evidence against: a pair across the two groups
-/// with a probability under 0.05 blocks the join too.
+/// the person was last seen), so chains of likely pairs cannot bridge two people; and at least
+/// a third of the pairs across the two groups must be candidates at `threshold` themselves.
+/// Candidates below `threshold` but in the list count as evidence against: a pair across the
+/// two groups with a probability under 0.05 blocks the join too, so pass the candidates from a
+/// low `min_probability` (0.01) for the guards to see the weak pairs. A record whose strong
+/// links reach two records that contradict each other, within 4× odds, joins neither.
 pub fn clusters(
     records: &[Record],
     decisions: &[Decision],
@@ -206,19 +209,28 @@ pub fn clusters(
         if ra == rb {
             continue;
         }
-        let ok = sets.members[ra].iter().all(|&x| {
+        // Every cross pair plausible, and at least a third of them strong links: a chain of
+        // single links between two groups is not enough.
+        let mut strong_links = 0usize;
+        let mut cross = 0usize;
+        let plausible = sets.members[ra].iter().all(|&x| {
             sets.members[rb].iter().all(|&y| {
                 let key = (x.min(y), x.max(y));
+                cross += 1;
                 if distinct.contains(&key) {
                     return false;
                 }
                 match known.get(&key) {
-                    Some(&p) if p >= threshold => true,
+                    Some(&p) if p >= threshold => {
+                        strong_links += 1;
+                        true
+                    }
                     Some(&p) if p < 0.05 => false,
                     _ => !contradicts(&prep[x], &prep[y]),
                 }
             })
         });
+        let ok = plausible && 3 * strong_links >= cross;
         if ok {
             sets.union(c.a, c.b);
         }
