@@ -3,7 +3,8 @@
 //! Keys, OR-ed: two phonetic name tokens (order-insensitive); a phonetic name token and a
 //! window of days; the place's words and a window of days; sex, ten-year age band and place;
 //! for remains, a geographic cell and sex (remains key the neighbouring cells too, so a
-//! missing person last seen across a cell border is still kept); for remains and missing
+//! missing person last seen across a cell border is still kept; a missing person without a
+//! position is placed where the other records naming the same place are); for remains and missing
 //! persons, each described item (clothing, effects, marks) and sex, and the place and sex.
 //! Day windows come in two
 //! offsets so that two days at most 4 apart always share one. A key held by more than
@@ -163,7 +164,7 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
             }
         }
     }
-    if let Some((lat, lon)) = p.latlon.filter(|_| am_pm) {
+    if let Some((lat, lon)) = p.near.filter(|_| am_pm) {
         let (cy, cx) = ((lat * 10.0).floor() as i64, (lon * 10.0).floor() as i64);
         let cells: Vec<(i64, i64)> = if remains {
             (-1..=1)

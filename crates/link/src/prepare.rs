@@ -23,6 +23,9 @@ pub(crate) struct Prepared {
     /// The place's words, as hashes (sorted): compared for equality, never shown.
     pub place: Vec<Word>,
     pub latlon: Option<(f64, f64)>,
+    /// Where to block the record geographically: its position, else the mean position of the
+    /// records that name the same place and carry one (a gazetteer learnt from the records).
+    pub near: Option<(f64, f64)>,
     pub height: Option<f64>,
     /// Described items ("blue jeans, wedding ring"), each as its sorted word hashes.
     pub clothing: Vec<Vec<Word>>,
@@ -109,6 +112,7 @@ pub(crate) fn prepare(records: &[Record]) -> Vec<Prepared> {
                 found,
                 place: words(&r.place),
                 latlon,
+                near: latlon,
                 height: r
                     .height_cm
                     .filter(|h| h.is_finite() && *h > 30.0 && *h < 250.0),
@@ -167,6 +171,27 @@ pub(crate) fn prepare(records: &[Record]) -> Vec<Prepared> {
             })
         })
         .collect();
+    // Places' positions, from the records that give both.
+    let mut centres: HashMap<&[Word], (f64, f64, f64)> = HashMap::new();
+    for p in &out {
+        if let (Some((lat, lon)), false) = (p.latlon, p.place.is_empty()) {
+            let c = centres.entry(p.place.as_slice()).or_default();
+            *c = (c.0 + lat, c.1 + lon, c.2 + 1.0);
+        }
+    }
+    let near: Vec<Option<(f64, f64)>> = out
+        .iter()
+        .map(|p| {
+            p.latlon.or_else(|| {
+                centres
+                    .get(p.place.as_slice())
+                    .map(|&(lat, lon, n)| (lat / n, lon / n))
+            })
+        })
+        .collect();
+    for (p, near) in out.iter_mut().zip(near) {
+        p.near = near;
+    }
     for ((p, tf), alphabets) in out.iter_mut().zip(tf).zip(alphabets) {
         p.tf = tf;
         if let Some(n) = p.name.as_mut() {
