@@ -557,7 +557,8 @@ impl Gen {
 
 /// Villages for a list of `records`: a longer list covers a wider region, so the density of
 /// people per village stays that of a 10,000-record list (one region of 36 villages per 10,000
-/// records; each further region is shifted 0.4° and prefixes its names: "Verin Hadrut").
+/// records; the regions lie on a grid one degree apart, wider than a region, and each further
+/// one prefixes its names: "Verin Hadrut").
 fn places(records: usize) -> Vec<(String, f64, f64)> {
     const PREFIX: &[&str] = &[
         "", "Verin", "Nerkin", "Nor", "Hin", "Mets", "Pokr", "Sar", "Dzor", "Get",
@@ -565,18 +566,14 @@ fn places(records: usize) -> Vec<(String, f64, f64)> {
     let regions = records.div_ceil(10_000).clamp(1, PREFIX.len());
     let mut out = Vec::new();
     for (r, prefix) in PREFIX.iter().enumerate().take(regions) {
-        let shift = 0.4 * r as f64;
+        let (dlat, dlon) = ((r % 3) as f64, (r / 3) as f64);
         for &(name, lat, lon) in PLACES {
             let name = if prefix.is_empty() {
                 name.to_string()
             } else {
                 format!("{prefix} {name}")
             };
-            out.push((
-                name,
-                lat + shift * ((r % 3) as f64),
-                lon + shift * ((r / 3) as f64 + 1.0) * f64::from(u8::from(r > 0)),
-            ));
+            out.push((name, lat + dlat, lon + dlon));
         }
     }
     out
