@@ -64,7 +64,8 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
     let place: Vec<u8> = p.place.iter().flat_map(|w| w.to_le_bytes()).collect();
     let remains = p.kind == Kind::Remains;
     if let Some(n) = &p.name {
-        let ph: Vec<String> = n.core.iter().map(|t| names::phonetic(t)).collect();
+        // A name's first six tokens: the keys grow with the square of the count.
+        let ph: Vec<String> = n.core.iter().take(6).map(|t| names::phonetic(t)).collect();
         for x in 0..ph.len() {
             for y in x + 1..ph.len() {
                 let (s, t) = if ph[x] <= ph[y] {
@@ -134,7 +135,7 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
         if !place.is_empty() {
             for s in sexes {
                 // Two overlapping ten-year bands: ages five apart always share one.
-                for band in [age / 10, (age + 5) / 10 + 100] {
+                for band in [age / 10, age.saturating_add(5) / 10 + 100] {
                     add(
                         b"sap",
                         &[&[*s], &band.to_le_bytes(), &place],

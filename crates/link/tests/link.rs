@@ -302,3 +302,31 @@ fn kinds_sexes_and_groups_parse_as_cases_write_them() {
         "\"same_person\""
     );
 }
+
+#[test]
+fn hostile_values_are_compared_without_panicking() {
+    let mut records = generate(300, 2).records;
+    let mut odd = Record::new("odd", Kind::Remains);
+    odd.name = Some("ا ب ت ".repeat(400) + &"x".repeat(500));
+    odd.age_years = Some(u32::MAX);
+    odd.lat = Some(f64::NAN);
+    odd.lon = Some(f64::INFINITY);
+    odd.height_cm = Some(-1.0);
+    odd.found_day = Some(time::Date::MIN);
+    odd.place = Some(String::new());
+    odd.clothing = Some(",,,;;;".into());
+    records.push(odd);
+    let mut far = Record::new("far", Kind::Missing);
+    far.name = Some("\u{0000}\u{FFFF} 🙂".into());
+    far.age_years = Some(0);
+    far.last_seen_day = Some(time::Date::MAX);
+    far.lat = Some(1e300);
+    far.lon = Some(-1e300);
+    records.push(far);
+    let c = candidates(&records, &[], &all());
+    let cl = clusters(&records, &[], &c, 0.5);
+    assert_eq!(cl.len(), records.len());
+    assert!(c
+        .iter()
+        .all(|x| x.probability.is_finite() && (0.0..=1.0).contains(&x.probability)));
+}
