@@ -146,11 +146,12 @@ fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
         }
     }
     // Remains ↔ ante-mortem descriptions: each described item ("blue jeans", "gold tooth")
-    // within a cell of one degree; a missing person whose position is unknown keys the item
-    // alone, and every remains keys that too.
+    // within a cell of one degree (for a missing person without a position, where the records
+    // naming the same place are); one whose place is unknown too keys the item alone, and
+    // every remains keys that too.
     if am_pm {
         let region = p
-            .latlon
+            .near
             .map(|(lat, lon)| (lat.floor() as i64, lon.floor() as i64));
         for item in p.clothing.iter().chain(&p.effects).chain(&p.marks) {
             let joined: Vec<u8> = item.iter().flat_map(|w| w.to_le_bytes()).collect();
