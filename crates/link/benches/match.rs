@@ -17,6 +17,21 @@ fn vm_hwm() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
+/// User + system CPU seconds of this process so far (from /proc/self/stat, in clock ticks of
+/// 1/100 s), to tell the work from the waiting on a machine shared with others.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -46,6 +61,7 @@ fn main() {
         "records: {n} (seed {seed}), peak memory after generating: {}",
         vm_hwm()
     );
+    let cpu = cpu_seconds();
     let start = Instant::now();
     let options = Options {
         min_probability: 0.01,
@@ -55,12 +71,19 @@ fn main() {
     let t_cand = start.elapsed();
     let cl = clusters(&g.records, &[], &cands, 0.5);
     let total = start.elapsed();
+    let cpu = cpu_seconds() - cpu;
     println!(
         "candidates(): {:.2} s ({} pairs >= 0.01, {} >= 0.5); + clusters(): {:.2} s total",
         t_cand.as_secs_f64(),
         cands.len(),
         cands.iter().filter(|c| c.probability >= 0.5).count(),
         total.as_secs_f64()
+    );
+    println!(
+        "CPU time of candidates() + clusters(): {cpu:.2} s (user + system, both cores); load average {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
     );
     println!("peak memory (VmHWM): {}", vm_hwm());
     let pw = eval::pairwise(&cl, &g.truth);

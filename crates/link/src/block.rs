@@ -3,8 +3,10 @@
 //! Keys, OR-ed: two phonetic name tokens (order-insensitive); a phonetic name token and a
 //! window of days; the place's words and a window of days; sex, ten-year age band and place;
 //! for remains, a geographic cell and sex (remains key the neighbouring cells too, so a
-//! missing person last seen across a cell border is still kept); for remains and missing
-//! persons, each described item (clothing, effects, marks) and sex. Day windows come in two
+//! missing person last seen across a cell border is still kept; a missing person without a
+//! position is placed where the other records naming the same place are); for remains and missing
+//! persons, each described item (clothing, effects, marks) and sex, and the place and sex.
+//! Day windows come in two
 //! offsets so that two days at most 4 apart always share one. A key held by more than
 //! [`MAX_BLOCK`] records is too common to tell anyone apart and is dropped.
 
@@ -31,14 +33,39 @@ fn hash(parts: &[&[u8]]) -> u64 {
     h
 }
 
-/// A key entry: key, record index, and whether only pairs with a remains record count.
-type Entry = (u64, u32, bool);
+/// A key entry: key, record index, and which pairs of the key's records count.
+type Entry = (u64, u32, Pairs);
+
+/// Which pairs of records sharing a key are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Pairs {
+    /// Every pair.
+    All,
+    /// Remains with a record that is not remains.
+    RemainsWithOther,
+    /// Pairs where a side has no day (the key has none; dated pairs have dated keys).
+    Undated,
+}
 
 fn keys(i: u32, p: &Prepared, out: &mut Vec<Entry>) {
+    keys_of(b"", i, p, out);
+}
+
+/// The keys of one record; `only` limits them to one class (for measuring), empty for all.
+fn keys_of(only: &[u8], i: u32, p: &Prepared, out: &mut Vec<Entry>) {
+    let mut add = |class: &[u8], parts: &[&[u8]], pairs: Pairs| {
+        if only.is_empty() || only == class {
+            let mut all: Vec<&[u8]> = vec![class];
+            all.extend_from_slice(parts);
+            out.push((hash(&all), i, pairs));
+        }
+    };
     let windows = |d: i32| [(d.div_euclid(8), 0u8), ((d + 4).div_euclid(8), 1u8)];
-    let place = p.place.join(" ");
+    let place: Vec<u8> = p.place.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let remains = p.kind == Kind::Remains;
     if let Some(n) = &p.name {
-        let ph: Vec<String> = n.core.iter().map(|t| names::phonetic(t)).collect();
+        // A name's first six tokens: the keys grow with the square of the count.
+        let ph: Vec<String> = n.core.iter().take(6).map(|t| names::phonetic(t)).collect();
         for x in 0..ph.len() {
             for y in x + 1..ph.len() {
                 let (s, t) = if ph[x] <= ph[y] {
@@ -46,15 +73,41 @@ fn keys(i: u32, p: &Prepared, out: &mut Vec<Entry>) {
                 } else {
                     (&ph[y], &ph[x])
                 };
-                out.push((hash(&[b"n2", s.as_bytes(), t.as_bytes()]), i, false));
+                // Both names and a month (two offsets: 15 days apart always share one); pairs
+                // where a side has no day share the key without a day.
+                if let Some(d) = p.day {
+                    for (w, o) in [(d.div_euclid(30), 0u8), ((d + 15).div_euclid(30), 1u8)] {
+                        add(
+                            b"n2",
+                            &[s.as_bytes(), t.as_bytes(), &w.to_le_bytes(), &[o]],
+                            Pairs::All,
+                        );
+                    }
+                }
+                add(b"n2-", &[s.as_bytes(), t.as_bytes()], Pairs::Undated);
             }
+            // One name and the other's initial within a few days: the other misspelled
+            // past its phonetic key.
             if let Some(d) = p.day {
+                let initials: Vec<u8> = (0..ph.len())
+                    .filter(|&y| y != x)
+                    .filter_map(|y| ph[y].bytes().next())
+                    .collect();
                 for (w, o) in windows(d) {
-                    out.push((
-                        hash(&[b"nd", ph[x].as_bytes(), &w.to_le_bytes(), &[o]]),
-                        i,
-                        false,
-                    ));
+                    if initials.is_empty() {
+                        add(
+                            b"nd",
+                            &[ph[x].as_bytes(), &w.to_le_bytes(), &[o]],
+                            Pairs::All,
+                        );
+                    }
+                    for c in &initials {
+                        add(
+                            b"nd",
+                            &[ph[x].as_bytes(), &[*c], &w.to_le_bytes(), &[o]],
+                            Pairs::All,
+                        );
+                    }
                 }
             }
         }
@@ -62,11 +115,7 @@ fn keys(i: u32, p: &Prepared, out: &mut Vec<Entry>) {
     if !place.is_empty() {
         if let Some(d) = p.day {
             for (w, o) in windows(d) {
-                out.push((
-                    hash(&[b"pd", place.as_bytes(), &w.to_le_bytes(), &[o]]),
-                    i,
-                    false,
-                ));
+                add(b"pd", &[&place, &w.to_le_bytes(), &[o]], Pairs::All);
             }
         }
     }
@@ -75,31 +124,49 @@ fn keys(i: u32, p: &Prepared, out: &mut Vec<Entry>) {
         Some(crate::Sex::Male) => b"m",
         None => b"fm",
     };
-    let remains = p.kind == Kind::Remains;
-    if let Some(age) = p.age {
+    // Remains-only keys: remains with missing persons (the ante-mortem side).
+    let am_pm = remains || p.kind == Kind::Missing;
+    if am_pm && !place.is_empty() {
+        for s in sexes {
+            add(b"ps", &[&[*s], &place], Pairs::RemainsWithOther);
+        }
+    }
+    if let Some(age) = p.age.filter(|_| am_pm) {
         if !place.is_empty() {
             for s in sexes {
                 // Two overlapping ten-year bands: ages five apart always share one.
-                for band in [age / 10, (age + 5) / 10 + 100] {
-                    out.push((
-                        hash(&[b"sap", &[*s], &band.to_le_bytes(), place.as_bytes()]),
-                        i,
-                        remains,
-                    ));
+                for band in [age / 10, age.saturating_add(5) / 10 + 100] {
+                    add(
+                        b"sap",
+                        &[&[*s], &band.to_le_bytes(), &place],
+                        Pairs::RemainsWithOther,
+                    );
                 }
             }
         }
     }
-    // Remains ↔ ante-mortem descriptions: each described item ("blue jeans", "gold tooth").
-    if remains || p.kind == Kind::Missing {
+    // Remains ↔ ante-mortem descriptions: each described item ("blue jeans", "gold tooth")
+    // within a cell of one degree (for a missing person without a position, where the records
+    // naming the same place are); one whose place is unknown too keys the item alone, and
+    // every remains keys that too.
+    if am_pm {
+        let region = p
+            .near
+            .map(|(lat, lon)| (lat.floor() as i64, lon.floor() as i64));
         for item in p.clothing.iter().chain(&p.effects).chain(&p.marks) {
-            let joined = item.join(" ");
+            let joined: Vec<u8> = item.iter().flat_map(|w| w.to_le_bytes()).collect();
             for s in sexes {
-                out.push((hash(&[b"item", &[*s], joined.as_bytes()]), i, true));
+                if let Some((y, x)) = region {
+                    let (y, x) = (y.to_le_bytes(), x.to_le_bytes());
+                    add(b"item", &[&[*s], &joined, &y, &x], Pairs::RemainsWithOther);
+                }
+                if remains || region.is_none() {
+                    add(b"item", &[&[*s], &joined], Pairs::RemainsWithOther);
+                }
             }
         }
     }
-    if let Some((lat, lon)) = p.latlon {
+    if let Some((lat, lon)) = p.near.filter(|_| am_pm) {
         let (cy, cx) = ((lat * 10.0).floor() as i64, (lon * 10.0).floor() as i64);
         let cells: Vec<(i64, i64)> = if remains {
             (-1..=1)
@@ -110,30 +177,33 @@ fn keys(i: u32, p: &Prepared, out: &mut Vec<Entry>) {
         };
         for (y, x) in cells {
             for s in sexes {
-                out.push((
-                    hash(&[b"geo", &[*s], &y.to_le_bytes(), &x.to_le_bytes()]),
-                    i,
-                    true,
-                ));
+                add(
+                    b"geo",
+                    &[&[*s], &y.to_le_bytes(), &x.to_le_bytes()],
+                    Pairs::RemainsWithOther,
+                );
             }
         }
         if remains {
             if let Some(f) = p.found {
                 for (w, o) in windows(f) {
-                    out.push((
-                        hash(&[
-                            b"gd",
-                            &cy.to_le_bytes(),
-                            &cx.to_le_bytes(),
-                            &w.to_le_bytes(),
-                            &[o],
-                        ]),
-                        i,
-                        false,
-                    ));
+                    add(
+                        b"gd",
+                        &[&cy.to_le_bytes(), &cx.to_le_bytes(), &w.to_le_bytes(), &[o]],
+                        Pairs::All,
+                    );
                 }
             }
         }
+    }
+}
+
+/// Whether a pair of records sharing a key of this kind is kept.
+fn keep(pairs: Pairs, a: &Prepared, b: &Prepared) -> bool {
+    match pairs {
+        Pairs::All => true,
+        Pairs::RemainsWithOther => (a.kind == Kind::Remains) != (b.kind == Kind::Remains),
+        Pairs::Undated => a.day.is_none() || b.day.is_none(),
     }
 }
 
@@ -160,13 +230,8 @@ pub(crate) fn pairs(prep: &[Prepared]) -> Vec<(u32, u32)> {
             for (k, x) in g.iter().enumerate() {
                 for y in &g[k + 1..] {
                     let (a, b) = (x.1.min(y.1), x.1.max(y.1));
-                    if x.2 || y.2 {
-                        // Geographic and age-band keys pair remains with others only.
-                        let ra = prep[a as usize].kind == Kind::Remains;
-                        let rb = prep[b as usize].kind == Kind::Remains;
-                        if ra == rb {
-                            continue;
-                        }
+                    if !keep(x.2.max(y.2), &prep[a as usize], &prep[b as usize]) {
+                        continue;
                     }
                     v.push((a, b));
                 }
@@ -180,4 +245,64 @@ pub(crate) fn pairs(prep: &[Prepared]) -> Vec<(u32, u32)> {
     out.par_sort_unstable();
     out.dedup();
     out
+}
+
+#[cfg(test)]
+mod diagnose {
+    use super::*;
+
+    /// Pairs each key class keeps, and how many true pairs only it finds (run by hand).
+    #[test]
+    #[ignore]
+    fn pairs_per_key_class() {
+        let n: usize = std::env::var("N")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(100_000);
+        let g = crate::generate::generate(n, 42);
+        let prep = crate::prepare::prepare(&g.records);
+        for class in [
+            &b"n2"[..],
+            b"n2-",
+            b"nd",
+            b"pd",
+            b"sap",
+            b"ps",
+            b"geo",
+            b"gd",
+            b"item",
+        ] {
+            let mut entries: Vec<Entry> = Vec::new();
+            for (i, p) in prep.iter().enumerate() {
+                keys_of(class, i as u32, p, &mut entries);
+            }
+            entries.sort_unstable();
+            entries.dedup_by(|x, y| x.0 == y.0 && x.1 == y.1);
+            let groups: Vec<&[Entry]> = entries.chunk_by(|x, y| x.0 == y.0).collect();
+            let mut kept = 0usize;
+            let mut true_kept = 0usize;
+            let mut largest = 0usize;
+            for gr in groups.iter().filter(|gr| gr.len() <= MAX_BLOCK) {
+                largest = largest.max(gr.len());
+                for (k, x) in gr.iter().enumerate() {
+                    for y in &gr[k + 1..] {
+                        let (pa, pb) = (&prep[x.1 as usize], &prep[y.1 as usize]);
+                        if !keep(x.2.max(y.2), pa, pb) {
+                            continue;
+                        }
+                        kept += 1;
+                        if g.truth[x.1 as usize] == g.truth[y.1 as usize] {
+                            true_kept += 1;
+                        }
+                    }
+                }
+            }
+            let dropped = groups.iter().filter(|gr| gr.len() > MAX_BLOCK).count();
+            eprintln!(
+                "{}: {} keys, {kept} pairs, {true_kept} true, largest {largest}, {dropped} dropped",
+                String::from_utf8_lossy(class),
+                groups.len()
+            );
+        }
+    }
 }

@@ -7,6 +7,10 @@ use crate::compare::{self, Model};
 use crate::prepare::{prepare, Prepared};
 use crate::{Candidate, Decision, Record, Relation};
 
+/// How close (in bits of match weight) a contradicting second link must come to a record's
+/// best link to make the record ambiguous.
+const AMBIGUOUS_BITS: f64 = 2.0;
+
 /// Union–find with the members of each root kept, for the guards.
 struct Sets {
     parent: Vec<usize>,
@@ -128,9 +132,12 @@ fn contradicts(a: &Prepared, b: &Prepared) -> bool {
 /// with `probability >= threshold`, strongest first. Two groups are never joined when a
 /// `distinct` decision separates any of their members, nor when any two of their members
 /// contradict each other outright (different names, sexes, ages far apart, remains found before
-/// the person was last seen), so chains of likely pairs cannot bridge two people. Candidates
-/// below `threshold` but in the list count as evidence against: a pair across the two groups
-/// with a probability under 0.05 blocks the join too.
+/// the person was last seen), so chains of likely pairs cannot bridge two people; and at least
+/// a third of the pairs across the two groups must be candidates at `threshold` themselves.
+/// Candidates below `threshold` but in the list count as evidence against: a pair across the
+/// two groups with a probability under 0.05 blocks the join too, so pass the candidates from a
+/// low `min_probability` (0.01) for the guards to see the weak pairs. A record whose strong
+/// links reach two records that contradict each other, within 4× odds, joins neither.
 pub fn clusters(
     records: &[Record],
     decisions: &[Decision],
@@ -167,24 +174,63 @@ pub fn clusters(
             .then(x.a.cmp(&y.a))
             .then(x.b.cmp(&y.b))
     });
+    // A record whose strong links go to two records that contradict each other, with odds
+    // within four times of each other, is ambiguous (a nameless record of a family killed
+    // together, remains that fit two missing persons): it joins neither, the office decides.
+    let mut partners: HashMap<usize, Vec<(usize, f64)>> = HashMap::new();
+    for c in &strong {
+        let w = c.weight();
+        partners.entry(c.a).or_default().push((c.b, w));
+        partners.entry(c.b).or_default().push((c.a, w));
+    }
+    let ambiguous: HashSet<usize> = partners
+        .iter()
+        .filter(|(_, list)| {
+            let Some(&(best, top)) = list
+                .iter()
+                .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)))
+            else {
+                return false;
+            };
+            list.iter().any(|&(other, w)| {
+                other != best
+                    && w >= top - AMBIGUOUS_BITS
+                    && (contradicts(&prep[best], &prep[other])
+                        || distinct.contains(&(best.min(other), best.max(other))))
+            })
+        })
+        .map(|(&x, _)| x)
+        .collect();
     for c in strong {
+        if ambiguous.contains(&c.a) || ambiguous.contains(&c.b) {
+            continue;
+        }
         let (ra, rb) = (sets.find(c.a), sets.find(c.b));
         if ra == rb {
             continue;
         }
-        let ok = sets.members[ra].iter().all(|&x| {
+        // Every cross pair plausible, and at least a third of them strong links: a chain of
+        // single links between two groups is not enough.
+        let mut strong_links = 0usize;
+        let mut cross = 0usize;
+        let plausible = sets.members[ra].iter().all(|&x| {
             sets.members[rb].iter().all(|&y| {
                 let key = (x.min(y), x.max(y));
+                cross += 1;
                 if distinct.contains(&key) {
                     return false;
                 }
                 match known.get(&key) {
-                    Some(&p) if p >= threshold => true,
+                    Some(&p) if p >= threshold => {
+                        strong_links += 1;
+                        true
+                    }
                     Some(&p) if p < 0.05 => false,
                     _ => !contradicts(&prep[x], &prep[y]),
                 }
             })
         });
+        let ok = plausible && 3 * strong_links >= cross;
         if ok {
             sets.union(c.a, c.b);
         }

@@ -4,7 +4,7 @@
 //! ante-mortem/post-mortem comparison, where the remains are usually unnamed).
 
 use crate::names::{self, NameMatch};
-use crate::prepare::{km, Prepared};
+use crate::prepare::{km, Prepared, Word};
 use crate::Kind;
 
 /// A field compared in one of the two models.
@@ -236,20 +236,27 @@ fn name_tf(a: &Prepared, b: &Prepared, m: &NameMatch, mean_log_tf: f64) -> f32 {
 }
 
 /// True when every word of the shorter item is in the other ("jeans" and "blue jeans").
-fn same_item(a: &[String], b: &[String]) -> bool {
+fn same_item(a: &[Word], b: &[Word]) -> bool {
     let (s, l) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     s.iter().all(|w| l.binary_search(w).is_ok())
 }
 
-fn overlap(a: &[Vec<String>], b: &[Vec<String>]) -> u8 {
-    if a.is_empty() || b.is_empty() {
+fn overlap(a: &[Vec<Word>], b: &[Vec<Word>]) -> u8 {
+    overlap_of(a.iter(), b.iter())
+}
+
+/// Items of `a` found in `b`: most (half of the smaller side or more), some, none.
+fn overlap_of<'a, I, J>(a: I, b: J) -> u8
+where
+    I: Iterator<Item = &'a Vec<Word>> + Clone,
+    J: Iterator<Item = &'a Vec<Word>> + Clone,
+{
+    let (na, nb) = (a.clone().count(), b.clone().count());
+    if na == 0 || nb == 0 {
         return 0;
     }
-    let shared = a
-        .iter()
-        .filter(|x| b.iter().any(|y| same_item(x, y)))
-        .count();
-    let smaller = a.len().min(b.len());
+    let shared = a.filter(|x| b.clone().any(|y| same_item(x, y))).count();
+    let smaller = na.min(nb);
     if shared * 2 >= smaller && shared > 0 {
         1
     } else if shared > 0 {
@@ -264,7 +271,7 @@ fn patronymic(a: &Prepared, b: &Prepared) -> u8 {
     match (&a.name, &b.name) {
         (Some(x), Some(y)) => match (x.patronymic.first(), y.patronymic.first()) {
             (Some(p), Some(q)) => {
-                if names::token_similarity(p, q, false) >= 0.9 {
+                if names::token_similarity(p, q) >= 0.9 {
                     1
                 } else {
                     2
@@ -276,7 +283,7 @@ fn patronymic(a: &Prepared, b: &Prepared) -> u8 {
     }
 }
 
-fn place_level(a: &[String], b: &[String]) -> u8 {
+fn place_level(a: &[Word], b: &[Word]) -> u8 {
     if a.is_empty() || b.is_empty() {
         return 0;
     }
@@ -323,7 +330,8 @@ pub(crate) fn compare(model: Model, a: &Prepared, b: &Prepared, mean_log_tf: f64
         (Some(x), Some(y)) => Some(km(x, y)),
         _ => None,
     };
-    let levels: Vec<u8> = match model {
+    // Both models have ten fields.
+    let levels: [u8; 10] = match model {
         Model::Dup => {
             let age = match (a.age, b.age) {
                 (Some(x), Some(y)) => match x.abs_diff(y) {
@@ -344,30 +352,25 @@ pub(crate) fn compare(model: Model, a: &Prepared, b: &Prepared, mean_log_tf: f64
                 _ => 0,
             };
             let kind = u8::from(a.kind != b.kind) + 1;
-            let all = |p: &Prepared| -> Vec<Vec<String>> {
-                p.clothing
-                    .iter()
-                    .chain(&p.effects)
-                    .chain(&p.marks)
-                    .cloned()
-                    .collect()
-            };
-            let (da, db) = if a.clothing.is_empty() && a.effects.is_empty() && a.marks.is_empty() {
-                (Vec::new(), Vec::new())
-            } else {
-                (all(a), all(b))
-            };
-            vec![
+            fn all(p: &Prepared) -> impl Iterator<Item = &Vec<Word>> + Clone {
+                p.clothing.iter().chain(&p.effects).chain(&p.marks)
+            }
+            // Names that disagree (one shared, another not): the day, the place and the
+            // father's name are what a family killed together shares too, so they are not
+            // counted: the independence Fellegi–Sunter assumes fails exactly there.
+            let family_like = name >= 5;
+            let unless_family = |level: u8| if family_like { 0 } else { level };
+            [
                 name,
                 sex,
                 age,
-                date,
-                place_level(&a.place, &b.place),
-                dist.map_or(0, |d| bucket(d, &[1.0, 5.0, 25.0])),
+                unless_family(date),
+                unless_family(place_level(&a.place, &b.place)),
+                unless_family(dist.map_or(0, |d| bucket(d, &[1.0, 5.0, 25.0]))),
                 kind,
                 height,
-                overlap(&da, &db),
-                patronymic(a, b),
+                overlap_of(all(a), all(b)),
+                unless_family(patronymic(a, b)),
             ]
         }
         Model::Id => {
@@ -388,7 +391,7 @@ pub(crate) fn compare(model: Model, a: &Prepared, b: &Prepared, mean_log_tf: f64
                 (Some(x), Some(y)) => bucket((x - y).abs(), &[4.0, 8.0, 15.0]),
                 _ => 0,
             };
-            vec![
+            [
                 sex,
                 age,
                 height,

@@ -122,6 +122,7 @@ pub fn remains_ranks<T: Eq + std::hash::Hash + Copy>(
         }
         let mut list = per_remains.remove(&i).unwrap_or_default();
         list.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        // Records of the true person ahead of the first one do not count against it.
         let mut wrong = 0;
         let mut rank = None;
         for (_, b) in list {
@@ -129,7 +130,7 @@ pub fn remains_ranks<T: Eq + std::hash::Hash + Copy>(
                 rank = Some(wrong + 1);
                 break;
             }
-            wrong += 1;
+            wrong += usize::from(truth[b] != truth[i]);
         }
         out.push(rank);
     }

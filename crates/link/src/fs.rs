@@ -1,7 +1,9 @@
-//! Fellegi–Sunter: u from random pairs, m and the prior by expectation–maximisation over the
-//! blocked pairs, a match weight per pair, and the candidates above a probability.
+//! Fellegi–Sunter: u from random pairs; m by expectation–maximisation in sessions on sub-blocks
+//! where most pairs match (record ↔ record), or by classification EM under the one-to-one
+//! constraint (remains ↔ missing); the prior as a share of all pairs, not of the blocked ones;
+//! a match weight per pair, and the candidates above a probability.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -39,7 +41,6 @@ impl Params {
 /// Everything the scoring needs, estimated once from a set of records.
 pub(crate) struct Linker {
     pub prep: Vec<Prepared>,
-    pub mean_log_tf: f64,
     pub params: [Option<Params>; 2],
 }
 
@@ -80,17 +81,26 @@ impl Linker {
         let u = estimate_u(&prep, mean_log_tf);
         let mut params = [None, None];
         for model in [Model::Dup, Model::Id] {
-            let mut hist: HashMap<u32, f64> = HashMap::new();
             let any_missing = gammas
                 .iter()
                 .any(|g| g.pattern & (1 << compare::MISSING_BIT) != 0);
-            for g in gammas.iter().filter(|g| g.model == model) {
-                if model == Model::Id && any_missing && g.pattern & (1 << compare::MISSING_BIT) == 0
-                {
-                    continue;
-                }
-                *hist.entry(g.pattern).or_default() += 1.0;
-            }
+            // The histogram of patterns, counted over a sorted list (faster than hashing
+            // millions of pairs, and in a fixed order).
+            let mut all: Vec<u32> = gammas
+                .par_iter()
+                .filter(|g| g.model == model)
+                .filter(|g| {
+                    model != Model::Id
+                        || !any_missing
+                        || g.pattern & (1 << compare::MISSING_BIT) != 0
+                })
+                .map(|g| g.pattern)
+                .collect();
+            all.par_sort_unstable();
+            let hist: Vec<(u32, f64)> = all
+                .chunk_by(|a, b| a == b)
+                .map(|run| (run[0], run.len() as f64))
+                .collect();
             if hist.is_empty() {
                 continue;
             }
@@ -102,26 +112,13 @@ impl Linker {
                 Model::Id if any_missing => remains * missing,
                 Model::Id => remains * others,
             };
-            params[model as usize] = Some(em(model, &u[model as usize], &hist, total));
+            let mut p = em(model, &u[model as usize], &hist, total);
+            if model == Model::Id {
+                one_to_one(&mut p, &u[1], &prep, &pairs, &gammas, total);
+            }
+            params[model as usize] = Some(p);
         }
-        (
-            Linker {
-                prep,
-                mean_log_tf,
-                params,
-            },
-            pairs,
-            gammas,
-        )
-    }
-
-    /// The probability that records `a` and `b` are one person (0 when the model is unknown).
-    pub fn probability(&self, a: usize, b: usize) -> f64 {
-        let (g, _, _) = pair_gamma(&self.prep, a, b, self.mean_log_tf);
-        match &self.params[g.model as usize] {
-            Some(p) => prob(p.score(&g)),
-            None => 0.0,
-        }
+        (Linker { prep, params }, pairs, gammas)
     }
 }
 
@@ -200,30 +197,35 @@ struct Session {
 
 fn sessions(model: Model) -> &'static [Session] {
     match model {
-        // Fields: 0 name, 1 sex, 2 age, 3 date, 4 place, 5 distance, 6 kind, 7 height, 8 description,
-        // 9 patronymic.
+        // Fields: 0 name, 1 sex, 2 age, 3 date, 4 place, 5 distance, 6 kind, 7 height,
+        // 8 description, 9 patronymic. Each session keeps a sub-block where most pairs are
+        // matches at any size of list, and trains the fields it did not select on.
         Model::Dup => &[
+            // The same name within three days: trains age, place, sex and the rest.
             Session {
-                block: &[(0, &[1, 2])],
-                excluded: &[0],
+                block: &[(0, &[1, 2]), (3, &[1, 2])],
+                excluded: &[0, 3],
             },
-            // Same age within a few days: a family killed together differs in age.
+            // Same place, same age, within three days: trains the name (a family killed
+            // together differs in age).
             Session {
-                block: &[(3, &[1, 2]), (2, &[1])],
+                block: &[(3, &[1, 2]), (2, &[1]), (4, &[1])],
                 excluded: &[2, 3, 4, 5],
             },
         ],
         // Fields: 0 sex, 1 age, 2 height, 3 order, 4 distance, 5 place, 6 clothing, 7 effects,
         // 8 marks, 9 name.
-        // Sex, age, distance and place are blocking fields: left out where the others train.
         Model::Id => &[
+            // Clothing mostly shared and found after last seen: trains the body and the place.
             Session {
-                block: &[],
-                excluded: &[0, 1, 4, 5],
+                block: &[(6, &[1]), (3, &[2, 3, 4])],
+                excluded: &[3, 6],
             },
+            // Found within 2 km of where last seen, height within 4 cm: trains the descriptions
+            // and the dates.
             Session {
-                block: &[(6, &[1])],
-                excluded: &[6, 7, 8],
+                block: &[(4, &[1]), (2, &[1])],
+                excluded: &[2, 4, 5],
             },
         ],
     }
@@ -231,19 +233,26 @@ fn sessions(model: Model) -> &'static [Session] {
 
 type Patterns = Vec<(Vec<usize>, f64)>;
 
-/// Expectation–maximisation of m (and λ) over `patterns`, u fixed, `excluded` fields ignored.
+/// The prior's start, and the pairs it is a share of (the patterns' own count when `None`).
+struct Prior {
+    start: f64,
+    population: Option<f64>,
+}
+
+/// Expectation–maximisation of m (and λ) over `patterns`, u fixed, `excluded` fields ignored;
+/// with `train_m` false only λ moves.
 fn em_session(
     fields: &[Field],
     u: &[Vec<f64>],
     patterns: &Patterns,
     excluded: &[usize],
     mut m: Vec<Vec<f64>>,
-    mut lambda: f64,
-    population: Option<f64>,
+    prior: Prior,
     train_m: bool,
 ) -> (Vec<Vec<f64>>, f64) {
     let blocked: f64 = patterns.iter().map(|(_, c)| c).sum();
-    let total = population.unwrap_or(blocked).max(blocked);
+    let total = prior.population.unwrap_or(blocked).max(blocked);
+    let mut lambda = prior.start;
     if total == 0.0 {
         return (m, lambda);
     }
@@ -279,12 +288,12 @@ fn em_session(
 }
 
 /// m by expectation–maximisation in sessions, then the prior over all blocked pairs.
-fn em(model: Model, u: &[Vec<f64>], hist: &HashMap<u32, f64>, total_pairs: f64) -> Params {
+fn em(model: Model, u: &[Vec<f64>], hist: &[(u32, f64)], total_pairs: f64) -> Params {
     let fields = fields(model);
     let init: Vec<Vec<f64>> = fields.iter().map(|f| f.init_m.to_vec()).collect();
     let mut patterns: Patterns = hist
         .iter()
-        .map(|(&p, &c)| {
+        .map(|&(p, c)| {
             let levels = (0..fields.len())
                 .map(|f| ((p >> (3 * f)) & 7) as usize)
                 .collect();
@@ -307,8 +316,10 @@ fn em(model: Model, u: &[Vec<f64>], hist: &HashMap<u32, f64>, total_pairs: f64) 
             &subset,
             s.excluded,
             init.clone(),
-            if model == Model::Id { 0.02 } else { 0.1 },
-            None,
+            Prior {
+                start: if model == Model::Id { 0.02 } else { 0.1 },
+                population: None,
+            },
             true,
         );
         for f in (0..fields.len()).filter(|f| !s.excluded.contains(f)) {
@@ -338,27 +349,12 @@ fn em(model: Model, u: &[Vec<f64>], hist: &HashMap<u32, f64>, total_pairs: f64) 
         &patterns,
         &[],
         m,
-        start,
-        Some(total_pairs),
+        Prior {
+            start,
+            population: Some(total_pairs),
+        },
         false,
     );
-    if std::env::var_os("LINK_DEBUG").is_some() {
-        eprintln!("lambda {lambda:.5} patterns {}", patterns.len());
-        for (f, field) in fields.iter().enumerate() {
-            let row: Vec<String> = (1..field.levels.len())
-                .map(|l| {
-                    format!(
-                        "{} m{:.3} u{:.4} w{:+.1}",
-                        field.levels[l],
-                        m[f][l],
-                        u[f][l],
-                        (m[f][l] / u[f][l]).log2()
-                    )
-                })
-                .collect();
-            eprintln!("  {}: {}", field.name, row.join(" | "));
-        }
-    }
     let weight = m
         .iter()
         .zip(u)
@@ -381,6 +377,101 @@ fn em(model: Model, u: &[Vec<f64>], hist: &HashMap<u32, f64>, total_pairs: f64) 
         weight,
         prior: (lambda / (1.0 - lambda)).log2(),
     }
+}
+
+/// Remains ↔ missing: classification EM with the one-to-one constraint (remains are of one
+/// person at most). Each round takes, for every remains, its best-scoring missing record if
+/// the evidence favours a match (weight above 0 before the prior), re-estimates m from those
+/// pairs, and the prior from their count over all pairs. Plain EM drifts here: among the
+/// blocked pairs, true matches are one in hundreds on a large list, and the non-matches
+/// that blocking keeps (same sex, near) are not distributed as random pairs.
+fn one_to_one(
+    params: &mut Params,
+    u: &[Vec<f64>],
+    prep: &[Prepared],
+    pairs: &[(u32, u32)],
+    gammas: &[Gamma],
+    total_pairs: f64,
+) {
+    let fields = params.fields;
+    let mut m: Vec<Vec<f64>> = fields.iter().map(|f| f.init_m.to_vec()).collect();
+    let mut chosen = 0usize;
+    for _ in 0..10 {
+        let weight = weights(&m, u);
+        let mut best: Vec<Option<(f64, usize)>> = vec![None; prep.len()];
+        for (k, (&(a, b), g)) in pairs.iter().zip(gammas).enumerate() {
+            if g.model != Model::Id || g.pattern & (1 << compare::MISSING_BIT) == 0 {
+                continue;
+            }
+            let r = if prep[a as usize].kind == Kind::Remains {
+                a
+            } else {
+                b
+            } as usize;
+            let score: f64 = (0..fields.len()).map(|f| weight[f][g.level(f)]).sum();
+            if best[r].is_none_or(|(s, _)| score > s) {
+                best[r] = Some((score, k));
+            }
+        }
+        let mut c = counts(fields);
+        chosen = 0;
+        for &(score, k) in best.iter().flatten() {
+            if score > 0.0 {
+                chosen += 1;
+                for (f, row) in c.iter_mut().enumerate() {
+                    row[gammas[k].level(f)] += 1.0;
+                }
+            }
+        }
+        if chosen == 0 {
+            return;
+        }
+        m = normalise(c, 0.5);
+        impossible(fields, &mut m);
+    }
+    let lambda = (chosen as f64 / total_pairs.max(1.0)).clamp(1e-12, 0.5);
+    params.weight = weights(&m, u);
+    params.prior = (lambda / (1.0 - lambda)).log2();
+}
+
+/// Levels a true match cannot show but through an error in a date: remains found before the
+/// person was last seen. Their m is held at 1 in 2,000 at most (the weight strongly against),
+/// whatever the estimate, so that a run of wrong choices cannot make them look plausible.
+fn impossible(fields: &[Field], m: &mut [Vec<f64>]) {
+    const CEILING: f64 = 0.0005;
+    for (f, field) in fields.iter().enumerate() {
+        for (l, level) in field.levels.iter().enumerate() {
+            if *level == "found_before_last_seen" && m[f][l] > CEILING {
+                let rest = 1.0 - m[f][l];
+                for (k, x) in m[f].iter_mut().enumerate().skip(1) {
+                    *x = if k == l {
+                        CEILING
+                    } else {
+                        *x / rest * (1.0 - CEILING)
+                    };
+                }
+            }
+        }
+    }
+}
+
+fn weights(m: &[Vec<f64>], u: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    m.iter()
+        .zip(u)
+        .map(|(m, u)| {
+            m.iter()
+                .zip(u)
+                .enumerate()
+                .map(|(l, (m, u))| {
+                    if l == 0 {
+                        0.0
+                    } else {
+                        (m / u).log2().clamp(-12.0, 12.0)
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The pairs of records that may be one person, most likely first.
@@ -461,260 +552,4 @@ fn evidence(linker: &Linker, params: &Params, g: &Gamma, a: usize, b: usize) -> 
 /// A set of record pairs, order-insensitive.
 pub(crate) fn pair_set(pairs: impl Iterator<Item = (usize, usize)>) -> HashSet<(usize, usize)> {
     pairs.map(|(a, b)| (a.min(b), a.max(b))).collect()
-}
-
-#[cfg(test)]
-mod diagnose {
-    use super::*;
-
-    /// Level histograms of true pairs among the blocked ones, per model (run by hand).
-    #[test]
-    #[ignore]
-    fn true_pair_levels() {
-        let g = crate::generate::generate(10_000, 42);
-        let (linker, pairs, gammas) = Linker::new(&g.records);
-        for model in [Model::Dup, Model::Id] {
-            let f = fields(model);
-            let mut t = counts(f);
-            let mut all = counts(f);
-            for (&(a, b), gm) in pairs.iter().zip(&gammas) {
-                if gm.model != model {
-                    continue;
-                }
-                let same = g.truth[a as usize] == g.truth[b as usize];
-                for (i, _) in f.iter().enumerate() {
-                    all[i][gm.level(i)] += 1.0;
-                    if same {
-                        t[i][gm.level(i)] += 1.0;
-                    }
-                }
-            }
-            for (i, field) in f.iter().enumerate() {
-                eprintln!(
-                    "{:?} {}: true {:?} all {:?}",
-                    model, field.name, t[i], all[i]
-                );
-            }
-        }
-        let _ = linker;
-    }
-}
-#[cfg(test)]
-mod diagnose2 {
-    #[test]
-    #[ignore]
-    fn errors() {
-        let g = crate::generate::generate(10_000, 42);
-        let opts = crate::Options {
-            min_probability: 0.001,
-            only: None,
-        };
-        let c = crate::candidates(&g.records, &[], &opts);
-        let cl = crate::clusters(&g.records, &[], &c, 0.5);
-        let show = |i: usize| {
-            format!(
-                "{:?} {:?} {:?} {:?} {:?} {:?}",
-                g.records[i].name,
-                g.records[i].kind,
-                g.records[i].sex,
-                g.records[i].age_years,
-                g.records[i].incident_day.or(g.records[i].last_seen_day),
-                g.records[i].place
-            )
-        };
-        let mut fp = 0;
-        for x in &c {
-            if x.probability >= 0.5
-                && g.truth[x.a] != g.truth[x.b]
-                && x.relation == crate::Relation::SamePerson
-                && cl[x.a] == cl[x.b]
-            {
-                fp += 1;
-                if fp <= 15 {
-                    eprintln!(
-                        "FP {:.3}\n  {}\n  {}\n  {}",
-                        x.probability,
-                        show(x.a),
-                        show(x.b),
-                        x.explain()
-                    );
-                }
-            }
-        }
-        let mut fnn = 0;
-        let known: std::collections::HashMap<(usize, usize), &crate::Candidate> = c
-            .iter()
-            .map(|x| ((x.a.min(x.b), x.a.max(x.b)), x))
-            .collect();
-        for i in 0..g.records.len() {
-            for j in i + 1..g.records.len() {
-                if g.truth[i] == g.truth[j]
-                    && cl[i] != cl[j]
-                    && g.records[i].kind != crate::Kind::Remains
-                    && g.records[j].kind != crate::Kind::Remains
-                {
-                    fnn += 1;
-                    if fnn <= 15 {
-                        let k = known.get(&(i, j));
-                        eprintln!(
-                            "FN {:?}\n  {}\n  {}\n  {}",
-                            k.map(|k| k.probability),
-                            show(i),
-                            show(j),
-                            k.map(|k| k.explain()).unwrap_or_default()
-                        );
-                    }
-                }
-            }
-        }
-        eprintln!("fp {fp} fn {fnn}");
-    }
-
-    #[test]
-    #[ignore]
-    fn distances() {
-        let g = crate::generate::generate(3000, 42);
-        let mut n = 0;
-        for (i, r) in g.records.iter().enumerate() {
-            if r.kind != crate::Kind::Remains {
-                continue;
-            }
-            for (j, m) in g.records.iter().enumerate() {
-                if m.kind == crate::Kind::Missing && g.truth[i] == g.truth[j] && m.lat.is_some() {
-                    eprintln!(
-                        "{:?} {:?} / {:?} {:?} -> {:.2} km",
-                        r.lat,
-                        r.lon,
-                        m.lat,
-                        m.lon,
-                        crate::prepare::km(
-                            (r.lat.unwrap(), r.lon.unwrap()),
-                            (m.lat.unwrap(), m.lon.unwrap())
-                        )
-                    );
-                    n += 1;
-                }
-            }
-            if n > 8 {
-                break;
-            }
-        }
-    }
-}
-#[cfg(test)]
-mod diagnose3 {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn oracle_id() {
-        let g = crate::generate::generate(10_000, 42);
-        let (linker, pairs, gammas) = Linker::new(&g.records);
-        let f = fields(Model::Id);
-        let mut t = counts(f);
-        let mut nt = 0.0;
-        let mut hist: HashMap<u32, f64> = HashMap::new();
-        for (&(a, b), gm) in pairs.iter().zip(&gammas) {
-            if gm.model != Model::Id || gm.pattern & (1 << compare::MISSING_BIT) == 0 {
-                continue;
-            }
-            *hist.entry(gm.pattern).or_default() += 1.0;
-            if g.truth[a as usize] == g.truth[b as usize] {
-                nt += 1.0;
-                for i in 0..f.len() {
-                    t[i][gm.level(i)] += 1.0;
-                }
-            }
-        }
-        let oracle = normalise(t, 0.01);
-        let u = estimate_u(&linker.prep, linker.mean_log_tf);
-        let total: f64 = hist.values().sum();
-        eprintln!("true {nt} of {total}");
-        let mut patterns: Patterns = hist
-            .iter()
-            .map(|(&p, &c)| {
-                (
-                    (0..f.len())
-                        .map(|i| ((p >> (3 * i)) & 7) as usize)
-                        .collect(),
-                    c,
-                )
-            })
-            .collect();
-        patterns.sort_by(|a, b| a.0.cmp(&b.0));
-        let (m, lambda) = em_session(
-            f,
-            &u[1],
-            &patterns,
-            &[0, 1, 4, 5],
-            oracle.clone(),
-            nt / total,
-            None,
-            true,
-        );
-        for i in 0..f.len() {
-            eprintln!(
-                "{}: oracle {:?}\n   em {:?}\n   u {:?}",
-                f[i].name,
-                oracle[i]
-                    .iter()
-                    .map(|x| format!("{x:.3}"))
-                    .collect::<Vec<_>>(),
-                m[i].iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>(),
-                u[1][i]
-                    .iter()
-                    .map(|x| format!("{x:.3}"))
-                    .collect::<Vec<_>>()
-            );
-        }
-        eprintln!("lambda {lambda}");
-        for (name, mm) in [("oracle", &oracle), ("em", &m)] {
-            let weight: Vec<Vec<f64>> = mm
-                .iter()
-                .zip(&u[1])
-                .map(|(m, u)| {
-                    m.iter()
-                        .zip(u)
-                        .enumerate()
-                        .map(|(l, (m, u))| {
-                            if l == 0 {
-                                0.0
-                            } else {
-                                (m / u).log2().clamp(-12.0, 12.0)
-                            }
-                        })
-                        .collect()
-                })
-                .collect();
-            let params = Params {
-                fields: f,
-                weight,
-                prior: -10.0,
-            };
-            let mut cands = Vec::new();
-            for (&(a, b), gm) in pairs.iter().zip(&gammas) {
-                if gm.model != Model::Id || gm.pattern & (1 << compare::MISSING_BIT) == 0 {
-                    continue;
-                }
-                let (x, y) = if g.records[a as usize].kind == crate::Kind::Remains {
-                    (a, b)
-                } else {
-                    (b, a)
-                };
-                cands.push(crate::Candidate {
-                    a: x as usize,
-                    b: y as usize,
-                    relation: crate::Relation::Identifies,
-                    probability: prob(params.score(gm)),
-                    why: vec![],
-                });
-            }
-            let ranks = crate::eval::remains_ranks(&g.records, &g.truth, &cands);
-            eprintln!(
-                "{name}: top1 {:.3} top5 {:.3} none {}",
-                crate::eval::top(&ranks, 1),
-                crate::eval::top(&ranks, 5),
-                ranks.iter().filter(|r| r.is_none()).count()
-            );
-        }
-    }
 }

@@ -9,208 +9,18 @@
 //! and near where the person was last seen), and some remains are of people nobody reported.
 //! The same seed gives the same lists.
 
+mod rows;
 mod tables;
 
-use std::io::Write;
+pub use rows::{Generated, Row, COLUMNS};
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use time::{Date, Duration, Month};
 
-use crate::{AgeGroup, Kind, Record, Sex};
+use crate::{AgeGroup, Kind, Sex};
 use tables::*;
-
-/// One row of a source list, in Cairn's import columns.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Row {
-    /// `source_id`: unique per row.
-    pub source_id: String,
-    /// `kind`: killed, injured, missing or remains.
-    pub kind: String,
-    /// `incident.date`.
-    pub incident_date: Option<Date>,
-    /// `incident.place`.
-    pub incident_place: Option<String>,
-    /// `incident.cause`.
-    pub incident_cause: Option<String>,
-    /// `found.at` (a day; written at 10:00 UTC).
-    pub found_at: Option<Date>,
-    /// `found.lat`.
-    pub found_lat: Option<f64>,
-    /// `found.lon`.
-    pub found_lon: Option<f64>,
-    /// `person.name`.
-    pub name: Option<String>,
-    /// `person.sex`.
-    pub sex: Option<Sex>,
-    /// `person.age_years`.
-    pub age_years: Option<u32>,
-    /// `person.age_group`.
-    pub age_group: Option<AgeGroup>,
-    /// `person.height_cm`.
-    pub height_cm: Option<f64>,
-    /// `person.clothing`.
-    pub clothing: Option<String>,
-    /// `person.effects`.
-    pub effects: Option<String>,
-    /// `person.marks`.
-    pub marks: Option<String>,
-    /// `last_seen.at`.
-    pub last_seen_at: Option<Date>,
-    /// `last_seen.place`.
-    pub last_seen_place: Option<String>,
-    /// `last_seen.lat`.
-    pub last_seen_lat: Option<f64>,
-    /// `last_seen.lon`.
-    pub last_seen_lon: Option<f64>,
-    /// `remains.height_cm`.
-    pub remains_height_cm: Option<f64>,
-    /// `remains.clothing`.
-    pub remains_clothing: Option<String>,
-    /// `remains.effects`.
-    pub remains_effects: Option<String>,
-    /// `remains.marks`.
-    pub remains_marks: Option<String>,
-}
-
-/// The import columns, in order.
-pub const COLUMNS: &[&str] = &[
-    "place",
-    "kind",
-    "source_id",
-    "incident.date",
-    "incident.place",
-    "incident.cause",
-    "found.at",
-    "found.lat",
-    "found.lon",
-    "person.name",
-    "person.sex",
-    "person.age_years",
-    "person.age_group",
-    "person.height_cm",
-    "person.clothing",
-    "person.effects",
-    "person.marks",
-    "last_seen.at",
-    "last_seen.place",
-    "last_seen.lat",
-    "last_seen.lon",
-    "remains.height_cm",
-    "remains.clothing",
-    "remains.effects",
-    "remains.marks",
-];
-
-impl Row {
-    /// The record the linkage sees for this row, mapped as `cairn office match` maps a case.
-    pub fn to_record(&self) -> Record {
-        let remains = self.kind == "remains";
-        Record {
-            id: self.source_id.clone(),
-            kind: Kind::parse(&self.kind),
-            name: self.name.clone(),
-            sex: self.sex,
-            age_years: self.age_years,
-            age_group: self.age_group,
-            incident_day: self.incident_date,
-            found_day: self.found_at,
-            last_seen_day: self.last_seen_at,
-            place: self.incident_place.clone().or(self.last_seen_place.clone()),
-            lat: self.found_lat.or(self.last_seen_lat),
-            lon: self.found_lon.or(self.last_seen_lon),
-            height_cm: self.height_cm.or(self.remains_height_cm),
-            clothing: if remains {
-                self.remains_clothing.clone()
-            } else {
-                self.clothing.clone()
-            },
-            effects: if remains {
-                self.remains_effects.clone()
-            } else {
-                self.effects.clone()
-            },
-            marks: if remains {
-                self.remains_marks.clone()
-            } else {
-                self.marks.clone()
-            },
-        }
-    }
-
-    fn fields(&self) -> Vec<String> {
-        let o = |s: &Option<String>| s.clone().unwrap_or_default();
-        let d = |d: &Option<Date>| d.map(|d| d.to_string()).unwrap_or_default();
-        let f = |x: &Option<f64>, p: usize| x.map(|x| format!("{x:.p$}")).unwrap_or_default();
-        vec![
-            "KY".to_string(),
-            self.kind.clone(),
-            self.source_id.clone(),
-            d(&self.incident_date),
-            o(&self.incident_place),
-            o(&self.incident_cause),
-            self.found_at
-                .map(|d| format!("{d}T10:00:00Z"))
-                .unwrap_or_default(),
-            f(&self.found_lat, 5),
-            f(&self.found_lon, 5),
-            o(&self.name),
-            self.sex.map(|s| s.as_str().to_string()).unwrap_or_default(),
-            self.age_years.map(|a| a.to_string()).unwrap_or_default(),
-            self.age_group
-                .map(|g| g.as_str().to_string())
-                .unwrap_or_default(),
-            f(&self.height_cm, 0),
-            o(&self.clothing),
-            o(&self.effects),
-            o(&self.marks),
-            d(&self.last_seen_at),
-            o(&self.last_seen_place),
-            f(&self.last_seen_lat, 5),
-            f(&self.last_seen_lon, 5),
-            f(&self.remains_height_cm, 0),
-            o(&self.remains_clothing),
-            o(&self.remains_effects),
-            o(&self.remains_marks),
-        ]
-    }
-}
-
-/// Generated lists: rows, the records the linkage sees, and the truth.
-#[derive(Debug, Clone)]
-pub struct Generated {
-    /// The rows as sources wrote them.
-    pub rows: Vec<Row>,
-    /// One record per row (`Row::to_record`).
-    pub records: Vec<Record>,
-    /// The true person of each record.
-    pub truth: Vec<u64>,
-}
-
-impl Generated {
-    /// Writes the rows as a CSV in Cairn's import format (header first).
-    pub fn write_csv(&self, out: impl Write) -> Result<(), csv::Error> {
-        let mut w = csv::Writer::from_writer(out);
-        w.write_record(COLUMNS)?;
-        for r in &self.rows {
-            w.write_record(r.fields())?;
-        }
-        w.flush()?;
-        Ok(())
-    }
-
-    /// Writes the truth as a CSV: `source_id,person`.
-    pub fn write_truth(&self, out: impl Write) -> Result<(), csv::Error> {
-        let mut w = csv::Writer::from_writer(out);
-        w.write_record(["source_id", "person"])?;
-        for (r, p) in self.rows.iter().zip(&self.truth) {
-            w.write_record([r.source_id.clone(), p.to_string()])?;
-        }
-        w.flush()?;
-        Ok(())
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Person {
@@ -255,6 +65,8 @@ fn start_day() -> Date {
 
 struct Gen {
     rng: StdRng,
+    /// Villages: name, latitude, longitude.
+    places: Vec<(String, f64, f64)>,
     next_person: u64,
     next_row: u64,
 }
@@ -273,7 +85,7 @@ impl Gen {
         let arab = self.chance(0.05);
         let (given, surname, father) = self.names(arab, sex);
         self.next_person += 1;
-        let place = self.rng.gen_range(0..PLACES.len());
+        let place = self.rng.gen_range(0..self.places.len());
         let day = start_day() + Duration::days(self.rng.gen_range(0..PERIOD_DAYS));
         let age = self.rng.gen_range(1..90);
         let cause = CAUSES[self.rng.gen_range(0..CAUSES.len())];
@@ -339,7 +151,7 @@ impl Gen {
         let mut marks = MARKS.to_vec();
         marks.shuffle(&mut self.rng);
         p.marks = marks[..self.rng.gen_range(0..=2)].to_vec();
-        let (_, lat, lon) = PLACES[p.place];
+        let (_, lat, lon) = self.places[p.place];
         p.seen = (
             lat + self.rng.gen_range(-0.03..0.03),
             lon + self.rng.gen_range(-0.03..0.03),
@@ -476,7 +288,8 @@ impl Gen {
             0
         };
         let day = (!self.chance(0.08)).then(|| p.day + Duration::days(shift));
-        let place = (!self.chance(0.15)).then(|| place_name(PLACES[p.place].0, &mut self.rng));
+        let place =
+            (!self.chance(0.15)).then(|| place_name(&self.places[p.place].0, &mut self.rng));
         if p.kind == Kind::Missing {
             r.last_seen_at = day;
             r.last_seen_place = place;
@@ -543,13 +356,37 @@ impl Gen {
         r.remains_effects = self.some_of(&p.effects, 0.6, 0.6);
         r.remains_marks = self.some_of(&p.marks, 0.6, 0.7);
         if self.chance(0.5) {
-            r.incident_place = Some(place_name(PLACES[p.place].0, &mut self.rng));
+            r.incident_place = Some(place_name(&self.places[p.place].0, &mut self.rng));
         }
         if !reported && self.chance(0.3) {
             r.incident_cause = Some("unknown".to_string());
         }
         r
     }
+}
+
+/// Villages for a list of `records`: a longer list covers a wider region, so the density of
+/// people per village stays that of a 10,000-record list (one region of 36 villages per 10,000
+/// records; the regions lie on a grid one degree apart, wider than a region, and each further
+/// one prefixes its names: "Verin Hadrut").
+fn places(records: usize) -> Vec<(String, f64, f64)> {
+    const PREFIX: &[&str] = &[
+        "", "Verin", "Nerkin", "Nor", "Hin", "Mets", "Pokr", "Sar", "Dzor", "Get",
+    ];
+    let regions = records.div_ceil(10_000).clamp(1, PREFIX.len());
+    let mut out = Vec::new();
+    for (r, prefix) in PREFIX.iter().enumerate().take(regions) {
+        let (dlat, dlon) = ((r % 3) as f64, (r / 3) as f64);
+        for &(name, lat, lon) in PLACES {
+            let name = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix} {name}")
+            };
+            out.push((name, lat + dlat, lon + dlon));
+        }
+    }
+    out
 }
 
 /// A place as a source writes it: mostly as is, sometimes with "village" or lowercased.
@@ -615,6 +452,7 @@ fn typo(s: &str, rng: &mut StdRng) -> String {
 pub fn generate(records: usize, seed: u64) -> Generated {
     let mut g = Gen {
         rng: StdRng::seed_from_u64(seed),
+        places: places(records),
         next_person: 0,
         next_row: 0,
     };
@@ -637,6 +475,8 @@ pub fn generate(records: usize, seed: u64) -> Generated {
         };
         let mut group = vec![g.person(kind)];
         if kind == Kind::Killed && g.chance(0.12) {
+            // A family killed together; its head is an adult.
+            group[0].age = g.rng.gen_range(25..75);
             group.extend(family(&mut g, &group[0]));
         }
         for p in &group {

@@ -11,8 +11,8 @@
 //! into persons while honouring the office's `distinct` decisions. It only proposes: the office
 //! decides. It must never do I/O or keep state: no files, no network, no vault, no keys, no
 //! Automerge — callers hand it records and decisions and store whatever they decide. The
-//! [`generate`] module writes synthetic casualty lists with their truth, and [`eval`] measures
-//! the linkage against it.
+//! [`generate`] module makes synthetic casualty lists with their truth (written as CSV only to
+//! a writer the caller hands it), and [`eval`] measures the linkage against them.
 
 #![warn(missing_docs)]
 

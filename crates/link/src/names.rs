@@ -20,15 +20,47 @@ pub struct Name {
     /// For each core token: written in an abjad (Arabic), where short vowels are not written,
     /// so it is compared by its consonants too.
     pub abjad: Vec<bool>,
+    /// For each core token: its consonant skeleton from the unfolded spelling (see
+    /// [`skeleton`]), for comparing an abjad spelling with a vocalised one.
+    pub skel: Vec<String>,
+    /// For each core token: the folded token's consonants without h and g (see [`variants`]).
+    pub vkey: Vec<String>,
+    /// For each core token: the script it was written in (see [`script_of`]).
+    pub script: Vec<u8>,
+    /// For each core token, set by the caller from the records being linked: the alphabets
+    /// with vowels (bit 1 Armenian, bit 2 Cyrillic) in which it is a well-attested name, 0 when
+    /// it is not well attested. Two different names well attested in one alphabet are two
+    /// names, not a misspelling or a transliteration of one ("Arman" and "Armen" are both
+    /// written in Armenian): a typo makes a rare token, and transliteration variants come from
+    /// different alphabets (Ованесян, Hovhannisyan) or from abjad spellings (Khalid, Khaled).
+    /// Exempt: tokens that differ only in h and g (Armenian հ is г or nothing in Russian).
+    pub alphabets: Vec<u8>,
 }
 
-const PARTICLES: &[&str] = &["al", "el", "ul", "bin", "ibn", "bint", "ben", "abu", "abd"];
+/// Particles, in Latin and as `any_ascii` writes them from Arabic script (بن "bn", ابن "abn").
+const PARTICLES: &[&str] = &[
+    "al", "el", "ul", "bin", "ibn", "bint", "ben", "abu", "abd", "bn", "abn", "bnt", "bw", "abw",
+];
+const SON_OF: &[&str] = &["bin", "ibn", "bint", "ben", "bn", "abn", "bnt"];
 const RUSSIAN_PATRONYMIC: &[&str] = &[
     "ovich", "evich", "ovna", "evna", "ichna", "inichna", "ogly", "kyzy",
 ];
 
 fn is_arabic(c: char) -> bool {
     matches!(c, '\u{0600}'..='\u{06FF}' | '\u{0750}'..='\u{077F}' | '\u{FB50}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}')
+}
+
+/// The script of a word: 0 Latin (or other), 1 Armenian, 2 Cyrillic, 3 Arabic.
+pub fn script_of(w: &str) -> u8 {
+    for c in w.chars() {
+        match c {
+            '\u{0530}'..='\u{058F}' => return 1,
+            '\u{0400}'..='\u{04FF}' => return 2,
+            c if is_arabic(c) => return 3,
+            _ => {}
+        }
+    }
+    0
 }
 
 fn surname_like(t: &str) -> bool {
@@ -43,12 +75,13 @@ fn surname_like(t: &str) -> bool {
 /// Parses a name in any script into folded core tokens and patronymics.
 pub fn parse(raw: &str) -> Name {
     // Split in the original script first: an Arabic token's article (ال) is glued to it.
-    let mut words: Vec<(String, bool)> = Vec::new();
+    let mut words: Vec<(String, bool, u8)> = Vec::new();
     for w in raw.split(|c: char| c.is_whitespace() || c == '-' || c == ',' || c == '.') {
         if w.is_empty() {
             continue;
         }
         let abjad = w.chars().any(is_arabic);
+        let script = script_of(w);
         let w = if abjad && w.chars().count() > 3 && w.starts_with("ال") {
             &w["ال".len()..]
         } else {
@@ -57,16 +90,16 @@ pub fn parse(raw: &str) -> Name {
         let ascii = any_ascii(w).to_ascii_lowercase();
         let letters: String = ascii.chars().filter(|c| c.is_ascii_alphabetic()).collect();
         if !letters.is_empty() {
-            words.push((letters, abjad));
+            words.push((letters, abjad, script));
         }
     }
     let mut name = Name::default();
     let mut after_bin = false;
     let n_words = words.len();
     let mut prev_core: Option<String> = None;
-    for (i, (w, abjad)) in words.iter().enumerate() {
+    for (i, (w, abjad, script)) in words.iter().enumerate() {
         if PARTICLES.contains(&w.as_str()) {
-            after_bin = matches!(w.as_str(), "bin" | "ibn" | "bint" | "ben");
+            after_bin = SON_OF.contains(&w.as_str());
             continue;
         }
         if after_bin {
@@ -96,6 +129,11 @@ pub fn parse(raw: &str) -> Name {
         prev_core = Some(w.clone());
         name.core.push(fold(w));
         name.abjad.push(*abjad);
+        name.skel.push(skeleton(w));
+        name.vkey
+            .push(variant_key(name.core.last().map_or("", String::as_str)));
+        name.script.push(*script);
+        name.alphabets.push(0);
     }
     name
 }
@@ -116,6 +154,7 @@ pub fn fold(token: &str) -> String {
         ("ts", "c"),
         ("tz", "c"),
         ("zh", "j"),
+        ("dj", "j"),
         ("sh", "s"),
         ("ph", "f"),
         ("w", "v"),
@@ -123,6 +162,10 @@ pub fn fold(token: &str) -> String {
         ("ck", "k"),
         ("y", "i"),
         ("ie", "i"),
+        // Voicing: Armenian's two transliterations and Russian's (Акопян, Саркис, Давид).
+        ("p", "b"),
+        ("k", "g"),
+        ("t", "d"),
     ] {
         if s.contains(from) {
             s = s.replace(from, to);
@@ -157,10 +200,8 @@ pub fn fold(token: &str) -> String {
         }
         out.push(b as char);
     }
-    if out.len() > 3 && out.starts_with("ov") {
-        out
-    } else if out.len() > 4 && out.starts_with("og") && out.ends_with("ian") {
-        // Russian Оганесян for Հովհաննիսյան.
+    if out.len() > 4 && (out.starts_with("og") || out.starts_with("oh")) {
+        // Russian Оганесян for Հովհաննիսյան, Оганян for Օհանյան.
         format!("ov{}", &out[2..])
     } else {
         out
@@ -171,15 +212,15 @@ fn is_vowel(b: u8) -> bool {
     matches!(b, b'a' | b'e' | b'i' | b'o' | b'u')
 }
 
-/// The token's consonants (its first letter kept): how an abjad spelling ("mhmd") meets a
-/// vocalised one ("muhamad").
+/// The token's consonants, from its unfolded lowercase spelling: how an abjad spelling
+/// ("mhmd", "`mr") meets a vocalised one ("mohammed", "umar"). Vowels, y and w (long vowels
+/// in Arabic) are dropped and doubled letters made single.
 pub fn skeleton(token: &str) -> String {
     let mut out = String::new();
-    for (i, b) in token.bytes().enumerate() {
-        if i > 0 && (is_vowel(b) || b == b'h') {
+    for b in token.bytes() {
+        if is_vowel(b) || b == b'y' || b == b'w' || !b.is_ascii_alphabetic() {
             continue;
         }
-        let b = if i == 0 && is_vowel(b) { b'a' } else { b };
         if out.as_bytes().last() == Some(&b) {
             continue;
         }
@@ -211,19 +252,82 @@ pub fn phonetic(token: &str) -> String {
     }
 }
 
-/// Similarity of two folded tokens in 0..=1 (Jaro–Winkler; by consonants when one side is an
-/// abjad spelling).
-pub fn token_similarity(a: &str, b: &str, abjad: bool) -> f64 {
+/// Similarity of two folded tokens in 0..=1 (Jaro–Winkler).
+pub fn token_similarity(a: &str, b: &str) -> f64 {
     if a == b {
-        return 1.0;
-    }
-    let jw = strsim::jaro_winkler(a, b);
-    if abjad {
-        let sk = strsim::jaro_winkler(&skeleton(a), &skeleton(b));
-        jw.max(sk * 0.98)
+        1.0
     } else {
-        jw
+        jaro_winkler(a, b)
     }
+}
+
+/// Jaro–Winkler over bytes without allocating, for the short ASCII tokens folding makes (this
+/// runs for every token pair of every blocked pair); anything longer goes to `strsim`.
+pub fn jaro_winkler(a: &str, b: &str) -> f64 {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() > 64 || b.len() > 64 || !a.is_ascii() || !b.is_ascii() {
+        return strsim::jaro_winkler(
+            std::str::from_utf8(a).unwrap_or_default(),
+            std::str::from_utf8(b).unwrap_or_default(),
+        );
+    }
+    if a.is_empty() || b.is_empty() {
+        return if a == b { 1.0 } else { 0.0 };
+    }
+    let window = (a.len().max(b.len()) / 2).saturating_sub(1);
+    let mut a_hit = [false; 64];
+    let mut b_hit = [false; 64];
+    let mut matches = 0usize;
+    for (i, &ca) in a.iter().enumerate() {
+        let lo = i.saturating_sub(window);
+        let hi = (i + window + 1).min(b.len());
+        for j in lo..hi {
+            if !b_hit[j] && b[j] == ca {
+                a_hit[i] = true;
+                b_hit[j] = true;
+                matches += 1;
+                break;
+            }
+        }
+    }
+    if matches == 0 {
+        return 0.0;
+    }
+    let mut transpositions = 0usize;
+    let mut k = 0usize;
+    for (i, &ca) in a.iter().enumerate() {
+        if !a_hit[i] {
+            continue;
+        }
+        while !b_hit[k] {
+            k += 1;
+        }
+        if ca != b[k] {
+            transpositions += 1;
+        }
+        k += 1;
+    }
+    let m = matches as f64;
+    let jaro =
+        (m / a.len() as f64 + m / b.len() as f64 + (m - (transpositions / 2) as f64) / m) / 3.0;
+    let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count() as f64;
+    jaro + prefix * 0.1 * (1.0 - jaro)
+}
+
+/// Similarity of core tokens `i` of `x` and `j` of `y`: by Jaro–Winkler on the folded tokens,
+/// and by consonants too when exactly one side is an abjad spelling; two different
+/// well-attested names stay apart.
+fn core_similarity(x: &Name, i: usize, y: &Name, j: usize) -> f64 {
+    let (a, b) = (&x.core[i], &y.core[j]);
+    let mixed = x.abjad[i] != y.abjad[j];
+    let mut sim = token_similarity(a, b);
+    if mixed {
+        sim = sim.max(0.98 * jaro_winkler(&x.skel[i], &y.skel[j]));
+    }
+    if sim < 1.0 && x.alphabets[i] & y.alphabets[j] != 0 && x.vkey[i] != y.vkey[j] {
+        sim = sim.min(0.6);
+    }
+    sim
 }
 
 /// How two names compare: the best one-to-one assignment of their core tokens.
@@ -252,9 +356,9 @@ pub fn compare(a: &Name, b: &Name) -> Option<NameMatch> {
     let (s, l) = if a_smaller { (a, b) } else { (b, a) };
     let (ns, nl) = (s.core.len().min(6), l.core.len().min(6));
     let mut sim = [[0.0f64; 6]; 6];
-    for i in 0..ns {
-        for j in 0..nl {
-            sim[i][j] = token_similarity(&s.core[i], &l.core[j], s.abjad[i] || l.abjad[j]);
+    for (i, row) in sim.iter_mut().enumerate().take(ns) {
+        for (j, cell) in row.iter_mut().enumerate().take(nl) {
+            *cell = core_similarity(s, i, l, j);
         }
     }
     // Greedy assignment, best pair first; names have a handful of tokens.
@@ -292,6 +396,22 @@ pub fn compare(a: &Name, b: &Name) -> Option<NameMatch> {
         agreeing,
         a_smaller,
     })
+}
+
+/// True when two folded tokens differ only in h and g: Armenian հ is h in Latin and г (g) or
+/// nothing in Russian (Vahe/Ваге, Mher/Мгер, Abrahamyan/Абрамян).
+pub fn variants(a: &str, b: &str) -> bool {
+    variant_key(a) == variant_key(b)
+}
+
+fn variant_key(folded: &str) -> String {
+    let mut out = String::with_capacity(folded.len());
+    for c in folded.chars().filter(|&c| c != 'h' && c != 'g') {
+        if !out.ends_with(c) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Similarity of two raw names in 0..=1 (the weakest assigned token pair); 0 when either is
@@ -341,6 +461,23 @@ mod tests {
         let p = parse("Muhammad ibn Ali Hassan");
         assert_eq!(p.patronymic, vec![fold("ali")]);
         assert_eq!(p.core.len(), 2);
+    }
+
+    #[test]
+    fn jaro_winkler_agrees_with_strsim() {
+        for (a, b) in [
+            ("martha", "marhta"),
+            ("dwayne", "duane"),
+            ("dixon", "dicksonx"),
+            ("ovanisian", "ovanesian"),
+            ("a", "b"),
+            ("", "abc"),
+            ("arman", "armen"),
+            ("abc", "abc"),
+        ] {
+            let (x, y) = (jaro_winkler(a, b), strsim::jaro_winkler(a, b));
+            assert!((x - y).abs() < 1e-9, "{a}/{b}: {x} vs {y}");
+        }
     }
 
     #[test]

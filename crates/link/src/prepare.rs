@@ -20,23 +20,38 @@ pub(crate) struct Prepared {
     pub day: Option<i32>,
     pub last_seen: Option<i32>,
     pub found: Option<i32>,
-    pub place: Vec<String>,
+    /// The place's words, as hashes (sorted): compared for equality, never shown.
+    pub place: Vec<Word>,
     pub latlon: Option<(f64, f64)>,
+    /// Where to block the record geographically: its position, else the mean position of the
+    /// records that name the same place and carry one (a gazetteer learnt from the records).
+    pub near: Option<(f64, f64)>,
     pub height: Option<f64>,
-    /// Described items ("blue jeans, wedding ring"), each as its sorted words.
-    pub clothing: Vec<Vec<String>>,
-    pub effects: Vec<Vec<String>>,
-    pub marks: Vec<Vec<String>>,
+    /// Described items ("blue jeans, wedding ring"), each as its sorted word hashes.
+    pub clothing: Vec<Vec<Word>>,
+    pub effects: Vec<Vec<Word>>,
+    pub marks: Vec<Vec<Word>>,
     /// Core name tokens' relative frequencies, in the order of `name.core`.
     pub tf: Vec<f64>,
 }
 
 /// A description split into items at commas, semicolons and "and"-less line breaks.
-fn items(s: &Option<String>) -> Vec<Vec<String>> {
+/// A word of a place or a description, as a 64-bit hash: only compared for equality, so
+/// comparing integers instead of strings (the pairs compare them millions of times).
+pub(crate) type Word = u64;
+
+fn word(w: &str) -> Word {
+    // FNV-1a.
+    w.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn items(s: &Option<String>) -> Vec<Vec<Word>> {
     let Some(s) = s else { return Vec::new() };
-    let mut out: Vec<Vec<String>> = s
+    let mut out: Vec<Vec<Word>> = s
         .split([',', ';', '\n', '/'])
-        .map(|item| words_of(item))
+        .map(words_of)
         .filter(|w| !w.is_empty())
         .collect();
     out.sort();
@@ -44,19 +59,19 @@ fn items(s: &Option<String>) -> Vec<Vec<String>> {
     out
 }
 
-fn words(s: &Option<String>) -> Vec<String> {
+fn words(s: &Option<String>) -> Vec<Word> {
     s.as_deref().map(words_of).unwrap_or_default()
 }
 
-fn words_of(s: &str) -> Vec<String> {
+fn words_of(s: &str) -> Vec<Word> {
     let ascii = any_ascii::any_ascii(s).to_ascii_lowercase();
-    let mut out: Vec<String> = ascii
+    let mut out: Vec<Word> = ascii
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| w.len() > 2 && !STOP.contains(w))
         .map(|w| {
             // Plurals: "boots"/"boot", "trousers"/"trouser".
             let w = w.strip_suffix('s').filter(|r| r.len() > 2).unwrap_or(w);
-            w.to_string()
+            word(w)
         })
         .collect();
     out.sort();
@@ -97,6 +112,7 @@ pub(crate) fn prepare(records: &[Record]) -> Vec<Prepared> {
                 found,
                 place: words(&r.place),
                 latlon,
+                near: latlon,
                 height: r
                     .height_cm
                     .filter(|h| h.is_finite() && *h > 30.0 && *h < 250.0),
@@ -108,13 +124,18 @@ pub(crate) fn prepare(records: &[Record]) -> Vec<Prepared> {
         })
         .collect();
     // Term frequencies of core name tokens, over the records that have a name.
+    // Each token's count and the alphabets with vowels it was written in.
     let mut counts: HashMap<&str, u32> = HashMap::new();
+    let mut seen_in: HashMap<&str, u8> = HashMap::new();
     let mut named = 0u32;
     for p in &out {
         if let Some(n) = &p.name {
             named += 1;
-            for t in &n.core {
+            for (t, &script) in n.core.iter().zip(&n.script) {
                 *counts.entry(t.as_str()).or_default() += 1;
+                if script == 1 || script == 2 {
+                    *seen_in.entry(t.as_str()).or_default() |= script;
+                }
             }
         }
     }
@@ -130,8 +151,52 @@ pub(crate) fn prepare(records: &[Record]) -> Vec<Prepared> {
             })
         })
         .collect();
-    for (p, tf) in out.iter_mut().zip(tf) {
+    // A token is well attested when at least 5 named records and 1 in 2,000 carry it.
+    let common_at = (named / 2000.0).max(5.0);
+    let alphabets: Vec<Vec<u8>> = out
+        .iter()
+        .map(|p| {
+            p.name.as_ref().map_or_else(Vec::new, |n| {
+                n.core
+                    .iter()
+                    .map(|t| {
+                        let count = f64::from(counts.get(t.as_str()).copied().unwrap_or(0));
+                        if count >= common_at {
+                            seen_in.get(t.as_str()).copied().unwrap_or(0)
+                        } else {
+                            0
+                        }
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    // Places' positions, from the records that give both.
+    let mut centres: HashMap<&[Word], (f64, f64, f64)> = HashMap::new();
+    for p in &out {
+        if let (Some((lat, lon)), false) = (p.latlon, p.place.is_empty()) {
+            let c = centres.entry(p.place.as_slice()).or_default();
+            *c = (c.0 + lat, c.1 + lon, c.2 + 1.0);
+        }
+    }
+    let near: Vec<Option<(f64, f64)>> = out
+        .iter()
+        .map(|p| {
+            p.latlon.or_else(|| {
+                centres
+                    .get(p.place.as_slice())
+                    .map(|&(lat, lon, n)| (lat / n, lon / n))
+            })
+        })
+        .collect();
+    for (p, near) in out.iter_mut().zip(near) {
+        p.near = near;
+    }
+    for ((p, tf), alphabets) in out.iter_mut().zip(tf).zip(alphabets) {
         p.tf = tf;
+        if let Some(n) = p.name.as_mut() {
+            n.alphabets = alphabets;
+        }
     }
     out
 }
