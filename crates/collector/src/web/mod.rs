@@ -17,6 +17,7 @@ mod connections;
 mod guard;
 mod layout;
 mod map;
+mod matches;
 mod report_page;
 mod table;
 
@@ -149,6 +150,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/report", get(report_page::page))
         .route("/report/chart.svg", get(report_page::chart))
         .route("/map", get(map::page))
+        .route("/matches", get(matches::page))
+        .route("/matches/{a}/{b}", get(matches::pair).post(matches::decide))
         .route("/style.css", get(layout::stylesheet))
         .fallback(layout::not_found)
         .layer(axum::middleware::from_fn_with_state(
