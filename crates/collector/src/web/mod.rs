@@ -4,7 +4,8 @@
 //! Everything a page shows or does goes through the calls the commands use: the vault's case
 //! list, documents, history and `edit_case`, the model's `Edit`s (a verification is the same
 //! edit as `cairn case verify`, a review as `cairn office review`, resolving a conflict is
-//! setting the field to the picked value), and `cairn report`'s counting and chart. Pages are
+//! setting the field to the picked value, a link decision is `Vault::link` as `cairn case
+//! link` calls it), `cairn office match`'s candidates, and `cairn report`'s counting and chart. Pages are
 //! rendered on the server with maud, which escapes every value; no script is served and no
 //! asset comes from outside the binary.
 //!
