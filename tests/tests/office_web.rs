@@ -487,14 +487,18 @@ async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
 async fn submit(client: &Client, element: fantoccini::elements::Element) {
     let before = find(client, "html").await;
     element.click().await.unwrap();
+    let mut last = None;
     for _ in 0..100 {
         match before.tag_name().await {
             Err(e) if e.is_stale_element_reference() => return,
-            Err(e) => panic!("after a click: {e}"),
-            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            // Mid-navigation chromedriver may answer another error (its page context being
+            // replaced): asked again, it says stale once the new page is in.
+            Err(e) => last = Some(e),
+            Ok(_) => {}
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("a click did not load a new page in 10 s");
+    panic!("a click did not load a new page in 10 s (last error: {last:?})");
 }
 
 async fn screenshot(client: &Client, name: &str) {
