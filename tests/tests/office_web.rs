@@ -881,6 +881,13 @@ fn the_pair_page_escapes_and_refuses_bad_decisions() {
     // Two killings: one person or two, never `identifies`.
     assert!(page.contains("value=\"same_person\"") && page.contains("value=\"distinct\""));
     assert!(!page.contains("value=\"identifies\""), "{page}");
+    // Remains and a missing person: `identifies`, not same_person.
+    let remains = office.new_case(&["--kind", "remains", "--place", "KHR"]);
+    let missing = office.new_case(&["--kind", "missing", "--place", "KHR"]);
+    let (status, page) = serving.get(&format!("/matches/{remains}/{missing}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("value=\"identifies\"") && page.contains("value=\"distinct\""));
+    assert!(!page.contains("value=\"same_person\""), "{page}");
     let (status, list) = serving.get("/matches?min=0");
     assert_eq!(status, 200, "{list}");
     assert!(!list.to_ascii_lowercase().contains("<script"), "{list}");

@@ -337,11 +337,14 @@ fn side_by_side(a: &CaseSummary, b: &CaseSummary) -> Vec<Row> {
         .collect()
 }
 
-/// What the office may decide on the pair: `identifies` for remains and a missing person
-/// (whichever the matcher's relation), else `same_person`; and `distinct`.
-fn choices(a: &CaseSummary, b: &CaseSummary) -> [&'static str; 2] {
-    let kinds = (a.kind.as_str(), b.kind.as_str());
-    match kinds {
+/// What the office may decide on the pair: the relation the matcher proposes (or, for a pair
+/// it does not propose, `identifies` for remains and a missing person, else `same_person`);
+/// and `distinct`.
+fn choices(a: &CaseSummary, b: &CaseSummary, candidate: Option<&Candidate>) -> [&'static str; 2] {
+    if let Some(c) = candidate {
+        return [c.relation.as_str(), Relation::Distinct.as_str()];
+    }
+    match (a.kind.as_str(), b.kind.as_str()) {
         ("remains", "missing") | ("missing", "remains") => ["identifies", "distinct"],
         _ => ["same_person", "distinct"],
     }
@@ -411,7 +414,7 @@ fn pair_page(
             h2 { "Decide" }
             input type="hidden" name=(CSRF_FIELD) value=(state.guard.csrf());
             input type="hidden" name="min" value=(format_min(min));
-            @for relation in choices(a, b) {
+            @for relation in choices(a, b, candidate) {
                 label.choice {
                     input type="radio" name="relation" value=(relation) required;
                     " " (relation) " — " (match relation {
