@@ -2,8 +2,9 @@
 //! token, a wrong one, a wrong Host, a form without its CSRF token or from another origin, an
 //! oversized body) and for how it escapes hostile case content; then Debian's chromium,
 //! driven over WebDriver, does the office's work: filter the table, resolve a conflict,
-//! verify a case and see the report's counts change. Screenshots of the table, a case page,
-//! the report and the map go to `target/test-artefacts/`.
+//! verify a case and see the report's counts change; and links two records of one person
+//! from the candidates and pair pages. Screenshots of the table, a case page, the report, the
+//! map, the candidates and a pair go to `target/test-artefacts/` (each path printed).
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -486,20 +487,26 @@ async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
 async fn submit(client: &Client, element: fantoccini::elements::Element) {
     let before = find(client, "html").await;
     element.click().await.unwrap();
+    let mut last = None;
     for _ in 0..100 {
         match before.tag_name().await {
             Err(e) if e.is_stale_element_reference() => return,
-            Err(e) => panic!("after a click: {e}"),
-            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            // Mid-navigation chromedriver may answer another error (its page context being
+            // replaced): asked again, it says stale once the new page is in.
+            Err(e) => last = Some(e),
+            Ok(_) => {}
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("a click did not load a new page in 10 s");
+    panic!("a click did not load a new page in 10 s (last error: {last:?})");
 }
 
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    std::fs::write(artefacts().join(name), png).unwrap();
+    let path = artefacts().join(name);
+    std::fs::write(&path, png).unwrap();
+    println!("screenshot: {}", path.display());
 }
 
 /// The references the case table shows.
@@ -825,4 +832,341 @@ async fn the_office_reviews_in_a_browser() {
 
     client.close().await.unwrap();
     drop(server);
+}
+
+/// The links `cairn case links REF --json` lists.
+fn links_of(office: &Device, reference: &str) -> Vec<serde_json::Value> {
+    office
+        .json(&["case", "links", reference])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The pair pages and the case page's links over plain HTTP: a hostile name is escaped, bad
+/// input is refused with a sentence and records nothing, a decision is recorded in both
+/// cases, and a person that contradicts a `distinct` decision is flagged.
+#[test]
+fn the_pair_page_escapes_and_refuses_bad_decisions() {
+    let office = Device::office();
+    let case = |name: &str, kind: &str| {
+        office.new_case(&[
+            "--kind",
+            kind,
+            "--place",
+            "KHR",
+            "--set",
+            &format!("person.name={name}"),
+            "--set",
+            "person.sex=male",
+            "--set",
+            "person.age_years=34",
+            "--set",
+            "incident.date=2026-10-02",
+        ])
+    };
+    let a = case(HOSTILE, "killed");
+    let b = case(HOSTILE, "killed");
+    let c = case("Hovhannes Sargsyan", "killed");
+    let serving = Serving::start(&office);
+    let pair = format!("/matches/{a}/{b}");
+
+    let (status, page) = serving.get(&pair);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert('x')&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.to_ascii_lowercase().contains("<script"), "{page}");
+    // Two killings: one person or two, never `identifies`.
+    assert!(page.contains("value=\"same_person\"") && page.contains("value=\"distinct\""));
+    assert!(!page.contains("value=\"identifies\""), "{page}");
+    // Remains and a missing person: `identifies`, not same_person.
+    let remains = office.new_case(&["--kind", "remains", "--place", "KHR"]);
+    let missing = office.new_case(&["--kind", "missing", "--place", "KHR"]);
+    let (status, page) = serving.get(&format!("/matches/{remains}/{missing}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("value=\"identifies\"") && page.contains("value=\"distinct\""));
+    assert!(!page.contains("value=\"same_person\""), "{page}");
+    let (status, list) = serving.get("/matches?min=0");
+    assert_eq!(status, 200, "{list}");
+    assert!(!list.to_ascii_lowercase().contains("<script"), "{list}");
+
+    // Bad addresses: a sentence, not a panic.
+    for (path, code, says) in [
+        ("/matches?min=2".to_owned(), 400, "from 0 to 1"),
+        ("/matches?min=abc".to_owned(), 400, "from 0 to 1"),
+        ("/matches?page=0".to_owned(), 400, "page number"),
+        (format!("/matches/{a}/KHR-NOPE-0000-0001"), 404, "no case"),
+        (
+            format!("/matches/{a}/{}", a.to_lowercase()),
+            400,
+            "one case twice",
+        ),
+    ] {
+        let (status, answer) = serving.get(&path);
+        assert_eq!(status, code, "{path}: {answer}");
+        assert!(answer.contains(says), "{path}: {answer}");
+    }
+
+    // Bad decisions are refused and record nothing.
+    let token = csrf(&page);
+    for (form, says) in [
+        (
+            format!("relation=maybe&basis=x&csrf={token}"),
+            "unknown relation",
+        ),
+        (
+            format!("relation=same_person&basis=+&csrf={token}"),
+            "basis",
+        ),
+        (format!("relation=same_person&csrf={token}"), "basis"),
+        (format!("basis=seen&csrf={token}"), "unknown relation"),
+        (
+            format!("relation=identifies&basis=seen&csrf={token}"),
+            "identifies",
+        ),
+    ] {
+        let (status, answer) = serving.post(&pair, "", &form);
+        assert_eq!(status, 400, "{form}: {answer}");
+        assert!(answer.contains(says), "{form}: {answer}");
+    }
+    let (status, _) = serving.post(
+        &format!("/matches/{a}/KHR-NOPE-0000-0001"),
+        "",
+        &format!("relation=distinct&basis=seen&csrf={token}"),
+    );
+    assert_eq!(status, 404);
+    assert!(links_of(&office, &a).is_empty() && links_of(&office, &b).is_empty());
+
+    // A decision: recorded in both cases, and the candidates page says so.
+    let (status, answer) = serving.post(
+        &pair,
+        "",
+        &format!("relation=same_person&basis=one+list+copied+into+another&csrf={token}"),
+    );
+    assert_eq!(status, 303, "{answer}");
+    let location = answer
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("location:")
+                .then(|| l[9..].trim().to_owned())
+        })
+        .unwrap();
+    assert!(location.starts_with("/matches?done=linked"), "{location}");
+    let (_, list) = serving.get(&location);
+    assert!(
+        list.contains(&format!("Recorded: {a} and {b} as same_person.")),
+        "{list}"
+    );
+    for (this, other) in [(&a, &b), (&b, &a)] {
+        let links = links_of(&office, this);
+        assert_eq!(links.len(), 1, "{links:?}");
+        assert_eq!(links[0]["other"], other.as_str());
+        assert_eq!(links[0]["basis"], "one list copied into another");
+    }
+    // A forged notice names no pair that was not decided.
+    let (_, list) = serving.get(&format!("/matches?done=linked&a={a}&b={c}"));
+    assert!(!list.contains("Recorded:"), "{list}");
+
+    // b and c one person, a and c decided distinct (after a first, superseded, same_person):
+    // a's person holds c, which the office said is someone else.
+    for (x, y, relation) in [
+        (&b, &c, "same_person"),
+        (&a, &c, "same_person"),
+        (&a, &c, "distinct"),
+    ] {
+        office.ok(&["case", "link", x, y, "--as", relation, "--basis", "test"]);
+    }
+    let (status, page) = serving.get(&format!("/case/{a}"));
+    assert_eq!(status, 200, "{page}");
+    let (_, section) = page.split_once("section class=\"contradiction\"").unwrap();
+    assert!(
+        section.contains(&format!("href=\"/matches/{a}/{c}\"")),
+        "{section}"
+    );
+    let (_, links) = page.split_once("table class=\"links\"").unwrap();
+    let links = links.split("</table>").next().unwrap();
+    let rows: Vec<&str> = links.split("<tr class=").skip(1).collect();
+    assert_eq!(rows.len(), 3, "{links}");
+    // In force first (newest first), then the superseded one.
+    assert!(rows[0].starts_with("\"in-force\"") && rows[0].contains(">distinct<"));
+    assert!(rows[0].contains(&format!("href=\"/case/{c}\"")), "{links}");
+    assert!(rows[1].starts_with("\"in-force\"") && rows[1].contains(&format!(">{b}<")));
+    assert!(rows[2].starts_with("\"superseded\"") && rows[2].contains(">same_person<"));
+    // b is in that person too, but in no distinct pair: nothing to decide again on its page.
+    let (_, page) = serving.get(&format!("/case/{b}"));
+    assert!(!page.contains("section class=\"contradiction\""), "{page}");
+    // The table flags the two cases of the distinct pair.
+    let (_, table) = serving.get("/");
+    assert_eq!(
+        table.matches("contradicts a distinct decision").count(),
+        2,
+        "{table}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_links_records_in_a_browser() {
+    let (Some(chromium), Some(chromedriver)) = (
+        program(&["chromium", "chromium-browser"]),
+        program(&["chromedriver"]),
+    ) else {
+        eprintln!("skipped: chromium not found");
+        return;
+    };
+    // Lists as several sources would write them: some persons recorded twice.
+    let g = cairn_link::generate::generate(120, 21);
+    let office = Device::office();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("lists.csv");
+    g.write_csv(std::fs::File::create(&csv).unwrap()).unwrap();
+    office.ok(&["case", "import", csv.to_str().unwrap()]);
+
+    let serving = Serving::start(&office);
+    let driver = Driver::start(&chromedriver);
+    let client = browser(&driver, &chromium).await;
+    client
+        .goto(&format!("{}/?token={}", serving.base(), serving.token))
+        .await
+        .unwrap();
+    find(&client, "table.cases").await;
+    submit(&client, find(&client, "nav.bar a[href='/matches']").await).await;
+    find(&client, "table.matches").await;
+    screenshot(&client, "office-matches.png").await;
+
+    // The first pair proposed as one person.
+    let row = find(&client, "table.matches tr.same_person").await;
+    let open = row.find(Locator::Css("a.pair")).await.unwrap();
+    let href = open.attr("href").await.unwrap().unwrap();
+    let (a, b) = href
+        .strip_prefix("/matches/")
+        .and_then(|r| r.split_once('/'))
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .unwrap();
+
+    // Without the CSRF token the form records nothing.
+    let (status, answer) = serving.post(&href, "", "relation=same_person&basis=forged");
+    assert_eq!(status, 403, "{answer}");
+    assert!(links_of(&office, &a).is_empty() && links_of(&office, &b).is_empty());
+
+    // The pair page: both cases side by side, the evidence, the decision.
+    submit(&client, open).await;
+    find(&client, "form.decide").await;
+    let heads = client
+        .find_all(Locator::Css("table.pair thead th a"))
+        .await
+        .unwrap();
+    let mut shown = Vec::new();
+    for h in heads {
+        shown.push(h.text().await.unwrap());
+    }
+    assert_eq!(shown, [a.clone(), b.clone()]);
+    let evidence = client
+        .find_all(Locator::Css("table.evidence tbody tr"))
+        .await
+        .unwrap();
+    assert!(!evidence.is_empty());
+    let fields: Vec<String> = {
+        let mut out = Vec::new();
+        for row in evidence {
+            out.push(
+                row.find(Locator::Css("td"))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap(),
+            );
+        }
+        out
+    };
+    assert!(fields.iter().any(|f| f == "name"), "{fields:?}");
+    screenshot(&client, "office-pair.png").await;
+    find(&client, "input[name=relation][value=same_person]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    find(&client, "textarea[name=basis]")
+        .await
+        .send_keys("same name, age and date in two lists")
+        .await
+        .unwrap();
+    // (Clicking the choice scrolled the form into view.)
+    screenshot(&client, "office-pair-decision.png").await;
+    submit(&client, find(&client, "form.decide button").await).await;
+    let notice = find(&client, "p.notice").await.text().await.unwrap();
+    assert_eq!(notice, format!("Recorded: {a} and {b} as same_person."));
+    // The pair is no longer proposed.
+    let hrefs = client
+        .find_all(Locator::Css("table.matches a.pair"))
+        .await
+        .unwrap();
+    for link in hrefs {
+        let other = link.attr("href").await.unwrap().unwrap();
+        assert!(
+            other != href && other != format!("/matches/{b}/{a}"),
+            "{other} is still proposed"
+        );
+    }
+    let left = office.json(&["office", "match"]);
+    let proposed = |p: &serde_json::Value, x: &str, y: &str| p["a"] == x && p["b"] == y;
+    assert!(!left
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| proposed(p, &a, &b) || proposed(p, &b, &a)));
+
+    // Both case pages show the link, with the other case's page a click away.
+    for (this, other) in [(&a, &b), (&b, &a)] {
+        client
+            .goto(&format!("{}/case/{this}", serving.base()))
+            .await
+            .unwrap();
+        let row = find(&client, "table.links tbody tr.in-force").await;
+        let text = row.text().await.unwrap();
+        assert!(
+            text.starts_with("same_person")
+                && text.contains("same name, age and date in two lists"),
+            "{text}"
+        );
+        row.find(Locator::Css(&format!("a[href='/case/{other}']")))
+            .await
+            .unwrap();
+    }
+    screenshot(&client, "office-case-links.png").await;
+
+    // Every pair at all, a hundred a page.
+    client
+        .goto(&format!("{}/matches?min=0", serving.base()))
+        .await
+        .unwrap();
+    let count = find(&client, "p.count").await.text().await.unwrap();
+    let pairs: usize = count.split(' ').next().unwrap().parse().unwrap();
+    assert!(pairs > 100, "{count}");
+    let rows = |client: &Client| {
+        let client = client.clone();
+        async move {
+            client
+                .find_all(Locator::Css("table.matches tbody tr"))
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(rows(&client).await, 100);
+    submit(&client, find(&client, "nav.pages a[rel=next]").await).await;
+    find(&client, "table.matches").await;
+    assert_eq!(rows(&client).await, (pairs - 100).min(100));
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .ends_with("/matches?min=0&page=2"));
+    assert_eq!(links_of(&office, &a)[0]["relation"], "same_person");
+
+    client.close().await.unwrap();
 }

@@ -48,7 +48,7 @@ pub fn link(config: &Config, args: LinkArgs) -> Result<(), CliError> {
 }
 
 /// A decision's own checks, before any vault is opened.
-fn check(d: &LinkDecision) -> Result<(), String> {
+pub(crate) fn check(d: &LinkDecision) -> Result<(), String> {
     if !cairn_model::RELATIONS.contains(&d.relation.trim().to_lowercase().as_str()) {
         return Err(format!(
             "unknown relation `{}`: use same_person, identifies or distinct",

@@ -39,6 +39,12 @@ pub(crate) async fn page(
             let json = doc.to_json_with_signers()?;
             let changed = doc.changed_since_confirmed()?;
             let title = doc.reference().to_string();
+            let case = doc.case()?;
+            // Only a linked case needs the others: to name them and to find contradictions.
+            let all = if case.links.is_empty() { Vec::new() } else { vault.list()? };
+            let contradicts = crate::office::contradictions(&all)
+                .remove(&title)
+                .unwrap_or_default();
             let notice = match done.done.as_str() {
                 "recorded" => Some("Recorded."),
                 "unchanged" => Some("Nothing changed: the case already says that."),
@@ -53,6 +59,7 @@ pub(crate) async fn page(
                     " · " (state.place_name(&doc.reference().place))
                     " · team " (doc.reference().team)
                 }
+                (contradiction(&title, &contradicts))
                 (changed_since_confirmed(&changed))
                 (conflicts(&doc, &title, state, &names))
                 div.actions {
@@ -61,6 +68,7 @@ pub(crate) async fn page(
                 }
                 h2 { "Fields" }
                 (fields(&json, &doc, &changed))
+                (links(&case, &all, &names))
                 @for list in ["notes", "custody", "sources", "attachments", "verifications", "reviews"] {
                     (records(list, &json[list], &names))
                 }
@@ -96,6 +104,68 @@ pub(crate) async fn page(
             Ok(shell(Some(Section::Cases), &title, body))
         })
         .await
+}
+
+/// The warning for a case in a person that holds two cases the office decided are distinct:
+/// the report counts them as one person until the office decides again.
+fn contradiction(reference: &str, others: &[String]) -> Markup {
+    html! {
+        @if !others.is_empty() {
+            section.contradiction {
+                h2 { "Contradicted decision" }
+                p {
+                    "The office's links join this case into one person with "
+                    @for (i, other) in others.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        a href={ "/case/" (other) } { (other) }
+                    }
+                    ", which the office decided is a different person (distinct). The report counts them as one person until the office decides again:"
+                }
+                ul {
+                    @for other in others {
+                        li { a href={ "/matches/" (reference) "/" (other) } { "Decide again on " (reference) " and " (other) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The office's link decisions, those in force first, then what they superseded, newest
+/// first (as `cairn case links`); the other case is a link when this vault holds it.
+fn links(case: &cairn_model::Case, all: &[cairn_vault::CaseSummary], names: &Names) -> Markup {
+    let current = case.current_links();
+    let in_force = |l: &cairn_model::Link| current.iter().any(|c| std::ptr::eq(*c, l));
+    let mut shown: Vec<&cairn_model::Link> = case.links.iter().rev().collect();
+    shown.sort_by_key(|l| !in_force(l));
+    let held = |l: &cairn_model::Link| all.iter().find(|c| c.id.to_string() == l.other_id);
+    html! {
+        @if !shown.is_empty() {
+            h2 { "Links" }
+            table.links {
+                thead { tr { th { "Relation" } th { "Other case" } th { "Basis" } th { "By" } th { "At" } th { "State" } } }
+                tbody {
+                    @for l in &shown {
+                        tr class=(if in_force(l) { "in-force" } else { "superseded" }) {
+                            td { (l.relation) }
+                            td {
+                                @if let Some(other) = held(l) {
+                                    a href={ "/case/" (other.reference) } { (other.reference) }
+                                    @if in_force(l) {
+                                        " · " a.pair href={ "/matches/" (case.reference) "/" (other.reference) } { "pair" }
+                                    }
+                                } @else { (l.other) }
+                            }
+                            td { (l.basis) }
+                            td.id { (names.label(&l.author)) }
+                            td { (l.at) }
+                            td { @if in_force(l) { "in force" } @else { "superseded" } }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The counted fields edited since the office confirmed the case, each as confirmed → now:

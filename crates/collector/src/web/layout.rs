@@ -15,6 +15,7 @@ pub(crate) enum Section {
     Cases,
     Report,
     Map,
+    Matches,
 }
 
 /// A whole page: the bar, the title, the body.
@@ -40,6 +41,7 @@ pub(crate) fn shell(section: Option<Section>, title: &str, body: Markup) -> Mark
                     (link(Section::Cases, "/", "Cases"))
                     (link(Section::Report, "/report", "Report"))
                     (link(Section::Map, "/map", "Map"))
+                    (link(Section::Matches, "/matches", "Matches"))
                 }
                 main {
                     h1 { (title) }

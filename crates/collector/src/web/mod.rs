@@ -4,7 +4,8 @@
 //! Everything a page shows or does goes through the calls the commands use: the vault's case
 //! list, documents, history and `edit_case`, the model's `Edit`s (a verification is the same
 //! edit as `cairn case verify`, a review as `cairn office review`, resolving a conflict is
-//! setting the field to the picked value), and `cairn report`'s counting and chart. Pages are
+//! setting the field to the picked value, a link decision is `Vault::link` as `cairn case
+//! link` calls it), `cairn office match`'s candidates, and `cairn report`'s counting and chart. Pages are
 //! rendered on the server with maud, which escapes every value; no script is served and no
 //! asset comes from outside the binary.
 //!
@@ -17,6 +18,7 @@ mod connections;
 mod guard;
 mod layout;
 mod map;
+mod matches;
 mod report_page;
 mod table;
 
@@ -149,6 +151,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/report", get(report_page::page))
         .route("/report/chart.svg", get(report_page::chart))
         .route("/map", get(map::page))
+        .route("/matches", get(matches::page))
+        .route("/matches/{a}/{b}", get(matches::pair).post(matches::decide))
         .route("/style.css", get(layout::stylesheet))
         .fallback(layout::not_found)
         .layer(axum::middleware::from_fn_with_state(

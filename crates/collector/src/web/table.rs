@@ -133,6 +133,7 @@ pub(crate) async fn page(
             let mut shown: Vec<&CaseSummary> =
                 all.iter().filter(|c| filter.matches(c, state)).collect();
             shown.sort_by(|a, b| b.changed_at.cmp(&a.changed_at));
+            let contradicts = crate::office::contradictions(&all);
             let body = html! {
                 (filter.form("/", &all, state))
                 p.count { (shown.len()) " of " (all.len()) " cases. "
@@ -159,7 +160,12 @@ pub(crate) async fn page(
                                 td { (c.team) }
                                 td { (c.incident_date.as_deref().unwrap_or("")) }
                                 td { (c.review.as_deref().unwrap_or("none")) @if c.needs_review { " · to review" } }
-                                td { @if c.conflicts { span.conflict { "conflicts" } } }
+                                td {
+                                    @if c.conflicts { span.conflict { "conflicts" } }
+                                    @if contradicts.contains_key(&c.reference) {
+                                        " " span.conflict title="linked into one person with a case the office decided is someone else" { "contradicts a distinct decision" }
+                                    }
+                                }
                                 td { (c.changed_at) }
                             }
                         }
