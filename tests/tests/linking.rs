@@ -229,8 +229,10 @@ fn decisions_from_a_file_are_recorded_all_or_none() {
     assert_eq!(persons(&office), (4, 2));
     assert_eq!(links(&office, &r[1]).len(), 2);
     // Run again: already so, nothing doubles.
-    office.ok(&["case", "link", "--from", path]);
+    let again = office.ok(&["case", "link", "--from", path]);
+    assert!(again.contains("recorded 0 of 3"), "{again}");
     assert_eq!(persons(&office), (4, 2));
+    assert_eq!(links(&office, &r[1]).len(), 2);
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! `cairn case import`, then the commands an analyst runs on it, each a real `cairn` process.
 //!
 //! Run: `cargo bench -p cairn-collector --bench office_scale`
-//! (`CAIRN_BENCH_CASES=10000` for a quick run). The key file is made at a low scrypt cost so
+//! (`CAIRN_BENCH_CASES=10000` for a quick run). A second office vault then holds casualty lists
+//! as several sources write them (`cairn_link::generate`, as many rows), for `office match`. The key file is made at a low scrypt cost so
 //! that the figures are the commands' own work, not the unlock (which `cairn unlock` will
 //! take off every command); the unlock alone is timed with `cairn check` on an empty vault.
 
@@ -21,13 +22,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
-    let run = |args: &[&str]| -> (Duration, String, u64) {
+    let run_in = |home: &Path, args: &[&str]| -> (Duration, String, u64) {
         let start = Instant::now();
         let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .arg("-v")
             .args(args)
-            .env("CAIRN_HOME", &home)
+            .env("CAIRN_HOME", home)
             .env("CAIRN_PASSPHRASE", "bench passphrase")
             .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
             .env("NO_COLOR", "1")
@@ -43,6 +43,8 @@ fn main() {
             peak_kib(&stderr),
         )
     };
+    let home = dir.path().join("home");
+    let run = |args: &[&str]| run_in(&home, args);
     run(&["init", "--office", "--kdf-cost", "4"]);
     let (unlock, _, _) = run(&["check"]);
 
@@ -96,6 +98,52 @@ fn main() {
             took.as_secs_f64(),
             kib / 1024,
             stdout.len()
+        );
+    }
+
+    // Record linkage on lists as sources write them.
+    let lists = dir.path().join("lists");
+    let run = |args: &[&str]| run_in(&lists, args);
+    run(&["init", "--office", "--kdf-cost", "4"]);
+    let csv = dir.path().join("lists.csv");
+    let generated = cairn_link::generate::generate(cases, 1);
+    generated
+        .write_csv(std::fs::File::create(&csv).expect("csv"))
+        .expect("write");
+    let (import, _, _) = run(&["case", "import", csv.to_str().expect("path")]);
+    println!();
+    println!(
+        "Office vault of {cases} generated list rows (imported in {:.1} s).",
+        import.as_secs_f64()
+    );
+    println!();
+    println!("| command | time | peak memory | output |");
+    println!("| --- | --- | --- | --- |");
+    for (what, args) in [
+        ("office match --json", vec!["office", "match", "--json"]),
+        (
+            "report --include-alleged --json",
+            vec![
+                "report",
+                "--from",
+                "2019-01-01",
+                "--to",
+                "2025-12-31",
+                "--include-alleged",
+                "--json",
+            ],
+        ),
+    ] {
+        let (took, stdout, kib) = run(&args);
+        let pairs = serde_json::from_str::<serde_json::Value>(&stdout)
+            .ok()
+            .and_then(|v| v.as_array().map(Vec::len));
+        println!(
+            "| `cairn {what}` | {:.2} s | {} MiB | {} bytes{} |",
+            took.as_secs_f64(),
+            kib / 1024,
+            stdout.len(),
+            pairs.map(|n| format!(", {n} pairs")).unwrap_or_default()
         );
     }
 }

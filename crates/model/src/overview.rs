@@ -120,7 +120,11 @@ impl CaseDoc {
                 conflicts |= item.conflict;
                 let value = match &item.value {
                     automerge::ValueRef::Scalar(v) => Some(ScalarValue::from(v)),
-                    automerge::ValueRef::Object(ObjType::Text) => {
+                    // Of the texts, only what matching compares (a narrative may be long).
+                    automerge::ValueRef::Object(ObjType::Text)
+                        if group == "remains"
+                            && matches!(&*item.key, "clothing" | "effects" | "marks") =>
+                    {
                         let text = self.doc.text(item.id()).unwrap_or_default();
                         Some(ScalarValue::Str(text.into()))
                     }

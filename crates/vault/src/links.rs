@@ -27,8 +27,8 @@ pub struct LinkDecision {
 
 impl Vault {
     /// Records `decisions`, each in both its cases, in one transaction: all or none. Only the
-    /// office links. Returns how many decisions changed something (one equal to the decision
-    /// in force on its pair is recorded again: the office may restate its basis).
+    /// office links. Returns how many decisions changed something: one equal to the decision
+    /// in force on its pair, basis and all, adds nothing (a new basis is recorded).
     pub fn link(
         &mut self,
         decisions: &[LinkDecision],
@@ -82,11 +82,24 @@ impl Vault {
                         )?)
                     }
                 };
+                // The same decision on the same grounds is already in force: nothing to add
+                // (a file of decisions run twice, a form sent twice).
+                let relation = decision.relation.trim().to_lowercase();
+                let basis = decision.basis.trim();
+                let other_id = other.id.to_string();
+                let case = doc.case()?;
+                let same = case
+                    .current_links()
+                    .into_iter()
+                    .any(|l| l.other_id == other_id && l.relation == relation && l.basis == basis);
+                if same {
+                    continue;
+                }
                 let edit = Edit::Link {
-                    relation: decision.relation.trim().to_lowercase(),
-                    other_id: other.id.to_string(),
+                    relation,
+                    other_id,
                     other: other.reference.clone(),
-                    basis: decision.basis.clone(),
+                    basis: basis.to_string(),
                     remains: remains.map(|r| r.to_string()),
                 };
                 let Some(change) = doc.edit(&[edit], &actor.short(), now)? else {
