@@ -8,7 +8,6 @@ use std::io::{IsTerminal, Write};
 use cairn_link::{Candidate, Decision, Kind, Options, Record, Relation};
 use cairn_model::report::{incident_start, parse_day};
 use cairn_vault::{CaseSummary, LinkDecision, Vault};
-use serde_json::json;
 
 use crate::cli::MatchArgs;
 use crate::config::Config;
@@ -40,17 +39,25 @@ pub fn run(config: &Config, args: MatchArgs) -> Result<(), CliError> {
         return review(&mut vault, &cases, &found);
     }
     if args.json {
-        let list: Vec<_> = found
+        /// One pair as `--json` prints it.
+        #[derive(serde::Serialize)]
+        struct Pair<'a> {
+            a: &'a str,
+            b: &'a str,
+            relation: &'static str,
+            probability: f64,
+            why: String,
+            evidence: &'a [cairn_link::Evidence],
+        }
+        let list: Vec<Pair<'_>> = found
             .iter()
-            .map(|c| {
-                json!({
-                    "a": cases[c.a].reference,
-                    "b": cases[c.b].reference,
-                    "relation": c.relation.as_str(),
-                    "probability": (c.probability * 1000.0).round() / 1000.0,
-                    "why": c.explain(),
-                    "evidence": c.why,
-                })
+            .map(|c| Pair {
+                a: &cases[c.a].reference,
+                b: &cases[c.b].reference,
+                relation: c.relation.as_str(),
+                probability: (c.probability * 1000.0).round() / 1000.0,
+                why: c.explain(),
+                evidence: &c.why,
             })
             .collect();
         return output::json(&list);

@@ -48,14 +48,19 @@ fn inbox(config: &Config, json: bool) -> Result<(), CliError> {
         (calm(a), &a.changed_at).cmp(&(calm(b), &b.changed_at))
     });
     if json {
-        let list: Vec<serde_json::Value> = cases
+        /// A case of the inbox, with the cases a contradicted decision names, if any.
+        #[derive(serde::Serialize)]
+        struct Entry<'a> {
+            #[serde(flatten)]
+            case: &'a cairn_vault::CaseSummary,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            contradicts: Option<&'a Vec<String>>,
+        }
+        let list: Vec<Entry<'_>> = cases
             .iter()
-            .map(|c| {
-                let mut v = serde_json::json!(c);
-                if let Some(others) = contradicts.get(&c.reference) {
-                    v["contradicts"] = serde_json::json!(others);
-                }
-                v
+            .map(|case| Entry {
+                case,
+                contradicts: contradicts.get(&case.reference),
             })
             .collect();
         return output::json(&list);

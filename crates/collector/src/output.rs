@@ -74,9 +74,10 @@ pub fn json(value: &impl serde::Serialize) -> Result<(), CliError> {
     value
         .serialize(&mut serializer)
         .map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
+    bytes.push(b'\n');
     let text = String::from_utf8(bytes)
         .map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
-    print(&format!("{text}\n"))
+    print(&text)
 }
 
 /// serde_json's pretty formatter, writing inside strings every character [`unsafe_char`]
