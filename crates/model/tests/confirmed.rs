@@ -7,9 +7,9 @@
 mod common;
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ObjType, ReadDoc, ROOT};
+use automerge::{ObjType, ROOT};
 use cairn_model::{CaseDoc, Counted, Edit, FieldChange, ModelError};
-use common::{at, new_case, B};
+use common::{at, forge, new_case, B};
 
 /// The office's actor.
 const O: [u8; 32] = [0x0F; 32];
@@ -48,24 +48,6 @@ fn change(field: &str, old: Option<&str>, new: Option<&str>) -> FieldChange {
         old: old.map(str::to_string),
         new: new.map(str::to_string),
     }
-}
-
-/// A change made by hand on a raw copy of `doc`, as `actor`.
-fn forge(
-    doc: &CaseDoc,
-    actor: &[u8],
-    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
-) -> Vec<u8> {
-    let mut raw = Automerge::load(&doc.save())
-        .unwrap()
-        .with_actor(ActorId::from(actor));
-    let mut tx = raw.transaction();
-    f(&mut tx);
-    let (hash, _) = tx.commit();
-    raw.get_change_by_hash(&hash.unwrap())
-        .unwrap()
-        .raw_bytes()
-        .to_vec()
 }
 
 #[test]

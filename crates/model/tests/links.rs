@@ -6,9 +6,9 @@
 mod common;
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ObjType, ReadDoc, ScalarValue, ROOT};
-use cairn_model::{CaseDoc, Edit, ModelError};
-use common::{at, new_case, B};
+use automerge::{Automerge, ObjType, ReadDoc, ScalarValue, ROOT};
+use cairn_model::{CaseDoc, Edit};
+use common::{at, forge, new_case, refused, B};
 
 /// The office's actor.
 const O: [u8; 32] = [0x0F; 32];
@@ -86,35 +86,6 @@ fn a_link_needs_a_known_relation_a_basis_and_for_identifies_the_remains() {
         .edit(&[link("identifies", Some(OTHER))], "office", at(5))
         .unwrap()
         .unwrap();
-}
-
-/// A change written by hand on a raw copy of `doc`, as `actor`.
-fn forge(
-    doc: &CaseDoc,
-    actor: &[u8],
-    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
-) -> Vec<u8> {
-    let mut raw = Automerge::load(&doc.save())
-        .unwrap()
-        .with_actor(ActorId::from(actor));
-    let mut tx = raw.transaction();
-    f(&mut tx);
-    let (hash, _) = tx.commit();
-    raw.get_change_by_hash(&hash.unwrap())
-        .unwrap()
-        .raw_bytes()
-        .to_vec()
-}
-
-fn refused(doc: &mut CaseDoc, change: Vec<u8>, reason: &str) {
-    let heads = doc.heads();
-    match doc.apply_changes(&[change]) {
-        Err(ModelError::RefusedChange { reason: why, .. }) => {
-            assert!(why.contains(reason), "{why}")
-        }
-        other => panic!("expected a refusal naming {reason:?}, got {other:?}"),
-    }
-    assert_eq!(doc.heads(), heads);
 }
 
 fn write_link(tx: &mut automerge::transaction::Transaction<'_>, list: &automerge::ObjId) {

@@ -7,9 +7,9 @@
 mod common;
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ObjType, ReadDoc, ROOT};
+use automerge::{Automerge, ObjType, ReadDoc, ROOT};
 use cairn_model::{CaseDoc, Edit, ModelError};
-use common::{at, new_case, B};
+use common::{at, forge, new_case, refused, B};
 
 /// The office's actor.
 const O: [u8; 32] = [0x0F; 32];
@@ -29,35 +29,6 @@ fn verify(status: &str, basis: Option<&str>) -> Edit {
         status: status.into(),
         basis: basis.map(str::to_string),
     }
-}
-
-/// A change written by hand on a raw copy of `doc`, as `actor`.
-fn forge(
-    doc: &CaseDoc,
-    actor: &[u8],
-    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
-) -> Vec<u8> {
-    let mut raw = Automerge::load(&doc.save())
-        .unwrap()
-        .with_actor(ActorId::from(actor));
-    let mut tx = raw.transaction();
-    f(&mut tx);
-    let (hash, _) = tx.commit();
-    raw.get_change_by_hash(&hash.unwrap())
-        .unwrap()
-        .raw_bytes()
-        .to_vec()
-}
-
-fn refused(doc: &mut CaseDoc, change: Vec<u8>, reason: &str) {
-    let heads = doc.heads();
-    match doc.apply_changes(&[change]) {
-        Err(ModelError::RefusedChange { reason: why, .. }) => {
-            assert!(why.contains(reason), "{why}")
-        }
-        other => panic!("expected a refusal naming {reason:?}, got {other:?}"),
-    }
-    assert_eq!(doc.heads(), heads);
 }
 
 #[test]

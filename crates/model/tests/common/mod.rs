@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use cairn_model::{CaseDoc, Edit, Kind, Reference};
+use automerge::{ActorId, Automerge};
+use cairn_model::{CaseDoc, Edit, Kind, ModelError, Reference};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -44,4 +45,34 @@ pub fn fork_for_b(doc: &CaseDoc) -> CaseDoc {
 
 pub fn hex(actor: &[u8]) -> String {
     actor.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A change made by hand on a raw copy of `doc`, as `actor`: what a hostile device forges.
+pub fn forge(
+    doc: &CaseDoc,
+    actor: &[u8],
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> Vec<u8> {
+    let mut raw = Automerge::load(&doc.save())
+        .unwrap()
+        .with_actor(ActorId::from(actor));
+    let mut tx = raw.transaction();
+    f(&mut tx);
+    let (hash, _) = tx.commit();
+    automerge::ReadDoc::get_change_by_hash(&raw, &hash.unwrap())
+        .unwrap()
+        .raw_bytes()
+        .to_vec()
+}
+
+/// Asserts `doc` refuses `change` for a reason naming `reason`, and stays as it was.
+pub fn refused(doc: &mut CaseDoc, change: Vec<u8>, reason: &str) {
+    let heads = doc.heads();
+    match doc.apply_changes(&[change]) {
+        Err(ModelError::RefusedChange { reason: why, .. }) => {
+            assert!(why.contains(reason), "{why}")
+        }
+        other => panic!("expected a refusal naming {reason:?}, got {other:?}"),
+    }
+    assert_eq!(doc.heads(), heads);
 }
