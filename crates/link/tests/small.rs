@@ -122,3 +122,30 @@ fn small_generated_lists_link_without_panicking() {
         );
     }
 }
+
+/// Two records of one man and nothing else: the least an office can hold with a pair in it.
+#[test]
+fn two_records_alone_are_proposed() {
+    let records: Vec<Record> = five().into_iter().take(2).collect();
+    let c = candidates(&records, &[], &all());
+    let aram = pair(&c, 0, 1).expect("the two records are compared");
+    assert!(aram.probability >= 0.9, "{}", show(aram));
+}
+
+/// The end-to-end tests' lists (240 records, seeds 7 and 21): the pairs proposed at 0.5 or
+/// more are mostly true.
+#[test]
+fn an_office_list_of_240_records_is_proposed_precisely() {
+    for seed in [7, 21] {
+        let g = generate(240, seed);
+        let c = candidates(&g.records, &[], &Options::default());
+        let good = c.iter().filter(|x| g.truth[x.a] == g.truth[x.b]).count();
+        let precision = good as f64 / c.len().max(1) as f64;
+        eprintln!(
+            "240 records, seed {seed}: {good} of {} proposed pairs true",
+            c.len()
+        );
+        assert!(!c.is_empty());
+        assert!(precision >= 0.9, "seed {seed}: {good} of {} true", c.len());
+    }
+}
