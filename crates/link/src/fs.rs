@@ -635,3 +635,48 @@ fn evidence(linker: &Linker, params: &Params, g: &Gamma, a: usize, b: usize) -> 
 pub(crate) fn pair_set(pairs: impl Iterator<Item = (usize, usize)>) -> HashSet<(usize, usize)> {
     pairs.map(|(a, b)| (a.min(b), a.max(b))).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prior_rules_few_observations_and_the_data_many() {
+        let name = &DUP[0..1];
+        let exact = 1;
+        // Nothing observed: the prior, normalised.
+        let none = shrink(name, counts(name), u_prior, U_PSEUDO);
+        let prior = name[0].u_prior[exact] / name[0].u_prior.iter().skip(1).sum::<f64>();
+        assert!((none[0][exact] - prior).abs() < 1e-12);
+        // One pair in four agreeing exactly, seen four times: still near the prior.
+        let mut few = counts(name);
+        few[0][exact] = 1.0;
+        few[0][6] = 3.0;
+        let few = shrink(name, few, u_prior, U_PSEUDO);
+        assert!(few[0][exact] < 0.02, "{:?}", few[0]);
+        // The same share over a million pairs: the data.
+        let mut many = counts(name);
+        many[0][exact] = 250_000.0;
+        many[0][6] = 750_000.0;
+        let many = shrink(name, many, u_prior, U_PSEUDO);
+        assert!((many[0][exact] - 0.25).abs() < 1e-3, "{:?}", many[0]);
+        // Probabilities over the levels (0 aside) sum to 1 either way.
+        for row in [&few[0], &many[0]] {
+            assert!((row.iter().skip(1).sum::<f64>() - 1.0).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn the_prior_share_of_matches_rules_a_handful_of_pairs() {
+        // Six pairs, none judged a match: λ stays near the prior share, not at 0.
+        let share = prior_share(2.0, 6.0);
+        assert_eq!(share, Some(2.0 / 6.0));
+        let lambda = lambda_of(0.0, 6.0, share);
+        assert!(lambda > 0.05 && lambda < 2.0 / 6.0, "{lambda}");
+        // Fifty million pairs: the data.
+        let lambda = lambda_of(10_000.0, 5e7, prior_share(5_000.0, 5e7));
+        assert!((lambda / 2e-4 - 1.0).abs() < 1e-3, "{lambda}");
+        assert_eq!(prior_share(0.0, 6.0), None);
+        assert_eq!(prior_share(3.0, 0.0), None);
+    }
+}

@@ -90,10 +90,28 @@ fn five_records_link_on_the_priors() {
     let aram = pair(&c, 0, 1).expect("the two Aram records are compared");
     assert!(aram.probability >= 0.9, "{}", show(aram));
     assert_eq!(aram.relation, Relation::SamePerson);
+    // The evidence itself: an exact name and a day apart speak for the match.
+    let weight = |c: &Candidate, field: &str| {
+        c.why
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.weight)
+            .unwrap_or(f64::NAN)
+    };
+    assert!(weight(aram, "name") >= 3.0, "{}", show(aram));
+    assert!(weight(aram, "date") > 0.0, "{}", show(aram));
     let id = pair(&c, 3, 2).expect("the remains and the missing woman are compared");
     assert_eq!((id.a, id.b), (3, 2), "{}", show(id));
     assert_eq!(id.relation, Relation::Identifies);
     assert!(id.probability >= 0.5, "{}", show(id));
+    for field in ["clothing", "effects", "distance"] {
+        assert!(weight(id, field) > 0.0, "{field}: {}", show(id));
+    }
+    // Proposed as the office sees it, at the default 0.5.
+    let proposed = candidates(&records, &[], &Options::default());
+    assert!(proposed
+        .iter()
+        .any(|x| (x.a, x.b, x.relation) == (3, 2, Relation::Identifies)));
     for other in [0, 1] {
         if let Some(x) = pair(&c, 4, other) {
             assert!(x.probability < 0.5, "the boy Armen: {}", show(x));
