@@ -15,6 +15,13 @@ pub(crate) struct Field {
     pub levels: &'static [&'static str],
     /// Starting m for each level (index 0 unused), before expectation–maximisation.
     pub init_m: &'static [f64],
+    /// The prior m per level (index 0 unused): how often a true match shows the level, from
+    /// what the level means. Estimates are shrunk toward it (see `fs::M_PSEUDO`), so it rules
+    /// a small list and the data a large one.
+    pub m_prior: &'static [f64],
+    /// The prior u per level (index 0 unused): how often two different people show the level
+    /// in a casualty list of one region and a few months (see `fs::U_PSEUDO`).
+    pub u_prior: &'static [f64],
 }
 
 /// Which set of fields a pair is compared with.
@@ -36,17 +43,26 @@ pub(crate) const NAME_LEVELS: &[&str] = &[
     "different",
 ];
 const NAME_M: &[f64] = &[0.0, 0.55, 0.25, 0.1, 0.05, 0.03, 0.02];
+/// A true match's name after transliteration: mostly exact or close.
+const NAME_M_PRIOR: &[f64] = &[0.0, 0.6, 0.2, 0.08, 0.05, 0.04, 0.03];
+/// Two different people: an exact full name is rare (before the term-frequency adjustment);
+/// one shared token (a surname) is common in a region.
+const NAME_U_PRIOR: &[f64] = &[0.0, 0.0005, 0.001, 0.002, 0.01, 0.04, 0.9465];
 
 pub(crate) const DUP: &[Field] = &[
     Field {
         name: "name",
         levels: NAME_LEVELS,
         init_m: NAME_M,
+        m_prior: NAME_M_PRIOR,
+        u_prior: NAME_U_PRIOR,
     },
     Field {
         name: "sex",
         levels: &["missing", "same", "different"],
         init_m: &[0.0, 0.97, 0.03],
+        m_prior: &[0.0, 0.97, 0.03],
+        u_prior: &[0.0, 0.5, 0.5],
     },
     Field {
         name: "age",
@@ -60,41 +76,58 @@ pub(crate) const DUP: &[Field] = &[
             "far",
         ],
         init_m: &[0.0, 0.6, 0.2, 0.1, 0.04, 0.04, 0.02],
+        m_prior: &[0.0, 0.55, 0.25, 0.1, 0.06, 0.035, 0.005],
+        u_prior: &[0.0, 0.02, 0.04, 0.04, 0.1, 0.15, 0.65],
     },
     Field {
         name: "date",
         levels: &["missing", "same_day", "3_days", "10_days", "60_days", "far"],
         init_m: &[0.0, 0.7, 0.2, 0.05, 0.03, 0.02],
+        // No session trains the date (each selects on it): this m holds at every size.
+        m_prior: &[0.0, 0.7, 0.2, 0.05, 0.03, 0.02],
+        u_prior: &[0.0, 0.02, 0.08, 0.15, 0.4, 0.35],
     },
     Field {
         name: "place",
         levels: &["missing", "same", "shared_word", "different"],
         init_m: &[0.0, 0.8, 0.1, 0.1],
+        m_prior: &[0.0, 0.8, 0.1, 0.1],
+        u_prior: &[0.0, 0.1, 0.05, 0.85],
     },
     Field {
         name: "distance",
         levels: &["missing", "1_km", "5_km", "25_km", "far"],
         init_m: &[0.0, 0.6, 0.25, 0.1, 0.05],
+        m_prior: &[0.0, 0.6, 0.25, 0.1, 0.05],
+        u_prior: &[0.0, 0.02, 0.08, 0.3, 0.6],
     },
     Field {
         name: "kind",
         levels: &["missing", "same", "different"],
         init_m: &[0.0, 0.95, 0.05],
+        m_prior: &[0.0, 0.9, 0.1],
+        u_prior: &[0.0, 0.6, 0.4],
     },
     Field {
         name: "height",
         levels: &["missing", "3_cm", "8_cm", "15_cm", "far"],
         init_m: &[0.0, 0.6, 0.25, 0.1, 0.05],
+        m_prior: &[0.0, 0.6, 0.25, 0.1, 0.05],
+        u_prior: &[0.0, 0.25, 0.25, 0.25, 0.25],
     },
     Field {
         name: "description",
         levels: &["missing", "most", "some", "none"],
         init_m: &[0.0, 0.6, 0.3, 0.1],
+        m_prior: &[0.0, 0.6, 0.3, 0.1],
+        u_prior: &[0.0, 0.05, 0.15, 0.8],
     },
     Field {
         name: "patronymic",
         levels: &["missing", "same", "different"],
         init_m: &[0.0, 0.9, 0.1],
+        m_prior: &[0.0, 0.9, 0.1],
+        u_prior: &[0.0, 0.1, 0.9],
     },
 ];
 
@@ -103,6 +136,8 @@ pub(crate) const ID: &[Field] = &[
         name: "sex",
         levels: &["missing", "same", "different"],
         init_m: &[0.0, 0.97, 0.03],
+        m_prior: &[0.0, 0.97, 0.03],
+        u_prior: &[0.0, 0.5, 0.5],
     },
     Field {
         name: "age",
@@ -116,11 +151,15 @@ pub(crate) const ID: &[Field] = &[
             "other_group",
         ],
         init_m: &[0.0, 0.5, 0.3, 0.1, 0.02, 0.06, 0.02],
+        m_prior: &[0.0, 0.35, 0.17, 0.06, 0.02, 0.38, 0.02],
+        u_prior: &[0.0, 0.05, 0.07, 0.1, 0.38, 0.24, 0.16],
     },
     Field {
         name: "height",
         levels: &["missing", "4_cm", "8_cm", "15_cm", "far"],
         init_m: &[0.0, 0.5, 0.3, 0.15, 0.05],
+        m_prior: &[0.0, 0.55, 0.3, 0.12, 0.03],
+        u_prior: &[0.0, 0.22, 0.21, 0.29, 0.28],
     },
     Field {
         name: "order",
@@ -133,36 +172,50 @@ pub(crate) const ID: &[Field] = &[
             "later",
         ],
         init_m: &[0.0, 0.01, 0.2, 0.4, 0.35, 0.04],
+        m_prior: &[0.0, 0.0005, 0.25, 0.4, 0.3, 0.0495],
+        u_prior: &[0.0, 0.3, 0.1, 0.3, 0.25, 0.05],
     },
     Field {
         name: "distance",
         levels: &["missing", "2_km", "5_km", "15_km", "50_km", "far"],
         init_m: &[0.0, 0.4, 0.3, 0.2, 0.07, 0.03],
+        m_prior: &[0.0, 0.4, 0.3, 0.2, 0.07, 0.03],
+        u_prior: &[0.0, 0.01, 0.03, 0.1, 0.3, 0.56],
     },
     Field {
         name: "place",
         levels: &["missing", "same", "shared_word", "different"],
         init_m: &[0.0, 0.6, 0.2, 0.2],
+        m_prior: &[0.0, 0.6, 0.2, 0.2],
+        u_prior: &[0.0, 0.05, 0.05, 0.9],
     },
     Field {
         name: "clothing",
         levels: &["missing", "most", "some", "none"],
         init_m: &[0.0, 0.5, 0.35, 0.15],
+        m_prior: &[0.0, 0.5, 0.35, 0.15],
+        u_prior: &[0.0, 0.05, 0.1, 0.85],
     },
     Field {
         name: "effects",
         levels: &["missing", "most", "some", "none"],
         init_m: &[0.0, 0.5, 0.3, 0.2],
+        m_prior: &[0.0, 0.5, 0.3, 0.2],
+        u_prior: &[0.0, 0.05, 0.1, 0.85],
     },
     Field {
         name: "marks",
         levels: &["missing", "most", "some", "none"],
         init_m: &[0.0, 0.5, 0.3, 0.2],
+        m_prior: &[0.0, 0.5, 0.3, 0.2],
+        u_prior: &[0.0, 0.02, 0.05, 0.93],
     },
     Field {
         name: "name",
         levels: NAME_LEVELS,
         init_m: NAME_M,
+        m_prior: NAME_M_PRIOR,
+        u_prior: NAME_U_PRIOR,
     },
 ];
 
@@ -213,9 +266,11 @@ fn name_level(m: Option<NameMatch>) -> u8 {
         2
     } else if m.min >= 0.85 {
         3
-    } else if m.min >= 0.75 {
+    } else if m.min >= 0.75 && m.max < 0.92 {
         4
     } else if m.max >= 0.92 {
+        // One name shared and another clearly not (Aram and Armen Hovhannisyan): what a
+        // family shares, whatever the other names' similarity.
         5
     } else {
         6

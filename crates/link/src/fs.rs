@@ -1,7 +1,10 @@
 //! Fellegi–Sunter: u from random pairs; m by expectation–maximisation in sessions on sub-blocks
 //! where most pairs match (record ↔ record), or by classification EM under the one-to-one
 //! constraint (remains ↔ missing); the prior as a share of all pairs, not of the blocked ones;
-//! a match weight per pair, and the candidates above a probability.
+//! a match weight per pair, and the candidates above a probability. Every estimate (u, m, λ)
+//! is shrunk toward a prior by pseudo-counts (see [`U_PSEUDO`] and the fields' `m_prior` and
+//! `u_prior`): no level ever falls back abruptly, the prior simply outweighs a handful of
+//! observations and is outweighed by thousands.
 
 use std::collections::HashSet;
 
@@ -17,6 +20,22 @@ use crate::{block, cluster, Candidate, Decision, Evidence, Kind, Options, Record
 const U_SAMPLES: usize = 200_000;
 /// Expectation–maximisation rounds.
 const EM_ROUNDS: usize = 40;
+
+// Small lists. Every estimate is shrunk toward a documented prior by pseudo-counts, as Splink
+// and fastLink do with their priors: a level seen in thousands of pairs follows the data, one
+// seen in a handful follows the prior, and a list of five records is scored on the priors
+// alone (a random-pair sample of 10 pairs, or expectation–maximisation over one likely match,
+// says next to nothing).
+
+/// u: the prior (`Field::u_prior`) counts as this many random pairs of different people.
+pub(crate) const U_PSEUDO: f64 = 100.0;
+/// m, record ↔ record: the prior (`Field::m_prior`) counts as this many matches in each
+/// training session.
+pub(crate) const M_PSEUDO: f64 = 20.0;
+/// m, remains ↔ missing: the prior counts as this many identified remains.
+pub(crate) const M_PSEUDO_ID: f64 = 10.0;
+/// λ: the prior share of matches counts as this many matches.
+pub(crate) const LAMBDA_PSEUDO: f64 = 1.0;
 
 /// The estimated parameters of one model.
 #[derive(Debug, Clone)]
@@ -112,9 +131,15 @@ impl Linker {
                 Model::Id if any_missing => remains * missing,
                 Model::Id => remains * others,
             };
-            let mut p = em(model, &u[model as usize], &hist, total);
+            // The prior share of matches: each record has one other record of its person on
+            // average (a killing on two lists); half the remains are of a reported person.
+            let share = match model {
+                Model::Dup => prior_share((others + remains) / 2.0, total),
+                Model::Id => prior_share(remains / 2.0, total),
+            };
+            let mut p = em(model, &u[model as usize], &hist, total, share);
             if model == Model::Id {
-                one_to_one(&mut p, &u[1], &prep, &pairs, &gammas, total);
+                one_to_one(&mut p, &u[1], &prep, &pairs, &gammas, total, share);
             }
             params[model as usize] = Some(p);
         }
@@ -132,7 +157,11 @@ fn estimate_u(prep: &[Prepared], mean_log_tf: f64) -> [Vec<Vec<f64>>; 2] {
     let n = prep.len();
     let mut out = [counts(DUP), counts(ID)];
     if n < 2 {
-        return out.map(|c| normalise(c, 1.0));
+        let [dup, id] = out;
+        return [
+            shrink(DUP, dup, u_prior, U_PSEUDO),
+            shrink(ID, id, u_prior, U_PSEUDO),
+        ];
     }
     let remains: Vec<usize> = (0..n).filter(|&i| prep[i].kind == Kind::Remains).collect();
     let others: Vec<usize> = (0..n).filter(|&i| prep[i].kind != Kind::Remains).collect();
@@ -165,23 +194,49 @@ fn estimate_u(prep: &[Prepared], mean_log_tf: f64) -> [Vec<Vec<f64>>; 2] {
             }
         }
     }
-    out.map(|c| normalise(c, 1.0))
+    let [dup, id] = out;
+    [
+        shrink(DUP, dup, u_prior, U_PSEUDO),
+        shrink(ID, id, u_prior, U_PSEUDO),
+    ]
 }
 
-fn counts(fields: &[Field]) -> Vec<Vec<f64>> {
-    fields.iter().map(|f| vec![0.0; f.levels.len()]).collect()
+fn m_prior(f: &Field) -> &'static [f64] {
+    f.m_prior
 }
 
-/// Probabilities per level (level 0 excluded), with `smooth` added to every count.
-fn normalise(c: Vec<Vec<f64>>, smooth: f64) -> Vec<Vec<f64>> {
+fn u_prior(f: &Field) -> &'static [f64] {
+    f.u_prior
+}
+
+/// Probabilities per level (level 0 excluded) from counts, with the prior counted as `pseudo`
+/// observations: (count + pseudo × prior) / (observed + pseudo).
+fn shrink(
+    fields: &[Field],
+    c: Vec<Vec<f64>>,
+    prior: fn(&Field) -> &'static [f64],
+    pseudo: f64,
+) -> Vec<Vec<f64>> {
     c.into_iter()
-        .map(|v| {
-            let total: f64 = v.iter().skip(1).sum::<f64>() + smooth * (v.len() - 1) as f64;
-            let mut out: Vec<f64> = v.iter().map(|x| (x + smooth) / total).collect();
+        .zip(fields)
+        .map(|(v, f)| {
+            let p = prior(f);
+            // Priors are written to two or three digits: normalise them here.
+            let p_total: f64 = p.iter().skip(1).sum();
+            let total: f64 = v.iter().skip(1).sum::<f64>() + pseudo;
+            let mut out: Vec<f64> = v
+                .iter()
+                .zip(p)
+                .map(|(x, p)| (x + pseudo * p / p_total) / total)
+                .collect();
             out[0] = 1.0;
             out
         })
         .collect()
+}
+
+fn counts(fields: &[Field]) -> Vec<Vec<f64>> {
+    fields.iter().map(|f| vec![0.0; f.levels.len()]).collect()
 }
 
 /// A training session: the pairs whose `field` falls in `levels` (a sub-block where matches
@@ -237,6 +292,21 @@ type Patterns = Vec<(Vec<usize>, f64)>;
 struct Prior {
     start: f64,
     population: Option<f64>,
+    /// The prior share of matches the estimate is shrunk toward ([`LAMBDA_PSEUDO`] matches).
+    share: Option<f64>,
+}
+
+/// λ from the expected matches among `total` pairs, shrunk toward `share` when given.
+fn lambda_of(matched: f64, total: f64, share: Option<f64>) -> f64 {
+    match share {
+        Some(s) if s > 0.0 => (matched + LAMBDA_PSEUDO) / (total + LAMBDA_PSEUDO / s),
+        _ => matched / total,
+    }
+}
+
+/// The prior share of matches among `total` pairs: `matches` expected ones, at most half.
+fn prior_share(matches: f64, total: f64) -> Option<f64> {
+    (total > 0.0 && matches > 0.0).then(|| (matches / total).min(0.5))
 }
 
 /// Expectation–maximisation of m (and λ) over `patterns`, u fixed, `excluded` fields ignored;
@@ -254,7 +324,8 @@ fn em_session(
     let total = prior.population.unwrap_or(blocked).max(blocked);
     let mut lambda = prior.start;
     if total == 0.0 {
-        return (m, lambda);
+        // Nothing to learn from: the priors.
+        return (shrink(fields, counts(fields), m_prior, 1.0), lambda);
     }
     for _ in 0..EM_ROUNDS {
         let mut mc = counts(fields);
@@ -274,9 +345,9 @@ fn em_session(
                 mc[f][l] += w;
             }
         }
-        lambda = (matched / total).clamp(1e-12, 0.999);
+        lambda = lambda_of(matched, total, prior.share).clamp(1e-12, 0.999);
         if train_m {
-            let next = normalise(mc, 0.01);
+            let next = shrink(fields, mc, m_prior, M_PSEUDO);
             for (f, row) in next.into_iter().enumerate() {
                 if !excluded.contains(&f) {
                     m[f] = row;
@@ -288,7 +359,15 @@ fn em_session(
 }
 
 /// m by expectation–maximisation in sessions, then the prior over all blocked pairs.
-fn em(model: Model, u: &[Vec<f64>], hist: &[(u32, f64)], total_pairs: f64) -> Params {
+///
+/// `share` is the prior share of matches among all `total_pairs`.
+fn em(
+    model: Model,
+    u: &[Vec<f64>],
+    hist: &[(u32, f64)],
+    total_pairs: f64,
+    share: Option<f64>,
+) -> Params {
     let fields = fields(model);
     let init: Vec<Vec<f64>> = fields.iter().map(|f| f.init_m.to_vec()).collect();
     let mut patterns: Patterns = hist
@@ -319,6 +398,7 @@ fn em(model: Model, u: &[Vec<f64>], hist: &[(u32, f64)], total_pairs: f64) -> Pa
             Prior {
                 start: if model == Model::Id { 0.02 } else { 0.1 },
                 population: None,
+                share: None,
             },
             true,
         );
@@ -332,7 +412,7 @@ fn em(model: Model, u: &[Vec<f64>], hist: &[(u32, f64)], total_pairs: f64) -> Pa
     let m: Vec<Vec<f64>> = (0..fields.len())
         .map(|f| {
             if trained[f] == 0 {
-                init[f].clone()
+                shrink(&fields[f..=f], counts(&fields[f..=f]), m_prior, 1.0).remove(0)
             } else {
                 sum[f].iter().map(|x| x / trained[f] as f64).collect()
             }
@@ -352,6 +432,7 @@ fn em(model: Model, u: &[Vec<f64>], hist: &[(u32, f64)], total_pairs: f64) -> Pa
         Prior {
             start,
             population: Some(total_pairs),
+            share,
         },
         false,
     );
@@ -392,6 +473,7 @@ fn one_to_one(
     pairs: &[(u32, u32)],
     gammas: &[Gamma],
     total_pairs: f64,
+    share: Option<f64>,
 ) {
     let fields = params.fields;
     let mut m: Vec<Vec<f64>> = fields.iter().map(|f| f.init_m.to_vec()).collect();
@@ -426,10 +508,10 @@ fn one_to_one(
         if chosen == 0 {
             return;
         }
-        m = normalise(c, 0.5);
+        m = shrink(fields, c, m_prior, M_PSEUDO_ID);
         impossible(fields, &mut m);
     }
-    let lambda = (chosen as f64 / total_pairs.max(1.0)).clamp(1e-12, 0.5);
+    let lambda = lambda_of(chosen as f64, total_pairs.max(1.0), share).clamp(1e-12, 0.5);
     params.weight = weights(&m, u);
     params.prior = (lambda / (1.0 - lambda)).log2();
 }
@@ -552,4 +634,49 @@ fn evidence(linker: &Linker, params: &Params, g: &Gamma, a: usize, b: usize) -> 
 /// A set of record pairs, order-insensitive.
 pub(crate) fn pair_set(pairs: impl Iterator<Item = (usize, usize)>) -> HashSet<(usize, usize)> {
     pairs.map(|(a, b)| (a.min(b), a.max(b))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prior_rules_few_observations_and_the_data_many() {
+        let name = &DUP[0..1];
+        let exact = 1;
+        // Nothing observed: the prior, normalised.
+        let none = shrink(name, counts(name), u_prior, U_PSEUDO);
+        let prior = name[0].u_prior[exact] / name[0].u_prior.iter().skip(1).sum::<f64>();
+        assert!((none[0][exact] - prior).abs() < 1e-12);
+        // One pair in four agreeing exactly, seen four times: still near the prior.
+        let mut few = counts(name);
+        few[0][exact] = 1.0;
+        few[0][6] = 3.0;
+        let few = shrink(name, few, u_prior, U_PSEUDO);
+        assert!(few[0][exact] < 0.02, "{:?}", few[0]);
+        // The same share over a million pairs: the data.
+        let mut many = counts(name);
+        many[0][exact] = 250_000.0;
+        many[0][6] = 750_000.0;
+        let many = shrink(name, many, u_prior, U_PSEUDO);
+        assert!((many[0][exact] - 0.25).abs() < 1e-3, "{:?}", many[0]);
+        // Probabilities over the levels (0 aside) sum to 1 either way.
+        for row in [&few[0], &many[0]] {
+            assert!((row.iter().skip(1).sum::<f64>() - 1.0).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn the_prior_share_of_matches_rules_a_handful_of_pairs() {
+        // Six pairs, none judged a match: λ stays near the prior share, not at 0.
+        let share = prior_share(2.0, 6.0);
+        assert_eq!(share, Some(2.0 / 6.0));
+        let lambda = lambda_of(0.0, 6.0, share);
+        assert!(lambda > 0.05 && lambda < 2.0 / 6.0, "{lambda}");
+        // Fifty million pairs: the data.
+        let lambda = lambda_of(10_000.0, 5e7, prior_share(5_000.0, 5e7));
+        assert!((lambda / 2e-4 - 1.0).abs() < 1e-3, "{lambda}");
+        assert_eq!(prior_share(0.0, 6.0), None);
+        assert_eq!(prior_share(3.0, 0.0), None);
+    }
 }
