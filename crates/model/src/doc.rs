@@ -408,6 +408,28 @@ impl CaseDoc {
         self.doc.get_heads()
     }
 
+    /// The case as it was when its heads were `heads` (hex, as [`CaseDoc::heads`] prints
+    /// them): what an edition counted. Refused when this document does not hold them all.
+    pub fn at(&self, heads: &[String]) -> Result<CaseDoc, ModelError> {
+        let heads = heads
+            .iter()
+            .map(|h| h.parse::<ChangeHash>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ModelError::corrupt("a version that is not a list of change hashes"))?;
+        if heads
+            .iter()
+            .any(|h| self.doc.get_change_by_hash(h).is_none())
+        {
+            return Err(ModelError::corrupt(
+                "a version of the case this vault does not hold",
+            ));
+        }
+        let mut case =
+            CaseDoc::from_automerge(self.doc.fork_at(&heads).map_err(ModelError::corrupt)?)?;
+        case.office.clone_from(&self.office);
+        Ok(case)
+    }
+
     /// Hashes of changes that waiting changes depend on but that have not arrived yet.
     pub fn missing_deps(&self) -> Vec<ChangeHash> {
         let mut missing: Vec<ChangeHash> = self

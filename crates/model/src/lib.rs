@@ -17,6 +17,7 @@ mod conflicts;
 mod counted;
 mod doc;
 mod edit;
+pub mod edition;
 mod error;
 mod fields;
 mod history;

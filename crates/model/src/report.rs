@@ -47,7 +47,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Duration, Month, OffsetDateTime};
 
@@ -58,7 +58,8 @@ pub const CAUSES: [&str; 4] = ["targeted_strike", "captivity", "other_violence",
 const MAX_EMPTY_MONTHS: usize = 600;
 
 /// What the report needs of one case (all from its summary, no document load).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReportCase {
     /// killed, injured, missing or remains.
     pub kind: String,
@@ -106,7 +107,7 @@ impl Period {
 }
 
 /// What the figures are grouped by, beside the totals.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum By {
     /// The month of the incident.
@@ -462,24 +463,55 @@ fn is_pending(status: &str) -> bool {
     matches!(status, "alleged" | "under_investigation")
 }
 
-/// Counts `cases` over `period`, as taken at `taken`.
-pub fn count<'a>(
-    cases: impl IntoIterator<Item = &'a ReportCase>,
-    period: Period,
-    options: Options,
-    taken: &Taken,
-) -> Figures {
-    let statuses: Vec<&'static str> = if options.include_alleged {
+/// One person the figures count: its records (indices into the cases given, the record it
+/// counts as first) and the case it counts as (see [`count`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountedPerson {
+    /// Its counted records, the one it counts as first.
+    pub records: Vec<usize>,
+    /// The day it falls on.
+    pub day: Date,
+    /// What it counts as: its first record, with what that lacks taken from the others.
+    pub case: ReportCase,
+}
+
+/// Who counts, and what is counted apart: what [`count`] adds up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counting {
+    /// The persons counted, in the order of their first record.
+    pub persons: Vec<CountedPerson>,
+    /// Cases in the period still alleged or under investigation.
+    pub pending: u64,
+    /// Cases that would count but have no day.
+    pub undated: u64,
+    /// Cases that would count but are dated after the report was made.
+    pub future: u64,
+}
+
+impl Counting {
+    /// Whether record `index` counts (in a person).
+    pub fn counts(&self, index: usize) -> bool {
+        self.persons.iter().any(|p| p.records.contains(&index))
+    }
+}
+
+fn statuses(options: Options) -> Vec<&'static str> {
+    if options.include_alleged {
         vec!["confirmed", "alleged", "under_investigation"]
     } else {
         vec!["confirmed"]
-    };
-    let mut all = Counts::default();
-    let mut civilian = CivilianFigures::default();
+    }
+}
+
+/// The persons `cases` count over `period`, as taken at `taken`, and what is counted apart.
+pub fn persons_counted(
+    cases: &[&ReportCase],
+    period: Period,
+    options: Options,
+    taken: &Taken,
+) -> Counting {
+    let statuses = statuses(options);
     let (mut pending, mut undated, mut future) = (0, 0, 0);
-    let mut by_month: BTreeMap<String, Counts> = BTreeMap::new();
-    let mut groups: BTreeMap<String, Counts> = BTreeMap::new();
-    let cases: Vec<&ReportCase> = cases.into_iter().collect();
     let persons = crate::persons(cases.iter().map(|c| (c.id.as_str(), c.links.as_slice())));
     // Each person's counted records: (record, day).
     let mut counted: BTreeMap<usize, Vec<(usize, Date)>> = BTreeMap::new();
@@ -511,16 +543,56 @@ pub fn count<'a>(
             .or_default()
             .push((index, day));
     }
-    let record_count = counted.values().map(|r| r.len() as u64).sum();
     // Persons with remains identified as a missing person's.
     let identifies: std::collections::HashSet<usize> = (0..cases.len())
         .filter(|i| cases[*i].links.iter().any(|l| l.relation == "identifies"))
         .map(|i| persons.first[i])
         .collect();
-    for (first, mut records) in counted {
-        records.sort_by_key(|(index, day)| (kind_rank(&cases[*index].kind), *day, *index));
-        let case = &person_case(&cases, &records, identifies.contains(&first));
-        let day = records[0].1;
+    let persons = counted
+        .into_iter()
+        .map(|(first, mut records)| {
+            records.sort_by_key(|(index, day)| (kind_rank(&cases[*index].kind), *day, *index));
+            CountedPerson {
+                case: person_case(cases, &records, identifies.contains(&first)),
+                day: records[0].1,
+                records: records.into_iter().map(|(index, _)| index).collect(),
+            }
+        })
+        .collect();
+    Counting {
+        persons,
+        pending,
+        undated,
+        future,
+    }
+}
+
+/// Counts `cases` over `period`, as taken at `taken`.
+pub fn count<'a>(
+    cases: impl IntoIterator<Item = &'a ReportCase>,
+    period: Period,
+    options: Options,
+    taken: &Taken,
+) -> Figures {
+    let cases: Vec<&ReportCase> = cases.into_iter().collect();
+    let counting = persons_counted(&cases, period, options, taken);
+    figures(&counting, period, options, taken)
+}
+
+/// The figures of `counting`.
+pub fn figures(counting: &Counting, period: Period, options: Options, taken: &Taken) -> Figures {
+    let mut all = Counts::default();
+    let mut civilian = CivilianFigures::default();
+    let mut by_month: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Counts> = BTreeMap::new();
+    let record_count = counting
+        .persons
+        .iter()
+        .map(|p| p.records.len() as u64)
+        .sum();
+    for person in &counting.persons {
+        let case = &person.case;
+        let day = person.day;
         all.add(case);
         if case.civilian.as_deref() == Some("yes") {
             match case.kind.as_str() {
@@ -575,7 +647,7 @@ pub fn count<'a>(
     let mut figures = Figures {
         from: period.from.to_string(),
         to: period.to.to_string(),
-        statuses,
+        statuses: statuses(options),
         total: all.total,
         records: record_count,
         persons: all.total,
@@ -585,9 +657,9 @@ pub fn count<'a>(
         remains: all.remains,
         civilians: all.civilians,
         identification: all.identification,
-        alleged_pending: pending,
-        undated,
-        future,
+        alleged_pending: counting.pending,
+        undated: counting.undated,
+        future: counting.future,
         data_as_of: taken.data_as_of.clone(),
         made_at: taken
             .made_at

@@ -97,6 +97,9 @@ pub struct CaseSummary {
     /// What record linkage compares of the case.
     #[serde(default)]
     pub profile: cairn_model::Profile,
+    /// The case's version when summarised: its Automerge heads, hex.
+    #[serde(default)]
+    pub heads: Vec<String>,
     /// The rules the summary was worked out under ([`SUMMARY_VERSION`]); one from older rules
     /// is worked out again from its case when read.
     #[serde(default)]
@@ -106,7 +109,7 @@ pub struct CaseSummary {
 /// The rules summaries are worked out under: 1 since only the office's status is read and a
 /// confirmed case counts by what the office confirmed; 2 since they carry links and what
 /// record linkage compares.
-pub const SUMMARY_VERSION: u32 = 2;
+pub const SUMMARY_VERSION: u32 = 3;
 
 impl CaseSummary {
     /// The day `cairn report` counts the case on (see [`cairn_model::report::case_day`]), from
@@ -652,6 +655,7 @@ fn summary_of(id: Uuid, doc: &CaseDoc, updated_at: String) -> Result<CaseSummary
         changed_since_confirmed: o.changed_since_confirmed,
         links: o.links,
         profile: o.profile,
+        heads: doc.heads().iter().map(ToString::to_string).collect(),
         summary_version: SUMMARY_VERSION,
     })
 }

@@ -73,6 +73,12 @@ pub enum VaultError {
     /// A field device tried what only the office does.
     #[error("only the office {0}; nothing was written. A field device says what it proposes, and why, in a note")]
     OfficeOnly(&'static str),
+    /// A signed edition that does not check, or cannot be kept.
+    #[error("the edition does not check: {0}")]
+    BadEdition(String),
+    /// An edition that cannot be read back.
+    #[error(transparent)]
+    Edition(#[from] cairn_model::edition::EditionError),
     /// A link decision that cannot be recorded.
     #[error("cannot link {0}; nothing was written")]
     BadLink(String),
