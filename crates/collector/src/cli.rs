@@ -462,6 +462,10 @@ pub struct ExportArgs {
     /// Only cases with these statuses, comma-separated [default: every case].
     #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUSES")]
     pub status: Vec<EvidentiaryStatus>,
+    /// Only the cases a published edition counted, each as it was when counted (its id, a
+    /// prefix, its hash or `latest`); the signed edition is written beside them.
+    #[arg(long, value_name = "EDITION", conflicts_with = "status")]
+    pub edition: Option<String>,
     /// Add the HXL hashtag row under the CSV header.
     #[arg(long)]
     pub hxl: bool,
@@ -669,20 +673,47 @@ pub struct WipeArgs {
 
 /// `cairn report`.
 #[derive(Debug, Args)]
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 pub struct ReportArgs {
+    /// Publish an edition, list or show editions, check a published one.
+    #[command(subcommand)]
+    pub command: Option<ReportCommand>,
+    #[command(flatten)]
+    pub rules: ReportRules,
+    /// Print what changed since this published edition (its id, a prefix of it, its hash
+    /// or `latest`) instead of the figures: cases newly counted, reclassified, no longer
+    /// counted, persons merged, and the update sentence.
+    #[arg(long, value_name = "EDITION")]
+    pub since: Option<String>,
+    #[command(flatten)]
+    pub output: ReportOutput,
+}
+
+/// What a report counts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportRules {
     /// The first day counted, YYYY-MM-DD (cases whose incident date, or the start of its range,
     /// is on or after it).
-    #[arg(long, value_name = "DATE")]
-    pub from: String,
+    #[arg(long, value_name = "DATE", required = true)]
+    pub from: Option<String>,
     /// The last day counted, YYYY-MM-DD (inclusive).
-    #[arg(long, value_name = "DATE")]
-    pub to: String,
+    #[arg(long, value_name = "DATE", required = true)]
+    pub to: Option<String>,
     /// Count alleged and under-investigation cases too, not only confirmed ones.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "count")]
     pub include_alleged: bool,
+    /// Which cases count: `confirmed` (the default) or `alleged` (also alleged and
+    /// under-investigation cases: the same as --include-alleged).
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub count: Option<ReportCount>,
     /// Add a table of the figures by incident month, by cause or by place code.
     #[arg(long, value_enum, value_name = "GROUP")]
     pub by: Option<ReportBy>,
+}
+
+/// How a report is printed.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportOutput {
     /// How to print the report.
     #[arg(long, value_enum, default_value = "text", conflicts_with = "json")]
     pub format: ReportFormat,
@@ -695,6 +726,96 @@ pub struct ReportArgs {
     /// Write the report to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// Which cases a report counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportCount {
+    /// Confirmed cases only.
+    Confirmed,
+    /// Confirmed, alleged and under-investigation cases.
+    Alleged,
+}
+
+/// `cairn report` subcommands: published editions.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Freeze the report as an edition (office only): its figures, sentence and rules, and
+    /// every case counted at the version counted, signed by the office and kept. Prints the
+    /// edition as `report show` will always print it, with its id and short hash.
+    Publish(PublishArgs),
+    /// The editions published, oldest first.
+    Editions(JsonFlag),
+    /// Print a published edition exactly as it was published, however the cases changed
+    /// since; with --since, what changed between two editions.
+    Show(ShowEditionArgs),
+    /// Check a published edition's file (from `report show EDITION --format signed`): the
+    /// office's signature, and that its figures follow from its cases.
+    Verify(VerifyEditionArgs),
+}
+
+/// `cairn report publish`.
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub rules: ReportRules,
+    /// The edition's title, e.g. "Interim report, updated".
+    #[arg(long, value_name = "TEXT")]
+    pub title: String,
+    #[command(flatten)]
+    pub output: ReportOutput,
+}
+
+/// `cairn report show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowEditionArgs {
+    /// The edition: its id, a prefix of it, its hash (or a prefix), or `latest`.
+    pub edition: String,
+    /// Print what changed since this earlier edition instead.
+    #[arg(long, value_name = "EDITION")]
+    pub since: Option<String>,
+    /// How to print: a report format, or `signed` for the signed edition itself (the file
+    /// `report verify` checks).
+    #[arg(long, value_enum, default_value = "text", conflicts_with = "json")]
+    pub format: EditionFormat,
+    /// Print JSON (the same as --format json).
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw killed by cause, by month, into this file: .svg or .png.
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// How `cairn report show` prints an edition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EditionFormat {
+    /// Plain text, as `report --format text`.
+    Text,
+    /// Markdown tables.
+    Markdown,
+    /// One JSON object.
+    Json,
+    /// One standalone HTML page with the chart inline.
+    Html,
+    /// The signed edition (JSON): what `report verify` checks.
+    Signed,
+}
+
+/// `cairn report verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyEditionArgs {
+    /// The signed edition file.
+    pub file: PathBuf,
+    /// The office's public keys (from `cairn office pubkey`); without it, the office this
+    /// vault knows.
+    #[arg(long, value_name = "FILE")]
+    pub office_key: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What `cairn report --by` groups the figures by.

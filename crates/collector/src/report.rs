@@ -6,6 +6,7 @@
 //! vault) and the figures are printed.
 
 pub(crate) mod chart;
+pub(crate) mod editions;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,9 @@ use cairn_model::report::{
     self, cause_label, By, Counts, Figures, Options, Period, ReportCase, Taken, CAUSES,
 };
 
-use crate::cli::{ReportArgs, ReportBy, ReportFormat};
+use crate::cli::{
+    ReportArgs, ReportBy, ReportCommand, ReportCount, ReportFormat, ReportOutput, ReportRules,
+};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output;
@@ -22,100 +25,193 @@ use crate::vault_cmd::open;
 
 /// What the chart is written as, from the file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ChartKind {
+pub(crate) enum ChartKind {
     Svg,
     Png,
 }
 
 pub fn run(config: &Config, args: ReportArgs) -> Result<(), CliError> {
-    // Everything that can be wrong with the arguments is said before the passphrase is asked.
-    let from = day(&args.from, "--from")?;
-    let to = day(&args.to, "--to")?;
+    match args.command {
+        Some(ReportCommand::Publish(a)) => editions::publish(config, a),
+        Some(ReportCommand::Editions(f)) => editions::list(config, f.json),
+        Some(ReportCommand::Show(a)) => editions::show(config, a),
+        Some(ReportCommand::Verify(a)) => editions::verify(config, a),
+        None => {
+            // Everything that can be wrong with the arguments is said before the passphrase
+            // is asked.
+            let (period, options) = rules(&args.rules)?;
+            let (format, chart) = output(&args.output)?;
+            let vault = open(config)?;
+            let cases = report_cases(&vault)?;
+            let taken = taken(&vault)?;
+            if let Some(since) = &args.since {
+                let old = editions::find(&vault, since)?;
+                drop(vault);
+                let now = editions::freeze_now(&cases, period, options, &taken)?;
+                let changes = cairn_model::edition::changes(&old.edition, &now, false)
+                    .map_err(|e| CliError::failure(e.to_string()))?;
+                let text = editions::changes_text(&changes, format)?;
+                return write_or_print(args.output.out.as_deref(), &text);
+            }
+            drop(vault);
+            let cases: Vec<&ReportCase> = cases.iter().map(|(c, _)| c).collect();
+            let figures = report::count(cases, period, options, &taken);
+            draw(chart, &figures)?;
+            let text = render(&figures, format, None)?;
+            write_or_print(args.output.out.as_deref(), &text)
+        }
+    }
+}
+
+/// The period and counting options the flags ask for.
+pub(crate) fn rules(rules: &ReportRules) -> Result<(Period, Options), CliError> {
+    let given = |v: &Option<String>, flag: &str| {
+        v.clone()
+            .ok_or_else(|| CliError::usage(format!("{flag} is required: give it as YYYY-MM-DD.")))
+    };
+    let from = day(&given(&rules.from, "--from")?, "--from")?;
+    let to = day(&given(&rules.to, "--to")?, "--to")?;
     let period = Period::new(from, to).ok_or_else(|| {
         CliError::usage(format!(
             "--from {from} is after --to {to}: give the earlier day first."
         ))
     })?;
-    let chart = args.chart.as_deref().map(chart_kind).transpose()?;
-    let format = if args.json {
-        ReportFormat::Json
-    } else {
-        args.format
-    };
     let options = Options {
-        include_alleged: args.include_alleged,
-        by: args.by.map(|by| match by {
+        include_alleged: rules.include_alleged || rules.count == Some(ReportCount::Alleged),
+        by: rules.by.map(|by| match by {
             ReportBy::Month => By::Month,
             ReportBy::Cause => By::Cause,
             ReportBy::Place => By::Place,
         }),
     };
+    Ok((period, options))
+}
 
-    let vault = open(config)?;
-    let cases = report_cases(&vault)?;
-    let taken = taken(&vault)?;
-    drop(vault);
-    let figures = report::count(&cases, period, options, &taken);
+/// The format and chart the flags ask for.
+fn output(o: &ReportOutput) -> Result<(ReportFormat, Option<(PathBuf, ChartKind)>), CliError> {
+    let chart = match &o.chart {
+        Some(path) => Some((path.clone(), chart_kind(path)?)),
+        None => None,
+    };
+    let format = if o.json { ReportFormat::Json } else { o.format };
+    Ok((format, chart))
+}
 
-    if let (Some(path), Some(kind)) = (args.chart.as_deref(), chart) {
+/// Draws the chart of `figures` into the file asked for, if any.
+fn draw(chart: Option<(PathBuf, ChartKind)>, figures: &Figures) -> Result<(), CliError> {
+    if let Some((path, kind)) = chart {
         let bytes = match kind {
-            ChartKind::Svg => chart::svg(&figures).map(String::into_bytes),
-            ChartKind::Png => chart::png(&figures),
+            ChartKind::Svg => chart::svg(figures).map(String::into_bytes),
+            ChartKind::Png => chart::png(figures),
         }
         .map_err(CliError::failure)?;
-        write_atomic(path, &bytes)?;
+        write_atomic(&path, &bytes)?;
     }
-    let text = match format {
-        ReportFormat::Text => text(&figures),
-        ReportFormat::Markdown => markdown(&figures),
-        ReportFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&figures)
-                .map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
-            s.push('\n');
-            s
-        }
-        ReportFormat::Html => html(&figures, &chart::svg(&figures).map_err(CliError::failure)?),
-    };
-    match &args.out {
+    Ok(())
+}
+
+/// Writes `text` to `out`, or prints it.
+fn write_or_print(out: Option<&Path>, text: &str) -> Result<(), CliError> {
+    match out {
         Some(path) => write_atomic(path, text.as_bytes()),
-        None => output::print(&text),
+        None => output::print(text),
     }
 }
 
-/// Every case as the report counts it, from the vault's summaries (no document is loaded):
-/// what `cairn report` and the office's report page count. A confirmed case counts by the
-/// values the office confirmed, whatever was edited since.
-pub(crate) fn report_cases(vault: &cairn_vault::Vault) -> Result<Vec<ReportCase>, CliError> {
+/// An edition's name, printed above its figures.
+pub(crate) struct Published {
+    pub id: String,
+    pub title: String,
+    pub published_at: String,
+    pub hash: String,
+}
+
+impl Published {
+    fn line(&self) -> String {
+        format!(
+            "Edition {}, published {}; hash {}.",
+            self.id, self.published_at, self.hash
+        )
+    }
+}
+
+/// The figures in `format`, as an edition when `edition` names one.
+pub(crate) fn render(
+    figures: &Figures,
+    format: ReportFormat,
+    edition: Option<&Published>,
+) -> Result<String, CliError> {
+    Ok(match format {
+        ReportFormat::Text => text(figures, edition),
+        ReportFormat::Markdown => markdown(figures, edition),
+        ReportFormat::Json => {
+            #[derive(serde::Serialize)]
+            struct Named<'a> {
+                edition: serde_json::Value,
+                #[serde(flatten)]
+                figures: &'a Figures,
+            }
+            let encoded = match edition {
+                Some(e) => serde_json::to_string_pretty(&Named {
+                    edition: serde_json::json!({
+                        "id": e.id, "title": e.title, "published_at": e.published_at, "hash": e.hash,
+                    }),
+                    figures,
+                }),
+                None => serde_json::to_string_pretty(figures),
+            };
+            let mut s =
+                encoded.map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
+            s.push('\n');
+            s
+        }
+        ReportFormat::Html => html(
+            figures,
+            &chart::svg(figures).map_err(CliError::failure)?,
+            edition,
+        ),
+    })
+}
+
+/// Every case as the report counts it, with its version (heads), from the vault's summaries
+/// (no document is loaded): what `cairn report` and the office's report page count. A
+/// confirmed case counts by the values the office confirmed, whatever was edited since.
+pub(crate) fn report_cases(
+    vault: &cairn_vault::Vault,
+) -> Result<Vec<(ReportCase, Vec<String>)>, CliError> {
     Ok(vault
         .list()?
         .into_iter()
-        .map(|c| match c.confirmed {
-            Some(confirmed) => ReportCase {
-                kind: confirmed.kind,
-                status: c.status,
-                cause: confirmed.cause,
-                incident_date: confirmed.incident_date,
-                found_at: confirmed.found_at,
-                civilian: confirmed.civilian,
-                identification: confirmed.identification,
-                place: c.place,
-                reference: c.reference,
-                id: c.id.to_string(),
-                links: c.links,
-            },
-            None => ReportCase {
-                kind: c.kind,
-                status: c.status,
-                cause: c.cause,
-                incident_date: c.incident_date,
-                found_at: c.found_at,
-                civilian: c.civilian,
-                identification: c.identification,
-                place: c.place,
-                reference: c.reference,
-                id: c.id.to_string(),
-                links: c.links,
-            },
+        .map(|c| {
+            let case = match c.confirmed {
+                Some(confirmed) => ReportCase {
+                    kind: confirmed.kind,
+                    status: c.status,
+                    cause: confirmed.cause,
+                    incident_date: confirmed.incident_date,
+                    found_at: confirmed.found_at,
+                    civilian: confirmed.civilian,
+                    identification: confirmed.identification,
+                    place: c.place,
+                    reference: c.reference,
+                    id: c.id.to_string(),
+                    links: c.links,
+                },
+                None => ReportCase {
+                    kind: c.kind,
+                    status: c.status,
+                    cause: c.cause,
+                    incident_date: c.incident_date,
+                    found_at: c.found_at,
+                    civilian: c.civilian,
+                    identification: c.identification,
+                    place: c.place,
+                    reference: c.reference,
+                    id: c.id.to_string(),
+                    links: c.links,
+                },
+            };
+            (case, c.heads)
         })
         .collect())
 }
@@ -153,7 +249,7 @@ pub(crate) fn day(value: &str, flag: &str) -> Result<time::Date, CliError> {
     })
 }
 
-fn chart_kind(path: &Path) -> Result<ChartKind, CliError> {
+pub(crate) fn chart_kind(path: &Path) -> Result<ChartKind, CliError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -170,7 +266,7 @@ fn chart_kind(path: &Path) -> Result<ChartKind, CliError> {
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, renamed into place:
 /// a reader never sees half a file, and a failure leaves what was there.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     use std::io::Write;
     let fail = |e: std::io::Error| {
         CliError::failure(format!(
@@ -307,8 +403,12 @@ pub(crate) fn title(f: &Figures) -> String {
     format!("Cases from {} to {}", f.from, f.to)
 }
 
-fn text(f: &Figures) -> String {
-    let mut out = format!("{} ({})\n{}\n\n", title(f), counted(f), as_of(f));
+fn text(f: &Figures, edition: Option<&Published>) -> String {
+    let mut out = match edition {
+        Some(e) => format!("{}\n{}\n\n", e.title, e.line()),
+        None => String::new(),
+    };
+    let _ = write!(out, "{} ({})\n{}\n\n", title(f), counted(f), as_of(f));
     let all: Vec<Row> = rows(f).into_iter().chain(apart(f)).collect();
     let width = all
         .iter()
@@ -351,9 +451,14 @@ fn text(f: &Figures) -> String {
     out
 }
 
-fn markdown(f: &Figures) -> String {
-    let mut out = format!(
-        "# {}\n\nCounted: {}.\n\n{}\n\n",
+fn markdown(f: &Figures, edition: Option<&Published>) -> String {
+    let mut out = match edition {
+        Some(e) => format!("# {}\n\n{}\n\n## ", md_escape(&e.title), e.line()),
+        None => "# ".to_owned(),
+    };
+    let _ = write!(
+        out,
+        "{}\n\nCounted: {}.\n\n{}\n\n",
         title(f),
         counted(f),
         md_escape(&as_of(f))
@@ -383,11 +488,11 @@ fn markdown(f: &Figures) -> String {
     out
 }
 
-fn md_escape(s: &str) -> String {
+pub(crate) fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -409,12 +514,17 @@ margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem}td.n{text-align:ri
 font-variant-numeric:tabular-nums}td.sub{padding-left:1.6rem}p.sentence{font-size:1.15rem;\
 border-left:4px solid #555;padding-left:1rem}figure{margin:1rem 0;overflow-x:auto}";
 
-fn html(f: &Figures, svg: &str) -> String {
+fn html(f: &Figures, svg: &str, edition: Option<&Published>) -> String {
     let mut out =
         String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    let _ = writeln!(out, "<title>{}</title>", html_escape(&title(f)));
+    let heading = edition.map_or_else(|| title(f), |e| e.title.clone());
+    let _ = writeln!(out, "<title>{}</title>", html_escape(&heading));
     let _ = writeln!(out, "<style>{CSS}</style>\n</head>\n<body>");
-    let _ = writeln!(out, "<h1>{}</h1>", html_escape(&title(f)));
+    let _ = writeln!(out, "<h1>{}</h1>", html_escape(&heading));
+    if let Some(e) = edition {
+        let _ = writeln!(out, "<p class=\"edition\">{}</p>", html_escape(&e.line()));
+        let _ = writeln!(out, "<h2>{}</h2>", html_escape(&title(f)));
+    }
     let _ = writeln!(out, "<p>Counted: {}.</p>", html_escape(&counted(f)));
     let _ = writeln!(out, "<p class=\"as-of\">{}</p>", html_escape(&as_of(f)));
     let _ = writeln!(
@@ -496,16 +606,16 @@ mod tests {
         let f = figures(Some(By::Place));
         let sentence = "From September 27, 2020, to January 28, 2021, the killing of 1 civilian \
                         has been recorded: 1 in captivity.";
-        assert_eq!(text(&f).trim_end().lines().last(), Some(sentence));
-        assert_eq!(markdown(&f).trim_end().lines().last(), Some(sentence));
-        let md = markdown(&f);
+        assert_eq!(text(&f, None).trim_end().lines().last(), Some(sentence));
+        assert_eq!(markdown(&f, None).trim_end().lines().last(), Some(sentence));
+        let md = markdown(&f, None);
         assert!(md.contains("| Place |") && md.contains("| K<H>R |"), "{md}");
         let when = "Data as of 2023-11-14T20:00:00Z, this vault's last complete sync (with its \
                     own changes since); report made 2023-11-14T22:13:20Z.";
-        for form in [text(&f), md] {
+        for form in [text(&f, None), md] {
             assert!(form.contains(when), "{form}");
         }
-        assert!(html(&f, "").contains(&html_escape(when)));
+        assert!(html(&f, "", None).contains(&html_escape(when)));
     }
 
     #[test]
@@ -516,7 +626,7 @@ mod tests {
         for label in ["Targeted strike", "Captivity", "Other violence", "Unknown"] {
             assert!(svg.contains(label), "{label}");
         }
-        let page = html(&f, &svg);
+        let page = html(&f, &svg, None);
         assert!(page.contains("K&lt;H&gt;R") && !page.contains("K<H>R"));
         assert!(page.contains(&svg));
         for external in ["<script", "<link", " src=", " href="] {

@@ -308,7 +308,7 @@ pub struct Merged {
 pub struct Joined {
     /// The record.
     pub reference: String,
-    /// The reference of the record its person counts as.
+    /// The reference its person counted as then.
     pub person: String,
 }
 
@@ -429,6 +429,7 @@ pub fn changes(old: &Edition, new: &Edition, published: bool) -> Result<Changes,
                         &case.identification,
                     ),
                 ];
+                let was_reference = reference(old, was.records[0]);
                 let moved: Vec<Moved> = fields
                     .into_iter()
                     .filter(|(_, a, b)| a != b)
@@ -445,9 +446,8 @@ pub fn changes(old: &Edition, new: &Edition, published: bool) -> Result<Changes,
                     if civilian_is(case, "injured") && !civilian_is(before, "injured") {
                         out.further_civilian_injuries += 1;
                     }
-                    let was_reference = reference(old, was.records[0]);
                     out.reclassified.push(Reclassified {
-                        was_reference: (was_reference != counts_as).then_some(was_reference),
+                        was_reference: (was_reference != counts_as).then(|| was_reference.clone()),
                         reference: counts_as.clone(),
                         moved,
                     });
@@ -456,7 +456,7 @@ pub fn changes(old: &Edition, new: &Edition, published: bool) -> Result<Changes,
                     if !old_person.contains_key(&new.cases[*r].case.id) {
                         out.joined.push(Joined {
                             reference: reference(new, *r),
-                            person: counts_as.clone(),
+                            person: was_reference.clone(),
                         });
                     }
                 }

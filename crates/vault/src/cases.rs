@@ -624,6 +624,14 @@ pub(crate) fn case_row(
     })
 }
 
+impl CaseSummary {
+    /// The summary of `doc` (a case as loaded, or as it was at some heads), `updated_at`
+    /// standing for when it was stored.
+    pub fn of(doc: &CaseDoc, updated_at: String) -> Result<CaseSummary, VaultError> {
+        summary_of(doc.id(), doc, updated_at)
+    }
+}
+
 /// A case's summary, `updated_at` being when it was stored here.
 fn summary_of(id: Uuid, doc: &CaseDoc, updated_at: String) -> Result<CaseSummary, VaultError> {
     let o = doc.overview()?;

@@ -39,6 +39,8 @@ const CASES_CSV: &str = "cases.csv";
 const CASES_GEOJSON: &str = "cases.geojson";
 const CASES_JSONL: &str = "cases.jsonl";
 const CUSTODY_CSV: &str = "custody.csv";
+/// The signed edition an export of one is made of (`cairn report verify` checks it).
+const EDITION_JSON: &str = "edition.json";
 
 fn write_error(file: &str, e: impl std::fmt::Display) -> CliError {
     CliError::failure(format!("cannot write {file}: {e}; nothing was exported"))
@@ -76,12 +78,28 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
         .write_record(["time", "author", "case", "event", "detail", "change"])
         .map_err(|e| write_error(CUSTODY_CSV, e))?;
 
-    // Which person each case is a record of: ids and links only, for every case.
+    // The edition asked for, if any: its counted cases are exported, each at its version.
+    let edition = args
+        .edition
+        .as_deref()
+        .map(|e| crate::report::editions::find(&vault, e))
+        .transpose()?;
+    // Which person each case is a record of: ids and links only, for every case (of the
+    // edition, when exporting one).
     let mut linked: Vec<(String, Vec<cairn_model::CaseLink>)> = Vec::new();
-    vault.each_summary(|s| {
-        linked.push((s.id.to_string(), s.links));
-        Ok::<(), CliError>(())
-    })?;
+    match &edition {
+        Some(signed) => linked.extend(
+            signed
+                .edition
+                .cases
+                .iter()
+                .map(|c| (c.case.id.clone(), c.case.links.clone())),
+        ),
+        None => vault.each_summary(|s| {
+            linked.push((s.id.to_string(), s.links));
+            Ok::<(), CliError>(())
+        })?,
+    }
     let persons = cairn_model::persons(linked.iter().map(|(id, l)| (id.as_str(), l.as_slice())));
     let person_of: std::collections::HashMap<&str, &str> = linked
         .iter()
@@ -89,62 +107,93 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
         .map(|((id, _), person)| (id.as_str(), person.as_str()))
         .collect();
 
-    // One case in memory at a time: the summaries are walked, not collected.
-    let bar = Bar::new("exporting", vault.case_count()?);
     let (mut walked, mut exported) = (0u64, 0u64);
     let (mut points, mut unplaced, mut events) = (0u64, 0u64, 0u64);
-    vault.each_summary(|summary| -> Result<(), CliError> {
-        walked += 1;
-        bar.set(walked);
-        if !statuses.is_empty() && !statuses.contains(&summary.status) {
-            return Ok(());
-        }
-        exported += 1;
-        let summary = &summary;
-        let doc = vault.case_by_id(&summary.id)?;
-        let case = doc.case()?;
-        let mut json = doc.to_json_with_signers()?;
-        redaction.case_json(&mut json);
-        let history = vault.history_of(&doc)?;
-        let id = summary.id.to_string();
-        let person = person_of.get(id.as_str()).copied().unwrap_or(id.as_str());
-        let row = Row::new(summary, &doc, &case, &json, person, &redaction);
-        let reference = row.reference.to_string();
-        if let Some(csv) = &mut csv {
-            let cells = columns.iter().map(|c| cell(&c.value(&row)));
-            csv.write_record(cells)
-                .map_err(|e| write_error(CASES_CSV, e))?;
-        }
-        if let Some(file) = &mut geo {
-            match feature(&columns, &row) {
-                Some(feature) => {
-                    let sep: &[u8] = if points == 0 { b"\n" } else { b",\n" };
-                    file.write_all(sep)
-                        .and_then(|()| {
-                            serde_json::to_writer(&mut *file, &feature).map_err(Into::into)
-                        })
-                        .map_err(|e| write_error(CASES_GEOJSON, e))?;
-                    points += 1;
+    let mut one =
+        |summary: &cairn_vault::CaseSummary, doc: &cairn_model::CaseDoc| -> Result<(), CliError> {
+            exported += 1;
+            let case = doc.case()?;
+            let mut json = doc.to_json_with_signers()?;
+            redaction.case_json(&mut json);
+            let history = vault.history_of(doc)?;
+            let id = summary.id.to_string();
+            let person = person_of.get(id.as_str()).copied().unwrap_or(id.as_str());
+            let row = Row::new(summary, doc, &case, &json, person, &redaction);
+            let reference = row.reference.to_string();
+            if let Some(csv) = &mut csv {
+                let cells = columns.iter().map(|c| cell(&c.value(&row)));
+                csv.write_record(cells)
+                    .map_err(|e| write_error(CASES_CSV, e))?;
+            }
+            if let Some(file) = &mut geo {
+                match feature(&columns, &row) {
+                    Some(feature) => {
+                        let sep: &[u8] = if points == 0 { b"\n" } else { b",\n" };
+                        file.write_all(sep)
+                            .and_then(|()| {
+                                serde_json::to_writer(&mut *file, &feature).map_err(Into::into)
+                            })
+                            .map_err(|e| write_error(CASES_GEOJSON, e))?;
+                        points += 1;
+                    }
+                    None => unplaced += 1,
                 }
-                None => unplaced += 1,
+            }
+            if let Some(file) = &mut jsonl {
+                let history: Vec<Value> = history.iter().map(|h| entry(h, &redaction)).collect();
+                serde_json::to_writer(&mut *file, &json!({"case": json, "history": history}))
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| file.write_all(b"\n"))
+                    .map_err(|e| write_error(CASES_JSONL, e))?;
+            }
+            let signers = doc.entry_signers("custody")?;
+            for record in custody_rows(&reference, &case, &signers, &history, &redaction) {
+                custody
+                    .write_record(record.iter().map(|c| formula::escape(c).into_owned()))
+                    .map_err(|e| write_error(CUSTODY_CSV, e))?;
+                events += 1;
+            }
+            Ok(())
+        };
+    // One case in memory at a time: the summaries are walked, not collected.
+    let bar;
+    match &edition {
+        Some(signed) => {
+            let counted: Vec<_> = signed.edition.cases.iter().filter(|c| c.counted).collect();
+            bar = Bar::new("exporting", counted.len() as u64);
+            for c in counted {
+                walked += 1;
+                bar.set(walked);
+                let id = c.case.id.parse::<uuid::Uuid>().map_err(|_| {
+                    CliError::failure(format!(
+                        "edition {} names a case id that does not read: `{}`",
+                        signed.edition.id, c.case.id
+                    ))
+                })?;
+                let doc = vault.case_by_id(&id)?.at(&c.heads).map_err(|e| {
+                    CliError::failure(format!(
+                        "case {} as edition {} counted it is not in this vault ({e}); sync, then export again.",
+                        c.case.reference, signed.edition.id
+                    ))
+                })?;
+                let summary =
+                    cairn_vault::CaseSummary::of(&doc, signed.edition.published_at.clone())?;
+                one(&summary, &doc)?;
             }
         }
-        if let Some(file) = &mut jsonl {
-            let history: Vec<Value> = history.iter().map(|h| entry(h, &redaction)).collect();
-            serde_json::to_writer(&mut *file, &json!({"case": json, "history": history}))
-                .map_err(std::io::Error::from)
-                .and_then(|()| file.write_all(b"\n"))
-                .map_err(|e| write_error(CASES_JSONL, e))?;
+        None => {
+            bar = Bar::new("exporting", vault.case_count()?);
+            vault.each_summary(|summary| -> Result<(), CliError> {
+                walked += 1;
+                bar.set(walked);
+                if !statuses.is_empty() && !statuses.contains(&summary.status) {
+                    return Ok(());
+                }
+                let doc = vault.case_by_id(&summary.id)?;
+                one(&summary, &doc)
+            })?;
         }
-        let signers = doc.entry_signers("custody")?;
-        for record in custody_rows(&reference, &case, &signers, &history, &redaction) {
-            custody
-                .write_record(record.iter().map(|c| formula::escape(c).into_owned()))
-                .map_err(|e| write_error(CUSTODY_CSV, e))?;
-            events += 1;
-        }
-        Ok(())
-    })?;
+    }
     bar.finish();
 
     let mut files = Vec::new();
@@ -174,6 +223,17 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
         .map_err(|e| write_error(CUSTODY_CSV, e.error()))?;
     staging.close(file)?;
     files.push(format!("{CUSTODY_CSV} ({events} event(s))"));
+    if let Some(signed) = &edition {
+        let mut file = staging.create(EDITION_JSON)?;
+        file.write_all(signed.to_file()?.as_bytes())
+            .map_err(|e| write_error(EDITION_JSON, e))?;
+        staging.close(file)?;
+        files.push(format!(
+            "{EDITION_JSON} (edition {}, hash {})",
+            signed.edition.id,
+            signed.hash()?
+        ));
+    }
     staging.commit()?;
     files.push(staging::MANIFEST.to_string());
     let redacted = match redaction.is_empty() {

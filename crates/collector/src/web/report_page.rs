@@ -39,7 +39,10 @@ pub(crate) struct Settings {
 impl Settings {
     /// The figures, counted over the vault's cases.
     fn figures(&self, vault: &cairn_vault::Vault) -> Result<Figures, CliError> {
-        let cases = crate::report::report_cases(vault)?;
+        let cases: Vec<report::ReportCase> = crate::report::report_cases(vault)?
+            .into_iter()
+            .map(|(case, _)| case)
+            .collect();
         let taken = crate::report::taken(vault)?;
         let to = match self.to.trim() {
             "" => time::OffsetDateTime::now_utc().date(),
