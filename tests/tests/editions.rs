@@ -119,7 +119,7 @@ fn an_edition_reproduces_exactly_and_an_update_says_what_changed() {
         "{}",
         published.stderr
     );
-    let editions = office.json(&["report", "editions", "--json"]);
+    let editions = office.json(&["report", "editions"]);
     let first = editions[0]["id"].as_str().expect("an id").to_owned();
     let hash = editions[0]["hash"].as_str().expect("a hash").to_owned();
     assert!(published.stdout.contains(&first) && published.stdout.contains(&hash[..12]));
@@ -182,9 +182,7 @@ fn an_edition_reproduces_exactly_and_an_update_says_what_changed() {
     assert_eq!(shown(&office, &first), before);
 
     // What changed, by reference, against this test's own account of it.
-    let changes = office.json(&[
-        "report", "--from", FROM, "--to", LATER, "--since", &first, "--json",
-    ]);
+    let changes = office.json(&["report", "--from", FROM, "--to", LATER, "--since", &first]);
     assert_eq!(
         references(&changes["newly_counted"], "reference"),
         set(&[&alleged, &found, &january])
@@ -279,7 +277,7 @@ fn an_edition_reproduces_exactly_and_an_update_says_what_changed() {
         "--title",
         "Interim report, updated",
     ]);
-    let between = office.json(&["report", "show", "latest", "--since", &first, "--json"]);
+    let between = office.json(&["report", "show", "latest", "--since", &first]);
     for key in [
         "newly_counted",
         "reclassified",
@@ -291,7 +289,7 @@ fn an_edition_reproduces_exactly_and_an_update_says_what_changed() {
     }
     assert_eq!(
         office
-            .json(&["report", "editions", "--json"])
+            .json(&["report", "editions"])
             .as_array()
             .map(Vec::len),
         Some(2)
@@ -344,7 +342,6 @@ fn an_edition_reproduces_exactly_and_an_update_says_what_changed() {
         signed.to_str().expect("a path"),
         "--office-key",
         key_s,
-        "--json",
     ]);
     assert_eq!(verified["verified"], true);
     assert_eq!(verified["hash"], hash.as_str());

@@ -65,7 +65,9 @@ fn main() {
     println!("| --- | --- | --- | --- |");
     let out = dir.path().join("export");
     let out = out.to_str().expect("path");
-    let commands: [(&str, Vec<&str>); 5] = [
+    let exported = dir.path().join("edition");
+    let exported = exported.to_str().expect("path");
+    let commands: [(&str, Vec<&str>); 9] = [
         (
             "case list --status confirmed --json",
             vec!["case", "list", "--status", "confirmed", "--json"],
@@ -89,6 +91,48 @@ fn main() {
         (
             "case list --json (every case)",
             vec!["case", "list", "--json"],
+        ),
+        (
+            "report publish --from 2024-01-01 --to 2024-12-31",
+            vec![
+                "report",
+                "publish",
+                "--from",
+                "2024-01-01",
+                "--to",
+                "2024-12-31",
+                "--title",
+                "Bench",
+            ],
+        ),
+        (
+            "report show latest --json",
+            vec!["report", "show", "latest", "--json"],
+        ),
+        (
+            "report --from 2024-01-01 --to 2024-12-31 --since latest --json",
+            vec![
+                "report",
+                "--from",
+                "2024-01-01",
+                "--to",
+                "2024-12-31",
+                "--since",
+                "latest",
+                "--json",
+            ],
+        ),
+        (
+            "export --edition latest --format csv",
+            vec![
+                "export",
+                "--edition",
+                "latest",
+                "--format",
+                "csv",
+                "--out",
+                exported,
+            ],
         ),
     ];
     for (what, args) in commands {

@@ -327,9 +327,10 @@ fn newly(n: &cairn_model::edition::NewlyCounted) -> String {
     parts.join(", ")
 }
 
-/// The sections of a change list: a heading and its lines (reference, what).
+/// The sections of a change list that have lines: a heading and its lines (reference,
+/// what).
 fn sections(c: &Changes) -> Vec<(String, Vec<(String, String)>)> {
-    vec![
+    let all: Vec<(String, Vec<(String, String)>)> = vec![
         (
             format!("Newly counted ({})", c.newly_counted.len()),
             c.newly_counted
@@ -379,10 +380,18 @@ fn sections(c: &Changes) -> Vec<(String, Vec<(String, String)>)> {
             ),
             c.joined
                 .iter()
-                .map(|j| (j.reference.clone(), format!("a record of {}", j.person)))
+                .map(|j| {
+                    (
+                        j.reference.clone(),
+                        format!("a record of the person counted as {} then", j.person),
+                    )
+                })
                 .collect(),
         ),
-    ]
+    ];
+    all.into_iter()
+        .filter(|(_, lines)| !lines.is_empty())
+        .collect()
 }
 
 fn heading(c: &Changes) -> String {
@@ -408,9 +417,9 @@ pub(crate) fn changes_text(c: &Changes, format: ReportFormat) -> Result<String, 
             out.push('\n');
         }
         ReportFormat::Text => {
-            let _ = writeln!(out, "{}\n\n{}\n", heading(c), c.sentence);
+            let _ = writeln!(out, "{}\n\n{}", heading(c), c.sentence);
             for (title, lines) in sections(c) {
-                let _ = writeln!(out, "{title}");
+                let _ = writeln!(out, "\n{title}");
                 for (reference, what) in lines {
                     let _ = writeln!(out, "  {reference}  {what}");
                 }
@@ -444,11 +453,7 @@ pub(crate) fn changes_text(c: &Changes, format: ReportFormat) -> Result<String, 
 pub(crate) fn changes_html(c: &Changes) -> String {
     let mut out = String::new();
     for (title, lines) in sections(c) {
-        let _ = writeln!(out, "<h2>{}</h2>", html_escape(&title));
-        if lines.is_empty() {
-            continue;
-        }
-        out.push_str("<ul>\n");
+        let _ = writeln!(out, "<h2>{}</h2>\n<ul>", html_escape(&title));
         for (reference, what) in lines {
             let _ = writeln!(
                 out,
