@@ -97,7 +97,8 @@ pub struct CaseSummary {
     /// What record linkage compares of the case.
     #[serde(default)]
     pub profile: cairn_model::Profile,
-    /// The case's version when summarised: its Automerge heads, hex.
+    /// The case's version when summarised: its Automerge heads, hex. Empty in a summary
+    /// written before summaries carried them (read the case for them).
     #[serde(default)]
     pub heads: Vec<String>,
     /// The rules the summary was worked out under ([`SUMMARY_VERSION`]); one from older rules
@@ -109,7 +110,7 @@ pub struct CaseSummary {
 /// The rules summaries are worked out under: 1 since only the office's status is read and a
 /// confirmed case counts by what the office confirmed; 2 since they carry links and what
 /// record linkage compares.
-pub const SUMMARY_VERSION: u32 = 3;
+pub const SUMMARY_VERSION: u32 = 2;
 
 impl CaseSummary {
     /// The day `cairn report` counts the case on (see [`cairn_model::report::case_day`]), from

@@ -50,7 +50,7 @@ pub(crate) fn publish(config: &Config, args: PublishArgs) -> Result<(), CliError
             "only the office publishes editions; nothing was published. Run this on the office's vault.",
         ));
     }
-    let cases = report_cases(&vault)?;
+    let cases = with_heads(&vault, report_cases(&vault)?)?;
     let taken = taken(&vault)?;
     let edition = Edition::freeze(
         uuid::Uuid::new_v4().to_string(),
@@ -118,6 +118,24 @@ pub(crate) fn pick(editions: Vec<SignedEdition>, wanted: &str) -> Result<SignedE
             "`{wanted}` names {n} editions: give more of the id."
         ))),
     }
+}
+
+/// `cases` with the heads a summary written before summaries carried them lacks, read from
+/// the case.
+pub(crate) fn with_heads(
+    vault: &cairn_vault::Vault,
+    mut cases: Vec<(ReportCase, Vec<String>)>,
+) -> Result<Vec<(ReportCase, Vec<String>)>, CliError> {
+    for (case, heads) in cases.iter_mut().filter(|(_, h)| h.is_empty()) {
+        let id = case.id.parse::<uuid::Uuid>().map_err(failure)?;
+        *heads = vault
+            .case_by_id(&id)?
+            .heads()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+    }
+    Ok(cases)
 }
 
 /// The vault now, frozen like an edition (not signed, not kept), to compare with one.
