@@ -26,7 +26,8 @@ const REMAINS: &[(&str, &str)] = &[
     ("injuries", "Fractured skull"),
     ("torture_signs", "unknown"),
     ("person.name", ""),
-    ("person.sex", "female"),
+    // `male` must pick male, never female (which contains it and is listed first).
+    ("person.sex", "male"),
     ("person.age_group", "adult"),
     ("person.age_years", "34"),
     ("person.civilian", "yes"),

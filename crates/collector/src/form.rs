@@ -42,6 +42,31 @@ const EMPTY_CHOICE: &str = "(leave empty)";
 
 const MENU_HELP: &str = "up/down or type to filter, Enter to choose; Ctrl-C discards the case";
 
+/// A menu whose typed filter ranks an entry equal to what was typed first, then entries that
+/// start with it, then those with a word that does, then those that contain it, each in the
+/// menu's order: typing `male` picks `male`, never `female` listed before it.
+fn menu<'a, T: std::fmt::Display>(message: &'a str, options: Vec<T>) -> Select<'a, T> {
+    Select::new(message, options)
+        .with_scorer(&|typed, _, entry, _| rank(typed, entry))
+        .with_sorter(&|scored| scored.sort_by_key(|(index, score)| (-score, *index)))
+}
+
+fn rank(typed: &str, entry: &str) -> Option<i64> {
+    let (typed, entry) = (typed.trim().to_lowercase(), entry.to_lowercase());
+    if entry == typed {
+        Some(3)
+    } else if entry.starts_with(&typed) {
+        Some(2)
+    } else if entry
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|word| word.starts_with(&typed))
+    {
+        Some(1)
+    } else {
+        entry.contains(&typed).then_some(0)
+    }
+}
+
 const SAVE: &str = "Save";
 const CHANGE: &str = "Change a section";
 const DISCARD: &str = "Discard";
@@ -158,13 +183,13 @@ impl Form {
     fn review(&mut self, what: &str) -> Result<Option<Vec<Edit>>, CliError> {
         loop {
             eprintln!("\n{}", self.summary(what));
-            let choice = answer(Select::new("What now?", vec![SAVE, CHANGE, DISCARD]).prompt())?;
+            let choice = answer(menu("What now?", vec![SAVE, CHANGE, DISCARD]).prompt())?;
             match choice {
                 SAVE => return Ok(Some(self.edits())),
                 DISCARD => return Ok(None),
                 _ => {
                     let titles: Vec<&str> = self.sections.iter().map(|(t, _)| *t).collect();
-                    let title = answer(Select::new("Which section?", titles).prompt())?;
+                    let title = answer(menu("Which section?", titles).prompt())?;
                     if let Some(i) = self.sections.iter().position(|(t, _)| *t == title) {
                         self.fill(i)?;
                     }
@@ -251,11 +276,14 @@ fn sections() -> Vec<(&'static str, Vec<&'static FieldSpec>)> {
 fn ask(spec: &'static FieldSpec, shown: &str) -> Result<String, CliError> {
     let message = format!("{} - {}", spec.key, spec.help);
     if let FieldType::Choice(options) = spec.ty {
-        let mut menu = vec![EMPTY_CHOICE];
-        menu.extend_from_slice(options);
-        let cursor = menu.iter().position(|o| *o == shown).unwrap_or(0);
+        let mut options_with_empty = vec![EMPTY_CHOICE];
+        options_with_empty.extend_from_slice(options);
+        let cursor = options_with_empty
+            .iter()
+            .position(|o| *o == shown)
+            .unwrap_or(0);
         let chosen = answer(
-            Select::new(&message, menu)
+            self::menu(&message, options_with_empty)
                 .with_starting_cursor(cursor)
                 .with_help_message(MENU_HELP)
                 .prompt(),
@@ -299,7 +327,7 @@ fn checked(key: &str, typed: &str) -> Result<String, CliError> {
 fn ask_kind() -> Result<Kind, CliError> {
     let help = cairn_model::field("kind").map_or("", |spec| spec.help);
     answer(
-        Select::new(&format!("kind - {help}"), Kind::ALL.to_vec())
+        menu(&format!("kind - {help}"), Kind::ALL.to_vec())
             .with_help_message(MENU_HELP)
             .prompt(),
     )
@@ -359,6 +387,26 @@ mod tests {
 
     /// A field added to the catalogue lands in a section (its group's) or fails here, so the
     /// form never silently stops asking something.
+    #[test]
+    fn a_typed_choice_ranks_the_exact_entry_first() {
+        let options = ["(leave empty)", "female", "male", "unknown"];
+        let best = |typed: &str| {
+            let mut scored: Vec<(usize, i64)> = options
+                .iter()
+                .enumerate()
+                .filter_map(|(i, o)| rank(typed, o).map(|s| (i, s)))
+                .collect();
+            scored.sort_by_key(|(index, score)| (-score, *index));
+            scored.first().map(|(i, _)| options[*i])
+        };
+        assert_eq!(best("male"), Some("male"));
+        assert_eq!(best("MALE "), Some("male"));
+        assert_eq!(best("fem"), Some("female"));
+        assert_eq!(best("ale"), Some("female"));
+        assert_eq!(best("empty"), Some("(leave empty)"));
+        assert_eq!(best("x"), None);
+    }
+
     #[test]
     fn every_field_but_kind_and_status_is_in_exactly_one_section() {
         let placed: Vec<&str> = sections()
