@@ -782,7 +782,7 @@ pub struct ShowEditionArgs {
     #[arg(long)]
     pub json: bool,
     /// Also draw killed by cause, by month, into this file: .svg or .png.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "since")]
     pub chart: Option<PathBuf>,
     /// Write to this file instead of standard output.
     #[arg(long, value_name = "FILE")]

@@ -41,6 +41,11 @@ pub fn run(config: &Config, args: ReportArgs) -> Result<(), CliError> {
             // is asked.
             let (period, options) = rules(&args.rules)?;
             let (format, chart) = output(&args.output)?;
+            if args.since.is_some() && chart.is_some() {
+                return Err(CliError::usage(
+                    "--since prints what changed, which has no chart: leave out --chart.",
+                ));
+            }
             let vault = open(config)?;
             let cases = report_cases(&vault)?;
             let taken = taken(&vault)?;

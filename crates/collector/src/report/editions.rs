@@ -246,18 +246,19 @@ fn report_format(format: EditionFormat) -> Option<ReportFormat> {
 }
 
 /// An edition printed as published: its figures worked out again from its cases (refused
-/// if they are not the figures it was published with).
+/// if they are not the figures it was published with), or the signed record itself.
 pub(crate) fn edition_text(
     signed: &SignedEdition,
     format: EditionFormat,
     chart: Option<(std::path::PathBuf, super::ChartKind)>,
 ) -> Result<String, CliError> {
+    // The signed record is printed as kept, whatever this Cairn's counting rules make of it.
+    let Some(format) = report_format(format) else {
+        return Ok(signed.to_file()?);
+    };
     let figures = signed.edition.figures().map_err(failure)?;
     draw(chart, &figures)?;
-    match report_format(format) {
-        Some(format) => render(&figures, format, Some(&published(signed)?)),
-        None => Ok(signed.to_file()?),
-    }
+    render(&figures, format, Some(&published(signed)?))
 }
 
 /// `cairn report verify FILE`.
