@@ -303,6 +303,15 @@ pub struct Merged {
     pub were: Vec<String>,
 }
 
+/// A person counted then whose records count as several persons now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Split {
+    /// The reference it counted as then.
+    pub was: String,
+    /// The references the persons count as now.
+    pub now: Vec<String>,
+}
+
 /// A record counted now as a record of a person counted before: it adds no person.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Joined {
@@ -327,6 +336,8 @@ pub struct Changes {
     pub no_longer_counted: Vec<NoLongerCounted>,
     /// Persons counted apart then, linked into one since.
     pub merged: Vec<Merged>,
+    /// Persons counted as one then, as several now (a link superseded).
+    pub split: Vec<Split>,
     /// Records counted now as further records of a person counted then.
     pub joined: Vec<Joined>,
     /// Further killings of civilians: newly counted, or reclassified into one.
@@ -371,6 +382,7 @@ pub fn changes(old: &Edition, new: &Edition, published: bool) -> Result<Changes,
         reclassified: Vec::new(),
         no_longer_counted: Vec::new(),
         merged: Vec::new(),
+        split: Vec::new(),
         joined: Vec::new(),
         further_civilian_killings: 0,
         found_by_search: 0,
@@ -378,6 +390,30 @@ pub fn changes(old: &Edition, new: &Edition, published: bool) -> Result<Changes,
         sentence: String::new(),
     };
     let reference = |e: &Edition, record: usize| e.cases[record].case.reference.clone();
+    // The new persons each old person's records count in now: more than one is a split.
+    let mut counted_in: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (p, person) in now.persons.iter().enumerate() {
+        for r in &person.records {
+            if let Some(was) = old_person.get(&new.cases[*r].case.id) {
+                let into = counted_in.entry(*was).or_default();
+                if !into.contains(&p) {
+                    into.push(p);
+                }
+            }
+        }
+    }
+    for (was, into) in &counted_in {
+        if into.len() > 1 {
+            out.split.push(Split {
+                was: reference(old, then.persons[*was].records[0]),
+                now: into
+                    .iter()
+                    .map(|p| reference(new, now.persons[*p].records[0]))
+                    .collect(),
+            });
+        }
+    }
+    out.split.sort_by(|a, b| a.was.cmp(&b.was));
     for person in &now.persons {
         let mut touched: Vec<usize> = person
             .records
@@ -411,6 +447,7 @@ pub fn changes(old: &Edition, new: &Edition, published: bool) -> Result<Changes,
                     found_by_search,
                 });
             }
+            [was] if counted_in.get(was).is_some_and(|into| into.len() > 1) => {}
             [was] => {
                 let was = &then.persons[*was];
                 let before = &was.case;
@@ -588,6 +625,16 @@ fn update_sentence(old: &Edition, c: &Changes) -> String {
             plural(merged, "its", "their"),
             plural(merged, "has", "have"),
             plural(merged, "a person", "persons"),
+        ));
+    }
+    let split = c.split.len() as u64;
+    if split > 0 {
+        let now: u64 = c.split.iter().map(|s| s.now.len() as u64).sum();
+        out.push_str(&format!(
+            " {split} {} counted then {} now counted as {now} persons, {} records found to be of different people.",
+            plural(split, "person", "persons"),
+            plural(split, "is", "are"),
+            plural(split, "its", "their"),
         ));
     }
     let moved = c.reclassified.len() as u64;

@@ -173,3 +173,54 @@ fn nothing_changed_says_so_and_a_withdrawn_date_is_named() {
          1 further civilian injury was recorded. 1 person counted then is no longer counted."
     );
 }
+
+#[test]
+fn a_link_superseded_splits_a_person_and_a_new_link_merges_two() {
+    let a = case(
+        "0001",
+        "killed",
+        "confirmed",
+        "2020-10-01",
+        Some("captivity"),
+    );
+    let b = case(
+        "0002",
+        "killed",
+        "confirmed",
+        "2020-10-02",
+        Some("captivity"),
+    );
+    let c = case("0003", "killed", "confirmed", "2020-10-03", None);
+    let d = case("0004", "killed", "confirmed", "2020-10-04", None);
+    let old = freeze(
+        &[
+            linked(a.clone(), &b),
+            linked(b.clone(), &a),
+            c.clone(),
+            d.clone(),
+        ],
+        1_700_000_000,
+        "2020-12-22",
+    );
+    assert_eq!(old.figures().unwrap().persons, 3);
+    // The office decides a and b are two people (their link superseded), c and d one.
+    let new = freeze(
+        &[a, b, linked(c.clone(), &d), linked(d, &c)],
+        1_700_000_100,
+        "2020-12-22",
+    );
+    let changes = changes(&old, &new, true).unwrap();
+    assert_eq!(changes.split.len(), 1);
+    assert_eq!(changes.split[0].was, "KHR-T03-7KQ2-0001");
+    assert_eq!(
+        changes.split[0].now,
+        ["KHR-T03-7KQ2-0001", "KHR-T03-7KQ2-0002"]
+    );
+    assert_eq!(changes.merged.len(), 1);
+    assert_eq!(changes.merged[0].into, "KHR-T03-7KQ2-0003");
+    assert!(changes.newly_counted.is_empty() && changes.reclassified.is_empty());
+    assert!(changes.sentence.ends_with(
+        "1 record counted then as a person of its own has since been linked to a person already counted. \
+         1 person counted then is now counted as 2 persons, its records found to be of different people."
+    ), "{}", changes.sentence);
+}

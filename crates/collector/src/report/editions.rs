@@ -393,6 +393,22 @@ fn sections(c: &Changes) -> Vec<(String, Vec<(String, String)>)> {
                 .collect(),
         ),
         (
+            format!("Persons split ({})", c.split.len()),
+            c.split
+                .iter()
+                .map(|sp| {
+                    (
+                        sp.was.clone(),
+                        format!(
+                            "counted as {} persons now: {}",
+                            sp.now.len(),
+                            sp.now.join(", ")
+                        ),
+                    )
+                })
+                .collect(),
+        ),
+        (
             format!(
                 "Records linked to a person counted before ({})",
                 c.joined.len()
