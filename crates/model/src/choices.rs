@@ -7,7 +7,7 @@ use std::str::FromStr;
 use autosurgeon::{Hydrate, HydrateError};
 
 use crate::fields::{KINDS, STATUSES};
-use crate::{FieldType, ModelError};
+use crate::ModelError;
 
 /// What a case is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,7 +72,7 @@ fn parse_choice<T: Copy>(
         .iter()
         .position(|n| *n == wanted)
         .and_then(|i| all.get(i).copied())
-        .ok_or_else(|| ModelError::invalid(key, s, FieldType::Choice(names).describe()))
+        .ok_or_else(|| ModelError::invalid_choice(key, s, names))
 }
 
 impl FromStr for Kind {

@@ -357,6 +357,9 @@ fn civilian_is(case: &ReportCase, kind: &str) -> bool {
 /// What changed from `old` to `new`. `new` is a later edition, or one frozen from the vault
 /// now (then `published` says no).
 pub fn changes(old: &Edition, new: &Edition, published: bool) -> Result<Changes, EditionError> {
+    // Neither is compared unless its cases give its figures.
+    old.figures()?;
+    new.figures()?;
     let (then, now) = (old.counting()?, new.counting()?);
     let (_, _, old_taken) = old.rules()?;
     let (new_period, new_options, new_taken) = new.rules()?;

@@ -16,7 +16,7 @@ pub enum ModelError {
     },
 
     /// The value does not fit the field's type.
-    #[error("invalid value `{value}` for `{key}`: expected {expected}.")]
+    #[error("invalid value `{value}` for `{key}`: expected {expected}{}", did_you_mean(.suggestion))]
     InvalidValue {
         /// The field key.
         key: String,
@@ -24,6 +24,8 @@ pub enum ModelError {
         value: String,
         /// What the field accepts, as a phrase (see [`crate::FieldType::describe`]).
         expected: String,
+        /// The allowed value most like it, when one is close enough to be a likely typo.
+        suggestion: Option<String>,
     },
 
     /// A `--set` argument that is not of the form `key=value`.
@@ -127,6 +129,25 @@ impl ModelError {
             key: key.to_string(),
             value: value.to_string(),
             expected: expected.into(),
+            suggestion: None,
+        }
+    }
+
+    /// [`ModelError::InvalidValue`] for a value outside `options`, naming the option most
+    /// like it (`targted_strike`: did you mean `targeted_strike`?).
+    pub(crate) fn invalid_choice(key: &str, value: &str, options: &'static [&'static str]) -> Self {
+        let typed = value.trim().to_lowercase();
+        let suggestion = options
+            .iter()
+            .map(|o| (strsim::jaro_winkler(&typed, o), *o))
+            .filter(|(score, _)| *score >= 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, o)| o.to_owned());
+        ModelError::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            expected: crate::FieldType::Choice(options).describe(),
+            suggestion,
         }
     }
 

@@ -115,7 +115,7 @@ impl FieldType {
                     .iter()
                     .find(|o| **o == lower)
                     .map(|o| Value::Str(o.to_string()))
-                    .ok_or_else(invalid)
+                    .ok_or_else(|| ModelError::invalid_choice(key, raw, options))
             }
             FieldType::Date => parse_date(s)
                 .map(|_| Value::Str(s.to_string()))

@@ -21,6 +21,15 @@ fn unknown_key_suggests_the_nearest() {
         err.to_string(),
         "unknown field `persn.name`; did you mean `person.name`? Run `cairn fields` to list them."
     );
+    // A misspelt value of a choice gets the same help as a misspelt key.
+    let err = validate("incident.cause", "targted_strike").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid value `targted_strike` for `incident.cause`: expected one of: targeted_strike, \
+         captivity, other_violence, unknown; did you mean `targeted_strike`?"
+    );
+    let err = validate("incident.cause", "banana").unwrap_err();
+    assert!(err.to_string().ends_with("unknown."), "{err}");
     // A bare leaf finds its group.
     assert!(matches!(
         field("lat"),
