@@ -25,7 +25,7 @@ fn failure(e: impl std::fmt::Display) -> CliError {
 }
 
 /// The name printed above an edition's figures.
-fn published(signed: &SignedEdition) -> Result<Published, CliError> {
+pub(crate) fn published(signed: &SignedEdition) -> Result<Published, CliError> {
     Ok(Published {
         id: signed.edition.id.clone(),
         title: signed.edition.title.clone(),
@@ -385,7 +385,7 @@ fn sections(c: &Changes) -> Vec<(String, Vec<(String, String)>)> {
     ]
 }
 
-fn heading(c: &Changes) -> String {
+pub(crate) fn heading(c: &Changes) -> String {
     let until = match &c.until {
         Some(e) => format!(
             "edition {} \u{201c}{}\u{201d} ({})",
