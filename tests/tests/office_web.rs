@@ -458,16 +458,24 @@ fn confirm(office: &Device, reference: &str) {
     ]);
 }
 
-/// Two editions published with the cairn binary, a case changed between them: the pages
-/// list them, show each as `cairn report show` prints it (not as the vault counts now), serve
-/// its signed file byte for byte, say what changed as `report show NEW --since OLD` does, and
-/// answer an unknown or hostile name with 404.
-#[test]
-fn the_editions_pages_show_what_was_published() {
-    const TITLE: &str = "Interim <report> & more";
-    let office = Device::office();
-    let _strike = confirmed_killing(&office, "2020-10-01", "targeted_strike");
-    let unknown = confirmed_killing(&office, "2020-10-20", "unknown");
+/// The title of the first of [`two_editions`], hostile to a page that does not escape.
+const FIRST_TITLE: &str = "Interim <report> & more";
+
+/// Two editions published with the cairn binary, over one period, a case changed between them.
+struct TwoEditions {
+    /// `cairn report editions --json`.
+    listed: serde_json::Value,
+    first: String,
+    second: String,
+    /// Counted of unknown cause in the first, of captivity in the second.
+    unknown: String,
+    /// Counted in the second only.
+    later: String,
+}
+
+fn two_editions(office: &Device) -> TwoEditions {
+    let _strike = confirmed_killing(office, "2020-10-01", "targeted_strike");
+    let unknown = confirmed_killing(office, "2020-10-20", "unknown");
     let publish = |title: &str| {
         office.ok(&[
             "report",
@@ -480,7 +488,7 @@ fn the_editions_pages_show_what_was_published() {
             title,
         ])
     };
-    publish(TITLE);
+    publish(FIRST_TITLE);
     // A second later: the second edition is the newer one to the second.
     std::thread::sleep(Duration::from_millis(1100));
     office.ok(&[
@@ -490,12 +498,35 @@ fn the_editions_pages_show_what_was_published() {
         "--set",
         "incident.cause=captivity",
     ]);
-    confirm(&office, &unknown);
-    let later = confirmed_killing(&office, "2020-12-01", "captivity");
+    confirm(office, &unknown);
+    let later = confirmed_killing(office, "2020-12-01", "captivity");
     publish("Interim report, updated");
     let listed = office.json(&["report", "editions"]);
+    let id = |i: usize| listed[i]["id"].as_str().unwrap().to_owned();
+    TwoEditions {
+        first: id(0),
+        second: id(1),
+        listed,
+        unknown,
+        later,
+    }
+}
+
+/// Two editions published with the cairn binary, a case changed between them: the pages
+/// list them, show each as `cairn report show` prints it (not as the vault counts now), serve
+/// its signed file byte for byte, say what changed as `report show NEW --since OLD` does, and
+/// answer an unknown or hostile name with 404.
+#[test]
+fn the_editions_pages_show_what_was_published() {
+    let office = Device::office();
+    let TwoEditions {
+        listed,
+        first,
+        second,
+        unknown,
+        later,
+    } = two_editions(&office);
     let field = |i: usize, key: &str| listed[i][key].as_str().unwrap().to_owned();
-    let (first, second) = (field(0, "id"), field(1, "id"));
 
     let serving = Serving::start(&office);
 
@@ -508,7 +539,7 @@ fn the_editions_pages_show_what_was_published() {
         "{list}"
     );
     assert!(list.contains("Interim &lt;report&gt; &amp; more"), "{list}");
-    assert!(!list.contains(TITLE), "{list}");
+    assert!(!list.contains(FIRST_TITLE), "{list}");
     let at = |needle: &str| {
         list.find(needle)
             .unwrap_or_else(|| panic!("no {needle} in {list}"))
@@ -649,6 +680,12 @@ fn the_editions_pages_show_what_was_published() {
     let (status, answer) = serving.get("/editions/ab");
     assert_eq!(status, 400, "{answer}");
     assert!(answer.contains("too short"), "{answer}");
+    let (status, answer) = serving.get(&format!("/editions/{first}/since"));
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("pick the edition to compare with"),
+        "{answer}"
+    );
 }
 
 /// Where test artefacts go: `target/test-artefacts/`.
@@ -1425,5 +1462,68 @@ async fn the_office_links_records_in_a_browser() {
         .ends_with("/matches?min=0&page=2"));
     assert_eq!(links_of(&office, &a)[0]["relation"], "same_person");
 
+    client.close().await.unwrap();
+}
+
+/// In chromium: from the bar to the editions, to the first as published (its chart loaded
+/// under the page's policy), and from its form to what changed since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_reads_editions_in_a_browser() {
+    let (Some(chromium), Some(chromedriver)) = (
+        program(&["chromium", "chromium-browser"]),
+        program(&["chromedriver"]),
+    ) else {
+        eprintln!("skipped: chromium not found");
+        return;
+    };
+    let office = Device::office();
+    let two = two_editions(&office);
+    let changes = office.json(&["report", "show", &two.second, "--since", &two.first]);
+    let serving = Serving::start(&office);
+    let driver = Driver::start(&chromedriver);
+    let client = browser(&driver, &chromium).await;
+    client
+        .goto(&format!("{}/?token={}", serving.base(), serving.token))
+        .await
+        .unwrap();
+
+    submit(&client, find(&client, "nav.bar a[href='/editions']").await).await;
+    let newest = find(&client, "table.editions tbody tr td a").await;
+    assert_eq!(newest.text().await.unwrap(), "Interim report, updated");
+    screenshot(&client, "office-editions.png").await;
+    let older = format!("table.editions a[href='/editions/{}']", two.first);
+    submit(&client, find(&client, &older).await).await;
+    assert_eq!(find(&client, "h1").await.text().await.unwrap(), FIRST_TITLE);
+    assert_eq!(figure(&client, "Unknown").await, "1");
+    assert_eq!(figure(&client, "Captivity").await, "0");
+    // The chart is an image of this server's: loaded, so the page's policy lets it in.
+    let mut loaded = false;
+    for _ in 0..100 {
+        let script = "const i = document.querySelector('img.chart'); return i.complete && i.naturalWidth > 0;";
+        loaded = client.execute(script, vec![]).await.unwrap() == serde_json::Value::Bool(true);
+        if loaded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(loaded, "the chart did not load");
+    screenshot(&client, "office-edition.png").await;
+
+    // The form offers the later edition; what changed is its own page.
+    submit(&client, find(&client, "form.filters button").await).await;
+    assert_eq!(
+        find(&client, "p.sentence").await.text().await.unwrap(),
+        changes["sentence"].as_str().unwrap()
+    );
+    assert_eq!(
+        client.current_url().await.unwrap().path(),
+        format!("/editions/{}/since/{}", two.second, two.first)
+    );
+    let body = find(&client, "main").await.text().await.unwrap();
+    assert!(
+        body.contains(&two.later) && body.contains(&two.unknown),
+        "{body}"
+    );
+    screenshot(&client, "office-edition-since.png").await;
     client.close().await.unwrap();
 }

@@ -385,7 +385,7 @@ fn sections(c: &Changes) -> Vec<(String, Vec<(String, String)>)> {
     ]
 }
 
-pub(crate) fn heading(c: &Changes) -> String {
+fn heading(c: &Changes) -> String {
     let until = match &c.until {
         Some(e) => format!(
             "edition {} \u{201c}{}\u{201d} ({})",

@@ -20,7 +20,7 @@ use super::layout::{see_other, shell, Section};
 use super::report_page::figures_body;
 use super::{AppState, WebError};
 use crate::error::CliError;
-use crate::report::editions::{changes_html, heading, pick, published};
+use crate::report::editions::{changes_html, pick, published};
 use crate::report::{chart, title};
 
 fn failure(e: impl std::fmt::Display) -> CliError {
@@ -283,10 +283,10 @@ pub(crate) async fn since(
                 cairn_model::edition::changes(&old.edition, &new.edition, true).map_err(failure)?;
             let body = html! {
                 p {
-                    "From " a href={ "/editions/" (old.edition.id) } { (old.edition.title) }
-                    " (" (old.edition.published_at) ") to "
+                    "From edition " a href={ "/editions/" (old.edition.id) } { (old.edition.title) }
+                    " (" (old.edition.published_at) ", " span.id { (old.edition.id) } ") to edition "
                     a href={ "/editions/" (new.edition.id) } { (new.edition.title) }
-                    " (" (new.edition.published_at) "), by reference; "
+                    " (" (new.edition.published_at) ", " span.id { (new.edition.id) } "), by reference; "
                     code { "cairn report show NEW --since OLD" } " prints the same."
                 }
                 p.sentence { (changes.sentence) }
@@ -294,7 +294,8 @@ pub(crate) async fn since(
                 // every value.
                 (PreEscaped(changes_html(&changes)))
             };
-            Ok(Ok(shell(Some(Section::Editions), &heading(&changes), body)))
+            let title = format!("What changed since \u{201c}{}\u{201d}", old.edition.title);
+            Ok(Ok(shell(Some(Section::Editions), &title, body)))
         })
         .await?
 }
