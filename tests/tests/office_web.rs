@@ -394,6 +394,300 @@ fn what_the_server_refuses_and_how_it_escapes() {
     assert_eq!(serving.stop(), Some(0));
 }
 
+/// The body of a whole HTTP answer (sent with a length, never chunked), and its headers in
+/// lower case.
+fn split_answer(answer: &str) -> (String, &str) {
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(!head.contains("transfer-encoding: chunked"), "{head}");
+    (head, body)
+}
+
+/// The count in the figures table's row labelled `label`, as an edition's page shows it.
+fn figure_in(page: &str, label: &str) -> u64 {
+    let cell = format!(">{label}</td><td class=\"n\">");
+    let (_, rest) = page
+        .split_once(&cell)
+        .unwrap_or_else(|| panic!("no figure {label} in {page}"));
+    rest.split('<').next().unwrap().parse().unwrap()
+}
+
+/// Each row label of the figures table and where `report show --json` holds its count.
+const FIGURES: [(&str, &str); 13] = [
+    ("Killed", "/killed/total"),
+    ("Targeted strike", "/killed/by_cause/targeted_strike"),
+    ("Captivity", "/killed/by_cause/captivity"),
+    ("Other violence", "/killed/by_cause/other_violence"),
+    ("Unknown", "/killed/by_cause/unknown"),
+    ("Injured", "/injured"),
+    ("Missing", "/missing"),
+    ("Remains found", "/remains"),
+    ("All persons counted", "/persons"),
+    ("Records counted, before linking", "/records"),
+    ("Civilians", "/civilians/civilians"),
+    ("Identified", "/identification/identified"),
+    ("Unidentified", "/identification/unidentified"),
+];
+
+fn confirmed_killing(office: &Device, date: &str, cause: &str) -> String {
+    let reference = office.new_case(&[
+        "--kind",
+        "killed",
+        "--place",
+        "KHR",
+        "--set",
+        &format!("incident.date={date}"),
+        "--set",
+        &format!("incident.cause={cause}"),
+        "--set",
+        "person.civilian=yes",
+    ]);
+    confirm(office, &reference);
+    reference
+}
+
+fn confirm(office: &Device, reference: &str) {
+    office.ok(&[
+        "case",
+        "verify",
+        reference,
+        "--status",
+        "confirmed",
+        "--basis",
+        "death certificate",
+    ]);
+}
+
+/// The title of the first of [`two_editions`], hostile to a page that does not escape.
+const FIRST_TITLE: &str = "Interim <report> & more";
+
+/// Two editions published with the cairn binary, over one period, a case changed between them.
+struct TwoEditions {
+    /// `cairn report editions --json`.
+    listed: serde_json::Value,
+    first: String,
+    second: String,
+    /// Counted of unknown cause in the first, of captivity in the second.
+    unknown: String,
+    /// Counted in the second only.
+    later: String,
+}
+
+fn two_editions(office: &Device) -> TwoEditions {
+    let _strike = confirmed_killing(office, "2020-10-01", "targeted_strike");
+    let unknown = confirmed_killing(office, "2020-10-20", "unknown");
+    let publish = |title: &str| {
+        office.ok(&[
+            "report",
+            "publish",
+            "--from",
+            "2020-09-27",
+            "--to",
+            "2020-12-22",
+            "--title",
+            title,
+        ])
+    };
+    publish(FIRST_TITLE);
+    // A second later: the second edition is the newer one to the second.
+    std::thread::sleep(Duration::from_millis(1100));
+    office.ok(&[
+        "case",
+        "edit",
+        &unknown,
+        "--set",
+        "incident.cause=captivity",
+    ]);
+    confirm(office, &unknown);
+    let later = confirmed_killing(office, "2020-12-01", "captivity");
+    publish("Interim report, updated");
+    let listed = office.json(&["report", "editions"]);
+    let id = |i: usize| listed[i]["id"].as_str().unwrap().to_owned();
+    TwoEditions {
+        first: id(0),
+        second: id(1),
+        listed,
+        unknown,
+        later,
+    }
+}
+
+/// Two editions published with the cairn binary, a case changed between them: the pages
+/// list them, show each as `cairn report show` prints it (not as the vault counts now), serve
+/// its signed file byte for byte, say what changed as `report show NEW --since OLD` does, and
+/// answer an unknown or hostile name with 404.
+#[test]
+fn the_editions_pages_show_what_was_published() {
+    let office = Device::office();
+    let TwoEditions {
+        listed,
+        first,
+        second,
+        unknown,
+        later,
+    } = two_editions(&office);
+    let field = |i: usize, key: &str| listed[i][key].as_str().unwrap().to_owned();
+
+    let serving = Serving::start(&office);
+
+    // The list: newest first, each with its period, records, short hash and sentence, and
+    // the title escaped.
+    let (status, list) = serving.get("/editions");
+    assert_eq!(status, 200, "{list}");
+    assert!(
+        list.contains("<a class=\"current\" href=\"/editions\" aria-current=\"page\">Editions</a>"),
+        "{list}"
+    );
+    assert!(list.contains("Interim &lt;report&gt; &amp; more"), "{list}");
+    assert!(!list.contains(FIRST_TITLE), "{list}");
+    let at = |needle: &str| {
+        list.find(needle)
+            .unwrap_or_else(|| panic!("no {needle} in {list}"))
+    };
+    assert!(
+        at(&format!("href=\"/editions/{second}\"")) < at(&format!("href=\"/editions/{first}\""))
+    );
+    for i in 0..2 {
+        assert!(list.contains(&field(i, "hash")[..12]), "{list}");
+        assert!(list.contains(&field(i, "sentence")), "{list}");
+        assert!(list.contains(&field(i, "published_at")), "{list}");
+        let records = listed[i]["records_counted"].as_u64().unwrap();
+        assert!(
+            list.contains(&format!("<td class=\"n\">{records}</td>")),
+            "{list}"
+        );
+    }
+    assert!(list.contains("2020-09-27 to 2020-12-22"), "{list}");
+
+    // Each edition's page: its sentence and every figure as `report show --json` prints
+    // them, though the vault counts otherwise now; by its full id or a prefix.
+    for id in [&first, &second] {
+        let shown = office.json(&["report", "show", id]);
+        for path in [format!("/editions/{id}"), format!("/editions/{}", &id[..8])] {
+            let (status, page) = serving.get(&path);
+            assert_eq!(status, 200, "{page}");
+            let sentence = shown["sentence"].as_str().unwrap();
+            assert!(
+                page.contains(&format!("<p class=\"sentence\">{sentence}</p>")),
+                "{sentence} in {page}"
+            );
+            for (label, pointer) in FIGURES {
+                assert_eq!(
+                    Some(figure_in(&page, label)),
+                    shown.pointer(pointer).and_then(serde_json::Value::as_u64),
+                    "{label} of {id}"
+                );
+            }
+            let made = shown["made_at"].as_str().unwrap();
+            assert!(page.contains(&format!("report made {made}.")), "{page}");
+            assert!(page.contains(&shown["edition"]["hash"].as_str().unwrap()[..12]));
+            assert!(
+                page.contains(&format!("href=\"/editions/{id}/signed\"")),
+                "{page}"
+            );
+            assert!(
+                page.contains(&format!("src=\"/editions/{id}/chart.svg\"")),
+                "{page}"
+            );
+        }
+    }
+    let (_, page) = serving.get(&format!("/editions/{first}"));
+    assert_eq!(figure_in(&page, "Captivity"), 0);
+    assert_eq!(figure_in(&page, "Unknown"), 1);
+    // The form to compare with offers the other edition.
+    assert!(
+        page.contains(&format!("action=\"/editions/{first}/since\"")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("<option value=\"{second}\" selected>")),
+        "{page}"
+    );
+
+    // The chart, as `report show --chart` draws it.
+    let svg_file = office.home().join("first.svg");
+    office.ok(&[
+        "report",
+        "show",
+        &first,
+        "--chart",
+        svg_file.to_str().unwrap(),
+    ]);
+    let (status, answer) = serving.get(&format!("/editions/{first}/chart.svg"));
+    assert_eq!(status, 200, "{answer}");
+    let (head, svg) = split_answer(&answer);
+    assert!(head.contains("content-type: image/svg+xml"), "{head}");
+    assert_eq!(svg, std::fs::read_to_string(&svg_file).unwrap());
+
+    // The signed edition, byte for byte what `report show --format signed` prints.
+    let (status, answer) = serving.get(&format!("/editions/{first}/signed"));
+    assert_eq!(status, 200, "{answer}");
+    let (head, file) = split_answer(&answer);
+    assert!(head.contains("content-type: application/json"), "{head}");
+    assert!(
+        head.contains(&format!(
+            "content-disposition: attachment; filename=\"edition-{first}.json\""
+        )),
+        "{head}"
+    );
+    assert_eq!(
+        file,
+        office.ok(&["report", "show", &first, "--format", "signed"])
+    );
+
+    // What changed: the sentence of `report show NEW --since OLD`, each case by reference.
+    let changes = office.json(&["report", "show", &second, "--since", &first]);
+    let (status, page) = serving.get(&format!("/editions/{second}/since/{first}"));
+    assert_eq!(status, 200, "{page}");
+    let sentence = changes["sentence"].as_str().unwrap();
+    assert!(
+        page.contains(&format!("<p class=\"sentence\">{sentence}</p>")),
+        "{sentence} in {page}"
+    );
+    assert!(page.contains(&format!("<code>{later}</code>")), "{page}");
+    assert!(
+        page.contains(&format!(
+            "<code>{unknown}</code> cause: unknown → captivity"
+        )),
+        "{page}"
+    );
+    assert!(page.contains("Newly counted (1)") && page.contains("Reclassified (1)"));
+    // The form sends the later edition as the new one, whichever page it was on.
+    let (status, answer) = serving.get(&format!("/editions/{first}/since?old={}", &second[..8]));
+    assert_eq!(status, 303, "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains(&format!(
+            "\r\nlocation: /editions/{second}/since/{first}\r\n"
+        )),
+        "{answer}"
+    );
+
+    // Unknown and hostile names: 404 with a sentence, escaped; too short: 400.
+    for path in [
+        "/editions/ffffffff".to_owned(),
+        "/editions/%3Cscript%3Ealert(1)%3C%2Fscript%3E".to_owned(),
+        "/editions/ffffffff/signed".to_owned(),
+        "/editions/ffffffff/chart.svg".to_owned(),
+        format!("/editions/{second}/since/ffffffff"),
+        format!("/editions/ffffffff/since/{first}"),
+        format!("/editions/{first}/since?old=ffffffff"),
+    ] {
+        let (status, answer) = serving.get(&path);
+        assert_eq!(status, 404, "{path}: {answer}");
+        assert!(answer.contains("there is no edition"), "{path}: {answer}");
+        assert!(!answer.contains("<script>"), "{path}: {answer}");
+    }
+    let (status, answer) = serving.get("/editions/ab");
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("too short"), "{answer}");
+    let (status, answer) = serving.get(&format!("/editions/{first}/since"));
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("pick the edition to compare with"),
+        "{answer}"
+    );
+}
+
 /// Where test artefacts go: `target/test-artefacts/`.
 fn artefacts() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -1168,5 +1462,68 @@ async fn the_office_links_records_in_a_browser() {
         .ends_with("/matches?min=0&page=2"));
     assert_eq!(links_of(&office, &a)[0]["relation"], "same_person");
 
+    client.close().await.unwrap();
+}
+
+/// In chromium: from the bar to the editions, to the first as published (its chart loaded
+/// under the page's policy), and from its form to what changed since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_reads_editions_in_a_browser() {
+    let (Some(chromium), Some(chromedriver)) = (
+        program(&["chromium", "chromium-browser"]),
+        program(&["chromedriver"]),
+    ) else {
+        eprintln!("skipped: chromium not found");
+        return;
+    };
+    let office = Device::office();
+    let two = two_editions(&office);
+    let changes = office.json(&["report", "show", &two.second, "--since", &two.first]);
+    let serving = Serving::start(&office);
+    let driver = Driver::start(&chromedriver);
+    let client = browser(&driver, &chromium).await;
+    client
+        .goto(&format!("{}/?token={}", serving.base(), serving.token))
+        .await
+        .unwrap();
+
+    submit(&client, find(&client, "nav.bar a[href='/editions']").await).await;
+    let newest = find(&client, "table.editions tbody tr td a").await;
+    assert_eq!(newest.text().await.unwrap(), "Interim report, updated");
+    screenshot(&client, "office-editions.png").await;
+    let older = format!("table.editions a[href='/editions/{}']", two.first);
+    submit(&client, find(&client, &older).await).await;
+    assert_eq!(find(&client, "h1").await.text().await.unwrap(), FIRST_TITLE);
+    assert_eq!(figure(&client, "Unknown").await, "1");
+    assert_eq!(figure(&client, "Captivity").await, "0");
+    // The chart is an image of this server's: loaded, so the page's policy lets it in.
+    let mut loaded = false;
+    for _ in 0..100 {
+        let script = "const i = document.querySelector('img.chart'); return i.complete && i.naturalWidth > 0;";
+        loaded = client.execute(script, vec![]).await.unwrap() == serde_json::Value::Bool(true);
+        if loaded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(loaded, "the chart did not load");
+    screenshot(&client, "office-edition.png").await;
+
+    // The form offers the later edition; what changed is its own page.
+    submit(&client, find(&client, "form.filters button").await).await;
+    assert_eq!(
+        find(&client, "p.sentence").await.text().await.unwrap(),
+        changes["sentence"].as_str().unwrap()
+    );
+    assert_eq!(
+        client.current_url().await.unwrap().path(),
+        format!("/editions/{}/since/{}", two.second, two.first)
+    );
+    let body = find(&client, "main").await.text().await.unwrap();
+    assert!(
+        body.contains(&two.later) && body.contains(&two.unknown),
+        "{body}"
+    );
+    screenshot(&client, "office-edition-since.png").await;
     client.close().await.unwrap();
 }

@@ -132,7 +132,7 @@ pub(crate) struct Published {
 }
 
 impl Published {
-    fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!(
             "Edition {}, published {}; hash {}.",
             self.id, self.published_at, self.hash

@@ -25,7 +25,7 @@ fn failure(e: impl std::fmt::Display) -> CliError {
 }
 
 /// The name printed above an edition's figures.
-fn published(signed: &SignedEdition) -> Result<Published, CliError> {
+pub(crate) fn published(signed: &SignedEdition) -> Result<Published, CliError> {
     Ok(Published {
         id: signed.edition.id.clone(),
         title: signed.edition.title.clone(),

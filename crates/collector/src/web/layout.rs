@@ -14,6 +14,7 @@ const STYLE: &str = include_str!("style.css");
 pub(crate) enum Section {
     Cases,
     Report,
+    Editions,
     Map,
     Matches,
 }
@@ -40,6 +41,7 @@ pub(crate) fn shell(section: Option<Section>, title: &str, body: Markup) -> Mark
                     span.brand { "Cairn office" }
                     (link(Section::Cases, "/", "Cases"))
                     (link(Section::Report, "/report", "Report"))
+                    (link(Section::Editions, "/editions", "Editions"))
                     (link(Section::Map, "/map", "Map"))
                     (link(Section::Matches, "/matches", "Matches"))
                 }

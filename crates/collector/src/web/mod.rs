@@ -5,7 +5,8 @@
 //! list, documents, history and `edit_case`, the model's `Edit`s (a verification is the same
 //! edit as `cairn case verify`, a review as `cairn office review`, resolving a conflict is
 //! setting the field to the picked value, a link decision is `Vault::link` as `cairn case
-//! link` calls it), `cairn office match`'s candidates, and `cairn report`'s counting and chart. Pages are
+//! link` calls it), `cairn office match`'s candidates, `cairn report`'s counting and chart, and
+//! the editions `cairn report publish` kept, as `cairn report show` prints them. Pages are
 //! rendered on the server with maud, which escapes every value; no script is served and no
 //! asset comes from outside the binary.
 //!
@@ -15,6 +16,7 @@
 
 mod case_page;
 mod connections;
+mod editions;
 mod guard;
 mod layout;
 mod map;
@@ -150,6 +152,12 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/case/{reference}/review", post(case_page::review))
         .route("/report", get(report_page::page))
         .route("/report/chart.svg", get(report_page::chart))
+        .route("/editions", get(editions::list))
+        .route("/editions/{id}", get(editions::page))
+        .route("/editions/{id}/chart.svg", get(editions::chart_svg))
+        .route("/editions/{id}/signed", get(editions::signed))
+        .route("/editions/{id}/since", get(editions::compare))
+        .route("/editions/{id}/since/{old}", get(editions::since))
         .route("/map", get(map::page))
         .route("/matches", get(matches::page))
         .route("/matches/{a}/{b}", get(matches::pair).post(matches::decide))

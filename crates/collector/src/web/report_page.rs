@@ -84,6 +84,37 @@ impl Settings {
     }
 }
 
+/// The figures as `cairn report --format html` lays them out: what counted, when the data
+/// was taken, the sentence, the figures and the table by group (also an edition's page).
+pub(crate) fn figures_body(f: &Figures) -> Markup {
+    html! {
+        p { "Counted: " (counted(f)) "." }
+        p.as-of { (as_of(f)) }
+        p.sentence { (f.sentence) }
+        table.figures {
+            thead { tr { th { "Figure" } th { "Count" } } }
+            tbody {
+                @for r in rows(f).iter().chain(&apart(f)) {
+                    tr {
+                        td.sub[r.depth > 0] { (r.label) }
+                        td.n { (r.count) }
+                    }
+                }
+            }
+        }
+        @if let (Some(by), Some(groups)) = (f.by, &f.groups) {
+            table.figures {
+                thead { tr { th { (by_name(by)) } @for c in GROUP_COLUMNS { th { (c) } } } }
+                tbody {
+                    @for g in groups {
+                        tr { td { (g.label) } @for v in group_values(&g.counts) { td.n { (v) } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
 pub(crate) async fn page(
     State(state): State<Arc<AppState>>,
     Query(settings): Query<Settings>,
@@ -100,30 +131,7 @@ pub(crate) async fn page(
                     (select("by", "Table by", &groups, &settings.by))
                     button type="submit" { "Count" }
                 }
-                p { "Counted: " (counted(&f)) "." }
-                p.as-of { (as_of(&f)) }
-                p.sentence { (f.sentence) }
-                table.figures {
-                    thead { tr { th { "Figure" } th { "Count" } } }
-                    tbody {
-                        @for r in rows(&f).iter().chain(&apart(&f)) {
-                            tr {
-                                td.sub[r.depth > 0] { (r.label) }
-                                td.n { (r.count) }
-                            }
-                        }
-                    }
-                }
-                @if let (Some(by), Some(groups)) = (f.by, &f.groups) {
-                    table.figures {
-                        thead { tr { th { (by_name(by)) } @for c in GROUP_COLUMNS { th { (c) } } } }
-                        tbody {
-                            @for g in groups {
-                                tr { td { (g.label) } @for v in group_values(&g.counts) { td.n { (v) } } }
-                            }
-                        }
-                    }
-                }
+                (figures_body(&f))
                 figure {
                     img.chart src={ "/report/chart.svg?" (serde_urlencoded::to_string(&settings).unwrap_or_default()) }
                         alt="Killed by cause, by month";
