@@ -424,6 +424,7 @@ impl Vault {
                 key: "reason".into(),
                 value: reason.into(),
                 expected: "why the attachment is dropped".into(),
+                suggestion: None,
             }
             .into());
         }
