@@ -23,7 +23,8 @@ impl Vault {
     /// Checks every encrypted record against the versions the vault recorded (as opening
     /// does) and reads each; verifies every sealed change's signature and row, decrypts it,
     /// checks this device's numbering has no gaps, checks each office record holds an edition
-    /// the office signed, and replays each case's log to compare with its snapshot; then recomputes the head's sums from every row (see `head.rs`).
+    /// the office signed, and replays each case's log to compare with its snapshot; then
+    /// recomputes the head's sums from every row (see `head.rs`).
     pub fn check(&self) -> Result<CheckReport, VaultError> {
         let path = self.home.database();
         let sql = |e| VaultError::sqlite(&path, e);
