@@ -243,13 +243,16 @@ impl Device {
         .expect("unlock")
     }
 
-    /// The team keys this device's vault holds, read as `cairn` would.
-    pub fn keyring(&self) -> cairn_crypto::Keyring {
+    /// This device's vault, opened as `cairn` would (no `cairn` may run on it meanwhile).
+    pub fn vault(&self) -> cairn_vault::Vault {
         cairn_vault::Home::new(self.home())
             .open(&cairn_crypto::SecretString::from(PASSPHRASE.to_owned()))
             .expect("open vault")
-            .keyring()
-            .clone()
+    }
+
+    /// The team keys this device's vault holds, read as `cairn` would.
+    pub fn keyring(&self) -> cairn_crypto::Keyring {
+        self.vault().keyring().clone()
     }
 
     /// The newest key this device holds of `team`.
@@ -612,6 +615,31 @@ impl Server {
         let key = office.ok(&["office", "pubkey"]);
         Server(cairn_testkit::ServerDir::init_in(root, key).spawn())
     }
+}
+
+/// An edition of every case `vault` holds, counted over 2020 with alleged cases, made now:
+/// what `cairn report publish` freezes, built with the library.
+pub fn edition_of(vault: &cairn_vault::Vault, title: &str) -> cairn_model::edition::Edition {
+    use cairn_model::report::{Options, Period, Taken};
+    let cases: Vec<_> = vault
+        .list()
+        .expect("list")
+        .iter()
+        .map(|s| (s.report_case(), s.heads.clone()))
+        .collect();
+    let day = |d: &str| cairn_model::report::parse_day(d).expect("a day");
+    let period = Period::new(day("2020-01-01"), day("2020-12-31")).expect("a period");
+    let options = Options {
+        include_alleged: true,
+        by: None,
+    };
+    let taken = Taken {
+        made_at: time::OffsetDateTime::now_utc(),
+        data_as_of: None,
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    cairn_model::edition::Edition::freeze(id, title.into(), &cases, period, options, &taken)
+        .expect("an edition")
 }
 
 /// One change written by `f` on a copy of `base`, dated now, as raw bytes: a hostile

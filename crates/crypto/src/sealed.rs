@@ -33,18 +33,23 @@ pub const MAX_TEAM: usize = 32;
 pub enum SealedKind {
     /// Automerge change bytes for one case.
     CaseChange,
+    /// A record of the office's own (a published edition, as compact JSON), sealed under
+    /// the office team's key; its id field is the record's UUID, not a case's.
+    OfficeRecord,
 }
 
 impl SealedKind {
     fn code(self) -> u8 {
         match self {
             SealedKind::CaseChange => 1,
+            SealedKind::OfficeRecord => 2,
         }
     }
 
     fn from_code(code: u8) -> Option<Self> {
         match code {
             1 => Some(SealedKind::CaseChange),
+            2 => Some(SealedKind::OfficeRecord),
             _ => None,
         }
     }
@@ -55,7 +60,8 @@ impl SealedKind {
 pub struct SealedChange {
     /// What the plaintext is.
     pub kind: SealedKind,
-    /// The case (a random UUID's bytes): an opaque routing id.
+    /// The case (a random UUID's bytes): an opaque routing id. For an
+    /// [`SealedKind::OfficeRecord`], the record's own UUID.
     pub case_id: [u8; 16],
     /// The author device.
     pub author: DeviceId,

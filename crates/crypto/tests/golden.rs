@@ -1,8 +1,9 @@
-//! Frozen formats: a key file written by version 1, a sealed change written by version 2 and
-//! a sealed chunk written by version 1 must open forever. If this fails after a refactor, the
-//! refactor broke existing vaults or the wire format. The key file format did not change in
-//! version 2; `v2.sealed` was written by `bless` and `v1.chunk` by `bless_chunk` (run with
-//! `--ignored`) with the key file's keys and the team key below.
+//! Frozen formats: a key file written by version 1, a sealed change and an office record
+//! written by version 2 and a sealed chunk written by version 1 must open forever. If this
+//! fails after a refactor, the refactor broke existing vaults or the wire format. The key file
+//! format did not change in version 2; `v2.sealed` was written by `bless`, `v2-record.sealed`
+//! by `bless_record` and `v1.chunk` by `bless_chunk` (run with `--ignored`) with the key
+//! file's keys and the team key below.
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
 use cairn_crypto::{
@@ -12,6 +13,8 @@ use cairn_crypto::{
 
 const KEYFILE: &[u8] = include_bytes!("golden/v1.keyfile");
 const SEALED: &[u8] = include_bytes!("golden/v2.sealed");
+/// An office record (kind 2) of version 2, written by `bless_record`.
+const RECORD: &[u8] = include_bytes!("golden/v2-record.sealed");
 const CHUNK: &[u8] = include_bytes!("golden/v1.chunk");
 /// The golden chunk: the last of three chunks of a blob of 2 * 16 KiB + 5 bytes.
 const CHUNK_SIZE_OF_BLOB: u64 = 2 * 16 * 1024 + 5;
@@ -65,6 +68,40 @@ fn v1_key_file_and_v2_sealed_change_still_open() {
     v1[3] = b'1';
     assert!(matches!(
         SealedChange::from_bytes(&v1),
+        Err(CryptoError::Malformed(_))
+    ));
+}
+
+/// Kind 2, an office record: team `office`, its own UUID in the id field. A kind no version
+/// wrote (3) is refused as malformed, not read as either.
+#[test]
+fn v2_office_record_still_opens_and_an_unknown_kind_is_refused() {
+    let keys = keys();
+    let record = SealedChange::from_bytes(RECORD).unwrap();
+    assert_eq!(RECORD[4], 2);
+    assert_eq!(record.kind, SealedKind::OfficeRecord);
+    assert_eq!(record.case_id, [0xcd; 16]);
+    assert_eq!(record.seq, 8);
+    assert_eq!(record.author, keys.id());
+    assert_eq!((record.team.as_str(), record.epoch), ("office", 1));
+    assert_eq!(record.to_bytes(), RECORD);
+    record.verify().unwrap();
+    assert_eq!(
+        record.open(&ring(team_key("office", 1))).unwrap(),
+        PLAINTEXT
+    );
+    // The kind is signed: a case change relabelled as a record (or back) does not verify.
+    let mut relabelled = SEALED.to_vec();
+    relabelled[4] = 2;
+    let relabelled = SealedChange::from_bytes(&relabelled).unwrap();
+    assert!(matches!(
+        relabelled.verify(),
+        Err(CryptoError::BadSignature { .. })
+    ));
+    let mut unknown = RECORD.to_vec();
+    unknown[4] = 3;
+    assert!(matches!(
+        SealedChange::from_bytes(&unknown),
         Err(CryptoError::Malformed(_))
     ));
 }
@@ -124,6 +161,27 @@ fn bless_chunk() {
     std::fs::write(
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v1.chunk"),
         chunk.to_bytes(),
+    )
+    .unwrap();
+}
+
+/// Writes `v2-record.sealed`:
+/// `cargo test -p cairn-crypto --test golden -- --ignored --exact bless_record`.
+#[test]
+#[ignore = "writes the golden file; run only to create a new format version"]
+fn bless_record() {
+    let sealed = SealedChange::seal(
+        &keys(),
+        &team_key("office", 1),
+        SealedKind::OfficeRecord,
+        [0xcd; 16],
+        8,
+        PLAINTEXT,
+    )
+    .unwrap();
+    std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v2-record.sealed"),
+        sealed.to_bytes(),
     )
     .unwrap();
 }

@@ -4,7 +4,9 @@
 //! Each change is parsed, its signature verified, and refused unless its author is the
 //! requester, its number is at least 1, it is sealed under a team key (epoch 1 or later: a
 //! device's own draft key, epoch 0, never leaves it), the roster lets that author write that
-//! number, and its team is the author's own (the office may write any team's changes).
+//! number, and its team is the author's own (the office may write any team's changes). An
+//! office record (kind 2, a published edition) is taken from the office only, in team
+//! `office`.
 //! Refused changes are reported with a reason; the others are stored, with their team, in
 //! one transaction. Storing is
 //! idempotent by `(author, seq)`: a resent batch yields `duplicate`, and a different change
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cairn_crypto::{DeviceId, SealedChange};
+use cairn_crypto::{DeviceId, SealedChange, SealedKind};
 use cairn_protocol::{
     decode_push, validate_team, ErrorCode, Outcome, PushResponse, PushResult, Roster,
 };
@@ -180,6 +182,16 @@ fn check(frame: &[u8], requester: &DeviceId, roster: &Roster) -> Checked {
     if let Err(refusal) = roster.may_write(&change.author, seq) {
         return refuse(format!("change {seq} is refused: {refusal}"));
     }
+    // Office records (published editions) reach only office devices: written by the office,
+    // in its own team, which no field device pulls.
+    if change.kind == SealedKind::OfficeRecord
+        && !(roster.is_office(requester) && change.team == cairn_protocol::OFFICE_TEAM)
+    {
+        return refuse(format!(
+            "change {seq} is an office record, which only the office writes, for team {}; this device may send only case changes",
+            cairn_protocol::OFFICE_TEAM
+        ));
+    }
     // The office's own cases (team `office`) are sealed under a key only the office holds.
     let office_own = roster.is_office(requester) && change.team == cairn_protocol::OFFICE_TEAM;
     if let Err(e) =
@@ -210,7 +222,7 @@ fn check(frame: &[u8], requester: &DeviceId, roster: &Roster) -> Checked {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use cairn_crypto::{DeviceKeys, SealedKind, TeamKey};
+    use cairn_crypto::{DeviceKeys, TeamKey};
     use cairn_protocol::{Act, Admit, DevicePublic, Grant, OfficeKeys, Revoke, Statement};
 
     const FP: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -317,5 +329,33 @@ mod tests {
         let stranger = DeviceKeys::generate();
         let (_, reason) = refused(check(&sealed(&stranger, &t1, 1), &stranger.id(), &roster));
         assert!(reason.contains("not admitted"), "{reason}");
+    }
+
+    fn record(keys: &DeviceKeys, key: &TeamKey, seq: u64) -> Vec<u8> {
+        SealedChange::seal(keys, key, SealedKind::OfficeRecord, [2; 16], seq, b"{}")
+            .unwrap()
+            .to_bytes()
+    }
+
+    /// Office records come from the office, in team `office`: a member's is refused whatever
+    /// team it names, and so is one of the office's sealed for a field team (which its devices
+    /// would pull).
+    #[test]
+    fn office_records_only_from_the_office_in_its_own_team() {
+        let office = DeviceKeys::generate();
+        let a = DeviceKeys::generate();
+        let t1 = TeamKey::generate("T1", 1);
+        let keys = OfficeKeys::from_keys(&office);
+        let roster = Roster::build(&keys, &[admit(&office, &a, &t1)]);
+        let own = TeamKey::generate(cairn_protocol::OFFICE_TEAM, 1);
+        match check(&record(&office, &own, 1), &office.id(), &roster) {
+            Checked::Accepted(c) => assert_eq!(c.team, cairn_protocol::OFFICE_TEAM),
+            Checked::Refused { reason, .. } => panic!("{reason}"),
+        }
+        for (keys, key) in [(&a, &t1), (&a, &own), (&office, &t1)] {
+            let (seq, reason) = refused(check(&record(keys, key, 1), &keys.id(), &roster));
+            assert_eq!(seq, 1);
+            assert!(reason.contains("office record"), "{reason}");
+        }
     }
 }

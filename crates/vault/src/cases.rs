@@ -113,6 +113,43 @@ pub struct CaseSummary {
 pub const SUMMARY_VERSION: u32 = 2;
 
 impl CaseSummary {
+    /// The case as a report counts it: by the values the office confirmed, for a confirmed
+    /// case edited since.
+    pub fn report_case(&self) -> cairn_model::report::ReportCase {
+        let c = self.clone();
+        let (kind, cause, incident_date, found_at, civilian, identification) = match c.confirmed {
+            Some(k) => (
+                k.kind,
+                k.cause,
+                k.incident_date,
+                k.found_at,
+                k.civilian,
+                k.identification,
+            ),
+            None => (
+                c.kind,
+                c.cause,
+                c.incident_date,
+                c.found_at,
+                c.civilian,
+                c.identification,
+            ),
+        };
+        cairn_model::report::ReportCase {
+            kind,
+            status: c.status,
+            cause,
+            incident_date,
+            found_at,
+            civilian,
+            identification,
+            place: c.place,
+            reference: c.reference,
+            id: c.id.to_string(),
+            links: c.links,
+        }
+    }
+
     /// The day `cairn report` counts the case on (see [`cairn_model::report::case_day`]), from
     /// the values it counts it by: the confirmed ones for a confirmed case.
     pub fn day(&self) -> Option<time::Date> {
@@ -543,7 +580,25 @@ pub(crate) fn append_own(
     // Never write what other devices would refuse.
     crate::sync::within_budget(tx, &case_id, &author, sealed.len() as i64, ops as i64, path)?
         .map_err(VaultError::CaseFull)?;
-    let stored = crate::at_rest::seal_change(cipher, &author, seq, None, &sealed)?;
+    insert_own(tx, cipher, &author, seq, case_id, &sealed, draft, ops, path)?;
+    Ok(seq)
+}
+
+/// Stores this device's sealed change `seq` (a case change or an office record, filed under
+/// `id`) in its log, encrypted under the vault key.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_own(
+    tx: &Transaction<'_>,
+    cipher: &cairn_crypto::LocalCipher,
+    author: &cairn_crypto::DeviceId,
+    seq: u64,
+    id: Uuid,
+    sealed: &[u8],
+    draft: bool,
+    ops: u64,
+    path: &std::path::Path,
+) -> Result<(), VaultError> {
+    let stored = crate::at_rest::seal_change(cipher, author, seq, None, sealed)?;
     tx.prepare_cached(
         "INSERT INTO changes (author, seq, case_id, sealed, draft, ops)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -552,14 +607,14 @@ pub(crate) fn append_own(
         stmt.execute(params![
             author.0.as_slice(),
             seq as i64,
-            case_id.as_bytes().as_slice(),
+            id.as_bytes().as_slice(),
             stored,
             draft,
             ops as i64
         ])
     })
-    .map_err(|e| VaultError::sqlite(path, e))?;
-    Ok(seq)
+    .map(|_| ())
+    .map_err(|e| VaultError::sqlite(path, e))
 }
 
 pub(crate) fn write_case(

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use cairn_crypto::SealedChange;
+use cairn_crypto::{SealedChange, SealedKind};
 use cairn_model::CaseDoc;
 use uuid::Uuid;
 
@@ -22,8 +22,9 @@ pub struct CheckReport {
 impl Vault {
     /// Checks every encrypted record against the versions the vault recorded (as opening
     /// does) and reads each; verifies every sealed change's signature and row, decrypts it,
-    /// checks this device's numbering has no gaps, and replays each case's log to compare
-    /// with its snapshot; then recomputes the head's sums from every row (see `head.rs`).
+    /// checks this device's numbering has no gaps, checks each office record holds an edition
+    /// the office signed, and replays each case's log to compare with its snapshot; then
+    /// recomputes the head's sums from every row (see `head.rs`).
     pub fn check(&self) -> Result<CheckReport, VaultError> {
         let path = self.home.database();
         let sql = |e| VaultError::sqlite(&path, e);
@@ -32,6 +33,7 @@ impl Vault {
             detail,
         };
         let me = self.keys.id();
+        let office = self.office_id()?;
         // One read transaction: a sync applying a page meanwhile cannot make log and
         // snapshots look out of step.
         let tx = self.conn.unchecked_transaction().map_err(sql)?;
@@ -80,11 +82,18 @@ impl Vault {
                 own_expected += 1;
             }
             let plain = sealed.open(&self.keyring)?;
+            changes += 1;
+            // An office record belongs to no case: it must hold an edition the office signed.
+            if sealed.kind == SealedKind::OfficeRecord {
+                crate::editions::received_edition(&sealed, &plain, office.as_ref()).map_err(
+                    |reason| corrupt(format!("change {seq} of the log does not check: {reason}")),
+                )?;
+                continue;
+            }
             per_case
                 .entry(Uuid::from_bytes(sealed.case_id))
                 .or_default()
                 .push(plain);
-            changes += 1;
         }
         let mut waiting = 0;
         for (id, raw) in &per_case {

@@ -5,11 +5,19 @@
 //! is what `cairn report verify` checks on any machine that knows the office's public key.
 //! The vault keeps each one encrypted in `meta` (under `edition:ID`), where the head covers
 //! it: an edition altered or taken away on disk is found like any other record.
+//!
+//! Publishing also appends the signed edition to the office's own log as an office record
+//! (`SealedKind::OfficeRecord`, sealed under the office team's key, numbered with its case
+//! changes), in the same transaction: it travels through the server like any change, so every
+//! office device holds it. A received record is kept ([`keep_received`]) only once it is
+//! found signed by the office, twice over: the sealed record and the edition inside it.
 
-use cairn_crypto::{verify_signature, DeviceId, DeviceKeys};
+use cairn_crypto::{verify_signature, DeviceId, DeviceKeys, SealedChange, SealedKind, TeamKey};
 use cairn_model::edition::Edition;
+use cairn_protocol::OFFICE_TEAM;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::{store, Vault, VaultError};
 
@@ -109,22 +117,60 @@ fn signed_bytes(edition: &Edition) -> Result<Vec<u8>, VaultError> {
 }
 
 impl Vault {
-    /// Signs `edition` as this office and keeps it. Only the office publishes.
+    /// Signs `edition` as this office and keeps it, with its office record in the log (to
+    /// send at the next sync), in one transaction. Only the office publishes.
     pub fn publish(&mut self, edition: Edition) -> Result<SignedEdition, VaultError> {
         if self.settings().role != crate::Role::Office {
             return Err(VaultError::OfficeOnly("publishes editions"));
         }
         let signed = SignedEdition::sign(self.keys(), edition)?;
         signed.verify(&self.keys().id())?;
+        let id = record_id(&signed)?;
+        // What the office's own cases are sealed under; never a draft key, which nobody
+        // else could open.
+        let team_key = self
+            .keyring
+            .newest(OFFICE_TEAM)
+            .filter(|k| k.epoch() > 0)
+            .map(|k| TeamKey::from_bytes(k.team(), k.epoch(), *k.bytes()))
+            .ok_or_else(|| VaultError::NoTeamKey(OFFICE_TEAM.to_owned()))?;
+        let plain = serde_json::to_vec(&signed).map_err(|e| bad(e.to_string()))?;
         let key = format!("{KEY}{}", signed.edition.id);
         let path = self.home.database();
-        if store::read_meta::<SignedEdition>(&self.conn, &self.cipher, &key, &path)?.is_some() {
+        let Vault {
+            conn, keys, cipher, ..
+        } = self;
+        let tx = crate::cases::begin(conn, &path)?;
+        if store::read_meta::<SignedEdition>(&tx, cipher, &key, &path)?.is_some() {
             return Err(bad(format!(
                 "an edition {} is already kept here",
                 signed.edition.id
             )));
         }
-        store::write_meta(&self.conn, &self.cipher, &key, &signed, &path)?;
+        store::write_meta(&tx, cipher, &key, &signed, &path)?;
+        crate::failpoint::hit("publish:record");
+        let author = keys.id();
+        let seq = crate::cases::last_own_seq(&tx, &author.0, &path)? + 1;
+        let sealed = SealedChange::seal(
+            keys,
+            &team_key,
+            SealedKind::OfficeRecord,
+            *id.as_bytes(),
+            seq,
+            &plain,
+        )?;
+        crate::cases::insert_own(
+            &tx,
+            cipher,
+            &author,
+            seq,
+            id,
+            &sealed.to_bytes(),
+            false,
+            0,
+            &path,
+        )?;
+        crate::head::commit(&tx, &path)?;
         Ok(signed)
     }
 
@@ -155,4 +201,57 @@ impl Vault {
         });
         Ok(out)
     }
+}
+
+/// An edition's id as the 16 bytes its office record is filed under.
+fn record_id(signed: &SignedEdition) -> Result<Uuid, VaultError> {
+    Uuid::parse_str(&signed.edition.id)
+        .map_err(|_| bad(format!("its id {:?} is not a UUID", signed.edition.id)))
+}
+
+/// The edition inside a received office record, if it may be kept: the record written by
+/// `office` in team `office`, filed under the edition's own id, and the edition signed by the
+/// office with figures that follow from its cases. Why not, otherwise (one sentence).
+pub(crate) fn received_edition(
+    sealed: &SealedChange,
+    plain: &[u8],
+    office: Option<&[u8; 32]>,
+) -> Result<SignedEdition, String> {
+    let Some(office) = office.map(|o| DeviceId(*o)) else {
+        return Err("it is an office record, and this device does not know the office yet".into());
+    };
+    if sealed.author != office {
+        return Err(format!(
+            "it is an office record written by device {}, not by the office: only the office publishes",
+            sealed.author.short()
+        ));
+    }
+    if sealed.team != OFFICE_TEAM {
+        return Err(format!(
+            "it is an office record sealed for team {}, not for team {OFFICE_TEAM}",
+            sealed.team
+        ));
+    }
+    let signed = SignedEdition::from_file(plain).map_err(|e| e.to_string())?;
+    signed.verify(&office).map_err(|e| e.to_string())?;
+    if *record_id(&signed).map_err(|e| e.to_string())?.as_bytes() != sealed.case_id {
+        return Err("it files an edition under another id than the edition's own".into());
+    }
+    Ok(signed)
+}
+
+/// Keeps a received edition in `meta` unless one of its id is already kept (its own record
+/// coming back, or a second copy): whether it was new.
+pub(crate) fn keep_received(
+    tx: &rusqlite::Connection,
+    cipher: &cairn_crypto::LocalCipher,
+    signed: &SignedEdition,
+    path: &std::path::Path,
+) -> Result<bool, VaultError> {
+    let key = format!("{KEY}{}", signed.edition.id);
+    if store::read_meta::<SignedEdition>(tx, cipher, &key, path)?.is_some() {
+        return Ok(false);
+    }
+    store::write_meta(tx, cipher, &key, signed, path)?;
+    Ok(true)
 }

@@ -55,6 +55,34 @@ impl Home {
         new: NewVault,
         now: time::OffsetDateTime,
     ) -> Result<Vault, VaultError> {
+        self.create_with(passphrase, cost, new, now, DeviceKeys::generate(), None)
+    }
+
+    /// Creates a vault holding `keys` and `keyring` instead of new ones: a second vault of
+    /// the same device (for tests: another office device, or an office restored, before
+    /// restoring exists).
+    #[doc(hidden)]
+    pub fn create_replica(
+        &self,
+        passphrase: &SecretString,
+        cost: KeyFileCost,
+        new: NewVault,
+        now: time::OffsetDateTime,
+        keys: DeviceKeys,
+        keyring: cairn_crypto::Keyring,
+    ) -> Result<Vault, VaultError> {
+        self.create_with(passphrase, cost, new, now, keys, Some(keyring))
+    }
+
+    fn create_with(
+        &self,
+        passphrase: &SecretString,
+        cost: KeyFileCost,
+        new: NewVault,
+        now: time::OffsetDateTime,
+        keys: DeviceKeys,
+        keyring: Option<cairn_crypto::Keyring>,
+    ) -> Result<Vault, VaultError> {
         if self.key_file().exists() {
             return Err(VaultError::AlreadyExists(self.dir.clone()));
         }
@@ -64,7 +92,6 @@ impl Home {
         fs::create_dir_all(&self.dir).map_err(|e| VaultError::io("create", &self.dir, e))?;
         restrict_dir(&self.dir)?;
 
-        let keys = DeviceKeys::generate();
         let locked = lock_keys(&keys, passphrase, cost)?;
         let pending = self.dir.join("keys.age.tmp");
         write_synced(&pending, &locked)?;
@@ -80,7 +107,7 @@ impl Home {
             next_reference: 1,
         };
         let cipher = keys.local_cipher();
-        let keyring = crate::keyring::initial(&settings);
+        let keyring = keyring.unwrap_or_else(|| crate::keyring::initial(&settings));
         let tx = crate::cases::begin(&mut conn, &db)?;
         crate::head::seed(&tx, &cipher, &db)?;
         store::write_settings(&tx, &cipher, &settings, &db)?;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use cairn_crypto::{DeviceId, SealedChange};
+use cairn_crypto::{DeviceId, SealedChange, SealedKind};
 use cairn_model::{CaseDoc, ModelError};
 use rusqlite::params;
 use uuid::Uuid;
@@ -72,7 +72,11 @@ impl Vault {
         for (seq, stored) in &dropped {
             let (bytes, _) = crate::at_rest::open_change(cipher, author, *seq as u64, stored)?;
             let sealed = SealedChange::from_bytes(&bytes)?;
-            cases.insert(Uuid::from_bytes(sealed.case_id));
+            // Only a case change names a case to rebuild (office records come from the office,
+            // which no revocation reaches).
+            if sealed.kind == SealedKind::CaseChange {
+                cases.insert(Uuid::from_bytes(sealed.case_id));
+            }
             remember_refused(&tx, &sealed, &bytes, &path)?;
             tx.execute(
                 "DELETE FROM changes WHERE author = ?1 AND seq = ?2",

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use cairn_crypto::{CryptoError, SealedChange};
+use cairn_crypto::{CryptoError, SealedChange, SealedKind};
 use cairn_model::CaseDoc;
 use cairn_protocol::{Receipt, Statement};
 use rusqlite::{params, OptionalExtension};
@@ -90,6 +90,9 @@ pub struct ApplyReport {
     /// Valid changes sealed under a team key this device does not hold (another team's,
     /// or an epoch it was never granted).
     pub unreadable: usize,
+    /// Editions received in office records and kept here for the first time (each record
+    /// stored is also counted in `applied`).
+    pub editions: usize,
 }
 
 pub(crate) const SYNC_KEY: &str = "sync";
@@ -277,6 +280,11 @@ impl Vault {
     /// the office, which writes to every team's cases), or why it is refused. A change that the roster admits but that does not fit its case (bad content,
     /// another team's case, an attempt to change a case's id or reference) is refused alone:
     /// one bad change never blocks the changes after it.
+    ///
+    /// An office record (a published edition) is kept only if the office wrote it, for team
+    /// `office`, and the edition inside is signed by the office and filed under its own id;
+    /// it is stored in the log (its author's numbers stay whole) and its edition in `meta`
+    /// unless one of that id is already kept. Any other record is refused like a bad change.
     pub fn apply_pulled(
         &mut self,
         page: &[Vec<u8>],
@@ -296,10 +304,12 @@ impl Vault {
         let keyring = &*keyring;
         // Verifying and decrypting is most of the work and needs no database: spread it
         // over the cores first, then decide and write in one transaction.
-        let opened = open_all(page, keyring);
+        let opened = open_all(page, keyring, office.as_ref());
         let mut tx = begin(conn, &path)?;
         let mut report = ApplyReport::default();
         let mut by_case: BTreeMap<Uuid, Vec<Received<'_>>> = BTreeMap::new();
+        // Office records: no case to merge into; kept after the cases, in the same transaction.
+        let mut records: Vec<(SealedChange, &[u8], Box<crate::SignedEdition>)> = Vec::new();
         // Each author and number taken from this batch, with its bytes (a second, different
         // change under the same number is a replay or a forgery).
         let mut seen: HashMap<(cairn_crypto::DeviceId, u64), &[u8]> = HashMap::new();
@@ -360,6 +370,13 @@ impl Vault {
                 (None, None) => {}
             }
             seen.insert((sealed.author, sealed.seq), bytes);
+            let change = match change {
+                Content::Change(change) => change,
+                Content::Record(edition) => {
+                    records.push((sealed, bytes, edition));
+                    continue;
+                }
+            };
             by_case
                 .entry(Uuid::from_bytes(sealed.case_id))
                 .or_default()
@@ -419,6 +436,13 @@ impl Vault {
                 }
                 apply_case(&mut tx, keyring, &merge, *id, changes, admit, &mut report)?;
             }
+        }
+        for (sealed, bytes, edition) in &records {
+            insert_record(&tx, cipher, sealed, bytes, now, &path)?;
+            if crate::editions::keep_received(&tx, cipher, edition, &path)? {
+                report.editions += 1;
+            }
+            report.applied += 1;
         }
         crate::failpoint::hit("apply:stored");
         let mut state: SyncState =
@@ -1054,6 +1078,36 @@ struct Stored {
     plain: Vec<u8>,
 }
 
+/// Stores a received office record in the log, so that its author's numbers stay whole here
+/// (a restored office numbers its next change after it) and it is a duplicate when it comes
+/// again.
+fn insert_record(
+    tx: &rusqlite::Connection,
+    cipher: &cairn_crypto::LocalCipher,
+    sealed: &SealedChange,
+    bytes: &[u8],
+    now: time::OffsetDateTime,
+    path: &std::path::Path,
+) -> Result<(), VaultError> {
+    let received_at = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let stored =
+        crate::at_rest::seal_change(cipher, &sealed.author, sealed.seq, Some(received_at), bytes)?;
+    tx.prepare_cached(
+        "INSERT INTO changes (author, seq, case_id, sealed, received, draft, ops)
+         VALUES (?1, ?2, ?3, ?4, 1, 0, 0)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            sealed.author.0.as_slice(),
+            sealed.seq as i64,
+            sealed.case_id.as_slice(),
+            stored,
+        ])
+    })
+    .map(|_| ())
+    .map_err(|e| VaultError::sqlite(path, e))
+}
+
 /// A change to apply.
 struct Received<'a> {
     sealed: SealedChange,
@@ -1067,17 +1121,29 @@ struct Received<'a> {
 
 /// What examining one received change found.
 enum Opened {
-    Readable(SealedChange, Box<cairn_model::ScreenedChange>),
+    Readable(SealedChange, Content),
     Unreadable(SealedChange),
     /// Refused; with the change when its author's signature held.
     Refused(Refused, Option<SealedChange>),
 }
 
+/// What a readable change carries, checked.
+enum Content {
+    /// An Automerge change to a case, screened.
+    Change(Box<cairn_model::ScreenedChange>),
+    /// An office record: an edition signed by the office.
+    Record(Box<crate::SignedEdition>),
+}
+
 /// Parses, verifies, decrypts and checks the inner author of every change, on all cores.
-fn open_all(page: &[Vec<u8>], keys: &cairn_crypto::Keyring) -> Vec<Opened> {
+fn open_all(
+    page: &[Vec<u8>],
+    keys: &cairn_crypto::Keyring,
+    office: Option<&[u8; 32]>,
+) -> Vec<Opened> {
     on_all_cores(
         page,
-        |bytes| open_one(bytes, keys),
+        |bytes| open_one(bytes, keys, office),
         || {
             Opened::Refused(
                 Refused {
@@ -1120,7 +1186,7 @@ fn on_all_cores<T: Sync, R: Send>(
     })
 }
 
-fn open_one(bytes: &[u8], keys: &cairn_crypto::Keyring) -> Opened {
+fn open_one(bytes: &[u8], keys: &cairn_crypto::Keyring, office: Option<&[u8; 32]>) -> Opened {
     let mut sealed = match SealedChange::from_bytes(bytes) {
         Ok(s) => s,
         Err(e) => {
@@ -1149,9 +1215,15 @@ fn open_one(bytes: &[u8], keys: &cairn_crypto::Keyring) -> Opened {
         Err(e) => return Opened::Refused(refused(e.to_string()), None),
     };
     // The signature held: from here on the author answers for the content.
+    if sealed.kind == SealedKind::OfficeRecord {
+        return match crate::editions::received_edition(&sealed, &plain, office) {
+            Ok(edition) => Opened::Readable(sealed, Content::Record(Box::new(edition))),
+            Err(reason) => Opened::Refused(refused(reason), Some(sealed)),
+        };
+    }
     let reason = match cairn_model::ScreenedChange::new(&plain) {
         Ok(change) if change.screened().actor == sealed.author.0 => {
-            return Opened::Readable(sealed, Box::new(change))
+            return Opened::Readable(sealed, Content::Change(Box::new(change)))
         }
         Ok(_) => "its content claims another author than its signature".to_string(),
         Err(e) => e.to_string(),
