@@ -624,8 +624,11 @@ pub fn edition_of(vault: &cairn_vault::Vault, title: &str) -> cairn_model::editi
     let cases: Vec<_> = vault
         .list()
         .expect("list")
-        .iter()
-        .map(|s| (s.report_case(), s.heads.clone()))
+        .into_iter()
+        .map(|mut s| {
+            let heads = std::mem::take(&mut s.heads);
+            (s.report_case(), heads)
+        })
         .collect();
     let day = |d: &str| cairn_model::report::parse_day(d).expect("a day");
     let period = Period::new(day("2020-01-01"), day("2020-12-31")).expect("a period");

@@ -187,36 +187,9 @@ pub(crate) fn report_cases(
     Ok(vault
         .list()?
         .into_iter()
-        .map(|c| {
-            let case = match c.confirmed {
-                Some(confirmed) => ReportCase {
-                    kind: confirmed.kind,
-                    status: c.status,
-                    cause: confirmed.cause,
-                    incident_date: confirmed.incident_date,
-                    found_at: confirmed.found_at,
-                    civilian: confirmed.civilian,
-                    identification: confirmed.identification,
-                    place: c.place,
-                    reference: c.reference,
-                    id: c.id.to_string(),
-                    links: c.links,
-                },
-                None => ReportCase {
-                    kind: c.kind,
-                    status: c.status,
-                    cause: c.cause,
-                    incident_date: c.incident_date,
-                    found_at: c.found_at,
-                    civilian: c.civilian,
-                    identification: c.identification,
-                    place: c.place,
-                    reference: c.reference,
-                    id: c.id.to_string(),
-                    links: c.links,
-                },
-            };
-            (case, c.heads)
+        .map(|mut c| {
+            let heads = std::mem::take(&mut c.heads);
+            (c.report_case(), heads)
         })
         .collect())
 }

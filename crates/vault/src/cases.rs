@@ -115,8 +115,8 @@ pub const SUMMARY_VERSION: u32 = 2;
 impl CaseSummary {
     /// The case as a report counts it: by the values the office confirmed, for a confirmed
     /// case edited since.
-    pub fn report_case(&self) -> cairn_model::report::ReportCase {
-        let c = self.clone();
+    pub fn report_case(self) -> cairn_model::report::ReportCase {
+        let c = self;
         let (kind, cause, incident_date, found_at, civilian, identification) = match c.confirmed {
             Some(k) => (
                 k.kind,

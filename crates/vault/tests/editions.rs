@@ -43,8 +43,11 @@ fn edition_of(v: &Vault, title: &str) -> Edition {
     let cases: Vec<_> = v
         .list()
         .unwrap()
-        .iter()
-        .map(|s| (s.report_case(), s.heads.clone()))
+        .into_iter()
+        .map(|mut s| {
+            let heads = std::mem::take(&mut s.heads);
+            (s.report_case(), heads)
+        })
         .collect();
     let day = |d| cairn_model::report::parse_day(d).unwrap();
     let period = Period::new(day("2020-01-01"), day("2020-12-31")).unwrap();
