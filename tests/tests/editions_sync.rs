@@ -196,11 +196,8 @@ fn a_published_edition_travels_sealed_to_office_devices_only() {
     drop(field_vault);
     let own_edition = SignedEdition::sign(&field_keys, signed.edition.clone()).expect("sign");
     let forged = [
-        (field.team_key("T01"), serde_json::to_vec(&own_edition)),
-        (
-            TeamKey::generate(OFFICE_TEAM, 1),
-            serde_json::to_vec(&signed),
-        ),
+        (field.team_key("T01"), own_edition.record()),
+        (TeamKey::generate(OFFICE_TEAM, 1), signed.record()),
     ];
     let before = server_changes(&server);
     for (key, plain) in forged {
@@ -238,7 +235,7 @@ fn a_published_edition_travels_sealed_to_office_devices_only() {
         SealedKind::OfficeRecord,
         *edition_id.as_bytes(),
         *seq as u64,
-        &serde_json::to_vec(&signed).expect("json"),
+        &signed.record().expect("a record"),
     )
     .expect("seal");
     let mut flipped = genuine.clone();

@@ -23,6 +23,10 @@ use crate::{store, Vault, VaultError};
 
 /// The signature domain of editions.
 pub const EDITION_DOMAIN: &str = "cairn edition v1";
+/// The largest office record an edition travels in: what a receiver takes of any change.
+pub const RECORD_LIMIT: usize = cairn_model::MAX_CHANGE_BYTES;
+/// The most a received record may inflate to (an edition of about 400,000 cases).
+const MAX_EDITION_BYTES: usize = 128 << 20;
 /// What the `meta` key of an edition starts with.
 const KEY: &str = "edition:";
 
@@ -105,6 +109,41 @@ impl SignedEdition {
         Ok(s)
     }
 
+    /// What its office record carries: its compact JSON, deflated (editions repeat their
+    /// keys on every case: a fifth of the size travels).
+    pub fn record(&self) -> Result<Vec<u8>, VaultError> {
+        use std::io::Write;
+        let json = serde_json::to_vec(self).map_err(|e| bad(e.to_string()))?;
+        let mut out =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        out.write_all(&json)
+            .and_then(|()| out.finish())
+            .map_err(|e| bad(e.to_string()))
+    }
+
+    /// Whether it travels to the server as an office record: its record is at most
+    /// [`RECORD_LIMIT`] bytes.
+    pub fn travels(&self) -> Result<bool, VaultError> {
+        Ok(self.record()?.len() <= RECORD_LIMIT)
+    }
+
+    /// Reads what [`SignedEdition::record`] wrote (not yet verified), inflating at most
+    /// [`MAX_EDITION_BYTES`].
+    pub fn from_record(record: &[u8]) -> Result<SignedEdition, VaultError> {
+        use std::io::Read;
+        let mut json = Vec::new();
+        flate2::read::DeflateDecoder::new(record)
+            .take(MAX_EDITION_BYTES as u64 + 1)
+            .read_to_end(&mut json)
+            .map_err(|e| bad(format!("its record does not inflate ({e})")))?;
+        if json.len() > MAX_EDITION_BYTES {
+            return Err(bad(format!(
+                "its record inflates to more than {MAX_EDITION_BYTES} bytes"
+            )));
+        }
+        SignedEdition::from_file(&json)
+    }
+
     /// Reads a file written by [`SignedEdition::to_file`] (not yet verified).
     pub fn from_file(bytes: &[u8]) -> Result<SignedEdition, VaultError> {
         serde_json::from_slice(bytes).map_err(|e| bad(format!("it is not a signed edition ({e})")))
@@ -134,7 +173,7 @@ impl Vault {
             .filter(|k| k.epoch() > 0)
             .map(|k| TeamKey::from_bytes(k.team(), k.epoch(), *k.bytes()))
             .ok_or_else(|| VaultError::NoTeamKey(OFFICE_TEAM.to_owned()))?;
-        let plain = serde_json::to_vec(&signed).map_err(|e| bad(e.to_string()))?;
+        let plain = signed.record()?;
         let key = format!("{KEY}{}", signed.edition.id);
         let path = self.home.database();
         let Vault {
@@ -148,6 +187,12 @@ impl Vault {
             )));
         }
         store::write_meta(&tx, cipher, &key, &signed, &path)?;
+        // An edition too large for one record stays here only: a change the server refuses
+        // would hold up every later change of the office.
+        if plain.len() > RECORD_LIMIT {
+            crate::head::commit(&tx, &path)?;
+            return Ok(signed);
+        }
         crate::failpoint::hit("publish:record");
         let author = keys.id();
         let seq = crate::cases::last_own_seq(&tx, &author.0, &path)? + 1;
@@ -232,7 +277,7 @@ pub(crate) fn received_edition(
             sealed.team
         ));
     }
-    let signed = SignedEdition::from_file(plain).map_err(|e| e.to_string())?;
+    let signed = SignedEdition::from_record(plain).map_err(|e| e.to_string())?;
     signed.verify(&office).map_err(|e| e.to_string())?;
     if *record_id(&signed).map_err(|e| e.to_string())?.as_bytes() != sealed.case_id {
         return Err("it files an edition under another id than the edition's own".into());

@@ -35,7 +35,7 @@ mod update;
 pub use blobs::{Attached, AttachmentState, BlobSlot, NewAttachment, OutboxBlob, WantedBlob};
 pub use cases::{CaseFilter, CaseSummary, Created, HistoryStep, SUMMARY_VERSION};
 pub use check::CheckReport;
-pub use editions::{SignedEdition, EDITION_DOMAIN};
+pub use editions::{SignedEdition, EDITION_DOMAIN, RECORD_LIMIT};
 pub use error::VaultError;
 #[doc(hidden)]
 pub use head::as_made_before_heads;

@@ -120,10 +120,7 @@ fn publishing_writes_the_edition_and_its_office_record_and_nothing_takes_it_for_
     );
     assert_eq!(record.team, OFFICE_TEAM);
     let plain = record.open(office.keyring()).unwrap();
-    assert_eq!(
-        serde_json::from_slice::<SignedEdition>(&plain).unwrap(),
-        signed
-    );
+    assert_eq!(SignedEdition::from_record(&plain).unwrap(), signed);
 
     // Numbering goes on past it; every walk of the log sees two cases and four changes.
     let second = office.list().unwrap()[1].reference.clone();
@@ -273,7 +270,7 @@ fn a_record_not_the_offices_is_refused_and_nothing_is_kept() {
     let id = *uuid::Uuid::parse_str(&signed.edition.id)
         .unwrap()
         .as_bytes();
-    let json = |s: &SignedEdition| serde_json::to_vec(s).unwrap();
+    let json = |s: &SignedEdition| s.record().unwrap();
     // Each under a number of its own: a signed change refused once holds its number.
     let seq = std::cell::Cell::new(10);
     let seal = |keys: &DeviceKeys, key: &TeamKey, id: [u8; 16], plain: &[u8]| {
@@ -306,8 +303,8 @@ fn a_record_not_the_offices_is_refused_and_nothing_is_kept() {
             "another id",
         ),
         (
-            seal(&keys, &office_key, id, b"not json"),
-            "not a signed edition",
+            seal(&keys, &office_key, id, b"not deflated"),
+            "does not inflate",
         ),
     ];
     other.add_keys([&t03()]).unwrap();
@@ -429,4 +426,61 @@ fn a_publish_killed_anywhere_leaves_the_edition_and_its_record_both_or_neither()
     office.publish(edition_of(&office, "After")).unwrap();
     assert_eq!(office.editions().unwrap().len(), kept.len() + 1);
     office.check().unwrap();
+}
+
+#[test]
+fn an_edition_too_large_for_one_record_is_kept_here_and_holds_up_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut office = office_with_cases(dir.path());
+    // Many cases, each with an id and heads as random as real ones.
+    let cases: Vec<_> = (0..40_000)
+        .map(|i| {
+            let case = cairn_model::report::ReportCase {
+                kind: "killed".into(),
+                status: "confirmed".into(),
+                incident_date: Some("2020-03-04".into()),
+                place: "KHR".into(),
+                reference: format!("KHR-OFFICE-AAAA-{i:04}"),
+                id: uuid::Uuid::new_v4().to_string(),
+                ..Default::default()
+            };
+            let heads = vec![hex::encode(rand_bytes())];
+            (case, heads)
+        })
+        .collect();
+    let day = |d| cairn_model::report::parse_day(d).unwrap();
+    let period = Period::new(day("2020-01-01"), day("2020-12-31")).unwrap();
+    let taken = Taken {
+        made_at: now(),
+        data_as_of: None,
+    };
+    let edition = Edition::freeze(
+        uuid::Uuid::new_v4().to_string(),
+        "Large".into(),
+        &cases,
+        period,
+        Options::default(),
+        &taken,
+    )
+    .unwrap();
+    let before = office.own_log_len().unwrap();
+    let signed = office.publish(edition).unwrap();
+    assert!(!signed.travels().unwrap());
+    assert!(signed.record().unwrap().len() > cairn_vault::RECORD_LIMIT);
+    // Kept, and shown; no record in the log for a server to refuse.
+    assert_eq!(office.editions().unwrap(), vec![signed.clone()]);
+    assert_eq!(office.own_log_len().unwrap(), before);
+    office.check().unwrap();
+    // A small one still travels.
+    let small = office.publish(edition_of(&office, "Small")).unwrap();
+    assert!(small.travels().unwrap());
+    assert_eq!(office.own_log_len().unwrap(), before + 1);
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for chunk in out.chunks_mut(16) {
+        chunk.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    }
+    out
 }

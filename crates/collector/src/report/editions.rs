@@ -63,6 +63,15 @@ pub(crate) fn publish(config: &Config, args: PublishArgs) -> Result<(), CliError
     .map_err(failure)?;
     let signed = vault.publish(edition)?;
     drop(vault);
+    if !signed.travels()? {
+        output::eprint(&format!(
+            "This edition is too large to travel to the server as one record (over {} bytes \
+             compressed): it is kept on this device only. Keep its signed file with your backups: \
+             `cairn report show {} --format signed > edition.json`.",
+            cairn_vault::RECORD_LIMIT,
+            &signed.edition.id[..8]
+        ));
+    }
     let figures = signed.edition.figures().map_err(failure)?;
     let name = published(&signed)?;
     draw(chart, &figures)?;
