@@ -123,6 +123,7 @@ impl Edition {
         let subset: Vec<&ReportCase> = kept.iter().map(|i| all[*i]).collect();
         let counting = report::persons_counted(&subset, period, options, taken);
         let figures = report::figures(&counting, period, options, taken);
+        let marks = counting.marks(kept.len());
         let edition = Edition {
             format: EDITION_FORMAT,
             id: id.clone(),
@@ -137,11 +138,11 @@ impl Edition {
             figures: to_value(&figures, &id)?,
             cases: kept
                 .iter()
-                .enumerate()
-                .map(|(at, i)| EditionCase {
+                .zip(marks)
+                .map(|(i, counted)| EditionCase {
                     case: cases[*i].0.clone(),
                     heads: cases[*i].1.clone(),
-                    counted: counting.counts(at),
+                    counted,
                 })
                 .collect(),
         };
@@ -196,7 +197,11 @@ impl Edition {
         let (period, options, taken) = self.rules()?;
         let counting = self.counting()?;
         let figures = report::figures(&counting, period, options, &taken);
-        let marks = (0..self.cases.len()).all(|i| counting.counts(i) == self.cases[i].counted);
+        let marks = counting
+            .marks(self.cases.len())
+            .into_iter()
+            .zip(&self.cases)
+            .all(|(counted, case)| counted == case.counted);
         if !marks
             || figures.sentence != self.sentence
             || to_value(&figures, &self.id)? != self.figures

@@ -489,9 +489,15 @@ pub struct Counting {
 }
 
 impl Counting {
-    /// Whether record `index` counts (in a person).
-    pub fn counts(&self, index: usize) -> bool {
-        self.persons.iter().any(|p| p.records.contains(&index))
+    /// For each of `records` records, whether it counts (in a person).
+    pub fn marks(&self, records: usize) -> Vec<bool> {
+        let mut marks = vec![false; records];
+        for index in self.persons.iter().flat_map(|p| &p.records) {
+            if let Some(mark) = marks.get_mut(*index) {
+                *mark = true;
+            }
+        }
+        marks
     }
 }
 

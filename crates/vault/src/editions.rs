@@ -219,6 +219,19 @@ impl Vault {
         Ok(signed)
     }
 
+    /// Whether this vault's own log holds the office record of `signed` (to send, or sent).
+    pub fn holds_record(&self, signed: &SignedEdition) -> Result<bool, VaultError> {
+        let path = self.home.database();
+        let id = record_id(signed)?;
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM changes WHERE case_id = ?1 AND author = ?2)",
+                rusqlite::params![id.as_bytes().as_slice(), self.keys.id().0.as_slice()],
+                |r| r.get(0),
+            )
+            .map_err(|e| VaultError::sqlite(&path, e))
+    }
+
     /// Every edition this vault keeps, oldest first.
     pub fn editions(&self) -> Result<Vec<SignedEdition>, VaultError> {
         let path = self.home.database();

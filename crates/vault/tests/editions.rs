@@ -466,6 +466,7 @@ fn an_edition_too_large_for_one_record_is_kept_here_and_holds_up_nothing() {
     let before = office.own_log_len().unwrap();
     let signed = office.publish(edition).unwrap();
     assert!(!signed.travels().unwrap());
+    assert!(!office.holds_record(&signed).unwrap());
     assert!(signed.record().unwrap().len() > cairn_vault::RECORD_LIMIT);
     // Kept, and shown; no record in the log for a server to refuse.
     assert_eq!(office.editions().unwrap(), vec![signed.clone()]);
@@ -473,7 +474,7 @@ fn an_edition_too_large_for_one_record_is_kept_here_and_holds_up_nothing() {
     office.check().unwrap();
     // A small one still travels.
     let small = office.publish(edition_of(&office, "Small")).unwrap();
-    assert!(small.travels().unwrap());
+    assert!(small.travels().unwrap() && office.holds_record(&small).unwrap());
     assert_eq!(office.own_log_len().unwrap(), before + 1);
 }
 

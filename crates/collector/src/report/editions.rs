@@ -62,8 +62,9 @@ pub(crate) fn publish(config: &Config, args: PublishArgs) -> Result<(), CliError
     )
     .map_err(failure)?;
     let signed = vault.publish(edition)?;
+    let travels = vault.holds_record(&signed)?;
     drop(vault);
-    if !signed.travels()? {
+    if !travels {
         output::eprint(&format!(
             "This edition is too large to travel to the server as one record (over {} bytes \
              compressed): it is kept on this device only. Keep its signed file with your backups: \
