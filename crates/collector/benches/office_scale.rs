@@ -67,7 +67,7 @@ fn main() {
     let out = out.to_str().expect("path");
     let exported = dir.path().join("edition");
     let exported = exported.to_str().expect("path");
-    let commands: [(&str, Vec<&str>); 9] = [
+    let commands: [(&str, Vec<&str>); 10] = [
         (
             "case list --status confirmed --json",
             vec!["case", "list", "--status", "confirmed", "--json"],
@@ -108,6 +108,10 @@ fn main() {
         (
             "report show latest --json",
             vec!["report", "show", "latest", "--json"],
+        ),
+        (
+            "case list --status confirmed --json (an edition kept)",
+            vec!["case", "list", "--status", "confirmed", "--json"],
         ),
         (
             "report --from 2024-01-01 --to 2024-12-31 --since latest --json",
