@@ -48,7 +48,7 @@ const META_BUCKET: &[u8] = b"meta";
 const VAULT_BUCKET: &[u8] = b"vault";
 
 /// The tables the head covers, with the column that names a row's case, if any.
-const COVERED: [(&str, Option<&str>); 8] = [
+const COVERED: [(&str, Option<&str>); 9] = [
     ("meta", None),
     ("changes", Some("case_id")),
     ("refused", None),
@@ -57,6 +57,7 @@ const COVERED: [(&str, Option<&str>); 8] = [
     ("blobs", Some("case_id")),
     ("blob_chunks", None),
     ("imported", None),
+    ("editions", None),
 ];
 
 pub(crate) const SCHEMA: &str = "
