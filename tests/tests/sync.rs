@@ -670,3 +670,28 @@ fn the_demo_runs_the_whole_job() {
         run.stdout
     );
 }
+
+/// `status` says in plain words what the office's receipt confirms, also when it confirms
+/// none of this device's changes (it said "1..0").
+#[test]
+fn status_says_plainly_what_the_office_confirmed() {
+    let world = World::new();
+    let a = world.device("T03");
+    sync_line(&a);
+    let status = a.json(&["status"]);
+    assert_eq!(status["office_confirmed"]["upto"], 0, "{status}");
+    let text = a.ok(&["status"]);
+    assert!(
+        text.contains("has confirmed none of this device's changes yet"),
+        "{text}"
+    );
+    assert!(!text.contains("1..0"), "{text}");
+
+    a.new_case(&["--kind", "killed", "--place", "KHR"]);
+    sync_line(&a);
+    sync_line(&world.office);
+    sync_line(&a);
+    let text = a.ok(&["status"]);
+    assert!(text.contains("confirmed holding changes 1..1"), "{text}");
+    assert!(!text.contains("confirmed none"), "{text}");
+}
