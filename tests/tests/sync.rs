@@ -695,3 +695,34 @@ fn status_says_plainly_what_the_office_confirmed() {
     assert!(text.contains("confirmed holding changes 1..1"), "{text}");
     assert!(!text.contains("confirmed none"), "{text}");
 }
+
+/// The office's sync after `office admit` says it sent the admission (a roster statement),
+/// not a bare "sent 0".
+#[test]
+fn the_offices_sync_says_it_sent_the_admission() {
+    let world = World::new();
+    let _a = world.device("T03");
+    let b = Device::init("T03");
+    let id = b.json(&["id"]);
+    let line = id["line"].as_str().expect("an id line");
+    let url = world.server.url();
+    world.office.ok(&[
+        "office",
+        "admit",
+        line,
+        "--team",
+        "T03",
+        "--server",
+        &url,
+        "--fingerprint",
+        world.server.fingerprint(),
+    ]);
+    let said = sync_line(&world.office);
+    assert!(
+        said.starts_with("sent 0 changes and 1 roster statement, received 0"),
+        "{said}"
+    );
+    let again = sync_line(&world.office);
+    assert!(again.starts_with("sent 0, received 0"), "{again}");
+    assert!(!again.contains("roster"), "{again}");
+}

@@ -119,6 +119,9 @@ fn done_before(summary: &Summary) -> Option<String> {
     if summary.sent > 0 {
         done.push(format!("{} sent", summary.sent));
     }
+    if summary.roster_sent > 0 {
+        done.push(format!("{} roster statement(s) sent", summary.roster_sent));
+    }
     if summary.received > 0 {
         done.push(format!("{} received and kept", summary.received));
     }
