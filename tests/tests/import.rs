@@ -538,3 +538,45 @@ fn rows_with_a_source_id_are_imported_once_whatever_the_file() {
         }
     }
 }
+
+/// A CSV file written with `;` (Excel in locales whose decimal mark is a comma) or with tabs
+/// is read by the delimiter that splits its header into known columns; a header that fits
+/// none keeps its error, with the delimiters tried.
+#[test]
+fn a_semicolon_or_tab_csv_is_read_by_its_header() {
+    let device = Device::office();
+    let semicolons = "place;kind;person.name;incident.narrative\r\nKHR;killed;Sara Ali;\"Found near the road, at dawn; alone\"\r\nKHR;injured;Omar Haddad;\r\n";
+    let path = write(&device, "excel.csv", semicolons.as_bytes());
+    let out = device.json(&["case", "import", &path]);
+    assert_eq!(out["imported"], 2, "{out}");
+    let tabs = "place\tkind\tperson.name\nKHR\tmissing\tLina, daughter of Omar\n";
+    let path = write(&device, "tabs.csv", tabs.as_bytes());
+    let out = device.json(&["case", "import", &path]);
+    assert_eq!(out["imported"], 1, "{out}");
+    let all = cases(&device);
+    let names: Vec<&str> = all
+        .iter()
+        .filter_map(|c| c["person"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Sara Ali", "Omar Haddad", "Lina, daughter of Omar"]);
+    assert_eq!(
+        all[0]["incident"]["narrative"],
+        "Found near the road, at dawn; alone"
+    );
+    assert_eq!(all[1]["kind"], "injured");
+    assert_eq!(all[2]["kind"], "missing");
+
+    let path = write(&device, "typo.csv", b"plaec;kind\nKHR;killed\n");
+    let run = assert_refused(
+        &device,
+        &["case", "import", &path],
+        1,
+        "line 1: unknown column `plaec`",
+    );
+    assert!(
+        run.stderr
+            .contains("the header was split at `,`, at `;` and at tab in turn"),
+        "{}",
+        run.stderr
+    );
+}
