@@ -580,3 +580,63 @@ fn a_semicolon_or_tab_csv_is_read_by_its_header() {
         run.stderr
     );
 }
+
+/// ODK exports a `Status` column holding a submission's state (`submitted`): it is not taken
+/// as the case's status unasked. Only a column named exactly `status` is; a `Status` column is
+/// refused with how to rename, map or ignore it, and a status value cairn does not know is
+/// refused with its line, its column and the values allowed.
+#[test]
+fn an_odk_status_column_is_not_taken_as_the_cases_status() {
+    let device = Device::office();
+    let csv = "KEY,place,kind,person.name,Status\nuuid:1,KHR,killed,Sara Ali,submitted\n";
+    let path = write(&device, "odk-status.csv", csv.as_bytes());
+    let run = assert_refused(
+        &device,
+        &["case", "import", &path],
+        1,
+        "line 1: column `Status` is not taken as the case's status",
+    );
+    for hint in [
+        "rename it `status`",
+        "alleged, under_investigation, confirmed, rejected",
+        "--map",
+        "unknown column `KEY`",
+    ] {
+        assert!(run.stderr.contains(hint), "{hint}: {}", run.stderr);
+    }
+    // In any letter case, and in JSON Lines too.
+    let jsonl = "{\"place\": \"KHR\", \"kind\": \"killed\", \"STATUS\": \"submitted\"}\n";
+    let path = write(&device, "odk-status.jsonl", jsonl.as_bytes());
+    assert_refused(
+        &device,
+        &["case", "import", &path],
+        1,
+        "column `STATUS` is not taken as the case's status",
+    );
+
+    // Mapped to status on purpose, its values are checked.
+    let map = write(
+        &device,
+        "status-map.toml",
+        b"[columns]\n\"Status\" = \"status\"\n[ignore]\ncolumns = [\"KEY\"]\n",
+    );
+    let path = write(&device, "odk-status.csv", csv.as_bytes());
+    let run = assert_refused(
+        &device,
+        &["case", "import", &path, "--map", &map],
+        1,
+        "line 2, column status: invalid value `submitted`",
+    );
+    assert!(run.stderr.contains("submitted"), "{}", run.stderr);
+    assert!(run.stderr.contains("under_investigation"), "{}", run.stderr);
+
+    // Ignored, the row comes in alleged.
+    let map = write(
+        &device,
+        "ignore-map.toml",
+        b"[ignore]\ncolumns = [\"KEY\", \"Status\"]\n",
+    );
+    let out = device.json(&["case", "import", &path, "--map", &map]);
+    assert_eq!(out["imported"], 1, "{out}");
+    assert_eq!(cases(&device)[0]["status"], "alleged");
+}
