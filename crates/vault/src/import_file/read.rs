@@ -195,7 +195,15 @@ fn csv_rows(input: impl Read, rows: &mut dyn Rows) -> Result<u64, ReadError> {
     // The header line is read first to choose the delimiter, then read again with the rest.
     let mut input = BufReader::new(input);
     let mut first = Vec::new();
-    input.read_until(b'\n', &mut first).map_err(ReadError::Io)?;
+    // Up to the end of the header record: a quoted name may hold a line break (an odd
+    // count of quotes so far means one is open). Bounded, should a quote never close.
+    loop {
+        let read = input.read_until(b'\n', &mut first).map_err(ReadError::Io)?;
+        let open = first.iter().filter(|&&b| b == b'"').count() % 2 == 1;
+        if read == 0 || !open || first.len() > 1 << 20 {
+            break;
+        }
+    }
     let delimiter = delimiter(&first, rows)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
