@@ -384,7 +384,11 @@ fn a_change_the_server_dropped_is_sent_again_and_what_waited_for_it_arrives() {
     assert_all_alike(&shown);
     assert!(
         run.stderr.contains("the server had lost change 1")
-            && run.stderr.contains("the server is at fault"),
+            && run.stderr.contains("the server is at fault")
+            && run
+                .stderr
+                .contains("confirms none of this device's changes")
+            && !run.stderr.contains("1 to 0"),
         "{}",
         run.stderr
     );

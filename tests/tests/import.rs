@@ -538,3 +538,105 @@ fn rows_with_a_source_id_are_imported_once_whatever_the_file() {
         }
     }
 }
+
+/// A CSV file written with `;` (Excel in locales whose decimal mark is a comma) or with tabs
+/// is read by the delimiter that splits its header into known columns; a header that fits
+/// none keeps its error, with the delimiters tried.
+#[test]
+fn a_semicolon_or_tab_csv_is_read_by_its_header() {
+    let device = Device::office();
+    let semicolons = "place;kind;person.name;incident.narrative\r\nKHR;killed;Sara Ali;\"Found near the road, at dawn; alone\"\r\nKHR;injured;Omar Haddad;\r\n";
+    let path = write(&device, "excel.csv", semicolons.as_bytes());
+    let out = device.json(&["case", "import", &path]);
+    assert_eq!(out["imported"], 2, "{out}");
+    let tabs = "place\tkind\tperson.name\nKHR\tmissing\tLina, daughter of Omar\n";
+    let path = write(&device, "tabs.csv", tabs.as_bytes());
+    let out = device.json(&["case", "import", &path]);
+    assert_eq!(out["imported"], 1, "{out}");
+    let all = cases(&device);
+    let names: Vec<&str> = all
+        .iter()
+        .filter_map(|c| c["person"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Sara Ali", "Omar Haddad", "Lina, daughter of Omar"]);
+    assert_eq!(
+        all[0]["incident"]["narrative"],
+        "Found near the road, at dawn; alone"
+    );
+    assert_eq!(all[1]["kind"], "injured");
+    assert_eq!(all[2]["kind"], "missing");
+
+    let path = write(&device, "typo.csv", b"plaec;kind\nKHR;killed\n");
+    let run = assert_refused(
+        &device,
+        &["case", "import", &path],
+        1,
+        "line 1: unknown column `plaec`",
+    );
+    assert!(
+        run.stderr
+            .contains("the header was split at `,`, at `;` and at tab in turn"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// ODK exports a `Status` column holding a submission's state (`submitted`): it is not taken
+/// as the case's status unasked. Only a column named exactly `status` is; a `Status` column is
+/// refused with how to rename, map or ignore it, and a status value cairn does not know is
+/// refused with its line, its column and the values allowed.
+#[test]
+fn an_odk_status_column_is_not_taken_as_the_cases_status() {
+    let device = Device::office();
+    let csv = "KEY,place,kind,person.name,Status\nuuid:1,KHR,killed,Sara Ali,submitted\n";
+    let path = write(&device, "odk-status.csv", csv.as_bytes());
+    let run = assert_refused(
+        &device,
+        &["case", "import", &path],
+        1,
+        "line 1: column `Status` is not taken as the case's status",
+    );
+    for hint in [
+        "rename it `status`",
+        "alleged, under_investigation, confirmed, rejected",
+        "--map",
+        "unknown column `KEY`",
+    ] {
+        assert!(run.stderr.contains(hint), "{hint}: {}", run.stderr);
+    }
+    // In any letter case, and in JSON Lines too.
+    let jsonl = "{\"place\": \"KHR\", \"kind\": \"killed\", \"STATUS\": \"submitted\"}\n";
+    let path = write(&device, "odk-status.jsonl", jsonl.as_bytes());
+    assert_refused(
+        &device,
+        &["case", "import", &path],
+        1,
+        "column `STATUS` is not taken as the case's status",
+    );
+
+    // Mapped to status on purpose, its values are checked.
+    let map = write(
+        &device,
+        "status-map.toml",
+        b"[columns]\n\"Status\" = \"status\"\n[ignore]\ncolumns = [\"KEY\"]\n",
+    );
+    let path = write(&device, "odk-status.csv", csv.as_bytes());
+    let run = assert_refused(
+        &device,
+        &["case", "import", &path, "--map", &map],
+        1,
+        "line 2, column status: invalid value `submitted`",
+    );
+    assert!(run.stderr.contains("submitted"), "{}", run.stderr);
+    assert!(run.stderr.contains("under_investigation"), "{}", run.stderr);
+
+    // Ignored, the row comes in alleged.
+    let map = write(
+        &device,
+        "ignore-map.toml",
+        b"[ignore]\ncolumns = [\"KEY\", \"Status\"]\n",
+    );
+    let out = device.json(&["case", "import", &path, "--map", &map]);
+    assert_eq!(out["imported"], 1, "{out}");
+    assert_eq!(cases(&device)[0]["status"], "alleged");
+}

@@ -670,3 +670,59 @@ fn the_demo_runs_the_whole_job() {
         run.stdout
     );
 }
+
+/// `status` says in plain words what the office's receipt confirms, also when it confirms
+/// none of this device's changes (it said "1..0").
+#[test]
+fn status_says_plainly_what_the_office_confirmed() {
+    let world = World::new();
+    let a = world.device("T03");
+    sync_line(&a);
+    let status = a.json(&["status"]);
+    assert_eq!(status["office_confirmed"]["upto"], 0, "{status}");
+    let text = a.ok(&["status"]);
+    assert!(
+        text.contains("has confirmed none of this device's changes yet"),
+        "{text}"
+    );
+    assert!(!text.contains("1..0"), "{text}");
+
+    a.new_case(&["--kind", "killed", "--place", "KHR"]);
+    sync_line(&a);
+    sync_line(&world.office);
+    sync_line(&a);
+    let text = a.ok(&["status"]);
+    assert!(text.contains("confirmed holding changes 1..1"), "{text}");
+    assert!(!text.contains("confirmed none"), "{text}");
+}
+
+/// The office's sync after `office admit` says it sent the admission (a roster statement),
+/// not a bare "sent 0".
+#[test]
+fn the_offices_sync_says_it_sent_the_admission() {
+    let world = World::new();
+    let _a = world.device("T03");
+    let b = Device::init("T03");
+    let id = b.json(&["id"]);
+    let line = id["line"].as_str().expect("an id line");
+    let url = world.server.url();
+    world.office.ok(&[
+        "office",
+        "admit",
+        line,
+        "--team",
+        "T03",
+        "--server",
+        &url,
+        "--fingerprint",
+        world.server.fingerprint(),
+    ]);
+    let said = sync_line(&world.office);
+    assert!(
+        said.starts_with("sent 0 changes and 1 roster statement, received 0"),
+        "{said}"
+    );
+    let again = sync_line(&world.office);
+    assert!(again.starts_with("sent 0, received 0"), "{again}");
+    assert!(!again.contains("roster"), "{again}");
+}

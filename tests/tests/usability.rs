@@ -1,12 +1,12 @@
 //! Friendlier input and the generated documentation, with the real binary: completions and
 //! the man page from the clap definitions, moments as people type them, `--at`, values from
-//! files and standard input, `--unset`, hints and warnings, place names.
+//! files and standard input, `--unset`, hints and warnings, place names, references typed in part.
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use cairn_e2e::{Device, Run};
+use cairn_e2e::{Device, Run, Server};
 
 /// `cairn` on `device` with the device's clock at +03:00 (POSIX TZ: UTC-3).
 fn run_tz(device: &Device, args: &[&str]) -> Run {
@@ -521,4 +521,56 @@ fn places_have_names_and_a_name_stands_for_its_code() {
     let run = device.run(&["--config", &config, "places"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("[places]"), "{}", run.stderr);
+}
+
+/// A reference may be typed in part, from a `-` to its end (`0001`, `7kq2-0001`), where it
+/// names one case: by every command that takes one. Where it ends several references, it is
+/// refused with them named.
+#[test]
+fn a_reference_is_taken_in_part_where_it_names_one_case() {
+    let office = Device::office();
+    let server = Server::start(&office);
+    let (a, b) = (Device::init("T03"), Device::init("T03"));
+    for device in [&a, &b] {
+        server.join(&office, device, "T03", &server.url());
+    }
+    let first = a.new_case(&["--kind", "killed", "--place", "KHR"]);
+    let second = b.new_case(&["--kind", "injured", "--place", "KHR"]);
+    let third = a.new_case(&["--kind", "missing", "--place", "GAZ"]);
+    for device in [&a, &b, &office] {
+        device.ok(&["sync"]);
+    }
+    // Each device numbers its own cases: both first cases end in 0001.
+    assert!(first.ends_with("-0001") && second.ends_with("-0001"));
+    let run = office.run(&["case", "show", "0001"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for expected in [&first, &second] {
+        assert!(run.stderr.contains(expected.as_str()), "{}", run.stderr);
+    }
+    assert!(
+        run.stderr.contains("type more of the reference"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+
+    // Unique tails, in any letter case, name their case everywhere.
+    let (_, tail) = first.split_once("-T03-").unwrap();
+    assert_eq!(show(&office, &tail.to_lowercase())["reference"], first);
+    assert_eq!(show(&office, "0002")["reference"], third);
+    office.ok(&["case", "edit", "0002", "--note", "by its number"]);
+    assert_eq!(show(&office, &third)["notes"][0]["text"], "by its number");
+    let history = office.ok(&["case", "history", "0002"]);
+    assert!(history.trim_end().ends_with("note"), "{history}");
+
+    // Only from a `-`, and a tail that ends no reference is unknown as before.
+    for unknown in ["001", "9999"] {
+        let run = office.run(&["case", "show", unknown]);
+        assert_eq!(run.code, 1);
+        assert!(
+            run.stderr.contains(&format!("no case `{unknown}`")),
+            "{}",
+            run.stderr
+        );
+    }
 }

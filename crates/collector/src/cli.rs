@@ -153,7 +153,7 @@ pub struct MatchArgs {
     /// Only pairs at least this likely, 0 to 1.
     #[arg(long = "min", default_value_t = 0.5, value_name = "P")]
     pub min: f64,
-    /// Only pairs with this case (reference or id).
+    /// Only pairs with this case (reference, the end of one that names it alone (`0017`), or id).
     #[arg(long = "case", value_name = "REF")]
     pub case: Option<String>,
     /// Decide each pair on this terminal: the two cases side by side, one key per decision.
@@ -356,10 +356,10 @@ pub enum CaseCommand {
 /// `cairn case link`.
 #[derive(Debug, Args)]
 pub struct LinkArgs {
-    /// One case's reference or id.
+    /// One case's reference, the end of one that names it alone (`0017`), or id.
     #[arg(required_unless_present = "from", conflicts_with = "from")]
     pub a: Option<String>,
-    /// The other case's reference or id (for identifies, either order).
+    /// The other case's reference, the end of one that names it alone (`0017`), or id (for identifies, either order).
     #[arg(required_unless_present = "from")]
     pub b: Option<String>,
     /// The decision.
@@ -392,7 +392,7 @@ pub enum Relation {
 
 #[derive(Debug, Args)]
 pub struct AttachArgs {
-    /// The case's reference or id.
+    /// The case's reference, the end of one that names it alone (`0017`), or id.
     pub reference: String,
     /// The files to attach.
     #[arg(required = true)]
@@ -408,7 +408,7 @@ pub enum AttachmentCommand {
     /// capture; nothing is written at PATH unless it checks. Asks for it when its bytes are
     /// not here yet (the next sync fetches them).
     Get {
-        /// The case's reference or id.
+        /// The case's reference, the end of one that names it alone (`0017`), or id.
         reference: String,
         /// The attachment's SHA-256 or blob id, as `cairn case attachments --json` prints
         /// them (8 hex digits or more of either).
@@ -421,7 +421,7 @@ pub enum AttachmentCommand {
     /// Take an attachment made here out of the outbox, so it is never sent; the case records
     /// which and why.
     Drop {
-        /// The case's reference or id.
+        /// The case's reference, the end of one that names it alone (`0017`), or id.
         reference: String,
         /// The attachment's SHA-256 or blob id (8 hex digits or more of either).
         #[arg(value_name = "SHA256_OR_BLOB")]
@@ -577,7 +577,7 @@ pub fn missing_new_args() -> clap::Error {
 
 #[derive(Debug, Args)]
 pub struct CaseRef {
-    /// The case's reference or id.
+    /// The case's reference, the end of one that names it alone (`0017`), or id.
     pub reference: String,
     /// Print JSON.
     #[arg(long)]
@@ -617,7 +617,7 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct CustodyArgs {
-    /// The case's reference or id.
+    /// The case's reference, the end of one that names it alone (`0017`), or id.
     pub reference: String,
     /// Who handed over.
     #[arg(long)]
@@ -641,7 +641,7 @@ pub struct CustodyArgs {
 
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// The case's reference or id.
+    /// The case's reference, the end of one that names it alone (`0017`), or id.
     pub reference: String,
     /// Kind of source (witness, family, document, hospital...).
     #[arg(long = "type")]

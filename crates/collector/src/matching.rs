@@ -100,13 +100,9 @@ pub(crate) fn candidates(cases: &[CaseSummary], min: f64, only: Option<usize>) -
     )
 }
 
-/// The index of the case named by reference (any letter case) or id.
+/// The index of the case named by reference (any letter case, or an unambiguous tail) or id.
 pub(crate) fn position(cases: &[CaseSummary], wanted: &str) -> Result<usize, CliError> {
-    let wanted = wanted.trim();
-    cases
-        .iter()
-        .position(|c| c.reference.eq_ignore_ascii_case(wanted) || c.id.to_string() == wanted)
-        .ok_or_else(|| cairn_vault::VaultError::UnknownCase(wanted.to_string()).into())
+    Ok(cairn_vault::resolve_case(cases, wanted)?)
 }
 
 /// What the linkage compares of a case: its own values (not the confirmed ones: the office

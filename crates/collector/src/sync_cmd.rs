@@ -119,6 +119,9 @@ fn done_before(summary: &Summary) -> Option<String> {
     if summary.sent > 0 {
         done.push(format!("{} sent", summary.sent));
     }
+    if summary.roster_sent > 0 {
+        done.push(format!("{} roster statement(s) sent", summary.roster_sent));
+    }
     if summary.received > 0 {
         done.push(format!("{} received and kept", summary.received));
     }
@@ -202,6 +205,12 @@ pub fn status(config: &Config, json_out: bool) -> Result<(), CliError> {
     );
     if vault.settings().role == Role::Field && state.server.is_some() {
         out.push_str(&match state.office_confirmed {
+            // A receipt that names none of this device's changes: "1..0" would read as a range.
+            Some((0, at)) => format!(
+                "office   has confirmed none of this device's changes yet (receipt of {}); the server says it holds {} change(s)\n",
+                rfc3339(at),
+                state.acked
+            ),
             Some((upto, at)) => format!(
                 "office   confirmed holding changes 1..{upto} of this device (receipt of {}); the server says {}\n",
                 rfc3339(at),

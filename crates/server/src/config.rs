@@ -298,7 +298,7 @@ impl ServerConfig {
         format!(
             "# cairn-server configuration (see config/server.example.toml for every setting).\n\
              \n\
-             # Address and port to listen on. Port 0 picks a free port, written to the file `listening`.\n\
+             # Address and port to listen on; admissions name it. (Port 0 would pick another one at every start.)\n\
              listen = {listen}\n\
              # SQLite file (relative to this directory) or a postgres:// URL.\n\
              database = {database}\n\

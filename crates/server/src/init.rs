@@ -72,6 +72,21 @@ pub async fn init(
     })
 }
 
+/// `listen`, with port 0 replaced by a port free now: bound, read and released. Saved as
+/// port 0, a server would pick another port at every start, and the admissions that name its
+/// address would all stop working after a restart.
+pub fn choose_port(listen: SocketAddr) -> Result<SocketAddr, ServerError> {
+    if listen.port() != 0 {
+        return Ok(listen);
+    }
+    let bound = |source| ServerError::Bind {
+        addr: listen,
+        source,
+    };
+    let listener = std::net::TcpListener::bind(listen).map_err(bound)?;
+    listener.local_addr().map_err(bound)
+}
+
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ServerError> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -29,7 +29,7 @@ enum Command {
         /// The office's public keys, as written by `cairn office pubkey`.
         #[arg(long, value_name = "FILE")]
         office_key: PathBuf,
-        /// Address and port to listen on (port 0: any free port).
+        /// Address and port to listen on (port 0: a port free now, chosen and saved).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
         /// A postgres:// URL, or an SQLite file (default: DIR/server.db).
@@ -69,8 +69,15 @@ fn main() -> ExitCode {
                 listen,
                 database,
             } => {
-                let made = cairn_server::init::init(&dir, &office_key, listen, database).await?;
+                let chosen = cairn_server::init::choose_port(listen)?;
+                let made = cairn_server::init::init(&dir, &office_key, chosen, database).await?;
                 println!("{}", made.fingerprint);
+                if chosen != listen {
+                    eprintln!(
+                        "port 0 asked for: chose the free port {}, saved in server.toml so that admissions naming {chosen} keep working after a restart",
+                        chosen.port()
+                    );
+                }
                 eprintln!(
                     "created {}; the line above is the certificate fingerprint for admissions; start with: cairn-server run --dir {}",
                     made.config_path.display(),

@@ -128,8 +128,9 @@ fn command_line() {
     let file = std::fs::read_to_string(server_dir.join("fingerprint")).unwrap();
     assert_eq!(file.trim(), fingerprint.trim());
     let config = std::fs::read_to_string(server_dir.join("server.toml")).unwrap();
+    assert!(!config.contains("listen = \"127.0.0.1:0\""), "{config}");
     for setting in [
-        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:",
         "database = \"server.db\"",
         "max_request_bytes = 4194304",
         "max_page = 1000",
@@ -187,6 +188,68 @@ fn command_line() {
         let out = Command::new(&bin).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(0));
         assert!(String::from_utf8(out.stdout).unwrap().contains("Usage"));
+    }
+}
+
+/// `init --listen 127.0.0.1:0` saves a real port, not 0: the admissions name the server's
+/// address, so a port chosen again at every start would break all of them at a restart.
+#[test]
+fn init_with_port_zero_saves_a_free_port_the_server_starts_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("office.pub");
+    let office = OfficeKeys::from_keys(&DeviceKeys::generate());
+    std::fs::write(&key, office.to_string()).unwrap();
+    let srv = dir.path().join("s");
+    let bin = cairn_testkit::bin("cairn-server");
+    let init = Command::new(&bin)
+        .args(["init", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(&srv)
+        .arg("--office-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(init.status.code(), Some(0));
+    let config = std::fs::read_to_string(srv.join("server.toml")).unwrap();
+    let saved: std::net::SocketAddr = config
+        .lines()
+        .find_map(|l| l.strip_prefix("listen = "))
+        .unwrap()
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    assert_eq!(saved.ip().to_string(), "127.0.0.1");
+    assert_ne!(saved.port(), 0, "{config}");
+    let said = String::from_utf8(init.stderr).unwrap();
+    assert!(
+        said.contains(&format!("chose the free port {}", saved.port())),
+        "{said}"
+    );
+
+    // Started twice (a restart), it listens on the saved port both times.
+    for _ in 0..2 {
+        let _ = std::fs::remove_file(srv.join("listening"));
+        let mut child = Command::new(&bin)
+            .args(["run", "--dir"])
+            .arg(&srv)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let listening = loop {
+            let text = std::fs::read_to_string(srv.join("listening")).unwrap_or_default();
+            if let Ok(addr) = text.trim().parse::<std::net::SocketAddr>() {
+                break addr;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(listening, saved);
     }
 }
 

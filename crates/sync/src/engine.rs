@@ -65,6 +65,8 @@ pub struct Summary {
     /// Own changes the server newly stored in this sync (one whose answer was lost, and that
     /// a retry then found stored, included).
     pub sent: u64,
+    /// Roster statements the office handed the server in this sync (admissions, revocations).
+    pub roster_sent: u64,
     /// Changes received and applied.
     pub received: u64,
     /// Changes received that were already here.
@@ -96,9 +98,18 @@ pub struct Summary {
 impl Summary {
     /// One line for a person.
     pub fn line(&self) -> String {
+        // The office's admissions and revocations travel as roster statements, not changes:
+        // "sent 0" alone would hide them.
+        let sent = match self.roster_sent {
+            0 => self.sent.to_string(),
+            n => format!(
+                "{} and {}",
+                plural(self.sent, "change"),
+                plural(n, "roster statement")
+            ),
+        };
         let mut line = format!(
-            "sent {}, received {}, refused {}, still pending {}",
-            self.sent,
+            "sent {sent}, received {}, refused {}, still pending {}",
             self.received,
             self.refused.len() + self.rejected.len(),
             self.pending
@@ -140,6 +151,11 @@ impl Summary {
         }
         line
     }
+}
+
+/// "1 change", "2 changes".
+fn plural(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Runs one sync. On failure the summary says what was done before it, so nothing is hidden.

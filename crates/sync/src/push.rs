@@ -120,6 +120,15 @@ const RESEND_CHANGES: usize = 64;
 /// The most times one change is sent again; each time after twice as many office receipts.
 pub(crate) const MAX_RESENDS: u32 = 6;
 
+/// What a receipt confirming changes `1..=confirmed` of this device says, in words: "1 to 0"
+/// would read as a range.
+fn confirms(confirmed: u64) -> String {
+    match confirmed {
+        0 => "confirms none of this device's changes".to_string(),
+        k => format!("confirms only changes 1 to {k}"),
+    }
+}
+
 /// After a complete pull on a field device: the office's newest receipt is its signed word on
 /// what it holds. If it lacks an own change the server acknowledged, and the receipt was made
 /// after a pull that should have carried it (it is newer than the receipt the server had when
@@ -159,8 +168,9 @@ pub(crate) async fn resend_step(
     if !due || watch.resent >= MAX_RESENDS {
         if due {
             summary.warnings.push(format!(
-                "change {first} of this device was sent again {MAX_RESENDS} times and the office's receipt {} still confirms only changes 1 to {confirmed}: the server is not passing it on (the server is at fault); tell the office",
-                receipt.counter
+                "change {first} of this device was sent again {MAX_RESENDS} times and the office's receipt {} still {}: the server is not passing it on (the server is at fault); tell the office",
+                receipt.counter,
+                confirms(confirmed)
             ));
         }
         state.unconfirmed = Some(watch);
@@ -186,14 +196,16 @@ pub(crate) async fn resend_step(
     }
     summary.warnings.push(match (lost.first(), lost.last()) {
         (Some(from), Some(to)) => format!(
-            "the server had lost {} of this device although it acknowledged holding changes 1 to {} (the office's receipt {} confirms only 1 to {confirmed}): sent again; the server is at fault, tell its administrator",
+            "the server had lost {} of this device although it acknowledged holding changes 1 to {} (the office's receipt {} {}): sent again; the server is at fault, tell its administrator",
             if from == to { format!("change {from}") } else { format!("changes {from} to {to}") },
             state.acked,
-            receipt.counter
+            receipt.counter,
+            confirms(confirmed)
         ),
         _ => format!(
-            "the server says it holds change {first} of this device, but the office's receipt {}, made after that, confirms only changes 1 to {confirmed}: sent again; the server may be withholding it from the office",
-            receipt.counter
+            "the server says it holds change {first} of this device, but the office's receipt {}, made after that, {}: sent again; the server may be withholding it from the office",
+            receipt.counter,
+            confirms(confirmed)
         ),
     });
     let resent = watch.resent + 1;

@@ -94,6 +94,7 @@ pub(crate) async fn roster_step(
             link.client.post_roster(vault.keys(), &missing)
         })
         .await?;
+        summary.roster_sent += missing.len() as u64;
         return Ok(true);
     }
     let complete = state.roster.len() as u64 == roster.head();

@@ -775,11 +775,43 @@ pub(crate) fn find(
     case: &str,
     path: &std::path::Path,
 ) -> Result<CaseSummary, VaultError> {
-    let wanted = case.trim();
-    summaries(conn, cipher, path)?
-        .into_iter()
-        .find(|s| s.reference.eq_ignore_ascii_case(wanted) || s.id.to_string() == wanted)
-        .ok_or_else(|| VaultError::UnknownCase(wanted.to_string()))
+    let mut all = summaries(conn, cipher, path)?;
+    let at = resolve_case(&all, case)?;
+    Ok(all.swap_remove(at))
+}
+
+/// The index in `cases` of the case `wanted` names: its reference (any letter case) or id,
+/// else the one case whose reference ends with it after a `-` (`0017`, `7kq2-0017`). Every
+/// command that takes a case goes through here.
+pub fn resolve_case(cases: &[CaseSummary], wanted: &str) -> Result<usize, VaultError> {
+    let wanted = wanted.trim();
+    if let Some(at) = cases
+        .iter()
+        .position(|c| c.reference.eq_ignore_ascii_case(wanted) || c.id.to_string() == wanted)
+    {
+        return Ok(at);
+    }
+    let tail = format!("-{}", wanted.to_uppercase());
+    let ends = |c: &CaseSummary| !wanted.is_empty() && c.reference.to_uppercase().ends_with(&tail);
+    let found: Vec<usize> = (0..cases.len()).filter(|&i| ends(&cases[i])).collect();
+    match found[..] {
+        [at] => Ok(at),
+        [] => Err(VaultError::UnknownCase(wanted.to_string())),
+        _ => {
+            let mut all: Vec<&str> = found.iter().map(|&i| cases[i].reference.as_str()).collect();
+            all.sort_unstable();
+            // The first few: a short tail may end thousands of references.
+            let mut some = all[..all.len().min(5)].join(", ");
+            if all.len() > 5 {
+                some.push_str(&format!(" and {} more", all.len() - 5));
+            }
+            Err(VaultError::AmbiguousCase {
+                wanted: wanted.to_string(),
+                count: all.len(),
+                some,
+            })
+        }
+    }
 }
 
 pub(crate) fn load(
@@ -830,6 +862,53 @@ mod tests {
 
     use super::*;
     use crate::{Home, NewVault, Role};
+
+    #[test]
+    fn a_reference_is_found_whole_or_by_an_unambiguous_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault = Home::new(dir.path().join("v"))
+            .create(
+                &SecretString::from("pass".to_owned()),
+                KeyFileCost::LogN(4),
+                NewVault {
+                    team: "T03".into(),
+                    name: None,
+                    role: Role::Field,
+                },
+                OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+        vault
+            .create_case(Kind::Killed, "KHR", &[], OffsetDateTime::now_utc())
+            .unwrap();
+        let template = vault.list().unwrap().remove(0);
+        let summary = |reference: &str| CaseSummary {
+            id: Uuid::new_v4(),
+            reference: reference.to_string(),
+            ..template.clone()
+        };
+        let cases = [
+            summary("KHR-T03-7KQ2-0017"),
+            summary("KHR-T03-9ABC-0017"),
+            summary("GAZ-T01-7KQ2-0018"),
+        ];
+        assert_eq!(resolve_case(&cases, "khr-t03-9abc-0017").unwrap(), 1);
+        assert_eq!(resolve_case(&cases, &cases[2].id.to_string()).unwrap(), 2);
+        assert_eq!(resolve_case(&cases, " 0018 ").unwrap(), 2);
+        assert_eq!(resolve_case(&cases, "7kq2-0017").unwrap(), 0);
+        let e = resolve_case(&cases, "0017").unwrap_err().to_string();
+        assert!(e.contains("KHR-T03-7KQ2-0017, KHR-T03-9ABC-0017"), "{e}");
+        // Only at a `-`: a part of a part is no reference.
+        for unknown in ["17", "", "-0017", "KQ2-0017", "0019"] {
+            assert!(
+                matches!(
+                    resolve_case(&cases, unknown),
+                    Err(VaultError::UnknownCase(_))
+                ),
+                "{unknown}"
+            );
+        }
+    }
 
     /// A vault written before summaries carried the case's own fields still lists each case
     /// with them, its last change time included.

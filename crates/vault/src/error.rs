@@ -24,6 +24,16 @@ pub enum VaultError {
     /// No case with this reference or id.
     #[error("no case `{0}` in this vault; run `cairn case list` to see the references")]
     UnknownCase(String),
+    /// Part of a reference that ends more than one case's reference.
+    #[error("`{wanted}` ends the references of {count} cases ({some}); type more of the reference, or all of it")]
+    AmbiguousCase {
+        /// What was typed.
+        wanted: String,
+        /// How many references it ends.
+        count: usize,
+        /// The first few of them.
+        some: String,
+    },
     /// The database file is damaged.
     #[error("the vault database {path} is damaged ({detail}); restore it from a backup")]
     Corrupt {

@@ -54,12 +54,11 @@ impl Vault {
             .iter()
             .flat_map(|s| [(s.reference.to_lowercase(), s), (s.id.to_string(), s)])
             .collect();
-        let find = |name: &str| {
-            let wanted = name.trim();
-            by_name
-                .get(&wanted.to_lowercase())
-                .copied()
-                .ok_or_else(|| VaultError::UnknownCase(wanted.to_string()))
+        // Whole references by the map (a decisions file may name thousands); parts of one
+        // as every command takes them.
+        let find = |name: &str| match by_name.get(&name.trim().to_lowercase()) {
+            Some(found) => Ok(*found),
+            None => crate::cases::resolve_case(&all, name).map(|at| &all[at]),
         };
         let mut docs: HashMap<Uuid, CaseDoc> = HashMap::new();
         let mut changed = 0;

@@ -9,9 +9,14 @@ use std::collections::{BTreeMap, HashMap};
 /// Columns an import reads besides the fields of `cairn fields`.
 pub const EXTRA_KEYS: [&str; 2] = ["place", "status_basis"];
 
-/// The cairn key `name` stands for (any letter case), if it is one.
+/// The cairn key `name` stands for (any letter case), if it is one. `status` only as
+/// written: exports such as ODK's have a `Status` column holding a submission's state, which
+/// must not become the case's status unasked.
 pub fn cairn_key(name: &str) -> Option<&'static str> {
     let wanted = name.trim().to_lowercase();
+    if wanted == "status" && name.trim() != "status" {
+        return None;
+    }
     cairn_model::fields()
         .iter()
         .map(|f| f.key)

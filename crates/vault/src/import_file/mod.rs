@@ -320,6 +320,24 @@ fn shown(source: &str, key: &str) -> String {
 }
 
 fn unknown_column(names: &[&str]) -> String {
+    // A `Status` column (ODK's submission state) gets its own reason: it looks like a key.
+    let (status, others): (Vec<&str>, Vec<&str>) = names
+        .iter()
+        .partition(|n| n.trim().eq_ignore_ascii_case("status"));
+    let Some(status) = status.first() else {
+        return unknown_columns(names);
+    };
+    let mut reason = format!(
+        "column `{status}` is not taken as the case's status (only a column named exactly `status` is; exports such as ODK's use `{status}` for the state of a submission): rename it `status` if it holds {}, or map it under [columns] or list it under [ignore] columns in a --map file",
+        Status::ALL.map(Status::as_str).join(", ")
+    );
+    if !others.is_empty() {
+        reason.push_str(&format!("; also, {}", unknown_columns(&others)));
+    }
+    reason
+}
+
+fn unknown_columns(names: &[&str]) -> String {
     let list = names
         .iter()
         .map(|n| format!("`{n}`"))

@@ -98,7 +98,8 @@ pub fn sniff(head: &[u8]) -> Format {
 
 /// The callbacks of [`read`]: the header (CSV only), then every row.
 pub trait Rows {
-    /// The header row's column names (CSV).
+    /// The header row's column names (CSV). Also called with the header as each delimiter
+    /// splits it, to find the one that fits: it must change nothing.
     fn header(&mut self, names: &[&str]) -> Result<(), LineError>;
     /// One row: its line and its (column, text) cells; empty text means not set.
     fn row(&mut self, line: u64, cells: &[(&str, &str)]) -> Result<(), LineError>;
@@ -131,10 +132,83 @@ fn csv_error(e: &csv::Error, fallback: u64) -> ReadError {
     LineError::new(line, None, reason).into()
 }
 
+/// The delimiters a CSV file may use: `,`, then `;` (what Excel writes in locales whose
+/// decimal mark is a comma), then tab.
+const DELIMITERS: [(u8, &str); 3] = [(b',', "`,`"), (b';', "`;`"), (b'\t', "tab")];
+
+/// The header row's names as `delimiter` splits `line`, a byte-order mark left out.
+fn header_names(line: &[u8], delimiter: u8) -> Option<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delimiter)
+        .from_reader(line);
+    let record = reader.records().next()?.ok()?;
+    Some(
+        record
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                if i == 0 {
+                    h.trim_start_matches('\u{feff}')
+                } else {
+                    h
+                }
+            })
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// The delimiter whose split of the header line `rows` accepts. When none fits, the error
+/// of the split into the most columns (the likeliest delimiter), with the delimiters tried.
+fn delimiter(line: &[u8], rows: &mut dyn Rows) -> Result<u8, ReadError> {
+    let mut best: Option<(usize, LineError)> = None;
+    for (delimiter, _) in DELIMITERS {
+        let Some(names) = header_names(line, delimiter) else {
+            continue;
+        };
+        if names.iter().all(|n| n.trim().is_empty()) {
+            continue;
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        match rows.header(&names) {
+            Ok(()) => return Ok(delimiter),
+            Err(e) if best.as_ref().is_none_or(|(n, _)| names.len() > *n) => {
+                best = Some((names.len(), e));
+            }
+            Err(_) => {}
+        }
+    }
+    // An empty or unreadable header: the reader says what is wrong with it.
+    let Some((_, mut e)) = best else {
+        return Ok(b',');
+    };
+    let [(_, a), (_, b), (_, c)] = DELIMITERS;
+    e.reason = format!(
+        "{}; the header was split at {a}, at {b} and at {c} in turn, and fits with none of them",
+        e.reason.trim_end_matches('.')
+    );
+    Err(e.into())
+}
+
 fn csv_rows(input: impl Read, rows: &mut dyn Rows) -> Result<u64, ReadError> {
+    // The header line is read first to choose the delimiter, then read again with the rest.
+    let mut input = BufReader::new(input);
+    let mut first = Vec::new();
+    // Up to the end of the header record: a quoted name may hold a line break (an odd
+    // count of quotes so far means one is open). Bounded, should a quote never close.
+    loop {
+        let read = input.read_until(b'\n', &mut first).map_err(ReadError::Io)?;
+        let open = first.iter().filter(|&&b| b == b'"').count() % 2 == 1;
+        if read == 0 || !open || first.len() > 1 << 20 {
+            break;
+        }
+    }
+    let delimiter = delimiter(&first, rows)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(input);
+        .delimiter(delimiter)
+        .from_reader(std::io::Cursor::new(first).chain(input));
     let header = reader.headers().map_err(|e| csv_error(&e, 1))?.clone();
     let names: Vec<&str> = header
         .iter()
