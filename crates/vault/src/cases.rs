@@ -863,10 +863,9 @@ mod tests {
     use super::*;
     use crate::{Home, NewVault, Role};
 
-    #[test]
-    fn a_reference_is_found_whole_or_by_an_unambiguous_tail() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut vault = Home::new(dir.path().join("v"))
+    /// A field vault of T03 in `dir`.
+    fn field_vault(dir: &std::path::Path) -> Vault {
+        Home::new(dir.join("v"))
             .create(
                 &SecretString::from("pass".to_owned()),
                 KeyFileCost::LogN(4),
@@ -877,7 +876,13 @@ mod tests {
                 },
                 OffsetDateTime::now_utc(),
             )
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn a_reference_is_found_whole_or_by_an_unambiguous_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault = field_vault(dir.path());
         vault
             .create_case(Kind::Killed, "KHR", &[], OffsetDateTime::now_utc())
             .unwrap();
@@ -915,18 +920,7 @@ mod tests {
     #[test]
     fn a_summary_of_the_first_format_is_read_again_from_its_case() {
         let dir = tempfile::tempdir().unwrap();
-        let mut vault = Home::new(dir.path().join("v"))
-            .create(
-                &SecretString::from("pass".to_owned()),
-                KeyFileCost::LogN(4),
-                NewVault {
-                    team: "T03".into(),
-                    name: None,
-                    role: Role::Field,
-                },
-                OffsetDateTime::now_utc(),
-            )
-            .unwrap();
+        let mut vault = field_vault(dir.path());
         let made = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         let edits = [Edit::set("incident.cause", "targeted_strike")];
         let created = vault
@@ -965,18 +959,7 @@ mod tests {
     #[test]
     fn a_summary_of_older_rules_is_read_again_from_its_case() {
         let dir = tempfile::tempdir().unwrap();
-        let mut vault = Home::new(dir.path().join("v"))
-            .create(
-                &SecretString::from("pass".to_owned()),
-                KeyFileCost::LogN(4),
-                NewVault {
-                    team: "T03".into(),
-                    name: None,
-                    role: Role::Field,
-                },
-                OffsetDateTime::now_utc(),
-            )
-            .unwrap();
+        let mut vault = field_vault(dir.path());
         let now = OffsetDateTime::now_utc();
         let created = vault.create_case(Kind::Killed, "KHR", &[], now).unwrap();
         let today = vault.list().unwrap();
