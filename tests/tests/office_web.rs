@@ -1527,3 +1527,51 @@ async fn the_office_reads_editions_in_a_browser() {
     screenshot(&client, "office-edition-since.png").await;
     client.close().await.unwrap();
 }
+
+/// Search by a person's name (issue #22, item 4), on the command line and on the page: any
+/// script, diacritics or none, any order, the start of a word, a transliteration.
+#[test]
+fn a_person_is_found_by_name_however_it_is_spelled() {
+    let office = Device::office();
+    let named = |name: &str| {
+        office.new_case(&[
+            "--kind",
+            "missing",
+            "--place",
+            "KHR",
+            "--set",
+            &format!("person.name={name}"),
+        ])
+    };
+    let aram = named("Հովհաննիսյան Արամ Գևորգի");
+    let sara = named("Sára Haddad");
+    named("Maria Petrosyan");
+    let found = |query: &str| -> Vec<String> {
+        let list = office.json(&["case", "list", "--name", query]);
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["reference"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for query in [
+        "aram",
+        "ARAM HOVHANNISYAN",
+        "hovh",
+        "Ованесян Арам",
+        "gevorg",
+    ] {
+        assert_eq!(found(query), [aram.clone()], "{query}");
+    }
+    assert_eq!(found("sara"), [sara.clone()]);
+    assert!(found("aram petrosyan").is_empty());
+    assert_eq!(office.ok(&["case", "list", "--name", "zzz"]), "no cases\n");
+
+    let serving = Serving::start(&office);
+    for (query, want, not) in [("sara", &sara, &aram), ("hovhannisyan", &aram, &sara)] {
+        let (status, page) = serving.get(&format!("/?q={query}"));
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains(want.as_str()), "{query}: {page}");
+        assert!(!page.contains(not.as_str()), "{query}: {page}");
+    }
+}

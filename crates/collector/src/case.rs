@@ -330,6 +330,14 @@ fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
         .list()?
         .into_iter()
         .filter(|c| filter.matches(c))
+        .filter(|c| match args.name.as_deref() {
+            Some(query) => c
+                .profile
+                .name
+                .as_deref()
+                .is_some_and(|name| cairn_link::names::name_matches(query, name)),
+            None => true,
+        })
         .collect();
     if args.json {
         return output::json(&cases);

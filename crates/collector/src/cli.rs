@@ -610,6 +610,11 @@ pub struct ListArgs {
     /// Only cases with a field that concurrent edits left with several values.
     #[arg(long)]
     pub conflicts: bool,
+    /// Only cases of a person so named: each word found in `person.name`, in any script, with
+    /// or without diacritics, in any order, as the start of a word (3 letters or more) or a
+    /// spelling variant (`--name "aram hovhannisyan"` finds Հովհաննիսյան Արամ).
+    #[arg(long, value_name = "TEXT")]
+    pub name: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -420,9 +420,73 @@ pub fn similarity(a: &str, b: &str) -> f64 {
     compare(&parse(a), &parse(b)).map_or(0.0, |m| m.min)
 }
 
+/// Whether `query`, as someone types it to find a person, names `name`: every word of the
+/// query meets a word of the name, in any script, with or without diacritics, in any order,
+/// as the same word, its beginning (three letters or more: `Hovh`), a transliteration variant
+/// (`Ovanesyan`, `Hovhannisyan`) or a near spelling.
+pub fn name_matches(query: &str, name: &str) -> bool {
+    let words = |raw: &str| -> Vec<String> {
+        raw.split(|c: char| c.is_whitespace() || c == '-' || c == ',' || c == '.')
+            .map(|w| {
+                let mut a = any_ascii(w).to_ascii_lowercase();
+                a.retain(|c| c.is_ascii_alphabetic());
+                a
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let n = parse(name);
+    let folded: Vec<&String> = n.core.iter().chain(&n.patronymic).collect();
+    let spelled = words(name);
+    let typed = words(query);
+    !typed.is_empty()
+        && typed.iter().all(|t| {
+            // As typed: the beginning of a word of the name.
+            (t.len() >= 3 && spelled.iter().any(|w| w.starts_with(t.as_str())))
+                // As folded: the same word, a variant or a near spelling.
+                || {
+                    let q = parse(t);
+                    let tokens: Vec<&String> = q.core.iter().chain(&q.patronymic).collect();
+                    !tokens.is_empty()
+                        && tokens.iter().all(|t| {
+                            folded.iter().any(|w| {
+                                w == t
+                                    || (t.len() >= 3 && w.starts_with(t.as_str()))
+                                    || variants(t, w)
+                                    || (t.len() >= 4 && jaro_winkler(t, w) >= 0.9)
+                            })
+                            // Written in an abjad (short vowels not written): by consonants.
+                            || n.core.iter().enumerate().any(|(i, _)| {
+                                n.abjad[i] && q.skel.first().is_some_and(|k| *k == n.skel[i])
+                            })
+                        })
+                }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_name_finds_its_person_in_any_script_and_spelling() {
+        let name = "Հովհաննիսյան Արամ Գևորգի";
+        for query in [
+            "aram",
+            "ARAM hovhannisyan",
+            "Hovh",
+            "Ованесян Арам",
+            "Hovannisyan",
+            "gevorg",
+        ] {
+            assert!(name_matches(query, name), "{query}");
+        }
+        assert!(name_matches("sara", "Sára Haddad"));
+        assert!(name_matches("Haddad", "سارة حداد"));
+        for query in ["", "ar", "maria", "aram petrosyan"] {
+            assert!(!name_matches(query, name), "{query}");
+        }
+    }
 
     #[test]
     fn armenian_cyrillic_and_latin_spellings_compare_high() {

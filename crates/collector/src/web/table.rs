@@ -63,11 +63,13 @@ impl Filter {
         };
         filter.matches(c)
             && (self.inbox != "yes" || c.needs_review || !c.changed_since_confirmed.is_empty())
-            && self
-                .q
-                .to_lowercase()
-                .split_whitespace()
-                .all(|w| words.contains(w))
+            && self.q.to_lowercase().split_whitespace().all(|w| {
+                words.contains(w)
+                    || c.profile
+                        .name
+                        .as_deref()
+                        .is_some_and(|name| cairn_link::names::name_matches(w, name))
+            })
     }
 
     /// The filter as a query string, for a link to the same cases elsewhere.
