@@ -373,6 +373,12 @@ fn an_edition_reproduces_exactly_and_an_update_says_what_changed() {
     altered("signer.json", &|v| {
         v["signer"] = hex::encode([7u8; 32]).into();
     });
+    // On the office's own vault the key is its own; a device that never joined knows none.
+    office.ok(&["report", "verify", signed.to_str().expect("a path")]);
+    let lone = Device::init("T03");
+    let run = lone.run(&["report", "verify", signed.to_str().expect("a path")]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("--office-key"), "{}", run.stderr);
     // Reformatted (whitespace only), it still verifies.
     let compact: Value = serde_json::from_str(&before[4]).expect("a signed edition");
     let compact_path = office.home().join("compact.json");
