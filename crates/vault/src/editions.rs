@@ -345,7 +345,7 @@ pub(crate) fn received_edition(
     Ok(signed)
 }
 
-/// Keeps a received edition in `meta` unless one of its id is already kept (its own record
+/// Keeps a received edition unless one of its id is already kept (its own record
 /// coming back, or a second copy): whether it was new.
 pub(crate) fn keep_received(
     tx: &rusqlite::Connection,

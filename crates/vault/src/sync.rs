@@ -283,7 +283,7 @@ impl Vault {
     ///
     /// An office record (a published edition) is kept only if the office wrote it, for team
     /// `office`, and the edition inside is signed by the office and filed under its own id;
-    /// it is stored in the log (its author's numbers stay whole) and its edition in `meta`
+    /// it is stored in the log (its author's numbers stay whole) and its edition among the editions
     /// unless one of that id is already kept. Any other record is refused like a bad change.
     pub fn apply_pulled(
         &mut self,
