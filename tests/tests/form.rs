@@ -1,7 +1,8 @@
 //! The guided form of `cairn case new` and `cairn case edit`, typed on a pseudo-terminal into
 //! the real binary as a person would: a full remains case equals the one `--set` makes, bad
 //! answers are refused at the prompt, sections can be revisited, several cases follow one
-//! passphrase, and Ctrl-C or Esc at any point leaves the vault byte for byte as it was.
+//! passphrase, Ctrl-C or Esc asks before discarding, and a discard leaves the vault byte for
+//! byte as it was.
 #![allow(clippy::unwrap_used)]
 
 use cairn_e2e::pty::{spawn, Pty};
@@ -184,7 +185,7 @@ fn the_form_records_a_full_remains_case_equal_to_the_one_set_makes() {
 }
 
 #[test]
-fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
+fn a_discard_confirmed_after_ctrl_c_or_esc_leaves_the_vault_byte_for_byte_as_it_was() {
     let device = Device::init("T03");
     let reference = device.new_case(&[
         "--kind",
@@ -208,6 +209,8 @@ fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
     pty.expect("found.lon - ");
     pty.keys("34.4");
     pty.control('c');
+    pty.expect("Discard this case? (y/N)");
+    pty.keys("y\r");
     pty.expect("discarded: nothing of this case was recorded");
     let (code, transcript) = pty.finish();
     assert_eq!(code, 1, "{transcript}");
@@ -216,8 +219,9 @@ fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
         "Ctrl-C in `case new` changed the vault"
     );
 
-    // At the summary of an edit, a change made: Esc, then Ctrl-C on a second try.
-    for key in ["\x1b", "\x03"] {
+    // At the summary of an edit, a change made: Esc then yes, and Ctrl-C twice (a person who
+    // means it).
+    for (key, confirm) in [("\x1b", "y\r"), ("\x03", "\x03")] {
         let mut pty = spawn(&device, &["case", "edit", &reference], false);
         pick(&mut pty, "What now?", "Change");
         pick(&mut pty, "Which section?", "Person");
@@ -237,7 +241,9 @@ fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
         pty.expect("person.name: Someone");
         pty.expect("What now?");
         pty.keys(key);
-        pty.expect("discarded");
+        pty.expect("Discard these changes? (y/N)");
+        pty.keys(confirm);
+        pty.expect("discarded: the case is unchanged");
         let (code, transcript) = pty.finish();
         assert_eq!(code, 1, "{transcript}");
         assert!(
@@ -246,6 +252,56 @@ fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
         );
     }
     assert_eq!(device.case_count(), 1);
+}
+
+#[test]
+fn no_at_the_discard_question_goes_back_to_the_same_question_and_the_case_is_finished() {
+    let device = Device::init("T03");
+    let mut pty = spawn(
+        &device,
+        &["case", "new", "--kind", "remains", "--place", "KHR"],
+        false,
+    );
+    // Esc on a line, then `n`: the same line again.
+    pty.expect("found.at - ");
+    pty.keys("\x1b");
+    pty.expect("Discard this case? (y/N)");
+    pty.keys("n\r");
+    answer(&mut pty, "found.at", "2026-11-02 09:40");
+    // Ctrl-C in a menu, then Enter (no is the default): the same menu again.
+    for (key, _) in REMAINS
+        .iter()
+        .skip(1)
+        .take_while(|(key, _)| *key != "found.scene")
+    {
+        answer(&mut pty, key, "");
+    }
+    pty.expect("found.scene - ");
+    pty.control('c');
+    pty.expect("Discard this case? (y/N)");
+    pty.keys("\r");
+    pick(&mut pty, "found.scene - ", "rubble");
+    let rest = REMAINS.iter().skip_while(|(key, _)| *key != "found.scene");
+    for (key, _) in rest.skip(1) {
+        answer(&mut pty, key, "");
+    }
+    pty.expect("found.scene: rubble");
+    pick(&mut pty, "What now?", "Save");
+    pty.expect("Recorded KHR-T03-");
+    pick(&mut pty, "Record another case?", "n");
+    let (code, transcript) = pty.finish();
+    assert_eq!(code, 0, "{transcript}");
+
+    let cases = device.json(&["case", "list"]);
+    let reference = cases[0]["reference"].as_str().unwrap();
+    let case = device.json(&["case", "show", reference]);
+    assert_eq!(case["found"]["scene"], "rubble", "{case}");
+    assert!(
+        case["found"]["at"]
+            .as_str()
+            .is_some_and(|at| at.starts_with("2026-11-02T09:40:00")),
+        "{case}"
+    );
 }
 
 #[test]

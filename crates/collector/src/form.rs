@@ -5,8 +5,8 @@
 //! searcher meets things; only that order and grouping is the form's own. Choices are menus;
 //! every other answer is checked when Enter is pressed by the same rules as `--set`, and the
 //! form produces the same edits `--set` would. Nothing is written until "Save" at the summary:
-//! Ctrl-C or Esc at any prompt drops the case being filled. The vault is unlocked once for
-//! every case recorded in a row.
+//! Ctrl-C or Esc at any prompt asks whether to discard the case, and only a yes (or a second
+//! Ctrl-C) drops it. The vault is unlocked once for every case recorded in a row.
 
 use std::collections::BTreeMap;
 
@@ -40,7 +40,41 @@ const NOT_IN_SECTIONS: &[&str] = &["kind", "status", "source_id"];
 /// The menu entry that leaves a choice empty (or clears it).
 const EMPTY_CHOICE: &str = "(leave empty)";
 
-const MENU_HELP: &str = "up/down or type to filter, Enter to choose; Ctrl-C discards the case";
+const MENU_HELP: &str = "up/down or type to filter, Enter to choose; Esc to discard the case";
+
+/// What Esc or Ctrl-C would throw away: a new case, or the changes to one being edited.
+#[derive(Clone, Copy)]
+enum Filling {
+    New,
+    Edit,
+}
+
+impl Filling {
+    /// Asks whether to discard; a second Ctrl-C is a person who means it, Esc a step back.
+    fn confirm_discard(self) -> Result<bool, CliError> {
+        let question = match self {
+            Filling::New => "Discard this case?",
+            Filling::Edit => "Discard these changes?",
+        };
+        let confirmed = Confirm::new(question)
+            .with_default(false)
+            .with_help_message("y discards it and records nothing; n or Enter goes back")
+            .prompt();
+        match confirmed {
+            Ok(yes) => Ok(yes),
+            Err(InquireError::OperationInterrupted) => Ok(true),
+            Err(InquireError::OperationCanceled) => Ok(false),
+            Err(other) => Err(unusable(other)),
+        }
+    }
+
+    fn discarded(self) -> CliError {
+        CliError::failure(match self {
+            Filling::New => "discarded: nothing of this case was recorded",
+            Filling::Edit => "discarded: the case is unchanged",
+        })
+    }
+}
 
 /// A menu whose typed filter ranks an entry equal to what was typed first, then entries that
 /// start with it, then those with a word that does, then those that contain it, each in the
@@ -87,7 +121,7 @@ pub fn new(config: &Config, kind: Option<Kind>, place: Option<String>) -> Result
             None => ask_place(config, &last_place)?,
         };
         last_place.clone_from(&place);
-        let mut form = Form::new(BTreeMap::new());
+        let mut form = Form::new(BTreeMap::new(), Filling::New);
         for section in 0..form.sections.len() {
             form.fill(section)?;
         }
@@ -120,7 +154,7 @@ pub fn edit(config: &Config, reference: &str) -> Result<(), CliError> {
     let current = Form::asked()
         .filter_map(|spec| Some((spec.key, shown(lookup(&case, spec)?))))
         .collect();
-    let mut form = Form::new(current);
+    let mut form = Form::new(current, Filling::Edit);
     eprintln!("Editing {reference}: choose a section to change, then save.");
     let Some(edits) = form.review(reference)? else {
         eprintln!("Discarded: {reference} is unchanged.");
@@ -137,14 +171,16 @@ struct Form {
     sections: Vec<(&'static str, Vec<&'static FieldSpec>)>,
     current: BTreeMap<&'static str, String>,
     answers: BTreeMap<&'static str, String>,
+    filling: Filling,
 }
 
 impl Form {
-    fn new(current: BTreeMap<&'static str, String>) -> Form {
+    fn new(current: BTreeMap<&'static str, String>, filling: Filling) -> Form {
         Form {
             sections: sections(),
             answers: current.clone(),
             current,
+            filling,
         }
     }
 
@@ -166,7 +202,7 @@ impl Form {
             // on it keeps the value as it is.
             let held = self.answers.get(spec.key).cloned().unwrap_or_default();
             let shown = output::escape(&held).into_owned();
-            let mut answer = ask(spec, &shown)?;
+            let mut answer = ask(spec, &shown, self.filling)?;
             if answer == shown {
                 answer.clone_from(&held);
             }
@@ -183,13 +219,17 @@ impl Form {
     fn review(&mut self, what: &str) -> Result<Option<Vec<Edit>>, CliError> {
         loop {
             eprintln!("\n{}", self.summary(what));
-            let choice = answer(menu("What now?", vec![SAVE, CHANGE, DISCARD]).prompt())?;
+            let choice = answer(self.filling, || {
+                menu("What now?", vec![SAVE, CHANGE, DISCARD]).prompt()
+            })?;
             match choice {
                 SAVE => return Ok(Some(self.edits())),
                 DISCARD => return Ok(None),
                 _ => {
                     let titles: Vec<&str> = self.sections.iter().map(|(t, _)| *t).collect();
-                    let title = answer(menu("Which section?", titles).prompt())?;
+                    let title = answer(self.filling, || {
+                        menu("Which section?", titles.clone()).prompt()
+                    })?;
                     if let Some(i) = self.sections.iter().position(|(t, _)| *t == title) {
                         self.fill(i)?;
                     }
@@ -273,7 +313,7 @@ fn sections() -> Vec<(&'static str, Vec<&'static FieldSpec>)> {
 /// One field's answer: a menu for a choice, else a line checked as `--set` checks it (a time
 /// comes back as RFC 3339). Enter on what is shown keeps it; an empty answer leaves the field
 /// empty.
-fn ask(spec: &'static FieldSpec, shown: &str) -> Result<String, CliError> {
+fn ask(spec: &'static FieldSpec, shown: &str, filling: Filling) -> Result<String, CliError> {
     let message = format!("{} - {}", spec.key, spec.help);
     if let FieldType::Choice(options) = spec.ty {
         let mut options_with_empty = vec![EMPTY_CHOICE];
@@ -282,12 +322,12 @@ fn ask(spec: &'static FieldSpec, shown: &str) -> Result<String, CliError> {
             .iter()
             .position(|o| *o == shown)
             .unwrap_or(0);
-        let chosen = answer(
-            self::menu(&message, options_with_empty)
+        let chosen = answer(filling, || {
+            self::menu(&message, options_with_empty.clone())
                 .with_starting_cursor(cursor)
                 .with_help_message(MENU_HELP)
-                .prompt(),
-        )?;
+                .prompt()
+        })?;
         return Ok(if chosen == EMPTY_CHOICE { "" } else { chosen }.to_owned());
     }
     let expected = match spec.ty {
@@ -298,10 +338,10 @@ fn ask(spec: &'static FieldSpec, shown: &str) -> Result<String, CliError> {
         other => other.describe(),
     };
     let help = format!(
-        "{expected}; Enter keeps what is shown, empty leaves it empty; Ctrl-C discards the case"
+        "{expected}; Enter keeps what is shown, empty leaves it empty; Esc to discard the case"
     );
     let key = spec.key;
-    let typed = answer(
+    let typed = answer(filling, || {
         Text::new(&message)
             .with_initial_value(shown)
             .with_help_message(&help)
@@ -311,8 +351,8 @@ fn ask(spec: &'static FieldSpec, shown: &str) -> Result<String, CliError> {
                     Err(e) => Validation::Invalid(e.message.into()),
                 })
             })
-            .prompt(),
-    )?;
+            .prompt()
+    })?;
     checked(key, &typed)
 }
 
@@ -326,11 +366,12 @@ fn checked(key: &str, typed: &str) -> Result<String, CliError> {
 
 fn ask_kind() -> Result<Kind, CliError> {
     let help = cairn_model::field("kind").map_or("", |spec| spec.help);
-    answer(
-        menu(&format!("kind - {help}"), Kind::ALL.to_vec())
+    let message = format!("kind - {help}");
+    answer(Filling::New, || {
+        menu(&message, Kind::ALL.to_vec())
             .with_help_message(MENU_HELP)
-            .prompt(),
-    )
+            .prompt()
+    })
 }
 
 /// The place code for the case's reference, asked until it is one (or a name from `[places]`).
@@ -342,12 +383,12 @@ fn ask_place(config: &Config, last: &str) -> Result<String, CliError> {
         format!("a place code such as KHR, or a name: {}", names.join(", "))
     };
     loop {
-        let typed = answer(
+        let typed = answer(Filling::New, || {
             Text::new("place - the place code for the reference")
                 .with_initial_value(last)
                 .with_help_message(&help)
-                .prompt(),
-        )?;
+                .prompt()
+        })?;
         match config.place_code(&typed) {
             Ok(code) => return Ok(code),
             Err(e) => crate::output::eprint(&e.message),
@@ -355,14 +396,27 @@ fn ask_place(config: &Config, last: &str) -> Result<String, CliError> {
     }
 }
 
-/// A prompt's answer; Ctrl-C and Esc drop the case being filled, and say so.
-fn answer<T>(result: Result<T, InquireError>) -> Result<T, CliError> {
-    result.map_err(|e| match e {
-        InquireError::OperationInterrupted | InquireError::OperationCanceled => {
-            CliError::failure("discarded: nothing of this case was recorded")
+/// A prompt's answer. Esc or Ctrl-C asks whether to discard what is being filled: yes drops
+/// it (and says so), no asks the same question again.
+fn answer<T>(
+    filling: Filling,
+    mut prompt: impl FnMut() -> Result<T, InquireError>,
+) -> Result<T, CliError> {
+    loop {
+        match prompt() {
+            Ok(value) => return Ok(value),
+            Err(InquireError::OperationInterrupted | InquireError::OperationCanceled) => {
+                if filling.confirm_discard()? {
+                    return Err(filling.discarded());
+                }
+            }
+            Err(other) => return Err(unusable(other)),
         }
-        other => CliError::failure(format!("the form cannot use this terminal: {other}")),
-    })
+    }
+}
+
+fn unusable(e: InquireError) -> CliError {
+    CliError::failure(format!("the form cannot use this terminal: {e}"))
 }
 
 /// The value a case's JSON holds for a field, if any.
@@ -429,7 +483,7 @@ mod tests {
             ("person.sex", "male".to_owned()),
             ("found.lat", "31.5".to_owned()),
         ]);
-        let mut form = Form::new(current);
+        let mut form = Form::new(current, Filling::Edit);
         form.answers.insert("person.sex", String::new());
         form.answers.insert("found.lon", "34.4".to_owned());
         assert_eq!(
