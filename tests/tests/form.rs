@@ -8,8 +8,8 @@
 use cairn_e2e::pty::{spawn, Pty};
 use cairn_e2e::{Device, PASSPHRASE};
 
-/// Every field the form asks, in its order, with what a searcher types for a full remains
-/// case; an empty answer skips the field.
+/// Every field the form asks a remains (or killed) case, in its order, with what a searcher
+/// types for a full remains case; an empty answer skips the field.
 const REMAINS: &[(&str, &str)] = &[
     ("found.at", "2026-11-02 09:40"),
     ("found.lat", "31.5017"),
@@ -36,10 +36,6 @@ const REMAINS: &[(&str, &str)] = &[
     ("person.clothing", ""),
     ("person.effects", ""),
     ("person.marks", ""),
-    ("last_seen.at", ""),
-    ("last_seen.place", ""),
-    ("last_seen.lat", ""),
-    ("last_seen.lon", ""),
     ("incident.date", "2026-10-30/2026-11-01"),
     ("incident.place", "Khan Younis"),
     ("incident.cause", "targeted"),
@@ -301,6 +297,94 @@ fn no_at_the_discard_question_goes_back_to_the_same_question_and_the_case_is_fin
             .as_str()
             .is_some_and(|at| at.starts_with("2026-11-02T09:40:00")),
         "{case}"
+    );
+}
+
+#[test]
+fn a_living_person_is_asked_no_remains_questions_yet_change_a_section_reaches_them() {
+    let device = Device::init("T03");
+    let mut pty = spawn(&device, &["case", "new"], false);
+    pick(&mut pty, "kind - ", "injured");
+    answer(&mut pty, "place", "KHR");
+    let injured = REMAINS
+        .iter()
+        .filter(|(key, _)| !key.starts_with("remains.") && !key.starts_with("forensic."));
+    for (key, _) in injured {
+        answer(&mut pty, key, "");
+    }
+    // A person may still want a field of a section not asked.
+    pick(&mut pty, "What now?", "Change");
+    pick(&mut pty, "Which section?", "Forensic");
+    answer(&mut pty, "forensic.examiner", "Dr. A. Haddad");
+    for key in [
+        "forensic.date",
+        "forensic.report_ref",
+        "forensic.conclusions",
+    ] {
+        answer(&mut pty, key, "");
+    }
+    pty.expect("forensic.examiner: Dr. A. Haddad");
+    pick(&mut pty, "What now?", "Save");
+    pty.expect("Recorded KHR-T03-");
+    pick(&mut pty, "Record another case?", "y");
+    let asked_injured = pty.transcript.clone();
+
+    // A missing person: where last seen, not where found.
+    pick(&mut pty, "kind - ", "missing");
+    answer(&mut pty, "place", "");
+    let missing = REMAINS.iter().map(|(key, _)| *key).filter(|key| {
+        ["person.", "incident.", "identification."]
+            .iter()
+            .any(|p| key.starts_with(p))
+    });
+    let (person, rest): (Vec<&str>, Vec<&str>) =
+        missing.partition(|key| key.starts_with("person."));
+    for key in person {
+        answer(&mut pty, key, "");
+    }
+    answer(&mut pty, "last_seen.at", "");
+    answer(&mut pty, "last_seen.place", "Khan Younis market");
+    answer(&mut pty, "last_seen.lat", "");
+    answer(&mut pty, "last_seen.lon", "");
+    for key in rest {
+        answer(&mut pty, key, "");
+    }
+    pty.expect("last_seen.place: Khan Younis market");
+    pick(&mut pty, "What now?", "Save");
+    pty.expect("Recorded KHR-T03-");
+    pick(&mut pty, "Record another case?", "n");
+    let (code, transcript) = pty.finish();
+    assert_eq!(code, 0, "{transcript}");
+
+    let before_change = asked_injured.split("Which section?").next().unwrap();
+    for unasked in ["remains.", "forensic.", "last_seen."] {
+        assert!(
+            !before_change.contains(unasked),
+            "{unasked}: {before_change}"
+        );
+    }
+    let asked_missing = &transcript[asked_injured.len()..];
+    for unasked in ["remains.", "forensic.", "found."] {
+        assert!(
+            !asked_missing.contains(unasked),
+            "{unasked}: {asked_missing}"
+        );
+    }
+    let cases = device.json(&["case", "list"]);
+    let by_kind = |kind: &str| {
+        let cases = cases.as_array().unwrap();
+        let case = cases.iter().find(|c| c["kind"] == kind).unwrap();
+        device.json(&["case", "show", case["reference"].as_str().unwrap()])
+    };
+    let injured = by_kind("injured");
+    assert_eq!(
+        injured["forensic"]["examiner"], "Dr. A. Haddad",
+        "{injured}"
+    );
+    let missing = by_kind("missing");
+    assert_eq!(
+        missing["last_seen"]["place"], "Khan Younis market",
+        "{missing}"
     );
 }
 

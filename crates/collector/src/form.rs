@@ -4,7 +4,8 @@
 //! The fields are the catalogue's (`cairn fields`), asked section by section in the order a
 //! searcher meets things; only that order and grouping is the form's own. Choices are menus;
 //! every other answer is checked when Enter is pressed by the same rules as `--set`, and the
-//! form produces the same edits `--set` would. Nothing is written until "Save" at the summary:
+//! form produces the same edits `--set` would. A new case is asked the sections that fit its
+//! kind; "Change a section" at the summary reaches every section. Nothing is written until "Save" at the summary:
 //! Ctrl-C or Esc at any prompt asks whether to discard the case, and only a yes (or a second
 //! Ctrl-C) drops it. The vault is unlocked once for every case recorded in a row.
 
@@ -23,15 +24,48 @@ use crate::{input, output, vault_cmd};
 /// of the catalogue (`found`) or one key (`found.scene`); a key named here goes to its own
 /// section rather than its group's. A field in no section is not asked.
 const SECTIONS: &[(&str, &[&str])] = &[
-    ("Where and when found", &["found"]),
-    ("Scene", &["found.scene", "found.description"]),
-    ("Remains", &["remains", "injuries", "torture_signs"]),
-    ("Person", &["person"]),
-    ("Last seen (a missing person)", &["last_seen"]),
-    ("Incident", &["incident"]),
-    ("Forensic examination", &["forensic"]),
-    ("Identification", &["identification"]),
+    (FOUND, &["found"]),
+    (SCENE, &["found.scene", "found.description"]),
+    (REMAINS, &["remains"]),
+    (INJURIES, &["injuries", "torture_signs"]),
+    (PERSON, &["person"]),
+    (LAST_SEEN, &["last_seen"]),
+    (INCIDENT, &["incident"]),
+    (FORENSIC, &["forensic"]),
+    (IDENTIFICATION, &["identification"]),
 ];
+
+const FOUND: &str = "Where and when found";
+const SCENE: &str = "Scene";
+const REMAINS: &str = "Remains";
+const INJURIES: &str = "Injuries";
+const PERSON: &str = "Person";
+const LAST_SEEN: &str = "Last seen (a missing person)";
+const INCIDENT: &str = "Incident";
+const FORENSIC: &str = "Forensic examination";
+const IDENTIFICATION: &str = "Identification";
+
+/// The sections a new case of `kind` is asked: a living person is not asked about remains or
+/// a forensic examination, and a person missing is not asked where they were found. The match
+/// names every kind, so a kind added to the model must be given its sections here.
+fn asked_of(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Killed | Kind::Remains => &[
+            FOUND,
+            SCENE,
+            REMAINS,
+            INJURIES,
+            PERSON,
+            INCIDENT,
+            FORENSIC,
+            IDENTIFICATION,
+        ],
+        Kind::Injured => &[FOUND, SCENE, INJURIES, PERSON, INCIDENT, IDENTIFICATION],
+        // A living person held (`detained`, once the model has that kind) goes here too: asked
+        // where last seen, never about remains.
+        Kind::Missing => &[PERSON, LAST_SEEN, INCIDENT, IDENTIFICATION],
+    }
+}
 
 /// Asked apart, or not by the form: a new case's kind comes first, with its place code; its
 /// evidentiary status is `cairn case verify`'s; a source list's id comes with an import.
@@ -122,7 +156,11 @@ pub fn new(config: &Config, kind: Option<Kind>, place: Option<String>) -> Result
         };
         last_place.clone_from(&place);
         let mut form = Form::new(BTreeMap::new(), Filling::New);
-        for section in 0..form.sections.len() {
+        let asked: Vec<usize> = (form.sections.iter().enumerate())
+            .filter(|(_, (title, _))| asked_of(kind).contains(title))
+            .map(|(i, _)| i)
+            .collect();
+        for section in asked {
             form.fill(section)?;
         }
         match form.review(&format!("new {kind} case at {place}"))? {
@@ -475,6 +513,21 @@ mod tests {
         for (title, fields) in sections() {
             assert!(!fields.is_empty(), "{title} is empty");
         }
+    }
+
+    #[test]
+    fn every_kind_is_asked_known_sections_and_the_living_no_remains() {
+        let titles: Vec<&str> = sections().iter().map(|(t, _)| *t).collect();
+        for kind in Kind::ALL {
+            for title in asked_of(kind) {
+                assert!(titles.contains(title), "{kind}: {title}");
+            }
+        }
+        for kind in [Kind::Injured, Kind::Missing] {
+            assert!(!asked_of(kind).contains(&REMAINS), "{kind}");
+            assert!(!asked_of(kind).contains(&FORENSIC), "{kind}");
+        }
+        assert!(asked_of(Kind::Missing).contains(&LAST_SEEN));
     }
 
     #[test]
