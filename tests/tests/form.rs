@@ -83,6 +83,11 @@ fn the_form_records_a_full_remains_case_equal_to_the_one_set_makes() {
     answer(&mut pty, "place", "KHR");
     for (key, typed) in REMAINS {
         match *key {
+            // Shown as `now` for a new case: deleted, then the time typed.
+            "found.at" => {
+                pty.expect("found.at - ");
+                pty.keys(&format!("\x7f\x7f\x7f{typed}\r"));
+            }
             // Refused at the prompt with the reason, then corrected in place.
             "found.lat" => {
                 answer(&mut pty, key, "31,5017");
@@ -123,14 +128,14 @@ fn the_form_records_a_full_remains_case_equal_to_the_one_set_makes() {
     pty.expect(&format!("person.name: {NAME}"));
     pick(&mut pty, "What now?", "Save");
     pty.expect("Recorded KHR-T03-");
-    // A second case with the same unlock: every field skipped.
+    // A second case with the same unlock: Enter on every field, which keeps `found.at` now.
     pick(&mut pty, "Record another case?", "y");
     pick(&mut pty, "kind - ", "killed");
     answer(&mut pty, "place", "");
     for (key, _) in REMAINS {
         answer(&mut pty, key, "");
     }
-    pty.expect("no field changed");
+    pty.expect("found.at: 20");
     pick(&mut pty, "What now?", "Save");
     pick(&mut pty, "Record another case?", "n");
     let (code, transcript) = pty.finish();
@@ -174,9 +179,16 @@ fn the_form_records_a_full_remains_case_equal_to_the_one_set_makes() {
     assert_eq!(from_form["incident"]["cause"], "targeted_strike");
 
     let bare = device.json(&["case", "show", &by_kind("killed")]);
+    assert!(bare.get("person").is_none(), "{bare}");
+    let found = bare["found"].as_object().unwrap();
+    assert_eq!(found.len(), 1, "only found.at: {bare}");
+    let at = found["at"].as_str().unwrap();
+    let rfc3339 = time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(at, &rfc3339).unwrap();
+    let age = time::OffsetDateTime::now_utc() - at;
     assert!(
-        bare.get("found").is_none() && bare.get("person").is_none(),
-        "{bare}"
+        age >= time::Duration::ZERO && age < time::Duration::minutes(10),
+        "found.at is when the form was filled: {bare}"
     );
 }
 
@@ -200,7 +212,7 @@ fn a_discard_confirmed_after_ctrl_c_or_esc_leaves_the_vault_byte_for_byte_as_it_
         &["case", "new", "--kind", "remains", "--place", "KHR"],
         false,
     );
-    answer(&mut pty, "found.at", "now");
+    answer(&mut pty, "found.at", "");
     answer(&mut pty, "found.lat", "31.5");
     pty.expect("found.lon - ");
     pty.keys("34.4");
@@ -263,7 +275,7 @@ fn no_at_the_discard_question_goes_back_to_the_same_question_and_the_case_is_fin
     pty.keys("\x1b");
     pty.expect("Discard this case? (y/N)");
     pty.keys("n\r");
-    answer(&mut pty, "found.at", "2026-11-02 09:40");
+    answer(&mut pty, "found.at", "\x7f\x7f\x7f2026-11-02 09:40");
     // Ctrl-C in a menu, then Enter (no is the default): the same menu again.
     for (key, _) in REMAINS
         .iter()

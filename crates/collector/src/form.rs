@@ -156,6 +156,8 @@ pub fn new(config: &Config, kind: Option<Kind>, place: Option<String>) -> Result
         };
         last_place.clone_from(&place);
         let mut form = Form::new(BTreeMap::new(), Filling::New);
+        // Most cases are recorded where and when found: Enter stores the time it is pressed.
+        form.defaults.insert("found.at", "now");
         let asked: Vec<usize> = (form.sections.iter().enumerate())
             .filter(|(_, (title, _))| asked_of(kind).contains(title))
             .map(|(i, _)| i)
@@ -210,6 +212,8 @@ struct Form {
     current: BTreeMap<&'static str, String>,
     answers: BTreeMap<&'static str, String>,
     filling: Filling,
+    /// What an empty field shows the first time it is asked, taken as typed on Enter.
+    defaults: BTreeMap<&'static str, &'static str>,
 }
 
 impl Form {
@@ -219,6 +223,7 @@ impl Form {
             answers: current.clone(),
             current,
             filling,
+            defaults: BTreeMap::new(),
         }
     }
 
@@ -239,9 +244,15 @@ impl Form {
             // Shown escaped: a value from another device may hold control characters. Enter
             // on it keeps the value as it is.
             let held = self.answers.get(spec.key).cloned().unwrap_or_default();
-            let shown = output::escape(&held).into_owned();
+            let default = (held.is_empty())
+                .then(|| self.defaults.remove(spec.key))
+                .flatten();
+            let shown = match default {
+                Some(default) => default.to_owned(),
+                None => output::escape(&held).into_owned(),
+            };
             let mut answer = ask(spec, &shown, self.filling)?;
-            if answer == shown {
+            if default.is_none() && answer == shown {
                 answer.clone_from(&held);
             }
             if answer != held {
