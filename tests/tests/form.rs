@@ -1,14 +1,15 @@
 //! The guided form of `cairn case new` and `cairn case edit`, typed on a pseudo-terminal into
 //! the real binary as a person would: a full remains case equals the one `--set` makes, bad
 //! answers are refused at the prompt, sections can be revisited, several cases follow one
-//! passphrase, and Ctrl-C or Esc at any point leaves the vault byte for byte as it was.
+//! passphrase, Ctrl-C or Esc asks before discarding, and a discard leaves the vault byte for
+//! byte as it was.
 #![allow(clippy::unwrap_used)]
 
 use cairn_e2e::pty::{spawn, Pty};
 use cairn_e2e::{Device, PASSPHRASE};
 
-/// Every field the form asks, in its order, with what a searcher types for a full remains
-/// case; an empty answer skips the field.
+/// Every field the form asks a remains (or killed) case, in its order, with what a searcher
+/// types for a full remains case; an empty answer skips the field.
 const REMAINS: &[(&str, &str)] = &[
     ("found.at", "2026-11-02 09:40"),
     ("found.lat", "31.5017"),
@@ -35,10 +36,6 @@ const REMAINS: &[(&str, &str)] = &[
     ("person.clothing", ""),
     ("person.effects", ""),
     ("person.marks", ""),
-    ("last_seen.at", ""),
-    ("last_seen.place", ""),
-    ("last_seen.lat", ""),
-    ("last_seen.lon", ""),
     ("incident.date", "2026-10-30/2026-11-01"),
     ("incident.place", "Khan Younis"),
     ("incident.cause", "targeted"),
@@ -86,6 +83,11 @@ fn the_form_records_a_full_remains_case_equal_to_the_one_set_makes() {
     answer(&mut pty, "place", "KHR");
     for (key, typed) in REMAINS {
         match *key {
+            // Shown as `now` for a new case: deleted, then the time typed.
+            "found.at" => {
+                pty.expect("found.at - ");
+                pty.keys(&format!("\x7f\x7f\x7f{typed}\r"));
+            }
             // Refused at the prompt with the reason, then corrected in place.
             "found.lat" => {
                 answer(&mut pty, key, "31,5017");
@@ -126,14 +128,14 @@ fn the_form_records_a_full_remains_case_equal_to_the_one_set_makes() {
     pty.expect(&format!("person.name: {NAME}"));
     pick(&mut pty, "What now?", "Save");
     pty.expect("Recorded KHR-T03-");
-    // A second case with the same unlock: every field skipped.
+    // A second case with the same unlock: Enter on every field, which keeps `found.at` now.
     pick(&mut pty, "Record another case?", "y");
     pick(&mut pty, "kind - ", "killed");
     answer(&mut pty, "place", "");
     for (key, _) in REMAINS {
         answer(&mut pty, key, "");
     }
-    pty.expect("no field changed");
+    pty.expect("found.at: 20");
     pick(&mut pty, "What now?", "Save");
     pick(&mut pty, "Record another case?", "n");
     let (code, transcript) = pty.finish();
@@ -177,14 +179,21 @@ fn the_form_records_a_full_remains_case_equal_to_the_one_set_makes() {
     assert_eq!(from_form["incident"]["cause"], "targeted_strike");
 
     let bare = device.json(&["case", "show", &by_kind("killed")]);
+    assert!(bare.get("person").is_none(), "{bare}");
+    let found = bare["found"].as_object().unwrap();
+    assert_eq!(found.len(), 1, "only found.at: {bare}");
+    let at = found["at"].as_str().unwrap();
+    let rfc3339 = time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(at, &rfc3339).unwrap();
+    let age = time::OffsetDateTime::now_utc() - at;
     assert!(
-        bare.get("found").is_none() && bare.get("person").is_none(),
-        "{bare}"
+        age >= time::Duration::ZERO && age < time::Duration::minutes(10),
+        "found.at is when the form was filled: {bare}"
     );
 }
 
 #[test]
-fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
+fn a_discard_confirmed_after_ctrl_c_or_esc_leaves_the_vault_byte_for_byte_as_it_was() {
     let device = Device::init("T03");
     let reference = device.new_case(&[
         "--kind",
@@ -203,11 +212,13 @@ fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
         &["case", "new", "--kind", "remains", "--place", "KHR"],
         false,
     );
-    answer(&mut pty, "found.at", "now");
+    answer(&mut pty, "found.at", "");
     answer(&mut pty, "found.lat", "31.5");
     pty.expect("found.lon - ");
     pty.keys("34.4");
     pty.control('c');
+    pty.expect("Discard this case? (y/N)");
+    pty.keys("y\r");
     pty.expect("discarded: nothing of this case was recorded");
     let (code, transcript) = pty.finish();
     assert_eq!(code, 1, "{transcript}");
@@ -216,8 +227,9 @@ fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
         "Ctrl-C in `case new` changed the vault"
     );
 
-    // At the summary of an edit, a change made: Esc, then Ctrl-C on a second try.
-    for key in ["\x1b", "\x03"] {
+    // At the summary of an edit, a change made: Esc then yes, and Ctrl-C twice (a person who
+    // means it).
+    for (key, confirm) in [("\x1b", "y\r"), ("\x03", "\x03")] {
         let mut pty = spawn(&device, &["case", "edit", &reference], false);
         pick(&mut pty, "What now?", "Change");
         pick(&mut pty, "Which section?", "Person");
@@ -237,7 +249,9 @@ fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
         pty.expect("person.name: Someone");
         pty.expect("What now?");
         pty.keys(key);
-        pty.expect("discarded");
+        pty.expect("Discard these changes? (y/N)");
+        pty.keys(confirm);
+        pty.expect("discarded: the case is unchanged");
         let (code, transcript) = pty.finish();
         assert_eq!(code, 1, "{transcript}");
         assert!(
@@ -246,6 +260,144 @@ fn ctrl_c_or_esc_at_any_point_leaves_the_vault_byte_for_byte_as_it_was() {
         );
     }
     assert_eq!(device.case_count(), 1);
+}
+
+#[test]
+fn no_at_the_discard_question_goes_back_to_the_same_question_and_the_case_is_finished() {
+    let device = Device::init("T03");
+    let mut pty = spawn(
+        &device,
+        &["case", "new", "--kind", "remains", "--place", "KHR"],
+        false,
+    );
+    // Esc on a line, then `n`: the same line again.
+    pty.expect("found.at - ");
+    pty.keys("\x1b");
+    pty.expect("Discard this case? (y/N)");
+    pty.keys("n\r");
+    answer(&mut pty, "found.at", "\x7f\x7f\x7f2026-11-02 09:40");
+    // Ctrl-C in a menu, then Enter (no is the default): the same menu again.
+    for (key, _) in REMAINS
+        .iter()
+        .skip(1)
+        .take_while(|(key, _)| *key != "found.scene")
+    {
+        answer(&mut pty, key, "");
+    }
+    pty.expect("found.scene - ");
+    pty.control('c');
+    pty.expect("Discard this case? (y/N)");
+    pty.keys("\r");
+    pick(&mut pty, "found.scene - ", "rubble");
+    let rest = REMAINS.iter().skip_while(|(key, _)| *key != "found.scene");
+    for (key, _) in rest.skip(1) {
+        answer(&mut pty, key, "");
+    }
+    pty.expect("found.scene: rubble");
+    pick(&mut pty, "What now?", "Save");
+    pty.expect("Recorded KHR-T03-");
+    pick(&mut pty, "Record another case?", "n");
+    let (code, transcript) = pty.finish();
+    assert_eq!(code, 0, "{transcript}");
+
+    let cases = device.json(&["case", "list"]);
+    let reference = cases[0]["reference"].as_str().unwrap();
+    let case = device.json(&["case", "show", reference]);
+    assert_eq!(case["found"]["scene"], "rubble", "{case}");
+    assert!(
+        case["found"]["at"]
+            .as_str()
+            .is_some_and(|at| at.starts_with("2026-11-02T09:40:00")),
+        "{case}"
+    );
+}
+
+#[test]
+fn a_living_person_is_asked_no_remains_questions_yet_change_a_section_reaches_them() {
+    let device = Device::init("T03");
+    let mut pty = spawn(&device, &["case", "new"], false);
+    pick(&mut pty, "kind - ", "injured");
+    answer(&mut pty, "place", "KHR");
+    let injured = REMAINS
+        .iter()
+        .filter(|(key, _)| !key.starts_with("remains.") && !key.starts_with("forensic."));
+    for (key, _) in injured {
+        answer(&mut pty, key, "");
+    }
+    // A person may still want a field of a section not asked.
+    pick(&mut pty, "What now?", "Change");
+    pick(&mut pty, "Which section?", "Forensic");
+    answer(&mut pty, "forensic.examiner", "Dr. A. Haddad");
+    for key in [
+        "forensic.date",
+        "forensic.report_ref",
+        "forensic.conclusions",
+    ] {
+        answer(&mut pty, key, "");
+    }
+    pty.expect("forensic.examiner: Dr. A. Haddad");
+    pick(&mut pty, "What now?", "Save");
+    pty.expect("Recorded KHR-T03-");
+    pick(&mut pty, "Record another case?", "y");
+    let asked_injured = pty.transcript.clone();
+
+    // A missing person: where last seen, not where found.
+    pick(&mut pty, "kind - ", "missing");
+    answer(&mut pty, "place", "");
+    let missing = REMAINS.iter().map(|(key, _)| *key).filter(|key| {
+        ["person.", "incident.", "identification."]
+            .iter()
+            .any(|p| key.starts_with(p))
+    });
+    let (person, rest): (Vec<&str>, Vec<&str>) =
+        missing.partition(|key| key.starts_with("person."));
+    for key in person {
+        answer(&mut pty, key, "");
+    }
+    answer(&mut pty, "last_seen.at", "");
+    answer(&mut pty, "last_seen.place", "Khan Younis market");
+    answer(&mut pty, "last_seen.lat", "");
+    answer(&mut pty, "last_seen.lon", "");
+    for key in rest {
+        answer(&mut pty, key, "");
+    }
+    pty.expect("last_seen.place: Khan Younis market");
+    pick(&mut pty, "What now?", "Save");
+    pty.expect("Recorded KHR-T03-");
+    pick(&mut pty, "Record another case?", "n");
+    let (code, transcript) = pty.finish();
+    assert_eq!(code, 0, "{transcript}");
+
+    let before_change = asked_injured.split("Which section?").next().unwrap();
+    for unasked in ["remains.", "forensic.", "last_seen."] {
+        assert!(
+            !before_change.contains(unasked),
+            "{unasked}: {before_change}"
+        );
+    }
+    let asked_missing = &transcript[asked_injured.len()..];
+    for unasked in ["remains.", "forensic.", "found."] {
+        assert!(
+            !asked_missing.contains(unasked),
+            "{unasked}: {asked_missing}"
+        );
+    }
+    let cases = device.json(&["case", "list"]);
+    let by_kind = |kind: &str| {
+        let cases = cases.as_array().unwrap();
+        let case = cases.iter().find(|c| c["kind"] == kind).unwrap();
+        device.json(&["case", "show", case["reference"].as_str().unwrap()])
+    };
+    let injured = by_kind("injured");
+    assert_eq!(
+        injured["forensic"]["examiner"], "Dr. A. Haddad",
+        "{injured}"
+    );
+    let missing = by_kind("missing");
+    assert_eq!(
+        missing["last_seen"]["place"], "Khan Younis market",
+        "{missing}"
+    );
 }
 
 #[test]

@@ -309,7 +309,7 @@ pub enum CaseCommand {
     /// Record a new case and print its reference.
     ///
     /// On a terminal with no --set, --unset or --note, a guided form asks the fields section by section (Enter skips one), shows a
-    /// summary and saves only when told to; Ctrl-C or Esc discards the case. Several cases
+    /// summary and saves only when told to; Ctrl-C or Esc asks before discarding the case. Several cases
     /// can follow with one unlock.
     New(NewArgs),
     /// Change fields of a case or add a note.

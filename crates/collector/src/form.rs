@@ -4,9 +4,10 @@
 //! The fields are the catalogue's (`cairn fields`), asked section by section in the order a
 //! searcher meets things; only that order and grouping is the form's own. Choices are menus;
 //! every other answer is checked when Enter is pressed by the same rules as `--set`, and the
-//! form produces the same edits `--set` would. Nothing is written until "Save" at the summary:
-//! Ctrl-C or Esc at any prompt drops the case being filled. The vault is unlocked once for
-//! every case recorded in a row.
+//! form produces the same edits `--set` would. A new case is asked the sections that fit its
+//! kind; "Change a section" at the summary reaches every section. Nothing is written until "Save" at the summary:
+//! Ctrl-C or Esc at any prompt asks whether to discard the case, and only a yes (or a second
+//! Ctrl-C) drops it. The vault is unlocked once for every case recorded in a row.
 
 use std::collections::BTreeMap;
 
@@ -23,15 +24,48 @@ use crate::{input, output, vault_cmd};
 /// of the catalogue (`found`) or one key (`found.scene`); a key named here goes to its own
 /// section rather than its group's. A field in no section is not asked.
 const SECTIONS: &[(&str, &[&str])] = &[
-    ("Where and when found", &["found"]),
-    ("Scene", &["found.scene", "found.description"]),
-    ("Remains", &["remains", "injuries", "torture_signs"]),
-    ("Person", &["person"]),
-    ("Last seen (a missing person)", &["last_seen"]),
-    ("Incident", &["incident"]),
-    ("Forensic examination", &["forensic"]),
-    ("Identification", &["identification"]),
+    (FOUND, &["found"]),
+    (SCENE, &["found.scene", "found.description"]),
+    (REMAINS, &["remains"]),
+    (INJURIES, &["injuries", "torture_signs"]),
+    (PERSON, &["person"]),
+    (LAST_SEEN, &["last_seen"]),
+    (INCIDENT, &["incident"]),
+    (FORENSIC, &["forensic"]),
+    (IDENTIFICATION, &["identification"]),
 ];
+
+const FOUND: &str = "Where and when found";
+const SCENE: &str = "Scene";
+const REMAINS: &str = "Remains";
+const INJURIES: &str = "Injuries";
+const PERSON: &str = "Person";
+const LAST_SEEN: &str = "Last seen (a missing person)";
+const INCIDENT: &str = "Incident";
+const FORENSIC: &str = "Forensic examination";
+const IDENTIFICATION: &str = "Identification";
+
+/// The sections a new case of `kind` is asked: a living person is not asked about remains or
+/// a forensic examination, and a person missing is not asked where they were found. The match
+/// names every kind, so a kind added to the model must be given its sections here.
+fn asked_of(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Killed | Kind::Remains => &[
+            FOUND,
+            SCENE,
+            REMAINS,
+            INJURIES,
+            PERSON,
+            INCIDENT,
+            FORENSIC,
+            IDENTIFICATION,
+        ],
+        Kind::Injured => &[FOUND, SCENE, INJURIES, PERSON, INCIDENT, IDENTIFICATION],
+        // A living person held (`detained`, once the model has that kind) goes here too: asked
+        // where last seen, never about remains.
+        Kind::Missing => &[PERSON, LAST_SEEN, INCIDENT, IDENTIFICATION],
+    }
+}
 
 /// Asked apart, or not by the form: a new case's kind comes first, with its place code; its
 /// evidentiary status is `cairn case verify`'s; a source list's id comes with an import.
@@ -40,7 +74,41 @@ const NOT_IN_SECTIONS: &[&str] = &["kind", "status", "source_id"];
 /// The menu entry that leaves a choice empty (or clears it).
 const EMPTY_CHOICE: &str = "(leave empty)";
 
-const MENU_HELP: &str = "up/down or type to filter, Enter to choose; Ctrl-C discards the case";
+const MENU_HELP: &str = "up/down or type to filter, Enter to choose; Esc to discard the case";
+
+/// What Esc or Ctrl-C would throw away: a new case, or the changes to one being edited.
+#[derive(Clone, Copy)]
+enum Filling {
+    New,
+    Edit,
+}
+
+impl Filling {
+    /// Asks whether to discard; a second Ctrl-C is a person who means it, Esc a step back.
+    fn confirm_discard(self) -> Result<bool, CliError> {
+        let question = match self {
+            Filling::New => "Discard this case?",
+            Filling::Edit => "Discard these changes?",
+        };
+        let confirmed = Confirm::new(question)
+            .with_default(false)
+            .with_help_message("y discards it and records nothing; n or Enter goes back")
+            .prompt();
+        match confirmed {
+            Ok(yes) => Ok(yes),
+            Err(InquireError::OperationInterrupted) => Ok(true),
+            Err(InquireError::OperationCanceled) => Ok(false),
+            Err(other) => Err(unusable(other)),
+        }
+    }
+
+    fn discarded(self) -> CliError {
+        CliError::failure(match self {
+            Filling::New => "discarded: nothing of this case was recorded",
+            Filling::Edit => "discarded: the case is unchanged",
+        })
+    }
+}
 
 /// A menu whose typed filter ranks an entry equal to what was typed first, then entries that
 /// start with it, then those with a word that does, then those that contain it, each in the
@@ -87,8 +155,14 @@ pub fn new(config: &Config, kind: Option<Kind>, place: Option<String>) -> Result
             None => ask_place(config, &last_place)?,
         };
         last_place.clone_from(&place);
-        let mut form = Form::new(BTreeMap::new());
-        for section in 0..form.sections.len() {
+        let mut form = Form::new(BTreeMap::new(), Filling::New);
+        // Most cases are recorded where and when found: Enter stores the time it is pressed.
+        form.defaults.insert("found.at", "now");
+        let asked: Vec<usize> = (form.sections.iter().enumerate())
+            .filter(|(_, (title, _))| asked_of(kind).contains(title))
+            .map(|(i, _)| i)
+            .collect();
+        for section in asked {
             form.fill(section)?;
         }
         match form.review(&format!("new {kind} case at {place}"))? {
@@ -120,7 +194,7 @@ pub fn edit(config: &Config, reference: &str) -> Result<(), CliError> {
     let current = Form::asked()
         .filter_map(|spec| Some((spec.key, shown(lookup(&case, spec)?))))
         .collect();
-    let mut form = Form::new(current);
+    let mut form = Form::new(current, Filling::Edit);
     eprintln!("Editing {reference}: choose a section to change, then save.");
     let Some(edits) = form.review(reference)? else {
         eprintln!("Discarded: {reference} is unchanged.");
@@ -137,14 +211,19 @@ struct Form {
     sections: Vec<(&'static str, Vec<&'static FieldSpec>)>,
     current: BTreeMap<&'static str, String>,
     answers: BTreeMap<&'static str, String>,
+    filling: Filling,
+    /// What an empty field shows the first time it is asked, taken as typed on Enter.
+    defaults: BTreeMap<&'static str, &'static str>,
 }
 
 impl Form {
-    fn new(current: BTreeMap<&'static str, String>) -> Form {
+    fn new(current: BTreeMap<&'static str, String>, filling: Filling) -> Form {
         Form {
             sections: sections(),
             answers: current.clone(),
             current,
+            filling,
+            defaults: BTreeMap::new(),
         }
     }
 
@@ -165,9 +244,15 @@ impl Form {
             // Shown escaped: a value from another device may hold control characters. Enter
             // on it keeps the value as it is.
             let held = self.answers.get(spec.key).cloned().unwrap_or_default();
-            let shown = output::escape(&held).into_owned();
-            let mut answer = ask(spec, &shown)?;
-            if answer == shown {
+            let default = (held.is_empty())
+                .then(|| self.defaults.remove(spec.key))
+                .flatten();
+            let shown = match default {
+                Some(default) => default.to_owned(),
+                None => output::escape(&held).into_owned(),
+            };
+            let mut answer = ask(spec, &shown, self.filling)?;
+            if default.is_none() && answer == shown {
                 answer.clone_from(&held);
             }
             if answer != held {
@@ -183,13 +268,17 @@ impl Form {
     fn review(&mut self, what: &str) -> Result<Option<Vec<Edit>>, CliError> {
         loop {
             eprintln!("\n{}", self.summary(what));
-            let choice = answer(menu("What now?", vec![SAVE, CHANGE, DISCARD]).prompt())?;
+            let choice = answer(self.filling, || {
+                menu("What now?", vec![SAVE, CHANGE, DISCARD]).prompt()
+            })?;
             match choice {
                 SAVE => return Ok(Some(self.edits())),
                 DISCARD => return Ok(None),
                 _ => {
                     let titles: Vec<&str> = self.sections.iter().map(|(t, _)| *t).collect();
-                    let title = answer(menu("Which section?", titles).prompt())?;
+                    let title = answer(self.filling, || {
+                        menu("Which section?", titles.clone()).prompt()
+                    })?;
                     if let Some(i) = self.sections.iter().position(|(t, _)| *t == title) {
                         self.fill(i)?;
                     }
@@ -273,7 +362,7 @@ fn sections() -> Vec<(&'static str, Vec<&'static FieldSpec>)> {
 /// One field's answer: a menu for a choice, else a line checked as `--set` checks it (a time
 /// comes back as RFC 3339). Enter on what is shown keeps it; an empty answer leaves the field
 /// empty.
-fn ask(spec: &'static FieldSpec, shown: &str) -> Result<String, CliError> {
+fn ask(spec: &'static FieldSpec, shown: &str, filling: Filling) -> Result<String, CliError> {
     let message = format!("{} - {}", spec.key, spec.help);
     if let FieldType::Choice(options) = spec.ty {
         let mut options_with_empty = vec![EMPTY_CHOICE];
@@ -282,12 +371,12 @@ fn ask(spec: &'static FieldSpec, shown: &str) -> Result<String, CliError> {
             .iter()
             .position(|o| *o == shown)
             .unwrap_or(0);
-        let chosen = answer(
-            self::menu(&message, options_with_empty)
+        let chosen = answer(filling, || {
+            self::menu(&message, options_with_empty.clone())
                 .with_starting_cursor(cursor)
                 .with_help_message(MENU_HELP)
-                .prompt(),
-        )?;
+                .prompt()
+        })?;
         return Ok(if chosen == EMPTY_CHOICE { "" } else { chosen }.to_owned());
     }
     let expected = match spec.ty {
@@ -298,10 +387,10 @@ fn ask(spec: &'static FieldSpec, shown: &str) -> Result<String, CliError> {
         other => other.describe(),
     };
     let help = format!(
-        "{expected}; Enter keeps what is shown, empty leaves it empty; Ctrl-C discards the case"
+        "{expected}; Enter keeps what is shown, empty leaves it empty; Esc to discard the case"
     );
     let key = spec.key;
-    let typed = answer(
+    let typed = answer(filling, || {
         Text::new(&message)
             .with_initial_value(shown)
             .with_help_message(&help)
@@ -311,8 +400,8 @@ fn ask(spec: &'static FieldSpec, shown: &str) -> Result<String, CliError> {
                     Err(e) => Validation::Invalid(e.message.into()),
                 })
             })
-            .prompt(),
-    )?;
+            .prompt()
+    })?;
     checked(key, &typed)
 }
 
@@ -326,11 +415,12 @@ fn checked(key: &str, typed: &str) -> Result<String, CliError> {
 
 fn ask_kind() -> Result<Kind, CliError> {
     let help = cairn_model::field("kind").map_or("", |spec| spec.help);
-    answer(
-        menu(&format!("kind - {help}"), Kind::ALL.to_vec())
+    let message = format!("kind - {help}");
+    answer(Filling::New, || {
+        menu(&message, Kind::ALL.to_vec())
             .with_help_message(MENU_HELP)
-            .prompt(),
-    )
+            .prompt()
+    })
 }
 
 /// The place code for the case's reference, asked until it is one (or a name from `[places]`).
@@ -342,12 +432,12 @@ fn ask_place(config: &Config, last: &str) -> Result<String, CliError> {
         format!("a place code such as KHR, or a name: {}", names.join(", "))
     };
     loop {
-        let typed = answer(
+        let typed = answer(Filling::New, || {
             Text::new("place - the place code for the reference")
                 .with_initial_value(last)
                 .with_help_message(&help)
-                .prompt(),
-        )?;
+                .prompt()
+        })?;
         match config.place_code(&typed) {
             Ok(code) => return Ok(code),
             Err(e) => crate::output::eprint(&e.message),
@@ -355,14 +445,27 @@ fn ask_place(config: &Config, last: &str) -> Result<String, CliError> {
     }
 }
 
-/// A prompt's answer; Ctrl-C and Esc drop the case being filled, and say so.
-fn answer<T>(result: Result<T, InquireError>) -> Result<T, CliError> {
-    result.map_err(|e| match e {
-        InquireError::OperationInterrupted | InquireError::OperationCanceled => {
-            CliError::failure("discarded: nothing of this case was recorded")
+/// A prompt's answer. Esc or Ctrl-C asks whether to discard what is being filled: yes drops
+/// it (and says so), no asks the same question again.
+fn answer<T>(
+    filling: Filling,
+    mut prompt: impl FnMut() -> Result<T, InquireError>,
+) -> Result<T, CliError> {
+    loop {
+        match prompt() {
+            Ok(value) => return Ok(value),
+            Err(InquireError::OperationInterrupted | InquireError::OperationCanceled) => {
+                if filling.confirm_discard()? {
+                    return Err(filling.discarded());
+                }
+            }
+            Err(other) => return Err(unusable(other)),
         }
-        other => CliError::failure(format!("the form cannot use this terminal: {other}")),
-    })
+    }
+}
+
+fn unusable(e: InquireError) -> CliError {
+    CliError::failure(format!("the form cannot use this terminal: {e}"))
 }
 
 /// The value a case's JSON holds for a field, if any.
@@ -424,12 +527,27 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_is_asked_known_sections_and_the_living_no_remains() {
+        let titles: Vec<&str> = sections().iter().map(|(t, _)| *t).collect();
+        for kind in Kind::ALL {
+            for title in asked_of(kind) {
+                assert!(titles.contains(title), "{kind}: {title}");
+            }
+        }
+        for kind in [Kind::Injured, Kind::Missing] {
+            assert!(!asked_of(kind).contains(&REMAINS), "{kind}");
+            assert!(!asked_of(kind).contains(&FORENSIC), "{kind}");
+        }
+        assert!(asked_of(Kind::Missing).contains(&LAST_SEEN));
+    }
+
+    #[test]
     fn the_summary_and_the_edits_show_only_what_changed() {
         let current = BTreeMap::from([
             ("person.sex", "male".to_owned()),
             ("found.lat", "31.5".to_owned()),
         ]);
-        let mut form = Form::new(current);
+        let mut form = Form::new(current, Filling::Edit);
         form.answers.insert("person.sex", String::new());
         form.answers.insert("found.lon", "34.4".to_owned());
         assert_eq!(
