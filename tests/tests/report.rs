@@ -780,3 +780,83 @@ fn detained_persons_are_counted_apart_from_the_missing() {
     );
     assert_eq!(text.trim_end().lines().last(), Some(want), "{text}");
 }
+
+/// A person held who dies in captivity and is found: the office links the remains to the
+/// detained case by `identifies`, as it would a missing person's, and the person counts once,
+/// as identified remains, no longer as detained; `identifies` still refuses other kinds.
+#[test]
+fn remains_identified_as_a_detained_persons_count_once_as_identified_remains() {
+    let office = Device::office();
+    let detained = office.new_case(&[
+        "--kind",
+        "detained",
+        "--place",
+        "KHR",
+        "--set",
+        "incident.date=2020-10-01",
+        "--set",
+        "person.civilian=yes",
+    ]);
+    let remains = office.new_case(&[
+        "--kind",
+        "remains",
+        "--place",
+        "KHR",
+        "--set",
+        "found.at=2020-12-01T10:00:00Z",
+    ]);
+    let injured = office.new_case(&[
+        "--kind",
+        "injured",
+        "--place",
+        "KHR",
+        "--set",
+        "incident.date=2020-10-03",
+    ]);
+    for reference in [&detained, &remains, &injured] {
+        office.ok(&[
+            "case",
+            "verify",
+            reference,
+            "--status",
+            "confirmed",
+            "--basis",
+            "prison register and a forensic report",
+        ]);
+    }
+    let link = |a: &str, b: &str| {
+        office.run(&[
+            "case",
+            "link",
+            a,
+            b,
+            "--as",
+            "identifies",
+            "--basis",
+            "dental records held by the family",
+        ])
+    };
+    let refused = link(&remains, &injured);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("it links remains with a missing or detained person"),
+        "{}",
+        refused.stderr
+    );
+    let run = link(&remains, &detained);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = report(&office, "2020-09-27", "2021-01-28", &[]);
+    assert_eq!(
+        [
+            n(&r["records"]),
+            n(&r["persons"]),
+            n(&r["remains"]),
+            n(&r["detained"]),
+            n(&r["identification"]["identified"])
+        ],
+        [3, 2, 1, 0, 1]
+    );
+    assert_eq!(n(&r["civilian"]["detained"]), 0);
+}

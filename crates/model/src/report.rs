@@ -39,16 +39,17 @@
 //!   It is worded the same with `include_alleged`: the statuses counted are in
 //!   [`Figures::statuses`], and every printed form says them beside the figures.
 //! - **Persons, not records.** Records the office linked (`same_person`, or `identifies` for
-//!   remains of a missing person: see [`crate::persons`]) count once, as one person, under the
-//!   first of killed, remains, injured, detained, missing among the person's counted records (a
-//!   missing person whose remains were identified leaves the missing count; a killing and its
-//!   remains count once, as a killing). A person is counted by what is most surely known of
-//!   them: a death (killed, then remains) outweighs being held alive, since a person held may
-//!   be killed later, and being known held (or injured) outweighs having gone missing, since
-//!   a missing person later found held is no longer missing. That record dates the person and gives its cause, civilian
-//!   status and place, each taken from the person's other counted records where it has none.
-//!   A person whose remains are linked by `identifies` is identified. [`Figures::records`] is
-//!   how many records counted before linking, [`Figures::persons`] how many persons.
+//!   remains of a missing or detained person: see [`crate::persons`]) count once, as one person,
+//!   under the first of killed, remains, injured, detained, missing among the person's counted
+//!   records (a missing person whose remains were identified leaves the missing count; a killing
+//!   and its remains count once, as a killing). A person is counted by what is most surely known of
+//!   them: a death (killed, then remains) outweighs being held alive, since a person held may be
+//!   killed later, and being known held (or injured) outweighs having gone missing, since a missing
+//!   person later found held is no longer missing. That record dates the person and gives its
+//!   cause, civilian status and place, each taken from the person's other counted records where it
+//!   has none. A person whose remains are linked by `identifies` is identified.
+//!   [`Figures::records`] is how many records counted before linking, [`Figures::persons`] how many
+//!   persons.
 //! - **When.** Every form says when the data was taken ([`Figures::data_as_of`]: the last
 //!   complete sync of the vault counted) and when the report was made ([`Figures::made_at`]).
 
