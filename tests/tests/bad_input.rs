@@ -203,7 +203,7 @@ fn values_outside_their_range_or_list() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run
         .stderr
-        .contains("possible values: killed, injured, missing, remains"));
+        .contains("possible values: killed, injured, missing, remains, detained"));
     assert_eq!(before, device.files());
     assert_refused(
         &device,

@@ -119,10 +119,12 @@ fn manifest_matches(dir: &Path) {
 #[test]
 fn csv_geojson_and_json_read_back_to_the_cases() {
     let (office, _rows, _) = office_with_cases();
+    // A detained person beside the generated ones, for its own #affected column.
+    office.new_case(&["--kind", "detained", "--place", "KHR"]);
     let cases = shown(&office);
     let dir = out_dir(&office, "export");
     let summary = export(&office, &dir, &["--format", "csv,geojson,json", "--hxl"]);
-    assert!(summary.starts_with("exported 120 case(s)"), "{summary}");
+    assert!(summary.starts_with("exported 121 case(s)"), "{summary}");
 
     // CSV: the header, the HXL row, then one row per case with the values `case show` shows.
     let mut reader = csv::ReaderBuilder::new()
@@ -159,6 +161,7 @@ fn csv_geojson_and_json_read_back_to_the_cases() {
     assert_eq!(tag("found.lon"), "#geo +lon");
     assert_eq!(tag("incident.date"), "#date +occurred");
     assert_eq!(tag("killed"), "#affected +killed");
+    assert_eq!(tag("detained"), "#affected +detained");
     let mut seen = 0;
     for record in records {
         let record = record.expect("record");
@@ -179,10 +182,9 @@ fn csv_geojson_and_json_read_back_to_the_cases() {
             };
             assert_eq!(row[key], want, "{key} of {}", row["reference"]);
         }
-        assert_eq!(
-            row["killed"],
-            if case["kind"] == "killed" { "1" } else { "0" }
-        );
+        for kind in ["killed", "detained"] {
+            assert_eq!(row[kind], if case["kind"] == kind { "1" } else { "0" });
+        }
         seen += 1;
     }
     assert_eq!(seen, cases.len());

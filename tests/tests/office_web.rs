@@ -413,7 +413,7 @@ fn figure_in(page: &str, label: &str) -> u64 {
 }
 
 /// Each row label of the figures table and where `report show --json` holds its count.
-const FIGURES: [(&str, &str); 13] = [
+const FIGURES: [(&str, &str); 14] = [
     ("Killed", "/killed/total"),
     ("Targeted strike", "/killed/by_cause/targeted_strike"),
     ("Captivity", "/killed/by_cause/captivity"),
@@ -421,6 +421,7 @@ const FIGURES: [(&str, &str); 13] = [
     ("Unknown", "/killed/by_cause/unknown"),
     ("Injured", "/injured"),
     ("Missing", "/missing"),
+    ("Detained (held alive)", "/detained"),
     ("Remains found", "/remains"),
     ("All persons counted", "/persons"),
     ("Records counted, before linking", "/records"),

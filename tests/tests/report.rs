@@ -1,6 +1,7 @@
 //! `cairn report` against counts computed here, independently, from a generated dataset:
 //! several months, every kind and cause, confirmed, alleged, under investigation and rejected
-//! cases, out-of-period, undated and non-civilian cases mixed in. Also the published sentence,
+//! cases, out-of-period, undated and non-civilian cases mixed in, detained persons among them.
+//! Also the published sentence,
 //! the chart (SVG parsed as XML, PNG decoded), the standalone HTML page and the usage errors.
 
 use std::collections::BTreeMap;
@@ -61,7 +62,8 @@ fn dataset(n: usize, seed: u64) -> Vec<Gen> {
         .map(|_| {
             let kind = [
                 "killed", "killed", "killed", "injured", "injured", "missing", "remains",
-            ][rng.below(7) as usize];
+                "detained",
+            ][rng.below(8) as usize];
             let status = [
                 "confirmed",
                 "confirmed",
@@ -136,6 +138,7 @@ struct Expected {
     killed: [u64; 4],
     injured: u64,
     missing: u64,
+    detained: u64,
     remains: u64,
     civilians: [u64; 3],
     identification: [u64; 3],
@@ -143,6 +146,7 @@ struct Expected {
     undated: u64,
     civilian_killed: [u64; 4],
     civilian_injured: u64,
+    civilian_detained: u64,
     /// Killed, civilian or not unknown.
     killed_not_known: u64,
     by_month: BTreeMap<String, [u64; 4]>,
@@ -183,6 +187,10 @@ fn expected(cases: &[Gen], from: &str, to: &str, include_alleged: bool) -> Expec
                 e.civilian_injured += u64::from(civilian);
             }
             "missing" => e.missing += 1,
+            "detained" => {
+                e.detained += 1;
+                e.civilian_detained += u64::from(civilian);
+            }
             _ => e.remains += 1,
         }
         e.civilians[match c.civilian {
@@ -276,6 +284,13 @@ fn sentence(from: &str, to: &str, e: &Expected) -> String {
             );
         }
     }
+    match e.civilian_detained {
+        0 => {}
+        1 => s.push_str(" 1 civilian is recorded as detained."),
+        k => {
+            let _ = write!(s, " {k} civilians are recorded as detained.");
+        }
+    }
     s
 }
 
@@ -306,8 +321,13 @@ fn check(office: &Device, cases: &[Gen], from: &str, to: &str, include_alleged: 
         "{what}"
     );
     assert_eq!(
-        [n(&r["injured"]), n(&r["missing"]), n(&r["remains"])],
-        [e.injured, e.missing, e.remains],
+        [
+            n(&r["injured"]),
+            n(&r["missing"]),
+            n(&r["detained"]),
+            n(&r["remains"])
+        ],
+        [e.injured, e.missing, e.detained, e.remains],
         "{what}"
     );
     assert_eq!(
@@ -328,6 +348,7 @@ fn check(office: &Device, cases: &[Gen], from: &str, to: &str, include_alleged: 
         "{what}"
     );
     assert_eq!(n(&r["civilian"]["injured"]), e.civilian_injured, "{what}");
+    assert_eq!(n(&r["civilian"]["detained"]), e.civilian_detained, "{what}");
     assert_eq!(
         n(&r["civilian"]["killed_not_known"]),
         e.killed_not_known,
@@ -367,6 +388,9 @@ fn report_equals_counts_computed_from_the_data() {
         .any(|c| c.date.is_empty() && c.status == "confirmed"));
     assert!(cases.iter().any(|c| c.date.contains('/')));
     assert!(cases.iter().any(|c| c.civilian == "no"));
+    assert!(cases
+        .iter()
+        .any(|c| c.kind == "detained" && c.status == "confirmed" && c.civilian == "yes"));
 
     for include_alleged in [false, true] {
         check(&office, &cases, "2020-09-27", "2021-01-28", include_alleged);
@@ -644,4 +668,195 @@ fn report_counts_what_field_teams_synced_to_the_office() {
         check(&office, &cases, "2020-09-27", "2021-01-28", include_alleged);
         check(&office, &cases, "2020-06-01", "2021-05-31", include_alleged);
     }
+}
+
+/// Issue #22: a living person held is recorded with `case new --kind detained` and, once
+/// confirmed, counted apart from the missing: its own figure, row and column, and its own
+/// clause of the sentence; an alleged one is pending, not counted.
+#[test]
+fn detained_persons_are_counted_apart_from_the_missing() {
+    let office = Device::office();
+    for (kind, civilian) in [
+        ("detained", "yes"),
+        ("detained", "yes"),
+        ("detained", "no"),
+        ("missing", "yes"),
+    ] {
+        let reference = office.new_case(&[
+            "--kind",
+            kind,
+            "--place",
+            "KHR",
+            "--set",
+            "incident.date=2020-10-01",
+            "--set",
+            &format!("person.civilian={civilian}"),
+        ]);
+        office.ok(&[
+            "case",
+            "verify",
+            &reference,
+            "--status",
+            "confirmed",
+            "--basis",
+            "named on a detention list and by two witnesses",
+        ]);
+    }
+    let alleged = office.new_case(&[
+        "--kind",
+        "detained",
+        "--place",
+        "KHR",
+        "--set",
+        "incident.date=2020-10-02",
+    ]);
+    let listed = office.json(&["case", "list", "--kind", "detained"]);
+    let listed = listed.as_array().expect("a list");
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert!(listed.iter().all(|c| c["kind"] == "detained"));
+    assert!(listed.iter().any(|c| c["reference"] == alleged.as_str()));
+
+    let r = report(&office, "2020-09-27", "2021-01-28", &["--by", "month"]);
+    assert_eq!(
+        [
+            n(&r["detained"]),
+            n(&r["missing"]),
+            n(&r["killed"]["total"]),
+            n(&r["total"])
+        ],
+        [3, 1, 0, 4]
+    );
+    assert_eq!(n(&r["civilian"]["detained"]), 2);
+    assert_eq!(n(&r["alleged_pending"]), 1);
+    let october = r["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["key"] == "2020-10")
+        .expect("October 2020");
+    assert_eq!((n(&october["detained"]), n(&october["missing"])), (3, 1));
+    let want = "From September 27, 2020, to January 28, 2021, no killings of civilians have been \
+                recorded. 2 civilians are recorded as detained.";
+    assert_eq!(r["sentence"], want);
+
+    let text = office.ok(&[
+        "report",
+        "--from",
+        "2020-09-27",
+        "--to",
+        "2021-01-28",
+        "--by",
+        "month",
+    ]);
+    let row = |label: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no row {label}: {text}"))
+            .split_whitespace()
+            .last()
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    assert_eq!(row("Detained (held alive)"), Some(3), "{text}");
+    assert_eq!(row("Missing"), Some(1), "{text}");
+    // The row comes right after Missing, and the month table has a Detained column.
+    let labels: Vec<&str> = text.lines().map(str::trim_start).collect();
+    let missing = labels.iter().position(|l| l.starts_with("Missing"));
+    assert_eq!(
+        missing
+            .and_then(|i| labels.get(i + 1))
+            .map(|l| l.starts_with("Detained (held alive)")),
+        Some(true),
+        "{text}"
+    );
+    let header = labels
+        .iter()
+        .find(|l| l.starts_with("Month"))
+        .unwrap_or_else(|| panic!("no month table: {text}"));
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    let at = |c: &str| columns.iter().position(|x| *x == c);
+    assert!(
+        at("Missing") < at("Detained") && at("Detained").is_some(),
+        "{header}"
+    );
+    assert_eq!(text.trim_end().lines().last(), Some(want), "{text}");
+}
+
+/// A person held who dies in captivity and is found: the office links the remains to the
+/// detained case by `identifies`, as it would a missing person's, and the person counts once,
+/// as identified remains, no longer as detained; `identifies` still refuses other kinds.
+#[test]
+fn remains_identified_as_a_detained_persons_count_once_as_identified_remains() {
+    let office = Device::office();
+    let detained = office.new_case(&[
+        "--kind",
+        "detained",
+        "--place",
+        "KHR",
+        "--set",
+        "incident.date=2020-10-01",
+        "--set",
+        "person.civilian=yes",
+    ]);
+    let remains = office.new_case(&[
+        "--kind",
+        "remains",
+        "--place",
+        "KHR",
+        "--set",
+        "found.at=2020-12-01T10:00:00Z",
+    ]);
+    let injured = office.new_case(&[
+        "--kind",
+        "injured",
+        "--place",
+        "KHR",
+        "--set",
+        "incident.date=2020-10-03",
+    ]);
+    for reference in [&detained, &remains, &injured] {
+        office.ok(&[
+            "case",
+            "verify",
+            reference,
+            "--status",
+            "confirmed",
+            "--basis",
+            "prison register and a forensic report",
+        ]);
+    }
+    let link = |a: &str, b: &str| {
+        office.run(&[
+            "case",
+            "link",
+            a,
+            b,
+            "--as",
+            "identifies",
+            "--basis",
+            "dental records held by the family",
+        ])
+    };
+    let refused = link(&remains, &injured);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("it links remains with a missing or detained person"),
+        "{}",
+        refused.stderr
+    );
+    let run = link(&remains, &detained);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = report(&office, "2020-09-27", "2021-01-28", &[]);
+    assert_eq!(
+        [
+            n(&r["records"]),
+            n(&r["persons"]),
+            n(&r["remains"]),
+            n(&r["detained"]),
+            n(&r["identification"]["identified"])
+        ],
+        [3, 2, 1, 0, 1]
+    );
+    assert_eq!(n(&r["civilian"]["detained"]), 0);
 }

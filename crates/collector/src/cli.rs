@@ -496,6 +496,8 @@ pub enum CaseKind {
     Missing,
     /// Human remains found.
     Remains,
+    /// A living person held: in captivity, detained, a hostage.
+    Detained,
 }
 
 /// Whether a source consented to being recorded.

@@ -288,6 +288,7 @@ pub(crate) fn rows(f: &Figures) -> Vec<Row> {
     rows.extend([
         row("Injured", f.injured, 0),
         row("Missing", f.missing, 0),
+        row("Detained (held alive)", f.detained, 0),
         row("Remains found", f.remains, 0),
         row("All persons counted", f.persons, 0),
         row("Records counted, before linking", f.records, 1),
@@ -348,7 +349,7 @@ pub(crate) fn by_name(by: By) -> &'static str {
     }
 }
 
-pub(crate) const GROUP_COLUMNS: [&str; 10] = [
+pub(crate) const GROUP_COLUMNS: [&str; 11] = [
     "Killed",
     "Targeted strike",
     "Captivity",
@@ -356,12 +357,13 @@ pub(crate) const GROUP_COLUMNS: [&str; 10] = [
     "Unknown",
     "Injured",
     "Missing",
+    "Detained",
     "Remains",
     "Civilians",
     "Total",
 ];
 
-pub(crate) fn group_values(c: &Counts) -> [u64; 10] {
+pub(crate) fn group_values(c: &Counts) -> [u64; 11] {
     let [t, cap, o, u] = c.killed.by_cause.values();
     [
         c.killed.total,
@@ -371,6 +373,7 @@ pub(crate) fn group_values(c: &Counts) -> [u64; 10] {
         u,
         c.injured,
         c.missing,
+        c.detained,
         c.remains,
         c.civilians.civilians,
         c.total,

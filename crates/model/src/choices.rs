@@ -20,6 +20,9 @@ pub enum Kind {
     Missing,
     /// Human remains found.
     Remains,
+    /// A living person held: in captivity, detained, a hostage. Last so that the kinds
+    /// recorded before it keep their place in every list.
+    Detained,
 }
 
 /// How far a case has been verified.
@@ -37,7 +40,13 @@ pub enum Status {
 
 impl Kind {
     /// Every kind, in display order.
-    pub const ALL: [Kind; 4] = [Kind::Killed, Kind::Injured, Kind::Missing, Kind::Remains];
+    pub const ALL: [Kind; 5] = [
+        Kind::Killed,
+        Kind::Injured,
+        Kind::Missing,
+        Kind::Remains,
+        Kind::Detained,
+    ];
 
     /// The lowercase name used on the command line and in the document.
     pub fn as_str(self) -> &'static str {

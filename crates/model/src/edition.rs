@@ -254,7 +254,7 @@ impl From<&Edition> for EditionName {
 pub struct NewlyCounted {
     /// The reference of the record it counts as.
     pub reference: String,
-    /// killed, injured, missing or remains.
+    /// killed, injured, missing, remains or detained.
     pub kind: String,
     /// The cause, for a killing.
     pub cause: Option<String>,

@@ -30,7 +30,7 @@ impl FieldSpec {
 }
 
 /// Kinds of case (`kind`).
-pub const KINDS: &[&str] = &["killed", "injured", "missing", "remains"];
+pub const KINDS: &[&str] = &["killed", "injured", "missing", "remains", "detained"];
 /// Evidentiary statuses (`status`).
 pub const STATUSES: &[&str] = &["alleged", "under_investigation", "confirmed", "rejected"];
 /// Statuses only the office gives, each with a basis.

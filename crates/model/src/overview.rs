@@ -54,7 +54,7 @@ impl Eq for Profile {}
 /// A case at a glance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overview {
-    /// killed, injured, missing or remains.
+    /// killed, injured, missing, remains or detained.
     pub kind: String,
     /// The evidentiary status: the office's (see [`CaseDoc::status`]).
     pub status: String,

@@ -29,19 +29,27 @@
 //! - **Identification.** `identification.status` `confirmed` is identified; `preliminary` is
 //!   counted apart as preliminarily identified (in neither identified nor unidentified);
 //!   `unidentified` or unset is unidentified.
+//! - **Detained.** A `detained` case is a living person held (in captivity, detained, a
+//!   hostage): counted apart from the missing, in its own figure, and never as a killing
+//!   (captivity as a cause is for a person killed in it).
 //! - **The sentence counts civilians only**, as the published style does ("the killings of 72
-//!   civilians"): killed cases with `person.civilian = yes`, by cause, then civilian injuries.
+//!   civilians"): killed cases with `person.civilian = yes`, by cause, then civilian injuries,
+//!   then civilians detained.
 //!   The figures table shows every counted case, civilian or not.
 //!   It is worded the same with `include_alleged`: the statuses counted are in
 //!   [`Figures::statuses`], and every printed form says them beside the figures.
 //! - **Persons, not records.** Records the office linked (`same_person`, or `identifies` for
-//!   remains of a missing person: see [`crate::persons`]) count once, as one person, under the
-//!   first of killed, remains, injured, missing among the person's counted records (a missing
-//!   person whose remains were identified leaves the missing count; a killing and its remains
-//!   count once, as a killing). That record dates the person and gives its cause, civilian
-//!   status and place, each taken from the person's other counted records where it has none.
-//!   A person whose remains are linked by `identifies` is identified. [`Figures::records`] is
-//!   how many records counted before linking, [`Figures::persons`] how many persons.
+//!   remains of a missing or detained person: see [`crate::persons`]) count once, as one person,
+//!   under the first of killed, remains, injured, detained, missing among the person's counted
+//!   records (a missing person whose remains were identified leaves the missing count; a killing
+//!   and its remains count once, as a killing). A person is counted by what is most surely known of
+//!   them: a death (killed, then remains) outweighs being held alive, since a person held may be
+//!   killed later, and being known held (or injured) outweighs having gone missing, since a missing
+//!   person later found held is no longer missing. That record dates the person and gives its
+//!   cause, civilian status and place, each taken from the person's other counted records where it
+//!   has none. A person whose remains are linked by `identifies` is identified.
+//!   [`Figures::records`] is how many records counted before linking, [`Figures::persons`] how many
+//!   persons.
 //! - **When.** Every form says when the data was taken ([`Figures::data_as_of`]: the last
 //!   complete sync of the vault counted) and when the report was made ([`Figures::made_at`]).
 
@@ -61,7 +69,7 @@ const MAX_EMPTY_MONTHS: usize = 600;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportCase {
-    /// killed, injured, missing or remains.
+    /// killed, injured, missing, remains or detained.
     pub kind: String,
     /// The effective evidentiary status.
     pub status: String,
@@ -212,6 +220,8 @@ pub struct Counts {
     pub injured: u64,
     /// Missing.
     pub missing: u64,
+    /// Detained: living persons held, apart from the missing.
+    pub detained: u64,
     /// Remains found.
     pub remains: u64,
     /// Civilians and others.
@@ -232,6 +242,7 @@ impl Counts {
             }
             "injured" => self.injured += 1,
             "missing" => self.missing += 1,
+            "detained" => self.detained += 1,
             "remains" => self.remains += 1,
             _ => {}
         }
@@ -267,6 +278,8 @@ pub struct CivilianFigures {
     pub killed: Killed,
     /// Civilians injured.
     pub injured: u64,
+    /// Civilians detained (held alive).
+    pub detained: u64,
     /// Killings of people whose civilian status is not known: not in the civilian count, and
     /// said so in the sentence, so that "no killings of civilians" is never read as "no
     /// killings".
@@ -294,6 +307,8 @@ pub struct Figures {
     pub injured: u64,
     /// Missing.
     pub missing: u64,
+    /// Detained: living persons held, apart from the missing.
+    pub detained: u64,
     /// Remains found.
     pub remains: u64,
     /// Civilians and others.
@@ -433,10 +448,10 @@ fn months_between(from: Date, to: Date) -> Vec<(i32, Month)> {
 
 /// The order in which a person's records give it its kind.
 fn kind_rank(kind: &str) -> usize {
-    ["killed", "remains", "injured", "missing"]
+    ["killed", "remains", "injured", "detained", "missing"]
         .iter()
         .position(|k| *k == kind)
-        .unwrap_or(4)
+        .unwrap_or(5)
 }
 
 /// The one record a person counts as: its first record (`records` sorted by [`kind_rank`],
@@ -610,6 +625,7 @@ pub fn figures(counting: &Counting, period: Period, options: Options, taken: &Ta
                         .add(case.cause.as_deref().unwrap_or(""));
                 }
                 "injured" => civilian.injured += 1,
+                "detained" => civilian.detained += 1,
                 _ => {}
             }
         } else if case.kind == "killed" && case.civilian.as_deref() != Some("no") {
@@ -660,6 +676,7 @@ pub fn figures(counting: &Counting, period: Period, options: Options, taken: &Ta
         killed: all.killed,
         injured: all.injured,
         missing: all.missing,
+        detained: all.detained,
         remains: all.remains,
         civilians: all.civilians,
         identification: all.identification,
@@ -715,8 +732,9 @@ fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
 impl Figures {
     /// The published sentence, from the civilian figures: "From September 27, 2020, to
     /// January 28, 2021, the killings of 72 civilians have been recorded: 41 from targeted
-    /// strikes, 31 in captivity. 163 civilian injuries were also recorded." A cause with no
-    /// case has no clause; no injuries, no injuries sentence.
+    /// strikes, 31 in captivity. 163 civilian injuries were also recorded. 12 civilians are
+    /// recorded as detained." A cause with no case has no clause; no injuries, no injuries
+    /// sentence; no one detained, no detained sentence.
     pub fn sentence(&self) -> String {
         let (from, to) = (long_date(self.period.from), long_date(self.period.to));
         let killed = &self.civilian.killed;
@@ -759,6 +777,14 @@ impl Figures {
                 plural(unknown, "killing", "killings"),
                 plural(unknown, "a person", "people"),
                 plural(unknown, "is", "are"),
+            ));
+        }
+        let detained = self.civilian.detained;
+        if detained > 0 {
+            out.push_str(&format!(
+                " {detained} {} {} recorded as detained.",
+                plural(detained, "civilian", "civilians"),
+                plural(detained, "is", "are"),
             ));
         }
         out
@@ -850,6 +876,65 @@ mod tests {
         );
         assert_eq!((f.records, f.persons), (5, 4));
         assert_eq!(f.civilian.killed_not_known, 1);
+    }
+
+    #[test]
+    fn detained_persons_count_apart_from_the_missing_and_in_the_sentence() {
+        let mut cases = vec![
+            case("detained", "confirmed", None, Some("2020-10-01")),
+            case("detained", "confirmed", None, Some("2020-10-02")),
+            case("detained", "confirmed", None, Some("2020-11-03")),
+            case("missing", "confirmed", None, Some("2020-10-04")),
+        ];
+        cases[2].civilian = Some("no".into());
+        let f = count(
+            &cases,
+            period("2020-09-27", "2021-01-28"),
+            Options {
+                include_alleged: false,
+                by: Some(By::Month),
+            },
+            &taken(),
+        );
+        assert_eq!((f.detained, f.missing, f.total), (3, 1, 4));
+        assert_eq!(f.killed.total, 0);
+        assert_eq!(f.civilian.detained, 2);
+        let groups = f.groups.as_ref().expect("grouped by month");
+        let october = groups.iter().find(|g| g.key == "2020-10").expect("October");
+        assert_eq!((october.counts.detained, october.counts.missing), (2, 1));
+        assert_eq!(
+            f.sentence,
+            "From September 27, 2020, to January 28, 2021, no killings of civilians have been \
+             recorded. 2 civilians are recorded as detained."
+        );
+        cases.truncate(1);
+        cases.extend(killed(2, "captivity"));
+        assert_eq!(
+            sentence_of(&cases),
+            "From September 27, 2020, to January 28, 2021, the killings of 2 civilians have \
+             been recorded: 2 in captivity. 1 civilian is recorded as detained."
+        );
+    }
+
+    #[test]
+    fn a_person_held_then_killed_counts_as_killed_and_a_missing_one_found_held_as_detained() {
+        let mut cases = vec![
+            case("detained", "confirmed", None, Some("2020-10-01")),
+            case("killed", "confirmed", Some("captivity"), Some("2020-12-01")),
+            case("missing", "confirmed", None, Some("2020-10-03")),
+            case("detained", "confirmed", None, Some("2020-10-20")),
+        ];
+        link(&mut cases, 0, 1, "same_person");
+        link(&mut cases, 2, 3, "same_person");
+        let f = count(
+            &cases,
+            period("2020-09-27", "2021-01-28"),
+            Options::default(),
+            &taken(),
+        );
+        assert_eq!((f.records, f.persons), (4, 2));
+        assert_eq!((f.killed.total, f.detained, f.missing), (1, 1, 0));
+        assert_eq!(f.civilian.detained, 1);
     }
 
     fn killed(n: usize, cause: &str) -> Vec<ReportCase> {
@@ -1157,6 +1242,7 @@ mod tests {
         for key in [
             "injured",
             "missing",
+            "detained",
             "remains",
             "alleged_pending",
             "undated",
@@ -1164,6 +1250,7 @@ mod tests {
         ] {
             assert_eq!(v[key], 0, "{key}");
         }
+        assert_eq!(v["civilian"]["detained"], 0);
         assert_eq!(v["made_at"], "2021-06-01T00:00:00Z");
         assert_eq!(v["data_as_of"], serde_json::Value::Null);
         assert!(v.get("groups").is_none());

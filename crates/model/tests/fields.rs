@@ -120,7 +120,7 @@ fn choices() {
     assert!(rejects("kind", ""));
     assert_eq!(
         validate("kind", "dead").unwrap_err().to_string(),
-        "invalid value `dead` for `kind`: expected one of: killed, injured, missing, remains."
+        "invalid value `dead` for `kind`: expected one of: killed, injured, missing, remains, detained."
     );
     assert!(validate("status", "under_investigation").is_ok());
     assert!(validate("found.scene", "mass_grave").is_ok());

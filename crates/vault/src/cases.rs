@@ -37,7 +37,7 @@ pub struct CaseSummary {
     pub id: Uuid,
     /// Its human reference.
     pub reference: String,
-    /// Kind (killed, injured, missing, remains).
+    /// Kind (killed, injured, missing, remains, detained).
     pub kind: String,
     /// Evidentiary status.
     pub status: String,

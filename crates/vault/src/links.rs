@@ -149,10 +149,12 @@ fn remains_of(
     }
     if relation.trim().eq_ignore_ascii_case("identifies") {
         return match (a.kind.as_str(), b.kind.as_str()) {
-            ("remains", "missing") => Ok(Some(a.id)),
-            ("missing", "remains") => Ok(Some(b.id)),
+            // A person held may die in captivity and be found: their remains identify them
+            // as they would a missing person's.
+            ("remains", "missing" | "detained") => Ok(Some(a.id)),
+            ("missing" | "detained", "remains") => Ok(Some(b.id)),
             (ka, kb) => Err(VaultError::BadLink(format!(
-                "{} and {} as `identifies`: it links remains with a missing person, and they \
+                "{} and {} as `identifies`: it links remains with a missing or detained person, and they \
                  are {ka} and {kb}. Link other records of one person as same_person",
                 a.reference, b.reference
             ))),

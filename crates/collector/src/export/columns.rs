@@ -151,6 +151,7 @@ pub fn columns(redaction: &Redaction) -> Vec<Column> {
         ("injured", "injured", "#affected +injured"),
         ("missing", "missing", "#affected +missing"),
         ("remains_found", "remains", "#affected +remains"),
+        ("detained", "detained", "#affected +detained"),
     ] {
         out.push(col(name, tag, What::IsKind(kind)));
     }

@@ -338,14 +338,17 @@ fn side_by_side(a: &CaseSummary, b: &CaseSummary) -> Vec<Row> {
 }
 
 /// What the office may decide on the pair: the relation the matcher proposes (or, for a pair
-/// it does not propose, `identifies` for remains and a missing person, else `same_person`);
+/// it does not propose, `identifies` for remains and a missing or detained person, else
+/// `same_person`);
 /// and `distinct`.
 fn choices(a: &CaseSummary, b: &CaseSummary, candidate: Option<&Candidate>) -> [&'static str; 2] {
     if let Some(c) = candidate {
         return [c.relation.as_str(), Relation::Distinct.as_str()];
     }
     match (a.kind.as_str(), b.kind.as_str()) {
-        ("remains", "missing") | ("missing", "remains") => ["identifies", "distinct"],
+        ("remains", "missing" | "detained") | ("missing" | "detained", "remains") => {
+            ["identifies", "distinct"]
+        }
         _ => ["same_person", "distinct"],
     }
 }

@@ -256,7 +256,7 @@ impl Case {
         let Some(kind) = self.kind else {
             return Err((
                 "kind".into(),
-                "no kind is given; every case needs one (killed, injured, missing or remains)"
+                "no kind is given; every case needs one (killed, injured, missing, remains or detained)"
                     .into(),
             ));
         };
