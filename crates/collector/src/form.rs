@@ -61,9 +61,9 @@ fn asked_of(kind: Kind) -> &'static [&'static str] {
             IDENTIFICATION,
         ],
         Kind::Injured => &[FOUND, SCENE, INJURIES, PERSON, INCIDENT, IDENTIFICATION],
-        // A living person held (`detained`, once the model has that kind) goes here too: asked
-        // where last seen, never about remains.
-        Kind::Missing => &[PERSON, LAST_SEEN, INCIDENT, IDENTIFICATION],
+        // A living person held is asked where last seen, never about remains, like a missing
+        // one.
+        Kind::Missing | Kind::Detained => &[PERSON, LAST_SEEN, INCIDENT, IDENTIFICATION],
     }
 }
 
@@ -534,11 +534,14 @@ mod tests {
                 assert!(titles.contains(title), "{kind}: {title}");
             }
         }
-        for kind in [Kind::Injured, Kind::Missing] {
+        for kind in [Kind::Injured, Kind::Missing, Kind::Detained] {
             assert!(!asked_of(kind).contains(&REMAINS), "{kind}");
             assert!(!asked_of(kind).contains(&FORENSIC), "{kind}");
         }
-        assert!(asked_of(Kind::Missing).contains(&LAST_SEEN));
+        assert!(
+            asked_of(Kind::Missing).contains(&LAST_SEEN)
+                && asked_of(Kind::Detained).contains(&LAST_SEEN)
+        );
     }
 
     #[test]
