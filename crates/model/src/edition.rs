@@ -351,6 +351,8 @@ pub struct Changes {
     pub found_by_search: u64,
     /// Further civilian injuries, likewise.
     pub further_civilian_injuries: u64,
+    /// Further civilians recorded as detained (held alive), likewise.
+    pub further_civilians_detained: u64,
     /// The update sentence.
     pub sentence: String,
 }
@@ -395,6 +397,7 @@ pub fn changes(old: &Edition, new: &Edition, published: bool) -> Result<Changes,
         further_civilian_killings: 0,
         found_by_search: 0,
         further_civilian_injuries: 0,
+        further_civilians_detained: 0,
         sentence: String::new(),
     };
     let reference = |e: &Edition, record: usize| e.cases[record].case.reference.clone();
@@ -447,6 +450,7 @@ pub fn changes(old: &Edition, new: &Edition, published: bool) -> Result<Changes,
                     out.found_by_search += u64::from(found_by_search);
                 }
                 out.further_civilian_injuries += u64::from(civilian_is(case, "injured"));
+                out.further_civilians_detained += u64::from(civilian_is(case, "detained"));
                 out.newly_counted.push(NewlyCounted {
                     reference: counts_as,
                     kind: case.kind.clone(),
@@ -490,6 +494,9 @@ pub fn changes(old: &Edition, new: &Edition, published: bool) -> Result<Changes,
                     }
                     if civilian_is(case, "injured") && !civilian_is(before, "injured") {
                         out.further_civilian_injuries += 1;
+                    }
+                    if civilian_is(case, "detained") && !civilian_is(before, "detained") {
+                        out.further_civilians_detained += 1;
                     }
                     out.reclassified.push(Reclassified {
                         was_reference: (was_reference != counts_as).then(|| was_reference.clone()),
@@ -603,6 +610,14 @@ fn update_sentence(old: &Edition, c: &Changes) -> String {
             " {injured} further civilian {} {} recorded.",
             plural(injured, "injury", "injuries"),
             plural(injured, "was", "were"),
+        ));
+    }
+    let detained = c.further_civilians_detained;
+    if detained > 0 {
+        out.push_str(&format!(
+            " {detained} further {} {} recorded as detained.",
+            plural(detained, "civilian", "civilians"),
+            plural(detained, "was", "were"),
         ));
     }
     let dropped = c.no_longer_counted.len() as u64;

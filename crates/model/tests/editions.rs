@@ -160,17 +160,20 @@ fn nothing_changed_says_so_and_a_withdrawn_date_is_named() {
         ..b
     };
     let injured = case("0003", "injured", "confirmed", "2020-11-01", None);
-    let now = freeze(&[a, moved, injured], 1_700_000_100, "2020-12-22");
+    let held = case("0004", "detained", "confirmed", "2020-11-02", None);
+    let now = freeze(&[a, moved, injured, held], 1_700_000_100, "2020-12-22");
     let c = changes(&old, &now, false).unwrap();
     assert_eq!(c.no_longer_counted.len(), 1);
     // An edition keeps the cases its period looked at: one dated out of it is not kept.
     assert_eq!(c.no_longer_counted[0].reason, "absent");
     assert_eq!(c.further_civilian_injuries, 1);
+    assert_eq!(c.further_civilians_detained, 1);
     assert!(c.until.is_none());
     assert_eq!(
         c.sentence,
         "Since the report of November 14, 2023, no further killings of civilians have been recorded. \
-         1 further civilian injury was recorded. 1 person counted then is no longer counted."
+         1 further civilian injury was recorded. 1 further civilian was recorded as detained. \
+         1 person counted then is no longer counted."
     );
 }
 
