@@ -640,3 +640,56 @@ fn an_odk_status_column_is_not_taken_as_the_cases_status() {
     assert_eq!(out["imported"], 1, "{out}");
     assert_eq!(cases(&device)[0]["status"], "alleged");
 }
+
+#[test]
+fn the_office_imports_a_list_into_a_team_whose_members_then_read_it() {
+    let office = Device::office();
+    let server = cairn_e2e::Server::start(&office);
+    let member = Device::init("T03");
+    server.join(&office, &member, "T03", &server.url());
+    let csv = "place,kind,status,status_basis,person.name\nKHR,killed,confirmed,Hospital list,Sara Haddad\nKHR,missing,alleged,,Omar Said\n";
+    let path = write(&office, "hospital.csv", csv.as_bytes());
+    // A team the office admitted no one into has no key yet: refused, nothing stored.
+    assert_refused(
+        &office,
+        &["case", "import", &path, "--team", "T09"],
+        1,
+        "holds no key of team T09",
+    );
+    assert_refused(
+        &office,
+        &["case", "import", &path, "--team", "not a team"],
+        2,
+        "not a team",
+    );
+    let made = office.json(&["case", "import", &path, "--team", "t03"]);
+    assert_eq!(made["imported"], 2);
+    let references: Vec<String> = made["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| c["reference"].as_str().expect("reference").to_owned())
+        .collect();
+    assert!(references.iter().all(|r| r.starts_with("KHR-T03-")), "{references:?}");
+    office.ok(&["sync"]);
+    member.ok(&["sync"]);
+    assert_eq!(member.case_count(), 2);
+    let case = member.json(&["case", "show", &references[0]]);
+    assert_eq!(case["person"]["name"], "Sara Haddad");
+    assert_eq!(case["status"], "confirmed");
+    // The member edits it as its own team's case, and the office reads the edit.
+    member.ok(&["case", "edit", &references[1], "--note", "Seen at the checkpoint"]);
+    member.ok(&["sync"]);
+    office.ok(&["sync"]);
+    let seen = office.json(&["case", "show", &references[1]]);
+    assert_eq!(seen["notes"][0]["text"], "Seen at the checkpoint");
+    // A field device imports into its own team only.
+    let other = write(&member, "mine.csv", b"place,kind\nKHR,killed\n");
+    assert_refused(
+        &member,
+        &["case", "import", &other, "--team", "T04"],
+        1,
+        "only the office imports cases into another team",
+    );
+    member.ok(&["case", "import", &other, "--team", "T03"]);
+}

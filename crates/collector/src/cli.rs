@@ -442,6 +442,10 @@ pub struct ImportArgs {
     /// [values.KEY], [ignore], [defaults]).
     #[arg(long, value_name = "MAP.toml")]
     pub map: Option<PathBuf>,
+    /// The team the cases belong to (office only; default: this vault's own team). Its
+    /// members then read and edit them, as cases their own devices recorded.
+    #[arg(long, value_name = "TEAM")]
+    pub team: Option<String>,
     /// Print what was created as JSON.
     #[arg(long)]
     pub json: bool,

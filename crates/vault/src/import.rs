@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::cases::{append_own, begin, case_row, CaseRow};
-use crate::{store, Created, Vault, VaultError};
+use crate::{store, Created, Role, Vault, VaultError};
 
 /// One case to create: what `create_case` takes.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +56,25 @@ impl Vault {
         now: OffsetDateTime,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Option<Created>>, VaultError> {
+        let team = self.settings.team.clone();
+        self.create_cases_in_team(&team, cases, now, progress)
+    }
+
+    /// [`Vault::create_cases`] into `team`: the cases carry its code in their references and
+    /// are sealed under its key, so its members read them. Only the office, which holds every
+    /// team's key, imports into a team not its own (a list kept for one team's area).
+    pub fn create_cases_in_team(
+        &mut self,
+        team: &str,
+        cases: &[NewCase],
+        now: OffsetDateTime,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Option<Created>>, VaultError> {
+        if !team.eq_ignore_ascii_case(&self.settings.team) && self.settings.role != Role::Office {
+            return Err(VaultError::OfficeOnly(
+                "imports cases into another team",
+            ));
+        }
         let places = cases
             .iter()
             .map(|c| cairn_model::validate_place(&c.place))
@@ -105,8 +124,12 @@ impl Vault {
             }
         }
         let mut settings = store::read_settings(&tx, cipher, &path)?;
-        let key =
-            crate::keyring::sealing_key(&tx, cipher, keyring, &settings, &settings.team, &path)?;
+        let team = if team.eq_ignore_ascii_case(&settings.team) {
+            settings.team.clone()
+        } else {
+            team.to_owned()
+        };
+        let key = crate::keyring::sealing_key(&tx, cipher, keyring, &settings, &team, &path)?;
         // Building each document and its encrypted row is most of the work and needs nothing
         // of the database, so workers do it (in order, a bounded number ahead) while this
         // thread seals the changes and stores them in the one transaction.
@@ -126,7 +149,7 @@ impl Vault {
             .map(|((i, ((case, place), edits)), number)| {
                 let reference = Reference {
                     place,
-                    team: settings.team.to_ascii_uppercase(),
+                    team: team.to_ascii_uppercase(),
                     device_tag: actor.tag(),
                     number,
                 };

@@ -20,6 +20,12 @@ use crate::progress::Bar;
 use crate::{output, vault_cmd};
 
 pub fn run(config: &Config, args: ImportArgs) -> Result<(), CliError> {
+    // Checked before the file is read or the passphrase asked.
+    let team = args
+        .team
+        .as_deref()
+        .map(cairn_model::validate_team)
+        .transpose()?;
     let mapping = match &args.map {
         Some(path) => map::read(path)?,
         None => Mapping::default(),
@@ -46,9 +52,13 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), CliError> {
     }
     let (lines, cases): (Vec<u64>, Vec<NewCase>) = cases.into_iter().unzip();
     let bar = Bar::new("importing", cases.len() as u64);
-    let made = vault.create_cases(&cases, time::OffsetDateTime::now_utc(), &mut |done| {
-        bar.set(done as u64)
-    });
+    let team = team.unwrap_or_else(|| vault.settings().team.clone());
+    let made = vault.create_cases_in_team(
+        &team,
+        &cases,
+        time::OffsetDateTime::now_utc(),
+        &mut |done| bar.set(done as u64),
+    );
     bar.finish();
     let made = made?;
     let created: Vec<(u64, &Created)> = lines
