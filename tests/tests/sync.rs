@@ -726,3 +726,56 @@ fn the_offices_sync_says_it_sent_the_admission() {
     assert!(again.starts_with("sent 0, received 0"), "{again}");
     assert!(!again.contains("roster"), "{again}");
 }
+
+#[test]
+fn an_admission_read_from_its_qr_code_joins_the_device() {
+    let world = World::new();
+    let device = Device::init("T03");
+    let png = device.home().with_file_name("admission.png");
+    let admission = cairn_e2e::admit(
+        &world.office,
+        &device,
+        "T03",
+        &world.server.url(),
+        world.server.fingerprint(),
+        &["--qr", &png.to_string_lossy()],
+    );
+    // What a camera reads off the PNG is the line, byte for byte.
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&png).expect("the QR code was written"),
+    ));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut pixels).expect("one frame");
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    let (width, height) = (info.width as usize, info.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        pixels[y * width + x]
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1);
+    let (_, read) = grids[0].decode().expect("the code decodes");
+    assert_eq!(read, admission);
+    device.ok(&["join", &read]);
+    device.new_case(&["--kind", "killed", "--place", "KHR"]);
+    assert!(sync_line(&device).starts_with("sent 1"));
+    // A path that cannot be written fails the command after the line was printed, so the
+    // admission is not lost.
+    let other = Device::init("T03");
+    let run = world.office.run(&[
+        "office",
+        "admit",
+        other.json(&["id"])["line"].as_str().expect("a line"),
+        "--team",
+        "T03",
+        "--server",
+        &world.server.url(),
+        "--fingerprint",
+        world.server.fingerprint(),
+        "--qr",
+        "/nonexistent/dir/admission.png",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stdout.starts_with("cairn-admission"), "{}", run.stdout);
+    assert!(run.stderr.contains("cannot write /nonexistent/dir/admission.png"), "{}", run.stderr);
+}

@@ -253,6 +253,9 @@ pub struct AdmitArgs {
     /// How long the device has to join with it: 7d, 12h, 30m or seconds.
     #[arg(long, default_value = "7d")]
     pub expires: String,
+    /// Also write the admission as a QR code (PNG) to this file, for the device's camera.
+    #[arg(long, value_name = "FILE.png")]
+    pub qr: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

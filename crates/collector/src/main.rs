@@ -19,6 +19,7 @@ mod link;
 mod matching;
 mod office;
 mod output;
+mod qr;
 mod passphrase;
 mod progress;
 mod report;

@@ -205,12 +205,20 @@ fn admit(config: &Config, args: AdmitArgs) -> Result<(), CliError> {
         expires_at: unix_now() + lifetime,
     };
     let admission = cairn_sync::admit(&mut vault, &line, &to)?;
+    let text = admission.to_text();
     eprintln!(
         "Admitted device {} (code {}) into team {team}; run `cairn sync` here so the server learns it before the device joins.",
         line.keys.signing.short(),
         line.keys.short_code()
     );
-    output::print(&format!("{}\n", admission.to_text()))
+    // The line first: the admission is made, and a QR code that cannot be written must not
+    // hide it.
+    output::print(&format!("{text}\n"))?;
+    if let Some(path) = &args.qr {
+        crate::qr::write_png(&text, path)?;
+        eprintln!("Wrote the admission as a QR code to {}", path.display());
+    }
+    Ok(())
 }
 
 fn revoke(config: &Config, args: RevokeArgs) -> Result<(), CliError> {
