@@ -574,3 +574,12 @@ fn a_reference_is_taken_in_part_where_it_names_one_case() {
         );
     }
 }
+
+#[test]
+fn the_office_s_init_prints_its_public_keys_for_the_server() {
+    let office = Device::empty();
+    let said = office.ok(&["init", "--office", "--kdf-cost", "4"]);
+    let keys = office.ok(&["office", "pubkey"]);
+    assert!(keys.starts_with("cairn-office"), "{keys}");
+    assert!(said.ends_with(&keys), "{said}");
+}

@@ -146,6 +146,14 @@ pub fn init(config: &Config, args: InitArgs) -> Result<(), CliError> {
         id,
         id.tag()
     );
+    if role == Role::Office {
+        // Printed now, while the key file is open: the server's administrator needs them
+        // first, and later printing them asks for the passphrase again.
+        out.push_str(&format!(
+            "The office's public keys, for `cairn-server init --office-key` (`cairn office pubkey --out office.pub` writes them again):\n{}",
+            cairn_protocol::OfficeKeys::from_keys(vault.keys())
+        ));
+    }
     if role == Role::Field {
         let line = cairn_protocol::DeviceLine::new(vault.keys(), vault.settings().name.clone())?;
         out.push_str(&format!(
