@@ -526,3 +526,133 @@ fn formula_cells_are_quoted_owner_only_and_read_back_exactly() {
         assert_eq!(got.as_str(), Some(value), "{key} after export and import");
     }
 }
+
+/// `--with-attachments`: the files of the exported cases that are on this device, byte for
+/// byte, each in the manifest; those not fetched yet, or whose bytes are damaged, are left
+/// out and said to be.
+#[test]
+fn attachments_are_exported_beside_the_cases_when_asked() {
+    let office = Device::office();
+    let server = cairn_e2e::Server::start(&office);
+    let field = Device::init("T03");
+    server.join(&office, &field, "T03", &server.url());
+    let mate = Device::init("T03");
+    server.join(&office, &mate, "T03", &server.url());
+    let reference = field.new_case(&["--kind", "remains", "--place", "KHR"]);
+    let work = tempfile::tempdir().expect("temp dir");
+    let photo: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let letter = b"Statement of the family, signed.".to_vec();
+    for (name, bytes) in [("scene 1.jpg", &photo), ("letter.txt", &letter)] {
+        let path = work.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        field.ok(&["case", "attach", &reference, &path.to_string_lossy()]);
+    }
+    field.ok(&["sync", "--with-attachments"]);
+    // The office fetches every attachment; a teammate only those it asks for.
+    office.ok(&["sync"]);
+    mate.ok(&["sync"]);
+    let out = work.path().join("export");
+    let export = |device: &Device, dir: &Path| {
+        device.run(&[
+            "export",
+            "--format",
+            "csv",
+            "--with-attachments",
+            "--out",
+            &dir.to_string_lossy(),
+        ])
+    };
+    // Not fetched yet: the cases are exported, the files left out, and it says so.
+    let run = export(&mate, &out.join("before"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("attachments/ (0 file(s); 2 left out"),
+        "{}",
+        run.stdout
+    );
+    let run = export(&office, &out.join("after"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("attachments/ (2 file(s))"),
+        "{}",
+        run.stdout
+    );
+    let relative = |dir: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
+        files_under(dir)
+            .into_iter()
+            .filter_map(|(p, b)| Some((p.strip_prefix(dir).ok()?.to_path_buf(), b)))
+            .collect()
+    };
+    let files = relative(&out.join("after"));
+    let written: BTreeMap<String, &Vec<u8>> = files
+        .iter()
+        .filter_map(|(p, b)| Some((p.to_str()?.strip_prefix("attachments/")?.to_owned(), b)))
+        .collect();
+    let hash = |b: &[u8]| hex::encode(Sha256::digest(b));
+    let expected: BTreeMap<String, &Vec<u8>> = [
+        (
+            format!("{reference}/{}-scene_1.jpg", &hash(&photo)[..12]),
+            &photo,
+        ),
+        (
+            format!("{reference}/{}-letter.txt", &hash(&letter)[..12]),
+            &letter,
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(written, expected);
+    let manifest = String::from_utf8(files[Path::new("manifest.csv")].clone()).expect("utf-8");
+    for (name, bytes) in &expected {
+        let row = format!("attachments/{name},{},{}", bytes.len(), hash(bytes));
+        assert!(manifest.lines().any(|l| l == row), "{row} in {manifest}");
+    }
+    // A chunk damaged in the vault: that file is left out with a warning, the rest exported.
+    let conn = rusqlite::Connection::open(office.home().join("vault.db")).expect("vault db");
+    let damaged = conn
+        .execute(
+            "UPDATE blob_chunks SET sealed = \
+             CAST(substr(sealed, 1, 80) || \
+             (CASE WHEN substr(sealed, 81, 1) = x'00' THEN x'01' ELSE x'00' END) || \
+             substr(sealed, 82) AS BLOB) \
+             WHERE idx = 0 AND slot = (SELECT slot FROM blob_chunks GROUP BY slot \
+             ORDER BY count(*) DESC LIMIT 1)",
+            [],
+        )
+        .expect("damage a chunk");
+    assert_eq!(damaged, 1);
+    drop(conn);
+    let run = export(&office, &out.join("damaged"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("attachments/ (1 file(s); 1 left out"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("left out of the export"),
+        "{}",
+        run.stderr
+    );
+    let kept: Vec<PathBuf> = relative(&out.join("damaged"))
+        .into_keys()
+        .filter(|p| p.starts_with("attachments"))
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert!(
+        kept[0].to_string_lossy().ends_with("letter.txt"),
+        "{kept:?}"
+    );
+    // Asking for the files and their redaction at once is a usage error.
+    let run = office.run(&[
+        "export",
+        "--format",
+        "csv",
+        "--with-attachments",
+        "--redact",
+        "attachments",
+        "--out",
+        &out.join("both").to_string_lossy(),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}

@@ -670,7 +670,10 @@ fn the_office_imports_a_list_into_a_team_whose_members_then_read_it() {
         .iter()
         .map(|c| c["reference"].as_str().expect("reference").to_owned())
         .collect();
-    assert!(references.iter().all(|r| r.starts_with("KHR-T03-")), "{references:?}");
+    assert!(
+        references.iter().all(|r| r.starts_with("KHR-T03-")),
+        "{references:?}"
+    );
     office.ok(&["sync"]);
     member.ok(&["sync"]);
     assert_eq!(member.case_count(), 2);
@@ -678,7 +681,13 @@ fn the_office_imports_a_list_into_a_team_whose_members_then_read_it() {
     assert_eq!(case["person"]["name"], "Sara Haddad");
     assert_eq!(case["status"], "confirmed");
     // The member edits it as its own team's case, and the office reads the edit.
-    member.ok(&["case", "edit", &references[1], "--note", "Seen at the checkpoint"]);
+    member.ok(&[
+        "case",
+        "edit",
+        &references[1],
+        "--note",
+        "Seen at the checkpoint",
+    ]);
     member.ok(&["sync"]);
     office.ok(&["sync"]);
     let seen = office.json(&["case", "show", &references[1]]);

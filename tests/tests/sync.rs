@@ -749,9 +749,8 @@ fn an_admission_read_from_its_qr_code_joins_the_device() {
     let info = reader.next_frame(&mut pixels).expect("one frame");
     assert_eq!(info.color_type, png::ColorType::Grayscale);
     let (width, height) = (info.width as usize, info.height as usize);
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
-        pixels[y * width + x]
-    });
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
     let grids = image.detect_grids();
     assert_eq!(grids.len(), 1);
     let (_, read) = grids[0].decode().expect("the code decodes");
@@ -777,5 +776,10 @@ fn an_admission_read_from_its_qr_code_joins_the_device() {
     ]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stdout.starts_with("cairn-admission"), "{}", run.stdout);
-    assert!(run.stderr.contains("cannot write /nonexistent/dir/admission.png"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("cannot write /nonexistent/dir/admission.png"),
+        "{}",
+        run.stderr
+    );
 }

@@ -377,7 +377,10 @@ mod tests {
         ));
         assert_eq!(time.as_deref(), Some("2023-10-07T06:30:15"));
         let (lat, lon) = gps.unwrap();
-        assert!((lat + 31.51).abs() < 1e-9 && (lon + 34.45).abs() < 1e-9, "{lat} {lon}");
+        assert!(
+            (lat + 31.51).abs() < 1e-9 && (lon + 34.45).abs() < 1e-9,
+            "{lat} {lon}"
+        );
     }
 
     #[test]
@@ -395,7 +398,10 @@ mod tests {
         ));
         assert_eq!(time.as_deref(), Some("2023-10-07T06:30:00"));
         let (lat, lon) = gps.unwrap();
-        assert!((lat - 31.5125).abs() < 1e-9 && (lon - 34.45).abs() < 1e-9, "{lat} {lon}");
+        assert!(
+            (lat - 31.5125).abs() < 1e-9 && (lon - 34.45).abs() < 1e-9,
+            "{lat} {lon}"
+        );
         // A broken entry (its value points past the end) does not hide the rest.
         let mut broken = jpeg(
             vec![(0x010F, ASCII, 4000, vec![0; 8])],
@@ -409,10 +415,7 @@ mod tests {
         let (time, gps) = read(jpeg(
             vec![ascii(0x0132, "0000:00:00 00:00:00")],
             vec![],
-            vec![
-                rationals(0x0002, &[(91, 1)]),
-                rationals(0x0004, &[(1, 0)]),
-            ],
+            vec![rationals(0x0002, &[(91, 1)]), rationals(0x0004, &[(1, 0)])],
         ));
         assert_eq!((time, gps), (None, None));
         // Cut short anywhere, or garbage: nothing, and no panic.
@@ -421,6 +424,9 @@ mod tests {
             broken.truncate(cut);
             let _ = read(broken.clone());
         }
-        assert_eq!(read(b"\xFF\xD8\xFF\xE1\x00\x10Exif\0\0garbage!".to_vec()), (None, None));
+        assert_eq!(
+            read(b"\xFF\xD8\xFF\xE1\x00\x10Exif\0\0garbage!".to_vec()),
+            (None, None)
+        );
     }
 }

@@ -476,6 +476,11 @@ pub struct ExportArgs {
     /// Add the HXL hashtag row under the CSV header.
     #[arg(long)]
     pub hxl: bool,
+    /// Also write each exported case's attachments (photos, documents) that are on this
+    /// device, decrypted and checked against their SHA-256, under attachments/REFERENCE/,
+    /// each listed in the manifest. `cairn sync --with-attachments` fetches the others.
+    #[arg(long)]
+    pub with_attachments: bool,
     /// Write into a folder that is not empty, replacing files of the same names.
     #[arg(long)]
     pub force: bool,

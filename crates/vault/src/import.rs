@@ -71,9 +71,7 @@ impl Vault {
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Option<Created>>, VaultError> {
         if !team.eq_ignore_ascii_case(&self.settings.team) && self.settings.role != Role::Office {
-            return Err(VaultError::OfficeOnly(
-                "imports cases into another team",
-            ));
+            return Err(VaultError::OfficeOnly("imports cases into another team"));
         }
         let places = cases
             .iter()

@@ -13,6 +13,9 @@
 //! - `cases.jsonl`: JSON Lines, one case per line: `{"case": ..., "history": [...]}`, the case
 //!   as `cairn case show --json` prints it and its history as `cairn case history --json`.
 //! - always `custody.csv` (every custody event and every signed change) and `manifest.csv`.
+//! - with `--with-attachments`, `attachments/REFERENCE/HASH-NAME`: each attachment of an
+//!   exported case that is on this device, decrypted and checked against the SHA-256 taken at
+//!   capture (`HASH` is its first 12 hex digits), listed in the manifest like every file.
 
 mod columns;
 pub(crate) use cairn_vault::import_file::formula;
@@ -49,10 +52,15 @@ fn write_error(file: &str, e: impl std::fmt::Display) -> CliError {
 pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
     // Everything the arguments can get wrong is found before the passphrase is asked for.
     let redaction = Redaction::parse(&args.redact)?;
+    if args.with_attachments && redaction.hides("attachments") {
+        return Err(CliError::usage(
+            "--with-attachments and --redact attachments ask for opposite things; give one",
+        ));
+    }
     let statuses: Vec<String> = args.status.iter().map(crate::cli::choice_name).collect();
     let has = |f: ExportFormat| args.format.contains(&f);
     // Read as found: a vault that does not check still gives up the cases it holds.
-    let vault = vault_cmd::open_as_found(config)?;
+    let mut vault = vault_cmd::open_as_found(config)?;
     let mut staging = Staging::new(&args.out, args.force)?;
     let columns = columns::columns(&redaction);
 
@@ -109,6 +117,8 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
 
     let (mut walked, mut exported) = (0u64, 0u64);
     let (mut points, mut unplaced, mut events) = (0u64, 0u64, 0u64);
+    // The attachments to write once the cases are: (case reference, its attachments).
+    let mut attached: Vec<(String, Vec<cairn_model::Attachment>)> = Vec::new();
     let mut one =
         |summary: &cairn_vault::CaseSummary, doc: &cairn_model::CaseDoc| -> Result<(), CliError> {
             exported += 1;
@@ -145,6 +155,15 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
                     .map_err(std::io::Error::from)
                     .and_then(|()| file.write_all(b"\n"))
                     .map_err(|e| write_error(CASES_JSONL, e))?;
+            }
+            if args.with_attachments {
+                let mut list = doc.attachments()?;
+                // The same file attached twice (two devices) is written once.
+                list.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+                list.dedup_by(|a, b| a.sha256 == b.sha256);
+                if !list.is_empty() {
+                    attached.push((reference.clone(), list));
+                }
             }
             let signers = doc.entry_signers("custody")?;
             for record in custody_rows(&reference, &case, &signers, &history, &redaction) {
@@ -195,6 +214,10 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
         }
     }
     bar.finish();
+    let attachments = match args.with_attachments {
+        true => Some(write_attachments(&mut vault, &mut staging, &attached)?),
+        false => None,
+    };
 
     let mut files = Vec::new();
     if let Some(csv) = csv {
@@ -234,6 +257,15 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
             signed.hash()?
         ));
     }
+    if let Some((written, missing)) = attachments {
+        let missing = match missing {
+            0 => String::new(),
+            n => format!(
+                "; {n} left out: not on this device (`cairn sync --with-attachments` fetches them) or damaged"
+            ),
+        };
+        files.push(format!("attachments/ ({written} file(s){missing})"));
+    }
     staging.commit()?;
     files.push(staging::MANIFEST.to_string());
     let redacted = match redaction.is_empty() {
@@ -245,6 +277,74 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<(), CliError> {
         args.out.display(),
         files.join(", ")
     ))
+}
+
+/// Writes the attachments of `attached` that are here into `attachments/`, each checked
+/// against its recorded SHA-256 by the vault as it is decrypted; returns how many were
+/// written and how many are left out (not on this device, or not what the case recorded).
+fn write_attachments(
+    vault: &mut cairn_vault::Vault,
+    staging: &mut Staging,
+    attached: &[(String, Vec<cairn_model::Attachment>)],
+) -> Result<(u64, u64), CliError> {
+    let total = attached.iter().map(|(_, list)| list.len() as u64).sum();
+    let bar = Bar::new("attachments", total);
+    let (mut written, mut missing) = (0u64, 0u64);
+    for (reference, list) in attached {
+        let here: std::collections::HashSet<String> = vault
+            .attachments(reference)?
+            .into_iter()
+            .filter(|s| s.here)
+            .map(|s| s.entry.sha256)
+            .collect();
+        for a in list {
+            bar.set(written + missing);
+            if !here.contains(&a.sha256) {
+                missing += 1;
+                continue;
+            }
+            let name = format!(
+                "attachments/{reference}/{}-{}",
+                a.sha256.get(..12).unwrap_or(&a.sha256),
+                safe_file_name(&a.name)
+            );
+            let path = staging.path_for(&name)?;
+            match vault.attachment_get(reference, &a.sha256, &path) {
+                Ok(entry) => {
+                    staging.adopt(name, entry.size, entry.sha256);
+                    written += 1;
+                }
+                // Bytes that are not what the case recorded are evidence of tampering, never
+                // exported: the rest of the export goes on, and the person is told.
+                Err(e @ cairn_vault::VaultError::AttachmentMismatch { .. }) => {
+                    eprintln!("cairn: warning: left out of the export: {e}");
+                    missing += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    bar.finish();
+    Ok((written, missing))
+}
+
+/// A file name as its device recorded it, made safe to write anywhere: letters, digits,
+/// `.`, `-` and `_` kept, anything else `_`, no leading dot, at most 80 characters.
+fn safe_file_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| match c {
+            c if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') => c,
+            _ => '_',
+        })
+        .take(80)
+        .collect();
+    let safe = safe.trim_start_matches('.');
+    if safe.is_empty() {
+        "file".to_owned()
+    } else {
+        safe.to_owned()
+    }
 }
 
 fn csv_file(
@@ -376,4 +476,25 @@ fn custody_rows(
     // Stable: a custody event sorts after the change that recorded it at the same instant.
     rows.sort_by_key(|(at, _)| *at);
     rows.into_iter().map(|(_, r)| r).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_file_name;
+
+    #[test]
+    fn a_recorded_file_name_cannot_leave_its_folder() {
+        for (name, safe) in [
+            ("scene 1.jpg", "scene_1.jpg"),
+            ("../../etc/passwd", "_.._etc_passwd"),
+            ("..", "file"),
+            ("", "file"),
+            (".hidden", "hidden"),
+            ("a\\b\u{0}c", "a_b_c"),
+            ("صورة.jpg", "صورة.jpg"),
+        ] {
+            assert_eq!(safe_file_name(name), safe, "{name}");
+        }
+        assert_eq!(safe_file_name(&"x".repeat(500)).len(), 80);
+    }
 }

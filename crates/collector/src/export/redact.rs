@@ -5,13 +5,14 @@ use serde_json::Value;
 use crate::error::CliError;
 
 /// The lists of a case, as `--redact` names them, with the name a history gives an entry.
-const LISTS: [(&str, &str); 6] = [
+const LISTS: [(&str, &str); 7] = [
     ("notes", "note"),
     ("custody", "custody"),
     ("sources", "source"),
     ("verifications", "verification"),
     ("reviews", "review"),
     ("links", "link"),
+    ("attachments", "attachment"),
 ];
 
 /// What to leave out: field keys, groups and lists.

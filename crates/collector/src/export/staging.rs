@@ -16,7 +16,7 @@ pub const MANIFEST: &str = "manifest.csv";
 
 /// A file being written: counts and hashes what passes through.
 pub struct Hashed {
-    name: &'static str,
+    name: String,
     inner: BufWriter<File>,
     hasher: Sha256,
     bytes: u64,
@@ -38,7 +38,7 @@ impl Write for Hashed {
 /// A written file: name, size and SHA-256.
 #[derive(Debug, Clone)]
 pub struct Written {
-    pub name: &'static str,
+    pub name: String,
     pub bytes: u64,
     pub sha256: String,
 }
@@ -94,7 +94,7 @@ impl Staging {
     }
 
     /// Starts the file `name`.
-    pub fn create(&self, name: &'static str) -> Result<Hashed, CliError> {
+    pub fn create(&self, name: &str) -> Result<Hashed, CliError> {
         let path = self.tmp.path().join(name);
         let file = File::options()
             .write(true)
@@ -103,7 +103,7 @@ impl Staging {
             .open(&path)
             .map_err(|e| io_error("create", &path, &e))?;
         Ok(Hashed {
-            name,
+            name: name.to_owned(),
             inner: BufWriter::new(file),
             hasher: Sha256::new(),
             bytes: 0,
@@ -112,7 +112,7 @@ impl Staging {
 
     /// Finishes a file: flushed to disk, its size and hash recorded.
     pub fn close(&mut self, file: Hashed) -> Result<(), CliError> {
-        let path = self.tmp.path().join(file.name);
+        let path = self.tmp.path().join(&file.name);
         let Hashed {
             name,
             inner,
@@ -131,6 +131,29 @@ impl Staging {
         Ok(())
     }
 
+    /// Where a file written by someone else (a decrypted attachment) goes, at `name` under
+    /// the folder (its folders made, owner-only); [`Staging::adopt`] then lists it.
+    pub fn path_for(&self, name: &str) -> Result<PathBuf, CliError> {
+        let path = self.tmp.path().join(name);
+        if let Some(folder) = path.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(folder)
+                .map_err(|e| io_error("create the folder", folder, &e))?;
+        }
+        Ok(path)
+    }
+
+    /// Lists a file written at [`Staging::path_for`], whose size and hash its writer checked.
+    pub fn adopt(&mut self, name: String, bytes: u64, sha256: String) {
+        self.done.push(Written {
+            name,
+            bytes,
+            sha256,
+        });
+    }
+
     /// Writes the manifest and moves every file into the folder; returns what was written
     /// (the manifest not among them).
     pub fn commit(mut self) -> Result<Vec<Written>, CliError> {
@@ -141,7 +164,7 @@ impl Staging {
                 .write_record(["file", "bytes", "sha256"])
                 .and_then(|()| {
                     for w in &self.done {
-                        csv.write_record([w.name, &w.bytes.to_string(), &w.sha256])?;
+                        csv.write_record([&w.name, &w.bytes.to_string(), &w.sha256])?;
                     }
                     csv.flush().map_err(csv::Error::from)
                 });
@@ -150,8 +173,15 @@ impl Staging {
         self.close(manifest)?;
         // The manifest goes last: a folder with a manifest holds every file it lists.
         for w in &self.done {
-            let from = self.tmp.path().join(w.name);
-            let to = self.out.join(w.name);
+            let from = self.tmp.path().join(&w.name);
+            let to = self.out.join(&w.name);
+            if let Some(folder) = to.parent().filter(|p| !p.exists()) {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(folder)
+                    .map_err(|e| io_error("create the folder", folder, &e))?;
+            }
             std::fs::rename(&from, &to).map_err(|e| io_error("move the export into", &to, &e))?;
         }
         if let Ok(dir) = File::open(&self.out) {
