@@ -783,3 +783,117 @@ fn an_admission_read_from_its_qr_code_joins_the_device() {
         run.stderr
     );
 }
+
+/// A note on the wrong case is withdrawn by its writer or the office, and every replica then
+/// shows it withdrawn without its text; a teammate cannot withdraw another's note, not even
+/// with a hand-made change its own client would refuse to write.
+#[test]
+fn a_note_is_withdrawn_by_its_writer_or_the_office_and_no_one_else() {
+    let world = World::new();
+    let a = world.device("T03");
+    let b = world.device("T03");
+    let reference = a.new_case(&["--kind", "killed", "--place", "KHR"]);
+    a.ok(&[
+        "case",
+        "edit",
+        &reference,
+        "--note",
+        "Qsecret about another family",
+    ]);
+    a.ok(&["case", "edit", &reference, "--note", "Second note by A"]);
+    for d in [&a, &b, &world.office] {
+        d.ok(&["sync"]);
+    }
+    // B's own client refuses.
+    let run = b.run(&[
+        "case",
+        "withdraw-note",
+        &reference,
+        "1",
+        "--reason",
+        "not mine",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("only its writer or the office"),
+        "{}",
+        run.stderr
+    );
+    // B forges the withdrawal by hand: it travels, and changes nothing anywhere.
+    let id = b.case_id(&reference);
+    let base = b.raw_doc(id);
+    let target = a.json(&["case", "show", &reference]);
+    assert!(target["notes"][0].get("withdrawn").is_none());
+    let note_id = {
+        let vault = a.vault();
+        let doc = vault.case(&reference).expect("case");
+        doc.note_ids().expect("ids")[0].clone()
+    };
+    let notes = automerge::ReadDoc::get(&base, automerge::ROOT, "notes")
+        .expect("get")
+        .expect("notes")
+        .1;
+    let change = cairn_e2e::forge(&base, |tx| {
+        use automerge::transaction::Transactable;
+        let end = automerge::ReadDoc::length(tx, &notes);
+        let entry = tx
+            .insert_object(&notes, end, automerge::ObjType::Map)
+            .expect("insert");
+        for (k, v) in [
+            ("at", "2026-12-07T09:00:00Z"),
+            ("author", "b"),
+            ("text", "forged withdrawal"),
+            ("withdraws", note_id.as_str()),
+        ] {
+            tx.put(&entry, k, v).expect("put");
+        }
+    });
+    b.smuggle(id, &change, "T03");
+    for d in [&b, &a, &world.office] {
+        d.ok(&["sync"]);
+    }
+    // (B's own vault keeps its forgery in its log only, as a forging client would, so B's
+    // replica is left out from here on.)
+    for d in [&a, &world.office] {
+        let case = d.json(&["case", "show", &reference]);
+        assert_eq!(case["notes"][0]["text"], "Qsecret about another family");
+        assert!(case["notes"][0].get("withdrawn").is_none(), "{case}");
+        assert_eq!(
+            case["notes"][2]["ignored"], "only the note's writer or the office withdraws a note",
+            "{case}"
+        );
+    }
+    // The office withdraws it: every replica shows it withdrawn, without its text.
+    world.office.ok(&[
+        "case",
+        "withdraw-note",
+        &reference,
+        "1",
+        "--reason",
+        "wrong case",
+    ]);
+    // A withdraws its own second note.
+    a.ok(&[
+        "case",
+        "withdraw-note",
+        &reference,
+        "2",
+        "--reason",
+        "duplicate",
+    ]);
+    for d in [&world.office, &a, &b, &world.office, &a] {
+        d.ok(&["sync"]);
+    }
+    let shown: Vec<String> = [&a, &world.office]
+        .iter()
+        .map(|d| d.ok(&["case", "show", &reference, "--json"]))
+        .collect();
+    assert!(shown.iter().all(|s| s == &shown[0]), "replicas differ");
+    let case: serde_json::Value = serde_json::from_str(&shown[0]).expect("json");
+    assert_eq!(case["notes"][0]["withdrawn"]["reason"], "wrong case");
+    assert_eq!(case["notes"][1]["withdrawn"]["reason"], "duplicate");
+    assert!(!shown[0].contains("Qsecret"), "{}", shown[0]);
+    let text = a.ok(&["case", "show", &reference]);
+    assert!(text.contains("WITHDRAWN by"), "{text}");
+    assert!(!text.contains("Qsecret"), "{text}");
+}

@@ -49,6 +49,23 @@ pub fn run(config: &Config, cmd: CaseCommand) -> Result<(), CliError> {
         CaseCommand::Attachment(cmd) => crate::attach::run(config, cmd),
         CaseCommand::Link(args) => crate::link::link(config, args),
         CaseCommand::Links(args) => crate::link::links(config, args),
+        CaseCommand::WithdrawNote(args) => {
+            // Refused before the passphrase is asked: a withdrawal says why.
+            if args.reason.trim().is_empty() {
+                return Err(CliError::usage("--reason cannot be empty"));
+            }
+            let mut vault = open(config)?;
+            let seq = vault.withdraw_note(
+                &args.reference,
+                args.note,
+                &args.reason,
+                time::OffsetDateTime::now_utc(),
+            )?;
+            output::print(&format!(
+                "{}: note {} withdrawn (change {seq})\n",
+                args.reference, args.note
+            ))
+        }
     }
 }
 
@@ -253,9 +270,18 @@ fn one_line(item: &Value, names: &output::Names) -> String {
     match item {
         Value::Object(map) => map
             .iter()
-            .filter(|(k, _)| *k != "signed_by")
+            .filter(|(k, _)| *k != "signed_by" && *k != "withdraws")
             .map(|(k, v)| match v {
                 Value::String(_) if k == "author" => format!("{k}: {}", author(map, names)),
+                // A withdrawn note: by whom, when and why, in place of its text.
+                Value::Object(w) if k == "withdrawn" => format!(
+                    "WITHDRAWN by {} at {}: {}",
+                    w.get("by")
+                        .and_then(Value::as_str)
+                        .map_or_else(String::new, |by| names.signer(by, None)),
+                    w.get("at").and_then(Value::as_str).unwrap_or_default(),
+                    output::escape(w.get("reason").and_then(Value::as_str).unwrap_or_default())
+                ),
                 Value::String(s) => format!("{k}: {}", output::escape(s)),
                 // What a confirmation binds: the fields set, as key=value.
                 Value::Object(fields) => {

@@ -352,8 +352,24 @@ pub enum CaseCommand {
     /// `--from FILE.csv` records decisions taken elsewhere (columns a,b,relation,basis), all
     /// or none. See `cairn office match` for candidates.
     Link(LinkArgs),
+    /// Withdraw a note (one written on the wrong case, say): the case then shows it
+    /// withdrawn, by whom and why, without its text. Only its writer or the office withdraws
+    /// it; the text stays in the case's signed history.
+    WithdrawNote(WithdrawNoteArgs),
     /// The office's link decisions on a case, the one in force on each pair first.
     Links(CaseRef),
+}
+
+/// `cairn case withdraw-note`.
+#[derive(Debug, Args)]
+pub struct WithdrawNoteArgs {
+    /// The case's reference, the end of one that names it alone (`0017`), or id.
+    pub reference: String,
+    /// The note's number, counted from 1 as `cairn case show` lists the notes.
+    pub note: usize,
+    /// Why it is withdrawn (recorded with the withdrawal).
+    #[arg(long)]
+    pub reason: String,
 }
 
 /// `cairn case link`.

@@ -357,6 +357,25 @@ impl CaseDoc {
         Ok(out)
     }
 
+    /// Each note's id, in order: its entry's Automerge object id (`counter@actor`), the same
+    /// on every replica, which a withdrawal names. The actor is the note's writer.
+    pub fn note_ids(&self) -> Result<Vec<String>, ModelError> {
+        let obj = match self.doc.get(ROOT, "notes").map_err(ModelError::corrupt)? {
+            Some((automerge::Value::Object(ObjType::List), obj)) => obj,
+            _ => return Ok(Vec::new()),
+        };
+        (0..self.doc.length(&obj))
+            .map(|index| match self.doc.get(&obj, index) {
+                Ok(Some((_, automerge::ObjId::Id(counter, actor, _)))) => {
+                    Ok(format!("{counter}@{}", actor.to_hex_string()))
+                }
+                _ => Err(ModelError::Corrupt(
+                    "an entry of `notes` is not an object".into(),
+                )),
+            })
+            .collect()
+    }
+
     /// For each entry of the append-only list `list` (`notes`, `custody`, `sources`,
     /// `verifications`, `reviews`, `attachments`), in the order [`CaseDoc::case`] and
     /// [`CaseDoc::attachments`] read them, the actor (hex) whose signed change wrote it. An

@@ -37,6 +37,16 @@ pub enum Edit {
         /// The note.
         text: String,
     },
+    /// Withdraws a note (one on the wrong case, say): a note of its own saying why, naming
+    /// the withdrawn one. Only the note's writer or the office withdraws it (checked where
+    /// notes are read: [`crate::CaseDoc::to_json_with_signers`]); its text stays in the
+    /// case's signed history, as every edit does.
+    WithdrawNote {
+        /// The withdrawn note's entry, as [`crate::CaseDoc::note_ids`] names it.
+        note: String,
+        /// Why (required).
+        reason: String,
+    },
     /// Appends a custody event.
     Custody {
         /// Who or where it came from.
@@ -225,7 +235,26 @@ impl Edit {
                 at,
                 author,
                 text: required("note", text)?,
+                withdraws: None,
             }),
+            Edit::WithdrawNote { note, reason } => {
+                let id = note.trim();
+                let well_formed = id.split_once('@').is_some_and(|(counter, actor)| {
+                    counter.parse::<u64>().is_ok()
+                        && !actor.is_empty()
+                        && actor.len() <= 64
+                        && actor.bytes().all(|b| b.is_ascii_hexdigit())
+                });
+                if !well_formed {
+                    return Err(ModelError::invalid("note", note, "a note's id"));
+                }
+                Checked::Note(Note {
+                    at,
+                    author,
+                    text: required("reason", reason)?,
+                    withdraws: Some(id.to_owned()),
+                })
+            }
             Edit::Custody {
                 from,
                 to,
@@ -332,7 +361,7 @@ pub(crate) fn apply(
             spec.key
         }
         Checked::Note(note) => {
-            append(tx, "notes", note)?;
+            append_note(tx, &note)?;
             "note"
         }
         Checked::Custody(event) => {
@@ -514,6 +543,29 @@ fn append_verification(tx: &mut Transaction<'_>, v: &Verification) -> Result<(),
         .map_err(ModelError::corrupt)?;
     for (key, value) in verification_entry(v) {
         tx.put(&entry, key, value).map_err(ModelError::corrupt)?;
+    }
+    Ok(())
+}
+
+/// Inserts a note at the end of `notes`, with `withdraws` only when it is a withdrawal: a
+/// plain note keeps the three keys every version of Cairn accepts.
+fn append_note(tx: &mut Transaction<'_>, note: &Note) -> Result<(), ModelError> {
+    let list = object(tx, &ROOT, "notes", ObjType::List)?;
+    let end = tx.length(&list);
+    let entry = tx
+        .insert_object(&list, end, ObjType::Map)
+        .map_err(ModelError::corrupt)?;
+    let keys = [
+        ("at", Some(&note.at)),
+        ("author", Some(&note.author)),
+        ("text", Some(&note.text)),
+        ("withdraws", note.withdraws.as_ref()),
+    ];
+    for (key, value) in keys {
+        if let Some(value) = value {
+            tx.put(&entry, key, value.as_str())
+                .map_err(ModelError::corrupt)?;
+        }
     }
     Ok(())
 }

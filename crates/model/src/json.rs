@@ -113,6 +113,10 @@ impl CaseDoc {
                 }
             }
         }
+        if let Some(Json::Array(notes)) = root.get_mut("notes") {
+            let office = self.office.as_ref().map(automerge::ActorId::to_hex_string);
+            withdraw_notes(notes, &self.note_ids()?, office.as_deref());
+        }
         Ok(json)
     }
 
@@ -127,6 +131,53 @@ impl CaseDoc {
             (automerge::Value::Object(_), _) => None,
             (automerge::Value::Scalar(v), _) => Some(scalar_json(&v)).filter(|j| !j.is_null()),
         }
+    }
+}
+
+/// Applies the withdrawals among `notes` (each with its `signed_by`; `ids` their
+/// [`CaseDoc::note_ids`]): a note withdrawn by its own writer or by the office loses its text
+/// and says `withdrawn` (when, by which device, why); a withdrawal by anyone else, or of a
+/// note that is not there or is itself a withdrawal, changes nothing and says `ignored`.
+/// Read, never stored, so every replica decides alike from the same signed entries.
+fn withdraw_notes(notes: &mut [Json], ids: &[String], office: Option<&str>) {
+    let signer = |note: &Json| {
+        note.get("signed_by")
+            .and_then(Json::as_str)
+            .map(str::to_owned)
+    };
+    for w in 0..notes.len() {
+        let Some(target) = notes[w].get("withdraws").and_then(Json::as_str) else {
+            continue;
+        };
+        let by = signer(&notes[w]);
+        let found = ids
+            .iter()
+            .position(|id| id == target)
+            .filter(|n| *n != w && notes[*n].get("withdraws").is_none());
+        let allowed =
+            found.filter(|n| by.is_some() && (by == signer(&notes[*n]) || by.as_deref() == office));
+        let Some(n) = allowed else {
+            notes[w]["ignored"] = match found {
+                Some(_) => "only the note's writer or the office withdraws a note",
+                None => "it names no note of this case",
+            }
+            .into();
+            continue;
+        };
+        if notes[n].get("withdrawn").is_some() {
+            continue; // Withdrawn already: the first withdrawal stands.
+        }
+        let withdrawn = serde_json::json!({
+            "at": notes[w]["at"],
+            "by": by,
+            "reason": notes[w]["text"],
+        });
+        if let Json::Object(note) = &mut notes[n] {
+            note.remove("text");
+            note.insert("withdrawn".into(), withdrawn);
+        }
+        // Which one, as the list reads now (the id is for machines).
+        notes[w]["withdraws_note"] = (n + 1).into();
     }
 }
 

@@ -35,7 +35,7 @@ pub(crate) const HEADER: [&str; 5] = ["schema", "id", "reference", "created_at",
 /// The append-only lists and the keys each of their entries may hold (the first ones
 /// required).
 const LISTS: [(&str, &[&str], usize); 7] = [
-    ("notes", &["at", "author", "text"], 3),
+    ("notes", &["at", "author", "text", "withdraws"], 3),
     (
         "custody",
         &["at", "author", "to", "from", "place", "purpose", "seal"],

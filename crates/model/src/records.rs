@@ -13,8 +13,13 @@ pub struct Note {
     pub at: String,
     /// The device or person that wrote it.
     pub author: String,
-    /// The note itself.
+    /// The note itself (for a withdrawal, why).
     pub text: String,
+    /// For a withdrawal, the withdrawn note's entry (`counter@actor`, see
+    /// [`crate::CaseDoc::note_ids`]).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdraws: Option<String>,
 }
 
 /// A hand-over of the remains or of evidence (`custody`).

@@ -270,6 +270,49 @@ impl Vault {
         })
     }
 
+    /// Withdraws note `number` of `case` (counted from 1, as `cairn case show` lists the
+    /// notes), saying why; returns the change's log number. Only the note's writer or the
+    /// office withdraws it, and a withdrawal or a note withdrawn already is not withdrawn.
+    pub fn withdraw_note(
+        &mut self,
+        case: &str,
+        number: usize,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64, VaultError> {
+        let doc = self.case(case)?;
+        let shown = doc.to_json_with_signers()?;
+        let notes = shown["notes"].as_array().map_or(&[][..], Vec::as_slice);
+        let refuse = |why: String| Err(VaultError::NoteNotWithdrawn(why));
+        let Some(note) = number.checked_sub(1).and_then(|i| notes.get(i)) else {
+            return refuse(format!(
+                "case {case} has {} note(s); give the number `cairn case show` lists it under",
+                notes.len()
+            ));
+        };
+        if note.get("withdraws").is_some() {
+            return refuse(format!("note {number} is itself a withdrawal"));
+        }
+        if note.get("withdrawn").is_some() {
+            return refuse(format!("note {number} is withdrawn already"));
+        }
+        let me = hex::encode(self.keys.id().0);
+        if self.settings.role != crate::Role::Office && note["signed_by"].as_str() != Some(&me) {
+            return refuse(format!(
+                "note {number} was written by another device: only its writer or the office withdraws it"
+            ));
+        }
+        let Some(id) = doc.note_ids()?.into_iter().nth(number - 1) else {
+            return refuse(format!("case {case} has no note {number}"));
+        };
+        let edit = Edit::WithdrawNote {
+            note: id,
+            reason: reason.to_owned(),
+        };
+        self.edit_case(case, &[edit], now)?
+            .ok_or_else(|| VaultError::NoteNotWithdrawn("nothing was written".into()))
+    }
+
     /// Applies edits to a case in one change. Returns the change's log number, or `None` when
     /// the edits changed nothing (setting a field to the value it has).
     pub fn edit_case(

@@ -77,6 +77,9 @@ pub enum VaultError {
         /// The admission's team.
         admitted: String,
     },
+    /// A note that cannot be withdrawn, and why.
+    #[error("{0}")]
+    NoteNotWithdrawn(String),
     /// No key of a team this vault must seal for.
     #[error("this vault holds no key of team {0}: the office holds a team's key once it admitted a device into it")]
     NoTeamKey(String),
