@@ -377,7 +377,10 @@ impl Form {
         kind: Kind,
         what: &str,
     ) -> Result<Option<Vec<Edit>>, FormError> {
-        self.save(vault)?;
+        // The kind and place kept before the first answer (a resumed draft has them).
+        if self.draft.asked.is_empty() {
+            self.save(vault)?;
+        }
         let asked: Vec<usize> = (self.sections.iter().enumerate())
             .filter(|(_, (id, _))| asked_of(kind).contains(id))
             .map(|(i, _)| i)
