@@ -259,10 +259,12 @@ fn new_cases(
             None => ask_place(config, &last_place)?,
         };
         last_place.clone_from(&this_place);
+        let resuming = draft.is_some();
         let mut draft = draft.unwrap_or_else(|| Draft::new(None, time::OffsetDateTime::now_utc()));
         draft.kind = Some(this_kind.to_string());
         draft.place = Some(this_place.clone());
         let mut form = Form::new(BTreeMap::new(), Filling::New, draft);
+        form.saved = resuming;
         // Most cases are recorded where and when found: Enter stores the time it is pressed.
         form.defaults.insert("found.at", "now");
         let what = format!("new {this_kind} case at {this_place}");
@@ -305,9 +307,11 @@ fn edit_with(vault: &mut Vault, reference: &str, resumed: Option<Draft>) -> Resu
     let current = Form::asked()
         .filter_map(|spec| Some((spec.key, shown(lookup(&case, spec)?))))
         .collect();
+    let resuming = resumed.is_some();
     let draft = resumed
         .unwrap_or_else(|| Draft::new(Some(reference.to_owned()), time::OffsetDateTime::now_utc()));
     let mut form = Form::new(current, Filling::Edit, draft);
+    form.saved = resuming;
     eprintln!("Editing {reference}: choose a section to change, then save.");
     let edits = match form.review(vault, reference) {
         Ok(Some(edits)) => edits,
@@ -335,6 +339,8 @@ struct Form {
     /// What an empty field shows the first time it is asked, taken as typed on Enter.
     defaults: BTreeMap<&'static str, &'static str>,
     draft: Draft,
+    /// Whether the vault holds the draft (it is saved at the first answer, or was resumed).
+    saved: bool,
 }
 
 impl Form {
@@ -359,6 +365,7 @@ impl Form {
             filling,
             defaults: BTreeMap::new(),
             draft,
+            saved: false,
         }
     }
 
@@ -403,12 +410,17 @@ impl Form {
         let rfc3339 = time::format_description::well_known::Rfc3339;
         self.draft.saved_at = now.format(&rfc3339).unwrap_or_default();
         vault.save_draft(&self.draft)?;
+        self.saved = true;
         Ok(())
     }
 
     /// What stopping the form leaves: the draft kept (said how to resume it) or discarded.
     fn stopped(&self, vault: &mut Vault, e: FormError) -> Result<(), CliError> {
         match e {
+            FormError::Stop(Stop::Keep) if !self.saved => {
+                eprintln!("Nothing was answered: no draft to keep.");
+                Ok(())
+            }
             FormError::Stop(Stop::Keep) => {
                 let id = self.draft.short_id();
                 eprintln!("Kept as draft {id}: `cairn case drafts resume {id}` goes on from here.");

@@ -100,16 +100,14 @@ impl Buffer {
             KeyCode::Right => self.cursor = (self.cursor + 1).min(end),
             KeyCode::Char('h') if ctrl => self.delete_back_to(self.cursor.saturating_sub(1)),
             KeyCode::Backspace => self.delete_back_to(self.cursor.saturating_sub(1)),
-            KeyCode::Char('d') if ctrl => {
-                if self.cursor < end {
-                    self.chars.remove(self.cursor);
-                }
+            KeyCode::Char('d') if ctrl && self.cursor < end => {
+                self.chars.remove(self.cursor);
             }
-            KeyCode::Delete => {
-                if self.cursor < end {
-                    self.chars.remove(self.cursor);
-                }
+            KeyCode::Delete if self.cursor < end => {
+                self.chars.remove(self.cursor);
             }
+            // Nothing after the cursor to delete (a Ctrl-D is not typed as a `d`).
+            KeyCode::Char('d') if ctrl => {}
             // Any other control or Alt key types nothing (as in a shell): never a stray letter.
             KeyCode::Char(_) if ctrl || alt => {}
             KeyCode::Char(c) if !c.is_control() => {
@@ -260,7 +258,7 @@ impl Screen {
         let line = width(&prefix) + width(&text);
         // The prompt line always ends on a row of its own, so the cursor after the last
         // character has a place even when the line fills its row.
-        if line > 0 && line % cols == 0 {
+        if line > 0 && line.is_multiple_of(cols) {
             write!(out, "\r\n")?;
         }
         let prompt_row = row;

@@ -146,4 +146,5 @@ fn a_draft_row_put_back_on_disk_is_found_by_check() {
     conn.execute("UPDATE drafts SET record = x'00112233'", [])
         .unwrap();
     assert!(matches!(v.drafts(), Err(VaultError::Corrupt { .. })));
+    assert!(matches!(v.check(), Err(VaultError::Corrupt { .. })));
 }
