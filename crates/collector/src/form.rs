@@ -193,7 +193,10 @@ fn menu<'a>(message: &'a str, options: Vec<Entry<'a>>) -> Select<'a, Entry<'a>> 
 
 fn rank(typed: &str, entry: &str) -> Option<i64> {
     let (typed, entry) = (typed.trim().to_lowercase(), entry.to_lowercase());
-    if entry == typed {
+    if typed.is_empty() {
+        // Nothing typed: every entry, in the menu's order (the empty choice's id is empty).
+        Some(0)
+    } else if entry == typed {
         Some(3)
     } else if entry.starts_with(&typed) {
         Some(2)
@@ -231,9 +234,8 @@ pub fn resume(config: &Config, id: &str) -> Result<(), CliError> {
     if let Some(reference) = draft.case.clone() {
         return edit_with(&mut vault, &reference, Some(draft));
     }
-    let kind = draft.kind.as_deref().and_then(|k| k.parse().ok());
-    let place = draft.place.clone();
-    new_cases(config, &mut vault, kind, place, Some(draft))
+    // The draft's kind and place are its own: a case recorded after it asks them again.
+    new_cases(config, &mut vault, None, None, Some(draft))
 }
 
 /// New cases one after another: `kind` and `place` (the command line's) for every one, the
@@ -304,6 +306,9 @@ pub fn edit(config: &Config, reference: &str) -> Result<(), CliError> {
 
 fn edit_with(vault: &mut Vault, reference: &str, resumed: Option<Draft>) -> Result<(), CliError> {
     let case = vault.case(reference)?.to_json()?;
+    // The draft names the case by its whole reference, whatever part of it was typed.
+    let reference = case["reference"].as_str().unwrap_or(reference).to_owned();
+    let reference = reference.as_str();
     let current = Form::asked()
         .filter_map(|spec| Some((spec.key, shown(lookup(&case, spec)?))))
         .collect();
