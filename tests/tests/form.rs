@@ -299,6 +299,19 @@ fn a_discard_leaves_the_cases_as_they_were_and_no_draft_and_a_second_ctrl_c_keep
         );
     }
     assert_eq!(device.case_count(), 1);
+
+    // The kept edit resumes at its summary, with the name typed before; saved, it goes.
+    let id = drafts(&device)[0]["id"].as_str().unwrap().to_owned();
+    let mut pty = spawn(&device, &["case", "new", "--resume", &id], false);
+    pty.expect(&format!("Editing {reference}"));
+    pty.expect("Name: Someone");
+    pick(&mut pty, "What now?", "Save");
+    pty.expect("recorded (change");
+    let (code, transcript) = pty.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert!(drafts(&device).is_empty());
+    let case = device.json(&["case", "show", &reference]);
+    assert_eq!(case["person"]["name"], "Someone", "{case}");
 }
 
 #[test]
