@@ -249,6 +249,19 @@ mod tests {
         assert_eq!(draft.saved_at, "1970-01-01T00:00:00Z");
     }
 
+    /// The record as kept on disk: a draft saved by an earlier cairn must still read.
+    #[test]
+    fn the_record_format_is_frozen() {
+        let golden = r#"{"id":"0190c0de-0000-4000-8000-0000000000aa","saved_at":"2026-12-07T09:40:00Z","case":null,"kind":"remains","place":"KHR","answers":{"found.lat":"31.5","person.sex":""},"asked":["found.lat","person.sex"]}"#;
+        let draft: Draft = serde_json::from_str(golden).unwrap();
+        assert_eq!(draft.short_id(), "0190c0de");
+        assert_eq!(draft.answers["found.lat"], "31.5");
+        assert_eq!(serde_json::to_string(&draft).unwrap(), golden);
+        // A record with a field this cairn does not know is refused, not half-read.
+        let extra = golden.replace(r#""case":null"#, r#""case":null,"x":1"#);
+        assert!(serde_json::from_str::<Draft>(&extra).is_err());
+    }
+
     #[test]
     fn a_row_is_bound_to_its_id() {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
