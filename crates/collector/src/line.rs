@@ -4,10 +4,11 @@
 //! Left/Right (Ctrl-B/Ctrl-F) move by a character and Ctrl-Left/Ctrl-Right by a word,
 //! Backspace and Delete (Ctrl-D) delete one.
 //!
-//! inquire 0.9's text prompt, which the menus still use, types a `u` for Ctrl-U; its
-//! unreleased next version has these keys, and this file can go once it is out. It draws as
-//! inquire does (a `?` line with the answer, the help below, a refused answer's reason above),
-//! and ends with the same errors, so the form handles Esc and Ctrl-C alike on both.
+//! inquire 0.9.4, the latest release, types a `u` for Ctrl-U in its text prompt (and in a
+//! menu's filter, which the form still uses); its next version has these keys, and this file
+//! can go once it is out. It draws as inquire does (a `?` line with the answer, the help
+//! below, a refused answer's reason above), and ends with the same errors, so the form
+//! handles Esc and Ctrl-C alike on both.
 
 use std::io::Write;
 
