@@ -287,7 +287,7 @@ fn new_cases(
             Err(e) => return form.stopped(vault, e),
         }
         // Ctrl-C here has nothing to drop: it ends the form like "no".
-        let another = inquire::Confirm::new("Record another case?")
+        let another = inquire::Confirm::new(labels::get().text("another"))
             .with_default(false)
             .prompt()
             .unwrap_or(false);
@@ -628,8 +628,9 @@ fn ask(spec: &'static FieldSpec, shown: &str, filling: Filling) -> Result<String
         FieldType::Text => l.text("expect_text").to_owned(),
         other => other.describe(),
     };
+    let expected = l.text("expected").replace("{what}", &expected);
     let help = format!(
-        "{about} {expected}. {} (--set {})",
+        "{about} {expected} {} (--set {})",
         l.text("line_help"),
         spec.key
     );
