@@ -570,6 +570,17 @@ fn a_form_killed_mid_way_resumes_from_its_draft_with_every_answer_given() {
         "{listed}"
     );
 
+    // A new form says that a draft is kept.
+    let mut pty = spawn(&device, &["case", "new"], false);
+    pty.expect("1 draft(s) kept from earlier forms: `cairn case drafts` lists them.");
+    pty.expect(KIND);
+    pty.keys("\x1b");
+    pty.expect("Stop filling this case?");
+    pty.keys("y\r");
+    let (code, transcript) = pty.finish();
+    assert_eq!(code, 1, "{transcript}");
+    assert_eq!(drafts(&device).len(), 1, "the kept draft is still there");
+
     // Resumed: it goes on at the altitude, the answers before the kill in the summary.
     let mut pty = spawn(&device, &["case", "drafts", "resume", id], false);
     pty.expect("Resuming draft");

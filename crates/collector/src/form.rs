@@ -218,6 +218,11 @@ const CHANGE: &str = "change";
 pub fn new(config: &Config, kind: Option<Kind>, place: Option<String>) -> Result<(), CliError> {
     let place = place.map(|p| config.place_code(&p)).transpose()?;
     let mut vault = vault_cmd::open(config)?;
+    // A form killed earlier left its answers: say so before asking them again.
+    let kept = vault.drafts()?.len();
+    if kept > 0 {
+        eprintln!("{kept} draft(s) kept from earlier forms: `cairn case drafts` lists them.");
+    }
     new_cases(config, &mut vault, kind, place, None)
 }
 
