@@ -113,11 +113,14 @@ impl From<cairn_vault::VaultError> for FormError {
     }
 }
 
-/// Before a draft exists (the kind and place of a new case) stopping drops nothing.
+/// Before a draft exists (at the kind and place of a new case) there is nothing to keep or
+/// discard.
 impl From<FormError> for CliError {
     fn from(e: FormError) -> Self {
         match e {
-            FormError::Stop(_) => Filling::New.discarded(),
+            FormError::Stop(_) => {
+                CliError::failure("stopped before the first answer: nothing was recorded or kept")
+            }
             FormError::Cli(e) => e,
         }
     }
