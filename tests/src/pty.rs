@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use rexpect::process::WaitStatus;
+use rexpect::process::{Signal, WaitStatus};
 use rexpect::session::PtySession;
 
 use crate::Device;
@@ -16,7 +16,18 @@ const PROMPT_TIMEOUT_MS: u64 = 60_000;
 /// waits for is wrapped, with the device's clock at +03:00. With `ask_passphrase` the
 /// passphrase is asked on the terminal rather than found in the environment.
 pub fn spawn(device: &Device, args: &[&str], ask_passphrase: bool) -> Pty {
-    let cairn = device.command(args);
+    spawn_with(device, args, ask_passphrase, &[])
+}
+
+/// [`spawn`] with more variables in its environment (`CAIRN_FAILPOINT`).
+pub fn spawn_with(
+    device: &Device,
+    args: &[&str],
+    ask_passphrase: bool,
+    env: &[(&str, &str)],
+) -> Pty {
+    let mut cairn = device.command(args);
+    cairn.envs(env.iter().copied());
     let mut command = Command::new("sh");
     command
         .args(["-c", "stty cols 200 rows 50 && exec \"$0\" \"$@\""])
@@ -70,13 +81,35 @@ impl Pty {
     }
 
     /// Waits for the end; returns the exit code and what was shown.
-    pub fn finish(mut self) -> (i32, String) {
+    pub fn finish(self) -> (i32, String) {
+        match self.end() {
+            (WaitStatus::Exited(_, code), transcript) => (code, transcript),
+            (other, transcript) => panic!("cairn did not exit: {other:?}\n{transcript}"),
+        }
+    }
+
+    /// Waits for the end of a process that stopped itself dead (a failpoint); returns what
+    /// was shown.
+    pub fn finish_killed(self) -> String {
+        match self.end() {
+            (WaitStatus::Signaled(_, Signal::SIGKILL, _), transcript) => transcript,
+            (other, transcript) => panic!("cairn was not killed: {other:?}\n{transcript}"),
+        }
+    }
+
+    /// Kills it dead (SIGKILL: as a power cut, nothing runs after) where it stands.
+    pub fn kill(mut self) -> String {
+        self.session
+            .process_mut()
+            .signal(Signal::SIGKILL)
+            .expect("kill");
+        self.finish_killed()
+    }
+
+    fn end(mut self) -> (WaitStatus, String) {
         let rest = self.session.exp_eof().expect("the end");
         self.transcript.push_str(&rest);
-        let code = match self.session.process().wait().expect("wait") {
-            WaitStatus::Exited(_, code) => code,
-            other => panic!("cairn did not exit: {other:?}\n{}", self.transcript),
-        };
-        (code, self.transcript)
+        let status = self.session.process().wait().expect("wait");
+        (status, self.transcript)
     }
 }

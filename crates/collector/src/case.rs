@@ -15,7 +15,11 @@ use crate::{input, output};
 
 pub fn run(config: &Config, cmd: CaseCommand) -> Result<(), CliError> {
     match cmd {
-        CaseCommand::New(args) => new(config, args),
+        CaseCommand::New(args) => match args.resume.as_deref() {
+            Some(id) => crate::drafts::resume(config, id),
+            None => new(config, args),
+        },
+        CaseCommand::Drafts(args) => crate::drafts::run(config, args),
         CaseCommand::Edit(args) if args.edits.is_empty() && on_terminal() => {
             crate::form::edit(config, &args.reference)
         }
@@ -99,7 +103,7 @@ fn edits(flags: &EditFlags) -> Result<Vec<Edit>, CliError> {
 
 /// Whether a person is there to fill the guided form: prompts read standard input and draw
 /// on standard error (standard output may be captured: `REF=$(cairn case new)`).
-fn on_terminal() -> bool {
+pub fn on_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }

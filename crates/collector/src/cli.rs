@@ -39,7 +39,8 @@ pub enum Command {
     /// Record, edit and read cases.
     #[command(subcommand)]
     Case(CaseCommand),
-    /// List every field key, its type and its allowed values.
+    /// List every field key, its label (in the configured language), its type and its allowed
+    /// values.
     Fields(JsonFlag),
     /// Verify every sealed change in the vault and compare each case with its log.
     Check(JsonFlag),
@@ -311,10 +312,15 @@ pub struct InitArgs {
 pub enum CaseCommand {
     /// Record a new case and print its reference.
     ///
-    /// On a terminal with no --set, --unset or --note, a guided form asks the fields section by section (Enter skips one), shows a
-    /// summary and saves only when told to; Ctrl-C or Esc asks before discarding the case. Several cases
-    /// can follow with one unlock.
+    /// On a terminal with no --set, --unset or --note, a guided form asks the fields section by
+    /// section (Enter skips one), shows a summary and saves only when told to. Every answer is
+    /// kept at once in an encrypted draft (`cairn case drafts`), so a killed form loses at most
+    /// the answer being typed; Ctrl-C or Esc asks whether to go back, keep the draft and quit,
+    /// or discard it. Several cases can follow with one unlock.
     New(NewArgs),
+    /// The guided form's drafts on this device (never synced): list them, resume one in the
+    /// form, or discard one.
+    Drafts(DraftsArgs),
     /// Change fields of a case or add a note.
     ///
     /// On a terminal with no --set, --unset or --note, the guided form, each field showing
@@ -549,6 +555,9 @@ pub fn choice_name(value: &impl clap::ValueEnum) -> String {
 
 #[derive(Debug, Args)]
 pub struct NewArgs {
+    /// Go on with a draft of the guided form (its id from `cairn case drafts`).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["kind", "place", "set", "unset", "note"])]
+    pub resume: Option<String>,
     /// What the case is about (required unless the guided form asks it).
     #[arg(long, value_enum)]
     pub kind: Option<CaseKind>,
@@ -558,6 +567,31 @@ pub struct NewArgs {
     pub place: Option<String>,
     #[command(flatten)]
     pub edits: EditFlags,
+}
+
+/// `cairn case drafts`: a list, or what to do with one draft.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DraftsArgs {
+    #[command(subcommand)]
+    pub action: Option<DraftsCommand>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DraftsCommand {
+    /// Open the guided form with the draft's answers filled (on a terminal).
+    Resume(DraftId),
+    /// Throw a draft away; no case changes.
+    Discard(DraftId),
+}
+
+#[derive(Debug, Args)]
+pub struct DraftId {
+    /// The draft's id, or its start (4 hex digits or more), as `cairn case drafts` lists it.
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

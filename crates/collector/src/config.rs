@@ -25,6 +25,8 @@ pub struct FileConfig {
     pub connect_timeout: Option<u64>,
     /// Seconds a sync waits between two reads of the server's answer (default 30).
     pub read_timeout: Option<u64>,
+    /// The language of the form's labels (`hy`, `ar`); default: the locale's (LANG).
+    pub language: Option<String>,
 }
 
 /// The largest attachment accepted unless the configuration says otherwise: 2 GiB.
@@ -41,6 +43,8 @@ pub struct Config {
     pub attachment_limit: u64,
     /// How long a sync waits on the server.
     pub timeouts: cairn_sync::Timeouts,
+    /// The language of labels asked for in the file, if any (else the locale's).
+    pub language: Option<String>,
 }
 
 impl Config {
@@ -88,6 +92,7 @@ impl Config {
             places,
             attachment_limit: file.attachment_limit.unwrap_or(DEFAULT_ATTACHMENT_LIMIT),
             timeouts,
+            language: file.language,
         })
     }
 

@@ -2,27 +2,35 @@
 //! `--set`, `--unset` or `--note` is given.
 //!
 //! The fields are the catalogue's (`cairn fields`), asked section by section in the order a
-//! searcher meets things; only that order and grouping is the form's own. Choices are menus;
-//! every other answer is checked when Enter is pressed by the same rules as `--set`, and the
-//! form produces the same edits `--set` would. A new case is asked the sections that fit its
-//! kind; "Change a section" at the summary reaches every section. Nothing is written until "Save" at the summary:
-//! Ctrl-C or Esc at any prompt asks whether to discard the case, and only a yes (or a second
-//! Ctrl-C) drops it. The vault is unlocked once for every case recorded in a row.
+//! searcher meets things; only that order and grouping is the form's own. What a person reads
+//! (labels, help, choices) comes from the label catalog (`labels.rs`). Choices are menus;
+//! every other answer is a line (`line.rs`) checked when Enter is pressed by the same rules as
+//! `--set`, and the form produces the same edits `--set` would. A new case is asked the
+//! sections that fit its kind; "Change a section" at the summary reaches every section.
+//!
+//! Every answer is saved at once as an encrypted draft in the vault (never synced), so a
+//! killed process loses at most the answer being typed: `cairn case drafts` lists drafts and
+//! resumes one. Nothing is recorded before "Save" at the summary, which writes the case and
+//! removes its draft in one transaction. Ctrl-C or Esc at any prompt asks whether to stop:
+//! go back, keep the draft and quit (what a second Ctrl-C does), or discard it. The vault is
+//! unlocked once for every case recorded in a row.
 
 use std::collections::BTreeMap;
 
 use cairn_model::{Edit, FieldSpec, FieldType, Kind};
-use inquire::validator::Validation;
-use inquire::{Confirm, InquireError, Select, Text};
+use cairn_vault::{Draft, Vault};
+use inquire::{InquireError, Select, Text};
 use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::CliError;
+use crate::labels::{self, Labels};
 use crate::{input, output, vault_cmd};
 
-/// The form's sections, in the order a searcher meets things. Each names what it holds: a group
-/// of the catalogue (`found`) or one key (`found.scene`); a key named here goes to its own
-/// section rather than its group's. A field in no section is not asked.
+/// The form's sections, in the order a searcher meets things. Each is named by its id (its
+/// title is the catalog's) and names what it holds: a group of the catalogue (`found`) or one
+/// key (`found.scene`); a key named here goes to its own section rather than its group's. A
+/// field in no section is not asked.
 const SECTIONS: &[(&str, &[&str])] = &[
     (FOUND, &["found"]),
     (SCENE, &["found.scene", "found.description"]),
@@ -35,15 +43,15 @@ const SECTIONS: &[(&str, &[&str])] = &[
     (IDENTIFICATION, &["identification"]),
 ];
 
-const FOUND: &str = "Where and when found";
-const SCENE: &str = "Scene";
-const REMAINS: &str = "Remains";
-const INJURIES: &str = "Injuries";
-const PERSON: &str = "Person";
-const LAST_SEEN: &str = "Last seen (a missing person)";
-const INCIDENT: &str = "Incident";
-const FORENSIC: &str = "Forensic examination";
-const IDENTIFICATION: &str = "Identification";
+const FOUND: &str = "found";
+const SCENE: &str = "scene";
+const REMAINS: &str = "remains";
+const INJURIES: &str = "injuries";
+const PERSON: &str = "person";
+const LAST_SEEN: &str = "last_seen";
+const INCIDENT: &str = "incident";
+const FORENSIC: &str = "forensic";
+const IDENTIFICATION: &str = "identification";
 
 /// The sections a new case of `kind` is asked: a living person is not asked about remains or
 /// a forensic examination, and a person missing is not asked where they were found. The match
@@ -71,34 +79,80 @@ fn asked_of(kind: Kind) -> &'static [&'static str] {
 /// evidentiary status is `cairn case verify`'s; a source list's id comes with an import.
 const NOT_IN_SECTIONS: &[&str] = &["kind", "status", "source_id"];
 
-/// The menu entry that leaves a choice empty (or clears it).
-const EMPTY_CHOICE: &str = "(leave empty)";
-
-const MENU_HELP: &str = "up/down or type to filter, Enter to choose; Esc to discard the case";
-
-/// What Esc or Ctrl-C would throw away: a new case, or the changes to one being edited.
+/// What Esc or Ctrl-C would stop: a new case, or the changes to one being edited.
 #[derive(Clone, Copy)]
 enum Filling {
     New,
     Edit,
 }
 
+/// What a person stopping the form wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// Quit, the draft kept to resume.
+    Keep,
+    /// Quit, the draft thrown away.
+    Discard,
+}
+
+/// Why the form ends before a save: a person stopped it, or something failed.
+enum FormError {
+    Stop(Stop),
+    Cli(CliError),
+}
+
+impl From<CliError> for FormError {
+    fn from(e: CliError) -> Self {
+        FormError::Cli(e)
+    }
+}
+
+impl From<cairn_vault::VaultError> for FormError {
+    fn from(e: cairn_vault::VaultError) -> Self {
+        FormError::Cli(e.into())
+    }
+}
+
+/// Before a draft exists (at the kind and place of a new case) there is nothing to keep or
+/// discard.
+impl From<FormError> for CliError {
+    fn from(e: FormError) -> Self {
+        match e {
+            FormError::Stop(_) => {
+                CliError::failure("stopped before the first answer: nothing was recorded or kept")
+            }
+            FormError::Cli(e) => e,
+        }
+    }
+}
+
+const GO_BACK: &str = "go_back";
+const KEEP: &str = "keep";
+const DISCARD: &str = "discard";
+
 impl Filling {
-    /// Asks whether to discard; a second Ctrl-C is a person who means it, Esc a step back.
-    fn confirm_discard(self) -> Result<bool, CliError> {
-        let question = match self {
-            Filling::New => "Discard this case?",
-            Filling::Edit => "Discard these changes?",
+    /// Asks what to do: go back (the default, and Esc), keep the draft and quit (a second
+    /// Ctrl-C: a person who means to leave loses nothing), or discard it.
+    fn stop(self) -> Result<Option<Stop>, FormError> {
+        let l = labels::get();
+        let (question, discard) = match self {
+            Filling::New => (l.text("stop_new"), l.text("discard_new")),
+            Filling::Edit => (l.text("stop_edit"), l.text("discard_edit")),
         };
-        let confirmed = Confirm::new(question)
-            .with_default(false)
-            .with_help_message("y discards it and records nothing; n or Enter goes back")
+        let entries = vec![
+            Entry::new(GO_BACK, l.text("go_back")),
+            Entry::new(KEEP, l.text("keep")),
+            Entry::new(DISCARD, discard),
+        ];
+        let chosen = menu(question, entries)
+            .with_help_message(l.text("stop_help"))
             .prompt();
-        match confirmed {
-            Ok(yes) => Ok(yes),
-            Err(InquireError::OperationInterrupted) => Ok(true),
-            Err(InquireError::OperationCanceled) => Ok(false),
-            Err(other) => Err(unusable(other)),
+        match chosen {
+            Ok(entry) if entry.id == KEEP => Ok(Some(Stop::Keep)),
+            Ok(entry) if entry.id == DISCARD => Ok(Some(Stop::Discard)),
+            Ok(_) | Err(InquireError::OperationCanceled) => Ok(None),
+            Err(InquireError::OperationInterrupted) => Ok(Some(Stop::Keep)),
+            Err(other) => Err(unusable(other).into()),
         }
     }
 
@@ -110,18 +164,42 @@ impl Filling {
     }
 }
 
+/// A menu entry: what it shows, and the id (a choice's value) it stands for.
+#[derive(Clone, Copy)]
+struct Entry<'a> {
+    id: &'a str,
+    shown: &'a str,
+}
+
+impl<'a> Entry<'a> {
+    fn new(id: &'a str, shown: &'a str) -> Entry<'a> {
+        Entry { id, shown }
+    }
+}
+
+impl std::fmt::Display for Entry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.shown)
+    }
+}
+
 /// A menu whose typed filter ranks an entry equal to what was typed first, then entries that
 /// start with it, then those with a word that does, then those that contain it, each in the
-/// menu's order: typing `male` picks `male`, never `female` listed before it.
-fn menu<'a, T: std::fmt::Display>(message: &'a str, options: Vec<T>) -> Select<'a, T> {
+/// menu's order: typing `male` picks `Male`, never `Female` listed before it. What is typed is
+/// matched against an entry's label and its value (`targeted_strike`), so the keys of
+/// `--set` work whatever the language.
+fn menu<'a>(message: &'a str, options: Vec<Entry<'a>>) -> Select<'a, Entry<'a>> {
     Select::new(message, options)
-        .with_scorer(&|typed, _, entry, _| rank(typed, entry))
+        .with_scorer(&|typed, entry, shown, _| rank(typed, shown).max(rank(typed, entry.id)))
         .with_sorter(&|scored| scored.sort_by_key(|(index, score)| (-score, *index)))
 }
 
 fn rank(typed: &str, entry: &str) -> Option<i64> {
     let (typed, entry) = (typed.trim().to_lowercase(), entry.to_lowercase());
-    if entry == typed {
+    if typed.is_empty() {
+        // Nothing typed: every entry, in the menu's order (the empty choice's id is empty).
+        Some(0)
+    } else if entry == typed {
         Some(3)
     } else if entry.starts_with(&typed) {
         Some(2)
@@ -135,48 +213,89 @@ fn rank(typed: &str, entry: &str) -> Option<i64> {
     }
 }
 
-const SAVE: &str = "Save";
-const CHANGE: &str = "Change a section";
-const DISCARD: &str = "Discard";
+const SAVE: &str = "save";
+const CHANGE: &str = "change";
 
 /// `cairn case new` on a terminal: `kind` and `place` when given on the command line, the rest
 /// asked; then "Record another case?" with the vault still unlocked.
 pub fn new(config: &Config, kind: Option<Kind>, place: Option<String>) -> Result<(), CliError> {
     let place = place.map(|p| config.place_code(&p)).transpose()?;
     let mut vault = vault_cmd::open(config)?;
+    // A form killed earlier left its answers: say so before asking them again.
+    let kept = vault.drafts()?.len();
+    if kept > 0 {
+        eprintln!("{kept} draft(s) kept from earlier forms: `cairn case drafts` lists them.");
+    }
+    new_cases(config, &mut vault, kind, place, None)
+}
+
+/// `cairn case drafts resume ID` (and `case new --resume ID`): the form of the draft `id`,
+/// with its answers filled.
+pub fn resume(config: &Config, id: &str) -> Result<(), CliError> {
+    let mut vault = vault_cmd::open(config)?;
+    let draft = vault.draft(id)?;
+    eprintln!(
+        "Resuming draft {} ({} answer(s) given).",
+        draft.short_id(),
+        draft.answers.len()
+    );
+    if let Some(reference) = draft.case.clone() {
+        return edit_with(&mut vault, &reference, Some(draft));
+    }
+    // The draft's kind and place are its own: a case recorded after it asks them again.
+    new_cases(config, &mut vault, None, None, Some(draft))
+}
+
+/// New cases one after another: `kind` and `place` (the command line's) for every one, the
+/// `resumed` draft's for the first.
+fn new_cases(
+    config: &Config,
+    vault: &mut Vault,
+    kind: Option<Kind>,
+    place: Option<String>,
+    mut resumed: Option<Draft>,
+) -> Result<(), CliError> {
     let mut last_place = place.clone().unwrap_or_default();
     loop {
-        let kind = match kind {
+        let draft = resumed.take();
+        let drafted_kind = draft.as_ref().and_then(|d| d.kind.as_deref()?.parse().ok());
+        let this_kind = match drafted_kind.or(kind) {
             Some(kind) => kind,
             None => ask_kind()?,
         };
-        let place = match &place {
-            Some(place) => place.clone(),
+        let drafted_place = draft.as_ref().and_then(|d| d.place.clone());
+        let this_place = match drafted_place.or_else(|| place.clone()) {
+            Some(place) => place,
             None => ask_place(config, &last_place)?,
         };
-        last_place.clone_from(&place);
-        let mut form = Form::new(BTreeMap::new(), Filling::New);
+        last_place.clone_from(&this_place);
+        let resuming = draft.is_some();
+        let mut draft = draft.unwrap_or_else(|| Draft::new(None, time::OffsetDateTime::now_utc()));
+        draft.kind = Some(this_kind.to_string());
+        draft.place = Some(this_place.clone());
+        let mut form = Form::new(BTreeMap::new(), Filling::New, draft);
+        form.saved = resuming;
         // Most cases are recorded where and when found: Enter stores the time it is pressed.
         form.defaults.insert("found.at", "now");
-        let asked: Vec<usize> = (form.sections.iter().enumerate())
-            .filter(|(_, (title, _))| asked_of(kind).contains(title))
-            .map(|(i, _)| i)
-            .collect();
-        for section in asked {
-            form.fill(section)?;
-        }
-        match form.review(&format!("new {kind} case at {place}"))? {
-            Some(edits) => {
+        let what = format!("new {this_kind} case at {this_place}");
+        match form.run_new(vault, this_kind, &what) {
+            Ok(Some(edits)) => {
                 let now = time::OffsetDateTime::now_utc();
-                let created = vault.create_case(kind, &place, &edits, now)?;
+                let id = form.draft.id;
+                let created =
+                    vault.create_case_from_draft(this_kind, &this_place, &edits, now, &id)?;
                 tracing::info!(seq = created.seq, "case recorded");
                 eprintln!("Recorded {}.", created.reference);
                 output::print(&format!("{}\n", created.reference))?;
             }
-            None => eprintln!("Discarded: nothing of this case was recorded."),
+            Ok(None) => {
+                vault.discard_draft(&form.draft.id)?;
+                eprintln!("Discarded: nothing of this case was recorded.");
+            }
+            Err(e) => return form.stopped(vault, e),
         }
         // Ctrl-C here has nothing to drop: it ends the form like "no".
-        let another = Confirm::new("Record another case?")
+        let another = inquire::Confirm::new(labels::get().text("another"))
             .with_default(false)
             .prompt()
             .unwrap_or(false);
@@ -190,23 +309,41 @@ pub fn new(config: &Config, kind: Option<Kind>, place: Option<String>) -> Result
 /// case's current values.
 pub fn edit(config: &Config, reference: &str) -> Result<(), CliError> {
     let mut vault = vault_cmd::open(config)?;
+    edit_with(&mut vault, reference, None)
+}
+
+fn edit_with(vault: &mut Vault, reference: &str, resumed: Option<Draft>) -> Result<(), CliError> {
     let case = vault.case(reference)?.to_json()?;
+    // The draft names the case by its whole reference, whatever part of it was typed.
+    let reference = case["reference"].as_str().unwrap_or(reference).to_owned();
+    let reference = reference.as_str();
     let current = Form::asked()
         .filter_map(|spec| Some((spec.key, shown(lookup(&case, spec)?))))
         .collect();
-    let mut form = Form::new(current, Filling::Edit);
+    let resuming = resumed.is_some();
+    let draft = resumed
+        .unwrap_or_else(|| Draft::new(Some(reference.to_owned()), time::OffsetDateTime::now_utc()));
+    let mut form = Form::new(current, Filling::Edit, draft);
+    form.saved = resuming;
     eprintln!("Editing {reference}: choose a section to change, then save.");
-    let Some(edits) = form.review(reference)? else {
-        eprintln!("Discarded: {reference} is unchanged.");
-        return Ok(());
+    let edits = match form.review(vault, reference) {
+        Ok(Some(edits)) => edits,
+        Ok(None) => {
+            vault.discard_draft(&form.draft.id)?;
+            eprintln!("Discarded: {reference} is unchanged.");
+            return Ok(());
+        }
+        Err(e) => return form.stopped(vault, e),
     };
-    match vault.edit_case(reference, &edits, time::OffsetDateTime::now_utc())? {
+    let id = form.draft.id;
+    match vault.edit_case_from_draft(reference, &edits, time::OffsetDateTime::now_utc(), &id)? {
         Some(seq) => output::print(&format!("{reference}: recorded (change {seq})\n")),
         None => output::print(&format!("{reference}: nothing changed\n")),
     }
 }
 
-/// A case being filled: each field's value in the case now and the answer it will hold.
+/// A case being filled: each field's value in the case now and the answer it will hold, and
+/// the draft they are saved in.
 struct Form {
     sections: Vec<(&'static str, Vec<&'static FieldSpec>)>,
     current: BTreeMap<&'static str, String>,
@@ -214,16 +351,34 @@ struct Form {
     filling: Filling,
     /// What an empty field shows the first time it is asked, taken as typed on Enter.
     defaults: BTreeMap<&'static str, &'static str>,
+    draft: Draft,
+    /// Whether the vault holds the draft (it is saved at the first answer, or was resumed).
+    saved: bool,
 }
 
 impl Form {
-    fn new(current: BTreeMap<&'static str, String>, filling: Filling) -> Form {
+    /// A form over `current`, with the answers `draft` holds (those of a field no longer in
+    /// the catalogue, or no longer valid, are dropped with a word).
+    fn new(current: BTreeMap<&'static str, String>, filling: Filling, draft: Draft) -> Form {
+        let mut answers = current.clone();
+        for (key, value) in &draft.answers {
+            match Form::asked().find(|spec| spec.key == key) {
+                Some(spec) if checked(spec.key, value).is_ok() => {
+                    answers.insert(spec.key, value.clone());
+                }
+                _ => output::eprint(&format!(
+                    "the draft's answer to {key} is not one this cairn takes; it is left out"
+                )),
+            }
+        }
         Form {
             sections: sections(),
-            answers: current.clone(),
+            answers,
             current,
             filling,
             defaults: BTreeMap::new(),
+            draft,
+            saved: false,
         }
     }
 
@@ -234,12 +389,83 @@ impl Form {
             .filter(|spec| !NOT_IN_SECTIONS.contains(&spec.key))
     }
 
-    /// Asks every field of a section, showing what it holds so far.
-    fn fill(&mut self, section: usize) -> Result<(), CliError> {
-        let Some((title, fields)) = self.sections.get(section).cloned() else {
+    /// A new case: the sections of its kind (skipping what a resumed draft already asked),
+    /// then the summary.
+    fn run_new(
+        &mut self,
+        vault: &mut Vault,
+        kind: Kind,
+        what: &str,
+    ) -> Result<Option<Vec<Edit>>, FormError> {
+        // The kind and place kept before the first answer (a resumed draft has them).
+        if self.draft.asked.is_empty() {
+            self.save(vault)?;
+        }
+        let asked: Vec<usize> = (self.sections.iter().enumerate())
+            .filter(|(_, (id, _))| asked_of(kind).contains(id))
+            .map(|(i, _)| i)
+            .collect();
+        for section in asked {
+            self.fill(vault, section, true)?;
+        }
+        self.review(vault, what)
+    }
+
+    /// Saves the answers that differ from the case in the draft.
+    fn save(&mut self, vault: &mut Vault) -> Result<(), FormError> {
+        self.draft.answers = Form::asked()
+            .filter_map(|spec| {
+                let (_, after) = self.change(spec.key)?;
+                Some((spec.key.to_owned(), after.to_owned()))
+            })
+            .collect();
+        let now = time::OffsetDateTime::now_utc();
+        let rfc3339 = time::format_description::well_known::Rfc3339;
+        self.draft.saved_at = now.format(&rfc3339).unwrap_or_default();
+        vault.save_draft(&self.draft)?;
+        self.saved = true;
+        Ok(())
+    }
+
+    /// What stopping the form leaves: the draft kept (said how to resume it) or discarded.
+    fn stopped(&self, vault: &mut Vault, e: FormError) -> Result<(), CliError> {
+        match e {
+            FormError::Stop(Stop::Keep) if !self.saved => {
+                eprintln!("Nothing was answered: no draft to keep.");
+                Ok(())
+            }
+            FormError::Stop(Stop::Keep) => {
+                let id = self.draft.short_id();
+                eprintln!("Kept as draft {id}: `cairn case drafts resume {id}` goes on from here.");
+                Ok(())
+            }
+            FormError::Stop(Stop::Discard) => {
+                vault.discard_draft(&self.draft.id)?;
+                Err(self.filling.discarded())
+            }
+            FormError::Cli(e) => Err(e),
+        }
+    }
+
+    /// Asks the fields of a section (with `unasked_only`, those the draft has not asked yet),
+    /// showing what each holds so far; the draft is saved after each answer.
+    fn fill(
+        &mut self,
+        vault: &mut Vault,
+        section: usize,
+        unasked_only: bool,
+    ) -> Result<(), FormError> {
+        let Some((id, fields)) = self.sections.get(section).cloned() else {
             return Ok(());
         };
-        eprintln!("\n{title}");
+        let fields: Vec<_> = fields
+            .into_iter()
+            .filter(|spec| !unasked_only || !self.draft.asked.iter().any(|k| k == spec.key))
+            .collect();
+        if fields.is_empty() {
+            return Ok(());
+        }
+        eprintln!("\n{}", labels::get().section(id));
         for spec in fields {
             // Shown escaped: a value from another device may hold control characters. Enter
             // on it keeps the value as it is.
@@ -260,57 +486,75 @@ impl Form {
                 input::warn_if_future(spec.key, spec.ty, &answer, now);
             }
             self.answers.insert(spec.key, answer);
+            if !self.draft.asked.iter().any(|k| k == spec.key) {
+                self.draft.asked.push(spec.key.to_owned());
+            }
+            self.save(vault)?;
         }
         Ok(())
     }
 
     /// The summary and its menu until the case is saved (its edits) or discarded (`None`).
-    fn review(&mut self, what: &str) -> Result<Option<Vec<Edit>>, CliError> {
+    fn review(&mut self, vault: &mut Vault, what: &str) -> Result<Option<Vec<Edit>>, FormError> {
+        let l = labels::get();
         loop {
             eprintln!("\n{}", self.summary(what));
             let choice = answer(self.filling, || {
-                menu("What now?", vec![SAVE, CHANGE, DISCARD]).prompt()
+                let entries = vec![
+                    Entry::new(SAVE, l.text("save")),
+                    Entry::new(CHANGE, l.text("change")),
+                    Entry::new(KEEP, l.text("keep")),
+                    Entry::new(DISCARD, l.text("discard")),
+                ];
+                menu(l.text("what_now"), entries).prompt()
             })?;
-            match choice {
+            match choice.id {
                 SAVE => return Ok(Some(self.edits())),
                 DISCARD => return Ok(None),
+                KEEP => return Err(FormError::Stop(Stop::Keep)),
                 _ => {
-                    let titles: Vec<&str> = self.sections.iter().map(|(t, _)| *t).collect();
-                    let title = answer(self.filling, || {
-                        menu("Which section?", titles.clone()).prompt()
+                    let titles: Vec<Entry<'_>> = (self.sections.iter())
+                        .map(|(id, _)| Entry::new(id, l.section(id)))
+                        .collect();
+                    let chosen = answer(self.filling, || {
+                        menu(l.text("which_section"), titles.clone()).prompt()
                     })?;
-                    if let Some(i) = self.sections.iter().position(|(t, _)| *t == title) {
-                        self.fill(i)?;
+                    if let Some(i) = self.sections.iter().position(|(id, _)| *id == chosen.id) {
+                        self.fill(vault, i, false)?;
                     }
                 }
             }
         }
     }
 
-    /// What saving would change, section by section.
+    /// What saving would change, section by section, in the catalog's words.
     fn summary(&self, what: &str) -> String {
-        let mut text = format!("Summary of the {what}:\n");
+        let l = labels::get();
+        let mut text = l.text("summary").replace("{what}", what);
+        text.push('\n');
         let mut changes = 0;
-        for (title, fields) in &self.sections {
+        for (id, fields) in &self.sections {
             let lines: Vec<String> = fields
                 .iter()
                 .filter_map(|spec| {
                     let (before, after) = self.change(spec.key)?;
-                    let (before, after) = (output::escape(before), output::escape(after));
+                    let (before, after) =
+                        (value_shown(l, spec, before), value_shown(l, spec, after));
+                    let label = l.field(spec.key);
                     Some(match (before.is_empty(), after.is_empty()) {
-                        (true, _) => format!("    {}: {after}", spec.key),
-                        (false, true) => format!("    {}: {before} -> (cleared)", spec.key),
-                        (false, false) => format!("    {}: {before} -> {after}", spec.key),
+                        (true, _) => format!("    {label}: {after}"),
+                        (false, true) => format!("    {label}: {before} -> {}", l.text("cleared")),
+                        (false, false) => format!("    {label}: {before} -> {after}"),
                     })
                 })
                 .collect();
             if !lines.is_empty() {
                 changes += lines.len();
-                text.push_str(&format!("  {title}\n{}\n", lines.join("\n")));
+                text.push_str(&format!("  {}\n{}\n", l.section(id), lines.join("\n")));
             }
         }
         if changes == 0 {
-            text.push_str("  no field changed\n");
+            text.push_str(&format!("  {}\n", l.text("nothing_changed")));
         }
         text
     }
@@ -341,6 +585,14 @@ impl Form {
     }
 }
 
+/// A value as the summary shows it: a choice by its label, anything else escaped.
+fn value_shown(l: &Labels, spec: &FieldSpec, value: &str) -> String {
+    match spec.ty {
+        FieldType::Choice(_) if !value.is_empty() => l.value(spec.key, value).to_owned(),
+        _ => output::escape(value).into_owned(),
+    }
+}
+
 /// The catalogue's fields placed in [`SECTIONS`], each section's in catalogue order.
 fn sections() -> Vec<(&'static str, Vec<&'static FieldSpec>)> {
     let place = |spec: &FieldSpec| {
@@ -350,59 +602,53 @@ fn sections() -> Vec<(&'static str, Vec<&'static FieldSpec>)> {
     SECTIONS
         .iter()
         .enumerate()
-        .map(|(i, (title, _))| {
+        .map(|(i, (id, _))| {
             let fields = Form::asked()
                 .filter(|spec| place(spec) == Some(i))
                 .collect();
-            (*title, fields)
+            (*id, fields)
         })
         .collect()
 }
 
 /// One field's answer: a menu for a choice, else a line checked as `--set` checks it (a time
 /// comes back as RFC 3339). Enter on what is shown keeps it; an empty answer leaves the field
-/// empty.
-fn ask(spec: &'static FieldSpec, shown: &str, filling: Filling) -> Result<String, CliError> {
-    let message = format!("{} - {}", spec.key, spec.help);
+/// empty. The prompt is the field's label; its help ends with the key `--set` takes.
+fn ask(spec: &'static FieldSpec, shown: &str, filling: Filling) -> Result<String, FormError> {
+    let l = labels::get();
+    let message = l.field(spec.key);
+    let about = l.help(spec.key).unwrap_or(spec.help);
     if let FieldType::Choice(options) = spec.ty {
-        let mut options_with_empty = vec![EMPTY_CHOICE];
-        options_with_empty.extend_from_slice(options);
-        let cursor = options_with_empty
-            .iter()
-            .position(|o| *o == shown)
-            .unwrap_or(0);
+        let mut entries = vec![Entry::new("", l.text("empty_choice"))];
+        entries.extend(options.iter().map(|o| Entry::new(o, l.value(spec.key, o))));
+        let cursor = entries.iter().position(|e| e.id == shown).unwrap_or(0);
+        let help = format!("{about} {} (--set {})", l.text("menu_help"), spec.key);
         let chosen = answer(filling, || {
-            self::menu(&message, options_with_empty.clone())
+            self::menu(message, entries.clone())
                 .with_starting_cursor(cursor)
-                .with_help_message(MENU_HELP)
+                .with_help_message(&help)
                 .prompt()
         })?;
-        return Ok(if chosen == EMPTY_CHOICE { "" } else { chosen }.to_owned());
+        return Ok(chosen.id.to_owned());
     }
     let expected = match spec.ty {
-        FieldType::Timestamp => {
-            "now, a date YYYY-MM-DD, a local time YYYY-MM-DD HH:MM or RFC 3339".to_owned()
-        }
-        FieldType::Text => "one line here (long text: --set KEY=@FILE)".to_owned(),
+        FieldType::Timestamp => l.text("expect_time").to_owned(),
+        FieldType::Text => l.text("expect_text").to_owned(),
         other => other.describe(),
     };
+    let expected = l.text("expected").replace("{what}", &expected);
     let help = format!(
-        "{expected}; Enter keeps what is shown, empty leaves it empty; Esc to discard the case"
+        "{about} {expected} {} (--set {})",
+        l.text("line_help"),
+        spec.key
     );
     let key = spec.key;
     let typed = answer(filling, || {
-        Text::new(&message)
-            .with_initial_value(shown)
-            .with_help_message(&help)
-            .with_validator(move |typed: &str| {
-                Ok(match checked(key, typed) {
-                    Ok(_) => Validation::Valid,
-                    Err(e) => Validation::Invalid(e.message.into()),
-                })
-            })
-            .prompt()
+        crate::line::prompt(message, shown, &help, |typed| {
+            checked(key, typed).map(|_| ()).map_err(|e| e.message)
+        })
     })?;
-    checked(key, &typed)
+    Ok(checked(key, &typed)?)
 }
 
 /// An answer as the field will hold it: empty, or checked as `--set` checks it.
@@ -414,13 +660,17 @@ fn checked(key: &str, typed: &str) -> Result<String, CliError> {
 }
 
 fn ask_kind() -> Result<Kind, CliError> {
-    let help = cairn_model::field("kind").map_or("", |spec| spec.help);
-    let message = format!("kind - {help}");
-    answer(Filling::New, || {
-        menu(&message, Kind::ALL.to_vec())
-            .with_help_message(MENU_HELP)
+    let l = labels::get();
+    let message = l.field("kind");
+    let entries: Vec<Entry<'_>> = (Kind::ALL.iter())
+        .map(|k| Entry::new(k.as_str(), l.value("kind", k.as_str())))
+        .collect();
+    let chosen = answer(Filling::New, || {
+        menu(message, entries.clone())
+            .with_help_message(l.text("menu_help"))
             .prompt()
-    })
+    })?;
+    Ok(chosen.id.parse()?)
 }
 
 /// The place code for the case's reference, asked until it is one (or a name from `[places]`).
@@ -445,21 +695,21 @@ fn ask_place(config: &Config, last: &str) -> Result<String, CliError> {
     }
 }
 
-/// A prompt's answer. Esc or Ctrl-C asks whether to discard what is being filled: yes drops
-/// it (and says so), no asks the same question again.
+/// A prompt's answer. Esc or Ctrl-C asks whether to stop: going back asks the same again;
+/// keeping the draft or discarding it ends the form.
 fn answer<T>(
     filling: Filling,
     mut prompt: impl FnMut() -> Result<T, InquireError>,
-) -> Result<T, CliError> {
+) -> Result<T, FormError> {
     loop {
         match prompt() {
             Ok(value) => return Ok(value),
             Err(InquireError::OperationInterrupted | InquireError::OperationCanceled) => {
-                if filling.confirm_discard()? {
-                    return Err(filling.discarded());
+                if let Some(stop) = filling.stop()? {
+                    return Err(FormError::Stop(stop));
                 }
             }
-            Err(other) => return Err(unusable(other)),
+            Err(other) => return Err(unusable(other).into()),
         }
     }
 }
@@ -511,6 +761,24 @@ mod tests {
     }
 
     #[test]
+    fn a_draft_s_answers_fill_the_form_and_a_bad_one_is_left_out() {
+        let mut draft = Draft::new(None, time::OffsetDateTime::now_utc());
+        draft.answers.insert("person.sex".into(), "male".into());
+        draft.answers.insert("found.lat".into(), "91".into());
+        draft.answers.insert("no.such".into(), "x".into());
+        let form = Form::new(BTreeMap::new(), Filling::New, draft);
+        assert_eq!(form.edits(), [Edit::set("person.sex", "male")]);
+    }
+
+    #[test]
+    fn every_section_has_a_title_in_english() {
+        let l = labels::get();
+        for (id, _) in SECTIONS {
+            assert_ne!(l.section(id), *id, "{id}");
+        }
+    }
+
+    #[test]
     fn every_field_but_kind_and_status_is_in_exactly_one_section() {
         let placed: Vec<&str> = sections()
             .iter()
@@ -550,7 +818,11 @@ mod tests {
             ("person.sex", "male".to_owned()),
             ("found.lat", "31.5".to_owned()),
         ]);
-        let mut form = Form::new(current, Filling::Edit);
+        let draft = Draft::new(
+            Some("KHR-T03-AAAA-0001".into()),
+            time::OffsetDateTime::now_utc(),
+        );
+        let mut form = Form::new(current, Filling::Edit, draft);
         form.answers.insert("person.sex", String::new());
         form.answers.insert("found.lon", "34.4".to_owned());
         assert_eq!(
@@ -563,12 +835,10 @@ mod tests {
             ]
         );
         let summary = form.summary("case");
-        assert!(summary.contains("found.lon: 34.4"), "{summary}");
-        assert!(
-            summary.contains("person.sex: male -> (cleared)"),
-            "{summary}"
-        );
-        assert!(!summary.contains("found.lat"), "{summary}");
+        assert!(summary.contains("Longitude where found: 34.4"), "{summary}");
+        assert!(summary.contains("Sex: Male -> (cleared)"), "{summary}");
+        assert!(!summary.contains("Latitude"), "{summary}");
+        assert!(summary.contains("  Where and when found\n"), "{summary}");
     }
 
     #[test]

@@ -10,11 +10,14 @@ mod case;
 mod cli;
 mod config;
 mod demo;
+mod drafts;
 mod error;
 mod export;
 mod form;
 mod import;
 mod input;
+mod labels;
+mod line;
 mod link;
 mod matching;
 mod office;
@@ -68,6 +71,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
     let config = Config::resolve(cli.config.as_deref(), cli.home, cli.passphrase_file)?;
     tracing::debug!(home = %config.home.display(), "resolved configuration");
+    labels::init(config.language.as_deref());
     match cli.command {
         Command::Init(args) => vault_cmd::init(&config, args),
         Command::Case(cmd) => case::run(&config, cmd),

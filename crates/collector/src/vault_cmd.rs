@@ -167,17 +167,23 @@ pub fn init(config: &Config, args: InitArgs) -> Result<(), CliError> {
 
 pub fn fields(json: bool) -> Result<(), CliError> {
     let fields = cairn_model::fields();
+    let l = crate::labels::get();
     if json {
         let list: Vec<_> = fields
             .iter()
             .map(|f| {
                 let mut entry = serde_json::json!({
                     "key": f.key,
+                    "label": l.field(f.key),
                     "type": f.ty.describe(),
                     "help": f.help,
                 });
                 if let cairn_model::FieldType::Choice(values) = f.ty {
                     entry["values"] = serde_json::json!(values);
+                    let labels: serde_json::Map<_, _> = (values.iter())
+                        .map(|v| ((*v).to_owned(), l.value(f.key, v).into()))
+                        .collect();
+                    entry["value_labels"] = labels.into();
                 }
                 entry
             })
@@ -185,9 +191,20 @@ pub fn fields(json: bool) -> Result<(), CliError> {
         return output::json(&list);
     }
     let width = fields.iter().map(|f| f.key.len()).max().unwrap_or(0);
+    let label_width = (fields.iter())
+        .map(|f| unicode_width::UnicodeWidthStr::width(l.field(f.key)))
+        .max()
+        .unwrap_or(0);
     let mut text = String::new();
     for f in fields {
-        text.push_str(&format!("{:width$}  {}\n", f.key, f.ty.describe()));
+        let label = l.field(f.key);
+        let pad = label_width - unicode_width::UnicodeWidthStr::width(label);
+        text.push_str(&format!(
+            "{:width$}  {label}{:pad$}  {}\n",
+            f.key,
+            "",
+            f.ty.describe()
+        ));
     }
     text.push_str(
         "\nLists (append-only): --note TEXT, `cairn case custody`, `cairn case source`.\n",

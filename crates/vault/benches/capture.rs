@@ -102,6 +102,19 @@ fn capture(c: &mut Criterion) {
             })
         },
     );
+
+    // What the guided form pays after every answer: its draft saved again in full (here 7
+    // answers) in a transaction of its own, with the head's fsyncs.
+    let mut draft = cairn_vault::Draft::new(None, now);
+    for edit in &edits {
+        if let Edit::Set { key, value } = edit {
+            draft.answers.insert(key.clone(), value.clone());
+            draft.asked.push(key.clone());
+        }
+    }
+    c.bench_function("vault: save a form's draft (synchronous=FULL)", |b| {
+        b.iter(|| vault.save_draft(&draft))
+    });
 }
 
 criterion_group! {

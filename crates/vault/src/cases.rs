@@ -228,6 +228,18 @@ impl Vault {
         edits: &[Edit],
         now: OffsetDateTime,
     ) -> Result<Created, VaultError> {
+        self.record_case(kind, place, edits, now, None)
+    }
+
+    /// [`Vault::create_case`], removing the draft `draft` (if given) in the same transaction.
+    pub(crate) fn record_case(
+        &mut self,
+        kind: Kind,
+        place: &str,
+        edits: &[Edit],
+        now: OffsetDateTime,
+        draft: Option<&Uuid>,
+    ) -> Result<Created, VaultError> {
         let place = cairn_model::validate_place(place)?;
         let edits = self.as_allowed(edits)?;
         let office = self.office_id()?;
@@ -261,6 +273,11 @@ impl Vault {
         let seq = append_own(&tx, cipher, keys, &key, id, &change, &path)?;
         write_case(&tx, cipher, id, &mut doc, now, &path)?;
         store::write_settings(&tx, cipher, &settings, &path)?;
+        if let Some(draft) = draft {
+            crate::failpoint::hit("draft:case-written");
+            crate::drafts::remove(&tx, draft, &path)?;
+            crate::failpoint::hit("draft:dropped");
+        }
         crate::head::commit(&tx, &path)?;
         self.settings = settings;
         Ok(Created {

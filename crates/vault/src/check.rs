@@ -48,6 +48,8 @@ impl Vault {
             crate::sync::SYNC_KEY,
             &path,
         )?;
+        // Drafts are read as the form reads them: each decrypts under its own id.
+        self.drafts()?;
         let mut stmt = tx
             .prepare("SELECT author, seq, case_id, sealed FROM changes ORDER BY author, seq")
             .map_err(sql)?;

@@ -34,6 +34,12 @@ pub enum VaultError {
         /// The first few of them.
         some: String,
     },
+    /// No draft whose id starts with this.
+    #[error("no draft `{0}` in this vault; `cairn case drafts` lists them with their ids")]
+    UnknownDraft(String),
+    /// The start of more than one draft's id.
+    #[error("`{0}` starts the ids of more than one draft; give more of the id")]
+    AmbiguousDraft(String),
     /// The database file is damaged.
     #[error("the vault database {path} is damaged ({detail}); restore it from a backup")]
     Corrupt {

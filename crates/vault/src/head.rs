@@ -48,7 +48,7 @@ const META_BUCKET: &[u8] = b"meta";
 const VAULT_BUCKET: &[u8] = b"vault";
 
 /// The tables the head covers, with the column that names a row's case, if any.
-const COVERED: [(&str, Option<&str>); 9] = [
+const COVERED: [(&str, Option<&str>); 10] = [
     ("meta", None),
     ("changes", Some("case_id")),
     ("refused", None),
@@ -58,6 +58,7 @@ const COVERED: [(&str, Option<&str>); 9] = [
     ("blob_chunks", None),
     ("imported", None),
     ("editions", None),
+    ("drafts", None),
 ];
 
 pub(crate) const SCHEMA: &str = "
@@ -749,7 +750,7 @@ pub(crate) fn check_rows(
                 if bucket == META_BUCKET {
                     "encrypted records'"
                 } else {
-                    "attachment, refusal or import"
+                    "attachment, refusal, import, edition or draft"
                 }
             ),
         }),

@@ -2,8 +2,8 @@
 //!
 //! The vault keeps an append-only log of sealed changes (this device's numbered 1, 2, 3...
 //! without gaps, and later those received from others), an encrypted snapshot and summary of
-//! every case for fast loading, attachments as the sealed chunks they travel as, and
-//! encrypted settings. Every command is one SQLite
+//! every case for fast loading, attachments as the sealed chunks they travel as, the guided
+//! form's drafts (never synced), and encrypted settings. Every command is one SQLite
 //! transaction in WAL mode with `synchronous=FULL`, so once a call returns, its change survives
 //! a crash or a power cut.
 //!
@@ -16,6 +16,7 @@ pub mod at_rest;
 mod blobs;
 mod cases;
 mod check;
+mod drafts;
 mod editions;
 mod error;
 mod export;
@@ -35,6 +36,7 @@ mod update;
 pub use blobs::{Attached, AttachmentState, BlobSlot, NewAttachment, OutboxBlob, WantedBlob};
 pub use cases::{resolve_case, CaseFilter, CaseSummary, Created, HistoryStep, SUMMARY_VERSION};
 pub use check::CheckReport;
+pub use drafts::Draft;
 pub use editions::{SignedEdition, EDITION_DOMAIN, RECORD_LIMIT};
 pub use error::VaultError;
 #[doc(hidden)]

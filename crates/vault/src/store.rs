@@ -75,6 +75,7 @@ pub(crate) fn create(path: &Path) -> Result<Connection, VaultError> {
     conn.execute_batch(SCHEMA).map_err(sql)?;
     conn.execute_batch(crate::blobs::SCHEMA).map_err(sql)?;
     conn.execute_batch(crate::editions::SCHEMA).map_err(sql)?;
+    conn.execute_batch(crate::drafts::SCHEMA).map_err(sql)?;
     conn.execute_batch(crate::import::IMPORTED).map_err(sql)?;
     conn.execute_batch(crate::head::SCHEMA).map_err(sql)?;
     conn.execute(
@@ -108,14 +109,15 @@ pub(crate) fn open(path: &Path) -> Result<Connection, VaultError> {
         .try_into()
         .map_err(|_| corrupt("bad format marker"))?;
     match i64::from_be_bytes(format) {
-        // Attachments came within format 2, editions later: their tables are added to a vault
-        // made before.
+        // Attachments came within format 2, editions and drafts later: their tables are added
+        // to a vault made before.
         // Format 2 kept team names, sizes and arrival times in clear: it is carried over to
         // format 3 once its keys are at hand (`at_rest::upgrade`), and format 3 gets its head
         // (`head::carry_over`).
         2 | 3 | FORMAT => {
             conn.execute_batch(crate::blobs::SCHEMA).map_err(sql)?;
             conn.execute_batch(crate::editions::SCHEMA).map_err(sql)?;
+            conn.execute_batch(crate::drafts::SCHEMA).map_err(sql)?;
             Ok(conn)
         }
         n if n > FORMAT => Err(corrupt(&format!(
