@@ -17,6 +17,7 @@ mod error;
 mod hexser;
 mod lookup;
 mod office;
+pub mod places;
 mod pull;
 mod push;
 mod receipt;
@@ -40,6 +41,7 @@ pub use office::OfficeKeys;
 pub use pull::{pull_path, PullPage, PullQuery};
 pub use push::{decode_push, encode_push, Outcome, PushResponse, PushResult, MAX_FRAME};
 pub use receipt::{Held, Receipt, RECEIPT_DOMAIN};
+pub use places::{check_place_code, Place, PlaceList, Places, TeamCopy};
 pub use roster::{reconcile, Member, Placement, Reconciled, Refusal, Roster, OFFICE_TEAM};
 pub use statement::{seal_name, Act, Admit, Grant, Revoke, Statement, MAX_GRANTS, ROSTER_DOMAIN};
 
