@@ -69,7 +69,7 @@ fn asked_of(kind: Kind) -> &'static [&'static str] {
 
 /// Asked apart, or not by the form: a new case's kind comes first, with its place code; its
 /// evidentiary status is `cairn case verify`'s; a source list's id comes with an import.
-const NOT_IN_SECTIONS: &[&str] = &["kind", "status", "source_id"];
+const NOT_IN_SECTIONS: &[&str] = &["kind", "status", "source_id", "place"];
 
 /// The menu entry that leaves a choice empty (or clears it).
 const EMPTY_CHOICE: &str = "(leave empty)";
@@ -142,8 +142,9 @@ const DISCARD: &str = "Discard";
 /// `cairn case new` on a terminal: `kind` and `place` when given on the command line, the rest
 /// asked; then "Record another case?" with the vault still unlocked.
 pub fn new(config: &Config, kind: Option<Kind>, place: Option<String>) -> Result<(), CliError> {
-    let place = place.map(|p| config.place_code(&p)).transpose()?;
     let mut vault = vault_cmd::open(config)?;
+    let places = crate::places::Places::load(config, &vault)?;
+    let place = place.map(|p| places.resolve(&p)).transpose()?;
     let mut last_place = place.clone().unwrap_or_default();
     loop {
         let kind = match kind {
@@ -152,7 +153,7 @@ pub fn new(config: &Config, kind: Option<Kind>, place: Option<String>) -> Result
         };
         let place = match &place {
             Some(place) => place.clone(),
-            None => ask_place(config, &last_place)?,
+            None => ask_place(&places, &last_place)?,
         };
         last_place.clone_from(&place);
         let mut form = Form::new(BTreeMap::new(), Filling::New);
@@ -423,13 +424,14 @@ fn ask_kind() -> Result<Kind, CliError> {
     })
 }
 
-/// The place code for the case's reference, asked until it is one (or a name from `[places]`).
-fn ask_place(config: &Config, last: &str) -> Result<String, CliError> {
-    let names: Vec<&str> = config.places.values().map(String::as_str).collect();
-    let help = if names.is_empty() {
+/// The place code for the case's reference, asked until it is one: a code, name or alias of
+/// the office's list or the configuration's (see [`crate::places::Places::resolve`]).
+fn ask_place(places: &crate::places::Places, last: &str) -> Result<String, CliError> {
+    let known: Vec<String> = places.entries().take(8).map(|e| places.label(&e.code)).collect();
+    let help = if known.is_empty() {
         "a place code such as KHR".to_owned()
     } else {
-        format!("a place code such as KHR, or a name: {}", names.join(", "))
+        format!("a code, name or alias: {}", known.join(", "))
     };
     loop {
         let typed = answer(Filling::New, || {
@@ -438,7 +440,7 @@ fn ask_place(config: &Config, last: &str) -> Result<String, CliError> {
                 .with_help_message(&help)
                 .prompt()
         })?;
-        match config.place_code(&typed) {
+        match places.resolve(&typed) {
             Ok(code) => return Ok(code),
             Err(e) => crate::output::eprint(&e.message),
         }

@@ -20,6 +20,7 @@ mod matching;
 mod office;
 mod output;
 mod passphrase;
+mod places;
 mod progress;
 mod report;
 mod sync_cmd;
@@ -83,7 +84,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Export(args) => export::run(&config, args),
         Command::Unlock(args) => vault_cmd::unlock(&config, args),
         Command::Lock => vault_cmd::lock(&config),
-        Command::Places(args) => config.print_places(args.json),
+        Command::Places(args) => places::list(&config, args.json),
         Command::AgentServe(_) | Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }
