@@ -207,7 +207,10 @@ fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
         match key {
             "place" => return,
             "reference" => {
-                text.push_str(&format!("reference: {v}\nplace: {}\n", output::escape(&place)));
+                text.push_str(&format!(
+                    "reference: {v}\nplace: {}\n",
+                    output::escape(&place)
+                ));
                 return;
             }
             _ => {}

@@ -427,7 +427,11 @@ fn ask_kind() -> Result<Kind, CliError> {
 /// The place code for the case's reference, asked until it is one: a code, name or alias of
 /// the office's list or the configuration's (see [`crate::places::Places::resolve`]).
 fn ask_place(places: &crate::places::Places, last: &str) -> Result<String, CliError> {
-    let known: Vec<String> = places.entries().take(8).map(|e| places.label(&e.code)).collect();
+    let known: Vec<String> = places
+        .entries()
+        .take(8)
+        .map(|e| places.label(&e.code))
+        .collect();
     let help = if known.is_empty() {
         "a place code such as KHR".to_owned()
     } else {

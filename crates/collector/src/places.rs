@@ -109,10 +109,7 @@ impl Places {
     /// What `vault` holds of the office's list, with the configuration's places.
     pub fn load(config: &Config, vault: &Vault) -> Result<Places, CliError> {
         let held = cairn_sync::held_places(vault)?;
-        let mut places = Places::new(
-            held.as_ref().and_then(|h| h.list.as_ref()),
-            &config.places,
-        );
+        let mut places = Places::new(held.as_ref().and_then(|h| h.list.as_ref()), &config.places);
         places.statement = held.as_ref().map(|h| h.counter);
         if held.as_ref().is_some_and(|h| h.list.is_none()) {
             places.unreadable = Some(
@@ -274,19 +271,20 @@ pub fn list(config: &Config, json: bool) -> Result<(), CliError> {
 /// `cairn office places add|remove`: the office's whole list, as the next roster statement.
 pub fn office(config: &Config, cmd: OfficePlacesCommand) -> Result<(), CliError> {
     // Checked before the passphrase is asked for.
+    let usage = |e: cairn_protocol::ProtocolError| CliError::usage(e.to_string());
     let change = match cmd {
         OfficePlacesCommand::Add(args) => {
             let place = Place {
-                code: check_place_code(&args.code)?,
+                code: check_place_code(&args.code).map_err(usage)?,
                 name: args.name.trim().to_owned(),
                 aliases: args.aliases.iter().map(|a| a.trim().to_owned()).collect(),
                 lat: args.lat,
                 lon: args.lon,
             };
-            place.check()?;
+            place.check().map_err(usage)?;
             Ok(place)
         }
-        OfficePlacesCommand::Remove(args) => Err(check_place_code(&args.code)?),
+        OfficePlacesCommand::Remove(args) => Err(check_place_code(&args.code).map_err(usage)?),
     };
     let mut vault = crate::office::open_office(config)?;
     let mut list = cairn_sync::held_places(&vault)?
@@ -365,7 +363,14 @@ mod tests {
             ("RAF".to_owned(), "Rafah".to_owned()),
         ]);
         let p = Places::new(Some(&office()), &config);
-        for typed in ["KHR", "khr", " Khan Younis ", "KHAN-YOUNIS", "khan yunis", "Khān Yūnis"] {
+        for typed in [
+            "KHR",
+            "khr",
+            " Khan Younis ",
+            "KHAN-YOUNIS",
+            "khan yunis",
+            "Khān Yūnis",
+        ] {
             assert_eq!(p.resolve(typed).unwrap(), "KHR", "{typed}");
         }
         assert_eq!(p.resolve("gaza").unwrap(), "GZA");

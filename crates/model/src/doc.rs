@@ -231,7 +231,10 @@ impl CaseDoc {
     /// place the case was recorded at). Only the office's value is read, as for the status.
     pub fn corrected_place(&self) -> Result<Option<String>, ModelError> {
         let office = self.office.as_ref();
-        let all = self.doc.get_all(ROOT, "place").map_err(ModelError::corrupt)?;
+        let all = self
+            .doc
+            .get_all(ROOT, "place")
+            .map_err(ModelError::corrupt)?;
         let newest = all
             .into_iter()
             .rev()

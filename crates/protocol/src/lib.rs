@@ -38,10 +38,10 @@ pub use device::{validate_team, DeviceLine, DevicePublic, ID_PREFIX};
 pub use error::ProtocolError;
 pub use lookup::DeviceLookup;
 pub use office::OfficeKeys;
+pub use places::{check_place_code, Place, PlaceList, Places, TeamCopy};
 pub use pull::{pull_path, PullPage, PullQuery};
 pub use push::{decode_push, encode_push, Outcome, PushResponse, PushResult, MAX_FRAME};
 pub use receipt::{Held, Receipt, RECEIPT_DOMAIN};
-pub use places::{check_place_code, Place, PlaceList, Places, TeamCopy};
 pub use roster::{reconcile, Member, Placement, Reconciled, Refusal, Roster, OFFICE_TEAM};
 pub use statement::{seal_name, Act, Admit, Grant, Revoke, Statement, MAX_GRANTS, ROSTER_DOMAIN};
 

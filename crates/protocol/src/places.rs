@@ -217,7 +217,11 @@ impl Places {
     /// The list as the device holding `keys` and the team keys `ring` reads it: `Ok(None)`
     /// when no copy is sealed for it (a team the list was not sealed for, or only at an epoch
     /// it does not hold); an error when its copy does not open or holds no valid list.
-    pub fn open(&self, keys: &DeviceKeys, ring: &Keyring) -> Result<Option<PlaceList>, ProtocolError> {
+    pub fn open(
+        &self,
+        keys: &DeviceKeys,
+        ring: &Keyring,
+    ) -> Result<Option<PlaceList>, ProtocolError> {
         let damaged = |why: &str| malformed(format!("the office's place list: {why}"));
         let list_key = if self.office.device == keys.id() {
             Some(
@@ -251,8 +255,8 @@ impl Places {
             .ok()
             .and_then(|b| list_key.open(LIST_CONTEXT, &b).ok())
             .ok_or_else(|| damaged("the list does not open"))?;
-        let list: PlaceList =
-            serde_json::from_slice(&json).map_err(|e| damaged(&format!("it does not parse ({e})")))?;
+        let list: PlaceList = serde_json::from_slice(&json)
+            .map_err(|e| damaged(&format!("it does not parse ({e})")))?;
         list.check()?;
         Ok(Some(list))
     }
@@ -266,7 +270,9 @@ impl Places {
             return Err(malformed("roster statement: place list grant far too long"));
         }
         if self.teams.len() > crate::MAX_GRANTS {
-            return Err(malformed("roster statement: place list sealed for too many teams"));
+            return Err(malformed(
+                "roster statement: place list sealed for too many teams",
+            ));
         }
         for copy in &self.teams {
             validate_team(&copy.team)?;
@@ -351,7 +357,12 @@ mod tests {
         let roster = office.roster();
         let (counter, held) = roster.places().unwrap();
         assert_eq!(counter, 6);
-        assert_eq!(held.open(&office.keys, &Keyring::default()).unwrap().unwrap(), PlaceList::default());
+        assert_eq!(
+            held.open(&office.keys, &Keyring::default())
+                .unwrap()
+                .unwrap(),
+            PlaceList::default()
+        );
         // A list whose key is granted to someone else takes no effect.
         let mut stray = Places::seal(&list, &public, &[&key]).unwrap();
         stray.office.device = a.id();
@@ -380,7 +391,9 @@ mod tests {
         moved.teams[0].key = moved.teams[1].key.clone();
         assert!(moved.open(&a, &ring).is_err());
         let mut swapped = places.clone();
-        swapped.list = Places::seal(&PlaceList::default(), &public, &[&key]).unwrap().list;
+        swapped.list = Places::seal(&PlaceList::default(), &public, &[&key])
+            .unwrap()
+            .list;
         assert!(swapped.open(&a, &ring).is_err());
         assert!(swapped.open(&office.keys, &ring).is_err());
         let mut garbled = places.clone();
@@ -428,7 +441,8 @@ mod tests {
             edit(&mut p);
             let act = Act::Places(p);
             assert!(Statement::issue(&office.keys, 1, [0; 32], 1, act.clone()).is_err());
-            let mut s = Statement::issue(&office.keys, 1, [0; 32], 1, Act::Places(good.clone())).unwrap();
+            let mut s =
+                Statement::issue(&office.keys, 1, [0; 32], 1, Act::Places(good.clone())).unwrap();
             s.act = act;
             s.office_signature = office.keys.sign(crate::ROSTER_DOMAIN, &s.signed_bytes());
             assert!(matches!(

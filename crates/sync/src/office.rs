@@ -165,8 +165,7 @@ pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admis
     // seals it again, now for this team too, as the next statement (stored with the admission,
     // in one transaction; it goes out at the next sync).
     if roster.epoch(&to.team) == 0 {
-        if let Some(list) = crate::roster::office_places(vault)?.filter(|l| !l.places.is_empty())
-        {
+        if let Some(list) = crate::roster::office_places(vault)?.filter(|l| !l.places.is_empty()) {
             acts.push(places_act(vault, &roster, &list, Some(&key))?);
         }
     }
