@@ -402,11 +402,13 @@ mod tests {
         assert_eq!(places.open(&a, &ring).unwrap().unwrap(), khan_younis());
     }
 
+    type Edit<T> = Box<dyn Fn(&mut T)>;
+
     #[test]
     fn a_badly_shaped_list_is_neither_sealed_nor_accepted() {
         let mut office = Office::new();
         let public = DevicePublic::from_keys(&office.keys);
-        let bad_lists: Vec<Box<dyn Fn(&mut PlaceList)>> = vec![
+        let bad_lists: Vec<Edit<PlaceList>> = vec![
             Box::new(|l| l.places[0].code = "gza".into()),
             Box::new(|l| l.places[0].code = "G".into()),
             Box::new(|l| l.places[0].code = "G ZA".into()),
@@ -427,7 +429,7 @@ mod tests {
         }
         let key = office.key("T01", 1);
         let good = Places::seal(&khan_younis(), &public, &[&key]).unwrap();
-        let bad_acts: Vec<Box<dyn Fn(&mut Places)>> = vec![
+        let bad_acts: Vec<Edit<Places>> = vec![
             Box::new(|p| p.list = "A".repeat(MAX_SEALED_LIST + 1)),
             Box::new(|p| p.office.key = "A".repeat(MAX_GRANT_TEXT + 1)),
             Box::new(|p| p.teams[0].team = "office".into()),
