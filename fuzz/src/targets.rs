@@ -359,7 +359,11 @@ pub fn server_json(data: &[u8]) {
     let roster = held_roster();
     if let Ok(statement) = serde_json::from_slice::<Statement>(data) {
         let _ = statement.verify(&office);
-        let _ = (statement.device().tag(), statement.team(), statement.hash());
+        let _ = (
+            statement.device().map(|d| d.tag()),
+            statement.team(),
+            statement.hash(),
+        );
         if let Act::Admit(admit) = &statement.act {
             let _ = admit.device.short_code();
             let _ = admit.open_name(None);

@@ -423,3 +423,41 @@ fn a_kill_on_either_side_of_a_commit_leaves_the_head_and_the_vault_in_step() {
         still_works(&d, failpoint);
     }
 }
+
+/// `cairn office admit` into a team's first member, with a list of places: the admission and
+/// the list sealed again for that team are one write. Killed before it commits, neither is
+/// kept (the key it made neither); admitted again, the device reads the list.
+#[test]
+fn an_admission_and_the_places_sealed_for_its_team_are_kept_together() {
+    let office = Device::office();
+    office.ok(&["office", "places", "add", "KHR", "--name", "Khan Younis"]);
+    let server = Server::start(&office);
+    // A first team, so the office is pointed at the server and `status` lists the roster.
+    server.join(&office, &Device::init("T03"), "T03", &server.url());
+    let d = Device::init("T04");
+    let line = d.json(&["id"])["line"].as_str().expect("line").to_owned();
+    let admit = [
+        "office",
+        "admit",
+        &line,
+        "--team",
+        "T04",
+        "--server",
+        &server.url(),
+        "--fingerprint",
+        server.fingerprint(),
+    ];
+    let members = |o: &Device| o.json(&["status"])["roster"].as_array().map(Vec::len);
+    let before = members(&office);
+    assert!(
+        killed_at(&office, &admit, "update:keyring"),
+        "never reached"
+    );
+    assert_eq!(members(&office), before, "an admission was kept");
+    assert!(office.ok(&["places"]).contains("Khan Younis"));
+    server.join(&office, &d, "T04", &server.url());
+    d.ok(&["sync"]);
+    let reference = d.new_case(&["--kind", "killed", "--place", "khan younis"]);
+    assert!(reference.starts_with("KHR-T04-"), "{reference}");
+    office.ok(&["check"]);
+}

@@ -57,7 +57,7 @@ const NAME: &str = "Amal N.";
 /// asked apart), then types `typed` and Enter.
 fn answer(pty: &mut Pty, key: &str, typed: &str) {
     match key {
-        "place" => pty.expect("place - "),
+        "place" => pty.expect("Place of the reference"),
         _ => pty.expect(&format!("(--set {key})")),
     }
     pty.keys(&format!("{typed}\r"));

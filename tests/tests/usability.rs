@@ -481,7 +481,10 @@ fn places_have_names_and_a_name_stands_for_its_code() {
     let places = device.json(&["--config", &config, "places"]);
     assert_eq!(
         places,
-        serde_json::json!([{"code": "GZA", "name": "Gaza City"}, {"code": "KHR", "name": "Khan Younis"}])
+        serde_json::json!([
+            {"code": "GZA", "name": "Gaza City", "from": "config"},
+            {"code": "KHR", "name": "Khan Younis", "from": "config"}
+        ])
     );
     assert!(device
         .ok(&["--config", &config, "places"])

@@ -119,12 +119,36 @@ fn new(config: &Config, args: NewArgs) -> Result<(), CliError> {
     let (Some(kind), Some(place)) = (kind, &args.place) else {
         crate::cli::missing_new_args().exit()
     };
-    let place = config.place_code(place)?;
     let edits = edits(&args.edits)?;
     let mut vault = open(config)?;
+    let place = crate::places::Places::load(config, &vault)?.resolve(place)?;
     let created = vault.create_case(kind, &place, &edits, time::OffsetDateTime::now_utc())?;
     tracing::info!(seq = created.seq, "case recorded");
     output::print(&format!("{}\n", created.reference))
+}
+
+/// `--set place=...` takes a code, name or alias of a known place, as `--place` does.
+fn corrected_places(
+    config: &Config,
+    vault: &cairn_vault::Vault,
+    edits: &[Edit],
+) -> Result<Vec<Edit>, CliError> {
+    if !edits
+        .iter()
+        .any(|e| matches!(e, Edit::Set { key, .. } if key.trim() == "place"))
+    {
+        return Ok(edits.to_vec());
+    }
+    let places = crate::places::Places::load(config, vault)?;
+    edits
+        .iter()
+        .map(|e| match e {
+            Edit::Set { key, value } if key.trim() == "place" => {
+                Ok(Edit::set("place", places.resolve(value)?))
+            }
+            other => Ok(other.clone()),
+        })
+        .collect()
 }
 
 /// A record's `--at`, read as people type it.
@@ -135,7 +159,8 @@ fn at(raw: Option<&str>) -> Result<Option<String>, CliError> {
 
 fn apply(config: &Config, reference: &str, edits: &[Edit]) -> Result<(), CliError> {
     let mut vault = open(config)?;
-    match vault.edit_case(reference, edits, time::OffsetDateTime::now_utc())? {
+    let edits = corrected_places(config, &vault, edits)?;
+    match vault.edit_case(reference, &edits, time::OffsetDateTime::now_utc())? {
         Some(seq) => output::print(&format!("{reference}: recorded (change {seq})\n")),
         None => output::print(&format!("{reference}: nothing changed\n")),
     }
@@ -186,9 +211,31 @@ fn show(config: &Config, args: CaseRef) -> Result<(), CliError> {
         return output::json(&value);
     }
     let names = output::Names::of(&vault)?;
+    let places = crate::places::Places::load(config, &vault)?;
+    let recorded = &doc.reference().place;
+    // The reference keeps the place the case was recorded at; the office's correction beside it.
+    let place = match doc.corrected_place()?.filter(|p| p != recorded) {
+        Some(corrected) => format!(
+            "{}, corrected by the office (recorded at {})",
+            places.label(&corrected),
+            places.label(recorded)
+        ),
+        None => places.label(recorded),
+    };
     let conflicted: Vec<String> = doc.conflicts().into_iter().map(|c| c.key).collect();
     let mut text = changed_since_confirmed(&value);
     flatten(&value, "", &mut |key, v| {
+        match key {
+            "place" => return,
+            "reference" => {
+                text.push_str(&format!(
+                    "reference: {v}\nplace: {}\n",
+                    output::escape(&place)
+                ));
+                return;
+            }
+            _ => {}
+        }
         let mark = if conflicted.iter().any(|c| c == key) {
             "   (conflict: see `cairn case conflicts`)"
         } else {
@@ -340,10 +387,12 @@ fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
         .as_deref()
         .map(|d| crate::report::day(d, "--to"))
         .transpose()?;
+    let vault = open(config)?;
+    let places = crate::places::Places::load(config, &vault)?;
     let place = args
         .place
         .as_deref()
-        .map(|p| config.place_code(p))
+        .map(|p| places.filter(p))
         .transpose()?;
     let filter = cairn_vault::CaseFilter {
         kind: args.kind.map(|k| choice_name(&k)),
@@ -355,7 +404,6 @@ fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
         from,
         to,
     };
-    let vault = open(config)?;
     let cases: Vec<_> = vault
         .list()?
         .into_iter()
@@ -376,17 +424,28 @@ fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
         return output::print("no cases\n");
     }
     let width = cases.iter().map(|c| c.reference.len()).max().unwrap_or(9);
+    // Where the case counts: its place named, and the reference's when the office corrected it.
+    let place = |c: &cairn_vault::CaseSummary| match &c.recorded_place {
+        Some(recorded) => format!("{} (recorded at {recorded})", places.label(&c.place)),
+        None => places.label(&c.place),
+    };
+    let place_width = cases
+        .iter()
+        .map(|c| place(c).chars().count())
+        .max()
+        .unwrap_or(5);
     let mut text = format!(
-        "{:width$}  {:8}  {:19}  UPDATED\n",
-        "REFERENCE", "KIND", "STATUS"
+        "{:width$}  {:8}  {:19}  {:place_width$}  UPDATED\n",
+        "REFERENCE", "KIND", "STATUS", "PLACE"
     );
     for c in &cases {
         // The case's own last change, not when it reached this vault.
         text.push_str(&format!(
-            "{:width$}  {:8}  {:19}  {}{}{}\n",
+            "{:width$}  {:8}  {:19}  {:place_width$}  {}{}{}\n",
             c.reference,
             c.kind,
             c.status,
+            place(c),
             c.changed_at,
             if c.conflicts { "  (conflict)" } else { "" },
             if c.changed_since_confirmed.is_empty() {

@@ -76,7 +76,9 @@ pub enum Command {
     /// Print the manual page (roff), e.g. `cairn man | man -l -`; --out DIR writes a page for
     /// every command (cairn.1, cairn-case-new.1...).
     Man(ManArgs),
-    /// The place codes named in the configuration, with their names.
+    /// The places this device knows: the office's list (which reaches every device with the
+    /// roster at `cairn sync`), and the configuration's [places] as a local addition; each
+    /// says where it comes from, and the office's wins on a code both name.
     Places(JsonFlag),
     /// The unlock agent itself, started by `cairn unlock`.
     #[command(hide = true)]
@@ -146,6 +148,43 @@ pub enum OfficeCommand {
     /// commands (`sync` among them) keep working while it runs; every page reads the vault
     /// afresh. See docs/OFFICE_WEB.md.
     Serve(ServeArgs),
+    /// The office's list of places (code, name, aliases, coordinates): it reaches every device
+    /// with the roster, at the office's next `cairn sync` and then the device's.
+    #[command(subcommand)]
+    Places(OfficePlacesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OfficePlacesCommand {
+    /// Add a place, or replace the place of that code: `add KHR --name "Khan Younis"`.
+    Add(PlaceAddArgs),
+    /// Remove a place: new cases can no longer be recorded there (cases recorded there keep
+    /// their reference; correct a case with `cairn case edit REF --set place=CODE`).
+    Remove(PlaceRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlaceAddArgs {
+    /// The place's code, 2 to 6 letters or digits (the first part of a reference).
+    pub code: String,
+    /// Its name, as tables show it and people type it.
+    #[arg(long)]
+    pub name: String,
+    /// Another name it goes by (another spelling or script); repeat for several.
+    #[arg(long = "alias", value_name = "ALIAS")]
+    pub aliases: Vec<String>,
+    /// Latitude, decimal degrees (WGS 84); with --lon.
+    #[arg(long, requires = "lon", allow_negative_numbers = true)]
+    pub lat: Option<f64>,
+    /// Longitude, decimal degrees (WGS 84); with --lat.
+    #[arg(long, requires = "lat", allow_negative_numbers = true)]
+    pub lon: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlaceRemoveArgs {
+    /// The code of the place to remove.
+    pub code: String,
 }
 
 /// `cairn office match`.

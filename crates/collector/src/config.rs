@@ -103,50 +103,6 @@ impl Config {
             ..cairn_sync::Options::default()
         }
     }
-
-    /// The place code for what a person typed: a name from `[places]` (in any letter case),
-    /// else a code.
-    pub fn place_code(&self, typed: &str) -> Result<String, CliError> {
-        let wanted = typed.trim();
-        if let Some((code, _)) = self
-            .places
-            .iter()
-            .find(|(_, name)| name.eq_ignore_ascii_case(wanted))
-        {
-            return Ok(code.clone());
-        }
-        cairn_model::validate_place(wanted).map_err(|e| {
-            let hint = if self.places.is_empty() {
-                " Names can be given to codes in the configuration's [places]."
-            } else {
-                " `cairn places` lists the names this device knows."
-            };
-            CliError::usage(format!("{e}{hint}"))
-        })
-    }
-
-    /// `cairn places`.
-    pub fn print_places(&self, json: bool) -> Result<(), CliError> {
-        if json {
-            let list: Vec<_> = self
-                .places
-                .iter()
-                .map(|(code, name)| serde_json::json!({ "code": code, "name": name }))
-                .collect();
-            return crate::output::json(&list);
-        }
-        if self.places.is_empty() {
-            return crate::output::print(
-                "No places are named in the configuration: add them under [places], e.g. KHR = \"Khan Younis\".\n",
-            );
-        }
-        let text: String = self
-            .places
-            .iter()
-            .map(|(code, name)| format!("{code:6}  {name}\n"))
-            .collect();
-        crate::output::print(&text)
-    }
 }
 
 /// A timeout in whole seconds from the environment variable `var`, else from the file.

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use cairn_model::{Edit, FieldSpec, FieldType, Kind};
 use cairn_vault::{Draft, Vault};
-use inquire::{InquireError, Select, Text};
+use inquire::{InquireError, Select};
 use serde_json::Value;
 
 use crate::config::Config;
@@ -77,7 +77,7 @@ fn asked_of(kind: Kind) -> &'static [&'static str] {
 
 /// Asked apart, or not by the form: a new case's kind comes first, with its place code; its
 /// evidentiary status is `cairn case verify`'s; a source list's id comes with an import.
-const NOT_IN_SECTIONS: &[&str] = &["kind", "status", "source_id"];
+const NOT_IN_SECTIONS: &[&str] = &["kind", "status", "source_id", "place"];
 
 /// What Esc or Ctrl-C would stop: a new case, or the changes to one being edited.
 #[derive(Clone, Copy)]
@@ -219,14 +219,15 @@ const CHANGE: &str = "change";
 /// `cairn case new` on a terminal: `kind` and `place` when given on the command line, the rest
 /// asked; then "Record another case?" with the vault still unlocked.
 pub fn new(config: &Config, kind: Option<Kind>, place: Option<String>) -> Result<(), CliError> {
-    let place = place.map(|p| config.place_code(&p)).transpose()?;
     let mut vault = vault_cmd::open(config)?;
     // A form killed earlier left its answers: say so before asking them again.
     let kept = vault.drafts()?.len();
     if kept > 0 {
         eprintln!("{kept} draft(s) kept from earlier forms: `cairn case drafts` lists them.");
     }
-    new_cases(config, &mut vault, kind, place, None)
+    let places = crate::places::Places::load(config, &vault)?;
+    let place = place.map(|p| places.resolve(&p)).transpose()?;
+    new_cases(&mut vault, &places, kind, place, None)
 }
 
 /// `cairn case drafts resume ID` (and `case new --resume ID`): the form of the draft `id`,
@@ -243,14 +244,15 @@ pub fn resume(config: &Config, id: &str) -> Result<(), CliError> {
         return edit_with(&mut vault, &reference, Some(draft));
     }
     // The draft's kind and place are its own: a case recorded after it asks them again.
-    new_cases(config, &mut vault, None, None, Some(draft))
+    let places = crate::places::Places::load(config, &vault)?;
+    new_cases(&mut vault, &places, None, None, Some(draft))
 }
 
 /// New cases one after another: `kind` and `place` (the command line's) for every one, the
 /// `resumed` draft's for the first.
 fn new_cases(
-    config: &Config,
     vault: &mut Vault,
+    places: &crate::places::Places,
     kind: Option<Kind>,
     place: Option<String>,
     mut resumed: Option<Draft>,
@@ -266,7 +268,7 @@ fn new_cases(
         let drafted_place = draft.as_ref().and_then(|d| d.place.clone());
         let this_place = match drafted_place.or_else(|| place.clone()) {
             Some(place) => place,
-            None => ask_place(config, &last_place)?,
+            None => ask_place(places, &last_place)?,
         };
         last_place.clone_from(&this_place);
         let resuming = draft.is_some();
@@ -673,22 +675,25 @@ fn ask_kind() -> Result<Kind, CliError> {
     Ok(chosen.id.parse()?)
 }
 
-/// The place code for the case's reference, asked until it is one (or a name from `[places]`).
-fn ask_place(config: &Config, last: &str) -> Result<String, CliError> {
-    let names: Vec<&str> = config.places.values().map(String::as_str).collect();
-    let help = if names.is_empty() {
+/// The place code for the case's reference, asked until it is one: a code, name or alias of
+/// the office's list or the configuration's (see [`crate::places::Places::resolve`]).
+fn ask_place(places: &crate::places::Places, last: &str) -> Result<String, CliError> {
+    let known: Vec<String> = places
+        .entries()
+        .take(8)
+        .map(|e| places.label(&e.code))
+        .collect();
+    let help = if known.is_empty() {
         "a place code such as KHR".to_owned()
     } else {
-        format!("a place code such as KHR, or a name: {}", names.join(", "))
+        format!("a code, name or alias: {}", known.join(", "))
     };
+    let message = labels::get().text("place_question");
     loop {
         let typed = answer(Filling::New, || {
-            Text::new("place - the place code for the reference")
-                .with_initial_value(last)
-                .with_help_message(&help)
-                .prompt()
+            crate::line::prompt(message, last, &help, |_| Ok(()))
         })?;
-        match config.place_code(&typed) {
+        match places.resolve(&typed) {
             Ok(code) => return Ok(code),
             Err(e) => crate::output::eprint(&e.message),
         }

@@ -23,6 +23,7 @@ mod matching;
 mod office;
 mod output;
 mod passphrase;
+mod places;
 mod progress;
 mod qr;
 mod report;
@@ -88,7 +89,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Export(args) => export::run(&config, args),
         Command::Unlock(args) => vault_cmd::unlock(&config, args),
         Command::Lock => vault_cmd::lock(&config),
-        Command::Places(args) => config.print_places(args.json),
+        Command::Places(args) => places::list(&config, args.json),
         Command::AgentServe(_) | Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

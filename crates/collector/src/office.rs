@@ -19,6 +19,7 @@ pub fn run(config: &Config, cmd: OfficeCommand) -> Result<(), CliError> {
         OfficeCommand::Review(args) => review(config, args),
         OfficeCommand::Match(args) => crate::matching::run(config, args),
         OfficeCommand::Serve(args) => crate::web::serve(config, args),
+        OfficeCommand::Places(cmd) => crate::places::office(config, cmd),
     }
 }
 

@@ -58,12 +58,29 @@ pub fn run(config: &Config, args: ReportArgs) -> Result<(), CliError> {
                 let text = editions::changes_text(&changes, format)?;
                 return write_or_print(args.output.out.as_deref(), &text);
             }
+            let places = crate::places::Places::load(config, &vault)?;
             drop(vault);
             let cases: Vec<&ReportCase> = cases.iter().map(|(c, _)| c).collect();
-            let figures = report::count(cases, period, options, &taken);
+            let mut figures = report::count(cases, period, options, &taken);
+            name_places(&mut figures, |code| {
+                places.name(code).map(|name| format!("{code} {name}"))
+            });
             draw(chart, &figures)?;
             let text = render(&figures, format, None)?;
             write_or_print(args.output.out.as_deref(), &text)
+        }
+    }
+}
+
+/// Groups by place read "KHR Khan Younis" where the place is known (their key stays the
+/// code: what JSON and editions carry).
+pub(crate) fn name_places(figures: &mut Figures, label: impl Fn(&str) -> Option<String>) {
+    if figures.by != Some(By::Place) {
+        return;
+    }
+    for g in figures.groups.iter_mut().flatten() {
+        if let Some(named) = label(&g.key) {
+            g.label = named;
         }
     }
 }

@@ -227,6 +227,27 @@ impl CaseDoc {
         }
     }
 
+    /// The place code the office corrected the case to, if it did (the reference keeps the
+    /// place the case was recorded at). Only the office's value is read, as for the status.
+    pub fn corrected_place(&self) -> Result<Option<String>, ModelError> {
+        let office = self.office.as_ref();
+        let all = self
+            .doc
+            .get_all(ROOT, "place")
+            .map_err(ModelError::corrupt)?;
+        let newest = all
+            .into_iter()
+            .rev()
+            .find(|(_, id)| crate::judge::written_by(id, office));
+        Ok(match newest {
+            Some((automerge::Value::Scalar(v), _)) => match v.as_ref() {
+                ScalarValue::Str(s) if !s.is_empty() => Some(s.to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+    }
+
     /// The whole document, compacted, for storage.
     pub fn save(&self) -> Vec<u8> {
         self.doc.save()

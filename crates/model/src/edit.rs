@@ -139,6 +139,11 @@ impl Edit {
                         return Err(ModelError::NeedsVerification(s.clone()));
                     }
                 }
+                // A corrected place is a place code, as a reference writes it.
+                let value = match (value, spec.key) {
+                    (Value::Str(s), "place") => Value::Str(crate::validate_place(&s)?),
+                    (value, _) => value,
+                };
                 Checked::Set(spec, value)
             }
             Edit::Unset { key } => {

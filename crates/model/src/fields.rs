@@ -86,6 +86,11 @@ static FIELDS: &[FieldSpec] = &[
         "the identifier the list this case was imported from gives it",
     ),
     spec(
+        "place",
+        FieldType::Str,
+        "the place code the office corrected the case to (the reference keeps the place it was recorded at); only the office sets it",
+    ),
+    spec(
         "incident.date",
         FieldType::DateOrRange,
         "when the incident happened",

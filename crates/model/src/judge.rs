@@ -507,7 +507,8 @@ pub(crate) fn written_by(id: &ObjId, writer: Option<&ActorId>) -> bool {
     matches!((id, writer), (ObjId::Id(_, actor, _), Some(writer)) if actor == writer)
 }
 
-/// A case's status is the office's word alone: the creation writes `alleged` (the office's
+/// A case's corrected place is the office's word alone, written by no other device at any
+/// time. A case's status is the office's word alone: the creation writes `alleged` (the office's
 /// own creation may write any status), and after it only the office writes the key, in any
 /// form (a value replacing another, one beside another, a deletion, an object). The rule
 /// reads the change itself, never what other changes left, so the verdict is the same on
@@ -521,6 +522,13 @@ fn office_status(
     office: Option<&ActorId>,
 ) -> Result<(), ModelError> {
     if before.is_none() {
+        // A corrected place is the office's word alone, from the creation on.
+        let places = after.get_all(ROOT, "place").map_err(ModelError::corrupt)?;
+        if places.iter().any(|(_, id)| !written_by(id, office)) {
+            return Err(refuse(
+                "it corrects the case's place, which only the office does",
+            ));
+        }
         // The creation, which is all the case holds yet.
         for (value, id) in after.get_all(ROOT, "status").map_err(ModelError::corrupt)? {
             let automerge::Value::Scalar(scalar) = value else {
@@ -545,6 +553,11 @@ fn office_status(
         return Ok(());
     }
     let from_office = matches!((&scope.actor, office), (Some(a), Some(o)) if a == o);
+    if scope.writes_place && !from_office {
+        return Err(refuse(
+            "it corrects the case's place, which only the office does",
+        ));
+    }
     if scope.writes_status && !from_office {
         if scope.status_preds.iter().any(|a| Some(a) == office) {
             return Err(refuse(
@@ -575,6 +588,8 @@ pub(crate) struct Scope {
     writes_status: bool,
     /// Authors of the status values the change overwrites or deletes.
     status_preds: Vec<ActorId>,
+    /// Whether the change writes the case's corrected place (the office's alone, as the status).
+    writes_place: bool,
     /// The changes it depends on (its view of the case when it was made).
     deps: Vec<ChangeHash>,
 }
@@ -591,6 +606,7 @@ impl Scope {
             actor: None,
             writes_status: false,
             status_preds: Vec::new(),
+            writes_place: false,
             deps: Vec::new(),
         }
     }
@@ -611,6 +627,7 @@ impl Scope {
             actor: Some(change.actor_id().clone()),
             writes_status: false,
             status_preds: Vec::new(),
+            writes_place: false,
             deps: change.deps().to_vec(),
         };
         let start = change.start_op().get();
@@ -627,6 +644,9 @@ impl Scope {
             match &op.obj {
                 legacy::ObjectId::Root => {
                     scope.root = true;
+                    if matches!(&op.key, legacy::Key::Map(k) if k == "place") {
+                        scope.writes_place = true;
+                    }
                     if matches!(&op.key, legacy::Key::Map(k) if k == "status") {
                         scope.writes_status = true;
                         let preds = op.pred.iter().map(|legacy::OpId(_, actor)| actor.clone());

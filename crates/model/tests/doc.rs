@@ -71,6 +71,7 @@ fn every_field_shows_in_json_and_the_typed_case() {
         ("kind", "killed"),
         ("status", "under_investigation"),
         ("source_id", "MoH-2024-00017"),
+        ("place", "GZA"),
         ("incident.date", "2024-01-01/2024-01-03"),
         ("incident.place", "Road 4"),
         ("incident.cause", "captivity"),

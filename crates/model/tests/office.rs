@@ -372,3 +372,36 @@ fn a_case_needs_review_until_the_office_reviewed_its_newest_change() {
     assert!(!overview.needs_review);
     assert_eq!(overview.review.as_deref(), Some("approved"));
 }
+
+/// A case's corrected place is the office's alone: a field device writing it (a value, a
+/// deletion, or at the creation) is refused everywhere; the office's correction is read by
+/// every replica, and the reference keeps its place.
+#[test]
+fn only_the_office_corrects_a_place() {
+    let (mut a, mut office, mut b) = setup();
+    for forged in [
+        forge(&b, &B, |tx| tx.put(ROOT, "place", "GZA").unwrap()),
+        forge(&b, &B, |tx| tx.put(ROOT, "place", "").unwrap()),
+    ] {
+        refused(&mut b, forged.clone(), "corrects the case's place");
+        refused(&mut office, forged, "corrects the case's place");
+    }
+    assert!(Edit::set("place", "not a code").check().is_err());
+    let change = office
+        .edit(&[Edit::set("place", "gza")], "office", at(5))
+        .unwrap()
+        .unwrap();
+    a.apply_changes(std::slice::from_ref(&change)).unwrap();
+    b.apply_changes(&[change]).unwrap();
+    for doc in [&a, &b, &office] {
+        assert_eq!(doc.corrected_place().unwrap().as_deref(), Some("GZA"));
+        assert_eq!(doc.reference().place, "KHR");
+        assert_eq!(doc.to_json().unwrap()["place"], "GZA");
+    }
+    // Changing the office's correction is the office's too.
+    let forged = forge(&b, &B, |tx| tx.delete(ROOT, "place").unwrap());
+    refused(&mut b, forged, "corrects the case's place");
+    // Created with a place by a field device: refused on arrival.
+    let (_, created) = new_case(&[Edit::set("place", "GZA")]);
+    assert!(CaseDoc::from_changes(&[created], &O, Some(&O)).is_err());
+}

@@ -66,6 +66,9 @@ impl Admission {
             Act::Revoke(_) => Err(malformed(
                 "admission: it carries a revocation, not an admission",
             )),
+            Act::Places(_) => Err(malformed(
+                "admission: it carries a list of places, not an admission",
+            )),
         }
     }
 
@@ -180,7 +183,7 @@ mod tests {
                 a.device = DevicePublic::from_keys(&device);
                 a
             }
-            Act::Revoke(_) => unreachable!(),
+            _ => unreachable!(),
         };
         let no_grant = Admission {
             office: office.public(),

@@ -83,6 +83,8 @@ pub struct Roster {
     chain: Vec<Statement>,
     /// Indexes into `chain` of the statements that took effect.
     effective: Vec<usize>,
+    /// Index into `chain` of the newest list of places that took effect.
+    places: Option<usize>,
     /// Statements that failed a check or had no effect, one sentence each.
     pub problems: Vec<String>,
 }
@@ -110,6 +112,7 @@ impl Roster {
             epochs: BTreeMap::new(),
             chain: Vec::new(),
             effective: Vec::new(),
+            places: None,
             problems: Vec::new(),
         };
         roster.members.insert(
@@ -226,13 +229,21 @@ impl Roster {
                     _ => Some(format!("the device is not a member of team {}", r.team)),
                 }
             }
+            // The newest list replaces the one before, whichever teams it was sealed for.
+            Act::Places(p) if p.office.device == self.office.signing => {
+                self.places = Some(index);
+                None
+            }
+            Act::Places(_) => Some("its list of places is not granted to the office".to_owned()),
         };
+        let about = s
+            .device()
+            .map_or_else(|| "places".to_owned(), |d| format!("device {}", d.short()));
         match problem {
             None => self.effective.push(index),
             Some(p) => self.problems.push(format!(
-                "roster statement {} (device {}) took no effect: {p}",
-                s.counter,
-                s.device().short()
+                "roster statement {} ({about}) took no effect: {p}",
+                s.counter
             )),
         }
     }
@@ -275,6 +286,20 @@ impl Roster {
     /// A team's current epoch (0 for a team with no member yet).
     pub fn epoch(&self, team: &str) -> u32 {
         self.epochs.get(team).copied().unwrap_or(0)
+    }
+
+    /// Every team that has had a member, with its current epoch, ordered by team.
+    pub fn teams(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.epochs.iter().map(|(t, e)| (t.as_str(), *e))
+    }
+
+    /// The newest list of places that took effect, with its statement's counter.
+    pub fn places(&self) -> Option<(u64, &crate::Places)> {
+        let s = &self.chain[self.places?];
+        match &s.act {
+            Act::Places(p) => Some((s.counter, p)),
+            _ => None,
+        }
     }
 
     /// Whether change `seq` by `author` is acceptable.
@@ -328,6 +353,8 @@ impl Roster {
             let (team, epoch, grants) = match &s.act {
                 Act::Admit(a) => (&a.team, a.epoch, &a.grants),
                 Act::Revoke(r) => (&r.team, r.epoch, &r.grants),
+                // Its key opens the list only, never a team's changes.
+                Act::Places(_) => continue,
             };
             if ring.get(team, epoch).is_some() {
                 continue;
@@ -1035,7 +1062,7 @@ pub(crate) mod tests {
         let plain = office.admit_act(&fresh(), "T02", 1);
         let plain_id = match &plain {
             Act::Admit(a) => a.device.signing,
-            Act::Revoke(_) => unreachable!(),
+            _ => unreachable!(),
         };
         office.issue(plain);
         let mut roster = office.roster();

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::device::check_name;
 use crate::error::malformed;
-use crate::{validate_team, DevicePublic, ProtocolError};
+use crate::{validate_team, DevicePublic, Places, ProtocolError};
 
 /// The signature domain of roster statements.
 pub const ROSTER_DOMAIN: &str = "cairn roster v2";
@@ -147,6 +147,8 @@ pub enum Act {
     Admit(Admit),
     /// A device is revoked.
     Revoke(Revoke),
+    /// The office's whole list of places, replacing the one before (see [`crate::places`]).
+    Places(Places),
 }
 
 /// One office-signed roster statement.
@@ -230,19 +232,21 @@ impl Statement {
         .map_err(|_| ProtocolError::NotSignedByOffice("roster statement"))
     }
 
-    /// The device the act concerns.
-    pub fn device(&self) -> DeviceId {
+    /// The device the act concerns (`None` for a list of places, which concerns none).
+    pub fn device(&self) -> Option<DeviceId> {
         match &self.act {
-            Act::Admit(a) => a.device.signing,
-            Act::Revoke(r) => r.device,
+            Act::Admit(a) => Some(a.device.signing),
+            Act::Revoke(r) => Some(r.device),
+            Act::Places(_) => None,
         }
     }
 
-    /// The team the act concerns.
-    pub fn team(&self) -> &str {
+    /// The team the act concerns (`None` for a list of places, which concerns every team).
+    pub fn team(&self) -> Option<&str> {
         match &self.act {
-            Act::Admit(a) => &a.team,
-            Act::Revoke(r) => &r.team,
+            Act::Admit(a) => Some(&a.team),
+            Act::Revoke(r) => Some(&r.team),
+            Act::Places(_) => None,
         }
     }
 
@@ -270,6 +274,7 @@ impl Statement {
                 }
                 (&r.team, r.epoch, &r.grants)
             }
+            Act::Places(p) => return p.check_shape(),
         };
         validate_team(team)?;
         if epoch == 0 {
@@ -326,7 +331,7 @@ mod tests {
     fn admit_of(s: &Statement) -> Admit {
         match &s.act {
             Act::Admit(a) => a.clone(),
-            Act::Revoke(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
@@ -341,8 +346,8 @@ mod tests {
         assert_ne!(s1.hash(), s2.hash());
         for s in [&s1, &s2] {
             s.verify(&office.keys.id()).unwrap();
-            assert_eq!(s.device(), device.id());
-            assert_eq!(s.team(), "T03");
+            assert_eq!(s.device(), Some(device.id()));
+            assert_eq!(s.team(), Some("T03"));
             // JSON round trip, and the signed bytes are the JSON without the signature.
             let json = serde_json::to_string(s).unwrap();
             let back: Statement = serde_json::from_str(&json).unwrap();
@@ -412,7 +417,7 @@ mod tests {
         let with = |f: &dyn Fn(&mut Admit)| {
             let mut a = match &good {
                 Act::Admit(a) => a.clone(),
-                Act::Revoke(_) => unreachable!(),
+                _ => unreachable!(),
             };
             f(&mut a);
             Act::Admit(a)
@@ -434,7 +439,7 @@ mod tests {
         office.admit(&device, "T03");
         let mut revoke = match office.revoke_act(&device.id(), "T03", 2) {
             Act::Revoke(r) => r,
-            Act::Admit(_) => unreachable!(),
+            _ => unreachable!(),
         };
         revoke.earlier = "A".repeat(MAX_GRANT_TEXT + 1);
         bad_acts.push(Act::Revoke(revoke));

@@ -9,6 +9,7 @@
 //! checked to still open, and so that Ed25519 signatures, which are deterministic, are
 //! checked to come out identical when made again. The team keys are the constants below.
 //! `push.bin`, `pull.bin` and `office.txt` did not change from version 1 and were kept.
+//! `places.json` (a places statement after the frozen chain) was written by `bless_places`.
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
 use base64::engine::general_purpose::STANDARD;
@@ -421,4 +422,78 @@ fn bless() {
             .unwrap(),
         ),
     );
+}
+
+/// The list of places the frozen statement 4 carries.
+fn golden_places() -> cairn_protocol::PlaceList {
+    let mut list = cairn_protocol::PlaceList::default();
+    list.put(cairn_protocol::Place {
+        code: "KHR".into(),
+        name: "Khan Younis".into(),
+        aliases: vec!["Khān Yūnis".into()],
+        lat: Some(31.34),
+        lon: Some(34.3),
+    });
+    list.put(cairn_protocol::Place {
+        code: "GZA".into(),
+        name: "Gaza City".into(),
+        aliases: Vec::new(),
+        lat: None,
+        lon: None,
+    });
+    list
+}
+
+/// A places statement (statement 4, after the frozen chain): it parses, re-encodes and
+/// verifies as written, and the frozen list key still opens for the office and for T03 at
+/// epoch 2, not for the revoked device.
+#[test]
+fn places_statement_json_and_sealed_list() {
+    let (office, a, b) = frozen_keys();
+    let mut chain: Vec<Statement> =
+        serde_json::from_str(include_str!("golden/roster.json").trim_end()).unwrap();
+    let json = include_str!("golden/places.json").trim_end();
+    let places: Statement = serde_json::from_str(json).unwrap();
+    assert_eq!(serde_json::to_string(&places).unwrap(), json);
+    assert_eq!(places.prev, chain[2].hash());
+    places.verify(&office.id()).unwrap();
+    let again = Statement::issue(
+        &office,
+        places.counter,
+        places.prev,
+        places.at,
+        places.act.clone(),
+    )
+    .unwrap();
+    assert_eq!(again, places);
+    chain.push(places);
+    let roster = Roster::build(&OfficeKeys::from_keys(&office), &chain);
+    assert!(roster.problems.is_empty(), "{:?}", roster.problems);
+    let (counter, held) = roster.places().unwrap();
+    assert_eq!(counter, 4);
+    for keys in [&office, &b] {
+        let list = held.open(keys, &roster.keyring(keys)).unwrap();
+        assert_eq!(list, Some(golden_places()));
+    }
+    assert_eq!(held.open(&a, &roster.keyring(&a)).unwrap(), None);
+}
+
+#[test]
+#[ignore = "writes golden/places.json; run only to create a new format version"]
+fn bless_places() {
+    let (office, _, _) = frozen_keys();
+    let chain: Vec<Statement> =
+        serde_json::from_str(include_str!("golden/roster.json").trim_end()).unwrap();
+    let places = cairn_protocol::Places::seal(
+        &golden_places(),
+        &DevicePublic::from_keys(&office),
+        &[&team_key(2)],
+    )
+    .unwrap();
+    let s = Statement::issue(&office, 4, chain[2].hash(), NOW + 4, Act::Places(places)).unwrap();
+    std::fs::write(
+        format!("{DIR}/places.json"),
+        format!("{}\n", serde_json::to_string(&s).unwrap()),
+    )
+    .unwrap();
 }

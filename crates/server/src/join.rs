@@ -76,6 +76,12 @@ pub(crate) async fn join(
                 "this roster statement revokes a device; present the statement admitting this device",
             ))
         }
+        (Ok(()), Act::Places(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::AdmissionInvalid,
+                "this roster statement lists places; present the statement admitting this device",
+            ))
+        }
         (Ok(()), Act::Admit(admit)) => admit,
     };
     let device = signer(&state, &parts, &raw, now)?;
@@ -148,5 +154,8 @@ async fn rejoin(state: &AppState, statement: &Statement) -> Result<bool, ApiErro
     if roster.place(statement) != Placement::Known {
         return Ok(false);
     }
-    Ok(state.storage.joined(&statement.device()).await? == Some(statement.counter))
+    let Some(device) = statement.device() else {
+        return Ok(false);
+    };
+    Ok(state.storage.joined(&device).await? == Some(statement.counter))
 }

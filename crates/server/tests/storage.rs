@@ -65,7 +65,7 @@ async fn statements_append_only_after_the_head(s: impl Storage) {
     assert!(s.append_statements(2, &all[3..], None).await.is_err());
     assert!(s.append_statements(1, &all[2..3], None).await.is_err());
     assert_eq!(s.statements().await.unwrap().len(), 2);
-    let device = all[2].device();
+    let device = all[2].device().unwrap();
     let joined = Joined {
         device,
         counter: 3,
@@ -78,7 +78,7 @@ async fn statements_append_only_after_the_head(s: impl Storage) {
     assert_eq!(s.statements().await.unwrap(), all);
     assert_eq!(s.joined(&device).await.unwrap(), Some(3));
     // A join with no statement is recorded whatever the head; the first join is kept.
-    let first = all[0].device();
+    let first = all[0].device().unwrap();
     for counter in [1, 4] {
         let j = Joined {
             device: first,

@@ -35,6 +35,6 @@ pub use client::{Client, PullAhead, Timeouts, Versions};
 pub use engine::{retry, sync, Options, Progress, Summary};
 pub use error::SyncError;
 pub use join::{join, point_at_server, read_admission, Joined};
-pub use office::{admit, revoke, AdmitTo, Revoked};
-pub use roster::{apply_roster, held_roster, stored_roster};
+pub use office::{admit, revoke, set_places, AdmitTo, Revoked};
+pub use roster::{apply_roster, held_places, held_roster, stored_roster, HeldPlaces};
 pub use status::{divergences, status, Status};

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use cairn_crypto::{device_tag, DeviceId, TeamKey};
 use cairn_protocol::{
     unix_now, validate_team, Act, Admission, Admit, DeviceLine, DevicePublic, Grant, Held,
-    OfficeKeys, Receipt, Revoke, Roster, Statement,
+    OfficeKeys, PlaceList, Places, Receipt, Revoke, Roster, Statement,
 };
 use cairn_vault::{Role, Vault};
 
@@ -65,29 +65,37 @@ fn team_key(vault: &Vault, roster: &Roster, team: &str) -> Result<TeamKey, SyncE
     Ok(TeamKey::generate(team, epoch))
 }
 
-/// Appends `act` to the office's chain and stores it with the keys it grants, in one
+/// Appends `acts` to the office's chain and stores them with the keys they grant, in one
 /// transaction: a key is never kept without its statement, nor a statement without its key.
 fn append(
     vault: &mut Vault,
     roster: &Roster,
-    act: Act,
+    acts: Vec<Act>,
     keys: &[&TeamKey],
-) -> Result<Statement, SyncError> {
-    let statement = Statement::issue(
-        vault.keys(),
-        roster.head() + 1,
-        roster.head_hash(),
-        unix_now(),
-        act,
-    )?;
+) -> Result<Vec<Statement>, SyncError> {
+    let (mut counter, mut prev) = (roster.head(), roster.head_hash());
     let mut state = vault.sync_state()?;
-    state.roster.push(statement.clone());
+    let mut statements = Vec::with_capacity(acts.len());
+    for act in acts {
+        counter += 1;
+        let statement = Statement::issue(vault.keys(), counter, prev, unix_now(), act)?;
+        prev = statement.hash();
+        state.roster.push(statement.clone());
+        statements.push(statement);
+    }
     vault
         .update()
         .keys(keys.iter().copied())
         .sync_state(&state)
         .commit()?;
-    Ok(statement)
+    Ok(statements)
+}
+
+/// The one statement [`append`] made of one act.
+fn one(mut statements: Vec<Statement>) -> Result<Statement, SyncError> {
+    statements
+        .pop()
+        .ok_or_else(|| SyncError::Protocol("no roster statement was made".into()))
 }
 
 /// Admits the device whose `cairn id` line is `line` into a team, and returns the admission
@@ -152,8 +160,55 @@ pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admis
         fingerprint: to.fingerprint.to_ascii_lowercase(),
         expires_at: to.expires_at,
     });
-    let statement = append(vault, &roster, act, &[&key])?;
+    let mut acts = vec![act];
+    // A team's first member: the list of places was sealed for no key it holds, so the office
+    // seals it again, now for this team too, as the next statement (stored with the admission,
+    // in one transaction; it goes out at the next sync).
+    if roster.epoch(&to.team) == 0 {
+        if let Some(list) = crate::roster::office_places(vault)?.filter(|l| !l.places.is_empty()) {
+            acts.push(places_act(vault, &roster, &list, Some(&key))?);
+        }
+    }
+    let statement = append(vault, &roster, acts, &[&key])?.swap_remove(0);
     Ok(Admission { office, statement })
+}
+
+/// `list` sealed for the office and for every team of `roster` at its current epoch, and for
+/// `new`, a team key not in the roster yet.
+fn places_act(
+    vault: &Vault,
+    roster: &Roster,
+    list: &PlaceList,
+    new: Option<&TeamKey>,
+) -> Result<Act, SyncError> {
+    let office = OfficeKeys::from_keys(vault.keys());
+    let mut keys: Vec<TeamKey> = Vec::new();
+    for (team, epoch) in roster.teams() {
+        let key = vault.keyring().get(team, epoch).ok_or_else(|| {
+            SyncError::Protocol(format!(
+                "the office's vault lacks the key of team {team}'s epoch {epoch}"
+            ))
+        })?;
+        keys.push(TeamKey::from_bytes(team, epoch, *key.bytes()));
+    }
+    keys.extend(new.map(|k| TeamKey::from_bytes(k.team(), k.epoch(), *k.bytes())));
+    let office_public = DevicePublic {
+        signing: office.signing,
+        recipient: office.recipient,
+    };
+    let places = Places::seal(list, &office_public, &keys.iter().collect::<Vec<_>>())?;
+    Ok(Act::Places(places))
+}
+
+/// Makes `list` the office's list of places: the next statement of the roster, the list
+/// sealed for the office and for every team at its current epoch. Goes out at the next sync.
+/// (A revocation needs no new one: the remaining members and later ones hold the epoch it was
+/// sealed at, and the revoked device read it already; the next list is sealed at the new epoch.)
+pub fn set_places(vault: &mut Vault, list: &PlaceList) -> Result<Statement, SyncError> {
+    // Before any admission the office is pointed at no server yet: its own chain all the same.
+    let roster = Roster::build(&office_only(vault)?, &vault.sync_state()?.roster);
+    let act = places_act(vault, &roster, list, None)?;
+    one(append(vault, &roster, vec![act], &[])?)
 }
 
 /// Revokes the member named `query` (its name, or the start of its id: see [`Roster::find`]). Syncs first, so
@@ -210,7 +265,7 @@ pub async fn revoke(
         grants,
         earlier: STANDARD.encode(earlier),
     });
-    let statement = append(vault, &roster, act, &[&old, &new])?;
+    let statement = one(append(vault, &roster, vec![act], &[&old, &new])?)?;
     // What the office holds of the device above a gap (the server withheld a change) is
     // refused everywhere from now on: taken out here too.
     vault.cut_off(&device, last_seq)?;

@@ -1,7 +1,7 @@
 //! The roster step: keep the office's chain of statements, never letting a server take one
 //! back, and hold every team key that chain grants this device.
 
-use cairn_protocol::{reconcile, OfficeKeys, Roster, Statement};
+use cairn_protocol::{reconcile, OfficeKeys, PlaceList, Roster, Statement};
 use cairn_vault::{Role, SyncState, Vault};
 
 use crate::engine::{retry, Link, Summary};
@@ -36,6 +36,39 @@ pub(crate) fn named_roster(vault: &Vault, state: &SyncState) -> Result<Roster, S
     let mut roster = stored_roster(state)?;
     roster.open_names(vault.keyring());
     Ok(roster)
+}
+
+/// The office's list of places as this vault reads it from the roster it holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldPlaces {
+    /// The counter of the roster statement carrying it.
+    pub counter: u64,
+    /// The list, or `None` when it was not sealed for a key this device holds (its team got
+    /// its first member after the list was made, and the office has not synced since).
+    pub list: Option<PlaceList>,
+}
+
+/// The newest list of places of the roster this vault holds, `None` before it joined or
+/// before the office made one.
+pub fn held_places(vault: &Vault) -> Result<Option<HeldPlaces>, SyncError> {
+    let state = vault.sync_state()?;
+    // The office reads its own chain before it is pointed at any server.
+    let office = match vault.settings().role {
+        Role::Office => OfficeKeys::from_keys(vault.keys()),
+        Role::Field if state.office.is_none() => return Ok(None),
+        Role::Field => office_of(&state)?,
+    };
+    let roster = Roster::build(&office, &state.roster);
+    let Some((counter, places)) = roster.places() else {
+        return Ok(None);
+    };
+    let list = places.open(vault.keys(), vault.keyring())?;
+    Ok(Some(HeldPlaces { counter, list }))
+}
+
+/// The office's own list (empty before it made one).
+pub(crate) fn office_places(vault: &Vault) -> Result<Option<PlaceList>, SyncError> {
+    Ok(held_places(vault)?.and_then(|h| h.list))
 }
 
 /// Takes what the server served into the statements this vault holds, records them, adds the

@@ -44,9 +44,12 @@ pub struct CaseSummary {
     /// When this vault last stored the case (RFC 3339): for the office, the sync that brought
     /// its newest change. The case's own last change is `changed_at`.
     pub updated_at: String,
-    /// The case's place code (from its reference).
+    /// The case's place code: the one the office corrected it to, else its reference's.
     #[serde(default)]
     pub place: String,
+    /// The place code its reference records, when the office corrected it to `place`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_place: Option<String>,
     /// The case's team (from its reference).
     #[serde(default)]
     pub team: String,
@@ -476,6 +479,11 @@ impl Vault {
                 {
                     return Err(VaultError::OfficeOnly("sets a case's status"))
                 }
+                Edit::Set { key, .. } | Edit::Unset { key }
+                    if key.trim().eq_ignore_ascii_case("place") =>
+                {
+                    return Err(VaultError::OfficeOnly("corrects a case's place"))
+                }
                 Edit::Verify { status, basis } => {
                     let status = status.trim().to_lowercase();
                     let text = match basis.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
@@ -752,6 +760,9 @@ impl CaseSummary {
 fn summary_of(id: Uuid, doc: &CaseDoc, updated_at: String) -> Result<CaseSummary, VaultError> {
     let o = doc.overview()?;
     let reference = doc.reference();
+    let corrected = doc
+        .corrected_place()?
+        .filter(|place| *place != reference.place);
     let changed = OffsetDateTime::from_unix_timestamp_nanos(i128::from(o.changed_ms) * 1_000_000)
         .map(rfc3339)
         .unwrap_or_default();
@@ -761,7 +772,8 @@ fn summary_of(id: Uuid, doc: &CaseDoc, updated_at: String) -> Result<CaseSummary
         kind: o.kind,
         status: o.status,
         updated_at,
-        place: reference.place.clone(),
+        place: corrected.clone().unwrap_or_else(|| reference.place.clone()),
+        recorded_place: corrected.map(|_| reference.place.clone()),
         team: reference.team.clone(),
         cause: o.cause,
         incident_date: o.incident_date,

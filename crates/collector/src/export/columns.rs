@@ -110,7 +110,8 @@ pub fn columns(redaction: &Redaction) -> Vec<Column> {
         col("team", "#org +team", What::Team),
     ];
     for spec in cairn_model::fields() {
-        if spec.key != "kind" && spec.key != "status" {
+        // `place` is the column above (the office's correction, else the reference's).
+        if !matches!(spec.key, "kind" | "status" | "place") {
             out.push(col(spec.key, &field_tag(spec.key), What::Field(spec.key)));
         }
     }
@@ -176,7 +177,8 @@ impl Column {
         match &self.what {
             What::Reference => case.reference.to_string().into(),
             What::Id => case.summary.id.to_string().into(),
-            What::Place => case.reference.place.clone().into(),
+            // Where the case counts: the office's correction, else its reference's place.
+            What::Place => case.summary.place.clone().into(),
             What::Team => case.reference.team.clone().into(),
             What::Person => case.person.into(),
             // A confirmed case shows what the office confirmed.

@@ -50,6 +50,15 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), CliError> {
             nothing_imported(&e)
         )));
     }
+    // Place names and aliases become codes, as `--place` takes them.
+    let places = crate::places::Places::load(config, &vault)?;
+    let mut cases = cases;
+    for (line, case) in &mut cases {
+        case.place = places.resolve(&case.place).map_err(|e| {
+            let e = LineError::new(*line, Some("place"), &e.message);
+            CliError::failure(format!("{shown}: {}", nothing_imported(&e)))
+        })?;
+    }
     let (lines, cases): (Vec<u64>, Vec<NewCase>) = cases.into_iter().unzip();
     let bar = Bar::new("importing", cases.len() as u64);
     let team = team.unwrap_or_else(|| vault.settings().team.clone());

@@ -57,6 +57,11 @@ pub(crate) async fn page(
                     span.status { (json["status"].as_str().unwrap_or_default()) }
                     @if !changed.is_empty() { " " span.changed { "changed since confirmed" } }
                     " · " (state.place_name(&doc.reference().place))
+                    // The office's correction beside the place the reference keeps.
+                    @if let Some(p) = json["place"].as_str().filter(|p| *p != doc.reference().place) {
+                        ", corrected to " (p)
+                        @if state.place_name(p) != p { " " (state.place_name(p)) }
+                    }
                     " · team " (doc.reference().team)
                 }
                 (contradiction(&title, &contradicts))

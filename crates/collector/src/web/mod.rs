@@ -50,7 +50,8 @@ pub(crate) struct AppState {
     home: Home,
     /// The unlocked keys, as the unlock agent keeps them; zeroized when the server ends.
     keys: Zeroizing<Vec<u8>>,
-    /// Place codes and their names, from the configuration.
+    /// Place codes and their names: the office's list as the vault held it when this started
+    /// (`cairn office places` changes show after a restart), with the configuration's places.
     places: BTreeMap<String, String>,
     guard: guard::Guard,
     workers: Arc<Semaphore>,
@@ -88,7 +89,7 @@ impl AppState {
         .map_err(WebError::from)
     }
 
-    /// The name the configuration gives a place code, else the code.
+    /// The name of a place code (the office's list, else the configuration), else the code.
     pub(crate) fn place_name<'a>(&'a self, code: &'a str) -> &'a str {
         self.places.get(code).map_or(code, String::as_str)
     }
@@ -125,7 +126,7 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<(), CliError> {
     let state = Arc::new(AppState {
         home: vault.home().clone(),
         keys: vault.keys().to_unlocked_bytes(),
-        places: config.places.clone(),
+        places: crate::places::Places::load(config, &vault)?.names(),
         guard: guard::Guard::new(addr),
         workers: Arc::new(Semaphore::new(VAULT_WORKERS)),
     });

@@ -120,8 +120,12 @@ pub(crate) async fn page(
     Query(settings): Query<Settings>,
 ) -> Result<Markup, WebError> {
     state
-        .with_vault(move |vault, _| {
-            let f = settings.figures(vault)?;
+        .with_vault(move |vault, state| {
+            let mut f = settings.figures(vault)?;
+            crate::report::name_places(&mut f, |code| {
+                let name = state.place_name(code);
+                (name != code).then(|| format!("{code} {name}"))
+            });
             let groups = [("month", "month"), ("cause", "cause"), ("place", "place")];
             let body = html! {
                 form.filters method="get" action="/report" {

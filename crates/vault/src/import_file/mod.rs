@@ -232,8 +232,16 @@ impl Case {
     fn put(&mut self, key: &'static str, source: &str, value: &str) -> Result<(), String> {
         match key {
             "kind" => self.kind = Some(Kind::from_str(value).map_err(|e| e.to_string())?),
+            // A code, or a place's name or alias, which the caller turns into its code with
+            // the places it knows (this crate does not read them).
             "place" => {
-                self.place = Some(cairn_model::validate_place(value).map_err(|e| e.to_string())?);
+                let code = cairn_model::validate_place(value);
+                let named = value.trim();
+                self.place = Some(match code {
+                    Ok(code) => code,
+                    Err(_) if !named.is_empty() && named.chars().count() <= 100 => named.to_owned(),
+                    Err(e) => return Err(e.to_string()),
+                });
             }
             "status" => {
                 let status = Status::from_str(value).map_err(|e| e.to_string())?;
