@@ -161,6 +161,10 @@ impl CaseSummary {
     }
 }
 
+/// See [`Vault::cases_mark`]: equal marks, the same cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CasesMark([i64; 4]);
+
 /// Which cases a list shows (`cairn case list` and the office's pages): each part that is
 /// set narrows it.
 #[derive(Clone, Debug, Default)]
@@ -504,6 +508,31 @@ impl Vault {
                 };
             each(summary)
         })
+    }
+
+    /// A mark that changes whenever a case is stored, changed or removed: a reader that keeps
+    /// the summaries of a [`Vault::list`] (the office's pages) lists again only when it
+    /// differs. Every write of a case goes with a change written or removed in the same
+    /// transaction, so the changes' count and highest row, with the cases' count, tell.
+    pub fn cases_mark(&self) -> Result<CasesMark, VaultError> {
+        let path = self.home.database();
+        let (changes, last) = self
+            .conn
+            .query_row(
+                "SELECT count(*), coalesce(max(rowid), 0) FROM changes",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .map_err(|e| VaultError::sqlite(&path, e))?;
+        let (cases, waiting) = self
+            .conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM waiting)",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .map_err(|e| VaultError::sqlite(&path, e))?;
+        Ok(CasesMark([changes, last, cases, waiting]))
     }
 
     /// How many cases the vault holds.
