@@ -72,11 +72,14 @@ pub(crate) async fn attachment(
     let (entry, bytes) = state
         .with_vault(move |vault, _| match vault.attachment_bytes(&reference, &hash, SHOW_LIMIT) {
             Err(VaultError::AttachmentNotHere { name, .. }) => Err(CliError::usage(format!(
-                "the bytes of {name} are not on this machine yet: `cairn sync --with-attachments` fetches them"
+                "the bytes of {name} are not on this machine yet: the next `cairn sync` fetches them once the device that took it has sent them"
             ))),
             Err(VaultError::AttachmentTooLarge { name, size, .. }) => Err(CliError::usage(format!(
                 "{name} is {size} bytes, too large to show here: save it with `cairn case attachment get`"
             ))),
+            Err(e @ (VaultError::UnknownAttachment(_) | VaultError::AmbiguousAttachment { .. })) => {
+                Err(CliError::usage(e.to_string()))
+            }
             other => Ok(other?),
         })
         .await?;

@@ -160,7 +160,7 @@ fn photos(reference: &str, attachments: &[AttachmentState]) -> Markup {
                             @if a.here {
                                 a.download href={ (href) "?download=yes" } { "Download" }
                             } @else {
-                                span.not-here { "Not fetched yet: `cairn sync --with-attachments` brings its bytes to this machine." }
+                                span.not-here { "Not fetched yet: its bytes are not on this machine. The next `cairn sync` fetches them once the device that took it has sent them." }
                             }
                         }
                     }

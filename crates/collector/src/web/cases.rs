@@ -68,20 +68,18 @@ pub(crate) fn data_as_of(
 }
 
 impl AppState {
-    /// The cases' summaries: those kept, if no case changed since, else listed again.
+    /// The cases' summaries: those kept, if no case changed since, else listed again. The
+    /// lock is held while listing, so requests that come meanwhile wait for that list rather
+    /// than each make their own.
     pub(crate) fn cases(&self, vault: &Vault) -> Result<Arc<Cases>, CliError> {
         let mark = vault.cases_mark()?;
         // Only whole lists are ever stored: a poisoned lock still holds one.
-        let kept = self
-            .cases
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(kept) = kept.filter(|k| k.mark == mark) {
-            return Ok(kept);
+        let mut slot = self.cases.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(kept) = slot.as_ref().filter(|k| k.mark == mark) {
+            return Ok(Arc::clone(kept));
         }
         let fresh = Arc::new(Cases::list(vault, mark)?);
-        *self.cases.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&fresh));
+        *slot = Some(Arc::clone(&fresh));
         Ok(fresh)
     }
 }

@@ -159,6 +159,13 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<(), CliError> {
         "Serving the office vault {} at http://{addr}/ to this machine: open the URL above (its token is good until this stops). Ctrl-C stops it.",
         config.home.display()
     );
+    // The summaries listed before the first visit, so it does not wait for them.
+    let warm = Arc::clone(&state);
+    runtime.spawn(async move {
+        let _ = warm
+            .with_vault(|vault, state| state.cases(vault).map(drop))
+            .await;
+    });
     runtime.block_on(run(listener, router(state)))?;
     eprintln!("Stopped serving the office vault.");
     Ok(())
