@@ -983,6 +983,36 @@ mod tests {
         );
     }
 
+    /// The mark a reader keeps its list by moves with every case stored or changed, and only
+    /// then: an edit that changes nothing leaves it, another vault's writes are seen.
+    #[test]
+    fn the_cases_mark_moves_when_a_case_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault = field_vault(dir.path());
+        let empty = vault.cases_mark().unwrap();
+        assert_eq!(vault.cases_mark().unwrap(), empty);
+        let now = OffsetDateTime::now_utc();
+        let created = vault.create_case(Kind::Killed, "KHR", &[], now).unwrap();
+        let one = vault.cases_mark().unwrap();
+        assert_ne!(one, empty);
+        let reference = created.reference.to_string();
+        let cause = [Edit::set("incident.cause", "captivity")];
+        assert!(vault.edit_case(&reference, &cause, now).unwrap().is_some());
+        let edited = vault.cases_mark().unwrap();
+        assert_ne!(edited, one);
+        assert!(vault.edit_case(&reference, &cause, now).unwrap().is_none());
+        assert_eq!(vault.cases_mark().unwrap(), edited);
+        // Seen through another connection, as the office's pages open the vault afresh.
+        let keys = vault.keys().to_unlocked_bytes();
+        let home = vault.home().clone();
+        let other = home
+            .open_unlocked(cairn_crypto::DeviceKeys::from_unlocked_bytes(&keys).unwrap())
+            .unwrap();
+        assert_eq!(other.cases_mark().unwrap(), edited);
+        vault.create_case(Kind::Missing, "KHR", &[], now).unwrap();
+        assert_ne!(other.cases_mark().unwrap(), edited);
+    }
+
     /// A summary worked out under older rules (which read a field device's status) is worked
     /// out again from its case: what it says of the status is never listed or counted.
     #[test]

@@ -77,7 +77,7 @@ fn render(
     let contradicts = crate::office::contradictions(&all)
         .remove(&title)
         .unwrap_or_default();
-    let as_of = super::cases::data_as_of(vault, None)?;
+    let as_of = state.cases(vault)?.data_as_of(vault)?;
     let body = html! {
         @match &notice {
             Notice::Said(said) => p.notice { (said) },
@@ -99,11 +99,11 @@ fn render(
             (verify_form(&title, state))
             (review_form(&title, state))
         }
+        (photos(&title, &attachments))
         h2 { "Fields" }
         p.help { "Each field is changed as `cairn case edit --set` changes it; an empty value unsets it." }
         (fields(&json, &doc, &changed, &title, state))
         (links(&case, &all, &names))
-        (photos(&title, &attachments))
         @for list in ["notes", "custody", "sources", "verifications", "reviews"] {
             (records(list, &json[list], &names))
         }
