@@ -70,7 +70,11 @@ pub(crate) async fn attachment(
     Query(download): Query<Download>,
 ) -> Result<Response, WebError> {
     let (entry, bytes) = state
-        .with_vault(move |vault, _| match vault.attachment_bytes(&reference, &hash, SHOW_LIMIT) {
+        .with_vault(move |vault, state| match vault.attachment_bytes(
+            &state.case_key(vault, &reference)?,
+            &hash,
+            SHOW_LIMIT,
+        ) {
             Err(VaultError::AttachmentNotHere { name, .. }) => Err(CliError::usage(format!(
                 "the bytes of {name} are not on this machine yet: the next `cairn sync` fetches them once the device that took it has sent them"
             ))),

@@ -60,14 +60,15 @@ fn render(
     reference: &str,
     notice: Notice,
 ) -> Result<Markup, CliError> {
-    let doc = vault.case(reference)?;
-    let history = vault.history(reference)?;
+    let key = state.case_key(vault, reference)?;
+    let doc = vault.case(&key)?;
+    let history = vault.history(&key)?;
     let names = crate::output::Names::of(vault)?;
     let json = doc.to_json_with_signers()?;
     let changed = doc.changed_since_confirmed()?;
     let title = doc.reference().to_string();
     let case = doc.case()?;
-    let attachments = vault.attachments(&title)?;
+    let attachments = vault.attachments(&key)?;
     // Only a linked case needs the others: to name them and to find contradictions.
     let all = if case.links.is_empty() {
         Vec::new()
@@ -472,18 +473,19 @@ pub(crate) async fn set(
 ) -> Result<Response, WebError> {
     state
         .with_vault(move |vault, state| {
-            let reference = vault.case(&reference)?.reference().to_string();
+            let key = state.case_key(vault, &reference)?;
+            let reference = vault.case(&key)?.reference().to_string();
             let mut edit = || -> Result<Option<u64>, CliError> {
-                let key = form.field.trim().to_owned();
+                let field = form.field.trim().to_owned();
                 let edit = if form.value.trim().is_empty() {
-                    Edit::Unset { key }
+                    Edit::Unset { key: field }
                 } else {
                     let value =
-                        crate::input::field_value(&key, &form.value, crate::input::local_now())?;
-                    Edit::Set { key, value }
+                        crate::input::field_value(&field, &form.value, crate::input::local_now())?;
+                    Edit::Set { key: field, value }
                 };
                 edit.check()?;
-                Ok(vault.edit_case(&reference, &[edit], time::OffsetDateTime::now_utc())?)
+                Ok(vault.edit_case(&key, &[edit], time::OffsetDateTime::now_utc())?)
             };
             match edit() {
                 Ok(changed) => {
@@ -500,7 +502,7 @@ pub(crate) async fn set(
                     } else {
                         StatusCode::INTERNAL_SERVER_ERROR
                     };
-                    let page = render(vault, state, &reference, Notice::Refused(refused.message))?;
+                    let page = render(vault, state, &key, Notice::Refused(refused.message))?;
                     Ok((status, page).into_response())
                 }
             }
@@ -559,10 +561,11 @@ async fn apply(
     change: impl FnOnce(&mut Vault, &str) -> Result<Option<u64>, CliError> + Send + 'static,
 ) -> Result<Response, WebError> {
     let (reference, changed) = state
-        .with_vault(move |vault, _| {
-            // The case's own reference, not what the address said.
-            let reference = vault.case(&reference)?.reference().to_string();
-            let changed = change(vault, &reference)?;
+        .with_vault(move |vault, state| {
+            // The case's own reference, not what the address said; the vault reads it by id.
+            let key = state.case_key(vault, &reference)?;
+            let reference = vault.case(&key)?.reference().to_string();
+            let changed = change(vault, &key)?;
             Ok((reference, changed.is_some()))
         })
         .await?;

@@ -82,4 +82,15 @@ impl AppState {
         *slot = Some(Arc::clone(&fresh));
         Ok(fresh)
     }
+
+    /// The id of the case `wanted` names (as every command reads a case's name), from the
+    /// kept summaries, so the vault reads that case alone; a name of no case is given on as
+    /// typed, for the vault's own refusal.
+    pub(crate) fn case_key(&self, vault: &Vault, wanted: &str) -> Result<String, CliError> {
+        let cases = self.cases(vault)?;
+        Ok(match cairn_vault::resolve_case(&cases.all, wanted) {
+            Ok(at) => cases.all[at].id.to_string(),
+            Err(_) => wanted.to_owned(),
+        })
+    }
 }
