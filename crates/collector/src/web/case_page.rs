@@ -69,16 +69,15 @@ fn render(
     let title = doc.reference().to_string();
     let case = doc.case()?;
     let attachments = vault.attachments(&key)?;
-    // Only a linked case needs the others: to name them and to find contradictions.
-    let all = if case.links.is_empty() {
-        Vec::new()
+    // The kept summaries name the cases this one is linked with, and say which contradict.
+    let cases = state.cases(vault)?;
+    let all: &[cairn_vault::CaseSummary] = if case.links.is_empty() {
+        &[]
     } else {
-        vault.list()?
+        &cases.all
     };
-    let contradicts = crate::office::contradictions(&all)
-        .remove(&title)
-        .unwrap_or_default();
-    let as_of = state.cases(vault)?.data_as_of(vault)?;
+    let contradicts = cases.contradicts.get(&title).cloned().unwrap_or_default();
+    let as_of = cases.data_as_of(vault)?;
     let body = html! {
         @match &notice {
             Notice::Said(said) => p.notice { (said) },
@@ -104,7 +103,7 @@ fn render(
         h2 { "Fields" }
         p.help { "Each field is changed as `cairn case edit --set` changes it; an empty value unsets it." }
         (fields(&json, &doc, &changed, &title, state))
-        (links(&case, &all, &names))
+        (links(&case, all, &names))
         @for list in ["notes", "custody", "sources", "verifications", "reviews"] {
             (records(list, &json[list], &names))
         }
