@@ -3,8 +3,10 @@
 //! oversized body) and for how it escapes hostile case content; then Debian's chromium,
 //! driven over WebDriver, does the office's work: filter the table, resolve a conflict,
 //! verify a case and see the report's counts change; and links two records of one person
-//! from the candidates and pair pages. Screenshots of the table, a case page, the report, the
-//! map, the candidates and a pair go to `target/test-artefacts/` (each path printed).
+//! from the candidates and pair pages. Photos (their headers), field edits, the base map and
+//! pages of the table over plain HTTP; and the office at 100,000 cases in chromium. Screenshots
+//! of the table, a case page, the report, the map, the candidates, a pair, and the pages at
+//! 100,000 cases go to `target/test-artefacts/` (each path printed).
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};

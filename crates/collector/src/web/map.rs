@@ -180,14 +180,36 @@ fn clusters<'a>(points: &[Point<'a>], frame: &Frame) -> Vec<Cluster<'a>> {
             c.kinds[i.min(7)] += 1;
         }
     }
-    cells
+    let mut found: Vec<Cluster<'a>> = cells
         .into_values()
         .map(|mut c| {
             c.x /= c.count as f64;
             c.y /= c.count as f64;
             c
         })
-        .collect()
+        .collect();
+    // Cases either side of a cell's edge fall in two cells: a cluster that close to a larger
+    // one joins it, so no two discs sit on top of each other.
+    found.sort_by(|a, b| b.count.cmp(&a.count));
+    let mut kept: Vec<Cluster<'a>> = Vec::with_capacity(found.len());
+    for c in found {
+        let near = kept
+            .iter_mut()
+            .find(|k| (k.x - c.x).hypot(k.y - c.y) < CELL * 0.75);
+        match near {
+            Some(k) => {
+                let n = (k.count + c.count) as f64;
+                k.x = (k.x * k.count as f64 + c.x * c.count as f64) / n;
+                k.y = (k.y * k.count as f64 + c.y * c.count as f64) / n;
+                k.count += c.count;
+                for (a, b) in k.kinds.iter_mut().zip(c.kinds) {
+                    *a += b;
+                }
+            }
+            None => kept.push(c),
+        }
+    }
+    kept
 }
 
 pub(crate) async fn page(
