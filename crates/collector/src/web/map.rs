@@ -190,7 +190,7 @@ fn clusters<'a>(points: &[Point<'a>], frame: &Frame) -> Vec<Cluster<'a>> {
         .collect();
     // Cases either side of a cell's edge fall in two cells: a cluster that close to a larger
     // one joins it, so no two discs sit on top of each other.
-    found.sort_by(|a, b| b.count.cmp(&a.count));
+    found.sort_by_key(|c| std::cmp::Reverse(c.count));
     let mut kept: Vec<Cluster<'a>> = Vec::with_capacity(found.len());
     for c in found {
         let near = kept
