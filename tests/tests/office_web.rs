@@ -1718,6 +1718,13 @@ fn photos_fields_base_map_and_pages_over_http() {
         &[
             (0, 0, 0, tile.clone()),
             (1, 1, 0, png_image(256, 256, [1, 2, 3])),
+            // A page among the tiles: never served.
+            (
+                1,
+                0,
+                1,
+                b"<!DOCTYPE html><script>alert(1)</script>".to_vec(),
+            ),
         ],
     );
     let serving = Serving::start_with(&office, &["--basemap", tiles_file.to_str().unwrap()]);
@@ -1841,7 +1848,12 @@ fn photos_fields_base_map_and_pages_over_http() {
     let (head, body) = head_and_body(&answer);
     assert!(head.contains("content-type: image/png"), "{head}");
     assert_eq!(body, tile.as_slice());
-    for missing in ["/basemap/1/0/0", "/basemap/0/1/0", "/basemap/30/0/0"] {
+    for missing in [
+        "/basemap/1/0/0",
+        "/basemap/0/1/0",
+        "/basemap/30/0/0",
+        "/basemap/1/0/1",
+    ] {
         assert_eq!(serving.get(missing).0, 404, "{missing}");
     }
     assert_eq!(serving.get("/basemap/x/0/0").0, 400);
