@@ -3,8 +3,10 @@
 //! oversized body) and for how it escapes hostile case content; then Debian's chromium,
 //! driven over WebDriver, does the office's work: filter the table, resolve a conflict,
 //! verify a case and see the report's counts change; and links two records of one person
-//! from the candidates and pair pages. Screenshots of the table, a case page, the report, the
-//! map, the candidates and a pair go to `target/test-artefacts/` (each path printed).
+//! from the candidates and pair pages. Photos (their headers), field edits, the base map and
+//! pages of the table over plain HTTP; and the office at 100,000 cases in chromium. Screenshots
+//! of the table, a case page, the report, the map, the candidates, a pair, and the pages at
+//! 100,000 cases go to `target/test-artefacts/` (each path printed).
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -26,8 +28,15 @@ struct Serving {
 
 impl Serving {
     fn start(office: &Device) -> Serving {
+        Serving::start_with(office, &[])
+    }
+
+    /// `cairn office serve` with `extra` arguments.
+    fn start_with(office: &Device, extra: &[&str]) -> Serving {
+        let mut args = vec!["office", "serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
         let mut child = office
-            .command(&["office", "serve", "--listen", "127.0.0.1:0"])
+            .command(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -65,6 +74,12 @@ impl Serving {
     /// Sends `head` (the request line and headers, without Host unless `host` is given) and
     /// `body`; returns the status and the whole answer.
     fn send(&self, head: &str, host: Option<&str>, body: &str) -> (u16, String) {
+        let (status, answer) = self.send_bytes(head, host, body);
+        (status, String::from_utf8_lossy(&answer).into_owned())
+    }
+
+    /// As [`Serving::send`], the answer as bytes.
+    fn send_bytes(&self, head: &str, host: Option<&str>, body: &str) -> (u16, Vec<u8>) {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -74,8 +89,7 @@ impl Serving {
         stream.write_all(request.as_bytes()).unwrap();
         let mut answer = Vec::new();
         stream.read_to_end(&mut answer).unwrap();
-        let answer = String::from_utf8_lossy(&answer).into_owned();
-        let status = answer
+        let status = String::from_utf8_lossy(&answer[..answer.len().min(16)])
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse().ok())
@@ -1575,4 +1589,563 @@ fn a_person_is_found_by_name_however_it_is_spelled() {
         assert!(page.contains(want.as_str()), "{query}: {page}");
         assert!(!page.contains(not.as_str()), "{query}: {page}");
     }
+}
+
+/// A real PNG of `width` × `height` pixels of one colour.
+fn png_image(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().unwrap();
+    let pixels: Vec<u8> = (0..width * height).flat_map(|_| rgb).collect();
+    writer.write_image_data(&pixels).unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+/// An MBTiles file at `path` whose metadata says `format`, holding `tiles` as
+/// (zoom, column, row counted from the top, bytes).
+fn mbtiles(path: &Path, format: &str, tiles: &[(u8, u32, u32, Vec<u8>)]) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE metadata (name TEXT, value TEXT);
+         CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);",
+    )
+    .unwrap();
+    for (name, value) in [
+        ("name", "test"),
+        ("format", format),
+        ("attribution", "Test tiles <b>bold</b>"),
+    ] {
+        conn.execute("INSERT INTO metadata VALUES (?1, ?2)", [name, value])
+            .unwrap();
+    }
+    for (z, x, y, bytes) in tiles {
+        // MBTiles counts rows from the bottom.
+        let row = (1u32 << z) - 1 - y;
+        conn.execute(
+            "INSERT INTO tiles VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![z, x, row, bytes],
+        )
+        .unwrap();
+    }
+}
+
+/// The headers and body of an answer.
+fn head_and_body(answer: &[u8]) -> (String, &[u8]) {
+    let at = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an answer with headers");
+    (
+        String::from_utf8_lossy(&answer[..at]).to_lowercase(),
+        &answer[at + 4..],
+    )
+}
+
+/// The office sees a photo on a case page and downloads it, decrypted as `case attachment
+/// get` decrypts it and sent so no file becomes a page (SVG and HTML go as downloads); an
+/// attachment whose bytes have not arrived says so; a field is changed in the page as
+/// `case edit --set` changes it, a misspelt value refused on the page with the model's words;
+/// the base map's tiles are served from the MBTiles file given, a vector one refused at start;
+/// the table comes in pages that keep the filter; every page says when its data is from.
+#[test]
+fn photos_fields_base_map_and_pages_over_http() {
+    let office = Device::office();
+    let dir = office.home().parent().unwrap().to_path_buf();
+    let server = Server::start(&office);
+    let field = Device::init("T03");
+    server.join(&office, &field, "T03", &server.url());
+    let reference = field.new_case(&[
+        "--kind",
+        "killed",
+        "--place",
+        "KHR",
+        "--set",
+        "found.lat=31.34",
+        "--set",
+        "found.lon=34.30",
+    ]);
+    let photo = png_image(40, 30, [200, 30, 30]);
+    let files = [
+        ("photo.png", photo.clone()),
+        (
+            "drawing.svg",
+            b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>".to_vec(),
+        ),
+        (
+            "page.jpg",
+            b"<!DOCTYPE html><script>alert(1)</script>".to_vec(),
+        ),
+        ("kept back.png", png_image(4, 4, [0, 0, 255])),
+    ];
+    for (name, bytes) in &files {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        field.ok(&["case", "attach", &reference, path.to_str().unwrap()]);
+    }
+    let listed = field.json(&["case", "attachments", &reference]);
+    let hash_of = |name: &str| -> String {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["attachment"]["name"] == name)
+            .unwrap()["attachment"]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // One is never sent: the office lists it without its bytes.
+    field.ok(&[
+        "case",
+        "attachment",
+        "drop",
+        &reference,
+        &hash_of("kept back.png"),
+        "--reason",
+        "taken by mistake",
+    ]);
+    field.ok(&["sync"]);
+    office.ok(&["sync"]);
+
+    let tiles_file = dir.join("tiles.mbtiles");
+    let tile = png_image(256, 256, [170, 210, 230]);
+    mbtiles(
+        &tiles_file,
+        "png",
+        &[
+            (0, 0, 0, tile.clone()),
+            (1, 1, 0, png_image(256, 256, [1, 2, 3])),
+            // A page among the tiles: never served.
+            (
+                1,
+                0,
+                1,
+                b"<!DOCTYPE html><script>alert(1)</script>".to_vec(),
+            ),
+        ],
+    );
+    let serving = Serving::start_with(&office, &["--basemap", tiles_file.to_str().unwrap()]);
+
+    // The case page shows the photo (its bytes are here), offers each file, and says which
+    // has not arrived.
+    let (status, page) = serving.get(&format!("/case/{reference}"));
+    assert_eq!(status, 200, "{page}");
+    let photo_url = format!("/case/{reference}/attachment/{}", hash_of("photo.png"));
+    assert!(page.contains(&format!("src=\"{photo_url}\"")), "{page}");
+    assert_eq!(page.matches("<img class=\"photo\"").count(), 1, "{page}");
+    assert!(page.contains("Not fetched yet"), "{page}");
+    assert!(page.contains("class=\"as-of\""), "{page}");
+    let (status, answer) = serving.send_bytes(
+        &format!("GET {photo_url} HTTP/1.1\r\n{}", serving.cookie()),
+        None,
+        "",
+    );
+    assert_eq!(status, 200);
+    let (head, body) = head_and_body(&answer);
+    assert_eq!(body, photo.as_slice(), "the photo as taken");
+    assert!(head.contains("content-type: image/png"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(head.contains("content-disposition: inline"), "{head}");
+    let (_, answer) = serving.send_bytes(
+        &format!(
+            "GET {photo_url}?download=yes HTTP/1.1\r\n{}",
+            serving.cookie()
+        ),
+        None,
+        "",
+    );
+    let (head, _) = head_and_body(&answer);
+    assert!(
+        head.contains("content-disposition: attachment; filename=\"photo.png\""),
+        "{head}"
+    );
+    // A script in an SVG, a page named .jpg: downloads, never a type a browser renders.
+    for (name, bytes) in &files[1..3] {
+        let (status, answer) = serving.send_bytes(
+            &format!(
+                "GET /case/{reference}/attachment/{} HTTP/1.1\r\n{}",
+                hash_of(name),
+                serving.cookie()
+            ),
+            None,
+            "",
+        );
+        assert_eq!(status, 200, "{name}");
+        let (head, body) = head_and_body(&answer);
+        assert_eq!(body, bytes.as_slice());
+        assert!(
+            head.contains("content-type: application/octet-stream"),
+            "{name}: {head}"
+        );
+        assert!(head.contains("content-disposition: attachment"), "{name}");
+        assert!(
+            !head.contains("image/svg") && !head.contains("text/html"),
+            "{head}"
+        );
+    }
+    // Bytes not here, a hash of nothing, a forged one: refused, nothing sent.
+    for hash in [
+        hash_of("kept back.png"),
+        "ab".repeat(32),
+        "%3Cscript%3Ealert(1)%3C%2Fscript%3E".to_owned(),
+    ] {
+        let (status, page) = serving.get(&format!("/case/{reference}/attachment/{hash}"));
+        assert_eq!(status, 400, "{hash}: {page}");
+        assert!(page.contains("<p class=\"error\">"), "{page}");
+        assert!(!page.contains("<script>"), "{page}");
+    }
+
+    // A field changed in the page is the edit `case edit --set` makes.
+    let form = |field: &str, value: &str, csrf_token: &str| {
+        serde_urlencoded::to_string([("csrf", csrf_token), ("field", field), ("value", value)])
+            .unwrap()
+    };
+    let token = csrf(&page);
+    let set = format!("/case/{reference}/set");
+    let (status, answer) =
+        serving.post(&set, "", &form("incident.cause", "targted_strike", &token));
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("<p class=\"error\">Not recorded: ") && answer.contains("targted_strike"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("<table class=\"fields\">"),
+        "the case page, with the refusal"
+    );
+    let (status, answer) =
+        serving.post(&set, "", &form("incident.cause", "targeted_strike", &token));
+    assert_eq!(status, 303, "{answer}");
+    assert!(answer.contains("done=recorded"), "{answer}");
+    let case = office.json(&["case", "show", &reference]);
+    assert_eq!(case["incident"]["cause"], "targeted_strike");
+    let (status, _) = serving.post(&set, "", &form("incident.cause", "", &token));
+    assert_eq!(status, 303);
+    let case = office.json(&["case", "show", &reference]);
+    assert!(
+        case["incident"].get("cause").is_none_or(|c| c.is_null()),
+        "{case}"
+    );
+    let (status, _) = serving.post(&set, "", &form("no.such", "1", &token));
+    assert_eq!(status, 400);
+    // Without this run's CSRF token: refused before anything is read.
+    let (status, _) = serving.post(&set, "", &form("incident.cause", "captivity", "forged"));
+    assert_eq!(status, 403);
+    assert!(office.json(&["case", "show", &reference])["incident"]
+        .get("cause")
+        .is_none_or(|c| c.is_null()));
+
+    // The base map: its tiles, as stored, with their type; none where it has none.
+    let (status, answer) = serving.send_bytes(
+        &format!("GET /basemap/0/0/0 HTTP/1.1\r\n{}", serving.cookie()),
+        None,
+        "",
+    );
+    assert_eq!(status, 200);
+    let (head, body) = head_and_body(&answer);
+    assert!(head.contains("content-type: image/png"), "{head}");
+    assert_eq!(body, tile.as_slice());
+    for missing in [
+        "/basemap/1/0/0",
+        "/basemap/0/1/0",
+        "/basemap/30/0/0",
+        "/basemap/1/0/1",
+    ] {
+        assert_eq!(serving.get(missing).0, 404, "{missing}");
+    }
+    assert_eq!(serving.get("/basemap/x/0/0").0, 400);
+    let (status, map) = serving.get("/map?z=1&lat=0&lon=0");
+    assert_eq!(status, 200, "{map}");
+    assert!(
+        map.contains("<image class=\"tile\" href=\"/basemap/1/1/0\""),
+        "{map}"
+    );
+    assert!(
+        !map.contains("class=\"land\""),
+        "no outline under a base map"
+    );
+    assert!(
+        map.contains("Base map: Test tiles &lt;b&gt;bold&lt;/b&gt;"),
+        "{map}"
+    );
+    drop(serving);
+
+    // A vector MBTiles, a file that is no MBTiles, and one of JPEG claims holding gzip: refused
+    // at start, with why, before the passphrase is asked.
+    let vector = dir.join("vector.mbtiles");
+    mbtiles(&vector, "pbf", &[(0, 0, 0, vec![0x1f, 0x8b, 8, 0])]);
+    let not_sqlite = dir.join("notes.mbtiles");
+    std::fs::write(&not_sqlite, "hello").unwrap();
+    let lying = dir.join("lying.mbtiles");
+    mbtiles(&lying, "jpg", &[(0, 0, 0, vec![0x1f, 0x8b, 8, 0])]);
+    for (file, why) in [
+        (&vector, "vector tiles"),
+        (&not_sqlite, "not an MBTiles file"),
+        (&lying, "compressed vector tiles"),
+    ] {
+        let run = office.run(&[
+            "office",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--basemap",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(why), "{why}: {}", run.stderr);
+    }
+
+    // Pages of the table, the filter kept from one to the next.
+    let rows: String = (0..230)
+        .map(|i| format!("GZA,{},31.5,34.46\n", ["killed", "missing"][i % 2]))
+        .collect();
+    let csv = dir.join("cases.csv");
+    std::fs::write(&csv, format!("place,kind,found.lat,found.lon\n{rows}")).unwrap();
+    office.ok(&["case", "import", csv.to_str().unwrap()]);
+    let serving = Serving::start(&office);
+    let (status, first) = serving.get("/?kind=missing");
+    assert_eq!(status, 200);
+    assert_eq!(first.matches("<td><a href=\"/case/").count(), 100);
+    assert!(
+        first.contains("Cases 1–100 of 115 found, of 231 cases."),
+        "{first}"
+    );
+    assert!(
+        first.contains("href=\"/?kind=missing&amp;page=2\""),
+        "{first}"
+    );
+    let (_, last) = serving.get("/?kind=missing&page=2");
+    assert_eq!(last.matches("<td><a href=\"/case/").count(), 15);
+    assert!(!last.contains("rel=\"next\""));
+    // A page past the last shows the last; a page that is no number is refused.
+    let (_, past) = serving.get("/?kind=missing&page=99");
+    assert!(past.contains("Page 2 of 2"), "{past}");
+    assert_eq!(serving.get("/?page=x").0, 400);
+    // Each page says when its data is from.
+    for path in ["/", "/map", "/report"] {
+        let (_, page) = serving.get(path);
+        assert!(page.contains("Data as of "), "{path}: {page}");
+    }
+    drop(server);
+}
+
+/// How many cases the office holds in the browser test at scale.
+const AT_SCALE: usize = 100_000;
+
+/// A photo worth looking at: a gradient of `width` × `height` pixels.
+fn gradient_png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().unwrap();
+    let pixels: Vec<u8> = (0..height)
+        .flat_map(|y| {
+            (0..width).flat_map(move |x| [(x * 255 / width) as u8, 120, (y * 255 / height) as u8])
+        })
+        .collect();
+    writer.write_image_data(&pixels).unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+/// The office at 100,000 cases (one `cairn case import`), in chromium: the first page of the
+/// table has its first 100 rows and the next page the next 100 (the time the browser took to
+/// load it is printed, for docs/BENCHMARKS.md), a transliterated name finds its case, the map
+/// gathers every case into clusters and a click on one zooms in, and a case's photo shows.
+/// Screenshots go to `target/test-artefacts/` (docs/screens/ holds copies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_at_100000_cases_in_a_browser() {
+    let (Some(chromium), Some(chromedriver)) = (
+        program(&["chromium", "chromium-browser"]),
+        program(&["chromedriver"]),
+    ) else {
+        eprintln!("skipped: chromium not found");
+        return;
+    };
+    let office = Device::office();
+    let dir = office.home().parent().unwrap().to_path_buf();
+    let config = dir.join("xdg-config/cairn");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        "[places]\nKHR = \"Khan Younis\"\nGZA = \"Gaza City\"\n",
+    )
+    .unwrap();
+    // Cases scattered round two towns, one of them named in Armenian.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut csv = String::from("place,kind,found.lat,found.lon,person.name\n");
+    let named_row = AT_SCALE / 3;
+    for i in 0..AT_SCALE {
+        let (place, lat, lon) = if i % 3 == 0 {
+            ("GZA", 31.50, 34.46)
+        } else {
+            ("KHR", 31.34, 34.30)
+        };
+        let jitter = |n: u64| (n % 10_000) as f64 / 10_000.0 * 0.06 - 0.03;
+        let name = if i == named_row {
+            "Հովհաննիսյան Արամ Գևորգի"
+        } else {
+            ""
+        };
+        csv.push_str(&format!(
+            "{place},{},{:.5},{:.5},{name}\n",
+            ["killed", "injured", "missing", "remains"][i % 4],
+            lat + jitter(next()),
+            lon + jitter(next()),
+        ));
+    }
+    let file = dir.join("cases.csv");
+    std::fs::write(&file, csv).unwrap();
+    let started = std::time::Instant::now();
+    office.ok(&["case", "import", file.to_str().unwrap()]);
+    println!(
+        "imported {AT_SCALE} cases in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let named = office.json(&["case", "list", "--name", "aram"]);
+    let named = named[0]["reference"].as_str().unwrap().to_owned();
+    let photo = dir.join("clothing.png");
+    std::fs::write(&photo, gradient_png(320, 240)).unwrap();
+    office.ok(&[
+        "case",
+        "attach",
+        &named,
+        photo.to_str().unwrap(),
+        "--caption",
+        "Clothing found with the remains",
+    ]);
+    let total = AT_SCALE;
+
+    let serving = Serving::start(&office);
+    let driver = Driver::start(&chromedriver);
+    let client = browser(&driver, &chromium).await;
+    client
+        .goto(&format!("{}/?token={}", serving.base(), serving.token))
+        .await
+        .unwrap();
+    let first = listed(&client).await;
+    assert_eq!(first.len(), 100);
+    assert!(first.contains(&named), "the newest change first: {first:?}");
+    let count = find(&client, "p.count").await.text().await.unwrap();
+    assert!(
+        count.starts_with(&format!("Cases 1–100 of {total} found, of {total} cases.")),
+        "{count}"
+    );
+    // The first page loaded again, as an analyst comes back to it: what the browser took.
+    client.goto(&serving.base()).await.unwrap();
+    assert_eq!(listed(&client).await, first);
+    let timing = client
+        .execute(
+            "const n = performance.getEntriesByType('navigation')[0];
+             return [n.responseStart - n.requestStart, n.loadEventEnd - n.startTime, n.transferSize];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    println!("first table page at {total} cases: server answered in {} ms, loaded in {} ms, {} bytes (debug build)", timing[0], timing[1], timing[2]);
+    screenshot(&client, "office-table-100k.png").await;
+    submit(&client, find(&client, "nav.pages a.next").await).await;
+    let second = listed(&client).await;
+    assert_eq!(second.len(), 100);
+    assert!(second.iter().all(|r| !first.contains(r)));
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .ends_with("page=2"));
+
+    // A transliterated search finds the one named case among them.
+    find(&client, "input[name=q]")
+        .await
+        .send_keys("hovhannisyan")
+        .await
+        .unwrap();
+    submit(&client, find(&client, "form.filters button").await).await;
+    assert_eq!(listed(&client).await, std::slice::from_ref(&named));
+
+    // The map: every case in a cluster, the clusters' counts adding up to all of them.
+    client
+        .goto(&format!("{}/map", serving.base()))
+        .await
+        .unwrap();
+    find(&client, "svg.map path.land").await;
+    let clusters = client
+        .find_all(Locator::Css("svg.map a.cluster text.count"))
+        .await
+        .unwrap();
+    assert!(!clusters.is_empty());
+    let mut sum = 0usize;
+    for c in &clusters {
+        sum += c.text().await.unwrap().parse::<usize>().unwrap();
+    }
+    let singles = client
+        .find_all(Locator::Css("svg.map a.case"))
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(sum + singles, total);
+    let mut places = Vec::new();
+    for p in client
+        .find_all(Locator::Css("svg.map text.place"))
+        .await
+        .unwrap()
+    {
+        places.push(p.text().await.unwrap());
+    }
+    places.sort();
+    assert_eq!(places, ["Gaza City", "Khan Younis"]);
+    screenshot(&client, "office-map-100k.png").await;
+    // A click on a cluster zooms in on it.
+    let zoom = find(&client, "nav.mapnav span.zoom")
+        .await
+        .text()
+        .await
+        .unwrap();
+    submit(&client, find(&client, "svg.map a.cluster").await).await;
+    find(&client, "svg.map").await;
+    let deeper = find(&client, "nav.mapnav span.zoom")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let level = |s: &str| s.trim_start_matches("zoom ").parse::<u8>().unwrap();
+    assert_eq!(level(&deeper), level(&zoom) + 2);
+    screenshot(&client, "office-map-zoomed.png").await;
+
+    // The photo on its case's page, decoded by the browser.
+    client
+        .goto(&format!("{}/case/{named}", serving.base()))
+        .await
+        .unwrap();
+    find(&client, "img.photo").await;
+    // Decoded once complete: asked again for at most 10 s.
+    let mut width = serde_json::Value::Null;
+    for _ in 0..100 {
+        width = client
+            .execute(
+                "const img = document.querySelector('img.photo');
+                 return img.complete ? img.naturalWidth : -1;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if width != -1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(width, 320);
+    screenshot(&client, "office-case-photo.png").await;
+    client.close().await.unwrap();
 }

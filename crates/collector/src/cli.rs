@@ -214,6 +214,11 @@ pub struct ServeArgs {
     /// read and change every case, over plain HTTP: use only on a network you trust.
     #[arg(long)]
     pub allow_non_loopback: bool,
+    /// An MBTiles file of raster tiles (PNG, JPEG or WebP) drawn under the map, read on this
+    /// machine; without it the map draws a bundled low-detail world outline. Vector tiles
+    /// are refused.
+    #[arg(long, value_name = "FILE")]
+    pub basemap: Option<std::path::PathBuf>,
 }
 
 /// `cairn office review`.

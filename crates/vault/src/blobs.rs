@@ -409,6 +409,54 @@ impl Vault {
         Ok(entry)
     }
 
+    /// The plaintext of the attachment of `case` named by `wanted` (as for
+    /// [`Vault::attachment_get`]), in memory, for a page that shows it: returned only once its
+    /// hash is the one recorded at capture. Reads only: an attachment whose bytes are not here
+    /// is [`VaultError::AttachmentNotHere`] and is not asked for; one over `limit` bytes is
+    /// [`VaultError::AttachmentTooLarge`] before anything is decrypted.
+    pub fn attachment_bytes(
+        &self,
+        case: &str,
+        wanted: &str,
+        limit: u64,
+    ) -> Result<(Attachment, Vec<u8>), VaultError> {
+        let doc = self.case(case)?;
+        let path = self.home.database();
+        let found = attachment(&self.conn, &self.cipher, &doc, wanted, case, &path)?;
+        let entry = found.entry.clone();
+        let slot = match &found.row {
+            Some(r) if r.complete => r.slot,
+            _ => {
+                return Err(VaultError::AttachmentNotHere {
+                    name: entry.name,
+                    sha256: entry.sha256,
+                })
+            }
+        };
+        if entry.size > limit {
+            return Err(VaultError::AttachmentTooLarge {
+                name: entry.name,
+                size: entry.size,
+                limit,
+            });
+        }
+        // The size recorded at capture bounds what is held; a chunk past it fails the check.
+        let mut bytes = Vec::with_capacity(usize::try_from(entry.size).unwrap_or(0));
+        stream_plaintext(self, &doc, &entry, slot, &mut |plain| {
+            if (bytes.len() + plain.len()) as u64 > entry.size {
+                return Err(VaultError::AttachmentMismatch {
+                    name: entry.name.clone(),
+                    sha256: entry.sha256.clone(),
+                    case: doc.reference().to_string(),
+                    why: "its chunks hold more than its recorded size".into(),
+                });
+            }
+            bytes.extend_from_slice(plain);
+            Ok(())
+        })?;
+        Ok((entry, bytes))
+    }
+
     /// Drops an attachment made here from the outbox: it is never uploaded, and a note in the
     /// case records which and why (a signed change like every other).
     pub fn drop_attachment(

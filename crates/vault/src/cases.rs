@@ -164,6 +164,10 @@ impl CaseSummary {
     }
 }
 
+/// See [`Vault::cases_mark`]: equal marks, the same cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CasesMark([i64; 4]);
+
 /// Which cases a list shows (`cairn case list` and the office's pages): each part that is
 /// set narrows it.
 #[derive(Clone, Debug, Default)]
@@ -574,6 +578,31 @@ impl Vault {
         })
     }
 
+    /// A mark that changes whenever a case is stored, changed or removed: a reader that keeps
+    /// the summaries of a [`Vault::list`] (the office's pages) lists again only when it
+    /// differs. Every write of a case goes with a change written or removed in the same
+    /// transaction, so the changes' count and highest row, with the cases' count, tell.
+    pub fn cases_mark(&self) -> Result<CasesMark, VaultError> {
+        let path = self.home.database();
+        let (changes, last) = self
+            .conn
+            .query_row(
+                "SELECT count(*), coalesce(max(rowid), 0) FROM changes",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .map_err(|e| VaultError::sqlite(&path, e))?;
+        let (cases, waiting) = self
+            .conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM waiting)",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .map_err(|e| VaultError::sqlite(&path, e))?;
+        Ok(CasesMark([changes, last, cases, waiting]))
+    }
+
     /// How many cases the vault holds.
     pub fn case_count(&self) -> Result<u64, VaultError> {
         let path = self.home.database();
@@ -847,9 +876,48 @@ pub(crate) fn find(
     case: &str,
     path: &std::path::Path,
 ) -> Result<CaseSummary, VaultError> {
+    // A case named by its id (as `resolve_case` writes it) is read alone: at 100,000 cases,
+    // decrypting every summary to find one is most of a second.
+    let wanted = case.trim();
+    if let Some(id) = Uuid::parse_str(wanted)
+        .ok()
+        .filter(|id| id.to_string() == wanted)
+    {
+        if let Some(summary) = summary_by_id(conn, cipher, &id, path)? {
+            return Ok(summary);
+        }
+    }
     let mut all = summaries(conn, cipher, path)?;
     let at = resolve_case(&all, case)?;
     Ok(all.swap_remove(at))
+}
+
+/// The summary of the case with this id, if the vault holds it.
+fn summary_by_id(
+    conn: &rusqlite::Connection,
+    cipher: &cairn_crypto::LocalCipher,
+    id: &Uuid,
+    path: &std::path::Path,
+) -> Result<Option<CaseSummary>, VaultError> {
+    let sealed: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT summary FROM cases WHERE case_id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![id.as_bytes().as_slice()], |r| r.get(0))
+                .optional()
+        })
+        .map_err(|e| VaultError::sqlite(path, e))?;
+    let Some(sealed) = sealed else {
+        return Ok(None);
+    };
+    let plain = cipher
+        .decrypt(&summary_slot(id), &sealed)
+        .map_err(VaultError::from)?;
+    serde_json::from_slice(&plain)
+        .map(Some)
+        .map_err(|e| VaultError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("bad summary: {e}"),
+        })
 }
 
 /// The index in `cases` of the case `wanted` names: its reference (any letter case) or id,
@@ -1024,6 +1092,36 @@ mod tests {
             },
             today[0]
         );
+    }
+
+    /// The mark a reader keeps its list by moves with every case stored or changed, and only
+    /// then: an edit that changes nothing leaves it, another vault's writes are seen.
+    #[test]
+    fn the_cases_mark_moves_when_a_case_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault = field_vault(dir.path());
+        let empty = vault.cases_mark().unwrap();
+        assert_eq!(vault.cases_mark().unwrap(), empty);
+        let now = OffsetDateTime::now_utc();
+        let created = vault.create_case(Kind::Killed, "KHR", &[], now).unwrap();
+        let one = vault.cases_mark().unwrap();
+        assert_ne!(one, empty);
+        let reference = created.reference.to_string();
+        let cause = [Edit::set("incident.cause", "captivity")];
+        assert!(vault.edit_case(&reference, &cause, now).unwrap().is_some());
+        let edited = vault.cases_mark().unwrap();
+        assert_ne!(edited, one);
+        assert!(vault.edit_case(&reference, &cause, now).unwrap().is_none());
+        assert_eq!(vault.cases_mark().unwrap(), edited);
+        // Seen through another connection, as the office's pages open the vault afresh.
+        let keys = vault.keys().to_unlocked_bytes();
+        let home = vault.home().clone();
+        let other = home
+            .open_unlocked(cairn_crypto::DeviceKeys::from_unlocked_bytes(&keys).unwrap())
+            .unwrap();
+        assert_eq!(other.cases_mark().unwrap(), edited);
+        vault.create_case(Kind::Missing, "KHR", &[], now).unwrap();
+        assert_ne!(other.cases_mark().unwrap(), edited);
     }
 
     /// A summary worked out under older rules (which read a field device's status) is worked

@@ -34,7 +34,9 @@ mod sync;
 mod update;
 
 pub use blobs::{Attached, AttachmentState, BlobSlot, NewAttachment, OutboxBlob, WantedBlob};
-pub use cases::{resolve_case, CaseFilter, CaseSummary, Created, HistoryStep, SUMMARY_VERSION};
+pub use cases::{
+    resolve_case, CaseFilter, CaseSummary, CasesMark, Created, HistoryStep, SUMMARY_VERSION,
+};
 pub use check::CheckReport;
 pub use drafts::Draft;
 pub use editions::{SignedEdition, EDITION_DOMAIN, RECORD_LIMIT};

@@ -5,18 +5,20 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Form;
-use cairn_model::{CaseDoc, Edit, FieldChange};
-use cairn_vault::Vault;
+use cairn_model::{CaseDoc, Edit, FieldChange, FieldType};
+use cairn_vault::{AttachmentState, Vault};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::attachments::shown_as_image;
 use super::guard::CSRF_FIELD;
 use super::layout::{see_other, shell, Section};
 use super::{AppState, WebError};
-use crate::error::CliError;
+use crate::error::{CliError, USAGE};
 use crate::output::{time_ms, Names};
 
 /// What the page says about the form just sent (a fixed word, so nothing is echoed).
@@ -26,6 +28,14 @@ pub(crate) struct Done {
     done: String,
 }
 
+/// What the page says above the case: the answer to the form just sent.
+enum Notice {
+    None,
+    Said(&'static str),
+    /// A field edit refused, with why (the model's words).
+    Refused(String),
+}
+
 pub(crate) async fn page(
     State(state): State<Arc<AppState>>,
     Path(reference): Path<String>,
@@ -33,82 +43,136 @@ pub(crate) async fn page(
 ) -> Result<Markup, WebError> {
     state
         .with_vault(move |vault, state| {
-            let doc = vault.case(&reference)?;
-            let history = vault.history(&reference)?;
-            let names = crate::output::Names::of(vault)?;
-            let json = doc.to_json_with_signers()?;
-            let changed = doc.changed_since_confirmed()?;
-            let title = doc.reference().to_string();
-            let case = doc.case()?;
-            // Only a linked case needs the others: to name them and to find contradictions.
-            let all = if case.links.is_empty() { Vec::new() } else { vault.list()? };
-            let contradicts = crate::office::contradictions(&all)
-                .remove(&title)
-                .unwrap_or_default();
             let notice = match done.done.as_str() {
-                "recorded" => Some("Recorded."),
-                "unchanged" => Some("Nothing changed: the case already says that."),
-                _ => None,
+                "recorded" => Notice::Said("Recorded."),
+                "unchanged" => Notice::Said("Nothing changed: the case already says that."),
+                _ => Notice::None,
             };
-            let body = html! {
-                @if let Some(notice) = notice { p.notice { (notice) } }
-                p.headline {
-                    (json["kind"].as_str().unwrap_or_default()) " · "
-                    span.status { (json["status"].as_str().unwrap_or_default()) }
-                    @if !changed.is_empty() { " " span.changed { "changed since confirmed" } }
-                    " · " (state.place_name(&doc.reference().place))
-                    // The office's correction beside the place the reference keeps.
-                    @if let Some(p) = json["place"].as_str().filter(|p| *p != doc.reference().place) {
-                        ", corrected to " (p)
-                        @if state.place_name(p) != p { " " (state.place_name(p)) }
+            render(vault, state, &reference, notice)
+        })
+        .await
+}
+
+/// The case's page.
+fn render(
+    vault: &mut Vault,
+    state: &AppState,
+    reference: &str,
+    notice: Notice,
+) -> Result<Markup, CliError> {
+    let key = state.case_key(vault, reference)?;
+    let doc = vault.case(&key)?;
+    let history = vault.history(&key)?;
+    let names = crate::output::Names::of(vault)?;
+    let json = doc.to_json_with_signers()?;
+    let changed = doc.changed_since_confirmed()?;
+    let title = doc.reference().to_string();
+    let case = doc.case()?;
+    let attachments = vault.attachments(&key)?;
+    // The kept summaries name the cases this one is linked with, and say which contradict.
+    let cases = state.cases(vault)?;
+    let all: &[cairn_vault::CaseSummary] = if case.links.is_empty() {
+        &[]
+    } else {
+        &cases.all
+    };
+    let contradicts = cases.contradicts.get(&title).cloned().unwrap_or_default();
+    let as_of = cases.data_as_of(vault)?;
+    let body = html! {
+        @match &notice {
+            Notice::Said(said) => p.notice { (said) },
+            Notice::Refused(why) => p.error { "Not recorded: " (why) },
+            Notice::None => {},
+        }
+        p.headline {
+            (json["kind"].as_str().unwrap_or_default()) " · "
+            span.status { (json["status"].as_str().unwrap_or_default()) }
+            @if !changed.is_empty() { " " span.changed { "changed since confirmed" } }
+            " · " (state.place_name(&doc.reference().place))
+            // The office's correction beside the place the reference keeps.
+            @if let Some(p) = json["place"].as_str().filter(|p| *p != doc.reference().place) {
+                ", corrected to " (p)
+                @if state.place_name(p) != p { " " (state.place_name(p)) }
+            }
+            " · team " (doc.reference().team)
+        }
+        p.as-of { (as_of) }
+        (contradiction(&title, &contradicts))
+        (changed_since_confirmed(&changed))
+        (conflicts(&doc, &title, state, &names))
+        div.actions {
+            (verify_form(&title, state))
+            (review_form(&title, state))
+        }
+        (photos(&title, &attachments))
+        h2 { "Fields" }
+        p.help { "Each field is changed as `cairn case edit --set` changes it; an empty value unsets it." }
+        (fields(&json, &doc, &changed, &title, state))
+        (links(&case, all, &names))
+        @for list in ["notes", "custody", "sources", "verifications", "reviews"] {
+            (records(list, &json[list], &names))
+        }
+        h2 { "History" }
+        table.history {
+            thead { tr { th { "Time" } th { "Author" } th { "Changed" } th { "Received" } } }
+            tbody {
+                @for step in &history {
+                    @let h = &step.entry;
+                    tr {
+                        td { (time_ms(h.time_ms)) }
+                        td.id { (names.label(&h.actor)) }
+                        td {
+                            @if step.fields.is_empty() { (h.fields.join(", ")) }
+                            @for change in &step.fields {
+                                div {
+                                    code { (change.field) } ": "
+                                    (change.old.as_deref().unwrap_or("(none)"))
+                                    " → "
+                                    (change.new.as_deref().unwrap_or("(none)"))
+                                }
+                            }
+                        }
+                        td {
+                            @if let Some(at) = h.received_ms { (time_ms(at)) }
+                            @if let Some(doubt) = &h.doubt { " " span.conflict { "claimed time doubtful: " (doubt) } }
+                        }
                     }
-                    " · team " (doc.reference().team)
                 }
-                (contradiction(&title, &contradicts))
-                (changed_since_confirmed(&changed))
-                (conflicts(&doc, &title, state, &names))
-                div.actions {
-                    (verify_form(&title, state))
-                    (review_form(&title, state))
-                }
-                h2 { "Fields" }
-                (fields(&json, &doc, &changed))
-                (links(&case, &all, &names))
-                @for list in ["notes", "custody", "sources", "attachments", "verifications", "reviews"] {
-                    (records(list, &json[list], &names))
-                }
-                h2 { "History" }
-                table.history {
-                    thead { tr { th { "Time" } th { "Author" } th { "Changed" } th { "Received" } } }
-                    tbody {
-                        @for step in &history {
-                            @let h = &step.entry;
-                            tr {
-                                td { (time_ms(h.time_ms)) }
-                                td.id { (names.label(&h.actor)) }
-                                td {
-                                    @if step.fields.is_empty() { (h.fields.join(", ")) }
-                                    @for change in &step.fields {
-                                        div {
-                                            code { (change.field) } ": "
-                                            (change.old.as_deref().unwrap_or("(none)"))
-                                            " → "
-                                            (change.new.as_deref().unwrap_or("(none)"))
-                                        }
-                                    }
-                                }
-                                td {
-                                    @if let Some(at) = h.received_ms { (time_ms(at)) }
-                                    @if let Some(doubt) = &h.doubt { " " span.conflict { "claimed time doubtful: " (doubt) } }
-                                }
+            }
+        }
+    };
+    Ok(shell(Some(Section::Cases), &title, body))
+}
+
+/// The case's attachments: a photo shown where its bytes are here, every file downloadable,
+/// and one not fetched yet said so.
+fn photos(reference: &str, attachments: &[AttachmentState]) -> Markup {
+    html! {
+        @if !attachments.is_empty() {
+            h2 { "Attachments" }
+            div.attachments {
+                @for a in attachments {
+                    @let e = &a.entry;
+                    @let href = format!("/case/{reference}/attachment/{}", e.sha256);
+                    figure.attachment {
+                        @if a.here && shown_as_image(&e.media_type) {
+                            a href=(href) { img.photo src=(href) alt=(e.caption.as_deref().unwrap_or(&e.name)); }
+                        }
+                        figcaption {
+                            strong { (e.name) } " · " (e.media_type) " · " (e.size) " bytes · " (e.at)
+                            @if let Some(caption) = &e.caption { br; (caption) }
+                            br;
+                            @if a.here {
+                                a.download href={ (href) "?download=yes" } { "Download" }
+                            } @else {
+                                span.not-here { "Not fetched yet: its bytes are not on this machine. The next `cairn sync` fetches them once the device that took it has sent them." }
                             }
                         }
                     }
                 }
-            };
-            Ok(shell(Some(Section::Cases), &title, body))
-        })
-        .await
+            }
+        }
+    }
 }
 
 /// The warning for a case in a person that holds two cases the office decided are distinct:
@@ -200,9 +264,16 @@ fn changed_since_confirmed(changed: &[FieldChange]) -> Markup {
     }
 }
 
-/// Every set field, in the model's order, marked where it holds concurrent values or was
-/// changed since the office confirmed the case.
-fn fields(json: &Value, doc: &CaseDoc, changed: &[FieldChange]) -> Markup {
+/// Every field, in the model's order, marked where it holds concurrent values or was
+/// changed since the office confirmed the case, each with its form to change it (the
+/// status is the verification's).
+fn fields(
+    json: &Value,
+    doc: &CaseDoc,
+    changed: &[FieldChange],
+    reference: &str,
+    state: &AppState,
+) -> Markup {
     let conflicted: Vec<String> = doc.conflicts().into_iter().map(|c| c.key).collect();
     let value_of = |key: &str| -> Option<&Value> {
         match key.split_once('.') {
@@ -214,14 +285,34 @@ fn fields(json: &Value, doc: &CaseDoc, changed: &[FieldChange]) -> Markup {
         table.fields {
             tbody {
                 @for spec in cairn_model::fields() {
-                    @if let Some(value) = value_of(spec.key) {
-                        tr {
-                            th title=(spec.help) { (spec.key) }
-                            td {
-                                (raw(value))
-                                @if conflicted.iter().any(|k| k == spec.key) { " " span.conflict { "conflict" } }
-                                @if let Some(c) = changed.iter().find(|c| c.field == spec.key) {
-                                    " " span.changed { "confirmed: " (c.old.as_deref().unwrap_or("(none)")) }
+                    @let value = value_of(spec.key).filter(|v| !v.is_null());
+                    @let current = value.map(raw).unwrap_or_default();
+                    tr {
+                        th title=(spec.help) { (spec.key) }
+                        td {
+                            (current)
+                            @if conflicted.iter().any(|k| k == spec.key) { " " span.conflict { "conflict" } }
+                            @if let Some(c) = changed.iter().find(|c| c.field == spec.key) {
+                                " " span.changed { "confirmed: " (c.old.as_deref().unwrap_or("(none)")) }
+                            }
+                        }
+                        td {
+                            @if spec.key != "status" {
+                                form.field method="post" action={ "/case/" (reference) "/set" } {
+                                    (csrf(state))
+                                    input type="hidden" name="field" value=(spec.key);
+                                    @match spec.ty {
+                                        FieldType::Choice(choices) => {
+                                            select name="value" aria-label=(spec.key) {
+                                                option value="" { "(none)" }
+                                                @for choice in choices {
+                                                    option value=(choice) selected[*choice == current] { (choice) }
+                                                }
+                                            }
+                                        }
+                                        _ => input type="text" name="value" value=(current) aria-label=(spec.key);,
+                                    }
+                                    button type="submit" { "Save" }
                                 }
                             }
                         }
@@ -332,6 +423,13 @@ fn review_form(reference: &str, state: &AppState) -> Markup {
 }
 
 #[derive(Debug, Deserialize)]
+pub(crate) struct SetForm {
+    field: String,
+    #[serde(default)]
+    value: String,
+}
+
+#[derive(Debug, Deserialize)]
 pub(crate) struct ResolveForm {
     field: String,
     value: String,
@@ -367,6 +465,53 @@ pub(crate) async fn resolve(
         Ok(vault.settle_conflict(reference, &form.field, &form.value, now)?)
     })
     .await
+}
+
+/// Sets a field as `cairn case edit REF --set FIELD=VALUE` does (the value read and checked
+/// the same way), or unsets it when the value is empty; a refused value is said on the case's
+/// page, with nothing recorded.
+pub(crate) async fn set(
+    State(state): State<Arc<AppState>>,
+    Path(reference): Path<String>,
+    Form(form): Form<SetForm>,
+) -> Result<Response, WebError> {
+    state
+        .with_vault(move |vault, state| {
+            let key = state.case_key(vault, &reference)?;
+            let reference = vault.case(&key)?.reference().to_string();
+            let mut edit = || -> Result<Option<u64>, CliError> {
+                let field = form.field.trim().to_owned();
+                let edit = if form.value.trim().is_empty() {
+                    Edit::Unset { key: field }
+                } else {
+                    let value =
+                        crate::input::field_value(&field, &form.value, crate::input::local_now())?;
+                    Edit::Set { key: field, value }
+                };
+                edit.check()?;
+                Ok(vault.edit_case(&key, &[edit], time::OffsetDateTime::now_utc())?)
+            };
+            match edit() {
+                Ok(changed) => {
+                    let done = if changed.is_some() {
+                        "recorded"
+                    } else {
+                        "unchanged"
+                    };
+                    Ok(see_other(&format!("/case/{reference}?done={done}")))
+                }
+                Err(refused) => {
+                    let status = if refused.code == USAGE {
+                        StatusCode::BAD_REQUEST
+                    } else {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    };
+                    let page = render(vault, state, &key, Notice::Refused(refused.message))?;
+                    Ok((status, page).into_response())
+                }
+            }
+        })
+        .await
 }
 
 /// The same edit as `cairn case verify`.
@@ -420,10 +565,11 @@ async fn apply(
     change: impl FnOnce(&mut Vault, &str) -> Result<Option<u64>, CliError> + Send + 'static,
 ) -> Result<Response, WebError> {
     let (reference, changed) = state
-        .with_vault(move |vault, _| {
-            // The case's own reference, not what the address said.
-            let reference = vault.case(&reference)?.reference().to_string();
-            let changed = change(vault, &reference)?;
+        .with_vault(move |vault, state| {
+            // The case's own reference, not what the address said; the vault reads it by id.
+            let key = state.case_key(vault, &reference)?;
+            let reference = vault.case(&key)?.reference().to_string();
+            let changed = change(vault, &key)?;
             Ok((reference, changed.is_some()))
         })
         .await?;

@@ -6,15 +6,23 @@
 //! edit as `cairn case verify`, a review as `cairn office review`, resolving a conflict is
 //! setting the field to the picked value, a link decision is `Vault::link` as `cairn case
 //! link` calls it), `cairn office match`'s candidates, `cairn report`'s counting and chart, and
-//! the editions `cairn report publish` kept, as `cairn report show` prints them. Pages are
-//! rendered on the server with maud, which escapes every value; no script is served and no
-//! asset comes from outside the binary.
+//! the editions `cairn report publish` kept, as `cairn report show` prints them; a field set in
+//! the browser is the edit `cairn case edit --set` makes, and a photo is decrypted as `cairn
+//! case attachment get` decrypts it. Pages are rendered on the server with maud, which
+//! escapes every value; no script is served and no asset comes from outside the binary or
+//! this machine: the map is drawn and clustered here (see [`map`]), over the world outline
+//! bundled in the binary or the tiles of an MBTiles file the office gives (`--basemap`).
 //!
 //! The keys are unlocked once, at start; every request opens the vault afresh with them, so a
 //! page shows what `cairn sync` brought in meanwhile, and the vault is never held open (other
-//! `cairn` commands run as usual). What guards the requests is in [`guard`].
+//! `cairn` commands run as usual). The cases' summaries are kept between requests and listed
+//! again only when the vault's cases changed ([`Vault::cases_mark`]), so a page of the table
+//! costs the same at 100,000 cases as at 100. What guards the requests is in [`guard`].
 
+mod attachments;
+mod basemap;
 mod case_page;
+mod cases;
 mod connections;
 mod editions;
 mod guard;
@@ -23,9 +31,10 @@ mod map;
 mod matches;
 mod report_page;
 mod table;
+mod world;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::{get, post};
@@ -55,6 +64,10 @@ pub(crate) struct AppState {
     places: BTreeMap<String, String>,
     guard: guard::Guard,
     workers: Arc<Semaphore>,
+    /// The cases' summaries as last listed, with the mark of the vault they were listed from.
+    cases: Mutex<Option<Arc<cases::Cases>>>,
+    /// The office's base map (`--basemap`), if given.
+    basemap: Option<basemap::Basemap>,
 }
 
 impl AppState {
@@ -122,6 +135,12 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<(), CliError> {
         .local_addr()
         .map_err(|e| CliError::failure(format!("cannot listen on {listen}: {e}")))?;
 
+    // Checked before the passphrase is asked: a vector or unreadable file needs no vault.
+    let basemap = args
+        .basemap
+        .as_deref()
+        .map(basemap::Basemap::open)
+        .transpose()?;
     let vault = crate::office::open_office(config)?;
     let state = Arc::new(AppState {
         home: vault.home().clone(),
@@ -129,6 +148,8 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<(), CliError> {
         places: crate::places::Places::load(config, &vault)?.names(),
         guard: guard::Guard::new(addr),
         workers: Arc::new(Semaphore::new(VAULT_WORKERS)),
+        cases: Mutex::new(None),
+        basemap,
     });
     drop(vault);
 
@@ -139,6 +160,13 @@ pub fn serve(config: &Config, args: ServeArgs) -> Result<(), CliError> {
         "Serving the office vault {} at http://{addr}/ to this machine: open the URL above (its token is good until this stops). Ctrl-C stops it.",
         config.home.display()
     );
+    // The summaries listed before the first visit, so it does not wait for them.
+    let warm = Arc::clone(&state);
+    runtime.spawn(async move {
+        let _ = warm
+            .with_vault(|vault, state| state.cases(vault).map(drop))
+            .await;
+    });
     runtime.block_on(run(listener, router(state)))?;
     eprintln!("Stopped serving the office vault.");
     Ok(())
@@ -151,6 +179,11 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/case/{reference}/resolve", post(case_page::resolve))
         .route("/case/{reference}/verify", post(case_page::verify))
         .route("/case/{reference}/review", post(case_page::review))
+        .route("/case/{reference}/set", post(case_page::set))
+        .route(
+            "/case/{reference}/attachment/{hash}",
+            get(attachments::attachment),
+        )
         .route("/report", get(report_page::page))
         .route("/report/chart.svg", get(report_page::chart))
         .route("/editions", get(editions::list))
@@ -160,6 +193,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/editions/{id}/since", get(editions::compare))
         .route("/editions/{id}/since/{old}", get(editions::since))
         .route("/map", get(map::page))
+        .route("/basemap/{z}/{x}/{y}", get(basemap::tile))
         .route("/matches", get(matches::page))
         .route("/matches/{a}/{b}", get(matches::pair).post(matches::decide))
         .route("/style.css", get(layout::stylesheet))

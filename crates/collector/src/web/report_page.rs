@@ -126,6 +126,11 @@ pub(crate) async fn page(
                 let name = state.place_name(code);
                 (name != code).then(|| format!("{code} {name}"))
             });
+            // Never synced, the data is as of the newest change here.
+            let newest = match f.data_as_of {
+                Some(_) => None,
+                None => state.cases(vault)?.all.first().map(|c| c.changed_at.clone()),
+            };
             let groups = [("month", "month"), ("cause", "cause"), ("place", "place")];
             let body = html! {
                 form.filters method="get" action="/report" {
@@ -136,6 +141,9 @@ pub(crate) async fn page(
                     button type="submit" { "Count" }
                 }
                 (figures_body(&f))
+                @if let Some(newest) = newest {
+                    p.as-of.newest { "Data as of " (newest) ", the newest change in this vault." }
+                }
                 figure {
                     img.chart src={ "/report/chart.svg?" (serde_urlencoded::to_string(&settings).unwrap_or_default()) }
                         alt="Killed by cause, by month";

@@ -1,4 +1,5 @@
-//! The case table: every case's summary, filtered and searched, newest change first.
+//! The case table: every case's summary, filtered and searched, newest change first, in
+//! pages of [`PAGE`] rows (the summaries come from [`AppState::cases`], kept between requests).
 
 use std::sync::Arc;
 
@@ -39,17 +40,6 @@ pub(crate) struct Filter {
 
 impl Filter {
     pub(crate) fn matches(&self, c: &CaseSummary, state: &AppState) -> bool {
-        let words = [
-            c.reference.as_str(),
-            c.place.as_str(),
-            state.place_name(&c.place),
-            c.team.as_str(),
-            c.kind.as_str(),
-            c.status.as_str(),
-            c.cause.as_deref().unwrap_or_default(),
-        ]
-        .join(" ")
-        .to_lowercase();
         let set = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let filter = cairn_vault::CaseFilter {
             kind: set(&self.kind),
@@ -61,15 +51,34 @@ impl Filter {
             from: None,
             to: None,
         };
-        filter.matches(c)
-            && (self.inbox != "yes" || c.needs_review || !c.changed_since_confirmed.is_empty())
-            && self.q.to_lowercase().split_whitespace().all(|w| {
-                words.contains(w)
-                    || c.profile
-                        .name
-                        .as_deref()
-                        .is_some_and(|name| cairn_link::names::name_matches(w, name))
-            })
+        if !filter.matches(c)
+            || (self.inbox == "yes" && !c.needs_review && c.changed_since_confirmed.is_empty())
+        {
+            return false;
+        }
+        // Words are looked for only when some are given: at 100,000 cases the rest of the
+        // filter is what a page costs.
+        if self.q.trim().is_empty() {
+            return true;
+        }
+        let words = [
+            c.reference.as_str(),
+            c.place.as_str(),
+            state.place_name(&c.place),
+            c.team.as_str(),
+            c.kind.as_str(),
+            c.status.as_str(),
+            c.cause.as_deref().unwrap_or_default(),
+        ]
+        .join(" ")
+        .to_lowercase();
+        self.q.to_lowercase().split_whitespace().all(|w| {
+            words.contains(w)
+                || c.profile
+                    .name
+                    .as_deref()
+                    .is_some_and(|name| cairn_link::names::name_matches(w, name))
+        })
     }
 
     /// The filter as a query string, for a link to the same cases elsewhere.
@@ -77,22 +86,25 @@ impl Filter {
         serde_urlencoded::to_string(self).unwrap_or_default()
     }
 
-    /// The filter's form, for the table and the map.
-    pub(crate) fn form(&self, action: &str, cases: &[CaseSummary], state: &AppState) -> Markup {
-        let mut places: Vec<&str> = cases.iter().map(|c| c.place.as_str()).collect();
-        let mut teams: Vec<&str> = cases.iter().map(|c| c.team.as_str()).collect();
-        for list in [&mut places, &mut teams] {
-            list.sort_unstable();
-            list.dedup();
-        }
+    /// The filter's form, for the table and the map, offering the cases' places and teams.
+    pub(crate) fn form(
+        &self,
+        action: &str,
+        places: &[String],
+        teams: &[String],
+        state: &AppState,
+    ) -> Markup {
         let kinds: Vec<(&str, &str)> = cairn_model::Kind::ALL
             .iter()
             .map(|k| (k.as_str(), k.as_str()))
             .collect();
         let statuses: Vec<(&str, &str)> = cairn_model::STATUSES.iter().map(|s| (*s, *s)).collect();
         let causes: Vec<(&str, &str)> = CAUSES.iter().map(|c| (*c, cause_label(c))).collect();
-        let places: Vec<(&str, &str)> = places.iter().map(|p| (*p, state.place_name(p))).collect();
-        let teams: Vec<(&str, &str)> = teams.iter().map(|t| (*t, *t)).collect();
+        let places: Vec<(&str, &str)> = places
+            .iter()
+            .map(|p| (p.as_str(), state.place_name(p)))
+            .collect();
+        let teams: Vec<(&str, &str)> = teams.iter().map(|t| (t.as_str(), t.as_str())).collect();
         html! {
             form.filters method="get" action=(action) {
                 label { "Search " input type="search" name="q" value=(self.q); }
@@ -125,21 +137,64 @@ pub(crate) fn select(name: &str, label: &str, choices: &[(&str, &str)], current:
     }
 }
 
+/// Rows on a page of the table.
+pub(crate) const PAGE: usize = 100;
+
+/// Which page of the table: 1 is the first.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Paging {
+    page: Option<usize>,
+}
+
 pub(crate) async fn page(
     State(state): State<Arc<AppState>>,
     Query(filter): Query<Filter>,
+    Query(paging): Query<Paging>,
 ) -> Result<Markup, WebError> {
     state
         .with_vault(move |vault, state| {
-            let all = vault.list()?;
-            let mut shown: Vec<&CaseSummary> =
-                all.iter().filter(|c| filter.matches(c, state)).collect();
-            shown.sort_by(|a, b| b.changed_at.cmp(&a.changed_at));
-            let contradicts = crate::office::contradictions(&all);
+            let cases = state.cases(vault)?;
+            let as_of = cases.data_as_of(vault)?;
+            let shown: Vec<&CaseSummary> = cases
+                .all
+                .iter()
+                .filter(|c| filter.matches(c, state))
+                .collect();
+            let pages = shown.len().div_ceil(PAGE).max(1);
+            let page = paging.page.unwrap_or(1).clamp(1, pages);
+            let first = (page - 1) * PAGE;
+            let rows = &shown[first.min(shown.len())..(first + PAGE).min(shown.len())];
+            let query = filter.query();
+            let to_page = |n: usize| {
+                if query.is_empty() {
+                    format!("/?page={n}")
+                } else {
+                    format!("/?{query}&page={n}")
+                }
+            };
+            let pager = html! {
+                nav.pages {
+                    @if page > 1 {
+                        a.first href=(to_page(1)) { "« First" } " "
+                        a.prev rel="prev" href=(to_page(page - 1)) { "‹ Previous" } " "
+                    }
+                    span.page { "Page " (page) " of " (pages) }
+                    @if page < pages {
+                        " " a.next rel="next" href=(to_page(page + 1)) { "Next ›" }
+                        " " a.last href=(to_page(pages)) { "Last »" }
+                    }
+                }
+            };
             let body = html! {
-                (filter.form("/", &all, state))
-                p.count { (shown.len()) " of " (all.len()) " cases. "
-                    a href={ "/map?" (filter.query()) } { "Show these on the map" } }
+                (filter.form("/", &cases.places, &cases.teams, state))
+                p.as-of { (as_of) }
+                p.count {
+                    @if rows.is_empty() { "No case" } @else { "Cases " (first + 1) "–" (first + rows.len()) }
+                    " of " (shown.len()) " found, of " (cases.all.len()) " cases. "
+                    a href={ "/map?" (query) } { "Show these on the map" }
+                }
+                (pager)
                 table.cases {
                     thead { tr {
                         th { "Reference" } th { "Kind" } th { "Status" } th { "Cause" }
@@ -147,7 +202,7 @@ pub(crate) async fn page(
                         th { "Conflicts" } th { "Changed" }
                     } }
                     tbody {
-                        @for c in &shown {
+                        @for c in rows {
                             tr {
                                 td { a href={ "/case/" (c.reference) } { (c.reference) } }
                                 td { (c.kind) }
@@ -164,7 +219,7 @@ pub(crate) async fn page(
                                 td { (c.review.as_deref().unwrap_or("none")) @if c.needs_review { " · to review" } }
                                 td {
                                     @if c.conflicts { span.conflict { "conflicts" } }
-                                    @if contradicts.contains_key(&c.reference) {
+                                    @if cases.contradicts.contains_key(&c.reference) {
                                         " " span.conflict title="linked into one person with a case the office decided is someone else" { "contradicts a distinct decision" }
                                     }
                                 }
@@ -173,6 +228,7 @@ pub(crate) async fn page(
                         }
                     }
                 }
+                @if pages > 1 { (pager) }
             };
             Ok(shell(Some(Section::Cases), "Cases", body))
         })
