@@ -191,9 +191,57 @@ impl Names {
     }
 }
 
+/// A file name as a device recorded it, made safe to write anywhere (an export's folder) or to
+/// send in a header: letters and digits (ASCII ones only when `ascii`), `.`, `-` and `_` kept,
+/// anything else `_`, no leading dot, at most 80 characters; `file` when nothing is left.
+pub fn safe_file_name(name: &str, ascii: bool) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            let letter = if ascii {
+                c.is_ascii_alphanumeric()
+            } else {
+                c.is_alphanumeric()
+            };
+            if letter || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    match safe.trim_start_matches('.') {
+        "" => "file".to_owned(),
+        kept => kept.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recorded_file_name_cannot_leave_its_folder_or_break_a_header() {
+        for (name, on_disk, in_header) in [
+            ("scene 1.jpg", "scene_1.jpg", "scene_1.jpg"),
+            ("../../etc/passwd", "_.._etc_passwd", "_.._etc_passwd"),
+            ("..", "file", "file"),
+            ("", "file", "file"),
+            (".hidden", "hidden", "hidden"),
+            ("a\\b\u{0}c", "a_b_c", "a_b_c"),
+            ("صورة.jpg", "صورة.jpg", "____.jpg"),
+            (
+                "a\"; filename=x.html\r\nX: y",
+                "a___filename_x.html__X__y",
+                "a___filename_x.html__X__y",
+            ),
+        ] {
+            assert_eq!(safe_file_name(name, false), on_disk, "{name}");
+            assert_eq!(safe_file_name(name, true), in_header, "{name}");
+        }
+        assert_eq!(safe_file_name(&"x".repeat(500), false).len(), 80);
+    }
 
     #[test]
     fn control_characters_never_pass_and_json_reads_back_the_same() {

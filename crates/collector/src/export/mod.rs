@@ -306,7 +306,7 @@ fn write_attachments(
             let name = format!(
                 "attachments/{reference}/{}-{}",
                 a.sha256.get(..12).unwrap_or(&a.sha256),
-                safe_file_name(&a.name)
+                output::safe_file_name(&a.name, false)
             );
             let path = staging.path_for(&name)?;
             match vault.attachment_get(reference, &a.sha256, &path) {
@@ -326,25 +326,6 @@ fn write_attachments(
     }
     bar.finish();
     Ok((written, missing))
-}
-
-/// A file name as its device recorded it, made safe to write anywhere: letters, digits,
-/// `.`, `-` and `_` kept, anything else `_`, no leading dot, at most 80 characters.
-fn safe_file_name(name: &str) -> String {
-    let safe: String = name
-        .chars()
-        .map(|c| match c {
-            c if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') => c,
-            _ => '_',
-        })
-        .take(80)
-        .collect();
-    let safe = safe.trim_start_matches('.');
-    if safe.is_empty() {
-        "file".to_owned()
-    } else {
-        safe.to_owned()
-    }
 }
 
 fn csv_file(
@@ -476,25 +457,4 @@ fn custody_rows(
     // Stable: a custody event sorts after the change that recorded it at the same instant.
     rows.sort_by_key(|(at, _)| *at);
     rows.into_iter().map(|(_, r)| r).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_file_name;
-
-    #[test]
-    fn a_recorded_file_name_cannot_leave_its_folder() {
-        for (name, safe) in [
-            ("scene 1.jpg", "scene_1.jpg"),
-            ("../../etc/passwd", "_.._etc_passwd"),
-            ("..", "file"),
-            ("", "file"),
-            (".hidden", "hidden"),
-            ("a\\b\u{0}c", "a_b_c"),
-            ("صورة.jpg", "صورة.jpg"),
-        ] {
-            assert_eq!(safe_file_name(name), safe, "{name}");
-        }
-        assert_eq!(safe_file_name(&"x".repeat(500)).len(), 80);
-    }
 }

@@ -48,21 +48,6 @@ pub(crate) struct Download {
     download: String,
 }
 
-/// A file name safe in a header: letters, digits, `.`, `-` and `_` of the name kept.
-fn safe_name(name: &str) -> String {
-    let kept: String = name
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        .take(100)
-        .collect();
-    let kept = kept.trim_start_matches('.');
-    if kept.is_empty() {
-        "attachment".to_owned()
-    } else {
-        kept.to_owned()
-    }
-}
-
 /// `/case/{reference}/attachment/{hash}`: the attachment's bytes.
 pub(crate) async fn attachment(
     State(state): State<Arc<AppState>>,
@@ -90,7 +75,10 @@ pub(crate) async fn attachment(
     let kind = image_type(&bytes);
     let disposition = match (kind, download.download == "yes") {
         (Some(_), false) => "inline".to_owned(),
-        _ => format!("attachment; filename=\"{}\"", safe_name(&entry.name)),
+        _ => format!(
+            "attachment; filename=\"{}\"",
+            crate::output::safe_file_name(&entry.name, true)
+        ),
     };
     let mut response = (StatusCode::OK, bytes).into_response();
     let headers = response.headers_mut();
@@ -127,16 +115,5 @@ mod tests {
         ] {
             assert_eq!(image_type(hostile), None, "{hostile:?}");
         }
-    }
-
-    #[test]
-    fn a_file_name_cannot_break_the_header() {
-        assert_eq!(safe_name("photo 1.jpg"), "photo1.jpg");
-        assert_eq!(
-            safe_name("a\"; filename=x.html\r\nX: y"),
-            "afilenamex.htmlXy"
-        );
-        assert_eq!(safe_name("..."), "attachment");
-        assert_eq!(safe_name("صورة.png"), "png");
     }
 }
