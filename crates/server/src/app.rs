@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use axum::extract::connect_info::Connected;
 use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use cairn_crypto::DeviceId;
@@ -22,7 +22,7 @@ use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::guard::{Budget, InFlight, TokenBuckets, Uploads};
 use crate::roster::RosterCache;
-use crate::storage::AnyStorage;
+use crate::storage::{AnyStorage, StorageError};
 
 /// The limits a server enforces (see `config/server.example.toml`).
 #[derive(Clone, Copy, Debug)]
@@ -149,6 +149,7 @@ pub(crate) struct LoggedDevice(pub DeviceId);
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(paths::HEALTHZ, get(|| async { "ok" }))
+        .route(paths::READYZ, get(readyz))
         .route(paths::JOIN, post(crate::join::join))
         .route(paths::PUSH, post(crate::push::push))
         .route(paths::PULL, get(crate::pull::pull))
@@ -173,6 +174,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         })
         .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .with_state(state)
+}
+
+/// `/readyz`: ready once the database answers a trivial query. Unlike `/healthz` (from
+/// memory), this tells a load balancer to stop sending devices here while the database is
+/// gone.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    readiness(state.storage.ping().await)
+}
+
+/// The readiness answer for what the database said.
+fn readiness(ping: Result<(), StorageError>) -> Response {
+    match ping {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the database does not answer",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// The `413 too_large` answer for a body over `limit` bytes.
@@ -207,4 +230,23 @@ async fn log_request(State(state): State<Arc<AppState>>, request: Request, next:
     let code = response.extensions().get::<ErrorCode>().map(|c| c.as_str());
     tracing::info!(%method, %path, status, ms = format_args!("{ms:.1}"), device, code, "request");
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_that_fails_makes_the_server_not_ready() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = crate::storage::SqliteStorage::open(&dir.path().join("server.db"))
+            .await
+            .expect("open");
+        assert_eq!(readiness(storage.ping().await).status(), StatusCode::OK);
+        // SQLite keeps answering from its cache when its file is overwritten behind its
+        // back, so the failure is the one PostgreSQL gives when it is stopped.
+        let failed = StorageError::Backend("cannot reach PostgreSQL: connection refused".into());
+        let answer = readiness(Err(failed));
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

@@ -295,3 +295,13 @@ fn the_servers_files_are_owner_only() {
     let log = server.stop();
     assert!(log.contains("owner-only now"), "{log}");
 }
+
+#[tokio::test]
+async fn readyz_answers_ready_while_the_database_answers() {
+    let server = TestServer::start();
+    let answer = server.send("GET", "/readyz", vec![], None).await;
+    assert_eq!(
+        (answer.status, answer.body.as_slice()),
+        (200, &b"ready"[..])
+    );
+}

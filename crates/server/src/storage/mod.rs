@@ -378,6 +378,14 @@ impl AnyStorage {
             Database::Postgres(url) => AnyStorage::Postgres(PostgresStorage::open(url).await?),
         })
     }
+
+    /// Whether the database answers a trivial query now.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        match self {
+            AnyStorage::Sqlite(s) => s.ping().await,
+            AnyStorage::Postgres(s) => s.ping().await,
+        }
+    }
 }
 
 macro_rules! delegate {

@@ -203,6 +203,12 @@ impl PostgresStorage {
         Ok(storage)
     }
 
+    /// Answers a trivial query (readiness).
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
     async fn client(&self) -> Result<Object, StorageError> {
         self.pool
             .get()

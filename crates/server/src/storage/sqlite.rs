@@ -163,6 +163,18 @@ impl SqliteStorage {
         .map_err(|e| StorageError::Backend(format!("database task failed: {e}")))?
     }
 
+    /// Answers a trivial query that reads the file (readiness).
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.run(|inner| {
+            let conn = lock(&inner.reader)?;
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn run<T, F>(&self, f: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
