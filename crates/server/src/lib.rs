@@ -9,6 +9,7 @@
 
 pub mod app;
 mod auth;
+pub mod backup;
 mod blob;
 pub mod config;
 pub mod error;

@@ -46,6 +46,20 @@ enum Command {
         #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
+    /// Copy the SQLite database to FILE while the server may be running (SQLite's online
+    /// backup), checked and synced; FILE must not exist. A PostgreSQL database is refused:
+    /// back it up with pg_dump (see docs/RELIABILITY.md).
+    Backup {
+        /// The server directory made by `init`.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Where to write the copy (never replaced).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Say what was written as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -87,6 +101,22 @@ fn main() -> ExitCode {
             }
             Command::Run { dir, database } => {
                 cairn_server::serve::run(&dir, database.as_deref()).await
+            }
+            Command::Backup { dir, out, json } => {
+                let done = cairn_server::backup::backup(&dir, &out)?;
+                if json {
+                    let text = serde_json::to_string(&done)
+                        .map_err(|e| cairn_server::ServerError::Config(e.to_string()))?;
+                    println!("{text}");
+                } else {
+                    eprintln!(
+                        "backed up {} to {} ({} bytes); restore by stopping the server and putting it in the database's place",
+                        done.database.display(),
+                        done.out.display(),
+                        done.bytes
+                    );
+                }
+                Ok(())
             }
         }
     });
