@@ -9,6 +9,9 @@ pub mod paths {
     /// `GET`: readiness, answers `ready` when the database answers a trivial query, 503
     /// otherwise. Not authenticated.
     pub const READYZ: &str = "/readyz";
+    /// `GET`: the server's metrics in Prometheus text, to loopback peers or with the
+    /// server's `metrics_token` as a bearer token (403 otherwise).
+    pub const METRICS: &str = "/metrics";
     /// `POST` JSON [`crate::Statement`] admitting the requester → JSON
     /// [`crate::JoinResponse`]. Signed by the admitted device, which need not be a member yet.
     pub const JOIN: &str = "/v2/join";

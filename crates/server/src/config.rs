@@ -109,8 +109,25 @@ pub struct ServerConfig {
     /// The TLS private key (PEM), relative to the server directory.
     #[serde(default = "default_key")]
     pub tls_key: String,
+    /// A secret that lets a scraper on another machine read `/metrics` (as
+    /// `authorization: Bearer <token>`); without it only loopback peers may.
+    #[serde(default)]
+    pub metrics_token: Option<String>,
+    /// `text` (the default) or `json` log lines; `CAIRN_LOG_FORMAT` overrides it.
+    #[serde(default)]
+    pub log_format: Option<LogFormat>,
     /// The office's public keys: every roster statement and receipt must carry its signature.
     pub office: OfficeKeys,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `key=value` lines.
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 fn default_database() -> String {
@@ -195,6 +212,8 @@ impl ServerConfig {
             body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             tls_cert: default_cert(),
             tls_key: default_key(),
+            metrics_token: None,
+            log_format: None,
             office,
         }
     }
@@ -258,6 +277,9 @@ impl ServerConfig {
             if !(1..=3600).contains(&value) {
                 return bad(format!("{name} must be between 1 and 3600"));
             }
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return bad("metrics_token must be at least 16 characters (or left out)".into());
         }
         if !(1..=100_000).contains(&self.max_connections) {
             return bad("max_connections must be between 1 and 100000".into());
@@ -335,6 +357,11 @@ impl ServerConfig {
              # TLS certificate and key (PEM), relative to this directory.\n\
              tls_cert = {cert}\n\
              tls_key = {key}\n\
+             \n\
+             # /metrics answers this machine; a scraper elsewhere sends this as a bearer token.\n\
+             # metrics_token = \"a long random string\"\n\
+             # Log lines as JSON objects (\"json\") or key=value text (\"text\", the default).\n\
+             # log_format = \"json\"\n\
              \n\
              # The office's public keys (from `cairn office pubkey`). Roster statements and\n\
              # receipts must be signed by this key; the server cannot decrypt anything.\n\

@@ -17,6 +17,7 @@ mod files;
 mod guard;
 pub mod init;
 mod join;
+mod metrics;
 mod pull;
 mod push;
 mod receipt;

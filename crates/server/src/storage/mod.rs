@@ -379,6 +379,15 @@ impl AnyStorage {
         })
     }
 
+    /// The database's size in bytes (SQLite: the file and its WAL; PostgreSQL:
+    /// `pg_database_size`).
+    pub async fn size(&self) -> Result<u64, StorageError> {
+        match self {
+            AnyStorage::Sqlite(s) => s.size().await,
+            AnyStorage::Postgres(s) => s.size().await,
+        }
+    }
+
     /// Whether the database answers a trivial query now.
     pub async fn ping(&self) -> Result<(), StorageError> {
         match self {
