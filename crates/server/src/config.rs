@@ -121,13 +121,29 @@ pub struct ServerConfig {
 }
 
 /// How log lines are written.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// `key=value` lines.
+    #[default]
     Text,
     /// One JSON object a line.
     Json,
+}
+
+impl LogFormat {
+    /// The format to log in: `CAIRN_LOG_FORMAT` (`env`) if set, else server.toml's
+    /// `log_format`, else text. An unknown name is an error naming the two.
+    pub fn choose(env: Option<&str>, configured: Option<LogFormat>) -> Result<LogFormat, String> {
+        match env.map(str::trim) {
+            None | Some("") => Ok(configured.unwrap_or_default()),
+            Some(name) if name.eq_ignore_ascii_case("json") => Ok(LogFormat::Json),
+            Some(name) if name.eq_ignore_ascii_case("text") => Ok(LogFormat::Text),
+            Some(name) => Err(format!(
+                "CAIRN_LOG_FORMAT is {name:?}; it must be `text` or `json`"
+            )),
+        }
+    }
 }
 
 fn default_database() -> String {
@@ -397,6 +413,20 @@ impl ServerConfig {
 mod tests {
     use super::*;
     use cairn_crypto::DeviceKeys;
+
+    #[test]
+    fn the_log_format_comes_from_the_environment_then_the_file() {
+        let json = Some(LogFormat::Json);
+        assert_eq!(LogFormat::choose(None, None), Ok(LogFormat::Text));
+        assert_eq!(LogFormat::choose(None, json), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::choose(Some(""), json), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::choose(Some("text"), json), Ok(LogFormat::Text));
+        assert_eq!(LogFormat::choose(Some("JSON"), None), Ok(LogFormat::Json));
+        let err = LogFormat::choose(Some("xml"), json).unwrap_err();
+        assert!(err.contains("`text` or `json`"), "{err}");
+        let text = "listen = \"127.0.0.1:1\"\nlog_format = \"yaml\"\n";
+        assert!(toml::from_str::<ServerConfig>(text).is_err());
+    }
 
     #[test]
     fn render_load_round_trip_and_errors() {
