@@ -135,3 +135,21 @@ async fn a_short_metrics_token_is_refused_at_start() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("metrics_token"));
 }
+
+/// On PostgreSQL, the database's size is `pg_database_size` and readiness is its answer.
+#[tokio::test]
+async fn on_postgresql_readiness_and_the_storage_size_come_from_the_database() {
+    common::with_postgres_server(|server| async move {
+        let ready = server.send("GET", "/readyz", vec![], None).await;
+        assert_eq!((ready.status, ready.body.as_slice()), (200, &b"ready"[..]));
+        let a = server.device("T1").await;
+        let change = server.sealed(&a, 1, b"on postgres");
+        assert_eq!(server.push(&a, &[change.clone()]).await.push().acked, 1);
+        let scraped = scrape(&server).await;
+        assert_eq!(value(&scraped, "cairn_changes_pushed_total", &[]), 1.0);
+        let size = value(&scraped, "cairn_storage_bytes", &[]);
+        // An empty PostgreSQL database is several megabytes.
+        assert!(size > 1_000_000.0, "{size}");
+    })
+    .await;
+}
