@@ -144,7 +144,7 @@ async fn on_postgresql_readiness_and_the_storage_size_come_from_the_database() {
         assert_eq!((ready.status, ready.body.as_slice()), (200, &b"ready"[..]));
         let a = server.device("T1").await;
         let change = server.sealed(&a, 1, b"on postgres");
-        assert_eq!(server.push(&a, &[change.clone()]).await.push().acked, 1);
+        assert_eq!(server.push(&a, &[change]).await.push().acked, 1);
         let scraped = scrape(&server).await;
         assert_eq!(value(&scraped, "cairn_changes_pushed_total", &[]), 1.0);
         let size = value(&scraped, "cairn_storage_bytes", &[]);
