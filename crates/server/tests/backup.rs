@@ -106,3 +106,68 @@ fn a_missing_server_directory_is_a_clear_failure() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("does not exist"));
     assert!(!out.exists());
 }
+
+/// Pushes go on while the backup runs: the copy holds a device's changes 1 to k without a
+/// gap, and the restored server counts on from k.
+#[tokio::test]
+async fn a_backup_taken_during_pushes_holds_a_consistent_prefix() {
+    let mut server = TestServer::start_with(&[
+        ("device_requests_per_sec", "1000"),
+        ("device_request_burst", "1000"),
+    ]);
+    let a = server.device("T1").await;
+    let copies = tempfile::tempdir().unwrap();
+    let out = copies.path().join("during.db");
+    let srv = server.process.dir().path();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (ten, ten_pushed) = tokio::sync::oneshot::channel();
+    // Pushes one change at a time until the backup has finished.
+    let pushing = async {
+        let mut sent = Vec::new();
+        let mut ten = Some(ten);
+        for seq in 1..=2000 {
+            let change = server.sealed(&a, seq, &[seq as u8; 2000]);
+            let answer = server.push(&a, std::slice::from_ref(&change)).await;
+            assert_eq!(answer.push().acked, seq);
+            sent.push(change);
+            if seq == 10 {
+                let _ = ten.take().unwrap().send(());
+            }
+            if done.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+        }
+        sent
+    };
+    let backing = async {
+        ten_pushed.await.unwrap();
+        let (srv, out) = (srv.clone(), out.clone());
+        let made = tokio::task::spawn_blocking(move || backup(&srv, &out)).await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        made
+    };
+    let (sent, made) = tokio::join!(pushing, backing);
+    let made = made.unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    server.process.stop();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(srv.join(format!("server.db{suffix}")));
+    }
+    std::fs::copy(&out, srv.join("server.db")).unwrap();
+    server.restart();
+    let restored = pulled(&server).await;
+    let k = restored.len() as u64;
+    println!("the copy holds {k} of the {} changes pushed", sent.len());
+    assert!(k >= 10, "taken after the tenth push");
+    // Changes 1 to k, as sent (the office's pull lists every team's in server order).
+    let held: Vec<&Vec<u8>> = restored.iter().map(|(_, bytes)| bytes).collect();
+    let first: Vec<&Vec<u8>> = sent.iter().take(held.len()).collect();
+    assert!(held == first, "the copy is not changes 1 to {k} as sent");
+    let next = server.sealed(&a, k + 1, &[(k + 1) as u8; 2000]);
+    assert_eq!(server.push(&a, &[next]).await.push().acked, k + 1);
+}
