@@ -107,8 +107,8 @@ fn a_missing_server_directory_is_a_clear_failure() {
     assert!(!out.exists());
 }
 
-/// Pushes go on while the backup runs: the copy holds a device's changes 1 to k without a
-/// gap, and the restored server counts on from k.
+/// Pushes go on while the backup runs: the backup ends while they go on, the copy holds a
+/// device's changes 1 to k without a gap, and the restored server counts on from k.
 #[tokio::test]
 async fn a_backup_taken_during_pushes_holds_a_consistent_prefix() {
     let mut server = TestServer::start_with(&[
@@ -116,6 +116,18 @@ async fn a_backup_taken_during_pushes_holds_a_consistent_prefix() {
         ("device_request_burst", "1000"),
     ]);
     let a = server.device("T1").await;
+    // 8 MB more than a few steps of copying: a copy made in steps restarts at every write
+    // between two of them, and never ended while pushes went on.
+    server
+        .process
+        .dir()
+        .db()
+        .execute_batch(
+            "CREATE TABLE filler (b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 8000)
+             INSERT INTO filler SELECT randomblob(1000) FROM n;",
+        )
+        .unwrap();
     let copies = tempfile::tempdir().unwrap();
     let out = copies.path().join("during.db");
     let srv = server.process.dir().path();
@@ -152,6 +164,10 @@ async fn a_backup_taken_during_pushes_holds_a_consistent_prefix() {
         made.status.success(),
         "{}",
         String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(
+        sent.len() < 2000,
+        "the backup ended only once the pushes stopped"
     );
 
     server.process.stop();
