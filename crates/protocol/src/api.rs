@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 pub mod paths {
     /// `GET`: liveness, answers `ok`. Not authenticated.
     pub const HEALTHZ: &str = "/healthz";
+    /// `GET`: readiness, answers `ready` when the database answers a trivial query, 503
+    /// otherwise. Not authenticated.
+    pub const READYZ: &str = "/readyz";
+    /// `GET`: the server's metrics in Prometheus text, to loopback peers or with the
+    /// server's `metrics_token` as a bearer token (403 otherwise).
+    pub const METRICS: &str = "/metrics";
     /// `POST` JSON [`crate::Statement`] admitting the requester → JSON
     /// [`crate::JoinResponse`]. Signed by the admitted device, which need not be a member yet.
     pub const JOIN: &str = "/v2/join";

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::connect_info::Connected;
-use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use cairn_crypto::DeviceId;
@@ -21,8 +21,9 @@ use cairn_protocol::{paths, ErrorCode, OfficeKeys, NEXT_REQUEST_MS};
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::guard::{Budget, InFlight, TokenBuckets, Uploads};
+use crate::metrics::{Answering, CodeLabels, Metrics, RequestLabels};
 use crate::roster::RosterCache;
-use crate::storage::AnyStorage;
+use crate::storage::{AnyStorage, StorageError};
 
 /// The limits a server enforces (see `config/server.example.toml`).
 #[derive(Clone, Copy, Debug)]
@@ -106,11 +107,24 @@ pub struct AppState {
     pub limits: Limits,
     pub(crate) roster: RosterCache,
     pub(crate) guards: Guards,
+    pub(crate) metrics: Metrics,
+    /// Lets a scraper that is not on this machine read `/metrics`.
+    pub(crate) metrics_token: Option<String>,
 }
 
 impl AppState {
     /// Assembles the state.
     pub fn new(storage: AnyStorage, office: OfficeKeys, limits: Limits) -> Arc<AppState> {
+        AppState::with_metrics_token(storage, office, limits, None)
+    }
+
+    /// Assembles the state, `/metrics` also answering to `metrics_token`.
+    pub fn with_metrics_token(
+        storage: AnyStorage,
+        office: OfficeKeys,
+        limits: Limits,
+        metrics_token: Option<String>,
+    ) -> Arc<AppState> {
         let guards = Guards {
             // Device keys are bounded by the roster (checked first); addresses are not.
             device_rate: TokenBuckets::new(
@@ -137,6 +151,8 @@ impl AppState {
             limits,
             roster: RosterCache::default(),
             guards,
+            metrics: Metrics::default(),
+            metrics_token,
         })
     }
 }
@@ -149,6 +165,8 @@ pub(crate) struct LoggedDevice(pub DeviceId);
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(paths::HEALTHZ, get(|| async { "ok" }))
+        .route(paths::READYZ, get(readyz))
+        .route(paths::METRICS, get(crate::metrics::metrics))
         .route(paths::JOIN, post(crate::join::join))
         .route(paths::PUSH, post(crate::push::push))
         .route(paths::PULL, get(crate::pull::pull))
@@ -175,6 +193,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// `/readyz`: ready once the database answers a trivial query. Unlike `/healthz` (from
+/// memory), this tells a load balancer to stop sending devices here while the database is
+/// gone.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    readiness(state.storage.ping().await)
+}
+
+/// The readiness answer for what the database said.
+fn readiness(ping: Result<(), StorageError>) -> Response {
+    match ping {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the database does not answer",
+            )
+                .into_response()
+        }
+    }
+}
+
 /// The `413 too_large` answer for a body over `limit` bytes.
 pub(crate) fn too_large(limit: usize) -> ApiError {
     ApiError::new(
@@ -183,13 +223,21 @@ pub(crate) fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Logs each request without its body, and tells a device when its next request fits
-/// its rate.
+/// Logs and counts each request without its body, and tells a device when its next
+/// request fits its rate.
 async fn log_request(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    // The pattern, not the path: metrics labels stay few and hold no ids.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let answering = Answering::new(&state.metrics.in_flight);
     let mut response = next.run(request).await;
+    drop(answering);
     if let Some(LoggedDevice(device)) = response.extensions().get::<LoggedDevice>().copied() {
         let (left, next) = state.guards.device_rate.level(&device);
         let wait = if left >= 1 { 0 } else { next.as_millis() + 1 };
@@ -205,6 +253,46 @@ async fn log_request(State(state): State<Arc<AppState>>, request: Request, next:
         .get::<LoggedDevice>()
         .map(|d| d.0.short());
     let code = response.extensions().get::<ErrorCode>().map(|c| c.as_str());
+    let metrics = &state.metrics;
+    if route == paths::PULL {
+        metrics
+            .pull_seconds
+            .observe(started.elapsed().as_secs_f64());
+    }
+    metrics
+        .requests
+        .get_or_create(&RequestLabels { route, status })
+        .inc();
+    if let Some(code) = code {
+        metrics
+            .refusals
+            .get_or_create(&CodeLabels {
+                code: code.to_owned(),
+            })
+            .inc();
+    }
+    if response.extensions().get::<ErrorCode>() == Some(&ErrorCode::RateLimited) {
+        metrics.rate_limited.inc();
+    }
     tracing::info!(%method, %path, status, ms = format_args!("{ms:.1}"), device, code, "request");
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_that_fails_makes_the_server_not_ready() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = crate::storage::SqliteStorage::open(&dir.path().join("server.db"))
+            .await
+            .expect("open");
+        assert_eq!(readiness(storage.ping().await).status(), StatusCode::OK);
+        // SQLite keeps answering from its cache when its file is overwritten behind its
+        // back, so the failure is the one PostgreSQL gives when it is stopped.
+        let failed = StorageError::Backend("cannot reach PostgreSQL: connection refused".into());
+        let answer = readiness(Err(failed));
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

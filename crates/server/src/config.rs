@@ -109,8 +109,41 @@ pub struct ServerConfig {
     /// The TLS private key (PEM), relative to the server directory.
     #[serde(default = "default_key")]
     pub tls_key: String,
+    /// A secret that lets a scraper on another machine read `/metrics` (as
+    /// `authorization: Bearer <token>`); without it only loopback peers may.
+    #[serde(default)]
+    pub metrics_token: Option<String>,
+    /// `text` (the default) or `json` log lines; `CAIRN_LOG_FORMAT` overrides it.
+    #[serde(default)]
+    pub log_format: Option<LogFormat>,
     /// The office's public keys: every roster statement and receipt must carry its signature.
     pub office: OfficeKeys,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `key=value` lines.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+impl LogFormat {
+    /// The format to log in: `CAIRN_LOG_FORMAT` (`env`) if set, else server.toml's
+    /// `log_format`, else text. An unknown name is an error naming the two.
+    pub fn choose(env: Option<&str>, configured: Option<LogFormat>) -> Result<LogFormat, String> {
+        match env.map(str::trim) {
+            None | Some("") => Ok(configured.unwrap_or_default()),
+            Some(name) if name.eq_ignore_ascii_case("json") => Ok(LogFormat::Json),
+            Some(name) if name.eq_ignore_ascii_case("text") => Ok(LogFormat::Text),
+            Some(name) => Err(format!(
+                "CAIRN_LOG_FORMAT is {name:?}; it must be `text` or `json`"
+            )),
+        }
+    }
 }
 
 fn default_database() -> String {
@@ -195,6 +228,8 @@ impl ServerConfig {
             body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             tls_cert: default_cert(),
             tls_key: default_key(),
+            metrics_token: None,
+            log_format: None,
             office,
         }
     }
@@ -258,6 +293,9 @@ impl ServerConfig {
             if !(1..=3600).contains(&value) {
                 return bad(format!("{name} must be between 1 and 3600"));
             }
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return bad("metrics_token must be at least 16 characters (or left out)".into());
         }
         if !(1..=100_000).contains(&self.max_connections) {
             return bad("max_connections must be between 1 and 100000".into());
@@ -336,6 +374,11 @@ impl ServerConfig {
              tls_cert = {cert}\n\
              tls_key = {key}\n\
              \n\
+             # /metrics answers this machine; a scraper elsewhere sends this as a bearer token.\n\
+             # metrics_token = \"a long random string\"\n\
+             # Log lines as JSON objects (\"json\") or key=value text (\"text\", the default).\n\
+             # log_format = \"json\"\n\
+             \n\
              # The office's public keys (from `cairn office pubkey`). Roster statements and\n\
              # receipts must be signed by this key; the server cannot decrypt anything.\n\
              [office]\n\
@@ -370,6 +413,20 @@ impl ServerConfig {
 mod tests {
     use super::*;
     use cairn_crypto::DeviceKeys;
+
+    #[test]
+    fn the_log_format_comes_from_the_environment_then_the_file() {
+        let json = Some(LogFormat::Json);
+        assert_eq!(LogFormat::choose(None, None), Ok(LogFormat::Text));
+        assert_eq!(LogFormat::choose(None, json), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::choose(Some(""), json), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::choose(Some("text"), json), Ok(LogFormat::Text));
+        assert_eq!(LogFormat::choose(Some("JSON"), None), Ok(LogFormat::Json));
+        let err = LogFormat::choose(Some("xml"), json).unwrap_err();
+        assert!(err.contains("`text` or `json`"), "{err}");
+        let text = "listen = \"127.0.0.1:1\"\nlog_format = \"yaml\"\n";
+        assert!(toml::from_str::<ServerConfig>(text).is_err());
+    }
 
     #[test]
     fn render_load_round_trip_and_errors() {

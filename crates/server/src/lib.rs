@@ -9,6 +9,7 @@
 
 pub mod app;
 mod auth;
+pub mod backup;
 mod blob;
 pub mod config;
 pub mod error;
@@ -16,6 +17,7 @@ mod files;
 mod guard;
 pub mod init;
 mod join;
+mod metrics;
 mod pull;
 mod push;
 mod receipt;

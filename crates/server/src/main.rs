@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use cairn_server::config::LogFormat;
 use clap::{Parser, Subcommand};
 
 /// Cairn's blind relay: keeps the office's signed roster, stores and serves sealed
@@ -46,11 +47,41 @@ enum Command {
         #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
+    /// Copy the SQLite database to FILE while the server may be running (SQLite's online
+    /// backup), checked and synced; FILE must not exist. A PostgreSQL database is refused:
+    /// back it up with pg_dump (see docs/RELIABILITY.md).
+    Backup {
+        /// The server directory made by `init`.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Where to write the copy (never replaced).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Say what was written as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // `run` reads its log format from its server.toml too; a file that does not load is
+    // reported by `run` itself, after logging starts in the default format.
+    let configured = match &cli.command {
+        Command::Run { dir, .. } => cairn_server::ServerConfig::load(dir)
+            .ok()
+            .and_then(|c| c.log_format),
+        _ => None,
+    };
+    let env = std::env::var("CAIRN_LOG_FORMAT").ok();
+    let format = match LogFormat::choose(env.as_deref(), configured) {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("cairn-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -88,6 +119,22 @@ fn main() -> ExitCode {
             Command::Run { dir, database } => {
                 cairn_server::serve::run(&dir, database.as_deref()).await
             }
+            Command::Backup { dir, out, json } => {
+                let done = cairn_server::backup::backup(&dir, &out)?;
+                if json {
+                    let text = serde_json::to_string(&done)
+                        .map_err(|e| cairn_server::ServerError::Config(e.to_string()))?;
+                    println!("{text}");
+                } else {
+                    eprintln!(
+                        "backed up {} to {} ({} bytes); restore by stopping the server and putting it in the database's place",
+                        done.database.display(),
+                        done.out.display(),
+                        done.bytes
+                    );
+                }
+                Ok(())
+            }
         }
     });
     match result {
@@ -99,18 +146,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr as `key=value` lines; `CAIRN_LOG` sets the filter (default `info`).
-fn init_logging() {
+/// Logs go to stderr as `key=value` lines, or JSON objects; `CAIRN_LOG` sets the filter
+/// (default `info`).
+fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
         // A line it cannot write (a full disk under the log) is lost, quietly: the fallback
         // report is an `eprintln!`, which panics on the same full disk and took the request
         // down with it (the client saw the connection close instead of "disk is full").
-        .log_internal_errors(false)
-        .init();
+        .log_internal_errors(false);
+    match format {
+        // Fields at the top level of each object, as log collectors index them.
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }

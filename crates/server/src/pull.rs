@@ -96,6 +96,9 @@ pub(crate) async fn pull(
     let next = changes.last().map_or(query.after, |(seq, _)| *seq);
     let acked = state.storage.acked(&device).await?;
     let count = changes.len();
+    let bytes: usize = changes.iter().map(|(_, c)| c.len()).sum();
+    crate::metrics::add(&state.metrics.changes_pulled, count);
+    crate::metrics::add(&state.metrics.bytes_pulled, bytes);
     let page = PullPage {
         acked,
         next,

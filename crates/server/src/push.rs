@@ -67,6 +67,7 @@ pub(crate) async fn push(
         }
     }
     let seqs: Vec<u64> = accepted.iter().map(|c| c.seq).collect();
+    let sizes: Vec<usize> = accepted.iter().map(|c| c.bytes.len()).collect();
     let outcomes = state
         .storage
         .insert_changes_within(accepted, Some(state.limits.device_quota_bytes))
@@ -76,6 +77,11 @@ pub(crate) async fn push(
                 tracing::warn!(device = %device.short(), used, quota, "storage quota full");
             }
         })?;
+    let stored = sizes.iter().zip(&outcomes);
+    let stored = stored.filter(|(_, o)| **o == InsertOutcome::Stored);
+    let (stored_count, stored_bytes) = stored.fold((0, 0), |(n, b), (len, _)| (n + 1, b + len));
+    crate::metrics::add(&state.metrics.changes_pushed, stored_count);
+    crate::metrics::add(&state.metrics.bytes_pushed, stored_bytes);
     let mut outcomes = seqs.into_iter().zip(outcomes);
     let mut counts = [0usize; 3];
     let results: Vec<PushResult> = results

@@ -62,7 +62,12 @@ impl RunningServer {
         }
         let (tls, fingerprint) = crate::tls::load(&cert, &key)?;
         let limits = Limits::from_config(&config);
-        let app = router(AppState::new(storage, config.office.clone(), limits));
+        let app = router(AppState::with_metrics_token(
+            storage,
+            config.office.clone(),
+            limits,
+            config.metrics_token.clone(),
+        ));
         let listener =
             std::net::TcpListener::bind(config.listen).map_err(|source| ServerError::Bind {
                 addr: config.listen,

@@ -295,3 +295,38 @@ fn the_servers_files_are_owner_only() {
     let log = server.stop();
     assert!(log.contains("owner-only now"), "{log}");
 }
+
+#[tokio::test]
+async fn readyz_answers_ready_while_the_database_answers() {
+    let server = TestServer::start();
+    let answer = server.send("GET", "/readyz", vec![], None).await;
+    assert_eq!(
+        (answer.status, answer.body.as_slice()),
+        (200, &b"ready"[..])
+    );
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_a_line_and_hold_no_body() {
+    let mut server = TestServer::start_with(&[("log_format", "\"json\"")]);
+    let a = server.device("T1").await;
+    let change = server.sealed(&a, 1, MARKER.as_bytes());
+    assert_eq!(server.push(&a, &[change]).await.push().acked, 1);
+    let log = server.process.stop();
+    assert!(!log.contains(MARKER));
+    let mut requests = Vec::new();
+    // stdout shares the file here: its one line says where the server listens.
+    for line in log.lines().filter(|l| !l.starts_with("listening on ")) {
+        let line: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        if line["message"] == "request" {
+            requests.push(line);
+        }
+    }
+    let push = requests
+        .iter()
+        .find(|l| l["path"] == "/v2/push")
+        .unwrap_or_else(|| panic!("no push request logged: {log}"));
+    assert_eq!(push["status"], 200);
+    assert_eq!(push["device"], a.id().short());
+}

@@ -378,6 +378,23 @@ impl AnyStorage {
             Database::Postgres(url) => AnyStorage::Postgres(PostgresStorage::open(url).await?),
         })
     }
+
+    /// The database's size in bytes (SQLite: the file and its WAL; PostgreSQL:
+    /// `pg_database_size`).
+    pub async fn size(&self) -> Result<u64, StorageError> {
+        match self {
+            AnyStorage::Sqlite(s) => s.size().await,
+            AnyStorage::Postgres(s) => s.size().await,
+        }
+    }
+
+    /// Whether the database answers a trivial query now.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        match self {
+            AnyStorage::Sqlite(s) => s.ping().await,
+            AnyStorage::Postgres(s) => s.ping().await,
+        }
+    }
 }
 
 macro_rules! delegate {

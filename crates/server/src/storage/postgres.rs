@@ -203,6 +203,22 @@ impl PostgresStorage {
         Ok(storage)
     }
 
+    /// `pg_database_size` of the database in use.
+    pub async fn size(&self) -> Result<u64, StorageError> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await?;
+        to_u64(row.get::<_, i64>(0))
+    }
+
+    /// Answers a trivial query (readiness).
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
     async fn client(&self) -> Result<Object, StorageError> {
         self.pool
             .get()

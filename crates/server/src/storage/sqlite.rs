@@ -5,7 +5,7 @@
 //! rusqlite is blocking, so every call runs on tokio's blocking pool. SQLite has one writer
 //! at a time, so server sequence numbers become visible in order.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cairn_crypto::DeviceId;
@@ -161,6 +161,33 @@ impl SqliteStorage {
         })
         .await
         .map_err(|e| StorageError::Backend(format!("database task failed: {e}")))?
+    }
+
+    /// The file's size and its WAL's.
+    pub async fn size(&self) -> Result<u64, StorageError> {
+        self.run(|inner| {
+            let conn = lock(&inner.reader)?;
+            let Some(path) = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from) else {
+                return Ok(0);
+            };
+            let mut wal = path.clone().into_os_string();
+            wal.push("-wal");
+            let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+            Ok(len(&path) + len(Path::new(&wal)))
+        })
+        .await
+    }
+
+    /// Answers a trivial query that reads the file (readiness).
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.run(|inner| {
+            let conn = lock(&inner.reader)?;
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+            Ok(())
+        })
+        .await
     }
 
     async fn run<T, F>(&self, f: F) -> Result<T, StorageError>

@@ -83,12 +83,7 @@ impl TestServer {
             std::os::unix::fs::symlink(log, dir.root().join("server.log")).unwrap();
         }
         let process = dir.spawn();
-        let cert = std::fs::read(process.dir().path().join("cert.pem")).unwrap();
-        let client = reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(&cert).unwrap()])
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
+        let client = client_for(&process);
         TestServer {
             process,
             office,
@@ -97,6 +92,12 @@ impl TestServer {
             keys: Mutex::default(),
             teams: Mutex::default(),
         }
+    }
+
+    /// Restarts the process, and connects afresh (kept-alive connections died with it).
+    pub fn restart(&mut self) {
+        self.process.restart();
+        self.client = client_for(&self.process);
     }
 
     pub fn base(&self) -> String {
@@ -261,6 +262,16 @@ impl TestServer {
 pub type RawTls = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
 
 /// A plain TCP connection (blocking) with a short read timeout, if one is made in 5 s.
+/// A client that trusts only `process`'s certificate.
+fn client_for(process: &ServerProcess) -> reqwest::Client {
+    let cert = std::fs::read(process.dir().path().join("cert.pem")).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&cert).unwrap()])
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
 pub fn tcp_connect(addr: SocketAddr) -> Option<std::net::TcpStream> {
     let tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
     tcp.set_read_timeout(Some(Duration::from_millis(500)))
