@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use cairn_model::{Edit, FieldSpec, FieldType, Kind};
 use cairn_vault::{Draft, Vault};
-use inquire::{InquireError, Select};
+use inquire::InquireError;
 use serde_json::Value;
 
 use crate::config::Config;
@@ -188,10 +188,45 @@ impl std::fmt::Display for Entry<'_> {
 /// menu's order: typing `male` picks `Male`, never `Female` listed before it. What is typed is
 /// matched against an entry's label and its value (`targeted_strike`), so the keys of
 /// `--set` work whatever the language.
-fn menu<'a>(message: &'a str, options: Vec<Entry<'a>>) -> Select<'a, Entry<'a>> {
-    Select::new(message, options)
-        .with_scorer(&|typed, entry, shown, _| rank(typed, shown).max(rank(typed, entry.id)))
-        .with_sorter(&|scored| scored.sort_by_key(|(index, score)| (-score, *index)))
+fn menu<'a>(message: &'a str, entries: Vec<Entry<'a>>) -> Menu<'a> {
+    Menu {
+        message,
+        entries,
+        help: labels::get().text("menu_help"),
+        start: 0,
+    }
+}
+
+/// A menu of the form, drawn and filtered by [`crate::line::choose`] (whose filter line takes
+/// Ctrl-U and the other line keys), built as inquire's `Select` is.
+struct Menu<'a> {
+    message: &'a str,
+    entries: Vec<Entry<'a>>,
+    help: &'a str,
+    start: usize,
+}
+
+impl<'a> Menu<'a> {
+    fn with_help_message(mut self, help: &'a str) -> Menu<'a> {
+        self.help = help;
+        self
+    }
+
+    fn with_starting_cursor(mut self, start: usize) -> Menu<'a> {
+        self.start = start;
+        self
+    }
+
+    fn prompt(self) -> Result<Entry<'a>, InquireError> {
+        let shown: Vec<String> = self.entries.iter().map(|e| e.shown.to_owned()).collect();
+        let entries = &self.entries;
+        let score = |typed: &str, i: usize| {
+            let entry = &entries[i];
+            rank(typed, entry.shown).max(rank(typed, entry.id))
+        };
+        let chosen = crate::line::choose(self.message, &shown, &score, self.start, self.help)?;
+        Ok(self.entries[chosen].clone())
+    }
 }
 
 fn rank(typed: &str, entry: &str) -> Option<i64> {

@@ -4,11 +4,12 @@
 //! Left/Right (Ctrl-B/Ctrl-F) move by a character and Ctrl-Left/Ctrl-Right by a word,
 //! Backspace and Delete (Ctrl-D) delete one.
 //!
-//! inquire 0.9.4, the latest release, types a `u` for Ctrl-U in its text prompt (and in a
-//! menu's filter, which the form still uses); its next version has these keys, and this file
-//! can go once it is out. It draws as inquire does (a `?` line with the answer, the help
-//! below, a refused answer's reason above), and ends with the same errors, so the form
-//! handles Esc and Ctrl-C alike on both.
+//! The form's menus filter with the same keys: what is typed narrows the menu, Up/Down move.
+//!
+//! inquire 0.9.4, the latest release, types a `u` for Ctrl-U in its text prompt and in a
+//! menu's filter; its next version has these keys, and this file can go once it is out. It
+//! draws as inquire does (a `?` line with the answer, the help below, a refused answer's reason
+//! above), and ends with the same errors, so the form handles Esc and Ctrl-C alike on both.
 
 use std::io::Write;
 
@@ -181,6 +182,94 @@ fn edit(
     }
 }
 
+/// How many entries a menu shows at once (as inquire's).
+const PAGE: usize = 7;
+
+/// A menu: `message`, its `entries` (what is shown), filtered as the person types (the filter
+/// line takes the same keys as a prompt's line, Ctrl-U included) and ranked by `score` (of what
+/// is typed and an entry's index; `None` leaves the entry out), the best first, ties in the
+/// menu's order; Up/Down (Ctrl-P/Ctrl-N) move, Enter gives the chosen entry's index. Starts on
+/// entry `start`. Esc and Ctrl-C end it as they end inquire's prompts.
+pub fn choose(
+    message: &str,
+    entries: &[String],
+    score: &dyn Fn(&str, usize) -> Option<i64>,
+    start: usize,
+    help: &str,
+) -> Result<usize, InquireError> {
+    crossterm::terminal::enable_raw_mode()?;
+    let mut screen = Screen::default();
+    let done = pick(&mut screen, message, entries, score, start, help);
+    let _ = crossterm::terminal::disable_raw_mode();
+    done
+}
+
+/// The entries `typed` keeps, best first, ties in the menu's order.
+pub fn ranked(typed: &str, count: usize, score: &dyn Fn(&str, usize) -> Option<i64>) -> Vec<usize> {
+    let mut kept: Vec<(i64, usize)> = (0..count)
+        .filter_map(|i| score(typed, i).map(|s| (-s, i)))
+        .collect();
+    kept.sort_unstable();
+    kept.into_iter().map(|(_, i)| i).collect()
+}
+
+fn pick(
+    screen: &mut Screen,
+    message: &str,
+    entries: &[String],
+    score: &dyn Fn(&str, usize) -> Option<i64>,
+    start: usize,
+    help: &str,
+) -> Result<usize, InquireError> {
+    let mut filter = Buffer::new("");
+    let mut shown = ranked("", entries.len(), score);
+    let mut at = shown.iter().position(|i| *i == start).unwrap_or(0);
+    loop {
+        screen.draw_menu(message, &filter, entries, &shown, at, help)?;
+        let key = match event::read()? {
+            Event::Key(key) if key.kind != KeyEventKind::Release => key,
+            _ => continue,
+        };
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Up => at = at.checked_sub(1).unwrap_or(shown.len().saturating_sub(1)),
+            KeyCode::Char('p') if ctrl => {
+                at = at.checked_sub(1).unwrap_or(shown.len().saturating_sub(1));
+            }
+            KeyCode::Down | KeyCode::Tab => at = if at + 1 < shown.len() { at + 1 } else { 0 },
+            KeyCode::Char('n') if ctrl => at = if at + 1 < shown.len() { at + 1 } else { 0 },
+            KeyCode::PageUp => at = at.saturating_sub(PAGE),
+            KeyCode::PageDown => at = (at + PAGE).min(shown.len().saturating_sub(1)),
+            _ => {
+                let before = filter.text();
+                match filter.press(key) {
+                    Outcome::Edited => {
+                        let typed = filter.text();
+                        if typed != before {
+                            shown = ranked(&typed, entries.len(), score);
+                            at = 0;
+                        }
+                    }
+                    Outcome::Enter => {
+                        if let Some(chosen) = shown.get(at) {
+                            screen.finish(message, &entries[*chosen], false)?;
+                            return Ok(*chosen);
+                        }
+                    }
+                    Outcome::Esc => {
+                        screen.finish(message, "", true)?;
+                        return Err(InquireError::OperationCanceled);
+                    }
+                    Outcome::CtrlC => {
+                        screen.finish(message, "", true)?;
+                        return Err(InquireError::OperationInterrupted);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// inquire's colours, or none where colour is not wanted.
 struct Style {
     green: &'static str,
@@ -277,6 +366,76 @@ impl Screen {
             write!(out, "\x1b[{cursor_col}C")?;
         }
         self.cursor_row = cursor_row;
+        out.flush()
+    }
+
+    /// Draws a menu: the prompt line with the filter typed, a page of the entries kept (the
+    /// chosen one marked `>`), the help; the cursor where the filter edits.
+    fn draw_menu(
+        &mut self,
+        message: &str,
+        filter: &Buffer,
+        entries: &[String],
+        shown: &[usize],
+        at: usize,
+        help: &str,
+    ) -> std::io::Result<()> {
+        let s = style();
+        let cols = Screen::columns();
+        let mut out = std::io::stderr().lock();
+        self.clear(&mut out)?;
+        // Every row is cut to the terminal's width, so each takes one row.
+        let cut = |text: &str, room: usize| -> String {
+            let mut used = 0;
+            text.chars()
+                .take_while(|c| {
+                    used += c.width().unwrap_or(0);
+                    used < room
+                })
+                .collect()
+        };
+        let typed = filter.text();
+        write!(
+            out,
+            "{}?{} {}",
+            s.green,
+            s.reset,
+            cut(&format!("{message} {typed}"), cols)
+        )?;
+        let first = (at + 1).saturating_sub(PAGE);
+        let mut rows = 1;
+        for (n, i) in shown.iter().enumerate().skip(first).take(PAGE) {
+            let line = cut(&entries[*i], cols.saturating_sub(2));
+            if n == at {
+                write!(out, "\r\n{}> {line}{}", s.cyan, s.reset)?;
+            } else {
+                write!(out, "\r\n  {line}")?;
+            }
+            rows += 1;
+        }
+        if shown.is_empty() {
+            write!(
+                out,
+                "\r\n  {}",
+                cut("(no entry matches what is typed)", cols.saturating_sub(2))
+            )?;
+            rows += 1;
+        }
+        write!(
+            out,
+            "\r\n{}[{}]{}",
+            s.cyan,
+            cut(help, cols.saturating_sub(2)),
+            s.reset
+        )?;
+        // Back to the prompt line, after the filter typed so far.
+        write!(out, "\x1b[{rows}A\r")?;
+        let before: String = filter.chars[..filter.cursor].iter().collect();
+        let col = (width(message) + 3 + width(&before)).min(cols.saturating_sub(1));
+        if col > 0 {
+            write!(out, "\x1b[{col}C")?;
+        }
+        self.cursor_row = 0;
         out.flush()
     }
 
@@ -385,5 +544,22 @@ mod tests {
             Outcome::Enter
         );
         assert_eq!(width("Սարգիս"), 6);
+    }
+
+    #[test]
+    fn a_menu_keeps_what_the_filter_scores_best_first_ties_in_order() {
+        let entries = ["Female", "Male", "Unknown"];
+        let score = |typed: &str, i: usize| {
+            let entry = entries[i].to_lowercase();
+            match typed {
+                "" => Some(0),
+                t if entry == t => Some(2),
+                t => entry.contains(t).then_some(0),
+            }
+        };
+        assert_eq!(ranked("", 3, &score), [0, 1, 2]);
+        assert_eq!(ranked("male", 3, &score), [1, 0]);
+        assert_eq!(ranked("n", 3, &score), [2]);
+        assert!(ranked("x", 3, &score).is_empty());
     }
 }
