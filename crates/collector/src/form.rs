@@ -225,7 +225,7 @@ impl<'a> Menu<'a> {
             rank(typed, entry.shown).max(rank(typed, entry.id))
         };
         let chosen = crate::line::choose(self.message, &shown, &score, self.start, self.help)?;
-        Ok(self.entries[chosen].clone())
+        Ok(self.entries[chosen])
     }
 }
 
