@@ -69,6 +69,9 @@ impl Admission {
             Act::Places(_) => Err(malformed(
                 "admission: it carries a list of places, not an admission",
             )),
+            Act::Grant(_) | Act::Rotate(_) => Err(malformed(
+                "admission: it carries a team's key, not an admission",
+            )),
         }
     }
 

@@ -43,7 +43,9 @@ pub use pull::{pull_path, PullPage, PullQuery};
 pub use push::{decode_push, encode_push, Outcome, PushResponse, PushResult, MAX_FRAME};
 pub use receipt::{Held, Receipt, RECEIPT_DOMAIN};
 pub use roster::{reconcile, Member, Placement, Reconciled, Refusal, Roster, OFFICE_TEAM};
-pub use statement::{seal_name, Act, Admit, Grant, Revoke, Statement, MAX_GRANTS, ROSTER_DOMAIN};
+pub use statement::{
+    seal_name, Act, Admit, Grant, KeyGrant, Revoke, Rotate, Statement, MAX_GRANTS, ROSTER_DOMAIN,
+};
 
 /// Seconds since the Unix epoch by this machine's clock (0 if the clock is before 1970).
 pub fn unix_now() -> u64 {

@@ -183,8 +183,7 @@ impl Roster {
         self.chain.push(s.clone());
         let problem = match &s.act {
             Act::Admit(a) => {
-                let current = self.epochs.get(&a.team).copied().unwrap_or(0);
-                let expected = current.max(1);
+                let expected = self.epoch(&a.team).max(1);
                 match self.members.get(&a.device.signing) {
                     _ if a.device.signing == self.office.signing => {
                         Some("it admits the office itself".to_owned())
@@ -215,7 +214,7 @@ impl Roster {
                 }
             }
             Act::Revoke(r) => {
-                let current = self.epochs.get(&r.team).copied().unwrap_or(0);
+                let current = self.epoch(&r.team);
                 match self.members.get_mut(&r.device) {
                     Some(m) if m.team == r.team && r.epoch == current + 1 => {
                         m.revoked = Some(m.revoked.map_or(r.last_seq, |s| s.min(r.last_seq)));
@@ -235,10 +234,37 @@ impl Roster {
                 None
             }
             Act::Places(_) => Some("its list of places is not granted to the office".to_owned()),
+            Act::Grant(g) => {
+                let current = self.epoch(&g.team);
+                if g.epoch != current || current == 0 {
+                    Some(format!(
+                        "it grants epoch {} of team {} whose current epoch is {current}",
+                        g.epoch, g.team
+                    ))
+                } else {
+                    self.stranger_in(&g.grants, None)
+                }
+            }
+            Act::Rotate(r) => {
+                let current = self.epoch(&r.team);
+                if r.epoch != current + 1 || current == 0 {
+                    Some(format!(
+                        "it starts epoch {} of team {} whose current epoch is {current}",
+                        r.epoch, r.team
+                    ))
+                } else if let Some(p) = self.stranger_in(&r.grants, Some(&r.team)) {
+                    Some(p)
+                } else {
+                    self.epochs.insert(r.team.clone(), r.epoch);
+                    None
+                }
+            }
         };
-        let about = s
-            .device()
-            .map_or_else(|| "places".to_owned(), |d| format!("device {}", d.short()));
+        let about = match (&s.act, s.device()) {
+            (_, Some(d)) => format!("device {}", d.short()),
+            (Act::Places(_), None) => "places".to_owned(),
+            (_, None) => format!("team {}", s.team().unwrap_or_default()),
+        };
         match problem {
             None => self.effective.push(index),
             Some(p) => self.problems.push(format!(
@@ -246,6 +272,21 @@ impl Roster {
                 s.counter
             )),
         }
+    }
+
+    /// Why a key granted to `grants` would reach a device that may not read it: each must be
+    /// the office, a staff device, or (for `team`) a member of that team, none revoked.
+    fn stranger_in(&self, grants: &[crate::Grant], team: Option<&str>) -> Option<String> {
+        let stranger = grants.iter().find(|g| {
+            !self.is_office(&g.device)
+                && !self.members.get(&g.device).is_some_and(|m| {
+                    m.revoked.is_none() && (m.team == OFFICE_TEAM || Some(m.team.as_str()) == team)
+                })
+        })?;
+        Some(format!(
+            "it grants the key to device {}, which is neither the office, nor a staff device, nor a member of the team",
+            stranger.device.short()
+        ))
     }
 
     /// The counter of the newest statement (0 for none).
@@ -283,9 +324,43 @@ impl Roster {
         self.members.values()
     }
 
-    /// A team's current epoch (0 for a team with no member yet).
+    /// A team's current epoch (0 for a team with no member yet; the office's own team starts
+    /// at 1 in the office's vault, before any statement names it).
     pub fn epoch(&self, team: &str) -> u32 {
-        self.epochs.get(team).copied().unwrap_or(0)
+        let start = u32::from(team == OFFICE_TEAM);
+        self.epochs.get(team).copied().unwrap_or(start)
+    }
+
+    /// Whether `id` is a staff device: a member of the office's own team, admitted by the
+    /// office to read every team and to decide as the office does (revoked or not: its changes
+    /// up to its cut-off keep their authority).
+    pub fn is_staff(&self, id: &DeviceId) -> bool {
+        !self.is_office(id) && self.members.get(id).is_some_and(|m| m.team == OFFICE_TEAM)
+    }
+
+    /// Whether `id` decides for the office: the office itself or a staff device.
+    pub fn speaks_for_office(&self, id: &DeviceId) -> bool {
+        self.is_office(id) || self.is_staff(id)
+    }
+
+    /// Every device that decides for the office: the office, then each staff device (revoked
+    /// ones too), ordered by id.
+    pub fn office_devices(&self) -> Vec<DeviceId> {
+        let mut ids = vec![self.office.signing];
+        ids.extend(
+            self.members
+                .values()
+                .filter(|m| self.is_staff(&m.id))
+                .map(|m| m.id),
+        );
+        ids
+    }
+
+    /// The staff devices not revoked: who receives every team's next key.
+    pub fn staff(&self) -> impl Iterator<Item = &Member> {
+        self.members
+            .values()
+            .filter(|m| m.revoked.is_none() && m.team == OFFICE_TEAM && m.id != self.office.signing)
     }
 
     /// Every team that has had a member, with its current epoch, ordered by team.
@@ -349,12 +424,9 @@ impl Roster {
         let me = keys.id();
         let mut ring = Keyring::default();
         for &i in &self.effective {
-            let s = &self.chain[i];
-            let (team, epoch, grants) = match &s.act {
-                Act::Admit(a) => (&a.team, a.epoch, &a.grants),
-                Act::Revoke(r) => (&r.team, r.epoch, &r.grants),
-                // Its key opens the list only, never a team's changes.
-                Act::Places(_) => continue,
+            // A list of places' key opens the list only, never a team's changes.
+            let Some((team, epoch, grants)) = self.chain[i].team_grants() else {
+                continue;
             };
             if ring.get(team, epoch).is_some() {
                 continue;
@@ -369,20 +441,22 @@ impl Roster {
         }
         // Walk each team's epochs back from the newest key held.
         for &i in self.effective.iter().rev() {
-            if let Act::Revoke(r) = &self.chain[i].act {
-                if ring.get(&r.team, r.epoch - 1).is_some() {
-                    continue;
-                }
-                let earlier = ring
-                    .get(&r.team, r.epoch)
-                    .and_then(|k| {
-                        let bytes = STANDARD.decode(&r.earlier).ok()?;
-                        k.unwrap_earlier(&bytes).ok()
-                    })
-                    .filter(|k| k.epoch() == r.epoch - 1);
-                if let Some(k) = earlier {
-                    ring.insert(k);
-                }
+            let s = &self.chain[i];
+            let (Some(earlier), Some((team, epoch, _))) = (s.earlier(), s.team_grants()) else {
+                continue;
+            };
+            if ring.get(team, epoch - 1).is_some() {
+                continue;
+            }
+            let earlier = ring
+                .get(team, epoch)
+                .and_then(|k| {
+                    let bytes = STANDARD.decode(earlier).ok()?;
+                    k.unwrap_earlier(&bytes).ok()
+                })
+                .filter(|k| k.epoch() == epoch - 1);
+            if let Some(k) = earlier {
+                ring.insert(k);
             }
         }
         ring
@@ -458,7 +532,7 @@ pub(crate) mod tests {
     use cairn_crypto::{DeviceId, DeviceKeys, TeamKey};
 
     use super::*;
-    use crate::{Admit, DevicePublic, Grant, Revoke};
+    use crate::{Admit, DevicePublic, Grant, KeyGrant, Revoke, Rotate};
 
     pub(crate) const SERVER: &str = "https://127.0.0.1:8443";
     pub(crate) const FINGERPRINT: &str =
@@ -1106,5 +1180,124 @@ pub(crate) mod tests {
         assert!(!serde_json::to_string(&office.chain[0])
             .unwrap()
             .contains("alpha"));
+    }
+    /// A staff device joins the office's team; the office grants it every team's key and
+    /// rotates every team when it is revoked. Grants to anyone else take no effect.
+    #[test]
+    fn staff_read_every_team_until_revoked() {
+        let mut office = Office::new();
+        let (field, other, staff, stranger) = (
+            DeviceKeys::generate(),
+            DeviceKeys::generate(),
+            DeviceKeys::generate(),
+            DeviceKeys::generate(),
+        );
+        office.admit(&field, "T03");
+        office.admit(&other, "T04");
+        let public = |k: &DeviceKeys| DevicePublic::from_keys(k);
+        let grant = |office: &mut Office, team: &str, epoch: u32, to: &[&DeviceKeys]| {
+            let key = office.key(team, epoch);
+            Act::Grant(KeyGrant {
+                team: team.to_owned(),
+                epoch,
+                grants: to
+                    .iter()
+                    .map(|d| Grant::new(&key, &public(d)).unwrap())
+                    .collect(),
+            })
+        };
+        // The office's own team starts at epoch 1 with no statement; the office can put its
+        // key in the chain for itself.
+        assert_eq!(office.roster().epoch(OFFICE_TEAM), 1);
+        let itself = DeviceKeys::from_unlocked_bytes(&office.keys.to_unlocked_bytes()).unwrap();
+        let own = grant(&mut office, OFFICE_TEAM, 1, &[&itself]);
+        office.issue(own);
+        office.admit(&staff, OFFICE_TEAM);
+        for (team, _) in [("T03", 1), ("T04", 1)] {
+            let act = grant(&mut office, team, 1, &[&staff]);
+            office.issue(act);
+        }
+        let r = office.roster();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert!(r.is_staff(&staff.id()) && r.speaks_for_office(&staff.id()));
+        assert!(!r.is_staff(&office.keys.id()) && r.speaks_for_office(&office.keys.id()));
+        assert!(!r.speaks_for_office(&field.id()));
+        assert_eq!(r.office_devices(), {
+            let mut ids = vec![office.keys.id(), staff.id()];
+            ids[1..].sort();
+            ids
+        });
+        let ring = r.keyring(&staff);
+        for team in ["T03", "T04", OFFICE_TEAM] {
+            assert_eq!(epochs_held(&mut office, &ring, team), vec![1], "{team}");
+        }
+        let at_office = r.keyring(&office.keys);
+        assert_eq!(epochs_held(&mut office, &at_office, OFFICE_TEAM), vec![1]);
+        // A grant to a field device of another team, a stale epoch, or a team with no member:
+        // no effect, and no key.
+        let leak = grant(&mut office, "T03", 1, &[&other]);
+        office.issue(leak);
+        let stale = grant(&mut office, "T03", 2, &[&staff]);
+        office.issue(stale);
+        let empty = grant(&mut office, "T09", 1, &[&staff]);
+        office.issue(empty);
+        let r = office.roster();
+        assert_eq!(r.problems.len(), 3, "{:?}", r.problems);
+        assert!(
+            r.problems[0].contains("neither the office"),
+            "{:?}",
+            r.problems
+        );
+        assert_eq!(r.keyring(&other).len(), 1, "T04's key only");
+        assert!(r.keyring(&stranger).is_empty());
+
+        // Revoking the staff device: its team moves on, and every other team rotates,
+        // granted to the team's members and the office, never to the revoked device.
+        office.revoke(&staff, OFFICE_TEAM);
+        for (team, member) in [("T03", &field), ("T04", &other)] {
+            let (new, old) = (office.key(team, 2), office.key(team, 1));
+            let act = Act::Rotate(Rotate {
+                team: team.to_owned(),
+                epoch: 2,
+                grants: vec![
+                    Grant::new(&new, &public(member)).unwrap(),
+                    Grant::new(&new, &public(&office.keys)).unwrap(),
+                ],
+                earlier: STANDARD.encode(new.wrap_earlier(&old).unwrap()),
+            });
+            office.issue(act);
+        }
+        let r = office.roster();
+        assert_eq!(r.problems.len(), 3, "{:?}", r.problems);
+        assert_eq!(
+            (r.epoch("T03"), r.epoch("T04"), r.epoch(OFFICE_TEAM)),
+            (2, 2, 2)
+        );
+        assert!(
+            r.is_staff(&staff.id()),
+            "a revoked staff device's old changes still speak"
+        );
+        assert_eq!(r.staff().count(), 0);
+        let ring = r.keyring(&staff);
+        assert_eq!(ring.len(), 3, "epoch 1 of each team, nothing after");
+        assert_eq!(
+            epochs_held(&mut office, &r.keyring(&field), "T03"),
+            vec![1, 2]
+        );
+        let at_office = r.keyring(&office.keys);
+        assert_eq!(epochs_held(&mut office, &at_office, "T04"), vec![1, 2]);
+        // A rotation granting to the revoked staff device, or skipping an epoch: no effect.
+        let (new, old) = (office.key("T03", 3), office.key("T03", 2));
+        let act = Act::Rotate(Rotate {
+            team: "T03".to_owned(),
+            epoch: 3,
+            grants: vec![Grant::new(&new, &public(&staff)).unwrap()],
+            earlier: STANDARD.encode(new.wrap_earlier(&old).unwrap()),
+        });
+        office.issue(act);
+        let r = office.roster();
+        assert_eq!(r.problems.len(), 4, "{:?}", r.problems);
+        assert_eq!(r.epoch("T03"), 2);
+        assert_eq!(r.keyring(&staff).len(), 3);
     }
 }

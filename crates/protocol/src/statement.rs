@@ -139,16 +139,48 @@ pub struct Revoke {
     pub earlier: String,
 }
 
+/// The office hands a team's current key to more devices: its staff devices (which read every
+/// team), or itself, so that the chain and not only its vault keeps the key of its own team.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyGrant {
+    /// The team whose key is granted.
+    pub team: String,
+    /// The team's current epoch, whose key the grants carry.
+    pub epoch: u32,
+    /// That key, granted to the office or to staff devices.
+    pub grants: Vec<Grant>,
+}
+
+/// A team moves to a new epoch without revoking one of its members: revoking a staff device
+/// rotates every team it read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotate {
+    /// The team.
+    pub team: String,
+    /// The team's new epoch.
+    pub epoch: u32,
+    /// The new key, granted to the team's members, the staff devices and the office.
+    pub grants: Vec<Grant>,
+    /// The previous epoch's key sealed under the new one, as in [`Revoke::earlier`].
+    pub earlier: String,
+}
+
 /// What a statement does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Act {
-    /// A device joins a team.
+    /// A device joins a team (a staff device joins team `office`).
     Admit(Admit),
     /// A device is revoked.
     Revoke(Revoke),
     /// The office's whole list of places, replacing the one before (see [`crate::places`]).
     Places(Places),
+    /// A team's current key, granted to more devices.
+    Grant(KeyGrant),
+    /// A team's new epoch, revoking nobody.
+    Rotate(Rotate),
 }
 
 /// One office-signed roster statement.
@@ -232,12 +264,13 @@ impl Statement {
         .map_err(|_| ProtocolError::NotSignedByOffice("roster statement"))
     }
 
-    /// The device the act concerns (`None` for a list of places, which concerns none).
+    /// The device the act concerns (`None` for a list of places or a team's key, which
+    /// concern no one device).
     pub fn device(&self) -> Option<DeviceId> {
         match &self.act {
             Act::Admit(a) => Some(a.device.signing),
             Act::Revoke(r) => Some(r.device),
-            Act::Places(_) => None,
+            Act::Places(_) | Act::Grant(_) | Act::Rotate(_) => None,
         }
     }
 
@@ -246,7 +279,30 @@ impl Statement {
         match &self.act {
             Act::Admit(a) => Some(&a.team),
             Act::Revoke(r) => Some(&r.team),
+            Act::Grant(g) => Some(&g.team),
+            Act::Rotate(r) => Some(&r.team),
             Act::Places(_) => None,
+        }
+    }
+
+    /// The team, epoch and grants of a key the act hands out (`None` for a list of places,
+    /// whose key opens the list only, never a team's changes).
+    pub fn team_grants(&self) -> Option<(&str, u32, &[Grant])> {
+        match &self.act {
+            Act::Admit(a) => Some((&a.team, a.epoch, &a.grants)),
+            Act::Revoke(r) => Some((&r.team, r.epoch, &r.grants)),
+            Act::Grant(g) => Some((&g.team, g.epoch, &g.grants)),
+            Act::Rotate(r) => Some((&r.team, r.epoch, &r.grants)),
+            Act::Places(_) => None,
+        }
+    }
+
+    /// The earlier epoch's key a new epoch carries (revocations and rotations).
+    pub fn earlier(&self) -> Option<&str> {
+        match &self.act {
+            Act::Revoke(r) => Some(&r.earlier),
+            Act::Rotate(r) => Some(&r.earlier),
+            _ => None,
         }
     }
 
@@ -266,17 +322,20 @@ impl Statement {
                     return Err(malformed("roster statement: sealed name far too long"));
                 }
                 check_server(&a.server, &a.fingerprint)?;
-                (&a.team, a.epoch, &a.grants)
-            }
-            Act::Revoke(r) => {
-                if r.earlier.len() > MAX_GRANT_TEXT {
-                    return Err(malformed("roster statement: earlier key far too long"));
-                }
-                (&r.team, r.epoch, &r.grants)
+                (a.team.as_str(), a.epoch, a.grants.as_slice())
             }
             Act::Places(p) => return p.check_shape(),
+            _ => {
+                if self.earlier().is_some_and(|e| e.len() > MAX_GRANT_TEXT) {
+                    return Err(malformed("roster statement: earlier key far too long"));
+                }
+                self.team_grants().unwrap_or(("", 0, &[]))
+            }
         };
-        validate_team(team)?;
+        // Staff devices are the members of the office's own team.
+        if team != crate::OFFICE_TEAM {
+            validate_team(team)?;
+        }
         if epoch == 0 {
             return Err(malformed("roster statement: team epochs start at 1"));
         }
@@ -423,7 +482,6 @@ mod tests {
             Act::Admit(a)
         };
         let mut bad_acts = vec![
-            with(&|a| a.team = "office".into()),
             with(&|a| a.team = "T 03".into()),
             with(&|a| a.team = String::new()),
             with(&|a| a.epoch = 0),
@@ -442,6 +500,17 @@ mod tests {
             _ => unreachable!(),
         };
         revoke.earlier = "A".repeat(MAX_GRANT_TEXT + 1);
+        bad_acts.push(Act::Rotate(Rotate {
+            team: revoke.team.clone(),
+            epoch: revoke.epoch,
+            grants: revoke.grants.clone(),
+            earlier: revoke.earlier.clone(),
+        }));
+        bad_acts.push(Act::Grant(KeyGrant {
+            team: "T 03".into(),
+            epoch: 1,
+            grants: Vec::new(),
+        }));
         bad_acts.push(Act::Revoke(revoke));
         for act in bad_acts {
             assert!(

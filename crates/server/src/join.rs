@@ -82,6 +82,12 @@ pub(crate) async fn join(
                 "this roster statement lists places; present the statement admitting this device",
             ))
         }
+        (Ok(()), Act::Grant(_) | Act::Rotate(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::AdmissionInvalid,
+                "this roster statement hands out a team's key; present the statement admitting this device",
+            ))
+        }
         (Ok(()), Act::Admit(admit)) => admit,
     };
     let device = signer(&state, &parts, &raw, now)?;
