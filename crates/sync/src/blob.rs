@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use cairn_crypto::{chunk_len, SealedChunk};
-use cairn_protocol::{encode_frame, BlobStatus, FrameReader};
+use cairn_protocol::{encode_frame, BlobStatus, ErrorCode, FrameReader};
 use cairn_vault::{OutboxBlob, Vault, VaultError, WantedBlob};
 use rand::Rng;
 
@@ -267,9 +267,10 @@ async fn download(
                 return Ok(Done::Waiting);
             }
             Ok(_) => tries.failures = 0,
-            Err(SyncError::Refused { code, .. }) if code == "not_found" => {
-                return Ok(Done::Waiting)
-            }
+            Err(SyncError::Refused {
+                code: Some(ErrorCode::NotFound),
+                ..
+            }) => return Ok(Done::Waiting),
             Err(e) => {
                 if !tries.again(held > before, &e).await {
                     return Err(e);

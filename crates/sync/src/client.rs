@@ -224,7 +224,10 @@ impl Client {
             .await
         {
             Ok(response) => self.json(response).await.map(Some),
-            Err(SyncError::Refused { code, .. }) if code == "not_found" => Ok(None),
+            Err(SyncError::Refused {
+                code: Some(ErrorCode::NotFound),
+                ..
+            }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -505,8 +508,8 @@ impl Client {
             // The server's disk is full, or the quota is the office's to raise: nothing this
             // device can do, so stop.
             507 => {
-                let code = error.map_or_else(|| "quota_full".into(), |e| e.code);
-                if code == ErrorCode::DiskFull.as_str() {
+                let code = error.map_or(Some(ErrorCode::QuotaFull), |e| ErrorCode::parse(&e.code));
+                if code == Some(ErrorCode::DiskFull) {
                     return SyncError::ServerDiskFull;
                 }
                 return SyncError::Refused {
@@ -527,12 +530,11 @@ impl Client {
         match error {
             // One change is over the server's per-change limit: handled like a body over
             // the request limit (batches shrink down to that change, which stays pending).
-            Some(error) if error.code == "change_too_large" => SyncError::Refused {
-                code: "too_large".into(),
-                message: error.message,
-            },
             Some(error) => SyncError::Refused {
-                code: error.code,
+                code: match ErrorCode::parse(&error.code) {
+                    Some(ErrorCode::ChangeTooLarge) => Some(ErrorCode::TooLarge),
+                    code => code,
+                },
                 message: error.message,
             },
             None if status.is_server_error() => SyncError::Unreachable {
@@ -837,7 +839,7 @@ mod tests {
         match refused {
             Some((seq, SyncError::Refused { code, message })) => {
                 assert!(seq >= 2, "{seq}");
-                assert_eq!(code, "quota_full");
+                assert_eq!(code, Some(ErrorCode::QuotaFull));
                 assert_eq!(message, QUOTA_FULL);
             }
             other => panic!("{other:?}"),

@@ -1,3 +1,4 @@
+use cairn_protocol::ErrorCode;
 use thiserror::Error;
 
 /// Why a sync or a server call failed. Each says what happened; which command to run about it
@@ -33,8 +34,9 @@ pub enum SyncError {
     /// The server refused the request.
     #[error("the server refused: {message}")]
     Refused {
-        /// Machine-readable code (`revoked`, `roster_behind`...).
-        code: String,
+        /// The server's code; `None` for one this version does not know (the status and the
+        /// message then say what happened).
+        code: Option<ErrorCode>,
         /// The server's sentence.
         message: String,
     },
@@ -88,7 +90,7 @@ impl SyncError {
     pub fn is_transient(&self) -> bool {
         match self {
             SyncError::Unreachable { .. } => true,
-            SyncError::Refused { code, .. } => code == "unavailable",
+            SyncError::Refused { code, .. } => *code == Some(ErrorCode::Unavailable),
             _ => false,
         }
     }

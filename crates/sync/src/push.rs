@@ -1,7 +1,7 @@
 //! The push step: send this device's changes above what the server acknowledged, in batches
 //! that shrink when the server finds them too large.
 
-use cairn_protocol::Outcome;
+use cairn_protocol::{ErrorCode, Outcome};
 use cairn_vault::{SyncState, Unconfirmed, Vault};
 
 use crate::engine::{retry, Link, Summary};
@@ -48,11 +48,17 @@ pub(crate) async fn push_step(
         .await;
         let response = match pushed {
             // The server's limit is lower than ours: send fewer at a time, down to one.
-            Err(SyncError::Refused { code, .. }) if code == "too_large" && batch.len() > 1 => {
+            Err(SyncError::Refused {
+                code: Some(ErrorCode::TooLarge),
+                ..
+            }) if batch.len() > 1 => {
                 max_count = (batch.len() / 2).max(1);
                 continue;
             }
-            Err(SyncError::Refused { code, message }) if code == "too_large" => {
+            Err(SyncError::Refused {
+                code: code @ Some(ErrorCode::TooLarge),
+                message,
+            }) => {
                 // Still receive what others sent; report the failure at the end.
                 blocked = Some(SyncError::Refused {
                     code,
