@@ -32,8 +32,37 @@ impl CliError {
     }
 }
 
+/// The command that writes what `cairn case edit` cannot set, where one does.
+fn writer_of(key: &str) -> Option<&'static str> {
+    match key {
+        "verifications" => Some("cairn case verify"),
+        "reviews" => Some("cairn office review"),
+        "attachments" => Some("cairn case attach"),
+        _ => None,
+    }
+}
+
+/// The library says what happened; here is added which command to run about it.
 impl From<ModelError> for CliError {
     fn from(e: ModelError) -> Self {
+        match &e {
+            ModelError::UnknownField { .. } => {
+                return CliError::usage(format!("{e} Run `cairn fields` to list them."))
+            }
+            ModelError::NeedsVerification(status) => {
+                return CliError::usage(format!(
+                    "a case becomes {status} only through a verification with its basis: use `cairn case verify REF --status {status} --basis TEXT` (office only)."
+                ))
+            }
+            ModelError::NotSettable(key) => {
+                if let Some(command) = writer_of(key) {
+                    return CliError::usage(format!(
+                        "`{key}` cannot be set: it is written by `{command}`."
+                    ));
+                }
+            }
+            _ => {}
+        }
         let code = match e {
             // Well-formed, but not allowed or not possible here.
             ModelError::Corrupt(_) | ModelError::Refused(_) | ModelError::RefusedChange { .. } => {
@@ -52,6 +81,24 @@ impl From<VaultError> for CliError {
     fn from(e: VaultError) -> Self {
         match e {
             VaultError::Model(m) => m.into(),
+            VaultError::NotFound(_) => {
+                CliError::failure(format!("{e}; run `cairn init --team TEAM` to create one"))
+            }
+            VaultError::AlreadyExists(_) => CliError::failure(format!(
+                "{e}; use it, or run `cairn wipe` first to destroy it"
+            )),
+            VaultError::Incomplete(_) => {
+                CliError::failure(format!("{e}; run `cairn wipe` and `cairn init` again"))
+            }
+            VaultError::UnknownCase(_) => {
+                CliError::failure(format!("{e}; run `cairn case list` to see the references"))
+            }
+            VaultError::UnknownDraft(_) => CliError::failure(format!(
+                "{e}; `cairn case drafts` lists them with their ids"
+            )),
+            VaultError::Crypto(cairn_crypto::CryptoError::CorruptKeyFile(_)) => CliError::failure(
+                format!("{e} or run `cairn wipe` and `cairn init` again"),
+            ),
             VaultError::NotInConflict(_) => CliError::usage(e.to_string()),
             VaultError::Tampered { .. } | VaultError::RolledBack { .. } => CliError::failure(format!(
                 "{e}: `cairn export` still writes them out; restore the vault from a backup, or ask the office before making a new one"
@@ -66,6 +113,7 @@ impl From<SyncError> for CliError {
     fn from(e: SyncError) -> Self {
         match e {
             SyncError::Vault(v) => v.into(),
+            SyncError::Statement(p) => p.into(),
             SyncError::NotJoined => {
                 CliError::failure(format!("{e}; run `cairn join INVITE` first"))
             }
@@ -89,6 +137,11 @@ impl From<SyncError> for CliError {
 
 impl From<cairn_protocol::ProtocolError> for CliError {
     fn from(e: cairn_protocol::ProtocolError) -> Self {
-        CliError::failure(e.to_string())
+        match e {
+            cairn_protocol::ProtocolError::NotForThisDevice { .. } => {
+                CliError::failure(format!("{e}: run `cairn id` here for it"))
+            }
+            _ => CliError::failure(e.to_string()),
+        }
     }
 }

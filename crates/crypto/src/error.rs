@@ -8,7 +8,7 @@ pub enum CryptoError {
     #[error("wrong passphrase: the key file did not open with it; try again")]
     WrongPassphrase,
     /// The key file's bytes are not a Cairn key file, or were damaged.
-    #[error("the key file is damaged ({0}); restore it from a backup or run `cairn wipe` and `cairn init` again")]
+    #[error("the key file is damaged ({0}); restore it from a backup")]
     CorruptKeyFile(String),
     /// The key file asks for more scrypt work than this device will do.
     #[error("the key file asks for scrypt work factor {0}, more than the allowed maximum; it was not made by Cairn")]

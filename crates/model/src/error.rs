@@ -7,7 +7,7 @@
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ModelError {
     /// The key names no field of a case report.
-    #[error("unknown field `{key}`{} Run `cairn fields` to list them.", did_you_mean(.suggestion))]
+    #[error("unknown field `{key}`{}", did_you_mean(.suggestion))]
     UnknownField {
         /// The key as given.
         key: String,
@@ -36,8 +36,8 @@ pub enum ModelError {
     #[error("`{key}` cannot be set: {reason}", key = .0, reason = not_settable_reason(.0))]
     NotSettable(String),
 
-    /// A status that takes a verification with a basis (`cairn case verify`).
-    #[error("a case becomes {0} only through a verification with its basis: use `cairn case verify REF --status {0} --basis TEXT` (office only).")]
+    /// A status that takes a verification with a basis.
+    #[error("a case becomes {0} only through the office's verification, with its basis.")]
     NeedsVerification(String),
 
     /// A confirmation of a case whose counted field holds values set concurrently: the
@@ -112,9 +112,9 @@ fn did_you_mean(suggestion: &Option<String>) -> String {
 
 fn not_settable_reason(key: &str) -> &'static str {
     match key {
-        "verifications" => "it is written by `cairn case verify`.",
-        "reviews" => "it is written by `cairn office review`.",
-        "attachments" => "it is written by `cairn case attach`.",
+        "verifications" => "it is written only by verifying the case.",
+        "reviews" => "it is written only by the office's review.",
+        "attachments" => "it is written only by attaching a file.",
         "notes" | "custody" | "sources" => {
             "it is an append-only list, so add an entry to it instead."
         }

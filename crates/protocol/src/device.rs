@@ -118,7 +118,7 @@ impl DeviceLine {
         }
         let encoded = text.strip_prefix(ID_PREFIX).ok_or_else(|| {
             malformed(format!(
-                "device line: it does not start with `{ID_PREFIX}`; paste the whole line `cairn id` printed"
+                "device line: it does not start with `{ID_PREFIX}`; paste the whole line the device printed"
             ))
         })?;
         let json = URL_SAFE_NO_PAD

@@ -15,7 +15,7 @@ pub enum ProtocolError {
         expired_at: u64,
     },
     /// An admission is for another device's keys.
-    #[error("this admission is for another device (code {code}); run `cairn id` here and ask the office to admit that line")]
+    #[error("this admission is for another device (code {code}); ask the office to admit this device's own line")]
     NotForThisDevice {
         /// The short code of the device it admits.
         code: String,

@@ -92,7 +92,7 @@ impl FromStr for OfficeKeys {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bad = |what: String| {
             malformed(format!(
-                "office key file: {what}; export it again with `cairn office pubkey`"
+                "office key file: {what}; export the office's public keys again"
             ))
         };
         let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
@@ -163,7 +163,7 @@ mod tests {
         for (text, want) in cases {
             let err = text.parse::<OfficeKeys>().unwrap_err().to_string();
             assert!(err.contains(want), "{text:?}: {err}");
-            assert!(err.contains("cairn office pubkey"), "{err}");
+            assert!(err.contains("export the office's public keys again"), "{err}");
         }
     }
 

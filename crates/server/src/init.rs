@@ -39,9 +39,12 @@ pub async fn init(
     }
     let office_text = std::fs::read_to_string(office_key_file)
         .map_err(|e| ServerError::io("read the office key file", office_key_file, e))?;
-    let office: OfficeKeys = office_text
-        .parse()
-        .map_err(|e| ServerError::Config(format!("{}: {e}", office_key_file.display())))?;
+    let office: OfficeKeys = office_text.parse().map_err(|e| {
+        ServerError::Config(format!(
+            "{}: {e} (`cairn office pubkey` writes them)",
+            office_key_file.display()
+        ))
+    })?;
     std::fs::create_dir_all(dir).map_err(|e| ServerError::io("create", dir, e))?;
 
     let config = ServerConfig::new(listen, database, office);

@@ -116,7 +116,7 @@ pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admis
     if let Some(member) = roster.member(&device.signing) {
         if member.revoked.is_some() {
             return Err(SyncError::AlreadyMember(format!(
-                "device {} was revoked; it cannot be admitted again (run `cairn init` on a new vault)",
+                "device {} was revoked; it cannot be admitted again: a new vault, with keys of its own, can be",
                 device.signing.short()
             )));
         }
@@ -134,7 +134,7 @@ pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admis
         .find(|m| m.team == to.team && m.id != device.signing && device_tag(&m.id.0) == tag)
     {
         return Err(SyncError::AlreadyMember(format!(
-            "device {} of team {} has the same reference tag {tag}; run `cairn init` again on the new device to get other keys",
+            "device {} of team {} has the same reference tag {tag}; the new device needs a new vault, with other keys",
             other.id.short(),
             to.team
         )));

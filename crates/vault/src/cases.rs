@@ -310,7 +310,7 @@ impl Vault {
         let refuse = |why: String| Err(VaultError::NoteNotWithdrawn(why));
         let Some(note) = number.checked_sub(1).and_then(|i| notes.get(i)) else {
             return refuse(format!(
-                "case {case} has {} note(s); give the number `cairn case show` lists it under",
+                "case {case} has {} note(s); give the number the case shows it under",
                 notes.len()
             ));
         };

@@ -7,13 +7,13 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum VaultError {
     /// No vault in this home.
-    #[error("no vault at {0}; run `cairn init --team TEAM` to create one")]
+    #[error("no vault at {0}")]
     NotFound(PathBuf),
     /// `init` on a home that already has a vault.
-    #[error("a vault already exists at {0}; use it, or run `cairn wipe` first to destroy it")]
+    #[error("a vault already exists at {0}")]
     AlreadyExists(PathBuf),
     /// A vault whose creation was interrupted.
-    #[error("the vault at {0} is incomplete (its creation was interrupted); run `cairn wipe` and `cairn init` again")]
+    #[error("the vault at {0} is incomplete (its creation was interrupted)")]
     Incomplete(PathBuf),
     /// Unlocking or decrypting failed.
     #[error(transparent)]
@@ -22,7 +22,7 @@ pub enum VaultError {
     #[error(transparent)]
     Model(#[from] cairn_model::ModelError),
     /// No case with this reference or id.
-    #[error("no case `{0}` in this vault; run `cairn case list` to see the references")]
+    #[error("no case `{0}` in this vault")]
     UnknownCase(String),
     /// Part of a reference that ends more than one case's reference.
     #[error("`{wanted}` ends the references of {count} cases ({some}); type more of the reference, or all of it")]
@@ -35,7 +35,7 @@ pub enum VaultError {
         some: String,
     },
     /// No draft whose id starts with this.
-    #[error("no draft `{0}` in this vault; `cairn case drafts` lists them with their ids")]
+    #[error("no draft `{0}` in this vault")]
     UnknownDraft(String),
     /// The start of more than one draft's id.
     #[error("`{0}` starts the ids of more than one draft; give more of the id")]

@@ -357,6 +357,6 @@ fn unknown_columns(names: &[&str]) -> String {
         ("columns", "each")
     };
     format!(
-        "unknown {noun} {list}: map {each} to a cairn key under [columns], or list {each} under [ignore] columns, in a --map file (`cairn fields` lists the keys; place and status_basis are read too)"
+        "unknown {noun} {list}: map {each} to a cairn key under [columns], or list {each} under [ignore] columns, in a --map file (the keys are the case's field keys; place and status_basis are read too)"
     )
 }
