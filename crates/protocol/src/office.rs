@@ -163,7 +163,10 @@ mod tests {
         for (text, want) in cases {
             let err = text.parse::<OfficeKeys>().unwrap_err().to_string();
             assert!(err.contains(want), "{text:?}: {err}");
-            assert!(err.contains("export the office's public keys again"), "{err}");
+            assert!(
+                err.contains("export the office's public keys again"),
+                "{err}"
+            );
         }
     }
 
