@@ -121,10 +121,10 @@ pub enum ShareError {
         word: String,
     },
     /// Too few or too many words.
-    #[error("it has {found} words and a share has {SHARE_WORDS}: {hint}")]
+    #[error("it has {found} and a share has {SHARE_WORDS} words: {hint}")]
     WordCount {
-        /// How many words it has.
-        found: usize,
+        /// How many words it has ("1 word", "58 words").
+        found: String,
         /// What that suggests.
         hint: &'static str,
     },
@@ -158,21 +158,13 @@ pub enum ShareError {
         needed: u8,
     },
     /// Shares of two splits (of one office or two) were given together.
-    #[error("{a} is a share of split {split_a} of office {office_a} and {b} of split {split_b} of office {office_b}: give shares of one split only")]
-    MixedSplits {
-        /// The first share's name.
-        a: String,
-        /// Its split.
-        split_a: String,
-        /// Its office.
-        office_a: String,
-        /// The other share's name.
-        b: String,
-        /// Its split.
-        split_b: String,
-        /// Its office.
-        office_b: String,
-    },
+    #[error("{0} and {1} are shares of two different splits: give shares of one split only")]
+    MixedSplits(
+        /// The first share: its name, split and office.
+        String,
+        /// The other.
+        String,
+    ),
     /// Two shares of one split disagree about something only one can be right about.
     #[error("{a} and {b} are both of split {split} but disagree ({what}): one of them is damaged or forged")]
     Conflicting {
@@ -321,10 +313,11 @@ impl KeyShare {
                 n if n < SHARE_WORDS => "words are missing (a cut-off file, or a line left out)",
                 _ => "there are words too many",
             };
-            return Err(ShareError::WordCount {
-                found: typed.len(),
-                hint,
-            });
+            let found = match typed.len() {
+                1 => "1 word".to_owned(),
+                n => format!("{n} words"),
+            };
+            return Err(ShareError::WordCount { found, hint });
         }
         let mut numbers = Vec::with_capacity(SHARE_WORDS);
         for (i, word) in typed.iter().enumerate() {
@@ -420,14 +413,17 @@ pub fn combine(shares: &[(String, KeyShare)]) -> Result<DeviceKeys, ShareError> 
     let mut distinct: BTreeMap<u8, (&str, &KeyShare)> = BTreeMap::new();
     for (name, share) in shares {
         if share.split != first.split || share.office != first.office {
-            return Err(ShareError::MixedSplits {
-                a: first_name.clone(),
-                split_a: first.split_id(),
-                office_a: first.office(),
-                b: name.clone(),
-                split_b: share.split_id(),
-                office_b: share.office(),
-            });
+            let which = |name: &str, share: &KeyShare| {
+                format!(
+                    "{name} (split {} of office {})",
+                    share.split_id(),
+                    share.office()
+                )
+            };
+            return Err(ShareError::MixedSplits(
+                which(first_name, first),
+                which(name, share),
+            ));
         }
         let conflict = |other: &str, what: String| ShareError::Conflicting {
             a: other.to_owned(),
@@ -851,14 +847,14 @@ mod tests {
         let err = KeyShare::parse(cut).unwrap_err();
         assert!(
             err.to_string()
-                .contains("and a share has 63: words are missing"),
+                .contains("and a share has 63 words: words are missing"),
             "{err}"
         );
         let header_only: String = text.lines().take(8).collect::<Vec<_>>().join("\n");
         assert!(KeyShare::parse(&header_only)
             .unwrap_err()
             .to_string()
-            .contains("it has 0 words"));
+            .contains("it has 0 words and a share has 63 words"));
         let err = KeyShare::from_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff").unwrap_err();
         assert!(err.to_string().contains("PNG image"), "{err}");
         let err = KeyShare::from_bytes(&[0xff, 0xfe, 0x00, 0x80]).unwrap_err();
@@ -899,7 +895,7 @@ mod tests {
         let mut given = named(&[&one[0]]);
         given.push(("other.txt".into(), two[1].clone()));
         let err = combine(&given).unwrap_err();
-        assert!(matches!(err, ShareError::MixedSplits { .. }), "{err}");
+        assert!(matches!(err, ShareError::MixedSplits(..)), "{err}");
         let said = err.to_string();
         assert!(
             said.contains("share-1.txt") && said.contains("other.txt"),
