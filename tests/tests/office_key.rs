@@ -170,6 +170,17 @@ fn the_office_key_split_three_of_five_is_rebuilt_from_any_three() {
         1,
         &format!("{}: it is not text but a PNG image", path(&split.png(3))),
     );
+    let huge = place.path().join("huge.txt");
+    std::fs::write(&huge, two.repeat(200)).unwrap();
+    let run = recover(&new, &[&split.text(1), &huge, &split.text(4)]);
+    refused(
+        &run,
+        1,
+        &format!(
+            "{}: it is not a share that cairn makes: it is larger than 64 KiB",
+            path(&huge)
+        ),
+    );
     let run = recover(&new, &[&split.text(1), Path::new("/nonexistent/share.txt")]);
     refused(&run, 1, "cannot read /nonexistent/share.txt");
     assert!(!new.home().exists(), "a refused recovery leaves nothing");

@@ -924,6 +924,44 @@ mod tests {
         assert!(err.to_string().contains("hold different values"), "{err}");
     }
 
+    /// A holder's file is hostile until read: mutated shares never panic, an accepted one
+    /// writes out as text that reads back the same, and what a message quotes of the file
+    /// carries no control characters (a terminal escape in a word is not replayed).
+    #[test]
+    fn mutated_shares_are_refused_or_read_never_a_panic() {
+        use rand::{Rng as _, SeedableRng as _};
+        let keys = DeviceKeys::generate();
+        let text = split(&keys, 3, 5).unwrap()[2].to_text();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+        let mut accepted = 0;
+        for _ in 0..1000 {
+            let mut bytes = text.as_bytes().to_vec();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..bytes.len());
+                match rng.gen_range(0..3) {
+                    0 => bytes[at] = rng.gen(),
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, rng.gen()),
+                }
+            }
+            match KeyShare::from_bytes(&bytes) {
+                Ok(share) => {
+                    accepted += 1;
+                    let again = KeyShare::parse(&share.to_text()).unwrap();
+                    assert_eq!(again.to_text(), share.to_text());
+                }
+                Err(e) => assert!(!e.to_string().chars().any(char::is_control), "{e:?}"),
+            }
+        }
+        // Changes to comments, spacing and numbers leave the share as it was.
+        assert!(accepted > 0);
+        let escape = text.replacen("threshold: 3", "threshold: \x1b[2J3", 1);
+        let err = KeyShare::parse(&escape).unwrap_err().to_string();
+        assert!(!err.contains('\x1b'), "{err}");
+    }
+
     #[test]
     fn bounds() {
         let keys = DeviceKeys::generate();
