@@ -231,7 +231,7 @@ impl DeviceKeys {
     /// id, its signatures) and the X25519 secret of its age identity (what is sealed to it).
     /// The vault key is left out: it protects only one vault's own records, and a vault
     /// rebuilt from these bytes starts empty with a key of its own. What the office key's
-    /// shares (`shares.rs`) carry. Zeroized when dropped.
+    /// shares (`shares/`) carry. Zeroized when dropped.
     pub fn to_identity_bytes(&self) -> Result<Zeroizing<[u8; IDENTITY_BYTES]>, CryptoError> {
         let mut out = Zeroizing::new([0u8; IDENTITY_BYTES]);
         out[..32].copy_from_slice(self.signing.as_bytes());
