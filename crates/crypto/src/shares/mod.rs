@@ -2,11 +2,14 @@
 //!
 //! The secret split is [`DeviceKeys::to_identity_bytes`]: the office's Ed25519 seed and X25519
 //! secret, 64 bytes. Shamir's secret sharing comes from `blahaj`, the maintained fork of
-//! `sharks` (the original has had no release since 2021): each byte is the constant term of
-//! its own random polynomial of degree K − 1 over GF(256), and share `i` holds every
-//! polynomial's value at `x = i`. With K − 1 shares every value of the secret stays equally
-//! likely. `vsss-rs` was the other candidate; its prime-field shares over elliptic-curve
-//! scalars would need a 64-byte secret cut into scalars, for nothing a byte-wise field lacks.
+//! `sharks` (no longer maintained): each byte is the constant term of its own random polynomial
+//! of degree K − 1 over GF(256), and share `i` holds every polynomial's value at `x = i`. With
+//! K − 1 shares every value of the secret stays equally likely. `vsss-rs` was the other
+//! candidate: it has a GF(256) too, but is built for verifiable sharing over elliptic-curve
+//! groups (Feldman, Pedersen) and pulls in big-integer and curve crates for it; here the keys
+//! check below tells a wrong result, which is what matters. blahaj's field arithmetic uses log
+//! and exp tables (not constant-time): a split or a recovery runs once, on the office's
+//! machine, not where anyone can time it.
 //!
 //! A share is written as words a person can copy to paper and type back. Packed, it is 86 bytes:
 //!
