@@ -183,8 +183,13 @@ pub enum ShareError {
         what: String,
     },
     /// The shares combine, but not into the office's key.
-    #[error("the shares do not rebuild the key of office {0}: one of them is damaged or forged (each checks alone, but not together)")]
-    WrongKey(String),
+    #[error("the shares do not rebuild the key of office {0}: one of them is damaged or forged (each checks alone, but not together){1}")]
+    WrongKey(
+        /// The office the shares name.
+        String,
+        /// Which share does not fit, when that can be told.
+        String,
+    ),
     /// The keys could not be handled.
     #[error(transparent)]
     Keys(#[from] CryptoError),
@@ -257,7 +262,8 @@ pub fn split(keys: &DeviceKeys, threshold: u8, count: u8) -> Result<Vec<KeyShare
 
 /// Rebuilds the office's keys from shares, each with the name it is known by (its file): at
 /// least the split's threshold of distinct shares of one split. The same share given twice
-/// counts once. The keys rebuilt must be the office's the shares name, or they are refused.
+/// counts once. The keys rebuilt must be the office's the shares name, or they are refused
+/// (with more shares than needed, naming the one whose absence makes them the office's).
 /// The vault key of the keys returned is new (see [`DeviceKeys::from_identity_bytes`]).
 pub fn combine(shares: &[(String, KeyShare)]) -> Result<DeviceKeys, ShareError> {
     let (first_name, first) = shares.first().ok_or(ShareError::NoShares)?;
@@ -323,9 +329,39 @@ pub fn combine(shares: &[(String, KeyShare)]) -> Result<DeviceKeys, ShareError> 
             needed: first.threshold,
         });
     }
-    let points: Vec<blahaj::Share> = distinct
-        .values()
-        .map(|(_, share)| {
+    let chosen: Vec<&KeyShare> = distinct.values().map(|(_, share)| *share).collect();
+    if let Some(keys) = rebuild(first, &chosen)? {
+        return Ok(keys);
+    }
+    // With more shares than needed, one that does not fit the others can be found: leave each
+    // out in turn. Named, never dropped silently: the person decides to go on without it.
+    let mut misfits = Vec::new();
+    if chosen.len() > usize::from(first.threshold) {
+        for (left_out, (name, _)) in distinct.values().enumerate() {
+            let others: Vec<&KeyShare> = (chosen.iter().enumerate())
+                .filter(|(i, _)| *i != left_out)
+                .map(|(_, share)| *share)
+                .collect();
+            if rebuild(first, &others)?.is_some() {
+                misfits.push(*name);
+            }
+        }
+    }
+    let detail = match misfits.as_slice() {
+        [name] => {
+            format!(": {name} does not fit the others; it is damaged or forged, leave it out")
+        }
+        _ => String::new(),
+    };
+    Err(ShareError::WrongKey(first.office(), detail))
+}
+
+/// The keys `shares` (distinct, of one split, at least its threshold) rebuild, if they are the
+/// office's that `first` names.
+fn rebuild(first: &KeyShare, shares: &[&KeyShare]) -> Result<Option<DeviceKeys>, ShareError> {
+    let points: Vec<blahaj::Share> = shares
+        .iter()
+        .map(|share| {
             let mut bytes = Zeroizing::new(Vec::with_capacity(1 + IDENTITY_BYTES));
             bytes.push(share.index);
             bytes.extend_from_slice(share.value.as_ref());
@@ -342,10 +378,9 @@ pub fn combine(shares: &[(String, KeyShare)]) -> Result<DeviceKeys, ShareError> 
         .try_into()
         .map_err(|_| ShareError::Invalid("the shares rebuild a secret of another length".into()))?;
     let keys = DeviceKeys::from_identity_bytes(bytes)?;
-    if keys.id().0[..OFFICE_ID] != first.office || keys_check(&keys.public()) != first.keys_check {
-        return Err(ShareError::WrongKey(first.office()));
-    }
-    Ok(keys)
+    let theirs =
+        keys.id().0[..OFFICE_ID] == first.office && keys_check(&keys.public()) == first.keys_check;
+    Ok(theirs.then_some(keys))
 }
 
 /// Four bytes of SHA-256 of the office's public keys.
@@ -488,7 +523,18 @@ mod tests {
         forged.value[40] ^= 1;
         let forged = KeyShare::parse(&forged.to_text()).unwrap();
         let err = combine(&named(&[&shares[0], &forged])).unwrap_err();
-        assert!(matches!(err, ShareError::WrongKey(_)), "{err}");
+        assert!(matches!(err, ShareError::WrongKey(..)), "{err}");
+        // With one share more than needed, the one that does not fit is named.
+        let three = split(&keys, 2, 4).unwrap();
+        let mut bad = three[2].clone();
+        bad.value[3] ^= 0x80;
+        let err = combine(&named(&[&three[0], &bad, &three[3]])).unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                ": share-3.txt does not fit the others; it is damaged or forged, leave it out"
+            ),
+            "{err}"
+        );
         // Two different values under one number.
         let mut given = named(&[&shares[0], &shares[1]]);
         given.push(("again.txt".into(), forged));
