@@ -20,8 +20,8 @@ use uuid::Uuid;
 use sha2::{Digest, Sha256};
 
 use cairn_crypto::{
-    chunk_count, chunk_len, unlock_keys, BlobId, DeviceKeys, Keyring, SealedChange, SealedChunk,
-    SecretString, TeamKey,
+    chunk_count, chunk_len, unlock_keys, BlobId, DeviceKeys, KeyShare, Keyring, SealedChange,
+    SealedChunk, SecretString, TeamKey,
 };
 use cairn_model::{screen_change, CaseDoc, Edit, Kind, Reference};
 use cairn_protocol::{
@@ -48,6 +48,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("case_changes", case_changes),
     ("blob_chunk", blob_chunk),
     ("import", import),
+    ("office_key_share", office_key_share),
 ];
 
 /// The passphrase of the fixture key files in `fuzz/fixtures/` (made with the lowest scrypt
@@ -1074,4 +1075,19 @@ fn rewrite_json_lines(rows: &[Vec<(String, String)>]) -> Option<Vec<u8>> {
         out.push(b'\n');
     }
     Some(out)
+}
+
+/// A share of the office key as `cairn office key recover` reads it from a file a holder gives
+/// (`KeyShare::from_bytes`, issue #23): any bytes are refused or read; a share read writes out
+/// as text that reads back as the same share, byte for byte; and combined with its own copy it
+/// is one share, too few for any split.
+pub fn office_key_share(data: &[u8]) {
+    let Ok(share) = KeyShare::from_bytes(data) else {
+        return;
+    };
+    let text = share.to_text();
+    let again = KeyShare::from_bytes(text.as_bytes()).expect("a share's own text reads");
+    assert_eq!(again.to_text().as_bytes(), text.as_bytes());
+    let both = [("read".to_owned(), share), ("again".to_owned(), again)];
+    assert!(cairn_crypto::combine(&both).is_err());
 }

@@ -129,6 +129,24 @@ pub fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
+/// The text of the one QR code in a grayscale PNG file, as a camera would read it.
+pub fn read_qr(path: &Path) -> String {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("the QR code was written"),
+    ));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut pixels).expect("one frame");
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    let (width, height) = (info.width as usize, info.height as usize);
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1);
+    let (_, read) = grids[0].decode().expect("the code decodes");
+    read
+}
+
 /// True when `needle` occurs in `haystack` as UTF-8, UTF-16 (either order), or in any letter case.
 pub fn contains_any_encoding(haystack: &[u8], needle: &str) -> bool {
     let lower = haystack.to_ascii_lowercase();

@@ -124,6 +124,11 @@ fn import() {
     replay("import");
 }
 
+#[test]
+fn office_key_share() {
+    replay("office_key_share");
+}
+
 /// The v2 seeds kept as regression inputs (written by `seeds --regressions`) are genuine: they
 /// get past the signature checks to the decryption behind them, so the targets replay more
 /// than refusals. Fails if the fixture keys or a wire format change under them.

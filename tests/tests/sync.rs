@@ -741,19 +741,7 @@ fn an_admission_read_from_its_qr_code_joins_the_device() {
         &["--qr", &png.to_string_lossy()],
     );
     // What a camera reads off the PNG is the line, byte for byte.
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(&png).expect("the QR code was written"),
-    ));
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut pixels = vec![0; reader.output_buffer_size().expect("a size")];
-    let info = reader.next_frame(&mut pixels).expect("one frame");
-    assert_eq!(info.color_type, png::ColorType::Grayscale);
-    let (width, height) = (info.width as usize, info.height as usize);
-    let mut image =
-        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
-    let grids = image.detect_grids();
-    assert_eq!(grids.len(), 1);
-    let (_, read) = grids[0].decode().expect("the code decodes");
+    let read = cairn_e2e::read_qr(&png);
     assert_eq!(read, admission);
     device.ok(&["join", &read]);
     device.new_case(&["--kind", "killed", "--place", "KHR"]);

@@ -152,6 +152,52 @@ pub enum OfficeCommand {
     /// with the roster, at the office's next `cairn sync` and then the device's.
     #[command(subcommand)]
     Places(OfficePlacesCommand),
+    /// The office's key kept offline: split it into shares that any K of N rebuild, and
+    /// rebuild it from them into a new vault.
+    #[command(subcommand)]
+    Key(OfficeKeyCommand),
+}
+
+/// `cairn office key`.
+#[derive(Debug, Subcommand)]
+pub enum OfficeKeyCommand {
+    /// Write the office's key as N shares (a text file and a QR code image each), any K of
+    /// which rebuild it; fewer reveal nothing about it. Give each share to another holder.
+    Split(KeySplitArgs),
+    /// Rebuild the office's key from K of its shares into a new office vault at --home (a
+    /// directory with no vault): it asks a new passphrase, as `init` does.
+    Recover(KeyRecoverArgs),
+}
+
+/// `cairn office key split`.
+#[derive(Debug, Args)]
+pub struct KeySplitArgs {
+    /// How many shares to write (2 to 16).
+    #[arg(long = "shares", value_name = "N", value_parser = clap::value_parser!(u8).range(2..=16))]
+    pub shares: u8,
+    /// How many shares rebuild the key (2 to N).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u8).range(2..=16))]
+    pub threshold: u8,
+    /// The folder to write them into (made, for this user only, if missing). Existing share
+    /// files are never overwritten.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// `cairn office key recover`.
+#[derive(Debug, Args)]
+pub struct KeyRecoverArgs {
+    /// The share files (text, as `split` wrote them or typed from paper; `-` reads one from
+    /// standard input). The same share given twice counts once.
+    #[arg(required = true, value_name = "SHARE_FILE")]
+    pub shares: Vec<PathBuf>,
+    /// A name to recognise this device by.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// scrypt cost of the new passphrase as log2(N), as for `cairn init`. A lower value
+    /// WEAKENS the vault against passphrase guessing: only for tests and benchmarks.
+    #[arg(long, value_name = "LOG_N", value_parser = clap::value_parser!(u8).range(1..=22))]
+    pub kdf_cost: Option<u8>,
 }
 
 #[derive(Debug, Subcommand)]

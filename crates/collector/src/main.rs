@@ -21,6 +21,7 @@ mod line;
 mod link;
 mod matching;
 mod office;
+mod office_key;
 mod output;
 mod passphrase;
 mod places;

@@ -20,6 +20,7 @@ pub fn run(config: &Config, cmd: OfficeCommand) -> Result<(), CliError> {
         OfficeCommand::Match(args) => crate::matching::run(config, args),
         OfficeCommand::Serve(args) => crate::web::serve(config, args),
         OfficeCommand::Places(cmd) => crate::places::office(config, cmd),
+        OfficeCommand::Key(cmd) => crate::office_key::run(config, cmd),
     }
 }
 

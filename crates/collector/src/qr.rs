@@ -1,4 +1,5 @@
-//! A QR code of a line (an admission), as a PNG a phone's camera reads off a screen or paper.
+//! A QR code of a line (an admission, a share of the office key), as a PNG a phone's camera
+//! reads off a screen or paper.
 
 use std::path::Path;
 
@@ -14,7 +15,14 @@ const QUIET: usize = 4;
 /// Writes `text` as a QR code PNG at `path`. Low error correction: an admission (about 2.4 KB)
 /// fits only there, and a screen or a print is clean.
 pub fn write_png(text: &str, path: &Path) -> Result<(), CliError> {
-    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::L).map_err(|e| {
+    let bytes = png(text, EcLevel::L)?;
+    std::fs::write(path, bytes)
+        .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))
+}
+
+/// `text` as a QR code PNG, at error correction `level`.
+pub fn png(text: &str, level: EcLevel) -> Result<Vec<u8>, CliError> {
+    let code = QrCode::with_error_correction_level(text.as_bytes(), level).map_err(|e| {
         CliError::failure(format!(
             "this line ({} bytes) does not fit in a QR code ({e}); give the text instead",
             text.len()
@@ -33,15 +41,14 @@ pub fn write_png(text: &str, path: &Path) -> Result<(), CliError> {
             pixels[row * side + x..row * side + x + SCALE].fill(0);
         }
     }
-    let fail = |e: &dyn std::fmt::Display| {
-        CliError::failure(format!("cannot write {}: {e}", path.display()))
-    };
-    let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
+    let fail = |e: &dyn std::fmt::Display| CliError::failure(format!("cannot draw a QR code: {e}"));
     let side = u32::try_from(side).map_err(|e| fail(&e))?;
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), side, side);
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, side, side);
     encoder.set_color(png::ColorType::Grayscale);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header().map_err(|e| fail(&e))?;
     writer.write_image_data(&pixels).map_err(|e| fail(&e))?;
-    writer.finish().map_err(|e| fail(&e))
+    writer.finish().map_err(|e| fail(&e))?;
+    Ok(out)
 }

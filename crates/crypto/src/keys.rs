@@ -220,6 +220,69 @@ impl DeviceKeys {
     }
 }
 
+/// Length of [`DeviceKeys::to_identity_bytes`]: the Ed25519 seed, then the X25519 secret.
+pub const IDENTITY_BYTES: usize = 64;
+
+/// The age X25519 identity's text form is Bech32 of the 32-byte secret under this prefix.
+const AGE_SECRET_PREFIX: &str = "age-secret-key-";
+
+impl DeviceKeys {
+    /// The two secrets that make a device who it is, and nothing else: the Ed25519 seed (its
+    /// id, its signatures) and the X25519 secret of its age identity (what is sealed to it).
+    /// The vault key is left out: it protects only one vault's own records, and a vault
+    /// rebuilt from these bytes starts empty with a key of its own. What the office key's
+    /// shares (`shares/`) carry. Zeroized when dropped.
+    pub fn to_identity_bytes(&self) -> Result<Zeroizing<[u8; IDENTITY_BYTES]>, CryptoError> {
+        let mut out = Zeroizing::new([0u8; IDENTITY_BYTES]);
+        out[..32].copy_from_slice(self.signing.as_bytes());
+        let secret = age_secret(self.identity.to_string().expose_secret())?;
+        out[32..].copy_from_slice(secret.as_ref());
+        Ok(out)
+    }
+
+    /// Keys from [`DeviceKeys::to_identity_bytes`], with a fresh vault key.
+    pub fn from_identity_bytes(bytes: &[u8; IDENTITY_BYTES]) -> Result<Self, CryptoError> {
+        use bech32::ToBase32 as _;
+        let seed: &[u8; 32] = bytes[..32]
+            .try_into()
+            .map_err(|_| CryptoError::InvalidKey("an Ed25519 seed is 32 bytes".into()))?;
+        let data = (&bytes[32..]).to_base32();
+        let text = Zeroizing::new(
+            bech32::encode(AGE_SECRET_PREFIX, data, bech32::Variant::Bech32)
+                .map_err(|e| CryptoError::InvalidKey(format!("not an age identity: {e}")))?
+                .to_uppercase(),
+        );
+        let identity = text
+            .parse::<age::x25519::Identity>()
+            .map_err(|e| CryptoError::InvalidKey(format!("not an age identity: {e}")))?;
+        let mut vault_key = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(vault_key.as_mut());
+        Ok(DeviceKeys {
+            identity,
+            signing: SigningKey::from_bytes(seed),
+            vault_key,
+        })
+    }
+}
+
+/// The 32-byte secret inside an age identity's text form (Bech32, as age writes it).
+fn age_secret(text: &str) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+    use bech32::FromBase32 as _;
+    let bad = || CryptoError::InvalidKey("not an age identity".into());
+    let lower = Zeroizing::new(text.to_lowercase());
+    let (prefix, data, _) = bech32::decode(&lower).map_err(|_| bad())?;
+    if prefix != AGE_SECRET_PREFIX {
+        return Err(bad());
+    }
+    let bytes = Zeroizing::new(Vec::<u8>::from_base32(&data).map_err(|_| bad())?);
+    let mut out = Zeroizing::new([0u8; 32]);
+    if bytes.len() != 32 {
+        return Err(bad());
+    }
+    out.copy_from_slice(&bytes);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +316,23 @@ mod tests {
             keys.public().recipient.to_string()
         );
         assert_eq!(*back.vault_key, *keys.vault_key);
+    }
+
+    #[test]
+    fn identity_bytes_round_trip_with_a_fresh_vault_key() {
+        let keys = DeviceKeys::generate();
+        let bytes = keys.to_identity_bytes().unwrap();
+        assert_ne!(bytes[32..], [0u8; 32]);
+        let back = DeviceKeys::from_identity_bytes(&bytes).unwrap();
+        assert_eq!(back.id(), keys.id());
+        assert_eq!(
+            back.public().recipient.to_string(),
+            keys.public().recipient.to_string()
+        );
+        assert_eq!(
+            back.identity.to_string().expose_secret(),
+            keys.identity.to_string().expose_secret()
+        );
+        assert_ne!(*back.vault_key, *keys.vault_key);
     }
 }

@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
 
 use cairn_crypto::{
-    unlock_keys, BlobId, CryptoError, DeviceKeys, Keyring, SealedChange, SealedChunk, SealedKind,
-    SecretString, TeamKey,
+    unlock_keys, BlobId, CryptoError, DeviceKeys, KeyShare, Keyring, SealedChange, SealedChunk,
+    SealedKind, SecretString, TeamKey,
 };
 
 const KEYFILE: &[u8] = include_bytes!("golden/v1.keyfile");
@@ -22,6 +22,17 @@ const CHUNK_PLAINTEXT: &[u8] = b"chunk";
 /// Team T03's key at epoch 2.
 const TEAM_KEY: &str = "5c0ffee15bad5eed0ddba11c0ffeec0ded15ea5edfacade0beefcafe12345678";
 const PLAINTEXT: &[u8] = b"golden plaintext";
+/// Shares 1 and 3 of a 2-of-3 split of the key file's keys, written by `bless_shares`.
+const SHARES: [(&str, &[u8]); 2] = [
+    (
+        "v1-share-1-of-3.txt",
+        include_bytes!("golden/v1-share-1-of-3.txt"),
+    ),
+    (
+        "v1-share-3-of-3.txt",
+        include_bytes!("golden/v1-share-3-of-3.txt"),
+    ),
+];
 
 fn keys() -> DeviceKeys {
     unlock_keys(KEYFILE, &SecretString::from("golden passphrase".to_owned())).unwrap()
@@ -205,4 +216,49 @@ fn bless() {
         sealed.to_bytes(),
     )
     .unwrap();
+}
+
+#[test]
+fn v1_office_key_shares_still_rebuild_the_key() {
+    let keys = keys();
+    let mut shares = Vec::new();
+    for (name, bytes) in SHARES {
+        let share = KeyShare::from_bytes(bytes).unwrap();
+        assert_eq!(
+            share.to_text().as_bytes(),
+            bytes,
+            "{name}: re-encoding must be byte-identical"
+        );
+        assert_eq!(share.office(), keys.id().short());
+        assert_eq!((share.threshold(), share.count()), (2, 3));
+        shares.push((name.to_owned(), share));
+    }
+    let back = cairn_crypto::combine(&shares).unwrap();
+    assert_eq!(back.id(), keys.id());
+    assert_eq!(
+        back.public().recipient.to_string(),
+        keys.public().recipient.to_string()
+    );
+    assert_eq!(
+        *back.to_identity_bytes().unwrap(),
+        *keys.to_identity_bytes().unwrap()
+    );
+}
+
+/// Writes the golden shares:
+/// `cargo test -p cairn-crypto --test golden -- --ignored --exact bless_shares`.
+/// Splitting is randomized: run it only to create a new format version.
+#[test]
+#[ignore = "writes the golden files; run only to create a new format version"]
+fn bless_shares() {
+    let shares = cairn_crypto::split(&keys(), 2, 3).unwrap();
+    for (name, _) in SHARES {
+        let index: u8 = name["v1-share-".len()..][..1].parse().unwrap();
+        let share = &shares[usize::from(index) - 1];
+        std::fs::write(
+            format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR")),
+            share.to_text().as_bytes(),
+        )
+        .unwrap();
+    }
 }

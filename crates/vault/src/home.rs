@@ -74,6 +74,20 @@ impl Home {
         self.create_with(passphrase, cost, new, now, keys, Some(keyring))
     }
 
+    /// Creates a vault holding `keys` instead of new ones, and otherwise as [`Home::create`]
+    /// makes one (an empty store, the keyring a new vault of its role starts with): the
+    /// office's vault rebuilt from its key's shares (`cairn office key recover`).
+    pub fn create_with_keys(
+        &self,
+        passphrase: &SecretString,
+        cost: KeyFileCost,
+        new: NewVault,
+        now: time::OffsetDateTime,
+        keys: DeviceKeys,
+    ) -> Result<Vault, VaultError> {
+        self.create_with(passphrase, cost, new, now, keys, None)
+    }
+
     fn create_with(
         &self,
         passphrase: &SecretString,
