@@ -129,7 +129,9 @@ fn checked_chain(
             "the roster the server at {server} serves is not signed by this office (its first statement does not verify against this office's key): it is another office's server, or the roster was forged"
         ));
     }
-    if roster.head() < served.len() as u64 {
+    // Identical copies are merged; anything past where the chain stopped is not taken.
+    let highest = served.iter().map(|s| s.counter).max().unwrap_or(0);
+    if roster.head() < highest {
         let why = roster.problems.last().cloned().unwrap_or_default();
         return refuse(format!(
             "the roster the server at {server} serves breaks off after statement {} ({why}): the server's roster is damaged or altered",
@@ -143,4 +145,74 @@ fn checked_chain(
         ));
     }
     Ok(roster)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+    use cairn_crypto::{DeviceKeys, TeamKey};
+    use cairn_protocol::{unix_now, Act, DevicePublic, Grant, KeyGrant};
+
+    use super::*;
+
+    /// A chain of `n` statements, each granting the office its own team's key.
+    fn chain(office: &DeviceKeys, n: u64) -> Vec<Statement> {
+        let key = TeamKey::generate(OFFICE_TEAM, 1);
+        let mut prev = [0u8; 32];
+        (1..=n)
+            .map(|counter| {
+                let act = Act::Grant(KeyGrant {
+                    team: OFFICE_TEAM.into(),
+                    epoch: 1,
+                    grants: vec![Grant::new(&key, &DevicePublic::from_keys(office)).unwrap()],
+                });
+                let s = Statement::issue(office, counter, prev, unix_now(), act).unwrap();
+                prev = s.hash();
+                s
+            })
+            .collect()
+    }
+
+    fn refusal(result: Result<Roster, SyncError>) -> String {
+        match result {
+            Err(SyncError::Restore(why)) => why,
+            other => panic!("not refused: {:?}", other.map(|r| r.head())),
+        }
+    }
+
+    /// The chain a restore takes: whole, this office's, as long as the server says; anything
+    /// else is refused saying why, and that nothing was stored.
+    #[test]
+    fn only_a_whole_chain_of_this_office_is_taken() {
+        let office = DeviceKeys::generate();
+        let keys = OfficeKeys::from_keys(&office);
+        let url = "https://127.0.0.1:1";
+        let good = chain(&office, 4);
+        assert_eq!(checked_chain(&keys, &good, Some(4), url).unwrap().head(), 4);
+        assert_eq!(checked_chain(&keys, &good, None, url).unwrap().head(), 4);
+
+        let cases: Vec<(Vec<Statement>, Option<u64>, &str)> = vec![
+            (Vec::new(), Some(0), "serves no roster"),
+            (chain(&DeviceKeys::generate(), 4), Some(4), "not signed by this office"),
+            (
+                [&good[..1], &good[2..]].concat(),
+                Some(4),
+                "breaks off after statement 1",
+            ),
+            (good[..3].to_vec(), Some(4), "holds 4 statements but served only 3"),
+        ];
+        for (served, head, said) in cases {
+            let why = refusal(checked_chain(&keys, &served, head, url));
+            assert!(why.contains(said), "{said}: {why}");
+            assert!(why.ends_with("nothing was stored"), "{why}");
+        }
+        // Served twice, a statement is the same statement.
+        let twice = [&good[..], &good[1..2]].concat();
+        assert_eq!(checked_chain(&keys, &twice, Some(4), url).unwrap().head(), 4);
+        // A statement signed by another key in the middle stops the chain there.
+        let mut spliced = good.clone();
+        spliced[2] = chain(&DeviceKeys::generate(), 3).pop().unwrap();
+        let why = refusal(checked_chain(&keys, &spliced, Some(4), url));
+        assert!(why.contains("breaks off after statement 2"), "{why}");
+    }
 }
