@@ -117,7 +117,11 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
     let office = Device::office();
     let server = Server::start(&office);
     office.ok(&["office", "places", "add", "KHR", "--name", "Khan Younis"]);
-    let (a, a2, b) = (Device::init("T03"), Device::init("T03"), Device::init("T04"));
+    let (a, a2, b) = (
+        Device::init("T03"),
+        Device::init("T03"),
+        Device::init("T04"),
+    );
     for (d, team) in [(&a, "T03"), (&a2, "T03"), (&b, "T04")] {
         server.join(&office, d, team, &server.url());
     }
@@ -126,7 +130,15 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
     let first = killed(&a, "2026-03-02");
     let second = killed(&a2, "2026-03-04");
     let third = killed(&b, "2026-03-02");
-    a.ok(&["case", "edit", &first, "--set", "person.sex=male", "--note", "seen by two"]);
+    a.ok(&[
+        "case",
+        "edit",
+        &first,
+        "--set",
+        "person.sex=male",
+        "--note",
+        "seen by two",
+    ]);
     let field_photo = attach(&a, &first, work.path(), "scene.jpg", 40_000);
     for d in [&a, &a2, &b] {
         d.ok(&["sync"]);
@@ -136,11 +148,24 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
     // The office's work: a confirmation (counting its values), a review, a link, a note, a
     // case and an attachment of its own, a published edition.
     office.ok(&[
-        "case", "verify", &first, "--status", "confirmed", "--basis", "death certificate",
+        "case",
+        "verify",
+        &first,
+        "--status",
+        "confirmed",
+        "--basis",
+        "death certificate",
     ]);
     office.ok(&["office", "review", &third, "--state", "approved"]);
     office.ok(&[
-        "case", "link", &first, &third, "--as", "same_person", "--basis", "same name and day",
+        "case",
+        "link",
+        &first,
+        &third,
+        "--as",
+        "same_person",
+        "--basis",
+        "same name and day",
     ]);
     office.ok(&["case", "edit", &second, "--note", "asked the family"]);
     let own = killed(&office, "2026-04-01");
@@ -172,11 +197,34 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
     // outside the report's period, so the figures stay comparable).
     lose_and_recover(&office);
     let between = killed(&a, "2026-09-01");
-    a.ok(&["case", "edit", &between, "--note", "found while the office was down"]);
+    a.ok(&[
+        "case",
+        "edit",
+        &between,
+        "--note",
+        "found while the office was down",
+    ]);
     a.ok(&["sync"]);
 
+    // Cut off (killed) once the first page of changes is in: run again, it goes on.
+    let killed_run: cairn_e2e::Run = office
+        .command(&[
+            "office",
+            "restore",
+            "--server",
+            &server.url(),
+            "--fingerprint",
+            server.fingerprint(),
+        ])
+        .env("CAIRN_FAILPOINT", "pull:page")
+        .output()
+        .expect("run")
+        .into();
+    assert_ne!(killed_run.code, 0, "{}", killed_run.stderr);
+    assert!(office.vault().sync_state().expect("state").restoring);
     let run = restore(&office, &server);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!office.vault().sync_state().expect("state").restoring);
     let restored: Value = serde_json::from_str(&run.stdout).expect("JSON");
     assert_eq!(restored["own_changes"], office_seq, "{restored}");
     assert_eq!(restored["next_reference"], own_reference.number + 1);
@@ -189,7 +237,10 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
     // places, every attachment readable.
     assert_eq!(shown(&office), before_cases);
     assert_eq!(figures(&office), before_report);
-    assert_eq!(office.ok(&["report", "editions", "--json"]), before_editions);
+    assert_eq!(
+        office.ok(&["report", "editions", "--json"]),
+        before_editions
+    );
     assert_eq!(office.ok(&["places", "--json"]), before_places);
     let mut expected = vec![
         ("certificate.pdf".to_owned(), office_photo),
@@ -203,14 +254,24 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
     // A second restore is refused: the vault is in use now.
     let again = restore(&office, &server);
     assert_eq!(again.code, 1, "{}", again.stderr);
-    assert!(again.stderr.contains("only into a new office vault"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("only into a new office vault"),
+        "{}",
+        again.stderr
+    );
 
     // The restored office works on: an edit, a verification, a new case, numbered after the
     // lost office's; the server stores each (none refused as a replay or a duplicate), its
     // receipt is taken, and the field receives them.
     office.ok(&["case", "edit", &first, "--note", "after the restore"]);
     office.ok(&[
-        "case", "verify", &third, "--status", "confirmed", "--basis", "two witnesses",
+        "case",
+        "verify",
+        &third,
+        "--status",
+        "confirmed",
+        "--basis",
+        "two witnesses",
     ]);
     let newer = killed(&office, "2026-05-01");
     let newer_ref: cairn_model::Reference = newer.parse().expect("a reference");
@@ -234,7 +295,9 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
             d.ok(&["status"])
         );
     }
-    assert!(a.ok(&["case", "show", &first]).contains("after the restore"));
+    assert!(a
+        .ok(&["case", "show", &first])
+        .contains("after the restore"));
     assert_eq!(
         b.json(&["case", "show", &third])["status"],
         "confirmed",
@@ -249,7 +312,9 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
     let d = Device::init("T03");
     server.join(&office, &d, "T03", &server.url());
     d.ok(&["sync"]);
-    assert!(d.ok(&["case", "show", &first]).contains("after the restore"));
+    assert!(d
+        .ok(&["case", "show", &first])
+        .contains("after the restore"));
     let a2_id = a2.json(&["id"])["device"].as_str().expect("id").to_owned();
     office.ok(&["office", "revoke", &a2_id[..16]]);
     let refused = a2.run(&["sync"]);
@@ -265,8 +330,7 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
     assert!(office
         .ok(&["case", "show", &first])
         .contains("from the new device"));
-    assert!(office
-        .json(&["status"])["delivery_warnings"]
+    assert!(office.json(&["status"])["delivery_warnings"]
         .as_array()
         .is_none_or(Vec::is_empty));
 }
@@ -297,7 +361,9 @@ fn the_office_puts_its_own_team_key_in_the_roster_at_its_next_sync() {
         })
     };
     // Before its sync the chain (as an older office's) holds none.
-    assert!(!grants_own(&office.vault().sync_state().expect("state").roster));
+    assert!(!grants_own(
+        &office.vault().sync_state().expect("state").roster
+    ));
     office.ok(&["sync"]);
     let held = office.vault().sync_state().expect("state").roster;
     assert!(grants_own(&held));

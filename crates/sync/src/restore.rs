@@ -80,11 +80,17 @@ pub async fn restore(
         roster: roster.chain().to_vec(),
         // A restore taken up again goes on from where its pulls stopped.
         cursor: if held.restoring { held.cursor } else { 0 },
+        // Every change of the office's own here came from the server: none is sent again.
+        acked: vault.own_log_len()?,
         ..SyncState::default()
     };
     let team_keys = keyring.len();
     vault.begin_restore(&state, keyring)?;
-    tracing::info!(statements = roster.head(), team_keys, "the office's chain and keys are restored");
+    tracing::info!(
+        statements = roster.head(),
+        team_keys,
+        "the office's chain and keys are restored"
+    );
     let mut done = sync(vault, options, progress).await.map_err(|(e, _)| e)?;
     // The last page applied was counted against the log as it stood before it: learn from
     // the server how many of its own changes it holds now that they are all here, so that
@@ -193,13 +199,21 @@ mod tests {
 
         let cases: Vec<(Vec<Statement>, Option<u64>, &str)> = vec![
             (Vec::new(), Some(0), "serves no roster"),
-            (chain(&DeviceKeys::generate(), 4), Some(4), "not signed by this office"),
+            (
+                chain(&DeviceKeys::generate(), 4),
+                Some(4),
+                "not signed by this office",
+            ),
             (
                 [&good[..1], &good[2..]].concat(),
                 Some(4),
                 "breaks off after statement 1",
             ),
-            (good[..3].to_vec(), Some(4), "holds 4 statements but served only 3"),
+            (
+                good[..3].to_vec(),
+                Some(4),
+                "holds 4 statements but served only 3",
+            ),
         ];
         for (served, head, said) in cases {
             let why = refusal(checked_chain(&keys, &served, head, url));
@@ -208,7 +222,10 @@ mod tests {
         }
         // Served twice, a statement is the same statement.
         let twice = [&good[..], &good[1..2]].concat();
-        assert_eq!(checked_chain(&keys, &twice, Some(4), url).unwrap().head(), 4);
+        assert_eq!(
+            checked_chain(&keys, &twice, Some(4), url).unwrap().head(),
+            4
+        );
         // A statement signed by another key in the middle stops the chain there.
         let mut spliced = good.clone();
         spliced[2] = chain(&DeviceKeys::generate(), 3).pop().unwrap();

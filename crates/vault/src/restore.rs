@@ -24,7 +24,8 @@ impl Vault {
         let path = self.home.database();
         let Vault { conn, cipher, .. } = &*self;
         store::atomic(conn, &path, || {
-            let held: SyncState = store::read_meta(conn, cipher, SYNC_KEY, &path)?.unwrap_or_default();
+            let held: SyncState =
+                store::read_meta(conn, cipher, SYNC_KEY, &path)?.unwrap_or_default();
             if !held.restoring {
                 let count = |table: &str| -> Result<i64, VaultError> {
                     conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
