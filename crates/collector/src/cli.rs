@@ -132,7 +132,7 @@ pub enum OfficeCommand {
     /// Revoke a lost or seized device: the server refuses it, and its team moves to a new key.
     Revoke(RevokeArgs),
     /// Rebuild a lost office from its server, into a new office vault holding the office's
-    /// keys (from `cairn office key recover`, or a copy of its key file) and nothing else.
+    /// keys and nothing else (what `cairn office key recover` makes from the key's shares).
     ///
     /// The roster (checked against the office's own key), every team key, the places, every
     /// case with its verifications, reviews, links and notes, the office's own changes (its
