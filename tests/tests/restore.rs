@@ -222,6 +222,16 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
         .into();
     assert_ne!(killed_run.code, 0, "{}", killed_run.stderr);
     assert!(office.vault().sync_state().expect("state").restoring);
+    // Nothing is recorded meanwhile: its number could be one the server holds.
+    let early = office.run(&["case", "edit", &first, "--note", "too early"]);
+    assert_eq!(early.code, 1, "{}", early.stderr);
+    assert!(
+        early
+            .stderr
+            .contains("restore from its server has not finished"),
+        "{}",
+        early.stderr
+    );
     let run = restore(&office, &server);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!office.vault().sync_state().expect("state").restoring);

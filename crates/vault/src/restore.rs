@@ -54,6 +54,15 @@ impl Vault {
         Ok(())
     }
 
+    /// Refuses to record a change while a restore has not finished: the office's own changes
+    /// not pulled yet hold numbers a new one would take again, which the server refuses.
+    pub(crate) fn refuse_while_restoring(&self) -> Result<(), VaultError> {
+        match self.sync_state()?.restoring {
+            true => Err(VaultError::Restoring),
+            false => Ok(()),
+        }
+    }
+
     /// Ends a restore: the office's next case reference continues after the highest of its
     /// own that came back (a reference names the device's tag and its own counter), and the
     /// vault is no longer marked as restoring. Returns that next number.
