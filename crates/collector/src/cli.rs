@@ -131,6 +131,19 @@ pub enum OfficeCommand {
     Admit(AdmitArgs),
     /// Revoke a lost or seized device: the server refuses it, and its team moves to a new key.
     Revoke(RevokeArgs),
+    /// Rebuild a lost office from its server, into a new office vault holding the office's
+    /// keys and nothing else (what `cairn office key recover` makes from the key's shares).
+    ///
+    /// The roster (checked against the office's own key), every team key, the places, every
+    /// case with its verifications, reviews, links and notes, the office's own changes (its
+    /// next one is numbered after them), published editions, receipts' numbering and every
+    /// attachment come back; then `cairn sync` works as before. What was only ever on the lost
+    /// machine cannot come back: drafts of the guided form, the memory of which import rows
+    /// were taken (an import run again takes them again), the configuration file (timeouts,
+    /// places of the form), an edition too large to travel (about 14,000 cases or more), and
+    /// anything recorded after its last sync. If it is cut off, run it again: it goes on.
+    #[command(verbatim_doc_comment)]
+    Restore(RestoreArgs),
     /// Cases new or changed since the office last reviewed them, open conflicts flagged.
     Inbox(JsonFlag),
     /// Record the office's review of a case: received, has issues, or approved.
@@ -347,6 +360,20 @@ pub struct AdmitArgs {
     /// Also write the admission as a QR code (PNG) to this file, for the device's camera.
     #[arg(long, value_name = "FILE.png")]
     pub qr: Option<PathBuf>,
+}
+
+/// `cairn office restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The server's URL, e.g. https://203.0.113.5:8443.
+    #[arg(long)]
+    pub server: String,
+    /// The server certificate's SHA-256 fingerprint, as `cairn-server init` printed it.
+    #[arg(long)]
+    pub fingerprint: String,
+    /// Print what was restored as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@ use cairn_protocol::{unix_now, OfficeKeys};
 use cairn_sync::BlockingSync;
 use cairn_vault::{Role, Vault};
 
-use crate::cli::{AdmitArgs, OfficeCommand, PubkeyArgs, RevokeArgs};
+use crate::cli::{AdmitArgs, OfficeCommand, PubkeyArgs, RestoreArgs, RevokeArgs};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output;
@@ -15,6 +15,7 @@ pub fn run(config: &Config, cmd: OfficeCommand) -> Result<(), CliError> {
         OfficeCommand::Pubkey(args) => pubkey(config, args),
         OfficeCommand::Admit(args) => admit(config, args),
         OfficeCommand::Revoke(args) => revoke(config, args),
+        OfficeCommand::Restore(args) => restore(config, args),
         OfficeCommand::Inbox(args) => inbox(config, args.json),
         OfficeCommand::Review(args) => review(config, args),
         OfficeCommand::Match(args) => crate::matching::run(config, args),
@@ -232,6 +233,64 @@ fn revoke(config: &Config, args: RevokeArgs) -> Result<(), CliError> {
         revoked.last_seq,
         revoked.epoch
     ))
+}
+
+/// Rebuilds the office's vault from its server (see `cairn_sync::restore`).
+fn restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
+    let server = args.server.trim_end_matches('/');
+    if !server.starts_with("https://") {
+        return Err(CliError::usage("the server URL must start with https://"));
+    }
+    let mut vault = open_office(config)?;
+    let bars = crate::sync_cmd::Bars::new();
+    let restored = BlockingSync::new()?.restore(
+        &mut vault,
+        server,
+        &args.fingerprint,
+        &config.sync_options(),
+        &bars,
+    );
+    bars.finish();
+    let restored = restored.map_err(|e| {
+        let mut e = CliError::from(e);
+        // Cut off after it began: what came is kept, and running it again goes on.
+        if vault.sync_state().is_ok_and(|s| s.restoring) {
+            e.message = format!(
+                "{}; what was restored is kept: run `cairn office restore` again to go on",
+                e.message
+            );
+        }
+        e
+    })?;
+    for warning in &restored.summary.warnings {
+        output::eprint(&format!("cairn: warning: {warning}"));
+    }
+    if args.json {
+        return output::json(&restored);
+    }
+    let s = &restored.summary;
+    let mut text = format!(
+        "Restored the office from {server}: {} roster statements, {} team keys, {} cases, {} of the office's own changes (the next is number {}), {} attachments fetched; the next case of the office is number {}.\n",
+        restored.statements,
+        restored.team_keys,
+        restored.cases,
+        restored.own_changes,
+        restored.own_changes + 1,
+        s.blobs_fetched,
+        restored.next_reference
+    );
+    let failed = s.refused.len() as u64 + s.unreadable + s.blob_failures.len() as u64;
+    if failed > 0 {
+        text.push_str(&format!(
+            "Not restored: {} change(s) refused, {} sealed under a key the roster does not grant the office, {} attachment(s) failed ({}); `cairn sync` tries the attachments again.\n",
+            s.refused.len(),
+            s.unreadable,
+            s.blob_failures.len(),
+            s.line()
+        ));
+    }
+    text.push_str("Drafts, the import memory and this machine's configuration were only on the lost machine and are not restored.\n");
+    output::print(&text)
 }
 
 /// `7d`, `12h`, `30m`, `45s` or plain seconds.

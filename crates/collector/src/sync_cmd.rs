@@ -256,7 +256,7 @@ fn rfc3339(unix: u64) -> String {
 }
 
 /// Progress bars on a terminal; nothing otherwise.
-struct Bars {
+pub(crate) struct Bars {
     push: Option<ProgressBar>,
     pull: Option<ProgressBar>,
     /// Made at the first report, which brings the total.
@@ -264,7 +264,7 @@ struct Bars {
 }
 
 impl Bars {
-    fn new() -> Bars {
+    pub(crate) fn new() -> Bars {
         if !std::io::stderr().is_terminal() {
             return Bars {
                 push: None,
@@ -287,7 +287,7 @@ impl Bars {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         for bar in [&self.push, &self.pull].into_iter().flatten() {
             bar.finish_and_clear();
         }

@@ -82,6 +82,24 @@ impl BlockingSync {
         }
     }
 
+    /// Restores the office's vault from its server (see [`crate::restore`]).
+    pub fn restore(
+        &self,
+        vault: &mut Vault,
+        server: &str,
+        fingerprint: &str,
+        options: &Options,
+        progress: &dyn Progress,
+    ) -> Result<crate::Restored, SyncError> {
+        self.runtime.block_on(crate::restore::restore(
+            vault,
+            server,
+            fingerprint,
+            options,
+            progress,
+        ))
+    }
+
     /// Revokes a device from the office's vault (see [`crate::revoke`]).
     pub fn revoke(
         &self,

@@ -213,6 +213,11 @@ async fn run(
 ) -> Result<(), SyncError> {
     let mut state = vault.sync_state()?;
     let client = client_for(&state, options.timeouts)?;
+    if vault.settings().role == Role::Office {
+        // The chain, not only this vault, must carry the key of the office's own team, or a
+        // restored office could not read its own cases: granted to itself once, sent below.
+        crate::office::grant_own_team(vault, &mut state)?;
+    }
     if vault.settings().role == Role::Field {
         // Recorded before joining, under this device's draft key: seal them under the team's
         // key before they leave. (Normally done by `join` already.)

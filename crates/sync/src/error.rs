@@ -57,6 +57,10 @@ pub enum SyncError {
     /// No single admitted device has this name or an id starting with these digits.
     #[error(transparent)]
     Device(#[from] cairn_protocol::DeviceLookup),
+    /// What the server serves cannot restore this office: the sentence says why; nothing
+    /// was stored.
+    #[error("{0}")]
+    Restore(String),
     /// The network runtime could not be started.
     #[error("cannot start the network runtime: {0}")]
     Runtime(String),

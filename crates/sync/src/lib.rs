@@ -24,6 +24,7 @@ mod join;
 mod office;
 mod pull;
 mod push;
+mod restore;
 mod roster;
 mod status;
 #[cfg(test)]
@@ -36,5 +37,6 @@ pub use engine::{retry, sync, Options, Progress, Summary};
 pub use error::SyncError;
 pub use join::{join, point_at_server, read_admission, Joined};
 pub use office::{admit, revoke, set_places, AdmitTo, Revoked};
+pub use restore::{restore, Restored};
 pub use roster::{apply_roster, held_places, held_roster, stored_roster, HeldPlaces};
 pub use status::{divergences, status, Status};

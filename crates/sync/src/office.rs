@@ -10,7 +10,7 @@ use base64::Engine as _;
 use cairn_crypto::{device_tag, DeviceId, TeamKey};
 use cairn_protocol::{
     unix_now, validate_team, Act, Admission, Admit, DeviceLine, DevicePublic, Grant, Held,
-    OfficeKeys, PlaceList, Places, Receipt, Revoke, Roster, Statement,
+    KeyGrant, OfficeKeys, PlaceList, Places, Receipt, Revoke, Roster, Statement, OFFICE_TEAM,
 };
 use cairn_vault::{Role, Vault};
 
@@ -279,14 +279,59 @@ pub async fn revoke(
     })
 }
 
+/// Puts the key of the office's own team, at its current epoch, in the office's chain as a
+/// grant to the office itself when the chain holds none (an office made before this, or a
+/// new one at its first sync): the server then keeps it, and an office restored from the
+/// server reads its own cases and editions again. Recorded in the vault with `state`; it
+/// reaches the server with the next roster post.
+pub(crate) fn grant_own_team(
+    vault: &mut Vault,
+    state: &mut cairn_vault::SyncState,
+) -> Result<(), SyncError> {
+    let office = office_only(vault)?;
+    let roster = Roster::build(&office, &state.roster);
+    let epoch = roster.epoch(OFFICE_TEAM);
+    // Read from the chain, not opened: the office made each of those grants itself.
+    let granted = roster.chain().iter().any(|s| {
+        s.team_grants().is_some_and(|(team, e, grants)| {
+            team == OFFICE_TEAM && e == epoch && grants.iter().any(|g| g.device == office.signing)
+        })
+    });
+    if granted {
+        return Ok(());
+    }
+    let Some(key) = vault.keyring().get(OFFICE_TEAM, epoch) else {
+        // Nothing to grant: this vault never held it (it was restored without it).
+        return Ok(());
+    };
+    let key = TeamKey::from_bytes(OFFICE_TEAM, epoch, *key.bytes());
+    let office_public = DevicePublic {
+        signing: office.signing,
+        recipient: office.recipient.clone(),
+    };
+    let act = Act::Grant(KeyGrant {
+        team: OFFICE_TEAM.to_owned(),
+        epoch,
+        grants: vec![Grant::new(&key, &office_public)?],
+    });
+    let statements = append(vault, &roster, vec![act], &[])?;
+    state.roster.extend(statements);
+    Ok(())
+}
+
 /// After the office's pull: signs and stores what it now holds of every author, if that changed
 /// since its last receipt or the pull brought anything (`received`): a receipt newer than the
 /// one the server had when it acknowledged a device's change then tells that device the
 /// office pulled after it, so a change it still lacks was lost or withheld (the caller hands
 /// the server the newest stored one).
+///
+/// `served` is the counter of the newest receipt the server holds: an office that has issued
+/// none yet (a restored one) numbers its first after it, since the server refuses a receipt
+/// that is not newer than the one it holds.
 pub(crate) fn next_receipt(
     vault: &mut Vault,
     received: bool,
+    served: Option<u64>,
 ) -> Result<Option<Receipt>, SyncError> {
     let mut state = vault.sync_state()?;
     let held: Vec<Held> = vault
@@ -300,7 +345,12 @@ pub(crate) fn next_receipt(
     if !received && state.receipt.as_ref().is_some_and(|r| r.held == sorted) {
         return Ok(None);
     }
-    let counter = state.receipt.as_ref().map_or(1, |r| r.counter + 1);
+    let counter = match &state.receipt {
+        Some(r) => r.counter + 1,
+        None => served.unwrap_or(0).checked_add(1).ok_or_else(|| {
+            SyncError::Protocol("the server claims an office receipt numbered beyond any".into())
+        })?,
+    };
     let receipt = Receipt::issue(vault.keys(), counter, unix_now(), held);
     state.receipt = Some(receipt.clone());
     vault.set_sync_state(&state)?;

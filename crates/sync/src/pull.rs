@@ -203,7 +203,7 @@ async fn receipt_step(
 ) -> Result<(), SyncError> {
     if vault.settings().role == Role::Office {
         vault.set_sync_state(state)?;
-        crate::office::next_receipt(vault, received)?;
+        crate::office::next_receipt(vault, received, versions.receipt)?;
         *state = vault.sync_state()?;
         // Stored before it is sent, so its number is never used twice; sent again at the next
         // sync if the server still reports an older one (a lost answer, a lost link).

@@ -247,6 +247,7 @@ impl Vault {
         now: OffsetDateTime,
         draft: Option<&Uuid>,
     ) -> Result<Created, VaultError> {
+        self.refuse_while_restoring()?;
         let place = cairn_model::validate_place(place)?;
         let edits = self.as_allowed(edits)?;
         let office = self.office_id()?;
@@ -390,6 +391,7 @@ impl Vault {
         now: OffsetDateTime,
         prepare: impl FnOnce(&CaseTx<'_>) -> Result<(Vec<Edit>, T), VaultError>,
     ) -> Result<(Option<u64>, T), VaultError> {
+        self.refuse_while_restoring()?;
         let office = self.office_id()?;
         let path = self.home.database();
         let actor = self.keys.id();

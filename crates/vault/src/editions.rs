@@ -204,6 +204,7 @@ impl Vault {
         if self.settings().role != crate::Role::Office {
             return Err(VaultError::OfficeOnly("publishes editions"));
         }
+        self.refuse_while_restoring()?;
         let signed = SignedEdition::sign(self.keys(), edition)?;
         signed.verify(&self.keys().id())?;
         let id = record_id(&signed)?;

@@ -73,6 +73,7 @@ impl Vault {
         if !team.eq_ignore_ascii_case(&self.settings.team) && self.settings.role != Role::Office {
             return Err(VaultError::OfficeOnly("imports cases into another team"));
         }
+        self.refuse_while_restoring()?;
         let places = cases
             .iter()
             .map(|c| cairn_model::validate_place(&c.place))

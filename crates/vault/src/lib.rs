@@ -27,6 +27,7 @@ mod import;
 pub mod import_file;
 mod keyring;
 mod links;
+mod restore;
 mod revoked;
 mod settings;
 mod store;

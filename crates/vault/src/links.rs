@@ -37,6 +37,7 @@ impl Vault {
         if self.settings.role != crate::Role::Office {
             return Err(VaultError::OfficeOnly("links cases"));
         }
+        self.refuse_while_restoring()?;
         let office = self.office_id()?;
         let path = self.home.database();
         let actor = self.keys.id();

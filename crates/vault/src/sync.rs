@@ -51,6 +51,10 @@ pub struct SyncState {
     /// confirm yet, watched so that it is sent again once the office has pulled without it.
     #[serde(default)]
     pub unconfirmed: Option<Unconfirmed>,
+    /// An office restore from the server (`cairn office restore`) began and has not finished:
+    /// the vault holds the office's chain and keys, perhaps not yet everything the server holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restoring: bool,
 }
 
 /// An own change the server acknowledged and the office's receipts do not confirm (see

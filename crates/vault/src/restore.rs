@@ -1,0 +1,96 @@
+//! Restoring an office vault from what its server holds (`cairn office restore`).
+//!
+//! The sync client fetches and checks the office's chain and derives every team key from it;
+//! the vault takes them in place of what a new vault made for itself (a new office vault
+//! generates a key of its own team that nobody else holds), and only into a vault that holds
+//! nothing yet. Everything else then arrives by ordinary pulls. Once they are in, the office
+//! numbers its next case after the highest of its own that came back.
+
+use cairn_crypto::Keyring;
+use cairn_model::Reference;
+
+use crate::sync::{SyncState, SYNC_KEY};
+use crate::{store, Role, Vault, VaultError};
+
+impl Vault {
+    /// Starts a restore: replaces the keyring with `keyring` (the keys the office's chain
+    /// grants it) and the sync state with `state`, marked as restoring, in one transaction.
+    /// Refused unless this is an office vault holding no case, no change and no statement of
+    /// a chain, or one whose restore began and has not finished (it is then taken up again).
+    pub fn begin_restore(&mut self, state: &SyncState, keyring: Keyring) -> Result<(), VaultError> {
+        if self.settings.role != Role::Office {
+            return Err(VaultError::OfficeOnly("restores an office vault"));
+        }
+        let path = self.home.database();
+        let Vault { conn, cipher, .. } = &*self;
+        store::atomic(conn, &path, || {
+            let held: SyncState =
+                store::read_meta(conn, cipher, SYNC_KEY, &path)?.unwrap_or_default();
+            if !held.restoring {
+                let count = |table: &str| -> Result<i64, VaultError> {
+                    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                        .map_err(|e| VaultError::sqlite(&path, e))
+                };
+                let (cases, changes) = (count("cases")?, count("changes")?);
+                if cases > 0 || changes > 0 {
+                    return Err(VaultError::NotEmpty(format!(
+                        "{cases} case(s) and {changes} change(s)"
+                    )));
+                }
+                if !held.roster.is_empty() {
+                    return Err(VaultError::NotEmpty(format!(
+                        "a roster of {} statement(s)",
+                        held.roster.len()
+                    )));
+                }
+            }
+            let mut state = state.clone();
+            state.restoring = true;
+            // Whatever this vault made of its own is replaced: the chain's keys are the office's.
+            crate::keyring::write(conn, cipher, &keyring, &path)?;
+            store::write_meta(conn, cipher, SYNC_KEY, &state, &path)
+        })?;
+        self.keyring = keyring;
+        Ok(())
+    }
+
+    /// Refuses to record a change while a restore has not finished: the office's own changes
+    /// not pulled yet hold numbers a new one would take again, which the server refuses.
+    pub(crate) fn refuse_while_restoring(&self) -> Result<(), VaultError> {
+        match self.sync_state()?.restoring {
+            true => Err(VaultError::Restoring),
+            false => Ok(()),
+        }
+    }
+
+    /// Ends a restore: the office's next case reference continues after the highest of its
+    /// own that came back (a reference names the device's tag and its own counter), and the
+    /// vault is no longer marked as restoring. Returns that next number.
+    pub fn finish_restore(&mut self) -> Result<u32, VaultError> {
+        let tag = cairn_crypto::device_tag(&self.keys.id().0);
+        let team = self.settings.team.to_ascii_uppercase();
+        let mut highest = 0;
+        for case in self.list()? {
+            if let Ok(r) = case.reference.parse::<Reference>() {
+                if r.device_tag == tag && r.team == team {
+                    highest = highest.max(r.number);
+                }
+            }
+        }
+        let path = self.home.database();
+        let Vault { conn, cipher, .. } = &*self;
+        let settings = store::atomic(conn, &path, || {
+            let mut settings = store::read_settings(conn, cipher, &path)?;
+            settings.next_reference = settings.next_reference.max(highest.saturating_add(1));
+            store::write_settings(conn, cipher, &settings, &path)?;
+            let mut state: SyncState =
+                store::read_meta(conn, cipher, SYNC_KEY, &path)?.unwrap_or_default();
+            state.restoring = false;
+            store::write_meta(conn, cipher, SYNC_KEY, &state, &path)?;
+            Ok(settings)
+        })?;
+        let next = settings.next_reference;
+        self.settings = settings;
+        Ok(next)
+    }
+}
