@@ -1,6 +1,6 @@
 //! Issue #23 part 3: the office is rebuilt from its server with its keys alone, with real
 //! processes. A new office vault holding only the office's keys (what `cairn office key
-//! recover` makes; made here with `Home::create_replica`) gets back, from a server that cannot
+//! recover` makes from 3 of its 5 shares) gets back, from a server that cannot
 //! read any of it: the roster, every team key, the places, every case with its verifications,
 //! reviews, links, notes and attachments, the published editions, and its own change and
 //! receipt numbering. Field devices sync on before, during and after. A server that serves a
@@ -13,12 +13,48 @@ use serde_json::Value;
 const FROM: &str = "2026-01-01";
 const TO: &str = "2026-06-30";
 
-/// Replaces the office's home by a new office vault holding only its keys, and a key of its
-/// own team that it generated for itself, as a new vault does (nobody else holds that one).
+/// The office's key split 3 of 5 while it is held, then its home lost; a new office vault is
+/// rebuilt from three of the shares with `cairn office key recover` (two are refused). Like
+/// any new office vault, it holds a key of its own team that nobody else holds.
 fn lose_and_recover(office: &Device) {
-    let keys = office.keys();
+    let shares = tempfile::tempdir().expect("temp dir");
+    let out = shares.path().join("shares");
+    let out = out.to_str().expect("a UTF-8 path");
+    office.ok(&[
+        "office",
+        "key",
+        "split",
+        "--shares",
+        "5",
+        "--threshold",
+        "3",
+        "--out",
+        out,
+    ]);
+    let mut files: Vec<String> = std::fs::read_dir(out)
+        .expect("the shares")
+        .map(|e| e.expect("a share").path().display().to_string())
+        .filter(|p| p.ends_with(".txt"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5);
     std::fs::remove_dir_all(office.home()).expect("the office's home is lost");
-    recover_into(office, keys);
+    let recover = |picked: &[&String]| {
+        let mut args = vec!["office", "key", "recover"];
+        args.extend(picked.iter().map(|p| p.as_str()));
+        args.extend(["--kdf-cost", "4"]);
+        office.run(&args)
+    };
+    let two = recover(&[&files[0], &files[3]]);
+    assert_eq!(two.code, 1, "{}", two.stderr);
+    assert!(
+        two.stderr.contains("2 shares given; this split needs 3"),
+        "{}",
+        two.stderr
+    );
+    assert!(!office.home().join("vault.db").exists());
+    let three = recover(&[&files[4], &files[1], &files[2]]);
+    assert_eq!(three.code, 0, "{}", three.stderr);
 }
 
 /// A new office vault at `device`'s home holding `keys`.
