@@ -64,15 +64,16 @@ impl Vault {
     }
 
     /// Ends a restore: the office's next case reference continues after the highest of its
-    /// own that came back (a reference names the device's tag and its own counter), and the
-    /// vault is no longer marked as restoring. Returns that next number.
+    /// own that came back, whatever its team (a reference names the device's tag and its own
+    /// counter), and the vault is no longer marked as restoring. Returns that next number.
     pub fn finish_restore(&mut self) -> Result<u32, VaultError> {
         let tag = cairn_crypto::device_tag(&self.keys.id().0);
-        let team = self.settings.team.to_ascii_uppercase();
         let mut highest = 0;
+        // One counter numbers the device's cases of every team (the office imports into
+        // field teams under its own tag).
         for case in self.list()? {
             if let Ok(r) = case.reference.parse::<Reference>() {
-                if r.device_tag == tag && r.team == team {
+                if r.device_tag == tag {
                     highest = highest.max(r.number);
                 }
             }
