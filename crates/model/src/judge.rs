@@ -438,8 +438,9 @@ fn refuse(reason: impl Into<String>) -> ModelError {
 /// the objects that the applied change's operations target ([`Scope::of`]), and the cost
 /// follows the size of the change, not of the case.
 ///
-/// `office` is the office's actor: only it confirms or rejects a case, writes the office's
-/// lists, or changes a status it set. `None` (no office known) lets nobody do so.
+/// `office` are the actors deciding for the office (the office and its staff devices): only
+/// they confirm or reject a case, write the office's lists, or change a status one of them
+/// set. None known lets nobody do so.
 ///
 /// `known` is the [`Layout`] the judge found in `before` (`None`: read it all again). The
 /// answer is `after`'s layout, for judging the next change.
@@ -447,7 +448,7 @@ pub(crate) fn judge(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
-    office: Option<&ActorId>,
+    office: &[ActorId],
     known: Option<&Layout>,
 ) -> Result<Layout, ModelError> {
     // A layout is only ever that of a judged `before`.
@@ -502,9 +503,9 @@ impl Layout {
     }
 }
 
-/// Whether `id` is an operation or object made by `writer` (the office, mostly).
-pub(crate) fn written_by(id: &ObjId, writer: Option<&ActorId>) -> bool {
-    matches!((id, writer), (ObjId::Id(_, actor, _), Some(writer)) if actor == writer)
+/// Whether `id` is an operation or object made by one of `writers` (the office's devices).
+pub(crate) fn written_by(id: &ObjId, writers: &[ActorId]) -> bool {
+    matches!(id, ObjId::Id(_, actor, _) if writers.contains(actor))
 }
 
 /// A case's corrected place is the office's word alone, written by no other device at any
@@ -519,7 +520,7 @@ fn office_status(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
-    office: Option<&ActorId>,
+    office: &[ActorId],
 ) -> Result<(), ModelError> {
     if before.is_none() {
         // A corrected place is the office's word alone, from the creation on.
@@ -552,14 +553,14 @@ fn office_status(
         }
         return Ok(());
     }
-    let from_office = matches!((&scope.actor, office), (Some(a), Some(o)) if a == o);
+    let from_office = scope.actor.as_ref().is_some_and(|a| office.contains(a));
     if scope.writes_place && !from_office {
         return Err(refuse(
             "it corrects the case's place, which only the office does",
         ));
     }
     if scope.writes_status && !from_office {
-        if scope.status_preds.iter().any(|a| Some(a) == office) {
+        if scope.status_preds.iter().any(|a| office.contains(a)) {
             return Err(refuse(
                 "it changes a status the office set, which only the office does",
             ));
@@ -999,7 +1000,7 @@ fn lists(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
-    office: Option<&ActorId>,
+    office: &[ActorId],
     known: Option<&Layout>,
 ) -> Result<Vec<(&'static str, Vec<ListObject>)>, ModelError> {
     let mut out = Vec::with_capacity(LISTS.len());
@@ -1049,7 +1050,7 @@ fn appended(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
-    office: Option<&ActorId>,
+    office: &[ActorId],
     obj: &ObjId,
     known: Option<&[ObjId]>,
     (list, keys, required): (&str, &[&str], usize),
@@ -1218,7 +1219,7 @@ fn office_list(
     after: &Automerge,
     scope: &Scope,
     list: &str,
-    office: Option<&ActorId>,
+    office: &[ActorId],
 ) -> Result<Option<ObjId>, ModelError> {
     let find = |doc: &Automerge| -> Result<Option<ObjId>, ModelError> {
         if doc

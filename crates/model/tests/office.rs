@@ -18,9 +18,9 @@ const O: [u8; 32] = [0x0F; 32];
 /// office is).
 fn setup() -> (CaseDoc, CaseDoc, CaseDoc) {
     let (mut a, created) = new_case(&[Edit::set("incident.cause", "captivity")]);
-    a.set_office(Some(&O));
-    let office = CaseDoc::from_changes(std::slice::from_ref(&created), &O, Some(&O)).unwrap();
-    let b = CaseDoc::from_changes(&[created], &B, Some(&O)).unwrap();
+    a.set_office(&[O]);
+    let office = CaseDoc::from_changes(std::slice::from_ref(&created), &O, &[O]).unwrap();
+    let b = CaseDoc::from_changes(&[created], &B, &[O]).unwrap();
     (a, office, b)
 }
 
@@ -104,7 +104,7 @@ fn without_an_office_named_nobody_confirms() {
         .unwrap()
         .unwrap();
     let (_, created) = new_case(&[Edit::set("incident.cause", "captivity")]);
-    let mut blind = CaseDoc::from_changes(&[created], &B, None).unwrap();
+    let mut blind = CaseDoc::from_changes(&[created], &B, &[]).unwrap();
     refused(&mut blind, change, "only the office does");
 }
 
@@ -279,7 +279,7 @@ fn a_field_creation_is_alleged() {
         }
         creation.hash = None;
         let forged = automerge::Change::from(creation).raw_bytes().to_vec();
-        match CaseDoc::from_changes(&[forged], &B, Some(&O)) {
+        match CaseDoc::from_changes(&[forged], &B, &[O]) {
             Err(ModelError::RefusedChange { reason, .. }) => {
                 assert!(reason.contains("only the office"), "{reason}")
             }
@@ -311,7 +311,7 @@ fn a_status_stored_before_the_rule_is_never_read() {
     let both = raw.save();
     for (bytes, status) in [(proposed, "alleged"), (both, "confirmed")] {
         let mut doc = CaseDoc::load(&bytes, &B).unwrap();
-        doc.set_office(Some(&O));
+        doc.set_office(&[O]);
         assert_eq!(doc.to_json().unwrap()["status"], status);
         assert_eq!(doc.case().unwrap().status.to_string(), status);
         assert_eq!(doc.headline().unwrap().1.to_string(), status);
@@ -403,5 +403,5 @@ fn only_the_office_corrects_a_place() {
     refused(&mut b, forged, "corrects the case's place");
     // Created with a place by a field device: refused on arrival.
     let (_, created) = new_case(&[Edit::set("place", "GZA")]);
-    assert!(CaseDoc::from_changes(&[created], &O, Some(&O)).is_err());
+    assert!(CaseDoc::from_changes(&[created], &O, &[O]).is_err());
 }

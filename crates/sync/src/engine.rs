@@ -213,7 +213,7 @@ async fn run(
 ) -> Result<(), SyncError> {
     let mut state = vault.sync_state()?;
     let client = client_for(&state, options.timeouts)?;
-    if vault.settings().role == Role::Field {
+    if vault.settings().role != Role::Office {
         // Recorded before joining, under this device's draft key: seal them under the team's
         // key before they leave. (Normally done by `join` already.)
         vault.reseal_unsent()?;

@@ -34,10 +34,10 @@ impl Vault {
         decisions: &[LinkDecision],
         now: OffsetDateTime,
     ) -> Result<usize, VaultError> {
-        if self.settings.role != crate::Role::Office {
+        if !self.speaks_for_office() {
             return Err(VaultError::OfficeOnly("links cases"));
         }
-        let office = self.office_id()?;
+        let office = self.office_devices()?;
         let path = self.home.database();
         let actor = self.keys.id();
         let Vault {
@@ -76,7 +76,7 @@ impl Vault {
                             cipher,
                             &this.id,
                             &actor.0,
-                            office.as_ref(),
+                            &office,
                             &path,
                         )?)
                     }
