@@ -158,9 +158,9 @@ fn withdraw_notes(notes: &mut [Json], ids: &[String], office: &[String]) {
             .iter()
             .position(|id| id == target)
             .filter(|n| *n != w && notes[*n].get("withdraws").is_none());
-        let allowed =
-            found.filter(|n| {
-            by.is_some() && (by == signer(&notes[*n]) || by.as_ref().is_some_and(|b| office.contains(b)))
+        let allowed = found.filter(|n| {
+            by.is_some()
+                && (by == signer(&notes[*n]) || by.as_ref().is_some_and(|b| office.contains(b)))
         });
         let Some(n) = allowed else {
             notes[w]["ignored"] = match found {

@@ -405,3 +405,44 @@ fn only_the_office_corrects_a_place() {
     let (_, created) = new_case(&[Edit::set("place", "GZA")]);
     assert!(CaseDoc::from_changes(&[created], &O, &[O]).is_err());
 }
+
+/// A staff device decides as the office does, on every replica told so: its confirmation and
+/// the office's later change of it are taken, and a field device still cannot touch either.
+/// A replica not told of the staff device refuses its word.
+#[test]
+fn a_staff_device_decides_as_the_office_on_replicas_that_know_it() {
+    const S: [u8; 32] = [0x5A; 32];
+    let (_, created) = new_case(&[Edit::set("incident.cause", "captivity")]);
+    let deciders = [O, S];
+    let mut staff = CaseDoc::from_changes(std::slice::from_ref(&created), &S, &deciders).unwrap();
+    let mut office = CaseDoc::from_changes(std::slice::from_ref(&created), &O, &deciders).unwrap();
+    let mut b = CaseDoc::from_changes(std::slice::from_ref(&created), &B, &deciders).unwrap();
+    let mut unaware = CaseDoc::from_changes(&[created], &B, &[O]).unwrap();
+    let confirmed = staff
+        .edit(&[verify("confirmed", Some("photograph"))], "staff", at(5))
+        .unwrap()
+        .unwrap();
+    for doc in [&mut office, &mut b] {
+        doc.apply_changes(std::slice::from_ref(&confirmed)).unwrap();
+        assert_eq!(doc.to_json().unwrap()["status"], "confirmed");
+        assert_eq!(doc.overview().unwrap().status, "confirmed");
+    }
+    refused(&mut unaware, confirmed, "only the office does");
+    // The office changes the status the staff device set: taken.
+    let rejected = office
+        .edit(
+            &[verify("rejected", Some("a second look"))],
+            "office",
+            at(6),
+        )
+        .unwrap()
+        .unwrap();
+    b.apply_changes(&[rejected]).unwrap();
+    assert_eq!(b.to_json().unwrap()["status"], "rejected");
+    // A field device changing it by hand: refused.
+    let forged = forge(&b, &B, |tx| {
+        tx.put(ROOT, "status", "confirmed").unwrap();
+    });
+    refused(&mut b, forged.clone(), "only the office does");
+    refused(&mut office, forged, "only the office does");
+}

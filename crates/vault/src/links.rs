@@ -71,14 +71,7 @@ impl Vault {
                     std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
                     std::collections::hash_map::Entry::Vacant(slot) => {
                         crate::head::verify_case(&tx, cipher, &this.id, &this.reference, &path)?;
-                        slot.insert(load(
-                            &tx,
-                            cipher,
-                            &this.id,
-                            &actor.0,
-                            &office,
-                            &path,
-                        )?)
+                        slot.insert(load(&tx, cipher, &this.id, &actor.0, &office, &path)?)
                     }
                 };
                 // The same decision on the same grounds is already in force: nothing to add
