@@ -26,6 +26,29 @@ async fn pull(server: &TestServer, keys: &DeviceKeys) -> PullPage {
     PullPage::decode(&answer.body).unwrap()
 }
 
+/// `POST` of `keys`'s own blob (signed over an empty body, as every upload is).
+async fn upload(
+    server: &TestServer,
+    keys: &DeviceKeys,
+    blob: BlobId,
+    body: Vec<u8>,
+) -> common::Answer {
+    let path = blob_path(&keys.id().to_string(), &blob.to_string());
+    let auth = sign_request(keys, "POST", &path, b"", unix_now());
+    server.send("POST", &path, body, Some(auth)).await
+}
+
+/// The status of `author`'s blob as `reader` asks it.
+async fn status(
+    server: &TestServer,
+    reader: &DeviceKeys,
+    author: &DeviceKeys,
+    blob: BlobId,
+) -> common::Answer {
+    let path = blob_status_path(&author.id().to_string(), &blob.to_string());
+    server.signed(reader, "GET", &path, vec![]).await
+}
+
 fn team_of(bytes: &[u8]) -> String {
     SealedChange::from_bytes(bytes).unwrap().team
 }
@@ -148,15 +171,6 @@ async fn a_staff_device_reads_and_writes_every_team_but_never_speaks_for_the_off
         .to_bytes();
         encode_frame(&c)
     };
-    let upload = |keys: &DeviceKeys, blob: BlobId, body: Vec<u8>| {
-        let path = blob_path(&keys.id().to_string(), &blob.to_string());
-        let auth = sign_request(keys, "POST", &path, b"", unix_now());
-        server.send("POST", &path, body, Some(auth))
-    };
-    let status = |reader: &DeviceKeys, author: &DeviceKeys, blob: BlobId| {
-        let path = blob_status_path(&author.id().to_string(), &blob.to_string());
-        server.signed(reader, "GET", &path, vec![])
-    };
     let held = |answer: common::Answer| {
         assert_eq!(
             answer.status,
@@ -170,20 +184,23 @@ async fn a_staff_device_reads_and_writes_every_team_but_never_speaks_for_the_off
     };
     let staffs = BlobId::random();
     assert_eq!(
-        held(upload(&staff, staffs, chunk(&staff, "T2", staffs)).await),
+        held(upload(&server, &staff, staffs, chunk(&staff, "T2", staffs)).await),
         1
     );
-    assert_eq!(held(status(&b, &staff, staffs).await), 1);
+    assert_eq!(held(status(&server, &b, &staff, staffs).await), 1);
     let of_a = BlobId::random();
-    assert_eq!(held(upload(&a, of_a, chunk(&a, "T1", of_a)).await), 1);
-    assert_eq!(held(status(&staff, &a, of_a).await), 1);
     assert_eq!(
-        held(status(&b, &a, of_a).await),
+        held(upload(&server, &a, of_a, chunk(&a, "T1", of_a)).await),
+        1
+    );
+    assert_eq!(held(status(&server, &staff, &a, of_a).await), 1);
+    assert_eq!(
+        held(status(&server, &b, &a, of_a).await),
         0,
         "another team learns nothing"
     );
     let wrong = BlobId::random();
-    let answer = upload(&a, wrong, chunk(&a, "T2", wrong)).await;
+    let answer = upload(&server, &a, wrong, chunk(&a, "T2", wrong)).await;
     assert_eq!(
         answer.status,
         422,
