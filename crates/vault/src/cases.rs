@@ -470,14 +470,32 @@ impl Vault {
         } else {
             match state
                 .office
+                .as_deref()
                 .and_then(|text| text.parse::<cairn_protocol::OfficeKeys>().ok())
             {
                 Some(office) => office,
                 None => return Ok(Vec::new()),
             }
         };
+        // The same statements give the same answer: read again only when they changed.
+        let head = RosterHead {
+            office: office.signing.0,
+            statements: state.roster.len(),
+            last: state.roster.last().map(|s| s.office_signature),
+        };
+        let mut cached = self
+            .deciders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((held, devices)) = cached.as_ref() {
+            if *held == head {
+                return Ok(devices.clone());
+            }
+        }
         let roster = cairn_protocol::Roster::build(&office, &state.roster);
-        Ok(roster.office_devices().into_iter().map(|d| d.0).collect())
+        let devices: Vec<[u8; 32]> = roster.office_devices().into_iter().map(|d| d.0).collect();
+        *cached = Some((head, devices.clone()));
+        Ok(devices)
     }
 
     /// Whether this vault decides for the office: the office's or a staff device's.
@@ -979,6 +997,16 @@ pub fn resolve_case(cases: &[CaseSummary], wanted: &str) -> Result<usize, VaultE
             })
         }
     }
+}
+
+/// What a cached answer of [`Vault::office_devices`] was read from: the office, how many
+/// statements the vault held and the newest one's signature (a statement is only ever
+/// appended, or the chain replaced by a longer one holding it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RosterHead {
+    office: [u8; 32],
+    statements: usize,
+    last: Option<[u8; 64]>,
 }
 
 pub(crate) fn load(
