@@ -121,6 +121,11 @@ fn a_staff_device_verifies_and_links_every_team_until_revoked() {
         "{}",
         run.stderr
     );
+    let run = rana.run(&[
+        "report", "publish", "--from", FROM, "--to", TO, "--title", "Ours",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("office key"), "{}", run.stderr);
     let run = rana.run(&["office", "revoke", "Analyst Omar"]);
     assert!(
         run.stderr.contains("only the office key revokes devices"),
@@ -143,6 +148,9 @@ fn a_staff_device_verifies_and_links_every_team_until_revoked() {
     assert_ne!(counted(&office), alleged_only);
     assert_eq!(counted(&office), 1, "{}", counted(&office));
     assert_eq!(counted(&omar), counted(&office));
+    // The office's daily work runs on a staff vault: its inbox lists what changed.
+    let inbox = omar.json(&["office", "inbox"]);
+    assert!(inbox.as_array().is_some_and(|l| !l.is_empty()), "{inbox}");
     // History names the analyst at the office and at the other staff device; a field device
     // holds no key of the office's team and shows the short id.
     let rana_id = rana.json(&["id"])["device"]
