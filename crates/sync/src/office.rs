@@ -427,7 +427,59 @@ mod tests {
     use cairn_model::{Edit, Kind};
 
     use super::*;
-    use crate::testing::vault;
+    use crate::testing::{vault, Setup};
+    use crate::Options;
+
+    /// A staff device is granted every team's key, a team's first member admitted after it
+    /// included; revoking it moves every team to its next epoch, granted to the members, the
+    /// other staff device and the office, never to it, and the server refuses it.
+    #[tokio::test]
+    async fn staff_read_every_team_and_their_revocation_rotates_every_team() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut setup = Setup::start(dir.path(), &[]).await;
+        let a = setup.field(dir.path(), "a", "T03").await;
+        let mut rana = setup.field(dir.path(), "rana", OFFICE_TEAM).await;
+        let mut omar = setup.field(dir.path(), "omar", OFFICE_TEAM).await;
+        let b = setup.field(dir.path(), "b", "T04").await;
+        let options = Options::default();
+        for staff in [&mut rana, &mut omar] {
+            crate::sync(staff, &options, &()).await.unwrap();
+            for team in ["T03", "T04", OFFICE_TEAM] {
+                assert!(staff.keyring().get(team, 1).is_some(), "{team}");
+            }
+        }
+        let roster = stored_roster(&setup.office.sync_state().unwrap()).unwrap();
+        assert!(roster.problems.is_empty(), "{:?}", roster.problems);
+        assert_eq!(roster.staff().count(), 2);
+
+        let revoked = revoke(&mut setup.office, "rana", &options).await.unwrap();
+        assert_eq!(revoked.epoch, 2);
+        assert_eq!(
+            revoked.rotated,
+            [("T03".to_owned(), 2), ("T04".to_owned(), 2)]
+        );
+        let roster = stored_roster(&setup.office.sync_state().unwrap()).unwrap();
+        assert!(roster.problems.is_empty(), "{:?}", roster.problems);
+        let epochs: Vec<(&str, u32)> = roster.teams().collect();
+        assert_eq!(epochs, [("T03", 2), ("T04", 2), (OFFICE_TEAM, 2)]);
+        let held = |keys: &cairn_crypto::DeviceKeys, team: &str| {
+            roster.keyring(keys).get(team, 2).is_some()
+        };
+        for team in ["T03", "T04", OFFICE_TEAM] {
+            assert!(!held(rana.keys(), team), "{team}");
+            assert!(held(omar.keys(), team), "{team}");
+            assert!(held(setup.office.keys(), team), "{team}");
+        }
+        assert!(held(a.keys(), "T03") && !held(a.keys(), "T04"));
+        assert!(held(b.keys(), "T04") && !held(b.keys(), OFFICE_TEAM));
+        // Posted at once: the server refuses the revoked staff device now.
+        match crate::sync(&mut rana, &options, &()).await {
+            Err((SyncError::Refused { code, .. }, _)) => assert_eq!(code, "revoked"),
+            other => panic!("{other:?}"),
+        }
+        crate::sync(&mut omar, &options, &()).await.unwrap();
+        assert!(omar.keyring().get("T04", 2).is_some());
+    }
 
     /// A one-field edit, sealed, is the same size whatever the team's size: under 600 bytes
     /// in a team of 12 devices and in one of 100.
