@@ -446,3 +446,45 @@ fn a_staff_device_decides_as_the_office_on_replicas_that_know_it() {
     refused(&mut b, forged.clone(), "only the office does");
     refused(&mut office, forged, "only the office does");
 }
+
+/// The office and a staff device confirm a case concurrently, each making the case's first
+/// verification: every replica takes both changes, in either order, and reads one status.
+#[test]
+fn two_office_devices_making_the_first_verification_concurrently_are_both_kept() {
+    const S: [u8; 32] = [0x5A; 32];
+    let (_, created) = new_case(&[Edit::set("incident.cause", "captivity")]);
+    let deciders = [O, S];
+    let mut staff = CaseDoc::from_changes(std::slice::from_ref(&created), &S, &deciders).unwrap();
+    let mut office = CaseDoc::from_changes(std::slice::from_ref(&created), &O, &deciders).unwrap();
+    let by_staff = staff
+        .edit(&[verify("confirmed", Some("photograph"))], "staff", at(5))
+        .unwrap()
+        .unwrap();
+    let by_office = office
+        .edit(
+            &[verify("rejected", Some("a second look"))],
+            "office",
+            at(6),
+        )
+        .unwrap()
+        .unwrap();
+    let mut field_one =
+        CaseDoc::from_changes(std::slice::from_ref(&created), &B, &deciders).unwrap();
+    let mut field_two = CaseDoc::from_changes(&[created], &B, &deciders).unwrap();
+    field_one
+        .apply_changes(&[by_staff.clone(), by_office.clone()])
+        .unwrap();
+    field_two
+        .apply_changes(std::slice::from_ref(&by_office))
+        .unwrap();
+    field_two
+        .apply_changes(std::slice::from_ref(&by_staff))
+        .unwrap();
+    staff.apply_changes(&[by_office]).unwrap();
+    office.apply_changes(&[by_staff]).unwrap();
+    let status = field_one.to_json().unwrap()["status"].clone();
+    for doc in [&field_two, &staff, &office] {
+        assert_eq!(doc.to_json().unwrap()["status"], status);
+        assert_eq!(doc.heads(), field_one.heads());
+    }
+}
