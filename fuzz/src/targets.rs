@@ -487,7 +487,7 @@ pub fn case_fixture() -> &'static CaseFixture {
         )
         .expect("create the fixture case");
         let mut teammate =
-            CaseDoc::from_changes(std::slice::from_ref(&created), &office().id().0, None)
+            CaseDoc::from_changes(std::slice::from_ref(&created), &office().id().0, &[])
                 .expect("the fixture case as a teammate receives it");
         let edits = [
             vec![Edit::set("torture_signs", "no")],
@@ -600,7 +600,7 @@ pub fn case_changes(data: &[u8]) {
         if flags & CASE_WITH_CREATION != 0 {
             offered.insert(0, fixture.created.clone());
         }
-        if let Ok(doc) = CaseDoc::from_changes(&offered, &me, None) {
+        if let Ok(doc) = CaseDoc::from_changes(&offered, &me, &[]) {
             // The vault checks the creation against its signed author's tag.
             if let Some(creator) = doc.creator() {
                 if let Ok(key) = <[u8; 32]>::try_from(creator.as_slice()) {

@@ -210,7 +210,7 @@ impl std::ops::DerefMut for Server {
 
 /// `cairn id` on the device, `cairn office admit` with any fingerprint and extra flags, then
 /// `cairn sync` on the office (its first sync may fail if `url` leads nowhere); returns the
-/// admission line.
+/// admission line. Team `office` admits a staff device (`--staff`).
 pub fn admit(
     office: &Device,
     device: &Device,
@@ -224,17 +224,14 @@ pub fn admit(
         .as_str()
         .expect("cairn id --json has a line")
         .to_string();
-    let mut args = vec![
-        "office",
-        "admit",
-        &line,
-        "--team",
-        team,
-        "--server",
-        url,
-        "--fingerprint",
-        fingerprint,
-    ];
+    let into = if team == "office" {
+        vec!["--staff"]
+    } else {
+        vec!["--team", team]
+    };
+    let mut args = vec!["office", "admit", &line];
+    args.extend(into);
+    args.extend(["--server", url, "--fingerprint", fingerprint]);
     args.extend_from_slice(extra);
     let admission = office.ok(&args).trim().to_string();
     let _ = office.run(&["sync"]);
@@ -246,6 +243,13 @@ impl Device {
     pub fn office() -> Device {
         let device = Device::empty();
         device.ok(&["init", "--office", "--kdf-cost", "4"]);
+        device
+    }
+
+    /// A staff device's vault named `name` (admit it into team `office`).
+    pub fn staff(name: &str) -> Device {
+        let device = Device::empty();
+        device.ok(&["init", "--staff", "--name", name, "--kdf-cost", "4"]);
         device
     }
 }

@@ -34,7 +34,7 @@ fn a_teammates_entries_claiming_to_be_the_office_show_their_real_signer() {
 
     // The hostile device writes entries that name the office as their author.
     let evil_id = evil.keys().id();
-    let mut doc = CaseDoc::from_changes(&evil.raw_changes(id), &evil_id.0, None).unwrap();
+    let mut doc = CaseDoc::from_changes(&evil.raw_changes(id), &evil_id.0, &[]).unwrap();
     let forged = doc
         .edit(
             &[

@@ -346,8 +346,12 @@ pub struct AdmitArgs {
     /// holder (by voice if they are not in the room) before admitting.
     pub line: String,
     /// The team the device joins, e.g. T03.
+    #[arg(long, required_unless_present = "staff", conflicts_with = "staff")]
+    pub team: Option<String>,
+    /// Admit a staff device (its vault made with `cairn init --staff`) into the office's own
+    /// team: it receives every team's key, now and at every later admission or revocation.
     #[arg(long)]
-    pub team: String,
+    pub staff: bool,
     /// The server's URL, e.g. https://203.0.113.5:8443.
     #[arg(long)]
     pub server: String,
@@ -410,11 +414,21 @@ pub struct SyncArgs {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Team code, e.g. T03 (letters and digits). A later admission may set it.
-    #[arg(long, required_unless_present = "office", conflicts_with = "office")]
+    #[arg(
+        long,
+        required_unless_present_any = ["office", "staff"],
+        conflicts_with_all = ["office", "staff"]
+    )]
     pub team: Option<String>,
-    /// Make the central office's vault: it can read every team's cases and admits devices.
-    #[arg(long)]
+    /// Make the central office's vault: it holds the office key, which admits and revokes
+    /// devices, and reads every team's cases.
+    #[arg(long, conflicts_with = "staff")]
     pub office: bool,
+    /// Make a staff device's vault: once the office key admits it (`cairn office admit
+    /// --staff`), it reads every team's cases and verifies, reviews, links and serves the
+    /// office's page, signing as itself; it never admits or revokes.
+    #[arg(long)]
+    pub staff: bool,
     /// A name to recognise this device by.
     #[arg(long)]
     pub name: Option<String>,

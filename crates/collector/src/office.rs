@@ -164,18 +164,37 @@ fn review(config: &Config, args: crate::cli::ReviewArgs) -> Result<(), CliError>
     }
 }
 
+/// The vault of a device deciding for the office: the office's or a staff device's.
 pub(crate) fn open_office(config: &Config) -> Result<Vault, CliError> {
     let vault = open(config)?;
-    if vault.settings().role != Role::Office {
+    if !vault.speaks_for_office() {
         return Err(CliError::usage(
-            "this is a field vault; office commands need the vault made with `cairn init --office`",
+            "this is a field vault; office commands need the office's vault or a staff device's (`cairn init --office` or `--staff`)",
         ));
     }
     Ok(vault)
 }
 
-fn pubkey(config: &Config, args: PubkeyArgs) -> Result<(), CliError> {
+/// The office's own vault, holding the office key: what admits, revokes, publishes and
+/// lists places. `doing` says what, for a staff device's refusal.
+pub(crate) fn open_office_key(config: &Config, doing: &str) -> Result<Vault, CliError> {
     let vault = open_office(config)?;
+    office_key_only(&vault, doing)?;
+    Ok(vault)
+}
+
+/// Refuses a staff device's vault what only the office key does.
+pub(crate) fn office_key_only(vault: &Vault, doing: &str) -> Result<(), CliError> {
+    if vault.settings().role != Role::Office {
+        return Err(CliError::usage(format!(
+            "only the office key {doing}; run this on the office machine"
+        )));
+    }
+    Ok(())
+}
+
+fn pubkey(config: &Config, args: PubkeyArgs) -> Result<(), CliError> {
+    let vault = open_office_key(config, "has the office's public keys")?;
     let text = OfficeKeys::from_keys(vault.keys()).to_string();
     match args.out {
         Some(path) => {
@@ -193,14 +212,20 @@ fn pubkey(config: &Config, args: PubkeyArgs) -> Result<(), CliError> {
 fn admit(config: &Config, args: AdmitArgs) -> Result<(), CliError> {
     // Checked before the passphrase is asked for: a bad line needs no vault.
     let line = cairn_protocol::DeviceLine::parse(&args.line)?;
-    let team = cairn_model::validate_team(&args.team)?;
-    cairn_protocol::validate_team(&team)?;
+    let team = match &args.team {
+        Some(team) => {
+            let team = cairn_model::validate_team(team)?;
+            cairn_protocol::validate_team(&team)?;
+            team
+        }
+        None => cairn_protocol::OFFICE_TEAM.to_owned(),
+    };
     let lifetime = parse_duration(&args.expires)?;
     let server = args.server.trim_end_matches('/');
     if !server.starts_with("https://") {
         return Err(CliError::usage("the server URL must start with https://"));
     }
-    let mut vault = open_office(config)?;
+    let mut vault = open_office_key(config, "admits devices")?;
     let to = cairn_sync::AdmitTo {
         team: team.clone(),
         server: server.to_owned(),
@@ -209,8 +234,13 @@ fn admit(config: &Config, args: AdmitArgs) -> Result<(), CliError> {
     };
     let admission = cairn_sync::admit(&mut vault, &line, &to)?;
     let text = admission.to_text();
+    let into = if args.staff {
+        "as a staff device (it reads every team)".to_owned()
+    } else {
+        format!("into team {team}")
+    };
     eprintln!(
-        "Admitted device {} (code {}) into team {team}; run `cairn sync` here so the server learns it before the device joins.",
+        "Admitted device {} (code {}) {into}; run `cairn sync` here so the server learns it before the device joins.",
         line.keys.signing.short(),
         line.keys.short_code()
     );
@@ -225,14 +255,26 @@ fn admit(config: &Config, args: AdmitArgs) -> Result<(), CliError> {
 }
 
 fn revoke(config: &Config, args: RevokeArgs) -> Result<(), CliError> {
-    let mut vault = open_office(config)?;
+    let mut vault = open_office_key(config, "revokes devices")?;
     let revoked = BlockingSync::new()?.revoke(&mut vault, &args.device, &config.sync_options())?;
-    output::print(&format!(
+    let mut text = format!(
         "Revoked device {} (its changes after number {} will be refused; team key epoch {} from now on)\n",
         revoked.device.short(),
         revoked.last_seq,
         revoked.epoch
-    ))
+    );
+    if !revoked.rotated.is_empty() {
+        let teams: Vec<String> = revoked
+            .rotated
+            .iter()
+            .map(|(team, epoch)| format!("{team} epoch {epoch}"))
+            .collect();
+        text.push_str(&format!(
+            "It was a staff device, which read every team: every team's key moved on ({})\n",
+            teams.join(", ")
+        ));
+    }
+    output::print(&text)
 }
 
 /// Rebuilds the office's vault from its server (see `cairn_sync::restore`).

@@ -286,7 +286,7 @@ pub fn office(config: &Config, cmd: OfficePlacesCommand) -> Result<(), CliError>
         }
         OfficePlacesCommand::Remove(args) => Err(check_place_code(&args.code).map_err(usage)?),
     };
-    let mut vault = crate::office::open_office(config)?;
+    let mut vault = crate::office::open_office_key(config, "keeps the list of places")?;
     let mut list = cairn_sync::held_places(&vault)?
         .and_then(|h| h.list)
         .unwrap_or_default();

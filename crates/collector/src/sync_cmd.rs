@@ -195,6 +195,7 @@ pub fn status(config: &Config, json_out: bool) -> Result<(), CliError> {
         vault.keys().id().tag(),
         match vault.settings().role {
             Role::Office => "office",
+            Role::Staff => "staff device",
             Role::Field => "field device",
         },
         vault.settings().team,
@@ -203,7 +204,7 @@ pub fn status(config: &Config, json_out: bool) -> Result<(), CliError> {
         text(&value["last_sync_at"]),
         state.last_summary.as_deref().unwrap_or("-"),
     );
-    if vault.settings().role == Role::Field && state.server.is_some() {
+    if vault.settings().role != Role::Office && state.server.is_some() {
         out.push_str(&match state.office_confirmed {
             // A receipt that names none of this device's changes: "1..0" would read as a range.
             Some((0, at)) => format!(

@@ -114,6 +114,7 @@ pub fn man(out: Option<&std::path::Path>) -> Result<(), CliError> {
 pub fn init(config: &Config, args: InitArgs) -> Result<(), CliError> {
     let (team, role) = match &args.team {
         Some(team) => (cairn_model::validate_team(team)?, Role::Field),
+        None if args.staff => (cairn_protocol::OFFICE_TEAM.to_owned(), Role::Staff),
         None => (cairn_protocol::OFFICE_TEAM.to_owned(), Role::Office),
     };
     let home = Home::new(&config.home);
@@ -138,6 +139,7 @@ pub fn init(config: &Config, args: InitArgs) -> Result<(), CliError> {
     let id = vault.keys().id();
     let what = match role {
         Role::Office => "the office".to_owned(),
+        Role::Staff => "a staff device of the office".to_owned(),
         Role::Field => format!("team {}", vault.settings().team),
     };
     let mut out = format!(
@@ -154,10 +156,15 @@ pub fn init(config: &Config, args: InitArgs) -> Result<(), CliError> {
             cairn_protocol::OfficeKeys::from_keys(vault.keys())
         ));
     }
-    if role == Role::Field {
+    if role != Role::Office {
         let line = cairn_protocol::DeviceLine::new(vault.keys(), vault.settings().name.clone())?;
+        let how = if role == Role::Staff {
+            " with `cairn office admit --staff`"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "Give the office this line to be admitted (`cairn id` prints it again):\n{}\ncode {}\n",
+            "Give the office this line to be admitted{how} (`cairn id` prints it again):\n{}\ncode {}\n",
             line.to_text(),
             line.keys.short_code()
         ));

@@ -30,7 +30,7 @@ fn case_and_edit() -> (CaseDoc, Vec<u8>) {
         )
         .expect("edit");
     }
-    let mut b = CaseDoc::from_changes(&a.changes(), &[0xBB; 32], None).expect("fork");
+    let mut b = CaseDoc::from_changes(&a.changes(), &[0xBB; 32], &[]).expect("fork");
     let edit = b
         .edit(
             &[

@@ -38,9 +38,9 @@ pub struct CaseDoc {
     /// than in Automerge's queue, so each is checked and judged when it becomes applicable.
     /// Not part of [`CaseDoc::save`]: whoever stores changes offers them again.
     waiting: Vec<Change>,
-    /// The office's actor, which alone confirms, rejects and reviews (see
-    /// [`CaseDoc::set_office`]).
-    pub(crate) office: Option<ActorId>,
+    /// The actors deciding for the office (the office and its staff devices), which alone
+    /// confirm, reject and review (see [`CaseDoc::set_office`]).
+    pub(crate) office: Vec<ActorId>,
 }
 
 impl CaseDoc {
@@ -77,7 +77,7 @@ impl CaseDoc {
             id,
             reference: reference.clone(),
             waiting: Vec::new(),
-            office: None,
+            office: Vec::new(),
         };
         // Read back what was written, so a bug here shows up now rather than on another
         // device: in full in debug builds (every test), the header in release, where a bulk
@@ -103,11 +103,11 @@ impl CaseDoc {
     /// [`ModelError::Incomplete`]; a change that lands before it (it does not depend on the
     /// creation, so it is no edit of this case) is refused.
     ///
-    /// `office` is the office's actor (see [`CaseDoc::set_office`]).
+    /// `office` are the actors deciding for the office (see [`CaseDoc::set_office`]).
     pub fn from_changes(
         raw_changes: &[Vec<u8>],
         actor: &[u8],
-        office: Option<&[u8]>,
+        office: &[[u8; 32]],
     ) -> Result<CaseDoc, ModelError> {
         CaseDoc::from_pending(decode_changes(raw_changes)?, actor, office)
     }
@@ -116,7 +116,7 @@ impl CaseDoc {
     pub fn from_screened<'a>(
         changes: impl IntoIterator<Item = &'a ScreenedChange>,
         actor: &[u8],
-        office: Option<&[u8]>,
+        office: &[[u8; 32]],
     ) -> Result<CaseDoc, ModelError> {
         let pending = changes.into_iter().map(ScreenedChange::pending).collect();
         CaseDoc::from_pending(pending, actor, office)
@@ -125,11 +125,11 @@ impl CaseDoc {
     fn from_pending(
         pending: Vec<Pending>,
         actor: &[u8],
-        office: Option<&[u8]>,
+        office: &[[u8; 32]],
     ) -> Result<CaseDoc, ModelError> {
         let mut doc = Automerge::new().with_actor(actor_id(actor)?);
-        let office = office.map(ActorId::from);
-        let waiting = merge(&mut doc, None, pending, office.as_ref())?;
+        let office = actors_of(office);
+        let waiting = merge(&mut doc, None, pending, &office)?;
         if !has_case(&doc)? {
             return Err(ModelError::Incomplete);
         }
@@ -139,11 +139,12 @@ impl CaseDoc {
         Ok(case)
     }
 
-    /// Names the office's actor for the changes applied from now on: only the office confirms
-    /// or rejects a case, writes its verifications and reviews, or changes a status it set.
-    /// Without one, nobody may.
-    pub fn set_office(&mut self, office: Option<&[u8]>) {
-        self.office = office.map(ActorId::from);
+    /// Names the actors deciding for the office for the changes applied from now on: the
+    /// office and its staff devices (revoked ones too: their changes up to their cut-off keep
+    /// their authority). Only they confirm or reject a case, write its verifications and
+    /// reviews, or change a status one of them set. Without any, nobody may.
+    pub fn set_office(&mut self, office: &[[u8; 32]]) {
+        self.office = actors_of(office);
     }
 
     /// Replays changes this vault already accepted (its own log), without judging them again.
@@ -184,7 +185,7 @@ impl CaseDoc {
             id,
             reference,
             waiting: Vec::new(),
-            office: None,
+            office: Vec::new(),
         })
     }
 
@@ -203,7 +204,7 @@ impl CaseDoc {
     /// still held in a case stored then) is never read, so it shows nowhere and counts for
     /// nothing.
     pub fn status(&self) -> Result<Status, ModelError> {
-        let office = self.office.as_ref();
+        let office = self.office.as_slice();
         let all = self
             .doc
             .get_all(ROOT, "status")
@@ -230,7 +231,7 @@ impl CaseDoc {
     /// The place code the office corrected the case to, if it did (the reference keeps the
     /// place the case was recorded at). Only the office's value is read, as for the status.
     pub fn corrected_place(&self) -> Result<Option<String>, ModelError> {
-        let office = self.office.as_ref();
+        let office = self.office.as_slice();
         let all = self
             .doc
             .get_all(ROOT, "place")
@@ -279,7 +280,7 @@ impl CaseDoc {
         let mut changes: Vec<Pending> = self.waiting.iter().map(|c| (c.clone(), None)).collect();
         changes.extend(received);
         let mut merged = self.doc.clone();
-        let waiting = merge(&mut merged, Some(&self.doc), changes, self.office.as_ref())?;
+        let waiting = merge(&mut merged, Some(&self.doc), changes, &self.office)?;
         self.doc = merged;
         self.waiting = waiting;
         Ok(())
@@ -324,7 +325,7 @@ impl CaseDoc {
             Some(change) => Scope::of(&change),
             None => Scope::everything(),
         };
-        if let Err(e) = judge(Some(&before), &self.doc, &scope, self.office.as_ref(), None) {
+        if let Err(e) = judge(Some(&before), &self.doc, &scope, &self.office, None) {
             self.doc = before;
             return Err(match e {
                 ModelError::Refused(reason) => ModelError::Refused(format!(
@@ -512,7 +513,7 @@ fn merge(
     doc: &mut Automerge,
     mut unchanged: Option<&Automerge>,
     mut pending: Vec<Pending>,
-    office: Option<&ActorId>,
+    office: &[ActorId],
 ) -> Result<Vec<Change>, ModelError> {
     pending.retain(|(c, _)| !has_change(doc, &c.hash()));
     let mut known = actors(doc);
@@ -585,7 +586,7 @@ fn judge_with(
     before: &Automerge,
     after: &Automerge,
     scope: &Scope,
-    office: Option<&ActorId>,
+    office: &[ActorId],
     known: Option<&Layout>,
 ) -> Result<Layout, ModelError> {
     let judged = judge(Some(before), after, scope, office, known);
@@ -691,6 +692,11 @@ fn has_case(doc: &Automerge) -> Result<bool, ModelError> {
         .get_all(ROOT, "schema")
         .map_err(ModelError::corrupt)?
         .is_empty())
+}
+
+/// The actors of the office's devices.
+fn actors_of(office: &[[u8; 32]]) -> Vec<ActorId> {
+    office.iter().map(|o| ActorId::from(&o[..])).collect()
 }
 
 fn actor_id(actor: &[u8]) -> Result<ActorId, ModelError> {

@@ -114,8 +114,12 @@ impl CaseDoc {
             }
         }
         if let Some(Json::Array(notes)) = root.get_mut("notes") {
-            let office = self.office.as_ref().map(automerge::ActorId::to_hex_string);
-            withdraw_notes(notes, &self.note_ids()?, office.as_deref());
+            let office: Vec<String> = self
+                .office
+                .iter()
+                .map(automerge::ActorId::to_hex_string)
+                .collect();
+            withdraw_notes(notes, &self.note_ids()?, &office);
         }
         Ok(json)
     }
@@ -139,7 +143,7 @@ impl CaseDoc {
 /// and says `withdrawn` (when, by which device, why); a withdrawal by anyone else, or of a
 /// note that is not there or is itself a withdrawal, changes nothing and says `ignored`.
 /// Read, never stored, so every replica decides alike from the same signed entries.
-fn withdraw_notes(notes: &mut [Json], ids: &[String], office: Option<&str>) {
+fn withdraw_notes(notes: &mut [Json], ids: &[String], office: &[String]) {
     let signer = |note: &Json| {
         note.get("signed_by")
             .and_then(Json::as_str)
@@ -154,8 +158,10 @@ fn withdraw_notes(notes: &mut [Json], ids: &[String], office: Option<&str>) {
             .iter()
             .position(|id| id == target)
             .filter(|n| *n != w && notes[*n].get("withdraws").is_none());
-        let allowed =
-            found.filter(|n| by.is_some() && (by == signer(&notes[*n]) || by.as_deref() == office));
+        let allowed = found.filter(|n| {
+            by.is_some()
+                && (by == signer(&notes[*n]) || by.as_ref().is_some_and(|b| office.contains(b)))
+        });
         let Some(n) = allowed else {
             notes[w]["ignored"] = match found {
                 Some(_) => "only the note's writer or the office withdraws a note",

@@ -91,8 +91,9 @@ const DECIMAL_KEYS: [&str; 2] = ["lat", "lon"];
 /// what is refused is a change that replaces or removes a list that was there.
 pub(crate) const ATTACHMENTS: &str = "attachments";
 
-/// Lists only the office writes. They are made by the office's first entry, not with the
-/// case: one writer, so never two of them made concurrently.
+/// Lists only the office's devices write. They are made by the first entry, not with the
+/// case; the office and a staff device (or two staff devices) writing the first entry
+/// concurrently make two, kept side by side (see `office_list`).
 pub(crate) const OFFICE_LISTS: [&str; 3] = ["verifications", "reviews", "links"];
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
@@ -438,8 +439,9 @@ fn refuse(reason: impl Into<String>) -> ModelError {
 /// the objects that the applied change's operations target ([`Scope::of`]), and the cost
 /// follows the size of the change, not of the case.
 ///
-/// `office` is the office's actor: only it confirms or rejects a case, writes the office's
-/// lists, or changes a status it set. `None` (no office known) lets nobody do so.
+/// `office` are the actors deciding for the office (the office and its staff devices): only
+/// they confirm or reject a case, write the office's lists, or change a status one of them
+/// set. None known lets nobody do so.
 ///
 /// `known` is the [`Layout`] the judge found in `before` (`None`: read it all again). The
 /// answer is `after`'s layout, for judging the next change.
@@ -447,7 +449,7 @@ pub(crate) fn judge(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
-    office: Option<&ActorId>,
+    office: &[ActorId],
     known: Option<&Layout>,
 ) -> Result<Layout, ModelError> {
     // A layout is only ever that of a judged `before`.
@@ -502,9 +504,9 @@ impl Layout {
     }
 }
 
-/// Whether `id` is an operation or object made by `writer` (the office, mostly).
-pub(crate) fn written_by(id: &ObjId, writer: Option<&ActorId>) -> bool {
-    matches!((id, writer), (ObjId::Id(_, actor, _), Some(writer)) if actor == writer)
+/// Whether `id` is an operation or object made by one of `writers` (the office's devices).
+pub(crate) fn written_by(id: &ObjId, writers: &[ActorId]) -> bool {
+    matches!(id, ObjId::Id(_, actor, _) if writers.contains(actor))
 }
 
 /// A case's corrected place is the office's word alone, written by no other device at any
@@ -519,7 +521,7 @@ fn office_status(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
-    office: Option<&ActorId>,
+    office: &[ActorId],
 ) -> Result<(), ModelError> {
     if before.is_none() {
         // A corrected place is the office's word alone, from the creation on.
@@ -552,14 +554,14 @@ fn office_status(
         }
         return Ok(());
     }
-    let from_office = matches!((&scope.actor, office), (Some(a), Some(o)) if a == o);
+    let from_office = scope.actor.as_ref().is_some_and(|a| office.contains(a));
     if scope.writes_place && !from_office {
         return Err(refuse(
             "it corrects the case's place, which only the office does",
         ));
     }
     if scope.writes_status && !from_office {
-        if scope.status_preds.iter().any(|a| Some(a) == office) {
+        if scope.status_preds.iter().any(|a| office.contains(a)) {
             return Err(refuse(
                 "it changes a status the office set, which only the office does",
             ));
@@ -999,7 +1001,7 @@ fn lists(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
-    office: Option<&ActorId>,
+    office: &[ActorId],
     known: Option<&Layout>,
 ) -> Result<Vec<(&'static str, Vec<ListObject>)>, ModelError> {
     let mut out = Vec::with_capacity(LISTS.len());
@@ -1011,9 +1013,7 @@ fn lists(
             .and_then(|k| k.lists(list));
         let objs: Vec<ObjId> = match unchanged {
             Some(objs) => objs.iter().map(|(obj, _)| obj.clone()).collect(),
-            None if office_only => office_list(before, after, scope, list, office)?
-                .into_iter()
-                .collect(),
+            None if office_only => office_list(before, after, scope, list, office)?,
             None if list == ATTACHMENTS => attachment_lists(before, after, scope)?,
             None => vec![single_object(after, &ROOT, list, ObjType::List)?],
         };
@@ -1049,7 +1049,7 @@ fn appended(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
-    office: Option<&ActorId>,
+    office: &[ActorId],
     obj: &ObjId,
     known: Option<&[ObjId]>,
     (list, keys, required): (&str, &[&str], usize),
@@ -1212,46 +1212,48 @@ fn unique_blobs(
     Ok(())
 }
 
-/// The office's list `list`, if the case has one yet: made by the office, and never replaced.
+/// The office's lists `list`, if the case has one yet: each made by one of the office's
+/// devices, and never replaced nor removed. Two of them (the office and a staff device, or two
+/// staff devices) making the case's first entry concurrently make two lists, kept side by side
+/// as conflicting values of the key, as attachment lists are: refusing the second would leave
+/// each replica refusing whichever arrived second, and replicas apart.
 fn office_list(
     before: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
     list: &str,
-    office: Option<&ActorId>,
-) -> Result<Option<ObjId>, ModelError> {
-    let find = |doc: &Automerge| -> Result<Option<ObjId>, ModelError> {
-        if doc
-            .get_all(ROOT, list)
-            .map_err(ModelError::corrupt)?
-            .is_empty()
-        {
-            return Ok(None);
-        }
-        single_object(doc, &ROOT, list, ObjType::List).map(Some)
+    office: &[ActorId],
+) -> Result<Vec<ObjId>, ModelError> {
+    let find = |doc: &Automerge| -> Result<Vec<ObjId>, ModelError> {
+        let all = doc.get_all(ROOT, list).map_err(ModelError::corrupt)?;
+        all.into_iter()
+            .map(|(value, id)| match value {
+                automerge::Value::Object(ObjType::List) => Ok(id),
+                _ => Err(refuse(format!("it replaces `{list}` with something else"))),
+            })
+            .collect()
     };
-    let Some(now) = find(after)? else {
-        // Removed only by an operation on the root: the office's whole record would go.
-        if scope.touches(&ROOT) && before.map(find).transpose()?.flatten().is_some() {
-            return Err(refuse(format!("it removes the case's `{list}`")));
-        }
-        return Ok(None);
-    };
-    // Made or replaced only by an operation on the root.
+    let now = find(after)?;
+    // Made, replaced or removed only by an operation on the root.
     if scope.touches(&ROOT) {
-        match before.map(find).transpose()?.flatten() {
-            Some(was) if was != now => {
-                return Err(refuse(format!("it replaces the case's `{list}`")))
-            }
-            None if !written_by(&now, office) => {
-                return Err(refuse(format!(
-                    "it makes {list}, which only the office does"
-                )))
-            }
-            _ => {}
+        let was = before.map(find).transpose()?.unwrap_or_default();
+        if was.iter().any(|w| !now.contains(w)) {
+            return Err(refuse(if now.is_empty() {
+                format!("it removes the case's `{list}`")
+            } else {
+                format!("it replaces the case's `{list}`")
+            }));
+        }
+        if now
+            .iter()
+            .any(|n| !was.contains(n) && !written_by(n, office))
+        {
+            return Err(refuse(format!(
+                "it makes {list}, which only the office does"
+            )));
         }
     }
-    Ok(Some(now))
+    Ok(now)
 }
 
 /// Checks a new entry of `list`: known keys, one text value each, the required ones present.

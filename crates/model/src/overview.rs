@@ -94,7 +94,7 @@ pub struct Overview {
 impl CaseDoc {
     /// The case at a glance (see [`Overview`]).
     pub fn overview(&self) -> Result<Overview, ModelError> {
-        let office = self.office.as_ref();
+        let office = self.office.as_slice();
         let (kind, status) = self.headline()?;
         // One pass over each map, reading its values and whether any is in conflict: cheap
         // enough to run on every case a sync writes. (Values beside the office's status are
@@ -170,7 +170,7 @@ impl CaseDoc {
                 .doc
                 .get_changes_meta(&[hash])
                 .iter()
-                .any(|m| Some(m.actor.as_ref()) != office),
+                .any(|m| !office.contains(&m.actor)),
         };
         let profile = profile(&values);
         Ok(Overview {

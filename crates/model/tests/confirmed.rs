@@ -22,9 +22,9 @@ fn setup() -> (CaseDoc, CaseDoc, CaseDoc) {
         Edit::set("person.civilian", "yes"),
         Edit::set("incident.date", "2024-03-02"),
     ]);
-    a.set_office(Some(&O));
-    let office = CaseDoc::from_changes(std::slice::from_ref(&created), &O, Some(&O)).unwrap();
-    let b = CaseDoc::from_changes(&[created], &B, Some(&O)).unwrap();
+    a.set_office(&[O]);
+    let office = CaseDoc::from_changes(std::slice::from_ref(&created), &O, &[O]).unwrap();
+    let b = CaseDoc::from_changes(&[created], &B, &[O]).unwrap();
     (a, office, b)
 }
 

@@ -115,7 +115,7 @@ fn every_field_shows_in_json_and_the_typed_case() {
     let edits: Vec<Edit> = values.iter().map(|(k, v)| Edit::set(*k, *v)).collect();
     let (mut doc, _) = new_case(&edits);
     // Only the office's status is read: here the office made the case.
-    doc.set_office(Some(&A));
+    doc.set_office(&[A]);
     let json = doc.to_json().unwrap();
     for (key, raw) in values {
         let shown = key.split('.').fold(&json, |v, k| &v[k]);
@@ -265,7 +265,7 @@ fn save_and_load_round_trip() {
     assert_eq!(loaded.id(), doc.id());
     assert_eq!(loaded.reference(), doc.reference());
     assert_eq!(loaded.actor(), hex(&B));
-    let rebuilt = CaseDoc::from_changes(&doc.changes(), &B, None).unwrap();
+    let rebuilt = CaseDoc::from_changes(&doc.changes(), &B, &[]).unwrap();
     assert_eq!(rebuilt.heads(), doc.heads());
 }
 
@@ -301,7 +301,7 @@ fn damaged_input_is_an_error_not_a_panic() {
     );
     assert_eq!(copy.heads(), heads);
     assert!(matches!(
-        CaseDoc::from_changes(&[b"junk".to_vec()], &B, None),
+        CaseDoc::from_changes(&[b"junk".to_vec()], &B, &[]),
         Err(ModelError::Refused(_))
     ));
     assert!(matches!(
@@ -412,9 +412,9 @@ fn a_case_created_with_edits_reads_as_the_edits_applied_one_by_one() {
         .unwrap()
     };
     let (mut folded, created) = create(&edits);
-    folded.set_office(Some(&office));
+    folded.set_office(&[office]);
     let (mut stepwise, _) = create(&[]);
-    stepwise.set_office(Some(&office));
+    stepwise.set_office(&[office]);
     for edit in &edits {
         stepwise
             .edit(std::slice::from_ref(edit), "office", at(0))
@@ -424,7 +424,7 @@ fn a_case_created_with_edits_reads_as_the_edits_applied_one_by_one() {
     assert_eq!(folded.case().unwrap(), stepwise.case().unwrap());
     assert_eq!(folded.overview().unwrap(), stepwise.overview().unwrap());
     // Every replica accepts the office's creation, and reads the same.
-    let replica = CaseDoc::from_changes(&[created], &B, Some(&office)).unwrap();
+    let replica = CaseDoc::from_changes(&[created], &B, &[office]).unwrap();
     assert_eq!(replica.to_json().unwrap(), folded.to_json().unwrap());
     let fields = &folded.history()[0].fields;
     for key in [

@@ -178,7 +178,7 @@ fn values_the_command_line_refuses_are_refused() {
 #[test]
 fn honest_edits_from_another_device_still_merge() {
     let (mut doc, _) = setup();
-    let mut b = CaseDoc::from_changes(&doc.changes(), &B, None).unwrap();
+    let mut b = CaseDoc::from_changes(&doc.changes(), &B, &[]).unwrap();
     let change = b
         .edit(
             &[
@@ -231,7 +231,7 @@ fn compressed_and_oversized_changes_are_refused_unopened() {
 
     // Automerge's own compression of a genuine large change is refused the same way.
     let (mut doc, _) = setup();
-    let mut b = CaseDoc::from_changes(&doc.changes(), &B, None).unwrap();
+    let mut b = CaseDoc::from_changes(&doc.changes(), &B, &[]).unwrap();
     let big = b
         .edit(
             &[Edit::set("incident.narrative", "x".repeat(2000))],
@@ -346,7 +346,7 @@ fn grouping_changes_into_pages_never_changes_what_is_accepted() {
     // A case first seen with both in the same page: refused too.
     let mut all = doc.changes();
     all.extend([add, remove]);
-    let err = CaseDoc::from_changes(&all, &B, None).unwrap_err();
+    let err = CaseDoc::from_changes(&all, &B, &[]).unwrap_err();
     assert!(err.to_string().contains("payload"), "{err}");
 }
 

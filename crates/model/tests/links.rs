@@ -27,8 +27,8 @@ fn link(relation: &str, remains: Option<&str>) -> Edit {
 /// The case as the office and as field device B hold it.
 fn setup() -> (CaseDoc, CaseDoc) {
     let (_, created) = new_case(&[Edit::set("person.name", "Aram")]);
-    let office = CaseDoc::from_changes(std::slice::from_ref(&created), &O, Some(&O)).unwrap();
-    let b = CaseDoc::from_changes(&[created], &B, Some(&O)).unwrap();
+    let office = CaseDoc::from_changes(std::slice::from_ref(&created), &O, &[O]).unwrap();
+    let b = CaseDoc::from_changes(&[created], &B, &[O]).unwrap();
     (office, b)
 }
 
@@ -139,13 +139,13 @@ fn a_case_made_before_last_seen_existed_takes_it_and_cannot_lose_it() {
         .into_iter()
         .map(|c| c.raw_bytes().to_vec())
         .collect();
-    let mut office = CaseDoc::from_changes(&changes, &O, Some(&O)).unwrap();
+    let mut office = CaseDoc::from_changes(&changes, &O, &[O]).unwrap();
     assert!(office.case().unwrap().last_seen.at.is_none());
     let change = office
         .edit(&[Edit::set("last_seen.at", "2024-04-30")], "office", at(5))
         .unwrap()
         .unwrap();
-    let mut b = CaseDoc::from_changes(&changes, &B, Some(&O)).unwrap();
+    let mut b = CaseDoc::from_changes(&changes, &B, &[O]).unwrap();
     b.apply_changes(&[change]).unwrap();
     assert_eq!(
         b.case().unwrap().last_seen.at.as_deref(),

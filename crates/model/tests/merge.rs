@@ -181,7 +181,7 @@ fn changes_arriving_before_their_dependencies_wait_for_them() {
     let (mut a, first) = new_case(&[]);
     let second = a.edit(&[note("one")], "device-a", at(1)).unwrap().unwrap();
     let third = a.edit(&[note("two")], "device-a", at(2)).unwrap().unwrap();
-    let mut b = CaseDoc::from_changes(&[third, first], &B, None).unwrap();
+    let mut b = CaseDoc::from_changes(&[third, first], &B, &[]).unwrap();
     assert_eq!(b.missing_deps().len(), 1);
     b.apply_changes(&[second]).unwrap();
     assert!(b.missing_deps().is_empty());

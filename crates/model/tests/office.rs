@@ -18,9 +18,9 @@ const O: [u8; 32] = [0x0F; 32];
 /// office is).
 fn setup() -> (CaseDoc, CaseDoc, CaseDoc) {
     let (mut a, created) = new_case(&[Edit::set("incident.cause", "captivity")]);
-    a.set_office(Some(&O));
-    let office = CaseDoc::from_changes(std::slice::from_ref(&created), &O, Some(&O)).unwrap();
-    let b = CaseDoc::from_changes(&[created], &B, Some(&O)).unwrap();
+    a.set_office(&[O]);
+    let office = CaseDoc::from_changes(std::slice::from_ref(&created), &O, &[O]).unwrap();
+    let b = CaseDoc::from_changes(&[created], &B, &[O]).unwrap();
     (a, office, b)
 }
 
@@ -104,7 +104,7 @@ fn without_an_office_named_nobody_confirms() {
         .unwrap()
         .unwrap();
     let (_, created) = new_case(&[Edit::set("incident.cause", "captivity")]);
-    let mut blind = CaseDoc::from_changes(&[created], &B, None).unwrap();
+    let mut blind = CaseDoc::from_changes(&[created], &B, &[]).unwrap();
     refused(&mut blind, change, "only the office does");
 }
 
@@ -279,7 +279,7 @@ fn a_field_creation_is_alleged() {
         }
         creation.hash = None;
         let forged = automerge::Change::from(creation).raw_bytes().to_vec();
-        match CaseDoc::from_changes(&[forged], &B, Some(&O)) {
+        match CaseDoc::from_changes(&[forged], &B, &[O]) {
             Err(ModelError::RefusedChange { reason, .. }) => {
                 assert!(reason.contains("only the office"), "{reason}")
             }
@@ -311,7 +311,7 @@ fn a_status_stored_before_the_rule_is_never_read() {
     let both = raw.save();
     for (bytes, status) in [(proposed, "alleged"), (both, "confirmed")] {
         let mut doc = CaseDoc::load(&bytes, &B).unwrap();
-        doc.set_office(Some(&O));
+        doc.set_office(&[O]);
         assert_eq!(doc.to_json().unwrap()["status"], status);
         assert_eq!(doc.case().unwrap().status.to_string(), status);
         assert_eq!(doc.headline().unwrap().1.to_string(), status);
@@ -403,5 +403,88 @@ fn only_the_office_corrects_a_place() {
     refused(&mut b, forged, "corrects the case's place");
     // Created with a place by a field device: refused on arrival.
     let (_, created) = new_case(&[Edit::set("place", "GZA")]);
-    assert!(CaseDoc::from_changes(&[created], &O, Some(&O)).is_err());
+    assert!(CaseDoc::from_changes(&[created], &O, &[O]).is_err());
+}
+
+/// A staff device decides as the office does, on every replica told so: its confirmation and
+/// the office's later change of it are taken, and a field device still cannot touch either.
+/// A replica not told of the staff device refuses its word.
+#[test]
+fn a_staff_device_decides_as_the_office_on_replicas_that_know_it() {
+    const S: [u8; 32] = [0x5A; 32];
+    let (_, created) = new_case(&[Edit::set("incident.cause", "captivity")]);
+    let deciders = [O, S];
+    let mut staff = CaseDoc::from_changes(std::slice::from_ref(&created), &S, &deciders).unwrap();
+    let mut office = CaseDoc::from_changes(std::slice::from_ref(&created), &O, &deciders).unwrap();
+    let mut b = CaseDoc::from_changes(std::slice::from_ref(&created), &B, &deciders).unwrap();
+    let mut unaware = CaseDoc::from_changes(&[created], &B, &[O]).unwrap();
+    let confirmed = staff
+        .edit(&[verify("confirmed", Some("photograph"))], "staff", at(5))
+        .unwrap()
+        .unwrap();
+    for doc in [&mut office, &mut b] {
+        doc.apply_changes(std::slice::from_ref(&confirmed)).unwrap();
+        assert_eq!(doc.to_json().unwrap()["status"], "confirmed");
+        assert_eq!(doc.overview().unwrap().status, "confirmed");
+    }
+    refused(&mut unaware, confirmed, "only the office does");
+    // The office changes the status the staff device set: taken.
+    let rejected = office
+        .edit(
+            &[verify("rejected", Some("a second look"))],
+            "office",
+            at(6),
+        )
+        .unwrap()
+        .unwrap();
+    b.apply_changes(&[rejected]).unwrap();
+    assert_eq!(b.to_json().unwrap()["status"], "rejected");
+    // A field device changing it by hand: refused.
+    let forged = forge(&b, &B, |tx| {
+        tx.put(ROOT, "status", "confirmed").unwrap();
+    });
+    refused(&mut b, forged.clone(), "only the office does");
+    refused(&mut office, forged, "only the office does");
+}
+
+/// The office and a staff device confirm a case concurrently, each making the case's first
+/// verification: every replica takes both changes, in either order, and reads one status.
+#[test]
+fn two_office_devices_making_the_first_verification_concurrently_are_both_kept() {
+    const S: [u8; 32] = [0x5A; 32];
+    let (_, created) = new_case(&[Edit::set("incident.cause", "captivity")]);
+    let deciders = [O, S];
+    let mut staff = CaseDoc::from_changes(std::slice::from_ref(&created), &S, &deciders).unwrap();
+    let mut office = CaseDoc::from_changes(std::slice::from_ref(&created), &O, &deciders).unwrap();
+    let by_staff = staff
+        .edit(&[verify("confirmed", Some("photograph"))], "staff", at(5))
+        .unwrap()
+        .unwrap();
+    let by_office = office
+        .edit(
+            &[verify("rejected", Some("a second look"))],
+            "office",
+            at(6),
+        )
+        .unwrap()
+        .unwrap();
+    let mut field_one =
+        CaseDoc::from_changes(std::slice::from_ref(&created), &B, &deciders).unwrap();
+    let mut field_two = CaseDoc::from_changes(&[created], &B, &deciders).unwrap();
+    field_one
+        .apply_changes(&[by_staff.clone(), by_office.clone()])
+        .unwrap();
+    field_two
+        .apply_changes(std::slice::from_ref(&by_office))
+        .unwrap();
+    field_two
+        .apply_changes(std::slice::from_ref(&by_staff))
+        .unwrap();
+    staff.apply_changes(&[by_office]).unwrap();
+    office.apply_changes(&[by_staff]).unwrap();
+    let status = field_one.to_json().unwrap()["status"].clone();
+    for doc in [&field_two, &staff, &office] {
+        assert_eq!(doc.to_json().unwrap()["status"], status);
+        assert_eq!(doc.heads(), field_one.heads());
+    }
 }

@@ -4,7 +4,7 @@
 //! - `POST /v2/blobs/{blob}`: a stream of framed sealed chunks of that blob, in index order,
 //!   from the index the server holds next. Each chunk is parsed (bounded), its signature
 //!   verified, and refused unless its author is the authenticated device, its team is the
-//!   author's own (the office may write any team's), it is sealed under a team key (epoch 1
+//!   author's own (the office and its staff devices may write any team's), it is sealed under a team key (epoch 1
 //!   or later) and its header agrees with the blob's first chunk (case, count, size, team,
 //!   author). Whole chunks are stored in batches of at most [`FLUSH_BYTES`] as they arrive,
 //!   so a cut connection keeps every whole chunk before the cut; the first refused chunk
@@ -15,7 +15,7 @@
 //!   as fit `max_request_bytes` (at most M); the `x-cairn-blob-held` header says how many are
 //!   held in all.
 //!
-//! Only the office and members of the blob's team may read a blob or its status; to anyone
+//! Only the office, its staff devices and members of the blob's team may read a blob or its status; to anyone
 //! else it does not exist (404, or held 0), so its existence is not revealed either.
 
 use std::pin::Pin;
@@ -66,10 +66,10 @@ fn refused(index: u32, why: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// Whether `device` may read a blob of `team`: the office reads every blob, a field device
-/// its own team's.
+/// Whether `device` may read a blob of `team`: the office and its staff devices read every
+/// blob, a field device its own team's.
 fn may_read(roster: &Roster, device: &DeviceId, team: &str) -> bool {
-    roster.is_office(device) || roster.member(device).is_some_and(|m| m.team == team)
+    roster.speaks_for_office(device) || roster.member(device).is_some_and(|m| m.team == team)
 }
 
 /// The blob as `device` may see it: `None` if it is unknown or not readable by it.
@@ -459,7 +459,7 @@ fn check(
             "it is sealed under this device's draft key (epoch 0), which nobody else can open; seal it again with the team's key after joining",
         ));
     }
-    let office = roster.is_office(requester);
+    let office = roster.speaks_for_office(requester);
     if !(office && chunk.team == OFFICE_TEAM) {
         validate_team(&chunk.team)
             .map_err(|e| refused(index, format!("it names no valid team ({e})")))?;

@@ -1,6 +1,6 @@
 //! `GET /v2/pull?after=N&limit=M`: the next page of sealed changes the caller may receive.
 //!
-//! The office receives every change; a field device receives exactly the changes sealed for
+//! The office and its staff devices receive every change; a field device receives exactly the changes sealed for
 //! its own team (the team in their header), whoever wrote them: its teammates (revoked ones
 //! included: their changes up to `last_seq` stay valid) and the office. The answer names the
 //! roster's head counter (`x-cairn-roster`) and the newest receipt's counter
@@ -43,7 +43,7 @@ pub(crate) async fn pull(
         .limit
         .unwrap_or(state.limits.max_page)
         .clamp(1, state.limits.max_page);
-    let team = if roster.is_office(&device) {
+    let team = if roster.speaks_for_office(&device) {
         None
     } else {
         let member = roster.member(&device).ok_or_else(|| {

@@ -4,9 +4,9 @@
 //! Each change is parsed, its signature verified, and refused unless its author is the
 //! requester, its number is at least 1, it is sealed under a team key (epoch 1 or later: a
 //! device's own draft key, epoch 0, never leaves it), the roster lets that author write that
-//! number, and its team is the author's own (the office may write any team's changes). An
-//! office record (kind 2, a published edition) is taken from the office only, in team
-//! `office`.
+//! number, and its team is the author's own (the office and its staff devices may write any
+//! team's changes, and team `office`'s). An office record (kind 2, a published edition) is
+//! taken from the office only, in team `office`: never from a staff device.
 //! Refused changes are reported with a reason; the others are stored, with their team, in
 //! one transaction. Storing is
 //! idempotent by `(author, seq)`: a resent batch yields `duplicate`, and a different change
@@ -198,14 +198,16 @@ fn check(frame: &[u8], requester: &DeviceId, roster: &Roster) -> Checked {
             cairn_protocol::OFFICE_TEAM
         ));
     }
-    // The office's own cases (team `office`) are sealed under a key only the office holds.
-    let office_own = roster.is_office(requester) && change.team == cairn_protocol::OFFICE_TEAM;
+    // The office's own cases (team `office`) are sealed under a key only the office and its
+    // staff devices hold.
+    let office_own =
+        roster.speaks_for_office(requester) && change.team == cairn_protocol::OFFICE_TEAM;
     if let Err(e) =
         validate_team(&change.team).or_else(|e| if office_own { Ok(()) } else { Err(e) })
     {
         return refuse(format!("change {seq} names no valid team ({e})"));
     }
-    if !roster.is_office(requester) {
+    if !roster.speaks_for_office(requester) {
         let own = roster.member(requester).map(|m| m.team.as_str());
         if own != Some(change.team.as_str()) {
             return refuse(format!(

@@ -286,7 +286,7 @@ pub(crate) fn office_only(
     } else {
         Err(ApiError::new(
             ErrorCode::OfficeOnly,
-            "only the office may do this; this device is a field device",
+            "only the office key may do this; this device is a field or staff device",
         ))
     }
 }

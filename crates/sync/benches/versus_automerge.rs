@@ -627,7 +627,7 @@ fn model_stages(devices: &[Device]) -> Stages {
             let loaded = (round > 0).then(|| CaseDoc::load(&ours[i], &actor).expect("load"));
             let t1 = Instant::now();
             let doc = match loaded {
-                None => CaseDoc::from_changes(raw, &actor, None).expect("a creation"),
+                None => CaseDoc::from_changes(raw, &actor, &[]).expect("a creation"),
                 Some(mut doc) => {
                     doc.apply_changes(raw).expect("an edit");
                     doc

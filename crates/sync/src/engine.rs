@@ -218,7 +218,7 @@ async fn run(
         // restored office could not read its own cases: granted to itself once, sent below.
         crate::office::grant_own_team(vault, &mut state)?;
     }
-    if vault.settings().role == Role::Field {
+    if vault.settings().role != Role::Office {
         // Recorded before joining, under this device's draft key: seal them under the team's
         // key before they leave. (Normally done by `join` already.)
         vault.reseal_unsent()?;

@@ -57,7 +57,19 @@ pub async fn join(
     let now = if held { 0 } else { unix_now() };
     let key = admission.open(vault.keys(), now)?;
     let admit = admission.admit()?.clone();
-    // Refuse a team mismatch before anything is sent.
+    // Refuse a team mismatch before anything is sent: a staff vault joins the office's team
+    // only, a field vault a field team only.
+    let staff_admission = admit.team == cairn_protocol::OFFICE_TEAM;
+    if staff_admission != (vault.settings().role == Role::Staff) {
+        return Err(SyncError::AlreadyMember(if staff_admission {
+            "this admission makes the device a staff device of the office, but this vault is a field device's: make a staff vault (init --staff) and admit that one".into()
+        } else {
+            format!(
+                "this admission puts the device in team {}, but this vault is a staff device's: make a field vault and admit that one",
+                admit.team
+            )
+        }));
+    }
     vault.check_team(&admit.team)?;
     let client = Client::with_timeouts(&admit.server, &admit.fingerprint, options.timeouts)?;
     let mut summary = Summary::default();

@@ -4,13 +4,18 @@
 //! the team key it concerns to the devices that must hold it and to the office itself. The
 //! chain lives in the office's vault and reaches the server at the office's next sync (a
 //! revocation is sent at once).
+//!
+//! Staff devices are members of the office's own team (`office`): admitting one grants it
+//! every team's current key too, every later key the office issues is granted to each staff
+//! device not revoked, and revoking one starts a new epoch of every team.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use cairn_crypto::{device_tag, DeviceId, TeamKey};
 use cairn_protocol::{
     unix_now, validate_team, Act, Admission, Admit, DeviceLine, DevicePublic, Grant, Held,
-    KeyGrant, OfficeKeys, PlaceList, Places, Receipt, Revoke, Roster, Statement, OFFICE_TEAM,
+    KeyGrant, Member, OfficeKeys, PlaceList, Places, Receipt, Revoke, Roster, Rotate, Statement,
+    OFFICE_TEAM,
 };
 use cairn_vault::{Role, Vault};
 
@@ -28,12 +33,15 @@ pub struct Revoked {
     pub last_seq: u64,
     /// The team's new epoch, whose key the device never receives.
     pub epoch: u32,
+    /// For a staff device, which read every team: each other team's new epoch, started by
+    /// the same revocation (empty for a field device).
+    pub rotated: Vec<(String, u32)>,
 }
 
 /// Where an admitted device goes.
 #[derive(Clone, Debug)]
 pub struct AdmitTo {
-    /// Its team.
+    /// Its team ([`OFFICE_TEAM`] admits a staff device).
     pub team: String,
     /// The server's base URL.
     pub server: String,
@@ -41,6 +49,27 @@ pub struct AdmitTo {
     pub fingerprint: String,
     /// Unix seconds after which the server refuses to register it.
     pub expires_at: u64,
+}
+
+/// A member's public keys, to grant it a key.
+fn public(m: &Member) -> DevicePublic {
+    DevicePublic {
+        signing: m.id,
+        recipient: m.recipient.clone(),
+    }
+}
+
+/// `key` granted to every staff device not revoked, but `except`.
+fn staff_grants(
+    roster: &Roster,
+    key: &TeamKey,
+    except: Option<&DeviceId>,
+) -> Result<Vec<Grant>, SyncError> {
+    roster
+        .staff()
+        .filter(|m| Some(&m.id) != except)
+        .map(|m| Ok(Grant::new(key, &public(m))?))
+        .collect()
 }
 
 fn office_only(vault: &Vault) -> Result<OfficeKeys, SyncError> {
@@ -102,7 +131,10 @@ fn one(mut statements: Vec<Statement>) -> Result<Statement, SyncError> {
 /// line to hand back to it. The office's vault is pointed at the server if it was not yet.
 pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admission, SyncError> {
     let office = office_only(vault)?;
-    validate_team(&to.team)?;
+    let staff = to.team == OFFICE_TEAM;
+    if !staff {
+        validate_team(&to.team)?;
+    }
     let mut state = vault.sync_state()?;
     if state.server.is_none() {
         point_at_server(vault, &to.server, &to.fingerprint, &office)?;
@@ -155,21 +187,46 @@ pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admis
             .transpose()?,
         team: to.team.clone(),
         epoch: key.epoch(),
-        grants: vec![Grant::new(&key, device)?, Grant::new(&key, &office_public)?],
+        // The device, the office, and every staff device (which reads every team).
+        grants: [
+            vec![Grant::new(&key, device)?, Grant::new(&key, &office_public)?],
+            staff_grants(&roster, &key, Some(&device.signing))?,
+        ]
+        .concat(),
         server: to.server.trim_end_matches('/').to_owned(),
         fingerprint: to.fingerprint.to_ascii_lowercase(),
         expires_at: to.expires_at,
     });
     let mut acts = vec![act];
+    // A staff device reads every team: each one's current key, granted in the statements
+    // after its admission (they reach the server at the office's next sync).
+    let mut keys = vec![key];
+    if staff {
+        for (team, epoch) in roster.teams().filter(|(t, _)| *t != OFFICE_TEAM) {
+            let held = vault.keyring().get(team, epoch).ok_or_else(|| {
+                SyncError::Protocol(format!(
+                    "the office's vault lacks the key of team {team}'s epoch {epoch}"
+                ))
+            })?;
+            let k = TeamKey::from_bytes(team, epoch, *held.bytes());
+            acts.push(Act::Grant(KeyGrant {
+                team: team.to_owned(),
+                epoch,
+                grants: vec![Grant::new(&k, device)?],
+            }));
+            keys.push(k);
+        }
+    }
+    let key = &keys[0];
     // A team's first member: the list of places was sealed for no key it holds, so the office
     // seals it again, now for this team too, as the next statement (stored with the admission,
     // in one transaction; it goes out at the next sync).
     if roster.epoch(&to.team) == 0 {
         if let Some(list) = crate::roster::office_places(vault)?.filter(|l| !l.places.is_empty()) {
-            acts.push(places_act(vault, &roster, &list, Some(&key))?);
+            acts.push(places_act(vault, &roster, &list, Some(key))?);
         }
     }
-    let statement = append(vault, &roster, acts, &[&key])?.swap_remove(0);
+    let statement = append(vault, &roster, acts, &keys.iter().collect::<Vec<_>>())?.swap_remove(0);
     Ok(Admission { office, statement })
 }
 
@@ -215,7 +272,9 @@ pub fn set_places(vault: &mut Vault, list: &PlaceList) -> Result<Statement, Sync
 /// what the device already delivered stays valid and nothing later does: the cut-off is the
 /// highest `n` such that the office holds its changes `1..=n`, refused ones included (every
 /// replica refuses those too); starts a new epoch
-/// of its team, granted to every other member; then hands the server the statement at once.
+/// of its team, granted to every other member, the office and every staff device; then hands
+/// the server the statements at once. Revoking a staff device, which read every team, also
+/// starts a new epoch of every other team (a rotation each), all in one transaction.
 pub async fn revoke(
     vault: &mut Vault,
     query: &str,
@@ -231,52 +290,86 @@ pub async fn revoke(
     })?;
     let (device, team) = (member.id, member.team.clone());
     let last_seq = vault.contiguous_seq(&device)?;
-    let old = team_key(vault, &roster, &team)?;
-    // A key of the next epoch already here was made by a revocation cut off before its
-    // statement was stored (earlier cairn stored them apart): never granted, it is the one
-    // to grant, since this vault seals with it.
-    let next = old.epoch() + 1;
-    let new = match vault.keyring().get(&team, next) {
-        Some(orphan) => TeamKey::from_bytes(&team, next, *orphan.bytes()),
-        None => TeamKey::generate(&team, next),
-    };
+    let staff = team == OFFICE_TEAM;
     let office_public = DevicePublic {
         signing: office.signing,
         recipient: office.recipient.clone(),
     };
-    let mut grants = vec![Grant::new(&new, &office_public)?];
+    let (old, new, grants, earlier) = next_epoch(vault, &roster, &team, &office_public, &device)?;
+    let epoch = new.epoch();
+    let mut acts = vec![Act::Revoke(Revoke {
+        device,
+        last_seq,
+        team,
+        epoch,
+        grants,
+        earlier,
+    })];
+    let mut keys = vec![old, new];
+    let mut rotated = Vec::new();
+    if staff {
+        // It read every team: each starts a new epoch it never receives.
+        let teams: Vec<String> = roster
+            .teams()
+            .filter(|(t, _)| *t != OFFICE_TEAM)
+            .map(|(t, _)| t.to_owned())
+            .collect();
+        for t in teams {
+            let (old, new, grants, earlier) =
+                next_epoch(vault, &roster, &t, &office_public, &device)?;
+            rotated.push((t.clone(), new.epoch()));
+            acts.push(Act::Rotate(Rotate {
+                team: t,
+                epoch: new.epoch(),
+                grants,
+                earlier,
+            }));
+            keys.extend([old, new]);
+        }
+    }
+    let statements = append(vault, &roster, acts, &keys.iter().collect::<Vec<_>>())?;
+    // What the office holds of the device above a gap (the server withheld a change) is
+    // refused everywhere from now on: taken out here too.
+    vault.cut_off(&device, last_seq)?;
+    client.post_roster(vault.keys(), &statements).await?;
+    Ok(Revoked {
+        device,
+        last_seq,
+        epoch,
+        rotated,
+    })
+}
+
+/// The keys of `team`'s current and next epoch, the next one granted to the office, every
+/// member of the team and every staff device (but `leaving`, and none revoked), and the
+/// current one sealed under the next (`earlier`, base64).
+fn next_epoch(
+    vault: &Vault,
+    roster: &Roster,
+    team: &str,
+    office: &DevicePublic,
+    leaving: &DeviceId,
+) -> Result<(TeamKey, TeamKey, Vec<Grant>, String), SyncError> {
+    let old = team_key(vault, roster, team)?;
+    // A key of the next epoch already here was made by a revocation cut off before its
+    // statement was stored (earlier cairn stored them apart): never granted, it is the one
+    // to grant, since this vault seals with it.
+    let next = old.epoch() + 1;
+    let new = match vault.keyring().get(team, next) {
+        Some(orphan) => TeamKey::from_bytes(team, next, *orphan.bytes()),
+        None => TeamKey::generate(team, next),
+    };
+    let mut grants = vec![Grant::new(&new, office)?];
     for m in roster.members() {
-        if m.team == team && m.revoked.is_none() && m.id != device {
-            let public = DevicePublic {
-                signing: m.id,
-                recipient: m.recipient.clone(),
-            };
-            grants.push(Grant::new(&new, &public)?);
+        let reads = m.team == team || roster.is_staff(&m.id);
+        if reads && !roster.is_office(&m.id) && m.revoked.is_none() && m.id != *leaving {
+            grants.push(Grant::new(&new, &public(m))?);
         }
     }
     let earlier = new
         .wrap_earlier(&old)
         .map_err(|e| SyncError::Protocol(e.to_string()))?;
-    let act = Act::Revoke(Revoke {
-        device,
-        last_seq,
-        team,
-        epoch: new.epoch(),
-        grants,
-        earlier: STANDARD.encode(earlier),
-    });
-    let statement = one(append(vault, &roster, vec![act], &[&old, &new])?)?;
-    // What the office holds of the device above a gap (the server withheld a change) is
-    // refused everywhere from now on: taken out here too.
-    vault.cut_off(&device, last_seq)?;
-    client
-        .post_roster(vault.keys(), std::slice::from_ref(&statement))
-        .await?;
-    Ok(Revoked {
-        device,
-        last_seq,
-        epoch: new.epoch(),
-    })
+    Ok((old, new, grants, STANDARD.encode(earlier)))
 }
 
 /// Puts the key of the office's own team, at its current epoch, in the office's chain as a
@@ -384,7 +477,59 @@ mod tests {
     use cairn_model::{Edit, Kind};
 
     use super::*;
-    use crate::testing::vault;
+    use crate::testing::{vault, Setup};
+    use crate::Options;
+
+    /// A staff device is granted every team's key, a team's first member admitted after it
+    /// included; revoking it moves every team to its next epoch, granted to the members, the
+    /// other staff device and the office, never to it, and the server refuses it.
+    #[tokio::test]
+    async fn staff_read_every_team_and_their_revocation_rotates_every_team() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut setup = Setup::start(dir.path(), &[]).await;
+        let a = setup.field(dir.path(), "a", "T03").await;
+        let mut rana = setup.field(dir.path(), "rana", OFFICE_TEAM).await;
+        let mut omar = setup.field(dir.path(), "omar", OFFICE_TEAM).await;
+        let b = setup.field(dir.path(), "b", "T04").await;
+        let options = Options::default();
+        for staff in [&mut rana, &mut omar] {
+            crate::sync(staff, &options, &()).await.unwrap();
+            for team in ["T03", "T04", OFFICE_TEAM] {
+                assert!(staff.keyring().get(team, 1).is_some(), "{team}");
+            }
+        }
+        let roster = stored_roster(&setup.office.sync_state().unwrap()).unwrap();
+        assert!(roster.problems.is_empty(), "{:?}", roster.problems);
+        assert_eq!(roster.staff().count(), 2);
+
+        let revoked = revoke(&mut setup.office, "rana", &options).await.unwrap();
+        assert_eq!(revoked.epoch, 2);
+        assert_eq!(
+            revoked.rotated,
+            [("T03".to_owned(), 2), ("T04".to_owned(), 2)]
+        );
+        let roster = stored_roster(&setup.office.sync_state().unwrap()).unwrap();
+        assert!(roster.problems.is_empty(), "{:?}", roster.problems);
+        let epochs: Vec<(&str, u32)> = roster.teams().collect();
+        assert_eq!(epochs, [("T03", 2), ("T04", 2), (OFFICE_TEAM, 2)]);
+        let held = |keys: &cairn_crypto::DeviceKeys, team: &str| {
+            roster.keyring(keys).get(team, 2).is_some()
+        };
+        for team in ["T03", "T04", OFFICE_TEAM] {
+            assert!(!held(rana.keys(), team), "{team}");
+            assert!(held(omar.keys(), team), "{team}");
+            assert!(held(setup.office.keys(), team), "{team}");
+        }
+        assert!(held(a.keys(), "T03") && !held(a.keys(), "T04"));
+        assert!(held(b.keys(), "T04") && !held(b.keys(), OFFICE_TEAM));
+        // Posted at once: the server refuses the revoked staff device now.
+        match crate::sync(&mut rana, &options, &()).await {
+            Err((SyncError::Refused { code, .. }, _)) => assert_eq!(code, "revoked"),
+            other => panic!("{other:?}"),
+        }
+        crate::sync(&mut omar, &options, &()).await.unwrap();
+        assert!(omar.keyring().get("T04", 2).is_some());
+    }
 
     /// A one-field edit, sealed, is the same size whatever the team's size: under 600 bytes
     /// in a team of 12 devices and in one of 100.

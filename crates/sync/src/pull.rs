@@ -78,7 +78,7 @@ pub(crate) async fn pull_step(
                 let warning = over_acked(claimed, logged, state, &vault.keys().id());
                 summary.warnings.push(warning);
             }
-            if vault.settings().role == Role::Field {
+            if vault.settings().role != Role::Office {
                 crate::push::resend_step(link, vault, state, summary, versions.receipt).await?;
             }
             state.delivery_warnings = delivery_warnings(vault, state, &roster)?;
@@ -128,8 +128,8 @@ fn apply(
         roster
             .may_write(&sealed.author, sealed.seq)
             .map_err(|refusal| refusal.to_string())?;
-        // The office may write to any team's case.
-        if roster.is_office(&sealed.author) {
+        // The office and its staff devices may write to any team's case.
+        if roster.speaks_for_office(&sealed.author) {
             return Ok(None);
         }
         let team = roster.member(&sealed.author).map(|m| m.team.clone());
@@ -189,7 +189,7 @@ pub(crate) fn cut_off_revoked(
     Ok(())
 }
 
-/// A field device fetches its team's newest office receipt when the server reports a newer
+/// A field or staff device fetches its team's newest office receipt when the server reports a newer
 /// one than it holds (and refuses an older one, or one of another team); the office signs a
 /// new one when what it holds changed and hands the server one receipt per team, cut from it.
 async fn receipt_step(
@@ -257,7 +257,7 @@ async fn receipt_step(
 
 /// After a complete pull: every teammate's numbers must arrive without gaps, and reach what
 /// the office confirmed it holds. The office's own changes are left out on a field device,
-/// which receives only those for its team.
+/// which receives only those for its team; a staff device receives all, as the office.
 fn delivery_warnings(
     vault: &Vault,
     state: &cairn_vault::SyncState,

@@ -55,8 +55,8 @@ pub fn held_places(vault: &Vault) -> Result<Option<HeldPlaces>, SyncError> {
     // The office reads its own chain before it is pointed at any server.
     let office = match vault.settings().role {
         Role::Office => OfficeKeys::from_keys(vault.keys()),
-        Role::Field if state.office.is_none() => return Ok(None),
-        Role::Field => office_of(&state)?,
+        Role::Field | Role::Staff if state.office.is_none() => return Ok(None),
+        Role::Field | Role::Staff => office_of(&state)?,
     };
     let roster = Roster::build(&office, &state.roster);
     let Some((counter, places)) = roster.places() else {
@@ -73,15 +73,15 @@ pub(crate) fn office_places(vault: &Vault) -> Result<Option<PlaceList>, SyncErro
 
 /// Takes what the server served into the statements this vault holds, records them, adds the
 /// team keys they grant this device and seals again what it recorded before it had one.
-/// A field device keeps its own statements when the server serves fewer or other ones, and
-/// says so; the office's own chain is the roster, whatever a server serves.
+/// A field or staff device keeps its own statements when the server serves fewer or other
+/// ones, and says so; the office's own chain is the roster, whatever a server serves.
 pub fn apply_roster(
     vault: &mut Vault,
     state: &mut SyncState,
     served: &[Statement],
 ) -> Result<Roster, SyncError> {
     let office = office_of(state)?;
-    if vault.settings().role == Role::Field {
+    if vault.settings().role != Role::Office {
         let kept = reconcile(&office, &state.roster, served);
         state.roster = kept.statements;
         state.roster_warnings = kept.warnings;
@@ -94,13 +94,13 @@ pub fn apply_roster(
         .keys(keys.iter())
         .sync_state(state)
         .commit()?;
-    if vault.settings().role == Role::Field {
+    if vault.settings().role != Role::Office {
         vault.reseal_unsent()?;
     }
     Ok(roster)
 }
 
-/// The roster step of a sync. A field device fetches the chain when the server's head differs
+/// The roster step of a sync. A field or staff device fetches the chain when the server's head differs
 /// from the one it holds; the office hands the server the statements it lacks. Returns
 /// whether anything was fetched or sent.
 pub(crate) async fn roster_step(

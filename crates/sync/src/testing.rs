@@ -60,10 +60,15 @@ impl Setup {
         }
     }
 
-    /// A field vault of `team` admitted by the office (which then syncs, so the server
-    /// learns the admission) and joined to the server.
+    /// A field vault of `team` (a staff vault for team `office`) admitted by the office
+    /// (which then syncs, so the server learns the admission) and joined to the server.
     pub(crate) async fn field(&mut self, dir: &Path, name: &str, team: &str) -> Vault {
-        let mut device = vault(dir, name, Role::Field, team);
+        let role = if team == cairn_protocol::OFFICE_TEAM {
+            Role::Staff
+        } else {
+            Role::Field
+        };
+        let mut device = vault(dir, name, role, team);
         let line = DeviceLine::new(device.keys(), Some(name.into())).unwrap();
         let to = crate::AdmitTo {
             team: team.into(),

@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::at_rest::{self, Facts};
-use crate::{Role, Vault, VaultError};
+use crate::{Vault, VaultError};
 
 /// The attachment tables, made by `init` and, in a vault made before attachments, at `open`.
 /// (No statement but `CREATE TABLE`: a vault of the layout before [`upgrade`] keeps its
@@ -672,7 +672,7 @@ impl Vault {
     pub fn wanted_blobs(&self) -> Result<Vec<WantedBlob>, VaultError> {
         let path = self.home.database();
         let sql = |e| VaultError::sqlite(&path, e);
-        let office = self.settings.role == Role::Office;
+        let office = self.speaks_for_office();
         let mut stmt = self
             .conn
             .prepare(
@@ -955,7 +955,7 @@ pub(crate) fn upgrade(vault: &Vault) -> Result<(), VaultError> {
     };
     for case in cases {
         let id = case_from(&case, &path)?;
-        match crate::cases::load(&tx, &vault.cipher, &id, &me.0, None, &path) {
+        match crate::cases::load(&tx, &vault.cipher, &id, &me.0, &[], &path) {
             Ok(doc) => register(&tx, &vault.cipher, id, &listed(&vault.cipher, &doc)?, &path)?,
             Err(VaultError::UnknownCase(_)) => {}
             Err(e) => return Err(e),

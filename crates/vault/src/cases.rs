@@ -250,7 +250,7 @@ impl Vault {
         self.refuse_while_restoring()?;
         let place = cairn_model::validate_place(place)?;
         let edits = self.as_allowed(edits)?;
-        let office = self.office_id()?;
+        let office = self.office_devices()?;
         let path = self.home.database();
         let actor = self.keys.id();
         let Vault {
@@ -277,7 +277,7 @@ impl Vault {
         let id = Uuid::new_v4();
         let (mut doc, change) =
             CaseDoc::create(&actor.0, id, &reference, kind, &actor.short(), now, &edits)?;
-        doc.set_office(office.as_ref().map(|o| o.as_slice()));
+        doc.set_office(&office);
         let seq = append_own(&tx, cipher, keys, &key, id, &change, &path)?;
         write_case(&tx, cipher, id, &mut doc, now, &path)?;
         store::write_settings(&tx, cipher, &settings, &path)?;
@@ -322,7 +322,7 @@ impl Vault {
             return refuse(format!("note {number} is withdrawn already"));
         }
         let me = hex::encode(self.keys.id().0);
-        if self.settings.role != crate::Role::Office && note["signed_by"].as_str() != Some(&me) {
+        if !self.speaks_for_office() && note["signed_by"].as_str() != Some(&me) {
             return refuse(format!(
                 "note {number} was written by another device: only its writer or the office withdraws it"
             ));
@@ -392,7 +392,7 @@ impl Vault {
         prepare: impl FnOnce(&CaseTx<'_>) -> Result<(Vec<Edit>, T), VaultError>,
     ) -> Result<(Option<u64>, T), VaultError> {
         self.refuse_while_restoring()?;
-        let office = self.office_id()?;
+        let office = self.office_devices()?;
         let path = self.home.database();
         let actor = self.keys.id();
         let Vault {
@@ -408,7 +408,7 @@ impl Vault {
         let team = crate::links::case_team(&summary.reference, &settings.team);
         let key = crate::keyring::sealing_key(&tx, cipher, keyring, settings, &team, &path)?;
         crate::head::verify_case(&tx, cipher, &summary.id, &summary.reference, &path)?;
-        let mut doc = load(&tx, cipher, &summary.id, &actor.0, office.as_ref(), &path)?;
+        let mut doc = load(&tx, cipher, &summary.id, &actor.0, &office, &path)?;
         let (edits, value) = prepare(&CaseTx {
             tx: &tx,
             cipher,
@@ -444,7 +444,7 @@ impl Vault {
             &self.cipher,
             &summary.id,
             &self.keys.id().0,
-            self.office_id()?.as_ref(),
+            &self.office_devices()?,
             &path,
         )
     }
@@ -461,11 +461,56 @@ impl Vault {
             .map(|keys| keys.signing.0))
     }
 
+    /// The devices deciding for the office, as the roster this vault holds names them: the
+    /// office, then its staff devices (revoked ones too: their changes up to their cut-off
+    /// keep their authority). Empty before a field device joined. Every replica decides from
+    /// the roster it holds, so they all decide alike once they hold the same one.
+    pub fn office_devices(&self) -> Result<Vec<[u8; 32]>, VaultError> {
+        let state = self.sync_state()?;
+        let office = if self.settings.role == crate::Role::Office {
+            cairn_protocol::OfficeKeys::from_keys(&self.keys)
+        } else {
+            match state
+                .office
+                .as_deref()
+                .and_then(|text| text.parse::<cairn_protocol::OfficeKeys>().ok())
+            {
+                Some(office) => office,
+                None => return Ok(Vec::new()),
+            }
+        };
+        // The same statements give the same answer: read again only when they changed.
+        let head = RosterHead {
+            office: office.signing.0,
+            statements: state.roster.len(),
+            last: state.roster.last().map(|s| s.office_signature),
+        };
+        let mut cached = self
+            .deciders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((held, devices)) = cached.as_ref() {
+            if *held == head {
+                return Ok(devices.clone());
+            }
+        }
+        let roster = cairn_protocol::Roster::build(&office, &state.roster);
+        let devices: Vec<[u8; 32]> = roster.office_devices().into_iter().map(|d| d.0).collect();
+        *cached = Some((head, devices.clone()));
+        Ok(devices)
+    }
+
+    /// Whether this vault decides for the office: the office's or a staff device's.
+    pub fn speaks_for_office(&self) -> bool {
+        matches!(self.settings.role, crate::Role::Office | crate::Role::Staff)
+    }
+
     /// `edits` as this device may make them: the status, verifying and reviewing are the
-    /// office's. A field device's verification is a proposal, kept as a note that says what
-    /// it proposes and on what grounds; setting the status by hand is refused.
+    /// office's (and its staff devices'). A field device's verification is a proposal, kept
+    /// as a note that says what it proposes and on what grounds; setting the status by hand
+    /// is refused.
     pub(crate) fn as_allowed(&self, edits: &[Edit]) -> Result<Vec<Edit>, VaultError> {
-        if self.settings.role == crate::Role::Office {
+        if self.speaks_for_office() {
             return Ok(edits.to_vec());
         }
         let mut out = Vec::with_capacity(edits.len());
@@ -569,7 +614,7 @@ impl Vault {
                         &self.cipher,
                         &summary.id,
                         &self.keys.id().0,
-                        self.office_id()?.as_ref(),
+                        &self.office_devices()?,
                         &path,
                     )?;
                     summary_of(summary.id, &doc, summary.updated_at)?
@@ -956,12 +1001,22 @@ pub fn resolve_case(cases: &[CaseSummary], wanted: &str) -> Result<usize, VaultE
     }
 }
 
+/// What a cached answer of [`Vault::office_devices`] was read from: the office, how many
+/// statements the vault held and the newest one's signature (a statement is only ever
+/// appended, or the chain replaced by a longer one holding it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RosterHead {
+    office: [u8; 32],
+    statements: usize,
+    last: Option<[u8; 64]>,
+}
+
 pub(crate) fn load(
     conn: &rusqlite::Connection,
     cipher: &cairn_crypto::LocalCipher,
     id: &Uuid,
     actor: &[u8; 32],
-    office: Option<&[u8; 32]>,
+    office: &[[u8; 32]],
     path: &std::path::Path,
 ) -> Result<CaseDoc, VaultError> {
     let sealed =
@@ -989,11 +1044,11 @@ pub(crate) fn open_snapshot(
     id: &Uuid,
     sealed: &[u8],
     actor: &[u8; 32],
-    office: Option<&[u8; 32]>,
+    office: &[[u8; 32]],
 ) -> Result<CaseDoc, VaultError> {
     let bytes = cipher.decrypt(&snapshot_slot(id), sealed)?;
     let mut doc = CaseDoc::load(&bytes, actor)?;
-    doc.set_office(office.map(|o| o.as_slice()));
+    doc.set_office(office);
     Ok(doc)
 }
 

@@ -105,7 +105,7 @@ impl Vault {
                 continue;
             }
             let replayed = CaseDoc::from_log(raw, &me.0)?;
-            let stored = crate::cases::load(&tx, &self.cipher, id, &me.0, None, &path)?;
+            let stored = crate::cases::load(&tx, &self.cipher, id, &me.0, &[], &path)?;
             if replayed.heads() != stored.heads() {
                 return Err(corrupt(format!(
                     "the snapshot of case {} disagrees with its log",
@@ -118,7 +118,7 @@ impl Vault {
         // Last, as it reads every row again: the rows must add up to what the vault recorded
         // in its head, case by case (a case put back whole with its log cut agrees with itself).
         crate::head::check_rows(&tx, &self.cipher, &path, |id| {
-            crate::cases::load(&tx, &self.cipher, id, &me.0, None, &path)
+            crate::cases::load(&tx, &self.cipher, id, &me.0, &[], &path)
                 .map(|doc| doc.reference().to_string())
                 .unwrap_or_else(|_| id.to_string())
         })?;

@@ -18,13 +18,13 @@ impl Vault {
     /// Loads a case by its id.
     pub fn case_by_id(&self, id: &Uuid) -> Result<CaseDoc, VaultError> {
         let path = self.home.database();
-        let office = self.office_id()?;
+        let office = self.office_devices()?;
         load(
             &self.conn,
             &self.cipher,
             id,
             &self.keys.id().0,
-            office.as_ref(),
+            &office,
             &path,
         )
     }

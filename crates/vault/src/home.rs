@@ -141,6 +141,7 @@ impl Home {
             keyring,
             completed: None,
             as_found: false,
+            deciders: Default::default(),
         })
     }
 
@@ -191,6 +192,7 @@ impl Home {
             keyring,
             completed,
             as_found: false,
+            deciders: Default::default(),
         };
         crate::blobs::upgrade(&vault)?;
         if !headed {
@@ -242,6 +244,7 @@ impl Home {
             keyring,
             completed,
             as_found: true,
+            deciders: Default::default(),
         };
         Ok((vault, problem))
     }
@@ -323,6 +326,10 @@ pub struct Vault {
     completed: Option<String>,
     /// Opened by [`Home::open_as_found`]: records are read as found, nothing is written.
     pub(crate) as_found: bool,
+    /// The devices deciding for the office, with the roster head they were read from
+    /// ([`Vault::office_devices`]): building the roster checks every statement's signature,
+    /// and an export or a page of a sync asks once per case.
+    pub(crate) deciders: std::sync::Mutex<Option<(crate::cases::RosterHead, Vec<[u8; 32]>)>>,
 }
 
 impl std::fmt::Debug for Vault {

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::cases::{append_own, begin, case_row, CaseRow};
-use crate::{store, Created, Role, Vault, VaultError};
+use crate::{store, Created, Vault, VaultError};
 
 /// One case to create: what `create_case` takes.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,7 +70,7 @@ impl Vault {
         now: OffsetDateTime,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Option<Created>>, VaultError> {
-        if !team.eq_ignore_ascii_case(&self.settings.team) && self.settings.role != Role::Office {
+        if !team.eq_ignore_ascii_case(&self.settings.team) && !self.speaks_for_office() {
             return Err(VaultError::OfficeOnly("imports cases into another team"));
         }
         self.refuse_while_restoring()?;
@@ -84,7 +84,7 @@ impl Vault {
             .iter()
             .map(|c| self.as_allowed(&c.edits))
             .collect::<Result<Vec<_>, _>>()?;
-        let office = self.office_id()?;
+        let office = self.office_devices()?;
         let path = self.home.database();
         let actor = self.keys.id();
         let author = actor.short();
@@ -172,7 +172,7 @@ impl Vault {
                         let made = CaseDoc::create(actor, id, reference, *kind, author, now, edits)
                             .map_err(VaultError::from)
                             .and_then(|(mut doc, change)| {
-                                doc.set_office(office.as_ref().map(|o| o.as_slice()));
+                                doc.set_office(office);
                                 let row = case_row(cipher, id, &mut doc, now, path)?;
                                 Ok((id, change, row))
                             });

@@ -18,7 +18,9 @@ pub(crate) fn initial(settings: &Settings) -> Keyring {
     let mut ring = Keyring::default();
     let epoch = match settings.role {
         Role::Office => 1,
-        Role::Field => 0,
+        // A staff device seals its own cases under team `office`'s key granted at its
+        // admission; until then, a draft key as a field device's.
+        Role::Field | Role::Staff => 0,
     };
     ring.insert(TeamKey::generate(&settings.team, epoch));
     ring

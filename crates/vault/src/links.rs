@@ -34,11 +34,11 @@ impl Vault {
         decisions: &[LinkDecision],
         now: OffsetDateTime,
     ) -> Result<usize, VaultError> {
-        if self.settings.role != crate::Role::Office {
+        if !self.speaks_for_office() {
             return Err(VaultError::OfficeOnly("links cases"));
         }
         self.refuse_while_restoring()?;
-        let office = self.office_id()?;
+        let office = self.office_devices()?;
         let path = self.home.database();
         let actor = self.keys.id();
         let Vault {
@@ -72,14 +72,7 @@ impl Vault {
                     std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
                     std::collections::hash_map::Entry::Vacant(slot) => {
                         crate::head::verify_case(&tx, cipher, &this.id, &this.reference, &path)?;
-                        slot.insert(load(
-                            &tx,
-                            cipher,
-                            &this.id,
-                            &actor.0,
-                            office.as_ref(),
-                            &path,
-                        )?)
+                        slot.insert(load(&tx, cipher, &this.id, &actor.0, &office, &path)?)
                     }
                 };
                 // The same decision on the same grounds is already in force: nothing to add

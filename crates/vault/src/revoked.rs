@@ -48,7 +48,7 @@ impl Vault {
             return Ok(CutOff::default());
         }
         let me = self.keys.id();
-        let office = self.office_id()?;
+        let office = self.office_devices()?;
         let now = time::OffsetDateTime::now_utc();
         let Vault {
             conn,
@@ -112,7 +112,7 @@ impl Vault {
             };
             match CaseDoc::from_log(&raw, &me.0) {
                 Ok(mut doc) => {
-                    doc.set_office(office.as_ref().map(|o| o.as_slice()));
+                    doc.set_office(&office);
                     let waiting = doc.changes().len() < raw.len();
                     write_case(&tx, cipher, *id, &mut doc, now, &path)?;
                     set_waiting(&tx, id, waiting, &path)?;

@@ -2,14 +2,18 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Whether this vault belongs to a field device or to the central office.
+/// Whether this vault belongs to a field device, to the central office, or to one of the
+/// office's staff devices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A field device of a team.
     Field,
-    /// The central office.
+    /// The central office: its key admits and revokes devices.
     Office,
+    /// A staff device: a member of the office's own team, admitted by the office key to read
+    /// every team and decide as the office does (verify, review, link), signing as itself.
+    Staff,
 }
 
 /// What `cairn init` asks for.
@@ -19,7 +23,7 @@ pub struct NewVault {
     pub team: String,
     /// A name for people to recognise the device by.
     pub name: Option<String>,
-    /// Field or office.
+    /// Field, office or staff.
     pub role: Role,
 }
 
@@ -30,7 +34,7 @@ pub struct Settings {
     pub team: String,
     /// Device name.
     pub name: Option<String>,
-    /// Field or office.
+    /// Field, office or staff.
     pub role: Role,
     /// When the vault was made (RFC 3339).
     pub created_at: String,

@@ -299,6 +299,7 @@ impl Vault {
         let now = time::OffsetDateTime::now_utc();
         let me = self.keys.id();
         let office = self.office_id()?;
+        let deciders = self.office_devices()?;
         let Vault {
             conn,
             keyring,
@@ -394,7 +395,7 @@ impl Vault {
         let merge = Merge {
             cipher,
             me: &me,
-            office: office.as_ref(),
+            office: &deciders,
             now,
             path: &path,
         };
@@ -709,8 +710,9 @@ fn apply_case(
 struct Merge<'a> {
     cipher: &'a cairn_crypto::LocalCipher,
     me: &'a cairn_crypto::DeviceId,
-    /// The office's actor: the only one that confirms, rejects and reviews.
-    office: Option<&'a [u8; 32]>,
+    /// The actors deciding for the office (the office and its staff devices): the only ones
+    /// that confirm, reject and review.
+    office: &'a [[u8; 32]],
     now: time::OffsetDateTime,
     path: &'a std::path::Path,
 }
@@ -796,7 +798,7 @@ fn merge_alone(
     changes: &[Received<'_>],
 ) -> Result<Merged, Failure> {
     let screened = || changes.iter().map(|c| &*c.change);
-    let office = merge.office.map(|o| o.as_slice());
+    let office = merge.office;
     let judged = match snapshot {
         None => match CaseDoc::from_screened(screened(), &merge.me.0, office) {
             Err(cairn_model::ModelError::Incomplete) => {
@@ -903,7 +905,7 @@ fn merge_case(
     let merged = loop {
         let raw: Vec<Vec<u8>> = offered.iter().map(|s| s.plain.clone()).collect();
         let result = if is_new {
-            match CaseDoc::from_changes(&raw, &merge.me.0, merge.office.map(|o| o.as_slice())) {
+            match CaseDoc::from_changes(&raw, &merge.me.0, merge.office) {
                 Err(cairn_model::ModelError::Incomplete) => Ok(None),
                 other => other.map(Some),
             }

@@ -524,7 +524,7 @@ fn case_changes() {
     reversed.reverse();
     // A concurrent edit of the same field by a third device: a conflict to keep.
     let third = DeviceKeys::generate();
-    let mut other = CaseDoc::from_changes(std::slice::from_ref(&fx.created), &third.id().0, None)
+    let mut other = CaseDoc::from_changes(std::slice::from_ref(&fx.created), &third.id().0, &[])
         .expect("the fixture case as a third device receives it");
     let concurrent = other
         .edit(&[Edit::set("torture_signs", "yes")], "third", now())

@@ -47,7 +47,7 @@ pub(crate) fn publish(config: &Config, args: PublishArgs) -> Result<(), CliError
     let mut vault = open(config)?;
     if vault.settings().role != cairn_vault::Role::Office {
         return Err(CliError::failure(
-            "only the office publishes editions; nothing was published. Run this on the office's vault.",
+            "only the office publishes editions, with the office key; nothing was published. Run this on the office machine.",
         ));
     }
     let cases = with_heads(&vault, report_cases(&vault)?)?;

@@ -40,7 +40,7 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::Router;
 use cairn_crypto::{DeviceKeys, Zeroizing};
-use cairn_vault::{Home, Role, Vault};
+use cairn_vault::{Home, Vault};
 use tokio::sync::Semaphore;
 
 use crate::cli::ServeArgs;
@@ -90,9 +90,9 @@ impl AppState {
             let keys = DeviceKeys::from_unlocked_bytes(&state.keys)
                 .map_err(|e| CliError::failure(e.to_string()))?;
             let mut vault = state.home.open_unlocked(keys)?;
-            if vault.settings().role != Role::Office {
+            if !vault.speaks_for_office() {
                 return Err(CliError::failure(
-                    "the vault here is no longer the office's: restart `cairn office serve`",
+                    "the vault here is no longer the office's nor a staff device's: restart `cairn office serve`",
                 ));
             }
             work(&mut vault, &state)

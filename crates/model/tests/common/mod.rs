@@ -40,7 +40,7 @@ pub fn new_case(edits: &[Edit]) -> (CaseDoc, Vec<u8>) {
 
 /// Device B's copy of a case, built from its changes alone.
 pub fn fork_for_b(doc: &CaseDoc) -> CaseDoc {
-    CaseDoc::from_changes(&doc.changes(), &B, None).unwrap()
+    CaseDoc::from_changes(&doc.changes(), &B, &[]).unwrap()
 }
 
 pub fn hex(actor: &[u8]) -> String {
