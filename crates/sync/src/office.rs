@@ -524,7 +524,9 @@ mod tests {
         assert!(held(b.keys(), "T04") && !held(b.keys(), OFFICE_TEAM));
         // Posted at once: the server refuses the revoked staff device now.
         match crate::sync(&mut rana, &options, &()).await {
-            Err((SyncError::Refused { code, .. }, _)) => assert_eq!(code, "revoked"),
+            Err((SyncError::Refused { code, .. }, _)) => {
+                assert_eq!(code, Some(cairn_protocol::ErrorCode::Revoked))
+            }
             other => panic!("{other:?}"),
         }
         crate::sync(&mut omar, &options, &()).await.unwrap();
