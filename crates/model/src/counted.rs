@@ -223,13 +223,6 @@ impl CaseDoc {
         if self.status()? != Status::Confirmed {
             return Ok(None);
         }
-        let Some((automerge::Value::Object(ObjType::List), list)) = self
-            .doc
-            .get(ROOT, "verifications")
-            .map_err(ModelError::corrupt)?
-        else {
-            return Ok(None);
-        };
         let text = |entry: &ObjId, key: &str| match self.doc.get(entry, key) {
             Ok(Some((automerge::Value::Scalar(v), _))) => match v.as_ref() {
                 ScalarValue::Str(s) => Some(s.to_string()),
@@ -237,10 +230,7 @@ impl CaseDoc {
             },
             _ => None,
         };
-        for index in (0..self.doc.length(&list)).rev() {
-            let Some((_, entry)) = self.doc.get(&list, index).map_err(ModelError::corrupt)? else {
-                continue;
-            };
+        for (_, _, entry) in self.list_entries("verifications")?.into_iter().rev() {
             if text(&entry, "status").as_deref() != Some("confirmed") {
                 continue;
             }

@@ -411,17 +411,65 @@ impl CaseDoc {
                 .map(|(_, writer)| writer)
                 .collect());
         }
-        let obj = match self.doc.get(ROOT, list).map_err(ModelError::corrupt)? {
-            Some((automerge::Value::Object(ObjType::List), obj)) => obj,
-            Some(_) => return Err(ModelError::Corrupt(format!("`{list}` is not a list"))),
-            None => return Ok(Vec::new()),
-        };
-        (0..self.doc.length(&obj))
-            .map(|index| match self.doc.get(&obj, index) {
-                Ok(Some((_, automerge::ObjId::Id(_, actor, _)))) => Ok(actor.to_hex_string()),
-                _ => Err(ModelError::Corrupt(format!(
-                    "an entry of `{list}` is not an object"
-                ))),
+        Ok(self
+            .list_entries(list)?
+            .into_iter()
+            .map(|(_, _, entry)| match entry {
+                automerge::ObjId::Id(_, actor, _) => actor.to_hex_string(),
+                automerge::ObjId::Root => String::new(),
+            })
+            .collect())
+    }
+
+    /// Every entry of the list `list` (not attachments, see
+    /// [`CaseDoc::attachments_with_writers`]): the list it is in, its index there, and the
+    /// entry. One list's entries in its order. The office's lists are made by whichever of the
+    /// office's devices writes first, so two of them deciding at once leave two lists side by
+    /// side (the judge keeps both): then the entries of every copy, ordered by their `at`
+    /// (ties keep the lists' order, the same on every replica), so no device's decision is
+    /// hidden behind the other's list and every replica reads one sequence.
+    pub(crate) fn list_entries(
+        &self,
+        list: &str,
+    ) -> Result<Vec<(automerge::ObjId, usize, automerge::ObjId)>, ModelError> {
+        let lists = self.doc.get_all(ROOT, list).map_err(ModelError::corrupt)?;
+        let mut entries = Vec::new();
+        for (value, obj) in &lists {
+            if !matches!(value, automerge::Value::Object(ObjType::List)) {
+                return Err(ModelError::Corrupt(format!("`{list}` is not a list")));
+            }
+            for index in 0..self.doc.length(obj) {
+                match self.doc.get(obj, index).map_err(ModelError::corrupt)? {
+                    Some((automerge::Value::Object(_), entry)) => {
+                        entries.push((obj.clone(), index, entry));
+                    }
+                    _ => {
+                        return Err(ModelError::Corrupt(format!(
+                            "an entry of `{list}` is not an object"
+                        )))
+                    }
+                }
+            }
+        }
+        if lists.len() > 1 {
+            entries.sort_by_cached_key(|(_, _, entry)| match self.doc.get(entry, "at") {
+                Ok(Some((automerge::Value::Scalar(v), _))) => match v.as_ref() {
+                    ScalarValue::Str(at) => at.to_string(),
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            });
+        }
+        Ok(entries)
+    }
+
+    /// The entries of the office's list `list` as typed values, every copy's (see
+    /// [`CaseDoc::list_entries`]).
+    fn office_list<T: autosurgeon::Hydrate>(&self, list: &str) -> Result<Vec<T>, ModelError> {
+        self.list_entries(list)?
+            .iter()
+            .map(|(obj, index, _)| {
+                autosurgeon::hydrate_prop(&self.doc, obj, *index).map_err(ModelError::corrupt)
             })
             .collect()
     }
@@ -431,6 +479,9 @@ impl CaseDoc {
     pub fn case(&self) -> Result<Case, ModelError> {
         let mut case: Case = autosurgeon::hydrate(&self.doc).map_err(ModelError::corrupt)?;
         case.status = self.status()?;
+        case.verifications = self.office_list("verifications")?;
+        case.reviews = self.office_list("reviews")?;
+        case.links = self.office_list("links")?;
         Ok(case)
     }
 

@@ -198,11 +198,7 @@ impl CaseDoc {
     /// The office's link decisions in force: the latest entry for each other case.
     pub fn links(&self) -> Vec<CaseLink> {
         let mut out: Vec<CaseLink> = Vec::new();
-        let Ok(Some((automerge::Value::Object(ObjType::List), list))) = self.doc.get(ROOT, "links")
-        else {
-            return out;
-        };
-        for (_, entry) in (0..self.doc.length(&list)).filter_map(|i| self.doc.get(&list, i).ok()?) {
+        for (_, _, entry) in self.list_entries("links").unwrap_or_default() {
             let (Some(other_id), Some(relation)) = (
                 scalar_str(&self.doc, &entry, "other_id"),
                 scalar_str(&self.doc, &entry, "relation"),

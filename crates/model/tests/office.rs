@@ -488,3 +488,59 @@ fn two_office_devices_making_the_first_verification_concurrently_are_both_kept()
         assert_eq!(doc.heads(), field_one.heads());
     }
 }
+
+/// A staff device confirms while the office concurrently records another verification: two
+/// `verifications` lists stand side by side. Whichever list Automerge picks (the actors'
+/// order decides, so both orders are tried), every replica reads both entries, and a
+/// confirmation in force is found with the values it bound: a later edit of a counted field
+/// shows as changed since confirmed instead of moving the count.
+#[test]
+fn a_confirmation_in_the_list_that_loses_the_merge_still_binds() {
+    for staff_actor in [[0x5A; 32], [0x01; 32]] {
+        let (_, created) = new_case(&[Edit::set("incident.cause", "captivity")]);
+        let deciders = [O, staff_actor];
+        let mut staff =
+            CaseDoc::from_changes(std::slice::from_ref(&created), &staff_actor, &deciders).unwrap();
+        let mut office =
+            CaseDoc::from_changes(std::slice::from_ref(&created), &O, &deciders).unwrap();
+        let confirmed = staff
+            .edit(&[verify("confirmed", Some("photograph"))], "staff", at(5))
+            .unwrap()
+            .unwrap();
+        let other = office
+            .edit(
+                &[verify("rejected", Some("a second look"))],
+                "office",
+                at(6),
+            )
+            .unwrap()
+            .unwrap();
+        staff.apply_changes(std::slice::from_ref(&other)).unwrap();
+        office
+            .apply_changes(std::slice::from_ref(&confirmed))
+            .unwrap();
+        for doc in [&staff, &office] {
+            let json = doc.to_json_with_signers().unwrap();
+            let entries = json["verifications"].as_array().unwrap();
+            assert_eq!(entries.len(), 2, "{json}");
+            assert_eq!(entries[0]["status"], "confirmed", "ordered by time: {json}");
+            assert_eq!(entries[1]["status"], "rejected", "{json}");
+            assert_eq!(doc.case().unwrap().verifications.len(), 2);
+        }
+        assert_eq!(staff.to_json().unwrap(), office.to_json().unwrap());
+        if staff.to_json().unwrap()["status"] == "confirmed" {
+            let bound = office.confirmed().unwrap().expect("the confirmation binds");
+            assert_eq!(bound.get("incident.cause").as_deref(), Some("captivity"));
+            let edit = office
+                .edit(
+                    &[Edit::set("incident.cause", "targeted_strike")],
+                    "office",
+                    at(7),
+                )
+                .unwrap();
+            assert!(edit.is_some());
+            let changed = office.changed_since_confirmed().unwrap();
+            assert_eq!(changed.len(), 1, "{changed:?}");
+        }
+    }
+}
