@@ -521,3 +521,165 @@ fn a_chain_not_signed_by_this_office_or_cut_is_refused_and_nothing_is_stored() {
     let run = restore(&restoring, &server);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+/// The office and a staff device both lose their laptops; each kept a copy of its key file.
+/// Field devices keep recording and syncing meanwhile. Each is rebuilt around its key file
+/// (`init --key-file`) and restored from the server (the staff device with the office's
+/// public keys, its trust root): nothing is lost (every case, the field's work during the loss
+/// included, reads the same on every device), and the staff device's next change is numbered
+/// after its own that came back: the server stores it, nobody refuses it.
+#[test]
+fn the_office_and_a_staff_device_restored_while_the_field_syncs_lose_nothing() {
+    let kept = tempfile::tempdir().expect("temp dir");
+    let office = Device::office();
+    let server = Server::start(&office);
+    let url = server.url();
+    office.ok(&["office", "places", "add", "KHR", "--name", "Khan Younis"]);
+    let (a, b) = (Device::init("T03"), Device::init("T04"));
+    server.join(&office, &a, "T03", &url);
+    server.join(&office, &b, "T04", &url);
+    let staff = Device::staff("Analyst Rana");
+    server.join(&office, &staff, "office", &url);
+    let (first, second) = (killed(&a, "2026-03-02"), killed(&b, "2026-03-03"));
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    office.ok(&["sync"]);
+    staff.ok(&["sync"]);
+    for reference in [&first, &second] {
+        staff.ok(&[
+            "case",
+            "verify",
+            reference,
+            "--status",
+            "confirmed",
+            "--basis",
+            "two witnesses",
+        ]);
+    }
+    staff.ok(&["sync"]);
+    office.ok(&[
+        "case",
+        "edit",
+        &second,
+        "--note",
+        "checked against the hospital list",
+    ]);
+    office.ok(&["sync"]);
+    let staff_seq = staff.vault().own_log_len().expect("own log");
+    assert!(staff_seq >= 2, "{staff_seq}");
+
+    // Both keep a copy of their key file (and the staff, the office's public keys); then
+    // both laptops are lost.
+    let office_pub = kept.path().join("office.pub");
+    office.ok(&[
+        "office",
+        "pubkey",
+        "--out",
+        office_pub.to_str().expect("UTF-8"),
+    ]);
+    let keep = |d: &Device, name: &str| {
+        let to = kept.path().join(name);
+        std::fs::copy(cairn_vault::Home::new(d.home()).key_file(), &to).expect("a copy");
+        std::fs::remove_dir_all(d.home()).expect("the laptop is lost");
+        to.display().to_string()
+    };
+    let (office_keys, staff_keys) = (keep(&office, "office.age"), keep(&staff, "staff.age"));
+
+    // The field goes on meanwhile.
+    let during = killed(&a, "2026-03-04");
+    a.ok(&["sync"]);
+    b.ok(&["case", "edit", &second, "--set", "person.age_group=adult"]);
+    b.ok(&["sync"]);
+
+    // The staff device needs the office's keys to restore: refused without, nothing stored.
+    staff.ok(&[
+        "init",
+        "--staff",
+        "--key-file",
+        &staff_keys,
+        "--kdf-cost",
+        "4",
+    ]);
+    let run = staff.run(&[
+        "office",
+        "restore",
+        "--server",
+        &url,
+        "--fingerprint",
+        server.fingerprint(),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--office-key"), "{}", run.stderr);
+    office.ok(&[
+        "init",
+        "--office",
+        "--key-file",
+        &office_keys,
+        "--kdf-cost",
+        "4",
+    ]);
+    let run = restore(&office, &server);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = staff.run(&[
+        "office",
+        "restore",
+        "--server",
+        &url,
+        "--fingerprint",
+        server.fingerprint(),
+        "--office-key",
+        office_pub.to_str().expect("UTF-8"),
+        "--json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let restored: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(restored["own_changes"], staff_seq, "{restored}");
+    assert_eq!(staff.vault().own_log_len().expect("own log"), staff_seq);
+
+    // The restored staff device carries on: its next change is numbered after the ones that
+    // came back, and the server stores it.
+    let third = killed(&b, "2026-03-05");
+    b.ok(&["sync"]);
+    staff.ok(&["sync"]);
+    staff.ok(&[
+        "case",
+        "verify",
+        &third,
+        "--status",
+        "confirmed",
+        "--basis",
+        "death certificate",
+    ]);
+    let synced = staff.json(&["sync"]);
+    assert_eq!(
+        synced["rejected"].as_array().map(Vec::len),
+        Some(0),
+        "{synced}"
+    );
+    assert_eq!(staff.vault().own_log_len().expect("own log"), staff_seq + 1);
+    assert_eq!(synced["pending"], 0, "{synced}");
+    for d in [&a, &b, &office, &staff] {
+        d.ok(&["sync"]);
+    }
+    // Nothing lost: every case reads the same at the office, the staff device and its team.
+    for (reference, field) in [(&first, &a), (&during, &a), (&second, &b), (&third, &b)] {
+        let shown = office.ok(&["case", "show", reference, "--json"]);
+        assert_eq!(
+            staff.ok(&["case", "show", reference, "--json"]),
+            shown,
+            "{reference}"
+        );
+        assert_eq!(
+            field.ok(&["case", "show", reference, "--json"]),
+            shown,
+            "{reference}"
+        );
+    }
+    assert_eq!(
+        b.json(&["case", "show", &third])["status"],
+        "confirmed",
+        "the restored staff device's decision reached the field"
+    );
+    assert_eq!(office.case_count(), 4);
+    assert_eq!(staff.case_count(), 4);
+}

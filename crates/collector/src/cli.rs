@@ -375,6 +375,10 @@ pub struct RestoreArgs {
     /// The server certificate's SHA-256 fingerprint, as `cairn-server init` printed it.
     #[arg(long)]
     pub fingerprint: String,
+    /// The office's public keys (`cairn office pubkey` writes them): a staff device's trust
+    /// root, required to restore one; the office's own vault has them already.
+    #[arg(long, value_name = "FILE")]
+    pub office_key: Option<PathBuf>,
     /// Print what was restored as JSON.
     #[arg(long)]
     pub json: bool,
@@ -437,6 +441,11 @@ pub struct InitArgs {
     /// tests and benchmarks.
     #[arg(long, value_name = "LOG_N", value_parser = clap::value_parser!(u8).range(1..=22))]
     pub kdf_cost: Option<u8>,
+    /// Make the vault around the keys of this key file, a copy kept of a lost vault's
+    /// `keys.age`, opened with the passphrase (which the new vault keeps): the office's or a
+    /// staff device's, whose cases `cairn office restore` then brings back from the server.
+    #[arg(long, value_name = "KEY_FILE", conflicts_with = "team")]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

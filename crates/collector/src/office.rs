@@ -283,12 +283,32 @@ fn restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
     if !server.starts_with("https://") {
         return Err(CliError::usage("the server URL must start with https://"));
     }
+    let office = match &args.office_key {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| CliError::failure(format!("cannot read {}: {e}", path.display())))?
+                .parse::<OfficeKeys>()
+                .map_err(|e| {
+                    CliError::usage(format!(
+                        "{}: {e} (`cairn office pubkey` writes them)",
+                        path.display()
+                    ))
+                })?,
+        ),
+        None => None,
+    };
     let mut vault = open_office(config)?;
+    if vault.settings().role == Role::Staff && office.is_none() {
+        return Err(CliError::usage(
+            "a staff device is restored with the office's public keys: give --office-key FILE (`cairn office pubkey` writes them)",
+        ));
+    }
     let bars = crate::sync_cmd::Bars::new();
     let restored = BlockingSync::new()?.restore(
         &mut vault,
         server,
         &args.fingerprint,
+        office,
         &config.sync_options(),
         &bars,
     );
@@ -312,7 +332,11 @@ fn restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
     }
     let s = &restored.summary;
     let mut text = format!(
-        "Restored the office from {server}: {} roster statements, {} team keys, {} cases, {} of the office's own changes (the next is number {}), {} attachments fetched; the next case of the office is number {}.\n",
+        "Restored {} from {server}: {} roster statements, {} team keys, {} cases, {} of the office's own changes (the next is number {}), {} attachments fetched; the next case of the office is number {}.\n",
+        match vault.settings().role {
+            Role::Staff => "this staff device",
+            _ => "the office",
+        },
         restored.statements,
         restored.team_keys,
         restored.cases,

@@ -121,21 +121,31 @@ pub fn init(config: &Config, args: InitArgs) -> Result<(), CliError> {
     if home.key_file().exists() {
         return Err(cairn_vault::VaultError::AlreadyExists(config.home.clone()).into());
     }
-    let pass = config.passphrase.read(true)?;
-    crate::input::warn_if_weak(cairn_crypto::ExposeSecret::expose_secret(&pass));
     let cost = args
         .kdf_cost
         .map_or(KeyFileCost::Calibrated, KeyFileCost::LogN);
-    let vault = home.create(
-        &pass,
-        cost,
-        NewVault {
-            team,
-            name: args.name,
-            role,
-        },
-        time::OffsetDateTime::now_utc(),
-    )?;
+    let new = NewVault {
+        team,
+        name: args.name,
+        role,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let vault = match &args.key_file {
+        // The keys of a lost vault, kept: opened with its passphrase, which the new one keeps.
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| CliError::failure(format!("cannot read {}: {e}", path.display())))?;
+            let pass = config.passphrase.read(false)?;
+            let keys = cairn_crypto::unlock_keys(&bytes, &pass)
+                .map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
+            home.create_with_keys(&pass, cost, new, now, keys)?
+        }
+        None => {
+            let pass = config.passphrase.read(true)?;
+            crate::input::warn_if_weak(cairn_crypto::ExposeSecret::expose_secret(&pass));
+            home.create(&pass, cost, new, now)?
+        }
+    };
     let id = vault.keys().id();
     let what = match role {
         Role::Office => "the office".to_owned(),

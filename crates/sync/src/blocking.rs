@@ -88,6 +88,7 @@ impl BlockingSync {
         vault: &mut Vault,
         server: &str,
         fingerprint: &str,
+        office: Option<cairn_protocol::OfficeKeys>,
         options: &Options,
         progress: &dyn Progress,
     ) -> Result<crate::Restored, SyncError> {
@@ -95,6 +96,7 @@ impl BlockingSync {
             vault,
             server,
             fingerprint,
+            office,
             options,
             progress,
         ))

@@ -36,21 +36,31 @@ pub struct Restored {
     pub summary: Summary,
 }
 
-/// Restores the office's vault from the server at `server` (its certificate pinned by
-/// `fingerprint`). Refused unless the vault is an office vault holding nothing yet (or one
-/// whose restore was cut off, which is taken up again), and unless the server serves a whole
-/// chain signed by this office that grants it the key of its own team: nothing is stored then.
+/// Restores the vault of the office, or of one of its staff devices, from the server at
+/// `server` (its certificate pinned by `fingerprint`). A staff device names the office's
+/// public keys (`office`: its trust root, as its admission carried them); the office's own
+/// are its keys. Refused unless the vault holds nothing yet (or its restore was cut off, which
+/// is taken up again), and unless the server serves a whole chain signed by the office that
+/// grants this device the key of the office's own team (a staff device: that admits it and has
+/// not revoked it): nothing is stored then.
 pub async fn restore(
     vault: &mut Vault,
     server: &str,
     fingerprint: &str,
+    office: Option<OfficeKeys>,
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Restored, SyncError> {
-    if vault.settings().role != Role::Office {
-        return Err(SyncError::OfficeOnly);
-    }
-    let office = OfficeKeys::from_keys(vault.keys());
+    let office = match (vault.settings().role, office) {
+        (Role::Office, _) => OfficeKeys::from_keys(vault.keys()),
+        (Role::Staff, Some(office)) => office,
+        (Role::Staff, None) => {
+            return Err(SyncError::Restore(
+                "a staff device is restored with the office's public keys, its trust root; nothing was stored".into(),
+            ))
+        }
+        (Role::Field, _) => return Err(SyncError::OfficeOnly),
+    };
     let held = vault.sync_state()?;
     let server = server.trim_end_matches('/').to_owned();
     let fingerprint = fingerprint.to_ascii_lowercase();
@@ -66,11 +76,29 @@ pub async fn restore(
             held.roster.len()
         )));
     }
+    let me = vault.keys().id();
+    if vault.settings().role == Role::Staff {
+        match roster.member(&me) {
+            Some(m) if m.team == OFFICE_TEAM && m.revoked.is_none() => {}
+            Some(m) if m.revoked.is_some() => {
+                return Err(SyncError::Restore(format!(
+                    "the office revoked this staff device ({}): it is restored no more; nothing was stored",
+                    me.short()
+                )))
+            }
+            _ => {
+                return Err(SyncError::Restore(format!(
+                    "the roster the server at {server} serves admits no staff device {}: the office admits it with `office admit --staff`; nothing was stored",
+                    me.short()
+                )))
+            }
+        }
+    }
     let keyring = roster.keyring(vault.keys());
     let epoch = roster.epoch(OFFICE_TEAM);
     if keyring.get(OFFICE_TEAM, epoch).is_none() {
         return Err(SyncError::Restore(format!(
-            "the roster the server at {server} serves grants the office no key of its own team (epoch {epoch}): the office's own cases and published editions could not be read. The lost office never synced with a cairn that puts that key in the roster, or the server cut the roster; nothing was stored"
+            "the roster the server at {server} serves grants this device no key of the office's own team (epoch {epoch}): the office's own cases and published editions could not be read. The lost office never synced with a cairn that puts that key in the roster, or the server cut the roster; nothing was stored"
         )));
     }
     let state = SyncState {

@@ -18,8 +18,8 @@ impl Vault {
     /// Refused unless this is an office vault holding no case, no change and no statement of
     /// a chain, or one whose restore began and has not finished (it is then taken up again).
     pub fn begin_restore(&mut self, state: &SyncState, keyring: Keyring) -> Result<(), VaultError> {
-        if self.settings.role != Role::Office {
-            return Err(VaultError::OfficeOnly("restores an office vault"));
+        if self.settings.role == Role::Field {
+            return Err(VaultError::OfficeOnly("restores a vault from its server"));
         }
         let path = self.home.database();
         let Vault { conn, cipher, .. } = &*self;
