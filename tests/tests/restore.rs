@@ -498,7 +498,7 @@ fn a_chain_not_signed_by_this_office_or_cut_is_refused_and_nothing_is_stored() {
     for (rows, said) in [
         (forged, "is not signed by this office"),
         (gap, "breaks off after statement 1"),
-        (short, "grants the office no key of its own team"),
+        (short, "grants this device no key of the office's own team"),
     ] {
         put_chain(&mut server, &rows);
         let run = restore(&restoring, &server);
