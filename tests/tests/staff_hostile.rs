@@ -54,9 +54,7 @@ fn grants_and_rotations_a_server_adds_hand_no_field_device_another_teams_key() {
     b.ok(&["sync"]);
     let t03 = office.team_key("T03");
     let b_public = DevicePublic::from_keys(&b.keys());
-    let grant_to_b = |key: &cairn_crypto::TeamKey| {
-        vec![Grant::new(key, &b_public).expect("grant")]
-    };
+    let grant_to_b = |key: &cairn_crypto::TeamKey| vec![Grant::new(key, &b_public).expect("grant")];
     let holds_t03 = |d: &Device| d.keyring().newest("T03").is_some();
     assert!(!holds_t03(&b));
 
@@ -110,10 +108,8 @@ fn grants_and_rotations_a_server_adds_hand_no_field_device_another_teams_key() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let state = b.vault().sync_state().expect("state");
     assert_eq!(state.roster.len(), held + 2, "B took both statements");
-    let roster = cairn_protocol::Roster::build(
-        &cairn_protocol::OfficeKeys::from_keys(&keys),
-        &state.roster,
-    );
+    let roster =
+        cairn_protocol::Roster::build(&cairn_protocol::OfficeKeys::from_keys(&keys), &state.roster);
     assert_eq!(roster.problems.len(), 2, "{:?}", roster.problems);
     assert!(!holds_t03(&b), "{:?}", b.keyring());
     assert_eq!(b.run(&["case", "show", &in_a]).code, 1);
@@ -177,10 +173,7 @@ fn a_revoked_staff_device_is_cut_off_everywhere_and_is_not_restored() {
         );
     }
     // Its confirmation made before the cut-off still binds.
-    assert_eq!(
-        a.json(&["case", "show", &reference])["status"],
-        "confirmed"
-    );
+    assert_eq!(a.json(&["case", "show", &reference])["status"], "confirmed");
 
     // Its laptop lost, it is rebuilt from its key file: restoring it is refused, nothing stored.
     let office_pub = kept.path().join("office.pub");
