@@ -408,6 +408,52 @@ fn what_the_server_refuses_and_how_it_escapes() {
     assert_eq!(serving.stop(), Some(0));
 }
 
+/// A staff device serves the office's page: every team's cases are listed, and a
+/// verification made on the page is signed by the staff device and reaches the office.
+#[test]
+fn a_staff_device_serves_every_teams_cases_and_decides_on_the_page() {
+    let office = Device::office();
+    let server = Server::start(&office);
+    let url = server.url();
+    let (a, b) = (Device::init("T03"), Device::init("T04"));
+    server.join(&office, &a, "T03", &url);
+    server.join(&office, &b, "T04", &url);
+    let rana = Device::staff("Analyst Rana");
+    server.join(&office, &rana, "office", &url);
+    let in_a = a.new_case(&["--kind", "killed", "--place", "KHR"]);
+    let in_b = b.new_case(&["--kind", "missing", "--place", "KHR"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    rana.ok(&["sync"]);
+
+    let serving = Serving::start(&rana);
+    let (status, table) = serving.get("/");
+    assert_eq!(status, 200, "{table}");
+    assert!(table.contains(&in_a) && table.contains(&in_b), "{table}");
+    let case_path = format!("/case/{in_b}");
+    let (status, page) = serving.get(&case_path);
+    assert_eq!(status, 200, "{page}");
+    let form = format!(
+        "status=confirmed&basis=death+certificate&csrf={}",
+        csrf(&page)
+    );
+    let (status, answer) = serving.post(
+        &format!("{case_path}/verify"),
+        &format!("\r\nOrigin: {}", serving.base()),
+        &form,
+    );
+    assert_eq!(status, 303, "{answer}");
+    assert_eq!(serving.stop(), Some(0));
+
+    rana.ok(&["sync"]);
+    office.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert_eq!(status_of(&office, &in_b), "confirmed");
+    assert_eq!(status_of(&b, &in_b), "confirmed");
+    let history = office.ok(&["case", "history", &in_b]);
+    assert!(history.contains("Analyst Rana"), "{history}");
+}
+
 /// The body of a whole HTTP answer (sent with a length, never chunked), and its headers in
 /// lower case.
 fn split_answer(answer: &str) -> (String, &str) {

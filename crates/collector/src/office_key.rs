@@ -31,7 +31,8 @@ fn split(config: &Config, args: KeySplitArgs) -> Result<(), CliError> {
             "--threshold {k} is more than --shares {n}: a split cannot need more shares than it makes"
         )));
     }
-    let vault = crate::office::open_office(config)?;
+    // A staff device's vault holds its own keys, not the office's: never split as the office.
+    let vault = crate::office::open_office_key(config, "is split into shares")?;
     let shares =
         cairn_crypto::split(vault.keys(), k, n).map_err(|e| CliError::usage(e.to_string()))?;
     let office = vault.keys().id().short();

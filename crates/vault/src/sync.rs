@@ -845,9 +845,18 @@ fn settle(
     // Only its team and the office write to a case: the reference's team decides whom the
     // office encrypts the case to. Changes held for a case not seen before were never checked.
     let team = &doc.reference().team;
-    for (_, verdict) in authors {
+    for (sealed, verdict) in authors {
         match verdict {
             Err(reason) => return Err(Failure::Refuse((*reason).to_owned())),
+            // The server relays a change by the team it is sealed for: one sealed for another
+            // team than its case's (the office's or a staff device's, whose verdict names no
+            // team) would reach the office but never the case's team, leaving replicas apart.
+            _ if !sealed.team.eq_ignore_ascii_case(team) => {
+                return Err(Failure::Refuse(format!(
+                    "it is sealed for team {}, not for its case's team {team}: the case's team would never receive it",
+                    sealed.team
+                )))
+            }
             Ok(Some(other)) if !other.eq_ignore_ascii_case(team) => {
                 return Err(Failure::Refuse(format!(
                     "a device of team {other} may not write to a case of team {team}"
