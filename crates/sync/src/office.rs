@@ -557,8 +557,15 @@ mod tests {
         for (team, sex) in [(12, "male"), (100, "female")] {
             while members < team {
                 let other = DeviceLine::new(&DeviceKeys::generate(), None).unwrap();
-                admit(&mut office, &other, &to).unwrap();
-                members += 1;
+                match admit(&mut office, &other, &to) {
+                    // Four-letter tags: among 100 devices, two share one about once in 200
+                    // runs, and the office refuses the second: draw again.
+                    Err(SyncError::AlreadyMember(why)) if why.contains("reference tag") => {}
+                    other => {
+                        other.unwrap();
+                        members += 1;
+                    }
+                }
             }
             let roster = stored_roster(&office.sync_state().unwrap()).unwrap();
             assert_eq!(roster.members().filter(|m| m.team == "T03").count(), team);
