@@ -36,6 +36,10 @@ pub enum SealedKind {
     /// A record of the office's own (a published edition, as compact JSON), sealed under
     /// the office team's key; its id field is the record's UUID, not a case's.
     OfficeRecord,
+    /// An office checkpoint part (compacted case documents of one team, see
+    /// `cairn_protocol::checkpoint`): its author is the office, its number the checkpoint's
+    /// generation, its id field where the part sits in the generation.
+    Checkpoint,
 }
 
 impl SealedKind {
@@ -43,6 +47,7 @@ impl SealedKind {
         match self {
             SealedKind::CaseChange => 1,
             SealedKind::OfficeRecord => 2,
+            SealedKind::Checkpoint => 3,
         }
     }
 
@@ -50,6 +55,7 @@ impl SealedKind {
         match code {
             1 => Some(SealedKind::CaseChange),
             2 => Some(SealedKind::OfficeRecord),
+            3 => Some(SealedKind::Checkpoint),
             _ => None,
         }
     }

@@ -29,12 +29,18 @@ pub mod paths {
     /// sealed chunks of one's own blob → JSON [`crate::BlobStatus`]; `GET ?from=N` → the
     /// framed chunks the server holds from index N (a page of them).
     pub const BLOB: &str = "/v2/blobs/{author}/{blob}";
+    /// `GET ?team=T[&generation=G&part=P]` → a binary [`crate::CheckpointPage`]: the team's
+    /// checkpoint parts after the one named (from its newest full generation when none is);
+    /// `POST` (office only) a push body of sealed checkpoint parts → 204.
+    pub const CHECKPOINTS: &str = "/v2/checkpoints";
     /// `GET` → JSON [`crate::BlobStatus`]: which chunks the server holds.
     pub const BLOB_STATUS: &str = "/v2/blobs/{author}/{blob}/status";
 }
 
 /// Content type of a push body.
 pub const PUSH_CONTENT_TYPE: &str = "application/vnd.cairn.push.v2";
+/// Content type of a checkpoint page.
+pub const CHECKPOINT_CONTENT_TYPE: &str = "application/vnd.cairn.checkpoints.v1";
 /// Content type of a pull page.
 pub const PULL_CONTENT_TYPE: &str = "application/vnd.cairn.pull.v2";
 /// Header of a pull answer naming the roster's head counter: a client fetches the roster only

@@ -12,6 +12,7 @@ mod admission;
 mod api;
 mod auth;
 mod blob;
+pub mod checkpoint;
 mod device;
 mod error;
 mod hexser;
@@ -26,8 +27,8 @@ mod statement;
 
 pub use admission::{Admission, ADMISSION_PREFIX};
 pub use api::{
-    paths, ErrorBody, ErrorCode, JoinResponse, NEXT_REQUEST_MS, PULL_CONTENT_TYPE,
-    PUSH_CONTENT_TYPE, RECEIPT_VERSION, ROSTER_VERSION,
+    paths, ErrorBody, ErrorCode, JoinResponse, CHECKPOINT_CONTENT_TYPE, NEXT_REQUEST_MS,
+    PULL_CONTENT_TYPE, PUSH_CONTENT_TYPE, RECEIPT_VERSION, ROSTER_VERSION,
 };
 pub use auth::{request_signed_bytes, sign_request, verify_request, AUTH_SCHEME, REQUEST_DOMAIN};
 pub use blob::{
