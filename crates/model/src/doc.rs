@@ -150,19 +150,20 @@ impl CaseDoc {
     /// Replays changes this vault already accepted (its own log), without judging them again.
     /// Changes still waiting for a dependency are left out, as in [`CaseDoc::save`].
     pub fn from_log(raw_changes: &[Vec<u8>], actor: &[u8]) -> Result<CaseDoc, ModelError> {
-        let mut doc = Automerge::new().with_actor(actor_id(actor)?);
-        let mut pending = decode_changes(raw_changes)?;
-        let mut known = actors(&doc);
-        while let Some(i) = pending.iter().position(|(c, _)| applicable(&doc, c)) {
-            let (change, _) = pending.remove(i);
-            check_fit(&doc, &known, &change)?;
-            known.insert(change.actor_id().clone(), change.seq());
-            doc.apply_changes([change]).map_err(ModelError::corrupt)?;
-        }
-        if !has_case(&doc)? {
-            return Err(ModelError::Incomplete);
-        }
-        CaseDoc::from_automerge(doc)
+        let doc = Automerge::new().with_actor(actor_id(actor)?);
+        replay(doc, raw_changes)
+    }
+
+    /// [`CaseDoc::from_log`] for a case whose first changes came whole in an office checkpoint:
+    /// this case as it was at the checkpoint's `heads`, then the log.
+    pub fn from_log_at(
+        &self,
+        heads: &[ChangeHash],
+        raw_changes: &[Vec<u8>],
+        actor: &[u8],
+    ) -> Result<CaseDoc, ModelError> {
+        let base = self.doc.fork_at(heads).map_err(ModelError::corrupt)?;
+        replay(base.with_actor(actor_id(actor)?), raw_changes)
     }
 
     /// Checks that `doc` holds a case this version understands.
@@ -249,9 +250,26 @@ impl CaseDoc {
         })
     }
 
+    /// Takes every change of `other` this document lacks, unjudged: for a document the office
+    /// judged whole (an office checkpoint's).
+    pub fn merge_trusted(&mut self, other: &CaseDoc) -> Result<(), ModelError> {
+        let mut other = other.doc.clone();
+        self.doc
+            .merge(&mut other)
+            .map(|_| ())
+            .map_err(ModelError::corrupt)
+    }
+
     /// The whole document, compacted, for storage.
     pub fn save(&self) -> Vec<u8> {
         self.doc.save()
+    }
+
+    /// The whole document, compacted but with no column deflated: what an office checkpoint
+    /// carries (its part is deflated whole, which also takes out what repeats from one case to
+    /// the next, and a receiver then inflates nothing Automerge would inflate unbounded).
+    pub fn save_uncompressed(&self) -> Vec<u8> {
+        self.doc.save_nocompress()
     }
 
     /// Applies raw changes received from any device.
@@ -893,4 +911,21 @@ fn commit(
         .with_time(millis);
     let (hash, _) = tx.commit_with(options);
     hash.ok_or_else(|| ModelError::Corrupt("the change was empty".to_string()))
+}
+
+/// Applies accepted changes onto `doc` as their dependencies allow, unjudged; changes still
+/// waiting for a dependency are left out.
+fn replay(mut doc: Automerge, raw_changes: &[Vec<u8>]) -> Result<CaseDoc, ModelError> {
+    let mut pending = decode_changes(raw_changes)?;
+    let mut known = actors(&doc);
+    while let Some(i) = pending.iter().position(|(c, _)| applicable(&doc, c)) {
+        let (change, _) = pending.remove(i);
+        check_fit(&doc, &known, &change)?;
+        known.insert(change.actor_id().clone(), change.seq());
+        doc.apply_changes([change]).map_err(ModelError::corrupt)?;
+    }
+    if !has_case(&doc)? {
+        return Err(ModelError::Incomplete);
+    }
+    CaseDoc::from_automerge(doc)
 }

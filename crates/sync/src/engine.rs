@@ -7,7 +7,7 @@ use std::time::Duration;
 use cairn_vault::{Refused, Role, SyncState, Vault};
 use rand::Rng;
 
-use crate::{blob, pull, push, Client, SyncError, Timeouts};
+use crate::{blob, checkpoint, pull, push, Client, SyncError, Timeouts};
 
 /// Tuning; the defaults suit links that drop every few minutes.
 #[derive(Clone, Debug)]
@@ -69,6 +69,8 @@ pub struct Summary {
     pub roster_sent: u64,
     /// Changes received and applied.
     pub received: u64,
+    /// Cases loaded whole from the office's checkpoints (a first sync).
+    pub from_checkpoints: u64,
     /// Changes received that were already here.
     pub duplicates: u64,
     /// Received changes refused, with reasons.
@@ -114,6 +116,12 @@ impl Summary {
             self.refused.len() + self.rejected.len(),
             self.pending
         );
+        if self.from_checkpoints > 0 {
+            line.push_str(&format!(
+                "; {} loaded from the office's checkpoints",
+                plural(self.from_checkpoints, "case")
+            ));
+        }
         if self.unreadable > 0 {
             line.push_str(&format!(
                 "; {} sealed under a team key this device does not hold",
@@ -230,7 +238,9 @@ async fn run(
         progress,
     };
     let blocked = push::push_step(&link, vault, &mut state, summary).await?;
+    checkpoint::cold_start_step(&link, vault, &mut state, summary).await?;
     pull::pull_step(&link, vault, &mut state, summary).await?;
+    checkpoint::publish_step(&link, vault, &state, summary).await?;
     // Attachments last: the case changes never wait behind them, and they never fail a sync.
     blob::blob_step(&link, vault, summary).await;
     state.last_sync_at = Some(now_rfc3339());

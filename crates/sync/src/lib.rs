@@ -17,7 +17,9 @@
 
 mod blob;
 pub mod blocking;
+mod checkpoint;
 mod client;
+mod client_stub;
 mod engine;
 mod error;
 mod join;

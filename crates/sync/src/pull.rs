@@ -117,7 +117,7 @@ async fn fetch(
 }
 
 /// Applies a page with the cursor after it, in one vault transaction.
-fn apply(
+pub(crate) fn apply(
     vault: &mut Vault,
     state: &mut SyncState,
     summary: &mut Summary,

@@ -809,12 +809,25 @@ pub(crate) fn case_row(
     now: OffsetDateTime,
     path: &std::path::Path,
 ) -> Result<CaseRow, VaultError> {
+    let saved = doc.save();
+    case_row_saved(cipher, id, doc, &saved, now, path)
+}
+
+/// [`case_row`] of a case whose saved form is at hand (an office checkpoint's document).
+pub(crate) fn case_row_saved(
+    cipher: &cairn_crypto::LocalCipher,
+    id: Uuid,
+    doc: &mut CaseDoc,
+    saved: &[u8],
+    now: OffsetDateTime,
+    path: &std::path::Path,
+) -> Result<CaseRow, VaultError> {
     let summary = summary_of(id, doc, rfc3339(now))?;
     let summary = serde_json::to_vec(&summary).map_err(|e| VaultError::Corrupt {
         path: path.to_path_buf(),
         detail: e.to_string(),
     })?;
-    let snapshot = cipher.encrypt(&snapshot_slot(&id), &doc.save())?;
+    let snapshot = cipher.encrypt(&snapshot_slot(&id), saved)?;
     let summary = cipher.encrypt(&summary_slot(&id), &summary)?;
     Ok(CaseRow {
         id,
@@ -888,7 +901,7 @@ pub(crate) fn summaries(
 
 /// Decrypts the summaries one at a time, in the order the vault stored the cases, so a walk
 /// over every case holds one summary at a time.
-fn each_summary<E: From<VaultError>>(
+pub(crate) fn each_summary<E: From<VaultError>>(
     conn: &rusqlite::Connection,
     cipher: &cairn_crypto::LocalCipher,
     path: &std::path::Path,

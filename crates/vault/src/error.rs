@@ -101,6 +101,10 @@ pub enum VaultError {
     /// A signed edition that does not check, or cannot be kept.
     #[error("the edition does not check: {0}")]
     BadEdition(String),
+    /// An office checkpoint part that does not hold together (a document of another case or
+    /// team); nothing of it was stored.
+    #[error("{0}")]
+    BadCheckpoint(String),
     /// An edition that cannot be read back.
     #[error(transparent)]
     Edition(#[from] cairn_model::edition::EditionError),

@@ -48,7 +48,7 @@ const META_BUCKET: &[u8] = b"meta";
 const VAULT_BUCKET: &[u8] = b"vault";
 
 /// The tables the head covers, with the column that names a row's case, if any.
-const COVERED: [(&str, Option<&str>); 10] = [
+const COVERED: [(&str, Option<&str>); 13] = [
     ("meta", None),
     ("changes", Some("case_id")),
     ("refused", None),
@@ -59,6 +59,9 @@ const COVERED: [(&str, Option<&str>); 10] = [
     ("imported", None),
     ("editions", None),
     ("drafts", None),
+    ("checkpointed", Some("case_id")),
+    ("unpublished", Some("case_id")),
+    ("bases", Some("case_id")),
 ];
 
 pub(crate) const SCHEMA: &str = "

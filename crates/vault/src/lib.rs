@@ -16,6 +16,7 @@ pub mod at_rest;
 mod blobs;
 mod cases;
 mod check;
+mod checkpoint;
 mod drafts;
 mod editions;
 mod error;
@@ -39,6 +40,7 @@ pub use cases::{
     resolve_case, CaseFilter, CaseSummary, CasesMark, Created, HistoryStep, SUMMARY_VERSION,
 };
 pub use check::CheckReport;
+pub use checkpoint::{Generation, Loading, TeamLoaded};
 pub use drafts::Draft;
 pub use editions::{SignedEdition, EDITION_DOMAIN, RECORD_LIMIT};
 pub use error::VaultError;

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use cairn_crypto::{DeviceId, SealedChange, SealedKind};
-use cairn_model::{CaseDoc, ModelError};
+use cairn_model::ModelError;
 use rusqlite::params;
 use uuid::Uuid;
 
@@ -110,10 +110,24 @@ impl Vault {
                 }
                 raw
             };
-            match CaseDoc::from_log(&raw, &me.0) {
+            // A case first loaded from a checkpoint replays its log from that document.
+            let current = crate::cases::load(&tx, cipher, id, &me.0, &office, &path).ok();
+            let based = crate::checkpoint::base_heads(&tx, id, &path)?.is_some();
+            let rebuilt = match crate::checkpoint::replay_log(
+                &tx,
+                id,
+                current.as_ref(),
+                &raw,
+                &me.0,
+                &path,
+            ) {
+                Err(VaultError::Model(e)) => Err(e),
+                other => Ok(other?),
+            };
+            match rebuilt {
                 Ok(mut doc) => {
                     doc.set_office(&office);
-                    let waiting = doc.changes().len() < raw.len();
+                    let waiting = !based && doc.changes().len() < raw.len();
                     write_case(&tx, cipher, *id, &mut doc, now, &path)?;
                     set_waiting(&tx, id, waiting, &path)?;
                 }

@@ -76,6 +76,7 @@ pub(crate) fn create(path: &Path) -> Result<Connection, VaultError> {
     conn.execute_batch(crate::blobs::SCHEMA).map_err(sql)?;
     conn.execute_batch(crate::editions::SCHEMA).map_err(sql)?;
     conn.execute_batch(crate::drafts::SCHEMA).map_err(sql)?;
+    conn.execute_batch(crate::checkpoint::SCHEMA).map_err(sql)?;
     conn.execute_batch(crate::import::IMPORTED).map_err(sql)?;
     conn.execute_batch(crate::head::SCHEMA).map_err(sql)?;
     conn.execute(
@@ -118,6 +119,8 @@ pub(crate) fn open(path: &Path) -> Result<Connection, VaultError> {
             conn.execute_batch(crate::blobs::SCHEMA).map_err(sql)?;
             conn.execute_batch(crate::editions::SCHEMA).map_err(sql)?;
             conn.execute_batch(crate::drafts::SCHEMA).map_err(sql)?;
+            conn.execute_batch(crate::checkpoint::SCHEMA).map_err(sql)?;
+            conn.execute_batch(crate::checkpoint::SCHEMA).map_err(sql)?;
             Ok(conn)
         }
         n if n > FORMAT => Err(corrupt(&format!(

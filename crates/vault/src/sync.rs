@@ -199,7 +199,8 @@ impl Vault {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT author, seq FROM changes UNION SELECT author, seq FROM refused ORDER BY 1, 2",
+                "SELECT author, seq FROM changes UNION SELECT author, seq FROM refused
+                 UNION SELECT author, seq FROM checkpointed ORDER BY 1, 2",
             )
             .map_err(sql)?;
         let mut rows = stmt.query([]).map_err(sql)?;
@@ -235,7 +236,8 @@ impl Vault {
             .conn
             .prepare(
                 "SELECT seq FROM changes WHERE author = ?1
-                 UNION SELECT seq FROM refused WHERE author = ?1 ORDER BY seq",
+                 UNION SELECT seq FROM refused WHERE author = ?1
+                 UNION SELECT seq FROM checkpointed WHERE author = ?1 ORDER BY seq",
             )
             .map_err(sql)?;
         let seqs = stmt
@@ -358,6 +360,11 @@ impl Vault {
                 report.unreadable += 1;
                 continue;
             };
+            // Held in a document an office checkpoint brought: the office judged it there.
+            if crate::checkpoint::is_checkpointed(&tx, &sealed.author, sealed.seq, &path)? {
+                report.duplicates += 1;
+                continue;
+            }
             let stored = stored_bytes(&tx, cipher, &sealed, &path)?;
             let existing = stored
                 .as_deref()
@@ -557,9 +564,10 @@ fn stored_totals(
     path: &std::path::Path,
 ) -> Result<Totals, VaultError> {
     conn.prepare_cached(
-        "SELECT COALESCE(SUM(length(sealed) - ?3), 0), COALESCE(SUM(ops), 0),
+        "SELECT COALESCE(SUM(bytes), 0), COALESCE(SUM(ops), 0),
                 COALESCE(SUM(CASE WHEN author = ?2 THEN ops END), 0)
-         FROM changes WHERE case_id = ?1",
+         FROM (SELECT author, length(sealed) - ?3 AS bytes, ops FROM changes WHERE case_id = ?1
+               UNION ALL SELECT author, bytes, ops FROM checkpointed WHERE case_id = ?1)",
     )
     .and_then(|mut stmt| {
         stmt.query_row(
@@ -1174,7 +1182,7 @@ fn open_all(
 
 /// `work` on every item, spread over the cores, the answers in the items' order; `lost`
 /// stands in for each answer of a worker that died, so answers stay in step.
-fn on_all_cores<T: Sync, R: Send>(
+pub(crate) fn on_all_cores<T: Sync, R: Send>(
     items: &[T],
     work: impl Fn(&T) -> R + Sync,
     lost: impl Fn() -> R,
