@@ -28,6 +28,9 @@ pub struct Options {
     pub with_attachments: bool,
     /// How long each request waits on the server.
     pub timeouts: Timeouts,
+    /// Use office checkpoints: the office publishes them, a device starting cold loads them
+    /// (off: every change is pulled one by one, as a benchmark's baseline does).
+    pub checkpoints: bool,
 }
 
 impl Default for Options {
@@ -40,6 +43,7 @@ impl Default for Options {
             max_delay: Duration::from_secs(5),
             with_attachments: false,
             timeouts: Timeouts::default(),
+            checkpoints: true,
         }
     }
 }
@@ -238,9 +242,13 @@ async fn run(
         progress,
     };
     let blocked = push::push_step(&link, vault, &mut state, summary).await?;
-    checkpoint::cold_start_step(&link, vault, &mut state, summary).await?;
+    if options.checkpoints {
+        checkpoint::cold_start_step(&link, vault, &mut state, summary).await?;
+    }
     pull::pull_step(&link, vault, &mut state, summary).await?;
-    checkpoint::publish_step(&link, vault, &state, summary).await?;
+    if options.checkpoints {
+        checkpoint::publish_step(&link, vault, &state, summary).await?;
+    }
     // Attachments last: the case changes never wait behind them, and they never fail a sync.
     blob::blob_step(&link, vault, summary).await;
     state.last_sync_at = Some(now_rfc3339());
