@@ -151,3 +151,64 @@ fn a_late_joiner_loads_the_checkpoint_and_reads_every_case_as_one_that_pulled_ev
         shown(&w.b, &w.references[3..])
     );
 }
+
+/// Runs `cairn sync` with the failpoint armed; whether it was killed there.
+fn killed_at(device: &Device, failpoint: &str) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    let out = device
+        .command(&["sync"])
+        .env("CAIRN_FAILPOINT", failpoint)
+        .output()
+        .expect("run cairn");
+    match out.status.signal() {
+        Some(9) => true,
+        None => {
+            assert!(
+                out.status.success(),
+                "sync with {failpoint} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            false
+        }
+        Some(other) => panic!("sync with {failpoint} died of signal {other}"),
+    }
+}
+
+/// Power cut at every step: the office killed after sealing its generation and after posting
+/// it (the next sync posts the same bytes again), a late joiner killed before and after each
+/// part it loads. Each then syncs on and reads every case as a teammate that pulled them all.
+#[test]
+fn a_kill_at_any_step_of_publishing_or_loading_loses_nothing() {
+    let w = world();
+    w.a.ok(&[
+        "case",
+        "edit",
+        &w.references[0],
+        "--note",
+        "for the next generation",
+    ]);
+    w.a.ok(&["sync"]);
+    for point in ["checkpoint:made", "checkpoint:posted"] {
+        assert!(killed_at(&w.office, point), "{point} never reached");
+        w.a.ok(&["case", "edit", &w.references[3], "--note", point]);
+        w.a.ok(&["sync"]);
+    }
+    w.office.ok(&["sync"]);
+    w.b.ok(&["sync"]);
+    let at_b = shown(&w.b, &w.references);
+    for point in [
+        "checkpoint:stored#1",
+        "checkpoint:loaded#1",
+        "checkpoint:stored#2",
+        "checkpoint:loaded#2",
+    ] {
+        let late = Device::init("T01");
+        w.server.join(&w.office, &late, "T01", &w.url);
+        assert!(killed_at(&late, point), "{point} never reached");
+        let line = late.ok(&["sync"]);
+        assert!(line.contains("received"), "{line}");
+        assert_eq!(shown(&late, &w.references), at_b, "after a kill at {point}");
+        assert_eq!(delivery_warnings(&late), "[]", "after a kill at {point}");
+        late.ok(&["check"]);
+    }
+}

@@ -52,6 +52,7 @@ async fn publish(
                     "checkpoint made"
                 );
                 parts = generation.parts;
+                cairn_vault::failpoint::hit("checkpoint:made");
             }
             None => return Ok(()),
         }
@@ -64,6 +65,7 @@ async fn publish(
         })
         .await?;
     }
+    cairn_vault::failpoint::hit("checkpoint:posted");
     vault.checkpoint_posted()?;
     Ok(())
 }
@@ -178,6 +180,7 @@ async fn team_chain(
                 crate::pull::apply(vault, state, summary, roster, page)?;
             }
             let loading = vault.load_checkpoint(&part)?;
+            cairn_vault::failpoint::hit("checkpoint:loaded");
             summary.from_checkpoints += loading.cases as u64;
             link.progress.pulled(loading.changes as u64);
             last = Some(next);

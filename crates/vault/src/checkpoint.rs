@@ -445,6 +445,7 @@ impl Vault {
             entry.cursor = part.body.cursor;
         }
         store::write_meta(&tx, cipher, LOADED_KEY, &loaded, &path)?;
+        crate::failpoint::hit("checkpoint:stored");
         crate::head::commit(&tx, &path)?;
         Ok(loading)
     }

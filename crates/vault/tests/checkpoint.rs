@@ -143,8 +143,14 @@ fn a_vault_loaded_from_checkpoints_reads_as_its_author_and_counts_them_delivered
     assert_eq!(loaded["T03"].loaded.generation, 2);
     // A change after the checkpoint arrives the ordinary way; `check` replays each case's
     // log from the document it was loaded from.
-    a.edit_case(&references[1], &[Edit::Note { text: "pulled".into() }], now())
-        .unwrap();
+    a.edit_case(
+        &references[1],
+        &[Edit::Note {
+            text: "pulled".into(),
+        }],
+        now(),
+    )
+    .unwrap();
     let pulled = fresh.apply_pulled(&sent(&a), 7, &t03_admits).unwrap();
     assert_eq!((pulled.applied, pulled.duplicates), (1, 5));
     assert_eq!(cases(&fresh), cases(&a));
