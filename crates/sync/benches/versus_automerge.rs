@@ -15,7 +15,13 @@
 //!    decoded again);
 //! 2. a fresh field device of team T01 pulls its team's cases (the server sends it only its
 //!    team's and the office's changes), beside Automerge's sync of those documents;
-//! 3. a sync with nothing to do, for both.
+//! 3. a sync with nothing to do, for both;
+//! 4. the office publishing its checkpoint (issue #24), then a second field device of T01 and
+//!    a staff device (which reads every team, as a restored office does) starting cold from
+//!    the office's checkpoints, beside the same Automerge syncs.
+//!
+//! Steps 1 and 2 pull every change one by one (`Options::checkpoints` off), as before
+//! checkpoints existed, so their figures stay comparable from run to run.
 //!
 //! Device setup (enroll, seal, push) is the one function [`enroll_seal_push`], so that it can
 //! follow the protocol when sealing changes.
@@ -113,6 +119,24 @@ fn main() {
         "sealed and pushed {changes} changes in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // Who starts cold from the office's checkpoints: a second reader of T01, and a staff
+    // device (admitted once every team exists, so it is granted every team's key).
+    let mut late = new_vault(&dir.path().join("late"), Role::Field, TEAMS[0], now);
+    let mut staff = new_vault(&dir.path().join("staff"), Role::Staff, "office", now);
+    let admissions: Vec<_> = [(&late, TEAMS[0]), (&staff, cairn_protocol::OFFICE_TEAM)]
+        .into_iter()
+        .map(|(vault, team)| {
+            let line = DeviceLine::new(vault.keys(), None).expect("line");
+            cairn_sync::admit(&mut office, &line, &admit_to(team, &url, &fingerprint))
+                .expect("admit")
+        })
+        .collect();
+    rt.block_on(direct.post_roster(office.keys(), &office.sync_state().expect("state").roster))
+        .expect("roster");
+    for (vault, admission) in [&mut late, &mut staff].into_iter().zip(admissions) {
+        rt.block_on(cairn_sync::join(vault, admission, &Options::default()))
+            .expect("join");
+    }
 
     // The same documents on an in-memory Automerge peer.
     let mut native_docs: Vec<(usize, Automerge)> = devices
@@ -127,7 +151,7 @@ fn main() {
     // 1. The office's cold pull.
     point_at(&mut office, &proxy_url, &fingerprint, &office_keys);
     eprintln!("office: cold pull");
-    let office_pull = measure(&rt, &mut office, &relay);
+    let office_pull = measure(&rt, &mut office, &relay, ONE_BY_ONE);
     assert_eq!(
         office_pull.summary.received as usize,
         changes,
@@ -151,7 +175,7 @@ fn main() {
     // 2. A field device's cold pull of its own team's cases.
     point_at(&mut reader, &proxy_url, &fingerprint, &office_keys);
     eprintln!("field device: cold pull");
-    let field_pull = measure(&rt, &mut reader, &relay);
+    let field_pull = measure(&rt, &mut reader, &relay, ONE_BY_ONE);
     let team_changes = changes / TEAMS.len();
     assert_eq!(
         field_pull.summary.received as usize,
@@ -178,9 +202,45 @@ fn main() {
     );
     check_same(&mut reader, &devices, |team| team == 0, &field_native.docs);
 
+    // 4. The office publishes its checkpoint; two devices start cold from it.
+    eprintln!("office: publishes its checkpoint");
+    let publish = measure(&rt, &mut office, &relay, WITH_CHECKPOINTS);
+    point_at(&mut late, &proxy_url, &fingerprint, &office_keys);
+    eprintln!("field device: cold pull from checkpoints");
+    let field_cold = measure(&rt, &mut late, &relay, WITH_CHECKPOINTS);
+    assert_eq!(
+        field_cold.summary.from_checkpoints as usize,
+        team_changes / CHANGES_PER_CASE,
+        "{}",
+        field_cold.summary.line()
+    );
+    let field_native_again = native_sync(
+        native_docs
+            .iter_mut()
+            .filter(|(t, _)| *t == 0)
+            .map(|(_, d)| d),
+    );
+    check_same(
+        &mut late,
+        &devices,
+        |team| team == 0,
+        &field_native_again.docs,
+    );
+    point_at(&mut staff, &proxy_url, &fingerprint, &office_keys);
+    eprintln!("staff device: cold pull from checkpoints");
+    let staff_cold = measure(&rt, &mut staff, &relay, WITH_CHECKPOINTS);
+    assert_eq!(
+        staff_cold.summary.from_checkpoints as usize,
+        changes / CHANGES_PER_CASE,
+        "{}",
+        staff_cold.summary.line()
+    );
+    let office_native_again = native_sync(native_docs.iter_mut().map(|(_, d)| d));
+    check_same(&mut staff, &devices, |_| true, &office_native_again.docs);
+
     // 3. Nothing to do.
-    let office_noop = measure(&rt, &mut office, &relay);
-    let field_noop = measure(&rt, &mut reader, &relay);
+    let office_noop = measure(&rt, &mut office, &relay, WITH_CHECKPOINTS);
+    let field_noop = measure(&rt, &mut reader, &relay, WITH_CHECKPOINTS);
     assert_eq!(
         office_noop.summary.received + field_noop.summary.received,
         0
@@ -203,8 +263,21 @@ fn main() {
         native_noop: &native_noop,
         automerge_bytes: sealed.plain,
     });
+    checkpoint_report(&Checkpointed {
+        publish: &publish,
+        field: &field_cold,
+        field_native: &field_native_again.figures,
+        staff: &staff_cold,
+        office_native: &office_native_again.figures,
+        floor: floor.total(),
+    });
     stages.print(changes);
     floor.print(office_figures.time);
+    println!();
+    println!(
+        "Peak memory of the whole bench process (server, office, devices and Automerge peers together): {} MiB",
+        peak_memory_kib() / 1024
+    );
     server.shutdown(Duration::from_secs(1));
 }
 
@@ -478,12 +551,25 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-fn measure(rt: &tokio::runtime::Runtime, vault: &mut Vault, relay: &Relay) -> Measured {
+/// Every change pulled one by one, as before checkpoints.
+const ONE_BY_ONE: bool = false;
+const WITH_CHECKPOINTS: bool = true;
+
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    vault: &mut Vault,
+    relay: &Relay,
+    checkpoints: bool,
+) -> Measured {
     relay.reset();
     let cpu = cpu_time();
     let start = Instant::now();
+    let options = Options {
+        checkpoints,
+        ..Options::default()
+    };
     let summary = rt
-        .block_on(sync(vault, &Options::default(), &()))
+        .block_on(sync(vault, &options, &()))
         .map_err(|(e, _)| e)
         .expect("sync");
     Measured {
@@ -762,6 +848,10 @@ fn floor(sealed: &Sealed, devices: &[Device], dir: &std::path::Path) -> Floor {
 }
 
 impl Floor {
+    fn total(&self) -> Duration {
+        self.open + self.store + self.apply
+    }
+
     fn print(&self, native: Duration) {
         let secs = |d: Duration| d.as_secs_f64();
         let total = self.open + self.store + self.apply;
@@ -906,5 +996,71 @@ fn report(r: Report<'_>) {
         r.office_native.longest,
         secs(r.office_pull.time) * 1e6 / r.changes as f64,
         secs(r.office_native.time) * 1e6 / r.changes as f64
+    );
+}
+
+/// Peak resident memory of this process so far (`VmHWM`), in KiB.
+fn peak_memory_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+struct Checkpointed<'a> {
+    publish: &'a Measured,
+    field: &'a Measured,
+    field_native: &'a NativeFigures,
+    staff: &'a Measured,
+    office_native: &'a NativeFigures,
+    /// The floor of pulling every change one by one, for scale.
+    floor: Duration,
+}
+
+fn checkpoint_report(c: &Checkpointed<'_>) {
+    let secs = |d: Duration| d.as_secs_f64();
+    println!();
+    println!("Cold pulls from the office's checkpoints (issue #24), same documents, same run:");
+    println!();
+    println!(
+        "| what | Cairn (server, TLS) | Automerge sync (in memory) | Cairn / Automerge | target |"
+    );
+    println!("| --- | --- | --- | --- | --- |");
+    println!(
+        "| the office publishes its checkpoint (after its pull) | {:.2} s (CPU {:.2} s), {} bytes, {} requests | | | |",
+        secs(c.publish.time),
+        secs(c.publish.cpu),
+        c.publish.wire,
+        c.publish.summary.round_trips
+    );
+    for (what, cairn, native) in [
+        ("field device, own team", c.field, c.field_native),
+        (
+            "staff device, every team (as a restored office)",
+            c.staff,
+            c.office_native,
+        ),
+    ] {
+        println!(
+            "| {what}: time | {:.2} s (CPU {:.2} s) | {:.2} s | **{:.2} ×** | ≤ 1.5 × |",
+            secs(cairn.time),
+            secs(cairn.cpu),
+            secs(native.time),
+            secs(cairn.time) / secs(native.time)
+        );
+        println!(
+            "| {what}: bytes on the wire | {} ({} requests) | {} ({} messages) | **{:.2} ×** | ≤ 1.0 × |",
+            cairn.wire,
+            cairn.summary.round_trips,
+            native.bytes,
+            native.messages,
+            cairn.wire as f64 / native.bytes as f64
+        );
+    }
+    println!(
+        "| (the floor of pulling every change one by one, for scale) | {:.2} s | | | |",
+        secs(c.floor)
     );
 }

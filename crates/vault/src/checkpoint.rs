@@ -138,12 +138,17 @@ impl Vault {
             return Ok(None);
         }
         let unpublished: BTreeSet<Uuid> = ids(&tx, "SELECT case_id FROM unpublished", &path)?;
-        let waiting: BTreeSet<Uuid> = ids(&tx, "SELECT case_id FROM waiting", &path)?;
         let mark: i64 = tx
             .query_row("SELECT COALESCE(MAX(rowid), 0) FROM changes", [], |r| {
                 r.get(0)
             })
             .map_err(sql)?;
+        // No case stored and nothing logged since the last: a sync with nothing to do stays
+        // a look at two indexes.
+        if published.generation > 0 && unpublished.is_empty() && mark == published.mark {
+            return Ok(None);
+        }
+        let waiting: BTreeSet<Uuid> = ids(&tx, "SELECT case_id FROM waiting", &path)?;
         // Every case by team, named as its key is (a reference writes it in capitals); a
         // case of a team never published, or due a full generation, goes in whatever changed.
         let key_team = |team: &str| {
