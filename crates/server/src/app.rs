@@ -28,7 +28,7 @@ use crate::storage::{AnyStorage, StorageError};
 /// The limits a server enforces (see `config/server.example.toml`).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Largest request body, in bytes; also the byte budget of one pull page.
+    /// Largest request body, in bytes; also the byte budget of one pull or checkpoint page.
     pub max_request_bytes: usize,
     /// Largest blob upload body, in bytes.
     pub max_upload_bytes: u64,
@@ -179,6 +179,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(crate::blob::download).post(crate::blob::upload),
         )
         .route(paths::BLOB_STATUS, get(crate::blob::status))
+        .route(
+            paths::CHECKPOINTS,
+            get(crate::checkpoint::checkpoints).post(crate::checkpoint::post_checkpoints),
+        )
         .route(
             paths::RECEIPT,
             get(crate::receipt::receipt).post(crate::receipt::post_receipt),

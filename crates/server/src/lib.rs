@@ -1,8 +1,8 @@
 //! cairn-server: the blind relay between Cairn's field devices and the central office.
 //!
 //! It keeps the office's signed roster chain (from the office, or from a device presenting
-//! its own admission), relays the office's receipts, and stores and serves sealed changes
-//! and the sealed chunks of attachments over HTTPS (axum on rustls). It checks signatures, membership, teams and revocation, but it must never be able to read a case: it does
+//! its own admission), relays the office's receipts, and stores and serves sealed changes,
+//! the sealed chunks of attachments and the office's sealed checkpoints over HTTPS (axum on rustls). It checks signatures, membership, teams and revocation, but it must never be able to read a case: it does
 //! not link the case model or the vault, never holds a key that decrypts anything, and never
 //! logs a request body, a ciphertext or anything derived from case content.
 #![forbid(unsafe_code)]
@@ -11,6 +11,7 @@ pub mod app;
 mod auth;
 pub mod backup;
 mod blob;
+mod checkpoint;
 pub mod config;
 pub mod error;
 mod files;

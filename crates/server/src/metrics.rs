@@ -48,6 +48,10 @@ pub(crate) struct Metrics {
     pub(crate) changes_pulled: Counter,
     pub(crate) bytes_pulled: Counter,
     pub(crate) pull_seconds: Histogram,
+    pub(crate) checkpoint_parts_posted: Counter,
+    pub(crate) checkpoint_bytes_posted: Counter,
+    pub(crate) checkpoint_parts_served: Counter,
+    pub(crate) checkpoint_bytes_served: Counter,
     storage_bytes: Gauge,
 }
 
@@ -105,6 +109,30 @@ impl Default for Metrics {
             "Time to answer a pull, until its page is ready to send",
             pull_seconds.clone(),
         );
+        let checkpoint_parts_posted = Counter::default();
+        registry.register(
+            "checkpoint_parts_posted",
+            "Checkpoint parts newly stored by the office's posts",
+            checkpoint_parts_posted.clone(),
+        );
+        let checkpoint_bytes_posted = Counter::default();
+        registry.register(
+            "checkpoint_posted_bytes",
+            "Bytes of checkpoint parts newly stored by the office's posts",
+            checkpoint_bytes_posted.clone(),
+        );
+        let checkpoint_parts_served = Counter::default();
+        registry.register(
+            "checkpoint_parts_served",
+            "Checkpoint parts served in checkpoint pages",
+            checkpoint_parts_served.clone(),
+        );
+        let checkpoint_bytes_served = Counter::default();
+        registry.register(
+            "checkpoint_served_bytes",
+            "Bytes of checkpoint parts served in checkpoint pages",
+            checkpoint_bytes_served.clone(),
+        );
         let storage_bytes = Gauge::default();
         registry.register(
             "storage_bytes",
@@ -122,6 +150,10 @@ impl Default for Metrics {
             changes_pulled,
             bytes_pulled,
             pull_seconds,
+            checkpoint_parts_posted,
+            checkpoint_bytes_posted,
+            checkpoint_parts_served,
+            checkpoint_bytes_served,
             storage_bytes,
         }
     }

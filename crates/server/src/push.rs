@@ -6,7 +6,8 @@
 //! device's own draft key, epoch 0, never leaves it), the roster lets that author write that
 //! number, and its team is the author's own (the office and its staff devices may write any
 //! team's changes, and team `office`'s). An office record (kind 2, a published edition) is
-//! taken from the office only, in team `office`: never from a staff device.
+//! taken from the office only, in team `office`: never from a staff device. A checkpoint
+//! part (kind 3) is never taken here: it goes to `/v2/checkpoints`.
 //! Refused changes are reported with a reason; the others are stored, with their team, in
 //! one transaction. Storing is
 //! idempotent by `(author, seq)`: a resent batch yields `duplicate`, and a different change
@@ -183,6 +184,13 @@ fn check(frame: &[u8], requester: &DeviceId, roster: &Roster) -> Checked {
     if change.epoch == 0 {
         return refuse(format!(
             "change {seq} is sealed under this device's draft key (epoch 0), which nobody else can open; seal it again with the team's key after joining"
+        ));
+    }
+    // Checkpoints are kept by generation, not in the log of changes every device pulls.
+    if change.kind == SealedKind::Checkpoint {
+        return refuse(format!(
+            "change {seq} is a checkpoint part; checkpoints go to {}",
+            cairn_protocol::paths::CHECKPOINTS
         ));
     }
     if let Err(refusal) = roster.may_write(&change.author, seq) {
@@ -365,5 +373,27 @@ mod tests {
             assert_eq!(seq, 1);
             assert!(reason.contains("office record"), "{reason}");
         }
+    }
+
+    /// A checkpoint part is refused here, even the office's: it goes to its own route.
+    #[test]
+    fn checkpoints_are_not_changes() {
+        let office = DeviceKeys::generate();
+        let t1 = TeamKey::generate("T1", 1);
+        let roster = Roster::build(&OfficeKeys::from_keys(&office), &[]);
+        let place = cairn_protocol::checkpoint::Place {
+            part: 0,
+            parts: 1,
+            full: true,
+        };
+        let part = SealedChange::seal(&office, &t1, SealedKind::Checkpoint, place.to_id(), 1, b"x")
+            .unwrap()
+            .to_bytes();
+        let (seq, reason) = refused(check(&part, &office.id(), &roster));
+        assert_eq!(seq, 1);
+        assert!(
+            reason.contains("checkpoints go to /v2/checkpoints"),
+            "{reason}"
+        );
     }
 }

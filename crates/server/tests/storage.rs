@@ -10,8 +10,8 @@ mod common;
 use cairn_crypto::{DeviceId, DeviceKeys, TeamKey};
 use cairn_protocol::{DevicePublic, Held, Receipt, Statement};
 use cairn_server::storage::{
-    BlobInfo, ChunkOutcome, InsertOutcome, Joined, NewChange, NewChunk, PostgresStorage,
-    ReceiptOutcome, SqliteStorage, Storage, StorageError, StoredBlob,
+    BlobInfo, CheckpointOutcome, ChunkOutcome, InsertOutcome, Joined, NewChange, NewCheckpointPart,
+    NewChunk, PostgresStorage, ReceiptOutcome, SqliteStorage, Storage, StorageError, StoredBlob,
 };
 
 const FP: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -614,6 +614,191 @@ async fn concurrent_uploads_of_one_blob_store_each_chunk_once(s: impl Storage + 
     assert_eq!(s.stored_bytes(&a).await.unwrap(), total as u64);
 }
 
+/// Part `part` of `parts` of `team`'s generation `generation` (full or not), its bytes
+/// tagged.
+fn cp(
+    team: &str,
+    generation: u64,
+    part: u32,
+    parts: u32,
+    full: bool,
+    tag: &str,
+) -> NewCheckpointPart {
+    NewCheckpointPart {
+        team: team.to_owned(),
+        generation,
+        part,
+        parts,
+        full,
+        bytes: format!("{team} {generation}/{part} of {parts} {tag}").into_bytes(),
+    }
+}
+
+fn bytes_of(parts: &[&NewCheckpointPart]) -> Vec<Vec<u8>> {
+    parts.iter().map(|p| p.bytes.clone()).collect()
+}
+
+fn stored(parts: usize, of: &[&NewCheckpointPart]) -> CheckpointOutcome {
+    CheckpointOutcome::Stored {
+        parts,
+        bytes: of.iter().map(|p| p.bytes.len()).sum(),
+    }
+}
+
+async fn checkpoint_parts_are_kept_by_generation(s: impl Storage) {
+    const ALL: usize = 1 << 20;
+    let t1 = |g, part, parts, full| cp("T1", g, part, parts, full, "x");
+    assert_eq!(
+        s.checkpoint_parts("T1", None, ALL).await.unwrap(),
+        (vec![], false)
+    );
+    assert_eq!(
+        s.store_checkpoint_parts(vec![]).await.unwrap(),
+        stored(0, &[])
+    );
+    // Half a full generation: served after a part named, but nothing is whole to start from.
+    let (g3a, g3b) = (t1(3, 0, 2, true), t1(3, 1, 2, true));
+    assert_eq!(
+        s.store_checkpoint_parts(vec![g3a.clone()]).await.unwrap(),
+        stored(1, &[&g3a])
+    );
+    assert_eq!(
+        s.checkpoint_parts("T1", None, ALL).await.unwrap(),
+        (vec![], false)
+    );
+    assert_eq!(
+        s.checkpoint_parts("T1", Some((0, 0)), ALL).await.unwrap(),
+        (bytes_of(&[&g3a]), false)
+    );
+    // The same part again is taken (a re-post); other bytes at its place, or a place its
+    // generation does not have, refuse the whole batch.
+    assert_eq!(
+        s.store_checkpoint_parts(vec![g3a.clone()]).await.unwrap(),
+        stored(0, &[])
+    );
+    let forged = cp("T1", 3, 0, 2, true, "forged");
+    assert_eq!(
+        s.store_checkpoint_parts(vec![g3b.clone(), forged])
+            .await
+            .unwrap(),
+        CheckpointOutcome::Conflict {
+            team: "T1".into(),
+            generation: 3,
+            part: 0
+        }
+    );
+    for odd in [t1(3, 1, 3, true), t1(3, 1, 2, false)] {
+        assert_eq!(
+            s.store_checkpoint_parts(vec![odd]).await.unwrap(),
+            CheckpointOutcome::Mismatch {
+                team: "T1".into(),
+                generation: 3
+            }
+        );
+    }
+    assert_eq!(
+        s.checkpoint_parts("T1", Some((0, 0)), ALL).await.unwrap(),
+        (bytes_of(&[&g3a]), false),
+        "nothing of a refused batch is kept"
+    );
+    // Whole: served from its first part; then an incremental generation after it.
+    let g4 = t1(4, 0, 1, false);
+    assert_eq!(
+        s.store_checkpoint_parts(vec![g3b.clone(), g4.clone()])
+            .await
+            .unwrap(),
+        stored(2, &[&g3b, &g4])
+    );
+    assert_eq!(
+        s.checkpoint_parts("T1", None, ALL).await.unwrap(),
+        (bytes_of(&[&g3a, &g3b, &g4]), false)
+    );
+    assert_eq!(
+        s.checkpoint_parts("T1", Some((3, 0)), ALL).await.unwrap(),
+        (bytes_of(&[&g3b, &g4]), false)
+    );
+    assert_eq!(
+        s.checkpoint_parts("T1", Some((4, 0)), ALL).await.unwrap(),
+        (vec![], false)
+    );
+    // Pages cut by bytes: at least one part each, `more` while parts are left.
+    let one = g3a.bytes.len();
+    assert_eq!(
+        s.checkpoint_parts("T1", None, 1).await.unwrap(),
+        (bytes_of(&[&g3a]), true)
+    );
+    assert_eq!(
+        s.checkpoint_parts("T1", None, 2 * (one + 4)).await.unwrap(),
+        (bytes_of(&[&g3a, &g3b]), true)
+    );
+    assert_eq!(
+        s.checkpoint_parts("T1", Some((3, 1)), 1).await.unwrap(),
+        (bytes_of(&[&g4]), false)
+    );
+    // Older than the whole full generation: stale, whatever its kind; the batch with it too.
+    let g5 = t1(5, 0, 1, false);
+    for old in [t1(2, 0, 1, true), t1(1, 0, 1, false)] {
+        let generation = old.generation;
+        assert_eq!(
+            s.store_checkpoint_parts(vec![g5.clone(), old])
+                .await
+                .unwrap(),
+            CheckpointOutcome::Stale {
+                team: "T1".into(),
+                generation,
+                newest: 3
+            }
+        );
+    }
+    // Another team's generations are its own.
+    let other = cp("T2", 1, 0, 1, true, "y");
+    assert_eq!(
+        s.store_checkpoint_parts(vec![other.clone()]).await.unwrap(),
+        stored(1, &[&other])
+    );
+    // A newer full generation: the older ones stay until it is whole, then go.
+    let (g6a, g6b) = (t1(6, 0, 2, true), t1(6, 1, 2, true));
+    s.store_checkpoint_parts(vec![g6a.clone()]).await.unwrap();
+    assert_eq!(
+        s.checkpoint_parts("T1", None, ALL).await.unwrap(),
+        (bytes_of(&[&g3a, &g3b, &g4, &g6a]), false)
+    );
+    s.store_checkpoint_parts(vec![g6b.clone()]).await.unwrap();
+    assert_eq!(
+        s.checkpoint_parts("T1", None, ALL).await.unwrap(),
+        (bytes_of(&[&g6a, &g6b]), false)
+    );
+    assert_eq!(
+        s.checkpoint_parts("T1", Some((3, 1)), ALL).await.unwrap(),
+        (bytes_of(&[&g6a, &g6b]), false),
+        "a device that held a deleted generation is served the new full one"
+    );
+    assert_eq!(
+        s.store_checkpoint_parts(vec![g4.clone()]).await.unwrap(),
+        CheckpointOutcome::Stale {
+            team: "T1".into(),
+            generation: 4,
+            newest: 6
+        }
+    );
+    // Made whole within one batch; the team's other generations are untouched.
+    let (g8a, g8b) = (t1(8, 0, 2, true), t1(8, 1, 2, true));
+    assert_eq!(
+        s.store_checkpoint_parts(vec![g8a.clone(), g8b.clone()])
+            .await
+            .unwrap(),
+        stored(2, &[&g8a, &g8b])
+    );
+    assert_eq!(
+        s.checkpoint_parts("T1", None, ALL).await.unwrap(),
+        (bytes_of(&[&g8a, &g8b]), false)
+    );
+    assert_eq!(
+        s.checkpoint_parts("T2", None, ALL).await.unwrap(),
+        (bytes_of(&[&other]), false)
+    );
+}
+
 // ---- harnesses ----
 
 async fn with_sqlite<F, Fut>(test: F)
@@ -690,6 +875,7 @@ suite!(
     blob_chunks_are_stored_in_order_once_and_agree,
     quota_counts_chunks_with_changes,
     concurrent_uploads_of_one_blob_store_each_chunk_once,
+    checkpoint_parts_are_kept_by_generation,
 );
 
 #[tokio::test]
@@ -944,6 +1130,69 @@ async fn postgres_upgrades_schema_5_receipt() {
     let upgraded = PostgresStorage::open_in_schema(&url, Some(&schema)).await;
     let outcome = match upgraded {
         Ok(s) => tokio::spawn(schema_5_receipt_is_dropped(s)).await,
+        Err(e) => panic!("{e}"),
+    };
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = conn.await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// After the upgrade from schema 6 (no checkpoints), checkpoint parts are stored and served.
+async fn schema_6_takes_checkpoints(s: impl Storage) {
+    let part = cp("T1", 1, 0, 1, true, "x");
+    assert_eq!(
+        s.store_checkpoint_parts(vec![part.clone()]).await.unwrap(),
+        stored(1, &[&part])
+    );
+    assert_eq!(
+        s.checkpoint_parts("T1", None, 1 << 20).await.unwrap(),
+        (bytes_of(&[&part]), false)
+    );
+}
+
+#[tokio::test]
+async fn sqlite_upgrades_schema_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    drop(SqliteStorage::open(&path).await.unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE checkpoints; PRAGMA user_version = 6;")
+        .unwrap();
+    drop(conn);
+    schema_6_takes_checkpoints(SqliteStorage::open(&path).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_upgrades_schema_6() {
+    let Ok(url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
+        println!("skipped: CAIRN_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let schema = format!("cairn_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+    drop(
+        PostgresStorage::open_in_schema(&url, Some(&schema))
+            .await
+            .unwrap(),
+    );
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "SET search_path = {schema}; DROP TABLE checkpoints; UPDATE cairn_schema SET version = 6;"
+        ))
+        .await
+        .unwrap();
+    let upgraded = PostgresStorage::open_in_schema(&url, Some(&schema)).await;
+    let outcome = match upgraded {
+        Ok(s) => tokio::spawn(schema_6_takes_checkpoints(s)).await,
         Err(e) => panic!("{e}"),
     };
     client

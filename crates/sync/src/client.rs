@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cairn_crypto::{BlobId, DeviceId, DeviceKeys};
+use cairn_protocol::checkpoint::{checkpoints_path, CheckpointPage};
 use cairn_protocol::{
     blob_page_path, blob_path, blob_status_path, paths, pull_path, sign_request, unix_now,
     BlobStatus, ErrorBody, ErrorCode, FrameReader, JoinResponse, PullPage, PushResponse, Receipt,
@@ -268,6 +269,42 @@ impl Client {
             )
             .await?;
         self.json(response).await
+    }
+
+    /// The office hands the server sealed checkpoint parts (framed as a push body); the
+    /// server takes all of them or none.
+    pub async fn post_checkpoints(
+        &self,
+        keys: &DeviceKeys,
+        parts: &[Vec<u8>],
+    ) -> Result<(), SyncError> {
+        let body = cairn_protocol::encode_push(parts);
+        let response = self
+            .send(
+                Some(keys),
+                Method::POST,
+                paths::CHECKPOINTS,
+                body,
+                PUSH_CONTENT_TYPE,
+            )
+            .await?;
+        self.body(response).await.map(|_| ())
+    }
+
+    /// One page of `team`'s checkpoint parts after the part `after` names (generation,
+    /// index), or from the team's newest whole full generation when `None`.
+    pub async fn checkpoints(
+        &self,
+        keys: &DeviceKeys,
+        team: &str,
+        after: Option<(u64, u32)>,
+    ) -> Result<CheckpointPage, SyncError> {
+        let path = checkpoints_path(team, after);
+        let response = self
+            .send(Some(keys), Method::GET, &path, Vec::new(), "")
+            .await?;
+        let bytes = self.body(response).await?;
+        CheckpointPage::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
     /// One page after `after`; also what the server reports of the roster and receipts.
@@ -791,6 +828,91 @@ mod tests {
             "peer closed connection without sending TLS close_notify"
         );
         assert_eq!(without_urls("plain words"), "plain words");
+    }
+
+    /// Part `part` of `parts` of a full generation, about 1,200 bytes (its log does not
+    /// deflate).
+    fn checkpoint_part(
+        office: &DeviceKeys,
+        key: &cairn_crypto::TeamKey,
+        generation: u64,
+        (part, parts): (u32, u32),
+    ) -> Vec<u8> {
+        use cairn_protocol::checkpoint::{Entry, PartBody, Place};
+        let noise: Vec<u8> = (0..900).map(|_| rand::random::<u8>()).collect();
+        let body = PartBody {
+            entries: vec![Entry::Log {
+                changes: vec![noise],
+            }],
+            ..PartBody::default()
+        };
+        let place = Place {
+            part,
+            parts,
+            full: true,
+        };
+        SealedChange::seal(
+            office,
+            key,
+            SealedKind::Checkpoint,
+            place.to_id(),
+            generation,
+            &body.encode(),
+        )
+        .unwrap()
+        .to_bytes()
+    }
+
+    #[tokio::test]
+    async fn checkpoints_are_posted_by_the_office_and_read_page_by_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let office = DeviceKeys::generate();
+        let running = server(dir.path(), &office, &[("max_request_bytes", "2048")]).await;
+        let base = format!("https://{}", running.addr());
+        let client = Client::new(&base, running.fingerprint()).unwrap();
+        let keys = DeviceKeys::generate();
+        let key = cairn_crypto::TeamKey::generate("T1", 1);
+        let admission =
+            crate::testing::admission(&office, &keys, &key, &base, running.fingerprint());
+        client.join(&keys, &admission).await.unwrap();
+        assert_eq!(
+            client.checkpoints(&keys, "T1", None).await.unwrap(),
+            CheckpointPage::default()
+        );
+        let parts: Vec<Vec<u8>> = (0..2)
+            .map(|i| checkpoint_part(&office, &key, 3, (i, 2)))
+            .collect();
+        // Two parts fit neither one post nor one page at this limit.
+        for part in &parts {
+            client
+                .post_checkpoints(&office, std::slice::from_ref(part))
+                .await
+                .unwrap();
+        }
+        let first = client.checkpoints(&keys, "T1", None).await.unwrap();
+        assert_eq!((first.parts.as_slice(), first.more), (&parts[..1], true));
+        let next = client.checkpoints(&keys, "T1", Some((3, 0))).await.unwrap();
+        assert_eq!((next.parts.as_slice(), next.more), (&parts[1..], false));
+        // Typed refusals: another team's, a device's post, an older generation.
+        let refused = |e: SyncError| match e {
+            SyncError::Refused { code, .. } => code,
+            other => panic!("{other:?}"),
+        };
+        let other_team = client.checkpoints(&keys, "T2", None).await.unwrap_err();
+        assert_eq!(refused(other_team), Some(ErrorCode::OfficeOnly));
+        let by_device = client
+            .post_checkpoints(&keys, &parts[..1])
+            .await
+            .unwrap_err();
+        assert_eq!(refused(by_device), Some(ErrorCode::OfficeOnly));
+        let stale = checkpoint_part(&office, &key, 2, (0, 1));
+        let stale = client
+            .post_checkpoints(&office, &[stale])
+            .await
+            .unwrap_err();
+        assert_eq!(refused(stale), Some(ErrorCode::RosterConflict));
+        running.shutdown(Duration::from_secs(1));
+        running.stopped().await.unwrap();
     }
 
     #[tokio::test]

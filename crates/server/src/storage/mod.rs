@@ -1,9 +1,10 @@
 //! Where the server keeps what it relays: the office's roster statements, receipts, sealed
-//! changes and the sealed chunks of blobs (attachments).
+//! changes, the sealed chunks of blobs (attachments) and the office's checkpoint parts.
 //!
 //! Everything the server stores is either signed public metadata (statements, receipts) or
 //! opaque sealed bytes with the routing ids from their header (author, seq, case id, team;
-//! for a chunk: blob id, index, count, plaintext size).
+//! for a chunk: blob id, index, count, plaintext size; for a checkpoint part: team,
+//! generation, place).
 //! One trait, [`Storage`], with two backends that pass one shared test suite: SQLite
 //! (default, embedded) and PostgreSQL. [`AnyStorage`] picks one at run time from the
 //! configured database.
@@ -24,9 +25,10 @@ pub use self::sqlite::SqliteStorage;
 /// receipts, a team per change); 4: blobs and their chunks; 5: blobs keyed by author and
 /// id (so no device can take another's blob id); 6: one receipt per team (the single
 /// receipt of schemas 3 to 5 named every team's counts; it is dropped, and the office hands
-/// the server its teams' receipts at its next sync). Schemas 3 to 5 are upgraded in place;
-/// databases of protocol v1 (schemas 1 and 2) are refused.
-pub const SCHEMA_VERSION: i64 = 6;
+/// the server its teams' receipts at its next sync); 7: the office's checkpoint parts (a new
+/// table, empty after the upgrade). Schemas 3 to 6 are upgraded in place; databases of
+/// protocol v1 (schemas 1 and 2) are refused.
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// What names a blob on the server: its author and its id.
 pub type BlobKey = (DeviceId, [u8; 16]);
@@ -117,6 +119,127 @@ pub enum InsertOutcome {
     /// The same `(author, seq)` was already stored with different bytes: a replay or a
     /// device reusing numbers. Nothing was changed.
     Conflict,
+}
+
+/// A checkpoint part ready to store: its bytes plus where it sits, copied from its header
+/// (which the caller parsed and whose signature it verified).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCheckpointPart {
+    /// The team whose cases it holds.
+    pub team: String,
+    /// Its generation (1 or more, at most `i64::MAX`).
+    pub generation: u64,
+    /// Its index in the generation, below `parts`.
+    pub part: u32,
+    /// How many parts its generation has for this team.
+    pub parts: u32,
+    /// Whether its generation holds every case of the team.
+    pub full: bool,
+    /// The whole sealed part, as received.
+    pub bytes: Vec<u8>,
+}
+
+/// What storing a batch of checkpoint parts did: all of it, or nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckpointOutcome {
+    /// Every part is stored (some may have been stored already, with the same bytes).
+    Stored {
+        /// Parts newly stored.
+        parts: usize,
+        /// Their bytes.
+        bytes: usize,
+    },
+    /// A different part is stored at this place: nothing was stored.
+    Conflict {
+        /// The team.
+        team: String,
+        /// The generation.
+        generation: u64,
+        /// The part's index.
+        part: u32,
+    },
+    /// The team's newest whole full generation is newer than this part's: nothing was stored.
+    Stale {
+        /// The team.
+        team: String,
+        /// The part's generation.
+        generation: u64,
+        /// The team's newest whole full generation.
+        newest: u64,
+    },
+    /// The generation's parts stored so far say another count of parts, or another `full`
+    /// flag: nothing was stored.
+    Mismatch {
+        /// The team.
+        team: String,
+        /// The generation.
+        generation: u64,
+    },
+}
+
+/// What a backend knows of a part's place before storing it.
+pub(crate) struct CheckpointPlace<'a> {
+    /// The team's newest whole full generation, if any.
+    pub(crate) newest_full: Option<u64>,
+    /// `(parts, full)` of the generation's parts stored so far, if any.
+    pub(crate) shape: Option<(u32, bool)>,
+    /// The part stored at this very place, if any.
+    pub(crate) stored: Option<&'a [u8]>,
+}
+
+/// Judges one checkpoint part against what is stored: `Ok(true)` to store it, `Ok(false)` if
+/// the same bytes are stored already, or the refusal for the whole batch. Both backends
+/// decide with this one function.
+pub(crate) fn judge_checkpoint_part(
+    part: &NewCheckpointPart,
+    held: &CheckpointPlace<'_>,
+) -> Result<bool, CheckpointOutcome> {
+    match held.stored {
+        Some(bytes) if bytes == part.bytes => return Ok(false),
+        Some(_) => {
+            return Err(CheckpointOutcome::Conflict {
+                team: part.team.clone(),
+                generation: part.generation,
+                part: part.part,
+            })
+        }
+        None => {}
+    }
+    if let Some(newest) = held.newest_full.filter(|n| part.generation < *n) {
+        return Err(CheckpointOutcome::Stale {
+            team: part.team.clone(),
+            generation: part.generation,
+            newest,
+        });
+    }
+    if held
+        .shape
+        .is_some_and(|shape| shape != (part.parts, part.full))
+        || part.part >= part.parts
+    {
+        return Err(CheckpointOutcome::Mismatch {
+            team: part.team.clone(),
+            generation: part.generation,
+        });
+    }
+    Ok(true)
+}
+
+/// Which parts of `lengths` (in order) one answer of at most `max_bytes` carries: at least one
+/// if any, and whether some were left for the next.
+pub(crate) fn checkpoint_page_len(lengths: &[u64], max_bytes: usize) -> (usize, bool) {
+    let mut used = 0u64;
+    let mut keep = 0;
+    for len in lengths {
+        // Each part travels with its 4-byte length.
+        let size = len.saturating_add(4);
+        if keep > 0 && used.saturating_add(size) > max_bytes as u64 {
+            break;
+        }
+        used = used.saturating_add(size);
+        keep += 1;
+    }
+    (keep, keep < lengths.len())
 }
 
 /// A device that registered with this server through `/v2/join`.
@@ -301,6 +424,28 @@ pub trait Storage: Send + Sync + 'static {
         team: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(u64, u64)>, StorageError>> + Send;
+
+    /// Stores checkpoint parts (the caller checked their signatures and places) in one
+    /// transaction, each judged in order against what is stored, this batch's earlier parts
+    /// included: the same bytes at a place already held are accepted again; other bytes
+    /// there, a generation older than its team's newest whole full generation, or a part
+    /// whose generation's other parts say another shape refuse the whole batch. Once a full
+    /// generation is whole, its team's older generations are deleted.
+    fn store_checkpoint_parts(
+        &self,
+        parts: Vec<NewCheckpointPart>,
+    ) -> impl Future<Output = Result<CheckpointOutcome, StorageError>> + Send;
+
+    /// `team`'s checkpoint parts in (generation, part) order: after `after` when it is given,
+    /// else from the team's newest whole full generation on (none if it has none yet); as
+    /// many as fit `max_bytes` (each counted with its 4-byte length), at least one if any.
+    /// Also whether more were left out.
+    fn checkpoint_parts(
+        &self,
+        team: &str,
+        after: Option<(u64, u32)>,
+        max_bytes: usize,
+    ) -> impl Future<Output = Result<(Vec<Vec<u8>>, bool), StorageError>> + Send;
 
     /// The sealed bytes of the changes with these server sequence numbers, in increasing
     /// order; numbers not stored are skipped.
@@ -490,6 +635,22 @@ impl Storage for AnyStorage {
 
     async fn load_changes(&self, server_seqs: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
         delegate!(self, s => s.load_changes(server_seqs))
+    }
+
+    async fn store_checkpoint_parts(
+        &self,
+        parts: Vec<NewCheckpointPart>,
+    ) -> Result<CheckpointOutcome, StorageError> {
+        delegate!(self, s => s.store_checkpoint_parts(parts))
+    }
+
+    async fn checkpoint_parts(
+        &self,
+        team: &str,
+        after: Option<(u64, u32)>,
+        max_bytes: usize,
+    ) -> Result<(Vec<Vec<u8>>, bool), StorageError> {
+        delegate!(self, s => s.checkpoint_parts(team, after, max_bytes))
     }
 }
 

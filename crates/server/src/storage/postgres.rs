@@ -12,10 +12,11 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use super::{
-    check_numbering, device_from_bytes, judge_chunk, judge_receipt, parse_receipt, parse_statement,
-    receipt_rows, statement_json, to_i64, to_u64, BlobInfo, BlobKey, ChunkOutcome, InsertOutcome,
-    Joined, NewChange, NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob, OLDEST_SCHEMA,
-    SCHEMA_VERSION,
+    check_numbering, checkpoint_page_len, device_from_bytes, judge_checkpoint_part, judge_chunk,
+    judge_receipt, parse_receipt, parse_statement, receipt_rows, statement_json, to_i64, to_u64,
+    BlobInfo, BlobKey, CheckpointOutcome, CheckpointPlace, ChunkOutcome, InsertOutcome, Joined,
+    NewChange, NewCheckpointPart, NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob,
+    OLDEST_SCHEMA, SCHEMA_VERSION,
 };
 
 const SCHEMA: &str = "
@@ -72,7 +73,23 @@ CREATE TABLE IF NOT EXISTS blob_chunks (
     PRIMARY KEY (author, blob, idx),
     FOREIGN KEY (author, blob) REFERENCES blobs (author, blob)
 );
+CREATE TABLE IF NOT EXISTS checkpoints (
+    team TEXT NOT NULL,
+    generation BIGINT NOT NULL,
+    part BIGINT NOT NULL,
+    parts BIGINT NOT NULL,
+    full_generation BOOLEAN NOT NULL,
+    bytes BYTEA NOT NULL,
+    PRIMARY KEY (team, generation, part)
+);
 ";
+
+/// The team's newest full generation whose parts are all stored.
+const NEWEST_WHOLE_FULL: &str = "
+SELECT MAX(generation) FROM (
+    SELECT generation FROM checkpoints WHERE team = $1 AND full_generation
+    GROUP BY generation HAVING COUNT(*) = MAX(parts)
+) AS whole";
 
 /// Schema 4 keyed blobs by id alone, so a device that learnt another's blob id (from the
 /// case that lists it) could store its own chunks under it first. Schema 5 keys them by
@@ -185,7 +202,7 @@ impl PostgresStorage {
                 tx.execute("UPDATE cairn_schema SET version = $1", &[&SCHEMA_VERSION])
                     .await?;
             }
-            // The blob tables (schema 3) and the team receipts were just created.
+            // The blob tables (schema 3), the team receipts and the checkpoints were just created.
             [v] if *v >= OLDEST_SCHEMA && *v < SCHEMA_VERSION => {
                 tx.batch_execute(RECEIPTS_FROM_SCHEMA_5).await?;
                 tx.execute("UPDATE cairn_schema SET version = $1", &[&SCHEMA_VERSION])
@@ -290,7 +307,166 @@ async fn read_blob(
     }))
 }
 
+async fn newest_whole_full(
+    tx: &tokio_postgres::Transaction<'_>,
+    team: &str,
+) -> Result<Option<i64>, StorageError> {
+    Ok(tx
+        .query_one(NEWEST_WHOLE_FULL, &[&team])
+        .await?
+        .get::<_, Option<i64>>(0))
+}
+
+/// Stores one checkpoint part in `tx` if [`judge_checkpoint_part`] says so (its answer is
+/// this one's), then deletes its team's older generations if it made a full one whole.
+async fn store_checkpoint_part(
+    tx: &tokio_postgres::Transaction<'_>,
+    p: &NewCheckpointPart,
+) -> Result<Result<bool, CheckpointOutcome>, StorageError> {
+    let generation = to_i64(p.generation)?;
+    let (part, parts) = (i64::from(p.part), i64::from(p.parts));
+    let stored: Option<Vec<u8>> = tx
+        .query_opt(
+            "SELECT bytes FROM checkpoints WHERE team = $1 AND generation = $2 AND part = $3",
+            &[&p.team, &generation, &part],
+        )
+        .await?
+        .map(|r| r.get(0));
+    let shape = tx
+        .query_opt(
+            "SELECT parts, full_generation FROM checkpoints
+             WHERE team = $1 AND generation = $2 LIMIT 1",
+            &[&p.team, &generation],
+        )
+        .await?
+        .map(|r| {
+            let parts = u32::try_from(r.get::<_, i64>(0)).map_err(|_| {
+                StorageError::Corrupt("a stored checkpoint's part count is out of range".into())
+            })?;
+            Ok::<_, StorageError>((parts, r.get::<_, bool>(1)))
+        })
+        .transpose()?;
+    let held = CheckpointPlace {
+        newest_full: newest_whole_full(tx, &p.team)
+            .await?
+            .map(to_u64)
+            .transpose()?,
+        shape,
+        stored: stored.as_deref(),
+    };
+    match judge_checkpoint_part(p, &held) {
+        Ok(true) => {}
+        other => return Ok(other),
+    }
+    tx.execute(
+        "INSERT INTO checkpoints (team, generation, part, parts, full_generation, bytes)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&p.team, &generation, &part, &parts, &p.full, &p.bytes],
+    )
+    .await?;
+    if p.full {
+        let held: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM checkpoints WHERE team = $1 AND generation = $2",
+                &[&p.team, &generation],
+            )
+            .await?
+            .get(0);
+        if held == parts {
+            tx.execute(
+                "DELETE FROM checkpoints WHERE team = $1 AND generation < $2",
+                &[&p.team, &generation],
+            )
+            .await?;
+        }
+    }
+    Ok(Ok(true))
+}
+
 impl Storage for PostgresStorage {
+    async fn store_checkpoint_parts(
+        &self,
+        parts: Vec<NewCheckpointPart>,
+    ) -> Result<CheckpointOutcome, StorageError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Posts are rare (the office's): serialize them so each judges what the last stored.
+        tx.batch_execute("LOCK TABLE checkpoints IN EXCLUSIVE MODE")
+            .await?;
+        let (mut new_parts, mut new_bytes) = (0, 0);
+        for p in &parts {
+            match store_checkpoint_part(&tx, p).await? {
+                Ok(true) => {
+                    new_parts += 1;
+                    new_bytes += p.bytes.len();
+                }
+                Ok(false) => {}
+                // Dropping the transaction rolls back what this batch stored so far.
+                Err(refused) => return Ok(refused),
+            }
+        }
+        tx.commit().await?;
+        Ok(CheckpointOutcome::Stored {
+            parts: new_parts,
+            bytes: new_bytes,
+        })
+    }
+
+    async fn checkpoint_parts(
+        &self,
+        team: &str,
+        after: Option<(u64, u32)>,
+        max_bytes: usize,
+    ) -> Result<(Vec<Vec<u8>>, bool), StorageError> {
+        let mut client = self.client().await?;
+        // One snapshot: a generation made whole meanwhile deletes none of the parts chosen.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let (generation, part) = match after {
+            Some((g, p)) => (to_i64(g.min(i64::MAX as u64))?, i64::from(p)),
+            None => match newest_whole_full(&tx, team).await? {
+                Some(g) => (g, -1),
+                None => return Ok((Vec::new(), false)),
+            },
+        };
+        // octet_length() of a stored bytea reads its size, not its (TOASTed) content.
+        let rows = tx
+            .query(
+                "SELECT generation, part, octet_length(bytes)::int8 FROM checkpoints
+                 WHERE team = $1 AND (generation > $2 OR (generation = $2 AND part > $3))
+                 ORDER BY generation, part",
+                &[&team, &generation, &part],
+            )
+            .await?;
+        let lengths = rows
+            .iter()
+            .map(|r| to_u64(r.get::<_, i64>(2)))
+            .collect::<Result<Vec<u64>, _>>()?;
+        let (keep, more) = checkpoint_page_len(&lengths, max_bytes);
+        let Some(last) = rows[..keep].last() else {
+            return Ok((Vec::new(), false));
+        };
+        let (last_generation, last_part) = (last.get::<_, i64>(0), last.get::<_, i64>(1));
+        let parts = tx
+            .query(
+                "SELECT bytes FROM checkpoints
+                 WHERE team = $1 AND (generation > $2 OR (generation = $2 AND part > $3))
+                   AND (generation < $4 OR (generation = $4 AND part <= $5))
+                 ORDER BY generation, part",
+                &[&team, &generation, &part, &last_generation, &last_part],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get::<_, Vec<u8>>(0))
+            .collect();
+        tx.commit().await?;
+        Ok((parts, more))
+    }
+
     async fn insert_chunks(
         &self,
         chunks: Vec<NewChunk>,

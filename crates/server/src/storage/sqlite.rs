@@ -13,10 +13,11 @@ use cairn_protocol::{Receipt, Statement};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    check_numbering, device_from_bytes, judge_chunk, judge_receipt, parse_receipt, parse_statement,
-    receipt_rows, statement_json, to_i64, to_u64, BlobInfo, BlobKey, ChunkOutcome, InsertOutcome,
-    Joined, NewChange, NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob, OLDEST_SCHEMA,
-    SCHEMA_VERSION,
+    check_numbering, checkpoint_page_len, device_from_bytes, judge_checkpoint_part, judge_chunk,
+    judge_receipt, parse_receipt, parse_statement, receipt_rows, statement_json, to_i64, to_u64,
+    BlobInfo, BlobKey, CheckpointOutcome, CheckpointPlace, ChunkOutcome, InsertOutcome, Joined,
+    NewChange, NewCheckpointPart, NewChunk, ReceiptOutcome, Storage, StorageError, StoredBlob,
+    OLDEST_SCHEMA, SCHEMA_VERSION,
 };
 
 const SCHEMA: &str = "
@@ -70,7 +71,23 @@ CREATE TABLE IF NOT EXISTS blob_chunks (
     PRIMARY KEY (author, blob, idx),
     FOREIGN KEY (author, blob) REFERENCES blobs (author, blob)
 );
+CREATE TABLE IF NOT EXISTS checkpoints (
+    team TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    part INTEGER NOT NULL,
+    parts INTEGER NOT NULL,
+    full INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (team, generation, part)
+);
 ";
+
+/// The team's newest full generation whose parts are all stored.
+const NEWEST_WHOLE_FULL: &str = "
+SELECT MAX(generation) FROM (
+    SELECT generation FROM checkpoints WHERE team = ?1 AND full = 1
+    GROUP BY generation HAVING COUNT(*) = MAX(parts)
+)";
 
 /// Schema 4 keyed blobs by id alone, so a device that learnt another's blob id (from the
 /// case that lists it) could store its own chunks under it first. Schema 5 keys them by
@@ -268,6 +285,59 @@ fn read_blob(
         })
     })
     .transpose()
+}
+
+fn newest_whole_full(conn: &Connection, team: &str) -> Result<Option<i64>, StorageError> {
+    Ok(conn
+        .prepare_cached(NEWEST_WHOLE_FULL)?
+        .query_row([team], |r| r.get(0))?)
+}
+
+/// Stores one checkpoint part in `tx` if [`judge_checkpoint_part`] says so (its answer is
+/// this one's), then deletes its team's older generations if it made a full one whole.
+fn store_checkpoint_part(
+    tx: &Connection,
+    p: &NewCheckpointPart,
+) -> Result<Result<bool, CheckpointOutcome>, StorageError> {
+    let generation = to_i64(p.generation)?;
+    let stored: Option<Vec<u8>> = tx
+        .prepare_cached(
+            "SELECT bytes FROM checkpoints WHERE team = ?1 AND generation = ?2 AND part = ?3",
+        )?
+        .query_row(params![p.team, generation, p.part], |r| r.get(0))
+        .optional()?;
+    let shape: Option<(u32, bool)> = tx
+        .prepare_cached(
+            "SELECT parts, full FROM checkpoints WHERE team = ?1 AND generation = ?2 LIMIT 1",
+        )?
+        .query_row(params![p.team, generation], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let held = CheckpointPlace {
+        newest_full: newest_whole_full(tx, &p.team)?.map(to_u64).transpose()?,
+        shape,
+        stored: stored.as_deref(),
+    };
+    match judge_checkpoint_part(p, &held) {
+        Ok(true) => {}
+        other => return Ok(other),
+    }
+    tx.prepare_cached(
+        "INSERT INTO checkpoints (team, generation, part, parts, full, bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        p.team, generation, p.part, p.parts, p.full, p.bytes
+    ])?;
+    if p.full {
+        let held: u32 = tx
+            .prepare_cached("SELECT COUNT(*) FROM checkpoints WHERE team = ?1 AND generation = ?2")?
+            .query_row(params![p.team, generation], |r| r.get(0))?;
+        if held == p.parts {
+            tx.prepare_cached("DELETE FROM checkpoints WHERE team = ?1 AND generation < ?2")?
+                .execute(params![p.team, generation])?;
+        }
+    }
+    Ok(Ok(true))
 }
 
 /// Advances `acks` for `author` past every stored change that follows it without a gap.
@@ -714,6 +784,90 @@ impl Storage for SqliteStorage {
             }
             out.sort_by_key(|(seq, _)| *seq);
             Ok(out)
+        })
+        .await
+    }
+
+    async fn store_checkpoint_parts(
+        &self,
+        parts: Vec<NewCheckpointPart>,
+    ) -> Result<CheckpointOutcome, StorageError> {
+        self.run(move |inner| {
+            let mut conn = lock(&inner.writer)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (mut new_parts, mut new_bytes) = (0, 0);
+            for p in &parts {
+                match store_checkpoint_part(&tx, p)? {
+                    Ok(true) => {
+                        new_parts += 1;
+                        new_bytes += p.bytes.len();
+                    }
+                    Ok(false) => {}
+                    // Dropping the transaction rolls back what this batch stored so far.
+                    Err(refused) => return Ok(refused),
+                }
+            }
+            tx.commit()?;
+            Ok(CheckpointOutcome::Stored {
+                parts: new_parts,
+                bytes: new_bytes,
+            })
+        })
+        .await
+    }
+
+    async fn checkpoint_parts(
+        &self,
+        team: &str,
+        after: Option<(u64, u32)>,
+        max_bytes: usize,
+    ) -> Result<(Vec<Vec<u8>>, bool), StorageError> {
+        let team = team.to_owned();
+        let after = after
+            .map(|(g, p)| Ok::<_, StorageError>((to_i64(g.min(i64::MAX as u64))?, i64::from(p))))
+            .transpose()?;
+        self.run(move |inner| {
+            let mut conn = lock(&inner.reader)?;
+            // One snapshot: a generation made whole meanwhile deletes none of the parts chosen.
+            let tx = conn.transaction()?;
+            let (generation, part) = match after {
+                Some(after) => after,
+                None => match newest_whole_full(&tx, &team)? {
+                    Some(g) => (g, -1),
+                    None => return Ok((Vec::new(), false)),
+                },
+            };
+            let mut places = Vec::new();
+            let mut lengths = Vec::new();
+            {
+                // length() of a blob reads the record header, not the blob's pages.
+                let mut stmt = tx.prepare_cached(
+                    "SELECT generation, part, length(bytes) FROM checkpoints
+                     WHERE team = ?1 AND (generation > ?2 OR (generation = ?2 AND part > ?3))
+                     ORDER BY generation, part",
+                )?;
+                let mut rows = stmt.query(params![team, generation, part])?;
+                while let Some(row) = rows.next()? {
+                    places.push((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?));
+                    lengths.push(to_u64(row.get(2)?)?);
+                }
+            }
+            let (keep, more) = checkpoint_page_len(&lengths, max_bytes);
+            let Some(&(last_generation, last_part)) = places[..keep].last() else {
+                return Ok((Vec::new(), false));
+            };
+            let mut stmt = tx.prepare_cached(
+                "SELECT bytes FROM checkpoints
+                 WHERE team = ?1 AND (generation > ?2 OR (generation = ?2 AND part > ?3))
+                   AND (generation < ?4 OR (generation = ?4 AND part <= ?5))
+                 ORDER BY generation, part",
+            )?;
+            let rows = stmt.query_map(
+                params![team, generation, part, last_generation, last_part],
+                |r| r.get::<_, Vec<u8>>(0),
+            )?;
+            let parts = rows.collect::<Result<Vec<_>, _>>()?;
+            Ok((parts, more))
         })
         .await
     }
