@@ -19,7 +19,6 @@ mod blob;
 pub mod blocking;
 mod checkpoint;
 mod client;
-mod client_stub;
 mod engine;
 mod error;
 mod join;
