@@ -94,7 +94,9 @@ pub enum ErrorCode {
     AdmissionInvalid,
     /// The server lacks the office's statements before this one; the office must sync (409).
     RosterBehind,
-    /// Another statement holds this one's number, or it does not follow the one before (409).
+    /// Another statement holds this one's number, or it does not follow the one before; also
+    /// a receipt or checkpoint part that does not move forward, or differs from the one held
+    /// at its place (409).
     RosterConflict,
     /// Only the office may do this (403).
     OfficeOnly,

@@ -156,9 +156,34 @@ fn load(key: &TeamKey, parts: &[Vec<u8>]) -> Loaded {
     held.unwrap()
 }
 
+fn limits() -> [(&'static str, String); 1] {
+    [("max_request_bytes", MAX_REQUEST.to_string())]
+}
+
 #[tokio::test]
-async fn devices_read_their_teams_checkpoints_in_order_and_every_bad_post_is_refused() {
-    let server = TestServer::start_with(&[("max_request_bytes", &MAX_REQUEST.to_string())]);
+async fn sqlite() {
+    let limits = limits();
+    let settings: Vec<(&str, &str)> = limits.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    devices_read_their_teams_checkpoints_in_order_and_every_bad_post_is_refused(
+        TestServer::start_with(&settings),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres() {
+    let limits = limits();
+    let settings: Vec<(&str, &str)> = limits.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    common::with_postgres_server_set(
+        &settings,
+        devices_read_their_teams_checkpoints_in_order_and_every_bad_post_is_refused,
+    )
+    .await;
+}
+
+async fn devices_read_their_teams_checkpoints_in_order_and_every_bad_post_is_refused(
+    server: TestServer,
+) {
     let office = &server.office;
     let t01 = server.key("T01");
     let a = server.device("T01").await;

@@ -40,6 +40,55 @@ fn pull_count(scrape: &Scrape) -> f64 {
 }
 
 #[tokio::test]
+async fn the_checkpoint_counters_move_by_what_was_posted_and_served() {
+    use cairn_crypto::{SealedChange, SealedKind};
+    use cairn_protocol::checkpoint::{checkpoints_path, PartBody, Place};
+    let server = TestServer::start();
+    let a = server.device("T1").await;
+    let before = scrape(&server).await;
+    let place = Place {
+        part: 0,
+        parts: 1,
+        full: true,
+    };
+    let body = PartBody::default().encode();
+    let part = SealedChange::seal(
+        &server.office,
+        &server.key("T1"),
+        SealedKind::Checkpoint,
+        place.to_id(),
+        1,
+        &body,
+    )
+    .unwrap()
+    .to_bytes();
+    // Posted twice (a resend stores nothing new), served once.
+    for _ in 0..2 {
+        let body = cairn_protocol::encode_push(std::slice::from_ref(&part));
+        let answer = server
+            .signed(&server.office, "POST", "/v2/checkpoints", body)
+            .await;
+        assert_eq!(answer.status, 204);
+    }
+    let answer = server
+        .signed(&a, "GET", &checkpoints_path("T1", None), vec![])
+        .await;
+    assert_eq!(answer.status, 200);
+    let after = scrape(&server).await;
+    let moved = |metric: &str| value(&after, metric, &[]) - value(&before, metric, &[]);
+    assert_eq!(moved("cairn_checkpoint_parts_posted_total"), 1.0);
+    assert_eq!(
+        moved("cairn_checkpoint_posted_bytes_total"),
+        part.len() as f64
+    );
+    assert_eq!(moved("cairn_checkpoint_parts_served_total"), 1.0);
+    assert_eq!(
+        moved("cairn_checkpoint_served_bytes_total"),
+        part.len() as f64
+    );
+}
+
+#[tokio::test]
 async fn the_counters_move_by_what_was_pushed_and_pulled() {
     let server = TestServer::start();
     let a = server.device("T1").await;

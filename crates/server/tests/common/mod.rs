@@ -333,6 +333,19 @@ where
     F: FnOnce(TestServer) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
+    with_postgres_server_set(&[], test).await;
+}
+
+/// [`with_postgres_server`], its `server.toml` also having `settings` set.
+pub async fn with_postgres_server_set<F, Fut>(settings: &[(&str, &str)], test: F)
+where
+    F: FnOnce(TestServer) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     let Ok(url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
         println!("skipped: CAIRN_TEST_POSTGRES_URL not set");
         return;
@@ -354,7 +367,10 @@ where
     let sep = if url.contains('?') { '&' } else { '?' };
     let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
     let outcome = tokio::spawn(async move {
-        let server = TestServer::start_with(&[("database", &format!("\"{scoped}\""))]);
+        let database = format!("\"{scoped}\"");
+        let mut all: Vec<(&str, &str)> = vec![("database", &database)];
+        all.extend(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let server = TestServer::start_with(&all);
         test(server).await;
     })
     .await;
