@@ -42,8 +42,9 @@ const PAGE_MAGIC: &[u8; 4] = b"CCK1";
 /// The most bytes a part's body may inflate to: far above any part the office writes (it cuts
 /// parts at [`PART_BYTES`]), small enough that no forged part fills a device's memory.
 pub const MAX_BODY: usize = 64 << 20;
-/// The office starts a new part once a part's documents reach this many bytes.
-pub const PART_BYTES: usize = 4 << 20;
+/// The office starts a new part once a part's documents reach this many bytes: deflated and
+/// sealed, a part stays well under a server's smallest request limit (4 MiB by default).
+pub const PART_BYTES: usize = 2 << 20;
 
 /// Where a part sits in its generation (signed in the sealed header's id field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -43,12 +43,15 @@ CREATE TABLE IF NOT EXISTS unpublished (
 ";
 
 /// Kept by SQLite itself, so that no write of a case can forget it: created with the office's
-/// first checkpoint, which holds every case.
+/// first checkpoint, which holds every case. (No `OR IGNORE`: inside a trigger the outer
+/// statement's conflict rule wins, and a case's upsert has none that ignores.)
 const UNPUBLISHED_TRIGGERS: &str = "
 CREATE TRIGGER IF NOT EXISTS cases_unpublished_insert AFTER INSERT ON cases
-BEGIN INSERT OR IGNORE INTO unpublished (case_id) VALUES (NEW.case_id); END;
+BEGIN INSERT INTO unpublished (case_id) SELECT NEW.case_id
+      WHERE NOT EXISTS (SELECT 1 FROM unpublished WHERE case_id = NEW.case_id); END;
 CREATE TRIGGER IF NOT EXISTS cases_unpublished_update AFTER UPDATE ON cases
-BEGIN INSERT OR IGNORE INTO unpublished (case_id) VALUES (NEW.case_id); END;
+BEGIN INSERT INTO unpublished (case_id) SELECT NEW.case_id
+      WHERE NOT EXISTS (SELECT 1 FROM unpublished WHERE case_id = NEW.case_id); END;
 ";
 
 const PUBLISHED_KEY: &str = "checkpoints published";
