@@ -40,6 +40,33 @@ struct World {
     a: Device,
     b: Device,
     references: Vec<String>,
+    /// Team T01's first checkpoint part, as the server stored it.
+    first_part: Vec<u8>,
+}
+
+/// The sealed parts the server holds for `team`, by generation and part.
+fn parts_of(server: &Server, team: &str) -> Vec<(i64, i64, Vec<u8>)> {
+    let conn = server.dir().db();
+    let mut stmt = conn
+        .prepare("SELECT generation, part, bytes FROM checkpoints WHERE team = ?1 ORDER BY 1, 2")
+        .expect("query");
+    stmt.query_map([team], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+/// What a hostile server does: serve `bytes` as team `team`'s only checkpoint, a whole full
+/// generation numbered `generation` in its table.
+fn serve_only(server: &Server, team: &str, generation: i64, bytes: &[u8]) {
+    let conn = server.dir().db();
+    conn.execute("DELETE FROM checkpoints WHERE team = ?1", [team])
+        .expect("delete");
+    conn.execute(
+        "INSERT INTO checkpoints (team, generation, part, parts, full, bytes) VALUES (?1, ?2, 0, 1, 1, ?3)",
+        rusqlite::params![team, generation, bytes],
+    )
+    .expect("insert");
 }
 
 /// The office, T01's `a` and `b` and T02's `t` record, edit, verify and sync; then the office
@@ -64,6 +91,7 @@ fn world() -> World {
         d.ok(&["sync"]);
     }
     office.ok(&["sync"]);
+    let first_part = parts_of(&server, "T01").remove(0).2;
     office.ok(&[
         "case",
         "verify",
@@ -81,6 +109,7 @@ fn world() -> World {
         a,
         b,
         references,
+        first_part,
     }
 }
 
@@ -214,4 +243,83 @@ fn a_kill_at_any_step_of_publishing_or_loading_loses_nothing() {
             late.ok(&["check"]);
         }
     }
+}
+
+/// A server serving, as team T01's checkpoint, a part sealed and signed by a member of T01
+/// (it holds T01's key), then team T02's part, then (to a device holding a newer generation)
+/// an older one: each is refused and said, and the device pulls every change one by one,
+/// ending as a teammate that pulled them all.
+#[test]
+fn a_forged_replayed_or_older_checkpoint_is_refused_and_nothing_is_lost() {
+    use cairn_crypto::{SealedChange, SealedKind};
+    use cairn_protocol::checkpoint::{PartBody, Place};
+    let w = world();
+    w.b.ok(&["sync"]);
+    let at_b = shown(&w.b, &w.references);
+    let forged = SealedChange::seal(
+        &w.a.keys(),
+        &w.a.team_key("T01"),
+        SealedKind::Checkpoint,
+        Place {
+            part: 0,
+            parts: 1,
+            full: true,
+        }
+        .to_id(),
+        99,
+        &PartBody::default().encode(),
+    )
+    .expect("seal")
+    .to_bytes();
+    let t02 = parts_of(&w.server, "T02").remove(0).2;
+    for (bytes, said) in [
+        (forged, "not by the office"),
+        (t02, "holds team T02's cases, not team T01's"),
+    ] {
+        serve_only(&w.server, "T01", 1000, &bytes);
+        let late = Device::init("T01");
+        w.server.join(&w.office, &late, "T01", &w.url);
+        let run = late.run(&["sync"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("was refused") && run.stderr.contains(said),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stdout.contains("checkpoints"), "{}", run.stdout);
+        assert_eq!(shown(&late, &w.references), at_b);
+        assert_eq!(delivery_warnings(&late), "[]");
+    }
+
+    // A device that loaded the office's newest generation and was cut off before it pulled:
+    // the server then serves T01's first generation again, after it.
+    w.office.ok(&["case", "edit", &w.references[0], "--note", "a new generation"]);
+    w.office.ok(&["sync"]);
+    w.b.ok(&["sync"]);
+    let at_b = shown(&w.b, &w.references);
+    // (The forged rows are gone: the office's new generation is served alone or after its
+    // newest full one.)
+    w.server
+        .edit_db("DELETE FROM checkpoints WHERE team = 'T01' AND generation = 1000;");
+    let parts = parts_of(&w.server, "T01");
+    let newest = parts.last().expect("a part").0;
+    assert!(newest > 1, "{parts:?}");
+    let late = Device::init("T01");
+    w.server.join(&w.office, &late, "T01", &w.url);
+    let last = format!("checkpoint:loaded#{}", parts.len());
+    assert!(killed_at(&late, &last), "{last} never reached");
+    w.server.edit_db(&format!(
+        "INSERT INTO checkpoints (team, generation, part, parts, full, bytes) VALUES ('T01', {}, 0, 1, 1, x'{}');",
+        newest + 1,
+        hex::encode(&w.first_part)
+    ));
+    let run = late.run(&["sync"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is older than checkpoint"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(shown(&late, &w.references), at_b);
+    assert_eq!(delivery_warnings(&late), "[]");
 }
