@@ -1,15 +1,16 @@
 //! What sync needs from the vault: the outbox, the pull cursor, and applying a page of
 //! received sealed changes in one transaction together with the cursor that follows it.
 //!
-//! The vault speaks no protocol: the caller says which authors the roster admits and whom to
-//! encrypt to; the vault verifies, decrypts, applies and stores. It only keeps the roster's
+//! The vault speaks no protocol: the caller hands it the roster, whose verdict says which
+//! authors it admits, and says whom to encrypt to; the vault verifies, decrypts, applies and
+//! stores. It only keeps the roster's
 //! signed statements (protocol types) for the sync client, never judging them itself.
 
 use std::collections::{BTreeMap, HashMap};
 
 use cairn_crypto::{CryptoError, SealedChange, SealedKind};
 use cairn_model::CaseDoc;
-use cairn_protocol::{Receipt, Statement};
+use cairn_protocol::{Receipt, Roster, Statement};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -280,8 +281,9 @@ impl Vault {
     /// after the last of them, in the same transaction: they are either wholly applied with
     /// their cursor or not at all, and re-applying them changes nothing.
     ///
-    /// `admit` is the roster's word on an author and number: the author's team (`None` for
-    /// the office, which writes to every team's cases), or why it is refused. A change that the roster admits but that does not fit its case (bad content,
+    /// `roster` gives its verdict on each author and number ([`Roster::verdict`]): the author's
+    /// team (`None` for the office, which writes to every team's cases), or why it is refused.
+    /// A change that the roster admits but that does not fit its case (bad content,
     /// another team's case, an attempt to change a case's id or reference) is refused alone:
     /// one bad change never blocks the changes after it.
     ///
@@ -293,7 +295,7 @@ impl Vault {
         &mut self,
         page: &[Vec<u8>],
         cursor: u64,
-        admit: &dyn Fn(&SealedChange) -> Result<Option<String>, String>,
+        roster: &Roster,
     ) -> Result<ApplyReport, VaultError> {
         let path = self.home.database();
         let now = time::OffsetDateTime::now_utc();
@@ -347,10 +349,10 @@ impl Vault {
                 seq: sealed.seq,
                 reason,
             };
-            let team = match admit(&sealed) {
-                Ok(team) => team,
-                Err(reason) => {
-                    report.refused.push(refuse(reason));
+            let team = match roster.verdict(&sealed.author, sealed.seq, &sealed.team) {
+                Ok(team) => team.map(str::to_owned),
+                Err(refusal) => {
+                    report.refused.push(refuse(refusal.to_string()));
                     continue;
                 }
             };
@@ -439,7 +441,7 @@ impl Vault {
                         continue;
                     }
                 }
-                apply_case(&mut tx, keyring, &merge, *id, changes, admit, &mut report)?;
+                apply_case(&mut tx, keyring, &merge, *id, changes, roster, &mut report)?;
             }
         }
         for (sealed, bytes, edition) in &records {
@@ -655,7 +657,7 @@ fn apply_case(
     merge: &Merge<'_>,
     id: Uuid,
     changes: &[Received<'_>],
-    admit: &dyn Fn(&SealedChange) -> Result<Option<String>, String>,
+    roster: &Roster,
     report: &mut ApplyReport,
 ) -> Result<(), VaultError> {
     let path = merge.path;
@@ -667,7 +669,7 @@ fn apply_case(
             merge,
             id,
         };
-        match merge_case(&case, batch, admit) {
+        match merge_case(&case, batch, roster) {
             Ok(held) => {
                 savepoint
                     .commit()
@@ -882,7 +884,7 @@ fn settle(
 fn merge_case(
     case: &Case<'_>,
     changes: &[Received<'_>],
-    admit: &dyn Fn(&SealedChange) -> Result<Option<String>, String>,
+    roster: &Roster,
 ) -> Result<Vec<Refused>, Failure> {
     let Case {
         conn, merge, id, ..
@@ -956,16 +958,18 @@ fn merge_case(
         set_waiting(conn, &id, true, path)?;
         return Ok(held_refused);
     };
-    let verdicts: Vec<_> = offered.iter().map(|s| admit(&s.sealed)).collect();
+    let verdicts: Vec<_> = offered
+        .iter()
+        .map(|s| {
+            roster
+                .verdict(&s.sealed.author, s.sealed.seq, &s.sealed.team)
+                .map_err(|refusal| refusal.to_string())
+        })
+        .collect();
     let authors: Vec<Author<'_>> = offered
         .iter()
         .zip(&verdicts)
-        .map(|(s, v)| {
-            (
-                &s.sealed,
-                v.as_ref().map(Option::as_deref).map_err(String::as_str),
-            )
-        })
+        .map(|(s, v)| (&s.sealed, v.as_ref().copied().map_err(String::as_str)))
         .collect();
     settle(merge, id, doc, is_new, &authors)?.store(conn, merge.cipher, id, path)?;
     Ok(held_refused)
@@ -1324,7 +1328,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut a, mut b) = (vault(dir.path(), "a"), vault(dir.path(), "b"));
         let now = time::OffsetDateTime::now_utc();
-        let team = |_: &SealedChange| Ok(Some("T03".to_owned()));
+        let roster =
+            cairn_testkit::roster(&cairn_crypto::DeviceKeys::generate(), &[(a.keys(), "T03")]);
         let created = a.create_case(Kind::Killed, "KHR", &[], now).unwrap();
         let id = a.case(&created.reference).unwrap().id();
         let sent = |v: &Vault, after: u64| -> Vec<Vec<u8>> {
@@ -1334,7 +1339,7 @@ mod tests {
                 .map(|(_, b)| b)
                 .collect()
         };
-        b.apply_pulled(&sent(&a, 0), 1, &team).unwrap();
+        b.apply_pulled(&sent(&a, 0), 1, &roster).unwrap();
         let note = |a: &mut Vault| {
             let edit = [Edit::Note { text: "n".into() }];
             a.edit_case(&created.reference, &edit, now).unwrap();
@@ -1342,7 +1347,7 @@ mod tests {
 
         *WATCHED.lock().unwrap() = Some((id, 0));
         note(&mut a);
-        let fits = b.apply_pulled(&sent(&a, 1), 2, &team).unwrap();
+        let fits = b.apply_pulled(&sent(&a, 1), 2, &roster).unwrap();
         assert_eq!(fits.applied, 1);
         assert_eq!(WATCHED.lock().unwrap().map(|(_, n)| n), Some(1));
 
@@ -1352,7 +1357,7 @@ mod tests {
         )
         .unwrap();
         note(&mut a);
-        let over = b.apply_pulled(&sent(&a, 2), 3, &team).unwrap();
+        let over = b.apply_pulled(&sent(&a, 2), 3, &roster).unwrap();
         assert_eq!(over.applied, 0);
         assert!(
             over.refused[0].reason.contains("operations"),
