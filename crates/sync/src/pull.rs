@@ -2,7 +2,7 @@
 //! transaction as soon as it arrives, the roster step run on every page, and the next page
 //! already asked for while one is applied.
 
-use cairn_crypto::SealedChange;
+use cairn_crypto::SealedHeader;
 use cairn_protocol::{PullPage, Roster};
 use cairn_vault::{Role, SyncState, Vault};
 
@@ -50,7 +50,7 @@ pub(crate) async fn pull_step(
         // A device may have enrolled between the server's roster check and this page: look
         // again before refusing an author nobody here has heard of.
         let unknown = page.changes.iter().any(|(_, bytes)| {
-            SealedChange::from_bytes(bytes).is_ok_and(|s| roster.member(&s.author).is_none())
+            SealedHeader::parse(bytes).is_ok_and(|h| roster.member(&h.author).is_none())
         });
         if unknown {
             roster = refresh_roster(link, vault, state, summary).await?;
