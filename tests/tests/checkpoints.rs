@@ -293,7 +293,13 @@ fn a_forged_replayed_or_older_checkpoint_is_refused_and_nothing_is_lost() {
 
     // A device that loaded the office's newest generation and was cut off before it pulled:
     // the server then serves T01's first generation again, after it.
-    w.office.ok(&["case", "edit", &w.references[0], "--note", "a new generation"]);
+    w.office.ok(&[
+        "case",
+        "edit",
+        &w.references[0],
+        "--note",
+        "a new generation",
+    ]);
     w.office.ok(&["sync"]);
     w.b.ok(&["sync"]);
     let at_b = shown(&w.b, &w.references);

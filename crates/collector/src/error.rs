@@ -100,6 +100,9 @@ impl From<VaultError> for CliError {
                 format!("{e} or run `cairn wipe` and `cairn init` again"),
             ),
             VaultError::NotInConflict(_) => CliError::usage(e.to_string()),
+            VaultError::Restoring => CliError::failure(format!(
+                "{e}; run `cairn office restore` again to finish it"
+            )),
             VaultError::Tampered { .. } | VaultError::RolledBack { .. } => CliError::failure(format!(
                 "{e}: `cairn export` still writes them out; restore the vault from a backup, or ask the office before making a new one"
             )),

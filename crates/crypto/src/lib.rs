@@ -23,7 +23,7 @@ pub use error::CryptoError;
 pub use keyfile::{lock_keys, unlock_keys, KeyFileCost};
 pub use keys::{device_tag, verify_signature, DeviceId, DeviceKeys, PublicKeys, IDENTITY_BYTES};
 pub use local::LocalCipher;
-pub use sealed::{SealedChange, SealedKind, MAX_TEAM};
+pub use sealed::{SealedChange, SealedHeader, SealedKind, MAX_TEAM};
 pub use shares::{
     combine, split, KeyShare, ShareError, MAX_SHARES, MIN_THRESHOLD, SHARE_TAG, SHARE_WORDS,
 };

@@ -61,6 +61,78 @@ impl SealedKind {
     }
 }
 
+/// A sealed change's header read in place, the ciphertext borrowed: what routing, the
+/// roster's verdict and bookkeeping need, with no copy of the content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealedHeader<'a> {
+    /// What the plaintext is.
+    pub kind: SealedKind,
+    /// The case (or, for an office record, the record's) id.
+    pub case_id: [u8; 16],
+    /// The author device.
+    pub author: DeviceId,
+    /// The author's change number.
+    pub seq: u64,
+    /// The team whose key sealed it.
+    pub team: &'a str,
+    /// That key's epoch (0: the author's draft key).
+    pub epoch: u32,
+    ciphertext: &'a [u8],
+    signature: [u8; 64],
+}
+
+impl<'a> SealedHeader<'a> {
+    /// Reads the header of the wire form `bytes`, checking its structure as
+    /// [`SealedChange::from_bytes`] does (the signature is not checked).
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, CryptoError> {
+        let bad = |what: &str| CryptoError::Malformed(what.to_string());
+        if bytes.len() < FIXED + 4 + SIGNATURE {
+            return Err(bad("too short"));
+        }
+        if &bytes[..4] != MAGIC {
+            return Err(bad("not a sealed change of this version (bad magic)"));
+        }
+        let kind = SealedKind::from_code(bytes[4]).ok_or_else(|| bad("unknown kind"))?;
+        let array = |range: std::ops::Range<usize>| bytes[range].to_vec();
+        let mut case_id = [0u8; 16];
+        case_id.copy_from_slice(&array(5..21));
+        let mut author = [0u8; 32];
+        author.copy_from_slice(&array(21..53));
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&array(53..61));
+        let mut epoch = [0u8; 4];
+        epoch.copy_from_slice(&array(61..65));
+        let team_len = bytes[65] as usize;
+        if team_len == 0 || team_len > MAX_TEAM {
+            return Err(bad("team name of a length no team has"));
+        }
+        let body = FIXED + team_len + 4;
+        if bytes.len() < body + SIGNATURE {
+            return Err(bad("too short"));
+        }
+        let team = std::str::from_utf8(&bytes[FIXED..FIXED + team_len])
+            .map_err(|_| bad("team name is not text"))?;
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&bytes[body - 4..body]);
+        let len = u32::from_be_bytes(len) as usize;
+        if bytes.len() - body - SIGNATURE != len {
+            return Err(bad("length does not match its header"));
+        }
+        let mut signature = [0u8; 64];
+        signature.copy_from_slice(&bytes[body + len..]);
+        Ok(SealedHeader {
+            kind,
+            case_id,
+            author: DeviceId(author),
+            seq: u64::from_be_bytes(seq),
+            team,
+            epoch: u32::from_be_bytes(epoch),
+            ciphertext: &bytes[body..body + len],
+            signature,
+        })
+    }
+}
+
 /// A change sealed under its team's key and signed by its author.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedChange {
@@ -152,51 +224,16 @@ impl SealedChange {
 
     /// Parses the wire form. Checks structure only; call [`SealedChange::verify`] before trusting it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let bad = |what: &str| CryptoError::Malformed(what.to_string());
-        if bytes.len() < FIXED + 4 + SIGNATURE {
-            return Err(bad("too short"));
-        }
-        if &bytes[..4] != MAGIC {
-            return Err(bad("not a sealed change of this version (bad magic)"));
-        }
-        let kind = SealedKind::from_code(bytes[4]).ok_or_else(|| bad("unknown kind"))?;
-        let array = |range: std::ops::Range<usize>| bytes[range].to_vec();
-        let mut case_id = [0u8; 16];
-        case_id.copy_from_slice(&array(5..21));
-        let mut author = [0u8; 32];
-        author.copy_from_slice(&array(21..53));
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&array(53..61));
-        let mut epoch = [0u8; 4];
-        epoch.copy_from_slice(&array(61..65));
-        let team_len = bytes[65] as usize;
-        if team_len == 0 || team_len > MAX_TEAM {
-            return Err(bad("team name of a length no team has"));
-        }
-        let body = FIXED + team_len + 4;
-        if bytes.len() < body + SIGNATURE {
-            return Err(bad("too short"));
-        }
-        let team = std::str::from_utf8(&bytes[FIXED..FIXED + team_len])
-            .map_err(|_| bad("team name is not text"))?
-            .to_owned();
-        let mut len = [0u8; 4];
-        len.copy_from_slice(&bytes[body - 4..body]);
-        let len = u32::from_be_bytes(len) as usize;
-        if bytes.len() - body - SIGNATURE != len {
-            return Err(bad("length does not match its header"));
-        }
-        let mut signature = [0u8; 64];
-        signature.copy_from_slice(&bytes[body + len..]);
+        let header = SealedHeader::parse(bytes)?;
         Ok(SealedChange {
-            kind,
-            case_id,
-            author: DeviceId(author),
-            seq: u64::from_be_bytes(seq),
-            team,
-            epoch: u32::from_be_bytes(epoch),
-            ciphertext: bytes[body..body + len].to_vec(),
-            signature,
+            kind: header.kind,
+            case_id: header.case_id,
+            author: header.author,
+            seq: header.seq,
+            team: header.team.to_owned(),
+            epoch: header.epoch,
+            ciphertext: header.ciphertext.to_vec(),
+            signature: header.signature,
         })
     }
 
@@ -296,6 +333,22 @@ mod tests {
                 Err(CryptoError::NotARecipient { .. })
             ));
         }
+    }
+
+    #[test]
+    fn the_header_read_in_place_says_what_the_whole_change_says() {
+        let author = DeviceKeys::generate();
+        let t = TeamKey::generate("T03", 2);
+        let sealed =
+            SealedChange::seal(&author, &t, SealedKind::CaseChange, [9; 16], 3, b"change").unwrap();
+        let bytes = sealed.to_bytes();
+        let header = SealedHeader::parse(&bytes).unwrap();
+        assert_eq!(
+            (header.kind, header.case_id, header.author, header.seq),
+            (sealed.kind, sealed.case_id, sealed.author, sealed.seq)
+        );
+        assert_eq!((header.team, header.epoch), ("T03", 2));
+        assert!(SealedHeader::parse(&bytes[..bytes.len() - 1]).is_err());
     }
 
     #[test]

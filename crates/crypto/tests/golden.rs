@@ -109,8 +109,15 @@ fn v2_office_record_still_opens_and_an_unknown_kind_is_refused() {
         relabelled.verify(),
         Err(CryptoError::BadSignature { .. })
     ));
+    let mut as_checkpoint = RECORD.to_vec();
+    as_checkpoint[4] = 3;
+    let as_checkpoint = SealedChange::from_bytes(&as_checkpoint).unwrap();
+    assert!(matches!(
+        as_checkpoint.verify(),
+        Err(CryptoError::BadSignature { .. })
+    ));
     let mut unknown = RECORD.to_vec();
-    unknown[4] = 3;
+    unknown[4] = 4;
     assert!(matches!(
         SealedChange::from_bytes(&unknown),
         Err(CryptoError::Malformed(_))

@@ -24,6 +24,7 @@ mod push;
 mod receipt;
 mod roster;
 mod statement;
+mod verdict;
 
 pub use admission::{Admission, ADMISSION_PREFIX};
 pub use api::{
@@ -47,6 +48,7 @@ pub use roster::{reconcile, Member, Placement, Reconciled, Refusal, Roster, OFFI
 pub use statement::{
     seal_name, Act, Admit, Grant, KeyGrant, Revoke, Rotate, Statement, MAX_GRANTS, ROSTER_DOMAIN,
 };
+pub use verdict::ChangeRefusal;
 
 /// Seconds since the Unix epoch by this machine's clock (0 if the clock is before 1970).
 pub fn unix_now() -> u64 {

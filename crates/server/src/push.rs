@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cairn_crypto::{DeviceId, SealedChange, SealedKind};
 use cairn_protocol::{
-    decode_push, validate_team, ErrorCode, Outcome, PushResponse, PushResult, Roster,
+    decode_push, validate_team, ChangeRefusal, ErrorCode, Outcome, PushResponse, PushResult, Roster,
 };
 
 use crate::app::{AppState, LoggedDevice};
@@ -193,7 +193,10 @@ fn check(frame: &[u8], requester: &DeviceId, roster: &Roster) -> Checked {
             cairn_protocol::paths::CHECKPOINTS
         ));
     }
-    if let Err(refusal) = roster.may_write(&change.author, seq) {
+    // The same verdict every replica reaches when it pulls the change; told in the server's
+    // words, the team's after the checks that say more.
+    let verdict = roster.verdict(&change.author, seq, &change.team);
+    if let Err(ChangeRefusal::Author(refusal)) = &verdict {
         return refuse(format!("change {seq} is refused: {refusal}"));
     }
     // Office records (published editions) reach only office devices: written by the office,
@@ -215,15 +218,14 @@ fn check(frame: &[u8], requester: &DeviceId, roster: &Roster) -> Checked {
     {
         return refuse(format!("change {seq} names no valid team ({e})"));
     }
-    if !roster.speaks_for_office(requester) {
-        let own = roster.member(requester).map(|m| m.team.as_str());
-        if own != Some(change.team.as_str()) {
+    match verdict {
+        Ok(_) => {}
+        Err(ChangeRefusal::OtherTeam { sealed, own }) => {
             return refuse(format!(
-                "change {seq} is sealed for team {}, but this device belongs to team {}; a device writes only its own team's cases",
-                change.team,
-                own.unwrap_or("(none)")
-            ));
+                "change {seq} is sealed for team {sealed}, but this device belongs to team {own}; a device writes only its own team's cases"
+            ))
         }
+        Err(other) => return refuse(format!("change {seq} is refused: {other}")),
     }
     Checked::Accepted(NewChange {
         author: change.author,

@@ -2,7 +2,7 @@
 //! transaction as soon as it arrives, the roster step run on every page, and the next page
 //! already asked for while one is applied.
 
-use cairn_crypto::SealedChange;
+use cairn_crypto::SealedHeader;
 use cairn_protocol::{PullPage, Roster};
 use cairn_vault::{Role, SyncState, Vault};
 
@@ -50,7 +50,7 @@ pub(crate) async fn pull_step(
         // A device may have enrolled between the server's roster check and this page: look
         // again before refusing an author nobody here has heard of.
         let unknown = page.changes.iter().any(|(_, bytes)| {
-            SealedChange::from_bytes(bytes).is_ok_and(|s| roster.member(&s.author).is_none())
+            SealedHeader::parse(bytes).is_ok_and(|h| roster.member(&h.author).is_none())
         });
         if unknown {
             roster = refresh_roster(link, vault, state, summary).await?;
@@ -124,22 +124,8 @@ pub(crate) fn apply(
     roster: &Roster,
     page: PullPage,
 ) -> Result<(), SyncError> {
-    let admit = |sealed: &SealedChange| {
-        roster
-            .may_write(&sealed.author, sealed.seq)
-            .map_err(|refusal| refusal.to_string())?;
-        // The office and its staff devices may write to any team's case.
-        if roster.speaks_for_office(&sealed.author) {
-            return Ok(None);
-        }
-        let team = roster.member(&sealed.author).map(|m| m.team.clone());
-        if team.as_deref() != Some(sealed.team.as_str()) {
-            return Err("it is sealed for another team than its author's".to_owned());
-        }
-        Ok(team)
-    };
     let changes: Vec<Vec<u8>> = page.changes.into_iter().map(|(_, bytes)| bytes).collect();
-    let report = vault.apply_pulled(&changes, page.next, &admit)?;
+    let report = vault.apply_pulled(&changes, page.next, roster)?;
     state.cursor = page.next;
     summary.received += report.applied as u64;
     summary.duplicates += report.duplicates as u64;

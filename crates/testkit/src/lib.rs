@@ -17,5 +17,5 @@ mod server;
 pub use bin::bin;
 pub use disk::SmallDisk;
 pub use relay::Relay;
-pub use roster::admit;
+pub use roster::{admit, roster};
 pub use server::{LocalServer, ServerDir, ServerProcess};

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use cairn_crypto::{DeviceId, LocalCipher, SealedChange, SealedChunk, MAX_SEALED_CHUNK};
+use cairn_crypto::{DeviceId, LocalCipher, SealedChunk, SealedHeader, MAX_SEALED_CHUNK};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -273,7 +273,7 @@ pub(crate) fn upgrade(
                 let author = <[u8; 32]>::try_from(author.as_slice())
                     .map(DeviceId)
                     .map_err(|_| corrupt("a change whose author is not 32 bytes"))?;
-                let draft = SealedChange::from_bytes(&sealed).is_ok_and(|c| c.epoch == 0);
+                let draft = SealedHeader::parse(&sealed).is_ok_and(|c| c.epoch == 0);
                 let stored = seal_change(cipher, &author, seq as u64, received_at, &sealed)?;
                 conn.prepare_cached(
                     "UPDATE changes SET sealed = ?2, received = ?3, draft = ?4 WHERE rowid = ?1",

@@ -99,7 +99,7 @@ impl Vault {
         let mut waiting = 0;
         for (id, raw) in &per_case {
             // Cases still waiting for a change this device cannot have yet are partial by design.
-            if crate::sync::has_waiting(&tx, id, &path)? {
+            if crate::sync::merge::has_waiting(&tx, id, &path)? {
                 waiting += 1;
                 continue;
             }

@@ -368,7 +368,7 @@ impl Vault {
         let Vault { conn, cipher, .. } = self;
         let cipher = &*cipher;
         // Loading and summing up each document is the work: on all cores, then stored.
-        let rows = crate::sync::on_all_cores(
+        let rows = crate::cores::on_all_cores(
             &docs,
             |(case_id, _, doc)| -> Result<(CaseDoc, CaseRow), String> {
                 let id = Uuid::from_bytes(**case_id);
@@ -456,19 +456,6 @@ impl Vault {
         crate::failpoint::hit("checkpoint:stored");
         crate::head::commit(&tx, &path)?;
         Ok(loading)
-    }
-
-    /// Moves the pull cursor up to `cursor`: after a cold start from checkpoints, the lowest
-    /// of the cursors their teams' generations reach.
-    pub fn start_pull_at(&mut self, cursor: u64) -> Result<(), VaultError> {
-        let path = self.home.database();
-        let Vault { conn, cipher, .. } = self;
-        let tx = begin(conn, &path)?;
-        let mut state: crate::SyncState =
-            store::read_meta(&tx, cipher, crate::sync::SYNC_KEY, &path)?.unwrap_or_default();
-        state.cursor = state.cursor.max(cursor);
-        store::write_meta(&tx, cipher, crate::sync::SYNC_KEY, &state, &path)?;
-        crate::head::commit(&tx, &path)
     }
 }
 

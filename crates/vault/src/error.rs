@@ -93,7 +93,7 @@ pub enum VaultError {
     #[error("an office is restored only into a new office vault, and this one already holds {0}; nothing was changed")]
     NotEmpty(String),
     /// A change recorded while the office's restore has not finished.
-    #[error("the office's restore from its server has not finished, so nothing is recorded yet (a change made now could take a number the server already holds); run `cairn office restore` again to finish it")]
+    #[error("the office's restore from its server has not finished, so nothing is recorded yet (a change made now could take a number the server already holds)")]
     Restoring,
     /// A field device tried what only the office does.
     #[error("only the office {0}; nothing was written. A field device says what it proposes, and why, in a note")]

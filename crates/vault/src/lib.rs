@@ -17,6 +17,7 @@ mod blobs;
 mod cases;
 mod check;
 mod checkpoint;
+mod cores;
 mod drafts;
 mod editions;
 mod error;

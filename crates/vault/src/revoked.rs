@@ -11,7 +11,8 @@ use rusqlite::params;
 use uuid::Uuid;
 
 use crate::cases::{begin, write_case};
-use crate::sync::{remember_refused, set_waiting};
+use crate::sync::merge::set_waiting;
+use crate::sync::refused::remember_refused;
 use crate::{Vault, VaultError};
 
 /// What [`Vault::cut_off`] took out.

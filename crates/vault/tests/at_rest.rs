@@ -112,16 +112,18 @@ fn world() -> World {
         .entry
         .sha256;
     let start = now_ms();
-    for (v, team) in [(&north, NORTH), (&south, SOUTH)] {
+    let roster = cairn_testkit::roster(
+        &cairn_crypto::DeviceKeys::generate(),
+        &[(north.keys(), NORTH), (south.keys(), SOUTH)],
+    );
+    for v in [&north, &south] {
         let page: Vec<Vec<u8>> = v
             .outbox(0, 100)
             .unwrap()
             .into_iter()
             .map(|(_, b)| b)
             .collect();
-        let report = office
-            .apply_pulled(&page, 1, &move |_| Ok(Some(team.to_string())))
-            .unwrap();
+        let report = office.apply_pulled(&page, 1, &roster).unwrap();
         assert!(report.applied >= 2, "{report:?}");
     }
     let end = now_ms();

@@ -9,6 +9,12 @@ use cairn_model::Kind;
 use cairn_vault::{Home, NewAttachment, NewVault, Role, Vault, VaultError};
 use rand::RngCore;
 
+/// The roster of an office that admitted these vaults' devices into T03.
+fn t03(devices: &[&Vault]) -> cairn_protocol::Roster {
+    let members: Vec<_> = devices.iter().map(|v| (v.keys(), "T03")).collect();
+    cairn_testkit::roster(&cairn_crypto::DeviceKeys::generate(), &members)
+}
+
 fn vault(dir: &Path, name: &str, role: Role) -> Vault {
     Home::new(dir.join(name))
         .create(
@@ -221,8 +227,7 @@ fn another_device_fetches_chunk_by_chunk_and_the_hash_is_checked() {
         .into_iter()
         .map(|(_, c)| c)
         .collect();
-    b.apply_pulled(&page, 1, &|_| Ok(Some("T03".into())))
-        .unwrap();
+    b.apply_pulled(&page, 1, &t03(&[&a])).unwrap();
     let listed = b.attachments(&reference).unwrap();
     assert!(!listed[0].here);
     assert!(
@@ -297,9 +302,7 @@ fn a_wrong_hash_after_download_deletes_the_chunks_so_they_are_fetched_again() {
         .into_iter()
         .map(|(_, c)| c)
         .collect();
-    office
-        .apply_pulled(&page, 1, &|_| Ok(Some("T03".into())))
-        .unwrap();
+    office.apply_pulled(&page, 1, &t03(&[&a])).unwrap();
     let wanted = office.wanted_blobs().unwrap();
     assert_eq!(wanted.len(), 1, "the office wants every attachment");
     let w = &wanted[0];
@@ -447,8 +450,7 @@ fn squat(dir: &Path) -> Squat {
         .into_iter()
         .map(|(_, c)| c)
         .collect();
-    h.apply_pulled(&creation, 1, &|_| Ok(Some("T03".into())))
-        .unwrap();
+    h.apply_pulled(&creation, 1, &t03(&[&a])).unwrap();
     let (file, genuine) = random_file(dir, "photo.jpg", 40_000);
     let entry = a
         .attach(&reference, new(&file, 1 << 30), now(), &mut |_| {})
@@ -496,9 +498,7 @@ fn squat(dir: &Path) -> Squat {
         .map(|(_, c)| c)
         .collect();
     page.push(sealed.to_bytes());
-    let report = office
-        .apply_pulled(&page, 1, &|_| Ok(Some("T03".into())))
-        .unwrap();
+    let report = office.apply_pulled(&page, 1, &t03(&[&a, &h])).unwrap();
     assert_eq!(report.refused, [], "made without seeing A's entry");
     Squat {
         office,

@@ -32,8 +32,9 @@ fn vault(dir: &std::path::Path, name: &str, team: &str, role: Role) -> Vault {
     v
 }
 
-fn t03_admits(_: &SealedChange) -> Result<Option<String>, String> {
-    Ok(Some("T03".into()))
+/// The roster that admits `a` into T03: every replica's verdicts on its changes.
+fn t03(office: &Vault, a: &Vault) -> cairn_protocol::Roster {
+    cairn_testkit::roster(office.keys(), &[(a.keys(), "T03")])
 }
 
 fn sent(v: &Vault) -> Vec<Vec<u8>> {
@@ -93,7 +94,9 @@ fn a_vault_loaded_from_checkpoints_reads_as_its_author_and_counts_them_delivered
     }
     a.edit_case(&references[0], &[Edit::set("person.sex", "male")], now())
         .unwrap();
-    office.apply_pulled(&sent(&a), 4, &t03_admits).unwrap();
+    office
+        .apply_pulled(&sent(&a), 4, &t03(&office, &a))
+        .unwrap();
     // The office's own case goes in team office's part, which a T03 device cannot open.
     office
         .create_case(Kind::Injured, "KHR", &[], now())
@@ -117,7 +120,7 @@ fn a_vault_loaded_from_checkpoints_reads_as_its_author_and_counts_them_delivered
     assert_eq!(fresh.delivery().unwrap(), vec![(a_id, 4, 4)]);
     assert_eq!(fresh.contiguous_seq(&a_id).unwrap(), 4);
     // The same changes pulled again are duplicates, judged by nobody.
-    let again = fresh.apply_pulled(&sent(&a), 5, &t03_admits).unwrap();
+    let again = fresh.apply_pulled(&sent(&a), 5, &t03(&office, &a)).unwrap();
     assert_eq!((again.applied, again.duplicates), (0, 4));
 
     // An edit after it: the next generation holds that case alone and adds to the first.
@@ -129,7 +132,9 @@ fn a_vault_loaded_from_checkpoints_reads_as_its_author_and_counts_them_delivered
         now(),
     )
     .unwrap();
-    office.apply_pulled(&sent(&a), 6, &t03_admits).unwrap();
+    office
+        .apply_pulled(&sent(&a), 6, &t03(&office, &a))
+        .unwrap();
     let second = office.make_checkpoint(6, now()).unwrap().unwrap();
     assert_eq!((second.generation, second.cases), (2, 1));
     let part = open(&fresh, &second.parts[0]);
@@ -151,7 +156,7 @@ fn a_vault_loaded_from_checkpoints_reads_as_its_author_and_counts_them_delivered
         now(),
     )
     .unwrap();
-    let pulled = fresh.apply_pulled(&sent(&a), 7, &t03_admits).unwrap();
+    let pulled = fresh.apply_pulled(&sent(&a), 7, &t03(&office, &a)).unwrap();
     assert_eq!((pulled.applied, pulled.duplicates), (1, 5));
     assert_eq!(cases(&fresh), cases(&a));
     assert_eq!(fresh.delivery().unwrap(), vec![(a_id, 6, 6)]);
@@ -168,7 +173,9 @@ fn a_part_that_does_not_hold_together_is_refused_and_nothing_of_it_is_stored() {
     for place in ["KHR", "MYK"] {
         a.create_case(Kind::Killed, place, &[], now()).unwrap();
     }
-    office.apply_pulled(&sent(&a), 2, &t03_admits).unwrap();
+    office
+        .apply_pulled(&sent(&a), 2, &t03(&office, &a))
+        .unwrap();
     let generation = office.make_checkpoint(2, now()).unwrap().unwrap();
     let honest = open(&fresh, &generation.parts[0]);
 

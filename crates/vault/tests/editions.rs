@@ -89,8 +89,9 @@ fn own_change(v: &Vault, seq: u64) -> SealedChange {
     SealedChange::from_bytes(&bytes).unwrap()
 }
 
-fn office_admits(_: &SealedChange) -> Result<Option<String>, String> {
-    Ok(None)
+/// The roster of `office` alone: it writes to every team's cases.
+fn office_roster(office: &Vault) -> cairn_protocol::Roster {
+    cairn_testkit::roster(office.keys(), &[])
 }
 
 #[test]
@@ -186,7 +187,11 @@ fn cutting_off_a_revoked_device_rebuilds_its_cases_and_leaves_records_alone() {
         .map(|(_, b)| b)
         .collect();
     let report = office
-        .apply_pulled(&page, 2, &|_| Ok(Some("T03".to_owned())))
+        .apply_pulled(
+            &page,
+            2,
+            &cairn_testkit::roster(office.keys(), &[(field.keys(), "T03")]),
+        )
         .unwrap();
     assert_eq!(report.applied, 2);
     let signed = office.publish(edition_of(&office, "With T03")).unwrap();
@@ -228,7 +233,9 @@ fn another_office_device_keeps_a_received_edition_once() {
         .map(|(_, b)| b)
         .collect();
     let mut other = replica(dir.path(), &office);
-    let report = other.apply_pulled(&page, 4, &office_admits).unwrap();
+    let report = other
+        .apply_pulled(&page, 4, &office_roster(&office))
+        .unwrap();
     assert!(report.refused.is_empty(), "{:?}", report.refused);
     assert_eq!((report.applied, report.editions), (4, 1));
     let held = other.editions().unwrap();
@@ -239,9 +246,13 @@ fn another_office_device_keeps_a_received_edition_once() {
     other.check().unwrap();
 
     // Its own record coming back, or the page again, changes nothing.
-    let again = other.apply_pulled(&page, 4, &office_admits).unwrap();
+    let again = other
+        .apply_pulled(&page, 4, &office_roster(&office))
+        .unwrap();
     assert_eq!((again.applied, again.duplicates, again.editions), (0, 4, 0));
-    let back = office.apply_pulled(&page, 4, &office_admits).unwrap();
+    let back = office
+        .apply_pulled(&page, 4, &office_roster(&office))
+        .unwrap();
     assert_eq!((back.applied, back.duplicates, back.editions), (0, 4, 0));
     assert_eq!(office.editions().unwrap(), vec![signed]);
     assert_eq!(office.own_log_len().unwrap(), 4);
@@ -259,7 +270,9 @@ fn a_record_not_the_offices_is_refused_and_nothing_is_kept() {
     let mut other = replica(dir.path(), &office);
     let genuine = office.outbox(0, 10).unwrap();
     let cases: Vec<Vec<u8>> = genuine[..3].iter().map(|(_, b)| b.clone()).collect();
-    let report = other.apply_pulled(&cases, 3, &office_admits).unwrap();
+    let report = other
+        .apply_pulled(&cases, 3, &office_roster(&office))
+        .unwrap();
     assert_eq!(report.applied, 3);
 
     let keys = office.home().unlock(&pass()).unwrap();
@@ -310,7 +323,7 @@ fn a_record_not_the_offices_is_refused_and_nothing_is_kept() {
     other.add_keys([&t03()]).unwrap();
     for (bytes, why) in &forgeries {
         let report = other
-            .apply_pulled(std::slice::from_ref(bytes), 4, &office_admits)
+            .apply_pulled(std::slice::from_ref(bytes), 4, &office_roster(&office))
             .unwrap();
         assert_eq!(report.applied + report.editions, 0, "{why}");
         assert_eq!(report.refused.len(), 1, "{why}: {:?}", report.refused);
@@ -323,7 +336,7 @@ fn a_record_not_the_offices_is_refused_and_nothing_is_kept() {
     }
     // The genuine record still arrives after them, and the vault checks.
     let report = other
-        .apply_pulled(&[genuine[3].1.clone()], 4, &office_admits)
+        .apply_pulled(&[genuine[3].1.clone()], 4, &office_roster(&office))
         .unwrap();
     assert_eq!((report.applied, report.editions), (1, 1));
     assert_eq!(other.editions().unwrap(), vec![signed]);
