@@ -272,6 +272,8 @@ fn a_forged_replayed_or_older_checkpoint_is_refused_and_nothing_is_lost() {
     .expect("seal")
     .to_bytes();
     let t02 = parts_of(&w.server, "T02").remove(0).2;
+    w.server
+        .edit_db("CREATE TABLE kept AS SELECT * FROM checkpoints WHERE team = 'T01';");
     for (bytes, said) in [
         (forged, "not by the office"),
         (t02, "holds team T02's cases, not team T01's"),
@@ -303,10 +305,11 @@ fn a_forged_replayed_or_older_checkpoint_is_refused_and_nothing_is_lost() {
     w.office.ok(&["sync"]);
     w.b.ok(&["sync"]);
     let at_b = shown(&w.b, &w.references);
-    // (The forged rows are gone: the office's new generation is served alone or after its
-    // newest full one.)
-    w.server
-        .edit_db("DELETE FROM checkpoints WHERE team = 'T01' AND generation = 1000;");
+    // The office's own parts back (the server would refuse its next generation as older
+    // than generation 1000).
+    w.server.edit_db(
+        "DELETE FROM checkpoints WHERE team = 'T01'; INSERT INTO checkpoints SELECT * FROM kept;",
+    );
     let parts = parts_of(&w.server, "T01");
     let newest = parts.last().expect("a part").0;
     assert!(newest > 1, "{parts:?}");
