@@ -293,6 +293,12 @@ fn a_forged_replayed_or_older_checkpoint_is_refused_and_nothing_is_lost() {
         assert_eq!(delivery_warnings(&late), "[]");
     }
 
+    // The office's own parts back (the server would refuse its next generation as older
+    // than generation 1000).
+    w.server.edit_db(
+        "DELETE FROM checkpoints WHERE team = 'T01'; INSERT INTO checkpoints SELECT * FROM kept;",
+    );
+
     // A device that loaded the office's newest generation and was cut off before it pulled:
     // the server then serves T01's first generation again, after it.
     w.office.ok(&[
@@ -305,11 +311,6 @@ fn a_forged_replayed_or_older_checkpoint_is_refused_and_nothing_is_lost() {
     w.office.ok(&["sync"]);
     w.b.ok(&["sync"]);
     let at_b = shown(&w.b, &w.references);
-    // The office's own parts back (the server would refuse its next generation as older
-    // than generation 1000).
-    w.server.edit_db(
-        "DELETE FROM checkpoints WHERE team = 'T01'; INSERT INTO checkpoints SELECT * FROM kept;",
-    );
     let parts = parts_of(&w.server, "T01");
     let newest = parts.last().expect("a part").0;
     assert!(newest > 1, "{parts:?}");
