@@ -18,6 +18,7 @@
 //!
 //! ```text
 //! "CCB1" | prev u64 (0: none) | cursor u64 | made_at i64 (unix seconds) |
+//!   teams u32 | teams × (length u8 | team) |
 //!   authors u32 | authors × 32 bytes |
 //!   entries u32 | entries × ( 1 | case id 16 | covers v | covers × (author v | seq v | bytes v | ops v) |
 //!                              doc length u32 | doc )
@@ -154,6 +155,10 @@ pub struct PartBody {
     pub cursor: u64,
     /// When the office made it (Unix seconds).
     pub made_at: i64,
+    /// Every team the generation has parts for (each team the office holds anything of): a
+    /// device reading several teams starts its pull at the generation's cursor only once it
+    /// holds the generation of each.
+    pub teams: Vec<String>,
     /// The authors its entries name.
     pub authors: Vec<DeviceId>,
     /// Its entries.
@@ -168,6 +173,12 @@ impl PartBody {
         out.extend_from_slice(&self.prev.unwrap_or(0).to_be_bytes());
         out.extend_from_slice(&self.cursor.to_be_bytes());
         out.extend_from_slice(&self.made_at.to_be_bytes());
+        put_u32(&mut out, self.teams.len());
+        for team in &self.teams {
+            let name = &team.as_bytes()[..team.len().min(cairn_crypto::MAX_TEAM)];
+            out.push(name.len() as u8);
+            out.extend_from_slice(name);
+        }
         put_u32(&mut out, self.authors.len());
         for author in &self.authors {
             out.extend_from_slice(&author.0);
@@ -233,6 +244,14 @@ impl PartBody {
         let cursor = r.u64()?;
         let made_at = r.u64()? as i64;
         let count = r.u32()? as usize;
+        let mut teams = Vec::with_capacity(count.min(r.rest.len()));
+        for _ in 0..count {
+            let len = r.take(1)?[0] as usize;
+            let team = std::str::from_utf8(r.take(len)?)
+                .map_err(|_| malformed("checkpoint: a team name is not text"))?;
+            teams.push(team.to_owned());
+        }
+        let count = r.u32()? as usize;
         let mut authors = Vec::with_capacity(count.min(r.rest.len() / 32));
         for _ in 0..count {
             let mut id = [0u8; 32];
@@ -297,6 +316,7 @@ impl PartBody {
             prev,
             cursor,
             made_at,
+            teams,
             authors,
             entries,
         })
@@ -524,6 +544,7 @@ mod tests {
             prev: Some(4),
             cursor: 1234,
             made_at: 1_700_000_000,
+            teams: vec!["T01".into(), "office".into()],
             authors: vec![DeviceId([7; 32]), DeviceId([9; 32])],
             entries: vec![
                 Entry::Doc {

@@ -47,6 +47,7 @@ fn sealed_part(
         prev,
         cursor: generation * 10,
         made_at: 1_700_000_000,
+        teams: vec![],
         authors: vec![],
         entries: vec![Entry::Log {
             changes: vec![noise],

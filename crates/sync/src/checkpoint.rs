@@ -5,7 +5,9 @@
 
 use cairn_crypto::{SealedChange, SealedKind};
 use cairn_protocol::checkpoint::{follows, Entry, Loaded, Part, PartBody, PartHeader};
-use cairn_protocol::{ErrorCode, PullPage, Roster, OFFICE_TEAM};
+use std::collections::BTreeMap;
+
+use cairn_protocol::{PullPage, Roster, OFFICE_TEAM};
 use cairn_vault::{Role, SyncState, TeamLoaded, Vault};
 
 use crate::engine::{retry, Link, Summary};
@@ -71,10 +73,10 @@ async fn publish(
 }
 
 /// Before the first pull (or to finish one cut off): loads the checkpoints of each team this
-/// device reads, then starts the pull at the lowest cursor they reach. A part that does not
-/// verify, is not the office's, is another team's or does not follow what was loaded is
-/// refused and said; the pull then starts where the loaded ones end (from the beginning when
-/// none was), so nothing is lost.
+/// device reads, then starts the pull where they end. A part that does not verify, is not the
+/// office's, is another team's or does not follow what was loaded is refused and said; the
+/// pull then starts where the parts loaded end (from the beginning when none was), so nothing
+/// is lost.
 pub(crate) async fn cold_start_step(
     link: &Link<'_>,
     vault: &mut Vault,
@@ -88,11 +90,10 @@ pub(crate) async fn cold_start_step(
     }
     let roster = stored_roster(state)?;
     let me = vault.keys().id();
-    let teams: Vec<String> = if roster.speaks_for_office(&me) {
+    let every_team = roster.speaks_for_office(&me);
+    let mut wanted: Vec<String> = if every_team {
         let mut teams: Vec<String> = roster.members().map(|m| m.team.clone()).collect();
         teams.push(OFFICE_TEAM.to_owned());
-        teams.sort();
-        teams.dedup();
         teams
     } else {
         match roster.member(&me) {
@@ -100,21 +101,75 @@ pub(crate) async fn cold_start_step(
             None => return Ok(()),
         }
     };
-    let mut start = u64::MAX;
-    for team in &teams {
-        let cursor =
-            team_chain(link, vault, state, summary, &roster, team, loaded.get(team)).await?;
-        start = start.min(cursor);
+    let mut reached: BTreeMap<String, Reached> = BTreeMap::new();
+    // Bounded: each round adds teams a generation names that were not asked for yet.
+    for _ in 0..4 {
+        wanted.sort();
+        wanted.dedup();
+        wanted.retain(|t| !reached.contains_key(t));
+        if wanted.is_empty() {
+            break;
+        }
+        for team in std::mem::take(&mut wanted) {
+            let held = loaded.get(&team);
+            let got =
+                team_chain(link, vault, state, summary, &roster, &team, held.cloned()).await?;
+            if every_team {
+                wanted.extend(got.teams.iter().cloned());
+            }
+            reached.insert(team, got);
+        }
     }
-    if start != u64::MAX && start > state.cursor {
+    // A field device reads one team: its chain's cursor is where its pull starts.
+    let start = match every_team {
+        true => start_after(&reached),
+        false => reached.values().next().map_or(0, |r| r.cursor),
+    };
+    if start > state.cursor {
         vault.start_pull_at(start)?;
         state.cursor = start;
     }
     Ok(())
 }
 
-/// Loads `team`'s parts after those held; the cursor of the last generation loaded whole
-/// (0 if none).
+/// How far a team's checkpoints were loaded.
+#[derive(Clone, Debug, Default)]
+struct Reached {
+    /// The last generation loaded whole, with its cursor and the teams it has parts for.
+    generation: Option<u64>,
+    cursor: u64,
+    teams: Vec<String>,
+    /// Whether the server had nothing more after it and nothing was refused.
+    complete: bool,
+}
+
+/// Where the pull starts after the checkpoints loaded: the cursor of the newest generation
+/// loaded whole, if every team it has parts for was loaded whole up to it; otherwise the
+/// lowest cursor any of those teams reached (a change between two cursors comes again as a
+/// duplicate; none is skipped).
+fn start_after(reached: &BTreeMap<String, Reached>) -> u64 {
+    let Some((newest, teams)) = reached
+        .values()
+        .filter_map(|r| r.generation.map(|g| (g, &r.teams)))
+        .max_by_key(|(g, _)| *g)
+    else {
+        return 0;
+    };
+    let of = |team: &String| reached.get(team).cloned().unwrap_or_default();
+    if teams
+        .iter()
+        .all(|t| of(t).generation == Some(newest) && of(t).complete)
+    {
+        reached
+            .values()
+            .find(|r| r.generation == Some(newest))
+            .map_or(0, |r| r.cursor)
+    } else {
+        teams.iter().map(|t| of(t).cursor).min().unwrap_or(0)
+    }
+}
+
+/// Loads `team`'s parts after those held.
 async fn team_chain(
     link: &Link<'_>,
     vault: &mut Vault,
@@ -122,10 +177,18 @@ async fn team_chain(
     summary: &mut Summary,
     roster: &Roster,
     team: &str,
-    held: Option<&TeamLoaded>,
-) -> Result<u64, SyncError> {
-    let mut last: Option<Loaded> = held.map(|t| t.loaded);
-    let mut cursor = held.filter(|t| t.loaded.whole()).map_or(0, |t| t.cursor);
+    held: Option<TeamLoaded>,
+) -> Result<Reached, SyncError> {
+    let mut last: Option<Loaded> = held.as_ref().map(|t| t.loaded);
+    let mut reached = match held.filter(|t| t.loaded.whole()) {
+        Some(t) => Reached {
+            generation: Some(t.loaded.generation),
+            cursor: t.cursor,
+            teams: t.teams,
+            complete: false,
+        },
+        None => Reached::default(),
+    };
     loop {
         let after = last.map(|l| (l.generation, l.part));
         let page = match retry(link.options, summary, || {
@@ -134,17 +197,12 @@ async fn team_chain(
         .await
         {
             Ok(page) => page,
-            // None held yet, or a server that keeps none: the pull brings everything.
-            Err(SyncError::Refused {
-                code: Some(ErrorCode::NotFound),
-                ..
-            }) => return Ok(cursor),
             Err(e @ SyncError::Vault(_)) => return Err(e),
             Err(e) => {
                 summary.warnings.push(format!(
                     "team {team}'s office checkpoints could not be fetched ({e}); the changes after the last one loaded are pulled one by one instead"
                 ));
-                return Ok(cursor);
+                return Ok(reached);
             }
         };
         for bytes in &page.parts {
@@ -156,7 +214,7 @@ async fn team_chain(
                     summary.warnings.push(format!(
                         "an office checkpoint of team {team} was refused ({reason}); the changes after the last one loaded are pulled one by one instead"
                     ));
-                    return Ok(cursor);
+                    return Ok(reached);
                 }
             };
             // Changes the office could not fold into a document are judged as pulled ones.
@@ -185,11 +243,17 @@ async fn team_chain(
             link.progress.pulled(loading.changes as u64);
             last = Some(next);
             if next.whole() {
-                cursor = part.body.cursor;
+                reached = Reached {
+                    generation: Some(next.generation),
+                    cursor: part.body.cursor,
+                    teams: part.body.teams,
+                    complete: false,
+                };
             }
         }
         if !page.more || page.parts.is_empty() {
-            return Ok(cursor);
+            reached.complete = last.is_some_and(|l| l.whole());
+            return Ok(reached);
         }
     }
 }

@@ -77,15 +77,21 @@ struct TeamPublished {
     /// twice what one full generation holds).
     full_bytes: u64,
     since_full: u64,
+    /// A digest of the team's changes still waiting when it was last published.
+    #[serde(default)]
+    waiting: Vec<u8>,
 }
 
 /// What a device loaded of one team's checkpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeamLoaded {
     /// The last part loaded.
     pub loaded: Loaded,
     /// The cursor of the last generation loaded whole (0 before one is).
     pub cursor: u64,
+    /// The teams that generation has parts for.
+    #[serde(default)]
+    pub teams: Vec<String>,
 }
 
 /// A generation the office sealed.
@@ -178,13 +184,18 @@ impl Vault {
         all_teams.extend(logs.keys().cloned());
         all_teams.insert(cairn_protocol::OFFICE_TEAM.to_owned());
         let generation = published.generation + 1;
-        let mut sealed_parts = Vec::new();
-        let mut cases = 0;
+        // What each team would publish, and whether any has news: then every team with
+        // anything gets a part of the generation (an empty one when nothing of it changed),
+        // so that a device reading several teams knows it holds the generation whole.
+        let mut planned = Vec::new();
+        let mut any_news = false;
         for team in &all_teams {
             let state = published.teams.get(team);
             let full = state.is_none_or(|t| t.since_full > t.full_bytes);
             let mut log = logs.remove(team).unwrap_or_default();
-            let mut news = state.is_none();
+            // Changes still waiting are news only when they are not those published.
+            let waiting_digest = log_digest(&log);
+            let mut news = state.is_none_or(|t| t.waiting != waiting_digest);
             if team == cairn_protocol::OFFICE_TEAM {
                 let new_records = stored_records(&tx, cipher, published.mark, &path)?;
                 news |= !new_records.is_empty();
@@ -195,26 +206,41 @@ impl Vault {
             }
             let of_team = teams.get(team).map(Vec::as_slice).unwrap_or_default();
             news |= of_team.iter().any(|id| unpublished.contains(id));
-            // Nothing new (changes still waiting are no news): nothing to publish.
-            if !news || (of_team.is_empty() && log.is_empty()) {
+            if of_team.is_empty() && log.is_empty() {
                 continue;
             }
+            if keyring.newest(team).is_none() {
+                tracing::warn!(
+                    team,
+                    "no key of this team here: its cases are left out of the checkpoint"
+                );
+                continue;
+            }
+            any_news |= news;
+            planned.push((team.clone(), full, log, of_team, waiting_digest));
+        }
+        if !any_news {
+            return Ok(None);
+        }
+        let listed: Vec<String> = planned.iter().map(|(t, ..)| t.clone()).collect();
+        let mut sealed_parts = Vec::new();
+        let mut cases = 0;
+        for (team, full, log, of_team, waiting_digest) in planned {
+            let team = &team;
+            let state = published.teams.get(team);
             let chosen: Vec<Uuid> = of_team
                 .iter()
                 .filter(|id| !waiting.contains(id) && (full || unpublished.contains(id)))
                 .copied()
                 .collect();
             let Some(key) = keyring.newest(team) else {
-                tracing::warn!(
-                    team,
-                    "no key of this team here: its cases are left out of the checkpoint"
-                );
                 continue;
             };
             let mut bodies = vec![PartBody {
                 prev: if full { None } else { state.map(|t| t.last) },
                 cursor,
                 made_at: now.unix_timestamp(),
+                teams: listed.clone(),
                 ..PartBody::default()
             }];
             let mut size = 0usize;
@@ -285,6 +311,7 @@ impl Vault {
             }
             let entry = published.teams.entry(team.clone()).or_default();
             entry.last = generation;
+            entry.waiting = waiting_digest;
             if full {
                 entry.full_bytes = team_bytes;
                 entry.since_full = 0;
@@ -447,10 +474,12 @@ impl Vault {
         let entry = loaded.entry(team).or_insert(TeamLoaded {
             loaded: next,
             cursor: 0,
+            teams: Vec::new(),
         });
         entry.loaded = next;
         if next.whole() {
             entry.cursor = part.body.cursor;
+            entry.teams.clone_from(&part.body.teams);
         }
         store::write_meta(&tx, cipher, LOADED_KEY, &loaded, &path)?;
         crate::failpoint::hit("checkpoint:stored");
@@ -495,6 +524,17 @@ pub(crate) fn replay_log(
         (Some(heads), Some(doc)) => Ok(doc.from_log_at(&heads, raw, actor)?),
         _ => Ok(CaseDoc::from_log(raw, actor)?),
     }
+}
+
+/// A digest of sealed changes, to tell whether a log entry would publish anything new.
+fn log_digest(log: &[Vec<u8>]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for change in log {
+        hash.update((change.len() as u64).to_be_bytes());
+        hash.update(change);
+    }
+    hash.finalize().to_vec()
 }
 
 /// The cases loaded from a checkpoint.
