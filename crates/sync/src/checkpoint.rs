@@ -44,6 +44,11 @@ async fn publish(
     summary: &mut Summary,
 ) -> Result<(), SyncError> {
     let mut parts = vault.pending_checkpoint()?;
+    // Only what the server holds goes into a checkpoint: were this office lost before its
+    // own changes reached the server, the devices that pulled before would never get them.
+    if parts.is_empty() && vault.own_log_len()? > state.acked {
+        return Ok(());
+    }
     if parts.is_empty() {
         match vault.make_checkpoint(state.cursor, time::OffsetDateTime::now_utc())? {
             Some(generation) => {

@@ -692,11 +692,15 @@ pub(crate) fn last_own_seq(
     author: &[u8; 32],
     path: &std::path::Path,
 ) -> Result<u64, VaultError> {
-    // Cached statements here and below: an import runs them once per case.
-    conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM changes WHERE author = ?1")
-        .and_then(|mut stmt| stmt.query_row(params![author.as_slice()], |r| r.get::<_, i64>(0)))
-        .map(|n| n as u64)
-        .map_err(|e| VaultError::sqlite(path, e))
+    // Cached statements here and below: an import runs them once per case. A restored office
+    // (or staff device) may hold its own earlier changes inside checkpoint documents only.
+    conn.prepare_cached(
+        "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM changes WHERE author = ?1),
+                    (SELECT COALESCE(MAX(seq), 0) FROM checkpointed WHERE author = ?1))",
+    )
+    .and_then(|mut stmt| stmt.query_row(params![author.as_slice()], |r| r.get::<_, i64>(0)))
+    .map(|n| n as u64)
+    .map_err(|e| VaultError::sqlite(path, e))
 }
 
 pub(crate) fn append_own(
