@@ -86,3 +86,66 @@ pub async fn deep_check(
     progress.deep_checked(total, total);
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+
+    use cairn_model::Kind;
+
+    use super::*;
+    use crate::engine::sync;
+    use crate::testing::Setup;
+
+    #[tokio::test]
+    async fn a_late_device_verifies_its_checkpointed_cases_and_names_a_missing_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut setup = Setup::start(dir.path(), &[]).await;
+        let mut writer = setup.field(dir.path(), "a", "T1").await;
+        let now = time::OffsetDateTime::now_utc();
+        for _ in 0..3 {
+            writer.create_case(Kind::Remains, "KHR", &[], now).unwrap();
+        }
+        sync(&mut writer, &Options::default(), &()).await.unwrap();
+        // The office pulls them and publishes its checkpoint; the late device loads it.
+        sync(&mut setup.office, &Options::default(), &())
+            .await
+            .unwrap();
+        let mut late = setup.field(dir.path(), "b", "T1").await;
+        sync(&mut late, &Options::default(), &()).await.unwrap();
+        assert_eq!(late.checkpointed_cases().unwrap().len(), 3);
+
+        let report = deep_check(&late, &Options::default(), &()).await.unwrap();
+        assert_eq!(report.cases.len(), 3);
+        assert_eq!(report.failed().count(), 0, "{report:?}");
+        assert!(report.changes() >= 3, "{report:?}");
+
+        let server_db = rusqlite::Connection::open(dir.path().join("srv/server.db")).unwrap();
+        server_db
+            .execute(
+                "DELETE FROM changes WHERE author = ?1 AND seq = 1",
+                [writer.keys().id().0.as_slice()],
+            )
+            .unwrap();
+        let report = deep_check(&late, &Options::default(), &()).await.unwrap();
+        let failed: Vec<&DeepCase> = report.failed().collect();
+        assert_eq!(failed.len(), 1, "{report:?}");
+        let named = format!("change 1 of device {}", writer.keys().id().short());
+        assert!(
+            failed[0]
+                .problems
+                .iter()
+                .any(|p| p.contains(&named) && p.contains("not on the server")),
+            "{:?}",
+            failed[0].problems
+        );
+    }
+
+    #[tokio::test]
+    async fn a_device_that_never_joined_is_told_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = crate::testing::vault(dir.path(), "alone", cairn_vault::Role::Field, "T1");
+        let outcome = deep_check(&vault, &Options::default(), &()).await;
+        assert!(matches!(outcome, Err(SyncError::NotJoined)), "{outcome:?}");
+    }
+}
