@@ -26,6 +26,8 @@ pub struct DeepCase {
     pub id: String,
     /// Its signed changes that verified.
     pub changes: usize,
+    /// Of those, changes the judge refused as every replica does (no failure).
+    pub refused: usize,
     /// What failed, one sentence each; empty when the case passed.
     pub problems: Vec<String>,
 }
@@ -80,6 +82,7 @@ pub async fn deep_check(
             case: case.reference.clone(),
             id: case.id.to_string(),
             changes: verdict.verified,
+            refused: verdict.refused,
             problems: verdict.problems,
         });
     }

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_crypto::{DeviceId, SealedChange, SealedKind};
-use cairn_model::{CaseDoc, ChangeHash};
+use cairn_model::{screen_change, CaseDoc, ChangeHash, ModelError};
 use cairn_protocol::Roster;
 use rusqlite::params;
 use uuid::Uuid;
@@ -33,6 +33,9 @@ pub struct CheckpointedCase {
 pub struct DeepVerdict {
     /// Signed changes that verified, belong to the case and that the roster admits.
     pub verified: usize,
+    /// Of those, changes the judge refused, as every replica refuses them: in no document,
+    /// and no failure.
+    pub refused: usize,
     /// What failed, one sentence each naming the case and the change; empty when it passed.
     pub problems: Vec<String>,
 }
@@ -149,7 +152,10 @@ impl Vault {
         // The document is rebuilt only from sound changes: with any refused, its heads would
         // be missing for a reason already named.
         if problems.is_empty() {
-            problems.extend(rebuilt_problem(case, &raw, &me.0, &office));
+            match rebuild(case, raw, &me.0, &office) {
+                Ok(refused) => verdict.refused = refused,
+                Err(problem) => problems.push(problem),
+            }
         }
         verdict.problems = problems;
         Ok(verdict)
@@ -185,21 +191,34 @@ fn judge_change(
     }
 }
 
-/// Builds the case from its changes with the judge, and says what is wrong when the result
-/// lacks a head of the checkpoint's document.
-fn rebuilt_problem(
+/// Builds the case from its changes with the judge, leaving out each change it refuses as a
+/// replica receiving it would (the office left it out of its document too); then says what
+/// is wrong when the result lacks a head of the checkpoint's document. Returns how many
+/// changes were refused.
+fn rebuild(
     case: &CheckpointedCase,
-    raw: &[Vec<u8>],
+    mut raw: Vec<Vec<u8>>,
     actor: &[u8; 32],
     office: &[[u8; 32]],
-) -> Option<String> {
+) -> Result<usize, String> {
     let reference = &case.reference;
-    let rebuilt = match CaseDoc::from_changes(raw, actor, office) {
-        Ok(doc) => doc,
-        Err(e) => {
-            return Some(format!(
-                "case {reference}: its signed changes do not build the case ({e})"
-            ))
+    let cannot =
+        |e: ModelError| format!("case {reference}: its signed changes do not build the case ({e})");
+    let mut refused = 0;
+    let rebuilt = loop {
+        match CaseDoc::from_changes(&raw, actor, office) {
+            Ok(doc) => break doc,
+            Err(ModelError::RefusedChange { hash, reason }) => {
+                let culprit = raw
+                    .iter()
+                    .position(|r| screen_change(r).is_ok_and(|c| c.hash == hash));
+                let Some(i) = culprit else {
+                    return Err(cannot(ModelError::RefusedChange { hash, reason }));
+                };
+                raw.remove(i);
+                refused += 1;
+            }
+            Err(e) => return Err(cannot(e)),
         }
     };
     let lacking: BTreeSet<String> = case
@@ -209,10 +228,10 @@ fn rebuilt_problem(
         .map(|h| hex::encode(&h.0[..6]))
         .collect();
     if lacking.is_empty() {
-        return None;
+        return Ok(refused);
     }
-    Some(format!(
-        "case {reference}: its signed changes do not make the document the office's checkpoint brought (it lacks {})",
+    Err(format!(
+        "case {reference}: its signed changes do not make the document the office's checkpoint brought (it lacks change {})",
         lacking.into_iter().collect::<Vec<_>>().join(", ")
     ))
 }

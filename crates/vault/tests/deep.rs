@@ -210,3 +210,58 @@ fn a_change_of_another_case_resigned_or_by_a_stranger_is_named() {
         verdict.problems
     );
 }
+
+#[test]
+fn a_change_the_judge_refuses_is_left_out_as_every_replica_leaves_it_out() {
+    let w = world();
+    let case = w.edited();
+    // The author signs, for this case, the creation of its other case: the judge refuses it
+    // (a second identity), as the office did, so it is in no document and fails nothing.
+    let other = w
+        .sent
+        .iter()
+        .map(|b| SealedChange::from_bytes(b).unwrap())
+        .find(|s| s.case_id != *case.id.as_bytes())
+        .unwrap();
+    let creation = other.open(w.fresh.keyring()).unwrap();
+    let stray = SealedChange::seal(
+        w.a.keys(),
+        &key(),
+        SealedKind::CaseChange,
+        *case.id.as_bytes(),
+        10,
+        &creation,
+    )
+    .unwrap()
+    .to_bytes();
+    let mut fetched = w.of_case(&case);
+    fetched.push(stray);
+    let verdict = w
+        .fresh
+        .deep_check_case(&case, &fetched, &w.roster())
+        .unwrap();
+    assert!(verdict.problems.is_empty(), "{:?}", verdict.problems);
+    assert_eq!(
+        (verdict.verified, verdict.refused),
+        (case.holds.len() + 1, 1)
+    );
+}
+
+#[test]
+fn a_document_the_changes_do_not_make_is_named() {
+    let w = world();
+    let mut case = w.edited();
+    // As if the checkpoint's document held a change no signed change makes.
+    case.heads.push(cairn_model::ChangeHash([9; 32]));
+    let verdict = w
+        .fresh
+        .deep_check_case(&case, &w.of_case(&case), &w.roster())
+        .unwrap();
+    assert_eq!(
+        verdict.problems,
+        vec![format!(
+            "case {}: its signed changes do not make the document the office's checkpoint brought (it lacks change 090909090909)",
+            case.reference
+        )]
+    );
+}
