@@ -128,17 +128,19 @@ impl Vault {
                 Some(_) => continue,
                 None => {}
             }
-            if let Some(problem) = judge_change(case, &sealed, bytes.len(), roster) {
-                problems.push(format!("{name} {problem}"));
-                continue;
-            }
-            match sealed.open(&self.keyring) {
-                Ok(plain) => raw.push(plain),
+            // The signature first: what an unsigned header claims is not worth judging.
+            let plain = match sealed.open(&self.keyring) {
+                Ok(plain) => plain,
                 Err(e) => {
                     problems.push(format!("{name} does not verify ({e})"));
                     continue;
                 }
+            };
+            if let Some(problem) = judge_change(case, &sealed, bytes.len(), roster) {
+                problems.push(format!("{name} {problem}"));
+                continue;
             }
+            raw.push(plain);
             verdict.verified += 1;
         }
         for (author, seq) in case.holds.keys() {
@@ -162,9 +164,8 @@ impl Vault {
     }
 }
 
-/// What is wrong with one sealed change of `case` by its header, signature aside (opening
-/// it checks that): its kind, its case, the roster's word on its author, and its size
-/// against the checkpoint's.
+/// What is wrong with one sealed change of `case` whose signature holds: its kind, its
+/// case, the roster's word on its author, and its size against the checkpoint's.
 fn judge_change(
     case: &CheckpointedCase,
     sealed: &SealedChange,
