@@ -571,14 +571,20 @@ impl Device {
         device
     }
 
-    /// Case `id` as this device's log holds it (smuggled changes included), as raw
-    /// Automerge writing as this device: what a hostile teammate forges its changes on.
+    /// Case `id` as this device holds it (its document, which may have come whole in an
+    /// office checkpoint, and its log, smuggled changes included), as raw Automerge writing as
+    /// this device: what a hostile teammate forges its changes on.
     pub fn raw_doc(&self, id: uuid::Uuid) -> automerge::Automerge {
         let actor = automerge::ActorId::from(self.keys().id().0.as_slice());
         let mut doc = automerge::Automerge::new().with_actor(actor);
-        let changes = self
-            .raw_changes(id)
+        let held = self
+            .vault()
+            .case(&id.to_string())
+            .map(|case| case.changes())
+            .unwrap_or_default();
+        let changes = held
             .iter()
+            .chain(self.raw_changes(id).iter())
             .map(|raw| automerge::Change::try_from(raw.as_slice()).expect("change"))
             .collect::<Vec<_>>();
         doc.apply_changes(changes).expect("apply");

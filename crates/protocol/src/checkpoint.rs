@@ -22,7 +22,8 @@
 //!   authors u32 | authors × 32 bytes |
 //!   entries u32 | entries × ( 1 | case id 16 | covers v | covers × (author v | seq v | bytes v | ops v) |
 //!                              doc length u32 | doc )
-//!                           | ( 2 | changes u32 | changes × (length u32 | sealed change) )
+//!                           | ( 2 | changes u32 | changes × (length u32 | sealed change) ) |
+//!   refused u32 | refused × (author v | seq v | digest 32)
 //! ```
 //!
 //! A *doc* entry is a case's compacted Automerge document, with each change it holds (author,
@@ -146,6 +147,18 @@ pub enum Entry {
     },
 }
 
+/// A change the office judged and refused: every replica refuses it, and counts it as
+/// received for delivery checks, as the office's receipts do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Judged {
+    /// Its author, as an index into the body's authors.
+    pub author: u32,
+    /// The author's number.
+    pub seq: u64,
+    /// SHA-256 of its sealed bytes (a different change under the number is a replay).
+    pub digest: [u8; 32],
+}
+
 /// The plaintext of one part.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PartBody {
@@ -163,6 +176,8 @@ pub struct PartBody {
     pub authors: Vec<DeviceId>,
     /// Its entries.
     pub entries: Vec<Entry>,
+    /// Changes the office refused since the team's previous generation (all, in a full one).
+    pub refused: Vec<Judged>,
 }
 
 impl PartBody {
@@ -212,6 +227,12 @@ impl PartBody {
                     }
                 }
             }
+        }
+        put_u32(&mut out, self.refused.len());
+        for r in &self.refused {
+            put_v(&mut out, u64::from(r.author));
+            put_v(&mut out, r.seq);
+            out.extend_from_slice(&r.digest);
         }
         let mut deflated = flate2::write::DeflateEncoder::new(
             Vec::with_capacity(out.len() / 2),
@@ -307,6 +328,22 @@ impl PartBody {
                 }
             });
         }
+        let count = r.u32()? as usize;
+        let mut refused = Vec::with_capacity(count.min(r.rest.len() / 34));
+        for _ in 0..count {
+            let author = u32::try_from(r.v()?)
+                .ok()
+                .filter(|a| (*a as usize) < authors.len())
+                .ok_or_else(|| malformed("checkpoint: a refused change names no author"))?;
+            let seq = r.v()?;
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(r.take(32)?);
+            refused.push(Judged {
+                author,
+                seq,
+                digest,
+            });
+        }
         if !r.rest.is_empty() {
             return Err(malformed(
                 "checkpoint: bytes left over after the last entry",
@@ -319,6 +356,7 @@ impl PartBody {
             teams,
             authors,
             entries,
+            refused,
         })
     }
 }
@@ -569,6 +607,11 @@ mod tests {
                     changes: vec![vec![1, 2, 3], vec![4; 20]],
                 },
             ],
+            refused: vec![Judged {
+                author: 1,
+                seq: 7,
+                digest: [3; 32],
+            }],
         }
     }
 

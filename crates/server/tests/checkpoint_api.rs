@@ -49,6 +49,7 @@ fn sealed_part(
         made_at: 1_700_000_000,
         teams: vec![],
         authors: vec![],
+        refused: vec![],
         entries: vec![Entry::Log {
             changes: vec![noise],
         }],

@@ -202,13 +202,16 @@ async fn team_chain(
         .await
         {
             Ok(page) => page,
-            Err(e @ SyncError::Vault(_)) => return Err(e),
-            Err(e) => {
+            // The server answered and refused, or answered what is not the protocol (one
+            // without checkpoints): said, and the pull brings the rest. Anything else (no
+            // answer, the vault) fails the sync as the pull itself would.
+            Err(e @ (SyncError::Refused { .. } | SyncError::Protocol(_))) if !e.is_transient() => {
                 summary.warnings.push(format!(
                     "team {team}'s office checkpoints could not be fetched ({e}); the changes after the last one loaded are pulled one by one instead"
                 ));
                 return Ok(reached);
             }
+            Err(e) => return Err(e),
         };
         for bytes in &page.parts {
             let checked = open_part(bytes, vault, roster, team)

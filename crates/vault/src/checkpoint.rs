@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cairn_crypto::{DeviceId, SealedChange, SealedKind};
 use cairn_model::CaseDoc;
-use cairn_protocol::checkpoint::{Covered, Entry, Loaded, Part, PartBody, Place, PART_BYTES};
+use cairn_protocol::checkpoint::{
+    Covered, Entry, Judged, Loaded, Part, PartBody, Place, PART_BYTES,
+};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -63,6 +65,9 @@ struct Published {
     generation: u64,
     /// The highest row of the log at the last generation: office records after it are new.
     mark: i64,
+    /// The highest row of `refused` at the last generation.
+    #[serde(default)]
+    refused_mark: i64,
     teams: BTreeMap<String, TeamPublished>,
     /// Sealed parts of the newest generation the server has not confirmed.
     pending: Vec<Vec<u8>>,
@@ -158,6 +163,11 @@ impl Vault {
             return Ok(None);
         }
         let waiting: BTreeSet<Uuid> = ids(&tx, "SELECT case_id FROM waiting", &path)?;
+        let refused_mark: i64 = tx
+            .query_row("SELECT COALESCE(MAX(rowid), 0) FROM refused", [], |r| {
+                r.get(0)
+            })
+            .map_err(sql)?;
         // Every case by team, named as its key is (a reference writes it in capitals); a
         // case of a team never published, or due a full generation, goes in whatever changed.
         let key_team = |team: &str| {
@@ -245,6 +255,21 @@ impl Vault {
             }];
             let mut size = 0usize;
             let mut authors: HashMap<DeviceId, u32> = HashMap::new();
+            // What the office refused travels too: every replica counts a judged change as
+            // received, and a device starting after it would otherwise never judge it.
+            let after = if full { 0 } else { published.refused_mark };
+            for (author, seq, digest) in refused_after(&tx, after, &path)? {
+                let body = &mut bodies[0];
+                let index = *authors.entry(author).or_insert_with(|| {
+                    body.authors.push(author);
+                    body.authors.len() as u32 - 1
+                });
+                body.refused.push(Judged {
+                    author: index,
+                    seq,
+                    digest,
+                });
+            }
             for id in &chosen {
                 let Some(snapshot) = snapshot_of(&tx, id, &path)? else {
                     continue;
@@ -326,6 +351,7 @@ impl Vault {
         tx.execute("DELETE FROM unpublished", []).map_err(sql)?;
         published.generation = generation;
         published.mark = mark;
+        published.refused_mark = refused_mark;
         published.pending = sealed_parts.clone();
         store::write_meta(&tx, cipher, PUBLISHED_KEY, &published, &path)?;
         crate::head::commit(&tx, &path)?;
@@ -468,6 +494,22 @@ impl Vault {
                 .map_err(sql)?;
             }
             loading.changes += covers.len();
+        }
+        for r in &part.body.refused {
+            let Some(author) = part.body.authors.get(r.author as usize) else {
+                continue;
+            };
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO refused (author, seq, digest) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    author.0.as_slice(),
+                    r.seq as i64,
+                    r.digest.as_slice()
+                ])
+            })
+            .map_err(sql)?;
         }
         let mut loaded: BTreeMap<String, TeamLoaded> =
             store::read_meta(&tx, cipher, LOADED_KEY, &path)?.unwrap_or_default();
@@ -619,6 +661,38 @@ fn holds(
             bytes.max(0) as u64,
             ops.max(0) as u64,
         ));
+    }
+    Ok(out)
+}
+
+/// The changes refused here after row `after` of `refused`.
+fn refused_after(
+    conn: &rusqlite::Connection,
+    after: i64,
+    path: &std::path::Path,
+) -> Result<Vec<(DeviceId, u64, [u8; 32])>, VaultError> {
+    let sql = |e| VaultError::sqlite(path, e);
+    let mut stmt = conn
+        .prepare("SELECT author, seq, digest FROM refused WHERE rowid > ?1 ORDER BY rowid")
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map(params![after], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })
+        .map_err(sql)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (author, seq, digest) = row.map_err(sql)?;
+        if let (Ok(author), Ok(digest)) = (
+            <[u8; 32]>::try_from(author.as_slice()),
+            <[u8; 32]>::try_from(digest.as_slice()),
+        ) {
+            out.push((DeviceId(author), seq as u64, digest));
+        }
     }
     Ok(out)
 }
