@@ -85,11 +85,20 @@ fn world() -> World {
     server.join(&office, &t, "T02", &url);
     let mut references: Vec<String> = (0..3).map(|i| killing(&a, &format!("seen {i}"))).collect();
     references.push(killing(&b, "b's own"));
-    killing(&t, "another team's");
+    let theirs = killing(&t, "another team's");
     a.ok(&["case", "edit", &references[0], "--set", "person.sex=female"]);
     for d in [&a, &b, &t] {
         d.ok(&["sync"]);
     }
+    // A change of T02's that the office refuses: a T01 device never receives T02's changes,
+    // so it must not hear of this one either (its number would read as a gap).
+    let id = t.case_id(&theirs);
+    let forged = cairn_e2e::forge(&t.raw_doc(id), |tx| {
+        use automerge::transaction::Transactable;
+        tx.put(automerge::ROOT, "schema", 2u64).expect("put");
+    });
+    t.smuggle(id, &forged, "T02");
+    t.ok(&["sync"]);
     office.ok(&["sync"]);
     let first_part = parts_of(&server, "T01").remove(0).2;
     office.ok(&[

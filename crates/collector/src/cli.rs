@@ -43,7 +43,7 @@ pub enum Command {
     /// values.
     Fields(JsonFlag),
     /// Verify every sealed change in the vault and compare each case with its log.
-    Check(JsonFlag),
+    Check(CheckArgs),
     /// Run the whole job in a throwaway folder: a local server, an office and two tablets
     /// that record, edit one case at once and sync through a link that drops.
     Demo,
@@ -868,6 +868,17 @@ pub struct SourceArgs {
 
 #[derive(Debug, Args)]
 pub struct JsonFlag {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Then fetch from the server every signed change of each case loaded from an office
+    /// checkpoint, verify them, and check they make the document the office sent.
+    #[arg(long)]
+    pub deep: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -78,7 +78,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init(args) => vault_cmd::init(&config, args),
         Command::Case(cmd) => case::run(&config, cmd),
         Command::Fields(args) => vault_cmd::fields(args.json),
-        Command::Check(args) => vault_cmd::check(&config, args.json),
+        Command::Check(args) => vault_cmd::check(&config, &args),
         Command::Wipe(args) => vault_cmd::wipe(&config, args),
         Command::Demo => demo::run(),
         Command::Office(cmd) => office::run(&config, cmd),

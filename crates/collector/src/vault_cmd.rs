@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use cairn_crypto::KeyFileCost;
 use cairn_vault::{Home, NewVault, Role, Vault};
 
-use crate::cli::{InitArgs, UnlockArgs, WipeArgs};
+use crate::cli::{CheckArgs, InitArgs, UnlockArgs, WipeArgs};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::output;
@@ -265,19 +265,36 @@ pub fn wipe(config: &Config, args: WipeArgs) -> Result<(), CliError> {
     output::print(&format!("Wiped the vault at {}\n", config.home.display()))
 }
 
-pub fn check(config: &Config, json: bool) -> Result<(), CliError> {
+pub fn check(config: &Config, args: &CheckArgs) -> Result<(), CliError> {
     let vault = open(config)?;
+    // Said before the local check runs, which can be long: the deep one needs a server.
+    if args.deep && vault.sync_state()?.server.is_none() {
+        return Err(CliError::failure(
+            "`--deep` fetches the signed changes from the server, and this vault has not joined one; run `cairn join ADMISSION` first, or `cairn check` without `--deep`",
+        ));
+    }
     let report = vault.check()?;
     // The vault is whole; where it and the office's receipt disagree is said beside it.
     let divergences = cairn_sync::divergences(&vault)?;
-    if json {
-        return output::json(&serde_json::json!({
-            "ok": true,
+    let deep = match args.deep {
+        true => Some(deep_check(config, &vault)?),
+        false => None,
+    };
+    let failed = deep.as_ref().map(failed_cases).unwrap_or_default();
+    if args.json {
+        let mut value = serde_json::json!({
+            "ok": failed.is_empty(),
             "changes": report.changes,
             "cases": report.cases,
             "waiting": report.waiting,
             "divergences": divergences,
-        }));
+        });
+        if let Some(deep) = &deep {
+            value["deep"] =
+                serde_json::to_value(deep).map_err(|e| CliError::failure(e.to_string()))?;
+        }
+        output::json(&value)?;
+        return deep_outcome(&failed);
     }
     let waiting = match report.waiting {
         0 => String::new(),
@@ -289,5 +306,67 @@ pub fn check(config: &Config, json: bool) -> Result<(), CliError> {
     output::print(&format!(
         "ok: {} changes verified and decrypted, {} cases match their log{waiting}\n",
         report.changes, report.cases
-    ))
+    ))?;
+    let Some(deep) = deep else {
+        return Ok(());
+    };
+    for case in deep.failed() {
+        for problem in &case.problems {
+            output::eprint(&format!("cairn: {problem}"));
+        }
+    }
+    if failed.is_empty() {
+        output::print(&match deep.cases.len() {
+            0 => "deep: no case here was loaded from an office checkpoint; nothing more to fetch\n".to_owned(),
+            n => format!(
+                "deep: ok: {} signed changes of {n} cases loaded from office checkpoints fetched and verified; they make the documents the office sent\n",
+                deep.changes()
+            ),
+        })?;
+    }
+    deep_outcome(&failed)
+}
+
+/// The deep check over the network, with a bar while it goes.
+fn deep_check(
+    config: &Config,
+    vault: &cairn_vault::Vault,
+) -> Result<cairn_sync::DeepReport, CliError> {
+    let progress = DeepBar(std::cell::OnceCell::new());
+    let report =
+        cairn_sync::BlockingSync::new()?.deep_check(vault, &config.sync_options(), &progress);
+    if let Some(bar) = progress.0.get() {
+        bar.finish();
+    }
+    Ok(report?)
+}
+
+/// A bar for the cases of a deep check, made at the first report, which brings the total.
+struct DeepBar(std::cell::OnceCell<crate::progress::Bar>);
+
+impl cairn_sync::Progress for DeepBar {
+    fn pushed(&self, _: u64, _: u64) {}
+    fn pulled(&self, _: u64) {}
+    fn deep_checked(&self, done: u64, total: u64) {
+        self.0
+            .get_or_init(|| crate::progress::Bar::new("checking", total))
+            .set(done);
+    }
+}
+
+/// The references of the cases a deep check failed.
+fn failed_cases(report: &cairn_sync::DeepReport) -> Vec<String> {
+    report.failed().map(|c| c.case.clone()).collect()
+}
+
+/// Exit 1 naming the cases that failed, if any did.
+fn deep_outcome(failed: &[String]) -> Result<(), CliError> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::failure(format!(
+        "the deep check failed for {} case(s): {}; their signed changes on the server do not make what the office's checkpoint brought",
+        failed.len(),
+        failed.join(", ")
+    )))
 }

@@ -540,6 +540,11 @@ impl CaseDoc {
         Ok(case)
     }
 
+    /// Whether the change `hash` is in this document (applied, not waiting).
+    pub fn holds(&self, hash: &ChangeHash) -> bool {
+        has_change(&self.doc, hash)
+    }
+
     /// Hashes of changes that waiting changes depend on but that have not arrived yet.
     pub fn missing_deps(&self) -> Vec<ChangeHash> {
         let mut missing: Vec<ChangeHash> = self

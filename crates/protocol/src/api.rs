@@ -19,6 +19,10 @@ pub mod paths {
     pub const PUSH: &str = "/v2/push";
     /// `GET ?after=N&limit=M` → a binary [`crate::PullPage`].
     pub const PULL: &str = "/v2/pull";
+    /// `GET ?case=C&after=N` (C: the case id in 32 hex digits) → a binary
+    /// [`crate::PullPage`] of the stored changes of that one case the caller may receive, in
+    /// server order: what a deep check verifies of a case loaded from a checkpoint.
+    pub const CHANGES: &str = "/v2/changes";
     /// `GET` → JSON list of [`crate::Statement`], the chain from 1; `POST` (office only) the
     /// same, statements to append → 204.
     pub const ROSTER: &str = "/v2/roster";

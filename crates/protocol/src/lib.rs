@@ -41,7 +41,7 @@ pub use error::ProtocolError;
 pub use lookup::DeviceLookup;
 pub use office::OfficeKeys;
 pub use places::{check_place_code, Place, PlaceList, Places, TeamCopy};
-pub use pull::{pull_path, PullPage, PullQuery};
+pub use pull::{case_changes_path, pull_path, CaseChangesQuery, PullPage, PullQuery};
 pub use push::{decode_push, encode_push, Outcome, PushResponse, PushResult, MAX_FRAME};
 pub use receipt::{Held, Receipt, RECEIPT_DOMAIN};
 pub use roster::{reconcile, Member, Placement, Reconciled, Refusal, Roster, OFFICE_TEAM};

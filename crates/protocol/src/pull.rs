@@ -38,7 +38,22 @@ pub fn pull_path(after: u64, limit: Option<u32>) -> String {
     }
 }
 
-/// One page of `GET /v2/pull`.
+/// The query of `GET /v2/changes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseChangesQuery {
+    /// The case's id, 32 hex digits.
+    pub case: String,
+    /// Send changes with a server sequence number above this (0: from the start).
+    #[serde(default)]
+    pub after: u64,
+}
+
+/// The path and query of a request for one case's changes, exactly as it is signed.
+pub fn case_changes_path(case: &[u8; 16], after: u64) -> String {
+    format!("/v2/changes?case={}&after={after}", hex::encode(case))
+}
+
+/// One page of `GET /v2/pull` (or of `GET /v2/changes`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PullPage {
     /// The caller's own acknowledged number (as in a push answer), so a device that lost its

@@ -170,6 +170,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(paths::JOIN, post(crate::join::join))
         .route(paths::PUSH, post(crate::push::push))
         .route(paths::PULL, get(crate::pull::pull))
+        .route(paths::CHANGES, get(crate::changes::case_changes))
         .route(
             paths::ROSTER,
             get(crate::roster::roster).post(crate::roster::post_roster),

@@ -11,6 +11,7 @@ pub mod app;
 mod auth;
 pub mod backup;
 mod blob;
+mod changes;
 mod checkpoint;
 pub mod config;
 pub mod error;

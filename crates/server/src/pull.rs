@@ -14,8 +14,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use cairn_crypto::DeviceId;
 use cairn_protocol::{
-    ErrorCode, PullPage, PullQuery, PULL_CONTENT_TYPE, RECEIPT_VERSION, ROSTER_VERSION,
+    ErrorCode, PullPage, PullQuery, Roster, PULL_CONTENT_TYPE, RECEIPT_VERSION, ROSTER_VERSION,
 };
 
 use axum::body::Bytes;
@@ -43,23 +44,83 @@ pub(crate) async fn pull(
         .limit
         .unwrap_or(state.limits.max_page)
         .clamp(1, state.limits.max_page);
-    let team = if roster.speaks_for_office(&device) {
-        None
-    } else {
-        let member = roster.member(&device).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::NotEnrolled,
-                "this device is not in this server's roster",
-            )
-        })?;
-        Some(member.team.clone())
-    };
+    let team = readable_team(&roster, &device)?;
     // Sizes first (one extra row tells whether more are waiting), so that only what fits
     // the page's byte budget is ever loaded.
-    let mut plan = state
+    let plan = state
         .storage
         .pull_lengths(query.after, team.as_deref(), limit.saturating_add(1))
         .await?;
+    let acked = state.storage.acked(&device).await?;
+    let Page {
+        body,
+        count,
+        next,
+        more,
+    } = load_page(&state, plan, limit, query.after, acked, hold).await?;
+    tracing::info!(device = %device.short(), after = query.after, count, next, more, "pull");
+    // Let a client skip fetching the roster and the receipt when neither changed, so a
+    // sync with nothing to do is one round trip.
+    // A member hears of its own team's receipt only; the office, of the newest of any team.
+    let receipt = state.storage.receipt_counter(team.as_deref()).await?;
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, PULL_CONTENT_TYPE.to_owned()),
+            (
+                header::HeaderName::from_static(ROSTER_VERSION),
+                roster.head().to_string(),
+            ),
+        ],
+        body,
+    )
+        .into_response();
+    if let Some(counter) = receipt {
+        response.headers_mut().insert(
+            header::HeaderName::from_static(RECEIPT_VERSION),
+            header::HeaderValue::from(counter),
+        );
+    }
+    response.extensions_mut().insert(LoggedDevice(device));
+    Ok(response)
+}
+
+/// The team whose changes `device` may receive: `None` (every team) for the office and its
+/// staff devices, its own for a field device.
+pub(crate) fn readable_team(
+    roster: &Roster,
+    device: &DeviceId,
+) -> Result<Option<String>, ApiError> {
+    if roster.speaks_for_office(device) {
+        return Ok(None);
+    }
+    let member = roster.member(device).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotEnrolled,
+            "this device is not in this server's roster",
+        )
+    })?;
+    Ok(Some(member.team.clone()))
+}
+
+/// A page of changes ready to send, holding its share of the limits.
+pub(crate) struct Page {
+    pub(crate) body: Bytes,
+    pub(crate) count: usize,
+    pub(crate) next: u64,
+    pub(crate) more: bool,
+}
+
+/// Cuts `plan` (server sequence numbers and sizes, one more than `limit` when more are
+/// waiting) to `limit` changes and the request byte budget, loads those changes and encodes
+/// them as a [`PullPage`] whose cursor starts at `after`.
+pub(crate) async fn load_page(
+    state: &AppState,
+    mut plan: Vec<(u64, u64)>,
+    limit: u32,
+    after: u64,
+    acked: u64,
+    hold: Hold,
+) -> Result<Page, ApiError> {
     let mut more = plan.len() > limit as usize;
     plan.truncate(limit as usize);
     let budget = state.limits.max_request_bytes;
@@ -90,11 +151,10 @@ pub(crate) async fn pull(
     let changes = state.storage.load_changes(&seqs).await?;
     if changes.len() != seqs.len() {
         return Err(ApiError::from(StorageError::Corrupt(
-            "a change listed for a pull page could not be loaded".into(),
+            "a change listed for a page could not be loaded".into(),
         )));
     }
-    let next = changes.last().map_or(query.after, |(seq, _)| *seq);
-    let acked = state.storage.acked(&device).await?;
+    let next = changes.last().map_or(after, |(seq, _)| *seq);
     let count = changes.len();
     let bytes: usize = changes.iter().map(|(_, c)| c.len()).sum();
     crate::metrics::add(&state.metrics.changes_pulled, count);
@@ -113,11 +173,6 @@ pub(crate) async fn pull(
         .min(permit.num_permits() as u32);
     let kept = permit.split(half as usize);
     drop(permit);
-    tracing::info!(device = %device.short(), after = query.after, count, next, more, "pull");
-    // Let a client skip fetching the roster and the receipt when neither changed, so a
-    // sync with nothing to do is one round trip.
-    // A member hears of its own team's receipt only; the office, of the newest of any team.
-    let receipt = state.storage.receipt_counter(team.as_deref()).await?;
     // The page's share of the budget and of its device's requests in progress is held until
     // hyper has sent it (or the connection is gone): a reader that stalls holds its page,
     // never more.
@@ -128,25 +183,12 @@ pub(crate) async fn pull(
             in_flight: hold.in_flight,
         },
     });
-    let mut response = (
-        [
-            (header::CONTENT_TYPE, PULL_CONTENT_TYPE.to_owned()),
-            (
-                header::HeaderName::from_static(ROSTER_VERSION),
-                roster.head().to_string(),
-            ),
-        ],
+    Ok(Page {
         body,
-    )
-        .into_response();
-    if let Some(counter) = receipt {
-        response.headers_mut().insert(
-            header::HeaderName::from_static(RECEIPT_VERSION),
-            header::HeaderValue::from(counter),
-        );
-    }
-    response.extensions_mut().insert(LoggedDevice(device));
-    Ok(response)
+        count,
+        next,
+        more,
+    })
 }
 
 /// Bytes of a page before its changes: `CPL1`, acked, next, more, count.

@@ -299,6 +299,59 @@ async fn lengths_first_then_only_what_is_asked(s: impl Storage) {
     assert!(s.load_changes(&[]).await.unwrap().is_empty());
 }
 
+async fn one_cases_lengths_by_team_and_cursor(s: impl Storage) {
+    let a = DeviceKeys::generate().id();
+    let b = DeviceKeys::generate().id();
+    let of = |author: &DeviceId, seq: u64, case: u8, team: &str| NewChange {
+        author: *author,
+        seq,
+        case_id: [case; 16],
+        team: team.to_owned(),
+        bytes: vec![case; 10 + seq as usize],
+    };
+    s.insert_changes(vec![
+        of(&a, 1, 1, "T1"),
+        of(&a, 2, 2, "T1"),
+        of(&b, 1, 1, "T2"),
+        of(&a, 3, 1, "T1"),
+    ])
+    .await
+    .unwrap();
+    let every = s.case_lengths([1; 16], 0, None, 10).await.unwrap();
+    assert_eq!(
+        every.iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![11, 11, 13],
+        "case 1's three changes, in order, of every team"
+    );
+    assert!(every.windows(2).all(|w| w[0].0 < w[1].0));
+    let t1 = s.case_lengths([1; 16], 0, Some("T1"), 10).await.unwrap();
+    assert_eq!(t1.iter().map(|p| p.1).collect::<Vec<_>>(), vec![11, 13]);
+    let after_first = s
+        .case_lengths([1; 16], t1[0].0, Some("T1"), 10)
+        .await
+        .unwrap();
+    assert_eq!(after_first, vec![t1[1]]);
+    assert_eq!(
+        s.case_lengths([1; 16], 0, Some("T1"), 1).await.unwrap(),
+        vec![t1[0]]
+    );
+    assert!(s
+        .case_lengths([1; 16], 0, Some("T3"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .case_lengths([9; 16], 0, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .case_lengths([1; 16], 0, None, 0)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn quota_counts_new_bytes_and_refuses_whole_batches(s: impl Storage) {
     let a = DeviceKeys::generate().id();
     let b = DeviceKeys::generate().id();
@@ -870,6 +923,7 @@ suite!(
     insert_outcomes_and_acks,
     pull_pages_and_filters,
     lengths_first_then_only_what_is_asked,
+    one_cases_lengths_by_team_and_cursor,
     quota_counts_new_bytes_and_refuses_whole_batches,
     concurrent_pushes_are_seen_in_order,
     blob_chunks_are_stored_in_order_once_and_agree,

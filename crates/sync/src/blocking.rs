@@ -82,6 +82,18 @@ impl BlockingSync {
         }
     }
 
+    /// Fetches and checks the signed changes of every case loaded from a checkpoint (see
+    /// [`crate::deep_check`]).
+    pub fn deep_check(
+        &self,
+        vault: &Vault,
+        options: &Options,
+        progress: &dyn Progress,
+    ) -> Result<crate::DeepReport, SyncError> {
+        self.runtime
+            .block_on(crate::deep::deep_check(vault, options, progress))
+    }
+
     /// Restores the office's vault from its server (see [`crate::restore`]).
     pub fn restore(
         &self,

@@ -216,7 +216,7 @@ async fn team_chain(
         for bytes in &page.parts {
             let checked = open_part(bytes, vault, roster, team)
                 .and_then(|part| follows(last, &part).map(|next| (part, next)));
-            let (part, next) = match checked {
+            let (mut part, next) = match checked {
                 Ok(checked) => checked,
                 Err(reason) => {
                     summary.warnings.push(format!(
@@ -225,6 +225,17 @@ async fn team_chain(
                     return Ok(reached);
                 }
             };
+            // A field device keeps what the office refused of its own team's devices only: it
+            // never receives another team's changes, so their numbers would read as gaps.
+            if !roster.speaks_for_office(&vault.keys().id()) {
+                let authors = &part.body.authors;
+                part.body.refused.retain(|r| {
+                    authors
+                        .get(r.author as usize)
+                        .and_then(|a| roster.member(a))
+                        .is_some_and(|m| m.team.eq_ignore_ascii_case(team))
+                });
+            }
             // Changes the office could not fold into a document are judged as pulled ones.
             let logged: Vec<(u64, Vec<u8>)> = part
                 .body

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use cairn_crypto::{BlobId, DeviceId, DeviceKeys};
 use cairn_protocol::checkpoint::{checkpoints_path, CheckpointPage};
 use cairn_protocol::{
-    blob_page_path, blob_path, blob_status_path, paths, pull_path, sign_request, unix_now,
-    BlobStatus, ErrorBody, ErrorCode, FrameReader, JoinResponse, PullPage, PushResponse, Receipt,
-    Statement, BLOB_CONTENT_TYPE, BLOB_HELD, NEXT_REQUEST_MS, PUSH_CONTENT_TYPE, RECEIPT_VERSION,
-    ROSTER_VERSION,
+    blob_page_path, blob_path, blob_status_path, case_changes_path, paths, pull_path, sign_request,
+    unix_now, BlobStatus, ErrorBody, ErrorCode, FrameReader, JoinResponse, PullPage, PushResponse,
+    Receipt, Statement, BLOB_CONTENT_TYPE, BLOB_HELD, NEXT_REQUEST_MS, PUSH_CONTENT_TYPE,
+    RECEIPT_VERSION, ROSTER_VERSION,
 };
 use reqwest::{Method, Response};
 
@@ -305,6 +305,22 @@ impl Client {
             .await?;
         let bytes = self.body(response).await?;
         CheckpointPage::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
+    /// One page of the stored changes of `case` after `after` that this device may read:
+    /// what a deep check verifies of a case loaded from a checkpoint.
+    pub async fn case_changes(
+        &self,
+        keys: &DeviceKeys,
+        case: &uuid::Uuid,
+        after: u64,
+    ) -> Result<PullPage, SyncError> {
+        let path = case_changes_path(case.as_bytes(), after);
+        let response = self
+            .send(Some(keys), Method::GET, &path, Vec::new(), "")
+            .await?;
+        let bytes = self.body(response).await?;
+        PullPage::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
     /// One page after `after`; also what the server reports of the roster and receipts.

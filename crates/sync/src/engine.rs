@@ -56,6 +56,8 @@ pub trait Progress {
     fn pulled(&self, count: u64);
     /// `done` of `total` plaintext bytes of attachments sent or fetched in this run.
     fn attachments(&self, _done: u64, _total: u64) {}
+    /// `done` of `total` cases checked by a deep check.
+    fn deep_checked(&self, _done: u64, _total: u64) {}
 }
 
 impl Progress for () {

@@ -19,6 +19,7 @@ mod blob;
 pub mod blocking;
 mod checkpoint;
 mod client;
+mod deep;
 mod engine;
 mod error;
 mod join;
@@ -34,6 +35,7 @@ mod tls;
 
 pub use blocking::BlockingSync;
 pub use client::{Client, PullAhead, Timeouts, Versions};
+pub use deep::{deep_check, DeepCase, DeepReport};
 pub use engine::{retry, sync, Options, Progress, Summary};
 pub use error::SyncError;
 pub use join::{join, point_at_server, read_admission, Joined};

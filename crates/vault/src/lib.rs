@@ -18,6 +18,7 @@ mod cases;
 mod check;
 mod checkpoint;
 mod cores;
+mod deep;
 mod drafts;
 mod editions;
 mod error;
@@ -42,6 +43,7 @@ pub use cases::{
 };
 pub use check::CheckReport;
 pub use checkpoint::{Generation, Loading, TeamLoaded};
+pub use deep::{CheckpointedCase, DeepVerdict};
 pub use drafts::Draft;
 pub use editions::{SignedEdition, EDITION_DOMAIN, RECORD_LIMIT};
 pub use error::VaultError;

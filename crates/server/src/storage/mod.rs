@@ -26,9 +26,10 @@ pub use self::sqlite::SqliteStorage;
 /// id (so no device can take another's blob id); 6: one receipt per team (the single
 /// receipt of schemas 3 to 5 named every team's counts; it is dropped, and the office hands
 /// the server its teams' receipts at its next sync); 7: the office's checkpoint parts (a new
-/// table, empty after the upgrade). Schemas 3 to 6 are upgraded in place; databases of
-/// protocol v1 (schemas 1 and 2) are refused.
-pub const SCHEMA_VERSION: i64 = 7;
+/// table, empty after the upgrade); 8: an index on the changes' case, so one case's changes
+/// are served without a scan. Schemas 3 to 7 are upgraded in place; databases of protocol v1
+/// (schemas 1 and 2) are refused.
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// What names a blob on the server: its author and its id.
 pub type BlobKey = (DeviceId, [u8; 16]);
@@ -425,6 +426,16 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(u64, u64)>, StorageError>> + Send;
 
+    /// [`Storage::pull_lengths`] for the changes of one case (`case_id` as in their
+    /// headers): up to `limit` of them above `after`, of `team` (`None`: every team).
+    fn case_lengths(
+        &self,
+        case_id: [u8; 16],
+        after: u64,
+        team: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(u64, u64)>, StorageError>> + Send;
+
     /// Stores checkpoint parts (the caller checked their signatures and places) in one
     /// transaction, each judged in order against what is stored, this batch's earlier parts
     /// included: the same bytes at a place already held are accepted again; other bytes
@@ -631,6 +642,16 @@ impl Storage for AnyStorage {
         limit: u32,
     ) -> Result<Vec<(u64, u64)>, StorageError> {
         delegate!(self, s => s.pull_lengths(after, team, limit))
+    }
+
+    async fn case_lengths(
+        &self,
+        case_id: [u8; 16],
+        after: u64,
+        team: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(u64, u64)>, StorageError> {
+        delegate!(self, s => s.case_lengths(case_id, after, team, limit))
     }
 
     async fn load_changes(&self, server_seqs: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS changes (
     UNIQUE (author, seq)
 );
 CREATE INDEX IF NOT EXISTS changes_team ON changes (team, server_seq);
+CREATE INDEX IF NOT EXISTS changes_case ON changes (case_id, server_seq);
 CREATE TABLE IF NOT EXISTS acks (
     author BYTEA PRIMARY KEY,
     acked BIGINT NOT NULL
@@ -931,6 +932,35 @@ impl Storage for PostgresStorage {
                     .await?
             }
         };
+        rows.iter()
+            .map(|r| Ok((to_u64(r.get::<_, i64>(0))?, to_u64(r.get::<_, i64>(1))?)))
+            .collect()
+    }
+
+    async fn case_lengths(
+        &self,
+        case_id: [u8; 16],
+        after: u64,
+        team: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(u64, u64)>, StorageError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let after = to_i64(after.min(i64::MAX as u64))?;
+        let limit = i64::from(limit);
+        let case_id = case_id.to_vec();
+        // `$3 IS NULL`: every team's changes, for the office and its staff.
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT server_seq, octet_length(bytes)::int8 FROM changes
+                 WHERE case_id = $1 AND server_seq > $2 AND ($3::text IS NULL OR team = $3)
+                 ORDER BY server_seq LIMIT $4",
+                &[&case_id, &after, &team, &limit],
+            )
+            .await?;
         rows.iter()
             .map(|r| Ok((to_u64(r.get::<_, i64>(0))?, to_u64(r.get::<_, i64>(1))?)))
             .collect()

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS changes (
     UNIQUE (author, seq)
 );
 CREATE INDEX IF NOT EXISTS changes_team ON changes (team, server_seq);
+CREATE INDEX IF NOT EXISTS changes_case ON changes (case_id, server_seq);
 CREATE TABLE IF NOT EXISTS acks (
     author BLOB PRIMARY KEY,
     acked INTEGER NOT NULL
@@ -748,6 +749,40 @@ impl Storage for SqliteStorage {
                         push(row)?;
                     }
                 }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn case_lengths(
+        &self,
+        case_id: [u8; 16],
+        after: u64,
+        team: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(u64, u64)>, StorageError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let team = team.map(str::to_owned);
+        let after = to_i64(after.min(i64::MAX as u64))?;
+        self.run(move |inner| {
+            let conn = lock(&inner.reader)?;
+            // `?3 IS NULL`: every team's changes, for the office and its staff.
+            let mut stmt = conn.prepare_cached(
+                "SELECT server_seq, length(bytes) FROM changes
+                 WHERE case_id = ?1 AND server_seq > ?2 AND (?3 IS NULL OR team = ?3)
+                 ORDER BY server_seq LIMIT ?4",
+            )?;
+            let rows = stmt
+                .query_map(params![&case_id[..], after, team, i64::from(limit)], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, len) = row?;
+                out.push((to_u64(seq)?, to_u64(len)?));
             }
             Ok(out)
         })
