@@ -3,7 +3,9 @@
 //! and ends reading every case byte for byte as a teammate that pulled every change. What the
 //! checkpoint holds counts as delivered; a change the server withholds after it is still named.
 //! A server that serves a part signed by anyone but the office, or another team's part, has it
-//! refused, and the device pulls every change instead, losing nothing.
+//! refused, and the device pulls every change instead, losing nothing. `cairn check --deep`
+//! fetches the signed changes behind each loaded document and names any the server lost or
+//! changed.
 
 use cairn_e2e::{Device, Server};
 
@@ -341,4 +343,106 @@ fn a_forged_replayed_or_older_checkpoint_is_refused_and_nothing_is_lost() {
     );
     assert_eq!(shown(&late, &w.references), at_b);
     assert_eq!(delivery_warnings(&late), "[]");
+}
+
+/// `cairn check --deep`: a device that loaded its team's cases from the office's checkpoint
+/// fetches every signed change of them from the server and verifies that they make the
+/// documents the office sent. A change the checkpoint holds that the server no longer has, or
+/// one whose bytes the server changed, is named with its case.
+#[test]
+fn check_deep_verifies_checkpointed_cases_and_names_a_change_the_server_lost_or_changed() {
+    let w = world();
+    let late = Device::init("T01");
+    w.server.join(&w.office, &late, "T01", &w.url);
+    let synced = late.ok(&["sync"]);
+    assert!(
+        synced.contains("4 cases loaded from the office's checkpoints"),
+        "{synced}"
+    );
+    let t01_changes: i64 = w
+        .server
+        .dir()
+        .db()
+        .query_row("SELECT COUNT(*) FROM changes WHERE team = 'T01'", [], |r| {
+            r.get(0)
+        })
+        .expect("count");
+    let passed = late.ok(&["check", "--deep"]);
+    assert!(
+        passed.contains(&format!(
+            "{t01_changes} signed changes of 4 cases loaded from office checkpoints"
+        )),
+        "{passed}"
+    );
+    let report = late.json(&["check", "--deep"]);
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["deep"]["cases"].as_array().map(Vec::len), Some(4));
+
+    // The server loses a's first change (the creation of its first case).
+    w.server.edit_db(&format!(
+        "DELETE FROM changes WHERE author = x'{}' AND seq = 1;",
+        w.a.keys().id()
+    ));
+    let lost = late.run(&["check", "--deep"]);
+    assert_eq!(lost.code, 1, "{}", lost.stdout);
+    let named = format!("change 1 of device {}", w.a.keys().id().short());
+    assert!(
+        lost.stderr.contains(&named) && lost.stderr.contains("not on the server"),
+        "{}",
+        lost.stderr
+    );
+    assert!(lost.stderr.contains(&w.references[0]), "{}", lost.stderr);
+    assert!(
+        lost.stderr.contains("failed for 1 case(s)"),
+        "{}",
+        lost.stderr
+    );
+
+    // The server changes the bytes of b's first change (the creation of b's case).
+    let db = w.server.dir().db();
+    let author = w.b.keys().id().0.to_vec();
+    let mut bytes: Vec<u8> = db
+        .query_row(
+            "SELECT bytes FROM changes WHERE author = ?1 AND seq = 1",
+            [&author],
+            |r| r.get(0),
+        )
+        .expect("b's first change");
+    if let Some(last) = bytes.last_mut() {
+        *last ^= 1;
+    }
+    db.execute(
+        "UPDATE changes SET bytes = ?1 WHERE author = ?2 AND seq = 1",
+        rusqlite::params![bytes, author],
+    )
+    .expect("change b's bytes");
+    let changed = late.run(&["check", "--deep"]);
+    assert_eq!(changed.code, 1, "{}", changed.stdout);
+    let named = format!(
+        "change 1 of device {} does not verify",
+        w.b.keys().id().short()
+    );
+    assert!(changed.stderr.contains(&named), "{}", changed.stderr);
+    assert!(
+        changed.stderr.contains(&w.references[3])
+            && changed.stderr.contains("failed for 2 case(s)"),
+        "{}",
+        changed.stderr
+    );
+    let report = late.run(&["check", "--deep", "--json"]);
+    assert_eq!(report.code, 1, "{}", report.stderr);
+    let value: serde_json::Value = serde_json::from_str(&report.stdout).expect("JSON");
+    assert_eq!(value["ok"], false, "{value}");
+}
+
+#[test]
+fn deep_without_a_server_says_so() {
+    let lone = Device::init("T01");
+    let run = lone.run(&["check", "--deep"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("has not joined") && run.stderr.contains("--deep"),
+        "{}",
+        run.stderr
+    );
 }

@@ -37,6 +37,7 @@ use std::io::{Read, Write};
 use cairn_crypto::{DeviceId, SealedChange, SealedKind};
 
 use crate::error::malformed;
+use crate::reader::Reader;
 use crate::{ProtocolError, MAX_FRAME};
 
 const MAGIC: &[u8; 4] = b"CCB1";
@@ -257,7 +258,7 @@ impl PartBody {
                 MAX_BODY >> 20
             )));
         }
-        let mut r = Reader { rest: &plain };
+        let mut r = Reader::new(&plain, "checkpoint");
         if r.take(4)? != MAGIC {
             return Err(malformed("checkpoint: its body does not start with CCB1"));
         }
@@ -494,7 +495,7 @@ impl CheckpointPage {
 
     /// Parses the binary form; any truncation or excess is an error.
     pub fn decode(bytes: &[u8]) -> Result<CheckpointPage, ProtocolError> {
-        let mut r = Reader { rest: bytes };
+        let mut r = Reader::new(bytes, "checkpoint page");
         if r.take(4)? != PAGE_MAGIC {
             return Err(malformed("checkpoint page: it does not start with CCK1"));
         }
@@ -531,45 +532,6 @@ fn put_v(out: &mut Vec<u8>, mut n: u64) {
         n >>= 7;
     }
     out.push(n as u8);
-}
-
-struct Reader<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ProtocolError> {
-        if self.rest.len() < n {
-            return Err(malformed("checkpoint: it is cut short"));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-
-    fn u64(&mut self) -> Result<u64, ProtocolError> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(self.take(8)?);
-        Ok(u64::from_be_bytes(b))
-    }
-
-    fn u32(&mut self) -> Result<u32, ProtocolError> {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(self.take(4)?);
-        Ok(u32::from_be_bytes(b))
-    }
-
-    fn v(&mut self) -> Result<u64, ProtocolError> {
-        let mut n = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.take(1)?[0];
-            n |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(n);
-            }
-        }
-        Err(malformed("checkpoint: a number runs past 64 bits"))
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod office;
 pub mod places;
 mod pull;
 mod push;
+mod reader;
 mod receipt;
 mod roster;
 mod statement;

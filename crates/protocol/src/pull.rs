@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::malformed;
+use crate::reader::Reader;
 use crate::{ProtocolError, MAX_FRAME};
 
 const MAGIC: &[u8; 4] = b"CPL1";
@@ -88,7 +89,7 @@ impl PullPage {
 
     /// Parses the binary form; any truncation, excess or inconsistency is an error.
     pub fn decode(bytes: &[u8]) -> Result<PullPage, ProtocolError> {
-        let mut r = Reader { rest: bytes };
+        let mut r = Reader::new(bytes, "pull page");
         if r.take(4)? != MAGIC {
             return Err(malformed("pull page: it does not start with CPL1"));
         }
@@ -128,33 +129,6 @@ impl PullPage {
             more,
             changes,
         })
-    }
-}
-
-struct Reader<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ProtocolError> {
-        if self.rest.len() < n {
-            return Err(malformed("pull page: it is cut short"));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-
-    fn u64(&mut self) -> Result<u64, ProtocolError> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(self.take(8)?);
-        Ok(u64::from_be_bytes(b))
-    }
-
-    fn u32(&mut self) -> Result<u32, ProtocolError> {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(self.take(4)?);
-        Ok(u32::from_be_bytes(b))
     }
 }
 
