@@ -271,6 +271,10 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
     let run = restore(&office, &server);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!office.vault().sync_state().expect("state").restoring);
+    // Its cases came whole in the checkpoints the lost office published, then the changes
+    // after them.
+    let loaded = office.vault().checkpoints_loaded().expect("loaded");
+    assert!(loaded.contains_key("T03"), "{loaded:?}");
     let restored: Value = serde_json::from_str(&run.stdout).expect("JSON");
     assert_eq!(restored["own_changes"], office_seq, "{restored}");
     assert_eq!(restored["next_reference"], own_reference.number + 1);
