@@ -624,6 +624,27 @@ fn the_office_and_a_staff_device_restored_while_the_field_syncs_lose_nothing() {
     ]);
     let run = restore(&office, &server);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // A staff vault the office admitted as a field device restores nothing.
+    let stranger = Device::staff("Not admitted");
+    server.admit(&office, &stranger, "T03", &url);
+    let run = stranger.run(&[
+        "office",
+        "restore",
+        "--server",
+        &url,
+        "--fingerprint",
+        server.fingerprint(),
+        "--office-key",
+        office_pub.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("admits no staff device")
+            && run.stderr.contains("`cairn office admit --staff`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(stranger.case_count(), 0);
     let run = staff.run(&[
         "office",
         "restore",

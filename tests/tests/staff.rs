@@ -71,7 +71,13 @@ fn a_staff_device_verifies_and_links_every_team_until_revoked() {
     let staff_line = server.admit(&office, &field, "office", &url);
     let run = field.run(&["join", &staff_line]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("staff"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("a staff device of the office, but this vault is a field device's")
+            && run.stderr.contains("`cairn init --staff`"),
+        "{}",
+        run.stderr
+    );
 
     // Rana reads both teams' cases, confirms one of each and links them.
     let line = rana.ok(&["sync"]);

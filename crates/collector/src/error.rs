@@ -133,6 +133,18 @@ impl From<SyncError> for CliError {
                 "{e}; give the start of its id instead"
             )),
             SyncError::OfficeCannotJoin => CliError::usage(e.to_string()),
+            SyncError::WrongRole {
+                staff_admission: true,
+                ..
+            } => CliError::failure(format!(
+                "{e}: make a staff vault (`cairn init --staff`) and admit that one"
+            )),
+            SyncError::WrongRole { ref team, .. } => CliError::failure(format!(
+                "{e}: make a field vault (`cairn init --team {team}`) and admit that one"
+            )),
+            SyncError::NotAdmittedStaff { .. } => CliError::failure(format!(
+                "{e}; the office admits it with `cairn office admit --staff`"
+            )),
             other => CliError::failure(other.to_string()),
         }
     }

@@ -358,7 +358,7 @@ pub(crate) fn check_server(server: &str, fingerprint: &str) -> Result<(), Protoc
     }
     if fingerprint.len() != 64 || !crate::hexser::is_lower_hex(fingerprint) {
         return Err(malformed(
-            "fingerprint: use the 64 hex digits `cairn-server init` printed",
+            "fingerprint: it must be the server certificate's SHA-256, in 64 lowercase hex digits",
         ));
     }
     Ok(())

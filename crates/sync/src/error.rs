@@ -54,6 +54,24 @@ pub enum SyncError {
     /// The device cannot be admitted as asked.
     #[error("{0}")]
     AlreadyMember(String),
+    /// The admission is for a staff device and this vault is a field device's, or the other
+    /// way round: a vault's role is fixed when it is made.
+    #[error("{}", wrong_role(*staff_admission, team))]
+    WrongRole {
+        /// The admission makes the device a staff device of the office.
+        staff_admission: bool,
+        /// The team the admission names.
+        team: String,
+    },
+    /// The roster the server serves does not admit this staff device, so it cannot restore
+    /// the office from it; nothing was stored.
+    #[error("the roster the server at {server} serves admits no staff device {device}; nothing was stored")]
+    NotAdmittedStaff {
+        /// The server URL.
+        server: String,
+        /// This device's short id.
+        device: String,
+    },
     /// No single admitted device has this name or an id starting with these digits.
     #[error(transparent)]
     Device(#[from] cairn_protocol::DeviceLookup),
@@ -79,6 +97,14 @@ pub enum SyncError {
     /// The server's disk is full: it stores nothing more until its administrator frees space.
     #[error("the server's disk is full: it stores nothing more until its administrator frees space; this device keeps its changes and sends them at the next sync")]
     ServerDiskFull,
+}
+
+fn wrong_role(staff_admission: bool, team: &str) -> String {
+    if staff_admission {
+        "this admission makes the device a staff device of the office, but this vault is a field device's".into()
+    } else {
+        format!("this admission puts the device in team {team}, but this vault is a staff device's")
+    }
 }
 
 fn plural(n: u64) -> &'static str {

@@ -61,14 +61,10 @@ pub async fn join(
     // only, a field vault a field team only.
     let staff_admission = admit.team == cairn_protocol::OFFICE_TEAM;
     if staff_admission != (vault.settings().role == Role::Staff) {
-        return Err(SyncError::AlreadyMember(if staff_admission {
-            "this admission makes the device a staff device of the office, but this vault is a field device's: make a staff vault (init --staff) and admit that one".into()
-        } else {
-            format!(
-                "this admission puts the device in team {}, but this vault is a staff device's: make a field vault and admit that one",
-                admit.team
-            )
-        }));
+        return Err(SyncError::WrongRole {
+            staff_admission,
+            team: admit.team,
+        });
     }
     vault.check_team(&admit.team)?;
     let client = Client::with_timeouts(&admit.server, &admit.fingerprint, options.timeouts)?;

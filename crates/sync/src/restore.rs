@@ -87,10 +87,10 @@ pub async fn restore(
                 )))
             }
             _ => {
-                return Err(SyncError::Restore(format!(
-                    "the roster the server at {server} serves admits no staff device {}: the office admits it with `office admit --staff`; nothing was stored",
-                    me.short()
-                )))
+                return Err(SyncError::NotAdmittedStaff {
+                    server: server.to_owned(),
+                    device: me.short(),
+                })
             }
         }
     }

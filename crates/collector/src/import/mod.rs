@@ -119,7 +119,11 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), CliError> {
 
 fn nothing_imported(e: &LineError) -> String {
     let stop = if e.reason.ends_with('.') { "" } else { "." };
-    format!("{e}{stop} Nothing was imported.")
+    let map = match e.reason.contains("the column map") {
+        true => " (the TOML file given with --map)",
+        false => "",
+    };
+    format!("{e}{map}{stop} Nothing was imported.")
 }
 
 /// Every row of `path` as a new case with its line, and the first line that confirms or

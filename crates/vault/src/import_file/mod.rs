@@ -140,7 +140,7 @@ impl Rows for Converter<'_> {
                         return Err(LineError::new(
                             1,
                             Some(name),
-                            format!("`{first}` and `{name}` both give {key}; keep one, or ignore the other in a --map file"),
+                            format!("`{first}` and `{name}` both give {key}; keep one, or ignore the other in the column map"),
                         ));
                     }
                 }
@@ -156,7 +156,7 @@ impl Rows for Converter<'_> {
                 return Err(LineError::new(
                     1,
                     None,
-                    format!("there is no {required} column; add one, or give every row's {required} under [defaults] in a --map file"),
+                    format!("there is no {required} column; add one, or give every row's {required} under [defaults] in the column map"),
                 ));
             }
         }
@@ -336,7 +336,7 @@ fn unknown_column(names: &[&str]) -> String {
         return unknown_columns(names);
     };
     let mut reason = format!(
-        "column `{status}` is not taken as the case's status (only a column named exactly `status` is; exports such as ODK's use `{status}` for the state of a submission): rename it `status` if it holds {}, or map it under [columns] or list it under [ignore] columns in a --map file",
+        "column `{status}` is not taken as the case's status (only a column named exactly `status` is; exports such as ODK's use `{status}` for the state of a submission): rename it `status` if it holds {}, or map it under [columns] or list it under [ignore] columns in the column map",
         Status::ALL.map(Status::as_str).join(", ")
     );
     if !others.is_empty() {
@@ -357,6 +357,6 @@ fn unknown_columns(names: &[&str]) -> String {
         ("columns", "each")
     };
     format!(
-        "unknown {noun} {list}: map {each} to a cairn key under [columns], or list {each} under [ignore] columns, in a --map file (the keys are the case's field keys; place and status_basis are read too)"
+        "unknown {noun} {list}: map {each} to a cairn key under [columns], or list {each} under [ignore] columns, in the column map (the keys are the case's field keys; place and status_basis are read too)"
     )
 }
