@@ -14,6 +14,10 @@
 //!     office's checkpoints;
 //! (c) a field device of T01 starting cold from its team's checkpoints.
 //!
+//! With `CAIRN_BENCH_SPLIT=1`, (a) is measured in two runs instead, to tell where its peak
+//! is: the pull alone, stopped by a failpoint right after its last page, then the sync that
+//! finishes and publishes the checkpoint.
+//!
 //! Nothing here asserts time or memory: the figures go into docs/BENCHMARKS.md. It asserts
 //! only that each sync brought what it should, so that a figure is never that of a failure.
 #![allow(clippy::unwrap_used)]
@@ -37,10 +41,7 @@ struct Measured {
 }
 
 fn measure(device: &Device, what: &str) -> Measured {
-    eprintln!("{what}: cairn sync");
-    let start = Instant::now();
-    let (run, peak_kib) = device.run_measured(&["sync", "--json"]);
-    let time = start.elapsed();
+    let (run, peak_kib, time) = timed(device, what, &[]);
     assert_eq!(run.code, 0, "{what}: cairn sync failed: {}", run.stderr);
     let summary = serde_json::from_str(run.stdout.trim())
         .unwrap_or_else(|e| panic!("{what}: bad JSON ({e}): {}", run.stdout));
@@ -49,6 +50,13 @@ fn measure(device: &Device, what: &str) -> Measured {
         peak_kib,
         time,
     }
+}
+
+fn timed(device: &Device, what: &str, env: &[(&str, &str)]) -> (cairn_e2e::Run, u64, Duration) {
+    eprintln!("{what}: cairn sync");
+    let start = Instant::now();
+    let (run, peak_kib) = device.run_measured_with(&["sync", "--json"], env);
+    (run, peak_kib, start.elapsed())
 }
 
 fn count(m: &Measured, field: &str) -> u64 {
@@ -123,9 +131,30 @@ fn main() {
     }
     drop(devices);
 
+    // Where the office's peak is, on asking: its pull alone, the process stopped (abort) by a
+    // failpoint right after the last page is applied; then the sync that finishes its run and
+    // makes and publishes the checkpoint.
+    let split = std::env::var("CAIRN_BENCH_SPLIT").is_ok();
+    let mut pull_alone = None;
+    if split {
+        let pages = changes.div_ceil(cairn_sync::Options::default().page as usize);
+        let failpoint = format!("pull:page#{pages}");
+        let (run, kib, time) = timed(
+            &office,
+            "office: cold pull alone",
+            &[("CAIRN_FAILPOINT", &failpoint)],
+        );
+        assert_ne!(run.code, 0, "the failpoint was not reached: {}", run.stdout);
+        pull_alone = Some((kib, time));
+    }
     let office_pull = measure(&office, "office: cold pull, then its checkpoint");
-    assert_eq!(count(&office_pull, "received") as usize, changes);
-    assert_eq!(office_pull.summary["refused"].as_array().map(Vec::len), Some(0));
+    let expected = if split { 0 } else { changes };
+    // (After the failpoint, nothing is left to pull: it stopped after the last page.)
+    assert_eq!(count(&office_pull, "received") as usize, expected);
+    assert_eq!(
+        office_pull.summary["refused"].as_array().map(Vec::len),
+        Some(0)
+    );
     assert_eq!(count(&office_pull, "from_checkpoints"), 0);
     let staff_cold = measure(&staff, "staff device: cold start from checkpoints");
     assert_eq!(count(&staff_cold, "from_checkpoints") as usize, cases);
@@ -149,11 +178,19 @@ fn main() {
     println!();
     println!("| `cairn sync` | peak RSS of the `cairn` process | time | target |");
     println!("| --- | --- | --- | --- |");
+    if let Some((kib, time)) = pull_alone {
+        println!(
+            "| (a1) the office's pull of all {changes} changes one by one, alone (stopped by `CAIRN_FAILPOINT=pull:page#N` after its last page) | **{:.1} MiB** | {:.2} s | < 300 MB |",
+            kib as f64 / 1024.0,
+            time.as_secs_f64()
+        );
+    }
+    let first = match split {
+        true => "(a2) the office's next sync: finishes the pull's run (receipt, checks) and makes and publishes its checkpoint".to_owned(),
+        false => format!("(a) the office's first sync: pulls all {changes} changes one by one, then makes and publishes its checkpoint"),
+    };
     for (what, m) in [
-        (
-            format!("(a) the office's first sync: pulls all {changes} changes one by one, then makes and publishes its checkpoint"),
-            &office_pull,
-        ),
+        (first, &office_pull),
         (
             format!("(b) staff device (every team, as a restored office) cold from the office's checkpoints: {cases} cases"),
             &staff_cold,

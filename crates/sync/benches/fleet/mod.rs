@@ -270,4 +270,3 @@ pub fn build_case(
     }
     BuiltCase { id, changes }
 }
-
