@@ -405,7 +405,7 @@ impl Device {
     /// Runs `cairn -v ARGS...`, asserts success, and returns standard output with the peak
     /// memory (KiB) the command reported for itself.
     pub fn ok_measured(&self, args: &[&str]) -> (String, u64) {
-        let (run, kib) = self.run_verbose_measured(args);
+        let (run, kib) = self.run_verbose_measured(args, &[]);
         assert_eq!(run.code, 0, "cairn {args:?} failed: {}", run.stderr);
         (run.stdout, kib)
     }
@@ -414,12 +414,18 @@ impl Device {
     /// `/usr/bin/time -f %M` reports it for the child, or, where that tool is missing, what
     /// `cairn -v` reports of itself (VmHWM).
     pub fn run_measured(&self, args: &[&str]) -> (Run, u64) {
+        self.run_measured_with(args, &[])
+    }
+
+    /// [`Device::run_measured`] with more environment variables (a failpoint, say).
+    pub fn run_measured_with(&self, args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
         let time = Path::new("/usr/bin/time");
         if !time.exists() {
-            return self.run_verbose_measured(args);
+            return self.run_verbose_measured(args, env);
         }
         let report = self.dir.path().join("time.report");
-        let cmd = self.command(args);
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied());
         let program = cmd.get_program().to_owned();
         let mut timed = Command::new(time);
         timed
@@ -449,10 +455,12 @@ impl Device {
         (run, kib)
     }
 
-    fn run_verbose_measured(&self, args: &[&str]) -> (Run, u64) {
+    fn run_verbose_measured(&self, args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
         let mut all = vec!["-v"];
         all.extend_from_slice(args);
-        let run = self.run(&all);
+        let run: Run = (self.command(&all).envs(env.iter().copied()).output())
+            .expect("run cairn")
+            .into();
         let kib = run
             .stderr
             .lines()
