@@ -195,6 +195,7 @@ impl Home {
             deciders: Default::default(),
         };
         crate::blobs::upgrade(&vault)?;
+        crate::sync_state::upgrade(&vault)?;
         if !headed {
             crate::head::carry_over(&vault.conn, &vault.keys, &self.dir, &db)?;
         }
