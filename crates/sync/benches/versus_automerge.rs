@@ -83,8 +83,11 @@ fn main() {
     let line = DeviceLine::new(reader.keys(), None).expect("line");
     let admission = cairn_sync::admit(&mut office, &line, &admit_to(TEAMS[0], &url, &fingerprint))
         .expect("admit");
-    rt.block_on(direct.post_roster(office.keys(), &office.roster_chain().expect("roster").statements))
-        .expect("roster");
+    rt.block_on(direct.post_roster(
+        office.keys(),
+        &office.roster_chain().expect("roster").statements,
+    ))
+    .expect("roster");
     rt.block_on(cairn_sync::join(
         &mut reader,
         admission,
@@ -131,8 +134,11 @@ fn main() {
                 .expect("admit")
         })
         .collect();
-    rt.block_on(direct.post_roster(office.keys(), &office.roster_chain().expect("roster").statements))
-        .expect("roster");
+    rt.block_on(direct.post_roster(
+        office.keys(),
+        &office.roster_chain().expect("roster").statements,
+    ))
+    .expect("roster");
     for (vault, admission) in [&mut late, &mut staff].into_iter().zip(admissions) {
         rt.block_on(cairn_sync::join(vault, admission, &Options::default()))
             .expect("join");

@@ -303,23 +303,16 @@ mod tests {
     use std::cell::Cell;
 
     use cairn_model::Kind;
-    use cairn_vault::Unconfirmed;
 
     use super::*;
     use crate::testing::Setup;
 
-    /// At the first page applied, moves the cursor far ahead and leaves a watch over an
-    /// unconfirmed change through a second handle on the vault, as another process would.
+    /// At the first page applied, moves the cursor far ahead through a second handle on the
+    /// vault, as another process's pull would.
     struct Meddle {
         home: cairn_vault::Home,
         jumped: Cell<Option<u64>>,
     }
-
-    const WATCH: Unconfirmed = Unconfirmed {
-        seq: 77,
-        resent: 1,
-        after_receipt: 5,
-    };
 
     impl Progress for Meddle {
         fn pushed(&self, _: u64, _: u64) {}
@@ -332,14 +325,13 @@ mod tests {
             let roster = crate::stored_roster(&other).unwrap();
             let far = other.pull_cursor().unwrap() + 1000;
             other.apply_pulled(&[], far, &roster).unwrap();
-            other.update_outbox(|o| o.unconfirmed = Some(WATCH)).unwrap();
             self.jumped.set(Some(far));
         }
     }
 
     /// What the steps of a sync stored stays stored: the end of a sync writes what it did and
     /// nothing else, so a cursor moved during the sync (here by another handle, after the
-    /// first page) is not put back, nor the outbox's watch, nor the endpoint or the chain.
+    /// first page) is not put back, nor are the endpoint or the chain touched.
     /// Fails if the sync reads its records once and writes them back whole at its end.
     #[tokio::test]
     async fn the_end_of_a_sync_puts_back_nothing_its_steps_or_others_moved() {
@@ -368,9 +360,11 @@ mod tests {
         let summary = sync(&mut b, &options, &meddle).await.unwrap();
         let far = meddle.jumped.get().expect("a page was applied");
         let state = b.sync_state().unwrap();
-        assert_eq!(state.pull.cursor, far, "the cursor moved during the sync is kept");
+        assert_eq!(
+            state.pull.cursor, far,
+            "the cursor moved during the sync is kept"
+        );
         assert_eq!(state.outbox.acked, 1, "the push stored its own change");
-        assert_eq!(state.outbox.unconfirmed, Some(WATCH));
         assert_eq!((state.endpoint, state.roster), (endpoint, chain));
         assert!(state.last_sync.at.is_some());
         assert_eq!(state.last_sync.summary, Some(summary.line()));

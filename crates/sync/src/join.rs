@@ -95,7 +95,11 @@ pub async fn join(
         .update()
         .team(&admit.team)
         .keys([&key])
-        .endpoint(endpoint(&admit.server, &admit.fingerprint, &admission.office))
+        .endpoint(endpoint(
+            &admit.server,
+            &admit.fingerprint,
+            &admission.office,
+        ))
         .commit()?;
     let link = crate::engine::Link {
         client: &client,

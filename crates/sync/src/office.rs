@@ -13,9 +13,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use cairn_crypto::{device_tag, DeviceId, TeamKey};
 use cairn_protocol::{
-    unix_now, validate_team, Act, Admission, Admit, DeviceLine, DevicePublic, Grant,
-    KeyGrant, Member, OfficeKeys, PlaceList, Places, Revoke, Roster, Rotate, Statement,
-    OFFICE_TEAM,
+    unix_now, validate_team, Act, Admission, Admit, DeviceLine, DevicePublic, Grant, KeyGrant,
+    Member, OfficeKeys, PlaceList, Places, Revoke, Roster, Rotate, Statement, OFFICE_TEAM,
 };
 use cairn_vault::{Role, Vault};
 

@@ -305,8 +305,16 @@ mod tests {
         let blocked = push_step(&link, &mut device, &mut summary).await.unwrap();
         assert!(blocked.is_none(), "{blocked:?}");
         assert_eq!(summary.sent, 5, "{summary:?}");
-        assert_eq!(device.outbox_progress().unwrap().acked, 5, "acked is stored");
-        assert_eq!(device.pull_cursor().unwrap(), 42, "the cursor is not the push's");
+        assert_eq!(
+            device.outbox_progress().unwrap().acked,
+            5,
+            "acked is stored"
+        );
+        assert_eq!(
+            device.pull_cursor().unwrap(),
+            42,
+            "the cursor is not the push's"
+        );
         // The whole outbox was refused as too large, then sent in smaller batches.
         assert!(summary.round_trips >= 4, "{summary:?}");
 

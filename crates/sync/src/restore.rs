@@ -121,10 +121,7 @@ pub async fn restore(
     // the server how many of its own changes it holds now that they are all here, so that
     // none is pushed again.
     let cursor = vault.pull_cursor()?;
-    let (page, _) = retry(options, &mut done, || {
-        client.pull(vault.keys(), cursor, 1)
-    })
-    .await?;
+    let (page, _) = retry(options, &mut done, || client.pull(vault.keys(), cursor, 1)).await?;
     let logged = vault.own_log_len()?;
     crate::push::server_acked(vault, page.acked.min(logged))?;
     let next_reference = vault.finish_restore()?;

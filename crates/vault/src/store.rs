@@ -560,7 +560,13 @@ mod tests {
     /// Writes the pull cursor straight to its record: these tests are about records, not pulls.
     fn set_cursor(vault: &Vault, cursor: u64) -> Result<(), VaultError> {
         let progress = PullProgress { cursor };
-        write_meta(&vault.conn, &vault.cipher, "progress", &progress, &vault.home.database())
+        write_meta(
+            &vault.conn,
+            &vault.cipher,
+            "progress",
+            &progress,
+            &vault.home.database(),
+        )
     }
 
     /// Writes `key` at `version` as earlier cairn did before it was killed: the record
@@ -634,7 +640,11 @@ mod tests {
                 "newer",
             ),
             // An older copy put back.
-            ("older", |v, s| cut_write(v, "progress", 20, s), "older copy"),
+            (
+                "older",
+                |v, s| cut_write(v, "progress", 20, s),
+                "older copy",
+            ),
             // A record `versions` names, gone.
             (
                 "missing",
@@ -753,7 +763,8 @@ mod tests {
         }
         drop(vault);
         let conn = Connection::open(home.database()).unwrap();
-        for (key, (version, value)) in [("progress", progress_27.unwrap()), (VERSIONS, versions_26)] {
+        for (key, (version, value)) in [("progress", progress_27.unwrap()), (VERSIONS, versions_26)]
+        {
             conn.execute(
                 "UPDATE meta SET version = ?2, value = ?3 WHERE key = ?1",
                 params![key, version, value],

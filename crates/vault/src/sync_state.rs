@@ -248,7 +248,12 @@ impl Vault {
 
     /// Every sync record, read in one snapshot (defaults if this vault never joined a server).
     pub fn sync_state(&self) -> Result<SyncState, VaultError> {
-        read_all(&self.conn, &self.cipher, &self.home.database(), self.as_found)
+        read_all(
+            &self.conn,
+            &self.cipher,
+            &self.home.database(),
+            self.as_found,
+        )
     }
 
     /// The server and office this vault syncs with ([`Endpoint`]).
@@ -470,7 +475,10 @@ mod tests {
         assert_eq!(found.pull_cursor().unwrap(), 27, "read as found");
         assert_eq!(found.roster_chain().unwrap().statements, chain);
         drop(found);
-        assert!(keys_in_meta(&home).contains(&LEGACY.to_owned()), "nothing written");
+        assert!(
+            keys_in_meta(&home).contains(&LEGACY.to_owned()),
+            "nothing written"
+        );
 
         let vault = home.open(&pass()).unwrap();
         let keys = keys_in_meta(&home);
