@@ -407,8 +407,9 @@ fn a_vault_an_earlier_cairn_left_half_written_is_completed_and_works() {
     // Earlier cairn kept no head; a vault that keeps one never needs this (rollback.rs).
     d.as_made_before_heads();
 
-    // The sync record written again one generation ahead, as earlier cairn's first statement did.
-    d.write_record_ahead("sync");
+    // The last sync's record written again one generation ahead, as earlier cairn's first
+    // statement did.
+    d.write_record_ahead("last_sync");
 
     let run = d.run(&["status"]);
     assert_eq!(run.code, 0, "{}", run.stderr);

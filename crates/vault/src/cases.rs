@@ -727,15 +727,8 @@ pub(crate) fn append_own(
     let draft = key.epoch() == 0;
     let sealed = sealed.to_bytes();
     // Never write what other devices would refuse.
-    crate::sync::budget::within_budget(
-        tx,
-        &case_id,
-        &author,
-        sealed.len() as i64,
-        ops as i64,
-        path,
-    )?
-    .map_err(VaultError::CaseFull)?;
+    crate::budget::within_budget(tx, &case_id, &author, sealed.len() as i64, ops as i64, path)?
+        .map_err(VaultError::CaseFull)?;
     insert_own(tx, cipher, &author, seq, case_id, &sealed, draft, ops, path)?;
     Ok(seq)
 }

@@ -14,6 +14,7 @@
 
 pub mod at_rest;
 mod blobs;
+mod budget;
 mod cases;
 mod check;
 mod checkpoint;

@@ -7,10 +7,10 @@
 //! never judging them itself.
 //!
 //! One file per step, each using only those before it: `report` (what applying a page did),
-//! `open` (verify, decrypt, screen), `refused` (what was judged before), `budget` (what a
-//! case may hold), `merge` (into the cases); and `outbox` (what this device sends).
+//! `open` (verify, decrypt, screen), `refused` (what was judged before), `merge` (into the
+//! cases, within what a case may hold: `crate::budget`); and `outbox` (what this device
+//! sends).
 
-pub(crate) mod budget;
 pub(crate) mod merge;
 mod open;
 mod outbox;
@@ -26,9 +26,13 @@ use uuid::Uuid;
 use crate::cases::{begin, snapshot_of};
 use crate::{Vault, VaultError};
 
+use crate::budget::batch_fits;
+pub use crate::budget::{MAX_AUTHOR_OPS, MAX_CASE_BYTES, MAX_CASE_OPS};
 use crate::cores::on_all_cores;
-use budget::{batch_fits, AHEAD_BYTES};
-pub use budget::{MAX_AUTHOR_OPS, MAX_CASE_BYTES, MAX_CASE_OPS};
+
+/// Snapshots worked on ahead of the transaction at once, at most: a page of giant cases
+/// does not hold them all in memory.
+const AHEAD_BYTES: usize = 64 << 20;
 use merge::{
     apply_case, has_waiting, insert_record, merge_alone, store_ahead, stored_bytes, Merge,
 };
@@ -196,14 +200,13 @@ impl Vault {
             let mut held = 0;
             while start + snapshots.len() < cases.len() && held < AHEAD_BYTES {
                 let (id, changes) = &cases[start + snapshots.len()];
-                let snapshot =
-                    if has_waiting(&tx, id, &path)? || !batch_fits(&tx, id, changes, &path)? {
-                        None
-                    } else {
-                        let snapshot = snapshot_of(&tx, id, &path)?;
-                        held += snapshot.as_ref().map_or(0, Vec::len);
-                        Some(snapshot)
-                    };
+                let snapshot = if has_waiting(&tx, id, &path)? || !fits(&tx, id, changes, &path)? {
+                    None
+                } else {
+                    let snapshot = snapshot_of(&tx, id, &path)?;
+                    held += snapshot.as_ref().map_or(0, Vec::len);
+                    Some(snapshot)
+                };
                 snapshots.push(snapshot);
             }
             let window = &cases[start..start + snapshots.len()];
@@ -241,6 +244,20 @@ impl Vault {
         Ok(report)
     }
 }
+/// Whether a case's received changes fit its budgets as a whole (see [`batch_fits`]).
+fn fits(
+    conn: &rusqlite::Connection,
+    id: &Uuid,
+    changes: &[Received<'_>],
+    path: &std::path::Path,
+) -> Result<bool, VaultError> {
+    let each = changes.iter().map(|c| {
+        let ops = c.change.screened().ops as i64;
+        (c.sealed.author, c.bytes.len() as i64, ops)
+    });
+    batch_fits(conn, id, each, path)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
