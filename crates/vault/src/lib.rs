@@ -25,6 +25,7 @@ mod editions;
 mod error;
 mod export;
 pub mod failpoint;
+mod files;
 mod head;
 mod home;
 mod import;
