@@ -119,20 +119,28 @@ fn sync_killed_between_the_writes_of_every_update_leaves_a_vault_that_works() {
         assert!(killed_at(&a, &["sync"], point), "{point} was never reached");
         still_works(&a, point);
     }
-    // Every write of the sync record in a sync (acked, roster, cursor, summary), in turn:
-    // the record written, its version not yet.
-    let mut n = 1;
-    loop {
-        work(false);
-        let point = format!("meta:sync#{n}");
-        if !killed_at(&a, &["sync"], &point) {
-            break;
+    // Every write of each sync record in a sync, in turn: the record written, its version
+    // not yet.
+    for record in ["outbox", "progress", "roster", "receipt", "last_sync"] {
+        let mut n = 1;
+        loop {
+            work(false);
+            let point = format!("meta:{record}#{n}");
+            if !killed_at(&a, &["sync"], &point) {
+                break;
+            }
+            still_works(&a, &point);
+            n += 1;
+            assert!(
+                n < 20,
+                "a sync writes its {record} more often than expected"
+            );
         }
-        still_works(&a, &point);
-        n += 1;
-        assert!(n < 20, "a sync writes its state more often than expected");
+        // Pushed, pulled and done in every sync: each written at least once.
+        if ["outbox", "progress", "last_sync"].contains(&record) {
+            assert!(n > 1, "the {record} record was never written");
+        }
     }
-    assert!(n > 3, "only {} writes of the sync record", n - 1);
 
     // Nothing was lost or stored twice anywhere.
     b.ok(&["sync"]);
@@ -159,8 +167,10 @@ fn join_killed_between_its_writes_leaves_a_vault_that_joins_again() {
         // The team key.
         ("meta:keyring", "T03", 2),
         ("update:keyring", "T03", 2),
-        // The server, the office and the admission.
-        ("meta:sync", "T03", 2),
+        // The admission...
+        ("meta:roster", "T03", 2),
+        // ...then the server and the office.
+        ("meta:endpoint", "T03", 2),
         // What it recorded before joining, sealed again under the team's key.
         ("reseal:change", "T03", 2),
     ];
@@ -323,9 +333,9 @@ fn a_full_server_disk_reaches_the_device_as_the_servers_disk_is_full() {
     assert_eq!(office.case_count(), 10);
 }
 
-/// A vault whose sync record was put back: every command refuses it, `cairn check` included,
-/// saying what was found and what is safe, never to wipe it; `cairn export` still reads out
-/// every case it holds.
+/// A vault whose record of its last sync was put back: every command refuses it, `cairn check`
+/// included, saying what was found and what is safe, never to wipe it; `cairn export` still
+/// reads out every case it holds.
 #[test]
 fn a_tampered_vault_is_refused_by_check_too_and_its_cases_can_still_be_exported() {
     let office = Device::office();
@@ -343,13 +353,14 @@ fn a_tampered_vault_is_refused_by_check_too_and_its_cases_can_still_be_exported(
             )
             .expect("row")
     };
-    let old = row("sync");
+    d.ok(&["sync"]);
+    let old = row("last_sync");
     let reference = d.new_case(&["--kind", "killed", "--place", "KHR"]);
     d.ok(&["sync"]);
     rusqlite::Connection::open(&db)
         .expect("vault db")
         .execute(
-            "UPDATE meta SET version = ?1, value = ?2 WHERE key = 'sync'",
+            "UPDATE meta SET version = ?1, value = ?2 WHERE key = 'last_sync'",
             rusqlite::params![old.0, old.1],
         )
         .expect("put back");
@@ -359,7 +370,7 @@ fn a_tampered_vault_is_refused_by_check_too_and_its_cases_can_still_be_exported(
         assert_eq!(run.code, 1, "{args:?}: {run:?}");
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         for said in [
-            "sync record",
+            "last_sync record",
             "older copy",
             "cases in it are kept",
             "cairn export",
@@ -396,8 +407,9 @@ fn a_vault_an_earlier_cairn_left_half_written_is_completed_and_works() {
     // Earlier cairn kept no head; a vault that keeps one never needs this (rollback.rs).
     d.as_made_before_heads();
 
-    // The sync record written again one generation ahead, as earlier cairn's first statement did.
-    d.write_record_ahead("sync");
+    // The last sync's record written again one generation ahead, as earlier cairn's first
+    // statement did.
+    d.write_record_ahead("last_sync");
 
     let run = d.run(&["status"]);
     assert_eq!(run.code, 0, "{}", run.stderr);

@@ -65,9 +65,16 @@ fn office_replica(
             source.keyring().clone(),
         )
         .expect("replica");
-    let mut state = source.sync_state().expect("state");
-    (state.cursor, state.acked) = (0, 0);
-    replica.set_sync_state(&state).expect("state");
+    // The source's server, chain and receipt; nothing of its pull or push progress.
+    replica
+        .update()
+        .endpoint(source.endpoint().expect("endpoint"))
+        .roster(source.roster_chain().expect("roster"))
+        .commit()
+        .expect("endpoint and roster");
+    if let Some(receipt) = source.receipt().expect("receipt") {
+        replica.keep_receipt(&receipt).expect("receipt");
+    }
     let summary = runtime()
         .block_on(cairn_sync::sync(
             &mut replica,

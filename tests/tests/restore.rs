@@ -257,7 +257,7 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
         .expect("run")
         .into();
     assert_ne!(killed_run.code, 0, "{}", killed_run.stderr);
-    assert!(office.vault().sync_state().expect("state").restoring);
+    assert!(office.vault().is_restoring().expect("state"));
     // Nothing is recorded meanwhile: its number could be one the server holds.
     let early = office.run(&["case", "edit", &first, "--note", "too early"]);
     assert_eq!(early.code, 1, "{}", early.stderr);
@@ -270,7 +270,7 @@ fn the_office_restored_from_its_server_equals_the_lost_one_and_carries_on() {
     );
     let run = restore(&office, &server);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(!office.vault().sync_state().expect("state").restoring);
+    assert!(!office.vault().is_restoring().expect("state"));
     // Its cases came whole in the checkpoints the lost office published, then the changes
     // after them.
     let loaded = office.vault().checkpoints_loaded().expect("loaded");
@@ -412,10 +412,10 @@ fn the_office_puts_its_own_team_key_in_the_roster_at_its_next_sync() {
     };
     // Before its sync the chain (as an older office's) holds none.
     assert!(!grants_own(
-        &office.vault().sync_state().expect("state").roster
+        &office.vault().roster_chain().expect("state").statements
     ));
     office.ok(&["sync"]);
-    let held = office.vault().sync_state().expect("state").roster;
+    let held = office.vault().roster_chain().expect("state").statements;
     assert!(grants_own(&held));
     let stored: Vec<Statement> = stored_chain(&server)
         .iter()
@@ -430,7 +430,10 @@ fn the_office_puts_its_own_team_key_in_the_roster_at_its_next_sync() {
     assert!(roster.keyring(&office.keys()).get(OFFICE_TEAM, 1).is_some());
     // Once only.
     office.ok(&["sync"]);
-    assert_eq!(office.vault().sync_state().expect("state").roster, held);
+    assert_eq!(
+        office.vault().roster_chain().expect("state").statements,
+        held
+    );
     // The device joins and syncs as before.
     a.ok(&["join", admission.trim()]);
     a.ok(&["sync"]);
@@ -511,7 +514,11 @@ fn a_chain_not_signed_by_this_office_or_cut_is_refused_and_nothing_is_stored() {
         assert!(run.stderr.contains("nothing was stored"), "{}", run.stderr);
         let vault = restoring.vault();
         let state = vault.sync_state().expect("state");
-        assert!(state.roster.is_empty() && state.server.is_none() && !state.restoring);
+        assert!(
+            state.roster.statements.is_empty()
+                && state.endpoint.server.is_none()
+                && !state.restoring
+        );
         let ring = vault.keyring();
         assert_eq!(ring.len(), ring_before.len());
         assert_eq!(

@@ -39,7 +39,7 @@ fn status(device: &Device, reference: &str) -> String {
 fn epochs(office: &Device) -> Vec<(String, u32)> {
     let state = office.vault().sync_state().expect("sync state");
     let office_keys = cairn_protocol::OfficeKeys::from_keys(&office.keys());
-    let roster = cairn_protocol::Roster::build(&office_keys, &state.roster);
+    let roster = cairn_protocol::Roster::build(&office_keys, &state.roster.statements);
     assert!(roster.problems.is_empty(), "{:?}", roster.problems);
     roster.teams().map(|(t, e)| (t.to_owned(), e)).collect()
 }

@@ -69,11 +69,14 @@ fn grants_and_rotations_a_server_adds_hand_no_field_device_another_teams_key() {
             grants: grant_to_b(&t03),
         }),
     );
-    let held = b.vault().sync_state().expect("state").roster.len();
+    let held = b.vault().roster_chain().expect("state").statements.len();
     let run = b.run(&["sync"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!holds_t03(&b));
-    assert_eq!(b.vault().sync_state().expect("state").roster.len(), held);
+    assert_eq!(
+        b.vault().roster_chain().expect("state").statements.len(),
+        held
+    );
     server.edit_db("DELETE FROM statements WHERE counter = (SELECT MAX(counter) FROM statements);");
     server.restart();
 
@@ -107,9 +110,15 @@ fn grants_and_rotations_a_server_adds_hand_no_field_device_another_teams_key() {
     let run = b.run(&["sync"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let state = b.vault().sync_state().expect("state");
-    assert_eq!(state.roster.len(), held + 2, "B took both statements");
-    let roster =
-        cairn_protocol::Roster::build(&cairn_protocol::OfficeKeys::from_keys(&keys), &state.roster);
+    assert_eq!(
+        state.roster.statements.len(),
+        held + 2,
+        "B took both statements"
+    );
+    let roster = cairn_protocol::Roster::build(
+        &cairn_protocol::OfficeKeys::from_keys(&keys),
+        &state.roster.statements,
+    );
     assert_eq!(roster.problems.len(), 2, "{:?}", roster.problems);
     assert!(!holds_t03(&b), "{:?}", b.keyring());
     assert_eq!(b.run(&["case", "show", &in_a]).code, 1);

@@ -54,17 +54,20 @@ fn an_old_settings_record_put_back_is_reported_not_used() {
 }
 
 #[test]
-fn an_old_sync_record_put_back_is_reported_not_used() {
+fn an_old_outbox_record_put_back_is_reported_not_used() {
     let office = Device::office();
     let server = Server::start(&office);
     let d = Device::init("T03");
     server.join(&office, &d, "T03", &server.url());
-    let old = row(&d, "sync");
     d.new_case(&["--kind", "killed", "--place", "KHR"]);
     d.ok(&["sync"]);
-    put_back(&d, "sync", &old);
-    assert_tampered(&d, &["status"], "sync");
-    assert_tampered(&d, &["sync"], "sync");
+    // How far the server took this device's changes, one change ago.
+    let old = row(&d, "outbox");
+    d.new_case(&["--kind", "killed", "--place", "KHR"]);
+    d.ok(&["sync"]);
+    put_back(&d, "outbox", &old);
+    assert_tampered(&d, &["status"], "outbox");
+    assert_tampered(&d, &["sync"], "outbox");
 }
 
 #[test]

@@ -316,7 +316,7 @@ fn restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
     let restored = restored.map_err(|e| {
         let mut e = CliError::from(e);
         // Cut off after it began: what came is kept, and running it again goes on.
-        if vault.sync_state().is_ok_and(|s| s.restoring) {
+        if vault.is_restoring().unwrap_or(false) {
             e.message = format!(
                 "{}; what was restored is kept: run `cairn office restore` again to go on",
                 e.message

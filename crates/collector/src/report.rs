@@ -217,7 +217,7 @@ pub(crate) fn taken(vault: &cairn_vault::Vault) -> Result<Taken, CliError> {
         made_at: time::OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .unwrap_or_else(|_| time::OffsetDateTime::now_utc()),
-        data_as_of: vault.sync_state()?.last_sync_at,
+        data_as_of: vault.last_sync()?.at,
     })
 }
 

@@ -268,7 +268,7 @@ pub fn wipe(config: &Config, args: WipeArgs) -> Result<(), CliError> {
 pub fn check(config: &Config, args: &CheckArgs) -> Result<(), CliError> {
     let vault = open(config)?;
     // Said before the local check runs, which can be long: the deep one needs a server.
-    if args.deep && vault.sync_state()?.server.is_none() {
+    if args.deep && vault.endpoint()?.server.is_none() {
         return Err(CliError::failure(
             "`--deep` fetches the signed changes from the server, and this vault has not joined one; run `cairn join ADMISSION` first, or `cairn check` without `--deep`",
         ));

@@ -83,8 +83,11 @@ fn main() {
     let line = DeviceLine::new(reader.keys(), None).expect("line");
     let admission = cairn_sync::admit(&mut office, &line, &admit_to(TEAMS[0], &url, &fingerprint))
         .expect("admit");
-    rt.block_on(direct.post_roster(office.keys(), &office.sync_state().expect("state").roster))
-        .expect("roster");
+    rt.block_on(direct.post_roster(
+        office.keys(),
+        &office.roster_chain().expect("roster").statements,
+    ))
+    .expect("roster");
     rt.block_on(cairn_sync::join(
         &mut reader,
         admission,
@@ -131,8 +134,11 @@ fn main() {
                 .expect("admit")
         })
         .collect();
-    rt.block_on(direct.post_roster(office.keys(), &office.sync_state().expect("state").roster))
-        .expect("roster");
+    rt.block_on(direct.post_roster(
+        office.keys(),
+        &office.roster_chain().expect("roster").statements,
+    ))
+    .expect("roster");
     for (vault, admission) in [&mut late, &mut staff].into_iter().zip(admissions) {
         rt.block_on(cairn_sync::join(vault, admission, &Options::default()))
             .expect("join");
@@ -323,7 +329,7 @@ fn enroll_seal_push(setup: &mut Setup<'_>, devices: &[Device]) -> Sealed {
             cairn_sync::admit(setup.office, &line, &to).expect("admit")
         })
         .collect();
-    let chain = setup.office.sync_state().expect("state").roster;
+    let chain = setup.office.roster_chain().expect("roster").statements;
     setup
         .rt
         .block_on(setup.client.post_roster(setup.office.keys(), &chain))

@@ -389,9 +389,10 @@ mod tests {
     }
 
     fn through(vault: &mut Vault, relay: &Relay) {
-        let mut state = vault.sync_state().unwrap();
-        state.server = Some(relay.url());
-        vault.set_sync_state(&state).unwrap();
+        let endpoint = vault.endpoint().unwrap();
+        let office = crate::roster::office_of(&endpoint).unwrap();
+        let fingerprint = endpoint.fingerprint.unwrap();
+        crate::point_at_server(vault, &relay.url(), &fingerprint, &office).unwrap();
     }
 
     async fn sync(vault: &mut Vault) -> Summary {

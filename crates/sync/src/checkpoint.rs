@@ -7,8 +7,8 @@ use cairn_crypto::{SealedChange, SealedKind};
 use cairn_protocol::checkpoint::{follows, Entry, Loaded, Part, PartBody, PartHeader};
 use std::collections::BTreeMap;
 
-use cairn_protocol::{PullPage, Roster, OFFICE_TEAM};
-use cairn_vault::{Role, SyncState, TeamLoaded, Vault};
+use cairn_protocol::{Roster, OFFICE_TEAM};
+use cairn_vault::{Role, TeamLoaded, Vault};
 
 use crate::engine::{retry, Link, Summary};
 use crate::roster::stored_roster;
@@ -20,13 +20,12 @@ use crate::SyncError;
 pub(crate) async fn publish_step(
     link: &Link<'_>,
     vault: &mut Vault,
-    state: &SyncState,
     summary: &mut Summary,
 ) -> Result<(), SyncError> {
     if vault.settings().role != Role::Office {
         return Ok(());
     }
-    if let Err(e) = publish(link, vault, state, summary).await {
+    if let Err(e) = publish(link, vault, summary).await {
         if let SyncError::Vault(_) = e {
             return Err(e);
         }
@@ -40,17 +39,17 @@ pub(crate) async fn publish_step(
 async fn publish(
     link: &Link<'_>,
     vault: &mut Vault,
-    state: &SyncState,
     summary: &mut Summary,
 ) -> Result<(), SyncError> {
     let mut parts = vault.pending_checkpoint()?;
     // Only what the server holds goes into a checkpoint: were this office lost before its
     // own changes reached the server, the devices that pulled before would never get them.
-    if parts.is_empty() && vault.own_log_len()? > state.acked {
+    if parts.is_empty() && vault.own_log_len()? > vault.outbox_progress()?.acked {
         return Ok(());
     }
     if parts.is_empty() {
-        match vault.make_checkpoint(state.cursor, time::OffsetDateTime::now_utc())? {
+        let cursor = vault.pull_cursor()?;
+        match vault.make_checkpoint(cursor, time::OffsetDateTime::now_utc())? {
             Some(generation) => {
                 tracing::info!(
                     generation = generation.generation,
@@ -85,15 +84,14 @@ async fn publish(
 pub(crate) async fn cold_start_step(
     link: &Link<'_>,
     vault: &mut Vault,
-    state: &mut SyncState,
     summary: &mut Summary,
 ) -> Result<(), SyncError> {
     let loaded = vault.checkpoints_loaded()?;
     let unfinished = loaded.values().any(|t| !t.loaded.whole());
-    if state.cursor != 0 && !unfinished {
+    if vault.pull_cursor()? != 0 && !unfinished {
         return Ok(());
     }
-    let roster = stored_roster(state)?;
+    let roster = stored_roster(vault)?;
     let me = vault.keys().id();
     let every_team = roster.speaks_for_office(&me);
     let mut wanted: Vec<String> = if every_team {
@@ -117,8 +115,7 @@ pub(crate) async fn cold_start_step(
         }
         for team in std::mem::take(&mut wanted) {
             let held = loaded.get(&team);
-            let got =
-                team_chain(link, vault, state, summary, &roster, &team, held.cloned()).await?;
+            let got = team_chain(link, vault, summary, &roster, &team, held.cloned()).await?;
             if every_team {
                 wanted.extend(got.teams.iter().cloned());
             }
@@ -130,9 +127,10 @@ pub(crate) async fn cold_start_step(
         true => start_after(&reached),
         false => reached.values().next().map_or(0, |r| r.cursor),
     };
-    if start > state.cursor {
-        vault.start_pull_at(start)?;
-        state.cursor = start;
+    // The pull begins where the checkpoints end: the cursor alone, moved as a pull page
+    // with no change moves it (never back).
+    if start > vault.pull_cursor()? {
+        crate::pull::apply(vault, summary, &roster, Vec::new(), start)?;
     }
     Ok(())
 }
@@ -178,7 +176,6 @@ fn start_after(reached: &BTreeMap<String, Reached>) -> u64 {
 async fn team_chain(
     link: &Link<'_>,
     vault: &mut Vault,
-    state: &mut SyncState,
     summary: &mut Summary,
     roster: &Roster,
     team: &str,
@@ -237,7 +234,7 @@ async fn team_chain(
                 });
             }
             // Changes the office could not fold into a document are judged as pulled ones.
-            let logged: Vec<(u64, Vec<u8>)> = part
+            let logged: Vec<Vec<u8>> = part
                 .body
                 .entries
                 .iter()
@@ -245,16 +242,12 @@ async fn team_chain(
                     Entry::Log { changes } => changes.as_slice(),
                     Entry::Doc { .. } => &[],
                 })
-                .map(|bytes| (0, bytes.clone()))
+                .cloned()
                 .collect();
             if !logged.is_empty() {
-                let page = PullPage {
-                    acked: state.acked,
-                    next: state.cursor,
-                    more: false,
-                    changes: logged,
-                };
-                crate::pull::apply(vault, state, summary, roster, page)?;
+                // The cursor stays: it moves once every team's parts are in.
+                let cursor = vault.pull_cursor()?;
+                crate::pull::apply(vault, summary, roster, logged, cursor)?;
             }
             let loading = vault.load_checkpoint(&part)?;
             cairn_vault::failpoint::hit("checkpoint:loaded");

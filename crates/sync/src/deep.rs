@@ -52,9 +52,8 @@ pub async fn deep_check(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<DeepReport, SyncError> {
-    let state = vault.sync_state()?;
-    let client = client_for(&state, options.timeouts)?;
-    let roster = stored_roster(&state)?;
+    let client = client_for(&vault.endpoint()?, options.timeouts)?;
+    let roster = stored_roster(vault)?;
     let cases = vault.checkpointed_cases()?;
     let total = cases.len() as u64;
     let mut report = DeepReport::default();

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use cairn_vault::{Refused, Role, SyncState, Vault};
+use cairn_vault::{Endpoint, LastSync, Refused, Role, Vault};
 use rand::Rng;
 
 use crate::{blob, checkpoint, pull, push, Client, SyncError, Timeouts};
@@ -196,12 +196,12 @@ pub async fn sync(
 }
 
 fn pending(vault: &Vault) -> Result<u64, SyncError> {
-    let acked = vault.sync_state()?.acked;
+    let acked = vault.outbox_progress()?.acked;
     Ok(vault.own_log_len()?.saturating_sub(acked))
 }
 
-/// What every step of one sync shares besides the vault, its state and the summary: the
-/// server, the tuning and whom to tell of progress.
+/// What every step of one sync shares besides the vault and the summary: the server, the
+/// tuning and whom to tell of progress.
 pub(crate) struct Link<'a> {
     pub(crate) client: &'a Client,
     pub(crate) options: &'a Options,
@@ -209,54 +209,56 @@ pub(crate) struct Link<'a> {
 }
 
 /// A client for the server this vault joined.
-pub(crate) fn client_for(state: &SyncState, timeouts: Timeouts) -> Result<Client, SyncError> {
-    let (Some(server), Some(fingerprint)) = (&state.server, &state.fingerprint) else {
+pub(crate) fn client_for(endpoint: &Endpoint, timeouts: Timeouts) -> Result<Client, SyncError> {
+    let (Some(server), Some(fingerprint)) = (&endpoint.server, &endpoint.fingerprint) else {
         return Err(SyncError::NotJoined);
     };
     Client::with_timeouts(server, fingerprint, timeouts)
 }
 
-/// One sync: the state is read once here and handed to each step, which changes it and
-/// stores it when the vault must remember it (the vault itself records the cursor with each
-/// page, and the reseal).
+/// One sync. No step hands another a copy of the sync records: each reads what it needs from
+/// the vault when it needs it and writes only the record it owns (push: how far the server
+/// took this device's changes; pull: the cursor, with each page; roster: the chain; receipt:
+/// the newest receipt), so none can put back what another moved. What the sync did is
+/// recorded once, here, at its end, and nothing else with it.
 async fn run(
     vault: &mut Vault,
     options: &Options,
     progress: &dyn Progress,
     summary: &mut Summary,
 ) -> Result<(), SyncError> {
-    let mut state = vault.sync_state()?;
-    let client = client_for(&state, options.timeouts)?;
+    let client = client_for(&vault.endpoint()?, options.timeouts)?;
     if vault.settings().role == Role::Office {
         // The chain, not only this vault, must carry the key of the office's own team, or a
         // restored office could not read its own cases: granted to itself once, sent below.
-        crate::office::grant_own_team(vault, &mut state)?;
+        crate::office::grant_own_team(vault)?;
     }
     if vault.settings().role != Role::Office {
         // Recorded before joining, under this device's draft key: seal them under the team's
         // key before they leave. (Normally done by `join` already.)
         vault.reseal_unsent()?;
-        state = vault.sync_state()?;
     }
     let link = Link {
         client: &client,
         options,
         progress,
     };
-    let blocked = push::push_step(&link, vault, &mut state, summary).await?;
+    let blocked = push::push_step(&link, vault, summary).await?;
     if options.checkpoints {
-        checkpoint::cold_start_step(&link, vault, &mut state, summary).await?;
+        checkpoint::cold_start_step(&link, vault, summary).await?;
     }
-    pull::pull_step(&link, vault, &mut state, summary).await?;
+    let delivery_warnings = pull::pull_step(&link, vault, summary).await?;
     if options.checkpoints {
-        checkpoint::publish_step(&link, vault, &state, summary).await?;
+        checkpoint::publish_step(&link, vault, summary).await?;
     }
     // Attachments last: the case changes never wait behind them, and they never fail a sync.
     blob::blob_step(&link, vault, summary).await;
-    state.last_sync_at = Some(now_rfc3339());
-    summary.pending = vault.own_log_len()?.saturating_sub(state.acked);
-    state.last_summary = Some(summary.line());
-    vault.set_sync_state(&state)?;
+    summary.pending = pending(vault)?;
+    vault.record_last_sync(&LastSync {
+        at: Some(now_rfc3339()),
+        summary: Some(summary.line()),
+        delivery_warnings,
+    })?;
     blocked.map_or(Ok(()), Err)
 }
 
@@ -293,4 +295,78 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.
+    use std::cell::Cell;
+
+    use cairn_model::Kind;
+
+    use super::*;
+    use crate::testing::Setup;
+
+    /// At the first page applied, moves the cursor far ahead through a second handle on the
+    /// vault, as another process's pull would.
+    struct Meddle {
+        home: cairn_vault::Home,
+        jumped: Cell<Option<u64>>,
+    }
+
+    impl Progress for Meddle {
+        fn pushed(&self, _: u64, _: u64) {}
+        fn pulled(&self, _: u64) {
+            if self.jumped.get().is_some() {
+                return;
+            }
+            let pass = cairn_crypto::SecretString::from("test".to_owned());
+            let mut other = self.home.open(&pass).unwrap();
+            let roster = crate::stored_roster(&other).unwrap();
+            let far = other.pull_cursor().unwrap() + 1000;
+            other.apply_pulled(&[], far, &roster).unwrap();
+            self.jumped.set(Some(far));
+        }
+    }
+
+    /// What the steps of a sync stored stays stored: the end of a sync writes what it did and
+    /// nothing else, so a cursor moved during the sync (here by another handle, after the
+    /// first page) is not put back, nor are the endpoint or the chain touched.
+    /// Fails if the sync reads its records once and writes them back whole at its end.
+    #[tokio::test]
+    async fn the_end_of_a_sync_puts_back_nothing_its_steps_or_others_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut setup = Setup::start(dir.path(), &[]).await;
+        let mut a = setup.field(dir.path(), "a", "T1").await;
+        let mut b = setup.field(dir.path(), "b", "T1").await;
+        let now = time::OffsetDateTime::now_utc();
+        for _ in 0..4 {
+            a.create_case(Kind::Remains, "KHR", &[], now).unwrap();
+        }
+        sync(&mut a, &Options::default(), &()).await.unwrap();
+        b.create_case(Kind::Remains, "KHR", &[], now).unwrap();
+        let (endpoint, chain) = (b.endpoint().unwrap(), b.roster_chain().unwrap());
+        assert_eq!(b.last_sync().unwrap(), LastSync::default());
+
+        let meddle = Meddle {
+            home: b.home().clone(),
+            jumped: Cell::new(None),
+        };
+        let options = Options {
+            page: 2,
+            checkpoints: false,
+            ..Options::default()
+        };
+        let summary = sync(&mut b, &options, &meddle).await.unwrap();
+        let far = meddle.jumped.get().expect("a page was applied");
+        let state = b.sync_state().unwrap();
+        assert_eq!(
+            state.pull.cursor, far,
+            "the cursor moved during the sync is kept"
+        );
+        assert_eq!(state.outbox.acked, 1, "the push stored its own change");
+        assert_eq!((state.endpoint, state.roster), (endpoint, chain));
+        assert!(state.last_sync.at.is_some());
+        assert_eq!(state.last_sync.summary, Some(summary.line()));
+    }
 }

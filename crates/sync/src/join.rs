@@ -2,7 +2,7 @@
 //! fetches the roster and seals again, under its team's key, what it recorded before.
 
 use cairn_protocol::{unix_now, Admission, OfficeKeys};
-use cairn_vault::{Role, Vault};
+use cairn_vault::{Endpoint, Role, Vault};
 
 use crate::engine::{retry, Options, Summary};
 use crate::roster::refresh_roster;
@@ -25,19 +25,27 @@ pub fn read_admission(text: &str) -> Result<Admission, SyncError> {
 }
 
 /// Records in the vault which server it syncs with, the certificate pinned for it, and the
-/// office whose signatures make the roster.
+/// office whose signatures make the roster (the office for its own server, a restore). This
+/// module is the one that writes the vault's [`Endpoint`].
 pub fn point_at_server(
     vault: &mut Vault,
     server: &str,
     fingerprint: &str,
     office: &OfficeKeys,
 ) -> Result<(), SyncError> {
-    let mut state = vault.sync_state()?;
-    state.server = Some(server.to_owned());
-    state.fingerprint = Some(fingerprint.to_owned());
-    state.office = Some(office.to_string());
-    vault.set_sync_state(&state)?;
+    vault
+        .update()
+        .endpoint(endpoint(server, fingerprint, office))
+        .commit()?;
     Ok(())
+}
+
+fn endpoint(server: &str, fingerprint: &str, office: &OfficeKeys) -> Endpoint {
+    Endpoint {
+        server: Some(server.to_owned()),
+        fingerprint: Some(fingerprint.to_owned()),
+        office: Some(office.to_string()),
+    }
 }
 
 /// Joins the server the admission names: checks the admission is the office's, for this
@@ -53,7 +61,10 @@ pub async fn join(
     }
     // A device that already joined with this admission may repeat the join after it expired
     // (its first answer may have been lost): the server allows it too.
-    let held = vault.sync_state()?.roster.contains(&admission.statement);
+    let held = vault
+        .roster_chain()?
+        .statements
+        .contains(&admission.statement);
     let now = if held { 0 } else { unix_now() };
     let key = admission.open(vault.keys(), now)?;
     let admit = admission.admit()?.clone();
@@ -73,26 +84,25 @@ pub async fn join(
         client.join(vault.keys(), &admission.statement)
     })
     .await?;
-    let mut state = vault.sync_state()?;
-    state.server = Some(admit.server.clone());
-    state.fingerprint = Some(admit.fingerprint.clone());
-    state.office = Some(admission.office.to_string());
-    if !state.roster.contains(&admission.statement) {
-        state.roster.push(admission.statement.clone());
-    }
+    // Its admission first: a join cut off after it may be repeated once the admission expired.
+    crate::roster::keep_admission(vault, &admission.statement)?;
     // Team, key and server together: a join cut off here leaves all of them or none.
     vault
         .update()
         .team(&admit.team)
         .keys([&key])
-        .sync_state(&state)
+        .endpoint(endpoint(
+            &admit.server,
+            &admit.fingerprint,
+            &admission.office,
+        ))
         .commit()?;
     let link = crate::engine::Link {
         client: &client,
         options,
         progress: &(),
     };
-    refresh_roster(&link, vault, &mut state, &mut summary).await?;
+    refresh_roster(&link, vault, &mut summary).await?;
     vault.reseal_unsent()?;
     Ok(Joined {
         team: admit.team,

@@ -26,6 +26,7 @@ mod join;
 mod office;
 mod pull;
 mod push;
+mod receipt;
 mod restore;
 mod roster;
 mod status;

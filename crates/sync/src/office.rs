@@ -1,4 +1,4 @@
-//! The office's side: admitting devices, revoking them, and signing receipts.
+//! The office's side: admitting devices and revoking them (its receipts: `receipt.rs`).
 //!
 //! The office writes the roster: each act is the next statement of its chain, signed, granting
 //! the team key it concerns to the devices that must hold it and to the office itself. The
@@ -13,9 +13,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use cairn_crypto::{device_tag, DeviceId, TeamKey};
 use cairn_protocol::{
-    unix_now, validate_team, Act, Admission, Admit, DeviceLine, DevicePublic, Grant, Held,
-    KeyGrant, Member, OfficeKeys, PlaceList, Places, Receipt, Revoke, Roster, Rotate, Statement,
-    OFFICE_TEAM,
+    unix_now, validate_team, Act, Admission, Admit, DeviceLine, DevicePublic, Grant, KeyGrant,
+    Member, OfficeKeys, PlaceList, Places, Revoke, Roster, Rotate, Statement, OFFICE_TEAM,
 };
 use cairn_vault::{Role, Vault};
 
@@ -103,20 +102,14 @@ fn append(
     keys: &[&TeamKey],
 ) -> Result<Vec<Statement>, SyncError> {
     let (mut counter, mut prev) = (roster.head(), roster.head_hash());
-    let mut state = vault.sync_state()?;
     let mut statements = Vec::with_capacity(acts.len());
     for act in acts {
         counter += 1;
         let statement = Statement::issue(vault.keys(), counter, prev, unix_now(), act)?;
         prev = statement.hash();
-        state.roster.push(statement.clone());
         statements.push(statement);
     }
-    vault
-        .update()
-        .keys(keys.iter().copied())
-        .sync_state(&state)
-        .commit()?;
+    crate::roster::keep_issued(vault, &statements, keys)?;
     Ok(statements)
 }
 
@@ -135,12 +128,10 @@ pub fn admit(vault: &mut Vault, line: &DeviceLine, to: &AdmitTo) -> Result<Admis
     if !staff {
         validate_team(&to.team)?;
     }
-    let mut state = vault.sync_state()?;
-    if state.server.is_none() {
+    if vault.endpoint()?.server.is_none() {
         point_at_server(vault, &to.server, &to.fingerprint, &office)?;
-        state = vault.sync_state()?;
     }
-    let roster = stored_roster(&state)?;
+    let roster = stored_roster(vault)?;
     let device = &line.keys;
     if device.signing == office.signing {
         return Err(SyncError::Protocol("the office cannot admit itself".into()));
@@ -263,7 +254,7 @@ fn places_act(
 /// sealed at, and the revoked device read it already; the next list is sealed at the new epoch.)
 pub fn set_places(vault: &mut Vault, list: &PlaceList) -> Result<Statement, SyncError> {
     // Before any admission the office is pointed at no server yet: its own chain all the same.
-    let roster = Roster::build(&office_only(vault)?, &vault.sync_state()?.roster);
+    let roster = Roster::build(&office_only(vault)?, &vault.roster_chain()?.statements);
     let act = places_act(vault, &roster, list, None)?;
     one(append(vault, &roster, vec![act], &[])?)
 }
@@ -281,9 +272,9 @@ pub async fn revoke(
     options: &Options,
 ) -> Result<Revoked, SyncError> {
     let office = office_only(vault)?;
-    let client = client_for(&vault.sync_state()?, options.timeouts)?;
+    let client = client_for(&vault.endpoint()?, options.timeouts)?;
     sync(vault, options, &()).await.map_err(|(e, _)| e)?;
-    let roster = crate::roster::named_roster(vault, &vault.sync_state()?)?;
+    let roster = crate::roster::named_roster(vault)?;
     // By name or by the start of its id; never the office, nor a device already revoked.
     let member = roster.find(query, |m| {
         !roster.is_office(&m.id) && roster.may_connect(&m.id).is_ok()
@@ -375,14 +366,11 @@ fn next_epoch(
 /// Puts the key of the office's own team, at its current epoch, in the office's chain as a
 /// grant to the office itself when the chain holds none (an office made before this, or a
 /// new one at its first sync): the server then keeps it, and an office restored from the
-/// server reads its own cases and editions again. Recorded in the vault with `state`; it
-/// reaches the server with the next roster post.
-pub(crate) fn grant_own_team(
-    vault: &mut Vault,
-    state: &mut cairn_vault::SyncState,
-) -> Result<(), SyncError> {
+/// server reads its own cases and editions again. Recorded in the vault; it reaches the server
+/// with the next roster post.
+pub(crate) fn grant_own_team(vault: &mut Vault) -> Result<(), SyncError> {
     let office = office_only(vault)?;
-    let roster = Roster::build(&office, &state.roster);
+    let roster = Roster::build(&office, &vault.roster_chain()?.statements);
     let epoch = roster.epoch(OFFICE_TEAM);
     // Read from the chain, not opened: the office made each of those grants itself.
     let granted = roster.chain().iter().any(|s| {
@@ -407,67 +395,8 @@ pub(crate) fn grant_own_team(
         epoch,
         grants: vec![Grant::new(&key, &office_public)?],
     });
-    let statements = append(vault, &roster, vec![act], &[])?;
-    state.roster.extend(statements);
+    append(vault, &roster, vec![act], &[])?;
     Ok(())
-}
-
-/// After the office's pull: signs and stores what it now holds of every author, if that changed
-/// since its last receipt or the pull brought anything (`received`): a receipt newer than the
-/// one the server had when it acknowledged a device's change then tells that device the
-/// office pulled after it, so a change it still lacks was lost or withheld (the caller hands
-/// the server the newest stored one).
-///
-/// `served` is the counter of the newest receipt the server holds: an office that has issued
-/// none yet (a restored one) numbers its first after it, since the server refuses a receipt
-/// that is not newer than the one it holds.
-pub(crate) fn next_receipt(
-    vault: &mut Vault,
-    received: bool,
-    served: Option<u64>,
-) -> Result<Option<Receipt>, SyncError> {
-    let mut state = vault.sync_state()?;
-    let held: Vec<Held> = vault
-        .delivery()?
-        .into_iter()
-        .filter(|(_, upto, _)| *upto > 0)
-        .map(|(device, upto, _)| Held { device, upto })
-        .collect();
-    let mut sorted = held.clone();
-    sorted.sort_by_key(|h| h.device);
-    if !received && state.receipt.as_ref().is_some_and(|r| r.held == sorted) {
-        return Ok(None);
-    }
-    let counter = match &state.receipt {
-        Some(r) => r.counter + 1,
-        None => served.unwrap_or(0).checked_add(1).ok_or_else(|| {
-            SyncError::Protocol("the server claims an office receipt numbered beyond any".into())
-        })?,
-    };
-    let receipt = Receipt::issue(vault.keys(), counter, unix_now(), held);
-    state.receipt = Some(receipt.clone());
-    vault.set_sync_state(&state)?;
-    Ok(Some(receipt))
-}
-
-/// The office's whole receipt cut into one receipt per team of the roster, each naming that
-/// team's devices only (revoked ones included), so a member reads its own team's counts and
-/// no other's. Every team gets one, even with nothing held, so its counter moves with the
-/// office's. Signing is deterministic: cutting the same receipt again gives the same bytes.
-pub(crate) fn team_receipts(vault: &Vault, whole: &Receipt, roster: &Roster) -> Vec<Receipt> {
-    let teams: std::collections::BTreeSet<&str> = roster
-        .members()
-        .filter(|m| !roster.is_office(&m.id))
-        .map(|m| m.team.as_str())
-        .collect();
-    teams
-        .into_iter()
-        .map(|team| {
-            whole.for_team(vault.keys(), team, |device| {
-                roster.member(device).is_some_and(|m| m.team == team)
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -498,7 +427,7 @@ mod tests {
                 assert!(staff.keyring().get(team, 1).is_some(), "{team}");
             }
         }
-        let roster = stored_roster(&setup.office.sync_state().unwrap()).unwrap();
+        let roster = stored_roster(&setup.office).unwrap();
         assert!(roster.problems.is_empty(), "{:?}", roster.problems);
         assert_eq!(roster.staff().count(), 2);
 
@@ -508,7 +437,7 @@ mod tests {
             revoked.rotated,
             [("T03".to_owned(), 2), ("T04".to_owned(), 2)]
         );
-        let roster = stored_roster(&setup.office.sync_state().unwrap()).unwrap();
+        let roster = stored_roster(&setup.office).unwrap();
         assert!(roster.problems.is_empty(), "{:?}", roster.problems);
         let epochs: Vec<(&str, u32)> = roster.teams().collect();
         assert_eq!(epochs, [("T03", 2), ("T04", 2), (OFFICE_TEAM, 2)]);
@@ -567,7 +496,7 @@ mod tests {
                     }
                 }
             }
-            let roster = stored_roster(&office.sync_state().unwrap()).unwrap();
+            let roster = stored_roster(&office).unwrap();
             assert_eq!(roster.members().filter(|m| m.team == "T03").count(), team);
             let seq = a
                 .edit_case(&case.reference, &[Edit::set("person.sex", sex)], now)

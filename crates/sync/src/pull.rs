@@ -3,32 +3,34 @@
 //! already asked for while one is applied.
 
 use cairn_crypto::SealedHeader;
-use cairn_protocol::{PullPage, Roster};
-use cairn_vault::{Role, SyncState, Vault};
+use cairn_protocol::{PullPage, Receipt, Roster};
+use cairn_vault::{Role, Vault};
 
 use crate::client::{PullAhead, Versions};
 use crate::engine::{retry, Link, Summary};
-use crate::roster::{office_of, refresh_roster, roster_step, stored_roster};
+use crate::roster::{refresh_roster, roster_step, stored_roster};
 use crate::SyncError;
 
 /// Pulls pages until the server says there is no more. Each page is applied with the cursor
 /// after it in one vault transaction before the next is handled, so a pull cut off anywhere
 /// keeps every page it applied and fetches none of them again. The next page is asked for
 /// before the current one is applied (it travels meanwhile); the cursor stored is always that
-/// of the last page applied, never of one only fetched.
+/// of the last page applied, never of one only fetched. Returns, after a complete pull, the
+/// changes the server seems to withhold (also among the summary's warnings).
 pub(crate) async fn pull_step(
     link: &Link<'_>,
     vault: &mut Vault,
-    state: &mut SyncState,
     summary: &mut Summary,
-) -> Result<(), SyncError> {
-    let mut roster = stored_roster(state)?;
+) -> Result<Vec<String>, SyncError> {
+    let mut roster = stored_roster(vault)?;
     let mut page_size = link.options.page;
     let mut fetched: u64 = 0;
     let mut ahead: Option<PullAhead> = None;
     let mut claimed: u64 = 0;
+    // What the next page is asked after: the stored cursor, then the page before it (the
+    // vault stores it with that page; this only says where the server is to go on).
+    let mut after = vault.pull_cursor()?;
     loop {
-        let after = state.cursor;
         let (page, versions) = match ahead.take() {
             Some(ahead) => match ahead.answer().await {
                 Ok(answer) => answer,
@@ -45,15 +47,15 @@ pub(crate) async fn pull_step(
         if page.acked > logged {
             claimed = claimed.max(page.acked);
         }
-        state.acked = page.acked.min(logged);
-        roster_step(link, vault, state, summary, versions.roster, &mut roster).await?;
+        crate::push::server_acked(vault, page.acked.min(logged))?;
+        roster_step(link, vault, summary, versions.roster, &mut roster).await?;
         // A device may have enrolled between the server's roster check and this page: look
         // again before refusing an author nobody here has heard of.
         let unknown = page.changes.iter().any(|(_, bytes)| {
             SealedHeader::parse(bytes).is_ok_and(|h| roster.member(&h.author).is_none())
         });
         if unknown {
-            roster = refresh_roster(link, vault, state, summary).await?;
+            roster = refresh_roster(link, vault, summary).await?;
         }
         summary.roster_problems = roster.problems.clone();
         if page.more && page.next <= after {
@@ -66,26 +68,33 @@ pub(crate) async fn pull_step(
             ahead = Some(link.client.pull_ahead(vault.keys(), page.next, page_size));
         }
         fetched += page.changes.len() as u64;
-        let more = page.more;
-        apply(vault, state, summary, &roster, page)?;
+        let PullPage {
+            more,
+            next,
+            changes,
+            ..
+        } = page;
+        let changes = changes.into_iter().map(|(_, bytes)| bytes).collect();
+        apply(vault, summary, &roster, changes, next)?;
+        after = next;
         cairn_vault::failpoint::hit("pull:page");
         link.progress.pulled(fetched);
         if !more {
             cut_off_revoked(vault, &roster, summary)?;
-            receipt_step(link, vault, state, summary, versions, fetched > 0, &roster).await?;
+            crate::receipt::receipt_step(link, vault, summary, versions, fetched > 0, &roster)
+                .await?;
+            let receipt = vault.receipt()?;
             let logged = vault.own_log_len()?;
             if claimed > logged {
-                let warning = over_acked(claimed, logged, state, &vault.keys().id());
+                let warning = over_acked(claimed, logged, receipt.as_ref(), &vault.keys().id());
                 summary.warnings.push(warning);
             }
             if vault.settings().role != Role::Office {
-                crate::push::resend_step(link, vault, state, summary, versions.receipt).await?;
+                crate::push::resend_step(link, vault, summary, versions.receipt).await?;
             }
-            state.delivery_warnings = delivery_warnings(vault, state, &roster)?;
-            summary
-                .warnings
-                .extend(state.delivery_warnings.iter().cloned());
-            return Ok(());
+            let withheld = delivery_warnings(vault, receipt.as_ref(), &roster)?;
+            summary.warnings.extend(withheld.iter().cloned());
+            return Ok(withheld);
         }
     }
 }
@@ -116,17 +125,16 @@ async fn fetch(
     Ok(answer)
 }
 
-/// Applies a page with the cursor after it, in one vault transaction.
+/// Applies pulled changes with the cursor after them, in one vault transaction (the one place
+/// the sync client moves the cursor: with no change, where a cold start begins the pull).
 pub(crate) fn apply(
     vault: &mut Vault,
-    state: &mut SyncState,
     summary: &mut Summary,
     roster: &Roster,
-    page: PullPage,
+    changes: Vec<Vec<u8>>,
+    next: u64,
 ) -> Result<(), SyncError> {
-    let changes: Vec<Vec<u8>> = page.changes.into_iter().map(|(_, bytes)| bytes).collect();
-    let report = vault.apply_pulled(&changes, page.next, roster)?;
-    state.cursor = page.next;
+    let report = vault.apply_pulled(&changes, next, roster)?;
     summary.received += report.applied as u64;
     summary.duplicates += report.duplicates as u64;
     summary.unreadable += report.unreadable as u64;
@@ -137,8 +145,13 @@ pub(crate) fn apply(
 /// What the server claiming more of this device's changes than this vault holds means, from
 /// what this device can know: if the office's receipt confirms more than this vault holds
 /// too, this vault was put back from an older copy; otherwise the server's count is wrong.
-fn over_acked(acked: u64, logged: u64, state: &SyncState, me: &cairn_crypto::DeviceId) -> String {
-    let confirmed = state.receipt.as_ref().map_or(0, |r| r.upto(me));
+fn over_acked(
+    acked: u64,
+    logged: u64,
+    receipt: Option<&Receipt>,
+    me: &cairn_crypto::DeviceId,
+) -> String {
+    let confirmed = receipt.map_or(0, |r| r.upto(me));
     if confirmed > logged {
         format!(
             "the office confirmed holding changes 1 to {confirmed} of this device, but this vault holds only {logged}: it was put back from an older copy (this device is at fault); new changes may be refused until the office is consulted"
@@ -175,78 +188,12 @@ pub(crate) fn cut_off_revoked(
     Ok(())
 }
 
-/// A field or staff device fetches its team's newest office receipt when the server reports a newer
-/// one than it holds (and refuses an older one, or one of another team); the office signs a
-/// new one when what it holds changed and hands the server one receipt per team, cut from it.
-async fn receipt_step(
-    link: &Link<'_>,
-    vault: &mut Vault,
-    state: &mut cairn_vault::SyncState,
-    summary: &mut Summary,
-    versions: Versions,
-    received: bool,
-    roster: &Roster,
-) -> Result<(), SyncError> {
-    if vault.settings().role == Role::Office {
-        vault.set_sync_state(state)?;
-        crate::office::next_receipt(vault, received, versions.receipt)?;
-        *state = vault.sync_state()?;
-        // Stored before it is sent, so its number is never used twice; sent again at the next
-        // sync if the server still reports an older one (a lost answer, a lost link).
-        if let Some(receipt) = state
-            .receipt
-            .clone()
-            .filter(|r| versions.receipt.unwrap_or(0) < r.counter)
-        {
-            let receipts = crate::office::team_receipts(vault, &receipt, roster);
-            retry(link.options, summary, || {
-                link.client.post_receipts(vault.keys(), &receipts)
-            })
-            .await?;
-        }
-        return Ok(());
-    }
-    let held = state.receipt.as_ref().map_or(0, |r| r.counter);
-    if versions.receipt.unwrap_or(0) <= held {
-        return Ok(());
-    }
-    let Some(receipt) = retry(link.options, summary, || link.client.receipt(vault.keys())).await?
-    else {
-        return Ok(());
-    };
-    let office = office_of(state)?;
-    let team = &vault.settings().team;
-    if let Err(e) = receipt.verify(&office.signing) {
-        summary.warnings.push(format!(
-            "the server served an office receipt that is not genuine: {e}"
-        ));
-    } else if receipt.team.as_ref() != Some(team) {
-        // Another team's counts, or every team's: not this device's to keep or show.
-        summary.warnings.push(format!(
-            "the server served office receipt {} for {} instead of team {team}'s: refused (the server is at fault; tell its administrator)",
-            receipt.counter,
-            receipt
-                .team
-                .as_ref()
-                .map_or_else(|| "every team".to_owned(), |t| format!("team {t}"))
-        ));
-    } else if receipt.counter < held {
-        summary.warnings.push(format!(
-            "the server served office receipt {}, older than receipt {held} this device holds",
-            receipt.counter
-        ));
-    } else {
-        state.receipt = Some(receipt);
-    }
-    Ok(())
-}
-
 /// After a complete pull: every teammate's numbers must arrive without gaps, and reach what
 /// the office confirmed it holds. The office's own changes are left out on a field device,
 /// which receives only those for its team; a staff device receives all, as the office.
 fn delivery_warnings(
     vault: &Vault,
-    state: &cairn_vault::SyncState,
+    receipt: Option<&Receipt>,
     roster: &Roster,
 ) -> Result<Vec<String>, SyncError> {
     let me = vault.keys().id();
@@ -263,7 +210,7 @@ fn delivery_warnings(
             ));
         }
     }
-    if let Some(receipt) = &state.receipt {
+    if let Some(receipt) = receipt {
         for held in &receipt.held {
             if !counted(&held.device)
                 || (field
@@ -324,8 +271,7 @@ mod tests {
         sync(&mut device, &Options::default(), &()).await.unwrap();
 
         let office = &mut setup.office;
-        let mut state = office.sync_state().unwrap();
-        let client = client_for(&state, Options::default().timeouts).unwrap();
+        let client = client_for(&office.endpoint().unwrap(), Options::default().timeouts).unwrap();
         let options = Options {
             page: 2,
             ..Options::default()
@@ -337,26 +283,21 @@ mod tests {
             progress: &pages,
         };
         let mut summary = Summary::default();
-        pull_step(&link, office, &mut state, &mut summary)
-            .await
-            .unwrap();
+        pull_step(&link, office, &mut summary).await.unwrap();
         assert_eq!(summary.received, 5, "{summary:?}");
         assert_eq!(office.list().unwrap().len(), 5);
         // Pages of 2, 2 and 1; the last said there was no more, and the step stopped there.
         assert_eq!(*pages.0.borrow(), [2, 4, 5]);
-        assert!(state.cursor > 0);
-        assert_eq!(office.sync_state().unwrap().cursor, state.cursor, "stored");
+        let before = office.pull_cursor().unwrap();
+        assert!(before > 0);
 
         // Nothing new: one empty page, and the cursor stays.
-        let before = state.cursor;
         pages.0.borrow_mut().clear();
         let mut summary = Summary::default();
-        pull_step(&link, office, &mut state, &mut summary)
-            .await
-            .unwrap();
+        pull_step(&link, office, &mut summary).await.unwrap();
         assert_eq!((summary.received, summary.duplicates), (0, 0));
         assert_eq!(*pages.0.borrow(), [0]);
-        assert_eq!(state.cursor, before);
+        assert_eq!(office.pull_cursor().unwrap(), before);
     }
 
     /// At each page, remembers how many changes had arrived and the cursor the vault had
@@ -373,7 +314,7 @@ mod tests {
         fn pushed(&self, _: u64, _: u64) {}
         fn pulled(&self, count: u64) {
             let pass = cairn_crypto::SecretString::from("test".to_owned());
-            let stored = self.home.open(&pass).unwrap().sync_state().unwrap().cursor;
+            let stored = self.home.open(&pass).unwrap().pull_cursor().unwrap();
             self.seen.borrow_mut().push((count, stored));
             if count >= self.down_after {
                 self.relay.set_down(true);
@@ -406,10 +347,8 @@ mod tests {
             options: &options,
             progress: &watch,
         };
-        let mut state = vault.sync_state().unwrap();
         let mut summary = Summary::default();
-        let result = pull_step(&link, vault, &mut state, &mut summary).await;
-        assert_eq!(vault.sync_state().unwrap().cursor, state.cursor, "stored");
+        let result = pull_step(&link, vault, &mut summary).await.map(drop);
         (result, summary, watch.seen.into_inner())
     }
 
@@ -451,7 +390,7 @@ mod tests {
             (2, 2),
             "{summary:?}"
         );
-        let kept = b.sync_state().unwrap().cursor;
+        let kept = b.pull_cursor().unwrap();
         assert_eq!(kept, seen[0].1);
 
         // ...and when it is back, only the rest arrives: nothing twice.

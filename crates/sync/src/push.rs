@@ -1,22 +1,24 @@
 //! The push step: send this device's changes above what the server acknowledged, in batches
-//! that shrink when the server finds them too large.
+//! that shrink when the server finds them too large. The one module that writes how far the
+//! server took them ([`cairn_vault::OutboxProgress`]): the push's answers, the acknowledgement
+//! each pull page carries, and the watch over changes the office does not confirm.
 
 use cairn_protocol::{ErrorCode, Outcome};
-use cairn_vault::{SyncState, Unconfirmed, Vault};
+use cairn_vault::{Unconfirmed, Vault};
 
 use crate::engine::{retry, Link, Summary};
 use crate::SyncError;
 
-/// Pushes everything above `state.acked`, storing each answer's `acked` at once. Returns the
-/// failure to report once the pull is done (a single change larger than the server accepts
-/// stays pending; what others sent is still received), or fails outright.
+/// Pushes everything above what the server acknowledged, storing each answer's `acked` at
+/// once. Returns the failure to report once the pull is done (a single change larger than the
+/// server accepts stays pending; what others sent is still received), or fails outright.
 pub(crate) async fn push_step(
     link: &Link<'_>,
     vault: &mut Vault,
-    state: &mut SyncState,
     summary: &mut Summary,
 ) -> Result<Option<SyncError>, SyncError> {
     let total = vault.own_log_len()?;
+    let mut acked = vault.outbox_progress()?.acked;
     let mut max_count = 1000;
     let mut resent = false;
     let mut blocked = None;
@@ -24,11 +26,11 @@ pub(crate) async fn push_step(
     // have stored it, and a later answer then calls it a duplicate; it was still sent now.
     let unanswered = std::cell::Cell::new(0u64);
     loop {
-        let batch = batch(vault, state.acked, link.options.batch_bytes, max_count)?;
+        let batch = batch(vault, acked, link.options.batch_bytes, max_count)?;
         if batch.is_empty() {
             break;
         }
-        let first = state.acked + 1;
+        let first = acked + 1;
         // Like pull pages, a batch that keeps failing on a poor link is cut down on each try;
         // the answer's `acked` says how far the server got.
         let sending = std::cell::Cell::new(batch.len());
@@ -77,7 +79,7 @@ pub(crate) async fn push_step(
         };
         // Sent now: what this answer stored, and what it acknowledges that an unanswered
         // request of this sync carried (listed as a duplicate, or not listed at all).
-        let mut sent: std::collections::BTreeSet<u64> = (state.acked + 1..=response.acked)
+        let mut sent: std::collections::BTreeSet<u64> = (acked + 1..=response.acked)
             .filter(|seq| *seq <= unanswered.get())
             .collect();
         for result in &response.results {
@@ -98,17 +100,16 @@ pub(crate) async fn push_step(
         // was restored from a backup), what it lost is sent again, once per sync. It never
         // holds more than this device made (a count above that is the server's error, said by
         // the pull step).
-        let lost = response.acked < state.acked;
+        let lost = response.acked < acked;
         if lost {
             summary.warnings.push(format!(
-                "the server now holds this device's changes only up to {} (it had {}): it lost the rest, perhaps restored from a backup (the server is at fault); sending them again",
-                response.acked, state.acked
+                "the server now holds this device's changes only up to {} (it had {acked}): it lost the rest, perhaps restored from a backup (the server is at fault); sending them again",
+                response.acked
             ));
         }
         cairn_vault::failpoint::hit("push:answered");
-        state.acked = response.acked.min(total);
-        vault.set_sync_state(state)?;
-        link.progress.pushed(state.acked, total);
+        acked = server_acked(vault, response.acked.min(total))?;
+        link.progress.pushed(acked, total);
         if lost && !resent {
             resent = true;
             continue;
@@ -119,6 +120,12 @@ pub(crate) async fn push_step(
         }
     }
     Ok(blocked)
+}
+
+/// Stores `acked` as the server's word on how far it holds this device's changes (from a
+/// push's answer or a pull page; the caller caps it at what this vault made). Returns it.
+pub(crate) fn server_acked(vault: &mut Vault, acked: u64) -> Result<u64, SyncError> {
+    Ok(vault.update_outbox(|o| o.acked = acked)?.acked)
 }
 
 /// The most own changes sent again at once, from the first one the office lacks.
@@ -148,20 +155,20 @@ fn confirms(confirmed: u64) -> String {
 pub(crate) async fn resend_step(
     link: &Link<'_>,
     vault: &mut Vault,
-    state: &mut SyncState,
     summary: &mut Summary,
     server_receipt: Option<u64>,
 ) -> Result<(), SyncError> {
-    let Some(receipt) = state.receipt.clone() else {
+    let Some(receipt) = vault.receipt()? else {
         return Ok(());
     };
+    let outbox = vault.outbox_progress()?;
     let confirmed = receipt.upto(&vault.keys().id());
-    if confirmed >= state.acked {
-        state.unconfirmed = None;
+    if confirmed >= outbox.acked {
+        vault.update_outbox(|o| o.unconfirmed = None)?;
         return Ok(());
     }
     let first = confirmed + 1;
-    let watch = match state.unconfirmed.take() {
+    let watch = match outbox.unconfirmed {
         Some(watch) if watch.seq == first => watch,
         // Newly unconfirmed: wait for a receipt the office makes after its next pull.
         _ => Unconfirmed {
@@ -179,11 +186,11 @@ pub(crate) async fn resend_step(
                 confirms(confirmed)
             ));
         }
-        state.unconfirmed = Some(watch);
+        vault.update_outbox(|o| o.unconfirmed = Some(watch))?;
         return Ok(());
     }
     let mut changes = batch(vault, confirmed, link.options.batch_bytes, RESEND_CHANGES)?;
-    changes.truncate(usize::try_from(state.acked - confirmed).unwrap_or(usize::MAX));
+    changes.truncate(usize::try_from(outbox.acked - confirmed).unwrap_or(usize::MAX));
     let response = retry(link.options, summary, || {
         link.client.push(vault.keys(), &changes)
     })
@@ -204,7 +211,7 @@ pub(crate) async fn resend_step(
         (Some(from), Some(to)) => format!(
             "the server had lost {} of this device although it acknowledged holding changes 1 to {} (the office's receipt {} {}): sent again; the server is at fault, tell its administrator",
             if from == to { format!("change {from}") } else { format!("changes {from} to {to}") },
-            state.acked,
+            outbox.acked,
             receipt.counter,
             confirms(confirmed)
         ),
@@ -215,13 +222,13 @@ pub(crate) async fn resend_step(
         ),
     });
     let resent = watch.resent + 1;
-    state.unconfirmed = Some(Unconfirmed {
+    let watch = Unconfirmed {
         seq: first,
         resent,
         // The next try after 1, 2, 4... newer receipts.
         after_receipt: receipt.counter + (1u64 << (resent - 1)) - 1,
-    });
-    vault.set_sync_state(state)?;
+    };
+    vault.update_outbox(|o| o.unconfirmed = Some(watch))?;
     Ok(())
 }
 
@@ -284,8 +291,10 @@ mod tests {
         assert!(sizes.iter().sum::<usize>() > 10000, "{sizes:?}");
         assert!(sizes.iter().all(|s| *s < 5000), "{sizes:?}");
 
-        let mut state = device.sync_state().unwrap();
-        let client = client_for(&state, Options::default().timeouts).unwrap();
+        // A cursor the push must leave alone (moved as a pull moves it).
+        let roster = crate::stored_roster(&device).unwrap();
+        device.apply_pulled(&[], 42, &roster).unwrap();
+        let client = client_for(&device.endpoint().unwrap(), Options::default().timeouts).unwrap();
         let options = Options::default();
         let link = Link {
             client: &client,
@@ -293,13 +302,19 @@ mod tests {
             progress: &(),
         };
         let mut summary = Summary::default();
-        let blocked = push_step(&link, &mut device, &mut state, &mut summary)
-            .await
-            .unwrap();
+        let blocked = push_step(&link, &mut device, &mut summary).await.unwrap();
         assert!(blocked.is_none(), "{blocked:?}");
         assert_eq!(summary.sent, 5, "{summary:?}");
-        assert_eq!(state.acked, 5);
-        assert_eq!(device.sync_state().unwrap().acked, 5, "acked is stored");
+        assert_eq!(
+            device.outbox_progress().unwrap().acked,
+            5,
+            "acked is stored"
+        );
+        assert_eq!(
+            device.pull_cursor().unwrap(),
+            42,
+            "the cursor is not the push's"
+        );
         // The whole outbox was refused as too large, then sent in smaller batches.
         assert!(summary.round_trips >= 4, "{summary:?}");
 
@@ -307,17 +322,13 @@ mod tests {
         // as too large and take more requests).
         record(&mut device, 5);
         let mut summary = Summary::default();
-        push_step(&link, &mut device, &mut state, &mut summary)
-            .await
-            .unwrap();
+        push_step(&link, &mut device, &mut summary).await.unwrap();
         assert_eq!((summary.sent, summary.round_trips), (1, 1), "{summary:?}");
-        assert_eq!(state.acked, 6);
+        assert_eq!(device.outbox_progress().unwrap().acked, 6);
 
         // Nothing pending: no request at all.
         let mut summary = Summary::default();
-        push_step(&link, &mut device, &mut state, &mut summary)
-            .await
-            .unwrap();
+        push_step(&link, &mut device, &mut summary).await.unwrap();
         assert_eq!((summary.sent, summary.round_trips), (0, 0), "{summary:?}");
     }
 }

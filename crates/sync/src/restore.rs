@@ -14,7 +14,7 @@
 //! device's vault could be restored the same way from its keys and its admission's chain.
 
 use cairn_protocol::{OfficeKeys, Roster, Statement, OFFICE_TEAM};
-use cairn_vault::{Role, SyncState, Vault};
+use cairn_vault::{Role, Vault};
 
 use crate::engine::{retry, sync, Options, Progress, Summary};
 use crate::{Client, SyncError};
@@ -70,10 +70,10 @@ pub async fn restore(
     // What the server says its chain holds: a chain served shorter than that was cut.
     let (_, versions) = retry(options, &mut summary, || client.pull(vault.keys(), 0, 1)).await?;
     let roster = checked_chain(&office, &served, versions.roster, &server)?;
-    if held.restoring && !roster.chain().starts_with(&held.roster) {
+    if held.restoring && !roster.chain().starts_with(&held.roster.statements) {
         return Err(SyncError::Restore(format!(
             "the server at {server} serves a roster that does not extend the {} statement(s) this restore already took from it: it was altered since; nothing was stored",
-            held.roster.len()
+            held.roster.statements.len()
         )));
     }
     let me = vault.keys().id();
@@ -101,19 +101,16 @@ pub async fn restore(
             "the roster the server at {server} serves grants this device no key of the office's own team (epoch {epoch}): the office's own cases and published editions could not be read. The lost office never synced with a cairn that puts that key in the roster, or the server cut the roster; nothing was stored"
         )));
     }
-    let state = SyncState {
-        server: Some(server.clone()),
-        fingerprint: Some(fingerprint),
-        office: Some(office.to_string()),
-        roster: roster.chain().to_vec(),
-        // A restore taken up again goes on from where its pulls stopped.
-        cursor: if held.restoring { held.cursor } else { 0 },
-        // Every change of the office's own here came from the server: none is sent again.
-        acked: vault.own_log_len()?,
-        ..SyncState::default()
-    };
     let team_keys = keyring.len();
-    vault.begin_restore(&state, keyring)?;
+    // Each record by its own writer, in this order: a restore cut off between them is marked
+    // as restoring and taken up again from the start. Its cursor is left as it is (where the
+    // pulls of a restore taken up again stopped; 0 in a new vault).
+    vault.begin_restore(keyring)?;
+    crate::roster::keep_restored(vault, &roster)?;
+    crate::join::point_at_server(vault, &server, &fingerprint, &office)?;
+    // Every change of the office's own here came from the server: none is sent again.
+    let logged = vault.own_log_len()?;
+    crate::push::server_acked(vault, logged)?;
     tracing::info!(
         statements = roster.head(),
         team_keys,
@@ -123,13 +120,10 @@ pub async fn restore(
     // The last page applied was counted against the log as it stood before it: learn from
     // the server how many of its own changes it holds now that they are all here, so that
     // none is pushed again.
-    let mut state = vault.sync_state()?;
-    let (page, _) = retry(options, &mut done, || {
-        client.pull(vault.keys(), state.cursor, 1)
-    })
-    .await?;
-    state.acked = page.acked.min(vault.own_log_len()?);
-    vault.set_sync_state(&state)?;
+    let cursor = vault.pull_cursor()?;
+    let (page, _) = retry(options, &mut done, || client.pull(vault.keys(), cursor, 1)).await?;
+    let logged = vault.own_log_len()?;
+    crate::push::server_acked(vault, page.acked.min(logged))?;
     let next_reference = vault.finish_restore()?;
     done.round_trips += summary.round_trips;
     Ok(Restored {

@@ -1,15 +1,18 @@
 //! The roster step: keep the office's chain of statements, never letting a server take one
-//! back, and hold every team key that chain grants this device.
+//! back, and hold every team key that chain grants this device. The one module that writes
+//! the chain into the vault ([`cairn_vault::Update::roster`]): what the server serves, the
+//! office's own new statements, a joining device's admission, a restored chain.
 
+use cairn_crypto::TeamKey;
 use cairn_protocol::{reconcile, OfficeKeys, PlaceList, Roster, Statement};
-use cairn_vault::{Role, SyncState, Vault};
+use cairn_vault::{Endpoint, Role, RosterChain, Vault};
 
 use crate::engine::{retry, Link, Summary};
 use crate::SyncError;
 
 /// The office's public keys, from the admission this vault joined with (or its own).
-pub(crate) fn office_of(state: &SyncState) -> Result<OfficeKeys, SyncError> {
-    Ok(state
+pub(crate) fn office_of(endpoint: &Endpoint) -> Result<OfficeKeys, SyncError> {
+    Ok(endpoint
         .office
         .as_deref()
         .ok_or(SyncError::NotJoined)?
@@ -17,23 +20,23 @@ pub(crate) fn office_of(state: &SyncState) -> Result<OfficeKeys, SyncError> {
 }
 
 /// The roster this vault holds, checked again from its signatures and links.
-pub fn stored_roster(state: &SyncState) -> Result<Roster, SyncError> {
-    Ok(Roster::build(&office_of(state)?, &state.roster))
+pub fn stored_roster(vault: &Vault) -> Result<Roster, SyncError> {
+    let office = office_of(&vault.endpoint()?)?;
+    Ok(Roster::build(&office, &vault.roster_chain()?.statements))
 }
 
 /// The roster this vault holds (see [`stored_roster`]) with the names it may read (its own
 /// team's; every team's at the office), or `None` before it joined.
 pub fn held_roster(vault: &Vault) -> Result<Option<Roster>, SyncError> {
-    let state = vault.sync_state()?;
-    if state.office.is_none() {
+    if vault.endpoint()?.office.is_none() {
         return Ok(None);
     }
-    named_roster(vault, &state).map(Some)
+    named_roster(vault).map(Some)
 }
 
 /// [`stored_roster`] with the sealed names opened that this vault's team keys open.
-pub(crate) fn named_roster(vault: &Vault, state: &SyncState) -> Result<Roster, SyncError> {
-    let mut roster = stored_roster(state)?;
+pub(crate) fn named_roster(vault: &Vault) -> Result<Roster, SyncError> {
+    let mut roster = stored_roster(vault)?;
     roster.open_names(vault.keyring());
     Ok(roster)
 }
@@ -51,14 +54,14 @@ pub struct HeldPlaces {
 /// The newest list of places of the roster this vault holds, `None` before it joined or
 /// before the office made one.
 pub fn held_places(vault: &Vault) -> Result<Option<HeldPlaces>, SyncError> {
-    let state = vault.sync_state()?;
+    let endpoint = vault.endpoint()?;
     // The office reads its own chain before it is pointed at any server.
     let office = match vault.settings().role {
         Role::Office => OfficeKeys::from_keys(vault.keys()),
-        Role::Field | Role::Staff if state.office.is_none() => return Ok(None),
-        Role::Field | Role::Staff => office_of(&state)?,
+        Role::Field | Role::Staff if endpoint.office.is_none() => return Ok(None),
+        Role::Field | Role::Staff => office_of(&endpoint)?,
     };
-    let roster = Roster::build(&office, &state.roster);
+    let roster = Roster::build(&office, &vault.roster_chain()?.statements);
     let Some((counter, places)) = roster.places() else {
         return Ok(None);
     };
@@ -75,29 +78,72 @@ pub(crate) fn office_places(vault: &Vault) -> Result<Option<PlaceList>, SyncErro
 /// team keys they grant this device and seals again what it recorded before it had one.
 /// A field or staff device keeps its own statements when the server serves fewer or other
 /// ones, and says so; the office's own chain is the roster, whatever a server serves.
-pub fn apply_roster(
-    vault: &mut Vault,
-    state: &mut SyncState,
-    served: &[Statement],
-) -> Result<Roster, SyncError> {
-    let office = office_of(state)?;
-    if vault.settings().role != Role::Office {
-        let kept = reconcile(&office, &state.roster, served);
-        state.roster = kept.statements;
-        state.roster_warnings = kept.warnings;
-    }
-    let roster = Roster::build(&office, &state.roster);
+pub fn apply_roster(vault: &mut Vault, served: &[Statement]) -> Result<Roster, SyncError> {
+    let office = office_of(&vault.endpoint()?)?;
+    let held = vault.roster_chain()?;
+    let chain = match vault.settings().role {
+        Role::Office => held.clone(),
+        Role::Field | Role::Staff => {
+            let kept = reconcile(&office, &held.statements, served);
+            RosterChain {
+                statements: kept.statements,
+                warnings: kept.warnings,
+            }
+        }
+    };
+    let roster = Roster::build(&office, &chain.statements);
     let keys = roster.keyring(vault.keys());
     // The statements and the keys they grant, together.
-    vault
-        .update()
-        .keys(keys.iter())
-        .sync_state(state)
-        .commit()?;
+    let update = vault.update().keys(keys.iter());
+    if chain == held {
+        update.commit()?;
+    } else {
+        update.roster(chain).commit()?;
+    }
     if vault.settings().role != Role::Office {
         vault.reseal_unsent()?;
     }
     Ok(roster)
+}
+
+/// Keeps the statements the office just issued after the chain it holds, with the team keys
+/// they grant, in one transaction: a key is never kept without its statement, nor a statement
+/// without its key.
+pub(crate) fn keep_issued(
+    vault: &mut Vault,
+    issued: &[Statement],
+    keys: &[&TeamKey],
+) -> Result<(), SyncError> {
+    let mut chain = vault.roster_chain()?;
+    chain.statements.extend_from_slice(issued);
+    vault
+        .update()
+        .keys(keys.iter().copied())
+        .roster(chain)
+        .commit()?;
+    Ok(())
+}
+
+/// Keeps a joining device's own admission, before anything else of the join: a join cut off
+/// after it may be repeated once the admission has expired (the server allows it too).
+pub(crate) fn keep_admission(vault: &mut Vault, admission: &Statement) -> Result<(), SyncError> {
+    let mut chain = vault.roster_chain()?;
+    if !chain.statements.contains(admission) {
+        chain.statements.push(admission.clone());
+        vault.update().roster(chain).commit()?;
+    }
+    Ok(())
+}
+
+/// Keeps the chain a restore checked (its keys are already in the vault: see
+/// [`Vault::begin_restore`]).
+pub(crate) fn keep_restored(vault: &mut Vault, roster: &Roster) -> Result<(), SyncError> {
+    let chain = RosterChain {
+        statements: roster.chain().to_vec(),
+        warnings: Vec::new(),
+    };
+    vault.update().roster(chain).commit()?;
+    Ok(())
 }
 
 /// The roster step of a sync. A field or staff device fetches the chain when the server's head differs
@@ -106,7 +152,6 @@ pub fn apply_roster(
 pub(crate) async fn roster_step(
     link: &Link<'_>,
     vault: &mut Vault,
-    state: &mut SyncState,
     summary: &mut Summary,
     head: Option<u64>,
     roster: &mut Roster,
@@ -130,11 +175,11 @@ pub(crate) async fn roster_step(
         summary.roster_sent += missing.len() as u64;
         return Ok(true);
     }
-    let complete = state.roster.len() as u64 == roster.head();
+    let complete = vault.roster_chain()?.statements.len() as u64 == roster.head();
     if head == Some(roster.head()) && complete {
         return Ok(false);
     }
-    *roster = refresh_roster(link, vault, state, summary).await?;
+    *roster = refresh_roster(link, vault, summary).await?;
     Ok(true)
 }
 
@@ -143,13 +188,10 @@ pub(crate) async fn roster_step(
 pub(crate) async fn refresh_roster(
     link: &Link<'_>,
     vault: &mut Vault,
-    state: &mut SyncState,
     summary: &mut Summary,
 ) -> Result<Roster, SyncError> {
     let served = retry(link.options, summary, || link.client.roster(vault.keys())).await?;
-    let roster = apply_roster(vault, state, &served)?;
-    summary
-        .warnings
-        .extend(state.roster_warnings.iter().cloned());
+    let roster = apply_roster(vault, &served)?;
+    summary.warnings.extend(vault.roster_chain()?.warnings);
     Ok(roster)
 }

@@ -35,9 +35,9 @@ pub struct Status {
 /// Reads the vault's sync standing.
 pub fn status(vault: &Vault) -> Result<Status, SyncError> {
     let state = vault.sync_state()?;
-    let pending = vault.own_log_len()?.saturating_sub(state.acked);
-    let members = if state.office.is_some() {
-        named_roster(vault, &state)?.members().cloned().collect()
+    let pending = vault.own_log_len()?.saturating_sub(state.outbox.acked);
+    let members = if state.endpoint.office.is_some() {
+        named_roster(vault)?.members().cloned().collect()
     } else {
         Vec::new()
     };
@@ -45,14 +45,14 @@ pub fn status(vault: &Vault) -> Result<Status, SyncError> {
     let office_confirmed = state.receipt.as_ref().map(|r| (r.upto(&me), r.at));
     Ok(Status {
         office_confirmed,
-        roster_warnings: state.roster_warnings,
-        delivery_warnings: state.delivery_warnings,
-        server: state.server,
+        roster_warnings: state.roster.warnings,
+        delivery_warnings: state.last_sync.delivery_warnings,
+        server: state.endpoint.server,
         pending,
-        acked: state.acked,
-        cursor: state.cursor,
-        last_sync_at: state.last_sync_at,
-        last_summary: state.last_summary,
+        acked: state.outbox.acked,
+        cursor: state.pull.cursor,
+        last_sync_at: state.last_sync.at,
+        last_summary: state.last_sync.summary,
         members,
     })
 }
@@ -63,11 +63,10 @@ pub fn status(vault: &Vault) -> Result<Status, SyncError> {
 /// which every other replica refuses. Empty before the first receipt. Read after a complete
 /// pull, anything the office holds should be here (on a field device: of its own team).
 pub fn divergences(vault: &Vault) -> Result<Vec<String>, SyncError> {
-    let state = vault.sync_state()?;
-    let Some(receipt) = &state.receipt else {
+    let Some(receipt) = &vault.receipt()? else {
         return Ok(Vec::new());
     };
-    let roster = stored_roster(&state)?;
+    let roster = stored_roster(vault)?;
     let me = vault.keys().id();
     let field = vault.settings().role == Role::Field;
     let delivery = vault.delivery()?;

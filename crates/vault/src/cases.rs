@@ -455,7 +455,7 @@ impl Vault {
         if self.settings.role == crate::Role::Office {
             return Ok(Some(self.keys.id().0));
         }
-        let office = self.sync_state()?.office;
+        let office = self.endpoint()?.office;
         Ok(office
             .and_then(|text| text.parse::<cairn_protocol::OfficeKeys>().ok())
             .map(|keys| keys.signing.0))
@@ -466,11 +466,11 @@ impl Vault {
     /// keep their authority). Empty before a field device joined. Every replica decides from
     /// the roster it holds, so they all decide alike once they hold the same one.
     pub fn office_devices(&self) -> Result<Vec<[u8; 32]>, VaultError> {
-        let state = self.sync_state()?;
         let office = if self.settings.role == crate::Role::Office {
             cairn_protocol::OfficeKeys::from_keys(&self.keys)
         } else {
-            match state
+            match self
+                .endpoint()?
                 .office
                 .as_deref()
                 .and_then(|text| text.parse::<cairn_protocol::OfficeKeys>().ok())
@@ -479,11 +479,12 @@ impl Vault {
                 None => return Ok(Vec::new()),
             }
         };
+        let chain = self.roster_chain()?.statements;
         // The same statements give the same answer: read again only when they changed.
         let head = RosterHead {
             office: office.signing.0,
-            statements: state.roster.len(),
-            last: state.roster.last().map(|s| s.office_signature),
+            statements: chain.len(),
+            last: chain.last().map(|s| s.office_signature),
         };
         let mut cached = self
             .deciders
@@ -494,7 +495,7 @@ impl Vault {
                 return Ok(devices.clone());
             }
         }
-        let roster = cairn_protocol::Roster::build(&office, &state.roster);
+        let roster = cairn_protocol::Roster::build(&office, &chain);
         let devices: Vec<[u8; 32]> = roster.office_devices().into_iter().map(|d| d.0).collect();
         *cached = Some((head, devices.clone()));
         Ok(devices)
@@ -726,15 +727,8 @@ pub(crate) fn append_own(
     let draft = key.epoch() == 0;
     let sealed = sealed.to_bytes();
     // Never write what other devices would refuse.
-    crate::sync::budget::within_budget(
-        tx,
-        &case_id,
-        &author,
-        sealed.len() as i64,
-        ops as i64,
-        path,
-    )?
-    .map_err(VaultError::CaseFull)?;
+    crate::budget::within_budget(tx, &case_id, &author, sealed.len() as i64, ops as i64, path)?
+        .map_err(VaultError::CaseFull)?;
     insert_own(tx, cipher, &author, seq, case_id, &sealed, draft, ops, path)?;
     Ok(seq)
 }

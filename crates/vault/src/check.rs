@@ -41,12 +41,7 @@ impl Vault {
         crate::store::check_records(&tx, &self.cipher, &path)?;
         crate::store::read_settings(&tx, &self.cipher, &path)?;
         crate::keyring::read(&tx, &self.cipher, &path)?;
-        crate::store::read_meta::<crate::SyncState>(
-            &tx,
-            &self.cipher,
-            crate::sync::SYNC_KEY,
-            &path,
-        )?;
+        crate::sync_state::read_all(&tx, &self.cipher, &path, false)?;
         // Drafts are read as the form reads them: each decrypts under its own id.
         self.drafts()?;
         let mut stmt = tx

@@ -390,7 +390,8 @@ impl Vault {
 
     /// Loads the documents of a part the caller opened and found to follow what this device
     /// holds (`cairn_protocol::checkpoint::follows`), in one transaction with the record of it
-    /// (the pull starts after it with [`Vault::start_pull_at`]). Its sealed changes (a log entry) are the caller's to apply first, as
+    /// (the pull starts after it: [`Vault::apply_pulled`] with no change moves the cursor there).
+    /// Its sealed changes (a log entry) are the caller's to apply first, as
     /// pulled changes. A document is loaded whole, unjudged: the office judged every change in
     /// it. A case this device holds already takes the document's changes as any received ones.
     pub fn load_checkpoint(&mut self, part: &Part) -> Result<Loading, VaultError> {

@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::VaultError;
 
 /// The head file, beside `keys.age`.
-pub(crate) const FILE: &str = "vault.head";
+pub(crate) const FILE: &str = crate::files::HEAD_FILE;
 /// The encrypted `meta` record that says this vault keeps a head: a vault with it and without
 /// its head tables or file was tampered with.
 pub(crate) const MARKER: &str = "head";
@@ -206,10 +206,10 @@ impl HeadFile {
         })?;
         let sealed = self.cipher.encrypt(HEAD_SLOT, &plain)?;
         let pending = self.dir.join(format!("{FILE}.tmp"));
-        crate::home::write_synced(&pending, &sealed)?;
+        crate::files::write_synced(&pending, &sealed)?;
         std::fs::rename(&pending, self.path())
             .map_err(|e| VaultError::io("rename", &pending, e))?;
-        crate::home::sync_dir(&self.dir)
+        crate::files::sync_dir(&self.dir)
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Held> {
@@ -246,7 +246,7 @@ impl HeadFile {
 
     fn seal_locked(&self, next: State) -> Result<Head, VaultError> {
         let refused = |detail: String| VaultError::RolledBack {
-            path: self.dir.join(crate::home::DATABASE),
+            path: self.dir.join(crate::files::DATABASE),
             detail,
         };
         let before = next.generation.checked_sub(1);
@@ -304,7 +304,7 @@ impl HeadFile {
 /// the triggers that keep its buckets. Every connection cairn writes through has them: one
 /// without cannot commit to a vault that keeps a head.
 pub(crate) fn attach(conn: &Connection, keys: &DeviceKeys, dir: &Path) -> Result<(), VaultError> {
-    let db = dir.join(crate::home::DATABASE);
+    let db = dir.join(crate::files::DATABASE);
     let sql = |e| VaultError::sqlite(&db, e);
     let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     let cipher = keys.local_cipher();

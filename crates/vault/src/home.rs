@@ -1,7 +1,6 @@
 //! A vault's home directory: creating, unlocking and destroying it.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use cairn_crypto::{lock_keys, unlock_keys, DeviceKeys, KeyFileCost, LocalCipher, SecretString};
@@ -11,8 +10,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{store, NewVault, Settings, VaultError};
 
-const KEY_FILE: &str = "keys.age";
-pub(crate) const DATABASE: &str = "vault.db";
+use crate::files::{
+    restrict_dir, restrict_files, sync_dir, write_in_place, write_synced, DATABASE, KEY_FILE,
+};
 
 /// The directory that holds one vault: `keys.age` and `vault.db` (with its WAL).
 #[derive(Clone, Debug)]
@@ -195,6 +195,7 @@ impl Home {
             deciders: Default::default(),
         };
         crate::blobs::upgrade(&vault)?;
+        crate::sync_state::upgrade(&vault)?;
         if !headed {
             crate::head::carry_over(&vault.conn, &vault.keys, &self.dir, &db)?;
         }
@@ -378,79 +379,4 @@ impl Vault {
             format!("the vault's last write of its {record} record had been cut off before it was complete (by a crash of an earlier cairn); it was completed now and nothing was lost")
         })
     }
-}
-
-pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = match options.open(path) {
-        Ok(f) => f,
-        // A leftover from an interrupted init holds no usable secret: replace it.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            fs::remove_file(path).map_err(|e| VaultError::io("remove", path, e))?;
-            options
-                .open(path)
-                .map_err(|e| VaultError::io("create", path, e))?
-        }
-        Err(e) => return Err(VaultError::io("create", path, e)),
-    };
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| VaultError::io("write", path, e))
-}
-
-fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| VaultError::io("open", path, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| VaultError::io("overwrite", path, e))
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), VaultError> {
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| VaultError::io("sync", dir, e))?;
-    Ok(())
-}
-
-/// Makes the key file, the database and its WAL readable by their owner only.
-fn restrict_files(dir: &Path) -> Result<(), VaultError> {
-    #[cfg(unix)]
-    for name in [
-        KEY_FILE,
-        DATABASE,
-        "vault.db-wal",
-        "vault.db-shm",
-        crate::head::FILE,
-    ] {
-        use std::os::unix::fs::PermissionsExt;
-        let path = dir.join(name);
-        match fs::metadata(&path) {
-            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
-                fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
-                    .map_err(|e| VaultError::io("restrict", &path, e))?;
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-fn restrict_dir(dir: &Path) -> Result<(), VaultError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .map_err(|e| VaultError::io("restrict", dir, e))?;
-    }
-    Ok(())
 }

@@ -14,6 +14,7 @@
 
 pub mod at_rest;
 mod blobs;
+mod budget;
 mod cases;
 mod check;
 mod checkpoint;
@@ -24,6 +25,7 @@ mod editions;
 mod error;
 mod export;
 pub mod failpoint;
+mod files;
 mod head;
 mod home;
 mod import;
@@ -35,6 +37,7 @@ mod revoked;
 mod settings;
 mod store;
 mod sync;
+mod sync_state;
 mod update;
 
 pub use blobs::{Attached, AttachmentState, BlobSlot, NewAttachment, OutboxBlob, WantedBlob};
@@ -54,7 +57,8 @@ pub use import::NewCase;
 pub use links::LinkDecision;
 pub use revoked::CutOff;
 pub use settings::{NewVault, Role, Settings};
-pub use sync::{
-    ApplyReport, Refused, SyncState, Unconfirmed, MAX_AUTHOR_OPS, MAX_CASE_BYTES, MAX_CASE_OPS,
+pub use sync::{ApplyReport, Refused, MAX_AUTHOR_OPS, MAX_CASE_BYTES, MAX_CASE_OPS};
+pub use sync_state::{
+    Endpoint, LastSync, OutboxProgress, PullProgress, RosterChain, SyncState, Unconfirmed,
 };
 pub use update::Update;

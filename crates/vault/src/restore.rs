@@ -9,23 +9,26 @@
 use cairn_crypto::Keyring;
 use cairn_model::Reference;
 
-use crate::sync::{SyncState, SYNC_KEY};
+use crate::sync_state::{read_all, RESTORING};
 use crate::{store, Role, Vault, VaultError};
 
 impl Vault {
     /// Starts a restore: replaces the keyring with `keyring` (the keys the office's chain
-    /// grants it) and the sync state with `state`, marked as restoring, in one transaction.
-    /// Refused unless this is an office vault holding no case, no change and no statement of
-    /// a chain, or one whose restore began and has not finished (it is then taken up again).
-    pub fn begin_restore(&mut self, state: &SyncState, keyring: Keyring) -> Result<(), VaultError> {
+    /// grants it) and marks the vault as restoring, in one transaction (the chain itself and
+    /// the server are stored next, by their own writers; a restore cut off in between is
+    /// taken up again). Refused unless this is an office vault holding no case, no change and
+    /// no statement of a chain, or one whose restore began and has not finished.
+    ///
+    /// With [`Vault::finish_restore`], the only writer of the restoring mark; the sync client
+    /// calls both from `restore.rs`.
+    pub fn begin_restore(&mut self, keyring: Keyring) -> Result<(), VaultError> {
         if self.settings.role == Role::Field {
             return Err(VaultError::OfficeOnly("restores a vault from its server"));
         }
         let path = self.home.database();
         let Vault { conn, cipher, .. } = &*self;
         store::atomic(conn, &path, || {
-            let held: SyncState =
-                store::read_meta(conn, cipher, SYNC_KEY, &path)?.unwrap_or_default();
+            let held = read_all(conn, cipher, &path, false)?;
             if !held.restoring {
                 let count = |table: &str| -> Result<i64, VaultError> {
                     conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
@@ -37,18 +40,16 @@ impl Vault {
                         "{cases} case(s) and {changes} change(s)"
                     )));
                 }
-                if !held.roster.is_empty() {
+                if !held.roster.statements.is_empty() {
                     return Err(VaultError::NotEmpty(format!(
                         "a roster of {} statement(s)",
-                        held.roster.len()
+                        held.roster.statements.len()
                     )));
                 }
             }
-            let mut state = state.clone();
-            state.restoring = true;
             // Whatever this vault made of its own is replaced: the chain's keys are the office's.
             crate::keyring::write(conn, cipher, &keyring, &path)?;
-            store::write_meta(conn, cipher, SYNC_KEY, &state, &path)
+            store::write_meta(conn, cipher, RESTORING, &true, &path)
         })?;
         self.keyring = keyring;
         Ok(())
@@ -57,7 +58,7 @@ impl Vault {
     /// Refuses to record a change while a restore has not finished: the office's own changes
     /// not pulled yet hold numbers a new one would take again, which the server refuses.
     pub(crate) fn refuse_while_restoring(&self) -> Result<(), VaultError> {
-        match self.sync_state()?.restoring {
+        match self.is_restoring()? {
             true => Err(VaultError::Restoring),
             false => Ok(()),
         }
@@ -84,10 +85,7 @@ impl Vault {
             let mut settings = store::read_settings(conn, cipher, &path)?;
             settings.next_reference = settings.next_reference.max(highest.saturating_add(1));
             store::write_settings(conn, cipher, &settings, &path)?;
-            let mut state: SyncState =
-                store::read_meta(conn, cipher, SYNC_KEY, &path)?.unwrap_or_default();
-            state.restoring = false;
-            store::write_meta(conn, cipher, SYNC_KEY, &state, &path)?;
+            store::write_meta(conn, cipher, RESTORING, &false, &path)?;
             Ok(settings)
         })?;
         let next = settings.next_reference;

@@ -267,6 +267,32 @@ pub(crate) fn write_meta<T: serde::Serialize>(
     })
 }
 
+/// Deletes a record from `meta` and from `versions`, both or neither (see [`atomic`]).
+pub(crate) fn delete_meta(
+    conn: &Connection,
+    cipher: &LocalCipher,
+    key: &str,
+    path: &Path,
+) -> Result<(), VaultError> {
+    atomic(conn, path, || {
+        let (generation, mut current) = versions(conn, cipher, path)?;
+        conn.execute("DELETE FROM meta WHERE key = ?1", params![key])
+            .map_err(|e| VaultError::sqlite(path, e))?;
+        current.remove(key);
+        write_row(conn, cipher, VERSIONS, generation + 1, &current, path)
+    })
+}
+
+/// Whether `meta` holds a row for `key` (read without decrypting it).
+pub(crate) fn has_meta(conn: &Connection, key: &str, path: &Path) -> Result<bool, VaultError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM meta WHERE key = ?1)",
+        params![key],
+        |r| r.get(0),
+    )
+    .map_err(|e| VaultError::sqlite(path, e))
+}
+
 /// Runs `write` all or nothing: in a savepoint inside the caller's transaction, else in an
 /// IMMEDIATE transaction of its own. Immediate, because the write lock is then taken before
 /// the first read: two processes cannot interleave a read-modify-write (of `versions`), and a
@@ -504,13 +530,13 @@ mod tests {
     use cairn_crypto::{KeyFileCost, SecretString};
 
     use super::*;
-    use crate::{Home, NewVault, Role, SyncState, Vault};
+    use crate::{Home, NewVault, PullProgress, Role, Vault};
 
     fn pass() -> SecretString {
         SecretString::from("pass".to_owned())
     }
 
-    /// A field vault whose `versions` record is at generation 26 and whose sync record was
+    /// A field vault whose `versions` record is at generation 26 and whose progress record was
     /// written at 26 with cursor 26.
     fn at_generation_26(home: &Home) -> Vault {
         let new = NewVault {
@@ -519,20 +545,28 @@ mod tests {
             role: Role::Field,
         };
         let now = time::OffsetDateTime::now_utc();
-        let mut vault = home
+        let vault = home
             .create(&pass(), KeyFileCost::LogN(4), new, now)
             .unwrap();
         // Creation wrote settings (1), the keyring (2) and the head record (3).
         for cursor in 4..=26 {
-            let state = SyncState {
-                cursor,
-                ..SyncState::default()
-            };
-            vault.set_sync_state(&state).unwrap();
+            set_cursor(&vault, cursor).unwrap();
         }
         let (generation, _) = versions(&vault.conn, &vault.cipher, &home.database()).unwrap();
         assert_eq!(generation, 26);
         vault
+    }
+
+    /// Writes the pull cursor straight to its record: these tests are about records, not pulls.
+    fn set_cursor(vault: &Vault, cursor: u64) -> Result<(), VaultError> {
+        let progress = PullProgress { cursor };
+        write_meta(
+            &vault.conn,
+            &vault.cipher,
+            "progress",
+            &progress,
+            &vault.home.database(),
+        )
     }
 
     /// Writes `key` at `version` as earlier cairn did before it was killed: the record
@@ -552,8 +586,8 @@ mod tests {
         rows.collect::<Result<_, _>>().unwrap()
     }
 
-    /// The vault of issue #20: `sync|27` and `versions|26` after a crash between the two
-    /// writes. Opening completes the write, once, and says so; the vault then works and
+    /// The vault of issue #20: `sync|27` and `versions|26` (here on the progress record) after
+    /// a crash between the two writes. Opening completes the write, once, and says so; the vault then works and
     /// checks.
     #[test]
     fn a_vault_bricked_by_a_cut_write_is_completed_at_open() {
@@ -561,28 +595,25 @@ mod tests {
         let home = Home::new(dir.path().join("v"));
         let vault = at_generation_26(&home);
         crate::head::as_made_before_heads(&home, &vault.keys).unwrap();
-        let state = SyncState {
-            cursor: 27,
-            ..SyncState::default()
-        };
-        cut_write(&vault, "sync", 27, &state);
+        let state = PullProgress { cursor: 27 };
+        cut_write(&vault, "progress", 27, &state);
         drop(vault);
         let rows = meta(&home);
-        assert!(rows.contains(&("sync".into(), 27)), "{rows:?}");
+        assert!(rows.contains(&("progress".into(), 27)), "{rows:?}");
         assert!(rows.contains(&("versions".into(), 26)), "{rows:?}");
 
-        let mut vault = home.open(&pass()).unwrap();
+        let vault = home.open(&pass()).unwrap();
         let said = vault.completed().unwrap();
         assert!(
-            said.contains("sync record") && said.contains("nothing was lost"),
+            said.contains("progress record") && said.contains("nothing was lost"),
             "{said}"
         );
-        assert_eq!(vault.sync_state().unwrap().cursor, 27);
+        assert_eq!(vault.pull_cursor().unwrap(), 27);
         // Carried over: it keeps a head from now on.
         assert!(meta(&home).contains(&("versions".into(), 28)));
         assert!(home.dir().join(crate::head::FILE).exists());
         vault.check().unwrap();
-        vault.set_sync_state(&SyncState::default()).unwrap();
+        set_cursor(&vault, 29).unwrap();
         drop(vault);
         let vault = home.open(&pass()).unwrap();
         assert!(vault.completed().is_none(), "completed once only");
@@ -593,30 +624,34 @@ mod tests {
     #[test]
     fn every_other_disagreement_is_refused_and_left_as_it_is() {
         let dir = tempfile::tempdir().unwrap();
-        let state = SyncState::default();
-        type Spoil = fn(&Vault, &SyncState);
+        let state = PullProgress::default();
+        type Spoil = fn(&Vault, &PullProgress);
         let cases: [(&str, Spoil, &str); 4] = [
             // Two generations ahead: not what a cut write leaves.
-            ("two ahead", |v, s| cut_write(v, "sync", 28, s), "newer"),
+            ("two ahead", |v, s| cut_write(v, "progress", 28, s), "newer"),
             // Two records ahead of `versions`.
             (
                 "two records",
                 |v, s| {
-                    cut_write(v, "sync", 27, s);
+                    cut_write(v, "progress", 27, s);
                     let settings = read_settings(&v.conn, &v.cipher, &v.home.database()).unwrap();
                     cut_write(v, "settings", 27, &settings);
                 },
                 "newer",
             ),
             // An older copy put back.
-            ("older", |v, s| cut_write(v, "sync", 20, s), "older copy"),
+            (
+                "older",
+                |v, s| cut_write(v, "progress", 20, s),
+                "older copy",
+            ),
             // A record `versions` names, gone.
             (
                 "missing",
                 |v, _| {
                     Connection::open(v.home.database())
                         .unwrap()
-                        .execute("DELETE FROM meta WHERE key = 'sync'", [])
+                        .execute("DELETE FROM meta WHERE key = 'progress'", [])
                         .unwrap();
                 },
                 "missing",
@@ -647,7 +682,7 @@ mod tests {
         }
     }
 
-    /// Another process writes the sync record twice between a read of `versions` and a read
+    /// Another process writes the progress record twice between a read of `versions` and a read
     /// of the record: both reads still see one state of the database (as `read_meta` and
     /// opening read them), so the write never reads as tampering.
     #[test]
@@ -655,26 +690,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("v"));
         let reader = at_generation_26(&home);
-        let mut writer = home.open(&pass()).unwrap();
+        let writer = home.open(&pass()).unwrap();
         let db = home.database();
         let (recorded, row) = one_snapshot(&reader.conn, &db, || {
             let recorded = versions(&reader.conn, &reader.cipher, &db)?.1;
             for cursor in [27, 28] {
-                let state = SyncState {
-                    cursor,
-                    ..SyncState::default()
-                };
-                writer.set_sync_state(&state)?;
+                set_cursor(&writer, cursor)?;
             }
-            let row = read_row::<SyncState>(&reader.conn, &reader.cipher, "sync", &db)?;
+            let row = read_row::<PullProgress>(&reader.conn, &reader.cipher, "progress", &db)?;
             Ok((recorded, row))
         })
         .unwrap();
         let (version, state) = row.unwrap();
-        assert_eq!(recorded["sync"], version);
+        assert_eq!(recorded["progress"], version);
         assert_eq!(state.cursor, 26);
         assert!(reader.conn.is_autocommit(), "the read transaction ended");
-        assert_eq!(reader.sync_state().unwrap().cursor, 28);
+        assert_eq!(reader.pull_cursor().unwrap(), 28);
     }
 
     /// `write_meta` called outside a transaction writes its record and `versions` together:
@@ -693,11 +724,8 @@ mod tests {
             )
             .unwrap();
         let before = meta(&home);
-        let state = SyncState {
-            cursor: 99,
-            ..SyncState::default()
-        };
-        assert!(write_meta(&vault.conn, &vault.cipher, "sync", &state, &db).is_err());
+        let state = PullProgress { cursor: 99 };
+        assert!(write_meta(&vault.conn, &vault.cipher, "progress", &state, &db).is_err());
         assert!(vault.conn.is_autocommit(), "no transaction left open");
         assert_eq!(meta(&home), before);
         vault
@@ -705,10 +733,10 @@ mod tests {
             .execute_batch("DROP TRIGGER no_versions")
             .unwrap();
         check_records(&vault.conn, &vault.cipher, &db).unwrap();
-        assert_eq!(vault.sync_state().unwrap().cursor, 26);
+        assert_eq!(vault.pull_cursor().unwrap(), 26);
     }
 
-    /// The abuse the completion at open would allow without a head: the sync record put back
+    /// The abuse the completion at open would allow without a head: the progress record put back
     /// one write older and `versions` two, which reads as a write cut off. A vault that keeps
     /// a head refuses it (its records are not the ones its head vouches for), writing nothing;
     /// the same pattern made by a connection that keeps the head would be completed.
@@ -716,7 +744,7 @@ mod tests {
     fn a_forged_cut_write_that_would_roll_a_record_back_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("v"));
-        let mut vault = at_generation_26(&home);
+        let vault = at_generation_26(&home);
         let raw = |key: &str| -> (i64, Vec<u8>) {
             Connection::open(home.database())
                 .unwrap()
@@ -728,18 +756,15 @@ mod tests {
                 .unwrap()
         };
         let versions_26 = raw(VERSIONS);
-        let mut sync_27 = None;
+        let mut progress_27 = None;
         for cursor in [27, 28] {
-            let state = SyncState {
-                cursor,
-                ..SyncState::default()
-            };
-            vault.set_sync_state(&state).unwrap();
-            sync_27.get_or_insert_with(|| raw("sync"));
+            set_cursor(&vault, cursor).unwrap();
+            progress_27.get_or_insert_with(|| raw("progress"));
         }
         drop(vault);
         let conn = Connection::open(home.database()).unwrap();
-        for (key, (version, value)) in [("sync", sync_27.unwrap()), (VERSIONS, versions_26)] {
+        for (key, (version, value)) in [("progress", progress_27.unwrap()), (VERSIONS, versions_26)]
+        {
             conn.execute(
                 "UPDATE meta SET version = ?2, value = ?3 WHERE key = ?1",
                 params![key, version, value],
@@ -761,6 +786,6 @@ mod tests {
         let (vault, problem) = home.open_as_found(keys).unwrap();
         assert!(matches!(problem, Some(VaultError::RolledBack { .. })));
         assert!(vault.completed().is_none());
-        assert_eq!(vault.sync_state().unwrap().cursor, 27, "read as found");
+        assert_eq!(vault.pull_cursor().unwrap(), 27, "read as found");
     }
 }

@@ -1,10 +1,11 @@
-//! Writing several of the vault's records together (its team, its team keys, its sync
-//! state): all of them or none, so that no crash leaves one written without the others.
+//! Writing several of the vault's records together (its team, its team keys, the server it
+//! syncs with, the roster chain): all of them or none, so that no crash leaves one written
+//! without the others.
 
 use cairn_crypto::TeamKey;
 
-use crate::sync::SYNC_KEY;
-use crate::{store, SyncState, Vault, VaultError};
+use crate::sync_state::{write_endpoint, write_roster};
+use crate::{store, Endpoint, RosterChain, Vault, VaultError};
 
 /// Records to write in one transaction: see [`Vault::update`].
 #[must_use = "nothing is written until `commit`"]
@@ -12,7 +13,8 @@ pub struct Update<'v> {
     vault: &'v mut Vault,
     team: Option<String>,
     keys: Vec<TeamKey>,
-    sync: Option<&'v SyncState>,
+    endpoint: Option<Endpoint>,
+    roster: Option<RosterChain>,
 }
 
 impl Vault {
@@ -23,7 +25,8 @@ impl Vault {
             vault: self,
             team: None,
             keys: Vec::new(),
-            sync: None,
+            endpoint: None,
+            roster: None,
         }
     }
 }
@@ -44,9 +47,17 @@ impl<'v> Update<'v> {
         self
     }
 
-    /// Replaces the sync state.
-    pub fn sync_state(mut self, state: &'v SyncState) -> Self {
-        self.sync = Some(state);
+    /// Replaces the server and office this vault syncs with: the only writer of
+    /// [`Endpoint`], which the sync client calls from `join.rs`.
+    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.endpoint = Some(endpoint);
+        self
+    }
+
+    /// Replaces the roster chain this vault holds: the only writer of [`RosterChain`], which
+    /// the sync client calls from `roster.rs` (with the team keys the chain grants).
+    pub fn roster(mut self, chain: RosterChain) -> Self {
+        self.roster = Some(chain);
         self
     }
 
@@ -58,7 +69,8 @@ impl<'v> Update<'v> {
             vault,
             team,
             keys,
-            sync,
+            endpoint,
+            roster,
         } = self;
         let team = team.filter(|t| *t != vault.settings.team);
         // Keys are never taken out: one held here is stored.
@@ -66,7 +78,7 @@ impl<'v> Update<'v> {
             .into_iter()
             .filter(|k| vault.keyring.get(k.team(), k.epoch()).is_none())
             .collect();
-        if team.is_none() && keys.is_empty() && sync.is_none() {
+        if team.is_none() && keys.is_empty() && endpoint.is_none() && roster.is_none() {
             return Ok(0);
         }
         let path = vault.home.database();
@@ -105,8 +117,11 @@ impl<'v> Update<'v> {
                     Some(ring)
                 }
             };
-            if let Some(state) = sync {
-                store::write_meta(conn, cipher, SYNC_KEY, state, &path)?;
+            if let Some(endpoint) = &endpoint {
+                write_endpoint(conn, cipher, endpoint, &path)?;
+            }
+            if let Some(chain) = &roster {
+                write_roster(conn, cipher, chain, &path)?;
             }
             Ok((settings, keyring))
         })?;
@@ -147,14 +162,14 @@ mod tests {
         let mut second = home.open(&pass).unwrap();
         let (a, b) = (TeamKey::generate("T01", 1), TeamKey::generate("T02", 1));
         assert_eq!(second.add_keys([&a]).unwrap(), 1);
-        let state = SyncState {
-            cursor: 7,
-            ..SyncState::default()
+        let endpoint = Endpoint {
+            server: Some("https://127.0.0.1:7".into()),
+            ..Endpoint::default()
         };
         first
             .update()
             .keys([&b])
-            .sync_state(&state)
+            .endpoint(endpoint.clone())
             .commit()
             .unwrap();
         assert!(first.keyring().get("T01", 1).is_some(), "read again");
@@ -162,6 +177,6 @@ mod tests {
         for team in ["T01", "T02"] {
             assert!(reopened.keyring().get(team, 1).is_some(), "{team} was lost");
         }
-        assert_eq!(reopened.sync_state().unwrap().cursor, 7);
+        assert_eq!(reopened.endpoint().unwrap(), endpoint);
     }
 }

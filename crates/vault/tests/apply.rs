@@ -84,7 +84,7 @@ fn a_page_applies_once_and_its_cursor_comes_with_it() {
     let page = outbox(&p.a);
     let report = p.b.apply_pulled(&page, 7, &p.roster).unwrap();
     assert_eq!((report.applied, report.duplicates), (2, 0));
-    assert_eq!(p.b.sync_state().unwrap().cursor, 7);
+    assert_eq!(p.b.pull_cursor().unwrap(), 7);
     // The same page again (an interrupted sync resumed): nothing new.
     let again = p.b.apply_pulled(&page, 7, &p.roster).unwrap();
     assert_eq!((again.applied, again.duplicates), (0, 2));
@@ -149,13 +149,13 @@ fn another_teams_device_is_refused_and_the_cursor_moves_on() {
         foreign.refused
     );
     assert_eq!(
-        p.b.sync_state().unwrap().cursor,
+        p.b.pull_cursor().unwrap(),
         1,
         "the cursor moves past a refusal"
     );
     let again = p.b.apply_pulled(&page, 2, &t04).unwrap();
     assert_eq!(again.refused, foreign.refused);
-    assert_eq!(p.b.sync_state().unwrap().cursor, 2);
+    assert_eq!(p.b.pull_cursor().unwrap(), 2);
     assert!(p.b.list().unwrap().is_empty());
 }
 
@@ -460,7 +460,7 @@ fn each_case_of_a_mixed_page_is_judged_as_if_it_came_alone() {
             .map(|s| s.reference)
             .collect();
     assert_eq!(listed, std::slice::from_ref(&good.reference));
-    assert_eq!(p.b.sync_state().unwrap().cursor, 1);
+    assert_eq!(p.b.pull_cursor().unwrap(), 1);
     assert_eq!(
         p.b.case(&good.reference).unwrap().heads(),
         p.a.case(&good.reference).unwrap().heads()
@@ -570,7 +570,7 @@ fn a_change_hiding_another_key_is_refused_and_the_sync_goes_on() {
             "{:?}",
             report.refused
         );
-        assert_eq!(p.b.sync_state().unwrap().cursor, 2);
+        assert_eq!(p.b.pull_cursor().unwrap(), 2);
         let case = p.b.case(&created.reference).unwrap().case().unwrap();
         assert_eq!(case.person.name.as_deref(), Some("A. N. Other"));
         assert_eq!(case.person.sex, None);

@@ -58,7 +58,7 @@ pub(crate) fn data_as_of(
     newest: Option<&CaseSummary>,
 ) -> Result<String, cairn_vault::VaultError> {
     let newest = newest.map(|c| c.changed_at.as_str());
-    Ok(match (vault.sync_state()?.last_sync_at, newest) {
+    Ok(match (vault.last_sync()?.at, newest) {
         (Some(at), _) => format!("Data as of {at}, this vault's last complete sync."),
         (None, Some(at)) => {
             format!("Data as of {at}, the newest change here (this vault has never synced).")

@@ -8,10 +8,10 @@ use cairn_protocol::Roster;
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
-use super::budget::within_budget;
 use super::open::Received;
 use super::refused::{refused_for, remember_refused};
 use super::report::{ApplyReport, Refused};
+use crate::budget::within_budget;
 use crate::cases::{case_row, load, open_snapshot, snapshot_of, CaseRow};
 use crate::VaultError;
 

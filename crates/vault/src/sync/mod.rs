@@ -7,10 +7,10 @@
 //! never judging them itself.
 //!
 //! One file per step, each using only those before it: `report` (what applying a page did),
-//! `open` (verify, decrypt, screen), `refused` (what was judged before), `budget` (what a
-//! case may hold), `merge` (into the cases); and `outbox` (what this device sends).
+//! `open` (verify, decrypt, screen), `refused` (what was judged before), `merge` (into the
+//! cases, within what a case may hold: `crate::budget`); and `outbox` (what this device
+//! sends).
 
-pub(crate) mod budget;
 pub(crate) mod merge;
 mod open;
 mod outbox;
@@ -20,16 +20,19 @@ mod report;
 use std::collections::{BTreeMap, HashMap};
 
 use cairn_crypto::SealedChange;
-use cairn_protocol::{Receipt, Roster, Statement};
-use serde::{Deserialize, Serialize};
+use cairn_protocol::Roster;
 use uuid::Uuid;
 
 use crate::cases::{begin, snapshot_of};
-use crate::{store, Vault, VaultError};
+use crate::{Vault, VaultError};
 
+use crate::budget::batch_fits;
+pub use crate::budget::{MAX_AUTHOR_OPS, MAX_CASE_BYTES, MAX_CASE_OPS};
 use crate::cores::on_all_cores;
-use budget::{batch_fits, AHEAD_BYTES};
-pub use budget::{MAX_AUTHOR_OPS, MAX_CASE_BYTES, MAX_CASE_OPS};
+
+/// Snapshots worked on ahead of the transaction at once, at most: a page of giant cases
+/// does not hold them all in memory.
+const AHEAD_BYTES: usize = 64 << 20;
 use merge::{
     apply_case, has_waiting, insert_record, merge_alone, store_ahead, stored_bytes, Merge,
 };
@@ -37,90 +40,7 @@ use open::{open_all, Content, Opened, Received};
 use refused::{different, refused_before, remember_refused};
 pub use report::{ApplyReport, Refused};
 
-/// Sync settings and progress, kept encrypted in the vault.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct SyncState {
-    /// The server's URL, from the admission.
-    pub server: Option<String>,
-    /// SHA-256 fingerprint of the server's TLS certificate, pinned from the admission.
-    pub fingerprint: Option<String>,
-    /// The office's public keys in their text form (`cairn office pubkey`).
-    pub office: Option<String>,
-    /// Highest own change number the server has stored with no gap below it.
-    pub acked: u64,
-    /// Server cursor after the last page applied here.
-    pub cursor: u64,
-    /// When the last sync finished (RFC 3339).
-    pub last_sync_at: Option<String>,
-    /// One line summing up the last sync.
-    pub last_summary: Option<String>,
-    /// The office-signed roster statements this device verified (for a device that just
-    /// joined, only its own admission): the sync client never lets a server take one back.
-    pub roster: Vec<Statement>,
-    /// What the server served of the roster that this device refused, from the last sync.
-    #[serde(default)]
-    pub roster_warnings: Vec<String>,
-    /// The newest office receipt received (for the office, the newest it issued).
-    #[serde(default)]
-    pub receipt: Option<Receipt>,
-    /// Changes the server seems to withhold, from the last complete pull, one sentence each.
-    #[serde(default)]
-    pub delivery_warnings: Vec<String>,
-    /// The first own change the server acknowledged that the office's receipts do not
-    /// confirm yet, watched so that it is sent again once the office has pulled without it.
-    #[serde(default)]
-    pub unconfirmed: Option<Unconfirmed>,
-    /// An office restore from the server (`cairn office restore`) began and has not finished:
-    /// the vault holds the office's chain and keys, perhaps not yet everything the server holds.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub restoring: bool,
-}
-
-/// An own change the server acknowledged and the office's receipts do not confirm (see
-/// [`SyncState::unconfirmed`]). Receipt counters are the office's clock here: it issues a
-/// new receipt after every pull that brought anything.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Unconfirmed {
-    /// The change's number (the office confirms 1 to `seq - 1`).
-    pub seq: u64,
-    /// How many times it was sent again.
-    pub resent: u32,
-    /// It is sent (again) only once a receipt newer than this one arrives: one the office
-    /// made after a pull that should have carried it.
-    pub after_receipt: u64,
-}
-
-pub(crate) const SYNC_KEY: &str = "sync";
-
 impl Vault {
-    /// The sync state (default if this vault never joined a server).
-    pub fn sync_state(&self) -> Result<SyncState, VaultError> {
-        let path = self.home.database();
-        let read = match self.as_found {
-            true => store::read_meta_as_found,
-            false => store::read_meta,
-        };
-        Ok(read(&self.conn, &self.cipher, SYNC_KEY, &path)?.unwrap_or_default())
-    }
-
-    /// Moves the pull cursor up to `cursor`: after a cold start from checkpoints, the lowest
-    /// of the cursors their teams' generations reach.
-    pub fn start_pull_at(&mut self, cursor: u64) -> Result<(), VaultError> {
-        let path = self.home.database();
-        let Vault { conn, cipher, .. } = self;
-        let tx = begin(conn, &path)?;
-        let mut state: SyncState =
-            store::read_meta(&tx, cipher, SYNC_KEY, &path)?.unwrap_or_default();
-        state.cursor = state.cursor.max(cursor);
-        store::write_meta(&tx, cipher, SYNC_KEY, &state, &path)?;
-        crate::head::commit(&tx, &path)
-    }
-
-    /// Replaces the sync state (with other records: [`Vault::update`]).
-    pub fn set_sync_state(&mut self, state: &SyncState) -> Result<(), VaultError> {
-        self.update().sync_state(state).commit().map(|_| ())
-    }
-
     /// Whether this vault may take `team` (see [`Vault::set_team`]), without changing it.
     pub fn check_team(&self, team: &str) -> Result<(), VaultError> {
         if self.settings.team != team && self.own_log_len()? > 0 {
@@ -140,7 +60,9 @@ impl Vault {
 
     /// Applies pulled changes (one page or several in a row) and records `cursor`, the one
     /// after the last of them, in the same transaction: they are either wholly applied with
-    /// their cursor or not at all, and re-applying them changes nothing.
+    /// their cursor or not at all, and re-applying them changes nothing. The only writer of
+    /// the cursor ([`crate::PullProgress`]), which never moves back; with no change, it moves
+    /// the cursor alone (where a cold start from checkpoints begins the pull).
     ///
     /// `roster` gives its verdict on each author and number ([`Roster::verdict`]): the author's
     /// team (`None` for the office, which writes to every team's cases), or why it is refused.
@@ -278,14 +200,13 @@ impl Vault {
             let mut held = 0;
             while start + snapshots.len() < cases.len() && held < AHEAD_BYTES {
                 let (id, changes) = &cases[start + snapshots.len()];
-                let snapshot =
-                    if has_waiting(&tx, id, &path)? || !batch_fits(&tx, id, changes, &path)? {
-                        None
-                    } else {
-                        let snapshot = snapshot_of(&tx, id, &path)?;
-                        held += snapshot.as_ref().map_or(0, Vec::len);
-                        Some(snapshot)
-                    };
+                let snapshot = if has_waiting(&tx, id, &path)? || !fits(&tx, id, changes, &path)? {
+                    None
+                } else {
+                    let snapshot = snapshot_of(&tx, id, &path)?;
+                    held += snapshot.as_ref().map_or(0, Vec::len);
+                    Some(snapshot)
+                };
                 snapshots.push(snapshot);
             }
             let window = &cases[start..start + snapshots.len()];
@@ -318,14 +239,25 @@ impl Vault {
             report.applied += 1;
         }
         crate::failpoint::hit("apply:stored");
-        let mut state: SyncState =
-            store::read_meta(&tx, cipher, SYNC_KEY, &path)?.unwrap_or_default();
-        state.cursor = cursor;
-        store::write_meta(&tx, cipher, SYNC_KEY, &state, &path)?;
+        crate::sync_state::advance_cursor(&tx, cipher, cursor, &path)?;
         crate::head::commit(&tx, &path)?;
         Ok(report)
     }
 }
+/// Whether a case's received changes fit its budgets as a whole (see [`batch_fits`]).
+fn fits(
+    conn: &rusqlite::Connection,
+    id: &Uuid,
+    changes: &[Received<'_>],
+    path: &std::path::Path,
+) -> Result<bool, VaultError> {
+    let each = changes.iter().map(|c| {
+        let ops = c.change.screened().ops as i64;
+        (c.sealed.author, c.bytes.len() as i64, ops)
+    });
+    batch_fits(conn, id, each, path)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // Tests: a failed unwrap is a failed test.

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use rusqlite::params;
 use uuid::Uuid;
 
-use super::open::Received;
 use crate::VaultError;
 
 /// The most sealed bytes one case may hold: far beyond any real case, small enough that a
@@ -103,24 +102,26 @@ fn stored_totals(
 /// Whether a whole batch fits its case's and its authors' budgets, as inserting it change
 /// by change will find: nothing is merged ahead that the budget refuses (the budget is what
 /// bounds a case's memory).
-pub(super) fn batch_fits(
+///
+/// `changes` gives each change's author, sealed bytes and operations.
+pub(crate) fn batch_fits(
     conn: &rusqlite::Connection,
     id: &Uuid,
-    changes: &[Received<'_>],
+    changes: impl IntoIterator<Item = (cairn_crypto::DeviceId, i64, i64)>,
     path: &std::path::Path,
 ) -> Result<bool, VaultError> {
     // Each author's operations, and the case's totals, as the batch goes.
     let mut authors: HashMap<cairn_crypto::DeviceId, i64> = HashMap::new();
     let mut case: Option<(i64, i64)> = None;
-    for c in changes {
-        let stored = match (authors.get(&c.sealed.author), case) {
+    for (author, bytes, ops) in changes {
+        let stored = match (authors.get(&author), case) {
             (Some(&author_ops), Some((case_bytes, case_ops))) => Totals {
                 case_bytes,
                 case_ops,
                 author_ops,
             },
             (author_ops, case) => {
-                let stored = stored_totals(conn, id, &c.sealed.author, path)?;
+                let stored = stored_totals(conn, id, &author, path)?;
                 let (case_bytes, case_ops) = case.unwrap_or((stored.case_bytes, stored.case_ops));
                 Totals {
                     case_bytes,
@@ -129,15 +130,11 @@ pub(super) fn batch_fits(
                 }
             }
         };
-        let Ok(after) = stored.add(c.bytes.len() as i64, c.change.screened().ops as i64) else {
+        let Ok(after) = stored.add(bytes, ops) else {
             return Ok(false);
         };
         case = Some((after.case_bytes, after.case_ops));
-        authors.insert(c.sealed.author, after.author_ops);
+        authors.insert(author, after.author_ops);
     }
     Ok(true)
 }
-
-/// Snapshots worked on ahead of the transaction at once, at most: a page of giant cases
-/// does not hold them all in memory.
-pub(super) const AHEAD_BYTES: usize = 64 << 20;
