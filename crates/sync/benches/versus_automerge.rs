@@ -253,7 +253,17 @@ fn main() {
     // 5. The devices record one more edit on every case after the checkpoint and push it;
     // the two devices that started from the checkpoint pull them, beside their floor.
     eprintln!("every device: one more edit on every case");
-    let incremental = incremental(&rt, &direct, &relay, &mut devices, &sealed, now, [&mut late, &mut staff], &mut native_docs, dir.path());
+    let incremental = incremental(
+        &rt,
+        &direct,
+        &relay,
+        &mut devices,
+        &sealed,
+        now,
+        [&mut late, &mut staff],
+        &mut native_docs,
+        dir.path(),
+    );
 
     let payload_team: u64 = sealed.per_team[0];
     report(Report {
@@ -330,18 +340,33 @@ fn incremental(
     }
 
     let mut pulls = Vec::new();
-    for (who, vault, team) in [("field device", late, Some(0)), ("staff device", staff, None)] {
+    for (who, vault, team) in [
+        ("field device", late, Some(0)),
+        ("staff device", staff, None),
+    ] {
         let wanted = |t: usize| team.is_none_or(|team| team == t);
         eprintln!("{who}: incremental pull after the checkpoint");
         let pulled = measure(rt, vault, relay, WITH_CHECKPOINTS);
         let count = cases.iter().filter(|(t, _)| wanted(*t)).count();
-        assert_eq!(pulled.summary.received as usize, count, "{}", pulled.summary.line());
-        assert!(pulled.summary.refused.is_empty(), "{}", pulled.summary.line());
+        assert_eq!(
+            pulled.summary.received as usize,
+            count,
+            "{}",
+            pulled.summary.line()
+        );
+        assert!(
+            pulled.summary.refused.is_empty(),
+            "{}",
+            pulled.summary.line()
+        );
         check_same(
             vault,
             devices,
             wanted,
-            native_docs.iter().filter(|(t, _)| wanted(*t)).map(|(_, d)| d),
+            native_docs
+                .iter()
+                .filter(|(t, _)| wanted(*t))
+                .map(|(_, d)| d),
         );
         let touched: Vec<(&[u8], &[u8])> = (saved.iter().zip(&cases))
             .filter(|(_, (t, _))| wanted(*t))
@@ -352,7 +377,11 @@ fn incremental(
             Some(team) => later.of_team(team, plain),
             None => later.of_team_all(plain),
         };
-        let floor = incremental_floor(&received, &touched, &dir.join(format!("incremental-{who}.sqlite")));
+        let floor = incremental_floor(
+            &received,
+            &touched,
+            &dir.join(format!("incremental-{who}.sqlite")),
+        );
         pulls.push((count, pulled, floor));
     }
     let Ok(pulls) = <[_; 2]>::try_from(pulls) else {
@@ -400,8 +429,9 @@ impl Incremental {
         println!();
         println!("| what | Cairn (server, TLS) | floor: verify + decrypt (both cores) / raw inserts / bare Automerge load, apply, save | Cairn / floor | target |");
         println!("| --- | --- | --- | --- | --- |");
-        for (what, (count, pulled, floor)) in
-            ["field device, own team", "staff device, every team"].iter().zip(&self.pulls)
+        for (what, (count, pulled, floor)) in ["field device, own team", "staff device, every team"]
+            .iter()
+            .zip(&self.pulls)
         {
             println!(
                 "| {what}: {count} changes into {count} cases | {:.2} s (CPU {:.2} s), {} bytes, {} requests | {:.2} s ({:.2} / {:.2} / {:.2} s) | **{:.2} ×** | ≤ 1.5 × |",
@@ -553,8 +583,7 @@ fn seal_push(
     for round in 0..rounds.len() {
         for (device, sealed) in devices.iter().zip(&sealed) {
             for batch in sealed[round].chunks(250) {
-                rt.block_on(client.push(&device.keys, batch))
-                    .expect("push");
+                rt.block_on(client.push(&device.keys, batch)).expect("push");
             }
             out.per_team[device.team] += sealed[round].iter().map(|s| s.len() as u64).sum::<u64>();
             out.all.extend(sealed[round].iter().cloned());
