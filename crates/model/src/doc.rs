@@ -5,7 +5,6 @@
 //! come back in through [`CaseDoc::apply_changes`]; applying the same changes in any order, any
 //! number of times, gives the same document.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
@@ -19,7 +18,7 @@ use uuid::Uuid;
 
 use crate::edit::{apply, fold, Stamp};
 use crate::fields::groups;
-use crate::judge::{creator, judge, screen, Layout, Scope, ScreenedChange, ATTACHMENTS};
+use crate::judge::{creator, judge, screen, Layout, Scope, ScreenedChange, View, ATTACHMENTS};
 use crate::{fields, Attachment, Case, Edit, FieldType, Kind, ModelError, Reference, Status};
 
 /// The schema version this crate writes and reads.
@@ -129,7 +128,7 @@ impl CaseDoc {
     ) -> Result<CaseDoc, ModelError> {
         let mut doc = Automerge::new().with_actor(actor_id(actor)?);
         let office = actors_of(office);
-        let waiting = merge(&mut doc, None, pending, &office)?;
+        let waiting = merge(&mut doc, pending, &office)?;
         if !has_case(&doc)? {
             return Err(ModelError::Incomplete);
         }
@@ -294,11 +293,25 @@ impl CaseDoc {
         self.apply_pending(changes.into_iter().map(ScreenedChange::pending).collect())
     }
 
+    /// [`CaseDoc::apply_screened`] for a case its caller drops if a change is refused: no
+    /// copy of the case is kept to undo a refused change, so the case is handed back merged
+    /// or not at all.
+    pub fn merged_with<'a>(
+        mut self,
+        changes: impl IntoIterator<Item = &'a ScreenedChange>,
+    ) -> Result<CaseDoc, ModelError> {
+        let mut pending: Vec<Pending> = self.waiting.iter().map(|c| (c.clone(), None)).collect();
+        pending.extend(changes.into_iter().map(ScreenedChange::pending));
+        self.waiting = merge(&mut self.doc, pending, &self.office)?;
+        Ok(self)
+    }
+
     fn apply_pending(&mut self, received: Vec<Pending>) -> Result<(), ModelError> {
         let mut changes: Vec<Pending> = self.waiting.iter().map(|c| (c.clone(), None)).collect();
         changes.extend(received);
+        // A refused change leaves the case as it was: merge into a copy.
         let mut merged = self.doc.clone();
-        let waiting = merge(&mut merged, Some(&self.doc), changes, &self.office)?;
+        let waiting = merge(&mut merged, changes, &self.office)?;
         self.doc = merged;
         self.waiting = waiting;
         Ok(())
@@ -343,7 +356,14 @@ impl CaseDoc {
             Some(change) => Scope::of(&change),
             None => Scope::everything(),
         };
-        if let Err(e) = judge(Some(&before), &self.doc, &scope, &self.office, None) {
+        let judged = judge(
+            Some(View::now(&before)),
+            &self.doc,
+            &scope,
+            &self.office,
+            None,
+        );
+        if let Err(e) = judged {
             self.doc = before;
             return Err(match e {
                 ModelError::Refused(reason) => ModelError::Refused(format!(
@@ -581,11 +601,13 @@ impl CaseDoc {
 }
 
 /// Applies `changes` one by one as each becomes applicable, judging each; returns those still
-/// waiting for a dependency. `unchanged`, if given, is a copy of `doc` as it comes in: it
-/// serves as the case before the first change, instead of one more copy.
+/// waiting for a dependency. A refused change leaves `doc` holding part of what was offered
+/// (perhaps the refused change itself): the caller drops it or restores its own copy.
+///
+/// The judge reads the case before each change off `doc` itself, as at the heads it had
+/// ([`View::at`]): no copy of the case is made per change.
 fn merge(
     doc: &mut Automerge,
-    mut unchanged: Option<&Automerge>,
     mut pending: Vec<Pending>,
     office: &[ActorId],
 ) -> Result<Vec<Change>, ModelError> {
@@ -606,16 +628,14 @@ fn merge(
                 "it writes to an object {object} the case does not have"
             )));
         }
-        let before: Cow<'_, Automerge> = match unchanged.take() {
-            Some(unchanged) => Cow::Borrowed(unchanged),
-            None => Cow::Owned(doc.clone()),
-        };
-        if let Err(reason) = guarded(|| doc.apply_changes([change]))
+        let heads = doc.get_heads();
+        let had_case = has_case(doc)?;
+        // Debug builds (every test, every fuzz run) also judge against a copy of the case
+        // as it was, and insist on the same verdict (`judge_with`).
+        let copy = cfg!(debug_assertions).then(|| doc.clone());
+        guarded(|| doc.apply_changes([change]))
             .and_then(|applied| applied.map_err(|e| e.to_string()))
-        {
-            *doc = before.into_owned();
-            return Err(refused(reason));
-        }
+            .map_err(refused)?;
         // What Automerge hands out again (and saves) must be these very bytes, or replicas
         // that reload the case would know the change under another hash. Checked before the
         // judge: Automerge takes a predecessor wherever it finds it, so a change naming one
@@ -626,13 +646,13 @@ fn merge(
                 .is_some_and(|kept| kept.raw_bytes() == bytes.as_slice())
         });
         if kept != Ok(true) {
-            *doc = before.into_owned();
             return Err(refused(
                 "Automerge would keep it in another form than it came in".into(),
             ));
         }
-        let judged = match (has_case(&before)?, has_case(doc)?) {
-            (true, _) => judge_with(&before, doc, &scope, office, layout.as_ref()),
+        let before = View::at(doc, &heads);
+        let judged = match (had_case, has_case(doc)?) {
+            (true, _) => judge_with(before, copy.as_ref(), doc, &scope, office, layout.as_ref()),
             (false, true) => judge(None, doc, &Scope::everything(), office, None),
             (false, false) => Err(ModelError::Refused(
                 "it writes to the case before its creation, without depending on it".into(),
@@ -641,7 +661,6 @@ fn merge(
         match judged {
             Ok(found) => layout = Some(found),
             Err(e) => {
-                *doc = before.into_owned();
                 return Err(refused(match e {
                     ModelError::Refused(reason) => reason,
                     other => other.to_string(),
@@ -654,10 +673,13 @@ fn merge(
 }
 
 /// [`judge`] with the layout found by the last judge of this case. Debug builds (every test,
-/// every fuzz run) also judge without it and insist on the same verdict and layout: the
-/// layout only ever saves reading what a change did not write to.
+/// every fuzz run) also judge without it, against `copy` (the case as it was, kept apart),
+/// and insist on the same verdict and layout: the layout only ever saves reading what a
+/// change did not write to, and reading the merged case as at its earlier heads reads what
+/// the case held then.
 fn judge_with(
-    before: &Automerge,
+    before: View<'_>,
+    copy: Option<&Automerge>,
     after: &Automerge,
     scope: &Scope,
     office: &[ActorId],
@@ -665,14 +687,16 @@ fn judge_with(
 ) -> Result<Layout, ModelError> {
     let judged = judge(Some(before), after, scope, office, known);
     #[cfg(debug_assertions)]
-    if known.is_some() {
-        let unaided = judge(Some(before), after, scope, office, None);
+    if let Some(copy) = copy {
+        let unaided = judge(Some(View::now(copy)), after, scope, office, None);
         assert_eq!(
             judged.as_ref().map_err(ToString::to_string),
             unaided.as_ref().map_err(ToString::to_string),
-            "the judge's layout changed its verdict"
+            "the judge's layout or its view of the case before changed its verdict"
         );
     }
+    #[cfg(not(debug_assertions))]
+    let _ = copy;
     judged
 }
 

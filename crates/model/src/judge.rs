@@ -431,6 +431,75 @@ fn refuse(reason: impl Into<String>) -> ModelError {
     ModelError::Refused(reason.into())
 }
 
+/// A case as the judge reads it: a document as it stands ([`View::now`]), or the merged
+/// document read as it was at the heads it had before the change being judged
+/// ([`View::at`]), so that no copy of the case is kept just to judge against it.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    doc: &'a Automerge,
+    at: Option<&'a [ChangeHash]>,
+}
+
+impl<'a> View<'a> {
+    /// `doc` as it stands.
+    pub(crate) fn now(doc: &'a Automerge) -> View<'a> {
+        View { doc, at: None }
+    }
+
+    /// `doc` as it was at `heads` (which it holds).
+    pub(crate) fn at(doc: &'a Automerge, heads: &'a [ChangeHash]) -> View<'a> {
+        View {
+            doc,
+            at: Some(heads),
+        }
+    }
+
+    fn get_all(
+        &self,
+        obj: &ObjId,
+        key: &str,
+    ) -> Result<Vec<(automerge::Value<'a>, ObjId)>, ModelError> {
+        match self.at {
+            None => self.doc.get_all(obj, key),
+            Some(heads) => self.doc.get_all_at(obj, key, heads),
+        }
+        .map_err(ModelError::corrupt)
+    }
+
+    fn map_range(&self, obj: &ObjId) -> automerge::iter::MapRange<'a> {
+        match self.at {
+            None => self.doc.map_range(obj, ..),
+            Some(heads) => self.doc.map_range_at(obj, .., heads),
+        }
+    }
+
+    /// The ids of the entries of the list `obj`, in order.
+    fn list_ids(&self, obj: &ObjId) -> Vec<ObjId> {
+        match self.at {
+            None => self.doc.list_range(obj, ..).map(|item| item.id()).collect(),
+            Some(heads) => (self.doc.list_range_at(obj, .., heads))
+                .map(|item| item.id())
+                .collect(),
+        }
+    }
+
+    /// The hashes of the changes this view holds that are not among `deps` and what they
+    /// depend on.
+    fn changes_after(&self, deps: &[ChangeHash]) -> HashSet<ChangeHash> {
+        let after_deps = self.doc.get_changes_meta(deps).into_iter().map(|m| m.hash);
+        match self.at {
+            None => after_deps.collect(),
+            Some(heads) => {
+                let not_here: HashSet<ChangeHash> = (self.doc.get_changes_meta(heads))
+                    .into_iter()
+                    .map(|m| m.hash)
+                    .collect();
+                after_deps.filter(|h| !not_here.contains(h)).collect()
+            }
+        }
+    }
+}
+
 /// Judges the merged document `after` against `before` (the case as it was, `None` for a
 /// case first seen now). `Ok` means the merge keeps every rule of a case. Together the rules
 /// imply that the whole case hydrates, without paying for a hydrate on every change.
@@ -446,7 +515,7 @@ fn refuse(reason: impl Into<String>) -> ModelError {
 /// `known` is the [`Layout`] the judge found in `before` (`None`: read it all again). The
 /// answer is `after`'s layout, for judging the next change.
 pub(crate) fn judge(
-    before: Option<&Automerge>,
+    before: Option<View<'_>>,
     after: &Automerge,
     scope: &Scope,
     office: &[ActorId],
@@ -518,7 +587,7 @@ pub(crate) fn written_by(id: &ObjId, writers: &[ActorId]) -> bool {
 /// before the rule (which readers ignore: [`crate::CaseDoc::status`]) takes the office's
 /// later changes as any other.
 fn office_status(
-    before: Option<&Automerge>,
+    before: Option<View<'_>>,
     after: &Automerge,
     scope: &Scope,
     office: &[ActorId],
@@ -702,9 +771,9 @@ impl Scope {
 }
 
 /// The header holds one value per key, never changed after creation.
-fn header(before: Option<&Automerge>, after: &Automerge) -> Result<(), ModelError> {
+fn header(before: Option<View<'_>>, after: &Automerge) -> Result<(), ModelError> {
     for key in HEADER {
-        let now = single_scalar(after, &ROOT, key)?;
+        let now = single_scalar(View::now(after), &ROOT, key)?;
         if let Some(before) = before {
             if single_scalar(before, &ROOT, key)? != now {
                 return Err(refuse(format!("it changes the case's {key}")));
@@ -752,9 +821,9 @@ struct MapObjects {
 }
 
 impl MapObjects {
-    fn of(doc: &Automerge, obj: &ObjId) -> MapObjects {
+    fn of(doc: View<'_>, obj: &ObjId) -> MapObjects {
         let items = doc
-            .map_range(obj, ..)
+            .map_range(obj)
             .map(|item| {
                 let ty = match item.value {
                     automerge::ValueRef::Object(ty) => Some(ty),
@@ -771,7 +840,7 @@ impl MapObjects {
     /// which says what is wrong.
     fn single(
         &self,
-        doc: &Automerge,
+        doc: View<'_>,
         parent: &ObjId,
         key: &str,
         ty: ObjType,
@@ -790,7 +859,7 @@ type Groups = Vec<(&'static str, ObjId)>;
 /// hide everything it holds. No key outside the model is written. Returns each group's map
 /// and each text field's object.
 fn objects(
-    before: Option<&Automerge>,
+    before: Option<View<'_>>,
     after: &Automerge,
     scope: &Scope,
     known: Option<&Layout>,
@@ -830,7 +899,7 @@ fn objects(
             let was = before
                 .filter(|_| scope.touches(&obj))
                 .map(|b| MapObjects::of(b, &obj));
-            let now = MapObjects::of(after, &obj);
+            let now = MapObjects::of(View::now(after), &obj);
             maps.push((obj.clone(), now, was));
         }
         let Some((_, now, was)) = maps.iter().find(|(o, ..)| *o == obj) else {
@@ -840,7 +909,13 @@ fn objects(
         // (No cap on the merged length: two concurrent edits, each fine, could pass it
         // together, and which one is refused would depend on arrival order. Operations per
         // change and per case bound it instead.)
-        let text = same_object(was, (after, now), &obj, spec.leaf(), ObjType::Text)?;
+        let text = same_object(
+            was,
+            (View::now(after), now),
+            &obj,
+            spec.leaf(),
+            ObjType::Text,
+        )?;
         if scope.touches(&text) && !scope.only_characters(after, &text) {
             return Err(refuse(format!(
                 "it puts something other than text in `{}`",
@@ -880,23 +955,20 @@ fn objects(
 /// root, the case's lists too (the office's lists and attachments are checked with their
 /// entries, in `lists`).
 fn root_objects(
-    before: Option<&Automerge>,
+    before: Option<View<'_>>,
     after: &Automerge,
     scope: &Scope,
 ) -> Result<Groups, ModelError> {
     // Replacing an object at the root takes an operation on the root.
     let before_root = before.filter(|_| scope.touches(&ROOT));
+    let after = View::now(after);
     let root_now = MapObjects::of(after, &ROOT);
     let root_was = before_root.map(|b| (b, MapObjects::of(b, &ROOT)));
     let root_was = root_was.as_ref().map(|(b, m)| (*b, m));
     let names = groups();
     let mut groups = Vec::with_capacity(names.len());
     for group in names {
-        let absent = |doc: &Automerge| {
-            doc.get_all(ROOT, group)
-                .map(|v| v.is_empty())
-                .map_err(ModelError::corrupt)
-        };
+        let absent = |doc: View<'_>| doc.get_all(&ROOT, group).map(|v| v.is_empty());
         let mut was = root_was;
         if LATE_GROUPS.contains(&group) {
             // A case made before the group existed: the first field set in it makes it, and
@@ -930,8 +1002,8 @@ fn root_objects(
 /// The one object of type `ty` at `parent[key]`, which must be the one there before. Each
 /// side is a document with its map `parent` read ([`MapObjects`]).
 fn same_object(
-    before: Option<(&Automerge, &MapObjects)>,
-    (after, after_map): (&Automerge, &MapObjects),
+    before: Option<(View<'_>, &MapObjects)>,
+    (after, after_map): (View<'_>, &MapObjects),
     parent: &ObjId,
     key: &str,
     ty: ObjType,
@@ -998,7 +1070,7 @@ fn values(after: &Automerge, groups: &[(&str, ObjId)], scope: &Scope) -> Result<
 /// with the same content; every entry is a map of known keys, one value each (text, or a
 /// number for an attachment's size, chunks and position).
 fn lists(
-    before: Option<&Automerge>,
+    before: Option<View<'_>>,
     after: &Automerge,
     scope: &Scope,
     office: &[ActorId],
@@ -1015,7 +1087,7 @@ fn lists(
             Some(objs) => objs.iter().map(|(obj, _)| obj.clone()).collect(),
             None if office_only => office_list(before, after, scope, list, office)?,
             None if list == ATTACHMENTS => attachment_lists(before, after, scope)?,
-            None => vec![single_object(after, &ROOT, list, ObjType::List)?],
+            None => vec![single_object(View::now(after), &ROOT, list, ObjType::List)?],
         };
         let mut judged = Vec::with_capacity(objs.len());
         for obj in objs {
@@ -1046,7 +1118,7 @@ fn lists(
 /// `known` are its entries as the judge last found them in `before`, if it did. Returns its
 /// entries now.
 fn appended(
-    before: Option<&Automerge>,
+    before: Option<View<'_>>,
     after: &Automerge,
     scope: &Scope,
     office: &[ActorId],
@@ -1065,9 +1137,7 @@ fn appended(
     let old: Vec<ObjId> = match (before, known) {
         // Entries are added and removed by operations on the list itself.
         (Some(_), Some(known)) if scope.touches(obj) => known.to_vec(),
-        (Some(before), None) if scope.touches(obj) => {
-            before.list_range(obj, ..).map(|item| item.id()).collect()
-        }
+        (Some(before), None) if scope.touches(obj) => before.list_ids(obj),
         _ => Vec::new(),
     };
     let mut rest = old.iter().peekable();
@@ -1112,14 +1182,12 @@ fn appended(
 /// The attachment lists (see [`ATTACHMENTS`]): each a list, and every one there before still
 /// there.
 fn attachment_lists(
-    before: Option<&Automerge>,
+    before: Option<View<'_>>,
     after: &Automerge,
     scope: &Scope,
 ) -> Result<Vec<ObjId>, ModelError> {
-    let lists = |doc: &Automerge| -> Result<Vec<ObjId>, ModelError> {
-        let all = doc
-            .get_all(ROOT, ATTACHMENTS)
-            .map_err(ModelError::corrupt)?;
+    let lists = |doc: View<'_>| -> Result<Vec<ObjId>, ModelError> {
+        let all = doc.get_all(&ROOT, ATTACHMENTS)?;
         all.into_iter()
             .map(|(value, id)| match value {
                 automerge::Value::Object(ObjType::List) => Ok(id),
@@ -1129,7 +1197,7 @@ fn attachment_lists(
             })
             .collect()
     };
-    let now = lists(after)?;
+    let now = lists(View::now(after))?;
     // Replaced or removed only by an operation on the root.
     if let Some(before) = before.filter(|_| scope.touches(&ROOT)) {
         if lists(before)?.iter().any(|was| !now.contains(was)) {
@@ -1147,7 +1215,7 @@ fn attachment_lists(
 /// order: both are kept, and the vault keeps each entry's bytes apart (by blob id, the
 /// device that wrote the entry, and its hash), so neither hides the other.
 fn unique_blobs(
-    before: Option<&Automerge>,
+    before: Option<View<'_>>,
     after: &Automerge,
     scope: &Scope,
     lists: &[(&'static str, Vec<ListObject>)],
@@ -1190,13 +1258,7 @@ fn unique_blobs(
             let seen = match (is_new(other), before) {
                 (true, _) | (false, None) => true,
                 (false, Some(before)) => {
-                    let unseen = unseen.get_or_insert_with(|| {
-                        before
-                            .get_changes_meta(&scope.deps)
-                            .into_iter()
-                            .map(|m| m.hash)
-                            .collect()
-                    });
+                    let unseen = unseen.get_or_insert_with(|| before.changes_after(&scope.deps));
                     after
                         .hash_for_opid(other)
                         .is_none_or(|hash| !unseen.contains(&hash))
@@ -1218,14 +1280,14 @@ fn unique_blobs(
 /// as conflicting values of the key, as attachment lists are: refusing the second would leave
 /// each replica refusing whichever arrived second, and replicas apart.
 fn office_list(
-    before: Option<&Automerge>,
+    before: Option<View<'_>>,
     after: &Automerge,
     scope: &Scope,
     list: &str,
     office: &[ActorId],
 ) -> Result<Vec<ObjId>, ModelError> {
-    let find = |doc: &Automerge| -> Result<Vec<ObjId>, ModelError> {
-        let all = doc.get_all(ROOT, list).map_err(ModelError::corrupt)?;
+    let find = |doc: View<'_>| -> Result<Vec<ObjId>, ModelError> {
+        let all = doc.get_all(&ROOT, list)?;
         all.into_iter()
             .map(|(value, id)| match value {
                 automerge::Value::Object(ObjType::List) => Ok(id),
@@ -1233,7 +1295,7 @@ fn office_list(
             })
             .collect()
     };
-    let now = find(after)?;
+    let now = find(View::now(after))?;
     // Made, replaced or removed only by an operation on the root.
     if scope.touches(&ROOT) {
         let was = before.map(find).transpose()?.unwrap_or_default();
@@ -1270,7 +1332,7 @@ fn entry(
             return Err(refuse(format!("it writes `{key}` in an entry of {list}")));
         }
         // An optional key left empty is written as null.
-        let value = match single_scalar(doc, entry, &key)? {
+        let value = match single_scalar(View::now(doc), entry, &key)? {
             ScalarValue::Null if !keys[..required].contains(&key.as_str()) => continue,
             ScalarValue::Uint(n) if WHOLE_KEYS.contains(&key.as_str()) => n.to_string(),
             ScalarValue::F64(f) if DECIMAL_KEYS.contains(&key.as_str()) && f.is_finite() => {
@@ -1371,8 +1433,8 @@ fn entry(
 }
 
 /// The one scalar value at `obj[key]`; none, several or an object is refused.
-fn single_scalar(doc: &Automerge, obj: &ObjId, key: &str) -> Result<ScalarValue, ModelError> {
-    let all = doc.get_all(obj, key).map_err(ModelError::corrupt)?;
+fn single_scalar(doc: View<'_>, obj: &ObjId, key: &str) -> Result<ScalarValue, ModelError> {
+    let all = doc.get_all(obj, key)?;
     match all.as_slice() {
         [(automerge::Value::Scalar(v), _)] => Ok(v.as_ref().clone()),
         [] => Err(refuse(format!("it leaves the case without `{key}`"))),
@@ -1383,12 +1445,12 @@ fn single_scalar(doc: &Automerge, obj: &ObjId, key: &str) -> Result<ScalarValue,
 
 /// The id of the one object of type `ty` at `parent[key]`.
 fn single_object(
-    doc: &Automerge,
+    doc: View<'_>,
     parent: &ObjId,
     key: &str,
     ty: ObjType,
 ) -> Result<ObjId, ModelError> {
-    let all = doc.get_all(parent, key).map_err(ModelError::corrupt)?;
+    let all = doc.get_all(parent, key)?;
     match all.as_slice() {
         [(automerge::Value::Object(found), id)] if *found == ty => Ok(id.clone()),
         [] => Err(refuse(format!("it leaves the case without `{key}`"))),

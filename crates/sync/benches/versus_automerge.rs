@@ -43,10 +43,12 @@ const DEVICES_PER_TEAM: usize = 10;
 /// The creation and four edits.
 const CHANGES_PER_CASE: usize = 5;
 
-/// One case as its author recorded it: the raw Automerge bytes of each change, in order.
+/// One case as its author recorded it: the raw Automerge bytes of each change, in order, and
+/// the author's document (for the edits recorded after the checkpoint).
 struct BuiltCase {
     id: uuid::Uuid,
     changes: Vec<Vec<u8>>,
+    doc: CaseDoc,
 }
 
 /// A field device and the cases it recorded.
@@ -97,7 +99,7 @@ fn main() {
 
     // Every change, built once.
     let started = Instant::now();
-    let devices = build_devices(per_device, now);
+    let mut devices = build_devices(per_device, now);
     let changes: usize = devices
         .iter()
         .flat_map(|d| &d.cases)
@@ -254,6 +256,21 @@ fn main() {
     let office_figures = office_native.figures;
     let native_noop = native_noop(&mut native_docs, office_native);
 
+    // 5. The devices record one more edit on every case after the checkpoint and push it;
+    // the two devices that started from the checkpoint pull them, beside their floor.
+    eprintln!("every device: one more edit on every case");
+    let incremental = incremental(
+        &rt,
+        &direct,
+        &relay,
+        &mut devices,
+        &sealed,
+        now,
+        [&mut late, &mut staff],
+        &mut native_docs,
+        dir.path(),
+    );
+
     let payload_team: u64 = sealed.per_team[0];
     report(Report {
         per_device,
@@ -277,6 +294,7 @@ fn main() {
         office_native: &office_native_again.figures,
         floor: floor.total(),
     });
+    incremental.print();
     stages.print(changes);
     floor.print(office_figures.time);
     println!();
@@ -285,6 +303,156 @@ fn main() {
         peak_memory_kib() / 1024
     );
     server.shutdown(Duration::from_secs(1));
+}
+
+/// The incremental pull after a checkpoint: what the two devices that started from it took
+/// to pull the changes recorded since, and its floor on the same changes.
+struct Incremental {
+    /// For the field device (its team's cases) and the staff device (every case): how many
+    /// changes it pulled, the pull, and its floor.
+    pulls: [(usize, Measured, Floor); 2],
+}
+
+/// Every device records one more edit on every case (a scene and a note, the shape of the
+/// third edit) and pushes it; the field device and the staff device that started from the
+/// office's checkpoint pull them. Every case, not a share of them: each pulled change then
+/// lands in a case of its own, so nothing of loading and saving a case is shared between
+/// changes, in the pull as in its floor. The Automerge peer's documents take the same
+/// changes, and each device's cases are checked to reach the same heads.
+#[allow(clippy::too_many_arguments)] // One step of `main`, given what it set up.
+fn incremental(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    relay: &Relay,
+    devices: &mut [Device],
+    sealed: &Sealed,
+    now: OffsetDateTime,
+    [late, staff]: [&mut Vault; 2],
+    native_docs: &mut [(usize, Automerge)],
+    dir: &std::path::Path,
+) -> Incremental {
+    let round = CHANGES_PER_CASE;
+    record_later(devices, now + time::Duration::days(round as i64 + 1));
+    let later = seal_push(rt, client, devices, sealed.keys(), round..round + 1);
+    // Each case as the devices hold it before the new edit, saved; and the new edit.
+    let cases: Vec<(usize, &BuiltCase)> = devices
+        .iter()
+        .flat_map(|d| d.cases.iter().map(move |c| (d.team, c)))
+        .collect();
+    let saved: Vec<Vec<u8>> = native_docs.iter().map(|(_, d)| d.save()).collect();
+    for ((_, doc), (_, case)) in native_docs.iter_mut().zip(&cases) {
+        let change = Change::try_from(case.changes[round].as_slice()).expect("change");
+        doc.apply_changes([change]).expect("apply");
+    }
+
+    let mut pulls = Vec::new();
+    for (who, vault, team) in [
+        ("field device", late, Some(0)),
+        ("staff device", staff, None),
+    ] {
+        let wanted = |t: usize| team.is_none_or(|team| team == t);
+        eprintln!("{who}: incremental pull after the checkpoint");
+        let pulled = measure(rt, vault, relay, WITH_CHECKPOINTS);
+        let count = cases.iter().filter(|(t, _)| wanted(*t)).count();
+        assert_eq!(
+            pulled.summary.received as usize,
+            count,
+            "{}",
+            pulled.summary.line()
+        );
+        assert!(
+            pulled.summary.refused.is_empty(),
+            "{}",
+            pulled.summary.line()
+        );
+        check_same(
+            vault,
+            devices,
+            wanted,
+            native_docs
+                .iter()
+                .filter(|(t, _)| wanted(*t))
+                .map(|(_, d)| d),
+        );
+        let touched: Vec<(&[u8], &[u8])> = (saved.iter().zip(&cases))
+            .filter(|(_, (t, _))| wanted(*t))
+            .map(|(doc, (_, case))| (doc.as_slice(), case.changes[round].as_slice()))
+            .collect();
+        let plain = touched.iter().map(|(_, c)| c.len() as u64).sum();
+        let received = match team {
+            Some(team) => later.of_team(team, plain),
+            None => later.of_team_all(plain),
+        };
+        let floor = incremental_floor(
+            &received,
+            &touched,
+            &dir.join(format!("incremental-{who}.sqlite")),
+        );
+        pulls.push((count, pulled, floor));
+    }
+    let Ok(pulls) = <[_; 2]>::try_from(pulls) else {
+        unreachable!("two devices pulled");
+    };
+    Incremental { pulls }
+}
+
+/// One more edit on every case of every device, recorded at `at` (both cores).
+fn record_later(devices: &mut [Device], at: OffsetDateTime) {
+    let half = devices.len().div_ceil(2);
+    let (a, b) = devices.split_at_mut(half);
+    std::thread::scope(|scope| {
+        for part in [a, b] {
+            scope.spawn(move || {
+                for device in part {
+                    let author = device.keys.id().short();
+                    for case in &mut device.cases {
+                        let edit = [
+                            Edit::set("found.scene", "rubble"),
+                            Edit::Note {
+                                text: "Visited again after the office's review.".into(),
+                            },
+                        ];
+                        let change = case
+                            .doc
+                            .edit(&edit, &author, at)
+                            .expect("edit")
+                            .expect("the edit changes something");
+                        case.changes.push(change);
+                    }
+                }
+            });
+        }
+    });
+}
+
+impl Incremental {
+    fn print(&self) {
+        let secs = |d: Duration| d.as_secs_f64();
+        println!();
+        println!(
+            "Incremental pull after the office's checkpoint (issue #24, part 2): one more edit on every case, pulled by the devices that started from the checkpoint; its floor on the same changes, same run:"
+        );
+        println!();
+        println!("| what | Cairn (server, TLS) | floor: verify + decrypt (both cores) / raw inserts / bare Automerge load, apply, save | Cairn / floor | target |");
+        println!("| --- | --- | --- | --- | --- |");
+        for (what, (count, pulled, floor)) in ["field device, own team", "staff device, every team"]
+            .iter()
+            .zip(&self.pulls)
+        {
+            println!(
+                "| {what}: {count} changes into {count} cases | {:.2} s (CPU {:.2} s), {} bytes, {} requests | {:.2} s ({:.2} / {:.2} / {:.2} s) | **{:.2} ×** | ≤ 1.5 × |",
+                secs(pulled.time),
+                secs(pulled.cpu),
+                pulled.wire,
+                pulled.summary.round_trips,
+                secs(floor.total()),
+                secs(floor.open),
+                secs(floor.store),
+                secs(floor.apply),
+                secs(pulled.time) / secs(floor.total()),
+            );
+        }
+    }
 }
 
 /// What the bench needs of the server and the office to set devices up.
@@ -311,7 +479,46 @@ struct Sealed {
     per_team: [u64; 2],
     plain: u64,
     all: Vec<Vec<u8>>,
+    /// The team of each of `all`.
+    teams: Vec<usize>,
     keys: Vec<TeamKey>,
+}
+
+impl Sealed {
+    /// Those sealed for `team`, which hold `plain` bytes of Automerge changes.
+    fn of_team(&self, team: usize, plain: u64) -> Sealed {
+        let mut per_team = [0; 2];
+        per_team[team] = self.per_team[team];
+        let all: Vec<Vec<u8>> = (self.all.iter().zip(&self.teams))
+            .filter(|(_, t)| **t == team)
+            .map(|(s, _)| s.clone())
+            .collect();
+        Sealed {
+            per_team,
+            plain,
+            teams: vec![team; all.len()],
+            all,
+            keys: self.keys(),
+        }
+    }
+
+    /// All of them, which hold `plain` bytes of Automerge changes.
+    fn of_team_all(&self, plain: u64) -> Sealed {
+        Sealed {
+            per_team: self.per_team,
+            plain,
+            all: self.all.clone(),
+            teams: self.teams.clone(),
+            keys: self.keys(),
+        }
+    }
+
+    /// The team keys, again.
+    fn keys(&self) -> Vec<TeamKey> {
+        (self.keys.iter())
+            .map(|k| TeamKey::from_bytes(k.team(), k.epoch(), *k.bytes()))
+            .collect()
+    }
 }
 
 /// The office admits every device and hands the server its roster; each device joins, seals
@@ -343,15 +550,26 @@ fn enroll_seal_push(setup: &mut Setup<'_>, devices: &[Device]) -> Sealed {
         keys[device.team] = Some(admission.open(&device.keys, unix_now()).expect("team key"));
     }
     let keys: Vec<TeamKey> = keys.into_iter().map(|k| k.expect("a team key")).collect();
+    seal_push(setup.rt, setup.client, devices, keys, 0..CHANGES_PER_CASE)
+}
+
+/// Each device seals change `rounds` of its cases and pushes them, round by round.
+fn seal_push(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    devices: &[Device],
+    keys: Vec<TeamKey>,
+    rounds: std::ops::Range<usize>,
+) -> Sealed {
     // Sealing is the slow part: both cores, one device at a time each.
     let sealed: Vec<Vec<Vec<Vec<u8>>>> = std::thread::scope(|scope| {
         let workers: Vec<_> = devices
             .chunks(devices.len().div_ceil(2).max(1))
             .map(|part| {
-                let keys = &keys;
+                let (keys, rounds) = (&keys, &rounds);
                 scope.spawn(move || {
                     part.iter()
-                        .map(|d| seal_rounds(d, &keys[d.team]))
+                        .map(|d| seal_rounds(d, &keys[d.team], rounds.clone()))
                         .collect::<Vec<_>>()
                 })
             })
@@ -365,34 +583,37 @@ fn enroll_seal_push(setup: &mut Setup<'_>, devices: &[Device]) -> Sealed {
         per_team: [0; 2],
         plain: 0,
         all: Vec::new(),
+        teams: Vec::new(),
         keys,
     };
-    for round in 0..CHANGES_PER_CASE {
-        for (device, rounds) in devices.iter().zip(&sealed) {
-            for batch in rounds[round].chunks(250) {
-                setup
-                    .rt
-                    .block_on(setup.client.push(&device.keys, batch))
-                    .expect("push");
+    for round in 0..rounds.len() {
+        for (device, sealed) in devices.iter().zip(&sealed) {
+            for batch in sealed[round].chunks(250) {
+                rt.block_on(client.push(&device.keys, batch)).expect("push");
             }
-            out.per_team[device.team] += rounds[round].iter().map(|s| s.len() as u64).sum::<u64>();
-            out.all.extend(rounds[round].iter().cloned());
+            out.per_team[device.team] += sealed[round].iter().map(|s| s.len() as u64).sum::<u64>();
+            out.all.extend(sealed[round].iter().cloned());
+            out.teams.extend(sealed[round].iter().map(|_| device.team));
         }
     }
     out.plain = devices
         .iter()
         .flat_map(|d| &d.cases)
-        .flat_map(|c| &c.changes)
+        .flat_map(|c| &c.changes[rounds.clone()])
         .map(|c| c.len() as u64)
         .sum();
     out
 }
 
-/// A device's sealed changes, by round (round r holds change r of every case), numbered in
-/// the order they are pushed.
-fn seal_rounds(device: &Device, key: &TeamKey) -> Vec<Vec<Vec<u8>>> {
-    let mut seq = 0u64;
-    (0..CHANGES_PER_CASE)
+/// A device's sealed changes of `rounds`, by round (round r holds change r of every case),
+/// numbered in the order they are pushed (round by round from the first).
+fn seal_rounds(
+    device: &Device,
+    key: &TeamKey,
+    rounds: std::ops::Range<usize>,
+) -> Vec<Vec<Vec<u8>>> {
+    let mut seq = (rounds.start * device.cases.len()) as u64;
+    rounds
         .map(|round| {
             device
                 .cases
@@ -512,7 +733,7 @@ fn build_case(
                 .expect("the edit changes something"),
         );
     }
-    BuiltCase { id, changes }
+    BuiltCase { id, changes, doc }
 }
 
 fn new_vault(path: &std::path::Path, role: Role, team: &str, now: OffsetDateTime) -> Vault {
@@ -790,15 +1011,29 @@ struct Floor {
 }
 
 fn floor(sealed: &Sealed, devices: &[Device], dir: &std::path::Path) -> Floor {
+    let open = open_floor(&sealed.all, &sealed.keys, sealed.plain);
+    let store = store_floor(&sealed.all, &dir.join("floor.sqlite"));
+    let start = Instant::now();
+    let mut saved = 0usize;
+    for case in devices.iter().flat_map(|d| &d.cases) {
+        saved += native_doc(&case.changes[..CHANGES_PER_CASE]).save().len();
+    }
+    let apply = start.elapsed();
+    assert!(saved > 0);
+    Floor { open, store, apply }
+}
+
+/// The floor's first part: verify and decrypt every change of `all` on both cores, as the
+/// vault does; `plain` is how many bytes they must open to.
+fn open_floor(all: &[Vec<u8>], keys: &[TeamKey], plain: u64) -> Duration {
     let mut keyring = cairn_crypto::Keyring::default();
-    for key in &sealed.keys {
+    for key in keys {
         keyring.insert(TeamKey::from_bytes(key.team(), key.epoch(), *key.bytes()));
     }
     let start = Instant::now();
     let opened: usize = std::thread::scope(|scope| {
-        let workers: Vec<_> = sealed
-            .all
-            .chunks(sealed.all.len().div_ceil(2).max(1))
+        let workers: Vec<_> = all
+            .chunks(all.len().div_ceil(2).max(1))
             .map(|part| {
                 let keyring = &keyring;
                 scope.spawn(move || {
@@ -814,10 +1049,15 @@ fn floor(sealed: &Sealed, devices: &[Device], dir: &std::path::Path) -> Floor {
         workers.into_iter().map(|w| w.join().expect("opener")).sum()
     });
     let open = start.elapsed();
-    assert_eq!(opened as u64, sealed.plain);
+    assert_eq!(opened as u64, plain);
+    open
+}
 
+/// The floor's second part: every sealed change of `all` kept durably, with raw SQLite
+/// inserts in one transaction (WAL, `synchronous=FULL`), in a new database at `path`.
+fn store_floor(all: &[Vec<u8>], path: &std::path::Path) -> Duration {
     let start = Instant::now();
-    let mut db = rusqlite::Connection::open(dir.join("floor.sqlite")).expect("sqlite");
+    let mut db = rusqlite::Connection::open(path).expect("sqlite");
     db.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
          CREATE TABLE changes (author BLOB, seq INTEGER, case_id BLOB, sealed BLOB, PRIMARY KEY (author, seq));",
@@ -828,7 +1068,7 @@ fn floor(sealed: &Sealed, devices: &[Device], dir: &std::path::Path) -> Floor {
         let mut insert = tx
             .prepare("INSERT INTO changes VALUES (?1, ?2, ?3, ?4)")
             .expect("insert");
-        for bytes in &sealed.all {
+        for bytes in all {
             let change = SealedChange::from_bytes(bytes).expect("sealed");
             insert
                 .execute(rusqlite::params![
@@ -841,12 +1081,23 @@ fn floor(sealed: &Sealed, devices: &[Device], dir: &std::path::Path) -> Floor {
         }
     }
     tx.commit().expect("commit");
-    let store = start.elapsed();
+    start.elapsed()
+}
 
+/// The least an incremental pull of `later` (the changes recorded after the checkpoint that
+/// one device receives) must do: verify and decrypt them on both cores, keep them (raw SQLite
+/// inserts), and with bare Automerge load each touched case as it was saved (`saved`), apply
+/// its new changes and save it once.
+fn incremental_floor(later: &Sealed, touched: &[(&[u8], &[u8])], path: &std::path::Path) -> Floor {
+    let open = open_floor(&later.all, &later.keys, later.plain);
+    let store = store_floor(&later.all, path);
     let start = Instant::now();
     let mut saved = 0usize;
-    for case in devices.iter().flat_map(|d| &d.cases) {
-        saved += native_doc(&case.changes).save().len();
+    for (doc, change) in touched {
+        let mut doc = Automerge::load(doc).expect("load");
+        let change = Change::try_from(*change).expect("change");
+        doc.apply_changes([change]).expect("apply");
+        saved += doc.save().len();
     }
     let apply = start.elapsed();
     assert!(saved > 0);
@@ -889,12 +1140,13 @@ impl Floor {
 
 /// The vault's cases hold exactly the heads Automerge's peer reached, for every case of the
 /// teams `wanted` picks.
-fn check_same(
+fn check_same<'a>(
     vault: &mut Vault,
     devices: &[Device],
     wanted: impl Fn(usize) -> bool,
-    native: &[Automerge],
+    native: impl IntoIterator<Item = &'a Automerge>,
 ) {
+    let native: Vec<&Automerge> = native.into_iter().collect();
     let cases: Vec<&BuiltCase> = devices
         .iter()
         .filter(|d| wanted(d.team))

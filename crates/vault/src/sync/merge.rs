@@ -223,8 +223,9 @@ pub(super) fn merge_alone(
             other => other,
         },
         Some(sealed) => {
-            let mut doc = open_snapshot(merge.cipher, &id, sealed, &merge.me.0, merge.office)?;
-            doc.apply_screened(screened()).map(|()| doc)
+            // Dropped if refused: nothing of it need be kept to undo a change.
+            let doc = open_snapshot(merge.cipher, &id, sealed, &merge.me.0, merge.office)?;
+            doc.merged_with(screened())
         }
     };
     let doc = judged.map_err(|e| match e {
