@@ -9,9 +9,9 @@ use rusqlite::Connection;
 
 use crate::{head, import, store, Home, VaultError};
 
-/// Makes a vault carried over from format 3 (or 2, through at_rest) keep a head: its head tables, every bucket
-/// computed from its rows as found (trust on first use), the marker record, format 4, and
-/// the first head file, in one transaction. Refuses a database older than a head already
+/// Makes a vault carried over from format 3 (or 2, through at_rest) keep a head: its head
+/// tables, every bucket computed from its rows as found (trust on first use), the marker
+/// record, format 4, and the first head file, in one transaction. Refuses a database older than a head already
 /// here, or one whose marker says it kept a head before.
 pub(crate) fn carry_over(
     conn: &Connection,

@@ -4,7 +4,7 @@
 //! Reads `src/*.rs` and `src/*/*.rs` (a sub-module counts as its top-level module), collects
 //! every `crate::NAME` path outside `#[cfg(test)]` items (`use crate::x`, `use crate::{x, y}`
 //! and inline `crate::x::f()`), and fails naming each pair of top-level modules that refer to
-//! each other.
+//! each other, then any longer chain that leads back to its start.
 //!
 //! A name re-exported at the root (`crate::Vault`, `crate::VaultError`, `crate::Role`) counts
 //! as a reference to lib.rs, not to the module defining it, and lib.rs (which declares every
@@ -249,6 +249,37 @@ fn mutual(refs: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
     pairs
 }
 
+/// A chain of modules that leads back to its first (a -> b -> c -> a), if there is one.
+fn cycle(refs: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn walk(
+        at: &str,
+        refs: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|m| m == at) {
+            let mut found = path[start..].to_vec();
+            found.push(at.to_owned());
+            return Some(found);
+        }
+        if done.contains(at) {
+            return None;
+        }
+        path.push(at.to_owned());
+        for next in refs.get(at).into_iter().flatten() {
+            if let Some(found) = walk(next, refs, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(at.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    refs.keys()
+        .find_map(|m| walk(m, refs, &mut Vec::new(), &mut done))
+}
+
 #[test]
 fn no_module_imports_one_that_imports_it() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -268,6 +299,13 @@ fn no_module_imports_one_that_imports_it() {
         "modules of the vault that import each other: {}",
         pairs.join(", ")
     );
+    // Nor through others: the modules stay in layers.
+    if let Some(found) = cycle(&refs) {
+        panic!(
+            "modules of the vault that import each other through others: {}",
+            found.join(" -> ")
+        );
+    }
 }
 
 #[test]
@@ -288,4 +326,20 @@ fn the_reader_sees_groups_inline_paths_and_skips_tests() {
         ("z".to_owned(), BTreeSet::new()),
     ]);
     assert_eq!(mutual(&refs), ["x <-> y"]);
+    assert_eq!(cycle(&refs).unwrap(), ["x", "y", "x"]);
+    let ring = BTreeMap::from([
+        ("a".to_owned(), BTreeSet::from(["b".to_owned()])),
+        ("b".to_owned(), BTreeSet::from(["c".to_owned()])),
+        ("c".to_owned(), BTreeSet::from(["a".to_owned()])),
+    ]);
+    assert!(mutual(&ring).is_empty());
+    assert_eq!(cycle(&ring).unwrap(), ["a", "b", "c", "a"]);
+    let layered = BTreeMap::from([
+        (
+            "a".to_owned(),
+            BTreeSet::from(["b".to_owned(), "c".to_owned()]),
+        ),
+        ("b".to_owned(), BTreeSet::from(["c".to_owned()])),
+    ]);
+    assert_eq!(cycle(&layered), None);
 }
