@@ -230,7 +230,7 @@ fn has_column(
 /// attachment's facts encrypted under the vault key, the arrival times moved inside, in
 /// one transaction (a kill midway leaves format 2 whole, and the next open does it again).
 /// Attachment tables of the layout before entries (no `author`) are left to
-/// `blobs::upgrade`, which writes them in this format. Nothing to do is one read.
+/// `blob_layout::upgrade`, which writes them in this format. Nothing to do is one read.
 pub(crate) fn upgrade(
     conn: &Connection,
     cipher: &LocalCipher,

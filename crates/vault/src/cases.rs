@@ -3,7 +3,7 @@
 
 use cairn_crypto::{SealedChange, SealedKind};
 use cairn_model::{CaseDoc, Edit, Kind, Reference};
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -212,11 +212,6 @@ impl CaseFilter {
     }
 }
 
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
-
 fn snapshot_slot(id: &Uuid) -> Vec<u8> {
     [b"case-snapshot:".as_slice(), id.as_bytes()].concat()
 }
@@ -260,7 +255,7 @@ impl Vault {
             keyring,
             ..
         } = self;
-        let tx = begin(conn, &path)?;
+        let tx = crate::transactions::begin(conn, &path)?;
         // Re-read inside the transaction: another cairn process may have used a number.
         let mut settings = store::read_settings(&tx, cipher, &path)?;
         let key =
@@ -403,9 +398,9 @@ impl Vault {
             settings,
             ..
         } = self;
-        let tx = begin(conn, &path)?;
+        let tx = crate::transactions::begin(conn, &path)?;
         let summary = find(&tx, cipher, case, &path)?;
-        let team = crate::links::case_team(&summary.reference, &settings.team);
+        let team = case_team(&summary.reference, &settings.team);
         let key = crate::keyring::sealing_key(&tx, cipher, keyring, settings, &team, &path)?;
         crate::head::verify_case(&tx, cipher, &summary.id, &summary.reference, &path)?;
         let mut doc = load(&tx, cipher, &summary.id, &actor.0, &office, &path)?;
@@ -679,13 +674,18 @@ pub(crate) struct CaseTx<'t> {
     pub path: &'t std::path::Path,
 }
 
-/// Takes the write lock up front, so two cairn processes never interleave a read and a write.
-pub(crate) fn begin<'c>(
-    conn: &'c mut rusqlite::Connection,
-    path: &std::path::Path,
-) -> Result<Transaction<'c>, VaultError> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| VaultError::sqlite(path, e))
+/// The team whose key seals a case's changes: its reference's, written as this vault writes
+/// its own team (references write teams in capitals; the office's own key is `office`).
+pub(crate) fn case_team(reference: &str, own_team: &str) -> String {
+    let team = reference
+        .parse::<Reference>()
+        .map(|r| r.team)
+        .unwrap_or_default();
+    if team.eq_ignore_ascii_case(own_team) {
+        own_team.to_string()
+    } else {
+        team
+    }
 }
 
 pub(crate) fn last_own_seq(
@@ -827,7 +827,7 @@ pub(crate) fn case_row_saved(
     now: OffsetDateTime,
     path: &std::path::Path,
 ) -> Result<CaseRow, VaultError> {
-    let summary = summary_of(id, doc, rfc3339(now))?;
+    let summary = summary_of(id, doc, crate::timestamps::rfc3339(now))?;
     let summary = serde_json::to_vec(&summary).map_err(|e| VaultError::Corrupt {
         path: path.to_path_buf(),
         detail: e.to_string(),
@@ -858,7 +858,7 @@ fn summary_of(id: Uuid, doc: &CaseDoc, updated_at: String) -> Result<CaseSummary
         .corrected_place()?
         .filter(|place| *place != reference.place);
     let changed = OffsetDateTime::from_unix_timestamp_nanos(i128::from(o.changed_ms) * 1_000_000)
-        .map(rfc3339)
+        .map(crate::timestamps::rfc3339)
         .unwrap_or_default();
     Ok(CaseSummary {
         id,

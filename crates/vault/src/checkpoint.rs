@@ -17,7 +17,8 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::cases::{begin, case_row_saved, open_snapshot, snapshot_of, CaseRow};
+use crate::cases::{case_row_saved, open_snapshot, snapshot_of, CaseRow};
+use crate::transactions::begin;
 use crate::{store, Vault, VaultError};
 
 pub(crate) const SCHEMA: &str = "

@@ -63,7 +63,7 @@ impl Draft {
     pub fn new(case: Option<String>, now: OffsetDateTime) -> Draft {
         Draft {
             id: Uuid::new_v4(),
-            saved_at: crate::cases::rfc3339(now),
+            saved_at: crate::timestamps::rfc3339(now),
             case,
             kind: None,
             place: None,
@@ -115,7 +115,7 @@ impl Vault {
             detail: format!("a draft cannot be written: {e}"),
         })?;
         let sealed = self.cipher.encrypt(&slot(&draft.id), &plain)?;
-        let tx = crate::cases::begin(&mut self.conn, &path)?;
+        let tx = crate::transactions::begin(&mut self.conn, &path)?;
         tx.execute(
             "INSERT INTO drafts (id, record) VALUES (?1, ?2)
              ON CONFLICT (id) DO UPDATE SET record = excluded.record",
@@ -191,7 +191,7 @@ impl Vault {
     /// Removes the draft `id`: whether it was here.
     pub fn discard_draft(&mut self, id: &Uuid) -> Result<bool, VaultError> {
         let path = self.home.database();
-        let tx = crate::cases::begin(&mut self.conn, &path)?;
+        let tx = crate::transactions::begin(&mut self.conn, &path)?;
         if !exists(&tx, id, &path)? {
             return Ok(false);
         }

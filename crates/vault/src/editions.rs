@@ -221,7 +221,7 @@ impl Vault {
         let Vault {
             conn, keys, cipher, ..
         } = self;
-        let tx = crate::cases::begin(conn, &path)?;
+        let tx = crate::transactions::begin(conn, &path)?;
         if kept(&tx, &id, &path)? {
             return Err(bad(format!(
                 "an edition {} is already kept here",

@@ -427,7 +427,7 @@ fn bucket_sql(case_column: Option<&str>, table: &str, row: &str) -> String {
 
 /// Temporary triggers (this connection's own) that add every row written to a covered table
 /// to its bucket and take every row removed out of it.
-fn install_triggers(conn: &Connection, path: &Path) -> Result<(), VaultError> {
+pub(crate) fn install_triggers(conn: &Connection, path: &Path) -> Result<(), VaultError> {
     let mut script = String::new();
     for (table, case_column) in COVERED {
         let names = columns(conn, table, path)?;
@@ -631,7 +631,7 @@ pub(crate) fn verify(
     };
     // Locked: no commit lands between reading the database and the head.
     let _lock = file.lock()?;
-    let (state, meta_stored, meta_rows) = crate::store::one_snapshot(conn, path, || {
+    let (state, meta_stored, meta_rows) = crate::transactions::one_snapshot(conn, path, || {
         let generation: i64 = conn
             .query_row("SELECT generation FROM cairn_head WHERE id = 0", [], |r| {
                 r.get(0)
@@ -761,6 +761,17 @@ pub(crate) fn check_rows(
     }
 }
 
+/// The generation the head file in `dir` names as settled, if there is one (a carry-over
+/// refuses a database older than it).
+pub(crate) fn file_generation(dir: &Path, keys: &DeviceKeys) -> Result<Option<u64>, String> {
+    let file = HeadFile {
+        dir: dir.to_path_buf(),
+        cipher: keys.local_cipher(),
+        held: Mutex::new(Held::default()),
+    };
+    Ok(file.read()?.map(|head| head.settled.generation))
+}
+
 /// Fills the buckets from the rows as they are, in a vault whose head tables were just made
 /// (rows written before the triggers, such as the format marker, are counted too).
 pub(crate) fn seed(conn: &Connection, cipher: &LocalCipher, path: &Path) -> Result<(), VaultError> {
@@ -772,76 +783,6 @@ pub(crate) fn seed(conn: &Connection, cipher: &LocalCipher, path: &Path) -> Resu
         .map_err(|e| VaultError::sqlite(path, e))?;
     }
     Ok(())
-}
-
-/// Makes a vault carried over from format 3 (or 2, through at_rest) keep a head: its head tables, every bucket
-/// computed from its rows as found (trust on first use), the marker record, format 4, and
-/// the first head file, in one transaction. Refuses a database older than a head already
-/// here, or one whose marker says it kept a head before.
-pub(crate) fn carry_over(
-    conn: &Connection,
-    keys: &DeviceKeys,
-    dir: &Path,
-    path: &Path,
-) -> Result<(), VaultError> {
-    let sql = |e| VaultError::sqlite(path, e);
-    let cipher = keys.local_cipher();
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
-        .map_err(sql)?;
-    // Another process may have done it meanwhile.
-    if headed(&tx, path)? {
-        return Ok(());
-    }
-    let refused = |detail: String| VaultError::RolledBack {
-        path: path.to_path_buf(),
-        detail,
-    };
-    if crate::store::read_meta::<u64>(&tx, &cipher, MARKER, path)?.is_some() {
-        return Err(refused("its head tables were removed".into()));
-    }
-    let file = HeadFile {
-        dir: dir.to_path_buf(),
-        cipher: keys.local_cipher(),
-        held: Mutex::new(Held::default()),
-    };
-    if let Some(head) = file.read().map_err(refused)? {
-        // Only a carry-over killed before its commit leaves a head at generation 0.
-        if head.settled.generation > 0 {
-            return Err(refused(format!(
-                "it is older than its head file (it was made before the head, which is at generation {})",
-                head.settled.generation
-            )));
-        }
-    }
-    tx.execute_batch(SCHEMA).map_err(sql)?;
-    tx.execute_batch(crate::import::IMPORTED).map_err(sql)?;
-    seed(&tx, &cipher, path)?;
-    install_triggers(&tx, path)?;
-    crate::store::write_meta(&tx, &cipher, MARKER, &1u64, path)?;
-    crate::store::set_format(&tx, path)?;
-    commit(&tx, path)
-}
-
-/// Turns a vault into one made before vaults kept a head, as an earlier cairn left it: format
-/// 3, without head tables, head record or head file. For tests of carrying such a vault over
-/// (and of what earlier cairn left behind); never called by cairn itself.
-#[doc(hidden)]
-pub fn as_made_before_heads(home: &crate::Home, keys: &DeviceKeys) -> Result<(), VaultError> {
-    let path = home.database();
-    let sql = |e| VaultError::sqlite(&path, e);
-    let cipher = keys.local_cipher();
-    let conn = Connection::open(&path).map_err(sql)?;
-    conn.execute_batch(
-        "DROP TABLE cairn_head; DROP TABLE cairn_head_buckets;
-         DELETE FROM meta WHERE key = 'head';
-         UPDATE meta SET value = x'0000000000000003' WHERE key = 'format';",
-    )
-    .map_err(sql)?;
-    let (generation, mut current) = crate::store::versions(&conn, &cipher, &path)?;
-    current.remove(MARKER);
-    crate::store::write_row(&conn, &cipher, "versions", generation, &current, &path)?;
-    let file = home.dir().join(FILE);
-    std::fs::remove_file(&file).map_err(|e| VaultError::io("remove", &file, e))
 }
 
 #[cfg(test)]

@@ -111,18 +111,18 @@ impl Home {
         write_synced(&pending, &locked)?;
 
         let db = self.database();
-        let mut conn = store::create(&db)?;
+        let mut conn = store::create(&db, &crate::schema::MADE)?;
         crate::head::attach(&conn, &keys, &self.dir)?;
         let settings = Settings {
             team: new.team,
             name: new.name,
             role: new.role,
-            created_at: crate::cases::rfc3339(now),
+            created_at: crate::timestamps::rfc3339(now),
             next_reference: 1,
         };
         let cipher = keys.local_cipher();
         let keyring = keyring.unwrap_or_else(|| crate::keyring::initial(&settings));
-        let tx = crate::cases::begin(&mut conn, &db)?;
+        let tx = crate::transactions::begin(&mut conn, &db)?;
         crate::head::seed(&tx, &cipher, &db)?;
         store::write_settings(&tx, &cipher, &settings, &db)?;
         crate::keyring::write(&tx, &cipher, &keyring, &db)?;
@@ -194,10 +194,10 @@ impl Home {
             as_found: false,
             deciders: Default::default(),
         };
-        crate::blobs::upgrade(&vault)?;
+        crate::blob_layout::upgrade(&vault)?;
         crate::sync_state::upgrade(&vault)?;
         if !headed {
-            crate::head::carry_over(&vault.conn, &vault.keys, &self.dir, &db)?;
+            crate::head_carry::carry_over(&vault.conn, &vault.keys, &self.dir, &db)?;
         }
         Ok(vault)
     }
@@ -257,7 +257,7 @@ impl Home {
         // A vault copied or unpacked with looser modes is closed up again.
         restrict_dir(&self.dir)?;
         restrict_files(&self.dir)?;
-        let conn = store::open(&db)?;
+        let conn = store::open(&db, &crate::schema::ADDED)?;
         let cipher = keys.local_cipher();
         // Format 2 is carried over to 3 (at rest) before the head sees it; 3 gets its head.
         crate::at_rest::upgrade(&conn, &cipher, &db)?;

@@ -15,7 +15,8 @@ use rusqlite::OptionalExtension;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::cases::{append_own, begin, case_row, CaseRow};
+use crate::cases::{append_own, case_row, CaseRow};
+use crate::transactions::begin;
 use crate::{store, Created, Vault, VaultError};
 
 /// One case to create: what `create_case` takes.

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod at_rest;
+mod blob_layout;
 mod blobs;
 mod budget;
 mod cases;
@@ -27,6 +28,7 @@ mod export;
 pub mod failpoint;
 mod files;
 mod head;
+mod head_carry;
 mod home;
 mod import;
 pub mod import_file;
@@ -34,10 +36,13 @@ mod keyring;
 mod links;
 mod restore;
 mod revoked;
+mod schema;
 mod settings;
 mod store;
 mod sync;
 mod sync_state;
+mod timestamps;
+mod transactions;
 mod update;
 
 pub use blobs::{Attached, AttachmentState, BlobSlot, NewAttachment, OutboxBlob, WantedBlob};
@@ -51,7 +56,7 @@ pub use drafts::Draft;
 pub use editions::{SignedEdition, EDITION_DOMAIN, RECORD_LIMIT};
 pub use error::VaultError;
 #[doc(hidden)]
-pub use head::as_made_before_heads;
+pub use head_carry::as_made_before_heads;
 pub use home::{Home, Vault};
 pub use import::NewCase;
 pub use links::LinkDecision;

@@ -4,11 +4,12 @@
 
 use std::collections::HashMap;
 
-use cairn_model::{CaseDoc, Edit, Reference};
+use cairn_model::{CaseDoc, Edit};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::cases::{append_own, begin, load, summaries, write_case, CaseSummary};
+use crate::cases::{append_own, load, summaries, write_case, CaseSummary};
+use crate::transactions::begin;
 use crate::{Vault, VaultError};
 
 /// One decision on two cases: `a` and `b` by reference (any letter case) or id.
@@ -98,7 +99,7 @@ impl Vault {
                 let Some(change) = doc.edit(&[edit], &actor.short(), now)? else {
                     continue;
                 };
-                let team = case_team(&this.reference, &settings.team);
+                let team = crate::cases::case_team(&this.reference, &settings.team);
                 let key =
                     crate::keyring::sealing_key(&tx, cipher, keyring, settings, &team, &path)?;
                 append_own(&tx, cipher, keys, &key, this.id, &change, &path)?;
@@ -112,20 +113,6 @@ impl Vault {
         }
         crate::head::commit(&tx, &path)?;
         Ok(changed)
-    }
-}
-
-/// The team whose key seals a case's changes: its reference's, written as this vault writes
-/// its own team (references write teams in capitals; the office's own key is `office`).
-pub(crate) fn case_team(reference: &str, own_team: &str) -> String {
-    let team = reference
-        .parse::<Reference>()
-        .map(|r| r.team)
-        .unwrap_or_default();
-    if team.eq_ignore_ascii_case(own_team) {
-        own_team.to_string()
-    } else {
-        team
     }
 }
 

@@ -10,9 +10,10 @@ use cairn_model::ModelError;
 use rusqlite::params;
 use uuid::Uuid;
 
-use crate::cases::{begin, write_case};
+use crate::cases::write_case;
 use crate::sync::merge::set_waiting;
 use crate::sync::refused::remember_refused;
+use crate::transactions::begin;
 use crate::{Vault, VaultError};
 
 /// What [`Vault::cut_off`] took out.

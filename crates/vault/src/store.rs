@@ -6,6 +6,7 @@ use std::path::Path;
 use cairn_crypto::LocalCipher;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+use crate::transactions::one_snapshot;
 use crate::{Settings, VaultError};
 
 /// Bumped when the schema changes; a newer file is refused rather than misread. Format 3 keeps
@@ -60,7 +61,9 @@ CREATE TABLE waiting (
 ) STRICT;
 ";
 
-pub(crate) fn create(path: &Path) -> Result<Connection, VaultError> {
+/// Makes the file with the store's tables, then `tables` (the other modules' schemas, given by
+/// the caller so that the store imports none of them).
+pub(crate) fn create(path: &Path, tables: &[&str]) -> Result<Connection, VaultError> {
     let sql = |e| VaultError::sqlite(path, e);
     // Made owner-only before SQLite opens it; SQLite gives its WAL the same mode.
     let mut options = std::fs::OpenOptions::new();
@@ -73,12 +76,9 @@ pub(crate) fn create(path: &Path) -> Result<Connection, VaultError> {
     let conn = Connection::open(path).map_err(sql)?;
     configure(&conn, path)?;
     conn.execute_batch(SCHEMA).map_err(sql)?;
-    conn.execute_batch(crate::blobs::SCHEMA).map_err(sql)?;
-    conn.execute_batch(crate::editions::SCHEMA).map_err(sql)?;
-    conn.execute_batch(crate::drafts::SCHEMA).map_err(sql)?;
-    conn.execute_batch(crate::checkpoint::SCHEMA).map_err(sql)?;
-    conn.execute_batch(crate::import::IMPORTED).map_err(sql)?;
-    conn.execute_batch(crate::head::SCHEMA).map_err(sql)?;
+    for schema in tables {
+        conn.execute_batch(schema).map_err(sql)?;
+    }
     conn.execute(
         "INSERT INTO meta (key, version, value) VALUES ('format', 0, ?1)",
         params![FORMAT.to_be_bytes().to_vec()],
@@ -87,7 +87,8 @@ pub(crate) fn create(path: &Path) -> Result<Connection, VaultError> {
     Ok(conn)
 }
 
-pub(crate) fn open(path: &Path) -> Result<Connection, VaultError> {
+/// Opens the file, adding `tables` (each `IF NOT EXISTS`) to a vault made before them.
+pub(crate) fn open(path: &Path, tables: &[&str]) -> Result<Connection, VaultError> {
     let sql = |e| VaultError::sqlite(path, e);
     let conn = Connection::open_with_flags(
         path,
@@ -110,17 +111,15 @@ pub(crate) fn open(path: &Path) -> Result<Connection, VaultError> {
         .try_into()
         .map_err(|_| corrupt("bad format marker"))?;
     match i64::from_be_bytes(format) {
-        // Attachments came within format 2, editions and drafts later: their tables are added
-        // to a vault made before.
+        // Attachments came within format 2, editions and drafts later: their tables
+        // (`tables`) are added to a vault made before.
         // Format 2 kept team names, sizes and arrival times in clear: it is carried over to
         // format 3 once its keys are at hand (`at_rest::upgrade`), and format 3 gets its head
-        // (`head::carry_over`).
+        // (`head_carry::carry_over`).
         2 | 3 | FORMAT => {
-            conn.execute_batch(crate::blobs::SCHEMA).map_err(sql)?;
-            conn.execute_batch(crate::editions::SCHEMA).map_err(sql)?;
-            conn.execute_batch(crate::drafts::SCHEMA).map_err(sql)?;
-            conn.execute_batch(crate::checkpoint::SCHEMA).map_err(sql)?;
-            conn.execute_batch(crate::checkpoint::SCHEMA).map_err(sql)?;
+            for schema in tables {
+                conn.execute_batch(schema).map_err(sql)?;
+            }
             Ok(conn)
         }
         n if n > FORMAT => Err(corrupt(&format!(
@@ -323,27 +322,6 @@ pub(crate) fn atomic<T>(
     if done.is_err() && !conn.is_autocommit() {
         // Whatever was written goes (a failed COMMIT may leave its transaction open).
         let _ = conn.execute_batch(undo);
-    }
-    done
-}
-
-/// Runs `read` in one read transaction, so that it sees one state of the database (WAL mode
-/// gives each transaction a snapshot): reading `versions` and then a record never straddles
-/// another process's write. Inside the caller's transaction it just runs.
-pub(crate) fn one_snapshot<T>(
-    conn: &Connection,
-    path: &Path,
-    read: impl FnOnce() -> Result<T, VaultError>,
-) -> Result<T, VaultError> {
-    if !conn.is_autocommit() {
-        return read();
-    }
-    conn.execute_batch("BEGIN DEFERRED")
-        .map_err(|e| VaultError::sqlite(path, e))?;
-    let done = read();
-    // Nothing was written: ending it either way is the same.
-    if conn.execute_batch("COMMIT").is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
     }
     done
 }
@@ -594,7 +572,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("v"));
         let vault = at_generation_26(&home);
-        crate::head::as_made_before_heads(&home, &vault.keys).unwrap();
+        crate::head_carry::as_made_before_heads(&home, &vault.keys).unwrap();
         let state = PullProgress { cursor: 27 };
         cut_write(&vault, "progress", 27, &state);
         drop(vault);

@@ -192,7 +192,7 @@ pub(crate) fn read_all(
     path: &std::path::Path,
     as_found: bool,
 ) -> Result<SyncState, VaultError> {
-    store::one_snapshot(conn, path, || {
+    crate::transactions::one_snapshot(conn, path, || {
         let read = Reader {
             conn,
             cipher,

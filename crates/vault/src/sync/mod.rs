@@ -23,7 +23,8 @@ use cairn_crypto::SealedChange;
 use cairn_protocol::Roster;
 use uuid::Uuid;
 
-use crate::cases::{begin, snapshot_of};
+use crate::cases::snapshot_of;
+use crate::transactions::begin;
 use crate::{Vault, VaultError};
 
 use crate::budget::batch_fits;

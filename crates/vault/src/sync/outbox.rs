@@ -4,7 +4,7 @@
 use cairn_crypto::SealedChange;
 use rusqlite::params;
 
-use crate::cases::begin;
+use crate::transactions::begin;
 use crate::{Vault, VaultError};
 
 impl Vault {
