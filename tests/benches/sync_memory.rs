@@ -5,7 +5,8 @@
 //!
 //! `cargo bench -p cairn-e2e --bench sync_memory` (release binaries;
 //! `CAIRN_BENCH_CASES_PER_DEVICE=50` for a quick run, 500 by default: 20 devices in two teams,
-//! 10,000 cases, 50,000 changes, the fleet of `crates/sync/benches/versus_automerge.rs`).
+//! 10,000 cases, 50,000 changes, the fleet of `crates/sync/benches/fleet/mod.rs`, which
+//! `versus_automerge` shares).
 //! Three cold starts, each one `cairn sync`:
 //!
 //! (a) the office's first sync: it pulls every change one by one (no checkpoint exists yet)
@@ -121,7 +122,7 @@ fn main() {
             let line = DeviceLine::new(&device.keys(), None).unwrap();
             let to = fleet::admit_to(team, &url, &fingerprint);
             let admission = cairn_sync::admit(&mut vault, &line, &to).unwrap();
-            let chain = vault.sync_state().unwrap().roster;
+            let chain = vault.roster_chain().unwrap().statements;
             rt.block_on(client.post_roster(vault.keys(), &chain))
                 .unwrap();
             let options = cairn_sync::Options::default();

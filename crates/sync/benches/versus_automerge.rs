@@ -23,46 +23,29 @@
 //! Steps 1 and 2 pull every change one by one (`Options::checkpoints` off), as before
 //! checkpoints existed, so their figures stay comparable from run to run.
 //!
-//! Device setup (enroll, seal, push) is the one function [`enroll_seal_push`], so that it can
-//! follow the protocol when sealing changes.
+//! The fleet and its setup (enroll, seal, push) are those of `fleet/mod.rs`, which
+//! `tests/benches/sync_memory.rs` shares, so that both follow the protocol when sealing changes.
+
+mod fleet;
 
 use std::time::{Duration, Instant};
 
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{Automerge, Change};
-use cairn_crypto::{DeviceKeys, KeyFileCost, SealedChange, SealedKind, SecretString, TeamKey};
-use cairn_model::{CaseDoc, Edit, Kind, Reference};
-use cairn_protocol::{unix_now, DeviceLine, OfficeKeys};
+use cairn_crypto::{KeyFileCost, SealedChange, SecretString, TeamKey};
+use cairn_model::{CaseDoc, Edit};
+use cairn_protocol::{DeviceLine, OfficeKeys};
 use cairn_sync::{sync, Client, Options, Summary};
 use cairn_testkit::{Relay, ServerDir};
 use cairn_vault::{Home, NewVault, Role, Vault};
+use fleet::{
+    admit_to, build_devices, enroll_seal_push, seal_push, BuiltCase, Device, Sealed, Setup,
+    CHANGES_PER_CASE, DEVICES_PER_TEAM, TEAMS,
+};
 use time::OffsetDateTime;
 
-const TEAMS: [&str; 2] = ["T01", "T02"];
-const DEVICES_PER_TEAM: usize = 10;
-/// The creation and four edits.
-const CHANGES_PER_CASE: usize = 5;
-
-/// One case as its author recorded it: the raw Automerge bytes of each change, in order, and
-/// the author's document (for the edits recorded after the checkpoint).
-struct BuiltCase {
-    id: uuid::Uuid,
-    changes: Vec<Vec<u8>>,
-    doc: CaseDoc,
-}
-
-/// A field device and the cases it recorded.
-struct Device {
-    keys: DeviceKeys,
-    team: usize,
-    cases: Vec<BuiltCase>,
-}
-
 fn main() {
-    let per_device: usize = std::env::var("CAIRN_BENCH_CASES_PER_DEVICE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
+    let per_device = fleet::cases_per_device();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -453,287 +436,6 @@ impl Incremental {
             );
         }
     }
-}
-
-/// What the bench needs of the server and the office to set devices up.
-struct Setup<'a> {
-    rt: &'a tokio::runtime::Runtime,
-    client: &'a Client,
-    office: &'a mut Vault,
-    url: &'a str,
-    fingerprint: &'a str,
-}
-
-fn admit_to(team: &str, url: &str, fingerprint: &str) -> cairn_sync::AdmitTo {
-    cairn_sync::AdmitTo {
-        team: team.into(),
-        server: url.into(),
-        fingerprint: fingerprint.into(),
-        expires_at: unix_now() + 3600,
-    }
-}
-
-/// Sealed bytes pushed, by team, and the Automerge bytes inside them; every sealed change
-/// in the order pushed, and the team keys that open them (for the floor).
-struct Sealed {
-    per_team: [u64; 2],
-    plain: u64,
-    all: Vec<Vec<u8>>,
-    /// The team of each of `all`.
-    teams: Vec<usize>,
-    keys: Vec<TeamKey>,
-}
-
-impl Sealed {
-    /// Those sealed for `team`, which hold `plain` bytes of Automerge changes.
-    fn of_team(&self, team: usize, plain: u64) -> Sealed {
-        let mut per_team = [0; 2];
-        per_team[team] = self.per_team[team];
-        let all: Vec<Vec<u8>> = (self.all.iter().zip(&self.teams))
-            .filter(|(_, t)| **t == team)
-            .map(|(s, _)| s.clone())
-            .collect();
-        Sealed {
-            per_team,
-            plain,
-            teams: vec![team; all.len()],
-            all,
-            keys: self.keys(),
-        }
-    }
-
-    /// All of them, which hold `plain` bytes of Automerge changes.
-    fn of_team_all(&self, plain: u64) -> Sealed {
-        Sealed {
-            per_team: self.per_team,
-            plain,
-            all: self.all.clone(),
-            teams: self.teams.clone(),
-            keys: self.keys(),
-        }
-    }
-
-    /// The team keys, again.
-    fn keys(&self) -> Vec<TeamKey> {
-        (self.keys.iter())
-            .map(|k| TeamKey::from_bytes(k.team(), k.epoch(), *k.bytes()))
-            .collect()
-    }
-}
-
-/// The office admits every device and hands the server its roster; each device joins, seals
-/// each change under its team's key (signed by the author) and pushes them. Pushes go in
-/// rounds, as devices that sync now and then would send them: every device's creations, then
-/// every device's first edits, and so on, so that a case's changes lie far apart in the log.
-///
-/// The one place that knows how a device joins and seals: switch it when the protocol changes.
-fn enroll_seal_push(setup: &mut Setup<'_>, devices: &[Device]) -> Sealed {
-    let admissions: Vec<cairn_protocol::Admission> = devices
-        .iter()
-        .map(|device| {
-            let line = DeviceLine::new(&device.keys, None).expect("line");
-            let to = admit_to(TEAMS[device.team], setup.url, setup.fingerprint);
-            cairn_sync::admit(setup.office, &line, &to).expect("admit")
-        })
-        .collect();
-    let chain = setup.office.roster_chain().expect("roster").statements;
-    setup
-        .rt
-        .block_on(setup.client.post_roster(setup.office.keys(), &chain))
-        .expect("roster");
-    let mut keys: Vec<Option<TeamKey>> = vec![None, None];
-    for (device, admission) in devices.iter().zip(&admissions) {
-        setup
-            .rt
-            .block_on(setup.client.join(&device.keys, &admission.statement))
-            .expect("join");
-        keys[device.team] = Some(admission.open(&device.keys, unix_now()).expect("team key"));
-    }
-    let keys: Vec<TeamKey> = keys.into_iter().map(|k| k.expect("a team key")).collect();
-    seal_push(setup.rt, setup.client, devices, keys, 0..CHANGES_PER_CASE)
-}
-
-/// Each device seals change `rounds` of its cases and pushes them, round by round.
-fn seal_push(
-    rt: &tokio::runtime::Runtime,
-    client: &Client,
-    devices: &[Device],
-    keys: Vec<TeamKey>,
-    rounds: std::ops::Range<usize>,
-) -> Sealed {
-    // Sealing is the slow part: both cores, one device at a time each.
-    let sealed: Vec<Vec<Vec<Vec<u8>>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = devices
-            .chunks(devices.len().div_ceil(2).max(1))
-            .map(|part| {
-                let (keys, rounds) = (&keys, &rounds);
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|d| seal_rounds(d, &keys[d.team], rounds.clone()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("sealing thread"))
-            .collect()
-    });
-    let mut out = Sealed {
-        per_team: [0; 2],
-        plain: 0,
-        all: Vec::new(),
-        teams: Vec::new(),
-        keys,
-    };
-    for round in 0..rounds.len() {
-        for (device, sealed) in devices.iter().zip(&sealed) {
-            for batch in sealed[round].chunks(250) {
-                rt.block_on(client.push(&device.keys, batch)).expect("push");
-            }
-            out.per_team[device.team] += sealed[round].iter().map(|s| s.len() as u64).sum::<u64>();
-            out.all.extend(sealed[round].iter().cloned());
-            out.teams.extend(sealed[round].iter().map(|_| device.team));
-        }
-    }
-    out.plain = devices
-        .iter()
-        .flat_map(|d| &d.cases)
-        .flat_map(|c| &c.changes[rounds.clone()])
-        .map(|c| c.len() as u64)
-        .sum();
-    out
-}
-
-/// A device's sealed changes of `rounds`, by round (round r holds change r of every case),
-/// numbered in the order they are pushed (round by round from the first).
-fn seal_rounds(
-    device: &Device,
-    key: &TeamKey,
-    rounds: std::ops::Range<usize>,
-) -> Vec<Vec<Vec<u8>>> {
-    let mut seq = (rounds.start * device.cases.len()) as u64;
-    rounds
-        .map(|round| {
-            device
-                .cases
-                .iter()
-                .map(|case| {
-                    seq += 1;
-                    SealedChange::seal(
-                        &device.keys,
-                        key,
-                        SealedKind::CaseChange,
-                        *case.id.as_bytes(),
-                        seq,
-                        &case.changes[round],
-                    )
-                    .expect("seal")
-                    .to_bytes()
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Every device's cases, built on both cores.
-fn build_devices(per_device: usize, now: OffsetDateTime) -> Vec<Device> {
-    let count = TEAMS.len() * DEVICES_PER_TEAM;
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..2)
-            .map(|w| {
-                scope.spawn(move || {
-                    (0..count)
-                        .filter(|d| d % 2 == w)
-                        .map(|d| {
-                            let keys = DeviceKeys::generate();
-                            let team = d / DEVICES_PER_TEAM;
-                            let cases = (0..per_device)
-                                .map(|n| build_case(&keys, team, d, n, now))
-                                .collect();
-                            (d, Device { keys, team, cases })
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all: Vec<(usize, Device)> = workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("building thread"))
-            .collect();
-        all.sort_by_key(|(d, _)| *d);
-        all.into_iter().map(|(_, d)| d).collect()
-    })
-}
-
-const PLACES: [&str; 4] = [
-    "Al-Bustan, north road",
-    "Wadi quarter, school yard",
-    "Orchard east of the mill",
-    "Market street, building 12",
-];
-
-/// One case: created with a few fields and a note, then edited four times over the next days.
-fn build_case(
-    keys: &DeviceKeys,
-    team: usize,
-    d: usize,
-    n: usize,
-    now: OffsetDateTime,
-) -> BuiltCase {
-    let id = uuid::Uuid::new_v4();
-    let reference = Reference {
-        place: "KHR".into(),
-        team: TEAMS[team].into(),
-        device_tag: keys.id().tag(),
-        number: n as u32 + 1,
-    };
-    let author = keys.id().short();
-    let created = [
-        Edit::set("incident.cause", "targeted_strike"),
-        Edit::set("incident.narrative", "Found at the edge of the orchard."),
-        Edit::set("found.lat", "31.5"),
-        Edit::Note {
-            text: format!("device {d} case {n}: first report from a neighbour"),
-        },
-    ];
-    let (mut doc, first) = CaseDoc::create(
-        &keys.id().0,
-        id,
-        &reference,
-        Kind::Killed,
-        &author,
-        now,
-        &created,
-    )
-    .expect("case");
-    let edits: [Vec<Edit>; 4] = [
-        vec![Edit::set("incident.cause", "other_violence")],
-        vec![Edit::set("incident.place", PLACES[n % PLACES.len()])],
-        vec![
-            Edit::set("found.scene", "rubble"),
-            Edit::Note {
-                text: "Second witness confirms the time.".into(),
-            },
-        ],
-        // (A field device proposes; confirming is the office's.)
-        vec![
-            Edit::set("found.scene", "surface"),
-            Edit::Note {
-                text: "Confirmed by the family.".into(),
-            },
-        ],
-    ];
-    let mut changes = vec![first];
-    for (day, edit) in edits.iter().enumerate() {
-        let at = now + time::Duration::days(day as i64 + 1);
-        changes.push(
-            doc.edit(edit, &author, at)
-                .expect("edit")
-                .expect("the edit changes something"),
-        );
-    }
-    BuiltCase { id, changes, doc }
 }
 
 fn new_vault(path: &std::path::Path, role: Role, team: &str, now: OffsetDateTime) -> Vault {

@@ -1,11 +1,14 @@
-//! The fleet both sync benchmarks set up (`crates/sync/benches/versus_automerge.rs` can use it
+//! The fleet both sync benchmarks set up (`crates/sync/benches/versus_automerge.rs` uses it
 //! with `mod fleet;`, `tests/benches/sync_memory.rs` includes it by path): 20 field devices in
 //! two teams of 10, each recording its cases, each case created and then edited four times
 //! (small field edits: a status, a place, a scene, notes); every change built once as
-//! Automerge change bytes, then sealed and pushed to a server by [`enroll_seal_push`].
+//! Automerge change bytes, then sealed and pushed to a server by [`enroll_seal_push`] (later
+//! changes by [`seal_push`]).
 //!
 //! Not a crate of its own: it needs `cairn-sync` and `cairn-vault`, whose tests use
 //! `cairn-testkit`, so it cannot live there.
+
+use std::ops::Range;
 
 use cairn_crypto::{DeviceKeys, SealedChange, SealedKind, TeamKey};
 use cairn_model::{CaseDoc, Edit, Kind, Reference};
@@ -28,10 +31,12 @@ pub fn cases_per_device() -> usize {
         .unwrap_or(500)
 }
 
-/// One case as its author recorded it: the raw Automerge bytes of each change, in order.
+/// One case as its author recorded it: the raw Automerge bytes of each change, in order, and
+/// the author's document (for edits recorded later).
 pub struct BuiltCase {
     pub id: uuid::Uuid,
     pub changes: Vec<Vec<u8>>,
+    pub doc: CaseDoc,
 }
 
 /// A field device and the cases it recorded.
@@ -67,7 +72,46 @@ pub struct Sealed {
     pub per_team: [u64; 2],
     pub plain: u64,
     pub all: Vec<Vec<u8>>,
+    /// The team of each of `all`.
+    pub teams: Vec<usize>,
     pub keys: Vec<TeamKey>,
+}
+
+impl Sealed {
+    /// Those sealed for `team`, which hold `plain` bytes of Automerge changes.
+    pub fn of_team(&self, team: usize, plain: u64) -> Sealed {
+        let mut per_team = [0; 2];
+        per_team[team] = self.per_team[team];
+        let all: Vec<Vec<u8>> = (self.all.iter().zip(&self.teams))
+            .filter(|(_, t)| **t == team)
+            .map(|(s, _)| s.clone())
+            .collect();
+        Sealed {
+            per_team,
+            plain,
+            teams: vec![team; all.len()],
+            all,
+            keys: self.keys(),
+        }
+    }
+
+    /// All of them, which hold `plain` bytes of Automerge changes.
+    pub fn of_team_all(&self, plain: u64) -> Sealed {
+        Sealed {
+            per_team: self.per_team,
+            plain,
+            all: self.all.clone(),
+            teams: self.teams.clone(),
+            keys: self.keys(),
+        }
+    }
+
+    /// The team keys, again.
+    pub fn keys(&self) -> Vec<TeamKey> {
+        (self.keys.iter())
+            .map(|k| TeamKey::from_bytes(k.team(), k.epoch(), *k.bytes()))
+            .collect()
+    }
 }
 
 /// The office admits every device and hands the server its roster; each device joins, seals
@@ -85,7 +129,7 @@ pub fn enroll_seal_push(setup: &mut Setup<'_>, devices: &[Device]) -> Sealed {
             cairn_sync::admit(setup.office, &line, &to).expect("admit")
         })
         .collect();
-    let chain = setup.office.sync_state().expect("state").roster;
+    let chain = setup.office.roster_chain().expect("roster").statements;
     setup
         .rt
         .block_on(setup.client.post_roster(setup.office.keys(), &chain))
@@ -99,15 +143,26 @@ pub fn enroll_seal_push(setup: &mut Setup<'_>, devices: &[Device]) -> Sealed {
         keys[device.team] = Some(admission.open(&device.keys, unix_now()).expect("team key"));
     }
     let keys: Vec<TeamKey> = keys.into_iter().map(|k| k.expect("a team key")).collect();
+    seal_push(setup.rt, setup.client, devices, keys, 0..CHANGES_PER_CASE)
+}
+
+/// Each device seals change `rounds` of its cases and pushes them, round by round.
+pub fn seal_push(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    devices: &[Device],
+    keys: Vec<TeamKey>,
+    rounds: Range<usize>,
+) -> Sealed {
     // Sealing is the slow part: both cores, one device at a time each.
     let sealed: Vec<Vec<Vec<Vec<u8>>>> = std::thread::scope(|scope| {
         let workers: Vec<_> = devices
             .chunks(devices.len().div_ceil(2).max(1))
             .map(|part| {
-                let keys = &keys;
+                let (keys, rounds) = (&keys, &rounds);
                 scope.spawn(move || {
                     part.iter()
-                        .map(|d| seal_rounds(d, &keys[d.team]))
+                        .map(|d| seal_rounds(d, &keys[d.team], rounds.clone()))
                         .collect::<Vec<_>>()
                 })
             })
@@ -121,34 +176,33 @@ pub fn enroll_seal_push(setup: &mut Setup<'_>, devices: &[Device]) -> Sealed {
         per_team: [0; 2],
         plain: 0,
         all: Vec::new(),
+        teams: Vec::new(),
         keys,
     };
-    for round in 0..CHANGES_PER_CASE {
-        for (device, rounds) in devices.iter().zip(&sealed) {
-            for batch in rounds[round].chunks(250) {
-                setup
-                    .rt
-                    .block_on(setup.client.push(&device.keys, batch))
-                    .expect("push");
+    for round in 0..rounds.len() {
+        for (device, sealed) in devices.iter().zip(&sealed) {
+            for batch in sealed[round].chunks(250) {
+                rt.block_on(client.push(&device.keys, batch)).expect("push");
             }
-            out.per_team[device.team] += rounds[round].iter().map(|s| s.len() as u64).sum::<u64>();
-            out.all.extend(rounds[round].iter().cloned());
+            out.per_team[device.team] += sealed[round].iter().map(|s| s.len() as u64).sum::<u64>();
+            out.all.extend(sealed[round].iter().cloned());
+            out.teams.extend(sealed[round].iter().map(|_| device.team));
         }
     }
     out.plain = devices
         .iter()
         .flat_map(|d| &d.cases)
-        .flat_map(|c| &c.changes)
+        .flat_map(|c| &c.changes[rounds.clone()])
         .map(|c| c.len() as u64)
         .sum();
     out
 }
 
-/// A device's sealed changes, by round (round r holds change r of every case), numbered in
-/// the order they are pushed.
-pub fn seal_rounds(device: &Device, key: &TeamKey) -> Vec<Vec<Vec<u8>>> {
-    let mut seq = 0u64;
-    (0..CHANGES_PER_CASE)
+/// A device's sealed changes of `rounds`, by round (round r holds change r of every case),
+/// numbered in the order they are pushed (round by round from the first).
+pub fn seal_rounds(device: &Device, key: &TeamKey, rounds: Range<usize>) -> Vec<Vec<Vec<u8>>> {
+    let mut seq = (rounds.start * device.cases.len()) as u64;
+    rounds
         .map(|round| {
             device
                 .cases
@@ -268,5 +322,5 @@ pub fn build_case(
                 .expect("the edit changes something"),
         );
     }
-    BuiltCase { id, changes }
+    BuiltCase { id, changes, doc }
 }
